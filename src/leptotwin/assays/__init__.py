@@ -1,0 +1,1 @@
+"""assays layer of leptotwin."""
