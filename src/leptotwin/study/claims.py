@@ -1,0 +1,284 @@
+"""The nine claims of the study and their PASS / FAIL / NOT_IMPLEMENTED status.
+
+The claims live as data in ``claims.yaml`` beside this module (wording paraphrased from
+``CLAIMS.md``). A reproduce section reports a :class:`ClaimResult` for each claim it checks;
+:func:`claims_table` turns the collected results into one row per claim. A claim that no section
+reported is ``NOT_IMPLEMENTED`` -- never ``PASS``.
+
+Examples
+--------
+>>> from leptotwin.study.claims import ClaimResult, ClaimStatus, claims_table
+>>> table = claims_table({"C1": ClaimResult("C1", ClaimStatus.PASS, "IC50 = 21 nM")})
+>>> list(table.columns)
+['id', 'claim', 'figure', 'threshold', 'status', 'measured']
+>>> table.set_index("id").loc[["C1", "C2"], "status"].tolist()
+['PASS', 'NOT_IMPLEMENTED']
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+import pandas as pd
+import yaml
+from rich.table import Table
+from rich.text import Text
+
+from leptotwin.errors import LeptotwinError
+
+__all__ = [
+    "CLAIMS_COLUMNS",
+    "STATUS_STYLE",
+    "Claim",
+    "ClaimResult",
+    "ClaimStatus",
+    "claims_rich_table",
+    "claims_table",
+    "load_claims",
+]
+
+#: Columns of :func:`claims_table` (and of ``claims.csv``), in order.
+CLAIMS_COLUMNS: tuple[str, ...] = ("id", "claim", "figure", "threshold", "status", "measured")
+
+_CLAIMS_FILE = "claims.yaml"
+_FIELDS = ("id", "claim", "threshold", "figure", "step")
+
+
+class ClaimStatus(enum.StrEnum):
+    """Outcome of one claim check; the value is what ``claims.csv`` and the report show."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
+
+
+#: Rich / HTML colour of each status.
+STATUS_STYLE: dict[ClaimStatus, str] = {
+    ClaimStatus.PASS: "bold green",
+    ClaimStatus.FAIL: "bold red",
+    ClaimStatus.NOT_IMPLEMENTED: "dim",
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the study as stored in ``claims.yaml``.
+
+    Attributes
+    ----------
+    id : str
+        ``"C1"`` .. ``"C9"``.
+    claim : str
+        What the study reports, in one sentence.
+    threshold : str
+        The check the twin must pass, in words, with the numbers of ``CLAIMS.md``.
+    figure : str
+        The report section / figure that shows it.
+    step : str
+        Name of the reproduce section that computes it.
+    """
+
+    id: str
+    claim: str
+    threshold: str
+    figure: str
+    step: str
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What a reproduce section measured for one claim.
+
+    Parameters
+    ----------
+    id : str
+        Claim id, one of those in :func:`load_claims` (checked by :func:`claims_table`).
+    status : ClaimStatus or str
+        ``PASS``, ``FAIL`` or ``NOT_IMPLEMENTED``; a string is converted.
+    measured : str
+        The measured figure(s), in words with units, e.g. ``"IC50 = 21 nM (95 % CI 15-30)"``.
+    detail : str, optional
+        Anything else the reader needs (which sub-check failed, caveats).
+
+    Raises
+    ------
+    LeptotwinError
+        If ``status`` is not one of the three statuses.
+    """
+
+    id: str
+    status: ClaimStatus
+    measured: str
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, ClaimStatus):
+            try:
+                status = ClaimStatus(self.status)
+            except ValueError:
+                raise LeptotwinError(
+                    "unknown claim status",
+                    source=f"ClaimResult({self.id!r})",
+                    field="status",
+                    value=self.status,
+                    expected="one of " + ", ".join(s.value for s in ClaimStatus),
+                ) from None
+            object.__setattr__(self, "status", status)
+
+    @property
+    def passed(self) -> bool:
+        """True only for ``PASS``."""
+        return self.status is ClaimStatus.PASS
+
+
+@functools.cache
+def _load_claims_cached() -> tuple[Claim, ...]:
+    text = resources.files("leptotwin.study").joinpath(_CLAIMS_FILE).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
+        raise LeptotwinError(
+            "claims file has no list under 'claims'", source=_CLAIMS_FILE, field="claims"
+        )
+    claims: list[Claim] = []
+    for i, entry in enumerate(data["claims"]):
+        if not isinstance(entry, dict):
+            raise LeptotwinError(
+                "claim entry is not a mapping", source=_CLAIMS_FILE, field=f"claims[{i}]"
+            )
+        missing = [f for f in _FIELDS if not str(entry.get(f) or "").strip()]
+        if missing:
+            raise LeptotwinError(
+                "claim entry lacks fields",
+                source=_CLAIMS_FILE,
+                field=f"claims[{i}]",
+                value=missing,
+                expected=", ".join(_FIELDS),
+            )
+        claims.append(Claim(**{f: " ".join(str(entry[f]).split()) for f in _FIELDS}))
+    ids = [c.id for c in claims]
+    if len(set(ids)) != len(ids):
+        raise LeptotwinError("duplicate claim ids", source=_CLAIMS_FILE, field="id", value=ids)
+    return tuple(claims)
+
+
+def load_claims() -> list[Claim]:
+    """Return the study's claims, in id order, from the packaged ``claims.yaml``.
+
+    Returns
+    -------
+    list of Claim
+        Nine claims, ``C1`` .. ``C9``.
+
+    Raises
+    ------
+    LeptotwinError
+        If the packaged file is malformed (missing field, duplicate id).
+    """
+    return list(_load_claims_cached())
+
+
+def claims_table(results: Mapping[str, ClaimResult]) -> pd.DataFrame:
+    """One row per claim with the status a section reported, ``NOT_IMPLEMENTED`` otherwise.
+
+    Parameters
+    ----------
+    results : Mapping[str, ClaimResult]
+        Results keyed by claim id. May be empty or partial.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns exactly ``id, claim, figure, threshold, status, measured`` (:data:`CLAIMS_COLUMNS`),
+        one row per claim of :func:`load_claims`, in claim order; ``status`` holds the
+        :class:`ClaimStatus` values as strings, ``measured`` is ``""`` for claims without a
+        result.
+
+    Raises
+    ------
+    LeptotwinError
+        If a result has an id that is not a claim, or its key differs from its ``id``.
+    """
+    claims = load_claims()
+    known = {c.id for c in claims}
+    for key, result in results.items():
+        if not isinstance(result, ClaimResult):
+            raise LeptotwinError(
+                "claim result is not a ClaimResult",
+                source="claims_table",
+                field=str(key),
+                value=type(result).__name__,
+            )
+        if key != result.id:
+            raise LeptotwinError(
+                "claim result is filed under another id",
+                source="claims_table",
+                field=str(key),
+                value=result.id,
+                expected=f"key equal to the result's id ({result.id!r})",
+            )
+        if key not in known:
+            raise LeptotwinError(
+                "result for an unknown claim",
+                source="claims_table",
+                field="id",
+                value=key,
+                expected="one of " + ", ".join(sorted(known, key=_id_order)),
+            )
+    rows = []
+    for claim in claims:
+        result = results.get(claim.id)
+        status = result.status if result is not None else ClaimStatus.NOT_IMPLEMENTED
+        rows.append(
+            {
+                "id": claim.id,
+                "claim": claim.claim,
+                "figure": claim.figure,
+                "threshold": claim.threshold,
+                "status": status.value,
+                "measured": result.measured if result is not None else "",
+            }
+        )
+    return pd.DataFrame(rows, columns=list(CLAIMS_COLUMNS))
+
+
+def claims_rich_table(table: pd.DataFrame, *, title: str = "Claims") -> Table:
+    """Render a :func:`claims_table` frame as a rich Table (PASS green, FAIL red, rest dim).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`claims_table`.
+    title : str, optional
+        Table title.
+
+    Returns
+    -------
+    rich.table.Table
+        Columns id, claim, status, measured, threshold; print it with ``console.print``.
+    """
+    out = Table(title=title, show_lines=False, expand=False)
+    out.add_column("id", no_wrap=True)
+    out.add_column("claim", ratio=3)
+    out.add_column("status", no_wrap=True)
+    out.add_column("measured", ratio=2)
+    out.add_column("threshold", ratio=3, style="dim")
+    for row in table.itertuples(index=False):
+        status = ClaimStatus(row.status)
+        measured = row.measured if isinstance(row.measured, str) else ""
+        out.add_row(
+            row.id,
+            row.claim,
+            Text(status.value, style=STATUS_STYLE[status]),
+            measured or "—",
+            row.threshold,
+        )
+    return out
+
+
+def _id_order(claim_id: str) -> tuple[int, str]:
+    digits = claim_id.lstrip("C")
+    return (int(digits), claim_id) if digits.isdigit() else (10**9, claim_id)
