@@ -245,7 +245,9 @@ def claims_table(results: Mapping[str, ClaimResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(CLAIMS_COLUMNS))
 
 
-def claims_rich_table(table: pd.DataFrame, *, title: str = "Claims") -> Table:
+def claims_rich_table(
+    table: pd.DataFrame, *, title: str = "Claims", thresholds: bool = True
+) -> Table:
     """Render a :func:`claims_table` frame as a rich Table (PASS green, FAIL red, rest dim).
 
     Parameters
@@ -254,28 +256,28 @@ def claims_rich_table(table: pd.DataFrame, *, title: str = "Claims") -> Table:
         Output of :func:`claims_table`.
     title : str, optional
         Table title.
+    thresholds : bool, optional
+        Add the threshold column (wide; leave it out on narrow terminals).
 
     Returns
     -------
     rich.table.Table
-        Columns id, claim, status, measured, threshold; print it with ``console.print``.
+        Columns id, status, measured, claim (and threshold); print it with ``console.print``.
     """
     out = Table(title=title, show_lines=False, expand=False)
     out.add_column("id", no_wrap=True)
-    out.add_column("claim", ratio=3)
     out.add_column("status", no_wrap=True)
     out.add_column("measured", ratio=2)
-    out.add_column("threshold", ratio=3, style="dim")
+    out.add_column("claim", ratio=3)
+    if thresholds:
+        out.add_column("threshold", ratio=3, style="dim")
     for row in table.itertuples(index=False):
         status = ClaimStatus(row.status)
         measured = row.measured if isinstance(row.measured, str) else ""
-        out.add_row(
-            row.id,
-            row.claim,
-            Text(status.value, style=STATUS_STYLE[status]),
-            measured or "—",
-            row.threshold,
-        )
+        cells = [row.id, Text(status.value, style=STATUS_STYLE[status]), measured or "—", row.claim]
+        if thresholds:
+            cells.append(row.threshold)
+        out.add_row(*cells)
     return out
 
 

@@ -1,0 +1,492 @@
+"""A self-contained HTML report: claims summary, table of contents, sections, run metadata.
+
+Everything the page needs is inside the one file: CSS is inline, figures are base64 PNGs, and no
+``src`` or ``href`` points outside the page, so it opens offline and can be mailed or archived.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from leptotwin.study.report import Report, Section
+>>> report = Report("leptotwin reproduce", metadata={"seed": "2020"})
+>>> _ = report.add(Section("PK", text="Plasma and **CSF** levels.",
+...                        tables=[("CSF exposure", pd.DataFrame({"t_h": [0.0, 1.5]}), "pk.csv")]))
+>>> html = report.render()
+>>> "pk.csv" in html and "<strong>CSF</strong>" in html
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from leptotwin._fileio import write_text
+from leptotwin.errors import LeptotwinError
+from leptotwin.study.claims import ClaimResult, ClaimStatus, claims_table, load_claims
+
+__all__ = ["FigureItem", "Report", "Section", "TableItem", "format_value", "render_text"]
+
+#: Rows of a table shown in the report; the full table is in its CSV file.
+DEFAULT_MAX_ROWS = 25
+
+_STATUS_CLASS = {
+    ClaimStatus.PASS: "pass",
+    ClaimStatus.FAIL: "fail",
+    ClaimStatus.NOT_IMPLEMENTED: "ni",
+}
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
+       max-width: 1100px; margin: 2em auto; padding: 0 1em; line-height: 1.45; }
+h1 { margin-bottom: 0.1em; } .subtitle { color: #555; margin-top: 0; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 0.5em 0 0.3em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.5em; vertical-align: top; text-align: left; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+caption { caption-side: top; text-align: left; font-weight: 600; padding: 0.3em 0; }
+.note { color: #666; font-size: 0.85em; margin-top: 0; }
+.status { font-weight: 700; white-space: nowrap; }
+.pass { color: #1a7f37; } .fail { color: #cf222e; } .ni { color: #8c959f; font-weight: 400; }
+figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; }
+figcaption { color: #444; font-size: 0.9em; }
+code { background: #f3f3f3; padding: 0 0.2em; }
+.meta td:first-child { font-weight: 600; } .toc li { margin: 0.1em 0; }
+.counts span { margin-right: 1em; }
+""".strip()
+
+
+class FigureItem(NamedTuple):
+    """A figure with its caption."""
+
+    caption: str
+    figure: Figure
+
+
+class TableItem(NamedTuple):
+    """A table with its caption and, optionally, the CSV file that holds it in full."""
+
+    caption: str
+    frame: pd.DataFrame
+    csv: str | None = None
+
+
+@dataclass
+class Section:
+    """One part of the report.
+
+    Parameters
+    ----------
+    title : str
+        Heading; also the entry in the table of contents.
+    text : str, optional
+        Markdown-ish text: paragraphs separated by blank lines, ``- `` bullet lines,
+        ``**bold**``, ``*italic*`` and ```code```. HTML in it is escaped, not interpreted.
+    figures : sequence of Figure or (caption, Figure)
+        Matplotlib figures, embedded as base64 PNG. A bare figure is captioned with its
+        suptitle, if any.
+    tables : sequence of (caption, DataFrame) or (caption, DataFrame, csv_name)
+        Tables rendered as HTML (first :data:`DEFAULT_MAX_ROWS` rows); ``csv_name`` is named in a
+        note as the file that holds the full table.
+    claims : sequence of ClaimResult
+        The claims this section checked, shown as a small table below the text.
+    """
+
+    title: str
+    text: str = ""
+    figures: Sequence[Figure | tuple[str, Figure]] = ()
+    tables: Sequence[tuple[str, pd.DataFrame] | tuple[str, pd.DataFrame, str | None]] = ()
+    claims: Sequence[ClaimResult] = ()
+    _figures: list[FigureItem] = field(init=False, repr=False)
+    _tables: list[TableItem] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = f"Section({self.title!r})"
+        self._figures = [_as_figure_item(f, where) for f in self.figures]
+        self._tables = [_as_table_item(t, where) for t in self.tables]
+        for claim in self.claims:
+            if not isinstance(claim, ClaimResult):
+                raise LeptotwinError(
+                    "claims must be ClaimResult objects",
+                    source=where,
+                    field="claims",
+                    value=type(claim).__name__,
+                )
+
+
+class Report:
+    """Builder for the self-contained HTML report.
+
+    Parameters
+    ----------
+    title : str
+        Page title and top heading.
+    subtitle : str, optional
+        One line under the title.
+    metadata : Mapping[str, Any], optional
+        Run metadata shown in a table at the end (version, seed, date, command, ...). Python and
+        numpy versions are added when absent.
+    max_rows : int, optional
+        Rows shown per table (the CSV holds all).
+
+    Notes
+    -----
+    The claims summary at the top is :func:`~leptotwin.study.claims.claims_table` of the claim
+    results of all sections: a claim that no section reported shows ``NOT_IMPLEMENTED``.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        *,
+        subtitle: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+    ) -> None:
+        if max_rows < 1:
+            raise LeptotwinError(
+                "max_rows must be positive", source="Report", field="max_rows", value=max_rows
+            )
+        self.title = title
+        self.subtitle = subtitle
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.metadata.setdefault("python", sys.version.split()[0])
+        self.metadata.setdefault("numpy", np.__version__)
+        self.max_rows = max_rows
+        self.sections: list[Section] = []
+
+    def add(self, section: Section) -> Report:
+        """Append a section; returns ``self`` so calls can be chained."""
+        if not isinstance(section, Section):
+            raise LeptotwinError("not a Section", source="Report.add", value=type(section).__name__)
+        self.sections.append(section)
+        return self
+
+    def claim_results(self) -> dict[str, ClaimResult]:
+        """The claim results of all sections, keyed by id.
+
+        Raises
+        ------
+        LeptotwinError
+            If two sections report the same claim.
+        """
+        found: dict[str, ClaimResult] = {}
+        owner: dict[str, str] = {}
+        for section in self.sections:
+            for result in section.claims:
+                if result.id in found:
+                    raise LeptotwinError(
+                        "claim reported by two sections",
+                        source=f"Section({section.title!r})",
+                        field="claims",
+                        value=result.id,
+                        expected=f"one report per claim (already in {owner[result.id]!r})",
+                    )
+                found[result.id] = result
+                owner[result.id] = section.title
+        return found
+
+    def claims_summary(self) -> pd.DataFrame:
+        """:func:`claims_table` of :meth:`claim_results` (one row per claim)."""
+        return claims_table(self.claim_results())
+
+    def render(self) -> str:
+        """Return the whole page as one HTML string."""
+        summary = self.claims_summary()
+        anchors = _unique_anchors([s.title for s in self.sections])
+        claim_anchor = {
+            r.id: anchor
+            for section, anchor in zip(self.sections, anchors, strict=True)
+            for r in section.claims
+        }
+        esc = html.escape
+        parts = [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{esc(self.title)}</title>",
+            f"<style>\n{_CSS}\n</style>",
+            "</head>",
+            "<body>",
+            f"<h1>{esc(self.title)}</h1>",
+        ]
+        if self.subtitle:
+            parts.append(f'<p class="subtitle">{esc(self.subtitle)}</p>')
+        parts.append(_render_toc(self.sections, anchors))
+        parts.append(_render_summary(summary, claim_anchor))
+        for section, anchor in zip(self.sections, anchors, strict=True):
+            parts.append(self._render_section(section, anchor))
+        parts.append('<h2 id="run-metadata">Run metadata</h2>')
+        parts.append(_render_metadata(self.metadata))
+        parts += ["</body>", "</html>", ""]
+        return "\n".join(parts)
+
+    def write(self, path: str | Path) -> Path:
+        """Render and write the page atomically (temporary file, then rename) to ``path``."""
+        return write_text(path, self.render())
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def _render_section(self, section: Section, anchor: str) -> str:
+        out = [f'<section id="{anchor}">', f"<h2>{html.escape(section.title)}</h2>"]
+        if section.text:
+            out.append(render_text(section.text))
+        if section.claims:
+            out.append(_render_section_claims(section.claims))
+        for item in section._figures:
+            out.append(_render_figure(item))
+        for item in section._tables:
+            out.append(_render_table(item, self.max_rows))
+        out.append("</section>")
+        return "\n".join(out)
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+_INLINE = [
+    (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
+    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"), r"<em>\1</em>"),
+]
+
+
+def _inline(text: str) -> str:
+    """Escape HTML, then apply ``code``, **bold** and *italic* (code spans are left verbatim)."""
+    pieces = re.split(r"(`[^`]+`)", text)
+    out = []
+    for piece in pieces:
+        if len(piece) > 1 and piece.startswith("`") and piece.endswith("`"):
+            out.append(f"<code>{html.escape(piece[1:-1])}</code>")
+            continue
+        escaped = html.escape(piece)
+        for pattern, repl in _INLINE:
+            escaped = pattern.sub(repl, escaped)
+        out.append(escaped)
+    return "".join(out)
+
+
+def render_text(text: str) -> str:
+    """Render Markdown-ish text as HTML paragraphs and bullet lists (input HTML is escaped)."""
+    blocks = re.split(r"\n\s*\n", text.strip())
+    out = []
+    for block in blocks:
+        lines = [ln.strip() for ln in block.strip().splitlines() if ln.strip()]
+        if not lines:
+            continue
+        if all(ln.startswith(("- ", "* ")) for ln in lines):
+            items = "".join(f"<li>{_inline(ln[2:].strip())}</li>" for ln in lines)
+            out.append(f"<ul>{items}</ul>")
+        else:
+            out.append(f"<p>{_inline(' '.join(lines))}</p>")
+    return "\n".join(out)
+
+
+# -- tables -------------------------------------------------------------------------------------
+
+
+def format_value(value: Any) -> str:
+    """Format one cell for display: 4 significant digits, scientific when very large/small.
+
+    Examples
+    --------
+    >>> [format_value(v) for v in (0.000012345, 3.14159, 12345.678, 1234567.0, 7, float("nan"))]
+    ['1.234e-05', '3.142', '1.235e+04', '1.235e+06', '7', '—']
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "—"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if math.isnan(v):
+            return "—"
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
+        if v == 0:
+            return "0"
+        if v.is_integer() and abs(v) < 1e4:
+            return str(int(v))
+        if abs(v) >= 1e4 or abs(v) < 1e-3:
+            return f"{v:.3e}"
+        return f"{v:.4g}"
+    return str(value)
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _render_frame(frame: pd.DataFrame, max_rows: int, caption: str | None = None) -> str:
+    esc = html.escape
+    shown = frame.head(max_rows)
+    numeric = [_is_numeric(frame[c]) for c in frame.columns]
+    out = ["<table>"]
+    if caption:
+        out.append(f"<caption>{esc(caption)}</caption>")
+    out.append("<thead><tr>" + "".join(f"<th>{esc(str(c))}</th>" for c in frame.columns))
+    out.append("</tr></thead><tbody>")
+    for row in shown.itertuples(index=False, name=None):
+        cells = []
+        for value, is_num in zip(row, numeric, strict=True):
+            cls = ' class="num"' if is_num else ""
+            cells.append(f"<td{cls}>{esc(format_value(value))}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _render_table(item: TableItem, max_rows: int) -> str:
+    n = len(item.frame)
+    notes = []
+    if n > max_rows:
+        notes.append(f"Showing the first {max_rows} of {n:,} rows.")
+    elif n == 0:
+        notes.append("The table is empty.")
+    if item.csv:
+        notes.append(f"Full table: <code>{html.escape(item.csv)}</code>.")
+    note = f'<p class="note">{" ".join(notes)}</p>' if notes else ""
+    return _render_frame(item.frame, max_rows, item.caption) + note
+
+
+def _status_html(status: str) -> str:
+    st = ClaimStatus(status)
+    return f'<span class="status {_STATUS_CLASS[st]}">{html.escape(st.value)}</span>'
+
+
+def _render_summary(summary: pd.DataFrame, claim_anchor: Mapping[str, str]) -> str:
+    esc = html.escape
+    counts = summary["status"].value_counts()
+    count_html = "".join(
+        f"<span>{_status_html(s.value)} {int(counts.get(s.value, 0))}</span>" for s in ClaimStatus
+    )
+    out = [
+        '<h2 id="claims">Claims</h2>',
+        f'<p class="counts">{count_html}</p>',
+        "<table><thead><tr><th>id</th><th>claim</th><th>status</th><th>measured</th>"
+        "<th>threshold</th><th>figure</th></tr></thead><tbody>",
+    ]
+    for row in summary.itertuples(index=False):
+        cid = esc(row.id)
+        if row.id in claim_anchor:
+            cid = f'<a href="#{claim_anchor[row.id]}">{cid}</a>'
+        measured = row.measured if isinstance(row.measured, str) and row.measured else "—"
+        out.append(
+            f"<tr><td>{cid}</td><td>{esc(row.claim)}</td><td>{_status_html(row.status)}</td>"
+            f"<td>{esc(measured)}</td><td>{esc(row.threshold)}</td><td>{esc(row.figure)}</td></tr>"
+        )
+    out.append("</tbody></table>")
+    out.append(
+        '<p class="note">A claim that no section checked is NOT_IMPLEMENTED, never PASS. '
+        "The same table is in <code>claims.csv</code>.</p>"
+    )
+    return "\n".join(out)
+
+
+def _render_section_claims(results: Iterable[ClaimResult]) -> str:
+    esc = html.escape
+    statements = {c.id: c for c in load_claims()}
+    out = [
+        "<table><thead><tr><th>id</th><th>status</th><th>measured</th><th>threshold</th>"
+        "<th>detail</th></tr></thead><tbody>"
+    ]
+    for r in results:
+        claim = statements.get(r.id)
+        threshold = claim.threshold if claim else ""
+        out.append(
+            f"<tr><td>{esc(r.id)}</td><td>{_status_html(r.status)}</td>"
+            f"<td>{esc(r.measured or '—')}</td><td>{esc(threshold)}</td>"
+            f"<td>{esc(r.detail)}</td></tr>"
+        )
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+
+def _render_figure(item: FigureItem) -> str:
+    buf = io.BytesIO()
+    item.figure.savefig(
+        buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None}
+    )
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    caption = html.escape(item.caption)
+    return (
+        f'<figure><img alt="{caption}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
+
+
+def _as_figure_item(obj: Any, where: str) -> FigureItem:
+    if isinstance(obj, Figure):
+        return FigureItem(obj.get_suptitle(), obj)
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[1], Figure):
+        return FigureItem(str(obj[0]), obj[1])
+    raise LeptotwinError(
+        "a figure must be a matplotlib Figure or a (caption, Figure) pair",
+        source=where,
+        field="figures",
+        value=type(obj).__name__,
+    )
+
+
+def _as_table_item(obj: Any, where: str) -> TableItem:
+    if isinstance(obj, tuple) and len(obj) in (2, 3) and isinstance(obj[1], pd.DataFrame):
+        csv = obj[2] if len(obj) == 3 else None
+        return TableItem(str(obj[0]), obj[1], None if csv is None else str(csv))
+    raise LeptotwinError(
+        "a table must be a (caption, DataFrame) or (caption, DataFrame, csv_name) tuple",
+        source=where,
+        field="tables",
+        value=type(obj).__name__,
+    )
+
+
+# -- navigation and metadata --------------------------------------------------------------------
+
+
+def _unique_anchors(titles: Sequence[str]) -> list[str]:
+    seen: set[str] = {"claims", "run-metadata", "contents"}
+    out = []
+    for title in titles:
+        base = "sec-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section")
+        anchor, i = base, 2
+        while anchor in seen:
+            anchor, i = f"{base}-{i}", i + 1
+        seen.add(anchor)
+        out.append(anchor)
+    return out
+
+
+def _render_toc(sections: Sequence[Section], anchors: Sequence[str]) -> str:
+    esc = html.escape
+    items = ['<li><a href="#claims">Claims</a></li>']
+    items += [
+        f'<li><a href="#{a}">{esc(s.title)}</a></li>'
+        for s, a in zip(sections, anchors, strict=True)
+    ]
+    items.append('<li><a href="#run-metadata">Run metadata</a></li>')
+    return f'<nav class="toc" id="contents"><h2>Contents</h2><ol>{"".join(items)}</ol></nav>'
+
+
+def _render_metadata(metadata: Mapping[str, Any]) -> str:
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(str(k))}</td><td><code>{esc(str(v))}</code></td></tr>"
+        for k, v in metadata.items()
+    )
+    return f'<table class="meta"><tbody>{rows}</tbody></table>'

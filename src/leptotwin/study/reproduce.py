@@ -1,0 +1,636 @@
+"""Run the study: every registered section, then ``claims.csv`` and a self-contained report.
+
+How to add a section (5 lines):
+1. Create ``src/leptotwin/study/sections/<name>.py``; every module there is imported automatically.
+2. Write ``@register_section("<name>", order=30)`` over ``def f(ctx: Context) -> SectionResult``.
+3. Draw randomness only from ``ctx.rng`` (keyed by the name); do less work when ``ctx.quick``.
+4. Return ``SectionResult(title, text=, figures=[(caption, Figure)], tables={"x.csv": df},
+   claims=[ClaimResult("C1", ClaimStatus.PASS, "IC50 = 21 nM")])``; extra files go in ctx.out_dir.
+
+Nothing is written into the output folder until every section has succeeded: all files are made in a
+temporary sibling folder and moved into place at the end (``report.html`` last). A section that
+raises leaves the output folder as it was.
+
+Examples
+--------
+>>> import io, tempfile
+>>> from rich.console import Console
+>>> from leptotwin.study.reproduce import SectionResult, SectionSpec, run_reproduce
+>>> def demo(ctx):
+...     return SectionResult("Demo", tables={"demo.csv": pd.DataFrame({"x": ctx.rng.random(3)})})
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     res = run_reproduce(out_dir=f"{tmp}/out", sections=[SectionSpec("demo", 0, demo)],
+...                         progress=False, console=Console(file=io.StringIO()))
+...     sorted(p.name for p in res.files)
+['claims.csv', 'demo.csv', 'report.html']
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib
+import os
+import pkgutil
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from leptotwin._fileio import prepare_out_dir, write_csv
+from leptotwin.errors import LeptotwinError
+from leptotwin.study.claims import (
+    ClaimResult,
+    ClaimStatus,
+    claims_rich_table,
+    claims_table,
+    load_claims,
+)
+from leptotwin.study.report import Report, Section
+
+__all__ = [
+    "CLAIMS_CSV",
+    "DEFAULT_SEED",
+    "REPORT_HTML",
+    "Context",
+    "ReproduceResult",
+    "SectionFunc",
+    "SectionResult",
+    "SectionSpec",
+    "register_section",
+    "registered_sections",
+    "run_reproduce",
+    "section_rng",
+    "section_seed_sequence",
+]
+
+#: Seed used when none is given.
+DEFAULT_SEED = 2020
+#: File names the runner writes itself; sections may not use them.
+CLAIMS_CSV = "claims.csv"
+REPORT_HTML = "report.html"
+
+#: Package whose modules hold the sections; imported on demand, absent is fine.
+SECTIONS_PACKAGE = "leptotwin.study.sections"
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_CSV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.csv$")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a section gets from the runner.
+
+    Attributes
+    ----------
+    rng : numpy.random.Generator
+        This section's own random stream (:func:`section_rng` of ``seed`` and ``name``).
+    seed : int
+        The run's seed.
+    out_dir : pathlib.Path
+        Staging folder for extra files (images, imzML); moved into the output folder only if the
+        whole run succeeds. Tables and figures should be returned, not written here.
+    quick : bool
+        Smaller, faster run (fewer subjects, coarser grids) for tests and previews.
+    name : str
+        The section's registered name.
+    """
+
+    rng: np.random.Generator
+    seed: int
+    out_dir: Path
+    quick: bool = False
+    name: str = ""
+
+
+@dataclass
+class SectionResult:
+    """What a section returns.
+
+    Attributes
+    ----------
+    title : str
+        Section heading in the report.
+    text : str
+        Markdown-ish text (paragraphs, ``- `` bullets, ``**bold**``, ```code```).
+    figures : list of Figure or (caption, Figure)
+        Embedded in the report as PNG. Build them with ``matplotlib.figure.Figure()`` rather than
+        ``pyplot`` so none stays open; the runner closes pyplot figures after the report is written.
+    tables : dict of str to DataFrame
+        CSV file name (``.csv`` added if missing) → table; each is written to the output folder
+        and shown in the report (first rows, with the file name).
+    claims : list of ClaimResult
+        One result per claim this section checks.
+    """
+
+    title: str
+    text: str = ""
+    figures: list[Figure | tuple[str, Figure]] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    claims: list[ClaimResult] = field(default_factory=list)
+
+
+#: A section: takes the context, returns its result.
+SectionFunc = Callable[[Context], SectionResult]
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """A registered section: its ``name`` (also its RNG key), run ``order`` and function."""
+
+    name: str
+    order: int
+    func: SectionFunc
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise LeptotwinError(
+                "bad section name",
+                source="register_section",
+                field="name",
+                value=self.name,
+                expected="lower-case letters, digits and _ (e.g. 'pk', 'mouse_relapse')",
+            )
+        if not callable(self.func):
+            raise LeptotwinError(
+                "section function is not callable", source=f"section {self.name!r}", field="func"
+            )
+
+
+@dataclass(frozen=True)
+class ReproduceResult:
+    """What :func:`run_reproduce` produced.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+        The output folder.
+    report_path, claims_path : pathlib.Path
+        ``report.html`` and ``claims.csv`` in it.
+    claims : pandas.DataFrame
+        The claims table (same as ``claims.csv``).
+    files : tuple of pathlib.Path
+        Every file written, in the order they were moved into place.
+    seed : int
+        The run's seed.
+    sections : tuple of str
+        Names of the sections run, in order.
+    elapsed_s : dict of str to float
+        Wall time of each section, in seconds.
+    """
+
+    out_dir: Path
+    report_path: Path
+    claims_path: Path
+    claims: pd.DataFrame
+    files: tuple[Path, ...]
+    seed: int
+    sections: tuple[str, ...]
+    elapsed_s: dict[str, float]
+
+    @property
+    def status_counts(self) -> dict[str, int]:
+        """Number of claims per status, every status present (``{"PASS": 1, ...}``)."""
+        counts = self.claims["status"].value_counts()
+        return {s.value: int(counts.get(s.value, 0)) for s in ClaimStatus}
+
+    @property
+    def any_failed(self) -> bool:
+        """True if some claim is ``FAIL`` (not-implemented claims do not count)."""
+        return self.status_counts[ClaimStatus.FAIL.value] > 0
+
+
+# -- registry -----------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, SectionSpec] = {}
+
+
+def register_section(name: str, *, order: int) -> Callable[[SectionFunc], SectionFunc]:
+    """Decorator that registers a section function under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Lower-case identifier (``"pk"``); also the key of the section's RNG, so renaming a
+        section changes its random stream and no other.
+    order : int
+        Sections run by ascending order, then name.
+
+    Raises
+    ------
+    LeptotwinError
+        If the name is malformed or already taken by another function.
+    """
+
+    def decorator(func: SectionFunc) -> SectionFunc:
+        spec = SectionSpec(name, int(order), func)
+        old = _REGISTRY.get(name)
+        if old is not None and _qualname(old.func) != _qualname(func):
+            raise LeptotwinError(
+                "section name already registered",
+                source="register_section",
+                field="name",
+                value=name,
+                expected=f"a name not used by {_qualname(old.func)}",
+            )
+        _REGISTRY[name] = spec
+        return func
+
+    return decorator
+
+
+def registered_sections(*, discover: bool = True) -> list[SectionSpec]:
+    """All registered sections in run order; first imports ``leptotwin.study.sections.*``."""
+    if discover:
+        _discover_sections()
+    return sorted(_REGISTRY.values(), key=lambda s: (s.order, s.name))
+
+
+def _discover_sections() -> None:
+    try:
+        package = importlib.import_module(SECTIONS_PACKAGE)
+    except ModuleNotFoundError as exc:
+        if exc.name in (SECTIONS_PACKAGE, SECTIONS_PACKAGE.rsplit(".", 1)[0]):
+            return
+        raise
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{SECTIONS_PACKAGE}.{info.name}")
+
+
+def _qualname(func: Callable[..., object]) -> str:
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
+
+
+def _select(sections: Iterable[str | SectionSpec] | None) -> list[SectionSpec]:
+    if sections is None:
+        return registered_sections()
+    items = list(sections)
+    if any(isinstance(s, str) for s in items):
+        _discover_sections()
+    chosen: list[SectionSpec] = []
+    for item in items:
+        if isinstance(item, SectionSpec):
+            chosen.append(item)
+        elif isinstance(item, str) and item in _REGISTRY:
+            chosen.append(_REGISTRY[item])
+        else:
+            known = ", ".join(s.name for s in registered_sections(discover=False)) or "none yet"
+            raise LeptotwinError(
+                "unknown section",
+                source="--section",
+                value=item,
+                expected=f"one of: {known}",
+            )
+    names = [s.name for s in chosen]
+    if len(set(names)) != len(names):
+        raise LeptotwinError("section listed twice", source="--section", value=names)
+    return sorted(chosen, key=lambda s: (s.order, s.name))
+
+
+# -- randomness ---------------------------------------------------------------------------------
+
+
+def section_seed_sequence(seed: int, name: str) -> np.random.SeedSequence:
+    """The ``SeedSequence`` of section ``name``: the run's seed, spawn key from the name.
+
+    The spawn key is the SHA-256 of the name (four 32-bit words), so a section's stream depends
+    only on the seed and its own name: adding, removing or reordering sections changes no other
+    section's numbers.
+    """
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    key = tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
+    return np.random.SeedSequence(entropy=_check_seed(seed), spawn_key=key)
+
+
+def section_rng(seed: int, name: str) -> np.random.Generator:
+    """A fresh ``numpy.random.Generator`` for section ``name`` (:func:`section_seed_sequence`)."""
+    return np.random.default_rng(section_seed_sequence(seed, name))
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or int(seed) < 0:
+        raise LeptotwinError(
+            "seed must be a non-negative integer",
+            source="--seed",
+            value=seed,
+            expected="an integer ≥ 0",
+        )
+    return int(seed)
+
+
+# -- runner -------------------------------------------------------------------------------------
+
+
+def run_reproduce(
+    *,
+    out_dir: str | os.PathLike[str],
+    seed: int = DEFAULT_SEED,
+    force: bool = False,
+    sections: Iterable[str | SectionSpec] | None = None,
+    quick: bool = False,
+    progress: bool = True,
+    console: Console | None = None,
+    command: str | None = None,
+) -> ReproduceResult:
+    """Run the sections, write their CSVs, ``claims.csv`` and ``report.html`` into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : path
+        Output folder; created if missing. Must be empty unless ``force``.
+    seed : int, optional
+        Seed of the whole run; each section gets :func:`section_rng` ``(seed, name)``.
+    force : bool, optional
+        Allow a non-empty ``out_dir``: files with the same names are replaced, others kept.
+    sections : iterable of str or SectionSpec, optional
+        Sections to run (registered names, or specs not in the registry). Default: all
+        registered sections. Always run in ``order``.
+    quick : bool, optional
+        Passed to sections as ``ctx.quick``.
+    progress : bool, optional
+        Show a progress bar (one step per section).
+    console : rich.console.Console, optional
+        Where progress and the final claims table go (default: a new stdout console).
+    command : str, optional
+        Command line recorded in the report metadata (the CLI passes its own).
+
+    Returns
+    -------
+    ReproduceResult
+
+    Raises
+    ------
+    LeptotwinError
+        If ``out_dir`` is not empty and ``force`` is false, the seed is bad, a section name is
+        unknown, or a section returns something malformed (bad table name, duplicate claim,
+        unknown claim id). Nothing is written to ``out_dir`` then.
+    Exception
+        Whatever a section raises, with a note naming the section; nothing is written to
+        ``out_dir`` either.
+    """
+    seed = _check_seed(seed)
+    specs = _select(sections)
+    out = prepare_out_dir(out_dir, force=force).resolve()
+    console = console if console is not None else Console()
+    if command is None:
+        command = f"run_reproduce(seed={seed}, quick={quick}, sections={[s.name for s in specs]})"
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    figures: list[Figure | tuple[str, Figure]] = []
+    try:
+        results, elapsed = _run_sections(specs, seed, staging, quick, progress, console)
+        report_sections: list[Section] = []
+        claim_results: dict[str, ClaimResult] = {}
+        claim_owner: dict[str, str] = {}
+        table_owner: dict[str, str] = {}
+        for spec, res in zip(specs, results, strict=True):
+            figures.extend(res.figures)
+            tables = []
+            for raw_name, frame in res.tables.items():
+                csv_name = _csv_name(raw_name, spec.name)
+                if csv_name in table_owner or (staging / csv_name).exists():
+                    raise LeptotwinError(
+                        "table file name used twice",
+                        source=f"section {spec.name!r}",
+                        field="tables",
+                        value=csv_name,
+                        expected="a name no other section or file uses "
+                        f"(taken by {table_owner.get(csv_name, 'a file in ctx.out_dir')!r})",
+                    )
+                table_owner[csv_name] = spec.name
+                write_csv(staging / csv_name, frame)
+                tables.append((csv_name.removesuffix(".csv"), frame, csv_name))
+            for claim in res.claims:
+                if claim.id in claim_results:
+                    raise LeptotwinError(
+                        "claim reported by two sections",
+                        source=f"section {spec.name!r}",
+                        field="claims",
+                        value=claim.id,
+                        expected=f"one report per claim (already from {claim_owner[claim.id]!r})",
+                    )
+                claim_results[claim.id] = claim
+                claim_owner[claim.id] = spec.name
+            report_sections.append(
+                Section(
+                    res.title,
+                    text=res.text,
+                    figures=res.figures,
+                    tables=tables,
+                    claims=res.claims,
+                )
+            )
+        for reserved in (CLAIMS_CSV, REPORT_HTML):
+            if (staging / reserved).exists():
+                raise LeptotwinError(
+                    "a section wrote a file the runner writes itself",
+                    source="ctx.out_dir",
+                    value=reserved,
+                    expected="another file name",
+                )
+        try:
+            table = claims_table(claim_results)
+        except LeptotwinError as exc:
+            if exc.field == "id" and exc.value in claim_owner:
+                exc.add_note(f"reported by section {claim_owner[exc.value]!r}")
+            raise
+        write_csv(staging / CLAIMS_CSV, table)
+
+        report = Report(
+            "leptotwin: reproduction of Arai et al., J Thorac Oncol 2020",
+            subtitle="Alectinib resistance via miR-449a → AREG → EGFR in leptomeningeal "
+            "carcinomatosis — virtual experiments, virtual assays, analysis, claims.",
+            metadata=_metadata(seed, quick, command, specs, elapsed),
+        )
+        for section in report_sections:
+            report.add(section)
+        report.write(staging / REPORT_HTML)
+
+        files = _move_into_place(staging, out)
+    finally:
+        _close_figures(figures)
+        shutil.rmtree(staging, ignore_errors=True)
+
+    console.print(
+        claims_rich_table(table, title=f"Claims (seed {seed})", thresholds=console.width >= 140)
+    )
+    counts = table["status"].value_counts()
+    console.print(
+        "  ".join(f"{s.value}: {int(counts.get(s.value, 0))}" for s in ClaimStatus)
+        + f"  —  report: {out / REPORT_HTML}"
+    )
+    return ReproduceResult(
+        out_dir=out,
+        report_path=out / REPORT_HTML,
+        claims_path=out / CLAIMS_CSV,
+        claims=table,
+        files=tuple(files),
+        seed=seed,
+        sections=tuple(s.name for s in specs),
+        elapsed_s=elapsed,
+    )
+
+
+def _run_sections(
+    specs: list[SectionSpec],
+    seed: int,
+    staging: Path,
+    quick: bool,
+    progress: bool,
+    console: Console,
+) -> tuple[list[SectionResult], dict[str, float]]:
+    results: list[SectionResult] = []
+    elapsed: dict[str, float] = {}
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=not progress) as bar:
+        task = bar.add_task("reproduce", total=len(specs))
+        for spec in specs:
+            bar.update(task, description=f"section {spec.name}")
+            ctx = Context(
+                rng=section_rng(seed, spec.name),
+                seed=seed,
+                out_dir=staging,
+                quick=quick,
+                name=spec.name,
+            )
+            start = time.perf_counter()
+            try:
+                res = spec.func(ctx)
+            except BaseException as exc:
+                exc.add_note(f"in reproduce section {spec.name!r} ({_qualname(spec.func)})")
+                raise
+            elapsed[spec.name] = time.perf_counter() - start
+            if not isinstance(res, SectionResult):
+                raise LeptotwinError(
+                    "section did not return a SectionResult",
+                    source=f"section {spec.name!r}",
+                    value=type(res).__name__,
+                    expected="SectionResult",
+                )
+            _check_result(res, spec.name)
+            results.append(res)
+            bar.advance(task)
+        bar.update(task, description="done")
+    return results, elapsed
+
+
+def _check_result(res: SectionResult, name: str) -> None:
+    known = {c.id for c in load_claims()}
+    for claim in res.claims:
+        if not isinstance(claim, ClaimResult):
+            raise LeptotwinError(
+                "claims must be ClaimResult objects",
+                source=f"section {name!r}",
+                field="claims",
+                value=type(claim).__name__,
+            )
+        if claim.id not in known:
+            raise LeptotwinError(
+                "result for an unknown claim",
+                source=f"section {name!r}",
+                field="claims",
+                value=claim.id,
+                expected="one of " + ", ".join(c.id for c in load_claims()),
+            )
+    for key, frame in res.tables.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise LeptotwinError(
+                "table is not a DataFrame",
+                source=f"section {name!r}",
+                field=f"tables[{key!r}]",
+                value=type(frame).__name__,
+            )
+
+
+def _csv_name(raw: str, section: str) -> str:
+    name = raw if raw.endswith(".csv") else f"{raw}.csv"
+    if not _CSV_RE.match(name) or name in (CLAIMS_CSV, REPORT_HTML):
+        raise LeptotwinError(
+            "bad table file name",
+            source=f"section {section!r}",
+            field="tables",
+            value=raw,
+            expected=f"a plain file name of letters, digits, '_', '-', '.', not {CLAIMS_CSV!r}",
+        )
+    return name
+
+
+def _move_into_place(staging: Path, out: Path) -> list[Path]:
+    """Move every staged file into ``out`` (same relative path); report.html last."""
+    staged = sorted(p for p in staging.rglob("*") if p.is_file() or p.is_symlink())
+    last = [staging / CLAIMS_CSV, staging / REPORT_HTML]
+    ordered = [p for p in staged if p not in last] + [p for p in last if p in staged]
+    moved: list[Path] = []
+    for src in ordered:
+        target = out / src.relative_to(staging)
+        if target.is_dir():
+            raise LeptotwinError(
+                "a folder is in the way of an output file",
+                source="--out",
+                value=str(target),
+                expected="no folder with that name in the output folder",
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, target)
+        moved.append(target)
+    return moved
+
+
+def _metadata(
+    seed: int,
+    quick: bool,
+    command: str,
+    specs: list[SectionSpec],
+    elapsed: Mapping[str, float],
+) -> dict[str, str]:
+    from leptotwin import __version__
+
+    now = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
+    return {
+        "leptotwin": __version__,
+        "seed": str(seed),
+        "quick": str(quick),
+        "date (UTC)": now.isoformat(),
+        "command": command,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "platform": platform.platform(),
+        "sections (s)": ", ".join(f"{s.name} {elapsed.get(s.name, 0.0):.2f}" for s in specs)
+        or "none registered",
+    }
+
+
+def _close_figures(figures: Iterable[Figure | tuple[str, Figure]]) -> None:
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return
+    for item in figures:
+        fig = item[1] if isinstance(item, tuple) else item
+        if isinstance(fig, Figure):
+            pyplot.close(fig)
