@@ -511,6 +511,7 @@ def _run_sections(
         task = bar.add_task("reproduce", total=len(specs))
         for spec in specs:
             bar.update(task, description=f"section {spec.name}")
+            bar.refresh()
             ctx = Context(
                 rng=section_rng(seed, spec.name),
                 seed=seed,
