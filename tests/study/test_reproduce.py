@@ -367,3 +367,20 @@ def test_table_name_used_by_two_sections_raises(tmp_path):
 
     with pytest.raises(LeptotwinError, match="table file name used twice"):
         _run(tmp_path / "out", [DRAWS, SectionSpec("same", 20, same)])
+
+
+def test_pyplot_figures_closed_even_on_failure(tmp_path):
+    import matplotlib.pyplot as plt
+
+    def pyplot_section(ctx: Context) -> SectionResult:
+        fig, ax = plt.subplots()
+        ax.plot([0, 1])
+        return SectionResult("Pyplot", figures=[("p", fig)])
+
+    spec = SectionSpec("pyplot_fig", 0, pyplot_section)
+    before = set(plt.get_fignums())
+    _run(tmp_path / "ok", [spec])
+    assert set(plt.get_fignums()) == before
+    with pytest.raises(RuntimeError):
+        _run(tmp_path / "fail", [spec, BOOM])
+    assert set(plt.get_fignums()) == before

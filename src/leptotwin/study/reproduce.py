@@ -395,15 +395,14 @@ def run_reproduce(
         command = f"run_reproduce(seed={seed}, quick={quick}, sections={[s.name for s in specs]})"
 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
-    figures: list[Figure | tuple[str, Figure]] = []
+    results: list[SectionResult] = []
     try:
-        results, elapsed = _run_sections(specs, seed, staging, quick, progress, console)
+        elapsed = _run_sections(specs, results, seed, staging, quick, progress, console)
         report_sections: list[Section] = []
         claim_results: dict[str, ClaimResult] = {}
         claim_owner: dict[str, str] = {}
         table_owner: dict[str, str] = {}
         for spec, res in zip(specs, results, strict=True):
-            figures.extend(res.figures)
             tables = []
             for raw_name, frame in res.tables.items():
                 csv_name = _csv_name(raw_name, spec.name)
@@ -467,7 +466,7 @@ def run_reproduce(
 
         files = _move_into_place(staging, out)
     finally:
-        _close_figures(figures)
+        _close_figures(fig for res in results for fig in res.figures)
         shutil.rmtree(staging, ignore_errors=True)
 
     console.print(
@@ -492,13 +491,14 @@ def run_reproduce(
 
 def _run_sections(
     specs: list[SectionSpec],
+    results: list[SectionResult],
     seed: int,
     staging: Path,
     quick: bool,
     progress: bool,
     console: Console,
-) -> tuple[list[SectionResult], dict[str, float]]:
-    results: list[SectionResult] = []
+) -> dict[str, float]:
+    """Run ``specs`` in order, appending to ``results`` (so figures can be closed on failure)."""
     elapsed: dict[str, float] = {}
     columns = (
         SpinnerColumn(),
@@ -533,11 +533,11 @@ def _run_sections(
                     value=type(res).__name__,
                     expected="SectionResult",
                 )
-            _check_result(res, spec.name)
             results.append(res)
+            _check_result(res, spec.name)
             bar.advance(task)
         bar.update(task, description="done")
-    return results, elapsed
+    return elapsed
 
 
 def _check_result(res: SectionResult, name: str) -> None:
