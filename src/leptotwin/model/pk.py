@@ -1,0 +1,382 @@
+"""Linear pharmacokinetics in closed form, batched over subjects.
+
+Disposition is one- or two-compartment with first-order absorption for extravascular routes
+(oral, ip, sc) and bolus input for iv. Two effect sites hang off unbound plasma without feeding
+back (their volumes are negligible next to the plasma distribution volume):
+
+* CSF:     dC_csf/dt = k_csf (Kp,uu,csf · fu · Cp − C_csf)
+* lesion:  dC_les/dt = k_les (Kp,uu,lesion · fu · Cp − C_les)   (unbound lesion interstitium)
+
+Every output is then a sum of exponentials per dose. With poles λ_j (ka, the disposition roots
+α, β, k_csf, k_les) and zeros z_m (k21 for two compartments), the unit impulse response of an
+output with gain G is h(t) = Σ_i G Π_m (z_m − λ_i) / Π_{j≠i} (λ_j − λ_i) · e^{−λ_i t}. Doses are
+superposed exactly by carrying, for each pole, the running sum M_i(t) = Σ_{t_d ≤ t} D_d
+e^{−λ_i (t − t_d)} from one output time to the next; the only error is floating-point round-off.
+The equations and parameter sources are in docs/model.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from leptotwin.catalog import Catalog, PKParameters, load_catalog
+from leptotwin.errors import LeptotwinError
+from leptotwin.model.regimen import Regimen, parse_regimen
+
+__all__ = ["COMPARTMENTS", "PKResult", "SubjectPK", "draw_subjects", "simulate_pk"]
+
+COMPARTMENTS = ("plasma", "unbound", "csf", "lesion")
+_REL_POLE_GAP = 1e-8  # poles closer than this (relative) are separated to keep residues finite
+
+
+@dataclass(frozen=True)
+class SubjectPK:
+    """PK parameters of a batch of subjects; every array has shape (n_subjects,).
+
+    Units: clearances L/h, volumes L, rate constants 1/h, fractions dimensionless.
+    """
+
+    typical: PKParameters
+    CL: np.ndarray
+    V1: np.ndarray
+    Q: np.ndarray
+    V2: np.ndarray
+    fu: np.ndarray
+    kp_uu_csf: np.ndarray
+    k_csf: np.ndarray
+    kp_uu_lesion: np.ndarray
+    k_lesion: np.ndarray
+    ka: dict[str, np.ndarray]
+    F: dict[str, np.ndarray]
+
+    @property
+    def n_subjects(self) -> int:
+        return int(self.CL.shape[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per subject with the drawn parameters (units in column names)."""
+        cols = {
+            "CL_L_h": self.CL, "V1_L": self.V1, "Q_L_h": self.Q, "V2_L": self.V2,
+            "fu": self.fu, "kp_uu_csf": self.kp_uu_csf, "k_csf_per_h": self.k_csf,
+            "kp_uu_lesion": self.kp_uu_lesion, "k_lesion_per_h": self.k_lesion,
+        }
+        for route, ka in self.ka.items():
+            cols[f"ka_{route}_per_h"] = ka
+            cols[f"F_{route}"] = self.F[route]
+        return pd.DataFrame({"subject": np.arange(self.n_subjects), **cols})
+
+
+def draw_subjects(
+    params: PKParameters,
+    n_subjects: int,
+    *,
+    rng: np.random.Generator | None = None,
+    iiv: bool = True,
+) -> SubjectPK:
+    """Draw subjects with log-normal inter-individual variability.
+
+    Each parameter named in ``params.iiv`` is multiplied by exp(η), η ~ N(0, ω²), drawn in a fixed
+    order from ``rng`` so one seed reproduces the cohort. Fractions (fu, F) stay ≤ 1.
+
+    Parameters
+    ----------
+    params : PKParameters
+        Typical values (from :meth:`Catalog.pk_parameters`).
+    n_subjects : int
+    rng : numpy.random.Generator, optional
+        Required when ``iiv`` is true and ``n_subjects > 1``.
+    iiv : bool
+        False gives every subject the typical values.
+    """
+    if n_subjects < 1:
+        raise LeptotwinError("need at least one subject", field="n_subjects", value=n_subjects)
+    ones = np.ones(n_subjects)
+    eta: dict[str, np.ndarray] = {}
+    if iiv and params.iiv:
+        if rng is None:
+            raise LeptotwinError(
+                "inter-individual variability needs an explicit random generator",
+                field="rng",
+                expected="numpy.random.default_rng(seed)",
+            )
+        for name in sorted(params.iiv):
+            eta[name] = rng.normal(0.0, params.iiv[name], n_subjects)
+
+    def vary(name: str, value: float) -> np.ndarray:
+        return value * np.exp(eta[name]) if name in eta else value * ones
+
+    ka = {r: vary("ka", a) for r, (a, _) in params.routes.items()}
+    return SubjectPK(
+        typical=params,
+        CL=vary("CL", params.CL_L_h),
+        V1=vary("V1", params.V1_L),
+        Q=vary("Q", params.Q_L_h),
+        V2=vary("V2", params.V2_L) if params.V2_L > 0 else ones * 1.0,
+        fu=np.minimum(params.fu * ones, 1.0),
+        kp_uu_csf=vary("kp_uu_csf", params.kp_uu_csf),
+        k_csf=params.k_csf_per_h * ones,
+        kp_uu_lesion=params.kp_uu_lesion * ones,
+        k_lesion=params.k_lesion_per_h * ones,
+        ka=ka,
+        F={r: np.minimum(f * ones, 1.0) for r, (_, f) in params.routes.items()},
+    )
+
+
+def _disposition(s: SubjectPK) -> tuple[np.ndarray, np.ndarray | None]:
+    """Disposition poles (n, 1|2) and the zero k21 (n,) of the two-compartment model."""
+    k10 = s.CL / s.V1
+    if s.typical.model == "1cmt":
+        return k10[:, None], None
+    k12, k21 = s.Q / s.V1, s.Q / s.V2
+    tot = k10 + k12 + k21
+    disc = np.sqrt(tot * tot - 4.0 * k10 * k21)
+    alpha, beta = (tot + disc) / 2.0, (tot - disc) / 2.0
+    return np.stack([alpha, beta], axis=1), k21
+
+
+def _separate(poles: np.ndarray) -> np.ndarray:
+    """Nudge coincident poles apart by a relative 1e-8 (error of that order, far below 1e-6)."""
+    poles = poles.copy()
+    for j in range(1, poles.shape[1]):
+        for i in range(j):
+            close = np.abs(poles[:, j] - poles[:, i]) <= _REL_POLE_GAP * np.abs(poles[:, i])
+            poles[close, j] = poles[close, i] * (1.0 + 2.0 * _REL_POLE_GAP * (j - i + 1))
+    return poles
+
+
+def _residues(
+    poles: np.ndarray, active: np.ndarray, zeros: np.ndarray | None, gain: np.ndarray
+) -> np.ndarray:
+    """Coefficients c_i of h(t) = Σ c_i e^{−λ_i t} over the active poles.
+
+    poles: (n, P); active: (P,) bool mask of the poles in this transfer function;
+    zeros: (n,) or None; gain: (n,). Returns (n, P) with zeros at inactive poles.
+    """
+    n, p = poles.shape
+    coef = np.zeros((n, p))
+    idx = np.flatnonzero(active)
+    for i in idx:
+        num = gain.copy()
+        if zeros is not None:
+            num = num * (zeros - poles[:, i])
+        den = np.ones(n)
+        for j in idx:
+            if j != i:
+                den = den * (poles[:, j] - poles[:, i])
+        coef[:, i] = num / den
+    return coef
+
+
+def _route_system(s: SubjectPK, route: str) -> tuple[np.ndarray, np.ndarray]:
+    """Poles (n, P) and coefficients (n, 3, P) of plasma, CSF and lesion concentration (mg/L per mg
+    dosed) for one route. Pole order: [ka?] + disposition + [k_csf, k_lesion]."""
+    disp, k21 = _disposition(s)
+    n, nd = disp.shape
+    cols = ([s.ka[route][:, None]] if route != "iv" else []) + [disp, s.k_csf[:, None],
+                                                                s.k_lesion[:, None]]
+    poles = _separate(np.concatenate(cols, axis=1))
+    P = poles.shape[1]
+    has_ka = route != "iv"
+    input_gain = (s.F[route] * poles[:, 0]) if has_ka else np.ones(n)
+    plasma_gain = input_gain / s.V1
+    core = np.zeros(P, dtype=bool)
+    core[: P - 2] = True
+    csf, les = core.copy(), core.copy()
+    csf[P - 2] = True
+    les[P - 1] = True
+    coef = np.stack(
+        [
+            _residues(poles, core, k21, plasma_gain),
+            _residues(poles, csf, k21, plasma_gain * s.fu * s.kp_uu_csf * poles[:, P - 2]),
+            _residues(poles, les, k21, plasma_gain * s.fu * s.kp_uu_lesion * poles[:, P - 1]),
+        ],
+        axis=1,
+    )
+    return poles, coef
+
+
+def _superpose(
+    poles: np.ndarray,
+    coef: np.ndarray,
+    dose_t: np.ndarray,
+    dose_mg: np.ndarray,
+    t_h: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Add Σ_d dose_d · h(t − t_d) into ``out`` (n, 3, T) in place.
+
+    poles (n, P), coef (n, 3, P), dose_t (D,) sorted, dose_mg (n, D), t_h (T,) sorted.
+    Values at a dose time include that dose (right-continuous).
+    """
+    n, P = poles.shape
+    M = np.zeros((n, P))
+    first = np.searchsorted(dose_t, t_h, side="right")  # doses with t_d <= t_k are [:first[k]]
+    prev_t, prev_first, prev_dt, decay = t_h[0], 0, None, None
+    for k, tk in enumerate(t_h):
+        dt = tk - prev_t
+        if dt > 0:
+            if dt != prev_dt:
+                decay, prev_dt = np.exp(-poles * dt), dt
+            M *= decay
+        for d in range(prev_first, first[k]):
+            M += dose_mg[:, d, None] * np.exp(-poles * (tk - dose_t[d]))
+        prev_t, prev_first = tk, first[k]
+        if first[k]:
+            out[:, :, k] += np.einsum("nop,np->no", coef, M)
+
+
+@dataclass(frozen=True)
+class PKResult:
+    """Concentrations of one drug over time for a batch of subjects.
+
+    Attributes
+    ----------
+    t_h : ndarray of shape (n_times,)
+    plasma_nM, unbound_nM, csf_nM, lesion_nM : ndarray of shape (n_subjects, n_times)
+        Total plasma, unbound plasma, CSF and unbound lesion-interstitium concentrations (nM).
+    subjects : SubjectPK
+    regimens : tuple of Regimen
+    """
+
+    drug: str
+    species: str
+    t_h: np.ndarray
+    plasma_nM: np.ndarray
+    unbound_nM: np.ndarray
+    csf_nM: np.ndarray
+    lesion_nM: np.ndarray
+    subjects: SubjectPK
+    regimens: tuple[Regimen, ...] = field(default=())
+
+    @property
+    def mw_g_mol(self) -> float:
+        return self.subjects.typical.mw_g_mol
+
+    def to_ng_per_mL(self, conc_nM: np.ndarray) -> np.ndarray:
+        """Convert nM to ng/mL with the drug's molecular weight."""
+        return conc_nM * self.mw_g_mol / 1000.0
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: ``time_h, subject, plasma_nM, unbound_nM, csf_nM, lesion_nM``."""
+        n, T = self.plasma_nM.shape
+        return pd.DataFrame(
+            {
+                "time_h": np.tile(self.t_h, n),
+                "subject": np.repeat(np.arange(n), T),
+                "plasma_nM": self.plasma_nM.ravel(),
+                "unbound_nM": self.unbound_nM.ravel(),
+                "csf_nM": self.csf_nM.ravel(),
+                "lesion_nM": self.lesion_nM.ravel(),
+            }
+        )
+
+
+def simulate_pk(
+    drug: str,
+    species: str,
+    regimen: str | Regimen | Sequence[Regimen],
+    *,
+    t_h: np.ndarray | Sequence[float],
+    n_subjects: int = 1,
+    rng: np.random.Generator | None = None,
+    iiv: bool = True,
+    catalog: Catalog | None = None,
+    subjects: SubjectPK | None = None,
+    dtype: type = np.float64,
+) -> PKResult:
+    """Simulate plasma, unbound, CSF and lesion concentrations of one drug.
+
+    Parameters
+    ----------
+    drug, species : str
+        Catalogue names (``leptotwin catalog`` lists them).
+    regimen : str, Regimen or sequence of Regimen
+        What was given, e.g. ``"600 mg BID"`` or ``parse_regimen("50 mg/kg QD x 28 d")``.
+    t_h : array of shape (n_times,)
+        Output times in hours, sorted, ≥ 0.
+    n_subjects : int
+        Batch size; ignored when ``subjects`` is given.
+    rng : numpy.random.Generator, optional
+        Source of inter-individual variability (required when ``iiv`` and n_subjects > 1).
+    iiv : bool
+        Draw subjects with variability (True) or use typical values (False).
+    catalog : Catalog, optional
+        Defaults to the packaged catalogue.
+    subjects : SubjectPK, optional
+        Pre-drawn subjects (e.g. to share a cohort between runs).
+    dtype : numpy dtype
+        Storage type of the output arrays (float32 halves memory for big cohorts).
+
+    Returns
+    -------
+    PKResult
+        Arrays of shape (n_subjects, n_times) in nM.
+
+    Raises
+    ------
+    LeptotwinError
+        Unknown drug, species or route; bad regimen text; unsorted or negative times.
+    """
+    cat = catalog or load_catalog()
+    params = cat.pk_parameters(drug, species)
+    regs = _as_regimens(regimen)
+    t = np.asarray(t_h, dtype=float)
+    if t.ndim != 1 or t.size == 0 or np.any(~np.isfinite(t)) or t[0] < 0 or np.any(np.diff(t) < 0):
+        raise LeptotwinError("times must be a non-empty, sorted 1-D array of hours >= 0",
+                             field="t_h")
+    for r in regs:
+        if r.route != "iv" and r.route not in params.routes:
+            raise LeptotwinError(
+                f"route {r.route!r} has no absorption parameters for {params.drug} in "
+                f"{params.species}",
+                field="route",
+                value=r.route,
+                expected="one of " + ", ".join(["iv", *params.routes]),
+            )
+    subj = subjects or draw_subjects(params, n_subjects, rng=rng, iiv=iiv)
+    n = subj.n_subjects
+    out = np.zeros((n, 3, t.size))
+    for route in sorted({r.route for r in regs}):
+        times, amounts = [], []
+        for r in regs:
+            if r.route != route:
+                continue
+            dt = r.dose_times_h(float(t[-1]))
+            times.append(dt)
+            amounts.append(np.full(dt.size, r.dose_mg(body_weight_kg=params.body_weight_kg,
+                                                      body_surface_m2=params.body_surface_m2)))
+        dose_t = np.concatenate(times)
+        order = np.argsort(dose_t, kind="stable")
+        dose_t = dose_t[order]
+        dose_mg = np.broadcast_to(np.concatenate(amounts)[order], (n, dose_t.size))
+        poles, coef = _route_system(subj, route)
+        _superpose(poles, coef, dose_t, dose_mg, t, out)
+    to_nM = 1e6 / params.mw_g_mol  # mg/L -> nM
+    plasma = (out[:, 0] * to_nM).astype(dtype, copy=False)
+    return PKResult(
+        drug=params.drug,
+        species=params.species,
+        t_h=t,
+        plasma_nM=plasma,
+        unbound_nM=(plasma * subj.fu[:, None]).astype(dtype, copy=False),
+        csf_nM=(out[:, 1] * to_nM).astype(dtype, copy=False),
+        lesion_nM=(out[:, 2] * to_nM).astype(dtype, copy=False),
+        subjects=subj,
+        regimens=regs,
+    )
+
+
+def _as_regimens(regimen: str | Regimen | Sequence[Regimen]) -> tuple[Regimen, ...]:
+    if isinstance(regimen, str):
+        return parse_regimen(regimen)
+    if isinstance(regimen, Regimen):
+        return (regimen,)
+    regs = tuple(regimen)
+    if not regs or not all(isinstance(r, Regimen) for r in regs):
+        raise LeptotwinError("expected regimen text, a Regimen or a sequence of Regimen",
+                             field="regimen", value=regimen)
+    return regs
