@@ -1,0 +1,760 @@
+"""Dose-response curves: drc-compatible fits of many curves at once.
+
+Input is a tidy table with one row per well: ``curve`` (any label), ``dose`` (>= 0, in one
+unit throughout, e.g. nM) and ``response`` (e.g. % viability). :class:`DoseResponseFitter`
+fits one of R drc's models (``LL.2``, ``LL.3``, ``LL.4``, ``LL.5``, ``W1.4``, same formulas,
+parameter names and sign convention: ``b > 0`` is a decreasing curve) to every curve with one
+vectorised Levenberg–Marquardt solver, and reports what ``drc::drm`` + ``summary`` + ``ED``
+report: estimates, standard errors from the observed Hessian (drc's ``vcov``), ED10/50/90 with
+delta-method intervals, and the residual sum of squares, plus quality-control flags.
+
+Example
+-------
+>>> import pandas as pd
+>>> from leptotwin.analysis.doseresponse import DoseResponseFitter
+>>> df = pd.DataFrame({"curve": "A", "dose": [0, 0.1, 1, 10, 100] * 2,
+...                    "response": [100, 98, 80, 20, 3, 99, 97, 75, 25, 4]})
+>>> fit = DoseResponseFitter("LL.4").fit(df)
+>>> round(float(fit.params_.loc["A", "e"]), 1)  # IC50, in the dose unit
+3.7
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import stats
+
+from leptotwin.analysis._drfit import BatchFit, delta_method, fit_batch, make_batch
+from leptotwin.analysis._llmodels import DoseResponseModel, get_model
+from leptotwin.analysis._lmsolver import STATUS_BY_CODE, FitStatus
+from leptotwin.errors import LeptotwinError
+
+__all__ = [
+    "DoseResponseFitter",
+    "FitStatus",
+    "fold_resistance",
+    "gr_metrics",
+    "gr_values",
+    "normalize_to_controls",
+    "read_dose_response",
+]
+
+Array = NDArray[np.float64]
+REQUIRED = ("curve", "dose", "response")
+_SRC = "DoseResponseFitter.fit"
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(64)
+
+
+# --------------------------------------------------------------------------- input
+def read_dose_response(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a dose-response CSV (columns ``curve, dose, response``; others are kept).
+
+    ``curve`` is read as text, so ``"1"`` and ``"01"`` stay different curves.
+
+    Raises
+    ------
+    LeptotwinError
+        If the header repeats a column name (pandas would silently rename it).
+    """
+    path = Path(path)
+    with path.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise LeptotwinError(
+            "duplicated column header", source=str(path), field=dupes[0], expected="unique names"
+        )
+    return pd.read_csv(path, dtype={"curve": str})
+
+
+def _check_frame(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Validate a tidy dose-response table; returns curve/dose/response with float columns."""
+    if not isinstance(df, pd.DataFrame):
+        raise LeptotwinError(
+            "expected a DataFrame",
+            source=source,
+            value=type(df).__name__,
+            expected="pandas.DataFrame with columns curve, dose, response",
+        )
+    dupes = df.columns[df.columns.duplicated()].tolist()
+    if dupes:
+        raise LeptotwinError(
+            "duplicated column header",
+            source=source,
+            field=str(dupes[0]),
+            expected="unique column names",
+        )
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise LeptotwinError(
+            "missing column",
+            source=source,
+            field=missing[0],
+            expected=f"columns {', '.join(REQUIRED)}; got {', '.join(map(str, df.columns))}",
+        )
+    out = pd.DataFrame({"curve": df["curve"].to_numpy()})
+    for col in ("dose", "response"):
+        raw = df[col]
+        num = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad = num.isna() & raw.notna()
+        if bad.any():
+            raise LeptotwinError(
+                "non-numeric value",
+                source=source,
+                field=col,
+                value=raw[bad].iloc[0],
+                expected="numbers",
+            )
+        out[col] = num.to_numpy()
+    dose = out["dose"].to_numpy()
+    if np.isnan(dose).any() or np.isinf(dose).any():
+        raise LeptotwinError(
+            "missing or infinite dose",
+            source=source,
+            field="dose",
+            value=dose[~np.isfinite(dose)][0],
+            expected="finite doses >= 0",
+        )
+    if (dose < 0).any():
+        raise LeptotwinError(
+            "negative dose",
+            source=source,
+            field="dose",
+            value=float(dose[dose < 0][0]),
+            expected="doses >= 0 (0 for controls)",
+        )
+    if out["curve"].isna().any():
+        raise LeptotwinError("missing curve label", source=source, field="curve")
+    if np.isinf(out["response"]).any():
+        raise LeptotwinError(
+            "infinite response", source=source, field="response", expected="finite numbers"
+        )
+    if len(out) and out["response"].isna().all():
+        raise LeptotwinError(
+            "every response is missing",
+            source=source,
+            field="response",
+            expected="at least one numeric response",
+        )
+    return out
+
+
+def normalize_to_controls(
+    df: pd.DataFrame,
+    *,
+    vehicle: float | Mapping[Any, float] | pd.Series | None = None,
+    blank: float | Mapping[Any, float] | pd.Series = 0.0,
+    scale: float = 100.0,
+) -> pd.DataFrame:
+    """Express responses relative to controls: ``scale * (y - blank) / (vehicle - blank)``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Columns ``curve, dose, response`` (raw signal, e.g. luminescence counts).
+    vehicle : float, mapping or Series indexed by curve, optional
+        Mean vehicle-control signal. None: the mean response of each curve's dose-0 rows.
+    blank : float, mapping or Series indexed by curve
+        Mean background (no cells) signal.
+    scale : float
+        100 gives % viability, 1 a fraction.
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``response`` normalised (dose-0 rows kept).
+
+    Raises
+    ------
+    LeptotwinError
+        If a curve has no vehicle value or its vehicle equals its blank.
+    """
+    src = "normalize_to_controls"
+    clean = _check_frame(df, src)
+    curves = clean["curve"]
+    if vehicle is None:
+        ctrl = clean[clean["dose"] == 0].groupby("curve", sort=False)["response"].mean()
+        veh = curves.map(ctrl)
+    elif np.isscalar(vehicle):
+        veh = pd.Series(float(vehicle), index=clean.index)  # type: ignore[arg-type]
+    else:
+        veh = curves.map(pd.Series(vehicle))
+    blk = (
+        pd.Series(float(blank), index=clean.index)  # type: ignore[arg-type]
+        if np.isscalar(blank)
+        else curves.map(pd.Series(blank))
+    )
+    lacking = curves[veh.isna() | blk.isna()]
+    if len(lacking):
+        raise LeptotwinError(
+            "no vehicle or blank value for curve",
+            source=src,
+            field="vehicle",
+            value=lacking.iloc[0],
+            expected="dose-0 rows or a value per curve",
+        )
+    span = (veh - blk).to_numpy(float)
+    if np.any(span == 0):
+        raise LeptotwinError(
+            "vehicle equals blank",
+            source=src,
+            field="vehicle",
+            value=curves[span == 0].iloc[0],
+            expected="vehicle signal different from blank",
+        )
+    out = df.copy()
+    out["response"] = scale * (clean["response"].to_numpy() - blk.to_numpy(float)) / span
+    return out
+
+
+# --------------------------------------------------------------------------- the fitter
+class DoseResponseFitter:
+    r"""Fit an R drc dose-response model to many curves at once.
+
+    Parameters
+    ----------
+    model : {"LL.4", "LL.3", "LL.2", "LL.5", "W1.4"} or DoseResponseModel
+        drc model. ``LL.4``: :math:`c + (d-c)/(1+\exp(b(\log x-\log e)))`; ``e`` is the
+        ED50/IC50 in the dose unit, ``c`` and ``d`` the asymptotes in the response unit,
+        ``b`` the slope (> 0: decreasing).
+    alpha : float
+        1 - confidence level of all intervals (0.05: 95 %).
+    fixed : mapping, optional
+        Parameters held fixed, e.g. ``{"d": 100}`` for data normalised to 100 % at dose 0.
+    se : {"hessian", "sandwich"}
+        ``"hessian"``: drc's ``vcov`` (``2 s^2 H^{-1}``, ``H`` the observed Hessian of the
+        RSS, ``s^2 = RSS/(n-p)``). ``"sandwich"``: HC0 sandwich, robust to unequal variances.
+    ed_levels : sequence of float
+        Relative effects (%) reported in :attr:`results_` as ``ED10`` etc.
+    max_iter : int
+        Levenberg–Marquardt iterations per start.
+    multistart : bool or None
+        Fit every curve from several starts and keep the lowest RSS (True); only refit curves
+        whose first fit looks doubtful (False); None: True for up to 5000 curves per chunk.
+    chunk_size : int
+        Curves fitted together (memory is about ``40 * chunk_size * n_obs * p`` bytes).
+    n_jobs : int or None
+        Threads (one chunk each); None uses every core.
+
+    Attributes
+    ----------
+    curves_ : Index of length n_curves
+        Curve labels, in order of first appearance.
+    params_ : DataFrame of shape (n_curves, p)
+        Estimates (NaN where the fit failed).
+    se_ : DataFrame of shape (n_curves, p)
+        Standard errors.
+    cov_ : ndarray of shape (n_curves, p, p)
+        Covariance matrices.
+    rss_ : Series of length n_curves
+        Residual sum of squares (response unit squared).
+    status_ : Series of FitStatus
+        Outcome per curve; ``status_.map(lambda s: s.value)`` gives the messages.
+    qc_ : DataFrame, one row per curve
+        See :meth:`fit`.
+    results_ : DataFrame
+        Long table in the format of drc reference fits: ``curve, model, param, estimate, se,
+        lower, upper, rss, ok``; parameter rows get t-based Wald intervals, ED rows
+        delta-method intervals.
+    """
+
+    def __init__(
+        self,
+        model: str | DoseResponseModel = "LL.4",
+        alpha: float = 0.05,
+        *,
+        fixed: Mapping[str, float] | None = None,
+        se: str = "hessian",
+        ed_levels: Sequence[float] = (10.0, 50.0, 90.0),
+        max_iter: int = 500,
+        multistart: bool | None = None,
+        chunk_size: int = 10_000,
+        n_jobs: int | None = None,
+    ) -> None:
+        if not 0 < alpha < 1:
+            raise LeptotwinError(
+                "alpha outside (0, 1)",
+                source="DoseResponseFitter",
+                field="alpha",
+                value=alpha,
+                expected="e.g. 0.05 for 95 % intervals",
+            )
+        if se not in ("hessian", "sandwich"):
+            raise LeptotwinError(
+                "unknown standard-error type",
+                source="DoseResponseFitter",
+                field="se",
+                value=se,
+                expected="'hessian' or 'sandwich'",
+            )
+        self.model = get_model(model, fixed)
+        self.alpha = alpha
+        self.se = se
+        self.ed_levels = tuple(float(p) for p in ed_levels)
+        self.max_iter = max_iter
+        self.multistart = multistart
+        self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
+
+    def __repr__(self) -> str:
+        return f"<DoseResponseFitter: {self.model!r}, alpha={self.alpha}>"
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, df: pd.DataFrame) -> DoseResponseFitter:
+        """Fit every curve of ``df``.
+
+        Parameters
+        ----------
+        df : DataFrame
+            One row per observation; columns ``curve`` (label), ``dose`` (>= 0) and
+            ``response`` (NaN responses are dropped as missing wells).
+
+        Returns
+        -------
+        self
+            With ``params_``, ``se_``, ``cov_``, ``rss_``, ``status_``, ``qc_`` and
+            ``results_``. ``qc_`` has one row per curve: ``status``, ``ok``, ``n_obs``,
+            ``n_doses``, ``df_resid``, ``rss``, ``r2``, ``f_stat`` and ``f_pvalue`` (F-test of
+            the model against a constant mean), ``flat`` (``f_pvalue > alpha``), ``ic50`` (ED50),
+            ``ic50_in_range`` (within the tested positive doses), ``dose_min``, ``dose_max``,
+            ``auc``, ``aac`` (see :meth:`auc`) and ``se_ok`` (covariance available).
+
+        Raises
+        ------
+        LeptotwinError
+            Missing or duplicated columns, non-numeric values, negative or missing doses,
+            no response at all. A curve that cannot be fitted (e.g. one dose) does not
+            raise: it gets status ``INSUFFICIENT_DATA`` and NaN estimates.
+        """
+        clean = _check_frame(df, _SRC)
+        codes, labels = pd.factorize(clean["curve"], sort=False)
+        keep = clean["response"].notna().to_numpy()
+        self.curves_ = pd.Index(labels, name="curve")
+        self._batch = make_batch(
+            codes[keep].astype(np.int64),
+            clean["dose"].to_numpy()[keep],
+            clean["response"].to_numpy()[keep],
+            len(labels),
+        )
+        self._fit: BatchFit = fit_batch(
+            self.model,
+            self._batch,
+            max_iter=self.max_iter,
+            multistart=self.multistart,
+            se=self.se,
+            chunk_size=self.chunk_size,
+            n_jobs=self.n_jobs,
+        )
+        self._set_attributes()
+        return self
+
+    def _set_attributes(self) -> None:
+        fit, names, idx = self._fit, list(self.model.names), self.curves_
+        self.params_ = pd.DataFrame(fit.params, index=idx, columns=names)
+        se = np.sqrt(np.diagonal(fit.cov, axis1=1, axis2=2))
+        self.se_ = pd.DataFrame(se, index=idx, columns=names)
+        self.cov_ = fit.cov
+        self.rss_ = pd.Series(fit.rss, index=idx, name="rss")
+        self.status_ = pd.Series(
+            [STATUS_BY_CODE[c] for c in fit.status], index=idx, name="status", dtype=object
+        )
+        self.df_resid_ = pd.Series(self._batch.n_obs - self.model.n_params, index=idx)
+        self.qc_ = self._quality_control()
+        self.results_ = self._results_table()
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "_fit"):
+            raise LeptotwinError(
+                "the fitter has not been fitted",
+                source="DoseResponseFitter",
+                expected="call .fit(df) first",
+            )
+
+    def _tq(self) -> Array:
+        """t quantile (n - p degrees of freedom) per curve for 1 - alpha intervals."""
+        dof = self.df_resid_.to_numpy().astype(float)
+        with np.errstate(invalid="ignore"):
+            return stats.t.ppf(1 - self.alpha / 2, np.where(dof > 0, dof, np.nan))
+
+    # ------------------------------------------------------------------ effective doses
+    def ed(
+        self,
+        levels: float | Sequence[float] = (10.0, 50.0, 90.0),
+        *,
+        kind: str = "relative",
+    ) -> pd.DataFrame:
+        """Effective doses with delta-method intervals on the dose scale (drc ``ED``).
+
+        Parameters
+        ----------
+        levels : float or sequence of float
+            ``kind="relative"``: effects in % (drc ``ED(fit, c(10, 50, 90),
+            interval = "delta")``): ED p is the dose where the curve has moved p % of the
+            way from its dose-0 asymptote to its infinite-dose asymptote.
+            ``kind="absolute"``: response levels (response unit); the dose where the curve
+            crosses that level (absolute IC x), NaN if it never does.
+        kind : {"relative", "absolute"}
+
+        Returns
+        -------
+        DataFrame
+            Columns ``curve, param, estimate, se, lower, upper`` (dose unit); ``param`` is
+            ``ED{p}`` or ``dose@{level}``. Intervals: estimate ± t(1 - alpha/2, n - p) · se.
+        """
+        self._check_fitted()
+        if kind not in ("relative", "absolute"):
+            raise LeptotwinError(
+                "unknown effective-dose kind",
+                source="DoseResponseFitter.ed",
+                field="kind",
+                value=kind,
+                expected="'relative' or 'absolute'",
+            )
+        levels = [levels] if np.isscalar(levels) else list(levels)  # type: ignore[list-item]
+        frames = []
+        tq = self._tq()
+        for lev in levels:
+            if kind == "relative":
+                if not 0 < lev < 100:
+                    raise LeptotwinError(
+                        "relative effect outside (0, 100)",
+                        source="DoseResponseFitter.ed",
+                        field="levels",
+                        value=lev,
+                        expected="percentages such as 50",
+                    )
+                fun = (lambda q: lambda p: np.exp(self.model.log_ed(p, q)))(lev)
+                name = f"ED{lev:g}"
+            else:
+                fun = (lambda q: lambda p: np.exp(self.model.log_dose_at_level(p, q)))(lev)
+                name = f"dose@{lev:g}"
+            est, se = delta_method(fun, self.model, self._fit.params, self._fit.cov)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "curve": self.curves_,
+                        "param": name,
+                        "estimate": est,
+                        "se": se,
+                        "lower": est - tq * se,
+                        "upper": est + tq * se,
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    # ------------------------------------------------------------------ curve areas
+    def auc(self) -> pd.DataFrame:
+        """Normalised areas under and above the fitted curves.
+
+        Convention: the integral runs over the tested positive doses on the log scale and is
+        divided by the length of that log-dose interval, so ``auc`` is the mean fitted response
+        over the tested log-dose range (response unit; 100 = no effect for % viability data),
+        and ``aac = response at dose 0 - auc`` (fitted dose-0 asymptote: ``d`` if ``b > 0``,
+        else ``c``) is the mean effect. For % viability data, ``auc / 100`` is the
+        fraction-scale AUC of PharmacoGx/CTRP-style analyses. NaN for fewer than two
+        positive doses.
+
+        Returns
+        -------
+        DataFrame indexed by curve, columns ``auc``, ``aac``.
+        """
+        self._check_fitted()
+        b = self._batch
+        lo, hi = b.t_lo, b.t_hi
+        with np.errstate(invalid="ignore"):
+            t = 0.5 * (hi + lo)[:, None] + 0.5 * (hi - lo)[:, None] * _GL_NODES[None, :]
+        params = self._fit.params
+        dose = np.exp(np.nan_to_num(t))
+        mean = 0.5 * (self.model.predict(params, dose) * _GL_WEIGHTS).sum(axis=1)
+        mean = np.where(hi > lo, mean, np.nan)
+        top = self.model.predict(params, np.zeros((len(params), 1)))[:, 0]
+        return pd.DataFrame({"auc": mean, "aac": top - mean}, index=self.curves_)
+
+    # ------------------------------------------------------------------ QC
+    def _quality_control(self) -> pd.DataFrame:
+        b, fit, p = self._batch, self._fit, self.model.n_params
+        dof = b.n_obs - p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = 1.0 - fit.rss / b.tss
+            f_stat = ((b.tss - fit.rss) / (p - 1)) / (fit.rss / dof)
+            f_p = np.where(dof > 0, stats.f.sf(f_stat, p - 1, np.maximum(dof, 1)), np.nan)
+        ed50 = np.exp(self.model.log_ed(fit.params, 50.0))
+        areas = self.auc()
+        status = self.status_
+        return pd.DataFrame(
+            {
+                "model": self.model.name,
+                "status": [s.name.lower() for s in status],
+                "ok": [s is FitStatus.CONVERGED for s in status],
+                "n_obs": b.n_obs,
+                "n_doses": b.n_doses,
+                "df_resid": dof,
+                "rss": fit.rss,
+                "r2": r2,
+                "f_stat": f_stat,
+                "f_pvalue": f_p,
+                "flat": f_p > self.alpha,
+                "ic50": ed50,
+                "ic50_in_range": (np.log(ed50) >= b.t_lo) & (np.log(ed50) <= b.t_hi),
+                "dose_min": np.exp(b.t_lo),
+                "dose_max": np.exp(b.t_hi),
+                "auc": areas["auc"].to_numpy(),
+                "aac": areas["aac"].to_numpy(),
+                "se_ok": np.isfinite(fit.cov).all(axis=(1, 2)),
+                "n_iter": fit.n_iter,
+            },
+            index=self.curves_,
+        )
+
+    # ------------------------------------------------------------------ tables
+    def _results_table(self) -> pd.DataFrame:
+        tq = self._tq()
+        rows = []
+        for name in self.model.names:
+            est = self.params_[name].to_numpy()
+            se = self.se_[name].to_numpy()
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "curve": self.curves_,
+                        "param": name,
+                        "estimate": est,
+                        "se": se,
+                        "lower": est - tq * se,
+                        "upper": est + tq * se,
+                    }
+                )
+            )
+        if self.ed_levels:
+            rows.append(self.ed(self.ed_levels))
+        table = pd.concat(rows, ignore_index=True)
+        order = {c: i for i, c in enumerate(self.curves_)}
+        table["_k"] = table["curve"].map(order)
+        table = table.sort_values("_k", kind="stable").drop(columns="_k")
+        table.insert(1, "model", self.model.name)
+        table["rss"] = table["curve"].map(self.rss_)
+        table["ok"] = table["curve"].map(self.qc_["ok"]).astype(bool)
+        return table.reset_index(drop=True)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Estimates with standard errors and ``1 - alpha`` intervals, indexed by (curve, param).
+
+        Columns ``estimate, se, lower 95%, upper 95%`` (named from ``alpha``), ``rss``, ``ok``.
+        """
+        self._check_fitted()
+        pct = f"{100 * (1 - self.alpha):g}%"
+        return (
+            self.results_.drop(columns="model")
+            .rename(columns={"lower": f"lower {pct}", "upper": f"upper {pct}"})
+            .set_index(["curve", "param"])
+        )
+
+    def print_summary(self) -> None:
+        """Print the model, the number of curves and :attr:`summary`."""
+        self._check_fitted()
+        n_ok = int(self.qc_["ok"].sum())
+        print(f"{self.model.name}: {self.model.formula}")
+        print(f"{len(self.curves_)} curves, {n_ok} converged; SE: {self.se}")
+        print(self.summary.to_string())
+
+    # ------------------------------------------------------------------ predictions, plots
+    def predict(self, dose: Array | Sequence[float]) -> pd.DataFrame:
+        """Fitted responses, one row per curve and one column per dose (dose unit)."""
+        self._check_fitted()
+        dose = np.asarray(dose, float)
+        values = self.model.predict(
+            self._fit.params, np.broadcast_to(dose, (len(self.curves_), dose.size))
+        )
+        return pd.DataFrame(values, index=self.curves_, columns=dose)
+
+    def fold_resistance(self, resistant: Any, sensitive: Any, *, p: float = 50.0) -> pd.Series:
+        """Ratio ED p (resistant curve) / ED p (sensitive curve); see :func:`fold_resistance`."""
+        return fold_resistance(self, resistant, sensitive, p=p)
+
+    def plot(self, ax: Any = None, *, curves: Sequence[Any] | None = None) -> Any:
+        """Data and fitted curves on a log dose axis; dose 0 is drawn one decade below the
+        smallest positive dose (as drc does). Returns the matplotlib Axes."""
+        import matplotlib.pyplot as plt
+
+        self._check_fitted()
+        ax = ax if ax is not None else plt.gca()
+        b = self._batch
+        chosen = list(self.curves_) if curves is None else list(curves)
+        lo = np.nanmin(b.t_lo) - np.log(10.0)
+        hi = np.nanmax(b.t_hi)
+        grid = np.exp(np.linspace(lo, hi, 200))
+        for label in chosen:
+            i = self.curves_.get_loc(label)
+            obs = b.w[i] > 0
+            x = np.where(b.zero[i], np.exp(lo), np.exp(b.t[i]))[obs]
+            pts = ax.scatter(x, b.y[i][obs], s=12, label=str(label))
+            line = self.model.predict(self._fit.params[i : i + 1], grid)[0]
+            ax.plot(grid, line, color=pts.get_facecolor()[0])
+        ax.set_xscale("log")
+        ax.set_xlabel("dose")
+        ax.set_ylabel("response")
+        ax.set_title(f"{self.model.name} fits")
+        if len(chosen) <= 10:
+            ax.legend(title="curve", fontsize="small")
+        return ax
+
+
+# --------------------------------------------------------------------------- comparisons
+def fold_resistance(
+    fitter: DoseResponseFitter, resistant: Any, sensitive: Any, *, p: float = 50.0
+) -> pd.Series:
+    """Fold resistance ``ED p(resistant) / ED p(sensitive)`` with a delta-method interval.
+
+    The two curves are fitted independently, so on the log scale
+    ``var(log R) = se_r^2 / ED_r^2 + se_s^2 / ED_s^2``; the interval
+    ``R * exp(± t · se(log R))`` uses the t quantile with ``df_r + df_s`` degrees of freedom
+    and is asymmetric on the ratio scale. ``se`` is reported on the ratio scale
+    (``R · se(log R)``).
+
+    Returns
+    -------
+    Series with ``estimate, se, lower, upper, log_se, df``.
+
+    Raises
+    ------
+    LeptotwinError
+        If a curve label is not among the fitted curves.
+    """
+    fitter._check_fitted()
+    for label in (resistant, sensitive):
+        if label not in fitter.curves_:
+            raise LeptotwinError(
+                "unknown curve",
+                source="fold_resistance",
+                field="curve",
+                value=label,
+                expected=f"one of {', '.join(map(str, fitter.curves_[:10]))}",
+            )
+    eds = fitter.ed([p]).set_index("curve")
+    ed_r, ed_s = eds.loc[resistant], eds.loc[sensitive]
+    ratio = ed_r["estimate"] / ed_s["estimate"]
+    log_se = np.hypot(ed_r["se"] / ed_r["estimate"], ed_s["se"] / ed_s["estimate"])
+    dof = fitter.df_resid_[resistant] + fitter.df_resid_[sensitive]
+    tq = stats.t.ppf(1 - fitter.alpha / 2, dof)
+    return pd.Series(
+        {
+            "estimate": ratio,
+            "se": ratio * log_se,
+            "lower": ratio * np.exp(-tq * log_se),
+            "upper": ratio * np.exp(tq * log_se),
+            "log_se": log_se,
+            "df": float(dof),
+        },
+        name=f"ED{p:g} ratio {resistant}/{sensitive}",
+    )
+
+
+# --------------------------------------------------------------------------- GR metrics
+def gr_values(df: pd.DataFrame, time0: float | Mapping[Any, float] | pd.Series) -> pd.DataFrame:
+    """Growth-rate inhibition values (Hafner et al., Nat Methods 2016).
+
+    ``GR(c) = 2 ** (log2(x(c) / x0) / log2(x_ctrl / x0)) - 1``, with ``x(c)`` the cell count at
+    dose ``c`` at the end of the assay, ``x0`` the count at time zero and ``x_ctrl`` the mean
+    count of the curve's dose-0 wells at the end.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Columns ``curve, dose, response`` with ``response`` a cell count (or a signal
+        proportional to it) at the end of the assay; each curve needs dose-0 rows.
+    time0 : float, mapping or Series indexed by curve
+        Count at time zero.
+
+    Returns
+    -------
+    DataFrame
+        Treated rows only (dose > 0): ``curve, dose, response`` with ``response`` the GR value
+        (1: no effect, 0: cytostatic, < 0: cytotoxic), and ``count`` the original value.
+
+    Raises
+    ------
+    LeptotwinError
+        If a curve lacks controls or a time-zero count, or counts are not positive.
+    """
+    src = "gr_values"
+    clean = _check_frame(df, src)
+    ctrl = clean[clean["dose"] == 0].groupby("curve", sort=False)["response"].mean()
+    x0 = (
+        pd.Series(float(time0), index=clean.index)  # type: ignore[arg-type]
+        if np.isscalar(time0)
+        else clean["curve"].map(pd.Series(time0))
+    )
+    xc = clean["curve"].map(ctrl)
+    lacking = clean["curve"][x0.isna() | xc.isna()]
+    if len(lacking):
+        raise LeptotwinError(
+            "no time-zero count or no dose-0 control for curve",
+            source=src,
+            field="time0",
+            value=lacking.iloc[0],
+            expected="a count per curve and dose-0 rows",
+        )
+    x = clean["response"]
+    if ((x <= 0) | (x0 <= 0) | (xc <= 0)).any():
+        raise LeptotwinError(
+            "counts must be positive for GR values",
+            source=src,
+            field="response",
+            expected="cell counts > 0",
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gr = 2.0 ** (np.log2(x / x0) / np.log2(xc / x0)) - 1.0
+    out = pd.DataFrame({"curve": clean["curve"], "dose": clean["dose"], "response": gr, "count": x})
+    return out[out["dose"] > 0].reset_index(drop=True)
+
+
+def gr_metrics(
+    df: pd.DataFrame,
+    time0: float | Mapping[Any, float] | pd.Series,
+    *,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """GR50, GRmax, GRinf, GEC50, h_GR and GR_AOC per curve (Hafner et al. 2016).
+
+    GR values (:func:`gr_values`) are fitted with ``GR(c) = GRinf + (1 - GRinf) / (1 +
+    (c / GEC50) ** h)``, i.e. drc ``LL.4`` with ``d`` fixed at 1 (``c = GRinf``,
+    ``e = GEC50``, ``b = h_GR``). ``GR50`` is the dose where the fit crosses GR = 0 (NaN if it
+    does not), ``GRmax`` the fitted GR at the highest tested dose, ``GR_AOC`` the mean of
+    ``1 - GR`` over the tested log-dose range (fitted curve), and ``flat`` the F-test of the
+    fit against a constant at level ``alpha``.
+
+    Returns
+    -------
+    DataFrame indexed by curve.
+    """
+    values = gr_values(df, time0)
+    fitter = DoseResponseFitter("LL.4", alpha, fixed={"d": 1.0}, ed_levels=()).fit(values)
+    par = fitter.params_
+    gr50 = fitter.ed([0.0], kind="absolute").set_index("curve")
+    top_dose = fitter.qc_["dose_max"].to_numpy()
+    grmax = fitter.model.predict(par.to_numpy(), top_dose[:, None])[:, 0]
+    return pd.DataFrame(
+        {
+            "GR50": gr50["estimate"],
+            "GR50_lower": gr50["lower"],
+            "GR50_upper": gr50["upper"],
+            "GRmax": grmax,
+            "GRinf": par["c"],
+            "GEC50": par["e"],
+            "h_GR": par["b"],
+            "GR_AOC": 1.0 - fitter.qc_["auc"],
+            "flat": fitter.qc_["flat"],
+            "ok": fitter.qc_["ok"],
+        },
+        index=fitter.curves_,
+    )
