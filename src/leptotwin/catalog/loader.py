@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 from pydantic import ValidationError
 
@@ -198,6 +199,24 @@ class Catalog:
         for p in d.potency:
             out.append((p.target, p.assay, ic50_to_nM(p.ic50, mw)))
         return out
+
+    def table(self) -> pd.DataFrame:
+        """Every value as one row: ``group, path, value, unit, source, assumption,
+        primary_source, verify`` (``verify``: recalled from a source, not re-read)."""
+        rows = [
+            {
+                "group": group,
+                "path": path,
+                "value": q.value,
+                "unit": q.unit,
+                "source": q.source,
+                "assumption": q.assumption,
+                "primary_source": q.has_primary_source,
+                "verify": "verify" in q.note.lower(),
+            }
+            for group, path, q in self.quantities()
+        ]
+        return pd.DataFrame(rows)
 
     def quantities(self) -> list[tuple[str, str, Quantity]]:
         """Every Quantity in the catalogue as (file, dotted path, quantity)."""

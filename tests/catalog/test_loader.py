@@ -1,0 +1,106 @@
+"""The catalogue: every value sourced and with a unit; malformed files rejected with the field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from leptotwin.catalog import load_catalog
+from leptotwin.errors import LeptotwinError
+
+DATA = Path(load_catalog().files["drugs"]).parent
+DRUGS = ("alectinib", "crizotinib", "ceritinib", "lorlatinib", "erlotinib", "gefitinib",
+         "osimertinib", "cetuximab")
+
+
+def _copy(tmp_path: Path, edit_drugs=None, edit_species=None) -> Path:
+    for name in ("drugs.yaml", "species.yaml"):
+        shutil.copy(DATA / name, tmp_path / name)
+    if edit_drugs:
+        p = tmp_path / "drugs.yaml"
+        p.write_text(edit_drugs(p.read_text()))
+    if edit_species:
+        p = tmp_path / "species.yaml"
+        p.write_text(edit_species(p.read_text()))
+    return tmp_path
+
+
+def test_catalogue_has_required_drugs_and_species():
+    cat = load_catalog()
+    assert set(DRUGS) <= set(cat.drugs)
+    assert {"mouse", "human"} <= set(cat.species)
+    for d in DRUGS:
+        for sp in ("mouse", "human"):
+            p = cat.pk_parameters(d, sp)
+            assert p.CL_L_h > 0 and p.V1_L > 0 and 0 < p.fu <= 1
+
+
+def test_every_value_has_unit_and_source():
+    table = load_catalog().table()
+    assert len(table) > 150
+    assert (table["unit"].str.len() > 0).all()
+    assert (table["source"].str.len() >= 3).all()
+
+
+def test_primary_sources_are_recognised():
+    table = load_catalog().table()
+    erl_fu = table[table["path"] == "erlotinib.pk.mouse.fu"].iloc[0]
+    assert erl_fu["primary_source"]
+    bw = table[table["path"] == "mouse.body_weight"].iloc[0]
+    assert bw["assumption"] and not bw["primary_source"]
+
+
+def test_csf_turnover_from_species_physiology():
+    cat = load_catalog()
+    assert cat.csf_turnover_per_h("mouse") == pytest.approx(0.495, rel=1e-3)
+    assert cat.csf_turnover_per_h("human") == pytest.approx(24 / 140, rel=1e-3)
+
+
+def test_per_kg_units_scale_with_body_weight():
+    p = load_catalog().pk_parameters("erlotinib", "mouse")
+    assert p.CL_L_h == pytest.approx(0.547 * 0.025)
+
+
+def test_unknown_key_rejected(tmp_path):
+    folder = _copy(tmp_path, edit_drugs=lambda s: s.replace("  drug_class: ALK TKI (2nd",
+                                                            "  colour: red\n  drug_class: ALK TKI (2nd", 1))
+    with pytest.raises(LeptotwinError, match=r"drugs.yaml: alectinib.colour: unknown key"):
+        load_catalog(folder)
+
+
+def test_missing_unit_rejected(tmp_path):
+    folder = _copy(tmp_path, edit_species=lambda s: s.replace("{value: 25, unit: g, ", "{value: 25, ", 1))
+    with pytest.raises(LeptotwinError, match=r"species.yaml: mouse.body_weight.unit: missing"):
+        load_catalog(folder)
+
+
+def test_missing_source_rejected(tmp_path):
+    folder = _copy(tmp_path, edit_species=lambda s: s.replace(
+        'csf_volume: {value: 140, unit: mL, source: "de Lange ECM. Fluids Barriers CNS 2013;10:12, doi:10.1186/2045-8118-10-12, Table 2"}',
+        "csf_volume: {value: 140, unit: mL}", 1))
+    with pytest.raises(LeptotwinError, match=r"human.csf_volume.source: missing"):
+        load_catalog(folder)
+
+
+def test_unit_not_accepted_for_field(tmp_path):
+    folder = _copy(tmp_path, edit_drugs=lambda s: s.replace("CL: {value: 30.2, unit: L/h,",
+                                                            "CL: {value: 30.2, unit: mg,", 1))
+    with pytest.raises(LeptotwinError, match=r"alectinib.pk.human.CL.unit: unit not accepted.*'mg'"):
+        load_catalog(folder)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(LeptotwinError, match="catalogue file not found"):
+        load_catalog(tmp_path)
+
+
+def test_unknown_drug_lists_known():
+    with pytest.raises(LeptotwinError, match="expected one of alectinib, ceritinib"):
+        load_catalog().drug("aspirin")
+
+
+def test_potency_in_nM():
+    pots = load_catalog().potency_nM("osimertinib")
+    assert ("EGFR", "cellular phosphorylation", 480.0) in pots
