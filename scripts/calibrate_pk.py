@@ -10,7 +10,7 @@ Two fits, each against published summary statistics (targets and sources in the 
   Tmax 1.2 h after one dose. AUC24 5650 ng.h/mL is not fitted (it follows from the label CL/F) and
   is reported as a check.
 
-Usage: ``python scripts/calibrate_pk.py [--check]``. With --check the script exits 1 if the catalogue
+Usage: ``python scripts/calibrate_pk.py [--check]``. With --check it exits 1 if the catalogue
 differs from the fit by more than 2 %.
 """
 
@@ -100,8 +100,10 @@ def human_lorlatinib() -> dict[str, float]:
 
 def main(check: bool) -> int:
     bad = []
-    for drug, species, fitted in (("erlotinib", "mouse", mouse_erlotinib()),
-                                  ("lorlatinib", "human", human_lorlatinib())):
+    for drug, species, fitted in (
+        ("erlotinib", "mouse", mouse_erlotinib()),
+        ("lorlatinib", "human", human_lorlatinib()),
+    ):
         p = CAT.pk_parameters(drug, species)
         for name, value in fitted.items():
             have = p.routes["oral"][0] if name == "ka" else getattr(p, name)

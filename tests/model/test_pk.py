@@ -72,7 +72,7 @@ class TestPublishedHuman:
 
 class TestPublishedMouse:
     def test_erlotinib_50mgkg_qd_unbound(self):
-        """Wong 2012: unbound Cmax,ss 484, Cmin 11.4 ng/mL at 50 mg/kg QD (calibration targets, 3 %)."""
+        """Wong 2012: unbound Cmax,ss 484, Cmin 11.4 ng/mL at 50 mg/kg QD (calibrated; 3 %)."""
         res, m = _steady_state("erlotinib", "mouse", "50 mg/kg QD", 24.0)
         c = _ng(res, res.unbound_nM[0, m])
         assert c.max() == pytest.approx(484.0, rel=0.03)
@@ -137,13 +137,25 @@ def _ode_reference(subj, regimens, t_eval, bw, bsa, mw):
     for tb in boundaries:
         mask = (t_eval >= t0) & (t_eval < tb) if tb < t_eval[-1] else (t_eval >= t0)
         if tb > t0:
-            sol = solve_ivp(rhs, (t0, tb), y, method="LSODA", rtol=1e-10, atol=1e-30,
-                            t_eval=t_eval[mask] if mask.any() else None, dense_output=False)
+            sol = solve_ivp(
+                rhs,
+                (t0, tb),
+                y,
+                method="LSODA",
+                rtol=1e-10,
+                atol=1e-30,
+                t_eval=t_eval[mask] if mask.any() else None,
+                dense_output=False,
+            )
             if mask.any():
                 out[0, mask] = sol.y[ng] / s.V1[0]
                 out[1, mask] = sol.y[ng + 2]
                 out[2, mask] = sol.y[ng + 3]
-            y = sol.y[:, -1].copy() if sol.t.size and sol.t[-1] == tb else _advance(sol, rhs, y, t0, tb)
+            y = (
+                sol.y[:, -1].copy()
+                if sol.t.size and sol.t[-1] == tb
+                else _advance(sol, rhs, y, t0, tb)
+            )
         for td, route, amt in events:
             if td == tb:
                 if route == "iv":
@@ -188,16 +200,25 @@ def test_closed_form_matches_ode_solver(case):
     n = int(rng.integers(3, 12))
     missed = set(rng.choice(n, size=min(2, n - 1), replace=False).tolist())
     regs = (
-        Regimen(dose=float(rng.uniform(1, 200)), dose_unit="mg", interval_h=interval, route=route,
-                start_h=float(rng.uniform(0, 6)), n_doses=n, missed=frozenset(missed)),
+        Regimen(
+            dose=float(rng.uniform(1, 200)),
+            dose_unit="mg",
+            interval_h=interval,
+            route=route,
+            start_h=float(rng.uniform(0, 6)),
+            n_doses=n,
+            missed=frozenset(missed),
+        ),
     )
     if case >= 6:  # a second regimen on another route (iv loading dose) superposes linearly
         regs = (*regs, Regimen(dose=50.0, interval_h=None, route="iv", start_h=1.5))
-    t = np.unique(np.concatenate([np.linspace(0, interval * (n + 4), 157),
-                                  regs[0].dose_times_h(1e9)]))
+    t = np.unique(
+        np.concatenate([np.linspace(0, interval * (n + 4), 157), regs[0].dose_times_h(1e9)])
+    )
     fast = simulate_pk(drug, species, regs, t_h=t, subjects=subj)
-    ref = _ode_reference(subj, regs, t, params.body_weight_kg, params.body_surface_m2,
-                         params.mw_g_mol)
+    ref = _ode_reference(
+        subj, regs, t, params.body_weight_kg, params.body_surface_m2, params.mw_g_mol
+    )
     for k, got in enumerate((fast.plasma_nM[0], fast.csf_nM[0], fast.lesion_nM[0])):
         want = ref[k]
         sig = want > 1e-9 * want.max()
@@ -214,20 +235,33 @@ def test_batched_equals_one_by_one():
     batch = simulate_pk("osimertinib", "mouse", "25 mg/kg QD", t_h=t, subjects=subj)
     for i in range(5):
         one = draw_subjects(params, 1, iiv=False)
-        one = type(one)(**{**one.__dict__, **{k: (v[i : i + 1] if isinstance(v, np.ndarray) else
-                                                  {r: a[i : i + 1] for r, a in v.items()}
-                                                  if isinstance(v, dict) else v)
-                                              for k, v in subj.__dict__.items()}})
+        one = type(one)(
+            **{
+                **one.__dict__,
+                **{
+                    k: (
+                        v[i : i + 1]
+                        if isinstance(v, np.ndarray)
+                        else {r: a[i : i + 1] for r, a in v.items()}
+                        if isinstance(v, dict)
+                        else v
+                    )
+                    for k, v in subj.__dict__.items()
+                },
+            }
+        )
         single = simulate_pk("osimertinib", "mouse", "25 mg/kg QD", t_h=t, subjects=one)
         np.testing.assert_allclose(single.plasma_nM[0], batch.plasma_nM[i], rtol=1e-12)
 
 
 def test_same_seed_same_cohort_and_variability_present():
     t = np.linspace(0, 48, 49)
-    a = simulate_pk("erlotinib", "mouse", "50 mg/kg QD", t_h=t, n_subjects=50,
-                    rng=np.random.default_rng(3))
-    b = simulate_pk("erlotinib", "mouse", "50 mg/kg QD", t_h=t, n_subjects=50,
-                    rng=np.random.default_rng(3))
+    a = simulate_pk(
+        "erlotinib", "mouse", "50 mg/kg QD", t_h=t, n_subjects=50, rng=np.random.default_rng(3)
+    )
+    b = simulate_pk(
+        "erlotinib", "mouse", "50 mg/kg QD", t_h=t, n_subjects=50, rng=np.random.default_rng(3)
+    )
     np.testing.assert_array_equal(a.plasma_nM, b.plasma_nM)
     cv = a.subjects.CL.std() / a.subjects.CL.mean()
     assert 0.15 < cv < 0.5  # omega 0.3 -> CV ~0.31
@@ -236,8 +270,9 @@ def test_same_seed_same_cohort_and_variability_present():
 def test_missed_dose_lowers_exposure_after_it():
     t = np.arange(0, 24 * 6 + 1.0)
     full = simulate_pk("osimertinib", "human", "80 mg QD", t_h=t, iiv=False)
-    miss = simulate_pk("osimertinib", "human", parse_regimen("80 mg QD")[0].with_missed({3}),
-                       t_h=t, iiv=False)
+    miss = simulate_pk(
+        "osimertinib", "human", parse_regimen("80 mg QD")[0].with_missed({3}), t_h=t, iiv=False
+    )
     before = t < 72
     np.testing.assert_allclose(miss.plasma_nM[0, before], full.plasma_nM[0, before])
     assert np.all(miss.plasma_nM[0, t >= 73] < full.plasma_nM[0, t >= 73])
@@ -245,11 +280,18 @@ def test_missed_dose_lowers_exposure_after_it():
 
 def test_tidy_frame_shape_and_columns():
     t = np.linspace(0, 24, 5)
-    res = simulate_pk("alectinib", "mouse", "20 mg/kg QD", t_h=t, n_subjects=3,
-                      rng=np.random.default_rng(0))
+    res = simulate_pk(
+        "alectinib", "mouse", "20 mg/kg QD", t_h=t, n_subjects=3, rng=np.random.default_rng(0)
+    )
     df = res.to_frame()
-    assert list(df.columns) == ["time_h", "subject", "plasma_nM", "unbound_nM", "csf_nM",
-                                "lesion_nM"]
+    assert list(df.columns) == [
+        "time_h",
+        "subject",
+        "plasma_nM",
+        "unbound_nM",
+        "csf_nM",
+        "lesion_nM",
+    ]
     assert len(df) == 15
 
 

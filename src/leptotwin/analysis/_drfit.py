@@ -12,12 +12,13 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from leptotwin.analysis._llmodels import DoseResponseModel
-from leptotwin.analysis._lmsolver import FitStatus, levenberg_marquardt
+from leptotwin.analysis._lmsolver import FitStatus, LMResult, levenberg_marquardt
 
 __all__ = ["BatchFit", "CurveBatch", "delta_method", "fit_batch", "make_batch"]
 
@@ -147,17 +148,22 @@ def _residual_fn(model: DoseResponseModel) -> Callable[..., tuple[Array, Array]]
     def fun(theta: Array, t: Array, y: Array, w: Array, zero: Array) -> tuple[Array, Array]:
         f, J = model.evaluate(theta, t, zero)
         assert J is not None
-        return (y - f) * w, J * w[:, None, :]
+        r = np.subtract(y, f, out=f)
+        r *= w
+        J *= w[:, None, :]
+        return r, J
 
     return fun
 
 
-def _solve(model: DoseResponseModel, theta0: Array, batch: CurveBatch, max_iter: int):
+def _solve(model: DoseResponseModel, theta0: Array, batch: CurveBatch, max_iter: int) -> LMResult:
     data = (batch.t, batch.y, batch.w, batch.zero)
     return levenberg_marquardt(_residual_fn(model), theta0, data, max_iter=max_iter)
 
 
-def _needs_restart(model: DoseResponseModel, theta: Array, status: Array, batch: CurveBatch):
+def _needs_restart(
+    model: DoseResponseModel, theta: Array, status: NDArray[np.int8], batch: CurveBatch
+) -> NDArray[np.bool_]:
     """Curves whose first fit looks doubtful: not converged, e far outside the doses, steep b."""
     le = theta[:, model.names.index("e")]
     b = theta[:, model.names.index("b")]
@@ -178,48 +184,29 @@ def _canonical(model: DoseResponseModel, params: Array) -> Array:
     return out
 
 
-def _fit_chunk(
-    model: DoseResponseModel,
-    batch: CurveBatch,
+def _parallel_map(fn: Callable[[Any], Any], items: list[Any], n_jobs: int | None) -> list[Any]:
+    workers = min(n_jobs or os.cpu_count() or 1, len(items))
+    if workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
+
+
+def _keep_better(
+    state: tuple[Array, Array, NDArray[np.int8], NDArray[np.int64]],
+    rows: NDArray[np.int64],
+    alt: LMResult,
     *,
-    max_iter: int,
-    multistart: bool | None,
-    se: str,
-) -> BatchFit:
-    n, p = batch.n, model.n_params
-    params = np.full((n, p), np.nan)
-    cov = np.full((n, p, p), np.nan)
-    rss = np.full(n, np.nan)
-    status = np.full(n, FitStatus.INSUFFICIENT_DATA.code, dtype=np.int8)
-    n_iter = np.zeros(n, dtype=np.int64)
-    enough = (batch.n_obs > p) & (batch.n_doses >= p) & np.isfinite(batch.t_lo)
-    if not enough.any():
-        return BatchFit(params, cov, rss, status, n_iter)
-    sub = batch.take(enough)
-    theta0 = model.start(sub.t, sub.y, sub.w > 0, sub.zero)
-    res = _solve(model, theta0, sub, max_iter)
-    theta, s_rss, s_status, s_iter = res.theta, res.rss, res.status, res.n_iter.copy()
-    if multistart is None:
-        multistart = sub.n <= 5000
-    redo = np.ones(sub.n, bool) if multistart else _needs_restart(model, theta, s_status, sub)
-    if redo.any():
-        part = sub.take(redo)
-        for alt0 in model.alternative_starts(theta0[redo], part.t, part.w > 0, part.zero):
-            alt = _solve(model, alt0, part, max_iter)
-            cur = np.where(s_status[redo] == _FAIL, np.inf, s_rss[redo])
-            new = np.where(alt.status == _FAIL, np.inf, alt.rss)
-            better = new < cur * (1 - 1e-12)
-            rows = np.flatnonzero(redo)[better]
-            theta[rows], s_rss[rows] = alt.theta[better], alt.rss[better]
-            s_status[rows], s_iter[rows] = alt.status[better], alt.n_iter[better]
-    est = _canonical(model, model.to_natural(theta))
-    est[s_status == _FAIL] = np.nan
-    params[enough] = est
-    rss[enough] = np.where(s_status == _FAIL, np.nan, s_rss)
-    status[enough] = s_status
-    n_iter[enough] = s_iter
-    cov[enough] = covariance(model, est, sub, s_rss, kind=se)
-    return BatchFit(params, cov, rss, status, n_iter)
+    always: bool = False,
+) -> None:
+    """Overwrite ``state`` rows where ``alt`` has a lower RSS (or ``always``), in place."""
+    theta, rss, status, n_iter = state
+    cur = np.where(status[rows] == _FAIL, np.inf, rss[rows])
+    new = np.where(alt.status == _FAIL, np.inf, alt.rss)
+    better = np.ones(rows.size, bool) if always else new < cur * (1 - 1e-12)
+    sel = rows[better]
+    theta[sel], rss[sel], status[sel] = alt.theta[better], alt.rss[better], alt.status[better]
+    n_iter[sel] += alt.n_iter[better]
 
 
 def fit_batch(
@@ -229,10 +216,15 @@ def fit_batch(
     max_iter: int = 500,
     multistart: bool | None = None,
     se: str = "hessian",
-    chunk_size: int = 10_000,
+    chunk_size: int = 20_000,
     n_jobs: int | None = None,
 ) -> BatchFit:
     """Fit ``model`` to every curve of ``batch``.
+
+    Stages: (1) self-starter and up to 50 Levenberg–Marquardt iterations, chunk by chunk in
+    threads; (2) the curves still running, pooled, for up to ``max_iter`` in all;
+    (3) refits from :meth:`DoseResponseModel.alternative_starts`, keeping the lowest RSS;
+    (4) covariance at the final estimates, chunk by chunk.
 
     Parameters
     ----------
@@ -241,8 +233,8 @@ def fit_batch(
     max_iter : int
         Levenberg–Marquardt iterations per start.
     multistart : bool or None
-        Refit every curve from :meth:`DoseResponseModel.alternative_starts` and keep the best
-        RSS (True); refit only doubtful curves (False); None: True for chunks of up to 5000
+        Refit every curve from the alternative starts (True), or only doubtful ones (not
+        converged, e beyond the tested doses, ``|b| > 10``; False). None: True for up to 5000
         curves.
     se : {"hessian", "sandwich"}
         Covariance estimator, see :func:`covariance`.
@@ -255,17 +247,66 @@ def fit_batch(
     -------
     BatchFit
     """
-    bounds = range(0, batch.n, chunk_size)
-    chunks = [batch.take(slice(i, i + chunk_size)) for i in bounds]
+    n, p = batch.n, model.n_params
+    enough = (batch.n_obs > p) & (batch.n_doses >= p) & np.isfinite(batch.t_lo)
+    rows = np.flatnonzero(enough)
+    sub = batch.take(rows)
+    slices = [slice(i, i + chunk_size) for i in range(0, sub.n, chunk_size)]
+    first_iter = min(50, max_iter)
 
-    def work(chunk: CurveBatch) -> BatchFit:
-        return _fit_chunk(model, chunk, max_iter=max_iter, multistart=multistart, se=se)
+    def first(sl: slice) -> tuple[Array, LMResult]:
+        part = sub.take(sl)
+        theta0 = model.start(part.t, part.y, part.w > 0, part.zero)
+        return theta0, _solve(model, theta0, part, first_iter)
 
-    workers = min(n_jobs or os.cpu_count() or 1, len(chunks))
-    if workers <= 1:
-        return BatchFit.concat([work(c) for c in chunks])
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return BatchFit.concat(list(pool.map(work, chunks)))
+    parts = _parallel_map(first, slices, n_jobs)
+    if parts:
+        theta0 = np.concatenate([t0 for t0, _ in parts])
+        res = LMResult(
+            *(np.concatenate([getattr(r, f.name) for _, r in parts]) for f in fields(LMResult))
+        )
+    else:
+        theta0 = np.zeros((0, p))
+        res = LMResult(theta0, np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.int64))
+    state = (res.theta.copy(), res.rss.copy(), res.status.copy(), res.n_iter.copy())
+
+    running = np.flatnonzero(state[2] == FitStatus.MAX_ITER.code)
+    if running.size and max_iter > first_iter:
+        more = _solve(model, state[0][running], sub.take(running), max_iter - first_iter)
+        _keep_better(state, running, more, always=True)
+
+    if multistart is None:
+        multistart = sub.n <= 5000
+    redo = (
+        np.arange(sub.n)
+        if multistart
+        else np.flatnonzero(_needs_restart(model, state[0], state[2], sub))
+    )
+    if redo.size:
+        part = sub.take(redo)
+        for alt0 in model.alternative_starts(theta0[redo], part.t, part.w > 0, part.zero):
+            _keep_better(state, redo, _solve(model, alt0, part, max_iter))
+
+    theta, s_rss, s_status, s_iter = state
+    est = _canonical(model, model.to_natural(theta))
+    failed = s_status == _FAIL
+    est[failed] = np.nan
+
+    def cov_of(sl: slice) -> Array:
+        return covariance(model, est[sl], sub.take(sl), s_rss[sl], kind=se)
+
+    params = np.full((n, p), np.nan)
+    cov = np.full((n, p, p), np.nan)
+    rss = np.full(n, np.nan)
+    status = np.full(n, FitStatus.INSUFFICIENT_DATA.code, dtype=np.int8)
+    n_iter = np.zeros(n, dtype=np.int64)
+    params[rows] = est
+    rss[rows] = np.where(failed, np.nan, s_rss)
+    status[rows] = s_status
+    n_iter[rows] = s_iter
+    if slices:
+        cov[rows] = np.concatenate(_parallel_map(cov_of, slices, n_jobs))
+    return BatchFit(params, cov, rss, status, n_iter)
 
 
 # --------------------------------------------------------------------------- covariance

@@ -96,7 +96,8 @@ class DoseResponseModel:
     # ---------------------------------------------------------------- parameter transforms
     def to_natural(self, theta: Array) -> Array:
         """Internal ``theta`` (log e, log f) -> drc's parameters, shape (n, p)."""
-        return np.where(self._log_scaled, np.exp(theta), theta)
+        with np.errstate(over="ignore"):
+            return np.where(self._log_scaled, np.exp(theta), theta)
 
     def to_internal(self, params: Array) -> Array:
         """drc's parameters -> internal ``theta``, shape (n, p); non-positive e/f give NaN."""
@@ -146,32 +147,41 @@ class DoseResponseModel:
         J : ndarray of shape (n, p, m) or None
             ``d f / d theta`` (parameter axis before dose axis).
         """
+        n, m = t.shape
         par = self.full(self.to_natural(theta))
         b, c, d = par["b"][:, None], par["c"][:, None], par["d"][:, None]
         le = np.log(par["e"])[:, None]
         f_free = "f" in self.names
-        f_arr = par["f"][:, None] if f_free else None
+        has_zero = bool(zero.any())
         dt = t - le
         u = b * dt
-        pieces = self._g(u, f_arr, derivs=jac)
+        pieces = self._g(u, par["f"][:, None] if f_free else None, derivs=jac)
         g = pieces[0]
-        if zero.any():
-            g = np.where(zero, (b > 0).astype(float), g)
+        if has_zero:
+            np.copyto(g, np.broadcast_to(b > 0, g.shape), where=zero)
         span = d - c
-        pred = c + span * g
+        pred = span * g
+        pred += c
         if not jac:
             return pred, None
-        g_u, g_lf = pieces[1], pieces[2]
-        s_gu = np.where(zero, 0.0, span * g_u)
-        cols: dict[str, Array] = {
-            "b": s_gu * dt,
-            "c": 1.0 - g,
-            "d": g,
-            "e": -s_gu * b,
-        }
-        if f_free:
-            cols["f"] = np.where(zero, 0.0, span * g_lf)
-        J = np.stack([cols[name] for name in self.names], axis=1)
+        J = np.empty((n, len(self.names), m))
+        s_gu = pieces[1]
+        s_gu *= span
+        if has_zero:
+            np.copyto(s_gu, 0.0, where=zero)
+        for i, name in enumerate(self.names):
+            if name == "b":
+                np.multiply(s_gu, dt, out=J[:, i])
+            elif name == "c":
+                np.subtract(1.0, g, out=J[:, i])
+            elif name == "d":
+                J[:, i] = g
+            elif name == "e":
+                np.multiply(s_gu, -b, out=J[:, i])
+            else:  # log f
+                np.multiply(pieces[2], span, out=J[:, i])
+                if has_zero:
+                    np.copyto(J[:, i], 0.0, where=zero)
         return pred, J
 
     def predict(self, params: Array, dose: Array) -> Array:
@@ -305,11 +315,14 @@ class _LogLogistic(DoseResponseModel):
 
     def _g(self, u: Array, f: Array | None, *, derivs: bool) -> tuple[Array, ...]:
         ex = np.exp(np.minimum(u, _EXP_MAX))
-        if f is None:  # f = 1: the logistic function, cheaply
-            g = 1.0 / (1.0 + ex)
+        if f is None:  # f = 1: the logistic function, cheaply and in place
+            ex += 1.0
+            g = np.reciprocal(ex, out=ex)
             if not derivs:
                 return (g,)
-            return g, -g * (1.0 - g), None
+            g_u = g * g
+            g_u -= g
+            return g, g_u, None
         soft = np.log1p(ex)  # log(1 + exp(u)); u is clipped above so this is finite
         soft = np.where(u > _EXP_MAX, u, soft)
         g = np.exp(-f * soft)

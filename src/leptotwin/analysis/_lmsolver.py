@@ -175,7 +175,10 @@ def levenberg_marquardt(
         scale = np.maximum(D, 1e-12 * D.max(axis=1, keepdims=True) + 1e-300)
         M = A.copy()
         M[:, diag_idx, diag_idx] += lam[:, None] * scale
-        delta = solve_spd(M, g)
+        try:
+            delta = np.linalg.solve(M, g[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a singular matrix somewhere in the stack
+            delta = solve_spd(M, g)
         theta_new = theta + delta
         with np.errstate(over="ignore", invalid="ignore"):
             r_new, J_new = fun(theta_new, *data)

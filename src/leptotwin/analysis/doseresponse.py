@@ -276,7 +276,7 @@ class DoseResponseFitter:
         ed_levels: Sequence[float] = (10.0, 50.0, 90.0),
         max_iter: int = 500,
         multistart: bool | None = None,
-        chunk_size: int = 10_000,
+        chunk_size: int = 20_000,
         n_jobs: int | None = None,
     ) -> None:
         if not 0 < alpha < 1:

@@ -163,9 +163,7 @@ class Catalog:
             q: Quantity | None = getattr(pk, name)
             if q is None:
                 return 0.0
-            return convert(
-                q.value, q.unit, _PK_KINDS[name], body_weight_kg=bw, body_surface_m2=bsa
-            )
+            return convert(q.value, q.unit, _PK_KINDS[name], body_weight_kg=bw, body_surface_m2=bsa)
 
         k_csf = num("k_csf") if pk.k_csf is not None else self.csf_turnover_per_h(sp.name)
         return PKParameters(
@@ -182,7 +180,10 @@ class Catalog:
             kp_uu_lesion=num("kp_uu_lesion"),
             k_lesion_per_h=num("k_lesion"),
             routes={
-                r: (convert(a.ka.value, a.ka.unit, "rate"), convert(a.F.value, a.F.unit, "fraction"))
+                r: (
+                    convert(a.ka.value, a.ka.unit, "rate"),
+                    convert(a.F.value, a.F.unit, "fraction"),
+                )
                 for r, a in pk.routes.items()
             },
             iiv={k: convert(q.value, q.unit, "fraction") for k, q in pk.iiv.items()},
@@ -326,7 +327,9 @@ def _load(folder: Path) -> Catalog:
         except ValidationError as exc:
             raise _validation_error(files["species"], name, exc) from None
         except TypeError:
-            raise LeptotwinError("expected a mapping", source=str(files["species"]), field=name) from None
+            raise LeptotwinError(
+                "expected a mapping", source=str(files["species"]), field=name
+            ) from None
         for fname, kind in _SPECIES_KINDS.items():
             q = getattr(species[name], fname)
             if q.unit not in CANONICAL[kind].factors:
@@ -346,7 +349,9 @@ def _load(folder: Path) -> Catalog:
         except ValidationError as exc:
             raise _validation_error(files["drugs"], name, exc) from None
         except TypeError:
-            raise LeptotwinError("expected a mapping", source=str(files["drugs"]), field=name) from None
+            raise LeptotwinError(
+                "expected a mapping", source=str(files["drugs"]), field=name
+            ) from None
         for sp_name, pk in drugs[name].pk.items():
             if sp_name not in species:
                 raise LeptotwinError(

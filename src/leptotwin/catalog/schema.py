@@ -23,7 +23,9 @@ __all__ = [
     "Species",
 ]
 
-_PRIMARY = re.compile(r"(doi:\s*10\.|10\.\d{4,}/|PMID\s*:?\s*\d+|label|SmPC|Fachinfo|Swissmedic)", re.I)
+_PRIMARY = re.compile(
+    r"(doi:\s*10\.|10\.\d{4,}/|PMID\s*:?\s*\d+|label|SmPC|Fachinfo|Swissmedic)", re.I
+)
 
 
 class _Strict(BaseModel):

@@ -44,9 +44,7 @@ CANONICAL: dict[str, UnitKind] = {
     "mass": UnitKind("kg", {"kg": (1.0, None), "g": (1e-3, None)}),
     "area": UnitKind("m2", {"m2": (1.0, None)}),
     "small_volume": UnitKind("mL", {"mL": (1.0, None), "µL": (1e-3, None), "L": (1e3, None)}),
-    "flow": UnitKind(
-        "mL/h", {"mL/h": (1.0, None), "mL/min": (60.0, None), "µL/min": (0.06, None)}
-    ),
+    "flow": UnitKind("mL/h", {"mL/h": (1.0, None), "mL/min": (60.0, None), "µL/min": (0.06, None)}),
     "molar_conc": UnitKind("nM", {"nM": (1.0, None), "µM": (1e3, None), "pM": (1e-3, None)}),
 }
 

@@ -60,9 +60,15 @@ class SubjectPK:
     def to_frame(self) -> pd.DataFrame:
         """One row per subject with the drawn parameters (units in column names)."""
         cols = {
-            "CL_L_h": self.CL, "V1_L": self.V1, "Q_L_h": self.Q, "V2_L": self.V2,
-            "fu": self.fu, "kp_uu_csf": self.kp_uu_csf, "k_csf_per_h": self.k_csf,
-            "kp_uu_lesion": self.kp_uu_lesion, "k_lesion_per_h": self.k_lesion,
+            "CL_L_h": self.CL,
+            "V1_L": self.V1,
+            "Q_L_h": self.Q,
+            "V2_L": self.V2,
+            "fu": self.fu,
+            "kp_uu_csf": self.kp_uu_csf,
+            "k_csf_per_h": self.k_csf,
+            "kp_uu_lesion": self.kp_uu_lesion,
+            "k_lesion_per_h": self.k_lesion,
         }
         for route, ka in self.ka.items():
             cols[f"ka_{route}_per_h"] = ka
@@ -175,9 +181,12 @@ def _route_system(s: SubjectPK, route: str) -> tuple[np.ndarray, np.ndarray]:
     """Poles (n, P) and coefficients (n, 3, P) of plasma, CSF and lesion concentration (mg/L per mg
     dosed) for one route. Pole order: [ka?] + disposition + [k_csf, k_lesion]."""
     disp, k21 = _disposition(s)
-    n, nd = disp.shape
-    cols = ([s.ka[route][:, None]] if route != "iv" else []) + [disp, s.k_csf[:, None],
-                                                                s.k_lesion[:, None]]
+    n = disp.shape[0]
+    cols = ([s.ka[route][:, None]] if route != "iv" else []) + [
+        disp,
+        s.k_csf[:, None],
+        s.k_lesion[:, None],
+    ]
     poles = _separate(np.concatenate(cols, axis=1))
     P = poles.shape[1]
     has_ka = route != "iv"
@@ -326,8 +335,9 @@ def simulate_pk(
     regs = _as_regimens(regimen)
     t = np.asarray(t_h, dtype=float)
     if t.ndim != 1 or t.size == 0 or np.any(~np.isfinite(t)) or t[0] < 0 or np.any(np.diff(t) < 0):
-        raise LeptotwinError("times must be a non-empty, sorted 1-D array of hours >= 0",
-                             field="t_h")
+        raise LeptotwinError(
+            "times must be a non-empty, sorted 1-D array of hours >= 0", field="t_h"
+        )
     for r in regs:
         if r.route != "iv" and r.route not in params.routes:
             raise LeptotwinError(
@@ -347,8 +357,14 @@ def simulate_pk(
                 continue
             dt = r.dose_times_h(float(t[-1]))
             times.append(dt)
-            amounts.append(np.full(dt.size, r.dose_mg(body_weight_kg=params.body_weight_kg,
-                                                      body_surface_m2=params.body_surface_m2)))
+            amounts.append(
+                np.full(
+                    dt.size,
+                    r.dose_mg(
+                        body_weight_kg=params.body_weight_kg, body_surface_m2=params.body_surface_m2
+                    ),
+                )
+            )
         dose_t = np.concatenate(times)
         order = np.argsort(dose_t, kind="stable")
         dose_t = dose_t[order]
@@ -377,6 +393,9 @@ def _as_regimens(regimen: str | Regimen | Sequence[Regimen]) -> tuple[Regimen, .
         return (regimen,)
     regs = tuple(regimen)
     if not regs or not all(isinstance(r, Regimen) for r in regs):
-        raise LeptotwinError("expected regimen text, a Regimen or a sequence of Regimen",
-                             field="regimen", value=regimen)
+        raise LeptotwinError(
+            "expected regimen text, a Regimen or a sequence of Regimen",
+            field="regimen",
+            value=regimen,
+        )
     return regs

@@ -26,16 +26,48 @@ from leptotwin.errors import LeptotwinError
 __all__ = ["ROUTES", "Regimen", "parse_regimen"]
 
 ROUTES = ("oral", "iv", "ip", "sc")
-_ROUTE_ALIASES = {"po": "oral", "p.o.": "oral", "oral": "oral", "orally": "oral", "gavage": "oral",
-                  "iv": "iv", "i.v.": "iv", "ip": "ip", "i.p.": "ip", "sc": "sc", "s.c.": "sc"}
-_FREQ_H = {"qd": 24.0, "od": 24.0, "daily": 24.0, "q24h": 24.0, "bid": 12.0, "tid": 8.0,
-           "qid": 6.0, "qod": 48.0, "qw": 168.0, "weekly": 168.0, "biw": 84.0, "q2w": 336.0}
+_ROUTE_ALIASES = {
+    "po": "oral",
+    "p.o.": "oral",
+    "oral": "oral",
+    "orally": "oral",
+    "gavage": "oral",
+    "iv": "iv",
+    "i.v.": "iv",
+    "ip": "ip",
+    "i.p.": "ip",
+    "sc": "sc",
+    "s.c.": "sc",
+}
+_FREQ_H = {
+    "qd": 24.0,
+    "od": 24.0,
+    "daily": 24.0,
+    "q24h": 24.0,
+    "bid": 12.0,
+    "tid": 8.0,
+    "qid": 6.0,
+    "qod": 48.0,
+    "qw": 168.0,
+    "weekly": 168.0,
+    "biw": 84.0,
+    "q2w": 336.0,
+}
 _MASS_MG = {"mg": 1.0, "g": 1000.0, "ug": 1e-3, "µg": 1e-3, "mcg": 1e-3}
 _DOSE_RE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)(?P<unit>mg|g|ug|µg|mcg)?(?:/(?P<per>kg|m2|m²))?$")
 _UNIT_RE = re.compile(r"^(?P<unit>mg|g|ug|µg|mcg)(?:/(?P<per>kg|m2|m²))?$")
 _QN_RE = re.compile(r"^q(?P<n>\d+(?:\.\d+)?)(?P<u>h|d|w)$")
-_DUR_UNITS_H = {"h": 1.0, "hours": 1.0, "d": 24.0, "day": 24.0, "days": 24.0, "w": 168.0,
-                "wk": 168.0, "week": 168.0, "weeks": 168.0}
+_DUR_UNITS_H = {
+    "h": 1.0,
+    "hours": 1.0,
+    "d": 24.0,
+    "day": 24.0,
+    "days": 24.0,
+    "w": 168.0,
+    "wk": 168.0,
+    "week": 168.0,
+    "weeks": 168.0,
+}
 
 
 @dataclass(frozen=True)
@@ -78,21 +110,39 @@ class Regimen:
         if not (math.isfinite(self.dose) and self.dose > 0):
             raise LeptotwinError("dose must be positive", source=src, field="dose", value=self.dose)
         if self.dose_unit not in ("mg", "mg/kg", "mg/m2"):
-            raise LeptotwinError("unknown dose unit", source=src, field="dose_unit",
-                                 value=self.dose_unit, expected="mg, mg/kg or mg/m2")
+            raise LeptotwinError(
+                "unknown dose unit",
+                source=src,
+                field="dose_unit",
+                value=self.dose_unit,
+                expected="mg, mg/kg or mg/m2",
+            )
         if self.interval_h is not None and not (self.interval_h > 0):
-            raise LeptotwinError("interval must be positive", source=src, field="interval_h",
-                                 value=self.interval_h)
+            raise LeptotwinError(
+                "interval must be positive", source=src, field="interval_h", value=self.interval_h
+            )
         if self.route not in ROUTES:
-            raise LeptotwinError("unknown route", source=src, field="route", value=self.route,
-                                 expected="one of " + ", ".join(ROUTES))
+            raise LeptotwinError(
+                "unknown route",
+                source=src,
+                field="route",
+                value=self.route,
+                expected="one of " + ", ".join(ROUTES),
+            )
         if self.start_h < 0 or (self.stop_h is not None and self.stop_h <= self.start_h):
-            raise LeptotwinError("stop must come after start, and start must be >= 0",
-                                 source=src, field="start_h/stop_h",
-                                 value=(self.start_h, self.stop_h))
+            raise LeptotwinError(
+                "stop must come after start, and start must be >= 0",
+                source=src,
+                field="start_h/stop_h",
+                value=(self.start_h, self.stop_h),
+            )
         if self.n_doses is not None and self.n_doses < 1:
-            raise LeptotwinError("number of doses must be at least 1", source=src,
-                                 field="n_doses", value=self.n_doses)
+            raise LeptotwinError(
+                "number of doses must be at least 1",
+                source=src,
+                field="n_doses",
+                value=self.n_doses,
+            )
 
     def with_missed(self, missed: set[int] | frozenset[int] | list[int]) -> Regimen:
         """A copy with these 0-based administrations skipped (added to those already missed)."""
@@ -105,7 +155,7 @@ class Regimen:
             times = np.array([self.start_h])
         else:
             end = horizon_h if self.stop_h is None else min(horizon_h, self.stop_h - 1e-9)
-            n = int(math.floor((end - self.start_h) / self.interval_h + 1e-9)) + 1
+            n = math.floor((end - self.start_h) / self.interval_h + 1e-9) + 1
             times = self.start_h + self.interval_h * np.arange(max(n, 0))
         if self.n_doses is not None:
             times = times[: self.n_doses]
@@ -126,8 +176,9 @@ class Regimen:
 
 def _fail(text: str, token: str, pos: int, why: str, expected: str) -> LeptotwinError:
     pointer = f"at token {token!r} (position {pos})" if token else "at the end"
-    return LeptotwinError(f"cannot read {pointer}: {why}", source="regimen", value=text,
-                          expected=expected)
+    return LeptotwinError(
+        f"cannot read {pointer}: {why}", source="regimen", value=text, expected=expected
+    )
 
 
 def _tokens(text: str) -> list[tuple[str, int]]:
@@ -190,18 +241,35 @@ def _parse_one(text: str) -> Regimen:
             i, start_h, _ = _parse_days(text, toks, i + 1, single_is_start=True)
             continue
         else:
-            raise _fail(text, tok, pos, "unknown word",
-                        "a frequency (QD, BID, q12h, once), a route (po, iv, ip, sc) or timing "
-                        "(x 28 d, for 2 weeks, days 1-14, from day 8)")
+            raise _fail(
+                text,
+                tok,
+                pos,
+                "unknown word",
+                "a frequency (QD, BID, q12h, once), a route (po, iv, ip, sc) or timing "
+                "(x 28 d, for 2 weeks, days 1-14, from day 8)",
+            )
         i += 1
     if not freq_seen:
-        raise _fail(text, "", len(text), "no dosing frequency",
-                    "a frequency such as QD, BID, q12h, QW or once")
+        raise _fail(
+            text,
+            "",
+            len(text),
+            "no dosing frequency",
+            "a frequency such as QD, BID, q12h, QW or once",
+        )
     if stop_h is not None and stop_h <= start_h:
-        raise _fail(text, "", len(text), "the course ends before it starts",
-                    "a positive duration")
-    return Regimen(dose=dose, dose_unit=dose_unit, interval_h=interval, route=route,
-                   start_h=start_h, stop_h=stop_h, n_doses=n_doses, text=text.strip())
+        raise _fail(text, "", len(text), "the course ends before it starts", "a positive duration")
+    return Regimen(
+        dose=dose,
+        dose_unit=dose_unit,
+        interval_h=interval,
+        route=route,
+        start_h=start_h,
+        stop_h=stop_h,
+        n_doses=n_doses,
+        text=text.strip(),
+    )
 
 
 def _number(text: str, toks: list[tuple[str, int]], j: int, what: str) -> float:
@@ -230,8 +298,9 @@ def _parse_duration(text, toks, i, start_h):  # type: ignore[no-untyped-def]
         unit, j_next = toks[j + 1][0].lower(), j + 2
     if unit in ("dose", "doses"):
         if num != int(num):
-            raise _fail(text, toks[j][0], toks[j][1], "a number of doses must be whole",
-                        "an integer")
+            raise _fail(
+                text, toks[j][0], toks[j][1], "a number of doses must be whole", "an integer"
+            )
         return j_next, None, int(num)
     if unit not in _DUR_UNITS_H:
         tok, pos = toks[j_next - 1]
@@ -280,6 +349,7 @@ def parse_regimen(text: str) -> tuple[Regimen, ...]:
     672.0
     """
     if not isinstance(text, str) or not text.strip():
-        raise LeptotwinError("empty regimen", source="regimen", value=text,
-                             expected="e.g. '600 mg BID'")
+        raise LeptotwinError(
+            "empty regimen", source="regimen", value=text, expected="e.g. '600 mg BID'"
+        )
     return tuple(_parse_one(part) for part in text.split(";") if part.strip())

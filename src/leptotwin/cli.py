@@ -1,0 +1,149 @@
+"""The ``leptotwin`` command line: thin wrappers over ``leptotwin.study`` and ``.analysis``.
+
+Every bad input ends as one line on stderr (``leptotwin: error: …``) and exit status 2; nothing is
+written unless the whole command succeeds.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leptotwin.errors import LeptotwinError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Digital twin and analysis toolkit for ALK-TKI resistance in leptomeningeal "
+    "carcinomatosis (Arai et al., J Thorac Oncol 2020).",
+)
+_out = Console()
+_err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+@app.command()
+def reproduce(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/reproduce"),
+    seed: Annotated[int, typer.Option(help="Seed of the whole run.")] = 2020,
+    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    quick: Annotated[bool, typer.Option(help="Smaller cohorts, for a preview.")] = False,
+    section: Annotated[
+        list[str] | None, typer.Option(help="Run only these sections (repeatable).")
+    ] = None,
+) -> None:
+    """Run the whole study in silico: report.html, claims.csv and the tables behind them."""
+    from leptotwin.study.reproduce import run_reproduce
+
+    result = run_reproduce(
+        out_dir=out,
+        seed=seed,
+        force=force,
+        quick=quick,
+        sections=section,
+        progress=True,
+        console=_out,
+        command=" ".join(sys.argv),
+    )
+    _out.print(f"report: {result.report_path}")
+    if result.any_failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def pk(
+    drug: Annotated[str, typer.Option(help="Catalogue drug name.")],
+    regimen: Annotated[str, typer.Option(help='e.g. "25 mg/kg QD" or "600 mg BID x 28 d".')],
+    species: Annotated[str, typer.Option(help="mouse or human.")] = "human",
+    days: Annotated[float, typer.Option(help="Simulated days.")] = 14.0,
+    subjects: Annotated[
+        int, typer.Option(help="Virtual subjects (variability from the catalogue).")
+    ] = 1000,
+    step_h: Annotated[float, typer.Option("--step-h", help="Output step (h).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/pk"),
+    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+) -> None:
+    """Simulate plasma, unbound, CSF and lesion concentrations: pk.csv and pk.png."""
+    from leptotwin.study.pk import PKJob, run_pk_job
+
+    job = PKJob(
+        drug=drug,
+        species=species,
+        regimen=regimen,
+        days=days,
+        subjects=subjects,
+        step_h=step_h,
+        seed=seed,
+    )
+    paths = run_pk_job(job, out, force=force)
+    _out.print(f"wrote {paths['csv']} and {paths['png']}")
+
+
+@app.command()
+def catalog(
+    check: Annotated[bool, typer.Option(help="List values without a primary source.")] = False,
+    drug: Annotated[str | None, typer.Option(help="Show one drug only.")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+) -> None:
+    """List the parameter catalogue (values, units, sources)."""
+    from leptotwin.catalog import load_catalog
+
+    cat = load_catalog()
+    table = cat.table()
+    if drug is not None:
+        cat.drug(drug)
+        table = table[table["path"].str.startswith(drug.lower() + ".")]
+    if check:
+        table = table[~table["primary_source"] | table["verify"]]
+    if as_csv:
+        sys.stdout.write(table.to_csv(index=False))
+        return
+    view = Table(
+        title="leptotwin catalogue" + (" — values without a primary source" if check else ""),
+        show_lines=False,
+    )
+    for col in ("path", "value", "unit", "flag", "source"):
+        view.add_column(col, overflow="fold")
+    for row in table.itertuples():
+        flag = (
+            "assumption"
+            if row.assumption
+            else ("verify" if row.verify else ("" if row.primary_source else "no primary source"))
+        )
+        view.add_row(row.path, f"{row.value:g}", row.unit, flag, row.source)
+    _out.print(view)
+    n_all = len(cat.table())
+    _out.print(f"{len(table)} of {n_all} values shown")
+
+
+def main() -> None:
+    """Entry point: run the app, turning our errors into one line and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except LeptotwinError as exc:
+        _err.print(f"leptotwin: error: {exc}", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        _err.print("leptotwin: interrupted; no partial results were kept", markup=False)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors of typer's (vendored) click: they carry format_message and exit_code.
+        message = getattr(exc, "format_message", None)
+        if callable(message):
+            _err.print(f"leptotwin: error: {message()}", markup=False)
+            sys.exit(2)
+        if type(exc).__name__ == "Abort":
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Sections of ``leptotwin reproduce``; each module registers itself (see study/reproduce.py)."""

@@ -1,0 +1,129 @@
+"""The command line: outputs, one-line errors with exit status 2, nothing written on failure."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+import pytest
+
+from leptotwin import cli
+
+
+def run(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["leptotwin", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_pk_writes_csv_and_png(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "pk"
+    code, stdout, _ = run(
+        monkeypatch,
+        capsys,
+        "pk",
+        "--drug",
+        "osimertinib",
+        "--species",
+        "mouse",
+        "--regimen",
+        "25 mg/kg QD",
+        "--days",
+        "3",
+        "--subjects",
+        "20",
+        "--out",
+        str(out),
+    )
+    assert code == 0, stdout
+    df = pd.read_csv(out / "pk.csv")
+    assert list(df.columns) == [
+        "time_h",
+        "subject",
+        "plasma_nM",
+        "unbound_nM",
+        "csf_nM",
+        "lesion_nM",
+    ]
+    assert df["subject"].nunique() == 20
+    assert (out / "pk.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+BAD = [
+    (["--drug", "aspirin", "--regimen", "25 mg QD"], r"unknown drug.*alectinib, ceritinib"),
+    (["--drug", "alectinib", "--regimen", "25 mg QDX"], r"token 'QDX'"),
+    (["--drug", "alectinib", "--regimen", "0 mg QD"], r"dose must be positive"),
+    (["--drug", "alectinib", "--regimen", "25 mg QD", "--days", "0"], r"--days: days must be"),
+    (["--drug", "alectinib", "--regimen", "25 mg QD", "--days", "-2"], r"--days: days must be"),
+    (["--drug", "alectinib", "--regimen", "25 mg QD", "--species", "rat"], r"unknown species"),
+    (["--drug", "alectinib", "--regimen", "25 mg QD ip"], r"route 'ip'"),
+    (["--drug", "alectinib", "--regimen", "25 mg QD intranasal"], r"token 'intranasal'"),
+    (["--drug", "alectinib", "--regimen", "25 mg QD", "--dayz", "3"], r"No such option"),
+]
+
+
+@pytest.mark.parametrize(("args", "pattern"), BAD)
+def test_pk_bad_input_one_line_exit_2_no_files(monkeypatch, capsys, tmp_path, args, pattern):
+    out = tmp_path / "never"
+    code, _, err = run(monkeypatch, capsys, "pk", *args, "--out", str(out))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("leptotwin: error:")
+    assert pd.Series(lines).str.contains(pattern, regex=True).all(), err
+    assert not out.exists()
+
+
+def test_pk_refuses_existing_results_unless_force(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "pk"
+    out.mkdir()
+    (out / "keep.csv").write_text("precious\n")
+    args = [
+        "pk",
+        "--drug",
+        "erlotinib",
+        "--species",
+        "mouse",
+        "--regimen",
+        "50 mg/kg QD",
+        "--days",
+        "1",
+        "--subjects",
+        "2",
+        "--out",
+        str(out),
+    ]
+    code, _, err = run(monkeypatch, capsys, *args)
+    assert code == 2 and "refusing to overwrite" in err
+    assert (out / "keep.csv").read_text() == "precious\n"
+    assert not (out / "pk.csv").exists()
+    code, _, _ = run(monkeypatch, capsys, *args, "--force")
+    assert code == 0 and (out / "pk.csv").exists()
+
+
+def test_catalog_lists_and_checks(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "catalog", "--drug", "erlotinib", "--csv")
+    assert code == 0 and "erlotinib.pk.mouse.fu," in out
+    code, out, _ = run(monkeypatch, capsys, "catalog", "--check", "--csv")
+    assert code == 0 and "mouse.body_weight," in out  # an assumption
+    assert "erlotinib.pk.mouse.fu," not in out  # has a primary source (Wong 2012 DOI)
+    code, out, _ = run(monkeypatch, capsys, "catalog", "--check")
+    assert code == 0 and "values without a primary source" in out
+
+
+def test_reproduce_quick_writes_report_and_claims(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "rep"
+    code, stdout, _ = run(
+        monkeypatch, capsys, "reproduce", "--quick", "--out", str(out), "--seed", "5"
+    )
+    assert code == 0
+    claims = pd.read_csv(out / "claims.csv")
+    assert list(claims.columns)[:5] == ["id", "claim", "figure", "threshold", "status"]
+    assert set(claims["status"]) <= {"PASS", "FAIL", "NOT_IMPLEMENTED"}
+    html = (out / "report.html").read_text()
+    assert "Pharmacokinetics" in html and "data:image/png;base64," in html
+    assert "C1" in stdout
+    code, _, err = run(monkeypatch, capsys, "reproduce", "--quick", "--out", str(out))
+    assert code == 2 and "refusing to overwrite" in err
