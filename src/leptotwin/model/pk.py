@@ -216,26 +216,34 @@ def _superpose(
     t_h: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Add Σ_d dose_d · h(t − t_d) into ``out`` (n, 3, T) in place.
+    """Add Σ_d dose_d · h(t − t_d) into ``out`` (T, 3, n) in place.
 
     poles (n, P), coef (n, 3, P), dose_t (D,) sorted, dose_mg (n, D), t_h (T,) sorted.
-    Values at a dose time include that dose (right-continuous).
+    Values at a dose time include that dose (right-continuous). Work is pole-major ((P, n)
+    arrays, in-place updates) so each time step streams through contiguous memory.
     """
-    n, P = poles.shape
-    M = np.zeros((n, P))
+    lam = np.ascontiguousarray(poles.T)  # (P, n)
+    cf = np.ascontiguousarray(coef.transpose(1, 2, 0))  # (3, P, n)
+    dose = np.ascontiguousarray(dose_mg.T)  # (D, n)
+    P, n = lam.shape
+    M = np.zeros((P, n))
+    step = np.empty((3, n))
     first = np.searchsorted(dose_t, t_h, side="right")  # doses with t_d <= t_k are [:first[k]]
     prev_t, prev_first, prev_dt, decay = t_h[0], 0, None, None
     for k, tk in enumerate(t_h):
         dt = tk - prev_t
         if dt > 0:
             if dt != prev_dt:
-                decay, prev_dt = np.exp(-poles * dt), dt
+                decay, prev_dt = np.exp(-lam * dt), dt
             M *= decay
         for d in range(prev_first, first[k]):
-            M += dose_mg[:, d, None] * np.exp(-poles * (tk - dose_t[d]))
+            M += dose[d] * np.exp(-lam * (tk - dose_t[d]))
         prev_t, prev_first = tk, first[k]
         if first[k]:
-            out[:, :, k] += np.einsum("nop,np->no", coef, M)
+            np.multiply(cf[:, 0], M[0], out=step)
+            for p in range(1, P):
+                step += cf[:, p] * M[p]
+            out[k] += step
 
 
 @dataclass(frozen=True)
@@ -349,7 +357,7 @@ def simulate_pk(
             )
     subj = subjects or draw_subjects(params, n_subjects, rng=rng, iiv=iiv)
     n = subj.n_subjects
-    out = np.zeros((n, 3, t.size))
+    out = np.zeros((t.size, 3, n), dtype=dtype)
     for route in sorted({r.route for r in regs}):
         times, amounts = [], []
         for r in regs:
@@ -372,15 +380,22 @@ def simulate_pk(
         poles, coef = _route_system(subj, route)
         _superpose(poles, coef, dose_t, dose_mg, t, out)
     to_nM = 1e6 / params.mw_g_mol  # mg/L -> nM
-    plasma = (out[:, 0] * to_nM).astype(dtype, copy=False)
+
+    def take(j: int) -> np.ndarray:
+        arr = np.ascontiguousarray(out[:, j, :].T)  # (n, T)
+        arr *= to_nM
+        return arr
+
+    plasma = take(0)
+    unbound = plasma * subj.fu[:, None].astype(dtype)
     return PKResult(
         drug=params.drug,
         species=params.species,
         t_h=t,
         plasma_nM=plasma,
-        unbound_nM=(plasma * subj.fu[:, None]).astype(dtype, copy=False),
-        csf_nM=(out[:, 1] * to_nM).astype(dtype, copy=False),
-        lesion_nM=(out[:, 2] * to_nM).astype(dtype, copy=False),
+        unbound_nM=unbound,
+        csf_nM=take(1),
+        lesion_nM=take(2),
         subjects=subj,
         regimens=regs,
     )
