@@ -356,13 +356,21 @@ def rss_hessian(model: DoseResponseModel, params: Array, batch: CurveBatch) -> A
 
 
 def _inverse_pd(H: Array) -> Array:
-    """Inverse of each positive-definite matrix; NaN where singular, indefinite or NaN."""
-    finite = np.isfinite(H).all(axis=(1, 2))
-    safe = np.where(finite[:, None, None], H, np.eye(H.shape[1]))
+    """Inverse of each positive-definite matrix; NaN where singular, indefinite or NaN.
+
+    The test is scale-free: eigenvalues of ``S H S`` with ``S = diag(H)^(-1/2)`` must exceed
+    1e-12 (parameters in very different units do not look singular).
+    """
+    diag = np.diagonal(H, axis1=1, axis2=2)
+    finite = np.isfinite(H).all(axis=(1, 2)) & (diag > 0).all(axis=1)
+    scale = 1.0 / np.sqrt(np.where(finite[:, None], diag, 1.0))
+    safe = np.where(finite[:, None, None], H * scale[:, :, None] * scale[:, None, :], 1.0)
+    safe[~finite] = np.eye(H.shape[1])
     vals, vecs = np.linalg.eigh(safe)
-    good = finite & (vals[:, 0] > 1e-12 * np.abs(vals[:, -1]))
+    good = finite & (vals[:, 0] > 1e-12)
     inv_vals = np.where(good[:, None], 1.0 / np.where(vals > 0, vals, 1.0), np.nan)
-    return (vecs * inv_vals[:, None, :]) @ vecs.transpose(0, 2, 1)
+    inv = (vecs * inv_vals[:, None, :]) @ vecs.transpose(0, 2, 1)
+    return inv * scale[:, :, None] * scale[:, None, :]
 
 
 def covariance(

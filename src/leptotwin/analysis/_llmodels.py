@@ -333,7 +333,8 @@ class _LogLogistic(DoseResponseModel):
         return g, -f * sig * g, -f * soft * g
 
     def _g_inverse(self, q: Array, f: Array) -> Array:
-        return np.log(np.expm1(-np.log(q) / f))
+        a = -np.log(q) / f  # log(expm1(a)), without overflow for large a
+        return np.where(a > 30.0, a + np.log1p(-np.exp(-a)), np.log(np.expm1(np.minimum(a, 30.0))))
 
 
 class _Weibull1(DoseResponseModel):
