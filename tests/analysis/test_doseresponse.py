@@ -370,3 +370,17 @@ def test_bad_settings_raise() -> None:
         fit.ed(150)
     with pytest.raises(LeptotwinError, match="expected a DataFrame"):
         DoseResponseFitter().fit([1, 2, 3])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["LL.2", "LL.3", "LL.4", "W1.4"])
+def test_analytic_hessian_matches_differences_of_the_gradient(name: str) -> None:
+    from leptotwin.analysis._drfit import rss_hessian
+
+    df, _ = _simulate_ll4(np.random.default_rng(8), 20)
+    df["response"] /= 100.0
+    fit = DoseResponseFitter(name).fit(df)
+    b, params = fit._batch, fit._fit.params
+    exact = fit.model.rss_hessian(params, b.t, b.zero, b.y, b.w)
+    numeric = rss_hessian(fit.model, params, b)
+    scale = np.abs(numeric).max(axis=(1, 2))[:, None, None]
+    np.testing.assert_array_less(np.abs(exact - numeric) / scale, 1e-6)

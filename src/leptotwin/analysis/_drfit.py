@@ -83,8 +83,9 @@ def make_batch(codes: NDArray[np.int64], dose: Array, response: Array, n_curves:
     n_curves : int
         Number of curves (curves without observations get an empty row).
     """
-    order = np.lexsort((dose, codes))
-    codes, dose, response = codes[order], dose[order], response[order]
+    if codes.size and np.any(codes[1:] < codes[:-1]):  # group by curve (stable, O(N) if grouped)
+        order = np.argsort(codes, kind="stable")
+        codes, dose, response = codes[order], dose[order], response[order]
     n_obs = np.bincount(codes, minlength=n_curves).astype(np.int64)
     starts = np.concatenate(([0], np.cumsum(n_obs)[:-1]))
     pos = np.arange(codes.size) - starts[codes]
@@ -99,9 +100,11 @@ def make_batch(codes: NDArray[np.int64], dose: Array, response: Array, n_curves:
     y[codes, pos] = response
     w[codes, pos] = 1.0
     zero[codes, pos] = is_zero
-    new_dose = np.ones(codes.size, dtype=bool)
-    new_dose[1:] = (codes[1:] != codes[:-1]) | (dose[1:] != dose[:-1])
-    n_doses = np.bincount(codes[new_dose], minlength=n_curves).astype(np.int64)
+    sorted_dose = np.full(shape, np.inf)
+    sorted_dose[codes, pos] = dose
+    sorted_dose.sort(axis=1)
+    changes = (sorted_dose[:, 1:] != sorted_dose[:, :-1]) & np.isfinite(sorted_dose[:, 1:])
+    n_doses = (np.isfinite(sorted_dose[:, 0]) + changes.sum(axis=1)).astype(np.int64)
     positive = (w > 0) & ~zero
     with np.errstate(invalid="ignore", divide="ignore"):
         t_lo = np.min(np.where(positive, t, np.inf), axis=1)
@@ -382,7 +385,9 @@ def covariance(
     the observed Hessian of the RSS. ``kind="sandwich"``: the HC0 sandwich
     ``(H/2)^{-1} (sum_i r_i^2 J_i J_i^T) (H/2)^{-1}``, robust to unequal variances.
     """
-    H = rss_hessian(model, params, batch)
+    H = model.rss_hessian(params, batch.t, batch.zero, batch.y, batch.w)
+    if H is None:  # no analytic second derivatives (LL.5): differences of the gradient
+        H = rss_hessian(model, params, batch)
     H_inv = _inverse_pd(H)
     if kind == "sandwich":
         r, J = _natural_jacobian(model, params, batch)

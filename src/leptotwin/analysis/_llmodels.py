@@ -203,6 +203,64 @@ class DoseResponseModel:
         t = np.log(np.where(zero, 1.0, dose))
         return self.evaluate(self.to_internal(params), t, zero, jac=False)[0]
 
+    def _g2(self, u: Array) -> tuple[Array, Array, Array] | None:
+        """``g``, ``g'`` and ``g''`` in ``u`` when ``f`` is fixed at 1; None if not available."""
+        return None
+
+    def rss_hessian(self, params: Array, t: Array, zero: Array, y: Array, w: Array) -> Array | None:
+        """Exact Hessian of the RSS in drc's parameters, shape (n, p, p), or None.
+
+        ``H = 2 (J^T J - sum_i r_i d^2 f_i)`` from analytic second derivatives, available when
+        ``f`` is not free (LL.2, LL.3, LL.4, W1.4); shapes of ``t``, ``zero``, ``y``, ``w`` as in
+        :meth:`evaluate` (``w`` is 1 for an observation, 0 for padding).
+        """
+        if "f" in self.names:
+            return None
+        par = self.full(params)
+        b, c, d = par["b"][:, None], par["c"][:, None], par["d"][:, None]
+        le = np.log(par["e"])[:, None]
+        dt = t - le
+        pieces = self._g2(b * dt)
+        if pieces is None:
+            return None
+        g, g1, g2 = pieces
+        if zero.any():
+            g = np.where(zero, (b > 0).astype(float), g)
+            g1 = np.where(zero, 0.0, g1)
+            g2 = np.where(zero, 0.0, g2)
+        span = d - c
+        r = (y - c - span * g) * w
+        first = {"b": span * g1 * dt, "c": 1.0 - g, "d": g, "e": -span * g1 * b}
+        second = {
+            ("b", "b"): span * g2 * dt * dt,
+            ("b", "c"): -g1 * dt,
+            ("b", "d"): g1 * dt,
+            ("b", "e"): -span * (b * dt * g2 + g1),
+            ("c", "e"): g1 * b,
+            ("d", "e"): -g1 * b,
+            ("e", "e"): span * g2 * b * b,
+        }
+        names = self.names
+        k = len(names)
+        J = np.stack([first[nm] * w for nm in names], axis=1)
+        H = 2.0 * (J @ J.transpose(0, 2, 1))
+        for i in range(k):
+            for j in range(i, k):
+                key = (names[i], names[j])
+                if key in second:
+                    term = 2.0 * np.einsum("nm,nm->n", r, second[key])
+                    H[:, i, j] -= term
+                    if i != j:
+                        H[:, j, i] -= term
+        # chain rule from log e to e: H_ee / e^2 - grad_le / e^2, cross terms / e
+        ie = names.index("e")
+        e = par["e"]
+        grad_le = -2.0 * np.einsum("nm,nm->n", J[:, ie], r)
+        H[:, ie, :] /= e[:, None]
+        H[:, :, ie] /= e[:, None]
+        H[:, ie, ie] -= grad_le / e**2
+        return H
+
     # ---------------------------------------------------------------- inverse
     def log_dose_at_fraction(self, params: Array, q: Array) -> Array:
         """``log x`` where ``g = q``: the curve has gone ``1 - q`` of the way from d to c.
@@ -240,6 +298,18 @@ class DoseResponseModel:
         with np.errstate(divide="ignore", invalid="ignore"):
             q = (level - par["c"]) / (par["d"] - par["c"])
         return self.log_dose_at_fraction(params, q)
+
+    def mean_response(self, params: Array, t_lo: Array, t_hi: Array) -> Array:
+        """Mean of the curve over ``log x`` in [t_lo, t_hi], shape (n,); NaN if t_hi <= t_lo.
+
+        64-point Gauss–Legendre quadrature (exact formula in the log-logistic f = 1 case).
+        """
+        nodes, weights = np.polynomial.legendre.leggauss(64)
+        ok = t_hi > t_lo
+        lo, hi = np.where(ok, t_lo, 0.0), np.where(ok, t_hi, 1.0)
+        t = 0.5 * (hi + lo)[:, None] + 0.5 * (hi - lo)[:, None] * nodes[None, :]
+        values = self.predict(params, np.exp(t))
+        return np.where(ok, 0.5 * (values * weights).sum(axis=1), np.nan)
 
     # ---------------------------------------------------------------- self-starter
     def start(self, t: Array, y: Array, mask: Array, zero: Array) -> Array:
@@ -332,6 +402,28 @@ class _LogLogistic(DoseResponseModel):
         sig = np.where(u > _EXP_MAX, 1.0, sig)
         return g, -f * sig * g, -f * soft * g
 
+    def _g2(self, u: Array) -> tuple[Array, Array, Array] | None:
+        if self.fixed.get("f") != 1.0:
+            return None
+        g = 1.0 / (1.0 + np.exp(np.minimum(u, _EXP_MAX)))
+        g1 = -g * (1.0 - g)
+        return g, g1, g1 * (2.0 * g - 1.0)
+
+    def mean_response(self, params: Array, t_lo: Array, t_hi: Array) -> Array:
+        """Exact for f = 1: the integral of 1 / (1 + e^u) dt is t - softplus(u) / b."""
+        if "f" in self.names or self.fixed.get("f") != 1.0:
+            return super().mean_response(params, t_lo, t_hi)
+        par = self.full(params)
+        b, c, d, le = par["b"], par["c"], par["d"], np.log(par["e"])
+        ok = t_hi > t_lo
+        lo, hi = np.where(ok, t_lo, 0.0), np.where(ok, t_hi, 1.0)
+        flat_b = np.abs(b) < 1e-12
+        safe_b = np.where(flat_b, 1.0, b)
+        with np.errstate(invalid="ignore"):  # NaN parameters of failed fits stay NaN
+            soft = np.logaddexp(0.0, b * (hi - le)) - np.logaddexp(0.0, b * (lo - le))
+        mean_g = np.where(flat_b, 0.5, 1.0 - soft / (safe_b * (hi - lo)))
+        return np.where(ok, c + (d - c) * mean_g, np.nan)
+
     def _g_inverse(self, q: Array, f: Array) -> Array:
         a = -np.log(q) / f  # log(expm1(a)), without overflow for large a
         return np.where(a > 30.0, a + np.log1p(-np.exp(-a)), np.log(np.expm1(np.minimum(a, 30.0))))
@@ -348,6 +440,11 @@ class _Weibull1(DoseResponseModel):
         if not derivs:
             return (g,)
         return g, -w * g, None
+
+    def _g2(self, u: Array) -> tuple[Array, Array, Array] | None:
+        w = np.exp(np.minimum(u, _EXP_MAX))
+        g = np.exp(-w)
+        return g, -w * g, w * g * (w - 1.0)
 
     def _g_inverse(self, q: Array, f: Array) -> Array:
         return np.log(-np.log(q))

@@ -50,7 +50,6 @@ __all__ = [
 Array = NDArray[np.float64]
 REQUIRED = ("curve", "dose", "response")
 _SRC = "DoseResponseFitter.fit"
-_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(64)
 
 
 # --------------------------------------------------------------------------- input
@@ -469,13 +468,8 @@ class DoseResponseFitter:
         """
         self._check_fitted()
         b = self._batch
-        lo, hi = b.t_lo, b.t_hi
-        with np.errstate(invalid="ignore"):
-            t = 0.5 * (hi + lo)[:, None] + 0.5 * (hi - lo)[:, None] * _GL_NODES[None, :]
         params = self._fit.params
-        dose = np.exp(np.nan_to_num(t))
-        mean = 0.5 * (self.model.predict(params, dose) * _GL_WEIGHTS).sum(axis=1)
-        mean = np.where(hi > lo, mean, np.nan)
+        mean = self.model.mean_response(params, b.t_lo, b.t_hi)
         top = self.model.predict(params, np.zeros((len(params), 1)))[:, 0]
         return pd.DataFrame({"auc": mean, "aac": top - mean}, index=self.curves_)
 
@@ -517,33 +511,32 @@ class DoseResponseFitter:
 
     # ------------------------------------------------------------------ tables
     def _results_table(self) -> pd.DataFrame:
-        tq = self._tq()
-        rows = []
-        for name in self.model.names:
-            est = self.params_[name].to_numpy()
-            se = self.se_[name].to_numpy()
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "curve": self.curves_,
-                        "param": name,
-                        "estimate": est,
-                        "se": se,
-                        "lower": est - tq * se,
-                        "upper": est + tq * se,
-                    }
-                )
-            )
+        """Rows per curve: parameters, then ED levels; built as (n_curves, n_rows) blocks."""
+        tq = self._tq()[:, None]
+        names = list(self.model.names)
+        est = [self.params_.to_numpy()]
+        se = [self.se_.to_numpy()]
         if self.ed_levels:
-            rows.append(self.ed(self.ed_levels))
-        table = pd.concat(rows, ignore_index=True)
-        order = {c: i for i, c in enumerate(self.curves_)}
-        table["_k"] = table["curve"].map(order)
-        table = table.sort_values("_k", kind="stable").drop(columns="_k")
-        table.insert(1, "model", self.model.name)
-        table["rss"] = table["curve"].map(self.rss_)
-        table["ok"] = table["curve"].map(self.qc_["ok"]).astype(bool)
-        return table.reset_index(drop=True)
+            eds = self.ed(self.ed_levels)
+            k = len(self.ed_levels)
+            est.append(eds["estimate"].to_numpy().reshape(k, -1).T)
+            se.append(eds["se"].to_numpy().reshape(k, -1).T)
+            names += [f"ED{p:g}" for p in self.ed_levels]
+        est_m, se_m = np.hstack(est), np.hstack(se)
+        n, width = est_m.shape
+        return pd.DataFrame(
+            {
+                "curve": np.repeat(self.curves_.to_numpy(), width),
+                "model": self.model.name,
+                "param": np.tile(names, n),
+                "estimate": est_m.ravel(),
+                "se": se_m.ravel(),
+                "lower": (est_m - tq * se_m).ravel(),
+                "upper": (est_m + tq * se_m).ravel(),
+                "rss": np.repeat(self.rss_.to_numpy(), width),
+                "ok": np.repeat(self.qc_["ok"].to_numpy(bool), width),
+            }
+        )
 
     @property
     def summary(self) -> pd.DataFrame:
