@@ -16,7 +16,7 @@ Example
 ...                    "response": [100, 98, 80, 20, 3, 99, 97, 75, 25, 4]})
 >>> fit = DoseResponseFitter("LL.4").fit(df)
 >>> round(float(fit.params_.loc["A", "e"]), 1)  # IC50, in the dose unit
-3.7
+3.1
 """
 
 from __future__ import annotations
