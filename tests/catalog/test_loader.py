@@ -25,8 +25,8 @@ DRUGS = (
 
 
 def _copy(tmp_path: Path, edit_drugs=None, edit_species=None) -> Path:
-    for name in ("drugs.yaml", "species.yaml"):
-        shutil.copy(DATA / name, tmp_path / name)
+    for path in DATA.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
     if edit_drugs:
         p = tmp_path / "drugs.yaml"
         p.write_text(edit_drugs(p.read_text()))
@@ -126,3 +126,28 @@ def test_unknown_drug_lists_known():
 def test_potency_in_nM():
     pots = load_catalog().potency_nM("osimertinib")
     assert ("EGFR", "cellular phosphorylation", 480.0) in pots
+
+
+def test_cell_lines_and_perturbations():
+    cat = load_catalog()
+    assert {"A925LPE3", "A925L/AR"} <= set(cat.cell_lines)
+    assert {"siAREG", "siEGFR", "miR-449a mimic"} <= set(cat.perturbations)
+    with pytest.raises(LeptotwinError, match="unknown cell line.*A925L/AR, A925LPE3"):
+        cat.cell_line("H3122")
+
+
+def test_pathway_unit_checked(tmp_path):
+    folder = _copy(tmp_path)
+    p = folder / "pathway.yaml"
+    p.write_text(
+        p.read_text().replace("areg_kd: {value: 20, unit: nM,", "areg_kd: {value: 20, unit: µM,")
+    )
+    with pytest.raises(LeptotwinError, match=r"pathway.yaml: areg_kd.unit: unit not accepted"):
+        load_catalog(folder)
+
+
+def test_model_potency_one_per_target():
+    cat = load_catalog()
+    for drug in DRUGS:
+        entries = [p for p in cat.drug(drug).potency if p.model]
+        assert len({p.target for p in entries}) == len(entries) >= 1

@@ -18,7 +18,16 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from leptotwin.catalog.schema import Drug, DrugSpeciesPK, Quantity, Species
+from leptotwin.catalog.schema import (
+    AssayKit,
+    CellLine,
+    Drug,
+    DrugSpeciesPK,
+    PathwayParameters,
+    Perturbation,
+    Quantity,
+    Species,
+)
 from leptotwin.catalog.units import CANONICAL, convert
 from leptotwin.errors import LeptotwinError
 
@@ -41,6 +50,23 @@ _SPECIES_KINDS = {
     "plasma_volume": "small_volume",
     "csf_volume": "small_volume",
     "csf_production": "flow",
+}
+# The one unit each pathway parameter is written in (the model uses them as they are).
+PATHWAY_UNITS = {
+    "areg_kd": "nM",
+    "areg_efficacy": "1",
+    "areg_molar_mass": "kDa",
+    "areg_secretion_max": "pg/1e6 cells/h",
+    "areg_medium_half_life": "h",
+    "mir449a_km": "1",
+    "autocrine_gain": "nM per pg/1e6 cells/h",
+    "egfr_weight": "1",
+    "birth_max": "1/h",
+    "death_min": "1/h",
+    "death_max": "1/h",
+    "birth_half_signal": "1",
+    "death_half_signal": "1",
+    "signal_hill": "1",
 }
 _MASS_CONC_PER_L = {"ng/mL": 1e-6, "µg/mL": 1e-3, "mg/L": 1e-3}  # g/L per unit
 
@@ -107,7 +133,55 @@ class Catalog:
 
     drugs: dict[str, Drug]
     species: dict[str, Species]
+    cell_lines: dict[str, CellLine] = field(default_factory=dict)
+    perturbations: dict[str, Perturbation] = field(default_factory=dict)
+    pathway: PathwayParameters | None = None
+    assays: dict[str, AssayKit] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+
+    def assay_value(self, kit: str, name: str) -> float:
+        """One setting of a virtual instrument (in the unit the catalogue states)."""
+        if kit not in self.assays or name not in self.assays[kit].parameters:
+            raise LeptotwinError(
+                "unknown assay setting",
+                field=f"{kit}.{name}",
+                expected="one of " + ", ".join(sorted(self.assays)),
+            )
+        return self.assays[kit].parameters[name].value
+
+    def cell_line(self, name: str) -> CellLine:
+        """Return one cell line; raise a LeptotwinError listing the known ones if absent."""
+        if name not in self.cell_lines:
+            raise LeptotwinError(
+                "unknown cell line",
+                field="cell_line",
+                value=name,
+                expected="one of " + ", ".join(sorted(self.cell_lines)),
+            )
+        return self.cell_lines[name]
+
+    def perturbation(self, name: str) -> Perturbation:
+        """Return one perturbation; raise a LeptotwinError listing the known ones if absent."""
+        if name not in self.perturbations:
+            raise LeptotwinError(
+                "unknown perturbation",
+                field="perturbation",
+                value=name,
+                expected="one of " + ", ".join(sorted(self.perturbations)),
+            )
+        return self.perturbations[name]
+
+    def pathway_value(self, name: str) -> float:
+        """A pathway parameter in its catalogue unit (see :data:`PATHWAY_UNITS`)."""
+        if self.pathway is None:
+            raise LeptotwinError("the catalogue has no pathway parameters", field=name)
+        return getattr(self.pathway, name).value
+
+    def model_potency_nM(self, drug: str) -> dict[str, float]:
+        """Target → inhibition constant (nM) used by the pathway model (``model: true``)."""
+        d = self.drug(drug)
+        mw = convert(d.molecular_weight.value, d.molecular_weight.unit, "molar_mass")
+        return {p.target: ic50_to_nM(p.ic50, mw) for p in d.potency if p.model}
 
     def drug(self, name: str) -> Drug:
         """Return one drug; raise a LeptotwinError listing the known ones if absent."""
@@ -222,9 +296,18 @@ class Catalog:
     def quantities(self) -> list[tuple[str, str, Quantity]]:
         """Every Quantity in the catalogue as (file, dotted path, quantity)."""
         rows: list[tuple[str, str, Quantity]] = []
-        for group, items in (("drugs", self.drugs), ("species", self.species)):
+        groups: list[tuple[str, dict]] = [
+            ("drugs", self.drugs),
+            ("species", self.species),
+            ("cell_lines", self.cell_lines),
+            ("perturbations", self.perturbations),
+            ("assays", self.assays),
+        ]
+        for group, items in groups:
             for name, obj in items.items():
                 _walk(obj.model_dump(), f"{name}", group, rows)
+        if self.pathway is not None:
+            _walk(self.pathway.model_dump(), "pathway", "pathway", rows)
         return rows
 
 
@@ -316,7 +399,13 @@ def _default_catalog() -> Catalog:
 
 
 def _load(folder: Path) -> Catalog:
-    files = {"drugs": folder / "drugs.yaml", "species": folder / "species.yaml"}
+    files = {
+        "drugs": folder / "drugs.yaml",
+        "species": folder / "species.yaml",
+        "cell_lines": folder / "cell_lines.yaml",
+        "pathway": folder / "pathway.yaml",
+        "assays": folder / "assays.yaml",
+    }
     for f in files.values():
         if not f.is_file():
             raise LeptotwinError("catalogue file not found", source=str(f))
@@ -360,4 +449,78 @@ def _load(folder: Path) -> Catalog:
                     field=f"{name}.pk.{sp_name}",
                 )
             _check_units(files["drugs"], f"{name}.pk.{sp_name}", pk)
-    return Catalog(drugs=drugs, species=species, files=files)
+    cell_lines, perturbations = _load_cells(files["cell_lines"])
+    pathway = _load_pathway(files["pathway"])
+    assays: dict[str, AssayKit] = {}
+    for name, body in _read_yaml(files["assays"]).items():
+        try:
+            assays[name] = AssayKit(name=name, **body)
+        except ValidationError as exc:
+            raise _validation_error(files["assays"], name, exc) from None
+    return Catalog(
+        drugs=drugs,
+        species=species,
+        cell_lines=cell_lines,
+        perturbations=perturbations,
+        pathway=pathway,
+        assays=assays,
+        files=files,
+    )
+
+
+def _load_cells(path: Path) -> tuple[dict[str, CellLine], dict[str, Perturbation]]:
+    data = _read_yaml(path)
+    unknown = set(data) - {"cell_lines", "perturbations"}
+    if unknown:
+        raise LeptotwinError(
+            "unknown key",
+            source=str(path),
+            field=sorted(unknown)[0],
+            expected="cell_lines, perturbations",
+        )
+    cells: dict[str, CellLine] = {}
+    for name, body in (data.get("cell_lines") or {}).items():
+        try:
+            cells[name] = CellLine(name=name, **body)
+        except ValidationError as exc:
+            raise _validation_error(path, f"cell_lines.{name}", exc) from None
+        for fname in ("mir449a", "egfr_total", "alk_fusion"):
+            q = getattr(cells[name], fname)
+            if q.unit != "1":
+                raise LeptotwinError(
+                    "unit not accepted",
+                    source=str(path),
+                    field=f"cell_lines.{name}.{fname}.unit",
+                    value=q.unit,
+                    expected="'1' (relative to parental)",
+                )
+    perts: dict[str, Perturbation] = {}
+    for name, body in (data.get("perturbations") or {}).items():
+        try:
+            perts[name] = Perturbation(name=name, **body)
+        except ValidationError as exc:
+            raise _validation_error(path, f"perturbations.{name}", exc) from None
+        if (perts[name].scale is None) == (perts[name].set is None):
+            raise LeptotwinError(
+                "give exactly one of scale or set", source=str(path), field=f"perturbations.{name}"
+            )
+    return cells, perts
+
+
+def _load_pathway(path: Path) -> PathwayParameters:
+    data = _read_yaml(path)
+    try:
+        params = PathwayParameters(**data)
+    except ValidationError as exc:
+        raise _validation_error(path, "pathway", exc) from None
+    for name, unit in PATHWAY_UNITS.items():
+        q = getattr(params, name)
+        if q.unit != unit:
+            raise LeptotwinError(
+                "unit not accepted",
+                source=str(path),
+                field=f"{name}.unit",
+                value=q.unit,
+                expected=repr(unit),
+            )
+    return params

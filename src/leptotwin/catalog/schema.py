@@ -14,9 +14,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "AssayKit",
     "CellLine",
     "Drug",
     "DrugSpeciesPK",
+    "PathwayParameters",
+    "Perturbation",
     "Potency",
     "Quantity",
     "RouteAbsorption",
@@ -104,6 +107,8 @@ class Potency(_Strict):
     assay: Literal["enzyme", "binding", "cellular phosphorylation", "cell growth"]
     ic50: Quantity
     context: str = ""
+    model: bool = False
+    """True for the one entry per target that the pathway model uses as its inhibition constant."""
 
 
 class Drug(_Strict):
@@ -129,8 +134,52 @@ class Species(_Strict):
 
 
 class CellLine(_Strict):
-    """Placeholder for cell-line parameters (filled by the pathway model)."""
+    """A cell line: what distinguishes it in the pathway model (relative levels)."""
 
     name: str
     description: str
-    parameters: dict[str, Quantity] = Field(default_factory=dict)
+    source: str = Field(min_length=3)
+    mir449a: Quantity
+    egfr_total: Quantity
+    alk_fusion: Quantity
+
+
+class PathwayParameters(_Strict):
+    """Shared parameters of the signalling and growth model (``pathway.yaml``)."""
+
+    areg_kd: Quantity
+    areg_efficacy: Quantity
+    areg_molar_mass: Quantity
+    areg_secretion_max: Quantity
+    areg_medium_half_life: Quantity
+    mir449a_km: Quantity
+    autocrine_gain: Quantity
+    egfr_weight: Quantity
+    birth_max: Quantity
+    death_min: Quantity
+    death_max: Quantity
+    birth_half_signal: Quantity
+    death_half_signal: Quantity
+    signal_hill: Quantity
+
+
+class AssayKit(_Strict):
+    """Settings of a virtual instrument or culture format: named quantities."""
+
+    name: str
+    description: str
+    parameters: dict[str, Quantity]
+
+
+class Perturbation(_Strict):
+    """An experimental perturbation expressed as a change of cell-line parameters.
+
+    ``scale`` multiplies the named parameter (siRNA knockdowns); ``set`` replaces it (a mimic
+    raising miR-449a to a level).
+    """
+
+    name: str
+    description: str
+    parameter: Literal["mir449a", "egfr_total", "areg_secretion", "alk_fusion"]
+    scale: Quantity | None = None
+    set: Quantity | None = None
