@@ -1,0 +1,222 @@
+"""Virtual cell-viability assay: seeding, 72 h drug exposure, CellTiter-Glo or MTT readout.
+
+Each well is a small population grown by :func:`leptotwin.model.culture.grow_culture` (birth and
+death from the pathway at the well's drugs and AREG, medium AREG accumulating from secretion).
+The readout turns live cells into what the reader writes: luminescence (RLU) or absorbance (OD),
+with seeding variation, multiplicative well noise, additive read noise, blanks, saturation and,
+optionally, an edge effect. The result is a tidy well table with the signal and the hidden truth
+(live cells, medium AREG) kept in separate ``true_*`` columns for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from leptotwin.catalog import Catalog, load_catalog
+from leptotwin.errors import LeptotwinError
+from leptotwin.model.culture import grow_culture
+from leptotwin.model.pathway import CellState, PathwayModel, cell_state
+
+__all__ = ["READOUTS", "CurveSpec", "design_plates", "simulate_viability"]
+
+READOUTS = ("celltiter_glo", "mtt")
+LIGAND = "AREG"  # agent name for recombinant amphiregulin in a layout
+_ROWS = "ABCDEFGH"
+_LAYOUT_COLUMNS = ("plate", "well", "role", "cell_line", "perturbation", "drug_a", "conc_a_nM",
+                   "drug_b", "conc_b_nM")
+
+
+@dataclass(frozen=True)
+class CurveSpec:
+    """One dose-response curve on a plate: a cell line (and perturbation) exposed to a dose series
+    of ``drug``, optionally on top of a fixed ``partner`` at ``partner_nM`` (also in the vehicle
+    wells of that curve)."""
+
+    cell_line: str
+    drug: str
+    perturbation: str = ""
+    partner: str = ""
+    partner_nM: float = 0.0
+
+    @property
+    def label(self) -> str:
+        parts = [self.cell_line]
+        if self.perturbation:
+            parts.append(self.perturbation)
+        parts.append(self.drug)
+        if self.partner:
+            parts.append(f"+ {self.partner} {self.partner_nM:g} nM")
+        return " | ".join(parts)
+
+
+def design_plates(
+    curves: Sequence[CurveSpec],
+    doses_nM: Sequence[float],
+    *,
+    replicates: int = 3,
+    plate_prefix: str = "P",
+) -> pd.DataFrame:
+    """Lay curves out on 96-well plates, two curves per plate.
+
+    Columns 2–11 hold the vehicle (column 2) and nine doses (columns 3–11); each curve takes
+    ``replicates`` rows (B–D, E–G); the outer ring is medium-only blanks, as labs do to keep
+    evaporation out of the data.
+
+    Returns
+    -------
+    DataFrame
+        One row per well: ``plate, well, role, cell_line, perturbation, drug_a, conc_a_nM,
+        drug_b, conc_b_nM, curve`` (role: sample, vehicle, blank).
+    """
+    doses = [float(d) for d in doses_nM]
+    if len(doses) != 9 or any(d <= 0 for d in doses) or replicates != 3:
+        raise LeptotwinError("a 96-well curve plate takes 9 positive doses and 3 replicates",
+                             field="doses_nM", value=doses)
+    rows = []
+    for p in range(0, len(curves), 2):
+        plate = f"{plate_prefix}{p // 2 + 1:02d}"
+        pair = list(curves[p : p + 2])
+        for r, letter in enumerate(_ROWS):
+            for col in range(1, 13):
+                well = f"{letter}{col:02d}"
+                base = {"plate": plate, "well": well, "role": "blank", "cell_line": "",
+                        "perturbation": "", "drug_a": "", "conc_a_nM": 0.0, "drug_b": "",
+                        "conc_b_nM": 0.0, "curve": ""}
+                block = (r - 1) // 3 if 1 <= r <= 6 else None
+                if block is None or block >= len(pair) or not 2 <= col <= 11:
+                    rows.append(base)
+                    continue
+                spec = pair[block]
+                base.update(cell_line=spec.cell_line, perturbation=spec.perturbation,
+                            drug_a=spec.drug, drug_b=spec.partner, conc_b_nM=spec.partner_nM,
+                            curve=spec.label)
+                if col == 2:
+                    base.update(role="vehicle")
+                else:
+                    base.update(role="sample", conc_a_nM=doses[col - 3])
+                rows.append(base)
+    return pd.DataFrame(rows)
+
+
+def _states(layout: pd.DataFrame, catalog: Catalog) -> dict[str, np.ndarray]:
+    """Per-well cell-state levels (arrays over wells); blanks get parental levels and N0 = 0."""
+    keys = layout["cell_line"].astype(str) + "@@" + layout["perturbation"].fillna("").astype(str)
+    cache: dict[str, CellState] = {}
+    for key in keys.unique():
+        line, pert = key.split("@@")
+        if not line:
+            line = next(iter(catalog.cell_lines))
+        perts = [p.strip() for p in pert.split("+") if p.strip()]
+        cache[key] = cell_state(line, perts, catalog=catalog)
+    return {
+        field: keys.map(lambda k, f=field: getattr(cache[k], f)).to_numpy(dtype=float)
+        for field in ("mir449a", "egfr_total", "alk_fusion", "areg_scale")
+    }
+
+
+def _concentrations(layout: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Drug → per-well nM, and recombinant AREG (nM) per well."""
+    conc: dict[str, np.ndarray] = {}
+    ligand = np.zeros(len(layout))
+    for dcol, ccol in (("drug_a", "conc_a_nM"), ("drug_b", "conc_b_nM")):
+        drugs = layout[dcol].fillna("").astype(str).to_numpy()
+        values = layout[ccol].fillna(0.0).to_numpy(dtype=float)
+        for drug in np.unique(drugs):
+            if not drug:
+                continue
+            part = np.where(drugs == drug, values, 0.0)
+            if drug == LIGAND:
+                ligand += part
+            else:
+                conc[drug] = conc.get(drug, 0.0) + part
+    return conc, ligand
+
+
+def simulate_viability(
+    layout: pd.DataFrame,
+    *,
+    rng: np.random.Generator,
+    readout: str = "celltiter_glo",
+    hours: float = 72.0,
+    dt_h: float = 0.25,
+    edge_effect: bool = False,
+    model: PathwayModel | None = None,
+    catalog: Catalog | None = None,
+) -> pd.DataFrame:
+    """Run the virtual assay on every well of ``layout``.
+
+    Parameters
+    ----------
+    layout : DataFrame
+        One row per well with ``plate, well, role, cell_line, perturbation, drug_a, conc_a_nM,
+        drug_b, conc_b_nM`` (e.g. from :func:`design_plates`). The agent ``"AREG"`` is
+        recombinant amphiregulin (nM) added to the medium.
+    rng : numpy.random.Generator
+        Source of seeding, well and read noise.
+    readout : {"celltiter_glo", "mtt"}
+    hours : float
+        Exposure time.
+    edge_effect : bool
+        Lower growth in the outer ring of wells (evaporation).
+    model : PathwayModel, optional
+        The pathway model; built from the catalogue by default (pass one for counterfactuals).
+
+    Returns
+    -------
+    DataFrame
+        ``layout`` plus ``signal`` (RLU or OD), ``readout``, ``true_live_cells`` and
+        ``true_medium_areg_pg_mL``.
+    """
+    missing = [c for c in _LAYOUT_COLUMNS if c not in layout.columns]
+    if missing:
+        raise LeptotwinError("layout lacks columns", field=", ".join(missing),
+                             expected=", ".join(_LAYOUT_COLUMNS))
+    if readout not in READOUTS:
+        raise LeptotwinError("unknown readout", field="readout", value=readout,
+                             expected="one of " + ", ".join(READOUTS))
+    cat = catalog or load_catalog()
+    pm = model or PathwayModel.from_catalog(cat)
+    n_wells = len(layout)
+    has_cells = layout["role"].isin(["sample", "vehicle", "positive"]).to_numpy()
+    levels = _states(layout, cat)
+    state = CellState(name="wells", **levels)  # fields are arrays over wells: signals broadcast
+    conc, ligand0 = _concentrations(layout)
+
+    culture = "culture"
+    n0 = cat.assay_value(culture, "seeding_cells") * np.exp(
+        rng.normal(0.0, cat.assay_value(culture, "seeding_cv"), n_wells)
+    )
+    n0 = np.where(has_cells, n0, 0.0)
+    volume_mL = cat.assay_value(culture, "medium_volume") * 1e-3
+    rows = layout["well"].astype(str).str[0].map(_ROWS.find).to_numpy()
+    cols = layout["well"].astype(str).str[1:].astype(int).to_numpy()
+    edge = (rows == 0) | (rows == 7) | (cols == 1) | (cols == 12)
+    birth_scale = np.where(edge & edge_effect, 1.0 - cat.assay_value(culture, "edge_growth_loss"),
+                           1.0)
+    grown = grow_culture(pm, state, conc, cells0=n0, areg0_nM=ligand0, volume_mL=volume_mL,
+                         hours=hours, dt_h=dt_h, birth_scale=birth_scale)
+    n = grown.live_cells
+    out = layout.copy()
+    out["readout"] = readout
+    out["signal"] = _read(n, readout, rng, cat)
+    out["true_live_cells"] = n
+    # medium AREG in pg/mL (secreted plus any added); 1 nM = kDa x 1e3 pg/mL
+    out["true_medium_areg_pg_mL"] = grown.medium_areg_nM * pm.areg_kda * 1e3
+    return out
+
+
+def _read(live: np.ndarray, readout: str, rng: np.random.Generator, cat: Catalog) -> np.ndarray:
+    """Instrument signal for ``live`` cells per well (array of shape (n_wells,))."""
+    v = lambda name: cat.assay_value(readout, name)  # noqa: E731
+    well_noise = np.exp(rng.normal(0.0, v("well_cv"), live.shape))
+    if readout == "celltiter_glo":
+        raw = live * v("rlu_per_cell") * well_noise + v("background_rlu")
+        raw = raw + rng.normal(0.0, v("read_sd"), live.shape)
+        return np.where(raw > v("max_rlu"), np.inf, np.maximum(raw, 0.0))
+    od_cells = v("od_max") * (1.0 - np.exp(-live * v("od_per_cell") / v("od_max")))
+    raw = v("blank_od") + od_cells * well_noise + rng.normal(0.0, v("read_sd"), live.shape)
+    return np.minimum(np.maximum(raw, 0.0), v("od_max"))
