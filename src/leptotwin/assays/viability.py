@@ -26,8 +26,17 @@ __all__ = ["READOUTS", "CurveSpec", "design_plates", "simulate_viability"]
 READOUTS = ("celltiter_glo", "mtt")
 LIGAND = "AREG"  # agent name for recombinant amphiregulin in a layout
 _ROWS = "ABCDEFGH"
-_LAYOUT_COLUMNS = ("plate", "well", "role", "cell_line", "perturbation", "drug_a", "conc_a_nM",
-                   "drug_b", "conc_b_nM")
+_LAYOUT_COLUMNS = (
+    "plate",
+    "well",
+    "role",
+    "cell_line",
+    "perturbation",
+    "drug_a",
+    "conc_a_nM",
+    "drug_b",
+    "conc_b_nM",
+)
 
 
 @dataclass(frozen=True)
@@ -74,8 +83,11 @@ def design_plates(
     """
     doses = [float(d) for d in doses_nM]
     if len(doses) != 9 or any(d <= 0 for d in doses) or replicates != 3:
-        raise LeptotwinError("a 96-well curve plate takes 9 positive doses and 3 replicates",
-                             field="doses_nM", value=doses)
+        raise LeptotwinError(
+            "a 96-well curve plate takes 9 positive doses and 3 replicates",
+            field="doses_nM",
+            value=doses,
+        )
     rows = []
     for p in range(0, len(curves), 2):
         plate = f"{plate_prefix}{p // 2 + 1:02d}"
@@ -83,17 +95,31 @@ def design_plates(
         for r, letter in enumerate(_ROWS):
             for col in range(1, 13):
                 well = f"{letter}{col:02d}"
-                base = {"plate": plate, "well": well, "role": "blank", "cell_line": "",
-                        "perturbation": "", "drug_a": "", "conc_a_nM": 0.0, "drug_b": "",
-                        "conc_b_nM": 0.0, "curve": ""}
+                base = {
+                    "plate": plate,
+                    "well": well,
+                    "role": "blank",
+                    "cell_line": "",
+                    "perturbation": "",
+                    "drug_a": "",
+                    "conc_a_nM": 0.0,
+                    "drug_b": "",
+                    "conc_b_nM": 0.0,
+                    "curve": "",
+                }
                 block = (r - 1) // 3 if 1 <= r <= 6 else None
                 if block is None or block >= len(pair) or not 2 <= col <= 11:
                     rows.append(base)
                     continue
                 spec = pair[block]
-                base.update(cell_line=spec.cell_line, perturbation=spec.perturbation,
-                            drug_a=spec.drug, drug_b=spec.partner, conc_b_nM=spec.partner_nM,
-                            curve=spec.label)
+                base.update(
+                    cell_line=spec.cell_line,
+                    perturbation=spec.perturbation,
+                    drug_a=spec.drug,
+                    drug_b=spec.partner,
+                    conc_b_nM=spec.partner_nM,
+                    curve=spec.label,
+                )
                 if col == 2:
                     base.update(role="vehicle")
                 else:
@@ -173,11 +199,16 @@ def simulate_viability(
     """
     missing = [c for c in _LAYOUT_COLUMNS if c not in layout.columns]
     if missing:
-        raise LeptotwinError("layout lacks columns", field=", ".join(missing),
-                             expected=", ".join(_LAYOUT_COLUMNS))
+        raise LeptotwinError(
+            "layout lacks columns", field=", ".join(missing), expected=", ".join(_LAYOUT_COLUMNS)
+        )
     if readout not in READOUTS:
-        raise LeptotwinError("unknown readout", field="readout", value=readout,
-                             expected="one of " + ", ".join(READOUTS))
+        raise LeptotwinError(
+            "unknown readout",
+            field="readout",
+            value=readout,
+            expected="one of " + ", ".join(READOUTS),
+        )
     cat = catalog or load_catalog()
     pm = model or PathwayModel.from_catalog(cat)
     n_wells = len(layout)
@@ -195,10 +226,20 @@ def simulate_viability(
     rows = layout["well"].astype(str).str[0].map(_ROWS.find).to_numpy()
     cols = layout["well"].astype(str).str[1:].astype(int).to_numpy()
     edge = (rows == 0) | (rows == 7) | (cols == 1) | (cols == 12)
-    birth_scale = np.where(edge & edge_effect, 1.0 - cat.assay_value(culture, "edge_growth_loss"),
-                           1.0)
-    grown = grow_culture(pm, state, conc, cells0=n0, areg0_nM=ligand0, volume_mL=volume_mL,
-                         hours=hours, dt_h=dt_h, birth_scale=birth_scale)
+    birth_scale = np.where(
+        edge & edge_effect, 1.0 - cat.assay_value(culture, "edge_growth_loss"), 1.0
+    )
+    grown = grow_culture(
+        pm,
+        state,
+        conc,
+        cells0=n0,
+        areg0_nM=ligand0,
+        volume_mL=volume_mL,
+        hours=hours,
+        dt_h=dt_h,
+        birth_scale=birth_scale,
+    )
     n = grown.live_cells
     out = layout.copy()
     out["readout"] = readout

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.optimize import brentq
 
 from leptotwin.model.pathway import CellState, PathwayModel
 
-__all__ = ["CultureResult", "grow_culture"]
+__all__ = ["CultureResult", "absolute_ic50", "grow_culture"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,37 @@ def grow_culture(
         n = n + h / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
         lig = lig + h / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
     return CultureResult(live_cells=np.maximum(n, 0.0), medium_areg_nM=lig)
+
+
+def absolute_ic50(
+    model: PathwayModel,
+    state: CellState,
+    drug: str,
+    *,
+    cells0: float,
+    volume_mL: float,
+    hours: float = 72.0,
+    fixed_nM: Mapping[str, float] | None = None,
+    areg0_nM: float = 0.0,
+) -> float:
+    """Noise-free absolute IC50 (nM): the dose of ``drug`` leaving 50 % of the vehicle's live cells
+    after ``hours``, other agents (``fixed_nM``, recombinant AREG) in both. ``inf`` if never reached
+    below 1e6 nM. Used for calibration and model-level checks, never for claims (those go through
+    the virtual assay and the analysis)."""
+    fixed = {k: np.asarray(v, dtype=float) for k, v in (fixed_nM or {}).items()}
+    common = dict(cells0=cells0, volume_mL=volume_mL, hours=hours, areg0_nM=areg0_nM)
+
+    def rel(doses: np.ndarray) -> np.ndarray:
+        conc = {**fixed, drug: np.concatenate([[0.0], doses])}
+        if drug in fixed:
+            conc[drug] = conc[drug] + fixed[drug]
+        live = grow_culture(model, state, conc, **common).live_cells
+        return live[1:] / live[0]
+
+    grid = np.logspace(-2, 6, 161)
+    r = rel(grid)
+    if r[-1] > 0.5:
+        return float("inf")
+    i = int(np.argmax(r < 0.5))
+    lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[i])
+    return float(np.exp(brentq(lambda x: rel(np.array([np.exp(x)]))[0] - 0.5, lo, hi, xtol=1e-10)))

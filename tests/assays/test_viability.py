@@ -1,0 +1,86 @@
+"""Virtual viability assay: plate geometry, readouts, noise, reproducibility, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from leptotwin.assays import CurveSpec, design_plates, simulate_viability
+from leptotwin.errors import LeptotwinError
+
+DOSES = [1, 3, 10, 30, 100, 300, 1000, 3000, 10000]
+
+
+def _layout(n_curves=2):
+    specs = [
+        CurveSpec("A925LPE3", "alectinib"),
+        CurveSpec("A925L/AR", "alectinib"),
+        CurveSpec("A925L/AR", "alectinib", partner="erlotinib", partner_nM=1000.0),
+    ]
+    return design_plates(specs[:n_curves], DOSES)
+
+
+def test_design_geometry():
+    lay = _layout(3)
+    assert len(lay) == 192 and lay["plate"].nunique() == 2
+    p1 = lay[lay["plate"] == "P01"]
+    assert (p1["role"] == "sample").sum() == 2 * 3 * 9
+    assert (p1["role"] == "vehicle").sum() == 6
+    outer = p1["well"].str[0].isin(["A", "H"]) | p1["well"].str[1:].isin(["01", "12"])
+    assert (p1.loc[outer, "role"] == "blank").all()
+    combo = lay[lay["curve"].str.contains("erlotinib")]
+    assert (combo["conc_b_nM"] == 1000.0).all()  # partner also in the curve's vehicle wells
+
+
+def test_design_rejects_wrong_dose_count():
+    with pytest.raises(LeptotwinError, match="9 positive doses"):
+        design_plates([CurveSpec("A925LPE3", "alectinib")], [1, 10, 100])
+
+
+def test_same_seed_same_plate_and_noise_present():
+    lay = _layout()
+    a = simulate_viability(lay, rng=np.random.default_rng(11))
+    b = simulate_viability(lay, rng=np.random.default_rng(11))
+    np.testing.assert_array_equal(a["signal"], b["signal"])
+    veh = a[(a["role"] == "vehicle") & (a["cell_line"] == "A925LPE3")]["signal"]
+    cv = veh.std() / veh.mean()
+    assert 0.02 < cv < 0.2
+
+
+def test_blanks_read_background_and_signal_tracks_cells():
+    w = simulate_viability(_layout(), rng=np.random.default_rng(2))
+    blanks = w[w["role"] == "blank"]["signal"]
+    assert blanks.mean() == pytest.approx(150, rel=0.1)
+    cells = w[w["role"] != "blank"]
+    corr = np.corrcoef(cells["signal"], cells["true_live_cells"])[0, 1]
+    assert corr > 0.99
+
+
+def test_ar_cells_secrete_more_areg_into_medium():
+    w = simulate_viability(_layout(), rng=np.random.default_rng(3))
+    veh = w[w["role"] == "vehicle"].groupby("cell_line")["true_medium_areg_pg_mL"].mean()
+    assert veh["A925L/AR"] / veh["A925LPE3"] > 3.0
+
+
+def test_mtt_readout_bounded():
+    w = simulate_viability(_layout(), rng=np.random.default_rng(4), readout="mtt")
+    assert w["signal"].between(0, 3.5).all()
+    assert w.loc[w["role"] == "vehicle", "signal"].mean() > 0.5
+
+
+def test_edge_effect_lowers_outer_wells():
+    lay = _layout()
+    lay["role"] = "vehicle"
+    lay["cell_line"] = "A925LPE3"
+    lay["drug_a"] = ""
+    on = simulate_viability(lay, rng=np.random.default_rng(5), edge_effect=True)
+    outer = on["well"].str[0].isin(["A", "H"]) | on["well"].str[1:].isin(["01", "12"])
+    ratio = on.loc[outer, "true_live_cells"].mean() / on.loc[~outer, "true_live_cells"].mean()
+    assert ratio < 0.95
+
+
+def test_bad_layout_and_readout():
+    with pytest.raises(LeptotwinError, match="layout lacks columns.*conc_a_nM"):
+        simulate_viability(_layout().drop(columns=["conc_a_nM"]), rng=np.random.default_rng(0))
+    with pytest.raises(LeptotwinError, match="unknown readout"):
+        simulate_viability(_layout(), rng=np.random.default_rng(0), readout="trypan")
