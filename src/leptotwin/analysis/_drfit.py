@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from leptotwin.analysis._llmodels import DoseResponseModel
+from leptotwin.analysis import _kernels
+from leptotwin.analysis._llmodels import DoseResponseModel, _LogLogistic, _Weibull1
 from leptotwin.analysis._lmsolver import FitStatus, LMResult, levenberg_marquardt
 
 __all__ = ["BatchFit", "CurveBatch", "delta_method", "fit_batch", "make_batch"]
@@ -83,36 +85,11 @@ def make_batch(codes: NDArray[np.int64], dose: Array, response: Array, n_curves:
     n_curves : int
         Number of curves (curves without observations get an empty row).
     """
-    if codes.size and np.any(codes[1:] < codes[:-1]):  # group by curve (stable, O(N) if grouped)
-        order = np.argsort(codes, kind="stable")
-        codes, dose, response = codes[order], dose[order], response[order]
-    n_obs = np.bincount(codes, minlength=n_curves).astype(np.int64)
-    starts = np.concatenate(([0], np.cumsum(n_obs)[:-1]))
-    pos = np.arange(codes.size) - starts[codes]
-    m = max(int(n_obs.max(initial=0)), 1)
-    shape = (n_curves, m)
-    t = np.zeros(shape)
-    y = np.zeros(shape)
-    w = np.zeros(shape)
-    zero = np.zeros(shape, dtype=bool)
-    is_zero = dose <= 0
-    t[codes, pos] = np.log(np.where(is_zero, 1.0, dose))
-    y[codes, pos] = response
-    w[codes, pos] = 1.0
-    zero[codes, pos] = is_zero
-    sorted_dose = np.full(shape, np.inf)
-    sorted_dose[codes, pos] = dose
-    sorted_dose.sort(axis=1)
-    changes = (sorted_dose[:, 1:] != sorted_dose[:, :-1]) & np.isfinite(sorted_dose[:, 1:])
-    n_doses = (np.isfinite(sorted_dose[:, 0]) + changes.sum(axis=1)).astype(np.int64)
-    positive = (w > 0) & ~zero
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t_lo = np.min(np.where(positive, t, np.inf), axis=1)
-        t_hi = np.max(np.where(positive, t, -np.inf), axis=1)
-        mean = (w * y).sum(axis=1) / n_obs
-    t_lo[~np.isfinite(t_lo)] = np.nan
-    t_hi[~np.isfinite(t_hi)] = np.nan
-    tss = (w * (y - mean[:, None]) ** 2).sum(axis=1)
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    dose = np.ascontiguousarray(dose, dtype=np.float64)
+    response = np.ascontiguousarray(response, dtype=np.float64)
+    t, y, w, zero, n_obs = _kernels.pack_curves(codes, dose, response, int(n_curves))
+    n_doses, t_lo, t_hi, tss = _kernels.row_stats(t, y, zero, n_obs)
     return CurveBatch(t, y, w, zero, n_obs, n_doses, t_lo, t_hi, tss)
 
 
@@ -212,6 +189,46 @@ def _keep_better(
     n_iter[sel] += alt.n_iter[better]
 
 
+def _kernel_spec(model: DoseResponseModel) -> dict[str, Any] | None:
+    """Arguments of :func:`_kernels.fit_curves` for ``model``, or None if it is not covered
+    (a free or non-unit asymmetry ``f``, fixed ``b`` or ``e``, or a user-defined family)."""
+    fixed = model.fixed
+    if type(model)._g is _Weibull1._g and "f" not in model.family_names:
+        weibull = True
+    elif type(model)._g is _LogLogistic._g and fixed.get("f") == 1.0:
+        weibull = False
+    else:
+        return None
+    if "b" in fixed or "e" in fixed:
+        return None
+    c_free, d_free = "c" not in fixed, "d" not in fixed
+    return {
+        "weibull": weibull,
+        "c_free": c_free,
+        "d_free": d_free,
+        "c_val": float(fixed.get("c", 0.0)),
+        "d_val": float(fixed.get("d", 0.0)),
+        "canonical": c_free and d_free and not weibull,
+        "free": np.array(["bcde".index(name) for name in model.names], dtype=np.int64),
+    }
+
+
+class _numba_threads:
+    """Context manager: run numba's parallel loops on ``n_jobs`` threads (None: all)."""
+
+    def __init__(self, n_jobs: int | None) -> None:
+        self.n_jobs = n_jobs
+        self.saved = 0
+
+    def __enter__(self) -> None:
+        self.saved = numba.get_num_threads()
+        if self.n_jobs is not None:
+            numba.set_num_threads(max(1, min(self.n_jobs, numba.config.NUMBA_NUM_THREADS)))
+
+    def __exit__(self, *exc: object) -> None:
+        numba.set_num_threads(self.saved)
+
+
 def fit_batch(
     model: DoseResponseModel,
     batch: CurveBatch,
@@ -224,31 +241,100 @@ def fit_batch(
 ) -> BatchFit:
     """Fit ``model`` to every curve of ``batch``.
 
-    Stages: (1) self-starter and up to 50 Levenberg–Marquardt iterations, chunk by chunk in
-    threads; (2) the curves still running, pooled, for up to ``max_iter`` in all;
-    (3) refits from :meth:`DoseResponseModel.alternative_starts`, keeping the lowest RSS;
-    (4) covariance at the final estimates, chunk by chunk.
+    ``LL.2``, ``LL.3``, ``LL.4`` and ``W1.4`` (with any of ``c``, ``d`` fixed) go to the compiled
+    per-curve kernel (:func:`_kernels.fit_curves`: variable projection, damped Newton on
+    ``(b, log e)``, self-starter plus two alternative starts for doubtful curves, and drc's
+    covariance); other models (``LL.5``, fixed ``b``/``e``/``f``) to the batched numpy
+    Levenberg–Marquardt solver (:func:`_fit_numpy`).
 
     Parameters
     ----------
     model : DoseResponseModel
     batch : CurveBatch
     max_iter : int
-        Levenberg–Marquardt iterations per start.
+        Iterations per start.
     multistart : bool or None
         Refit every curve from the alternative starts (True), or only doubtful ones (not
-        converged, e beyond the tested doses, ``|b| > 10``; False). None: True for up to 5000
-        curves.
+        converged, e more than one log unit beyond the tested doses, ``|b| > 10``; False).
+        None: True for up to 5000 curves.
     se : {"hessian", "sandwich"}
         Covariance estimator, see :func:`covariance`.
     chunk_size : int
-        Curves per chunk (bounds memory: about ``chunk_size * m * p * 8`` bytes per array).
+        Curves per chunk of the numpy solver and of numpy covariance computations (bounds
+        memory: about ``chunk_size * m * p * 8`` bytes per array).
     n_jobs : int or None
-        Threads working on chunks; None uses every core.
+        Threads; None uses every core.
 
     Returns
     -------
     BatchFit
+    """
+    spec = _kernel_spec(model)
+    if spec is None:
+        return _fit_numpy(
+            model,
+            batch,
+            max_iter=max_iter,
+            multistart=multistart,
+            se=se,
+            chunk_size=chunk_size,
+            n_jobs=n_jobs,
+        )
+    n, p = batch.n, model.n_params
+    enough = (batch.n_obs > p) & (batch.n_doses >= p) & np.isfinite(batch.t_lo)
+    rows = np.flatnonzero(enough)
+    if multistart is None:
+        multistart = rows.size <= 5000
+    with _numba_threads(n_jobs):
+        est, cov_r, rss_r, status_r, iter_r, fallback = _kernels.fit_curves(
+            batch.t,
+            batch.y,
+            batch.zero,
+            batch.n_obs,
+            rows,
+            batch.t_lo,
+            batch.t_hi,
+            max_iter=int(max_iter),
+            multistart=bool(multistart),
+            **spec,
+        )
+    redo = np.arange(rows.size) if se == "sandwich" else np.flatnonzero(fallback)
+    for i in range(0, redo.size, chunk_size):  # chunks of curves, not a loop over curves
+        sel = redo[i : i + chunk_size]
+        cov_r[sel] = covariance(model, est[sel], batch.take(rows[sel]), rss_r[sel], kind=se)
+    if rows.size == n:
+        return BatchFit(est, cov_r, rss_r, status_r, iter_r)
+    params = np.full((n, p), np.nan)
+    cov = np.full((n, p, p), np.nan)
+    rss = np.full(n, np.nan)
+    status = np.full(n, FitStatus.INSUFFICIENT_DATA.code, dtype=np.int8)
+    n_iter = np.zeros(n, dtype=np.int64)
+    params[rows], cov[rows], rss[rows], status[rows], n_iter[rows] = (
+        est,
+        cov_r,
+        rss_r,
+        status_r,
+        iter_r,
+    )
+    return BatchFit(params, cov, rss, status, n_iter)
+
+
+def _fit_numpy(
+    model: DoseResponseModel,
+    batch: CurveBatch,
+    *,
+    max_iter: int,
+    multistart: bool | None,
+    se: str,
+    chunk_size: int,
+    n_jobs: int | None,
+) -> BatchFit:
+    """The numpy engine: all curves of a chunk iterate together (:func:`levenberg_marquardt`).
+
+    Stages: (1) self-starter and up to 50 Levenberg–Marquardt iterations, chunk by chunk in
+    threads; (2) the curves still running, pooled, for up to ``max_iter`` in all;
+    (3) refits from :meth:`DoseResponseModel.alternative_starts`, keeping the lowest RSS;
+    (4) covariance at the final estimates, chunk by chunk. Arguments as in :func:`fit_batch`.
     """
     n, p = batch.n, model.n_params
     enough = (batch.n_obs > p) & (batch.n_doses >= p) & np.isfinite(batch.t_lo)

@@ -70,7 +70,7 @@ def grow_culture(
         growth = sig.birth_per_h * birth_scale - sig.death_per_h
         return growth * n_, secretion * n_ - k_deg * l_
 
-    steps = max(1, int(round(hours / dt_h)))
+    steps = max(1, round(hours / dt_h))
     h = hours / steps
     for _ in range(steps):
         k1 = deriv(n, lig)
