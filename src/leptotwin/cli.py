@@ -85,6 +85,25 @@ def pk(
     _out.print(f"wrote {paths['csv']} and {paths['png']}")
 
 
+@app.command("fit-curves")
+def fit_curves(
+    data: Annotated[
+        Path | None, typer.Argument(help="Tidy CSV with columns curve, dose, response.")
+    ] = None,
+    plate: Annotated[Path | None, typer.Option(help="Plate-reader export instead.")] = None,
+    layout: Annotated[Path | None, typer.Option(help="Layout file for --plate.")] = None,
+    model: Annotated[str, typer.Option(help="LL.2, LL.3, LL.4, LL.5 or W1.4.")] = "LL.4",
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/fit-curves"),
+    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+) -> None:
+    """Fit dose-response curves (drc models, batched): fits.csv, qc.csv and figures."""
+    from leptotwin.study.fit_curves import run_fit_curves
+
+    paths = run_fit_curves(data=data, plate=plate, layout=layout, model=model, out_dir=out,
+                           force=force)
+    _out.print(f"wrote {len(paths)} files to {out}")
+
+
 @app.command()
 def catalog(
     check: Annotated[bool, typer.Option(help="List values without a primary source.")] = False,

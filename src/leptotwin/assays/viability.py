@@ -73,7 +73,9 @@ def design_plates(
 
     Columns 2–11 hold the vehicle (column 2) and nine doses (columns 3–11); each curve takes
     ``replicates`` rows (B–D, E–G); the outer ring is medium-only blanks, as labs do to keep
-    evaporation out of the data.
+    evaporation out of the data. For a curve with a fixed partner drug, column 2 is the partner
+    alone (a sample at dose 0); such a curve should share its plate with the plain curve of the
+    same cells, whose vehicle wells it is normalised to.
 
     Returns
     -------
@@ -120,7 +122,9 @@ def design_plates(
                     conc_b_nM=spec.partner_nM,
                     curve=spec.label,
                 )
-                if col == 2:
+                if col == 2 and spec.partner:
+                    base.update(role="sample", conc_a_nM=0.0)  # partner alone
+                elif col == 2:
                     base.update(role="vehicle")
                 else:
                     base.update(role="sample", conc_a_nM=doses[col - 3])
@@ -256,8 +260,8 @@ def _read(live: np.ndarray, readout: str, rng: np.random.Generator, cat: Catalog
     well_noise = np.exp(rng.normal(0.0, v("well_cv"), live.shape))
     if readout == "celltiter_glo":
         raw = live * v("rlu_per_cell") * well_noise + v("background_rlu")
-        raw = raw + rng.normal(0.0, v("read_sd"), live.shape)
+        raw = np.round(raw + rng.normal(0.0, v("read_sd"), live.shape))  # readers report counts
         return np.where(raw > v("max_rlu"), np.inf, np.maximum(raw, 0.0))
     od_cells = v("od_max") * (1.0 - np.exp(-live * v("od_per_cell") / v("od_max")))
     raw = v("blank_od") + od_cells * well_noise + rng.normal(0.0, v("read_sd"), live.shape)
-    return np.minimum(np.maximum(raw, 0.0), v("od_max"))
+    return np.round(np.minimum(np.maximum(raw, 0.0), v("od_max")), 4)  # 4 decimals, like readers

@@ -1,0 +1,111 @@
+"""``leptotwin fit-curves``: fit dose-response curves from a tidy CSV or a plate file + layout.
+
+Writes ``fits.csv`` (drc's long format: ``curve, model, param, estimate, se, lower, upper, rss,
+ok``), ``qc.csv`` (one row per curve: convergence, F-test for a flat curve, R², IC50 in range) and
+one PNG per curve set (per ``dataset`` column if present, else groups of at most 8 curves).
+Everything is read, checked and fitted before the output folder is touched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from leptotwin._fileio import atomic_write, prepare_out_dir, write_csv
+from leptotwin.analysis.doseresponse import DoseResponseFitter, read_dose_response
+from leptotwin.errors import LeptotwinError
+
+__all__ = ["curve_sets", "run_fit_curves"]
+
+_MODELS = ("LL.2", "LL.3", "LL.4", "LL.5", "W1.4")
+
+
+def curve_sets(data: pd.DataFrame, *, per_figure: int = 8) -> dict[str, list[str]]:
+    """Group curve labels for figures: by ``dataset`` if that column exists, else in chunks."""
+    if "dataset" in data.columns:
+        groups = data.groupby("dataset", sort=False)["curve"].unique()
+        return {str(k): [str(c) for c in v] for k, v in groups.items()}
+    labels = [str(c) for c in pd.unique(data["curve"])]
+    return {
+        f"curves_{i // per_figure + 1:02d}": labels[i : i + per_figure]
+        for i in range(0, len(labels), per_figure)
+    }
+
+
+def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.DataFrame:
+    if data is not None and (plate is not None or layout is not None):
+        raise LeptotwinError(
+            "give either a tidy CSV or --plate with --layout, not both", source="fit-curves"
+        )
+    if data is not None:
+        if not data.is_file():
+            raise LeptotwinError("file not found", source=str(data))
+        frame = read_dose_response(data)
+        for col in ("curve", "dose", "response"):
+            if col not in frame.columns:
+                raise LeptotwinError(
+                    "missing column",
+                    source=str(data),
+                    field=col,
+                    expected="columns curve, dose, response",
+                )
+        if "dataset" in frame.columns:
+            frame["curve"] = frame["dataset"].astype(str) + ":" + frame["curve"].astype(str)
+        return frame
+    if plate is None or layout is None:
+        raise LeptotwinError(
+            "a plate file needs a layout file (and the reverse)",
+            source="fit-curves",
+            expected="--plate FILE --layout FILE",
+        )
+    from leptotwin.formats import (
+        merge_plate,
+        normalise_to_controls,
+        read_layout,
+        read_plate_reader,
+        to_dose_response,
+    )
+
+    merged = merge_plate(read_plate_reader(plate), read_layout(layout))
+    return to_dose_response(normalise_to_controls(merged).data)
+
+
+def run_fit_curves(
+    *,
+    data: Path | None = None,
+    plate: Path | None = None,
+    layout: Path | None = None,
+    model: str = "LL.4",
+    out_dir: Path,
+    force: bool = False,
+) -> dict[str, Path]:
+    """Fit and write the tables and figures; returns the written paths by name."""
+    if model not in _MODELS:
+        raise LeptotwinError(
+            "unknown model", source="--model", value=model, expected="one of " + ", ".join(_MODELS)
+        )
+    frame = _load(data, plate, layout)
+    fitter = DoseResponseFitter(model=model).fit(frame)
+    sets = curve_sets(frame)
+    figures = {}
+    for name, labels in sets.items():
+        fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+        ax = fig.add_subplot()
+        fitter.plot(
+            ax=ax, curves=[fitter.curves_[fitter.curves_.astype(str) == c][0] for c in labels]
+        )
+        ax.set_title(f"{model} fits: {name}", fontsize=9)
+        figures[name] = fig
+    out = prepare_out_dir(out_dir, force=force)
+    paths = {
+        "fits": write_csv(out / "fits.csv", fitter.results_),
+        "qc": write_csv(out / "qc.csv", fitter.qc_.reset_index()),
+    }
+    for name, fig in figures.items():
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+        paths[name] = atomic_write(
+            out / f"{safe}.png", lambda p, f=fig: f.savefig(p, format="png", dpi=110)
+        )
+    return paths
