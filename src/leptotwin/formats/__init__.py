@@ -1,0 +1,59 @@
+"""Plate-reader and plate-layout file formats.
+
+The low-level layer where microplate files live: the virtual instruments (``assays``) write
+them, the analysis layer reads real and virtual ones. It imports nothing of leptotwin but
+``errors`` and ``_fileio``.
+
+Pipeline: :func:`read_plate_reader` + :func:`read_layout` -> :func:`merge_plate` ->
+:func:`normalise_to_controls` -> :func:`to_dose_response` -> ``DoseResponseFitter``.
+"""
+
+from leptotwin.formats.plate import (
+    PLATE_96,
+    PLATE_384,
+    PlateFormat,
+    WellFlag,
+    format_plate_reader,
+    get_plate_format,
+    normalise_well,
+    plate_wells,
+    read_plate_reader,
+    well_position,
+    write_plate_reader,
+)
+from leptotwin.formats.plate_layout import (
+    LAYOUT_COLUMNS,
+    ROLES,
+    Normalised,
+    merge_plate,
+    normalise_to_controls,
+    read_layout,
+    to_dose_response,
+    validate_layout,
+    write_layout,
+    z_prime,
+)
+
+__all__ = [
+    "LAYOUT_COLUMNS",
+    "PLATE_96",
+    "PLATE_384",
+    "ROLES",
+    "Normalised",
+    "PlateFormat",
+    "WellFlag",
+    "format_plate_reader",
+    "get_plate_format",
+    "merge_plate",
+    "normalise_to_controls",
+    "normalise_well",
+    "plate_wells",
+    "read_layout",
+    "read_plate_reader",
+    "to_dose_response",
+    "validate_layout",
+    "well_position",
+    "write_layout",
+    "write_plate_reader",
+    "z_prime",
+]
