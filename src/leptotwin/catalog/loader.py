@@ -8,7 +8,7 @@ model plain numbers in canonical units (:class:`PKParameters`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -159,6 +159,28 @@ class Catalog:
                 expected="one of " + ", ".join(sorted(self.cell_lines)),
             )
         return self.cell_lines[name]
+
+    def with_cell_line(self, name: str, *, reason: str, **levels: float) -> Catalog:
+        """A copy of the catalogue with some levels of one cell line replaced.
+
+        For counterfactuals: ``cat.with_cell_line("A925L/AR", mir449a=1.0, reason="miR-449a
+        restored")``. Each replaced value is marked as an assumption whose source is ``reason``.
+        """
+        line = self.cell_line(name)
+        update = {
+            key: Quantity(value=float(v), unit="1", source=reason, assumption=True)
+            for key, v in levels.items()
+        }
+        unknown = set(update) - {"mir449a", "egfr_total", "alk_fusion", "areg_secretion"}
+        if unknown:
+            raise LeptotwinError(
+                "unknown cell-line level",
+                field=sorted(unknown)[0],
+                expected="mir449a, egfr_total, alk_fusion or areg_secretion",
+            )
+        cells = dict(self.cell_lines)
+        cells[name] = line.model_copy(update=update)
+        return replace(self, cell_lines=cells)
 
     def perturbation(self, name: str) -> Perturbation:
         """Return one perturbation; raise a LeptotwinError listing the known ones if absent."""

@@ -142,6 +142,8 @@ class CellLine(_Strict):
     mir449a: Quantity
     egfr_total: Quantity
     alk_fusion: Quantity
+    areg_secretion: Quantity | None = None
+    """Multiplier on AREG secretion beyond miR-449a control (1 when absent)."""
 
 
 class PathwayParameters(_Strict):

@@ -72,7 +72,7 @@ def cell_state(
         "mir449a": line.mir449a.value,
         "egfr_total": line.egfr_total.value,
         "alk_fusion": line.alk_fusion.value,
-        "areg_secretion": 1.0,
+        "areg_secretion": line.areg_secretion.value if line.areg_secretion is not None else 1.0,
     }
     names = [cell_line]
     for p_name in perturbations:
