@@ -32,9 +32,23 @@ def test_design_geometry():
     assert (combo["conc_b_nM"] == 1000.0).all()  # partner also in the curve's vehicle wells
 
 
-def test_design_rejects_wrong_dose_count():
+def test_design_rejects_wrong_dose_count_and_format():
     with pytest.raises(LeptotwinError, match="9 positive doses"):
         design_plates([CurveSpec("A925LPE3", "alectinib")], [1, 10, 100])
+    with pytest.raises(LeptotwinError, match="unsupported plate format.*96 or 384"):
+        design_plates([CurveSpec("A925LPE3", "alectinib")], DOSES, plate_format=1536)
+
+
+def test_design_384_holds_eight_curves_and_simulates():
+    specs = [CurveSpec("A925LPE3" if i % 2 else "A925L/AR", "alectinib") for i in range(8)]
+    lay = design_plates(specs, DOSES, plate_format=384)
+    assert len(lay) == 384 and lay["plate"].nunique() == 1
+    assert (lay["role"] == "sample").sum() == 8 * 3 * 9
+    assert lay["curve"].nunique() == 3  # two labels plus blanks ("")
+    edge = lay["well"].str[0].isin(["A", "P"]) | lay["well"].str[1:].isin(["01", "24"])
+    assert (lay.loc[edge, "role"] == "blank").all()
+    w = simulate_viability(lay, rng=np.random.default_rng(8), edge_effect=True)
+    assert w.loc[w["role"] == "vehicle", "signal"].mean() > 1e5
 
 
 def test_same_seed_same_plate_and_noise_present():

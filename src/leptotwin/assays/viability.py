@@ -18,6 +18,7 @@ import pandas as pd
 
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
+from leptotwin.formats import well_position
 from leptotwin.model.culture import grow_culture
 from leptotwin.model.pathway import CellState, PathwayModel, cell_state
 
@@ -25,7 +26,6 @@ __all__ = ["READOUTS", "CurveSpec", "design_plates", "simulate_viability"]
 
 READOUTS = ("celltiter_glo", "mtt")
 LIGAND = "AREG"  # agent name for recombinant amphiregulin in a layout
-_ROWS = "ABCDEFGH"
 _LAYOUT_COLUMNS = (
     "plate",
     "well",
@@ -67,15 +67,18 @@ def design_plates(
     doses_nM: Sequence[float],
     *,
     replicates: int = 3,
+    plate_format: int = 96,
     plate_prefix: str = "P",
 ) -> pd.DataFrame:
-    """Lay curves out on 96-well plates, two curves per plate.
+    """Lay curves out on 96- or 384-well plates.
 
-    Columns 2–11 hold the vehicle (column 2) and nine doses (columns 3–11); each curve takes
-    ``replicates`` rows (B–D, E–G); the outer ring is medium-only blanks, as labs do to keep
-    evaporation out of the data. For a curve with a fixed partner drug, column 2 is the partner
-    alone (a sample at dose 0); such a curve should share its plate with the plain curve of the
-    same cells, whose vehicle wells it is normalised to.
+    Each curve is a block of ``replicates`` rows × 10 columns: the vehicle, then the doses (so
+    ``len(doses_nM)`` must be 9). The outer ring of the plate stays medium-only blanks, as labs do
+    to keep evaporation out of the data, and so do wells no block uses. A 96-well plate holds two
+    curves (rows B–D and E–G, columns 2–11); a 384-well plate holds eight (four row blocks from
+    row B, two column blocks at columns 2–11 and 13–22). For a curve with a fixed partner drug,
+    the first column is the partner alone (a sample at dose 0); such a curve should share its
+    plate with the plain curve of the same cells, whose vehicle wells it is normalised to.
 
     Returns
     -------
@@ -84,52 +87,74 @@ def design_plates(
         drug_b, conc_b_nM, curve`` (role: sample, vehicle, blank).
     """
     doses = [float(d) for d in doses_nM]
-    if len(doses) != 9 or any(d <= 0 for d in doses) or replicates != 3:
+    if len(doses) != 9 or any(d <= 0 for d in doses) or replicates < 1:
         raise LeptotwinError(
-            "a 96-well curve plate takes 9 positive doses and 3 replicates",
+            "a curve block takes 9 positive doses and at least one replicate",
             field="doses_nM",
             value=doses,
         )
-    rows = []
-    for p in range(0, len(curves), 2):
-        plate = f"{plate_prefix}{p // 2 + 1:02d}"
-        pair = list(curves[p : p + 2])
-        for r, letter in enumerate(_ROWS):
-            for col in range(1, 13):
-                well = f"{letter}{col:02d}"
-                base = {
-                    "plate": plate,
-                    "well": well,
-                    "role": "blank",
-                    "cell_line": "",
-                    "perturbation": "",
-                    "drug_a": "",
-                    "conc_a_nM": 0.0,
-                    "drug_b": "",
-                    "conc_b_nM": 0.0,
-                    "curve": "",
-                }
-                block = (r - 1) // 3 if 1 <= r <= 6 else None
-                if block is None or block >= len(pair) or not 2 <= col <= 11:
-                    rows.append(base)
-                    continue
-                spec = pair[block]
-                base.update(
-                    cell_line=spec.cell_line,
-                    perturbation=spec.perturbation,
-                    drug_a=spec.drug,
-                    drug_b=spec.partner,
-                    conc_b_nM=spec.partner_nM,
-                    curve=spec.label,
-                )
-                if col == 2 and spec.partner:
-                    base.update(role="sample", conc_a_nM=0.0)  # partner alone
-                elif col == 2:
-                    base.update(role="vehicle")
-                else:
-                    base.update(role="sample", conc_a_nM=doses[col - 3])
-                rows.append(base)
-    return pd.DataFrame(rows)
+    geometry = {96: (8, 12), 384: (16, 24)}
+    if plate_format not in geometry:
+        raise LeptotwinError(
+            "unsupported plate format",
+            field="plate_format",
+            value=plate_format,
+            expected="96 or 384",
+        )
+    n_rows, n_cols = geometry[plate_format]
+    row_blocks = (n_rows - 2) // replicates
+    col_starts = [c for c in (2, 13) if c + 9 <= n_cols - 1]
+    per_plate = row_blocks * len(col_starts)
+    if per_plate == 0:
+        raise LeptotwinError(
+            "too many replicates for the plate", field="replicates", value=replicates
+        )
+    letters = "ABCDEFGHIJKLMNOP"[:n_rows]
+    well_rows, well_cols = np.meshgrid(np.arange(n_rows), np.arange(1, n_cols + 1), indexing="ij")
+    well_rows, well_cols = well_rows.ravel(), well_cols.ravel()
+    frames = []
+    for first in range(0, len(curves), per_plate):
+        chunk = list(curves[first : first + per_plate])
+        frame = pd.DataFrame(
+            {
+                "plate": f"{plate_prefix}{first // per_plate + 1:02d}",
+                "well": [f"{letters[r]}{c:02d}" for r, c in zip(well_rows, well_cols, strict=True)],
+                "role": "blank",
+                "cell_line": "",
+                "perturbation": "",
+                "drug_a": "",
+                "conc_a_nM": 0.0,
+                "drug_b": "",
+                "conc_b_nM": 0.0,
+                "curve": "",
+            }
+        )
+        for k, spec in enumerate(chunk):
+            rb, cb = k % row_blocks, k // row_blocks
+            r0, c0 = 1 + rb * replicates, col_starts[cb]
+            inside = (
+                (well_rows >= r0)
+                & (well_rows < r0 + replicates)
+                & (well_cols >= c0)
+                & (well_cols < c0 + 10)
+            )
+            offset = well_cols[inside] - c0
+            frame.loc[inside, ["cell_line", "perturbation", "drug_a", "drug_b", "curve"]] = [
+                spec.cell_line,
+                spec.perturbation,
+                spec.drug,
+                spec.partner,
+                spec.label,
+            ]
+            frame.loc[inside, "conc_b_nM"] = spec.partner_nM
+            frame.loc[inside, "conc_a_nM"] = np.where(
+                offset == 0, 0.0, np.asarray(doses)[np.maximum(offset - 1, 0)]
+            )
+            frame.loc[inside, "role"] = np.where(
+                (offset == 0) & (not spec.partner), "vehicle", "sample"
+            )
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _states(layout: pd.DataFrame, catalog: Catalog) -> dict[str, np.ndarray]:
@@ -227,9 +252,10 @@ def simulate_viability(
     )
     n0 = np.where(has_cells, n0, 0.0)
     volume_mL = cat.assay_value(culture, "medium_volume") * 1e-3
-    rows = layout["well"].astype(str).str[0].map(_ROWS.find).to_numpy()
-    cols = layout["well"].astype(str).str[1:].astype(int).to_numpy()
-    edge = (rows == 0) | (rows == 7) | (cols == 1) | (cols == 12)
+    fmt = 384 if layout["well"].astype(str).str[0].gt("H").any() else 96
+    rows, cols = well_position(layout["well"].astype(str).to_numpy(), plate_format=fmt)
+    n_rows, n_cols = (16, 24) if fmt == 384 else (8, 12)
+    edge = (rows == 0) | (rows == n_rows - 1) | (cols == 0) | (cols == n_cols - 1)
     birth_scale = np.where(
         edge & edge_effect, 1.0 - cat.assay_value(culture, "edge_growth_loss"), 1.0
     )
