@@ -319,6 +319,21 @@ def _rows_and_decimal(path: Path, decimal: str) -> tuple[list[list[str]], str, b
     )
 
 
+def _exact_floats(text: NDArray[np.object_]) -> NDArray[np.float64]:
+    """Text → float64 with Python's correctly rounded parser (pandas' fast C parser can be one
+    ulp off, which breaks exact round trips); unparseable or empty text → NaN."""
+    try:
+        return np.where(text == "", "nan", text).astype(np.float64)
+    except ValueError:
+        out = np.full(text.shape, np.nan)
+        for i, item in enumerate(text):
+            try:
+                out[i] = float(item) if item else np.nan
+            except ValueError:
+                pass
+        return out
+
+
 def _parse_values(
     cells: NDArray[np.object_], decimal: str
 ) -> tuple[NDArray[np.float64], NDArray[np.object_], NDArray[np.bool_]]:
@@ -330,8 +345,7 @@ def _parse_values(
     missing = low.isin(_MISSING)
     if decimal == ",":
         s = s.str.replace(",", ".", regex=False)
-    values = pd.to_numeric(s.where(~(over | under | missing), ""), errors="coerce")
-    values = values.to_numpy(np.float64)
+    values = _exact_floats(s.where(~(over | under | missing), "").to_numpy(dtype=object))
     flags = np.select(
         [over.to_numpy(), under.to_numpy(), missing.to_numpy()],
         [WellFlag.OVERFLOW.value, WellFlag.UNDERFLOW.value, WellFlag.MISSING.value],
