@@ -49,7 +49,8 @@ def grow_culture(
     state : CellState
         Levels may be arrays of shape (n_wells,) (one state per well).
     conc_nM : mapping of drug → array of shape (n_wells,) or scalar
-        Constant drug concentrations (nM).
+        Constant nominal drug concentrations in the medium (nM); converted to free drug with the
+        model's medium binding.
     cells0 : array of shape (n_wells,)
         Cells seeded.
     areg0_nM : array or scalar
@@ -59,6 +60,7 @@ def grow_culture(
     birth_scale : array or scalar
         Multiplier on the division rate (edge effect).
     """
+    free = model.free_in_medium(conc_nM)
     n = np.asarray(cells0, dtype=float).copy()
     lig = np.broadcast_to(np.asarray(areg0_nM, dtype=float), n.shape).copy()
     sigma = model.areg_secretion(state)  # pg / 1e6 cells / h
@@ -66,7 +68,7 @@ def grow_culture(
     k_deg = model.areg_k_deg_per_h
 
     def deriv(n_: np.ndarray, l_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sig = model.signals(state, conc_nM, areg_bulk_nM=l_)
+        sig = model.signals(state, free, areg_bulk_nM=l_)
         growth = sig.birth_per_h * birth_scale - sig.death_per_h
         return growth * n_, secretion * n_ - k_deg * l_
 

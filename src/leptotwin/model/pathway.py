@@ -141,21 +141,30 @@ class PathwayModel:
     alk_k_nM: dict[str, float]
     egfr_tki_k_nM: dict[str, float]
     antibody_k_nM: dict[str, float]
+    medium_fu: dict[str, float]
 
     @classmethod
     def from_catalog(cls, catalog: Catalog | None = None, **overrides: float) -> PathwayModel:
         """Build from the catalogue; ``overrides`` replace parameters (calibration, tests)."""
         cat = catalog or load_catalog()
         v = cat.pathway_value
-        alk, tki, ab = {}, {}, {}
+        alk, tki, ab, fu_med = {}, {}, {}, {}
+        serum = cat.assay_value("culture", "serum_fraction")
         for name, drug in cat.drugs.items():
+            # Potencies in the catalogue are nominal concentrations in 10 % serum medium; the model
+            # works with free drug, so K_free = K_nominal x fu_medium (see docs/model.md §2).
+            fu_p = cat.pk_parameters(name, "human").fu
+            fu_med[name] = (
+                1.0 if drug.kind == "antibody" else 1.0 / (1.0 + (1.0 / fu_p - 1.0) * serum)
+            )
             for target, k in cat.model_potency_nM(name).items():
+                k_free = k * fu_med[name]
                 if target == "ALK":
-                    alk[name] = k
+                    alk[name] = k_free
                 elif target == "EGFR" and drug.kind == "antibody":
-                    ab[name] = k
+                    ab[name] = k_free
                 elif target == "EGFR":
-                    tki[name] = k
+                    tki[name] = k_free
         model = cls(
             areg_kd_nM=v("areg_kd"),
             areg_efficacy=v("areg_efficacy"),
@@ -174,12 +183,27 @@ class PathwayModel:
             alk_k_nM=alk,
             egfr_tki_k_nM=tki,
             antibody_k_nM=ab,
+            medium_fu=fu_med,
         )
         return replace(model, **overrides) if overrides else model
 
     @property
     def drugs(self) -> set[str]:
         return set(self.alk_k_nM) | set(self.egfr_tki_k_nM) | set(self.antibody_k_nM)
+
+    def free_in_medium(self, conc_nM: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
+        """Nominal concentrations in culture medium → free (unbound) concentrations (nM)."""
+        out = {}
+        for drug, c in conc_nM.items():
+            if drug not in self.medium_fu:
+                raise LeptotwinError(
+                    "no pathway potency for this drug",
+                    field="drug",
+                    value=drug,
+                    expected="one of " + ", ".join(sorted(self.drugs)),
+                )
+            out[drug] = np.asarray(c, dtype=float) * self.medium_fu[drug]
+        return out
 
     def areg_secretion(self, state: CellState) -> float:
         """AREG secretion (pg / 1e6 cells / h) of a cell state."""
@@ -197,8 +221,9 @@ class PathwayModel:
         *,
         areg_bulk_nM: ArrayLike = 0.0,
     ) -> Signals:
-        """Steady-state signalling for drug concentrations ``conc_nM`` (drug → nM, broadcastable
-        arrays) and bulk AREG in the medium or CSF (nM).
+        """Steady-state signalling for **free** drug concentrations ``conc_nM`` (drug → nM,
+        broadcastable arrays; unbound plasma/CSF/lesion in vivo, :meth:`free_in_medium` in vitro)
+        and bulk AREG in the medium or CSF (nM).
 
         Raises
         ------
