@@ -27,7 +27,14 @@ from leptotwin.catalog import Catalog, PKParameters, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model.regimen import Regimen, parse_regimen
 
-__all__ = ["COMPARTMENTS", "PKResult", "SubjectPK", "draw_subjects", "simulate_pk"]
+__all__ = [
+    "COMPARTMENTS",
+    "PKResult",
+    "PKStream",
+    "SubjectPK",
+    "draw_subjects",
+    "simulate_pk",
+]
 
 COMPARTMENTS = ("plasma", "unbound", "csf", "lesion")
 _REL_POLE_GAP = 1e-8  # poles closer than this (relative) are separated to keep residues finite
@@ -208,42 +215,98 @@ def _route_system(s: SubjectPK, route: str) -> tuple[np.ndarray, np.ndarray]:
     return poles, coef
 
 
-def _superpose(
-    poles: np.ndarray,
-    coef: np.ndarray,
-    dose_t: np.ndarray,
-    dose_mg: np.ndarray,
-    t_h: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """Add Σ_d dose_d · h(t − t_d) into ``out`` (T, 3, n) in place.
+class _RouteStream:
+    """Running sums M_i(t) = Σ_{t_d ≤ t} D_d e^{−λ_i (t − t_d)} for one route, advanced in time.
 
-    poles (n, P), coef (n, 3, P), dose_t (D,) sorted, dose_mg (n, D), t_h (T,) sorted.
-    Values at a dose time include that dose (right-continuous). Work is pole-major ((P, n)
-    arrays, in-place updates) so each time step streams through contiguous memory.
+    Work is pole-major ((P, n) arrays, in-place updates) so each step streams through contiguous
+    memory. Values at a dose time include that dose (right-continuous).
     """
-    lam = np.ascontiguousarray(poles.T)  # (P, n)
-    cf = np.ascontiguousarray(coef.transpose(1, 2, 0))  # (3, P, n)
-    dose = np.ascontiguousarray(dose_mg.T)  # (D, n)
-    P, n = lam.shape
-    M = np.zeros((P, n))
-    step = np.empty((3, n))
-    first = np.searchsorted(dose_t, t_h, side="right")  # doses with t_d <= t_k are [:first[k]]
-    prev_t, prev_first, prev_dt, decay = t_h[0], 0, None, None
-    for k, tk in enumerate(t_h):
-        dt = tk - prev_t
-        if dt > 0:
-            if dt != prev_dt:
-                decay, prev_dt = np.exp(-lam * dt), dt
-            M *= decay
-        for d in range(prev_first, first[k]):
-            M += dose[d] * np.exp(-lam * (tk - dose_t[d]))
-        prev_t, prev_first = tk, first[k]
-        if first[k]:
-            np.multiply(cf[:, 0], M[0], out=step)
-            for p in range(1, P):
-                step += cf[:, p] * M[p]
-            out[k] += step
+
+    def __init__(
+        self, poles: np.ndarray, coef: np.ndarray, dose_t: np.ndarray, dose_mg: np.ndarray
+    ) -> None:
+        self.lam = np.ascontiguousarray(poles.T)  # (P, n)
+        self.cf = np.ascontiguousarray(coef.transpose(1, 2, 0))  # (3, P, n)
+        self.dose = np.ascontiguousarray(dose_mg.T)  # (D, n)
+        self.dose_t = dose_t
+        self.M = np.zeros_like(self.lam)
+        self.t: float | None = None
+        self.next_dose = 0
+        self._dt: float | None = None
+        self._decay: np.ndarray | None = None
+
+    def advance(self, t: float, out: np.ndarray) -> None:
+        """Move to time ``t`` (≥ the previous one) and add the outputs (3, n) into ``out``."""
+        if self.t is not None:
+            dt = t - self.t
+            if dt < 0:
+                raise LeptotwinError("PK stream times must not decrease", field="t_h", value=t)
+            if dt > 0:
+                if dt != self._dt:
+                    self._decay, self._dt = np.exp(-self.lam * dt), dt
+                self.M *= self._decay
+        self.t = t
+        while self.next_dose < self.dose_t.size and self.dose_t[self.next_dose] <= t:
+            d = self.next_dose
+            self.M += self.dose[d] * np.exp(-self.lam * (t - self.dose_t[d]))
+            self.next_dose += 1
+        if self.next_dose:
+            for p in range(self.M.shape[0]):
+                out += self.cf[:, p] * self.M[p]
+
+
+def _check_routes(params: PKParameters, regimens: Sequence[Regimen]) -> None:
+    for r in regimens:
+        if r.route != "iv" and r.route not in params.routes:
+            raise LeptotwinError(
+                f"route {r.route!r} has no absorption parameters for {params.drug} in "
+                f"{params.species}",
+                field="route",
+                value=r.route,
+                expected="one of " + ", ".join(["iv", *params.routes]),
+            )
+
+
+class PKStream:
+    """Plasma, CSF and lesion concentrations of one drug, advanced step by step.
+
+    For long simulations of large cohorts that cannot hold the whole (subjects × times) arrays:
+    ``advance(t)`` returns the concentrations at ``t`` (nM, arrays of shape (n_subjects,)).
+    Exact at every step (closed form), whatever the step size.
+    """
+
+    def __init__(self, subjects: SubjectPK, regimens: Sequence[Regimen], *, horizon_h: float):
+        p = subjects.typical
+        _check_routes(p, regimens)
+        self.subjects = subjects
+        self.n = subjects.n_subjects
+        self.to_nM = 1e6 / p.mw_g_mol  # mg/L -> nM
+        self._routes: list[_RouteStream] = []
+        for route in sorted({r.route for r in regimens}):
+            times, amounts = [], []
+            for r in regimens:
+                if r.route == route:
+                    dt = r.dose_times_h(horizon_h)
+                    times.append(dt)
+                    mg = r.dose_mg(
+                        body_weight_kg=p.body_weight_kg, body_surface_m2=p.body_surface_m2
+                    )
+                    amounts.append(np.full(dt.size, mg))
+            dose_t = np.concatenate(times)
+            order = np.argsort(dose_t, kind="stable")
+            dose_mg = np.broadcast_to(np.concatenate(amounts)[order], (self.n, dose_t.size))
+            poles, coef = _route_system(subjects, route)
+            self._routes.append(_RouteStream(poles, coef, dose_t[order], dose_mg))
+        self._out = np.empty((3, self.n))
+
+    def advance(self, t_h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Concentrations at ``t_h``: (plasma total, CSF, unbound lesion), nM, shape (n,) each.
+        Unbound plasma is ``plasma * subjects.fu``."""
+        self._out[:] = 0.0
+        for stream in self._routes:
+            stream.advance(float(t_h), self._out)
+        conc = self._out * self.to_nM
+        return conc[0], conc[1], conc[2]
 
 
 @dataclass(frozen=True)
@@ -346,45 +409,15 @@ def simulate_pk(
         raise LeptotwinError(
             "times must be a non-empty, sorted 1-D array of hours >= 0", field="t_h"
         )
-    for r in regs:
-        if r.route != "iv" and r.route not in params.routes:
-            raise LeptotwinError(
-                f"route {r.route!r} has no absorption parameters for {params.drug} in "
-                f"{params.species}",
-                field="route",
-                value=r.route,
-                expected="one of " + ", ".join(["iv", *params.routes]),
-            )
+    _check_routes(params, regs)
     subj = subjects or draw_subjects(params, n_subjects, rng=rng, iiv=iiv)
-    n = subj.n_subjects
-    out = np.zeros((t.size, 3, n), dtype=dtype)
-    for route in sorted({r.route for r in regs}):
-        times, amounts = [], []
-        for r in regs:
-            if r.route != route:
-                continue
-            dt = r.dose_times_h(float(t[-1]))
-            times.append(dt)
-            amounts.append(
-                np.full(
-                    dt.size,
-                    r.dose_mg(
-                        body_weight_kg=params.body_weight_kg, body_surface_m2=params.body_surface_m2
-                    ),
-                )
-            )
-        dose_t = np.concatenate(times)
-        order = np.argsort(dose_t, kind="stable")
-        dose_t = dose_t[order]
-        dose_mg = np.broadcast_to(np.concatenate(amounts)[order], (n, dose_t.size))
-        poles, coef = _route_system(subj, route)
-        _superpose(poles, coef, dose_t, dose_mg, t, out)
-    to_nM = 1e6 / params.mw_g_mol  # mg/L -> nM
+    stream = PKStream(subj, regs, horizon_h=float(t[-1]))
+    out = np.empty((t.size, 3, subj.n_subjects), dtype=dtype)
+    for k, tk in enumerate(t):
+        out[k] = np.stack(stream.advance(tk))
 
     def take(j: int) -> np.ndarray:
-        arr = np.ascontiguousarray(out[:, j, :].T)  # (n, T)
-        arr *= to_nM
-        return arr
+        return np.ascontiguousarray(out[:, j, :].T)  # (n, T)
 
     plasma = take(0)
     unbound = plasma * subj.fu[:, None].astype(dtype)
