@@ -88,9 +88,7 @@ def make_batch(codes: NDArray[np.int64], dose: Array, response: Array, n_curves:
     codes = np.ascontiguousarray(codes, dtype=np.int64)
     dose = np.ascontiguousarray(dose, dtype=np.float64)
     response = np.ascontiguousarray(response, dtype=np.float64)
-    t, y, w, zero, n_obs = _kernels.pack_curves(codes, dose, response, int(n_curves))
-    n_doses, t_lo, t_hi, tss = _kernels.row_stats(t, y, zero, n_obs)
-    return CurveBatch(t, y, w, zero, n_obs, n_doses, t_lo, t_hi, tss)
+    return CurveBatch(*_kernels.pack_curves(codes, dose, response, int(n_curves)))
 
 
 @dataclass(frozen=True)
@@ -301,7 +299,8 @@ def fit_batch(
     redo = np.arange(rows.size) if se == "sandwich" else np.flatnonzero(fallback)
     for i in range(0, redo.size, chunk_size):  # chunks of curves, not a loop over curves
         sel = redo[i : i + chunk_size]
-        cov_r[sel] = covariance(model, est[sel], batch.take(rows[sel]), rss_r[sel], kind=se)
+        with np.errstate(all="ignore"):  # degenerate fits (e beyond float range) give NaN
+            cov_r[sel] = covariance(model, est[sel], batch.take(rows[sel]), rss_r[sel], kind=se)
     if rows.size == n:
         return BatchFit(est, cov_r, rss_r, status_r, iter_r)
     params = np.full((n, p), np.nan)

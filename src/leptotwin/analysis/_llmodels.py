@@ -256,9 +256,10 @@ class DoseResponseModel:
         ie = names.index("e")
         e = par["e"]
         grad_le = -2.0 * np.einsum("nm,nm->n", J[:, ie], r)
-        H[:, ie, :] /= e[:, None]
-        H[:, :, ie] /= e[:, None]
-        H[:, ie, ie] -= grad_le / e**2
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # e beyond 1e154
+            H[:, ie, :] /= e[:, None]
+            H[:, :, ie] /= e[:, None]
+            H[:, ie, ie] -= grad_le / e**2
         return H
 
     # ---------------------------------------------------------------- inverse

@@ -49,6 +49,8 @@ __all__ = [
 
 Array = NDArray[np.float64]
 REQUIRED = ("curve", "dose", "response")
+_STATUS_OBJECTS = np.array(STATUS_BY_CODE, dtype=object)
+_STATUS_NAMES = np.array([s.name.lower() for s in STATUS_BY_CODE], dtype=object)
 _SRC = "DoseResponseFitter.fit"
 
 
@@ -102,6 +104,9 @@ def _check_frame(df: pd.DataFrame, source: str) -> pd.DataFrame:
     out = pd.DataFrame({"curve": df["curve"].to_numpy()})
     for col in ("dose", "response"):
         raw = df[col]
+        if raw.dtype.kind in "fiu":  # already numeric: nothing to coerce
+            out[col] = raw.to_numpy(dtype=float)
+            continue
         num = pd.to_numeric(raw, errors="coerce").astype(float)
         bad = num.isna() & raw.notna()
         if bad.any():
@@ -212,6 +217,25 @@ def normalize_to_controls(
     out = df.copy()
     out["response"] = scale * (clean["response"].to_numpy() - blk.to_numpy(float)) / span
     return out
+
+
+def _factorize_curves(curve: pd.Series) -> tuple[NDArray[np.int64], pd.Index]:
+    """Curve codes (0, 1, ...) and labels in order of first appearance, like ``pd.factorize``.
+
+    Numeric labels already grouped in runs (the usual layout) are coded from the run
+    boundaries without hashing every row; anything else goes to ``pd.factorize``.
+    """
+    values = curve.to_numpy()
+    if values.dtype.kind in "iuf" and values.size:
+        change = np.flatnonzero(values[1:] != values[:-1]) + 1
+        firsts = values[np.concatenate(([0], change))]
+        labels = pd.Index(firsts)
+        if labels.is_unique and not labels.hasnans:
+            codes = np.zeros(values.size, np.int64)
+            codes[change] = 1
+            return np.cumsum(codes), labels
+    codes, uniques = pd.factorize(curve, sort=False)
+    return codes.astype(np.int64, copy=False), pd.Index(uniques)
 
 
 # --------------------------------------------------------------------------- the fitter
@@ -334,11 +358,11 @@ class DoseResponseFitter:
             raise: it gets status ``INSUFFICIENT_DATA`` and NaN estimates.
         """
         clean = _check_frame(df, _SRC)
-        codes, labels = pd.factorize(clean["curve"], sort=False)
+        codes, labels = _factorize_curves(clean["curve"])
         keep = clean["response"].notna().to_numpy()
         self.curves_ = pd.Index(labels, name="curve")
         self._batch = make_batch(
-            codes[keep].astype(np.int64),
+            codes[keep],
             clean["dose"].to_numpy()[keep],
             clean["response"].to_numpy()[keep],
             len(labels),
@@ -363,7 +387,7 @@ class DoseResponseFitter:
         self.cov_ = fit.cov
         self.rss_ = pd.Series(fit.rss, index=idx, name="rss")
         self.status_ = pd.Series(
-            [STATUS_BY_CODE[c] for c in fit.status], index=idx, name="status", dtype=object
+            _STATUS_OBJECTS[fit.status], index=idx, name="status", dtype=object
         )
         self.df_resid_ = pd.Series(self._batch.n_obs - self.model.n_params, index=idx)
         self.qc_ = self._quality_control()
@@ -380,8 +404,9 @@ class DoseResponseFitter:
     def _tq(self) -> Array:
         """t quantile (n - p degrees of freedom) per curve for 1 - alpha intervals."""
         dof = self.df_resid_.to_numpy().astype(float)
+        uniq, inverse = np.unique(dof, return_inverse=True)  # few distinct values
         with np.errstate(invalid="ignore"):
-            return stats.t.ppf(1 - self.alpha / 2, np.where(dof > 0, dof, np.nan))
+            return stats.t.ppf(1 - self.alpha / 2, np.where(uniq > 0, uniq, np.nan))[inverse]
 
     # ------------------------------------------------------------------ effective doses
     def ed(
@@ -418,8 +443,30 @@ class DoseResponseFitter:
                 expected="'relative' or 'absolute'",
             )
         levels = [levels] if np.isscalar(levels) else list(levels)  # type: ignore[list-item]
-        frames = []
+        names, est, se = self._effective_doses(levels, kind)
         tq = self._tq()
+        n = len(self.curves_)
+        return pd.DataFrame(
+            {
+                "curve": np.tile(self.curves_.to_numpy(), len(levels)),
+                "param": np.repeat(np.array(names, dtype=object), n),
+                "estimate": est.ravel(),
+                "se": se.ravel(),
+                "lower": (est - tq * se).ravel(),
+                "upper": (est + tq * se).ravel(),
+            }
+        )
+
+    def _effective_doses(self, levels: list[float], kind: str) -> tuple[list[str], Array, Array]:
+        """Names, estimates and delta-method SEs (each (len(levels), n_curves)) of ED levels.
+
+        Relative EDs of a model with a fixed asymmetry use the exact gradient of
+        ``ED = e exp(u_q / b)`` (``dED/db = -ED u_q / b^2``, ``dED/de = ED / e``); other cases
+        the central differences of :func:`delta_method`.
+        """
+        model, params, cov = self.model, self._fit.params, self._fit.cov
+        names, ests, ses = [], [], []
+        exact = kind == "relative" and "f" not in model.names and {"b", "e"} <= set(model.names)
         for lev in levels:
             if kind == "relative":
                 if not 0 < lev < 100:
@@ -430,25 +477,39 @@ class DoseResponseFitter:
                         value=lev,
                         expected="percentages such as 50",
                     )
-                fun = (lambda q: lambda p: np.exp(self.model.log_ed(p, q)))(lev)
-                name = f"ED{lev:g}"
+                names.append(f"ED{lev:g}")
             else:
-                fun = (lambda q: lambda p: np.exp(self.model.log_dose_at_level(p, q)))(lev)
-                name = f"dose@{lev:g}"
-            est, se = delta_method(fun, self.model, self._fit.params, self._fit.cov)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "curve": self.curves_,
-                        "param": name,
-                        "estimate": est,
-                        "se": se,
-                        "lower": est - tq * se,
-                        "upper": est + tq * se,
-                    }
-                )
-            )
-        return pd.concat(frames, ignore_index=True)
+                names.append(f"dose@{lev:g}")
+            if exact:
+                ib, ie = model.names.index("b"), model.names.index("e")
+                b, e = params[:, ib], params[:, ie]
+                f_fixed = np.array([model.fixed.get("f", 1.0)])
+                u_dec, u_inc = model._g_inverse(np.array([1 - lev / 100, lev / 100]), f_fixed)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    u = np.where(b > 0, u_dec, u_inc)
+                    est = e * np.exp(u / b)
+                    grad_b = -est * u / b**2
+                    grad_e = est / e
+                    var = (
+                        grad_b**2 * cov[:, ib, ib]
+                        + 2 * grad_b * grad_e * cov[:, ib, ie]
+                        + grad_e**2 * cov[:, ie, ie]
+                    )
+                    se = np.sqrt(np.where(var >= 0, var, np.nan))
+            else:
+                if kind == "relative":
+                    fun = (lambda q: lambda p: np.exp(model.log_ed(p, q)))(lev)
+                else:
+                    fun = (lambda q: lambda p: np.exp(model.log_dose_at_level(p, q)))(lev)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    est, se = delta_method(fun, model, params, cov)
+            ests.append(est)
+            ses.append(se)
+        return (
+            names,
+            np.array(ests).reshape(len(levels), -1),
+            np.array(ses).reshape(len(levels), -1),
+        )
 
     # ------------------------------------------------------------------ curve areas
     def auc(self) -> pd.DataFrame:
@@ -469,8 +530,9 @@ class DoseResponseFitter:
         self._check_fitted()
         b = self._batch
         params = self._fit.params
-        mean = self.model.mean_response(params, b.t_lo, b.t_hi)
-        top = self.model.predict(params, np.zeros((len(params), 1)))[:, 0]
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            mean = self.model.mean_response(params, b.t_lo, b.t_hi)
+            top = self.model.predict(params, np.zeros((len(params), 1)))[:, 0]
         return pd.DataFrame({"auc": mean, "aac": top - mean}, index=self.curves_)
 
     # ------------------------------------------------------------------ QC
@@ -481,14 +543,15 @@ class DoseResponseFitter:
             r2 = 1.0 - fit.rss / b.tss
             f_stat = ((b.tss - fit.rss) / (p - 1)) / (fit.rss / dof)
             f_p = np.where(dof > 0, stats.f.sf(f_stat, p - 1, np.maximum(dof, 1)), np.nan)
-        ed50 = np.exp(self.model.log_ed(fit.params, 50.0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            log_ed50 = self.model.log_ed(fit.params, 50.0)
+            ed50 = np.exp(log_ed50)
         areas = self.auc()
-        status = self.status_
         return pd.DataFrame(
             {
                 "model": self.model.name,
-                "status": [s.name.lower() for s in status],
-                "ok": [s is FitStatus.CONVERGED for s in status],
+                "status": _STATUS_NAMES[fit.status],
+                "ok": fit.status == FitStatus.CONVERGED.code,
                 "n_obs": b.n_obs,
                 "n_doses": b.n_doses,
                 "df_resid": dof,
@@ -498,7 +561,7 @@ class DoseResponseFitter:
                 "f_pvalue": f_p,
                 "flat": f_p > self.alpha,
                 "ic50": ed50,
-                "ic50_in_range": (np.log(ed50) >= b.t_lo) & (np.log(ed50) <= b.t_hi),
+                "ic50_in_range": (log_ed50 >= b.t_lo) & (log_ed50 <= b.t_hi),
                 "dose_min": np.exp(b.t_lo),
                 "dose_max": np.exp(b.t_hi),
                 "auc": areas["auc"].to_numpy(),
@@ -511,32 +574,47 @@ class DoseResponseFitter:
 
     # ------------------------------------------------------------------ tables
     def _results_table(self) -> pd.DataFrame:
-        """Rows per curve: parameters, then ED levels; built as (n_curves, n_rows) blocks."""
+        """Rows per curve: parameters, then ED levels; built as (n_curves, n_rows) blocks.
+
+        ``model`` and ``param`` are categorical columns (the same values as strings, without
+        millions of string objects for large batches).
+        """
         tq = self._tq()[:, None]
         names = list(self.model.names)
-        est = [self.params_.to_numpy()]
+        est = [self._fit.params]
         se = [self.se_.to_numpy()]
         if self.ed_levels:
-            eds = self.ed(self.ed_levels)
-            k = len(self.ed_levels)
-            est.append(eds["estimate"].to_numpy().reshape(k, -1).T)
-            se.append(eds["se"].to_numpy().reshape(k, -1).T)
-            names += [f"ED{p:g}" for p in self.ed_levels]
+            ed_names, ed_est, ed_se = self._effective_doses(list(self.ed_levels), "relative")
+            est.append(ed_est.T)
+            se.append(ed_se.T)
+            names += ed_names
         est_m, se_m = np.hstack(est), np.hstack(se)
         n, width = est_m.shape
-        return pd.DataFrame(
-            {
-                "curve": np.repeat(self.curves_.to_numpy(), width),
-                "model": self.model.name,
-                "param": np.tile(names, n),
-                "estimate": est_m.ravel(),
-                "se": se_m.ravel(),
-                "lower": (est_m - tq * se_m).ravel(),
-                "upper": (est_m + tq * se_m).ravel(),
-                "rss": np.repeat(self.rss_.to_numpy(), width),
-                "ok": np.repeat(self.qc_["ok"].to_numpy(bool), width),
-            }
+        # the float columns as one (5, rows) block, filled in place (no consolidation copy)
+        block = np.empty((5, n * width))
+        block[0] = est_m.ravel()
+        block[1] = se_m.ravel()
+        np.multiply(tq, se_m, out=se_m)
+        np.subtract(est_m, se_m, out=block[2].reshape(n, width))
+        np.add(est_m, se_m, out=block[3].reshape(n, width))
+        block[4].reshape(n, width)[:] = self._fit.rss[:, None]
+        out = pd.DataFrame(block.T, columns=["estimate", "se", "lower", "upper", "rss"], copy=False)
+        code_dtype = np.int8 if width < 128 else np.int64
+        out.insert(0, "curve", np.repeat(self.curves_.to_numpy(), width))
+        out.insert(
+            1,
+            "model",
+            pd.Categorical.from_codes(np.zeros(n * width, np.int8), categories=[self.model.name]),
         )
+        out.insert(
+            2,
+            "param",
+            pd.Categorical.from_codes(
+                np.tile(np.arange(width, dtype=code_dtype), n), categories=names
+            ),
+        )
+        out["ok"] = np.repeat(self._fit.status == FitStatus.CONVERGED.code, width)
+        return out
 
     @property
     def summary(self) -> pd.DataFrame:
