@@ -53,7 +53,7 @@ def test_pk_writes_csv_and_png(monkeypatch, capsys, tmp_path):
 
 
 BAD = [
-    (["--drug", "aspirin", "--regimen", "25 mg QD"], r"unknown drug.*alectinib, ceritinib"),
+    (["--drug", "aspirin", "--regimen", "25 mg QD"], r"unknown drug.*alectinib, AZ5104, ceritinib"),
     (["--drug", "alectinib", "--regimen", "25 mg QDX"], r"token 'QDX'"),
     (["--drug", "alectinib", "--regimen", "0 mg QD"], r"dose must be positive"),
     (["--drug", "alectinib", "--regimen", "25 mg QD", "--days", "0"], r"--days: days must be"),

@@ -119,7 +119,7 @@ def test_missing_file(tmp_path):
 
 
 def test_unknown_drug_lists_known():
-    with pytest.raises(LeptotwinError, match="expected one of alectinib, ceritinib"):
+    with pytest.raises(LeptotwinError, match="expected one of alectinib, AZ5104, ceritinib"):
         load_catalog().drug("aspirin")
 
 

@@ -137,7 +137,18 @@ class Catalog:
     perturbations: dict[str, Perturbation] = field(default_factory=dict)
     pathway: PathwayParameters | None = None
     assays: dict[str, AssayKit] = field(default_factory=dict)
+    in_vivo: dict[str, AssayKit] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+
+    def in_vivo_value(self, block: str, name: str) -> float:
+        """One in-vivo model parameter (``in_vivo.yaml``), in the unit the catalogue states."""
+        if block not in self.in_vivo or name not in self.in_vivo[block].parameters:
+            raise LeptotwinError(
+                "unknown in-vivo parameter",
+                field=f"{block}.{name}",
+                expected="one of " + ", ".join(sorted(self.in_vivo)),
+            )
+        return self.in_vivo[block].parameters[name].value
 
     def assay_value(self, kit: str, name: str) -> float:
         """One setting of a virtual instrument (in the unit the catalogue states)."""
@@ -207,13 +218,14 @@ class Catalog:
 
     def drug(self, name: str) -> Drug:
         """Return one drug; raise a LeptotwinError listing the known ones if absent."""
-        key = name.strip().lower()
+        lookup = {k.lower(): k for k in self.drugs}
+        key = lookup.get(name.strip().lower(), "")
         if key not in self.drugs:
             raise LeptotwinError(
                 "unknown drug",
                 field="drug",
                 value=name,
-                expected="one of " + ", ".join(sorted(self.drugs)),
+                expected="one of " + ", ".join(sorted(self.drugs, key=str.lower)),
             )
         return self.drugs[key]
 
@@ -288,6 +300,17 @@ class Catalog:
             body_surface_m2=bsa,
         )
 
+    def metabolites_of(self, drug: str, species: str) -> list[tuple[str, float]]:
+        """Active metabolites formed from ``drug`` in ``species``: (name, fraction of the parent's
+        clearance that forms it)."""
+        out = []
+        for name, d in self.drugs.items():
+            pk = d.pk.get(species)  # type: ignore[call-overload]
+            if pk is not None and pk.formed_from == drug and pk.fraction_formed is not None:
+                out.append((name, convert(pk.fraction_formed.value, pk.fraction_formed.unit,
+                                          "fraction")))
+        return out
+
     def potency_nM(self, drug: str) -> list[tuple[str, str, float]]:
         """(target, assay, IC50 in nM) for each potency entry of ``drug``."""
         d = self.drug(drug)
@@ -324,6 +347,7 @@ class Catalog:
             ("cell_lines", self.cell_lines),
             ("perturbations", self.perturbations),
             ("assays", self.assays),
+            ("in_vivo", self.in_vivo),
         ]
         for group, items in groups:
             for name, obj in items.items():
@@ -427,6 +451,7 @@ def _load(folder: Path) -> Catalog:
         "cell_lines": folder / "cell_lines.yaml",
         "pathway": folder / "pathway.yaml",
         "assays": folder / "assays.yaml",
+        "in_vivo": folder / "in_vivo.yaml",
     }
     for f in files.values():
         if not f.is_file():
@@ -473,12 +498,8 @@ def _load(folder: Path) -> Catalog:
             _check_units(files["drugs"], f"{name}.pk.{sp_name}", pk)
     cell_lines, perturbations = _load_cells(files["cell_lines"])
     pathway = _load_pathway(files["pathway"])
-    assays: dict[str, AssayKit] = {}
-    for name, body in _read_yaml(files["assays"]).items():
-        try:
-            assays[name] = AssayKit(name=name, **body)
-        except ValidationError as exc:
-            raise _validation_error(files["assays"], name, exc) from None
+    assays = _load_blocks(files["assays"])
+    in_vivo = _load_blocks(files["in_vivo"])
     return Catalog(
         drugs=drugs,
         species=species,
@@ -486,8 +507,22 @@ def _load(folder: Path) -> Catalog:
         perturbations=perturbations,
         pathway=pathway,
         assays=assays,
+        in_vivo=in_vivo,
         files=files,
     )
+
+
+def _load_blocks(path: Path) -> dict[str, AssayKit]:
+    """Named blocks of quantities (``assays.yaml``, ``in_vivo.yaml``)."""
+    blocks: dict[str, AssayKit] = {}
+    for name, body in _read_yaml(path).items():
+        try:
+            blocks[name] = AssayKit(name=name, **body)
+        except ValidationError as exc:
+            raise _validation_error(path, name, exc) from None
+        except TypeError:
+            raise LeptotwinError("expected a mapping", source=str(path), field=name) from None
+    return blocks
 
 
 def _load_cells(path: Path) -> tuple[dict[str, CellLine], dict[str, Perturbation]]:

@@ -91,6 +91,9 @@ class DrugSpeciesPK(_Strict):
     iiv: dict[Literal["CL", "V1", "ka", "Q", "V2", "kp_uu_csf"], Quantity] = Field(
         default_factory=dict
     )
+    formed_from: str | None = None
+    """For an active metabolite: the parent drug whose clearance forms it."""
+    fraction_formed: Quantity | None = None
 
     @field_validator("V2")
     @classmethod

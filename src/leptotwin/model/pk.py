@@ -29,6 +29,7 @@ from leptotwin.model.regimen import Regimen, parse_regimen
 
 __all__ = [
     "COMPARTMENTS",
+    "Metabolite",
     "PKResult",
     "PKStream",
     "SubjectPK",
@@ -184,21 +185,38 @@ def _residues(
     return coef
 
 
-def _route_system(s: SubjectPK, route: str) -> tuple[np.ndarray, np.ndarray]:
+def _route_system(
+    s: SubjectPK, route: str, metabolite: Metabolite | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Poles (n, P) and coefficients (n, 3, P) of plasma, CSF and lesion concentration (mg/L per mg
-    dosed) for one route. Pole order: [ka?] + disposition + [k_csf, k_lesion]."""
+    dosed) for one route. Pole order: [ka?] + disposition + [k_m?] + [k_csf, k_lesion].
+
+    With a ``metabolite``, the outputs are the metabolite's: it is formed from a fraction fm of the
+    parent's clearance and eliminated first-order, H_m(s) = H_p(s) · fm · CL_p / (V_m (s + k_m)),
+    and its CSF and lesion follow its own unbound plasma."""
     disp, k21 = _disposition(s)
     n = disp.shape[0]
+    k_csf, k_les = s.k_csf, s.k_lesion
+    fu, kp_csf, kp_les = s.fu, s.kp_uu_csf, s.kp_uu_lesion
+    extra = []
+    if metabolite is not None:
+        m = metabolite.params
+        extra = [np.full((n, 1), m.CL_L_h / m.V1_L)]
+        k_csf, k_les = np.full(n, m.k_csf_per_h), np.full(n, m.k_lesion_per_h)
+        fu, kp_csf, kp_les = m.fu, m.kp_uu_csf, m.kp_uu_lesion
     cols = ([s.ka[route][:, None]] if route != "iv" else []) + [
         disp,
-        s.k_csf[:, None],
-        s.k_lesion[:, None],
+        *extra,
+        k_csf[:, None],
+        k_les[:, None],
     ]
     poles = _separate(np.concatenate(cols, axis=1))
     P = poles.shape[1]
     has_ka = route != "iv"
     input_gain = (s.F[route] * poles[:, 0]) if has_ka else np.ones(n)
     plasma_gain = input_gain / s.V1
+    if metabolite is not None:
+        plasma_gain = plasma_gain * metabolite.fraction * s.CL / metabolite.params.V1_L
     core = np.zeros(P, dtype=bool)
     core[: P - 2] = True
     csf, les = core.copy(), core.copy()
@@ -207,12 +225,21 @@ def _route_system(s: SubjectPK, route: str) -> tuple[np.ndarray, np.ndarray]:
     coef = np.stack(
         [
             _residues(poles, core, k21, plasma_gain),
-            _residues(poles, csf, k21, plasma_gain * s.fu * s.kp_uu_csf * poles[:, P - 2]),
-            _residues(poles, les, k21, plasma_gain * s.fu * s.kp_uu_lesion * poles[:, P - 1]),
+            _residues(poles, csf, k21, plasma_gain * fu * kp_csf * poles[:, P - 2]),
+            _residues(poles, les, k21, plasma_gain * fu * kp_les * poles[:, P - 1]),
         ],
         axis=1,
     )
     return poles, coef
+
+
+@dataclass(frozen=True)
+class Metabolite:
+    """An active metabolite: its typical PK parameters and the fraction of the parent's clearance
+    that forms it."""
+
+    params: PKParameters
+    fraction: float
 
 
 class _RouteStream:
@@ -275,12 +302,21 @@ class PKStream:
     Exact at every step (closed form), whatever the step size.
     """
 
-    def __init__(self, subjects: SubjectPK, regimens: Sequence[Regimen], *, horizon_h: float):
+    def __init__(
+        self,
+        subjects: SubjectPK,
+        regimens: Sequence[Regimen],
+        *,
+        horizon_h: float,
+        metabolite: Metabolite | None = None,
+    ):
         p = subjects.typical
         _check_routes(p, regimens)
         self.subjects = subjects
         self.n = subjects.n_subjects
-        self.to_nM = 1e6 / p.mw_g_mol  # mg/L -> nM
+        mw = metabolite.params.mw_g_mol if metabolite is not None else p.mw_g_mol
+        self.to_nM = 1e6 / mw  # mg/L -> nM
+        self.fu = metabolite.params.fu if metabolite is not None else subjects.fu
         self._routes: list[_RouteStream] = []
         for route in sorted({r.route for r in regimens}):
             times, amounts = [], []
@@ -295,17 +331,18 @@ class PKStream:
             dose_t = np.concatenate(times)
             order = np.argsort(dose_t, kind="stable")
             dose_mg = np.broadcast_to(np.concatenate(amounts)[order], (self.n, dose_t.size))
-            poles, coef = _route_system(subjects, route)
+            poles, coef = _route_system(subjects, route, metabolite)
             self._routes.append(_RouteStream(poles, coef, dose_t[order], dose_mg))
         self._out = np.empty((3, self.n))
 
     def advance(self, t_h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Concentrations at ``t_h``: (plasma total, CSF, unbound lesion), nM, shape (n,) each.
-        Unbound plasma is ``plasma * subjects.fu``."""
+        Unbound plasma is ``plasma * self.fu``."""
         self._out[:] = 0.0
         for stream in self._routes:
             stream.advance(float(t_h), self._out)
-        conc = self._out * self.to_nM
+        # sums of exponentials can end a hair below zero long after a dose: clip round-off
+        conc = np.maximum(self._out * self.to_nM, 0.0)
         return conc[0], conc[1], conc[2]
 
 

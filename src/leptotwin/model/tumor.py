@@ -1,0 +1,106 @@
+"""Tumour clones in the leptomeningeal space (docs/model.md §4).
+
+Each clone k (parental-like ``P``, AREG-high ``R``; the list is open) grows with birth and death
+rates from the pathway model at the free drug concentration of the tumour lesion and the AREG it
+sees (its own pericellular AREG plus the CSF AREG that all clones secrete):
+
+    dN_k/dt = [b_k(s_k) · (1 − N/K) − d_k(s_k)] · r · N_k          (r: in-vivo rate scale)
+    dL/dt   = Σ_k σ_k N_k / V_csf − k_csf L                         (CSF AREG, nM)
+
+Switching P → R (loss of miR-449a) is a rare stochastic event: new R lineages arise at rate
+μ · b_P · N_P and survive with probability 1 − d_R / b_R (a birth–death branching process); a
+surviving lineage enters the deterministic R population with its expected established size
+1 / (1 − d_R / b_R). Large populations are deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from leptotwin.catalog import Catalog, load_catalog
+from leptotwin.model.pathway import CellState, PathwayModel, cell_state
+
+__all__ = ["Clone", "TumorParameters", "default_clones"]
+
+
+@dataclass(frozen=True)
+class Clone:
+    """A tumour clone: its name and cell state."""
+
+    name: str
+    state: CellState
+
+
+def default_clones(catalog: Catalog | None = None) -> tuple[Clone, Clone]:
+    """Parental-like (A925LPE3 state) and AREG-high (A925L/AR state) clones."""
+    cat = catalog or load_catalog()
+    return (
+        Clone("P", cell_state("A925LPE3", catalog=cat)),
+        Clone("R", cell_state("A925L/AR", catalog=cat)),
+    )
+
+
+@dataclass(frozen=True)
+class TumorParameters:
+    """The in-vivo tumour parameters (``in_vivo.yaml``, block ``lmc_mouse``), plain numbers."""
+
+    inoculum_cells: float
+    engraftment_sd: float
+    carrying_capacity: float
+    endpoint_cells: float
+    in_vivo_rate_scale: float
+    rate_scale_sd: float
+    treatment_start_d: float
+    switch_rate: float
+    culture_generations: float
+    csf_volume_mL: float
+    csf_turnover_per_h: float
+
+    @classmethod
+    def from_catalog(
+        cls,
+        catalog: Catalog | None = None,
+        *,
+        block: str = "lmc_mouse",
+        species: str = "mouse",
+        **overrides: float,
+    ) -> TumorParameters:
+        cat = catalog or load_catalog()
+        v = lambda name: cat.in_vivo_value(block, name)  # noqa: E731
+        params = dict(
+            inoculum_cells=v("inoculum_cells"),
+            engraftment_sd=v("engraftment_sd"),
+            carrying_capacity=v("carrying_capacity"),
+            endpoint_cells=v("endpoint_cells"),
+            in_vivo_rate_scale=v("in_vivo_rate_scale"),
+            rate_scale_sd=v("rate_scale_sd"),
+            treatment_start_d=v("treatment_start"),
+            switch_rate=v("switch_rate"),
+            culture_generations=v("culture_generations"),
+            csf_volume_mL=cat.species_value(species, "csf_volume"),
+            csf_turnover_per_h=cat.csf_turnover_per_h(species),
+        )
+        params.update(overrides)
+        return cls(**params)
+
+
+def clone_rates(
+    model: PathwayModel,
+    clones: tuple[Clone, ...],
+    free_nM: Mapping[str, np.ndarray],
+    csf_areg_nM: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Birth and death rates (1/h, before the in-vivo scale), arrays of shape (n_clones, n)."""
+    births, deaths = [], []
+    for clone in clones:
+        sig = model.signals(clone.state, free_nM, areg_bulk_nM=csf_areg_nM)
+        births.append(sig.birth_per_h)
+        deaths.append(sig.death_per_h)
+    n = np.shape(csf_areg_nM)
+    return (
+        np.stack([np.broadcast_to(b, n) for b in births]),
+        np.stack([np.broadcast_to(d, n) for d in deaths]),
+    )
