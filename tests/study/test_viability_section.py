@@ -4,6 +4,7 @@ counterfactuals of CLAIMS.md that must break them."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from leptotwin.catalog import load_catalog
@@ -44,8 +45,14 @@ def test_claims_c1_c3_pass_and_partial_claims_hold(tmp_path, seed):
     assert (tmp_path / "viability_plates" / "layout.csv").is_file()
 
 
-def test_true_ic50_inside_the_reported_interval(tmp_path):
-    """The analysis recovers the model's noise-free parental alectinib IC50 within its 95 % CI."""
+def test_true_ic50_covered_by_the_reported_intervals():
+    """Virtual assay + analysis recover the model's noise-free parental alectinib IC50: over 100
+    independent curves (one per plate half, normalised to that plate's own vehicle), the 95 %
+    interval covers the truth in at least 85 % (LL.4 is only an approximation of the model's
+    curve shape, so a little under-coverage is expected) and the median estimate is within 5 %."""
+    from leptotwin.analysis.curve_stats import dose_at_top_fraction
+    from leptotwin.analysis.doseresponse import DoseResponseFitter
+    from leptotwin.assays import CurveSpec, design_plates, simulate_viability
     from leptotwin.model.culture import absolute_ic50
 
     cat = load_catalog()
@@ -56,9 +63,26 @@ def test_true_ic50_inside_the_reported_interval(tmp_path):
         cells0=cat.assay_value("culture", "seeding_cells"),
         volume_mL=cat.assay_value("culture", "medium_volume") * 1e-3,
     )
-    _, _, _, ic, _ = run_experiment(_ctx(tmp_path, 3))
-    row = ic.set_index("curve").loc[curve_label(PARENTAL, "alectinib")]
-    assert row["lower_nM"] < truth < row["upper_nM"]
+    specs = [CurveSpec(PARENTAL, "alectinib")] * 100
+    lay = design_plates(specs, [1, 3, 10, 30, 100, 300, 1000, 3000, 10000])
+    wells = simulate_viability(lay, rng=np.random.default_rng(31))
+    wells["block"] = (
+        wells["plate"] + ":" + wells["well"].str[0].map(lambda r: "top" if r in "BCD" else "bottom")
+    )
+    blank = wells[wells["role"] == "blank"].groupby("plate")["signal"].mean()
+    cells = wells[wells["role"] != "blank"].copy()
+    cells["signal"] -= cells["plate"].map(blank)
+    vehicle = cells[cells["role"] == "vehicle"].groupby("block")["signal"].mean()
+    tidy = cells.assign(
+        curve=cells["block"],
+        dose=cells["conc_a_nM"],
+        response=100 * cells["signal"] / cells["block"].map(vehicle),
+    )
+    fitter = DoseResponseFitter(model="LL.4").fit(tidy[["curve", "dose", "response"]])
+    ed = pd.DataFrame(dose_at_top_fraction(fitter, fraction=0.5))
+    covered = ((ed["lower"] < truth) & (truth < ed["upper"])).mean()
+    assert covered >= 0.85
+    assert abs(np.median(ed["estimate"]) / truth - 1) < 0.05
 
 
 def test_counterfactual_mir449a_restored_fails_c3(tmp_path):

@@ -20,7 +20,7 @@ import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from leptotwin.analysis.bands import prediction_band
+from leptotwin.analysis.curve_stats import dose_at_top_fraction, prediction_band
 from leptotwin.analysis.doseresponse import DoseResponseFitter
 from leptotwin.analysis.ratios import log_ratio_ci
 from leptotwin.assays.viability import CurveSpec, design_plates, simulate_viability
@@ -134,8 +134,9 @@ def run_plates(
 
 
 def ic50_table(fitter: DoseResponseFitter) -> pd.DataFrame:
-    """Absolute IC50 (50 % of vehicle) per curve with its interval and degrees of freedom."""
-    ed = fitter.ed([50.0], kind="absolute").set_index("curve")
+    """Absolute IC50 per curve — the dose giving half the fitted vehicle level — with its interval
+    and degrees of freedom."""
+    ed = pd.DataFrame(dose_at_top_fraction(fitter, fraction=0.5))
     qc = fitter.qc_
     return pd.DataFrame(
         {
