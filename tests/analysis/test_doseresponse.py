@@ -384,3 +384,43 @@ def test_analytic_hessian_matches_differences_of_the_gradient(name: str) -> None
     numeric = rss_hessian(fit.model, params, b)
     scale = np.abs(numeric).max(axis=(1, 2))[:, None, None]
     np.testing.assert_array_less(np.abs(exact - numeric) / scale, 1e-6)
+
+
+# --------------------------------------------------------------------------- compiled engine
+@pytest.mark.parametrize("name", ["LL.2", "LL.3", "LL.4", "W1.4"])
+def test_compiled_kernel_agrees_with_numpy_solver(name: str) -> None:
+    """The numba kernel (variable projection) reaches the numpy LM solver's optimum or better,
+    with the same estimates and covariance at the same optimum. (For W1.4 on these decreasing
+    curves the kernel often finds the lower-RSS b < 0 branch, c > d, that the numpy solver
+    started on the other branch misses.)"""
+    from leptotwin.analysis._drfit import _fit_numpy, fit_batch
+
+    df, _ = _simulate_ll4(np.random.default_rng(31), 60)
+    df["response"] /= 100.0
+    fitter = DoseResponseFitter(name).fit(df)
+    model, batch = fitter.model, fitter._batch
+    fast = fit_batch(model, batch, multistart=True)
+    slow = _fit_numpy(
+        model, batch, max_iter=500, multistart=True, se="hessian", chunk_size=100, n_jobs=1
+    )
+    assert (fast.rss <= slow.rss * (1 + 1e-9)).all()
+    same = np.abs(fast.rss / slow.rss - 1) < 1e-7
+    assert same.mean() > 0.6
+    se_fast = np.sqrt(np.diagonal(fast.cov[same], axis1=1, axis2=2))
+    se_slow = np.sqrt(np.diagonal(slow.cov[same], axis1=1, axis2=2))
+    err = np.abs(fast.params[same] - slow.params[same])  # flat optima: judged against the SE
+    assert (err <= np.maximum(1e-3 * np.abs(slow.params[same]), 0.05 * se_slow)).all()
+    sharp = (se_slow < 0.1 * np.abs(slow.params[same])).all(axis=1)
+    np.testing.assert_allclose(se_fast[sharp], se_slow[sharp], rtol=1e-2)
+
+
+def test_packing_does_not_depend_on_row_order() -> None:
+    df, _ = _simulate_ll4(np.random.default_rng(32), 5)
+    grouped = DoseResponseFitter("LL.4").fit(df)
+    shuffled = DoseResponseFitter("LL.4").fit(df.sample(frac=1.0, random_state=3))
+    order = grouped.curves_
+    pd.testing.assert_frame_equal(
+        shuffled.params_.loc[order], grouped.params_, check_exact=False, rtol=1e-6
+    )
+    np.testing.assert_array_equal(shuffled.qc_.loc[order, "n_doses"], grouped.qc_["n_doses"])
+    np.testing.assert_allclose(shuffled.qc_.loc[order, "dose_min"], grouped.qc_["dose_min"])

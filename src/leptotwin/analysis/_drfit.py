@@ -88,7 +88,8 @@ def make_batch(codes: NDArray[np.int64], dose: Array, response: Array, n_curves:
     codes = np.ascontiguousarray(codes, dtype=np.int64)
     dose = np.ascontiguousarray(dose, dtype=np.float64)
     response = np.ascontiguousarray(response, dtype=np.float64)
-    return CurveBatch(*_kernels.pack_curves(codes, dose, response, int(n_curves)))
+    with _numba_threads(None):
+        return CurveBatch(*_kernels.pack_curves(codes, dose, response, int(n_curves)))
 
 
 @dataclass(frozen=True)
@@ -217,13 +218,18 @@ class _numba_threads:
     def __init__(self, n_jobs: int | None) -> None:
         self.n_jobs = n_jobs
         self.saved = 0
+        self.saved_chunk = 0
 
     def __enter__(self) -> None:
         self.saved = numba.get_num_threads()
         if self.n_jobs is not None:
             numba.set_num_threads(max(1, min(self.n_jobs, numba.config.NUMBA_NUM_THREADS)))
+        # dynamic scheduling in small pieces (of 64 curves each), so that a core shared with
+        # other work does not hold the whole batch back
+        self.saved_chunk = numba.set_parallel_chunksize(4)
 
     def __exit__(self, *exc: object) -> None:
+        numba.set_parallel_chunksize(self.saved_chunk)
         numba.set_num_threads(self.saved)
 
 
