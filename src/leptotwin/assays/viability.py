@@ -10,7 +10,7 @@ optionally, an edge effect. The result is a tidy well table with the signal and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,6 +201,7 @@ def simulate_viability(
     edge_effect: bool = False,
     model: PathwayModel | None = None,
     catalog: Catalog | None = None,
+    mixtures: Mapping[str, Sequence[tuple[str, float]]] | None = None,
 ) -> pd.DataFrame:
     """Run the virtual assay on every well of ``layout``.
 
@@ -219,6 +220,12 @@ def simulate_viability(
         Lower growth in the outer ring of wells (evaporation).
     model : PathwayModel, optional
         The pathway model; built from the catalogue by default (pass one for counterfactuals).
+    mixtures : mapping, optional
+        Cell populations that are mixtures of catalogue lines, e.g. cells harvested from a
+        relapsed tumour: ``{"relapse m3": [("A925LPE3", 0.1), ("A925L/AR", 0.9)]}``; a layout may
+        then use ``"relapse m3"`` as a cell line. Components are seeded by fraction and grown side
+        by side (their secreted AREG adds up in the read-out; cross-feeding between components
+        through the medium is neglected).
 
     Returns
     -------
@@ -241,19 +248,19 @@ def simulate_viability(
     cat = catalog or load_catalog()
     pm = model or PathwayModel.from_catalog(cat)
     n_wells = len(layout)
-    has_cells = layout["role"].isin(["sample", "vehicle", "positive"]).to_numpy()
-    levels = _states(layout, cat)
-    state = CellState(name="wells", **levels)  # fields are arrays over wells: signals broadcast
-    conc, ligand0 = _concentrations(layout)
-
     culture = "culture"
-    n0 = cat.assay_value(culture, "seeding_cells") * np.exp(
+    n0_well = cat.assay_value(culture, "seeding_cells") * np.exp(
         rng.normal(0.0, cat.assay_value(culture, "seeding_cv"), n_wells)
     )
-    n0 = np.where(has_cells, n0, 0.0)
+    well_of, parts = _expand_mixtures(layout, mixtures or {})
+    has_cells = parts["role"].isin(["sample", "vehicle", "positive"]).to_numpy()
+    levels = _states(parts, cat)
+    state = CellState(name="wells", **levels)  # fields are arrays over wells: signals broadcast
+    conc, ligand0 = _concentrations(parts)
+    n0 = np.where(has_cells, n0_well[well_of] * parts["_fraction"].to_numpy(float), 0.0)
     volume_mL = cat.assay_value(culture, "medium_volume") * 1e-3
-    fmt = 384 if layout["well"].astype(str).str[0].gt("H").any() else 96
-    rows, cols = well_position(layout["well"].astype(str).to_numpy(), plate_format=fmt)
+    fmt = 384 if parts["well"].astype(str).str[0].gt("H").any() else 96
+    rows, cols = well_position(parts["well"].astype(str).to_numpy(), plate_format=fmt)
     n_rows, n_cols = (16, 24) if fmt == 384 else (8, 12)
     edge = (rows == 0) | (rows == n_rows - 1) | (cols == 0) | (cols == n_cols - 1)
     birth_scale = np.where(
@@ -270,14 +277,47 @@ def simulate_viability(
         dt_h=dt_h,
         birth_scale=birth_scale,
     )
-    n = grown.live_cells
+    n = np.bincount(well_of, weights=grown.live_cells, minlength=n_wells)
+    added = np.bincount(well_of, weights=ligand0, minlength=n_wells)
+    counts = np.bincount(well_of, minlength=n_wells)
+    medium = np.bincount(well_of, weights=grown.medium_areg_nM, minlength=n_wells)
+    medium = medium - added * (counts - 1) / np.maximum(counts, 1)  # added AREG counted once
     out = layout.copy()
     out["readout"] = readout
     out["signal"] = _read(n, readout, rng, cat)
     out["true_live_cells"] = n
     # medium AREG in pg/mL (secreted plus any added); 1 nM = kDa x 1e3 pg/mL
-    out["true_medium_areg_pg_mL"] = grown.medium_areg_nM * pm.areg_kda * 1e3
+    out["true_medium_areg_pg_mL"] = medium * pm.areg_kda * 1e3
     return out
+
+
+def _expand_mixtures(
+    layout: pd.DataFrame, mixtures: Mapping[str, Sequence[tuple[str, float]]]
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """One row per (well, component): returns the well index of each row and the rows, with the
+    seeding fraction in ``_fraction``."""
+    frame = layout.reset_index(drop=True).copy()
+    frame["_well"] = np.arange(len(frame))
+    frame["_fraction"] = 1.0
+    if not mixtures:
+        return frame["_well"].to_numpy(), frame
+    pieces = [frame[~frame["cell_line"].isin(list(mixtures))]]
+    for name, components in mixtures.items():
+        total = sum(f for _, f in components)
+        if not components or total <= 0 or any(f < 0 for _, f in components):
+            raise LeptotwinError(
+                "mixture fractions must be >= 0 and sum to > 0",
+                field=f"mixtures.{name}",
+                value=components,
+            )
+        rows = frame[frame["cell_line"] == name]
+        for line, fraction in components:
+            part = rows.copy()
+            part["cell_line"] = line
+            part["_fraction"] = fraction / total
+            pieces.append(part)
+    parts = pd.concat(pieces, ignore_index=True)
+    return parts["_well"].to_numpy(), parts
 
 
 def _read(live: np.ndarray, readout: str, rng: np.random.Generator, cat: Catalog) -> np.ndarray:
