@@ -1,0 +1,1171 @@
+"""ELISA standard curves: weighted 4PL/5PL fits per plate, back-calculation with intervals, QC.
+
+Input is a tidy well table, one row per well (what :func:`read_elisa` returns from a
+plate-reader export and an ELISA layout file, or what the virtual ELISA in
+:mod:`leptotwin.assays.elisa` simulates):
+
+``plate`` (optional, default ``"1"``), ``role`` (``standard``, ``blank``, ``sample`` or
+``empty``), ``nominal_pg_mL`` (standards; blanks are the zero standard), ``sample_id`` and
+``dilution`` (samples; the factor by which the sample was diluted into the well, default 1),
+``group`` (optional), ``signal`` (OD; NaN for overflow or missing wells) and ``flag`` (optional,
+``"overflow"`` for wells the reader marked OVER).
+
+:class:`StandardCurveFitter` fits one curve per plate to the standards and blanks, with the
+5PL of Gottschalk & Dunn (the 4PL is ``g = 1``) in the parametrisation of Prism, nplr and most
+ELISA software::
+
+    OD(x) = d + (a - d) / (1 + (x / c)^b)^g        a: OD at x = 0, d: OD at x -> inf,
+                                                    c: inflection (pg/mL), b > 0: slope
+
+(R drc's ``LL.4``/``LL.5`` with ``b_drc = -b``, ``c_drc = a``, ``d_drc = d``, ``e = c``,
+``f = g``). It then reports for every sample (``plate, sample_id, dilution``) the in-well
+concentration interpolated from the mean OD of its replicate wells, times the dilution
+factor, with a delta-method interval on the log scale that combines the curve's parameter
+covariance with the OD noise of the mean (curve residual variance pooled with the sample's
+replicate spread); the duplicate %CV; flags for samples below the LLOQ, above the ULOQ, at or
+past an asymptote (no concentration, as Prism leaves such cells blank) or saturated; and, for
+the standards, the back-fit recovery (% of nominal) with the ligand-binding-assay acceptance
+rule (80-120 %, 75-125 % at the lowest and highest standard; CV <= 20 %, 25 % there; ICH M10
+section 7.2). LLOQ and ULOQ are the lowest and highest standards that pass.
+
+ELISA layout file
+-----------------
+A tidy CSV (``,``, ``;`` or tab separated; ``.xlsx`` with ``openpyxl``), one row per used
+well; lines starting with ``#`` are comments::
+
+    plate,well,role,sample_id,group,nominal_pg_mL,dilution
+    E01,A01,standard,,,2000,
+    E01,H01,blank,,,,
+    E01,A03,sample,S001,A925L/AR,,4
+
+Only ``well`` and ``role`` are required; without ``plate`` the layout applies to every plate
+of the export. Roles ``std``/``calibrator`` mean standard, ``unknown`` sample and ``zero``
+blank. The general plate layout of :mod:`leptotwin.formats` has no standard role, hence this
+file.
+
+Example
+-------
+>>> import numpy as np, pandas as pd
+>>> conc = np.array([2000, 1000, 500, 250, 125, 62.5, 31.25, 0])
+>>> od = 4.0 + (0.05 - 4.0) / (1 + (conc / 1500) ** 1.2)
+>>> std = pd.DataFrame({"role": np.where(conc > 0, "standard", "blank"),
+...                     "nominal_pg_mL": conc, "signal": od})
+>>> fit = StandardCurveFitter("4PL", weights="1/y^2").fit(std)
+>>> float(np.round(fit.inverse([1.0])[0, 0], 3))  # pg/mL in the well at OD 1.0
+575.343
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import optimize, stats
+
+from leptotwin.errors import LeptotwinError
+from leptotwin.formats import normalise_well, read_plate_reader
+
+__all__ = [
+    "ELISA_LAYOUT_COLUMNS",
+    "ELISA_ROLES",
+    "CurveStatus",
+    "LogisticCurve",
+    "SampleFlag",
+    "StandardCurveFitter",
+    "read_elisa",
+    "read_elisa_layout",
+    "spike_recovery",
+]
+
+Array = NDArray[np.float64]
+_SRC = "StandardCurveFitter"
+
+ELISA_ROLES = ("standard", "blank", "sample", "empty")
+"""Well roles of an ELISA plate: calibrators of known concentration, zero standard, unknowns,
+unused wells."""
+ELISA_LAYOUT_COLUMNS = ("plate", "well", "role", "sample_id", "group", "nominal_pg_mL", "dilution")
+"""Columns of an ELISA layout file, in the order the virtual ELISA writes them."""
+_ROLE_ALIASES = {
+    "std": "standard",
+    "standards": "standard",
+    "calibrator": "standard",
+    "unknown": "sample",
+    "unk": "sample",
+    "zero": "blank",
+    "": "empty",
+}
+RECOVERY_LIMITS_PCT = (80.0, 120.0)
+"""Acceptance band of a standard's back-fit recovery (ICH M10 section 7.2.1, LBA)."""
+EDGE_RECOVERY_LIMITS_PCT = (75.0, 125.0)
+"""Acceptance band at the lowest and highest standard (the LLOQ and ULOQ levels)."""
+CV_LIMIT_PCT = 20.0
+EDGE_CV_LIMIT_PCT = 25.0
+
+
+class SampleFlag(StrEnum):
+    """Status of one back-calculated sample (the ``flag`` column holds the values)."""
+
+    OK = "ok"
+    BELOW_LLOQ = "below_lloq"
+    ABOVE_ULOQ = "above_uloq"
+    BELOW_BOTTOM = "below_bottom"
+    """Mean OD at or beyond the zero-concentration asymptote ``a``: no concentration."""
+    ABOVE_TOP = "above_top"
+    """Mean OD at or beyond the top asymptote ``d``: no concentration."""
+    OVERFLOW = "overflow"
+    """A replicate read OVER (saturated reader): dilute the sample further."""
+    MISSING = "missing"
+    NO_CURVE = "no_curve"
+    """The plate's standard curve could not be fitted."""
+
+
+class CurveStatus(StrEnum):
+    """Outcome of one plate's fit; the values are the messages."""
+
+    CONVERGED = "converged"
+    NO_CONVERGENCE = (
+        "the fit did not converge: check the standards' ODs and roles, or try weights=None "
+        "or the 4PL"
+    )
+    AT_BOUND = (
+        "the 5PL reached a bound (asymmetry g outside 1/20-20 or inflection c 1000-fold "
+        "outside the standards): the standards do not define the 5PL, use the 4PL"
+    )
+    SINGULAR = (
+        "the parameter covariance is singular (standards do not define every parameter): "
+        "use the 4PL or add standards on the plateaus"
+    )
+
+
+@dataclass(frozen=True)
+class LogisticCurve:
+    """The 4PL or 5PL curve ``OD(x) = d + (a - d) / (1 + (x / c)^b)^g`` (``g = 1``: 4PL).
+
+    Fitted internally in ``phi = (a, log b, log c, d[, log g])`` so that ``b, c, g > 0``.
+    """
+
+    name: str
+
+    @property
+    def five(self) -> bool:
+        return self.name == "5PL"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Parameter names: ``a, b, c, d`` (``, g`` for the 5PL)."""
+        return ("a", "b", "c", "d", "g") if self.five else ("a", "b", "c", "d")
+
+    @property
+    def n_params(self) -> int:
+        return len(self.names)
+
+    @property
+    def formula(self) -> str:
+        g = "^g" if self.five else ""
+        return f"OD = d + (a - d) / (1 + (x / c)^b){g}"
+
+    # ------------------------------------------------------------------ natural parameters
+    def predict(self, params: ArrayLike, conc_pg_mL: ArrayLike) -> Array:
+        """OD for each row of ``params`` (shape (n_curves, p)) at ``conc_pg_mL`` (shape
+        (n_conc,) or (n_curves, n_conc)); returns shape (n_curves, n_conc)."""
+        theta = np.atleast_2d(np.asarray(params, float))
+        x = np.asarray(conc_pg_mL, float)
+        x = np.broadcast_to(x, (theta.shape[0], x.shape[-1]) if x.ndim else (theta.shape[0], 1))
+        phi = self.to_phi(theta)[:, None, :]
+        f, _, _ = self.evaluate(np.broadcast_to(phi, (*x.shape, phi.shape[-1])), x)
+        return f
+
+    def inverse(self, params: ArrayLike, od: ArrayLike) -> Array:
+        """Concentration (pg/mL in the well) at each OD; NaN at or past an asymptote.
+
+        ``params`` shape (n_curves, p), ``od`` shape (n_od,) or (n_curves, n_od); returns
+        (n_curves, n_od).
+        """
+        theta = np.atleast_2d(np.asarray(params, float))
+        y = np.asarray(od, float)
+        y = np.broadcast_to(y, (theta.shape[0], y.shape[-1]) if y.ndim else (theta.shape[0], 1))
+        phi = np.broadcast_to(self.to_phi(theta)[:, None, :], (*y.shape, theta.shape[1]))
+        t, _ = self.inverse_log(phi, y)
+        return np.exp(t)
+
+    def to_phi(self, theta: Array) -> Array:
+        phi = np.array(theta, float, copy=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi[..., 1] = np.log(phi[..., 1])
+            phi[..., 2] = np.log(phi[..., 2])
+            if self.five:
+                phi[..., 4] = np.log(phi[..., 4])
+        return phi
+
+    def to_theta(self, phi: Array) -> Array:
+        theta = np.array(phi, float, copy=True)
+        theta[..., 1] = np.exp(theta[..., 1])
+        theta[..., 2] = np.exp(theta[..., 2])
+        if self.five:
+            theta[..., 4] = np.exp(theta[..., 4])
+        return theta
+
+    def dtheta_dphi(self, phi: Array) -> Array:
+        """Diagonal of the Jacobian of ``theta`` with respect to ``phi`` (shape (..., p))."""
+        d = np.ones_like(phi)
+        d[..., 1] = np.exp(phi[..., 1])
+        d[..., 2] = np.exp(phi[..., 2])
+        if self.five:
+            d[..., 4] = np.exp(phi[..., 4])
+        return d
+
+    # ------------------------------------------------------------------ internal parameters
+    def evaluate(self, phi: Array, x: Array) -> tuple[Array, Array, Array]:
+        """OD, its Jacobian with respect to ``phi`` and its derivative with respect to
+        ``log x``. ``phi`` shape (..., p), ``x`` shape (...); ``x = 0`` is the exact limit."""
+        a, lb, lc, d = phi[..., 0], phi[..., 1], phi[..., 2], phi[..., 3]
+        g = np.exp(phi[..., 4]) if self.five else np.ones_like(a)
+        b = np.exp(lb)
+        zero = x <= 0
+        with np.errstate(divide="ignore"):
+            t = np.log(np.where(zero, 1.0, x))
+        z = np.where(zero, -np.inf, b * (t - lc))
+        log_s = np.logaddexp(0.0, z)  # log(1 + e^z)
+        q = np.exp(-g * log_s)  # fraction of the way from d back to a
+        sig = np.where(zero, 0.0, 0.5 * (1.0 + np.tanh(0.5 * np.where(zero, 0.0, z))))
+        dfdz = (a - d) * (-g * q * sig)
+        zsafe = np.where(zero, 0.0, z)
+        jac = [q, dfdz * zsafe, -b * dfdz, 1.0 - q]
+        if self.five:
+            jac.append((a - d) * (-g * log_s * q))
+        f = d + (a - d) * q
+        return f, np.stack(jac, axis=-1), dfdz * b
+
+    def inverse_log(self, phi: Array, y: Array) -> tuple[Array, Array]:
+        """``log x`` at OD ``y`` and a side code: 0 on the curve, -1 at or past ``a`` (the
+        zero end), +1 at or past ``d`` (the top)."""
+        a, lb, lc, d = phi[..., 0], phi[..., 1], phi[..., 2], phi[..., 3]
+        g = np.exp(phi[..., 4]) if self.five else np.ones_like(a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = (y - d) / (a - d)
+            side = np.where(q >= 1.0, -1, np.where(q <= 0.0, 1, 0))
+            side = np.where(np.isnan(q), 0, side)
+            ok = side == 0
+            log_s = -np.log(np.where(ok, q, 0.5)) / g
+            z = np.log(np.expm1(log_s))
+            t = lc + z / np.exp(lb)
+        return np.where(ok & np.isfinite(q), t, np.nan), side
+
+
+# --------------------------------------------------------------------------- fitting
+_MONOTONE_TOL = 0.05
+_C_SPAN = np.log(1e3)  # 5PL: inflection at most 1000-fold outside the standards
+_G_SPAN = np.log(20.0)  # 5PL: asymmetry g in [1/20, 20]
+_WEIGHT_POWER = {None: 0.0, "1/y": 0.5, "1/y^2": 1.0}
+_WEIGHT_ALIASES = {"none": None, "1/y2": "1/y^2", "1/y**2": "1/y^2", "1/y²": "1/y^2"}
+
+
+@dataclass
+class _PlateFit:
+    phi: Array  # (p,)
+    cov_phi: Array  # (p, p)
+    status: CurveStatus
+    rss: float  # weighted residual sum of squares
+    df: int
+    n_obs: int
+    nfev: int
+
+
+def _start(x: Array, y: Array) -> Array:
+    """4PL start ``phi`` from a logit-linear regression, best of a few top asymptotes."""
+    lo_x, hi_x = x.min(), x.max()
+    y_lo, y_hi = y[x == lo_x].mean(), y[x == hi_x].mean()
+    rng = max(float(np.ptp(y)), 1e-12)
+    sgn = 1.0 if y_hi >= y_lo else -1.0
+    a0 = (y.min() if sgn > 0 else y.max()) - sgn * 0.01 * rng
+    pos = x > 0
+    t = np.log(x[pos])
+    best, best_rss = None, np.inf
+    for k in (0.05, 0.25, 1.0, 3.0):
+        d0 = (y.max() if sgn > 0 else y.min()) + sgn * k * rng
+        u = np.log((y[pos] - a0) / (d0 - y[pos]))
+        if t.size >= 2 and np.ptp(t) > 0:
+            slope, icept = np.polyfit(t, u, 1)
+        else:
+            slope, icept = 1.0, -float(np.mean(t)) if t.size else 0.0
+        b0 = max(abs(slope), 0.05)
+        lc0 = -icept / slope if slope != 0 else float(np.mean(t))
+        lc0 = float(np.clip(lc0, t.min() - 5.0, t.max() + 5.0)) if t.size else 0.0
+        phi = np.array([a0, np.log(b0), lc0, d0])
+        f = d0 + (a0 - d0) / (1.0 + np.exp(b0 * (np.log(np.where(pos, x, 1.0)) - lc0))) * 1.0
+        f = np.where(pos, f, a0)
+        rss = float(np.sum((y - f) ** 2))
+        if rss < best_rss:
+            best, best_rss = phi, rss
+    assert best is not None
+    return best
+
+
+def _fit_plate(
+    curve: LogisticCurve, x: Array, y: Array, power: float, w: Array | None = None
+) -> _PlateFit:
+    """Least-squares fit of one plate; weights ``w`` (fixed) or ``1/|f|^(2*power)``."""
+    n, p = x.size, curve.n_params
+    wfix = np.ones(n) if w is None else np.asarray(w, float)
+    sw = np.sqrt(wfix)
+    floor = 1e-3 * max(float(np.max(np.abs(y))), 1e-12)
+
+    def scale(f: Array) -> tuple[Array, Array]:
+        """Per-point residual scale ``|f|^-power`` and its derivative with respect to f."""
+        if power == 0.0:
+            return np.ones_like(f), np.zeros_like(f)
+        af = np.abs(f)
+        clipped = af < floor
+        fw = np.where(clipped, floor, af)
+        s = fw**-power
+        ds = np.where(clipped, 0.0, -power * fw ** (-power - 1.0) * np.sign(f))
+        return s, ds
+
+    def resid(phi: Array) -> Array:
+        f, _, _ = curve.evaluate(np.broadcast_to(phi, (n, p)), x)
+        s, _ = scale(f)
+        return sw * (y - f) * s
+
+    def jac(phi: Array) -> Array:
+        f, j, _ = curve.evaluate(np.broadcast_to(phi, (n, p)), x)
+        s, ds = scale(f)
+        return (sw * (-s + (y - f) * ds))[:, None] * j
+
+    phi0 = _start(x, y)
+    if curve.five:
+        four = _fit_plate(LogisticCurve("4PL"), x, y, power, w)
+        base = four.phi if np.all(np.isfinite(four.phi)) else phi0
+        phi0 = np.append(base, 0.0)
+    options: dict[str, Any] = {"method": "lm"}
+    if curve.five:  # the 5PL drifts to g -> inf, c -> inf on symmetric data: keep it in bounds
+        xpos = x[x > 0]
+        lo = np.array([-np.inf, -np.inf, np.log(xpos.min()) - _C_SPAN, -np.inf, -_G_SPAN])
+        hi = np.array([np.inf, np.inf, np.log(xpos.max()) + _C_SPAN, np.inf, _G_SPAN])
+        phi0 = np.clip(phi0, lo + 1e-9, hi - 1e-9)
+        options = {"method": "trf", "bounds": (lo, hi), "x_scale": "jac"}
+    try:
+        sol = optimize.least_squares(
+            resid,
+            phi0,
+            jac=jac,
+            xtol=1e-14,
+            ftol=1e-14,
+            gtol=1e-14,
+            max_nfev=200 * (p + 1),
+            **options,
+        )
+    except (ValueError, FloatingPointError):  # pragma: no cover - defensive
+        return _PlateFit(np.full(p, np.nan), np.full((p, p), np.nan), CurveStatus.NO_CONVERGENCE,
+                         np.nan, n - p, n, 0)  # fmt: skip
+    phi = sol.x
+    r = resid(phi)
+    rss = float(r @ r)
+    df = n - p
+    status = CurveStatus.CONVERGED if sol.status > 0 and np.isfinite(rss) else None
+    if status is None:
+        return _PlateFit(np.full(p, np.nan), np.full((p, p), np.nan), CurveStatus.NO_CONVERGENCE,
+                         np.nan, df, n, int(sol.nfev))  # fmt: skip
+    if curve.five and np.any(sol.active_mask != 0):
+        status = CurveStatus.AT_BOUND
+    jr = jac(phi)
+    jtj = jr.T @ jr
+    sigma2 = rss / df if df > 0 else np.nan
+    if np.linalg.matrix_rank(jtj) < p or not np.all(np.isfinite(jtj)):
+        return _PlateFit(phi, np.full((p, p), np.nan), CurveStatus.SINGULAR, rss, df, n,
+                         int(sol.nfev))  # fmt: skip
+    cov = sigma2 * np.linalg.inv(jtj)
+    return _PlateFit(phi, cov, status, rss, df, n, int(sol.nfev))
+
+
+# --------------------------------------------------------------------------- input checks
+def _text(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col not in frame:
+        return pd.Series("", index=frame.index, dtype=object)
+    s = frame[col].astype(object)
+    return s.where(s.notna(), "").astype(str).str.strip().astype(object)
+
+
+def _number(frame: pd.DataFrame, col: str, source: str) -> Array:
+    if col not in frame:
+        return np.full(len(frame), np.nan)
+    raw = frame[col]
+    num = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+    bad = np.isnan(num) & raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise LeptotwinError(
+            "not a number", source=source, field=f"row {i}, column {col}", value=raw.iloc[i]
+        )
+    return num
+
+
+def _roles(frame: pd.DataFrame, source: str) -> pd.Series:
+    role = _text(frame, "role").str.lower().map(lambda r: _ROLE_ALIASES.get(r, r))
+    bad = ~role.isin(ELISA_ROLES).to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise LeptotwinError(
+            "unknown well role",
+            source=source,
+            field=f"row {i}, column role",
+            value=frame["role"].iloc[i],
+            expected="one of " + ", ".join(ELISA_ROLES),
+        )
+    return role
+
+
+def _check_wells(wells: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Validate a well table; returns the canonical columns (plate, well, role, sample_id,
+    group, nominal_pg_mL, dilution, signal, flag) plus any others."""
+    if not isinstance(wells, pd.DataFrame):
+        raise LeptotwinError(
+            "expected a DataFrame of wells", source=source, value=type(wells).__name__
+        )
+    for col in ("role", "signal"):
+        if col not in wells:
+            raise LeptotwinError(
+                "missing column",
+                source=source,
+                field=col,
+                expected="plate, role, nominal_pg_mL, sample_id, dilution, signal",
+            )
+    frame = wells.reset_index(drop=True)
+    out = pd.DataFrame(index=frame.index)
+    out["plate"] = _text(frame, "plate").where(_text(frame, "plate") != "", "1")
+    out["well"] = _text(frame, "well")
+    out["role"] = _roles(frame, source)
+    out["sample_id"] = _text(frame, "sample_id")
+    out["group"] = _text(frame, "group")
+    out["nominal_pg_mL"] = _number(frame, "nominal_pg_mL", source)
+    dil = _number(frame, "dilution", source)
+    out["dilution"] = np.where(np.isnan(dil), 1.0, dil)
+    out["signal"] = _number(frame, "signal", source)
+    flag = _text(frame, "flag").str.lower()
+    nan_flag = np.where(np.isnan(out["signal"].to_numpy()), "missing", "ok")
+    out["flag"] = np.where(flag == "", nan_flag, flag).astype(object)
+    std = (out["role"] == "standard").to_numpy()
+    nom = out["nominal_pg_mL"].to_numpy()
+    bad = std & ~(np.isfinite(nom) & (nom > 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise LeptotwinError(
+            "standard without a positive nominal concentration",
+            source=source,
+            field=f"row {i}, column nominal_pg_mL",
+            value=frame["nominal_pg_mL"].iloc[i] if "nominal_pg_mL" in frame else None,
+            expected="a concentration > 0 in pg/mL (the zero standard has role blank)",
+        )
+    out.loc[out["role"] == "blank", "nominal_pg_mL"] = 0.0
+    smp = (out["role"] == "sample").to_numpy()
+    d = out["dilution"].to_numpy()
+    bad = smp & ~(np.isfinite(d) & (d > 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise LeptotwinError(
+            "dilution factor must be > 0",
+            source=source,
+            field=f"row {i}, column dilution",
+            value=float(d[i]),
+            expected="the factor by which the sample was diluted into the well, e.g. 1 or 10",
+        )
+    bad = smp & (out["sample_id"] == "").to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise LeptotwinError(
+            "sample well without a sample_id",
+            source=source,
+            field=f"row {i}, column sample_id",
+            expected="an identifier shared by the replicate wells of a sample",
+        )
+    extra = [c for c in frame.columns if c not in out.columns]
+    return pd.concat([out, frame[extra]], axis=1)
+
+
+def _check_plate_standards(
+    plate: str, levels: pd.DataFrame, curve: LogisticCurve, source: str, monotone: bool
+) -> None:
+    """Enough distinct standard levels, and mean OD monotone in concentration."""
+    valid = levels.dropna(subset=["mean_od"])
+    if len(valid) < curve.n_params:
+        raise LeptotwinError(
+            "too few standard levels to fit the curve",
+            source=source,
+            field=f"plate {plate}",
+            value=len(valid),
+            expected=f"at least {curve.n_params} concentrations (blank included) with readings "
+            f"for the {curve.name}; 7 standards + blank in duplicate is usual",
+        )
+    if not monotone:
+        return
+    od = valid["mean_od"].to_numpy()
+    direction = np.sign(od[-1] - od[0]) or 1.0
+    # a reversal counts when it exceeds 5 % of the OD range: neighbours on a plateau may swap
+    reversal = direction * np.diff(od) < -_MONOTONE_TOL * np.ptp(od)
+    if reversal.any() or np.ptp(od) == 0:
+        k = int(np.argmax(reversal))
+        c = valid["nominal_pg_mL"].to_numpy()
+        raise LeptotwinError(
+            "standards are not monotone in concentration",
+            source=source,
+            field=f"plate {plate}",
+            value=f"mean OD {valid['mean_od'].iloc[k]:.4g} at {c[k]:g} pg/mL vs "
+            f"{valid['mean_od'].iloc[k + 1]:.4g} at {c[k + 1]:g} pg/mL",
+            expected="mean OD rising (or falling) with concentration: check the standards' "
+            "wells and nominal concentrations, or pass check_monotone=False",
+        )
+
+
+# --------------------------------------------------------------------------- the fitter
+class StandardCurveFitter:
+    """Fit ELISA standard curves (one per plate) and back-calculate the samples.
+
+    Parameters
+    ----------
+    model : {"4PL", "5PL"}
+    weights : {"1/y^2", "1/y", None}
+        Residual weights ``1 / OD_fit^2``, ``1 / OD_fit`` or none. As in Prism, the weight uses
+        the fitted curve's OD, not the reading (the fit minimises ``sum((y - f)^2 / f^(2k))``);
+        ``|f|`` is floored at 0.1 % of the largest OD. The same variance function
+        ``var(OD) = sigma^2 * f^(2k)`` sets the OD noise in the samples' intervals.
+    alpha : float
+        Intervals are ``1 - alpha`` (named ``lower 95%`` etc. in :attr:`summary`).
+    blank_as_zero : bool
+        Fit the blank wells as the zero standard (default; ``a`` is then anchored by them).
+    min_replicates : int
+        Samples with fewer listed wells raise (1 allows singlicates; their interval then uses
+        the curve's residual variance only).
+    check_monotone : bool
+        Raise if a plate's mean standard ODs (blank included) are not monotone in
+        concentration: a reversal between neighbouring levels larger than 5 % of the plate's
+        standard OD range (smaller ones, e.g. on a plateau, are noise).
+
+    Attributes
+    ----------
+    params_ : DataFrame, one row per plate
+        ``a, b, c, d[, g]`` (``a``, ``d`` in OD, ``c`` in pg/mL in the well).
+    se_ : DataFrame, one row per plate
+    cov_ : ndarray of shape (n_plates, p, p)
+        Covariance of the natural parameters.
+    curves_ : DataFrame, one row per plate
+        ``plate, model, weights, status, ok, n_wells, n_levels, df_resid, rss, sigma,
+        lloq_pg_mL, uloq_pg_mL, standards_passed, standards_total, standards_ok``.
+    standards_ : DataFrame, one row per plate and concentration
+        ``plate, nominal_pg_mL, n_wells, mean_od, sd_od, cv_pct, fitted_od, backfit_pg_mL``
+        (mean of the wells' back-calculated concentrations), ``recovery_pct,
+        recovery_low_pct, recovery_high_pct, recovery_ok, cv_limit_pct, cv_ok, passed``.
+    samples_ : DataFrame, one row per plate, sample_id and dilution
+        ``plate, sample_id, group, dilution, n_wells, mean_od, sd_od, cv_pct, cv_ok,
+        conc_in_well_pg_mL, conc_pg_mL, conc_lower_pg_mL, conc_upper_pg_mL`` (``1 - alpha``
+        interval), ``se_log_conc, lloq_pg_mL, uloq_pg_mL`` (the plate's range times the
+        dilution) and ``flag`` (a :class:`SampleFlag` value).
+    wells_ : DataFrame, one row per well
+        The checked input plus ``fitted_od`` (standards, blanks) and ``backfit_pg_mL``
+        (in-well concentration of every well's own OD).
+    """
+
+    def __init__(
+        self,
+        model: str = "4PL",
+        weights: str | None = "1/y^2",
+        alpha: float = 0.05,
+        *,
+        blank_as_zero: bool = True,
+        min_replicates: int = 2,
+        check_monotone: bool = True,
+    ) -> None:
+        if str(model).upper() not in ("4PL", "5PL"):
+            raise LeptotwinError(
+                "unknown standard-curve model", source=_SRC, field="model", value=model,
+                expected="'4PL' or '5PL'",
+            )  # fmt: skip
+        key = weights.strip().lower().replace(" ", "") if isinstance(weights, str) else weights
+        key = _WEIGHT_ALIASES.get(key, key) if isinstance(key, str) else key
+        if key not in _WEIGHT_POWER:
+            raise LeptotwinError(
+                "unknown weighting", source=_SRC, field="weights", value=weights,
+                expected="'1/y^2', '1/y' or None",
+            )  # fmt: skip
+        if not 0 < alpha < 1:
+            raise LeptotwinError(
+                "alpha outside (0, 1)", source=_SRC, field="alpha", value=alpha,
+                expected="e.g. 0.05 for 95 % intervals",
+            )  # fmt: skip
+        if int(min_replicates) < 1:
+            raise LeptotwinError(
+                "min_replicates must be >= 1", source=_SRC, field="min_replicates",
+                value=min_replicates,
+            )  # fmt: skip
+        self.model = LogisticCurve(str(model).upper())
+        self.weights = key
+        self.alpha = float(alpha)
+        self.blank_as_zero = blank_as_zero
+        self.min_replicates = int(min_replicates)
+        self.check_monotone = check_monotone
+
+    def __repr__(self) -> str:
+        return (
+            f"<StandardCurveFitter: {self.model.name}, weights={self.weights!r}, "
+            f"alpha={self.alpha}>"
+        )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, wells: pd.DataFrame) -> StandardCurveFitter:
+        """Fit each plate's standards and back-calculate the plate's samples.
+
+        Parameters
+        ----------
+        wells : DataFrame, one row per well
+            See the module docstring (``role``, ``signal`` and, for standards,
+            ``nominal_pg_mL`` are required).
+
+        Returns
+        -------
+        self
+            With ``params_``, ``se_``, ``cov_``, ``curves_``, ``standards_``, ``samples_`` and
+            ``wells_``.
+
+        Raises
+        ------
+        LeptotwinError
+            On a missing column, an unknown role, a non-numeric value, a standard without a
+            positive nominal concentration, no standards at all or a plate with samples but
+            no standards, fewer standard levels than parameters, standards not monotone in
+            concentration, a sample without ``sample_id``, a dilution factor <= 0, or a sample
+            with fewer than ``min_replicates`` wells. A plate whose fit fails does not raise:
+            its status says why and its samples get NaN and flag ``no_curve``.
+        """
+        source = str(wells.attrs.get("source", f"{_SRC}.fit")) if hasattr(wells, "attrs") else _SRC
+        clean = _check_wells(wells, source)
+        roles = clean["role"]
+        cal_roles = ["standard", "blank"] if self.blank_as_zero else ["standard"]
+        is_cal = roles.isin(cal_roles).to_numpy()
+        if not (roles == "standard").any():
+            raise LeptotwinError(
+                "no standard wells",
+                source=source,
+                field="role",
+                expected="wells with role 'standard' and their nominal_pg_mL",
+            )
+        plates = pd.unique(clean["plate"])
+        with_std = set(clean.loc[roles == "standard", "plate"])
+        lacking = [p for p in plates if p not in with_std and (clean["plate"] == p).any()]
+        lacking = [p for p in lacking if ((clean["plate"] == p) & (roles == "sample")).any()]
+        if lacking:
+            raise LeptotwinError(
+                "plate has samples but no standards",
+                source=source,
+                field="plate",
+                value=lacking[0],
+                expected="a standard curve on every plate with samples",
+            )
+        self._check_replicates(clean, source)
+        plates = [p for p in plates if p in with_std]
+        self.plates_ = pd.Index(plates, name="plate")
+        levels = self._level_means(clean[is_cal])
+        for plate in plates:
+            _check_plate_standards(
+                plate,
+                levels[levels["plate"] == plate],
+                self.model,
+                source,
+                self.check_monotone,
+            )
+        power = _WEIGHT_POWER[self.weights]
+        fits = []
+        for plate in plates:
+            sel = is_cal & (clean["plate"] == plate).to_numpy()
+            y = clean["signal"].to_numpy()[sel]
+            x = clean["nominal_pg_mL"].to_numpy()[sel]
+            ok = np.isfinite(y)
+            fits.append(_fit_plate(self.model, x[ok], y[ok], power))
+        self._fits = fits
+        self._phi = np.array([f.phi for f in fits])
+        self._cov_phi = np.array([f.cov_phi for f in fits])
+        self._set_attributes(clean, levels)
+        return self
+
+    def _check_replicates(self, clean: pd.DataFrame, source: str) -> None:
+        smp = clean[clean["role"] == "sample"]
+        counts = smp.groupby(["plate", "sample_id", "dilution"], sort=False).size()
+        few = counts[counts < self.min_replicates]
+        if len(few):
+            plate, sid, dil = few.index[0]
+            raise LeptotwinError(
+                "sample has no replicate" if few.iloc[0] == 1 else "sample has too few replicates",
+                source=source,
+                field=f"plate {plate}, sample_id {sid}, dilution {dil:g}",
+                value=int(few.iloc[0]),
+                expected=f"at least {self.min_replicates} wells per sample and dilution "
+                "(or min_replicates=1)",
+            )
+
+    @staticmethod
+    def _level_means(cal: pd.DataFrame) -> pd.DataFrame:
+        g = cal.groupby(["plate", "nominal_pg_mL"], sort=True)["signal"]
+        out = g.agg(n_wells="size", mean_od="mean", sd_od="std").reset_index()
+        return out.sort_values(["plate", "nominal_pg_mL"], kind="stable").reset_index(drop=True)
+
+    def _set_attributes(self, clean: pd.DataFrame, levels: pd.DataFrame) -> None:
+        names = list(self.model.names)
+        idx = self.plates_
+        theta = self.model.to_theta(self._phi)
+        dth = self.model.dtheta_dphi(self._phi)
+        cov = dth[:, :, None] * self._cov_phi * dth[:, None, :]
+        self.params_ = pd.DataFrame(theta, index=idx, columns=names)
+        self.cov_ = cov
+        self.se_ = pd.DataFrame(
+            np.sqrt(np.diagonal(cov, axis1=1, axis2=2)), index=idx, columns=names
+        )
+        plate_pos = pd.Series(np.arange(len(idx)), index=idx)
+        # wells: fitted OD and every well's own back-calculated concentration
+        on_curve = clean["plate"].isin(idx).to_numpy()
+        k = plate_pos.reindex(clean["plate"]).fillna(-1).to_numpy(int)
+        phi_w = np.where(on_curve[:, None], self._phi[np.maximum(k, 0)], np.nan)
+        nominal = clean["nominal_pg_mL"].to_numpy()
+        fitted, _, _ = self.model.evaluate(phi_w, np.nan_to_num(nominal, nan=0.0))
+        cal = clean["role"].isin(["standard", "blank"]).to_numpy()
+        t_w, _ = self.model.inverse_log(phi_w, clean["signal"].to_numpy())
+        wells = clean.copy()
+        wells["fitted_od"] = np.where(cal & on_curve, fitted, np.nan)
+        wells["backfit_pg_mL"] = np.exp(t_w)
+        self.wells_ = wells
+        self.standards_ = self._standards_table(wells, levels)
+        self.curves_ = self._curves_table(wells)
+        self.samples_ = self._samples_table(wells)
+
+    def _standards_table(self, wells: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFrame:
+        std = wells[wells["role"] == "standard"]
+        back = std.groupby(["plate", "nominal_pg_mL"], sort=True).agg(
+            backfit_pg_mL=("backfit_pg_mL", "mean"), fitted_od=("fitted_od", "first")
+        )
+        tab = levels[levels["nominal_pg_mL"] > 0].merge(
+            back.reset_index(), on=["plate", "nominal_pg_mL"], how="left"
+        )
+        tab["cv_pct"] = 100.0 * tab["sd_od"] / tab["mean_od"].abs()
+        tab["recovery_pct"] = 100.0 * tab["backfit_pg_mL"] / tab["nominal_pg_mL"]
+        grp = tab.groupby("plate")["nominal_pg_mL"]
+        edge = (tab["nominal_pg_mL"] == grp.transform("min")) | (
+            tab["nominal_pg_mL"] == grp.transform("max")
+        )
+        tab["recovery_low_pct"] = np.where(
+            edge, EDGE_RECOVERY_LIMITS_PCT[0], RECOVERY_LIMITS_PCT[0]
+        )
+        tab["recovery_high_pct"] = np.where(
+            edge, EDGE_RECOVERY_LIMITS_PCT[1], RECOVERY_LIMITS_PCT[1]
+        )
+        rec = tab["recovery_pct"]
+        tab["recovery_ok"] = (rec >= tab["recovery_low_pct"]) & (rec <= tab["recovery_high_pct"])
+        tab["cv_limit_pct"] = np.where(edge, EDGE_CV_LIMIT_PCT, CV_LIMIT_PCT)
+        tab["cv_ok"] = tab["cv_pct"].isna() | (tab["cv_pct"] <= tab["cv_limit_pct"])
+        tab["passed"] = tab["recovery_ok"] & tab["cv_ok"]
+        cols = [
+            "plate", "nominal_pg_mL", "n_wells", "mean_od", "sd_od", "cv_pct", "fitted_od",
+            "backfit_pg_mL", "recovery_pct", "recovery_low_pct", "recovery_high_pct",
+            "recovery_ok", "cv_limit_pct", "cv_ok", "passed",
+        ]  # fmt: skip
+        return tab[cols].reset_index(drop=True)
+
+    def _curves_table(self, wells: pd.DataFrame) -> pd.DataFrame:
+        st = self.standards_
+        passed = st[st["passed"]].groupby("plate")["nominal_pg_mL"]
+        total = st.groupby("plate")["passed"].agg(["sum", "size"])
+        fits = self._fits
+        status = [f.status for f in fits]
+        df = np.array([f.df for f in fits], float)
+        rss = np.array([f.rss for f in fits])
+        tab = pd.DataFrame(
+            {
+                "plate": list(self.plates_),
+                "model": self.model.name,
+                "weights": "none" if self.weights is None else self.weights,
+                "status": [s.name.lower() for s in status],
+                "n_wells": [f.n_obs for f in fits],
+                "n_levels": wells[wells["role"].isin(["standard", "blank"])]
+                .groupby("plate")["nominal_pg_mL"]
+                .nunique()
+                .reindex(self.plates_)
+                .to_numpy(),
+                "df_resid": df.astype(int),
+                "rss": rss,
+                "sigma": np.sqrt(rss / np.where(df > 0, df, np.nan)),
+                "lloq_pg_mL": passed.min().reindex(self.plates_).to_numpy(float),
+                "uloq_pg_mL": passed.max().reindex(self.plates_).to_numpy(float),
+                "standards_passed": total["sum"].reindex(self.plates_).fillna(0).to_numpy(int),
+                "standards_total": total["size"].reindex(self.plates_).fillna(0).to_numpy(int),
+            }
+        )
+        frac_ok = tab["standards_passed"] >= 0.75 * tab["standards_total"]
+        tab["standards_ok"] = frac_ok & (tab["standards_total"] >= 6)
+        converged = np.array([s is CurveStatus.CONVERGED for s in status])
+        tab["ok"] = converged & tab["lloq_pg_mL"].notna().to_numpy()
+        return tab[
+            ["plate", "model", "weights", "status", "ok", "n_wells", "n_levels", "df_resid",
+             "rss", "sigma", "lloq_pg_mL", "uloq_pg_mL", "standards_passed", "standards_total",
+             "standards_ok"]
+        ]  # fmt: skip
+
+    def _samples_table(self, wells: pd.DataFrame) -> pd.DataFrame:
+        smp = wells[wells["role"] == "sample"].copy()
+        keys = ["plate", "sample_id", "dilution"]
+        smp["_over"] = smp["flag"].eq("overflow")
+        g = smp.groupby(keys, sort=False)
+        tab = g.agg(
+            group=("group", "first"),
+            n_wells=("signal", "count"),
+            mean_od=("signal", "mean"),
+            sd_od=("signal", "std"),
+            _over=("_over", "any"),
+        ).reset_index()
+        n = len(tab)
+        k = pd.Series(np.arange(len(self.plates_)), index=self.plates_)
+        pos = k.reindex(tab["plate"]).to_numpy(int) if n else np.zeros(0, int)
+        phi = self._phi[pos] if n else np.zeros((0, self.model.n_params))
+        cov = self._cov_phi[pos] if n else np.zeros((0, self.model.n_params, self.model.n_params))
+        fit_df = np.array([self._fits[i].df for i in pos], float)
+        sigma2 = np.array([self._fits[i].rss for i in pos], float) / np.where(
+            fit_df > 0, fit_df, np.nan
+        )
+        y = tab["mean_od"].to_numpy(float)
+        t, side = self.model.inverse_log(phi, y)
+        _, jac, dfdt = self.model.evaluate(phi, np.exp(np.nan_to_num(t, nan=0.0)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad = -jac / dfdt[:, None]
+            var_par = np.einsum("ni,nij,nj->n", grad, cov, grad)
+            power = _WEIGHT_POWER[self.weights]
+            v_fit = sigma2 * np.abs(y) ** (2.0 * power)
+            n_rep = tab["n_wells"].to_numpy(float)
+            s2 = tab["sd_od"].fillna(0.0).to_numpy(float) ** 2
+            pooled = (fit_df * v_fit + (n_rep - 1.0) * s2) / (fit_df + n_rep - 1.0)
+            var_y = pooled / n_rep
+            se_log = np.sqrt(var_par + var_y / dfdt**2)
+        tq = stats.t.ppf(1.0 - self.alpha / 2.0, np.where(fit_df > 0, fit_df, np.nan))
+        dil = tab["dilution"].to_numpy(float)
+        conc_well = np.exp(t)
+        curves = self.curves_.set_index("plate")
+        lloq = curves["lloq_pg_mL"].reindex(tab["plate"]).to_numpy(float)
+        uloq = curves["uloq_pg_mL"].reindex(tab["plate"]).to_numpy(float)
+        tab["cv_pct"] = 100.0 * tab["sd_od"] / tab["mean_od"].abs()
+        tab["cv_ok"] = tab["cv_pct"].isna() | (tab["cv_pct"] <= CV_LIMIT_PCT)
+        tab["conc_in_well_pg_mL"] = conc_well
+        tab["conc_pg_mL"] = conc_well * dil
+        tab["conc_lower_pg_mL"] = conc_well * np.exp(-tq * se_log) * dil
+        tab["conc_upper_pg_mL"] = conc_well * np.exp(tq * se_log) * dil
+        tab["se_log_conc"] = se_log
+        tab["lloq_pg_mL"] = lloq * dil
+        tab["uloq_pg_mL"] = uloq * dil
+        failed = np.array([self._fits[i].status is CurveStatus.NO_CONVERGENCE for i in pos], bool)
+        flag = np.full(n, SampleFlag.OK.value, dtype=object)
+        flag[conc_well < lloq] = SampleFlag.BELOW_LLOQ.value
+        flag[conc_well > uloq] = SampleFlag.ABOVE_ULOQ.value
+        flag[side == -1] = SampleFlag.BELOW_BOTTOM.value
+        flag[side == 1] = SampleFlag.ABOVE_TOP.value
+        flag[np.isnan(y)] = SampleFlag.MISSING.value
+        over = tab["_over"].to_numpy(bool)
+        flag[over] = SampleFlag.OVERFLOW.value
+        flag[failed] = SampleFlag.NO_CURVE.value
+        tab["flag"] = flag
+        nan_out = over | failed
+        for col in ("conc_in_well_pg_mL", "conc_pg_mL", "conc_lower_pg_mL", "conc_upper_pg_mL",
+                    "se_log_conc"):  # fmt: skip
+            tab.loc[nan_out, col] = np.nan
+        cols = [
+            "plate", "sample_id", "group", "dilution", "n_wells", "mean_od", "sd_od", "cv_pct",
+            "cv_ok", "conc_in_well_pg_mL", "conc_pg_mL", "conc_lower_pg_mL", "conc_upper_pg_mL",
+            "se_log_conc", "lloq_pg_mL", "uloq_pg_mL", "flag",
+        ]  # fmt: skip
+        out = tab[cols].reset_index(drop=True)
+        return out.astype({"n_wells": int, "dilution": float, "cv_ok": bool})
+
+    # ------------------------------------------------------------------ results
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "_fits"):
+            raise LeptotwinError(
+                "the fitter has not been fitted", source=_SRC, expected="call .fit(wells) first"
+            )
+
+    def _rows(self, plate: Any) -> Array:
+        if plate is None:
+            return self.params_.to_numpy()
+        if plate not in self.plates_:
+            raise LeptotwinError(
+                "unknown plate", source=_SRC, field="plate", value=plate,
+                expected="one of " + ", ".join(map(str, self.plates_)),
+            )  # fmt: skip
+        return self.params_.loc[[plate]].to_numpy()
+
+    def predict(self, conc_pg_mL: ArrayLike, plate: Any = None) -> Array:
+        """Fitted OD at in-well concentrations, shape (n_plates, n_conc) (1 row for ``plate``)."""
+        self._check_fitted()
+        return self.model.predict(self._rows(plate), np.atleast_1d(np.asarray(conc_pg_mL, float)))
+
+    def inverse(self, od: ArrayLike, plate: Any = None) -> Array:
+        """In-well concentration (pg/mL) at each OD, shape (n_plates, n_od); NaN at or past an
+        asymptote."""
+        self._check_fitted()
+        return self.model.inverse(self._rows(plate), np.atleast_1d(np.asarray(od, float)))
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Parameters with standard errors and ``1 - alpha`` intervals, indexed by (plate,
+        param): ``estimate, se, lower 95%, upper 95%`` (t with the residual df; ``b, c, g``
+        on the log scale, where they were fitted), ``status``."""
+        self._check_fitted()
+        pct = f"{100 * (1 - self.alpha):g}%"
+        est = self.params_.to_numpy()
+        se = self.se_.to_numpy()
+        df = np.array([f.df for f in self._fits], float)
+        tq = stats.t.ppf(1 - self.alpha / 2, np.where(df > 0, df, np.nan))[:, None]
+        logp = np.zeros(est.shape[1], bool)
+        logp[[1, 2]] = True
+        if self.model.five:
+            logp[4] = True
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.exp(tq * se / np.abs(est))
+            lower = np.where(logp, est / factor, est - tq * se)
+            upper = np.where(logp, est * factor, est + tq * se)
+        n, p = est.shape
+        out = pd.DataFrame(
+            {
+                "plate": np.repeat(self.plates_.to_numpy(object), p),
+                "param": np.tile(self.model.names, n),
+                "estimate": est.ravel(),
+                "se": se.ravel(),
+                f"lower {pct}": lower.ravel(),
+                f"upper {pct}": upper.ravel(),
+                "status": np.repeat(self.curves_["status"].to_numpy(object), p),
+            }
+        )
+        return out.set_index(["plate", "param"])
+
+    def print_summary(self) -> None:
+        """Print the model, the per-plate curve QC, the parameters and the samples."""
+        self._check_fitted()
+        print(f"{self.model.name}: {self.model.formula}; weights: {self.weights or 'none'}")
+        with pd.option_context("display.width", 160, "display.max_columns", 30):
+            print(self.curves_.to_string(index=False))
+            print(self.summary.to_string())
+            print(self.samples_.to_string(index=False))
+
+    def plot(self, ax: Any = None, *, plates: Sequence[Any] | None = None) -> Any:
+        """Standards, fitted curves and the samples on their curve (log concentration axis).
+
+        Blanks are drawn one decade below the lowest standard (as drc draws dose 0); samples
+        at their in-well concentration with the interval as horizontal bars. Returns the Axes.
+        """
+        import matplotlib.pyplot as plt
+
+        self._check_fitted()
+        ax = ax if ax is not None else plt.gca()
+        chosen = list(self.plates_) if plates is None else list(plates)
+        w = self.wells_
+        std = w[(w["role"] == "standard") & w["plate"].isin(chosen)]
+        lo = float(std["nominal_pg_mL"].min()) / 10.0
+        hi = float(std["nominal_pg_mL"].max()) * 2.0
+        grid = np.geomspace(lo, hi, 200)
+        for plate in chosen:
+            sel = w[(w["plate"] == plate) & w["role"].isin(["standard", "blank"])]
+            x = np.where(sel["nominal_pg_mL"] > 0, sel["nominal_pg_mL"], lo)
+            pts = ax.scatter(x, sel["signal"], s=14, label=f"{plate} standards")
+            color = pts.get_facecolor()[0]
+            ax.plot(grid, self.predict(grid, plate)[0], color=color)
+            s = self.samples_[self.samples_["plate"] == plate].dropna(subset=["conc_in_well_pg_mL"])
+            if len(s):
+                xw = s["conc_in_well_pg_mL"].to_numpy()
+                low = xw * s["conc_lower_pg_mL"].to_numpy() / s["conc_pg_mL"].to_numpy()
+                up = xw * s["conc_upper_pg_mL"].to_numpy() / s["conc_pg_mL"].to_numpy()
+                ax.errorbar(xw, s["mean_od"], xerr=[xw - low, up - xw], fmt="x", color=color,
+                            label=f"{plate} samples")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("concentration in the well (pg/mL)")
+        ax.set_ylabel("OD")
+        ax.set_title(f"{self.model.name} standard curves")
+        if len(chosen) <= 6:
+            ax.legend(fontsize="small")
+        return ax
+
+
+# --------------------------------------------------------------------------- helpers
+def spike_recovery(
+    spiked_pg_mL: ArrayLike, unspiked_pg_mL: ArrayLike, added_pg_mL: ArrayLike
+) -> Array:
+    """Spike recovery in percent: ``100 * (spiked - unspiked) / added``.
+
+    Acceptable matrices recover 80-120 % (:data:`RECOVERY_LIMITS_PCT`). Arguments broadcast;
+    concentrations in the same unit (e.g. the ``conc_pg_mL`` of a spiked and an unspiked
+    aliquot of a sample and the spike's nominal concentration).
+
+    Raises
+    ------
+    LeptotwinError
+        If an added amount is not > 0.
+
+    Examples
+    --------
+    >>> float(spike_recovery(1450.0, 520.0, 1000.0))
+    93.0
+    """
+    added = np.asarray(added_pg_mL, float)
+    if np.any(~(added > 0)):
+        raise LeptotwinError(
+            "spike amount must be > 0",
+            source="spike_recovery",
+            field="added_pg_mL",
+            value=added.tolist(),
+            expected="the concentration added to the spiked aliquot",
+        )
+    spiked = np.asarray(spiked_pg_mL, float)
+    unspiked = np.asarray(unspiked_pg_mL, float)
+    return 100.0 * (spiked - unspiked) / added
+
+
+def _layout_frame(path: Path) -> pd.DataFrame:
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        if importlib.util.find_spec("openpyxl") is None:
+            raise LeptotwinError(
+                "reading .xlsx needs the optional package openpyxl",
+                source=str(path),
+                expected="pip install openpyxl, or save the layout as CSV",
+            )
+        return pd.read_excel(path, dtype=str)
+    raw = path.read_bytes()
+    text = (
+        raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8-sig")
+    )
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise LeptotwinError("empty layout file", source=str(path), expected="a header line")
+    sep = max(("\t", ";", ","), key=lines[0].count)
+    rows = list(csv.reader(lines, delimiter=sep))
+    header = [h.strip().lower() for h in rows[0]]
+    dupes = sorted({h for h in header if h and header.count(h) > 1})
+    if dupes:
+        raise LeptotwinError("duplicated column header", source=str(path), field=dupes[0])
+    width = len(header)
+    body = [[c.strip() for c in r[:width]] + [""] * (width - len(r)) for r in rows[1:]]
+    frame = pd.DataFrame(body, columns=header, dtype=object)
+    frame = frame.drop(columns=[c for c in frame.columns if c == ""])
+    if sep != ",":  # decimal comma in ;- or tab-separated files
+        for col in ("nominal_pg_mL".lower(), "dilution"):
+            if col in frame:
+                frame[col] = frame[col].str.replace(",", ".", regex=False)
+    return frame
+
+
+def read_elisa_layout(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read an ELISA layout file (see the module docstring).
+
+    Returns
+    -------
+    DataFrame, one row per listed well
+        ``plate`` (``""`` when the file has none), ``well`` (``A01``), ``role`` (one of
+        :data:`ELISA_ROLES`), ``sample_id``, ``group``, ``nominal_pg_mL`` (float), ``dilution``
+        (float, 1 when empty).
+
+    Raises
+    ------
+    LeptotwinError
+        If the file is missing or empty, a column ``well`` or ``role`` is missing, a header
+        repeats, a role is unknown, a well is not a well name or appears twice, or a number
+        is not a number.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise LeptotwinError("file not found", source=source)
+    frame = _layout_frame(path)
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    frame = frame.rename(columns={"nominal_pg_ml": "nominal_pg_mL"})
+    for col in ("well", "role"):
+        if col not in frame:
+            raise LeptotwinError(
+                "missing column", source=source, field=col, expected=", ".join(ELISA_LAYOUT_COLUMNS)
+            )
+    out = pd.DataFrame(index=frame.index)
+    out["plate"] = _text(frame, "plate")
+    out["well"] = normalise_well(frame["well"].astype(str).to_numpy(object), source=source)
+    out["role"] = _roles(frame, source)
+    out["sample_id"] = _text(frame, "sample_id")
+    out["group"] = _text(frame, "group")
+    out["nominal_pg_mL"] = _number(frame, "nominal_pg_mL", source)
+    dil = _number(frame, "dilution", source)
+    out["dilution"] = np.where(np.isnan(dil), 1.0, dil)
+    dup = out.duplicated(["plate", "well"]).to_numpy()
+    if dup.any():
+        i = int(np.argmax(dup))
+        raise LeptotwinError(
+            "duplicated well",
+            source=source,
+            value=f"{out['plate'].iloc[i]} {out['well'].iloc[i]}".strip(),
+            expected="one row per plate and well",
+        )
+    out.attrs["source"] = source
+    return out
+
+
+def read_elisa(
+    plate_file: str | os.PathLike[str],
+    layout_file: str | os.PathLike[str],
+    *,
+    plate_format: int | None = None,
+    decimal: str = "auto",
+) -> pd.DataFrame:
+    """Read an ELISA plate-reader export and its layout into the well table of
+    :meth:`StandardCurveFitter.fit`.
+
+    Parameters
+    ----------
+    plate_file : path-like
+        Plate-reader export (grid blocks or long table; ``.csv``/``.tsv``/``.txt``, ``.xlsx``
+        with ``openpyxl``), read by :func:`leptotwin.formats.read_plate_reader` (``OVER``
+        cells become NaN with flag ``overflow``).
+    layout_file : path-like
+        ELISA layout file (see :func:`read_elisa_layout`).
+    plate_format, decimal
+        Passed to :func:`~leptotwin.formats.read_plate_reader`.
+
+    Returns
+    -------
+    DataFrame, one row per layout well
+        ``plate, well, role, sample_id, group, nominal_pg_mL, dilution, signal, flag``;
+        ``attrs["source"]`` names both files.
+
+    Raises
+    ------
+    LeptotwinError
+        As the two readers, or if a plate is in the layout but not in the export (or the
+        reverse).
+    """
+    reads = read_plate_reader(plate_file, plate_format=plate_format, decimal=decimal)
+    layout = read_elisa_layout(layout_file)
+    plates = list(pd.unique(reads["plate"]))
+    if (layout["plate"] == "").all():
+        layout = pd.DataFrame({"plate": plates}).merge(layout.drop(columns="plate"), how="cross")
+    else:
+        for missing, src, msg in (
+            (sorted(set(layout["plate"]) - set(plates)), str(layout_file),
+             "plate in the layout has no readings"),
+            (sorted(set(plates) - set(layout["plate"])), str(plate_file),
+             "plate has readings but no layout"),
+        ):  # fmt: skip
+            if missing:
+                raise LeptotwinError(
+                    msg,
+                    source=src,
+                    field="plate",
+                    value=missing[0],
+                    expected="the same plate ids in export and layout: " + ", ".join(plates),
+                )
+    merged = layout.merge(reads, on=["plate", "well"], how="left")
+    merged["flag"] = merged["flag"].astype(object).where(merged["flag"].notna(), "missing")
+    merged = merged[[*ELISA_LAYOUT_COLUMNS, "signal", "flag"]].reset_index(drop=True)
+    merged.attrs["source"] = f"{plate_file} + {layout_file}"
+    return merged
