@@ -101,12 +101,25 @@ def _layout_file(layout: pd.DataFrame) -> pd.DataFrame:
 def run_plates(
     ctx: Context, proto: dict, *, catalog: Catalog | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Simulate the plates, write the instrument files, and read them back as the lab would.
-
-    ``catalog`` replaces the packaged catalogue (counterfactual cell lines or parameters).
+    """Simulate the protocol's plates, write the instrument files, and read them back as the lab
+    would. ``catalog`` replaces the packaged catalogue (counterfactual cell lines or parameters).
     Returns the tidy dose-response table (``curve, dose, response, ...``; response in % of
     vehicle) and the per-group plate QC."""
     layout = design_plates(protocol_curves(proto), proto["doses_nM"])
+    return run_layout(ctx, proto, layout, folder="viability_plates", catalog=catalog)
+
+
+def run_layout(
+    ctx: Context,
+    proto: dict,
+    layout: pd.DataFrame,
+    *,
+    folder: str,
+    catalog: Catalog | None = None,
+    mixtures: dict[str, list[tuple[str, float]]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run ``layout`` on the virtual reader, write the export and layout into ``folder`` of the
+    output, read them back, normalise to each plate's blanks and vehicles."""
     model = PathwayModel.from_catalog(catalog) if catalog is not None else None
     wells = simulate_viability(
         layout,
@@ -115,19 +128,20 @@ def run_plates(
         hours=float(proto["hours"]),
         model=model,
         catalog=catalog,
+        mixtures=mixtures,
     )
-    folder = ctx.out_dir / "viability_plates"
+    out = ctx.out_dir / folder
     readings = wells[["plate", "well", "signal"]].copy()
     readings["flag"] = np.where(np.isinf(readings["signal"]), "overflow", "")
     readings.loc[np.isinf(readings["signal"]), "signal"] = np.nan
     write_plate_reader(
-        folder / "plate_reader_export.csv",
+        out / "plate_reader_export.csv",
         readings,
         metadata={"Read type": "Luminescence", "Units": "RLU", "Assay": "CellTiter-Glo, 72 h"},
     )
-    write_layout(folder / "layout.csv", _layout_file(layout))
+    write_layout(out / "layout.csv", _layout_file(layout))
     merged = merge_plate(
-        read_plate_reader(folder / "plate_reader_export.csv"), read_layout(folder / "layout.csv")
+        read_plate_reader(out / "plate_reader_export.csv"), read_layout(out / "layout.csv")
     )
     norm = normalise_to_controls(merged, group_by=("plate", "cell_line", "perturbation"))
     return to_dose_response(norm.data), norm.qc
