@@ -1,5 +1,22 @@
-"""Virtual instruments: what a lab's instruments would record from the model."""
+"""Virtual instruments: what a lab's instruments would record from the model.
 
-from leptotwin.assays.viability import READOUTS, CurveSpec, design_plates, simulate_viability
+Names are loaded lazily (see ``leptotwin._lazy``).
+"""
 
-__all__ = ["READOUTS", "CurveSpec", "design_plates", "simulate_viability"]
+from leptotwin._lazy import lazy_exports
+
+_EXPORTS = {
+    "READOUTS": "viability",
+    "CurveSpec": "viability",
+    "design_plates": "viability",
+    "simulate_viability": "viability",
+    "simulate_elisa": "elisa",
+    "design_elisa": "elisa",
+    "write_elisa": "elisa",
+    "BLISettings": "bli",
+    "simulate_bli": "bli",
+    "write_bli": "bli",
+    "harvest_counts": "harvest",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
