@@ -33,14 +33,16 @@ def _status(claims):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_claims_c1_c3_pass_and_partial_claims_hold(tmp_path, seed):
+def test_claims_c1_c3_c5_pass_and_partial_claims_hold(tmp_path, seed):
     res = viability(_ctx(tmp_path, seed))
     status = _status(res.claims)
     assert status["C1"] == ClaimStatus.PASS
     assert status["C3"] == ClaimStatus.PASS
-    # C5 and C6 await the ELISA and synergy steps; every part measured now holds (else FAIL)
-    assert status["C5"] == ClaimStatus.NOT_IMPLEMENTED
+    assert status["C5"] == ClaimStatus.PASS
+    # C4 awaits qPCR and densitometry, C6 the synergy scores; every part measured now holds
+    assert status["C4"] == ClaimStatus.NOT_IMPLEMENTED
     assert status["C6"] == ClaimStatus.NOT_IMPLEMENTED
+    assert (tmp_path / "elisa" / "areg_elisa_export.csv").is_file()
     assert (tmp_path / "viability_plates" / "plate_reader_export.csv").is_file()
     assert (tmp_path / "viability_plates" / "layout.csv").is_file()
 
@@ -85,10 +87,11 @@ def test_true_ic50_covered_by_the_reported_intervals():
     assert abs(np.median(ed["estimate"]) / truth - 1) < 0.05
 
 
-def test_counterfactual_mir449a_restored_fails_c3(tmp_path):
+def test_counterfactual_mir449a_restored_fails_c3_and_c4(tmp_path):
     cat = _with_line(load_catalog(), AR, mir449a=1.0)
     _, _, _, ic, claims = run_experiment(_ctx(tmp_path, 4), catalog=cat)
     assert _status(claims)["C3"] == ClaimStatus.FAIL
+    assert _status(claims)["C4"] == ClaimStatus.FAIL  # no AREG rise in the ELISA
     fold = ic.set_index("curve").loc[curve_label(AR, "alectinib"), "fold"]
     assert 0.6 < fold < 1.6
 

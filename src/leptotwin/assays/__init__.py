@@ -17,6 +17,7 @@ _EXPORTS = {
     "simulate_bli": "bli",
     "write_bli": "bli",
     "harvest_counts": "harvest",
+    "collect_conditioned_medium": "conditioned_medium",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -23,6 +23,9 @@ from matplotlib.figure import Figure
 from leptotwin.analysis.curve_stats import dose_at_top_fraction, prediction_band
 from leptotwin.analysis.doseresponse import DoseResponseFitter
 from leptotwin.analysis.ratios import log_ratio_ci
+from leptotwin.analysis.standard_curve import StandardCurveFitter, read_elisa
+from leptotwin.assays.conditioned_medium import collect_conditioned_medium
+from leptotwin.assays.elisa import simulate_elisa, write_elisa
 from leptotwin.assays.viability import CurveSpec, design_plates, simulate_viability
 from leptotwin.catalog import Catalog
 from leptotwin.formats import (
@@ -221,6 +224,24 @@ def _plot_curves(
     ax.legend(fontsize=7, loc="lower left")
 
 
+def _medium_figure(medium: pd.DataFrame) -> Figure:
+    fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    groups = list(MEDIUM_GROUPS)
+    for i, g in enumerate(groups):
+        rows = medium[medium["group"] == g]
+        x = np.full(len(rows), i) + np.linspace(-0.08, 0.08, len(rows))
+        cens = rows["censored_below_lloq"].to_numpy(bool)
+        ax.scatter(x[~cens], rows["areg_pg_mL"][~cens], color=f"C{i}", s=20)
+        ax.scatter(x[cens], rows["areg_pg_mL"][cens], facecolors="none", edgecolors=f"C{i}", s=20)
+        gm = float(np.exp(np.log(rows["areg_pg_mL"]).mean()))
+        ax.hlines(gm, i - 0.25, i + 0.25, color="k", lw=1.2)
+    ax.set_xticks(range(len(groups)), [g.replace(" ", "\n", 1) for g in groups], fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("AREG in conditioned medium (pg/mL)")
+    return fig
+
+
 def _status(parts: list[bool], pending: bool) -> ClaimStatus:
     if not all(parts):
         return ClaimStatus.FAIL
@@ -233,8 +254,73 @@ def _fmt_ratio(r: dict[str, float]) -> str:
     return f"{r['estimate']:.2f}x [{r['lower']:.2f}, {r['upper']:.2f}]"
 
 
-def evaluate_claims(tidy: pd.DataFrame, ic: pd.DataFrame, proto: dict) -> list[ClaimResult]:
-    """C1, C3, C5 and C6 from the fitted table (thresholds: shared/domain/CLAIMS.md)."""
+MEDIUM_GROUPS = {  # conditioned-medium dishes: group -> (cell line, perturbation)
+    "A925LPE3": (PARENTAL, ""),
+    "A925L/AR": (AR, ""),
+    "A925L/AR mimic control": (AR, "mimic control"),
+    "A925L/AR miR-449a mimic": (AR, "miR-449a mimic"),
+}
+
+
+def run_medium_elisa(
+    ctx: Context, *, dishes_per_group: int = 3, catalog: Catalog | None = None
+) -> tuple[pd.DataFrame, StandardCurveFitter]:
+    """Secreted AREG: conditioned medium of each group (6-well dishes, 48 h) → virtual DuoSet
+    ELISA → plate export and layout → standard-curve analysis. Returns one row per dish with the
+    measured concentration (values below the LLOQ are reported at the LLOQ, an upper bound, and
+    flagged) and the fitter."""
+    rows = [
+        {"sample_id": f"{g[:12]}-{k + 1}", "group": g, "cell_line": line, "perturbation": pert}
+        for g, (line, pert) in MEDIUM_GROUPS.items()
+        for k in range(dishes_per_group)
+    ]
+    model = PathwayModel.from_catalog(catalog) if catalog is not None else None
+    dishes = collect_conditioned_medium(
+        pd.DataFrame(rows), rng=ctx.rng, model=model, catalog=catalog
+    )
+    wells = simulate_elisa(
+        dishes[["sample_id", "group", "true_pg_mL"]].assign(dilution=1.0), rng=ctx.rng
+    )
+    folder = ctx.out_dir / "elisa"
+    write_elisa(wells, folder / "areg_elisa_export.csv", folder / "areg_elisa_layout.csv")
+    fitter = StandardCurveFitter(model="4PL").fit(
+        read_elisa(folder / "areg_elisa_export.csv", folder / "areg_elisa_layout.csv")
+    )
+    res = fitter.samples_.copy()
+    below = res["flag"].astype(str) == "below_lloq"
+    res["areg_pg_mL"] = np.where(below, res["lloq_pg_mL"], res["conc_pg_mL"])
+    res["censored_below_lloq"] = below
+    return res, fitter
+
+
+def areg_ratio(medium: pd.DataFrame, num: str, den: str) -> dict[str, float]:
+    """Ratio of geometric mean AREG (num/den) with a Welch t interval on the log scale; a
+    ``num`` group below the LLOQ gives an upper bound of the ratio (``censored``)."""
+    a = np.log(medium.loc[medium["group"] == num, "areg_pg_mL"].to_numpy(float))
+    b = np.log(medium.loc[medium["group"] == den, "areg_pg_mL"].to_numpy(float))
+    va, vb_ = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    diff = a.mean() - b.mean()
+    se = np.sqrt(va + vb_)
+    dof = (va + vb_) ** 2 / (va**2 / (a.size - 1) + vb_**2 / (b.size - 1)) if se > 0 else 1.0
+    from scipy import stats
+
+    t = stats.t.ppf(0.975, dof)
+    censored = bool(medium.loc[medium["group"].isin([num, den]), "censored_below_lloq"].any())
+    return {
+        "estimate": float(np.exp(diff)),
+        "lower": float(np.exp(diff - t * se)),
+        "upper": float(np.exp(diff + t * se)),
+        "censored": censored,
+    }
+
+
+def evaluate_claims(
+    tidy: pd.DataFrame, ic: pd.DataFrame, proto: dict, medium: pd.DataFrame | None = None
+) -> list[ClaimResult]:
+    """C1, C3, C4, C5 and C6 from the fitted tables (thresholds: shared/domain/CLAIMS.md).
+
+    C4 also needs qPCR and p-EGFR densitometry (not yet part of the chain) and C6 the synergy
+    scores: both stay NOT_IMPLEMENTED unless a measured part fails."""
     dmax = float(max(proto["doses_nM"]))
     fixed = proto["fixed"]
     par = curve_label(PARENTAL, "alectinib")
@@ -258,6 +344,28 @@ def evaluate_claims(tidy: pd.DataFrame, ic: pd.DataFrame, proto: dict) -> list[C
         texts.append(f"{drug} {_fmt_ratio(r)}")
     claims.append(ClaimResult("C3", _status(parts, False), "; ".join(texts)))
 
+    si = {
+        k: ratio(ic, curve_label(AR, "alectinib", k), par, dose_max=dmax)
+        for k in ("siAREG", "siEGFR")
+    }
+    c4 = [r["estimate"] <= 3.0 for r in si.values()]
+    c4_text = "; ".join(f"{k} IC50 {_fmt_ratio(r)} of parental" for k, r in si.items())
+    if medium is not None:
+        up = areg_ratio(medium, "A925L/AR", "A925LPE3")
+        c4.append(up["estimate"] >= 3.0)
+        c4_text = (
+            f"secreted AREG (ELISA) AR/parental {up['estimate']:.2f}x "
+            f"[{up['lower']:.2f}, {up['upper']:.2f}]; " + c4_text
+        )
+    claims.append(
+        ClaimResult(
+            "C4",
+            _status(c4, True),
+            c4_text + "; miR-449a and AREG mRNA (qPCR) and p-EGFR "
+            "(densitometry) are not yet in the chain",
+        )
+    )
+
     mimic = ratio(ic, curve_label(AR, "alectinib", "miR-449a mimic"), par, dose_max=dmax)
     areg = ratio(
         ic,
@@ -266,14 +374,15 @@ def evaluate_claims(tidy: pd.DataFrame, ic: pd.DataFrame, proto: dict) -> list[C
         dose_max=dmax,
     )
     c5 = [mimic["estimate"] <= 3.0, areg["estimate"] >= 3.0]
-    claims.append(
-        ClaimResult(
-            "C5",
-            _status(c5, True),
-            f"mimic IC50 {_fmt_ratio(mimic)} of parental; recombinant AREG 50 ng/mL "
-            f"{_fmt_ratio(areg)}; AREG lowering by the mimic needs the ELISA (step 4)",
-        )
+    c5_text = (
+        f"mimic IC50 {_fmt_ratio(mimic)} of parental; recombinant AREG 50 ng/mL {_fmt_ratio(areg)}"
     )
+    if medium is not None:
+        down = areg_ratio(medium, "A925L/AR mimic control", "A925L/AR miR-449a mimic")
+        c5.append(down["estimate"] >= 2.0)
+        bound = " (mimic below LLOQ: a lower bound)" if down["censored"] else ""
+        c5_text = f"mimic lowers secreted AREG {down['estimate']:.1f}x{bound}; " + c5_text
+    claims.append(ClaimResult("C5", _status(c5, medium is None), c5_text))
 
     parts, texts = [], []
     for drug in EGFR_BLOCKERS:
@@ -314,14 +423,17 @@ def analyse(tidy: pd.DataFrame, proto: dict) -> tuple[DoseResponseFitter, pd.Dat
 
 
 def run_experiment(
-    ctx: Context, *, catalog: Catalog | None = None
+    ctx: Context, *, catalog: Catalog | None = None, elisa: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame, DoseResponseFitter, pd.DataFrame, list[ClaimResult]]:
-    """The whole chain: plates → files → analysis → claims. Returns tidy data, plate QC, the
-    fitter, the IC50 table and the claim results."""
+    """The whole chain: plates (and conditioned-medium ELISA) → files → analysis → claims.
+    Returns tidy data, plate QC, the fitter, the IC50 table and the claim results; the ELISA
+    table is in ``ic.attrs["medium"]`` when run."""
     proto = load_protocol()
     tidy, plate_qc = run_plates(ctx, proto, catalog=catalog)
     fitter, ic = analyse(tidy, proto)
-    return tidy, plate_qc, fitter, ic, evaluate_claims(tidy, ic, proto)
+    medium = run_medium_elisa(ctx, catalog=catalog)[0] if elisa else None
+    ic.attrs["medium"] = medium
+    return tidy, plate_qc, fitter, ic, evaluate_claims(tidy, ic, proto, medium)
 
 
 @register_section("viability", order=20)
@@ -331,6 +443,7 @@ def viability(ctx: Context) -> SectionResult:
     tidy, plate_qc, fitter, ic, claims = run_experiment(ctx)
     par_ic = ic.set_index("curve").loc[curve_label(PARENTAL, "alectinib")]
 
+    medium = ic.attrs.get("medium")
     f1 = Figure(figsize=(10, 7.2), layout="constrained")
     for k, drug in enumerate(ALK_TKIS):
         _plot_curves(
@@ -417,9 +530,16 @@ def viability(ctx: Context) -> SectionResult:
                 f2,
             ),
             ("Mechanism: AREG and EGFR knockdown, miR-449a mimic, recombinant AREG (C4, C5).", f3),
+            (
+                "Secreted AREG in conditioned medium (6-well, 48 h), virtual DuoSet ELISA: each "
+                "dish, and the group geometric mean; open symbols are below the LLOQ, plotted at "
+                "the LLOQ (C4, C5).",
+                _medium_figure(medium),
+            ),
         ],
         tables={
             "viability_ic50.csv": ic,
+            "areg_elisa_samples.csv": medium,
             "viability_fits.csv": fitter.results_,
             "viability_qc.csv": fitter.qc_.reset_index(),
             "viability_plate_qc.csv": plate_qc.reset_index(drop=True),

@@ -1,0 +1,71 @@
+"""Conditioned medium: cells grown in dishes, supernatant collected for an AREG ELISA.
+
+The usual secretion experiment: a fixed number of cells seeded per dish, medium changed, collected
+after a day or two, cleared and frozen; the cells are counted at collection so secretion can be
+expressed per cell. The dishes grow with :func:`leptotwin.model.culture.grow_culture` (vehicle,
+no drug), with seeding variation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from leptotwin.catalog import Catalog, load_catalog
+from leptotwin.errors import LeptotwinError
+from leptotwin.model.culture import grow_culture
+from leptotwin.model.pathway import CellState, PathwayModel, cell_state
+
+__all__ = ["collect_conditioned_medium"]
+
+
+def collect_conditioned_medium(
+    dishes: pd.DataFrame,
+    *,
+    rng: np.random.Generator,
+    seeding_cells: float = 2.0e5,
+    volume_mL: float = 2.0,
+    hours: float = 48.0,
+    model: PathwayModel | None = None,
+    catalog: Catalog | None = None,
+) -> pd.DataFrame:
+    """Grow each dish and return its supernatant AREG and cell count.
+
+    Parameters
+    ----------
+    dishes : DataFrame
+        One row per dish: ``sample_id, cell_line, perturbation`` (perturbations joined by ``+``).
+    seeding_cells, volume_mL, hours : float
+        6-well format by default: 2e5 cells, 2 mL, 48 h.
+
+    Returns
+    -------
+    DataFrame
+        ``dishes`` plus ``cells_at_collection`` and ``true_pg_mL`` (AREG in the supernatant).
+    """
+    for col in ("sample_id", "cell_line", "perturbation"):
+        if col not in dishes.columns:
+            raise LeptotwinError(
+                "dish table lacks a column",
+                field=col,
+                expected="sample_id, cell_line, perturbation",
+            )
+    cat = catalog or load_catalog()
+    pm = model or PathwayModel.from_catalog(cat)
+    states = [
+        cell_state(line, [p.strip() for p in str(pert).split("+") if p.strip()], catalog=cat)
+        for line, pert in zip(dishes["cell_line"], dishes["perturbation"].fillna(""), strict=True)
+    ]
+    levels = {
+        f: np.array([getattr(s, f) for s in states])
+        for f in ("mir449a", "egfr_total", "alk_fusion", "areg_scale")
+    }
+    cv = cat.assay_value("culture", "seeding_cv")
+    n0 = seeding_cells * np.exp(rng.normal(0.0, cv, len(dishes)))
+    grown = grow_culture(
+        pm, CellState(name="dishes", **levels), {}, cells0=n0, volume_mL=volume_mL, hours=hours
+    )
+    out = dishes.copy()
+    out["cells_at_collection"] = grown.live_cells
+    out["true_pg_mL"] = grown.medium_areg_nM * pm.areg_kda * 1e3
+    return out
