@@ -857,8 +857,9 @@ class StandardCurveFitter:
         tab["cv_ok"] = tab["cv_pct"].isna() | (tab["cv_pct"] <= CV_LIMIT_PCT)
         tab["conc_in_well_pg_mL"] = conc_well
         tab["conc_pg_mL"] = conc_well * dil
-        tab["conc_lower_pg_mL"] = conc_well * np.exp(-tq * se_log) * dil
-        tab["conc_upper_pg_mL"] = conc_well * np.exp(tq * se_log) * dil
+        with np.errstate(over="ignore"):  # near an asymptote the interval is unbounded: inf
+            tab["conc_lower_pg_mL"] = conc_well * np.exp(-tq * se_log) * dil
+            tab["conc_upper_pg_mL"] = conc_well * np.exp(tq * se_log) * dil
         tab["se_log_conc"] = se_log
         tab["lloq_pg_mL"] = lloq * dil
         tab["uloq_pg_mL"] = uloq * dil
