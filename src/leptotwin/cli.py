@@ -99,8 +99,9 @@ def fit_curves(
     """Fit dose-response curves (drc models, batched): fits.csv, qc.csv and figures."""
     from leptotwin.study.fit_curves import run_fit_curves
 
-    paths = run_fit_curves(data=data, plate=plate, layout=layout, model=model, out_dir=out,
-                           force=force)
+    paths = run_fit_curves(
+        data=data, plate=plate, layout=layout, model=model, out_dir=out, force=force
+    )
     _out.print(f"wrote {len(paths)} files to {out}")
 
 

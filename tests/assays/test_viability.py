@@ -107,8 +107,11 @@ def test_mixture_of_lines_sums_its_components():
     lay = _layout()
     mix = lay.copy()
     mix.loc[mix["cell_line"] != "", "cell_line"] = "harvest"
-    out = simulate_viability(mix, rng=np.random.default_rng(12),
-                             mixtures={"harvest": [("A925LPE3", 0.25), ("A925L/AR", 0.75)]})
+    out = simulate_viability(
+        mix,
+        rng=np.random.default_rng(12),
+        mixtures={"harvest": [("A925LPE3", 0.25), ("A925L/AR", 0.75)]},
+    )
     pure_p = lay.assign(cell_line=np.where(lay["cell_line"] != "", "A925LPE3", ""))
     pure_r = lay.assign(cell_line=np.where(lay["cell_line"] != "", "A925L/AR", ""))
     a = simulate_viability(pure_p, rng=np.random.default_rng(12))["true_live_cells"]

@@ -307,8 +307,9 @@ class Catalog:
         for name, d in self.drugs.items():
             pk = d.pk.get(species)  # type: ignore[call-overload]
             if pk is not None and pk.formed_from == drug and pk.fraction_formed is not None:
-                out.append((name, convert(pk.fraction_formed.value, pk.fraction_formed.unit,
-                                          "fraction")))
+                out.append(
+                    (name, convert(pk.fraction_formed.value, pk.fraction_formed.unit, "fraction"))
+                )
         return out
 
     def potency_nM(self, drug: str) -> list[tuple[str, str, float]]:
