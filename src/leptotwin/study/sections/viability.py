@@ -29,6 +29,7 @@ from leptotwin.assays.elisa import simulate_elisa, write_elisa
 from leptotwin.assays.viability import CurveSpec, design_plates, simulate_viability
 from leptotwin.catalog import Catalog
 from leptotwin.formats import (
+    LAYOUT_COLUMNS,
     merge_plate,
     normalise_to_controls,
     read_layout,
@@ -85,20 +86,7 @@ def _layout_file(layout: pd.DataFrame) -> pd.DataFrame:
     out["conc_unit"] = "nM"
     out["replicate"] = out.groupby(["plate", "curve", "conc_a", "role"]).cumcount() + 1
     out.loc[out["role"] == "blank", "replicate"] = 0
-    keep = [
-        "plate",
-        "well",
-        "role",
-        "cell_line",
-        "drug_a",
-        "conc_a",
-        "drug_b",
-        "conc_b",
-        "conc_unit",
-        "perturbation",
-        "replicate",
-    ]
-    return out[keep]
+    return out[list(LAYOUT_COLUMNS)]
 
 
 def run_plates(
