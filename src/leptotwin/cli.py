@@ -106,6 +106,24 @@ def fit_curves(
 
 
 @app.command()
+def elisa(
+    plate: Annotated[Path, typer.Argument(help="Plate-reader export (CSV/TSV/XLSX).")],
+    layout: Annotated[Path, typer.Option(help="ELISA layout file.")],
+    model: Annotated[str, typer.Option(help="4PL or 5PL.")] = "4PL",
+    weights: Annotated[str, typer.Option(help="1/y^2, 1/y or none.")] = "1/y^2",
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/elisa"),
+    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+) -> None:
+    """ELISA standard curves and sample concentrations: samples.csv, standards.csv, curves.csv."""
+    from leptotwin.study.elisa_job import run_elisa_job
+
+    paths = run_elisa_job(
+        plate=plate, layout=layout, model=model, weights=weights, out_dir=out, force=force
+    )
+    _out.print(f"wrote {len(paths)} files to {out}")
+
+
+@app.command()
 def catalog(
     check: Annotated[bool, typer.Option(help="List values without a primary source.")] = False,
     drug: Annotated[str | None, typer.Option(help="Show one drug only.")] = None,
