@@ -1,0 +1,802 @@
+"""Drug-combination synergy: Bliss, HSA, Loewe, ZIP and MuSyC for many dose matrices at once.
+
+Input is SynergyFinder's long format, one row per well: ``block_id, drug_row, drug_col, conc_r,
+conc_c, response, conc_r_unit, conc_c_unit`` (SynergyFinder's older ``drug1, drug2, conc1,
+conc2, conc_unit`` is accepted too). Each block must be a full grid of concentrations that
+includes 0 for both drugs (the monotherapies); repeated wells are replicates.
+
+Scale: ``scale="inhibition"`` (default, SynergyFinder's) reads ``response`` as % inhibition;
+``scale="viability"`` as % viability and converts ``inhibition = top - viability``. Every score
+is reported on the inhibition scale in the response unit (points of %): **positive = synergy**.
+
+Methods (per dose: observed − expected; monotherapy cells are 0):
+
+``Bliss``
+    expected ``I_r + I_c − I_r I_c / top`` from the observed monotherapies.
+``HSA``
+    expected ``max(I_r, I_c)`` from the observed monotherapies.
+``Loewe``
+    expected ``y`` solving ``x_r / D_r(y) + x_c / D_c(y) = 1`` with ``D`` the inverse of the
+    LL.4 monotherapy fits; no root → the larger single-drug response at ``x_r + x_c``;
+    capped at ``top`` (SynergyFinder).
+``ZIP``
+    SynergyFinder's delta score (Yadav et al. 2015): row- and column-wise LL.4 re-fits of the
+    combination cells, averaged, minus the Bliss surface of the fitted monotherapies.
+    ``zip_variant="synergy"`` follows the ``synergy`` package's definition instead.
+``MuSyC``
+    parametric surface (``gamma = 1``) separating potency (``alpha12``, ``alpha21``) from
+    efficacy (``beta``) synergy; per dose, the fitted surface minus MuSyC's additive surface
+    (``alpha = 1``, ``E3 = min(E1, E2)``).
+
+Per block: the mean score over the combination cells (``statistic="mean"``, SynergyFinder's
+summary score) and the most synergistic area (``"msa"``: best mean over 3 x 3 dose windows);
+MuSyC adds ``log10_alpha12``, ``log10_alpha21``, ``beta`` and ``r2``. With replicates, scores
+are computed on the replicate means and replicates are bootstrapped (wells resampled within each
+dose cell) for percentile intervals and two-sided p-values ``2 Φ(−|score| / sd_boot)``.
+
+Everything is computed for all blocks of one shape at once (numba LL.4 fits, vectorised
+bisection, batched Levenberg–Marquardt); there is no per-block Python loop.
+
+Example
+-------
+>>> import pandas as pd
+>>> from leptotwin.analysis.synergy import read_synergy, synergy_scores
+>>> df = read_synergy("mathews_screening_data.csv")  # doctest: +SKIP
+>>> res = synergy_scores(df, methods=("ZIP", "Bliss"))  # doctest: +SKIP
+>>> res.per_block.query("statistic == 'mean'")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import stats
+
+from leptotwin.analysis._synergy_core import (
+    MonoFits,
+    bliss,
+    fit_monotherapies,
+    hsa,
+    ll4,
+    loewe,
+    loewe_expected,
+    most_synergistic_area,
+    zip_delta,
+)
+from leptotwin.analysis._synergy_musyc import NAMES as MUSYC_NAMES
+from leptotwin.analysis._synergy_musyc import MusycFit, fit_musyc, musyc_surface
+from leptotwin.errors import LeptotwinError
+
+__all__ = [
+    "METHODS",
+    "BlockStatus",
+    "SynergyResult",
+    "loewe_expected",
+    "musyc_surface",
+    "plot_synergy_heatmap",
+    "plot_synergy_surface",
+    "read_synergy",
+    "synergy_scores",
+]
+
+Array = NDArray[np.float64]
+METHODS = ("ZIP", "Bliss", "HSA", "Loewe", "MuSyC")
+REQUIRED = (
+    "block_id",
+    "drug_row",
+    "drug_col",
+    "conc_r",
+    "conc_c",
+    "response",
+    "conc_r_unit",
+    "conc_c_unit",
+)
+_OLD_NAMES = {"drug1": "drug_row", "drug2": "drug_col", "conc1": "conc_r", "conc2": "conc_c"}
+_SRC = "synergy_scores"
+_MAX_STACK = 20_000  # blocks scored together (bounds memory of bootstrap stacks)
+
+
+class BlockStatus(enum.Enum):
+    """Outcome of one block; each value is the message shown to the user."""
+
+    OK = "ok"
+    SEVERAL_DRUGS = "more than one drug name per axis in the block; give each pair its own block_id"
+    MIXED_UNITS = "the block mixes concentration units; convert to one unit per drug"
+    MISSING_VALUE = "missing (NaN) concentration or response; remove or impute the wells"
+    NEGATIVE_CONC = "negative concentration"
+    NOT_GRID = "the concentrations do not form a full grid (every conc_r with every conc_c)"
+    NO_MONOTHERAPY = "no monotherapy wells: conc_r = 0 and conc_c = 0 must both be tested"
+    TOO_FEW_DOSES = "fewer than 3 positive concentrations of a drug; LL.4 needs at least 4 doses"
+    FIT_FAILED = "a monotherapy LL.4 fit failed; scores that need it are NaN"
+
+
+# --------------------------------------------------------------------------- input
+def read_synergy(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a SynergyFinder-format CSV (new or old column names); ``block_id`` as text.
+
+    Raises
+    ------
+    LeptotwinError
+        If the file is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LeptotwinError("file not found", source=str(path))
+    df = pd.read_csv(path, dtype={"block_id": str})
+    return _rename_old(df)
+
+
+def _rename_old(df: pd.DataFrame) -> pd.DataFrame:
+    if "conc_r" in df.columns or "conc1" not in df.columns:
+        return df
+    out = df.rename(columns=_OLD_NAMES)
+    if "conc_unit" in out.columns:
+        out["conc_r_unit"] = out["conc_unit"]
+        out["conc_c_unit"] = out["conc_unit"]
+    return out
+
+
+def _check_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise LeptotwinError(
+            "expected a DataFrame", source=source, value=type(df).__name__, expected="pandas"
+        )
+    df = _rename_old(df)
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise LeptotwinError(
+            "missing column",
+            source=source,
+            field=missing[0],
+            expected="columns " + ", ".join(REQUIRED),
+        )
+    out = df.loc[:, list(REQUIRED)].copy()
+    for col in ("conc_r", "conc_c", "response"):
+        raw = out[col]
+        num = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad = num.isna() & raw.notna()
+        if bad.any():
+            raise LeptotwinError(
+                "non-numeric value", source=source, field=col, value=raw[bad].iloc[0]
+            )
+        if np.isinf(num).any():
+            raise LeptotwinError("infinite value", source=source, field=col)
+        out[col] = num
+    if out["block_id"].isna().any():
+        raise LeptotwinError("missing block_id", source=source, field="block_id")
+    return out
+
+
+@dataclass
+class _Group:
+    """Blocks of one shape: conc (n, nr), (n, nc); replicates (n, nr, nc, R) with NaN pad."""
+
+    blocks: pd.Index
+    conc_r: Array
+    conc_c: Array
+    reps: Array
+    n_rep: NDArray[np.int64]
+
+    @property
+    def mean(self) -> Array:
+        with np.errstate(invalid="ignore"):
+            return np.nansum(self.reps, axis=3) / np.maximum(self.n_rep, 1)
+
+
+def _validate(df: pd.DataFrame) -> tuple[pd.DataFrame, list[_Group]]:
+    """Per-block QC table and the valid blocks packed into groups of equal shape."""
+    codes, labels = pd.factorize(df["block_id"], sort=False)
+    g = df.assign(_b=codes).groupby("_b", sort=True)
+    nun = g[["drug_row", "drug_col", "conc_r_unit", "conc_c_unit"]].nunique(dropna=False)
+    nan_any = g[["conc_r", "conc_c", "response"]].agg(lambda s: s.isna().any()).any(axis=1)
+    neg = (g["conc_r"].min() < 0) | (g["conc_c"].min() < 0)
+    nr = g["conc_r"].nunique()
+    nc = g["conc_c"].nunique()
+    pairs = df.assign(_b=codes).drop_duplicates(["_b", "conc_r", "conc_c"]).groupby("_b").size()
+    zero = (g["conc_r"].min() == 0) & (g["conc_c"].min() == 0)
+    first = g[["drug_row", "drug_col", "conc_r_unit", "conc_c_unit"]].first()
+    status = pd.Series(BlockStatus.OK, index=nr.index, dtype=object)
+
+    def flag(mask: pd.Series, st: BlockStatus) -> None:
+        hit = mask.reindex(status.index, fill_value=False) & (status == BlockStatus.OK)
+        status[hit] = st
+
+    flag((nun[["drug_row", "drug_col"]] > 1).any(axis=1), BlockStatus.SEVERAL_DRUGS)
+    flag((nun[["conc_r_unit", "conc_c_unit"]] > 1).any(axis=1), BlockStatus.MIXED_UNITS)
+    flag(nan_any, BlockStatus.MISSING_VALUE)
+    flag(neg, BlockStatus.NEGATIVE_CONC)
+    flag(pairs != nr * nc, BlockStatus.NOT_GRID)
+    flag(~zero, BlockStatus.NO_MONOTHERAPY)
+    flag((nr < 4) | (nc < 4), BlockStatus.TOO_FEW_DOSES)
+    qc = pd.DataFrame(
+        {
+            "block_id": labels[status.index],
+            "drug_row": first["drug_row"].to_numpy(),
+            "drug_col": first["drug_col"].to_numpy(),
+            "conc_r_unit": first["conc_r_unit"].to_numpy(),
+            "conc_c_unit": first["conc_c_unit"].to_numpy(),
+            "n_conc_r": nr.to_numpy(),
+            "n_conc_c": nc.to_numpy(),
+            "n_rep_max": g.size().to_numpy() // np.maximum(pairs.to_numpy(), 1),
+            "status": status.to_numpy(),
+        }
+    )
+    good = status.index[(status == BlockStatus.OK).to_numpy()]
+    sub = df.assign(_b=codes)
+    sub = sub[sub["_b"].isin(good)]
+    groups: list[_Group] = []
+    if len(sub) == 0:
+        return qc, groups
+    sub = sub.assign(
+        _i=sub.groupby("_b")["conc_r"].rank(method="dense").astype(np.int64) - 1,
+        _j=sub.groupby("_b")["conc_c"].rank(method="dense").astype(np.int64) - 1,
+    )
+    sub["_k"] = sub.groupby(["_b", "_i", "_j"]).cumcount()
+    shape = pd.DataFrame({"nr": nr[good], "nc": nc[good]})
+    for (r, c), blocks in shape.groupby(["nr", "nc"]).groups.items():
+        part = sub[sub["_b"].isin(blocks)]
+        pos = pd.Series(np.arange(len(blocks)), index=pd.Index(blocks))
+        b = pos[part["_b"]].to_numpy()
+        i, j, k = part["_i"].to_numpy(), part["_j"].to_numpy(), part["_k"].to_numpy()
+        reps = np.full((len(blocks), int(r), int(c), int(k.max()) + 1), np.nan)
+        reps[b, i, j, k] = part["response"].to_numpy()
+        conc_r = np.zeros((len(blocks), int(r)))
+        conc_c = np.zeros((len(blocks), int(c)))
+        conc_r[b, i] = part["conc_r"].to_numpy()
+        conc_c[b, j] = part["conc_c"].to_numpy()
+        n_rep = np.isfinite(reps).sum(axis=3)
+        groups.append(_Group(pd.Index(labels[np.asarray(blocks)]), conc_r, conc_c, reps, n_rep))
+    return qc, groups
+
+
+# --------------------------------------------------------------------------- scoring
+@dataclass
+class _Scores:
+    score: dict[str, Array]
+    expected: dict[str, Array]
+    mono_ok: NDArray[np.bool_]
+    musyc: MusycFit | None = None
+    musyc_r2: Array | None = None
+    mono: MonoFits | None = None
+
+
+def _score_stack(
+    conc_r: Array,
+    conc_c: Array,
+    inhib: Array,
+    methods: Sequence[str],
+    top: float,
+    zip_variant: str,
+) -> _Scores:
+    score: dict[str, Array] = {}
+    expected: dict[str, Array] = {}
+    n = inhib.shape[0]
+    if "Bliss" in methods:
+        score["Bliss"], expected["Bliss"] = bliss(inhib, top)
+    if "HSA" in methods:
+        score["HSA"], expected["HSA"] = hsa(inhib)
+    mono = None
+    ok = np.ones(n, bool)
+    if {"Loewe", "ZIP", "MuSyC"} & set(methods):
+        zero = 1e-10 if zip_variant == "synergyfinder" else 0.0  # SynergyFinder's dose for 0
+        mono = fit_monotherapies(conc_r, conc_c, inhib, zero_dose=zero)
+        ok = mono.row_ok & mono.col_ok
+    if "Loewe" in methods and mono is not None:
+        s, e = loewe(conc_r, conc_c, inhib, mono, top)
+        s[~ok] = np.nan
+        score["Loewe"], expected["Loewe"] = s, e
+    if "ZIP" in methods and mono is not None:
+        s, e = zip_delta(conc_r, conc_c, inhib, mono, top=top, variant=zip_variant)
+        s[~ok] = np.nan
+        score["ZIP"], expected["ZIP"] = s, e
+    out = _Scores(score, expected, ok, mono=mono)
+    if "MuSyC" in methods and mono is not None:
+        _score_musyc(conc_r, conc_c, inhib, mono, top, out)
+    return out
+
+
+def _musyc_start(conc_r: Array, conc_c: Array, inhib: Array, mono: MonoFits, top: float) -> Array:
+    n = inhib.shape[0]
+    v = 1.0 - inhib / top  # viability-like fraction
+
+    def drug(p: Array, conc: Array, observed_top: Array) -> tuple[Array, ...]:
+        b, c, d, e = (p[:, k] for k in range(4))
+        e0 = 1.0 - np.where(b > 0, d, c) / top
+        emax = 1.0 - np.where(b > 0, c, d) / top
+        pos = np.where(conc > 0, conc, np.nan)
+        lo, hi = np.nanmin(pos, axis=1), np.nanmax(pos, axis=1)
+        good = np.isfinite(p).all(axis=1) & (emax < e0)
+        h = np.where(good, np.clip(np.abs(b), 0.3, 5.0), 1.0)
+        cc = np.where(good, np.clip(e, lo / 100, hi * 100), np.sqrt(lo * hi))
+        emax = np.where(good, np.clip(emax, -0.5, 1.5), observed_top)
+        e0 = np.where(good, np.clip(e0, 0.5, 1.5), 1.0)
+        return e0, emax, h, cc
+
+    e01, e1, h1, c1 = drug(mono.row, conc_r, v[:, -1, 0])
+    e02, e2, h2, c2 = drug(mono.col, conc_c, v[:, 0, -1])
+    e3 = np.minimum(np.minimum(e1, e2), v[:, -1, -1])
+    start = np.stack([0.5 * (e01 + e02), e1, e2, e3, h1, h2, c1, c2, np.ones(n), np.ones(n)], 1)
+    return start
+
+
+def _score_musyc(
+    conc_r: Array, conc_c: Array, inhib: Array, mono: MonoFits, top: float, out: _Scores
+) -> None:
+    n, nr, nc = inhib.shape
+    d1 = np.broadcast_to(conc_r[:, :, None], inhib.shape).reshape(n, -1)
+    d2 = np.broadcast_to(conc_c[:, None, :], inhib.shape).reshape(n, -1)
+    v = (1.0 - inhib / top).reshape(n, -1)
+    fit = fit_musyc(d1, d2, v, _musyc_start(conc_r, conc_c, inhib, mono, top))
+    p = fit.params
+    cols = [p[:, k : k + 1] for k in range(10)]
+    fitted = musyc_surface(d1, d2, *cols)
+    null = cols.copy()
+    null[3] = np.minimum(cols[1], cols[2])
+    null[8] = np.ones_like(cols[8])
+    null[9] = np.ones_like(cols[9])
+    reference = musyc_surface(d1, d2, *null)
+    score = ((reference - fitted) * top).reshape(n, nr, nc)
+    score[:, 0, :] = 0.0
+    score[:, :, 0] = 0.0
+    score[~fit.ok] = np.nan
+    out.score["MuSyC"] = score
+    out.expected["MuSyC"] = ((1.0 - reference) * top).reshape(n, nr, nc)
+    tss = np.sum((v - v.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out.musyc_r2 = 1.0 - fit.rss / tss
+    out.musyc = fit
+
+
+def _summaries(sc: _Scores, area: int) -> dict[tuple[str, str], Array]:
+    """Per-block statistics (n,) keyed by (method, statistic)."""
+    res: dict[tuple[str, str], Array] = {}
+    for m, s in sc.score.items():
+        n = s.shape[0]
+        with np.errstate(invalid="ignore"):
+            res[(m, "mean")] = np.mean(s[:, 1:, 1:].reshape(n, -1), axis=1)
+        res[(m, "msa")] = most_synergistic_area(s, area)[0]
+    if sc.musyc is not None:
+        p = sc.musyc.params
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res[("MuSyC", "log10_alpha12")] = np.log10(p[:, MUSYC_NAMES.index("alpha12")])
+            res[("MuSyC", "log10_alpha21")] = np.log10(p[:, MUSYC_NAMES.index("alpha21")])
+        res[("MuSyC", "beta")] = sc.musyc.beta
+        res[("MuSyC", "r2")] = sc.musyc_r2  # type: ignore[assignment]
+    return res
+
+
+@dataclass
+class SynergyResult:
+    """Scores of every block.
+
+    Attributes
+    ----------
+    per_dose : DataFrame
+        One row per block, method and dose pair: ``block_id, drug_row, drug_col, conc_r,
+        conc_c, conc_r_unit, conc_c_unit, method, response`` (mean % inhibition),
+        ``expected`` (reference model, % inhibition), ``score, lower, upper, p_value``.
+    per_block : DataFrame
+        ``block_id, method, statistic, score, lower, upper, p_value`` and, for ``msa`` rows, the
+        area's concentration range ``area_conc_r_low/high, area_conc_c_low/high``.
+    qc : DataFrame
+        One row per input block with its :class:`BlockStatus` in ``status`` and the message.
+    monotherapy : DataFrame
+        LL.4 fits (``b, c, d, e`` on the inhibition scale) of each block's two drugs.
+    musyc : DataFrame
+        MuSyC parameters per block (empty unless requested).
+    """
+
+    per_dose: pd.DataFrame
+    per_block: pd.DataFrame
+    qc: pd.DataFrame
+    monotherapy: pd.DataFrame
+    musyc: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def grid(self, block_id: Any, method: str, column: str = "score") -> pd.DataFrame:
+        """One block's per-dose ``column`` as a matrix (rows ``conc_r``, columns ``conc_c``)."""
+        sel = self.per_dose[
+            (self.per_dose["block_id"].astype(str) == str(block_id))
+            & (self.per_dose["method"] == method)
+        ]
+        if sel.empty:
+            raise LeptotwinError(
+                "no scores for this block and method",
+                source="SynergyResult.grid",
+                value=f"{block_id}/{method}",
+                expected="a scored block_id and a computed method",
+            )
+        return sel.pivot(index="conc_r", columns="conc_c", values=column)
+
+
+# --------------------------------------------------------------------------- main entry
+def synergy_scores(
+    df: pd.DataFrame,
+    methods: Sequence[str] = ("ZIP", "Bliss", "HSA", "Loewe"),
+    *,
+    scale: str = "inhibition",
+    top: float = 100.0,
+    zip_variant: str = "synergyfinder",
+    n_boot: int | None = None,
+    alpha: float = 0.05,
+    rng: np.random.Generator | None = None,
+    area: int = 3,
+    strict: bool = False,
+) -> SynergyResult:
+    """Score every block of a SynergyFinder long table.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Columns ``block_id, drug_row, drug_col, conc_r, conc_c, response, conc_r_unit,
+        conc_c_unit`` (or SynergyFinder's older ``drug1, drug2, conc1, conc2, conc_unit``).
+    methods : sequence of {"ZIP", "Bliss", "HSA", "Loewe", "MuSyC"}
+    scale : {"inhibition", "viability"}
+        What ``response`` measures; viability is converted to ``top - response``.
+    top : float
+        Full effect in the response unit (100 for %, 1 for fractions).
+    zip_variant : {"synergyfinder", "synergy"}
+        SynergyFinder's ZIP as its 2.x source defines it (default; its 3.7.3 tutorial means
+        on the Mathews data are NOT yet reproduced: 11.89 / 11.23 here vs 19.57 / -2.98) or
+        the ``synergy`` package's definition (free top in the re-fits, zero-dose cells
+        included; agreement with that package not yet verified on noisy data).
+    n_boot : int or None
+        Bootstrap resamples of the replicates; None: 200 if any block has replicates, else 0.
+    alpha : float
+        1 − level of the percentile intervals.
+    rng : numpy.random.Generator, optional
+        For the bootstrap; None uses ``default_rng(0)`` (reproducible).
+    area : int
+        Side of the dose window of the most synergistic area.
+    strict : bool
+        Raise on the first bad block instead of flagging it in ``qc`` (and leaving it out).
+
+    Returns
+    -------
+    SynergyResult
+
+    Raises
+    ------
+    LeptotwinError
+        Missing columns, non-numeric or infinite values, unknown method, scale or variant;
+        with ``strict=True`` also any block whose status is not OK.
+    """
+    df = _check_columns(df, _SRC)
+    methods = tuple(methods)
+    for m in methods:
+        if m not in METHODS:
+            raise LeptotwinError(
+                "unknown method", source=_SRC, field="methods", value=m, expected=", ".join(METHODS)
+            )
+    if scale not in ("inhibition", "viability"):
+        raise LeptotwinError(
+            "unknown scale",
+            source=_SRC,
+            field="scale",
+            value=scale,
+            expected="'inhibition' or 'viability'",
+        )
+    if zip_variant not in ("synergyfinder", "synergy"):
+        raise LeptotwinError(
+            "unknown ZIP variant",
+            source=_SRC,
+            field="zip_variant",
+            value=zip_variant,
+            expected="'synergyfinder' or 'synergy'",
+        )
+    if not 0 < alpha < 1:
+        raise LeptotwinError("alpha outside (0, 1)", source=_SRC, field="alpha", value=alpha)
+    if scale == "viability":
+        df = df.assign(response=top - df["response"])
+    qc, groups = _validate(df)
+    bad = qc[qc["status"] != BlockStatus.OK]
+    if strict and len(bad):
+        row = bad.iloc[0]
+        raise LeptotwinError(
+            row["status"].value, source=_SRC, field="block_id", value=str(row["block_id"])
+        )
+    rng = np.random.default_rng(0) if rng is None else rng
+    has_reps = any(int(g.n_rep.max()) > 1 for g in groups)
+    n_boot = (200 if has_reps else 0) if n_boot is None else int(n_boot)
+    dose_parts, block_parts, mono_parts, musyc_parts = [], [], [], []
+    for grp in groups:
+        for lo in range(0, len(grp.blocks), max(1, _MAX_STACK // max(n_boot, 1))):
+            sl = slice(lo, lo + max(1, _MAX_STACK // max(n_boot, 1)))
+            part = _Group(
+                grp.blocks[sl], grp.conc_r[sl], grp.conc_c[sl], grp.reps[sl], grp.n_rep[sl]
+            )
+            d, b, mo, mu = _score_group(
+                part, qc, methods, top, zip_variant, n_boot, alpha, rng, area
+            )
+            dose_parts.append(d)
+            block_parts.append(b)
+            mono_parts.append(mo)
+            musyc_parts.append(mu)
+    fit_failed = set()
+    for mo in mono_parts:
+        fit_failed |= set(mo.loc[~mo["ok"], "block_id"])
+    if fit_failed:
+        hit = qc["block_id"].isin(fit_failed) & (qc["status"] == BlockStatus.OK)
+        qc.loc[hit, "status"] = BlockStatus.FIT_FAILED
+    qc["message"] = [s.value for s in qc["status"]]
+    qc["status"] = [s.name.lower() for s in qc["status"]]
+    return SynergyResult(
+        per_dose=_concat(dose_parts, _DOSE_COLUMNS),
+        per_block=_concat(block_parts, _BLOCK_COLUMNS),
+        qc=qc,
+        monotherapy=_concat(mono_parts, _MONO_COLUMNS),
+        musyc=_concat(musyc_parts, ["block_id", *MUSYC_NAMES, "r2", "ok"]),
+        settings={
+            "methods": methods,
+            "scale": scale,
+            "top": top,
+            "zip_variant": zip_variant,
+            "n_boot": n_boot,
+            "alpha": alpha,
+            "area": area,
+        },
+    )
+
+
+_DOSE_COLUMNS = [
+    "block_id",
+    "drug_row",
+    "drug_col",
+    "conc_r",
+    "conc_c",
+    "conc_r_unit",
+    "conc_c_unit",
+    "method",
+    "response",
+    "expected",
+    "score",
+    "lower",
+    "upper",
+    "p_value",
+]
+_BLOCK_COLUMNS = [
+    "block_id",
+    "method",
+    "statistic",
+    "score",
+    "lower",
+    "upper",
+    "p_value",
+    "area_conc_r_low",
+    "area_conc_r_high",
+    "area_conc_c_low",
+    "area_conc_c_high",
+]
+_MONO_COLUMNS = ["block_id", "drug", "axis", "b", "c", "d", "e", "ok"]
+
+
+def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _pvalue(est: Array, boot: Array) -> Array:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.nanstd(boot, axis=0, ddof=1)
+        z = np.abs(est) / sd
+        p = 2 * stats.norm.sf(z)
+    return np.where(sd > 0, p, np.nan)
+
+
+def _score_group(
+    grp: _Group,
+    qc: pd.DataFrame,
+    methods: Sequence[str],
+    top: float,
+    zip_variant: str,
+    n_boot: int,
+    alpha: float,
+    rng: np.random.Generator,
+    area: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    n, nr, nc, n_r = grp.reps.shape
+    inhib = grp.mean
+    sc = _score_stack(grp.conc_r, grp.conc_c, inhib, methods, top, zip_variant)
+    summ = _summaries(sc, area)
+    boot_scores: dict[str, Array] = {}
+    boot_summ: dict[tuple[str, str], Array] = {}
+    if n_boot > 0 and n_r > 1:
+        # resample wells within each dose cell: index k < n_rep of the cell
+        u = rng.random((n_boot, n, nr, nc, n_r))
+        k = np.minimum((u * grp.n_rep[None, :, :, :, None]).astype(np.int64), n_r - 1)
+        # compact replicates to the front so that k indexes observed wells
+        order = np.argsort(~np.isfinite(grp.reps), axis=3, kind="stable")
+        packed = np.take_along_axis(grp.reps, order, axis=3)
+        draws = np.take_along_axis(packed[None], k, axis=4)
+        mask = np.arange(n_r)[None, None, None, None, :] < grp.n_rep[None, :, :, :, None]
+        means = np.where(mask, draws, 0.0).sum(axis=4) / np.maximum(grp.n_rep, 1)[None]
+        stack = means.reshape(n_boot * n, nr, nc)
+        bsc = _score_stack(
+            np.tile(grp.conc_r, (n_boot, 1)),
+            np.tile(grp.conc_c, (n_boot, 1)),
+            stack,
+            methods,
+            top,
+            zip_variant,
+        )
+        boot_scores = {m: s.reshape(n_boot, n, nr, nc) for m, s in bsc.score.items()}
+        boot_summ = {key: v.reshape(n_boot, n) for key, v in _summaries(bsc, area).items()}
+    q = (100 * alpha / 2, 100 * (1 - alpha / 2))
+    meta = qc.set_index("block_id").loc[grp.blocks]
+    # ---------------- per dose
+    rows = []
+    ii, jj = np.meshgrid(np.arange(nr), np.arange(nc), indexing="ij")
+    base = {
+        "block_id": np.repeat(grp.blocks.to_numpy(), nr * nc),
+        "drug_row": np.repeat(meta["drug_row"].to_numpy(), nr * nc),
+        "drug_col": np.repeat(meta["drug_col"].to_numpy(), nr * nc),
+        "conc_r": grp.conc_r[:, ii].reshape(-1),
+        "conc_c": grp.conc_c[:, jj].reshape(-1),
+        "conc_r_unit": np.repeat(meta["conc_r_unit"].to_numpy(), nr * nc),
+        "conc_c_unit": np.repeat(meta["conc_c_unit"].to_numpy(), nr * nc),
+    }
+    for m in methods:
+        s = sc.score[m]
+        lo = up = pv = np.full_like(s, np.nan)
+        if m in boot_scores:
+            with np.errstate(invalid="ignore"):
+                lo, up = np.nanpercentile(boot_scores[m], q, axis=0)
+            pv = _pvalue(s, boot_scores[m])
+            for a in (lo, up, pv):
+                a[:, 0, :] = np.nan
+                a[:, :, 0] = np.nan
+        rows.append(
+            pd.DataFrame(
+                {
+                    **base,
+                    "method": m,
+                    "response": inhib.reshape(-1),
+                    "expected": sc.expected[m].reshape(-1),
+                    "score": s.reshape(-1),
+                    "lower": lo.reshape(-1),
+                    "upper": up.reshape(-1),
+                    "p_value": pv.reshape(-1),
+                }
+            )
+        )
+    per_dose = pd.concat(rows, ignore_index=True)
+    # ---------------- per block
+    brows = []
+    for (m, stat), est in summ.items():
+        lo = up = pv = np.full(n, np.nan)
+        if (m, stat) in boot_summ:
+            with np.errstate(invalid="ignore"):
+                lo, up = np.nanpercentile(boot_summ[(m, stat)], q, axis=0)
+            pv = _pvalue(est, boot_summ[(m, stat)])
+        frame = pd.DataFrame(
+            {
+                "block_id": grp.blocks.to_numpy(),
+                "method": m,
+                "statistic": stat,
+                "score": est,
+                "lower": lo,
+                "upper": up,
+                "p_value": pv,
+            }
+        )
+        if stat == "msa":
+            _, at = most_synergistic_area(sc.score[m], area)
+            w = min(area, nr - 1) - 1, min(area, nc - 1) - 1
+            if nr - 1 < area or nc - 1 < area:
+                w = nr - 2, nc - 2
+            idx = np.arange(n)
+            frame["area_conc_r_low"] = grp.conc_r[idx, at[:, 0]]
+            frame["area_conc_r_high"] = grp.conc_r[idx, at[:, 0] + w[0]]
+            frame["area_conc_c_low"] = grp.conc_c[idx, at[:, 1]]
+            frame["area_conc_c_high"] = grp.conc_c[idx, at[:, 1] + w[1]]
+        brows.append(frame)
+    per_block = pd.concat(brows, ignore_index=True).reindex(columns=_BLOCK_COLUMNS)
+    # ---------------- fits
+    mono = pd.DataFrame(columns=_MONO_COLUMNS)
+    if sc.mono is not None:
+        mono = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "block_id": grp.blocks.to_numpy(),
+                        "drug": meta[name].to_numpy(),
+                        "axis": axis,
+                        **{p: par[:, k] for k, p in enumerate("bcde")},
+                        "ok": ok,
+                    }
+                )
+                for name, axis, par, ok in (
+                    ("drug_row", "row", sc.mono.row, sc.mono.row_ok),
+                    ("drug_col", "col", sc.mono.col, sc.mono.col_ok),
+                )
+            ],
+            ignore_index=True,
+        )
+    musyc = pd.DataFrame()
+    if sc.musyc is not None:
+        musyc = pd.DataFrame(sc.musyc.params, columns=list(MUSYC_NAMES))
+        musyc.insert(0, "block_id", grp.blocks.to_numpy())
+        musyc["r2"] = sc.musyc_r2
+        musyc["ok"] = sc.musyc.ok
+    return per_dose, per_block, mono, musyc
+
+
+# --------------------------------------------------------------------------- figures
+def _axis_positions(conc: NDArray[np.float64]) -> Array:
+    """log10 concentrations with 0 placed one median step below the lowest positive one."""
+    pos = conc[conc > 0]
+    logs = np.log10(pos)
+    step = float(np.median(np.diff(logs))) if logs.size > 1 else 1.0
+    return np.where(conc > 0, np.log10(np.where(conc > 0, conc, 1.0)), logs.min() - step)
+
+
+def plot_synergy_heatmap(
+    result: SynergyResult, block_id: Any, method: str = "ZIP", *, ax: Any = None
+) -> Any:
+    """Heatmap of one block's per-dose scores (annotated), red = synergy; returns the Axes."""
+    from matplotlib.figure import Figure
+
+    grid = result.grid(block_id, method)
+    if ax is None:
+        ax = Figure(figsize=(5.5, 4.5), layout="constrained").add_subplot()
+    vals = grid.to_numpy()
+    lim = max(float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0, 1e-9)
+    im = ax.imshow(vals, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    for (i, j), v in np.ndenumerate(vals):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(vals.shape[1]), [f"{c:.3g}" for c in grid.columns], fontsize=7)
+    ax.set_yticks(range(vals.shape[0]), [f"{c:.3g}" for c in grid.index], fontsize=7)
+    sel = result.per_dose[result.per_dose["block_id"].astype(str) == str(block_id)].iloc[0]
+    ax.set_xlabel(f"{sel['drug_col']} ({sel['conc_c_unit']})")
+    ax.set_ylabel(f"{sel['drug_row']} ({sel['conc_r_unit']})")
+    pb = result.per_block
+    mean = pb[
+        (pb["block_id"].astype(str) == str(block_id))
+        & (pb["method"] == method)
+        & (pb["statistic"] == "mean")
+    ]["score"]
+    title = f"{method} block {block_id}"
+    if len(mean):
+        title += f": mean {float(mean.iloc[0]):.2f}"
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(im, ax=ax, label=f"{method} score (inhibition points)")
+    return ax
+
+
+def plot_synergy_surface(
+    result: SynergyResult, block_id: Any, method: str = "ZIP", *, ax: Any = None
+) -> Any:
+    """3-D surface of one block's per-dose scores over log10 concentrations; returns the Axes."""
+    from matplotlib.figure import Figure
+
+    grid = result.grid(block_id, method)
+    if ax is None:
+        ax = Figure(figsize=(6, 4.8), layout="constrained").add_subplot(projection="3d")
+    x = _axis_positions(grid.columns.to_numpy(float))
+    y = _axis_positions(grid.index.to_numpy(float))
+    xx, yy = np.meshgrid(x, y)
+    vals = grid.to_numpy()
+    lim = max(float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0, 1e-9)
+    ax.plot_surface(xx, yy, vals, cmap="RdBu_r", vmin=-lim, vmax=lim, edgecolor="grey", lw=0.3)
+    sel = result.per_dose[result.per_dose["block_id"].astype(str) == str(block_id)].iloc[0]
+    ax.set_xlabel(f"log10 {sel['drug_col']} ({sel['conc_c_unit']})", fontsize=8)
+    ax.set_ylabel(f"log10 {sel['drug_row']} ({sel['conc_r_unit']})", fontsize=8)
+    ax.set_zlabel(f"{method} score", fontsize=8)
+    ax.set_title(f"{method} surface, block {block_id}", fontsize=9)
+    return ax
+
+
+def monotherapy_curve(params: Array, conc: Array) -> Array:
+    """Evaluate LL.4 monotherapy fits (``b, c, d, e``) at ``conc`` (for reports)."""
+    return ll4(conc, *(params[..., k] for k in range(4)))

@@ -1,0 +1,115 @@
+"""``leptotwin synergy``: score drug-combination matrices and write tables and figures.
+
+Reads SynergyFinder's long format, scores every block (:func:`synergy_scores`), and writes
+``per_dose.csv``, ``per_block.csv``, ``qc.csv`` (one row per block: ``ok`` or why it was left
+out), ``monotherapy.csv`` and, per block and method, a heatmap and a 3-D surface (PNG).
+Everything is read, checked and scored before the output folder is touched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from leptotwin._fileio import atomic_write, prepare_out_dir, write_csv
+from leptotwin.analysis.synergy import (
+    METHODS,
+    plot_synergy_heatmap,
+    plot_synergy_surface,
+    read_synergy,
+    synergy_scores,
+)
+from leptotwin.errors import LeptotwinError
+
+__all__ = ["run_synergy_job"]
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def run_synergy_job(
+    path: str | os.PathLike[str],
+    methods: Sequence[str] = ("ZIP", "Bliss", "HSA", "Loewe"),
+    out_dir: str | os.PathLike[str] = "synergy",
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+    *,
+    scale: str = "inhibition",
+    figures: bool = True,
+    max_figure_blocks: int = 50,
+) -> dict[str, Path]:
+    """Score the blocks of ``path`` and write tables and figures; returns the paths by name.
+
+    Parameters
+    ----------
+    path : path-like
+        SynergyFinder long-format CSV.
+    methods : sequence of str
+        Any of ``ZIP, Bliss, HSA, Loewe, MuSyC`` (case-insensitive).
+    out_dir : path-like
+        Output folder (must be new or empty unless ``force``).
+    force : bool
+        Overwrite an output folder that already holds results.
+    progress : callable, optional
+        Called with a short message after each stage.
+    scale : {"inhibition", "viability"}
+    figures : bool
+        Write a heatmap and a surface per block and method.
+    max_figure_blocks : int
+        Figures for at most this many blocks (the first ones).
+
+    Raises
+    ------
+    LeptotwinError
+        Missing file or columns, unknown method, no block that can be scored (the message
+        names the first block's problem), or an output folder that holds results.
+    """
+    say = progress or (lambda _msg: None)
+    lookup = {m.lower(): m for m in METHODS}
+    chosen = []
+    for m in methods:
+        if str(m).lower() not in lookup:
+            raise LeptotwinError(
+                "unknown method", source="--methods", value=m, expected=", ".join(METHODS)
+            )
+        chosen.append(lookup[str(m).lower()])
+    data = read_synergy(path)
+    say(f"read {len(data)} rows")
+    result = synergy_scores(data, methods=chosen, scale=scale)
+    ok = result.qc["status"] == "ok"
+    if not ok.any():
+        first = result.qc.iloc[0] if len(result.qc) else None
+        raise LeptotwinError(
+            "no block can be scored" + (f": {first['message']}" if first is not None else ""),
+            source=str(path),
+            field="block_id",
+            value=None if first is None else str(first["block_id"]),
+        )
+    say(f"scored {int(ok.sum())} of {len(ok)} blocks")
+    figs: dict[str, Figure] = {}
+    if figures:
+        for block in result.qc.loc[ok, "block_id"].head(max_figure_blocks):
+            for m in chosen:
+                fig = Figure(figsize=(11, 4.5), layout="constrained")
+                plot_synergy_heatmap(result, block, m, ax=fig.add_subplot(1, 2, 1))
+                plot_synergy_surface(result, block, m, ax=fig.add_subplot(1, 2, 2, projection="3d"))
+                figs[f"{_safe(str(block))}_{m}"] = fig
+    out = prepare_out_dir(out_dir, force=force)
+    paths = {
+        "per_dose": write_csv(out / "per_dose.csv", result.per_dose),
+        "per_block": write_csv(out / "per_block.csv", result.per_block),
+        "qc": write_csv(out / "qc.csv", result.qc),
+        "monotherapy": write_csv(out / "monotherapy.csv", result.monotherapy),
+    }
+    if "MuSyC" in chosen:
+        paths["musyc"] = write_csv(out / "musyc.csv", result.musyc)
+    for name, fig in figs.items():
+        paths[name] = atomic_write(
+            out / f"{name}.png", lambda p, f=fig: f.savefig(p, format="png", dpi=100)
+        )
+    say(f"wrote {len(paths)} files to {out}")
+    return paths
