@@ -41,6 +41,7 @@ from leptotwin.formats import (
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.study.claims import ClaimResult, ClaimStatus
 from leptotwin.study.reproduce import Context, SectionResult, register_section
+from leptotwin.study.sections.molecular import run_blot, run_qpcr
 
 ALK_TKIS = ("alectinib", "crizotinib", "ceritinib", "lorlatinib")
 EGFR_BLOCKERS = ("erlotinib", "osimertinib", "cetuximab")
@@ -212,6 +213,20 @@ def _plot_curves(
     ax.legend(fontsize=7, loc="lower left")
 
 
+def _molecular_figure(ctx: Context, qpcr: pd.DataFrame) -> Figure:
+    from leptotwin.analysis.densitometry import read_image
+    from leptotwin.analysis.qpcr import plot_fold_change
+
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    plot_fold_change(qpcr, ax=fig.add_subplot(1, 2, 1))
+    ax = fig.add_subplot(1, 2, 2)
+    img = read_image(ctx.out_dir / "blot" / "western_annotated.png", polarity="light-on-dark")
+    ax.imshow(img.signal, cmap="gray_r" if img.inverted else "gray")
+    ax.set_axis_off()
+    ax.set_title("Western blot (virtual scan; densitometry boxes)", fontsize=9)
+    return fig
+
+
 def _medium_figure(medium: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(6.5, 3.6), layout="constrained")
     ax = fig.add_subplot()
@@ -303,12 +318,17 @@ def areg_ratio(medium: pd.DataFrame, num: str, den: str) -> dict[str, float]:
 
 
 def evaluate_claims(
-    tidy: pd.DataFrame, ic: pd.DataFrame, proto: dict, medium: pd.DataFrame | None = None
+    tidy: pd.DataFrame,
+    ic: pd.DataFrame,
+    proto: dict,
+    medium: pd.DataFrame | None = None,
+    qpcr: pd.DataFrame | None = None,
+    blot: pd.DataFrame | None = None,
 ) -> list[ClaimResult]:
     """C1, C3, C4, C5 and C6 from the fitted tables (thresholds: shared/domain/CLAIMS.md).
 
-    C4 also needs qPCR and p-EGFR densitometry (not yet part of the chain) and C6 the synergy
-    scores: both stay NOT_IMPLEMENTED unless a measured part fails."""
+    A claim whose readouts were not all run (``medium``, ``qpcr`` or ``blot`` None) stays
+    NOT_IMPLEMENTED unless a measured part fails; C6 also needs the synergy scores."""
     dmax = float(max(proto["doses_nM"]))
     fixed = proto["fixed"]
     par = curve_label(PARENTAL, "alectinib")
@@ -345,14 +365,23 @@ def evaluate_claims(
             f"secreted AREG (ELISA) AR/parental {up['estimate']:.2f}x "
             f"[{up['lower']:.2f}, {up['upper']:.2f}]; " + c4_text
         )
-    claims.append(
-        ClaimResult(
-            "C4",
-            _status(c4, True),
-            c4_text + "; miR-449a and AREG mRNA (qPCR) and p-EGFR "
-            "(densitometry) are not yet in the chain",
+    pending = qpcr is None or blot is None or medium is None
+    if qpcr is not None:
+        q = qpcr[qpcr["group"] == AR].set_index("target")
+        mir, areg_m = q.loc["miR-449a"], q.loc["AREG"]
+        c4 += [
+            mir["fold_change"] <= 0.5 and mir["fold_change_upper"] < 1.0,
+            areg_m["fold_change"] >= 3.0,
+        ]
+        c4_text = (
+            f"qPCR miR-449a {mir['fold_change']:.2f}x [{mir['fold_change_lower']:.2f}, "
+            f"{mir['fold_change_upper']:.2f}], AREG mRNA {areg_m['fold_change']:.2f}x; " + c4_text
         )
-    )
+    if blot is not None:
+        pe = blot[(blot["target"] == "pEGFR") & (blot["label"] == AR)]["relative"].iloc[0]
+        c4.append(pe >= 3.0)
+        c4_text = f"p-EGFR/EGFR (blot) AR/parental {pe:.2f}x; " + c4_text
+    claims.append(ClaimResult("C4", _status(c4, pending), c4_text))
 
     mimic = ratio(ic, curve_label(AR, "alectinib", "miR-449a mimic"), par, dose_max=dmax)
     areg = ratio(
@@ -420,8 +449,10 @@ def run_experiment(
     tidy, plate_qc = run_plates(ctx, proto, catalog=catalog)
     fitter, ic = analyse(tidy, proto)
     medium = run_medium_elisa(ctx, catalog=catalog)[0] if elisa else None
-    ic.attrs["medium"] = medium
-    return tidy, plate_qc, fitter, ic, evaluate_claims(tidy, ic, proto, medium)
+    qpcr = run_qpcr(ctx, catalog=catalog) if elisa else None
+    blot = run_blot(ctx, catalog=catalog) if elisa else None
+    ic.attrs.update(medium=medium, qpcr=qpcr, blot=blot)
+    return tidy, plate_qc, fitter, ic, evaluate_claims(tidy, ic, proto, medium, qpcr, blot)
 
 
 @register_section("viability", order=20)
@@ -519,6 +550,12 @@ def viability(ctx: Context) -> SectionResult:
             ),
             ("Mechanism: AREG and EGFR knockdown, miR-449a mimic, recombinant AREG (C4, C5).", f3),
             (
+                "qPCR (ΔΔCt, Livak; miR-449a vs U6, AREG vs GAPDH; mean and 95 % CI of 3 "
+                "biological replicates) and the western blot scan with its densitometry "
+                "boxes (C4).",
+                _molecular_figure(ctx, ic.attrs["qpcr"]),
+            ),
+            (
                 "Secreted AREG in conditioned medium (6-well, 48 h), virtual DuoSet ELISA: each "
                 "dish, and the group geometric mean; open symbols are below the LLOQ, plotted at "
                 "the LLOQ (C4, C5).",
@@ -528,6 +565,8 @@ def viability(ctx: Context) -> SectionResult:
         tables={
             "viability_ic50.csv": ic,
             "areg_elisa_samples.csv": medium,
+            "qpcr_relative_expression.csv": ic.attrs["qpcr"],
+            "western_ratios.csv": ic.attrs["blot"],
             "viability_fits.csv": fitter.results_,
             "viability_qc.csv": fitter.qc_.reset_index(),
             "viability_plate_qc.csv": plate_qc.reset_index(drop=True),
