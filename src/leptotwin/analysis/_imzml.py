@@ -1,0 +1,539 @@
+"""Fast, validating imzML reader: header metadata through pyimzML, spectra through memory maps.
+
+The imzML XML has one ``<spectrum>`` element per pixel; pyimzML walks them with ``iterparse`` and
+reads the ``.ibd`` one spectrum per Python call. Here the header (everything before
+``<spectrumList>``) is parsed with ElementTree and handed to :class:`pyimzml.metadata.Metadata`,
+and the spectrum list is scanned once with a compiled regular expression over a memory map of the
+XML; the per-spectrum numbers (position, offsets, lengths) are assembled with numpy. The ``.ibd``
+is a numpy view of an ``mmap``; ion images are vectorised binary searches over all pixels at
+once, so no Python code runs per pixel.
+
+Every offset and length is checked against the ``.ibd`` size before anything is read: a truncated
+or corrupt file raises :class:`~leptotwin.errors.LeptotwinError` naming the first bad spectrum
+instead of giving empty spectra (pyimzML returns zero-length arrays there).
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leptotwin.errors import LeptotwinError
+
+__all__ = ["ImzMLFile", "read_imzml"]
+
+_NS = "{http://psi.hupo.org/ms/mzml}"
+_DTYPES = {
+    "32-bit float": np.dtype("<f4"),
+    "64-bit float": np.dtype("<f8"),
+    "32-bit integer": np.dtype("<i4"),
+    "64-bit integer": np.dtype("<i8"),
+}
+# one pass over the spectrum list: structure tokens, group references and the cvParams we need
+_TOKENS = re.compile(
+    rb"<(spectrum|binaryDataArray)[\s>]"
+    rb'|<referenceableParamGroupRef\s[^>]*?\bref="([^"]*)"'
+    rb'|<cvParam\s(?=[^>]*?\baccession="(IMS:10000(?:50|51|52)|IMS:100010[234]|MS:100051[45])")'
+    rb'(?:(?=[^>]*?\bvalue="([^"]*)"))?'
+)
+_COUNT = re.compile(rb'<spectrumList\s[^>]*?\bcount="(\d+)"')
+_CHUNK_ELEMENTS = 1 << 22  # elements gathered per block when reading whole spectra
+
+
+@dataclass(eq=False)
+class ImzMLFile:
+    """An opened imzML/ibd pair.
+
+    Attributes
+    ----------
+    path, ibd_path : pathlib.Path
+    mode : {"continuous", "processed"}
+    spectrum_type : {"centroid", "profile"} or None
+    polarity : {"positive", "negative", "mixed"} or None
+    coords : ndarray of shape (n_spectra, 3)
+        (x, y, z) as written, 1-based; a missing z is 1 (as pyimzML).
+    mz_offsets, mz_lengths, int_offsets, int_lengths : ndarray of shape (n_spectra,)
+        Byte offsets into the ``.ibd`` and array lengths (elements).
+    mz_dtype, int_dtype : numpy.dtype
+        Little-endian storage types.
+    shape : tuple of int
+        (ny, nx) of the image grid: the scan settings' pixel counts, or the largest coordinates.
+    pixel_size_um : tuple of float or None
+        (x, y) pixel size in µm when the file states it.
+    metadata : pyimzml.metadata.Metadata
+        Header metadata (scan settings, instrument, samples) as pyimzML parses it.
+    uuid, ibd_uuid : str
+        The UUID of the XML header and the first 16 bytes of the ``.ibd`` (hex, upper case).
+    """
+
+    path: Path
+    ibd_path: Path
+    mode: str
+    spectrum_type: str | None
+    polarity: str | None
+    coords: np.ndarray
+    mz_offsets: np.ndarray
+    mz_lengths: np.ndarray
+    int_offsets: np.ndarray
+    int_lengths: np.ndarray
+    mz_dtype: np.dtype
+    int_dtype: np.dtype
+    shape: tuple[int, int]
+    pixel_size_um: tuple[float, float] | None
+    metadata: Any
+    uuid: str
+    ibd_uuid: str
+    _buf: mmap.mmap = field(repr=False)
+    _views: dict = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_spectra(self) -> int:
+        return int(self.coords.shape[0])
+
+    @property
+    def shared_mz(self) -> bool:
+        """True when every spectrum points at the same m/z array (continuous storage)."""
+        return bool(
+            self.n_spectra > 0
+            and np.all(self.mz_offsets == self.mz_offsets[0])
+            and np.all(self.mz_lengths == self.mz_lengths[0])
+        )
+
+    def close(self) -> None:
+        """Release the memory map (arrays returned earlier stay valid: they are copies)."""
+        self._views.clear()
+        self._buf.close()
+
+    def __enter__(self) -> ImzMLFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _view(self, dtype: np.dtype, residue: int) -> np.ndarray:
+        key = (dtype.str, residue)
+        if key not in self._views:
+            n = (len(self._buf) - residue) // dtype.itemsize
+            self._views[key] = np.frombuffer(self._buf, dtype=dtype, count=n, offset=residue)
+        return self._views[key]
+
+    def _gather(self, byte_offsets: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """Values of ``dtype`` at arbitrary (validated) byte offsets, any alignment."""
+        off = np.asarray(byte_offsets, dtype=np.int64)
+        s = dtype.itemsize
+        out = np.empty(off.shape, dtype=dtype)
+        res = off % s
+        for r in np.unique(res) if off.size else ():
+            sel = res == r
+            out[sel] = self._view(dtype, int(r))[(off[sel] - r) // s]
+        return out
+
+    def spectrum(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(m/z, intensity) of one spectrum (copies, native dtypes)."""
+        if not 0 <= index < self.n_spectra:
+            raise LeptotwinError(
+                "spectrum index out of range",
+                source=str(self.path),
+                value=index,
+                expected=f"0 <= index < {self.n_spectra}",
+            )
+        mz = self._gather(
+            self.mz_offsets[index] + np.arange(self.mz_lengths[index]) * self.mz_dtype.itemsize,
+            self.mz_dtype,
+        )
+        it = self._gather(
+            self.int_offsets[index] + np.arange(self.int_lengths[index]) * self.int_dtype.itemsize,
+            self.int_dtype,
+        )
+        return mz, it
+
+    def to_image(self, values: np.ndarray, *, z: int = 1, fill: float = 0.0) -> np.ndarray:
+        """Place per-spectrum values (..., n_spectra) on the (..., ny, nx) grid (pixels of plane
+        ``z`` only; pixels without a spectrum get ``fill``)."""
+        values = np.asarray(values)
+        ny, nx = self.shape
+        out = np.full((*values.shape[:-1], ny, nx), fill, dtype=np.result_type(values, fill))
+        sel = self.coords[:, 2] == z
+        x, y = self.coords[sel, 0] - 1, self.coords[sel, 1] - 1
+        out[..., y, x] = values[..., sel]
+        return out
+
+    # ------------------------------------------------------------------ ion images
+    def _segment_bound(self, targets: np.ndarray, *, right: bool) -> np.ndarray:
+        """Per spectrum and target: index of the first m/z ≥ target (``right``: > target).
+        Vectorised binary search over all spectra (m/z arrays sorted ascending)."""
+        n, k = self.n_spectra, targets.size
+        lo = np.zeros((n, k), dtype=np.int64)
+        hi = np.broadcast_to(self.mz_lengths[:, None], (n, k)).copy()
+        base = self.mz_offsets[:, None]
+        step = self.mz_dtype.itemsize
+        active = lo < hi
+        while active.any():
+            mid = (lo + hi) // 2
+            idx = np.nonzero(active)
+            v = self._gather(base[idx[0], 0] + mid[idx] * step, self.mz_dtype)
+            t = targets[idx[1]]
+            go_right = (v <= t) if right else (v < t)
+            lo[idx] = np.where(go_right, mid[idx] + 1, lo[idx])
+            hi[idx] = np.where(go_right, hi[idx], mid[idx])
+            active = lo < hi
+        return lo
+
+    def ion_images(
+        self,
+        mz: np.ndarray | list[float] | float,
+        *,
+        ppm: float | None = None,
+        tol: float | None = None,
+        z: int = 1,
+    ) -> np.ndarray:
+        """Summed intensity within ``mz ± tol`` (inclusive), one image per m/z.
+
+        Parameters
+        ----------
+        mz : float or array of shape (k,)
+        ppm : float, optional
+            Tolerance in parts per million of each m/z (``tol = mz · ppm · 1e-6``).
+        tol : float, optional
+            Absolute tolerance in m/z units (pyimzML's ``getionimage(tol=)``). Give one of the two.
+        z : int
+            Plane for 3-D files (default 1, as pyimzML).
+
+        Returns
+        -------
+        ndarray of shape (k, ny, nx)
+            float64; pixels without a spectrum or without a peak in the window are 0.
+        """
+        targets = np.atleast_1d(np.asarray(mz, dtype=float))
+        if (ppm is None) == (tol is None):
+            raise LeptotwinError(
+                "give exactly one of ppm and tol", source="ion_images", field="ppm/tol"
+            )
+        width = targets * ppm * 1e-6 if ppm is not None else np.full(targets.size, abs(tol))
+        if np.any(~np.isfinite(width)) or np.any(width < 0):
+            raise LeptotwinError("tolerance must be finite and >= 0", field="ppm/tol", value=ppm)
+        lo_t, hi_t = targets - width, targets + width
+        n = self.n_spectra
+        if n == 0:
+            return np.zeros((targets.size, *self.shape))
+        if self.shared_mz:
+            mz0, _ = self.spectrum(0)
+            first = np.broadcast_to(np.searchsorted(mz0, lo_t, side="left"), (n, targets.size))
+            last = np.broadcast_to(np.searchsorted(mz0, hi_t, side="right"), (n, targets.size))
+        else:
+            both = self._segment_bound(np.concatenate([lo_t, hi_t]), right=False)
+            first = both[:, : targets.size]
+            last = self._segment_bound(hi_t, right=True)
+        counts = np.clip(last - first, 0, None)
+        sums = self._sum_ranges(first, counts)
+        return self.to_image(sums.T, z=z)
+
+    def _sum_ranges(self, first: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Sum of intensities[first : first + count] per (spectrum, target), float64."""
+        flat_counts = counts.ravel()
+        total = int(flat_counts.sum())
+        out = np.zeros(flat_counts.size)
+        if total == 0:
+            return out.reshape(counts.shape)
+        seg = np.repeat(np.arange(flat_counts.size), flat_counts)
+        starts = np.cumsum(flat_counts) - flat_counts
+        within = np.arange(total) - np.repeat(starts, flat_counts)
+        spec = seg // counts.shape[1]
+        elem = np.repeat(first.ravel(), flat_counts) + within
+        vals = self._gather(
+            self.int_offsets[spec] + elem * self.int_dtype.itemsize, self.int_dtype
+        ).astype(np.float64)
+        out += np.bincount(seg, weights=vals, minlength=flat_counts.size)
+        return out.reshape(counts.shape)
+
+    # ------------------------------------------------------------------ whole spectra
+    def pixel_stats(self) -> dict[str, np.ndarray]:
+        """Per spectrum: ``tic`` (sum of intensities), ``rms`` (root mean square intensity),
+        ``n_points`` and ``max``; arrays of shape (n_spectra,). Reads every intensity once, in
+        blocks of ~4 M values."""
+        n = self.n_spectra
+        tic, sq, mx = np.zeros(n), np.zeros(n), np.zeros(n)
+        lens = self.int_lengths
+        start = 0
+        while start < n:
+            cum = np.cumsum(lens[start:])
+            stop = start + max(1, int(np.searchsorted(cum, _CHUNK_ELEMENTS, side="right")))
+            cl = lens[start:stop]
+            tot = int(cl.sum())
+            if tot:
+                seg = np.repeat(np.arange(stop - start), cl)
+                within = np.arange(tot) - np.repeat(np.cumsum(cl) - cl, cl)
+                vals = self._gather(
+                    self.int_offsets[start:stop][seg] + within * self.int_dtype.itemsize,
+                    self.int_dtype,
+                ).astype(np.float64)
+                tic[start:stop] = np.bincount(seg, weights=vals, minlength=stop - start)
+                sq[start:stop] = np.bincount(seg, weights=vals * vals, minlength=stop - start)
+                has = cl > 0
+                bounds = (np.cumsum(cl) - cl)[has]
+                mx[start:stop][has] = np.maximum.reduceat(vals, bounds)
+            start = stop
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rms = np.where(lens > 0, np.sqrt(sq / np.maximum(lens, 1)), 0.0)
+        return {"tic": tic, "rms": rms, "n_points": lens.astype(np.int64), "max": mx}
+
+
+# ---------------------------------------------------------------------- opening a file
+def _fail(path: Path, message: str, **kw: Any) -> LeptotwinError:
+    return LeptotwinError(message, source=str(path), **kw)
+
+
+def _find_ibd(path: Path) -> Path:
+    for cand in path.parent.glob("*"):
+        if cand.stem == path.stem and cand.suffix.lower() == ".ibd":
+            return cand
+    raise _fail(
+        path,
+        "the binary .ibd file of this imzML was not found",
+        expected=f"{path.with_suffix('.ibd').name} beside it",
+    )
+
+
+def _read_header(path: Path) -> ET.Element:
+    """Parse the XML up to ``<spectrumList>``; the header elements are complete by then."""
+    root = None
+    try:
+        for _event, elem in ET.iterparse(path, events=("start",)):
+            if root is None:
+                root = elem
+            if elem.tag == _NS + "spectrumList":
+                return root
+    except ET.ParseError as exc:
+        raise _fail(path, f"not a readable imzML (XML error: {exc})") from None
+    raise _fail(path, "no <spectrumList> in the file; not an imzML file or truncated")
+
+
+def _params(group: Any) -> set[str]:
+    return set(group.param_by_name) if group is not None else set()
+
+
+def _ints(values: list[bytes], path: Path, what: str) -> np.ndarray:
+    try:
+        return np.array(values).astype(np.int64) if values else np.zeros(0, np.int64)
+    except ValueError:
+        try:
+            f = np.array(values).astype(np.float64)
+        except ValueError:
+            raise _fail(path, f"non-numeric {what} in the spectrum list") from None
+        if np.any(f != np.round(f)):
+            raise _fail(path, f"non-integer {what} in the spectrum list") from None
+        return f.astype(np.int64)
+
+
+def read_imzml(path: str | Path) -> ImzMLFile:
+    """Open an imzML file (continuous or processed) and validate it against its ``.ibd``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.imzML`` file; the ``.ibd`` with the same stem must sit beside it.
+
+    Returns
+    -------
+    ImzMLFile
+        Use as a context manager (or call ``close()``) to release the memory map.
+
+    Raises
+    ------
+    LeptotwinError
+        Missing files; XML that is not imzML or is cut short (fewer spectra than the
+        ``spectrumList`` count); compressed or unknown binary types; a spectrum without position
+        or array references; m/z and intensity arrays of different length; any array reaching
+        past the end of the ``.ibd`` (truncated file).
+    """
+    from pyimzml.metadata import Metadata  # the header: pyimzML's own parser
+
+    path = Path(path)
+    if not path.is_file():
+        raise _fail(path, "imzML file not found")
+    ibd = _find_ibd(path)
+    root = _read_header(path)
+    meta = Metadata(root)
+
+    mz_group = int_group = None
+    mz_dtype = int_dtype = None
+    for gid, g in meta.referenceable_param_groups.items():
+        names = _params(g)
+        for kind in ("m/z array", "intensity array"):
+            if kind in names:
+                dts = [d for name, d in _DTYPES.items() if name in names]
+                if "zlib compression" in names:
+                    raise _fail(path, "compressed binary arrays are not supported", field=gid)
+                if kind == "m/z array":
+                    mz_group, mz_dtype = gid, (dts[0] if dts else None)
+                else:
+                    int_group, int_dtype = gid, (dts[0] if dts else None)
+    if mz_dtype is None or int_dtype is None:
+        raise _fail(
+            path,
+            "could not find the m/z and intensity array types in referenceableParamGroupList",
+            expected="groups with 'm/z array' / 'intensity array' and a binary data type",
+        )
+    content = _params(meta.file_description)
+    mode = "processed" if "processed" in content else "continuous"
+    if "continuous" not in content and "processed" not in content:
+        raise _fail(path, "the file does not say whether it is continuous or processed")
+    all_params = set().union(*(_params(g) for g in meta.referenceable_param_groups.values()))
+    all_params |= content
+    spec_type = (
+        "profile"
+        if "profile spectrum" in all_params
+        else ("centroid" if "centroid spectrum" in all_params else None)
+    )
+    pos, neg = "positive scan" in all_params, "negative scan" in all_params
+    polarity = "mixed" if pos and neg else ("positive" if pos else ("negative" if neg else None))
+    uuid = str(meta.file_description.param_by_name.get("universally unique identifier", ""))
+
+    with open(path, "rb") as fh:
+        xml = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        start = xml.find(b"<spectrumList")
+        mcount = _COUNT.search(xml, start)
+        declared = int(mcount.group(1)) if mcount else None
+        tokens = _TOKENS.findall(xml, start)
+    finally:
+        xml.close()
+    coords, mzo, mzl, ino, inl = _assemble(path, tokens, mz_group, int_group, declared)
+
+    size = ibd.stat().st_size
+    if size < 16:
+        raise _fail(ibd, "the .ibd file is empty or shorter than its 16-byte UUID", value=size)
+    for what, off, ln, dt in (
+        ("m/z", mzo, mzl, mz_dtype),
+        ("intensity", ino, inl, int_dtype),
+    ):
+        bad = (off < 16) | (ln < 0) | (off + ln * dt.itemsize > size)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise _fail(
+                ibd,
+                f"spectrum {i} (x={coords[i, 0]}, y={coords[i, 1]}): {what} array at byte "
+                f"{off[i]} with {ln[i]} values of {dt.itemsize} bytes reaches past the end of the "
+                f"file ({size} bytes); the .ibd is truncated or does not belong to this imzML",
+            )
+    if np.any(mzl != inl):
+        i = int(np.argmax(mzl != inl))
+        raise _fail(
+            path,
+            f"spectrum {i}: m/z and intensity arrays differ in length ({mzl[i]} vs {inl[i]})",
+        )
+    with open(ibd, "rb") as fh:
+        buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    ibd_uuid = buf[:16].hex().upper()
+
+    sc = next(iter(meta.scan_settings.values()), None)
+    sp = sc.param_by_name if sc is not None else {}
+    nx = int(max(coords[:, 0].max(initial=0), sp.get("max count of pixels x") or 0))
+    ny = int(max(coords[:, 1].max(initial=0), sp.get("max count of pixels y") or 0))
+    px, py = sp.get("pixel size (x)", sp.get("pixel size x")), sp.get("pixel size y")
+    pixel = (float(px), float(py)) if px is not None and py is not None else None
+    return ImzMLFile(
+        path=path,
+        ibd_path=ibd,
+        mode=mode,
+        spectrum_type=spec_type,
+        polarity=polarity,
+        coords=coords,
+        mz_offsets=mzo,
+        mz_lengths=mzl,
+        int_offsets=ino,
+        int_lengths=inl,
+        mz_dtype=mz_dtype,
+        int_dtype=int_dtype,
+        shape=(ny, nx),
+        pixel_size_um=pixel,
+        metadata=meta,
+        uuid=uuid.strip("{}").replace("-", "").upper(),
+        ibd_uuid=ibd_uuid,
+        _buf=buf,
+    )
+
+
+def _assemble(
+    path: Path,
+    tokens: list[tuple[bytes, bytes, bytes, bytes]],
+    mz_group: str,
+    int_group: str,
+    declared: int | None,
+) -> tuple[np.ndarray, ...]:
+    """Per-spectrum positions and array references from the token stream (vectorised)."""
+    if not tokens:
+        kind = ref = acc = val = np.zeros(0, dtype="S1")
+    else:
+        kind, ref, acc, val = (np.array(col) for col in zip(*tokens, strict=True))
+    is_s = kind == b"spectrum"
+    is_b = kind == b"binaryDataArray"
+    n = int(is_s.sum())
+    if declared is not None and n != declared:
+        raise _fail(
+            path,
+            f"the spectrum list declares {declared} spectra but holds {n}; the file is truncated "
+            "or corrupt",
+        )
+    if n == 0:
+        z = np.zeros(0, np.int64)
+        return np.zeros((0, 3), np.int64), z, z, z, z
+    spec = np.cumsum(is_s) - 1
+    arr = np.cumsum(is_b) - 1
+    struct_pos = np.where(is_s | is_b, np.arange(kind.size), -1)
+    last_struct = np.maximum.accumulate(struct_pos)
+    in_array = (last_struct >= 0) & is_b[np.maximum(last_struct, 0)]
+    if np.any(spec[: np.argmax(is_s)] >= 0) or spec.min() < -1:
+        raise _fail(path, "malformed spectrum list")
+    n_arr = int(is_b.sum())
+    arr_spec = spec[is_b]
+    arr_type = np.full(n_arr, -1)
+    mz_g, int_g = mz_group.encode(), int_group.encode()
+    t_ref = in_array & (ref != b"")
+    arr_type[arr[t_ref & (ref == mz_g)]] = 0
+    arr_type[arr[t_ref & (ref == int_g)]] = 1
+    arr_type[arr[in_array & (acc == b"MS:1000514")]] = 0
+    arr_type[arr[in_array & (acc == b"MS:1000515")]] = 1
+
+    def per_array(accession: bytes, what: str) -> np.ndarray:
+        out = np.full(n_arr, -1, dtype=np.int64)
+        sel = in_array & (acc == accession)
+        out[arr[sel]] = _ints(list(val[sel]), path, what)
+        return out
+
+    off = per_array(b"IMS:1000102", "external offset")
+    length = per_array(b"IMS:1000103", "external array length")
+    enc = per_array(b"IMS:1000104", "external encoded length")
+
+    def per_spec(accession: bytes, default: int | None) -> np.ndarray:
+        out = np.full(n, -1 if default is None else default, dtype=np.int64)
+        sel = (~in_array) & (acc == accession) & (spec >= 0)
+        out[spec[sel]] = _ints(list(val[sel]), path, "position")
+        return out
+
+    x, y, zc = per_spec(b"IMS:1000050", None), per_spec(b"IMS:1000051", None), None
+    zc = per_spec(b"IMS:1000052", 1)
+    if np.any(x < 1) | np.any(y < 1):
+        i = int(np.argmax((x < 1) | (y < 1)))
+        raise _fail(path, f"spectrum {i} has no valid position x/y (positions are 1-based)")
+    res = {}
+    for t, name in ((0, "m/z"), (1, "intensity")):
+        sel = arr_type == t
+        cnt = np.bincount(arr_spec[sel], minlength=n)
+        if np.any(cnt != 1):
+            i = int(np.argmax(cnt != 1))
+            raise _fail(path, f"spectrum {i} has {cnt[i]} {name} arrays (expected exactly 1)")
+        o, ln, e = (np.empty(n, np.int64) for _ in range(3))
+        o[arr_spec[sel]], ln[arr_spec[sel]], e[arr_spec[sel]] = off[sel], length[sel], enc[sel]
+        if np.any(o < 0) | np.any(ln < 0):
+            i = int(np.argmax((o < 0) | (ln < 0)))
+            raise _fail(path, f"spectrum {i}: {name} array has no external offset or length")
+        res[t] = (o, ln, e)
+    return np.stack([x, y, zc], axis=1), res[0][0], res[0][1], res[1][0], res[1][1]
