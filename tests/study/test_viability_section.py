@@ -40,9 +40,13 @@ def test_in_vitro_claims_through_the_instrument_files(tmp_path, seed):
     assert status["C3"] == ClaimStatus.PASS
     assert status["C5"] == ClaimStatus.PASS
     assert status["C4"] == ClaimStatus.PASS
-    # C6 awaits the synergy scores; every part measured now holds (else FAIL)
-    assert status["C6"] == ClaimStatus.NOT_IMPLEMENTED
-    for f in ("elisa/areg_elisa_export.csv", "qpcr/quantstudio_results.csv", "blot/western.tif"):
+    assert status["C6"] == ClaimStatus.PASS
+    for f in (
+        "elisa/areg_elisa_export.csv",
+        "qpcr/quantstudio_results.csv",
+        "blot/western.tif",
+        "combination_plates/plate_reader_export.csv",
+    ):
         assert (tmp_path / f).is_file(), f
     assert (tmp_path / "viability_plates" / "plate_reader_export.csv").is_file()
     assert (tmp_path / "viability_plates" / "layout.csv").is_file()
@@ -116,3 +120,4 @@ def test_counterfactual_no_egfr_fails_c3_and_inhibitors_add_nothing(tmp_path):
     combo = ics.loc[curve_label(AR, "alectinib", partner="erlotinib", partner_nM=1000.0)]
     # same IC50 within the two intervals: erlotinib adds nothing without EGFR
     assert combo["lower_nM"] < alone["upper_nM"] and alone["lower_nM"] < combo["upper_nM"]
+    assert _status(claims)["C6"] == ClaimStatus.FAIL  # no synergy, no resensitisation

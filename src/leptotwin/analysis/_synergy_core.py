@@ -93,12 +93,12 @@ def fit_monotherapies(
     n = inhib.shape[0]
     conc_r = np.where(conc_r == 0, zero_dose, conc_r)
     conc_c = np.where(conc_c == 0, zero_dose, conc_c)
-    dose = np.concatenate([conc_r, conc_c], axis=0)
     ragged = conc_r.shape[1] != conc_c.shape[1]
-    if ragged:  # fit the two sets separately when the shapes differ
+    if ragged:  # fit the two sets separately when the shapes differ (non-square matrices)
         pr, okr = _fit_ll4(conc_r, inhib[:, :, 0], None)
         pc, okc = _fit_ll4(conc_c, inhib[:, 0, :], None)
     else:
+        dose = np.concatenate([conc_r, conc_c], axis=0)
         resp = np.concatenate([inhib[:, :, 0], inhib[:, 0, :]], axis=0)
         p, ok = _fit_ll4(dose, resp, None)
         pr, pc, okr, okc = p[:n], p[n:], ok[:n], ok[n:]

@@ -1,4 +1,4 @@
-"""Report section: the in-vitro experiments on the virtual plate (claims C1, C3; C5, C6 in part).
+"""Report section: the in-vitro experiments (claims C1, C3, C4, C5, C6).
 
 The chain is the lab's: the virtual plate reader writes plate-reader exports and a layout file;
 the analysis reads those files back, normalises to the plate's blanks and vehicles, fits LL.4
@@ -6,8 +6,9 @@ curves (drc parameterisation, batched) and reports absolute IC50s (dose giving 5
 with delta-method intervals, and IC50 ratios with log-scale intervals. Nothing here reads the
 model's internals.
 
-A claim that has parts still to come (ELISA for C5, synergy for C6) is NOT_IMPLEMENTED when every
-part measured so far holds, and FAIL as soon as one measured part fails.
+Besides the viability plates: conditioned-medium AREG ELISA, qPCR, western blot densitometry and
+combination matrices with synergy scores, each through its instrument files. A claim is PASS only
+when every part holds, FAIL as soon as one measured part fails.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from leptotwin.analysis.curve_stats import dose_at_top_fraction, prediction_band
 from leptotwin.analysis.doseresponse import DoseResponseFitter
 from leptotwin.analysis.ratios import log_ratio_ci
 from leptotwin.analysis.standard_curve import StandardCurveFitter, read_elisa
+from leptotwin.analysis.synergy import SynergyResult, plot_synergy_heatmap
 from leptotwin.assays.conditioned_medium import collect_conditioned_medium
 from leptotwin.assays.elisa import simulate_elisa, write_elisa
 from leptotwin.assays.viability import CurveSpec, design_plates, simulate_viability
@@ -41,6 +43,7 @@ from leptotwin.formats import (
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.study.claims import ClaimResult, ClaimStatus
 from leptotwin.study.reproduce import Context, SectionResult, register_section
+from leptotwin.study.sections.combination_matrix import run_matrices
 from leptotwin.study.sections.molecular import run_blot, run_qpcr
 
 ALK_TKIS = ("alectinib", "crizotinib", "ceritinib", "lorlatinib")
@@ -227,6 +230,14 @@ def _molecular_figure(ctx: Context, qpcr: pd.DataFrame) -> Figure:
     return fig
 
 
+def _synergy_figure(result: SynergyResult) -> Figure:
+    fig = Figure(figsize=(14, 3.8), layout="constrained")
+    for k, drug in enumerate(EGFR_BLOCKERS):
+        ax = fig.add_subplot(1, 3, k + 1)
+        plot_synergy_heatmap(result, f"alectinib x {drug}", "ZIP", ax=ax)
+    return fig
+
+
 def _medium_figure(medium: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(6.5, 3.6), layout="constrained")
     ax = fig.add_subplot()
@@ -324,11 +335,12 @@ def evaluate_claims(
     medium: pd.DataFrame | None = None,
     qpcr: pd.DataFrame | None = None,
     blot: pd.DataFrame | None = None,
+    synergy: SynergyResult | None = None,
 ) -> list[ClaimResult]:
     """C1, C3, C4, C5 and C6 from the fitted tables (thresholds: shared/domain/CLAIMS.md).
 
     A claim whose readouts were not all run (``medium``, ``qpcr`` or ``blot`` None) stays
-    NOT_IMPLEMENTED unless a measured part fails; C6 also needs the synergy scores."""
+    NOT_IMPLEMENTED unless a measured part fails (C6 needs the synergy scores)."""
     dmax = float(max(proto["doses_nM"]))
     fixed = proto["fixed"]
     par = curve_label(PARENTAL, "alectinib")
@@ -408,11 +420,19 @@ def evaluate_claims(
         alone = 100.0 - response_at(tidy, combo, 0.0)
         parts += [r["estimate"] <= 3.0, alone < 25.0]
         texts.append(f"+{drug}: IC50 {_fmt_ratio(r)} of parental, alone {alone:.1f} % inh.")
-    claims.append(
-        ClaimResult(
-            "C6", _status(parts, True), "; ".join(texts) + "; synergy scores come with step 6"
-        )
-    )
+    if synergy is not None:
+        blocks = synergy.per_block[synergy.per_block["statistic"] == "mean"]
+        for drug in EGFR_BLOCKERS:
+            rows = blocks[blocks["block_id"] == f"alectinib x {drug}"].set_index("method")
+            for method in ("Bliss", "ZIP"):
+                parts.append(rows.loc[method, "score"] > 0 and rows.loc[method, "lower"] > 0)
+            texts.append(
+                f"x {drug} Bliss {rows.loc['Bliss', 'score']:.1f} "
+                f"[{rows.loc['Bliss', 'lower']:.1f}, {rows.loc['Bliss', 'upper']:.1f}], ZIP "
+                f"{rows.loc['ZIP', 'score']:.1f} [{rows.loc['ZIP', 'lower']:.1f}, "
+                f"{rows.loc['ZIP', 'upper']:.1f}]"
+            )
+    claims.append(ClaimResult("C6", _status(parts, synergy is None), "; ".join(texts)))
     return claims
 
 
@@ -451,8 +471,10 @@ def run_experiment(
     medium = run_medium_elisa(ctx, catalog=catalog)[0] if elisa else None
     qpcr = run_qpcr(ctx, catalog=catalog) if elisa else None
     blot = run_blot(ctx, catalog=catalog) if elisa else None
-    ic.attrs.update(medium=medium, qpcr=qpcr, blot=blot)
-    return tidy, plate_qc, fitter, ic, evaluate_claims(tidy, ic, proto, medium, qpcr, blot)
+    synergy = run_matrices(ctx, catalog=catalog)[1] if elisa else None
+    ic.attrs.update(medium=medium, qpcr=qpcr, blot=blot, synergy=synergy)
+    claims = evaluate_claims(tidy, ic, proto, medium, qpcr, blot, synergy)
+    return tidy, plate_qc, fitter, ic, claims
 
 
 @register_section("viability", order=20)
@@ -556,6 +578,11 @@ def viability(ctx: Context) -> SectionResult:
                 _molecular_figure(ctx, ic.attrs["qpcr"]),
             ),
             (
+                "Alectinib × EGFR inhibitor matrices in A925L/AR (8 × 6 doses, 3 plates): "
+                "ZIP δ-scores per dose (red = synergy) (C6).",
+                _synergy_figure(ic.attrs["synergy"]),
+            ),
+            (
                 "Secreted AREG in conditioned medium (6-well, 48 h), virtual DuoSet ELISA: each "
                 "dish, and the group geometric mean; open symbols are below the LLOQ, plotted at "
                 "the LLOQ (C4, C5).",
@@ -567,6 +594,8 @@ def viability(ctx: Context) -> SectionResult:
             "areg_elisa_samples.csv": medium,
             "qpcr_relative_expression.csv": ic.attrs["qpcr"],
             "western_ratios.csv": ic.attrs["blot"],
+            "synergy_per_block.csv": ic.attrs["synergy"].per_block,
+            "synergy_per_dose.csv": ic.attrs["synergy"].per_dose,
             "viability_fits.csv": fitter.results_,
             "viability_qc.csv": fitter.qc_.reset_index(),
             "viability_plate_qc.csv": plate_qc.reset_index(drop=True),
