@@ -124,6 +124,87 @@ def elisa(
 
 
 @app.command()
+def qpcr(
+    cts: Annotated[Path, typer.Argument(help="QuantStudio/StepOne/CFX export or tidy CSV.")],
+    reference: Annotated[list[str], typer.Option(help="Reference gene (repeatable).")],
+    calibrator: Annotated[str, typer.Option(help="Calibrator group (e.g. parental).")],
+    method: Annotated[str, typer.Option(help="livak or pfaffl.")] = "livak",
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/qpcr"),
+    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+) -> None:
+    """Relative expression by ΔΔCt (Livak) or Pfaffl, with CIs: summary.csv and a figure."""
+    from leptotwin.study.lab_jobs import run_qpcr_job
+
+    paths = run_qpcr_job(
+        path=cts,
+        reference=reference,
+        calibrator=calibrator,
+        method=method,
+        out_dir=out,
+        force=force,
+    )
+    _out.print(f"wrote {len(paths)} files to {out}")
+
+
+@app.command()
+def blot(
+    image: Annotated[Path, typer.Argument(help="Scanned blot or array (TIFF/PNG/JPEG).")],
+    lanes: Annotated[int | None, typer.Option(help="Number of lanes (western blot).")] = None,
+    layout: Annotated[Path | None, typer.Option(help="Array layout CSV (membrane array).")] = None,
+    background: Annotated[str, typer.Option(help="tophat, rolling_ball, lane or none.")] = "tophat",
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/blot"),
+    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+) -> None:
+    """Blot or array densitometry: band/spot volumes and an annotated image."""
+    from leptotwin.study.lab_jobs import run_blot_job
+
+    paths = run_blot_job(
+        image=image, lanes=lanes, layout=layout, background=background, out_dir=out, force=force
+    )
+    _out.print(f"wrote {len(paths)} files to {out}")
+
+
+@app.command()
+def synergy(
+    matrix: Annotated[Path, typer.Argument(help="SynergyFinder long-format CSV.")],
+    method: Annotated[str, typer.Option(help="Comma-separated: ZIP,Bliss,HSA,Loewe,MuSyC.")] = (
+        "ZIP,Bliss,HSA,Loewe"
+    ),
+    scale: Annotated[str, typer.Option(help="inhibition or viability.")] = "inhibition",
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/synergy"),
+    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+) -> None:
+    """Drug-combination synergy (ZIP, Bliss, HSA, Loewe, MuSyC) per dose and per block."""
+    from rich.progress import Progress
+
+    from leptotwin.study.synergy_job import run_synergy_job
+
+    methods = [m.strip() for m in method.split(",") if m.strip()]
+    with Progress(console=_err, transient=True) as bar:
+        task = bar.add_task("synergy", total=None)
+        paths = run_synergy_job(
+            matrix, methods, out, force, lambda msg: bar.update(task, description=msg), scale=scale
+        )
+    _out.print(f"wrote {len(paths)} files to {out}")
+
+
+@app.command()
+def msi(
+    imzml: Annotated[Path, typer.Argument(help=".imzML file (its .ibd beside it).")],
+    mz: Annotated[list[float], typer.Option(help="m/z of an ion image (repeatable).")],
+    ppm: Annotated[float, typer.Option(help="Tolerance (ppm).")] = 10.0,
+    roi: Annotated[Path | None, typer.Option(help="ROI mask PNG (non-zero = ROI).")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/msi"),
+    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+) -> None:
+    """Mass-spectrometry imaging: ion images (CSV, PNG) and ROI statistics."""
+    from leptotwin.study.msi_job import run_msi_job
+
+    paths = run_msi_job(imzml, mz, ppm=ppm, roi_mask=roi, out_dir=out, force=force)
+    _out.print(f"wrote {len(paths)} files to {out}")
+
+
+@app.command()
 def catalog(
     check: Annotated[bool, typer.Option(help="List values without a primary source.")] = False,
     drug: Annotated[str | None, typer.Option(help="Show one drug only.")] = None,
