@@ -18,6 +18,16 @@ _EXPORTS = {
     "write_bli": "bli",
     "harvest_counts": "harvest",
     "collect_conditioned_medium": "conditioned_medium",
+    "make_qpcr_samples": "qpcr",
+    "simulate_qpcr": "qpcr",
+    "write_qpcr": "qpcr",
+    "simulate_array": "blot",
+    "simulate_blot": "blot",
+    "write_array": "blot",
+    "write_blot": "blot",
+    "simulate_msi": "msi",
+    "write_imzml": "msi",
+    "write_mask_png": "msi",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

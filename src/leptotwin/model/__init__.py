@@ -1,15 +1,38 @@
-"""The mechanistic model: pharmacokinetics (and, in later steps, pathway and tumour)."""
+"""The mechanistic model: PK, pathway, cells in a dish, tumour clones, cohorts, patients, tissue.
 
-from leptotwin.model.pk import COMPARTMENTS, PKResult, SubjectPK, draw_subjects, simulate_pk
-from leptotwin.model.regimen import ROUTES, Regimen, parse_regimen
+Names are loaded lazily (see ``leptotwin._lazy``).
+"""
 
-__all__ = [
-    "COMPARTMENTS",
-    "ROUTES",
-    "PKResult",
-    "Regimen",
-    "SubjectPK",
-    "draw_subjects",
-    "parse_regimen",
-    "simulate_pk",
-]
+from leptotwin._lazy import lazy_exports
+
+_EXPORTS = {
+    "COMPARTMENTS": "pk",
+    "Metabolite": "pk",
+    "PKResult": "pk",
+    "PKStream": "pk",
+    "SubjectPK": "pk",
+    "draw_subjects": "pk",
+    "simulate_pk": "pk",
+    "ROUTES": "regimen",
+    "Regimen": "regimen",
+    "parse_regimen": "regimen",
+    "CellState": "pathway",
+    "PathwayModel": "pathway",
+    "cell_state": "pathway",
+    "grow_culture": "culture",
+    "absolute_ic50": "culture",
+    "Clone": "tumor",
+    "TumorParameters": "tumor",
+    "default_clones": "tumor",
+    "Arm": "cohort",
+    "CohortResult": "cohort",
+    "simulate_lmc": "cohort",
+    "PatientGroup": "patients",
+    "simulate_csf_areg": "patients",
+    "study_groups": "patients",
+    "BrainSection": "tissue",
+    "make_section": "tissue",
+    "tissue_concentrations": "tissue",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
