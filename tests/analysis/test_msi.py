@@ -94,6 +94,24 @@ def test_ppm_images_on_random_files_match_brute_force(tmp_path, mode):
         np.testing.assert_allclose(imgs[k], brute, rtol=1e-12)
 
 
+def test_integer_mz_storage_uses_the_numpy_search(tmp_path):
+    """Integer m/z arrays (allowed by imzML) take the vectorised numpy binary search."""
+    rng = np.random.default_rng(12)
+    spectra = []
+    with ImzMLWriter(str(tmp_path / "i.imzML"), mode="processed", mz_dtype=np.int32) as w:
+        for i in range(12):
+            mz = np.unique(rng.integers(100, 1000, 40))
+            it = rng.exponential(10, mz.size).astype(np.float32)
+            w.addSpectrum(mz, it, (i % 4 + 1, i // 4 + 1, 1))
+            spectra.append((mz, it))
+    with read_imzml(tmp_path / "i.imzML") as data:
+        assert data.mz_dtype == np.dtype("<i4")
+        img = data.ion_images([500.0, 700.0], tol=3.0)
+    for k, t in enumerate([500.0, 700.0]):
+        brute = [it[(mz >= t - 3) & (mz <= t + 3)].sum(dtype=float) for mz, it in spectra]
+        np.testing.assert_allclose(img[k].ravel(), brute, rtol=1e-12)
+
+
 def test_truncated_ibd_is_an_error_not_empty_spectra(tmp_path):
     """pyimzML returns zero-length arrays past the end of a truncated .ibd (thyra PR#141)."""
     rng = np.random.default_rng(2)

@@ -3,10 +3,11 @@
 The imzML XML has one ``<spectrum>`` element per pixel; pyimzML walks them with ``iterparse`` and
 reads the ``.ibd`` one spectrum per Python call. Here the header (everything before
 ``<spectrumList>``) is parsed with ElementTree and handed to :class:`pyimzml.metadata.Metadata`,
-and the spectrum list is scanned once with a compiled regular expression over a memory map of the
-XML; the per-spectrum numbers (position, offsets, lengths) are assembled with numpy. The ``.ibd``
-is a numpy view of an ``mmap``; ion images are vectorised binary searches over all pixels at
-once, so no Python code runs per pixel.
+and the spectrum list is scanned once by a compiled (numba) tokenizer over a memory map of the
+XML (``_imzml_scan.py``), which returns the per-spectrum positions, offsets and lengths as arrays.
+The ``.ibd`` is a numpy view of an ``mmap``; ion images are binary searches over every pixel in
+one compiled call (continuous files: one ``searchsorted`` and a gather), so no Python code runs
+per pixel.
 
 Every offset and length is checked against the ``.ibd`` size before anything is read: a truncated
 or corrupt file raises :class:`~leptotwin.errors.LeptotwinError` naming the first bad spectrum
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from leptotwin.analysis._imzml_scan import STATUS_MESSAGES, scan_spectrum_list, window_sums
 from leptotwin.errors import LeptotwinError
 
 __all__ = ["ImzMLFile", "read_imzml"]
@@ -35,13 +37,7 @@ _DTYPES = {
     "32-bit integer": np.dtype("<i4"),
     "64-bit integer": np.dtype("<i8"),
 }
-# one pass over the spectrum list: structure tokens, group references and the cvParams we need
-_TOKENS = re.compile(
-    rb"<(spectrum|binaryDataArray)[\s>]"
-    rb'|<referenceableParamGroupRef\s[^>]*?\bref="([^"]*)"'
-    rb'|<cvParam\s(?=[^>]*?\baccession="(IMS:10000(?:50|51|52)|IMS:100010[234]|MS:100051[45])")'
-    rb'(?:(?=[^>]*?\bvalue="([^"]*)"))?'
-)
+_SPEC_START = re.compile(rb"<spectrum[\s>]")
 _COUNT = re.compile(rb'<spectrumList\s[^>]*?\bcount="(\d+)"')
 _CHUNK_ELEMENTS = 1 << 22  # elements gathered per block when reading whole spectra
 
@@ -166,24 +162,37 @@ class ImzMLFile:
         return out
 
     # ------------------------------------------------------------------ ion images
+    def _mz_values(self, elem: np.ndarray) -> np.ndarray:
+        """m/z values at element index ``elem`` (n_spectra, k) of each spectrum's m/z array."""
+        if "_mz_groups" not in self._views:
+            s = self.mz_dtype.itemsize
+            res = self.mz_offsets % s
+            self._views["_mz_groups"] = [
+                (int(r), np.flatnonzero(res == r), (self.mz_offsets[res == r] - r) // s)
+                for r in np.unique(res)
+            ]
+        out = np.empty(elem.shape, dtype=self.mz_dtype)
+        for r, rows, base in self._views["_mz_groups"]:
+            view = self._view(self.mz_dtype, r)
+            idx = np.minimum(base[:, None] + elem[rows], view.size - 1)
+            out[rows] = view[idx]
+        return out
+
     def _segment_bound(self, targets: np.ndarray, *, right: bool) -> np.ndarray:
         """Per spectrum and target: index of the first m/z ≥ target (``right``: > target).
-        Vectorised binary search over all spectra (m/z arrays sorted ascending)."""
+        Branch-free binary search over all spectra at once (m/z arrays sorted ascending)."""
         n, k = self.n_spectra, targets.size
+        lens = self.mz_lengths[:, None]
         lo = np.zeros((n, k), dtype=np.int64)
-        hi = np.broadcast_to(self.mz_lengths[:, None], (n, k)).copy()
-        base = self.mz_offsets[:, None]
-        step = self.mz_dtype.itemsize
-        active = lo < hi
-        while active.any():
-            mid = (lo + hi) // 2
-            idx = np.nonzero(active)
-            v = self._gather(base[idx[0], 0] + mid[idx] * step, self.mz_dtype)
-            t = targets[idx[1]]
-            go_right = (v <= t) if right else (v < t)
-            lo[idx] = np.where(go_right, mid[idx] + 1, lo[idx])
-            hi[idx] = np.where(go_right, hi[idx], mid[idx])
-            active = lo < hi
+        hi = np.broadcast_to(lens, (n, k)).copy()
+        top = np.maximum(lens - 1, 0)
+        for _ in range(int(self.mz_lengths.max(initial=0)).bit_length()):
+            valid = lo < hi
+            mid = (lo + hi) >> 1
+            v = self._mz_values(np.minimum(mid, top))
+            go = valid & ((v <= targets) if right else (v < targets))
+            lo = np.where(go, mid + 1, lo)
+            hi = np.where(valid & ~go, mid, hi)
         return lo
 
     def ion_images(
@@ -228,8 +237,19 @@ class ImzMLFile:
             first = np.broadcast_to(np.searchsorted(mz0, lo_t, side="left"), (n, targets.size))
             last = np.broadcast_to(np.searchsorted(mz0, hi_t, side="right"), (n, targets.size))
         else:
-            both = self._segment_bound(np.concatenate([lo_t, hi_t]), right=False)
-            first = both[:, : targets.size]
+            sums = window_sums(
+                np.frombuffer(self._buf, dtype=np.uint8),
+                self.mz_offsets,
+                self.mz_lengths,
+                self.int_offsets,
+                self.mz_dtype,
+                self.int_dtype,
+                lo_t,
+                hi_t,
+            )
+            if sums is not None:
+                return self.to_image(sums.T, z=z)
+            first = self._segment_bound(lo_t, right=False)
             last = self._segment_bound(hi_t, right=True)
         counts = np.clip(last - first, 0, None)
         sums = self._sum_ranges(first, counts)
@@ -319,19 +339,6 @@ def _params(group: Any) -> set[str]:
     return set(group.param_by_name) if group is not None else set()
 
 
-def _ints(values: list[bytes], path: Path, what: str) -> np.ndarray:
-    try:
-        return np.array(values).astype(np.int64) if values else np.zeros(0, np.int64)
-    except ValueError:
-        try:
-            f = np.array(values).astype(np.float64)
-        except ValueError:
-            raise _fail(path, f"non-numeric {what} in the spectrum list") from None
-        if np.any(f != np.round(f)):
-            raise _fail(path, f"non-integer {what} in the spectrum list") from None
-        return f.astype(np.int64)
-
-
 def read_imzml(path: str | Path) -> ImzMLFile:
     """Open an imzML file (continuous or processed) and validate it against its ``.ibd``.
 
@@ -402,10 +409,13 @@ def read_imzml(path: str | Path) -> ImzMLFile:
         start = xml.find(b"<spectrumList")
         mcount = _COUNT.search(xml, start)
         declared = int(mcount.group(1)) if mcount else None
-        tokens = _TOKENS.findall(xml, start)
+        n_max = declared if declared is not None else len(_SPEC_START.findall(xml, start))
+        body = np.frombuffer(xml, dtype=np.uint8)[start:]
+        scanned = scan_spectrum_list(body, mz_group, int_group, n_max)
+        del body
     finally:
         xml.close()
-    coords, mzo, mzl, ino, inl = _assemble(path, tokens, mz_group, int_group, declared)
+    coords, mzo, mzl, ino, inl = _assemble(path, *scanned, declared)
 
     size = ibd.stat().st_size
     if size < 16:
@@ -461,79 +471,45 @@ def read_imzml(path: str | Path) -> ImzMLFile:
     )
 
 
+def _fix_offsets(v: np.ndarray) -> np.ndarray:
+    """Undo signed 32-bit overflow of offsets written by some converters (as pyimzML does):
+    each switch from a non-negative to a negative value adds 2**32 from there on."""
+    if not np.any(v < 0):
+        return v
+    prev = np.concatenate([[np.int64(-1)], v[:-1]])
+    return v + np.cumsum((v < 0) & (prev >= 0)) * (1 << 32)
+
+
 def _assemble(
     path: Path,
-    tokens: list[tuple[bytes, bytes, bytes, bytes]],
-    mz_group: str,
-    int_group: str,
+    pos: np.ndarray,
+    arrays: np.ndarray,
+    counts: np.ndarray,
+    n: int,
+    status: int,
+    where: int,
     declared: int | None,
 ) -> tuple[np.ndarray, ...]:
-    """Per-spectrum positions and array references from the token stream (vectorised)."""
-    if not tokens:
-        kind = ref = acc = val = np.zeros(0, dtype="S1")
-    else:
-        kind, ref, acc, val = (np.array(col) for col in zip(*tokens, strict=True))
-    is_s = kind == b"spectrum"
-    is_b = kind == b"binaryDataArray"
-    n = int(is_s.sum())
+    """Check the scanner's output; per-spectrum coordinates, offsets and lengths."""
+    if status:
+        raise _fail(path, STATUS_MESSAGES[status].format(i=where) + "; the file is corrupt")
     if declared is not None and n != declared:
         raise _fail(
             path,
             f"the spectrum list declares {declared} spectra but holds {n}; the file is truncated "
             "or corrupt",
         )
-    if n == 0:
-        z = np.zeros(0, np.int64)
-        return np.zeros((0, 3), np.int64), z, z, z, z
-    spec = np.cumsum(is_s) - 1
-    arr = np.cumsum(is_b) - 1
-    struct_pos = np.where(is_s | is_b, np.arange(kind.size), -1)
-    last_struct = np.maximum.accumulate(struct_pos)
-    in_array = (last_struct >= 0) & is_b[np.maximum(last_struct, 0)]
-    if np.any(spec[: np.argmax(is_s)] >= 0) or spec.min() < -1:
-        raise _fail(path, "malformed spectrum list")
-    n_arr = int(is_b.sum())
-    arr_spec = spec[is_b]
-    arr_type = np.full(n_arr, -1)
-    mz_g, int_g = mz_group.encode(), int_group.encode()
-    t_ref = in_array & (ref != b"")
-    arr_type[arr[t_ref & (ref == mz_g)]] = 0
-    arr_type[arr[t_ref & (ref == int_g)]] = 1
-    arr_type[arr[in_array & (acc == b"MS:1000514")]] = 0
-    arr_type[arr[in_array & (acc == b"MS:1000515")]] = 1
-
-    def per_array(accession: bytes, what: str) -> np.ndarray:
-        out = np.full(n_arr, -1, dtype=np.int64)
-        sel = in_array & (acc == accession)
-        out[arr[sel]] = _ints(list(val[sel]), path, what)
-        return out
-
-    off = per_array(b"IMS:1000102", "external offset")
-    length = per_array(b"IMS:1000103", "external array length")
-    enc = per_array(b"IMS:1000104", "external encoded length")
-
-    def per_spec(accession: bytes, default: int | None) -> np.ndarray:
-        out = np.full(n, -1 if default is None else default, dtype=np.int64)
-        sel = (~in_array) & (acc == accession) & (spec >= 0)
-        out[spec[sel]] = _ints(list(val[sel]), path, "position")
-        return out
-
-    x, y, zc = per_spec(b"IMS:1000050", None), per_spec(b"IMS:1000051", None), None
-    zc = per_spec(b"IMS:1000052", 1)
-    if np.any(x < 1) | np.any(y < 1):
-        i = int(np.argmax((x < 1) | (y < 1)))
+    pos, arrays, counts = pos[:n], arrays[:n], counts[:n]
+    if np.any(counts != 1):
+        i, t = np.argwhere(counts != 1)[0]
+        name = ("m/z", "intensity")[t]
+        raise _fail(path, f"spectrum {i} has {counts[i, t]} {name} arrays (expected exactly 1)")
+    if np.any(pos[:, :2] < 1):
+        i = int(np.argmax(np.any(pos[:, :2] < 1, axis=1)))
         raise _fail(path, f"spectrum {i} has no valid position x/y (positions are 1-based)")
-    res = {}
-    for t, name in ((0, "m/z"), (1, "intensity")):
-        sel = arr_type == t
-        cnt = np.bincount(arr_spec[sel], minlength=n)
-        if np.any(cnt != 1):
-            i = int(np.argmax(cnt != 1))
-            raise _fail(path, f"spectrum {i} has {cnt[i]} {name} arrays (expected exactly 1)")
-        o, ln, e = (np.empty(n, np.int64) for _ in range(3))
-        o[arr_spec[sel]], ln[arr_spec[sel]], e[arr_spec[sel]] = off[sel], length[sel], enc[sel]
-        if np.any(o < 0) | np.any(ln < 0):
-            i = int(np.argmax((o < 0) | (ln < 0)))
-            raise _fail(path, f"spectrum {i}: {name} array has no external offset or length")
-        res[t] = (o, ln, e)
-    return np.stack([x, y, zc], axis=1), res[0][0], res[0][1], res[1][0], res[1][1]
+    mzo, ino = _fix_offsets(arrays[:, 0, 0]), _fix_offsets(arrays[:, 1, 0])
+    mzl, inl = arrays[:, 0, 1], arrays[:, 1, 1]
+    if np.any(mzl < 0) | np.any(inl < 0):
+        i = int(np.argmax((mzl < 0) | (inl < 0)))
+        raise _fail(path, f"spectrum {i}: an array has no external length")
+    return pos.copy(), mzo, mzl, ino, inl
