@@ -4,8 +4,8 @@ Subjects are the batch axis. Per subject: PK parameters drawn with inter-individ
 (catalogue), an engrafted inoculum (log-normal), an in-vivo growth-rate scale (log-normal) and, for
 parental inocula, the AREG-high cells already present (Poisson). Time advances on a fixed grid:
 the PK is exact at every grid point (closed form, :class:`~leptotwin.model.pk.PKStream`), growth
-uses the trapezoidal rule on the net rate (Heun) with an exponential update, CSF AREG an exact
-exponential update, and P → R switching Poisson draws per step. Results are reduced on the fly to
+integrates the net rate with Simpson's rule (PK sampled at the step midpoint) and an exponential
+update, CSF AREG an exact exponential update, and P → R switching Poisson draws per step. Results are reduced on the fly to
 the observation days and survival times, so memory does not grow with the number of steps.
 """
 
@@ -69,7 +69,7 @@ def simulate_lmc(
     rng: np.random.Generator,
     inoculum: str = "A925LPE3",
     species: str = "mouse",
-    dt_h: float = 0.25,
+    dt_h: float = 1.0,
     stochastic: bool = True,
     catalog: Catalog | None = None,
     model: PathwayModel | None = None,
@@ -92,7 +92,8 @@ def simulate_lmc(
     inoculum : {"A925LPE3", "A925L/AR"}
         Parental inocula carry Poisson(engrafted × switch rate × culture generations) R cells.
     dt_h : float
-        Growth step (h). The PK is exact at every step; see tests for the step error.
+        Growth step (h). The PK is exact at every step and the rates are integrated with
+        Simpson's rule; at 1 h the log burden is within 1 % of a 1/32 h reference (tested).
     stochastic : bool
         False replaces the Poisson draws by their expectations (for step-error tests).
 
@@ -187,13 +188,17 @@ def simulate_lmc(
         if h <= 0:
             break
         t_new = t + h
-        conc_new = free_at(t_new)
-        b_new, d_new, g_new = net_rates(conc_new, cells.sum(0))
-        g_avg = 0.5 * (g_now + g_new)
         total_before = cells.sum(0)
+        # Simpson's rule on the rates over the step: drug levels swing within hours in mice,
+        # the exact PK is cheap to sample at the midpoint, and the state-dependent parts
+        # (room, CSF AREG) change slowly, so they are taken at the start of the step.
+        b_mid, d_mid, g_mid = net_rates(free_at(t + 0.5 * h), total_before)
+        b_new, d_new, g_new = net_rates(free_at(t_new), total_before)
+        g_avg = (g_now + 4.0 * g_mid + g_new) / 6.0
         # P -> R switching during the step (stochastic branching, surviving lineages only)
-        b_avg_p = 0.5 * (birth[i_p] + b_new[i_p])
-        b_r, d_r = 0.5 * (birth[i_r] + b_new[i_r]), 0.5 * (death[i_r] + d_new[i_r])
+        b_avg_p = (birth[i_p] + 4.0 * b_mid[i_p] + b_new[i_p]) / 6.0
+        b_r = (birth[i_r] + 4.0 * b_mid[i_r] + b_new[i_r]) / 6.0
+        d_r = (death[i_r] + 4.0 * d_mid[i_r] + d_new[i_r]) / 6.0
         p_surv = np.clip(1.0 - d_r / np.maximum(b_r, 1e-12), 0.0, 1.0)
         lam = np.nan_to_num(tp.switch_rate * b_avg_p * cells[i_p] * h * p_surv)  # dead: 0
         new_lineages = rng.poisson(lam) if stochastic else lam
