@@ -1,0 +1,515 @@
+"""``leptotwin simulate``: a virtual LMC cohort from a protocol, in one process or on Dask.
+
+The cohort is cut into chunks of consecutive subjects; each chunk is simulated with per-subject
+random streams (:mod:`leptotwin.model.streams`), so the result does not depend on the chunking or
+on which worker ran which chunk: a run on a ``dask.distributed`` cluster is bit-identical to a
+single-process run with the same seed (on the same kind of CPU).
+
+Robustness:
+
+* Chunks are pure tasks with fixed keys. If a worker dies, the scheduler re-runs the chunks it
+  held on the others; the client keeps exactly one result per chunk and checks, before writing,
+  that every subject is present exactly once.
+* Nothing is written until every chunk is back. The tables are staged in a hidden folder and
+  moved into place with Ctrl-C held off for the few renames, so an interrupted run leaves no
+  result file (and no staging folder).
+
+Outputs (``out_dir``): ``observations.csv`` (subject × observation day), ``survival.csv``,
+``subjects.csv`` (one row per subject, as :class:`~leptotwin.model.cohort.CohortResult`) and
+``run.json`` (seed, chunking, scheduler, versions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from leptotwin._fileio import prepare_out_dir, write_csv, write_text
+from leptotwin.catalog import load_catalog
+from leptotwin.errors import LeptotwinError
+from leptotwin.model.cohort import Arm, CohortResult
+from leptotwin.model.streams import chunk_bounds, concat_cohorts, simulate_lmc_subjects
+from leptotwin.model.tumor import TumorParameters
+
+__all__ = [
+    "Experiment",
+    "load_experiment",
+    "run_simulate_job",
+    "simulate_chunks",
+]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of a protocol file: arms, cohort size, follow-up and imaging days.
+
+    Attributes
+    ----------
+    name : str
+        The protocol block (e.g. ``"combination"``).
+    arms : tuple of Arm
+    n_per_arm : int
+    days : float
+        Follow-up, days after inoculation.
+    observe_days : tuple of float
+        Days after inoculation at which burden is recorded.
+    inoculum : str
+    source : str
+        The protocol file.
+    """
+
+    name: str
+    arms: tuple[Arm, ...]
+    n_per_arm: int
+    days: float
+    observe_days: tuple[float, ...]
+    inoculum: str
+    source: str = field(default="")
+
+    def arm(self, name: str) -> Arm:
+        """The arm called ``name``.
+
+        Raises
+        ------
+        LeptotwinError
+            If there is no such arm (the message lists them).
+        """
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise LeptotwinError(
+            "no such arm in the protocol",
+            source=self.source,
+            field="arm",
+            value=name,
+            expected="one of " + ", ".join(repr(a.name) for a in self.arms),
+        )
+
+
+def _read_protocol(protocol: str | os.PathLike[str]) -> tuple[dict, str]:
+    path = Path(protocol)
+    if not path.exists():
+        packaged = resources.files("leptotwin.study") / "protocols" / f"{path.stem}.yaml"
+        if path.suffix in ("", ".yaml") and path.parent == Path(".") and packaged.is_file():
+            return yaml.safe_load(packaged.read_text(encoding="utf-8")), f"{path.stem}.yaml"
+        raise LeptotwinError(
+            "protocol file not found",
+            source="protocol",
+            value=str(protocol),
+            expected="a YAML file, or a packaged protocol name such as lmc_mouse",
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise LeptotwinError(f"not valid YAML: {exc}", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise LeptotwinError("a protocol is a YAML mapping", source=str(path))
+    return data, str(path)
+
+
+def load_experiment(
+    protocol: str | os.PathLike[str],
+    experiment: str | None = None,
+    *,
+    arm: str | None = None,
+) -> Experiment:
+    """Read one in-vivo experiment from a protocol file like ``study/protocols/lmc_mouse.yaml``.
+
+    The file has ``regimens`` (drug → regimen text) and experiment blocks with ``inoculum``,
+    ``mice_per_arm`` (or ``mice``), ``follow_up_days``, ``imaging_every_days`` or
+    ``imaging_weeks`` (weekly from treatment start), and ``arms`` (name → list of drugs). A
+    block without ``arms`` has one monotherapy arm per drug of ``regimens``.
+
+    Parameters
+    ----------
+    protocol : path-like
+        A YAML file, or the name of a packaged protocol (``lmc_mouse``).
+    experiment : str, optional
+        The block; may be left out when only one block (or, with ``arm``, only one block that
+        has that arm) qualifies.
+    arm : str, optional
+        Only used to pick the experiment.
+
+    Raises
+    ------
+    LeptotwinError
+        Missing file, bad YAML, unknown or ambiguous experiment, missing fields, a drug without
+        a regimen.
+    """
+    data, src = _read_protocol(protocol)
+    regimens = data.get("regimens") or {}
+    if not isinstance(regimens, dict) or not regimens:
+        raise LeptotwinError("protocol has no regimens", source=src, field="regimens")
+    blocks = {k: v for k, v in data.items() if isinstance(v, dict) and "inoculum" in v}
+    if not blocks:
+        raise LeptotwinError(
+            "protocol has no experiment (a block with an inoculum)", source=src, field="inoculum"
+        )
+
+    def arms_of(block: dict) -> dict[str, list[str]]:
+        if "arms" in block:
+            return {str(k): list(v or []) for k, v in block["arms"].items()}
+        return {d: [d] for d in regimens}
+
+    if experiment is None:
+        candidates = [k for k, b in blocks.items() if arm is None or arm in arms_of(b)]
+        if len(candidates) != 1:
+            raise LeptotwinError(
+                "say which experiment of the protocol to run",
+                source=src,
+                field="experiment",
+                expected="one of " + ", ".join(blocks),
+            )
+        experiment = candidates[0]
+    if experiment not in blocks:
+        raise LeptotwinError(
+            "no such experiment in the protocol",
+            source=src,
+            field="experiment",
+            value=experiment,
+            expected="one of " + ", ".join(blocks),
+        )
+    block = blocks[experiment]
+    arms = []
+    for name, drugs in arms_of(block).items():
+        missing = [d for d in drugs if d not in regimens]
+        if missing:
+            raise LeptotwinError(
+                "drug has no regimen in the protocol",
+                source=src,
+                field=f"{experiment}.arms.{name}",
+                value=missing[0],
+                expected="one of " + ", ".join(regimens),
+            )
+        arms.append(Arm(name, {d: str(regimens[d]) for d in drugs}))
+    try:
+        n = int(block.get("mice_per_arm", block.get("mice")))
+        days = float(block["follow_up_days"])
+    except (KeyError, TypeError, ValueError):
+        raise LeptotwinError(
+            "experiment needs mice_per_arm (or mice) and follow_up_days",
+            source=src,
+            field=experiment,
+        ) from None
+    start = TumorParameters.from_catalog(load_catalog()).treatment_start_d
+    if "observe_days" in block:
+        obs = [float(d) for d in block["observe_days"]]
+    elif "imaging_every_days" in block:
+        obs = list(np.arange(start, days + 1e-9, float(block["imaging_every_days"])))
+    else:
+        obs = list(start + 7.0 * np.arange(int(block.get("imaging_weeks", 4)) + 1))
+    return Experiment(
+        name=experiment,
+        arms=tuple(arms),
+        n_per_arm=n,
+        days=days,
+        observe_days=tuple(float(d) for d in obs),
+        inoculum=str(block["inoculum"]),
+        source=src,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# chunks
+
+
+@functools.lru_cache(maxsize=1)
+def _catalog():  # type: ignore[no-untyped-def]
+    return load_catalog()
+
+
+def _run_chunk(spec: dict[str, Any]) -> tuple[int, int, CohortResult]:
+    """One chunk (a pure function of its spec; runs on a worker)."""
+    res = simulate_lmc_subjects(
+        spec["arms"],
+        n_per_arm=spec["n_per_arm"],
+        days=spec["days"],
+        observe_days=spec["observe_days"],
+        seed=spec["seed"],
+        start=spec["start"],
+        stop=spec["stop"],
+        catalog=_catalog(),
+        **spec["options"],
+    )
+    return spec["start"], spec["stop"], res
+
+
+def _specs(
+    arms: Sequence[Arm],
+    n_per_arm: int,
+    days: float,
+    observe_days: Sequence[float],
+    seed: int,
+    chunk_size: int,
+    options: dict[str, Any],
+) -> list[dict[str, Any]]:
+    n_total = len(arms) * n_per_arm
+    return [
+        dict(
+            arms=tuple(arms),
+            n_per_arm=n_per_arm,
+            days=days,
+            observe_days=tuple(observe_days),
+            seed=seed,
+            start=a,
+            stop=b,
+            options=options,
+        )
+        for a, b in chunk_bounds(n_total, chunk_size)
+    ]
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: Any, n_workers: int) -> Iterator[Any]:
+    """A distributed Client: an existing one, a LocalCluster ("local"), or an address."""
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
+    if scheduler == "local":
+        with (
+            LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = Client(str(scheduler), timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise LeptotwinError(
+            f"cannot reach the Dask scheduler: {exc}",
+            source="--scheduler",
+            value=str(scheduler),
+            expected="local, or an address such as tcp://10.0.0.5:8786",
+        ) from None
+    with client:
+        yield client
+
+
+def simulate_chunks(
+    arms: Sequence[Arm],
+    *,
+    n_per_arm: int,
+    days: float,
+    observe_days: Sequence[float],
+    seed: int,
+    chunk_size: int = 2000,
+    scheduler: Any = None,
+    n_workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> CohortResult:
+    """Simulate a cohort in chunks of subjects, in this process or on a Dask cluster.
+
+    Parameters
+    ----------
+    arms, n_per_arm, days, observe_days, seed
+        As for :func:`~leptotwin.model.streams.simulate_lmc_subjects`.
+    chunk_size : int
+        Subjects per task.
+    scheduler : None, "local", an address or a ``distributed.Client``
+        None runs the chunks here, one after the other; ``"local"`` starts a LocalCluster of
+        ``n_workers`` single-threaded processes; an address (``tcp://host:8786``) connects to a
+        running scheduler; a Client is used as is (and left open).
+    progress : callable, optional
+        Called with (chunks done, chunks in all) as chunks come back.
+    **options
+        ``inoculum``, ``species``, ``dt_h``, ``stochastic`` (see ``simulate_lmc``).
+
+    Returns
+    -------
+    CohortResult
+        Identical, bit for bit, whatever the chunk size and scheduler.
+
+    Raises
+    ------
+    LeptotwinError
+        Bad sizes, an unreachable scheduler, or a result that lacks or repeats a subject.
+    """
+    if chunk_size < 1:
+        raise LeptotwinError("chunk size must be >= 1", field="chunk_size", value=chunk_size)
+    specs = _specs(arms, n_per_arm, days, observe_days, seed, chunk_size, options)
+    say = progress or (lambda _done, _total: None)
+    results: dict[int, CohortResult] = {}
+    if scheduler is None:
+        for i, spec in enumerate(specs):
+            results[i] = _run_chunk(spec)[2]
+            say(len(results), len(specs))
+    else:
+        from distributed import as_completed
+
+        token = f"{seed}-{n_per_arm}-{len(arms)}-{chunk_size}-{time.time_ns()}"
+        with _dask_client(scheduler, n_workers) as client:
+            futures = {
+                client.submit(_run_chunk, spec, key=f"leptotwin-chunk-{token}-{i}", pure=False): i
+                for i, spec in enumerate(specs)
+            }
+            try:
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    start, stop, res = fut.result()
+                    if (start, stop) != (specs[i]["start"], specs[i]["stop"]):
+                        raise LeptotwinError("a chunk came back for the wrong subjects", value=i)
+                    results.setdefault(i, res)  # a re-run chunk (lost worker) is kept once
+                    say(len(results), len(specs))
+            except BaseException:
+                client.cancel(list(futures))
+                raise
+    cohort = concat_cohorts(results[i] for i in range(len(specs)))
+    ids = cohort.subjects["subject"].to_numpy()
+    n_total = len(arms) * n_per_arm
+    if ids.size != n_total or not np.array_equal(np.sort(ids), np.arange(n_total)):
+        raise LeptotwinError(
+            "the simulated cohort lacks or repeats subjects",
+            value=f"{ids.size} rows for {n_total} subjects",
+        )
+    return cohort
+
+
+# ---------------------------------------------------------------------------------------------
+# the job
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold off Ctrl-C (main thread only) until the block is done, then deliver it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+def run_simulate_job(
+    protocol: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] = "simulate",
+    *,
+    experiment: str | None = None,
+    n_per_arm: int | None = None,
+    days: float | None = None,
+    seed: int = 0,
+    scheduler: Any = None,
+    n_workers: int = 2,
+    chunk_size: int = 2000,
+    dt_h: float = 0.25,
+    stochastic: bool = True,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """Simulate a protocol's experiment and write its tables; returns the paths by name.
+
+    Parameters
+    ----------
+    protocol : path-like
+        Protocol YAML (or a packaged name such as ``lmc_mouse``), see :func:`load_experiment`.
+    out_dir : path-like
+        Output folder (new or empty unless ``force``).
+    experiment : str, optional
+        The protocol block (``relapse``, ``combination``); needed when there are several.
+    n_per_arm, days : optional
+        Override the protocol's cohort size and follow-up.
+    seed : int
+        Subject j of arm A is the same mouse in every run with this seed.
+    scheduler : None, "local", address or ``distributed.Client``
+        Where the chunks run (see :func:`simulate_chunks`); the result does not depend on it.
+    n_workers, chunk_size, dt_h, stochastic
+        Cluster size for ``"local"``, subjects per task, growth step (h), Poisson switching.
+    force : bool
+        Overwrite an output folder that already holds results.
+    progress : callable, optional
+        Called with a short message as chunks come back.
+
+    Raises
+    ------
+    LeptotwinError
+        Bad protocol or options, an output folder that holds results, an unreachable scheduler.
+    KeyboardInterrupt
+        Passed on; no result file is left behind.
+    """
+    exp = load_experiment(protocol, experiment)
+    n = exp.n_per_arm if n_per_arm is None else int(n_per_arm)
+    d = exp.days if days is None else float(days)
+    if n < 1:
+        raise LeptotwinError("need at least one subject per arm", source="--subjects", value=n)
+    if not (np.isfinite(d) and d > 0):
+        raise LeptotwinError("days must be positive", source="--days", value=d)
+    if chunk_size < 1:
+        raise LeptotwinError("chunk size must be >= 1", source="--chunk-size", value=chunk_size)
+    if not (dt_h > 0):
+        raise LeptotwinError("time step must be positive", source="--step-h", value=dt_h)
+    out = prepare_out_dir(out_dir, force=force)
+    say = progress or (lambda _msg: None)
+    obs_days = [x for x in exp.observe_days if x <= d]
+    t0 = time.perf_counter()
+    cohort = simulate_chunks(
+        exp.arms,
+        n_per_arm=n,
+        days=d,
+        observe_days=obs_days,
+        seed=seed,
+        chunk_size=chunk_size,
+        scheduler=scheduler,
+        n_workers=n_workers,
+        progress=lambda done, total: say(f"chunks {done}/{total}"),
+        inoculum=exp.inoculum,
+        dt_h=dt_h,
+        stochastic=stochastic,
+    )
+    wall = time.perf_counter() - t0
+    meta = {
+        "protocol": exp.source,
+        "experiment": exp.name,
+        "arms": [a.name for a in exp.arms],
+        "n_per_arm": n,
+        "days": d,
+        "seed": seed,
+        "dt_h": dt_h,
+        "stochastic": stochastic,
+        "chunk_size": chunk_size,
+        "scheduler": scheduler if isinstance(scheduler, str | None) else type(scheduler).__name__,
+        "random_streams": "per subject: SplitMix64(seed, arm name, index in arm, draw)",
+        "wall_s": round(wall, 3),
+    }
+    staging = Path(tempfile.mkdtemp(prefix=".simulate-", dir=out))
+    try:
+        write_csv(staging / "observations.csv", cohort.observations)
+        write_csv(staging / "survival.csv", cohort.survival)
+        write_csv(staging / "subjects.csv", cohort.subjects)
+        write_text(staging / "run.json", json.dumps(meta, indent=2) + "\n")
+        paths = {}
+        with _sigint_deferred():
+            for name in ("observations", "survival", "subjects", "run"):
+                fname = f"{name}.json" if name == "run" else f"{name}.csv"
+                os.replace(staging / fname, out / fname)
+                paths[name] = out / fname
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    say(f"wrote {len(paths)} files to {out}")
+    return paths
