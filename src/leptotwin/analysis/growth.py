@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from leptotwin._checks import check_alpha, plain
 from leptotwin.errors import LeptotwinError
 
 __all__ = [
@@ -227,7 +228,7 @@ def _check_table(df: pd.DataFrame, source: str, *, positive: bool = False) -> pd
                 "non-numeric or missing value",
                 source=source,
                 field=col,
-                value=_scalar(df[col].iloc[int(np.flatnonzero(bad)[0])]),
+                value=plain(df[col].iloc[int(np.flatnonzero(bad)[0])]),
                 expected="finite numbers",
             )
         out[col] = values
@@ -263,18 +264,6 @@ def _check_table(df: pd.DataFrame, source: str, *, positive: bool = False) -> pd
             expected="one arm per mouse",
         )
     return out
-
-
-def _check_alpha(alpha: float, source: str) -> float:
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        a = math.nan
-    if not 0 < a < 1:
-        raise LeptotwinError(
-            "alpha must lie in (0, 1)", source=source, field="alpha", value=alpha, expected="0.05"
-        )
-    return a
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,7 +361,7 @@ def summarize_growth(
         ``arm, day, n, geomean_flux_p_s, flux_lower, flux_upper, geomean_fold_change,
         fold_change_lower, fold_change_upper``; arms in order of first appearance, days ascending.
     """
-    a = _check_alpha(alpha, "summarize_growth")
+    a = check_alpha(alpha, "summarize_growth")
     curves = growth_curves(df, floor_p_s=floor_p_s)
     rows = []
     for (arm, day), g in curves.groupby(["arm", "day"], sort=False):
@@ -419,7 +408,7 @@ def end_of_study_fold_change(
         mouse imaged on ``day`` has n = 0 and NaN values).
     """
     source = "end_of_study_fold_change"
-    a = _check_alpha(alpha, source)
+    a = check_alpha(alpha, source)
     curves = growth_curves(df, floor_p_s=floor_p_s)
     end = float(curves["day"].max()) if day is None else float(day)
     if not (curves["day"] == end).any():
@@ -573,7 +562,7 @@ def compare_growth(
         Bad table (see :func:`growth_curves`), unknown reference, fewer than two imaging days.
     """
     source = "compare_growth"
-    a = _check_alpha(alpha, source)
+    a = check_alpha(alpha, source)
     curves = growth_curves(df, floor_p_s=floor_p_s)
     arms = list(pd.unique(curves["arm"]))
     ref = arms[0] if reference is None else str(reference)
@@ -709,8 +698,3 @@ def plot_growth(
     ax.set_ylabel("total flux [p/s]" if value == "flux" else "fold change from baseline")
     ax.legend(frameon=False, fontsize="small")
     return ax
-
-
-def _scalar(value: object) -> object:
-    """A numpy scalar as the Python value (for readable error messages)."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leptotwin._checks import check_alpha, plain
 from leptotwin.errors import LeptotwinError
 
 __all__ = [
@@ -71,7 +72,7 @@ def _check(df: pd.DataFrame, source: str) -> pd.DataFrame:
             "non-numeric or missing time",
             source=source,
             field="time_days",
-            value=_scalar(df["time_days"].iloc[int(np.flatnonzero(bad)[0])]),
+            value=plain(df["time_days"].iloc[int(np.flatnonzero(bad)[0])]),
             expected="finite numbers >= 0",
         )
     if (time < 0).any():
@@ -89,7 +90,7 @@ def _check(df: pd.DataFrame, source: str) -> pd.DataFrame:
             "event must be 0 or 1",
             source=source,
             field="event",
-            value=_scalar(df["event"].iloc[int(np.flatnonzero(bad)[0])]),
+            value=plain(df["event"].iloc[int(np.flatnonzero(bad)[0])]),
             expected="1 = endpoint reached, 0 = censored",
         )
     if out["mouse"].isna().any() or out["arm"].isna().any():
@@ -107,18 +108,6 @@ def _check(df: pd.DataFrame, source: str) -> pd.DataFrame:
     out["event"] = event.astype(int)
     out["arm"] = out["arm"].astype(str)
     return out.reset_index(drop=True)
-
-
-def _check_alpha(alpha: float, source: str) -> float:
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        a = math.nan
-    if not 0 < a < 1:
-        raise LeptotwinError(
-            "alpha must lie in (0, 1)", source=source, field="alpha", value=alpha, expected="0.05"
-        )
-    return a
 
 
 def _arms(t: pd.DataFrame) -> list[str]:
@@ -154,7 +143,7 @@ def kaplan_meier(df: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
     LeptotwinError
         Missing columns, non-numeric or negative times, event not 0/1, duplicated mice, bad alpha.
     """
-    a = _check_alpha(alpha, "kaplan_meier")
+    a = check_alpha(alpha, "kaplan_meier")
     t = _check(df, "kaplan_meier")
     parts = []
     for arm in _arms(t):
@@ -195,7 +184,7 @@ def median_survival(df: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
     """
     from lifelines.utils import median_survival_times
 
-    a = _check_alpha(alpha, "median_survival")
+    a = check_alpha(alpha, "median_survival")
     t = _check(df, "median_survival")
     rows = []
     for arm in _arms(t):
@@ -414,7 +403,7 @@ def cox_hazard_ratios(
     from lifelines.exceptions import ConvergenceError
 
     source = "cox_hazard_ratios"
-    a = _check_alpha(alpha, source)
+    a = check_alpha(alpha, source)
     t = _check(df, source)
     names = _arms(t)
     ref = names[0] if reference is None else str(reference)
@@ -513,7 +502,7 @@ def plot_km(df: pd.DataFrame, ax: Any = None, *, alpha: float = 0.05, ci: bool =
     """
     import matplotlib.pyplot as plt
 
-    a = _check_alpha(alpha, "plot_km")
+    a = check_alpha(alpha, "plot_km")
     t = _check(df, "plot_km")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
@@ -552,8 +541,3 @@ def plot_km(df: pd.DataFrame, ax: Any = None, *, alpha: float = 0.05, ci: bool =
     ax.set_ylabel("survival probability")
     ax.legend(frameon=False, fontsize="small")
     return ax
-
-
-def _scalar(value: object) -> object:
-    """A numpy scalar as the Python value (for readable error messages)."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from leptotwin._checks import plain
 from leptotwin._fileio import write_csv
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
@@ -133,7 +134,7 @@ def _check_burden(df: pd.DataFrame, source: str, *, allow_zero_rows: bool = Fals
                 "non-numeric or missing value",
                 source=source,
                 field=col,
-                value=_scalar(df.loc[bad, col].iloc[0]),
+                value=plain(df.loc[bad, col].iloc[0]),
                 expected="finite numbers",
             )
         out[col] = values.astype(float)
@@ -422,8 +423,3 @@ def _positive(value: object, source: str, name: str) -> float:
             expected="> 0",
         )
     return x
-
-
-def _scalar(value: object) -> object:
-    """A numpy scalar as the Python value (for readable error messages)."""
-    return value.item() if isinstance(value, np.generic) else value
