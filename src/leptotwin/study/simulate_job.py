@@ -228,6 +228,9 @@ def load_experiment(
 # chunks
 
 
+CONNECT_TIMEOUT_S = 20.0  # how long to wait for a remote scheduler
+
+
 @functools.lru_cache(maxsize=1)
 def _catalog():  # type: ignore[no-untyped-def]
     return load_catalog()
@@ -295,7 +298,7 @@ def _dask_client(scheduler: Any, n_workers: int) -> Iterator[Any]:
             yield client
         return
     try:
-        client = Client(str(scheduler), timeout="20s")
+        client = Client(str(scheduler), timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError) as exc:
         raise LeptotwinError(
             f"cannot reach the Dask scheduler: {exc}",
