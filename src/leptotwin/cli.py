@@ -205,6 +205,64 @@ def msi(
 
 
 @app.command()
+def simulate(
+    protocol: Annotated[str, typer.Argument(help="Protocol YAML (or a packaged name: lmc_mouse).")],
+    experiment: Annotated[str | None, typer.Option(help="Protocol block to run.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/simulate"),
+    seed: Annotated[int, typer.Option(help="Seed; subject j of an arm is the same mouse.")] = 0,
+    n_per_arm: Annotated[int | None, typer.Option(help="Override the cohort size.")] = None,
+    days: Annotated[float | None, typer.Option(help="Override the follow-up (days).")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="'local' (a LocalCluster) or a scheduler address.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Workers of a local cluster.")] = 2,
+    chunk_size: Annotated[int, typer.Option(help="Subjects per task.")] = 2000,
+    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+) -> None:
+    """Simulate a user's cohort protocol (optionally on a Dask cluster): tables of burden,
+    survival and subjects."""
+    from rich.progress import Progress
+
+    from leptotwin.study.simulate_job import run_simulate_job
+
+    with Progress(console=_err, transient=True) as bar:
+        task = bar.add_task("simulate", total=None)
+        paths = run_simulate_job(
+            protocol,
+            out,
+            experiment=experiment,
+            n_per_arm=n_per_arm,
+            days=days,
+            seed=seed,
+            scheduler=scheduler,
+            n_workers=workers,
+            chunk_size=chunk_size,
+            force=force,
+            progress=lambda msg: bar.update(task, description=msg),
+        )
+    _out.print(f"wrote {len(paths)} files to {out}")
+
+
+@app.command("export-sbml")
+def export_sbml(
+    protocol: Annotated[str, typer.Argument(help="Protocol YAML (or a packaged name).")],
+    arm: Annotated[str, typer.Option(help="Arm name as in the protocol.")],
+    subject: Annotated[int, typer.Option(help="Subject index within the arm.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the cohort.")] = 0,
+    experiment: Annotated[str | None, typer.Option(help="Protocol block.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output .xml file.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Export one virtual subject as SBML Level 3 Version 2 (checked by libsbml)."""
+    from leptotwin.study.sbml_job import run_export_sbml
+
+    path = run_export_sbml(
+        protocol, arm=arm, subject=subject, seed=seed, experiment=experiment, out=out, force=force
+    )
+    _out.print(f"wrote {path}")
+
+
+@app.command()
 def catalog(
     check: Annotated[bool, typer.Option(help="List values without a primary source.")] = False,
     drug: Annotated[str | None, typer.Option(help="Show one drug only.")] = None,

@@ -45,6 +45,7 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.model.cohort import Arm, CohortResult
 from leptotwin.model.streams import chunk_bounds, concat_cohorts, simulate_lmc_subjects
 from leptotwin.model.tumor import TumorParameters
+from leptotwin.study.protocol_schema import validate_protocol
 
 __all__ = [
     "Experiment",
@@ -106,19 +107,22 @@ def _read_protocol(protocol: str | os.PathLike[str]) -> tuple[dict, str]:
     if not path.exists():
         packaged = resources.files("leptotwin.study") / "protocols" / f"{path.stem}.yaml"
         if path.suffix in ("", ".yaml") and path.parent == Path(".") and packaged.is_file():
-            return yaml.safe_load(packaged.read_text(encoding="utf-8")), f"{path.stem}.yaml"
+            text = packaged.read_text(encoding="utf-8")
+            data = yaml.safe_load(text)
+            validate_protocol(data, text, f"{path.stem}.yaml")
+            return data, f"{path.stem}.yaml"
         raise LeptotwinError(
             "protocol file not found",
             source="protocol",
             value=str(protocol),
             expected="a YAML file, or a packaged protocol name such as lmc_mouse",
         )
+    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise LeptotwinError(f"not valid YAML: {exc}", source=str(path)) from None
-    if not isinstance(data, dict):
-        raise LeptotwinError("a protocol is a YAML mapping", source=str(path))
+    validate_protocol(data, text, str(path))
     return data, str(path)
 
 
@@ -421,7 +425,7 @@ def run_simulate_job(
     scheduler: Any = None,
     n_workers: int = 2,
     chunk_size: int = 2000,
-    dt_h: float = 0.25,
+    dt_h: float = 1.0,
     stochastic: bool = True,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
