@@ -39,7 +39,7 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.model.cohort import Arm, CohortResult, simulate_lmc
 from leptotwin.model.pk import SubjectPK, draw_subjects
 from leptotwin.model.regimen import Regimen, parse_regimen
-from leptotwin.model.tumor import Clone, TumorParameters
+from leptotwin.model.tumor import TumorParameters
 
 __all__ = [
     "SubjectDraws",
@@ -357,7 +357,6 @@ def subject_draws(
     species: str = "mouse",
     catalog: Catalog | None = None,
     tumor: TumorParameters | None = None,
-    clones: tuple[Clone, ...] | None = None,
 ) -> SubjectDraws:
     """The random draws of subject ``subject`` of ``arm``, made in the order in which
     :func:`simulate_lmc_subjects` makes them (PK per drug of the arm, then engraftment, then the
@@ -387,7 +386,6 @@ def subject_draws(
     engrafted = tp.inoculum_cells * np.exp(rng.normal(0.0, tp.engraftment_sd, 1))
     rate_scale = tp.in_vivo_rate_scale * np.exp(rng.normal(0.0, tp.rate_scale_sd, 1))
     founders = engrafted * tp.switch_rate * tp.culture_generations
-    del clones  # the clone set does not draw
     return SubjectDraws(
         pk=pk,
         regimens=regimens,
