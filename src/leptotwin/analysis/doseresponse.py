@@ -359,14 +359,13 @@ class DoseResponseFitter:
         """
         clean = _check_frame(df, _SRC)
         codes, labels = _factorize_curves(clean["curve"])
-        keep = clean["response"].notna().to_numpy()
+        dose = clean["dose"].to_numpy()
+        resp = clean["response"].to_numpy()
+        keep = ~np.isnan(resp)
+        if not keep.all():  # masking copies 3 x n_obs values: only when a response is missing
+            codes, dose, resp = codes[keep], dose[keep], resp[keep]
         self.curves_ = pd.Index(labels, name="curve")
-        self._batch = make_batch(
-            codes[keep],
-            clean["dose"].to_numpy()[keep],
-            clean["response"].to_numpy()[keep],
-            len(labels),
-        )
+        self._batch = make_batch(codes, dose, resp, len(labels))
         self._fit: BatchFit = fit_batch(
             self.model,
             self._batch,
@@ -390,8 +389,26 @@ class DoseResponseFitter:
             _STATUS_OBJECTS[fit.status], index=idx, name="status", dtype=object
         )
         self.df_resid_ = pd.Series(self._batch.n_obs - self.model.n_params, index=idx)
-        self.qc_ = self._quality_control()
-        self.results_ = self._results_table()
+        self._qc: pd.DataFrame | None = None
+        self._results: pd.DataFrame | None = None
+
+    @property
+    def qc_(self) -> pd.DataFrame:
+        """One row per curve (see :meth:`fit`); built on first access and kept."""
+        self._check_fitted()
+        if self._qc is None:
+            self._qc = self._quality_control()
+        return self._qc
+
+    @property
+    def results_(self) -> pd.DataFrame:
+        """drc's long table (see the class docstring); built on first access and kept: for a
+        million curves it is seven million rows, so a fit that only needs ``params_`` or
+        ``ed()`` does not pay for it."""
+        self._check_fitted()
+        if self._results is None:
+            self._results = self._results_table()
+        return self._results
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "_fit"):
