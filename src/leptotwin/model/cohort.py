@@ -5,8 +5,9 @@ Subjects are the batch axis. Per subject: PK parameters drawn with inter-individ
 parental inocula, the AREG-high cells already present (Poisson). Time advances on a fixed grid:
 the PK is exact at every grid point (closed form, :class:`~leptotwin.model.pk.PKStream`), growth
 integrates the net rate with Simpson's rule (PK sampled at the step midpoint) and an exponential
-update, CSF AREG an exact exponential update, and P → R switching Poisson draws per step. Results are reduced on the fly to
-the observation days and survival times, so memory does not grow with the number of steps.
+update, CSF AREG an exact exponential update, and P → R switching Poisson draws per step.
+Results are reduced on the fly to the observation days and survival times, so memory does not
+grow with the number of steps.
 """
 
 from __future__ import annotations
