@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from leptotwin._checks import check_alpha, plain
+from leptotwin._checks import check_alpha
 from leptotwin.errors import LeptotwinError
+from leptotwin.formats.mouse_table import check_mouse_day_table
 
 __all__ = [
     "compare_growth",
@@ -209,33 +210,7 @@ def _parse_numbers(
 
 def _check_table(df: pd.DataFrame, source: str, *, positive: bool = False) -> pd.DataFrame:
     """Validate a tidy BLI table; return a clean copy (mouse, arm as str; day, flux as float)."""
-    if not isinstance(df, pd.DataFrame):
-        raise LeptotwinError("BLI data must be a DataFrame", source=source, value=type(df).__name__)
-    missing = [c for c in _TIDY if c not in df.columns]
-    if missing:
-        raise LeptotwinError(
-            "BLI table lacks columns",
-            source=source,
-            field=", ".join(missing),
-            expected="columns " + ", ".join(_TIDY),
-        )
-    out = df.loc[:, list(_TIDY)].copy()
-    for col in ("day", "total_flux_p_s"):
-        values = pd.to_numeric(out[col], errors="coerce").astype(float)
-        bad = ~np.isfinite(values.to_numpy())
-        if bad.any():
-            raise LeptotwinError(
-                "non-numeric or missing value",
-                source=source,
-                field=col,
-                value=plain(df[col].iloc[int(np.flatnonzero(bad)[0])]),
-                expected="finite numbers",
-            )
-        out[col] = values
-    if out["mouse"].isna().any() or out["arm"].isna().any():
-        raise LeptotwinError("missing mouse or arm label", source=source, field="mouse/arm")
-    out["mouse"] = out["mouse"].astype(str)
-    out["arm"] = out["arm"].astype(str)
+    out = check_mouse_day_table(df, "total_flux_p_s", source=source, what="BLI table")
     if positive and (out["total_flux_p_s"] <= 0).any():
         raise LeptotwinError(
             "flux must be positive for the log scale",
@@ -243,25 +218,6 @@ def _check_table(df: pd.DataFrame, source: str, *, positive: bool = False) -> pd
             field="total_flux_p_s",
             value=float(out["total_flux_p_s"].min()),
             expected="> 0, or pass floor_p_s (e.g. the background flux) to floor low values",
-        )
-    dup = out.duplicated(["mouse", "day"], keep=False)
-    if dup.any():
-        first = out.loc[dup].iloc[0]
-        raise LeptotwinError(
-            "duplicated mouse-day rows",
-            source=source,
-            field="mouse, day",
-            value=f"{first['mouse']} day {first['day']:g}",
-            expected="one row per mouse and imaging day (sum or select ROIs first)",
-        )
-    arms = out.groupby("mouse", sort=False)["arm"].nunique()
-    if (arms > 1).any():
-        raise LeptotwinError(
-            "mouse appears in more than one arm",
-            source=source,
-            field="arm",
-            value=str(arms.index[arms > 1][0]),
-            expected="one arm per mouse",
         )
     return out
 

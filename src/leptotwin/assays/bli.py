@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leptotwin._checks import plain
 from leptotwin._fileio import write_csv
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
+from leptotwin.formats.mouse_table import check_mouse_day_table
 
 __all__ = [
     "BLI_FORMATS",
@@ -113,31 +113,9 @@ class BLISettings:
 
 
 def _check_burden(df: pd.DataFrame, source: str, *, allow_zero_rows: bool = False) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise LeptotwinError("burden must be a DataFrame", source=source, value=type(df).__name__)
-    missing = [c for c in _BURDEN_COLUMNS if c not in df.columns]
-    if missing:
-        raise LeptotwinError(
-            "burden table lacks columns",
-            source=source,
-            field=", ".join(missing),
-            expected="columns " + ", ".join(_BURDEN_COLUMNS),
-        )
-    if len(df) == 0 and not allow_zero_rows:
-        raise LeptotwinError("burden table has no rows", source=source)
-    out = df.loc[:, list(_BURDEN_COLUMNS)].copy()
-    for col in ("day", "live_cells"):
-        values = pd.to_numeric(out[col], errors="coerce")
-        bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
-        if bad.any():
-            raise LeptotwinError(
-                "non-numeric or missing value",
-                source=source,
-                field=col,
-                value=plain(df.loc[bad, col].iloc[0]),
-                expected="finite numbers",
-            )
-        out[col] = values.astype(float)
+    out = check_mouse_day_table(
+        df, "live_cells", source=source, what="burden table", allow_empty=allow_zero_rows
+    )
     if (out["live_cells"] < 0).any():
         raise LeptotwinError(
             "negative number of live cells",
@@ -145,29 +123,6 @@ def _check_burden(df: pd.DataFrame, source: str, *, allow_zero_rows: bool = Fals
             field="live_cells",
             value=float(out["live_cells"].min()),
             expected="live_cells >= 0",
-        )
-    if out["mouse"].isna().any() or out["arm"].isna().any():
-        raise LeptotwinError(
-            "missing mouse or arm label", source=source, field="mouse/arm", expected="labels"
-        )
-    dup = out.duplicated(["mouse", "day"], keep=False)
-    if dup.any():
-        first = out.loc[dup].iloc[0]
-        raise LeptotwinError(
-            "duplicated mouse-day rows",
-            source=source,
-            field="mouse, day",
-            value=f"{first['mouse']} day {first['day']:g}",
-            expected="one row per mouse and day",
-        )
-    arms = out.groupby("mouse", sort=False)["arm"].nunique()
-    if (arms > 1).any():
-        raise LeptotwinError(
-            "mouse appears in more than one arm",
-            source=source,
-            field="arm",
-            value=str(arms.index[arms > 1][0]),
-            expected="one arm per mouse",
         )
     return out
 
