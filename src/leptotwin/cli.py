@@ -95,12 +95,23 @@ def fit_curves(
     model: Annotated[str, typer.Option(help="LL.2, LL.3, LL.4, LL.5 or W1.4.")] = "LL.4",
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/fit-curves"),
     force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Fit on Dask: 'local' or a scheduler address (no figures).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Workers of a local cluster.")] = 2,
 ) -> None:
     """Fit dose-response curves (drc models, batched): fits.csv, qc.csv and figures."""
     from leptotwin.study.fit_curves import run_fit_curves
 
     paths = run_fit_curves(
-        data=data, plate=plate, layout=layout, model=model, out_dir=out, force=force
+        data=data,
+        plate=plate,
+        layout=layout,
+        model=model,
+        out_dir=out,
+        force=force,
+        scheduler=scheduler,
+        n_workers=workers,
     )
     _out.print(f"wrote {len(paths)} files to {out}")
 

@@ -133,3 +133,41 @@ def test_unknown_model(monkeypatch, capsys, tmp_path):
 def test_missing_file(monkeypatch, capsys, tmp_path):
     code, _, err = run(monkeypatch, capsys, str(tmp_path / "nope.csv"))
     assert code == 2 and "file not found" in err
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_chunked_and_dask_fits_are_bit_identical():
+    """Curves are fitted independently: chunks of 7 curves fitted here, and the same chunks on a
+    Dask cluster of two in-process workers, give exactly the single-batch numbers."""
+    from distributed import Client, LocalCluster
+
+    from leptotwin.study.fit_curves import fit_tables
+
+    rng = np.random.default_rng(9)
+    doses = np.repeat([0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], 3)
+    rows = []
+    for k in range(20):
+        e, b = np.exp(rng.uniform(-3, 1)), rng.uniform(0.7, 2.5)
+        mean = 5 + 95 / (1 + (np.maximum(doses, 1e-12) / e) ** b)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "curve": f"c{k:02d}",
+                    "dose": doses,
+                    "response": mean + rng.normal(0, 4, doses.size),
+                }
+            )
+        )
+    frame = pd.concat(rows, ignore_index=True)
+    whole, qc_whole = fit_tables(frame, chunk_curves=1000)
+    chunked, qc_chunked = fit_tables(frame, chunk_curves=7)
+    pd.testing.assert_frame_equal(whole, chunked, check_exact=True)
+    pd.testing.assert_frame_equal(qc_whole, qc_chunked, check_exact=True)
+    with (
+        LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        on_dask, _ = fit_tables(frame, chunk_curves=7, scheduler=client)
+    pd.testing.assert_frame_equal(whole, on_dask, check_exact=True)

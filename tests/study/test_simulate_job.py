@@ -157,7 +157,9 @@ def test_ctrl_c_leaves_no_result_file(tmp_path, monkeypatch):
 
 
 def test_bad_scheduler_address(tmp_path, monkeypatch):
-    monkeypatch.setattr(sj, "CONNECT_TIMEOUT_S", 1.0)
+    import leptotwin.study.distributed as dist
+
+    monkeypatch.setattr(dist, "CONNECT_TIMEOUT_S", 1.0)
     with pytest.raises(LeptotwinError, match="cannot reach the Dask scheduler"):
         run_simulate_job(
             "lmc_mouse",

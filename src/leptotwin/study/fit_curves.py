@@ -17,7 +17,7 @@ from leptotwin._fileio import atomic_write, prepare_out_dir, write_csv
 from leptotwin.analysis.doseresponse import DoseResponseFitter, read_dose_response
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["curve_sets", "run_fit_curves"]
+__all__ = ["curve_sets", "fit_tables", "run_fit_curves"]
 
 _MODELS = ("LL.2", "LL.3", "LL.4", "LL.5", "W1.4")
 
@@ -72,6 +72,56 @@ def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.Data
     return to_dose_response(normalise_to_controls(merged).data)
 
 
+MULTISTART_MAX_CURVES = 5000  # several starts for every curve up to this many curves
+
+
+def _fit_chunk(
+    frame: pd.DataFrame, model: str, multistart: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    fitter = DoseResponseFitter(model=model, multistart=multistart).fit(frame)
+    return fitter.results_, fitter.qc_.reset_index()
+
+
+def fit_tables(
+    frame: pd.DataFrame,
+    *,
+    model: str = "LL.4",
+    scheduler: object = None,
+    n_workers: int = 2,
+    chunk_curves: int = 50_000,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """drc's long table and the QC table of every curve, here or on a Dask cluster.
+
+    Curves are fitted independently (the batched solver never mixes curves), so cutting the
+    table into chunks of whole curves and fitting them on different workers gives the same
+    numbers, bit for bit, as one fit here (tested). Whether every curve gets several starts is
+    decided once from the total number of curves, so it cannot depend on the chunking.
+    """
+    if chunk_curves < 1:
+        raise LeptotwinError("chunk size must be >= 1", source="--chunk-curves", value=chunk_curves)
+    codes, uniques = pd.factorize(frame["curve"].astype(str), sort=False)
+    chunks = [
+        frame[(codes >= lo) & (codes < lo + chunk_curves)]
+        for lo in range(0, len(uniques), chunk_curves)
+    ]
+    multistart = len(uniques) <= MULTISTART_MAX_CURVES
+    if scheduler is None:
+        parts = [_fit_chunk(c, model, multistart) for c in chunks]
+    else:
+        from leptotwin.study.distributed import dask_client
+
+        with dask_client(scheduler, n_workers) as client:
+            futures = [client.submit(_fit_chunk, c, model, multistart, pure=False) for c in chunks]
+            parts = client.gather(futures)
+    results = pd.concat([p[0] for p in parts], ignore_index=True)
+    qc = pd.concat([p[1] for p in parts], ignore_index=True)
+    if qc["curve"].astype(str).duplicated().any() or len(qc) != len(uniques):
+        raise LeptotwinError(
+            "the fitted curves lack or repeat a curve", value=f"{len(qc)} of {len(uniques)}"
+        )
+    return results, qc
+
+
 def run_fit_curves(
     *,
     data: Path | None = None,
@@ -80,14 +130,23 @@ def run_fit_curves(
     model: str = "LL.4",
     out_dir: Path,
     force: bool = False,
+    scheduler: object = None,
+    n_workers: int = 2,
 ) -> dict[str, Path]:
-    """Fit and write the tables and figures; returns the written paths by name."""
+    """Fit and write the tables and figures (figures only without ``scheduler``); returns the
+    written paths by name."""
     if model not in _MODELS:
         raise LeptotwinError(
             "unknown model", source="--model", value=model, expected="one of " + ", ".join(_MODELS)
         )
     frame = _load(data, plate, layout)
-    fitter = DoseResponseFitter(model=model).fit(frame)
+    if scheduler is not None:
+        results, qc = fit_tables(frame, model=model, scheduler=scheduler, n_workers=n_workers)
+        out = prepare_out_dir(out_dir, force=force)
+        return {"fits": write_csv(out / "fits.csv", results), "qc": write_csv(out / "qc.csv", qc)}
+    n_curves = frame["curve"].nunique()
+    fitter = DoseResponseFitter(model=model, multistart=n_curves <= MULTISTART_MAX_CURVES)
+    fitter.fit(frame)
     sets = curve_sets(frame)
     figures = {}
     for name, labels in sets.items():

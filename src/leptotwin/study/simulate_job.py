@@ -45,6 +45,7 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.model.cohort import Arm, CohortResult
 from leptotwin.model.streams import chunk_bounds, concat_cohorts, simulate_lmc_subjects
 from leptotwin.model.tumor import TumorParameters
+from leptotwin.study.distributed import dask_client
 from leptotwin.study.protocol_schema import validate_protocol
 
 __all__ = [
@@ -232,9 +233,6 @@ def load_experiment(
 # chunks
 
 
-CONNECT_TIMEOUT_S = 20.0  # how long to wait for a remote scheduler
-
-
 @functools.lru_cache(maxsize=1)
 def _catalog():  # type: ignore[no-untyped-def]
     return load_catalog()
@@ -279,39 +277,6 @@ def _specs(
         )
         for a, b in chunk_bounds(n_total, chunk_size)
     ]
-
-
-@contextlib.contextmanager
-def _dask_client(scheduler: Any, n_workers: int) -> Iterator[Any]:
-    """A distributed Client: an existing one, a LocalCluster ("local"), or an address."""
-    from distributed import Client, LocalCluster
-
-    if isinstance(scheduler, Client):
-        yield scheduler
-        return
-    if scheduler == "local":
-        with (
-            LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-        return
-    try:
-        client = Client(str(scheduler), timeout=f"{CONNECT_TIMEOUT_S}s")
-    except (OSError, TimeoutError) as exc:
-        raise LeptotwinError(
-            f"cannot reach the Dask scheduler: {exc}",
-            source="--scheduler",
-            value=str(scheduler),
-            expected="local, or an address such as tcp://10.0.0.5:8786",
-        ) from None
-    with client:
-        yield client
 
 
 def simulate_chunks(
@@ -367,7 +332,7 @@ def simulate_chunks(
         from distributed import as_completed
 
         token = f"{seed}-{n_per_arm}-{len(arms)}-{chunk_size}-{time.time_ns()}"
-        with _dask_client(scheduler, n_workers) as client:
+        with dask_client(scheduler, n_workers) as client:
             futures = {
                 client.submit(_run_chunk, spec, key=f"leptotwin-chunk-{token}-{i}", pure=False): i
                 for i, spec in enumerate(specs)

@@ -1,0 +1,50 @@
+"""Connecting to Dask: one place for the client used by ``simulate`` and ``fit-curves``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from leptotwin.errors import LeptotwinError
+
+__all__ = ["CONNECT_TIMEOUT_S", "dask_client"]
+
+CONNECT_TIMEOUT_S = 20.0  # how long to wait for a remote scheduler
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: Any, n_workers: int) -> Iterator[Any]:
+    """A distributed Client: an existing one (left open), a LocalCluster of ``n_workers``
+    single-threaded processes (``"local"``), or a scheduler address (``tcp://host:8786``).
+
+    Raises
+    ------
+    LeptotwinError
+        If the scheduler cannot be reached within :data:`CONNECT_TIMEOUT_S`.
+    """
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
+    if scheduler == "local":
+        with (
+            LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = Client(str(scheduler), timeout=f"{CONNECT_TIMEOUT_S}s")
+    except (OSError, TimeoutError) as exc:
+        raise LeptotwinError(
+            f"cannot reach the Dask scheduler: {exc}",
+            source="--scheduler",
+            value=str(scheduler),
+            expected="local, or an address such as tcp://10.0.0.5:8786",
+        ) from None
+    with client:
+        yield client
