@@ -184,6 +184,11 @@ def synergy(
     scale: Annotated[str, typer.Option(help="inhibition or viability.")] = "inhibition",
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/synergy"),
     force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Score on Dask: 'local' or a scheduler address.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Workers of a local cluster.")] = 2,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed (with --scheduler).")] = 0,
 ) -> None:
     """Drug-combination synergy (ZIP, Bliss, HSA, Loewe, MuSyC) per dose and per block."""
     from rich.progress import Progress
@@ -194,7 +199,15 @@ def synergy(
     with Progress(console=_err, transient=True) as bar:
         task = bar.add_task("synergy", total=None)
         paths = run_synergy_job(
-            matrix, methods, out, force, lambda msg: bar.update(task, description=msg), scale=scale
+            matrix,
+            methods,
+            out,
+            force,
+            lambda msg: bar.update(task, description=msg),
+            scale=scale,
+            scheduler=scheduler,
+            n_workers=workers,
+            seed=seed,
         )
     _out.print(f"wrote {len(paths)} files to {out}")
 

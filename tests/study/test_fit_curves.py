@@ -166,7 +166,7 @@ def test_chunked_and_dask_fits_are_bit_identical():
     pd.testing.assert_frame_equal(whole, chunked, check_exact=True)
     pd.testing.assert_frame_equal(qc_whole, qc_chunked, check_exact=True)
     with (
-        LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, processes=False, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
         on_dask, _ = fit_tables(frame, chunk_curves=7, scheduler=client)

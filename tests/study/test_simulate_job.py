@@ -49,7 +49,7 @@ def test_local_cluster_is_bit_identical_to_one_process(single):
     """Two in-process workers, chunks of 5 subjects, results as chunks arrive in any order."""
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -74,7 +74,7 @@ def test_a_worker_lost_mid_run_loses_and_duplicates_nothing(single):
     exactly once and the cohort equals the single-process run."""
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

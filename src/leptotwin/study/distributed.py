@@ -31,7 +31,7 @@ def dask_client(scheduler: Any, n_workers: int) -> Iterator[Any]:
     if scheduler == "local":
         with (
             LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
             ) as cluster,
             Client(cluster) as client,
         ):
