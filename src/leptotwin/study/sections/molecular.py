@@ -64,14 +64,16 @@ def run_blot(ctx: Context, *, catalog: Catalog | None = None) -> pd.DataFrame:
     (``relative`` to the untreated parental lane)."""
     cat = catalog or load_catalog()
     pm = PathwayModel.from_catalog(cat)
+    gain = cat.assay_value("blot", "pegfr_signal_gain")
+    erk_half = cat.assay_value("blot", "perk_half_signal")
     lanes, bands = [], []
     for i, (label, line, drugs) in enumerate(BLOT_LANES, start=1):
         st = cell_state(line, catalog=cat)
         sig = pm.signals(st, pm.free_in_medium(drugs))
-        erk = float(sig.signal / (sig.signal + 0.5))  # downstream output saturates with signal
+        erk = float(sig.signal / (sig.signal + erk_half))  # downstream output saturates
         lanes.append({"lane": i, "label": label})
         for protein, amount in (
-            ("pEGFR", float(sig.egfr) * 10),
+            ("pEGFR", float(sig.egfr) * gain),
             ("EGFR", st.egfr_total),
             ("pALK", float(sig.alk)),
             ("ALK", st.alk_fusion),
