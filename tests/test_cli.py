@@ -127,3 +127,30 @@ def test_reproduce_quick_writes_report_and_claims(monkeypatch, capsys, tmp_path)
     assert "C1" in stdout
     code, _, err = run(monkeypatch, capsys, "reproduce", "--quick", "--out", str(out))
     assert code == 2 and "refusing to overwrite" in err
+
+
+def test_reproduce_strict_exit_status(monkeypatch, capsys, tmp_path):
+    """A FAIL claim is a result (status 0); --strict turns it into status 1. The PK section alone
+    checks no claim, so it never fails; a failing claim is forced through a one-section run."""
+    from leptotwin.study import reproduce as rp
+    from leptotwin.study.claims import ClaimResult, ClaimStatus
+
+    def failing(ctx):
+        return rp.SectionResult("x", claims=[ClaimResult("C1", ClaimStatus.FAIL, "forced")])
+
+    monkeypatch.setitem(rp._REGISTRY, "forced_fail", rp.SectionSpec("forced_fail", 1, failing))
+    code, _, _ = run(
+        monkeypatch, capsys, "reproduce", "--section", "forced_fail", "--out", str(tmp_path / "a")
+    )
+    assert code == 0
+    code, _, err = run(
+        monkeypatch,
+        capsys,
+        "reproduce",
+        "--section",
+        "forced_fail",
+        "--strict",
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert code == 1 and "--strict" in err
