@@ -591,6 +591,7 @@ def viability(ctx: Context) -> SectionResult:
         ],
         tables={
             "viability_ic50.csv": ic,
+            "viability_tidy.csv": tidy,
             "areg_elisa_samples.csv": medium,
             "qpcr_relative_expression.csv": ic.attrs["qpcr"],
             "western_ratios.csv": ic.attrs["blot"],
