@@ -136,18 +136,17 @@ def run_synergy_job(
         chosen.append(lookup[str(m).lower()])
     data = read_synergy(path)
     say(f"read {len(data)} rows")
-    if scheduler is None:
-        result = synergy_scores(data, methods=chosen, scale=scale)
-    else:
-        result = score_in_chunks(
-            data,
-            chosen,
-            scale=scale,
-            chunk_blocks=chunk_blocks,
-            seed=seed,
-            scheduler=scheduler,
-            n_workers=n_workers,
-        )
+    # always in chunks of whole blocks (here or on Dask): the same seed and chunk size give the
+    # same numbers, bit for bit, wherever the chunks run
+    result = score_in_chunks(
+        data,
+        chosen,
+        scale=scale,
+        chunk_blocks=chunk_blocks,
+        seed=seed,
+        scheduler=scheduler,
+        n_workers=n_workers,
+    )
     ok = result.qc["status"] == "ok"
     if not ok.any():
         first = result.qc.iloc[0] if len(result.qc) else None
