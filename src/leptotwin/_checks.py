@@ -8,7 +8,7 @@ import numpy as np
 
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["check_alpha", "plain"]
+__all__ = ["check_alpha", "check_reference", "plain"]
 
 
 def check_alpha(alpha: float, source: str) -> float:
@@ -27,3 +27,17 @@ def check_alpha(alpha: float, source: str) -> float:
 def plain(value: object) -> object:
     """A numpy scalar as the Python value (for readable error messages)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def check_reference(reference: object, names: list[str], source: str) -> str:
+    """The reference group (the first of ``names`` when None), else a LeptotwinError."""
+    ref = names[0] if reference is None else str(reference)
+    if ref not in names:
+        raise LeptotwinError(
+            "unknown reference arm",
+            source=source,
+            field="reference",
+            value=reference,
+            expected="one of " + ", ".join(names),
+        )
+    return ref

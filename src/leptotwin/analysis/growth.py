@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from leptotwin._checks import check_alpha
+from leptotwin._checks import check_alpha, check_reference
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats.mouse_table import check_mouse_day_table
 
@@ -521,15 +521,7 @@ def compare_growth(
     a = check_alpha(alpha, source)
     curves = growth_curves(df, floor_p_s=floor_p_s)
     arms = list(pd.unique(curves["arm"]))
-    ref = arms[0] if reference is None else str(reference)
-    if ref not in arms:
-        raise LeptotwinError(
-            "unknown reference arm",
-            source=source,
-            field="reference",
-            value=reference,
-            expected="one of " + ", ".join(arms),
-        )
+    ref = check_reference(reference, arms, source)
     if curves["day"].nunique() < 2:
         raise LeptotwinError(
             "growth rates need at least two imaging days",

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leptotwin._checks import check_alpha, plain
+from leptotwin._checks import check_alpha, check_reference, plain
 from leptotwin.errors import LeptotwinError
 
 __all__ = [
@@ -406,15 +406,7 @@ def cox_hazard_ratios(
     a = check_alpha(alpha, source)
     t = _check(df, source)
     names = _arms(t)
-    ref = names[0] if reference is None else str(reference)
-    if ref not in names:
-        raise LeptotwinError(
-            "unknown reference arm",
-            source=source,
-            field="reference",
-            value=reference,
-            expected="one of " + ", ".join(names),
-        )
+    ref = check_reference(reference, names, source)
     others = [n for n in names if n != ref]
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in _COX_COLUMNS}).astype(
         {
