@@ -239,6 +239,7 @@ def fit_batch(
     *,
     max_iter: int = 500,
     multistart: bool | None = None,
+    grid: bool = False,
     se: str = "hessian",
     chunk_size: int = 20_000,
     n_jobs: int | None = None,
@@ -260,7 +261,12 @@ def fit_batch(
     multistart : bool or None
         Refit every curve from the alternative starts (True), or only doubtful ones (not
         converged, e more than one log unit beyond the tested doses, ``|b| > 10``; False).
-        None: True for up to 5000 curves.
+        None: True for up to 5000 curves (so a curve's fit can depend on the batch size; pass a
+        bool where it must not).
+    grid : bool
+        Also start from the best point of a grid over ``(b, log e)`` with ``c, d`` profiled out
+        (compiled kernel only; the numpy engine ignores it). Finds the global least-squares
+        optimum on ragged curves where the self-starter lands in a local one.
     se : {"hessian", "sandwich"}
         Covariance estimator, see :func:`covariance`.
     chunk_size : int
@@ -300,6 +306,7 @@ def fit_batch(
             batch.t_hi,
             max_iter=int(max_iter),
             multistart=bool(multistart),
+            grid=bool(grid),
             **spec,
         )
     redo = np.arange(rows.size) if se == "sandwich" else np.flatnonzero(fallback)

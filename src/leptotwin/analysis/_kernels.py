@@ -585,6 +585,57 @@ def _start(
 
 
 @_jit(inline="always")
+def _grid_start(
+    weibull: bool,
+    n_lev: int,
+    tk: np.ndarray,
+    nk: np.ndarray,
+    yk: np.ndarray,
+    n0: float,
+    y0: float,
+    ssw: float,
+    c_free: bool,
+    d_free: bool,
+    c_val: float,
+    d_val: float,
+    g: np.ndarray,
+    omg: np.ndarray,
+    g1: np.ndarray,
+    g2: np.ndarray,
+    out: np.ndarray,
+) -> tuple[float, float, float]:  # pragma: no cover
+    """Best ``(b, le, rss)`` of the profiled RSS on a grid: ``le`` at every tested dose, half-way
+    between neighbours and one log unit beyond either end; ``b`` of both signs, slopes 0.5, 1.5
+    and 5 (per log unit). ``c`` and ``d`` are profiled out exactly at each point, so the grid
+    covers the whole 4-parameter surface at ``O(n_lev^2)`` cost."""
+    best_b = 1.0
+    best_l = tk[0]
+    best_rss = np.inf
+    n_le = 2 * n_lev + 1
+    for q in range(n_le):
+        if q == 0:
+            le = tk[0] - 1.0
+        elif q == n_le - 1:
+            le = tk[n_lev - 1] + 1.0
+        elif q % 2 == 1:
+            le = tk[(q - 1) // 2]
+        else:
+            le = 0.5 * (tk[q // 2 - 1] + tk[q // 2])
+        for sgn in (-1.0, 1.0):
+            for mag in (0.5, 1.5, 5.0):
+                b = sgn * mag
+                _profile(
+                    weibull, b, le, n_lev, tk, nk, yk, n0, y0, ssw, c_free, d_free, c_val,
+                    d_val, g, omg, g1, g2, out,
+                )  # fmt: skip
+                if out[0] < best_rss:
+                    best_rss = out[0]
+                    best_b = b
+                    best_l = le
+    return best_b, best_l, best_rss
+
+
+@_jit(inline="always")
 def _covariance(
     weibull: bool,
     b: float,
@@ -716,6 +767,7 @@ def _fit_range(
     free: np.ndarray,
     max_iter: int,
     multistart: bool,
+    grid: bool,
     params: np.ndarray,
     cov: np.ndarray,
     rss_out: np.ndarray,
@@ -841,6 +893,23 @@ def _fit_range(
                 best_b = bb
                 best_l = ll
                 best_st = st
+        if grid and n_lev >= 2:
+            gb, gl, g_rss = _grid_start(
+                weibull, n_lev, tk, nk, yk, n0, y0, ssw, c_free, d_free, c_val, d_val,
+                g, omg, g1, g2, new,
+            )  # fmt: skip
+            best_rss = np.inf if best_st == _FAILED else best[0]
+            if g_rss < best_rss * (1 - 1e-9):
+                bb, ll, st, its = _solve_lm(
+                    weibull, gb, gl, max_iter, n_lev, tk, nk, yk, n0, y0, ssw,
+                    c_free, d_free, c_val, d_val, g, omg, g1, g2, cur, new,
+                )  # fmt: skip
+                total += its
+                if st != _FAILED and cur[0] < best_rss * (1 - 1e-12):
+                    best[:] = cur
+                    best_b = bb
+                    best_l = ll
+                    best_st = st
         status[ii] = best_st
         n_iter[ii] = total
         if best_st == _FAILED:
@@ -906,6 +975,7 @@ def fit_curves(
     free: np.ndarray,
     max_iter: int,
     multistart: bool,
+    grid: bool = False,
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
 ]:  # pragma: no cover
@@ -915,7 +985,10 @@ def fit_curves(
     (``weibull``: W1.4, else log-logistic with f = 1), which of c and d are free (the others
     fixed at ``c_val``/``d_val``), ``canonical`` (report the LL.4 form with c <= d), ``free``
     (indices into (b, c, d, e) of the reported parameters), ``max_iter`` (per start) and
-    ``multistart`` (refit every curve from the alternative starts, not only doubtful ones).
+    ``multistart`` (refit every curve from the alternative starts, not only doubtful ones) and
+    ``grid`` (also search the profiled RSS on a grid of ``(b, log e)`` and refit from its best
+    point when that beats the fit so far: for the few, often ragged curves of synergy blocks,
+    where a local minimum would change the score).
 
     Returns ``params`` (len(rows), p), ``cov`` (len(rows), p, p), ``rss``, ``status``,
     ``n_iter`` and ``fallback`` (True where the covariance needs the eigen-decomposition path).
@@ -948,6 +1021,7 @@ def fit_curves(
             free,
             max_iter,
             multistart,
+            grid,
             params,
             cov,
             rss_out,

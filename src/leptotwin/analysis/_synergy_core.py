@@ -53,7 +53,9 @@ def _fit_ll4(dose: Array, resp: Array, fixed: dict[str, float] | None) -> tuple[
     keep = np.isfinite(resp).ravel()
     codes = np.repeat(np.arange(n, dtype=np.int64), m)[keep]
     batch = make_batch(codes, dose.ravel()[keep], resp.ravel()[keep], n)
-    fit = fit_batch(model, batch, se="hessian", multistart=None)
+    # every curve from all starts and the grid: a block's fits must not depend on how many
+    # other blocks share the batch, and ragged single-drug series have local minima
+    fit = fit_batch(model, batch, se="hessian", multistart=True, grid=True)
     full = np.empty((n, 4))
     for k, name in enumerate(("b", "c", "d", "e")):
         if name in model.names:

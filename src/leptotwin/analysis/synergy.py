@@ -444,10 +444,15 @@ def synergy_scores(
     top : float
         Full effect in the response unit (100 for %, 1 for fractions).
     zip_variant : {"synergyfinder", "synergy"}
-        SynergyFinder's ZIP as its 2.x source defines it (default; its 3.7.3 tutorial means
-        on the Mathews data are NOT yet reproduced: 11.89 / 11.23 here vs 19.57 / -2.98) or
-        the ``synergy`` package's definition (free top in the re-fits, zero-dose cells
-        included; agreement with that package not yet verified on noisy data).
+        SynergyFinder's ZIP as its source defines it (default), with every LL.4 fit at its
+        global least-squares optimum (grid + multistart; tested against brute force). Its
+        3.7.3 tutorial means on the Mathews data (19.57 / -2.98) are NOT reproduced: 11.88 /
+        4.51 here; those data are ragged and drc's optimiser stops in local minima whose ZIP
+        means span about 10-24, so matching it needs drc's exact path. ``"synergy"``: the
+        ``synergy`` package's definition (free slice top, zero-dose cells included, Bliss
+        surface from monotherapy curves with the mean dose-0 level); equal to that package
+        to 1e-6 (tested) except where its bound on the slice top (Emax in [0, 1.5] as a
+        viability fraction) is active.
     n_boot : int or None
         Bootstrap resamples of the replicates; None: 200 if any block has replicates, else 0.
     alpha : float
