@@ -95,10 +95,13 @@ def power(
 
 def burden_sensitivity(ctx: Context, repeats: int) -> pd.DataFrame:
     """Power of the n = 4 study against the between-patient spread of LMC burden, the least
-    known assumption of this section."""
+    known assumption of this section. 2.0 is the spread of CSF tumour-cell counts in LM
+    (Nayak 2013, PMC3662321: median 20.7 CTC/mL, range 0.13 to > 150 in 16 patients, so a log
+    SD of at least ln(150 / 0.13) / 3.5 = 2.0), an upper bound for the spread of the secreting
+    burden because a count adds shedding and sampling variance."""
     base = load_catalog()
     rows = []
-    for sd in (0.5, 0.7, 1.0, 1.3):
+    for sd in (0.5, 0.7, 1.0, 1.3, 2.0):
         q = (
             base.in_vivo["patients"]
             .parameters["lmc_tumour_cells_sd"]
