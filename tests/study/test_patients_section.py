@@ -4,6 +4,7 @@ AREG secretion it disappears."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from leptotwin.model.patients import simulate_csf_areg, study_groups
 from leptotwin.study.claims import ClaimStatus
@@ -35,3 +36,18 @@ def test_counterfactual_no_tumour_areg_fails_c9(tmp_path):
     assert claim.status == ClaimStatus.FAIL
     pcols = [c for c in studies.columns if c.startswith("p_vs_")]
     assert (studies[pcols] < 0.05).all(axis=1).mean() < 0.2
+
+
+def test_samples_far_above_the_range_are_reassayed_until_measured(tmp_path):
+    """A CSF sample 1,000x above the curve is re-assayed at 10x dilution steps until it falls
+    in range; one beyond three re-assays is reported at the ULOQ and flagged, never NaN."""
+    ctx = _ctx(tmp_path, 5)
+    patients = simulate_csf_areg(study_groups(sizes={ALK: 3}), rng=ctx.rng)
+    patients.loc[patients["group"] == ALK, "true_pg_mL"] = [4e4, 4e5, 1e9]
+    out = measure_csf(ctx, patients).set_index("patient")
+    alk = out[out["group"] == ALK]
+    assert np.isfinite(out["areg_pg_mL"]).all()
+    assert alk["dilution"].is_monotonic_increasing and alk["dilution"].iloc[2] == 2000
+    assert alk["areg_pg_mL"].iloc[0] == pytest.approx(4e4, rel=0.3)
+    assert alk["areg_pg_mL"].iloc[1] == pytest.approx(4e5, rel=0.3)
+    assert bool(alk["censored_above_uloq"].iloc[2]) and not alk["censored_above_uloq"].iloc[0]

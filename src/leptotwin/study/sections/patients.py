@@ -23,6 +23,7 @@ from leptotwin.study.claims import ClaimResult, ClaimStatus
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 
 ALK = "ALK+ alectinib-refractory LMC"
+_ABOVE = ["above_uloq", "above_top", "overflow"]
 
 
 def measure_csf(
@@ -32,27 +33,32 @@ def measure_csf(
     catalog: Catalog | None = None,
     folder: str | None = None,
 ) -> pd.DataFrame:
-    """ELISA of CSF samples at the catalogue dilution, re-assaying samples above the ULOQ at
-    10 × that dilution. Values below the LLOQ are reported at the LLOQ (flagged). With
-    ``folder``, the first pass is written as files and read back (as the lab would)."""
+    """ELISA of CSF samples at the catalogue dilution; samples above the ULOQ are re-assayed at
+    10 × the dilution, up to three times (as a lab would), and a sample still above the range
+    is reported at the ULOQ (right-censored, flagged). Values below the LLOQ are reported at the
+    LLOQ (flagged). With ``folder``, the first pass is written as files and read back."""
     cat = catalog or load_catalog()
     dilution = cat.in_vivo_value("patients", "csf_dilution")
     samples = patients.assign(sample_id=patients["study"].astype(str) + "-" + patients["patient"])
-    first = _elisa(ctx, samples, dilution, folder)
-    high = first["flag"].isin(["above_uloq", "above_top", "overflow"])
-    if high.any():
+    result = _elisa(ctx, samples, dilution, folder)
+    for _ in range(3):
+        high = result["flag"].isin(_ABOVE)
+        if not high.any():
+            break
+        dilution *= 10
         again = _elisa(
-            ctx,
-            samples[samples["sample_id"].isin(first.loc[high, "sample_id"])],
-            dilution * 10,
-            None,
+            ctx, samples[samples["sample_id"].isin(result.loc[high, "sample_id"])], dilution, None
         )
-        first = pd.concat([first[~high], again], ignore_index=True)
-    below = first["flag"].isin(["below_lloq", "below_bottom"])
-    first["areg_pg_mL"] = np.where(below, first["lloq_pg_mL"], first["conc_pg_mL"])
-    first["censored_below_lloq"] = below
-    keep = ["sample_id", "areg_pg_mL", "censored_below_lloq", "dilution", "flag"]
-    return samples.merge(first[keep], on="sample_id", how="left")
+        result = pd.concat([result[~high], again], ignore_index=True)
+    below = result["flag"].isin(["below_lloq", "below_bottom"])
+    above = result["flag"].isin(_ABOVE)
+    result["areg_pg_mL"] = np.where(
+        below, result["lloq_pg_mL"], np.where(above, result["uloq_pg_mL"], result["conc_pg_mL"])
+    )
+    result["censored_below_lloq"] = below
+    result["censored_above_uloq"] = above
+    keep = ["sample_id", "areg_pg_mL", "censored_below_lloq", "censored_above_uloq"]
+    return samples.merge(result[[*keep, "dilution", "flag"]], on="sample_id", how="left")
 
 
 def _elisa(
