@@ -189,6 +189,10 @@ def synergy(
         "ZIP,Bliss,HSA,Loewe"
     ),
     scale: Annotated[str, typer.Option(help="inhibition or viability.")] = "inhibition",
+    zip_variant: Annotated[
+        str, typer.Option(help="ZIP definition: synergyfinder or synergy (the Python package).")
+    ] = "synergyfinder",
+    chunk_blocks: Annotated[int, typer.Option(help="Blocks scored per chunk.")] = 2000,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/synergy"),
     force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
     scheduler: Annotated[
@@ -212,8 +216,13 @@ def synergy(
             force,
             lambda msg: bar.update(task, description=msg),
             scale=scale,
+            zip_variant=zip_variant,
+            on_chunk=lambda done, total: bar.update(
+                task, completed=done, total=total, description=f"chunks {done}/{total}"
+            ),
             scheduler=scheduler,
             n_workers=workers,
+            chunk_blocks=chunk_blocks,
             seed=seed,
         )
     _out.print(f"wrote {len(paths)} files to {out}")

@@ -34,6 +34,19 @@ def test_job_writes_tables_and_figures(tmp_path):
     run_synergy_job(MATHEWS, ["HSA"], tmp_path / "out", True, None)
 
 
+def test_job_reports_chunk_progress_and_passes_the_zip_variant(tmp_path):
+    ticks: list[tuple[int, int]] = []
+    common = {"figures": False, "chunk_blocks": 1}
+    tick = lambda d, t: ticks.append((d, t))  # noqa: E731
+    a = run_synergy_job(MATHEWS, ["ZIP"], tmp_path / "a", on_chunk=tick, **common)
+    assert ticks == [(0, 2), (1, 2), (2, 2)]
+    b = run_synergy_job(MATHEWS, ["ZIP"], tmp_path / "b", zip_variant="synergy", **common)
+    za, zb = (pd.read_csv(p["per_block"]).query("statistic == 'mean'") for p in (a, b))
+    assert not np.allclose(za["score"], zb["score"])
+    with pytest.raises(LeptotwinError, match="unknown ZIP variant"):
+        run_synergy_job(MATHEWS, ["ZIP"], tmp_path / "c", zip_variant="zap", **common)
+
+
 def test_job_bad_input_is_one_line(tmp_path):
     df = pd.read_csv(MATHEWS)
     bad = tmp_path / "bad.csv"

@@ -35,10 +35,10 @@ def _safe(name: str) -> str:
 
 
 def _score_chunk(
-    data: pd.DataFrame, methods: list[str], scale: str, seed: int, index: int
+    data: pd.DataFrame, methods: list[str], scale: str, seed: int, index: int, zip_variant: str
 ) -> SynergyResult:
     rng = np.random.default_rng([seed, index])  # the chunk's own bootstrap stream
-    return synergy_scores(data, methods=methods, scale=scale, rng=rng)
+    return synergy_scores(data, methods=methods, scale=scale, rng=rng, zip_variant=zip_variant)
 
 
 def score_in_chunks(
@@ -46,17 +46,21 @@ def score_in_chunks(
     methods: list[str],
     *,
     scale: str = "inhibition",
+    zip_variant: str = "synergyfinder",
     chunk_blocks: int = 2000,
     seed: int = 0,
     scheduler: object = None,
     n_workers: int = 2,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> SynergyResult:
     """Score blocks in chunks of whole blocks, here or on a Dask cluster.
 
     Scores other than bootstrap intervals do not depend on the chunking. Each chunk draws its
     bootstrap from its own stream (seed, chunk number), so a run on a Dask cluster is
-    bit-identical to a run here with the same seed and chunk size (tested).
+    bit-identical to a run here with the same seed and chunk size (tested). ``on_chunk(done,
+    total)`` is called as chunks finish (for a progress bar).
     """
+    tick = on_chunk or (lambda _done, _total: None)
     if chunk_blocks < 1:
         raise LeptotwinError("chunk size must be >= 1", source="--chunk-blocks", value=chunk_blocks)
     codes, uniques = pd.factorize(data["block_id"].astype(str), sort=False)
@@ -64,16 +68,24 @@ def score_in_chunks(
         data[(codes >= lo) & (codes < lo + chunk_blocks)]
         for lo in range(0, len(uniques), chunk_blocks)
     ]
+    tick(0, len(chunks))
     if scheduler is None:
-        parts = [_score_chunk(c, methods, scale, seed, i) for i, c in enumerate(chunks)]
+        parts = []
+        for i, c in enumerate(chunks):
+            parts.append(_score_chunk(c, methods, scale, seed, i, zip_variant))
+            tick(i + 1, len(chunks))
     else:
+        from distributed import as_completed
+
         from leptotwin.study.distributed import dask_client
 
         with dask_client(scheduler, n_workers) as client:
             futures = [
-                client.submit(_score_chunk, c, methods, scale, seed, i, pure=False)
+                client.submit(_score_chunk, c, methods, scale, seed, i, zip_variant, pure=False)
                 for i, c in enumerate(chunks)
             ]
+            for done, _ in enumerate(as_completed(futures), start=1):
+                tick(done, len(chunks))
             parts = client.gather(futures)
     return SynergyResult(
         **{
@@ -92,6 +104,8 @@ def run_synergy_job(
     progress: Callable[[str], None] | None = None,
     *,
     scale: str = "inhibition",
+    zip_variant: str = "synergyfinder",
+    on_chunk: Callable[[int, int], None] | None = None,
     figures: bool = True,
     max_figure_blocks: int = 50,
     scheduler: object = None,
@@ -114,6 +128,10 @@ def run_synergy_job(
     progress : callable, optional
         Called with a short message after each stage.
     scale : {"inhibition", "viability"}
+    zip_variant : {"synergyfinder", "synergy"}
+        Which ZIP definition (see :func:`leptotwin.analysis.synergy.synergy_scores`).
+    on_chunk : callable, optional
+        ``on_chunk(done, total)`` as chunks of blocks are scored.
     figures : bool
         Write a heatmap and a surface per block and method.
     max_figure_blocks : int
@@ -142,10 +160,12 @@ def run_synergy_job(
         data,
         chosen,
         scale=scale,
+        zip_variant=zip_variant,
         chunk_blocks=chunk_blocks,
         seed=seed,
         scheduler=scheduler,
         n_workers=n_workers,
+        on_chunk=on_chunk,
     )
     ok = result.qc["status"] == "ok"
     if not ok.any():
