@@ -30,18 +30,12 @@ section 7.2). LLOQ and ULOQ are the lowest and highest standards that pass.
 
 ELISA layout file
 -----------------
-A tidy CSV (``,``, ``;`` or tab separated; ``.xlsx`` with ``openpyxl``), one row per used
-well; lines starting with ``#`` are comments::
-
-    plate,well,role,sample_id,group,nominal_pg_mL,dilution
-    E01,A01,standard,,,2000,
-    E01,H01,blank,,,,
-    E01,A03,sample,S001,A925L/AR,,4
-
-Only ``well`` and ``role`` are required; without ``plate`` the layout applies to every plate
-of the export. Roles ``std``/``calibrator`` mean standard, ``unknown`` sample and ``zero``
-blank. The general plate layout of :mod:`leptotwin.formats` has no standard role, hence this
-file.
+The ELISA layout file (columns ``plate, well, role, sample_id, group, nominal_pg_mL,
+dilution``; roles ``standard``, ``blank``, ``sample``, ``empty``) is a file format of
+:mod:`leptotwin.formats.plate_layout`, which reads, validates and writes it
+(:func:`~leptotwin.formats.read_elisa_layout`, re-exported here) and joins it to the
+plate-reader export (:func:`~leptotwin.formats.merge_elisa_plate`); the virtual ELISA writes
+the same file.
 
 Example
 -------
@@ -57,13 +51,10 @@ Example
 
 from __future__ import annotations
 
-import csv
-import importlib.util
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,7 +63,14 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, stats
 
 from leptotwin.errors import LeptotwinError
-from leptotwin.formats import normalise_well, read_plate_reader
+from leptotwin.formats import (
+    ELISA_LAYOUT_COLUMNS,
+    ELISA_ROLES,
+    merge_elisa_plate,
+    read_elisa_layout,
+    read_plate_reader,
+    validate_elisa_layout,
+)
 
 __all__ = [
     "ELISA_LAYOUT_COLUMNS",
@@ -89,20 +87,6 @@ __all__ = [
 Array = NDArray[np.float64]
 _SRC = "StandardCurveFitter"
 
-ELISA_ROLES = ("standard", "blank", "sample", "empty")
-"""Well roles of an ELISA plate: calibrators of known concentration, zero standard, unknowns,
-unused wells."""
-ELISA_LAYOUT_COLUMNS = ("plate", "well", "role", "sample_id", "group", "nominal_pg_mL", "dilution")
-"""Columns of an ELISA layout file, in the order the virtual ELISA writes them."""
-_ROLE_ALIASES = {
-    "std": "standard",
-    "standards": "standard",
-    "calibrator": "standard",
-    "unknown": "sample",
-    "unk": "sample",
-    "zero": "blank",
-    "": "empty",
-}
 RECOVERY_LIMITS_PCT = (80.0, 120.0)
 """Acceptance band of a standard's back-fit recovery (ICH M10 section 7.2.1, LBA)."""
 EDGE_RECOVERY_LIMITS_PCT = (75.0, 125.0)
@@ -408,86 +392,36 @@ def _number(frame: pd.DataFrame, col: str, source: str) -> Array:
     return num
 
 
-def _roles(frame: pd.DataFrame, source: str) -> pd.Series:
-    role = _text(frame, "role").str.lower().map(lambda r: _ROLE_ALIASES.get(r, r))
-    bad = ~role.isin(ELISA_ROLES).to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LeptotwinError(
-            "unknown well role",
-            source=source,
-            field=f"row {i}, column role",
-            value=frame["role"].iloc[i],
-            expected="one of " + ", ".join(ELISA_ROLES),
-        )
-    return role
-
-
 def _check_wells(wells: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Validate a well table; returns the canonical columns (plate, well, role, sample_id,
-    group, nominal_pg_mL, dilution, signal, flag) plus any others."""
+    """Validate a well table (the ELISA layout columns plus ``signal``, ``flag``).
+
+    Returns :data:`ELISA_LAYOUT_COLUMNS` as
+    :func:`~leptotwin.formats.validate_elisa_layout` returns them (plate ``"1"`` when none is
+    given; ``well`` optional), ``signal`` (float, OD), ``flag`` (str), then any other columns.
+    """
     if not isinstance(wells, pd.DataFrame):
         raise LeptotwinError(
             "expected a DataFrame of wells", source=source, value=type(wells).__name__
         )
-    for col in ("role", "signal"):
-        if col not in wells:
-            raise LeptotwinError(
-                "missing column",
-                source=source,
-                field=col,
-                expected="plate, role, nominal_pg_mL, sample_id, dilution, signal",
-            )
+    if "signal" not in wells:
+        raise LeptotwinError(
+            "missing column",
+            source=source,
+            field="signal",
+            expected="plate, role, nominal_pg_mL, sample_id, dilution, signal",
+        )
     frame = wells.reset_index(drop=True)
-    out = pd.DataFrame(index=frame.index)
-    out["plate"] = _text(frame, "plate").where(_text(frame, "plate") != "", "1")
-    out["well"] = _text(frame, "well")
-    out["role"] = _roles(frame, source)
-    out["sample_id"] = _text(frame, "sample_id")
-    out["group"] = _text(frame, "group")
-    out["nominal_pg_mL"] = _number(frame, "nominal_pg_mL", source)
-    dil = _number(frame, "dilution", source)
-    out["dilution"] = np.where(np.isnan(dil), 1.0, dil)
+    layout = validate_elisa_layout(
+        frame.drop(columns=["signal", "flag"], errors="ignore"), source=source, well_optional=True
+    )
+    out = layout[list(ELISA_LAYOUT_COLUMNS)].copy()
+    out["plate"] = out["plate"].where(out["plate"] != "", "1")
     out["signal"] = _number(frame, "signal", source)
     flag = _text(frame, "flag").str.lower()
     nan_flag = np.where(np.isnan(out["signal"].to_numpy()), "missing", "ok")
     out["flag"] = np.where(flag == "", nan_flag, flag).astype(object)
-    std = (out["role"] == "standard").to_numpy()
-    nom = out["nominal_pg_mL"].to_numpy()
-    bad = std & ~(np.isfinite(nom) & (nom > 0))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LeptotwinError(
-            "standard without a positive nominal concentration",
-            source=source,
-            field=f"row {i}, column nominal_pg_mL",
-            value=frame["nominal_pg_mL"].iloc[i] if "nominal_pg_mL" in frame else None,
-            expected="a concentration > 0 in pg/mL (the zero standard has role blank)",
-        )
-    out.loc[out["role"] == "blank", "nominal_pg_mL"] = 0.0
-    smp = (out["role"] == "sample").to_numpy()
-    d = out["dilution"].to_numpy()
-    bad = smp & ~(np.isfinite(d) & (d > 0))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LeptotwinError(
-            "dilution factor must be > 0",
-            source=source,
-            field=f"row {i}, column dilution",
-            value=float(d[i]),
-            expected="the factor by which the sample was diluted into the well, e.g. 1 or 10",
-        )
-    bad = smp & (out["sample_id"] == "").to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LeptotwinError(
-            "sample well without a sample_id",
-            source=source,
-            field=f"row {i}, column sample_id",
-            expected="an identifier shared by the replicate wells of a sample",
-        )
-    extra = [c for c in frame.columns if c not in out.columns]
-    return pd.concat([out, frame[extra]], axis=1)
+    extra = [c for c in layout.columns if c not in out.columns]
+    return pd.concat([out, layout[extra]], axis=1)
 
 
 def _check_plate_standards(
@@ -1028,90 +962,6 @@ def spike_recovery(
     return 100.0 * (spiked - unspiked) / added
 
 
-def _layout_frame(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        if importlib.util.find_spec("openpyxl") is None:
-            raise LeptotwinError(
-                "reading .xlsx needs the optional package openpyxl",
-                source=str(path),
-                expected="pip install openpyxl, or save the layout as CSV",
-            )
-        return pd.read_excel(path, dtype=str)
-    raw = path.read_bytes()
-    text = (
-        raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8-sig")
-    )
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise LeptotwinError("empty layout file", source=str(path), expected="a header line")
-    sep = max(("\t", ";", ","), key=lines[0].count)
-    rows = list(csv.reader(lines, delimiter=sep))
-    header = [h.strip().lower() for h in rows[0]]
-    dupes = sorted({h for h in header if h and header.count(h) > 1})
-    if dupes:
-        raise LeptotwinError("duplicated column header", source=str(path), field=dupes[0])
-    width = len(header)
-    body = [[c.strip() for c in r[:width]] + [""] * (width - len(r)) for r in rows[1:]]
-    frame = pd.DataFrame(body, columns=header, dtype=object)
-    frame = frame.drop(columns=[c for c in frame.columns if c == ""])
-    if sep != ",":  # decimal comma in ;- or tab-separated files
-        for col in ("nominal_pg_mL".lower(), "dilution"):
-            if col in frame:
-                frame[col] = frame[col].str.replace(",", ".", regex=False)
-    return frame
-
-
-def read_elisa_layout(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read an ELISA layout file (see the module docstring).
-
-    Returns
-    -------
-    DataFrame, one row per listed well
-        ``plate`` (``""`` when the file has none), ``well`` (``A01``), ``role`` (one of
-        :data:`ELISA_ROLES`), ``sample_id``, ``group``, ``nominal_pg_mL`` (float), ``dilution``
-        (float, 1 when empty).
-
-    Raises
-    ------
-    LeptotwinError
-        If the file is missing or empty, a column ``well`` or ``role`` is missing, a header
-        repeats, a role is unknown, a well is not a well name or appears twice, or a number
-        is not a number.
-    """
-    path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise LeptotwinError("file not found", source=source)
-    frame = _layout_frame(path)
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    frame = frame.rename(columns={"nominal_pg_ml": "nominal_pg_mL"})
-    for col in ("well", "role"):
-        if col not in frame:
-            raise LeptotwinError(
-                "missing column", source=source, field=col, expected=", ".join(ELISA_LAYOUT_COLUMNS)
-            )
-    out = pd.DataFrame(index=frame.index)
-    out["plate"] = _text(frame, "plate")
-    out["well"] = normalise_well(frame["well"].astype(str).to_numpy(object), source=source)
-    out["role"] = _roles(frame, source)
-    out["sample_id"] = _text(frame, "sample_id")
-    out["group"] = _text(frame, "group")
-    out["nominal_pg_mL"] = _number(frame, "nominal_pg_mL", source)
-    dil = _number(frame, "dilution", source)
-    out["dilution"] = np.where(np.isnan(dil), 1.0, dil)
-    dup = out.duplicated(["plate", "well"]).to_numpy()
-    if dup.any():
-        i = int(np.argmax(dup))
-        raise LeptotwinError(
-            "duplicated well",
-            source=source,
-            value=f"{out['plate'].iloc[i]} {out['well'].iloc[i]}".strip(),
-            expected="one row per plate and well",
-        )
-    out.attrs["source"] = source
-    return out
-
-
 def read_elisa(
     plate_file: str | os.PathLike[str],
     layout_file: str | os.PathLike[str],
@@ -1129,7 +979,7 @@ def read_elisa(
         with ``openpyxl``), read by :func:`leptotwin.formats.read_plate_reader` (``OVER``
         cells become NaN with flag ``overflow``).
     layout_file : path-like
-        ELISA layout file (see :func:`read_elisa_layout`).
+        ELISA layout file (see :func:`leptotwin.formats.read_elisa_layout`).
     plate_format, decimal
         Passed to :func:`~leptotwin.formats.read_plate_reader`.
 
@@ -1142,31 +992,11 @@ def read_elisa(
     Raises
     ------
     LeptotwinError
-        As the two readers, or if a plate is in the layout but not in the export (or the
-        reverse).
+        As the two readers, or as :func:`leptotwin.formats.merge_elisa_plate`: a plate in the
+        layout but not in the export (or the reverse), or a layout well off the plate read.
     """
     reads = read_plate_reader(plate_file, plate_format=plate_format, decimal=decimal)
-    layout = read_elisa_layout(layout_file)
-    plates = list(pd.unique(reads["plate"]))
-    if (layout["plate"] == "").all():
-        layout = pd.DataFrame({"plate": plates}).merge(layout.drop(columns="plate"), how="cross")
-    else:
-        for missing, src, msg in (
-            (sorted(set(layout["plate"]) - set(plates)), str(layout_file),
-             "plate in the layout has no readings"),
-            (sorted(set(plates) - set(layout["plate"])), str(plate_file),
-             "plate has readings but no layout"),
-        ):  # fmt: skip
-            if missing:
-                raise LeptotwinError(
-                    msg,
-                    source=src,
-                    field="plate",
-                    value=missing[0],
-                    expected="the same plate ids in export and layout: " + ", ".join(plates),
-                )
-    merged = layout.merge(reads, on=["plate", "well"], how="left")
-    merged["flag"] = merged["flag"].astype(object).where(merged["flag"].notna(), "missing")
-    merged = merged[[*ELISA_LAYOUT_COLUMNS, "signal", "flag"]].reset_index(drop=True)
+    merged = merge_elisa_plate(reads, read_elisa_layout(layout_file), plate_format=plate_format)
+    merged = merged[[*ELISA_LAYOUT_COLUMNS, "signal", "flag"]].copy()
     merged.attrs["source"] = f"{plate_file} + {layout_file}"
     return merged

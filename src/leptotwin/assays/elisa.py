@@ -13,7 +13,8 @@ noise (``read_sd``), readings rounded to ``decimals`` and wells above the reader
 
 :func:`simulate_elisa` returns a tidy well table that keeps the truth in ``true_*`` columns;
 :func:`write_elisa` writes what a lab would have: a plate-reader export
-(:func:`leptotwin.formats.write_plate_reader`) and an ELISA layout file, which
+(:func:`leptotwin.formats.write_plate_reader`) and an ELISA layout file
+(:func:`leptotwin.formats.write_elisa_layout`), which
 :func:`leptotwin.analysis.standard_curve.read_elisa` reads back like real data.
 
 Example
@@ -36,19 +37,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leptotwin._fileio import write_csv
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.formats import get_plate_format, write_plate_reader
+from leptotwin.formats import (
+    ELISA_LAYOUT_COLUMNS,
+    get_plate_format,
+    write_elisa_layout,
+    write_plate_reader,
+)
 
 __all__ = ["ELISA_KIT", "design_elisa", "simulate_elisa", "write_elisa"]
 
 ELISA_KIT = "areg_elisa"
 _SRC = "simulate_elisa"
-# same columns as leptotwin.analysis.standard_curve.ELISA_LAYOUT_COLUMNS (assays may not
-# import analysis); a round-trip test keeps the two in step
-_LAYOUT_COLUMNS = ("plate", "well", "role", "sample_id", "group", "nominal_pg_mL", "dilution")
-_WELL_COLUMNS = (*_LAYOUT_COLUMNS, "signal", "flag", "true_in_well_pg_mL", "true_pg_mL")
+_WELL_COLUMNS = (*ELISA_LAYOUT_COLUMNS, "signal", "flag", "true_in_well_pg_mL", "true_pg_mL")
 
 
 def _check_samples(samples: pd.DataFrame) -> pd.DataFrame:
@@ -328,13 +330,14 @@ def write_elisa(
     Raises
     ------
     LeptotwinError
-        If a column is missing, or as :func:`leptotwin.formats.write_plate_reader`.
+        If a column is missing, or as :func:`leptotwin.formats.write_plate_reader` and
+        :func:`leptotwin.formats.write_elisa_layout`.
     """
-    missing = [c for c in (*_LAYOUT_COLUMNS, "signal") if c not in wells]
+    missing = [c for c in (*ELISA_LAYOUT_COLUMNS, "signal") if c not in wells]
     if missing:
         raise LeptotwinError(
             "missing column", source="write_elisa", field=missing[0],
-            expected=", ".join((*_LAYOUT_COLUMNS, "signal", "flag")),
+            expected=", ".join((*ELISA_LAYOUT_COLUMNS, "signal", "flag")),
         )  # fmt: skip
     meta = {
         "Instrument": "leptotwin virtual plate reader",
@@ -345,7 +348,5 @@ def write_elisa(
     }
     cols = ["plate", "well", "signal"] + (["flag"] if "flag" in wells else [])
     plate_file = write_plate_reader(plate_path, wells[cols], metadata=meta)
-    layout = wells[list(_LAYOUT_COLUMNS)].copy()
-    layout.loc[layout["role"] != "sample", "dilution"] = np.nan
-    layout_file = write_csv(layout_path, layout)
+    layout_file = write_elisa_layout(layout_path, wells[list(ELISA_LAYOUT_COLUMNS)])
     return plate_file, layout_file

@@ -18,24 +18,42 @@ molar units (pM, nM, µM/uM, mM, M) are converted to nM in ``conc_a_nM``/``conc_
 (``molecular_weights={"alectinib": 482.6}``, g/mol), else ``conc_*_nM`` is NaN and the value
 stays in ``conc_*`` with its unit. Lines starting with ``#`` are comments.
 
+ELISA layout file
+-----------------
+A standard-curve assay (ELISA) has its own layout, in the same file forms::
+
+    plate,well,role,sample_id,group,nominal_pg_mL,dilution
+    E01,A01,standard,,,2000,
+    E01,H01,blank,,,,
+    E01,A03,sample,S001,A925L/AR,,4
+
+``role`` is one of :data:`ELISA_ROLES` (``std``/``calibrator`` mean standard, ``unknown``
+sample, ``zero`` blank): a ``standard`` well holds a calibrator of known concentration
+``nominal_pg_mL`` (pg/mL in the well, > 0), a ``blank`` the zero standard, a ``sample`` an
+unknown named by ``sample_id`` and diluted by ``dilution`` (factor > 0, default 1). The same
+rules as above hold for ``plate``, ``well``, comments, separators and decimal commas.
+
 Pipeline
 --------
 ``read_plate_reader`` -> :func:`merge_plate` (one row per well) -> :func:`normalise_to_controls`
 (``response`` in % of vehicle, QC per group) -> :func:`to_dose_response` (``curve, dose,
 response`` for :class:`leptotwin.analysis.doseresponse.DoseResponseFitter`).
+
+ELISA: ``read_plate_reader`` + :func:`read_elisa_layout` -> :func:`merge_elisa_plate` (one row
+per layout well) -> :class:`leptotwin.analysis.standard_curve.StandardCurveFitter`.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from leptotwin._fileio import write_csv
 from leptotwin.errors import LeptotwinError
@@ -51,14 +69,20 @@ from leptotwin.formats.plate import (
 )
 
 __all__ = [
+    "ELISA_LAYOUT_COLUMNS",
+    "ELISA_ROLES",
     "LAYOUT_COLUMNS",
     "ROLES",
     "Normalised",
+    "merge_elisa_plate",
     "merge_plate",
     "normalise_to_controls",
+    "read_elisa_layout",
     "read_layout",
     "to_dose_response",
+    "validate_elisa_layout",
     "validate_layout",
+    "write_elisa_layout",
     "write_layout",
     "z_prime",
 ]
@@ -82,6 +106,22 @@ ROLES = ("sample", "vehicle", "blank", "positive", "empty")
 """Well roles: drug-treated cells, untreated cells (100 %), no cells (background, 0 % signal),
 a positive (full-kill) control for Z', and unused wells."""
 
+ELISA_LAYOUT_COLUMNS = ("plate", "well", "role", "sample_id", "group", "nominal_pg_mL", "dilution")
+"""Columns of an ELISA layout file, in the order :func:`write_elisa_layout` writes them."""
+
+ELISA_ROLES = ("standard", "blank", "sample", "empty")
+"""Well roles of an ELISA plate: calibrators of known concentration (``nominal_pg_mL``), the
+zero standard, unknowns (``sample_id``, ``dilution``) and unused wells."""
+
+_ELISA_ALIASES = {
+    "std": "standard",
+    "standards": "standard",
+    "calibrator": "standard",
+    "unknown": "sample",
+    "unk": "sample",
+    "zero": "blank",
+    "": "empty",
+}
 _TEXT = ("plate", "cell_line", "drug_a", "drug_b", "perturbation", "replicate")
 # unit (lower case, ``u`` for micro) -> (canonical spelling, factor to nM or to ng/mL, is molar)
 _UNITS: dict[str, tuple[str, float, bool]] = {
@@ -97,8 +137,20 @@ _UNITS: dict[str, tuple[str, float, bool]] = {
 }
 
 
-# --------------------------------------------------------------------------- layout
-def _locator(frame: pd.DataFrame, lines: Sequence[int] | None) -> Any:
+# --------------------------------------------------------------------------- layout checks
+_Locator = Callable[[int], str]
+"""Row position -> ``"line N"`` (file line) or ``"row <index label>"``, for error messages."""
+
+
+class _Checked(NamedTuple):
+    """The part every layout kind shares, as :func:`_check_layout_table` returns it."""
+
+    frame: pd.DataFrame  # the input, headers matched to the known names (case-insensitive)
+    out: pd.DataFrame  # plate, well (A01 or ""), role (canonical); the input's index
+    where: _Locator
+
+
+def _locator(frame: pd.DataFrame, lines: Sequence[int] | None) -> _Locator:
     """Position -> ``"line N"`` (file line) or ``"row <index label>"``."""
     labels = list(lines) if lines is not None else list(frame.index)
     prefix = "line" if lines is not None else "row"
@@ -106,10 +158,222 @@ def _locator(frame: pd.DataFrame, lines: Sequence[int] | None) -> Any:
 
 
 def _text_column(frame: pd.DataFrame, col: str) -> pd.Series:
+    """Column ``col`` as stripped text, ``""`` for empty cells or a missing column."""
     if col not in frame:
         return pd.Series("", index=frame.index, dtype=object)
     s = frame[col].astype(object).where(frame[col].notna(), "")
     return s.astype(str).str.strip().astype(object)
+
+
+def _raise_first(
+    bad: ArrayLike,
+    message: str,
+    *,
+    source: str,
+    where: _Locator,
+    col: str,
+    values: ArrayLike | None = None,
+    expected: str | None = None,
+) -> None:
+    """Raise ``message`` for the first row flagged in ``bad`` (bool, shape (n_rows,)).
+
+    The error names that row's line (or index label) and ``col``, and quotes ``values[i]``
+    (shape (n_rows,); none when ``values`` is None or holds None there).
+    """
+    flags = np.asarray(bad, dtype=bool)
+    if not flags.any():
+        return
+    i = int(np.argmax(flags))
+    raise LeptotwinError(
+        message,
+        source=source,
+        field=f"{where(i)}, column {col}",
+        value=None if values is None else np.asarray(values, dtype=object)[i],
+        expected=expected,
+    )
+
+
+def _numbers(
+    frame: pd.DataFrame,
+    col: str,
+    what: str,
+    *,
+    source: str,
+    where: _Locator,
+    decimal: str,
+    expected: str,
+) -> NDArray[np.float64]:
+    """Column ``col`` as float, shape (n_rows,), NaN where empty; raises on other text."""
+    raw = _text_column(frame, col)
+    text = raw.str.replace(",", ".", regex=False) if decimal == "," else raw
+    num = pd.to_numeric(text.where(text != "", np.nan), errors="coerce").to_numpy(float)
+    _raise_first(
+        np.isnan(num) & (raw != "").to_numpy(),
+        f"non-numeric {what}",
+        source=source,
+        where=where,
+        col=col,
+        values=raw,
+        expected=expected,
+    )
+    return num
+
+
+def _well_names(
+    frame: pd.DataFrame,
+    fmt: PlateFormat | None,
+    *,
+    source: str,
+    where: _Locator,
+    optional: bool,
+) -> NDArray[np.object_]:
+    """``well`` as ``A01`` names, shape (n_rows,); ``""`` for empty cells when ``optional``."""
+    names = np.full(len(frame), "", dtype=object)
+    if "well" not in frame:
+        return names
+    raw = frame["well"].to_numpy(object)
+    given = (_text_column(frame, "well") != "").to_numpy() if optional else np.ones(len(raw), bool)
+    try:
+        names[given] = _parse_wells(raw[given], fmt, source=source)[0]
+    except LeptotwinError as err:
+        i = int(np.flatnonzero(pd.Series(raw).astype(str).eq(str(err.value)))[0])
+        raise LeptotwinError(
+            err.message,
+            source=source,
+            field=f"{where(i)}, column well",
+            value=err.value,
+            expected=err.expected,
+        ) from None
+    return names
+
+
+def _check_layout_table(
+    layout: pd.DataFrame,
+    *,
+    columns: Sequence[str],
+    roles: Sequence[str],
+    role_message: str,
+    aliases: Mapping[str, str] | None = None,
+    also: Sequence[str] = (),
+    plate_format: int | PlateFormat | None,
+    source: str,
+    lines: Sequence[int] | None,
+    well_optional: bool = False,
+) -> _Checked:
+    """Checks every layout kind shares: columns, plate ids, wells, roles, duplicates.
+
+    ``columns`` (then ``also``) are the known headers, matched case-insensitively; ``roles``
+    the allowed roles after lower-casing and mapping through ``aliases``. With
+    ``well_optional`` the ``well`` column may be missing or have empty cells.
+    """
+    if not isinstance(layout, pd.DataFrame):
+        raise LeptotwinError(
+            "expected a table (DataFrame) of wells", source=source, value=type(layout).__name__
+        )
+    known = {c.lower(): c for c in (*columns, *also)}
+    frame = layout.rename(columns=lambda c: known.get(str(c).strip().lower(), c))
+    for col in ("role",) if well_optional else ("well", "role"):
+        if col not in frame:
+            raise LeptotwinError(
+                "missing column", source=source, field=col, expected=", ".join(columns)
+            )
+    where = _locator(frame, lines)
+    out = pd.DataFrame({"plate": _text_column(frame, "plate")}, index=frame.index)
+    plate_empty = (out["plate"] == "").to_numpy()
+    if not plate_empty.all():
+        _raise_first(
+            plate_empty,
+            "empty plate id",
+            source=source,
+            where=where,
+            col="plate",
+            expected="a plate id in every row, or no plate column (layout for every plate)",
+        )
+    fmt = None if plate_format is None else get_plate_format(plate_format)
+    out["well"] = _well_names(frame, fmt, source=source, where=where, optional=well_optional)
+    role = _text_column(frame, "role").str.lower()
+    if aliases:
+        role = role.map(lambda r: aliases.get(r, r)).astype(object)
+    _raise_first(
+        ~role.isin(roles).to_numpy(),
+        role_message,
+        source=source,
+        where=where,
+        col="role",
+        values=frame["role"],
+        expected="one of " + ", ".join(roles),
+    )
+    out["role"] = role
+    _check_unique_wells(out, source, where)
+    return _Checked(frame, out, where)
+
+
+def _check_unique_wells(out: pd.DataFrame, source: str, where: _Locator) -> None:
+    """One row per plate and well (rows without a well name are not compared)."""
+    dup = out.duplicated(["plate", "well"], keep=False).to_numpy() & (out["well"] != "").to_numpy()
+    if dup.any():
+        i = int(np.argmax(dup))
+        raise LeptotwinError(
+            "duplicated well",
+            source=source,
+            field=" and ".join(where(j) for j in np.flatnonzero(dup)[:2]),
+            value=f"{out['plate'].iloc[i]} {out['well'].iloc[i]}".strip(),
+            expected="one row per plate and well",
+        )
+
+
+# --------------------------------------------------------------------------- dose-response layout
+def _concentrations(
+    frame: pd.DataFrame, *, source: str, where: _Locator, decimal: str
+) -> dict[str, NDArray[np.float64]]:
+    """``conc_a`` and ``conc_b`` as float, shape (n_rows,), in their unit; NaN where empty."""
+    expected = "a number >= 0 in conc_unit"
+    conc = {}
+    for col in ("conc_a", "conc_b"):
+        num = _numbers(frame, col, "concentration", source=source, where=where,
+                       decimal=decimal, expected=expected)  # fmt: skip
+        _raise_first(num < 0, "concentration is not a number >= 0", source=source, where=where,
+                     col=col, values=_text_column(frame, col), expected=expected)  # fmt: skip
+        conc[col] = num
+    return conc
+
+
+def _unit_specs(
+    frame: pd.DataFrame,
+    conc: Mapping[str, NDArray[np.float64]],
+    conc_unit: str | None,
+    *,
+    source: str,
+    where: _Locator,
+) -> tuple[NDArray[np.object_], NDArray[np.float64], NDArray[np.bool_]]:
+    """Per row: canonical unit spelling, factor to nM (molar) or ng/mL (mass), is molar."""
+    units = _text_column(frame, "conc_unit")
+    if conc_unit is not None:
+        units = units.where(units != "", conc_unit)
+    key = units.str.lower().str.replace("µ", "u").str.replace("μ", "u").str.replace(" ", "")
+    _raise_first(
+        ~(key.isin(list(_UNITS)).to_numpy() | (key == "").to_numpy()),
+        "unknown concentration unit",
+        source=source,
+        where=where,
+        col="conc_unit",
+        values=units,
+        expected="one of " + ", ".join(u for u, _, _ in _UNITS.values()),
+    )
+    _raise_first(
+        (key == "").to_numpy() & ((conc["conc_a"] > 0) | (conc["conc_b"] > 0)),
+        "concentration without a unit",
+        source=source,
+        where=where,
+        col="conc_unit",
+        expected="a conc_unit cell or the conc_unit= argument (e.g. nM)",
+    )
+    spec = key.map(lambda k: _UNITS.get(k, ("", np.nan, False)))
+    return (
+        spec.str[0].astype(str).to_numpy(object),
+        spec.str[1].to_numpy(float),
+        spec.str[2].to_numpy(bool),
+    )
 
 
 def validate_layout(
@@ -158,124 +422,25 @@ def validate_layout(
         a concentration without a unit, a bad or duplicated well, or a ``plate`` cell left
         empty while others are filled. Row errors name the line (or index) and column.
     """
-    known = {c.lower(): c for c in (*LAYOUT_COLUMNS, "conc_a_nM", "conc_b_nM")}
-    frame = layout.rename(columns=lambda c: known.get(str(c).strip().lower(), c))
-    for col in ("well", "role"):
-        if col not in frame:
-            raise LeptotwinError(
-                "missing column", source=source, field=col, expected=", ".join(LAYOUT_COLUMNS)
-            )
-    out = pd.DataFrame(index=frame.index)
+    frame, out, where = _check_layout_table(
+        layout, columns=LAYOUT_COLUMNS, also=("conc_a_nM", "conc_b_nM"), roles=ROLES,
+        role_message="unknown role", plate_format=plate_format, source=source, lines=lines,
+    )  # fmt: skip
     for col in _TEXT:
         out[col] = _text_column(frame, col)
-    where = _locator(frame, lines)
-    plate_empty = (out["plate"] == "").to_numpy()
-    if plate_empty.any() and not plate_empty.all():
-        i = int(np.argmax(plate_empty))
-        raise LeptotwinError(
-            "empty plate id",
-            source=source,
-            field=f"{where(i)}, column plate",
-            expected="a plate id in every row, or no plate column (layout for every plate)",
-        )
-    fmt = None if plate_format is None else get_plate_format(plate_format)
-    wells = frame["well"].to_numpy(object)
-    try:
-        out["well"], _, _ = _parse_wells(wells, fmt, source=source)
-    except LeptotwinError as err:
-        i = int(np.flatnonzero(pd.Series(wells).astype(str).eq(str(err.value)))[0])
-        raise LeptotwinError(
-            err.message,
-            source=source,
-            field=f"{where(i)}, column well",
-            value=err.value,
-            expected=err.expected,
-        ) from None
-    role = _text_column(frame, "role").str.lower()
-    bad = ~role.isin(ROLES).to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LeptotwinError(
-            "unknown role",
-            source=source,
-            field=f"{where(i)}, column role",
-            value=frame["role"].iloc[i],
-            expected="one of " + ", ".join(ROLES),
-        )
-    out["role"] = role
-    dup = out.duplicated(["plate", "well"], keep=False).to_numpy()
-    if dup.any():
-        rows = [where(j) for j in np.flatnonzero(dup)[:2]]
-        raise LeptotwinError(
-            "duplicated well",
-            source=source,
-            field=" and ".join(rows),
-            value=f"{out['plate'].iloc[np.argmax(dup)]} {out['well'].iloc[np.argmax(dup)]}".strip(),
-            expected="one row per plate and well",
-        )
-    conc = {}
-    for col in ("conc_a", "conc_b"):
-        raw = _text_column(frame, col)
-        text = raw.str.replace(",", ".", regex=False) if decimal == "," else raw
-        num = pd.to_numeric(text.where(text != "", np.nan), errors="coerce").to_numpy(float)
-        bad = (np.isnan(num) & (raw != "").to_numpy()) | (num < 0)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise LeptotwinError(
-                "concentration is not a number >= 0" if num[i] < 0 else "non-numeric concentration",
-                source=source,
-                field=f"{where(i)}, column {col}",
-                value=raw.iloc[i],
-                expected="a number >= 0 in conc_unit",
-            )
-        conc[col] = num
-    units = _text_column(frame, "conc_unit")
-    if conc_unit is not None:
-        units = units.where(units != "", conc_unit)
-    key = units.str.lower().str.replace("µ", "u").str.replace("μ", "u").str.replace(" ", "")
-    known = key.isin(list(_UNITS)).to_numpy() | (key == "").to_numpy()
-    if not known.all():
-        i = int(np.argmax(~known))
-        raise LeptotwinError(
-            "unknown concentration unit",
-            source=source,
-            field=f"{where(i)}, column conc_unit",
-            value=units.iloc[i],
-            expected="one of " + ", ".join(u for u, _, _ in _UNITS.values()),
-        )
-    spec = key.map(lambda k: _UNITS.get(k, ("", np.nan, False)))
+    conc = _concentrations(frame, source=source, where=where, decimal=decimal)
+    unit, factor, molar = _unit_specs(frame, conc, conc_unit, source=source, where=where)
     has_conc = ~(np.isnan(conc["conc_a"]) & np.isnan(conc["conc_b"]))
-    out["conc_unit"] = np.where(has_conc, spec.str[0].astype(str), "").astype(object)
-    factor = spec.str[1].to_numpy(float)
-    molar = spec.str[2].to_numpy(bool)
-    needs_unit = (key == "").to_numpy() & ((conc["conc_a"] > 0) | (conc["conc_b"] > 0))
-    if needs_unit.any():
-        i = int(np.argmax(needs_unit))
-        raise LeptotwinError(
-            "concentration without a unit",
-            source=source,
-            field=f"{where(i)}, column conc_unit",
-            expected="a conc_unit cell or the conc_unit= argument (e.g. nM)",
-        )
-    is_sample = (out["role"] == "sample").to_numpy()
-    checks = [
-        (is_sample & np.isnan(conc["conc_a"]), "conc_a", "sample well without a concentration"),
-        (
-            (out["drug_b"] != "").to_numpy() & np.isnan(conc["conc_b"]),
-            "conc_b",
-            "partner drug without a concentration",
-        ),
-    ]
+    out["conc_unit"] = np.where(has_conc, unit, "").astype(object)
+    checks = (
+        ((out["role"] == "sample").to_numpy() & np.isnan(conc["conc_a"]), "conc_a",
+         "sample well without a concentration"),
+        ((out["drug_b"] != "").to_numpy() & np.isnan(conc["conc_b"]), "conc_b",
+         "partner drug without a concentration"),
+    )  # fmt: skip
     for bad, col, message in checks:
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise LeptotwinError(
-                message,
-                source=source,
-                field=f"{where(i)}, column {col}",
-                value=out["well"].iloc[i],
-                expected=f"a number in {col}",
-            )
+        _raise_first(bad, message, source=source, where=where, col=col, values=out["well"],
+                     expected=f"a number in {col}")  # fmt: skip
     mw = {str(k): float(v) for k, v in (molecular_weights or {}).items()}
     for col, drug in (("conc_a", "drug_a"), ("conc_b", "drug_b")):
         weight = out[drug].map(mw).to_numpy(float)  # NaN for drugs without a weight
@@ -285,11 +450,109 @@ def validate_layout(
             nm = np.where(np.isnan(nm), pd.to_numeric(frame[f"{col}_nM"]).to_numpy(float), nm)
         out[col] = conc[col]
         out[f"{col}_nM"] = nm
-    out = out[[*LAYOUT_COLUMNS, "conc_a_nM", "conc_b_nM"]]
+    return _with_extras(out[[*LAYOUT_COLUMNS, "conc_a_nM", "conc_b_nM"]], frame)
+
+
+def _with_extras(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """``out``, then the columns of ``frame`` it lacks; index reset to 0..n-1."""
     extra = [c for c in frame.columns if c not in out.columns]
     return pd.concat([out, frame[extra]], axis=1).reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------- ELISA layout
+def _check_elisa_roles(
+    out: pd.DataFrame,
+    frame: pd.DataFrame,
+    nominal: NDArray[np.float64],
+    dilution: NDArray[np.float64],
+    *,
+    source: str,
+    where: _Locator,
+) -> None:
+    """Standards need a nominal concentration > 0; samples a sample_id and a dilution > 0."""
+    role = out["role"].to_numpy()
+    std, smp = role == "standard", role == "sample"
+
+    def quoted(col: str) -> NDArray[np.object_]:
+        text = _text_column(frame, col).to_numpy(object)
+        return np.where(text == "", None, text)
+
+    checks = (
+        (std & ~(np.isfinite(nominal) & (nominal > 0)), "nominal_pg_mL",
+         "standard without a positive nominal concentration", quoted("nominal_pg_mL"),
+         "a concentration > 0 in pg/mL (the zero standard has role blank)"),
+        (smp & ~(np.isnan(dilution) | (np.isfinite(dilution) & (dilution > 0))), "dilution",
+         "dilution factor must be > 0", quoted("dilution"),
+         "the factor by which the sample was diluted into the well, e.g. 1 or 10"),
+        (smp & (out["sample_id"] == "").to_numpy(), "sample_id",
+         "sample well without a sample_id", None,
+         "an identifier shared by the replicate wells of a sample"),
+    )  # fmt: skip
+    for bad, col, message, values, expected in checks:
+        _raise_first(bad, message, source=source, where=where, col=col, values=values,
+                     expected=expected)  # fmt: skip
+
+
+def validate_elisa_layout(
+    layout: pd.DataFrame,
+    *,
+    plate_format: int | PlateFormat | None = None,
+    source: str = "layout",
+    lines: Sequence[int] | None = None,
+    decimal: str = ".",
+    well_optional: bool = False,
+) -> pd.DataFrame:
+    """Check an ELISA (standard-curve) layout table.
+
+    Parameters
+    ----------
+    layout : DataFrame, one row per well
+        Columns as in :data:`ELISA_LAYOUT_COLUMNS` (only ``well`` and ``role`` required;
+        header names matched case-insensitively; other columns are kept). Roles are
+        :data:`ELISA_ROLES` or the aliases ``std``/``standards``/``calibrator`` (standard),
+        ``unknown``/``unk`` (sample), ``zero`` (blank); an empty role is ``empty``.
+    plate_format, source, lines, decimal
+        As in :func:`validate_layout` (``decimal`` applies to ``nominal_pg_mL`` and
+        ``dilution``).
+    well_optional : bool
+        Allow a missing ``well`` column or empty well cells (a well table without plate
+        positions, as :class:`~leptotwin.analysis.standard_curve.StandardCurveFitter` takes).
+
+    Returns
+    -------
+    DataFrame, one row per well
+        :data:`ELISA_LAYOUT_COLUMNS`: ``plate`` (``""`` when the layout has none), ``well``
+        (``A01``), ``role`` (one of :data:`ELISA_ROLES`), ``sample_id``, ``group`` (str),
+        ``nominal_pg_mL`` (float, pg/mL in the well; 0 for blanks, the zero standard),
+        ``dilution`` (float, the factor the sample was diluted by; 1 when empty); then any
+        other columns.
+
+    Raises
+    ------
+    LeptotwinError
+        On a missing ``well``/``role`` column, an unknown role, a bad or duplicated well, a
+        ``plate`` cell left empty while others are filled, a non-numeric number, a standard
+        without a nominal concentration > 0, a sample without a ``sample_id`` or with a
+        dilution factor <= 0. Row errors name the line (or index) and column.
+    """
+    frame, out, where = _check_layout_table(
+        layout, columns=ELISA_LAYOUT_COLUMNS, roles=ELISA_ROLES, aliases=_ELISA_ALIASES,
+        role_message="unknown well role", plate_format=plate_format, source=source,
+        lines=lines, well_optional=well_optional,
+    )  # fmt: skip
+    out["sample_id"] = _text_column(frame, "sample_id")
+    out["group"] = _text_column(frame, "group")
+    nominal = _numbers(frame, "nominal_pg_mL", "concentration", source=source, where=where,
+                       decimal=decimal, expected="a concentration in pg/mL")  # fmt: skip
+    dilution = _numbers(frame, "dilution", "dilution factor", source=source, where=where,
+                        decimal=decimal, expected="a factor > 0, e.g. 1 or 10")  # fmt: skip
+    _check_elisa_roles(out, frame, nominal, dilution, source=source, where=where)
+    out["nominal_pg_mL"] = np.where(out["role"] == "blank", 0.0, nominal)
+    out["dilution"] = np.where(np.isnan(dilution), 1.0, dilution)
+    return _with_extras(out[list(ELISA_LAYOUT_COLUMNS)], frame)
+
+
+# --------------------------------------------------------------------------- layout files
 def _table_rows(path: Path) -> tuple[list[list[str]], list[int], str]:
     """Rows of a tidy table file, their line numbers and the decimal mark."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
@@ -304,6 +567,34 @@ def _table_rows(path: Path) -> tuple[list[list[str]], list[int], str]:
             rows.append([c.strip() for c in cells])
             numbers.append(n)
     return rows, numbers, "," if sep != "," else "."
+
+
+def _layout_table(path: Path) -> tuple[pd.DataFrame, list[int], str]:
+    """A layout file as text cells (one row per listed well), their file lines, decimal mark."""
+    if not path.is_file():
+        raise LeptotwinError("file not found", source=str(path))
+    rows, numbers, decimal = _table_rows(path)
+    if not rows:
+        raise LeptotwinError("empty layout file", source=str(path), expected="a header line")
+    header = [c.lower() for c in rows[0]]
+    dupes = sorted({h for h in header if h and header.count(h) > 1})
+    if dupes:
+        raise LeptotwinError("duplicated column header", source=str(path), field=dupes[0])
+    width = len(header)
+    body = [r[:width] + [""] * (width - len(r)) for r in rows[1:]]
+    frame = pd.DataFrame(body, columns=header, dtype=object).drop(columns="", errors="ignore")
+    return frame, numbers[1:], decimal
+
+
+def _read_checked(
+    path: str | os.PathLike[str], validate: Callable[..., pd.DataFrame], **options: Any
+) -> pd.DataFrame:
+    """Read a layout file and check it with ``validate`` (errors name file, line, column)."""
+    path = Path(path)
+    frame, lines, decimal = _layout_table(path)
+    out = validate(frame, source=str(path), lines=lines, decimal=decimal, **options)
+    out.attrs["source"] = str(path)
+    return out
 
 
 def read_layout(
@@ -333,30 +624,31 @@ def read_layout(
     LeptotwinError
         If the file is missing or empty, or as :func:`validate_layout` (naming the file line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LeptotwinError("file not found", source=str(path))
-    rows, numbers, decimal = _table_rows(path)
-    if not rows:
-        raise LeptotwinError("empty layout file", source=str(path), expected="a header line")
-    header = [c.lower() for c in rows[0]]
-    dupes = sorted({h for h in header if h and header.count(h) > 1})
-    if dupes:
-        raise LeptotwinError("duplicated column header", source=str(path), field=dupes[0])
-    width = len(header)
-    body = [r[:width] + [""] * (width - len(r)) for r in rows[1:]]
-    frame = pd.DataFrame(body, columns=header, dtype=object).drop(columns="", errors="ignore")
-    out = validate_layout(
-        frame,
+    return _read_checked(
+        path,
+        validate_layout,
         molecular_weights=molecular_weights,
         conc_unit=conc_unit,
         plate_format=plate_format,
-        source=str(path),
-        lines=numbers[1:],
-        decimal=decimal,
     )
-    out.attrs["source"] = str(path)
-    return out
+
+
+def read_elisa_layout(
+    path: str | os.PathLike[str], *, plate_format: int | PlateFormat | None = None
+) -> pd.DataFrame:
+    """Read an ELISA layout file (see the module docstring) and validate it.
+
+    The file forms are those of :func:`read_layout`; ``plate_format`` is passed to
+    :func:`validate_elisa_layout`. Returns one row per listed well, as
+    :func:`validate_elisa_layout` does, with ``attrs["source"]`` the path.
+
+    Raises
+    ------
+    LeptotwinError
+        If the file is missing or empty, a column header repeats, or as
+        :func:`validate_elisa_layout` (naming the file line and column).
+    """
+    return _read_checked(path, validate_elisa_layout, plate_format=plate_format)
 
 
 def write_layout(path: str | os.PathLike[str], layout: pd.DataFrame) -> Path:
@@ -371,6 +663,22 @@ def write_layout(path: str | os.PathLike[str], layout: pd.DataFrame) -> Path:
     """
     checked = validate_layout(layout, source="write_layout")
     return write_csv(path, checked.drop(columns=["conc_a_nM", "conc_b_nM"]))
+
+
+def write_elisa_layout(path: str | os.PathLike[str], layout: pd.DataFrame) -> Path:
+    """Validate ``layout`` and write it as an ELISA layout CSV (atomically).
+
+    Columns :data:`ELISA_LAYOUT_COLUMNS`, then any extras; ``dilution`` is written for sample
+    wells only. Returns the path written.
+
+    Raises
+    ------
+    LeptotwinError
+        As :func:`validate_elisa_layout`.
+    """
+    checked = validate_elisa_layout(layout, source="write_elisa_layout")
+    checked.loc[checked["role"] != "sample", "dilution"] = np.nan
+    return write_csv(path, checked)
 
 
 # --------------------------------------------------------------------------- merge
@@ -422,6 +730,94 @@ def _check_readings(readings: pd.DataFrame, source: str) -> pd.DataFrame:
     return out
 
 
+def _layout_per_plate(
+    lay: pd.DataFrame, plates: NDArray[np.object_], *, lsrc: str, rsrc: str
+) -> pd.DataFrame:
+    """The layout rows for the plates read: a layout without plate ids is copied to each.
+
+    Raises if a plate is in the layout but not in the readings, or the reverse.
+    """
+    if (lay["plate"] == "").all():
+        return pd.DataFrame({"plate": plates}).merge(lay.drop(columns="plate"), how="cross")
+    for missing, src, msg in (
+        (sorted(set(lay["plate"]) - set(plates)), lsrc, "plate in the layout has no readings"),
+        (sorted(set(plates) - set(lay["plate"])), rsrc, "plate has readings but no layout"),
+    ):
+        if missing:
+            raise LeptotwinError(
+                msg,
+                source=src,
+                field="plate",
+                value=missing[0],
+                expected="the same plate ids in readings and layout: "
+                + ", ".join(map(str, plates)),
+            )
+    return lay
+
+
+def _plate_dims(
+    reads: pd.DataFrame, plates: NDArray[np.object_], plate_format: int | PlateFormat | None
+) -> pd.DataFrame:
+    """``plate, _nr, _nc`` (rows, columns), one row per plate: ``plate_format``, else 384 for
+    a plate with a reading past ``H12`` and 96 for the others."""
+    if plate_format is not None:
+        fmt = get_plate_format(plate_format)
+        return pd.DataFrame({"plate": plates, "_nr": fmt.n_rows, "_nc": fmt.n_cols})
+    big = (reads["_r"] >= PLATE_96.n_rows) | (reads["_c"] >= PLATE_96.n_cols)
+    big_plate = big.groupby(reads["plate"], sort=False).any()
+    return pd.DataFrame(
+        {
+            "plate": big_plate.index.to_numpy(object),
+            "_nr": np.where(big_plate, PLATE_384.n_rows, PLATE_96.n_rows),
+            "_nc": np.where(big_plate, PLATE_384.n_cols, PLATE_96.n_cols),
+        }
+    )
+
+
+def _check_on_plate(lay: pd.DataFrame, dims: pd.DataFrame, lsrc: str) -> None:
+    """Every layout well lies on its plate (``dims`` as :func:`_plate_dims` returns)."""
+    _, lr, lc = _parse_wells(lay["well"].to_numpy(object), None, source=lsrc)
+    ldims = lay[["plate"]].merge(dims, on="plate", how="left")
+    off = (lr >= ldims["_nr"].to_numpy()) | (lc >= ldims["_nc"].to_numpy())
+    if off.any():
+        i = int(np.argmax(off))
+        n = int(ldims["_nr"].iloc[i] * ldims["_nc"].iloc[i])
+        raise LeptotwinError(
+            f"layout well is not on the {n}-well plate",
+            source=lsrc,
+            field=f"plate {lay['plate'].iloc[i]}, well {lay['well'].iloc[i]}",
+            expected="a well of the plate read (or pass plate_format=384)",
+        )
+
+
+class _Joined(NamedTuple):
+    """Checked inputs of a merge, as :func:`_join_inputs` returns them."""
+
+    reads: pd.DataFrame  # as _check_readings returns
+    lay: pd.DataFrame  # the validated layout, one row per layout well and plate read
+    dims: pd.DataFrame  # as _plate_dims returns
+    plates: NDArray[np.object_]  # plate ids in reading order
+    rsrc: str  # the readings' source, for errors
+
+
+def _join_inputs(
+    readings: pd.DataFrame,
+    layout: pd.DataFrame,
+    validate: Callable[..., pd.DataFrame],
+    plate_format: int | PlateFormat | None,
+    **options: Any,
+) -> _Joined:
+    """Check readings, validate the layout with ``validate`` and match the two by plate."""
+    rsrc = str(readings.attrs.get("source", "readings"))
+    lsrc = str(layout.attrs.get("source", "layout"))
+    reads = _check_readings(readings, rsrc)
+    plates = pd.unique(reads["plate"])
+    lay = _layout_per_plate(validate(layout, source=lsrc, **options), plates, lsrc=lsrc, rsrc=rsrc)
+    dims = _plate_dims(reads, plates, plate_format)
+    _check_on_plate(lay, dims, lsrc)
+    return _Joined(reads, lay, dims, plates, rsrc)
+
+
 def merge_plate(
     readings: pd.DataFrame,
     layout: pd.DataFrame,
@@ -461,52 +857,9 @@ def merge_plate(
         on its plate, a well is duplicated, or the layout is invalid (see
         :func:`validate_layout`).
     """
-    rsrc = str(readings.attrs.get("source", "readings"))
-    lsrc = str(layout.attrs.get("source", "layout"))
-    reads = _check_readings(readings, rsrc)
-    lay = validate_layout(layout, molecular_weights=molecular_weights, source=lsrc)
-    plates = pd.unique(reads["plate"])
-    if (lay["plate"] == "").all():
-        lay = pd.DataFrame({"plate": plates}).merge(lay.drop(columns="plate"), how="cross")
-    else:
-        for missing, src, msg in (
-            (sorted(set(lay["plate"]) - set(plates)), lsrc, "plate in the layout has no readings"),
-            (sorted(set(plates) - set(lay["plate"])), rsrc, "plate has readings but no layout"),
-        ):
-            if missing:
-                raise LeptotwinError(
-                    msg,
-                    source=src,
-                    field="plate",
-                    value=missing[0],
-                    expected="the same plate ids in readings and layout: "
-                    + ", ".join(map(str, plates)),
-                )
-    if plate_format is not None:
-        fmt = get_plate_format(plate_format)
-        dims = pd.DataFrame({"plate": plates, "_nr": fmt.n_rows, "_nc": fmt.n_cols})
-    else:
-        big = (reads["_r"] >= PLATE_96.n_rows) | (reads["_c"] >= PLATE_96.n_cols)
-        big_plate = big.groupby(reads["plate"], sort=False).any()
-        dims = pd.DataFrame(
-            {
-                "plate": big_plate.index.to_numpy(object),
-                "_nr": np.where(big_plate, PLATE_384.n_rows, PLATE_96.n_rows),
-                "_nc": np.where(big_plate, PLATE_384.n_cols, PLATE_96.n_cols),
-            }
-        )
-    _, lr, lc = _parse_wells(lay["well"].to_numpy(object), None, source=lsrc)
-    ldims = lay[["plate"]].merge(dims, on="plate", how="left")
-    off = (lr >= ldims["_nr"].to_numpy()) | (lc >= ldims["_nc"].to_numpy())
-    if off.any():
-        i = int(np.argmax(off))
-        n = int(ldims["_nr"].iloc[i] * ldims["_nc"].iloc[i])
-        raise LeptotwinError(
-            f"layout well is not on the {n}-well plate",
-            source=lsrc,
-            field=f"plate {lay['plate'].iloc[i]}, well {lay['well'].iloc[i]}",
-            expected="a well of the plate read (or pass plate_format=384)",
-        )
+    reads, lay, dims, plates, rsrc = _join_inputs(
+        readings, layout, validate_layout, plate_format, molecular_weights=molecular_weights
+    )
     merged = reads.drop(columns=["_r", "_c"]).merge(lay, on=["plate", "well"], how="outer")
     merged["role"] = merged["role"].fillna("empty")
     for col in ("cell_line", "drug_a", "drug_b", "perturbation", "replicate", "conc_unit"):
@@ -527,6 +880,37 @@ def merge_plate(
         "conc_unit",
     ]  # fmt: skip
     return merged[first + [c for c in merged.columns if c not in first]]
+
+
+def merge_elisa_plate(
+    readings: pd.DataFrame,
+    layout: pd.DataFrame,
+    *,
+    plate_format: int | PlateFormat | None = None,
+) -> pd.DataFrame:
+    """Join readings and an ELISA layout: one row per layout well.
+
+    ``readings`` (``signal`` in OD) and ``plate_format`` as in :func:`merge_plate`; ``layout``
+    as :func:`read_elisa_layout` or :func:`validate_elisa_layout` return (or a raw table,
+    validated here). A layout without plate ids applies to every plate.
+
+    Returns
+    -------
+    DataFrame, one row per layout well and plate, in layout order
+        :data:`ELISA_LAYOUT_COLUMNS`, ``signal`` (NaN for overflow and missing readings),
+        ``flag`` (``"missing"`` for a layout well without a reading), then any extra layout
+        columns.
+
+    Raises
+    ------
+    LeptotwinError
+        As :func:`merge_plate`, with :func:`validate_elisa_layout` for the layout.
+    """
+    reads, lay, _, _, _ = _join_inputs(readings, layout, validate_elisa_layout, plate_format)
+    merged = lay.merge(reads.drop(columns=["_r", "_c"]), on=["plate", "well"], how="left")
+    merged["flag"] = merged["flag"].astype(object).where(merged["flag"].notna(), "missing")
+    first = [*ELISA_LAYOUT_COLUMNS, "signal", "flag"]
+    return merged[first + [c for c in merged.columns if c not in first]].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- normalisation
