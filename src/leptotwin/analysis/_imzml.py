@@ -2,12 +2,13 @@
 
 The imzML XML has one ``<spectrum>`` element per pixel; pyimzML walks them with ``iterparse`` and
 reads the ``.ibd`` one spectrum per Python call. Here the header (everything before
-``<spectrumList>``) is parsed with ElementTree and handed to :class:`pyimzml.metadata.Metadata`,
-and the spectrum list is scanned once by a compiled (numba) tokenizer over a memory map of the
-XML (``_imzml_scan.py``), which returns the per-spectrum positions, offsets and lengths as arrays.
-The ``.ibd`` is a numpy view of an ``mmap``; ion images are binary searches over every pixel in
-one compiled call (continuous files: one ``searchsorted`` and a gather), so no Python code runs
-per pixel.
+``<spectrumList>``) is parsed with ElementTree and handed to :class:`pyimzml.metadata.Metadata`.
+The spectrum list is read from a memory map of the XML by one regular expression learnt from the
+first spectrum (``_imzml_template.py``: one C-level pass, nothing compiled at first use); files
+whose spectra are not all laid out alike go to a general compiled (numba) tokenizer
+(``_imzml_scan.py``), which also words the errors for broken files. The ``.ibd`` is a numpy view
+of an ``mmap``; ion images are binary searches over every pixel at once in numpy (continuous
+files: one ``searchsorted`` and a gather), so no Python code runs per pixel.
 
 Every offset and length is checked against the ``.ibd`` size before anything is read: a truncated
 or corrupt file raises :class:`~leptotwin.errors.LeptotwinError` naming the first bad spectrum
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from leptotwin.analysis._imzml_scan import STATUS_MESSAGES, scan_spectrum_list, window_sums
+from leptotwin.analysis._imzml_template import count_spectra, learn_template, scan_with_template
 from leptotwin.errors import LeptotwinError
 
 __all__ = ["ImzMLFile", "read_imzml"]
@@ -124,11 +125,13 @@ class ImzMLFile:
         """Values of ``dtype`` at arbitrary (validated) byte offsets, any alignment."""
         off = np.asarray(byte_offsets, dtype=np.int64)
         s = dtype.itemsize
-        out = np.empty(off.shape, dtype=dtype)
         res = off % s
-        for r in np.unique(res) if off.size else ():
+        if off.size == 0 or not res.any():  # all aligned: one gather
+            return self._view(dtype, 0)[off // s]
+        out = np.empty(off.shape, dtype=dtype)
+        for r in _residues(res, s):
             sel = res == r
-            out[sel] = self._view(dtype, int(r))[(off[sel] - r) // s]
+            out[sel] = self._view(dtype, r)[(off[sel] - r) // s]
         return out
 
     def spectrum(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,38 +165,71 @@ class ImzMLFile:
         return out
 
     # ------------------------------------------------------------------ ion images
-    def _mz_values(self, elem: np.ndarray) -> np.ndarray:
-        """m/z values at element index ``elem`` (n_spectra, k) of each spectrum's m/z array."""
+    def _mz_groups(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Spectra grouped by the alignment of their m/z array in the ``.ibd``: per group the
+        byte residue ``r`` (offset mod itemsize), the spectrum indices and each spectrum's first
+        element index in the ``(dtype, r)`` view."""
         if "_mz_groups" not in self._views:
             s = self.mz_dtype.itemsize
             res = self.mz_offsets % s
             self._views["_mz_groups"] = [
                 (int(r), np.flatnonzero(res == r), (self.mz_offsets[res == r] - r) // s)
-                for r in np.unique(res)
+                for r in _residues(res, s)
             ]
-        out = np.empty(elem.shape, dtype=self.mz_dtype)
-        for r, rows, base in self._views["_mz_groups"]:
+        return self._views["_mz_groups"]
+
+    def _lower_bounds(self, targets: np.ndarray) -> np.ndarray:
+        """Per spectrum and target: index of the first m/z >= target, shape (n_spectra, k).
+
+        A branch-free binary search run for all spectra and targets at once with numpy: every
+        step halves each search range with one gather from the memory map (``ceil(log2(longest
+        spectrum))`` steps). m/z arrays must be sorted ascending, as imzML requires.
+        """
+        n, k = self.n_spectra, targets.size
+        out = np.zeros((n, k), dtype=np.int64)
+        t = targets[None, :]
+        for r, rows, base in self._mz_groups():
             view = self._view(self.mz_dtype, r)
-            idx = np.minimum(base[:, None] + elem[rows], view.size - 1)
-            out[rows] = view[idx]
+            it = np.int32 if view.size < 2**31 - 1 else np.int64
+            lens = self.mz_lengths[rows]
+            # pos: element index (in view) of the lower end of each search range; size: its length
+            pos = np.repeat(np.where(lens > 0, base, 0).astype(it)[:, None], k, axis=1)
+            size = np.repeat(lens.astype(it)[:, None], k, axis=1)
+            for _ in range(max(int(lens.max(initial=1)) - 1, 0).bit_length()):
+                half = size >> 1
+                go = view[pos + half] < t
+                pos += half * go
+                size -= half
+            found = pos - base.astype(it)[:, None] + (view[pos] < t)
+            out[rows] = np.where(lens[:, None] > 0, found, 0)
         return out
 
-    def _segment_bound(self, targets: np.ndarray, *, right: bool) -> np.ndarray:
-        """Per spectrum and target: index of the first m/z ≥ target (``right``: > target).
-        Branch-free binary search over all spectra at once (m/z arrays sorted ascending)."""
-        n, k = self.n_spectra, targets.size
-        lens = self.mz_lengths[:, None]
-        lo = np.zeros((n, k), dtype=np.int64)
-        hi = np.broadcast_to(lens, (n, k)).copy()
-        top = np.maximum(lens - 1, 0)
-        for _ in range(int(self.mz_lengths.max(initial=0)).bit_length()):
-            valid = lo < hi
-            mid = (lo + hi) >> 1
-            v = self._mz_values(np.minimum(mid, top))
-            go = valid & ((v <= targets) if right else (v < targets))
-            lo = np.where(go, mid + 1, lo)
-            hi = np.where(valid & ~go, mid, hi)
-        return lo
+    def _window_sums(self, lo_t: np.ndarray, hi_t: np.ndarray) -> np.ndarray:
+        """Sum of intensities with ``lo_t <= m/z <= hi_t`` per spectrum and window, float64 of
+        shape (n_spectra, k): the first peak at or above ``lo_t`` by binary search, then the
+        peaks up to ``hi_t`` one step at a time for all windows together (a window of a few ppm
+        holds a handful of peaks, so this loop runs a few times)."""
+        n, k = self.n_spectra, lo_t.size
+        first = self._lower_bounds(lo_t)
+        lens = self.mz_lengths
+        lane = np.flatnonzero((first < lens[:, None]).ravel())  # windows with a peak >= lo
+        spec = lane // k
+        pos = first.ravel()[lane]
+        out = np.zeros(n * k)
+        hi_lane = np.broadcast_to(hi_t[None, :], (n, k)).ravel()
+        ms, isz = self.mz_dtype.itemsize, self.int_dtype.itemsize
+        while lane.size:
+            mz = self._gather(self.mz_offsets[spec] + pos * ms, self.mz_dtype)
+            keep = mz <= hi_lane[lane]
+            lane, spec, pos = lane[keep], spec[keep], pos[keep]
+            if not lane.size:
+                break
+            vals = self._gather(self.int_offsets[spec] + pos * isz, self.int_dtype)
+            out[lane] += vals.astype(np.float64)  # lanes are distinct within a step
+            pos = pos + 1
+            more = pos < lens[spec]
+            lane, spec, pos = lane[more], spec[more], pos[more]
+        return out.reshape(n, k)
 
     def ion_images(
         self,
@@ -232,25 +268,11 @@ class ImzMLFile:
         n = self.n_spectra
         if n == 0:
             return np.zeros((targets.size, *self.shape))
-        if self.shared_mz:
-            mz0, _ = self.spectrum(0)
-            first = np.broadcast_to(np.searchsorted(mz0, lo_t, side="left"), (n, targets.size))
-            last = np.broadcast_to(np.searchsorted(mz0, hi_t, side="right"), (n, targets.size))
-        else:
-            sums = window_sums(
-                np.frombuffer(self._buf, dtype=np.uint8),
-                self.mz_offsets,
-                self.mz_lengths,
-                self.int_offsets,
-                self.mz_dtype,
-                self.int_dtype,
-                lo_t,
-                hi_t,
-            )
-            if sums is not None:
-                return self.to_image(sums.T, z=z)
-            first = self._segment_bound(lo_t, right=False)
-            last = self._segment_bound(hi_t, right=True)
+        if not self.shared_mz:
+            return self.to_image(self._window_sums(lo_t, hi_t).T, z=z)
+        mz0, _ = self.spectrum(0)
+        first = np.broadcast_to(np.searchsorted(mz0, lo_t, side="left"), (n, targets.size))
+        last = np.broadcast_to(np.searchsorted(mz0, hi_t, side="right"), (n, targets.size))
         counts = np.clip(last - first, 0, None)
         sums = self._sum_ranges(first, counts)
         return self.to_image(sums.T, z=z)
@@ -306,6 +328,11 @@ class ImzMLFile:
 
 
 # ---------------------------------------------------------------------- opening a file
+def _residues(res: np.ndarray, itemsize: int) -> list[int]:
+    """The distinct values of ``res`` (byte offsets mod ``itemsize``), ascending."""
+    return [int(r) for r in np.flatnonzero(np.bincount(res.ravel(), minlength=itemsize))]
+
+
 def _fail(path: Path, message: str, **kw: Any) -> LeptotwinError:
     return LeptotwinError(message, source=str(path), **kw)
 
@@ -403,23 +430,32 @@ def read_imzml(path: str | Path) -> ImzMLFile:
     polarity = "mixed" if pos and neg else ("positive" if pos else ("negative" if neg else None))
     uuid = str(meta.file_description.param_by_name.get("universally unique identifier", ""))
 
-    with open(path, "rb") as fh:
-        xml = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    size = ibd.stat().st_size
+    if size < 16:
+        raise _fail(ibd, "the .ibd file is empty or shorter than its 16-byte UUID", value=size)
+    xml = _map(path, populate=True)  # read end to end: map every page at once
     try:
         start = xml.find(b"<spectrumList")
         mcount = _COUNT.search(xml, start)
         declared = int(mcount.group(1)) if mcount else None
-        n_max = declared if declared is not None else len(_SPEC_START.findall(xml, start))
-        body = np.frombuffer(xml, dtype=np.uint8)[start:]
-        scanned = scan_spectrum_list(body, mz_group, int_group, n_max)
-        del body
+        fast = _scan_fast(xml, start, mz_group, int_group, declared)
+        if fast is not None:
+            arrays = _check_arrays(path, *fast)
+            # every spectrum matched once: the arrays tile the .ibd, or the <spectrum> tags
+            # number as many as the matches (one more pass over the XML)
+            if not (
+                _tiles(arrays[1:], size, mz_dtype, int_dtype)
+                or count_spectra(xml, start) == declared
+            ):
+                fast = None
+        if fast is None:
+            arrays = _check_arrays(
+                path, *_scan_general(path, xml, start, mz_group, int_group, declared)
+            )
     finally:
         xml.close()
-    coords, mzo, mzl, ino, inl = _assemble(path, *scanned, declared)
+    coords, mzo, mzl, ino, inl = arrays
 
-    size = ibd.stat().st_size
-    if size < 16:
-        raise _fail(ibd, "the .ibd file is empty or shorter than its 16-byte UUID", value=size)
     for what, off, ln, dt in (
         ("m/z", mzo, mzl, mz_dtype),
         ("intensity", ino, inl, int_dtype),
@@ -439,8 +475,7 @@ def read_imzml(path: str | Path) -> ImzMLFile:
             path,
             f"spectrum {i}: m/z and intensity arrays differ in length ({mzl[i]} vs {inl[i]})",
         )
-    with open(ibd, "rb") as fh:
-        buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    buf = _map(ibd, populate=False)
     ibd_uuid = buf[:16].hex().upper()
 
     sc = next(iter(meta.scan_settings.values()), None)
@@ -480,17 +515,51 @@ def _fix_offsets(v: np.ndarray) -> np.ndarray:
     return v + np.cumsum((v < 0) & (prev >= 0)) * (1 << 32)
 
 
-def _assemble(
-    path: Path,
-    pos: np.ndarray,
-    arrays: np.ndarray,
-    counts: np.ndarray,
-    n: int,
-    status: int,
-    where: int,
-    declared: int | None,
+def _map(path: Path, *, populate: bool) -> mmap.mmap:
+    """Read-only memory map of a whole file; ``populate`` maps every page up front (Linux
+    ``MAP_POPULATE``: one call instead of a page fault per 4 KiB page touched)."""
+    with open(path, "rb") as fh:
+        if populate and hasattr(mmap, "MAP_POPULATE"):
+            return mmap.mmap(
+                fh.fileno(), 0, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ
+            )
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _scan_fast(
+    xml: mmap.mmap, start: int, mz_group: str, int_group: str, declared: int | None
+) -> tuple[np.ndarray, ...] | None:
+    """The spectrum list read with a template learnt from its first spectrum
+    (``_imzml_template``); ``None`` when that does not apply to every spectrum."""
+    if declared is None or start < 0:
+        return None
+    first = _SPEC_START.search(xml, start)
+    if first is None:
+        return None
+    end = xml.find(b"</spectrum>", first.start())
+    if end < 0:
+        return None
+    template = learn_template(xml[first.start() : end + 11], mz_group, int_group)
+    if template is None:
+        return None
+    return scan_with_template(xml, start, template, declared)
+
+
+def _scan_general(
+    path: Path, xml: mmap.mmap, start: int, mz_group: str, int_group: str, declared: int | None
 ) -> tuple[np.ndarray, ...]:
-    """Check the scanner's output; per-spectrum coordinates, offsets and lengths."""
+    """The spectrum list read by the general compiled tokenizer (any attribute order, any
+    layout per spectrum); raises for a truncated or corrupt list."""
+    from leptotwin.analysis._imzml_scan import STATUS_MESSAGES, scan_spectrum_list
+
+    if start < 0:
+        raise _fail(path, "no <spectrumList> in the file; not an imzML file or truncated")
+    n_max = declared if declared is not None else len(_SPEC_START.findall(xml, start))
+    body = np.frombuffer(xml, dtype=np.uint8)[start:]
+    try:
+        pos, arrays, counts, n, status, where = scan_spectrum_list(body, mz_group, int_group, n_max)
+    finally:
+        del body
     if status:
         raise _fail(path, STATUS_MESSAGES[status].format(i=where) + "; the file is corrupt")
     if declared is not None and n != declared:
@@ -504,12 +573,45 @@ def _assemble(
         i, t = np.argwhere(counts != 1)[0]
         name = ("m/z", "intensity")[t]
         raise _fail(path, f"spectrum {i} has {counts[i, t]} {name} arrays (expected exactly 1)")
-    if np.any(pos[:, :2] < 1):
-        i = int(np.argmax(np.any(pos[:, :2] < 1, axis=1)))
+    return pos.copy(), arrays[:, 0, 0], arrays[:, 0, 1], arrays[:, 1, 0], arrays[:, 1, 1]
+
+
+def _check_arrays(
+    path: Path,
+    coords: np.ndarray,
+    mzo: np.ndarray,
+    mzl: np.ndarray,
+    ino: np.ndarray,
+    inl: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Check positions and lengths; undo 32-bit offset overflow. Arrays of shape (n,) and
+    (n, 3) for ``coords``."""
+    if np.any(coords[:, :2] < 1):
+        i = int(np.argmax(np.any(coords[:, :2] < 1, axis=1)))
         raise _fail(path, f"spectrum {i} has no valid position x/y (positions are 1-based)")
-    mzo, ino = _fix_offsets(arrays[:, 0, 0]), _fix_offsets(arrays[:, 1, 0])
-    mzl, inl = arrays[:, 0, 1], arrays[:, 1, 1]
     if np.any(mzl < 0) | np.any(inl < 0):
         i = int(np.argmax((mzl < 0) | (inl < 0)))
         raise _fail(path, f"spectrum {i}: an array has no external length")
-    return pos.copy(), mzo, mzl, ino, inl
+    return coords, _fix_offsets(mzo), mzl, _fix_offsets(ino), inl
+
+
+def _tiles(
+    arrays: tuple[np.ndarray, ...], size: int, mz_dtype: np.dtype, int_dtype: np.dtype
+) -> bool:
+    """True when the arrays (``mz_offsets, mz_lengths, int_offsets, int_lengths``) cover the
+    ``.ibd`` after its 16-byte UUID exactly, end to end, without gaps or partial overlaps
+    (identical ranges, such as the shared m/z array of a continuous file, count once)."""
+    mzo, mzl, ino, inl = arrays
+    # interleaved (m/z 0, intensity 0, m/z 1, ...): already sorted for the usual processed layout
+    off = np.column_stack([mzo, ino]).ravel()
+    nbytes = np.column_stack([mzl * mz_dtype.itemsize, inl * int_dtype.itemsize]).ravel()
+    keep = nbytes > 0
+    off, nbytes = off[keep], nbytes[keep]
+    if off.size == 0:
+        return size == 16
+    if np.any(off[1:] < off[:-1]):  # not already in file order (a continuous file, say)
+        order = np.lexsort((nbytes, off))
+        off, nbytes = off[order], nbytes[order]
+    same = np.concatenate([[False], (off[1:] == off[:-1]) & (nbytes[1:] == nbytes[:-1])])
+    off, end = off[~same], (off + nbytes)[~same]
+    return bool(off[0] == 16 and end[-1] == size and np.all(off[1:] == end[:-1]))

@@ -1,4 +1,8 @@
-"""One-pass compiled scanner of an imzML ``<spectrumList>`` (numba).
+"""General one-pass compiled scanner of an imzML ``<spectrumList>`` (numba).
+
+The fallback of ``_imzml_template``, which reads files whose spectra are all laid out alike
+without compiling anything: used for files whose spectra differ in layout and for broken files,
+whose errors it words. Imported (and compiled, or loaded from numba's cache) only then.
 
 Walks the XML bytes once, tokenising only the tags it needs (``spectrum``, ``binaryDataArray``,
 ``referenceableParamGroupRef``, ``cvParam`` and ``</binaryDataArray>``), with attributes in any
@@ -229,75 +233,3 @@ def scan_spectrum_list(
     the number of spectra found, a status code (:data:`STATUS_MESSAGES`, 0 = fine) and the
     spectrum it concerns."""
     return _scan(xml, _b(mz_group), _b(int_group), int(n_max), *_CODES)
-
-
-@_jit()
-def _read(buf, off, is64):  # pragma: no cover - compiled
-    if is64:
-        return buf[off : off + 8].view(np.float64)[0]
-    return np.float64(buf[off : off + 4].view(np.float32)[0])
-
-
-@_jit()
-def _read_int_arr(buf, off, code):  # pragma: no cover - compiled
-    if code == 0:
-        return np.float64(buf[off : off + 4].view(np.float32)[0])
-    if code == 1:
-        return buf[off : off + 8].view(np.float64)[0]
-    if code == 2:
-        return np.float64(buf[off : off + 4].view(np.int32)[0])
-    return np.float64(buf[off : off + 8].view(np.int64)[0])
-
-
-@_jit()
-def _window_sums(buf, mzo, mzl, ino, mz64, int_code, lo_t, hi_t):  # pragma: no cover
-    n, k = mzo.size, lo_t.size
-    ms = 8 if mz64 else 4
-    isz = 4 if int_code == 0 or int_code == 2 else 8
-    out = np.zeros((n, k))
-    for i in range(n):
-        base, m = mzo[i], mzl[i]
-        for t in range(k):
-            lo, hi = 0, m  # first index with mz >= lo_t
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if _read(buf, base + mid * ms, mz64) < lo_t[t]:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            acc = 0.0
-            j = lo
-            while j < m and _read(buf, base + j * ms, mz64) <= hi_t[t]:
-                acc += _read_int_arr(buf, ino[i] + j * isz, int_code)
-                j += 1
-            out[i, t] = acc
-    return out
-
-
-_INT_CODES = {"<f4": 0, "<f8": 1, "<i4": 2, "<i8": 3}
-
-
-def window_sums(
-    buf: np.ndarray,
-    mz_offsets: np.ndarray,
-    mz_lengths: np.ndarray,
-    int_offsets: np.ndarray,
-    mz_dtype: np.dtype,
-    int_dtype: np.dtype,
-    lo: np.ndarray,
-    hi: np.ndarray,
-) -> np.ndarray | None:
-    """Sum of intensities with lo <= m/z <= hi, per spectrum (rows) and window (columns);
-    ``None`` for storage types the kernel does not handle (integer m/z)."""
-    if mz_dtype.str not in ("<f4", "<f8") or int_dtype.str not in _INT_CODES:
-        return None
-    return _window_sums(
-        buf,
-        mz_offsets,
-        mz_lengths,
-        int_offsets,
-        mz_dtype.str == "<f8",
-        _INT_CODES[int_dtype.str],
-        np.asarray(lo, float),
-        np.asarray(hi, float),
-    )

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from scipy import ndimage, stats
 
 from leptotwin.analysis._imzml import ImzMLFile, read_imzml
-from leptotwin.analysis.ratios import log_ratio_ci
 from leptotwin.errors import LeptotwinError
+
+if TYPE_CHECKING:  # imported where used: reading a file and making ion images needs none of them
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 __all__ = [
     "ROI_COLUMNS",
@@ -130,6 +130,8 @@ def adjacent_mask(
 ) -> np.ndarray:
     """Brain next to the lesions: pixels within ``width_px`` of a lesion pixel (8-connected),
     not in any lesion, and inside ``tissue`` when given."""
+    from scipy import ndimage
+
     lesion = np.asarray(lesion).astype(bool)
     ring = ndimage.binary_dilation(lesion, structure=np.ones((3, 3)), iterations=width_px)
     ring &= ~lesion
@@ -171,6 +173,11 @@ def roi_stats(
       lesions, t interval over lesions (the unit of replication; needs ≥ 2 lesions with a
       non-empty ring, else NaN).
     """
+    import pandas as pd
+    from scipy import ndimage, stats
+
+    from leptotwin.analysis.ratios import log_ratio_ci
+
     image = np.asarray(image, float)
     les = np.asarray(lesion)
     if les.shape != image.shape:
@@ -265,6 +272,8 @@ def plot_ion_image(
     cmap: str = "viridis",
 ) -> Axes:
     """Show an ion image (rows y, columns x) with the outline of ``mask`` in white."""
+    from matplotlib.figure import Figure
+
     if ax is None:
         ax = Figure(figsize=(4.5, 3.6), layout="constrained").add_subplot()
     ny, nx = np.shape(image)
