@@ -249,8 +249,8 @@ def test_block_scores_do_not_depend_on_the_batch():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="SynergyFinder 3.7.3's drc optimiser path not reproduced: global LL.4 fits give "
-    "11.88/4.51; local minima of the same data span 10-24 (issue 7 note)",
+    reason="SynergyFinder 3.7.3 differs from its documented (2.x) ZIP: global fits give "
+    "11.88/4.51, an exact emulation of drc's BFGS path 11.80/11.64; no 3.x source here",
 )
 def test_zip_matches_synergyfinder_published_means():
     """SynergyFinder 3.7.3 tutorial: CalculateSynergy(method = "ZIP", Emin = NA, Emax = NA,

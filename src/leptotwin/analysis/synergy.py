@@ -448,8 +448,9 @@ def synergy_scores(
         SynergyFinder's ZIP as its source defines it (default), with every LL.4 fit at its
         global least-squares optimum (grid + multistart; tested against brute force). Its
         3.7.3 tutorial means on the Mathews data (19.57 / -2.98) are NOT reproduced: 11.88 /
-        4.51 here; those data are ragged and drc's optimiser stops in local minima whose ZIP
-        means span about 10-24, so matching it needs drc's exact path. ``"synergy"``: the
+        4.51 here, and 11.80 / 11.64 when drc's own optimiser path (self-starter, scaling,
+        BFGS, L.4 fallback) is emulated exactly, so 3.x must differ from the documented
+        algorithm in a way its available documentation does not show. ``"synergy"``: the
         ``synergy`` package's definition (free slice top, zero-dose cells included, Bliss
         surface from monotherapy curves with the mean dose-0 level); equal to that package
         to 1e-6 (tested) except where its bound on the slice top (Emax in [0, 1.5] as a
