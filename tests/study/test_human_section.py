@@ -48,7 +48,7 @@ def sweep() -> tuple[SweepSpec, pd.DataFrame]:
     return _sweep(5)
 
 
-def _recompute_choice(table: pd.DataFrame, margin: float) -> dict[str, str]:
+def _recompute_choice(table: pd.DataFrame, margin: float, least: float) -> dict[str, str]:
     """The rule of the docstring and the report text, written out again from the table."""
     ref = table[table["egfr_tki"] == NO_TKI].iloc[0]
     out = {}
@@ -56,10 +56,10 @@ def _recompute_choice(table: pd.DataFrame, margin: float) -> dict[str, str]:
         g = table[table["egfr_tki"] == drug]
         f_best = g["fraction_controlled_wk12"].max()
         best = g[g["fraction_controlled_wk12"] == f_best].iloc[0]
-        if not best["ci_low"] > ref["ci_high"]:
+        if not best["ci_low"] > ref["ci_high"] or f_best < least:
             out[drug] = ""
             continue
-        keep = g[g["fraction_controlled_wk12"] >= f_best - margin - 1e-12]
+        keep = g[g["fraction_controlled_wk12"] >= max(f_best - margin, least) - 1e-12]
         out[drug] = keep.loc[keep["unbound_auc_week_uM_h"].idxmin(), "label"]
     return out
 
@@ -117,8 +117,8 @@ def test_control_rises_with_dose(sweep):
 
 def test_chosen_regimen_obeys_the_rule(sweep):
     spec, table = sweep
-    choice = choose_regimens(table, spec.control_margin).set_index("egfr_tki")
-    expected = _recompute_choice(table, spec.control_margin)
+    choice = choose_regimens(table, spec.control_margin, spec.min_control).set_index("egfr_tki")
+    expected = _recompute_choice(table, spec.control_margin, spec.min_control)
     assert choice["chosen_label"].to_dict() == expected
     assert expected["erlotinib"]  # the study's mechanism: some erlotinib dose controls
     for drug, label in expected.items():
@@ -129,7 +129,7 @@ def test_chosen_regimen_obeys_the_rule(sweep):
         assert pick["fraction_controlled_wk12"] >= g["fraction_controlled_wk12"].max() - 0.05
         lower = g[g["unbound_auc_week_uM_h"] < pick["unbound_auc_week_uM_h"]]
         assert (lower["fraction_controlled_wk12"] < choice.loc[drug, "threshold"]).all()
-    text = sweep_text(table, choice.reset_index(), spec.control_margin)
+    text = sweep_text(table, choice.reset_index(), spec.control_margin, spec.min_control)
     assert "Model prediction" in text and "5 percentage points" in text
     for label in filter(None, expected.values()):
         row = table[table["label"] == label].iloc[0]
@@ -150,6 +150,20 @@ def test_rule_on_a_hand_made_table():
     assert choice.loc["a", "chosen_label"] == "a3" and choice.loc["a", "edge"] == ""
     assert choice.loc["b", "chosen_label"] == "" and not choice.loc["b", "beats_reference"]
     assert choose_regimens(t, 0.15).set_index("egfr_tki").loc["a", "chosen_label"] == "a2"
+    # with "most patients controlled" required, a2 (0.80) still counts, a1 (0.10) never
+    assert choose_regimens(t, 0.95, 0.5).set_index("egfr_tki").loc["a", "chosen_label"] == "a2"
+    # a drug whose best controls fewer than min_control is not chosen even if it beats the
+    # background
+    tc = pd.DataFrame(
+        [(NO_TKI, "bg", np.nan, 100, 0), ("c", "c1", 1, 100, 30), ("c", "c2", 2, 100, 40)],
+        columns=["egfr_tki", "label", "unbound_auc_week_uM_h", "n", "k"],
+    )
+    tc["fraction_controlled_wk12"] = tc["k"] / tc["n"]
+    tc["ci_low"], tc["ci_high"] = wilson_interval(tc["k"], tc["n"])
+    tc["weekly_dose_mg"] = tc["unbound_auc_week_uM_h"]
+    c_choice = choose_regimens(tc, 0.05, 0.5).set_index("egfr_tki").loc["c"]
+    assert c_choice["beats_reference"] and not c_choice["keeps_control"]
+    assert c_choice["chosen_label"] == ""
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ alectinib 600 mg BID, plus alectinib alone, with the steady-state unbound plasma
 fraction controlled at week 12 with a Wilson 95 % CI and the median progression-free time. The
 rule (:func:`choose_regimens`): per drug, the regimen with the lowest unbound plasma AUC per week
 whose fraction controlled is at least the drug's best fraction minus ``control_margin`` (0.05 in
-the protocol), provided the drug's best regimen beats alectinib alone (its Wilson lower bound
-above alectinib alone's upper bound); otherwise no regimen of that drug is chosen.
+the protocol) and at least ``min_control`` (0.5: "keeps control" means most patients are
+controlled), provided the drug's best regimen beats alectinib alone (its Wilson lower bound above
+alectinib alone's upper bound); otherwise no regimen of that drug is chosen.
 """
 
 from __future__ import annotations
@@ -214,6 +215,8 @@ class SweepSpec:
         Virtual patients for the PK-only exposure summary.
     control_margin : float
         Fraction (0.05 = 5 percentage points) of the rule in :func:`choose_regimens`.
+    min_control : float
+        Least fraction controlled at week 12 for a regimen to count as keeping control.
     """
 
     background: Mapping[str, str]
@@ -223,6 +226,7 @@ class SweepSpec:
     quick_patients_per_regimen: int
     exposure_subjects: int
     control_margin: float
+    min_control: float = 0.5
 
     @classmethod
     def from_protocol(
@@ -254,6 +258,7 @@ class SweepSpec:
                 quick_patients_per_regimen=int(block["quick_patients_per_regimen"]),
                 exposure_subjects=int(block["exposure_subjects"]),
                 control_margin=float(block["control_margin"]),
+                min_control=float(block.get("min_control", 0.5)),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise LeptotwinError(
@@ -277,6 +282,13 @@ class SweepSpec:
         labels = [spec.reference, *(r.label for r in spec.regimens)]
         if len(set(labels)) != len(labels):
             raise LeptotwinError("arm labels must be unique", source=src, field="label")
+        if not 0.0 <= spec.min_control <= 1.0:
+            raise LeptotwinError(
+                "must be a fraction in [0, 1]",
+                source=src,
+                field="schedule_sweep.min_control",
+                value=spec.min_control,
+            )
         if not 0.0 <= spec.control_margin < 1.0:
             raise LeptotwinError(
                 "must be a fraction in [0, 1)",
@@ -465,14 +477,15 @@ def schedule_sweep(
     return pd.DataFrame(rows)
 
 
-def choose_regimens(table: pd.DataFrame, margin: float) -> pd.DataFrame:
+def choose_regimens(table: pd.DataFrame, margin: float, min_control: float = 0.0) -> pd.DataFrame:
     """The model's answer: per drug, the lowest-exposure regimen that keeps control.
 
     Rule: among one drug's regimens, take the best fraction controlled at week 12, f_best. If the
     best regimen's Wilson lower bound is not above the background-alone arm's Wilson upper bound,
-    the drug adds nothing detectable and no regimen is chosen. Otherwise the chosen regimen is the
-    one with the lowest median unbound plasma AUC per week among those with fraction ≥ f_best −
-    ``margin`` (ties: lower weekly dose, then table order).
+    or f_best < ``min_control``, no regimen is chosen (the drug adds nothing detectable, or no
+    dose in the sweep keeps most patients controlled). Otherwise the chosen regimen is the one
+    with the lowest median unbound plasma AUC per week among those with fraction ≥
+    max(f_best − ``margin``, ``min_control``) (ties: lower weekly dose, then table order).
 
     Parameters
     ----------
@@ -480,12 +493,15 @@ def choose_regimens(table: pd.DataFrame, margin: float) -> pd.DataFrame:
         :func:`schedule_sweep`'s table.
     margin : float
         Allowed loss of control, as a fraction (0.05 = 5 percentage points).
+    min_control : float
+        Least fraction controlled that counts as keeping control.
 
     Returns
     -------
     DataFrame
         One row per drug (table order): ``egfr_tki, best_label, best_fraction, best_ci_low,
-        reference_fraction, reference_ci_high, beats_reference, threshold, chosen_label`` (``""``
+        reference_fraction, reference_ci_high, beats_reference, keeps_control, threshold,
+        chosen_label`` (``""``
         when none), ``chosen_fraction, chosen_ci_low, chosen_ci_high, chosen_auc_week_uM_h,
         chosen_weekly_dose_mg, edge`` (``"lowest"``/``"highest"`` when the chosen regimen has
         the lowest/highest exposure of its drug in the sweep, else ``""``).
@@ -495,7 +511,8 @@ def choose_regimens(table: pd.DataFrame, margin: float) -> pd.DataFrame:
     for drug, g in table[table["egfr_tki"] != NO_TKI].groupby("egfr_tki", sort=False):
         best = g.loc[g["fraction_controlled_wk12"].idxmax()]
         beats = bool(best["ci_low"] > ref["ci_high"])
-        threshold = best["fraction_controlled_wk12"] - margin
+        keeps = bool(best["fraction_controlled_wk12"] >= min_control)
+        threshold = max(best["fraction_controlled_wk12"] - margin, min_control)
         row = {
             "egfr_tki": drug,
             "best_label": best["label"],
@@ -504,6 +521,7 @@ def choose_regimens(table: pd.DataFrame, margin: float) -> pd.DataFrame:
             "reference_fraction": ref["fraction_controlled_wk12"],
             "reference_ci_high": ref["ci_high"],
             "beats_reference": beats,
+            "keeps_control": keeps,
             "threshold": threshold,
             "chosen_label": "",
             "chosen_fraction": np.nan,
@@ -513,7 +531,7 @@ def choose_regimens(table: pd.DataFrame, margin: float) -> pd.DataFrame:
             "chosen_weekly_dose_mg": np.nan,
             "edge": "",
         }
-        if beats:
+        if beats and keeps:
             ok = g[g["fraction_controlled_wk12"] >= threshold - 1e-12]
             pick = ok.sort_values(["unbound_auc_week_uM_h", "weekly_dose_mg"], kind="stable").iloc[
                 0
@@ -551,7 +569,9 @@ def _pfs(row: pd.Series) -> str:
     return f"median PFS {row['median_pfs_days']:g} d"
 
 
-def sweep_text(table: pd.DataFrame, choice: pd.DataFrame, margin: float) -> str:
+def sweep_text(
+    table: pd.DataFrame, choice: pd.DataFrame, margin: float, min_control: float = 0.0
+) -> str:
     """The report paragraph on the sweep, every number taken from ``table`` and ``choice``."""
     ref = table[table["egfr_tki"] == NO_TKI].iloc[0]
     tki = table[table["egfr_tki"] != NO_TKI]
@@ -561,8 +581,9 @@ def sweep_text(table: pd.DataFrame, choice: pd.DataFrame, margin: float) -> str:
         f"{int(ref['n'])} virtual patients per regimen (`human_schedule_sweep.csv`). Exposure is "
         "the median unbound plasma AUC per week at steady state (parent drug). Rule: for each "
         "drug, the regimen with the lowest exposure whose fraction controlled at week 12 is at "
-        f"least that drug's best minus {100.0 * margin:g} percentage points, provided the best "
-        "beats alectinib alone (Wilson 95 % CIs apart); otherwise none. "
+        f"least that drug's best minus {100.0 * margin:g} percentage points and at least "
+        f"{_pct(min_control)} (most patients controlled), provided the best beats alectinib "
+        "alone (Wilson 95 % CIs apart); otherwise none. "
         f"{ref['label'][:1].upper()}{ref['label'][1:]}: "
         f"{_pct(ref['fraction_controlled_wk12'])} controlled "
         f"({_ci(ref['ci_low'], ref['ci_high'])}; {_pfs(ref)})."
@@ -571,9 +592,14 @@ def sweep_text(table: pd.DataFrame, choice: pd.DataFrame, margin: float) -> str:
     for c in choice.itertuples(index=False):
         best = f"the drug's best is {c.best_label}, {_pct(c.best_fraction)}"
         if not c.chosen_label:
+            why = (
+                "beats alectinib alone"
+                if not c.beats_reference
+                else f"controls at least {_pct(min_control)} of patients"
+            )
             out.append(
-                f"{c.egfr_tki.capitalize()}: no regimen in the sweep beats alectinib alone "
-                f"({best}); none is chosen."
+                f"{c.egfr_tki.capitalize()}: no regimen in the sweep {why} ({best}); none is "
+                "chosen."
             )
             continue
         if c.chosen_label == c.best_label:
@@ -749,9 +775,9 @@ def human_translation(ctx: Context) -> SectionResult:
         observe_every_days=proto["observe_every_days"],
         progression_fold=proto["progression_fold"],
     )
-    choice = choose_regimens(sweep, spec.control_margin)
+    choice = choose_regimens(sweep, spec.control_margin, spec.min_control)
     sweep["chosen"] = sweep["label"].isin(choice.loc[choice["chosen_label"] != "", "chosen_label"])
-    text += "\n\n" + sweep_text(sweep, choice, spec.control_margin)
+    text += "\n\n" + sweep_text(sweep, choice, spec.control_margin, spec.min_control)
     return SectionResult(
         title="Human translation (model predictions)",
         text=text,
