@@ -239,7 +239,7 @@ def fit_batch(
     *,
     max_iter: int = 500,
     multistart: bool | None = None,
-    grid: bool = False,
+    grid: bool | None = False,
     se: str = "hessian",
     chunk_size: int = 20_000,
     n_jobs: int | None = None,
@@ -261,12 +261,15 @@ def fit_batch(
     multistart : bool or None
         Refit every curve from the alternative starts (True), or only doubtful ones (not
         converged, e more than one log unit beyond the tested doses, ``|b| > 10``; False).
-        None: True for up to 5000 curves (so a curve's fit can depend on the batch size; pass a
-        bool where it must not).
-    grid : bool
+        None: the compiled kernel refits doubtful curves and searches the grid for poor ones
+        (``grid=None``); the numpy engine refits every curve. Both are per-curve rules, so a
+        curve's fit never depends on the batch.
+    grid : bool or None
         Also start from the best point of a grid over ``(b, log e)`` with ``c, d`` profiled out
-        (compiled kernel only; the numpy engine ignores it). Finds the global least-squares
-        optimum on ragged curves where the self-starter lands in a local one.
+        (compiled kernel only; the numpy engine ignores it): every curve (True), or (None) only
+        curves whose fit is doubtful or explains less than 90 % of the variance. Finds the
+        global least-squares optimum on ragged curves where the self-starter lands in a local
+        one.
     se : {"hessian", "sandwich"}
         Covariance estimator, see :func:`covariance`.
     chunk_size : int
@@ -293,8 +296,8 @@ def fit_batch(
     n, p = batch.n, model.n_params
     enough = (batch.n_obs > p) & (batch.n_doses >= p) & np.isfinite(batch.t_lo)
     rows = np.flatnonzero(enough)
-    if multistart is None:
-        multistart = rows.size <= 5000
+    if multistart is None:  # decided per curve, so a curve's fit never depends on the batch
+        multistart, grid = False, None
     with _numba_threads(n_jobs):
         est, cov_r, rss_r, status_r, iter_r, fallback = _kernels.fit_curves(
             batch.t,
@@ -306,7 +309,7 @@ def fit_batch(
             batch.t_hi,
             max_iter=int(max_iter),
             multistart=bool(multistart),
-            grid=bool(grid),
+            grid=2 if grid is None else int(bool(grid)),
             **spec,
         )
     redo = np.arange(rows.size) if se == "sandwich" else np.flatnonzero(fallback)
@@ -376,8 +379,8 @@ def _fit_numpy(
         more = _solve(model, state[0][running], sub.take(running), max_iter - first_iter)
         _keep_better(state, running, more, always=True)
 
-    if multistart is None:
-        multistart = sub.n <= 5000
+    if multistart is None:  # every curve: a per-curve rule, whatever the batch
+        multistart = True
     redo = (
         np.arange(sub.n)
         if multistart

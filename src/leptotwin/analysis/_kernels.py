@@ -32,6 +32,7 @@ __all__ = ["fit_curves", "pack_curves"]
 _EXP_MAX = 700.0
 #: Status codes, as in :class:`~leptotwin.analysis._lmsolver.FitStatus`.
 _CONVERGED, _MAX_ITER, _FAILED = 0, 1, 2
+_GRID_R2 = 0.1  # grid == 2: search when RSS > 10 % of the total sum of squares
 _CHUNK = 64  # curves per parallel task (scratch arrays are allocated once per task)
 #: Fast-math flags that keep NaN/inf semantics: reassociation lets LLVM vectorise sums.
 _FAST = {"reassoc", "contract"}
@@ -585,6 +586,66 @@ def _start(
 
 
 @_jit(inline="always")
+def _rss_of_shape(
+    positive: bool,
+    n_lev: int,
+    g: np.ndarray,
+    omg: np.ndarray,
+    nk: np.ndarray,
+    yk: np.ndarray,
+    n0: float,
+    y0: float,
+    ssw: float,
+    c_free: bool,
+    d_free: bool,
+    c_val: float,
+    d_val: float,
+) -> float:  # pragma: no cover
+    """The profiled RSS (``out[0]`` of :func:`_profile`) from ``g`` and ``1 - g`` at the doses;
+    ``positive``: the sign of b (at dose 0, g is 1 for b > 0, else 0)."""
+    g0 = 1.0 if positive else 0.0
+    om0 = 1.0 - g0
+    a11 = n0 * om0 * om0
+    a12 = n0 * om0 * g0
+    a22 = n0 * g0 * g0
+    r1 = n0 * om0 * y0
+    r2 = n0 * g0 * y0
+    sw = n0
+    sy = n0 * y0
+    for k in range(n_lev):
+        n_ = nk[k]
+        a11 += n_ * omg[k] * omg[k]
+        a12 += n_ * omg[k] * g[k]
+        a22 += n_ * g[k] * g[k]
+        r1 += n_ * omg[k] * yk[k]
+        r2 += n_ * g[k] * yk[k]
+        sw += n_
+        sy += n_ * yk[k]
+    c = c_val
+    d = d_val
+    if c_free and d_free:
+        det = a11 * a22 - a12 * a12
+        if det > 1e-13 * a11 * a22 and det > 0:
+            c = (a22 * r1 - a12 * r2) / det
+            d = (a11 * r2 - a12 * r1) / det
+        else:
+            c = sy / sw
+            d = c
+    elif c_free:
+        if a11 > 0:
+            c = (r1 - d * a12) / a11
+    elif d_free:
+        if a22 > 0:
+            d = (r2 - c * a12) / a22
+    r0 = y0 - c * om0 - d * g0
+    rss = ssw + n0 * r0 * r0
+    for k in range(n_lev):
+        r = yk[k] - c * omg[k] - d * g[k]
+        rss += nk[k] * r * r
+    return rss
+
+
+@_jit(inline="always")
 def _grid_start(
     weibull: bool,
     n_lev: int,
@@ -598,16 +659,18 @@ def _grid_start(
     d_free: bool,
     c_val: float,
     d_val: float,
+    base: np.ndarray,
     g: np.ndarray,
     omg: np.ndarray,
     g1: np.ndarray,
     g2: np.ndarray,
-    out: np.ndarray,
 ) -> tuple[float, float, float]:  # pragma: no cover
     """Best ``(b, le, rss)`` of the profiled RSS on a grid: ``le`` at every tested dose, half-way
-    between neighbours and one log unit beyond either end; ``b`` of both signs, slopes 0.5, 1.5
-    and 5 (per log unit). ``c`` and ``d`` are profiled out exactly at each point, so the grid
-    covers the whole 4-parameter surface at ``O(n_lev^2)`` cost."""
+    between neighbours and one log unit beyond either end; ``b`` of both signs with slopes 0.5,
+    1, 2 and 4 per log unit. ``c`` and ``d`` are profiled out exactly at each point, so the grid
+    covers the whole 4-parameter surface. One ``exp`` per dose and ``le`` (log-logistic: the
+    other slopes are powers of it and ``g(-b) = 1 - g(b)``), so the grid costs about as much as
+    a few Levenberg–Marquardt iterations."""
     best_b = 1.0
     best_l = tk[0]
     best_rss = np.inf
@@ -621,16 +684,52 @@ def _grid_start(
             le = tk[(q - 1) // 2]
         else:
             le = 0.5 * (tk[q // 2 - 1] + tk[q // 2])
-        for sgn in (-1.0, 1.0):
-            for mag in (0.5, 1.5, 5.0):
-                b = sgn * mag
-                _profile(
-                    weibull, b, le, n_lev, tk, nk, yk, n0, y0, ssw, c_free, d_free, c_val,
-                    d_val, g, omg, g1, g2, out,
-                )  # fmt: skip
-                if out[0] < best_rss:
-                    best_rss = out[0]
-                    best_b = b
+        for k in range(n_lev):
+            base[k] = math.exp(min(max(tk[k] - le, -170.0), 170.0))
+        for m in range(4):
+            mag = 0.5 * 2.0**m  # 0.5, 1, 2, 4
+            for k in range(n_lev):
+                if m == 0:
+                    ex = math.sqrt(base[k])
+                elif m == 1:
+                    ex = base[k]
+                elif m == 2:
+                    ex = base[k] * base[k]
+                else:
+                    ex = base[k] * base[k]
+                    ex = ex * ex
+                if weibull:  # b > 0 in g, omg; b < 0 (exp(-1/ex)) in g1, g2
+                    g[k] = math.exp(-ex)
+                    omg[k] = -math.expm1(-ex)
+                    g1[k] = math.exp(-1.0 / ex) if ex > 0 else 0.0
+                    g2[k] = 1.0 - g1[k] if ex > 0 else 1.0
+                else:
+                    gk = 1.0 / (1.0 + ex)
+                    g[k] = gk
+                    omg[k] = ex * gk
+            for sgn in range(2):
+                positive = sgn == 1
+                if weibull:
+                    if positive:
+                        rss = _rss_of_shape(
+                            True, n_lev, g, omg, nk, yk, n0, y0, ssw, c_free, d_free, c_val, d_val
+                        )
+                    else:
+                        rss = _rss_of_shape(
+                            False, n_lev, g1, g2, nk, yk, n0, y0, ssw, c_free, d_free, c_val,
+                            d_val,
+                        )  # fmt: skip
+                elif positive:
+                    rss = _rss_of_shape(
+                        True, n_lev, g, omg, nk, yk, n0, y0, ssw, c_free, d_free, c_val, d_val
+                    )
+                else:  # g(-b) = 1 - g(b)
+                    rss = _rss_of_shape(
+                        False, n_lev, omg, g, nk, yk, n0, y0, ssw, c_free, d_free, c_val, d_val
+                    )
+                if rss < best_rss:
+                    best_rss = rss
+                    best_b = mag if positive else -mag
                     best_l = le
     return best_b, best_l, best_rss
 
@@ -767,7 +866,7 @@ def _fit_range(
     free: np.ndarray,
     max_iter: int,
     multistart: bool,
-    grid: bool,
+    grid: int,
     params: np.ndarray,
     cov: np.ndarray,
     rss_out: np.ndarray,
@@ -893,10 +992,30 @@ def _fit_range(
                 best_b = bb
                 best_l = ll
                 best_st = st
-        if grid and n_lev >= 2:
+        if grid == 2 and n_lev >= 2:  # auto: only where the fit is poor or doubtful
+            n_all = n0
+            s_all = n0 * y0
+            for k in range(n_lev):
+                n_all += nk[k]
+                s_all += nk[k] * yk[k]
+            mean = s_all / n_all
+            tss = ssw + n0 * (y0 - mean) ** 2
+            for k in range(n_lev):
+                tss += nk[k] * (yk[k] - mean) ** 2
+            poor = (
+                best_st != _CONVERGED
+                or not math.isfinite(best_l)
+                or best_l < lo - 1.0
+                or best_l > hi + 1.0
+                or abs(best_b) > 10.0
+                or best[0] > _GRID_R2 * tss
+            )
+        else:
+            poor = grid == 1
+        if poor and n_lev >= 2:
             gb, gl, g_rss = _grid_start(
                 weibull, n_lev, tk, nk, yk, n0, y0, ssw, c_free, d_free, c_val, d_val,
-                g, omg, g1, g2, new,
+                key, g, omg, g1, g2,
             )  # fmt: skip
             best_rss = np.inf if best_st == _FAILED else best[0]
             if g_rss < best_rss * (1 - 1e-9):
@@ -975,7 +1094,7 @@ def fit_curves(
     free: np.ndarray,
     max_iter: int,
     multistart: bool,
-    grid: bool = False,
+    grid: int = 0,
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
 ]:  # pragma: no cover
@@ -986,9 +1105,9 @@ def fit_curves(
     fixed at ``c_val``/``d_val``), ``canonical`` (report the LL.4 form with c <= d), ``free``
     (indices into (b, c, d, e) of the reported parameters), ``max_iter`` (per start) and
     ``multistart`` (refit every curve from the alternative starts, not only doubtful ones) and
-    ``grid`` (also search the profiled RSS on a grid of ``(b, log e)`` and refit from its best
-    point when that beats the fit so far: for the few, often ragged curves of synergy blocks,
-    where a local minimum would change the score).
+    ``grid`` (0: no; 1: every curve; 2: curves whose fit is doubtful or explains less than
+    90 % of the variance — also search the profiled RSS on a grid of ``(b, log e)`` and refit
+    from its best point when that beats the fit so far; ragged curves have local minima).
 
     Returns ``params`` (len(rows), p), ``cov`` (len(rows), p, p), ``rss``, ``status``,
     ``n_iter`` and ``fallback`` (True where the covariance needs the eigen-decomposition path).

@@ -261,7 +261,10 @@ class DoseResponseFitter:
         Levenberg–Marquardt iterations per start.
     multistart : bool or None
         Fit every curve from several starts and keep the lowest RSS (True); only refit curves
-        whose first fit looks doubtful (False); None: True for up to 5000 curves per chunk.
+        whose first fit looks doubtful (False); None (default): LL.2-LL.4 and W1.4 also start
+        every curve from the best point of a grid over slope and log ED50 (the linear
+        parameters profiled out) and refit doubtful ones, so a curve's estimates do not depend
+        on which other curves are fitted with it; other models: True.
     chunk_size : int
         Curves fitted together (memory is about ``40 * chunk_size * n_obs * p`` bytes).
     n_jobs : int or None

@@ -72,13 +72,8 @@ def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.Data
     return to_dose_response(normalise_to_controls(merged).data)
 
 
-MULTISTART_MAX_CURVES = 5000  # several starts for every curve up to this many curves
-
-
-def _fit_chunk(
-    frame: pd.DataFrame, model: str, multistart: bool
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    fitter = DoseResponseFitter(model=model, multistart=multistart).fit(frame)
+def _fit_chunk(frame: pd.DataFrame, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    fitter = DoseResponseFitter(model=model).fit(frame)
     return fitter.results_, fitter.qc_.reset_index()
 
 
@@ -94,8 +89,8 @@ def fit_tables(
 
     Curves are fitted independently (the batched solver never mixes curves), so cutting the
     table into chunks of whole curves and fitting them on different workers gives the same
-    numbers, bit for bit, as one fit here (tested). Whether every curve gets several starts is
-    decided once from the total number of curves, so it cannot depend on the chunking.
+    numbers, bit for bit, as one fit here (tested): which starts a curve gets is decided from
+    that curve alone.
     """
     if chunk_curves < 1:
         raise LeptotwinError("chunk size must be >= 1", source="--chunk-curves", value=chunk_curves)
@@ -104,14 +99,13 @@ def fit_tables(
         frame[(codes >= lo) & (codes < lo + chunk_curves)]
         for lo in range(0, len(uniques), chunk_curves)
     ]
-    multistart = len(uniques) <= MULTISTART_MAX_CURVES
     if scheduler is None:
-        parts = [_fit_chunk(c, model, multistart) for c in chunks]
+        parts = [_fit_chunk(c, model) for c in chunks]
     else:
         from leptotwin.study.distributed import dask_client
 
         with dask_client(scheduler, n_workers) as client:
-            futures = [client.submit(_fit_chunk, c, model, multistart, pure=False) for c in chunks]
+            futures = [client.submit(_fit_chunk, c, model, pure=False) for c in chunks]
             parts = client.gather(futures)
     results = pd.concat([p[0] for p in parts], ignore_index=True)
     qc = pd.concat([p[1] for p in parts], ignore_index=True)
@@ -144,8 +138,7 @@ def run_fit_curves(
         results, qc = fit_tables(frame, model=model, scheduler=scheduler, n_workers=n_workers)
         out = prepare_out_dir(out_dir, force=force)
         return {"fits": write_csv(out / "fits.csv", results), "qc": write_csv(out / "qc.csv", qc)}
-    n_curves = frame["curve"].nunique()
-    fitter = DoseResponseFitter(model=model, multistart=n_curves <= MULTISTART_MAX_CURVES)
+    fitter = DoseResponseFitter(model=model)
     fitter.fit(frame)
     sets = curve_sets(frame)
     figures = {}
