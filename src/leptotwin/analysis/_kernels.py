@@ -178,6 +178,71 @@ def _shape(
 
 
 @_jit(inline="always")
+def _linear_cd(
+    positive: bool,
+    n_lev: int,
+    g: np.ndarray,
+    omg: np.ndarray,
+    nk: np.ndarray,
+    yk: np.ndarray,
+    n0: float,
+    y0: float,
+    c_free: bool,
+    d_free: bool,
+    c_val: float,
+    d_val: float,
+) -> tuple[float, float, float, float, float]:  # pragma: no cover
+    """Weighted least squares for the free linear parameters given the curve's shape: ``(c, d,
+    i11, i12, i22)`` with ``i`` the inverse Gram matrix of the free ones (0 where fixed).
+    ``g, omg``: g and 1 - g at the positive doses; ``positive``: the sign of b (at dose 0, g is
+    1 for b > 0, else 0). A shape constant over the doses gives a flat curve at the mean."""
+    g0 = 1.0 if positive else 0.0
+    om0 = 1.0 - g0
+    # sums of n (1-g, g) (1-g, g, y)
+    a11 = n0 * om0 * om0
+    a12 = n0 * om0 * g0
+    a22 = n0 * g0 * g0
+    r1 = n0 * om0 * y0
+    r2 = n0 * g0 * y0
+    sw = n0
+    sy = n0 * y0
+    for k in range(n_lev):
+        n_ = nk[k]
+        a11 += n_ * omg[k] * omg[k]
+        a12 += n_ * omg[k] * g[k]
+        a22 += n_ * g[k] * g[k]
+        r1 += n_ * omg[k] * yk[k]
+        r2 += n_ * g[k] * yk[k]
+        sw += n_
+        sy += n_ * yk[k]
+    c = c_val
+    d = d_val
+    i11 = 0.0
+    i12 = 0.0
+    i22 = 0.0
+    if c_free and d_free:
+        det = a11 * a22 - a12 * a12
+        if det > 1e-13 * a11 * a22 and det > 0:
+            i11 = a22 / det
+            i22 = a11 / det
+            i12 = -a12 / det
+            c = i11 * r1 + i12 * r2
+            d = i12 * r1 + i22 * r2
+        else:
+            c = sy / sw
+            d = c
+    elif c_free:
+        if a11 > 0:
+            i11 = 1.0 / a11
+            c = (r1 - d * a12) * i11
+    elif d_free:
+        if a22 > 0:
+            i22 = 1.0 / a22
+            d = (r2 - c * a12) * i22
+    return c, d, i11, i12, i22
+
+
+@_jit(inline="always")
 def _profile(
     weibull: bool,
     b: float,
@@ -208,47 +273,9 @@ def _profile(
     _shape(weibull, b, le, n_lev, tk, g, omg, g1, g2)
     g0 = 1.0 if b > 0 else 0.0  # dose 0: g is 1 (b > 0) or 0, its derivatives vanish
     om0 = 1.0 - g0
-    # weighted least squares for the free linear parameters: sums of n (1-g, g) (1-g, g, y)
-    a11 = n0 * om0 * om0
-    a12 = n0 * om0 * g0
-    a22 = n0 * g0 * g0
-    r1 = n0 * om0 * y0
-    r2 = n0 * g0 * y0
-    sw = n0
-    sy = n0 * y0
-    for k in range(n_lev):
-        n_ = nk[k]
-        a11 += n_ * omg[k] * omg[k]
-        a12 += n_ * omg[k] * g[k]
-        a22 += n_ * g[k] * g[k]
-        r1 += n_ * omg[k] * yk[k]
-        r2 += n_ * g[k] * yk[k]
-        sw += n_
-        sy += n_ * yk[k]
-    c = c_val
-    d = d_val
-    i11 = 0.0
-    i12 = 0.0
-    i22 = 0.0  # inverse Gram matrix of the free linear parameters (0 where fixed)
-    if c_free and d_free:
-        det = a11 * a22 - a12 * a12
-        if det > 1e-13 * a11 * a22 and det > 0:
-            i11 = a22 / det
-            i22 = a11 / det
-            i12 = -a12 / det
-            c = i11 * r1 + i12 * r2
-            d = i12 * r1 + i22 * r2
-        else:  # g constant over the doses: a flat curve at the mean
-            c = sy / sw
-            d = c
-    elif c_free:
-        if a11 > 0:
-            i11 = 1.0 / a11
-            c = (r1 - d * a12) * i11
-    elif d_free:
-        if a22 > 0:
-            i22 = 1.0 / a22
-            d = (r2 - c * a12) * i22
+    c, d, i11, i12, i22 = _linear_cd(
+        b > 0, n_lev, g, omg, nk, yk, n0, y0, c_free, d_free, c_val, d_val
+    )
     s = d - c
     r0 = y0 - c * om0 - d * g0
     rss = ssw + n0 * r0 * r0
@@ -605,38 +632,9 @@ def _rss_of_shape(
     ``positive``: the sign of b (at dose 0, g is 1 for b > 0, else 0)."""
     g0 = 1.0 if positive else 0.0
     om0 = 1.0 - g0
-    a11 = n0 * om0 * om0
-    a12 = n0 * om0 * g0
-    a22 = n0 * g0 * g0
-    r1 = n0 * om0 * y0
-    r2 = n0 * g0 * y0
-    sw = n0
-    sy = n0 * y0
-    for k in range(n_lev):
-        n_ = nk[k]
-        a11 += n_ * omg[k] * omg[k]
-        a12 += n_ * omg[k] * g[k]
-        a22 += n_ * g[k] * g[k]
-        r1 += n_ * omg[k] * yk[k]
-        r2 += n_ * g[k] * yk[k]
-        sw += n_
-        sy += n_ * yk[k]
-    c = c_val
-    d = d_val
-    if c_free and d_free:
-        det = a11 * a22 - a12 * a12
-        if det > 1e-13 * a11 * a22 and det > 0:
-            c = (a22 * r1 - a12 * r2) / det
-            d = (a11 * r2 - a12 * r1) / det
-        else:
-            c = sy / sw
-            d = c
-    elif c_free:
-        if a11 > 0:
-            c = (r1 - d * a12) / a11
-    elif d_free:
-        if a22 > 0:
-            d = (r2 - c * a12) / a22
+    c, d, _, _, _ = _linear_cd(
+        positive, n_lev, g, omg, nk, yk, n0, y0, c_free, d_free, c_val, d_val
+    )
     r0 = y0 - c * om0 - d * g0
     rss = ssw + n0 * r0 * r0
     for k in range(n_lev):
