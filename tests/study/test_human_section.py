@@ -12,8 +12,7 @@ import pytest
 from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.study.reproduce import Context
-from leptotwin.study.sections import human
-from leptotwin.study.sections.human import (
+from leptotwin.study.schedule_sweep import (
     NO_TKI,
     SweepSpec,
     choose_regimens,
@@ -22,6 +21,7 @@ from leptotwin.study.sections.human import (
     sweep_text,
     wilson_interval,
 )
+from leptotwin.study.sections import human
 
 N = 16  # virtual patients per regimen
 FOLLOW_UP_D = 98.0  # past the week-12 control day

@@ -32,7 +32,7 @@ ELISA layout file
 -----------------
 The ELISA layout file (columns ``plate, well, role, sample_id, group, nominal_pg_mL,
 dilution``; roles ``standard``, ``blank``, ``sample``, ``empty``) is a file format of
-:mod:`leptotwin.formats.plate_layout`, which reads, validates and writes it
+:mod:`leptotwin.formats.elisa_layout`, which reads, validates and writes it
 (:func:`~leptotwin.formats.read_elisa_layout`, re-exported here) and joins it to the
 plate-reader export (:func:`~leptotwin.formats.merge_elisa_plate`); the virtual ELISA writes
 the same file.

@@ -10,6 +10,14 @@ ELISA, :func:`read_plate_reader` + :func:`read_elisa_layout` (standard, blank an
 -> :func:`merge_elisa_plate` -> ``StandardCurveFitter``.
 """
 
+from leptotwin.formats.elisa_layout import (
+    ELISA_LAYOUT_COLUMNS,
+    ELISA_ROLES,
+    merge_elisa_plate,
+    read_elisa_layout,
+    validate_elisa_layout,
+    write_elisa_layout,
+)
 from leptotwin.formats.plate import (
     PLATE_96,
     PLATE_384,
@@ -24,20 +32,14 @@ from leptotwin.formats.plate import (
     write_plate_reader,
 )
 from leptotwin.formats.plate_layout import (
-    ELISA_LAYOUT_COLUMNS,
-    ELISA_ROLES,
     LAYOUT_COLUMNS,
     ROLES,
     Normalised,
-    merge_elisa_plate,
     merge_plate,
     normalise_to_controls,
-    read_elisa_layout,
     read_layout,
     to_dose_response,
-    validate_elisa_layout,
     validate_layout,
-    write_elisa_layout,
     write_layout,
     z_prime,
 )

@@ -18,20 +18,6 @@ molar units (pM, nM, µM/uM, mM, M) are converted to nM in ``conc_a_nM``/``conc_
 (``molecular_weights={"alectinib": 482.6}``, g/mol), else ``conc_*_nM`` is NaN and the value
 stays in ``conc_*`` with its unit. Lines starting with ``#`` are comments.
 
-ELISA layout file
------------------
-A standard-curve assay (ELISA) has its own layout, in the same file forms::
-
-    plate,well,role,sample_id,group,nominal_pg_mL,dilution
-    E01,A01,standard,,,2000,
-    E01,H01,blank,,,,
-    E01,A03,sample,S001,A925L/AR,,4
-
-``role`` is one of :data:`ELISA_ROLES` (``std``/``calibrator`` mean standard, ``unknown``
-sample, ``zero`` blank): a ``standard`` well holds a calibrator of known concentration
-``nominal_pg_mL`` (pg/mL in the well, > 0), a ``blank`` the zero standard, a ``sample`` an
-unknown named by ``sample_id`` and diluted by ``dilution`` (factor > 0, default 1). The same
-rules as above hold for ``plate``, ``well``, comments, separators and decimal commas.
 
 Pipeline
 --------
@@ -39,17 +25,15 @@ Pipeline
 (``response`` in % of vehicle, QC per group) -> :func:`to_dose_response` (``curve, dose,
 response`` for :class:`leptotwin.analysis.doseresponse.DoseResponseFitter`).
 
-ELISA: ``read_plate_reader`` + :func:`read_elisa_layout` -> :func:`merge_elisa_plate` (one row
-per layout well) -> :class:`leptotwin.analysis.standard_curve.StandardCurveFitter`.
+ELISA layouts live in :mod:`leptotwin.formats.elisa_layout`.
 """
 
 from __future__ import annotations
 
-import csv
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -57,32 +41,27 @@ from numpy.typing import ArrayLike, NDArray
 
 from leptotwin._fileio import write_csv
 from leptotwin.errors import LeptotwinError
-from leptotwin.formats.plate import (
-    PLATE_96,
-    PLATE_384,
-    PlateFormat,
-    WellFlag,
-    _parse_wells,
-    _read_text,
-    _read_xlsx,
-    get_plate_format,
+from leptotwin.formats._layout_checks import (
+    _check_layout_table,
+    _Locator,
+    _numbers,
+    _raise_first,
+    _read_checked,
+    _text_column,
+    _with_extras,
 )
+from leptotwin.formats._plate_join import _join_inputs
+from leptotwin.formats.plate import PLATE_384, PlateFormat, WellFlag, _parse_wells
 
 __all__ = [
-    "ELISA_LAYOUT_COLUMNS",
-    "ELISA_ROLES",
     "LAYOUT_COLUMNS",
     "ROLES",
     "Normalised",
-    "merge_elisa_plate",
     "merge_plate",
     "normalise_to_controls",
-    "read_elisa_layout",
     "read_layout",
     "to_dose_response",
-    "validate_elisa_layout",
     "validate_layout",
-    "write_elisa_layout",
     "write_layout",
     "z_prime",
 ]
@@ -106,22 +85,6 @@ ROLES = ("sample", "vehicle", "blank", "positive", "empty")
 """Well roles: drug-treated cells, untreated cells (100 %), no cells (background, 0 % signal),
 a positive (full-kill) control for Z', and unused wells."""
 
-ELISA_LAYOUT_COLUMNS = ("plate", "well", "role", "sample_id", "group", "nominal_pg_mL", "dilution")
-"""Columns of an ELISA layout file, in the order :func:`write_elisa_layout` writes them."""
-
-ELISA_ROLES = ("standard", "blank", "sample", "empty")
-"""Well roles of an ELISA plate: calibrators of known concentration (``nominal_pg_mL``), the
-zero standard, unknowns (``sample_id``, ``dilution``) and unused wells."""
-
-_ELISA_ALIASES = {
-    "std": "standard",
-    "standards": "standard",
-    "calibrator": "standard",
-    "unknown": "sample",
-    "unk": "sample",
-    "zero": "blank",
-    "": "empty",
-}
 _TEXT = ("plate", "cell_line", "drug_a", "drug_b", "perturbation", "replicate")
 # unit (lower case, ``u`` for micro) -> (canonical spelling, factor to nM or to ng/mL, is molar)
 _UNITS: dict[str, tuple[str, float, bool]] = {
@@ -135,191 +98,6 @@ _UNITS: dict[str, tuple[str, float, bool]] = {
     "ug/ml": ("µg/mL", 1e3, False),
     "mg/ml": ("mg/mL", 1e6, False),
 }
-
-
-# --------------------------------------------------------------------------- layout checks
-_Locator = Callable[[int], str]
-"""Row position -> ``"line N"`` (file line) or ``"row <index label>"``, for error messages."""
-
-
-class _Checked(NamedTuple):
-    """The part every layout kind shares, as :func:`_check_layout_table` returns it."""
-
-    frame: pd.DataFrame  # the input, headers matched to the known names (case-insensitive)
-    out: pd.DataFrame  # plate, well (A01 or ""), role (canonical); the input's index
-    where: _Locator
-
-
-def _locator(frame: pd.DataFrame, lines: Sequence[int] | None) -> _Locator:
-    """Position -> ``"line N"`` (file line) or ``"row <index label>"``."""
-    labels = list(lines) if lines is not None else list(frame.index)
-    prefix = "line" if lines is not None else "row"
-    return lambda i: f"{prefix} {labels[int(i)]}"
-
-
-def _text_column(frame: pd.DataFrame, col: str) -> pd.Series:
-    """Column ``col`` as stripped text, ``""`` for empty cells or a missing column."""
-    if col not in frame:
-        return pd.Series("", index=frame.index, dtype=object)
-    s = frame[col].astype(object).where(frame[col].notna(), "")
-    return s.astype(str).str.strip().astype(object)
-
-
-def _raise_first(
-    bad: ArrayLike,
-    message: str,
-    *,
-    source: str,
-    where: _Locator,
-    col: str,
-    values: ArrayLike | None = None,
-    expected: str | None = None,
-) -> None:
-    """Raise ``message`` for the first row flagged in ``bad`` (bool, shape (n_rows,)).
-
-    The error names that row's line (or index label) and ``col``, and quotes ``values[i]``
-    (shape (n_rows,); none when ``values`` is None or holds None there).
-    """
-    flags = np.asarray(bad, dtype=bool)
-    if not flags.any():
-        return
-    i = int(np.argmax(flags))
-    raise LeptotwinError(
-        message,
-        source=source,
-        field=f"{where(i)}, column {col}",
-        value=None if values is None else np.asarray(values, dtype=object)[i],
-        expected=expected,
-    )
-
-
-def _numbers(
-    frame: pd.DataFrame,
-    col: str,
-    what: str,
-    *,
-    source: str,
-    where: _Locator,
-    decimal: str,
-    expected: str,
-) -> NDArray[np.float64]:
-    """Column ``col`` as float, shape (n_rows,), NaN where empty; raises on other text."""
-    raw = _text_column(frame, col)
-    text = raw.str.replace(",", ".", regex=False) if decimal == "," else raw
-    num = pd.to_numeric(text.where(text != "", np.nan), errors="coerce").to_numpy(float)
-    _raise_first(
-        np.isnan(num) & (raw != "").to_numpy(),
-        f"non-numeric {what}",
-        source=source,
-        where=where,
-        col=col,
-        values=raw,
-        expected=expected,
-    )
-    return num
-
-
-def _well_names(
-    frame: pd.DataFrame,
-    fmt: PlateFormat | None,
-    *,
-    source: str,
-    where: _Locator,
-    optional: bool,
-) -> NDArray[np.object_]:
-    """``well`` as ``A01`` names, shape (n_rows,); ``""`` for empty cells when ``optional``."""
-    names = np.full(len(frame), "", dtype=object)
-    if "well" not in frame:
-        return names
-    raw = frame["well"].to_numpy(object)
-    given = (_text_column(frame, "well") != "").to_numpy() if optional else np.ones(len(raw), bool)
-    try:
-        names[given] = _parse_wells(raw[given], fmt, source=source)[0]
-    except LeptotwinError as err:
-        i = int(np.flatnonzero(pd.Series(raw).astype(str).eq(str(err.value)))[0])
-        raise LeptotwinError(
-            err.message,
-            source=source,
-            field=f"{where(i)}, column well",
-            value=err.value,
-            expected=err.expected,
-        ) from None
-    return names
-
-
-def _check_layout_table(
-    layout: pd.DataFrame,
-    *,
-    columns: Sequence[str],
-    roles: Sequence[str],
-    role_message: str,
-    aliases: Mapping[str, str] | None = None,
-    also: Sequence[str] = (),
-    plate_format: int | PlateFormat | None,
-    source: str,
-    lines: Sequence[int] | None,
-    well_optional: bool = False,
-) -> _Checked:
-    """Checks every layout kind shares: columns, plate ids, wells, roles, duplicates.
-
-    ``columns`` (then ``also``) are the known headers, matched case-insensitively; ``roles``
-    the allowed roles after lower-casing and mapping through ``aliases``. With
-    ``well_optional`` the ``well`` column may be missing or have empty cells.
-    """
-    if not isinstance(layout, pd.DataFrame):
-        raise LeptotwinError(
-            "expected a table (DataFrame) of wells", source=source, value=type(layout).__name__
-        )
-    known = {c.lower(): c for c in (*columns, *also)}
-    frame = layout.rename(columns=lambda c: known.get(str(c).strip().lower(), c))
-    for col in ("role",) if well_optional else ("well", "role"):
-        if col not in frame:
-            raise LeptotwinError(
-                "missing column", source=source, field=col, expected=", ".join(columns)
-            )
-    where = _locator(frame, lines)
-    out = pd.DataFrame({"plate": _text_column(frame, "plate")}, index=frame.index)
-    plate_empty = (out["plate"] == "").to_numpy()
-    if not plate_empty.all():
-        _raise_first(
-            plate_empty,
-            "empty plate id",
-            source=source,
-            where=where,
-            col="plate",
-            expected="a plate id in every row, or no plate column (layout for every plate)",
-        )
-    fmt = None if plate_format is None else get_plate_format(plate_format)
-    out["well"] = _well_names(frame, fmt, source=source, where=where, optional=well_optional)
-    role = _text_column(frame, "role").str.lower()
-    if aliases:
-        role = role.map(lambda r: aliases.get(r, r)).astype(object)
-    _raise_first(
-        ~role.isin(roles).to_numpy(),
-        role_message,
-        source=source,
-        where=where,
-        col="role",
-        values=frame["role"],
-        expected="one of " + ", ".join(roles),
-    )
-    out["role"] = role
-    _check_unique_wells(out, source, where)
-    return _Checked(frame, out, where)
-
-
-def _check_unique_wells(out: pd.DataFrame, source: str, where: _Locator) -> None:
-    """One row per plate and well (rows without a well name are not compared)."""
-    dup = out.duplicated(["plate", "well"], keep=False).to_numpy() & (out["well"] != "").to_numpy()
-    if dup.any():
-        i = int(np.argmax(dup))
-        raise LeptotwinError(
-            "duplicated well",
-            source=source,
-            field=" and ".join(where(j) for j in np.flatnonzero(dup)[:2]),
-            value=f"{out['plate'].iloc[i]} {out['well'].iloc[i]}".strip(),
-            expected="one row per plate and well",
-        )
 
 
 # --------------------------------------------------------------------------- dose-response layout
@@ -453,150 +231,6 @@ def validate_layout(
     return _with_extras(out[[*LAYOUT_COLUMNS, "conc_a_nM", "conc_b_nM"]], frame)
 
 
-def _with_extras(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """``out``, then the columns of ``frame`` it lacks; index reset to 0..n-1."""
-    extra = [c for c in frame.columns if c not in out.columns]
-    return pd.concat([out, frame[extra]], axis=1).reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- ELISA layout
-def _check_elisa_roles(
-    out: pd.DataFrame,
-    frame: pd.DataFrame,
-    nominal: NDArray[np.float64],
-    dilution: NDArray[np.float64],
-    *,
-    source: str,
-    where: _Locator,
-) -> None:
-    """Standards need a nominal concentration > 0; samples a sample_id and a dilution > 0."""
-    role = out["role"].to_numpy()
-    std, smp = role == "standard", role == "sample"
-
-    def quoted(col: str) -> NDArray[np.object_]:
-        text = _text_column(frame, col).to_numpy(object)
-        return np.where(text == "", None, text)
-
-    checks = (
-        (std & ~(np.isfinite(nominal) & (nominal > 0)), "nominal_pg_mL",
-         "standard without a positive nominal concentration", quoted("nominal_pg_mL"),
-         "a concentration > 0 in pg/mL (the zero standard has role blank)"),
-        (smp & ~(np.isnan(dilution) | (np.isfinite(dilution) & (dilution > 0))), "dilution",
-         "dilution factor must be > 0", quoted("dilution"),
-         "the factor by which the sample was diluted into the well, e.g. 1 or 10"),
-        (smp & (out["sample_id"] == "").to_numpy(), "sample_id",
-         "sample well without a sample_id", None,
-         "an identifier shared by the replicate wells of a sample"),
-    )  # fmt: skip
-    for bad, col, message, values, expected in checks:
-        _raise_first(bad, message, source=source, where=where, col=col, values=values,
-                     expected=expected)  # fmt: skip
-
-
-def validate_elisa_layout(
-    layout: pd.DataFrame,
-    *,
-    plate_format: int | PlateFormat | None = None,
-    source: str = "layout",
-    lines: Sequence[int] | None = None,
-    decimal: str = ".",
-    well_optional: bool = False,
-) -> pd.DataFrame:
-    """Check an ELISA (standard-curve) layout table.
-
-    Parameters
-    ----------
-    layout : DataFrame, one row per well
-        Columns as in :data:`ELISA_LAYOUT_COLUMNS` (only ``well`` and ``role`` required;
-        header names matched case-insensitively; other columns are kept). Roles are
-        :data:`ELISA_ROLES` or the aliases ``std``/``standards``/``calibrator`` (standard),
-        ``unknown``/``unk`` (sample), ``zero`` (blank); an empty role is ``empty``.
-    plate_format, source, lines, decimal
-        As in :func:`validate_layout` (``decimal`` applies to ``nominal_pg_mL`` and
-        ``dilution``).
-    well_optional : bool
-        Allow a missing ``well`` column or empty well cells (a well table without plate
-        positions, as :class:`~leptotwin.analysis.standard_curve.StandardCurveFitter` takes).
-
-    Returns
-    -------
-    DataFrame, one row per well
-        :data:`ELISA_LAYOUT_COLUMNS`: ``plate`` (``""`` when the layout has none), ``well``
-        (``A01``), ``role`` (one of :data:`ELISA_ROLES`), ``sample_id``, ``group`` (str),
-        ``nominal_pg_mL`` (float, pg/mL in the well; 0 for blanks, the zero standard),
-        ``dilution`` (float, the factor the sample was diluted by; 1 when empty); then any
-        other columns.
-
-    Raises
-    ------
-    LeptotwinError
-        On a missing ``well``/``role`` column, an unknown role, a bad or duplicated well, a
-        ``plate`` cell left empty while others are filled, a non-numeric number, a standard
-        without a nominal concentration > 0, a sample without a ``sample_id`` or with a
-        dilution factor <= 0. Row errors name the line (or index) and column.
-    """
-    frame, out, where = _check_layout_table(
-        layout, columns=ELISA_LAYOUT_COLUMNS, roles=ELISA_ROLES, aliases=_ELISA_ALIASES,
-        role_message="unknown well role", plate_format=plate_format, source=source,
-        lines=lines, well_optional=well_optional,
-    )  # fmt: skip
-    out["sample_id"] = _text_column(frame, "sample_id")
-    out["group"] = _text_column(frame, "group")
-    nominal = _numbers(frame, "nominal_pg_mL", "concentration", source=source, where=where,
-                       decimal=decimal, expected="a concentration in pg/mL")  # fmt: skip
-    dilution = _numbers(frame, "dilution", "dilution factor", source=source, where=where,
-                        decimal=decimal, expected="a factor > 0, e.g. 1 or 10")  # fmt: skip
-    _check_elisa_roles(out, frame, nominal, dilution, source=source, where=where)
-    out["nominal_pg_mL"] = np.where(out["role"] == "blank", 0.0, nominal)
-    out["dilution"] = np.where(np.isnan(dilution), 1.0, dilution)
-    return _with_extras(out[list(ELISA_LAYOUT_COLUMNS)], frame)
-
-
-# --------------------------------------------------------------------------- layout files
-def _table_rows(path: Path) -> tuple[list[list[str]], list[int], str]:
-    """Rows of a tidy table file, their line numbers and the decimal mark."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        rows = _read_xlsx(path)
-        return rows, list(range(1, len(rows) + 1)), "."
-    lines = _read_text(path).splitlines()
-    first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
-    sep = max(("\t", ";", ","), key=first.count)
-    rows, numbers = [], []
-    for n, cells in enumerate(csv.reader(lines, delimiter=sep), start=1):
-        if cells and any(c.strip() for c in cells) and not cells[0].lstrip().startswith("#"):
-            rows.append([c.strip() for c in cells])
-            numbers.append(n)
-    return rows, numbers, "," if sep != "," else "."
-
-
-def _layout_table(path: Path) -> tuple[pd.DataFrame, list[int], str]:
-    """A layout file as text cells (one row per listed well), their file lines, decimal mark."""
-    if not path.is_file():
-        raise LeptotwinError("file not found", source=str(path))
-    rows, numbers, decimal = _table_rows(path)
-    if not rows:
-        raise LeptotwinError("empty layout file", source=str(path), expected="a header line")
-    header = [c.lower() for c in rows[0]]
-    dupes = sorted({h for h in header if h and header.count(h) > 1})
-    if dupes:
-        raise LeptotwinError("duplicated column header", source=str(path), field=dupes[0])
-    width = len(header)
-    body = [r[:width] + [""] * (width - len(r)) for r in rows[1:]]
-    frame = pd.DataFrame(body, columns=header, dtype=object).drop(columns="", errors="ignore")
-    return frame, numbers[1:], decimal
-
-
-def _read_checked(
-    path: str | os.PathLike[str], validate: Callable[..., pd.DataFrame], **options: Any
-) -> pd.DataFrame:
-    """Read a layout file and check it with ``validate`` (errors name file, line, column)."""
-    path = Path(path)
-    frame, lines, decimal = _layout_table(path)
-    out = validate(frame, source=str(path), lines=lines, decimal=decimal, **options)
-    out.attrs["source"] = str(path)
-    return out
-
-
 def read_layout(
     path: str | os.PathLike[str],
     *,
@@ -633,24 +267,6 @@ def read_layout(
     )
 
 
-def read_elisa_layout(
-    path: str | os.PathLike[str], *, plate_format: int | PlateFormat | None = None
-) -> pd.DataFrame:
-    """Read an ELISA layout file (see the module docstring) and validate it.
-
-    The file forms are those of :func:`read_layout`; ``plate_format`` is passed to
-    :func:`validate_elisa_layout`. Returns one row per listed well, as
-    :func:`validate_elisa_layout` does, with ``attrs["source"]`` the path.
-
-    Raises
-    ------
-    LeptotwinError
-        If the file is missing or empty, a column header repeats, or as
-        :func:`validate_elisa_layout` (naming the file line and column).
-    """
-    return _read_checked(path, validate_elisa_layout, plate_format=plate_format)
-
-
 def write_layout(path: str | os.PathLike[str], layout: pd.DataFrame) -> Path:
     """Validate ``layout`` and write it as a layout CSV (:data:`LAYOUT_COLUMNS`, then extras).
 
@@ -663,159 +279,6 @@ def write_layout(path: str | os.PathLike[str], layout: pd.DataFrame) -> Path:
     """
     checked = validate_layout(layout, source="write_layout")
     return write_csv(path, checked.drop(columns=["conc_a_nM", "conc_b_nM"]))
-
-
-def write_elisa_layout(path: str | os.PathLike[str], layout: pd.DataFrame) -> Path:
-    """Validate ``layout`` and write it as an ELISA layout CSV (atomically).
-
-    Columns :data:`ELISA_LAYOUT_COLUMNS`, then any extras; ``dilution`` is written for sample
-    wells only. Returns the path written.
-
-    Raises
-    ------
-    LeptotwinError
-        As :func:`validate_elisa_layout`.
-    """
-    checked = validate_elisa_layout(layout, source="write_elisa_layout")
-    checked.loc[checked["role"] != "sample", "dilution"] = np.nan
-    return write_csv(path, checked)
-
-
-# --------------------------------------------------------------------------- merge
-def _check_readings(readings: pd.DataFrame, source: str) -> pd.DataFrame:
-    for col in ("plate", "well", "signal"):
-        if col not in readings:
-            raise LeptotwinError(
-                "missing column in the readings",
-                source=source,
-                field=col,
-                expected="plate, well, signal (as read_plate_reader returns)",
-            )
-    signal = pd.to_numeric(readings["signal"], errors="coerce").to_numpy(float)
-    bad = np.isnan(signal) & readings["signal"].notna().to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LeptotwinError(
-            "non-numeric signal",
-            source=source,
-            field=f"well {readings['well'].iloc[i]}",
-            value=readings["signal"].iloc[i],
-            expected="numbers or NaN",
-        )
-    nan_flag = np.where(np.isnan(signal), WellFlag.MISSING.value, WellFlag.OK.value)
-    if "flag" in readings:
-        flag = readings["flag"].astype(object).where(readings["flag"].notna(), None).to_numpy()
-        flag = np.where(pd.isna(flag), nan_flag, flag).astype(str).astype(object)
-    else:
-        flag = nan_flag.astype(object)
-    wells, row, col = _parse_wells(readings["well"].to_numpy(object), None, source=source)
-    out = pd.DataFrame(
-        {
-            "plate": readings["plate"].astype(str).str.strip().to_numpy(object),
-            "well": wells,
-            "signal": signal,
-            "flag": flag,
-        }
-    )
-    dup = out.duplicated(["plate", "well"]).to_numpy()
-    if dup.any():
-        i = int(np.argmax(dup))
-        raise LeptotwinError(
-            "duplicated well in the readings",
-            source=source,
-            field=f"plate {out['plate'].iloc[i]}, well {out['well'].iloc[i]}",
-            expected="one reading per plate and well",
-        )
-    out["_r"], out["_c"] = row, col
-    return out
-
-
-def _layout_per_plate(
-    lay: pd.DataFrame, plates: NDArray[np.object_], *, lsrc: str, rsrc: str
-) -> pd.DataFrame:
-    """The layout rows for the plates read: a layout without plate ids is copied to each.
-
-    Raises if a plate is in the layout but not in the readings, or the reverse.
-    """
-    if (lay["plate"] == "").all():
-        return pd.DataFrame({"plate": plates}).merge(lay.drop(columns="plate"), how="cross")
-    for missing, src, msg in (
-        (sorted(set(lay["plate"]) - set(plates)), lsrc, "plate in the layout has no readings"),
-        (sorted(set(plates) - set(lay["plate"])), rsrc, "plate has readings but no layout"),
-    ):
-        if missing:
-            raise LeptotwinError(
-                msg,
-                source=src,
-                field="plate",
-                value=missing[0],
-                expected="the same plate ids in readings and layout: "
-                + ", ".join(map(str, plates)),
-            )
-    return lay
-
-
-def _plate_dims(
-    reads: pd.DataFrame, plates: NDArray[np.object_], plate_format: int | PlateFormat | None
-) -> pd.DataFrame:
-    """``plate, _nr, _nc`` (rows, columns), one row per plate: ``plate_format``, else 384 for
-    a plate with a reading past ``H12`` and 96 for the others."""
-    if plate_format is not None:
-        fmt = get_plate_format(plate_format)
-        return pd.DataFrame({"plate": plates, "_nr": fmt.n_rows, "_nc": fmt.n_cols})
-    big = (reads["_r"] >= PLATE_96.n_rows) | (reads["_c"] >= PLATE_96.n_cols)
-    big_plate = big.groupby(reads["plate"], sort=False).any()
-    return pd.DataFrame(
-        {
-            "plate": big_plate.index.to_numpy(object),
-            "_nr": np.where(big_plate, PLATE_384.n_rows, PLATE_96.n_rows),
-            "_nc": np.where(big_plate, PLATE_384.n_cols, PLATE_96.n_cols),
-        }
-    )
-
-
-def _check_on_plate(lay: pd.DataFrame, dims: pd.DataFrame, lsrc: str) -> None:
-    """Every layout well lies on its plate (``dims`` as :func:`_plate_dims` returns)."""
-    _, lr, lc = _parse_wells(lay["well"].to_numpy(object), None, source=lsrc)
-    ldims = lay[["plate"]].merge(dims, on="plate", how="left")
-    off = (lr >= ldims["_nr"].to_numpy()) | (lc >= ldims["_nc"].to_numpy())
-    if off.any():
-        i = int(np.argmax(off))
-        n = int(ldims["_nr"].iloc[i] * ldims["_nc"].iloc[i])
-        raise LeptotwinError(
-            f"layout well is not on the {n}-well plate",
-            source=lsrc,
-            field=f"plate {lay['plate'].iloc[i]}, well {lay['well'].iloc[i]}",
-            expected="a well of the plate read (or pass plate_format=384)",
-        )
-
-
-class _Joined(NamedTuple):
-    """Checked inputs of a merge, as :func:`_join_inputs` returns them."""
-
-    reads: pd.DataFrame  # as _check_readings returns
-    lay: pd.DataFrame  # the validated layout, one row per layout well and plate read
-    dims: pd.DataFrame  # as _plate_dims returns
-    plates: NDArray[np.object_]  # plate ids in reading order
-    rsrc: str  # the readings' source, for errors
-
-
-def _join_inputs(
-    readings: pd.DataFrame,
-    layout: pd.DataFrame,
-    validate: Callable[..., pd.DataFrame],
-    plate_format: int | PlateFormat | None,
-    **options: Any,
-) -> _Joined:
-    """Check readings, validate the layout with ``validate`` and match the two by plate."""
-    rsrc = str(readings.attrs.get("source", "readings"))
-    lsrc = str(layout.attrs.get("source", "layout"))
-    reads = _check_readings(readings, rsrc)
-    plates = pd.unique(reads["plate"])
-    lay = _layout_per_plate(validate(layout, source=lsrc, **options), plates, lsrc=lsrc, rsrc=rsrc)
-    dims = _plate_dims(reads, plates, plate_format)
-    _check_on_plate(lay, dims, lsrc)
-    return _Joined(reads, lay, dims, plates, rsrc)
 
 
 def merge_plate(
@@ -880,37 +343,6 @@ def merge_plate(
         "conc_unit",
     ]  # fmt: skip
     return merged[first + [c for c in merged.columns if c not in first]]
-
-
-def merge_elisa_plate(
-    readings: pd.DataFrame,
-    layout: pd.DataFrame,
-    *,
-    plate_format: int | PlateFormat | None = None,
-) -> pd.DataFrame:
-    """Join readings and an ELISA layout: one row per layout well.
-
-    ``readings`` (``signal`` in OD) and ``plate_format`` as in :func:`merge_plate`; ``layout``
-    as :func:`read_elisa_layout` or :func:`validate_elisa_layout` return (or a raw table,
-    validated here). A layout without plate ids applies to every plate.
-
-    Returns
-    -------
-    DataFrame, one row per layout well and plate, in layout order
-        :data:`ELISA_LAYOUT_COLUMNS`, ``signal`` (NaN for overflow and missing readings),
-        ``flag`` (``"missing"`` for a layout well without a reading), then any extra layout
-        columns.
-
-    Raises
-    ------
-    LeptotwinError
-        As :func:`merge_plate`, with :func:`validate_elisa_layout` for the layout.
-    """
-    reads, lay, _, _, _ = _join_inputs(readings, layout, validate_elisa_layout, plate_format)
-    merged = lay.merge(reads.drop(columns=["_r", "_c"]), on=["plate", "well"], how="left")
-    merged["flag"] = merged["flag"].astype(object).where(merged["flag"].notna(), "missing")
-    first = [*ELISA_LAYOUT_COLUMNS, "signal", "flag"]
-    return merged[first + [c for c in merged.columns if c not in first]].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- normalisation
