@@ -72,6 +72,17 @@ def findcd(y):
 
 
 # -------------------------------------------------------------- models
+def _logistic_value(z, c, d, f):
+    """c + (d - c) / (1 + exp(z))^f as R evaluates it (exp overflow gives Inf, NaN stays NaN)."""
+    if math.isnan(z):
+        return math.nan
+    try:
+        ez = math.exp(z)
+    except OverflowError:
+        ez = math.inf
+    return c + (d - c) / ((1.0 + ez) ** f)
+
+
 class LLogistic:
     """drc llogistic (LL.4 with f = 1), fixed = length-4 list (None = free)."""
 
@@ -101,16 +112,7 @@ class LLogistic:
                 out.append(math.nan)
                 continue
             lg = math.log(q) if q > 0 else -math.inf
-            z = b * lg
-            if math.isnan(z):
-                out.append(math.nan)
-                continue
-            try:
-                ez = math.exp(z)
-            except OverflowError:
-                ez = math.inf
-            den = (1.0 + ez) ** f
-            out.append(c + (d - c) / den)
+            out.append(_logistic_value(b * lg, c, d, f))
         return out
 
     def ssf(self, x, y):
@@ -137,15 +139,7 @@ class Logistic(LLogistic):
         b, c, d, e, f = self.full(parm)
         out = []
         for x in dose:
-            z = b * (x - e)
-            if math.isnan(z):
-                out.append(math.nan)
-                continue
-            try:
-                ez = math.exp(z)
-            except OverflowError:
-                ez = math.inf
-            out.append(c + (d - c) / ((1.0 + ez) ** f))
+            out.append(_logistic_value(b * (x - e), c, d, f))
         return out
 
     def ssf(self, x, y):
