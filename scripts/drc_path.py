@@ -312,7 +312,7 @@ class DrmFit:
     pass
 
 
-def drm(dose, resp, model, maxit=500, reltol=1e-7, trace=None, strict=True, strict_median=None):
+def drm(dose, resp, model, maxit=500, reltol=1e-7, strict=True, strict_median=None):
     """Emulate drm(resp ~ dose, fct = model, control = drmc(errorm = FALSE)).
 
     Raises RWarning for any R warning that would escape drm (these are what
@@ -346,8 +346,6 @@ def drm(dose, resp, model, maxit=500, reltol=1e-7, trace=None, strict=True, stri
 
     def opfct(parm):
         pred = model.f(xs, parm, ds, rs, strict=strict)
-        if trace is not None:
-            trace.append((list(parm), pred))
         return rsum([(y - p) * (y - p) for y, p in zip(ys, pred, strict=False)])
 
     ps = [abs(v) for v in start]
@@ -372,14 +370,3 @@ def drm(dose, resp, model, maxit=500, reltol=1e-7, trace=None, strict=True, stri
     fit.full = model.full(fit.par)  # b, c, d, e, f on original scale
     fit.fitted = model.f(dose, fit.par, 1.0, 1.0, strict=False)
     return fit
-
-
-def drm_nowarn(dose, resp, model, **kw):
-    """drm() outside any tryCatch: warnings are not fatal.  Returns the fit or
-    None when optim errored (drm returns list(convergence = FALSE))."""
-    try:
-        return drm(dose, resp, model, **kw)
-    except RWarning as w:
-        if "Convergence failed" in str(w):
-            return None
-        raise
