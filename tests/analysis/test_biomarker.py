@@ -65,5 +65,7 @@ def test_bad_input():
         kruskal_wallis(pd.DataFrame({"group": ["a", "b"], "value": ["x", 1]}))
     with pytest.raises(LeptotwinError, match="at least two groups"):
         kruskal_wallis(pd.DataFrame({"group": ["a", "a"], "value": [1, 2]}))
+    with pytest.raises(LeptotwinError, match="unknown p-value adjustment"):
+        dunn_test(_frame({"a": [1, 2], "b": [3, 4]}), adjust="fdr")
     with pytest.raises(LeptotwinError, match="reference group"):
         compare_groups(_frame({"a": [1, 2], "b": [3, 4]}), reference="z")

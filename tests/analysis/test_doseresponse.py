@@ -9,6 +9,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from leptotwin.analysis._llmodels import get_model
 from leptotwin.analysis._lmsolver import solve_spd
@@ -219,7 +220,10 @@ def test_fold_resistance_ci() -> None:
     assert fr["estimate"] == pytest.approx(ratio)
     log_se = np.hypot(*(ed["se"] / ed["estimate"]))
     assert fr["log_se"] == pytest.approx(log_se)
-    assert fr["lower"] * fr["upper"] == pytest.approx(ratio**2)
+    assert fr["df"] == fit.df_resid_["c000"] + fit.df_resid_["c001"]
+    t = stats.t.ppf(0.975, fr["df"])
+    assert fr["upper"] == pytest.approx(ratio * np.exp(t * log_se))
+    assert fr["lower"] == pytest.approx(ratio * np.exp(-t * log_se))
     assert fit.fold_resistance("c000", "c001")["estimate"] == pytest.approx(ratio)
     with pytest.raises(LeptotwinError, match="unknown curve"):
         fold_resistance(fit, "c000", "nope")
@@ -359,7 +363,7 @@ def test_duplicated_headers_raise(tmp_path: Path) -> None:
 def test_bad_settings_raise() -> None:
     with pytest.raises(LeptotwinError, match="unknown dose-response model"):
         DoseResponseFitter("LL.7")
-    with pytest.raises(LeptotwinError, match="alpha outside"):
+    with pytest.raises(LeptotwinError, match="alpha must lie in"):
         DoseResponseFitter(alpha=1.5)
     with pytest.raises(LeptotwinError, match="unknown standard-error type"):
         DoseResponseFitter(se="bootstrap")

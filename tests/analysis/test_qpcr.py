@@ -345,7 +345,8 @@ def _mir_frame():
         (None, {"method": "pfaffl", "efficiency": 95}, "efficiency out of range"),
         (None, {"method": "pfaffl", "efficiency": {"miR-449a": 0.9}}, "no efficiency"),
         (None, {"method": "ddct"}, "unknown method"),
-        (None, {"alpha": 1.5}, "alpha"),
+        (None, {"alpha": 1.5}, "alpha must lie in"),
+        (None, {"alpha": "5%"}, "alpha must lie in"),  # was a bare ValueError from float()
         (None, {"undetermined": "max"}, "undetermined policy"),
         (lambda d: d.assign(group=["P", "R", "R", "R"]), {}, "more than one group"),
     ],

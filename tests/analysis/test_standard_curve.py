@@ -331,7 +331,7 @@ def test_negative_dilution_and_other_bad_input_raise():
         StandardCurveFitter(weights="1/x")
     with pytest.raises(LeptotwinError, match="unknown standard-curve model"):
         StandardCurveFitter("3PL")
-    with pytest.raises(LeptotwinError, match="alpha outside"):
+    with pytest.raises(LeptotwinError, match="alpha must lie in"):
         StandardCurveFitter(alpha=1.5)
     with pytest.raises(LeptotwinError, match="min_replicates"):
         StandardCurveFitter(min_replicates=0)

@@ -310,6 +310,8 @@ def test_argument_errors():
         synergy_scores(df.drop(columns="conc_c_unit"))
     with pytest.raises(LeptotwinError, match="unknown ZIP variant"):
         synergy_scores(df, zip_variant="drc")
+    with pytest.raises(LeptotwinError, match="alpha must lie in"):
+        synergy_scores(df, alpha=5)
 
 
 def test_many_blocks_batched_and_figures():

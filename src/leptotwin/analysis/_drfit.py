@@ -501,16 +501,13 @@ def covariance(
     return 2.0 * s2[:, None, None] * H_inv
 
 
-def delta_method(
-    fun: Callable[[Array], Array], model: DoseResponseModel, params: Array, cov: Array
-) -> tuple[Array, Array]:
+def delta_method(fun: Callable[[Array], Array], params: Array, cov: Array) -> tuple[Array, Array]:
     """Value and delta-method standard error of a function of the parameters.
 
     Parameters
     ----------
     fun : callable
         ``fun(params) -> (n,)``, vectorised over curves.
-    model : DoseResponseModel
     params : ndarray of shape (n, p)
     cov : ndarray of shape (n, p, p)
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from leptotwin.analysis.survival import adjust_pvalues
 from leptotwin.errors import LeptotwinError
 
 __all__ = ["compare_groups", "dunn_test", "kruskal_wallis", "plot_groups", "roc_auc"]
@@ -80,24 +81,8 @@ def dunn_test(df: pd.DataFrame, *, value: str = "value", adjust: str = "holm") -
             }
         )
     out = pd.DataFrame(rows)
-    out["p_adjusted"] = _adjust(out["p_value"].to_numpy(), adjust)
-    return out
-
-
-def _adjust(p: np.ndarray, method: str) -> np.ndarray:
-    if method == "none":
-        return p
-    m = p.size
-    if method == "bonferroni":
-        return np.minimum(p * m, 1.0)
-    if method != "holm":
-        raise LeptotwinError(
-            "unknown adjustment", field="adjust", value=method, expected="holm, bonferroni or none"
-        )
-    order = np.argsort(p)
-    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
+    p = out["p_value"].to_numpy()
+    out["p_adjusted"] = p if adjust == "none" else adjust_pvalues(p, adjust)
     return out
 
 

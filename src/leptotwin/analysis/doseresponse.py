@@ -32,9 +32,11 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from leptotwin._checks import check_alpha
 from leptotwin.analysis._drfit import BatchFit, delta_method, fit_batch, make_batch
 from leptotwin.analysis._llmodels import DoseResponseModel, get_model
 from leptotwin.analysis._lmsolver import STATUS_BY_CODE, FitStatus
+from leptotwin.analysis.ratios import log_ratio_ci
 from leptotwin.errors import LeptotwinError
 
 __all__ = [
@@ -185,17 +187,9 @@ def normalize_to_controls(
     clean = _check_frame(df, src)
     curves = clean["curve"]
     if vehicle is None:
-        ctrl = clean[clean["dose"] == 0].groupby("curve", sort=False)["response"].mean()
-        veh = curves.map(ctrl)
-    elif np.isscalar(vehicle):
-        veh = pd.Series(float(vehicle), index=clean.index)  # type: ignore[arg-type]
-    else:
-        veh = curves.map(pd.Series(vehicle))
-    blk = (
-        pd.Series(float(blank), index=clean.index)  # type: ignore[arg-type]
-        if np.isscalar(blank)
-        else curves.map(pd.Series(blank))
-    )
+        vehicle = clean[clean["dose"] == 0].groupby("curve", sort=False)["response"].mean()
+    veh = _per_curve(vehicle, curves)
+    blk = _per_curve(blank, curves)
     lacking = curves[veh.isna() | blk.isna()]
     if len(lacking):
         raise LeptotwinError(
@@ -217,6 +211,14 @@ def normalize_to_controls(
     out = df.copy()
     out["response"] = scale * (clean["response"].to_numpy() - blk.to_numpy(float)) / span
     return out
+
+
+def _per_curve(value: float | Mapping[Any, float] | pd.Series, curves: pd.Series) -> pd.Series:
+    """One value per row of ``curves``: a scalar everywhere, else looked up by curve label
+    (NaN where the mapping lacks the curve)."""
+    if np.isscalar(value):
+        return pd.Series(float(value), index=curves.index)  # type: ignore[arg-type]
+    return curves.map(pd.Series(value))
 
 
 def _factorize_curves(curve: pd.Series) -> tuple[NDArray[np.int64], pd.Index]:
@@ -305,14 +307,7 @@ class DoseResponseFitter:
         chunk_size: int = 20_000,
         n_jobs: int | None = None,
     ) -> None:
-        if not 0 < alpha < 1:
-            raise LeptotwinError(
-                "alpha outside (0, 1)",
-                source="DoseResponseFitter",
-                field="alpha",
-                value=alpha,
-                expected="e.g. 0.05 for 95 % intervals",
-            )
+        alpha = check_alpha(alpha, "DoseResponseFitter")
         if se not in ("hessian", "sandwich"):
             raise LeptotwinError(
                 "unknown standard-error type",
@@ -522,7 +517,7 @@ class DoseResponseFitter:
                 else:
                     fun = (lambda q: lambda p: np.exp(model.log_dose_at_level(p, q)))(lev)
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    est, se = delta_method(fun, model, params, cov)
+                    est, se = delta_method(fun, params, cov)
             ests.append(est)
             ses.append(se)
         return (
@@ -733,16 +728,17 @@ def fold_resistance(
             )
     eds = fitter.ed([p]).set_index("curve")
     ed_r, ed_s = eds.loc[resistant], eds.loc[sensitive]
-    ratio = ed_r["estimate"] / ed_s["estimate"]
-    log_se = np.hypot(ed_r["se"] / ed_r["estimate"], ed_s["se"] / ed_s["estimate"])
     dof = fitter.df_resid_[resistant] + fitter.df_resid_[sensitive]
-    tq = stats.t.ppf(1 - fitter.alpha / 2, dof)
+    r = log_ratio_ci(
+        ed_r["estimate"], ed_r["se"], ed_s["estimate"], ed_s["se"], df=dof, alpha=fitter.alpha
+    )
+    ratio, log_se = float(r["estimate"]), float(r["log_se"])
     return pd.Series(
         {
             "estimate": ratio,
             "se": ratio * log_se,
-            "lower": ratio * np.exp(-tq * log_se),
-            "upper": ratio * np.exp(tq * log_se),
+            "lower": float(r["lower"]),
+            "upper": float(r["upper"]),
             "log_se": log_se,
             "df": float(dof),
         },
@@ -780,11 +776,7 @@ def gr_values(df: pd.DataFrame, time0: float | Mapping[Any, float] | pd.Series) 
     src = "gr_values"
     clean = _check_frame(df, src)
     ctrl = clean[clean["dose"] == 0].groupby("curve", sort=False)["response"].mean()
-    x0 = (
-        pd.Series(float(time0), index=clean.index)  # type: ignore[arg-type]
-        if np.isscalar(time0)
-        else clean["curve"].map(pd.Series(time0))
-    )
+    x0 = _per_curve(time0, clean["curve"])
     xc = clean["curve"].map(ctrl)
     lacking = clean["curve"][x0.isna() | xc.isna()]
     if len(lacking):

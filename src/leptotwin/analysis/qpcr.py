@@ -62,6 +62,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from leptotwin._checks import check_alpha
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats import normalise_well
 
@@ -450,9 +451,7 @@ class RelativeExpressionFitter:
         max_replicate_sd: float = 0.5,
         undetermined: str | float = "drop",
     ) -> None:
-        if not 0.0 < float(alpha) < 1.0:
-            raise LeptotwinError("alpha must lie in (0, 1)", source=_SRC, field="alpha",
-                                 value=alpha)  # fmt: skip
+        alpha = check_alpha(alpha, _SRC)
         if method not in ("livak", "pfaffl"):
             raise LeptotwinError("unknown method", source=_SRC, field="method", value=method,
                                  expected="'livak' or 'pfaffl'")  # fmt: skip

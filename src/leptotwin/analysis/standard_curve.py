@@ -62,6 +62,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, stats
 
+from leptotwin._checks import check_alpha
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats import (
     ELISA_LAYOUT_COLUMNS,
@@ -528,11 +529,7 @@ class StandardCurveFitter:
                 "unknown weighting", source=_SRC, field="weights", value=weights,
                 expected="'1/y^2', '1/y' or None",
             )  # fmt: skip
-        if not 0 < alpha < 1:
-            raise LeptotwinError(
-                "alpha outside (0, 1)", source=_SRC, field="alpha", value=alpha,
-                expected="e.g. 0.05 for 95 % intervals",
-            )  # fmt: skip
+        alpha = check_alpha(alpha, _SRC)
         if int(min_replicates) < 1:
             raise LeptotwinError(
                 "min_replicates must be >= 1", source=_SRC, field="min_replicates",

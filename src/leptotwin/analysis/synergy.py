@@ -60,12 +60,12 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from leptotwin._checks import check_alpha
 from leptotwin.analysis._synergy_core import (
     MonoFits,
     bliss,
     fit_monotherapies,
     hsa,
-    ll4,
     loewe,
     loewe_expected,
     most_synergistic_area,
@@ -499,8 +499,7 @@ def synergy_scores(
             value=zip_variant,
             expected="'synergyfinder' or 'synergy'",
         )
-    if not 0 < alpha < 1:
-        raise LeptotwinError("alpha outside (0, 1)", source=_SRC, field="alpha", value=alpha)
+    alpha = check_alpha(alpha, _SRC)
     if scale == "viability":
         df = df.assign(response=top - df["response"])
     qc, groups = _validate(df)
@@ -514,9 +513,10 @@ def synergy_scores(
     has_reps = any(int(g.n_rep.max()) > 1 for g in groups)
     n_boot = (200 if has_reps else 0) if n_boot is None else int(n_boot)
     dose_parts, block_parts, mono_parts, musyc_parts = [], [], [], []
+    stack = max(1, _MAX_STACK // max(n_boot, 1))
     for grp in groups:
-        for lo in range(0, len(grp.blocks), max(1, _MAX_STACK // max(n_boot, 1))):
-            sl = slice(lo, lo + max(1, _MAX_STACK // max(n_boot, 1)))
+        for lo in range(0, len(grp.blocks), stack):
+            sl = slice(lo, lo + stack)
             part = _Group(
                 grp.blocks[sl], grp.conc_r[sl], grp.conc_c[sl], grp.reps[sl], grp.n_rep[sl]
             )
@@ -802,8 +802,3 @@ def plot_synergy_surface(
     ax.set_zlabel(f"{method} score", fontsize=8)
     ax.set_title(f"{method} surface, block {block_id}", fontsize=9)
     return ax
-
-
-def monotherapy_curve(params: Array, conc: Array) -> Array:
-    """Evaluate LL.4 monotherapy fits (``b, c, d, e``) at ``conc`` (for reports)."""
-    return ll4(conc, *(params[..., k] for k in range(4)))
