@@ -11,12 +11,40 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["atomic_write", "prepare_out_dir", "write_bytes", "write_csv", "write_text"]
+__all__ = [
+    "atomic_write",
+    "need_file",
+    "prepare_out_dir",
+    "safe_name",
+    "write_bytes",
+    "write_csv",
+    "write_figure",
+    "write_text",
+]
+
+
+class _Figure(Protocol):
+    def savefig(self, fname: Path, *, format: str, dpi: float) -> None: ...
+
+
+def need_file(path: str | os.PathLike[str], option: str) -> Path:
+    """``path`` as a Path if it is an existing file, else a LeptotwinError naming ``option``."""
+    p = Path(path)
+    if not p.is_file():
+        raise LeptotwinError("file not found", source=option, value=str(p))
+    return p
+
+
+def safe_name(name: str) -> str:
+    """``name`` with every character but letters, digits, ``-``, ``_`` and ``.`` replaced by ``_``
+    (for file names built from curve, block or arm names)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
 def prepare_out_dir(out_dir: str | os.PathLike[str], *, force: bool, option: str = "--out") -> Path:
@@ -83,3 +111,8 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def write_csv(path: str | os.PathLike[str], frame: pd.DataFrame) -> Path:
     """Write a DataFrame as CSV (no index) atomically."""
     return atomic_write(path, lambda p: frame.to_csv(p, index=False))
+
+
+def write_figure(path: str | os.PathLike[str], figure: _Figure, *, dpi: float = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically."""
+    return atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=dpi))

@@ -1,4 +1,5 @@
-"""Connecting to Dask: one place for the client used by ``simulate`` and ``fit-curves``."""
+"""Dask for the jobs: the client used by ``simulate``, ``fit-curves`` and ``synergy``, and the
+cutting of a table into chunks of whole groups."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import pandas as pd
+
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["CONNECT_TIMEOUT_S", "dask_client"]
+__all__ = ["CONNECT_TIMEOUT_S", "dask_client", "whole_group_chunks"]
 
 CONNECT_TIMEOUT_S = 20.0  # how long to wait for a remote scheduler
 
@@ -48,3 +51,21 @@ def dask_client(scheduler: Any, n_workers: int) -> Iterator[Any]:
         ) from None
     with client:
         yield client
+
+
+def whole_group_chunks(
+    frame: pd.DataFrame, column: str, size: int, *, option: str
+) -> tuple[list[pd.DataFrame], int]:
+    """Cut ``frame`` into chunks of at most ``size`` whole groups of ``column`` (groups in order
+    of first appearance); returns the chunks and the number of groups.
+
+    Raises
+    ------
+    LeptotwinError
+        If ``size`` < 1 (named as the CLI ``option``).
+    """
+    if size < 1:
+        raise LeptotwinError("chunk size must be >= 1", source=option, value=size)
+    codes, uniques = pd.factorize(frame[column].astype(str), sort=False)
+    chunks = [frame[(codes >= lo) & (codes < lo + size)] for lo in range(0, len(uniques), size)]
+    return chunks, len(uniques)

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from leptotwin._fileio import atomic_write, prepare_out_dir, write_csv
+from leptotwin._fileio import need_file, prepare_out_dir, write_csv, write_figure
 from leptotwin.analysis.standard_curve import StandardCurveFitter, read_elisa
-from leptotwin.errors import LeptotwinError
 
 __all__ = ["run_elisa_job"]
 
@@ -29,9 +28,8 @@ def run_elisa_job(
     force: bool = False,
 ) -> dict[str, Path]:
     """Fit every plate's standards and back-calculate the samples; returns the written paths."""
-    for path, option in ((plate, "plate"), (layout, "--layout")):
-        if not Path(path).is_file():
-            raise LeptotwinError("file not found", source=option, value=str(path))
+    need_file(plate, "plate")
+    need_file(layout, "--layout")
     w = None if weights.lower() in ("none", "") else weights
     fitter = StandardCurveFitter(model=model, weights=w).fit(read_elisa(plate, layout))
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
@@ -41,7 +39,5 @@ def run_elisa_job(
         "samples": write_csv(out / "samples.csv", fitter.samples_),
         "standards": write_csv(out / "standards.csv", fitter.standards_),
         "curves": write_csv(out / "curves.csv", fitter.curves_),
-        "figure": atomic_write(
-            out / "standard_curves.png", lambda p: fig.savefig(p, format="png", dpi=110)
-        ),
+        "figure": write_figure(out / "standard_curves.png", fig),
     }

@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from leptotwin._fileio import atomic_write, prepare_out_dir, write_csv
+from leptotwin._fileio import need_file, prepare_out_dir, safe_name, write_csv, write_figure
 from leptotwin.analysis.doseresponse import DoseResponseFitter, read_dose_response
 from leptotwin.errors import LeptotwinError
+from leptotwin.study.distributed import whole_group_chunks
 
 __all__ = ["curve_sets", "fit_tables", "run_fit_curves"]
 
@@ -40,8 +41,7 @@ def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.Data
             "give either a tidy CSV or --plate with --layout, not both", source="fit-curves"
         )
     if data is not None:
-        if not data.is_file():
-            raise LeptotwinError("file not found", source=str(data))
+        need_file(data, "data")
         frame = read_dose_response(data)
         for col in ("curve", "dose", "response"):
             if col not in frame.columns:
@@ -92,13 +92,7 @@ def fit_tables(
     numbers, bit for bit, as one fit here (tested): which starts a curve gets is decided from
     that curve alone.
     """
-    if chunk_curves < 1:
-        raise LeptotwinError("chunk size must be >= 1", source="--chunk-curves", value=chunk_curves)
-    codes, uniques = pd.factorize(frame["curve"].astype(str), sort=False)
-    chunks = [
-        frame[(codes >= lo) & (codes < lo + chunk_curves)]
-        for lo in range(0, len(uniques), chunk_curves)
-    ]
+    chunks, n_curves = whole_group_chunks(frame, "curve", chunk_curves, option="--chunk-curves")
     if scheduler is None:
         parts = [_fit_chunk(c, model) for c in chunks]
     else:
@@ -109,9 +103,9 @@ def fit_tables(
             parts = client.gather(futures)
     results = pd.concat([p[0] for p in parts], ignore_index=True)
     qc = pd.concat([p[1] for p in parts], ignore_index=True)
-    if qc["curve"].astype(str).duplicated().any() or len(qc) != len(uniques):
+    if qc["curve"].astype(str).duplicated().any() or len(qc) != n_curves:
         raise LeptotwinError(
-            "the fitted curves lack or repeat a curve", value=f"{len(qc)} of {len(uniques)}"
+            "the fitted curves lack or repeat a curve", value=f"{len(qc)} of {n_curves}"
         )
     return results, qc
 
@@ -156,8 +150,5 @@ def run_fit_curves(
         "qc": write_csv(out / "qc.csv", fitter.qc_.reset_index()),
     }
     for name, fig in figures.items():
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-        paths[name] = atomic_write(
-            out / f"{safe}.png", lambda p, f=fig: f.savefig(p, format="png", dpi=110)
-        )
+        paths[name] = write_figure(out / f"{safe_name(name)}.png", fig)
     return paths

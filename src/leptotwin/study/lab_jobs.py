@@ -11,15 +11,10 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from leptotwin._fileio import atomic_write, prepare_out_dir, write_csv
+from leptotwin._fileio import need_file, prepare_out_dir, write_csv, write_figure
 from leptotwin.errors import LeptotwinError
 
 __all__ = ["run_blot_job", "run_qpcr_job"]
-
-
-def _need_file(path: Path, option: str) -> None:
-    if not Path(path).is_file():
-        raise LeptotwinError("file not found", source=option, value=str(path))
 
 
 def run_qpcr_job(
@@ -36,7 +31,7 @@ def run_qpcr_job(
     and ``fold_change.png``."""
     from leptotwin.analysis.qpcr import RelativeExpressionFitter, read_qpcr
 
-    _need_file(path, "cts")
+    need_file(path, "cts")
     if not reference:
         raise LeptotwinError(
             "at least one reference gene is needed",
@@ -53,9 +48,7 @@ def run_qpcr_job(
         "summary": write_csv(out / "summary.csv", fitter.summary),
         "samples": write_csv(out / "samples.csv", fitter.samples_),
         "replicates": write_csv(out / "replicates.csv", fitter.replicates_),
-        "figure": atomic_write(
-            out / "fold_change.png", lambda p: fig.savefig(p, format="png", dpi=110)
-        ),
+        "figure": write_figure(out / "fold_change.png", fig),
     }
 
 
@@ -78,7 +71,7 @@ def run_blot_job(
         write_annotated,
     )
 
-    _need_file(image, "image")
+    need_file(image, "image")
     if (lanes is None) == (layout is None):
         raise LeptotwinError(
             "give --lanes for a blot or --layout for an array",
@@ -87,7 +80,7 @@ def run_blot_job(
         )
     out_name = "annotated.png"
     if layout is not None:
-        _need_file(layout, "--layout")
+        need_file(layout, "--layout")
         spots = quantify_array(image, layout)
         tables = {"spots": spots, "receptors": summarise_array(spots)}
         annotate_with = spots

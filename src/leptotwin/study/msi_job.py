@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from leptotwin._fileio import atomic_write, prepare_out_dir, write_csv
+from leptotwin._fileio import prepare_out_dir, write_csv, write_figure
 from leptotwin.analysis.msi import (
     ion_image,
     plot_ion_image,
@@ -69,14 +69,14 @@ def run_msi_job(
         raise LeptotwinError("give at least one positive m/z", source="--mz", value=mz_list)
     if not np.isfinite(ppm) or ppm <= 0:
         raise LeptotwinError("ppm must be > 0", source="--ppm", value=ppm)
-    out = prepare_out_dir(out_dir, force=force)
-    written: list[Path] = []
     with read_imzml(path) as data:
         images = [ion_image(data, m, ppm=ppm) for m in mzs]
         has_spec = data.to_image(np.ones(data.n_spectra), fill=0.0) > 0
         pixel = data.pixel_size_um[0] if data.pixel_size_um else None
         shape = data.shape
     roi = read_mask_png(roi_mask, shape=shape) if roi_mask is not None else None
+    out = prepare_out_dir(out_dir, force=force)  # only once every input has been read
+    written: list[Path] = []
     rows = []
     for mz, img in zip(mzs, images, strict=True):
         label = _mz_label(mz)
@@ -92,11 +92,7 @@ def run_msi_job(
             title=f"m/z {label} ± {ppm:g} ppm",
             pixel_um=pixel,
         )
-        written.append(
-            atomic_write(
-                out / f"ion_image_{label}.png", lambda p, f=fig: f.savefig(p, format="png", dpi=120)
-            )
-        )
+        written.append(write_figure(out / f"ion_image_{label}.png", fig, dpi=120))
         if roi is not None:
             st = roi_stats(img, roi, tissue=has_spec)
             st.insert(0, "ppm", ppm)

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from leptotwin._fileio import atomic_write, prepare_out_dir, write_csv
+from leptotwin._fileio import prepare_out_dir, write_csv, write_figure
 from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model import PKResult, parse_regimen, simulate_pk
@@ -155,5 +155,5 @@ def run_pk_job(job: PKJob, out_dir: str | Path, *, force: bool = False) -> dict[
     out = prepare_out_dir(out_dir, force=force)
     csv_path = write_csv(out / "pk.csv", res.to_frame())
     fig = pk_figure(res)
-    png_path = atomic_write(out / "pk.png", lambda p: fig.savefig(p, format="png", dpi=120))
+    png_path = write_figure(out / "pk.png", fig, dpi=120)
     return {"csv": csv_path, "png": png_path}

@@ -10,15 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from leptotwin._fileio import safe_name
 from leptotwin.errors import LeptotwinError
 from leptotwin.interop.sbml import export_sbml
 from leptotwin.study.simulate_job import load_experiment
 
 __all__ = ["run_export_sbml"]
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
 def run_export_sbml(
@@ -63,7 +60,7 @@ def run_export_sbml(
         raise LeptotwinError(
             "subject must be an index >= 0 within the arm", source="--subject", value=subject
         )
-    path = Path(out) if out is not None else Path(f"{_safe(arm)}_subject{subject}.xml")
+    path = Path(out) if out is not None else Path(f"{safe_name(arm)}_subject{subject}.xml")
     if path.exists() and not force:
         raise LeptotwinError(
             "output file exists; refusing to overwrite",

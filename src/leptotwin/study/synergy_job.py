@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from leptotwin._fileio import atomic_write, prepare_out_dir, write_csv
+from leptotwin._fileio import prepare_out_dir, safe_name, write_csv, write_figure
 from leptotwin.analysis.synergy import (
     METHODS,
     SynergyResult,
@@ -26,12 +26,9 @@ from leptotwin.analysis.synergy import (
     synergy_scores,
 )
 from leptotwin.errors import LeptotwinError
+from leptotwin.study.distributed import whole_group_chunks
 
 __all__ = ["run_synergy_job"]
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
 def _score_chunk(
@@ -61,13 +58,7 @@ def score_in_chunks(
     total)`` is called as chunks finish (for a progress bar).
     """
     tick = on_chunk or (lambda _done, _total: None)
-    if chunk_blocks < 1:
-        raise LeptotwinError("chunk size must be >= 1", source="--chunk-blocks", value=chunk_blocks)
-    codes, uniques = pd.factorize(data["block_id"].astype(str), sort=False)
-    chunks = [
-        data[(codes >= lo) & (codes < lo + chunk_blocks)]
-        for lo in range(0, len(uniques), chunk_blocks)
-    ]
+    chunks, _ = whole_group_chunks(data, "block_id", chunk_blocks, option="--chunk-blocks")
     tick(0, len(chunks))
     if scheduler is None:
         parts = []
@@ -184,7 +175,7 @@ def run_synergy_job(
                 fig = Figure(figsize=(11, 4.5), layout="constrained")
                 plot_synergy_heatmap(result, block, m, ax=fig.add_subplot(1, 2, 1))
                 plot_synergy_surface(result, block, m, ax=fig.add_subplot(1, 2, 2, projection="3d"))
-                figs[f"{_safe(str(block))}_{m}"] = fig
+                figs[f"{safe_name(str(block))}_{m}"] = fig
     out = prepare_out_dir(out_dir, force=force)
     paths = {
         "per_dose": write_csv(out / "per_dose.csv", result.per_dose),
@@ -195,8 +186,6 @@ def run_synergy_job(
     if "MuSyC" in chosen:
         paths["musyc"] = write_csv(out / "musyc.csv", result.musyc)
     for name, fig in figs.items():
-        paths[name] = atomic_write(
-            out / f"{name}.png", lambda p, f=fig: f.savefig(p, format="png", dpi=100)
-        )
+        paths[name] = write_figure(out / f"{name}.png", fig, dpi=100)
     say(f"wrote {len(paths)} files to {out}")
     return paths
