@@ -57,13 +57,7 @@ from rich.progress import (
 
 from leptotwin._fileio import prepare_out_dir, write_csv
 from leptotwin.errors import LeptotwinError
-from leptotwin.study.claims import (
-    ClaimResult,
-    ClaimStatus,
-    claims_rich_table,
-    claims_table,
-    load_claims,
-)
+from leptotwin.study.claims import ClaimResult, ClaimStatus, claims_rich_table, load_claims
 from leptotwin.study.report import Report, Section
 
 __all__ = [
@@ -398,9 +392,12 @@ def run_reproduce(
     results: list[SectionResult] = []
     try:
         elapsed = _run_sections(specs, results, seed, staging, quick, progress, console)
-        report_sections: list[Section] = []
-        claim_results: dict[str, ClaimResult] = {}
-        claim_owner: dict[str, str] = {}
+        report = Report(
+            "leptotwin: reproduction of Arai et al., J Thorac Oncol 2020",
+            subtitle="Alectinib resistance via miR-449a → AREG → EGFR in leptomeningeal "
+            "carcinomatosis — virtual experiments, virtual assays, analysis, claims.",
+            metadata=_metadata(seed, quick, command, specs, elapsed),
+        )
         table_owner: dict[str, str] = {}
         for spec, res in zip(specs, results, strict=True):
             tables = []
@@ -418,24 +415,9 @@ def run_reproduce(
                 table_owner[csv_name] = spec.name
                 write_csv(staging / csv_name, frame)
                 tables.append((csv_name.removesuffix(".csv"), frame, csv_name))
-            for claim in res.claims:
-                if claim.id in claim_results:
-                    raise LeptotwinError(
-                        "claim reported by two sections",
-                        source=f"section {spec.name!r}",
-                        field="claims",
-                        value=claim.id,
-                        expected=f"one report per claim (already from {claim_owner[claim.id]!r})",
-                    )
-                claim_results[claim.id] = claim
-                claim_owner[claim.id] = spec.name
-            report_sections.append(
+            report.add(
                 Section(
-                    res.title,
-                    text=res.text,
-                    figures=res.figures,
-                    tables=tables,
-                    claims=res.claims,
+                    res.title, text=res.text, figures=res.figures, tables=tables, claims=res.claims
                 )
             )
         for reserved in (CLAIMS_CSV, REPORT_HTML):
@@ -446,22 +428,10 @@ def run_reproduce(
                     value=reserved,
                     expected="another file name",
                 )
-        try:
-            table = claims_table(claim_results)
-        except LeptotwinError as exc:
-            if exc.field == "id" and exc.value in claim_owner:
-                exc.add_note(f"reported by section {claim_owner[exc.value]!r}")
-            raise
+        # claim ids were checked per section (_check_result); the report refuses a claim that two
+        # sections report
+        table = report.claims_summary()
         write_csv(staging / CLAIMS_CSV, table)
-
-        report = Report(
-            "leptotwin: reproduction of Arai et al., J Thorac Oncol 2020",
-            subtitle="Alectinib resistance via miR-449a → AREG → EGFR in leptomeningeal "
-            "carcinomatosis — virtual experiments, virtual assays, analysis, claims.",
-            metadata=_metadata(seed, quick, command, specs, elapsed),
-        )
-        for section in report_sections:
-            report.add(section)
         report.write(staging / REPORT_HTML)
 
         files = _move_into_place(staging, out)
@@ -469,15 +439,7 @@ def run_reproduce(
         _close_figures(fig for res in results for fig in res.figures)
         shutil.rmtree(staging, ignore_errors=True)
 
-    console.print(
-        claims_rich_table(table, title=f"Claims (seed {seed})", thresholds=console.width >= 140)
-    )
-    counts = table["status"].value_counts()
-    console.print(
-        "  ".join(f"{s.value}: {int(counts.get(s.value, 0))}" for s in ClaimStatus)
-        + f"  —  report: {out / REPORT_HTML}"
-    )
-    return ReproduceResult(
+    result = ReproduceResult(
         out_dir=out,
         report_path=out / REPORT_HTML,
         claims_path=out / CLAIMS_CSV,
@@ -487,6 +449,14 @@ def run_reproduce(
         sections=tuple(s.name for s in specs),
         elapsed_s=elapsed,
     )
+    console.print(
+        claims_rich_table(table, title=f"Claims (seed {seed})", thresholds=console.width >= 140)
+    )
+    console.print(
+        "  ".join(f"{status}: {n}" for status, n in result.status_counts.items())
+        + f"  —  report: {result.report_path}"
+    )
+    return result
 
 
 def _run_sections(
