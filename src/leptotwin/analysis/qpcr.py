@@ -607,20 +607,22 @@ class RelativeExpressionFitter:
             n_wells=("ct", "size"),
             n_undetermined=("_und", "sum"),
             ct_mean_cycles=("ct", "mean"),
-            ct_sd_cycles=("ct", lambda x: float(np.std(x.dropna(), ddof=1))
-                          if x.notna().sum() > 1 else np.nan),
-        ).reset_index()  # fmt: skip
-        flags = []
-        for _, r in tab.iterrows():
-            f = []
-            if r["n_undetermined"] == r["n_wells"] and self.undetermined == "drop":
-                f.append(QPCRFlag.UNDETERMINED.value)
-            elif r["n_undetermined"] > 0:
-                f.append(QPCRFlag.SOME_UNDETERMINED.value)
-            if r["ct_sd_cycles"] > self.max_replicate_sd:
-                f.append(QPCRFlag.HIGH_REPLICATE_SD.value)
-            flags.append(";".join(f) or QPCRFlag.OK.value)
-        tab["flag"] = flags
+            ct_sd_cycles=("ct", "std"),  # ddof 1 over the determined wells; NaN below two
+        ).reset_index()
+        n_und, n_wells = tab["n_undetermined"].to_numpy(), tab["n_wells"].to_numpy()
+        all_und = (n_und == n_wells) & (self.undetermined == "drop")
+        und = np.where(
+            all_und,
+            QPCRFlag.UNDETERMINED.value,
+            np.where(n_und > 0, QPCRFlag.SOME_UNDETERMINED.value, ""),
+        ).astype(object)
+        high = np.where(
+            tab["ct_sd_cycles"].to_numpy() > self.max_replicate_sd,
+            QPCRFlag.HIGH_REPLICATE_SD.value,
+            "",
+        ).astype(object)
+        joined = np.where((und != "") & (high != ""), und + ";" + high, und + high)
+        tab["flag"] = np.where(joined == "", QPCRFlag.OK.value, joined).astype(object)
         tab["n_wells"] = tab["n_wells"].astype(int)
         tab["n_undetermined"] = tab["n_undetermined"].astype(int)
         return tab
