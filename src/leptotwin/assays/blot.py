@@ -273,6 +273,28 @@ def _need_columns(frame: pd.DataFrame, columns: tuple[str, ...], source: str, na
         )
 
 
+def _nonnegative(
+    frame: pd.DataFrame, column: str, source: str, field: str, what: str
+) -> np.ndarray:
+    """``frame[column]`` as float, shape (n_rows,); raises unless every value is finite >= 0."""
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise LeptotwinError(
+            f"{what} must be finite and >= 0",
+            source=source,
+            field=field,
+            value=frame[column].tolist(),
+        )
+    return values
+
+
+def _lognormal(cv: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` log-normal factors with median 1 and coefficient of variation ``cv`` (ones at 0)."""
+    if cv <= 0:
+        return np.ones(n)
+    return np.exp(rng.normal(0.0, math.sqrt(math.log1p(cv**2)), n))
+
+
 # --------------------------------------------------------------------------------------------
 # western blot
 
@@ -329,14 +351,7 @@ def simulate_blot(
             field="bands.lane",
             value=unknown,
         )
-    amount = pd.to_numeric(bands["amount"], errors="coerce").to_numpy(float)
-    if not np.all(np.isfinite(amount)) or np.any(amount < 0):
-        raise LeptotwinError(
-            "band amounts must be finite and >= 0",
-            source=src,
-            field="bands.amount",
-            value=bands["amount"].tolist(),
-        )
+    amount = _nonnegative(bands, "amount", src, "bands.amount", "band amounts")
     proteins = list(dict.fromkeys(bands["protein"]))
     if not proteins:
         raise LeptotwinError("no bands", source=src, field="bands", expected="at least one band")
@@ -347,11 +362,7 @@ def simulate_blot(
     n_rows = round(2 * s.margin) + strip_h * len(proteins)
     centers = s.margin + (np.arange(n_lanes) + 0.5) * s.lane_pitch
     centers = centers + rng.normal(0.0, s.lane_jitter_sd, n_lanes) if s.lane_jitter_sd else centers
-    if s.loading_cv > 0:
-        sd_log = math.sqrt(math.log1p(s.loading_cv**2))
-        loading = np.exp(rng.normal(0.0, sd_log, n_lanes))
-    else:
-        loading = np.ones(n_lanes)
+    loading = _lognormal(s.loading_cv, n_lanes, rng)
 
     x = np.arange(n_cols, dtype=float)
     y = np.arange(n_rows, dtype=float)
@@ -362,20 +373,18 @@ def simulate_blot(
     rows = []
     lane_index = {lid: i for i, lid in enumerate(lane_ids)}
     labels = dict(zip(lanes["lane"], lanes["label"], strict=True))
+    band_protein, band_lane = bands["protein"].to_numpy(), bands["lane"].to_numpy(object)
+    half = s.band_width / 2.0
+    sq = math.sqrt(2.0) * s.edge_softness
     for k, protein in enumerate(proteins):
         r0 = round(s.margin) + k * strip_h
         strip_rows.append((protein, r0, r0 + strip_h - 1))
         y0 = r0 + strip_h / 2.0 - s.smile / 2.0
-        for lane, amt in zip(
-            bands.loc[bands["protein"] == protein, "lane"],
-            amount[(bands["protein"] == protein).to_numpy()],
-            strict=True,
-        ):
+        sel = band_protein == protein
+        for lane, amt in zip(band_lane[sel], amount[sel], strict=True):
             i = lane_index[lane]
             c = centers[i]
-            half = s.band_width / 2.0
             if s.edge_softness > 0:
-                sq = math.sqrt(2.0) * s.edge_softness
                 fx = 0.5 * (erf((x - c + half) / sq) - erf((x - c - half) / sq))
             else:
                 fx = ((x >= c - half) & (x <= c + half)).astype(float)
@@ -557,14 +566,7 @@ def simulate_array(
             value=unknown,
             expected="names of ARRAY_RECEPTORS",
         )
-    level = pd.to_numeric(phospho["level"], errors="coerce").to_numpy(float)
-    if not np.all(np.isfinite(level)) or np.any(level < 0):
-        raise LeptotwinError(
-            "phospho levels must be finite and >= 0",
-            source=src,
-            field="phospho.level",
-            value=phospho["level"].tolist(),
-        )
+    level = _nonnegative(phospho, "level", src, "phospho.level", "phospho levels")
     levels = dict(zip(phospho["receptor"], level, strict=True))
     layout = array_layout(s)
     truth = layout.copy()
@@ -573,11 +575,7 @@ def simulate_array(
                                                           else 0.0)
         for rc, k in zip(layout["receptor"], layout["kind"], strict=True)
     ]  # fmt: skip
-    if s.array_spot_cv > 0:
-        sd_log = math.sqrt(math.log1p(s.array_spot_cv**2))
-        noise = np.exp(rng.normal(0.0, sd_log, len(truth)))
-    else:
-        noise = np.ones(len(truth))
+    noise = _lognormal(s.array_spot_cv, len(truth), rng)
     truth["volume_true"] = (
         (truth["level"] + s.array_nonspecific_level) * noise * s.array_volume_per_unit
     )
