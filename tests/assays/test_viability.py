@@ -93,6 +93,24 @@ def test_edge_effect_lowers_outer_wells():
     assert ratio < 0.95
 
 
+def test_edges_are_those_of_the_plate_the_wells_are_on():
+    """A 384-well layout that lists only rows A-H (columns up to 24) is on a 384-well plate:
+    row H is inside it, not an edge. (Was taken for a 96-well plate, from the row letters
+    alone, and refused: 'A13' is not a well of a 96-well plate.)"""
+    lay = design_plates([CurveSpec("A925LPE3", "alectinib")] * 8, DOSES, plate_format=384)
+    top = lay[lay["well"].str[0] <= "H"].assign(
+        role="vehicle", cell_line="A925LPE3", drug_a="", conc_a_nM=0.0
+    )
+    w = simulate_viability(top, rng=np.random.default_rng(13), edge_effect=True)
+    row, col = w["well"].str[0], w["well"].str[1:].astype(int)
+    outer = (row == "A") | col.isin([1, 24])
+    row_h = (row == "H") & ~outer
+    n = w["true_live_cells"]
+    inner = n[~outer & ~row_h].mean()
+    assert n[outer].mean() / inner < 0.9
+    assert n[row_h].mean() / inner == pytest.approx(1.0, abs=0.05)
+
+
 def test_bad_layout_and_readout():
     with pytest.raises(LeptotwinError, match="layout lacks columns.*conc_a_nM"):
         simulate_viability(_layout().drop(columns=["conc_a_nM"]), rng=np.random.default_rng(0))

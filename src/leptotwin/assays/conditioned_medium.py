@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from leptotwin.assays.viability import _states
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model.culture import grow_culture
-from leptotwin.model.pathway import CellState, PathwayModel, cell_state
+from leptotwin.model.pathway import PathwayModel
 
 __all__ = ["collect_conditioned_medium"]
 
@@ -52,19 +53,10 @@ def collect_conditioned_medium(
             )
     cat = catalog or load_catalog()
     pm = model or PathwayModel.from_catalog(cat)
-    states = [
-        cell_state(line, [p.strip() for p in str(pert).split("+") if p.strip()], catalog=cat)
-        for line, pert in zip(dishes["cell_line"], dishes["perturbation"].fillna(""), strict=True)
-    ]
-    levels = {
-        f: np.array([getattr(s, f) for s in states])
-        for f in ("mir449a", "egfr_total", "alk_fusion", "areg_scale")
-    }
+    state = _states(dishes["cell_line"], dishes["perturbation"], cat)
     cv = cat.assay_value("culture", "seeding_cv")
     n0 = seeding_cells * np.exp(rng.normal(0.0, cv, len(dishes)))
-    grown = grow_culture(
-        pm, CellState(name="dishes", **levels), {}, cells0=n0, volume_mL=volume_mL, hours=hours
-    )
+    grown = grow_culture(pm, state, {}, cells0=n0, volume_mL=volume_mL, hours=hours)
     out = dishes.copy()
     out["cells_at_collection"] = grown.live_cells
     out["true_pg_mL"] = grown.medium_areg_nM * pm.areg_kda * 1e3

@@ -18,7 +18,7 @@ import pandas as pd
 
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.formats import well_position
+from leptotwin.formats import PLATE_96, PLATE_384, get_plate_format, plate_wells, well_position
 from leptotwin.model.culture import grow_culture
 from leptotwin.model.pathway import CellState, PathwayModel, cell_state
 
@@ -93,15 +93,8 @@ def design_plates(
             field="doses_nM",
             value=doses,
         )
-    geometry = {96: (8, 12), 384: (16, 24)}
-    if plate_format not in geometry:
-        raise LeptotwinError(
-            "unsupported plate format",
-            field="plate_format",
-            value=plate_format,
-            expected="96 or 384",
-        )
-    n_rows, n_cols = geometry[plate_format]
+    fmt = get_plate_format(plate_format)
+    n_rows, n_cols = fmt.n_rows, fmt.n_cols
     row_blocks = (n_rows - 2) // replicates
     col_starts = [c for c in (2, 13) if c + 9 <= n_cols - 1]
     per_plate = row_blocks * len(col_starts)
@@ -109,16 +102,16 @@ def design_plates(
         raise LeptotwinError(
             "too many replicates for the plate", field="replicates", value=replicates
         )
-    letters = "ABCDEFGHIJKLMNOP"[:n_rows]
-    well_rows, well_cols = np.meshgrid(np.arange(n_rows), np.arange(1, n_cols + 1), indexing="ij")
-    well_rows, well_cols = well_rows.ravel(), well_cols.ravel()
+    wells = plate_wells(fmt)  # row-major: A01, A02, ...
+    well_rows = np.arange(fmt.n_wells) // n_cols
+    well_cols = wells["col"].to_numpy()  # 1-based
     frames = []
     for first in range(0, len(curves), per_plate):
         chunk = list(curves[first : first + per_plate])
         frame = pd.DataFrame(
             {
                 "plate": f"{plate_prefix}{first // per_plate + 1:02d}",
-                "well": [f"{letters[r]}{c:02d}" for r, c in zip(well_rows, well_cols, strict=True)],
+                "well": wells["well"].to_numpy(),
                 "role": "blank",
                 "cell_line": "",
                 "perturbation": "",
@@ -157,20 +150,23 @@ def design_plates(
     return pd.concat(frames, ignore_index=True)
 
 
-def _states(layout: pd.DataFrame, catalog: Catalog) -> dict[str, np.ndarray]:
-    """Per-well cell-state levels (arrays over wells); blanks get parental levels and N0 = 0."""
-    keys = layout["cell_line"].astype(str) + "@@" + layout["perturbation"].fillna("").astype(str)
+def _states(cell_lines: pd.Series, perturbations: pd.Series, catalog: Catalog) -> CellState:
+    """One :class:`CellState` whose levels are arrays over rows (signals broadcast over them).
+
+    ``perturbations`` are joined by ``+``; each distinct line and perturbation is looked up
+    once. Shared with :mod:`leptotwin.assays.conditioned_medium`.
+    """
+    keys = cell_lines.astype(str) + "@@" + perturbations.fillna("").astype(str)
     cache: dict[str, CellState] = {}
     for key in keys.unique():
         line, pert = key.split("@@")
-        if not line:
-            line = next(iter(catalog.cell_lines))
         perts = [p.strip() for p in pert.split("+") if p.strip()]
         cache[key] = cell_state(line, perts, catalog=catalog)
-    return {
+    levels = {
         field: keys.map(lambda k, f=field: getattr(cache[k], f)).to_numpy(dtype=float)
         for field in ("mir449a", "egfr_total", "alk_fusion", "areg_scale")
     }
+    return CellState(name="rows", **levels)
 
 
 def _concentrations(layout: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -254,14 +250,20 @@ def simulate_viability(
     )
     well_of, parts = _expand_mixtures(layout, mixtures or {})
     has_cells = parts["role"].isin(["sample", "vehicle", "positive"]).to_numpy()
-    levels = _states(parts, cat)
-    state = CellState(name="wells", **levels)  # fields are arrays over wells: signals broadcast
+    # blanks (no cell line) get the first catalogue line's levels; they are seeded with N0 = 0
+    lines = parts["cell_line"].where(
+        parts["cell_line"].astype(str) != "", next(iter(cat.cell_lines))
+    )
+    state = _states(lines, parts["perturbation"], cat)
     conc, ligand0 = _concentrations(parts)
     n0 = np.where(has_cells, n0_well[well_of] * parts["_fraction"].to_numpy(float), 0.0)
     volume_mL = cat.assay_value(culture, "medium_volume") * 1e-3
-    fmt = 384 if parts["well"].astype(str).str[0].gt("H").any() else 96
-    rows, cols = well_position(parts["well"].astype(str).to_numpy(), plate_format=fmt)
-    n_rows, n_cols = (16, 24) if fmt == 384 else (8, 12)
+    # per plate, as merge_plate: 384 wells if any well lies past H12, else 96
+    rows, cols = well_position(parts["well"].astype(str).to_numpy())
+    big = pd.Series((rows >= PLATE_96.n_rows) | (cols >= PLATE_96.n_cols))
+    big = big.groupby(parts["plate"].astype(str).to_numpy()).transform("any").to_numpy(bool)
+    n_rows = np.where(big, PLATE_384.n_rows, PLATE_96.n_rows)
+    n_cols = np.where(big, PLATE_384.n_cols, PLATE_96.n_cols)
     edge = (rows == 0) | (rows == n_rows - 1) | (cols == 0) | (cols == n_cols - 1)
     birth_scale = np.where(
         edge & edge_effect, 1.0 - cat.assay_value(culture, "edge_growth_loss"), 1.0
