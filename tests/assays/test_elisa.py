@@ -189,8 +189,10 @@ def test_bad_input_raises():
         simulate_elisa(smp, rng=rng, replicates=0)
     with pytest.raises(LeptotwinError, match="unknown option"):
         simulate_elisa(smp, rng=rng, top=5)
-    with pytest.raises(LeptotwinError, match="bad standard series"):
-        design_elisa(smp, dilution_step=1.0)
+    for bad in ({"dilution_step": 1.0}, {"dilution_step": 0}, {"top_standard_pg_mL": 0},
+                {"n_standards": 0}):  # fmt: skip
+        with pytest.raises(LeptotwinError, match="bad standard series"):
+            design_elisa(smp, **bad)  # 0 is refused, not replaced by the catalogue default
     with pytest.raises(LeptotwinError, match="unsupported plate format"):
         design_elisa(smp, plate_format=1536)
     with pytest.raises(LeptotwinError, match="missing column.*signal"):

@@ -151,9 +151,10 @@ def design_elisa(
     """
     smp = _check_samples(samples)
     cat = catalog or load_catalog()
-    top = float(top_standard_pg_mL or cat.assay_value(ELISA_KIT, "top_standard"))
-    n_std = int(n_standards or cat.assay_value(ELISA_KIT, "n_standards"))
-    step = float(dilution_step or cat.assay_value(ELISA_KIT, "dilution_step"))
+    kit = lambda given, name: cat.assay_value(ELISA_KIT, name) if given is None else given  # noqa: E731
+    top = float(kit(top_standard_pg_mL, "top_standard"))
+    n_std = int(kit(n_standards, "n_standards"))
+    step = float(kit(dilution_step, "dilution_step"))
     fmt = get_plate_format(plate_format)
     if not 1 <= int(replicates) <= fmt.n_cols:
         raise LeptotwinError(
