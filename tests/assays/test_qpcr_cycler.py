@@ -138,6 +138,16 @@ def test_export_file_format_and_round_trip(tmp_path):
     assert float(row[10]) == pytest.approx(first["ct"].mean(), abs=6e-4)
 
 
+def test_block_type_follows_the_well_positions(tmp_path):
+    """Few wells on a 384-well plate (A1-A24...) are a 384-well block, not a 96-well one (the
+    block used to be chosen from the number of wells)."""
+    samples = pd.DataFrame({"sample": ["a", "b"], "target": "GAPDH", "relative_level": 1.0})
+    wells = simulate_qpcr(samples, rng=np.random.default_rng(13), replicates=8, plate_format=384)
+    assert len(wells) == 24 and wells["well_position"].iloc[-1] == "A24"
+    path = write_qpcr(wells, tmp_path / "run.csv")
+    assert path.read_text().splitlines()[0] == "* Block Type = 384-Well Block"
+
+
 def test_european_export_round_trip(tmp_path):
     rng = np.random.default_rng(9)
     wells = simulate_qpcr(make_qpcr_samples(TRUTH, rng=rng), rng=rng)

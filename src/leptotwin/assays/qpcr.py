@@ -52,7 +52,7 @@ import pandas as pd
 from leptotwin._fileio import write_text
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.formats import get_plate_format
+from leptotwin.formats import PLATE_96, get_plate_format, well_position
 
 __all__ = ["QPCR_KIT", "QPCR_TARGETS", "make_qpcr_samples", "simulate_qpcr", "write_qpcr"]
 
@@ -141,18 +141,19 @@ def make_qpcr_samples(
         )  # fmt: skip
     cat = catalog or load_catalog()
     sd = float(cat.assay_value(QPCR_KIT, "bio_sd_log2") if bio_sd_log2 is None else bio_sd_log2)
+    for group, targets in levels.items():
+        for target, level in targets.items():
+            if not (np.isfinite(float(level)) and float(level) >= 0):
+                raise LeptotwinError(
+                    "bad relative level", source="make_qpcr_samples",
+                    field=f"{group}.{target}", value=level, expected="a number >= 0",
+                )  # fmt: skip
     rows = []
     for group, targets in levels.items():
         for k in range(int(n_biological)):
             for target, level in targets.items():
-                lv = float(level)
-                if not (np.isfinite(lv) and lv >= 0):
-                    raise LeptotwinError(
-                        "bad relative level", source="make_qpcr_samples",
-                        field=f"{group}.{target}", value=level, expected="a number >= 0",
-                    )  # fmt: skip
                 factor = 2.0 ** rng.normal(0.0, sd) if sd > 0 else 1.0
-                rows.append((f"{group}-{k + 1}", str(group), str(target), lv * factor))
+                rows.append((f"{group}-{k + 1}", str(group), str(target), float(level) * factor))
     out = pd.DataFrame(rows, columns=["sample", "group", "target", "relative_level"])
     out.attrs["true_levels"] = {g: dict(t) for g, t in levels.items()}
     return out
@@ -427,8 +428,10 @@ def write_qpcr(
             "bad separator or decimal mark", source="write_qpcr", field="sep, decimal",
             value=(sep, decimal), expected="sep one of , ; tab and a different decimal . or ,",
         )  # fmt: skip
+    rows, cols = well_position(wells["well_position"].astype(str).to_numpy())
+    on_96 = bool(np.all((rows < PLATE_96.n_rows) & (cols < PLATE_96.n_cols)))
     meta = {
-        "Block Type": "96-Well Block (0.2mL)" if len(wells) <= 96 else "384-Well Block",
+        "Block Type": "96-Well Block (0.2mL)" if on_96 else "384-Well Block",
         "Chemistry": "TAQMAN",
         "Experiment Name": "leptotwin virtual qPCR",
         "Instrument Type": "QuantStudio 5 System (leptotwin virtual)",
