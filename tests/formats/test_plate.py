@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import numpy as np
 import pandas as pd
@@ -273,8 +274,8 @@ def test_reader_errors_structure(tmp_path):
         read_plate_reader(_write(tmp_path, "l.csv", "well,value\nA1,1\nZ9,2\n"))
 
 
-@pytest.mark.skipif(HAS_OPENPYXL, reason="openpyxl is installed")
-def test_xlsx_without_openpyxl_says_to_install(tmp_path):
+def test_xlsx_without_openpyxl_says_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # import fails, installed or not
     path = tmp_path / "plate.xlsx"
     path.write_bytes(b"PK")
     with pytest.raises(LeptotwinError, match="needs the optional package openpyxl"):

@@ -208,8 +208,7 @@ def _ivis_frame(images: pd.DataFrame, s: BLISettings) -> pd.DataFrame:
     # one image per mouse per session: number them in acquisition order (day, then mouse)
     acq = np.lexsort((np.arange(len(table)), days.to_numpy()))
     number = np.empty(len(table), dtype=object)
-    for k, i in enumerate(acq, start=1):
-        number[i] = f"LT{k:05d}"
+    number[acq] = [f"LT{k:05d}" for k in range(1, len(table) + 1)]
     return pd.DataFrame(
         {
             "Image Number": number,

@@ -173,11 +173,14 @@ def _ion_mz(formula: str, ion: str) -> float:
     return m + _ADDUCTS[ion]
 
 
-def compound_ions(compound: str, *, na_ratio: float = 0.08, k_ratio: float = 0.15) -> pd.DataFrame:
+def compound_ions(
+    compound: str, *, na_ratio: float | None = None, k_ratio: float | None = None
+) -> pd.DataFrame:
     """The ions of a drug or metabolite: [M+H]⁺ with M+1 and M+2, [M+Na]⁺, [M+K]⁺.
 
-    Returns a frame ``compound, ion, mz, share`` (share: expected counts relative to the
-    monoisotopic [M+H]⁺)."""
+    ``na_ratio`` and ``k_ratio`` (adduct counts relative to [M+H]⁺) default to the catalogue's
+    ``msi.na_adduct_ratio`` and ``msi.k_adduct_ratio``. Returns a frame ``compound, ion, mz,
+    share`` (share: expected counts relative to the monoisotopic [M+H]⁺)."""
     if compound not in FORMULAS:
         raise LeptotwinError(
             "no molecular formula for this compound",
@@ -185,6 +188,10 @@ def compound_ions(compound: str, *, na_ratio: float = 0.08, k_ratio: float = 0.1
             value=compound,
             expected="one of " + ", ".join(FORMULAS),
         )
+    if na_ratio is None or k_ratio is None:
+        s = _settings(load_catalog())
+        na_ratio = s["na_adduct_ratio"] if na_ratio is None else na_ratio
+        k_ratio = s["k_adduct_ratio"] if k_ratio is None else k_ratio
     f = FORMULAS[compound]
     rel, shift = isotope_pattern(f, 3)
     mh = _ion_mz(f, "[M+H]+")
@@ -296,9 +303,7 @@ def simulate_msi(
     features = pd.DataFrame(feats, columns=["compound", "ion", "mz", "kind"])
     order = np.argsort(features["mz"].to_numpy(), kind="stable")
     features = features.iloc[order].reset_index(drop=True)
-    expected = np.empty((n, len(cols)), dtype=np.float64)
-    for j, k in enumerate(order):
-        expected[:, j] = cols[k]
+    expected = np.stack([cols[k] for k in order], axis=1).astype(np.float64, copy=False)
     shot = np.exp(rng.normal(0.0, s["shot_cv"], size=n))
     hot = np.where(rng.random(n) < s["hotspot_fraction"], s["hotspot_factor"], 1.0)
     expected *= (shot * hot)[:, None]

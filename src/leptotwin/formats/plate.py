@@ -651,11 +651,12 @@ def format_plate_reader(
         flags = readings["flag"].astype(str).to_numpy(object)
     else:
         flags = np.full(len(values), WellFlag.OK.value, dtype=object)
+    given = None if plate_format is None else get_plate_format(plate_format)
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=sep, lineterminator="\n")
     for plate, sel in plates.groupby(plates, sort=False).indices.items():
-        if plate_format is not None:
-            fmt = get_plate_format(plate_format)
+        if given is not None:
+            fmt = given
         else:
             fmt = PLATE_384 if row[sel].max() >= 8 or col[sel].max() >= 12 else PLATE_96
         if row[sel].max() >= fmt.n_rows or col[sel].max() >= fmt.n_cols:
