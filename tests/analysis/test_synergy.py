@@ -322,3 +322,25 @@ def test_many_blocks_batched_and_figures():
     assert res.per_block.query("method != 'MuSyC'")["score"].notna().all()
     assert plot_synergy_heatmap(res, "b0", "ZIP") is not None
     assert plot_synergy_surface(res, "b0", "Loewe") is not None
+
+
+@pytest.mark.parametrize(
+    ("n_conc", "area", "rows", "cols"),
+    [(6, 3, (2, 4), (1, 3)), (4, 5, (1, 3), (1, 3))],  # a 3 x 3 window; a grid below the window
+)
+def test_most_synergistic_area_reports_its_concentrations(n_conc, area, rows, cols):
+    """HSA with flat monotherapies (0 % inhibition) scores each combination cell with its own
+    inhibition; a 40-point plateau over ``rows`` x ``cols`` is the best window (the whole
+    combination grid when it is smaller than the window)."""
+    conc = np.r_[0.0, np.logspace(-1, 1, n_conc - 1)]
+    d1, d2 = np.meshgrid(conc, conc, indexing="ij")
+    i, j = np.meshgrid(np.arange(n_conc), np.arange(n_conc), indexing="ij")
+    inside = (i >= rows[0]) & (i <= rows[1]) & (j >= cols[0]) & (j <= cols[1])
+    resp = np.where(inside, 40.0, np.where((i > 0) & (j > 0), 5.0, 0.0))
+    res = synergy_scores(_frame(d1.ravel(), d2.ravel(), resp.ravel()), methods=["HSA"], area=area)
+    msa = res.per_block.query("statistic == 'msa'").iloc[0]
+    combos = resp[1:, 1:]
+    best = 40.0 if area <= n_conc - 1 else combos.mean()
+    assert msa["score"] == pytest.approx(best)
+    assert (msa["area_conc_r_low"], msa["area_conc_r_high"]) == (conc[rows[0]], conc[rows[1]])
+    assert (msa["area_conc_c_low"], msa["area_conc_c_high"]) == (conc[cols[0]], conc[cols[1]])

@@ -585,14 +585,15 @@ def quantify_bands(
         detected = bool(bands)
         if not bands and not all_bands:
             bands = missing
+        c0, c1 = int(lane.col0_px), int(lane.col1_px)
+        if background == "lane":  # the lane's raw profile, shared by its bands
+            raw = img.signal[r0 : r1 + 1, c0 : c1 + 1].sum(axis=1)
+            sm = ndimage.gaussian_filter1d(raw, 1.0, mode="nearest")
         for j, (p, lo, hi) in enumerate(bands, start=1):
             b0 = max(r0 + lo - pad, r0)
             b1 = min(r0 + hi + pad, r1)
-            c0, c1 = int(lane.col0_px), int(lane.col1_px)
             if background == "lane":
                 # baseline between the profile's minima on either flank (within half a box)
-                raw = img.signal[r0 : r1 + 1, c0 : c1 + 1].sum(axis=1)
-                sm = ndimage.gaussian_filter1d(raw, 1.0, mode="nearest")
                 h = max((b1 - b0) // 2, 2)
                 u0, u1 = max(b0 - r0 - h, 0), b0 - r0
                 d0, d1 = b1 - r0, min(b1 - r0 + h, len(sm) - 1)

@@ -588,8 +588,8 @@ class StandardCurveFitter:
             )
         plates = pd.unique(clean["plate"])
         with_std = set(clean.loc[roles == "standard", "plate"])
-        lacking = [p for p in plates if p not in with_std and (clean["plate"] == p).any()]
-        lacking = [p for p in lacking if ((clean["plate"] == p) & (roles == "sample")).any()]
+        with_samples = set(clean.loc[roles == "sample", "plate"])
+        lacking = [p for p in plates if p not in with_std and p in with_samples]
         if lacking:
             raise LeptotwinError(
                 "plate has samples but no standards",

@@ -698,9 +698,9 @@ def _score_group(
         )
         if stat == "msa":
             _, at = most_synergistic_area(sc.score[m], area)
-            w = min(area, nr - 1) - 1, min(area, nc - 1) - 1
-            if nr - 1 < area or nc - 1 < area:
-                w = nr - 2, nc - 2
+            # window extent: area x area, or all combination cells when the grid is smaller
+            small = nr - 1 < area or nc - 1 < area
+            w = (nr - 2, nc - 2) if small else (area - 1, area - 1)
             idx = np.arange(n)
             frame["area_conc_r_low"] = grp.conc_r[idx, at[:, 0]]
             frame["area_conc_r_high"] = grp.conc_r[idx, at[:, 0] + w[0]]
