@@ -293,14 +293,16 @@ def growth_curves(df: pd.DataFrame, *, floor_p_s: float | None = None) -> pd.Dat
     return t.loc[:, cols]
 
 
-def _geo_ci(logs: np.ndarray, alpha: float) -> tuple[float, float, float]:
-    """Geometric mean and t-based CI from log10 values (CI NaN for n < 2)."""
-    n = len(logs)
-    m = float(np.mean(logs))
-    if n < 2:
-        return 10.0**m, math.nan, math.nan
-    half = stats.t.ppf(1 - alpha / 2, n - 1) * float(np.std(logs, ddof=1)) / math.sqrt(n)
-    return 10.0**m, 10.0 ** (m - half), 10.0 ** (m + half)
+def _geo_ci(
+    mean: np.ndarray, sd: np.ndarray, n: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Geometric mean and t-based CI from the mean, SD (ddof 1) and count of log10 values,
+    elementwise (CI NaN for n < 2)."""
+    n = np.asarray(n, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = stats.t.ppf(1 - alpha / 2, np.where(n >= 2, n - 1, np.nan))
+        half = t * np.asarray(sd, float) / np.sqrt(n)
+    return 10.0**mean, 10.0 ** (mean - half), 10.0 ** (mean + half)
 
 
 def summarize_growth(
@@ -319,23 +321,17 @@ def summarize_growth(
     """
     a = check_alpha(alpha, "summarize_growth")
     curves = growth_curves(df, floor_p_s=floor_p_s)
-    rows = []
-    for (arm, day), g in curves.groupby(["arm", "day"], sort=False):
-        gm, lo, hi = _geo_ci(g["log10_flux"].to_numpy(), a)
-        fm, flo, fhi = _geo_ci(g["log10_fold_change"].to_numpy(), a)
-        rows.append((arm, day, len(g), gm, lo, hi, fm, flo, fhi))
-    cols = [
-        "arm",
-        "day",
-        "n",
-        "geomean_flux_p_s",
-        "flux_lower",
-        "flux_upper",
-        "geomean_fold_change",
-        "fold_change_lower",
-        "fold_change_upper",
-    ]
-    out = pd.DataFrame(rows, columns=cols)
+    g = curves.groupby(["arm", "day"], sort=False)[["log10_flux", "log10_fold_change"]]
+    mean, sd, n = g.mean(), g.std(ddof=1), g.size().to_numpy()
+    out = mean.index.to_frame(index=False)
+    out["n"] = n
+    for col, names in (
+        ("log10_flux", ("geomean_flux_p_s", "flux_lower", "flux_upper")),
+        ("log10_fold_change", ("geomean_fold_change", "fold_change_lower", "fold_change_upper")),
+    ):
+        values = _geo_ci(mean[col].to_numpy(), sd[col].to_numpy(), n, a)
+        for name, v in zip(names, values, strict=True):
+            out[name] = v
     arm_order = {arm: i for i, arm in enumerate(pd.unique(curves["arm"]))}
     out = out.assign(_a=out["arm"].map(arm_order)).sort_values(["_a", "day"], kind="stable")
     return out.drop(columns="_a").reset_index(drop=True).astype({"n": int})
@@ -382,7 +378,9 @@ def end_of_study_fold_change(
         if at.empty:
             rows.append((arm, end, 0, n_mice, math.nan, math.nan, math.nan, math.nan, math.nan))
             continue
-        gm, lo, hi = _geo_ci(at["log10_fold_change"].to_numpy(), a)
+        logs = at["log10_fold_change"].to_numpy()
+        sd = np.std(logs, ddof=1) if logs.size > 1 else math.nan
+        gm, lo, hi = (float(v) for v in _geo_ci(logs.mean(), sd, logs.size, a))
         fc = at["fold_change"]
         rows.append((arm, end, len(at), n_mice - len(at), gm, lo, hi, fc.min(), fc.max()))
     cols = [
