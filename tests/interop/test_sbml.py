@@ -13,24 +13,16 @@ from leptotwin.model.cohort import Arm
 from leptotwin.model.pk import Metabolite, PKStream
 from leptotwin.model.streams import simulate_lmc_subjects, subject_draws
 from leptotwin.model.tumor import TumorParameters
-from leptotwin.study.sections.in_vivo import load_protocol
+from leptotwin.study.simulate_job import load_experiment
 
 roadrunner = pytest.importorskip("roadrunner")
 
 SEED = 2020
 
 
-def _c7_arms() -> list[Arm]:
-    proto = load_protocol()
-    regs = proto["regimens"]
-    return [
-        Arm(name, {d: regs[d] for d in drugs})
-        for name, drugs in proto["combination"]["arms"].items()
-    ]
-
-
-C7 = _c7_arms()
-FOLLOW_UP = load_protocol()["combination"]["follow_up_days"]
+_C7 = load_experiment("lmc_mouse", "combination")  # the arms `simulate` and the report use
+C7 = list(_C7.arms)
+FOLLOW_UP = int(_C7.days)
 
 
 def _roadrunner(sbml: str, selections: list[str], days: int) -> np.ndarray:

@@ -8,6 +8,7 @@ unreadable regimens are errors that name the file, the field and the line, e.g.
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any, Literal
 
 import yaml
@@ -16,7 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from leptotwin.errors import LeptotwinError
 from leptotwin.model.regimen import parse_regimen
 
-__all__ = ["ExperimentBlock", "validate_protocol"]
+__all__ = [
+    "ExperimentBlock",
+    "load_packaged_protocol",
+    "packaged_protocol_text",
+    "validate_protocol",
+]
 
 
 class ExperimentBlock(BaseModel):
@@ -35,6 +41,27 @@ class ExperimentBlock(BaseModel):
     observe_days: list[float] | None = None
     harvest_cells: int | None = Field(default=None, gt=0)
     arms: dict[str, list[str]] | None = None
+
+
+def packaged_protocol_text(name: str) -> str | None:
+    """Text of the packaged protocol ``study/protocols/<name>.yaml``; None if there is none."""
+    path = resources.files("leptotwin.study") / "protocols" / f"{name}.yaml"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def load_packaged_protocol(name: str) -> dict:
+    """The packaged protocol ``study/protocols/<name>.yaml`` (``lmc_mouse``, ``viability``,
+    ``pk_exposure``, ``human_translation``), parsed.
+
+    Raises
+    ------
+    LeptotwinError
+        If there is no such packaged protocol.
+    """
+    text = packaged_protocol_text(name)
+    if text is None:
+        raise LeptotwinError("no such packaged protocol", source="study/protocols", value=name)
+    return yaml.safe_load(text)
 
 
 def _lines(text: str) -> dict[tuple[str, ...], int]:

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 from scipy.integrate import trapezoid
 
@@ -29,36 +27,58 @@ from leptotwin.analysis.survival import median_survival
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model import parse_regimen, simulate_pk
-from leptotwin.model.cohort import Arm, simulate_lmc
+from leptotwin.model.cohort import Arm, CohortResult, simulate_lmc
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.model.pk import draw_subjects
 from leptotwin.model.tumor import TumorParameters
+from leptotwin.study.protocol_schema import load_packaged_protocol
 
 
 def load_protocol() -> dict:
-    text = resources.files("leptotwin.study") / "protocols" / "human_translation.yaml"
-    return yaml.safe_load(text.read_text())
+    return load_packaged_protocol("human_translation")
 
 
 def progression(obs: pd.DataFrame, fold: float) -> pd.DataFrame:
     """Per patient: first observation day with burden above ``fold`` × its day-0 value (event),
     else censored at the last observation."""
     base = obs[obs["day"] == 0].set_index("subject")["total_cells"]
-    o = obs.assign(ratio=obs["total_cells"] / obs["subject"].map(base))
-    rows = []
-    for subject, g in o.groupby("subject"):
-        over = g[(g["day"] > 0) & (g["ratio"] > fold)]
-        event = not over.empty
-        last = g.loc[g["alive"], "day"].max()
-        rows.append(
-            {
-                "mouse": f"p{subject:04d}",
-                "arm": g["arm"].iloc[0],
-                "time_days": float(over["day"].iloc[0]) if event else float(last),
-                "event": int(event),
-            }
-        )
-    return pd.DataFrame(rows)
+    over = (obs["day"] > 0) & (obs["total_cells"] / obs["subject"].map(base) > fold)
+    first_over = obs["day"].where(over).groupby(obs["subject"]).min()
+    last_alive = obs["day"].where(obs["alive"]).groupby(obs["subject"]).max()
+    return pd.DataFrame(
+        {
+            "mouse": [f"p{s:04d}" for s in first_over.index],
+            "arm": obs.groupby("subject")["arm"].first().to_numpy(),
+            "time_days": first_over.fillna(last_alive).to_numpy(float),
+            "event": first_over.notna().to_numpy(int),
+        }
+    )
+
+
+def simulate_patients(
+    arms: list[Arm],
+    *,
+    n_per_arm: int,
+    follow_up_days: float,
+    observe_days: np.ndarray,
+    rng: np.random.Generator,
+    catalog: Catalog | None = None,
+) -> CohortResult:
+    """Virtual ALK+ patients with AREG-driven (A925L/AR-like) LMC: human PK and CSF, tumour
+    kinetics of the catalogue block ``lmc_human``, days from the start of treatment."""
+    cat = catalog or load_catalog()
+    return simulate_lmc(
+        arms,
+        n_per_arm=n_per_arm,
+        days=follow_up_days,
+        observe_days=observe_days,
+        rng=rng,
+        inoculum="A925L/AR",
+        species="human",
+        dt_h=1.0,
+        tumor=TumorParameters.from_catalog(cat, block="lmc_human", species="human"),
+        catalog=cat,
+    )
 
 
 #: Two-sided 95 % standard-normal quantile (Wilson interval).
@@ -369,21 +389,16 @@ def schedule_sweep(
             expected=f">= {CONTROL_DAY:g}",
         )
     cat = catalog or load_catalog()
-    tumor = TumorParameters.from_catalog(cat, block="lmc_human", species="human")
     arms = [Arm(spec.reference, dict(spec.background))] + [
         Arm(r.label, {**spec.background, r.drug: r.regimen}) for r in spec.regimens
     ]
     days = np.union1d(np.arange(0.0, follow_up_days + 1e-9, observe_every_days), [CONTROL_DAY])
-    cohort = simulate_lmc(
+    cohort = simulate_patients(
         arms,
         n_per_arm=n_per_arm,
-        days=follow_up_days,
+        follow_up_days=follow_up_days,
         observe_days=days,
         rng=rng,
-        inoculum="A925L/AR",
-        species="human",
-        dt_h=1.0,
-        tumor=tumor,
         catalog=cat,
     )
     control = control_at(cohort.observations).set_index("arm")

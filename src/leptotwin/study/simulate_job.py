@@ -22,7 +22,6 @@ Outputs (``out_dir``): ``observations.csv`` (subject × observation day), ``surv
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import shutil
@@ -32,7 +31,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,11 @@ from leptotwin.model.cohort import Arm, CohortResult
 from leptotwin.model.streams import chunk_bounds, concat_cohorts, simulate_lmc_subjects
 from leptotwin.model.tumor import TumorParameters
 from leptotwin.study.distributed import dask_client
-from leptotwin.study.protocol_schema import validate_protocol
+from leptotwin.study.protocol_schema import (
+    ExperimentBlock,
+    packaged_protocol_text,
+    validate_protocol,
+)
 
 __all__ = [
     "Experiment",
@@ -73,6 +75,8 @@ class Experiment:
     inoculum : str
     source : str
         The protocol file.
+    quick_n_per_arm : int or None
+        Cohort size of a ``--quick`` report run (``quick_mice_per_arm`` or ``quick_mice``).
     """
 
     name: str
@@ -82,6 +86,7 @@ class Experiment:
     observe_days: tuple[float, ...]
     inoculum: str
     source: str = field(default="")
+    quick_n_per_arm: int | None = None
 
     def arm(self, name: str) -> Arm:
         """The arm called ``name``.
@@ -103,28 +108,27 @@ class Experiment:
         )
 
 
-def _read_protocol(protocol: str | os.PathLike[str]) -> tuple[dict, str]:
+def _read_protocol(
+    protocol: str | os.PathLike[str],
+) -> tuple[dict, dict[str, ExperimentBlock], str]:
+    """The parsed protocol, its checked experiment blocks and its name for messages."""
     path = Path(protocol)
-    if not path.exists():
-        packaged = resources.files("leptotwin.study") / "protocols" / f"{path.stem}.yaml"
-        if path.suffix in ("", ".yaml") and path.parent == Path(".") and packaged.is_file():
-            text = packaged.read_text(encoding="utf-8")
-            data = yaml.safe_load(text)
-            validate_protocol(data, text, f"{path.stem}.yaml")
-            return data, f"{path.stem}.yaml"
-        raise LeptotwinError(
-            "protocol file not found",
-            source="protocol",
-            value=str(protocol),
-            expected="a YAML file, or a packaged protocol name such as lmc_mouse",
-        )
-    text = path.read_text(encoding="utf-8")
+    if path.exists():
+        text, src = path.read_text(encoding="utf-8"), str(path)
+    else:
+        text, src = packaged_protocol_text(path.stem), f"{path.stem}.yaml"
+        if text is None or path.suffix not in ("", ".yaml") or path.parent != Path("."):
+            raise LeptotwinError(
+                "protocol file not found",
+                source="protocol",
+                value=str(protocol),
+                expected="a YAML file, or a packaged protocol name such as lmc_mouse",
+            )
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise LeptotwinError(f"not valid YAML: {exc}", source=str(path)) from None
-    validate_protocol(data, text, str(path))
-    return data, str(path)
+        raise LeptotwinError(f"not valid YAML: {exc}", source=src) from None
+    return data, validate_protocol(data, text, src), src
 
 
 def load_experiment(
@@ -138,7 +142,8 @@ def load_experiment(
     The file has ``regimens`` (drug → regimen text) and experiment blocks with ``inoculum``,
     ``mice_per_arm`` (or ``mice``), ``follow_up_days``, ``imaging_every_days`` or
     ``imaging_weeks`` (weekly from treatment start), and ``arms`` (name → list of drugs). A
-    block without ``arms`` has one monotherapy arm per drug of ``regimens``.
+    block without ``arms`` has one monotherapy arm per drug of ``regimens``. The file is checked
+    by :func:`~leptotwin.study.protocol_schema.validate_protocol` first.
 
     Parameters
     ----------
@@ -153,23 +158,14 @@ def load_experiment(
     Raises
     ------
     LeptotwinError
-        Missing file, bad YAML, unknown or ambiguous experiment, missing fields, a drug without
-        a regimen.
+        Missing file, bad YAML, a protocol that fails the schema (the message names the line),
+        an unknown or ambiguous experiment.
     """
-    data, src = _read_protocol(protocol)
-    regimens = data.get("regimens") or {}
-    if not isinstance(regimens, dict) or not regimens:
-        raise LeptotwinError("protocol has no regimens", source=src, field="regimens")
-    blocks = {k: v for k, v in data.items() if isinstance(v, dict) and "inoculum" in v}
-    if not blocks:
-        raise LeptotwinError(
-            "protocol has no experiment (a block with an inoculum)", source=src, field="inoculum"
-        )
+    data, blocks, src = _read_protocol(protocol)
+    regimens = data["regimens"]  # checked: a mapping that has every arm's drugs
 
-    def arms_of(block: dict) -> dict[str, list[str]]:
-        if "arms" in block:
-            return {str(k): list(v or []) for k, v in block["arms"].items()}
-        return {d: [d] for d in regimens}
+    def arms_of(block: ExperimentBlock) -> dict[str, list[str]]:
+        return block.arms if block.arms is not None else {str(d): [str(d)] for d in regimens}
 
     if experiment is None:
         candidates = [k for k, b in blocks.items() if arm is None or arm in arms_of(b)]
@@ -190,52 +186,33 @@ def load_experiment(
             expected="one of " + ", ".join(blocks),
         )
     block = blocks[experiment]
-    arms = []
-    for name, drugs in arms_of(block).items():
-        missing = [d for d in drugs if d not in regimens]
-        if missing:
-            raise LeptotwinError(
-                "drug has no regimen in the protocol",
-                source=src,
-                field=f"{experiment}.arms.{name}",
-                value=missing[0],
-                expected="one of " + ", ".join(regimens),
-            )
-        arms.append(Arm(name, {d: str(regimens[d]) for d in drugs}))
-    try:
-        n = int(block.get("mice_per_arm", block.get("mice")))
-        days = float(block["follow_up_days"])
-    except (KeyError, TypeError, ValueError):
-        raise LeptotwinError(
-            "experiment needs mice_per_arm (or mice) and follow_up_days",
-            source=src,
-            field=experiment,
-        ) from None
+    arms = tuple(
+        Arm(name, {d: str(regimens[d]) for d in drugs}) for name, drugs in arms_of(block).items()
+    )
     start = TumorParameters.from_catalog(load_catalog()).treatment_start_d
-    if "observe_days" in block:
-        obs = [float(d) for d in block["observe_days"]]
-    elif "imaging_every_days" in block:
-        obs = list(np.arange(start, days + 1e-9, float(block["imaging_every_days"])))
+    days = block.follow_up_days
+    if block.observe_days is not None:
+        obs = block.observe_days
+    elif block.imaging_every_days is not None:
+        obs = list(np.arange(start, days + 1e-9, block.imaging_every_days))
     else:
-        obs = list(start + 7.0 * np.arange(int(block.get("imaging_weeks", 4)) + 1))
+        obs = list(start + 7.0 * np.arange((block.imaging_weeks or 4) + 1))
+    n = block.mice_per_arm if block.mice_per_arm is not None else block.mice
+    quick = block.quick_mice_per_arm if block.quick_mice_per_arm is not None else block.quick_mice
     return Experiment(
         name=experiment,
-        arms=tuple(arms),
-        n_per_arm=n,
-        days=days,
+        arms=arms,
+        n_per_arm=int(n),
+        days=float(days),
         observe_days=tuple(float(d) for d in obs),
-        inoculum=str(block["inoculum"]),
+        inoculum=block.inoculum,
         source=src,
+        quick_n_per_arm=int(quick) if quick is not None else None,
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # chunks
-
-
-@functools.lru_cache(maxsize=1)
-def _catalog():  # type: ignore[no-untyped-def]
-    return load_catalog()
 
 
 def _run_chunk(spec: dict[str, Any]) -> tuple[int, int, CohortResult]:
@@ -248,7 +225,7 @@ def _run_chunk(spec: dict[str, Any]) -> tuple[int, int, CohortResult]:
         seed=spec["seed"],
         start=spec["start"],
         stop=spec["stop"],
-        catalog=_catalog(),
+        catalog=load_catalog(),  # cached: loaded once per worker process
         **spec["options"],
     )
     return spec["start"], spec["stop"], res

@@ -14,42 +14,41 @@ keeps control at the lowest exposure" on top of alectinib 600 mg BID.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from leptotwin.analysis.survival import median_survival, plot_km
-from leptotwin.catalog import load_catalog
 from leptotwin.model import parse_regimen, simulate_pk
-from leptotwin.model.cohort import Arm, simulate_lmc
+from leptotwin.model.cohort import Arm
 from leptotwin.model.pathway import PathwayModel
-from leptotwin.model.tumor import TumorParameters
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 from leptotwin.study.schedule_sweep import (
     SweepSpec,
     choose_regimens,
+    control_at,
     load_protocol,
     progression,
     schedule_sweep,
+    simulate_patients,
     sweep_figure,
     sweep_text,
 )
 
 
-def exposure_table(rng: np.random.Generator, n: int = 200) -> pd.DataFrame:
-    """Steady-state unbound lesion and CSF concentrations (median, 5–95 %) against the free
-    potency of each drug on its target (K_free = nominal cellular IC50 × fu in 10 % serum)."""
+def exposure_table(
+    rng: np.random.Generator, regimens: Iterable[tuple[str, str]], n: int = 200
+) -> pd.DataFrame:
+    """Steady-state unbound lesion and CSF concentrations (median, 5–95 %) of each (drug,
+    regimen text) against the free potency of the drug on its target (K_free = nominal cellular
+    IC50 × fu in 10 % serum): average over the last day of three weeks of dosing."""
     pm = PathwayModel.from_catalog()
-    cat = load_catalog()
     k_free = {**pm.alk_k_nM, **pm.egfr_tki_k_nM}
     rows = []
     t = np.arange(0.0, 24.0 * 21 + 1e-9, 1.0)
-    for drug, reg in (
-        ("alectinib", "600 mg BID"),
-        ("osimertinib", "80 mg QD"),
-        ("osimertinib", "160 mg QD"),
-        ("erlotinib", "150 mg QD"),
-    ):
+    for drug, reg in regimens:
         res = simulate_pk(drug, "human", parse_regimen(reg), t_h=t, n_subjects=n, rng=rng)
         last = t >= t[-1] - 24
         for comp, arr in (("lesion (unbound)", res.lesion_nM), ("CSF", res.csf_nM)):
@@ -67,7 +66,6 @@ def exposure_table(rng: np.random.Generator, n: int = 200) -> pd.DataFrame:
                     "median_over_potency": p50 / k_free[drug],
                 }
             )
-    del cat
     return pd.DataFrame(rows)
 
 
@@ -76,33 +74,21 @@ def human_translation(ctx: Context) -> SectionResult:
     """Predicted LMC control in ALK+ patients with AREG-driven resistance."""
     proto = load_protocol()
     n = proto["quick_patients_per_arm"] if ctx.quick else proto["patients_per_arm"]
-    tumor = TumorParameters.from_catalog(block="lmc_human", species="human")
+    fold = proto["progression_fold"]
     arms = [Arm(name, regs) for name, regs in proto["arms"].items()]
-    days = np.arange(0.0, proto["follow_up_days"] + 1e-9, proto["observe_every_days"])
-    cohort = simulate_lmc(
+    cohort = simulate_patients(
         arms,
         n_per_arm=n,
-        days=proto["follow_up_days"],
-        observe_days=days,
+        follow_up_days=proto["follow_up_days"],
+        observe_days=np.arange(0.0, proto["follow_up_days"] + 1e-9, proto["observe_every_days"]),
         rng=ctx.rng,
-        inoculum="A925L/AR",
-        species="human",
-        dt_h=1.0,
-        tumor=tumor,
     )
-    prog = progression(cohort.observations, proto["progression_fold"])
+    prog = progression(cohort.observations, fold)
     med = median_survival(prog)
-    o = cohort.observations
-    base = o[o["day"] == 0].set_index("subject")["total_cells"]
-    at12 = o[o["day"] == 84].assign(ratio=lambda d: d["total_cells"] / d["subject"].map(base))
-    control = (
-        at12.assign(controlled=lambda d: d["alive"] & (d["ratio"] <= 1.0))
-        .groupby("arm", sort=False)["controlled"]
-        .mean()
-        .rename("fraction_controlled_wk12")
-        .reset_index()
-    )
-    exposure = exposure_table(ctx.rng)
+    control = control_at(cohort.observations)
+    # every (drug, regimen) of the arms, in arm order
+    regimens = dict.fromkeys((d, r) for a in arms for d, r in a.regimens.items())
+    exposure = exposure_table(ctx.rng, regimens)
     fig = Figure(figsize=(11, 4), layout="constrained")
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     ex = exposure[exposure["compartment"] == "lesion (unbound)"]
@@ -127,7 +113,7 @@ def human_translation(ctx: Context) -> SectionResult:
     plot_km(prog, ax=ax2)
     ax2.set_xlabel("days from start of treatment")
     ax2.set_ylabel("progression-free")
-    ax2.set_title("Predicted time to LMC progression (burden > 2x)", fontsize=9)
+    ax2.set_title(f"Predicted time to LMC progression (burden > {fold:g}x)", fontsize=9)
     text = (
         "**Model prediction, not a result of the study.** The twin's human arm uses the same "
         "pathway and tumour model as the mice with human PK, CSF physiology and slower human "

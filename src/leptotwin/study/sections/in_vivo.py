@@ -9,29 +9,28 @@ population is taken to the virtual plate, where its cross-resistance is measured
 
 from __future__ import annotations
 
-from importlib import resources
-
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 
 from leptotwin.analysis.growth import growth_curves, plot_growth, read_bli, summarize_growth
 from leptotwin.analysis.survival import median_survival, pairwise_logrank, plot_km
 from leptotwin.assays.bli import simulate_bli, write_bli
 from leptotwin.assays.harvest import harvest_counts
-from leptotwin.model.cohort import Arm, CohortResult, simulate_lmc
+from leptotwin.model.cohort import CohortResult, simulate_lmc
+from leptotwin.model.tumor import TumorParameters
 from leptotwin.study.claims import ClaimResult, ClaimStatus
+from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 from leptotwin.study.sections import viability as vb
+from leptotwin.study.simulate_job import Experiment, load_experiment
 
 AR, PARENTAL = vb.AR, vb.PARENTAL
 
 
 def load_protocol() -> dict:
     """The mouse protocol (``study/protocols/lmc_mouse.yaml``)."""
-    text = (resources.files("leptotwin.study") / "protocols" / "lmc_mouse.yaml").read_text()
-    return yaml.safe_load(text)
+    return load_packaged_protocol("lmc_mouse")
 
 
 def image(ctx: Context, cohort: CohortResult, name: str) -> pd.DataFrame:
@@ -68,56 +67,54 @@ def _survival_table(cohort: CohortResult, t0_days: float) -> pd.DataFrame:
 def relapse_times(flux: pd.DataFrame, start_day: float) -> pd.DataFrame:
     """Per mouse: pre-treatment flux, nadir, fold fall, and the day (after treatment start) the
     flux first returns above its pre-treatment value after the nadir (event) or the last image
-    (censored)."""
-    rows = []
-    for mouse, g in flux.sort_values("day").groupby("mouse", sort=False):
-        pre = g.loc[g["day"] == start_day, "total_flux_p_s"]
-        if pre.empty:
-            continue
-        pre_v = float(pre.iloc[0])
-        after = g[g["day"] > start_day]
-        if after.empty:
-            continue
-        i_nadir = after["total_flux_p_s"].idxmin()
-        nadir = float(after.loc[i_nadir, "total_flux_p_s"])
-        later = after[
-            (after["day"] > after.loc[i_nadir, "day"]) & (after["total_flux_p_s"] > pre_v)
-        ]
-        event = not later.empty
-        t = float(later["day"].iloc[0] if event else after["day"].max()) - start_day
-        rows.append(
-            {
-                "mouse": mouse,
-                "arm": g["arm"].iloc[0],
-                "pre_flux_p_s": pre_v,
-                "nadir_flux_p_s": nadir,
-                "fold_fall": pre_v / nadir,
-                "time_days": t,
-                "event": int(event),
-            }
-        )
-    return pd.DataFrame(rows)
+    (censored). Mice without an image on ``start_day`` or after it are left out."""
+    f = flux.sort_values("day")
+    mice = f["mouse"].unique()  # output order: as the mice first appear in time
+    pre = f[f["day"] == start_day].groupby("mouse")["total_flux_p_s"].first()
+    after = f[(f["day"] > start_day) & f["mouse"].isin(pre.index)]
+    by_mouse = after.groupby("mouse")
+    nadir_row = after.loc[by_mouse["total_flux_p_s"].idxmin()].set_index("mouse")
+    back = after[
+        (after["day"] > after["mouse"].map(nadir_row["day"]))
+        & (after["total_flux_p_s"] > after["mouse"].map(pre))
+    ]
+    first_back = back.groupby("mouse")["day"].min()
+    out = pd.DataFrame(
+        {
+            "arm": by_mouse["arm"].first(),
+            "pre_flux_p_s": pre.astype(float),
+            "nadir_flux_p_s": nadir_row["total_flux_p_s"].astype(float),
+        }
+    ).dropna(subset=["arm"])
+    out["fold_fall"] = out["pre_flux_p_s"] / out["nadir_flux_p_s"]
+    out["time_days"] = first_back.reindex(out.index).fillna(by_mouse["day"].max()) - start_day
+    out["event"] = out.index.isin(first_back.index).astype(int)
+    out = out.reindex([m for m in mice if m in out.index])
+    return out.rename_axis("mouse").reset_index()
+
+
+def _simulate(ctx: Context, experiment: str) -> tuple[Experiment, CohortResult, int]:
+    """The protocol's ``experiment`` in virtual mice (the quick cohort size with ``ctx.quick``)."""
+    exp = load_experiment("lmc_mouse", experiment)
+    n = exp.quick_n_per_arm if ctx.quick and exp.quick_n_per_arm else exp.n_per_arm
+    cohort = simulate_lmc(
+        list(exp.arms),
+        n_per_arm=n,
+        days=exp.days,
+        observe_days=exp.observe_days,
+        rng=ctx.rng,
+        inoculum=exp.inoculum,
+    )
+    return exp, cohort, n
 
 
 @register_section("in_vivo_relapse", order=40)
 def in_vivo_relapse(ctx: Context) -> SectionResult:
     """C2: continuous alectinib in the parental LMC model, response and AREG-high relapse."""
     proto = load_protocol()
-    p = proto["relapse"]
-    n = p["quick_mice"] if ctx.quick else p["mice"]
-    arms = [Arm("alectinib", {"alectinib": proto["regimens"]["alectinib"]})]
-    from leptotwin.model.tumor import TumorParameters
-
+    harvest_cells = proto["relapse"]["harvest_cells"]
+    _, cohort, n = _simulate(ctx, "relapse")
     start = TumorParameters.from_catalog().treatment_start_d
-    days = np.arange(start, p["follow_up_days"] + 1e-9, p["imaging_every_days"])
-    cohort = simulate_lmc(
-        arms,
-        n_per_arm=n,
-        days=p["follow_up_days"],
-        observe_days=days,
-        rng=ctx.rng,
-        inoculum=p["inoculum"],
-    )
     flux = image(ctx, cohort, "relapse")
     rel = relapse_times(flux, start)
     med = median_survival(rel[["mouse", "arm", "time_days", "event"]]).iloc[0]
@@ -127,7 +124,7 @@ def in_vivo_relapse(ctx: Context) -> SectionResult:
     last = obs.sort_values("day").groupby("subject").tail(1)
     relapsed_ids = {int(m[1:]) for m in rel.loc[rel["event"] == 1, "mouse"]}
     harvested = last[last["subject"].isin(relapsed_ids)]
-    counts = harvest_counts(harvested, cohort.clones, n_cells=p["harvest_cells"], rng=ctx.rng)
+    counts = harvest_counts(harvested, cohort.clones, n_cells=harvest_cells, rng=ctx.rng)
     frac_r = float(counts["fraction_R"].median()) if len(counts) else float("nan")
 
     # the harvested population on the virtual plate (pooled relapsed cells)
@@ -168,8 +165,8 @@ def in_vivo_relapse(ctx: Context) -> SectionResult:
         f"{proto['regimens']['alectinib']} from day {start:g}; weekly IVIS images were written as "
         "a Living-Image-like export and read back. Relapse is the first image after the nadir "
         "whose flux exceeds the mouse's pre-treatment flux. Relapsed tumours were harvested at "
-        "the endpoint, 300 cells classified per tumour, and the pooled population was tested on "
-        "the virtual plate against parental cells."
+        f"the endpoint, {harvest_cells} cells classified per tumour, and the pooled population "
+        "was tested on the virtual plate against parental cells."
     )
     tables = {"relapse_per_mouse.csv": rel, "relapse_bli.csv": flux, "relapse_harvest.csv": counts}
     if plate is not None:
@@ -201,39 +198,16 @@ def cross_resistance_of(ctx: Context, name: str, composition: list[tuple[str, fl
     layout = vb.design_plates(curves, proto["doses_nM"], plate_prefix="H")
     tidy, _ = vb.run_layout(ctx, sub, layout, folder="relapse_plates", mixtures={name: composition})
     _, ic = vb.analyse(tidy, proto)
-    parts, texts = [], []
-    for drug in vb.ALK_TKIS:
-        r = vb.ratio(
-            ic,
-            vb.curve_label(name, drug),
-            vb.curve_label(PARENTAL, drug),
-            dose_max=float(max(proto["doses_nM"])),
-        )
-        parts.append(3.0 <= r["estimate"] <= 30.0 and r["lower"] > 1.0)
-        texts.append(f"{drug} {vb._fmt_ratio(r)}")
-    return {"pass": all(parts), "text": "; ".join(texts), "table": ic}
+    parts, text = vb.cross_resistance(ic, name, dose_max=float(max(proto["doses_nM"])))
+    return {"pass": all(parts), "text": text, "table": ic}
 
 
 @register_section("in_vivo_combination", order=50)
 def in_vivo_combination(ctx: Context) -> SectionResult:
     """C7: six arms in the A925L/AR LMC model, weekly BLI and survival."""
-    from leptotwin.model.tumor import TumorParameters
-
-    proto = load_protocol()
-    p = proto["combination"]
-    n = p["quick_mice_per_arm"] if ctx.quick else p["mice_per_arm"]
-    regs = proto["regimens"]
-    arms = [Arm(name, {d: regs[d] for d in drugs}) for name, drugs in p["arms"].items()]
+    regs = load_protocol()["regimens"]
+    exp, cohort, n = _simulate(ctx, "combination")
     start = TumorParameters.from_catalog().treatment_start_d
-    days = start + 7.0 * np.arange(p["imaging_weeks"] + 1)
-    cohort = simulate_lmc(
-        arms,
-        n_per_arm=n,
-        days=p["follow_up_days"],
-        observe_days=days,
-        rng=ctx.rng,
-        inoculum=p["inoculum"],
-    )
     flux = image(ctx, cohort, "combination")
     curves = growth_curves(flux)
     # fold change at the last imaging day; mice euthanised earlier keep their last image (LOCF:
@@ -246,8 +220,8 @@ def in_vivo_combination(ctx: Context) -> SectionResult:
     )
     surv = _survival_table(cohort, start)
     tests = pairwise_logrank(surv)
-    combos = [a for a in p["arms"] if "+" in a]
-    singles = [a for a in p["arms"] if "+" not in a]
+    combos = [a.name for a in exp.arms if "+" in a.name]
+    singles = [a.name for a in exp.arms if "+" not in a.name]
     g = fold.set_index("arm")["geomean"]
     parts = [g[c] <= 2.0 for c in combos] + [g[s] >= 10.0 for s in singles]
     pvals = []

@@ -13,11 +13,8 @@ claim; its true ratio is shown beside the measured one.
 
 from __future__ import annotations
 
-from importlib import resources
-
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 
 from leptotwin.analysis.msi import (
@@ -34,6 +31,7 @@ from leptotwin.assays.msi import FORMULAS, compound_ions, simulate_msi, write_im
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.model.tissue import TissueParams, make_section, tissue_concentrations
 from leptotwin.study.claims import ClaimResult, ClaimStatus
+from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 
 DRUGS = ("erlotinib", "osimertinib", "alectinib")
@@ -48,8 +46,7 @@ QUICK_PIXEL_UM = 200.0
 
 def load_regimens() -> dict[str, str]:
     """Mouse regimens of the LMC protocol (``study/protocols/lmc_mouse.yaml``)."""
-    text = (resources.files("leptotwin.study") / "protocols" / "lmc_mouse.yaml").read_text()
-    return dict(yaml.safe_load(text)["regimens"])
+    return dict(load_packaged_protocol("lmc_mouse")["regimens"])
 
 
 def _mz(compound: str, ion: str) -> float:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 
 from leptotwin.catalog import load_catalog
 from leptotwin.model import parse_regimen, simulate_pk
 from leptotwin.study.pk import exposure_summary, plot_pk
+from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 
 # Published numbers the PK model is checked against: (drug, species, regimen, what, published,
@@ -157,8 +155,7 @@ def published_checks() -> pd.DataFrame:
 
 
 def _protocol() -> dict:
-    text = (resources.files("leptotwin.study") / "protocols" / "pk_exposure.yaml").read_text()
-    return yaml.safe_load(text)
+    return load_packaged_protocol("pk_exposure")
 
 
 @register_section("pharmacokinetics", order=10)

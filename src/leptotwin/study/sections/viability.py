@@ -13,11 +13,8 @@ when every part holds, FAIL as soon as one measured part fails.
 
 from __future__ import annotations
 
-from importlib import resources
-
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -42,6 +39,7 @@ from leptotwin.formats import (
 )
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.study.claims import ClaimResult, ClaimStatus
+from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 from leptotwin.study.sections.combination_matrix import run_matrices
 from leptotwin.study.sections.molecular import run_blot, run_qpcr
@@ -53,8 +51,7 @@ PARENTAL, AR = "A925LPE3", "A925L/AR"
 
 def load_protocol() -> dict:
     """The viability protocol (``study/protocols/viability.yaml``)."""
-    text = (resources.files("leptotwin.study") / "protocols" / "viability.yaml").read_text()
-    return yaml.safe_load(text)
+    return load_packaged_protocol("viability")
 
 
 def protocol_curves(proto: dict) -> list[CurveSpec]:
@@ -174,6 +171,17 @@ def ratio(ic: pd.DataFrame, num: str, den: str, *, dose_max: float) -> dict[str,
         }
     r = log_ratio_ci(a["ic50_nM"], a["se_nM"], b["ic50_nM"], b["se_nM"], df=a["df"] + b["df"])
     return {k: float(r[k]) for k in ("estimate", "lower", "upper")} | {"censored": False}
+
+
+def cross_resistance(ic: pd.DataFrame, line: str, *, dose_max: float) -> tuple[list[bool], str]:
+    """C3's test of ``line`` against parental for each ALK TKI: IC50 ratio between 3 and 30 with
+    the 95 % interval above 1 (CLAIMS.md). Returns one verdict per drug and the measured text."""
+    parts, texts = [], []
+    for drug in ALK_TKIS:
+        r = ratio(ic, curve_label(line, drug), curve_label(PARENTAL, drug), dose_max=dose_max)
+        parts.append(3.0 <= r["estimate"] <= 30.0 and r["lower"] > 1.0)
+        texts.append(f"{drug} {_fmt_ratio(r)}")
+    return parts, "; ".join(texts)
 
 
 def response_at(tidy: pd.DataFrame, curve: str, dose: float) -> float:
@@ -357,12 +365,8 @@ def evaluate_claims(
         )
     )
 
-    parts, texts = [], []
-    for drug in ALK_TKIS:
-        r = ratio(ic, curve_label(AR, drug), curve_label(PARENTAL, drug), dose_max=dmax)
-        parts.append(3.0 <= r["estimate"] <= 30.0 and r["lower"] > 1.0)
-        texts.append(f"{drug} {_fmt_ratio(r)}")
-    claims.append(ClaimResult("C3", _status(parts, False), "; ".join(texts)))
+    parts, text = cross_resistance(ic, AR, dose_max=dmax)
+    claims.append(ClaimResult("C3", _status(parts, False), text))
 
     si = {
         k: ratio(ic, curve_label(AR, "alectinib", k), par, dose_max=dmax)
