@@ -226,13 +226,16 @@ def msi(ctx: Context) -> SectionResult:
     cat = load_catalog()
     table, truth, images, c8 = run_experiment(ctx, catalog=cat)
     pixel = QUICK_PIXEL_UM if ctx.quick else cat.in_vivo_value("brain_section", "pixel_size")
+    kp_brain = ", ".join(
+        f"{d} {TissueParams.from_catalog(d, cat).kp_uu_brain:g}" for d in truth["drug"]
+    )
     text = (
         "Each drug was given to a virtual mouse with leptomeningeal lesions at the LMC "
         "protocol's dose, daily for "
         f"{cat.in_vivo_value('brain_section', 'days_dosed'):g} days; the brain was sectioned "
         f"{cat.in_vivo_value('brain_section', 'sampling_time'):g} h after the last dose. In "
         "parenchyma the unbound drug is Kp,uu,brain × unbound plasma (intact blood–brain "
-        "barrier; erlotinib 0.27, osimertinib 0.3, alectinib 0.75); in lesions it follows the "
+        f"barrier; {kp_brain}); in lesions it follows the "
         "PK lesion compartment (leaky blood–tumour barrier); total tissue drug is "
         "unbound × (1 + binding) with the same binding in tumour as in brain. The virtual MALDI "
         "instrument (CHCA, positive mode, centroided, ppm mass error, lipid ion suppression, "

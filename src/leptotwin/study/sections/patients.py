@@ -178,15 +178,16 @@ def patients_csf(ctx: Context) -> SectionResult:
     ax2.set_ylabel("repeated studies")
     ax2.legend(fontsize=7)
     ax2.set_title(f"{len(studies)} repeated studies: the power of n = 4", fontsize=9)
+    dilution = load_catalog().in_vivo_value("patients", "csf_dilution")
     text = (
         "Virtual patients in the three groups of the study (n = 4, 30, 24) have CSF AREG from a "
         "non-tumour baseline plus what their CSF-bathed tumour cells secrete (A925L/AR-like "
         "miR-449a loss in the ALK group; parental-like secretion in EGFR-mutant LMC), cleared "
-        "with human CSF turnover. CSF was measured with the virtual DuoSet ELISA at 1:2 "
-        "(re-assayed at 1:20 above the ULOQ), read back from the plate export and analysed with "
-        "weighted 4PL standard curves. Baseline CSF AREG and LMC burden are assumptions "
-        "(catalogue block `patients`); the power depends strongly on how much LMC burden "
-        "varies between patients (table `csf_areg_power_sensitivity.csv`)."
+        "with human CSF turnover. CSF was measured with the virtual DuoSet ELISA at "
+        f"1:{dilution:g} (re-assayed at 1:{10 * dilution:g} above the ULOQ), read back from the "
+        "plate export and analysed with weighted 4PL standard curves. Baseline CSF AREG and LMC "
+        "burden are assumptions (catalogue block `patients`); the power depends strongly on how "
+        "much LMC burden varies between patients (table `csf_areg_power_sensitivity.csv`)."
     )
     return SectionResult(
         title="AREG in the CSF of patients (C9)",

@@ -12,107 +12,9 @@ from leptotwin.study.pk import exposure_summary, plot_pk
 from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 
-# Published numbers the PK model is checked against: (drug, species, regimen, what, published,
-# unit, role). "calibrated": the value was a calibration target; "predicted": it was not used to
-# set any parameter.
-_CHECKS = [
-    ("alectinib", "human", "600 mg BID", "Cmax,ss", 665.0, "ng/mL", "predicted", "Alecensa label"),
-    (
-        "alectinib",
-        "human",
-        "600 mg BID",
-        "CSF / unbound plasma",
-        0.75,
-        "ratio",
-        "set from source",
-        "Gadgeel 2014",
-    ),
-    ("lorlatinib", "human", "100 mg QD", "Cmax,ss", 577.0, "ng/mL", "calibrated", "Lorviqua label"),
-    (
-        "lorlatinib",
-        "human",
-        "100 mg QD",
-        "AUC0-24,ss",
-        5650.0,
-        "ng.h/mL",
-        "predicted",
-        "Lorviqua label",
-    ),
-    (
-        "erlotinib",
-        "human",
-        "150 mg QD",
-        "CSF / plasma",
-        0.04,
-        "ratio",
-        "set from source",
-        "Togashi 2010/2012 (2.8-5.1 %)",
-    ),
-    (
-        "gefitinib",
-        "human",
-        "250 mg QD",
-        "CSF / plasma",
-        0.012,
-        "ratio",
-        "set from source",
-        "Togashi 2012, Zhao 2013 (1.1-1.3 %)",
-    ),
-    (
-        "crizotinib",
-        "human",
-        "250 mg BID",
-        "CSF / plasma",
-        0.0026,
-        "ratio",
-        "set from source",
-        "Costa 2011",
-    ),
-    (
-        "erlotinib",
-        "mouse",
-        "50 mg/kg QD",
-        "unbound Cmax,ss",
-        484.0,
-        "ng/mL",
-        "calibrated",
-        "Wong 2012",
-    ),
-    (
-        "erlotinib",
-        "mouse",
-        "50 mg/kg QD",
-        "unbound Cmin,ss",
-        11.4,
-        "ng/mL",
-        "calibrated",
-        "Wong 2012",
-    ),
-    (
-        "erlotinib",
-        "mouse",
-        "25 mg/kg BID",
-        "unbound Cmax,ss",
-        278.0,
-        "ng/mL",
-        "predicted",
-        "Wong 2012",
-    ),
-    (
-        "erlotinib",
-        "mouse",
-        "25 mg/kg BID",
-        "unbound Cmin,ss",
-        44.7,
-        "ng/mL",
-        "predicted",
-        "Wong 2012",
-    ),
-]
-
 
 def _check_value(drug: str, species: str, regimen: str, what: str) -> float:
-    tau = 12.0 if "BID" in regimen else 24.0
+    tau = parse_regimen(regimen)[0].interval_h  # the last dosing interval
     t = np.arange(0.0, 24.0 * 21 + 1e-9, 0.02)
     res = simulate_pk(drug, species, regimen, t_h=t, iiv=False)
     m = t >= t[-1] - tau
@@ -133,22 +35,23 @@ def _check_value(drug: str, species: str, regimen: str, what: str) -> float:
 
 
 def published_checks() -> pd.DataFrame:
-    """Typical-subject model values next to the published ones."""
+    """Typical-subject model values next to the published ones (``published_checks`` of
+    ``pk_exposure.yaml``, each with its unit, source and role)."""
     rows = []
-    for drug, species, regimen, what, pub, unit, role, source in _CHECKS:
-        model = _check_value(drug, species, regimen, what)
+    for c in _protocol()["published_checks"]:
+        model = _check_value(c["drug"], c["species"], c["regimen"], c["quantity"])
         rows.append(
             {
-                "drug": drug,
-                "species": species,
-                "regimen": regimen,
-                "quantity": what,
-                "unit": unit,
-                "published": pub,
+                "drug": c["drug"],
+                "species": c["species"],
+                "regimen": c["regimen"],
+                "quantity": c["quantity"],
+                "unit": c["unit"],
+                "published": c["value"],
                 "model": model,
-                "model_over_published": model / pub,
-                "role": role,
-                "source": source,
+                "model_over_published": model / c["value"],
+                "role": c["role"],
+                "source": c["source"],
             }
         )
     return pd.DataFrame(rows)

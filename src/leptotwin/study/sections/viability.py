@@ -549,7 +549,8 @@ def viability(ctx: Context) -> SectionResult:
         "Recombinant AREG in parental cells (C5)",
     )
     text = (
-        "Twelve virtual 96-well plates (72 h CellTiter-Glo, triplicate wells, nine doses and "
+        f"{len(proto['plates'])} virtual 96-well plates ({proto['hours']:g} h CellTiter-Glo, "
+        f"triplicate wells, {len(proto['doses_nM'])} doses and "
         "vehicle per curve; outer ring medium blanks) were written as a plate-reader export and a "
         "layout file (`viability_plates/`), read back, normalised to each plate's blanks and "
         "vehicles, and fitted with LL.4 (drc parameterisation). IC50 is absolute: the dose "
