@@ -24,6 +24,9 @@ app = typer.Typer(
     "carcinomatosis (Arai et al., J Thorac Oncol 2020).",
 )
 _out = Console()
+# options several commands share
+_Force = Annotated[bool, typer.Option(help="Replace results already in --out.")]
+_Workers = Annotated[int, typer.Option(help="Workers of a local cluster.")]
 _err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
@@ -31,7 +34,7 @@ _err = Console(stderr=True, soft_wrap=True, highlight=False)
 def reproduce(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/reproduce"),
     seed: Annotated[int, typer.Option(help="Seed of the whole run.")] = 2020,
-    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    force: _Force = False,
     quick: Annotated[bool, typer.Option(help="Smaller cohorts, for a preview.")] = False,
     section: Annotated[
         list[str] | None, typer.Option(help="Run only these sections (repeatable).")
@@ -74,7 +77,7 @@ def pk(
     step_h: Annotated[float, typer.Option("--step-h", help="Output step (h).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/pk"),
-    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    force: _Force = False,
 ) -> None:
     """Simulate plasma, unbound, CSF and lesion concentrations: pk.csv and pk.png."""
     from leptotwin.study.pk import PKJob, run_pk_job
@@ -101,11 +104,11 @@ def fit_curves(
     layout: Annotated[Path | None, typer.Option(help="Layout file for --plate.")] = None,
     model: Annotated[str, typer.Option(help="LL.2, LL.3, LL.4, LL.5 or W1.4.")] = "LL.4",
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/fit-curves"),
-    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    force: _Force = False,
     scheduler: Annotated[
         str | None, typer.Option(help="Fit on Dask: 'local' or a scheduler address (no figures).")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Workers of a local cluster.")] = 2,
+    workers: _Workers = 2,
 ) -> None:
     """Fit dose-response curves (drc models, batched): fits.csv, qc.csv and figures."""
     from leptotwin.study.fit_curves import run_fit_curves
@@ -130,7 +133,7 @@ def elisa(
     model: Annotated[str, typer.Option(help="4PL or 5PL.")] = "4PL",
     weights: Annotated[str, typer.Option(help="1/y^2, 1/y or none.")] = "1/y^2",
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/elisa"),
-    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    force: _Force = False,
 ) -> None:
     """ELISA standard curves and sample concentrations: samples.csv, standards.csv, curves.csv."""
     from leptotwin.study.elisa_job import run_elisa_job
@@ -148,7 +151,7 @@ def qpcr(
     calibrator: Annotated[str, typer.Option(help="Calibrator group (e.g. parental).")],
     method: Annotated[str, typer.Option(help="livak or pfaffl.")] = "livak",
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/qpcr"),
-    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    force: _Force = False,
 ) -> None:
     """Relative expression by ΔΔCt (Livak) or Pfaffl, with CIs: summary.csv and a figure."""
     from leptotwin.study.lab_jobs import run_qpcr_job
@@ -171,7 +174,7 @@ def blot(
     layout: Annotated[Path | None, typer.Option(help="Array layout CSV (membrane array).")] = None,
     background: Annotated[str, typer.Option(help="tophat, rolling_ball, lane or none.")] = "tophat",
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/blot"),
-    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    force: _Force = False,
 ) -> None:
     """Blot or array densitometry: band/spot volumes and an annotated image."""
     from leptotwin.study.lab_jobs import run_blot_job
@@ -194,11 +197,11 @@ def synergy(
     ] = "synergyfinder",
     chunk_blocks: Annotated[int, typer.Option(help="Blocks scored per chunk.")] = 2000,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/synergy"),
-    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    force: _Force = False,
     scheduler: Annotated[
         str | None, typer.Option(help="Score on Dask: 'local' or a scheduler address.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Workers of a local cluster.")] = 2,
+    workers: _Workers = 2,
     seed: Annotated[int, typer.Option(help="Bootstrap seed (with --scheduler).")] = 0,
 ) -> None:
     """Drug-combination synergy (ZIP, Bliss, HSA, Loewe, MuSyC) per dose and per block."""
@@ -235,7 +238,7 @@ def msi(
     ppm: Annotated[float, typer.Option(help="Tolerance (ppm).")] = 10.0,
     roi: Annotated[Path | None, typer.Option(help="ROI mask PNG (non-zero = ROI).")] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/msi"),
-    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    force: _Force = False,
 ) -> None:
     """Mass-spectrometry imaging: ion images (CSV, PNG) and ROI statistics."""
     from leptotwin.study.msi_job import run_msi_job
@@ -255,9 +258,9 @@ def simulate(
     scheduler: Annotated[
         str | None, typer.Option(help="'local' (a LocalCluster) or a scheduler address.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Workers of a local cluster.")] = 2,
+    workers: _Workers = 2,
     chunk_size: Annotated[int, typer.Option(help="Subjects per task.")] = 2000,
-    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    force: _Force = False,
 ) -> None:
     """Simulate a user's cohort protocol (optionally on a Dask cluster): tables of burden,
     survival and subjects."""
