@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
@@ -46,11 +47,54 @@ def test_catalogue_has_required_drugs_and_species():
             assert p.CL_L_h > 0 and p.V1_L > 0 and 0 < p.fu <= 1
 
 
-def test_every_value_has_unit_and_source():
+def _numbers_outside_quantities(obj, path=""):
+    """Paths of numbers in parsed YAML that are not the ``value`` of a quantity."""
+    if isinstance(obj, dict):
+        if {"value", "unit", "source"} <= obj.keys():
+            return [f"{path}.{k}" for k, v in obj.items() if k != "value" and _is_number(v)]
+        return [p for k, v in obj.items() for p in _numbers_outside_quantities(v, f"{path}.{k}")]
+    if isinstance(obj, list):
+        return [
+            p for i, v in enumerate(obj) for p in _numbers_outside_quantities(v, f"{path}[{i}]")
+        ]
+    return [path] if _is_number(obj) else []
+
+
+def _count_quantities(obj):
+    if isinstance(obj, dict):
+        if {"value", "unit", "source"} <= obj.keys():
+            return 1
+        return sum(_count_quantities(v) for v in obj.values())
+    if isinstance(obj, list):
+        return sum(_count_quantities(v) for v in obj)
+    return 0
+
+
+def _is_number(v):
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def test_every_number_is_a_quantity_with_unit_and_source():
+    """The schema makes a quantity carry unit and source; this checks that no number in the
+    files escapes it (a bare number in a new field would have no unit or source), and that the
+    table lists every quantity the files hold."""
+    n_quantities = 0
+    for path in sorted(DATA.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = {k: v for k, v in data.items() if not k.startswith("_")}  # YAML-anchor blocks
+        assert _numbers_outside_quantities(data) == [], path.name
+        n_quantities += _count_quantities(data)
     table = load_catalog().table()
-    assert len(table) > 150
-    assert (table["unit"].str.len() > 0).all()
-    assert (table["source"].str.len() >= 3).all()
+    assert len(table) == n_quantities
+    assert set(table["group"]) == {
+        "drugs",
+        "species",
+        "cell_lines",
+        "perturbations",
+        "assays",
+        "in_vivo",
+        "pathway",
+    }
 
 
 def test_primary_sources_are_recognised():
@@ -151,3 +195,47 @@ def test_model_potency_one_per_target():
     for drug in DRUGS:
         entries = [p for p in cat.drug(drug).potency if p.model]
         assert len({p.target for p in entries}) == len(entries) >= 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        (
+            "molecular_weight: {value: 482.6, unit: g/mol,",
+            "molecular_weight: {value: 482.6, unit: mg,",
+            r"alectinib.molecular_weight.unit",
+        ),
+        (
+            "ic50: {value: 11.4, unit: nM,",
+            "ic50: {value: 11.4, unit: mg,",
+            r"alectinib.potency\[0\].ic50.unit",
+        ),
+        (
+            'CL: {value: 0.3, unit: "1",',
+            "CL: {value: 0.3, unit: L/h,",
+            r"alectinib.pk.human.iiv.CL.unit",
+        ),
+    ],
+)
+def test_units_checked_at_load_everywhere(tmp_path, old, new, field):
+    """A unit the model cannot convert is reported when the catalogue is loaded, naming the
+    field (it used to surface later as a bare KeyError inside the PK or pathway model)."""
+    folder = _copy(tmp_path, edit_drugs=lambda s: s.replace(old, new, 1))
+    with pytest.raises(LeptotwinError, match=rf"drugs.yaml: {field}: unit not accepted"):
+        load_catalog(folder)
+
+
+def test_cell_line_that_is_not_a_mapping(tmp_path):
+    folder = _copy(tmp_path)
+    p = folder / "cell_lines.yaml"
+    p.write_text(p.read_text().replace("perturbations:\n", "perturbations:\n  siX: 3\n", 1))
+    with pytest.raises(LeptotwinError, match=r"perturbations.siX: expected a mapping"):
+        load_catalog(folder)
+
+
+def test_unknown_in_vivo_parameter_lists_the_block():
+    cat = load_catalog()
+    with pytest.raises(LeptotwinError, match=r"lmc_mouse.inoculum: .*one of .*inoculum_cells"):
+        cat.in_vivo_value("lmc_mouse", "inoculum")
+    with pytest.raises(LeptotwinError, match=r"unknown in-vivo parameter.*one of .*lmc_mouse"):
+        cat.in_vivo_value("lmc_rat", "inoculum_cells")

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from leptotwin.catalog.schema import (
     AssayKit,
@@ -69,6 +69,7 @@ PATHWAY_UNITS = {
     "signal_hill": "1",
 }
 _MASS_CONC_PER_L = {"ng/mL": 1e-6, "µg/mL": 1e-3, "mg/L": 1e-3}  # g/L per unit
+_M = TypeVar("_M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -142,23 +143,11 @@ class Catalog:
 
     def in_vivo_value(self, block: str, name: str) -> float:
         """One in-vivo model parameter (``in_vivo.yaml``), in the unit the catalogue states."""
-        if block not in self.in_vivo or name not in self.in_vivo[block].parameters:
-            raise LeptotwinError(
-                "unknown in-vivo parameter",
-                field=f"{block}.{name}",
-                expected="one of " + ", ".join(sorted(self.in_vivo)),
-            )
-        return self.in_vivo[block].parameters[name].value
+        return _block_value(self.in_vivo, "unknown in-vivo parameter", block, name)
 
     def assay_value(self, kit: str, name: str) -> float:
         """One setting of a virtual instrument (in the unit the catalogue states)."""
-        if kit not in self.assays or name not in self.assays[kit].parameters:
-            raise LeptotwinError(
-                "unknown assay setting",
-                field=f"{kit}.{name}",
-                expected="one of " + ", ".join(sorted(self.assays)),
-            )
-        return self.assays[kit].parameters[name].value
+        return _block_value(self.assays, "unknown assay setting", kit, name)
 
     def cell_line(self, name: str) -> CellLine:
         """Return one cell line; raise a LeptotwinError listing the known ones if absent."""
@@ -213,8 +202,7 @@ class Catalog:
     def model_potency_nM(self, drug: str) -> dict[str, float]:
         """Target → inhibition constant (nM) used by the pathway model (``model: true``)."""
         d = self.drug(drug)
-        mw = convert(d.molecular_weight.value, d.molecular_weight.unit, "molar_mass")
-        return {p.target: ic50_to_nM(p.ic50, mw) for p in d.potency if p.model}
+        return {p.target: ic50_to_nM(p.ic50, _mw_g_mol(d)) for p in d.potency if p.model}
 
     def drug(self, name: str) -> Drug:
         """Return one drug; raise a LeptotwinError listing the known ones if absent."""
@@ -295,7 +283,7 @@ class Catalog:
                 for r, a in pk.routes.items()
             },
             iiv={k: convert(q.value, q.unit, "fraction") for k, q in pk.iiv.items()},
-            mw_g_mol=convert(d.molecular_weight.value, d.molecular_weight.unit, "molar_mass"),
+            mw_g_mol=_mw_g_mol(d),
             body_weight_kg=bw,
             body_surface_m2=bsa,
         )
@@ -315,11 +303,7 @@ class Catalog:
     def potency_nM(self, drug: str) -> list[tuple[str, str, float]]:
         """(target, assay, IC50 in nM) for each potency entry of ``drug``."""
         d = self.drug(drug)
-        mw = convert(d.molecular_weight.value, d.molecular_weight.unit, "molar_mass")
-        out = []
-        for p in d.potency:
-            out.append((p.target, p.assay, ic50_to_nM(p.ic50, mw)))
-        return out
+        return [(p.target, p.assay, ic50_to_nM(p.ic50, _mw_g_mol(d))) for p in d.potency]
 
     def table(self) -> pd.DataFrame:
         """Every value as one row: ``group, path, value, unit, source, assumption,
@@ -356,6 +340,21 @@ class Catalog:
         if self.pathway is not None:
             _walk(self.pathway.model_dump(), "pathway", "pathway", rows)
         return rows
+
+
+def _block_value(blocks: dict[str, AssayKit], what: str, block: str, name: str) -> float:
+    if block not in blocks:
+        raise LeptotwinError(what, field=block, expected="one of " + ", ".join(sorted(blocks)))
+    params = blocks[block].parameters
+    if name not in params:
+        raise LeptotwinError(
+            what, field=f"{block}.{name}", expected="one of " + ", ".join(sorted(params))
+        )
+    return params[name].value
+
+
+def _mw_g_mol(drug: Drug) -> float:
+    return convert(drug.molecular_weight.value, drug.molecular_weight.unit, "molar_mass")
 
 
 def ic50_to_nM(q: Quantity, mw_g_mol: float) -> float:
@@ -395,27 +394,50 @@ def _validation_error(path: Path, name: str, exc: ValidationError) -> LeptotwinE
     return LeptotwinError(msg, source=str(path), field=loc)
 
 
-def _check_units(path: Path, name: str, pk: DrugSpeciesPK) -> None:
-    for fname, kind in _PK_KINDS.items():
-        q = getattr(pk, fname)
-        if q is not None and q.unit not in CANONICAL[kind].factors:
-            raise LeptotwinError(
-                "unit not accepted",
-                source=str(path),
-                field=f"{name}.{fname}.unit",
-                value=q.unit,
-                expected="one of " + ", ".join(CANONICAL[kind].factors),
-            )
-    for route, a in pk.routes.items():
-        for fname, kind, q in (("ka", "rate", a.ka), ("F", "fraction", a.F)):
-            if q.unit not in CANONICAL[kind].factors:
-                raise LeptotwinError(
-                    "unit not accepted",
-                    source=str(path),
-                    field=f"{name}.routes.{route}.{fname}.unit",
-                    value=q.unit,
-                    expected="one of " + ", ".join(CANONICAL[kind].factors),
-                )
+def _check_unit(
+    path: Path, field: str, q: Quantity | None, accepted: tuple[str, ...], expected: str = ""
+) -> None:
+    """Raise a LeptotwinError naming ``field`` when ``q`` is given in a unit not ``accepted``."""
+    if q is not None and q.unit not in accepted:
+        raise LeptotwinError(
+            "unit not accepted",
+            source=str(path),
+            field=f"{field}.unit",
+            value=q.unit,
+            expected=expected or "one of " + ", ".join(accepted),
+        )
+
+
+def _units(kind: str) -> tuple[str, ...]:
+    return tuple(CANONICAL[kind].factors)
+
+
+def _build(cls: type[_M], path: Path, field: str, body: Any, **extra: Any) -> _M:
+    """``cls(**extra, **body)``; schema errors become a LeptotwinError naming the field."""
+    try:
+        return cls(**extra, **body)
+    except ValidationError as exc:
+        raise _validation_error(path, field, exc) from None
+    except TypeError:
+        raise LeptotwinError("expected a mapping", source=str(path), field=field) from None
+
+
+def _check_drug_units(path: Path, drug: Drug) -> None:
+    name = drug.name
+    _check_unit(path, f"{name}.molecular_weight", drug.molecular_weight, _units("molar_mass"))
+    ic50_units = _units("molar_conc") + tuple(_MASS_CONC_PER_L)
+    for i, pot in enumerate(drug.potency):
+        _check_unit(path, f"{name}.potency[{i}].ic50", pot.ic50, ic50_units)
+    for sp_name, pk in drug.pk.items():
+        where = f"{name}.pk.{sp_name}"
+        for fname, kind in _PK_KINDS.items():
+            _check_unit(path, f"{where}.{fname}", getattr(pk, fname), _units(kind))
+        _check_unit(path, f"{where}.fraction_formed", pk.fraction_formed, _units("fraction"))
+        for fname, q in pk.iiv.items():
+            _check_unit(path, f"{where}.iiv.{fname}", q, _units("fraction"))
+        for route, a in pk.routes.items():
+            _check_unit(path, f"{where}.routes.{route}.ka", a.ka, _units("rate"))
+            _check_unit(path, f"{where}.routes.{route}.F", a.F, _units("fraction"))
 
 
 def _data_dir() -> Path:
@@ -423,12 +445,13 @@ def _data_dir() -> Path:
 
 
 def load_catalog(data_dir: str | Path | None = None) -> Catalog:
-    """Parse and check ``drugs.yaml`` and ``species.yaml``.
+    """Parse and check the catalogue files (``drugs``, ``species``, ``cell_lines``, ``pathway``,
+    ``assays``, ``in_vivo``, each ``.yaml``).
 
     Parameters
     ----------
     data_dir : path, optional
-        A folder holding the two files; the packaged catalogue by default.
+        A folder holding the six files; the packaged catalogue by default.
 
     Raises
     ------
@@ -459,44 +482,23 @@ def _load(folder: Path) -> Catalog:
             raise LeptotwinError("catalogue file not found", source=str(f))
     species: dict[str, Species] = {}
     for name, body in _read_yaml(files["species"]).items():
-        try:
-            species[name] = Species(name=name, **body)
-        except ValidationError as exc:
-            raise _validation_error(files["species"], name, exc) from None
-        except TypeError:
-            raise LeptotwinError(
-                "expected a mapping", source=str(files["species"]), field=name
-            ) from None
+        species[name] = _build(Species, files["species"], name, body, name=name)
         for fname, kind in _SPECIES_KINDS.items():
             q = getattr(species[name], fname)
-            if q.unit not in CANONICAL[kind].factors:
-                raise LeptotwinError(
-                    "unit not accepted",
-                    source=str(files["species"]),
-                    field=f"{name}.{fname}.unit",
-                    value=q.unit,
-                    expected="one of " + ", ".join(CANONICAL[kind].factors),
-                )
+            _check_unit(files["species"], f"{name}.{fname}", q, _units(kind))
     drugs: dict[str, Drug] = {}
     for name, body in _read_yaml(files["drugs"]).items():
         if name.startswith("_"):  # shared blocks referenced by YAML anchors, not drugs
             continue
-        try:
-            drugs[name] = Drug(name=name, **body)
-        except ValidationError as exc:
-            raise _validation_error(files["drugs"], name, exc) from None
-        except TypeError:
-            raise LeptotwinError(
-                "expected a mapping", source=str(files["drugs"]), field=name
-            ) from None
-        for sp_name, pk in drugs[name].pk.items():
+        drugs[name] = _build(Drug, files["drugs"], name, body, name=name)
+        for sp_name in drugs[name].pk:
             if sp_name not in species:
                 raise LeptotwinError(
                     "PK given for a species the catalogue does not define",
                     source=str(files["drugs"]),
                     field=f"{name}.pk.{sp_name}",
                 )
-            _check_units(files["drugs"], f"{name}.pk.{sp_name}", pk)
+        _check_drug_units(files["drugs"], drugs[name])
     cell_lines, perturbations = _load_cells(files["cell_lines"])
     pathway = _load_pathway(files["pathway"])
     assays = _load_blocks(files["assays"])
@@ -515,15 +517,10 @@ def _load(folder: Path) -> Catalog:
 
 def _load_blocks(path: Path) -> dict[str, AssayKit]:
     """Named blocks of quantities (``assays.yaml``, ``in_vivo.yaml``)."""
-    blocks: dict[str, AssayKit] = {}
-    for name, body in _read_yaml(path).items():
-        try:
-            blocks[name] = AssayKit(name=name, **body)
-        except ValidationError as exc:
-            raise _validation_error(path, name, exc) from None
-        except TypeError:
-            raise LeptotwinError("expected a mapping", source=str(path), field=name) from None
-    return blocks
+    return {
+        name: _build(AssayKit, path, name, body, name=name)
+        for name, body in _read_yaml(path).items()
+    }
 
 
 def _load_cells(path: Path) -> tuple[dict[str, CellLine], dict[str, Perturbation]]:
@@ -538,47 +535,23 @@ def _load_cells(path: Path) -> tuple[dict[str, CellLine], dict[str, Perturbation
         )
     cells: dict[str, CellLine] = {}
     for name, body in (data.get("cell_lines") or {}).items():
-        try:
-            cells[name] = CellLine(name=name, **body)
-        except ValidationError as exc:
-            raise _validation_error(path, f"cell_lines.{name}", exc) from None
-        for fname in ("mir449a", "egfr_total", "alk_fusion"):
+        where = f"cell_lines.{name}"
+        cells[name] = _build(CellLine, path, where, body, name=name)
+        for fname in ("mir449a", "egfr_total", "alk_fusion", "areg_secretion"):
             q = getattr(cells[name], fname)
-            if q.unit != "1":
-                raise LeptotwinError(
-                    "unit not accepted",
-                    source=str(path),
-                    field=f"cell_lines.{name}.{fname}.unit",
-                    value=q.unit,
-                    expected="'1' (relative to parental)",
-                )
+            _check_unit(path, f"{where}.{fname}", q, ("1",), "'1' (relative to parental)")
     perts: dict[str, Perturbation] = {}
     for name, body in (data.get("perturbations") or {}).items():
-        try:
-            perts[name] = Perturbation(name=name, **body)
-        except ValidationError as exc:
-            raise _validation_error(path, f"perturbations.{name}", exc) from None
+        where = f"perturbations.{name}"
+        perts[name] = _build(Perturbation, path, where, body, name=name)
         if (perts[name].scale is None) == (perts[name].set is None):
-            raise LeptotwinError(
-                "give exactly one of scale or set", source=str(path), field=f"perturbations.{name}"
-            )
+            raise LeptotwinError("give exactly one of scale or set", source=str(path), field=where)
+        _check_unit(path, where, perts[name].scale or perts[name].set, ("1",), "'1' (relative)")
     return cells, perts
 
 
 def _load_pathway(path: Path) -> PathwayParameters:
-    data = _read_yaml(path)
-    try:
-        params = PathwayParameters(**data)
-    except ValidationError as exc:
-        raise _validation_error(path, "pathway", exc) from None
+    params = _build(PathwayParameters, path, "pathway", _read_yaml(path))
     for name, unit in PATHWAY_UNITS.items():
-        q = getattr(params, name)
-        if q.unit != unit:
-            raise LeptotwinError(
-                "unit not accepted",
-                source=str(path),
-                field=f"{name}.unit",
-                value=q.unit,
-                expected=repr(unit),
-            )
+        _check_unit(path, name, getattr(params, name), (unit,), repr(unit))
     return params
