@@ -183,6 +183,8 @@ def make_section(
     n_les = int(n_lesions if n_lesions is not None else cat.in_vivo_value(_BLOCK, "n_lesions"))
     r_um = cat.in_vivo_value(_BLOCK, "lesion_radius")
     r_sd = cat.in_vivo_value(_BLOCK, "lesion_radius_sd_log")
+    angle_sd = cat.in_vivo_value(_BLOCK, "lesion_angle_sd")
+    margin = cat.in_vivo_value(_BLOCK, "slide_margin")  # µm of slide around the section
     if px <= 0 or px > min(w_um, h_um) / 8:
         raise LeptotwinError(
             "pixel size too large for a brain section",
@@ -190,7 +192,6 @@ def make_section(
             value=px,
             expected=f"0 < pixel_um <= {min(w_um, h_um) / 8:g}",
         )
-    margin = 500.0  # µm of slide around the section
     nx, ny = int(np.ceil((w_um + 2 * margin) / px)), int(np.ceil((h_um + 2 * margin) / px))
     yc, xc = (np.arange(ny) + 0.5) * px, (np.arange(nx) + 0.5) * px
     yy, xx = np.meshgrid(yc, xc, indexing="ij")
@@ -199,7 +200,7 @@ def make_section(
     lesions = np.zeros((ny, nx), dtype=np.int64)
     phase = rng.uniform(0, 2 * np.pi)
     for k in range(n_les):
-        th = phase + 2 * np.pi * k / max(n_les, 1) + rng.normal(0, 0.15)
+        th = phase + 2 * np.pi * k / max(n_les, 1) + rng.normal(0, angle_sd)
         r = r_um * np.exp(rng.normal(0, r_sd))
         lx, ly = cx + a * np.cos(th), cy + b * np.sin(th)
         disc = (xx - lx) ** 2 + (yy - ly) ** 2 <= r**2
