@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -9,6 +11,7 @@ from scipy.integrate import solve_ivp
 from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model import Regimen, draw_subjects, parse_regimen, simulate_pk
+from leptotwin.model.pk import Metabolite, PKStream
 
 CAT = load_catalog()
 
@@ -234,21 +237,15 @@ def test_batched_equals_one_by_one():
     t = np.linspace(0, 72, 73)
     batch = simulate_pk("osimertinib", "mouse", "25 mg/kg QD", t_h=t, subjects=subj)
     for i in range(5):
-        one = draw_subjects(params, 1, iiv=False)
-        one = type(one)(
+        one = dataclasses.replace(
+            subj,
             **{
-                **one.__dict__,
-                **{
-                    k: (
-                        v[i : i + 1]
-                        if isinstance(v, np.ndarray)
-                        else {r: a[i : i + 1] for r, a in v.items()}
-                        if isinstance(v, dict)
-                        else v
-                    )
-                    for k, v in subj.__dict__.items()
-                },
-            }
+                k: v[i : i + 1]
+                if isinstance(v, np.ndarray)
+                else {r: a[i : i + 1] for r, a in v.items()}
+                for k, v in vars(subj).items()
+                if k != "typical"
+            },
         )
         single = simulate_pk("osimertinib", "mouse", "25 mg/kg QD", t_h=t, subjects=one)
         np.testing.assert_allclose(single.plasma_nM[0], batch.plasma_nM[i], rtol=1e-12)
@@ -315,3 +312,20 @@ class TestBadInput:
     def test_iiv_needs_rng(self):
         with pytest.raises(LeptotwinError, match="random generator"):
             simulate_pk("alectinib", "human", "600 mg BID", t_h=[0, 1], n_subjects=4)
+
+
+def test_stream_computes_only_the_requested_outputs_bit_for_bit():
+    """The cohort asks its PK streams for the lesion only; that must be the full stream's
+    lesion, bit for bit, with or without a metabolite."""
+    params = CAT.pk_parameters("osimertinib", "mouse")
+    subj = draw_subjects(params, 4, rng=np.random.default_rng(5))
+    regs = parse_regimen("25 mg/kg QD x 3 d")
+    met = Metabolite(CAT.pk_parameters("AZ5104", "mouse"), 0.5)
+    for m in (None, met):
+        full = PKStream(subj, regs, horizon_h=96.0, metabolite=m)
+        lesion = PKStream(subj, regs, horizon_h=96.0, metabolite=m, outputs=("lesion",))
+        for t in np.arange(0.0, 96.0, 0.7):
+            (got,) = lesion.advance(t)
+            np.testing.assert_array_equal(got, full.advance(t)[2])
+    with pytest.raises(LeptotwinError, match="unknown PK stream output"):
+        PKStream(subj, regs, horizon_h=96.0, outputs=("brain",))

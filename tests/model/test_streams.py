@@ -113,3 +113,5 @@ def test_bad_input():
         concat_cohorts([part, part])
     with pytest.raises(LeptotwinError, match="subject must be"):
         subject_draws(ARMS[0], subject=-1, seed=0)
+    with pytest.raises(LeptotwinError, match="unknown inoculum"):
+        subject_draws(ARMS[0], subject=0, seed=0, inoculum="A925L")

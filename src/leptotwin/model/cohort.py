@@ -13,7 +13,7 @@ grow with the number of steps.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.model.pk import Metabolite, PKStream, draw_subjects
-from leptotwin.model.regimen import Regimen, parse_regimen
+from leptotwin.model.regimen import Regimen, _as_regimens, _shifted
 from leptotwin.model.tumor import Clone, TumorParameters, clone_rates, default_clones
 
 __all__ = ["Arm", "CohortResult", "simulate_lmc"]
@@ -43,7 +43,7 @@ class CohortResult:
     observations : one row per subject and observation day: ``subject, arm, day, cells_<clone>
         ..., total_cells, csf_areg_pg_mL, alive`` (cells NaN after the endpoint)
     survival : one row per subject: ``subject, arm, time_days, event`` (event 1 = endpoint)
-    subjects : one row per subject: ``subject, arm, engrafted_cells, rate_scale, founders``
+    subjects : one row per subject: ``subject, arm, engrafted_cells, rate_scale, founders_R``
     """
 
     observations: pd.DataFrame
@@ -52,13 +52,11 @@ class CohortResult:
     clones: tuple[str, ...]
 
 
-def _shift(regs: tuple[Regimen, ...], start_h: float) -> tuple[Regimen, ...]:
-    return tuple(
-        replace(
-            r, start_h=r.start_h + start_h, stop_h=None if r.stop_h is None else r.stop_h + start_h
+def _check_inoculum(inoculum: str) -> None:
+    if inoculum not in ("A925LPE3", "A925L/AR"):
+        raise LeptotwinError(
+            "unknown inoculum", field="inoculum", value=inoculum, expected="A925LPE3 or A925L/AR"
         )
-        for r in regs
-    )
 
 
 def simulate_lmc(
@@ -111,10 +109,7 @@ def simulate_lmc(
         raise LeptotwinError(
             "need at least one arm and one subject per arm", field="n_per_arm", value=n_per_arm
         )
-    if inoculum not in ("A925LPE3", "A925L/AR"):
-        raise LeptotwinError(
-            "unknown inoculum", field="inoculum", value=inoculum, expected="A925LPE3 or A925L/AR"
-        )
+    _check_inoculum(inoculum)
     n = len(arms) * n_per_arm
     arm_of = np.repeat(np.arange(len(arms)), n_per_arm)
     t_end = days * 24.0
@@ -126,18 +121,20 @@ def simulate_lmc(
     regs_of: dict[tuple[str, str], tuple[Regimen, ...]] = {}
     for a, arm in enumerate(arms):
         for drug, reg in arm.regimens.items():
-            regs = parse_regimen(reg) if isinstance(reg, str) else tuple(reg)
+            regs = _as_regimens(reg)
             key = (drug, repr(regs))
             groups.setdefault(key, []).append(a)
             regs_of[key] = regs
     for (drug, key_r), arm_ids in groups.items():
         idx = np.flatnonzero(np.isin(arm_of, arm_ids))
         subj = draw_subjects(cat.pk_parameters(drug, species), idx.size, rng=rng)
-        regs = _shift(regs_of[(drug, key_r)], t0)
-        streams.append((drug, idx, PKStream(subj, regs, horizon_h=t_end)))
+        regs = _shifted(regs_of[(drug, key_r)], t0)
+        # growth sees the unbound lesion concentration only
+        streams.append((drug, idx, PKStream(subj, regs, horizon_h=t_end, outputs=("lesion",))))
         for met, fraction in cat.metabolites_of(drug, species):  # active metabolites (AZ5104)
             m = Metabolite(cat.pk_parameters(met, species), fraction)
-            streams.append((met, idx, PKStream(subj, regs, horizon_h=t_end, metabolite=m)))
+            met_stream = PKStream(subj, regs, horizon_h=t_end, metabolite=m, outputs=("lesion",))
+            streams.append((met, idx, met_stream))
     drugs = sorted({d for d, _, _ in streams})
 
     # tumour initial state
@@ -154,15 +151,14 @@ def simulate_lmc(
         founders = np.zeros(n)
         cells[i_r] = engrafted
     csf_areg = np.zeros(n)
-    sec_nM_per_cell_h = np.array(
-        [pm.pg_per_mL_to_nM(pm.areg_secretion(c.state) / 1e6 / tp.csf_volume_mL) for c in cl]
-    )
+    sec_nM_per_cell_h = np.array([pm.secretion_nM_per_h(c.state, tp.csf_volume_mL) for c in cl])
     k_csf = tp.csf_turnover_per_h
 
     def free_at(t: float) -> dict[str, np.ndarray]:
         conc = {d: np.zeros(n) for d in drugs}
         for drug, idx, stream in streams:
-            conc[drug][idx] += stream.advance(t)[2]  # unbound lesion concentration
+            (conc_lesion,) = stream.advance(t)
+            conc[drug][idx] += conc_lesion
         return conc
 
     def net_rates(conc: dict[str, np.ndarray], total: np.ndarray):  # type: ignore[no-untyped-def]
@@ -234,7 +230,7 @@ def simulate_lmc(
         for c, name in enumerate(names):
             frame[f"cells_{name}"] = obs_cells[k, c]
         frame["total_cells"] = obs_cells[k].sum(0)
-        frame["csf_areg_pg_mL"] = obs_areg[k] * pm.areg_kda * 1e3
+        frame["csf_areg_pg_mL"] = pm.nM_to_pg_per_mL(obs_areg[k])
         frame["alive"] = np.isfinite(obs_cells[k, 0])
         rows.append(pd.DataFrame(frame))
     observations = pd.concat(rows, ignore_index=True)

@@ -63,8 +63,7 @@ def grow_culture(
     free = model.free_in_medium(conc_nM)
     n = np.asarray(cells0, dtype=float).copy()
     lig = np.broadcast_to(np.asarray(areg0_nM, dtype=float), n.shape).copy()
-    sigma = model.areg_secretion(state)  # pg / 1e6 cells / h
-    secretion = model.pg_per_mL_to_nM(np.asarray(sigma) / 1e6 / volume_mL)  # nM per cell per h
+    secretion = model.secretion_nM_per_h(state, volume_mL)  # nM per cell per h
     k_deg = model.areg_k_deg_per_h
 
     def deriv(n_: np.ndarray, l_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

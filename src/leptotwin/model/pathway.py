@@ -214,6 +214,14 @@ class PathwayModel:
         # pg/mL = 1e-9 g/L; divided by g/mol (kDa x 1e3) gives mol/L; x 1e9 gives nM.
         return np.asarray(conc_pg_mL, dtype=float) / (self.areg_kda * 1e3)
 
+    def nM_to_pg_per_mL(self, conc_nM: ArrayLike) -> np.ndarray:
+        """AREG molar concentration to mass (the inverse of :meth:`pg_per_mL_to_nM`)."""
+        return np.asarray(conc_nM, dtype=float) * self.areg_kda * 1e3
+
+    def secretion_nM_per_h(self, state: CellState, volume_mL: float) -> np.ndarray:
+        """AREG one cell of ``state`` adds to ``volume_mL`` of medium or CSF per hour (nM/h)."""
+        return self.pg_per_mL_to_nM(np.asarray(self.areg_secretion(state)) / 1e6 / volume_mL)
+
     def signals(
         self,
         state: CellState,

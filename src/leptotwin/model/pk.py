@@ -25,7 +25,7 @@ import pandas as pd
 
 from leptotwin.catalog import Catalog, PKParameters, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.model.regimen import Regimen, parse_regimen
+from leptotwin.model.regimen import Regimen, _as_regimens
 
 __all__ = [
     "COMPARTMENTS",
@@ -39,6 +39,7 @@ __all__ = [
 
 COMPARTMENTS = ("plasma", "unbound", "csf", "lesion")
 _REL_POLE_GAP = 1e-8  # poles closer than this (relative) are separated to keep residues finite
+_STREAM_OUTPUTS = ("plasma", "csf", "lesion")  # what PKStream can return, in _route_system order
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def draw_subjects(
         Typical values (from :meth:`Catalog.pk_parameters`).
     n_subjects : int
     rng : numpy.random.Generator, optional
-        Required when ``iiv`` is true and ``n_subjects > 1``.
+        Required when ``iiv`` is true and ``params.iiv`` is not empty (even for one subject).
     iiv : bool
         False gives every subject the typical values.
     """
@@ -246,15 +247,16 @@ class _RouteStream:
     """Running sums M_i(t) = Σ_{t_d ≤ t} D_d e^{−λ_i (t − t_d)} for one route, advanced in time.
 
     Work is pole-major ((P, n) arrays, in-place updates) so each step streams through contiguous
-    memory. Values at a dose time include that dose (right-continuous).
+    memory. Values at a dose time include that dose (right-continuous). Doses (mg) are the same
+    for every subject of the stream: one number per dose.
     """
 
     def __init__(
         self, poles: np.ndarray, coef: np.ndarray, dose_t: np.ndarray, dose_mg: np.ndarray
     ) -> None:
         self.lam = np.ascontiguousarray(poles.T)  # (P, n)
-        self.cf = np.ascontiguousarray(coef.transpose(1, 2, 0))  # (3, P, n)
-        self.dose = np.ascontiguousarray(dose_mg.T)  # (D, n)
+        self.cf = np.ascontiguousarray(coef.transpose(1, 2, 0))  # (n_outputs, P, n)
+        self.dose = dose_mg  # (D,)
         self.dose_t = dose_t
         self.M = np.zeros_like(self.lam)
         self.t: float | None = None
@@ -263,7 +265,8 @@ class _RouteStream:
         self._decay: np.ndarray | None = None
 
     def advance(self, t: float, out: np.ndarray) -> None:
-        """Move to time ``t`` (≥ the previous one) and add the outputs (3, n) into ``out``."""
+        """Move to time ``t`` (≥ the previous one) and add the outputs (n_outputs, n) into
+        ``out``."""
         if self.t is not None:
             dt = t - self.t
             if dt < 0:
@@ -298,8 +301,10 @@ class PKStream:
     """Plasma, CSF and lesion concentrations of one drug, advanced step by step.
 
     For long simulations of large cohorts that cannot hold the whole (subjects × times) arrays:
-    ``advance(t)`` returns the concentrations at ``t`` (nM, arrays of shape (n_subjects,)).
-    Exact at every step (closed form), whatever the step size.
+    ``advance(t)`` returns the concentrations at ``t`` (nM, arrays of shape (n_subjects,)), one
+    per name in ``outputs`` (default plasma total, CSF, unbound lesion; ask only for what is
+    used, the others are then not computed). Exact at every step (closed form), whatever the
+    step size.
     """
 
     def __init__(
@@ -309,9 +314,18 @@ class PKStream:
         *,
         horizon_h: float,
         metabolite: Metabolite | None = None,
+        outputs: Sequence[str] = _STREAM_OUTPUTS,
     ):
         p = subjects.typical
         _check_routes(p, regimens)
+        if not outputs or not set(outputs) <= set(_STREAM_OUTPUTS):
+            raise LeptotwinError(
+                "unknown PK stream output",
+                field="outputs",
+                value=outputs,
+                expected="some of " + ", ".join(_STREAM_OUTPUTS),
+            )
+        rows = [_STREAM_OUTPUTS.index(o) for o in outputs]
         self.subjects = subjects
         self.n = subjects.n_subjects
         mw = metabolite.params.mw_g_mol if metabolite is not None else p.mw_g_mol
@@ -330,20 +344,21 @@ class PKStream:
                     amounts.append(np.full(dt.size, mg))
             dose_t = np.concatenate(times)
             order = np.argsort(dose_t, kind="stable")
-            dose_mg = np.broadcast_to(np.concatenate(amounts)[order], (self.n, dose_t.size))
             poles, coef = _route_system(subjects, route, metabolite)
-            self._routes.append(_RouteStream(poles, coef, dose_t[order], dose_mg))
-        self._out = np.empty((3, self.n))
+            self._routes.append(
+                _RouteStream(poles, coef[:, rows], dose_t[order], np.concatenate(amounts)[order])
+            )
+        self._out = np.empty((len(rows), self.n))
 
-    def advance(self, t_h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Concentrations at ``t_h``: (plasma total, CSF, unbound lesion), nM, shape (n,) each.
-        Unbound plasma is ``plasma * self.fu``."""
+    def advance(self, t_h: float) -> tuple[np.ndarray, ...]:
+        """Concentrations at ``t_h`` in the order of ``outputs`` (by default plasma total, CSF,
+        unbound lesion), nM, shape (n,) each. Unbound plasma is ``plasma * self.fu``."""
         self._out[:] = 0.0
         for stream in self._routes:
             stream.advance(float(t_h), self._out)
         # sums of exponentials can end a hair below zero long after a dose: clip round-off
         conc = np.maximum(self._out * self.to_nM, 0.0)
-        return conc[0], conc[1], conc[2]
+        return tuple(conc)
 
 
 @dataclass(frozen=True)
@@ -418,7 +433,7 @@ def simulate_pk(
     n_subjects : int
         Batch size; ignored when ``subjects`` is given.
     rng : numpy.random.Generator, optional
-        Source of inter-individual variability (required when ``iiv`` and n_subjects > 1).
+        Source of inter-individual variability (required when ``iiv``, even for one subject).
     iiv : bool
         Draw subjects with variability (True) or use typical values (False).
     catalog : Catalog, optional
@@ -469,18 +484,3 @@ def simulate_pk(
         subjects=subj,
         regimens=regs,
     )
-
-
-def _as_regimens(regimen: str | Regimen | Sequence[Regimen]) -> tuple[Regimen, ...]:
-    if isinstance(regimen, str):
-        return parse_regimen(regimen)
-    if isinstance(regimen, Regimen):
-        return (regimen,)
-    regs = tuple(regimen)
-    if not regs or not all(isinstance(r, Regimen) for r in regs):
-        raise LeptotwinError(
-            "expected regimen text, a Regimen or a sequence of Regimen",
-            field="regimen",
-            value=regimen,
-        )
-    return regs

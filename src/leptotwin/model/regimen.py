@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -161,8 +162,8 @@ class Regimen:
             times = times[: self.n_doses]
         if self.stop_h is not None:
             times = times[times < self.stop_h]
-        keep = np.array([i not in self.missed for i in range(times.size)], dtype=bool)
-        times = times[keep] if times.size else times
+        if self.missed:
+            times = times[~np.isin(np.arange(times.size), list(self.missed))]
         return times[times <= horizon_h]
 
     def dose_mg(self, *, body_weight_kg: float, body_surface_m2: float) -> float:
@@ -190,7 +191,6 @@ def _parse_one(text: str) -> Regimen:
     toks = _tokens(text)
     if not toks:
         raise _fail(text, "", len(text), "empty regimen", "e.g. '600 mg BID'")
-    i = 0
     tok, pos = toks[0]
     low = tok.lower()
     m = _DOSE_RE.match(low)
@@ -227,7 +227,7 @@ def _parse_one(text: str) -> Regimen:
             n = float(mq.group("n"))
             if n <= 0:
                 raise _fail(text, tok, pos, "interval must be positive", "e.g. q12h or q3.5d")
-            interval = n * {"h": 1.0, "d": 24.0, "w": 168.0}[mq.group("u")]
+            interval = n * _DUR_UNITS_H[mq.group("u")]
             freq_seen = True
         elif low in _ROUTE_ALIASES:
             route = _ROUTE_ALIASES[low]
@@ -353,3 +353,27 @@ def parse_regimen(text: str) -> tuple[Regimen, ...]:
             "empty regimen", source="regimen", value=text, expected="e.g. '600 mg BID'"
         )
     return tuple(_parse_one(part) for part in text.split(";") if part.strip())
+
+
+def _as_regimens(regimen: str | Regimen | Sequence[Regimen]) -> tuple[Regimen, ...]:
+    """Regimen text, one Regimen or a sequence of them, as a tuple of Regimen."""
+    if isinstance(regimen, str):
+        return parse_regimen(regimen)
+    if isinstance(regimen, Regimen):
+        return (regimen,)
+    regs = tuple(regimen)
+    if not regs or not all(isinstance(r, Regimen) for r in regs):
+        raise LeptotwinError(
+            "expected regimen text, a Regimen or a sequence of Regimen",
+            field="regimen",
+            value=regimen,
+        )
+    return regs
+
+
+def _shifted(regs: tuple[Regimen, ...], hours: float) -> tuple[Regimen, ...]:
+    """The regimens moved ``hours`` later (start and stop)."""
+    return tuple(
+        replace(r, start_h=r.start_h + hours, stop_h=None if r.stop_h is None else r.stop_h + hours)
+        for r in regs
+    )

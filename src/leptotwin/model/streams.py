@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,9 +36,9 @@ from scipy import special
 
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.model.cohort import Arm, CohortResult, simulate_lmc
+from leptotwin.model.cohort import Arm, CohortResult, _check_inoculum, simulate_lmc
 from leptotwin.model.pk import SubjectPK, draw_subjects
-from leptotwin.model.regimen import Regimen, parse_regimen
+from leptotwin.model.regimen import Regimen, _as_regimens, _shifted
 from leptotwin.model.tumor import TumorParameters
 
 __all__ = [
@@ -365,24 +365,21 @@ def subject_draws(
     Raises
     ------
     LeptotwinError
-        For a negative subject index or an unknown drug or species.
+        For a negative subject index, an unknown inoculum, drug or species.
     """
     if isinstance(subject, bool) or not isinstance(subject, int | np.integer) or subject < 0:
         raise LeptotwinError(
             "subject must be an index >= 0 within the arm", field="subject", value=subject
         )
+    _check_inoculum(inoculum)
     cat = catalog or load_catalog()
     tp = tumor or TumorParameters.from_catalog(cat, species=species)
     rng = SubjectStreams(seed, arm.name, [int(subject)])
     t0 = tp.treatment_start_d * 24.0
     pk, regimens = {}, {}
     for drug, reg in arm.regimens.items():
-        regs = parse_regimen(reg) if isinstance(reg, str) else tuple(reg)
         pk[drug] = draw_subjects(cat.pk_parameters(drug, species), 1, rng=rng)  # type: ignore[arg-type]
-        regimens[drug] = tuple(
-            replace(r, start_h=r.start_h + t0, stop_h=None if r.stop_h is None else r.stop_h + t0)
-            for r in regs
-        )
+        regimens[drug] = _shifted(_as_regimens(reg), t0)
     engrafted = tp.inoculum_cells * np.exp(rng.normal(0.0, tp.engraftment_sd, 1))
     rate_scale = tp.in_vivo_rate_scale * np.exp(rng.normal(0.0, tp.rate_scale_sd, 1))
     founders = engrafted * tp.switch_rate * tp.culture_generations
