@@ -50,10 +50,7 @@ def ode_mouse(arm: Arm, cat, pm, tp) -> float:  # type: ignore[no-untyped-def]
         for d in drugs
     }
     states = {"P": cell_state("A925LPE3"), "R": cell_state("A925L/AR")}
-    sec = {
-        k: pm.pg_per_mL_to_nM(pm.areg_secretion(s) / 1e6 / tp.csf_volume_mL)
-        for k, s in states.items()
-    }
+    sec = {k: pm.secretion_nM_per_h(s, tp.csf_volume_mL) for k, s in states.items()}
     layout, k = {}, 0
     for d in drugs:
         layout[d] = k

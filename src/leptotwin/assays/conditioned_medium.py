@@ -59,5 +59,5 @@ def collect_conditioned_medium(
     grown = grow_culture(pm, state, {}, cells0=n0, volume_mL=volume_mL, hours=hours)
     out = dishes.copy()
     out["cells_at_collection"] = grown.live_cells
-    out["true_pg_mL"] = grown.medium_areg_nM * pm.areg_kda * 1e3
+    out["true_pg_mL"] = pm.nM_to_pg_per_mL(grown.medium_areg_nM)
     return out

@@ -289,7 +289,7 @@ def simulate_viability(
     out["signal"] = _read(n, readout, rng, cat)
     out["true_live_cells"] = n
     # medium AREG in pg/mL (secreted plus any added); 1 nM = kDa x 1e3 pg/mL
-    out["true_medium_areg_pg_mL"] = medium * pm.areg_kda * 1e3
+    out["true_medium_areg_pg_mL"] = pm.nM_to_pg_per_mL(medium)
     return out
 
 
