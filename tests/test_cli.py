@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 import pandas as pd
 import pytest
 
-from leptotwin import cli
 
-
-def run(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["leptotwin", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
-def test_pk_writes_csv_and_png(monkeypatch, capsys, tmp_path):
+def test_pk_writes_csv_and_png(run_cli, tmp_path):
     out = tmp_path / "pk"
-    code, stdout, _ = run(
-        monkeypatch,
-        capsys,
+    code, stdout, _ = run_cli(
         "pk",
         "--drug",
         "osimertinib",
@@ -66,9 +51,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "pattern"), BAD)
-def test_pk_bad_input_one_line_exit_2_no_files(monkeypatch, capsys, tmp_path, args, pattern):
+def test_pk_bad_input_one_line_exit_2_no_files(run_cli, tmp_path, args, pattern):
     out = tmp_path / "never"
-    code, _, err = run(monkeypatch, capsys, "pk", *args, "--out", str(out))
+    code, _, err = run_cli("pk", *args, "--out", str(out))
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("leptotwin: error:")
@@ -76,7 +61,7 @@ def test_pk_bad_input_one_line_exit_2_no_files(monkeypatch, capsys, tmp_path, ar
     assert not out.exists()
 
 
-def test_pk_refuses_existing_results_unless_force(monkeypatch, capsys, tmp_path):
+def test_pk_refuses_existing_results_unless_force(run_cli, tmp_path):
     out = tmp_path / "pk"
     out.mkdir()
     (out / "keep.csv").write_text("precious\n")
@@ -95,29 +80,27 @@ def test_pk_refuses_existing_results_unless_force(monkeypatch, capsys, tmp_path)
         "--out",
         str(out),
     ]
-    code, _, err = run(monkeypatch, capsys, *args)
+    code, _, err = run_cli(*args)
     assert code == 2 and "refusing to overwrite" in err
     assert (out / "keep.csv").read_text() == "precious\n"
     assert not (out / "pk.csv").exists()
-    code, _, _ = run(monkeypatch, capsys, *args, "--force")
+    code, _, _ = run_cli(*args, "--force")
     assert code == 0 and (out / "pk.csv").exists()
 
 
-def test_catalog_lists_and_checks(monkeypatch, capsys):
-    code, out, _ = run(monkeypatch, capsys, "catalog", "--drug", "erlotinib", "--csv")
+def test_catalog_lists_and_checks(run_cli):
+    code, out, _ = run_cli("catalog", "--drug", "erlotinib", "--csv")
     assert code == 0 and "erlotinib.pk.mouse.fu," in out
-    code, out, _ = run(monkeypatch, capsys, "catalog", "--check", "--csv")
+    code, out, _ = run_cli("catalog", "--check", "--csv")
     assert code == 0 and "mouse.body_weight," in out  # an assumption
     assert "erlotinib.pk.mouse.fu," not in out  # has a primary source (Wong 2012 DOI)
-    code, out, _ = run(monkeypatch, capsys, "catalog", "--check")
+    code, out, _ = run_cli("catalog", "--check")
     assert code == 0 and "values without a primary source" in out
 
 
-def test_reproduce_quick_writes_report_and_claims(monkeypatch, capsys, tmp_path):
+def test_reproduce_quick_writes_report_and_claims(run_cli, tmp_path):
     out = tmp_path / "rep"
-    code, stdout, _ = run(
-        monkeypatch, capsys, "reproduce", "--quick", "--out", str(out), "--seed", "5"
-    )
+    code, stdout, _ = run_cli("reproduce", "--quick", "--out", str(out), "--seed", "5")
     assert code == 0
     claims = pd.read_csv(out / "claims.csv")
     assert list(claims.columns)[:5] == ["id", "claim", "figure", "threshold", "status"]
@@ -125,11 +108,11 @@ def test_reproduce_quick_writes_report_and_claims(monkeypatch, capsys, tmp_path)
     html = (out / "report.html").read_text()
     assert "Pharmacokinetics" in html and "data:image/png;base64," in html
     assert "C1" in stdout
-    code, _, err = run(monkeypatch, capsys, "reproduce", "--quick", "--out", str(out))
+    code, _, err = run_cli("reproduce", "--quick", "--out", str(out))
     assert code == 2 and "refusing to overwrite" in err
 
 
-def test_reproduce_strict_exit_status(monkeypatch, capsys, tmp_path):
+def test_reproduce_strict_exit_status(run_cli, monkeypatch, tmp_path):
     """A FAIL claim is a result (status 0); --strict turns it into status 1. The PK section alone
     checks no claim, so it never fails; a failing claim is forced through a one-section run."""
     from leptotwin.study import reproduce as rp
@@ -139,13 +122,9 @@ def test_reproduce_strict_exit_status(monkeypatch, capsys, tmp_path):
         return rp.SectionResult("x", claims=[ClaimResult("C1", ClaimStatus.FAIL, "forced")])
 
     monkeypatch.setitem(rp._REGISTRY, "forced_fail", rp.SectionSpec("forced_fail", 1, failing))
-    code, _, _ = run(
-        monkeypatch, capsys, "reproduce", "--section", "forced_fail", "--out", str(tmp_path / "a")
-    )
+    code, _, _ = run_cli("reproduce", "--section", "forced_fail", "--out", str(tmp_path / "a"))
     assert code == 0
-    code, _, err = run(
-        monkeypatch,
-        capsys,
+    code, _, err = run_cli(
         "reproduce",
         "--section",
         "forced_fail",

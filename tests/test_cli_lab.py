@@ -3,37 +3,23 @@ bad input as one line and exit status 2."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from leptotwin import cli
-
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "reference-data"
 
 
-def run(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["leptotwin", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
-def test_qpcr_command(monkeypatch, capsys, tmp_path):
+def test_qpcr_command(run_cli, tmp_path):
     from leptotwin.assays.qpcr import make_qpcr_samples, simulate_qpcr, write_qpcr
 
     rng = np.random.default_rng(0)
     levels = {"P": {"AREG": 1.0, "GAPDH": 1.0}, "AR": {"AREG": 4.0, "GAPDH": 1.0}}
     wells = simulate_qpcr(make_qpcr_samples(levels, rng=rng), rng=rng)
     path = write_qpcr(wells, tmp_path / "cts.csv")
-    code, _, err = run(
-        monkeypatch,
-        capsys,
+    code, _, err = run_cli(
         "qpcr",
         str(path),
         "--reference",
@@ -47,9 +33,7 @@ def test_qpcr_command(monkeypatch, capsys, tmp_path):
     summary = pd.read_csv(tmp_path / "o" / "summary.csv")
     fold = summary[(summary["group"] == "AR") & (summary["target"] == "AREG")]["fold_change"]
     assert float(fold.iloc[0]) == pytest.approx(4.0, rel=0.3)
-    code, _, err = run(
-        monkeypatch,
-        capsys,
+    code, _, err = run_cli(
         "qpcr",
         str(path),
         "--reference",
@@ -62,15 +46,13 @@ def test_qpcr_command(monkeypatch, capsys, tmp_path):
     assert code == 2 and err.startswith("leptotwin: error:") and not (tmp_path / "o2").exists()
 
 
-def test_blot_command(monkeypatch, capsys, tmp_path):
+def test_blot_command(run_cli, tmp_path):
     from leptotwin.assays.blot import simulate_blot, write_blot
 
     lanes = pd.DataFrame({"lane": [1, 2, 3, 4], "label": list("abcd")})
     bands = pd.DataFrame({"lane": [1, 2, 3, 4], "protein": "EGFR", "amount": [1, 2, 3, 4]})
     written = write_blot(simulate_blot(lanes, bands, rng=np.random.default_rng(1)), tmp_path)
-    code, _, err = run(
-        monkeypatch,
-        capsys,
+    code, _, err = run_cli(
         "blot",
         str(written["image"]),
         "--lanes",
@@ -82,17 +64,13 @@ def test_blot_command(monkeypatch, capsys, tmp_path):
     vol = pd.read_csv(tmp_path / "o" / "bands.csv")["volume_au"].to_numpy()
     assert np.all(np.diff(vol) > 0)
     assert (tmp_path / "o" / "annotated.png").is_file()
-    code, _, err = run(
-        monkeypatch, capsys, "blot", str(written["image"]), "--out", str(tmp_path / "o3")
-    )
+    code, _, err = run_cli("blot", str(written["image"]), "--out", str(tmp_path / "o3"))
     assert code == 2 and "exactly one of --lanes, --layout" in err
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference-data not beside checkout")
-def test_synergy_command_on_reference_data(monkeypatch, capsys, tmp_path):
-    code, _, err = run(
-        monkeypatch,
-        capsys,
+def test_synergy_command_on_reference_data(run_cli, tmp_path):
+    code, _, err = run_cli(
         "synergy",
         str(SHARED / "synergy" / "mathews_screening_data.csv"),
         "--method",
@@ -109,20 +87,16 @@ def test_synergy_command_on_reference_data(monkeypatch, capsys, tmp_path):
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference-data not beside checkout")
-def test_msi_command_on_reference_imzml(monkeypatch, capsys, tmp_path):
+def test_msi_command_on_reference_imzml(run_cli, tmp_path):
     from pyimzml.ImzMLParser import ImzMLParser
 
     path = SHARED / "imzml" / "Example_Continuous.imzML"
     with ImzMLParser(str(path)) as parser:
         mz = float(parser.getspectrum(0)[0][10])
-    code, _, err = run(
-        monkeypatch, capsys, "msi", str(path), "--mz", f"{mz:.4f}", "--out", str(tmp_path / "o")
-    )
+    code, _, err = run_cli("msi", str(path), "--mz", f"{mz:.4f}", "--out", str(tmp_path / "o"))
     assert code == 0, err
     assert list((tmp_path / "o").glob("ion_image_*.csv"))
-    code, _, err = run(
-        monkeypatch,
-        capsys,
+    code, _, err = run_cli(
         "msi",
         str(tmp_path / "missing.imzML"),
         "--mz",

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from leptotwin import cli
 from leptotwin.assays.elisa import simulate_elisa, write_elisa
-
-
-def run(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["leptotwin", "elisa", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def _files(tmp_path):
@@ -29,10 +17,10 @@ def _files(tmp_path):
     return write_elisa(wells, tmp_path / "export.csv", tmp_path / "layout.csv")
 
 
-def test_elisa_command_writes_tables(monkeypatch, capsys, tmp_path):
+def test_elisa_command_writes_tables(run_cli, tmp_path):
     plate, layout = _files(tmp_path)
-    code, _, err = run(
-        monkeypatch, capsys, str(plate), "--layout", str(layout), "--out", str(tmp_path / "o")
+    code, _, err = run_cli(
+        "elisa", str(plate), "--layout", str(layout), "--out", str(tmp_path / "o")
     )
     assert code == 0, err
     res = pd.read_csv(tmp_path / "o" / "samples.csv").set_index("sample_id")
@@ -40,13 +28,12 @@ def test_elisa_command_writes_tables(monkeypatch, capsys, tmp_path):
     assert (tmp_path / "o" / "standard_curves.png").is_file()
 
 
-def test_elisa_errors(monkeypatch, capsys, tmp_path):
+def test_elisa_errors(run_cli, tmp_path):
     plate, layout = _files(tmp_path)
-    code, _, err = run(monkeypatch, capsys, str(tmp_path / "none.csv"), "--layout", str(layout))
+    code, _, err = run_cli("elisa", str(tmp_path / "none.csv"), "--layout", str(layout))
     assert code == 2 and "file not found" in err
-    code, _, err = run(
-        monkeypatch,
-        capsys,
+    code, _, err = run_cli(
+        "elisa",
         str(plate),
         "--layout",
         str(layout),

@@ -3,34 +3,21 @@ QC-flagged rows."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from leptotwin import cli
 from leptotwin.assays import CurveSpec, design_plates, simulate_viability
 from leptotwin.formats import write_layout, write_plate_reader
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "reference-data" / "dose-response"
 
 
-def run(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["leptotwin", "fit-curves", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference-data not beside the checkout")
-def test_reference_data_set(monkeypatch, capsys, tmp_path):
-    code, _, err = run(
-        monkeypatch, capsys, str(SHARED / "S.alba.csv"), "--out", str(tmp_path / "o")
-    )
+def test_reference_data_set(run_cli, tmp_path):
+    code, _, err = run_cli("fit-curves", str(SHARED / "S.alba.csv"), "--out", str(tmp_path / "o"))
     assert code == 0, err
     fits = pd.read_csv(tmp_path / "o" / "fits.csv")
     assert list(fits.columns) == [
@@ -48,7 +35,7 @@ def test_reference_data_set(monkeypatch, capsys, tmp_path):
     assert list((tmp_path / "o").glob("*.png"))
 
 
-def test_plate_and_layout(monkeypatch, capsys, tmp_path):
+def test_plate_and_layout(run_cli, tmp_path):
     lay = design_plates(
         [CurveSpec("A925LPE3", "alectinib"), CurveSpec("A925L/AR", "alectinib")],
         [1, 3, 10, 30, 100, 300, 1000, 3000, 10000],
@@ -61,9 +48,8 @@ def test_plate_and_layout(monkeypatch, capsys, tmp_path):
     layout["conc_unit"] = "nM"
     layout["replicate"] = 1
     write_layout(tmp_path / "layout.csv", layout)
-    code, _, err = run(
-        monkeypatch,
-        capsys,
+    code, _, err = run_cli(
+        "fit-curves",
         "--plate",
         str(tmp_path / "export.csv"),
         "--layout",
@@ -92,8 +78,8 @@ def _csv(tmp_path, text):
         ("curve,dose,response\na,1,\na,2,\na,3,\n", r"respon"),
     ],
 )
-def test_bad_input_one_line_exit_2(monkeypatch, capsys, tmp_path, text, pattern):
-    code, _, err = run(monkeypatch, capsys, str(_csv(tmp_path, text)), "--out", str(tmp_path / "o"))
+def test_bad_input_one_line_exit_2(run_cli, tmp_path, text, pattern):
+    code, _, err = run_cli("fit-curves", str(_csv(tmp_path, text)), "--out", str(tmp_path / "o"))
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("leptotwin: error:")
@@ -101,13 +87,12 @@ def test_bad_input_one_line_exit_2(monkeypatch, capsys, tmp_path, text, pattern)
     assert not (tmp_path / "o").exists()
 
 
-def test_single_dose_curve_is_flagged_not_fatal(monkeypatch, capsys, tmp_path):
+def test_single_dose_curve_is_flagged_not_fatal(run_cli, tmp_path):
     rows = ["curve,dose,response"]
     rows += [f"good,{d},{100 / (1 + d / 10):.4f}" for d in (0, 1, 3, 10, 30, 100, 300, 1000)]
     rows += ["single,5,50", "single,5,52"]
-    code, _, err = run(
-        monkeypatch,
-        capsys,
+    code, _, err = run_cli(
+        "fit-curves",
         str(_csv(tmp_path, "\n".join(rows) + "\n")),
         "--out",
         str(tmp_path / "o"),
@@ -117,10 +102,9 @@ def test_single_dose_curve_is_flagged_not_fatal(monkeypatch, capsys, tmp_path):
     assert bool(qc.loc["good", "ok"]) and not bool(qc.loc["single", "ok"])
 
 
-def test_unknown_model(monkeypatch, capsys, tmp_path):
-    code, _, err = run(
-        monkeypatch,
-        capsys,
+def test_unknown_model(run_cli, tmp_path):
+    code, _, err = run_cli(
+        "fit-curves",
         str(_csv(tmp_path, "curve,dose,response\n")),
         "--model",
         "LL.9",
@@ -130,8 +114,8 @@ def test_unknown_model(monkeypatch, capsys, tmp_path):
     assert code == 2 and "unknown model" in err
 
 
-def test_missing_file(monkeypatch, capsys, tmp_path):
-    code, _, err = run(monkeypatch, capsys, str(tmp_path / "nope.csv"))
+def test_missing_file(run_cli, tmp_path):
+    code, _, err = run_cli("fit-curves", str(tmp_path / "nope.csv"))
     assert code == 2 and "file not found" in err
 
 
