@@ -24,9 +24,9 @@ def collect_conditioned_medium(
     dishes: pd.DataFrame,
     *,
     rng: np.random.Generator,
-    seeding_cells: float = 2.0e5,
-    volume_mL: float = 2.0,
-    hours: float = 48.0,
+    seeding_cells: float | None = None,
+    volume_mL: float | None = None,
+    hours: float | None = None,
     model: PathwayModel | None = None,
     catalog: Catalog | None = None,
 ) -> pd.DataFrame:
@@ -36,8 +36,9 @@ def collect_conditioned_medium(
     ----------
     dishes : DataFrame
         One row per dish: ``sample_id, cell_line, perturbation`` (perturbations joined by ``+``).
-    seeding_cells, volume_mL, hours : float
-        6-well format by default: 2e5 cells, 2 mL, 48 h.
+    seeding_cells, volume_mL, hours : float, optional
+        Cells seeded per dish, medium volume (mL) and collection time (h); defaults from the
+        catalogue block ``conditioned_medium`` (6-well format: 2e5 cells, 2 mL, 48 h).
 
     Returns
     -------
@@ -54,6 +55,12 @@ def collect_conditioned_medium(
     cat = catalog or load_catalog()
     pm = model or PathwayModel.from_catalog(cat)
     state = _states(dishes["cell_line"], dishes["perturbation"], cat)
+    if seeding_cells is None:
+        seeding_cells = cat.assay_value("conditioned_medium", "seeding_cells")
+    if volume_mL is None:
+        volume_mL = cat.assay_value("conditioned_medium", "medium_volume")
+    if hours is None:
+        hours = cat.assay_value("conditioned_medium", "collection_time")
     cv = cat.assay_value("culture", "seeding_cv")
     n0 = seeding_cells * np.exp(rng.normal(0.0, cv, len(dishes)))
     grown = grow_culture(pm, state, {}, cells0=n0, volume_mL=volume_mL, hours=hours)

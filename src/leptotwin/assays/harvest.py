@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 
 __all__ = ["harvest_counts"]
@@ -24,7 +25,8 @@ def harvest_counts(
     *,
     n_cells: int,
     rng: np.random.Generator,
-    misclassification: float = 0.02,
+    misclassification: float | None = None,
+    catalog: Catalog | None = None,
 ) -> pd.DataFrame:
     """Classify ``n_cells`` sampled cells of each harvested tumour.
 
@@ -36,8 +38,11 @@ def harvest_counts(
         Clone names; their ``cells_<name>`` columns must be present.
     n_cells : int
         Cells classified per tumour.
-    misclassification : float
-        Probability that a cell is counted as a random other clone.
+    misclassification : float, optional
+        Probability that a cell is counted as a random other clone; default from the
+        catalogue (``harvest.misclassification``).
+    catalog : Catalog, optional
+        Catalogue for the default; the packaged one if omitted.
 
     Returns
     -------
@@ -55,6 +60,8 @@ def harvest_counts(
         raise LeptotwinError(
             "harvested tumours need finite, positive cell numbers", field="cells_*"
         )
+    if misclassification is None:
+        misclassification = (catalog or load_catalog()).assay_value("harvest", "misclassification")
     k = len(clones)
     p = true / true.sum(1, keepdims=True)
     p = p * (1 - misclassification) + misclassification * (1 - p) / max(k - 1, 1)

@@ -291,9 +291,10 @@ def simulate_msi(
     known = np.array([f[2] for f in feats])
     k_noise = int(s["noise_peaks"] if noise_peaks is None else noise_peaks)
     noise_mz: list[float] = []
+    exclusion = s["noise_exclusion_ppm"] / 1e6  # ppm -> relative m/z distance
     while len(noise_mz) < k_noise:
         cand = rng.uniform(s["mz_min"], s["mz_max"], size=2 * (k_noise - len(noise_mz)) + 8)
-        ok = np.min(np.abs(cand[:, None] / known[None, :] - 1.0), axis=1) > 50e-6
+        ok = np.min(np.abs(cand[:, None] / known[None, :] - 1.0), axis=1) > exclusion
         noise_mz.extend(cand[ok][: k_noise - len(noise_mz)].tolist())
     noise_level = rng.exponential(s["noise_counts"], size=k_noise)
     for mz_i, lvl in zip(noise_mz, noise_level, strict=True):

@@ -365,7 +365,7 @@ def simulate_qpcr(
     tc = out["true_ct"].to_numpy(float)
     if noise:
         sd = v("technical_sd") + v("technical_sd_growth") * np.clip(
-            np.where(np.isfinite(tc), tc, 0.0) - 30.0, 0.0, None
+            np.where(np.isfinite(tc), tc, 0.0) - v("sd_growth_from_ct"), 0.0, None
         )
         ct = tc + rng.normal(0.0, 1.0, n) * sd
         failed = rng.random(n) < rate
