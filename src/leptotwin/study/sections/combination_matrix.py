@@ -25,25 +25,30 @@ from leptotwin.formats import (
     write_plate_reader,
 )
 from leptotwin.model.pathway import PathwayModel
+from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context
 
-__all__ = ["ALECTINIB_nM", "PARTNER_nM", "matrix_layout", "run_matrices"]
+__all__ = ["matrix_doses", "matrix_layout", "run_matrices"]
 
 AR = "A925L/AR"
-ALECTINIB_nM = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
-PARTNER_nM = {
-    "erlotinib": (0.0, 10.0, 30.0, 100.0, 300.0, 1000.0),
-    "osimertinib": (0.0, 30.0, 100.0, 300.0, 1000.0, 3000.0),
-    "cetuximab": (0.0, 0.66, 2.0, 6.6, 20.0, 66.0),  # 0.1-10 µg/mL at 152 kDa
-}
+
+
+def matrix_doses() -> tuple[tuple[float, ...], dict[str, tuple[float, ...]]]:
+    """Alectinib doses and the partner doses per EGFR inhibitor (nM), from the protocol
+    ``study/protocols/viability.yaml`` (``combination_matrix``)."""
+    spec = load_packaged_protocol("viability")["combination_matrix"]
+    alectinib = tuple(float(d) for d in spec["alectinib_nM"])
+    partners = {p: tuple(float(d) for d in doses) for p, doses in spec["partner_nM"].items()}
+    return alectinib, partners
 
 
 def matrix_layout(replicates: int = 3) -> pd.DataFrame:
     """Layout rows (``formats`` layout columns, nM): rows B–G = partner doses, columns 2–9 =
     alectinib doses; one replicate per plate."""
+    alectinib_nM, partner_nM = matrix_doses()
     rows = []
     letters = "ABCDEFGH"
-    for partner, doses in PARTNER_nM.items():
+    for partner, doses in partner_nM.items():
         for rep in range(1, replicates + 1):
             plate = f"M-{partner[:4]}-{rep}"
             for r, letter in enumerate(letters):
@@ -62,7 +67,7 @@ def matrix_layout(replicates: int = 3) -> pd.DataFrame:
                         "replicate": rep,
                     }
                     if 1 <= r <= 6 and 2 <= col <= 9:
-                        a, b = ALECTINIB_nM[col - 2], doses[r - 1]
+                        a, b = alectinib_nM[col - 2], doses[r - 1]
                         well.update(
                             cell_line=AR,
                             drug_a="alectinib",

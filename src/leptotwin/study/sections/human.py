@@ -39,15 +39,22 @@ from leptotwin.study.schedule_sweep import (
 
 
 def exposure_table(
-    rng: np.random.Generator, regimens: Iterable[tuple[str, str]], n: int = 200
+    rng: np.random.Generator,
+    regimens: Iterable[tuple[str, str]],
+    n: int | None = None,
+    days: float | None = None,
 ) -> pd.DataFrame:
     """Steady-state unbound lesion and CSF concentrations (median, 5–95 %) of each (drug,
     regimen text) against the free potency of the drug on its target (K_free = nominal cellular
-    IC50 × fu in 10 % serum): average over the last day of three weeks of dosing."""
+    IC50 × fu in 10 % serum): average over the last day of ``days`` of dosing in ``n`` virtual
+    patients (defaults: ``exposure_table`` of the human-translation protocol, 21 days, 200)."""
+    design = load_protocol()["exposure_table"]
+    n = int(design["subjects"]) if n is None else n
+    days = float(design["days"]) if days is None else days
     pm = PathwayModel.from_catalog()
     k_free = {**pm.alk_k_nM, **pm.egfr_tki_k_nM}
     rows = []
-    t = np.arange(0.0, 24.0 * 21 + 1e-9, 1.0)
+    t = np.arange(0.0, 24.0 * days + 1e-9, 1.0)
     for drug, reg in regimens:
         res = simulate_pk(drug, "human", parse_regimen(reg), t_h=t, n_subjects=n, rng=rng)
         last = t >= t[-1] - 24

@@ -18,19 +18,26 @@ from leptotwin.assays.blot import simulate_blot, write_blot
 from leptotwin.assays.qpcr import make_qpcr_samples, simulate_qpcr, write_qpcr
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.model.pathway import PathwayModel, cell_state
+from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context
 
-__all__ = ["BLOT_LANES", "run_blot", "run_qpcr"]
+__all__ = ["blot_lanes", "run_blot", "run_qpcr"]
 
 PARENTAL, AR = "A925LPE3", "A925L/AR"
-BLOT_LANES = (  # label, cell line, drugs (free medium concentrations are derived from nominal)
-    ("A925LPE3", PARENTAL, {}),
-    ("A925LPE3 + alectinib 100 nM", PARENTAL, {"alectinib": 100.0}),
-    ("A925L/AR", AR, {}),
-    ("A925L/AR + alectinib 100 nM", AR, {"alectinib": 100.0}),
-    ("A925L/AR + erlotinib 1 µM", AR, {"erlotinib": 1000.0}),
-    ("A925L/AR + alectinib + erlotinib", AR, {"alectinib": 100.0, "erlotinib": 1000.0}),
-)
+
+
+def blot_lanes() -> list[tuple[str, str, dict[str, float]]]:
+    """Western-blot lanes in order: (label, cell line, nominal drug concentrations in nM), from
+    the protocol ``study/protocols/viability.yaml`` (``blot_lanes``); free medium concentrations
+    are derived from the nominal ones."""
+    return [
+        (
+            str(lane["label"]),
+            str(lane["cell_line"]),
+            {d: float(c) for d, c in lane["drugs_nM"].items()},
+        )
+        for lane in load_packaged_protocol("viability")["blot_lanes"]
+    ]
 
 
 def run_qpcr(ctx: Context, *, catalog: Catalog | None = None) -> pd.DataFrame:
@@ -67,7 +74,7 @@ def run_blot(ctx: Context, *, catalog: Catalog | None = None) -> pd.DataFrame:
     gain = cat.assay_value("blot", "pegfr_signal_gain")
     erk_half = cat.assay_value("blot", "perk_half_signal")
     lanes, bands = [], []
-    for i, (label, line, drugs) in enumerate(BLOT_LANES, start=1):
+    for i, (label, line, drugs) in enumerate(blot_lanes(), start=1):
         st = cell_state(line, catalog=cat)
         sig = pm.signals(st, pm.free_in_medium(drugs))
         erk = float(sig.signal / (sig.signal + erk_half))  # downstream output saturates

@@ -285,12 +285,16 @@ MEDIUM_GROUPS = {  # conditioned-medium dishes: group -> (cell line, perturbatio
 
 
 def run_medium_elisa(
-    ctx: Context, *, dishes_per_group: int = 3, catalog: Catalog | None = None
+    ctx: Context, *, dishes_per_group: int | None = None, catalog: Catalog | None = None
 ) -> tuple[pd.DataFrame, StandardCurveFitter]:
-    """Secreted AREG: conditioned medium of each group (6-well dishes, 48 h) → virtual DuoSet
-    ELISA → plate export and layout → standard-curve analysis. Returns one row per dish with the
+    """Secreted AREG: conditioned medium of each group (6-well dishes; dishes per group and
+    collection time from ``medium_elisa`` of the viability protocol) → virtual DuoSet ELISA →
+    plate export and layout → standard-curve analysis. Returns one row per dish with the
     measured concentration (values below the LLOQ are reported at the LLOQ, an upper bound, and
     flagged) and the fitter."""
+    design = load_protocol()["medium_elisa"]
+    if dishes_per_group is None:
+        dishes_per_group = int(design["dishes_per_group"])
     rows = [
         {"sample_id": f"{g[:12]}-{k + 1}", "group": g, "cell_line": line, "perturbation": pert}
         for g, (line, pert) in MEDIUM_GROUPS.items()
@@ -298,7 +302,11 @@ def run_medium_elisa(
     ]
     model = PathwayModel.from_catalog(catalog) if catalog is not None else None
     dishes = collect_conditioned_medium(
-        pd.DataFrame(rows), rng=ctx.rng, model=model, catalog=catalog
+        pd.DataFrame(rows),
+        rng=ctx.rng,
+        hours=float(design["hours"]),
+        model=model,
+        catalog=catalog,
     )
     wells = simulate_elisa(
         dishes[["sample_id", "group", "true_pg_mL"]].assign(dilution=1.0), rng=ctx.rng
