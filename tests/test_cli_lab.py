@@ -3,13 +3,13 @@ bad input as one line and exit status 2."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "reference-data"
+from refdata import DATA
+
+SHARED = DATA
 
 
 def test_qpcr_command(run_cli, tmp_path):
@@ -68,7 +68,6 @@ def test_blot_command(run_cli, tmp_path):
     assert code == 2 and "exactly one of --lanes, --layout" in err
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference-data not beside checkout")
 def test_synergy_command_on_reference_data(run_cli, tmp_path):
     code, _, err = run_cli(
         "synergy",
@@ -86,7 +85,6 @@ def test_synergy_command_on_reference_data(run_cli, tmp_path):
     assert per_block["block_id"].nunique() == 2
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference-data not beside checkout")
 def test_msi_command_on_reference_imzml(run_cli, tmp_path):
     from pyimzml.ImzMLParser import ImzMLParser
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from refdata import DOSE_RESPONSE
+
 ROOT = Path(__file__).resolve().parents[1]
-REF = ROOT.parent / "shared" / "reference-data" / "dose-response"
+REF = DOSE_RESPONSE
 
 
-@pytest.mark.skipif(not REF.is_dir(), reason="../shared/reference-data not beside the checkout")
 def test_drc_path_emulation_matches_drc_reference_fits():
     sys.path.insert(0, str(ROOT / "scripts"))
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -23,38 +22,19 @@ from leptotwin.analysis.doseresponse import (
     read_dose_response,
 )
 from leptotwin.errors import LeptotwinError
+from refdata import DOSE_RESPONSE
 
 matplotlib.use("Agg")
 
 
-def _reference_dir() -> Path | None:
-    """The shared reference-data folder beside the checkout (or $LEPTOTWIN_REFERENCE_DATA)."""
-    here = Path(__file__).resolve()
-    candidates = [
-        os.environ.get("LEPTOTWIN_REFERENCE_DATA"),
-        here.parents[2].parent / "shared" / "reference-data",
-        here.parents[2] / "shared" / "reference-data",
-    ]
-    for cand in candidates:
-        if cand and (Path(cand) / "dose-response" / "drc_reference_fits.csv").is_file():
-            return Path(cand) / "dose-response"
-    return None
-
-
-REF_DIR = _reference_dir()
-REF = (
-    pd.read_csv(REF_DIR / "drc_reference_fits.csv", dtype={"curve": str})
-    if REF_DIR is not None
-    else pd.DataFrame(columns=["dataset", "model", "ok"])
-)
+REF_DIR = DOSE_RESPONSE
+REF = pd.read_csv(REF_DIR / "drc_reference_fits.csv", dtype={"curve": str})
 CASES = sorted(
     {(ds, m) for ds, m, ok in REF[["dataset", "model", "ok"]].itertuples(index=False) if ok}
 )
-needs_ref = pytest.mark.skipif(REF_DIR is None, reason="shared/reference-data not found")
 
 
 # --------------------------------------------------------------------------- R drc reference
-@needs_ref
 @pytest.mark.parametrize(("dataset", "model"), CASES, ids=[f"{d}-{m}" for d, m in CASES])
 def test_matches_drc(dataset: str, model: str) -> None:
     """Every curve of a drcData set against ``drc_reference_fits.csv`` (drc 3.2-0).
@@ -70,7 +50,6 @@ def test_matches_drc(dataset: str, model: str) -> None:
     along a flat direction), SEs to 1e-2 and ED delta intervals to 1e-2. Where our RSS is
     lower, drc stopped short of the optimum and estimates are not comparable.
     """
-    assert REF_DIR is not None
     data = read_dose_response(REF_DIR / f"{dataset}.csv")
     fit = DoseResponseFitter(model).fit(data)
     ref = REF[(REF["dataset"] == dataset) & (REF["model"] == model) & REF["ok"]]
@@ -87,13 +66,11 @@ def test_matches_drc(dataset: str, model: str) -> None:
     np.testing.assert_allclose(ed["upper"], ed["upper_drc"], rtol=1e-2)
 
 
-@needs_ref
 def test_drc_se_is_observed_hessian_not_gauss_newton() -> None:
     """drc's SE = sqrt(diag(2 s^2 H^-1)) with the observed Hessian; (J^T J)^-1 differs by > 1 %.
 
     Checked on ryegrass LL.4 (drc: se(b) = 0.46506).
     """
-    assert REF_DIR is not None
     data = read_dose_response(REF_DIR / "ryegrass.csv")
     fit = DoseResponseFitter("LL.4").fit(data)
     drc_se_b = 0.465062325661674

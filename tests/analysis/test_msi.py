@@ -4,7 +4,6 @@ leptotwin writes, and on broken files."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,13 +21,12 @@ from leptotwin.analysis.msi import (
     suppress_hotspots,
 )
 from leptotwin.errors import LeptotwinError
+from refdata import IMZML
 
-REF = Path(__file__).resolve().parents[2].parent / "shared" / "reference-data" / "imzml"
+REF = IMZML
 EXAMPLES = ["Example_Continuous", "Example_Processed"]
-needs_ref = pytest.mark.skipif(not REF.is_dir(), reason="reference imzML files not available")
 
 
-@needs_ref
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_files_read_like_pyimzml(name):
     """Every spectrum, the grid and the metadata equal pyimzML's reading of the imzML.org
@@ -50,7 +48,6 @@ def test_example_files_read_like_pyimzml(name):
         assert data.pixel_stats()["tic"][0] == pytest.approx(121.85039039868471, rel=1e-9)
 
 
-@needs_ref
 @pytest.mark.parametrize("name", EXAMPLES)
 @pytest.mark.parametrize("mz", [150.0, 301.3, 555.12, 799.9])
 @pytest.mark.parametrize("tol", [0.02, 0.1, 1.5])

@@ -17,8 +17,9 @@ from pyimzml.ImzMLWriter import ImzMLWriter
 from leptotwin.analysis import _imzml
 from leptotwin.analysis.msi import read_imzml
 from leptotwin.errors import LeptotwinError
+from refdata import IMZML
 
-REF = Path(__file__).resolve().parents[2].parent / "shared" / "reference-data" / "imzml"
+REF = IMZML
 
 
 @pytest.fixture
@@ -90,7 +91,6 @@ def test_pyimzml_files_take_the_template(tmp_path, general_calls, mode):
     assert general_calls == []
 
 
-@pytest.mark.skipif(not REF.is_dir(), reason="reference imzML files not available")
 @pytest.mark.parametrize("name", ["Example_Continuous", "Example_Processed"])
 def test_imzml_org_examples_take_the_template(general_calls, name):
     """Another writer's layout (cvRef before accession, no z, offset before length)."""

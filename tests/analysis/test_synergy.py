@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,8 +15,9 @@ from leptotwin.analysis.synergy import (
     synergy_scores,
 )
 from leptotwin.errors import LeptotwinError
+from refdata import SYNERGY
 
-REF = str(Path(__file__).resolve().parents[2].parent / "shared" / "reference-data" / "synergy")
+REF = str(SYNERGY)
 CONC = np.r_[0, np.logspace(-2, 1, 7)]
 TRUE = {"E0": 1.0, "E1": 0.2, "E2": 0.3, "E3": 0.05, "h1": 1.5, "h2": 1.0, "C1": 0.3, "C2": 0.5}
 

@@ -3,19 +3,17 @@ QC-flagged rows."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from leptotwin.assays import CurveSpec, design_plates, simulate_viability
 from leptotwin.formats import write_layout, write_plate_reader
+from refdata import DOSE_RESPONSE
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "reference-data" / "dose-response"
+SHARED = DOSE_RESPONSE
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference-data not beside the checkout")
 def test_reference_data_set(run_cli, tmp_path):
     code, _, err = run_cli("fit-curves", str(SHARED / "S.alba.csv"), "--out", str(tmp_path / "o"))
     assert code == 0, err

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from leptotwin.errors import LeptotwinError
 from leptotwin.study.synergy_job import run_synergy_job
+from refdata import SYNERGY
 
-MATHEWS = str(
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "reference-data"
-    / "synergy"
-    / "mathews_screening_data.csv"
-)
+MATHEWS = str(SYNERGY / "mathews_screening_data.csv")
 
 
 def test_job_writes_tables_and_figures(tmp_path):
