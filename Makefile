@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv reproduce test lint format bench clean
+.PHONY: venv reproduce test fuzz lint format bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 test: lint
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
+
+# Nightly-size property tests (not run by CI): every reader and grammar, 10,000 cases each.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz MPLBACKEND=Agg $(BIN)/python -m pytest -q -m fuzz -p no:cacheprovider
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks scripts

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from leptotwin import cli
+
+# Property-based tests of every reader and grammar: a few hundred cases each in `make test`,
+# 10,000 in `make fuzz` (HYPOTHESIS_PROFILE=fuzz). Derandomised in CI runs so a failure there is
+# reproducible from the log; the fuzz profile explores new cases on every run.
+_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("default", max_examples=200, derandomize=True, **_COMMON)
+settings.register_profile("fuzz", max_examples=10_000, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
