@@ -3,13 +3,22 @@
 Results are first written to a temporary sibling and then renamed into place, so a reader never
 sees a half-written file and an interrupted run leaves nothing behind. An output folder that
 already holds results is refused unless ``force=True``.
+
+Inside :func:`output_transaction` (the command line wraps every command in one) each folder and
+file that did not exist before is recorded; if the block does not finish (an error, Ctrl-C) they
+are removed again, so a failed or interrupted command leaves the disk as it found it. Files that
+``force`` replaced cannot be restored and are left as written.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +29,8 @@ from leptotwin.errors import LeptotwinError
 __all__ = [
     "atomic_write",
     "need_file",
+    "os_error_message",
+    "output_transaction",
     "prepare_out_dir",
     "safe_name",
     "write_bytes",
@@ -27,6 +38,79 @@ __all__ = [
     "write_figure",
     "write_text",
 ]
+
+
+@dataclass
+class _OutputLog:
+    """Paths created since the transaction began (folders: the top-most one created)."""
+
+    folders: list[Path] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def undo(self) -> None:
+        for path in reversed(self.files):
+            path.unlink(missing_ok=True)
+        for folder in reversed(self.folders):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+_LOGS: list[_OutputLog] = []
+
+
+@contextmanager
+def output_transaction() -> Iterator[None]:
+    """Remove every folder and file created inside the block if the block raises.
+
+    Used by the command line around each command, so an error or an interrupt (Ctrl-C) leaves
+    no empty output folder and no partial set of result files. Nested transactions are undone by
+    the outermost one that fails.
+    """
+    log = _OutputLog()
+    _LOGS.append(log)
+    try:
+        yield
+    except SystemExit:
+        raise  # a deliberate exit status (e.g. ``reproduce --strict``): the results stand
+    except BaseException:
+        log.undo()
+        raise
+    finally:
+        _LOGS.remove(log)
+
+
+def _record_new(path: Path, *, folder: bool) -> None:
+    if not _LOGS:
+        return
+    (_LOGS[-1].folders if folder else _LOGS[-1].files).append(path)
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an operating-system error on a path (permission, full disk, not a folder)."""
+    reason = exc.strerror or errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    where = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    hint = {
+        errno.EACCES: "a folder you may write to",
+        errno.EPERM: "a folder you may write to",
+        errno.EROFS: "a folder on a writable file system",
+        errno.ENOSPC: "more free disk space",
+        errno.EDQUOT: "more disk quota",
+        errno.ENOTDIR: "a path whose parents are folders",
+        errno.EISDIR: "a file path, not a folder",
+    }.get(exc.errno or 0)
+    text = f"{where}: {reason}" if where else reason
+    return f"{text}; expected {hint}" if hint else text
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The top-most folder of ``path`` that does not exist yet (None if ``path`` exists)."""
+    missing = None
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
 
 
 class _Figure(Protocol):
@@ -67,7 +151,24 @@ def prepare_out_dir(out_dir: str | os.PathLike[str], *, force: bool, option: str
             value=str(path),
             expected="an empty or new folder, or --force",
         )
-    path.mkdir(parents=True, exist_ok=True)
+    created = _first_missing(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # Prove the folder is writable now, not after the work is done (root ignores modes,
+        # so os.access would not tell).
+        fd, probe = tempfile.mkstemp(prefix=".leptotwin-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise LeptotwinError(
+            f"cannot write the output folder: {os_error_message(exc)}",
+            source=option,
+            value=str(path),
+        ) from exc
+    if created is not None:
+        _record_new(created, folder=True)
     return path
 
 
@@ -78,7 +179,15 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], None]) -
     raises, the temporary file is removed and ``path`` is untouched.
     """
     target = Path(path)
+    if target.is_dir():
+        raise LeptotwinError(
+            "a folder is in the way of an output file", value=str(target), expected="a file path"
+        )
+    created = _first_missing(target.parent)
+    existed = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
+    if created is not None:
+        _record_new(created, folder=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -89,6 +198,8 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], None]) -
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if not existed:
+        _record_new(target, folder=False)
     return target
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -342,27 +342,55 @@ def catalog(
     _out.print(f"{len(table)} of {n_all} values shown")
 
 
+_INTERRUPTED = 130  # the shell's status for a command ended by SIGINT (128 + 2)
+
+
 def main() -> None:
-    """Entry point: run the app, turning our errors into one line and exit status 2."""
+    """Entry point: one line on stderr and a non-zero status for anything that goes wrong.
+
+    Our errors (bad input, unwritable output) exit with 2, an interrupt (Ctrl-C) with 130. In
+    both cases every file and folder the command had created is removed again
+    (:func:`leptotwin._fileio.output_transaction`).
+    """
+    from leptotwin._fileio import os_error_message, output_transaction
+
     try:
-        app(standalone_mode=False)
+        with output_transaction():
+            status = app(standalone_mode=False)
+            # Typer turns Ctrl-C into Exit(130) and, without standalone mode, *returns* the
+            # code of any Exit: an interrupt must still undo the outputs and reach the shell.
+            if status == _INTERRUPTED:
+                raise KeyboardInterrupt
     except LeptotwinError as exc:
-        _err.print(f"leptotwin: error: {exc}", markup=False)
-        sys.exit(2)
+        _fail(str(exc))
     except KeyboardInterrupt:
-        _err.print("leptotwin: interrupted; no partial results were kept", markup=False)
-        sys.exit(130)
+        _interrupted()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except MemoryError:
+        _fail("not enough memory for this request; ask for fewer subjects, curves or time points")
+    except OSError as exc:
+        _fail(os_error_message(exc))
     except Exception as exc:
         # Usage errors of typer's (vendored) click: they carry format_message and exit_code.
         message = getattr(exc, "format_message", None)
         if callable(message):
-            _err.print(f"leptotwin: error: {message()}", markup=False)
-            sys.exit(2)
+            _fail(message())
         if type(exc).__name__ == "Abort":
-            sys.exit(130)
+            _interrupted()
         raise
+    if isinstance(status, int) and status != 0:
+        sys.exit(status)
+
+
+def _fail(message: str) -> NoReturn:
+    _err.print(f"leptotwin: error: {message}", markup=False)
+    sys.exit(2)
+
+
+def _interrupted() -> NoReturn:
+    _err.print("leptotwin: interrupted; no partial results were kept", markup=False)
+    sys.exit(_INTERRUPTED)
 
 
 if __name__ == "__main__":

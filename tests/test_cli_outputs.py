@@ -1,0 +1,143 @@
+"""What a failed, interrupted or unwritable command leaves on disk: nothing, one line, a status.
+
+Issue 12: Ctrl-C used to exit with status 0, print nothing and leave an empty output folder
+(Typer returns Exit(130) instead of raising it); an unwritable --out raised PermissionError.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from leptotwin import _fileio
+from leptotwin.study import pk as pk_job
+
+PK_ARGS = ["pk", "--drug", "erlotinib", "--species", "mouse", "--regimen", "50 mg/kg QD"]
+PK_ARGS += ["--days", "1", "--subjects", "2"]
+
+
+def _interrupt(*_args, **_kwargs):
+    raise KeyboardInterrupt
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_interrupt_after_first_file_exits_130_and_removes_everything(
+    run_cli, tmp_path, monkeypatch
+):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pk_job, "write_figure", _interrupt)  # pk.csv is already written then
+    out = tmp_path / "a" / "b" / "pk"
+    code, stdout, err = run_cli(*PK_ARGS, "--out", str(out))
+    assert code == 130
+    assert _one_error_line(err) == "leptotwin: interrupted; no partial results were kept"
+    assert stdout == ""
+    assert not (tmp_path / "a").exists()  # the folders it created are gone too
+
+
+def test_interrupt_keeps_a_folder_that_was_there_and_its_old_files(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        pk_job, "write_figure", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+    )
+    out = tmp_path / "pk"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    code, _, _ = run_cli(*PK_ARGS, "--out", str(out), "--force")
+    assert code == 130
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_typer_exit_130_is_not_status_0(run_cli, tmp_path, monkeypatch):
+    """The path Typer takes for Ctrl-C: Exit(130) returned from the app, not raised."""
+    import typer
+
+    def exit_130(*_a, **_k):
+        raise typer.Exit(130)
+
+    monkeypatch.setattr(pk_job, "write_figure", exit_130)
+    out = tmp_path / "pk"
+    code, _, err = run_cli(*PK_ARGS, "--out", str(out))
+    assert code == 130
+    assert "interrupted" in _one_error_line(err)
+    assert not out.exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SIGINT to a child process, POSIX")
+def test_ctrl_c_on_a_real_process(tmp_path):
+    out = tmp_path / "sim"
+    cmd = [sys.executable, "-m", "leptotwin.cli", "reproduce", "--quick", "--out", str(out)]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 120
+    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert out.exists(), "reproduce did not start"
+    time.sleep(1.0)  # inside a section
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.decode().strip().splitlines()[-1] == (
+        "leptotwin: interrupted; no partial results were kept"
+    )
+    assert "Traceback" not in err.decode()
+    assert not out.exists()
+    assert not list(tmp_path.iterdir())  # no staging folder either
+
+
+def test_output_under_a_file_is_one_line(run_cli, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    code, _, err = run_cli(*PK_ARGS, "--out", str(blocker / "out"))
+    assert code == 2
+    line = _one_error_line(err)
+    assert line.startswith("leptotwin: error: --out: cannot write the output folder")
+    assert "Not a directory" in line and str(blocker / "out") in line
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs a read-only /sys (Linux)")
+def test_unwritable_output_is_one_line(run_cli):
+    code, _, err = run_cli(*PK_ARGS, "--out", "/sys/leptotwin-test-output")
+    assert code == 2
+    line = _one_error_line(err)
+    assert "--out" in line and "/sys/leptotwin-test-output" in line
+    assert "not permitted" in line or "denied" in line or "Read-only" in line
+
+
+def test_transaction_keeps_results_of_a_deliberate_exit(tmp_path):
+    """`reproduce --strict` exits 1 when a claim FAILs: its report must stay."""
+    with pytest.raises(SystemExit), _fileio.output_transaction():
+        out = _fileio.prepare_out_dir(tmp_path / "r", force=False)
+        _fileio.write_text(out / "report.html", "x")
+        sys.exit(1)
+    assert (tmp_path / "r" / "report.html").read_text() == "x"
+
+
+def test_transaction_undoes_new_files_and_folders_only(tmp_path):
+    old = tmp_path / "old.csv"
+    old.write_text("old")
+    with pytest.raises(RuntimeError), _fileio.output_transaction():
+        _fileio.write_text(old, "new")  # replaced (force): cannot be restored, stays
+        _fileio.write_text(tmp_path / "new" / "deep" / "x.csv", "x")
+        _fileio.write_text(tmp_path / "y.csv", "y")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.csv"]
+    assert old.read_text() == "new"
+
+
+def test_atomic_write_refuses_a_folder_in_the_way(tmp_path):
+    (tmp_path / "x.csv").mkdir()
+    with pytest.raises(_fileio.LeptotwinError, match="folder is in the way"):
+        _fileio.write_text(tmp_path / "x.csv", "x")
