@@ -369,7 +369,7 @@ def test_bad_files(tmp_path):
     with pytest.raises(LeptotwinError, match=r"line 3.*duplicated well"):
         read_qpcr(p)
     p.write_text("Well Position,Sample Name,Target Name,CT\nA1,S1,AREG,27.1\nA2,S1,AREG,abc\n")
-    with pytest.raises(LeptotwinError, match=r"line 3, column Ct: non-numeric Ct"):
+    with pytest.raises(LeptotwinError, match=r"line 3, well A2, column Ct: non-numeric Ct"):
         read_qpcr(p)
     with pytest.raises(LeptotwinError, match="bad decimal mark"):
         read_qpcr(p, decimal=";")

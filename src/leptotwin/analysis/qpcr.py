@@ -67,6 +67,7 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.formats import normalise_well
 
 __all__ = [
+    "CT_RANGE_CYCLES",
     "QPCR_COLUMNS",
     "QPCR_CONVENTION",
     "QPCRFlag",
@@ -129,7 +130,14 @@ _ALIASES = {
     "quantity": ("quantity", "starting quantity (sq)", "sq", "starting quantity"),
 }
 _UNDETERMINED = {"undetermined", "no ct", "no cq", "n/a", "na", "nan", "-", "no amp"}
+"""Ct markers of a well without a threshold crossing (QuantStudio/StepOne ``Undetermined``,
+Bio-Rad CFX ``NaN``, R's ``NA``)."""
 _TASKS = {"UNKN": "UNKNOWN", "STD": "STANDARD", "NEG CTRL": "NTC", "UNKNOWN": "UNKNOWN"}
+CT_RANGE_CYCLES = (0.0, 60.0)
+"""Plausible Ct (cycles): above 0 and at most 60. Real-time PCR protocols run 40-55 cycles, so
+a Ct outside this range is a corrupt or mis-parsed value and is refused, never used."""
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def _norm_header(h: str) -> str:
@@ -148,50 +156,161 @@ def _match_columns(header: list[str]) -> dict[str, int]:
     return found
 
 
-def _decode(path: Path) -> str:
+def _task(text: str) -> str:
+    """Upper-case task; CFX's ``Unkn-01`` / ``Std-03`` (replicate-numbered content) included."""
+    t = text.strip().upper()
+    base = re.sub(r"-\d+$", "", t)
+    return _TASKS.get(t, _TASKS.get(base, t or "UNKNOWN"))
+
+
+def _decode(path: Path, source: str) -> str:
+    """The file's text (UTF-16 with a byte-order mark, UTF-8, else Latin-1); one-line errors for
+    an empty or binary file."""
     raw = path.read_bytes()
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return raw.decode("utf-16")
+    if not raw.strip():
+        raise LeptotwinError(
+            "empty file",
+            source=source,
+            expected="a qPCR results export or a CSV sample, target, ct",
+        )
+    if raw[:2] in _UTF16_BOMS:
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise LeptotwinError(
+                "not a text file (a UTF-16 byte-order mark followed by undecodable bytes)",
+                source=source, expected="a qPCR results export saved as text (CSV or TXT)",
+            ) from None  # fmt: skip
+    elif b"\x00" in raw:
+        raise LeptotwinError(
+            "binary file (holds NUL bytes), not a text export", source=source,
+            expected="a qPCR results export saved as text (CSV or TXT), not the run file (.eds)",
+        )  # fmt: skip
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    if "\x00" in text:
+        raise LeptotwinError("binary file (holds NUL characters), not a text export",
+                             source=source)  # fmt: skip
+    return text
+
+
+def _split(line: str, sep: str, source: str, line_no: int) -> list[str]:
+    """Fields of one line (csv quoting rules); a line csv cannot parse is one error."""
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        return next(csv.reader([line], delimiter=sep), [])
+    except csv.Error as exc:
+        raise LeptotwinError(
+            f"unreadable line ({exc})", source=source, field=f"line {line_no}",
+            expected="comma-, semicolon- or tab-separated fields",
+        ) from None  # fmt: skip
+
+
+def _number(text: str, decimal: str) -> float | None:
+    """A plain decimal number (``27.1``, ``27,1`` with a decimal comma, ``1e3``) or None."""
+    if decimal == "," or (decimal == "auto" and re.fullmatch(r"[+-]?\d*,\d+", text)):
+        text = text.replace(",", ".")
+    if _NUMBER.fullmatch(text) or re.fullmatch(r"[+-]?inf(inity)?", text, re.IGNORECASE):
+        return float(text)  # an infinite value is a number, refused as out of range
+    return None
+
+
+def _where(i: int, rows: Sequence[int] | None, wells: Sequence[str] | None) -> str:
+    where = f"line {rows[i]}" if rows is not None else f"row {i}"
+    if wells is not None and str(wells[i]).strip():
+        where += f", well {str(wells[i]).strip()}"
+    return where
 
 
 def _parse_ct(
-    values: Sequence[Any], decimal: str, source: str, rows: Sequence[int] | None = None
+    values: Sequence[Any],
+    decimal: str,
+    source: str,
+    rows: Sequence[int] | None = None,
+    wells: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ct text -> (float array, flag array); raises on text that is neither number nor marker."""
+    """Ct text -> (float array, flag array).
+
+    Raises on text that is neither a number nor an Undetermined marker, and on a number
+    outside :data:`CT_RANGE_CYCLES` (negative, zero, infinite, 1e308...)."""
     ct = np.full(len(values), np.nan)
     flag = np.full(len(values), QPCRFlag.OK.value, dtype=object)
+    lo, hi = CT_RANGE_CYCLES
     for i, raw in enumerate(values):
         if raw is None or (isinstance(raw, float) and np.isnan(raw)):
             flag[i] = QPCRFlag.UNDETERMINED.value
             continue
         if isinstance(raw, (int, float, np.integer, np.floating)) and not isinstance(raw, bool):
-            ct[i] = float(raw)
-            continue
-        text = str(raw).strip()
-        if text == "":
-            flag[i] = QPCRFlag.MISSING.value
-            continue
-        if text.lower() in _UNDETERMINED:
+            value: float | None = float(raw)
+        else:
+            text = str(raw).strip()
+            if text == "":
+                flag[i] = QPCRFlag.MISSING.value
+                continue
+            if text.lower() in _UNDETERMINED:
+                flag[i] = QPCRFlag.UNDETERMINED.value
+                continue
+            value = _number(text, decimal)
+            if value is None:
+                raise LeptotwinError(
+                    "non-numeric Ct", source=source, field=f"{_where(i, rows, wells)}, column Ct",
+                    value=raw, expected="a number of cycles, 'Undetermined' or an empty cell",
+                )  # fmt: skip
+        if np.isnan(value):
             flag[i] = QPCRFlag.UNDETERMINED.value
             continue
-        if decimal == "," or (decimal == "auto" and re.fullmatch(r"-?\d+,\d+", text)):
-            text = text.replace(",", ".")
-        try:
-            ct[i] = float(text)
-        except ValueError:
-            where = f"line {rows[i]}" if rows is not None else f"row {i}"
+        if not lo < value <= hi:
             raise LeptotwinError(
-                "non-numeric Ct", source=source, field=f"{where}, column Ct", value=raw,
-                expected="a number of cycles, 'Undetermined' or an empty cell",
-            ) from None  # fmt: skip
-        if not np.isfinite(ct[i]):
-            flag[i] = QPCRFlag.UNDETERMINED.value
-            ct[i] = np.nan
+                "Ct outside the plausible range", source=source,
+                field=f"{_where(i, rows, wells)}, column Ct", value=raw,
+                expected=f"a Ct above {lo:g} and at most {hi:g} cycles, 'Undetermined' or an "
+                "empty cell",
+            )  # fmt: skip
+        ct[i] = value
     return ct, flag
+
+
+def _parse_quantity(
+    values: Sequence[str], decimal: str, source: str, rows: Sequence[int], wells: Sequence[str]
+) -> np.ndarray:
+    """Quantity text -> float (NaN when empty or a no-value marker); refuses text, negative and
+    non-finite numbers."""
+    out = np.full(len(values), np.nan)
+    for i, raw in enumerate(values):
+        text = str(raw).strip()
+        if text == "" or text.lower() in _UNDETERMINED:
+            continue
+        value = _number(text, decimal)
+        if value is None or not (np.isfinite(value) and value >= 0):
+            raise LeptotwinError(
+                "bad quantity", source=source, field=f"{_where(i, rows, wells)}, column Quantity",
+                value=raw, expected="a finite number >= 0 (standards) or an empty cell",
+            )  # fmt: skip
+        out[i] = value
+    return out
+
+
+def _find_header(lines: list[str], source: str) -> tuple[int, str, list[str], dict[str, str]]:
+    """(line index, separator, header fields, ``* key = value`` metadata) of the results table."""
+    meta: dict[str, str] = {}
+    for n, line in enumerate(lines):
+        m = re.match(r"^\s*\*\s*(.+?)\s*=\s*(.*?)\s*$", line)
+        if m:
+            meta[m.group(1)] = m.group(2)
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        sep = max(("\t", ";", ","), key=line.count)
+        header = _split(line, sep, source, n + 1)
+        if {"sample", "target", "ct"} <= set(_match_columns(header)):
+            return n, sep, header, meta
+    raise LeptotwinError(
+        "no results table found", source=source,
+        expected="a header row with sample (Sample Name), target (Target Name) and Ct "
+        "(CT, Cт or Cq) columns",
+    )  # fmt: skip
 
 
 def read_qpcr(path: str | os.PathLike[str], *, decimal: str = "auto") -> pd.DataFrame:
@@ -201,10 +320,16 @@ def read_qpcr(path: str | os.PathLike[str], *, decimal: str = "auto") -> pd.Data
     other header lines, a ``[Results]`` block; columns ``Well, Well Position, Omit, Sample
     Name, Target Name, Task, CT`` or ``Cт``/``Cq``, ``Quantity``, optionally ``Biogroup
     Name``), Bio-Rad CFX "Quantification Cq Results" (``Well, Target, Content, Sample,
-    Cq``) and plain tidy CSVs ``sample, target, ct`` (optionally ``group, well, task``).
+    Cq``; ``Content`` ``Unkn``/``Std``/``NTC``, also replicate-numbered ``Unkn-01``) and plain
+    tidy CSVs ``sample, target, ct`` (optionally ``group, well, task, quantity``).
     The header row is the first line naming a sample, a target and a Ct column; reading stops
     at the first blank line or ``[Section]`` after it. Fields separated by ``,``, ``;`` or
-    tab; decimal commas are read.
+    tab; decimal commas are read. Text encodings: UTF-8 (with or without BOM), UTF-16 with a
+    BOM, Latin-1.
+
+    Ct values: a number of cycles in :data:`CT_RANGE_CYCLES` (above 0, at most 60); an
+    Undetermined marker (``Undetermined``, ``NaN``, ``NA``, ``No Ct``, ``-``...; flag
+    ``undetermined``) or an empty cell (flag ``missing``). Anything else is refused.
 
     Parameters
     ----------
@@ -218,15 +343,18 @@ def read_qpcr(path: str | os.PathLike[str], *, decimal: str = "auto") -> pd.Data
         ``well`` (``A01``, or the well number when the file has no position; ``""`` when
         none), ``sample, group`` (the sample when the file has no group column), ``target,
         task`` (upper case; ``UNKNOWN`` by default), ``ct`` (float, NaN unless a number),
-        ``flag`` (``ok``, ``undetermined``, ``missing``, ``omitted``), ``quantity`` (float,
-        NaN unless a standard). ``attrs["source"]`` is the path, ``attrs["metadata"]`` the
+        ``flag`` (``ok``, ``undetermined``, ``missing``, ``omitted``), ``quantity`` (float
+        >= 0, NaN unless given). ``attrs["source"]`` is the path, ``attrs["metadata"]`` the
         ``* key = value`` header lines.
 
     Raises
     ------
     LeptotwinError
-        If the file is missing, has no header row with sample, target and Ct columns, a Ct is
-        neither a number nor an Undetermined marker, or a well holds the same target twice.
+        If the file is missing, empty or binary, has no header row with sample, target and Ct
+        columns or no wells under it, a line cannot be split into fields, a Ct is neither a
+        number nor an Undetermined marker or lies outside :data:`CT_RANGE_CYCLES`, a quantity
+        is not a number >= 0, or a well holds the same target twice. Each error names the file, the
+        line and well, and the value.
     """
     path = Path(path)
     source = str(path)
@@ -237,73 +365,61 @@ def read_qpcr(path: str | os.PathLike[str], *, decimal: str = "auto") -> pd.Data
         )  # fmt: skip
     if not path.is_file():
         raise LeptotwinError("file not found", source=source)
-    lines = _decode(path).splitlines()
-    meta: dict[str, str] = {}
-    start = None
-    for n, line in enumerate(lines):
-        m = re.match(r"^\s*\*\s*(.+?)\s*=\s*(.*?)\s*$", line)
-        if m:
-            meta[m.group(1)] = m.group(2)
-            continue
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        sep = max(("\t", ";", ","), key=line.count)
-        header = next(csv.reader([line], delimiter=sep))
-        cols = _match_columns(header)
-        if {"sample", "target", "ct"} <= set(cols):
-            start = n
-            break
-    if start is None:
-        raise LeptotwinError(
-            "no results table found", source=source,
-            expected="a header row with sample (Sample Name), target (Target Name) and Ct "
-            "(CT, Cт or Cq) columns",
-        )  # fmt: skip
+    lines = _decode(path, source).splitlines()
+    start, sep, header, meta = _find_header(lines, source)
+    cols = _match_columns(header)
     body, line_no = [], []
     for n in range(start + 1, len(lines)):
         line = lines[n]
         if not line.strip() or line.lstrip().startswith("["):
             break
-        fields = next(csv.reader([line], delimiter=sep))
+        fields = _split(line, sep, source, n + 1)
         if not any(f.strip() for f in fields):
             break
         body.append(fields + [""] * (len(header) - len(fields)))
         line_no.append(n + 1)
     get = lambda key: [r[cols[key]].strip() for r in body] if key in cols else [""] * len(body)  # noqa: E731
+    if not any(s or t for s, t in zip(get("sample"), get("target"), strict=True)):
+        raise LeptotwinError(
+            "the results table has no wells", source=source, field=f"line {start + 1}",
+            expected="rows with a sample or target name under the header row",
+        )  # fmt: skip
     frame = pd.DataFrame(
-        {k: get(k) for k in ("well", "well_position", "sample", "group", "target", "task")}
+        {k: get(k) for k in ("well", "well_position", "sample", "group", "target", "task")},
+        dtype=object,
     )
-    keep = ((frame["target"] != "") | (frame["sample"] != "")).to_numpy()
-    ct, flag = _parse_ct(get("ct"), decimal, source, line_no)
-    omit = np.array([v.lower() in ("true", "yes", "1", "y") for v in get("omit")])
+    keep = ((frame["target"] != "") | (frame["sample"] != "")).to_numpy(bool)
+    shown = [p or w for p, w in zip(get("well_position"), get("well"), strict=True)]
+    # empty wells (no sample, no target) are skipped whatever their Ct cells hold
+    kept = np.flatnonzero(keep)
+    rows_kept = [line_no[i] for i in kept]
+    wells_kept = [shown[i] for i in kept]
+    ct, flag = _parse_ct([get("ct")[i] for i in kept], decimal, source, rows_kept, wells_kept)
+    qty = _parse_quantity([get("quantity")[i] for i in kept], decimal, source, rows_kept,
+                          wells_kept)  # fmt: skip
+    frame = frame.iloc[kept].reset_index(drop=True)
+    omit = np.array([get("omit")[i].lower() in ("true", "yes", "1", "y") for i in kept], bool)
     flag = np.where(omit, QPCRFlag.OMITTED.value, flag)
-    qty_text = [v.replace(",", ".") if (decimal != "." and "." not in v) else v for v in
-                get("quantity")]  # fmt: skip
-    qty = pd.to_numeric(pd.Series(qty_text, dtype=object), errors="coerce").to_numpy(float)
     pos = frame["well_position"].to_numpy(object)
-    if (pos != "").all() and len(pos):
+    if len(pos) and (pos != "").all():
         well = normalise_well(pos.astype(str), source=source)
     else:
         well = frame["well"].to_numpy(object)
         if len(well) and all(re.fullmatch(r"[A-Pa-p]\s*\d{1,2}", w) for w in well):
             well = normalise_well(well.astype(str), source=source)
-    task = frame["task"].str.upper().map(lambda t: _TASKS.get(t, t or "UNKNOWN"))
     out = pd.DataFrame(
         {
             "well": np.asarray(well, dtype=object),
-            "sample": frame["sample"],
-            "group": np.where(frame["group"] != "", frame["group"], frame["sample"]),
-            "target": frame["target"],
-            "task": task,
+            "sample": frame["sample"].astype(object),
+            "group": np.where(frame["group"] != "", frame["group"], frame["sample"]).astype(object),
+            "target": frame["target"].astype(object),
+            "task": frame["task"].map(_task).astype(object),
             "ct": ct,
             "flag": flag.astype(object),
             "quantity": qty,
         }
     )
-    out["line"] = line_no
-    out = out[keep].reset_index(drop=True)
-    _check_duplicate_wells(out, source, lines=out["line"].to_numpy())
-    out = out.drop(columns="line")
+    _check_duplicate_wells(out, source, lines=rows_kept)
     out.attrs["source"] = source
     out.attrs["metadata"] = meta
     return out

@@ -17,8 +17,8 @@ Every number comes from the catalogue block ``qpcr``.
 :func:`make_qpcr_samples` draws biological replicates around group-level truths;
 :func:`simulate_qpcr` runs them in technical replicate wells (plus no-template controls) and
 returns a tidy well table that keeps the truth in ``true_*`` columns; :func:`write_qpcr` writes
-what the cycler exports: a QuantStudio-style "Results" CSV, read back by
-:func:`leptotwin.analysis.qpcr.read_qpcr`::
+what the cycler exports: a QuantStudio-style "Results" CSV by default (StepOne, Bio-Rad CFX and
+tidy layouts with ``flavor``), read back by :func:`leptotwin.analysis.qpcr.read_qpcr`::
 
     * Experiment Name = leptotwin virtual qPCR
     ...
@@ -54,7 +54,14 @@ from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats import PLATE_96, get_plate_format, well_position
 
-__all__ = ["QPCR_KIT", "QPCR_TARGETS", "make_qpcr_samples", "simulate_qpcr", "write_qpcr"]
+__all__ = [
+    "EXPORT_FLAVORS",
+    "QPCR_KIT",
+    "QPCR_TARGETS",
+    "make_qpcr_samples",
+    "simulate_qpcr",
+    "write_qpcr",
+]
 
 QPCR_KIT = "qpcr"
 _SRC = "simulate_qpcr"
@@ -382,22 +389,71 @@ def _fmt(x: float, decimals: int, decimal: str) -> str:
     return "" if not np.isfinite(x) else f"{x:.{decimals}f}".replace(".", decimal)
 
 
+EXPORT_FLAVORS = ("quantstudio", "stepone", "cfx", "tidy")
+"""File layouts :func:`write_qpcr` writes (all read back by
+:func:`leptotwin.analysis.qpcr.read_qpcr`)."""
+
+_HEADERS = {
+    "quantstudio": ["Well", "Well Position", "Omit", "Sample Name", "Biogroup Name", "Target Name",
+                    "Task", "Reporter", "Quencher", "CT", "Ct Mean", "Ct SD", "Quantity"],
+    "stepone": ["Well", "Sample Name", "Target Name", "Task", "Reporter", "Quencher", "C\u0442",
+                "C\u0442 Mean", "C\u0442 SD", "Quantity"],
+    "cfx": ["", "Well", "Fluor", "Target", "Content", "Sample", "Biological Set Name", "Cq",
+            "Cq Mean", "Cq Std. Dev", "Starting Quantity (SQ)"],
+    "tidy": ["well", "sample", "group", "target", "task", "ct", "quantity"],
+}  # fmt: skip
+_CFX_CONTENT = {"UNKNOWN": "Unkn", "STANDARD": "Std", "NTC": "NTC"}
+
+
+def _export_row(
+    flavor: str, w: dict[str, Any], ct: str, mean: str, sd: str, qty: str, k: int
+) -> list[Any]:
+    """One row of the export: ``w`` holds the well's columns, the numbers are formatted."""
+    sample = "" if w["task"] == "NTC" else w["sample"]
+    pos = str(w["well_position"])
+    if flavor == "quantstudio":
+        return [int(w["well"]), pos, "false", sample, w["group"], w["target"], w["task"],
+                w["reporter"], "NFQ-MGB", ct, mean, sd, qty]  # fmt: skip
+    if flavor == "stepone":
+        return [pos, sample, w["target"], w["task"], w["reporter"], "NFQ-MGB", ct, mean, sd, qty]
+    if flavor == "cfx":
+        cfx_pos = pos[0] + pos[1:].zfill(2)
+        task = _CFX_CONTENT.get(str(w["task"]), str(w["task"]))
+        return [k, cfx_pos, w["reporter"], w["target"], task, sample, w["group"], ct, mean, sd,
+                qty]  # fmt: skip
+    return [pos, sample, w["group"], w["target"], w["task"], ct, qty]
+
+
 def write_qpcr(
     wells: pd.DataFrame,
     path: str | os.PathLike[str],
     *,
     metadata: Mapping[str, Any] | None = None,
     decimals: int = 3,
-    sep: str = ",",
+    sep: str | None = None,
     decimal: str = ".",
+    flavor: str = "quantstudio",
 ) -> Path:
-    """Write a QuantStudio-style "Results" export (atomically).
+    """Write a cycler's "Results" export (atomically).
 
-    The file has ``* key = value`` header lines, a blank line, ``[Results]`` and one row per
-    well: ``Well, Well Position, Omit, Sample Name, Biogroup Name, Target Name, Task,
-    Reporter, Quencher, CT, Ct Mean, Ct SD, Quantity``. ``CT`` is ``Undetermined`` for wells
-    without a threshold crossing; ``Ct Mean`` and ``Ct SD`` are computed, as the instrument
-    software does, over the determined wells of each sample, target and task.
+    ``flavor`` picks the layout:
+
+    * ``"quantstudio"`` (QuantStudio 3/5/7, 7500): ``* key = value`` header lines, a blank
+      line, ``[Results]`` and one row per well: ``Well, Well Position, Omit, Sample Name,
+      Biogroup Name, Target Name, Task, Reporter, Quencher, CT, Ct Mean, Ct SD, Quantity``;
+      ``CT`` is ``Undetermined`` for wells without a threshold crossing.
+    * ``"stepone"`` (StepOne/StepOnePlus software v2, tab-separated by default): header lines,
+      ``[Results]``, ``Well`` (``A1``), ``Sample Name, Target Name, Task, Reporter, Quencher,
+      Cт, Cт Mean, Cт SD, Quantity`` (``Cт`` with a Cyrillic te, as the software writes it).
+    * ``"cfx"`` (Bio-Rad CFX Maestro "Quantification Cq Results"): an unnamed index column,
+      ``Well`` (``A01``), ``Fluor, Target, Content`` (``Unkn``, ``Std``, ``NTC``), ``Sample,
+      Biological Set Name, Cq`` (``NaN`` without amplification), ``Cq Mean, Cq Std. Dev,
+      Starting Quantity (SQ)``; no header lines.
+    * ``"tidy"``: ``well, sample, group, target, task, ct, quantity`` (empty Ct when
+      undetermined), as a script would write it.
+
+    ``Ct Mean`` and ``Ct SD`` are computed, as the instrument software does, over the determined
+    wells of each sample, target and task.
 
     Parameters
     ----------
@@ -405,17 +461,19 @@ def write_qpcr(
         As :func:`simulate_qpcr` returns (the ``true_*`` columns are not written).
     path : path-like
     metadata : mapping, optional
-        Extra or replaced header lines.
+        Extra or replaced header lines (QuantStudio and StepOne).
     decimals : int
         Decimals of the Ct columns.
     sep, decimal : str
-        Field separator (``,``, ``;`` or tab) and decimal mark (``.`` or ``,``), as a
-        European-locale export writes them (``sep=";", decimal=","``).
+        Field separator (``,``, ``;`` or tab; default tab for StepOne, else ``,``) and decimal
+        mark (``.`` or ``,``), as a European-locale export writes them (``sep=";",
+        decimal=","``).
+    flavor : {"quantstudio", "stepone", "cfx", "tidy"}
 
     Raises
     ------
     LeptotwinError
-        If a column is missing or the separator and decimal mark clash.
+        If a column is missing, the flavor is unknown or the separator and decimal mark clash.
     """
     need = ("well", "well_position", "sample", "group", "target", "task", "reporter", "ct")
     missing = [c for c in need if c not in wells]
@@ -423,6 +481,13 @@ def write_qpcr(
         raise LeptotwinError(
             "missing column", source="write_qpcr", field=missing[0], expected=", ".join(need)
         )
+    if flavor not in EXPORT_FLAVORS:
+        raise LeptotwinError(
+            "unknown export flavor", source="write_qpcr", field="flavor", value=flavor,
+            expected="one of " + ", ".join(EXPORT_FLAVORS),
+        )  # fmt: skip
+    if sep is None:
+        sep = "\t" if flavor == "stepone" else ","
     if sep not in (",", ";", "\t") or decimal not in (".", ",") or sep == decimal:
         raise LeptotwinError(
             "bad separator or decimal mark", source="write_qpcr", field="sep, decimal",
@@ -439,38 +504,36 @@ def write_qpcr(
         "Quantification Cycle Method": "Ct",
         **(metadata or {}),
     }
+    if flavor == "stepone":
+        meta["Instrument Type"] = (metadata or {}).get(
+            "Instrument Type", "StepOnePlus (leptotwin virtual)"
+        )
     ct = pd.to_numeric(wells["ct"], errors="coerce")
     keys = [wells["sample"], wells["target"], wells["task"]]
     mean = ct.groupby(keys, sort=False).transform("mean")
     sd = ct.groupby(keys, sort=False).transform("std")
     qty = wells["quantity"] if "quantity" in wells else pd.Series(np.nan, index=wells.index)
+    no_ct = {"quantstudio": "Undetermined", "stepone": "Undetermined", "cfx": "NaN", "tidy": ""}
     buf = io.StringIO()
-    for key, value in meta.items():
-        buf.write(f"* {key} = {value}\n")
-    buf.write("\n[Results]\n")
+    if flavor in ("quantstudio", "stepone"):
+        for key, value in meta.items():
+            buf.write(f"* {key} = {value}\n")
+        buf.write("\n[Results]\n")
     writer = csv.writer(buf, delimiter=sep, lineterminator="\n")
-    writer.writerow(
-        ["Well", "Well Position", "Omit", "Sample Name", "Biogroup Name", "Target Name", "Task",
-         "Reporter", "Quencher", "CT", "Ct Mean", "Ct SD", "Quantity"]
-    )  # fmt: skip
-    for i in range(len(wells)):
+    writer.writerow(_HEADERS[flavor])
+    records = wells.to_dict(orient="records")
+    for i, w in enumerate(records):
         c = float(ct.iloc[i])
         q = float(qty.iloc[i]) if pd.notna(qty.iloc[i]) else np.nan
         writer.writerow(
-            [
-                int(wells["well"].iloc[i]),
-                wells["well_position"].iloc[i],
-                "false",
-                "" if wells["task"].iloc[i] == "NTC" else wells["sample"].iloc[i],
-                wells["group"].iloc[i],
-                wells["target"].iloc[i],
-                wells["task"].iloc[i],
-                wells["reporter"].iloc[i],
-                "NFQ-MGB",
-                _fmt(c, decimals, decimal) if np.isfinite(c) else "Undetermined",
+            _export_row(
+                flavor,
+                w,
+                _fmt(c, decimals, decimal) if np.isfinite(c) else no_ct[flavor],
                 _fmt(float(mean.iloc[i]), decimals, decimal),
                 _fmt(float(sd.iloc[i]), decimals, decimal),
                 "" if not np.isfinite(q) else f"{q:g}".replace(".", decimal),
-            ]
+                i,
+            )
         )
     return write_text(path, buf.getvalue())
