@@ -210,13 +210,44 @@ def test_read_two_plates_and_trailing_metadata(tmp_path):
     assert df.attrs["metadata"]["P2"]["End time"] == "10:42"
 
 
-def test_partial_grid_and_384_inference(tmp_path):
+def test_short_rows_and_384_inference(tmp_path):
     header = "," + ",".join(str(c) for c in range(1, 25))
-    text = f"Plate,Q\n\n{header}\nA,1,2\nP,{','.join(['3'] * 24)}\n"
+    rows = [f"{letter},," for letter in "ABCDEFGHIJKLMNOP"]
+    rows[0], rows[-1] = "A,1,2", f"P,{','.join(['3'] * 24)}"
+    text = f"Plate,Q\n\n{header}\n" + "\n".join(rows) + "\n"
     df = read_plate_reader(_write(tmp_path, "q.csv", text))
     assert len(df) == 384
     assert df["flag"].eq("missing").sum() == 384 - 26
     assert df.set_index("well").loc["P24", "signal"] == 3.0
+
+
+@pytest.mark.parametrize(
+    ("cut", "match"),
+    [
+        (lambda t: t.replace("D,", "", 1), r"line 3: the grid has no row D, E, F, G, H \(it stops "
+                                           r"at line 7\); expected one line for each row A-H of a "
+                                           r"96-well plate"),
+        (lambda t: t.replace("\nD,401,", "\n", 1), r"line 3: the grid has no row D"),
+        (lambda t: t[: t.index("H,")], r"line 3: the grid has no row H"),
+        (lambda t: t[: t.index("F,")], r"line 3: the grid has no row F, G, H"),
+        (lambda t: t.rstrip("\n")[:-8], r"line 11: the file ends inside row H: 10 of 12 cells and "
+                                         r"no line break \(cut short\?\)"),
+        (lambda t: t.replace(",12\n", "\n", 1), r"line 3: grid has 11 columns; a 96-well plate "
+                                                 r"has 12"),
+    ],
+)  # fmt: skip
+def test_grid_that_lost_lines_is_refused(tmp_path, cut, match):
+    """A grid is a whole plate: a lost row or a file cut short is an error, not missing wells."""
+    text = "Plate,P\n\n" + _grid_96()
+    with pytest.raises(LeptotwinError, match=match):
+        read_plate_reader(_write(tmp_path, "cut.csv", cut(text)))
+
+
+def test_grid_of_384_with_rows_past_h_needs_24_columns(tmp_path):
+    text = "Plate,P\n\n" + _grid_96() + "I,1\n"
+    with pytest.raises(LeptotwinError, match=r"line 3: grid has 12 columns; a 384-well plate has "
+                                             r"24 \(its rows past H make it one\)"):  # fmt: skip
+        read_plate_reader(_write(tmp_path, "i.csv", text))
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ their error messages name files, lines and columns the same way.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -18,13 +17,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from leptotwin.errors import LeptotwinError
-from leptotwin.formats.plate import (
-    PlateFormat,
-    _parse_wells,
-    _read_text,
-    _read_xlsx,
-    get_plate_format,
-)
+from leptotwin.formats._text import Record, read_text, read_xlsx, split_records
+from leptotwin.formats.plate import PlateFormat, _parse_wells, get_plate_format
 
 # --------------------------------------------------------------------------- layout checks
 _Locator = Callable[[int], str]
@@ -218,37 +212,51 @@ def _with_extras(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- layout files
-def _table_rows(path: Path) -> tuple[list[list[str]], list[int], str]:
-    """Rows of a tidy table file, their line numbers and the decimal mark."""
+def _table_rows(path: Path) -> tuple[list[Record], str]:
+    """Records of a tidy table file (blank and ``#`` comment lines left out), decimal mark.
+
+    The separator is the most frequent of tab, ``;`` and ``,`` on the first non-comment line.
+    """
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        rows = _read_xlsx(path)
-        return rows, list(range(1, len(rows) + 1)), "."
-    lines = _read_text(path).splitlines()
-    first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
-    sep = max(("\t", ";", ","), key=first.count)
-    rows, numbers = [], []
-    for n, cells in enumerate(csv.reader(lines, delimiter=sep), start=1):
-        if cells and any(c.strip() for c in cells) and not cells[0].lstrip().startswith("#"):
-            rows.append([c.strip() for c in cells])
-            numbers.append(n)
-    return rows, numbers, "," if sep != "," else "."
+        records, sep = read_xlsx(path), ","
+    else:
+        text = read_text(path)
+        lines = text.splitlines()
+        first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
+        sep = max(("\t", ";", ","), key=first.count)
+        records = split_records(text, sep, str(path))
+    kept = [r for r in records if r.cells and not r.cells[0].startswith("#")]
+    return kept, "," if sep != "," else "."
 
 
 def _layout_table(path: Path) -> tuple[pd.DataFrame, list[int], str]:
     """A layout file as text cells (one row per listed well), their file lines, decimal mark."""
+    source = str(path)
     if not path.is_file():
-        raise LeptotwinError("file not found", source=str(path))
-    rows, numbers, decimal = _table_rows(path)
-    if not rows:
-        raise LeptotwinError("empty layout file", source=str(path), expected="a header line")
-    header = [c.lower() for c in rows[0]]
+        raise LeptotwinError("file not found", source=source)
+    records, decimal = _table_rows(path)
+    if not records:
+        raise LeptotwinError("empty layout file", source=source, expected="a header line")
+    header = [c.lower() for c in records[0].cells]
     dupes = sorted({h for h in header if h and header.count(h) > 1})
     if dupes:
-        raise LeptotwinError("duplicated column header", source=str(path), field=dupes[0])
+        raise LeptotwinError("duplicated column header", source=source, field=dupes[0])
     width = len(header)
-    body = [r[:width] + [""] * (width - len(r)) for r in rows[1:]]
+    for rec in records[1:]:
+        stray = [j for j, c in enumerate(rec.cells) if c and (j >= width or not header[j])]
+        if stray:
+            j = stray[0]
+            raise LeptotwinError(
+                f"cell {j + 1} has no column name in the header on line {records[0].line}",
+                source=source,
+                field=f"line {rec.line}",
+                value=rec.cells[j],
+                expected="one header name per column"
+                + (" (a decimal comma in a comma-separated file?)" if decimal == "." else ""),
+            )
+    body = [r.cells + [""] * (width - len(r.cells)) for r in records[1:]]
     frame = pd.DataFrame(body, columns=header, dtype=object).drop(columns="", errors="ignore")
-    return frame, numbers[1:], decimal
+    return frame, [r.line for r in records[1:]], decimal
 
 
 def _read_checked(

@@ -27,7 +27,14 @@ also accepts ``;`` or tab separators (then ``,`` is the decimal mark unless ``de
 passed), a UTF-8 or UTF-16 byte-order mark, CRLF line ends, extra blank lines, trailing empty
 cells, any corner cell (``""``, ``"<>"``), overflow markers (``OVER``, ``OVRFLW``, ``*``,
 ``>3.5``...) and underflow markers (``UNDER``, ``<0.01``), which become NaN with a ``flag``,
-and empty wells (NaN, flag ``"missing"``). A plain long table with a header naming a ``well``
+and empty wells (NaN, flag ``"missing"``).
+
+A grid lists every row and column of its plate, as instruments write it: a grid without row D,
+or with rows A-G only, has lost lines and is refused rather than read with those wells missing.
+Readings are decimal numbers (optionally with an exponent) of magnitude below 1e15; ``inf``,
+``1_000`` or ``1e400`` are refused. A file that ends inside a grid row without a line break was
+cut short and is refused; a file cut inside its very last number cannot be told from a complete
+one. A plain long table with a header naming a ``well``
 column and a ``signal``/``value``/``reading`` column (and optionally ``plate``) is read too.
 ``.xlsx`` files are read when the optional ``openpyxl`` package is installed.
 """
@@ -41,7 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -49,6 +56,14 @@ from numpy.typing import NDArray
 
 from leptotwin._fileio import write_text
 from leptotwin.errors import LeptotwinError
+from leptotwin.formats._text import (
+    Record,
+    ends_with_line_end,
+    parse_numbers,
+    read_text,
+    read_xlsx,
+    split_records,
+)
 
 __all__ = [
     "PLATE_96",
@@ -237,57 +252,27 @@ _UNDER = frozenset({"under", "underflow", "undrflw", "low"})
 _MISSING = frozenset({"", "nan", "na", "n/a", "-", "--", "none", "empty"})
 _PLATE_KEYS = frozenset({"plate", "plate id", "plate_id", "plateid", "plate name", "barcode"})
 _VALUE_COLS = ("signal", "value", "reading", "raw", "rlu", "od")
-
-
-def _read_text(path: Path) -> str:
-    """Decode a text file: UTF-8 (with or without BOM), UTF-16 with BOM, else cp1252."""
-    data = path.read_bytes()
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
-def _read_xlsx(path: Path) -> list[list[str]]:
-    """Cells of the first sheet as text (needs the optional openpyxl package)."""
-    try:
-        import openpyxl
-    except ImportError:
-        raise LeptotwinError(
-            "reading .xlsx files needs the optional package openpyxl",
-            source=str(path),
-            expected="`pip install openpyxl`, or the sheet saved as CSV",
-        ) from None
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        sheet = book.worksheets[0]
-        return [["" if v is None else str(v) for v in r] for r in sheet.iter_rows(values_only=True)]
-    finally:
-        book.close()
-
-
-def _split(text: str, sep: str) -> list[list[str]]:
-    rows = []
-    for cells in csv.reader(text.splitlines(), delimiter=sep):
-        cells = [c.strip() for c in cells]
-        while cells and not cells[-1]:
-            cells.pop()
-        rows.append(cells)
-    return rows
+_MAX_READING = 1e15
+"""Readings of this magnitude or more are refused as corrupt cells: below it integers are exact
+in float64 (2**53 is about 9.0e15) and sums and variances over a plate stay finite."""
 
 
 def _header_columns(cells: list[str]) -> list[int] | None:
     """Column numbers if ``cells`` is a grid header (corner cell optional), else None."""
-    if cells and len(cells[0]) == 1 and cells[0].upper() in _LETTERS:
+    if cells and _row_label(cells[0]) is not None:
         return None  # a grid row such as "A,1,2"
-    corner = not (cells and cells[0].isdigit())
+    corner = not (cells and cells[0].isascii() and cells[0].isdigit())
     nums = cells[1:] if corner else cells
-    if len(nums) < (2 if corner else 12) or not all(c.isdigit() for c in nums):
+    if len(nums) < (2 if corner else 12) or not all(c.isascii() and c.isdigit() for c in nums):
         return None
     cols = [int(c) for c in nums]
     return cols if cols == list(range(1, len(cols) + 1)) and len(cols) <= 24 else None
+
+
+def _row_label(cell: str) -> str | None:
+    """The row letter (``A``-``P``) if ``cell`` is one, else None."""
+    label = cell.upper()
+    return label if len(label) == 1 and label.isascii() and label in _LETTERS else None
 
 
 def _long_header(cells: list[str]) -> bool:
@@ -295,23 +280,34 @@ def _long_header(cells: list[str]) -> bool:
     return "well" in low and any(v in low for v in _VALUE_COLS)
 
 
-def _rows_and_decimal(path: Path, decimal: str) -> tuple[list[list[str]], str, bool]:
-    """Split a file into cells, detecting the separator.
+class _Table(NamedTuple):
+    """A file split into records, as :func:`_records_and_decimal` returns it."""
 
-    Returns the rows, the decimal mark and whether the file holds grids (else a long table).
-    """
+    records: list[Record]
+    decimal: str
+    is_grid: bool  # grid blocks (else a long well/value table)
+    terminated: bool  # the last line ends with a line break (always true for .xlsx)
+
+
+def _records_and_decimal(path: Path, decimal: str) -> _Table:
+    """Split a file into records, detecting the separator (tab, then ``;``, then ``,``)."""
+    source = str(path)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        candidates = [(_read_xlsx(path), ".")]
+        candidates, terminated = [(read_xlsx(path), ".")], True
     else:
-        text = _read_text(path)
-        candidates = [(_split(text, sep), "," if sep != "," else ".") for sep in ("\t", ";", ",")]
-    for rows, mark in candidates:
-        grid = any(_header_columns(r) is not None for r in rows)
-        if grid or any(_long_header(r) for r in rows):
-            return rows, mark if decimal == "auto" else decimal, grid
+        text = read_text(path)
+        terminated = ends_with_line_end(text)
+        candidates = [
+            (split_records(text, sep, source), "," if sep != "," else ".")
+            for sep in ("\t", ";", ",")
+        ]
+    for records, mark in candidates:
+        grid = any(_header_columns(r.cells) is not None for r in records)
+        if grid or any(_long_header(r.cells) for r in records):
+            return _Table(records, mark if decimal == "auto" else decimal, grid, terminated)
     raise LeptotwinError(
         "no plate grid and no well/value table found",
-        source=str(path),
+        source=source,
         expected=(
             "a grid header row with the column numbers (',1,2,...,12') followed by rows "
             "starting with the row letter, or a header with columns 'well' and 'signal'"
@@ -319,51 +315,50 @@ def _rows_and_decimal(path: Path, decimal: str) -> tuple[list[list[str]], str, b
     )
 
 
-def _exact_floats(text: NDArray[np.object_]) -> NDArray[np.float64]:
-    """Text → float64 with Python's correctly rounded parser (pandas' fast C parser can be one
-    ulp off, which breaks exact round trips); unparseable or empty text → NaN."""
-    try:
-        return np.where(text == "", "nan", text).astype(np.float64)
-    except ValueError:
-        out = np.full(text.shape, np.nan)
-        for i, item in enumerate(text):
-            try:
-                out[i] = float(item) if item else np.nan
-            except ValueError:
-                pass
-        return out
+class _Readings(NamedTuple):
+    """Reading cells as :func:`_parse_values` returns them, each of shape (n_cells,)."""
+
+    values: NDArray[np.float64]  # NaN for markers and empty cells
+    flags: NDArray[np.object_]  # WellFlag values
+    not_number: NDArray[np.bool_]  # text that is neither a number nor a marker
+    too_large: NDArray[np.bool_]  # a number of magnitude >= _MAX_READING (or beyond float)
 
 
-def _parse_values(
-    cells: NDArray[np.object_], decimal: str
-) -> tuple[NDArray[np.float64], NDArray[np.object_], NDArray[np.bool_]]:
-    """Readings as text -> (values, flags, bad); markers and empty cells become NaN."""
+def _parse_values(cells: NDArray[np.object_], decimal: str) -> _Readings:
+    """Readings as text -> values and flags; markers and empty cells become NaN."""
     s = pd.Series(cells, dtype=object).fillna("").astype(str).str.strip()
     low = s.str.lower()
-    over = low.isin(_OVER) | low.str.startswith(">")
-    under = low.isin(_UNDER) | low.str.startswith("<")
-    missing = low.isin(_MISSING)
-    if decimal == ",":
-        s = s.str.replace(",", ".", regex=False)
-    values = _exact_floats(s.where(~(over | under | missing), "").to_numpy(dtype=object))
+    over = (low.isin(_OVER) | low.str.startswith(">")).to_numpy()
+    under = (low.isin(_UNDER) | low.str.startswith("<")).to_numpy()
+    missing = low.isin(_MISSING).to_numpy()
+    values, is_number = parse_numbers(s.to_numpy(object), decimal)
+    marker = over | under | missing
+    values[marker] = np.nan
     flags = np.select(
-        [over.to_numpy(), under.to_numpy(), missing.to_numpy()],
+        [over, under, missing],
         [WellFlag.OVERFLOW.value, WellFlag.UNDERFLOW.value, WellFlag.MISSING.value],
         WellFlag.OK.value,
     ).astype(object)
-    bad = np.isnan(values) & (flags == WellFlag.OK.value)
-    return values, flags, bad
+    with np.errstate(invalid="ignore"):
+        too_large = ~marker & is_number & ~(np.abs(values) < _MAX_READING)
+    return _Readings(values, flags, ~marker & ~is_number, too_large)
 
 
-def _bad_value(source: str, where: str, value: str, decimal: str) -> LeptotwinError:
-    hint = "; with ';' or tab separators ',' is the decimal mark" if decimal == "," else ""
-    return LeptotwinError(
-        "reading is not a number",
-        source=source,
-        field=where,
-        value=value,
-        expected=f"a number, an empty cell or an overflow marker (OVER, *){hint}",
-    )
+def _check_readings(read: _Readings, text: NDArray[np.object_], where: Any, source: str,
+                    decimal: str) -> None:  # fmt: skip
+    """Raise for the first cell that is not a number, or too large; ``where(i)`` names it."""
+    for bad, message, expected in (
+        (read.not_number, "reading is not a number",
+         "a number, an empty cell or an overflow marker (OVER, *)"
+         + ("; with ';' or tab separators ',' is the decimal mark" if decimal == "," else "")),
+        (read.too_large, "reading is too large to be a measurement",
+         f"a magnitude below {_MAX_READING:.0e}"),
+    ):  # fmt: skip
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise LeptotwinError(
+                message, source=source, field=where(i), value=text[i], expected=expected
+            )
 
 
 @dataclass
@@ -371,7 +366,8 @@ class _Block:
     meta: dict[str, str]
     header_line: int
     cols: list[int]
-    rows: dict[str, tuple[int, list[str]]]
+    rows: dict[str, Record]
+    stop: int | None = None  # line of the first non-row line after the grid
 
 
 def _plate_id(meta: Mapping[str, str]) -> str | None:
@@ -389,52 +385,102 @@ def _meta_item(cells: list[str]) -> tuple[str, str]:
     return cells[0].strip().rstrip(":").strip(), value
 
 
-def _scan_blocks(rows: list[list[str]], source: str) -> list[_Block]:
-    """Line-by-line state machine: metadata lines, grid headers and grid rows."""
+def _orphan_header(meta: Mapping[str, str], source: str, line: int | None) -> LeptotwinError:
+    return LeptotwinError(
+        "plate header without a readings grid",
+        source=source,
+        field=None if line is None else f"line {line}",
+        value=_plate_id(meta),
+        expected="a grid (column numbers, then one line per row) after each plate header",
+    )
+
+
+def _scan_blocks(table: _Table, source: str) -> list[_Block]:
+    """Record-by-record state machine: metadata lines, grid headers and grid rows."""
     blocks: list[_Block] = []
     pending: dict[str, str] = {}
     grid: _Block | None = None
-    for line, cells in enumerate(rows, start=1):
-        if not cells or not any(cells):
+    for rec in table.records:
+        if not rec.cells:
             continue
-        cols = _header_columns(cells)
+        cols = _header_columns(rec.cells)
         if cols is not None:
-            grid = _Block(pending, line, cols, {})
+            grid = _Block(pending, rec.line, cols, {})
             blocks.append(grid)
             pending = {}
             continue
-        label = cells[0].upper()
-        if grid is not None and len(label) == 1 and label in _LETTERS:
+        label = _row_label(rec.cells[0])
+        if grid is not None and label is not None:
             if label in grid.rows:
                 raise LeptotwinError(
                     f"row {label} appears twice in the grid starting on line {grid.header_line}",
                     source=source,
-                    field=f"line {line}",
+                    field=f"line {rec.line}",
                 )
-            grid.rows[label] = (line, cells[1:])
+            grid.rows[label] = rec
             continue
-        grid = None
-        key, value = _meta_item(cells)
+        if grid is not None:
+            grid.stop, grid = rec.line, None
+        key, value = _meta_item(rec.cells)
         if key.lower() in _PLATE_KEYS and _plate_id(pending) is not None:
-            raise LeptotwinError(
-                "plate header without a readings grid",
-                source=source,
-                field=f"line {line}",
-                value=_plate_id(pending),
-                expected="a grid (column numbers, then one line per row) after each header",
-            )
+            raise _orphan_header(pending, source, rec.line)
         pending.setdefault(key, value)
     if pending and _plate_id(pending) is not None:
-        raise LeptotwinError(
-            "plate header without a readings grid",
-            source=source,
-            value=_plate_id(pending),
-            expected="a grid (column numbers, then one line per row) after each header",
-        )
+        raise _orphan_header(pending, source, None)
     if blocks:  # trailing metadata (e.g. "End time") belongs to the last plate
         for key, value in pending.items():
             blocks[-1].meta.setdefault(key, value)
+    _check_not_cut(table, blocks, source)
     return blocks
+
+
+def _check_not_cut(table: _Table, blocks: list[_Block], source: str) -> None:
+    """A file whose last line is a short grid row without a line break was cut short."""
+    last = next((r for r in reversed(table.records) if r.cells), None)
+    if table.terminated or last is None or not blocks:
+        return
+    rows = blocks[-1].rows
+    label = _row_label(last.cells[0])
+    if label is not None and rows.get(label) is last and last.width <= len(blocks[-1].cols):
+        raise LeptotwinError(
+            f"the file ends inside row {label}: {last.width - 1} of {len(blocks[-1].cols)} "
+            "cells and no line break (cut short?)",
+            source=source,
+            field=f"line {last.line}",
+            expected="the whole export; if the file is complete, end it with a line break",
+        )
+
+
+def _grid_format(block: _Block, fmt: PlateFormat | None, source: str) -> PlateFormat:
+    """The plate a grid block covers; it must list every row and every column of it."""
+    n_cols = len(block.cols)
+    if fmt is None:
+        big = n_cols > PLATE_96.n_cols or any(_LETTERS.index(r) >= 8 for r in block.rows)
+        fmt = PLATE_384 if big else PLATE_96
+    for label, rec in block.rows.items():
+        if _LETTERS.index(label) >= fmt.n_rows:
+            raise LeptotwinError(
+                f"row {label} is not on a {fmt}", source=source, field=f"line {rec.line}"
+            )
+    if n_cols != fmt.n_cols:
+        why = " (its rows past H make it one)" if n_cols < fmt.n_cols else ""
+        raise LeptotwinError(
+            f"grid has {n_cols} columns; a {fmt} has {fmt.n_cols}{why}",
+            source=source,
+            field=f"line {block.header_line}",
+            expected=f"column numbers 1-{fmt.n_cols} (an export lists every column of the plate)",
+        )
+    lost = [r for r in fmt.row_letters if r not in block.rows]
+    if lost:
+        raise LeptotwinError(
+            f"the grid has no row {', '.join(lost)}"
+            + (f" (it stops at line {block.stop})" if block.stop is not None else ""),
+            source=source,
+            field=f"line {block.header_line}",
+            expected=f"one line for each row A-{fmt.row_letters[-1]} of a {fmt}; "
+            "a line lost or the file cut short?",
+        )
+    return fmt
 
 
 def _grid_frame(
@@ -449,55 +495,63 @@ def _grid_frame(
             field=f"line {block.header_line}",
             expected="lines starting with the row letter (A, B, ...) after the column numbers",
         )
-    if fmt is None:
-        big = n_cols > 12 or any(_LETTERS.index(r) >= 8 for r in block.rows)
-        fmt = PLATE_384 if big else PLATE_96
-    if n_cols > fmt.n_cols:
-        raise LeptotwinError(
-            f"grid has {n_cols} columns, more than a {fmt}",
-            source=source,
-            field=f"line {block.header_line}",
-        )
+    fmt = _grid_format(block, fmt, source)
     cells = np.full((fmt.n_rows, fmt.n_cols), "", dtype=object)
     lines = np.full((fmt.n_rows, fmt.n_cols), block.header_line, dtype=np.int64)
-    for label, (line, values) in block.rows.items():
-        r = _LETTERS.index(label)
-        if r >= fmt.n_rows:
-            raise LeptotwinError(
-                f"row {label} is not on a {fmt}", source=source, field=f"line {line}"
-            )
+    for label, rec in block.rows.items():
+        values = rec.cells[1:]
         if len(values) > n_cols:
             raise LeptotwinError(
                 f"row {label} has {len(values)} readings but the grid has {n_cols} columns",
                 source=source,
-                field=f"line {line}",
+                field=f"line {rec.line}",
+                expected="one cell per column (a decimal comma in a comma-separated file?)"
+                if decimal == "."
+                else None,
             )
+        r = _LETTERS.index(label)
         cells[r, : len(values)] = values
-        lines[r, :] = line
-    values, flags, bad = _parse_values(cells.ravel(), decimal)
+        lines[r, :] = rec.line
+    text = cells.ravel()
+    read = _parse_values(text, decimal)
     wells = plate_wells(fmt)["well"].to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        where = f"line {lines.ravel()[i]}, well {wells[i]}"
-        raise _bad_value(source, where, cells.ravel()[i], decimal)
-    return pd.DataFrame({"plate": plate, "well": wells, "signal": values, "flag": flags})
+    _check_readings(read, text, lambda i: f"line {lines.ravel()[i]}, well {wells[i]}", source,
+                    decimal)  # fmt: skip
+    return pd.DataFrame({"plate": plate, "well": wells, "signal": read.values, "flag": read.flags})
 
 
 def _long_frame(
-    rows: list[list[str]], fmt: PlateFormat | None, source: str, stem: str, decimal: str
+    table: _Table, fmt: PlateFormat | None, source: str, stem: str
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """A ``[plate,] well, signal`` table, optionally preceded by ``key,value`` lines."""
-    start = next(i for i, r in enumerate(rows) if _long_header(r))
-    meta = dict(_meta_item(r) for r in rows[:start] if r and any(r))
-    header = [c.lower() for c in rows[start]]
+    recs = [r for r in table.records if r.cells]
+    start = next(i for i, r in enumerate(recs) if _long_header(r.cells))
+    meta = dict(_meta_item(r.cells) for r in recs[:start])
+    header = [c.lower() for c in recs[start].cells]
+    width = len(header)
+    body = recs[start + 1 :]
+    if not body:
+        raise LeptotwinError(
+            "a well/value header but no readings below it",
+            source=source,
+            field=f"line {recs[start].line}",
+            expected="one line per well after the header",
+        )
+    wide = next((r for r in body if len(r.cells) > width), None)
+    if wide is not None:
+        raise LeptotwinError(
+            f"line has {len(wide.cells)} cells but the header names {width} columns",
+            source=source,
+            field=f"line {wide.line}",
+            expected="one cell per column"
+            + (" (a decimal comma in a comma-separated file?)" if table.decimal == "." else ""),
+        )
     i_well = header.index("well")
     i_val = next(header.index(v) for v in _VALUE_COLS if v in header)
     i_plate = next((header.index(k) for k in header if k in _PLATE_KEYS), None)
-    body = [(n, r) for n, r in enumerate(rows[start + 1 :], start=start + 2) if r and any(r)]
-    width = len(header)
-    grid = np.array([r[:width] + [""] * (width - len(r[:width])) for _, r in body], dtype=object)
+    grid = np.array([r.cells + [""] * (width - len(r.cells)) for r in body], dtype=object)
     grid = grid.reshape(len(body), width)
-    line_no = np.array([n for n, _ in body], dtype=np.int64)
+    line_no = np.array([r.line for r in body], dtype=np.int64)
     plate = grid[:, i_plate] if i_plate is not None else np.full(len(body), _plate_id(meta) or stem)
     empty_plate = plate == ""
     if empty_plate.any():
@@ -515,11 +569,10 @@ def _long_frame(
             value=err.value,
             expected=err.expected,
         ) from None
-    values, flags, bad = _parse_values(grid[:, i_val], decimal)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise _bad_value(source, f"line {line_no[i]}, well {wells[i]}", grid[i, i_val], decimal)
-    frame = pd.DataFrame({"plate": plate, "well": wells, "signal": values, "flag": flags})
+    read = _parse_values(grid[:, i_val], table.decimal)
+    _check_readings(read, grid[:, i_val], lambda i: f"line {line_no[i]}, well {wells[i]}",
+                    source, table.decimal)  # fmt: skip
+    frame = pd.DataFrame({"plate": plate, "well": wells, "signal": read.values, "flag": read.flags})
     return frame, meta
 
 
@@ -546,18 +599,22 @@ def read_plate_reader(
     DataFrame, one row per well
         ``plate`` (str), ``well`` (``A01``), ``signal`` (float, the instrument's unit; NaN for
         overflow, underflow and empty wells) and ``flag`` (a :class:`WellFlag` value). A grid
-        gives every well of the plate, row-major, wells absent from the file flagged
-        ``"missing"``; a long table gives the wells it lists. ``attrs["metadata"]`` maps each
-        plate id to its header (``{key: value}``) and ``attrs["source"]`` is the path. A plate
+        gives every well of the plate, row-major, empty cells (and cells missing at the end of
+        a row) flagged ``"missing"``; a long table gives the wells it lists.
+        ``attrs["metadata"]`` maps each plate id to its header (``{key: value}``) and
+        ``attrs["source"]`` is the path. A plate
         without a ``Plate`` header line gets the file stem as id (``stem_2``, ``stem_3``... for
         later blocks).
 
     Raises
     ------
     LeptotwinError
-        If no grid or long table is found, a reading is not a number (naming line and well), a
-        well or row is not on the plate, a row appears twice in a grid, a plate header has no
-        grid, a plate id appears twice, or a ``.xlsx`` file is given without ``openpyxl``.
+        If no grid or long table is found; a reading is not a number, or its magnitude is
+        1e15 or more (naming line and well); a grid lacks a row or column of its plate (a lost
+        line), or the file ends inside a grid row without a line break (cut short); a well or
+        row is not on the plate or appears twice; a long-table line has more cells than its
+        header; a plate header has no grid; a plate id appears twice; the file cannot be read;
+        or a ``.xlsx`` file is not a workbook or is given without ``openpyxl``.
     """
     path = Path(path)
     source = str(path)
@@ -568,12 +625,11 @@ def read_plate_reader(
     fmt = None if plate_format is None else get_plate_format(plate_format)
     if not path.is_file():
         raise LeptotwinError("file not found", source=source)
-    rows, dec, is_grid = _rows_and_decimal(path, decimal)
+    table = _records_and_decimal(path, decimal)
     metadata: dict[str, dict[str, str]] = {}
-    if is_grid:
-        blocks = _scan_blocks(rows, source)
+    if table.is_grid:
         frames = []
-        for k, block in enumerate(blocks, start=1):
+        for k, block in enumerate(_scan_blocks(table, source), start=1):
             plate = _plate_id(block.meta) or (path.stem if k == 1 else f"{path.stem}_{k}")
             if plate in metadata:
                 raise LeptotwinError(
@@ -584,10 +640,10 @@ def read_plate_reader(
                     expected="one block per plate",
                 )
             metadata[plate] = block.meta
-            frames.append(_grid_frame(block, plate, fmt, source, dec))
+            frames.append(_grid_frame(block, plate, fmt, source, table.decimal))
         out = pd.concat(frames, ignore_index=True)
     else:
-        out, meta = _long_frame(rows, fmt, source, path.stem, dec)
+        out, meta = _long_frame(table, fmt, source, path.stem)
         metadata = {p: dict(meta) for p in pd.unique(out["plate"])}
         dup = out.duplicated(["plate", "well"])
         if dup.any():
