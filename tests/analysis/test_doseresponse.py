@@ -433,14 +433,19 @@ def _brute_ll4_rss(dose: np.ndarray, resp: np.ndarray) -> float:
 def test_ragged_curve_reaches_the_global_optimum_whatever_the_batch() -> None:
     """A non-monotone single-drug series (SynergyFinder's Mathews data, canertinib, % inhibition)
     with the control at 1e-10 nM (SynergyFinder's convention) has several LL.4 local minima;
-    the self-starter and the alternative starts land in a poor one (RSS ~12,800). The fit must
-    reach the brute-force optimum (~3,250), and be the same fitted alone or among 6,000 other
-    curves (the per-curve rules never look at the batch)."""
+    the self-starter and the alternative starts land in a poor one (RSS ~12,800). The sigmoid
+    fit (``qc_["rss"]``) must reach the brute-force optimum (~3,250), and be the same fitted
+    alone or among 6,000 other curves (the per-curve rules never look at the batch). With 2
+    residual degrees of freedom that optimum is no significant improvement on a constant
+    (F = 2.1, p = 0.34), so the curve is reported flat."""
     dose = np.array([1e-10, 9.7656, 39.0626, 156.25, 625.0, 2500.0])
     resp = np.array([-15.0, -53.9, -87.2, -81.2, -51.5, 53.0])
     ragged = pd.DataFrame({"curve": "ragged", "dose": dose, "response": resp})
     alone = DoseResponseFitter("LL.4").fit(ragged)
-    assert alone.rss_.iloc[0] <= _brute_ll4_rss(dose, resp) * (1 + 1e-6)
+    assert alone.qc_["rss"].iloc[0] <= _brute_ll4_rss(dose, resp) * (1 + 1e-6)
+    assert alone.status_.iloc[0] is FitStatus.FLAT
     others, _ = _simulate_ll4(np.random.default_rng(11), 6000)
     many = DoseResponseFitter("LL.4").fit(pd.concat([others, ragged], ignore_index=True))
     pd.testing.assert_series_equal(alone.params_.loc["ragged"], many.params_.loc["ragged"])
+    pd.testing.assert_series_equal(alone.qc_.loc["ragged"], many.qc_.loc["ragged"])
+    np.testing.assert_array_equal(alone._sigmoid.params[0], many._sigmoid.params[-1])

@@ -243,6 +243,7 @@ def fit_batch(
     se: str = "hessian",
     chunk_size: int = 20_000,
     n_jobs: int | None = None,
+    match_drc: bool = False,
 ) -> BatchFit:
     """Fit ``model`` to every curve of ``batch``.
 
@@ -251,6 +252,13 @@ def fit_batch(
     ``(b, log e)``, self-starter plus two alternative starts for doubtful curves, and drc's
     covariance); other models (``LL.5``, fixed ``b``/``e``/``f``) to the batched numpy
     Levenberg–Marquardt solver (:func:`_fit_numpy`).
+
+    Both signs of ``b`` are searched: where the flip ``(b, c, d) -> (-b, d, c)`` is not a
+    symmetry of the model (every model but LL.4 with free ``c`` and ``d``), a decreasing curve
+    can be fitted better with ``b < 0`` and ``c > d`` (and the reverse), so every curve is also
+    fitted from starts on the other side of ``b = 0`` and the lower RSS is kept.
+    ``match_drc=True`` searches only the side of the self-starter's slope, as R drc 3.2-0 does:
+    its answer, a local optimum where the global one has the other sign.
 
     Parameters
     ----------
@@ -264,6 +272,9 @@ def fit_batch(
         None: the compiled kernel refits doubtful curves and searches the grid for poor ones
         (``grid=None``); the numpy engine refits every curve. Both are per-curve rules, so a
         curve's fit never depends on the batch.
+    match_drc : bool
+        Keep the self-starter's sign of ``b`` (drc's answer) instead of the lower RSS of both
+        signs.
     grid : bool or None
         Also start from the best point of a grid over ``(b, log e)`` with ``c, d`` profiled out
         (compiled kernel only; the numpy engine ignores it): every curve (True), or (None) only
@@ -292,6 +303,7 @@ def fit_batch(
             se=se,
             chunk_size=chunk_size,
             n_jobs=n_jobs,
+            both_signs=not match_drc,
         )
     n, p = batch.n, model.n_params
     enough = (batch.n_obs > p) & (batch.n_doses >= p) & np.isfinite(batch.t_lo)
@@ -310,6 +322,7 @@ def fit_batch(
             max_iter=int(max_iter),
             multistart=bool(multistart),
             grid=2 if grid is None else int(bool(grid)),
+            sign_mode=int(bool(match_drc)),
             **spec,
         )
     redo = np.arange(rows.size) if se == "sandwich" else np.flatnonzero(fallback)
@@ -343,12 +356,15 @@ def _fit_numpy(
     se: str,
     chunk_size: int,
     n_jobs: int | None,
+    both_signs: bool = True,
 ) -> BatchFit:
     """The numpy engine: all curves of a chunk iterate together (:func:`levenberg_marquardt`).
 
     Stages: (1) self-starter and up to 50 Levenberg–Marquardt iterations, chunk by chunk in
     threads; (2) the curves still running, pooled, for up to ``max_iter`` in all;
-    (3) refits from :meth:`DoseResponseModel.alternative_starts`, keeping the lowest RSS;
+    (3) refits from :meth:`DoseResponseModel.alternative_starts`, keeping the lowest RSS
+    (with ``both_signs``, every curve also from the flipped starts, ``b`` of the other sign and
+    ``c``, ``d`` swapped, unless the flip is a symmetry of the model);
     (4) covariance at the final estimates, chunk by chunk. Arguments as in :func:`fit_batch`.
     """
     n, p = batch.n, model.n_params
@@ -390,6 +406,10 @@ def _fit_numpy(
         part = sub.take(redo)
         for alt0 in model.alternative_starts(theta0[redo], part.t, part.w > 0, part.zero):
             _keep_better(state, redo, _solve(model, alt0, part, max_iter))
+    if both_signs and not model.flip_is_symmetry and sub.n:
+        every = np.arange(sub.n)
+        for alt0 in model.flipped_starts(theta0, sub.t, sub.w > 0, sub.zero):
+            _keep_better(state, every, _solve(model, alt0, sub, max_iter))
 
     theta, s_rss, s_status, s_iter = state
     est = _canonical(model, model.to_natural(theta))

@@ -657,6 +657,7 @@ def _grid_start(
     d_free: bool,
     c_val: float,
     d_val: float,
+    signs: int,
     base: np.ndarray,
     g: np.ndarray,
     omg: np.ndarray,
@@ -664,11 +665,12 @@ def _grid_start(
     g2: np.ndarray,
 ) -> tuple[float, float, float]:  # pragma: no cover
     """Best ``(b, le, rss)`` of the profiled RSS on a grid: ``le`` at every tested dose, half-way
-    between neighbours and one log unit beyond either end; ``b`` of both signs with slopes 0.5,
-    1, 2 and 4 per log unit. ``c`` and ``d`` are profiled out exactly at each point, so the grid
-    covers the whole 4-parameter surface. One ``exp`` per dose and ``le`` (log-logistic: the
-    other slopes are powers of it and ``g(-b) = 1 - g(b)``), so the grid costs about as much as
-    a few Levenberg–Marquardt iterations."""
+    between neighbours and one log unit beyond either end; ``b`` with slopes 0.5, 1, 2 and 4 per
+    log unit, of both signs (``signs`` 0), only positive (1) or only negative (-1). ``c`` and
+    ``d`` are profiled out exactly at each point, so the grid covers the whole 4-parameter
+    surface. One ``exp`` per dose and ``le`` (log-logistic: the other slopes are powers of it
+    and ``g(-b) = 1 - g(b)``), so the grid costs about as much as a few Levenberg–Marquardt
+    iterations."""
     best_b = 1.0
     best_l = tk[0]
     best_rss = np.inf
@@ -707,6 +709,8 @@ def _grid_start(
                     omg[k] = ex * gk
             for sgn in range(2):
                 positive = sgn == 1
+                if (signs > 0 and not positive) or (signs < 0 and positive):
+                    continue
                 if weibull:
                     if positive:
                         rss = _rss_of_shape(
@@ -865,6 +869,7 @@ def _fit_range(
     max_iter: int,
     multistart: bool,
     grid: int,
+    sign_mode: int,
     params: np.ndarray,
     cov: np.ndarray,
     rss_out: np.ndarray,
@@ -873,6 +878,8 @@ def _fit_range(
     fallback: np.ndarray,
 ) -> None:  # pragma: no cover
     """:func:`fit_curves` for ``rows[lo_row:hi_row]``, writing into the output arrays."""
+    # the flip (b, c, d) -> (-b, d, c) maps an LL.4 curve onto itself: one sign covers both
+    symmetric = c_free and d_free and not weibull
     m = t.shape[1]
     p = free.size
     key = np.empty(m)
@@ -1010,10 +1017,12 @@ def _fit_range(
             )
         else:
             poor = grid == 1
+        # sign_mode 1 (drc): stay on the self-starter's side of b = 0, as drc's optimiser does
+        own_side = 0 if sign_mode == 0 else (1 if sign > 0 else -1)
         if poor and n_lev >= 2:
             gb, gl, g_rss = _grid_start(
                 weibull, n_lev, tk, nk, yk, n0, y0, ssw, c_free, d_free, c_val, d_val,
-                key, g, omg, g1, g2,
+                own_side, key, g, omg, g1, g2,
             )  # fmt: skip
             best_rss = np.inf if best_st == _FAILED else best[0]
             if g_rss < best_rss * (1 - 1e-9):
@@ -1022,6 +1031,26 @@ def _fit_range(
                     c_free, d_free, c_val, d_val, g, omg, g1, g2, cur, new,
                 )  # fmt: skip
                 total += its
+                if st != _FAILED and cur[0] < best_rss * (1 - 1e-12):
+                    best[:] = cur
+                    best_b = bb
+                    best_l = ll
+                    best_st = st
+        if sign_mode == 0 and not symmetric and n_lev >= 2:
+            # the other sign of b (c and d swapped) is a different curve family here: refit
+            # from the best grid point on that side and keep the lower RSS
+            other = -1 if best_b > 0 else 1
+            gb, gl, g_rss = _grid_start(
+                weibull, n_lev, tk, nk, yk, n0, y0, ssw, c_free, d_free, c_val, d_val,
+                other, key, g, omg, g1, g2,
+            )  # fmt: skip
+            if math.isfinite(g_rss):
+                bb, ll, st, its = _solve_lm(
+                    weibull, gb, gl, max_iter, n_lev, tk, nk, yk, n0, y0, ssw,
+                    c_free, d_free, c_val, d_val, g, omg, g1, g2, cur, new,
+                )  # fmt: skip
+                total += its
+                best_rss = np.inf if best_st == _FAILED else best[0]
                 if st != _FAILED and cur[0] < best_rss * (1 - 1e-12):
                     best[:] = cur
                     best_b = bb
@@ -1093,6 +1122,7 @@ def fit_curves(
     max_iter: int,
     multistart: bool,
     grid: int = 0,
+    sign_mode: int = 0,
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
 ]:  # pragma: no cover
@@ -1105,7 +1135,11 @@ def fit_curves(
     ``multistart`` (refit every curve from the alternative starts, not only doubtful ones) and
     ``grid`` (0: no; 1: every curve; 2: curves whose fit is doubtful or explains less than
     90 % of the variance — also search the profiled RSS on a grid of ``(b, log e)`` and refit
-    from its best point when that beats the fit so far; ragged curves have local minima).
+    from its best point when that beats the fit so far; ragged curves have local minima) and
+    ``sign_mode`` (0: both signs of b — where the flip ``(b, c, d) -> (-b, d, c)`` is not a
+    symmetry (W1.4, LL.3, LL.2, a fixed c or d) every curve is also refitted from the best grid
+    point on the other side of b = 0 and the lower RSS kept; 1: R drc's answer — only the side
+    of the self-starter's slope is searched, as drc's optimiser never leaves it).
 
     Returns ``params`` (len(rows), p), ``cov`` (len(rows), p, p), ``rss``, ``status``,
     ``n_iter`` and ``fallback`` (True where the covariance needs the eigen-decomposition path).
@@ -1139,6 +1173,7 @@ def fit_curves(
             max_iter,
             multistart,
             grid,
+            sign_mode,
             params,
             cov,
             rss_out,

@@ -150,7 +150,10 @@ class DoseResponseModel:
         n, m = t.shape
         par = self.full(self.to_natural(theta))
         b, c, d = par["b"][:, None], par["c"][:, None], par["d"][:, None]
-        le = np.log(par["e"])[:, None]
+        if "e" in self.names:  # log e as the solver holds it (exp then log loses e < 1e-308)
+            le = theta[:, self.names.index("e")][:, None]
+        else:
+            le = np.log(par["e"])[:, None]
         f_free = "f" in self.names
         has_zero = bool(zero.any())
         dt = t - le
@@ -377,6 +380,33 @@ class DoseResponseModel:
                 alt[:, i_f] = np.log(f_val)
                 out.append(alt)
         return out
+
+    @property
+    def flip_is_symmetry(self) -> bool:
+        """True when ``(b, c, d) -> (-b, d, c)`` maps every curve onto itself (log-logistic with
+        ``f = 1`` and free ``c`` and ``d``: LL.4), so one sign of ``b`` covers both."""
+        return (
+            isinstance(self, _LogLogistic)
+            and self.fixed.get("f") == 1.0
+            and "c" in self.names
+            and "d" in self.names
+        )
+
+    def flipped_starts(self, theta0: Array, t: Array, mask: Array, zero: Array) -> list[Array]:
+        """Starts on the other side of ``b = 0``: the self-starter's point and ``e`` at the lower
+        and upper third of the tested log doses (unit slope), each with ``b`` of the opposite
+        sign and, where both are free, ``c`` and ``d`` swapped (the same asymptotes, the other
+        curve family). Shapes as in :meth:`alternative_starts`."""
+        ib = self.names.index("b")
+        flipped = []
+        for alt in [theta0, *self.alternative_starts(theta0, t, mask, zero)[:2]]:
+            alt = alt.copy()
+            alt[:, ib] = -alt[:, ib]
+            if "c" in self.names and "d" in self.names:
+                ic, id_ = self.names.index("c"), self.names.index("d")
+                alt[:, [ic, id_]] = alt[:, [id_, ic]]
+            flipped.append(alt)
+        return flipped
 
 
 class _LogLogistic(DoseResponseModel):

@@ -22,7 +22,12 @@ ResidualFn = Callable[..., tuple[Array, Array]]
 
 
 class FitStatus(enum.Enum):
-    """Outcome of one curve's fit; each value is the message shown to the user."""
+    """Outcome of one curve's fit; each value is the message shown to the user.
+
+    The solvers set ``CONVERGED``, ``MAX_ITER``, ``FAILED`` and ``INSUFFICIENT_DATA``;
+    ``FLAT`` is set afterwards by :class:`~leptotwin.analysis.doseresponse.DoseResponseFitter`
+    for a fitted curve without dose dependence (codes are positions, so ``FLAT`` comes last).
+    """
 
     CONVERGED = "converged"
     MAX_ITER = "reached max_iter before converging; raise max_iter or check the curve for outliers"
@@ -33,6 +38,11 @@ class FitStatus(enum.Enum):
     INSUFFICIENT_DATA = (
         "too few observations or distinct doses for the model's parameters; add doses or fix "
         "parameters (e.g. LL.3 instead of LL.4)"
+    )
+    FLAT = (
+        "flat: no dose dependence (the model fits no better than a constant mean: "
+        "extra-sum-of-squares F-test not significant at the fitter's alpha, or every response "
+        "equal); no IC50/ED is reported and the curve is the horizontal line at its mean"
     )
 
     @property

@@ -271,6 +271,15 @@ class DoseResponseFitter:
         Curves fitted together (memory is about ``40 * chunk_size * n_obs * p`` bytes).
     n_jobs : int or None
         Threads (one chunk each); None uses every core.
+    match_drc : bool
+        False (default): both signs of ``b`` are searched and the lower RSS is kept. For every
+        model but LL.4 the flip ``(b, c, d) -> (-b, d, c)`` gives a different curve (W1.4 with
+        ``b < 0`` and ``c > d`` is a decreasing curve of another shape; LL.3/LL.2 with ``b < 0``
+        rise from 0), so a curve's global optimum can lie on the side that R drc's optimiser,
+        started from its self-starter, never visits. True: search only the self-starter's
+        side of ``b = 0``, which reproduces drc 3.2-0's answer (a local optimum) on those
+        curves (e.g. drc's ``lettuce`` W1.4 fit, RSS 1.21 × the global optimum's). LL.4 is
+        unaffected (the flip is a symmetry).
 
     Attributes
     ----------
@@ -292,6 +301,20 @@ class DoseResponseFitter:
         Long table in the format of drc reference fits: ``curve, model, param, estimate, se,
         lower, upper, rss, ok``; parameter rows get t-based Wald intervals, ED rows
         delta-method intervals.
+
+    Notes
+    -----
+    Flat curves (no dose dependence): a fitted curve gets status ``FLAT``, ``ok`` False and no
+    IC50 when the sigmoid's least-squares fit is no better than a constant mean by the
+    extra-sum-of-squares F-test, ``F = ((TSS - RSS) / (p - 1)) / (RSS / (n - p))`` not above
+    its ``1 - alpha`` quantile, or when every response is equal (``TSS`` = 0 to rounding).
+    This is Prism's "compare with a horizontal line" test and the exact small-sample form of
+    drc's ``noEffect()`` (a likelihood-ratio test of the same two models, asymptotically
+    chi-squared). A flat curve is then reported as that constant: ``c`` and ``d`` (where free)
+    are the mean response with the standard error of a mean (``n - 1`` degrees of freedom, also
+    in ``df_resid_``), ``b``, ``e`` and every ED are NaN, ``rss_`` is the TSS, and
+    :meth:`predict` and :meth:`plot` give the horizontal line
+    at the mean. ``qc_`` keeps the sigmoid fit's ``rss``, ``r2`` and F-test, the evidence.
     """
 
     def __init__(
@@ -306,6 +329,7 @@ class DoseResponseFitter:
         multistart: bool | None = None,
         chunk_size: int = 20_000,
         n_jobs: int | None = None,
+        match_drc: bool = False,
     ) -> None:
         alpha = check_alpha(alpha, "DoseResponseFitter")
         if se not in ("hessian", "sandwich"):
@@ -324,6 +348,7 @@ class DoseResponseFitter:
         self.multistart = multistart
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
+        self.match_drc = bool(match_drc)
 
     def __repr__(self) -> str:
         return f"<DoseResponseFitter: {self.model!r}, alpha={self.alpha}>"
@@ -343,8 +368,10 @@ class DoseResponseFitter:
         self
             With ``params_``, ``se_``, ``cov_``, ``rss_``, ``status_``, ``qc_`` and
             ``results_``. ``qc_`` has one row per curve: ``status``, ``ok``, ``n_obs``,
-            ``n_doses``, ``df_resid``, ``rss``, ``r2``, ``f_stat`` and ``f_pvalue`` (F-test of
-            the model against a constant mean), ``flat`` (``f_pvalue > alpha``), ``ic50`` (ED50),
+            ``n_doses``, ``df_resid``, ``rss``, ``r2``, ``f_stat`` and ``f_pvalue`` (the sigmoid
+            fit: residual degrees of freedom ``n - p``, RSS, R² and the F-test of the model
+            against a constant mean), ``flat`` (no dose dependence, see "Flat curves" in the
+            class docstring; status ``flat``), ``ic50`` (ED50; NaN for a flat curve),
             ``ic50_in_range`` (within the tested positive doses), ``dose_min``, ``dose_max``,
             ``auc``, ``aac`` (see :meth:`auc`) and ``se_ok`` (covariance available).
 
@@ -364,7 +391,7 @@ class DoseResponseFitter:
             codes, dose, resp = codes[keep], dose[keep], resp[keep]
         self.curves_ = pd.Index(labels, name="curve")
         self._batch = make_batch(codes, dose, resp, len(labels))
-        self._fit: BatchFit = fit_batch(
+        self._sigmoid: BatchFit = fit_batch(
             self.model,
             self._batch,
             max_iter=self.max_iter,
@@ -372,9 +399,52 @@ class DoseResponseFitter:
             se=self.se,
             chunk_size=self.chunk_size,
             n_jobs=self.n_jobs,
+            match_drc=self.match_drc,
         )
+        self._flat = self._flat_curves(self._sigmoid)
+        self._fit = self._as_flat_lines(self._sigmoid, self._flat)
         self._set_attributes()
         return self
+
+    def _flat_curves(self, fit: BatchFit) -> NDArray[np.bool_]:
+        """Fitted curves without dose dependence (see "Flat curves" in the class docstring)."""
+        b, p = self._batch, self.model.n_params
+        fitted = (fit.status == FitStatus.CONVERGED.code) | (fit.status == FitStatus.MAX_ITER.code)
+        if not fitted.any():
+            return fitted
+        scale = np.max(np.abs(b.y), axis=1) if b.y.size else np.zeros(b.n)
+        equal = b.tss <= b.n_obs * (1e-13 * scale) ** 2
+        if p < 2:  # no slope to test: only equal responses are flat
+            return fitted & equal
+        dof = b.n_obs - p
+        uniq, inverse = np.unique(np.maximum(dof, 1), return_inverse=True)  # few distinct values
+        crit = stats.f.isf(self.alpha, p - 1, uniq)[inverse]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f_stat = ((b.tss - fit.rss) / (p - 1)) / (fit.rss / dof)
+        return fitted & (equal | ~(f_stat > crit))
+
+    def _as_flat_lines(self, fit: BatchFit, flat: NDArray[np.bool_]) -> BatchFit:
+        """``fit`` with the flat curves replaced by their constant mean (c = d = mean, b, e NaN,
+        RSS = TSS, covariance of c and d = variance of the mean) and status ``FLAT``."""
+        b = self._batch
+        self._flat_mean = np.full(b.n, np.nan)
+        if not flat.any():
+            return fit
+        n = b.n_obs[flat].astype(float)
+        mean = np.einsum("nm,nm->n", b.y[flat], b.w[flat]) / n
+        var_mean = b.tss[flat] / (n - 1.0) / n
+        self._flat_mean[flat] = mean
+        params, cov = fit.params.copy(), fit.cov.copy()
+        params[flat] = np.nan
+        cov[flat] = np.nan
+        linear = [i for i, name in enumerate(self.model.names) if name in ("c", "d")]
+        for i in linear:
+            params[flat, i] = mean
+            for j in linear:
+                cov[flat, i, j] = var_mean
+        status = fit.status.copy()
+        status[flat] = FitStatus.FLAT.code
+        return BatchFit(params, cov, np.where(flat, b.tss, fit.rss), status, fit.n_iter)
 
     def _set_attributes(self) -> None:
         fit, names, idx = self._fit, list(self.model.names), self.curves_
@@ -386,7 +456,10 @@ class DoseResponseFitter:
         self.status_ = pd.Series(
             _STATUS_OBJECTS[fit.status], index=idx, name="status", dtype=object
         )
-        self.df_resid_ = pd.Series(self._batch.n_obs - self.model.n_params, index=idx)
+        self.df_resid_ = pd.Series(
+            np.where(self._flat, self._batch.n_obs - 1, self._batch.n_obs - self.model.n_params),
+            index=idx,
+        )
         self._qc: pd.DataFrame | None = None
         self._results: pd.DataFrame | None = None
 
@@ -532,11 +605,11 @@ class DoseResponseFitter:
 
         Convention: the integral runs over the tested positive doses on the log scale and is
         divided by the length of that log-dose interval, so ``auc`` is the mean fitted response
-        over the tested log-dose range (response unit; 100 = no effect for % viability data),
-        and ``aac = response at dose 0 - auc`` (fitted dose-0 asymptote: ``d`` if ``b > 0``,
-        else ``c``) is the mean effect. For % viability data, ``auc / 100`` is the
-        fraction-scale AUC of PharmacoGx/CTRP-style analyses. NaN for fewer than two
-        positive doses.
+        over the tested log-dose range (response unit; 100 = no effect for % viability data;
+        a flat curve's mean response), and ``aac = response at dose 0 - auc`` (fitted dose-0
+        asymptote: ``d`` if ``b > 0``, else ``c``; 0 for a flat curve) is the mean effect.
+        For % viability data, ``auc / 100`` is the fraction-scale AUC of PharmacoGx/CTRP-style
+        analyses. NaN for fewer than two positive doses.
 
         Returns
         -------
@@ -548,15 +621,20 @@ class DoseResponseFitter:
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             mean = self.model.mean_response(params, b.t_lo, b.t_hi)
             top = self.model.predict(params, np.zeros((len(params), 1)))[:, 0]
+        if self._flat.any():  # the horizontal line: its mean everywhere, no effect
+            flat_ok = self._flat & (b.t_hi > b.t_lo)
+            mean = np.where(flat_ok, self._flat_mean, np.where(self._flat, np.nan, mean))
+            top = np.where(self._flat, self._flat_mean, top)
         return pd.DataFrame({"auc": mean, "aac": top - mean}, index=self.curves_)
 
     # ------------------------------------------------------------------ QC
     def _quality_control(self) -> pd.DataFrame:
         b, fit, p = self._batch, self._fit, self.model.n_params
+        sig = self._sigmoid  # rss, r2 and F-test of the sigmoid fit (also for flat curves)
         dof = b.n_obs - p
         with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = 1.0 - fit.rss / b.tss
-            f_stat = ((b.tss - fit.rss) / (p - 1)) / (fit.rss / dof)
+            r2 = 1.0 - sig.rss / b.tss
+            f_stat = ((b.tss - sig.rss) / (p - 1)) / (sig.rss / dof)
             f_p = np.where(dof > 0, stats.f.sf(f_stat, p - 1, np.maximum(dof, 1)), np.nan)
         with np.errstate(over="ignore", invalid="ignore"):
             log_ed50 = self.model.log_ed(fit.params, 50.0)
@@ -570,11 +648,11 @@ class DoseResponseFitter:
                 "n_obs": b.n_obs,
                 "n_doses": b.n_doses,
                 "df_resid": dof,
-                "rss": fit.rss,
+                "rss": sig.rss,
                 "r2": r2,
                 "f_stat": f_stat,
                 "f_pvalue": f_p,
-                "flat": f_p > self.alpha,
+                "flat": self._flat,
                 "ic50": ed50,
                 "ic50_in_range": (log_ed50 >= b.t_lo) & (log_ed50 <= b.t_hi),
                 "dose_min": np.exp(b.t_lo),
@@ -655,13 +733,23 @@ class DoseResponseFitter:
 
     # ------------------------------------------------------------------ predictions, plots
     def predict(self, dose: Array | Sequence[float]) -> pd.DataFrame:
-        """Fitted responses, one row per curve and one column per dose (dose unit)."""
+        """Fitted responses, one row per curve and one column per dose (dose unit); a flat
+        curve's is its mean response at every dose."""
         self._check_fitted()
         dose = np.asarray(dose, float)
-        values = self.model.predict(
-            self._fit.params, np.broadcast_to(dose, (len(self.curves_), dose.size))
-        )
+        values = self._predict_rows(slice(None), dose)
         return pd.DataFrame(values, index=self.curves_, columns=dose)
+
+    def _predict_rows(self, rows: slice | NDArray[np.int64], dose: Array) -> Array:
+        """Fitted responses of ``rows`` at ``dose`` (m,): the sigmoid, or the mean of a flat
+        curve."""
+        params = self._fit.params[rows]
+        with np.errstate(invalid="ignore"):
+            values = self.model.predict(params, np.broadcast_to(dose, (len(params), dose.size)))
+        flat = self._flat[rows]
+        if flat.any():
+            values[flat] = self._flat_mean[rows][flat][:, None]
+        return values
 
     def fold_resistance(self, resistant: Any, sensitive: Any, *, p: float = 50.0) -> pd.Series:
         """Ratio ED p (resistant curve) / ED p (sensitive curve); see :func:`fold_resistance`."""
@@ -669,7 +757,8 @@ class DoseResponseFitter:
 
     def plot(self, ax: Any = None, *, curves: Sequence[Any] | None = None) -> Any:
         """Data and fitted curves on a log dose axis; dose 0 is drawn one decade below the
-        smallest positive dose (as drc does). Returns the matplotlib Axes."""
+        smallest positive dose (as drc does); a flat curve is the horizontal line at its mean.
+        Returns the matplotlib Axes."""
         import matplotlib.pyplot as plt
 
         self._check_fitted()
@@ -684,7 +773,7 @@ class DoseResponseFitter:
             obs = b.w[i] > 0
             x = np.where(b.zero[i], np.exp(lo), np.exp(b.t[i]))[obs]
             pts = ax.scatter(x, b.y[i][obs], s=12, label=str(label))
-            line = self.model.predict(self._fit.params[i : i + 1], grid)[0]
+            line = self._predict_rows(slice(i, i + 1), grid)[0]
             ax.plot(grid, line, color=pts.get_facecolor()[0])
         ax.set_xscale("log")
         ax.set_xlabel("dose")
@@ -825,7 +914,9 @@ def gr_metrics(
     par = fitter.params_
     gr50 = fitter.ed([0.0], kind="absolute").set_index("curve")
     top_dose = fitter.qc_["dose_max"].to_numpy()
-    grmax = fitter.model.predict(par.to_numpy(), top_dose[:, None])[:, 0]
+    with np.errstate(invalid="ignore"):
+        grmax = fitter.model.predict(par.to_numpy(), top_dose[:, None])[:, 0]
+    grmax = np.where(fitter.qc_["flat"].to_numpy(bool), fitter._flat_mean, grmax)
     return pd.DataFrame(
         {
             "GR50": gr50["estimate"],
