@@ -17,8 +17,10 @@ instead of giving empty spectra (pyimzML returns zero-length arrays there).
 
 from __future__ import annotations
 
+import math
 import mmap
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +40,12 @@ _DTYPES = {
     "32-bit integer": np.dtype("<i4"),
     "64-bit integer": np.dtype("<i8"),
 }
-_SPEC_START = re.compile(rb"<spectrum[\s>]")
+_SPEC_START = re.compile(rb"<spectrum[\s>/]")
 _COUNT = re.compile(rb'<spectrumList\s[^>]*?\bcount="(\d+)"')
 _CHUNK_ELEMENTS = 1 << 22  # elements gathered per block when reading whole spectra
+#: Largest image grid (ny x nx pixels) a file may declare: one float64 ion image of this size
+#: takes 800 MB. Larger grids come from corrupt positions or scan settings.
+MAX_GRID_PIXELS = 100_000_000
 
 
 @dataclass(eq=False)
@@ -257,25 +262,32 @@ class ImzMLFile:
             float64; pixels without a spectrum or without a peak in the window are 0.
         """
         targets = np.atleast_1d(np.asarray(mz, dtype=float))
-        if (ppm is None) == (tol is None):
-            raise LeptotwinError(
-                "give exactly one of ppm and tol", source="ion_images", field="ppm/tol"
-            )
-        width = targets * ppm * 1e-6 if ppm is not None else np.full(targets.size, abs(tol))
-        if np.any(~np.isfinite(width)) or np.any(width < 0):
-            raise LeptotwinError("tolerance must be finite and >= 0", field="ppm/tol", value=ppm)
-        lo_t, hi_t = targets - width, targets + width
+        lo_t, hi_t = _windows(targets, ppm, tol)
         n = self.n_spectra
         if n == 0:
             return np.zeros((targets.size, *self.shape))
-        if not self.shared_mz:
-            return self.to_image(self._window_sums(lo_t, hi_t).T, z=z)
-        mz0, _ = self.spectrum(0)
-        first = np.broadcast_to(np.searchsorted(mz0, lo_t, side="left"), (n, targets.size))
-        last = np.broadcast_to(np.searchsorted(mz0, hi_t, side="right"), (n, targets.size))
-        counts = np.clip(last - first, 0, None)
-        sums = self._sum_ranges(first, counts)
+        with np.errstate(all="ignore"):  # garbage in a corrupt .ibd: checked below
+            if not self.shared_mz:
+                sums = self._window_sums(lo_t, hi_t)
+            else:
+                mz0, _ = self.spectrum(0)
+                first = np.broadcast_to(np.searchsorted(mz0, lo_t, side="left"), (n, targets.size))
+                last = np.broadcast_to(np.searchsorted(mz0, hi_t, side="right"), (n, targets.size))
+                sums = self._sum_ranges(first, np.clip(last - first, 0, None))
+        self._check_finite(sums, "intensities in the m/z window")
         return self.to_image(sums.T, z=z)
+
+    def _check_finite(self, values: np.ndarray, what: str) -> None:
+        """Refuse NaN or infinite sums (values of shape (n_spectra, ...)): a corrupt ``.ibd``
+        (or values beyond float64) must not give an image."""
+        bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise _fail(
+                self.ibd_path,
+                f"spectrum {i} (x={self.coords[i, 0]}, y={self.coords[i, 1]}): {what} are not "
+                "finite numbers (NaN or infinite); the .ibd is corrupt",
+            )
 
     def _sum_ranges(self, first: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Sum of intensities[first : first + count] per (spectrum, target), float64."""
@@ -303,6 +315,17 @@ class ImzMLFile:
         n = self.n_spectra
         tic, sq, mx = np.zeros(n), np.zeros(n), np.zeros(n)
         lens = self.int_lengths
+        with np.errstate(all="ignore"):  # garbage in a corrupt .ibd: checked below
+            self._intensity_blocks(tic, sq, mx)
+            rms = np.where(lens > 0, np.sqrt(sq / np.maximum(lens, 1)), 0.0)
+        self._check_finite(
+            np.column_stack([tic, rms, mx]), "the intensities (sum, sum of squares or maximum)"
+        )
+        return {"tic": tic, "rms": rms, "n_points": lens.astype(np.int64), "max": mx}
+
+    def _intensity_blocks(self, tic: np.ndarray, sq: np.ndarray, mx: np.ndarray) -> None:
+        """Fill per-spectrum sum, sum of squares and maximum of the intensities (in place)."""
+        n, lens = self.n_spectra, self.int_lengths
         start = 0
         while start < n:
             cum = np.cumsum(lens[start:])
@@ -322,9 +345,39 @@ class ImzMLFile:
                 bounds = (np.cumsum(cl) - cl)[has]
                 mx[start:stop][has] = np.maximum.reduceat(vals, bounds)
             start = stop
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rms = np.where(lens > 0, np.sqrt(sq / np.maximum(lens, 1)), 0.0)
-        return {"tic": tic, "rms": rms, "n_points": lens.astype(np.int64), "max": mx}
+
+
+def _windows(targets: np.ndarray, ppm: float | None, tol: float | None) -> tuple[np.ndarray, ...]:
+    """Lower and upper m/z of each window ``mz ± ppm`` (or ``± tol``), checked."""
+    if (ppm is None) == (tol is None):
+        raise LeptotwinError(
+            "give exactly one of ppm and tol", source="ion_images", field="ppm/tol"
+        )
+    if targets.size == 0 or not np.all(np.isfinite(targets) & (targets > 0)):
+        bad = targets[~(np.isfinite(targets) & (targets > 0))] if targets.size else targets
+        raise LeptotwinError(
+            "m/z must be positive finite numbers",
+            source="ion_images",
+            field="mz",
+            value=[float(v) for v in bad[:3]] if bad.size else "none",
+        )
+    name, value = ("ppm", ppm) if ppm is not None else ("tol", tol)
+    if not (math.isfinite(value) and value >= 0):
+        raise LeptotwinError(
+            f"{name} must be a finite number >= 0", source="ion_images", field=name, value=value
+        )
+    with np.errstate(over="ignore"):
+        width = targets * (ppm * 1e-6) if ppm is not None else np.full(targets.size, float(tol))
+        lo_t, hi_t = targets - width, targets + width
+    if not (np.all(np.isfinite(lo_t)) and np.all(np.isfinite(hi_t))):
+        i = int(np.argmax(~(np.isfinite(lo_t) & np.isfinite(hi_t))))
+        raise LeptotwinError(
+            f"the window m/z {targets[i]:g} ± {name} {value:g} is beyond floating point",
+            source="ion_images",
+            field="mz",
+            value=float(targets[i]),
+        )
+    return lo_t, hi_t
 
 
 # ---------------------------------------------------------------------- opening a file
@@ -357,13 +410,127 @@ def _read_header(path: Path) -> ET.Element:
                 root = elem
             if elem.tag == _NS + "spectrumList":
                 return root
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, UnicodeError) as exc:  # LookupError: unknown encoding
         raise _fail(path, f"not a readable imzML (XML error: {exc})") from None
     raise _fail(path, "no <spectrumList> in the file; not an imzML file or truncated")
 
 
 def _params(group: Any) -> set[str]:
     return set(group.param_by_name) if group is not None else set()
+
+
+def _parse_metadata(path: Path, root: ET.Element) -> Any:
+    """The header as :class:`pyimzml.metadata.Metadata`. pyimzML's warnings about unknown
+    accessions or names that disagree with their accession (it keeps the accession's name) are
+    not shown: the accessions this reader relies on are checked here."""
+    from pyimzml.metadata import Metadata  # the header: pyimzML's own parser
+
+    if root.find(f"{_NS}fileDescription/{_NS}fileContent") is None:
+        raise _fail(
+            path,
+            "no <fileDescription><fileContent> in the header; not an imzML file",
+            expected="an imzML file (mzML 1.1 with the imaging extension)",
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Metadata(root)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        raise _fail(path, f"the imzML header could not be read ({exc})") from None
+
+
+def _array_types(path: Path, meta: Any) -> tuple[str, np.dtype, str, np.dtype]:
+    """Group ids and storage types of the m/z and intensity arrays."""
+    found: dict[str, tuple[str, np.dtype | None]] = {}
+    for gid, g in meta.referenceable_param_groups.items():
+        names = _params(g)
+        for kind in ("m/z array", "intensity array"):
+            if kind not in names:
+                continue
+            if "zlib compression" in names:
+                raise _fail(path, "compressed binary arrays are not supported", field=str(gid))
+            dts = [d for name, d in _DTYPES.items() if name in names]
+            found[kind] = (str(gid), dts[0] if dts else None)
+    (mz_group, mz_dtype), (int_group, int_dtype) = (
+        found.get(k, ("", None)) for k in ("m/z array", "intensity array")
+    )
+    if mz_dtype is None or int_dtype is None:
+        raise _fail(
+            path,
+            "could not find the m/z and intensity array types in referenceableParamGroupList",
+            expected="groups with 'm/z array' / 'intensity array' and a binary data type",
+        )
+    return mz_group, mz_dtype, int_group, int_dtype
+
+
+def _header_number(params: dict[str, Any], *names: str) -> float | None:
+    """The first of ``names`` in a header group as a positive finite number, else None (absent
+    or not a number: the caller falls back to what the spectra say)."""
+    for name in names:
+        value = params.get(name)
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number) and number > 0:
+            return number
+    return None
+
+
+def _grid(path: Path, coords: np.ndarray, meta: Any) -> tuple[tuple[int, int], Any]:
+    """(ny, nx) of the image grid and the pixel size (x, y) in µm (or None)."""
+    sc = next(iter(meta.scan_settings.values()), None)
+    sp = sc.param_by_name if sc is not None else {}
+    dims = []
+    for col, axis in ((1, "y"), (0, "x")):
+        declared = _header_number(sp, f"max count of pixels {axis}")
+        declared = int(declared) if declared is not None and declared.is_integer() else 0
+        from_spectra = int(coords[:, col].max(initial=0))
+        if max(declared, from_spectra) > MAX_GRID_PIXELS:
+            which = f"max count of pixels {axis}" if declared > from_spectra else f"position {axis}"
+            raise _fail(
+                path,
+                f"{which} of {max(declared, from_spectra)} pixels: the grid would not fit in "
+                "memory; the positions or scan settings are corrupt",
+                expected=f"an image grid of at most {MAX_GRID_PIXELS:,} pixels",
+            )
+        dims.append(max(declared, from_spectra))
+    ny, nx = dims
+    if ny * nx > MAX_GRID_PIXELS:
+        raise _fail(
+            path,
+            f"an image grid of {ny} x {nx} pixels (y, x) would not fit in memory "
+            f"({ny * nx * 8 / 1e9:.3g} GB per float64 ion image); the positions or scan settings "
+            "are corrupt",
+            expected=f"an image grid of at most {MAX_GRID_PIXELS:,} pixels",
+        )
+    px = _header_number(sp, "pixel size (x)", "pixel size x")
+    py = _header_number(sp, "pixel size y")
+    return (ny, nx), ((px, py) if px is not None and py is not None else None)
+
+
+def _check_ranges(
+    ibd: Path, size: int, coords: np.ndarray, arrays: tuple[np.ndarray, ...], dtypes: tuple
+) -> None:
+    """Every array lies inside the ``.ibd`` after its UUID (no overflow in the test)."""
+    mzo, mzl, ino, inl = arrays
+    for what, off, ln, dt in (
+        ("m/z", mzo, mzl, dtypes[0]),
+        ("intensity", ino, inl, dtypes[1]),
+    ):
+        room = (size - np.clip(off, 0, size)) // dt.itemsize  # whole values from off to the end
+        bad = (off < 16) | (off > size) | (ln < 0) | (ln > room)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise _fail(
+                ibd,
+                f"spectrum {i} (x={coords[i, 0]}, y={coords[i, 1]}): {what} array at byte "
+                f"{off[i]} with {ln[i]} values of {dt.itemsize} bytes reaches past the end of the "
+                f"file ({size} bytes) or into its 16-byte UUID; the .ibd is truncated or does "
+                "not belong to this imzML",
+            )
 
 
 def read_imzml(path: str | Path) -> ImzMLFile:
@@ -385,36 +552,15 @@ def read_imzml(path: str | Path) -> ImzMLFile:
         Missing files; XML that is not imzML or is cut short (fewer spectra than the
         ``spectrumList`` count); compressed or unknown binary types; a spectrum without position
         or array references; m/z and intensity arrays of different length; any array reaching
-        past the end of the ``.ibd`` (truncated file).
+        past the end of the ``.ibd`` (truncated file); an image grid larger than
+        :data:`MAX_GRID_PIXELS`.
     """
-    from pyimzml.metadata import Metadata  # the header: pyimzML's own parser
-
     path = Path(path)
     if not path.is_file():
         raise _fail(path, "imzML file not found")
     ibd = _find_ibd(path)
-    root = _read_header(path)
-    meta = Metadata(root)
-
-    mz_group = int_group = None
-    mz_dtype = int_dtype = None
-    for gid, g in meta.referenceable_param_groups.items():
-        names = _params(g)
-        for kind in ("m/z array", "intensity array"):
-            if kind in names:
-                dts = [d for name, d in _DTYPES.items() if name in names]
-                if "zlib compression" in names:
-                    raise _fail(path, "compressed binary arrays are not supported", field=gid)
-                if kind == "m/z array":
-                    mz_group, mz_dtype = gid, (dts[0] if dts else None)
-                else:
-                    int_group, int_dtype = gid, (dts[0] if dts else None)
-    if mz_dtype is None or int_dtype is None:
-        raise _fail(
-            path,
-            "could not find the m/z and intensity array types in referenceableParamGroupList",
-            expected="groups with 'm/z array' / 'intensity array' and a binary data type",
-        )
+    meta = _parse_metadata(path, _read_header(path))
+    mz_group, mz_dtype, int_group, int_dtype = _array_types(path, meta)
     content = _params(meta.file_description)
     mode = "processed" if "processed" in content else "continuous"
     if "continuous" not in content and "processed" not in content:
@@ -428,62 +574,23 @@ def read_imzml(path: str | Path) -> ImzMLFile:
     )
     pos, neg = "positive scan" in all_params, "negative scan" in all_params
     polarity = "mixed" if pos and neg else ("positive" if pos else ("negative" if neg else None))
-    uuid = str(meta.file_description.param_by_name.get("universally unique identifier", ""))
+    uuid = meta.file_description.param_by_name.get("universally unique identifier", "")
+    uuid = uuid if isinstance(uuid, str) else ""
 
     size = ibd.stat().st_size
     if size < 16:
         raise _fail(ibd, "the .ibd file is empty or shorter than its 16-byte UUID", value=size)
-    xml = _map(path, populate=True)  # read end to end: map every page at once
-    try:
-        start = xml.find(b"<spectrumList")
-        mcount = _COUNT.search(xml, start)
-        declared = int(mcount.group(1)) if mcount else None
-        fast = _scan_fast(xml, start, mz_group, int_group, declared)
-        if fast is not None:
-            arrays = _check_arrays(path, *fast)
-            # every spectrum matched once: the arrays tile the .ibd, or the <spectrum> tags
-            # number as many as the matches (one more pass over the XML)
-            if not (
-                _tiles(arrays[1:], size, mz_dtype, int_dtype)
-                or count_spectra(xml, start) == declared
-            ):
-                fast = None
-        if fast is None:
-            arrays = _check_arrays(
-                path, *_scan_general(path, xml, start, mz_group, int_group, declared)
-            )
-    finally:
-        xml.close()
+    arrays = _spectrum_list(path, size, mz_group, int_group, (mz_dtype, int_dtype))
     coords, mzo, mzl, ino, inl = arrays
-
-    for what, off, ln, dt in (
-        ("m/z", mzo, mzl, mz_dtype),
-        ("intensity", ino, inl, int_dtype),
-    ):
-        bad = (off < 16) | (ln < 0) | (off + ln * dt.itemsize > size)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise _fail(
-                ibd,
-                f"spectrum {i} (x={coords[i, 0]}, y={coords[i, 1]}): {what} array at byte "
-                f"{off[i]} with {ln[i]} values of {dt.itemsize} bytes reaches past the end of the "
-                f"file ({size} bytes); the .ibd is truncated or does not belong to this imzML",
-            )
+    _check_ranges(ibd, size, coords, (mzo, mzl, ino, inl), (mz_dtype, int_dtype))
     if np.any(mzl != inl):
         i = int(np.argmax(mzl != inl))
         raise _fail(
             path,
             f"spectrum {i}: m/z and intensity arrays differ in length ({mzl[i]} vs {inl[i]})",
         )
+    shape, pixel = _grid(path, coords, meta)
     buf = _map(ibd, populate=False)
-    ibd_uuid = buf[:16].hex().upper()
-
-    sc = next(iter(meta.scan_settings.values()), None)
-    sp = sc.param_by_name if sc is not None else {}
-    nx = int(max(coords[:, 0].max(initial=0), sp.get("max count of pixels x") or 0))
-    ny = int(max(coords[:, 1].max(initial=0), sp.get("max count of pixels y") or 0))
-    px, py = sp.get("pixel size (x)", sp.get("pixel size x")), sp.get("pixel size y")
-    pixel = (float(px), float(py)) if px is not None and py is not None else None
     return ImzMLFile(
         path=path,
         ibd_path=ibd,
@@ -497,13 +604,35 @@ def read_imzml(path: str | Path) -> ImzMLFile:
         int_lengths=inl,
         mz_dtype=mz_dtype,
         int_dtype=int_dtype,
-        shape=(ny, nx),
+        shape=shape,
         pixel_size_um=pixel,
         metadata=meta,
         uuid=uuid.strip("{}").replace("-", "").upper(),
-        ibd_uuid=ibd_uuid,
+        ibd_uuid=buf[:16].hex().upper(),
         _buf=buf,
     )
+
+
+def _spectrum_list(
+    path: Path, size: int, mz_group: str, int_group: str, dtypes: tuple[np.dtype, np.dtype]
+) -> tuple[np.ndarray, ...]:
+    """Positions, offsets and lengths of every spectrum: the template learnt from the first
+    spectrum when it accounts for all of them, else the general tokenizer."""
+    xml = _map(path, populate=True)  # read end to end: map every page at once
+    try:
+        start = xml.find(b"<spectrumList")
+        mcount = _COUNT.search(xml, max(start, 0))
+        declared = int(mcount.group(1)) if mcount else None
+        fast = _scan_fast(xml, start, mz_group, int_group, declared)
+        if fast is not None:
+            arrays = _check_arrays(path, *fast)
+            # every spectrum matched once: the arrays tile the .ibd, or the <spectrum> tags
+            # number as many as the matches (one more pass over the XML)
+            if _tiles(arrays[1:], size, *dtypes) or count_spectra(xml, start) == declared:
+                return arrays
+        return _check_arrays(path, *_scan_general(path, xml, start, mz_group, int_group, declared))
+    finally:
+        xml.close()
 
 
 def _fix_offsets(v: np.ndarray) -> np.ndarray:
@@ -554,7 +683,10 @@ def _scan_general(
 
     if start < 0:
         raise _fail(path, "no <spectrumList> in the file; not an imzML file or truncated")
-    n_max = declared if declared is not None else len(_SPEC_START.findall(xml, start))
+    # room for every <spectrum> tag there is (a declared count beyond that is reported below,
+    # not allocated)
+    n_tags = len(_SPEC_START.findall(xml, start))
+    n_max = n_tags if declared is None else min(declared, n_tags)
     body = np.frombuffer(xml, dtype=np.uint8)[start:]
     try:
         pos, arrays, counts, n, status, where = scan_spectrum_list(body, mz_group, int_group, n_max)

@@ -24,7 +24,7 @@ __all__ = ["STATUS_MESSAGES", "scan_spectrum_list"]
 STATUS_MESSAGES = {
     1: "more spectra than the spectrumList count declares",
     2: "spectrum {i}: a binary data array is neither m/z nor intensity (no known group ref)",
-    3: "spectrum {i}: a position, offset or length is not an integer",
+    3: "spectrum {i}: a position, offset or length is not an integer (of at most 18 digits)",
     4: "spectrum {i}: unterminated tag or attribute (file cut short?)",
 }
 
@@ -66,7 +66,8 @@ def _eq(a, s, e, pat):  # pragma: no cover - compiled
 
 @_jit()
 def _int(a, s, e):  # pragma: no cover - compiled
-    """Integer in a[s:e] (surrounding blanks allowed); -2**62 if not an integer."""
+    """Integer in a[s:e] (surrounding blanks allowed); -2**62 if not an integer or longer than
+    18 digits (beyond that int64 would wrap round to a plausible-looking wrong value)."""
     while s < e and (a[s] == 32 or a[s] == 9 or a[s] == 10 or a[s] == 13):
         s += 1
     while e > s and (a[e - 1] == 32 or a[e - 1] == 9 or a[e - 1] == 10 or a[e - 1] == 13):
@@ -75,7 +76,7 @@ def _int(a, s, e):  # pragma: no cover - compiled
     if s < e and a[s] == 45:
         neg = True
         s += 1
-    if s >= e:
+    if s >= e or e - s > 18:
         return -(2**62)
     v = 0
     for k in range(s, e):
