@@ -182,3 +182,37 @@ def test_standard_role_check_does_not_change_dose_response_layouts():
     """``standard`` is an ELISA role only: the dose-response layout still refuses it."""
     with pytest.raises(LeptotwinError, match=re.escape("unknown role (got 'standard')")):
         validate_layout(pd.DataFrame({"well": ["A1"], "role": ["standard"]}))
+
+
+# --------------------------------------------------------------------------- issue 12
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("well,role\nA1,standard\nA2,blank\n", r"nominal_pg_mL: missing column; expected a "
+                                               r"nominal_pg_mL column with each standard's"),
+        ("well,role,nominal_pg_mL\nA1,standard,100\nA3,sample,\n", r"sample_id: missing column"),
+    ],
+)  # fmt: skip
+def test_missing_column_is_named_not_blamed_on_the_rows(tmp_path, text, match):
+    """Was 'standard without a positive nominal concentration' for a layout without the column."""
+    with pytest.raises(LeptotwinError, match=r"lay\.csv: " + match):
+        read_elisa_layout(_write(tmp_path, "lay.csv", text))
+
+
+@pytest.mark.parametrize(
+    ("row", "match"),
+    [
+        ("E01,B02,standard,,,1e308,", r"line 3, column nominal_pg_mL: concentration of 1 g/mL or "
+                                      r"more \(got '1e308'\)"),
+        ("E01,B02,standard,,,inf,", r"line 3, column nominal_pg_mL: non-numeric concentration"),
+        ("E01,B02,sample,S1,,,1e308", r"line 3, column dilution: dilution factor of 1e9 or more"),
+        ("E01,B02,sample,S1,,,1e999", r"line 3, column dilution: dilution factor is beyond the "
+                                      r"range of numbers"),
+        ("E01,B02,sample,S1,,,nan", r"line 3, column dilution: non-numeric dilution factor"),
+    ],
+)  # fmt: skip
+def test_absurd_numbers_are_refused(tmp_path, row, match):
+    """1e308 standards or dilutions were accepted and overflowed into RuntimeWarnings later."""
+    path = _write(tmp_path, "bad.csv", f"{HEADER}\nE01,A01,standard,,,2000,\n{row}\n")
+    with pytest.raises(LeptotwinError, match=r"bad\.csv: " + match):
+        read_elisa_layout(path)

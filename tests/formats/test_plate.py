@@ -466,7 +466,10 @@ def test_merge_errors():
     bad_role = pd.DataFrame({"plate": "P1", "well": ["A1"], "role": ["ctrl"]})
     with pytest.raises(LeptotwinError, match="unknown role"):
         merge_plate(reads, bad_role)
-    no_conc = pd.DataFrame({"plate": "P1", "well": ["A1"], "role": ["sample"]})
+    no_column = pd.DataFrame({"plate": "P1", "well": ["A1"], "role": ["sample"]})
+    with pytest.raises(LeptotwinError, match="layout: conc_a: missing column; expected a conc_a"):
+        merge_plate(reads, no_column)
+    no_conc = no_column.assign(conc_a=[np.nan])
     with pytest.raises(LeptotwinError, match="sample well without a concentration"):
         merge_plate(reads, no_conc)
 
@@ -606,3 +609,98 @@ def test_to_dose_response_errors_and_empty(tmp_path):
     no_samples = data[data["role"] != "sample"]
     empty = to_dose_response(no_samples)
     assert len(empty) == 0 and empty["dose"].dtype == np.float64
+
+
+# --------------------------------------------------------------------------- inputs that crashed
+# Each case is the exact input that raised something other than LeptotwinError (or was read as a
+# number) before the readers were hardened for issue 12.
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (",1,²\nA,1,2\n", "no plate grid"),  # '²'.isdigit() but int('²') raised ValueError
+        ('well,value\n"A1' + "x" * 200_000 + "\n", r"line 2: cannot split the line into cells"),
+        (b"\xff\xfe" + "Plate\tX\n".encode("utf-16-le") + b"\x00", "no plate grid"),  # odd UTF-16
+        ("well,value\nA1,inf\n", r"line 2, well A01: reading is not a number \(got 'inf'\)"),
+        ("well,value\nA1,1_000\n", r"reading is not a number \(got '1_000'\)"),
+        ("well,value\nA1,\u0661\u0662\n", r"reading is not a number"),  # Arabic-Indic 12
+        ("well,value\nA1,1e400\n", r"line 2, well A01: reading is too large to be a measurement"),
+        ("well,value\nA1,-1e15\n", r"reading is too large.*expected a magnitude below 1e\+15"),
+        ("well,value\nA1,10,5\n", r"line 2: line has 3 cells but the header names 2 columns; "
+                                  r"expected one cell per column \(a decimal comma"),
+        ("Plate,P\nwell,value\n\n", r"line 2: a well/value header but no readings below it"),
+    ],
+)  # fmt: skip
+def test_reader_refuses_what_used_to_crash_or_pass(tmp_path, data, match):
+    path = tmp_path / "in.csv"
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    with pytest.raises(LeptotwinError, match=match) as info:
+        read_plate_reader(path)
+    assert "\n" not in str(info.value)
+
+
+def test_reader_keeps_large_negative_and_exponent_readings(tmp_path):
+    path = _write(tmp_path, "ok.csv", "well,value\nA1,9.99e14\nA2,-0.05\nA3,1E3\nA4,+.5\n")
+    assert read_plate_reader(path)["signal"].tolist() == [9.99e14, -0.05, 1000.0, 0.5]
+
+
+@pytest.mark.skipif(not HAS_OPENPYXL, reason="openpyxl not installed")
+@pytest.mark.parametrize("data", [b"PK\x03\x04garbage", b"", b"\x00" * 64, b"Plate,P\n"])
+def test_xlsx_that_is_not_a_workbook(tmp_path, data):  # was BadZipFile / KeyError
+    path = tmp_path / "plate.xlsx"
+    path.write_bytes(data)
+    with pytest.raises(LeptotwinError, match=r"plate\.xlsx: not a readable \.xlsx workbook"):
+        read_plate_reader(path)
+    with pytest.raises(LeptotwinError, match=r"plate\.xlsx: not a readable \.xlsx workbook"):
+        read_layout(path)
+
+
+def test_unreadable_path_is_one_line(tmp_path):
+    with pytest.raises(LeptotwinError, match="file not found"):
+        read_plate_reader(tmp_path)  # a folder
+    with pytest.raises(LeptotwinError, match="file not found"):
+        read_layout(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("row", "match"),
+    [
+        ("P1,B2,sample,H,d,inf,,,nM,,", r"line 3, column conc_a: non-numeric concentration \(got "
+                                        r"'inf'\)"),
+        ("P1,B2,sample,H,d,1_0,,,nM,,", r"line 3, column conc_a: non-numeric concentration"),
+        ("P1,B2,sample,H,d,1e400,,,nM,,", r"line 3, column conc_a: concentration is beyond the "
+                                          r"range of numbers"),
+        ("P1,B2,sample,H,d,1e308,,,nM,,", r"line 3, column conc_a: concentration of 1 M \(or 1 "
+                                          r"g/mL\) or more \(got '1e308'\)"),
+        ("P1,B2,sample,H,d,1000,,,mM,,", r"line 3, column conc_a: concentration of 1 M"),
+        ("P1,B2,sample,H,d,1,e,2e9,ng/mL,,", r"line 3, column conc_b: concentration of 1 M \(or "
+                                             r"1 g/mL\)"),
+        ("P1,B2,sample,H,d,1,e,0,5,nM,,1", r"line 3: cell 12 has no column name in the header on "
+                                         r"line 1 \(got '1'\); expected one header name per "
+                                         r"column \(a decimal comma"),
+    ],
+)  # fmt: skip
+def test_layout_numbers_that_used_to_pass_silently(tmp_path, row, match):
+    text = f"{','.join(fm.LAYOUT_COLUMNS)}\nP1,A1,blank,,,,,,,,\n{row}\n"
+    with pytest.raises(LeptotwinError, match=r"bad\.csv: " + match):
+        read_layout(_write(tmp_path, "bad.csv", text))
+
+
+def test_layout_value_under_an_empty_header_name(tmp_path):
+    text = "well,,role\nA1,5,blank\n"
+    with pytest.raises(LeptotwinError, match=r"line 2: cell 2 has no column name"):
+        read_layout(_write(tmp_path, "gap.csv", text))
+
+
+def test_layout_text_in_conc_nm_column_and_bad_molecular_weight():  # were ValueError
+    frame = pd.DataFrame({"well": ["A1"], "role": ["sample"], "drug_a": ["x"], "conc_a": [1.0],
+                          "conc_unit": ["ng/mL"], "conc_a_nM": ["abc"]})  # fmt: skip
+    with pytest.raises(LeptotwinError, match=r"row 0, column conc_a_nM: non-numeric"):
+        validate_layout(frame)
+    with pytest.raises(LeptotwinError, match=r"molecular_weights\['x'\]: molecular weight must"):
+        validate_layout(frame.drop(columns="conc_a_nM"), molecular_weights={"x": "heavy"})
+
+
+def test_layout_molar_units_written_per_litre(tmp_path):
+    text = "well,role,drug_a,conc_a,conc_unit\nA1,sample,x,2,nmol/L\nA2,sample,x,3,µmol/l\n"
+    lay = read_layout(_write(tmp_path, "molar.csv", text))
+    assert lay["conc_a_nM"].tolist() == [2.0, 3000.0] and lay["conc_unit"].tolist() == ["nM", "µM"]

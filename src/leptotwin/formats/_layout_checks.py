@@ -17,7 +17,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from leptotwin.errors import LeptotwinError
-from leptotwin.formats._text import Record, read_text, read_xlsx, split_records
+from leptotwin.formats._text import Record, parse_numbers, read_text, read_xlsx, split_records
 from leptotwin.formats.plate import PlateFormat, _parse_wells, get_plate_format
 
 # --------------------------------------------------------------------------- layout checks
@@ -86,20 +86,39 @@ def _numbers(
     decimal: str,
     expected: str,
 ) -> NDArray[np.float64]:
-    """Column ``col`` as float, shape (n_rows,), NaN where empty; raises on other text."""
+    """Column ``col`` as float, shape (n_rows,), NaN where empty.
+
+    Raises on text that is not a decimal number (``inf``, ``nan``, ``1_000`` included) and on
+    numbers beyond the float range (``1e400``).
+    """
     raw = _text_column(frame, col)
-    text = raw.str.replace(",", ".", regex=False) if decimal == "," else raw
-    num = pd.to_numeric(text.where(text != "", np.nan), errors="coerce").to_numpy(float)
-    _raise_first(
-        np.isnan(num) & (raw != "").to_numpy(),
-        f"non-numeric {what}",
-        source=source,
-        where=where,
-        col=col,
-        values=raw,
-        expected=expected,
-    )
+    num, is_number = parse_numbers(raw.to_numpy(object), decimal)
+    for bad, message in (
+        (~is_number & (raw != "").to_numpy(), f"non-numeric {what}"),
+        (is_number & ~np.isfinite(num), f"{what} is beyond the range of numbers"),
+    ):
+        _raise_first(
+            bad, message, source=source, where=where, col=col, values=raw, expected=expected
+        )
     return num
+
+
+def _at_most(
+    values: NDArray[np.float64],
+    limit: float,
+    message: str,
+    *,
+    frame: pd.DataFrame,
+    col: str,
+    source: str,
+    where: _Locator,
+    expected: str,
+) -> None:
+    """Raise ``message`` for the first value of ``col`` at or above ``limit``."""
+    with np.errstate(invalid="ignore"):
+        bad = values >= limit
+    _raise_first(bad, message, source=source, where=where, col=col,
+                 values=_text_column(frame, col), expected=expected)  # fmt: skip
 
 
 def _well_names(

@@ -33,7 +33,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from leptotwin._fileio import write_csv
+from leptotwin.errors import LeptotwinError
 from leptotwin.formats._layout_checks import (
+    _at_most,
     _check_layout_table,
     _Locator,
     _numbers,
@@ -70,6 +72,26 @@ _ELISA_ALIASES = {
     "zero": "blank",
     "": "empty",
 }
+
+
+_MAX_PG_ML = 1e12
+"""A calibrator of 1 g/mL (1e12 pg/mL) or more is a typo: that is the density of water."""
+_MAX_DILUTION = 1e9
+"""Dilution factors of 1e9 or more are refused as typos (nine serial 1:10 steps); the bound also
+keeps back-calculated concentrations (pg/mL times dilution) finite."""
+
+
+def _require_columns(frame: pd.DataFrame, out: pd.DataFrame, source: str) -> None:
+    """Standard wells need a ``nominal_pg_mL`` column, sample wells a ``sample_id`` column."""
+    role = out["role"].to_numpy()
+    for col, needed, expected in (
+        ("nominal_pg_mL", (role == "standard").any(),
+         "a nominal_pg_mL column with each standard's concentration in pg/mL"),
+        ("sample_id", (role == "sample").any(),
+         "a sample_id column naming the sample in each sample well"),
+    ):  # fmt: skip
+        if needed and col not in frame:
+            raise LeptotwinError("missing column", source=source, field=col, expected=expected)
 
 
 def _check_elisa_roles(
@@ -142,16 +164,19 @@ def validate_elisa_layout(
     Raises
     ------
     LeptotwinError
-        On a missing ``well``/``role`` column, an unknown role, a bad or duplicated well, a
-        ``plate`` cell left empty while others are filled, a non-numeric number, a standard
-        without a nominal concentration > 0, a sample without a ``sample_id`` or with a
-        dilution factor <= 0. Row errors name the line (or index) and column.
+        On a missing ``well``/``role`` column, a missing ``nominal_pg_mL`` (``sample_id``)
+        column while there are standard (sample) wells, an unknown role, a bad or duplicated
+        well, a ``plate`` cell left empty while others are filled, a non-numeric number, a
+        standard without a nominal concentration > 0 or with 1e12 pg/mL (1 g/mL) or more, a
+        sample without a ``sample_id`` or with a dilution factor <= 0 or >= 1e9. Row errors
+        name the line (or index) and column.
     """
     frame, out, where = _check_layout_table(
         layout, columns=ELISA_LAYOUT_COLUMNS, roles=ELISA_ROLES, aliases=_ELISA_ALIASES,
         role_message="unknown well role", plate_format=plate_format, source=source,
         lines=lines, well_optional=well_optional,
     )  # fmt: skip
+    _require_columns(frame, out, source)
     out["sample_id"] = _text_column(frame, "sample_id")
     out["group"] = _text_column(frame, "group")
     nominal = _numbers(frame, "nominal_pg_mL", "concentration", source=source, where=where,
@@ -159,6 +184,14 @@ def validate_elisa_layout(
     dilution = _numbers(frame, "dilution", "dilution factor", source=source, where=where,
                         decimal=decimal, expected="a factor > 0, e.g. 1 or 10")  # fmt: skip
     _check_elisa_roles(out, frame, nominal, dilution, source=source, where=where)
+    for values, col, limit, message, expected in (
+        (nominal, "nominal_pg_mL", _MAX_PG_ML, "concentration of 1 g/mL or more",
+         "a calibrator concentration in pg/mL below 1e12 (1 g/mL)"),
+        (dilution, "dilution", _MAX_DILUTION, "dilution factor of 1e9 or more",
+         "the factor by which the sample was diluted into the well, e.g. 1 or 10"),
+    ):  # fmt: skip
+        _at_most(values, limit, message, frame=frame, col=col, source=source, where=where,
+                 expected=expected)  # fmt: skip
     out["nominal_pg_mL"] = np.where(out["role"] == "blank", 0.0, nominal)
     out["dilution"] = np.where(np.isnan(dilution), 1.0, dilution)
     return _with_extras(out[list(ELISA_LAYOUT_COLUMNS)], frame)

@@ -13,7 +13,8 @@ A tidy CSV (or ``;``/tab-separated, or ``.xlsx`` with ``openpyxl``), one row per
 Only ``well`` and ``role`` are required. Without a ``plate`` column the layout applies to every
 plate of the readings. ``role`` is one of :data:`ROLES`; wells not listed are ``empty``.
 ``conc_a``/``conc_b`` are numbers in ``conc_unit`` (per row, or the ``conc_unit=`` argument):
-molar units (pM, nM, µM/uM, mM, M) are converted to nM in ``conc_a_nM``/``conc_b_nM``; mass units
+molar units (pM, nM, µM/uM, mM, M, or written nmol/L...) are converted to nM in
+``conc_a_nM``/``conc_b_nM``; any other unit is refused; mass units
 (pg/mL, ng/mL, µg/mL, mg/mL) are converted only for drugs with a molecular weight given
 (``molecular_weights={"alectinib": 482.6}``, g/mol), else ``conc_*_nM`` is NaN and the value
 stays in ``conc_*`` with its unit. Lines starting with ``#`` are comments.
@@ -42,6 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 from leptotwin._fileio import write_csv
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats._layout_checks import (
+    _at_most,
     _check_layout_table,
     _Locator,
     _numbers,
@@ -98,6 +100,10 @@ _UNITS: dict[str, tuple[str, float, bool]] = {
     "ug/ml": ("µg/mL", 1e3, False),
     "mg/ml": ("mg/mL", 1e6, False),
 }
+_UNITS |= {f"{k[:-1]}mol/l": v for k, v in _UNITS.items() if v[2]}  # nmol/L is nM
+_MAX_CANONICAL = 1e9
+"""Concentrations of 1 M (1e9 nM) or 1 g/mL (1e9 ng/mL) and more are refused as typos: a drug of
+500 g/mol at 1 M would be 500 g per litre of medium."""
 
 
 # --------------------------------------------------------------------------- dose-response layout
@@ -154,6 +160,41 @@ def _unit_specs(
     )
 
 
+def _require_concentration_columns(frame: pd.DataFrame, out: pd.DataFrame, source: str) -> None:
+    """Sample wells need a ``conc_a`` column, partner drugs a ``conc_b`` column."""
+    for col, needed, what in (
+        ("conc_a", (out["role"] == "sample").any(), "sample wells"),
+        ("conc_b", (out["drug_b"] != "").any(), "partner drugs (drug_b)"),
+    ):
+        if needed and col not in frame:
+            raise LeptotwinError(
+                "missing column",
+                source=source,
+                field=col,
+                expected=f"a {col} column with the concentrations of the {what}",
+            )
+
+
+def _molecular_weights(weights: Mapping[str, float] | None, source: str) -> dict[str, float]:
+    """Drug name -> g/mol, each finite and > 0."""
+    out = {}
+    for drug, value in (weights or {}).items():
+        try:
+            mw = float(value)
+        except (TypeError, ValueError):
+            mw = float("nan")
+        if not (np.isfinite(mw) and mw > 0):
+            raise LeptotwinError(
+                "molecular weight must be a number > 0",
+                source=source,
+                field=f"molecular_weights[{drug!r}]",
+                value=value,
+                expected="g/mol, e.g. 482.6",
+            )
+        out[str(drug)] = mw
+    return out
+
+
 def validate_layout(
     layout: pd.DataFrame,
     *,
@@ -195,8 +236,10 @@ def validate_layout(
     Raises
     ------
     LeptotwinError
-        On a missing ``well``/``role`` column, an unknown role or unit, a non-numeric or
-        negative concentration, a sample without ``conc_a``, a partner drug without ``conc_b``,
+        On a missing ``well``/``role`` column, a missing ``conc_a`` (``conc_b``) column while
+        there are sample wells (partner drugs), an unknown role or unit, a non-numeric or
+        negative concentration or one of 1 M (1 g/mL) or more, a molecular weight that is not
+        a number > 0, a sample without ``conc_a``, a partner drug without ``conc_b``,
         a concentration without a unit, a bad or duplicated well, or a ``plate`` cell left
         empty while others are filled. Row errors name the line (or index) and column.
     """
@@ -206,8 +249,20 @@ def validate_layout(
     )  # fmt: skip
     for col in _TEXT:
         out[col] = _text_column(frame, col)
+    _require_concentration_columns(frame, out, source)
     conc = _concentrations(frame, source=source, where=where, decimal=decimal)
     unit, factor, molar = _unit_specs(frame, conc, conc_unit, source=source, where=where)
+    for col in ("conc_a", "conc_b"):
+        _at_most(
+            conc[col] * factor,
+            _MAX_CANONICAL,
+            "concentration of 1 M (or 1 g/mL) or more",
+            frame=frame,
+            col=col,
+            source=source,
+            where=where,
+            expected="a concentration in the well below 1 M (1 g/mL); check the unit",
+        )
     has_conc = ~(np.isnan(conc["conc_a"]) & np.isnan(conc["conc_b"]))
     out["conc_unit"] = np.where(has_conc, unit, "").astype(object)
     checks = (
@@ -219,13 +274,15 @@ def validate_layout(
     for bad, col, message in checks:
         _raise_first(bad, message, source=source, where=where, col=col, values=out["well"],
                      expected=f"a number in {col}")  # fmt: skip
-    mw = {str(k): float(v) for k, v in (molecular_weights or {}).items()}
+    mw = _molecular_weights(molecular_weights, source)
     for col, drug in (("conc_a", "drug_a"), ("conc_b", "drug_b")):
         weight = out[drug].map(mw).to_numpy(float)  # NaN for drugs without a weight
         per_nm = np.where(molar, factor, factor * 1e3 / weight)  # ng/mL * 1e3 / (g/mol) = nM
         nm = np.where(conc[col] == 0, 0.0, conc[col] * per_nm)
         if f"{col}_nM" in frame:  # keep conversions done earlier (e.g. with molecular weights)
-            nm = np.where(np.isnan(nm), pd.to_numeric(frame[f"{col}_nM"]).to_numpy(float), nm)
+            earlier = _numbers(frame, f"{col}_nM", "concentration", source=source, where=where,
+                               decimal=decimal, expected="a number >= 0 (nM)")  # fmt: skip
+            nm = np.where(np.isnan(nm), earlier, nm)
         out[col] = conc[col]
         out[f"{col}_nM"] = nm
     return _with_extras(out[[*LAYOUT_COLUMNS, "conc_a_nM", "conc_b_nM"]], frame)
