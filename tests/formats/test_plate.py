@@ -210,10 +210,10 @@ def test_read_two_plates_and_trailing_metadata(tmp_path):
     assert df.attrs["metadata"]["P2"]["End time"] == "10:42"
 
 
-def test_short_rows_and_384_inference(tmp_path):
+def test_empty_cells_and_384_inference(tmp_path):
     header = "," + ",".join(str(c) for c in range(1, 25))
-    rows = [f"{letter},," for letter in "ABCDEFGHIJKLMNOP"]
-    rows[0], rows[-1] = "A,1,2", f"P,{','.join(['3'] * 24)}"
+    rows = [letter + "," * 24 for letter in "ABCDEFGHIJKLMNOP"]
+    rows[0], rows[-1] = "A,1,2" + "," * 22, f"P,{','.join(['3'] * 24)}"
     text = f"Plate,Q\n\n{header}\n" + "\n".join(rows) + "\n"
     df = read_plate_reader(_write(tmp_path, "q.csv", text))
     assert len(df) == 384
@@ -230,8 +230,9 @@ def test_short_rows_and_384_inference(tmp_path):
         (lambda t: t.replace("\nD,401,", "\n", 1), r"line 3: the grid has no row D"),
         (lambda t: t[: t.index("H,")], r"line 3: the grid has no row H"),
         (lambda t: t[: t.index("F,")], r"line 3: the grid has no row F, G, H"),
-        (lambda t: t.rstrip("\n")[:-8], r"line 11: the file ends inside row H: 10 of 12 cells and "
-                                         r"no line break \(cut short\?\)"),
+        (lambda t: t.rstrip("\n")[:-8], r"line 11: row H has 10 cells but the grid has 12 "
+                                         r"columns \(a line cut short or broken in two\?\)"),
+        (lambda t: t.replace("C,301,302,", "C,301,302\n", 1), r"line 6: row C has 2 cells"),
         (lambda t: t.replace(",12\n", "\n", 1), r"line 3: grid has 11 columns; a 96-well plate "
                                                  r"has 12"),
     ],

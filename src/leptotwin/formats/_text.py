@@ -92,7 +92,9 @@ def read_xlsx(path: Path) -> list[Record]:
             source=str(path),
             expected="an Excel workbook whose first sheet holds the table, or the sheet as CSV",
         ) from None
-    return [_record(n, ["" if v is None else str(v) for v in r]) for n, r in enumerate(rows, 1)]
+    width = max((len(r) for r in rows), default=0)  # a sheet's rows are all as wide as it is
+    records = [_record(n, ["" if v is None else str(v) for v in r]) for n, r in enumerate(rows, 1)]
+    return [rec._replace(width=width) for rec in records]
 
 
 def _record(line: int, raw: list[str]) -> Record:
@@ -135,11 +137,6 @@ def split_records(text: str, sep: str, source: str) -> list[Record]:
                 "same or a later line",
             ) from None
         out.append(_record(start, raw))
-
-
-def ends_with_line_end(text: str) -> bool:
-    """Whether the text's last line is terminated (a file cut short usually is not)."""
-    return text.endswith(("\n", "\r"))
 
 
 def parse_numbers(

@@ -31,10 +31,10 @@ and empty wells (NaN, flag ``"missing"``).
 
 A grid lists every row and column of its plate, as instruments write it: a grid without row D,
 or with rows A-G only, has lost lines and is refused rather than read with those wells missing.
-Readings are decimal numbers (optionally with an exponent) of magnitude below 1e15; ``inf``,
-``1_000`` or ``1e400`` are refused. A file that ends inside a grid row without a line break was
-cut short and is refused; a file cut inside its very last number cannot be told from a complete
-one. A plain long table with a header naming a ``well``
+Each row has one cell per column (empty for a well without a reading): a shorter row was cut
+short or broken in two. Readings are decimal numbers (optionally with an exponent) of magnitude
+below 1e15; ``inf``, ``1_000`` or ``1e400`` are refused. A file cut inside its very last number
+cannot be told from a complete one. A plain long table with a header naming a ``well``
 column and a ``signal``/``value``/``reading`` column (and optionally ``plate``) is read too.
 ``.xlsx`` files are read when the optional ``openpyxl`` package is installed.
 """
@@ -58,7 +58,6 @@ from leptotwin._fileio import write_text
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats._text import (
     Record,
-    ends_with_line_end,
     parse_numbers,
     read_text,
     read_xlsx,
@@ -286,17 +285,15 @@ class _Table(NamedTuple):
     records: list[Record]
     decimal: str
     is_grid: bool  # grid blocks (else a long well/value table)
-    terminated: bool  # the last line ends with a line break (always true for .xlsx)
 
 
 def _records_and_decimal(path: Path, decimal: str) -> _Table:
     """Split a file into records, detecting the separator (tab, then ``;``, then ``,``)."""
     source = str(path)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        candidates, terminated = [(read_xlsx(path), ".")], True
+        candidates = [(read_xlsx(path), ".")]
     else:
         text = read_text(path)
-        terminated = ends_with_line_end(text)
         candidates = [
             (split_records(text, sep, source), "," if sep != "," else ".")
             for sep in ("\t", ";", ",")
@@ -304,7 +301,7 @@ def _records_and_decimal(path: Path, decimal: str) -> _Table:
     for records, mark in candidates:
         grid = any(_header_columns(r.cells) is not None for r in records)
         if grid or any(_long_header(r.cells) for r in records):
-            return _Table(records, mark if decimal == "auto" else decimal, grid, terminated)
+            return _Table(records, mark if decimal == "auto" else decimal, grid)
     raise LeptotwinError(
         "no plate grid and no well/value table found",
         source=source,
@@ -430,29 +427,11 @@ def _scan_blocks(table: _Table, source: str) -> list[_Block]:
     if blocks:  # trailing metadata (e.g. "End time") belongs to the last plate
         for key, value in pending.items():
             blocks[-1].meta.setdefault(key, value)
-    _check_not_cut(table, blocks, source)
     return blocks
 
 
-def _check_not_cut(table: _Table, blocks: list[_Block], source: str) -> None:
-    """A file whose last line is a short grid row without a line break was cut short."""
-    last = next((r for r in reversed(table.records) if r.cells), None)
-    if table.terminated or last is None or not blocks:
-        return
-    rows = blocks[-1].rows
-    label = _row_label(last.cells[0])
-    if label is not None and rows.get(label) is last and last.width <= len(blocks[-1].cols):
-        raise LeptotwinError(
-            f"the file ends inside row {label}: {last.width - 1} of {len(blocks[-1].cols)} "
-            "cells and no line break (cut short?)",
-            source=source,
-            field=f"line {last.line}",
-            expected="the whole export; if the file is complete, end it with a line break",
-        )
-
-
 def _grid_format(block: _Block, fmt: PlateFormat | None, source: str) -> PlateFormat:
-    """The plate a grid block covers; it must list every row and every column of it."""
+    """The plate a grid block covers (given, or inferred); its header lists every column."""
     n_cols = len(block.cols)
     if fmt is None:
         big = n_cols > PLATE_96.n_cols or any(_LETTERS.index(r) >= 8 for r in block.rows)
@@ -470,6 +449,31 @@ def _grid_format(block: _Block, fmt: PlateFormat | None, source: str) -> PlateFo
             field=f"line {block.header_line}",
             expected=f"column numbers 1-{fmt.n_cols} (an export lists every column of the plate)",
         )
+    return fmt
+
+
+def _check_rows(block: _Block, fmt: PlateFormat, source: str, decimal: str) -> None:
+    """Every row of the plate is there, with one cell per column."""
+    n_cols = fmt.n_cols
+    for label, rec in block.rows.items():
+        n_cells = rec.width - 1
+        if len(rec.cells) - 1 > n_cols:
+            raise LeptotwinError(
+                f"row {label} has {len(rec.cells) - 1} readings but the grid has {n_cols} columns",
+                source=source,
+                field=f"line {rec.line}",
+                expected="one cell per column (a decimal comma in a comma-separated file?)"
+                if decimal == "."
+                else None,
+            )
+        if n_cells < n_cols:
+            raise LeptotwinError(
+                f"row {label} has {n_cells} cells but the grid has {n_cols} columns "
+                "(a line cut short or broken in two?)",
+                source=source,
+                field=f"line {rec.line}",
+                expected="one cell per column, left empty for a well without a reading",
+            )
     lost = [r for r in fmt.row_letters if r not in block.rows]
     if lost:
         raise LeptotwinError(
@@ -480,14 +484,12 @@ def _grid_format(block: _Block, fmt: PlateFormat | None, source: str) -> PlateFo
             expected=f"one line for each row A-{fmt.row_letters[-1]} of a {fmt}; "
             "a line lost or the file cut short?",
         )
-    return fmt
 
 
 def _grid_frame(
     block: _Block, plate: str, fmt: PlateFormat | None, source: str, decimal: str
 ) -> pd.DataFrame:
     """One grid block -> tidy readings for every well of the plate."""
-    n_cols = len(block.cols)
     if not block.rows:
         raise LeptotwinError(
             "grid header without rows",
@@ -496,21 +498,12 @@ def _grid_frame(
             expected="lines starting with the row letter (A, B, ...) after the column numbers",
         )
     fmt = _grid_format(block, fmt, source)
+    _check_rows(block, fmt, source, decimal)
     cells = np.full((fmt.n_rows, fmt.n_cols), "", dtype=object)
     lines = np.full((fmt.n_rows, fmt.n_cols), block.header_line, dtype=np.int64)
     for label, rec in block.rows.items():
-        values = rec.cells[1:]
-        if len(values) > n_cols:
-            raise LeptotwinError(
-                f"row {label} has {len(values)} readings but the grid has {n_cols} columns",
-                source=source,
-                field=f"line {rec.line}",
-                expected="one cell per column (a decimal comma in a comma-separated file?)"
-                if decimal == "."
-                else None,
-            )
         r = _LETTERS.index(label)
-        cells[r, : len(values)] = values
+        cells[r, : len(rec.cells) - 1] = rec.cells[1:]
         lines[r, :] = rec.line
     text = cells.ravel()
     read = _parse_values(text, decimal)
@@ -599,8 +592,8 @@ def read_plate_reader(
     DataFrame, one row per well
         ``plate`` (str), ``well`` (``A01``), ``signal`` (float, the instrument's unit; NaN for
         overflow, underflow and empty wells) and ``flag`` (a :class:`WellFlag` value). A grid
-        gives every well of the plate, row-major, empty cells (and cells missing at the end of
-        a row) flagged ``"missing"``; a long table gives the wells it lists.
+        gives every well of the plate, row-major, empty cells flagged ``"missing"``; a long
+        table gives the wells it lists.
         ``attrs["metadata"]`` maps each plate id to its header (``{key: value}``) and
         ``attrs["source"]`` is the path. A plate
         without a ``Plate`` header line gets the file stem as id (``stem_2``, ``stem_3``... for
@@ -610,8 +603,8 @@ def read_plate_reader(
     ------
     LeptotwinError
         If no grid or long table is found; a reading is not a number, or its magnitude is
-        1e15 or more (naming line and well); a grid lacks a row or column of its plate (a lost
-        line), or the file ends inside a grid row without a line break (cut short); a well or
+        1e15 or more (naming line and well); a grid lacks a row or column of its plate, or a
+        row has fewer cells than the grid has columns (a lost line, a file cut short); a well or
         row is not on the plate or appears twice; a long-table line has more cells than its
         header; a plate header has no grid; a plate id appears twice; the file cannot be read;
         or a ``.xlsx`` file is not a workbook or is given without ``openpyxl``.
