@@ -46,6 +46,161 @@ def test_qpcr_command(run_cli, tmp_path):
     assert code == 2 and err.startswith("leptotwin: error:") and not (tmp_path / "o2").exists()
 
 
+STUDY_TRUTH = {
+    "A925LPE3": {"miR-449a": 1.0, "U6": 1.0, "AREG": 1.0, "GAPDH": 1.0},
+    "A925L/AR": {"miR-449a": 0.2, "U6": 1.0, "AREG": 4.2, "GAPDH": 1.0},
+}
+STUDY_REFS = ["--reference", "miR-449a=U6", "--reference", "AREG=GAPDH"]
+
+
+def _study_run(folder, *, noise=False, targets=None, seed=0, flavor="quantstudio"):
+    """The study's qPCR design on the virtual cycler: miR-449a 0.2 and AREG 4.2 in A925L/AR vs
+    A925LPE3 (calibrator), references U6 and GAPDH."""
+    from leptotwin.assays.qpcr import make_qpcr_samples, simulate_qpcr, write_qpcr
+
+    rng = np.random.default_rng(seed)
+    samples = make_qpcr_samples(STUDY_TRUTH, rng=rng, bio_sd_log2=None if noise else 0.0)
+    wells = simulate_qpcr(samples, rng=rng, noise=noise, targets=targets)
+    return write_qpcr(wells, folder / f"cts_{seed}.csv", flavor=flavor)
+
+
+def _dilution_series(folder, *, noise=False, seed=1):
+    from leptotwin.assays.qpcr import simulate_qpcr, write_qpcr
+
+    q = 4.0 ** -np.arange(6)
+    std = pd.concat(
+        [pd.DataFrame({"sample": [f"{t}-std{i}" for i in range(6)], "target": t,
+                       "relative_level": q, "quantity": q * 50})
+         for t in ("miR-449a", "U6", "AREG", "GAPDH")]
+    )  # fmt: skip
+    wells = simulate_qpcr(std, rng=np.random.default_rng(seed), noise=noise, ntc=False)
+    return write_qpcr(wells, folder / f"std_{seed}.csv")
+
+
+def _fold(folder, target, group="A925L/AR"):
+    s = pd.read_csv(folder / "summary.csv")
+    return s[(s["target"] == target) & (s["group"] == group)].iloc[0]
+
+
+def test_qpcr_livak_with_a_reference_per_target(run_cli, tmp_path):
+    """Cycler efficiencies of 1 (E = 2): Livak's ΔΔCt recovers the truth exactly (Ct rounded to
+    3 decimals: < 0.1 %), each target against its own reference."""
+    exact = {g: {"efficiency": 1.0} for g in ("miR-449a", "U6", "AREG", "GAPDH")}
+    cts = _study_run(tmp_path, targets=exact)
+    out = tmp_path / "o"
+    code, stdout, err = run_cli("qpcr", str(cts), *STUDY_REFS, "--calibrator", "A925LPE3",
+                                "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    assert "livak: miR-449a vs U6, AREG vs GAPDH; calibrator A925LPE3" in stdout
+    assert _fold(out, "miR-449a")["fold_change"] == pytest.approx(0.2, rel=1e-3)
+    assert _fold(out, "AREG")["fold_change"] == pytest.approx(4.2, rel=1e-3)
+    assert set(pd.read_csv(out / "summary.csv")["reference"]) == {"U6", "GAPDH"}
+
+
+def test_qpcr_pfaffl_with_a_dilution_series(run_cli, tmp_path):
+    """Catalogue efficiencies (miRNA 0.92, mRNA 0.95): Pfaffl with efficiencies fitted from a
+    virtual dilution series recovers 0.2 and 4.2 to 0.2 %, where Livak on the same file is
+    biased (0.181 and 4.44, the error Pfaffl exists to remove). Used to exit 2 always."""
+    cts, std = _study_run(tmp_path), _dilution_series(tmp_path)
+    args = ["qpcr", str(cts), *STUDY_REFS, "--calibrator", "A925LPE3"]
+    code, stdout, err = run_cli(*args, "--method", "pfaffl", "--efficiencies", str(std),
+                                "--out", str(tmp_path / "pf"))  # fmt: skip
+    assert code == 0, err
+    assert f"efficiencies (dilution series, {std})" in stdout
+    assert _fold(tmp_path / "pf", "miR-449a")["fold_change"] == pytest.approx(0.2, rel=2e-3)
+    assert _fold(tmp_path / "pf", "AREG")["fold_change"] == pytest.approx(4.2, rel=2e-3)
+    eff = pd.read_csv(tmp_path / "pf" / "efficiencies.csv").set_index("target")
+    assert eff.loc["AREG", "efficiency"] == pytest.approx(0.95, abs=1e-3)
+    assert {"r_squared", "efficiency_lower", "efficiency_upper"} <= set(eff.columns)
+    code, _, err = run_cli(*args, "--out", str(tmp_path / "lv"))
+    assert code == 0, err
+    assert _fold(tmp_path / "lv", "miR-449a")["fold_change"] == pytest.approx(0.181, abs=2e-3)
+    assert _fold(tmp_path / "lv", "AREG")["fold_change"] == pytest.approx(4.44, abs=0.01)
+    # the efficiencies.csv written is itself a valid --efficiencies table
+    code, stdout, err = run_cli(*args, "--method", "pfaffl", "--efficiencies",
+                                str(tmp_path / "pf" / "efficiencies.csv"),
+                                "--out", str(tmp_path / "again"))  # fmt: skip
+    assert code == 0, err
+    assert "efficiencies (table" in stdout
+    again = pd.read_csv(tmp_path / "again" / "summary.csv")["fold_change"]
+    assert again.to_numpy() == pytest.approx(
+        pd.read_csv(tmp_path / "pf" / "summary.csv")["fold_change"].to_numpy(), rel=1e-9
+    )
+
+
+def test_qpcr_pfaffl_with_an_efficiency_column_in_the_ct_file(run_cli, tmp_path):
+    cts = _study_run(tmp_path, flavor="tidy")
+    frame = pd.read_csv(cts, keep_default_na=False)
+    pct = {"miR-449a": "92", "U6": "92", "AREG": "95", "GAPDH": "95"}
+    frame["Efficiency"] = frame["target"].map(pct)
+    frame.to_csv(cts, index=False)
+    out = tmp_path / "o"
+    code, stdout, err = run_cli("qpcr", str(cts), *STUDY_REFS, "--calibrator", "A925LPE3",
+                                "--method", "pfaffl", "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    assert "(Efficiency column)" in stdout
+    assert _fold(out, "AREG")["fold_change"] == pytest.approx(4.2, rel=2e-3)
+
+
+def test_qpcr_pfaffl_on_a_noisy_run_covers_the_truth(run_cli, tmp_path):
+    """Default noise (biological, input, technical) in the run and the standards: the 95 %
+    interval holds the true fold change of both targets (seed 3)."""
+    cts, std = _study_run(tmp_path, noise=True, seed=3), _dilution_series(tmp_path, noise=True)
+    out = tmp_path / "o"
+    args = ["--method", "pfaffl", "--efficiencies", str(std), "--out", str(out)]
+    code, _, err = run_cli("qpcr", str(cts), *STUDY_REFS, "--calibrator", "A925LPE3", *args)
+    assert code == 0, err
+    for target, truth in (("miR-449a", 0.2), ("AREG", 4.2)):
+        row = _fold(out, target)
+        assert row["fold_change_lower"] <= truth <= row["fold_change_upper"], (target, row)
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--method", "pfaffl"], "--efficiencies: the Pfaffl method needs amplification"),
+        (["--efficiencies", "EFF"], "--efficiencies is used by the Pfaffl method only"),
+        (["--method", "pfaffl", "--efficiencies", "CTS"], "no standards in the dilution series"),
+        (["--method", "ddct"], "--method: unknown method"),
+        (["--reference", "GAPDH"], "a plain reference mixed with TARGET=REFERENCE pairs"),
+        (["--method", "pfaffl", "--efficiencies", "PARTIAL"], "no efficiency for a gene"),
+    ],
+)
+def test_qpcr_option_errors_are_one_line(run_cli, tmp_path, extra, match):
+    cts = _study_run(tmp_path)
+    eff = tmp_path / "eff.csv"
+    eff.write_text("gene,efficiency\nmiR-449a,0.92\nU6,0.92\nAREG,0.95\nGAPDH,0.95\n")
+    partial = tmp_path / "partial.csv"
+    partial.write_text("gene,efficiency\nAREG,0.95\nGAPDH,0.95\n")
+    files = {"EFF": str(eff), "CTS": str(cts), "PARTIAL": str(partial)}
+    extra = [files.get(a, a) for a in extra]
+    out = tmp_path / "o"
+    code, _, err = run_cli("qpcr", str(cts), *STUDY_REFS, "--calibrator", "A925LPE3", *extra,
+                           "--out", str(out))  # fmt: skip
+    assert code == 2 and match in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+    if "PARTIAL" in files and match.startswith("no efficiency"):
+        assert str(partial) in err  # names the efficiency file, not the fitter
+
+
+@pytest.mark.parametrize(
+    ("ct", "where"),
+    [("-27.2", "line 10, well A1, column Ct"), ("1e308", "line 10, well A1, column Ct")],
+)
+def test_qpcr_implausible_ct_exits_2(run_cli, tmp_path, ct, where):
+    """Negative Ct was quantified with exit 0; 1e308 ended in an OverflowError traceback."""
+    cts = _study_run(tmp_path)
+    lines = cts.read_text().splitlines()
+    cells = lines[9].split(",")
+    cells[9] = ct
+    lines[9] = ",".join(cells)
+    cts.write_text("\n".join(lines) + "\n")
+    code, _, err = run_cli("qpcr", str(cts), *STUDY_REFS, "--calibrator", "A925LPE3",
+                           "--out", str(tmp_path / "o"))  # fmt: skip
+    assert code == 2 and f"{cts}: {where}: Ct outside the plausible range" in err, err
+    assert f"(got {ct!r})" in err and not (tmp_path / "o").exists()
+
+
 def test_blot_command(run_cli, tmp_path):
     from leptotwin.assays.blot import simulate_blot, write_blot
 

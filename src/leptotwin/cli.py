@@ -147,24 +147,40 @@ def elisa(
 @app.command()
 def qpcr(
     cts: Annotated[Path, typer.Argument(help="QuantStudio/StepOne/CFX export or tidy CSV.")],
-    reference: Annotated[list[str], typer.Option(help="Reference gene (repeatable).")],
+    reference: Annotated[
+        list[str],
+        typer.Option(
+            help='Reference gene for every target (GAPDH), or per target ("miR-449a=U6", '
+            '"AREG=GAPDH+ACTB"). Repeatable.'
+        ),
+    ],
     calibrator: Annotated[str, typer.Option(help="Calibrator group (e.g. parental).")],
     method: Annotated[str, typer.Option(help="livak or pfaffl.")] = "livak",
+    efficiencies: Annotated[
+        Path | None,
+        typer.Option(
+            help="Pfaffl: a table gene,efficiency (0.95, 1.95 or 95 %) or a dilution series "
+            "(target, Ct, quantity columns; fitted). Default: an Efficiency column of CTS."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/qpcr"),
     force: _Force = False,
 ) -> None:
     """Relative expression by ΔΔCt (Livak) or Pfaffl, with CIs: summary.csv and a figure."""
     from leptotwin.study.lab_jobs import run_qpcr_job
 
-    paths = run_qpcr_job(
+    result = run_qpcr_job(
         path=cts,
         reference=reference,
         calibrator=calibrator,
         method=method,
+        efficiencies=efficiencies,
         out_dir=out,
         force=force,
     )
-    _out.print(f"wrote {len(paths)} files to {out}")
+    for note in result.notes:
+        _out.print(note, markup=False, highlight=False, soft_wrap=True)
+    _out.print(f"wrote {len(result.paths)} files to {out}")
 
 
 @app.command()

@@ -68,12 +68,14 @@ from leptotwin.formats import normalise_well
 
 __all__ = [
     "CT_RANGE_CYCLES",
+    "EFFICIENCY_SCALES",
     "QPCR_COLUMNS",
     "QPCR_CONVENTION",
     "QPCRFlag",
     "RelativeExpressionFitter",
     "amplification_efficiency",
     "plot_fold_change",
+    "read_efficiencies",
     "read_qpcr",
     "relative_expression",
 ]
@@ -128,7 +130,24 @@ _ALIASES = {
     "ct": ("ct", "cq", "c t", "crt", "cp"),
     "omit": ("omit",),
     "quantity": ("quantity", "starting quantity (sq)", "sq", "starting quantity"),
+    "efficiency": ("efficiency", "efficiency (%)", "efficiency %", "efficiency_pct",
+                   "amp efficiency", "pcr efficiency", "mean pcr efficiency"),
+}  # fmt: skip
+_NEEDS = {
+    "wells": (("sample", "target", "ct"), "sample (Sample Name), target (Target Name) and Ct "
+              "(CT, Cт or Cq) columns"),
+    "standards": (("target", "ct", "quantity"), "target (Target Name), Ct (CT, Cт or Cq) and "
+                  "quantity (Quantity, Starting Quantity (SQ)) columns"),
+}  # fmt: skip
+EFFICIENCY_SCALES = {
+    "fraction": (0.5, 1.5),
+    "amplification factor": (1.5, 2.5),
+    "percent": (50.0, 150.0),
 }
+"""How an efficiency column is read, by the range all its values fall in: a fraction (0.95;
+``E = 1 + efficiency``), an amplification factor per cycle (1.95, as LinRegPCR reports it) or a
+percentage (95, as QuantStudio, 7500 and CFX software report it). Bounds inclusive; a value of
+exactly 1.5 is a fraction."""
 _UNDETERMINED = {"undetermined", "no ct", "no cq", "n/a", "na", "nan", "-", "no amp"}
 """Ct markers of a well without a threshold crossing (QuantStudio/StepOne ``Undetermined``,
 Bio-Rad CFX ``NaN``, R's ``NA``)."""
@@ -292,8 +311,12 @@ def _parse_quantity(
     return out
 
 
-def _find_header(lines: list[str], source: str) -> tuple[int, str, list[str], dict[str, str]]:
-    """(line index, separator, header fields, ``* key = value`` metadata) of the results table."""
+def _find_header(
+    lines: list[str], source: str, kind: str = "wells"
+) -> tuple[int, str, list[str], dict[str, str]]:
+    """(line index, separator, header fields, ``* key = value`` metadata) of the results table:
+    the first line naming the columns ``_NEEDS[kind]`` asks for."""
+    need, described = _NEEDS[kind]
     meta: dict[str, str] = {}
     for n, line in enumerate(lines):
         m = re.match(r"^\s*\*\s*(.+?)\s*=\s*(.*?)\s*$", line)
@@ -304,13 +327,11 @@ def _find_header(lines: list[str], source: str) -> tuple[int, str, list[str], di
             continue
         sep = max(("\t", ";", ","), key=line.count)
         header = _split(line, sep, source, n + 1)
-        if {"sample", "target", "ct"} <= set(_match_columns(header)):
+        if set(need) <= set(_match_columns(header)):
             return n, sep, header, meta
     raise LeptotwinError(
-        "no results table found", source=source,
-        expected="a header row with sample (Sample Name), target (Target Name) and Ct "
-        "(CT, Cт or Cq) columns",
-    )  # fmt: skip
+        "no results table found", source=source, expected=f"a header row with {described}"
+    )
 
 
 def read_qpcr(path: str | os.PathLike[str], *, decimal: str = "auto") -> pd.DataFrame:
@@ -345,7 +366,9 @@ def read_qpcr(path: str | os.PathLike[str], *, decimal: str = "auto") -> pd.Data
         task`` (upper case; ``UNKNOWN`` by default), ``ct`` (float, NaN unless a number),
         ``flag`` (``ok``, ``undetermined``, ``missing``, ``omitted``), ``quantity`` (float
         >= 0, NaN unless given). ``attrs["source"]`` is the path, ``attrs["metadata"]`` the
-        ``* key = value`` header lines.
+        ``* key = value`` header lines and, when the file has an efficiency column (e.g.
+        ``Efficiency`` of a 7500 export), ``attrs["efficiency"]`` the efficiency of each target
+        as a fraction (mean over its wells; scale read as :data:`EFFICIENCY_SCALES` says).
 
     Raises
     ------
@@ -356,6 +379,11 @@ def read_qpcr(path: str | os.PathLike[str], *, decimal: str = "auto") -> pd.Data
         is not a number >= 0, or a well holds the same target twice. Each error names the file, the
         line and well, and the value.
     """
+    return _read_wells(path, decimal, "wells")
+
+
+def _read_wells(path: str | os.PathLike[str], decimal: str, kind: str) -> pd.DataFrame:
+    """:func:`read_qpcr` for a results table with the columns ``_NEEDS[kind]``."""
     path = Path(path)
     source = str(path)
     if decimal not in ("auto", ".", ","):
@@ -366,7 +394,7 @@ def read_qpcr(path: str | os.PathLike[str], *, decimal: str = "auto") -> pd.Data
     if not path.is_file():
         raise LeptotwinError("file not found", source=source)
     lines = _decode(path, source).splitlines()
-    start, sep, header, meta = _find_header(lines, source)
+    start, sep, header, meta = _find_header(lines, source, kind)
     cols = _match_columns(header)
     body, line_no = [], []
     for n in range(start + 1, len(lines)):
@@ -422,7 +450,65 @@ def read_qpcr(path: str | os.PathLike[str], *, decimal: str = "auto") -> pd.Data
     _check_duplicate_wells(out, source, lines=rows_kept)
     out.attrs["source"] = source
     out.attrs["metadata"] = meta
+    if "efficiency" in cols:
+        eff_text = [get("efficiency")[i] for i in kept]
+        out.attrs["efficiency"] = _efficiency_column(
+            out["target"].to_numpy(object), eff_text, decimal, source, rows_kept, wells_kept
+        )
     return out
+
+
+def _efficiency_scale(values: np.ndarray, source: str, field: str) -> str:
+    """The :data:`EFFICIENCY_SCALES` entry every finite value of ``values`` falls in."""
+    v = values[np.isfinite(values)]
+    for scale, (lo, hi) in EFFICIENCY_SCALES.items():
+        if len(v) and np.all((v >= lo) & (v <= hi)):
+            return scale
+    bad = next((x for x in v if not any(a <= x <= b for a, b in EFFICIENCY_SCALES.values())), None)
+    raise LeptotwinError(
+        "efficiencies are not all on one scale" if bad is None else "implausible efficiency",
+        source=source, field=field, value=None if bad is None else float(bad),
+        expected="every value a fraction 0.5-1.5 (0.95), an amplification factor 1.5-2.5 "
+        "(1.95) or a percentage 50-150 (95)",
+    )  # fmt: skip
+
+
+def _as_fraction(values: np.ndarray, scale: str) -> np.ndarray:
+    if scale == "percent":
+        return values / 100.0
+    if scale == "amplification factor":
+        return values - 1.0
+    return values
+
+
+def _efficiency_column(
+    targets: np.ndarray,
+    text: list[str],
+    decimal: str,
+    source: str,
+    rows: list[int],
+    wells: list[str],
+) -> dict[str, float]:
+    """Per-target efficiency (fraction) from a column of the Ct file: the mean of the wells
+    that give one (per-well values, as LinRegPCR writes them, are averaged per target)."""
+    values = np.full(len(text), np.nan)
+    for i, raw in enumerate(text):
+        if raw == "" or raw.lower() in _UNDETERMINED:
+            continue
+        v = _number(raw, decimal)
+        if v is None or not np.isfinite(v):
+            raise LeptotwinError(
+                "non-numeric efficiency", source=source,
+                field=f"{_where(i, rows, wells)}, column Efficiency", value=raw,
+                expected="a number (0.95, 1.95 or 95 %) or an empty cell",
+            )  # fmt: skip
+        values[i] = v
+    if not np.isfinite(values).any():
+        return {}
+    frac = _as_fraction(values, _efficiency_scale(values, source, "column Efficiency"))
+    frame = pd.DataFrame({"target": targets, "efficiency": frac}).dropna()
+    return {str(t): float(e) for t, e in frame.groupby("target", sort=False)["efficiency"].mean()
+            .items()}  # fmt: skip
 
 
 def _check_duplicate_wells(frame: pd.DataFrame, source: str, lines: Any = None) -> None:
@@ -966,11 +1052,14 @@ def amplification_efficiency(
     *,
     quantity: ArrayLike | None = None,
     ct: ArrayLike | None = None,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Amplification efficiency from a dilution series (standard curve), per target.
 
     Fits ``Ct = intercept + slope · log10(quantity)`` by least squares;
-    ``efficiency = 10^(−1/slope) − 1`` (fraction; 1 = doubling each cycle, slope −3.32).
+    ``efficiency = 10^(−1/slope) − 1`` (fraction; 1 = doubling each cycle, slope −3.32). The
+    interval is the t interval of the slope (``n − 2`` degrees of freedom) carried through that
+    formula (the efficiency rises monotonically with the slope for a slope < 0).
 
     Parameters
     ----------
@@ -980,14 +1069,18 @@ def amplification_efficiency(
         wells are left out.
     quantity, ct : array_like, optional
         Instead of ``data``: one series.
+    alpha : float
+        The interval is ``1 − alpha``.
 
     Returns
     -------
     DataFrame, one row per target
-        ``target, n_points, n_levels, slope_cycles_per_log10, intercept_cycles, r_squared,
-        efficiency, efficiency_pct, amplification_factor`` (``E = 1 + efficiency``, the
-        Pfaffl base), ``flag`` (``ok``, ``efficiency_outside_90_110``, ``low_r2``,
-        ``bad_slope``).
+        ``target, n_points, n_levels, slope_cycles_per_log10, slope_se, intercept_cycles,
+        r_squared, efficiency, efficiency_lower, efficiency_upper`` (fractions; the interval
+        needs 3 or more points, NaN otherwise, and its upper end is ``inf`` when the slope's
+        upper bound reaches 0), ``ci_level, efficiency_pct, amplification_factor`` (``E = 1 +
+        efficiency``, the Pfaffl base), ``flag`` (``ok``, ``efficiency_outside_90_110``,
+        ``low_r2``, ``bad_slope``).
 
     Raises
     ------
@@ -996,6 +1089,7 @@ def amplification_efficiency(
         quantity is not > 0, or a target has fewer than two input levels.
     """
     src = "amplification_efficiency"
+    alpha = check_alpha(alpha, src)
     if data is None:
         if quantity is None or ct is None:
             raise LeptotwinError("give data or quantity and ct", source=src)
@@ -1017,36 +1111,188 @@ def amplification_efficiency(
     rows = []
     for t in pd.unique(target):
         sel = (target == t) & np.isfinite(ctv)
-        x, y = np.log10(q[sel]), ctv[sel]
-        if len(np.unique(x)) < 2:
-            raise LeptotwinError("need at least two input levels", source=src,
-                                 field=f"target {t!r}", value=len(np.unique(x)))  # fmt: skip
-        slope, intercept = np.polyfit(x, y, 1)
-        resid = y - (intercept + slope * x)
-        sst = float(np.sum((y - y.mean()) ** 2))
-        r2 = 1.0 - float(np.sum(resid**2)) / sst if sst > 0 else np.nan
-        flag = []
-        if slope >= 0:
-            eff = np.nan
-            flag.append(QPCRFlag.BAD_SLOPE.value)
-        else:
-            eff = float(10.0 ** (-1.0 / slope) - 1.0)
-            if not 0.9 <= eff <= 1.1:
-                flag.append(QPCRFlag.EFFICIENCY_OUTSIDE.value)
-        if not r2 >= 0.98:
-            flag.append(QPCRFlag.LOW_R2.value)
-        rows.append(
-            {
-                "target": t,
-                "n_points": int(sel.sum()),
-                "n_levels": len(np.unique(x)),
-                "slope_cycles_per_log10": float(slope),
-                "intercept_cycles": float(intercept),
-                "r_squared": r2,
-                "efficiency": eff,
-                "efficiency_pct": 100.0 * eff,
-                "amplification_factor": 1.0 + eff,
-                "flag": ";".join(flag) or QPCRFlag.OK.value,
-            }
-        )
+        rows.append(_standard_curve(str(t), np.log10(q[sel]), ctv[sel], alpha, src))
     return pd.DataFrame(rows)
+
+
+def _efficiency_of(slope: float) -> float:
+    return float(10.0 ** (-1.0 / slope) - 1.0) if slope < 0 else np.nan
+
+
+def _standard_curve(
+    target: str, x: np.ndarray, y: np.ndarray, alpha: float, src: str
+) -> dict[str, Any]:
+    """One target's fit of Ct (cycles) on log10 quantity: slope, R², efficiency and its CI."""
+    n_levels = len(np.unique(x))
+    if n_levels < 2:
+        raise LeptotwinError("need at least two input levels", source=src,
+                             field=f"target {target!r}", value=n_levels)  # fmt: skip
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (intercept + slope * x)
+    sst = float(np.sum((y - y.mean()) ** 2))
+    rss = float(np.sum(resid**2))
+    r2 = 1.0 - rss / sst if sst > 0 else np.nan
+    n = len(x)
+    if n > 2:
+        se = float(np.sqrt(rss / (n - 2) / np.sum((x - x.mean()) ** 2)))
+        half = float(stats.t.ppf(1 - alpha / 2, n - 2)) * se
+        lo = _efficiency_of(slope - half)
+        hi = _efficiency_of(slope + half) if slope + half < 0 else np.inf
+    else:
+        se, lo, hi = np.nan, np.nan, np.nan
+    flag = []
+    eff = _efficiency_of(slope)
+    if slope >= 0:
+        flag.append(QPCRFlag.BAD_SLOPE.value)
+        lo = hi = np.nan
+    elif not 0.9 <= eff <= 1.1:
+        flag.append(QPCRFlag.EFFICIENCY_OUTSIDE.value)
+    if not r2 >= 0.98:
+        flag.append(QPCRFlag.LOW_R2.value)
+    return {
+        "target": target,
+        "n_points": int(n),
+        "n_levels": int(n_levels),
+        "slope_cycles_per_log10": float(slope),
+        "slope_se": se,
+        "intercept_cycles": float(intercept),
+        "r_squared": r2,
+        "efficiency": eff,
+        "efficiency_lower": lo,
+        "efficiency_upper": hi,
+        "ci_level": 1.0 - alpha,
+        "efficiency_pct": 100.0 * eff,
+        "amplification_factor": 1.0 + eff,
+        "flag": ";".join(flag) or QPCRFlag.OK.value,
+    }
+
+
+_EFF_TABLE_TARGET = ("gene", "target", "target name", "detector", "detector name", "assay")
+
+
+def read_efficiencies(path: str | os.PathLike[str], *, alpha: float = 0.05) -> pd.DataFrame:
+    """Amplification efficiencies for the Pfaffl method, from a table or a dilution series.
+
+    The kind of file is decided by its header row (the first line that is not blank, a ``#``
+    comment or a ``* key = value`` line):
+
+    * **a dilution series** when the header names Ct and quantity columns (any export or tidy
+      CSV :func:`read_qpcr` understands; the sample column is optional): the standards are the
+      wells with task ``STANDARD`` or, without such wells, every well with a quantity > 0;
+      each target's efficiency is fitted by :func:`amplification_efficiency` (slope, R² and
+      the efficiency's interval);
+    * **a table** otherwise, when the header names a gene (``gene``, ``target``, ``Target
+      Name``) and an efficiency column (``efficiency``, ``efficiency_pct``, ``Efficiency
+      (%)``): one row per gene; the values are read as fractions (0.95), amplification factors
+      (1.95) or percentages (95), whichever range they all fall in
+      (:data:`EFFICIENCY_SCALES`). The ``efficiencies.csv`` that ``leptotwin qpcr`` writes is
+      such a table.
+
+    Parameters
+    ----------
+    path : path-like
+    alpha : float
+        Intervals of fitted efficiencies are ``1 − alpha``.
+
+    Returns
+    -------
+    DataFrame, one row per gene
+        ``target, efficiency`` (fraction; ``E = 1 + efficiency``) and, for a dilution series,
+        the other columns of :func:`amplification_efficiency`. ``attrs["kind"]`` is
+        ``"table"`` or ``"dilution series"``, ``attrs["source"]`` the path.
+
+    Raises
+    ------
+    LeptotwinError
+        If the file is missing, empty or binary, is neither kind, a gene is listed twice or
+        has no efficiency, the efficiencies are not numbers on one scale, or a dilution series
+        has no standards or fewer than two input levels for a gene.
+    """
+    p = Path(path)
+    source = str(p)
+    if not p.is_file():
+        raise LeptotwinError("file not found", source=source)
+    lines = _decode(p, source).splitlines()
+    for n, line in enumerate(lines):
+        if not line.strip() or line.lstrip().startswith(("#", "*")):
+            continue
+        sep = max(("\t", ";", ","), key=line.count)
+        header = _split(line, sep, source, n + 1)
+        cols = _match_columns(header)
+        if "ct" in cols and "quantity" in cols:
+            return _efficiencies_from_standards(p, alpha)
+        if "ct" in cols or "[" in line:
+            continue  # an export's preamble or a results table without quantities: read on
+        norm = [_norm_header(h) for h in header]
+        gene = next((norm.index(t) for t in _EFF_TABLE_TARGET if t in norm), None)
+        if "efficiency" in cols and gene is not None:
+            return _efficiency_table(lines[n + 1 :], sep, gene, cols["efficiency"], source, n + 1)
+        break
+    raise LeptotwinError(
+        "neither an efficiency table nor a dilution series", source=source,
+        expected="a header 'gene,efficiency' (a table) or a header with target, Ct and "
+        "quantity columns (a dilution series)",
+    )  # fmt: skip
+
+
+def _efficiency_table(
+    lines: list[str], sep: str, gene_col: int, eff_col: int, source: str, header_line: int
+) -> pd.DataFrame:
+    """Rows ``gene, efficiency`` under the header (line ``header_line``, 1-based)."""
+    genes: list[str] = []
+    values = []
+    for k, line in enumerate(lines, start=header_line + 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = _split(line, sep, source, k)
+        fields += [""] * (max(gene_col, eff_col) + 1 - len(fields))
+        gene, raw = fields[gene_col].strip(), fields[eff_col].strip()
+        v = _number(raw, "auto")
+        if not gene or v is None or not np.isfinite(v):
+            raise LeptotwinError(
+                "bad efficiency row", source=source, field=f"line {k}", value=line.strip()[:80],
+                expected="a gene name and its efficiency (0.95, 1.95 or 95 %)",
+            )  # fmt: skip
+        if gene in genes:
+            raise LeptotwinError("gene listed twice", source=source, field=f"line {k}",
+                                 value=gene, expected="one row per gene")  # fmt: skip
+        genes.append(gene)
+        values.append(v)
+    if not genes:
+        raise LeptotwinError("the efficiency table has no rows", source=source,
+                             expected="one row per gene: gene,efficiency")  # fmt: skip
+    v = np.asarray(values, float)
+    frac = _as_fraction(v, _efficiency_scale(v, source, "column efficiency"))
+    out = pd.DataFrame({"target": genes, "efficiency": frac})
+    out.attrs.update(kind="table", source=source)
+    return out
+
+
+def _efficiencies_from_standards(path: Path, alpha: float) -> pd.DataFrame:
+    source = str(path)
+    wells = _read_wells(path, "auto", "standards")
+    wells = wells[wells["flag"] != QPCRFlag.OMITTED.value]
+    if (wells["task"] == "STANDARD").any():
+        std = wells[wells["task"] == "STANDARD"]
+    else:
+        std = wells[wells["quantity"] > 0]
+    if std.empty:
+        raise LeptotwinError(
+            "no standards in the dilution series", source=source, field="Quantity",
+            expected="wells with task STANDARD or a quantity > 0",
+        )  # fmt: skip
+    bad = (~(std["quantity"] > 0)).to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise LeptotwinError(
+            "standard without a quantity > 0", source=source,
+            field=f"well {std['well'].iloc[i]} ({std['target'].iloc[i]})",
+            value=float(std["quantity"].iloc[i]), expected="a quantity > 0 for every standard",
+        )  # fmt: skip
+    try:
+        out = amplification_efficiency(std, alpha=alpha)
+    except LeptotwinError as exc:
+        raise LeptotwinError(exc.message, source=source, field=exc.field, value=exc.value,
+                             expected=exc.expected) from None  # fmt: skip
+    out.attrs.update(kind="dilution series", source=source)
+    return out
