@@ -250,17 +250,54 @@ def synergy(
 @app.command()
 def msi(
     imzml: Annotated[Path, typer.Argument(help=".imzML file (its .ibd beside it).")],
-    mz: Annotated[list[float], typer.Option(help="m/z of an ion image (repeatable).")],
-    ppm: Annotated[float, typer.Option(help="Tolerance (ppm).")] = 10.0,
+    mz: Annotated[
+        list[float], typer.Option(help="m/z of an ion image (repeatable; distinct to 4 decimals).")
+    ],
+    ppm: Annotated[float, typer.Option(help="Tolerance (ppm, 0 < ppm <= 10000).")] = 10.0,
     roi: Annotated[Path | None, typer.Option(help="ROI mask PNG (non-zero = ROI).")] = None,
+    tissue: Annotated[
+        Path | None,
+        typer.Option(
+            help="Tissue mask PNG (non-zero = tissue) for the reference ring. Default: derived "
+            "from the TIC (Otsu on the 3x3-median-smoothed ln TIC; all measured pixels when it "
+            "shows no bare slide)."
+        ),
+    ] = None,
+    hotspot_quantile: Annotated[
+        float,
+        typer.Option(
+            help="Clip intensities above this quantile of tissue before ROI statistics "
+            "(1: no clipping)."
+        ),
+    ] = 0.99,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/msi"),
     force: _Force = False,
 ) -> None:
-    """Mass-spectrometry imaging: ion images (CSV, PNG) and ROI statistics."""
-    from leptotwin.study.msi_job import run_msi_job
+    """Mass-spectrometry imaging: ion images (CSV, PNG) and ROI statistics over pixels with a
+    spectrum; the reference ring around the ROI holds tissue only."""
+    import pandas as pd
 
-    paths = run_msi_job(imzml, mz, ppm=ppm, roi_mask=roi, out_dir=out, force=force)
-    _out.print(f"wrote {len(paths)} files to {out}")
+    from leptotwin.study.msi_job import image_stem, run_msi_job
+
+    paths = run_msi_job(
+        imzml,
+        mz,
+        ppm=ppm,
+        roi_mask=roi,
+        out_dir=out,
+        force=force,
+        tissue=tissue,
+        hotspot_quantile=hotspot_quantile,
+    )
+    for m in mz:
+        _out.print(f"m/z {m} ± {ppm:g} ppm: {image_stem(m)}.csv, .png", markup=False)
+    stats = pd.read_csv(out / "roi_stats.csv")
+    _out.print(
+        f"tissue: {stats['tissue_mask'].iloc[0]}, {stats['tissue_pixels'].iloc[0]} pixels",
+        markup=False,
+        soft_wrap=True,
+    )
+    _out.print(f"wrote {len(set(paths))} files to {out}")
 
 
 @app.command()

@@ -158,6 +158,16 @@ class ImzMLFile:
         )
         return mz, it
 
+    def mz_range(self) -> tuple[float, float] | None:
+        """Smallest and largest m/z acquired: over the first and last value of every non-empty
+        m/z array (imzML stores them sorted); None when no spectrum holds a finite m/z."""
+        has = self.mz_lengths > 0
+        first = self.mz_offsets[has]
+        last = first + (self.mz_lengths[has] - 1) * self.mz_dtype.itemsize
+        ends = self._gather(np.concatenate([first, last]), self.mz_dtype).astype(np.float64)
+        ends = ends[np.isfinite(ends)]
+        return (float(ends.min()), float(ends.max())) if ends.size else None
+
     def to_image(self, values: np.ndarray, *, z: int = 1, fill: float = 0.0) -> np.ndarray:
         """Place per-spectrum values (..., n_spectra) on the (..., ny, nx) grid (pixels of plane
         ``z`` only; pixels without a spectrum get ``fill``)."""
