@@ -208,6 +208,13 @@ def synergy(
         "ZIP,Bliss,HSA,Loewe"
     ),
     scale: Annotated[str, typer.Option(help="inhibition or viability.")] = "inhibition",
+    response_unit: Annotated[
+        str | None,
+        typer.Option(
+            help="percent or fraction (0-1, multiplied by 100). Needed only for responses that "
+            "look like fractions (median |response| <= 1.5, none beyond 10): refused otherwise."
+        ),
+    ] = None,
     zip_variant: Annotated[
         str, typer.Option(help="ZIP definition: synergyfinder or synergy (the Python package).")
     ] = "synergyfinder",
@@ -243,6 +250,7 @@ def synergy(
             n_workers=workers,
             chunk_blocks=chunk_blocks,
             seed=seed,
+            response_unit=response_unit,
         )
     _out.print(f"wrote {len(paths)} files to {out}")
 

@@ -282,7 +282,6 @@ def test_replicates_give_bootstrap_intervals():
     [
         (lambda df: df.iloc[1:], "not_grid"),
         (lambda df: df[df.conc_r > 0], "no_monotherapy"),
-        (lambda df: df.assign(conc_c_unit=np.where(df.index % 2, "nM", "uM")), "mixed_units"),
         (lambda df: df.assign(response=df.response.where(df.index != 5)), "missing_value"),
     ],
 )
@@ -311,6 +310,9 @@ def test_argument_errors():
         synergy_scores(df, zip_variant="drc")
     with pytest.raises(LeptotwinError, match="alpha must lie in"):
         synergy_scores(df, alpha=5)
+    for option, value in (("top", -1.0), ("top", float("nan")), ("area", 0), ("n_boot", -1)):
+        with pytest.raises(LeptotwinError, match=f"{option}: {option} out of range"):
+            synergy_scores(df, **{option: value})
 
 
 def test_many_blocks_batched_and_figures():

@@ -54,10 +54,53 @@ def test_job_bad_input_is_one_line(tmp_path):
     mixed = tmp_path / "mixed.csv"
     df.assign(conc_c_unit=["uM" if i == 3 else u for i, u in enumerate(df.conc_c_unit)]).to_csv(
         mixed, index=False
-    )
+    )  # one well's 0.7812 read as µM: 781.2 nM, off the grid of its block
     paths = run_synergy_job(mixed, ["Bliss"], tmp_path / "m", False, None, figures=False)
-    qc = pd.read_csv(paths["qc"])
-    assert list(qc["status"]) == ["mixed_units", "ok"]
+    qc = pd.read_csv(paths["qc"], keep_default_na=False)
+    assert list(qc["status"]) == ["not_grid", "ok"]
+    assert list(qc["note"]) == ["conc_c converted to nM: 1 wells from µM", ""]
+
+
+def test_job_refuses_bad_rows_before_touching_the_output_folder(tmp_path):
+    df = pd.read_csv(MATHEWS)
+    bad = tmp_path / "bad.csv"
+    df.assign(
+        conc_c_unit=["furlong" if i == 3 else u for i, u in enumerate(df.conc_c_unit)]
+    ).to_csv(bad, index=False)
+    with pytest.raises(LeptotwinError, match=r"bad\.csv: line 5, column conc_c_unit"):
+        run_synergy_job(bad, ["Bliss"], tmp_path / "o", False, None)
+    assert not (tmp_path / "o").exists()
+
+
+def test_job_response_unit(tmp_path):
+    """Fractions are refused unless --response-unit says so; the verdict is taken on the whole
+    table (a chunk of one inactive block must not decide it)."""
+    df = pd.read_csv(MATHEWS)
+    frac = tmp_path / "frac.csv"
+    df.assign(response=df.response / 100).to_csv(frac, index=False)
+    common = {"figures": False, "scale": "viability", "chunk_blocks": 1}
+    with pytest.raises(LeptotwinError, match="look like fractions"):
+        run_synergy_job(frac, ["Bliss"], tmp_path / "a", **common)
+    paths = run_synergy_job(frac, ["Bliss"], tmp_path / "b", response_unit="fraction", **common)
+    want = run_synergy_job(MATHEWS, ["Bliss"], tmp_path / "c", **common)
+    got, ref = (pd.read_csv(p["per_block"]) for p in (paths, want))
+    np.testing.assert_allclose(got["score"], ref["score"], rtol=1e-12)
+    with pytest.raises(LeptotwinError, match="--response-unit: unknown response unit"):
+        run_synergy_job(MATHEWS, ["Bliss"], tmp_path / "d", response_unit="pct", **common)
+    quiet = tmp_path / "quiet.csv"  # block 1 alone looks like fractions, the table does not
+    df.assign(response=np.where(df.block_id == 1, 0.5, df.response)).to_csv(quiet, index=False)
+    run_synergy_job(quiet, ["Bliss"], tmp_path / "e", **common)
+
+
+def test_cli_response_unit_option(run_cli, tmp_path):
+    df = pd.read_csv(MATHEWS)
+    frac = tmp_path / "frac.csv"
+    df.assign(response=df.response / 100).to_csv(frac, index=False)
+    args = ["synergy", str(frac), "--method", "Bliss", "--scale", "viability"]
+    code, _, err = run_cli(*args, "--out", str(tmp_path / "a"))
+    assert code == 2 and "--response-unit fraction" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(*args, "--response-unit", "fraction", "--out", str(tmp_path / "b"))
+    assert code == 0, err
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

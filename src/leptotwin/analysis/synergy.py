@@ -71,6 +71,12 @@ from leptotwin.analysis._synergy_core import (
     most_synergistic_area,
     zip_delta,
 )
+from leptotwin.analysis._synergy_input import (
+    check_table,
+    read_table,
+    response_multiplier,
+    unify_units,
+)
 from leptotwin.analysis._synergy_musyc import NAMES as MUSYC_NAMES
 from leptotwin.analysis._synergy_musyc import MusycFit, fit_musyc, musyc_surface
 from leptotwin.errors import LeptotwinError
@@ -89,17 +95,6 @@ __all__ = [
 
 Array = NDArray[np.float64]
 METHODS = ("ZIP", "Bliss", "HSA", "Loewe", "MuSyC")
-REQUIRED = (
-    "block_id",
-    "drug_row",
-    "drug_col",
-    "conc_r",
-    "conc_c",
-    "response",
-    "conc_r_unit",
-    "conc_c_unit",
-)
-_OLD_NAMES = {"drug1": "drug_row", "drug2": "drug_col", "conc1": "conc_r", "conc2": "conc_c"}
 _SRC = "synergy_scores"
 _MAX_STACK = 20_000  # blocks scored together (bounds memory of bootstrap stacks)
 
@@ -109,9 +104,7 @@ class BlockStatus(enum.Enum):
 
     OK = "ok"
     SEVERAL_DRUGS = "more than one drug name per axis in the block; give each pair its own block_id"
-    MIXED_UNITS = "the block mixes concentration units; convert to one unit per drug"
     MISSING_VALUE = "missing (NaN) concentration or response; remove or impute the wells"
-    NEGATIVE_CONC = "negative concentration"
     NOT_GRID = "the concentrations do not form a full grid (every conc_r with every conc_c)"
     NO_MONOTHERAPY = "no monotherapy wells: conc_r = 0 and conc_c = 0 must both be tested"
     TOO_FEW_DOSES = "fewer than 3 positive concentrations of a drug; LL.4 needs at least 4 doses"
@@ -120,59 +113,27 @@ class BlockStatus(enum.Enum):
 
 # --------------------------------------------------------------------------- input
 def read_synergy(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a SynergyFinder-format CSV (new or old column names); ``block_id`` as text.
+    """Read and check a SynergyFinder long-format CSV (any of its column-name variants).
+
+    Returns the table with the columns ``block_id, drug_row, drug_col, conc_r, conc_c,
+    response, conc_r_unit, conc_c_unit`` first (``block_id`` and drug names as text,
+    concentrations and responses as float, NaN where missing), then any other columns. Units
+    are checked (pint) but not converted: :func:`synergy_scores` brings each drug of a block to
+    one unit and says so in ``qc``.
 
     Raises
     ------
     LeptotwinError
-        If the file is missing.
+        A missing, empty, binary or unreadable file, a missing column, or a bad row (named by
+        its line): text in numbers, an infinite value, a negative or impossible concentration,
+        a response beyond ±1000 %, a missing block_id, drug or unit, a unit that is not a
+        concentration, or one drug given in molar and mass units in one block.
     """
     path = Path(path)
-    if not path.is_file():
-        raise LeptotwinError("file not found", source=str(path))
-    df = pd.read_csv(path, dtype={"block_id": str})
-    return _rename_old(df)
-
-
-def _rename_old(df: pd.DataFrame) -> pd.DataFrame:
-    if "conc_r" in df.columns or "conc1" not in df.columns:
-        return df
-    out = df.rename(columns=_OLD_NAMES)
-    if "conc_unit" in out.columns:
-        out["conc_r_unit"] = out["conc_unit"]
-        out["conc_c_unit"] = out["conc_unit"]
-    return out
-
-
-def _check_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise LeptotwinError(
-            "expected a DataFrame", source=source, value=type(df).__name__, expected="pandas"
-        )
-    df = _rename_old(df)
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise LeptotwinError(
-            "missing column",
-            source=source,
-            field=missing[0],
-            expected="columns " + ", ".join(REQUIRED),
-        )
-    out = df.loc[:, list(REQUIRED)].copy()
-    for col in ("conc_r", "conc_c", "response"):
-        raw = out[col]
-        num = pd.to_numeric(raw, errors="coerce").astype(float)
-        bad = num.isna() & raw.notna()
-        if bad.any():
-            raise LeptotwinError(
-                "non-numeric value", source=source, field=col, value=raw[bad].iloc[0]
-            )
-        if np.isinf(num).any():
-            raise LeptotwinError("infinite value", source=source, field=col)
-        out[col] = num
-    if out["block_id"].isna().any():
-        raise LeptotwinError("missing block_id", source=source, field="block_id")
-    return out
+    raw, first_line = read_table(path)
+    checked = check_table(raw, str(path), first_line)
+    unify_units(checked, str(path), first_line)  # refuses unconvertible mixtures early
+    return checked.reset_index(drop=True)
 
 
 @dataclass
@@ -191,14 +152,16 @@ class _Group:
             return np.nansum(self.reps, axis=3) / np.maximum(self.n_rep, 1)
 
 
-def _validate(df: pd.DataFrame) -> tuple[pd.DataFrame, list[_Group]]:
-    """Per-block QC table and the valid blocks packed into groups of equal shape."""
+def _validate(
+    df: pd.DataFrame, notes: dict[Any, str] | None = None
+) -> tuple[pd.DataFrame, list[_Group]]:
+    """Per-block QC table (``notes`` per block_id: unit conversions) and the valid blocks
+    packed into groups of equal shape."""
     codes, labels = pd.factorize(df["block_id"], sort=False)
     g = df.assign(_b=codes).groupby("_b", sort=True)
-    nun = g[["drug_row", "drug_col", "conc_r_unit", "conc_c_unit"]].nunique(dropna=False)
+    nun = g[["drug_row", "drug_col"]].nunique(dropna=False)
     nan_rows = df[["conc_r", "conc_c", "response"]].isna().any(axis=1).to_numpy()
     nan_any = pd.Series(nan_rows).groupby(codes).any()
-    neg = (g["conc_r"].min() < 0) | (g["conc_c"].min() < 0)
     nr = g["conc_r"].nunique()
     nc = g["conc_c"].nunique()
     pairs = df.assign(_b=codes).drop_duplicates(["_b", "conc_r", "conc_c"]).groupby("_b").size()
@@ -211,9 +174,7 @@ def _validate(df: pd.DataFrame) -> tuple[pd.DataFrame, list[_Group]]:
         status[hit] = st
 
     flag((nun[["drug_row", "drug_col"]] > 1).any(axis=1), BlockStatus.SEVERAL_DRUGS)
-    flag((nun[["conc_r_unit", "conc_c_unit"]] > 1).any(axis=1), BlockStatus.MIXED_UNITS)
     flag(nan_any, BlockStatus.MISSING_VALUE)
-    flag(neg, BlockStatus.NEGATIVE_CONC)
     flag(pairs != nr * nc, BlockStatus.NOT_GRID)
     flag(~zero, BlockStatus.NO_MONOTHERAPY)
     flag((nr < 4) | (nc < 4), BlockStatus.TOO_FEW_DOSES)
@@ -228,6 +189,7 @@ def _validate(df: pd.DataFrame) -> tuple[pd.DataFrame, list[_Group]]:
             "n_conc_c": nc.to_numpy(),
             "n_rep_max": g.size().to_numpy() // np.maximum(pairs.to_numpy(), 1),
             "status": status.to_numpy(),
+            "note": [(notes or {}).get(b, "") for b in labels[status.index]],
         }
     )
     good = status.index[(status == BlockStatus.OK).to_numpy()]
@@ -431,6 +393,8 @@ def synergy_scores(
     rng: np.random.Generator | None = None,
     area: int = 3,
     strict: bool = False,
+    response_unit: str | None = None,
+    source: str = _SRC,
 ) -> SynergyResult:
     """Score every block of a SynergyFinder long table.
 
@@ -438,7 +402,11 @@ def synergy_scores(
     ----------
     df : DataFrame
         Columns ``block_id, drug_row, drug_col, conc_r, conc_c, response, conc_r_unit,
-        conc_c_unit`` (or SynergyFinder's older ``drug1, drug2, conc1, conc2, conc_unit``).
+        conc_c_unit`` or any of SynergyFinder's variants (``PairIndex``/``BlockID``,
+        ``drug1, drug2, conc1, conc2, conc_unit``; see :func:`read_synergy`). Concentration
+        units are parsed with pint; where one drug of a block is given in several units of the
+        same kind (nM and µM), its wells are converted to the unit most of them use and
+        ``qc.note`` says so.
     methods : sequence of {"ZIP", "Bliss", "HSA", "Loewe", "MuSyC"}
     scale : {"inhibition", "viability"}
         What ``response`` measures; viability is converted to ``top - response``.
@@ -465,6 +433,13 @@ def synergy_scores(
         Side of the dose window of the most synergistic area.
     strict : bool
         Raise on the first bad block instead of flagging it in ``qc`` (and leaving it out).
+    response_unit : {None, "percent", "fraction"}
+        ``"fraction"``: responses are fractions (0-1) and are multiplied by 100, so every score
+        is in points of %. None (default): % when ``top`` is 100, and a table that looks like
+        fractions (median |response| at most 1.5 and none beyond 10) is refused (say
+        ``"percent"`` if it really is %).
+    source : str
+        Named in errors (the file the table came from).
 
     Returns
     -------
@@ -473,41 +448,27 @@ def synergy_scores(
     Raises
     ------
     LeptotwinError
-        Missing columns, non-numeric or infinite values, unknown method, scale or variant;
-        with ``strict=True`` also any block whose status is not OK.
+        Missing columns, bad rows (see :func:`read_synergy`), unknown method, scale, variant or
+        response unit, fractions read as %; with ``strict=True`` also any block whose status is
+        not OK.
     """
-    df = _check_columns(df, _SRC)
-    methods = tuple(methods)
-    for m in methods:
-        if m not in METHODS:
-            raise LeptotwinError(
-                "unknown method", source=_SRC, field="methods", value=m, expected=", ".join(METHODS)
-            )
-    if scale not in ("inhibition", "viability"):
-        raise LeptotwinError(
-            "unknown scale",
-            source=_SRC,
-            field="scale",
-            value=scale,
-            expected="'inhibition' or 'viability'",
-        )
-    if zip_variant not in ("synergyfinder", "synergy"):
-        raise LeptotwinError(
-            "unknown ZIP variant",
-            source=_SRC,
-            field="zip_variant",
-            value=zip_variant,
-            expected="'synergyfinder' or 'synergy'",
-        )
-    alpha = check_alpha(alpha, _SRC)
+    methods = _check_options(methods, scale, zip_variant, top, area, n_boot, source)
+    alpha = check_alpha(alpha, source)
+    df = check_table(df, source)
+    df, notes = unify_units(df, source)
+    response_unit, factor = response_multiplier(
+        df["response"].to_numpy(), response_unit, top, source
+    )
+    if factor != 1.0:
+        df = df.assign(response=df["response"] * factor)
     if scale == "viability":
         df = df.assign(response=top - df["response"])
-    qc, groups = _validate(df)
+    qc, groups = _validate(df, notes)
     bad = qc[qc["status"] != BlockStatus.OK]
     if strict and len(bad):
         row = bad.iloc[0]
         raise LeptotwinError(
-            row["status"].value, source=_SRC, field="block_id", value=str(row["block_id"])
+            row["status"].value, source=source, field="block_id", value=str(row["block_id"])
         )
     rng = np.random.default_rng(0) if rng is None else rng
     has_reps = any(int(g.n_rep.max()) > 1 for g in groups)
@@ -546,11 +507,50 @@ def synergy_scores(
             "scale": scale,
             "top": top,
             "zip_variant": zip_variant,
+            "response_unit": response_unit,
             "n_boot": n_boot,
             "alpha": alpha,
             "area": area,
         },
     )
+
+
+def _check_options(
+    methods: Sequence[str],
+    scale: str,
+    zip_variant: str,
+    top: float,
+    area: int,
+    n_boot: int | None,
+    source: str,
+) -> tuple[str, ...]:
+    """The methods as a tuple; a LeptotwinError for any option outside its range."""
+    if isinstance(methods, str):
+        methods = [methods]
+    for m in methods:
+        if m not in METHODS:
+            raise LeptotwinError(
+                "unknown method", source=source, field="methods", value=m,
+                expected=", ".join(METHODS),
+            )  # fmt: skip
+    checks = [
+        ("scale", scale, scale in ("inhibition", "viability"), "'inhibition' or 'viability'"),
+        ("zip_variant", zip_variant, zip_variant in ("synergyfinder", "synergy"),
+         "'synergyfinder' or 'synergy'"),
+        ("top", top, isinstance(top, int | float) and np.isfinite(top) and top > 0,
+         "a finite number > 0 (100 for %)"),
+        ("area", area, isinstance(area, int | np.integer) and area >= 1, "an integer >= 1"),
+        ("n_boot", n_boot, n_boot is None or (isinstance(n_boot, int | np.integer)
+         and 0 <= n_boot <= 100_000), "None or an integer in [0, 100000]"),
+    ]  # fmt: skip
+    names = {"scale": "unknown scale", "zip_variant": "unknown ZIP variant"}
+    for name, value, ok, expected in checks:
+        if not ok:
+            raise LeptotwinError(
+                names.get(name, f"{name} out of range"), source=source, field=name,
+                value=value, expected=expected,
+            )  # fmt: skip
+    return tuple(methods)
 
 
 _DOSE_COLUMNS = [

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from leptotwin._fileio import prepare_out_dir, safe_name, write_csv, write_figure
+from leptotwin.analysis._synergy_input import RESPONSE_UNITS, check_table, response_multiplier
 from leptotwin.analysis.synergy import (
     METHODS,
     SynergyResult,
@@ -32,10 +33,19 @@ __all__ = ["run_synergy_job"]
 
 
 def _score_chunk(
-    data: pd.DataFrame, methods: list[str], scale: str, seed: int, index: int, zip_variant: str
+    data: pd.DataFrame,
+    index: int,
+    *,
+    methods: list[str],
+    scale: str,
+    seed: int,
+    zip_variant: str,
+    response_unit: str,
+    source: str,
 ) -> SynergyResult:
     rng = np.random.default_rng([seed, index])  # the chunk's own bootstrap stream
-    return synergy_scores(data, methods=methods, scale=scale, rng=rng, zip_variant=zip_variant)
+    return synergy_scores(data, methods=methods, scale=scale, rng=rng, zip_variant=zip_variant,
+                          response_unit=response_unit, source=source)  # fmt: skip
 
 
 def score_in_chunks(
@@ -49,21 +59,28 @@ def score_in_chunks(
     scheduler: object = None,
     n_workers: int = 2,
     on_chunk: Callable[[int, int], None] | None = None,
+    response_unit: str | None = None,
+    source: str = "synergy_scores",
 ) -> SynergyResult:
     """Score blocks in chunks of whole blocks, here or on a Dask cluster.
 
     Scores other than bootstrap intervals do not depend on the chunking. Each chunk draws its
     bootstrap from its own stream (seed, chunk number), so a run on a Dask cluster is
     bit-identical to a run here with the same seed and chunk size (tested). ``on_chunk(done,
-    total)`` is called as chunks finish (for a progress bar).
+    total)`` is called as chunks finish (for a progress bar). The response unit is decided on
+    the whole table (fractions read as % are refused here, never in one chunk only).
     """
     tick = on_chunk or (lambda _done, _total: None)
+    data = check_table(data, source)
+    unit, _ = response_multiplier(data["response"].to_numpy(), response_unit, 100.0, source)
     chunks, _ = whole_group_chunks(data, "block_id", chunk_blocks, option="--chunk-blocks")
+    kw = {"methods": methods, "scale": scale, "seed": seed, "zip_variant": zip_variant,
+          "response_unit": unit, "source": source}  # fmt: skip
     tick(0, len(chunks))
     if scheduler is None:
         parts = []
         for i, c in enumerate(chunks):
-            parts.append(_score_chunk(c, methods, scale, seed, i, zip_variant))
+            parts.append(_score_chunk(c, i, **kw))
             tick(i + 1, len(chunks))
     else:
         from distributed import as_completed
@@ -72,8 +89,7 @@ def score_in_chunks(
 
         with dask_client(scheduler, n_workers) as client:
             futures = [
-                client.submit(_score_chunk, c, methods, scale, seed, i, zip_variant, pure=False)
-                for i, c in enumerate(chunks)
+                client.submit(_score_chunk, c, i, pure=False, **kw) for i, c in enumerate(chunks)
             ]
             for done, _ in enumerate(as_completed(futures), start=1):
                 tick(done, len(chunks))
@@ -103,6 +119,7 @@ def run_synergy_job(
     n_workers: int = 2,
     chunk_blocks: int = 2000,
     seed: int = 0,
+    response_unit: str | None = None,
 ) -> dict[str, Path]:
     """Score the blocks of ``path`` and write tables and figures; returns the paths by name.
 
@@ -127,12 +144,17 @@ def run_synergy_job(
         Write a heatmap and a surface per block and method.
     max_figure_blocks : int
         Figures for at most this many blocks (the first ones).
+    response_unit : {None, "percent", "fraction"}
+        ``--response-unit``: fractions (0-1) are multiplied by 100; None refuses a table that
+        looks like fractions (median |response| at most 1.5, none beyond 10).
 
     Raises
     ------
     LeptotwinError
-        Missing file or columns, unknown method, no block that can be scored (the message
-        names the first block's problem), or an output folder that holds results.
+        A missing, empty, binary or unreadable file, a missing column, a bad row (named by its
+        line: text in numbers, negative or absurd values, unknown units ...), fractions read as
+        %, an unknown method, no block that can be scored (the message names the first block's
+        problem), or an output folder that holds results.
     """
     say = progress or (lambda _msg: None)
     lookup = {m.lower(): m for m in METHODS}
@@ -143,6 +165,13 @@ def run_synergy_job(
                 "unknown method", source="--methods", value=m, expected=", ".join(METHODS)
             )
         chosen.append(lookup[str(m).lower()])
+    if response_unit is not None and response_unit not in RESPONSE_UNITS:
+        raise LeptotwinError(
+            "unknown response unit",
+            source="--response-unit",
+            value=response_unit,
+            expected=" or ".join(RESPONSE_UNITS),
+        )
     data = read_synergy(path)
     say(f"read {len(data)} rows")
     # always in chunks of whole blocks (here or on Dask): the same seed and chunk size give the
@@ -157,6 +186,8 @@ def run_synergy_job(
         scheduler=scheduler,
         n_workers=n_workers,
         on_chunk=on_chunk,
+        response_unit=response_unit,
+        source=str(path),
     )
     ok = result.qc["status"] == "ok"
     if not ok.any():

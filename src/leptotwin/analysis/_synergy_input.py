@@ -1,0 +1,468 @@
+"""Reading and checking SynergyFinder long tables (private to :mod:`leptotwin.analysis.synergy`).
+
+Column names: SynergyFinder's own variants are accepted the way its ``.AdjustColumnName``
+(SynergyFinder 3, ``R/Reshape_data.R``) reads them: CamelCase becomes snake_case (``BlockID``,
+``BlockId`` -> ``block_id``, ``DrugRow`` -> ``drug_row``), ``PairIndex`` is ``block_id``,
+``drug1/drug2/conc1/conc2`` are the row and column drug, ``conc_unit1/conc_unit2`` their units,
+one ``conc_unit`` serves both, and ``Inhibition`` is ``response``.
+
+Every check that a user can act on raises a :class:`LeptotwinError` naming the file (or
+``synergy_scores``), the line (or row label), the column and the value: text in numbers,
+infinite values, negative or physically impossible concentrations, responses beyond
+:data:`RESPONSE_LIMIT`, missing block ids, drug names or units, units that are not
+concentrations (parsed with pint, :mod:`leptotwin.catalog.units`), and units that cannot be
+converted into one per drug and block. Missing (NaN) concentrations or responses are not
+errors: their block is left out and flagged in ``qc.csv``, as before.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Hashable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leptotwin.catalog.units import ConcUnit, concentration_unit
+from leptotwin.errors import LeptotwinError
+
+REQUIRED = (
+    "block_id",
+    "drug_row",
+    "drug_col",
+    "conc_r",
+    "conc_c",
+    "response",
+    "conc_r_unit",
+    "conc_c_unit",
+)
+RESPONSE_LIMIT = 1000.0
+"""Largest |response| accepted, in points of % (ten times full effect): beyond it a value is
+not a percentage of a control (raw luminescence, a typo, 1e308)."""
+MAX_MOLAR_NM = 1e11
+"""Largest molar concentration, nM (100 M: more than any substance packed pure)."""
+MAX_MASS_NG_ML = 1e9
+"""Largest mass concentration, ng/mL (1 g/mL: a drug denser than its solution)."""
+FRACTION_MEDIAN = 1.5
+FRACTION_MAX = 10.0
+"""Responses read as % whose median |response| is at most FRACTION_MEDIAN and whose largest is
+at most FRACTION_MAX are fractions (0-1; viability up to 1.9 in the Mathews data): % data with
+any effect reach far beyond both, even where most wells are inactive."""
+RESPONSE_UNITS = ("percent", "fraction")
+
+_ALIASES = {
+    "block_id": "block_id",
+    "pair_index": "block_id",
+    "drug_row": "drug_row",
+    "drug1": "drug_row",
+    "drug_col": "drug_col",
+    "drug2": "drug_col",
+    "conc_r": "conc_r",
+    "conc1": "conc_r",
+    "conc_row": "conc_r",
+    "conc_c": "conc_c",
+    "conc2": "conc_c",
+    "conc_col": "conc_c",
+    "response": "response",
+    "inhibition": "response",
+    "conc_r_unit": "conc_r_unit",
+    "conc_unit1": "conc_r_unit",
+    "conc_row_unit": "conc_r_unit",
+    "conc_c_unit": "conc_c_unit",
+    "conc_unit2": "conc_c_unit",
+    "conc_col_unit": "conc_c_unit",
+    "conc_unit": "conc_unit",
+}
+EXPECTED_COLUMNS = (
+    "SynergyFinder's long format, one row per well: block_id (or PairIndex, BlockID), "
+    "drug_row (drug1), drug_col (drug2), conc_r (conc1), conc_c (conc2), response, "
+    "conc_r_unit (conc_unit1) and conc_c_unit (conc_unit2), or one conc_unit for both"
+)
+_NUMBER = "a number (decimal point), or empty / NA for a missing well"
+
+Locator = Callable[[Hashable], str]
+
+
+# --------------------------------------------------------------------------- files
+def read_table(path: Path) -> tuple[pd.DataFrame, int]:
+    """The CSV at ``path`` as text cells (NaN where empty) and the file line of row label 0.
+
+    Comma, semicolon or tab separated (the one the header uses most); UTF-8 (with or without a
+    byte-order mark) or Windows-1252 text, as Excel writes it. Blank lines are skipped but
+    counted, so row label ``k`` is on line ``k + first``.
+
+    Raises
+    ------
+    LeptotwinError
+        Missing, empty, binary or undecodable file, or text that is not a table.
+    """
+    source = str(path)
+    if not path.exists():
+        raise LeptotwinError("file not found", source=source)
+    if not path.is_file():
+        raise LeptotwinError("not a file", source=source, expected="a CSV file")
+    data = path.read_bytes()
+    if not data.strip():
+        raise LeptotwinError("empty file", source=source, expected=EXPECTED_COLUMNS)
+    if b"\x00" in data:
+        raise LeptotwinError("binary file, not a CSV table", source=source, expected="a CSV file")
+    text = _decode(data, source)
+    lines = [line if line.strip() else "" for line in text.splitlines()]
+    skipped = next(i for i, line in enumerate(lines) if line.strip())
+    header = lines[skipped]
+    sep = max((",", ";", "\t"), key=header.count)
+    try:
+        frame = pd.read_csv(
+            io.StringIO("\n".join(lines[skipped:])),
+            sep=sep,
+            dtype=str,
+            skip_blank_lines=False,
+            skipinitialspace=True,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LeptotwinError(
+            f"not a readable CSV table: {reason}", source=source, expected=EXPECTED_COLUMNS
+        ) from None
+    frame = frame[frame.notna().any(axis=1)]  # blank lines (their labels keep the numbering)
+    return frame, skipped + 2
+
+
+def _decode(data: bytes, source: str) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise LeptotwinError(
+        "not a text file (neither UTF-8 nor Windows-1252)", source=source, expected="a CSV file"
+    )
+
+
+# --------------------------------------------------------------------------- columns
+def _snake(name: object) -> str:
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name).strip())
+    return re.sub(r"[\s.\-]+", "_", text).lower()
+
+
+def normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """``df`` with SynergyFinder's column-name variants renamed to :data:`REQUIRED`.
+
+    Raises
+    ------
+    LeptotwinError
+        A missing column, two columns meaning the same one, or a third drug.
+    """
+    found: dict[str, object] = {}
+    for col in df.columns:
+        key = _snake(col)
+        if re.fullmatch(r"(drug|conc|conc_unit)([3-9]|\d\d+)", key):
+            raise LeptotwinError(
+                "combinations of three or more drugs are not supported",
+                source=source,
+                field=str(col),
+                expected="one row drug and one column drug per block",
+            )
+        target = _ALIASES.get(key)
+        if target is None:
+            continue
+        if target in found:
+            raise LeptotwinError(
+                f"two columns both give {target}",
+                source=source,
+                field=f"{found[target]}, {col}",
+                expected="one of them",
+            )
+        found[target] = col
+    unit = found.pop("conc_unit", None)
+    if unit is not None:
+        found.setdefault("conc_r_unit", unit)
+        found.setdefault("conc_c_unit", unit)
+    missing = [c for c in REQUIRED if c not in found]
+    if missing:
+        have = ", ".join(str(c) for c in list(df.columns)[:10])
+        raise LeptotwinError(
+            f"missing column {missing[0]} (the table has: {have})",
+            source=source,
+            field=missing[0],
+            expected=EXPECTED_COLUMNS,
+        )
+    out = pd.DataFrame({c: df[found[c]] for c in REQUIRED}, index=df.index)
+    extra = [c for c in df.columns if c not in found.values() and str(c) not in REQUIRED]
+    return pd.concat([out, df[extra]], axis=1) if extra else out
+
+
+# --------------------------------------------------------------------------- rows
+def locator(first_line: int | None) -> Locator:
+    """Names a row: ``line N`` of a file (row label + ``first_line``) or ``row LABEL``."""
+    if first_line is None:
+        return lambda label: f"row {label}"
+    return lambda label: f"line {int(label) + first_line}"  # type: ignore[call-overload]
+
+
+def _fail(
+    df: pd.DataFrame,
+    bad: np.ndarray,
+    message: str,
+    *,
+    source: str,
+    where: Locator,
+    col: str,
+    values: pd.Series | None = None,
+    expected: str | None = None,
+) -> None:
+    """Raise ``message`` for the first row flagged in ``bad``, naming its line and column."""
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    value = None if values is None else values.iloc[i]
+    raise LeptotwinError(
+        message,
+        source=source,
+        field=f"{where(df.index[i])}, column {col}",
+        value=value,
+        expected=expected,
+    )
+
+
+def _numbers(df: pd.DataFrame, col: str, source: str, where: Locator) -> np.ndarray:
+    raw = df[col]
+    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    text = raw.map(lambda v: isinstance(v, str) and v.strip() != "").to_numpy(bool)
+    missing = raw.map(_is_missing).to_numpy(bool)
+    _fail(df, np.isnan(num) & text & ~missing, "not a number", source=source, where=where,
+          col=col, values=raw, expected=_NUMBER)  # fmt: skip
+    _fail(df, np.isinf(num), "infinite value", source=source, where=where, col=col, values=raw,
+          expected="a finite number")  # fmt: skip
+    return num
+
+
+_NA_TEXT = {"", "na", "nan", "n/a", "null", "none", "-"}
+
+
+def _is_missing(value: object) -> bool:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return True
+    return isinstance(value, str) and value.strip().lower() in _NA_TEXT
+
+
+def check_table(df: pd.DataFrame, source: str, first_line: int | None = None) -> pd.DataFrame:
+    """Check a SynergyFinder long table; returns it with :data:`REQUIRED` columns first.
+
+    Numbers become float (NaN where missing), unit cells stripped text; other columns are
+    kept. ``first_line``: file line of row label 0 (errors then name lines, else row labels).
+
+    Raises
+    ------
+    LeptotwinError
+        See the module docstring.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise LeptotwinError(
+            "expected a DataFrame", source=source, value=type(df).__name__, expected="pandas"
+        )
+    df = normalise_columns(df, source)
+    if len(df) == 0:
+        raise LeptotwinError("no data rows", source=source, expected=EXPECTED_COLUMNS)
+    where = locator(first_line)
+    out = df.copy()
+    for col, what in (
+        ("block_id", "block_id"),
+        ("drug_row", "drug name"),
+        ("drug_col", "drug name"),
+    ):
+        miss = df[col].map(_is_missing).to_numpy(bool)
+        _fail(df, miss, f"missing {what}", source=source, where=where, col=col,
+              expected=f"a {what} in every row")  # fmt: skip
+        if df[col].dtype == object:
+            out[col] = df[col].map(lambda v: v.strip() if isinstance(v, str) else v)
+    for col in ("conc_r", "conc_c", "response"):
+        out[col] = _numbers(df, col, source, where)
+    for col in ("conc_r", "conc_c"):
+        num = out[col].to_numpy()
+        _fail(df, num < 0, "negative concentration", source=source, where=where, col=col,
+              values=df[col], expected="a concentration >= 0")  # fmt: skip
+    resp = out["response"].to_numpy()
+    _fail(df, np.abs(resp) > RESPONSE_LIMIT, "response out of range", source=source,
+          where=where, col="response", values=df["response"],
+          expected=f"% inhibition or % viability normalised to controls, |response| <= "
+          f"{RESPONSE_LIMIT:g}")  # fmt: skip
+    for axis in ("r", "c"):
+        units = _unit_specs(df, f"conc_{axis}_unit", source, where)
+        out[f"conc_{axis}_unit"] = df[f"conc_{axis}_unit"].map(lambda v: str(v).strip())
+        _check_magnitude(df, out[f"conc_{axis}"].to_numpy(), units, f"conc_{axis}", source, where)
+    return out
+
+
+def _unit_specs(
+    df: pd.DataFrame, col: str, source: str, where: Locator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the unit's factor to nM or ng/mL and whether it is molar (each distinct
+    spelling parsed once; the first row with a bad one is named)."""
+    raw = df[col]
+    miss = raw.map(_is_missing).to_numpy(bool)
+    _fail(df, miss, "missing concentration unit", source=source, where=where, col=col,
+          expected="a unit in every row, e.g. nM or µM")  # fmt: skip
+    codes, _ = pd.factorize(raw.map(lambda v: str(v).strip()), sort=False)
+    _, first = np.unique(codes, return_index=True)
+    specs = [
+        concentration_unit(raw.iloc[i], source=source, field=f"{where(df.index[i])}, column {col}")
+        for i in first
+    ]
+    factor = np.array([s.factor for s in specs])[codes]
+    molar = np.array([s.molar for s in specs], dtype=bool)[codes]
+    return factor, molar
+
+
+def _check_magnitude(
+    df: pd.DataFrame,
+    conc: np.ndarray,
+    units: tuple[np.ndarray, np.ndarray],
+    col: str,
+    source: str,
+    where: Locator,
+) -> None:
+    factor, molar = units
+    limit = np.where(molar, MAX_MOLAR_NM, MAX_MASS_NG_ML)
+    with np.errstate(over="ignore", invalid="ignore"):
+        base = conc * factor
+    _fail(df, base > limit, "concentration beyond what can be dissolved", source=source,
+          where=where, col=col, values=df[col],
+          expected="at most 100 M (molar) or 1 g/mL (mass per volume)")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- units per block
+def unify_units(
+    df: pd.DataFrame, source: str, first_line: int | None = None
+) -> tuple[pd.DataFrame, dict[Hashable, str]]:
+    """One unit per drug and block: rows in another unit of the same kind are converted (pint
+    factors) to the unit most rows of that drug in that block use; returns the table and a
+    note per converted block (for ``qc.csv``).
+
+    Raises
+    ------
+    LeptotwinError
+        A block mixing molar and mass units for one drug (no molecular weight to convert).
+    """
+    where = locator(first_line)
+    out = df.copy()
+    notes: dict[Hashable, list[str]] = {}
+    for axis in ("r", "c"):
+        conc_col, unit_col = f"conc_{axis}", f"conc_{axis}_unit"
+        spelled = out[unit_col].astype(str)
+        n_spell = spelled.groupby(out["block_id"], sort=False).nunique()
+        mixed = n_spell.index[(n_spell > 1).to_numpy()]
+        if len(mixed) == 0:
+            continue
+        specs = {t: concentration_unit(t) for t in spelled.unique()}
+        names = spelled.map({t: spec.name for t, spec in specs.items()})
+        rows_of = out.groupby("block_id", sort=False).indices
+        for block in mixed:
+            rows = rows_of[block]
+            conc, (unit, note) = _convert_block(
+                out[conc_col].iloc[rows], names.iloc[rows], specs, spelled.iloc[rows], source,
+                where, unit_col,
+            )  # fmt: skip
+            out.iloc[rows, out.columns.get_loc(conc_col)] = conc
+            out.iloc[rows, out.columns.get_loc(unit_col)] = unit
+            if note:
+                notes.setdefault(block, []).append(note)
+    return out, {b: "; ".join(v) for b, v in notes.items()}
+
+
+def _convert_block(
+    conc: pd.Series,
+    names: pd.Series,
+    specs: dict[str, ConcUnit],
+    spelled: pd.Series,
+    source: str,
+    where: Locator,
+    unit_col: str,
+) -> tuple[np.ndarray, tuple[str, str]]:
+    """One drug of one block into its most used unit: new values and (unit, note)."""
+    counts = names.value_counts(sort=False)
+    target_name = counts.index[int(np.argmax(counts.to_numpy()))]
+    target = next(specs[t] for t, n in zip(spelled, names, strict=True) if n == target_name)
+    values = conc.to_numpy(dtype=float).copy()
+    keep = (names == target_name).to_numpy()
+    parts = []
+    for name in names[~keep].unique():
+        rows = (names == name).to_numpy()
+        spec = next(specs[t] for t, n in zip(spelled, names, strict=True) if n == name)
+        factor = spec.factor_to(target)
+        if factor is None:
+            i = int(np.argmax(rows))
+            raise LeptotwinError(
+                f"one drug in one block is given in {target.name} and in {name}, which cannot "
+                "be converted without a molecular weight",
+                source=source,
+                field=f"{where(conc.index[i])}, column {unit_col}",
+                value=spelled.iloc[i],
+                expected=f"one kind of unit per drug and block (molar or mass, here {target.name})",
+            )
+        values[rows] = _snap(values[rows] * factor, values[keep])
+        parts.append(f"{int(rows.sum())} wells from {name}")
+    col = "conc_r" if unit_col == "conc_r_unit" else "conc_c"
+    note = f"{col} converted to {target.name}: " + ", ".join(parts) if parts else ""
+    return values, (target.name, note)
+
+
+def _snap(converted: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """Converted values within 1e-9 (relative) of a value given in the target unit take that
+    value, so 2.5 µM and 2500 nM are one dose of the grid."""
+    ref = np.unique(given[np.isfinite(given)])
+    if ref.size == 0:
+        return converted
+    idx = np.clip(np.searchsorted(ref, converted), 1, ref.size) - 1
+    out = converted.copy()
+    for cand in (ref[idx], ref[np.minimum(idx + 1, ref.size - 1)]):
+        close = np.abs(cand - converted) <= 1e-9 * np.abs(cand)
+        out = np.where(close, cand, out)
+    return out
+
+
+# --------------------------------------------------------------------------- response unit
+def response_multiplier(
+    response: np.ndarray, response_unit: str | None, top: float, source: str
+) -> tuple[str, float]:
+    """The response unit (given, or ``"percent"`` after checking) and the factor to %.
+
+    Raises
+    ------
+    LeptotwinError
+        An unknown unit; ``"fraction"`` with a ``top`` other than 100; or, with no unit given
+        and ``top`` 100, responses that look like fractions (see :data:`FRACTION_MAX`): read
+        as %, Bliss and ZIP would be near 0 whatever the data.
+    """
+    if response_unit is not None and response_unit not in RESPONSE_UNITS:
+        raise LeptotwinError(
+            "unknown response unit",
+            source=source,
+            field="response_unit",
+            value=response_unit,
+            expected="percent or fraction",
+        )
+    if response_unit == "fraction":
+        if top != 100.0:
+            raise LeptotwinError(
+                "fraction responses are converted to % (top 100)",
+                source=source,
+                field="top",
+                value=top,
+                expected="top = 100 with response_unit 'fraction'",
+            )
+        return "fraction", 100.0
+    if response_unit is None and top == 100.0:
+        finite = np.abs(response[np.isfinite(response)])
+        if finite.size and np.median(finite) <= FRACTION_MEDIAN and finite.max() <= FRACTION_MAX:
+            raise LeptotwinError(
+                f"the responses look like fractions (0-1), not %: median |response| "
+                f"{np.median(finite):.3g}, largest {finite.max():.3g}",
+                source=source,
+                field="response",
+                expected="% (multiply by 100), or say which: --response-unit fraction "
+                "(or percent, if they really are %)",
+            )
+    return "percent", 1.0
