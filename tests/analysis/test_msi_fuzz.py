@@ -189,6 +189,8 @@ def _check_valid(data: ImzMLFile) -> None:
     stats = data.pixel_stats()
     assert all(np.all(np.isfinite(v)) and v.shape == (n,) for v in stats.values())
     assert data.to_image(np.ones(n)).shape == (ny, nx)
+    span = data.mz_range()
+    assert span is None or (np.isfinite(span).all() and span[0] <= span[1])
 
 
 @given(data=st.data())
@@ -224,6 +226,12 @@ def _processed(scratch: Path, edit) -> Path:
     (scratch / "e.imzML").write_text(edit(text), encoding="ISO-8859-1")
     shutil.copy(IMZML / "Example_Processed.ibd", scratch / "e.ibd")
     return scratch / "e.imzML"
+
+
+def test_a_folder_is_not_an_imzml_file(tmp_path):
+    """Old: 'imzML file not found' for a folder that exists."""
+    with pytest.raises(LeptotwinError, match="is a folder, not an imzML file"):
+        read_imzml(tmp_path)
 
 
 def test_unknown_xml_encoding(tmp_path):

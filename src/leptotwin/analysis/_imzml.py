@@ -566,6 +566,8 @@ def read_imzml(path: str | Path) -> ImzMLFile:
         :data:`MAX_GRID_PIXELS`.
     """
     path = Path(path)
+    if path.is_dir():
+        raise _fail(path, "is a folder, not an imzML file", expected="the path of a .imzML file")
     if not path.is_file():
         raise _fail(path, "imzML file not found")
     ibd = _find_ibd(path)

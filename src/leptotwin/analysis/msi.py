@@ -319,10 +319,11 @@ def roi_stats(
 
     image = np.asarray(image, float)
     les = np.asarray(lesion)
-    for name, mask in (("ROI mask", les), ("tissue mask", tissue), ("measured mask", measured)):
+    masks = {"ROI": les, "reference": reference, "tissue": tissue, "measured": measured}
+    for name, mask in masks.items():
         if mask is not None and np.shape(mask) != image.shape:
             raise LeptotwinError(
-                f"{name} and image differ in shape",
+                f"{name} mask and image differ in shape",
                 source="roi_stats",
                 value=(np.shape(mask), image.shape),
                 expected="a mask of the image's shape (rows y, columns x)",
@@ -339,8 +340,8 @@ def roi_stats(
     counts = (int(les_b.sum()), int(ref.sum()), int((les_all & ~meas).sum()))
     a, b = image[les_b], image[ref]
     rows = [("pixels", a.size, b.size, *counts, _mean(a), _mean(b), *_pixel_ratio(a, b, alpha))]
-    n_lesions, row = _lesion_ratio(image, les_all, meas, ref if reference is not None else None,
-                                   tissue, width_px, alpha)  # fmt: skip
+    given_ref = ref if reference is not None else None
+    n_lesions, row = _lesion_ratio(image, les_all, meas, given_ref, tissue, width_px, alpha)
     rows.append(("lesions", *n_lesions, *counts, _mean(a), _mean(b), *row))
     out = pd.DataFrame(rows, columns=list(ROI_COLUMNS))
     ints = ["n_lesion", "n_reference", "lesion_pixels", "reference_pixels", "roi_unmeasured"]
