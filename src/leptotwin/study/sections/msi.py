@@ -65,6 +65,7 @@ def analyse_file(path, mask_png, drug: str) -> tuple[pd.DataFrame, dict[str, np.
         tissue_img = ion_image(data, _mz(*TISSUE_ION), ppm=PPM)
         marker_img = ion_image(data, _mz(*MARKER_ION), ppm=PPM)
         tic = data.to_image(data.pixel_stats()["tic"])
+        measured = data.to_image(np.ones(data.n_spectra), fill=0.0) > 0  # pixels with a spectrum
         shape = data.shape
     lesion = read_mask_png(mask_png, shape=shape)
     tissue = marker_mask(suppress_hotspots(tissue_img)) | lesion
@@ -77,7 +78,7 @@ def analyse_file(path, mask_png, drug: str) -> tuple[pd.DataFrame, dict[str, np.
         for norm, img in (("none", raw), ("TIC", tic_n)):
             if roi_name == "marker ion" and norm == "TIC":
                 continue
-            st = roi_stats(img, roi, tissue=tissue)
+            st = roi_stats(img, roi, tissue=tissue, measured=measured)
             st.insert(0, "normalisation", norm)
             st.insert(0, "roi", roi_name)
             frames.append(st)
@@ -108,6 +109,8 @@ def run_drug(
     path = write_imzml(out / f"{stem}.imzML", run, mode="processed", catalog=cat)
     mask = write_mask_png(out / f"{stem}_lesion_mask.png", section.lesion)
     table, images = analyse_file(path, mask, drug)
+    # the tissue mask the analysis used, so `leptotwin msi ... --tissue` reproduces this table
+    write_mask_png(out / f"{stem}_tissue_mask.png", images["tissue"])
     table.insert(2, "storage", "processed")
     if continuous:
         cpath = write_imzml(out / f"{stem}_continuous.imzML", run, mode="continuous", catalog=cat)
