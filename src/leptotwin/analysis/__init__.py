@@ -65,6 +65,8 @@ _EXPORTS = {
     "read_mask_png": "msi",
     "roi_stats": "msi",
     "suppress_hotspots": "msi",
+    "tissue_mask": "msi",
+    "TissueMask": "msi",
     "compare_groups": "biomarker",
     "dunn_test": "biomarker",
     "kruskal_wallis": "biomarker",
