@@ -79,8 +79,11 @@ def pk(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/pk"),
     force: _Force = False,
 ) -> None:
-    """Simulate plasma, unbound, CSF and lesion concentrations: pk.csv and pk.png."""
-    from leptotwin.study.pk import PKJob, run_pk_job
+    """Simulate plasma, unbound, CSF and lesion concentrations: pk.csv and pk.png.
+
+    A dose far outside the doses studied for the drug in the species (catalogue) is simulated
+    with one warning line on stderr; a run too large for the memory available is refused."""
+    from leptotwin.study.pk import PKJob, dose_warnings_printed, run_pk_job
 
     job = PKJob(
         drug=drug,
@@ -91,7 +94,8 @@ def pk(
         step_h=step_h,
         seed=seed,
     )
-    paths = run_pk_job(job, out, force=force)
+    with dose_warnings_printed(lambda line: _err.print(line, markup=False)):
+        paths = run_pk_job(job, out, force=force)
     _out.print(f"wrote {paths['csv']} and {paths['png']}")
 
 
@@ -187,18 +191,46 @@ def qpcr(
 def blot(
     image: Annotated[Path, typer.Argument(help="Scanned blot or array (TIFF/PNG/JPEG).")],
     lanes: Annotated[int | None, typer.Option(help="Number of lanes (western blot).")] = None,
-    layout: Annotated[Path | None, typer.Option(help="Array layout CSV (membrane array).")] = None,
+    layout: Annotated[
+        Path | None,
+        typer.Option(
+            help="Blot layout ([strips] antibody per strip, [lanes] sample per lane) or "
+            "membrane-array layout (receptor, row, col); told apart by the header."
+        ),
+    ] = None,
+    strips: Annotated[
+        int | None,
+        typer.Option(help="Number of antibody strips (checked against those detected)."),
+    ] = None,
+    loading_control: Annotated[
+        str | None,
+        typer.Option(help='Loading-control strip: antibody name ("beta-actin") or number.'),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(help="Report only these strips (name or number; repeatable)."),
+    ] = None,
     background: Annotated[str, typer.Option(help="tophat, rolling_ball, lane or none.")] = "tophat",
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/blot"),
     force: _Force = False,
 ) -> None:
-    """Blot or array densitometry: band/spot volumes and an annotated image."""
+    """Blot (strips x lanes) or array densitometry: volumes, ratios and an annotated image."""
     from leptotwin.study.lab_jobs import run_blot_job
 
-    paths = run_blot_job(
-        image=image, lanes=lanes, layout=layout, background=background, out_dir=out, force=force
+    result = run_blot_job(
+        image=image,
+        lanes=lanes,
+        layout=layout,
+        strips=strips,
+        loading_control=loading_control,
+        targets=target,
+        background=background,
+        out_dir=out,
+        force=force,
     )
-    _out.print(f"wrote {len(paths)} files to {out}")
+    for note in result.notes:
+        _out.print(note, markup=False, highlight=False, soft_wrap=True)
+    _out.print(f"wrote {len(result.paths)} files to {out}")
 
 
 @app.command()

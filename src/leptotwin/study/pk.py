@@ -5,6 +5,10 @@ Used by ``leptotwin pk`` and by the pharmacokinetics section of ``leptotwin repr
 
 from __future__ import annotations
 
+import contextlib
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,11 +18,23 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from leptotwin._fileio import prepare_out_dir, write_csv, write_figure
-from leptotwin.catalog import load_catalog
+from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model import PKResult, parse_regimen, simulate_pk
+from leptotwin.model.regimen import Regimen
+from leptotwin.study._memory import check_memory, format_count
 
-__all__ = ["PKJob", "exposure_summary", "pk_figure", "plot_pk", "run_pk_job"]
+__all__ = [
+    "DoseRangeWarning",
+    "PKJob",
+    "dose_range_messages",
+    "dose_warnings_printed",
+    "exposure_summary",
+    "pk_figure",
+    "plot_pk",
+    "run_pk_job",
+    "warn_dose_range",
+]
 
 _LABELS = {
     "plasma_nM": "plasma (total)",
@@ -47,25 +63,225 @@ class PKJob:
     seed: int = 0
 
 
-def simulate_job(job: PKJob, *, rng: np.random.Generator | None = None) -> PKResult:
-    """Validate the job and simulate its cohort."""
-    if not (np.isfinite(job.days) and job.days > 0):
-        raise LeptotwinError("days must be positive", source="--days", value=job.days)
+# Peak memory of a PK run per (subject, time point): the 4 result arrays, the simulation's
+# (time, 3, subject) buffer, the 6-column tidy table and the CSV writer's text chunks (float64).
+# Measured with tracemalloc: 22-27 arrays for 200-2,000 subjects × 337-6,721 time points.
+_ARRAYS_PER_POINT = 28
+_BYTES_PER_DOSE = 6 * 8  # dose time and amount, concatenated, sorted (index), reordered
+# "far outside" the studied doses: more than this factor above the highest or below the lowest
+_FAR_FACTOR = 3.0
+
+
+class DoseRangeWarning(UserWarning):
+    """A regimen's dose is far outside the doses studied for that drug in that species (the
+    catalogue's ``studied_doses``): the simulation runs, but its PK was never checked there."""
+
+
+def _positive_finite(value: float, option: str, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise LeptotwinError(f"{what} must be a number", source=option, value=value)
+    if not (math.isfinite(value) and value > 0):
+        raise LeptotwinError(f"{what} must be a finite number > 0", source=option, value=value)
+    return float(value)
+
+
+def _check_job(job: PKJob) -> None:
+    """Every option of ``job`` in range, before anything is simulated."""
+    days = _positive_finite(job.days, "--days", "days")
+    step = _positive_finite(job.step_h, "--step-h", "time step (h)")
+    if step > days * 24.0:
+        raise LeptotwinError(
+            "time step is longer than the simulated time",
+            source="--step-h",
+            value=job.step_h,
+            expected=f"at most --days × 24 = {days * 24.0:g} h",
+        )
+    for value, option, what in ((job.subjects, "--subjects", "number of subjects"),
+                                (job.seed, "--seed", "seed")):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise LeptotwinError(f"{what} must be an integer", source=option, value=value)
     if job.subjects < 1:
         raise LeptotwinError("need at least one subject", source="--subjects", value=job.subjects)
-    if not (job.step_h > 0):
-        raise LeptotwinError("time step must be positive", source="--step-h", value=job.step_h)
-    t = np.arange(0.0, job.days * 24.0 + 1e-9, job.step_h)
+    if job.seed < 0:
+        raise LeptotwinError("seed must be >= 0", source="--seed", value=job.seed)
+
+
+def _n_times(job: PKJob) -> float:
+    """Output time points of ``job``: 0, step_h, ... up to days × 24 h (float; ``inf`` when the
+    count overflows)."""
+    steps = job.days * 24.0 / job.step_h
+    return math.floor(steps + 1e-9) + 1.0 if math.isfinite(steps) else math.inf
+
+
+def _n_doses(reg: Regimen, horizon_h: float) -> float:
+    """Administrations of ``reg`` up to ``horizon_h`` (float, no arrays allocated)."""
+    if reg.interval_h is None:
+        return 1.0
+    end = horizon_h if reg.stop_h is None else min(horizon_h, reg.stop_h)
+    n = max((end - reg.start_h) / reg.interval_h + 1.0, 0.0)
+    return min(n, float(reg.n_doses)) if reg.n_doses is not None else n
+
+
+def _check_size(job: PKJob, regimens: Sequence[Regimen]) -> None:
+    """Refuse a run whose arrays would not fit in the memory available now."""
+    n_times = _n_times(job)
+    horizon = job.days * 24.0
+    doses = sum(_n_doses(r, horizon) for r in regimens)
+    need = job.subjects * n_times * _ARRAYS_PER_POINT * 8.0 + doses * _BYTES_PER_DOSE
+    check_memory(
+        need,
+        what=f"{format_count(job.subjects)} subjects × {format_count(n_times)} time points "
+        f"({job.days:g} d every {job.step_h:g} h) and {format_count(doses)} doses",
+        source="--subjects/--days/--step-h",
+        expected="fewer subjects, fewer days or a larger --step-h",
+    )
+
+
+def simulate_job(job: PKJob, *, rng: np.random.Generator | None = None) -> PKResult:
+    """Validate the job and simulate its cohort.
+
+    Raises
+    ------
+    LeptotwinError
+        For a number out of range (days, step, subjects, seed), a bad regimen, an unknown drug
+        or species, or a run that would need more memory than is available (both numbers are
+        stated).
+
+    Warns
+    -----
+    DoseRangeWarning
+        When a dose is far outside the doses studied for the drug in the species.
+    """
+    _check_job(job)
+    regimens = parse_regimen(job.regimen)
+    cat = load_catalog()
+    cat.pk_parameters(job.drug, job.species)  # unknown drug or species: before the size check
+    _check_size(job, regimens)
+    warn_dose_range(job.drug, job.species, regimens, catalog=cat)
+    t = np.arange(_n_times(job)) * job.step_h
     gen = rng if rng is not None else np.random.default_rng(job.seed)
     return simulate_pk(
         job.drug,
         job.species,
-        parse_regimen(job.regimen),
+        regimens,
         t_h=t,
         n_subjects=job.subjects,
         rng=gen,
         iiv=job.subjects > 1,
+        catalog=cat,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# doses far outside the studied range
+
+
+def _studied_range(cat: Catalog, drug: str, species: str) -> tuple[float, float, str] | None:
+    """(lowest, highest, unit) of the doses per administration studied for ``drug`` in
+    ``species`` (catalogue ``in_vivo.yaml: studied_doses``); None when the catalogue has none."""
+    block = cat.in_vivo.get("studied_doses")
+    if block is None:
+        return None
+    lo = block.parameters.get(f"{species}_min_{drug}")
+    hi = block.parameters.get(f"{species}_max_{drug}")
+    if lo is None or hi is None:
+        return None
+    if lo.unit != hi.unit or lo.unit not in ("mg", "mg/kg", "mg/m2"):
+        raise LeptotwinError(
+            "studied dose range needs one unit, mg, mg/kg or mg/m2",
+            source=str(cat.files.get("in_vivo", "in_vivo.yaml")),
+            field=f"studied_doses.{species}_min/max_{drug}",
+            value=(lo.unit, hi.unit),
+        )
+    return lo.value, hi.value, lo.unit
+
+
+def _per_unit(dose_mg: float, unit: str, body_weight_kg: float, body_surface_m2: float) -> float:
+    """A dose in mg per administration expressed in ``unit`` for a subject of this size."""
+    return {"mg": dose_mg, "mg/kg": dose_mg / body_weight_kg, "mg/m2": dose_mg / body_surface_m2}[
+        unit
+    ]
+
+
+def _num(x: float) -> str:
+    """``3,200`` for large numbers, three significant digits below 1,000."""
+    return f"{x:,.0f}" if x >= 1000 else f"{x:.3g}"
+
+
+def _weight(kg: float) -> str:
+    return f"{kg * 1000:g} g" if kg < 1 else f"{kg:g} kg"
+
+
+def dose_range_messages(
+    drug: str,
+    species: str,
+    regimens: str | Sequence[Regimen],
+    *,
+    catalog: Catalog | None = None,
+) -> list[str]:
+    """One sentence per dose of ``regimens`` that is more than 3-fold outside the doses studied
+    for ``drug`` in ``species`` (empty when all are inside, or the catalogue has no range).
+
+    Doses are compared per administration for the catalogue's typical subject (mouse 25 g,
+    human 70 kg and 1.73 m²): ``"80 mg QD"`` in a mouse is 3,200 mg/kg, which the sentence
+    says, against 1-25 mg/kg studied for osimertinib.
+    """
+    cat = catalog or load_catalog()
+    regs = parse_regimen(regimens) if isinstance(regimens, str) else tuple(regimens)
+    params = cat.pk_parameters(drug, species)
+    studied = _studied_range(cat, params.drug, params.species)
+    if studied is None:
+        return []
+    lo, hi, unit = studied
+    bw, bsa = params.body_weight_kg, params.body_surface_m2
+    plural = {"mouse": "mice", "human": "humans"}.get(params.species, params.species)
+    out = []
+    for reg in regs:
+        dose = _per_unit(reg.dose_mg(body_weight_kg=bw, body_surface_m2=bsa), unit, bw, bsa)
+        if lo / _FAR_FACTOR <= dose <= hi * _FAR_FACTOR:
+            continue
+        text = f"{params.drug} {reg.dose:g} {reg.dose_unit} per dose is "
+        if reg.dose_unit != unit:
+            size = f"{bsa:g} m2" if unit == "mg/m2" else _weight(bw)
+            text += f"{_num(dose)} {unit} in a {size} {params.species} (catalogue), "
+        ratio = dose / hi if dose > hi else lo / dose
+        side = "above the highest" if dose > hi else "below the lowest"
+        out.append(
+            f"{text}{_num(ratio)}-fold {side} dose studied in {plural} ({lo:g}-{hi:g} {unit}); "
+            f"the PK model was not checked there (sources: leptotwin catalog --drug {params.drug})"
+        )
+    return out
+
+
+def warn_dose_range(
+    drug: str,
+    species: str,
+    regimens: str | Sequence[Regimen],
+    *,
+    catalog: Catalog | None = None,
+    stacklevel: int = 3,
+) -> None:
+    """Issue a :class:`DoseRangeWarning` for each message of :func:`dose_range_messages`."""
+    for message in dose_range_messages(drug, species, regimens, catalog=catalog):
+        warnings.warn(message, DoseRangeWarning, stacklevel=stacklevel)
+
+
+@contextlib.contextmanager
+def dose_warnings_printed(say: Callable[[str], None]) -> Iterator[None]:
+    """Inside the block, each :class:`DoseRangeWarning` is handed to ``say`` as one line
+    (``leptotwin: warning: ...``) once the block has finished; other warnings go on as usual.
+
+    Used by the command line, where a warning is one line on stderr and the exit status stays 0.
+    Nothing is said when the block raises (the error is then the one line).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DoseRangeWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, DoseRangeWarning):
+            say(f"leptotwin: warning: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def exposure_summary(res: PKResult, *, window_h: float = 24.0) -> pd.DataFrame:
