@@ -220,7 +220,155 @@ def test_blot_command(run_cli, tmp_path):
     assert np.all(np.diff(vol) > 0)
     assert (tmp_path / "o" / "annotated.png").is_file()
     code, _, err = run_cli("blot", str(written["image"]), "--out", str(tmp_path / "o3"))
-    assert code == 2 and "exactly one of --lanes, --layout" in err
+    assert code == 2 and "--lanes: the number of lanes is needed" in err
+
+
+SAMPLES = ["A925L", "A925L + ALC", "A925L/AR", "A925L/AR + ALC", "A925L/AR + OSI", "AR + A + O"]
+ANTIBODIES = {
+    "p-ALK": [1.0, 0.05, 1.0, 0.05, 1.0, 0.05],
+    "ALK": [1.0] * 6,
+    "p-EGFR": [0.1, 0.1, 0.5, 0.5, 0.05, 0.05],
+    "EGFR": [1.0, 1.0, 1.2, 1.2, 1.2, 1.2],
+    "p-ERK": [0.8, 0.3, 0.8, 0.7, 0.6, 0.1],
+    "ERK": [1.0] * 6,
+    "beta-actin": [1.0] * 6,
+}
+
+
+def _seven_strip_blot(folder, seed=2):
+    """The study's western: 7 antibody strips x 6 lanes, written as a 16-bit TIFF."""
+    from leptotwin.assays.blot import simulate_blot, write_blot
+
+    lanes = pd.DataFrame({"lane": range(1, 7), "label": SAMPLES})
+    rows = [(ln, p, a[ln - 1]) for p, a in ANTIBODIES.items() for ln in range(1, 7)]
+    bands = pd.DataFrame(rows, columns=["lane", "protein", "amount"])
+    blot = simulate_blot(lanes, bands, rng=np.random.default_rng(seed))
+    return blot, write_blot(blot, folder)["image"]
+
+
+def _blot_layout(folder, *, lanes=True):
+    text = "[strips]\nstrip,antibody\n" + "".join(
+        f"{k},{name}\n" for k, name in enumerate(ANTIBODIES, start=1)
+    )
+    if lanes:
+        text += "[lanes]\nlane,sample\n" + "".join(
+            f"{k},{name}\n" for k, name in enumerate(SAMPLES, start=1)
+        )
+    path = folder / "layout.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_blot_on_a_seven_strip_membrane_quantifies_every_strip(run_cli, tmp_path):
+    """The issue's case: `blot image.tif --lanes 6` on 7 strips kept one band per lane, taken
+    from whichever strip was strongest, and said nothing. Now: 7 strips found, 42 bands, and
+    the strips are named on stdout."""
+    blot, image = _seven_strip_blot(tmp_path)
+    out = tmp_path / "o"
+    code, stdout, err = run_cli("blot", str(image), "--lanes", "6", "--out", str(out))
+    assert code == 0, err
+    assert "7 strips (detected from the row profile) x 6 lanes" in stdout
+    assert "no loading control" in stdout
+    bands = pd.read_csv(out / "bands.csv")
+    assert len(bands) == 42 and sorted(bands["strip"].unique()) == list(range(1, 8))
+    truth = blot.truth.set_index(["protein", "lane"])["volume_true"]
+    names = list(ANTIBODIES)
+    true = [truth[(names[s - 1], ln)] for s, ln in zip(bands["strip"], bands["lane"], strict=True)]
+    assert np.corrcoef(true, bands["volume_au"])[0, 1] > 0.999
+    assert (out / "annotated.png").is_file()
+
+
+def test_blot_with_a_layout_names_strips_samples_and_ratios(run_cli, tmp_path):
+    """Layout: antibodies and samples by name; beta-actin is the loading control by name,
+    p-X pairs with X. p-EGFR/EGFR of A925L/AR over A925L: truth (0.5/1.2)/(0.1/1.0) = 4.17,
+    recovered within 15 %."""
+    _, image = _seven_strip_blot(tmp_path)
+    layout = _blot_layout(tmp_path)
+    out = tmp_path / "o"
+    code, stdout, err = run_cli("blot", str(image), "--layout", str(layout), "--out", str(out))
+    assert code == 0, err
+    assert "loading control: beta-actin (strip 7)" in stdout
+    assert "p-EGFR (strip 3) / EGFR (strip 4)" in stdout
+    bands = pd.read_csv(out / "bands.csv", keep_default_na=False, na_values=[""])
+    assert {"strip", "antibody", "lane", "sample", "volume_au", "background_au",
+            "normalised_to_loading", "phospho_to_total"} <= set(bands.columns)  # fmt: skip
+    pe = bands[bands["antibody"] == "p-EGFR"].set_index("sample")
+    ratio = pe.loc["A925L/AR", "phospho_to_total"] / pe.loc["A925L", "phospho_to_total"]
+    assert ratio == pytest.approx((0.5 / 1.2) / 0.1, rel=0.15)
+    assert (bands.loc[bands["antibody"] == "beta-actin", "normalised_to_loading"] == 1.0).all()
+    # --target keeps the target, its total protein and the loading control; --loading-control
+    # by strip number
+    code, _, err = run_cli("blot", str(image), "--layout", str(layout), "--target", "p-EGFR",
+                           "--loading-control", "4", "--out", str(tmp_path / "t"))  # fmt: skip
+    assert code == 0, err
+    only = pd.read_csv(tmp_path / "t" / "bands.csv")
+    assert list(pd.unique(only["antibody"])) == ["p-EGFR", "EGFR"]
+    assert (only["loading_control"] == "EGFR").all()
+
+
+def test_a_single_strip_blot_keeps_working(run_cli, tmp_path):
+    """One strip: the same volumes as before strips existed (quantify_bands on the image)."""
+    from leptotwin.analysis.densitometry import quantify_bands
+    from leptotwin.assays.blot import simulate_blot, write_blot
+
+    lanes = pd.DataFrame({"lane": [1, 2, 3], "label": list("abc")})
+    bands = pd.DataFrame({"lane": [1, 2, 3], "protein": "EGFR", "amount": [0.5, 1.0, 1.5]})
+    blot = simulate_blot(lanes, bands, rng=np.random.default_rng(4))
+    image = write_blot(blot, tmp_path)["image"]
+    before = quantify_bands(image, 3)["volume_au"].to_numpy()  # what the command reported
+    for extra, how in (([], "detected from the row profile"), (["--strips", "1"], "whole image")):
+        out = tmp_path / f"o{len(extra)}"
+        code, stdout, err = run_cli("blot", str(image), "--lanes", "3", *extra, "--out", str(out))
+        assert code == 0, err
+        assert f"1 strip ({how}" in stdout or f"1 strip (the {how}" in stdout
+        vol = pd.read_csv(out / "bands.csv")["volume_au"].to_numpy()
+        np.testing.assert_allclose(vol, before, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--lanes", "6", "--strips", "6"], "found 7 strips (band rows"),
+        (["--lanes", "9"], "--lanes: found only 6 lanes"),
+        (["--layout", "LAYOUT", "--lanes", "5"], "--lanes says 5, the layout names 6 lanes"),
+        (["--layout", "LAYOUT", "--strips", "8"], "--strips says 8, the layout names 7 strips"),
+        (["--layout", "LAYOUT", "--loading-control", "tubulin"], "no strip with this antibody"),
+        (["--lanes", "6", "--loading-control", "9"], "--loading-control: no such strip"),
+        (["--lanes", "6", "--target", "p-EGFR"], "one of: no antibody names (give a layout)"),
+        (["--layout", "BINARY"], "binary layout file"),
+        (["--layout", "GARBAGE"], "neither a blot layout nor an array layout"),
+        (["--layout", "ARRAY", "--lanes", "6"], "--lanes applies to western blots"),
+    ],
+)
+def test_blot_errors_are_one_line(run_cli, tmp_path, args, match):
+    _, image = _seven_strip_blot(tmp_path)
+    files = {"LAYOUT": _blot_layout(tmp_path)}
+    files["BINARY"] = tmp_path / "binary.csv"
+    files["BINARY"].write_bytes(bytes(range(256)) * 4)
+    files["GARBAGE"] = tmp_path / "garbage.csv"
+    files["GARBAGE"].write_text("lorem ipsum\ndolor,sit\n")
+    files["ARRAY"] = tmp_path / "array.csv"
+    files["ARRAY"].write_text("receptor,row,col\nReference,0,0\n")
+    args = [str(files[a]) if a in files else a for a in args]
+    out = tmp_path / "o"
+    code, _, err = run_cli("blot", str(image), *args, "--out", str(out))
+    assert code == 2 and match in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_blot_command_on_a_membrane_array(run_cli, tmp_path):
+    from leptotwin.assays.blot import simulate_array, write_array
+
+    arr = simulate_array(pd.DataFrame({"receptor": ["EGFR"], "level": [1.0]}),
+                         rng=np.random.default_rng(6))  # fmt: skip
+    written = write_array(arr, tmp_path)
+    out = tmp_path / "o"
+    code, stdout, err = run_cli("blot", str(written["image"]), "--layout",
+                                str(written["layout"]), "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    assert "membrane array: 106 spots, 51 receptors" in stdout
+    receptors = pd.read_csv(out / "receptors.csv").set_index("receptor")
+    assert receptors.loc["EGFR", "relative"] > 0.2
 
 
 def test_synergy_command_on_reference_data(run_cli, tmp_path):

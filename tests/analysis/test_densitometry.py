@@ -274,3 +274,15 @@ def test_bad_input(tmp_path):
     table = pd.DataFrame({"target": ["a"], "lane": [1], "band": [1], "volume_au": [1.0]})
     with pytest.raises(LeptotwinError, match=r"target not in the table.*'EGFR'"):
         normalise_bands(table, "a", "EGFR")
+
+
+def test_array_layout_that_is_binary_or_empty_is_one_line(tmp_path):
+    """Garbage to `blot --layout` ended in a UnicodeDecodeError traceback (issue 12)."""
+    path = tmp_path / "layout.csv"
+    for data, match in ((bytes(range(256)) * 4, "binary file"), (b"", "empty layout file")):
+        path.write_bytes(data)
+        with pytest.raises(LeptotwinError, match=match) as err:
+            read_array_layout(path)
+        assert str(err.value).startswith("layout.csv: ")
+    path.write_bytes("receptor,row,col\nReference,0,0\nEGFR \xb5,0,1\n".encode("latin-1"))
+    assert read_array_layout(path).spots["receptor"].tolist() == ["Reference", "EGFR µ"]

@@ -55,6 +55,10 @@ def exports(tmp_path_factory) -> list[bytes]:
             path = write_qpcr(wells, folder / f"{flavor}{decimal}.csv", flavor=flavor, sep=sep,
                               decimal=decimal)  # fmt: skip
             out.append(path.read_bytes())
+    # a tidy table with a per-well efficiency column (percent, as 7500 software writes it)
+    tidy = pd.read_csv(folder / "tidy..csv", keep_default_na=False, dtype=str)
+    tidy["Efficiency"] = np.where(tidy["target"] == "AREG", "96.5", "99.1")
+    out.append(tidy.to_csv(index=False).encode())
     return out
 
 
@@ -154,6 +158,14 @@ def test_the_unspoilt_exports_are_read(exports, scratch):
         frame = read_qpcr(scratch)
         _check_valid(frame)
         assert len(frame) == len(_wells())
+    assert _efficiency_attr(exports[-1], scratch) == pytest.approx(
+        {"AREG": 0.965, "GAPDH": 0.991}
+    )
+
+
+def _efficiency_attr(data: bytes, scratch: Path) -> dict[str, float]:
+    scratch.write_bytes(data)
+    return read_qpcr(scratch).attrs["efficiency"]
 
 
 @given(data=st.data())

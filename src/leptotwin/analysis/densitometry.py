@@ -784,7 +784,8 @@ def read_array_layout(path: str | os.PathLike[str] | pd.DataFrame) -> ArrayLayou
     Raises
     ------
     LeptotwinError
-        Missing file, missing columns, non-integer rows/cols, no reference spots, a bad header.
+        Missing, empty or binary file, missing columns, non-integer rows/cols, no reference
+        spots, a bad header.
     """
     header: dict[str, float] = {}
     if isinstance(path, pd.DataFrame):
@@ -794,7 +795,16 @@ def read_array_layout(path: str | os.PathLike[str] | pd.DataFrame) -> ArrayLayou
         source = p.name
         if not p.is_file():
             raise LeptotwinError("layout file not found", source=str(p))
-        text = p.read_text(encoding="utf-8-sig")
+        raw = p.read_bytes()
+        if b"\x00" in raw or not raw.strip():
+            raise LeptotwinError(
+                "binary file, not a layout CSV" if raw.strip() else "empty layout file",
+                source=source, expected="receptor, row, col (optional kind, x_px, y_px)",
+            )  # fmt: skip
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:  # a layout saved by Excel in a Windows code page
+            text = raw.decode("latin-1")
         body = []
         for line in text.splitlines():
             if line.lstrip().startswith("#"):

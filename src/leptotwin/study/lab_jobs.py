@@ -6,11 +6,13 @@ atomically, and refuses a folder that already holds results unless ``force``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -18,6 +20,7 @@ from leptotwin._fileio import need_file, prepare_out_dir, write_csv, write_figur
 from leptotwin.errors import LeptotwinError
 
 if TYPE_CHECKING:
+    from leptotwin.analysis.blot_strips import BlotLayout
     from leptotwin.analysis.qpcr import RelativeExpressionFitter
 
 __all__ = ["LabJobResult", "parse_references", "run_blot_job", "run_qpcr_job"]
@@ -213,38 +216,269 @@ def run_blot_job(
     image: Path,
     lanes: int | None = None,
     layout: Path | None = None,
+    strips: int | None = None,
+    loading_control: str | None = None,
+    targets: Sequence[str] | None = None,
     background: str = "tophat",
     out_dir: Path,
     force: bool = False,
-) -> dict[str, Path]:
-    """Densitometry of a western blot (``--lanes``) or a membrane array (``--layout``):
-    ``bands.csv`` (one row per lane) or ``spots.csv`` + ``receptors.csv``, and an annotated
-    ``annotated.png``."""
-    from leptotwin.analysis.densitometry import (
-        quantify_array,
-        quantify_bands,
-        summarise_array,
-        write_annotated,
+) -> LabJobResult:
+    """Densitometry of a western blot (strips × lanes) or a membrane array.
+
+    ``layout`` is an array layout (a ``receptor, row, col`` table: the image is a membrane
+    array) or a blot layout (a ``[strips]`` table with an ``antibody`` column, optionally a
+    ``[lanes]`` table; :func:`leptotwin.analysis.blot_strips.read_blot_layout`), told apart by
+    the header. A blot's strips come from the layout's rows, else are detected on the image
+    (:func:`leptotwin.analysis.blot_strips.detect_strips`), their number checked against
+    ``strips`` or the layout; ``strips=1`` takes the whole image as one strip.
+
+    Writes ``bands.csv`` (one row per strip and lane: volume, background, normalised to the
+    loading control, phospho/total ratio) or ``spots.csv`` + ``receptors.csv``, and an
+    annotated ``annotated.png``.
+    """
+    need_file(image, "image")
+    kind = _layout_kind(need_file(layout, "--layout")) if layout is not None else "blot"
+    if kind == "array":
+        given = {"--lanes": lanes, "--strips": strips, "--loading-control": loading_control,
+                 "--target": targets or None}  # fmt: skip
+        extra = [k for k, v in given.items() if v is not None]
+        if extra:
+            raise LeptotwinError(
+                f"{extra[0]} applies to western blots, not to a membrane array",
+                source=str(layout), expected="an array layout alone, or a blot layout",
+            )  # fmt: skip
+        return _array_job(image, Path(str(layout)), out_dir, force)
+    return _blot_job(image, lanes, layout, strips, loading_control, targets, background,
+                     out_dir, force)  # fmt: skip
+
+
+def _layout_kind(path: Path) -> str:
+    """``"array"`` (receptor, row, col) or ``"blot"`` ([strips] or an antibody column)."""
+    raw = path.read_bytes()
+    if b"\x00" in raw or not raw.strip():
+        what = "empty" if not raw.strip() else "binary"
+        raise LeptotwinError(
+            f"{what} layout file", source=str(path),
+            expected="a blot layout ([strips] with an antibody column) or an array layout "
+            "(receptor, row, col)",
+        )  # fmt: skip
+    text = raw.decode("utf-8", "replace")
+    for line in text.splitlines():
+        stripped = line.strip().lstrip("\ufeff")
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("["):
+            return "blot"
+        fields = {f.strip().strip('"').lower() for f in re.split(r"[,;\t]", stripped)}
+        if {"receptor", "row", "col"} <= fields:
+            return "array"
+        if "antibody" in fields:
+            return "blot"
+        break
+    raise LeptotwinError(
+        "neither a blot layout nor an array layout", source=str(path),
+        expected="a header with antibody (blot strips, optionally under [strips]) or with "
+        "receptor, row, col (membrane array)",
+    )  # fmt: skip
+
+
+def _array_job(image: Path, layout: Path, out_dir: Path, force: bool) -> LabJobResult:
+    from leptotwin.analysis.densitometry import quantify_array, summarise_array, write_annotated
+
+    spots = quantify_array(image, layout)
+    receptors = summarise_array(spots)
+    out = prepare_out_dir(out_dir, force=force)
+    paths = {
+        "spots": write_csv(out / "spots.csv", spots),
+        "receptors": write_csv(out / "receptors.csv", receptors),
+        "annotated": write_annotated(image, spots, out / "annotated.png"),
+    }
+    notes = [f"membrane array: {len(spots)} spots, {len(receptors)} receptors"]
+    n_sat = int(spots["saturated"].sum())
+    if n_sat:
+        notes.append(f"note: {n_sat} saturated spots (flagged in spots.csv)")
+    return LabJobResult(paths, notes)
+
+
+def _blot_job(
+    image: Path,
+    lanes: int | None,
+    layout: Path | None,
+    n_strips: int | None,
+    loading_control: str | None,
+    targets: Sequence[str] | None,
+    background: str,
+    out_dir: Path,
+    force: bool,
+) -> LabJobResult:
+    from leptotwin.analysis.blot_strips import (
+        blot_figure,
+        normalise_strips,
+        quantify_strips,
+        read_blot_layout,
     )
 
-    need_file(image, "image")
-    if (lanes is None) == (layout is None):
-        raise LeptotwinError(
-            "give --lanes for a blot or --layout for an array",
-            source="blot",
-            expected="exactly one of --lanes, --layout",
-        )
-    out_name = "annotated.png"
-    if layout is not None:
-        need_file(layout, "--layout")
-        spots = quantify_array(image, layout)
-        tables = {"spots": spots, "receptors": summarise_array(spots)}
-        annotate_with = spots
-    else:
-        bands = quantify_bands(image, lanes, background=background)
-        tables = {"bands": bands}
-        annotate_with = bands
+    plan = read_blot_layout(layout) if layout is not None else None
+    n_lanes, samples = _lanes_of(lanes, plan)
+    strips, how = _strips_of(image, n_strips, plan)
+    names = strips["antibody"].tolist()
+    table = quantify_strips(image, n_lanes, strips, samples=samples, background=background)
+    loading = _loading_control(loading_control, names, plan)
+    pairs = _pairs(names, plan)
+    table = normalise_strips(
+        table,
+        loading_control=None if loading is None else loading + 1,
+        pairs={k + 1: v + 1 for k, v in pairs.items()},
+    )
+    if targets:
+        table = _only_targets(table, targets, names, loading, pairs)
+    fig = blot_figure(image, table, strips)
+    notes = _blot_notes(table, strips, how, n_lanes, loading, pairs)
     out = prepare_out_dir(out_dir, force=force)
-    paths = {name: write_csv(out / f"{name}.csv", t) for name, t in tables.items()}
-    paths["annotated"] = write_annotated(image, annotate_with, out / out_name)
-    return paths
+    return LabJobResult(
+        {
+            "bands": write_csv(out / "bands.csv", table),
+            "annotated": write_figure(out / "annotated.png", fig),
+        },
+        notes,
+    )
+
+
+def _lanes_of(lanes: int | None, plan: BlotLayout | None) -> tuple[int, list[str] | None]:
+    """(number of lanes, sample names or None) from --lanes and the layout's [lanes]."""
+    samples = plan.lanes["sample"].tolist() if plan is not None and len(plan.lanes) else None
+    if lanes is not None and (isinstance(lanes, bool) or lanes < 1):
+        raise LeptotwinError("the number of lanes must be >= 1", source="--lanes", value=lanes)
+    if lanes is None and samples is None:
+        raise LeptotwinError(
+            "the number of lanes is needed", source="--lanes",
+            expected="--lanes N, or a blot layout with a [lanes] table (lane, sample)",
+        )  # fmt: skip
+    if lanes is not None and samples is not None and lanes != len(samples):
+        raise LeptotwinError(
+            f"--lanes says {lanes}, the layout names {len(samples)} lanes", source="--lanes",
+            value=lanes, expected=f"{len(samples)} (or leave --lanes out)",
+        )  # fmt: skip
+    return (lanes if lanes is not None else len(samples or [])), samples
+
+
+def _strips_of(
+    image: Path, n_strips: int | None, plan: BlotLayout | None
+) -> tuple[pd.DataFrame, str]:
+    """(strips ``strip, antibody, row0_px, row1_px``, how they were placed)."""
+    from leptotwin.analysis.blot_strips import detect_strips
+    from leptotwin.analysis.densitometry import read_image
+
+    table = plan.strips if plan is not None else None
+    if n_strips is not None and (isinstance(n_strips, bool) or n_strips < 1):
+        raise LeptotwinError("the number of strips must be >= 1", source="--strips",
+                             value=n_strips)  # fmt: skip
+    if table is not None and n_strips is not None and n_strips != len(table):
+        raise LeptotwinError(
+            f"--strips says {n_strips}, the layout names {len(table)} strips",
+            source="--strips", value=n_strips, expected=f"{len(table)} (or leave --strips out)",
+        )  # fmt: skip
+    names = table["antibody"].tolist() if table is not None else None
+    if table is not None and table["row0_px"].notna().all():
+        found = table[["strip", "row0_px", "row1_px"]].astype(int)
+        how = "rows from the layout"
+    elif (n_strips or (len(table) if table is not None else None)) == 1:
+        n_rows = read_image(image).shape[0]
+        found = pd.DataFrame({"strip": [1], "row0_px": [0], "row1_px": [n_rows - 1]})
+        how = "the whole image"
+    else:
+        expected = n_strips if n_strips is not None else (len(names) if names else None)
+        found = detect_strips(image, n_strips=expected)
+        how = "detected from the row profile"
+    found = found[["strip", "row0_px", "row1_px"]].copy()
+    found["antibody"] = names if names is not None else [""] * len(found)
+    return found, how
+
+
+def _loading_control(choice: str | None, names: list[str], plan: BlotLayout | None) -> int | None:
+    """0-based strip of the loading control: --loading-control, the layout's role, a usual
+    name (:data:`leptotwin.analysis.blot_strips.LOADING_CONTROLS`), or None."""
+    from leptotwin.analysis.blot_strips import LOADING_CONTROLS, pick_strip
+
+    if choice is not None:
+        return pick_strip(choice, names, "--loading-control")
+    table = plan.strips if plan is not None else None
+    if table is not None and (table["role"] == "loading control").any():
+        return int(np.argmax((table["role"] == "loading control").to_numpy()))
+    for usual in LOADING_CONTROLS:
+        try:
+            return pick_strip(usual, names, "--loading-control")
+        except LeptotwinError:
+            continue
+    return None
+
+
+def _pairs(names: list[str], plan: BlotLayout | None) -> dict[int, int]:
+    """0-based phospho strip -> 0-based total strip: the layout's ``total`` column, else by
+    name."""
+    from leptotwin.analysis.blot_strips import phospho_total_pairs, pick_strip
+
+    pairs = phospho_total_pairs(names)
+    if plan is not None:
+        for k, total in enumerate(plan.strips["total"]):
+            if total:
+                pairs[k] = pick_strip(total, names, "layout total")
+    return pairs
+
+
+def _only_targets(
+    table: pd.DataFrame,
+    targets: Sequence[str],
+    names: list[str],
+    loading: int | None,
+    pairs: dict[int, int],
+) -> pd.DataFrame:
+    """Rows of the named target strips, their total-protein partners and the loading
+    control."""
+    from leptotwin.analysis.blot_strips import pick_strip
+
+    keep = {pick_strip(t, names, "--target") for t in targets}
+    keep |= {pairs[k] for k in keep if k in pairs}
+    if loading is not None:
+        keep.add(loading)
+    return table[table["strip"].isin({k + 1 for k in keep})].reset_index(drop=True)
+
+
+def _blot_notes(
+    table: pd.DataFrame,
+    strips: pd.DataFrame,
+    how: str,
+    n_lanes: int,
+    loading: int | None,
+    pairs: dict[int, int],
+) -> list[str]:
+    def label(k: int) -> str:
+        name = strips["antibody"].iloc[k]
+        return f"{name} (strip {k + 1})" if name else f"strip {k + 1}"
+
+    rows = ", ".join(f"{label(k)} rows {a}-{b}" for k, (a, b) in
+                     enumerate(zip(strips["row0_px"], strips["row1_px"], strict=True)))  # fmt: skip
+    plural = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")  # noqa: E731
+    notes = [f"{plural(len(strips), 'strip')} ({how}) x {plural(n_lanes, 'lane')}: {rows}"]
+    if loading is not None:
+        notes.append(f"loading control: {label(loading)}")
+    elif len(strips) > 1:
+        notes.append(
+            "note: no loading control, normalised_to_loading is empty (name one with "
+            "--loading-control NAME or strip number, or a layout role)"
+        )
+    if pairs:
+        text = ", ".join(f"{label(p)} / {label(t)}" for p, t in sorted(pairs.items()))
+        notes.append(f"phospho/total: {text}")
+    missed = table[~table["detected"]]
+    if len(missed):
+        where = ", ".join(f"strip {s} lane {ln}" for s, ln in
+                          zip(missed["strip"], missed["lane"], strict=True))  # fmt: skip
+        notes.append(
+            f"note: no band found in {len(missed)} of {len(table)} strip/lane boxes ({where}); "
+            "measured at the strip's median band position (detected = False)"
+        )
+    n_sat = int(table["saturated"].sum())
+    if n_sat:
+        notes.append(f"note: {n_sat} saturated bands (volumes underestimated; flagged)")
+    return notes
