@@ -705,3 +705,31 @@ def test_layout_molar_units_written_per_litre(tmp_path):
     text = "well,role,drug_a,conc_a,conc_unit\nA1,sample,x,2,nmol/L\nA2,sample,x,3,µmol/l\n"
     lay = read_layout(_write(tmp_path, "molar.csv", text))
     assert lay["conc_a_nM"].tolist() == [2.0, 3000.0] and lay["conc_unit"].tolist() == ["nM", "µM"]
+
+
+@pytest.mark.parametrize(
+    ("row", "match"),
+    [
+        ("A1,blank,-5", r"line 2, column conc_a_nM: concentration is not a number >= 0"),
+        ("A1,vehicle,1e300", r"line 2, column conc_a_nM: concentration of 1 M or more"),
+    ],
+)
+def test_layout_earlier_conversion_column_is_checked(tmp_path, row, match):
+    """A conc_a_nM column kept from an earlier conversion was taken as it stood (found by
+    test_layout_properties.py)."""
+    with pytest.raises(LeptotwinError, match=match):
+        read_layout(_write(tmp_path, "lay.csv", f"well,role,conc_a_nM\n{row}\n"))
+
+
+def test_normalise_vehicle_barely_above_blank_is_refused():
+    """Responses overflowed to inf with a RuntimeWarning (found by test_layout_properties.py)."""
+    merged = pd.DataFrame({"plate": "P1", "role": ["blank", "vehicle", "sample"],
+                           "cell_line": "L1", "signal": [0.0, 1e-300, 1e14]})  # fmt: skip
+    with pytest.raises(LeptotwinError, match="vehicle mean exceeds the blank mean by too little"):
+        normalise_to_controls(merged)
+    merged["signal"] = [0.0, 0.0, 1.0]
+    merged.loc[1, "role"] = "vehicle"
+    zero = pd.concat([merged, merged.assign(role="vehicle", signal=0.0)], ignore_index=True)
+    zero.loc[zero["role"] == "blank", "signal"] = -1.0
+    _, qc = normalise_to_controls(zero)  # vehicle mean 0 > blank -1: CV undefined, no warning
+    assert np.isnan(qc["vehicle_cv_pct"].iloc[0])

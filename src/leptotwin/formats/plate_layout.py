@@ -32,7 +32,7 @@ ELISA layouts live in :mod:`leptotwin.formats.elisa_layout`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -160,6 +160,20 @@ def _unit_specs(
     )
 
 
+def _earlier_nm(
+    frame: pd.DataFrame, col: str, source: str, where: _Locator, decimal: str
+) -> NDArray[np.float64]:
+    """A ``conc_*_nM`` column converted earlier: numbers >= 0 and below 1 M, NaN where empty."""
+    expected = "a concentration in nM, >= 0 and below 1e9 (1 M)"
+    nm = _numbers(frame, col, "concentration", source=source, where=where, decimal=decimal,
+                  expected=expected)  # fmt: skip
+    _raise_first(nm < 0, "concentration is not a number >= 0", source=source, where=where,
+                 col=col, values=_text_column(frame, col), expected=expected)  # fmt: skip
+    _at_most(nm, _MAX_CANONICAL, "concentration of 1 M or more", frame=frame, col=col,
+             source=source, where=where, expected=expected)  # fmt: skip
+    return nm
+
+
 def _require_concentration_columns(frame: pd.DataFrame, out: pd.DataFrame, source: str) -> None:
     """Sample wells need a ``conc_a`` column, partner drugs a ``conc_b`` column."""
     for col, needed, what in (
@@ -280,9 +294,7 @@ def validate_layout(
         per_nm = np.where(molar, factor, factor * 1e3 / weight)  # ng/mL * 1e3 / (g/mol) = nM
         nm = np.where(conc[col] == 0, 0.0, conc[col] * per_nm)
         if f"{col}_nM" in frame:  # keep conversions done earlier (e.g. with molecular weights)
-            earlier = _numbers(frame, f"{col}_nM", "concentration", source=source, where=where,
-                               decimal=decimal, expected="a number >= 0 (nM)")  # fmt: skip
-            nm = np.where(np.isnan(nm), earlier, nm)
+            nm = np.where(np.isnan(nm), _earlier_nm(frame, f"{col}_nM", source, where, decimal), nm)
         out[col] = conc[col]
         out[f"{col}_nM"] = nm
     return _with_extras(out[[*LAYOUT_COLUMNS, "conc_a_nM", "conc_b_nM"]], frame)
@@ -485,6 +497,30 @@ def _describe(m: pd.DataFrame, n_groups: int) -> pd.DataFrame:
     return stats
 
 
+def _check_finite_responses(
+    response: NDArray[np.float64],
+    signal: NDArray[np.float64],
+    gid_own: NDArray[np.int64],
+    in_group: NDArray[np.bool_],
+    denom: NDArray[np.float64],
+    name: Callable[[int], str],
+    source: str,
+) -> None:
+    """A finite signal must give a finite response (a vehicle barely above the blank does not)."""
+    own = response[in_group]
+    bad = np.isinf(own) | (np.isnan(own) & np.isfinite(signal[in_group]))
+    if bad.any():
+        i = int(gid_own[np.argmax(bad)])
+        raise LeptotwinError(
+            "vehicle mean exceeds the blank mean by too little to normalise to "
+            "(responses overflow)",
+            source=source,
+            field=name(i),
+            value=float(denom[i]),
+            expected="vehicle signal well above background; check roles and the readings",
+        )
+
+
 def normalise_to_controls(
     df: pd.DataFrame,
     *,
@@ -515,7 +551,8 @@ def normalise_to_controls(
         ``data``: ``df`` plus ``response`` (float; NaN for blank and empty wells and missing
         readings). ``qc``: one row per group, the ``group_by`` columns then ``n_sample,
         n_vehicle, n_blank, n_positive`` (wells with a reading), ``blank_mean, vehicle_mean,
-        vehicle_sd`` (signal unit), ``vehicle_cv_pct``, ``positive_mean, positive_sd``,
+        vehicle_sd`` (signal unit), ``vehicle_cv_pct`` (NaN unless the vehicle mean is > 0),
+        ``positive_mean, positive_sd``,
         ``z_prime`` (:func:`z_prime` of positive vs vehicle; NaN without positive wells),
         ``signal_to_background`` (vehicle mean / blank mean; NaN without blank or with blank
         <= 0) and ``n_overflow`` (overflow wells among the group's wells and its controls).
@@ -524,7 +561,8 @@ def normalise_to_controls(
     ------
     LeptotwinError
         If a column is missing, ``scale`` is unknown, a group has no vehicle reading, or a
-        group's vehicle mean does not exceed its blank mean.
+        group's vehicle mean does not exceed its blank mean (or by so little that responses
+        overflow).
     """
     source = "normalise_to_controls"
     if scale not in ("percent", "fraction"):
@@ -582,7 +620,9 @@ def normalise_to_controls(
         )
     factor = 100.0 if scale == "percent" else 1.0
     response = np.full(len(df), np.nan)
-    response[in_group] = (signal[in_group] - blank[gid_own]) / denom[gid_own] * factor
+    with np.errstate(over="ignore"):
+        response[in_group] = (signal[in_group] - blank[gid_own]) / denom[gid_own] * factor
+    _check_finite_responses(response, signal, gid_own, in_group, denom, name, source)
     data = df.copy()
     data["response"] = response
     pos = st["positive"]
@@ -606,7 +646,10 @@ def normalise_to_controls(
     qc["blank_mean"] = blank
     qc["vehicle_mean"] = veh["mean"].to_numpy()
     qc["vehicle_sd"] = veh["sd"].to_numpy()
-    qc["vehicle_cv_pct"] = 100.0 * veh["sd"].to_numpy() / veh["mean"].to_numpy()
+    mean = veh["mean"].to_numpy()
+    qc["vehicle_cv_pct"] = np.where(
+        mean > 0, 100.0 * veh["sd"].to_numpy() / np.where(mean > 0, mean, 1.0), np.nan
+    )
     qc["positive_mean"] = pos["mean"].to_numpy()
     qc["positive_sd"] = pos["sd"].to_numpy()
     qc["z_prime"] = zp
