@@ -113,6 +113,14 @@ def fit_curves(
         str | None, typer.Option(help="Fit on Dask: 'local' or a scheduler address (no figures).")
     ] = None,
     workers: _Workers = 2,
+    match_drc: Annotated[
+        bool,
+        typer.Option(
+            "--match-drc",
+            help="Keep the sign of b that R drc's self-starter picks (drc 3.2-0's answer) "
+            "instead of the lower RSS of both signs (W1.4, LL.5, LL.3, LL.2; LL.4 unaffected).",
+        ),
+    ] = False,
 ) -> None:
     """Fit dose-response curves (drc models, batched): fits.csv, qc.csv and figures."""
     from leptotwin.study.fit_curves import run_fit_curves
@@ -126,6 +134,7 @@ def fit_curves(
         force=force,
         scheduler=scheduler,
         n_workers=workers,
+        match_drc=match_drc,
     )
     _out.print(f"wrote {len(paths)} files to {out}")
 

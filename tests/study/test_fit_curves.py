@@ -153,3 +153,79 @@ def test_chunked_and_dask_fits_are_bit_identical():
     ):
         on_dask, _ = fit_tables(frame, chunk_curves=7, scheduler=client)
     pd.testing.assert_frame_equal(whole, on_dask, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("content", "pattern"),
+    [
+        (b"", r"in\.csv: empty file"),
+        (bytes(range(256)) * 4, r"in\.csv: binary file"),
+        (b"plate,well,signal\n1,A1,5\n", r"in\.csv: curve: missing column"),
+        (b"curve,dose,response\nA,1,abc\n", r"in\.csv: response: not a number at line 2"),
+        (b"curve,dose,response\nA,1,nan\nA,2,4\n", r"in\.csv: response: not a number at line 2"),
+        (b"curve,dose,response\nA,-1,5\n", r"in\.csv: dose: negative dose at line 2"),
+        (b"curve,dose,response\nA,1e308,5\n", r"in\.csv: dose: beyond 1e\+15 at line 2"),
+        (b"curve,dose,response\nA,1,1e308\n", r"in\.csv: response: not a finite number"),
+        (b"curve,dose,response\nA,1,inf\n", r"in\.csv: response: not a finite number"),
+        (b"curve,dose,response\n", r"in\.csv: no data rows"),
+    ],
+    ids=[
+        "empty",
+        "binary",
+        "wrong-columns",
+        "text",
+        "nan",
+        "negative-dose",
+        "huge-dose",
+        "huge-response",
+        "inf-response",
+        "header-only",
+    ],
+)
+def test_bad_files_give_one_line_naming_file_column_value(run_cli, tmp_path, content, pattern):
+    """Issue 12: empty and binary files gave pandas/Unicode tracebacks, NaN responses were
+    dropped, 1e308 values were fitted with RuntimeWarnings, a header alone wrote empty results."""
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    code, out, err = run_cli("fit-curves", str(path), "--out", str(tmp_path / "o"))
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("leptotwin: error:"), err
+    assert pd.Series(lines).str.contains(pattern, regex=True).all(), err
+    assert "Traceback" not in err + out
+    assert not (tmp_path / "o").exists()
+
+
+def test_flat_curve_is_flagged_in_qc_and_fits(run_cli, tmp_path):
+    rows = ["curve,dose,response"]
+    rows += [f"good,{d},{100 / (1 + d / 10):.4f}" for d in (0, 1, 3, 10, 30, 100, 300, 1000)]
+    rows += [f"flat,{d},50" for d in (0, 1, 3, 10, 30, 100, 300, 1000)]
+    code, _, err = run_cli(
+        "fit-curves", str(_csv(tmp_path, "\n".join(rows) + "\n")), "--out", str(tmp_path / "o")
+    )
+    assert code == 0, err
+    qc = pd.read_csv(tmp_path / "o" / "qc.csv").set_index("curve")
+    assert qc.loc["flat", "status"] == "flat" and not qc.loc["flat", "ok"]
+    assert np.isnan(qc.loc["flat", "ic50"]) and qc.loc["good", "ok"]
+    fits = pd.read_csv(tmp_path / "o" / "fits.csv").set_index(["curve", "param"])
+    assert np.isnan(fits.loc[("flat", "e"), "estimate"])
+    assert fits.loc[("flat", "d"), "estimate"] == 50
+
+
+def test_match_drc_option_keeps_drcs_sign_of_b(run_cli, tmp_path):
+    """lettuce W1.4: the lowest RSS has b < 0 (c > d), RSS 0.83 x drc's; --match-drc gives drc
+    3.2-0's fit (b = 0.983, same RSS)."""
+    ref = pd.read_csv(SHARED / "drc_reference_fits.csv")
+    drc = ref[(ref["dataset"] == "lettuce") & (ref["model"] == "W1.4")].set_index("param")
+    fits = {}
+    for flag in ([], ["--match-drc"]):
+        out = tmp_path / ("drc" if flag else "both")
+        code, _, err = run_cli(
+            "fit-curves", str(SHARED / "lettuce.csv"), "--model", "W1.4", "--out", str(out), *flag
+        )
+        assert code == 0, err
+        fits[bool(flag)] = pd.read_csv(out / "fits.csv").set_index("param")
+    assert fits[False].loc["b", "estimate"] < 0
+    assert fits[False].loc["b", "rss"] < 0.85 * drc.loc["b", "rss"]
+    assert fits[True].loc["b", "estimate"] == pytest.approx(drc.loc["b", "estimate"], rel=1e-3)
+    assert fits[True].loc["b", "rss"] == pytest.approx(drc.loc["b", "rss"], rel=1e-6)

@@ -22,7 +22,7 @@ def dose_at_top_fraction(fitter: Any, *, fraction: float = 0.5) -> dict[str, np.
     mean, which the normalisation hides, is then part of the fit and of the interval. Solved in
     closed form (the model's inverse at the level ``fraction * top``); intervals by the delta
     method (t with the residual degrees of freedom). NaN where the curve never reaches that
-    level.
+    level, and for a flat curve (status ``flat``: no dose dependence, so no such dose).
 
     Returns
     -------
@@ -36,6 +36,8 @@ def dose_at_top_fraction(fitter: Any, *, fraction: float = 0.5) -> dict[str, np.
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         est, se = delta_method(dose, fitter.params_.to_numpy(float), fitter.cov_)
+    flat = fitter.qc_["flat"].to_numpy(bool)
+    est, se = np.where(flat, np.nan, est), np.where(flat, np.nan, se)
     dof = fitter.df_resid_.to_numpy(float)
     t = np.where(dof > 0, stats.t.ppf(1 - fitter.alpha / 2, np.maximum(dof, 1)), np.nan)
     return {"estimate": est, "se": se, "lower": est - t * se, "upper": est + t * se}
@@ -49,7 +51,9 @@ def prediction_band(
     The variance of the fitted mean at each dose is ``g' Σ g`` with ``g`` the gradient of the
     model in its parameters (central differences, as in the effective-dose intervals) and ``Σ``
     the fit's covariance; the band uses the t quantile with the curve's residual degrees of
-    freedom.
+    freedom. A flat curve (status ``flat``) is the horizontal line at its mean response, with
+    no band (``lower`` and ``upper`` NaN): there is no dose-response curve to be uncertain
+    about.
 
     Parameters
     ----------
@@ -66,6 +70,10 @@ def prediction_band(
     alpha = fitter.alpha if alpha is None else alpha
     i = fitter.curves_.get_loc(curve)
     x = np.asarray(dose, dtype=float).reshape(-1, 1)
+    if bool(fitter.qc_["flat"].iloc[i]):
+        line = fitter.predict(x[:, 0]).iloc[i].to_numpy(float)
+        none = np.full(line.shape, np.nan)
+        return {"fit": line, "lower": none, "upper": none.copy()}
     theta = np.repeat(fitter.params_.to_numpy(float)[i : i + 1], len(x), axis=0)
     cov = np.repeat(fitter.cov_[i : i + 1], len(x), axis=0)
     fit, se = delta_method(lambda p: fitter.model.predict(p, x)[:, 0], theta, cov)

@@ -21,10 +21,8 @@ Example
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +32,7 @@ from scipy import stats
 
 from leptotwin._checks import check_alpha
 from leptotwin.analysis._drfit import BatchFit, delta_method, fit_batch, make_batch
+from leptotwin.analysis._drinput import check_frame, read_tidy_csv
 from leptotwin.analysis._llmodels import DoseResponseModel, get_model
 from leptotwin.analysis._lmsolver import STATUS_BY_CODE, FitStatus
 from leptotwin.analysis.ratios import log_ratio_ci
@@ -50,7 +49,6 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
-REQUIRED = ("curve", "dose", "response")
 _STATUS_OBJECTS = np.array(STATUS_BY_CODE, dtype=object)
 _STATUS_NAMES = np.array([s.name.lower() for s in STATUS_BY_CODE], dtype=object)
 _SRC = "DoseResponseFitter.fit"
@@ -58,99 +56,36 @@ _SRC = "DoseResponseFitter.fit"
 
 # --------------------------------------------------------------------------- input
 def read_dose_response(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a dose-response CSV (columns ``curve, dose, response``; others are kept).
+    """Read and check a tidy dose-response CSV: columns ``curve, dose, response`` (others are
+    kept; a ``dataset`` column is a label like ``curve``).
 
-    ``curve`` is read as text, so ``"1"`` and ``"01"`` stay different curves.
+    Every row holds a curve label (read as text, so ``"1"`` and ``"01"`` stay different
+    curves), a dose (0 for controls, else a positive decimal number up to 1e15, in one unit
+    throughout) and a response (a finite decimal number within ±1e15, e.g. % viability).
+    A well to exclude is a row left out: an empty, ``NA`` or ``nan`` cell is refused, never
+    dropped or guessed. Text is UTF-8 (with or without BOM), UTF-16 with BOM, or cp1252; cells
+    are separated by commas, or by ``;`` (then decimal commas are read) or tabs when the
+    header line has no comma.
+
+    Returns
+    -------
+    DataFrame
+        One row per data row of the file; ``dose`` and ``response`` as float64.
 
     Raises
     ------
     LeptotwinError
-        If the header repeats a column name (pandas would silently rename it).
+        One line naming the file, the column, the line and the value: an unreadable, empty or
+        binary file, a missing or repeated column, a table pandas cannot split, a header
+        without rows, a missing label or number, text in a number, a negative, infinite or
+        absurd (beyond 1e15) dose or response.
     """
-    path = Path(path)
-    with path.open(newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), [])
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise LeptotwinError(
-            "duplicated column header", source=str(path), field=dupes[0], expected="unique names"
-        )
-    return pd.read_csv(path, dtype={"curve": str})
+    return read_tidy_csv(path)
 
 
 def _check_frame(df: pd.DataFrame, source: str) -> pd.DataFrame:
     """Validate a tidy dose-response table; returns curve/dose/response with float columns."""
-    if not isinstance(df, pd.DataFrame):
-        raise LeptotwinError(
-            "expected a DataFrame",
-            source=source,
-            value=type(df).__name__,
-            expected="pandas.DataFrame with columns curve, dose, response",
-        )
-    dupes = df.columns[df.columns.duplicated()].tolist()
-    if dupes:
-        raise LeptotwinError(
-            "duplicated column header",
-            source=source,
-            field=str(dupes[0]),
-            expected="unique column names",
-        )
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise LeptotwinError(
-            "missing column",
-            source=source,
-            field=missing[0],
-            expected=f"columns {', '.join(REQUIRED)}; got {', '.join(map(str, df.columns))}",
-        )
-    out = pd.DataFrame({"curve": df["curve"].to_numpy()})
-    for col in ("dose", "response"):
-        raw = df[col]
-        if raw.dtype.kind in "fiu":  # already numeric: nothing to coerce
-            out[col] = raw.to_numpy(dtype=float)
-            continue
-        num = pd.to_numeric(raw, errors="coerce").astype(float)
-        bad = num.isna() & raw.notna()
-        if bad.any():
-            raise LeptotwinError(
-                "non-numeric value",
-                source=source,
-                field=col,
-                value=raw[bad].iloc[0],
-                expected="numbers",
-            )
-        out[col] = num.to_numpy()
-    dose = out["dose"].to_numpy()
-    if np.isnan(dose).any() or np.isinf(dose).any():
-        raise LeptotwinError(
-            "missing or infinite dose",
-            source=source,
-            field="dose",
-            value=dose[~np.isfinite(dose)][0],
-            expected="finite doses >= 0",
-        )
-    if (dose < 0).any():
-        raise LeptotwinError(
-            "negative dose",
-            source=source,
-            field="dose",
-            value=float(dose[dose < 0][0]),
-            expected="doses >= 0 (0 for controls)",
-        )
-    if out["curve"].isna().any():
-        raise LeptotwinError("missing curve label", source=source, field="curve")
-    if np.isinf(out["response"]).any():
-        raise LeptotwinError(
-            "infinite response", source=source, field="response", expected="finite numbers"
-        )
-    if len(out) and out["response"].isna().all():
-        raise LeptotwinError(
-            "every response is missing",
-            source=source,
-            field="response",
-            expected="at least one numeric response",
-        )
-    return out
+    return check_frame(df, source)
 
 
 def normalize_to_controls(

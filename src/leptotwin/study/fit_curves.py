@@ -2,7 +2,8 @@
 
 Writes ``fits.csv`` (drc's long format: ``curve, model, param, estimate, se, lower, upper, rss,
 ok``), ``qc.csv`` (one row per curve: convergence, F-test for a flat curve, R², IC50 in range) and
-one PNG per curve set (per ``dataset`` column if present, else groups of at most 8 curves).
+one PNG per curve set (per ``dataset`` column if present, else groups of at most 8 curves). A flat
+curve (no dose dependence) has status ``flat``, no IC50, and is drawn as the line at its mean.
 Everything is read, checked and fitted before the output folder is touched.
 """
 
@@ -42,15 +43,7 @@ def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.Data
         )
     if data is not None:
         need_file(data, "data")
-        frame = read_dose_response(data)
-        for col in ("curve", "dose", "response"):
-            if col not in frame.columns:
-                raise LeptotwinError(
-                    "missing column",
-                    source=str(data),
-                    field=col,
-                    expected="columns curve, dose, response",
-                )
+        frame = read_dose_response(data)  # every cell checked; one-line errors naming the line
         if "dataset" in frame.columns:
             frame["curve"] = frame["dataset"].astype(str) + ":" + frame["curve"].astype(str)
         return frame
@@ -72,8 +65,10 @@ def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.Data
     return to_dose_response(normalise_to_controls(merged).data)
 
 
-def _fit_chunk(frame: pd.DataFrame, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    fitter = DoseResponseFitter(model=model).fit(frame)
+def _fit_chunk(
+    frame: pd.DataFrame, model: str, match_drc: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    fitter = DoseResponseFitter(model=model, match_drc=match_drc).fit(frame)
     return fitter.results_, fitter.qc_.reset_index()
 
 
@@ -84,8 +79,10 @@ def fit_tables(
     scheduler: object = None,
     n_workers: int = 2,
     chunk_curves: int = 50_000,
+    match_drc: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """drc's long table and the QC table of every curve, here or on a Dask cluster.
+    """drc's long table and the QC table of every curve, here or on a Dask cluster
+    (``match_drc``: see :class:`~leptotwin.analysis.doseresponse.DoseResponseFitter`).
 
     Curves are fitted independently (the batched solver never mixes curves), so cutting the
     table into chunks of whole curves and fitting them on different workers gives the same
@@ -94,12 +91,12 @@ def fit_tables(
     """
     chunks, n_curves = whole_group_chunks(frame, "curve", chunk_curves, option="--chunk-curves")
     if scheduler is None:
-        parts = [_fit_chunk(c, model) for c in chunks]
+        parts = [_fit_chunk(c, model, match_drc) for c in chunks]
     else:
         from leptotwin.study.distributed import dask_client
 
         with dask_client(scheduler, n_workers) as client:
-            futures = [client.submit(_fit_chunk, c, model, pure=False) for c in chunks]
+            futures = [client.submit(_fit_chunk, c, model, match_drc, pure=False) for c in chunks]
             parts = client.gather(futures)
     results = pd.concat([p[0] for p in parts], ignore_index=True)
     qc = pd.concat([p[1] for p in parts], ignore_index=True)
@@ -120,19 +117,23 @@ def run_fit_curves(
     force: bool = False,
     scheduler: object = None,
     n_workers: int = 2,
+    match_drc: bool = False,
 ) -> dict[str, Path]:
     """Fit and write the tables and figures (figures only without ``scheduler``); returns the
-    written paths by name."""
+    written paths by name. ``match_drc``: keep the sign of ``b`` that R drc's self-starter picks
+    (drc 3.2-0's answer) instead of the lower RSS of both signs (W1.4, LL.5, LL.3, LL.2)."""
     if model not in _MODELS:
         raise LeptotwinError(
             "unknown model", source="--model", value=model, expected="one of " + ", ".join(_MODELS)
         )
     frame = _load(data, plate, layout)
     if scheduler is not None:
-        results, qc = fit_tables(frame, model=model, scheduler=scheduler, n_workers=n_workers)
+        results, qc = fit_tables(
+            frame, model=model, scheduler=scheduler, n_workers=n_workers, match_drc=match_drc
+        )
         out = prepare_out_dir(out_dir, force=force)
         return {"fits": write_csv(out / "fits.csv", results), "qc": write_csv(out / "qc.csv", qc)}
-    fitter = DoseResponseFitter(model=model)
+    fitter = DoseResponseFitter(model=model, match_drc=match_drc)
     fitter.fit(frame)
     sets = curve_sets(frame)
     figures = {}

@@ -214,7 +214,8 @@ def _plot_curves(
                 fitter, fitter.curves_[fitter.curves_.astype(str) == curve][0], grid
             )
             ax.plot(grid, band["fit"], color=colour, lw=1.4, label=name)
-            ax.fill_between(grid, band["lower"], band["upper"], color=colour, alpha=0.18, lw=0)
+            if np.isfinite(band["lower"]).any():  # a flat curve: the line at its mean, no band
+                ax.fill_between(grid, band["lower"], band["upper"], color=colour, alpha=0.18, lw=0)
     ax.axhline(50, color="0.6", lw=0.7, ls=":")
     ax.set_xscale("log")
     ax.set_ylim(-5, 130)
