@@ -413,14 +413,14 @@ def catalog(
     drug: Annotated[str | None, typer.Option(help="Show one drug only.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
 ) -> None:
-    """List the parameter catalogue (values, units, sources)."""
+    """List the parameter catalogue (values, units, sources).
+
+    ``--drug`` shows the drug's own values and those named after it elsewhere (brain binding,
+    studied doses; for a metabolite such as AZ5104 also its parent's metabolite ratio)."""
     from leptotwin.catalog import load_catalog
 
     cat = load_catalog()
-    table = cat.table()
-    if drug is not None:
-        cat.drug(drug)
-        table = table[table["path"].str.startswith(drug.lower() + ".")]
+    table = cat.table() if drug is None else cat.drug_table(drug)
     if check:
         table = table[~table["primary_source"] | table["verify"]]
     if as_csv:

@@ -239,3 +239,47 @@ def test_unknown_in_vivo_parameter_lists_the_block():
         cat.in_vivo_value("lmc_mouse", "inoculum")
     with pytest.raises(LeptotwinError, match=r"unknown in-vivo parameter.*one of .*lmc_mouse"):
         cat.in_vivo_value("lmc_rat", "inoculum_cells")
+
+
+# -- one drug's rows (issue 12, point 11) ---------------------------------------------------------
+
+
+def test_a_metabolite_s_rows_are_found_whatever_the_case_of_its_name():
+    """``catalog --drug AZ5104`` showed 0 rows: the filter lower-cased the name, the paths keep
+    its case. Its 16 own values and the parent's metabolite ratio (which is about AZ5104)."""
+    cat = load_catalog()
+    for name in ("AZ5104", "az5104"):
+        rows = cat.drug_table(name)
+        assert len(rows) == 17
+        own = rows["path"].str.startswith("AZ5104.")
+        assert own.sum() == 16
+        assert rows.loc[~own, "path"].tolist() == [
+            "brain_section.parameters.metabolite_ratio_osimertinib"
+        ]
+
+
+def test_a_drug_s_rows_include_values_named_after_it_elsewhere():
+    rows = load_catalog().drug_table("Osimertinib")["path"].tolist()
+    assert "osimertinib.pk.mouse.CL" in rows
+    assert "brain_section.parameters.kp_uu_brain_osimertinib" in rows
+    assert "studied_doses.parameters.mouse_max_osimertinib" in rows
+    assert not any(p.startswith("AZ5104.") or "erlotinib" in p for p in rows)
+
+
+def test_catalog_cli_shows_the_metabolite(run_cli):
+    total = len(load_catalog().table())
+    code, out, err = run_cli("catalog", "--drug", "AZ5104")
+    assert code == 0, err
+    assert out.rstrip().endswith(f"17 of {total} values shown")
+    assert "AZ5104.pk.mous" in out  # the table folds long paths
+    code, out, _ = run_cli("catalog", "--drug", "az5104", "--csv")
+    assert code == 0 and len(out.strip().splitlines()) == 1 + 17
+
+
+def test_catalog_cli_unknown_drug_lists_the_known_ones(run_cli):
+    code, out, err = run_cli("catalog", "--drug", "12345")
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "leptotwin: error: drug: unknown drug (got '12345'); expected one of alectinib, AZ5104, "
+        "ceritinib, cetuximab, crizotinib, erlotinib, gefitinib, lorlatinib, osimertinib"
+    )

@@ -323,6 +323,30 @@ class Catalog:
         ]
         return pd.DataFrame(rows)
 
+    def drug_table(self, name: str) -> pd.DataFrame:
+        """The rows of :meth:`table` that describe one drug (name matched case-insensitively).
+
+        Its own entry (``AZ5104.pk.mouse.CL``), the values named after it elsewhere
+        (``brain_section.parameters.kp_uu_brain_osimertinib``,
+        ``studied_doses.parameters.mouse_max_osimertinib``) and, for an active metabolite, the
+        parent's metabolite ratio (``metabolite_ratio_osimertinib`` for AZ5104).
+
+        Raises
+        ------
+        LeptotwinError
+            For an unknown drug (the message lists the known ones).
+        """
+        drug = self.drug(name)
+        table = self.table()
+        leaf = table["path"].str.rsplit(".", n=1).str[-1]
+        parents = {pk.formed_from for pk in drug.pk.values() if pk.formed_from}
+        keep = (
+            table["path"].str.startswith(drug.name + ".")
+            | leaf.str.endswith("_" + drug.name)
+            | leaf.isin([f"metabolite_ratio_{p}" for p in parents])
+        )
+        return table[keep].reset_index(drop=True)
+
     def quantities(self) -> list[tuple[str, str, Quantity]]:
         """Every Quantity in the catalogue as (file, dotted path, quantity)."""
         rows: list[tuple[str, str, Quantity]] = []
