@@ -83,6 +83,9 @@ EXPECTED_COLUMNS = (
 _NUMBER = "a number (decimal point), or empty / NA for a missing well"
 
 Locator = Callable[[Hashable], str]
+_CONTROL = re.compile(
+    rb"[\x00-\x08\x0e-\x19\x1b-\x1f]"
+)  # in no text table (tab, CR, LF, FF, ^Z are)
 
 
 # --------------------------------------------------------------------------- files
@@ -104,13 +107,13 @@ def read_table(path: Path) -> tuple[pd.DataFrame, int]:
     if not path.is_file():
         raise LeptotwinError("not a file", source=source, expected="a CSV file")
     data = path.read_bytes()
-    if not data.strip():
-        raise LeptotwinError("empty file", source=source, expected=EXPECTED_COLUMNS)
-    if b"\x00" in data:
+    if _CONTROL.search(data):
         raise LeptotwinError("binary file, not a CSV table", source=source, expected="a CSV file")
     text = _decode(data, source)
-    lines = [line if line.strip() else "" for line in text.splitlines()]
-    skipped = next(i for i, line in enumerate(lines) if line.strip())
+    lines = [line if line.strip() else "" for line in re.split(r"\r\n|\r|\n", text)]
+    if not any(lines):
+        raise LeptotwinError("empty file", source=source, expected=EXPECTED_COLUMNS)
+    skipped = next(i for i, line in enumerate(lines) if line)
     header = lines[skipped]
     sep = max((",", ";", "\t"), key=header.count)
     try:

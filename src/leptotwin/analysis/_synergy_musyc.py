@@ -11,6 +11,7 @@ drug; ``E`` is on a viability-like scale (larger = less effect), as in the ``syn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +110,28 @@ def _predict(theta: Array, d1: Array, d2: Array) -> Array:
     return musyc_surface(d1, d2, *cols)
 
 
+def _jacobian(
+    resid: Callable[[Array, NDArray[np.int64]], Array],
+    th: Array,
+    rows: NDArray[np.int64],
+    r0: Array,
+    step: Array,
+) -> Array:
+    """Forward-difference Jacobian (rows, m, 10) of the residuals. Several parameters are
+    perturbed in one call of the surface (stacked) while the stack stays under about 2e5
+    values: for a few blocks the cost is numpy's per-call overhead, not the arithmetic."""
+    n, m = r0.shape
+    per = int(np.clip(200_000 // max(n * m, 1), 1, 10))
+    jac = np.empty((n, m, 10))
+    for k0 in range(0, 10, per):
+        ks = np.arange(k0, min(10, k0 + per))
+        tk = np.repeat(th[:, None, :], ks.size, axis=1)  # (n, len(ks), 10)
+        tk[:, np.arange(ks.size), ks] += step[:, ks]
+        rk = resid(tk.reshape(-1, 10), np.repeat(rows, ks.size)).reshape(n, ks.size, m)
+        jac[:, :, ks] = ((r0[:, None, :] - rk) / step[:, ks, None]).transpose(0, 2, 1)
+    return jac
+
+
 def fit_musyc(
     d1: Array, d2: Array, y: Array, start: Array, *, max_iter: int = 200, tol: float = 1e-10
 ) -> MusycFit:
@@ -121,7 +144,7 @@ def fit_musyc(
     start : ndarray of shape (n, 10)
         Initial parameters in :data:`NAMES` order (natural scale).
     """
-    n, m = y.shape
+    n = y.shape[0]
     w = np.isfinite(y)
     yy = np.where(w, y, 0.0)
     theta = start.astype(float).copy()
@@ -144,20 +167,17 @@ def fit_musyc(
         th = theta[rows]
         r0 = r[rows]
         step = 1e-6 * np.maximum(np.abs(th), 1e-2)
-        jac = np.empty((rows.size, m, 10))
-        for k in range(10):
-            tk = th.copy()
-            tk[:, k] += step[:, k]
-            jac[:, :, k] = (r0 - resid(tk, rows)) / step[:, k : k + 1]
+        jac = _jacobian(resid, th, rows, r0, step)
         jtj = np.einsum("nmi,nmj->nij", jac, jac)
         jtr = np.einsum("nmi,nm->ni", jac, r0)
         diag = np.einsum("nii->ni", jtj) + 1e-12
         a = jtj + (lam[rows, None] * diag)[:, :, None] * np.eye(10)
+        bad = ~(np.isfinite(a).all(axis=(1, 2)) & np.isfinite(jtr).all(axis=1))
+        a[bad], jtr[bad] = np.eye(10), 0.0  # no step for a block whose system is not finite
         try:
             delta = np.linalg.solve(a, jtr[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            delta = np.linalg.lstsq(a.reshape(-1, 10), jtr.reshape(-1), rcond=None)[0]
-            delta = delta.reshape(rows.size, 10)
+        except np.linalg.LinAlgError:  # a singular system in the stack: least squares per block
+            delta = np.einsum("nij,nj->ni", np.linalg.pinv(a), jtr)
         trial = th + delta
         rt = resid(trial, rows)
         rss_t = np.sum(rt * rt, axis=1)

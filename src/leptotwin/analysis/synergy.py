@@ -592,12 +592,17 @@ def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _pvalue(est: Array, boot: Array) -> Array:
+def _interval(est: Array, boot: Array, q: tuple[float, float]) -> tuple[Array, Array, Array]:
+    """Percentile interval and two-sided p-value ``2 Φ(−|est| / sd)`` from bootstrap draws
+    (axis 0). Cells with no finite draw (failed fits) get NaN, and cells with fewer than two
+    a NaN p-value, without numpy's all-NaN warnings."""
+    n_finite = np.isfinite(boot).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sd = np.nanstd(boot, axis=0, ddof=1)
-        z = np.abs(est) / sd
-        p = 2 * stats.norm.sf(z)
-    return np.where(sd > 0, p, np.nan)
+        lo, up = np.nanpercentile(np.where(n_finite > 0, boot, 0.0), q, axis=0)
+        sd = np.nanstd(np.where(n_finite > 1, boot, 0.0), axis=0, ddof=1)
+        p = 2 * stats.norm.sf(np.abs(est) / sd)
+    lo, up = (np.where(n_finite > 0, a, np.nan) for a in (lo, up))
+    return lo, up, np.where((n_finite > 1) & (sd > 0), p, np.nan)
 
 
 def _score_group(
@@ -656,9 +661,7 @@ def _score_group(
         s = sc.score[m]
         lo = up = pv = np.full_like(s, np.nan)
         if m in boot_scores:
-            with np.errstate(invalid="ignore"):
-                lo, up = np.nanpercentile(boot_scores[m], q, axis=0)
-            pv = _pvalue(s, boot_scores[m])
+            lo, up, pv = _interval(s, boot_scores[m], q)
             for a in (lo, up, pv):
                 a[:, 0, :] = np.nan
                 a[:, :, 0] = np.nan
@@ -682,9 +685,7 @@ def _score_group(
     for (m, stat), est in summ.items():
         lo = up = pv = np.full(n, np.nan)
         if (m, stat) in boot_summ:
-            with np.errstate(invalid="ignore"):
-                lo, up = np.nanpercentile(boot_summ[(m, stat)], q, axis=0)
-            pv = _pvalue(est, boot_summ[(m, stat)])
+            lo, up, pv = _interval(est, boot_summ[(m, stat)], q)
         frame = pd.DataFrame(
             {
                 "block_id": grp.blocks.to_numpy(),
