@@ -345,3 +345,18 @@ def test_most_synergistic_area_reports_its_concentrations(n_conc, area, rows, co
     assert msa["score"] == pytest.approx(best)
     assert (msa["area_conc_r_low"], msa["area_conc_r_high"]) == (conc[rows[0]], conc[rows[1]])
     assert (msa["area_conc_c_low"], msa["area_conc_c_high"]) == (conc[cols[0]], conc[cols[1]])
+
+
+def test_a_flat_block_with_replicates_has_nan_intervals_and_no_warning():
+    """Found by the property test: every well 0 % (two replicates) fails the LL.4 fits, so
+    every bootstrap draw of ZIP and Loewe is NaN; numpy's percentile then warned (All-NaN
+    slice), which pytest turns into an error and a user sees as a RuntimeWarning."""
+    conc = [0.0, 1.0, 2.0, 3.0]
+    cells = [(r, c) for r in conc for c in conc for _ in range(2)]
+    flat = _frame([r for r, _ in cells], [c for _, c in cells], 0.0)
+    res = synergy_scores(flat, methods=["ZIP", "Bliss", "HSA", "Loewe"], response_unit="percent")
+    assert list(res.qc["status"]) == ["fit_failed"]
+    zip_mean = res.per_block.query("method == 'ZIP' and statistic == 'mean'").iloc[0]
+    assert np.isnan(zip_mean[["score", "lower", "upper", "p_value"]].to_numpy(float)).all()
+    bliss = res.per_block.query("method == 'Bliss' and statistic == 'mean'").iloc[0]
+    assert bliss["score"] == 0.0 and np.isnan(bliss["p_value"])

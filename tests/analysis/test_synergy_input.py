@@ -277,3 +277,13 @@ def test_ragged_rows_are_one_line(tmp_path):
     path.write_text("block_id,drug_row\n1,a\n1,a,3,4,5\n")
     with pytest.raises(LeptotwinError, match="not a readable CSV table"):
         read_synergy(path)
+
+
+@pytest.mark.parametrize("data", [b"\x1c", b"\x1e\n\x1d", b"block_id\x1c\n1"])
+def test_control_characters_are_a_binary_file(tmp_path, data):
+    """Found by the property test: a file of one byte 0x1C (file separator) is blank to
+    ``str.strip`` but split as a line by ``str.splitlines``: StopIteration."""
+    path = tmp_path / "c.csv"
+    path.write_bytes(data)
+    with pytest.raises(LeptotwinError, match="binary file"):
+        read_synergy(path)
