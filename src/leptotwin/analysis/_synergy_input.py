@@ -8,7 +8,7 @@ one ``conc_unit`` serves both, and ``Inhibition`` is ``response``.
 
 Every check that a user can act on raises a :class:`LeptotwinError` naming the file (or
 ``synergy_scores``), the line (or row label), the column and the value: text in numbers,
-infinite values, negative or physically impossible concentrations, responses beyond
+infinite values, negative concentrations or ones of 1 M (1 g/mL) and more, responses beyond
 :data:`RESPONSE_LIMIT`, missing block ids, drug names or units, units that are not
 concentrations (parsed with pint, :mod:`leptotwin.catalog.units`), and units that cannot be
 converted into one per drug and block. Missing (NaN) concentrations or responses are not
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leptotwin.catalog.units import ConcUnit, concentration_unit
+from leptotwin.catalog.units import CONCENTRATION_LIMIT, ConcUnit, concentration_unit
 from leptotwin.errors import LeptotwinError
 
 REQUIRED = (
@@ -41,10 +41,6 @@ REQUIRED = (
 RESPONSE_LIMIT = 1000.0
 """Largest |response| accepted, in points of % (ten times full effect): beyond it a value is
 not a percentage of a control (raw luminescence, a typo, 1e308)."""
-MAX_MOLAR_NM = 1e11
-"""Largest molar concentration, nM (100 M: more than any substance packed pure)."""
-MAX_MASS_NG_ML = 1e9
-"""Largest mass concentration, ng/mL (1 g/mL: a drug denser than its solution)."""
 FRACTION_MEDIAN = 1.5
 FRACTION_MAX = 10.0
 """Responses read as % whose median |response| is at most FRACTION_MEDIAN and whose largest is
@@ -327,13 +323,12 @@ def _check_magnitude(
     source: str,
     where: Locator,
 ) -> None:
-    factor, molar = units
-    limit = np.where(molar, MAX_MOLAR_NM, MAX_MASS_NG_ML)
+    factor, _ = units
     with np.errstate(over="ignore", invalid="ignore"):
-        base = conc * factor
-    _fail(df, base > limit, "concentration beyond what can be dissolved", source=source,
-          where=where, col=col, values=df[col],
-          expected="at most 100 M (molar) or 1 g/mL (mass per volume)")  # fmt: skip
+        base = conc * factor  # nM or ng/mL
+    _fail(df, base >= CONCENTRATION_LIMIT, "concentration too high for a dose (a typo?)",
+          source=source, where=where, col=col, values=df[col],
+          expected="below 1 M (molar) or 1 g/mL (mass per volume)")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- units per block

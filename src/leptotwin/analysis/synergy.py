@@ -125,9 +125,9 @@ def read_synergy(path: str | os.PathLike[str]) -> pd.DataFrame:
     ------
     LeptotwinError
         A missing, empty, binary or unreadable file, a missing column, or a bad row (named by
-        its line): text in numbers, an infinite value, a negative or impossible concentration,
-        a response beyond ±1000 %, a missing block_id, drug or unit, a unit that is not a
-        concentration, or one drug given in molar and mass units in one block.
+        its line): text in numbers, an infinite value, a negative concentration or one of 1 M
+        (1 g/mL) or more, a response beyond ±1000 %, a missing block_id, drug or unit, a unit
+        that is not a concentration, or one drug given in molar and mass units in one block.
     """
     path = Path(path)
     raw, first_line = read_table(path)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANONICAL",
+    "CONCENTRATION_LIMIT",
     "CONCENTRATION_UNITS",
     "ConcUnit",
     "DoseUnit",
@@ -60,6 +61,10 @@ CONCENTRATION_UNITS = (
     "g/L",
 )  # fmt: skip
 """Common concentration spellings: those matched case-insensitively and listed in messages."""
+
+CONCENTRATION_LIMIT = 1e9
+"""Concentrations of 1 M (1e9 nM) or 1 g/mL (1e9 ng/mL) and more are typos, not doses: a drug
+of 500 g/mol at 1 M would be 500 g per litre of medium (the rule of the plate layouts)."""
 
 _CONC_EXPECTED = (
     "a concentration unit: molar (pM, nM, µM or uM, mM, M) or mass per volume (pg/mL, ng/mL, "
