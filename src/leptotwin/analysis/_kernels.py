@@ -1038,13 +1038,18 @@ def _fit_range(
                     best_st = st
         if sign_mode == 0 and not symmetric and n_lev >= 2:
             # the other sign of b (c and d swapped) is a different curve family here: refit
-            # from the best grid point on that side and keep the lower RSS
-            other = -1 if best_b > 0 else 1
+            # from the best grid point on that side, and from a unit slope at its log e (a
+            # steep grid point can lead into a step-shaped local optimum), keep the lower RSS
+            other = -1.0 if best_b > 0 else 1.0
             gb, gl, g_rss = _grid_start(
                 weibull, n_lev, tk, nk, yk, n0, y0, ssw, c_free, d_free, c_val, d_val,
-                other, key, g, omg, g1, g2,
+                int(other), key, g, omg, g1, g2,
             )  # fmt: skip
-            if math.isfinite(g_rss):
+            for attempt in range(2 if math.isfinite(g_rss) else 0):
+                if attempt == 1:
+                    if abs(gb) == 1.0:
+                        break
+                    gb = other
                 bb, ll, st, its = _solve_lm(
                     weibull, gb, gl, max_iter, n_lev, tk, nk, yk, n0, y0, ssw,
                     c_free, d_free, c_val, d_val, g, omg, g1, g2, cur, new,
