@@ -286,3 +286,21 @@ def test_array_layout_that_is_binary_or_empty_is_one_line(tmp_path):
         assert str(err.value).startswith("layout.csv: ")
     path.write_bytes("receptor,row,col\nReference,0,0\nEGFR \xb5,0,1\n".encode("latin-1"))
     assert read_array_layout(path).spots["receptor"].tolist() == ["Reference", "EGFR µ"]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        # found by the property test: an IntCastingNaNError from pandas
+        ("receptor,row,col\nReference,INF,0\nEGFR,0,1\n", r"row, spot 1: layout row/col must"),
+        ("receptor,row,col\nReference,-1,0\nEGFR,0,1\n", r"row, spot 1: layout row/col must"),
+        ("receptor,row,col,x_px,y_px\nReference,0,0,nan,3\n", r"x_px, spot 1: spot position"),
+        ("# pitch_px: nan\nreceptor,row,col\nReference,0,0\n", r"pitch_px: bad layout header"),
+        ("# spot_radius_px: -2\nreceptor,row,col\nReference,0,0\n", "bad layout header value"),
+    ],
+)
+def test_array_layout_numbers_are_checked(tmp_path, text, match):
+    path = tmp_path / "layout.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(LeptotwinError, match=match):
+        read_array_layout(path)

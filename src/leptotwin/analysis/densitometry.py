@@ -812,13 +812,7 @@ def read_array_layout(path: str | os.PathLike[str] | pd.DataFrame) -> ArrayLayou
                 if sep and key.strip() in (
                     "pitch_px", "origin_x_px", "origin_y_px", "spot_radius_px"
                 ):  # fmt: skip
-                    try:
-                        header[key.strip()] = float(val)
-                    except ValueError as exc:
-                        raise LeptotwinError(
-                            "header value is not a number", source=source, field=key.strip(),
-                            value=val.strip(),
-                        ) from exc  # fmt: skip
+                    header[key.strip()] = _header_number(key.strip(), val, source)
             elif line.strip():
                 body.append(line)
         try:
@@ -833,10 +827,25 @@ def read_array_layout(path: str | os.PathLike[str] | pd.DataFrame) -> ArrayLayou
             expected="receptor, row, col (optional kind, x_px, y_px)",
         )  # fmt: skip
     for c in ("row", "col"):
-        v = pd.to_numeric(frame[c], errors="coerce")
-        if v.isna().any() or (v != np.round(v)).any():
-            raise LeptotwinError("layout row/col must be integers", source=source, field=c)
+        v = pd.to_numeric(frame[c], errors="coerce").to_numpy(float)
+        bad = ~(np.isfinite(v) & (v >= 0) & (v == np.round(v)) & (v < 1e6))
+        if bad.any():
+            raise LeptotwinError(
+                "layout row/col must be whole numbers >= 0", source=source,
+                field=f"{c}, spot {int(np.argmax(bad)) + 1}",
+                value=str(frame[c].iloc[int(np.argmax(bad))]),
+            )  # fmt: skip
         frame[c] = v.astype(int)
+    for c in ("x_px", "y_px"):
+        if c in frame.columns:
+            v = pd.to_numeric(frame[c], errors="coerce").to_numpy(float)
+            if not np.isfinite(v).all():
+                i = int(np.argmax(~np.isfinite(v)))
+                raise LeptotwinError(
+                    "spot position is not a number", source=source, field=f"{c}, spot {i + 1}",
+                    value=str(frame[c].iloc[i]), expected="a finite number of px",
+                )  # fmt: skip
+            frame[c] = v
     if "kind" not in frame.columns:
         frame["kind"] = [_kind(r) for r in frame["receptor"]]
     if not (frame["kind"] == "reference").any():
@@ -845,6 +854,21 @@ def read_array_layout(path: str | os.PathLike[str] | pd.DataFrame) -> ArrayLayou
             expected="reference spots to normalise to",
         )  # fmt: skip
     return ArrayLayout(spots=frame.reset_index(drop=True), **header)
+
+
+def _header_number(key: str, text: str, source: str) -> float:
+    """A ``# key: value`` geometry value in px: finite, > 0 (pitch, radius) or >= 0 (origin)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    least = 0.0 if key.startswith("origin") else math.ulp(0.0)
+    if not (math.isfinite(value) and value >= least):
+        raise LeptotwinError(
+            "bad layout header value", source=source, field=key, value=text.strip(),
+            expected="a number of px, " + ("0 or more" if least == 0 else "above 0"),
+        )  # fmt: skip
+    return value
 
 
 def _grid_from_references(
