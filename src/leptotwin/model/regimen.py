@@ -294,8 +294,12 @@ _TIMING = (
 
 
 def _tokens(text: str, offset: int = 0) -> list[_Token]:
-    norm = text.replace("×", " x ").replace("–", "-").replace(",", " ")
-    return [(m.group(0), m.start() + offset) for m in re.finditer(r"\S+", norm)]
+    """Words and their positions in the original text: spaces and commas separate them, ``×``
+    is a word of its own (read as ``x``) and ``–`` reads as ``-``."""
+    return [
+        (m.group(0).replace("×", "x").replace("–", "-"), m.start() + offset)
+        for m in re.finditer(r"×|[^\s,×]+", text)
+    ]
 
 
 class _Parser:
