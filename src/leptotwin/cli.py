@@ -203,7 +203,7 @@ def blot(
     layout: Annotated[
         Path | None,
         typer.Option(
-            help="Blot layout ([strips] antibody per strip, [lanes] sample per lane) or "
+            help="Blot layout (\\[strips] antibody per strip, \\[lanes] sample per lane) or "
             "membrane-array layout (receptor, row, col); told apart by the header."
         ),
     ] = None,

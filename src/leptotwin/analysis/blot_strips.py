@@ -489,7 +489,8 @@ def detect_strips(
         raise LeptotwinError(
             "no bands found: cannot place the strips",
             source=src,
-            expected="an image with bands, or strip rows (row0_px, row1_px) in a layout",
+            expected="an image with bands, --strips 1 (the whole image), or strip rows "
+            "(row0_px, row1_px) in a layout",
         )
     height = float(np.median([b - a + 1 for a, b in runs]))
     groups = [list(runs[0])]
