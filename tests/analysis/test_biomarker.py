@@ -69,3 +69,55 @@ def test_bad_input():
         dunn_test(_frame({"a": [1, 2], "b": [3, 4]}), adjust="fdr")
     with pytest.raises(LeptotwinError, match="reference group"):
         compare_groups(_frame({"a": [1, 2], "b": [3, 4]}), reference="z")
+
+
+def _brute_force_p(x, y, alternative):
+    """Exhaustive permutation p of the mid-rank sum of x (every way to relabel the pool)."""
+    from itertools import combinations
+
+    from scipy import stats
+
+    pooled = np.concatenate([x, y])
+    ranks = stats.rankdata(pooled)
+    obs = ranks[: len(x)].sum()
+    sums = np.array([ranks[list(c)].sum() for c in combinations(range(len(pooled)), len(x))])
+    ge, le = np.mean(sums >= obs - 1e-9), np.mean(sums <= obs + 1e-9)
+    return {"greater": ge, "less": le, "two-sided": min(1.0, 2 * min(ge, le))}[alternative]
+
+
+@pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
+@pytest.mark.parametrize(("n_x", "n_y", "decimals"), [(4, 9, 1), (4, 9, 3), (7, 3, 0), (5, 5, 1)])
+def test_exact_mannwhitney_equals_full_enumeration_with_ties(alternative, n_x, n_y, decimals):
+    from leptotwin.analysis.biomarker import exact_mannwhitney
+
+    rng = np.random.default_rng(n_x * 100 + n_y + decimals)
+    x = np.round(rng.normal(0.8, 1, n_x), decimals)
+    y = np.round(rng.normal(0.0, 1, n_y), decimals)
+    got = exact_mannwhitney(x, y, alternative=alternative)
+    assert got["p_value"] == pytest.approx(_brute_force_p(x, y, alternative), rel=1e-12)
+
+
+def test_exact_mannwhitney_untied_equals_scipy_exact_and_ties_differ_from_it():
+    from scipy import stats
+
+    from leptotwin.analysis.biomarker import exact_mannwhitney
+
+    x, y = np.array([5.1, 7.3, 9.9, 6.2]), np.array([1.0, 2.2, 3.1, 5.0, 6.0, 0.5, 2.9])
+    ref = stats.mannwhitneyu(x, y, alternative="greater", method="exact")
+    got = exact_mannwhitney(x, y)
+    assert got["p_value"] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert got["U"] == ref.statistic and got["auc"] == ref.statistic / 28
+    # censored at the LLOQ: ties; scipy's "exact" ignores them, the enumeration does not
+    x, y = np.array([31.0, 12.0, 12.0, 55.0]), np.array([12.0] * 20 + [13.0, 14.0, 40.0])
+    got = exact_mannwhitney(x, y)["p_value"]
+    assert got == pytest.approx(_brute_force_p(x, y, "greater"), rel=1e-12)
+    assert got != pytest.approx(
+        stats.mannwhitneyu(x, y, alternative="greater", method="exact").pvalue
+    )
+
+
+def test_exact_mannwhitney_all_tied_is_p_1_not_nan():
+    from leptotwin.analysis.biomarker import exact_mannwhitney
+
+    res = exact_mannwhitney(np.full(4, 12.0), np.full(30, 12.0))
+    assert res["p_value"] == 1.0 and res["auc"] == 0.5
