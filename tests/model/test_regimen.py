@@ -109,7 +109,7 @@ NINES = "9" * 400  # reads as float('inf')
         ("400 mg/m2 iv once; 250 mg/m2 iv QWW", r"token 'QWW' \(position 32\)"),
         ("1 mg QD days 1 to", r"at the end: last day is missing"),
         ("50 mg/kg QD ×28 d zz", r"token 'zz' \(position 18\)"),  # was 20: '×' became ' x '
-        ("50 mg/kg QD x 28 d; 1 mg QW qq", r"token 'qq' \(position 29\)"),  # was 10: in the part
+        ("50 mg/kg QD x 28 d; 1 mg QW qq", r"token 'qq' \(position 28\)"),  # was 10: in the part
     ],
 )  # fmt: skip
 def test_absurd_or_contradictory_regimens_point_at_the_token(text, pattern):
