@@ -158,9 +158,7 @@ def test_the_unspoilt_exports_are_read(exports, scratch):
         frame = read_qpcr(scratch)
         _check_valid(frame)
         assert len(frame) == len(_wells())
-    assert _efficiency_attr(exports[-1], scratch) == pytest.approx(
-        {"AREG": 0.965, "GAPDH": 0.991}
-    )
+    assert _efficiency_attr(exports[-1], scratch) == pytest.approx({"AREG": 0.965, "GAPDH": 0.991})
 
 
 def _efficiency_attr(data: bytes, scratch: Path) -> dict[str, float]:
