@@ -97,7 +97,8 @@ def test_band_volumes_are_proportional_to_the_truth_in_every_strip_and_lane():
 @pytest.mark.parametrize("seed", [5, 6, 7, 8, 9])
 def test_phospho_to_total_ratio_between_two_samples_is_recovered(seed):
     """p-EGFR/EGFR of A925L/AR (lane 3) over A925L (lane 1): truth (0.5/1.2)/(0.1/1.0) = 4.17,
-    recovered within 15 % on every seed; normalised to beta-actin the same within 15 %."""
+    recovered within 15 % (seeds 5-14 gave -10 % to +15 %, mean +4 %: the denominator band,
+    amount 0.1, is faint and slightly underestimated); normalised to beta-actin within 15 %."""
     blot = _blot(seed)
     t = _quantified(blot).set_index(["antibody", "lane"])
     truth = (0.5 / 1.2) / (0.1 / 1.0)
