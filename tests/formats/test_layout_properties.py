@@ -155,9 +155,8 @@ def layouts(draw) -> tuple[list[str], list[list[str]], str]:
     names = draw(st.lists(st.sampled_from([*LAYOUT_COLUMNS, "notes", "conc_a_nM"]), unique=True,
                           min_size=1, max_size=13))  # fmt: skip
     header = [draw(st.sampled_from([n, n.upper(), f" {n} "])) for n in names]
-    rows = [
-        [draw(COLUMN_VALUES.get(n.lower(), TEXT)) for n in names] for _ in range(draw(st.integers(0, 8)))
-    ]
+    cells = [COLUMN_VALUES.get(n.lower(), TEXT) for n in names]
+    rows = [[draw(c) for c in cells] for _ in range(draw(st.integers(0, 8)))]
     return header, rows, draw(st.sampled_from([",", ";", "\t"]))
 
 
