@@ -6,10 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from leptotwin.analysis.biomarker import dunn_test, kruskal_wallis
 from leptotwin.model.patients import simulate_csf_areg, study_groups
 from leptotwin.study.claims import ClaimStatus
 from leptotwin.study.reproduce import Context
-from leptotwin.study.sections.patients import ALK, evaluate, measure_csf, power
+from leptotwin.study.sections.patients import (
+    ALK,
+    COUNTERFACTUALS,
+    evaluate,
+    measure_csf,
+    population_effect,
+    repeated_studies,
+)
 
 
 def _ctx(tmp_path, seed):
@@ -22,20 +30,70 @@ def test_alk_group_highest_through_the_elisa_files(tmp_path):
     assert (tmp_path / "csf" / "csf_areg_elisa_export.csv").is_file()
     med = primary.groupby("group")["areg_pg_mL"].median()
     assert med[ALK] > 1.5 * med.drop(ALK).max()  # n = 4: the primary ratio itself varies
-    studies = power(ctx, 60)
-    pcols = [c for c in studies.columns if c.startswith("p_vs_")]
-    assert (studies[pcols] < 0.05).all(axis=1).mean() > 0.5
+    studies = repeated_studies(ctx, 60)
+    assert studies["reproduced"].mean() > 0.5
+    holm = [c for c in studies.columns if c.startswith("p_holm_vs_")]
+    raw = [c.replace("p_holm_", "p_") for c in holm]
+    assert len(holm) == 2 and (studies[holm].to_numpy() >= studies[raw].to_numpy()).all()
+    # reproduced means both Holm-adjusted one-sided p < 0.05 and the ALK median highest
+    expected = (studies[holm] < 0.05).all(axis=1) & (
+        studies[[c for c in studies.columns if c.startswith("ratio_vs_")]] > 1
+    ).all(axis=1)
+    assert (studies["reproduced"] == expected).all()
 
 
-def test_counterfactual_no_tumour_areg_fails_c9(tmp_path):
+def test_population_effect_passes_part_a_and_evaluate_needs_10000(tmp_path):
+    ctx = _ctx(tmp_path, 6)
+    pop = population_effect(ctx, 3000)
+    assert (pop["n"] == 3000).all()
+    assert (pop["median_ratio"] >= 3).all() and (pop["p_alk_higher"] >= 0.8).all()
+    studies = repeated_studies(ctx, 40)
+    assert evaluate(pop, studies, {}).status == ClaimStatus.FAIL  # n < 10,000 per group
+    big = pop.assign(n=10_000)
+    assert evaluate(big, studies, {}).status == ClaimStatus.PASS
+    assert evaluate(big, studies.assign(reproduced=False), {}).status == ClaimStatus.FAIL
+
+
+@pytest.mark.parametrize("counterfactual", COUNTERFACTUALS)
+def test_each_counterfactual_breaks_c9(tmp_path, counterfactual):
+    """No tumour AREG secretion, or miR-449a restored in the ALK group: the study's finding is
+    not reproduced (≤ 10 %), the population effect against EGFR-mutant LMC is gone, C9 FAILs."""
     ctx = _ctx(tmp_path, 4)
-    groups = study_groups(tumour_areg_scale=0.0)
-    primary = measure_csf(ctx, simulate_csf_areg(groups, rng=ctx.rng))
-    studies = power(ctx, 60, tumour_areg_scale=0.0)
-    claim = evaluate(primary, studies)
+    cf = repeated_studies(ctx, 80, counterfactual=counterfactual)
+    assert cf["reproduced"].mean() <= 0.1
+    cf_pop = population_effect(ctx, 2000, counterfactual=counterfactual)
+    claim = evaluate(cf_pop, cf, {counterfactual: cf})
     assert claim.status == ClaimStatus.FAIL
-    pcols = [c for c in studies.columns if c.startswith("p_vs_")]
-    assert (studies[pcols] < 0.05).all(axis=1).mean() < 0.2
+    # the ALK vs EGFR-mutant effect disappears in the population too
+    egfr = cf_pop.set_index("group").loc["EGFR-mutant TKI-resistant LMC"]
+    assert egfr["median_ratio"] < 1.5 and egfr["p_alk_higher"] < 0.6
+
+
+def test_global_areg_knockout_reports_fail_not_an_error(tmp_path):
+    """No AREG anywhere (secretion 0 and CSF baseline 0): every sample is below the LLOQ, all
+    values tie; the group tests give p = 1 and C9 FAILs instead of crashing on NaN."""
+    import dataclasses
+
+    from leptotwin.catalog import load_catalog
+
+    base = load_catalog()
+    params = dict(base.in_vivo["patients"].parameters)
+    params["csf_areg_baseline"] = params["csf_areg_baseline"].model_copy(update={"value": 1e-6})
+    block = base.in_vivo["patients"].model_copy(update={"parameters": params})
+    cat = dataclasses.replace(base, in_vivo={**base.in_vivo, "patients": block})
+    ctx = _ctx(tmp_path, 8)
+    pop = population_effect(ctx, 500, catalog=cat, counterfactual="no AREG")
+    studies = repeated_studies(ctx, 20, catalog=cat, counterfactual="no AREG")
+    assert np.isfinite(studies.filter(like="p_holm").to_numpy()).all()
+    assert not studies["reproduced"].any()
+    assert evaluate(pop, studies, {"no AREG": studies}).status == ClaimStatus.FAIL
+    patients = simulate_csf_areg(study_groups(cat, tumour_areg_scale=0.0), rng=ctx.rng)
+    primary = measure_csf(ctx, patients, catalog=cat)
+    data = primary.rename(columns={"areg_pg_mL": "value"})
+    assert data["value"].nunique() == 1  # all at the LLOQ
+    assert kruskal_wallis(data)["p_value"] == 1.0
+    dunn = dunn_test(data)
+    assert (dunn["p_value"] == 1.0).all() and (dunn["p_adjusted"] == 1.0).all()
 
 
 def test_samples_far_above_the_range_are_reassayed_until_measured(tmp_path):

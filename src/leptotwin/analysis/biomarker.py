@@ -54,6 +54,8 @@ def _groups(df: pd.DataFrame, value: str, source: str) -> dict[str, np.ndarray]:
 def kruskal_wallis(df: pd.DataFrame, *, value: str = "value") -> dict[str, float]:
     """Kruskal–Wallis H test across all groups (tie-corrected; scipy). Returns ``H, df, p``."""
     g = _groups(df, value, "kruskal_wallis")
+    if np.unique(np.concatenate(list(g.values()))).size < 2:
+        return {"H": 0.0, "df": float(len(g) - 1), "p_value": 1.0}  # all tied: no evidence
     h, p = stats.kruskal(*g.values())
     return {"H": float(h), "df": float(len(g) - 1), "p_value": float(p)}
 
@@ -76,7 +78,9 @@ def dunn_test(df: pd.DataFrame, *, value: str = "value", adjust: str = "holm") -
         start += v.size
     rows = []
     for a, b in combinations(g, 2):
-        z = (mean_rank[a] - mean_rank[b]) / np.sqrt(s2 * (1 / g[a].size + 1 / g[b].size))
+        se = np.sqrt(s2 * (1 / g[a].size + 1 / g[b].size))
+        # every value tied (s2 = 0): the ranks carry no information, z = 0 and p = 1
+        z = (mean_rank[a] - mean_rank[b]) / se if se > 0 else 0.0
         rows.append(
             {
                 "group_a": a,
