@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leptotwin.catalog import units
 from leptotwin.catalog.units import (
@@ -211,3 +213,27 @@ def test_pint_is_imported_and_built_only_on_first_use():
         "assert 'pint' in sys.modules and registry() is registry()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------- any text
+_UNIT_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.text(alphabet=st.sampled_from(list("nµμumMgLlk/^*()2%. 1e-")), max_size=10),
+)
+
+
+@pytest.mark.fuzz
+@given(text=_UNIT_TEXT)
+def test_any_text_is_a_unit_or_refused(text):
+    """pint raises many exception types on malformed text; users see only LeptotwinError."""
+    for parse in (concentration_unit, dose_unit):
+        try:
+            spec = parse(text, source="s", field="f")
+        except LeptotwinError as exc:
+            assert "\n" not in str(exc)
+            continue
+        assert spec.factor > 0 and np.isfinite(spec.factor)
+    try:
+        convert(1.0, text, "clearance", body_weight_kg=1.0, body_surface_m2=1.0)
+    except LeptotwinError:
+        pass

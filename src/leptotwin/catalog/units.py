@@ -122,11 +122,6 @@ def _factor(unit: pint.Unit, target: str) -> float:
         return _clean(registry().Quantity(1.0, unit).to(to).magnitude)
 
 
-def _dims(unit: pint.Unit) -> str:
-    dims = str(unit.dimensionality)
-    return "dimensionless" if dims == "dimensionless" else dims
-
-
 def _same_dims(unit: pint.Unit, reference: str) -> bool:
     ref = _parse(reference)
     return ref is not None and unit.dimensionality == ref.dimensionality
@@ -196,7 +191,7 @@ def _conc_lookup(text: str) -> ConcUnit | str:
     if unit is None:
         return "unknown unit"
     if not _is_conc(unit):
-        return f"not a concentration unit (its dimension is {_dims(unit)})"
+        return f"not a concentration unit (its dimension is {unit.dimensionality})"
     molar = _same_dims(unit, "M")
     return ConcUnit(_display(unit), molar, _factor(unit, "nM" if molar else "ng/mL"))
 
@@ -289,7 +284,7 @@ def _dose_lookup(text: str) -> DoseUnit | str:
     if unit is None:
         return "unknown unit"
     if not _same_dims(unit, "mg"):
-        return f"not a dose unit (its dimension is {_dims(_parse(text) or unit)})"
+        return f"not a dose unit (its dimension is {(_parse(text) or unit).dimensionality})"
     return DoseUnit("mg" if per is None else f"mg/{per}", _factor(unit, "mg"), per)
 
 
