@@ -344,6 +344,8 @@ NOT_APPLICABLE = {
     ("catalog", "interrupted"): "prints to stdout, writes no file",
     ("fit-curves", "unknown_unit"): "the tidy format has no unit column",
     ("qpcr", "unknown_unit"): "Ct values have no unit",
+    ("qpcr", "nan"): "NaN is how Bio-Rad CFX writes a well with no Cq: read as undetermined and "
+    "named in a note (tests/analysis/test_qpcr_reader.py); inf and -1 are refused (tested here)",
     ("blot", "nan"): "an image: --lanes is an integer option (text is tested)",
     ("blot", "unknown_unit"): "an image has no unit",
     ("msi", "unknown_unit"): "--ppm is the only unit and is fixed by the option name",

@@ -18,6 +18,7 @@ _EXPORTS = {
     "write_bli": "bli",
     "harvest_counts": "harvest",
     "collect_conditioned_medium": "conditioned_medium",
+    "EXPORT_FLAVORS": "qpcr",
     "make_qpcr_samples": "qpcr",
     "simulate_qpcr": "qpcr",
     "write_qpcr": "qpcr",
