@@ -304,3 +304,26 @@ def test_array_layout_numbers_are_checked(tmp_path, text, match):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(LeptotwinError, match=match):
         read_array_layout(path)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_band_switched_off_is_below_detection_not_a_huge_ratio(seed):
+    """Issue 13 (9): a phospho band that a drug switched off is noise; dividing two noise bands
+    gave fold changes like 42x. Below its detection limit a band counts at that limit and the
+    ratio says it is a bound."""
+    blot = _arai_blot(np.random.default_rng(seed), p_egfr=(0.0, 0.8, 0.0, 0.8))
+    table = quantify_blot(blot.image, 4, _strips(blot))
+    assert (table["lod_au"] > 0).all()
+    egfr = table[table["target"] == "EGFR"]
+    assert (egfr["volume_au"] > 10 * egfr["lod_au"]).all()  # real bands far above it
+    rel = normalise_bands(table, "pEGFR", "EGFR", reference_lane=1).set_index("lane")
+    assert rel.loc[1, "target_below_lod"] and rel.loc[3, "target_below_lod"]
+    assert not rel.loc[2, "target_below_lod"]
+    # lane 2 against an undetectable reference: a lower bound, finite, not noise / noise
+    assert rel.loc[2, "bound"] == "lower" and np.isfinite(rel.loc[2, "relative"])
+    # lane 3 (noise) against lane 1 (noise): not a number at all
+    assert rel.loc[3, "bound"] == "undetermined" and np.isnan(rel.loc[3, "relative"])
+    # against a detectable reference, a switched-off band is an upper bound below 1
+    rel2 = normalise_bands(table, "pEGFR", "EGFR", reference_lane=2).set_index("lane")
+    assert rel2.loc[3, "bound"] == "upper" and rel2.loc[3, "relative"] < 0.3
+    assert rel2.loc[4, "bound"] == "" and rel2.loc[4, "relative"] == pytest.approx(1, rel=0.2)

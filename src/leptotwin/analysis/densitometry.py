@@ -652,7 +652,10 @@ def quantify_blot(
     -------
     DataFrame
         :func:`quantify_bands` columns plus ``target`` (and ``label``), one row per target and
-        lane. Lanes are detected once on the union of the strips.
+        lane, and ``lod_au``: the band's limit of detection (grey level × px), 3 σ √n with σ the
+        robust (MAD) pixel noise of the strip outside the band boxes after background
+        subtraction and n the pixels of the box. Lanes are detected once on the union of the
+        strips.
     """
     src = "quantify_blot"
     img = read_image(image, polarity=polarity)
@@ -675,11 +678,31 @@ def quantify_blot(
             img, rows=window, lanes=lanes, background=background, radius=radius,
             **band_options,  # type: ignore[arg-type]
         )  # fmt: skip
+        t["lod_au"] = _detection_limit(corrected, window, t)
         t.insert(0, "target", target)
         if labels is not None:
             t.insert(2, "label", [labels[i - 1] for i in t["lane"]])
         parts.append(t)
     return pd.concat(parts, ignore_index=True)
+
+
+def _detection_limit(
+    corrected: np.ndarray, window: tuple[int, int], bands: pd.DataFrame
+) -> np.ndarray:
+    """3 σ √n per band box: σ the robust pixel noise of the strip outside every band box.
+
+    Film and CCD noise is not white, so this is a floor rather than a bound; what it prevents is
+    a ratio of two bands that are both noise (a phospho band that a drug switched off)."""
+    a, b = window
+    strip = corrected[a : b + 1].astype(float)
+    free = np.ones(strip.shape, bool)
+    boxes = bands[["row0_px", "row1_px", "col0_px", "col1_px"]].to_numpy(int)
+    for r0, r1, c0, c1 in boxes:
+        free[max(r0 - a, 0) : max(r1 - a + 1, 0), c0 : c1 + 1] = False
+    values = strip[free] if free.sum() >= 10 else strip.ravel()
+    sigma = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    n_px = (boxes[:, 1] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 2] + 1)
+    return 3.0 * sigma * np.sqrt(np.maximum(n_px, 1))
 
 
 def normalise_bands(
@@ -707,7 +730,12 @@ def normalise_bands(
     DataFrame
         ``lane, target, control, target_au, control_au, ratio`` (target/control, unitless),
         ``relative`` (ratio / ratio of the reference lane), ``saturated`` (either band).
-        A control at or below 0 gives NaN with ``ok`` False.
+        A control at or below 0 gives NaN with ``ok`` False. When the table has ``lod_au``
+        (:func:`quantify_blot`), a band below its detection limit is counted at that limit and
+        flagged (``target_below_lod``, ``control_below_lod``): a control below it gives NaN
+        (``ok`` False), a target below it makes ``ratio`` an upper bound, and a reference lane
+        whose target is below it makes every ``relative`` a lower bound (``bound``: "upper",
+        "lower" or "").
     """
     src = "normalise_bands"
     for name in ("target", "lane", column):
@@ -727,21 +755,30 @@ def normalise_bands(
     out = pd.DataFrame({"lane": lanes, "target": target, "control": control})
     out["target_au"] = a.loc[lanes, column].to_numpy(float)
     out["control_au"] = b.loc[lanes, column].to_numpy(float)
-    out["ok"] = out["control_au"] > 0
-    out["ratio"] = np.where(
-        out["ok"], out["target_au"] / out["control_au"].where(out["ok"]), np.nan
-    )
+    has_lod = "lod_au" in first.columns
+    lod_t = a.loc[lanes, "lod_au"].to_numpy(float) if has_lod else np.zeros(len(lanes))
+    lod_c = b.loc[lanes, "lod_au"].to_numpy(float) if has_lod else np.zeros(len(lanes))
+    out["target_below_lod"] = out["target_au"] <= lod_t if has_lod else False
+    out["control_below_lod"] = out["control_au"] <= lod_c if has_lod else False
+    out["ok"] = (out["control_au"] > 0) & ~out["control_below_lod"]
+    numerator = np.maximum(out["target_au"], lod_t) if has_lod else out["target_au"]
+    out["ratio"] = np.where(out["ok"], numerator / out["control_au"].where(out["ok"]), np.nan)
     ref = lanes[0] if reference_lane is None else reference_lane
     if ref not in lanes:
         raise LeptotwinError("reference lane not in the table", source=src, value=ref)
-    ref_ratio = float(out.loc[out["lane"] == ref, "ratio"].iloc[0])
+    at_ref = out["lane"] == ref
+    ref_ratio = float(out.loc[at_ref, "ratio"].iloc[0])
     out["relative"] = out["ratio"] / ref_ratio if ref_ratio and math.isfinite(ref_ratio) else np.nan
+    ref_floor = bool(out.loc[at_ref, "target_below_lod"].iloc[0])
+    out["bound"] = np.where(out["target_below_lod"], "upper", "lower" if ref_floor else "")
+    out.loc[out["target_below_lod"] & ref_floor, "bound"] = "undetermined"
+    out.loc[out["target_below_lod"] & ref_floor, "relative"] = np.nan
     sat_a = a.loc[lanes, "saturated"].to_numpy(bool) if "saturated" in a else np.zeros(len(lanes))
     sat_b = b.loc[lanes, "saturated"].to_numpy(bool) if "saturated" in b else np.zeros(len(lanes))
     out["saturated"] = np.logical_or(sat_a, sat_b)
     return out[
         ["lane", "target", "control", "target_au", "control_au", "ratio", "relative",
-         "saturated", "ok"]
+         "bound", "target_below_lod", "control_below_lod", "saturated", "ok"]
     ]  # fmt: skip
 
 
