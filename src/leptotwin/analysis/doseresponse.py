@@ -221,7 +221,8 @@ class DoseResponseFitter:
     curves_ : Index of length n_curves
         Curve labels, in order of first appearance.
     params_ : DataFrame of shape (n_curves, p)
-        Estimates (NaN where the fit failed).
+        Estimates (NaN where the fit failed; for a flat curve ``b`` and ``e`` are NaN and
+        ``c``, ``d`` its mean).
     se_ : DataFrame of shape (n_curves, p)
         Standard errors.
     cov_ : ndarray of shape (n_curves, p, p)
@@ -313,9 +314,11 @@ class DoseResponseFitter:
         Raises
         ------
         LeptotwinError
-            Missing or duplicated columns, non-numeric values, negative or missing doses,
-            no response at all. A curve that cannot be fitted (e.g. one dose) does not
-            raise: it gets status ``INSUFFICIENT_DATA`` and NaN estimates.
+            Missing or duplicated columns, non-numeric values, negative, missing or absurd
+            (beyond 1e15) doses, infinite or absurd (beyond ±1e15) responses, no response at
+            all; the message names the column, the row and the value. A curve that cannot be
+            fitted (e.g. one dose) does not raise: it gets status ``INSUFFICIENT_DATA`` and NaN
+            estimates; a curve without dose dependence gets ``FLAT`` (see Notes).
         """
         clean = _check_frame(df, _SRC)
         codes, labels = _factorize_curves(clean["curve"])
@@ -342,21 +345,30 @@ class DoseResponseFitter:
         return self
 
     def _flat_curves(self, fit: BatchFit) -> NDArray[np.bool_]:
-        """Fitted curves without dose dependence (see "Flat curves" in the class docstring)."""
+        """Fitted curves without dose dependence (see Notes in the class docstring): the F-test
+        not significant at ``alpha``, or every response equal (TSS at most ``n (1e-13
+        max|y|)^2``, rounding)."""
         b, p = self._batch, self.model.n_params
         fitted = (fit.status == FitStatus.CONVERGED.code) | (fit.status == FitStatus.MAX_ITER.code)
         if not fitted.any():
             return fitted
-        scale = np.max(np.abs(b.y), axis=1) if b.y.size else np.zeros(b.n)
-        equal = b.tss <= b.n_obs * (1e-13 * scale) ** 2
         if p < 2:  # no slope to test: only equal responses are flat
-            return fitted & equal
-        dof = b.n_obs - p
-        uniq, inverse = np.unique(np.maximum(dof, 1), return_inverse=True)  # few distinct values
-        crit = stats.f.isf(self.alpha, p - 1, uniq)[inverse]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f_stat = ((b.tss - fit.rss) / (p - 1)) / (fit.rss / dof)
-        return fitted & (equal | ~(f_stat > crit))
+            flat = np.zeros(b.n, bool)
+        else:
+            dof = b.n_obs - p
+            uniq, inverse = np.unique(np.maximum(dof, 1), return_inverse=True)  # few values
+            crit = stats.f.isf(self.alpha, p - 1, uniq)[inverse]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f_stat = ((b.tss - fit.rss) / (p - 1)) / (fit.rss / dof)
+            flat = fitted & ~(f_stat > crit)
+        # equal responses: only curves whose TSS is tiny on the scale of the whole batch can be
+        # (max|y| per curve is then computed for those alone, not for millions of curves)
+        y_big = max(float(b.y.max(initial=0.0)), -float(b.y.min(initial=0.0)))
+        tiny = np.flatnonzero(fitted & ~flat & (b.tss <= b.n_obs * (1e-13 * y_big) ** 2))
+        if tiny.size:
+            scale = np.abs(b.y[tiny]).max(axis=1)
+            flat[tiny] = b.tss[tiny] <= b.n_obs[tiny] * (1e-13 * scale) ** 2
+        return flat
 
     def _as_flat_lines(self, fit: BatchFit, flat: NDArray[np.bool_]) -> BatchFit:
         """``fit`` with the flat curves replaced by their constant mean (c = d = mean, b, e NaN,
