@@ -264,7 +264,7 @@ def test_elisa_layout(folder, layout):
         got = read_elisa_layout(path)
     except LeptotwinError as err:
         assert err.source == str(path) and "\n" not in str(err)
-        if "nominal_pg_mL" not in names and "standard" in roles:  # the column is named missing
+        if "nominal_pg_ml" not in names and "standard" in roles:  # the column is named missing
             assert "without a positive nominal" not in err.message, str(err)
             assert err.field != "nominal_pg_mL" or err.message == "missing column", str(err)
         return
