@@ -658,6 +658,7 @@ def _grid_start(
     c_val: float,
     d_val: float,
     signs: int,
+    n_mag: int,
     base: np.ndarray,
     g: np.ndarray,
     omg: np.ndarray,
@@ -665,8 +666,9 @@ def _grid_start(
     g2: np.ndarray,
 ) -> tuple[float, float, float]:  # pragma: no cover
     """Best ``(b, le, rss)`` of the profiled RSS on a grid: ``le`` at every tested dose, half-way
-    between neighbours and one log unit beyond either end; ``b`` with slopes 0.5, 1, 2 and 4 per
-    log unit, of both signs (``signs`` 0), only positive (1) or only negative (-1). ``c`` and
+    between neighbours and one log unit beyond either end; ``b`` with the first ``n_mag`` of the
+    slopes 0.5, 1, 2 and 4 per log unit, of both signs (``signs`` 0), only positive (1) or only
+    negative (-1). ``c`` and
     ``d`` are profiled out exactly at each point, so the grid covers the whole 4-parameter
     surface. One ``exp`` per dose and ``le`` (log-logistic: the other slopes are powers of it
     and ``g(-b) = 1 - g(b)``), so the grid costs about as much as a few Levenberg–Marquardt
@@ -686,7 +688,7 @@ def _grid_start(
             le = 0.5 * (tk[q // 2 - 1] + tk[q // 2])
         for k in range(n_lev):
             base[k] = math.exp(min(max(tk[k] - le, -170.0), 170.0))
-        for m in range(4):
+        for m in range(n_mag):
             mag = 0.5 * 2.0**m  # 0.5, 1, 2, 4
             for k in range(n_lev):
                 if m == 0:
@@ -1022,7 +1024,7 @@ def _fit_range(
         if poor and n_lev >= 2:
             gb, gl, g_rss = _grid_start(
                 weibull, n_lev, tk, nk, yk, n0, y0, ssw, c_free, d_free, c_val, d_val,
-                own_side, key, g, omg, g1, g2,
+                own_side, 4, key, g, omg, g1, g2,
             )  # fmt: skip
             best_rss = np.inf if best_st == _FAILED else best[0]
             if g_rss < best_rss * (1 - 1e-9):
@@ -1038,18 +1040,14 @@ def _fit_range(
                     best_st = st
         if sign_mode == 0 and not symmetric and n_lev >= 2:
             # the other sign of b (c and d swapped) is a different curve family here: refit
-            # from the best grid point on that side, and from a unit slope at its log e (a
-            # steep grid point can lead into a step-shaped local optimum), keep the lower RSS
-            other = -1.0 if best_b > 0 else 1.0
+            # from the best grid point on that side with a slope of at most 2 per log unit (a
+            # steeper start can lead into a step-shaped local optimum), keep the lower RSS
+            other = -1 if best_b > 0 else 1
             gb, gl, g_rss = _grid_start(
                 weibull, n_lev, tk, nk, yk, n0, y0, ssw, c_free, d_free, c_val, d_val,
-                int(other), key, g, omg, g1, g2,
+                other, 3, key, g, omg, g1, g2,
             )  # fmt: skip
-            for attempt in range(2 if math.isfinite(g_rss) else 0):
-                if attempt == 1:
-                    if abs(gb) == 1.0:
-                        break
-                    gb = other
+            if math.isfinite(g_rss):
                 bb, ll, st, its = _solve_lm(
                     weibull, gb, gl, max_iter, n_lev, tk, nk, yk, n0, y0, ssw,
                     c_free, d_free, c_val, d_val, g, omg, g1, g2, cur, new,
