@@ -209,12 +209,15 @@ class DoseResponseFitter:
     match_drc : bool
         False (default): both signs of ``b`` are searched and the lower RSS is kept. For every
         model but LL.4 the flip ``(b, c, d) -> (-b, d, c)`` gives a different curve (W1.4 with
-        ``b < 0`` and ``c > d`` is a decreasing curve of another shape; LL.3/LL.2 with ``b < 0``
-        rise from 0), so a curve's global optimum can lie on the side that R drc's optimiser,
-        started from its self-starter, never visits. True: search only the self-starter's
-        side of ``b = 0``, which reproduces drc 3.2-0's answer (a local optimum) on those
-        curves (e.g. drc's ``lettuce`` W1.4 fit, RSS 1.21 × the global optimum's). LL.4 is
-        unaffected (the flip is a symmetry).
+        ``b < 0`` and ``c > d`` is a decreasing curve of W2.4's shape, as ``W1.4(b, c, d, e)
+        = W2.4(b, d, c, e)``; LL.3/LL.2 with ``b < 0`` rise from 0), so a curve's global
+        optimum can lie on the side that R drc's optimiser, started from its self-starter,
+        does not visit: 17 of the 52 W1.4/LL.3/LL.4/LL.5 fits of drc's reference data sets
+        (W1.4 and LL.5) have a lower RSS there, e.g. ``lettuce`` W1.4 (drc's RSS is 1.21 × the
+        optimum's) and ``ryegrass`` W1.4 (1.14 ×). True: search only the self-starter's side
+        of ``b = 0``, which gives drc 3.2-0's answer on every reference curve (the same sign of
+        ``b``, and its estimates wherever drc converged). LL.4 is unaffected (the flip is a
+        symmetry).
 
     Attributes
     ----------
