@@ -365,12 +365,17 @@ def simulate(
     force: _Force = False,
 ) -> None:
     """Simulate a user's cohort protocol (optionally on a Dask cluster): tables of burden,
-    survival and subjects."""
+    survival and subjects.
+
+    The progress bar is drawn on a terminal only (off a terminal rich ends it with a blank
+    line); doses far outside the studied range get one warning line on stderr."""
     from rich.progress import Progress
 
+    from leptotwin.study.pk import dose_warnings_printed
     from leptotwin.study.simulate_job import run_simulate_job
 
-    with Progress(console=_err, transient=True) as bar:
+    printed = dose_warnings_printed(lambda line: _err.print(line, markup=False))
+    with printed, Progress(console=_err, transient=True, disable=not _err.is_interactive) as bar:
         task = bar.add_task("simulate", total=None)
         paths = run_simulate_job(
             protocol,
@@ -399,11 +404,19 @@ def export_sbml(
     force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
 ) -> None:
     """Export one virtual subject as SBML Level 3 Version 2 (checked by libsbml)."""
+    from leptotwin.study.pk import dose_warnings_printed
     from leptotwin.study.sbml_job import run_export_sbml
 
-    path = run_export_sbml(
-        protocol, arm=arm, subject=subject, seed=seed, experiment=experiment, out=out, force=force
-    )
+    with dose_warnings_printed(lambda line: _err.print(line, markup=False)):
+        path = run_export_sbml(
+            protocol,
+            arm=arm,
+            subject=subject,
+            seed=seed,
+            experiment=experiment,
+            out=out,
+            force=force,
+        )
     _out.print(f"wrote {path}")
 
 

@@ -45,6 +45,71 @@ def test_shipped_protocol_validates():
         ("inoculum: A925L/AR", "inoculum: H3122", r"line 4, combination.inoculum"),
         ("follow_up_days: 30", "follow_up_days: -3", r"line 6, combination.follow_up_days"),
         ("combination:", "combo:\n  x: 1\ncombination:", r"line 3, combo: unknown top-level key"),
+        # issue 12: values that used to pass the schema and fail (or overflow) later
+        (
+            "follow_up_days: 30",
+            "follow_up_days: 1e308",
+            r"line 6, combination.follow_up_days: Input should be less than or equal to 1095 "
+            r"\(got '1e308'\); expected days after inoculation, > 0 and at most 1095 \(3 years",
+        ),
+        (
+            "follow_up_days: 30",
+            "follow_up_days: .inf",
+            r"line 6, .*follow_up_days: .*less than or equal to 1095 \(got inf\)",
+        ),
+        ("follow_up_days: 30", "follow_up_days: yes", r"follow_up_days: expected a number, not"),
+        ("mice_per_arm: 4", "mice_per_arm: true", r"line 5, combination.mice_per_arm: expected a "),
+        ("mice_per_arm: 4", "mice_per_arm: 4.5", r"mice_per_arm: Input should be a valid integer"),
+        (
+            "follow_up_days: 30",
+            "follow_up_days: 30\n  observe_days: [7, .nan]",
+            r"line 7, combination.observe_days.1: .*greater than or equal to 0 \(got nan\)",
+        ),
+        (
+            "follow_up_days: 30",
+            "follow_up_days: 30\n  observe_days: []",
+            r"line 7, combination.observe_days: no observation day given",
+        ),
+        (
+            "follow_up_days: 30",
+            "follow_up_days: 30\n  imaging_every_days: 1e-9",
+            r"imaging_every_days: Input should be greater than or equal to 0.04166",
+        ),
+        (
+            "follow_up_days: 30",
+            "follow_up_days: 30\n  imaging_weeks: 100000000000",
+            r"imaging_weeks: Input should be less than or equal to 156",
+        ),
+        (
+            "    vehicle: []\n    alectinib: [alectinib]\n",
+            "    {}\n",
+            r"line 7, combination.arms: experiment needs at least one arm",
+        ),
+        (
+            '  alectinib: "20 mg/kg QD"',
+            '  aspirin: "20 mg/kg QD"',
+            r"line 2, regimens.aspirin: unknown drug \(got 'aspirin'\); expected one of alectinib",
+        ),
+        (
+            '  alectinib: "20 mg/kg QD"',
+            '  alectinib: "20 mg/kg QD"\n  1: "3 mg QD"',
+            r"line 3, regimens.1: a drug name is text \(got 1\)",
+        ),
+        (
+            '"20 mg/kg QD"',
+            '"20 mg/kg QD sc"',
+            r"line 2, regimens.alectinib: alectinib has no sc route in mice .*one of iv, oral",
+        ),
+        (
+            "  mice_per_arm: 4",
+            "  mice_per_arm: 4\n  mice_per_arm: 40",
+            r"line 6, combination.mice_per_arm: key given twice in the same mapping",
+        ),
+        (
+            "  mice_per_arm: 4\n",
+            "  mice_per_arm: 4\n  3: x\n",
+            r"line 6, combination.3: Keys should be strings \(got 3\)",
+        ),
     ],
 )
 def test_errors_name_line_and_field(old, new, pattern):
@@ -67,3 +132,17 @@ def test_simulate_command_runs_a_user_protocol(monkeypatch, capsys, tmp_path):
     assert exc.value.code == 0, capsys.readouterr().err
     surv = pd.read_csv(tmp_path / "o" / "survival.csv")
     assert len(surv) == 8 and set(surv["arm"]) == {"vehicle", "alectinib"}
+
+
+def test_nested_aliases_are_checked_in_linear_time():
+    """A 'billion laughs' file: nine levels of nine aliases each would be 9**9 nodes to walk."""
+    import time
+
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for k in range(1, 10):
+        lines.append(f"a{k}: &a{k} [" + ", ".join([f"*a{k - 1}"] * 9) + "]")
+    text = "\n".join(lines) + "\n"
+    start = time.perf_counter()
+    with pytest.raises(LeptotwinError, match="protocol needs a mapping of regimens"):
+        validate_protocol(yaml.safe_load(text), text, "laughs.yaml")
+    assert time.perf_counter() - start < 2.0

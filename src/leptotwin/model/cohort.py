@@ -25,7 +25,7 @@ from leptotwin.model.pk import Metabolite, PKStream, draw_subjects
 from leptotwin.model.regimen import Regimen, _as_regimens, _shifted
 from leptotwin.model.tumor import Clone, TumorParameters, clone_rates, default_clones
 
-__all__ = ["Arm", "CohortResult", "simulate_lmc"]
+__all__ = ["MAX_DAYS", "Arm", "CohortResult", "simulate_lmc"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,24 @@ def _check_inoculum(inoculum: str) -> None:
         raise LeptotwinError(
             "unknown inoculum", field="inoculum", value=inoculum, expected="A925LPE3 or A925L/AR"
         )
+
+
+MAX_DAYS = 125 * 365.25
+"""Longest simulated time (days): longer than any mouse or human lives (the oldest documented
+human reached 122 years). Keeps the step count and the dose-event arrays finite."""
+
+
+def _check_horizon(days: float, dt_h: float) -> None:
+    """``days`` in (0, MAX_DAYS] and a finite step of at most a day (h)."""
+    if not (isinstance(days, int | float | np.number) and 0 < days <= MAX_DAYS):
+        raise LeptotwinError(
+            "days must be a finite number > 0",
+            field="days",
+            value=days,
+            expected=f"at most {MAX_DAYS:g} (125 years)",
+        )
+    if not (isinstance(dt_h, int | float | np.number) and 0 < dt_h <= 24.0):
+        raise LeptotwinError("growth step must be > 0 and at most 24 h", field="dt_h", value=dt_h)
 
 
 def simulate_lmc(
@@ -91,7 +109,7 @@ def simulate_lmc(
     inoculum : {"A925LPE3", "A925L/AR"}
         Parental inocula carry Poisson(engrafted × switch rate × culture generations) R cells.
     dt_h : float
-        Growth step (h). The PK is exact at every step and the rates are integrated with
+        Growth step (h), at most 24. The PK is exact at every step and the rates are integrated with
         Simpson's rule; at 1 h the log burden is within 1 % of a 1/32 h reference (tested).
     stochastic : bool
         False replaces the Poisson draws by their expectations (for step-error tests).
@@ -99,6 +117,12 @@ def simulate_lmc(
     Returns
     -------
     CohortResult
+
+    Raises
+    ------
+    LeptotwinError
+        No arm or subject, ``days`` not in (0, :data:`MAX_DAYS`], a step not in (0, 24] h, an
+        unknown inoculum, drug or species.
     """
     cat = catalog or load_catalog()
     pm = model or PathwayModel.from_catalog(cat)
@@ -109,6 +133,7 @@ def simulate_lmc(
         raise LeptotwinError(
             "need at least one arm and one subject per arm", field="n_per_arm", value=n_per_arm
         )
+    _check_horizon(days, dt_h)
     _check_inoculum(inoculum)
     n = len(arms) * n_per_arm
     arm_of = np.repeat(np.arange(len(arms)), n_per_arm)

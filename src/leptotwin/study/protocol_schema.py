@@ -9,37 +9,67 @@ unreadable regimens are errors that name the file, the field and the line, e.g.
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model.regimen import parse_regimen
 
 __all__ = [
+    "MAX_FOLLOW_UP_DAYS",
     "ExperimentBlock",
     "load_packaged_protocol",
     "packaged_protocol_text",
     "validate_protocol",
 ]
 
+MAX_FOLLOW_UP_DAYS = 1095.0
+"""Longest follow-up (days after inoculation) a protocol or ``--days`` may ask for: 3 years, past
+the median lifespan of every laboratory mouse strain (251-964 days in 31 inbred strains: Yuan R et
+al. Aging Cell 2009;8:277; recalled, verify). The cohort model simulates mice; untreated ones reach
+the tumour endpoint in weeks. A limit also keeps dose-event arrays and step counts finite."""
+_MIN_IMAGING_DAYS = 1.0 / 24.0  # the growth step of the cohort model (1 h)
+
+
+def _not_bool(value: Any) -> Any:
+    """YAML reads yes/no/true/false as booleans, which pydantic would take as 1 and 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, not {str(value).lower()}")
+    return value
+
+
+# Numbers may be written as YAML reads them ("1e3" is text to YAML 1.1 and is converted here).
+_NotBool = BeforeValidator(_not_bool)
+_Count = Annotated[int, _NotBool, Field(gt=0)]
+_Days = Annotated[float, _NotBool, Field(gt=0, le=MAX_FOLLOW_UP_DAYS, allow_inf_nan=False)]
+_Day = Annotated[float, _NotBool, Field(ge=0, le=MAX_FOLLOW_UP_DAYS, allow_inf_nan=False)]
+_Every = Annotated[float, _NotBool, Field(ge=_MIN_IMAGING_DAYS, le=MAX_FOLLOW_UP_DAYS)]
+_Weeks = Annotated[int, _NotBool, Field(gt=0, le=int(MAX_FOLLOW_UP_DAYS // 7))]
+
 
 class ExperimentBlock(BaseModel):
-    """One in-vivo experiment of a protocol."""
+    """One in-vivo experiment of a protocol.
+
+    Counts are integers > 0; days are finite numbers within :data:`MAX_FOLLOW_UP_DAYS` (3
+    years); imaging at most hourly (the model's growth step); ``true``/``false`` where a number
+    belongs is refused rather than read as 1/0.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     inoculum: Literal["A925LPE3", "A925L/AR"]
-    mice: int | None = Field(default=None, gt=0)
-    mice_per_arm: int | None = Field(default=None, gt=0)
-    quick_mice: int | None = Field(default=None, gt=0)
-    quick_mice_per_arm: int | None = Field(default=None, gt=0)
-    follow_up_days: float = Field(gt=0)
-    imaging_every_days: float | None = Field(default=None, gt=0)
-    imaging_weeks: int | None = Field(default=None, gt=0)
-    observe_days: list[float] | None = None
-    harvest_cells: int | None = Field(default=None, gt=0)
+    mice: _Count | None = None
+    mice_per_arm: _Count | None = None
+    quick_mice: _Count | None = None
+    quick_mice_per_arm: _Count | None = None
+    follow_up_days: _Days
+    imaging_every_days: _Every | None = None
+    imaging_weeks: _Weeks | None = None
+    observe_days: list[_Day] | None = None
+    harvest_cells: _Count | None = None
     arms: dict[str, list[str]] | None = None
 
 
@@ -64,26 +94,39 @@ def load_packaged_protocol(name: str) -> dict:
     return yaml.safe_load(text)
 
 
-def _lines(text: str) -> dict[tuple[str, ...], int]:
-    """Key path → 1-based line of each mapping key in the YAML text."""
-    out: dict[tuple[str, ...], int] = {}
+def _lines(text: str) -> tuple[dict[tuple[str, ...], int], tuple[tuple[str, ...], int] | None]:
+    """Key path → 1-based line of each mapping key in the YAML text, and the first key that
+    appears twice in one mapping (PyYAML keeps the last silently) with its line, or None.
 
-    def walk(node: Any, path: tuple[str, ...]) -> None:
+    Aliases are followed once (a node reached again is not walked again), so a file of nested
+    aliases cannot make this exponential."""
+    out: dict[tuple[str, ...], int] = {}
+    duplicate: list[tuple[tuple[str, ...], int]] = []
+    seen: set[int] = set()
+    stack: list[tuple[Any, tuple[str, ...]]] = []
+    try:
+        stack.append((yaml.compose(text), ()))
+    except (yaml.YAMLError, RecursionError):
+        return out, None
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
             for key, value in node.value:
                 p = (*path, str(key.value))
-                out[p] = key.start_mark.line + 1
-                walk(value, p)
+                if str(key.value) in keys and not duplicate:
+                    duplicate.append((p, key.start_mark.line + 1))
+                keys.add(str(key.value))
+                out.setdefault(p, key.start_mark.line + 1)
+                stack.append((value, p))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
-                out[(*path, str(i))] = item.start_mark.line + 1
-                walk(item, (*path, str(i)))
-
-    try:
-        walk(yaml.compose(text), ())
-    except yaml.YAMLError:
-        pass
-    return out
+                out.setdefault((*path, str(i)), item.start_mark.line + 1)
+                stack.append((item, (*path, str(i))))
+    return out, duplicate[0] if duplicate else None
 
 
 def _error(
@@ -105,20 +148,19 @@ def _error(
     )
 
 
-def validate_protocol(data: Any, text: str, source: str) -> dict[str, ExperimentBlock]:
-    """Check a parsed protocol; returns its experiment blocks.
+# What a field takes, for the messages of values out of range.
+_EXPECTED = {
+    "follow_up_days": f"days after inoculation, > 0 and at most {MAX_FOLLOW_UP_DAYS:g} "
+    "(3 years: laboratory mice do not live longer)",
+    "observe_days": f"days after inoculation, 0 to {MAX_FOLLOW_UP_DAYS:g}",
+    "imaging_every_days": f"days between images, 1/24 (hourly) to {MAX_FOLLOW_UP_DAYS:g}",
+    "imaging_weeks": f"weeks of weekly imaging, 1 to {int(MAX_FOLLOW_UP_DAYS // 7)}",
+}
 
-    Raises
-    ------
-    LeptotwinError
-        Naming the file, the line and the field: a missing or empty ``regimens`` mapping, a
-        regimen the parser cannot read, an unknown top-level key, an unknown or mistyped field
-        of an experiment, an arm drug without a regimen.
-    """
-    lines = _lines(text)
-    if not isinstance(data, dict):
-        raise LeptotwinError("a protocol is a YAML mapping", source=source)
-    regimens = data.get("regimens")
+
+def _check_regimens(regimens: Any, source: str, lines: dict) -> None:
+    """A non-empty mapping of catalogue drugs (with mouse PK) to readable regimens whose
+    routes the drug has in mice."""
     if not isinstance(regimens, dict) or not regimens:
         raise _error(
             source,
@@ -127,18 +169,91 @@ def validate_protocol(data: Any, text: str, source: str) -> dict[str, Experiment
             "protocol needs a mapping of regimens",
             expected="regimens: {drug: '20 mg/kg QD'}",
         )
+    cat = load_catalog()
     for drug, text_reg in regimens.items():
+        where = ("regimens", str(drug))
         try:
-            parse_regimen(str(text_reg))
+            if not isinstance(drug, str):
+                raise LeptotwinError("a drug name is text", value=drug)
+            params = cat.pk_parameters(drug, "mouse")
+            routes = ("iv", *params.routes)
+            for reg in parse_regimen(str(text_reg)):
+                if reg.route not in routes:
+                    raise LeptotwinError(
+                        f"{params.drug} has no {reg.route} route in mice",
+                        value=text_reg,
+                        expected="one of " + ", ".join(routes),
+                    )
         except LeptotwinError as exc:
-            raise _error(
-                source,
-                lines,
-                ("regimens", str(drug)),
-                exc.message,
-                value=text_reg,
-                expected=exc.expected,
-            ) from None
+            value = exc.value if exc.value is not None else text_reg
+            raise _error(source, lines, where, exc.message, value, exc.expected) from None
+
+
+def _check_block(key: str, body: Any, regimens: dict, source: str, lines: dict) -> ExperimentBlock:
+    """One experiment block against :class:`ExperimentBlock` and the protocol's regimens."""
+    try:
+        block = ExperimentBlock.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = (key, *(str(p) for p in err["loc"]))
+        extra = err["type"] == "extra_forbidden"
+        raise _error(
+            source,
+            lines,
+            path,
+            "unknown field" if extra else err["msg"].removeprefix("Value error, "),
+            value=None if extra else err.get("input"),
+            expected=None if extra else _EXPECTED.get(str(err["loc"][0])),
+        ) from None
+    if block.mice is None and block.mice_per_arm is None:
+        raise _error(source, lines, (key,), "experiment needs mice or mice_per_arm")
+    if block.arms is not None and not block.arms:
+        raise _error(source, lines, (key, "arms"), "experiment needs at least one arm")
+    if block.observe_days is not None and not block.observe_days:
+        raise _error(source, lines, (key, "observe_days"), "no observation day given")
+    for arm, drugs in (block.arms or {}).items():
+        for i, drug in enumerate(drugs):
+            if drug not in regimens:
+                raise _error(
+                    source,
+                    lines,
+                    (key, "arms", arm, str(i)),
+                    "drug has no regimen in the protocol",
+                    value=drug,
+                    expected="one of " + ", ".join(map(str, regimens)),
+                )
+    return block
+
+
+def validate_protocol(data: Any, text: str, source: str) -> dict[str, ExperimentBlock]:
+    """Check a parsed protocol; returns its experiment blocks.
+
+    Raises
+    ------
+    LeptotwinError
+        Naming the file, the line and the field: a key given twice in one mapping, a missing or
+        empty ``regimens`` mapping, a drug the catalogue has no mouse PK for, a regimen the
+        parser cannot read or with a route the drug lacks, an unknown top-level key, an unknown,
+        mistyped or out-of-range field of an experiment, an empty ``arms`` or ``observe_days``,
+        an arm drug without a regimen.
+    """
+    lines, duplicate = _lines(text)
+    if duplicate is not None:
+        path, line = duplicate
+        raise LeptotwinError(
+            "key given twice in the same mapping (the first would be ignored)",
+            source=source,
+            field=f"line {line}, " + ".".join(path),
+        )
+    if not isinstance(data, dict):
+        kind = {str: "text", list: "a list"}.get(type(data), "a single value")
+        raise LeptotwinError(
+            "protocol file is empty" if data is None else f"a protocol is a mapping, not {kind}",
+            source=source,
+            expected="regimens and experiment blocks, as in lmc_mouse.yaml",
+        )
+    regimens = data.get("regimens")
+    _check_regimens(regimens, source, lines)
     blocks: dict[str, ExperimentBlock] = {}
     for key, body in data.items():
         if key == "regimens":
@@ -151,33 +266,7 @@ def validate_protocol(data: Any, text: str, source: str) -> dict[str, Experiment
                 "unknown top-level key",
                 expected="regimens, or an experiment block with an inoculum",
             )
-        try:
-            block = ExperimentBlock(**body)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            path = (str(key), *(str(p) for p in err["loc"]))
-            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-            raise _error(
-                source,
-                lines,
-                path,
-                msg,
-                value=err.get("input") if err["type"] != "extra_forbidden" else None,
-            ) from None
-        if block.mice is None and block.mice_per_arm is None:
-            raise _error(source, lines, (str(key),), "experiment needs mice or mice_per_arm")
-        for arm, drugs in (block.arms or {}).items():
-            for i, drug in enumerate(drugs):
-                if drug not in regimens:
-                    raise _error(
-                        source,
-                        lines,
-                        (str(key), "arms", arm, str(i)),
-                        "drug has no regimen in the protocol",
-                        value=drug,
-                        expected="one of " + ", ".join(regimens),
-                    )
-        blocks[str(key)] = block
+        blocks[str(key)] = _check_block(str(key), body, regimens, source, lines)
     if not blocks:
         raise LeptotwinError(
             "protocol has no experiment (a block with an inoculum)", source=source, field="inoculum"

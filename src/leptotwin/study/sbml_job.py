@@ -13,6 +13,8 @@ from pathlib import Path
 from leptotwin._fileio import safe_name
 from leptotwin.errors import LeptotwinError
 from leptotwin.interop.sbml import export_sbml
+from leptotwin.study.pk import warn_dose_range
+from leptotwin.study.protocol_schema import MAX_FOLLOW_UP_DAYS
 from leptotwin.study.simulate_job import load_experiment
 
 __all__ = ["run_export_sbml"]
@@ -52,15 +54,59 @@ def run_export_sbml(
     Raises
     ------
     LeptotwinError
-        Unknown arm or experiment, a negative subject, an existing file without ``force``.
+        Unknown arm (the message lists the protocol's arms) or experiment, a subject or seed
+        that is negative or not an integer, ``days`` out of range, ``out`` a folder, an
+        existing file without ``force``.
+
+    Warns
+    -----
+    DoseRangeWarning
+        For a regimen far outside the doses studied in mice (see :mod:`leptotwin.study.pk`).
     """
     exp = load_experiment(protocol, experiment, arm=arm)
     chosen = exp.arm(arm)
-    if isinstance(subject, bool) or not isinstance(subject, int) or subject < 0:
+    _check_index(subject, "--subject", "subject index within the arm", 2**63)
+    _check_index(seed, "--seed", "seed", 2**64)
+    horizon = exp.days if days is None else days
+    if (
+        isinstance(horizon, bool)
+        or not isinstance(horizon, int | float)
+        or not (0 < horizon <= MAX_FOLLOW_UP_DAYS)
+    ):
         raise LeptotwinError(
-            "subject must be an index >= 0 within the arm", source="--subject", value=subject
+            "days must be a number > 0 and at most the longest follow-up",
+            source="days",
+            value=horizon,
+            expected=f"at most {MAX_FOLLOW_UP_DAYS:g} days (3 years)",
         )
+    path = _out_path(out, arm, subject, force)
+    for drug, regimen in chosen.regimens.items():
+        warn_dose_range(drug, "mouse", str(regimen), stacklevel=2)
+    result = export_sbml(
+        chosen, subject=subject, seed=seed, days=float(horizon), inoculum=exp.inoculum
+    )
+    return result.write(path)
+
+
+def _check_index(value: object, option: str, what: str, top: int) -> None:
+    """An integer in ``[0, top)`` (the subject's index, the seed of the random streams)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LeptotwinError(f"{what} must be an integer", source=option, value=value)
+    if not 0 <= value < top:
+        raise LeptotwinError(f"{what} must be >= 0 and below {top:.3g}", source=option, value=value)
+
+
+def _out_path(out: str | os.PathLike[str] | None, arm: str, subject: int, force: bool) -> Path:
+    """The file to write: ``out``, or ``<arm>_subject<subject>.xml``; never a folder, and an
+    existing file only with ``force``."""
     path = Path(out) if out is not None else Path(f"{safe_name(arm)}_subject{subject}.xml")
+    if path.is_dir():
+        raise LeptotwinError(
+            "output path is a folder",
+            source="--out",
+            value=str(path),
+            expected="a file path, e.g. " + str(path / f"{safe_name(arm)}_subject{subject}.xml"),
+        )
     if path.exists() and not force:
         raise LeptotwinError(
             "output file exists; refusing to overwrite",
@@ -68,11 +114,4 @@ def run_export_sbml(
             value=str(path),
             expected="a new file name, or --force",
         )
-    result = export_sbml(
-        chosen,
-        subject=subject,
-        seed=seed,
-        days=exp.days if days is None else float(days),
-        inoculum=exp.inoculum,
-    )
-    return result.write(path)
+    return path

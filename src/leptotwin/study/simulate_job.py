@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -43,8 +44,11 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.model.cohort import Arm, CohortResult
 from leptotwin.model.streams import chunk_bounds, concat_cohorts, simulate_lmc_subjects
 from leptotwin.model.tumor import TumorParameters
+from leptotwin.study._memory import check_memory, format_count
 from leptotwin.study.distributed import dask_client
+from leptotwin.study.pk import warn_dose_range
 from leptotwin.study.protocol_schema import (
+    MAX_FOLLOW_UP_DAYS,
     ExperimentBlock,
     packaged_protocol_text,
     validate_protocol,
@@ -108,26 +112,57 @@ class Experiment:
         )
 
 
+def _protocol_text(protocol: str | os.PathLike[str]) -> tuple[str, str]:
+    """The protocol's text and its name for messages (a file, or a packaged protocol)."""
+    path = Path(protocol)
+    if path.is_dir():
+        raise LeptotwinError(
+            "protocol is a folder", source="protocol", value=str(protocol), expected="a YAML file"
+        )
+    if path.exists():
+        raw = path.read_bytes()
+        try:
+            return raw.decode("utf-8-sig"), str(path)
+        except UnicodeDecodeError as exc:
+            raise LeptotwinError(
+                f"not a text file: byte {exc.start} is not UTF-8",
+                source=str(path),
+                expected="a YAML protocol (UTF-8 text), e.g. a copy of lmc_mouse.yaml",
+            ) from None
+    text = packaged_protocol_text(path.stem)
+    if text is None or path.suffix not in ("", ".yaml") or path.parent != Path("."):
+        raise LeptotwinError(
+            "protocol file not found",
+            source="protocol",
+            value=str(protocol),
+            expected="a YAML file, or a packaged protocol name such as lmc_mouse",
+        )
+    return text, f"{path.stem}.yaml"
+
+
+def _yaml_error(exc: yaml.YAMLError, src: str) -> LeptotwinError:
+    """One line for a YAML syntax error: where, and what the parser expected."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    message = f"not valid YAML: {problem}" + (f" ({context})" if context else "")
+    return LeptotwinError(message, source=src, field=where)
+
+
 def _read_protocol(
     protocol: str | os.PathLike[str],
 ) -> tuple[dict, dict[str, ExperimentBlock], str]:
     """The parsed protocol, its checked experiment blocks and its name for messages."""
-    path = Path(protocol)
-    if path.exists():
-        text, src = path.read_text(encoding="utf-8"), str(path)
-    else:
-        text, src = packaged_protocol_text(path.stem), f"{path.stem}.yaml"
-        if text is None or path.suffix not in ("", ".yaml") or path.parent != Path("."):
-            raise LeptotwinError(
-                "protocol file not found",
-                source="protocol",
-                value=str(protocol),
-                expected="a YAML file, or a packaged protocol name such as lmc_mouse",
-            )
+    text, src = _protocol_text(protocol)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise LeptotwinError(f"not valid YAML: {exc}", source=src) from None
+        raise _yaml_error(exc, src) from None
+    except RecursionError:
+        raise LeptotwinError(
+            "not valid YAML: nested too deeply", source=src, expected="a protocol mapping"
+        ) from None
     return data, validate_protocol(data, text, src), src
 
 
@@ -169,12 +204,22 @@ def load_experiment(
 
     if experiment is None:
         candidates = [k for k, b in blocks.items() if arm is None or arm in arms_of(b)]
+        if arm is not None and not candidates:
+            known = dict.fromkeys(a for b in blocks.values() for a in arms_of(b))
+            raise LeptotwinError(
+                "no such arm in the protocol",
+                source=src,
+                field="arm",
+                value=arm,
+                expected="one of " + ", ".join(repr(a) for a in known),
+            )
         if len(candidates) != 1:
             raise LeptotwinError(
-                "say which experiment of the protocol to run",
+                "say which experiment of the protocol to run"
+                + (f": several have an arm {arm!r}" if arm is not None else ""),
                 source=src,
                 field="experiment",
-                expected="one of " + ", ".join(blocks),
+                expected="one of " + ", ".join(candidates),
             )
         experiment = candidates[0]
     if experiment not in blocks:
@@ -197,6 +242,14 @@ def load_experiment(
         obs = list(np.arange(start, days + 1e-9, block.imaging_every_days))
     else:
         obs = list(start + 7.0 * np.arange((block.imaging_weeks or 4) + 1))
+    if not any(0 <= x <= days for x in obs):
+        raise LeptotwinError(
+            "no observation day within the follow-up",
+            source=src,
+            field=f"{experiment}.follow_up_days",
+            value=days,
+            expected=f"a follow-up reaching the first imaging day ({min(obs, default=start):g})",
+        )
     n = block.mice_per_arm if block.mice_per_arm is not None else block.mice
     quick = block.quick_mice_per_arm if block.quick_mice_per_arm is not None else block.quick_mice
     return Experiment(
@@ -356,6 +409,70 @@ def _sigint_deferred() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
+# Peak memory of a run (bytes): per row of observations.csv (subject × observation day: the
+# chunks' frames, their concatenation and its sorted copy; measured 164 B with tracemalloc) and per
+# subject (survival and subject tables, the chunk's state over the steps).
+_BYTES_PER_OBSERVATION = 256
+_BYTES_PER_SUBJECT = 1024
+
+
+def _count(value: Any, option: str, what: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise LeptotwinError(f"{what} must be an integer", source=option, value=value)
+    if value < minimum:
+        raise LeptotwinError(f"{what} must be >= {minimum}", source=option, value=value)
+    return int(value)
+
+
+def _check_options(
+    exp: Experiment,
+    n_per_arm: int | None,
+    days: float | None,
+    seed: int,
+    chunk_size: int,
+    n_workers: int,
+    dt_h: float,
+) -> tuple[int, float]:
+    """Every override and option in range, before anything is written; returns (n, days)."""
+    n = exp.n_per_arm if n_per_arm is None else _count(n_per_arm, "--n-per-arm", "mice per arm",
+                                                       minimum=1)  # fmt: skip
+    d = exp.days if days is None else days
+    if (
+        isinstance(d, bool)
+        or not isinstance(d, int | float | np.number)
+        or not (math.isfinite(d) and 0 < d <= MAX_FOLLOW_UP_DAYS)
+    ):
+        raise LeptotwinError(
+            "follow-up must be a number of days > 0",
+            source="--days",
+            value=d,
+            expected=f"at most {MAX_FOLLOW_UP_DAYS:g} days (3 years: laboratory mice do not "
+            "live longer)",
+        )
+    _count(seed, "--seed", "seed", minimum=0)
+    if seed >= 2**64:
+        raise LeptotwinError("seed must be below 2**64", source="--seed", value=seed)
+    _count(chunk_size, "--chunk-size", "chunk size", minimum=1)
+    _count(n_workers, "--workers", "number of workers", minimum=1)
+    if not (isinstance(dt_h, int | float) and math.isfinite(dt_h) and 0 < dt_h <= 24.0):
+        raise LeptotwinError("growth step must be > 0 and at most 24 h", field="dt_h", value=dt_h)
+    return n, float(d)
+
+
+def _check_size(exp: Experiment, n: int, obs_days: Sequence[float]) -> None:
+    """Refuse a cohort whose tables would not fit in the memory available now."""
+    n_total = len(exp.arms) * n
+    rows = n_total * max(len(obs_days), 1)
+    need = rows * _BYTES_PER_OBSERVATION + n_total * _BYTES_PER_SUBJECT
+    check_memory(
+        need,
+        what=f"{format_count(n_total)} mice ({len(exp.arms)} arms × {format_count(n)}) × "
+        f"{len(obs_days)} observation days",
+        source="--n-per-arm",
+        expected="fewer mice per arm",
+    )
+
+
 def run_simulate_job(
     protocol: str | os.PathLike[str],
     out_dir: str | os.PathLike[str] = "simulate",
@@ -403,19 +520,20 @@ def run_simulate_job(
         Passed on; no result file is left behind.
     """
     exp = load_experiment(protocol, experiment)
-    n = exp.n_per_arm if n_per_arm is None else int(n_per_arm)
-    d = exp.days if days is None else float(days)
-    if n < 1:
-        raise LeptotwinError("need at least one subject per arm", source="--subjects", value=n)
-    if not (np.isfinite(d) and d > 0):
-        raise LeptotwinError("days must be positive", source="--days", value=d)
-    if chunk_size < 1:
-        raise LeptotwinError("chunk size must be >= 1", source="--chunk-size", value=chunk_size)
-    if not (dt_h > 0):
-        raise LeptotwinError("time step must be positive", source="--step-h", value=dt_h)
+    n, d = _check_options(exp, n_per_arm, days, seed, chunk_size, n_workers, dt_h)
+    obs_days = [x for x in exp.observe_days if x <= d]
+    if not obs_days:
+        raise LeptotwinError(
+            "no observation day within the follow-up",
+            source="--days",
+            value=d,
+            expected=f"at least the protocol's first observation day ({min(exp.observe_days):g})",
+        )
+    _check_size(exp, n, obs_days)
+    for drug, regimen in dict.fromkeys(i for a in exp.arms for i in a.regimens.items()):
+        warn_dose_range(drug, "mouse", str(regimen), stacklevel=2)
     out = prepare_out_dir(out_dir, force=force)
     say = progress or (lambda _msg: None)
-    obs_days = [x for x in exp.observe_days if x <= d]
     t0 = time.perf_counter()
     cohort = simulate_chunks(
         exp.arms,
