@@ -249,6 +249,12 @@ def test_oneil_old_format_reads_with_its_extra_column():
     assert "cell_line_name" in df.columns and set(df["conc_c_unit"]) == {"uM"}
 
 
+def test_a_repeated_column_name_in_a_frame_is_refused(mathews):
+    twice = pd.concat([mathews, mathews[["response"]]], axis=1)
+    with pytest.raises(LeptotwinError, match="response: repeated column name"):
+        synergy_scores(twice)
+
+
 def test_two_columns_for_one_meaning_and_a_third_drug_are_refused(tmp_path, mathews):
     with pytest.raises(LeptotwinError, match="two columns both give drug_row"):
         read_synergy(_write(tmp_path, mathews.assign(drug1="x")))

@@ -154,6 +154,11 @@ def normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
     LeptotwinError
         A missing column, two columns meaning the same one, or a third drug.
     """
+    repeated = df.columns[df.columns.duplicated()]
+    if len(repeated):
+        raise LeptotwinError(
+            "repeated column name", source=source, field=str(repeated[0]), expected="one of each"
+        )
     found: dict[str, object] = {}
     for col in df.columns:
         key = _snake(col)
