@@ -1,6 +1,20 @@
-"""The parameter catalogue: drugs, species and cell lines, each value with unit and source."""
+"""The parameter catalogue: drugs, species and cell lines, each value with unit and source;
+uncertain values with a prior (:mod:`leptotwin.catalog.priors`)."""
 
-from leptotwin.catalog.loader import Catalog, PKParameters, ic50_to_nM, load_catalog
+from leptotwin.catalog.loader import (
+    POSTERIOR_FILE,
+    Catalog,
+    PKParameters,
+    ic50_to_nM,
+    load_catalog,
+    read_posterior,
+)
+from leptotwin.catalog.priors import (
+    distribution,
+    prior_distribution,
+    uncertain_parameters,
+    with_values,
+)
 from leptotwin.catalog.schema import (
     AssayKit,
     CellLine,
@@ -8,12 +22,15 @@ from leptotwin.catalog.schema import (
     DrugSpeciesPK,
     PathwayParameters,
     Perturbation,
+    PosteriorSummary,
     Potency,
+    Prior,
     Quantity,
     Species,
 )
 
 __all__ = [
+    "POSTERIOR_FILE",
     "AssayKit",
     "Catalog",
     "CellLine",
@@ -22,9 +39,16 @@ __all__ = [
     "PKParameters",
     "PathwayParameters",
     "Perturbation",
+    "PosteriorSummary",
     "Potency",
+    "Prior",
     "Quantity",
     "Species",
+    "distribution",
     "ic50_to_nM",
     "load_catalog",
+    "prior_distribution",
+    "read_posterior",
+    "uncertain_parameters",
+    "with_values",
 ]

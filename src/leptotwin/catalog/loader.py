@@ -2,12 +2,26 @@
 
 :func:`load_catalog` parses the YAML files into the typed schema, rejects unknown keys, missing
 units and missing sources with a :class:`~leptotwin.errors.LeptotwinError` that names the file and
-the field, and checks that every unit is one the field accepts. :class:`Catalog` then hands the
-model plain numbers in canonical units (:class:`PKParameters`).
+the field, checks that every unit is one the field accepts and that every assumption carries a
+prior (its range and the source of the range). :class:`Catalog` then hands the model plain numbers
+in canonical units (:class:`PKParameters`).
+
+Values shared through a YAML anchor (``*iiv_sm``: one assumption used by several drugs) are
+recorded as *tied* (:attr:`Catalog.tied`): they are one uncertain parameter, and
+:meth:`Catalog.with_values` changes all of them together.
+
+The posterior summary of the calibration, when there is one, is read from ``posterior.yaml`` in
+the catalogue folder (:data:`POSTERIOR_FILE`; written by ``leptotwin calibrate-study``)::
+
+    provenance: {...}          # free-form: method, seed, draws, targets, package version
+    parameters:
+      pathway.egfr_weight: {median: 6.0, low: 5.2, high: 7.1}   # catalogue unit, 95 % interval
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -25,13 +39,17 @@ from leptotwin.catalog.schema import (
     DrugSpeciesPK,
     PathwayParameters,
     Perturbation,
+    PosteriorSummary,
     Quantity,
     Species,
 )
 from leptotwin.catalog.units import CANONICAL, convert
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["Catalog", "PKParameters", "load_catalog"]
+__all__ = ["POSTERIOR_FILE", "Catalog", "PKParameters", "load_catalog", "read_posterior"]
+
+POSTERIOR_FILE = "posterior.yaml"
+"""The calibration's posterior summary, in the catalogue folder (absent until calibrated)."""
 
 _PK_KINDS = {
     "CL": "clearance",
@@ -140,6 +158,10 @@ class Catalog:
     assays: dict[str, AssayKit] = field(default_factory=dict)
     in_vivo: dict[str, AssayKit] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    tied: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Path → every path of the same YAML-anchored value (itself included), for shared values."""
+    posterior: dict[str, PosteriorSummary] = field(default_factory=dict)
+    """Path → posterior summary (``posterior.yaml``); empty before any calibration."""
 
     def in_vivo_value(self, block: str, name: str) -> float:
         """One in-vivo model parameter (``in_vivo.yaml``), in the unit the catalogue states."""
@@ -307,20 +329,34 @@ class Catalog:
 
     def table(self) -> pd.DataFrame:
         """Every value as one row: ``group, path, value, unit, source, assumption,
-        primary_source, verify`` (``verify``: recalled from a source, not re-read)."""
-        rows = [
-            {
-                "group": group,
-                "path": path,
-                "value": q.value,
-                "unit": q.unit,
-                "source": q.source,
-                "assumption": q.assumption,
-                "primary_source": q.has_primary_source,
-                "verify": "verify" in q.note.lower(),
-            }
-            for group, path, q in self.quantities()
-        ]
+        primary_source, verify`` (``verify``: recalled from a source, not re-read), then the
+        prior (``prior_dist, prior_low, prior_high, prior_source``; empty for a fixed value) and
+        the posterior summary (``posterior_median, posterior_low, posterior_high``; NaN where
+        the calibration has not estimated the value)."""
+        nan = float("nan")
+        rows = []
+        for group, path, q in self.quantities():
+            p = q.prior
+            post = self.posterior.get(path)
+            rows.append(
+                {
+                    "group": group,
+                    "path": path,
+                    "value": q.value,
+                    "unit": q.unit,
+                    "source": q.source,
+                    "assumption": q.assumption,
+                    "primary_source": q.has_primary_source,
+                    "verify": "verify" in q.note.lower(),
+                    "prior_dist": p.dist if p else "",
+                    "prior_low": p.low if p else nan,
+                    "prior_high": p.high if p else nan,
+                    "prior_source": p.source if p else "",
+                    "posterior_median": post.median if post else nan,
+                    "posterior_low": post.low if post else nan,
+                    "posterior_high": post.high if post else nan,
+                }
+            )
         return pd.DataFrame(rows)
 
     def drug_table(self, name: str) -> pd.DataFrame:
@@ -350,7 +386,13 @@ class Catalog:
     def quantities(self) -> list[tuple[str, str, Quantity]]:
         """Every Quantity in the catalogue as (file, dotted path, quantity)."""
         rows: list[tuple[str, str, Quantity]] = []
-        groups: list[tuple[str, dict]] = [
+        for group, items in self._groups():
+            for name, obj in items.items():
+                _walk(obj.model_dump(), f"{name}", group, rows)
+        return rows
+
+    def _groups(self) -> list[tuple[str, dict[str, BaseModel]]]:
+        groups: list[tuple[str, dict[str, Any]]] = [
             ("drugs", self.drugs),
             ("species", self.species),
             ("cell_lines", self.cell_lines),
@@ -358,12 +400,121 @@ class Catalog:
             ("assays", self.assays),
             ("in_vivo", self.in_vivo),
         ]
-        for group, items in groups:
-            for name, obj in items.items():
-                _walk(obj.model_dump(), f"{name}", group, rows)
         if self.pathway is not None:
-            _walk(self.pathway.model_dump(), "pathway", "pathway", rows)
-        return rows
+            groups.append(("pathway", {"pathway": self.pathway}))
+        return groups
+
+    def _locate(self, path: str) -> tuple[str, str, list[str | int]]:
+        """(group, top-level name, keys below it) of a dotted path as :meth:`table` writes it."""
+        best: tuple[str, str] | None = None
+        for group, items in self._groups():
+            for name in items:
+                if path.startswith(name + ".") and (best is None or len(name) > len(best[1])):
+                    best = (group, name)
+        if best is not None:
+            keys: list[str | int] = []
+            rest = path[len(best[1]) :]
+            for m in _PATH_TOKEN.finditer(rest):
+                keys.append(int(m.group(2)) if m.group(2) is not None else m.group(1))
+            if "".join(m.group(0) for m in _PATH_TOKEN.finditer(rest)) == rest and keys:
+                return best[0], best[1], keys
+        raise LeptotwinError(
+            "not a catalogue value",
+            field="path",
+            value=path,
+            expected="a path as `leptotwin catalog --csv` lists it, e.g. pathway.egfr_weight",
+        )
+
+    def quantity(self, path: str) -> Quantity:
+        """The Quantity at a dotted path (``pathway.egfr_weight``, ``AZ5104.pk.mouse.CL``,
+        ``alectinib.potency[0].ic50``, ``patients.parameters.csf_areg_baseline``)."""
+        group, name, keys = self._locate(path)
+        obj: Any = dict(self._groups())[group][name]
+        try:
+            for key in keys:
+                obj = obj[key] if isinstance(obj, dict | list) else getattr(obj, str(key))
+        except (KeyError, IndexError, AttributeError):
+            obj = None
+        if not isinstance(obj, Quantity):
+            raise LeptotwinError("not a catalogue value", field="path", value=path)
+        return obj
+
+    def with_values(self, values: dict[str, float], *, tied: bool = True) -> Catalog:
+        """A copy of the catalogue with the values at some paths replaced.
+
+        For calibration, ensembles and sensitivity analyses:
+        ``cat.with_values({"pathway.egfr_weight": 5.5, "AZ5104.pk.mouse.fraction_formed": 0.25})``.
+        Only ``value`` changes; unit, source and prior stay. With ``tied`` (default) a value
+        shared through a YAML anchor (:attr:`tied`) is changed everywhere it is used.
+
+        Raises
+        ------
+        LeptotwinError
+            For a path that is not a catalogue value, a value that is not a finite number, or a
+            value outside the support of the quantity's prior (≤ 0 for lognormal or loguniform,
+            outside (0, 1) for logitnormal, outside the bounds of a uniform or loguniform prior).
+        """
+        updates: dict[str, float] = {}
+        for path, raw in values.items():
+            q = self.quantity(path)
+            try:
+                x = float(raw)
+            except (TypeError, ValueError):
+                x = math.nan
+            if not math.isfinite(x):
+                raise LeptotwinError("not a finite number", field=path, value=raw)
+            if q.prior is not None and not _in_support(q.prior.dist, q.prior.low, q.prior.high, x):
+                raise LeptotwinError(
+                    f"outside the support of its {q.prior.dist} prior",
+                    field=path,
+                    value=x,
+                    expected=_support_text(q.prior.dist, q.prior.low, q.prior.high),
+                )
+            for p in self.tied.get(path, (path,)) if tied else (path,):
+                updates[p] = x
+        groups = {g: dict(items) for g, items in self._groups()}
+        for path, x in updates.items():
+            group, name, keys = self._locate(path)
+            groups[group][name] = _replace_value(groups[group][name], keys, x)
+        pathway = groups.pop("pathway", {}).get("pathway", self.pathway)
+        return replace(self, pathway=pathway, **groups)  # type: ignore[arg-type]
+
+
+_PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+
+
+def _replace_value(obj: Any, keys: list[str | int], value: float) -> Any:
+    """``obj`` with the Quantity at ``keys`` given a new value; copies only along the path and
+    does not re-validate (a posterior draw may lie outside a prior's 95 % interval)."""
+    if not keys:
+        return obj.model_copy(update={"value": value})
+    key, rest = keys[0], keys[1:]
+    if isinstance(obj, dict):
+        return {**obj, key: _replace_value(obj[key], rest, value)}
+    if isinstance(obj, list):
+        out = list(obj)
+        out[int(key)] = _replace_value(obj[int(key)], rest, value)
+        return out
+    return obj.model_copy(update={key: _replace_value(getattr(obj, str(key)), rest, value)})
+
+
+def _in_support(dist: str, low: float, high: float, x: float) -> bool:
+    if dist in ("uniform", "loguniform"):
+        return low <= x <= high
+    if dist == "lognormal":
+        return x > 0
+    if dist == "logitnormal":
+        return 0 < x < 1
+    return True
+
+
+def _support_text(dist: str, low: float, high: float) -> str:
+    return {
+        "uniform": f"a value in [{low:g}, {high:g}]",
+        "loguniform": f"a value in [{low:g}, {high:g}]",
+        "lognormal": "a positive value",
+        "logitnormal": "a value in (0, 1)",
+    }.get(dist, "a finite number")
 
 
 def _block_value(blocks: dict[str, AssayKit], what: str, block: str, name: str) -> float:
@@ -413,7 +564,7 @@ def _validation_error(path: Path, name: str, exc: ValidationError) -> LeptotwinE
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in (name, *err["loc"]))
     msg = {"extra_forbidden": "unknown key", "missing": "missing required key"}.get(
-        err["type"], err["msg"]
+        err["type"], err["msg"].removeprefix("Value error, ")
     )
     return LeptotwinError(msg, source=str(path), field=loc)
 
@@ -527,7 +678,7 @@ def _load(folder: Path) -> Catalog:
     pathway = _load_pathway(files["pathway"])
     assays = _load_blocks(files["assays"])
     in_vivo = _load_blocks(files["in_vivo"])
-    return Catalog(
+    cat = Catalog(
         drugs=drugs,
         species=species,
         cell_lines=cell_lines,
@@ -536,7 +687,128 @@ def _load(folder: Path) -> Catalog:
         assays=assays,
         in_vivo=in_vivo,
         files=files,
+        tied=_tied_paths(files),
     )
+    # _check_priors(cat)  # PRIORS-WIP: enabled once every assumption has its prior
+    posterior = folder / POSTERIOR_FILE
+    if posterior.is_file():
+        cat.posterior = read_posterior(posterior, cat)
+    return cat
+
+
+_GROUP_FILE = {
+    "drugs": "drugs",
+    "species": "species",
+    "cell_lines": "cell_lines",
+    "perturbations": "cell_lines",
+    "pathway": "pathway",
+    "assays": "assays",
+    "in_vivo": "in_vivo",
+}
+
+
+def _file_field(group: str, path: str) -> str:
+    """A table path as the field of its file (``pathway.areg_kd`` → ``areg_kd``)."""
+    if group == "pathway":
+        return path.removeprefix("pathway.")
+    if group in ("cell_lines", "perturbations"):
+        return f"{group}.{path}"
+    return path
+
+
+def _check_priors(cat: Catalog) -> None:
+    """Every assumption carries a prior (the range of what is not known, and its source)."""
+    for group, path, q in cat.quantities():
+        if q.assumption and q.prior is None:
+            raise LeptotwinError(
+                "an assumption needs a prior",
+                source=str(cat.files[_GROUP_FILE[group]]),
+                field=_file_field(group, path),
+                expected="prior: {dist: lognormal|normal|uniform|loguniform|logitnormal, "
+                "low: ..., high: ..., source: 'where the range comes from'}",
+            )
+
+
+def _tied_paths(files: dict[str, Path]) -> dict[str, tuple[str, ...]]:
+    """Quantities that are one YAML object (an anchor and its aliases), by table path."""
+    by_object: dict[int, list[str]] = {}
+    keep: list[Any] = []  # hold the parsed files so that ids stay unique
+    for key, path in files.items():
+        data = _read_yaml(path)
+        keep.append(data)
+        if key == "cell_lines":
+            parts = [part for part in data.values() if isinstance(part, dict)]
+            tops = [(n, b) for part in parts for n, b in part.items()]
+        elif key == "pathway":
+            tops = [("pathway", data)]
+        else:
+            tops = [(n, b) for n, b in data.items() if not str(n).startswith("_")]
+        for name, body in tops:
+            _collect_ids(body, str(name), by_object)
+    tied: dict[str, tuple[str, ...]] = {}
+    for paths in by_object.values():
+        if len(paths) > 1:
+            for p in paths:
+                tied[p] = tuple(paths)
+    return tied
+
+
+def _collect_ids(obj: Any, path: str, out: dict[int, list[str]]) -> None:
+    if isinstance(obj, dict) and {"value", "unit", "source"} <= obj.keys():
+        out.setdefault(id(obj), []).append(path)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _collect_ids(v, f"{path}.{k}", out)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _collect_ids(v, f"{path}[{i}]", out)
+
+
+def read_posterior(path: str | Path, catalog: Catalog) -> dict[str, PosteriorSummary]:
+    """Read a posterior summary file (format in the module docstring) and check it against
+    ``catalog``: every path a catalogue value, the unit (when given) the catalogue's.
+
+    Raises
+    ------
+    LeptotwinError
+        Naming the file and the path, for unknown keys or paths, a wrong unit, or a summary that
+        is not ``low <= median <= high``.
+    """
+    path = Path(path)
+    data = _read_yaml(path)
+    unknown = set(data) - {"parameters", "provenance"}
+    if unknown:
+        raise LeptotwinError(
+            "unknown key",
+            source=str(path),
+            field=sorted(unknown)[0],
+            expected="parameters, provenance",
+        )
+    params = data.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise LeptotwinError("expected a mapping", source=str(path), field="parameters")
+    known = {p: q for _, p, q in catalog.quantities()}
+    out: dict[str, PosteriorSummary] = {}
+    for name, body in params.items():
+        where = f"parameters.{name}"
+        if name not in known:
+            raise LeptotwinError(
+                "not a catalogue value",
+                source=str(path),
+                field=where,
+                expected="a path as `leptotwin catalog --csv` lists it",
+            )
+        summary = _build(PosteriorSummary, path, where, body)
+        if summary.unit is not None and summary.unit != known[name].unit:
+            raise LeptotwinError(
+                "unit differs from the catalogue",
+                source=str(path),
+                field=f"{where}.unit",
+                value=summary.unit,
+                expected=repr(known[name].unit),
+            )
+        out[name] = summary
+    return out
 
 
 def _load_blocks(path: Path) -> dict[str, AssayKit]:

@@ -4,16 +4,22 @@ Every biological or pharmacological number is a :class:`Quantity`: a value with 
 source. Sources are DOIs, PMIDs or product labels; a value that is an estimate, a derivation or an
 allometric scaling has ``assumption: true`` and says why in ``note``. Unknown keys are rejected so
 that a typo never silently falls back to a default.
+
+An uncertain value carries a :class:`Prior`: a distribution and the central 95 % interval of the
+value (for ``uniform`` and ``loguniform``: the bounds), in the quantity's own unit, with the
+source of the range. :mod:`leptotwin.catalog.priors` turns it into a scipy distribution.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "PRIOR_DISTRIBUTIONS",
     "AssayKit",
     "CellLine",
     "Drug",
@@ -21,6 +27,7 @@ __all__ = [
     "PathwayParameters",
     "Perturbation",
     "Potency",
+    "Prior",
     "Quantity",
     "RouteAbsorption",
     "Species",
@@ -33,6 +40,58 @@ _PRIMARY = re.compile(
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PRIOR_DISTRIBUTIONS = ("lognormal", "normal", "uniform", "loguniform", "logitnormal")
+"""The distributions a :class:`Prior` may name."""
+
+
+class Prior(_Strict):
+    """What is known about an uncertain value: a distribution and its range.
+
+    Attributes
+    ----------
+    dist : str
+        One of :data:`PRIOR_DISTRIBUTIONS`.
+    low, high : float
+        In the unit of the quantity. For ``lognormal``, ``normal`` and ``logitnormal`` the central
+        95 % interval (2.5 % and 97.5 % quantiles); for ``uniform`` and ``loguniform`` the bounds.
+        ``lognormal`` and ``loguniform`` need ``0 < low``, ``logitnormal`` needs
+        ``0 < low < high < 1``.
+    source : str
+        Where the range comes from: a publication's range or spread, or the stated default of
+        an order-of-magnitude assumption (e.g. "95 % within 3-fold").
+    """
+
+    dist: str
+    low: float
+    high: float
+    source: str = Field(min_length=3)
+
+    @field_validator("dist")
+    @classmethod
+    def _known_dist(cls, dist: str) -> str:
+        if dist not in PRIOR_DISTRIBUTIONS:
+            raise ValueError(
+                f"unknown prior distribution {dist!r}; expected one of "
+                + ", ".join(PRIOR_DISTRIBUTIONS)
+            )
+        return dist
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Prior:
+        low, high = self.low, self.high
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"prior bounds must be finite numbers (got low {low}, high {high})")
+        if not low < high:
+            raise ValueError(f"prior needs low < high (got low {low}, high {high})")
+        if self.dist in ("lognormal", "loguniform") and low <= 0:
+            raise ValueError(f"a {self.dist} prior needs positive bounds (got low {low})")
+        if self.dist == "logitnormal" and not (0 < low and high < 1):
+            raise ValueError(
+                f"a logitnormal prior needs bounds inside (0, 1) (got low {low}, high {high})"
+            )
+        return self
 
 
 class Quantity(_Strict):
@@ -49,6 +108,9 @@ class Quantity(_Strict):
         True when the value is an estimate, derivation or scaling rather than a measurement.
     note : str
         Free text: the arithmetic of a derivation, the context of a measurement.
+    prior : Prior or None
+        The range of an uncertain value (every assumption in the packaged catalogue has one; the
+        loader enforces it). The value must lie inside ``[prior.low, prior.high]``.
     """
 
     value: float
@@ -56,6 +118,16 @@ class Quantity(_Strict):
     source: str = Field(min_length=3)
     assumption: bool = False
     note: str = ""
+    prior: Prior | None = None
+
+    @model_validator(mode="after")
+    def _value_inside_prior(self) -> Quantity:
+        p = self.prior
+        if p is not None and not (p.low <= self.value <= p.high):
+            raise ValueError(
+                f"value {self.value:g} lies outside its prior range [{p.low:g}, {p.high:g}]"
+            )
+        return self
 
     @property
     def has_primary_source(self) -> bool:
@@ -188,3 +260,24 @@ class Perturbation(_Strict):
     parameter: Literal["mir449a", "egfr_total", "areg_secretion", "alk_fusion"]
     scale: Quantity | None = None
     set: Quantity | None = None
+
+
+class PosteriorSummary(_Strict):
+    """What the calibration (``leptotwin calibrate-study``) learnt about one catalogue value:
+    the posterior median and central 95 % credible interval, in the quantity's unit."""
+
+    median: float
+    low: float
+    high: float
+    unit: str | None = None
+    """When given, it must equal the catalogue unit of the value (a guard against rescaling)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PosteriorSummary:
+        nums = (self.low, self.median, self.high)
+        if not all(math.isfinite(x) for x in nums) or not self.low <= self.median <= self.high:
+            raise ValueError(
+                "a posterior summary needs finite low <= median <= high "
+                f"(got {self.low:g}, {self.median:g}, {self.high:g})"
+            )
+        return self
