@@ -426,10 +426,14 @@ def catalog(
     drug: Annotated[str | None, typer.Option(help="Show one drug only.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
 ) -> None:
-    """List the parameter catalogue (values, units, sources).
+    """List the parameter catalogue (values, units, sources; prior and posterior side by side).
 
     ``--drug`` shows the drug's own values and those named after it elsewhere (brain binding,
-    studied doses; for a metabolite such as AZ5104 also its parent's metabolite ratio)."""
+    studied doses; for a metabolite such as AZ5104 also its parent's metabolite ratio). The prior
+    column gives the distribution and its 95 % range (the bounds for uniform and loguniform); the
+    posterior column the median and 95 % interval from ``posterior.yaml`` of the catalogue folder
+    (written by ``calibrate-study``), "—" where there is none. ``--csv`` adds ``prior_dist,
+    prior_low, prior_high, prior_source, posterior_median, posterior_low, posterior_high``."""
     from leptotwin.catalog import load_catalog
 
     cat = load_catalog()
@@ -443,7 +447,7 @@ def catalog(
         title="leptotwin catalogue" + (" — values without a primary source" if check else ""),
         show_lines=False,
     )
-    for col in ("path", "value", "unit", "flag", "source"):
+    for col in ("path", "value", "unit", "flag", "prior", "posterior", "source"):
         view.add_column(col, overflow="fold")
     for row in table.itertuples():
         flag = (
@@ -451,10 +455,23 @@ def catalog(
             if row.assumption
             else ("verify" if row.verify else ("" if row.primary_source else "no primary source"))
         )
-        view.add_row(row.path, f"{row.value:g}", row.unit, flag, row.source)
+        prior = (
+            f"{row.prior_dist} {_g3(row.prior_low)}–{_g3(row.prior_high)}" if row.prior_dist else ""
+        )
+        posterior = (
+            f"{_g3(row.posterior_median)} ({_g3(row.posterior_low)}–{_g3(row.posterior_high)})"
+            if row.posterior_median == row.posterior_median  # not NaN
+            else "—"
+        )
+        view.add_row(row.path, f"{row.value:g}", row.unit, flag, prior, posterior, row.source)
     _out.print(view)
     n_all = len(cat.table())
     _out.print(f"{len(table)} of {n_all} values shown")
+
+
+def _g3(x: float) -> str:
+    """A number to three significant digits, without an exponent below 1e6 (1720, not 1.72e+03)."""
+    return f"{float(f'{x:.3g}'):g}"
 
 
 _INTERRUPTED = 130  # the shell's status for a command ended by SIGINT (128 + 2)
