@@ -7,6 +7,10 @@ back (their volumes are negligible next to the plasma distribution volume):
 * CSF:     dC_csf/dt = k_csf (Kp,uu,csf · fu · Cp − C_csf)
 * lesion:  dC_les/dt = k_les (Kp,uu,lesion · fu · Cp − C_les)   (unbound lesion interstitium)
 
+Kp,uu,lesion of a small molecule is not a catalogue number: it follows from the blood–tumour
+barrier and the drug's efflux at the blood–brain barrier (:func:`leptotwin.model.barrier.
+lesion_kp_uu`), for every drug, metabolite and species.
+
 Every output is then a sum of exponentials per dose. With poles λ_j (ka, the disposition roots
 α, β, k_csf, k_les) and zeros z_m (k21 for two compartments), the unit impulse response of an
 output with gain G is h(t) = Σ_i G Π_m (z_m − λ_i) / Π_{j≠i} (λ_j − λ_i) · e^{−λ_i t}. Doses are
@@ -25,6 +29,7 @@ import pandas as pd
 
 from leptotwin.catalog import Catalog, PKParameters, load_catalog
 from leptotwin.errors import LeptotwinError
+from leptotwin.model.barrier import lesion_kp_uu
 from leptotwin.model.regimen import Regimen, _as_regimens
 
 __all__ = [
@@ -91,6 +96,7 @@ def draw_subjects(
     *,
     rng: np.random.Generator | None = None,
     iiv: bool = True,
+    catalog: Catalog | None = None,
 ) -> SubjectPK:
     """Draw subjects with log-normal inter-individual variability.
 
@@ -106,6 +112,10 @@ def draw_subjects(
         Required when ``iiv`` is true and ``params.iiv`` is not empty (even for one subject).
     iiv : bool
         False gives every subject the typical values.
+    catalog : Catalog, optional
+        The catalogue ``params`` came from (default: the packaged one); its blood–tumour barrier
+        and the drug's brain Kp,uu set the lesion Kp,uu (:func:`~leptotwin.model.barrier.
+        lesion_kp_uu`).
     """
     if n_subjects < 1:
         raise LeptotwinError("need at least one subject", field="n_subjects", value=n_subjects)
@@ -134,7 +144,7 @@ def draw_subjects(
         fu=np.minimum(params.fu * ones, 1.0),
         kp_uu_csf=vary("kp_uu_csf", params.kp_uu_csf),
         k_csf=params.k_csf_per_h * ones,
-        kp_uu_lesion=params.kp_uu_lesion * ones,
+        kp_uu_lesion=lesion_kp_uu(params.drug, params.species, catalog) * ones,
         k_lesion=params.k_lesion_per_h * ones,
         ka=ka,
         F={r: np.minimum(f * ones, 1.0) for r, (_, f) in params.routes.items()},
@@ -204,7 +214,7 @@ def _route_system(
         m = metabolite.params
         extra = [np.full((n, 1), m.CL_L_h / m.V1_L)]
         k_csf, k_les = np.full(n, m.k_csf_per_h), np.full(n, m.k_lesion_per_h)
-        fu, kp_csf, kp_les = m.fu, m.kp_uu_csf, m.kp_uu_lesion
+        fu, kp_csf, kp_les = m.fu, m.kp_uu_csf, metabolite.lesion_kp_uu
     cols = ([s.ka[route][:, None]] if route != "iv" else []) + [
         disp,
         *extra,
@@ -237,10 +247,19 @@ def _route_system(
 @dataclass(frozen=True)
 class Metabolite:
     """An active metabolite: its typical PK parameters and the fraction of the parent's clearance
-    that forms it."""
+    that forms it.
+
+    ``catalog`` is the catalogue whose blood–tumour barrier sets the metabolite's lesion Kp,uu
+    (default: the packaged one)."""
 
     params: PKParameters
     fraction: float
+    catalog: Catalog | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def lesion_kp_uu(self) -> float:
+        """The metabolite's lesion Kp,uu (:func:`~leptotwin.model.barrier.lesion_kp_uu`)."""
+        return lesion_kp_uu(self.params.drug, self.params.species, self.catalog)
 
 
 class _RouteStream:
@@ -462,7 +481,7 @@ def simulate_pk(
             "times must be a non-empty, sorted 1-D array of hours >= 0", field="t_h"
         )
     _check_routes(params, regs)
-    subj = subjects or draw_subjects(params, n_subjects, rng=rng, iiv=iiv)
+    subj = subjects or draw_subjects(params, n_subjects, rng=rng, iiv=iiv, catalog=cat)
     stream = PKStream(subj, regs, horizon_h=float(t[-1]))
     out = np.empty((t.size, 3, subj.n_subjects), dtype=dtype)
     for k, tk in enumerate(t):
