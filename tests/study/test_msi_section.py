@@ -7,11 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.study.claims import ClaimStatus
 from leptotwin.study.msi_job import run_msi_job
 from leptotwin.study.reproduce import Context
-from leptotwin.study.sections.msi import claim_row, msi, run_experiment
+from leptotwin.study.sections.msi import (
+    QUADRATURE_WEIGHTS,
+    _grid_catalogs,
+    claim_row,
+    msi,
+    pass_fractions,
+    run_experiment,
+)
 
 
 def _ctx(tmp_path, seed, quick=True):
@@ -20,9 +28,23 @@ def _ctx(tmp_path, seed, quick=True):
     )
 
 
+@pytest.fixture(scope="module")
+def section(tmp_path_factory):
+    """The section's quick run per seed (each takes ~20 s: run once for the tests below)."""
+    runs = {}
+
+    def run(seed):
+        if seed not in runs:
+            out = tmp_path_factory.mktemp(f"msi{seed}")
+            runs[seed] = (msi(_ctx(out, seed)), out)
+        return runs[seed]
+
+    return run
+
+
 @pytest.mark.parametrize("seed", [1, 2])
-def test_c8_passes(tmp_path, seed):
-    res = msi(_ctx(tmp_path, seed))
+def test_c8_passes(section, seed):
+    res, tmp_path = section(seed)
     (c8,) = res.claims
     assert c8.id == "C8" and c8.status == ClaimStatus.PASS, c8.measured
     table = res.tables["msi_roi_stats.csv"]
@@ -33,7 +55,56 @@ def test_c8_passes(tmp_path, seed):
         assert r["ratio"] == pytest.approx(truth.loc[drug, "true_ratio"], rel=0.3)
     files = {p.name for p in (tmp_path / "msi").iterdir()}
     assert {"erlotinib.imzML", "erlotinib.ibd", "erlotinib_lesion_mask.png"} <= files
-    assert len(res.figures) == 2
+    assert not any("prior" in f for f in files)  # the grid's imzML files are not kept
+    assert len(res.figures) == 3
+    # AZ5104 read back from the imzML: the PK model's AZ5104/osimertinib ratio at the sampling
+    # time (shares of the [M+H]+ ions corrected; Poisson noise and the centroid threshold left)
+    osi = truth.loc["osimertinib"]
+    assert osi["metabolite"] == "AZ5104"
+    assert osi["metabolite_imaged_ratio"] == pytest.approx(osi["metabolite_plasma_ratio"], rel=0.1)
+    erl = truth.loc["erlotinib"]
+    assert erl["metabolite_imaged_ratio"] == pytest.approx(erl["metabolite_brain_ratio"], rel=0.1)
+
+
+def test_c8_across_the_prior_range_can_fail(section):
+    """C8 is a prediction of the barrier mechanism: at the 2.5 % point of the leak L it fails
+    for every efflux ratio, at the median of everything it passes (quick grid: L x ER, binding
+    at its median)."""
+    res, _ = section(1)
+    grid = res.tables["msi_c8_prior_range.csv"]
+    assert len(grid) == 9 and set(grid["scenario"]) == {"prior"}
+    assert grid["weight"].sum() == pytest.approx(1.0)
+    low = grid[grid["leak_ratio_q"] == 0.025]
+    assert (low["c8"] == "FAIL").all()
+    mid = grid[(grid["leak_ratio_q"] == 0.5) & (grid["efflux_q"] == 0.5)].iloc[0]
+    assert mid["c8"] == "PASS"
+    # a stronger efflux ratio or a leakier barrier raises the measured ratio
+    at_mid_er = grid[grid["efflux_q"] == 0.5].sort_values("leak_ratio")
+    assert np.all(np.diff(at_mid_er["ratio_erlotinib"]) > 0)
+    summary = res.tables["msi_c8_prior_range_summary.csv"].set_index("scenario")
+    assert 0 < summary.loc["prior", "weighted_pass"] < 1
+    assert summary.loc["prior", "passing"] == (grid["c8"] == "PASS").sum()
+    assert "across the prior range" in res.text
+
+
+def test_full_prior_grid_design():
+    """Full runs: 27 prior points (L x ER x binding at 2.5/50/97.5 %) and the counterfactuals
+    across the other parameters; quadrature weights sum to 1 within each scenario."""
+    points = _grid_catalogs(load_catalog(), quick=False)
+    labels = pd.DataFrame([p[0] for p in points])
+    assert labels["scenario"].value_counts().to_dict() == {
+        "prior": 27,
+        "no leaky barrier": 9,
+        "no tumour binding": 3,
+    }
+    for _, g in labels.groupby("scenario"):
+        assert g["weight"].sum() == pytest.approx(1.0)
+    assert QUADRATURE_WEIGHTS[1] == pytest.approx(0.7397, abs=1e-4)
+    lo = [c for lab, c, _ in points if lab["scenario"] == "prior" and lab["leak_ratio_q"] == 0.025]
+    assert lo[0].in_vivo_value("blood_tumour_barrier", "leak_ratio") == pytest.approx(0.5)
+    toy = labels.assign(c8=np.where(labels["weight"] > 0.1, "PASS", "FAIL"))
+    frac = pass_fractions(toy).set_index("scenario")
+    assert frac.loc["prior", "points"] == 27
 
 
 @pytest.mark.parametrize(
