@@ -689,7 +689,7 @@ def _load(folder: Path) -> Catalog:
         files=files,
         tied=_tied_paths(files),
     )
-    # _check_priors(cat)  # PRIORS-WIP: enabled once every assumption has its prior
+    _check_priors(cat)
     posterior = folder / POSTERIOR_FILE
     if posterior.is_file():
         cat.posterior = read_posterior(posterior, cat)
@@ -708,9 +708,7 @@ _GROUP_FILE = {
 
 
 def _file_field(group: str, path: str) -> str:
-    """A table path as the field of its file (``pathway.areg_kd`` → ``areg_kd``)."""
-    if group == "pathway":
-        return path.removeprefix("pathway.")
+    """A table path as the loader's errors name it (``cell_lines.A925L/AR.mir449a``)."""
     if group in ("cell_lines", "perturbations"):
         return f"{group}.{path}"
     return path

@@ -67,14 +67,20 @@ class _LogitNormal(stats.rv_continuous):
         return np.exp(self._logpdf(x, mu, s))
 
     def _logpdf(self, x, mu, s):  # type: ignore[no-untyped-def]
-        z = (logit(x) - mu) / s
-        return stats.norm.logpdf(z) - np.log(s) - np.log(x) - np.log1p(-x)
+        # scipy hands the closed support [0, 1]: the density is 0 at both ends
+        inside = (x > 0) & (x < 1)
+        xs = np.where(inside, x, 0.5)
+        z = (logit(xs) - mu) / s
+        out = stats.norm.logpdf(z) - np.log(s) - np.log(xs) - np.log1p(-xs)
+        return np.where(inside, out, -np.inf)
 
     def _cdf(self, x, mu, s):  # type: ignore[no-untyped-def]
-        return stats.norm.cdf((logit(x) - mu) / s)
+        with np.errstate(divide="ignore"):
+            return stats.norm.cdf((logit(x) - mu) / s)
 
     def _sf(self, x, mu, s):  # type: ignore[no-untyped-def]
-        return stats.norm.sf((logit(x) - mu) / s)
+        with np.errstate(divide="ignore"):
+            return stats.norm.sf((logit(x) - mu) / s)
 
     def _ppf(self, q, mu, s):  # type: ignore[no-untyped-def]
         return expit(mu + s * stats.norm.ppf(q))
