@@ -554,3 +554,15 @@ def test_catalog_cli_without_a_posterior_shows_a_dash(run_cli, monkeypatch):
     assert code == 0
     assert "uniform 0.05–0.08" in out  # erlotinib.pk.human.fu
     assert "—" in out
+
+
+def test_a_posterior_of_a_tied_value_is_shown_on_all_its_paths(tmp_path):
+    folder = _copy(tmp_path)
+    (folder / "posterior.yaml").write_text(
+        "parameters:\n  alectinib.pk.human.iiv.CL: {median: 0.33, low: 0.25, high: 0.41}\n",
+        encoding="utf-8",
+    )
+    table = load_catalog(folder).table().set_index("path")
+    tied = table.loc[table.index.str.endswith(".iiv.CL"), "posterior_median"]
+    assert (tied.drop("cetuximab.pk.human.iiv.CL").drop("cetuximab.pk.mouse.iiv.CL") == 0.33).all()
+    assert tied[["cetuximab.pk.human.iiv.CL"]].isna().all()

@@ -332,12 +332,16 @@ class Catalog:
         primary_source, verify`` (``verify``: recalled from a source, not re-read), then the
         prior (``prior_dist, prior_low, prior_high, prior_source``; empty for a fixed value) and
         the posterior summary (``posterior_median, posterior_low, posterior_high``; NaN where
-        the calibration has not estimated the value)."""
+        the calibration has not estimated the value; a summary given for one of several tied
+        values is shown for all of them)."""
         nan = float("nan")
         rows = []
         for group, path, q in self.quantities():
             p = q.prior
-            post = self.posterior.get(path)
+            post = next(
+                (self.posterior[t] for t in self.tied.get(path, (path,)) if t in self.posterior),
+                None,
+            )
             rows.append(
                 {
                     "group": group,
