@@ -366,10 +366,10 @@ class Catalog:
     def drug_table(self, name: str) -> pd.DataFrame:
         """The rows of :meth:`table` that describe one drug (name matched case-insensitively).
 
-        Its own entry (``AZ5104.pk.mouse.CL``), the values named after it elsewhere
+        Its own entry (``AZ5104.pk.mouse.CL``) and the values named after it elsewhere
         (``brain_section.parameters.kp_uu_brain_osimertinib``,
-        ``studied_doses.parameters.mouse_max_osimertinib``) and, for an active metabolite, the
-        parent's metabolite ratio (``metabolite_ratio_osimertinib`` for AZ5104).
+        ``studied_doses.parameters.mouse_max_osimertinib``). An active metabolite that is a PK
+        species (AZ5104) has all its values in its own entry: the tissue model simulates it.
 
         Raises
         ------
@@ -379,12 +379,7 @@ class Catalog:
         drug = self.drug(name)
         table = self.table()
         leaf = table["path"].str.rsplit(".", n=1).str[-1]
-        parents = {pk.formed_from for pk in drug.pk.values() if pk.formed_from}
-        keep = (
-            table["path"].str.startswith(drug.name + ".")
-            | leaf.str.endswith("_" + drug.name)
-            | leaf.isin([f"metabolite_ratio_{p}" for p in parents])
-        )
+        keep = table["path"].str.startswith(drug.name + ".") | leaf.str.endswith("_" + drug.name)
         return table[keep].reset_index(drop=True)
 
     def quantities(self) -> list[tuple[str, str, Quantity]]:
