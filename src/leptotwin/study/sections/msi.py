@@ -491,8 +491,10 @@ def msi(ctx: Context) -> SectionResult:
             if ctx.quick
             else " The counterfactuals of CLAIMS.md run across the other parameters' range."
         )
-        + "\n\nCounterfactuals (tests): without the leaky barrier (L = 0) or without tumour "
-        "binding the lesion/brain ratio falls to about 1 or below and C8 fails."
+        + "\n\nCounterfactuals (tests, at the catalogue's values): without the leaky barrier "
+        "(L = 0) or without tumour binding the lesion/brain ratio falls to about 1 or below and "
+        "C8 fails. Tumour binding well above brain binding (the top of its prior) would make "
+        "lesions hold more drug even behind an intact barrier; the full run's grid shows where."
     )
     return SectionResult(
         title="Mass-spectrometry imaging: TKIs in leptomeningeal lesions",
