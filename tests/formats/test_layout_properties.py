@@ -5,8 +5,10 @@ LeptotwinError naming the file (and, for a row, its line and column), never anot
 Layouts are random bytes and text, and tables built from the pieces people type: missing or
 extra columns, known and unknown roles and units, duplicate wells, wells off the plate, negative,
 huge, non-finite and textual numbers, decimal commas, any separator. A layout that is read must
-hold no hazard that was put into it (an unknown unit or role, a negative or absurd
-concentration, a duplicated well...) and must convert what it holds exactly. ``make test`` runs
+hold no hazard that was put into it (a unit that is not a concentration, an unknown role, a
+negative or absurd concentration, a duplicated well...) and must convert what it holds exactly.
+Units are pint's (:mod:`leptotwin.catalog.units`, tested there); here they are taken as that
+module reads them. ``make test`` runs
 200 cases per property, ``make fuzz`` 10,000.
 """
 
@@ -23,6 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from leptotwin.catalog.units import ConcUnit, concentration_unit
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats import (
     ELISA_LAYOUT_COLUMNS,
@@ -39,11 +42,6 @@ from leptotwin.formats import (
 pytestmark = pytest.mark.fuzz
 
 NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-# unit (lower case, no spaces, µ/μ as u) -> factor to nM (molar) or ng/mL (mass): the spec
-UNITS = {"pm": 1e-3, "nm": 1.0, "um": 1e3, "mm": 1e6, "m": 1e9, "pmol/l": 1e-3, "nmol/l": 1.0,
-         "umol/l": 1e3, "mmol/l": 1e6, "mol/l": 1e9, "pg/ml": 1e-3, "ng/ml": 1.0, "ug/ml": 1e3,
-         "mg/ml": 1e6}  # fmt: skip
-MOLAR = {"pm", "nm", "um", "mm", "m", "pmol/l", "nmol/l", "umol/l", "mmol/l", "mol/l"}
 ELISA_ALIASES = {"std": "standard", "standards": "standard", "calibrator": "standard",
                  "unknown": "sample", "unk": "sample", "zero": "blank", "": "empty"}  # fmt: skip
 
@@ -160,8 +158,15 @@ def layouts(draw) -> tuple[list[str], list[list[str]], str]:
     return header, rows, draw(st.sampled_from([",", ";", "\t"]))
 
 
-def _unit_key(unit: str) -> str:
-    return unit.lower().replace("µ", "u").replace("μ", "u").replace(" ", "")
+def _unit(text: str) -> ConcUnit | None:
+    """The concentration unit a cell names (units are pint's, through catalog.units), or None
+    for an empty cell; raises ValueError for a cell that is not a concentration unit."""
+    if not text.strip():
+        return None
+    try:
+        return concentration_unit(text)
+    except LeptotwinError:
+        raise ValueError(text) from None
 
 
 def _number(text: str, decimal: str) -> float | None:
@@ -184,9 +189,11 @@ def _hazards(header: list[str], rows: list[list[str]], decimal: str) -> list[str
         role = cell.get("role", "").strip().lower()
         if role not in ROLES:
             found.append(f"unknown role {role!r}")
-        unit = _unit_key(cell.get("conc_unit", "").strip())
-        if unit and unit not in UNITS:
-            found.append(f"unknown unit {unit!r}")
+        try:
+            unit = _unit(cell.get("conc_unit", ""))
+        except ValueError as err:
+            found.append(f"unknown unit {err}")
+            unit = None
         for col in ("conc_a", "conc_b"):
             text = cell.get(col, "").strip()
             value = _number(text, decimal) if text else None
@@ -194,7 +201,7 @@ def _hazards(header: list[str], rows: list[list[str]], decimal: str) -> list[str
                 found.append(f"{col} not a number {text!r}")
             elif value is not None and (value < 0 or not np.isfinite(value)):
                 found.append(f"{col} negative or not finite {text!r}")
-            elif value is not None and unit in UNITS and value * UNITS[unit] >= 1e9:
+            elif value is not None and unit is not None and value * unit.factor >= 1e9:
                 found.append(f"{col} of 1 M or more {text!r}")
     return found
 
@@ -220,11 +227,11 @@ def test_dose_response_layout(folder, layout):
     hazards = _hazards(header, rows, decimal)
     assert not hazards, f"read although it holds {hazards}: {got.to_dict('records')}"
     for row, cell in zip(got.itertuples(), typed, strict=True):  # exact conversions
-        unit = _unit_key(cell.get("conc_unit", "").strip())
+        unit = _unit(cell.get("conc_unit", ""))
         text = cell.get("conc_a", "").strip()
-        if text and unit in MOLAR:
+        if text and unit is not None and unit.molar:
             value = _number(text, decimal)
-            assert row.conc_a_nM == (0.0 if value == 0 else value * UNITS[unit])
+            assert row.conc_a_nM == (0.0 if value == 0 else value * unit.factor)
 
 
 # --------------------------------------------------------------------------- ELISA layout

@@ -382,7 +382,16 @@ def test_layout_semicolon_decimal_comma_and_comments(tmp_path):
         ("P1,B2,control,H,,,,,,,", r"line 3, column role: unknown role \(got 'control'\)"),
         ("P1,B2,sample,H,d,,,,nM,,", r"line 3, column conc_a: sample well without a concentration"),
         ("P1,B2,sample,H,d,1,e,,nM,,", r"line 3, column conc_b: partner drug without a conc"),
-        ("P1,B2,sample,H,d,1,,,furlongs,,", r"line 3, column conc_unit: unknown concentration"),
+        (
+            "P1,B2,sample,H,d,1,,,furlongs,,",
+            r"line 3, column conc_unit: not a concentration unit "
+            r"\(its dimension is \[length\]\)",
+        ),
+        (
+            "P1,B2,sample,H,d,1,,,zorkmid,,",
+            r"line 3, column conc_unit: unknown concentration unit "
+            r"\(got 'zorkmid'\); expected a concentration unit",
+        ),
         ("P1,B2,sample,H,d,1,,,,,", r"line 3, column conc_unit: concentration without a unit"),
         ("P1,A01,vehicle,H,,,,,,,", r"line 2 and line 3: duplicated well"),
         (",B2,vehicle,H,,,,,,,", r"line 3, column plate: empty plate id"),
@@ -704,7 +713,8 @@ def test_layout_text_in_conc_nm_column_and_bad_molecular_weight():  # were Value
 def test_layout_molar_units_written_per_litre(tmp_path):
     text = "well,role,drug_a,conc_a,conc_unit\nA1,sample,x,2,nmol/L\nA2,sample,x,3,µmol/l\n"
     lay = read_layout(_write(tmp_path, "molar.csv", text))
-    assert lay["conc_a_nM"].tolist() == [2.0, 3000.0] and lay["conc_unit"].tolist() == ["nM", "µM"]
+    assert lay["conc_a_nM"].tolist() == [2.0, 3000.0]
+    assert lay["conc_unit"].tolist() == ["nmol/L", "µmol/L"]
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 The low-level layer where microplate files live: the virtual instruments (``assays``) write
 them, the analysis layer reads real and virtual ones. It imports nothing of leptotwin but
-``errors`` and ``_fileio``.
+``errors``, ``_fileio``, ``_checks`` and the unit parser :mod:`leptotwin.catalog.units` (which
+imports nothing of leptotwin but ``errors``).
 
 Pipeline: :func:`read_plate_reader` + :func:`read_layout` -> :func:`merge_plate` ->
 :func:`normalise_to_controls` -> :func:`to_dose_response` -> ``DoseResponseFitter``; for an

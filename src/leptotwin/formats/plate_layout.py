@@ -12,12 +12,13 @@ A tidy CSV (or ``;``/tab-separated, or ``.xlsx`` with ``openpyxl``), one row per
 
 Only ``well`` and ``role`` are required. Without a ``plate`` column the layout applies to every
 plate of the readings. ``role`` is one of :data:`ROLES`; wells not listed are ``empty``.
-``conc_a``/``conc_b`` are numbers in ``conc_unit`` (per row, or the ``conc_unit=`` argument):
-molar units (pM, nM, µM/uM, mM, M, or written nmol/L...) are converted to nM in
-``conc_a_nM``/``conc_b_nM``; any other unit is refused; mass units
-(pg/mL, ng/mL, µg/mL, mg/mL) are converted only for drugs with a molecular weight given
+``conc_a``/``conc_b`` are numbers in ``conc_unit`` (per row, or the ``conc_unit=`` argument),
+parsed with pint (:func:`leptotwin.catalog.units.concentration_unit`): molar units (pM, nM,
+µM/uM, mM, M, nmol/L...) are converted to nM in ``conc_a_nM``/``conc_b_nM``; mass units
+(pg/mL, ng/mL, µg/mL, mg/mL, mg/L...) only for drugs with a molecular weight given
 (``molecular_weights={"alectinib": 482.6}``, g/mol), else ``conc_*_nM`` is NaN and the value
-stays in ``conc_*`` with its unit. Lines starting with ``#`` are comments.
+stays in ``conc_*`` with its unit; any other unit is refused, and so is a concentration of 1 M
+(1 g/mL) or more. Lines starting with ``#`` are comments.
 
 
 Pipeline
@@ -41,6 +42,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from leptotwin._fileio import write_csv
+from leptotwin.catalog.units import CONCENTRATION_LIMIT, concentration_unit
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats._layout_checks import (
     _at_most,
@@ -88,22 +90,6 @@ ROLES = ("sample", "vehicle", "blank", "positive", "empty")
 a positive (full-kill) control for Z', and unused wells."""
 
 _TEXT = ("plate", "cell_line", "drug_a", "drug_b", "perturbation", "replicate")
-# unit (lower case, ``u`` for micro) -> (canonical spelling, factor to nM or to ng/mL, is molar)
-_UNITS: dict[str, tuple[str, float, bool]] = {
-    "pm": ("pM", 1e-3, True),
-    "nm": ("nM", 1.0, True),
-    "um": ("µM", 1e3, True),
-    "mm": ("mM", 1e6, True),
-    "m": ("M", 1e9, True),
-    "pg/ml": ("pg/mL", 1e-3, False),
-    "ng/ml": ("ng/mL", 1.0, False),
-    "ug/ml": ("µg/mL", 1e3, False),
-    "mg/ml": ("mg/mL", 1e6, False),
-}
-_UNITS |= {f"{k[:-1]}mol/l": v for k, v in _UNITS.items() if v[2]}  # nmol/L is nM
-_MAX_CANONICAL = 1e9
-"""Concentrations of 1 M (1e9 nM) or 1 g/mL (1e9 ng/mL) and more are refused as typos: a drug of
-500 g/mol at 1 M would be 500 g per litre of medium."""
 
 
 # --------------------------------------------------------------------------- dose-response layout
@@ -130,34 +116,37 @@ def _unit_specs(
     source: str,
     where: _Locator,
 ) -> tuple[NDArray[np.object_], NDArray[np.float64], NDArray[np.bool_]]:
-    """Per row: canonical unit spelling, factor to nM (molar) or ng/mL (mass), is molar."""
+    """Per row: canonical unit spelling, factor to nM (molar) or ng/mL (mass), is molar.
+
+    Units are parsed with pint (:func:`leptotwin.catalog.units.concentration_unit`); one that is
+    unknown, or not a concentration, is refused at its first row.
+    """
     units = _text_column(frame, "conc_unit")
     if conc_unit is not None:
         units = units.where(units != "", conc_unit)
-    key = units.str.lower().str.replace("µ", "u").str.replace("μ", "u").str.replace(" ", "")
+    text = units.to_numpy(object)
+    name = np.full(len(text), "", dtype=object)
+    factor = np.full(len(text), np.nan)
+    molar = np.zeros(len(text), dtype=bool)
+    for unit in pd.unique(text[text != ""]):
+        rows = text == unit
+        try:
+            spec = concentration_unit(unit, source=source, field="conc_unit")
+        except LeptotwinError as err:
+            why = "unknown concentration unit" if err.message == "unknown unit" else err.message
+            _raise_first(rows, why, source=source, where=where, col="conc_unit", values=units,
+                         expected=err.expected)  # fmt: skip
+            raise
+        name[rows], factor[rows], molar[rows] = spec.name, spec.factor, spec.molar
     _raise_first(
-        ~(key.isin(list(_UNITS)).to_numpy() | (key == "").to_numpy()),
-        "unknown concentration unit",
-        source=source,
-        where=where,
-        col="conc_unit",
-        values=units,
-        expected="one of " + ", ".join(u for u, _, _ in _UNITS.values()),
-    )
-    _raise_first(
-        (key == "").to_numpy() & ((conc["conc_a"] > 0) | (conc["conc_b"] > 0)),
+        (text == "") & ((conc["conc_a"] > 0) | (conc["conc_b"] > 0)),
         "concentration without a unit",
         source=source,
         where=where,
         col="conc_unit",
         expected="a conc_unit cell or the conc_unit= argument (e.g. nM)",
     )
-    spec = key.map(lambda k: _UNITS.get(k, ("", np.nan, False)))
-    return (
-        spec.str[0].astype(str).to_numpy(object),
-        spec.str[1].to_numpy(float),
-        spec.str[2].to_numpy(bool),
-    )
+    return name, factor, molar
 
 
 def _earlier_nm(
@@ -169,7 +158,7 @@ def _earlier_nm(
                   expected=expected)  # fmt: skip
     _raise_first(nm < 0, "concentration is not a number >= 0", source=source, where=where,
                  col=col, values=_text_column(frame, col), expected=expected)  # fmt: skip
-    _at_most(nm, _MAX_CANONICAL, "concentration of 1 M or more", frame=frame, col=col,
+    _at_most(nm, CONCENTRATION_LIMIT, "concentration of 1 M or more", frame=frame, col=col,
              source=source, where=where, expected=expected)  # fmt: skip
     return nm
 
@@ -269,7 +258,7 @@ def validate_layout(
     for col in ("conc_a", "conc_b"):
         _at_most(
             conc[col] * factor,
-            _MAX_CANONICAL,
+            CONCENTRATION_LIMIT,
             "concentration of 1 M (or 1 g/mL) or more",
             frame=frame,
             col=col,
