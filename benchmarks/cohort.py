@@ -23,6 +23,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from leptotwin.catalog import load_catalog
+from leptotwin.model.barrier import lesion_kp_uu
 from leptotwin.model.cohort import Arm, simulate_lmc
 from leptotwin.model.pathway import PathwayModel, cell_state
 from leptotwin.model.regimen import parse_regimen
@@ -45,6 +46,11 @@ def ode_mouse(arm: Arm, cat, pm, tp) -> float:  # type: ignore[no-untyped-def]
     drugs = list(arm.regimens)
     species = "mouse"
     par = {d: cat.pk_parameters(d, species) for d in drugs}
+    # lesion Kp,uu through the blood-tumour barrier, as the closed form uses it
+    kp_les = {d: lesion_kp_uu(d, species, cat) for d in drugs}
+    kp_les |= {
+        m: lesion_kp_uu(m, species, cat) for d in drugs for m, _ in cat.metabolites_of(d, species)
+    }
     mets = {
         d: [(m, f, cat.pk_parameters(m, species)) for m, f in cat.metabolites_of(d, species)]
         for d in drugs
@@ -69,13 +75,13 @@ def ode_mouse(arm: Arm, cat, pm, tp) -> float:  # type: ignore[no-untyped-def]
             cp = y[j + 1] / p.V1_L
             dy[j] = -ka * y[j]
             dy[j + 1] = ka * y[j] - k10 * y[j + 1]
-            dy[j + 2] = p.k_lesion_per_h * (p.kp_uu_lesion * p.fu * cp - y[j + 2])
+            dy[j + 2] = p.k_lesion_per_h * (kp_les[d] * p.fu * cp - y[j + 2])
             free[d] = y[j + 2] * 1e6 / p.mw_g_mol
             for q, (m, frac, mp) in enumerate(mets[d]):
                 jm = j + 3 + 2 * q
                 cm = y[jm] / mp.V1_L
                 dy[jm] = frac * p.CL_L_h * cp - mp.CL_L_h / mp.V1_L * y[jm]
-                dy[jm + 1] = mp.k_lesion_per_h * (mp.kp_uu_lesion * mp.fu * cm - y[jm + 1])
+                dy[jm + 1] = mp.k_lesion_per_h * (kp_les[m] * mp.fu * cm - y[jm + 1])
                 free[m] = y[jm + 1] * 1e6 / mp.mw_g_mol
         n_p, n_r, lig = y[i_cells], y[i_cells + 1], y[i_cells + 2]
         room = max(0.0, 1.0 - (n_p + n_r) / tp.carrying_capacity)

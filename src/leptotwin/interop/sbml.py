@@ -41,6 +41,7 @@ import numpy as np
 from leptotwin._fileio import write_text
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
+from leptotwin.model.barrier import lesion_kp_uu
 from leptotwin.model.cohort import Arm
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.model.pk import SubjectPK
@@ -300,7 +301,14 @@ def _add_pk(
         )
         b.assign(f"C_plasma_{md}", "nM", f"A_c_{md} / V1_{md} * MW_factor_{md}")
         _effect_sites(
-            b, md, mp.fu, mp.kp_uu_csf, mp.k_csf_per_h, mp.kp_uu_lesion, mp.k_lesion_per_h, params
+            b,
+            md,
+            mp.fu,
+            mp.kp_uu_csf,
+            mp.k_csf_per_h,
+            lesion_kp_uu(met, species, cat),  # the blood–tumour barrier, as in the closed form
+            mp.k_lesion_per_h,
+            params,
         )
         lesions.append((met, f"C_lesion_{md}"))
         dose_times[met] = dose_times[drug]

@@ -152,12 +152,12 @@ def simulate_lmc(
             regs_of[key] = regs
     for (drug, key_r), arm_ids in groups.items():
         idx = np.flatnonzero(np.isin(arm_of, arm_ids))
-        subj = draw_subjects(cat.pk_parameters(drug, species), idx.size, rng=rng)
+        subj = draw_subjects(cat.pk_parameters(drug, species), idx.size, rng=rng, catalog=cat)
         regs = _shifted(regs_of[(drug, key_r)], t0)
         # growth sees the unbound lesion concentration only
         streams.append((drug, idx, PKStream(subj, regs, horizon_h=t_end, outputs=("lesion",))))
         for met, fraction in cat.metabolites_of(drug, species):  # active metabolites (AZ5104)
-            m = Metabolite(cat.pk_parameters(met, species), fraction)
+            m = Metabolite(cat.pk_parameters(met, species), fraction, catalog=cat)
             met_stream = PKStream(subj, regs, horizon_h=t_end, metabolite=m, outputs=("lesion",))
             streams.append((met, idx, met_stream))
     drugs = sorted({d for d, _, _ in streams})

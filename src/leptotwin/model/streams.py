@@ -378,7 +378,9 @@ def subject_draws(
     t0 = tp.treatment_start_d * 24.0
     pk, regimens = {}, {}
     for drug, reg in arm.regimens.items():
-        pk[drug] = draw_subjects(cat.pk_parameters(drug, species), 1, rng=rng)  # type: ignore[arg-type]
+        pk[drug] = draw_subjects(  # type: ignore[arg-type]
+            cat.pk_parameters(drug, species), 1, rng=rng, catalog=cat
+        )
         regimens[drug] = _shifted(_as_regimens(reg), t0)
     engrafted = tp.inoculum_cells * np.exp(rng.normal(0.0, tp.engraftment_sd, 1))
     rate_scale = tp.in_vivo_rate_scale * np.exp(rng.normal(0.0, tp.rate_scale_sd, 1))

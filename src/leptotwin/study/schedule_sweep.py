@@ -319,7 +319,7 @@ def sweep_exposure(
     for r in spec.regimens:
         if r.drug not in subjects:
             params = cat.pk_parameters(r.drug, "human")
-            subjects[r.drug] = draw_subjects(params, n_subjects, rng=rng)
+            subjects[r.drug] = draw_subjects(params, n_subjects, rng=rng, catalog=cat)
         res = simulate_pk(r.drug, "human", r.regimen, t_h=t, subjects=subjects[r.drug], catalog=cat)
         auc_week = trapezoid(res.unbound_nM[:, win], t[win], axis=1) * 168.0 / span_h / 1e3
         lesion = res.lesion_nM[:, win]
