@@ -230,3 +230,23 @@ def test_times_are_the_requested_grid():
     job = PKJob("erlotinib", "mouse", "50 mg/kg QD", days=1.0, subjects=1, step_h=0.25)
     res = simulate_job(job)
     np.testing.assert_array_equal(res.t_h, np.arange(97) * 0.25)
+
+
+def test_a_table_larger_than_the_free_disk_is_refused_before_simulating(
+    run_cli, tmp_path, monkeypatch
+):
+    """2 subjects × 25 time points make a pk.csv of about 5 kB: 1 kB free is too little."""
+    monkeypatch.setattr(_memory, "free_disk_bytes", lambda folder: 1024)
+    out = tmp_path / "pk"
+    code, _, err = run_cli(*BASE, *SMALL, "--out", str(out))
+    assert code == 2
+    assert _one_line(err) == (
+        "leptotwin: error: --subjects/--days/--step-h: pk.csv of 2 subjects × 25 time points "
+        f"would write about 4.69 KiB; 1 KiB is free on the disk of {out}; expected fewer "
+        "subjects, fewer days or a larger --step-h"
+    )
+    assert not out.exists()
+
+
+def test_free_disk_of_a_folder_not_created_yet(tmp_path):
+    assert _memory.free_disk_bytes(tmp_path / "a" / "b") == _memory.free_disk_bytes(tmp_path)

@@ -105,6 +105,7 @@ def test_shipped_protocol_validates():
             "  mice_per_arm: 4\n  mice_per_arm: 40",
             r"line 6, combination.mice_per_arm: key given twice in the same mapping",
         ),
+        ("    vehicle: []", '    " ": []', r"line 8, combination.arms. : an arm needs a name"),
         (
             "  mice_per_arm: 4\n",
             "  mice_per_arm: 4\n  3: x\n",

@@ -102,6 +102,19 @@ def test_every_numeric_option_of_simulate(run_cli, tmp_path, option, value, mess
     assert not out.exists()
 
 
+def test_more_local_workers_than_cpus_is_refused(run_cli, tmp_path):
+    import os
+
+    many = str((os.cpu_count() or 1) + 1)
+    code, _, err = run_cli(*SIM, "--scheduler", "local", "--workers", many, "--out",
+                           str(tmp_path / "out"))  # fmt: skip
+    assert code == 2
+    assert _one_line(err).startswith(
+        f"leptotwin: error: --workers: more local workers than this machine has CPUs "
+        f"({os.cpu_count()}) (got {many})"
+    )
+
+
 def test_a_cohort_too_large_for_the_memory_is_refused_with_both_numbers(
     run_cli, tmp_path, monkeypatch
 ):
@@ -113,6 +126,19 @@ def test_a_cohort_too_large_for_the_memory_is_refused_with_both_numbers(
         "leptotwin: error: --n-per-arm: 600,000,000 mice (6 arms × 100,000,000) × 5 observation "
         "days need about 1.26 TiB of memory; 1 GiB is available; expected fewer mice per arm"
     )
+
+
+def test_tables_larger_than_the_free_disk_are_refused(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(_memory, "free_disk_bytes", lambda folder: 1000)
+    out = tmp_path / "out"
+    code, _, err = run_cli(*SIM, "--out", str(out))
+    assert code == 2
+    assert _one_line(err) == (
+        "leptotwin: error: --n-per-arm: the tables of 6 mice (6 arms × 1) × 1 observation days "
+        f"would write about 1.31 KiB; 1,000 bytes is free on the disk of {out}; expected fewer "
+        "mice per arm, or an --out on a larger disk"
+    )
+    assert not out.exists()
 
 
 def test_simulate_writes_nothing_to_stderr(run_cli, tmp_path):

@@ -1,22 +1,34 @@
-"""Up-front memory checks: refuse a request whose arrays cannot fit before any work is done.
+"""Up-front size checks: refuse a request whose arrays or files cannot fit before any work is
+done.
 
 A job estimates the bytes it will hold at its peak (subjects × time points × arrays × 8 bytes,
 plus tables) and calls :func:`check_memory`, which compares the estimate with the memory the
-operating system reports as available (``psutil.virtual_memory().available``) and raises a
-:class:`~leptotwin.errors.LeptotwinError` that states both numbers. A request that would not fit
-is thus refused in a second with a line the user can act on, instead of a MemoryError (or a
-machine driven into swap) after minutes.
+operating system reports as available (``psutil.virtual_memory().available``), and the bytes its
+tables will take on disk, which :func:`check_disk` compares with the free space where they go.
+Both raise a :class:`~leptotwin.errors.LeptotwinError` that states the two numbers. A request that
+would not fit is thus refused in a second with a line the user can act on, instead of a
+MemoryError (or a machine driven into swap) or a full disk after minutes.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
+from pathlib import Path
 
 import psutil
 
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["available_bytes", "check_memory", "format_bytes", "format_count"]
+__all__ = [
+    "available_bytes",
+    "check_disk",
+    "check_memory",
+    "format_bytes",
+    "format_count",
+    "free_disk_bytes",
+]
 
 _UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
@@ -26,13 +38,22 @@ def available_bytes() -> int:
     return int(psutil.virtual_memory().available)
 
 
+def free_disk_bytes(folder: str | os.PathLike[str]) -> int:
+    """Free space (bytes) on the file system that holds ``folder`` (or its nearest existing
+    parent, for a folder not created yet)."""
+    path = Path(folder).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return int(shutil.disk_usage(path).free)
+
+
 def format_bytes(n: float) -> str:
     """``n`` bytes in binary units with three significant digits (``"2.4 TiB"``)."""
     k = 0
     while n >= 1024.0 and k < len(_UNITS) - 1:
         n /= 1024.0
         k += 1
-    return f"{n:.3g} {_UNITS[k]}"
+    return f"{n:,.0f} bytes" if k == 0 else f"{n:.3g} {_UNITS[k]}"
 
 
 def format_count(n: float) -> str:
@@ -73,6 +94,27 @@ def check_memory(need_bytes: float, *, what: str, source: str, expected: str) ->
     )
     raise LeptotwinError(
         f"{what} need {need}; {format_bytes(have)} is available",
+        source=source,
+        expected=expected,
+    )
+
+
+def check_disk(
+    need_bytes: float, folder: str | os.PathLike[str], *, what: str, source: str, expected: str
+) -> None:
+    """Raise unless ``need_bytes`` of output fit in the free space where ``folder`` is.
+
+    Raises
+    ------
+    LeptotwinError
+        ``<what> would write about <need>; <free> is free on the disk of <folder>``.
+    """
+    free = free_disk_bytes(folder)
+    if need_bytes <= free:
+        return
+    raise LeptotwinError(
+        f"{what} would write about {format_bytes(need_bytes)}; {format_bytes(free)} is free "
+        f"on the disk of {folder}",
         source=source,
         expected=expected,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model import PKResult, parse_regimen, simulate_pk
 from leptotwin.model.regimen import Regimen
-from leptotwin.study._memory import check_memory, format_count
+from leptotwin.study._memory import check_disk, check_memory, format_count
 
 __all__ = [
     "DoseRangeWarning",
@@ -68,6 +69,7 @@ class PKJob:
 # Measured with tracemalloc: 22-27 arrays for 200-2,000 subjects × 337-6,721 time points.
 _ARRAYS_PER_POINT = 28
 _BYTES_PER_DOSE = 6 * 8  # dose time and amount, concatenated, sorted (index), reordered
+_CSV_BYTES_PER_ROW = 96  # pk.csv: time, subject and four concentrations (measured 86.5 bytes)
 # "far outside" the studied doses: more than this factor above the highest or below the lowest
 _FAR_FACTOR = 3.0
 
@@ -122,30 +124,47 @@ def _n_doses(reg: Regimen, horizon_h: float) -> float:
     return min(n, float(reg.n_doses)) if reg.n_doses is not None else n
 
 
-def _check_size(job: PKJob, regimens: Sequence[Regimen]) -> None:
-    """Refuse a run whose arrays would not fit in the memory available now."""
+def _check_size(
+    job: PKJob, regimens: Sequence[Regimen], out_dir: str | os.PathLike[str] | None
+) -> None:
+    """Refuse a run whose arrays would not fit in the memory available now, or whose pk.csv
+    would not fit on the disk of ``out_dir``."""
     n_times = _n_times(job)
     horizon = job.days * 24.0
     doses = sum(_n_doses(r, horizon) for r in regimens)
     need = job.subjects * n_times * _ARRAYS_PER_POINT * 8.0 + doses * _BYTES_PER_DOSE
+    what = f"{format_count(job.subjects)} subjects × {format_count(n_times)} time points"
+    expected = "fewer subjects, fewer days or a larger --step-h"
+    source = "--subjects/--days/--step-h"
     check_memory(
         need,
-        what=f"{format_count(job.subjects)} subjects × {format_count(n_times)} time points "
-        f"({job.days:g} d every {job.step_h:g} h) and {format_count(doses)} doses",
-        source="--subjects/--days/--step-h",
-        expected="fewer subjects, fewer days or a larger --step-h",
+        what=f"{what} ({job.days:g} d every {job.step_h:g} h) and {format_count(doses)} doses",
+        source=source,
+        expected=expected,
     )
+    if out_dir is not None:
+        rows = job.subjects * n_times
+        check_disk(rows * _CSV_BYTES_PER_ROW, out_dir, what=f"pk.csv of {what}", source=source,
+                   expected=expected)  # fmt: skip
 
 
-def simulate_job(job: PKJob, *, rng: np.random.Generator | None = None) -> PKResult:
+def simulate_job(
+    job: PKJob,
+    *,
+    rng: np.random.Generator | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+) -> PKResult:
     """Validate the job and simulate its cohort.
+
+    ``out_dir``, when given, is where ``pk.csv`` will be written: the free space there is
+    checked against the table's size before anything is simulated.
 
     Raises
     ------
     LeptotwinError
         For a number out of range (days, step, subjects, seed), a bad regimen, an unknown drug
-        or species, or a run that would need more memory than is available (both numbers are
-        stated).
+        or species, or a run that would need more memory than is available or more disk than
+        is free (both numbers are stated).
 
     Warns
     -----
@@ -156,7 +175,7 @@ def simulate_job(job: PKJob, *, rng: np.random.Generator | None = None) -> PKRes
     regimens = parse_regimen(job.regimen)
     cat = load_catalog()
     cat.pk_parameters(job.drug, job.species)  # unknown drug or species: before the size check
-    _check_size(job, regimens)
+    _check_size(job, regimens, out_dir)
     warn_dose_range(job.drug, job.species, regimens, catalog=cat)
     t = np.arange(_n_times(job)) * job.step_h
     gen = rng if rng is not None else np.random.default_rng(job.seed)
@@ -367,7 +386,7 @@ def run_pk_job(job: PKJob, out_dir: str | Path, *, force: bool = False) -> dict[
     Everything is validated and simulated before the folder is touched, so a bad input leaves no
     partial files; each file is written atomically.
     """
-    res = simulate_job(job)
+    res = simulate_job(job, out_dir=out_dir)
     out = prepare_out_dir(out_dir, force=force)
     csv_path = write_csv(out / "pk.csv", res.to_frame())
     fig = pk_figure(res)

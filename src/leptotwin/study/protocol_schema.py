@@ -212,6 +212,8 @@ def _check_block(key: str, body: Any, regimens: dict, source: str, lines: dict) 
     if block.observe_days is not None and not block.observe_days:
         raise _error(source, lines, (key, "observe_days"), "no observation day given")
     for arm, drugs in (block.arms or {}).items():
+        if not arm.strip():
+            raise _error(source, lines, (key, "arms", arm), "an arm needs a name", value=arm)
         for i, drug in enumerate(drugs):
             if drug not in regimens:
                 raise _error(

@@ -44,7 +44,7 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.model.cohort import Arm, CohortResult
 from leptotwin.model.streams import chunk_bounds, concat_cohorts, simulate_lmc_subjects
 from leptotwin.model.tumor import TumorParameters
-from leptotwin.study._memory import check_memory, format_count
+from leptotwin.study._memory import check_disk, check_memory, format_count
 from leptotwin.study.distributed import dask_client
 from leptotwin.study.pk import warn_dose_range
 from leptotwin.study.protocol_schema import (
@@ -414,6 +414,10 @@ def _sigint_deferred() -> Iterator[None]:
 # subject (survival and subject tables, the chunk's state over the steps).
 _BYTES_PER_OBSERVATION = 256
 _BYTES_PER_SUBJECT = 1024
+# On disk: observations.csv per row (measured 82 bytes), survival.csv and subjects.csv per subject
+# (measured 33 + 61 bytes).
+_CSV_BYTES_PER_OBSERVATION = 96
+_CSV_BYTES_PER_SUBJECT = 128
 
 
 def _count(value: Any, option: str, what: str, *, minimum: int) -> int:
@@ -431,6 +435,7 @@ def _check_options(
     seed: int,
     chunk_size: int,
     n_workers: int,
+    scheduler: Any,
     dt_h: float,
 ) -> tuple[int, float]:
     """Every override and option in range, before anything is written; returns (n, days)."""
@@ -454,23 +459,35 @@ def _check_options(
         raise LeptotwinError("seed must be below 2**64", source="--seed", value=seed)
     _count(chunk_size, "--chunk-size", "chunk size", minimum=1)
     _count(n_workers, "--workers", "number of workers", minimum=1)
+    cpus = os.cpu_count() or 1
+    if scheduler == "local" and n_workers > cpus:
+        raise LeptotwinError(
+            f"more local workers than this machine has CPUs ({cpus})",
+            source="--workers",
+            value=n_workers,
+            expected=f"at most {cpus} (single-threaded worker processes)",
+        )
     if not (isinstance(dt_h, int | float) and math.isfinite(dt_h) and 0 < dt_h <= 24.0):
         raise LeptotwinError("growth step must be > 0 and at most 24 h", field="dt_h", value=dt_h)
     return n, float(d)
 
 
-def _check_size(exp: Experiment, n: int, obs_days: Sequence[float]) -> None:
-    """Refuse a cohort whose tables would not fit in the memory available now."""
+def _check_size(
+    exp: Experiment, n: int, obs_days: Sequence[float], out_dir: str | os.PathLike[str]
+) -> None:
+    """Refuse a cohort whose tables would not fit in the memory available now or on the disk
+    of ``out_dir``."""
     n_total = len(exp.arms) * n
     rows = n_total * max(len(obs_days), 1)
-    need = rows * _BYTES_PER_OBSERVATION + n_total * _BYTES_PER_SUBJECT
-    check_memory(
-        need,
-        what=f"{format_count(n_total)} mice ({len(exp.arms)} arms × {format_count(n)}) × "
-        f"{len(obs_days)} observation days",
-        source="--n-per-arm",
-        expected="fewer mice per arm",
+    what = (
+        f"{format_count(n_total)} mice ({len(exp.arms)} arms × {format_count(n)}) × "
+        f"{len(obs_days)} observation days"
     )
+    need = rows * _BYTES_PER_OBSERVATION + n_total * _BYTES_PER_SUBJECT
+    check_memory(need, what=what, source="--n-per-arm", expected="fewer mice per arm")
+    written = rows * _CSV_BYTES_PER_OBSERVATION + n_total * _CSV_BYTES_PER_SUBJECT
+    check_disk(written, out_dir, what=f"the tables of {what}", source="--n-per-arm",
+               expected="fewer mice per arm, or an --out on a larger disk")  # fmt: skip
 
 
 def run_simulate_job(
@@ -520,7 +537,7 @@ def run_simulate_job(
         Passed on; no result file is left behind.
     """
     exp = load_experiment(protocol, experiment)
-    n, d = _check_options(exp, n_per_arm, days, seed, chunk_size, n_workers, dt_h)
+    n, d = _check_options(exp, n_per_arm, days, seed, chunk_size, n_workers, scheduler, dt_h)
     obs_days = [x for x in exp.observe_days if x <= d]
     if not obs_days:
         raise LeptotwinError(
@@ -529,7 +546,7 @@ def run_simulate_job(
             value=d,
             expected=f"at least the protocol's first observation day ({min(exp.observe_days):g})",
         )
-    _check_size(exp, n, obs_days)
+    _check_size(exp, n, obs_days, out_dir)
     for drug, regimen in dict.fromkeys(i for a in exp.arms for i in a.regimens.items()):
         warn_dose_range(drug, "mouse", str(regimen), stacklevel=2)
     out = prepare_out_dir(out_dir, force=force)
