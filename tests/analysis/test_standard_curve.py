@@ -348,7 +348,7 @@ def test_read_elisa_layout_without_plate_and_with_semicolons(tmp_path):
     rows = ["Plate,X1", "", "," + ",".join(map(str, range(1, 13)))]
     for i, c in enumerate(conc):
         y, u = float(_od(c)), "1.0" if i == 0 else ""
-        rows.append(f"{'ABCDEFGH'[i]},{y!r},{y!r},{u},{u}")
+        rows.append(f"{'ABCDEFGH'[i]},{y!r},{y!r},{u},{u}" + "," * 8)  # all 12 columns
     plate.write_text("\n".join(rows) + "\n")
     layout = tmp_path / "layout.csv"
     lines = ["# ELISA layout", "Well;Role;Sample_ID;Nominal_pg_mL;Dilution"]
@@ -368,7 +368,8 @@ def test_read_elisa_layout_without_plate_and_with_semicolons(tmp_path):
 
 def test_read_elisa_errors(tmp_path):
     plate = tmp_path / "plate.csv"
-    plate.write_text("Plate,X1\n\n," + ",".join(map(str, range(1, 13))) + "\nA,1.0\n")
+    grid = [f"{r}," + ("1.0" if r == "A" else "") + "," * 11 for r in "ABCDEFGH"]
+    plate.write_text("Plate,X1\n\n," + ",".join(map(str, range(1, 13))) + "\n" + "\n".join(grid))
     layout = tmp_path / "layout.csv"
     layout.write_text("plate,well,role\nX2,A01,blank\n")
     with pytest.raises(LeptotwinError, match="plate in the layout has no readings"):
@@ -393,3 +394,53 @@ def test_xlsx_layout_needs_openpyxl(tmp_path):
     path.write_bytes(b"PK")
     with pytest.raises(LeptotwinError, match="needs the optional package openpyxl"):
         read_elisa_layout(path)
+
+
+# -- issue 12: magnitudes a plate cannot hold, and degenerate fits without RuntimeWarnings --------
+
+
+def test_an_od_above_10_is_refused_naming_the_well():
+    """ODs of 1e14 (below the reader's 1e15 limit) overflowed ``exp`` in the back-fit."""
+    wells = _plate()
+    wells.loc[0, "signal"] = 1e14
+    with pytest.raises(
+        LeptotwinError,
+        match=r"plate P1, row 0, column signal: an absorbance above 10 OD .*"
+        r"\(got 100000000000000\.0\); expected OD as the reader reports it",
+    ):
+        StandardCurveFitter().fit(wells)
+
+
+def test_a_standard_below_any_immunoassay_is_refused():
+    """Standards of 1e-278 pg/mL overflowed the start values and the interval arithmetic."""
+    wells = _plate(levels=STD * 1e-280)
+    with pytest.raises(LeptotwinError, match=r"column nominal_pg_mL: standard below 1e-6 pg/mL"):
+        StandardCurveFitter().fit(wells)
+
+
+def test_a_failed_fit_gives_a_status_not_a_runtime_warning():
+    """Four standards on a straight line in OD (found by the property test): the 4PL does not
+    converge; evaluating its NaN parameters warned 'invalid value encountered in logaddexp'."""
+    conc = np.array([1.0, 0.99224806, 0.98455622, 0.976924])
+    wells = pd.DataFrame(
+        {"plate": "P1", "role": "standard", "nominal_pg_mL": conc,
+         "signal": [0.503891, 0.501946, 0.5, 0.498054]}
+    )  # fmt: skip
+    fit = StandardCurveFitter("4PL", weights="1/y^2").fit(wells)
+    assert fit.curves_["status"].iloc[0] != "converged" or fit.curves_["ok"].iloc[0]
+    fit.summary  # noqa: B018 - no RuntimeWarning (an error under pytest)
+    from matplotlib.figure import Figure
+
+    fit.plot(ax=Figure().add_subplot())
+
+
+def test_unbounded_intervals_are_inf_without_a_warning():
+    """Standards 1, 0.5, 0.25 pg/mL at OD 0, 0, -1 with blanks 0 and -2 (found by the property
+    test): the parameter interval overflowed ``exp`` in ``summary``."""
+    wells = pd.DataFrame(
+        {"plate": "P1", "role": ["standard"] * 3 + ["blank"] * 2,
+         "nominal_pg_mL": [1.0, 0.5, 0.25, 0.0, 0.0], "signal": [0.0, 0.0, -1.0, 0.0, -2.0]}
+    )  # fmt: skip
+    fit = StandardCurveFitter("4PL", weights="1/y").fit(wells)
+    summary = fit.summary
+    assert not summary["estimate"].isna().all()

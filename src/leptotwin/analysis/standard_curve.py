@@ -94,6 +94,12 @@ EDGE_RECOVERY_LIMITS_PCT = (75.0, 125.0)
 """Acceptance band at the lowest and highest standard (the LLOQ and ULOQ levels)."""
 CV_LIMIT_PCT = 20.0
 EDGE_CV_LIMIT_PCT = 25.0
+MAX_OD = 10.0
+"""Largest absolute OD taken: readers measure absorbance to about 4 OD (10^-4 of the light);
+10 OD would be 10^-10."""
+MIN_STANDARD_PG_ML = 1e-6
+"""Smallest standard concentration taken (pg/mL): about 2,000 molecules per mL of a 300 Da
+analyte, 1,000-fold below the most sensitive immunoassays (digital ELISA, about 0.01 pg/mL)."""
 
 
 class SampleFlag(StrEnum):
@@ -211,7 +217,14 @@ class LogisticCurve:
     # ------------------------------------------------------------------ internal parameters
     def evaluate(self, phi: Array, x: Array) -> tuple[Array, Array, Array]:
         """OD, its Jacobian with respect to ``phi`` and its derivative with respect to
-        ``log x``. ``phi`` shape (..., p), ``x`` shape (...); ``x = 0`` is the exact limit."""
+        ``log x``. ``phi`` shape (..., p), ``x`` shape (...); ``x = 0`` is the exact limit.
+
+        NaN parameters (a plate whose fit failed) give NaN without a warning; so do parameters
+        at the edge of the float range (the fit's status reports those)."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._evaluate(phi, x)
+
+    def _evaluate(self, phi: Array, x: Array) -> tuple[Array, Array, Array]:
         a, lb, lc, d = phi[..., 0], phi[..., 1], phi[..., 2], phi[..., 3]
         g = np.exp(phi[..., 4]) if self.five else np.ones_like(a)
         b = np.exp(lb)
@@ -232,10 +245,11 @@ class LogisticCurve:
 
     def inverse_log(self, phi: Array, y: Array) -> tuple[Array, Array]:
         """``log x`` at OD ``y`` and a side code: 0 on the curve, -1 at or past ``a`` (the
-        zero end), +1 at or past ``d`` (the top)."""
+        zero end), +1 at or past ``d`` (the top). An OD so close to an asymptote that ``x``
+        would leave the float range (``|log x| > 700``) counts as past it (NaN, side -1/+1)."""
         a, lb, lc, d = phi[..., 0], phi[..., 1], phi[..., 2], phi[..., 3]
         g = np.exp(phi[..., 4]) if self.five else np.ones_like(a)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             q = (y - d) / (a - d)
             side = np.where(q >= 1.0, -1, np.where(q <= 0.0, 1, 0))
             side = np.where(np.isnan(q), 0, side)
@@ -243,10 +257,13 @@ class LogisticCurve:
             log_s = -np.log(np.where(ok, q, 0.5)) / g
             z = np.log(np.expm1(log_s))
             t = lc + z / np.exp(lb)
-        return np.where(ok & np.isfinite(q), t, np.nan), side
+        far = ok & (np.abs(np.nan_to_num(t, nan=0.0)) > _LOG_X_LIMIT)
+        side = np.where(far, np.sign(np.nan_to_num(t, nan=0.0)).astype(int), side)
+        return np.where(ok & ~far & np.isfinite(q), t, np.nan), side
 
 
 # --------------------------------------------------------------------------- fitting
+_LOG_X_LIMIT = 700.0  # |log x| beyond this: exp overflows (e^709.8) or underflows to 0
 _MONOTONE_TOL = 0.05
 _C_SPAN = np.log(1e3)  # 5PL: inflection at most 1000-fold outside the standards
 _G_SPAN = np.log(20.0)  # 5PL: asymmetry g in [1/20, 20]
@@ -265,6 +282,18 @@ class _PlateFit:
     nfev: int
 
 
+def _line(t: Array, u: Array) -> tuple[float, float]:
+    """Least-squares slope and intercept of ``u`` on ``t`` over the finite ``u``; (1, -mean t)
+    when fewer than two distinct ``t`` remain."""
+    ok = np.isfinite(u)
+    t, u = t[ok], u[ok]
+    if t.size < 2 or not np.ptp(t) > 0:
+        return 1.0, -float(np.mean(t)) if t.size else 0.0
+    tc = t - t.mean()
+    slope = float(tc @ (u - u.mean()) / (tc @ tc))
+    return slope, float(u.mean() - slope * t.mean())
+
+
 def _start(x: Array, y: Array) -> Array:
     """4PL start ``phi`` from a logit-linear regression, best of a few top asymptotes."""
     lo_x, hi_x = x.min(), x.max()
@@ -278,27 +307,34 @@ def _start(x: Array, y: Array) -> Array:
     for k in (0.05, 0.25, 1.0, 3.0):
         d0 = (y.max() if sgn > 0 else y.min()) + sgn * k * rng
         u = np.log((y[pos] - a0) / (d0 - y[pos]))
-        if t.size >= 2 and np.ptp(t) > 0:
-            slope, icept = np.polyfit(t, u, 1)
-        else:
-            slope, icept = 1.0, -float(np.mean(t)) if t.size else 0.0
+        slope, icept = _line(t, u)
         b0 = max(abs(slope), 0.05)
         lc0 = -icept / slope if slope != 0 else float(np.mean(t))
         lc0 = float(np.clip(lc0, t.min() - 5.0, t.max() + 5.0)) if t.size else 0.0
         phi = np.array([a0, np.log(b0), lc0, d0])
-        f = d0 + (a0 - d0) / (1.0 + np.exp(b0 * (np.log(np.where(pos, x, 1.0)) - lc0))) * 1.0
+        f = d0 + (a0 - d0) / (1.0 + np.exp(b0 * (np.log(np.where(pos, x, 1.0)) - lc0)))
         f = np.where(pos, f, a0)
         rss = float(np.sum((y - f) ** 2))
-        if rss < best_rss:
+        if best is None or rss < best_rss:
             best, best_rss = phi, rss
-    assert best is not None
+    assert best is not None  # the loop runs four times
     return best
 
 
 def _fit_plate(
     curve: LogisticCurve, x: Array, y: Array, power: float, w: Array | None = None
 ) -> _PlateFit:
-    """Least-squares fit of one plate; weights ``w`` (fixed) or ``1/|f|^(2*power)``."""
+    """Least-squares fit of one plate; weights ``w`` (fixed) or ``1/|f|^(2*power)``.
+
+    Floating-point trouble on degenerate standards (overflow in a start value, NaN residuals,
+    a singular Jacobian) is not warned about: it ends in the plate's status."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _least_squares_plate(curve, x, y, power, w)
+
+
+def _least_squares_plate(
+    curve: LogisticCurve, x: Array, y: Array, power: float, w: Array | None
+) -> _PlateFit:
     n, p = x.size, curve.n_params
     wfix = np.ones(n) if w is None else np.asarray(w, float)
     sw = np.sqrt(wfix)
@@ -418,11 +454,49 @@ def _check_wells(wells: pd.DataFrame, source: str) -> pd.DataFrame:
     out = layout[list(ELISA_LAYOUT_COLUMNS)].copy()
     out["plate"] = out["plate"].where(out["plate"] != "", "1")
     out["signal"] = _number(frame, "signal", source)
+    _check_od(out, source)
+    _check_standards(out, source)
     flag = _text(frame, "flag").str.lower()
     nan_flag = np.where(np.isnan(out["signal"].to_numpy()), "missing", "ok")
     out["flag"] = np.where(flag == "", nan_flag, flag).astype(object)
     extra = [c for c in layout.columns if c not in out.columns]
     return pd.concat([out, layout[extra]], axis=1)
+
+
+def _check_od(wells: pd.DataFrame, source: str) -> None:
+    """ODs a plate reader can report: finite (or NaN for a missing or OVER well) and at most
+    :data:`MAX_OD` in magnitude, so the fit's exponentials stay finite."""
+    od = np.abs(wells["signal"].to_numpy(float))
+    bad = np.isinf(od) | (od > MAX_OD)
+    _raise_at(wells, bad, "signal", source,
+              "an absorbance above 10 OD (1e-10 of the light let through) is beyond any plate "
+              "reader", "OD as the reader reports it (about 0 to 4)")  # fmt: skip
+
+
+def _check_standards(wells: pd.DataFrame, source: str) -> None:
+    """Standards at :data:`MIN_STANDARD_PG_ML` or more (the layout reader caps them at 1 g/mL)."""
+    nominal = wells["nominal_pg_mL"].to_numpy(float)
+    bad = (wells["role"] == "standard").to_numpy() & (nominal < MIN_STANDARD_PG_ML)
+    _raise_at(wells, bad, "nominal_pg_mL", source,
+              "standard below 1e-6 pg/mL, 1,000-fold under any immunoassay's reach",
+              "the concentrations of the kit's standard series in pg/mL")  # fmt: skip
+
+
+def _raise_at(
+    wells: pd.DataFrame, bad: Array, col: str, source: str, message: str, expected: str
+) -> None:
+    """Raise ``message`` for the first well flagged in ``bad`` (naming plate, well and column)."""
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    well = f"well {wells['well'].iloc[i]}" if wells["well"].iloc[i] else f"row {i}"
+    raise LeptotwinError(
+        message,
+        source=source,
+        field=f"plate {wells['plate'].iloc[i]}, {well}, column {col}",
+        value=float(wells[col].iloc[i]),
+        expected=expected,
+    )
 
 
 def _check_plate_standards(
@@ -567,12 +641,13 @@ class StandardCurveFitter:
         Raises
         ------
         LeptotwinError
-            On a missing column, an unknown role, a non-numeric value, a standard without a
-            positive nominal concentration, no standards at all or a plate with samples but
-            no standards, fewer standard levels than parameters, standards not monotone in
-            concentration, a sample without ``sample_id``, a dilution factor <= 0, or a sample
-            with fewer than ``min_replicates`` wells. A plate whose fit fails does not raise:
-            its status says why and its samples get NaN and flag ``no_curve``.
+            On a missing column, an unknown role, a non-numeric value, an OD above 10 in
+            magnitude, a standard without a positive nominal concentration, no standards at all
+            or a plate with samples but no standards, fewer standard levels than parameters,
+            standards not monotone in concentration, a sample without ``sample_id``, a dilution
+            factor <= 0, or a sample with fewer than ``min_replicates`` wells. A plate whose
+            fit fails does not raise: its status says why and its samples get NaN and flag
+            ``no_curve``.
         """
         source = str(wells.attrs.get("source", f"{_SRC}.fit")) if hasattr(wells, "attrs") else _SRC
         clean = _check_wells(wells, source)
@@ -860,7 +935,7 @@ class StandardCurveFitter:
         logp[[1, 2]] = True
         if self.model.five:
             logp[4] = True
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # unbounded: inf
             factor = np.exp(tq * se / np.abs(est))
             lower = np.where(logp, est / factor, est - tq * se)
             upper = np.where(logp, est * factor, est + tq * se)
@@ -912,9 +987,7 @@ class StandardCurveFitter:
             s = self.samples_[self.samples_["plate"] == plate].dropna(subset=["conc_in_well_pg_mL"])
             if len(s):
                 xw = s["conc_in_well_pg_mL"].to_numpy()
-                low = xw * s["conc_lower_pg_mL"].to_numpy() / s["conc_pg_mL"].to_numpy()
-                up = xw * s["conc_upper_pg_mL"].to_numpy() / s["conc_pg_mL"].to_numpy()
-                ax.errorbar(xw, s["mean_od"], xerr=[xw - low, up - xw], fmt="x", color=color,
+                ax.errorbar(xw, s["mean_od"], xerr=self._bars(plate, s), fmt="x", color=color,
                             label=f"{plate} samples")  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlabel("concentration in the well (pg/mL)")
@@ -923,6 +996,17 @@ class StandardCurveFitter:
         if len(chosen) <= 6:
             ax.legend(fontsize="small")
         return ax
+
+    def _bars(self, plate: Any, samples: pd.DataFrame) -> Array:
+        """Horizontal error bars (2, n) of the samples' in-well intervals; none (0) where the
+        interval is unbounded or undefined."""
+        df = self._fits[list(self.plates_).index(plate)].df
+        tq = stats.t.ppf(1.0 - self.alpha / 2.0, df) if df > 0 else np.nan
+        xw = samples["conc_in_well_pg_mL"].to_numpy(float)
+        with np.errstate(over="ignore", invalid="ignore"):
+            factor = np.exp(tq * samples["se_log_conc"].to_numpy(float))
+            bars = np.array([xw - xw / factor, xw * factor - xw])
+        return np.where(np.isfinite(bars) & (bars >= 0), bars, 0.0)
 
 
 # --------------------------------------------------------------------------- helpers
