@@ -444,3 +444,20 @@ def test_unbounded_intervals_are_inf_without_a_warning():
     fit = StandardCurveFitter("4PL", weights="1/y").fit(wells)
     summary = fit.summary
     assert not summary["estimate"].isna().all()
+
+
+@pytest.mark.parametrize("name", ["FLAG", "signal"])
+def test_a_layout_column_named_like_a_reading_column(tmp_path, name):
+    """A layout whose first header cell read 'FLAG' (found by the property test): the merge
+    with the readings raised KeyError: 'flag'."""
+    plate = tmp_path / "plate.csv"
+    rows = ["Plate,X1", "", "," + ",".join(map(str, range(1, 13)))]
+    rows += [f"{r}," + ("1.0" if r == "A" else "") + "," * 11 for r in "ABCDEFGH"]
+    plate.write_text("\n".join(rows) + "\n")
+    layout = tmp_path / "layout.csv"
+    layout.write_text(f"{name},well,role,nominal_pg_mL\nx,A01,standard,100\n")
+    with pytest.raises(
+        LeptotwinError,
+        match=rf"layout.csv: {name.lower()}: a layout column has the name of a reading column",
+    ):
+        read_elisa(plate, layout)

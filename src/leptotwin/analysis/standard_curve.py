@@ -1077,7 +1077,16 @@ def read_elisa(
         layout but not in the export (or the reverse), or a layout well off the plate read.
     """
     reads = read_plate_reader(plate_file, plate_format=plate_format, decimal=decimal)
-    merged = merge_elisa_plate(reads, read_elisa_layout(layout_file), plate_format=plate_format)
+    layout = read_elisa_layout(layout_file)
+    clash = [c for c in layout.columns if str(c).strip().lower() in ("signal", "flag")]
+    if clash:
+        raise LeptotwinError(
+            "a layout column has the name of a reading column",
+            source=str(layout_file),
+            field=str(clash[0]),
+            expected="layout columns other than signal and flag (the plate export fills them)",
+        )
+    merged = merge_elisa_plate(reads, layout, plate_format=plate_format)
     merged = merged[[*ELISA_LAYOUT_COLUMNS, "signal", "flag"]].copy()
     merged.attrs["source"] = f"{plate_file} + {layout_file}"
     return merged
