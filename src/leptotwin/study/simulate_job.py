@@ -439,8 +439,9 @@ def _check_options(
     dt_h: float,
 ) -> tuple[int, float]:
     """Every override and option in range, before anything is written; returns (n, days)."""
-    n = exp.n_per_arm if n_per_arm is None else _count(n_per_arm, "--n-per-arm", "mice per arm",
-                                                       minimum=1)  # fmt: skip
+    n = exp.n_per_arm
+    if n_per_arm is not None:
+        n = _count(n_per_arm, "--n-per-arm", "mice per arm", minimum=1)
     d = exp.days if days is None else days
     if (
         isinstance(d, bool)
