@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from leptotwin.catalog import Catalog, load_catalog
+from leptotwin.catalog.schema import Drug
 from leptotwin.catalog.units import convert
 from leptotwin.errors import LeptotwinError
 
@@ -143,15 +144,19 @@ def kp_uu_brain(drug: str, species: str, catalog: Catalog | None = None) -> floa
         key = f"kp_uu_brain_{d.name.lower()}"
         if key in params:
             return float(params[key].value)
-    if sp not in d.pk:
-        raise LeptotwinError(
-            f"no {sp} PK in the catalogue for {d.name}",
-            field="species",
-            value=species,
-            expected="one of " + ", ".join(sorted(d.pk)),
-        )
+    _check_pk(d, sp, species)
     q = d.pk[sp].kp_uu_csf  # type: ignore[index]
     return convert(q.value, q.unit, "fraction")
+
+
+def _check_pk(drug: Drug, sp: str, species: str) -> None:
+    if sp not in drug.pk:
+        raise LeptotwinError(
+            f"no {sp} PK in the catalogue for {drug.name}",
+            field="species",
+            value=species,
+            expected="one of " + ", ".join(sorted(drug.pk)),
+        )
 
 
 def efflux_ratio(drug: str, species: str, catalog: Catalog | None = None) -> float:
@@ -175,13 +180,7 @@ def lesion_kp_uu(
     cat = catalog or load_catalog()
     d = cat.drug(drug)
     sp = _species(cat, species)
-    if sp not in d.pk:
-        raise LeptotwinError(
-            f"no {sp} PK in the catalogue for {d.name}",
-            field="species",
-            value=species,
-            expected="one of " + ", ".join(sorted(d.pk)),
-        )
+    _check_pk(d, sp, species)
     q = d.pk[sp].kp_uu_lesion  # type: ignore[index]
     open_kp = convert(q.value, q.unit, "fraction")
     if d.kind == "antibody":
