@@ -383,6 +383,7 @@ def test_synergy_command_on_reference_data(run_cli, tmp_path):
         str(tmp_path / "o"),
     )
     assert code == 0, err
+    assert err == ""  # no progress bar and no blank line off a terminal
     per_block = pd.read_csv(tmp_path / "o" / "per_block.csv")
     assert set(per_block["method"]) == {"Bliss", "HSA"}
     assert per_block["block_id"].nunique() == 2

@@ -274,7 +274,7 @@ def synergy(
     from leptotwin.study.synergy_job import run_synergy_job
 
     methods = [m.strip() for m in method.split(",") if m.strip()]
-    with Progress(console=_err, transient=True) as bar:
+    with Progress(console=_err, transient=True, disable=not _err.is_interactive) as bar:
         task = bar.add_task("synergy", total=None)
         paths = run_synergy_job(
             matrix,
