@@ -28,6 +28,7 @@ from leptotwin.errors import LeptotwinError
 
 __all__ = [
     "atomic_write",
+    "check_writable",
     "need_file",
     "os_error_message",
     "output_transaction",
@@ -129,6 +130,31 @@ def safe_name(name: str) -> str:
     """``name`` with every character but letters, digits, ``-``, ``_`` and ``.`` replaced by ``_``
     (for file names built from curve, block or arm names)."""
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def check_writable(out_dir: str | os.PathLike[str], *, option: str = "--out") -> None:
+    """Raise unless results could be written at ``out_dir``, without creating it.
+
+    Probes the nearest folder that exists (a temporary file, removed at once), so a command can
+    refuse an unwritable or blocked output path before it starts long work.
+    """
+    path = Path(out_dir)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+        fd, probe = tempfile.mkstemp(prefix=".leptotwin-probe-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        exc.filename = str(existing)  # not the random name of the probe
+        raise LeptotwinError(
+            f"cannot write the output folder: {os_error_message(exc)}",
+            source=option,
+            value=str(path),
+        ) from exc
 
 
 def prepare_out_dir(out_dir: str | os.PathLike[str], *, force: bool, option: str = "--out") -> Path:

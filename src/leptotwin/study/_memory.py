@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 
+from leptotwin._fileio import check_writable
 from leptotwin.errors import LeptotwinError
 
 __all__ = [
@@ -109,6 +110,7 @@ def check_disk(
     LeptotwinError
         ``<what> would write about <need>; <free> is free on the disk of <folder>``.
     """
+    check_writable(folder)  # an unwritable --out is the problem to name, not its free space
     free = free_disk_bytes(folder)
     if need_bytes <= free:
         return
