@@ -38,6 +38,8 @@ def test_in_vitro_claims_through_the_instrument_files(tmp_path, seed):
     status = _status(res.claims)
     assert status["C1"] == ClaimStatus.PASS
     assert status["C3"] == ClaimStatus.PASS
+    c3 = next(c for c in res.claims if c.id == "C3").measured
+    assert "alectinib: calibrated" in c3 and "structural consequences" in c3  # issue 13 (6)
     assert status["C5"] == ClaimStatus.PASS
     assert status["C4"] == ClaimStatus.PASS
     assert status["C6"] == ClaimStatus.PASS

@@ -173,6 +173,15 @@ def ratio(ic: pd.DataFrame, num: str, den: str, *, dose_max: float) -> dict[str,
     return {k: float(r[k]) for k in ("estimate", "lower", "upper")} | {"censored": False}
 
 
+#: What C3's numbers are (issue 13): the EGFR weight was calibrated to alectinib's shift, and the
+#: pathway model treats every ALK TKI as a competitive inhibitor of the same ALK signal, so the
+#: other three folds follow from that calibration by structure, not as independent predictions.
+C3_PROVENANCE = (
+    " (alectinib: calibrated, the EGFR weight is fitted to its shift; crizotinib, ceritinib, "
+    "lorlatinib: structural consequences of that calibration, not independent predictions)"
+)
+
+
 def cross_resistance(ic: pd.DataFrame, line: str, *, dose_max: float) -> tuple[list[bool], str]:
     """C3's test of ``line`` against parental for each ALK TKI: IC50 ratio between 3 and 30 with
     the 95 % interval above 1 (CLAIMS.md). Returns one verdict per drug and the measured text."""
@@ -181,7 +190,7 @@ def cross_resistance(ic: pd.DataFrame, line: str, *, dose_max: float) -> tuple[l
         r = ratio(ic, curve_label(line, drug), curve_label(PARENTAL, drug), dose_max=dose_max)
         parts.append(3.0 <= r["estimate"] <= 30.0 and r["lower"] > 1.0)
         texts.append(f"{drug} {_fmt_ratio(r)}")
-    return parts, "; ".join(texts)
+    return parts, "; ".join(texts) + C3_PROVENANCE
 
 
 def response_at(tidy: pd.DataFrame, curve: str, dose: float) -> float:
