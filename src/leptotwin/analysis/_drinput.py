@@ -241,49 +241,29 @@ def _check_ranges(
 ) -> None:
     """Doses finite, ``0 <= dose <= MAX_ABS``; responses finite (NaN allowed if ``missing``)
     with ``|response| <= MAX_ABS``."""
-    bad = ~np.isfinite(dose)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise LeptotwinError(
-            f"missing or infinite dose at {where(i)}",
-            source=src,
-            field="dose",
-            value=float(dose[i]),
-            expected="finite doses >= 0",
-        )
-    neg = dose < 0
-    if neg.any():
-        i = int(np.flatnonzero(neg)[0])
-        raise LeptotwinError(
-            f"negative dose at {where(i)}",
-            source=src,
-            field="dose",
-            value=float(dose[i]),
-            expected="doses >= 0 (0 for controls)",
-        )
-    big = dose > MAX_ABS
-    if big.any():
-        i = int(np.flatnonzero(big)[0])
-        raise LeptotwinError(
-            f"beyond {MAX_ABS:g} at {where(i)}",
-            source=src,
-            field="dose",
-            value=float(dose[i]),
-            expected=f"doses from 0 to {MAX_ABS:g} in one unit (e.g. nM)",
-        )
     with np.errstate(invalid="ignore"):
         out = np.isinf(response) | (np.abs(response) > MAX_ABS)
         if not missing:
             out |= np.isnan(response)
-    if out.any():
-        i = int(np.flatnonzero(out)[0])
-        raise LeptotwinError(
-            f"not a finite number within ±{MAX_ABS:g} at {where(i)}",
-            source=src,
-            field="response",
-            value=float(response[i]),
-            expected=f"finite responses from -{MAX_ABS:g} to {MAX_ABS:g} (e.g. % viability)",
-        )
+    rules = (
+        ("dose", ~np.isfinite(dose), "missing or infinite dose", "finite doses >= 0"),
+        ("dose", dose < 0, "negative dose", "doses >= 0 (0 for controls)"),
+        ("dose", dose > MAX_ABS, f"beyond {MAX_ABS:g}",
+         f"doses from 0 to {MAX_ABS:g} in one unit (e.g. nM)"),
+        ("response", out, f"not a finite number within ±{MAX_ABS:g}",
+         f"finite responses from -{MAX_ABS:g} to {MAX_ABS:g} (e.g. % viability)"),
+    )  # fmt: skip
+    values = {"dose": dose, "response": response}
+    for column, broken, what, expected in rules:  # in this order: the first rule broken is named
+        if broken.any():
+            i = int(np.flatnonzero(broken)[0])
+            raise LeptotwinError(
+                f"{what} at {where(i)}",
+                source=src,
+                field=column,
+                value=float(values[column][i]),
+                expected=expected,
+            )
 
 
 # --------------------------------------------------------------------------- tables in memory

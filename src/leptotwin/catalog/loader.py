@@ -773,14 +773,7 @@ def read_posterior(path: str | Path, catalog: Catalog) -> dict[str, PosteriorSum
     """
     path = Path(path)
     data = _read_yaml(path)
-    unknown = set(data) - {"parameters", "provenance"}
-    if unknown:
-        raise LeptotwinError(
-            "unknown key",
-            source=str(path),
-            field=sorted(unknown)[0],
-            expected="parameters, provenance",
-        )
+    _only_keys(data, {"parameters", "provenance"}, path)
     params = data.get("parameters") or {}
     if not isinstance(params, dict):
         raise LeptotwinError("expected a mapping", source=str(path), field="parameters")
@@ -808,6 +801,18 @@ def read_posterior(path: str | Path, catalog: Catalog) -> dict[str, PosteriorSum
     return out
 
 
+def _only_keys(data: dict, allowed: set[str], path: Path) -> None:
+    """Refuse a top-level key of a catalogue file that is not one of ``allowed``."""
+    unknown = set(data) - allowed
+    if unknown:
+        raise LeptotwinError(
+            "unknown key",
+            source=str(path),
+            field=sorted(unknown)[0],
+            expected=", ".join(sorted(allowed)),
+        )
+
+
 def _load_blocks(path: Path) -> dict[str, AssayKit]:
     """Named blocks of quantities (``assays.yaml``, ``in_vivo.yaml``)."""
     return {
@@ -818,14 +823,7 @@ def _load_blocks(path: Path) -> dict[str, AssayKit]:
 
 def _load_cells(path: Path) -> tuple[dict[str, CellLine], dict[str, Perturbation]]:
     data = _read_yaml(path)
-    unknown = set(data) - {"cell_lines", "perturbations"}
-    if unknown:
-        raise LeptotwinError(
-            "unknown key",
-            source=str(path),
-            field=sorted(unknown)[0],
-            expected="cell_lines, perturbations",
-        )
+    _only_keys(data, {"cell_lines", "perturbations"}, path)
     cells: dict[str, CellLine] = {}
     for name, body in (data.get("cell_lines") or {}).items():
         where = f"cell_lines.{name}"
