@@ -8,6 +8,7 @@ from leptotwin.catalog.loader import (
     ic50_to_nM,
     load_catalog,
     read_posterior,
+    using_catalog,
 )
 from leptotwin.catalog.priors import (
     distribution,
@@ -50,5 +51,6 @@ __all__ = [
     "prior_distribution",
     "read_posterior",
     "uncertain_parameters",
+    "using_catalog",
     "with_values",
 ]

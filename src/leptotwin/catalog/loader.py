@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -46,7 +49,15 @@ from leptotwin.catalog.schema import (
 from leptotwin.catalog.units import CANONICAL, convert
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["POSTERIOR_FILE", "Catalog", "PKParameters", "load_catalog", "read_posterior"]
+__all__ = [
+    "POSTERIOR_FILE",
+    "Catalog",
+    "PKParameters",
+    "active_catalog",
+    "load_catalog",
+    "read_posterior",
+    "using_catalog",
+]
 
 POSTERIOR_FILE = "posterior.yaml"
 """The calibration's posterior summary, in the catalogue folder (absent until calibrated)."""
@@ -486,7 +497,11 @@ def _replace_value(obj: Any, keys: list[str | int], value: float) -> Any:
     """``obj`` with the Quantity at ``keys`` given a new value; copies only along the path and
     does not re-validate (a posterior draw may lie outside a prior's 95 % interval)."""
     if not keys:
-        return obj.model_copy(update={"value": value})
+        prior = obj.prior
+        if prior is not None and prior.dist == "lognormal" and prior.median is None:
+            # the lognormal prior is centred on the value: pin it before the value moves
+            prior = prior.model_copy(update={"median": obj.value})
+        return obj.model_copy(update={"value": value, "prior": prior})
     key, rest = keys[0], keys[1:]
     if isinstance(obj, dict):
         return {**obj, key: _replace_value(obj[key], rest, value)}
@@ -633,8 +648,40 @@ def load_catalog(data_dir: str | Path | None = None) -> Catalog:
         On unknown keys, missing units or sources, units a field does not accept, or bad YAML.
     """
     if data_dir is None:
-        return _default_catalog()
+        active = _ACTIVE.get()
+        return active if active is not None else _default_catalog()
     return _load(Path(data_dir))
+
+
+_ACTIVE: ContextVar[Catalog | None] = ContextVar("leptotwin_active_catalog", default=None)
+
+
+@contextmanager
+def using_catalog(catalog: Catalog | None) -> Iterator[Catalog]:
+    """Make ``catalog`` the one ``load_catalog()`` returns (inside the ``with`` block only).
+
+    Why: the ensemble and the calibration run the whole model on drawn parameter sets, and the
+    model's many ``X.from_catalog()`` defaults read :func:`load_catalog`; setting the active
+    catalogue once is safer than threading ``catalog=`` through every call (a call site that is
+    missed would silently use the packaged values). Scoped by a :class:`contextvars.ContextVar`,
+    so threads and nested blocks each see their own; ``None`` restores the packaged catalogue.
+
+    >>> from leptotwin.catalog import load_catalog
+    >>> cat = load_catalog().with_values({"pathway.egfr_weight": 5.5})
+    >>> with using_catalog(cat):
+    ...     load_catalog().pathway_value("egfr_weight")
+    5.5
+    """
+    token = _ACTIVE.set(catalog)
+    try:
+        yield catalog if catalog is not None else _default_catalog()
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active_catalog() -> Catalog:
+    """The catalogue in force: the one set by :func:`using_catalog`, else the packaged one."""
+    return load_catalog()
 
 
 @cache

@@ -141,7 +141,8 @@ def prior_distribution(quantity: Quantity) -> stats.rv_continuous:
         raise LeptotwinError(
             "a fixed value has no prior", field="prior", value=quantity.value, expected="a prior"
         )
-    return distribution(quantity.prior, median=quantity.value)
+    median = quantity.prior.median if quantity.prior.median is not None else quantity.value
+    return distribution(quantity.prior, median=median)
 
 
 _UNCERTAIN_COLUMNS = [

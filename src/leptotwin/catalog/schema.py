@@ -61,12 +61,17 @@ class Prior(_Strict):
     source : str
         Where the range comes from: a publication's range or spread, or the stated default of
         an order-of-magnitude assumption (e.g. "95 % within 3-fold").
+    median : float, optional
+        ``lognormal`` only: the prior's median when it is not the quantity's value. Normally
+        absent (the catalogue value is the median); set automatically when a drawn or calibrated
+        value replaces the value (:meth:`Catalog.with_values`), so the prior stays where it was.
     """
 
     dist: str
     low: float
     high: float
     source: str = Field(min_length=3)
+    median: float | None = None
 
     @field_validator("dist")
     @classmethod

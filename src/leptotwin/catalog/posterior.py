@@ -1,0 +1,203 @@
+"""Parameter sets drawn from what we know: the calibrated posterior where there is one, the
+priors elsewhere.
+
+``leptotwin calibrate-study`` fits a subset of the uncertain parameters jointly and writes two
+files into the catalogue folder: ``posterior.yaml`` (the summary the ``catalog`` command shows:
+median and 95 % interval per fitted parameter, with the calibration's provenance) and
+``posterior_draws.csv`` (the ensemble itself: one row per posterior draw, one column per fitted
+parameter path, catalogue units). Everything else here reads those two files.
+
+How a draw is made (:func:`draw_parameters`): one row of the posterior ensemble, resampled with
+replacement, for the fitted parameters (rows are kept whole, so their correlations survive), and
+an independent draw from its prior for every other uncertain parameter (the calibration's
+targets did not inform them, so their posterior is their prior). With no ensemble on disk every
+parameter comes from its prior. ``source="prior"`` ignores the ensemble.
+
+The posterior-median catalogue (:func:`posterior_median_catalog`) is the operating point of the
+default ``reproduce`` run: the catalogue with each fitted parameter at its posterior median.
+
+Examples
+--------
+>>> import numpy as np
+>>> from leptotwin.catalog.posterior import draw_parameters
+>>> table = draw_parameters(3, rng=np.random.default_rng(0), source="prior")
+>>> table.shape[0], "pathway.egfr_weight" in table.columns
+(3, True)
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from leptotwin.catalog.loader import Catalog, _default_catalog
+from leptotwin.catalog.priors import prior_distribution, uncertain_parameters
+from leptotwin.errors import LeptotwinError
+
+__all__ = [
+    "POSTERIOR_DRAWS_FILE",
+    "draw_catalogs",
+    "draw_parameters",
+    "load_posterior_draws",
+    "posterior_median_catalog",
+    "posterior_median_values",
+]
+
+POSTERIOR_DRAWS_FILE = "posterior_draws.csv"
+"""The calibration's ensemble in the catalogue folder (absent until calibrated)."""
+
+#: Columns of a draws file that are not parameters (the sampler's bookkeeping).
+_BOOKKEEPING = ("draw", "walker", "step", "log_posterior", "log_likelihood", "log_prior")
+
+Source = Literal["posterior", "prior"]
+
+
+def load_posterior_draws(path: str | Path | None = None) -> pd.DataFrame | None:
+    """The posterior ensemble: rows = draws, columns = fitted parameter paths (catalogue units).
+
+    Parameters
+    ----------
+    path : path, optional
+        A ``posterior_draws.csv``; the packaged one by default (``None`` when there is none).
+
+    Raises
+    ------
+    LeptotwinError
+        When a given file is missing, has no parameter column, or holds a non-finite value.
+    """
+    if path is None:
+        packaged = Path(str(resources.files("leptotwin.catalog") / "data" / POSTERIOR_DRAWS_FILE))
+        if not packaged.is_file():
+            return None
+        path = packaged
+    path = Path(path)
+    if not path.is_file():
+        raise LeptotwinError("posterior draws file not found", source=str(path))
+    frame = pd.read_csv(path)
+    params = [c for c in frame.columns if c not in _BOOKKEEPING]
+    if not params or frame.empty:
+        raise LeptotwinError(
+            "no posterior draws", source=str(path), expected="a header of parameter paths and rows"
+        )
+    values = frame[params].apply(pd.to_numeric, errors="coerce")
+    if not np.isfinite(values.to_numpy(dtype=float)).all():
+        raise LeptotwinError(
+            "posterior draws must be finite numbers", source=str(path), field=", ".join(params)
+        )
+    return values.reset_index(drop=True)
+
+
+def _checked_draws(catalog: Catalog, draws: pd.DataFrame) -> pd.DataFrame:
+    uncertain = uncertain_parameters(catalog)
+    known = set(uncertain["path"])
+    tied = {
+        p: row.path
+        for row in uncertain.itertuples()
+        for p in (row.tied_paths.split("; ") if row.tied_paths else [])
+    }
+    renamed = {c: tied.get(c, c) for c in draws.columns}
+    unknown = [c for c, p in renamed.items() if p not in known]
+    if unknown:
+        raise LeptotwinError(
+            "posterior draws name parameters the catalogue has no prior for",
+            source=POSTERIOR_DRAWS_FILE,
+            field=", ".join(unknown[:5]),
+            expected="paths listed by `leptotwin catalog --uncertain`",
+        )
+    return draws.rename(columns=renamed)
+
+
+def draw_parameters(
+    n: int,
+    *,
+    rng: np.random.Generator,
+    catalog: Catalog | None = None,
+    source: Source = "posterior",
+    draws: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``n`` joint draws of every uncertain parameter.
+
+    Parameters
+    ----------
+    n : int
+        Number of parameter sets (≥ 1).
+    rng : numpy.random.Generator
+    catalog : Catalog, optional
+        Whose priors to use (the packaged catalogue by default — not one with drawn values,
+        whose lognormal priors stay anchored but whose other values have moved).
+    source : {"posterior", "prior"}
+        ``posterior``: fitted parameters from the ensemble (``draws``, else the packaged file;
+        all from the priors when there is none). ``prior``: all from the priors.
+    draws : DataFrame, optional
+        A posterior ensemble to use instead of the packaged one.
+
+    Returns
+    -------
+    DataFrame
+        Shape ``(n, n_uncertain)``; columns are parameter paths (catalogue units), index
+        ``0..n-1``; ``attrs["fitted"]`` lists the columns taken from the posterior.
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise LeptotwinError("number of draws must be a positive integer", field="n", value=n)
+    if source not in ("posterior", "prior"):
+        raise LeptotwinError(
+            "unknown draw source", field="source", value=source, expected="posterior or prior"
+        )
+    cat = catalog if catalog is not None else _default_catalog()
+    table = uncertain_parameters(cat)
+    out: dict[str, np.ndarray] = {}
+    for path in table["path"]:
+        dist = prior_distribution(cat.quantity(path))
+        out[path] = np.asarray(dist.rvs(size=int(n), random_state=rng), dtype=float)
+    fitted: list[str] = []
+    if source == "posterior":
+        ens = draws if draws is not None else load_posterior_draws()
+        if ens is not None:
+            ens = _checked_draws(cat, ens)
+            rows = rng.integers(0, len(ens), size=int(n))
+            for path in ens.columns:
+                out[path] = ens[path].to_numpy(dtype=float)[rows]
+                fitted.append(path)
+    frame = pd.DataFrame(out)
+    frame.attrs["fitted"] = fitted
+    return frame
+
+
+def draw_catalogs(
+    n: int,
+    *,
+    rng: np.random.Generator,
+    catalog: Catalog | None = None,
+    source: Source = "posterior",
+    draws: pd.DataFrame | None = None,
+) -> list[Catalog]:
+    """``n`` catalogues, one per row of :func:`draw_parameters` (same arguments)."""
+    cat = catalog if catalog is not None else _default_catalog()
+    table = draw_parameters(n, rng=rng, catalog=cat, source=source, draws=draws)
+    return [cat.with_values(row) for row in table.to_dict(orient="records")]
+
+
+def posterior_median_values(
+    catalog: Catalog | None = None, draws: pd.DataFrame | None = None
+) -> dict[str, float]:
+    """Posterior median of each fitted parameter (``{}`` when nothing is calibrated)."""
+    cat = catalog if catalog is not None else _default_catalog()
+    ens = draws if draws is not None else load_posterior_draws()
+    if ens is None:
+        return {}
+    ens = _checked_draws(cat, ens)
+    return {c: float(np.median(ens[c].to_numpy(dtype=float))) for c in ens.columns}
+
+
+def posterior_median_catalog(
+    catalog: Catalog | None = None, draws: pd.DataFrame | None = None
+) -> Catalog:
+    """The catalogue with every fitted parameter at its posterior median (the packaged
+    catalogue itself when nothing is calibrated)."""
+    cat = catalog if catalog is not None else _default_catalog()
+    values = posterior_median_values(cat, draws)
+    return cat.with_values(values) if values else cat

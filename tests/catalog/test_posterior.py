@@ -1,0 +1,89 @@
+"""Draws from the calibrated posterior and the priors; the active-catalogue switch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leptotwin.catalog import load_catalog, prior_distribution, uncertain_parameters, using_catalog
+from leptotwin.catalog.posterior import (
+    draw_catalogs,
+    draw_parameters,
+    load_posterior_draws,
+    posterior_median_catalog,
+    posterior_median_values,
+)
+from leptotwin.errors import LeptotwinError
+
+W_E = "pathway.egfr_weight"
+
+
+def test_using_catalog_switches_load_catalog_and_restores_it():
+    base = load_catalog()
+    drawn = base.with_values({W_E: 5.5})
+    with using_catalog(drawn) as active:
+        assert active is drawn
+        assert load_catalog().pathway_value("egfr_weight") == 5.5
+        with using_catalog(None):
+            assert load_catalog() is base
+        assert load_catalog() is drawn
+    assert load_catalog() is base
+
+
+def test_moving_a_value_keeps_its_lognormal_prior_where_it_was():
+    base = load_catalog()
+    q0 = base.quantity(W_E)
+    moved = base.with_values({W_E: q0.value * 1.3}).quantity(W_E)
+    assert moved.value == pytest.approx(q0.value * 1.3)
+    assert prior_distribution(moved).median() == pytest.approx(q0.value)
+    twice = base.with_values({W_E: 5.0}).with_values({W_E: 7.0}).quantity(W_E)
+    assert prior_distribution(twice).median() == pytest.approx(q0.value)
+
+
+def test_prior_draws_cover_every_uncertain_parameter_with_prior_quantiles():
+    cat = load_catalog()
+    table = draw_parameters(4000, rng=np.random.default_rng(1), source="prior")
+    assert list(table.columns) == list(uncertain_parameters(cat)["path"])
+    dist = prior_distribution(cat.quantity(W_E))
+    lo, hi = np.quantile(table[W_E], [0.025, 0.975])
+    assert lo == pytest.approx(dist.ppf(0.025), rel=0.05)
+    assert hi == pytest.approx(dist.ppf(0.975), rel=0.05)
+    assert table.attrs["fitted"] == []
+
+
+def test_posterior_rows_are_resampled_whole_and_the_rest_come_from_priors():
+    cat = load_catalog()
+    paths = set(uncertain_parameters(cat)["path"])
+    other = next(p for p in sorted(paths) if p != W_E)
+    ens = pd.DataFrame({W_E: [5.0, 6.0, 7.0], "log_posterior": [-1.0, -2.0, -3.0]})
+    table = draw_parameters(
+        300, rng=np.random.default_rng(2), draws=ens.drop(columns="log_posterior")
+    )
+    assert set(table[W_E]) <= {5.0, 6.0, 7.0}
+    assert table[other].nunique() > 250  # drawn from its prior, not fixed
+    assert table.attrs["fitted"] == [W_E]
+    assert posterior_median_values(cat, ens[[W_E]]) == {W_E: 6.0}
+    assert posterior_median_catalog(cat, ens[[W_E]]).pathway_value("egfr_weight") == 6.0
+
+
+def test_draw_catalogs_are_reproducible_and_distinct():
+    a = draw_catalogs(3, rng=np.random.default_rng(3), source="prior")
+    b = draw_catalogs(3, rng=np.random.default_rng(3), source="prior")
+    wa = [c.pathway_value("egfr_weight") for c in a]
+    assert wa == [c.pathway_value("egfr_weight") for c in b]
+    assert len(set(wa)) == 3
+
+
+def test_draws_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "posterior_draws.csv"
+    bad.write_text(f"{W_E}\nnan\n")
+    with pytest.raises(LeptotwinError, match="finite"):
+        load_posterior_draws(bad)
+    with pytest.raises(LeptotwinError, match="not found"):
+        load_posterior_draws(tmp_path / "missing.csv")
+    unknown = pd.DataFrame({"pathway.no_such_thing": [1.0]})
+    with pytest.raises(LeptotwinError, match="no prior"):
+        draw_parameters(2, rng=np.random.default_rng(0), draws=unknown)
+    with pytest.raises(LeptotwinError, match="positive integer"):
+        draw_parameters(0, rng=np.random.default_rng(0))
