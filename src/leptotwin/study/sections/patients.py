@@ -43,6 +43,7 @@ ALPHA = 0.05  # Holm-adjusted, one-sided exact Mann–Whitney
 MIN_REPRODUCED = 0.5
 MAX_COUNTERFACTUAL = 0.1
 COUNTERFACTUALS = ("no AREG", "miR-449a restored")
+BURDEN_SD = "patients.parameters.lmc_tumour_cells_sd"
 BURDEN_SD_GRID = (0.5, 0.7, 1.0, 1.3, 2.0)
 
 
@@ -194,14 +195,6 @@ def repeated_studies(
     return pd.DataFrame(rows)
 
 
-def _with_burden_sd(base: Catalog, sd: float) -> Catalog:
-    q = base.in_vivo["patients"].parameters["lmc_tumour_cells_sd"].model_copy(update={"value": sd})
-    block = base.in_vivo["patients"].model_copy(
-        update={"parameters": {**base.in_vivo["patients"].parameters, "lmc_tumour_cells_sd": q}}
-    )
-    return dataclasses.replace(base, in_vivo={**base.in_vivo, "patients": block})
-
-
 def burden_sensitivity(
     ctx: Context, repeats: int, *, catalog: Catalog | None = None
 ) -> pd.DataFrame:
@@ -213,7 +206,7 @@ def burden_sensitivity(
     base = catalog or load_catalog()
     rows = []
     for sd in BURDEN_SD_GRID:
-        studies = repeated_studies(ctx, repeats, catalog=_with_burden_sd(base, sd))
+        studies = repeated_studies(ctx, repeats, catalog=base.with_values({BURDEN_SD: sd}))
         k = int(studies["reproduced"].sum())
         low, high = wilson_interval(np.array([k]), np.array([repeats]))
         rows.append(
