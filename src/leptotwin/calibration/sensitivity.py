@@ -1,0 +1,804 @@
+"""Global sensitivity analysis of the twin's readouts over the catalogue's priors (SALib).
+
+Which uncertain parameters drive each claim's readout and each human prediction? Two methods,
+both from SALib 1.6 (nothing here re-implements them):
+
+- :func:`morris_screen`: Morris elementary effects (Morris 1991; μ* of Campolongo et al. 2007)
+  for many factors at r·(k + 1) model evaluations, or r·(G + 1) with **groups** of parameters
+  (:func:`factor_groups`: one group per catalogue block, e.g. ``alectinib mouse PK``,
+  ``A925L/AR cell line``, ``pathway``, ``blood_tumour_barrier``); :func:`two_stage_screen`
+  screens groups first, then the single parameters inside the influential groups.
+- :func:`sobol_indices`: first-order and total Sobol indices (Saltelli 2002/2010 sampling,
+  Jansen/Saltelli estimators) with bootstrap intervals, for a chosen subset (n·(2k + 2)
+  evaluations).
+
+**Sampling space.** Every factor is sampled in its prior's probability space: SALib draws
+``u ∈ [0, 1]`` and the parameter is ``θ = F⁻¹(a + (1 - 2a) u)`` with ``F`` the prior
+(:func:`leptotwin.catalog.priors.prior_distribution`), ``a = 0`` for the bounded priors
+(uniform, loguniform: their whole range) and ``a = tail`` (default 0.005, the central 99 %) for
+the unbounded ones (lognormal, normal, logitnormal), whose extreme tails would otherwise be
+infinite. Each draw becomes a catalogue through :meth:`Catalog.with_values` (tied values move
+together) and the readout function sees it both as its argument and as the active catalogue
+(:func:`leptotwin.catalog.loader.using_catalog`). An elementary effect is thus the change of a
+readout, in the readout's unit, per unit of prior probability: μ* ≈ how far the readout moves
+when the factor crosses its prior range.
+
+**Readouts that are not finite** (NaN or ±inf, or an exception with ``on_error="nan"``) are
+counted (``nonfinite``: fraction of evaluations) and their design block is dropped for that
+readout only: the whole Morris trajectory, or the whole Saltelli block of one base sample
+(2k + 2 rows), so the remaining design is still complete for SALib and no value is invented
+(replacing by a median would create spurious elementary effects). ``n_used`` says how many
+trajectories or base samples remain; with fewer than 2 the indices are NaN.
+
+Examples
+--------
+>>> from leptotwin.catalog import load_catalog
+>>> cat = load_catalog()
+>>> def readout(c):
+...     return {"w": c.pathway_value("egfr_weight")}
+>>> res = morris_screen(catalog=cat, readout_fn=readout, groups="block", trajectories=4, seed=1)
+>>> res.ranking("w").iloc[0]["factor"]  # doctest: +SKIP
+'pathway'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from SALib.analyze import morris as _morris_analyze
+from SALib.analyze import sobol as _sobol_analyze
+from SALib.sample import morris as _morris_sample
+from SALib.sample import sobol as _sobol_sample
+
+from leptotwin.catalog.loader import Catalog, using_catalog
+from leptotwin.catalog.priors import prior_distribution, uncertain_parameters
+from leptotwin.errors import LeptotwinError
+
+__all__ = [
+    "BOUNDED_DISTS",
+    "DEFAULT_TAIL",
+    "MorrisResult",
+    "ReadoutFn",
+    "SobolResult",
+    "TwoStageResult",
+    "evaluate_design",
+    "factor_group",
+    "factor_groups",
+    "morris_screen",
+    "prior_values",
+    "select_parameters",
+    "sobol_indices",
+    "tornado_figure",
+    "two_stage_screen",
+]
+
+#: A readout function: catalogue → {readout name: value}.
+ReadoutFn = Callable[[Catalog], Mapping[str, float]]
+
+#: Priors sampled over their whole range (finite bounds).
+BOUNDED_DISTS = frozenset({"uniform", "loguniform"})
+#: Probability cut from each tail of an unbounded prior (lognormal, normal, logitnormal).
+DEFAULT_TAIL = 0.005
+#: Bootstrap resamples for the confidence intervals.
+NUM_RESAMPLES = 500
+#: Confidence level of the bootstrap intervals (``conf`` is the half-width).
+CONF_LEVEL = 0.95
+
+_ON_ERROR = ("raise", "nan")
+
+
+# -- factors and the prior-space map -------------------------------------------------------------
+
+
+def factor_group(path: str, catalog_group: str) -> str:
+    """The Morris group of one catalogue value: its block (drug × species PK, a drug's potency,
+    a cell line, an assay kit, an in-vivo block, the pathway).
+
+    >>> factor_group("alectinib.pk.mouse.CL", "drugs")
+    'alectinib mouse PK'
+    >>> factor_group("osimertinib.potency[1].ic50", "drugs")
+    'osimertinib potency'
+    >>> factor_group("A925L/AR.mir449a", "cell_lines")
+    'A925L/AR cell line'
+    >>> factor_group("blood_tumour_barrier.parameters.leak_ratio", "in_vivo")
+    'blood_tumour_barrier'
+    """
+    head, _, rest = path.partition(".")
+    head = head.split("[", 1)[0]
+    if catalog_group == "drugs":
+        parts = rest.split(".")
+        if parts[0] == "pk" and len(parts) > 1:
+            return f"{head} {parts[1]} PK"
+        if parts[0].startswith("potency"):
+            return f"{head} potency"
+        return head
+    if catalog_group == "species":
+        return f"{head} physiology"
+    if catalog_group == "cell_lines":
+        return f"{head} cell line"
+    if catalog_group == "perturbations":
+        return "perturbations"
+    if catalog_group == "assays":
+        return f"{head} assay"
+    if catalog_group == "pathway":
+        return "pathway"
+    return head
+
+
+def _parameter_table(catalog: Catalog, parameters: Iterable[str] | None) -> pd.DataFrame:
+    table = uncertain_parameters(catalog)
+    if parameters is None:
+        return table.reset_index(drop=True)
+    wanted = list(parameters)
+    if len(set(wanted)) != len(wanted):
+        raise LeptotwinError("a parameter is listed twice", field="parameters", value=wanted)
+    by_path = table.set_index("path", drop=False)
+    missing = [p for p in wanted if p not in by_path.index]
+    if missing:
+        raise LeptotwinError(
+            "not an uncertain catalogue value (no prior, or a tied copy)",
+            field="parameters",
+            value=missing[:5],
+            expected="paths from leptotwin.catalog.priors.uncertain_parameters",
+        )
+    if not wanted:
+        raise LeptotwinError("no parameters to vary", field="parameters", value=wanted)
+    return by_path.loc[wanted].reset_index(drop=True)
+
+
+def factor_groups(
+    catalog: Catalog,
+    parameters: Iterable[str] | None = None,
+    groups: str | Mapping[str, str] | None = "block",
+) -> dict[str, str]:
+    """``{path: group}`` for the uncertain parameters (all by default).
+
+    ``groups="block"`` uses :func:`factor_group`; a mapping gives each path its group (every
+    path must be in it); ``None`` makes every parameter its own group.
+    """
+    table = _parameter_table(catalog, parameters)
+    if groups is None:
+        return {p: p for p in table["path"]}
+    if isinstance(groups, str):
+        if groups != "block":
+            raise LeptotwinError(
+                "unknown grouping",
+                field="groups",
+                value=groups,
+                expected="'block', a mapping or None",
+            )
+        return {r.path: factor_group(r.path, r.group) for r in table.itertuples()}
+    missing = [p for p in table["path"] if p not in groups]
+    if missing:
+        raise LeptotwinError(
+            "a parameter has no group", field="groups", value=missing[:5], expected="every path"
+        )
+    return {p: str(groups[p]) for p in table["path"]}
+
+
+def prior_values(
+    catalog: Catalog, paths: Sequence[str], u: np.ndarray, *, tail: float = DEFAULT_TAIL
+) -> np.ndarray:
+    """Parameter values for unit-cube points ``u`` (rows: points, columns: ``paths``).
+
+    ``θ = F⁻¹(a + (1 - 2a) u)`` with ``F`` the path's prior, ``a = 0`` for uniform and
+    loguniform priors and ``a = tail`` for the unbounded ones; the result is always inside the
+    prior's support.
+    """
+    u = np.asarray(u, dtype=float)
+    if u.ndim != 2 or u.shape[1] != len(paths):
+        raise LeptotwinError(
+            "design has the wrong shape", field="u", value=u.shape, expected=f"(n, {len(paths)})"
+        )
+    if not 0 <= tail < 0.5:
+        raise LeptotwinError(
+            "tail out of range", field="tail", value=tail, expected="0 ≤ tail < 0.5"
+        )
+    if np.any((u < 0) | (u > 1)) or not np.all(np.isfinite(u)):
+        raise LeptotwinError("design outside the unit cube", field="u", expected="0 ≤ u ≤ 1")
+    out = np.empty_like(u)
+    for j, path in enumerate(paths):
+        q = catalog.quantity(path)
+        dist = prior_distribution(q)
+        a = 0.0 if q.prior.dist in BOUNDED_DISTS else tail
+        out[:, j] = dist.ppf(a + (1.0 - 2.0 * a) * u[:, j])
+        if q.prior.dist in BOUNDED_DISTS:  # guard against rounding past a bound
+            out[:, j] = np.clip(out[:, j], q.prior.low, q.prior.high)
+    return out
+
+
+def evaluate_design(
+    catalog: Catalog,
+    readout_fn: ReadoutFn,
+    paths: Sequence[str],
+    theta: np.ndarray,
+    *,
+    on_error: str = "raise",
+) -> tuple[pd.DataFrame, int]:
+    """Run ``readout_fn`` on the catalogue at every row of ``theta``.
+
+    Returns
+    -------
+    (DataFrame, int)
+        One row per design point, one column per readout (missing ones NaN), and the number of
+        evaluations that raised (``on_error="nan"``; they give NaN for every readout).
+    """
+    if on_error not in _ON_ERROR:
+        raise LeptotwinError(
+            "bad on_error", field="on_error", value=on_error, expected="raise or nan"
+        )
+    rows: list[dict[str, float]] = []
+    n_errors = 0
+    prev_point: np.ndarray | None = None
+    prev_cat = catalog
+    for point in np.asarray(theta, dtype=float):
+        # Morris steps and Saltelli's AB rows change one factor: build the catalogue from the
+        # previous one (a few paths) rather than from scratch (every path, ~10 ms)
+        changed = (
+            np.flatnonzero(point != prev_point) if prev_point is not None else range(len(paths))
+        )
+        if prev_point is not None and len(changed) <= len(paths) // 2:
+            cat = prev_cat.with_values({paths[j]: float(point[j]) for j in changed})
+        else:
+            cat = catalog.with_values(dict(zip(paths, point.tolist(), strict=True)))
+        prev_point, prev_cat = point, cat
+        try:
+            with using_catalog(cat):
+                out = readout_fn(cat)
+            rows.append({str(k): float(v) for k, v in out.items()})
+        except Exception:
+            if on_error == "raise":
+                raise
+            n_errors += 1
+            rows.append({})
+    frame = pd.DataFrame(rows, dtype=float)
+    if frame.shape[1] == 0:
+        raise LeptotwinError(
+            "the readout function returned no value at any design point",
+            field="readout_fn",
+            value=f"{n_errors} of {len(rows)} evaluations raised",
+        )
+    return frame, n_errors
+
+
+def _seeds(seed: int | np.random.Generator | None) -> tuple[int, int]:
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    a, b = rng.integers(0, 2**31 - 1, size=2)
+    return int(a), int(b)
+
+
+def _unit(catalog: Catalog, path: str) -> str:
+    return str(catalog.quantity(path).unit)
+
+
+# -- Morris -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MorrisResult:
+    """Morris elementary-effect statistics per readout × factor.
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``readout, factor, mu, mu_star, sigma, conf, mu_star_rel, rank, n_used``: μ, μ*, σ of
+        the elementary effects (readout unit per unit prior probability), ``conf`` the half-width
+        of the 95 % bootstrap interval of μ*, ``mu_star_rel`` μ* / the readout's largest μ*,
+        ``rank`` 1 = largest μ*, ``n_used`` trajectories with a finite readout. For a group of
+        more than one parameter σ is NaN (its members move in different directions in one step;
+        SALib leaves it undefined) and μ is unreliable; μ* is the group's effect.
+    factors : DataFrame
+        ``factor, members, n_members, unit`` (``members``: ``"; "``-separated paths; ``unit``:
+        the parameter's unit for a single parameter, empty for a group).
+    grouped : bool
+        Whether any factor holds more than one parameter.
+    trajectories, levels, n_evaluations : int
+    nonfinite : dict of str to float
+        Per readout, the fraction of evaluations that were not finite.
+    n_errors : int
+        Evaluations that raised (``on_error="nan"``).
+    readout_units : dict of str to str
+    tail : float
+    elapsed_s : float
+        Wall time of the evaluations and the analysis.
+    """
+
+    table: pd.DataFrame
+    factors: pd.DataFrame
+    grouped: bool
+    trajectories: int
+    levels: int
+    n_evaluations: int
+    nonfinite: dict[str, float]
+    n_errors: int = 0
+    readout_units: dict[str, str] = field(default_factory=dict)
+    tail: float = DEFAULT_TAIL
+    elapsed_s: float = float("nan")
+
+    @property
+    def readouts(self) -> list[str]:
+        """The readouts, in the order the readout function returned them."""
+        return list(dict.fromkeys(self.table["readout"]))
+
+    def members(self, factor: str) -> list[str]:
+        """The catalogue paths of a factor."""
+        row = self.factors.set_index("factor").loc[factor]
+        return str(row["members"]).split("; ")
+
+    def ranking(self, readout: str) -> pd.DataFrame:
+        """The factors of ``readout``, largest μ* first."""
+        sub = self.table[self.table["readout"] == readout]
+        if sub.empty:
+            raise LeptotwinError(
+                "unknown readout",
+                field="readout",
+                value=readout,
+                expected=f"one of {self.readouts}",
+            )
+        return sub.sort_values("mu_star", ascending=False, na_position="last").reset_index(
+            drop=True
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table with each factor's members and unit and each readout's unit."""
+        out = self.table.merge(self.factors, on="factor", how="left")
+        out.insert(1, "readout_unit", out["readout"].map(self.readout_units).fillna(""))
+        return out
+
+
+def _rank(values: pd.Series) -> pd.Series:
+    return values.rank(method="min", ascending=False, na_option="keep")
+
+
+def _morris_problem(names: Sequence[str], group_of: Mapping[str, str]) -> dict:
+    problem = {"num_vars": len(names), "names": list(names), "bounds": [[0.0, 1.0]] * len(names)}
+    if any(group_of[n] != n for n in names):
+        problem["groups"] = [group_of[n] for n in names]
+    return problem
+
+
+def _factor_list(names: Sequence[str], group_of: Mapping[str, str]) -> list[str]:
+    return list(dict.fromkeys(group_of[n] for n in names))
+
+
+def morris_screen(
+    *,
+    catalog: Catalog,
+    readout_fn: ReadoutFn,
+    parameters: Iterable[str] | None = None,
+    groups: str | Mapping[str, str] | None = None,
+    trajectories: int = 10,
+    levels: int = 4,
+    seed: int | np.random.Generator | None,
+    tail: float = DEFAULT_TAIL,
+    on_error: str = "raise",
+    readout_units: Mapping[str, str] | None = None,
+) -> MorrisResult:
+    """Morris screening of the readouts over the priors of ``parameters``.
+
+    Parameters
+    ----------
+    catalog : Catalog
+    readout_fn : callable
+        Catalogue → ``{readout: value}`` (noise-free readouts; called once per design point).
+    parameters : iterable of str, optional
+        Uncertain parameter paths; default every one (:func:`uncertain_parameters`).
+    groups : "block", mapping or None
+        ``None``: one factor per parameter (r·(k + 1) evaluations); ``"block"``: catalogue
+        blocks (:func:`factor_groups`, r·(G + 1) evaluations); or ``{path: group}``.
+    trajectories : int
+        r, the number of trajectories (≥ 2).
+    levels : int
+        Grid levels of the Morris design (even; 4 is the usual choice).
+    seed : int or Generator
+        Seeds SALib's sampler and bootstrap.
+    tail : float
+        Probability cut from each tail of unbounded priors (module docstring).
+    on_error : "raise" or "nan"
+        What an exception in ``readout_fn`` does: propagate, or count as non-finite.
+    readout_units : mapping, optional
+        Units of the readouts, for tables and figures.
+
+    Returns
+    -------
+    MorrisResult
+    """
+    if int(trajectories) < 2:
+        raise LeptotwinError(
+            "need at least 2 trajectories", field="trajectories", value=trajectories
+        )
+    if int(levels) < 2 or int(levels) % 2:
+        raise LeptotwinError("levels must be even and ≥ 2", field="levels", value=levels)
+    t0 = time.perf_counter()
+    group_of = factor_groups(catalog, parameters, groups)
+    names = list(group_of)
+    problem = _morris_problem(names, group_of)
+    factors = _factor_list(names, group_of)
+    s_sample, s_boot = _seeds(seed)
+    u = _morris_sample.sample(problem, int(trajectories), num_levels=int(levels), seed=s_sample)
+    theta = prior_values(catalog, names, u, tail=tail)
+    frame, n_errors = evaluate_design(catalog, readout_fn, names, theta, on_error=on_error)
+    size = len(factors) + 1
+    r = len(frame) // size
+    rows, nonfinite = [], {}
+    for k, readout in enumerate(frame.columns):
+        y = frame[readout].to_numpy(dtype=float)
+        nonfinite[readout] = float(np.mean(~np.isfinite(y)))
+        ok = np.isfinite(y.reshape(r, size)).all(axis=1)
+        stats = {f: dict.fromkeys(("mu", "mu_star", "sigma", "conf"), np.nan) for f in factors}
+        if ok.sum() >= 2:
+            x_ok = u.reshape(r, size, -1)[ok].reshape(-1, u.shape[1])
+            y_ok = y.reshape(r, size)[ok].ravel()
+            si = _morris_analyze.analyze(
+                problem,
+                x_ok,
+                y_ok,
+                num_resamples=NUM_RESAMPLES,
+                conf_level=CONF_LEVEL,
+                num_levels=int(levels),
+                seed=s_boot + k,
+            )
+            for j, name in enumerate(si["names"]):
+                stats[str(name)] = {
+                    "mu": float(np.ma.filled(si["mu"], np.nan)[j]),
+                    "mu_star": float(np.ma.filled(si["mu_star"], np.nan)[j]),
+                    "sigma": float(np.ma.filled(si["sigma"], np.nan)[j]),
+                    "conf": float(np.ma.filled(si["mu_star_conf"], np.nan)[j]),
+                }
+        for f in factors:
+            rows.append({"readout": readout, "factor": f, **stats[f], "n_used": int(ok.sum())})
+    table = pd.DataFrame(rows)
+    top = table.groupby("readout", sort=False)["mu_star"].transform("max")
+    table["mu_star_rel"] = np.where(top > 0, table["mu_star"] / top.where(top > 0, 1.0), 0.0)
+    table.loc[table["mu_star"].isna(), "mu_star_rel"] = np.nan
+    table["rank"] = table.groupby("readout", sort=False)["mu_star"].transform(_rank)
+    table = table[
+        ["readout", "factor", "mu", "mu_star", "sigma", "conf", "mu_star_rel", "rank", "n_used"]
+    ]
+    members: dict[str, list[str]] = {}
+    for n in names:
+        members.setdefault(group_of[n], []).append(n)
+    factor_table = pd.DataFrame(
+        {
+            "factor": factors,
+            "members": ["; ".join(members[f]) for f in factors],
+            "n_members": [len(members[f]) for f in factors],
+            "unit": [
+                _unit(catalog, members[f][0]) if len(members[f]) == 1 and members[f][0] == f else ""
+                for f in factors
+            ],
+        }
+    )
+    return MorrisResult(
+        table=table,
+        factors=factor_table,
+        grouped=any(len(m) > 1 for m in members.values()),
+        trajectories=r,
+        levels=int(levels),
+        n_evaluations=len(frame),
+        nonfinite=nonfinite,
+        n_errors=n_errors,
+        readout_units=dict(readout_units or {}),
+        tail=tail,
+        elapsed_s=time.perf_counter() - t0,
+    )
+
+
+@dataclass(frozen=True)
+class TwoStageResult:
+    """Grouped Morris (``stage1``), then ungrouped Morris inside ``kept_groups`` (``stage2``)."""
+
+    stage1: MorrisResult
+    stage2: MorrisResult
+    kept_groups: list[str]
+
+    @property
+    def n_evaluations(self) -> int:
+        """Evaluations of both stages."""
+        return self.stage1.n_evaluations + self.stage2.n_evaluations
+
+
+def _influential(
+    result: MorrisResult, readouts: Iterable[str] | None, top: int, threshold: float
+) -> list[str]:
+    """Factors among each readout's ``top`` by μ* with μ* ≥ ``threshold`` × its largest, ordered
+    by their best relative μ* over the readouts."""
+    names = result.readouts if readouts is None else list(readouts)
+    best: dict[str, float] = {}
+    for readout in names:
+        ranked = result.ranking(readout)
+        ranked = ranked[(ranked["mu_star"] > 0) & (ranked["mu_star_rel"] >= threshold)]
+        for row in ranked.head(int(top)).itertuples():
+            best[row.factor] = max(best.get(row.factor, 0.0), float(row.mu_star_rel))
+    return sorted(best, key=lambda f: -best[f])
+
+
+def two_stage_screen(
+    *,
+    catalog: Catalog,
+    readout_fn: ReadoutFn,
+    parameters: Iterable[str] | None = None,
+    readouts: Iterable[str] | None = None,
+    trajectories: int = 10,
+    stage2_trajectories: int | None = None,
+    levels: int = 4,
+    top_groups: int = 3,
+    threshold: float = 0.1,
+    seed: int | np.random.Generator | None,
+    tail: float = DEFAULT_TAIL,
+    on_error: str = "raise",
+    readout_units: Mapping[str, str] | None = None,
+) -> TwoStageResult:
+    """Grouped Morris over catalogue blocks, then ungrouped Morris over the parameters of the
+    groups that are among the ``top_groups`` of some readout (in ``readouts``, default all)
+    with μ* ≥ ``threshold`` × that readout's largest. Cost r₁·(G + 1) + r₂·(k₂ + 1)."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    stage1 = morris_screen(
+        catalog=catalog,
+        readout_fn=readout_fn,
+        parameters=parameters,
+        groups="block",
+        trajectories=trajectories,
+        levels=levels,
+        seed=rng,
+        tail=tail,
+        on_error=on_error,
+        readout_units=readout_units,
+    )
+    kept = _influential(stage1, readouts, top_groups, threshold)
+    if not kept:
+        raise LeptotwinError(
+            "no group moves any readout", field="readouts", value=list(readouts or [])
+        )
+    paths = [p for f in kept for p in stage1.members(f)]
+    stage2 = morris_screen(
+        catalog=catalog,
+        readout_fn=readout_fn,
+        parameters=paths,
+        groups=None,
+        trajectories=stage2_trajectories or trajectories,
+        levels=levels,
+        seed=rng,
+        tail=tail,
+        on_error=on_error,
+        readout_units=readout_units,
+    )
+    return TwoStageResult(stage1=stage1, stage2=stage2, kept_groups=kept)
+
+
+def select_parameters(
+    morris: MorrisResult | TwoStageResult,
+    readouts: Iterable[str] | None = None,
+    *,
+    top: int = 5,
+    threshold: float = 0.1,
+) -> list[str]:
+    """The parameters that drive ``readouts`` (default all): each readout's ``top`` parameters
+    by μ* with μ* ≥ ``threshold`` × its largest, merged and ordered by their best relative μ*.
+
+    Needs an ungrouped screen (a :class:`TwoStageResult` uses its second stage).
+    """
+    result = morris.stage2 if isinstance(morris, TwoStageResult) else morris
+    if result.grouped:
+        raise LeptotwinError(
+            "a grouped screen names groups, not parameters",
+            field="morris",
+            expected="an ungrouped MorrisResult or a TwoStageResult (two_stage_screen)",
+        )
+    return _influential(result, readouts, top, threshold)
+
+
+# -- Sobol --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SobolResult:
+    """First-order and total Sobol indices per readout × parameter.
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``readout, factor, S1, S1_conf, ST, ST_conf, rank, n_used`` (``*_conf``: half-width of
+        the 95 % bootstrap interval; ``rank`` 1 = largest ST; ``n_used`` base samples with a
+        finite readout).
+    second_order : dict of str to DataFrame
+        Per readout, the S2 matrix (parameters × parameters, upper triangle).
+    factors : DataFrame
+        ``factor, members, n_members, unit``.
+    n_base, n_evaluations : int
+    nonfinite : dict of str to float
+    n_errors : int
+    readout_units : dict of str to str
+    tail, elapsed_s : float
+    """
+
+    table: pd.DataFrame
+    second_order: dict[str, pd.DataFrame]
+    factors: pd.DataFrame
+    n_base: int
+    n_evaluations: int
+    nonfinite: dict[str, float]
+    n_errors: int = 0
+    readout_units: dict[str, str] = field(default_factory=dict)
+    tail: float = DEFAULT_TAIL
+    elapsed_s: float = float("nan")
+
+    @property
+    def readouts(self) -> list[str]:
+        """The readouts, in the order the readout function returned them."""
+        return list(dict.fromkeys(self.table["readout"]))
+
+    def ranking(self, readout: str) -> pd.DataFrame:
+        """The parameters of ``readout``, largest total index first."""
+        sub = self.table[self.table["readout"] == readout]
+        if sub.empty:
+            raise LeptotwinError(
+                "unknown readout",
+                field="readout",
+                value=readout,
+                expected=f"one of {self.readouts}",
+            )
+        return sub.sort_values("ST", ascending=False, na_position="last").reset_index(drop=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table with each parameter's unit and each readout's unit."""
+        out = self.table.merge(self.factors, on="factor", how="left")
+        out.insert(1, "readout_unit", out["readout"].map(self.readout_units).fillna(""))
+        return out
+
+
+def sobol_indices(
+    *,
+    catalog: Catalog,
+    readout_fn: ReadoutFn,
+    parameters: Iterable[str],
+    n_base: int = 256,
+    seed: int | np.random.Generator | None,
+    tail: float = DEFAULT_TAIL,
+    on_error: str = "raise",
+    readout_units: Mapping[str, str] | None = None,
+) -> SobolResult:
+    """Sobol indices (S1, ST, S2) of the readouts over the priors of ``parameters``.
+
+    Saltelli sampling (SALib ``sample.sobol``, scrambled Sobol' sequence) with ``n_base`` base
+    samples, a power of 2: ``n_base·(2k + 2)`` evaluations. Indices with bootstrap intervals
+    from SALib ``analyze.sobol``. A readout that does not vary gets NaN indices.
+    """
+    n_base = int(n_base)
+    if n_base < 2 or n_base & (n_base - 1):
+        raise LeptotwinError(
+            "n_base must be a power of 2 (balance of the Sobol' sequence)",
+            field="n_base",
+            value=n_base,
+            expected="2, 4, …, 256, 512, …",
+        )
+    t0 = time.perf_counter()
+    names = list(_parameter_table(catalog, parameters)["path"])
+    k = len(names)
+    problem = {"num_vars": k, "names": names, "bounds": [[0.0, 1.0]] * k}
+    s_sample, s_boot = _seeds(seed)
+    u = _sobol_sample.sample(problem, n_base, calc_second_order=True, seed=s_sample)
+    theta = prior_values(catalog, names, u, tail=tail)
+    frame, n_errors = evaluate_design(catalog, readout_fn, names, theta, on_error=on_error)
+    size = 2 * k + 2
+    rows, second, nonfinite = [], {}, {}
+    for j, readout in enumerate(frame.columns):
+        y = frame[readout].to_numpy(dtype=float).reshape(n_base, size)
+        nonfinite[readout] = float(np.mean(~np.isfinite(y)))
+        ok = np.isfinite(y).all(axis=1)
+        y_ok = y[ok].ravel()
+        s1 = s1c = st = stc = np.full(k, np.nan)
+        s2 = np.full((k, k), np.nan)
+        if ok.sum() >= 2 and np.ptp(y_ok) > 0:
+            si = _sobol_analyze.analyze(
+                problem,
+                y_ok,
+                calc_second_order=True,
+                num_resamples=NUM_RESAMPLES,
+                conf_level=CONF_LEVEL,
+                seed=s_boot + j,
+            )
+            s1, s1c, st, stc = (
+                np.asarray(si[x], dtype=float) for x in ("S1", "S1_conf", "ST", "ST_conf")
+            )
+            s2 = np.asarray(si["S2"], dtype=float)
+        second[readout] = pd.DataFrame(s2, index=names, columns=names)
+        for i, name in enumerate(names):
+            rows.append(
+                {
+                    "readout": readout,
+                    "factor": name,
+                    "S1": s1[i],
+                    "S1_conf": s1c[i],
+                    "ST": st[i],
+                    "ST_conf": stc[i],
+                    "n_used": int(ok.sum()),
+                }
+            )
+    table = pd.DataFrame(rows)
+    table.insert(6, "rank", table.groupby("readout", sort=False)["ST"].transform(_rank))
+    factors = pd.DataFrame(
+        {
+            "factor": names,
+            "members": names,
+            "n_members": 1,
+            "unit": [_unit(catalog, n) for n in names],
+        }
+    )
+    return SobolResult(
+        table=table,
+        second_order=second,
+        factors=factors,
+        n_base=n_base,
+        n_evaluations=len(frame),
+        nonfinite=nonfinite,
+        n_errors=n_errors,
+        readout_units=dict(readout_units or {}),
+        tail=tail,
+        elapsed_s=time.perf_counter() - t0,
+    )
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+
+def _label(factors: pd.DataFrame, factor: str) -> str:
+    row = factors.set_index("factor").loc[factor]
+    if int(row["n_members"]) > 1 or row["members"] != factor:
+        n = int(row["n_members"])
+        return f"{factor} ({n} parameter{'s' if n != 1 else ''})"
+    return f"{factor} [{row['unit']}]" if row["unit"] else factor
+
+
+def tornado_figure(
+    result: MorrisResult | SobolResult, readout: str, top: int = 10, *, title: str | None = None
+) -> Figure:
+    """Horizontal bars of the ``top`` factors of ``readout``: Morris μ* with its 95 % bootstrap
+    interval, or Sobol ST (with interval) beside S1. Factors are labelled with their path and
+    unit (groups with their number of parameters)."""
+    ranked = result.ranking(readout).head(int(top))
+    ranked = ranked[np.isfinite(ranked["mu_star" if isinstance(result, MorrisResult) else "ST"])]
+    n = max(len(ranked), 1)
+    fig = Figure(figsize=(7.0, 1.3 + 0.32 * n), layout="constrained")
+    ax = fig.add_subplot()
+    pos = np.arange(len(ranked))[::-1]
+    labels = [_label(result.factors, f) for f in ranked["factor"]]
+    unit = result.readout_units.get(readout, "")
+    unit_text = f" ({unit})" if unit and unit != "1" else ""
+    if isinstance(result, MorrisResult):
+        ax.barh(pos, ranked["mu_star"], xerr=ranked["conf"], color="C0", capsize=3)
+        ax.set_xlabel(f"Morris μ* of {readout}{unit_text} per unit prior probability")
+        what = f"Morris screen, r = {result.trajectories}, {result.n_evaluations} evaluations"
+    else:
+        ax.barh(
+            pos + 0.18,
+            ranked["ST"],
+            height=0.36,
+            xerr=ranked["ST_conf"],
+            capsize=3,
+            color="C0",
+            label="total (ST)",
+        )
+        ax.barh(
+            pos - 0.18,
+            ranked["S1"],
+            height=0.36,
+            xerr=ranked["S1_conf"],
+            capsize=3,
+            color="C1",
+            label="first order (S1)",
+        )
+        ax.set_xlabel(f"Sobol index of {readout}")
+        ax.legend(fontsize=8, loc="lower right")
+        what = f"Sobol indices, n = {result.n_base}, {result.n_evaluations} evaluations"
+    ax.set_yticks(pos, labels, fontsize=8)
+    ax.axvline(0.0, color="0.5", lw=0.8)
+    if len(ranked) == 0:
+        ax.text(0.5, 0.5, "no finite index", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title or f"{readout}: {what}", fontsize=9)
+    return fig

@@ -1,0 +1,331 @@
+"""Global sensitivity wrappers (SALib Morris and Sobol over the catalogue's priors): analytic
+checks on known functions run through the wrappers, the prior-space map, group counts, NaN
+handling, parameter selection and tornado figures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from leptotwin.calibration.sensitivity import (
+    BOUNDED_DISTS,
+    DEFAULT_TAIL,
+    MorrisResult,
+    factor_group,
+    factor_groups,
+    morris_screen,
+    prior_values,
+    select_parameters,
+    sobol_indices,
+    tornado_figure,
+    two_stage_screen,
+)
+from leptotwin.catalog import load_catalog
+from leptotwin.catalog.priors import prior_distribution, uncertain_parameters
+from leptotwin.errors import LeptotwinError
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def params(cat):
+    return uncertain_parameters(cat)
+
+
+# -- Ishigami through the wrappers ----------------------------------------------------------------
+
+# Ishigami & Homma 1990, a = 7, b = 0.1; analytic indices as tabulated in Saltelli et al. 2010
+# (Comput Phys Commun 181:259) and SALib's own test suite
+ISHIGAMI_S1 = (0.3139, 0.4424, 0.0)
+ISHIGAMI_ST = (0.5576, 0.4424, 0.2437)
+
+
+def _ishigami_readout(cat, params):
+    """Three uniform-prior catalogue values mapped linearly onto [-π, π] (so x ~ U(-π, π) when
+    the wrappers sample the priors), then the Ishigami function."""
+    uni = params[params["prior_dist"] == "uniform"].head(3)
+    paths = list(uni["path"])
+    lo, hi = uni["prior_low"].to_numpy(), uni["prior_high"].to_numpy()
+
+    def readout(c):
+        x = [
+            -math.pi + 2 * math.pi * (c.quantity(p).value - a) / (b - a)
+            for p, a, b in zip(paths, lo, hi, strict=True)
+        ]
+        y = math.sin(x[0]) + 7 * math.sin(x[1]) ** 2 + 0.1 * x[2] ** 4 * math.sin(x[0])
+        return {"ishigami": y}
+
+    return paths, readout
+
+
+def test_ishigami_sobol_indices_match_the_analytic_values(cat, params):
+    paths, readout = _ishigami_readout(cat, params)
+    res = sobol_indices(catalog=cat, readout_fn=readout, parameters=paths, n_base=1024, seed=1)
+    assert res.n_evaluations == 1024 * (2 * 3 + 2)
+    t = res.table.set_index("factor")
+    for p, s1, st in zip(paths, ISHIGAMI_S1, ISHIGAMI_ST, strict=True):
+        assert t.loc[p, "S1"] == pytest.approx(s1, abs=0.06)
+        assert t.loc[p, "ST"] == pytest.approx(st, abs=0.06)
+        # the bootstrap interval covers the analytic value (generous: 1.5 × the half-width)
+        assert abs(t.loc[p, "ST"] - st) <= 1.5 * t.loc[p, "ST_conf"]
+    assert list(res.ranking("ishigami")["factor"]) == paths  # ST: x1 > x2 > x3
+    assert res.nonfinite == {"ishigami": 0.0}
+    assert res.second_order["ishigami"].shape == (3, 3)
+
+
+def test_sobol_refuses_a_base_size_that_is_not_a_power_of_two(cat, params):
+    paths, readout = _ishigami_readout(cat, params)
+    with pytest.raises(LeptotwinError, match="power of 2"):
+        sobol_indices(catalog=cat, readout_fn=readout, parameters=paths, n_base=100, seed=1)
+
+
+def test_sobol_of_a_constant_readout_is_nan_without_warnings(cat, params):
+    paths, _ = _ishigami_readout(cat, params)
+    res = sobol_indices(
+        catalog=cat, readout_fn=lambda c: {"flat": 2.0}, parameters=paths, n_base=8, seed=1
+    )
+    assert res.table["ST"].isna().all()
+    fig = tornado_figure(res, "flat")  # drawn, saying there is no finite index
+    assert fig.axes
+
+
+# -- Morris ---------------------------------------------------------------------------------------
+
+
+def _catalogue_like(params):
+    """Six parameters of different prior kinds: one dominant, four weak, one dummy."""
+    dominant = "pathway.egfr_weight"  # lognormal
+    weak = [
+        "erlotinib.pk.human.fu",  # uniform
+        "osimertinib.potency[0].ic50",  # loguniform
+        "qpcr.parameters.ct0_areg",  # normal
+        "alectinib.pk.mouse.fu",  # logitnormal
+    ]
+    dummy = "mouse.body_weight"
+    return dominant, weak, dummy
+
+
+def _synthetic_readout(cat, params):
+    dominant, weak, _ = _catalogue_like(params)
+
+    def readout(c):
+        # each term is the factor's prior CDF, so the effects compare on probability scale
+        u = {p: float(prior_distribution(cat.quantity(p)).cdf(c.quantity(p).value)) for p in weak}
+        u_dom = float(prior_distribution(cat.quantity(dominant)).cdf(c.quantity(dominant).value))
+        y = 10.0 * u_dom + sum(0.5 * (k + 1) * u[p] for k, p in enumerate(weak))
+        return {"y": y, "y2": 2.0 * y}
+
+    return readout
+
+
+def test_morris_ranks_the_dominant_factor_first_and_the_dummy_last(cat, params):
+    dominant, weak, dummy = _catalogue_like(params)
+    paths = [weak[0], dummy, dominant, *weak[1:]]
+    res = morris_screen(
+        catalog=cat,
+        readout_fn=_synthetic_readout(cat, params),
+        parameters=paths,
+        trajectories=12,
+        seed=3,
+    )
+    assert isinstance(res, MorrisResult) and not res.grouped
+    assert res.n_evaluations == 12 * (len(paths) + 1)
+    ranked = res.ranking("y")
+    assert ranked["factor"].iloc[0] == dominant
+    assert ranked["factor"].iloc[-1] == dummy
+    assert ranked.set_index("factor").loc[dummy, "mu_star"] == 0.0
+    # the weak factors in the order of their coefficients
+    assert list(ranked["factor"].iloc[1:5]) == weak[::-1]
+    # an elementary effect of a linear term in u is its coefficient (tail-trimmed priors: the
+    # step in u is a step in probability of (1 - 2·tail)·Δ)
+    t = ranked.set_index("factor")
+    assert t.loc[dominant, "mu_star"] == pytest.approx(10.0 * (1 - 2 * DEFAULT_TAIL), rel=1e-6)
+    assert t.loc[weak[0], "mu_star"] == pytest.approx(0.5, rel=1e-6)  # uniform: no trimming
+    assert t.loc[dominant, "rank"] == 1 and t.loc[dominant, "mu_star_rel"] == 1.0
+    frame = res.to_frame()
+    assert {"readout", "factor", "mu_star", "sigma", "conf", "rank", "unit"} <= set(frame)
+    assert frame.set_index(["readout", "factor"]).loc[("y", dominant), "unit"] == "1"
+
+
+@pytest.mark.parametrize("trajectories", [3, 5])
+def test_groups_cost_r_times_groups_plus_one(cat, params, trajectories):
+    calls = []
+
+    def readout(c):
+        calls.append(1)
+        return {"w": c.pathway_value("egfr_weight")}
+
+    res = morris_screen(
+        catalog=cat, readout_fn=readout, groups="block", trajectories=trajectories, seed=1
+    )
+    groups = set(factor_groups(cat).values())
+    assert len(groups) == len(res.factors) and res.grouped
+    assert len(calls) == res.n_evaluations == trajectories * (len(groups) + 1)
+    assert int(res.factors["n_members"].sum()) == len(params)  # every uncertain parameter
+    ranked = res.ranking("w")
+    assert ranked["factor"].iloc[0] == "pathway"
+    assert (ranked["mu_star"].iloc[1:] == 0).all()
+    assert np.isnan(ranked["sigma"].iloc[0])  # undefined for a group of several parameters
+
+
+def test_factor_groups_are_catalogue_blocks(cat):
+    groups = factor_groups(cat)
+    assert groups["alectinib.pk.mouse.CL"] == "alectinib mouse PK"
+    assert groups["alectinib.pk.human.CL"] == "alectinib human PK"
+    assert groups["A925L/AR.mir449a"] == "A925L/AR cell line"
+    assert groups["pathway.egfr_weight"] == "pathway"
+    assert groups["blood_tumour_barrier.parameters.leak_ratio"] == "blood_tumour_barrier"
+    assert groups["qpcr.parameters.ct0_areg"] == "qpcr assay"
+    assert factor_group("mouse.body_weight", "species") == "mouse physiology"
+    assert 25 <= len(set(groups.values())) <= 60
+    with pytest.raises(LeptotwinError, match="no group"):
+        factor_groups(cat, ["pathway.egfr_weight"], {"pathway.birth_max": "x"})
+    with pytest.raises(LeptotwinError, match="not an uncertain"):
+        factor_groups(cat, ["pathway.no_such_value"])
+
+
+# -- the prior-space map --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dist", ["lognormal", "normal", "uniform", "loguniform", "logitnormal"])
+def test_prior_space_map_stays_inside_the_support(cat, params, dist):
+    rows = params[params["prior_dist"] == dist]
+    assert len(rows) > 0
+    paths = list(rows["path"])
+    u = np.vstack(
+        [
+            np.zeros(len(paths)),
+            np.ones(len(paths)),
+            np.random.default_rng(0).random((200, len(paths))),
+        ]
+    )
+    theta = prior_values(cat, paths, u)
+    assert np.isfinite(theta).all()
+    for j, p in enumerate(paths):
+        q = cat.quantity(p)
+        d = prior_distribution(q)
+        col = theta[:, j]
+        if dist in BOUNDED_DISTS:
+            assert col.min() >= q.prior.low and col.max() <= q.prior.high
+            assert col[0] == pytest.approx(q.prior.low) and col[1] == pytest.approx(q.prior.high)
+        else:  # the central 99 %
+            assert col[0] == pytest.approx(d.ppf(DEFAULT_TAIL))
+            assert col[1] == pytest.approx(d.ppf(1 - DEFAULT_TAIL))
+        if dist in ("lognormal", "loguniform"):
+            assert col.min() > 0
+        if dist == "logitnormal":
+            assert 0 < col.min() and col.max() < 1
+        # the probability of the value is the (trimmed) design point
+        a = 0.0 if dist in BOUNDED_DISTS else DEFAULT_TAIL
+        np.testing.assert_allclose(d.cdf(col[2:]), a + (1 - 2 * a) * u[2:, j], atol=1e-9)
+    # and the catalogue accepts every one of them
+    for point in theta[:3]:
+        c = cat.with_values(dict(zip(paths, point.tolist(), strict=True)))
+        assert c.quantity(paths[0]).value == point[0]
+
+
+def test_prior_values_refuses_points_outside_the_cube(cat):
+    with pytest.raises(LeptotwinError, match="unit cube"):
+        prior_values(cat, ["pathway.egfr_weight"], np.array([[1.2]]))
+    with pytest.raises(LeptotwinError, match="wrong shape"):
+        prior_values(cat, ["pathway.egfr_weight"], np.array([0.2]))
+
+
+# -- readouts that are not finite -----------------------------------------------------------------
+
+
+def test_nonfinite_readouts_drop_their_trajectory_and_are_counted(cat):
+    path = "pathway.egfr_weight"
+    top = float(prior_distribution(cat.quantity(path)).ppf(0.9))  # only the top level
+
+    def readout(c):
+        w = c.pathway_value("egfr_weight")
+        return {"fold": math.inf if w > top else w, "ok": w}
+
+    res = morris_screen(
+        catalog=cat,
+        readout_fn=readout,
+        parameters=[path, "pathway.birth_max"],
+        trajectories=20,
+        seed=5,
+    )
+    assert 0 < res.nonfinite["fold"] < 1 and res.nonfinite["ok"] == 0
+    t = res.table.set_index(["readout", "factor"])
+    assert t.loc[("fold", path), "n_used"] < 20 == t.loc[("ok", path), "n_used"]
+    assert np.isfinite(t.loc[("fold", path), "mu_star"])
+    assert t.loc[("fold", path), "mu_star"] > 0
+
+
+def test_errors_count_as_nonfinite_only_when_asked(cat):
+    def readout(c):
+        if c.pathway_value("egfr_weight") > cat.pathway_value("egfr_weight"):
+            raise RuntimeError("solver failed")
+        return {"w": c.pathway_value("egfr_weight")}
+
+    kw = {"catalog": cat, "readout_fn": readout, "parameters": ["pathway.egfr_weight"], "seed": 2}
+    with pytest.raises(RuntimeError):
+        morris_screen(**kw, trajectories=6)
+    res = morris_screen(**kw, trajectories=6, on_error="nan")
+    assert res.n_errors > 0
+    assert res.nonfinite["w"] == pytest.approx(res.n_errors / res.n_evaluations)
+
+
+# -- two-stage screen, selection, figures ---------------------------------------------------------
+
+
+def test_two_stage_screen_selects_the_driving_parameters(cat):
+    def readout(c):
+        return {
+            "a": 5 * math.log(c.pathway_value("egfr_weight"))
+            + math.log(c.pathway_value("birth_max")),
+            "b": c.in_vivo_value("blood_tumour_barrier", "leak_ratio"),
+        }
+
+    res = two_stage_screen(catalog=cat, readout_fn=readout, trajectories=4, seed=7)
+    assert set(res.kept_groups) == {"pathway", "blood_tumour_barrier"}
+    assert res.stage1.grouped and not res.stage2.grouped
+    n_stage2 = len(res.stage2.factors)
+    assert n_stage2 == 13 + 2  # pathway and barrier parameters
+    assert res.n_evaluations == 4 * (len(res.stage1.factors) + 1) + 4 * (n_stage2 + 1)
+    chosen = select_parameters(res, top=3)
+    assert chosen[:2] in (
+        ["pathway.egfr_weight", "blood_tumour_barrier.parameters.leak_ratio"],
+        ["blood_tumour_barrier.parameters.leak_ratio", "pathway.egfr_weight"],
+    )
+    assert "pathway.birth_max" in chosen
+    assert "pathway.areg_kd" not in chosen  # no effect
+    assert select_parameters(res, ["b"], top=3) == ["blood_tumour_barrier.parameters.leak_ratio"]
+    with pytest.raises(LeptotwinError, match="grouped"):
+        select_parameters(res.stage1)
+
+
+def test_tornado_figure_labels_paths_with_units(cat, params):
+    res = morris_screen(
+        catalog=cat,
+        readout_fn=_synthetic_readout(cat, params),
+        parameters=["pathway.egfr_weight", "osimertinib.potency[0].ic50", "mouse.body_weight"],
+        trajectories=4,
+        seed=1,
+        readout_units={"y": "fold"},
+    )
+    fig = tornado_figure(res, "y", top=2)
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["pathway.egfr_weight [1]", "osimertinib.potency[0].ic50 [nM]"]  # top first
+    assert "fold" in ax.get_xlabel()
+    grouped = morris_screen(
+        catalog=cat,
+        readout_fn=_synthetic_readout(cat, params),
+        groups="block",
+        trajectories=2,
+        seed=1,
+    )
+    labels = [t.get_text() for t in tornado_figure(grouped, "y", top=3).axes[0].get_yticklabels()]
+    assert "pathway (13 parameters)" in labels
+    with pytest.raises(LeptotwinError, match="unknown readout"):
+        tornado_figure(res, "nope")
