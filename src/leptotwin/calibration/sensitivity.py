@@ -266,6 +266,19 @@ def evaluate_design(
     return frame, n_errors
 
 
+def _log10(
+    frame: pd.DataFrame, names: Iterable[str] | None
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    chosen = tuple(n for n in (names or ()) if n in frame.columns)
+    if chosen:
+        frame = frame.copy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for n in chosen:
+                y = frame[n].to_numpy(dtype=float)
+                frame[n] = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
+    return frame, chosen
+
+
 def _seeds(seed: int | np.random.Generator | None) -> tuple[int, int]:
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     a, b = rng.integers(0, 2**31 - 1, size=2)
@@ -317,6 +330,7 @@ class MorrisResult:
     nonfinite: dict[str, float]
     n_errors: int = 0
     readout_units: dict[str, str] = field(default_factory=dict)
+    log10: tuple[str, ...] = ()
     tail: float = DEFAULT_TAIL
     elapsed_s: float = float("nan")
 
@@ -378,6 +392,7 @@ def morris_screen(
     tail: float = DEFAULT_TAIL,
     on_error: str = "raise",
     readout_units: Mapping[str, str] | None = None,
+    log10: Iterable[str] | None = None,
 ) -> MorrisResult:
     """Morris screening of the readouts over the priors of ``parameters``.
 
@@ -403,6 +418,9 @@ def morris_screen(
         What an exception in ``readout_fn`` does: propagate, or count as non-finite.
     readout_units : mapping, optional
         Units of the readouts, for tables and figures.
+    log10 : iterable of str, optional
+        Readouts analysed as log10 (folds, ratios, concentrations: an effect then is a
+        fold-change; a value ≤ 0 counts as not finite).
 
     Returns
     -------
@@ -423,6 +441,7 @@ def morris_screen(
     u = _morris_sample.sample(problem, int(trajectories), num_levels=int(levels), seed=s_sample)
     theta = prior_values(catalog, names, u, tail=tail)
     frame, n_errors = evaluate_design(catalog, readout_fn, names, theta, on_error=on_error)
+    frame, logged = _log10(frame, log10)
     size = len(factors) + 1
     r = len(frame) // size
     rows, nonfinite = [], {}
@@ -484,6 +503,7 @@ def morris_screen(
         nonfinite=nonfinite,
         n_errors=n_errors,
         readout_units=dict(readout_units or {}),
+        log10=logged,
         tail=tail,
         elapsed_s=time.perf_counter() - t0,
     )
@@ -491,11 +511,13 @@ def morris_screen(
 
 @dataclass(frozen=True)
 class TwoStageResult:
-    """Grouped Morris (``stage1``), then ungrouped Morris inside ``kept_groups`` (``stage2``)."""
+    """Grouped Morris (``stage1``), then ungrouped Morris inside ``kept_groups`` (``stage2``);
+    ``unresolved_groups``: influential groups left out of stage 2 by ``max_parameters``."""
 
     stage1: MorrisResult
     stage2: MorrisResult
     kept_groups: list[str]
+    unresolved_groups: list[str] = field(default_factory=list)
 
     @property
     def n_evaluations(self) -> int:
@@ -507,15 +529,17 @@ def _influential(
     result: MorrisResult, readouts: Iterable[str] | None, top: int, threshold: float
 ) -> list[str]:
     """Factors among each readout's ``top`` by μ* with μ* ≥ ``threshold`` × its largest, ordered
-    by their best relative μ* over the readouts."""
+    by their best place over the readouts (every readout's first factor before any second),
+    then by their best relative μ*."""
     names = result.readouts if readouts is None else list(readouts)
-    best: dict[str, float] = {}
+    best: dict[str, tuple[int, float]] = {}
     for readout in names:
         ranked = result.ranking(readout)
         ranked = ranked[(ranked["mu_star"] > 0) & (ranked["mu_star_rel"] >= threshold)]
-        for row in ranked.head(int(top)).itertuples():
-            best[row.factor] = max(best.get(row.factor, 0.0), float(row.mu_star_rel))
-    return sorted(best, key=lambda f: -best[f])
+        for place, row in enumerate(ranked.head(int(top)).itertuples()):
+            key = (place, -float(row.mu_star_rel))
+            best[row.factor] = min(best.get(row.factor, key), key)
+    return sorted(best, key=lambda f: best[f])
 
 
 def two_stage_screen(
@@ -529,14 +553,20 @@ def two_stage_screen(
     levels: int = 4,
     top_groups: int = 3,
     threshold: float = 0.1,
+    max_parameters: int | None = None,
     seed: int | np.random.Generator | None,
     tail: float = DEFAULT_TAIL,
     on_error: str = "raise",
     readout_units: Mapping[str, str] | None = None,
+    log10: Iterable[str] | None = None,
 ) -> TwoStageResult:
     """Grouped Morris over catalogue blocks, then ungrouped Morris over the parameters of the
     groups that are among the ``top_groups`` of some readout (in ``readouts``, default all)
-    with μ* ≥ ``threshold`` × that readout's largest. Cost r₁·(G + 1) + r₂·(k₂ + 1)."""
+    with μ* ≥ ``threshold`` × that readout's largest. Cost r₁·(G + 1) + r₂·(k₂ + 1).
+
+    ``max_parameters`` caps k₂: groups are taken in order of importance (every readout's first
+    group before any second, :func:`select_parameters`' order) while their parameters fit; the
+    groups left out are in ``TwoStageResult.unresolved_groups``."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     stage1 = morris_screen(
         catalog=catalog,
@@ -549,13 +579,23 @@ def two_stage_screen(
         tail=tail,
         on_error=on_error,
         readout_units=readout_units,
+        log10=log10,
     )
     kept = _influential(stage1, readouts, top_groups, threshold)
     if not kept:
         raise LeptotwinError(
             "no group moves any readout", field="readouts", value=list(readouts or [])
         )
-    paths = [p for f in kept for p in stage1.members(f)]
+    chosen, unresolved = [], []
+    n_paths = 0
+    for f in kept:
+        n = len(stage1.members(f))
+        if max_parameters is None or not chosen or n_paths + n <= int(max_parameters):
+            chosen.append(f)
+            n_paths += n
+        else:
+            unresolved.append(f)
+    paths = [p for f in chosen for p in stage1.members(f)]
     stage2 = morris_screen(
         catalog=catalog,
         readout_fn=readout_fn,
@@ -567,8 +607,11 @@ def two_stage_screen(
         tail=tail,
         on_error=on_error,
         readout_units=readout_units,
+        log10=log10,
     )
-    return TwoStageResult(stage1=stage1, stage2=stage2, kept_groups=kept)
+    return TwoStageResult(
+        stage1=stage1, stage2=stage2, kept_groups=chosen, unresolved_groups=unresolved
+    )
 
 
 def select_parameters(
@@ -625,6 +668,7 @@ class SobolResult:
     nonfinite: dict[str, float]
     n_errors: int = 0
     readout_units: dict[str, str] = field(default_factory=dict)
+    log10: tuple[str, ...] = ()
     tail: float = DEFAULT_TAIL
     elapsed_s: float = float("nan")
 
@@ -662,6 +706,7 @@ def sobol_indices(
     tail: float = DEFAULT_TAIL,
     on_error: str = "raise",
     readout_units: Mapping[str, str] | None = None,
+    log10: Iterable[str] | None = None,
 ) -> SobolResult:
     """Sobol indices (S1, ST, S2) of the readouts over the priors of ``parameters``.
 
@@ -685,6 +730,7 @@ def sobol_indices(
     u = _sobol_sample.sample(problem, n_base, calc_second_order=True, seed=s_sample)
     theta = prior_values(catalog, names, u, tail=tail)
     frame, n_errors = evaluate_design(catalog, readout_fn, names, theta, on_error=on_error)
+    frame, logged = _log10(frame, log10)
     size = 2 * k + 2
     rows, second, nonfinite = [], {}, {}
     for j, readout in enumerate(frame.columns):
@@ -739,6 +785,7 @@ def sobol_indices(
         nonfinite=nonfinite,
         n_errors=n_errors,
         readout_units=dict(readout_units or {}),
+        log10=logged,
         tail=tail,
         elapsed_s=time.perf_counter() - t0,
     )
@@ -756,24 +803,49 @@ def _label(factors: pd.DataFrame, factor: str) -> str:
 
 
 def tornado_figure(
-    result: MorrisResult | SobolResult, readout: str, top: int = 10, *, title: str | None = None
+    result: MorrisResult | SobolResult,
+    readout: str | Sequence[str],
+    top: int = 10,
+    *,
+    title: str | None = None,
 ) -> Figure:
     """Horizontal bars of the ``top`` factors of ``readout``: Morris μ* with its 95 % bootstrap
     interval, or Sobol ST (with interval) beside S1. Factors are labelled with their path and
-    unit (groups with their number of parameters)."""
+    unit (groups with their number of parameters). Several readouts give one panel each,
+    stacked (e.g. every readout of one claim); ``title`` heads the figure."""
+    names = [readout] if isinstance(readout, str) else list(readout)
+    if not names:
+        raise LeptotwinError("no readout to draw", field="readout", value=names)
+    ranked = [_top(result, r, top) for r in names]
+    heights = [1.0 + 0.3 * max(len(x), 1) for x in ranked]
+    fig = Figure(figsize=(7.5, 0.3 + sum(heights)), layout="constrained")
+    axes = fig.subplots(len(names), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for ax, name, table in zip(axes, names, ranked, strict=True):
+        _draw_tornado(ax, result, name, table)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _top(result: MorrisResult | SobolResult, readout: str, top: int) -> pd.DataFrame:
     ranked = result.ranking(readout).head(int(top))
-    ranked = ranked[np.isfinite(ranked["mu_star" if isinstance(result, MorrisResult) else "ST"])]
-    n = max(len(ranked), 1)
-    fig = Figure(figsize=(7.0, 1.3 + 0.32 * n), layout="constrained")
-    ax = fig.add_subplot()
+    key = "mu_star" if isinstance(result, MorrisResult) else "ST"
+    return ranked[np.isfinite(ranked[key].to_numpy(dtype=float))]
+
+
+def _draw_tornado(ax, result, readout: str, ranked: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     pos = np.arange(len(ranked))[::-1]
     labels = [_label(result.factors, f) for f in ranked["factor"]]
     unit = result.readout_units.get(readout, "")
     unit_text = f" ({unit})" if unit and unit != "1" else ""
+    if readout in result.log10:
+        unit_text = f" (log10{', ' + unit if unit and unit != '1' else ''})"
+    bad = result.nonfinite.get(readout, 0.0)
+    bad_text = f"; {100 * bad:.0f} % not finite" if bad > 0 else ""
     if isinstance(result, MorrisResult):
         ax.barh(pos, ranked["mu_star"], xerr=ranked["conf"], color="C0", capsize=3)
-        ax.set_xlabel(f"Morris μ* of {readout}{unit_text} per unit prior probability")
-        what = f"Morris screen, r = {result.trajectories}, {result.n_evaluations} evaluations"
+        ax.set_xlabel(f"Morris μ* of {readout}{unit_text} per unit prior probability", fontsize=8)
+        what = f"r = {result.trajectories}, {result.n_evaluations} evaluations{bad_text}"
     else:
         ax.barh(
             pos + 0.18,
@@ -793,12 +865,11 @@ def tornado_figure(
             color="C1",
             label="first order (S1)",
         )
-        ax.set_xlabel(f"Sobol index of {readout}")
-        ax.legend(fontsize=8, loc="lower right")
-        what = f"Sobol indices, n = {result.n_base}, {result.n_evaluations} evaluations"
-    ax.set_yticks(pos, labels, fontsize=8)
+        ax.set_xlabel(f"Sobol index of {readout}{unit_text}", fontsize=8)
+        ax.legend(fontsize=7, loc="lower right")
+        what = f"Sobol, n = {result.n_base}, {result.n_evaluations} evaluations{bad_text}"
+    ax.set_yticks(pos, labels, fontsize=7)
     ax.axvline(0.0, color="0.5", lw=0.8)
     if len(ranked) == 0:
         ax.text(0.5, 0.5, "no finite index", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(title or f"{readout}: {what}", fontsize=9)
-    return fig
+    ax.set_title(f"{readout} ({what})", fontsize=8)
