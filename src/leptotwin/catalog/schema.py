@@ -171,6 +171,9 @@ class DrugSpeciesPK(_Strict):
     formed_from: str | None = None
     """For an active metabolite: the parent drug whose clearance forms it."""
     fraction_formed: Quantity | None = None
+    covariates: dict[Literal["smoking_CL"], Quantity] = Field(default_factory=dict)
+    """Multiplicative covariate effects on typical values (dimensionless): ``smoking_CL``
+    multiplies CL in current smokers (e.g. erlotinib, CYP1A2 induction)."""
 
     @field_validator("V2")
     @classmethod

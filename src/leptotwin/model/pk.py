@@ -38,8 +38,10 @@ __all__ = [
     "PKResult",
     "PKStream",
     "SubjectPK",
+    "covariate_effect",
     "draw_subjects",
     "simulate_pk",
+    "smoker_catalog",
 ]
 
 COMPARTMENTS = ("plasma", "unbound", "csf", "lesion")
@@ -97,11 +99,14 @@ def draw_subjects(
     rng: np.random.Generator | None = None,
     iiv: bool = True,
     catalog: Catalog | None = None,
+    smoker: bool | np.ndarray = False,
 ) -> SubjectPK:
     """Draw subjects with log-normal inter-individual variability.
 
     Each parameter named in ``params.iiv`` is multiplied by exp(η), η ~ N(0, ω²), drawn in a fixed
-    order from ``rng`` so one seed reproduces the cohort. Fractions (fu, F) stay ≤ 1.
+    order from ``rng`` so one seed reproduces the cohort. Fractions (fu, F) stay ≤ 1. Covariates
+    are applied after the variability and use no random numbers, so smokers and non-smokers drawn
+    from one seed are the same patients apart from the covariate.
 
     Parameters
     ----------
@@ -115,7 +120,10 @@ def draw_subjects(
     catalog : Catalog, optional
         The catalogue ``params`` came from (default: the packaged one); its blood–tumour barrier
         and the drug's brain Kp,uu set the lesion Kp,uu (:func:`~leptotwin.model.barrier.
-        lesion_kp_uu`).
+        lesion_kp_uu`), and its ``covariates`` the covariate effects.
+    smoker : bool or bool array of shape (n_subjects,)
+        Current smokers: CL is multiplied by the drug's ``covariates.smoking_CL`` (1 for a drug
+        without one, :func:`covariate_effect`).
     """
     if n_subjects < 1:
         raise LeptotwinError("need at least one subject", field="n_subjects", value=n_subjects)
@@ -135,9 +143,14 @@ def draw_subjects(
         return value * np.exp(eta[name]) if name in eta else value * ones
 
     ka = {r: vary("ka", a) for r, (a, _) in params.routes.items()}
+    smokes = np.broadcast_to(np.asarray(smoker, dtype=bool), (n_subjects,))
+    cl_factor = 1.0
+    if smokes.any():
+        effect = covariate_effect(params.drug, params.species, "smoking_CL", catalog)
+        cl_factor = np.where(smokes, effect, 1.0)
     return SubjectPK(
         typical=params,
-        CL=vary("CL", params.CL_L_h),
+        CL=vary("CL", params.CL_L_h) * cl_factor,
         V1=vary("V1", params.V1_L),
         Q=vary("Q", params.Q_L_h),
         V2=vary("V2", params.V2_L) if params.V2_L > 0 else ones * 1.0,
@@ -149,6 +162,32 @@ def draw_subjects(
         ka=ka,
         F={r: np.minimum(f * ones, 1.0) for r, (_, f) in params.routes.items()},
     )
+
+
+def covariate_effect(drug: str, species: str, name: str, catalog: Catalog | None = None) -> float:
+    """The multiplicative covariate effect ``name`` (e.g. ``"smoking_CL"``) of ``drug`` in
+    ``species`` from the catalogue's ``pk.<species>.covariates`` block; 1.0 where none is given
+    (no known effect)."""
+    cat = catalog or load_catalog()
+    pk = cat.drug(drug).pk.get(species)  # type: ignore[call-overload]
+    q = None if pk is None else pk.covariates.get(name)
+    return 1.0 if q is None else float(q.value)
+
+
+def smoker_catalog(catalog: Catalog | None = None, species: str = "human") -> Catalog:
+    """The catalogue for a cohort of current smokers: every drug's ``species`` CL multiplied by
+    its ``smoking_CL`` covariate (drugs without one unchanged).
+
+    For model code that draws its subjects from the catalogue (virtual cohorts); a single batch
+    of subjects takes ``draw_subjects(..., smoker=...)`` instead.
+    """
+    cat = catalog or load_catalog()
+    values = {}
+    for name, drug in cat.drugs.items():
+        pk = drug.pk.get(species)  # type: ignore[call-overload]
+        if pk is not None and "smoking_CL" in pk.covariates:
+            values[f"{name}.pk.{species}.CL"] = pk.CL.value * pk.covariates["smoking_CL"].value
+    return cat.with_values(values, tied=False) if values else cat
 
 
 def _disposition(s: SubjectPK) -> tuple[np.ndarray, np.ndarray | None]:
