@@ -369,6 +369,476 @@ def _iv_ratio(num: str, den: str) -> Callable[[Catalog], float]:
 
 
 # --------------------------------------------------------------------------------------------
+# PK of a typical subject: the PK model's own poles and residues, superposed over the doses
+
+
+_OUTPUT_ROW = {"plasma": 0, "csf": 1, "lesion": 2}
+
+
+def _typical(cat: Catalog, drug: str, species: str) -> Any:
+    from leptotwin.model.pk import draw_subjects
+
+    return draw_subjects(cat.pk_parameters(drug, species), 1, iiv=False, catalog=cat)
+
+
+def _metabolite(cat: Catalog, name: str, fraction: float, species: str) -> Any:
+    from leptotwin.model.pk import Metabolite
+
+    return Metabolite(cat.pk_parameters(name, species), fraction, catalog=cat)
+
+
+def _concentrations(
+    cat: Catalog,
+    drug: str,
+    species: str,
+    regimens: Any,
+    t_h: np.ndarray,
+    output: str,
+    metabolite: Any = None,
+) -> np.ndarray:
+    """Concentration (nM) of ``drug`` (or its ``metabolite``) in ``output`` at sorted times
+    ``t_h`` for a typical subject: exact superposition of the PK model's closed form
+    (:func:`leptotwin.model.pk._route_system`), vectorised over time."""
+    from leptotwin.model.pk import _check_routes, _route_system
+    from leptotwin.model.regimen import _as_regimens
+
+    subj = _typical(cat, drug, species)
+    p = subj.typical
+    regs = _as_regimens(regimens)
+    _check_routes(p, regs)
+    horizon = float(t_h[-1]) if t_h.size else 0.0
+    mw = metabolite.params.mw_g_mol if metabolite is not None else p.mw_g_mol
+    out = np.zeros(t_h.size)
+    row = _OUTPUT_ROW[output]
+    for route in sorted({r.route for r in regs}):
+        times, amounts = [], []
+        for r in regs:
+            if r.route == route:
+                dt = r.dose_times_h(horizon)
+                times.append(dt)
+                mg = r.dose_mg(body_weight_kg=p.body_weight_kg, body_surface_m2=p.body_surface_m2)
+                amounts.append(np.full(dt.size, mg))
+        dose_t = np.concatenate(times)
+        order = np.argsort(dose_t, kind="stable")
+        dose_t, dose_mg = dose_t[order], np.concatenate(amounts)[order]
+        if dose_t.size == 0:
+            continue
+        poles, coef = _route_system(subj, route, metabolite)
+        lam, c = poles[0], coef[0, row]
+        # running sums M_k = sum_{d <= k} D_d exp(-lam (t_k - t_d)) at each dose time
+        gaps = np.diff(dose_t, prepend=dose_t[0])
+        running = np.empty((dose_t.size, lam.size))
+        m = np.zeros(lam.size)
+        decay = np.exp(-np.outer(gaps, lam))
+        for k in range(dose_t.size):
+            m = m * decay[k] + dose_mg[k]
+            running[k] = m
+        last = np.searchsorted(dose_t, t_h, side="right") - 1
+        given = last >= 0
+        k = np.maximum(last, 0)
+        since = np.where(given, t_h - dose_t[k], 0.0)
+        out += np.where(given, (running[k] * np.exp(-np.outer(since, lam))) @ c, 0.0)
+    return np.maximum(out * 1e6 / mw, 0.0)
+
+
+def _steady_state(
+    cat: Catalog, drug: str, species: str, regimen: str, metabolite: str | None = None
+) -> dict[str, np.ndarray]:
+    """Plasma, unbound and CSF concentrations (nM) over one dosing interval at steady state
+    (exact: the geometric sum of an infinite train of equal doses), 481 points."""
+    from leptotwin.model.pk import _check_routes, _route_system
+    from leptotwin.model.regimen import parse_regimen
+
+    (reg,) = parse_regimen(regimen)
+    subj = _typical(cat, drug, species)
+    p = subj.typical
+    _check_routes(p, (reg,))
+    met = None
+    if metabolite is not None:
+        fraction = dict(cat.metabolites_of(p.drug, species))[metabolite]
+        met = _metabolite(cat, metabolite, fraction, species)
+    tau = float(reg.interval_h)  # type: ignore[arg-type]
+    s = np.linspace(0.0, tau, 481)
+    poles, coef = _route_system(subj, reg.route, met)
+    lam = poles[0]
+    dose = reg.dose_mg(body_weight_kg=p.body_weight_kg, body_surface_m2=p.body_surface_m2)
+    basis = dose * np.exp(-np.outer(s, lam)) / (1.0 - np.exp(-lam * tau))
+    mw = met.params.mw_g_mol if met is not None else p.mw_g_mol
+    fu = met.params.fu if met is not None else p.fu
+    plasma = np.maximum(basis @ coef[0, 0], 0.0) * 1e6 / mw
+    return {
+        "t_h": s,
+        "plasma": plasma,
+        "unbound": plasma * fu,
+        "csf": np.maximum(basis @ coef[0, 1], 0.0) * 1e6 / mw,
+        "mw": np.array(mw),
+    }
+
+
+def _pk(drug: str, species: str, regimen: str, what: str, metabolite: str | None = None):  # type: ignore[no-untyped-def]
+    """A steady-state PK summary of a typical subject (ng/mL, ratios or h)."""
+
+    def f(cat: Catalog) -> float:
+        ss = _shared(
+            cat,
+            ("pk", drug, species, regimen, metabolite),
+            lambda c: _steady_state(c, drug, species, regimen, metabolite),
+        )
+        ng = float(ss["mw"]) / 1000.0
+        t, tau = ss["t_h"], float(ss["t_h"][-1])
+        mean = lambda x: float(np.trapezoid(x, t) / tau)  # noqa: E731
+        if what == "cmax":
+            return float(ss["plasma"].max()) * ng
+        if what == "cmin":
+            return float(ss["plasma"].min()) * ng
+        if what == "cav":
+            return mean(ss["plasma"]) * ng
+        if what == "unbound_cmax":
+            return float(ss["unbound"].max()) * ng
+        if what == "unbound_cmin":
+            return float(ss["unbound"].min()) * ng
+        if what == "unbound_cav":
+            return mean(ss["unbound"]) * ng
+        if what == "csf_cav":
+            return mean(ss["csf"]) * ng
+        if what == "csf_plasma":
+            return mean(ss["csf"]) / mean(ss["plasma"])
+        if what == "csf_unbound":
+            return mean(ss["csf"]) / mean(ss["unbound"])
+        if what == "peak_trough":
+            return float(ss["plasma"].max() / ss["plasma"].min())
+        raise KeyError(what)
+
+    return f
+
+
+def _pk_metabolite_ratio(drug: str, metabolite: str, species: str, regimen: str):  # type: ignore[no-untyped-def]
+    def f(cat: Catalog) -> float:
+        par = _shared(
+            cat,
+            ("pk", drug, species, regimen, None),
+            lambda c: _steady_state(c, drug, species, regimen),
+        )
+        met = _shared(
+            cat,
+            ("pk", drug, species, regimen, metabolite),
+            lambda c: _steady_state(c, drug, species, regimen, metabolite),
+        )
+        # exposure as mass (ng.h/mL), as the label's "% of parent exposure"
+        auc = lambda ss: float(np.trapezoid(ss["plasma"], ss["t_h"])) * float(ss["mw"])  # noqa: E731
+        return auc(met) / auc(par)
+
+    return f
+
+
+def _half_life(drug: str, species: str):  # type: ignore[no-untyped-def]
+    return lambda cat: cat.pk_parameters(drug, species).half_life_h
+
+
+# --------------------------------------------------------------------------------------------
+# the typical virtual mouse (C2, C7): model/cohort.py's scheme, vectorised over time windows
+
+
+def _lesion_drugs(
+    cat: Catalog, arms: list[dict[str, str]], t_h: np.ndarray, t0_h: float, species: str
+) -> dict[str, np.ndarray]:
+    """Unbound lesion concentration (nM) of every drug and active metabolite, per arm, at
+    ``t_h``: shape (n_arms, n_times) each (zeros in arms without the drug)."""
+    from leptotwin.model.regimen import _as_regimens, _shifted
+
+    conc: dict[str, np.ndarray] = {}
+    for a, arm in enumerate(arms):
+        for drug, text in arm.items():
+            regs = _shifted(_as_regimens(text), t0_h)
+            name = cat.drug(drug).name
+            parts = [(name, None)] + [
+                (met, _metabolite(cat, met, frac, species))
+                for met, frac in cat.metabolites_of(name, species)
+            ]
+            for label, met in parts:
+                c = _concentrations(cat, name, species, regs, t_h, "lesion", metabolite=met)
+                conc.setdefault(label, np.zeros((len(arms), t_h.size)))[a] += c
+    return conc
+
+
+@dataclass
+class _MouseRun:
+    """Hourly step ends of typical virtual mice, one per arm."""
+
+    t_h: np.ndarray  # (n_steps + 1,)
+    cells: np.ndarray  # (n_clones, n_arms, n_steps + 1)
+    death_h: np.ndarray  # (n_arms,), nan while alive
+    t0_h: float
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.cells.sum(0)
+
+
+def _simulate_mice(
+    cat: Catalog,
+    arms: list[dict[str, str]],
+    *,
+    inoculum: str,
+    days: float,
+    stop: Callable[[_MouseRun, int], bool] | None = None,
+) -> _MouseRun:
+    """Typical mice (no PK variability, median engraftment and growth scale, expected switching)
+    of :func:`leptotwin.model.cohort.simulate_lmc`, with its scheme: rates at the start, middle
+    and end of each step (Simpson), room and CSF AREG from the start of the step, exponential
+    growth, exact exponential CSF update. The step recursion is solved a window of steps at a
+    time: the rates of a window are evaluated together on the state trajectory of the previous
+    iterate, until the trajectory no longer changes (a fixed point of the sequential scheme).
+    ``stop(run, step)`` may end the run early (after a window)."""
+    from leptotwin.model.pathway import PathwayModel
+    from leptotwin.model.tumor import TumorParameters, clone_rates, default_clones
+
+    pm = PathwayModel.from_catalog(cat)
+    tp = TumorParameters.from_catalog(cat, species="mouse")
+    clones = default_clones(cat)
+    names = [c.name for c in clones]
+    i_p, i_r = names.index("P"), names.index("R")
+    n_arms = len(arms)
+    h = MOUSE_DT_H
+    steps = math.ceil(days * 24.0 / h)
+    t_fine = np.minimum(np.arange(2 * steps + 1) * (h / 2.0), days * 24.0)
+    t0 = tp.treatment_start_d * 24.0
+    conc = _lesion_drugs(cat, arms, t_fine, t0, "mouse")
+    sec = np.array([float(pm.secretion_nM_per_h(c.state, tp.csf_volume_mL)) for c in clones])
+    k_csf = tp.csf_turnover_per_h
+    q = math.exp(-k_csf * h)
+    scale = tp.in_vivo_rate_scale
+
+    cells = np.zeros((len(clones), n_arms, steps + 1))
+    if inoculum == PARENTAL:
+        cells[i_p, :, 0] = tp.inoculum_cells
+        cells[i_r, :, 0] = tp.inoculum_cells * tp.switch_rate * tp.culture_generations
+    elif inoculum == AR:
+        cells[i_r, :, 0] = tp.inoculum_cells
+    else:
+        raise LeptotwinError("unknown inoculum", field="inoculum", value=inoculum)
+    csf = np.zeros(n_arms)
+    death = np.full(n_arms, np.nan)
+
+    def rates(j0: int, n: int, room: np.ndarray, areg: np.ndarray):  # type: ignore[no-untyped-def]
+        """Birth, death, net rate at fine nodes j0 .. j0 + n - 1 (state per node)."""
+        free = {d: c[:, j0 : j0 + n] for d, c in conc.items()}
+        b, d = clone_rates(pm, clones, free, areg)
+        return b * scale, d * scale, (b * room - d) * scale
+
+    room0 = np.clip(1.0 - cells[:, :, 0].sum(0) / tp.carrying_capacity, 0.0, 1.0)
+    b_prev, d_prev, g_prev = rates(0, 1, room0[:, None], csf[:, None])
+    win = max(1, round(MOUSE_WINDOW_H / h))
+    run = _MouseRun(t_fine[::2], cells, death, t0)
+    j = 0
+    while j < steps:
+        w = min(win, steps - j)
+        start = cells[:, :, j].copy()
+        # first iterate: the state held at the window's start
+        room_s = np.repeat(np.clip(1.0 - start.sum(0) / tp.carrying_capacity, 0, 1)[:, None], w, 1)
+        areg_s = np.repeat(csf[:, None], w, 1)
+        prev_traj = None
+        for _ in range(8):
+            b, d, g = rates(2 * j + 1, 2 * w, np.repeat(room_s, 2, 1), np.repeat(areg_s, 2, 1))
+            b = np.concatenate([b_prev, b], axis=2)
+            d = np.concatenate([d_prev, d], axis=2)
+            g = np.concatenate([g_prev, g], axis=2)
+            simpson = lambda x: (x[..., 0:-2:2] + 4.0 * x[..., 1:-1:2] + x[..., 2::2]) / 6.0  # noqa: E731
+            g_avg, b_avg, d_avg = simpson(g), simpson(b), simpson(d)  # (C, A, w)
+            p_surv = np.clip(1.0 - d_avg[i_r] / np.maximum(b_avg[i_r], 1e-12), 0.0, 1.0)
+            # cells over the window: P grows alone, R grows and receives switched lineages
+            log_growth = np.cumsum(g_avg * h, axis=2)  # (C, A, w): growth to each step end
+            traj = start[:, :, None] * np.exp(log_growth)
+            n_p = np.concatenate([start[i_p][:, None], traj[i_p][:, :-1]], axis=1)  # step starts
+            lam = np.nan_to_num(tp.switch_rate * b_avg[i_p] * n_p * h * p_surv)
+            added = np.where(p_surv > 0, lam / np.maximum(p_surv, 1e-3), 0.0)
+            # R_{m+1} = R_m e^{gR_m h} + added_m  ->  R_m = E_m (R_0 + sum added_k / E_{k+1})
+            e_r = np.exp(log_growth[i_r])
+            traj[i_r] = e_r * (start[i_r][:, None] + np.cumsum(added / e_r, axis=1))
+            # CSF AREG: exact exponential update with the mean source over each step
+            src = (sec[:, None, None] * 0.5 * (traj + traj * np.exp(-g_avg * h))).sum(0)
+            powers = q ** np.arange(1, w + 1)
+            csf_traj = powers * (csf[:, None] + np.cumsum(src / powers, axis=1) * (1 - q) / k_csf)
+            new_room = np.clip(1.0 - traj.sum(0) / tp.carrying_capacity, 0.0, 1.0)
+            room_next = np.concatenate([room_s[:, :1], new_room[:, :-1]], axis=1)
+            areg_next = np.concatenate([csf[:, None], csf_traj[:, :-1]], axis=1)
+            converged = prev_traj is not None and np.allclose(traj, prev_traj, rtol=1e-9, atol=1e-9)
+            prev_traj = traj
+            if converged:
+                break
+            room_s, areg_s = room_next, areg_next
+        cells[:, :, j + 1 : j + w + 1] = traj
+        csf = csf_traj[:, -1]
+        b_prev, d_prev, g_prev = b[..., -1:], d[..., -1:], g[..., -1:]
+        # the endpoint: first step end at or above the endpoint burden (log-linear in the step)
+        tot = np.concatenate([start.sum(0)[:, None], traj.sum(0)], axis=1)
+        for a in np.flatnonzero(np.isnan(death)):
+            hit = np.flatnonzero(tot[a, 1:] >= tp.endpoint_cells)
+            if hit.size:
+                m = int(hit[0])
+                lo, hi = np.log(tot[a, m]), np.log(tot[a, m + 1])
+                frac = (np.log(tp.endpoint_cells) - lo) / max(hi - lo, 1e-12)
+                death[a] = run.t_h[j + m] + min(max(frac, 0.0), 1.0) * h
+        j += w
+        if stop is not None and stop(run, j):
+            run.t_h, run.cells = run.t_h[: j + 1], cells[:, :, : j + 1]
+            break
+    return run
+
+
+def _flux(cat: Catalog, cells: np.ndarray) -> np.ndarray:
+    """Noise-free BLI of a typical mouse: cells x photons x median attenuation + background."""
+    from leptotwin.assays.bli import BLISettings
+
+    s = BLISettings.from_catalog(cat)
+    return cells * s.photons_per_cell * s.attenuation + s.background_p_s
+
+
+def _relapse(cat: Catalog) -> dict[str, float]:
+    """C2 in a typical mouse: parental inoculum, the protocol's alectinib from treatment start."""
+    proto = _protocol("lmc_mouse")
+    reg = proto["regimens"]
+    arm = {d: reg[d] for d in proto["relapse"]["arms"]["alectinib"]}
+    days = float(proto["relapse"]["follow_up_days"])
+
+    def relapsed(run: _MouseRun, j: int) -> bool:
+        i0 = int(np.searchsorted(run.t_h, run.t0_h - 1e-9))
+        tot = run.total[0, : j + 1]
+        if j <= i0:
+            return False
+        after = tot[i0:]
+        nadir = int(np.argmin(after))
+        if nadir == 0:  # no fall at all: stop two weeks into treatment
+            return bool(run.t_h[j] > run.t0_h + 14 * 24.0)
+        return bool((after[nadir:] > tot[i0]).any())
+
+    run = _simulate_mice(cat, [arm], inoculum=PARENTAL, days=days, stop=relapsed)
+    i0 = int(np.searchsorted(run.t_h, run.t0_h - 1e-9))
+    tot = run.total[0]
+    after = tot[i0:]
+    nadir = int(np.argmin(after))
+    pre = tot[i0]
+    flux = _flux(cat, np.array([pre, after[nadir]]))
+    out = {"nadir_fold": float(flux[0] / flux[1]), "nadir_day": float(nadir * MOUSE_DT_H / 24)}
+    back = np.flatnonzero(after[nadir:] > pre)
+    if back.size == 0 or nadir == 0:
+        out["relapse_day"] = math.inf if nadir > 0 else 0.0
+        out["relapse_fraction_R"] = math.nan
+        return out
+    k = i0 + nadir + int(back[0])  # first step end above the pre-treatment burden
+    lo, hi = np.log(tot[k - 1]), np.log(tot[k])
+    frac = (np.log(pre) - lo) / (hi - lo) if hi > lo else 1.0
+    t_cross = run.t_h[k - 1] + frac * (run.t_h[k] - run.t_h[k - 1])
+    out["relapse_day"] = float((t_cross - run.t0_h) / 24.0)
+    out["relapse_fraction_R"] = float(run.cells[1, 0, k] / tot[k])
+    return out
+
+
+def _combination(cat: Catalog) -> dict[str, float]:
+    """C7 in typical mice: A925L/AR inoculum, six arms, week-k flux over baseline (LOCF after the
+    endpoint, as the section)."""
+    proto = _protocol("lmc_mouse")
+    reg = proto["regimens"]
+    exp = proto["combination"]
+    arms = [{d: reg[d] for d in exp["arms"][name]} for name in C7_ARMS]
+    weeks = int(exp["imaging_weeks"])
+    from leptotwin.model.tumor import TumorParameters
+
+    start_d = TumorParameters.from_catalog(cat, species="mouse").treatment_start_d
+    run = _simulate_mice(cat, arms, inoculum=AR, days=start_d + 7.0 * weeks)
+    image_h = run.t0_h + 24.0 * 7.0 * np.arange(weeks + 1)
+    idx = np.clip(np.searchsorted(run.t_h, image_h - 1e-9), 0, run.t_h.size - 1)
+    out = {}
+    for a, name in enumerate(C7_ARMS):
+        seen = idx if np.isnan(run.death_h[a]) else idx[run.t_h[idx] < run.death_h[a]]
+        if seen.size == 0:
+            out[name] = math.nan
+            continue
+        flux = _flux(cat, run.total[a, seen])
+        out[name] = float(flux[-1] / flux[0])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# C8: lesion / brain exposure of the MSI section's typical lesion (tissue model, no imaging)
+
+
+def _lesion_brain(drug: str):  # type: ignore[no-untyped-def]
+    def f(cat: Catalog) -> float:
+        from leptotwin.model.barrier import lesion_kp_uu
+        from leptotwin.model.tissue import TissueParams
+
+        p = TissueParams.from_catalog(drug, cat)
+        days = cat.in_vivo_value("brain_section", "days_dosed")
+        t = np.array(
+            [(max(days, 1.0) - 1.0) * 24.0 + cat.in_vivo_value("brain_section", "sampling_time")]
+        )
+        regimen = _protocol("lmc_mouse")["regimens"][drug]
+        plasma = _concentrations(cat, drug, "mouse", regimen, t, "plasma")[0]
+        lesion = _concentrations(cat, drug, "mouse", regimen, t, "lesion")[0]
+        unbound = plasma * cat.pk_parameters(drug, "mouse").fu
+        # PK lesion compartment scaled to the tissue model's typical lesion (1 unless they differ)
+        lesion_u = lesion * float(p.lesion_kp_uu()) / lesion_kp_uu(drug, "mouse", cat)
+        b = p.brain_binding
+        brain_total = p.kp_uu_brain * unbound * (1.0 + b)
+        return float(lesion_u * (1.0 + p.lesion_binding_scale * b) / brain_total)
+
+    return f
+
+
+# --------------------------------------------------------------------------------------------
+# C9: CSF AREG of the three patient groups, population integrals on a normal-quantile grid
+
+
+def _csf_groups(cat: Catalog) -> dict[str, np.ndarray]:
+    """What a perfect ELISA reports (values below its LLOQ at the LLOQ, as the section) for
+    each group, on a grid of equally weighted normal quantiles of baseline and burden."""
+    from scipy.stats import norm
+
+    from leptotwin.model.pathway import PathwayModel, cell_state
+
+    pm = PathwayModel.from_catalog(cat)
+    v = lambda name: cat.in_vivo_value("patients", name)  # noqa: E731
+    z = norm.ppf((np.arange(C9_GRID) + 0.5) / C9_GRID)
+    base = v("csf_areg_baseline") * np.exp(v("csf_areg_baseline_sd") * z)
+    cells = v("lmc_tumour_cells") * np.exp(v("lmc_tumour_cells_sd") * z)
+    per_cell = 1e-6 / (cat.species_value("human", "csf_volume") * cat.csf_turnover_per_h("human"))
+    state = cell_state(PARENTAL, catalog=cat)
+    kit = lambda name: cat.assay_value("areg_elisa", name)  # noqa: E731
+    lowest = kit("top_standard") / kit("dilution_step") ** (kit("n_standards") - 1)
+    lloq = lowest * v("csf_dilution")
+
+    def lmc(mir449a: float) -> np.ndarray:
+        sigma = pm.areg_secretion(state.with_levels(mir449a=mir449a))
+        return np.sort(
+            np.maximum((base[:, None] + sigma * per_cell * cells[None, :]).ravel(), lloq)
+        )
+
+    return {
+        "alk": lmc(v("alk_refractory_mir449a")),
+        "egfr": lmc(v("egfr_mutant_mir449a")),
+        "none": np.sort(np.maximum(base, lloq)),
+    }
+
+
+def _p_higher(x: np.ndarray, y: np.ndarray) -> float:
+    """P(X > Y) + ½ P(X = Y) for equally weighted sorted samples."""
+    less = np.searchsorted(y, x, side="left")
+    equal = np.searchsorted(y, x, side="right") - less
+    return float(np.mean((less + 0.5 * equal) / y.size))
+
+
+def _c9(what: str, other: str):  # type: ignore[no-untyped-def]
+    def f(cat: Catalog) -> float:
+        g = _shared(cat, "csf_groups", _csf_groups)
+        if what == "median_ratio":
+            return float(np.median(g["alk"]) / np.median(g[other]))
+        return _p_higher(g["alk"], g[other])
+
+    return f
+
+
+# --------------------------------------------------------------------------------------------
 # registry
 
 
@@ -481,6 +951,135 @@ def _build() -> dict[str, Readout]:
             f"fraction of A925L/AR growth (72 h) removed by {partner} {dose} alone",
             ("C6",),
             _iv(f"inhibition|{AR}|{partner}"),
+        )
+    relapse = lambda key: lambda cat: _shared(cat, "relapse", _relapse)[key]  # noqa: E731
+    add(
+        "C2.nadir_fold",
+        "1",
+        "typical mouse, parental LMC on alectinib: BLI flux before treatment / at the nadir "
+        "(noise-free flux with background, hourly burden)",
+        ("C2",),
+        relapse("nadir_fold"),
+    )
+    add(
+        "C2.relapse_day",
+        "d",
+        "typical mouse: days from treatment start until the burden is back above its "
+        "pre-treatment value after the nadir (continuous time; inf if not within the protocol's "
+        "follow-up; 0 if it never falls)",
+        ("C2",),
+        relapse("relapse_day"),
+    )
+    add(
+        "C2.relapse_areg_high_fraction",
+        "1",
+        "typical mouse: fraction of AREG-high (R) cells in the burden at relapse (NaN without one)",
+        ("C2",),
+        relapse("relapse_fraction_R"),
+    )
+    combo = lambda arm: lambda cat: _shared(cat, "combination", _combination)[arm]  # noqa: E731
+    for arm in C7_ARMS:
+        key = arm.replace(" + ", "_").replace(" ", "_")
+        add(
+            f"C7.week4_fold_{key}",
+            "1",
+            f"typical mouse, A925L/AR LMC, arm {arm}: noise-free BLI flux at week 4 / at "
+            "treatment start (last image before the endpoint if reached earlier, as the section)",
+            ("C7",),
+            combo(arm),
+        )
+    for drug in ("erlotinib", "osimertinib"):
+        add(
+            f"C8.{drug}_lesion_brain",
+            "1",
+            f"total {drug} in a typical lesion / adjacent brain at the MSI sampling time "
+            "(barrier, efflux and tissue binding; no imaging)",
+            ("C8",),
+            _lesion_brain(drug),
+        )
+    for other, label in (("egfr", "EGFR-mutant LMC"), ("none", "no LMC")):
+        add(
+            f"C9.median_ratio_alk_{other}",
+            "1",
+            f"median CSF AREG, ALK+ alectinib-refractory LMC / {label} (population integral; "
+            "values below the ELISA's LLOQ at the LLOQ)",
+            ("C9",),
+            _c9("median_ratio", other),
+        )
+        add(
+            f"C9.p_alk_higher_{other}",
+            "1",
+            f"P(ALK patient's CSF AREG > {label} patient's) + half the ties (population integral)",
+            ("C9",),
+            _c9("p_higher", other),
+        )
+    pk = [
+        ("mouse", "erlotinib", "50 mg/kg QD", "unbound_cmax", "ng/mL"),
+        ("mouse", "erlotinib", "50 mg/kg QD", "unbound_cmin", "ng/mL"),
+        ("mouse", "erlotinib", "50 mg/kg QD", "unbound_cav", "ng/mL"),
+        ("mouse", "erlotinib", "25 mg/kg BID", "unbound_cmax", "ng/mL"),
+        ("mouse", "erlotinib", "25 mg/kg BID", "unbound_cmin", "ng/mL"),
+        ("human", "alectinib", "600 mg BID", "cmax", "ng/mL"),
+        ("human", "alectinib", "600 mg BID", "cmin", "ng/mL"),
+        ("human", "alectinib", "600 mg BID", "csf_unbound", "1"),
+        ("human", "lorlatinib", "100 mg QD", "cmax", "ng/mL"),
+        ("human", "lorlatinib", "100 mg QD", "cav", "ng/mL"),
+        ("human", "lorlatinib", "100 mg QD", "csf_unbound", "1"),
+        ("human", "erlotinib", "150 mg QD", "unbound_cmax", "ng/mL"),
+        ("human", "erlotinib", "150 mg QD", "unbound_cav", "ng/mL"),
+        ("human", "erlotinib", "150 mg QD", "csf_plasma", "1"),
+        ("human", "erlotinib", "150 mg QD", "csf_cav", "ng/mL"),
+        ("human", "gefitinib", "250 mg QD", "csf_plasma", "1"),
+        ("human", "gefitinib", "250 mg QD", "cav", "ng/mL"),
+        ("human", "crizotinib", "250 mg BID", "csf_plasma", "1"),
+        ("human", "crizotinib", "250 mg BID", "cmin", "ng/mL"),
+        ("human", "osimertinib", "80 mg QD", "peak_trough", "1"),
+        ("human", "osimertinib", "80 mg QD", "cav", "ng/mL"),
+    ]
+    words = {
+        "cmax": "Cmax,ss",
+        "cmin": "Cmin,ss (trough)",
+        "cav": "average steady-state concentration (AUC over the interval / interval)",
+        "unbound_cmax": "unbound Cmax,ss",
+        "unbound_cmin": "unbound Cmin,ss",
+        "unbound_cav": "unbound Cav,ss",
+        "csf_unbound": "CSF / unbound plasma (interval means)",
+        "csf_plasma": "CSF / total plasma (interval means)",
+        "csf_cav": "mean CSF concentration",
+        "peak_trough": "peak / trough ratio",
+    }
+    for species, drug, regimen, what, unit in pk:
+        tag = regimen.replace("/", "").replace(" ", "_").lower()
+        add(
+            f"PK.{species}.{drug}.{tag}.{what}",
+            unit,
+            f"{species} {drug} {regimen}, typical subject at steady state: {words[what]}",
+            (),
+            _pk(drug, species, regimen, what),
+        )
+    add(
+        "PK.human.osimertinib.80_mg_qd.az5104_exposure_ratio",
+        "1",
+        "human osimertinib 80 mg QD, typical subject: AZ5104 / osimertinib plasma AUC,ss (mass)",
+        (),
+        _pk_metabolite_ratio("osimertinib", "AZ5104", "human", "80 mg QD"),
+    )
+    for species, drug in (
+        ("human", "alectinib"),
+        ("human", "erlotinib"),
+        ("human", "lorlatinib"),
+        ("human", "gefitinib"),
+        ("human", "crizotinib"),
+        ("human", "osimertinib"),
+        ("mouse", "osimertinib"),
+        ("mouse", "erlotinib"),
+    ):
+        add(
+            f"PK.{species}.{drug}.half_life",
+            "h",
+            f"{species} {drug}: terminal half-life of the disposition model",
+            (),
+            _half_life(drug, species),
         )
     return {x.name: x for x in r}
 
