@@ -56,6 +56,7 @@ from rich.progress import (
 )
 
 from leptotwin._fileio import prepare_out_dir, write_csv
+from leptotwin.catalog import Catalog, using_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.study.claims import ClaimResult, ClaimStatus, claims_rich_table, load_claims
 from leptotwin.study.report import Report, Section
@@ -106,6 +107,14 @@ class Context:
         Smaller, faster run (fewer subjects, coarser grids) for tests and previews.
     name : str
         The section's registered name.
+    catalog : Catalog, optional
+        The parameter set of this run (``None``: the packaged catalogue). The runner makes it
+        the active catalogue (:func:`~leptotwin.catalog.loader.using_catalog`) while the section
+        runs, so ``load_catalog()`` and every ``from_catalog()`` default return it.
+    ensemble : bool
+        The section runs as one member of a claims ensemble (``reproduce --ensemble``): compute
+        the claims through the full chain, skip what only the report needs (prior-range grids,
+        sensitivity tables, extra figures). Implies ``quick``.
     """
 
     rng: np.random.Generator
@@ -113,6 +122,8 @@ class Context:
     out_dir: Path
     quick: bool = False
     name: str = ""
+    catalog: Catalog | None = None
+    ensemble: bool = False
 
 
 @dataclass
@@ -344,6 +355,9 @@ def run_reproduce(
     progress: bool = True,
     console: Console | None = None,
     command: str | None = None,
+    catalog: Catalog | None = None,
+    ensemble: int = 0,
+    jobs: int | None = None,
 ) -> ReproduceResult:
     """Run the sections, write their CSVs, ``claims.csv`` and ``report.html`` into ``out_dir``.
 
@@ -366,6 +380,16 @@ def run_reproduce(
         Where progress and the final claims table go (default: a new stdout console).
     command : str, optional
         Command line recorded in the report metadata (the CLI passes its own).
+    catalog : Catalog, optional
+        The parameter set (default: the posterior-median catalogue,
+        :func:`~leptotwin.catalog.posterior.posterior_median_catalog`; the packaged values
+        where nothing is calibrated). Active while each section runs.
+    ensemble : int, optional
+        Also evaluate every claim on this many parameter draws
+        (:func:`leptotwin.study.ensemble.run_claims_ensemble`): ``claims_ensemble.csv`` with
+        P(PASS) and its interval per claim, and a report section. 0 (default): none.
+    jobs : int, optional
+        Worker processes of the ensemble (default: the CPUs available).
 
     Returns
     -------
@@ -383,6 +407,17 @@ def run_reproduce(
     """
     seed = _check_seed(seed)
     specs = _select(sections)
+    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 0:
+        raise LeptotwinError(
+            "ensemble size must be a non-negative integer",
+            source="--ensemble",
+            value=ensemble,
+            expected="0 (no ensemble) or the number of parameter draws",
+        )
+    if catalog is None:
+        from leptotwin.catalog.posterior import posterior_median_catalog
+
+        catalog = posterior_median_catalog()
     out = prepare_out_dir(out_dir, force=force).resolve()
     console = console if console is not None else Console()
     if command is None:
@@ -391,7 +426,13 @@ def run_reproduce(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     results: list[SectionResult] = []
     try:
-        elapsed = _run_sections(specs, results, seed, staging, quick, progress, console)
+        elapsed = _run_sections(specs, results, seed, staging, quick, progress, console, catalog)
+        if ensemble:
+            claim_sections = [s.name for s, r in zip(specs, results, strict=True) if r.claims]
+            specs = [*specs, _ensemble_spec(ensemble, claim_sections, progress, console, jobs)]
+            elapsed.update(
+                _run_sections(specs[-1:], results, seed, staging, quick, False, console, catalog)
+            )
         report = Report(
             "leptotwin: reproduction of Arai et al., J Thorac Oncol 2020",
             subtitle="Alectinib resistance via miR-449a → AREG → EGFR in leptomeningeal "
@@ -467,6 +508,7 @@ def _run_sections(
     quick: bool,
     progress: bool,
     console: Console,
+    catalog: Catalog | None = None,
 ) -> dict[str, float]:
     """Run ``specs`` in order, appending to ``results`` (so figures can be closed on failure)."""
     elapsed: dict[str, float] = {}
@@ -488,10 +530,12 @@ def _run_sections(
                 out_dir=staging,
                 quick=quick,
                 name=spec.name,
+                catalog=catalog,
             )
             start = time.perf_counter()
             try:
-                res = spec.func(ctx)
+                with using_catalog(catalog):
+                    res = spec.func(ctx)
             except BaseException as exc:
                 exc.add_note(f"in reproduce section {spec.name!r} ({_qualname(spec.func)})")
                 raise
@@ -508,6 +552,70 @@ def _run_sections(
             bar.advance(task)
         bar.update(task, description="done")
     return elapsed
+
+
+def _ensemble_spec(
+    n: int, claim_sections: list[str], progress: bool, console: Console, jobs: int | None
+) -> SectionSpec:
+    """The ensemble as a last section: P(PASS) per claim over ``n`` parameter draws."""
+    from leptotwin.study.ensemble import (
+        CLAIMS_ENSEMBLE_CSV,
+        GOAL_P_PASS,
+        ensemble_figure,
+        run_claims_ensemble,
+    )
+
+    def ensemble_section(ctx: Context) -> SectionResult:
+        columns = (
+            TextColumn("claims ensemble"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console, disable=not progress) as bar:
+            task = bar.add_task("ensemble", total=n)
+            res = run_claims_ensemble(
+                n,
+                seed=ctx.seed,
+                sections=claim_sections,
+                jobs=jobs,
+                on_draw=lambda k: bar.update(task, completed=k),
+            )
+        summary = res.summary
+        below = summary.loc[summary["p_pass"] < GOAL_P_PASS, "id"].tolist()
+        fitted = res.parameters.attrs.get("fitted", [])
+        text = (
+            f"Every claim evaluated through the full chain (virtual instruments → files → "
+            f"analysis) on {n} parameter draws, each with its own instrument noise: "
+            + (
+                f"{len(fitted)} calibrated parameters resampled jointly from the posterior "
+                "ensemble (`posterior_draws.csv`), every other uncertain parameter drawn from "
+                "its prior"
+                if fitted
+                else "every uncertain parameter drawn from its prior (no calibration installed)"
+            )
+            + f" ({res.parameters.shape[1]} parameters in all). The claims table above is the "
+            "posterior-median run; this is how often each claim holds over what we do not "
+            f"know. P(PASS) with its 95 % Jeffreys interval; goal ≥ {GOAL_P_PASS:g}. Sections "
+            f"run in ensemble mode (quick cohorts, report-only grids skipped): "
+            f"{', '.join(claim_sections)}; {res.jobs} worker processes, "
+            f"{res.elapsed_s:.0f} s. "
+            + (f"Below the goal: {', '.join(below)}." if below else "Every claim meets the goal.")
+        )
+        return SectionResult(
+            title=f"Claims as probabilities ({n} parameter draws)",
+            text=text,
+            figures=[
+                ("P(PASS) per claim with its 95 % Jeffreys interval.", ensemble_figure(summary))
+            ],
+            tables={
+                CLAIMS_ENSEMBLE_CSV: summary,
+                "claims_ensemble_draws.csv": res.draws,
+                "claims_ensemble_parameters.csv": res.parameters.reset_index(names="draw"),
+            },
+        )
+
+    return SectionSpec("ensemble", 10_000, ensemble_section)
 
 
 def _check_result(res: SectionResult, name: str) -> None:

@@ -63,9 +63,13 @@ def simulate_patients(
     observe_days: np.ndarray,
     rng: np.random.Generator,
     catalog: Catalog | None = None,
+    dt_h: float = 1.0,
 ) -> CohortResult:
     """Virtual ALK+ patients with AREG-driven (A925L/AR-like) LMC: human PK and CSF, tumour
-    kinetics of the catalogue block ``lmc_human``, days from the start of treatment."""
+    kinetics of the catalogue block ``lmc_human``, days from the start of treatment.
+
+    ``dt_h`` is the growth step (h). Human half-lives are 1-2 days, so a 6 h step gives the same
+    fractions controlled as 1 h to one patient in 200 (tests/study/test_human_uncertainty.py)."""
     cat = catalog or load_catalog()
     return simulate_lmc(
         arms,
@@ -75,7 +79,7 @@ def simulate_patients(
         rng=rng,
         inoculum="A925L/AR",
         species="human",
-        dt_h=1.0,
+        dt_h=dt_h,
         tumor=TumorParameters.from_catalog(cat, block="lmc_human", species="human"),
         catalog=cat,
     )
@@ -217,15 +221,7 @@ class SweepSpec:
         tkis = PathwayModel.from_catalog(cat).egfr_tki_k_nM
         try:
             background = {str(d): str(r) for d, r in block["background"].items()}
-            regimens = tuple(
-                SweepRegimen(
-                    drug=str(r["drug"]),
-                    regimen=str(r["regimen"]),
-                    label=str(r.get("label") or f"{r['drug']} {r['regimen']}"),
-                    source=str(r["source"]),
-                )
-                for r in block["regimens"]
-            )
+            regimens = _read_regimens(block["regimens"])
             spec = cls(
                 background=background,
                 reference=str(block["reference"]),
@@ -240,24 +236,8 @@ class SweepSpec:
             raise LeptotwinError(
                 "malformed block", source=src, field="schedule_sweep", value=str(exc)
             ) from exc
-        for i, r in enumerate(spec.regimens):
-            where = f"schedule_sweep.regimens.{i}"
-            if r.drug not in tkis or r.drug in spec.background:
-                raise LeptotwinError(
-                    "not an EGFR TKI of the pathway model, or already in the background",
-                    source=src,
-                    field=f"{where}.drug",
-                    value=r.drug,
-                    expected="one of " + ", ".join(sorted(set(tkis) - set(spec.background))),
-                )
-            cat.pk_parameters(r.drug, "human")
-            if any(x.dose_unit != "mg" for x in parse_regimen(r.regimen)):
-                raise LeptotwinError(
-                    "flat doses only", source=src, field=f"{where}.regimen", value=r.regimen
-                )
-        labels = [spec.reference, *(r.label for r in spec.regimens)]
-        if len(set(labels)) != len(labels):
-            raise LeptotwinError("arm labels must be unique", source=src, field="label")
+        _check_regimens(spec.regimens, spec.background, tkis, cat, "schedule_sweep")
+        _check_labels([spec.reference, *(r.label for r in spec.regimens)], "schedule_sweep")
         if not 0.0 <= spec.min_control <= 1.0:
             raise LeptotwinError(
                 "must be a fraction in [0, 1]",
@@ -275,6 +255,55 @@ class SweepSpec:
         if min(spec.patients_per_regimen, spec.quick_patients_per_regimen) < 1:
             raise LeptotwinError("need >= 1 patient per regimen", source=src, field="patients")
         return spec
+
+
+def _read_regimens(items: object) -> tuple[SweepRegimen, ...]:
+    """Protocol entries ``{drug, regimen, label?, source}`` as :class:`SweepRegimen`."""
+    return tuple(
+        SweepRegimen(
+            drug=str(r["drug"]),
+            regimen=str(r["regimen"]),
+            label=str(r.get("label") or f"{r['drug']} {r['regimen']}"),
+            source=str(r["source"]),
+        )
+        for r in items  # type: ignore[attr-defined]
+    )
+
+
+def _check_regimens(
+    regimens: tuple[SweepRegimen, ...],
+    background: Mapping[str, str],
+    tkis: Mapping[str, float],
+    cat: Catalog,
+    block: str,
+) -> None:
+    """Each regimen: an EGFR TKI of the pathway model with human PK, not in the background, a
+    valid regimen text in flat mg doses."""
+    for i, r in enumerate(regimens):
+        where = f"{block}.regimens.{i}"
+        if r.drug not in tkis or r.drug in background:
+            raise LeptotwinError(
+                "not an EGFR TKI of the pathway model, or already in the background",
+                source=_PROTOCOL_FILE,
+                field=f"{where}.drug",
+                value=r.drug,
+                expected="one of " + ", ".join(sorted(set(tkis) - set(background))),
+            )
+        cat.pk_parameters(r.drug, "human")
+        if any(x.dose_unit != "mg" for x in parse_regimen(r.regimen)):
+            raise LeptotwinError(
+                "flat doses only", source=_PROTOCOL_FILE, field=f"{where}.regimen", value=r.regimen
+            )
+
+
+def _check_labels(labels: list[str], block: str) -> None:
+    if len(set(labels)) != len(labels):
+        raise LeptotwinError(
+            "arm labels must be unique", source=_PROTOCOL_FILE, field=f"{block}.label"
+        )
+
+
+_PROTOCOL_FILE = "human_translation.yaml"
 
 
 def _weekly_dose_mg(regimen: str) -> float:
@@ -350,6 +379,7 @@ def schedule_sweep(
     progression_fold: float,
     exposure_subjects: int | None = None,
     catalog: Catalog | None = None,
+    step_h: float = 1.0,
 ) -> pd.DataFrame:
     """Simulate the sweep: the background alone and with each regimen, AREG-driven human LMC.
 
@@ -371,6 +401,8 @@ def schedule_sweep(
     catalog : Catalog, optional
         A counterfactual catalogue (e.g. ``with_cell_line("A925L/AR", mir449a=1.0, ...)``);
         used for the tumour, the pathway and the PK.
+    step_h : float
+        Growth step of the cohort simulation (h; the protocol's ``step_h``).
 
     Returns
     -------
@@ -400,6 +432,7 @@ def schedule_sweep(
         observe_days=days,
         rng=rng,
         catalog=cat,
+        dt_h=step_h,
     )
     control = control_at(cohort.observations).set_index("arm")
     med = median_survival(progression(cohort.observations, progression_fold)).set_index("arm")

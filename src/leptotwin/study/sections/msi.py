@@ -424,6 +424,8 @@ def msi(ctx: Context) -> SectionResult:
     """Drug distribution in leptomeningeal lesions by virtual MALDI-MSI (C8)."""
     cat = load_catalog()
     table, truth, images, c8 = run_experiment(ctx, catalog=cat)
+    if ctx.ensemble:
+        return SectionResult("Mass-spectrometry imaging (C8)", claims=[c8])
     grid = prior_range(ctx, catalog=cat)
     fractions = pass_fractions(grid)
     pixel = QUICK_PIXEL_UM if ctx.quick else cat.in_vivo_value("brain_section", "pixel_size")

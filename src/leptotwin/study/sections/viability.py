@@ -504,6 +504,8 @@ def viability(ctx: Context) -> SectionResult:
     """Dose-response experiments of Arai 2020 on virtual plates."""
     proto = load_protocol()
     tidy, plate_qc, fitter, ic, claims = run_experiment(ctx)
+    if ctx.ensemble:
+        return SectionResult("Dose-response, mechanism and combinations in vitro", claims=claims)
     par_ic = ic.set_index("curve").loc[curve_label(PARENTAL, "alectinib")]
 
     medium = ic.attrs.get("medium")

@@ -1,0 +1,316 @@
+"""Claims as probabilities: every claim through the full chain on N parameter draws.
+
+Each draw is one parameter set from :func:`leptotwin.catalog.posterior.draw_parameters` (the
+calibrated posterior where there is one, the priors elsewhere) and its own random stream for the
+virtual instruments, so P(PASS) carries both what we do not know about the parameters and the
+noise of a real experiment. For each draw the claim-bearing sections run exactly as in
+``reproduce`` (virtual instruments → files → analysis → claim), in their ensemble mode
+(:attr:`Context.ensemble`: the quick cohort sizes, no prior-range grids or report-only tables).
+
+P(PASS) is reported with a Jeffreys interval (the equal-tailed 95 % interval of the
+Beta(k + ½, n − k + ½) posterior; lower bound 0 when k = 0 and upper bound 1 when k = n, as Brown,
+Cai & DasGupta 2001, Stat Sci 16:101, recommend): it keeps its nominal coverage for small n and for
+p near 0 or 1, where the Wald interval fails.
+
+Draws run in worker processes (``jobs``; forked on Linux so compiled kernels are shared). A draw
+whose run raises is recorded as ``ERROR`` (counted as not passing, and reported).
+
+Examples
+--------
+>>> from leptotwin.study.ensemble import jeffreys_interval
+>>> [round(x, 3) for x in jeffreys_interval(18, 20)]
+[0.714, 0.978]
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
+
+from leptotwin.catalog import Catalog, using_catalog
+from leptotwin.catalog.loader import _default_catalog
+from leptotwin.catalog.posterior import Source, draw_parameters
+from leptotwin.errors import LeptotwinError
+from leptotwin.study.claims import ClaimStatus, load_claims
+
+__all__ = [
+    "CLAIMS_ENSEMBLE_CSV",
+    "CLAIM_SECTIONS",
+    "GOAL_P_PASS",
+    "EnsembleResult",
+    "ensemble_figure",
+    "jeffreys_interval",
+    "run_claims_ensemble",
+]
+
+CLAIMS_ENSEMBLE_CSV = "claims_ensemble.csv"
+#: The sections that report claims (the others make predictions and tables only).
+CLAIM_SECTIONS = ("viability", "in_vivo_relapse", "in_vivo_combination", "msi", "patients")
+#: The issue's goal for every claim.
+GOAL_P_PASS = 0.8
+ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class EnsembleResult:
+    """What :func:`run_claims_ensemble` produced.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per claim: ``id, p_pass, lower, upper, n_draws, n_pass, n_error`` (the
+        ``claims_ensemble.csv`` table; ``lower``/``upper`` the 95 % Jeffreys interval).
+    draws : DataFrame
+        One row per draw and claim: ``draw, id, status, measured``.
+    parameters : DataFrame
+        The parameter values of each draw (rows = draws, columns = parameter paths);
+        ``attrs["fitted"]`` lists those taken from the posterior.
+    source : str
+        ``posterior`` or ``prior``.
+    seed : int
+    elapsed_s : float
+        Wall time of the whole ensemble.
+    jobs : int
+        Worker processes used.
+    """
+
+    summary: pd.DataFrame
+    draws: pd.DataFrame
+    parameters: pd.DataFrame
+    source: str
+    seed: int
+    elapsed_s: float
+    jobs: int
+
+
+def jeffreys_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Equal-tailed Jeffreys interval for a binomial proportion (k successes of n)."""
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(a, k + 0.5, n - k + 0.5))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1 - a, k + 0.5, n - k + 0.5))
+    return lo, hi
+
+
+def _draw_seed(seed: int, draw: int) -> int:
+    """The seed of draw ``draw``: independent streams from one run seed."""
+    ss = np.random.SeedSequence(entropy=seed, spawn_key=(0x5EED, draw))
+    return int(ss.generate_state(1, dtype=np.uint32)[0])
+
+
+def _evaluate_draw(
+    draw: int, values: dict[str, float], seed: int, sections: tuple[str, ...]
+) -> list[dict[str, object]]:
+    """Run the claim sections on one parameter set; one row per claim (or per failed section)."""
+    from leptotwin.study.reproduce import Context, _close_figures, _select, section_rng
+
+    cat = _default_catalog().with_values(values)
+    rows: list[dict[str, object]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="leptotwin-ensemble-"))
+    try:
+        for spec in _select(sections):
+            ctx = Context(
+                rng=section_rng(seed, spec.name),
+                seed=seed,
+                out_dir=tmp / spec.name,
+                quick=True,
+                name=spec.name,
+                catalog=cat,
+                ensemble=True,
+            )
+            ctx.out_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                with using_catalog(cat):
+                    res = spec.func(ctx)
+            except Exception as exc:  # a draw the model cannot run is a result, not a crash
+                msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                rows.append(
+                    {
+                        "draw": draw,
+                        "id": f"section:{spec.name}",
+                        "status": ERROR,
+                        "measured": msg,
+                        "trace": traceback.format_exc(limit=3),
+                    }
+                )
+                continue
+            for claim in res.claims:
+                rows.append(
+                    {
+                        "draw": draw,
+                        "id": claim.id,
+                        "status": claim.status.value,
+                        "measured": claim.measured,
+                        "trace": "",
+                    }
+                )
+            _close_figures(res.figures)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def _worker(batch: list[tuple[int, dict[str, float], int, tuple[str, ...]]]) -> list[dict]:
+    out: list[dict] = []
+    for args in batch:
+        out.extend(_evaluate_draw(*args))
+    return out
+
+
+def run_claims_ensemble(
+    n: int,
+    *,
+    seed: int,
+    source: Source = "posterior",
+    catalog: Catalog | None = None,
+    sections: Iterable[str] = CLAIM_SECTIONS,
+    jobs: int | None = None,
+    on_draw: Callable[[int], None] | None = None,
+) -> EnsembleResult:
+    """Evaluate every claim on ``n`` parameter draws through the full chain.
+
+    Parameters
+    ----------
+    n : int
+        Number of draws (≥ 1).
+    seed : int
+        Seed of the parameter draws and of each draw's instrument noise.
+    source : {"posterior", "prior"}
+        Where the parameters come from (:func:`~leptotwin.catalog.posterior.draw_parameters`).
+    catalog : Catalog, optional
+        Whose priors and posterior (the packaged catalogue by default).
+    sections : iterable of str
+        Claim-bearing sections to run (default :data:`CLAIM_SECTIONS`).
+    jobs : int, optional
+        Worker processes (default: the CPUs available, at most ``n``); 1 runs in this process.
+    on_draw : callable, optional
+        Called with the number of draws finished so far (for a progress bar).
+
+    Returns
+    -------
+    EnsembleResult
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise LeptotwinError(
+            "ensemble size must be a positive integer",
+            source="--ensemble",
+            value=n,
+            expected="an integer ≥ 1",
+        )
+    names = tuple(sections)
+    rng = np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(0xD8A3,)))
+    params = draw_parameters(int(n), rng=rng, catalog=catalog, source=source)
+    tasks = [
+        (i, {k: float(v) for k, v in row.items()}, _draw_seed(seed, i), names)
+        for i, row in enumerate(params.to_dict(orient="records"))
+    ]
+    jobs = _jobs(jobs, len(tasks))
+    start = time.perf_counter()
+    rows: list[dict] = []
+    if jobs == 1:
+        for k, task in enumerate(tasks, start=1):
+            rows.extend(_evaluate_draw(*task))
+            if on_draw is not None:
+                on_draw(k)
+    else:
+        # small batches keep both workers busy to the end and the progress bar moving
+        batches = [tasks[i : i + 2] for i in range(0, len(tasks), 2)]
+        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        done = 0
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            for batch_rows in pool.map(_worker, batches):
+                rows.extend(batch_rows)
+                done += len({r["draw"] for r in batch_rows}) or 2
+                if on_draw is not None:
+                    on_draw(min(done, len(tasks)))
+    elapsed = time.perf_counter() - start
+    draws = pd.DataFrame(rows, columns=["draw", "id", "status", "measured", "trace"])
+    return EnsembleResult(
+        summary=_summarise(draws, int(n)),
+        draws=draws.drop(columns="trace"),
+        parameters=params,
+        source=source,
+        seed=int(seed),
+        elapsed_s=elapsed,
+        jobs=jobs,
+    )
+
+
+def _jobs(jobs: int | None, n: int) -> int:
+    if jobs is None:
+        try:
+            jobs = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            jobs = os.cpu_count() or 1
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise LeptotwinError(
+            "jobs must be a positive integer", source="--jobs", value=jobs, expected="≥ 1"
+        )
+    return max(1, min(jobs, n))
+
+
+def _summarise(draws: pd.DataFrame, n: int) -> pd.DataFrame:
+    """``id, p_pass, lower, upper, n_draws, n_pass, n_error`` per claim. A draw in which the
+    claim's section raised never reported the claim: it counts as not passing (``n_error``)."""
+    ok = draws[draws["status"] != ERROR]
+    errored = draws[draws["status"] == ERROR]
+    reported = set(ok["id"])
+    # a section that raised in every draw reported nothing: its claims still get a row
+    all_lost = bool(len(errored)) and bool((errored.groupby("id")["draw"].nunique() == n).any())
+    rows = []
+    for claim in load_claims():
+        if claim.id not in reported and not all_lost:
+            continue  # not one of the sections run
+        mine = ok[ok["id"] == claim.id]
+        n_pass = int((mine["status"] == ClaimStatus.PASS.value).sum())
+        lo, hi = jeffreys_interval(n_pass, n)
+        rows.append(
+            {
+                "id": claim.id,
+                "p_pass": n_pass / n,
+                "lower": lo,
+                "upper": hi,
+                "n_draws": n,
+                "n_pass": n_pass,
+                "n_error": int(n - mine["draw"].nunique()),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["id", "p_pass", "lower", "upper", "n_draws", "n_pass", "n_error"]
+    )
+
+
+def ensemble_figure(summary: pd.DataFrame, *, goal: float = GOAL_P_PASS) -> Figure:
+    """P(PASS) per claim with its 95 % Jeffreys interval and the goal line."""
+    fig = Figure(figsize=(7, 0.45 * max(len(summary), 3) + 1.2), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(len(summary))[::-1]
+    p = summary["p_pass"].to_numpy(float)
+    err = np.vstack([p - summary["lower"].to_numpy(float), summary["upper"].to_numpy(float) - p])
+    colors = [
+        "C2" if lo >= goal else ("C1" if pp >= goal else "C3")
+        for pp, lo in zip(p, summary["lower"], strict=True)
+    ]
+    ax.barh(y, p, color=colors, alpha=0.6)
+    ax.errorbar(p, y, xerr=err, fmt="none", ecolor="k", capsize=3, lw=1)
+    ax.axvline(goal, color="k", ls=":", lw=1)
+    ax.set_yticks(y, summary["id"])
+    ax.set_xlim(0, 1.02)
+    n = int(summary["n_draws"].max()) if len(summary) else 0
+    ax.set_xlabel(f"P(PASS) over {n} parameter draws (95 % Jeffreys interval); goal {goal:g}")
+    return fig
