@@ -42,9 +42,21 @@ def reproduce(
     strict: Annotated[
         bool, typer.Option(help="Exit with status 1 when a claim FAILs (a FAIL is a result).")
     ] = False,
+    ensemble: Annotated[
+        int,
+        typer.Option(
+            help="Also evaluate every claim on N parameter draws (posterior where calibrated, "
+            "priors elsewhere): claims_ensemble.csv with P(PASS) per claim. 0: none."
+        ),
+    ] = 0,
+    jobs: Annotated[
+        int | None, typer.Option(help="Worker processes of the ensemble (default: all CPUs).")
+    ] = None,
 ) -> None:
     """Run the whole study in silico: report.html, claims.csv and the tables behind them.
 
+    claims.csv is the posterior-median run (the packaged values where nothing is calibrated);
+    with --ensemble N, claims_ensemble.csv gives each claim's P(PASS) over N parameter draws.
     A claim that FAILs is a result of the run, reported in the table; the exit status is 0 unless
     the run itself fails, or ``--strict`` is given and a claim FAILs."""
     from leptotwin.study.reproduce import run_reproduce
@@ -58,6 +70,8 @@ def reproduce(
         progress=True,
         console=_out,
         command=" ".join(sys.argv),
+        ensemble=ensemble,
+        jobs=jobs,
     )
     _out.print(f"report: {result.report_path}")
     if strict and result.any_failed:

@@ -1,0 +1,86 @@
+"""Claims as probabilities: the ensemble over parameter draws."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+from statsmodels.stats.proportion import proportion_confint
+
+from leptotwin.errors import LeptotwinError
+from leptotwin.study.ensemble import (
+    CLAIMS_ENSEMBLE_CSV,
+    ERROR,
+    _summarise,
+    jeffreys_interval,
+    run_claims_ensemble,
+)
+from leptotwin.study.reproduce import run_reproduce
+
+
+@pytest.mark.parametrize("k, n", [(0, 10), (1, 10), (5, 10), (9, 10), (10, 10), (160, 200)])
+def test_jeffreys_interval_matches_statsmodels(k, n):
+    lo, hi = jeffreys_interval(k, n)
+    ref_lo, ref_hi = proportion_confint(k, n, alpha=0.05, method="jeffreys")
+    # Brown, Cai & DasGupta's boundary modification: 0 at k = 0, 1 at k = n
+    assert lo == (0.0 if k == 0 else pytest.approx(ref_lo, abs=1e-9))
+    assert hi == (1.0 if k == n else pytest.approx(ref_hi, abs=1e-9))
+
+
+def test_summary_counts_a_crashed_section_as_not_passing():
+    draws = pd.DataFrame(
+        [
+            {"draw": 0, "id": "C8", "status": "PASS", "measured": ""},
+            {"draw": 1, "id": "C8", "status": "FAIL", "measured": ""},
+            {"draw": 2, "id": "section:msi", "status": ERROR, "measured": "boom"},
+            {"draw": 3, "id": "C8", "status": "PASS", "measured": ""},
+        ]
+    )
+    summary = _summarise(draws, 4).set_index("id")
+    assert list(summary.index) == ["C8"]  # claims of sections not run get no row
+    row = summary.loc["C8"]
+    assert (row["n_pass"], row["n_draws"], row["n_error"]) == (2, 4, 1)
+    assert row["p_pass"] == 0.5
+    assert row["lower"] < 0.5 < row["upper"]
+
+
+def test_ensemble_is_reproducible_and_the_same_with_two_workers():
+    one = run_claims_ensemble(3, seed=7, sections=("msi",), jobs=1, source="prior")
+    two = run_claims_ensemble(3, seed=7, sections=("msi",), jobs=2, source="prior")
+    pd.testing.assert_frame_equal(one.draws, two.draws)
+    pd.testing.assert_frame_equal(one.parameters, two.parameters)
+    assert list(one.summary["id"]) == ["C8"]
+    assert one.summary.loc[0, "n_draws"] == 3
+    # each draw is its own parameter set
+    assert one.parameters["pathway.egfr_weight"].nunique() == 3
+    assert one.draws["measured"].nunique() == 3
+
+
+def test_reproduce_writes_claims_ensemble_next_to_claims(tmp_path):
+    res = run_reproduce(
+        out_dir=tmp_path / "out",
+        sections=["msi"],
+        quick=True,
+        ensemble=2,
+        jobs=1,
+        progress=False,
+        console=Console(file=io.StringIO()),
+    )
+    table = pd.read_csv(res.out_dir / CLAIMS_ENSEMBLE_CSV)
+    assert list(table.columns[:5]) == ["id", "p_pass", "lower", "upper", "n_draws"]
+    assert table["id"].tolist() == ["C8"]
+    assert np.isin(table["p_pass"], [0.0, 0.5, 1.0]).all()
+    html = (res.out_dir / "report.html").read_text()
+    assert "Claims as probabilities" in html
+    assert (res.out_dir / "claims.csv").is_file()
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_bad_ensemble_size_is_refused(tmp_path, bad):
+    with pytest.raises(LeptotwinError, match="ensemble"):
+        run_reproduce(out_dir=tmp_path / "o", sections=["msi"], ensemble=bad, progress=False)
+    with pytest.raises(LeptotwinError):
+        run_claims_ensemble(0, seed=1)
