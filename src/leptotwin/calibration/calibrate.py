@@ -1,0 +1,910 @@
+"""One joint calibration of the uncertain catalogue values against stated targets.
+
+:func:`calibrate` fits a chosen set of uncertain catalogue values (default
+:data:`DEFAULT_PARAMETERS`) jointly against the calibration targets
+(:mod:`leptotwin.calibration.targets`: published numbers and the study's findings, each with a
+stated measurement error) and returns a :class:`CalibrationResult`: posterior draws, convergence
+diagnostics, the targets with their posterior-predictive intervals, and the provenance of the run.
+:func:`write_calibration` writes it (``posterior.yaml`` in the format
+:func:`leptotwin.catalog.loader.read_posterior` reads, ``posterior_draws.csv`` in the format
+:func:`leptotwin.catalog.posterior.load_posterior_draws` reads, and the tables) and, with
+``install=True``, installs the posterior into the packaged catalogue.
+
+The statistical model
+---------------------
+The readouts (:mod:`leptotwin.calibration.readouts`) are deterministic functions of the
+catalogue. Each *used* target states how far a measurement of its readout may lie from the truth
+(``error``: an SD on the log or the linear scale), which gives an explicit likelihood
+(:func:`leptotwin.calibration.targets.log_likelihood`). With each calibrated value's prior
+(:mod:`leptotwin.catalog.priors`) this is an ordinary Bayesian posterior, sampled with emcee in
+the prior's normal space (:mod:`leptotwin.calibration.sampler`, where the choice of the method is
+argued). *Held-out* targets take no part in the fit; the posterior predicts them, and their
+interval is reported next to the published number (role ``prediction``).
+
+Posterior-predictive intervals: for each kept draw the readouts are evaluated (``model_*``
+columns: what the model says, the posterior of the readout itself) and a measurement is drawn
+around it with the target's stated error (``predictive_*``: where a repeat of the published
+measurement should fall). A target whose value lies outside its 95 % predictive interval is
+flagged (``inside_95 = False``).
+
+Summaries (median, central 95 % interval) use every post-burn-in step of every walker; the draws
+table holds every ``thin``-th step (all walkers), cut to ``n_draws`` evenly spaced rows when
+asked.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import math
+import platform
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from leptotwin.calibration import diagnostics as _diag
+from leptotwin.calibration.sampler import (
+    EnsembleRun,
+    LogPosteriorZ,
+    ParameterSpec,
+    ZTransform,
+    check_settings,
+    find_map,
+    run_ensemble,
+)
+from leptotwin.errors import LeptotwinError
+
+__all__ = [
+    "DEFAULT_PARAMETERS",
+    "CalibrationResult",
+    "PosteriorSample",
+    "calibrate",
+    "parameter_specs",
+    "sample_posterior",
+    "write_calibration",
+]
+
+DEFAULT_PARAMETERS: list[str] = [
+    "pathway.egfr_weight",  # AR/parental alectinib IC50 fold (5.5 -> 4x, 7.3 -> 152x)
+    "A925L/AR.mir449a",  # the resistant line's miR-449a level (0.1 / 0.3 flip C2, C3, C7)
+    "pathway.mir449a_km",  # where miR-449a loss starts to release AREG
+    "blood_tumour_barrier.parameters.leak_ratio",  # lesion exposure (C8)
+    "AZ5104.pk.mouse.fraction_formed",  # C7's osimertinib arm rests on it
+    "pathway.birth_max",  # tumour growth
+    "pathway.death_max",  # drug kill
+    "lmc_mouse.parameters.in_vivo_rate_scale",  # in-vivo growth/kill relative to culture
+]
+"""First guess of the values to calibrate (issue 13: the values the claims turned on). A Morris
+screen (:mod:`leptotwin.calibration.sensitivity`) may replace it; :func:`calibrate` also takes a
+list of paths or a callable ``catalog -> list of paths``."""
+
+_PREDICTIVE_QUANTILES = (0.025, 0.5, 0.975)
+
+
+# --------------------------------------------------------------------------------------------
+# The catalogue-free core
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PosteriorSample:
+    """What :func:`sample_posterior` returns (catalogue-free).
+
+    Attributes
+    ----------
+    names : list of str
+    draws : DataFrame
+        Kept draws: one column per parameter (its own units) and ``log_posterior``.
+    diagnostics : DataFrame
+        One row per parameter (see :func:`diagnostics_table`).
+    run : EnsembleRun
+        The raw chains (normal space), acceptance and autocorrelation times.
+    transform : ZTransform
+    settings : dict
+        Sampler settings and counts (walkers, steps, burn, thin, seed, evaluations, seconds).
+    """
+
+    names: list[str]
+    draws: pd.DataFrame
+    diagnostics: pd.DataFrame
+    run: EnsembleRun
+    transform: ZTransform
+    settings: dict[str, Any]
+
+    def theta_chain(self) -> np.ndarray:
+        """Post-burn-in chain in parameter units, shape (steps, walkers, ndim)."""
+        z, _ = self.run.kept()
+        return self.transform.to_theta(z)
+
+
+def sample_posterior(
+    specs: Sequence[ParameterSpec],
+    log_likelihood: Callable[[np.ndarray], Any],
+    *,
+    n_walkers: int,
+    n_steps: int,
+    burn: int,
+    seed: int,
+    thin: int = 1,
+    n_draws: int | None = None,
+    map_start: bool = True,
+    map_evaluations: int | None = None,
+    init_scale: float = 0.1,
+    vectorized: bool = False,
+    pool: Any = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> PosteriorSample:
+    """Sample the posterior of parameters with priors ``specs`` and a log likelihood.
+
+    Parameters
+    ----------
+    specs : sequence of ParameterSpec
+        Names and priors (any frozen scipy distribution with ``ppf/isf/cdf/sf``).
+    log_likelihood : callable
+        ``theta (1-D, in the order of specs) -> float`` (with ``vectorized``: 2-D -> 1-D).
+    n_walkers, n_steps, burn, thin, seed : int
+        emcee settings; ``n_walkers >= 2 len(specs)``, ``0 <= burn < n_steps``.
+    n_draws : int, optional
+        Keep this many evenly spaced draws of the thinned chain (default: all).
+    map_start : bool
+        Start the walkers around the maximum a posteriori point (Powell), else around the prior
+        median.
+    progress : callable, optional
+        ``progress(stage, done, total)`` with stage ``"map"`` or ``"sample"``.
+    """
+    transform = ZTransform(specs)
+    ndim = transform.ndim
+    check_settings(ndim=ndim, n_walkers=n_walkers, n_steps=n_steps, burn=burn, thin=thin)
+    post = LogPosteriorZ(transform, log_likelihood, vectorized=vectorized)
+    if vectorized:
+
+        def scalar_post(z: np.ndarray) -> float:
+            return float(np.asarray(post(np.asarray(z)[None, :]))[0])
+
+    else:
+        scalar_post = post
+    t0 = time.perf_counter()
+    z_center = None
+    map_evals = 0
+    if map_start:
+        if progress is not None:
+            progress("map", 0, 1)
+        z_center, _, map_evals = find_map(scalar_post, ndim, max_evaluations=map_evaluations)
+        if progress is not None:
+            progress("map", 1, 1)
+    run = run_ensemble(
+        post,
+        ndim,
+        n_walkers=n_walkers,
+        n_steps=n_steps,
+        burn=burn,
+        seed=seed,
+        z_center=z_center,
+        init_scale=init_scale,
+        pool=pool,
+        vectorize=vectorized,
+        progress=None if progress is None else (lambda i, n: progress("sample", i, n)),
+    )
+    run.map_evaluations = map_evals
+    run.n_evaluations += map_evals
+    run.seconds = time.perf_counter() - t0
+    names = transform.names
+    z_kept, lp_kept = run.kept(thin)
+    theta = transform.to_theta(z_kept).reshape(-1, ndim)
+    lp = lp_kept.reshape(-1)
+    available = theta.shape[0]
+    if n_draws is not None:
+        if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 1:
+            raise LeptotwinError("not a positive integer", field="n_draws", value=n_draws)
+        if n_draws > available:
+            raise LeptotwinError(
+                "more draws asked for than the thinned chain holds",
+                field="n_draws",
+                value=n_draws,
+                expected=f"at most n_walkers x (n_steps - burn) / thin = {available}",
+            )
+        rows = np.linspace(0, available - 1, int(n_draws)).round().astype(int)
+        theta, lp = theta[rows], lp[rows]
+    draws = pd.DataFrame(theta, columns=names)
+    draws["log_posterior"] = lp
+    diag = diagnostics_table(transform, run)
+    settings = {
+        "n_walkers": int(n_walkers),
+        "n_steps": int(n_steps),
+        "burn": int(burn),
+        "thin": int(thin),
+        "seed": int(seed),
+        "n_draws": len(draws),
+        "map_start": bool(map_start),
+        "init_scale": float(init_scale),
+        "n_evaluations": int(run.n_evaluations + (n_walkers if map_start else 0)),
+        "map_evaluations": int(map_evals),
+        "acceptance_fraction_mean": float(np.mean(run.acceptance)),
+        "acceptance_fraction_min": float(np.min(run.acceptance)),
+        "seconds": float(run.seconds),
+        "seconds_per_evaluation": post.seconds / max(post.n_calls, 1),
+    }
+    return PosteriorSample(
+        names=list(names),
+        draws=draws,
+        diagnostics=diag,
+        run=run,
+        transform=transform,
+        settings=settings,
+    )
+
+
+def diagnostics_table(transform: ZTransform, run: EnsembleRun) -> pd.DataFrame:
+    """Per parameter: prior median and 95 % range, posterior median and 95 % interval (all
+    post-burn-in steps), R-hat, bulk and tail ESS (walkers as chains), emcee's tau (steps) and
+    the post-burn-in steps per tau."""
+    z, _ = run.kept()
+    theta = transform.to_theta(z)  # (steps, walkers, ndim)
+    steps = z.shape[0]
+    rows = []
+    for i, spec in enumerate(transform.specs):
+        chains = theta[:, :, i].T  # walkers as chains
+        flat = chains.reshape(-1)
+        lo, med, hi = np.quantile(flat, [0.025, 0.5, 0.975])
+        d = _diag.summarize_parameter(chains)
+        tau = float(run.tau[i]) if i < len(run.tau) else math.nan
+        rows.append(
+            {
+                "parameter": spec.name,
+                "prior_dist": spec.kind,
+                "prior_median": float(spec.dist.median()),
+                "prior_low": float(spec.dist.ppf(0.025)),
+                "prior_high": float(spec.dist.ppf(0.975)),
+                "posterior_median": float(med),
+                "posterior_low": float(lo),
+                "posterior_high": float(hi),
+                "shrinkage": _shrinkage(spec, lo, hi),
+                "r_hat": d["r_hat"],
+                "ess_bulk": d["ess_bulk"],
+                "ess_tail": d["ess_tail"],
+                "tau": tau,
+                "steps_per_tau": steps / tau if tau > 0 else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _shrinkage(spec: ParameterSpec, lo: float, hi: float) -> float:
+    """1 - (posterior 95 % width / prior 95 % width), on the normal scale of the prior: 0 when
+    the targets taught nothing about the value, near 1 when they pinned it."""
+    z = ZTransform([spec]).to_z(np.array([[lo], [hi]]))[:, 0]
+    return float(1.0 - (z[1] - z[0]) / (2 * 1.959963984540054))
+
+
+# --------------------------------------------------------------------------------------------
+# The catalogue calibration
+# --------------------------------------------------------------------------------------------
+
+
+def parameter_specs(catalog: Any, parameters: Iterable[str]) -> list[ParameterSpec]:
+    """The priors of catalogue paths, checked: each a catalogue value with a prior, no value
+    twice (tied values count as one).
+
+    Raises
+    ------
+    LeptotwinError
+        Unknown path, a value without a prior (fixed), a repeated or tied duplicate.
+    """
+    from leptotwin.catalog.priors import prior_distribution
+
+    specs: list[ParameterSpec] = []
+    seen: dict[str, str] = {}
+    for path in parameters:
+        if not isinstance(path, str):
+            raise LeptotwinError("not a catalogue path", source="parameters", value=path)
+        try:
+            q = catalog.quantity(path)
+        except LeptotwinError as exc:
+            raise LeptotwinError(
+                "not a catalogue value",
+                source="parameters",
+                field=path,
+                expected="a path as `leptotwin catalog --csv` lists it",
+            ) from exc
+        if q.prior is None:
+            raise LeptotwinError(
+                "a fixed value cannot be calibrated (it has no prior)",
+                source="parameters",
+                field=path,
+                expected="an uncertain value (one with a prior)",
+            )
+        for alias in catalog.tied.get(path, (path,)):
+            if alias in seen:
+                raise LeptotwinError(
+                    "value given twice (directly or through a tied value)",
+                    source="parameters",
+                    field=path,
+                    value=seen[alias],
+                )
+            seen[alias] = path
+        specs.append(ParameterSpec(name=path, dist=prior_distribution(q), kind=q.prior.dist))
+    if not specs:
+        raise LeptotwinError("nothing to calibrate", source="parameters", expected="≥ 1 path")
+    return specs
+
+
+class CatalogLogLikelihood:
+    """``theta -> log likelihood`` of the used targets on ``catalog.with_values(theta)``
+    (picklable, for a process pool). The readouts are evaluated with the drawn catalogue active
+    (:func:`leptotwin.catalog.loader.using_catalog`)."""
+
+    def __init__(
+        self,
+        catalog: Any,
+        names: Sequence[str],
+        targets: Sequence[Any],
+        readouts_fn: Callable[..., Mapping[str, float]] | None = None,
+        log_likelihood_fn: Callable[..., float] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.names = list(names)
+        self.targets = list(targets)
+        self.readout_names = sorted({t.readout for t in self.targets})
+        self.readouts_fn = readouts_fn
+        self.log_likelihood_fn = log_likelihood_fn
+
+    def readouts(self, theta: np.ndarray, names: Sequence[str] | None = None) -> dict[str, float]:
+        from leptotwin.catalog.loader import using_catalog
+
+        fn = self.readouts_fn or _api("readouts", "evaluate_readouts")
+        cat = self.catalog.with_values(dict(zip(self.names, map(float, theta), strict=True)))
+        with using_catalog(cat):
+            return dict(fn(cat, list(names if names is not None else self.readout_names)))
+
+    def __call__(self, theta: np.ndarray) -> float:
+        fn = self.log_likelihood_fn or _api("targets", "log_likelihood")
+        return float(fn(self.readouts(theta), self.targets))
+
+
+def _api(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(f"leptotwin.calibration.{module}"), name)
+
+
+@dataclass
+class CalibrationResult:
+    """The outcome of :func:`calibrate`.
+
+    Attributes
+    ----------
+    draws : DataFrame
+        Posterior draws: one column per calibrated path (catalogue units) and ``log_posterior``.
+    diagnostics : DataFrame
+        Per parameter: ``parameter, unit, prior_dist, prior_median, prior_low, prior_high,
+        posterior_median, posterior_low, posterior_high, shrinkage, r_hat, ess_bulk, ess_tail,
+        tau, steps_per_tau``.
+    targets : DataFrame
+        Per target: ``name, readout, role, label, value, error_scale, error_sd, source,
+        model_median, model_low, model_high, predictive_median, predictive_low,
+        predictive_high, inside_95``.
+    provenance : dict
+        Method, sampler settings, seed, counts, targets and priors, versions, date, wall time.
+    sample : PosteriorSample
+        The raw sampler output (chains, transform).
+    """
+
+    draws: pd.DataFrame
+    diagnostics: pd.DataFrame
+    targets: pd.DataFrame
+    provenance: dict[str, Any]
+    sample: PosteriorSample | None = field(default=None, repr=False)
+
+    @property
+    def parameters(self) -> list[str]:
+        return [c for c in self.draws.columns if c != "log_posterior"]
+
+    def posterior_summary(self) -> dict[str, dict[str, float | str]]:
+        """``{path: {median, low, high, unit}}`` as ``posterior.yaml`` holds it."""
+        out: dict[str, dict[str, float | str]] = {}
+        for row in self.diagnostics.itertuples():
+            entry: dict[str, float | str] = {
+                "median": _num(row.posterior_median),
+                "low": _num(row.posterior_low),
+                "high": _num(row.posterior_high),
+            }
+            unit = getattr(row, "unit", None)
+            if isinstance(unit, str) and unit:
+                entry["unit"] = unit
+            out[str(row.parameter)] = entry
+        return out
+
+    def converged(self, *, r_hat_max: float = 1.05, ess_min: float = 100.0) -> bool:
+        """Every parameter's R-hat at most ``r_hat_max`` and bulk and tail ESS at least
+        ``ess_min`` (indicative: walkers are not independent chains)."""
+        d = self.diagnostics
+        return bool(
+            (d["r_hat"] <= r_hat_max).all()
+            and (d["ess_bulk"] >= ess_min).all()
+            and (d["ess_tail"] >= ess_min).all()
+        )
+
+    def summary(self) -> str:
+        """A markdown summary: settings, parameters (prior vs posterior, diagnostics), targets."""
+        p = self.provenance
+        s = p.get("sampler", {})
+        lines = [
+            "# leptotwin calibration",
+            "",
+            f"{p.get('method', '')}",
+            "",
+            f"- walkers {s.get('n_walkers')}, steps {s.get('n_steps')}, burn-in {s.get('burn')},"
+            f" thin {s.get('thin')}, seed {s.get('seed')}, draws kept {s.get('n_draws')}",
+            f"- log-posterior evaluations {s.get('n_evaluations')}, "
+            f"{s.get('seconds_per_evaluation', math.nan) * 1e3:.1f} ms each; "
+            f"wall time {p.get('wall_time_s', math.nan):.1f} s",
+            f"- acceptance fraction mean {s.get('acceptance_fraction_mean', math.nan):.2f} "
+            f"(min {s.get('acceptance_fraction_min', math.nan):.2f})",
+            "",
+            "## Parameters",
+            "",
+            "| parameter | prior median (95 %) | posterior median (95 %) | R-hat | ESS bulk |"
+            " ESS tail | tau | steps/tau |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in self.diagnostics.itertuples():
+            lines.append(
+                f"| {r.parameter} | {_g(r.prior_median)} ({_g(r.prior_low)}–{_g(r.prior_high)})"
+                f" | {_g(r.posterior_median)} ({_g(r.posterior_low)}–{_g(r.posterior_high)})"
+                f" | {r.r_hat:.3f} | {r.ess_bulk:.0f} | {r.ess_tail:.0f} | {r.tau:.1f}"
+                f" | {r.steps_per_tau:.1f} |"
+            )
+        lines += [
+            "",
+            "R-hat and ESS treat emcee's walkers as chains; walkers are not independent, so "
+            "they are indicative (see `leptotwin.calibration.diagnostics`).",
+            "",
+            "## Targets",
+            "",
+            "| target | role | value | model median (95 %) | predictive 95 % | inside |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in self.targets.itertuples():
+            lines.append(
+                f"| {r.name} | {r.label} | {_g(r.value)} | {_g(r.model_median)} "
+                f"({_g(r.model_low)}–{_g(r.model_high)}) | {_g(r.predictive_low)}–"
+                f"{_g(r.predictive_high)} | {'yes' if r.inside_95 else 'no'} |"
+            )
+        return "\n".join(lines) + "\n"
+
+
+def _g(x: Any) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return "nan" if not math.isfinite(v) else f"{v:.3g}"
+
+
+def _num(x: Any) -> float:
+    return float(f"{float(x):.6g}")
+
+
+def calibrate(
+    *,
+    catalog: Any = None,
+    targets: Sequence[Any] | None = None,
+    parameters: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
+    n_walkers: int | None = None,
+    n_steps: int = 400,
+    burn: int = 150,
+    thin: int = 1,
+    seed: int = 2020,
+    n_draws: int | None = None,
+    map_start: bool = True,
+    map_evaluations: int | None = None,
+    init_scale: float = 0.1,
+    n_predictive: int | None = 400,
+    pool: Any = None,
+    n_jobs: int = 1,
+    readouts_fn: Callable[..., Mapping[str, float]] | None = None,
+    log_likelihood_fn: Callable[..., float] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> CalibrationResult:
+    """Fit ``parameters`` jointly against the used ``targets``; predict the held-out ones.
+
+    Parameters
+    ----------
+    catalog : Catalog, optional
+        The catalogue whose priors and other values are used (the packaged one by default).
+    targets : sequence of Target, optional
+        Default :func:`leptotwin.calibration.targets.load_targets`. Targets with ``role ==
+        "used"`` enter the likelihood; ``"held_out"`` ones are predicted only.
+    parameters : list of paths, or callable ``catalog -> list of paths``, optional
+        The values to calibrate (default :data:`DEFAULT_PARAMETERS`).
+    n_walkers : int, optional
+        Default ``max(4 x dim, 16)``; at least ``2 x dim``.
+    n_steps, burn, thin, seed : int
+        emcee steps per walker, steps discarded, thinning of the kept chain, seed.
+    n_draws : int, optional
+        Keep this many evenly spaced draws (default: all thinned draws).
+    map_start, map_evaluations, init_scale :
+        Start the walkers in a ball of SD ``init_scale`` (prior normal space) around the MAP
+        found by Powell in at most ``map_evaluations`` evaluations (else around the prior
+        median).
+    n_predictive : int, optional
+        Evaluate the posterior-predictive on this many evenly spaced draws (None: all).
+    pool : object with ``map``, optional
+        Evaluates walkers in parallel; or ``n_jobs > 1`` for a process pool made here.
+    readouts_fn, log_likelihood_fn : callable, optional
+        Replace :func:`~leptotwin.calibration.readouts.evaluate_readouts` (``catalog, names ->
+        {name: value}``) and :func:`~leptotwin.calibration.targets.log_likelihood`
+        (``values, targets -> float``), e.g. in tests.
+    progress : callable, optional
+        ``progress(stage, done, total)``; stages ``map``, ``sample``, ``predict``.
+
+    Raises
+    ------
+    LeptotwinError
+        Unknown parameter path, a value without a prior, a repeated value, too few walkers, no
+        used target, bad sampler settings.
+    """
+    from leptotwin.catalog.loader import load_catalog
+
+    t_start = time.perf_counter()
+    cat = catalog if catalog is not None else load_catalog()
+    if targets is None:
+        targets = list(_api("targets", "load_targets")())
+    targets = list(targets)
+    used = [t for t in targets if _role(t) == "used"]
+    held = [t for t in targets if _role(t) != "used"]
+    if not used:
+        raise LeptotwinError(
+            "no target is used for the calibration", source="targets", expected="≥ 1 used target"
+        )
+    if parameters is None:
+        paths = list(DEFAULT_PARAMETERS)
+    elif callable(parameters):
+        paths = list(parameters(cat))
+    else:
+        paths = list(parameters)
+    specs = parameter_specs(cat, paths)
+    ndim = len(specs)
+    if n_walkers is None:
+        n_walkers = max(4 * ndim, 16)
+        n_walkers += n_walkers % 2
+    check_settings(ndim=ndim, n_walkers=n_walkers, n_steps=n_steps, burn=burn, thin=thin)
+    loglik = CatalogLogLikelihood(
+        cat, [s.name for s in specs], used, readouts_fn, log_likelihood_fn
+    )
+    own_pool = None
+    if pool is None and n_jobs > 1:
+        own_pool = _process_pool(n_jobs)
+        pool = own_pool
+    try:
+        sample = sample_posterior(
+            specs,
+            loglik,
+            n_walkers=n_walkers,
+            n_steps=n_steps,
+            burn=burn,
+            thin=thin,
+            seed=seed,
+            n_draws=n_draws,
+            map_start=map_start,
+            map_evaluations=map_evaluations,
+            init_scale=init_scale,
+            pool=pool,
+            progress=progress,
+        )
+        table = _predictive_table(
+            sample,
+            loglik,
+            used,
+            held,
+            n_predictive=n_predictive,
+            seed=seed,
+            pool=pool,
+            progress=progress,
+        )
+    finally:
+        if own_pool is not None:
+            own_pool.shutdown()
+    diag = sample.diagnostics.copy()
+    diag.insert(1, "unit", [cat.quantity(s.name).unit for s in specs])
+    wall = time.perf_counter() - t_start
+    provenance = _provenance(cat, specs, used, held, sample, wall, n_jobs=n_jobs)
+    return CalibrationResult(
+        draws=sample.draws,
+        diagnostics=diag,
+        targets=table,
+        provenance=provenance,
+        sample=sample,
+    )
+
+
+def _role(target: Any) -> str:
+    role = str(getattr(target, "role", "used"))
+    return "used" if role == "used" else "held_out"
+
+
+def _error(target: Any) -> tuple[str, float]:
+    err = getattr(target, "error", None)
+    if isinstance(err, Mapping):
+        return str(err.get("scale", "log")), float(err.get("sd", math.nan))
+    return str(getattr(err, "scale", "log")), float(getattr(err, "sd", math.nan))
+
+
+def _predictive_table(
+    sample: PosteriorSample,
+    loglik: CatalogLogLikelihood,
+    used: Sequence[Any],
+    held: Sequence[Any],
+    *,
+    n_predictive: int | None,
+    seed: int,
+    pool: Any,
+    progress: Callable[[str, int, int], None] | None,
+) -> pd.DataFrame:
+    """Model and posterior-predictive intervals of every target's readout."""
+    targets = [*used, *held]
+    names = sorted({t.readout for t in targets})
+    theta = sample.draws[sample.names].to_numpy(dtype=float)
+    if n_predictive is not None and n_predictive < len(theta):
+        rows = np.linspace(0, len(theta) - 1, int(n_predictive)).round().astype(int)
+        theta = theta[rows]
+    evaluate = _ReadoutsAt(loglik, names)
+    mapper = pool.map if pool is not None else map
+    values: list[dict[str, float]] = []
+    for i, v in enumerate(mapper(evaluate, list(theta)), start=1):
+        values.append(v)
+        if progress is not None:
+            progress("predict", i, len(theta))
+    rng = np.random.default_rng([seed, 1])
+    out = []
+    for t in targets:
+        model = np.array([v.get(t.readout, math.nan) for v in values], dtype=float)
+        scale, sd = _error(t)
+        ok = np.isfinite(model) & ((model > 0) if scale == "log" else True)
+        m = model[ok]
+        if m.size:
+            noise = rng.standard_normal(m.size) * sd if math.isfinite(sd) else np.zeros(m.size)
+            pred = m * np.exp(noise) if scale == "log" else m + noise
+            ml, mm, mh = np.quantile(m, _PREDICTIVE_QUANTILES)
+            pl, pm, ph = np.quantile(pred, _PREDICTIVE_QUANTILES)
+        else:
+            ml = mm = mh = pl = pm = ph = math.nan
+        value = float(t.value)
+        role = _role(t)
+        out.append(
+            {
+                "name": t.name,
+                "readout": t.readout,
+                "role": role,
+                "label": "calibration target" if role == "used" else "prediction",
+                "value": value,
+                "error_scale": scale,
+                "error_sd": sd,
+                "source": str(getattr(t, "source", "")),
+                "model_median": mm,
+                "model_low": ml,
+                "model_high": mh,
+                "predictive_median": pm,
+                "predictive_low": pl,
+                "predictive_high": ph,
+                "inside_95": bool(pl <= value <= ph) if math.isfinite(pl) else False,
+                "n_evaluated": int(m.size),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+class _ReadoutsAt:
+    """Picklable ``theta -> {readout: value}`` (NaN for a draw the model cannot evaluate)."""
+
+    def __init__(self, loglik: CatalogLogLikelihood, names: Sequence[str]) -> None:
+        self.loglik = loglik
+        self.names = list(names)
+
+    def __call__(self, theta: np.ndarray) -> dict[str, float]:
+        try:
+            values = self.loglik.readouts(theta, self.names)
+        except (LeptotwinError, ArithmeticError, ValueError):
+            return {n: math.nan for n in self.names}
+        return {n: float(values.get(n, math.nan)) for n in self.names}
+
+
+class _ProcessPool:
+    """A spawn-started process pool whose ``map`` sends one chunk per worker (the log
+    likelihood, which holds the catalogue, is pickled once per chunk, not per walker) and keeps
+    the order (deterministic)."""
+
+    def __init__(self, n_jobs: int) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.n_jobs = int(n_jobs)
+        self._executor = ProcessPoolExecutor(
+            max_workers=self.n_jobs, mp_context=mp.get_context("spawn")
+        )
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        items = list(items)
+        chunk = max(1, math.ceil(len(items) / self.n_jobs))
+        return list(self._executor.map(fn, items, chunksize=chunk))
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _process_pool(n_jobs: int) -> _ProcessPool:
+    return _ProcessPool(n_jobs)
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _provenance(
+    cat: Any,
+    specs: Sequence[ParameterSpec],
+    used: Sequence[Any],
+    held: Sequence[Any],
+    sample: PosteriorSample,
+    wall: float,
+    *,
+    n_jobs: int,
+) -> dict[str, Any]:
+    def target_entry(t: Any) -> dict[str, Any]:
+        scale, sd = _error(t)
+        return {
+            "name": str(t.name),
+            "readout": str(t.readout),
+            "value": float(t.value),
+            "error": {"scale": scale, "sd": sd},
+            "source": str(getattr(t, "source", "")),
+        }
+
+    priors = {}
+    for s in specs:
+        q = cat.quantity(s.name)
+        priors[s.name] = {
+            "dist": q.prior.dist,
+            "low": float(q.prior.low),
+            "high": float(q.prior.high),
+            "median": float(s.dist.median()),
+            "unit": q.unit,
+            "source": q.prior.source,
+        }
+    settings = dict(sample.settings)
+    return {
+        "method": (
+            "Bayesian posterior: Gaussian likelihood of each used target's readout with its stated "
+            "error (log or linear scale), catalogue priors; emcee affine-invariant ensemble "
+            "sampler (stretch move) in the prior's normal space, walkers started around the MAP "
+            "(Powell)"
+            if settings.get("map_start")
+            else "Bayesian posterior: Gaussian likelihood of each used target's readout with its "
+            "stated error, catalogue priors; emcee ensemble sampler in the prior's normal space, "
+            "walkers started around the prior median"
+        ),
+        "sampler": {**settings, "n_jobs": int(n_jobs)},
+        "seed": int(settings["seed"]),
+        "n_draws": int(settings["n_draws"]),
+        "parameters": [s.name for s in specs],
+        "priors": priors,
+        "targets_used": [target_entry(t) for t in used],
+        "targets_held_out": [target_entry(t) for t in held],
+        "diagnostics": {
+            "r_hat_max": _finite_max(sample.diagnostics["r_hat"]),
+            "ess_bulk_min": _finite_min(sample.diagnostics["ess_bulk"]),
+            "ess_tail_min": _finite_min(sample.diagnostics["ess_tail"]),
+            "tau_max": _finite_max(sample.diagnostics["tau"]),
+            "note": "walkers treated as chains (indicative; walkers are not independent)",
+        },
+        "versions": {
+            "leptotwin": _version("leptotwin"),
+            "emcee": _version("emcee"),
+            "numpy": _version("numpy"),
+            "scipy": _version("scipy"),
+            "python": platform.python_version(),
+        },
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "wall_time_s": round(float(wall), 2),
+    }
+
+
+def _finite_max(s: pd.Series) -> float:
+    v = s.to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.max()) if v.size else math.nan
+
+
+def _finite_min(s: pd.Series) -> float:
+    v = s.to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.min()) if v.size else math.nan
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def _plain(obj: Any) -> Any:
+    """YAML-safe copy: numpy scalars to Python numbers, NaN to None, tuples to lists."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def posterior_yaml(result: CalibrationResult) -> str:
+    """The text of ``posterior.yaml`` (``provenance:`` and ``parameters: {path: {median, low,
+    high, unit}}``)."""
+    doc = {
+        "provenance": _plain(result.provenance),
+        "parameters": _plain(result.posterior_summary()),
+    }
+    header = (
+        "# Posterior summary of the joint calibration (leptotwin calibrate-study).\n"
+        "# median and central 95 % credible interval per calibrated value, in its catalogue "
+        "unit.\n"
+    )
+    return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+def write_calibration(
+    result: CalibrationResult, out_dir: str | Path, *, install: bool = False
+) -> dict[str, Path]:
+    """Write a calibration's files into ``out_dir`` (atomically, each file on its own).
+
+    ``posterior_draws.csv``, ``posterior.yaml``, ``calibration_diagnostics.csv``,
+    ``calibration_targets.csv``, ``calibration.md``. With ``install`` also ``posterior.yaml``
+    and ``posterior_draws.csv`` into the packaged catalogue folder (replacing what is there;
+    the catalogue cache is cleared so the next :func:`load_catalog` sees them).
+
+    The caller checks ``out_dir`` (:func:`leptotwin._fileio.prepare_out_dir`).
+
+    Returns
+    -------
+    dict
+        Name → written path (installed files as ``installed_posterior.yaml`` and
+        ``installed_posterior_draws.csv``).
+    """
+    from leptotwin._fileio import write_csv, write_text
+    from leptotwin.catalog.loader import POSTERIOR_FILE
+    from leptotwin.catalog.posterior import POSTERIOR_DRAWS_FILE
+
+    out = Path(out_dir)
+    yaml_text = posterior_yaml(result)
+    paths = {
+        POSTERIOR_DRAWS_FILE: write_csv(out / POSTERIOR_DRAWS_FILE, result.draws),
+        POSTERIOR_FILE: write_text(out / POSTERIOR_FILE, yaml_text),
+        "calibration_diagnostics.csv": write_csv(
+            out / "calibration_diagnostics.csv", result.diagnostics
+        ),
+        "calibration_targets.csv": write_csv(out / "calibration_targets.csv", result.targets),
+        "calibration.md": write_text(out / "calibration.md", result.summary()),
+    }
+    if install:
+        from leptotwin.catalog.loader import _data_dir, _default_catalog, read_posterior
+
+        data = _data_dir()
+        # check before replacing what the catalogue reads: the summary must load
+        read_posterior(paths[POSTERIOR_FILE], _default_catalog())
+        paths["installed_" + POSTERIOR_DRAWS_FILE] = write_csv(
+            data / POSTERIOR_DRAWS_FILE, result.draws
+        )
+        paths["installed_" + POSTERIOR_FILE] = write_text(data / POSTERIOR_FILE, yaml_text)
+        _default_catalog.cache_clear()
+    return paths

@@ -1,0 +1,471 @@
+"""The posterior sampler of the joint calibration: emcee in the prior's normal space.
+
+Why this method
+---------------
+The calibration targets are numbers with a stated measurement error and the model's readouts
+are deterministic (no simulation noise: :mod:`leptotwin.calibration.readouts`). The error model
+of each target therefore gives an explicit likelihood, and the posterior over the uncertain
+catalogue values is an ordinary Bayesian posterior that a Markov chain samples exactly; ABC or
+SMC, which approximate a likelihood that cannot be written down, are not needed. The readouts
+are not differentiable in a form a gradient sampler (NUTS in NumPyro or BlackJAX) could use
+without rewriting the model in JAX, so a gradient-free sampler is the choice. emcee's
+affine-invariant ensemble sampler (Goodman & Weare 2010, Commun Appl Math Comput Sci 5:65;
+Foreman-Mackey et al. 2013, PASP 125:306; emcee 3.1.6, pinned) is well kept, needs no tuning of
+a proposal, is invariant to linear correlations between the parameters (the EGFR weight and the
+miR-449a level trade off against each other in the resistance fold) and evaluates the walkers
+of a half-ensemble independently, so they can run in parallel.
+
+The sampler moves in an unbounded space ``z`` in which the prior is standard normal: each
+calibrated value is ``theta_i = F_i^-1(Phi(z_i))``, ``F_i`` its prior (:func:`leptotwin.catalog.
+priors.prior_distribution`). Then
+
+* the log prior is ``sum_i log N(z_i; 0, 1)`` (the Jacobian of the transform cancels the prior
+  density exactly), so the log posterior is ``sum_i log N(z_i) + log L(theta(z))``;
+* every ``z`` maps into the prior's support, so a walker never proposes an impossible value (a
+  negative clearance, a fraction above 1, a value outside a uniform prior's bounds) and no
+  proposal is wasted on it;
+* the scales of all parameters are comparable (a prior's 95 % range is ``|z| < 1.96``), which
+  suits the initial ball and the optimiser that finds it.
+
+The transform is computed from both tails (``ppf(Phi(z))`` below the median, ``isf(Phi(-z))``
+above it), so it stays exact and invertible far into either tail.
+
+Walkers start in a small ball around the maximum a posteriori point found by a derivative-free
+optimiser (:func:`find_map`) or, without it, around the prior median ``z = 0``. Everything is
+deterministic given the seed (emcee's own random state is seeded; a pool's ``map`` keeps order).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from scipy import optimize, special
+
+from leptotwin.errors import LeptotwinError
+
+__all__ = [
+    "EnsembleRun",
+    "LogPosteriorZ",
+    "ParameterSpec",
+    "ZTransform",
+    "find_map",
+    "run_ensemble",
+]
+
+_Z_LIMIT = 37.0
+"""``|z|`` beyond which ``Phi(z)`` is 0 or 1 in double precision: z is clipped there."""
+
+
+class _Frozen(Protocol):
+    def ppf(self, q: Any) -> Any: ...
+    def isf(self, q: Any) -> Any: ...
+    def cdf(self, x: Any) -> Any: ...
+    def sf(self, x: Any) -> Any: ...
+    def median(self) -> Any: ...
+    def support(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One calibrated parameter: its name (a catalogue path) and its prior.
+
+    Attributes
+    ----------
+    name : str
+    dist : frozen scipy distribution
+        The prior (``ppf``, ``isf``, ``cdf``, ``sf``, ``support``).
+    kind : str
+        The prior family (lognormal, normal, uniform, loguniform, logitnormal), for reports.
+    """
+
+    name: str
+    dist: _Frozen
+    kind: str = ""
+
+
+class ZTransform:
+    """``theta = F^-1(Phi(z))`` and back, for a list of parameters (vectorised over walkers).
+
+    Parameters
+    ----------
+    specs : sequence of ParameterSpec
+    """
+
+    def __init__(self, specs: Sequence[ParameterSpec]) -> None:
+        self.specs = list(specs)
+        self.names = [s.name for s in self.specs]
+        self._bounds = [tuple(float(b) for b in s.dist.support()) for s in self.specs]
+        self._fast = [_closed_form(s.dist) for s in self.specs]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.specs)
+
+    def to_theta(self, z: np.ndarray) -> np.ndarray:
+        """Parameter values (last axis: parameters, in order) for points ``z`` in normal space.
+
+        Every value lies inside its prior's support, the open support strictly inside (a
+        lognormal value is > 0, a logit-normal one in (0, 1)).
+        """
+        z = np.clip(np.asarray(z, dtype=float), -_Z_LIMIT, _Z_LIMIT)
+        if z.shape[-1] != self.ndim:
+            raise LeptotwinError(
+                "wrong number of coordinates", field="z", value=z.shape[-1], expected=self.ndim
+            )
+        out = np.empty_like(z)
+        for i, spec in enumerate(self.specs):
+            zi = z[..., i]
+            fast = self._fast[i]
+            if fast is not None:
+                x = fast[0](zi)
+            else:
+                lower = zi <= 0
+                with np.errstate(all="ignore"):
+                    below = spec.dist.ppf(special.ndtr(np.where(lower, zi, 0.0)))
+                    above = spec.dist.isf(special.ndtr(-np.where(lower, 0.0, zi)))
+                x = np.where(lower, below, above)
+            lo, hi = self._bounds[i]
+            # inside the support, strictly so at an open end (0 of a lognormal, 0 and 1 of a
+            # logit-normal): Phi(z) rounds to 0 or 1 only beyond |z| ~ 8 for some families
+            if np.isfinite(lo):
+                x = np.maximum(x, np.nextafter(lo, np.inf) if spec.kind in _OPEN_LOW else lo)
+            if np.isfinite(hi):
+                x = np.minimum(x, np.nextafter(hi, -np.inf) if spec.kind in _OPEN_HIGH else hi)
+            out[..., i] = x
+        return out
+
+    def to_z(self, theta: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`to_theta` (``Phi^-1(F(theta))``, from the nearer tail)."""
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape[-1] != self.ndim:
+            raise LeptotwinError(
+                "wrong number of values", field="theta", value=theta.shape[-1], expected=self.ndim
+            )
+        out = np.empty_like(theta)
+        for i, spec in enumerate(self.specs):
+            x = theta[..., i]
+            fast = self._fast[i]
+            with np.errstate(all="ignore"):
+                if fast is not None:
+                    zi = fast[1](x)
+                else:
+                    cdf = np.asarray(spec.dist.cdf(x), dtype=float)
+                    sf = np.asarray(spec.dist.sf(x), dtype=float)
+                    zi = np.where(cdf <= 0.5, special.ndtri(cdf), -special.ndtri(sf))
+            out[..., i] = np.clip(zi, -_Z_LIMIT, _Z_LIMIT)
+        return out
+
+    def medians(self) -> np.ndarray:
+        """The prior medians (``z = 0``)."""
+        return np.array([float(s.dist.median()) for s in self.specs])
+
+
+_OPEN_LOW = {"lognormal", "logitnormal"}
+_OPEN_HIGH = {"logitnormal"}
+
+_Map = Callable[[np.ndarray], np.ndarray]
+
+
+def _phi_inv(u: np.ndarray) -> np.ndarray:
+    """``Phi^-1(u)`` from the nearer tail (exact for u near 1 as well as near 0)."""
+    u = np.asarray(u, dtype=float)
+    return np.where(u <= 0.5, special.ndtri(u), -special.ndtri(1.0 - u))
+
+
+def _closed_form(dist: Any) -> tuple[_Map, _Map] | None:
+    """``(z -> theta, theta -> z)`` in closed form for the prior families of the catalogue
+    (scipy's ``norm``, ``lognorm``, ``uniform``, ``loguniform`` and leptotwin's
+    ``logitnormal``), else None (the generic ``ppf``/``isf`` path). Same result as the generic
+    path, without scipy's per-call overhead (the sampler calls it for every walker and step)."""
+    try:
+        name = dist.dist.name
+        shapes, loc, scale = dist.dist._parse_args(*dist.args, **dist.kwds)
+    except (AttributeError, TypeError):
+        return None
+    loc, scale = float(loc), float(scale)
+    if name == "norm":
+        return (lambda z: loc + scale * z), (lambda x: (x - loc) / scale)
+    if name == "lognorm":
+        (s,) = (float(v) for v in shapes)
+        return (
+            lambda z: loc + scale * np.exp(s * z),
+            lambda x: np.log((x - loc) / scale) / s,
+        )
+    if name == "logitnormal":
+        mu, s = (float(v) for v in shapes)
+        return (
+            lambda z: loc + scale * special.expit(mu + s * z),
+            lambda x: (special.logit((x - loc) / scale) - mu) / s,
+        )
+    if name == "uniform":
+        return (
+            lambda z: loc + scale * np.where(z <= 0, special.ndtr(z), 1.0 - special.ndtr(-z)),
+            lambda x: _phi_inv((x - loc) / scale),
+        )
+    if name in ("loguniform", "reciprocal"):
+        a, b = (math.log(float(v)) for v in shapes)
+        return (
+            lambda z: (
+                loc
+                + scale
+                * np.exp(a + (b - a) * np.where(z <= 0, special.ndtr(z), 1 - special.ndtr(-z)))
+            ),
+            lambda x: _phi_inv((np.log((x - loc) / scale) - a) / (b - a)),
+        )
+    return None
+
+
+def log_prior_z(z: np.ndarray) -> np.ndarray | float:
+    """``sum_i log N(z_i; 0, 1)`` over the last axis."""
+    z = np.asarray(z, dtype=float)
+    return -0.5 * np.sum(z * z, axis=-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
+
+
+class LogPosteriorZ:
+    """The log posterior in normal space: ``log N(z) + log_likelihood(theta(z))``.
+
+    A picklable callable (so emcee may hand it to a process pool). ``log_likelihood`` receives
+    the parameter values as a 1-D array in the order of ``transform.names``; a non-finite value
+    or an exception of type :class:`LeptotwinError`, :class:`ArithmeticError` or
+    :class:`ValueError` counts as ``-inf`` (a region the model cannot evaluate). With
+    ``vectorized`` the likelihood takes a 2-D array (walkers x parameters) and returns one value
+    per row.
+    """
+
+    def __init__(
+        self,
+        transform: ZTransform,
+        log_likelihood: Callable[[np.ndarray], float] | Callable[[np.ndarray], np.ndarray],
+        *,
+        vectorized: bool = False,
+    ) -> None:
+        self.transform = transform
+        self.log_likelihood = log_likelihood
+        self.vectorized = vectorized
+        self.n_calls = 0
+        self.seconds = 0.0
+
+    def __call__(self, z: np.ndarray) -> Any:
+        t0 = time.perf_counter()
+        z = np.asarray(z, dtype=float)
+        theta = self.transform.to_theta(z)
+        prior = log_prior_z(z)
+        if self.vectorized:
+            ll = np.asarray(self.log_likelihood(theta), dtype=float)  # type: ignore[arg-type]
+            out: Any = np.where(np.isfinite(ll), prior + ll, -np.inf)
+            self.n_calls += len(ll)
+        else:
+            try:
+                ll = float(self.log_likelihood(theta))  # type: ignore[arg-type]
+            except (LeptotwinError, ArithmeticError, ValueError):
+                ll = -math.inf
+            out = float(prior) + ll if math.isfinite(ll) else -math.inf
+            self.n_calls += 1
+        self.seconds += time.perf_counter() - t0
+        return out
+
+
+@dataclass
+class EnsembleRun:
+    """What :func:`run_ensemble` returns.
+
+    Attributes
+    ----------
+    z_chain : ndarray, shape (n_steps, n_walkers, ndim)
+        Every step of every walker, in normal space (burn-in included).
+    log_prob : ndarray, shape (n_steps, n_walkers)
+    acceptance : ndarray, shape (n_walkers,)
+        Acceptance fraction of each walker over the whole run.
+    tau : ndarray, shape (ndim,)
+        emcee's integrated autocorrelation time (steps) after the burn-in (``tol=0``: always
+        returned, no log line); an estimate, unreliable when the chain is shorter than ~50 tau.
+    burn : int
+    z_start : ndarray, shape (n_walkers, ndim)
+    z_map : ndarray or None
+        The optimiser's maximum a posteriori point (normal space), when one was searched.
+    n_evaluations : int
+        Log-posterior evaluations (the optimiser's included).
+    seconds : float
+        Wall time of the run (the optimiser's included).
+    """
+
+    z_chain: np.ndarray
+    log_prob: np.ndarray
+    acceptance: np.ndarray
+    tau: np.ndarray
+    burn: int
+    z_start: np.ndarray
+    z_map: np.ndarray | None = None
+    n_evaluations: int = 0
+    seconds: float = 0.0
+    map_evaluations: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def kept(self, thin: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """The steps after burn-in, every ``thin``-th: (z of shape (steps, walkers, ndim),
+        log posterior of shape (steps, walkers))."""
+        return self.z_chain[self.burn :: thin], self.log_prob[self.burn :: thin]
+
+
+def find_map(
+    log_post: Callable[[np.ndarray], float],
+    ndim: int,
+    *,
+    z0: np.ndarray | None = None,
+    max_evaluations: int | None = None,
+) -> tuple[np.ndarray, float, int]:
+    """The maximum a posteriori point in normal space, by Powell's derivative-free method
+    (bounded to ``|z| <= 6``; the readouts need not be smooth to the optimiser's step).
+
+    Returns
+    -------
+    (z, log posterior at z, evaluations used)
+    """
+    start = np.zeros(ndim) if z0 is None else np.asarray(z0, dtype=float)
+    n = 0
+
+    def objective(z: np.ndarray) -> float:
+        nonlocal n
+        n += 1
+        v = log_post(z)
+        # -inf (a region the model cannot evaluate): a large penalty that still points home
+        return -v if math.isfinite(v) else 1e12 * (1.0 + float(z @ z))
+
+    budget = max_evaluations if max_evaluations is not None else 150 * ndim
+    res = optimize.minimize(
+        objective,
+        start,
+        method="Powell",
+        bounds=[(-6.0, 6.0)] * ndim,
+        options={"maxfev": budget, "xtol": 1e-3, "ftol": 1e-6},
+    )
+    best = np.asarray(res.x, dtype=float)
+    value = log_post(best)
+    if not math.isfinite(value) or value < log_post(start):
+        best, value = start, log_post(start)
+    return best, float(value), n
+
+
+def run_ensemble(
+    log_post: Callable[[np.ndarray], Any],
+    ndim: int,
+    *,
+    n_walkers: int,
+    n_steps: int,
+    burn: int,
+    seed: int,
+    z_center: np.ndarray | None = None,
+    init_scale: float = 0.1,
+    pool: Any = None,
+    vectorize: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> EnsembleRun:
+    """Run emcee's ensemble sampler in normal space.
+
+    Parameters
+    ----------
+    log_post : callable
+        ``z -> log posterior`` (1-D ``z``; with ``vectorize``: 2-D, walkers x ndim, -> 1-D).
+    ndim, n_walkers, n_steps, burn, seed : int
+        ``n_walkers >= 2 ndim`` (the stretch move needs it), ``0 <= burn < n_steps``.
+    z_center : ndarray, optional
+        Centre of the initial ball (default: the prior median, 0).
+    init_scale : float
+        SD of the initial ball in normal space (prior SD = 1).
+    pool : object with ``map``, optional
+        Evaluates the walkers of a half-ensemble in parallel (order is kept: deterministic).
+    progress : callable, optional
+        Called as ``progress(step, n_steps)`` after each step.
+
+    Raises
+    ------
+    LeptotwinError
+        For settings emcee cannot run, or when no start point has a finite log posterior.
+    """
+    import emcee
+
+    check_settings(ndim=ndim, n_walkers=n_walkers, n_steps=n_steps, burn=burn)
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    center = np.zeros(ndim) if z_center is None else np.asarray(z_center, dtype=float)
+    start = center + init_scale * rng.standard_normal((n_walkers, ndim))
+    # every walker must start where the posterior is finite: redraw the others nearer the centre
+    lp0 = _evaluate(log_post, start, vectorize=vectorize, pool=pool)
+    n_eval = n_walkers
+    for attempt in range(20):
+        bad = ~np.isfinite(lp0)
+        if not bad.any():
+            break
+        shrink = 0.5 ** (attempt + 1)
+        start[bad] = center + shrink * init_scale * rng.standard_normal((int(bad.sum()), ndim))
+        lp0[bad] = _evaluate(log_post, start[bad], vectorize=vectorize, pool=pool)
+        n_eval += int(bad.sum())
+    if not np.isfinite(lp0).all():
+        raise LeptotwinError(
+            "the log posterior is not finite at any start point near the centre",
+            field="z_center",
+            value=[round(float(c), 3) for c in center],
+            expected="a point where the model and the targets can be evaluated",
+        )
+    sampler = emcee.EnsembleSampler(n_walkers, ndim, log_post, pool=pool, vectorize=vectorize)
+    sampler.random_state = np.random.RandomState(int(rng.integers(2**32 - 1))).get_state()
+    state = emcee.State(start, log_prob=lp0)
+    for i, _ in enumerate(sampler.sample(state, iterations=n_steps), start=1):
+        if progress is not None:
+            progress(i, n_steps)
+    n_eval += n_walkers * n_steps
+    chain = sampler.get_chain()
+    lp = sampler.get_log_prob()
+    # tol=0: the estimate without emcee's "chain shorter than 50 tau" log line; the
+    # calibration reports steps / tau itself
+    tau = np.asarray(sampler.get_autocorr_time(discard=burn, tol=0), dtype=float)
+    return EnsembleRun(
+        z_chain=np.asarray(chain),
+        log_prob=np.asarray(lp),
+        acceptance=np.asarray(sampler.acceptance_fraction, dtype=float),
+        tau=tau,
+        burn=burn,
+        z_start=start,
+        z_map=None if z_center is None else center,
+        n_evaluations=n_eval,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _evaluate(log_post: Callable, z: np.ndarray, *, vectorize: bool, pool: Any) -> np.ndarray:
+    if vectorize:
+        return np.asarray(log_post(z), dtype=float)
+    mapper = pool.map if pool is not None else map
+    return np.array(list(mapper(log_post, list(z))), dtype=float)
+
+
+def check_settings(*, ndim: int, n_walkers: int, n_steps: int, burn: int, thin: int = 1) -> None:
+    """Refuse sampler settings that cannot give a posterior (a LeptotwinError naming the field)."""
+    for name, v in (("n_walkers", n_walkers), ("n_steps", n_steps), ("burn", burn), ("thin", thin)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer):
+            raise LeptotwinError("not an integer", field=name, value=v, expected="an integer")
+    if ndim < 1:
+        raise LeptotwinError("nothing to calibrate", field="parameters", expected="≥ 1 parameter")
+    if n_walkers < 2 * ndim:
+        raise LeptotwinError(
+            "too few walkers for the ensemble sampler",
+            field="n_walkers",
+            value=n_walkers,
+            expected=f"at least 2 x the number of parameters ({2 * ndim})",
+        )
+    if n_steps < 1:
+        raise LeptotwinError("too few steps", field="n_steps", value=n_steps, expected="≥ 1")
+    if not 0 <= burn < n_steps:
+        raise LeptotwinError(
+            "burn-in must be shorter than the run",
+            field="burn",
+            value=burn,
+            expected=f"0 <= burn < n_steps ({n_steps})",
+        )
+    if thin < 1:
+        raise LeptotwinError("thin must be at least 1", field="thin", value=thin, expected="≥ 1")

@@ -1,0 +1,187 @@
+"""The prior's normal space (z-transform) and the emcee driver."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from scipy import special
+
+from leptotwin.calibration.sampler import (
+    LogPosteriorZ,
+    ParameterSpec,
+    ZTransform,
+    check_settings,
+    find_map,
+    log_prior_z,
+    run_ensemble,
+)
+from leptotwin.catalog.priors import distribution
+from leptotwin.catalog.schema import Prior
+from leptotwin.errors import LeptotwinError
+
+KINDS = {
+    "lognormal": (0.5, 8.0, 2.0),
+    "normal": (-2.0, 3.0, None),
+    "uniform": (0.3, 2.2, None),
+    "loguniform": (1e-6, 1e-4, None),
+    "logitnormal": (0.0102, 0.0849, None),
+}
+
+
+def _spec(kind: str) -> ParameterSpec:
+    low, high, median = KINDS[kind]
+    prior = Prior(dist=kind, low=low, high=high, source="test range")
+    return ParameterSpec(kind, distribution(prior, median), kind)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_transform_round_trips_and_matches_the_prior(kind):
+    spec = _spec(kind)
+    tr = ZTransform([spec])
+    z = np.linspace(-8, 8, 161)[:, None]
+    theta = tr.to_theta(z)
+    # same as the generic definition F^-1(Phi(z)), from the nearer tail
+    lower = z[:, 0] <= 0
+    generic = np.where(
+        lower, spec.dist.ppf(special.ndtr(z[:, 0])), spec.dist.isf(special.ndtr(-z[:, 0]))
+    )
+    np.testing.assert_allclose(theta[:, 0], generic, rtol=1e-9, atol=1e-300)
+    # z -> theta -> z where theta is still resolved (bounded priors flatten beyond |z| ~ 6)
+    back = tr.to_z(theta)
+    keep = np.abs(z[:, 0]) <= (5 if kind in ("uniform", "loguniform") else 8)
+    np.testing.assert_allclose(back[keep, 0], z[keep, 0], atol=1e-6)
+    # theta -> z -> theta for prior draws
+    draws = spec.dist.rvs(size=500, random_state=np.random.default_rng(1))[:, None]
+    np.testing.assert_allclose(tr.to_theta(tr.to_z(draws)), draws, rtol=1e-9)
+    # z = 0 is the prior median; the 95 % range is |z| < 1.96
+    np.testing.assert_allclose(tr.to_theta(np.zeros((1, 1)))[0, 0], spec.dist.median())
+    np.testing.assert_allclose(
+        tr.to_theta(np.array([[-1.959964], [1.959964]]))[:, 0],
+        spec.dist.ppf([0.025, 0.975]),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_z_lands_inside_the_support(kind):
+    spec = _spec(kind)
+    tr = ZTransform([spec])
+    z = np.sort(np.concatenate([np.linspace(-60, 60, 241), [-1e6, 1e6, -37.5, 37.5]]))[:, None]
+    theta = tr.to_theta(z)[:, 0]
+    assert np.isfinite(theta).all()
+    low, high, _ = KINDS[kind]
+    if kind == "lognormal":
+        assert (theta > 0).all()
+    elif kind == "logitnormal":
+        assert ((theta > 0) & (theta < 1)).all()
+    elif kind in ("uniform", "loguniform"):
+        assert ((theta >= low) & (theta <= high)).all()
+    assert np.all(np.diff(theta) >= 0)  # monotone
+
+
+def test_transform_of_several_parameters_and_wrong_shapes():
+    tr = ZTransform([_spec(k) for k in sorted(KINDS)])
+    z = np.random.default_rng(0).standard_normal((7, 3, 5))
+    theta = tr.to_theta(z)
+    assert theta.shape == (7, 3, 5)
+    np.testing.assert_allclose(tr.to_z(theta), z, atol=1e-8)
+    np.testing.assert_allclose(tr.medians(), [s.dist.median() for s in tr.specs])
+    with pytest.raises(LeptotwinError, match="coordinates"):
+        tr.to_theta(np.zeros(4))
+    with pytest.raises(LeptotwinError, match="values"):
+        tr.to_z(np.zeros(6))
+
+
+def test_generic_path_for_another_scipy_distribution():
+    from scipy import stats
+
+    tr = ZTransform([ParameterSpec("g", stats.gamma(2.0, scale=3.0), "gamma")])
+    z = np.linspace(-6, 6, 25)[:, None]
+    np.testing.assert_allclose(tr.to_z(tr.to_theta(z)), z, atol=1e-6)
+
+
+def test_log_posterior_counts_model_failures_as_minus_inf():
+    tr = ZTransform([_spec("normal")])
+
+    def boom(theta):
+        raise LeptotwinError("cannot evaluate")
+
+    post = LogPosteriorZ(tr, boom)
+    assert post(np.zeros(1)) == -math.inf
+    assert LogPosteriorZ(tr, lambda th: math.nan)(np.zeros(1)) == -math.inf
+    ok = LogPosteriorZ(tr, lambda th: 0.0)
+    assert ok(np.array([1.0])) == pytest.approx(-0.5 - 0.5 * math.log(2 * math.pi))
+    assert ok.n_calls == 1
+    vec = LogPosteriorZ(tr, lambda th: np.where(th[:, 0] > 0, 0.0, np.nan), vectorized=True)
+    out = vec(np.array([[1.0], [-1.0]]))
+    assert out[0] == pytest.approx(float(log_prior_z(np.array([1.0]))))
+    assert out[1] == -math.inf
+
+
+def _gauss_post(z):
+    """A correlated 2-D Gaussian in z (mean (1, -0.5))."""
+    d = np.asarray(z) - np.array([1.0, -0.5])
+    cov_inv = np.linalg.inv(np.array([[0.09, 0.05], [0.05, 0.09]]))
+    return float(-0.5 * d @ cov_inv @ d)
+
+
+def test_find_map_finds_the_mode():
+    z, value, n = find_map(_gauss_post, 2)
+    np.testing.assert_allclose(z, [1.0, -0.5], atol=2e-3)
+    assert value == pytest.approx(0.0, abs=1e-5)
+    assert 0 < n <= 300
+
+
+def test_run_ensemble_is_deterministic_given_the_seed_and_samples_the_target():
+    kw = {"n_walkers": 12, "n_steps": 1500, "burn": 300, "z_center": np.array([1.0, -0.5])}
+    a = run_ensemble(_gauss_post, 2, seed=5, **kw)
+    b = run_ensemble(_gauss_post, 2, seed=5, **kw)
+    c = run_ensemble(_gauss_post, 2, seed=6, **kw)
+    np.testing.assert_array_equal(a.z_chain, b.z_chain)
+    assert not np.array_equal(a.z_chain, c.z_chain)
+    z, lp = a.kept()
+    flat = z.reshape(-1, 2)
+    np.testing.assert_allclose(flat.mean(axis=0), [1.0, -0.5], atol=0.05)
+    np.testing.assert_allclose(np.cov(flat.T), [[0.09, 0.05], [0.05, 0.09]], atol=0.02)
+    assert z.shape == (1200, 12, 2) and lp.shape == (1200, 12)
+    assert 0.2 < a.acceptance.mean() < 0.9
+    assert a.tau.shape == (2,) and (a.tau > 1).all()
+    assert a.n_evaluations == 12 * 1501
+
+
+def test_a_pool_gives_the_same_chain():
+    kw = {"n_walkers": 8, "n_steps": 50, "burn": 10, "seed": 3}
+    serial = run_ensemble(_gauss_post, 2, **kw)
+    with ThreadPoolExecutor(2) as pool:
+        pooled = run_ensemble(_gauss_post, 2, pool=pool, **kw)
+    np.testing.assert_array_equal(serial.z_chain, pooled.z_chain)
+
+
+def test_start_points_where_the_model_fails_are_redrawn():
+    def post(z):
+        return -math.inf if z[0] > 0.05 else -0.5 * float(z @ z)
+
+    run = run_ensemble(post, 2, n_walkers=8, n_steps=20, burn=5, seed=1)
+    assert np.isfinite(run.log_prob).all()
+    with pytest.raises(LeptotwinError, match="not finite at any start point"):
+        run_ensemble(lambda z: -math.inf, 2, n_walkers=8, n_steps=20, burn=5, seed=1)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"n_walkers": 5}, "too few walkers"),
+        ({"n_steps": 0, "burn": 0}, "too few steps"),
+        ({"burn": 100}, "burn-in"),
+        ({"thin": 0}, "thin"),
+        ({"n_walkers": 8.0}, "not an integer"),
+        ({"ndim": 0}, "nothing to calibrate"),
+    ],
+)
+def test_bad_settings_are_refused(kw, match):
+    settings = {"ndim": 3, "n_walkers": 8, "n_steps": 100, "burn": 10, "thin": 1, **kw}
+    with pytest.raises(LeptotwinError, match=match):
+        check_settings(**settings)
