@@ -278,7 +278,6 @@ def _grow(pm: Any, specs: list[tuple[Any, dict[str, float], float]], **kw: Any) 
 
 def _invitro(cat: Catalog) -> dict[str, float]:
     """IC50s (nM) of every curve, single-well inhibitions, secreted-AREG and molecular ratios."""
-    from leptotwin.model.culture import grow_culture
     from leptotwin.model.pathway import PathwayModel, cell_state
 
     pm = PathwayModel.from_catalog(cat)
@@ -328,6 +327,17 @@ def _invitro(cat: Catalog) -> dict[str, float]:
             y0, y1 = np.log(rel[j - 1]), np.log(rel[j])
             out[c.key] = float(np.exp(x0 + (np.log(0.5) - y0) * (x1 - x0) / (y1 - y0)))
 
+    return out
+
+
+def _molecular(cat: Catalog) -> dict[str, float]:
+    """Secreted AREG of conditioned medium, qPCR levels and the blot's p-EGFR/EGFR ratio."""
+    from leptotwin.model.culture import grow_culture
+    from leptotwin.model.pathway import PathwayModel, cell_state
+
+    pm = PathwayModel.from_catalog(cat)
+    proto = _protocol("viability")
+    out: dict[str, float] = {}
     # conditioned medium (C4, C5): AREG in the supernatant of each group
     med = [
         cell_state(PARENTAL, catalog=cat),
@@ -349,14 +359,17 @@ def _invitro(cat: Catalog) -> dict[str, float]:
     out["medium|mimic control/mimic"] = float(areg[2] / areg[3])
     # qPCR levels and the blot's p-EGFR/EGFR (4 h, no drug: quasi-steady state)
     par, ar = med[0], med[1]
-    out["qpcr|miR-449a"] = float(ar.mir449a / par.mir449a)
-    out["qpcr|AREG"] = float(pm.areg_secretion(ar) / pm.areg_secretion(par))
+    ratio = lambda a, b: float(np.float64(a) / np.float64(b))  # noqa: E731  (0/0 -> nan)
+    out["qpcr|miR-449a"] = ratio(ar.mir449a, par.mir449a)
+    out["qpcr|AREG"] = ratio(pm.areg_secretion(ar), pm.areg_secretion(par))
     e_par, e_ar = float(pm.signals(par).egfr), float(pm.signals(ar).egfr)
-    out["blot|pEGFR/EGFR"] = float((e_ar / ar.egfr_total) / (e_par / par.egfr_total))
+    out["blot|pEGFR/EGFR"] = ratio(ratio(e_ar, ar.egfr_total), ratio(e_par, par.egfr_total))
     return out
 
 
 def _iv(key: str) -> Callable[[Catalog], float]:
+    if key.split("|")[0] in ("medium", "qpcr", "blot"):
+        return lambda cat: _shared(cat, "molecular", _molecular)[key]
     return lambda cat: _shared(cat, "invitro", _invitro)[key]
 
 
@@ -996,7 +1009,8 @@ def _build() -> dict[str, Readout]:
             f"C7.week4_fold_{key}",
             "1",
             f"typical mouse, A925L/AR LMC, arm {arm}: noise-free BLI flux at week 4 / at "
-            "treatment start (last image before the endpoint if reached earlier, as the section)",
+            "treatment start (last image before the endpoint if reached earlier, as the section: "
+            "1 when the endpoint comes before the first weekly image; NaN before treatment)",
             ("C7",),
             combo(arm),
         )
