@@ -185,3 +185,18 @@ def test_bad_settings_are_refused(kw, match):
     settings = {"ndim": 3, "n_walkers": 8, "n_steps": 100, "burn": 10, "thin": 1, **kw}
     with pytest.raises(LeptotwinError, match=match):
         check_settings(**settings)
+
+
+def test_transform_and_log_posterior_pickle_for_a_process_pool():
+    import pickle
+
+    tr = ZTransform([_spec(k) for k in sorted(KINDS)])
+    post = LogPosteriorZ(tr, _zero_loglik)
+    copy = pickle.loads(pickle.dumps(post))
+    z = np.linspace(-2, 2, 5)
+    assert copy(z) == post(z)
+    np.testing.assert_array_equal(copy.transform.to_theta(z), tr.to_theta(z))
+
+
+def _zero_loglik(theta):
+    return 0.0

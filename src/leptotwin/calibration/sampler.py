@@ -122,7 +122,7 @@ class ZTransform:
             zi = z[..., i]
             fast = self._fast[i]
             if fast is not None:
-                x = fast[0](zi)
+                x = fast.forward(zi)
             else:
                 lower = zi <= 0
                 with np.errstate(all="ignore"):
@@ -152,7 +152,7 @@ class ZTransform:
             fast = self._fast[i]
             with np.errstate(all="ignore"):
                 if fast is not None:
-                    zi = fast[1](x)
+                    zi = fast.inverse(x)
                 else:
                     cdf = np.asarray(spec.dist.cdf(x), dtype=float)
                     sf = np.asarray(spec.dist.sf(x), dtype=float)
@@ -168,7 +168,10 @@ class ZTransform:
 _OPEN_LOW = {"lognormal", "logitnormal"}
 _OPEN_HIGH = {"logitnormal"}
 
-_Map = Callable[[np.ndarray], np.ndarray]
+
+def _phi(z: np.ndarray) -> np.ndarray:
+    """``Phi(z)`` from the nearer tail."""
+    return np.where(z <= 0, special.ndtr(z), 1.0 - special.ndtr(-z))
 
 
 def _phi_inv(u: np.ndarray) -> np.ndarray:
@@ -177,46 +180,56 @@ def _phi_inv(u: np.ndarray) -> np.ndarray:
     return np.where(u <= 0.5, special.ndtri(u), -special.ndtri(1.0 - u))
 
 
-def _closed_form(dist: Any) -> tuple[_Map, _Map] | None:
-    """``(z -> theta, theta -> z)`` in closed form for the prior families of the catalogue
-    (scipy's ``norm``, ``lognorm``, ``uniform``, ``loguniform`` and leptotwin's
-    ``logitnormal``), else None (the generic ``ppf``/``isf`` path). Same result as the generic
-    path, without scipy's per-call overhead (the sampler calls it for every walker and step)."""
+class _ClosedForm:
+    """``z -> theta`` and ``theta -> z`` in closed form for one prior family (picklable, for a
+    process pool); ``x = loc + scale * y`` with ``y`` the standard member of the family."""
+
+    def __init__(self, family: str, shapes: tuple[float, ...], loc: float, scale: float) -> None:
+        self.family, self.shapes, self.loc, self.scale = family, shapes, loc, scale
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        f, sh = self.family, self.shapes
+        if f == "norm":
+            y = z
+        elif f == "lognorm":
+            y = np.exp(sh[0] * z)
+        elif f == "logitnormal":
+            y = special.expit(sh[0] + sh[1] * z)
+        elif f == "uniform":
+            y = _phi(z)
+        else:  # loguniform on [exp(a), exp(b)]
+            y = np.exp(sh[0] + (sh[1] - sh[0]) * _phi(z))
+        return self.loc + self.scale * y
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        f, sh = self.family, self.shapes
+        y = (np.asarray(x, dtype=float) - self.loc) / self.scale
+        if f == "norm":
+            return y
+        if f == "lognorm":
+            return np.log(y) / sh[0]
+        if f == "logitnormal":
+            return (special.logit(y) - sh[0]) / sh[1]
+        if f == "uniform":
+            return _phi_inv(y)
+        return _phi_inv((np.log(y) - sh[0]) / (sh[1] - sh[0]))
+
+
+def _closed_form(dist: Any) -> _ClosedForm | None:
+    """The closed-form transform for the prior families of the catalogue (scipy's ``norm``,
+    ``lognorm``, ``uniform``, ``loguniform`` and leptotwin's ``logitnormal``), else None (the
+    generic ``ppf``/``isf`` path). Same result as the generic path, without scipy's per-call
+    overhead (the sampler calls it for every walker and step)."""
     try:
         name = dist.dist.name
         shapes, loc, scale = dist.dist._parse_args(*dist.args, **dist.kwds)
     except (AttributeError, TypeError):
         return None
-    loc, scale = float(loc), float(scale)
-    if name == "norm":
-        return (lambda z: loc + scale * z), (lambda x: (x - loc) / scale)
-    if name == "lognorm":
-        (s,) = (float(v) for v in shapes)
-        return (
-            lambda z: loc + scale * np.exp(s * z),
-            lambda x: np.log((x - loc) / scale) / s,
-        )
-    if name == "logitnormal":
-        mu, s = (float(v) for v in shapes)
-        return (
-            lambda z: loc + scale * special.expit(mu + s * z),
-            lambda x: (special.logit((x - loc) / scale) - mu) / s,
-        )
-    if name == "uniform":
-        return (
-            lambda z: loc + scale * np.where(z <= 0, special.ndtr(z), 1.0 - special.ndtr(-z)),
-            lambda x: _phi_inv((x - loc) / scale),
-        )
+    sh = tuple(float(v) for v in shapes)
     if name in ("loguniform", "reciprocal"):
-        a, b = (math.log(float(v)) for v in shapes)
-        return (
-            lambda z: (
-                loc
-                + scale
-                * np.exp(a + (b - a) * np.where(z <= 0, special.ndtr(z), 1 - special.ndtr(-z)))
-            ),
-            lambda x: _phi_inv((np.log((x - loc) / scale) - a) / (b - a)),
-        )
+        return _ClosedForm("loguniform", (math.log(sh[0]), math.log(sh[1])), loc, scale)
+    if name in ("norm", "lognorm", "logitnormal", "uniform"):
+        return _ClosedForm(name, sh, float(loc), float(scale))
     return None
 
 

@@ -1,0 +1,251 @@
+"""``leptotwin calibrate-study``: rerun the joint calibration from scratch and write its files.
+
+Fits the uncertain catalogue values of :data:`leptotwin.calibration.calibrate.DEFAULT_PARAMETERS`
+jointly against the used calibration targets (:mod:`leptotwin.calibration.targets`) with emcee
+(:mod:`leptotwin.calibration.sampler`), predicts the held-out targets, and writes into ``--out``:
+
+``posterior_draws.csv``
+    the posterior ensemble (``--draws`` rows, evenly spaced over the chain after burn-in; one
+    column per calibrated path in catalogue units, and ``log_posterior``);
+``posterior.yaml``
+    median and 95 % interval per calibrated value, with the provenance (targets used and held
+    out with their sources, priors, sampler settings, seed, versions, date, wall time);
+``calibration_diagnostics.csv``
+    prior vs posterior, R-hat, bulk and tail ESS, emcee's tau per parameter;
+``calibration_targets.csv``
+    every target with the model's posterior and posterior-predictive 95 % intervals (held-out
+    ones labelled ``prediction``);
+``calibration.md``
+    the same as a readable summary.
+
+``--install`` also copies ``posterior.yaml`` and ``posterior_draws.csv`` into the packaged
+catalogue folder, where ``leptotwin catalog``, the ensemble (``reproduce --ensemble``) and the
+posterior-median run read them. ``--quick`` is a smoke run (a handful of steps, no optimiser;
+seconds to a minute), not a posterior.
+
+Defaults (24 walkers, 300 steps, 100 burn-in, an optimiser start of at most 400 evaluations)
+are sized to finish within 30 minutes on 2 cores at ~0.2 s per likelihood evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leptotwin._fileio import prepare_out_dir
+from leptotwin.errors import LeptotwinError
+
+__all__ = ["DEFAULTS", "QUICK", "CalibrateStudyOutcome", "run_calibrate_study"]
+
+DEFAULTS: dict[str, int] = {
+    "walkers": 24,
+    "steps": 300,
+    "burn": 100,
+    "draws": 1000,
+    "map_evaluations": 400,
+    "n_predictive": 200,
+}
+"""Settings of a full run (each overridable on the command line except the last two)."""
+
+QUICK: dict[str, int] = {"steps": 4, "burn": 1, "draws": 16, "n_predictive": 4}
+"""Settings of ``--quick`` (walkers: twice the number of parameters; no optimiser start)."""
+
+
+@dataclass
+class CalibrateStudyOutcome:
+    """What :func:`run_calibrate_study` returns: the calibration and the written paths."""
+
+    result: Any  # CalibrationResult
+    paths: dict[str, Path]
+    out_dir: Path
+    installed: bool
+
+    def summary_lines(self) -> list[str]:
+        """A short report for the terminal: settings, per-parameter posterior and diagnostics,
+        targets outside their predictive interval, files."""
+        r = self.result
+        p = r.provenance
+        s = p["sampler"]
+        lines = [
+            f"calibrated {len(r.parameters)} values against {len(p['targets_used'])} targets "
+            f"({len(p['targets_held_out'])} held out): {s['n_walkers']} walkers x "
+            f"{s['n_steps']} steps (burn-in {s['burn']}), {s['n_draws']} draws kept, "
+            f"seed {s['seed']}",
+            f"{s['n_evaluations']} likelihood evaluations, "
+            f"{s['seconds_per_evaluation'] * 1e3:.0f} ms each; wall time "
+            f"{p['wall_time_s'] / 60:.1f} min; acceptance {s['acceptance_fraction_mean']:.2f}",
+        ]
+        for row in r.diagnostics.itertuples():
+            lines.append(
+                f"  {row.parameter}: prior {_g(row.prior_median)} ({_g(row.prior_low)}–"
+                f"{_g(row.prior_high)}) -> posterior {_g(row.posterior_median)} "
+                f"({_g(row.posterior_low)}–{_g(row.posterior_high)}) {row.unit}; "
+                f"R-hat {row.r_hat:.3f}, ESS bulk {row.ess_bulk:.0f}, tail {row.ess_tail:.0f}, "
+                f"tau {row.tau:.1f}"
+            )
+        d = p["diagnostics"]
+        verdict = (
+            "converged by R-hat <= 1.05 and ESS >= 100 (indicative: walkers are not "
+            "independent chains)"
+            if r.converged()
+            else f"NOT converged by R-hat <= 1.05 and ESS >= 100 (max R-hat {d['r_hat_max']:.3f},"
+            f" min ESS bulk {d['ess_bulk_min']:.0f}, tail {d['ess_tail_min']:.0f}): run longer"
+        )
+        lines.append(verdict)
+        outside = r.targets[~r.targets["inside_95"].astype(bool)]
+        for row in outside.itertuples():
+            lines.append(
+                f"  {row.label} outside its 95 % predictive interval: {row.name} = "
+                f"{_g(row.value)} vs {_g(row.predictive_low)}–{_g(row.predictive_high)}"
+            )
+        lines.append(f"wrote {len(self.paths)} files to {self.out_dir}")
+        if self.installed:
+            lines.append("installed posterior.yaml and posterior_draws.csv into the catalogue")
+        return lines
+
+
+def _g(x: float) -> str:
+    v = float(x)
+    return "nan" if not math.isfinite(v) else f"{float(f'{v:.3g}'):g}"
+
+
+def _check_int(value: Any, option: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise LeptotwinError(
+            "not an integer in range",
+            source=option,
+            value=value,
+            expected=f"an integer ≥ {minimum}",
+        )
+    return int(value)
+
+
+def run_calibrate_study(
+    *,
+    out_dir: str | os.PathLike[str] = Path("results/calibrate"),
+    draws: int | None = None,
+    seed: int = 2020,
+    walkers: int | None = None,
+    steps: int | None = None,
+    burn: int | None = None,
+    jobs: int = 1,
+    quick: bool = False,
+    install: bool = False,
+    force: bool = False,
+    parameters: Sequence[str] | None = None,
+    targets: Sequence[Any] | None = None,
+    readouts_fn: Callable[..., Mapping[str, float]] | None = None,
+    log_likelihood_fn: Callable[..., float] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CalibrateStudyOutcome:
+    """Run the calibration and write its files (see the module docstring).
+
+    Parameters
+    ----------
+    out_dir : path
+        Output folder (refused when it holds results, unless ``force``).
+    draws : int, optional
+        Posterior draws kept (default 1000; ``--quick`` 16); at most walkers x (steps - burn).
+    seed, walkers, steps, burn : int
+        Sampler settings (defaults in :data:`DEFAULTS`; walkers at least twice the number of
+        calibrated values).
+    jobs : int
+        Worker processes evaluating the walkers (1: in this process).
+    quick : bool
+        A smoke run (:data:`QUICK`).
+    install : bool
+        Also install the posterior into the packaged catalogue.
+    parameters, targets, readouts_fn, log_likelihood_fn :
+        Replace the defaults (for tests and for the Python interface).
+    progress : callable, optional
+        Receives a line now and then (stage, step, time so far and left).
+
+    Raises
+    ------
+    LeptotwinError
+        Bad options (naming the option), an output folder that holds results, or anything
+        :func:`leptotwin.calibration.calibrate.calibrate` refuses.
+    """
+    from leptotwin.calibration.calibrate import (
+        DEFAULT_PARAMETERS,
+        calibrate,
+        write_calibration,
+    )
+
+    base = {**DEFAULTS, **(QUICK if quick else {})}
+    seed = _check_int(seed, "--seed", 0)
+    jobs = _check_int(jobs, "--jobs", 1)
+    params = list(parameters) if parameters is not None else list(DEFAULT_PARAMETERS)
+    ndim = len(params)
+    if walkers is None:
+        walkers = 2 * ndim if quick else max(base["walkers"], 2 * ndim)
+    walkers = _check_int(walkers, "--walkers", 2 * max(ndim, 1))
+    steps = _check_int(base["steps"] if steps is None else steps, "--steps", 2)
+    if burn is None:
+        burn = min(base["burn"], steps // 3)
+    burn = _check_int(burn, "--burn", 0)
+    if burn >= steps:
+        raise LeptotwinError(
+            "burn-in must be shorter than the run",
+            source="--burn",
+            value=burn,
+            expected=f"fewer than --steps ({steps})",
+        )
+    available = walkers * (steps - burn)
+    draws = _check_int(min(base["draws"], available) if draws is None else draws, "--draws", 1)
+    if draws > available:
+        raise LeptotwinError(
+            "more draws than the chain holds after burn-in",
+            source="--draws",
+            value=draws,
+            expected=f"at most walkers x (steps - burn) = {available}, or more --steps",
+        )
+    out = prepare_out_dir(out_dir, force=force)
+    t0 = time.perf_counter()
+    clock = {"last": -math.inf, "sample_start": math.nan}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if progress is None:
+            return
+        now = time.perf_counter() - t0
+        if stage == "sample" and math.isnan(clock["sample_start"]):
+            clock["sample_start"] = now
+        if done not in (0, total) and now - clock["last"] < 15.0:
+            return
+        clock["last"] = now
+        line = f"calibrate: {stage} {done}/{total}, {now / 60:.1f} min"
+        if stage == "sample" and 0 < done < total:
+            rate = (now - clock["sample_start"]) / done
+            line += f", ~{rate * (total - done) / 60:.1f} min left for sampling"
+        progress(line)
+
+    result = calibrate(
+        targets=targets,
+        parameters=params,
+        n_walkers=walkers,
+        n_steps=steps,
+        burn=burn,
+        thin=1,
+        seed=seed,
+        n_draws=draws,
+        map_start=not quick,
+        map_evaluations=base["map_evaluations"],
+        n_predictive=min(base["n_predictive"], draws),
+        n_jobs=jobs,
+        readouts_fn=readouts_fn,
+        log_likelihood_fn=log_likelihood_fn,
+        progress=report,
+    )
+    result.provenance["command"] = {
+        "quick": bool(quick),
+        "jobs": jobs,
+        "draws": draws,
+        "installed": bool(install),
+    }
+    paths = write_calibration(result, out, install=install)
+    return CalibrateStudyOutcome(result=result, paths=paths, out_dir=out, installed=install)

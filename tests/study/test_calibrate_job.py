@@ -1,0 +1,118 @@
+"""``leptotwin calibrate-study`` as a job: options, files, refusal, determinism."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from leptotwin.catalog import load_catalog
+from leptotwin.catalog.loader import read_posterior
+from leptotwin.catalog.posterior import load_posterior_draws
+from leptotwin.errors import LeptotwinError
+from leptotwin.study.calibrate_job import run_calibrate_study
+
+PARAMS = ["pathway.egfr_weight", "A925L/AR.mir449a"]
+
+
+def _target(name, readout, value, sd, role="used"):
+    return SimpleNamespace(
+        name=name,
+        readout=readout,
+        value=value,
+        error=SimpleNamespace(scale="log", sd=sd),
+        role=role,
+        source="test",
+    )
+
+
+TARGETS = [
+    _target("fold", "fold", 30.0, 0.1),
+    _target("w", "w", 6.0, 0.05),
+    _target("held", "held", 12.0, 0.1, role="held_out"),
+]
+
+
+def fake_readouts(catalog, names):
+    w = catalog.pathway_value("egfr_weight")
+    mir = catalog.cell_line("A925L/AR").mir449a.value
+    values = {"fold": w / mir, "w": w, "held": 2 * w}
+    return {n: values[n] for n in names}
+
+
+def fake_loglik(values, targets):
+    return sum(-0.5 * ((math.log(values[t.readout] / t.value)) / t.error.sd) ** 2 for t in targets)
+
+
+def _run(out, **kw):
+    args = {
+        "out_dir": out,
+        "parameters": PARAMS,
+        "targets": TARGETS,
+        "readouts_fn": fake_readouts,
+        "log_likelihood_fn": fake_loglik,
+        "quick": True,
+    }
+    args.update(kw)
+    return run_calibrate_study(**args)
+
+
+def test_quick_run_writes_files_the_catalogue_reads(tmp_path):
+    lines: list[str] = []
+    outcome = _run(tmp_path / "cal", progress=lines.append)
+    names = {p.name for p in outcome.paths.values()}
+    assert names == {
+        "posterior_draws.csv",
+        "posterior.yaml",
+        "calibration_diagnostics.csv",
+        "calibration_targets.csv",
+        "calibration.md",
+    }
+    assert set(read_posterior(outcome.paths["posterior.yaml"], load_catalog())) == set(PARAMS)
+    draws = load_posterior_draws(outcome.paths["posterior_draws.csv"])
+    assert list(draws.columns) == PARAMS and len(draws) == 4 * 3  # 2 x dim walkers, 3 kept steps
+    text = "\n".join(outcome.summary_lines())
+    assert "pathway.egfr_weight: prior" in text and "R-hat" in text
+    assert "wrote 5 files" in text
+    assert outcome.result.provenance["command"]["quick"] is True
+    assert any(line.startswith("calibrate: sample") for line in lines)
+    # a folder holding results is refused unless --force
+    with pytest.raises(LeptotwinError, match="already holds results"):
+        _run(tmp_path / "cal")
+    _run(tmp_path / "cal", force=True)
+
+
+def test_full_settings_and_draws(tmp_path):
+    outcome = _run(tmp_path / "cal", quick=False, walkers=8, steps=60, burn=20, draws=100, seed=3)
+    s = outcome.result.provenance["sampler"]
+    assert (s["n_walkers"], s["n_steps"], s["burn"], s["n_draws"]) == (8, 60, 20, 100)
+    assert s["map_start"] is True
+    d = outcome.result.diagnostics.set_index("parameter")
+    assert d.loc["pathway.egfr_weight", "posterior_median"] == pytest.approx(6.0, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("kw", "option"),
+    [
+        ({"walkers": 3}, "--walkers"),
+        ({"steps": 1}, "--steps"),
+        ({"steps": 10, "burn": 10}, "--burn"),
+        ({"draws": 0}, "--draws"),
+        ({"draws": 10_000}, "--draws"),
+        ({"seed": -1}, "--seed"),
+        ({"jobs": 0}, "--jobs"),
+        ({"walkers": 8.5}, "--walkers"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_written(tmp_path, kw, option):
+    with pytest.raises(LeptotwinError, match=option):
+        _run(tmp_path / "cal", **kw)
+    assert not (tmp_path / "cal").exists()
+
+
+def test_worker_processes_give_the_same_draws(tmp_path):
+    one = _run(tmp_path / "a", walkers=4, steps=6, burn=2, draws=8)
+    two = _run(tmp_path / "b", walkers=4, steps=6, burn=2, draws=8, jobs=2)
+    pd.testing.assert_frame_equal(one.result.draws, two.result.draws)
