@@ -87,3 +87,13 @@ def test_draws_file_errors_name_the_file(tmp_path):
         draw_parameters(2, rng=np.random.default_rng(0), draws=unknown)
     with pytest.raises(LeptotwinError, match="positive integer"):
         draw_parameters(0, rng=np.random.default_rng(0))
+
+
+def test_a_draw_from_the_tails_is_a_valid_catalogue():
+    """A lognormal draw lies outside the prior's 95 % range one time in 20: still a catalogue."""
+    base = load_catalog()
+    hi = base.quantity(W_E).prior.high
+    moved = base.with_values({W_E: 1.5 * hi})
+    row = moved.table().set_index("path").loc[W_E]
+    assert row["value"] == pytest.approx(1.5 * hi)
+    assert moved.quantity(W_E).prior.catalog_value == base.quantity(W_E).value

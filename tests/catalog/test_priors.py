@@ -353,7 +353,7 @@ def test_with_values_round_trips_and_leaves_the_original_alone():
     for path, value in paths.items():
         assert new.quantity(path).value == value
         moved, kept = new.quantity(path), cat.quantity(path)
-        assert moved.prior.model_copy(update={"median": None}) == kept.prior
+        assert moved.prior.model_copy(update={"catalog_value": None}) == kept.prior
         assert prior_distribution(moved).median() == pytest.approx(
             prior_distribution(kept).median()
         )

@@ -498,9 +498,9 @@ def _replace_value(obj: Any, keys: list[str | int], value: float) -> Any:
     does not re-validate (a posterior draw may lie outside a prior's 95 % interval)."""
     if not keys:
         prior = obj.prior
-        if prior is not None and prior.dist == "lognormal" and prior.median is None:
-            # the lognormal prior is centred on the value: pin it before the value moves
-            prior = prior.model_copy(update={"median": obj.value})
+        if prior is not None and prior.catalog_value is None:
+            # a lognormal prior is centred on the catalogue value: keep it before the value moves
+            prior = prior.model_copy(update={"catalog_value": obj.value})
         return obj.model_copy(update={"value": value, "prior": prior})
     key, rest = keys[0], keys[1:]
     if isinstance(obj, dict):

@@ -141,7 +141,8 @@ def prior_distribution(quantity: Quantity) -> stats.rv_continuous:
         raise LeptotwinError(
             "a fixed value has no prior", field="prior", value=quantity.value, expected="a prior"
         )
-    median = quantity.prior.median if quantity.prior.median is not None else quantity.value
+    p = quantity.prior
+    median = p.catalog_value if p.catalog_value is not None else quantity.value
     return distribution(quantity.prior, median=median)
 
 

@@ -61,17 +61,18 @@ class Prior(_Strict):
     source : str
         Where the range comes from: a publication's range or spread, or the stated default of
         an order-of-magnitude assumption (e.g. "95 % within 3-fold").
-    median : float, optional
-        ``lognormal`` only: the prior's median when it is not the quantity's value. Normally
-        absent (the catalogue value is the median); set automatically when a drawn or calibrated
-        value replaces the value (:meth:`Catalog.with_values`), so the prior stays where it was.
+    catalog_value : float, optional
+        The catalogue's own value, recorded automatically when a drawn or calibrated value
+        replaces it (:meth:`Catalog.with_values`); never written by hand. A ``lognormal`` prior
+        stays centred on it, and the moved value may lie outside ``[low, high]`` (a draw from
+        the prior's tails, or a posterior value).
     """
 
     dist: str
     low: float
     high: float
     source: str = Field(min_length=3)
-    median: float | None = None
+    catalog_value: float | None = None
 
     @field_validator("dist")
     @classmethod
@@ -128,7 +129,7 @@ class Quantity(_Strict):
     @model_validator(mode="after")
     def _value_inside_prior(self) -> Quantity:
         p = self.prior
-        if p is not None and not (p.low <= self.value <= p.high):
+        if p is not None and p.catalog_value is None and not (p.low <= self.value <= p.high):
             raise ValueError(
                 f"value {self.value:g} lies outside its prior range [{p.low:g}, {p.high:g}]"
             )
