@@ -1,0 +1,370 @@
+"""What the calibration fits, what it holds out, and how readouts are scored against them.
+
+The targets live in ``calibration/targets.yaml`` (packaged): published numbers from FACTS.md and
+the study's findings, each with its measurement error, its source and a role — ``used`` (the
+calibration fits it) or ``held_out`` (never seen by the calibration, reported as a prediction).
+A target is a Gaussian around a stated value or, for findings stated as a range or an inequality,
+an interval with soft (Gaussian-tail) walls; both on the log or the linear scale (the YAML's
+header says why).
+
+>>> from leptotwin.calibration.targets import load_targets, log_likelihood
+>>> targets = load_targets()
+>>> sum(t.role == "held_out" for t in targets) >= 3
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from leptotwin.errors import LeptotwinError
+
+__all__ = ["KINDS", "ROLES", "SCALES", "Target", "load_targets", "log_likelihood", "target_table"]
+
+ROLES = ("used", "held_out")
+SCALES = ("log", "linear")
+KINDS = ("gaussian", "interval")
+_KEYS = {
+    "name",
+    "readout",
+    "unit",
+    "kind",
+    "value",
+    "low",
+    "high",
+    "error",
+    "role",
+    "source",
+    "note",
+}
+_REQUIRED = ("name", "readout", "unit", "error", "role", "source")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One calibration target.
+
+    Attributes
+    ----------
+    name : str
+    readout : str
+        Name of a readout in :data:`leptotwin.calibration.readouts.READOUTS`.
+    value : float
+        Gaussian: the centre. Interval: the value shown in tables (the bounds' middle on the
+        target's scale unless stated).
+    unit : str
+    scale : {"log", "linear"}
+        Scale of the error (log: natural log).
+    sd : float
+        Measurement error on that scale (> 0).
+    role : {"used", "held_out"}
+    source : str
+    note : str
+    kind : {"gaussian", "interval"}
+    low, high : float or None
+        Interval bounds (one may be None: a one-sided statement).
+    """
+
+    name: str
+    readout: str
+    value: float
+    unit: str
+    scale: str
+    sd: float
+    role: str
+    source: str
+    note: str = ""
+    kind: str = "gaussian"
+    low: float | None = None
+    high: float | None = None
+
+    def _f(self, x: float) -> float:
+        if self.scale == "log":
+            return math.log(x) if x > 0 else -math.inf
+        return x
+
+    def z(self, twin: float) -> float:
+        """Signed distance of ``twin`` from the target in units of ``sd`` (0 inside an
+        interval); NaN for a NaN readout, ±inf for a readout at ±inf outside the target."""
+        x = float(twin)
+        if math.isnan(x):
+            return math.nan
+        if self.kind == "gaussian":
+            if math.isinf(x):
+                return math.copysign(math.inf, x)
+            return (self._f(x) - self._f(self.value)) / self.sd
+        if self.low is not None and x < self.low:
+            return (self._f(x) - self._f(self.low)) / self.sd
+        if self.high is not None and x > self.high:
+            return (self._f(x) - self._f(self.high)) / self.sd if math.isfinite(x) else math.inf
+        return 0.0
+
+    def log_likelihood(self, twin: float) -> float:
+        """``-z²/2`` (constants dropped): 0 at the value or inside the interval; ``-inf`` for a
+        NaN readout and for an infinite one outside the target."""
+        z = self.z(twin)
+        return -0.5 * z * z if math.isfinite(z) else -math.inf
+
+
+def _packaged_path() -> Path:
+    return Path(str(resources.files("leptotwin.calibration") / "targets.yaml"))
+
+
+def _number(raw: Any, source: str, field: str, *, positive: bool = False) -> float:
+    bad = isinstance(raw, bool) or not isinstance(raw, int | float)
+    x = math.nan if bad else float(raw)
+    if not math.isfinite(x) or (positive and x <= 0):
+        raise LeptotwinError(
+            "not a valid number",
+            source=source,
+            field=field,
+            value=raw,
+            expected="a finite number > 0" if positive else "a finite number",
+        )
+    return x
+
+
+def _text(raw: Any, source: str, field: str) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise LeptotwinError("must be non-empty text", source=source, field=field, value=raw)
+    return raw.strip()
+
+
+def _one(entry: Any, i: int, source: str, readouts: Mapping[str, Any]) -> Target:
+    where = f"targets[{i}]"
+    if not isinstance(entry, dict):
+        raise LeptotwinError("each target must be a mapping", source=source, field=where)
+    unknown = sorted(set(entry) - _KEYS)
+    if unknown:
+        raise LeptotwinError(
+            "unknown key",
+            source=source,
+            field=f"{where}.{unknown[0]}",
+            expected=", ".join(sorted(_KEYS)),
+        )
+    for key in _REQUIRED:
+        if key not in entry:
+            raise LeptotwinError("missing key", source=source, field=f"{where}.{key}")
+    name = _text(entry["name"], source, f"{where}.name")
+    where = f"targets[{i}] ({name})"
+    readout = _text(entry["readout"], source, f"{where}.readout")
+    if readout not in readouts:
+        raise LeptotwinError(
+            "unknown readout",
+            source=source,
+            field=f"{where}.readout",
+            value=readout,
+            expected="a name in leptotwin.calibration.readouts.READOUTS",
+        )
+    unit = _text(entry["unit"], source, f"{where}.unit")
+    if unit != readouts[readout].unit:
+        raise LeptotwinError(
+            "unit differs from the readout's",
+            source=source,
+            field=f"{where}.unit",
+            value=unit,
+            expected=readouts[readout].unit,
+        )
+    role = entry["role"]
+    if role not in ROLES:
+        raise LeptotwinError(
+            "unknown role",
+            source=source,
+            field=f"{where}.role",
+            value=role,
+            expected="used or held_out",
+        )
+    kind = entry.get("kind", "gaussian")
+    if kind not in KINDS:
+        raise LeptotwinError(
+            "unknown kind",
+            source=source,
+            field=f"{where}.kind",
+            value=kind,
+            expected="gaussian or interval",
+        )
+    error = entry["error"]
+    if not isinstance(error, dict) or set(error) != {"scale", "sd"}:
+        raise LeptotwinError(
+            "error must be {scale, sd}",
+            source=source,
+            field=f"{where}.error",
+            value=error,
+            expected="{scale: log|linear, sd: > 0}",
+        )
+    scale = error["scale"]
+    if scale not in SCALES:
+        raise LeptotwinError(
+            "unknown error scale",
+            source=source,
+            field=f"{where}.error.scale",
+            value=scale,
+            expected="log or linear",
+        )
+    sd = _number(error["sd"], source, f"{where}.error.sd", positive=True)
+    pos = scale == "log"
+    low = high = None
+    if kind == "interval":
+        if "low" not in entry and "high" not in entry:
+            raise LeptotwinError(
+                "an interval needs low, high or both", source=source, field=f"{where}.low/high"
+            )
+        if "low" in entry:
+            low = _number(entry["low"], source, f"{where}.low", positive=pos)
+        if "high" in entry:
+            high = _number(entry["high"], source, f"{where}.high", positive=pos)
+        if low is not None and high is not None and not low < high:
+            raise LeptotwinError(
+                "low must be below high",
+                source=source,
+                field=f"{where}.low/high",
+                value=(low, high),
+            )
+        if "value" in entry:
+            value = _number(entry["value"], source, f"{where}.value", positive=pos)
+        elif low is not None and high is not None:
+            value = math.sqrt(low * high) if pos else (low + high) / 2.0
+        else:
+            value = low if low is not None else high  # type: ignore[assignment]
+    else:
+        for key in ("low", "high"):
+            if key in entry:
+                raise LeptotwinError(
+                    "low/high belong to kind: interval", source=source, field=f"{where}.{key}"
+                )
+        if "value" not in entry:
+            raise LeptotwinError("missing key", source=source, field=f"{where}.value")
+        value = _number(entry["value"], source, f"{where}.value", positive=pos)
+    note = entry.get("note", "")
+    if not isinstance(note, str):
+        raise LeptotwinError("must be text", source=source, field=f"{where}.note", value=note)
+    return Target(
+        name=name,
+        readout=readout,
+        value=float(value),
+        unit=unit,
+        scale=scale,
+        sd=sd,
+        role=role,
+        source=_text(entry["source"], source, f"{where}.source"),
+        note=note.strip(),
+        kind=kind,
+        low=low,
+        high=high,
+    )
+
+
+def load_targets(path: str | Path | None = None) -> list[Target]:
+    """Read and check a targets file (the packaged ``calibration/targets.yaml`` by default).
+
+    Raises
+    ------
+    LeptotwinError
+        Naming the file and the field: a missing or unreadable file, a file without a
+        ``targets`` list, unknown or missing keys, an unknown readout, a unit that is not the
+        readout's, an unknown role, kind or error scale, an sd ≤ 0, a bound or value that is not a
+        finite number (≤ 0 on the log scale), ``low ≥ high``, a repeated name.
+    """
+    from leptotwin.calibration.readouts import READOUTS
+
+    p = _packaged_path() if path is None else Path(path)
+    source = str(p) if path is not None else "calibration/targets.yaml"
+    if not p.is_file():
+        raise LeptotwinError("targets file not found", source=str(p))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise LeptotwinError(
+            f"not a readable YAML file ({exc.__class__.__name__})", source=source
+        ) from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("targets"), list)
+        or not data["targets"]
+    ):
+        raise LeptotwinError(
+            "no targets", source=source, field="targets", expected="a non-empty list of targets"
+        )
+    extra = sorted(set(data) - {"targets"})
+    if extra:
+        raise LeptotwinError(
+            "unknown top-level key", source=source, field=extra[0], expected="targets"
+        )
+    targets = [_one(e, i, source, READOUTS) for i, e in enumerate(data["targets"])]
+    seen: set[str] = set()
+    for i, t in enumerate(targets):
+        if t.name in seen:
+            raise LeptotwinError(
+                "target name used twice", source=source, field=f"targets[{i}].name", value=t.name
+            )
+        seen.add(t.name)
+    return targets
+
+
+def log_likelihood(readout_values: Mapping[str, float], targets: Sequence[Target]) -> float:
+    """Sum of the ``used`` targets' log-likelihoods (:meth:`Target.log_likelihood`, constants
+    dropped, so 0 when every used target is met exactly); ``-inf`` when a used target's readout
+    is NaN, missing, or infinite outside its target.
+
+    Parameters
+    ----------
+    readout_values : mapping
+        Readout name → twin value (e.g. from :func:`~leptotwin.calibration.readouts.
+        evaluate_readouts`).
+    targets : sequence of Target
+        Held-out targets are skipped.
+    """
+    total = 0.0
+    for t in targets:
+        if t.role != "used":
+            continue
+        x = readout_values.get(t.readout, math.nan)
+        try:
+            x = float(x)
+        except (TypeError, ValueError):
+            return -math.inf
+        ll = t.log_likelihood(x)
+        if ll == -math.inf:
+            return -math.inf
+        total += ll
+    return total
+
+
+def target_table(targets: Sequence[Target], readout_values: Mapping[str, float]) -> pd.DataFrame:
+    """One row per target for reports: ``name, readout, role, kind, value, low, high, unit,
+    twin, ratio (twin / value), z (in sd, 0 inside an interval), met (|z| ≤ 2 for a Gaussian,
+    inside for an interval), source``."""
+    rows = []
+    for t in targets:
+        twin = float(readout_values.get(t.readout, math.nan))
+        z = t.z(twin)
+        met = bool(z == 0.0) if t.kind == "interval" else bool(abs(z) <= 2.0)
+        with np.errstate(all="ignore"):
+            ratio = twin / t.value if t.value != 0 else math.nan
+        rows.append(
+            {
+                "name": t.name,
+                "readout": t.readout,
+                "role": t.role,
+                "kind": t.kind,
+                "value": t.value,
+                "low": t.low,
+                "high": t.high,
+                "unit": t.unit,
+                "twin": twin,
+                "ratio": ratio,
+                "z": z,
+                "met": met,
+                "source": t.source,
+            }
+        )
+    return pd.DataFrame(rows)

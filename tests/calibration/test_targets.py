@@ -1,0 +1,212 @@
+"""Calibration targets: the packaged file validates, bad files are refused with file and field,
+and the likelihood is what the targets say."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from leptotwin.calibration.readouts import READOUTS
+from leptotwin.calibration.targets import Target, load_targets, log_likelihood, target_table
+from leptotwin.errors import LeptotwinError
+
+
+@pytest.fixture(scope="module")
+def targets():
+    return load_targets()
+
+
+def test_packaged_targets_validate(targets):
+    assert len(targets) >= 40
+    assert len({t.name for t in targets}) == len(targets)
+    assert all(t.readout in READOUTS and t.unit == READOUTS[t.readout].unit for t in targets)
+    held = [t for t in targets if t.role == "held_out"]
+    assert len(held) >= 3
+    # the held-out numbers the brief names: C8, the structural C3 folds, a human CSF ratio
+    held_readouts = {t.readout for t in held}
+    assert {"C8.erlotinib_lesion_brain", "C8.osimertinib_lesion_brain"} <= held_readouts
+    assert {"C3.crizotinib_fold", "C3.ceritinib_fold", "C3.lorlatinib_fold"} <= held_readouts
+    assert "PK.human.erlotinib.150_mg_qd.csf_plasma" in held_readouts
+    for t in targets:
+        assert t.sd > 0 and t.source and (t.kind == "gaussian" or t.low or t.high)
+        if t.role == "held_out":
+            assert t.note, f"{t.name}: a held-out target says why"
+    # every claim's readouts are covered by a used target, except C8 (a prediction)
+    used_claims = {c for t in targets if t.role == "used" for c in READOUTS[t.readout].claims}
+    assert used_claims == {f"C{i}" for i in range(1, 10)} - {"C8"}
+
+
+def _write(tmp_path: Path, entries) -> Path:
+    p = tmp_path / "targets.yaml"
+    p.write_text(yaml.safe_dump({"targets": entries}, allow_unicode=True), encoding="utf-8")
+    return p
+
+
+GOOD = {
+    "name": "fold",
+    "readout": "C3.alectinib_fold",
+    "unit": "1",
+    "value": 6.0,
+    "error": {"scale": "log", "sd": 0.5},
+    "role": "used",
+    "source": "Arai 2020 finding: moderate resistance",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"readout": "C3.nope"}, "readout", "unknown readout"),
+        ({"role": "maybe"}, "role", "unknown role"),
+        ({"error": {"scale": "log", "sd": 0.0}}, "error.sd", "not a valid number"),
+        ({"error": {"scale": "log", "sd": -1}}, "error.sd", "not a valid number"),
+        ({"error": {"scale": "log", "sd": "wide"}}, "error.sd", "not a valid number"),
+        ({"error": {"scale": "cubic", "sd": 0.3}}, "error.scale", "unknown error scale"),
+        ({"error": {"sd": 0.3}}, "error", "error must be"),
+        ({"unit": "nM"}, "unit", "unit differs"),
+        ({"value": 0.0}, "value", "not a valid number"),
+        ({"kind": "box"}, "kind", "unknown kind"),
+        ({"kind": "interval"}, "low/high", "needs low, high"),
+        ({"kind": "interval", "low": 10, "high": 3}, "low/high", "below high"),
+        ({"low": 3}, "low", "belong to kind: interval"),
+        ({"colour": "red"}, "colour", "unknown key"),
+        ({"source": ""}, "source", "non-empty text"),
+    ],
+)
+def test_bad_targets_are_refused_with_file_and_field(tmp_path, change, field, message):
+    path = _write(tmp_path, [GOOD | change])
+    with pytest.raises(LeptotwinError, match=message) as exc:
+        load_targets(path)
+    assert exc.value.source == str(path)
+    assert exc.value.field is not None and exc.value.field.endswith(field)
+
+
+def test_bad_files_are_refused(tmp_path):
+    with pytest.raises(LeptotwinError, match="not found"):
+        load_targets(tmp_path / "missing.yaml")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("targets: []\n")
+    with pytest.raises(LeptotwinError, match="no targets"):
+        load_targets(empty)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("targets: [\n")
+    with pytest.raises(LeptotwinError, match="YAML"):
+        load_targets(broken)
+    missing = {k: v for k, v in GOOD.items() if k != "source"}
+    with pytest.raises(LeptotwinError, match="missing key") as exc:
+        load_targets(_write(tmp_path, [missing]))
+    assert exc.value.field == "targets[0].source"
+    with pytest.raises(LeptotwinError, match="used twice"):
+        load_targets(_write(tmp_path, [GOOD, GOOD]))
+
+
+def _inside(t: Target) -> float:
+    """A twin value that meets ``t`` exactly."""
+    return t.value if t.kind == "gaussian" or t.z(t.value) == 0.0 else (t.low or t.high)
+
+
+def test_log_likelihood_is_maximal_at_the_targets(targets):
+    used = [t for t in targets if t.role == "used"]
+    assert len({t.readout for t in used}) == len(used)  # one used target per readout
+    exact = {t.readout: _inside(t) for t in used}
+    assert log_likelihood(exact, targets) == 0.0
+    for t in used:
+        for factor in (1 / 3, 3.0):
+            moved = exact | {t.readout: exact[t.readout] * factor}
+            ll = log_likelihood(moved, targets)
+            if t.z(moved[t.readout]) == 0.0:  # still inside its interval
+                assert ll == 0.0, t.name
+            else:
+                assert -math.inf < ll < 0.0, t.name
+
+
+def test_log_likelihood_is_minus_inf_on_nan_and_missing(targets):
+    used = [t for t in targets if t.role == "used"]
+    values = {t.readout: t.value for t in used}
+    first = used[0].readout
+    assert log_likelihood(values | {first: math.nan}, used) == -math.inf
+    assert log_likelihood({k: v for k, v in values.items() if k != first}, used) == -math.inf
+    # held-out targets never count, whatever their readout
+    held = next(t for t in targets if t.role == "held_out" and t.readout not in values)
+    assert math.isfinite(log_likelihood(values | {held.readout: math.nan}, [*used, held]))
+
+
+def test_gaussian_and_interval_shapes():
+    g = Target("g", "C2.relapse_day", 95.0, "d", "log", 0.25, "used", "s")
+    assert g.log_likelihood(95.0) == 0.0
+    assert g.z(95.0 * math.exp(0.5)) == pytest.approx(2.0)
+    assert g.log_likelihood(math.inf) == -math.inf
+    i = Target(
+        "i",
+        "C3.alectinib_fold",
+        5.5,
+        "1",
+        "log",
+        0.25,
+        "used",
+        "s",
+        kind="interval",
+        low=3.0,
+        high=10.0,
+    )
+    assert i.log_likelihood(3.0) == i.log_likelihood(9.99) == 0.0
+    assert i.z(30.0) == pytest.approx(math.log(3.0) / 0.25)
+    assert i.z(1.0) == pytest.approx(-math.log(3.0) / 0.25)
+    assert i.log_likelihood(math.inf) == -math.inf and math.isnan(i.z(math.nan))
+    one_sided = Target(
+        "o",
+        "C5.recombinant_areg_fold",
+        3.0,
+        "1",
+        "log",
+        0.25,
+        "used",
+        "s",
+        kind="interval",
+        low=3.0,
+    )
+    assert one_sided.log_likelihood(math.inf) == 0.0  # beyond the plates' range is inside
+    lin = Target(
+        "l",
+        "C1.erlotinib_inhibition",
+        0.25,
+        "1",
+        "linear",
+        0.05,
+        "used",
+        "s",
+        kind="interval",
+        high=0.25,
+    )
+    assert lin.z(0.35) == pytest.approx(2.0) and lin.z(-0.1) == 0.0
+
+
+def test_target_table(targets):
+    from leptotwin.calibration.readouts import evaluate_readouts
+    from leptotwin.catalog import load_catalog
+
+    values = evaluate_readouts(load_catalog(), {t.readout for t in targets})
+    table = target_table(targets, values)
+    assert list(table.columns[:11]) == [
+        "name",
+        "readout",
+        "role",
+        "kind",
+        "value",
+        "low",
+        "high",
+        "unit",
+        "twin",
+        "ratio",
+        "z",
+    ]
+    assert len(table) == len(targets)
+    row = table.set_index("name").loc["mouse erlotinib 50 mg/kg QD unbound Cmax,ss"]
+    assert row["ratio"] == pytest.approx(1.0, abs=0.01) and row["met"]
+    # the catalogue meets nearly all of its used targets already (it was hand-calibrated)
+    used = table[table["role"] == "used"]
+    assert used["met"].mean() >= 0.9
+    assert math.isfinite(log_likelihood(values, targets))
