@@ -137,6 +137,7 @@ def test_log_likelihood_is_minus_inf_on_nan_and_missing(targets):
 def test_gaussian_and_interval_shapes():
     g = Target("g", "C2.relapse_day", 95.0, "d", "log", 0.25, "used", "s")
     assert g.log_likelihood(95.0) == 0.0
+    assert g.error == {"scale": "log", "sd": 0.25}
     assert g.z(95.0 * math.exp(0.5)) == pytest.approx(2.0)
     assert g.log_likelihood(math.inf) == -math.inf
     i = Target(

@@ -87,6 +87,11 @@ class Target:
     low: float | None = None
     high: float | None = None
 
+    @property
+    def error(self) -> dict[str, Any]:
+        """``{"scale": ..., "sd": ...}``, as written in the YAML."""
+        return {"scale": self.scale, "sd": self.sd}
+
     def _f(self, x: float) -> float:
         if self.scale == "log":
             return math.log(x) if x > 0 else -math.inf
