@@ -238,7 +238,7 @@ def test_install_writes_into_the_catalogue_folder(tmp_path, monkeypatch):
 
     data = tmp_path / "data"
     shutil.copytree(loader._data_dir(), data)
-    for name in ("posterior.yaml", "posterior_draws.csv"):
+    for name in ("posterior.yaml", "posterior_draws.csv", "calibration_targets.csv"):
         (data / name).unlink(missing_ok=True)
     monkeypatch.setattr(loader, "_data_dir", lambda: data)
     loader._default_catalog.cache_clear()
@@ -246,6 +246,10 @@ def test_install_writes_into_the_catalogue_folder(tmp_path, monkeypatch):
         res = _quick(n_steps=40, burn=10, map_start=False, n_predictive=20)
         paths = cal.write_calibration(res, tmp_path / "out", install=True)
         assert paths["installed_posterior.yaml"] == data / "posterior.yaml"
+        for name in ("posterior_draws.csv", "calibration_diagnostics.csv"):
+            assert paths["installed_" + name] == data / name
+        targets = pd.read_csv(data / "calibration_targets.csv")
+        assert {"role", "inside_95", "label", "predictive_low"} <= set(targets.columns)
         cat = loader.load_catalog()
         assert set(cat.posterior) == set(PARAMS)
         row = cat.table().set_index("path").loc["pathway.egfr_weight"]

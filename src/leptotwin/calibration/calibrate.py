@@ -863,23 +863,31 @@ def posterior_yaml(result: CalibrationResult) -> str:
     return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
 
 
+_INSTALLED_TABLES = ("calibration_diagnostics.csv", "calibration_targets.csv")
+_TABLE_OF: dict[str, Callable[[CalibrationResult], pd.DataFrame]] = {
+    "posterior_draws.csv": lambda r: r.draws,
+    "calibration_diagnostics.csv": lambda r: r.diagnostics,
+    "calibration_targets.csv": lambda r: r.targets,
+}
+
+
 def write_calibration(
     result: CalibrationResult, out_dir: str | Path, *, install: bool = False
 ) -> dict[str, Path]:
     """Write a calibration's files into ``out_dir`` (atomically, each file on its own).
 
     ``posterior_draws.csv``, ``posterior.yaml``, ``calibration_diagnostics.csv``,
-    ``calibration_targets.csv``, ``calibration.md``. With ``install`` also ``posterior.yaml``
-    and ``posterior_draws.csv`` into the packaged catalogue folder (replacing what is there;
-    the catalogue cache is cleared so the next :func:`load_catalog` sees them).
+    ``calibration_targets.csv``, ``calibration.md``. With ``install`` also ``posterior.yaml``,
+    ``posterior_draws.csv`` and the two tables into the packaged catalogue folder (replacing
+    what is there; the report's calibration section reads them from there; the catalogue cache
+    is cleared so the next :func:`load_catalog` sees the posterior).
 
     The caller checks ``out_dir`` (:func:`leptotwin._fileio.prepare_out_dir`).
 
     Returns
     -------
     dict
-        Name → written path (installed files as ``installed_posterior.yaml`` and
-        ``installed_posterior_draws.csv``).
+        Name → written path (installed files as ``installed_<name>``).
     """
     from leptotwin._fileio import write_csv, write_text
     from leptotwin.catalog.loader import POSTERIOR_FILE
@@ -887,24 +895,17 @@ def write_calibration(
 
     out = Path(out_dir)
     yaml_text = posterior_yaml(result)
-    paths = {
-        POSTERIOR_DRAWS_FILE: write_csv(out / POSTERIOR_DRAWS_FILE, result.draws),
-        POSTERIOR_FILE: write_text(out / POSTERIOR_FILE, yaml_text),
-        "calibration_diagnostics.csv": write_csv(
-            out / "calibration_diagnostics.csv", result.diagnostics
-        ),
-        "calibration_targets.csv": write_csv(out / "calibration_targets.csv", result.targets),
-        "calibration.md": write_text(out / "calibration.md", result.summary()),
-    }
+    paths = {name: write_csv(out / name, table(result)) for name, table in _TABLE_OF.items()}
+    paths[POSTERIOR_FILE] = write_text(out / POSTERIOR_FILE, yaml_text)
+    paths["calibration.md"] = write_text(out / "calibration.md", result.summary())
     if install:
         from leptotwin.catalog.loader import _data_dir, _default_catalog, read_posterior
 
         data = _data_dir()
         # check before replacing what the catalogue reads: the summary must load
         read_posterior(paths[POSTERIOR_FILE], _default_catalog())
-        paths["installed_" + POSTERIOR_DRAWS_FILE] = write_csv(
-            data / POSTERIOR_DRAWS_FILE, result.draws
-        )
+        for name in (POSTERIOR_DRAWS_FILE, *_INSTALLED_TABLES):
+            paths["installed_" + name] = write_csv(data / name, _TABLE_OF[name](result))
         paths["installed_" + POSTERIOR_FILE] = write_text(data / POSTERIOR_FILE, yaml_text)
         _default_catalog.cache_clear()
     return paths
