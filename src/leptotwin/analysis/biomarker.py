@@ -131,7 +131,9 @@ def exact_mannwhitney(
         )
     if xs.size == 0 or ys.size == 0 or not (np.isfinite(xs).all() and np.isfinite(ys).all()):
         raise LeptotwinError(
-            "both samples need at least one finite value", field="x, y", value=(xs.size, ys.size)
+            "both samples need at least one value, and only finite values",
+            field="x, y",
+            value=(xs.size, ys.size),
         )
     pooled = np.concatenate([xs, ys])
     doubled = np.rint(2 * stats.rankdata(pooled)).astype(np.int64)  # mid-ranks × 2: integers

@@ -101,7 +101,8 @@ def _groups(
     catalog: Catalog | None, counterfactual: str | None, sizes: dict[str, int] | None = None
 ) -> list[PatientGroup]:
     """The study's groups, or a counterfactual of them: ``"no AREG"`` (tumour cells secrete no
-    AREG) or ``"miR-449a restored"`` (the ALK group's tumours at the parental miR-449a level)."""
+    AREG) or ``"miR-449a restored"`` (the ALK group's tumours at the miR-449a level of the
+    EGFR-mutant group's, i.e. LMC without the loss; the parental level at the catalogue point)."""
     if counterfactual not in (None, *COUNTERFACTUALS):
         raise LeptotwinError(
             "unknown counterfactual",
@@ -112,8 +113,11 @@ def _groups(
     scale = 0.0 if counterfactual == "no AREG" else 1.0
     groups = study_groups(catalog, tumour_areg_scale=scale, sizes=sizes)
     if counterfactual == "miR-449a restored":
-        parental = (catalog or load_catalog()).cell_line("A925LPE3").mir449a.value
-        groups = [dataclasses.replace(g, mir449a=parental) if g.name == ALK else g for g in groups]
+        # restored to the level of LMC without the loss: the EGFR-mutant group's tumours (the
+        # parental level at the catalogue point; their own prior elsewhere, so the comparison
+        # is with like, not with an A925L reference the other group need not share)
+        other = (catalog or load_catalog()).in_vivo_value("patients", "egfr_mutant_mir449a")
+        groups = [dataclasses.replace(g, mir449a=other) if g.name == ALK else g for g in groups]
     return groups
 
 
@@ -143,11 +147,25 @@ def population_effect(
     group median) and ``p_alk_higher`` = P(ALK patient > other patient) + ½ P(tie)."""
     sizes = {g.name: n_per_group for g in study_groups(catalog)}
     m = _measured(ctx, 1, catalog=catalog, counterfactual=counterfactual, sizes=sizes)
+    # samples without a result (their plate's curve failed) are missing; n counts patients
     values = {g: v.to_numpy(float) for g, v in m.groupby("group")["areg_pg_mL"]}
+    n_patients = {g: v.size for g, v in values.items()}
+    values = {g: v[np.isfinite(v)] for g, v in values.items()}
     alk = values[ALK]
     rows = []
     for name, v in values.items():
         if name == ALK:
+            continue
+        if not (alk.size and v.size):
+            rows.append(
+                {
+                    "group": name,
+                    "n": n_patients[name],
+                    "n_alk": n_patients[ALK],
+                    "median_ratio": float("nan"),
+                    "p_alk_higher": float("nan"),
+                }
+            )
             continue
         # P(X > Y) + ½ P(X = Y) from ranks: U / (n_x n_y)
         ranks = stats.rankdata(np.concatenate([alk, v]))
@@ -155,8 +173,9 @@ def population_effect(
         rows.append(
             {
                 "group": name,
-                "n": int(v.size),
-                "n_alk": int(alk.size),
+                "n": int(n_patients[name]),
+                "n_alk": int(n_patients[ALK]),
+                "n_missing": int(n_patients[name] - v.size + n_patients[ALK] - alk.size),
                 "median_alk_pg_mL": float(np.median(alk)),
                 "median_group_pg_mL": float(np.median(v)),
                 "median_ratio": float(np.median(alk) / np.median(v)),
@@ -181,12 +200,15 @@ def repeated_studies(
     measured = _measured(ctx, repeats, catalog=catalog, counterfactual=counterfactual)
     rows = []
     for study, g in measured.groupby("study"):
-        values = {name: v.to_numpy(float) for name, v in g.groupby("group")["areg_pg_mL"]}
+        # a sample without a result (its plate's standard curve failed) is missing, as in a lab
+        values = {
+            name: v.to_numpy(float)[np.isfinite(v.to_numpy(float))]
+            for name, v in g.groupby("group")["areg_pg_mL"]
+        }
         alk = values.pop(ALK)
         others = sorted(values)
-        if not all(np.isfinite(v).any() for v in (alk, *values.values())):
-            # a group without one readable sample (e.g. every standard curve of its plates
-            # failed to fit): the study has no result, so it does not reproduce the finding
+        if not all(v.size for v in (alk, *values.values())):
+            # a group without one readable sample: the study has no result
             rows.append({"study": int(study), "reproduced": False})
             continue
         p = [exact_mannwhitney(alk, values[o], alternative="greater")["p_value"] for o in others]
@@ -321,7 +343,8 @@ def patients_csf(ctx: Context) -> SectionResult:
         "group highest — exact one-sided Mann–Whitney (ties at the LLOQ counted exactly), "
         f"Holm-adjusted p < {ALPHA:g} against both groups — in ≥ {100 * MIN_REPRODUCED:.0f} % of "
         f"{repeats:,} repeated studies; (c) the counterfactuals (tumour cells secreting no AREG; "
-        "the ALK group's miR-449a restored to the parental level) reproduce it in ≤ "
+        "the ALK group's miR-449a restored to the EGFR-mutant tumours' level, the parental "
+        "level in the catalogue) reproduce it in ≤ "
         f"{100 * MAX_COUNTERFACTUAL:.0f} % of {cf_repeats:,} studies each. Baseline CSF AREG and "
         "LMC burden are assumptions (catalogue block `patients`); the reproduction probability "
         "depends strongly on how much LMC burden varies between patients, shown across its "
