@@ -212,6 +212,12 @@ def test_section_writes_the_sweep(tmp_path, monkeypatch):
             "quick_patients_per_regimen": 6,
             "exposure_subjects": 12,
         },
+        "uncertainty": {
+            **proto["uncertainty"],
+            "quick_draws": 2,
+            "quick_patients_per_draw": 5,
+            "follow_up_days": FOLLOW_UP_D,
+        },
     }
     monkeypatch.setattr(human, "load_protocol", lambda: small)
     ctx = Context(rng=np.random.default_rng(7), seed=7, out_dir=tmp_path, quick=True)
@@ -219,4 +225,11 @@ def test_section_writes_the_sweep(tmp_path, monkeypatch):
     sweep, choice = res.tables["human_schedule_sweep.csv"], res.tables["human_schedule_choice.csv"]
     assert len(sweep) == len(proto["schedule_sweep"]["regimens"]) + 1 and (sweep["n"] == 6).all()
     assert set(sweep.loc[sweep["chosen"], "label"]) == set(choice["chosen_label"]) - {""}
-    assert len(res.figures) == 2 and "dose and schedule" in res.text
+    assert len(res.figures) == 3 and "dose and schedule" in res.text
+    # credible intervals over parameter sets x patients, the dose bracket, the PK checks
+    unc = res.tables["human_uncertainty.csv"]
+    assert (unc["n_draws"] == 2).all() and (unc["patients_per_draw"] == 5).all()
+    assert {"non-smokers", "smokers"} == set(unc["population"])
+    assert set(res.tables["human_dose_bracket.csv"]["egfr_tki"]) == {"erlotinib", "osimertinib"}
+    assert "credible intervals" in res.text and "Out-of-sample PK checks" in res.text
+    assert len(res.tables["pk_out_of_sample.csv"]) >= 15

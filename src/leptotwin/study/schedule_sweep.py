@@ -15,7 +15,7 @@ The report section that runs it is ``study/sections/human.py``; this module regi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +25,12 @@ from scipy.integrate import trapezoid
 
 from leptotwin.analysis.survival import median_survival
 from leptotwin.catalog import Catalog, load_catalog
+from leptotwin.catalog.loader import using_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model import parse_regimen, simulate_pk
 from leptotwin.model.cohort import Arm, CohortResult, simulate_lmc
 from leptotwin.model.pathway import PathwayModel
-from leptotwin.model.pk import draw_subjects
+from leptotwin.model.pk import draw_subjects, smoker_catalog
 from leptotwin.model.tumor import TumorParameters
 from leptotwin.study.protocol_schema import load_packaged_protocol
 
@@ -701,3 +702,311 @@ def sweep_figure(table: pd.DataFrame, choice: pd.DataFrame) -> Figure:
         if k == 0:
             ax.legend(fontsize=7, loc="center left")
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Uncertainty: an outer loop over parameter draws (posterior where calibrated, prior elsewhere)
+# and an inner loop over virtual patients (between-patient variability)
+# ---------------------------------------------------------------------------------------------
+
+#: Populations of the uncertainty sweep: the catalogue's typical patients, and current smokers
+#: (every drug's CL times its ``covariates.smoking_CL``; :func:`leptotwin.model.pk.smoker_catalog`).
+NON_SMOKERS, SMOKERS = "non-smokers", "smokers"
+
+
+@dataclass(frozen=True)
+class UncertaintySpec:
+    """The ``uncertainty`` block of ``human_translation.yaml``, checked.
+
+    Attributes
+    ----------
+    draws, quick_draws : int
+        Parameter sets (outer loop) in the default and ``--quick`` runs.
+    patients_per_draw, quick_patients_per_draw : int
+        Virtual patients per regimen and parameter set (inner loop).
+    follow_up_days : float
+        Follow-up (d) from the start of treatment; at least :data:`CONTROL_DAY`. Time to
+        progression beyond it is reported as not reached.
+    step_h : float
+        Growth step of the cohort simulation (h).
+    control_threshold : float
+        A regimen *controls* in a parameter set when at least this fraction of its virtual
+        patients is controlled at week 12.
+    regimens : tuple of SweepRegimen
+        Given on top of the sweep's background; the background alone is always run too.
+    smokers : tuple of str
+        Labels of regimens that are also run in current smokers.
+    """
+
+    draws: int
+    quick_draws: int
+    patients_per_draw: int
+    quick_patients_per_draw: int
+    follow_up_days: float
+    step_h: float
+    control_threshold: float
+    regimens: tuple[SweepRegimen, ...]
+    smokers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_protocol(
+        cls, proto: Mapping | None = None, *, catalog: Catalog | None = None
+    ) -> UncertaintySpec:
+        """Read and check the block (unknown drug or smoker label, bad sizes → error)."""
+        proto = proto if proto is not None else load_protocol()
+        block = proto.get("uncertainty")
+        if not isinstance(block, Mapping):
+            raise LeptotwinError("missing block", source=_PROTOCOL_FILE, field="uncertainty")
+        cat = catalog or load_catalog()
+        background = SweepSpec.from_protocol(proto, catalog=cat).background
+        try:
+            spec = cls(
+                draws=int(block["draws"]),
+                quick_draws=int(block["quick_draws"]),
+                patients_per_draw=int(block["patients_per_draw"]),
+                quick_patients_per_draw=int(block["quick_patients_per_draw"]),
+                follow_up_days=float(block["follow_up_days"]),
+                step_h=float(block["step_h"]),
+                control_threshold=float(block["control_threshold"]),
+                regimens=_read_regimens(block["regimens"]),
+                smokers=tuple(str(x) for x in block.get("smokers", ())),
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise LeptotwinError(
+                "malformed block", source=_PROTOCOL_FILE, field="uncertainty", value=str(exc)
+            ) from exc
+        tkis = PathwayModel.from_catalog(cat).egfr_tki_k_nM
+        _check_regimens(spec.regimens, background, tkis, cat, "uncertainty")
+        _check_labels([r.label for r in spec.regimens], "uncertainty")
+        unknown = set(spec.smokers) - {r.label for r in spec.regimens}
+        if unknown:
+            raise LeptotwinError(
+                "smokers must name regimens of the block",
+                source=_PROTOCOL_FILE,
+                field="uncertainty.smokers",
+                value=sorted(unknown),
+            )
+        sizes = (spec.draws, spec.quick_draws, spec.patients_per_draw, spec.quick_patients_per_draw)
+        if min(sizes) < 1:
+            raise LeptotwinError(
+                "need >= 1 draw and patient", source=_PROTOCOL_FILE, field="uncertainty"
+            )
+        if spec.follow_up_days < CONTROL_DAY or not 0 < spec.step_h <= 24:
+            raise LeptotwinError(
+                "follow-up must reach the control day and the step lie in (0, 24] h",
+                source=_PROTOCOL_FILE,
+                field="uncertainty",
+                value=(spec.follow_up_days, spec.step_h),
+            )
+        if not 0.0 < spec.control_threshold <= 1.0:
+            raise LeptotwinError(
+                "must be a fraction in (0, 1]",
+                source=_PROTOCOL_FILE,
+                field="uncertainty.control_threshold",
+                value=spec.control_threshold,
+            )
+        return spec
+
+
+def _daily_dose_mg(regimen: str) -> float:
+    """The dose of a once-daily regimen (mg), NaN for any other schedule."""
+    regs = parse_regimen(regimen)
+    if len(regs) == 1 and regs[0].interval_h == 24.0:
+        return float(regs[0].dose)
+    return float("nan")
+
+
+def km_median(time: np.ndarray, event: np.ndarray) -> float:
+    """Kaplan–Meier median: the first time at which the estimate is ≤ 0.5 (lifelines'
+    convention, as :func:`~leptotwin.analysis.survival.median_survival`); ``inf`` when it is
+    not reached. Censored times at an event time count as still at risk."""
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    s = 1.0
+    for t in np.unique(time[event]):
+        at_risk = np.count_nonzero(time >= t)
+        s *= 1.0 - np.count_nonzero(event & (time == t)) / at_risk
+        if s <= 0.5:
+            return float(t)
+    return float("inf")
+
+
+def uncertainty_sweep(
+    sweep: SweepSpec,
+    spec: UncertaintySpec,
+    *,
+    catalogs: Sequence[Catalog],
+    n_patients: int,
+    rng: np.random.Generator,
+    observe_every_days: float,
+    progression_fold: float,
+) -> pd.DataFrame:
+    """Week-12 control and time to progression per regimen in every parameter set.
+
+    Outer loop: ``catalogs`` (e.g. :func:`leptotwin.catalog.posterior.draw_catalogs`), each run
+    inside :func:`~leptotwin.catalog.loader.using_catalog` so every model default sees it. Inner
+    loop: ``n_patients`` virtual patients per regimen (between-patient variability of PK,
+    burden and growth), the background alone and each regimen of ``spec``; the regimens named
+    in ``spec.smokers`` are also run in current smokers (:func:`~leptotwin.model.pk.
+    smoker_catalog` of the same parameter set).
+
+    Returns
+    -------
+    DataFrame
+        One row per parameter set, population and arm: ``draw, population, label, egfr_tki,
+        regimen, daily_dose_mg`` (NaN unless once daily), ``weekly_dose_mg, n, controlled,
+        fraction_controlled_wk12, median_ttp_days`` (Kaplan–Meier median time to progression
+        over the draw's patients, ``inf`` when not reached within ``spec.follow_up_days``).
+    """
+    days = np.union1d(np.arange(0.0, spec.follow_up_days + 1e-9, observe_every_days), [CONTROL_DAY])
+    meta = {sweep.reference: (NO_TKI, "", float("nan"), 0.0)} | {
+        r.label: (r.drug, r.regimen, _daily_dose_mg(r.regimen), _weekly_dose_mg(r.regimen))
+        for r in spec.regimens
+    }
+    all_arms = [Arm(sweep.reference, dict(sweep.background))] + [
+        Arm(r.label, {**sweep.background, r.drug: r.regimen}) for r in spec.regimens
+    ]
+    smoker_arms = [a for a in all_arms if a.name in spec.smokers]
+    rows = []
+    for k, cat in enumerate(catalogs):
+        runs = [(NON_SMOKERS, cat, all_arms)]
+        if smoker_arms:
+            runs.append((SMOKERS, smoker_catalog(cat), smoker_arms))
+        for population, run_cat, arms in runs:
+            with using_catalog(run_cat):
+                cohort = simulate_patients(
+                    arms,
+                    n_per_arm=n_patients,
+                    follow_up_days=spec.follow_up_days,
+                    observe_days=days,
+                    rng=rng,
+                    catalog=run_cat,
+                    dt_h=spec.step_h,
+                )
+            control = control_at(cohort.observations).set_index("arm")
+            prog = progression(cohort.observations, progression_fold)
+            for arm in arms:
+                g = prog[prog["arm"] == arm.name]
+                drug, regimen, daily, weekly = meta[arm.name]
+                c = control.loc[arm.name]
+                rows.append(
+                    {
+                        "draw": k,
+                        "population": population,
+                        "label": arm.name,
+                        "egfr_tki": drug,
+                        "regimen": regimen,
+                        "daily_dose_mg": daily,
+                        "weekly_dose_mg": weekly,
+                        "n": int(c["n"]),
+                        "controlled": int(c["controlled"]),
+                        "fraction_controlled_wk12": float(c["fraction_controlled_wk12"]),
+                        "median_ttp_days": km_median(g["time_days"], g["event"]),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _quantiles(x: pd.Series, qs: tuple[float, ...]) -> list[float]:
+    """Quantiles without interpolation (inverted CDF), so ``inf`` (not reached) stays ``inf``."""
+    return [float(v) for v in np.quantile(x.to_numpy(float), qs, method="inverted_cdf")]
+
+
+def summarise_uncertainty(long: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Credible intervals over parameter sets, per population and regimen.
+
+    Returns
+    -------
+    DataFrame
+        ``population, label, egfr_tki, regimen, daily_dose_mg, weekly_dose_mg, n_draws,
+        patients_per_draw``; ``p_control_median, p_control_low, p_control_high``: median and
+        central 95 % interval over parameter sets of the fraction controlled at week 12;
+        ``p_control_mean``: the fraction over all draws and patients (marginal prediction);
+        ``p_regimen_controls``: the share of parameter sets in which the regimen controls
+        (fraction ≥ ``threshold``); ``ttp_median_days, ttp_low_days, ttp_high_days``: median and
+        95 % interval over parameter sets of the median time to progression (``inf``: not reached
+        within follow-up).
+    """
+    rows = []
+    for (population, label), g in long.groupby(["population", "label"], sort=False):
+        f = g["fraction_controlled_wk12"]
+        lo, med, hi = _quantiles(f, (0.025, 0.5, 0.975))
+        t_lo, t_med, t_hi = _quantiles(g["median_ttp_days"], (0.025, 0.5, 0.975))
+        first = g.iloc[0]
+        rows.append(
+            {
+                "population": population,
+                "label": label,
+                "egfr_tki": first["egfr_tki"],
+                "regimen": first["regimen"],
+                "daily_dose_mg": first["daily_dose_mg"],
+                "weekly_dose_mg": first["weekly_dose_mg"],
+                "n_draws": int(g["draw"].nunique()),
+                "patients_per_draw": int(first["n"]),
+                "p_control_median": med,
+                "p_control_low": lo,
+                "p_control_high": hi,
+                "p_control_mean": float(g["controlled"].sum() / g["n"].sum()),
+                "p_regimen_controls": float((f >= threshold - 1e-12).mean()),
+                "ttp_median_days": t_med,
+                "ttp_low_days": t_lo,
+                "ttp_high_days": t_hi,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def dose_bracket(long: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The lowest controlling once-daily dose per drug and population, with its uncertainty.
+
+    In each parameter set, the lowest daily dose whose fraction controlled at week 12 is ≥
+    ``threshold`` is that set's lowest controlling dose (none: above the sweep). Over parameter
+    sets: P(dose controls) for every dose, and the bracket: ``upper`` = the lowest dose that
+    controls in more than half of the parameter sets, ``lower`` = the next lower dose of the
+    sweep (it controls in at most half). ``bracketed`` is true when both exist;
+    ``below_sweep`` when the lowest dose already controls in most sets, ``above_sweep`` when no
+    dose does.
+
+    Returns
+    -------
+    DataFrame
+        One row per (drug, population): ``egfr_tki, population, doses_mg`` (text), ``p_controls``
+        (text, per dose), ``lower_mg, upper_mg, p_lower_controls, p_upper_controls, bracketed,
+        below_sweep, above_sweep, lowest_dose_median_mg, lowest_dose_low_mg,
+        lowest_dose_high_mg`` (median and 95 % interval over parameter sets of the per-set lowest
+        controlling dose; ``inf``: no dose of the sweep controls in that set).
+    """
+    daily = long[(long["egfr_tki"] != NO_TKI) & long["daily_dose_mg"].notna()]
+    rows = []
+    for (drug, population), g in daily.groupby(["egfr_tki", "population"], sort=False):
+        doses = np.sort(g["daily_dose_mg"].unique())
+        wide = g.pivot_table(
+            index="draw", columns="daily_dose_mg", values="fraction_controlled_wk12"
+        )[doses]
+        ok = wide.to_numpy() >= threshold - 1e-12
+        p = ok.mean(axis=0)
+        per_draw = np.where(ok.any(axis=1), doses[np.argmax(ok, axis=1)], np.inf)
+        lo_q, med_q, hi_q = _quantiles(pd.Series(per_draw), (0.025, 0.5, 0.975))
+        controls = np.flatnonzero(p > 0.5)
+        upper = float(doses[controls[0]]) if controls.size else float("nan")
+        idx = controls[0] if controls.size else None
+        lower = float(doses[idx - 1]) if idx else float("nan")
+        rows.append(
+            {
+                "egfr_tki": drug,
+                "population": population,
+                "doses_mg": ", ".join(f"{d:g}" for d in doses),
+                "p_controls": ", ".join(f"{x:.2f}" for x in p),
+                "lower_mg": lower,
+                "upper_mg": upper,
+                "p_lower_controls": float(p[idx - 1]) if idx else float("nan"),
+                "p_upper_controls": float(p[idx]) if idx is not None else float("nan"),
+                "bracketed": bool(idx),
+                "below_sweep": idx == 0,
+                "above_sweep": idx is None,
+                "lowest_dose_median_mg": med_q,
+                "lowest_dose_low_mg": lo_q,
+                "lowest_dose_high_mg": hi_q,
+            }
+        )
+    return pd.DataFrame(rows)

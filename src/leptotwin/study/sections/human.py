@@ -10,6 +10,13 @@ and time to progression (burden above twice its value at treatment start).
 A dose/schedule sweep (protocol block ``schedule_sweep``, run by
 :mod:`leptotwin.study.schedule_sweep`) answers CLAIMS.md's "which EGFR-TKI dose and schedule
 keeps control at the lowest exposure" on top of alectinib 600 mg BID.
+
+Uncertainty (protocol block ``uncertainty``): week-12 control and time to progression with 95 %
+credible intervals from an outer loop over parameter sets (:func:`leptotwin.catalog.posterior.
+draw_catalogs`: posterior where calibrated, prior elsewhere) and an inner loop over virtual
+patients; the lowest controlling dose bracketed with the probability that each dose controls;
+current smokers (erlotinib CL × the catalogue's smoking covariate) beside non-smokers. The
+out-of-sample PK checks (:mod:`leptotwin.study.sections.pk_checks`) close the section.
 """
 
 from __future__ import annotations
@@ -26,16 +33,23 @@ from leptotwin.model.cohort import Arm
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 from leptotwin.study.schedule_sweep import (
+    NO_TKI,
+    SMOKERS,
     SweepSpec,
+    UncertaintySpec,
     choose_regimens,
     control_at,
+    dose_bracket,
     load_protocol,
     progression,
     schedule_sweep,
     simulate_patients,
+    summarise_uncertainty,
     sweep_figure,
     sweep_text,
+    uncertainty_sweep,
 )
+from leptotwin.study.sections.pk_checks import pk_checks_text, pk_out_of_sample
 
 
 def exposure_table(
@@ -89,6 +103,7 @@ def human_translation(ctx: Context) -> SectionResult:
         follow_up_days=proto["follow_up_days"],
         observe_days=np.arange(0.0, proto["follow_up_days"] + 1e-9, proto["observe_every_days"]),
         rng=ctx.rng,
+        dt_h=float(proto.get("step_h", 1.0)),
     )
     prog = progression(cohort.observations, fold)
     med = median_survival(prog)
@@ -139,10 +154,50 @@ def human_translation(ctx: Context) -> SectionResult:
         follow_up_days=proto["follow_up_days"],
         observe_every_days=proto["observe_every_days"],
         progression_fold=proto["progression_fold"],
+        step_h=float(proto.get("step_h", 1.0)),
     )
     choice = choose_regimens(sweep, spec.control_margin, spec.min_control)
     sweep["chosen"] = sweep["label"].isin(choice.loc[choice["chosen_label"] != "", "chosen_label"])
     text += "\n\n" + sweep_text(sweep, choice, spec.control_margin, spec.min_control)
+    tables: dict[str, pd.DataFrame] = {}
+    figures: list[tuple[str, Figure]] = []
+    if not getattr(ctx, "ensemble", False):  # an ensemble member needs no credible intervals
+        usp = UncertaintySpec.from_protocol(proto)
+        n_draws = usp.quick_draws if ctx.quick else usp.draws
+        n_pat = usp.quick_patients_per_draw if ctx.quick else usp.patients_per_draw
+        from leptotwin.catalog.posterior import draw_catalogs
+
+        catalogs = draw_catalogs(n_draws, rng=ctx.rng)
+        long = uncertainty_sweep(
+            spec,
+            usp,
+            catalogs=catalogs,
+            n_patients=n_pat,
+            rng=ctx.rng,
+            observe_every_days=proto["observe_every_days"],
+            progression_fold=fold,
+        )
+        summary = summarise_uncertainty(long, usp.control_threshold)
+        bracket = dose_bracket(long, usp.control_threshold)
+        text += "\n\n" + uncertainty_text(summary, bracket, usp, n_draws, n_pat)
+        figures.append(
+            (
+                "Credible intervals (model prediction): fraction of virtual patients controlled "
+                f"at week 12, median and 95 % interval over {n_draws} parameter sets (posterior "
+                f"where calibrated, prior elsewhere) x {n_pat} patients each; right: probability "
+                "over parameter sets that a once-daily dose controls (at least "
+                f"{100 * usp.control_threshold:.0f} % of patients), non-smokers and smokers.",
+                uncertainty_figure(summary, bracket, usp.control_threshold),
+            )
+        )
+        tables |= {
+            "human_uncertainty_draws.csv": long,
+            "human_uncertainty.csv": summary,
+            "human_dose_bracket.csv": bracket,
+        }
+    checks = pk_out_of_sample()
+    text += "\n\n" + pk_checks_text(checks)
+    tables["pk_out_of_sample.csv"] = checks
     return SectionResult(
         title="Human translation (model predictions)",
         text=text,
@@ -159,6 +214,7 @@ def human_translation(ctx: Context) -> SectionResult:
                 "the regimen the stated rule chooses.",
                 sweep_figure(sweep, choice),
             ),
+            *figures,
         ],
         tables={
             "human_exposure.csv": exposure,
@@ -167,5 +223,134 @@ def human_translation(ctx: Context) -> SectionResult:
             "human_control_week12.csv": control,
             "human_schedule_sweep.csv": sweep,
             "human_schedule_choice.csv": choice,
+            **tables,
         },
     )
+
+
+def _days(x: float) -> str:
+    return f"{x:.0f} d" if np.isfinite(x) else "not reached"
+
+
+def _mg(x: float) -> str:
+    return f"{x:g} mg" if np.isfinite(x) else "none of the sweep"
+
+
+def uncertainty_text(
+    summary: pd.DataFrame,
+    bracket: pd.DataFrame,
+    spec: UncertaintySpec,
+    n_draws: int,
+    n_patients: int,
+) -> str:
+    """The report paragraph on the credible intervals, the dose bracket and smokers; every
+    number taken from the two tables."""
+    follow = f"{spec.follow_up_days:g} d"
+    out = [
+        "**Model prediction with credible intervals.** Outer loop: "
+        f"{n_draws} parameter sets (the calibration's posterior where it fitted a value, the "
+        f"prior elsewhere); inner loop: {n_patients} virtual patients per regimen and set "
+        f"(follow-up {follow}, `human_uncertainty.csv`, per set `human_uncertainty_draws.csv`). "
+        "P(control) is the fraction controlled at week 12, given as its median over parameter "
+        "sets with the central 95 % interval (which also holds the inner loop's binomial noise); "
+        "TTP is the median time to progression (burden above twice its start) with its 95 % "
+        f"interval over sets, 'not reached' beyond {follow}."
+    ]
+    for r in summary.itertuples(index=False):
+        who = " (smokers)" if r.population == SMOKERS else ""
+        out.append(
+            f"{r.label}{who}: P(control) {100 * r.p_control_median:.0f} % "
+            f"(95 % CrI {100 * r.p_control_low:.0f}–{100 * r.p_control_high:.0f} %), "
+            f"TTP {_days(r.ttp_median_days)} ({_days(r.ttp_low_days)}–{_days(r.ttp_high_days)})."
+        )
+    thr = f"{100 * spec.control_threshold:.0f} %"
+    for b in bracket.itertuples(index=False):
+        who = f"{b.egfr_tki} ({b.population})"
+        if b.bracketed:
+            s = (
+                f"Lowest controlling once-daily dose, {who}: between {b.lower_mg:g} mg "
+                f"(controls at least {thr} of patients in {100 * b.p_lower_controls:.0f} % of "
+                f"parameter sets) and {b.upper_mg:g} mg (in {100 * b.p_upper_controls:.0f} %)"
+            )
+        elif b.below_sweep:
+            s = (
+                f"Lowest controlling once-daily dose, {who}: at or below the lowest dose of the "
+                f"sweep, {b.upper_mg:g} mg (controls in {100 * b.p_upper_controls:.0f} % of sets)"
+            )
+        else:
+            s = (
+                f"{who.capitalize()}: no once-daily dose of the sweep ({b.doses_mg} mg) controls "
+                f"at least {thr} of patients in most parameter sets (P per dose {b.p_controls})"
+            )
+        s += (
+            f"; per set, the lowest controlling dose has median {_mg(b.lowest_dose_median_mg)} "
+            f"(95 % interval {_mg(b.lowest_dose_low_mg)} to {_mg(b.lowest_dose_high_mg)})."
+        )
+        out.append(s)
+    erl = bracket[bracket["egfr_tki"] == "erlotinib"].set_index("population")
+    if SMOKERS in erl.index and len(erl) > 1:
+        out.append(
+            "Smoking (erlotinib CL x the catalogue's `smoking_CL`, Hamilton 2006, PMID 16609030) "
+            "moves the bracket up; the label's 25 mg tablet is the lowest clinical dose, so doses "
+            "below it are what-ifs that locate the threshold, not recommendations."
+        )
+    return " ".join(out)
+
+
+def uncertainty_figure(summary: pd.DataFrame, bracket: pd.DataFrame, threshold: float) -> Figure:
+    """Left: P(control at week 12) per regimen and population, median with its 95 % credible
+    interval. Right: probability over parameter sets that each once-daily dose controls, per drug
+    and population, against the dose (log scale)."""
+    fig = Figure(figsize=(12, 0.32 * len(summary) + 2.2), layout="constrained")
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    y = np.arange(len(summary))[::-1]
+    colour = np.where(summary["population"] == SMOKERS, "C3", "C0")
+    ax1.errorbar(
+        summary["p_control_median"],
+        y,
+        xerr=np.clip(
+            np.vstack(
+                [
+                    summary["p_control_median"] - summary["p_control_low"],
+                    summary["p_control_high"] - summary["p_control_median"],
+                ]
+            ),
+            0.0,
+            None,
+        ),
+        fmt="none",
+        ecolor="0.4",
+        capsize=3,
+    )
+    ax1.scatter(summary["p_control_median"], y, c=list(colour), zorder=3)
+    labels = [
+        f"{lab} (smokers)" if pop == SMOKERS else lab
+        for lab, pop in zip(summary["label"], summary["population"], strict=True)
+    ]
+    ax1.set_yticks(y, labels, fontsize=7)
+    ax1.axvline(threshold, color="k", ls=":", lw=1)
+    ax1.set_xlim(-0.03, 1.03)
+    ax1.set_xlabel("controlled at week 12 (fraction; median, 95 % CrI)")
+    ax1.set_title("Week-12 control over parameter sets x patients", fontsize=9)
+    daily = summary[(summary["egfr_tki"] != NO_TKI) & summary["daily_dose_mg"].notna()]
+    for k, ((drug, pop), g) in enumerate(daily.groupby(["egfr_tki", "population"], sort=False)):
+        g = g.sort_values("daily_dose_mg")
+        ax2.plot(
+            g["daily_dose_mg"],
+            g["p_regimen_controls"],
+            marker="o",
+            ls="--" if pop == SMOKERS else "-",
+            color=f"C{k}",
+            label=f"{drug}, {pop}",
+        )
+        b = bracket[(bracket["egfr_tki"] == drug) & (bracket["population"] == pop)]
+        if not b.empty and bool(b["bracketed"].iloc[0]):
+            ax2.axvspan(b["lower_mg"].iloc[0], b["upper_mg"].iloc[0], color=f"C{k}", alpha=0.12)
+    ax2.axhline(0.5, color="k", ls=":", lw=1)
+    ax2.set_xscale("log")
+    ax2.set_ylim(-0.03, 1.03)
+    ax2.set_xlabel("once-daily dose (mg)")
+    ax2.set_ylabel(f"P(dose controls >= {100 * threshold:.0f} % of patients)")
+    ax2.set_title("Dose bracket (shaded: lowest controlling dose)", fontsize=9)
+    ax2.legend(fontsize=7)
+    return fig
