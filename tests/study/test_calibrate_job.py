@@ -116,3 +116,25 @@ def test_worker_processes_give_the_same_draws(tmp_path):
     one = _run(tmp_path / "a", walkers=4, steps=6, burn=2, draws=8)
     two = _run(tmp_path / "b", walkers=4, steps=6, burn=2, draws=8, jobs=2)
     pd.testing.assert_frame_equal(one.result.draws, two.result.draws)
+
+
+def test_quick_run_on_the_real_readouts_and_targets(tmp_path):
+    """End to end on the model: the packaged targets, the default parameters, ``--quick``."""
+    from leptotwin.calibration.calibrate import DEFAULT_PARAMETERS
+    from leptotwin.calibration.targets import load_targets
+
+    outcome = run_calibrate_study(out_dir=tmp_path / "cal", quick=True, seed=1)
+    cat = load_catalog()
+    assert set(read_posterior(outcome.paths["posterior.yaml"], cat)) == set(DEFAULT_PARAMETERS)
+    draws = load_posterior_draws(outcome.paths["posterior_draws.csv"])
+    assert list(draws.columns) == DEFAULT_PARAMETERS
+    table = pd.read_csv(outcome.paths["calibration_targets.csv"])
+    targets = load_targets()
+    assert len(table) == len(targets)
+    held = {t.name for t in targets if t.role == "held_out"}
+    assert set(table.loc[table["label"] == "prediction", "name"]) == held
+    assert table["n_evaluated"].min() > 0
+    prov = outcome.result.provenance
+    assert len(prov["targets_used"]) + len(prov["targets_held_out"]) == len(targets)
+    assert all(t["source"] for t in prov["targets_used"])
+    assert math.isfinite(outcome.result.provenance["sampler"]["seconds_per_evaluation"])

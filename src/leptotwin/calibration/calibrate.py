@@ -24,8 +24,10 @@ interval is reported next to the published number (role ``prediction``).
 Posterior-predictive intervals: for each kept draw the readouts are evaluated (``model_*``
 columns: what the model says, the posterior of the readout itself) and a measurement is drawn
 around it with the target's stated error (``predictive_*``: where a repeat of the published
-measurement should fall). A target whose value lies outside its 95 % predictive interval is
-flagged (``inside_95 = False``).
+measurement should fall). A target whose value lies outside its 95 % predictive interval (for a
+finding stated as a range or a bound: whose range the predictive interval does not reach) is
+flagged (``inside_95 = False``); ``p_met`` is the posterior probability that the model meets the
+target (inside its range, or within 2 SD of its value).
 
 Summaries (median, central 95 % interval) use every post-burn-in step of every walker; the draws
 table holds every ``thin``-th step (all walkers), cut to ``n_draws`` evenly spaced rows when
@@ -85,6 +87,7 @@ screen (:mod:`leptotwin.calibration.sensitivity`) may replace it; :func:`calibra
 list of paths or a callable ``catalog -> list of paths``."""
 
 _PREDICTIVE_QUANTILES = (0.025, 0.5, 0.975)
+_PREDICTIVE_SAMPLES = 4000  # simulated measurements per target for the predictive interval
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,9 +387,12 @@ class CalibrationResult:
         posterior_median, posterior_low, posterior_high, shrinkage, r_hat, ess_bulk, ess_tail,
         tau, steps_per_tau``.
     targets : DataFrame
-        Per target: ``name, readout, role, label, value, error_scale, error_sd, source,
-        model_median, model_low, model_high, predictive_median, predictive_low,
-        predictive_high, inside_95``.
+        Per target: ``name, readout, role, label, kind, value, low, high, unit, error_scale,
+        error_sd, source, model_median, model_low, model_high, predictive_median,
+        predictive_low, predictive_high, inside_95, p_met, n_evaluated``. ``inside_95``: the
+        value lies inside the 95 % predictive interval (an interval target: the predictive
+        interval reaches into it); ``p_met``: the fraction of draws that meet the target
+        (inside an interval, within 2 SD of a Gaussian value).
     provenance : dict
         Method, sampler settings, seed, counts, targets and priors, versions, date, wall time.
     sample : PosteriorSample
@@ -664,24 +670,44 @@ def _predictive_table(
     for t in targets:
         model = np.array([v.get(t.readout, math.nan) for v in values], dtype=float)
         scale, sd = _error(t)
-        ok = np.isfinite(model) & ((model > 0) if scale == "log" else True)
-        m = model[ok]
+        # NaN: the model could not produce the readout for that draw; +-inf is a value (an
+        # IC50 beyond the searched range), kept: quantiles without interpolation
+        m = model[~np.isnan(model)]
         if m.size:
-            noise = rng.standard_normal(m.size) * sd if math.isfinite(sd) else np.zeros(m.size)
-            pred = m * np.exp(noise) if scale == "log" else m + noise
-            ml, mm, mh = np.quantile(m, _PREDICTIVE_QUANTILES)
-            pl, pm, ph = np.quantile(pred, _PREDICTIVE_QUANTILES)
+            # several measurements per draw, so the predictive quantiles are smooth even for a
+            # few hundred draws
+            reps = max(1, math.ceil(_PREDICTIVE_SAMPLES / m.size))
+            mr = np.repeat(m, reps)
+            noise = rng.standard_normal(mr.size) * (sd if math.isfinite(sd) else 0.0)
+            with np.errstate(all="ignore"):
+                pred = mr * np.exp(noise) if scale == "log" else mr + noise
+                ml, mm, mh = _quantiles(m)
+                pl, pm, ph = _quantiles(pred)
         else:
             ml = mm = mh = pl = pm = ph = math.nan
         value = float(t.value)
         role = _role(t)
+        kind = str(getattr(t, "kind", "gaussian"))
+        low, high = _bound(getattr(t, "low", None)), _bound(getattr(t, "high", None))
+        if kind == "interval":
+            # a finding stated as a range or a bound: consistent when the predictive interval
+            # reaches into it
+            lo_t = low if math.isfinite(low) else -math.inf
+            hi_t = high if math.isfinite(high) else math.inf
+            inside = bool(ph >= lo_t and pl <= hi_t) if not math.isnan(pl) else False
+        else:
+            inside = bool(pl <= value <= ph) if not math.isnan(pl) else False
         out.append(
             {
                 "name": t.name,
                 "readout": t.readout,
                 "role": role,
                 "label": "calibration target" if role == "used" else "prediction",
+                "kind": kind,
                 "value": value,
+                "low": low,
+                "high": high,
+                "unit": str(getattr(t, "unit", "")),
                 "error_scale": scale,
                 "error_sd": sd,
                 "source": str(getattr(t, "source", "")),
@@ -691,11 +717,35 @@ def _predictive_table(
                 "predictive_median": pm,
                 "predictive_low": pl,
                 "predictive_high": ph,
-                "inside_95": bool(pl <= value <= ph) if math.isfinite(pl) else False,
+                "inside_95": inside,
+                "p_met": _p_met(t, model),
                 "n_evaluated": int(m.size),
             }
         )
     return pd.DataFrame(out)
+
+
+def _quantiles(x: np.ndarray) -> tuple[float, float, float]:
+    """2.5 %, 50 % and 97.5 % quantiles; no interpolation, so infinite values are allowed."""
+    q = np.quantile(x, _PREDICTIVE_QUANTILES, method="inverted_cdf")
+    return float(q[0]), float(q[1]), float(q[2])
+
+
+def _bound(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _p_met(target: Any, model: np.ndarray) -> float:
+    """Fraction of posterior draws whose readout meets the target: inside an interval target,
+    within 2 SD of a Gaussian one (the rule of :func:`~leptotwin.calibration.targets.
+    target_table`); NaN when the target cannot say (no ``z``) or no draw was evaluated."""
+    z_of = getattr(target, "z", None)
+    if not callable(z_of) or model.size == 0:
+        return math.nan
+    z = np.array([z_of(float(x)) for x in model], dtype=float)
+    if str(getattr(target, "kind", "gaussian")) == "interval":
+        return float(np.mean(z == 0.0))
+    return float(np.mean(np.abs(z) <= 2.0))
 
 
 class _ReadoutsAt:

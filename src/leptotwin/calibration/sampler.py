@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -436,7 +437,10 @@ def run_ensemble(
     lp = sampler.get_log_prob()
     # tol=0: the estimate without emcee's "chain shorter than 50 tau" log line; the
     # calibration reports steps / tau itself
-    tau = np.asarray(sampler.get_autocorr_time(discard=burn, tol=0), dtype=float)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        # a walker that never moved (a very short run) makes emcee divide 0 by 0: tau is NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        tau = np.asarray(sampler.get_autocorr_time(discard=burn, tol=0), dtype=float)
     return EnsembleRun(
         z_chain=np.asarray(chain),
         log_prob=np.asarray(lp),

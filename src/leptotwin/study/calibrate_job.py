@@ -52,7 +52,7 @@ DEFAULTS: dict[str, int] = {
 }
 """Settings of a full run (each overridable on the command line except the last two)."""
 
-QUICK: dict[str, int] = {"steps": 4, "burn": 1, "draws": 16, "n_predictive": 4}
+QUICK: dict[str, int] = {"steps": 4, "burn": 1, "draws": 16, "n_predictive": 8}
 """Settings of ``--quick`` (walkers: twice the number of parameters; no optimiser start)."""
 
 
