@@ -133,7 +133,11 @@ def _shared(catalog: Catalog, key: Any, compute: Callable[[Catalog], Any]) -> An
 
 def _guarded(name: str, fn: Callable[[Catalog], float]) -> Callable[[Catalog], float]:
     def func(catalog: Catalog) -> float:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
+        from leptotwin.catalog.loader import using_catalog
+
+        # the catalogue is passed explicitly everywhere; using_catalog also covers any
+        # X.from_catalog() default deeper in the model code
+        with np.errstate(all="ignore"), warnings.catch_warnings(), using_catalog(catalog):
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
                 value = float(fn(catalog))
