@@ -24,11 +24,17 @@ readout, in the readout's unit, per unit of prior probability: μ* ≈ how far t
 when the factor crosses its prior range.
 
 **Readouts that are not finite** (NaN or ±inf, or an exception with ``on_error="nan"``) are
-counted (``nonfinite``: fraction of evaluations) and their design block is dropped for that
-readout only: the whole Morris trajectory, or the whole Saltelli block of one base sample
-(2k + 2 rows), so the remaining design is still complete for SALib and no value is invented
-(replacing by a median would create spurious elementary effects). ``n_used`` says how many
-trajectories or base samples remain; with fewer than 2 the indices are NaN.
+counted (``nonfinite``: fraction of evaluations). ``+inf`` and ``-inf`` mean "beyond what the
+readout can measure" (an IC50 above 1 mM, a relapse after the follow-up): by default
+(``censor_inf``) they are censored at the largest (smallest) finite value of that readout in the
+design, so a step into that region counts as at least the jump to it (``censored``: fraction).
+NaN ("the model cannot produce it") is handled by ``nan_policy``: ``"drop"`` (default) drops its
+design block for that readout only — the whole Morris trajectory, or the whole Saltelli block of
+one base sample (2k + 2 rows) — so the remaining design is still complete for SALib and no value
+is invented; ``"median"`` replaces NaN by the median of the readout's finite values (every block
+kept, but steps into or out of a NaN point give spurious effects: ``imputed`` says how often);
+``"auto"`` drops unless that would keep fewer than half of the blocks, then imputes. ``n_used``
+says how many trajectories or base samples were used; with fewer than 2 the indices are NaN.
 
 Examples
 --------
@@ -62,6 +68,7 @@ from leptotwin.errors import LeptotwinError
 __all__ = [
     "BOUNDED_DISTS",
     "DEFAULT_TAIL",
+    "SHARED_GROUP",
     "MorrisResult",
     "ReadoutFn",
     "SobolResult",
@@ -83,9 +90,9 @@ ReadoutFn = Callable[[Catalog], Mapping[str, float]]
 #: Priors sampled over their whole range (finite bounds).
 BOUNDED_DISTS = frozenset({"uniform", "loguniform"})
 #: Probability cut from each tail of an unbounded prior (lognormal, normal, logitnormal).
-DEFAULT_TAIL = 0.005
+DEFAULT_TAIL = 0.025
 #: Bootstrap resamples for the confidence intervals.
-NUM_RESAMPLES = 500
+NUM_RESAMPLES = 100
 #: Confidence level of the bootstrap intervals (``conf`` is the half-width).
 CONF_LEVEL = 0.95
 
@@ -95,9 +102,12 @@ _ON_ERROR = ("raise", "nan")
 # -- factors and the prior-space map -------------------------------------------------------------
 
 
-def factor_group(path: str, catalog_group: str) -> str:
+def factor_group(path: str, catalog_group: str, *, coarse: bool = False) -> str:
     """The Morris group of one catalogue value: its block (drug × species PK, a drug's potency,
-    a cell line, an assay kit, an in-vivo block, the pathway).
+    a cell line, an assay kit, an in-vivo block, the pathway; :func:`factor_groups` puts values
+    shared by several drugs in :data:`SHARED_GROUP`). ``coarse``: one group per drug
+    (PK of every species and potency), one for all assay kits, one for species physiology, one
+    for cell lines and perturbations; in-vivo blocks and the pathway as before.
 
     >>> factor_group("alectinib.pk.mouse.CL", "drugs")
     'alectinib mouse PK'
@@ -107,9 +117,20 @@ def factor_group(path: str, catalog_group: str) -> str:
     'A925L/AR cell line'
     >>> factor_group("blood_tumour_barrier.parameters.leak_ratio", "in_vivo")
     'blood_tumour_barrier'
+    >>> factor_group("alectinib.pk.mouse.CL", "drugs", coarse=True)
+    'alectinib'
     """
     head, _, rest = path.partition(".")
     head = head.split("[", 1)[0]
+    if coarse:
+        return {
+            "drugs": head,
+            "species": "physiology",
+            "cell_lines": "cell lines and perturbations",
+            "perturbations": "cell lines and perturbations",
+            "assays": "assay kits",
+            "pathway": "pathway",
+        }.get(catalog_group, head)
     if catalog_group == "drugs":
         parts = rest.split(".")
         if parts[0] == "pk" and len(parts) > 1:
@@ -128,6 +149,16 @@ def factor_group(path: str, catalog_group: str) -> str:
     if catalog_group == "pathway":
         return "pathway"
     return head
+
+
+#: Group of the values shared (YAML anchors) by several drugs, e.g. the lesion Kp,uu of every
+#: small-molecule TKI: they belong to no single drug's block.
+SHARED_GROUP = "shared by several drugs"
+
+
+def _shared_across_blocks(path: str, tied_paths: str) -> bool:
+    heads = {p.split(".", 1)[0] for p in [path, *(t for t in tied_paths.split("; ") if t)]}
+    return len(heads) > 1
 
 
 def _parameter_table(catalog: Catalog, parameters: Iterable[str] | None) -> pd.DataFrame:
@@ -158,21 +189,28 @@ def factor_groups(
 ) -> dict[str, str]:
     """``{path: group}`` for the uncertain parameters (all by default).
 
-    ``groups="block"`` uses :func:`factor_group`; a mapping gives each path its group (every
-    path must be in it); ``None`` makes every parameter its own group.
+    ``groups="block"`` uses :func:`factor_group`, ``"coarse"`` its coarse grouping; a mapping
+    gives each path its group (every path must be in it); ``None`` makes every parameter its
+    own group.
     """
     table = _parameter_table(catalog, parameters)
     if groups is None:
         return {p: p for p in table["path"]}
     if isinstance(groups, str):
-        if groups != "block":
+        if groups not in ("block", "coarse"):
             raise LeptotwinError(
                 "unknown grouping",
                 field="groups",
                 value=groups,
-                expected="'block', a mapping or None",
+                expected="'block', 'coarse', a mapping or None",
             )
-        return {r.path: factor_group(r.path, r.group) for r in table.itertuples()}
+        coarse = groups == "coarse"
+        return {
+            r.path: SHARED_GROUP
+            if _shared_across_blocks(r.path, r.tied_paths)
+            else factor_group(r.path, r.group, coarse=coarse)
+            for r in table.itertuples()
+        }
     missing = [p for p in table["path"] if p not in groups]
     if missing:
         raise LeptotwinError(
@@ -279,6 +317,43 @@ def _log10(
     return frame, chosen
 
 
+def _censor(y: np.ndarray) -> tuple[np.ndarray, float]:
+    """±inf replaced by the largest / smallest finite value of the design (a readout beyond its
+    measurable range, e.g. an IC50 above 1 mM, is at least that far); NaN stays. Returns the
+    censored values and the fraction censored."""
+    inf = np.isinf(y)
+    finite = y[np.isfinite(y)]
+    if not inf.any() or finite.size == 0:
+        return y, 0.0
+    out = np.where(y == np.inf, finite.max(), y)
+    out = np.where(out == -np.inf, finite.min(), out)
+    return out, float(inf.mean())
+
+
+_NAN_POLICIES = ("drop", "median", "auto")
+
+
+def _check_nan_policy(policy: str) -> None:
+    if policy not in _NAN_POLICIES:
+        raise LeptotwinError(
+            "unknown NaN policy", field="nan_policy", value=policy, expected="drop, median or auto"
+        )
+
+
+def _impute(y: np.ndarray, blocks: int, size: int, policy: str) -> tuple[np.ndarray, float]:
+    """NaN handling of one readout (see the module docstring): ``drop`` leaves NaN (its design
+    blocks are dropped), ``median`` replaces NaN by the median of the finite values, ``auto``
+    does that only when dropping would keep fewer than half of the blocks. Returns the values
+    and the fraction imputed."""
+    nan = np.isnan(y)
+    if not nan.any() or policy == "drop" or not np.isfinite(y).any():
+        return y, 0.0
+    kept = np.isfinite(y.reshape(blocks, size)).all(axis=1).sum()
+    if policy == "auto" and kept >= max(2, blocks / 2):
+        return y, 0.0
+    return np.where(nan, np.median(y[np.isfinite(y)]), y), float(nan.mean())
+
+
 def _seeds(seed: int | np.random.Generator | None) -> tuple[int, int]:
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     a, b = rng.integers(0, 2**31 - 1, size=2)
@@ -287,6 +362,11 @@ def _seeds(seed: int | np.random.Generator | None) -> tuple[int, int]:
 
 def _unit(catalog: Catalog, path: str) -> str:
     return str(catalog.quantity(path).unit)
+
+
+def _n_tied(catalog: Catalog, paths: Sequence[str]) -> int:
+    """Catalogue values moved along with ``paths`` through YAML anchors."""
+    return sum(len(catalog.tied.get(p, (p,))) - 1 for p in paths)
 
 
 # -- Morris -------------------------------------------------------------------------------------
@@ -306,13 +386,20 @@ class MorrisResult:
         more than one parameter σ is NaN (its members move in different directions in one step;
         SALib leaves it undefined) and μ is unreliable; μ* is the group's effect.
     factors : DataFrame
-        ``factor, members, n_members, unit`` (``members``: ``"; "``-separated paths; ``unit``:
-        the parameter's unit for a single parameter, empty for a group).
+        ``factor, members, n_members, unit, tied`` (``members``: ``"; "``-separated paths;
+        ``unit``: the parameter's unit for a single parameter, empty for a group; ``tied``: other
+        catalogue values that move with the members through YAML anchors).
     grouped : bool
         Whether any factor holds more than one parameter.
     trajectories, levels, n_evaluations : int
     nonfinite : dict of str to float
-        Per readout, the fraction of evaluations that were not finite.
+        Per readout, the fraction of evaluations that were not finite (NaN or ±inf).
+    censored : dict of str to float
+        Per readout, the fraction of evaluations that were ±inf and censored at the design's
+        largest / smallest finite value (``censor_inf``).
+    imputed : dict of str to float
+        Per readout, the fraction of evaluations that were NaN and replaced by the median
+        (``nan_policy``).
     n_errors : int
         Evaluations that raised (``on_error="nan"``).
     readout_units : dict of str to str
@@ -328,6 +415,8 @@ class MorrisResult:
     levels: int
     n_evaluations: int
     nonfinite: dict[str, float]
+    censored: dict[str, float] = field(default_factory=dict)
+    imputed: dict[str, float] = field(default_factory=dict)
     n_errors: int = 0
     readout_units: dict[str, str] = field(default_factory=dict)
     log10: tuple[str, ...] = ()
@@ -393,6 +482,8 @@ def morris_screen(
     on_error: str = "raise",
     readout_units: Mapping[str, str] | None = None,
     log10: Iterable[str] | None = None,
+    censor_inf: bool = True,
+    nan_policy: str = "drop",
 ) -> MorrisResult:
     """Morris screening of the readouts over the priors of ``parameters``.
 
@@ -403,8 +494,9 @@ def morris_screen(
         Catalogue → ``{readout: value}`` (noise-free readouts; called once per design point).
     parameters : iterable of str, optional
         Uncertain parameter paths; default every one (:func:`uncertain_parameters`).
-    groups : "block", mapping or None
-        ``None``: one factor per parameter (r·(k + 1) evaluations); ``"block"``: catalogue
+    groups : "block", "coarse", mapping or None
+        ``None``: one factor per parameter (r·(k + 1) evaluations); ``"block"`` or
+        ``"coarse"``: catalogue
         blocks (:func:`factor_groups`, r·(G + 1) evaluations); or ``{path: group}``.
     trajectories : int
         r, the number of trajectories (≥ 2).
@@ -421,6 +513,11 @@ def morris_screen(
     log10 : iterable of str, optional
         Readouts analysed as log10 (folds, ratios, concentrations: an effect then is a
         fold-change; a value ≤ 0 counts as not finite).
+    censor_inf : bool
+        Replace ±inf by the design's largest / smallest finite value of that readout (module
+        docstring) instead of dropping the trajectory.
+    nan_policy : "drop", "median" or "auto"
+        What a NaN readout does (module docstring).
 
     Returns
     -------
@@ -444,10 +541,13 @@ def morris_screen(
     frame, logged = _log10(frame, log10)
     size = len(factors) + 1
     r = len(frame) // size
-    rows, nonfinite = [], {}
+    _check_nan_policy(nan_policy)
+    rows, nonfinite, censored, imputed = [], {}, {}, {}
     for k, readout in enumerate(frame.columns):
         y = frame[readout].to_numpy(dtype=float)
         nonfinite[readout] = float(np.mean(~np.isfinite(y)))
+        y, censored[readout] = _censor(y) if censor_inf else (y, 0.0)
+        y, imputed[readout] = _impute(y, r, size, nan_policy)
         ok = np.isfinite(y.reshape(r, size)).all(axis=1)
         stats = {f: dict.fromkeys(("mu", "mu_star", "sigma", "conf"), np.nan) for f in factors}
         if ok.sum() >= 2:
@@ -491,6 +591,7 @@ def morris_screen(
                 _unit(catalog, members[f][0]) if len(members[f]) == 1 and members[f][0] == f else ""
                 for f in factors
             ],
+            "tied": [_n_tied(catalog, members[f]) for f in factors],
         }
     )
     return MorrisResult(
@@ -501,6 +602,8 @@ def morris_screen(
         levels=int(levels),
         n_evaluations=len(frame),
         nonfinite=nonfinite,
+        censored=censored,
+        imputed=imputed,
         n_errors=n_errors,
         readout_units=dict(readout_units or {}),
         log10=logged,
@@ -511,13 +614,26 @@ def morris_screen(
 
 @dataclass(frozen=True)
 class TwoStageResult:
-    """Grouped Morris (``stage1``), then ungrouped Morris inside ``kept_groups`` (``stage2``);
-    ``unresolved_groups``: influential groups left out of stage 2 by ``max_parameters``."""
+    """Grouped Morris (``stage1``), then ungrouped Morris inside the influential groups
+    (``stage2``; with readout families, one screen per family merged into one result whose
+    table holds each family's readouts × that family's parameters).
+
+    Attributes
+    ----------
+    stage1, stage2 : MorrisResult
+    kept_groups : list of str
+        Groups resolved in stage 2 (any family).
+    unresolved_groups : list of str
+        Influential groups left out of stage 2 by ``max_parameters`` (any family).
+    families : dict of str to dict
+        Per family: ``readouts``, ``kept`` and ``unresolved`` groups, ``n_evaluations``.
+    """
 
     stage1: MorrisResult
     stage2: MorrisResult
     kept_groups: list[str]
     unresolved_groups: list[str] = field(default_factory=list)
+    families: dict[str, dict] = field(default_factory=dict)
 
     @property
     def n_evaluations(self) -> int:
@@ -542,23 +658,62 @@ def _influential(
     return sorted(best, key=lambda f: best[f])
 
 
+def _cap(stage1: MorrisResult, groups: list[str], limit: int | None) -> tuple[list, list]:
+    chosen, left = [], []
+    n_paths = 0
+    for f in groups:
+        n = len(stage1.members(f))
+        if limit is None or not chosen or n_paths + n <= int(limit):
+            chosen.append(f)
+            n_paths += n
+        else:
+            left.append(f)
+    return chosen, left
+
+
+def _merge(results: list[MorrisResult], elapsed: float) -> MorrisResult:
+    """One MorrisResult from screens of disjoint readouts (same settings)."""
+    first = results[0]
+    factors = pd.concat([r.factors for r in results], ignore_index=True)
+    return MorrisResult(
+        table=pd.concat([r.table for r in results], ignore_index=True),
+        factors=factors.drop_duplicates("factor").reset_index(drop=True),
+        grouped=any(r.grouped for r in results),
+        trajectories=first.trajectories,
+        levels=first.levels,
+        n_evaluations=sum(r.n_evaluations for r in results),
+        nonfinite={k: v for r in results for k, v in r.nonfinite.items()},
+        censored={k: v for r in results for k, v in r.censored.items()},
+        imputed={k: v for r in results for k, v in r.imputed.items()},
+        n_errors=sum(r.n_errors for r in results),
+        readout_units=first.readout_units,
+        log10=tuple(x for r in results for x in r.log10),
+        tail=first.tail,
+        elapsed_s=elapsed,
+    )
+
+
 def two_stage_screen(
     *,
     catalog: Catalog,
     readout_fn: ReadoutFn,
     parameters: Iterable[str] | None = None,
     readouts: Iterable[str] | None = None,
+    families: Mapping[str, Sequence[str]] | None = None,
+    subset_fn: Callable[[Sequence[str]], ReadoutFn] | None = None,
     trajectories: int = 10,
     stage2_trajectories: int | None = None,
     levels: int = 4,
     top_groups: int = 3,
     threshold: float = 0.1,
-    max_parameters: int | None = None,
+    max_parameters: int | Mapping[str, int | None] | None = None,
     seed: int | np.random.Generator | None,
     tail: float = DEFAULT_TAIL,
     on_error: str = "raise",
     readout_units: Mapping[str, str] | None = None,
     log10: Iterable[str] | None = None,
+    censor_inf: bool = True,
+    nan_policy: str = "drop",
 ) -> TwoStageResult:
     """Grouped Morris over catalogue blocks, then ungrouped Morris over the parameters of the
     groups that are among the ``top_groups`` of some readout (in ``readouts``, default all)
@@ -566,51 +721,72 @@ def two_stage_screen(
 
     ``max_parameters`` caps k₂: groups are taken in order of importance (every readout's first
     group before any second, :func:`select_parameters`' order) while their parameters fit; the
-    groups left out are in ``TwoStageResult.unresolved_groups``."""
+    groups left out are in ``TwoStageResult.unresolved_groups``; a mapping gives each family its
+    own cap (a family not in it, or mapped to None, has none).
+
+    ``families`` (name → readouts) splits stage 2: each family is screened over its own
+    influential groups, evaluating only its readouts (``subset_fn(names)`` gives a readout
+    function for those names; without it the full function is called and filtered). A family of
+    cheap readouts then does not pay for an expensive one's parameters, and the reverse.
+    """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    common = {
+        "catalog": catalog,
+        "levels": levels,
+        "tail": tail,
+        "on_error": on_error,
+        "readout_units": readout_units,
+        "log10": log10,
+        "censor_inf": censor_inf,
+        "nan_policy": nan_policy,
+    }
+    t0 = time.perf_counter()
     stage1 = morris_screen(
-        catalog=catalog,
+        **common,
         readout_fn=readout_fn,
         parameters=parameters,
         groups="block",
         trajectories=trajectories,
-        levels=levels,
         seed=rng,
-        tail=tail,
-        on_error=on_error,
-        readout_units=readout_units,
-        log10=log10,
     )
-    kept = _influential(stage1, readouts, top_groups, threshold)
-    if not kept:
-        raise LeptotwinError(
-            "no group moves any readout", field="readouts", value=list(readouts or [])
-        )
-    chosen, unresolved = [], []
-    n_paths = 0
-    for f in kept:
-        n = len(stage1.members(f))
-        if max_parameters is None or not chosen or n_paths + n <= int(max_parameters):
-            chosen.append(f)
-            n_paths += n
+    wanted = stage1.readouts if readouts is None else list(readouts)
+    fams = {"all": wanted} if families is None else {k: list(v) for k, v in families.items()}
+    results, info = [], {}
+    for name, names in fams.items():
+        names = [n for n in names if n in wanted]
+        limit = max_parameters.get(name) if isinstance(max_parameters, Mapping) else max_parameters
+        chosen, left = _cap(stage1, _influential(stage1, names, top_groups, threshold), limit)
+        info[name] = {"readouts": names, "kept": chosen, "unresolved": left, "n_evaluations": 0}
+        if not chosen:
+            continue
+        if subset_fn is not None:
+            fn = subset_fn(names)
         else:
-            unresolved.append(f)
-    paths = [p for f in chosen for p in stage1.members(f)]
-    stage2 = morris_screen(
-        catalog=catalog,
-        readout_fn=readout_fn,
-        parameters=paths,
-        groups=None,
-        trajectories=stage2_trajectories or trajectories,
-        levels=levels,
-        seed=rng,
-        tail=tail,
-        on_error=on_error,
-        readout_units=readout_units,
-        log10=log10,
-    )
+
+            def fn(c: Catalog, _names: list[str] = names) -> dict[str, float]:
+                out = readout_fn(c)
+                return {n: out.get(n, float("nan")) for n in _names}
+
+        res = morris_screen(
+            **common,
+            readout_fn=fn,
+            parameters=[p for f in chosen for p in stage1.members(f)],
+            groups=None,
+            trajectories=stage2_trajectories or trajectories,
+            seed=rng,
+        )
+        info[name]["n_evaluations"] = res.n_evaluations
+        results.append(res)
+    if not results:
+        raise LeptotwinError("no group moves any readout", field="readouts", value=wanted)
+    kept = list(dict.fromkeys(f for v in info.values() for f in v["kept"]))
+    left = list(dict.fromkeys(f for v in info.values() for f in v["unresolved"] if f not in kept))
     return TwoStageResult(
-        stage1=stage1, stage2=stage2, kept_groups=chosen, unresolved_groups=unresolved
+        stage1=stage1,
+        stage2=_merge(results, time.perf_counter() - t0),
+        kept_groups=kept,
+        unresolved_groups=left,
+        families=info,
     )
 
 
@@ -652,7 +828,7 @@ class SobolResult:
     second_order : dict of str to DataFrame
         Per readout, the S2 matrix (parameters × parameters, upper triangle).
     factors : DataFrame
-        ``factor, members, n_members, unit``.
+        ``factor, members, n_members, unit, tied``.
     n_base, n_evaluations : int
     nonfinite : dict of str to float
     n_errors : int
@@ -666,6 +842,8 @@ class SobolResult:
     n_base: int
     n_evaluations: int
     nonfinite: dict[str, float]
+    censored: dict[str, float] = field(default_factory=dict)
+    imputed: dict[str, float] = field(default_factory=dict)
     n_errors: int = 0
     readout_units: dict[str, str] = field(default_factory=dict)
     log10: tuple[str, ...] = ()
@@ -707,6 +885,8 @@ def sobol_indices(
     on_error: str = "raise",
     readout_units: Mapping[str, str] | None = None,
     log10: Iterable[str] | None = None,
+    censor_inf: bool = True,
+    nan_policy: str = "drop",
 ) -> SobolResult:
     """Sobol indices (S1, ST, S2) of the readouts over the priors of ``parameters``.
 
@@ -732,10 +912,14 @@ def sobol_indices(
     frame, n_errors = evaluate_design(catalog, readout_fn, names, theta, on_error=on_error)
     frame, logged = _log10(frame, log10)
     size = 2 * k + 2
-    rows, second, nonfinite = [], {}, {}
+    _check_nan_policy(nan_policy)
+    rows, second, nonfinite, censored, imputed = [], {}, {}, {}, {}
     for j, readout in enumerate(frame.columns):
-        y = frame[readout].to_numpy(dtype=float).reshape(n_base, size)
+        y = frame[readout].to_numpy(dtype=float)
         nonfinite[readout] = float(np.mean(~np.isfinite(y)))
+        y, censored[readout] = _censor(y) if censor_inf else (y, 0.0)
+        y, imputed[readout] = _impute(y, n_base, size, nan_policy)
+        y = y.reshape(n_base, size)
         ok = np.isfinite(y).all(axis=1)
         y_ok = y[ok].ravel()
         s1 = s1c = st = stc = np.full(k, np.nan)
@@ -774,6 +958,7 @@ def sobol_indices(
             "members": names,
             "n_members": 1,
             "unit": [_unit(catalog, n) for n in names],
+            "tied": [_n_tied(catalog, [n]) for n in names],
         }
     )
     return SobolResult(
@@ -783,6 +968,8 @@ def sobol_indices(
         n_base=n_base,
         n_evaluations=len(frame),
         nonfinite=nonfinite,
+        censored=censored,
+        imputed=imputed,
         n_errors=n_errors,
         readout_units=dict(readout_units or {}),
         log10=logged,
@@ -799,7 +986,9 @@ def _label(factors: pd.DataFrame, factor: str) -> str:
     if int(row["n_members"]) > 1 or row["members"] != factor:
         n = int(row["n_members"])
         return f"{factor} ({n} parameter{'s' if n != 1 else ''})"
-    return f"{factor} [{row['unit']}]" if row["unit"] else factor
+    tied = int(row.get("tied", 0) or 0)
+    text = f"{factor} (+{tied} tied)" if tied else factor
+    return f"{text} [{row['unit']}]" if row["unit"] else text
 
 
 def tornado_figure(
