@@ -308,3 +308,46 @@ def test_model_failures_are_minus_inf_not_crashes():
     res = _quick(readouts_fn=flaky, n_steps=40, burn=10)
     assert (res.draws["pathway.egfr_weight"] <= 7.0).all()
     assert np.isfinite(res.draws["log_posterior"]).all()
+
+
+def test_targets_are_stated_as_written():
+    row = SimpleNamespace
+    assert cal._stated(row(kind="gaussian", value=95.0, low=math.nan, high=math.nan)) == "95"
+    assert cal._stated(row(kind="interval", value=5.0, low=3.0, high=10.0)) == "3–10"
+    assert cal._stated(row(kind="interval", value=3.0, low=3.0, high=math.nan)) == "≥ 3"
+    assert cal._stated(row(kind="interval", value=2.0, low=math.nan, high=2.0)) == "≤ 2"
+
+
+def test_interval_targets_and_infinite_readouts_in_the_targets_table():
+    def readouts(catalog, names):
+        w = catalog.pathway_value("egfr_weight")
+        values = {"w": w, "fold": math.inf, "held": 2 * w}
+        return {n: values[n] for n in names}
+
+    def loglik(values, targets):
+        return -0.5 * ((math.log(values["w"] / 6.0)) / 0.05) ** 2
+
+    interval = SimpleNamespace(
+        name="fold at least 3",
+        readout="fold",
+        value=3.0,
+        error={"scale": "log", "sd": 0.1},
+        role="used",
+        source="a finding",
+        kind="interval",
+        low=3.0,
+        high=None,
+        z=lambda x: 0.0 if x >= 3.0 else math.log(x / 3.0) / 0.1,
+    )
+    res = _quick(
+        targets=[TARGETS[1], interval],
+        parameters=PARAMS[:1],
+        n_walkers=4,
+        readouts_fn=readouts,
+        log_likelihood_fn=loglik,
+    )
+    row = res.targets.set_index("name").loc["fold at least 3"]
+    assert row.model_median == math.inf
+    assert bool(row.inside_95) and row.p_met == 1.0
+    assert (row.kind, row.low, row.error_scale) == ("interval", 3.0, "log")
+    assert math.isnan(res.targets.set_index("name").loc["w target", "p_met"])  # no z method

@@ -471,16 +471,26 @@ class CalibrationResult:
             "",
             "## Targets",
             "",
-            "| target | role | value | model median (95 %) | predictive 95 % | inside |",
-            "|---|---|---|---|---|---|",
+            "| target | role | value | model median (95 %) | predictive 95 % | inside | P(met) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for r in self.targets.itertuples():
             lines.append(
-                f"| {r.name} | {r.label} | {_g(r.value)} | {_g(r.model_median)} "
+                f"| {r.name} | {r.label} | {_stated(r)} | {_g(r.model_median)} "
                 f"({_g(r.model_low)}–{_g(r.model_high)}) | {_g(r.predictive_low)}–"
-                f"{_g(r.predictive_high)} | {'yes' if r.inside_95 else 'no'} |"
+                f"{_g(r.predictive_high)} | {'yes' if r.inside_95 else 'no'} | {_g(r.p_met)} |"
             )
         return "\n".join(lines) + "\n"
+
+
+def _stated(row: Any) -> str:
+    """A target as stated: its value, or its range or bound (an interval target)."""
+    if getattr(row, "kind", "gaussian") != "interval":
+        return _g(row.value)
+    low, high = float(row.low), float(row.high)
+    if math.isfinite(low) and math.isfinite(high):
+        return f"{_g(low)}–{_g(high)}"
+    return f"≥ {_g(low)}" if math.isfinite(low) else f"≤ {_g(high)}"
 
 
 def _g(x: Any) -> str:
@@ -501,8 +511,8 @@ def calibrate(
     targets: Sequence[Any] | None = None,
     parameters: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
     n_walkers: int | None = None,
-    n_steps: int = 400,
-    burn: int = 150,
+    n_steps: int = 300,
+    burn: int = 100,
     thin: int = 1,
     seed: int = 2020,
     n_draws: int | None = None,
