@@ -12,6 +12,7 @@ import pytest
 from leptotwin.calibration.sensitivity import (
     BOUNDED_DISTS,
     DEFAULT_TAIL,
+    SHARED_GROUP,
     MorrisResult,
     factor_group,
     factor_groups,
@@ -239,13 +240,13 @@ def test_prior_values_refuses_points_outside_the_cube(cat):
 # -- readouts that are not finite -----------------------------------------------------------------
 
 
-def test_nonfinite_readouts_drop_their_trajectory_and_are_counted(cat):
+def test_nan_readouts_drop_their_trajectory_and_are_counted(cat):
     path = "pathway.egfr_weight"
     top = float(prior_distribution(cat.quantity(path)).ppf(0.9))  # only the top level
 
     def readout(c):
         w = c.pathway_value("egfr_weight")
-        return {"fold": math.inf if w > top else w, "ok": w}
+        return {"fold": math.nan if w > top else w, "ok": w}
 
     res = morris_screen(
         catalog=cat,
@@ -255,10 +256,34 @@ def test_nonfinite_readouts_drop_their_trajectory_and_are_counted(cat):
         seed=5,
     )
     assert 0 < res.nonfinite["fold"] < 1 and res.nonfinite["ok"] == 0
+    assert res.censored["fold"] == 0
     t = res.table.set_index(["readout", "factor"])
     assert t.loc[("fold", path), "n_used"] < 20 == t.loc[("ok", path), "n_used"]
     assert np.isfinite(t.loc[("fold", path), "mu_star"])
     assert t.loc[("fold", path), "mu_star"] > 0
+
+
+def test_infinite_readouts_are_censored_at_the_largest_finite_value(cat):
+    path = "pathway.egfr_weight"
+    d = prior_distribution(cat.quantity(path))
+    top = float(d.ppf(0.9))
+
+    def readout(c):
+        w = c.pathway_value("egfr_weight")
+        return {"fold": math.inf if w > top else w}
+
+    kw = {"catalog": cat, "readout_fn": readout, "parameters": [path], "trajectories": 20}
+    res = morris_screen(**kw, seed=5)
+    assert res.censored["fold"] == res.nonfinite["fold"] > 0
+    (row,) = res.table.itertuples()
+    assert row.n_used == 20  # nothing dropped
+    # the two lower grid levels are finite: every step is from level 0 to 2 (finite) or 1 to 3
+    # (censored at the largest finite value, level 2)
+    w = d.ppf(DEFAULT_TAIL + (1 - 2 * DEFAULT_TAIL) * np.array([0, 1 / 3, 2 / 3]))
+    steps = {abs(w[2] - w[0]), abs(w[2] - w[1])}
+    assert min(steps) / (2 / 3) <= row.mu_star <= max(steps) / (2 / 3) + 1e-9
+    dropped = morris_screen(**kw, seed=5, censor_inf=False)
+    assert dropped.table["n_used"].iloc[0] < 20
 
 
 def test_errors_count_as_nonfinite_only_when_asked(cat):
@@ -329,3 +354,90 @@ def test_tornado_figure_labels_paths_with_units(cat, params):
     assert "pathway (13 parameters)" in labels
     with pytest.raises(LeptotwinError, match="unknown readout"):
         tornado_figure(res, "nope")
+
+
+def test_nan_policy_median_and_auto(cat):
+    path = "pathway.egfr_weight"
+    d = prior_distribution(cat.quantity(path))
+    low = float(d.ppf(0.3))  # levels 0 (and only 0) give NaN: about half the trajectories
+
+    def readout(c):
+        w = c.pathway_value("egfr_weight")
+        return {"y": math.nan if w < low else w}
+
+    kw = {"catalog": cat, "readout_fn": readout, "parameters": [path], "trajectories": 20}
+    drop = morris_screen(**kw, seed=4)
+    median = morris_screen(**kw, seed=4, nan_policy="median")
+    assert drop.imputed["y"] == 0 and drop.table["n_used"].iloc[0] < 20
+    assert median.imputed["y"] == pytest.approx(median.nonfinite["y"])
+    assert median.imputed["y"] > 0
+    assert median.table["n_used"].iloc[0] == 20
+    auto = morris_screen(**kw, seed=4, nan_policy="auto")
+    kept = drop.table["n_used"].iloc[0]
+    assert auto.imputed["y"] == (0.0 if kept >= 10 else median.imputed["y"])
+    with pytest.raises(LeptotwinError, match="NaN policy"):
+        morris_screen(**kw, seed=4, nan_policy="zero")
+
+
+def test_values_shared_by_several_drugs_form_their_own_group(cat, params):
+    groups = factor_groups(cat)
+    shared = params[params["tied_paths"].str.contains("crizotinib", regex=False)]
+    assert len(shared) > 0
+    for p in shared["path"]:
+        assert groups[p] == SHARED_GROUP
+    # and the figures say how many values move with it
+    p = shared["path"].iloc[0]
+    res = morris_screen(
+        catalog=cat,
+        readout_fn=lambda c: {"x": c.quantity(p).value},
+        parameters=[p],
+        trajectories=2,
+        seed=1,
+    )
+    (label,) = [t.get_text() for t in tornado_figure(res, "x").axes[0].get_yticklabels()]
+    n_tied = len(shared["tied_paths"].iloc[0].split("; "))
+    assert label.startswith(f"{p} (+{n_tied} tied)")
+
+
+def test_two_stage_families_screen_only_their_own_readouts_and_groups(cat):
+    calls: dict[tuple[str, ...], int] = {}
+
+    def full(c):
+        return {
+            "a": math.log(c.pathway_value("egfr_weight")),
+            "b": c.in_vivo_value("blood_tumour_barrier", "leak_ratio"),
+        }
+
+    def subset(names):
+        key = tuple(names)
+
+        def fn(c):
+            calls[key] = calls.get(key, 0) + 1
+            out = full(c)
+            return {n: out[n] for n in names}
+
+        return fn
+
+    res = two_stage_screen(
+        catalog=cat,
+        readout_fn=full,
+        families={"A": ["a"], "B": ["b"]},
+        subset_fn=subset,
+        trajectories=3,
+        stage2_trajectories=2,
+        max_parameters={"A": 5, "B": None},
+        seed=2,
+    )
+    fam = res.families
+    assert fam["A"]["kept"] == ["pathway"] and fam["B"]["kept"] == ["blood_tumour_barrier"]
+    # the cap keeps the first group even when it is larger than the cap (13 pathway values)
+    assert calls[("a",)] == fam["A"]["n_evaluations"] == 2 * (13 + 1)
+    assert calls[("b",)] == fam["B"]["n_evaluations"] == 2 * (2 + 1)
+    assert res.n_evaluations == res.stage1.n_evaluations + 2 * 14 + 2 * 3
+    t = res.stage2.table
+    assert set(t[t["readout"] == "a"]["factor"]) == set(res.stage1.members("pathway"))
+    assert set(t[t["readout"] == "b"]["factor"]) == set(res.stage1.members("blood_tumour_barrier"))
+    assert select_parameters(res, top=1) in (
+        ["pathway.egfr_weight", "blood_tumour_barrier.parameters.leak_ratio"],
+        ["blood_tumour_barrier.parameters.leak_ratio", "pathway.egfr_weight"],
+    )
