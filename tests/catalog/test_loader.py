@@ -159,6 +159,19 @@ def test_unit_not_accepted_for_field(tmp_path):
         load_catalog(folder)
 
 
+def test_covariate_unit_checked(tmp_path):
+    folder = _copy(
+        tmp_path,
+        edit_drugs=lambda s: s.replace(
+            'smoking_CL: {value: 2.0, unit: "1",', 'smoking_CL: {value: 2.0, unit: "L/h",', 1
+        ),
+    )
+    with pytest.raises(
+        LeptotwinError, match=r"erlotinib.pk.human.covariates.smoking_CL.unit: unit not accepted"
+    ):
+        load_catalog(folder)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(LeptotwinError, match="catalogue file not found"):
         load_catalog(tmp_path)

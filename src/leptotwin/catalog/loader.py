@@ -624,6 +624,8 @@ def _check_drug_units(path: Path, drug: Drug) -> None:
         _check_unit(path, f"{where}.fraction_formed", pk.fraction_formed, _units("fraction"))
         for fname, q in pk.iiv.items():
             _check_unit(path, f"{where}.iiv.{fname}", q, _units("fraction"))
+        for fname, q in pk.covariates.items():
+            _check_unit(path, f"{where}.covariates.{fname}", q, _units("fraction"))
         for route, a in pk.routes.items():
             _check_unit(path, f"{where}.routes.{route}.ka", a.ka, _units("rate"))
             _check_unit(path, f"{where}.routes.{route}.F", a.F, _units("fraction"))
