@@ -541,6 +541,15 @@ def morris_screen(
     frame, logged = _log10(frame, log10)
     size = len(factors) + 1
     r = len(frame) // size
+    # Analysis on one representative column per factor: in a grouped design exactly one group
+    # moves per step and every member's |elementary effect| is that group's |ΔY| / Δ, so SALib's
+    # ungrouped analysis of the representatives gives the group's μ* and its bootstrap interval
+    # exactly, at a cost in G rather than k (SALib's grouped analysis bootstraps every member).
+    # μ and σ of a group of several values are undefined (members move in different
+    # directions): NaN.
+    reps = [names.index(next(n for n in names if group_of[n] == f)) for f in factors]
+    n_members = {f: sum(group_of[n] == f for n in names) for f in factors}
+    reduced = {"num_vars": len(factors), "names": factors, "bounds": [[0.0, 1.0]] * len(factors)}
     _check_nan_policy(nan_policy)
     rows, nonfinite, censored, imputed = [], {}, {}, {}
     for k, readout in enumerate(frame.columns):
@@ -551,10 +560,10 @@ def morris_screen(
         ok = np.isfinite(y.reshape(r, size)).all(axis=1)
         stats = {f: dict.fromkeys(("mu", "mu_star", "sigma", "conf"), np.nan) for f in factors}
         if ok.sum() >= 2:
-            x_ok = u.reshape(r, size, -1)[ok].reshape(-1, u.shape[1])
+            x_ok = u.reshape(r, size, -1)[ok].reshape(-1, u.shape[1])[:, reps]
             y_ok = y.reshape(r, size)[ok].ravel()
             si = _morris_analyze.analyze(
-                problem,
+                reduced,
                 x_ok,
                 y_ok,
                 num_resamples=NUM_RESAMPLES,
@@ -563,11 +572,12 @@ def morris_screen(
                 seed=s_boot + k,
             )
             for j, name in enumerate(si["names"]):
+                single = n_members[str(name)] == 1
                 stats[str(name)] = {
-                    "mu": float(np.ma.filled(si["mu"], np.nan)[j]),
-                    "mu_star": float(np.ma.filled(si["mu_star"], np.nan)[j]),
-                    "sigma": float(np.ma.filled(si["sigma"], np.nan)[j]),
-                    "conf": float(np.ma.filled(si["mu_star_conf"], np.nan)[j]),
+                    "mu": float(si["mu"][j]) if single else np.nan,
+                    "mu_star": float(si["mu_star"][j]),
+                    "sigma": float(si["sigma"][j]) if single else np.nan,
+                    "conf": float(si["mu_star_conf"][j]),
                 }
         for f in factors:
             rows.append({"readout": readout, "factor": f, **stats[f], "n_used": int(ok.sum())})
@@ -997,20 +1007,55 @@ def tornado_figure(
     top: int = 10,
     *,
     title: str | None = None,
+    combine: bool = False,
 ) -> Figure:
     """Horizontal bars of the ``top`` factors of ``readout``: Morris μ* with its 95 % bootstrap
     interval, or Sobol ST (with interval) beside S1. Factors are labelled with their path and
     unit (groups with their number of parameters). Several readouts give one panel each,
-    stacked (e.g. every readout of one claim); ``title`` heads the figure."""
+    stacked (e.g. every readout of one claim); ``title`` heads the figure. ``combine`` (Morris)
+    draws several readouts in one panel instead: relative μ* (μ* / the readout's largest)
+    averaged over them."""
     names = [readout] if isinstance(readout, str) else list(readout)
     if not names:
         raise LeptotwinError("no readout to draw", field="readout", value=names)
+    if combine and isinstance(result, MorrisResult) and len(names) > 1:
+        return _combined_tornado(result, names, top, title)
     ranked = [_top(result, r, top) for r in names]
     heights = [1.0 + 0.3 * max(len(x), 1) for x in ranked]
     fig = Figure(figsize=(7.5, 0.3 + sum(heights)), layout="constrained")
     axes = fig.subplots(len(names), 1, squeeze=False, height_ratios=heights)[:, 0]
     for ax, name, table in zip(axes, names, ranked, strict=True):
         _draw_tornado(ax, result, name, table)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _combined_tornado(
+    result: MorrisResult, names: Sequence[str], top: int, title: str | None
+) -> Figure:
+    for n in names:
+        result.ranking(n)  # unknown readouts raise
+    sub = result.table[result.table["readout"].isin(names)]
+    rel = sub.groupby("factor", sort=False)["mu_star_rel"].agg(["mean", "min", "max"])
+    rel = rel.dropna().sort_values("mean", ascending=False, kind="stable").head(int(top))
+    fig = Figure(figsize=(7.5, 1.5 + 0.3 * max(len(rel), 1)), layout="constrained")
+    ax = fig.add_subplot()
+    pos = np.arange(len(rel))[::-1]
+    err = np.vstack([rel["mean"] - rel["min"], rel["max"] - rel["mean"]])
+    ax.barh(pos, rel["mean"], xerr=err, color="C0", capsize=3)
+    ax.set_yticks(pos, [_label(result.factors, f) for f in rel.index], fontsize=7)
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel(
+        f"relative Morris μ* (μ* / the readout's largest), mean over {len(names)} readouts; "
+        "bars: their range",
+        fontsize=8,
+    )
+    ax.set_title(
+        f"{', '.join(names)} (r = {result.trajectories}, {result.n_evaluations} evaluations)",
+        fontsize=7,
+        wrap=True,
+    )
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

@@ -348,15 +348,18 @@ def build_section(
     for head, names in [*by_claim.items(), *predictions.items()]:
         res, drawn, level = _figure_result(result, names)
         caption = (
-            f"{head}: what drives {'its readouts' if head in by_claim else 'each readout'} "
-            f"(Morris μ* with 95 % bootstrap interval; {level}; log10 readouts: μ* is a change "
-            "in log10)."
+            f"{head}: what drives its readouts (Morris μ* with 95 % bootstrap interval; "
+            f"{level}; log10 readouts: μ* is a change in log10)."
+            if head in by_claim
+            else f"{head}: what drives its readouts (relative Morris μ*, mean over the "
+            f"readouts, bars their range; {level}); per readout in sensitivity_morris.csv."
         )
         if head not in by_claim:
             caption += " " + "; ".join(
                 f"{n.removeprefix(head + '.')}: {descriptions[n]}" for n in names
             )
-        figures.append((caption, tornado_figure(res, drawn, top=TOP_FIGURE, title=head)))
+        fig = tornado_figure(res, drawn, top=TOP_FIGURE, title=head, combine=head not in by_claim)
+        figures.append((caption, fig))
         n = len(names)
         line = f"- **{head}** ({n} readout{'s' if n > 1 else ''}): {_driver_text(res, drawn)}"
         if two and res is not stage1:
