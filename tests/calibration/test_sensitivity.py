@@ -481,3 +481,18 @@ def test_grouped_mu_star_equals_salibs_grouped_analysis(cat):
     assert set(direct) == set(mine.index)
     for f, v in mine.items():
         assert v == pytest.approx(direct[f], abs=1e-12)
+
+
+def test_combined_tornado_is_one_panel_of_relative_mu_star(cat, params):
+    res = morris_screen(
+        catalog=cat,
+        readout_fn=_synthetic_readout(cat, params),
+        parameters=["pathway.egfr_weight", "osimertinib.potency[0].ic50", "mouse.body_weight"],
+        trajectories=4,
+        seed=1,
+    )
+    fig = tornado_figure(res, ["y", "y2"], combine=True, title="both")
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["pathway.egfr_weight [1]", "osimertinib.potency[0].ic50 [nM]"]  # no dummy
+    assert "relative" in ax.get_xlabel()

@@ -1038,7 +1038,8 @@ def _combined_tornado(
         result.ranking(n)  # unknown readouts raise
     sub = result.table[result.table["readout"].isin(names)]
     rel = sub.groupby("factor", sort=False)["mu_star_rel"].agg(["mean", "min", "max"])
-    rel = rel.dropna().sort_values("mean", ascending=False, kind="stable").head(int(top))
+    rel = rel.dropna()
+    rel = rel[rel["mean"] > 0].sort_values("mean", ascending=False, kind="stable").head(int(top))
     fig = Figure(figsize=(7.5, 1.5 + 0.3 * max(len(rel), 1)), layout="constrained")
     ax = fig.add_subplot()
     pos = np.arange(len(rel))[::-1]
@@ -1046,6 +1047,8 @@ def _combined_tornado(
     ax.barh(pos, rel["mean"], xerr=err, color="C0", capsize=3)
     ax.set_yticks(pos, [_label(result.factors, f) for f in rel.index], fontsize=7)
     ax.set_xlim(0, 1.05)
+    if len(rel) == 0:
+        ax.text(0.5, 0.5, "no factor moves them", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(
         f"relative Morris μ* (μ* / the readout's largest), mean over {len(names)} readouts; "
         "bars: their range",
@@ -1075,7 +1078,9 @@ def _draw_tornado(ax, result, readout: str, ranked: pd.DataFrame) -> None:  # ty
     if readout in result.log10:
         unit_text = f" (log10{', ' + unit if unit and unit != '1' else ''})"
     bad = result.nonfinite.get(readout, 0.0)
+    imputed = result.imputed.get(readout, 0.0)
     bad_text = f"; {100 * bad:.0f} % not finite" if bad > 0 else ""
+    bad_text += f", {100 * imputed:.0f} % imputed" if imputed > 0 else ""
     if isinstance(result, MorrisResult):
         ax.barh(pos, ranked["mu_star"], xerr=ranked["conf"], color="C0", capsize=3)
         ax.set_xlabel(f"Morris μ* of {readout}{unit_text} per unit prior probability", fontsize=8)

@@ -52,8 +52,8 @@ from leptotwin.study.reproduce import Context, SectionResult, register_section
 QUICK_TRAJECTORIES = 3
 QUICK_GROUPS = "coarse"
 #: Full run: stage-1 trajectories (catalogue blocks) and stage-2 trajectories (single values).
-FULL_TRAJECTORIES = 4
-STAGE2_TRAJECTORIES = 4
+FULL_TRAJECTORIES = 6
+STAGE2_TRAJECTORIES = 6
 #: Stage 2 resolves, per family, each readout's top blocks with μ* ≥ threshold × its largest,
 #: at most this many values per family (the virtual-mouse families cost ~50-80 ms an
 #: evaluation; the PK and human predictions ~3 ms and have no cap).
@@ -72,6 +72,9 @@ STAGE2_CAPS: dict[str, int | None] = {
 TOP_FIGURE = 8
 TOP_TEXT = 3
 MIN_TEXT_REL = 0.05
+#: A readout whose NaNs were imputed in more than this fraction of evaluations is left out of
+#: the per-claim driver lines and of the parameter selection (its effects are mostly spurious).
+MAX_IMPUTED = 0.25
 #: Claims whose readouts share the in-vitro plate (one family in stage 2).
 IN_VITRO_CLAIMS = frozenset({"C1", "C3", "C4", "C5", "C6"})
 
@@ -344,6 +347,7 @@ def build_section(
     by_claim = claim_readouts(source.infos)
     predictions = prediction_groups(source.infos)
     descriptions = {r.name: r.description for r in source.infos}
+    unreliable = set(_unreliable(result))
     figures, lines = [], []
     for head, names in [*by_claim.items(), *predictions.items()]:
         res, drawn, level = _figure_result(result, names)
@@ -361,9 +365,13 @@ def build_section(
         fig = tornado_figure(res, drawn, top=TOP_FIGURE, title=head, combine=head not in by_claim)
         figures.append((caption, fig))
         n = len(names)
-        line = f"- **{head}** ({n} readout{'s' if n > 1 else ''}): {_driver_text(res, drawn)}"
+        used = [x for x in drawn if x not in unreliable]
+        line = f"- **{head}** ({n} readout{'s' if n > 1 else ''}): {_driver_text(res, used)}"
         if two and res is not stage1:
-            line += f"; blocks: {_driver_text(stage1, names)}"
+            line += f"; blocks: {_driver_text(stage1, [x for x in names if x not in unreliable])}"
+        left_out = [x for x in names if x in unreliable]
+        if left_out:
+            line += f" (left out, mostly imputed: {', '.join(left_out)})"
         lines.append(line)
     text = (
         "**Method.** Morris elementary effects (Morris 1991; μ*, Campolongo et al. 2007) with "
@@ -395,15 +403,26 @@ def build_section(
     )
 
 
+def _unreliable(result: MorrisResult | TwoStageResult) -> list[str]:
+    """Readouts whose NaNs were imputed in more than MAX_IMPUTED of either stage."""
+    stages = [result.stage1, result.stage2] if isinstance(result, TwoStageResult) else [result]
+    return sorted({n for st in stages for n, f in st.imputed.items() if f > MAX_IMPUTED})
+
+
 def _selected_table(result: TwoStageResult, infos: Sequence[ReadoutInfo]) -> pd.DataFrame:
     """The parameters that drive the claims' readouts (select_parameters), with what they
-    drive."""
-    claim_names = [r.name for r in infos if r.claims]
+    drive; mostly imputed readouts left out."""
+    unreliable = set(_unreliable(result))
+    claim_names = [r.name for r in infos if r.claims and r.name not in unreliable]
     resolved = set(result.stage2.table["readout"])
     chosen = select_parameters(result, [n for n in claim_names if n in resolved], top=TOP_TEXT)
     st2 = result.stage2.table
     units = result.stage2.factors.set_index("factor")["unit"]
-    top = st2[(st2["mu_star_rel"] >= GROUP_THRESHOLD) & (st2["rank"] <= TOP_TEXT)]
+    top = st2[
+        (st2["mu_star_rel"] >= GROUP_THRESHOLD)
+        & (st2["rank"] <= TOP_TEXT)
+        & st2["readout"].isin(claim_names)
+    ]
     return pd.DataFrame(
         {
             "parameter": chosen,
