@@ -15,9 +15,11 @@ both from SALib 1.6 (nothing here re-implements them):
 **Sampling space.** Every factor is sampled in its prior's probability space: SALib draws
 ``u ∈ [0, 1]`` and the parameter is ``θ = F⁻¹(a + (1 - 2a) u)`` with ``F`` the prior
 (:func:`leptotwin.catalog.priors.prior_distribution`), ``a = 0`` for the bounded priors
-(uniform, loguniform: their whole range) and ``a = tail`` (default 0.005, the central 99 %) for
-the unbounded ones (lognormal, normal, logitnormal), whose extreme tails would otherwise be
-infinite. Each draw becomes a catalogue through :meth:`Catalog.with_values` (tied values move
+(uniform, loguniform: their whole range) and ``a = tail`` for the unbounded ones (lognormal,
+normal, logitnormal), whose extreme tails would otherwise be infinite. The default
+``tail = 0.025`` keeps the central 95 %: the stated range ``[low, high]`` of a normal or
+logit-normal prior, and of a lognormal one on its wider side. A Morris grid puts half of its
+points at the two ends, so a wider cut (0.005) would screen mostly far-tail values. Each draw becomes a catalogue through :meth:`Catalog.with_values` (tied values move
 together) and the readout function sees it both as its argument and as the active catalogue
 (:func:`leptotwin.catalog.loader.using_catalog`). An elementary effect is thus the change of a
 readout, in the readout's unit, per unit of prior probability: μ* ≈ how far the readout moves
@@ -89,7 +91,8 @@ ReadoutFn = Callable[[Catalog], Mapping[str, float]]
 
 #: Priors sampled over their whole range (finite bounds).
 BOUNDED_DISTS = frozenset({"uniform", "loguniform"})
-#: Probability cut from each tail of an unbounded prior (lognormal, normal, logitnormal).
+#: Probability cut from each tail of an unbounded prior (lognormal, normal, logitnormal): the
+#: central 95 %, the range the catalogue states.
 DEFAULT_TAIL = 0.025
 #: Bootstrap resamples for the confidence intervals.
 NUM_RESAMPLES = 100
