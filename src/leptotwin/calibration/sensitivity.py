@@ -19,8 +19,9 @@ both from SALib 1.6 (nothing here re-implements them):
 normal, logitnormal), whose extreme tails would otherwise be infinite. The default
 ``tail = 0.025`` keeps the central 95 %: the stated range ``[low, high]`` of a normal or
 logit-normal prior, and of a lognormal one on its wider side. A Morris grid puts half of its
-points at the two ends, so a wider cut (0.005) would screen mostly far-tail values. Each draw becomes a catalogue through :meth:`Catalog.with_values` (tied values move
-together) and the readout function sees it both as its argument and as the active catalogue
+points at the two ends, so a wider cut (0.005) would screen mostly far-tail values. Each draw
+becomes a catalogue through :meth:`Catalog.with_values` (tied values move together) and the
+readout function sees it both as its argument and as the active catalogue
 (:func:`leptotwin.catalog.loader.using_catalog`). An elementary effect is thus the change of a
 readout, in the readout's unit, per unit of prior probability: μ* ≈ how far the readout moves
 when the factor crosses its prior range.
