@@ -15,6 +15,7 @@ from leptotwin.calibration.sampler import (
     ZTransform,
     check_settings,
     find_map,
+    laplace_scales,
     log_prior_z,
     run_ensemble,
 )
@@ -200,3 +201,36 @@ def test_transform_and_log_posterior_pickle_for_a_process_pool():
 
 def _zero_loglik(theta):
     return 0.0
+
+
+def test_laplace_scales_of_a_gaussian_and_of_a_flat_likelihood():
+    sd = np.array([0.2, 0.5, 1.0])
+
+    def post(z):
+        return float(-0.5 * np.sum((z / sd) ** 2))  # the prior's own curvature is inside
+
+    scales, n = laplace_scales(post, np.zeros(3))
+    np.testing.assert_allclose(scales, sd, rtol=1e-6)
+    assert n == 7
+    flat, _ = laplace_scales(lambda z: 0.0, np.zeros(2))  # curvature below the prior's
+    np.testing.assert_array_equal(flat, [1.0, 1.0])
+
+    def wall(z):
+        return -math.inf if z[0] > 0.05 else -0.5 * float(z @ z)
+
+    walled, _ = laplace_scales(wall, np.zeros(2))
+    assert walled[0] == pytest.approx(0.025) and walled[1] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_initial_ball_per_parameter():
+    run = run_ensemble(
+        lambda z: -0.5 * float(z @ z),
+        2,
+        n_walkers=400,
+        n_steps=2,
+        burn=1,
+        seed=0,
+        init_scale=np.array([0.01, 1.0]),
+    )
+    sd = run.z_start.std(axis=0)
+    assert sd[0] == pytest.approx(0.01, rel=0.2) and sd[1] == pytest.approx(1.0, rel=0.2)

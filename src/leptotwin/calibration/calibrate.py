@@ -58,6 +58,7 @@ from leptotwin.calibration.sampler import (
     ZTransform,
     check_settings,
     find_map,
+    laplace_scales,
     run_ensemble,
 )
 from leptotwin.errors import LeptotwinError
@@ -138,7 +139,7 @@ def sample_posterior(
     n_draws: int | None = None,
     map_start: bool = True,
     map_evaluations: int | None = None,
-    init_scale: float = 0.1,
+    init_scale: float | None = None,
     vectorized: bool = False,
     pool: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -158,6 +159,10 @@ def sample_posterior(
     map_start : bool
         Start the walkers around the maximum a posteriori point (Powell), else around the prior
         median.
+    init_scale : float, optional
+        SD of the initial ball in normal space. Default: a diagonal Laplace approximation at
+        the MAP (:func:`~leptotwin.calibration.sampler.laplace_scales`), or 1 (prior draws)
+        without ``map_start``.
     progress : callable, optional
         ``progress(stage, done, total)`` with stage ``"map"`` or ``"sample"``.
     """
@@ -175,10 +180,14 @@ def sample_posterior(
     t0 = time.perf_counter()
     z_center = None
     map_evals = 0
+    scales = np.ones(ndim) if init_scale is None else np.full(ndim, float(init_scale))
     if map_start:
         if progress is not None:
             progress("map", 0, 1)
         z_center, _, map_evals = find_map(scalar_post, ndim, max_evaluations=map_evaluations)
+        if init_scale is None:
+            scales, n_laplace = laplace_scales(scalar_post, z_center)
+            map_evals += n_laplace
         if progress is not None:
             progress("map", 1, 1)
     run = run_ensemble(
@@ -189,7 +198,7 @@ def sample_posterior(
         burn=burn,
         seed=seed,
         z_center=z_center,
-        init_scale=init_scale,
+        init_scale=scales,
         pool=pool,
         vectorize=vectorized,
         progress=None if progress is None else (lambda i, n: progress("sample", i, n)),
@@ -225,8 +234,8 @@ def sample_posterior(
         "seed": int(seed),
         "n_draws": len(draws),
         "map_start": bool(map_start),
-        "init_scale": float(init_scale),
-        "n_evaluations": int(run.n_evaluations + (n_walkers if map_start else 0)),
+        "init_scale": [round(float(v), 4) for v in scales],
+        "n_evaluations": int(post.n_calls),
         "map_evaluations": int(map_evals),
         "acceptance_fraction_mean": float(np.mean(run.acceptance)),
         "acceptance_fraction_min": float(np.min(run.acceptance)),
@@ -518,7 +527,7 @@ def calibrate(
     n_draws: int | None = None,
     map_start: bool = True,
     map_evaluations: int | None = None,
-    init_scale: float = 0.1,
+    init_scale: float | None = None,
     n_predictive: int | None = 400,
     pool: Any = None,
     n_jobs: int = 1,
@@ -544,9 +553,9 @@ def calibrate(
     n_draws : int, optional
         Keep this many evenly spaced draws (default: all thinned draws).
     map_start, map_evaluations, init_scale :
-        Start the walkers in a ball of SD ``init_scale`` (prior normal space) around the MAP
-        found by Powell in at most ``map_evaluations`` evaluations (else around the prior
-        median).
+        Start the walkers around the MAP found by Powell in at most ``map_evaluations``
+        evaluations (else around the prior median), in a ball of SD ``init_scale`` (prior normal
+        space; default: the diagonal Laplace SDs at the MAP, or the prior's without it).
     n_predictive : int, optional
         Evaluate the posterior-predictive on this many evenly spaced draws (None: all).
     pool : object with ``map``, optional

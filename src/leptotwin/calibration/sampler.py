@@ -30,8 +30,11 @@ priors.prior_distribution`). Then
 The transform is computed from both tails (``ppf(Phi(z))`` below the median, ``isf(Phi(-z))``
 above it), so it stays exact and invertible far into either tail.
 
-Walkers start in a small ball around the maximum a posteriori point found by a derivative-free
-optimiser (:func:`find_map`) or, without it, around the prior median ``z = 0``. Everything is
+Walkers start around the maximum a posteriori point found by a derivative-free optimiser
+(:func:`find_map`), spread by a diagonal Laplace approximation there (:func:`laplace_scales`: SD 1,
+the prior's, for a parameter the targets do not inform, less for one they do), so the ensemble
+begins close to its stationary spread instead of having to expand from a point; without the
+optimiser they start at prior draws. Everything is
 deterministic given the seed (emcee's own random state is seeded; a pool's ``map`` keeps order).
 """
 
@@ -55,6 +58,7 @@ __all__ = [
     "ParameterSpec",
     "ZTransform",
     "find_map",
+    "laplace_scales",
     "run_ensemble",
 ]
 
@@ -365,6 +369,44 @@ def find_map(
     return best, float(value), n
 
 
+def laplace_scales(
+    log_post: Callable[[np.ndarray], float],
+    z_map: np.ndarray,
+    *,
+    step: float = 0.1,
+    floor: float = 0.02,
+) -> tuple[np.ndarray, int]:
+    """Per-parameter posterior SDs at the mode, from the curvature along each axis (a diagonal
+    Laplace approximation; central differences of width ``step`` in normal space).
+
+    The prior alone has curvature 1 (SD 1) in normal space, so a parameter the targets do not
+    inform gets SD 1 (its prior) and an informed one less; the SD is kept in ``[floor, 1]``
+    (a curvature below the prior's is numerical noise). A side where the log posterior is
+    ``-inf`` (the model fails there) counts as a steep wall (SD ``step / 4``). The SDs are
+    conditional ones (correlations are ignored): the initial ball is a little narrower than the
+    posterior along correlated directions, which the burn-in absorbs.
+
+    Returns
+    -------
+    (SDs, evaluations used)
+    """
+    z0 = np.asarray(z_map, dtype=float)
+    f0 = float(log_post(z0))
+    out = np.ones(z0.size)
+    n = 1
+    for i in range(z0.size):
+        e = np.zeros(z0.size)
+        e[i] = step
+        up, down = float(log_post(z0 + e)), float(log_post(z0 - e))
+        n += 2
+        if not (math.isfinite(up) and math.isfinite(down) and math.isfinite(f0)):
+            out[i] = step / 4
+            continue
+        curvature = -(up + down - 2.0 * f0) / step**2
+        out[i] = 1.0 if curvature <= 1.0 else 1.0 / math.sqrt(curvature)
+    return np.clip(out, floor, 1.0), n
+
+
 def run_ensemble(
     log_post: Callable[[np.ndarray], Any],
     ndim: int,
@@ -374,7 +416,7 @@ def run_ensemble(
     burn: int,
     seed: int,
     z_center: np.ndarray | None = None,
-    init_scale: float = 0.1,
+    init_scale: float | np.ndarray = 1.0,
     pool: Any = None,
     vectorize: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -389,8 +431,9 @@ def run_ensemble(
         ``n_walkers >= 2 ndim`` (the stretch move needs it), ``0 <= burn < n_steps``.
     z_center : ndarray, optional
         Centre of the initial ball (default: the prior median, 0).
-    init_scale : float
-        SD of the initial ball in normal space (prior SD = 1).
+    init_scale : float or ndarray
+        SD of the initial ball in normal space, per parameter or for all (prior SD = 1: the
+        default starts the walkers at prior draws around ``z_center``).
     pool : object with ``map``, optional
         Evaluates the walkers of a half-ensemble in parallel (order is kept: deterministic).
     progress : callable, optional
@@ -407,7 +450,8 @@ def run_ensemble(
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     center = np.zeros(ndim) if z_center is None else np.asarray(z_center, dtype=float)
-    start = center + init_scale * rng.standard_normal((n_walkers, ndim))
+    scale = np.broadcast_to(np.asarray(init_scale, dtype=float), (ndim,))
+    start = center + scale * rng.standard_normal((n_walkers, ndim))
     # every walker must start where the posterior is finite: redraw the others nearer the centre
     lp0 = _evaluate(log_post, start, vectorize=vectorize, pool=pool)
     n_eval = n_walkers
@@ -416,7 +460,7 @@ def run_ensemble(
         if not bad.any():
             break
         shrink = 0.5 ** (attempt + 1)
-        start[bad] = center + shrink * init_scale * rng.standard_normal((int(bad.sum()), ndim))
+        start[bad] = center + shrink * scale * rng.standard_normal((int(bad.sum()), ndim))
         lp0[bad] = _evaluate(log_post, start[bad], vectorize=vectorize, pool=pool)
         n_eval += int(bad.sum())
     if not np.isfinite(lp0).all():

@@ -44,8 +44,8 @@ __all__ = ["DEFAULTS", "QUICK", "CalibrateStudyOutcome", "run_calibrate_study"]
 
 DEFAULTS: dict[str, int] = {
     "walkers": 24,
-    "steps": 300,
-    "burn": 100,
+    "steps": 600,
+    "burn": 200,
     "draws": 1000,
     "map_evaluations": 400,
     "n_predictive": 200,
