@@ -15,6 +15,7 @@ from leptotwin.calibration.sampler import (
     ZTransform,
     check_settings,
     find_map,
+    importance_start,
     laplace_scales,
     log_prior_z,
     run_ensemble,
@@ -234,3 +235,34 @@ def test_initial_ball_per_parameter():
     )
     sd = run.z_start.std(axis=0)
     assert sd[0] == pytest.approx(0.01, rel=0.2) and sd[1] == pytest.approx(1.0, rel=0.2)
+
+
+def test_importance_start_samples_the_posterior():
+    # a posterior as wide as the prior in one direction, narrow in the other
+    sd = np.array([1.0, 0.1])
+
+    def post(z):
+        return float(-0.5 * np.sum(((np.asarray(z) - [0.5, 1.0]) / sd) ** 2))
+
+    start, info = importance_start(post, np.array([0.5, 1.0]), sd, 200, seed=3, n_candidates=2000)
+    assert start.shape == (200, 2)
+    assert len({tuple(p) for p in start}) == 200  # without replacement
+    np.testing.assert_allclose(start.mean(axis=0), [0.5, 1.0], atol=0.2)
+    assert start[:, 1].std() < 0.2 and start[:, 0].std() > 0.6
+    assert 0 <= info["from_prior"] <= 1 and info["weight_ess"] > 50
+    again, _ = importance_start(post, np.array([0.5, 1.0]), sd, 200, seed=3, n_candidates=2000)
+    np.testing.assert_array_equal(start, again)
+
+
+def test_moves_and_start_points():
+    kw = {"n_walkers": 8, "n_steps": 30, "burn": 5, "seed": 1}
+    stretch = run_ensemble(_gauss_post, 2, moves="stretch", **kw)
+    de = run_ensemble(_gauss_post, 2, **kw)
+    assert not np.array_equal(stretch.z_chain, de.z_chain)
+    with pytest.raises(LeptotwinError, match="unknown proposal"):
+        run_ensemble(_gauss_post, 2, moves="hmc", **kw)
+    with pytest.raises(LeptotwinError, match="wrong shape"):
+        run_ensemble(_gauss_post, 2, z_start=np.zeros((3, 2)), **kw)
+    start = np.array([1.0, -0.5]) + 0.1 * np.random.default_rng(0).standard_normal((8, 2))
+    run = run_ensemble(_gauss_post, 2, z_start=start, **kw)
+    np.testing.assert_array_equal(run.z_start, start)

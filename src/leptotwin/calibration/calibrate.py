@@ -58,6 +58,7 @@ from leptotwin.calibration.sampler import (
     ZTransform,
     check_settings,
     find_map,
+    importance_start,
     laplace_scales,
     run_ensemble,
 )
@@ -140,6 +141,7 @@ def sample_posterior(
     map_start: bool = True,
     map_evaluations: int | None = None,
     init_scale: float | None = None,
+    moves: str = "de",
     vectorized: bool = False,
     pool: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -157,12 +159,14 @@ def sample_posterior(
     n_draws : int, optional
         Keep this many evenly spaced draws of the thinned chain (default: all).
     map_start : bool
-        Start the walkers around the maximum a posteriori point (Powell), else around the prior
-        median.
+        Start the walkers from an importance sample around the maximum a posteriori point
+        (Powell; :func:`~leptotwin.calibration.sampler.importance_start`), else at prior draws.
     init_scale : float, optional
-        SD of the initial ball in normal space. Default: a diagonal Laplace approximation at
+        SD of the Laplace ball in normal space. Default: a diagonal Laplace approximation at
         the MAP (:func:`~leptotwin.calibration.sampler.laplace_scales`), or 1 (prior draws)
         without ``map_start``.
+    moves : {"de", "stretch"}
+        emcee's proposal (:func:`~leptotwin.calibration.sampler.run_ensemble`).
     progress : callable, optional
         ``progress(stage, done, total)`` with stage ``"map"`` or ``"sample"``.
     """
@@ -179,6 +183,8 @@ def sample_posterior(
         scalar_post = post
     t0 = time.perf_counter()
     z_center = None
+    z_start = None
+    start_info: dict[str, float] = {}
     map_evals = 0
     scales = np.ones(ndim) if init_scale is None else np.full(ndim, float(init_scale))
     if map_start:
@@ -188,6 +194,10 @@ def sample_posterior(
         if init_scale is None:
             scales, n_laplace = laplace_scales(scalar_post, z_center)
             map_evals += n_laplace
+        z_start, start_info = importance_start(
+            post, z_center, scales, n_walkers, seed=seed, pool=pool, vectorize=vectorized
+        )
+        map_evals += int(start_info["n_candidates"])
         if progress is not None:
             progress("map", 1, 1)
     run = run_ensemble(
@@ -199,6 +209,8 @@ def sample_posterior(
         seed=seed,
         z_center=z_center,
         init_scale=scales,
+        z_start=z_start,
+        moves=moves,
         pool=pool,
         vectorize=vectorized,
         progress=None if progress is None else (lambda i, n: progress("sample", i, n)),
@@ -235,12 +247,19 @@ def sample_posterior(
         "n_draws": len(draws),
         "map_start": bool(map_start),
         "init_scale": [round(float(v), 4) for v in scales],
-        "n_evaluations": int(post.n_calls),
+        "start_weight_ess": round(float(start_info.get("weight_ess", math.nan)), 2),
+        "start_from_prior": round(float(start_info.get("from_prior", math.nan)), 3),
+        "moves": moves,
+        "n_evaluations": int(run.n_evaluations),
         "map_evaluations": int(map_evals),
         "acceptance_fraction_mean": float(np.mean(run.acceptance)),
         "acceptance_fraction_min": float(np.min(run.acceptance)),
         "seconds": float(run.seconds),
-        "seconds_per_evaluation": post.seconds / max(post.n_calls, 1),
+        # measured in this process (the optimiser's serial evaluations; all of them without a
+        # pool); with a pool, the wall time per evaluation otherwise
+        "seconds_per_evaluation": (
+            post.seconds / post.n_calls if post.n_calls else run.seconds / run.n_evaluations
+        ),
     }
     return PosteriorSample(
         names=list(names),
@@ -528,6 +547,7 @@ def calibrate(
     map_start: bool = True,
     map_evaluations: int | None = None,
     init_scale: float | None = None,
+    moves: str = "de",
     n_predictive: int | None = 400,
     pool: Any = None,
     n_jobs: int = 1,
@@ -552,14 +572,18 @@ def calibrate(
         emcee steps per walker, steps discarded, thinning of the kept chain, seed.
     n_draws : int, optional
         Keep this many evenly spaced draws (default: all thinned draws).
-    map_start, map_evaluations, init_scale :
-        Start the walkers around the MAP found by Powell in at most ``map_evaluations``
-        evaluations (else around the prior median), in a ball of SD ``init_scale`` (prior normal
-        space; default: the diagonal Laplace SDs at the MAP, or the prior's without it).
+    map_start, map_evaluations, init_scale, moves :
+        Start the walkers from an importance sample around the MAP found by Powell in at most
+        ``map_evaluations`` evaluations, with a Laplace ball of SD ``init_scale`` (default: the
+        diagonal Laplace SDs at the MAP), else at prior draws; emcee's proposal ``moves``
+        (``de`` or ``stretch``); see :func:`sample_posterior`.
     n_predictive : int, optional
         Evaluate the posterior-predictive on this many evenly spaced draws (None: all).
     pool : object with ``map``, optional
-        Evaluates walkers in parallel; or ``n_jobs > 1`` for a process pool made here.
+        Evaluates walkers in parallel; or ``n_jobs > 1`` for a process pool made here
+        (processes are spawned: a script that calls this must guard its entry point with
+        ``if __name__ == "__main__":``, as the ``leptotwin`` command does). The draws are the
+        same whatever the pool.
     readouts_fn, log_likelihood_fn : callable, optional
         Replace :func:`~leptotwin.calibration.readouts.evaluate_readouts` (``catalog, names ->
         {name: value}``) and :func:`~leptotwin.calibration.targets.log_likelihood`
@@ -618,6 +642,7 @@ def calibrate(
             map_start=map_start,
             map_evaluations=map_evaluations,
             init_scale=init_scale,
+            moves=moves,
             pool=pool,
             progress=progress,
         )
@@ -852,14 +877,20 @@ def _provenance(
     settings = dict(sample.settings)
     return {
         "method": (
-            "Bayesian posterior: Gaussian likelihood of each used target's readout with its stated "
-            "error (log or linear scale), catalogue priors; emcee affine-invariant ensemble "
-            "sampler (stretch move) in the prior's normal space, walkers started around the MAP "
-            "(Powell)"
-            if settings.get("map_start")
-            else "Bayesian posterior: Gaussian likelihood of each used target's readout with its "
-            "stated error, catalogue priors; emcee ensemble sampler in the prior's normal space, "
-            "walkers started around the prior median"
+            "Bayesian posterior: each used target's readout scored with its stated error (a "
+            "Gaussian on the log or linear scale; a range or bound with Gaussian walls), "
+            "catalogue priors; emcee ensemble sampler ("
+            + (
+                "differential-evolution 80 % + snooker 20 % moves"
+                if settings.get("moves") == "de"
+                else "stretch move"
+            )
+            + ") in the prior's normal space, walkers started "
+            + (
+                "from an importance sample around the MAP (Powell, diagonal Laplace)"
+                if settings.get("map_start")
+                else "at prior draws"
+            )
         ),
         "sampler": {**settings, "n_jobs": int(n_jobs)},
         "seed": int(settings["seed"]),
