@@ -113,7 +113,7 @@ def test_bad_options_are_refused_before_anything_is_written(tmp_path, kw, option
 
 
 def test_worker_processes_give_the_same_draws(tmp_path):
-    one = _run(tmp_path / "a", walkers=4, steps=6, burn=2, draws=8)
+    one = _run(tmp_path / "a", walkers=4, steps=6, burn=2, draws=8, jobs=1)
     two = _run(tmp_path / "b", walkers=4, steps=6, burn=2, draws=8, jobs=2)
     pd.testing.assert_frame_equal(one.result.draws, two.result.draws)
 

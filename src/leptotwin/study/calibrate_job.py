@@ -23,8 +23,12 @@ catalogue folder, where ``leptotwin catalog``, the ensemble (``reproduce --ensem
 posterior-median run read them. ``--quick`` is a smoke run (a handful of steps, no optimiser;
 seconds to a minute), not a posterior.
 
-Defaults (24 walkers, 300 steps, 100 burn-in, an optimiser start of at most 400 evaluations)
-are sized to finish within 30 minutes on 2 cores at ~0.2 s per likelihood evaluation.
+Defaults (20 walkers x 1200 steps, 400 burn-in, an optimiser start of at most 400
+evaluations: about 24,500 likelihood evaluations) take ~15 minutes with ``--jobs 2`` (the
+default) and ~25 minutes in one process, at the ~60 ms a likelihood evaluation costs on a
+shared 2-core machine. Measured with 24 walkers x 600 steps (200 burn-in), ``--jobs 2``: 14,653
+evaluations in 9.2 minutes, R-hat 1.08-1.12 (walkers as chains), bulk ESS 160-250, tau 17-21
+steps; the longer default chain is sized for R-hat near 1.05 and a bulk ESS of ~400.
 """
 
 from __future__ import annotations
@@ -43,9 +47,9 @@ from leptotwin.errors import LeptotwinError
 __all__ = ["DEFAULTS", "QUICK", "CalibrateStudyOutcome", "run_calibrate_study"]
 
 DEFAULTS: dict[str, int] = {
-    "walkers": 24,
-    "steps": 600,
-    "burn": 200,
+    "walkers": 20,
+    "steps": 1200,
+    "burn": 400,
     "draws": 1000,
     "map_evaluations": 400,
     "n_predictive": 200,
@@ -133,7 +137,7 @@ def run_calibrate_study(
     walkers: int | None = None,
     steps: int | None = None,
     burn: int | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     quick: bool = False,
     install: bool = False,
     force: bool = False,
@@ -154,8 +158,10 @@ def run_calibrate_study(
     seed, walkers, steps, burn : int
         Sampler settings (defaults in :data:`DEFAULTS`; walkers at least twice the number of
         calibrated values).
-    jobs : int
-        Worker processes evaluating the walkers (1: in this process).
+    jobs : int, optional
+        Worker processes evaluating the walkers (default 2; ``--quick``: 1, in this process).
+        The draws do not depend on it. From a script, guard the entry point with
+        ``if __name__ == "__main__":`` (the processes are spawned).
     quick : bool
         A smoke run (:data:`QUICK`).
     install : bool
@@ -179,7 +185,7 @@ def run_calibrate_study(
 
     base = {**DEFAULTS, **(QUICK if quick else {})}
     seed = _check_int(seed, "--seed", 0)
-    jobs = _check_int(jobs, "--jobs", 1)
+    jobs = _check_int((1 if quick else 2) if jobs is None else jobs, "--jobs", 1)
     params = list(parameters) if parameters is not None else list(DEFAULT_PARAMETERS)
     ndim = len(params)
     if walkers is None:
