@@ -79,6 +79,47 @@ def reproduce(
         sys.exit(1)
 
 
+@app.command("calibrate-study")
+def calibrate_study(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/calibrate"),
+    draws: Annotated[int | None, typer.Option(help="Posterior draws kept (default 1000).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sampler.")] = 2020,
+    walkers: Annotated[
+        int | None, typer.Option(help="emcee walkers (default: the job's; ≥ 2 × parameters).")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Steps per walker.")] = None,
+    burn: Annotated[int | None, typer.Option(help="Burn-in steps.")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Worker processes (default 2).")] = None,
+    quick: Annotated[bool, typer.Option(help="A smoke run in seconds, not a posterior.")] = False,
+    install: Annotated[
+        bool, typer.Option(help="Also install the posterior into the packaged catalogue.")
+    ] = False,
+    force: _Force = False,
+) -> None:
+    """Rerun the joint calibration (emcee) from scratch: posterior draws, diagnostics, targets.
+
+    Fits the uncertain parameters that drive the claims jointly against the targets in
+    leptotwin/calibration/targets.yaml (published numbers and the study's findings, each with
+    its measurement error); held-out targets are reported as predictions."""
+    from leptotwin.study.calibrate_job import run_calibrate_study
+
+    outcome = run_calibrate_study(
+        out_dir=out,
+        draws=draws,
+        seed=seed,
+        walkers=walkers,
+        steps=steps,
+        burn=burn,
+        jobs=jobs,
+        quick=quick,
+        install=install,
+        force=force,
+        progress=lambda line: _err.print(line, markup=False),
+    )
+    for line in outcome.summary_lines():
+        _out.print(line, markup=False, soft_wrap=True)
+
+
 @app.command()
 def pk(
     drug: Annotated[str, typer.Option(help="Catalogue drug name.")],

@@ -75,18 +75,37 @@ __all__ = [
 ]
 
 DEFAULT_PARAMETERS: list[str] = [
-    "pathway.egfr_weight",  # AR/parental alectinib IC50 fold (5.5 -> 4x, 7.3 -> 152x)
-    "A925L/AR.mir449a",  # the resistant line's miR-449a level (0.1 / 0.3 flip C2, C3, C7)
-    "pathway.mir449a_km",  # where miR-449a loss starts to release AREG
-    "blood_tumour_barrier.parameters.leak_ratio",  # lesion exposure (C8)
-    "AZ5104.pk.mouse.fraction_formed",  # C7's osimertinib arm rests on it
-    "pathway.birth_max",  # tumour growth
-    "pathway.death_max",  # drug kill
-    "lmc_mouse.parameters.in_vivo_rate_scale",  # in-vivo growth/kill relative to culture
+    # in vitro (C1, C3-C6): the pathway's AREG/EGFR bypass and the resistant line's levels
+    "pathway.egfr_weight",
+    "pathway.areg_kd",
+    "pathway.mir449a_km",
+    "pathway.autocrine_gain",
+    "pathway.signal_hill",
+    "pathway.areg_secretion_max",
+    "pathway.birth_half_signal",
+    "A925L/AR.mir449a",
+    "A925L/AR.egfr_total",
+    "A925L/AR.alk_fusion",
+    # growth and kill, in culture and in the mouse (C2, C7)
+    "pathway.birth_max",
+    "pathway.death_max",
+    "pathway.death_min",
+    "lmc_mouse.parameters.in_vivo_rate_scale",
+    "alectinib.pk.mouse.CL",
+    "AZ5104.pk.mouse.fraction_formed",
+    "blood_tumour_barrier.parameters.leak_ratio",
+    # patients (C9's P(ALK patient > other) targets)
+    "patients.parameters.alk_refractory_mir449a",
+    "patients.parameters.egfr_mutant_mir449a",
+    "patients.parameters.lmc_tumour_cells",
 ]
-"""First guess of the values to calibrate (issue 13: the values the claims turned on). A Morris
-screen (:mod:`leptotwin.calibration.sensitivity`) may replace it; :func:`calibrate` also takes a
-list of paths or a callable ``catalog -> list of paths``."""
+"""The values the calibration fits: the two-stage Morris screen of the sensitivity section
+(``reproduce --section sensitivity``, ``sensitivity_selected.csv``: the values that drive the
+claim readouts over the priors) less those that drive only held-out readouts (C8's tissue
+binding, section timing and brain Kp,uu — C8 stays a prediction), plus the mouse AZ5104
+fraction and the barrier leak that C7's osimertinib arm turns on. Every other uncertain value
+keeps its prior in the claims ensemble. :func:`calibrate` also takes a list of paths or a
+callable ``catalog -> list of paths``."""
 
 _PREDICTIVE_QUANTILES = (0.025, 0.5, 0.975)
 _PREDICTIVE_SAMPLES = 4000  # simulated measurements per target for the predictive interval
