@@ -112,6 +112,23 @@ def test_reproduce_quick_writes_report_and_claims(run_cli, tmp_path):
     assert code == 2 and "refusing to overwrite" in err
 
 
+def test_reproduce_runs_a_small_ensemble_unless_quick(run_cli, monkeypatch, tmp_path):
+    from leptotwin import cli
+    from leptotwin.study import reproduce as rp
+
+    seen = []
+
+    def record(**kw):
+        seen.append(kw["ensemble"])
+        raise SystemExit(0)
+
+    monkeypatch.setattr(rp, "run_reproduce", record)
+    run_cli("reproduce", "--out", str(tmp_path / "a"))
+    run_cli("reproduce", "--quick", "--out", str(tmp_path / "b"))
+    run_cli("reproduce", "--quick", "--ensemble", "5", "--out", str(tmp_path / "c"))
+    assert seen == [cli.DEFAULT_ENSEMBLE, 0, 5]
+
+
 def test_reproduce_strict_exit_status(run_cli, monkeypatch, tmp_path):
     """A FAIL claim is a result (status 0); --strict turns it into status 1. The PK section alone
     checks no claim, so it never fails; a failing claim is forced through a one-section run."""
@@ -122,12 +139,16 @@ def test_reproduce_strict_exit_status(run_cli, monkeypatch, tmp_path):
         return rp.SectionResult("x", claims=[ClaimResult("C1", ClaimStatus.FAIL, "forced")])
 
     monkeypatch.setitem(rp._REGISTRY, "forced_fail", rp.SectionSpec("forced_fail", 1, failing))
-    code, _, _ = run_cli("reproduce", "--section", "forced_fail", "--out", str(tmp_path / "a"))
+    code, _, _ = run_cli(
+        "reproduce", "--section", "forced_fail", "--ensemble", "0", "--out", str(tmp_path / "a")
+    )
     assert code == 0
     code, _, err = run_cli(
         "reproduce",
         "--section",
         "forced_fail",
+        "--ensemble",
+        "0",
         "--strict",
         "--out",
         str(tmp_path / "b"),
