@@ -376,8 +376,31 @@ def _n_tied(catalog: Catalog, paths: Sequence[str]) -> int:
 # -- Morris -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MorrisResult:
+@dataclass(frozen=True, kw_only=True)
+class _IndexResult:
+    """What a Morris screen and a Sobol analysis share: the index table, the factors, and how
+    many evaluations were not finite, censored, imputed or failed (attributes: the subclasses)."""
+
+    table: pd.DataFrame
+    factors: pd.DataFrame
+    n_evaluations: int
+    nonfinite: dict[str, float]
+    censored: dict[str, float] = field(default_factory=dict)
+    imputed: dict[str, float] = field(default_factory=dict)
+    n_errors: int = 0
+    readout_units: dict[str, str] = field(default_factory=dict)
+    log10: tuple[str, ...] = ()
+    tail: float = DEFAULT_TAIL
+    elapsed_s: float = float("nan")
+
+    @property
+    def readouts(self) -> list[str]:
+        """The readouts, in the order the readout function returned them."""
+        return list(dict.fromkeys(self.table["readout"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MorrisResult(_IndexResult):
     """Morris elementary-effect statistics per readout × factor.
 
     Attributes
@@ -412,25 +435,9 @@ class MorrisResult:
         Wall time of the evaluations and the analysis.
     """
 
-    table: pd.DataFrame
-    factors: pd.DataFrame
     grouped: bool
     trajectories: int
     levels: int
-    n_evaluations: int
-    nonfinite: dict[str, float]
-    censored: dict[str, float] = field(default_factory=dict)
-    imputed: dict[str, float] = field(default_factory=dict)
-    n_errors: int = 0
-    readout_units: dict[str, str] = field(default_factory=dict)
-    log10: tuple[str, ...] = ()
-    tail: float = DEFAULT_TAIL
-    elapsed_s: float = float("nan")
-
-    @property
-    def readouts(self) -> list[str]:
-        """The readouts, in the order the readout function returned them."""
-        return list(dict.fromkeys(self.table["readout"]))
 
     def members(self, factor: str) -> list[str]:
         """The catalogue paths of a factor."""
@@ -829,8 +836,8 @@ def select_parameters(
 # -- Sobol --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SobolResult:
+@dataclass(frozen=True, kw_only=True)
+class SobolResult(_IndexResult):
     """First-order and total Sobol indices per readout × parameter.
 
     Attributes
@@ -850,24 +857,8 @@ class SobolResult:
     tail, elapsed_s : float
     """
 
-    table: pd.DataFrame
     second_order: dict[str, pd.DataFrame]
-    factors: pd.DataFrame
     n_base: int
-    n_evaluations: int
-    nonfinite: dict[str, float]
-    censored: dict[str, float] = field(default_factory=dict)
-    imputed: dict[str, float] = field(default_factory=dict)
-    n_errors: int = 0
-    readout_units: dict[str, str] = field(default_factory=dict)
-    log10: tuple[str, ...] = ()
-    tail: float = DEFAULT_TAIL
-    elapsed_s: float = float("nan")
-
-    @property
-    def readouts(self) -> list[str]:
-        """The readouts, in the order the readout function returned them."""
-        return list(dict.fromkeys(self.table["readout"]))
 
     def ranking(self, readout: str) -> pd.DataFrame:
         """The parameters of ``readout``, largest total index first."""
