@@ -70,7 +70,11 @@ def relapse_times(flux: pd.DataFrame, start_day: float) -> pd.DataFrame:
     (censored). Mice without an image on ``start_day`` or after it are left out."""
     f = flux.sort_values("day")
     mice = f["mouse"].unique()  # output order: as the mice first appear in time
-    pre = f[f["day"] == start_day].groupby("mouse")["total_flux_p_s"].first()
+    # the pre-treatment image: the last imaging day on or before the start (a drawn start day
+    # need not fall on an imaging day)
+    before = f.loc[f["day"] <= start_day + 1e-9, "day"]
+    pre_day = float(before.max()) if len(before) else start_day
+    pre = f[f["day"] == pre_day].groupby("mouse")["total_flux_p_s"].first()
     after = f[(f["day"] > start_day) & f["mouse"].isin(pre.index)]
     by_mouse = after.groupby("mouse")
     nadir_row = after.loc[by_mouse["total_flux_p_s"].idxmin()].set_index("mouse")
