@@ -70,12 +70,14 @@ def relapse_times(flux: pd.DataFrame, start_day: float) -> pd.DataFrame:
     (censored). Mice without an image on ``start_day`` or after it are left out."""
     f = flux.sort_values("day")
     mice = f["mouse"].unique()  # output order: as the mice first appear in time
-    # the pre-treatment image: the last imaging day on or before the start (a drawn start day
-    # need not fall on an imaging day)
-    before = f.loc[f["day"] <= start_day + 1e-9, "day"]
-    pre_day = float(before.max()) if len(before) else start_day
+    # the pre-treatment image: the imaging day at the start as the export writes it (days are
+    # rounded there, and a drawn start day need not be a whole day), else the last one before
+    days = np.sort(f["day"].unique())
+    near = days[np.abs(days - start_day) <= 0.5]
+    before = days[days <= start_day]
+    pre_day = float(near[0]) if near.size else float(before.max()) if before.size else start_day
     pre = f[f["day"] == pre_day].groupby("mouse")["total_flux_p_s"].first()
-    after = f[(f["day"] > start_day) & f["mouse"].isin(pre.index)]
+    after = f[(f["day"] > pre_day) & f["mouse"].isin(pre.index)]
     by_mouse = after.groupby("mouse")
     nadir_row = after.loc[by_mouse["total_flux_p_s"].idxmin()].set_index("mouse")
     back = after[
