@@ -171,6 +171,10 @@ def _reproduce(folder: Path) -> tuple[list[str], None]:
     return ["reproduce", "--quick", "--section", "pharmacokinetics"], None
 
 
+def _calibrate(folder: Path) -> tuple[list[str], None]:
+    return ["calibrate-study", "--quick"], None
+
+
 def _catalog(folder: Path) -> tuple[list[str], None]:
     return ["catalog", "--drug", "alectinib"], None
 
@@ -322,6 +326,15 @@ COMMANDS = {
             },
         ),
         Command(
+            "calibrate-study",
+            _calibrate,
+            {
+                "negative": _opt("--walkers", "-5"),
+                "text_in_numbers": _opt("--steps", "three"),
+                "absurd": _opt("--draws", "1000000000000"),
+            },
+        ),
+        Command(
             "catalog",
             _catalog,
             {"text_in_numbers": _opt("--drug", "12345"), "absurd": _opt("--drug", "x" * 5000)},
@@ -331,7 +344,14 @@ COMMANDS = {
 
 _NO_FILE = "reads no input file"
 NOT_APPLICABLE = {
-    **{(c, k): _NO_FILE for c in ("pk", "reproduce", "catalog") for k in KINDS[:4]},
+    **{
+        (c, k): _NO_FILE
+        for c in ("pk", "reproduce", "catalog", "calibrate-study")
+        for k in KINDS[:4]
+    },
+    ("calibrate-study", "nan"): "no float option: walkers, steps, burn, draws are integers",
+    ("calibrate-study", "unknown_unit"): "takes no quantity",
+    ("calibrate-study", "interrupted"): "the shared output transaction, tested on pk and reproduce",
     ("pk", "interrupted"): "tested in test_cli_outputs.py on pk",
     ("reproduce", "nan"): "no numeric input but the integer seed",
     ("reproduce", "unknown_unit"): "takes no quantity",
