@@ -55,6 +55,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -398,6 +399,23 @@ class _IndexResult:
         """The readouts, in the order the readout function returned them."""
         return list(dict.fromkeys(self.table["readout"]))
 
+    #: The index a ranking sorts by (Morris: μ*; Sobol: the total index).
+    _rank_by: ClassVar[str] = ""
+
+    def ranking(self, readout: str) -> pd.DataFrame:
+        """The factors of ``readout``, most influential first."""
+        sub = self.table[self.table["readout"] == readout]
+        if sub.empty:
+            raise LeptotwinError(
+                "unknown readout",
+                field="readout",
+                value=readout,
+                expected=f"one of {self.readouts}",
+            )
+        return sub.sort_values(self._rank_by, ascending=False, na_position="last").reset_index(
+            drop=True
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class MorrisResult(_IndexResult):
@@ -438,25 +456,12 @@ class MorrisResult(_IndexResult):
     grouped: bool
     trajectories: int
     levels: int
+    _rank_by: ClassVar[str] = "mu_star"
 
     def members(self, factor: str) -> list[str]:
         """The catalogue paths of a factor."""
         row = self.factors.set_index("factor").loc[factor]
         return str(row["members"]).split("; ")
-
-    def ranking(self, readout: str) -> pd.DataFrame:
-        """The factors of ``readout``, largest μ* first."""
-        sub = self.table[self.table["readout"] == readout]
-        if sub.empty:
-            raise LeptotwinError(
-                "unknown readout",
-                field="readout",
-                value=readout,
-                expected=f"one of {self.readouts}",
-            )
-        return sub.sort_values("mu_star", ascending=False, na_position="last").reset_index(
-            drop=True
-        )
 
     def to_frame(self) -> pd.DataFrame:
         """The table with each factor's members and unit and each readout's unit."""
@@ -859,18 +864,7 @@ class SobolResult(_IndexResult):
 
     second_order: dict[str, pd.DataFrame]
     n_base: int
-
-    def ranking(self, readout: str) -> pd.DataFrame:
-        """The parameters of ``readout``, largest total index first."""
-        sub = self.table[self.table["readout"] == readout]
-        if sub.empty:
-            raise LeptotwinError(
-                "unknown readout",
-                field="readout",
-                value=readout,
-                expected=f"one of {self.readouts}",
-            )
-        return sub.sort_values("ST", ascending=False, na_position="last").reset_index(drop=True)
+    _rank_by: ClassVar[str] = "ST"
 
     def to_frame(self) -> pd.DataFrame:
         """The table with each parameter's unit and each readout's unit."""
