@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 
+import numpy as np
 from rich.console import Console
 
 from leptotwin.catalog import using_catalog
@@ -36,8 +37,6 @@ def main() -> None:
     start = time.perf_counter()
     res = run_claims_ensemble(args.draws, seed=2020, jobs=args.jobs)
     ours = time.perf_counter() - start
-
-    import numpy as np
 
     cats = draw_catalogs(args.sample, rng=np.random.default_rng(1))
     start = time.perf_counter()

@@ -420,7 +420,7 @@ def _concentrations(
     ``t_h`` for a typical subject: exact superposition of the PK model's closed form
     (:func:`leptotwin.model.pk._route_system`), vectorised over time."""
     from leptotwin.model.pk import _check_routes, _route_system
-    from leptotwin.model.regimen import _as_regimens
+    from leptotwin.model.regimen import _as_regimens, doses_by_route
 
     subj = _typical(cat, drug, species)
     p = subj.typical
@@ -430,17 +430,10 @@ def _concentrations(
     mw = metabolite.params.mw_g_mol if metabolite is not None else p.mw_g_mol
     out = np.zeros(t_h.size)
     row = _OUTPUT_ROW[output]
-    for route in sorted({r.route for r in regs}):
-        times, amounts = [], []
-        for r in regs:
-            if r.route == route:
-                dt = r.dose_times_h(horizon)
-                times.append(dt)
-                mg = r.dose_mg(body_weight_kg=p.body_weight_kg, body_surface_m2=p.body_surface_m2)
-                amounts.append(np.full(dt.size, mg))
-        dose_t = np.concatenate(times)
-        order = np.argsort(dose_t, kind="stable")
-        dose_t, dose_mg = dose_t[order], np.concatenate(amounts)[order]
+    doses = doses_by_route(
+        regs, horizon, body_weight_kg=p.body_weight_kg, body_surface_m2=p.body_surface_m2
+    )
+    for route, (dose_t, dose_mg) in doses.items():
         if dose_t.size == 0:
             continue
         poles, coef = _route_system(subj, route, metabolite)

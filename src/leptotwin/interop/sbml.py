@@ -45,7 +45,7 @@ from leptotwin.model.barrier import lesion_kp_uu
 from leptotwin.model.cohort import Arm
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.model.pk import SubjectPK
-from leptotwin.model.regimen import Regimen
+from leptotwin.model.regimen import Regimen, doses_by_route
 from leptotwin.model.streams import SubjectDraws, subject_draws
 from leptotwin.model.tumor import Clone, TumorParameters, default_clones
 
@@ -232,18 +232,10 @@ def _add_pk(
     params.update({f"CL_{d}_L_h": CL, f"V1_{d}_L": V1})
     inflow = []
     all_times = []
-    for route in sorted({r.route for r in regs}):
-        times, amounts = [], []
-        for r in regs:
-            if r.route != route:
-                continue
-            t = r.dose_times_h(horizon_h)
-            times.append(t)
-            mg = r.dose_mg(body_weight_kg=p.body_weight_kg, body_surface_m2=p.body_surface_m2)
-            amounts.append(np.full(t.size, mg))
-        t_all = np.concatenate(times)
-        order = np.argsort(t_all, kind="stable")
-        t_all, mg_all = t_all[order], np.concatenate(amounts)[order]
+    doses = doses_by_route(
+        regs, horizon_h, body_weight_kg=p.body_weight_kg, body_surface_m2=p.body_surface_m2
+    )
+    for route, (t_all, mg_all) in doses.items():
         all_times.append(t_all)
         if route == "iv":
             target, gain = f"A_c_{d}", 1.0

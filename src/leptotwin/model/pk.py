@@ -30,7 +30,7 @@ import pandas as pd
 from leptotwin.catalog import Catalog, PKParameters, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model.barrier import lesion_kp_uu
-from leptotwin.model.regimen import Regimen, _as_regimens
+from leptotwin.model.regimen import Regimen, _as_regimens, doses_by_route
 
 __all__ = [
     "COMPARTMENTS",
@@ -390,22 +390,12 @@ class PKStream:
         self.to_nM = 1e6 / mw  # mg/L -> nM
         self.fu = metabolite.params.fu if metabolite is not None else subjects.fu
         self._routes: list[_RouteStream] = []
-        for route in sorted({r.route for r in regimens}):
-            times, amounts = [], []
-            for r in regimens:
-                if r.route == route:
-                    dt = r.dose_times_h(horizon_h)
-                    times.append(dt)
-                    mg = r.dose_mg(
-                        body_weight_kg=p.body_weight_kg, body_surface_m2=p.body_surface_m2
-                    )
-                    amounts.append(np.full(dt.size, mg))
-            dose_t = np.concatenate(times)
-            order = np.argsort(dose_t, kind="stable")
+        doses = doses_by_route(
+            regimens, horizon_h, body_weight_kg=p.body_weight_kg, body_surface_m2=p.body_surface_m2
+        )
+        for route, (dose_t, dose_mg) in doses.items():
             poles, coef = _route_system(subjects, route, metabolite)
-            self._routes.append(
-                _RouteStream(poles, coef[:, rows], dose_t[order], np.concatenate(amounts)[order])
-            )
+            self._routes.append(_RouteStream(poles, coef[:, rows], dose_t, dose_mg))
         self._out = np.empty((len(rows), self.n))
 
     def advance(self, t_h: float) -> tuple[np.ndarray, ...]:

@@ -40,6 +40,7 @@ __all__ = [
     "MIN_INTERVAL_H",
     "ROUTES",
     "Regimen",
+    "doses_by_route",
     "parse_regimen",
 ]
 
@@ -557,3 +558,33 @@ def _shifted(regs: tuple[Regimen, ...], hours: float) -> tuple[Regimen, ...]:
         replace(r, start_h=r.start_h + hours, stop_h=None if r.stop_h is None else r.stop_h + hours)
         for r in regs
     )
+
+
+def doses_by_route(
+    regimens: Sequence[Regimen],
+    horizon_h: float,
+    *,
+    body_weight_kg: float,
+    body_surface_m2: float,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every administration of ``regimens`` before ``horizon_h``, merged per route.
+
+    Returns
+    -------
+    dict
+        Route (sorted) → ``(times_h, mg)``, two arrays of shape (n_doses,) in time order (stable
+        for simultaneous doses of different regimens).
+    """
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for route in sorted({r.route for r in regimens}):
+        times, amounts = [], []
+        for r in regimens:
+            if r.route == route:
+                t = r.dose_times_h(horizon_h)
+                mg = r.dose_mg(body_weight_kg=body_weight_kg, body_surface_m2=body_surface_m2)
+                times.append(t)
+                amounts.append(np.full(t.size, mg))
+        t_all = np.concatenate(times)
+        order = np.argsort(t_all, kind="stable")
+        out[route] = (t_all[order], np.concatenate(amounts)[order])
+    return out
