@@ -509,7 +509,9 @@ def catalog(
         view.add_column(col, overflow="fold")
     for row in table.itertuples():
         flag = (
-            "assumption"
+            "setting"
+            if row.setting
+            else "assumption"
             if row.assumption
             else ("verify" if row.verify else ("" if row.primary_source else "no primary source"))
         )

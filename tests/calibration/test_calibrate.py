@@ -123,7 +123,9 @@ def test_conjugate_normal_case_matches_the_exact_posterior():
     assert (ess_bulk > 400).all()
     # within 4 Monte Carlo standard errors (from the sampler's own ESS)
     assert (np.abs(theta.mean(axis=0) - mean) < 4 * sds / np.sqrt(ess_bulk)).all()
-    np.testing.assert_allclose(theta.std(axis=0), sds, rtol=0.06)
+    # the SD within 4 Monte Carlo standard errors (SE of a normal SD ≈ sd / sqrt(2 ESS)); emcee
+    # 3.1.6's snooker move, once part of the default, gave SDs 3-7 % low here (≥ 4 MCSE)
+    np.testing.assert_array_less(np.abs(theta.std(axis=0) / sds - 1), 4 / np.sqrt(2 * ess_bulk))
     np.testing.assert_allclose(np.corrcoef(theta.T)[0, 1], cov[0, 1] / sds.prod(), atol=0.04)
     for q in (0.05, 0.25, 0.75, 0.95):
         exact = stats.norm.ppf(q, mean, sds)

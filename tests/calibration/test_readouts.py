@@ -86,9 +86,11 @@ def test_no_readout_raises_on_50_prior_draws():
     assert table.shape == (50, len(READOUTS))
     assert all(isinstance(v, float) for row in rows for v in row.values())
     # the model produces most readouts for most draws (NaN only where a value does not exist:
-    # the AREG-high fraction at relapse when there is no relapse)
+    # the AREG-high fraction at relapse when there is no relapse; an IC50 fold when, at a prior
+    # extreme, a curve never falls to 50 % — 7 of these 50 draws for the C3 folds)
     nan_share = table.drop(columns="C2.relapse_areg_high_fraction").isna().mean()
-    assert (nan_share <= 0.1).all(), nan_share[nan_share > 0.1]
+    assert (nan_share <= 0.2).all(), nan_share[nan_share > 0.2]
+    assert (nan_share[[c for c in table if c.startswith(("PK.", "C8.", "C9."))]] == 0).all()
     no_relapse = ~np.isfinite(table["C2.relapse_day"]) | (table["C2.relapse_day"] == 0)
     assert table.loc[~no_relapse, "C2.relapse_areg_high_fraction"].notna().all()
     # and they move with the parameters (nothing is stuck at the catalogue's value)

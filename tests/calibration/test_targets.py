@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from scipy import stats
 
 from leptotwin.calibration.readouts import READOUTS
 from leptotwin.calibration.targets import Target, load_targets, log_likelihood, target_table
@@ -103,24 +104,39 @@ def test_bad_files_are_refused(tmp_path):
         load_targets(_write(tmp_path, [GOOD, GOOD]))
 
 
-def _inside(t: Target) -> float:
-    """A twin value that meets ``t`` exactly."""
-    return t.value if t.kind == "gaussian" or t.z(t.value) == 0.0 else (t.low or t.high)
+def _centre(t: Target) -> float:
+    """The twin value each target favours most: its value, or its interval's centre on the
+    target's scale (one-sided: 5 sd inside the bound)."""
+    if t.kind == "gaussian":
+        return t.value
+    lo, hi = t.low, t.high
+    if t.scale == "log":
+        if lo is not None and hi is not None:
+            return math.sqrt(lo * hi)
+        return lo * math.exp(5 * t.sd) if lo is not None else hi * math.exp(-5 * t.sd)
+    if lo is not None and hi is not None:
+        return 0.5 * (lo + hi)
+    return lo + 5 * t.sd if lo is not None else hi - 5 * t.sd
 
 
 def test_log_likelihood_is_maximal_at_the_targets(targets):
     used = [t for t in targets if t.role == "used"]
     assert len({t.readout for t in used}) == len(used)  # one used target per readout
-    exact = {t.readout: _inside(t) for t in used}
-    assert log_likelihood(exact, targets) == 0.0
+    best = {t.readout: _centre(t) for t in used}
+    top = log_likelihood(best, targets)
+    assert -1.0 < top <= 0.0
     for t in used:
-        for factor in (1 / 3, 3.0):
-            moved = exact | {t.readout: exact[t.readout] * factor}
+        for factor in (1 / 3, 3.0, 0.9, 1.1):
+            moved = best | {t.readout: best[t.readout] * factor}
+            if moved[t.readout] == best[t.readout]:  # a bound at 0 on a linear scale
+                continue
             ll = log_likelihood(moved, targets)
-            if t.z(moved[t.readout]) == 0.0:  # still inside its interval
-                assert ll == 0.0, t.name
+            one_sided_inward = t.kind == "interval" and (t.low is None or t.high is None)
+            one_sided_inward = one_sided_inward and (factor > 1) == (t.low is not None)
+            if one_sided_inward:  # deeper inside a one-sided range: no worse
+                assert ll >= top - 1e-12, t.name
             else:
-                assert -math.inf < ll < 0.0, t.name
+                assert -math.inf < ll < top, t.name
 
 
 def test_log_likelihood_is_minus_inf_on_nan_and_missing(targets):
@@ -153,7 +169,17 @@ def test_gaussian_and_interval_shapes():
         low=3.0,
         high=10.0,
     )
-    assert i.log_likelihood(3.0) == i.log_likelihood(9.99) == 0.0
+    # interval-censored: P(low ≤ twin·e^ε ≤ high), ε ~ N(0, 0.25), checked against the normal CDF
+    for twin in (1.0, 3.0, 5.5, 9.99, 30.0):
+        mass = stats.norm.cdf(math.log(10 / twin) / 0.25) - stats.norm.cdf(
+            math.log(3 / twin) / 0.25
+        )
+        assert i.log_likelihood(twin) == pytest.approx(math.log(mass), rel=1e-9), twin
+    assert i.log_likelihood(3.0) == pytest.approx(math.log(0.5), abs=1e-3)  # on a bound: ½
+    # far outside, the tail stays finite and accurate (no cancellation to log 0)
+    far = i.log_likelihood(10.0 * math.exp(12 * 0.25))
+    assert far == pytest.approx(stats.norm.logcdf(-12.0), rel=1e-6)
+    assert i.log_likelihood(1e-300) < far
     assert i.z(30.0) == pytest.approx(math.log(3.0) / 0.25)
     assert i.z(1.0) == pytest.approx(-math.log(3.0) / 0.25)
     assert i.log_likelihood(math.inf) == -math.inf and math.isnan(i.z(math.nan))
@@ -170,6 +196,9 @@ def test_gaussian_and_interval_shapes():
         low=3.0,
     )
     assert one_sided.log_likelihood(math.inf) == 0.0  # beyond the plates' range is inside
+    assert one_sided.log_likelihood(3.0 * math.exp(0.25)) == pytest.approx(
+        math.log(stats.norm.cdf(1))
+    )
     lin = Target(
         "l",
         "C1.erlotinib_inhibition",
@@ -183,6 +212,7 @@ def test_gaussian_and_interval_shapes():
         high=0.25,
     )
     assert lin.z(0.35) == pytest.approx(2.0) and lin.z(-0.1) == 0.0
+    assert lin.log_likelihood(0.15) == pytest.approx(math.log(stats.norm.cdf(2.0)))
 
 
 def test_target_table(targets):

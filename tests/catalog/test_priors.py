@@ -145,13 +145,29 @@ def test_a_missing_prior_in_another_file_names_that_file(tmp_path):
 
 def test_every_assumption_has_a_prior_and_every_prior_its_source():
     table = load_catalog().table()
-    assumptions = table[table["assumption"]]
+    assumptions = table[table["assumption"] & ~table["setting"]]
     assert len(assumptions) > 250
     assert (assumptions["prior_dist"] != "").all()
+    # protocol settings are chosen, not unknown: never a prior, always said where they come from
+    settings = table[table["setting"]]
+    assert {"lmc_mouse.parameters.treatment_start", "culture.parameters.seeding_cells"} <= set(
+        settings["path"]
+    )
+    assert (settings["prior_dist"] == "").all() and settings["source"].str.len().min() > 10
     priors = table[table["prior_dist"] != ""]
     assert priors["prior_source"].str.len().min() > 10
     assert (priors["prior_low"] <= priors["value"]).all()
     assert (priors["value"] <= priors["prior_high"]).all()
+
+
+def test_a_setting_with_a_prior_is_refused(tmp_path):
+    folder = _copy(
+        tmp_path,
+        "in_vivo.yaml",
+        _edit_line("    width: {value: 8.0", lambda line: line[:-1] + ", setting: true}"),
+    )
+    with pytest.raises(LeptotwinError, match="takes no prior"):
+        load_catalog(folder)
 
 
 def test_a_default_range_says_so_in_the_yaml():

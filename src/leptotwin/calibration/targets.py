@@ -4,8 +4,8 @@ The targets live in ``calibration/targets.yaml`` (packaged): published numbers f
 the study's findings, each with its measurement error, its source and a role — ``used`` (the
 calibration fits it) or ``held_out`` (never seen by the calibration, reported as a prediction).
 A target is a Gaussian around a stated value or, for findings stated as a range or an inequality,
-an interval with soft (Gaussian-tail) walls; both on the log or the linear scale (the YAML's
-header says why).
+an interval-censored measurement (the probability that a measurement with the stated error falls
+inside the range); both on the log or the linear scale (the YAML's header says why).
 
 >>> from leptotwin.calibration.targets import load_targets, log_likelihood
 >>> targets = load_targets()
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from scipy import special
 
 from leptotwin.errors import LeptotwinError
 
@@ -114,10 +115,40 @@ class Target:
         return 0.0
 
     def log_likelihood(self, twin: float) -> float:
-        """``-z²/2`` (constants dropped): 0 at the value or inside the interval; ``-inf`` for a
-        NaN readout and for an infinite one outside the target."""
-        z = self.z(twin)
-        return -0.5 * z * z if math.isfinite(z) else -math.inf
+        """Log-likelihood of the target given the twin's noise-free readout (constants dropped).
+
+        Gaussian: ``-z²/2``. Interval: the log probability that a measurement of the readout,
+        ``f(twin) + ε`` with ``ε ~ N(0, sd)`` on the target's scale, falls inside the stated
+        range — ``log(Φ((f(high) − f(twin))/sd) − Φ((f(low) − f(twin))/sd))`` (an interval-
+        censored observation). The study reported that its measurement fell inside the range; a
+        twin sitting on a bound would have reported it only half the time, so the likelihood
+        there is ½, and it rises towards 1 one or two sd inside. ``-inf`` for a NaN readout and for
+        an infinite one outside the target.
+        """
+        x = float(twin)
+        if math.isnan(x):
+            return -math.inf
+        if self.kind == "gaussian":
+            z = self.z(x)
+            return -0.5 * z * z if math.isfinite(z) else -math.inf
+        u = self._f(x) if not math.isinf(x) else x
+        lo = -math.inf if self.low is None else (self._f(self.low) - u) / self.sd
+        hi = math.inf if self.high is None else (self._f(self.high) - u) / self.sd
+        return _log_normal_mass(lo, hi)
+
+
+def _log_normal_mass(a: float, b: float) -> float:
+    """``log(Φ(b) − Φ(a))`` for ``a ≤ b`` (either may be infinite), without cancellation in
+    either tail; ``-inf`` when the interval is empty or lies at ±inf."""
+    if math.isnan(a) or math.isnan(b) or not a < b:
+        return -math.inf
+    if a > 0.0:  # both bounds in the upper tail: use the mirror image
+        a, b = -b, -a
+    lb = float(special.log_ndtr(b))
+    la = float(special.log_ndtr(a))
+    if la == -math.inf:
+        return lb
+    return lb + math.log1p(-math.exp(la - lb))
 
 
 def _packaged_path() -> Path:

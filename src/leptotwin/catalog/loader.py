@@ -361,6 +361,7 @@ class Catalog:
                     "unit": q.unit,
                     "source": q.source,
                     "assumption": q.assumption,
+                    "setting": q.setting,
                     "primary_source": q.has_primary_source,
                     "verify": "verify" in q.note.lower(),
                     "prior_dist": p.dist if p else "",
@@ -763,9 +764,10 @@ def _file_field(group: str, path: str) -> str:
 
 
 def _check_priors(cat: Catalog) -> None:
-    """Every assumption carries a prior (the range of what is not known, and its source)."""
+    """Every assumption carries a prior (the range of what is not known, and its source), except
+    a protocol setting (chosen, not unknown: :attr:`Quantity.setting`)."""
     for group, path, q in cat.quantities():
-        if q.assumption and q.prior is None:
+        if q.assumption and q.prior is None and not q.setting:
             raise LeptotwinError(
                 "an assumption needs a prior",
                 source=str(cat.files[_GROUP_FILE[group]]),

@@ -112,6 +112,12 @@ class Quantity(_Strict):
         DOI, PMID or label; for assumptions, the reasoning or the sources it is derived from.
     assumption : bool
         True when the value is an estimate, derivation or scaling rather than a measurement.
+    setting : bool
+        True for a protocol, instrument or analysis setting that the experimenter chooses (cells
+        seeded per well, inoculum, first dosing day, pixel size, peak-picking threshold). The twin
+        simulates the protocol as stated, so a setting is never drawn: it has no prior even when
+        the study's own value was not retrieved (then ``assumption`` is also true and the source
+        says so). Change it in the protocol or the catalogue, not in the ensemble.
     note : str
         Free text: the arithmetic of a derivation, the context of a measurement.
     prior : Prior or None
@@ -123,12 +129,15 @@ class Quantity(_Strict):
     unit: str = Field(min_length=1)
     source: str = Field(min_length=3)
     assumption: bool = False
+    setting: bool = False
     note: str = ""
     prior: Prior | None = None
 
     @model_validator(mode="after")
     def _value_inside_prior(self) -> Quantity:
         p = self.prior
+        if self.setting and p is not None:
+            raise ValueError("a setting is chosen by the experimenter: it takes no prior")
         if p is not None and p.catalog_value is None and not (p.low <= self.value <= p.high):
             raise ValueError(
                 f"value {self.value:g} lies outside its prior range [{p.low:g}, {p.high:g}]"
