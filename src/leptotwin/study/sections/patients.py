@@ -23,18 +23,16 @@ from leptotwin.analysis.biomarker import (
     kruskal_wallis,
     plot_groups,
 )
-from leptotwin.analysis.standard_curve import StandardCurveFitter, read_elisa
 from leptotwin.analysis.survival import adjust_pvalues
-from leptotwin.assays.elisa import simulate_elisa, write_elisa
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model.patients import PatientGroup, simulate_csf_areg, study_groups
 from leptotwin.study.claims import ClaimResult, ClaimStatus
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 from leptotwin.study.schedule_sweep import wilson_interval
+from leptotwin.study.sections.elisa_runs import assay_with_reruns
 
 ALK = "ALK+ alectinib-refractory LMC"
-_ABOVE = ["above_uloq", "above_top", "overflow"]
 # C9's criterion (CLAIMS.md): population effect, reproduction probability, counterfactuals
 MIN_POPULATION = 10_000  # virtual patients per group for (a)
 # in a claims-ensemble member: P(ALK > other) then has a Monte Carlo SE below 0.01
@@ -63,38 +61,11 @@ def measure_csf(
     cat = catalog or load_catalog()
     dilution = cat.in_vivo_value("patients", "csf_dilution")
     samples = patients.assign(sample_id=patients["study"].astype(str) + "-" + patients["patient"])
-    result = _elisa(ctx, samples, dilution, folder)
-    for _ in range(3):
-        high = result["flag"].isin(_ABOVE)
-        if not high.any():
-            break
-        dilution *= 10
-        again = _elisa(
-            ctx, samples[samples["sample_id"].isin(result.loc[high, "sample_id"])], dilution, None
-        )
-        result = pd.concat([result[~high], again], ignore_index=True)
-    below = result["flag"].isin(["below_lloq", "below_bottom"])
-    above = result["flag"].isin(_ABOVE)
-    result["areg_pg_mL"] = np.where(
-        below, result["lloq_pg_mL"], np.where(above, result["uloq_pg_mL"], result["conc_pg_mL"])
+    result, _ = assay_with_reruns(
+        ctx, samples, dilution=dilution, folder=folder, stem="csf_areg_elisa"
     )
-    result["censored_below_lloq"] = below
-    result["censored_above_uloq"] = above
     keep = ["sample_id", "areg_pg_mL", "censored_below_lloq", "censored_above_uloq"]
     return samples.merge(result[[*keep, "dilution", "flag"]], on="sample_id", how="left")
-
-
-def _elisa(
-    ctx: Context, samples: pd.DataFrame, dilution: float, folder: str | None
-) -> pd.DataFrame:
-    wells = simulate_elisa(
-        samples[["sample_id", "group", "true_pg_mL"]].assign(dilution=dilution), rng=ctx.rng
-    )
-    if folder is not None:
-        out = ctx.out_dir / folder
-        write_elisa(wells, out / "csf_areg_elisa_export.csv", out / "csf_areg_elisa_layout.csv")
-        wells = read_elisa(out / "csf_areg_elisa_export.csv", out / "csf_areg_elisa_layout.csv")
-    return StandardCurveFitter(model="4PL").fit(wells).samples_
 
 
 def _groups(

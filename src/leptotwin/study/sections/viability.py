@@ -21,10 +21,9 @@ from matplotlib.figure import Figure
 from leptotwin.analysis.curve_stats import dose_at_top_fraction, prediction_band
 from leptotwin.analysis.doseresponse import DoseResponseFitter
 from leptotwin.analysis.ratios import log_ratio_ci
-from leptotwin.analysis.standard_curve import StandardCurveFitter, read_elisa
+from leptotwin.analysis.standard_curve import StandardCurveFitter
 from leptotwin.analysis.synergy import SynergyResult, plot_synergy_heatmap
 from leptotwin.assays.conditioned_medium import collect_conditioned_medium
-from leptotwin.assays.elisa import simulate_elisa, write_elisa
 from leptotwin.assays.viability import CurveSpec, design_plates, simulate_viability
 from leptotwin.catalog import Catalog
 from leptotwin.formats import (
@@ -42,6 +41,7 @@ from leptotwin.study.claims import ClaimResult, ClaimStatus
 from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 from leptotwin.study.sections.combination_matrix import run_matrices
+from leptotwin.study.sections.elisa_runs import assay_with_reruns
 from leptotwin.study.sections.molecular import run_blot, run_qpcr
 
 ALK_TKIS = ("alectinib", "crizotinib", "ceritinib", "lorlatinib")
@@ -300,8 +300,9 @@ def run_medium_elisa(
     """Secreted AREG: conditioned medium of each group (6-well dishes; dishes per group and
     collection time from ``medium_elisa`` of the viability protocol) → virtual DuoSet ELISA →
     plate export and layout → standard-curve analysis. Returns one row per dish with the
-    measured concentration (values below the LLOQ are reported at the LLOQ, an upper bound, and
-    flagged) and the fitter."""
+    measured concentration (:func:`~leptotwin.study.sections.elisa_runs.assay_with_reruns`:
+    samples above the curve re-assayed at 10 × dilution; values below the LLOQ reported at the
+    LLOQ, an upper bound, and flagged) and the first plate's fitter."""
     design = load_protocol()["medium_elisa"]
     if dishes_per_group is None:
         dishes_per_group = int(design["dishes_per_group"])
@@ -318,19 +319,7 @@ def run_medium_elisa(
         model=model,
         catalog=catalog,
     )
-    wells = simulate_elisa(
-        dishes[["sample_id", "group", "true_pg_mL"]].assign(dilution=1.0), rng=ctx.rng
-    )
-    folder = ctx.out_dir / "elisa"
-    write_elisa(wells, folder / "areg_elisa_export.csv", folder / "areg_elisa_layout.csv")
-    fitter = StandardCurveFitter(model="4PL").fit(
-        read_elisa(folder / "areg_elisa_export.csv", folder / "areg_elisa_layout.csv")
-    )
-    res = fitter.samples_.copy()
-    below = res["flag"].astype(str) == "below_lloq"
-    res["areg_pg_mL"] = np.where(below, res["lloq_pg_mL"], res["conc_pg_mL"])
-    res["censored_below_lloq"] = below
-    return res, fitter
+    return assay_with_reruns(ctx, dishes, dilution=1.0, folder="elisa", stem="areg_elisa")
 
 
 def areg_ratio(medium: pd.DataFrame, num: str, den: str) -> dict[str, float]:

@@ -1,0 +1,48 @@
+"""Both AREG ELISAs (conditioned medium, CSF) run as a lab runs them: samples read above the
+standard curve are re-assayed at 10x dilution; nothing comes back as NaN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leptotwin.study.reproduce import Context
+from leptotwin.study.sections.elisa_runs import assay_with_reruns
+
+
+def _ctx(tmp_path, seed):
+    return Context(rng=np.random.default_rng(seed), seed=seed, out_dir=tmp_path, name="elisa")
+
+
+def test_high_samples_are_reassayed_and_low_ones_censored(tmp_path):
+    truth = [300.0, 3e4, 3e5, 1e10, 0.5]
+    samples = pd.DataFrame(
+        {
+            "sample_id": [f"s{k}" for k in range(len(truth))],
+            "group": ["g"] * len(truth),
+            "true_pg_mL": truth,
+        }
+    )
+    out, fitter = assay_with_reruns(
+        _ctx(tmp_path, 1), samples, dilution=1.0, folder="elisa", stem="medium"
+    )
+    assert (tmp_path / "elisa" / "medium_export.csv").is_file()
+    assert (tmp_path / "elisa" / "medium_layout.csv").is_file()
+    out = out.set_index("sample_id").loc[samples["sample_id"]]
+    assert np.isfinite(out["areg_pg_mL"]).all()
+    # in range at the first pass; 100x and 1,000x above: measured after re-assays
+    assert out.loc["s0", "dilution"] == 1.0
+    assert out.loc["s0", "areg_pg_mL"] == pytest.approx(300, rel=0.3)
+    assert out.loc["s1", "dilution"] > 1.0 and out.loc["s2", "dilution"] > out.loc["s1", "dilution"]
+    for k in ("s1", "s2"):
+        assert out.loc[k, "areg_pg_mL"] == pytest.approx(
+            samples.set_index("sample_id").loc[k, "true_pg_mL"], rel=0.3
+        )
+        assert not out.loc[k, "censored_above_uloq"]
+    # beyond three re-assays: at the ULOQ, flagged; below the curve: at the LLOQ, flagged
+    assert out.loc["s3", "dilution"] == 1000.0 and bool(out.loc["s3", "censored_above_uloq"])
+    assert out.loc["s3", "areg_pg_mL"] == pytest.approx(out.loc["s3", "uloq_pg_mL"])
+    assert bool(out.loc["s4", "censored_below_lloq"])
+    assert out.loc["s4", "areg_pg_mL"] == pytest.approx(out.loc["s4", "lloq_pg_mL"])
+    assert fitter.samples_["dilution"].eq(1.0).all()  # the first plate's curve
