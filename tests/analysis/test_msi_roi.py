@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pyimzml.ImzMLWriter import ImzMLWriter
-from scipy import ndimage
+from scipy import ndimage, stats
 from skimage.filters import threshold_otsu
 
 from leptotwin.analysis.msi import (
@@ -127,3 +127,28 @@ def test_mz_range_of_a_file(tmp_path):
         w.addSpectrum(np.array([250.0, 899.25]), np.array([1.0, 2.0]), (2, 1, 1))
     with read_imzml(tmp_path / "r.imzML") as data:
         assert data.mz_range() == (210.5, 899.25)
+
+
+def test_a_ring_below_detection_keeps_its_lesion():
+    """Lesion-level ratio = mean lesion / mean ring over paired lesions; a ring read as 0 (drug
+    below the detection limit there) is a value, not a reason to drop the lesion."""
+    roi = _lesions()
+    labels, _ = ndimage.label(roi, structure=np.ones((3, 3)))
+    ring_level = {1: 0.0, 2: 1.0, 3: 2.0}  # lesion k's surroundings
+    lesion_level = {1: 9.0, 2: 10.0, 3: 11.0}
+    img = np.zeros(roi.shape)
+    for k, level in ring_level.items():
+        near = ndimage.binary_dilation(labels == k, np.ones((3, 3)), iterations=3) & ~roi
+        img[near] = level
+        img[labels == k] = lesion_level[k]
+    st = roi_stats(img, roi, width_px=3).set_index("method")
+    row = st.loc["lesions"]
+    assert row["n_lesion"] == 3 and row["n_reference"] == 3
+    assert row["ratio"] == pytest.approx(10.0 / 1.0)  # mean(9, 10, 11) / mean(0, 1, 2)
+    # delta-method t interval of a ratio of paired means, by hand
+    les_m, ref_m = np.array([9.0, 10.0, 11.0]), np.array([0.0, 1.0, 2.0])
+    c = np.cov(les_m, ref_m, ddof=1)
+    var = (c[0, 0] / 100 + c[1, 1] / 1 - 2 * c[0, 1] / 10) / 3
+    t = stats.t.ppf(0.975, 2)
+    assert row["lower"] == pytest.approx(10 * np.exp(-t * np.sqrt(var)))
+    assert row["upper"] == pytest.approx(10 * np.exp(t * np.sqrt(var)))

@@ -307,10 +307,12 @@ def roi_stats(
       measured reference pixels; delta-method interval on the log scale (pixels treated as
       independent, so the interval is too narrow when neighbouring pixels are correlated);
       ``n_lesion`` and ``n_reference`` are those pixel counts;
-    * ``lesions`` — each lesion (with at least one measured pixel) against its own adjacent ring,
-      log ratios averaged over lesions, t interval over lesions (the unit of replication; needs
-      ≥ 2 lesions with a non-empty ring, else NaN); ``n_lesion`` counts the lesions,
-      ``n_reference`` those compared with a ring.
+    * ``lesions`` — each lesion (with at least one measured pixel) paired with its own adjacent
+      ring; the ratio of the mean lesion intensity to the mean ring intensity over lesions, t
+      interval on the log scale from the delta-method variance of a ratio of paired means
+      (lesions are the unit of replication; needs ≥ 2 lesions with a non-empty ring for the
+      interval); a ring below the detection limit counts as 0, not as a missing lesion;
+      ``n_lesion`` counts the lesions, ``n_reference`` those compared with a ring.
 
     In both rows ``lesion_pixels`` and ``reference_pixels`` are the measured pixels used and
     ``roi_unmeasured`` the lesion pixels left out for having no spectrum.
@@ -374,12 +376,20 @@ def _lesion_ratio(
     width_px: int,
     alpha: float,
 ) -> tuple[tuple[int, int], tuple[float, ...]]:
-    """((lesions with a measured pixel, lesions compared), (ratio, lower, upper, p)): each
-    lesion against its own ring, geometric mean over lesions, t interval."""
+    """((lesions with a measured pixel, lesions compared), (ratio, lower, upper, p)).
+
+    Each lesion k gives its mean ``L_k`` and its own ring's mean ``B_k`` (a pair); the ratio is
+    ``mean(L) / mean(B)`` over the lesions (each lesion weighted once), its interval a t interval
+    on the log scale with the delta-method variance of a ratio of paired means,
+    ``(s_L²/L̄² + s_B²/B̄² − 2 s_LB/(L̄ B̄)) / n``, lesions being the unit of replication. A ring
+    whose drug signal is below the detection limit (mean 0) stays in as 0: dropping it, as a mean
+    of per-lesion log ratios must, would leave out exactly the lesions with the highest contrast
+    (on a virtual section with little drug in the brain, 8 of 9 lesions).
+    """
     from scipy import ndimage, stats
 
     labels, n_lab = ndimage.label(lesion, structure=np.ones((3, 3)))
-    logs, n_measured = [], 0
+    pairs, n_measured = [], 0
     for k in range(1, n_lab + 1):
         one = labels == k
         inside = one & measured
@@ -389,18 +399,25 @@ def _lesion_ratio(
         ring = adjacent_mask(one, tissue, width_px=width_px) & ~lesion & measured
         if reference is not None:
             ring &= reference
-        m_les, m_ref = image[inside].mean(), image[ring].mean() if ring.any() else np.nan
-        if m_les > 0 and m_ref > 0:
-            logs.append(np.log(m_les / m_ref))
-    logs_a = np.asarray(logs)
-    if logs_a.size >= 2:
-        mean, se = logs_a.mean(), logs_a.std(ddof=1) / np.sqrt(logs_a.size)
-        t = stats.t.ppf(1 - alpha / 2, logs_a.size - 1)
-        p_l = float(2 * stats.t.sf(abs(mean / se), logs_a.size - 1)) if se > 0 else 0.0
-        row = (np.exp(mean), np.exp(mean - t * se), np.exp(mean + t * se), p_l)
-    else:
-        row = (np.exp(logs_a.mean()) if logs_a.size else np.nan, np.nan, np.nan, np.nan)
-    return (n_measured, int(logs_a.size)), tuple(float(v) for v in row)
+        if ring.any():
+            pairs.append((image[inside].mean(), image[ring].mean()))
+    n = len(pairs)
+    row: tuple[float, ...] = (np.nan,) * 4
+    if n:
+        les_m, ref_m = np.asarray(pairs, dtype=float).T
+        lbar, bbar = les_m.mean(), ref_m.mean()
+        if lbar > 0 and bbar > 0:
+            ratio = lbar / bbar
+            row = (ratio, np.nan, np.nan, np.nan)
+            if n >= 2:
+                c = np.cov(les_m, ref_m, ddof=1)
+                var = (c[0, 0] / lbar**2 + c[1, 1] / bbar**2 - 2 * c[0, 1] / (lbar * bbar)) / n
+                se = float(np.sqrt(max(var, 0.0)))
+                t = stats.t.ppf(1 - alpha / 2, n - 1)
+                log_r = np.log(ratio)
+                p_l = float(2 * stats.t.sf(abs(log_r / se), n - 1)) if se > 0 else 0.0
+                row = (ratio, np.exp(log_r - t * se), np.exp(log_r + t * se), p_l)
+    return (n_measured, n), tuple(float(v) for v in row)
 
 
 def _mean(x: np.ndarray) -> float:
