@@ -481,8 +481,9 @@ def msi(ctx: Context) -> SectionResult:
         "from PC 34:1, lesions from the mask PNG (and, as a check, from the tumour-marker "
         "lipid PC 32:0), each lesion paired with the brain within 3 pixels of it; the ratio is "
         "mean lesion / mean ring intensity over lesions with a delta-method t interval (a ring "
-        "below the detection limit counts as 0, not as a missing lesion). C8 uses raw intensities (TIC "
-        "normalisation shown alongside: lesions carry less lipid, so TIC shifts the ratio).\n\n"
+        "below the detection limit counts as 0, not as a missing lesion). C8 uses raw "
+        "intensities (TIC normalisation shown alongside: lesions carry less lipid, so TIC "
+        "shifts the ratio).\n\n"
         "**C8 across the prior range** (`msi_c8_prior_range.csv`): the same chain at the 2.5, "
         "50 and 97.5 % prior points of L, of both drugs' efflux ratios and of tumour binding"
         + (" (quick run: binding at its median)" if ctx.quick else "")
