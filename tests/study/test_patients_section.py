@@ -109,3 +109,26 @@ def test_samples_far_above_the_range_are_reassayed_until_measured(tmp_path):
     assert alk["areg_pg_mL"].iloc[0] == pytest.approx(4e4, rel=0.3)
     assert alk["areg_pg_mL"].iloc[1] == pytest.approx(4e5, rel=0.3)
     assert bool(alk["censored_above_uloq"].iloc[2]) and not alk["censored_above_uloq"].iloc[0]
+
+
+def test_burden_table_runs_at_the_calibrated_spread(tmp_path):
+    """C9 (b) is read at the spread of LMC burden the calibration supports, next to the grid."""
+    import copy
+
+    from leptotwin.catalog import load_catalog
+    from leptotwin.catalog.schema import PosteriorSummary
+    from leptotwin.study.sections.patients import BURDEN_SD, BURDEN_SD_GRID, burden_grid
+
+    cat = copy.copy(load_catalog())
+    cat.posterior = {BURDEN_SD: PosteriorSummary(median=0.9, low=0.6, high=1.4)}
+    grid = burden_grid(cat)
+    assert grid["lmc_burden_sd_log"].is_monotonic_increasing
+    post = grid[grid["from"].str.startswith("posterior")].set_index("from")["lmc_burden_sd_log"]
+    assert post.to_dict() == {
+        "posterior 2.5 %": 0.6,
+        "posterior median": 0.9,
+        "posterior 97.5 %": 1.4,
+    }
+    assert set(grid.loc[grid["from"] == "grid", "lmc_burden_sd_log"]) == set(BURDEN_SD_GRID)
+    cat.posterior = {}
+    assert (burden_grid(cat)["from"] == "grid").all()

@@ -195,23 +195,46 @@ def repeated_studies(
     return pd.DataFrame(rows)
 
 
+def burden_grid(catalog: Catalog | None = None) -> pd.DataFrame:
+    """The between-patient spreads of log LMC burden the reproduction table runs at: a fixed grid
+    across the prior (``BURDEN_SD_GRID``) plus, where the calibration fitted the spread, its
+    posterior median and central 95 % interval (``calibration``), so that (b) is read at the
+    spread the calibration supports. Columns ``lmc_burden_sd_log, from`` (sorted)."""
+    cat = catalog or load_catalog()
+    rows = [{"lmc_burden_sd_log": sd, "from": "grid"} for sd in BURDEN_SD_GRID]
+    post = next(
+        (cat.posterior[t] for t in cat.tied.get(BURDEN_SD, (BURDEN_SD,)) if t in cat.posterior),
+        None,
+    )
+    if post is not None:
+        rows += [
+            {"lmc_burden_sd_log": float(post.low), "from": "posterior 2.5 %"},
+            {"lmc_burden_sd_log": float(post.median), "from": "posterior median"},
+            {"lmc_burden_sd_log": float(post.high), "from": "posterior 97.5 %"},
+        ]
+    return pd.DataFrame(rows).sort_values("lmc_burden_sd_log", kind="stable", ignore_index=True)
+
+
 def burden_sensitivity(
     ctx: Context, repeats: int, *, catalog: Catalog | None = None
 ) -> pd.DataFrame:
     """Reproduction probability of the 4 / 30 / 24 study across the between-patient spread of
-    LMC burden, the least known assumption of this section. 2.0 is the spread of CSF tumour-cell
-    counts in LM (Nayak 2013, PMC3662321: median 20.7 CTC/mL, range 0.13 to > 150 in 16
-    patients, so a log SD of at least ln(150 / 0.13) / 3.5 = 2.0), an upper bound for the spread
-    of the secreting burden because a count adds shedding and sampling variance."""
+    LMC burden, the least known assumption of this section, at the spreads of
+    :func:`burden_grid` (the prior grid and the calibrated posterior). 2.0 is the spread of CSF
+    tumour-cell counts in LM (Nayak 2013, PMC3662321: median 20.7 CTC/mL, range 0.13 to > 150 in
+    16 patients, so a log SD of at least ln(150 / 0.13) / 3.5 = 2.0), an upper bound for the
+    spread of the secreting burden because a count adds shedding and sampling variance."""
     base = catalog or load_catalog()
     rows = []
-    for sd in BURDEN_SD_GRID:
+    for grid in burden_grid(base).itertuples(index=False):
+        sd = float(grid.lmc_burden_sd_log)
         studies = repeated_studies(ctx, repeats, catalog=base.with_values({BURDEN_SD: sd}))
         k = int(studies["reproduced"].sum())
         low, high = wilson_interval(np.array([k]), np.array([repeats]))
         rows.append(
             {
                 "lmc_burden_sd_log": sd,
+                "from": grid[1],
                 "repeats": repeats,
                 "p_reproduced": k / repeats,
                 "lower": float(low[0]),
@@ -290,6 +313,15 @@ def patients_csf(ctx: Context) -> SectionResult:
     sd = sensitivity["lmc_burden_sd_log"]
     ax2.fill_between(sd, sensitivity["lower"], sensitivity["upper"], alpha=0.25, color="C0")
     ax2.plot(sd, sensitivity["p_reproduced"], "o-", color="C0", label="study as modelled")
+    calibrated = sensitivity[sensitivity["from"].str.startswith("posterior")]
+    if len(calibrated):
+        ax2.axvspan(
+            calibrated["lmc_burden_sd_log"].min(),
+            calibrated["lmc_burden_sd_log"].max(),
+            color="C0",
+            alpha=0.08,
+            label="calibrated spread (95 %)",
+        )
     base_sd = load_catalog().in_vivo_value("patients", "lmc_tumour_cells_sd")
     for i, (name, cf) in enumerate(counterfactual.items()):
         ax2.plot(base_sd, cf["reproduced"].mean(), "s", color=f"C{i + 1}", label=name)
@@ -319,7 +351,8 @@ def patients_csf(ctx: Context) -> SectionResult:
         f"{100 * MAX_COUNTERFACTUAL:.0f} % of {cf_repeats:,} studies each. Baseline CSF AREG and "
         "LMC burden are assumptions (catalogue block `patients`); the reproduction probability "
         "depends strongly on how much LMC burden varies between patients, shown across its "
-        "plausible range (`csf_areg_reproduction_by_burden_sd.csv`)."
+        "plausible range and at the calibrated posterior of the spread (shaded; "
+        "`csf_areg_reproduction_by_burden_sd.csv`, column `from`)."
     )
     return SectionResult(
         title="AREG in the CSF of patients (C9)",
