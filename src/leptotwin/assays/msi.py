@@ -4,7 +4,8 @@ Per pixel the instrument sees (settings in ``assays.yaml``, block ``msi``):
 
 * the drug as [M+H]⁺ with its M+1 and M+2 isotope peaks (abundances from the molecular formula),
   [M+Na]⁺ and [M+K]⁺, and its main metabolite (OSI-420 for erlotinib, AZ5104 for osimertinib;
-  FACTS.md 6a); expected counts = total tissue drug (µM) × ``counts_per_uM`` × share of the ion;
+  masses from the molecular formulas); expected counts = total tissue drug (µM) ×
+  ``counts_per_uM`` × share of the ion;
 * CHCA matrix ions everywhere (weaker on tissue), phospholipids and cholesterol on tissue in
   proportion to the local lipid content, the marker lipid PC 32:0 raised in tumour, and a fixed
   set of chemical-noise peaks;
@@ -48,7 +49,7 @@ __all__ = [
     "write_mask_png",
 ]
 
-#: Molecular formulas (FACTS.md 6a; PubChem). Lipids and matrix for the background.
+#: Molecular formulas (PubChem). Lipids and matrix for the background.
 FORMULAS: dict[str, str] = {
     "alectinib": "C30H34N4O2",
     "crizotinib": "C21H22Cl2FN5O",

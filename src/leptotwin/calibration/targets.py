@@ -1,8 +1,9 @@
 """What the calibration fits, what it holds out, and how readouts are scored against them.
 
-The targets live in ``calibration/targets.yaml`` (packaged): published numbers from FACTS.md and
-the study's findings, each with its measurement error, its source and a role — ``used`` (the
-calibration fits it) or ``held_out`` (never seen by the calibration, reported as a prediction).
+The targets live in ``calibration/targets.yaml`` (packaged): published numbers (each citing its
+publication or label) and the study's findings, each with its measurement error, its source and
+a role — ``used`` (the calibration fits it) or ``held_out`` (never seen by the calibration,
+reported as a prediction).
 A target is a Gaussian around a stated value or, for findings stated as a range or an inequality,
 an interval-censored measurement (the probability that a measurement with the stated error falls
 inside the range); both on the log or the linear scale (the YAML's header says why).

@@ -53,7 +53,8 @@ __all__ = [
     "tissue_concentrations",
 ]
 
-#: Main metabolite imaged with each drug (FACTS.md 6a); alectinib's M4 is not imaged.
+#: Main metabolite imaged with each drug (the active metabolites of the Tarceva SmPC and the
+#: Tagrisso label); alectinib's M4 is not imaged.
 METABOLITES: dict[str, str] = {"erlotinib": "OSI-420", "osimertinib": "AZ5104"}
 
 _BLOCK = "brain_section"

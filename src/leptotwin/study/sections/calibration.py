@@ -101,8 +101,8 @@ def calibration(ctx: Context) -> SectionResult:
         f"One joint calibration (`leptotwin calibrate-study`, {prov.get('date', 'date unknown')},"
         f" leptotwin {prov.get('versions', {}).get('leptotwin', '?')}) fitted {len(fitted)} of "
         f"the {len(uncertain)} uncertain parameters against "
-        f"{len(prov.get('targets_used', []))} targets — published numbers (FACTS.md) and the "
-        "study's findings, each with its stated measurement error — and held "
+        f"{len(prov.get('targets_used', []))} targets — published numbers (each citing its source) "
+        "and the study's findings, each with its stated measurement error — and held "
         f"{len(prov.get('targets_held_out', []))} out as predictions. "
         f"Method: {prov.get('method', 'see posterior.yaml')}.",
         f"Sampler: {sampler.get('n_walkers', '?')} walkers × {sampler.get('n_steps', '?')} "

@@ -110,7 +110,7 @@ CHECKS: tuple[PKCheck, ...] = (
         166.0,
         "ng/mL",
         "Wong H et al. Clin Cancer Res 2012;18:3846, doi:10.1158/1078-0432.CCR-12-0738 "
-        "(human row of the unbound-exposure table; FACTS.md 1a, attribution probable: verify)",
+        "(human row of the unbound-exposure table; attribution probable: verify)",
         "partly used: fu 0.08 was chosen inside the label's 0.05-0.08 to fit the same table's "
         "unbound/total Cav",
     ),
@@ -130,8 +130,8 @@ CHECKS: tuple[PKCheck, ...] = (
         "csf_avg_ss",
         28.7,
         "ng/mL",
-        "Togashi Y et al. Cancer Chemother Pharmacol 2012 (CSF 28.7 +- 16.8 ng/mL, n ~ 10; as "
-        "FACTS.md 2 gives it: verify)",
+        "Togashi Y et al. Cancer Chemother Pharmacol 2012 (CSF 28.7 +- 16.8 ng/mL, n ~ 10; from a "
+        "secondary compilation: verify)",
         "partly used (as the row above)",
     ),
     PKCheck(
@@ -221,7 +221,7 @@ CHECKS: tuple[PKCheck, ...] = (
         "cmin_ss",
         572.0,
         "ng/mL",
-        "Swissmedic FI Alecensa (steady-state Cmin 572 ng/mL; FACTS.md 1a)",
+        "Swissmedic FI Alecensa (ch.oddb 65970; steady-state Cmin 572 ng/mL)",
         "not used: CL and V from the label's CL/F, V/F and F",
     ),
     PKCheck(
@@ -230,7 +230,7 @@ CHECKS: tuple[PKCheck, ...] = (
         "cmax_ss",
         665.0,
         "ng/mL",
-        "Swissmedic FI Alecensa (steady-state Cmax 665 ng/mL; FACTS.md 1a)",
+        "Swissmedic FI Alecensa (ch.oddb 65970; steady-state Cmax 665 ng/mL)",
         "not used (ka was chosen for the label's Tmax 4-6 h)",
     ),
     PKCheck(
