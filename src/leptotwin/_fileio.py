@@ -171,11 +171,13 @@ def prepare_out_dir(out_dir: str | os.PathLike[str], *, force: bool, option: str
             "output path exists and is not a folder", source=option, value=str(path)
         )
     if path.is_dir() and any(path.iterdir()) and not force:
+        # under make (MAKELEVEL is set for its children) the flag goes through ARGS
+        how = "--force (make ... ARGS=--force)" if os.environ.get("MAKELEVEL") else "--force"
         raise LeptotwinError(
             "output folder already holds results; refusing to overwrite",
             source=option,
             value=str(path),
-            expected="an empty or new folder, or --force",
+            expected=f"an empty or new folder, or {how}",
         )
     created = _first_missing(path)
     try:

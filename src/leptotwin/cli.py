@@ -76,7 +76,6 @@ def reproduce(
         ensemble=ensemble if ensemble is not None else (0 if quick else DEFAULT_ENSEMBLE),
         jobs=jobs,
     )
-    _out.print(f"report: {result.report_path}")
     if strict and result.any_failed:
         _err.print("leptotwin: some claims FAIL (--strict)", markup=False)
         sys.exit(1)
