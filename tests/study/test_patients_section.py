@@ -132,3 +132,29 @@ def test_burden_table_runs_at_the_calibrated_spread(tmp_path):
     assert set(grid.loc[grid["from"] == "grid", "lmc_burden_sd_log"]) == set(BURDEN_SD_GRID)
     cat.posterior = {}
     assert (burden_grid(cat)["from"] == "grid").all()
+
+
+def test_no_difference_is_not_found_whatever_the_plate_variation(tmp_path):
+    """Without tumour AREG the three groups share one distribution: a 4 / 30 / 24 study must
+    reproduce the finding about as rarely as the tests' level allows. Groups once went onto
+    plates of their own (all ALK samples of all repeated studies first), so one plate's curve
+    error shifted a block of ALK samples: 40 % of null studies 'reproduced' in a posterior draw.
+    Now each study's samples share plates in random order, with one reporting limit."""
+    from leptotwin.catalog import load_catalog
+
+    cat = load_catalog().with_values(
+        {"areg_elisa.parameters.plate_cv": 0.15, "patients.parameters.csf_areg_baseline": 10.0}
+    )
+    ctx = _ctx(tmp_path, 11)
+    studies = repeated_studies(ctx, 200, catalog=cat, counterfactual="no AREG")
+    assert studies["reproduced"].mean() <= 0.05
+    # the layout: 20 studies on shared plates, every plate holds more than one group
+    many = simulate_csf_areg(study_groups(cat), rng=ctx.rng, repeats=20, catalog=cat)
+    plates = measure_csf(ctx, many, catalog=cat).groupby(["plate", "dilution"])["group"].nunique()
+    assert (plates.xs(1.0 * cat.in_vivo_value("patients", "csf_dilution"), level=1) > 1).all()
+    measured = measure_csf(ctx, simulate_csf_areg(study_groups(cat), rng=ctx.rng, catalog=cat))
+    limit = measured["reporting_limit_pg_mL"]
+    assert limit.nunique() == 1  # one study, one reporting limit
+    censored = measured["censored_below_lloq"]
+    assert censored.any() and (measured.loc[censored, "areg_pg_mL"] == limit[censored]).all()
+    assert (measured.loc[~censored, "areg_pg_mL"] > limit[~censored]).all()

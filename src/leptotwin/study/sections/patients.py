@@ -54,18 +54,35 @@ def measure_csf(
     catalog: Catalog | None = None,
     folder: str | None = None,
 ) -> pd.DataFrame:
-    """ELISA of CSF samples at the catalogue dilution; samples above the ULOQ are re-assayed at
-    10 × the dilution, up to three times (as a lab would), and a sample still above the range
-    is reported at the ULOQ (right-censored, flagged). Values below the LLOQ are reported at the
-    LLOQ (flagged). With ``folder``, the first pass is written as files and read back."""
+    """ELISA of CSF samples at the catalogue dilution, laid out and reported as a lab would.
+
+    Each study's samples go on the plates together, in random order (groups are never assayed on
+    plates of their own: a plate's standard-curve error would then shift one group only, and a
+    study with no true difference would look like one). Samples above the ULOQ are re-assayed at
+    10 × the dilution, up to three times, and a sample still above the range is reported at the
+    ULOQ (right-censored, flagged). Below the range a study has one reporting limit, the highest
+    LLOQ of its plates at the first dilution: every value below it is reported at it and flagged,
+    so that censored values are ties whichever plate they were read on. With ``folder``, the
+    first pass is written as files and read back."""
     cat = catalog or load_catalog()
     dilution = cat.in_vivo_value("patients", "csf_dilution")
     samples = patients.assign(sample_id=patients["study"].astype(str) + "-" + patients["patient"])
+    order = np.lexsort((ctx.rng.permutation(len(samples)), samples["study"].to_numpy()))
     result, _ = assay_with_reruns(
-        ctx, samples, dilution=dilution, folder=folder, stem="csf_areg_elisa"
+        ctx, samples.iloc[order], dilution=dilution, folder=folder, stem="csf_areg_elisa"
     )
     keep = ["sample_id", "areg_pg_mL", "censored_below_lloq", "censored_above_uloq"]
-    return samples.merge(result[[*keep, "dilution", "flag"]], on="sample_id", how="left")
+    out = samples.merge(
+        result[[*keep, "plate", "dilution", "flag", "lloq_pg_mL"]], on="sample_id", how="left"
+    )
+    first = out["dilution"] == dilution
+    limit = out["lloq_pg_mL"].where(first).groupby(out["study"]).transform("max")
+    below = (out["areg_pg_mL"] <= limit) & out["areg_pg_mL"].notna()
+    out["areg_pg_mL"] = out["areg_pg_mL"].where(~below, limit)
+    out["censored_below_lloq"] = out["censored_below_lloq"].fillna(False).astype(bool) | below
+    return out.rename(columns={"lloq_pg_mL": "plate_lloq_pg_mL"}).assign(
+        reporting_limit_pg_mL=limit
+    )
 
 
 def _groups(
@@ -290,8 +307,8 @@ def evaluate(
 @register_section("patients", order=70)
 def patients_csf(ctx: Context) -> SectionResult:
     """C9: CSF AREG in three patient groups, and the power of n = 4."""
-    repeats = 100 if ctx.ensemble else 200 if ctx.quick else 1000
-    cf_repeats = 50 if ctx.ensemble else 100 if ctx.quick else 300
+    repeats = 200 if ctx.quick or ctx.ensemble else 1000
+    cf_repeats = 200 if ctx.ensemble else 100 if ctx.quick else 300
     n_population = ENSEMBLE_POPULATION if ctx.ensemble else MIN_POPULATION
     primary_patients = simulate_csf_areg(study_groups(), rng=ctx.rng)
     primary = measure_csf(ctx, primary_patients, folder="csf_elisa")
