@@ -409,7 +409,9 @@ def msi(
 @app.command()
 def simulate(
     protocol: Annotated[str, typer.Argument(help="Protocol YAML (or a packaged name: lmc_mouse).")],
-    experiment: Annotated[str | None, typer.Option(help="Protocol block to run.")] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="Protocol block to run (default: the only or first).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/simulate"),
     seed: Annotated[int, typer.Option(help="Seed; subject j of an arm is the same mouse.")] = 0,
     n_per_arm: Annotated[int | None, typer.Option(help="Override the cohort size.")] = None,
@@ -424,12 +426,22 @@ def simulate(
     """Simulate a user's cohort protocol (optionally on a Dask cluster): tables of burden,
     survival and subjects.
 
-    The progress bar is drawn on a terminal only (off a terminal rich ends it with a blank
-    line); doses far outside the studied range get one warning line on stderr."""
+    Without --experiment the protocol's only or first block is run and one stderr line says
+    which. The progress bar is drawn on a terminal only (off a terminal rich ends it with a
+    blank line); doses far outside the studied range get one warning line on stderr."""
     from rich.progress import Progress
 
     from leptotwin.study.pk import dose_warnings_printed
     from leptotwin.study.simulate_job import run_simulate_job
+
+    def chosen(name: str, names: list[str]) -> None:
+        which = (
+            "the protocol's only experiment"
+            if len(names) == 1
+            else f"the protocol's first of {len(names)}: {', '.join(names)}; choose with "
+            "--experiment"
+        )
+        _err.print(f"leptotwin: simulating experiment {name!r} ({which})", markup=False)
 
     printed = dose_warnings_printed(lambda line: _err.print(line, markup=False))
     with printed, Progress(console=_err, transient=True, disable=not _err.is_interactive) as bar:
@@ -446,6 +458,7 @@ def simulate(
             chunk_size=chunk_size,
             force=force,
             progress=lambda msg: bar.update(task, description=msg),
+            chosen=chosen,
         )
     _out.print(f"wrote {len(paths)} files to {out}")
 

@@ -160,6 +160,51 @@ def test_simulate_warns_about_a_dose_far_outside_the_studied_range(run_cli, tmp_
     )
 
 
+def _experiment_run(out) -> str:
+    import json
+
+    return json.loads((out / "run.json").read_text(encoding="utf-8"))["experiment"]
+
+
+def test_simulate_without_experiment_runs_the_only_one(run_cli, tmp_path):
+    """Issue 16: ``simulate my_protocol.yaml`` needed --experiment even with one block."""
+    text = (resources.files("leptotwin.study") / "protocols" / "lmc_mouse.yaml").read_text("utf-8")
+    path = tmp_path / "one.yaml"
+    path.write_text(text[: text.index("relapse:")] + text[text.index("combination:") :], "utf-8")
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("simulate", str(path), *SIM[4:], "--out", str(out))
+    assert code == 0, err
+    assert _one_line(err) == (
+        "leptotwin: simulating experiment 'combination' (the protocol's only experiment)"
+    )
+    assert stdout.startswith("wrote 4 files")
+    assert _experiment_run(out) == "combination"
+
+
+def test_simulate_without_experiment_runs_the_first_and_says_so(run_cli, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("simulate", "lmc_mouse", *SIM[4:], "--out", str(out))
+    assert code == 0, err
+    assert _one_line(err) == (
+        "leptotwin: simulating experiment 'relapse' (the protocol's first of 2: relapse, "
+        "combination; choose with --experiment)"
+    )
+    assert stdout.startswith("wrote 4 files")
+    assert _experiment_run(out) == "relapse"
+
+
+def test_simulate_unknown_experiment_names_the_choices(run_cli, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("simulate", "lmc_mouse", "--experiment", "combo", "--out",
+                                str(out))  # fmt: skip
+    assert code == 2 and stdout == ""
+    assert _one_line(err) == (
+        "leptotwin: error: lmc_mouse.yaml: experiment: no such experiment in the protocol "
+        "(got 'combo'); expected one of relapse, combination"
+    )
+    assert not out.exists()
+
+
 def test_simulate_lmc_refuses_an_infinite_horizon():
     """The model itself: ``days=1e308`` ended in ``int(inf)`` (OverflowError)."""
     arm = Arm("vehicle", {})

@@ -506,6 +506,7 @@ def run_simulate_job(
     stochastic: bool = True,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    chosen: Callable[[str, list[str]], None] | None = None,
 ) -> dict[str, Path]:
     """Simulate a protocol's experiment and write its tables; returns the paths by name.
 
@@ -516,7 +517,8 @@ def run_simulate_job(
     out_dir : path-like
         Output folder (new or empty unless ``force``).
     experiment : str, optional
-        The protocol block (``relapse``, ``combination``); needed when there are several.
+        The protocol block (``relapse``, ``combination``); default: the protocol's only or
+        first block (``chosen`` is told which).
     n_per_arm, days : optional
         Override the protocol's cohort size and follow-up.
     seed : int
@@ -529,6 +531,9 @@ def run_simulate_job(
         Overwrite an output folder that already holds results.
     progress : callable, optional
         Called with a short message as chunks come back.
+    chosen : callable, optional
+        Without ``experiment``: called once with the block run and all blocks of the protocol
+        (in file order), after the options are checked and before any work.
 
     Raises
     ------
@@ -537,7 +542,9 @@ def run_simulate_job(
     KeyboardInterrupt
         Passed on; no result file is left behind.
     """
-    exp = load_experiment(protocol, experiment)
+    # without a name: the only or first block (a checked protocol has at least one)
+    names = list(_read_protocol(protocol)[1]) if experiment is None else []
+    exp = load_experiment(protocol, names[0] if experiment is None else experiment)
     n, d = _check_options(exp, n_per_arm, days, seed, chunk_size, n_workers, scheduler, dt_h)
     obs_days = [x for x in exp.observe_days if x <= d]
     if not obs_days:
@@ -548,6 +555,8 @@ def run_simulate_job(
             expected=f"at least the protocol's first observation day ({min(exp.observe_days):g})",
         )
     _check_size(exp, n, obs_days, out_dir)
+    if experiment is None and chosen is not None:
+        chosen(exp.name, names)
     for drug, regimen in dict.fromkeys(i for a in exp.arms for i in a.regimens.items()):
         warn_dose_range(drug, "mouse", str(regimen), stacklevel=2)
     out = prepare_out_dir(out_dir, force=force)
