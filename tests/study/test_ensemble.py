@@ -84,3 +84,26 @@ def test_bad_ensemble_size_is_refused(tmp_path, bad):
         run_reproduce(out_dir=tmp_path / "o", sections=["msi"], ensemble=bad, progress=False)
     with pytest.raises(LeptotwinError):
         run_claims_ensemble(0, seed=1)
+
+
+def test_workers_start_after_openmp_kernels_have_run(tmp_path):
+    """`reproduce` runs the ensemble after sections whose numba kernels started GNU OpenMP; a
+    worker forked from such a process is killed by libgomp ("fork() called from a process
+    already using GNU OpenMP"): `make reproduce` broke so on a fresh clone (this command exited
+    1 in 5 s). The workers now start from a fork server."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "leptotwin"
+    cmd = [str(exe), "reproduce", "--quick", "--section", "viability", "--ensemble", "2"]
+    done = subprocess.run(
+        [*cmd, "--jobs", "2", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "OpenMP" not in done.stderr
+    table = pd.read_csv(tmp_path / "r" / "claims_ensemble.csv")
+    assert (table["n_draws"] == 2).all() and (table["n_error"] == 0).all()

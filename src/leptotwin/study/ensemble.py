@@ -12,7 +12,11 @@ Beta(k + ½, n − k + ½) posterior; lower bound 0 when k = 0 and upper bound 1
 Cai & DasGupta 2001, Stat Sci 16:101, recommend): it keeps its nominal coverage for small n and for
 p near 0 or 1, where the Wald interval fails.
 
-Draws run in worker processes (``jobs``; forked on Linux so compiled kernels are shared). A draw
+Draws run in worker processes (``jobs``), started by a fork server where the platform has one (each
+worker loads the compiled kernels from numba's on-disk cache). Not plain fork: ``reproduce`` runs
+the ensemble after the other sections, whose parallel kernels have started GNU OpenMP in the
+parent, and a child forked from such a process is killed by libgomp ("fork() called from a process
+already using GNU OpenMP") — `make reproduce` broke that way on a fresh clone. A draw
 whose run raises is recorded as ``ERROR`` (counted as not passing, and reported).
 
 Examples
@@ -27,7 +31,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
-import sys
 import tempfile
 import time
 import traceback
@@ -46,6 +49,9 @@ from leptotwin.catalog.loader import _default_catalog
 from leptotwin.catalog.posterior import Source, draw_parameters
 from leptotwin.errors import LeptotwinError
 from leptotwin.study.claims import ClaimStatus, load_claims
+
+#: How worker processes start: a fork server (a clean process, no OpenMP state) where available.
+_START_METHOD = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 __all__ = [
     "CLAIMS_ENSEMBLE_CSV",
@@ -230,7 +236,7 @@ def run_claims_ensemble(
     else:
         # small batches keep both workers busy to the end and the progress bar moving
         batches = [tasks[i : i + 2] for i in range(0, len(tasks), 2)]
-        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        ctx = mp.get_context(_START_METHOD)
         done = 0
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             for batch_rows in pool.map(_worker, batches):
