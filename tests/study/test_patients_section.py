@@ -48,10 +48,18 @@ def test_population_effect_passes_part_a_and_evaluate_needs_10000(tmp_path):
     assert (pop["n"] == 3000).all()
     assert (pop["median_ratio"] >= 3).all() and (pop["p_alk_higher"] >= 0.8).all()
     studies = repeated_studies(ctx, 40)
-    assert evaluate(pop, studies, {}).status == ClaimStatus.FAIL  # n < 10,000 per group
+    small = evaluate(pop, studies, {})
+    assert small.status == ClaimStatus.FAIL  # n < 10,000 per group
+    assert "FAIL on (a) 3,000 patients per group < 10,000" in small.measured
     big = pop.assign(n=10_000)
-    assert evaluate(big, studies, {}).status == ClaimStatus.PASS
-    assert evaluate(big, studies.assign(reproduced=False), {}).status == ClaimStatus.FAIL
+    ok = evaluate(big, studies, {})
+    assert ok.status == ClaimStatus.PASS and "FAIL on" not in ok.measured
+    none = evaluate(big, studies.assign(reproduced=False), {"no AREG": studies})
+    assert none.status == ClaimStatus.FAIL
+    # the detail says which parts failed, each against its threshold
+    reasons = none.measured.split(" — FAIL on ")[1].split("; ")
+    assert reasons[0] == "(b) reproduced 0 % < 50 %"
+    assert reasons[1].startswith("(c) no AREG") and reasons[1].endswith("> 10 %")
 
 
 @pytest.mark.parametrize("counterfactual", COUNTERFACTUALS)

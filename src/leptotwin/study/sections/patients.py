@@ -301,7 +301,35 @@ def evaluate(
         + "; (c) "
         + ", ".join(f"{name} {100 * r:.0f} %" for name, r in cf_rates.items())
     )
+    if not all(parts):
+        measured += " — FAIL on " + "; ".join(_reasons(population, rate, cf_rates, min_population))
     return ClaimResult("C9", ClaimStatus.PASS if all(parts) else ClaimStatus.FAIL, measured)
+
+
+def _reasons(
+    population: pd.DataFrame, rate: float, cf_rates: dict[str, float], min_population: int
+) -> list[str]:
+    """Which parts of C9 failed, each against its threshold (for the claims table)."""
+    out = []
+    if not len(population):
+        out.append("(a) no population result")
+    for r in population.itertuples():
+        if r.n < min_population:
+            out.append(f"(a) {r.n:,} patients per group < {min_population:,}")
+        if not r.median_ratio >= MIN_MEDIAN_RATIO:
+            out.append(
+                f"(a) median ratio vs {r.group} {r.median_ratio:.1f}x < {MIN_MEDIAN_RATIO:g}x"
+            )
+        if not r.p_alk_higher >= MIN_P_HIGHER:
+            out.append(f"(a) P(ALK > {r.group}) {r.p_alk_higher:.2f} < {MIN_P_HIGHER:g}")
+    if rate < MIN_REPRODUCED:
+        out.append(f"(b) reproduced {100 * rate:.0f} % < {100 * MIN_REPRODUCED:.0f} %")
+    out += [
+        f"(c) {name} {100 * r:.0f} % > {100 * MAX_COUNTERFACTUAL:.0f} %"
+        for name, r in cf_rates.items()
+        if r > MAX_COUNTERFACTUAL
+    ]
+    return out
 
 
 @register_section("patients", order=70)
