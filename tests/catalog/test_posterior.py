@@ -97,3 +97,21 @@ def test_a_draw_from_the_tails_is_a_valid_catalogue():
     row = moved.table().set_index("path").loc[W_E]
     assert row["value"] == pytest.approx(1.5 * hi)
     assert moved.quantity(W_E).prior.catalog_value == base.quantity(W_E).value
+
+
+def test_posterior_of_follows_tied_values():
+    """One summary for a YAML anchor shared by several values is every tied value's summary."""
+    import copy
+
+    from leptotwin.catalog import load_catalog
+    from leptotwin.catalog.schema import PosteriorSummary
+
+    cat = copy.copy(load_catalog())
+    assert cat.posterior_of("pathway.egfr_weight") is not None  # installed calibration
+    assert cat.posterior_of("mouse.body_weight") is None  # not calibrated
+    tied = next(v for v in cat.tied.values() if len(v) > 2)
+    summary = PosteriorSummary(median=1.0, low=0.5, high=2.0)
+    cat.posterior = {tied[1]: summary}
+    assert all(cat.posterior_of(t) == summary for t in tied)
+    table = cat.table().set_index("path")
+    assert (table.loc[list(tied), "posterior_median"] == 1.0).all()

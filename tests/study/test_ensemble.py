@@ -107,3 +107,19 @@ def test_workers_start_after_openmp_kernels_have_run(tmp_path):
     assert "OpenMP" not in done.stderr
     table = pd.read_csv(tmp_path / "r" / "claims_ensemble.csv")
     assert (table["n_draws"] == 2).all() and (table["n_error"] == 0).all()
+
+
+def _die(batch):  # a worker killed mid-draw (out of memory, a signal)
+    import os
+
+    os._exit(9)
+
+
+def test_a_dead_worker_is_a_named_error_not_a_traceback(monkeypatch):
+    import leptotwin.study.ensemble as ens
+
+    monkeypatch.setattr(ens, "_START_METHOD", "fork")  # the child sees the patched worker
+    monkeypatch.setattr(ens, "_worker", _die)
+    with pytest.raises(LeptotwinError, match="worker process of the claims ensemble died") as exc:
+        ens.run_claims_ensemble(2, seed=1, sections=("msi",), jobs=2, source="prior")
+    assert exc.value.source == "--jobs" and "draws finished: 0 of 2" in str(exc.value)

@@ -338,6 +338,12 @@ class Catalog:
         d = self.drug(drug)
         return [(p.target, p.assay, ic50_to_nM(p.ic50, _mw_g_mol(d))) for p in d.potency]
 
+    def posterior_of(self, path: str) -> PosteriorSummary | None:
+        """The calibration's summary of the value at ``path`` (or of a value tied to it: one YAML
+        anchor), None where the calibration has not estimated it."""
+        tied = self.tied.get(path, (path,))
+        return next((self.posterior[t] for t in tied if t in self.posterior), None)
+
     def table(self) -> pd.DataFrame:
         """Every value as one row: ``group, path, value, unit, source, assumption,
         primary_source, verify`` (``verify``: recalled from a source, not re-read), then the
@@ -349,10 +355,7 @@ class Catalog:
         rows = []
         for group, path, q in self.quantities():
             p = q.prior
-            post = next(
-                (self.posterior[t] for t in self.tied.get(path, (path,)) if t in self.posterior),
-                None,
-            )
+            post = self.posterior_of(path)
             rows.append(
                 {
                     "group": group,

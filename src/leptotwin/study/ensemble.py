@@ -16,7 +16,9 @@ Draws run in worker processes (``jobs``), started by a fork server where the pla
 worker loads the compiled kernels from numba's on-disk cache). Not plain fork: ``reproduce`` runs
 the ensemble after the other sections, whose parallel kernels have started GNU OpenMP in the
 parent, and a child forked from such a process is killed by libgomp ("fork() called from a process
-already using GNU OpenMP") — `make reproduce` broke that way on a fresh clone. A draw
+already using GNU OpenMP") — `make reproduce` broke that way on a fresh clone. As with any
+fork-server or spawn pool, a script that calls :func:`run_claims_ensemble` with ``jobs > 1`` must
+keep its top-level work under ``if __name__ == "__main__":``. A draw
 whose run raises is recorded as ``ERROR`` (counted as not passing, and reported).
 
 Examples
@@ -36,6 +38,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,12 +241,20 @@ def run_claims_ensemble(
         batches = [tasks[i : i + 2] for i in range(0, len(tasks), 2)]
         ctx = mp.get_context(_START_METHOD)
         done = 0
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            for batch_rows in pool.map(_worker, batches):
-                rows.extend(batch_rows)
-                done += len({r["draw"] for r in batch_rows}) or 2
-                if on_draw is not None:
-                    on_draw(min(done, len(tasks)))
+        try:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                for batch_rows in pool.map(_worker, batches):
+                    rows.extend(batch_rows)
+                    done += len({r["draw"] for r in batch_rows}) or 2
+                    if on_draw is not None:
+                        on_draw(min(done, len(tasks)))
+        except BrokenProcessPool as exc:  # a worker killed (out of memory, a signal): say so
+            raise LeptotwinError(
+                "a worker process of the claims ensemble died",
+                source="--jobs",
+                value=jobs,
+                expected=f"fewer workers or more memory (draws finished: {done} of {len(tasks)})",
+            ) from exc
     elapsed = time.perf_counter() - start
     draws = pd.DataFrame(rows, columns=["draw", "id", "status", "measured", "trace"])
     return EnsembleResult(

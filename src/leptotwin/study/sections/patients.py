@@ -219,10 +219,7 @@ def burden_grid(catalog: Catalog | None = None) -> pd.DataFrame:
     spread the calibration supports. Columns ``lmc_burden_sd_log, from`` (sorted)."""
     cat = catalog or load_catalog()
     rows = [{"lmc_burden_sd_log": sd, "from": "grid"} for sd in BURDEN_SD_GRID]
-    post = next(
-        (cat.posterior[t] for t in cat.tied.get(BURDEN_SD, (BURDEN_SD,)) if t in cat.posterior),
-        None,
-    )
+    post = cat.posterior_of(BURDEN_SD)
     if post is not None:
         rows += [
             {"lmc_burden_sd_log": float(post.low), "from": "posterior 2.5 %"},
@@ -243,15 +240,15 @@ def burden_sensitivity(
     spread of the secreting burden because a count adds shedding and sampling variance."""
     base = catalog or load_catalog()
     rows = []
-    for grid in burden_grid(base).itertuples(index=False):
-        sd = float(grid.lmc_burden_sd_log)
+    grid = burden_grid(base)
+    for sd, origin in zip(grid["lmc_burden_sd_log"].astype(float), grid["from"], strict=True):
         studies = repeated_studies(ctx, repeats, catalog=base.with_values({BURDEN_SD: sd}))
         k = int(studies["reproduced"].sum())
         low, high = wilson_interval(np.array([k]), np.array([repeats]))
         rows.append(
             {
                 "lmc_burden_sd_log": sd,
-                "from": grid[1],
+                "from": origin,
                 "repeats": repeats,
                 "p_reproduced": k / repeats,
                 "lower": float(low[0]),
