@@ -97,6 +97,13 @@ def calibrate_study(
         bool, typer.Option(help="Also install the posterior into the packaged catalogue.")
     ] = False,
     force: _Force = False,
+    start_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Warm start from an earlier run's posterior_draws.csv (no optimiser start).",
+            metavar="<csv>",
+        ),
+    ] = None,
 ) -> None:
     """Rerun the joint calibration (emcee) from scratch: posterior draws, diagnostics, targets.
 
@@ -116,6 +123,7 @@ def calibrate_study(
         quick=quick,
         install=install,
         force=force,
+        start_from=start_from,
         progress=lambda line: _err.print(line, markup=False),
     )
     for line in outcome.summary_lines():

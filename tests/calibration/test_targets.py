@@ -105,18 +105,63 @@ def test_bad_files_are_refused(tmp_path):
 
 
 def _centre(t: Target) -> float:
-    """The twin value each target favours most: its value, or its interval's centre on the
-    target's scale (one-sided: 5 sd inside the bound)."""
+    """The twin value each target favours most: the readout whose expected measurement (the
+    readout moved by the chain's offset) is the value, or its interval's centre on the target's
+    scale (one-sided: 5 sd inside the bound)."""
+    lo, hi, sd = t.low, t.high, t.sd_effective
     if t.kind == "gaussian":
-        return t.value
-    lo, hi = t.low, t.high
-    if t.scale == "log":
+        m = t.value
+    elif t.scale == "log":
         if lo is not None and hi is not None:
-            return math.sqrt(lo * hi)
-        return lo * math.exp(5 * t.sd) if lo is not None else hi * math.exp(-5 * t.sd)
-    if lo is not None and hi is not None:
-        return 0.5 * (lo + hi)
-    return lo + 5 * t.sd if lo is not None else hi - 5 * t.sd
+            m = math.sqrt(lo * hi)
+        else:
+            m = lo * math.exp(5 * sd) if lo is not None else hi * math.exp(-5 * sd)
+    elif lo is not None and hi is not None:
+        m = 0.5 * (lo + hi)
+    else:
+        m = lo + 5 * sd if lo is not None else hi - 5 * sd
+    return m * math.exp(-t.chain_offset) if t.scale == "log" else m - t.chain_offset
+
+
+def test_chain_offset_moves_the_measurement_and_its_sd_widens_the_error():
+    """The measurement model f(twin) + offset + e, e ~ N(0, max(sd, chain sd)): against the
+    normal CDF by hand."""
+    from scipy import stats
+
+    t = Target(
+        name="x",
+        readout="C7.week4_fold_vehicle",
+        value=10.0,
+        unit="1",
+        scale="log",
+        sd=0.2,
+        role="used",
+        source="s",
+        kind="interval",
+        low=10.0,
+        chain_offset=-0.3,
+        chain_sd=0.25,
+    )
+    assert t.sd_effective == 0.25
+    for twin in (5.0, 10.0, 14.0, 30.0):
+        u = math.log(twin) - 0.3
+        expected = stats.norm.logsf(math.log(10.0), loc=u, scale=0.25)
+        assert t.log_likelihood(twin) == pytest.approx(expected, rel=1e-9)
+    assert t.z(10.0 * math.exp(0.3)) == 0.0  # the measurement lands on the bound: inside
+    assert t.z(10.0) == pytest.approx(-0.3 / 0.25)
+    plain = Target(
+        name="x",
+        readout="C7.week4_fold_vehicle",
+        value=10.0,
+        unit="1",
+        scale="log",
+        sd=0.2,
+        role="used",
+        source="s",
+        kind="interval",
+        low=10.0,
+    )
+    assert plain.log_likelihood(10.0) == pytest.approx(math.log(0.5))
 
 
 def test_log_likelihood_is_maximal_at_the_targets(targets):
@@ -132,7 +177,8 @@ def test_log_likelihood_is_maximal_at_the_targets(targets):
                 continue
             ll = log_likelihood(moved, targets)
             one_sided_inward = t.kind == "interval" and (t.low is None or t.high is None)
-            one_sided_inward = one_sided_inward and (factor > 1) == (t.low is not None)
+            deeper = moved[t.readout] > best[t.readout]  # a centre below 0 turns the factor
+            one_sided_inward = one_sided_inward and deeper == (t.low is not None)
             if one_sided_inward:  # deeper inside a one-sided range: no worse
                 assert ll >= top - 1e-12, t.name
             else:

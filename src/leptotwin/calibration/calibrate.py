@@ -182,6 +182,7 @@ def sample_posterior(
     moves: str = "de",
     vectorized: bool = False,
     pool: Any = None,
+    theta_start: np.ndarray | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PosteriorSample:
     """Sample the posterior of parameters with priors ``specs`` and a log likelihood.
@@ -205,6 +206,9 @@ def sample_posterior(
         without ``map_start``.
     moves : {"de", "stretch"}
         emcee's proposal (:func:`~leptotwin.calibration.sampler.run_ensemble`).
+    theta_start : ndarray, shape (n_walkers, len(specs)), optional
+        Start the walkers here (e.g. draws of an earlier posterior: a warm start) instead of
+        the optimiser's importance sample; ``map_start`` is then ignored.
     progress : callable, optional
         ``progress(stage, done, total)`` with stage ``"map"`` or ``"sample"``.
     """
@@ -225,6 +229,12 @@ def sample_posterior(
     start_info: dict[str, float] = {}
     map_evals = 0
     scales = np.ones(ndim) if init_scale is None else np.full(ndim, float(init_scale))
+    if theta_start is not None:
+        z_start = transform.to_z(np.asarray(theta_start, dtype=float))
+        z_center = np.median(z_start, axis=0)
+        if init_scale is None:
+            scales = np.maximum(np.std(z_start, axis=0), 1e-3)
+        map_start = False
     if map_start:
         if progress is not None:
             progress("map", 0, 1)
@@ -284,6 +294,7 @@ def sample_posterior(
         "seed": int(seed),
         "n_draws": len(draws),
         "map_start": bool(map_start),
+        "warm_start": theta_start is not None,
         "init_scale": [round(float(v), 4) for v in scales],
         "start_weight_ess": round(float(start_info.get("weight_ess", math.nan)), 2),
         "start_from_prior": round(float(start_info.get("from_prior", math.nan)), 3),
@@ -454,7 +465,7 @@ class CalibrationResult:
         tau, steps_per_tau``.
     targets : DataFrame
         Per target: ``name, readout, role, label, kind, value, low, high, unit, error_scale,
-        error_sd, source, model_median, model_low, model_high, predictive_median,
+        error_sd, chain_offset, source, model_median, model_low, model_high, predictive_median,
         predictive_low, predictive_high, inside_95, p_met, n_evaluated``. ``inside_95``: the
         value lies inside the 95 % predictive interval (an interval target: the predictive
         interval reaches into it); ``p_met``: the fraction of draws that meet the target
@@ -589,6 +600,7 @@ def calibrate(
     n_predictive: int | None = 400,
     pool: Any = None,
     n_jobs: int = 1,
+    start_draws: pd.DataFrame | None = None,
     readouts_fn: Callable[..., Mapping[str, float]] | None = None,
     log_likelihood_fn: Callable[..., float] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -622,6 +634,10 @@ def calibrate(
         (processes are spawned: a script that calls this must guard its entry point with
         ``if __name__ == "__main__":``, as the ``leptotwin`` command does). The draws are the
         same whatever the pool.
+    start_draws : DataFrame, optional
+        A warm start: draws of an earlier posterior (one column per calibrated path, e.g. a
+        ``posterior_draws.csv``); ``n_walkers`` rows, evenly spaced, become the walkers' start
+        points instead of the optimiser's. The burn-in still applies.
     readouts_fn, log_likelihood_fn : callable, optional
         Replace :func:`~leptotwin.calibration.readouts.evaluate_readouts` (``catalog, names ->
         {name: value}``) and :func:`~leptotwin.calibration.targets.log_likelihood`
@@ -663,6 +679,30 @@ def calibrate(
     loglik = CatalogLogLikelihood(
         cat, [s.name for s in specs], used, readouts_fn, log_likelihood_fn
     )
+    theta_start = None
+    if start_draws is not None:
+        names = [sp.name for sp in specs]
+        missing = [n for n in names if n not in start_draws.columns]
+        if missing:
+            raise LeptotwinError(
+                "the start draws lack a calibrated value",
+                source="start_draws",
+                field=missing[0],
+                expected="one column per calibrated path",
+            )
+        if len(start_draws) < n_walkers:
+            raise LeptotwinError(
+                "fewer start draws than walkers",
+                source="start_draws",
+                value=len(start_draws),
+                expected=f"at least {n_walkers} rows",
+            )
+        rows = np.linspace(0, len(start_draws) - 1, n_walkers).round().astype(int)
+        theta_start = start_draws[names].to_numpy(dtype=float)[rows]
+        if not np.isfinite(theta_start).all():
+            raise LeptotwinError(
+                "start draws must be finite numbers", source="start_draws", field="values"
+            )
     own_pool = None
     if pool is None and n_jobs > 1:
         own_pool = _process_pool(n_jobs)
@@ -682,6 +722,7 @@ def calibrate(
             init_scale=init_scale,
             moves=moves,
             pool=pool,
+            theta_start=theta_start,
             progress=progress,
         )
         table = _predictive_table(
@@ -752,6 +793,10 @@ def _predictive_table(
     for t in targets:
         model = np.array([v.get(t.readout, math.nan) for v in values], dtype=float)
         scale, sd = _error(t)
+        # the measurement model of targets.Target: the full chain's offset and, where larger
+        # than the stated error, its SD (scripts/chain_noise.py)
+        offset = float(getattr(t, "chain_offset", 0.0))
+        sd = float(getattr(t, "sd_effective", sd))
         # NaN: the model could not produce the readout for that draw; +-inf is a value (an
         # IC50 beyond the searched range), kept: quantiles without interpolation
         m = model[~np.isnan(model)]
@@ -762,7 +807,7 @@ def _predictive_table(
             mr = np.repeat(m, reps)
             noise = rng.standard_normal(mr.size) * (sd if math.isfinite(sd) else 0.0)
             with np.errstate(all="ignore"):
-                pred = mr * np.exp(noise) if scale == "log" else mr + noise
+                pred = mr * np.exp(offset + noise) if scale == "log" else mr + offset + noise
                 ml, mm, mh = _quantiles(m)
                 pl, pm, ph = _quantiles(pred)
         else:
@@ -792,6 +837,7 @@ def _predictive_table(
                 "unit": str(getattr(t, "unit", "")),
                 "error_scale": scale,
                 "error_sd": sd,
+                "chain_offset": offset,
                 "source": str(getattr(t, "source", "")),
                 "model_median": mm,
                 "model_low": ml,

@@ -44,6 +44,7 @@ _KEYS = {
     "low",
     "high",
     "error",
+    "chain",
     "role",
     "source",
     "note",
@@ -74,6 +75,13 @@ class Target:
     kind : {"gaussian", "interval"}
     low, high : float or None
         Interval bounds (one may be None: a one-sided statement).
+    chain_offset : float
+        What the twin's full chain (virtual instruments → files → analysis) measures minus the
+        noise-free readout, on the target's scale (``scripts/chain_noise.py`` at the posterior
+        median; 0 when not measured). The measurement model is ``f(twin) + chain_offset + ε``.
+    chain_sd : float
+        The full chain's measurement SD on that scale (0 when not measured); ``ε`` has SD
+        ``max(sd, chain_sd)``.
     """
 
     name: str
@@ -88,6 +96,14 @@ class Target:
     kind: str = "gaussian"
     low: float | None = None
     high: float | None = None
+    chain_offset: float = 0.0
+    chain_sd: float = 0.0
+
+    @property
+    def sd_effective(self) -> float:
+        """The measurement SD the likelihood uses: the stated error or, where larger, the SD
+        of the twin's own full-chain measurement."""
+        return max(self.sd, self.chain_sd)
 
     @property
     def error(self) -> dict[str, Any]:
@@ -100,30 +116,41 @@ class Target:
         return x
 
     def z(self, twin: float) -> float:
-        """Signed distance of ``twin`` from the target in units of ``sd`` (0 inside an
-        interval); NaN for a NaN readout, ±inf for a readout at ±inf outside the target."""
+        """Signed distance of the expected measurement, ``f(twin) + chain_offset``, from the
+        target in units of :attr:`sd_effective` (0 inside an interval); NaN for a NaN readout,
+        ±inf for a readout at ±inf outside the target."""
         x = float(twin)
         if math.isnan(x):
             return math.nan
-        if self.kind == "gaussian":
-            if math.isinf(x):
+        if math.isinf(x):
+            if self.kind == "gaussian":
                 return math.copysign(math.inf, x)
-            return (self._f(x) - self._f(self.value)) / self.sd
-        if self.low is not None and x < self.low:
-            return (self._f(x) - self._f(self.low)) / self.sd
-        if self.high is not None and x > self.high:
-            return (self._f(x) - self._f(self.high)) / self.sd if math.isfinite(x) else math.inf
+            if x < 0:
+                return -math.inf if self.low is not None else 0.0
+            return math.inf if self.high is not None else 0.0
+        u = self._f(x)
+        if u == -math.inf:
+            return -math.inf if (self.kind == "gaussian" or self.low is not None) else 0.0
+        u += self.chain_offset
+        sd = self.sd_effective
+        if self.kind == "gaussian":
+            return (u - self._f(self.value)) / sd
+        if self.low is not None and u < self._f(self.low):
+            return (u - self._f(self.low)) / sd
+        if self.high is not None and u > self._f(self.high):
+            return (u - self._f(self.high)) / sd
         return 0.0
 
     def log_likelihood(self, twin: float) -> float:
         """Log-likelihood of the target given the twin's noise-free readout (constants dropped).
 
         Gaussian: ``-z²/2``. Interval: the log probability that a measurement of the readout,
-        ``f(twin) + ε`` with ``ε ~ N(0, sd)`` on the target's scale, falls inside the stated
-        range — ``log(Φ((f(high) − f(twin))/sd) − Φ((f(low) − f(twin))/sd))`` (an interval-
-        censored observation). The study reported that its measurement fell inside the range; a
-        twin sitting on a bound would have reported it only half the time, so the likelihood
-        there is ½, and it rises towards 1 one or two sd inside. ``-inf`` for a NaN readout and for
+        ``u + ε`` with ``u = f(twin) + chain_offset`` and ``ε ~ N(0, sd_effective)`` on the
+        target's scale, falls inside the stated range — ``log(Φ((f(high) − u)/sd) −
+        Φ((f(low) − u)/sd))`` (an interval-censored observation). The study reported that its
+        measurement fell inside the range; a twin sitting on a bound would have reported it
+        only half the time, so the likelihood there is ½, and it rises towards 1 one or two sd
+        inside. ``-inf`` for a NaN readout and for
         an infinite one outside the target.
         """
         x = float(twin)
@@ -133,8 +160,11 @@ class Target:
             z = self.z(x)
             return -0.5 * z * z if math.isfinite(z) else -math.inf
         u = self._f(x) if not math.isinf(x) else x
-        lo = -math.inf if self.low is None else (self._f(self.low) - u) / self.sd
-        hi = math.inf if self.high is None else (self._f(self.high) - u) / self.sd
+        if math.isfinite(u):
+            u += self.chain_offset
+        sd = self.sd_effective
+        lo = -math.inf if self.low is None else (self._f(self.low) - u) / sd
+        hi = math.inf if self.high is None else (self._f(self.high) - u) / sd
         return _log_normal_mass(lo, hi)
 
 
@@ -281,6 +311,19 @@ def _one(entry: Any, i: int, source: str, readouts: Mapping[str, Any]) -> Target
         if "value" not in entry:
             raise LeptotwinError("missing key", source=source, field=f"{where}.value")
         value = _number(entry["value"], source, f"{where}.value", positive=pos)
+    chain_offset = chain_sd = 0.0
+    if "chain" in entry:
+        chain = entry["chain"]
+        if not isinstance(chain, dict) or set(chain) != {"offset", "sd"}:
+            raise LeptotwinError(
+                "chain must be {offset, sd}",
+                source=source,
+                field=f"{where}.chain",
+                value=chain,
+                expected="{offset: number on the error's scale, sd: > 0} (scripts/chain_noise.py)",
+            )
+        chain_offset = _number(chain["offset"], source, f"{where}.chain.offset")
+        chain_sd = _number(chain["sd"], source, f"{where}.chain.sd", positive=True)
     note = entry.get("note", "")
     if not isinstance(note, str):
         raise LeptotwinError("must be text", source=source, field=f"{where}.note", value=note)
@@ -297,6 +340,8 @@ def _one(entry: Any, i: int, source: str, readouts: Mapping[str, Any]) -> Target
         kind=kind,
         low=low,
         high=high,
+        chain_offset=chain_offset,
+        chain_sd=chain_sd,
     )
 
 

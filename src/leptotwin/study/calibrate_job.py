@@ -33,6 +33,7 @@ steps; the longer default chain is sized for R-hat near 1.05 and a bulk ESS of ~
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -40,6 +41,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from leptotwin._fileio import prepare_out_dir
 from leptotwin.errors import LeptotwinError
@@ -141,6 +144,7 @@ def run_calibrate_study(
     quick: bool = False,
     install: bool = False,
     force: bool = False,
+    start_from: str | os.PathLike[str] | None = None,
     parameters: Sequence[str] | None = None,
     targets: Sequence[Any] | None = None,
     readouts_fn: Callable[..., Mapping[str, float]] | None = None,
@@ -166,6 +170,9 @@ def run_calibrate_study(
         A smoke run (:data:`QUICK`).
     install : bool
         Also install the posterior into the packaged catalogue.
+    start_from : path, optional
+        A warm start: an earlier run's ``posterior_draws.csv`` (``walkers`` evenly spaced rows
+        start the walkers; no optimiser). Its path and SHA-256 go into the provenance.
     parameters, targets, readouts_fn, log_likelihood_fn :
         Replace the defaults (for tests and for the Python interface).
     progress : callable, optional
@@ -211,6 +218,24 @@ def run_calibrate_study(
             value=draws,
             expected=f"at most walkers x (steps - burn) = {available}, or more --steps",
         )
+    start_draws = None
+    start_info = None
+    if start_from is not None:
+        start_path = Path(start_from)
+        if not start_path.is_file():
+            raise LeptotwinError(
+                "start draws not found", source="--start-from", value=str(start_path)
+            )
+        try:
+            start_draws = pd.read_csv(start_path)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise LeptotwinError(
+                f"not a readable CSV file ({exc.__class__.__name__})",
+                source=str(start_path),
+                expected="a posterior_draws.csv written by calibrate-study",
+            ) from None
+        digest = hashlib.sha256(start_path.read_bytes()).hexdigest()
+        start_info = {"path": str(start_path), "sha256": digest, "rows": len(start_draws)}
     out = prepare_out_dir(out_dir, force=force)
     t0 = time.perf_counter()
     clock = {"last": -math.inf, "sample_start": math.nan}
@@ -243,6 +268,7 @@ def run_calibrate_study(
         map_evaluations=base["map_evaluations"],
         n_predictive=min(base["n_predictive"], draws),
         n_jobs=jobs,
+        start_draws=start_draws,
         readouts_fn=readouts_fn,
         log_likelihood_fn=log_likelihood_fn,
         progress=report,
@@ -252,6 +278,7 @@ def run_calibrate_study(
         "jobs": jobs,
         "draws": draws,
         "installed": bool(install),
+        "start_from": start_info,
     }
     paths = write_calibration(result, out, install=install)
     return CalibrateStudyOutcome(result=result, paths=paths, out_dir=out, installed=install)
