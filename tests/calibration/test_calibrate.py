@@ -353,3 +353,21 @@ def test_interval_targets_and_infinite_readouts_in_the_targets_table():
     assert bool(row.inside_95) and row.p_met == 1.0
     assert (row.kind, row.low, row.error_scale) == ("interval", 3.0, "log")
     assert math.isnan(res.targets.set_index("name").loc["w target", "p_met"])  # no z method
+
+
+def test_warm_start_begins_at_the_given_draws_and_skips_the_optimiser():
+    """start_draws: the walkers start at evenly spaced rows of an earlier posterior (no MAP
+    search), the chain still finds the posterior, and a missing column is refused."""
+    first = _quick()
+    warm = _quick(start_draws=first.draws, n_steps=40, burn=10)
+    s = warm.sample.settings
+    assert s["warm_start"] is True and s["map_evaluations"] == 0
+    rows = np.linspace(0, len(first.draws) - 1, 8).round().astype(int)
+    start = warm.sample.transform.to_theta(warm.sample.run.z_start)
+    np.testing.assert_allclose(start, first.draws[PARAMS].to_numpy()[rows], rtol=1e-9)
+    d = warm.diagnostics.set_index("parameter")
+    assert d.loc["pathway.egfr_weight", "posterior_median"] == pytest.approx(6.0, rel=0.05)
+    with pytest.raises(LeptotwinError, match="lack a calibrated value"):
+        _quick(start_draws=first.draws.drop(columns=PARAMS[0]))
+    with pytest.raises(LeptotwinError, match="fewer start draws"):
+        _quick(start_draws=first.draws.head(3))

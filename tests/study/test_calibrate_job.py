@@ -138,3 +138,20 @@ def test_quick_run_on_the_real_readouts_and_targets(tmp_path):
     assert len(prov["targets_used"]) + len(prov["targets_held_out"]) == len(targets)
     assert all(t["source"] for t in prov["targets_used"])
     assert math.isfinite(outcome.result.provenance["sampler"]["seconds_per_evaluation"])
+
+
+def test_start_from_an_earlier_posterior_is_recorded_and_a_bad_file_refused(tmp_path):
+    first = _run(tmp_path / "a")
+    csv = first.paths["posterior_draws.csv"]
+    warm = _run(tmp_path / "b", start_from=csv)
+    start = warm.result.provenance["command"]["start_from"]
+    assert start["path"] == str(csv) and start["rows"] == 12 and len(start["sha256"]) == 64
+    assert warm.result.provenance["sampler"]["warm_start"] is True
+    with pytest.raises(LeptotwinError, match="start draws not found") as exc:
+        _run(tmp_path / "c", start_from=tmp_path / "missing.csv")
+    assert exc.value.source == "--start-from"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("pathway.egfr_weight\n6.0\n")
+    with pytest.raises(LeptotwinError, match="lack a calibrated value"):
+        _run(tmp_path / "d", start_from=bad)
+    assert not (tmp_path / "c").exists()

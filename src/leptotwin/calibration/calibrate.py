@@ -234,6 +234,14 @@ def sample_posterior(
         z_center = np.median(z_start, axis=0)
         if init_scale is None:
             scales = np.maximum(np.std(z_start, axis=0), 1e-3)
+        # repeated rows (a walker that stayed put) would make the ensemble degenerate: move
+        # the repeats by a hundredth of the draws' spread
+        _, first = np.unique(z_start, axis=0, return_index=True)
+        repeat = np.ones(len(z_start), dtype=bool)
+        repeat[first] = False
+        if repeat.any():
+            jitter = np.random.default_rng([seed, 7]).standard_normal((int(repeat.sum()), ndim))
+            z_start[repeat] += 0.01 * scales * jitter
         map_start = False
     if map_start:
         if progress is not None:
