@@ -40,7 +40,10 @@ def test_offline_no_external_src_or_href():
     refs = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', html)
     assert refs, "expected internal links and an embedded image"
     for ref in refs:
-        assert ref.startswith(("#", "data:image/png;base64,")), ref
+        # inside the page, or a table's CSV file next to report.html
+        assert ref.startswith(("#", "data:image/png;base64,")) or re.fullmatch(
+            r"[A-Za-z0-9][A-Za-z0-9_.-]*\.csv", ref
+        ), ref
     assert "http://" not in html and "https://" not in html
     assert "<link" not in html and "<script" not in html
 
@@ -82,12 +85,27 @@ def test_table_numbers_formatted_and_csv_named():
     assert "<code>ic50.csv</code>" in html
 
 
-def test_long_table_truncated_with_note():
+def test_long_table_linked_not_printed():
     report = Report("T", max_rows=5)
     report.add(Section("S", tables=[("big", pd.DataFrame({"x": np.arange(12)}), "big.csv")]))
     html = report.render()
+    assert '<a href="big.csv"><code>big.csv</code></a>, 12 rows × 1 columns' in html
+    assert html.count('<td class="num">') == 0
+
+
+def test_long_table_without_csv_truncated_with_note():
+    report = Report("T", max_rows=5)
+    report.add(Section("S", tables=[("big", pd.DataFrame({"x": np.arange(12)}))]))
+    html = report.render()
     assert "Showing the first 5 of 12 rows" in html
     assert html.count('<td class="num">') == 5
+
+
+def test_csv_name_that_is_not_a_plain_file_is_not_linked():
+    report = Report("T")
+    report.add(Section("S", tables=[("t", pd.DataFrame({"x": [1]}), "javascript:alert(1)")]))
+    html = report.render()
+    assert 'href="javascript' not in html and "<code>javascript:alert(1)</code>" in html
 
 
 def test_html_is_escaped():

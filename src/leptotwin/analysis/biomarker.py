@@ -9,6 +9,7 @@ strip-and-box figure. Input: one row per sample with ``group`` and a value colum
 
 from __future__ import annotations
 
+import textwrap
 from itertools import combinations
 from typing import Any
 
@@ -243,7 +244,9 @@ def plot_groups(
         ax.scatter(
             i + rng.uniform(-0.12, 0.12, g[n].size), g[n], s=12, alpha=0.8, color=f"C{i - 1}"
         )
-    ax.set_xticks(range(1, len(names) + 1), [f"{n}\n(n = {g[n].size})" for n in names], fontsize=7)
+    # long group names wrapped (at spaces and hyphens) so neighbouring labels do not collide
+    labels = [f"{textwrap.fill(str(n), 18)}\n(n = {g[n].size})" for n in names]
+    ax.set_xticks(range(1, len(names) + 1), labels, fontsize=7)
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(ylabel or value)

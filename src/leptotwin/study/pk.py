@@ -338,6 +338,10 @@ def exposure_summary(res: PKResult, *, window_h: float = 24.0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Dash patterns of a drug's IC50 lines, in the order the catalogue lists its potencies.
+_IC50_DASHES = ("--", ":", "-.", (0, (6, 1.5, 1, 1.5, 1, 1.5)))
+
+
 def plot_pk(
     res: PKResult,
     *,
@@ -345,7 +349,11 @@ def plot_pk(
     title: str | None = None,
     compartments: tuple[str, ...] = tuple(_LABELS),
 ) -> Axes:
-    """Median and 90 % band per compartment on log scale, with the drug's cellular IC50s."""
+    """Median and 90 % band per compartment on log scale, with the drug's cellular IC50s.
+
+    Each IC50 is a black line with its own dash pattern, named in the legend beside the axes
+    (not written on the plot, where two close IC50s, or an IC50 and a curve, would overprint).
+    """
     t_d = res.t_h / 24.0
     for col in compartments:
         conc = getattr(res, col)
@@ -353,16 +361,19 @@ def plot_pk(
         ax.plot(t_d, med, color=_COLOURS[col], lw=1.4, label=_LABELS[col])
         if conc.shape[0] > 1:
             ax.fill_between(t_d, lo, hi, color=_COLOURS[col], alpha=0.18, lw=0)
-    for target, assay, ic50 in load_catalog().potency_nM(res.drug):
-        if assay in ("cellular phosphorylation", "cell growth", "binding"):
-            ax.axhline(ic50, color="k", ls="--", lw=0.8)
-            ax.annotate(
-                f"{target} {assay} IC50 {ic50:g} nM",
-                (t_d[-1], ic50),
-                fontsize=7,
-                ha="right",
-                va="bottom",
-            )
+    potencies = [
+        (target, assay, ic50)
+        for target, assay, ic50 in load_catalog().potency_nM(res.drug)
+        if assay in ("cellular phosphorylation", "cell growth", "binding")
+    ]
+    for k, (target, assay, ic50) in enumerate(potencies):
+        ax.axhline(
+            ic50,
+            color="k",
+            ls=_IC50_DASHES[k % len(_IC50_DASHES)],
+            lw=0.9,
+            label=f"IC50 {ic50:g} nM: {target}\n{assay}",
+        )
     ax.set_yscale("log")
     positive = np.concatenate(
         [getattr(res, c)[getattr(res, c) > 0].ravel()[:1000000] for c in compartments]
@@ -373,7 +384,14 @@ def plot_pk(
     ax.set_ylabel("concentration (nM)")
     regimen = "; ".join(r.text for r in res.regimens if r.text)
     ax.set_title(title or f"{res.drug}, {res.species}: {regimen}", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        frameon=False,
+        handlelength=2.6,
+    )
     return ax
 
 

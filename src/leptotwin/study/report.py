@@ -1,7 +1,11 @@
 """A self-contained HTML report: claims summary, table of contents, sections, run metadata.
 
 Everything the page needs is inside the one file: CSS is inline, figures are base64 PNGs, and no
-``src`` or ``href`` points outside the page, so it opens offline and can be mailed or archived.
+``src`` or ``href`` points to another site, so it opens offline. The only links that leave the page
+are to the CSV files of its tables, which :func:`~leptotwin.study.reproduce.run_reproduce` writes
+next to it: a short table is printed with a link to its CSV, a long one (more than
+:data:`DEFAULT_MAX_ROWS` rows) is only linked, with its row count and columns, so raw data does not
+bury the figures. Every table scrolls sideways inside its own box rather than widening the page.
 
 Examples
 --------
@@ -11,7 +15,7 @@ Examples
 >>> _ = report.add(Section("PK", text="Plasma and **CSF** levels.",
 ...                        tables=[("CSF exposure", pd.DataFrame({"t_h": [0.0, 1.5]}), "pk.csv")]))
 >>> html = report.render()
->>> "pk.csv" in html and "<strong>CSF</strong>" in html
+>>> '<a href="pk.csv">' in html and "<strong>CSF</strong>" in html
 True
 """
 
@@ -38,8 +42,9 @@ from leptotwin.study.claims import ClaimResult, ClaimStatus, claims_table, load_
 
 __all__ = ["FigureItem", "Report", "Section", "TableItem", "format_value", "render_text"]
 
-#: Rows of a table shown in the report; the full table is in its CSV file.
-DEFAULT_MAX_ROWS = 25
+#: Longest table printed in the report. A longer one is linked as its CSV file (row count and
+#: columns named), or, when it has no CSV file, cut to its first rows.
+DEFAULT_MAX_ROWS = 20
 
 _STATUS_CLASS = {
     ClaimStatus.PASS: "pass",
@@ -52,9 +57,11 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; col
        max-width: 1100px; margin: 2em auto; padding: 0 1em; line-height: 1.45; }
 h1 { margin-bottom: 0.1em; } .subtitle { color: #555; margin-top: 0; }
 h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 0.5em 0 0.3em 0; font-size: 0.9em; }
+.table-wrap { overflow-x: auto; max-width: 100%; margin: 0.5em 0 0.3em 0; }
+table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.5em; vertical-align: top; text-align: left; }
-th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f3f3f3; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding: 0.3em 0; }
 .note { color: #666; font-size: 0.85em; margin-top: 0; }
 .status { font-weight: 700; white-space: nowrap; }
@@ -64,6 +71,7 @@ figcaption { color: #444; font-size: 0.9em; }
 code { background: #f3f3f3; padding: 0 0.2em; }
 .meta td:first-child { font-weight: 600; } .toc li { margin: 0.1em 0; }
 .counts span { margin-right: 1em; }
+.table-file { margin: 0.6em 0; } .table-file .note { margin: 0.1em 0 0 0; }
 """.strip()
 
 
@@ -75,11 +83,13 @@ class FigureItem(NamedTuple):
 
 
 class TableItem(NamedTuple):
-    """A table with its caption and, optionally, the CSV file that holds it in full."""
+    """A table with its caption and, optionally, the CSV file that holds it in full and a compact
+    ``view`` printed in its place (fewer, shorter columns; ``frame`` is what the CSV holds)."""
 
     caption: str
     frame: pd.DataFrame
     csv: str | None = None
+    view: pd.DataFrame | None = None
 
 
 @dataclass
@@ -96,9 +106,11 @@ class Section:
     figures : sequence of Figure or (caption, Figure)
         Matplotlib figures, embedded as base64 PNG. A bare figure is captioned with its
         suptitle, if any.
-    tables : sequence of (caption, DataFrame) or (caption, DataFrame, csv_name)
-        Tables rendered as HTML (first :data:`DEFAULT_MAX_ROWS` rows); ``csv_name`` is named in a
-        note as the file that holds the full table.
+    tables : sequence of (caption, DataFrame[, csv_name[, view]])
+        Tables. One of at most :data:`DEFAULT_MAX_ROWS` rows is printed (``view``, a compact
+        DataFrame, in its place when given) with a link to ``csv_name``, the file that holds it
+        in full; a longer one with a ``csv_name`` is linked, with its row count and columns, not
+        printed; a longer one without is cut to its first rows.
     claims : sequence of ClaimResult
         The claims this section checked, shown as a small table below the text.
     """
@@ -106,7 +118,7 @@ class Section:
     title: str
     text: str = ""
     figures: Sequence[Figure | tuple[str, Figure]] = ()
-    tables: Sequence[tuple[str, pd.DataFrame] | tuple[str, pd.DataFrame, str | None]] = ()
+    tables: Sequence[tuple[Any, ...]] = ()
     claims: Sequence[ClaimResult] = ()
     _figures: list[FigureItem] = field(init=False, repr=False)
     _tables: list[TableItem] = field(init=False, repr=False)
@@ -138,7 +150,8 @@ class Report:
         Run metadata shown in a table at the end (version, seed, date, command, ...). Python and
         numpy versions are added when absent.
     max_rows : int, optional
-        Rows shown per table (the CSV holds all).
+        Longest table printed; a longer one is linked as its CSV file (or, without one, cut to
+        this many rows).
 
     Notes
     -----
@@ -349,17 +362,44 @@ def _render_frame(frame: pd.DataFrame, max_rows: int, caption: str | None = None
     return "".join(out)
 
 
+_FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$")
+
+
+def _csv_link(name: str) -> str:
+    """A link to a CSV file in the report's folder; a name that is not a plain relative path
+    (a scheme, ``..``, an absolute path) is shown, not linked."""
+    code = f"<code>{html.escape(name)}</code>"
+    if not _FILE_RE.match(name) or ".." in name:
+        return code
+    return f'<a href="{html.escape(name, quote=True)}">{code}</a>'
+
+
+def _wrap(table_html: str) -> str:
+    """A table in a box that scrolls sideways when the table is wider than the page."""
+    return f'<div class="table-wrap">{table_html}</div>'
+
+
 def _render_table(item: TableItem, max_rows: int) -> str:
-    n = len(item.frame)
+    frame = item.frame
+    n, n_cols = len(frame), len(frame.columns)
+    if item.csv and n > max_rows:
+        columns = ", ".join(str(c) for c in frame.columns)
+        return (
+            f'<div class="table-file"><strong>{html.escape(item.caption)}</strong>: '
+            f"{_csv_link(item.csv)}, {n:,} rows × {n_cols} columns"
+            f'<p class="note">Columns: {html.escape(columns)}.</p></div>'
+        )
+    shown = item.view if item.view is not None else frame
     notes = []
     if n > max_rows:
         notes.append(f"Showing the first {max_rows} of {n:,} rows.")
     elif n == 0:
         notes.append("The table is empty.")
     if item.csv:
-        notes.append(f"Full table: <code>{html.escape(item.csv)}</code>.")
+        every = f" (all {n_cols} columns)" if item.view is not None else ""
+        notes.append(f"Full table{every}: {_csv_link(item.csv)}.")
     note = f'<p class="note">{" ".join(notes)}</p>' if notes else ""
-    return _render_frame(item.frame, max_rows, item.caption) + note
+    return _wrap(_render_frame(shown, max_rows, item.caption)) + note
 
 
 def _status_html(status: str) -> str:
@@ -376,6 +416,7 @@ def _render_summary(summary: pd.DataFrame, claim_anchor: Mapping[str, str]) -> s
     out = [
         '<h2 id="claims">Claims</h2>',
         f'<p class="counts">{count_html}</p>',
+        '<div class="table-wrap">'
         "<table><thead><tr><th>id</th><th>claim</th><th>status</th><th>measured</th>"
         "<th>threshold</th><th>figure</th></tr></thead><tbody>",
     ]
@@ -388,7 +429,7 @@ def _render_summary(summary: pd.DataFrame, claim_anchor: Mapping[str, str]) -> s
             f"<tr><td>{cid}</td><td>{esc(row.claim)}</td><td>{_status_html(row.status)}</td>"
             f"<td>{esc(measured)}</td><td>{esc(row.threshold)}</td><td>{esc(row.figure)}</td></tr>"
         )
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     out.append(
         '<p class="note">A claim that no section checked is NOT_IMPLEMENTED, never PASS. '
         "The same table is in <code>claims.csv</code>.</p>"
@@ -412,7 +453,7 @@ def _render_section_claims(results: Iterable[ClaimResult]) -> str:
             f"<td>{esc(r.detail)}</td></tr>"
         )
     out.append("</tbody></table>")
-    return "".join(out)
+    return _wrap("".join(out))
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -445,11 +486,13 @@ def _as_figure_item(obj: Any, where: str) -> FigureItem:
 
 
 def _as_table_item(obj: Any, where: str) -> TableItem:
-    if isinstance(obj, tuple) and len(obj) in (2, 3) and isinstance(obj[1], pd.DataFrame):
-        csv = obj[2] if len(obj) == 3 else None
-        return TableItem(str(obj[0]), obj[1], None if csv is None else str(csv))
+    if isinstance(obj, tuple) and len(obj) in (2, 3, 4) and isinstance(obj[1], pd.DataFrame):
+        csv = obj[2] if len(obj) >= 3 else None
+        view = obj[3] if len(obj) == 4 else None
+        if view is None or isinstance(view, pd.DataFrame):
+            return TableItem(str(obj[0]), obj[1], None if csv is None else str(csv), view)
     raise LeptotwinError(
-        "a table must be a (caption, DataFrame) or (caption, DataFrame, csv_name) tuple",
+        "a table must be a (caption, DataFrame[, csv_name[, view DataFrame]]) tuple",
         source=where,
         field="tables",
         value=type(obj).__name__,
@@ -489,4 +532,4 @@ def _render_metadata(metadata: Mapping[str, Any]) -> str:
         f"<tr><td>{esc(str(k))}</td><td><code>{esc(str(v))}</code></td></tr>"
         for k, v in metadata.items()
     )
-    return f'<table class="meta"><tbody>{rows}</tbody></table>'
+    return _wrap(f'<table class="meta"><tbody>{rows}</tbody></table>')

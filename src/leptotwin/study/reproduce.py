@@ -140,10 +140,14 @@ class SectionResult:
         Embedded in the report as PNG. Build them with ``matplotlib.figure.Figure()`` rather than
         ``pyplot`` so none stays open; the runner closes pyplot figures after the report is written.
     tables : dict of str to DataFrame
-        CSV file name (``.csv`` added if missing) → table; each is written to the output folder
-        and shown in the report (first rows, with the file name).
+        CSV file name (``.csv`` added if missing) → table; each is written to the output folder.
+        The report prints a short one with a link to its file, and only links a long one
+        (:data:`~leptotwin.study.report.DEFAULT_MAX_ROWS`).
     claims : list of ClaimResult
         One result per claim this section checks.
+    views : dict of str to DataFrame
+        Optional compact views, keyed like ``tables``: what the report prints in place of that
+        table (fewer, shorter columns); the CSV file keeps the full table.
     """
 
     title: str
@@ -151,6 +155,7 @@ class SectionResult:
     figures: list[Figure | tuple[str, Figure]] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     claims: list[ClaimResult] = field(default_factory=list)
+    views: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 #: A section: takes the context, returns its result.
@@ -455,7 +460,9 @@ def run_reproduce(
                     )
                 table_owner[csv_name] = spec.name
                 write_csv(staging / csv_name, frame)
-                tables.append((csv_name.removesuffix(".csv"), frame, csv_name))
+                tables.append(
+                    (csv_name.removesuffix(".csv"), frame, csv_name, res.views.get(raw_name))
+                )
             report.add(
                 Section(
                     res.title, text=res.text, figures=res.figures, tables=tables, claims=res.claims
@@ -643,6 +650,15 @@ def _check_result(res: SectionResult, name: str) -> None:
                 source=f"section {name!r}",
                 field=f"tables[{key!r}]",
                 value=type(frame).__name__,
+            )
+    for key, view in res.views.items():
+        if key not in res.tables or not isinstance(view, pd.DataFrame):
+            raise LeptotwinError(
+                "a view must be a DataFrame keyed like one of the section's tables",
+                source=f"section {name!r}",
+                field=f"views[{key!r}]",
+                value=type(view).__name__ if key in res.tables else key,
+                expected="one of " + ", ".join(map(repr, res.tables)),
             )
 
 

@@ -32,6 +32,7 @@ from leptotwin.model.cohort import Arm, CohortResult, simulate_lmc
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.model.pk import draw_subjects, smoker_catalog
 from leptotwin.model.tumor import TumorParameters
+from leptotwin.study._figures import legible_log_ticks
 from leptotwin.study.protocol_schema import load_packaged_protocol
 
 
@@ -691,6 +692,7 @@ def sweep_figure(table: pd.DataFrame, choice: pd.DataFrame) -> Figure:
                     label="chosen (rule in text)",
                 )
         ax.set_xscale("log")
+        legible_log_ticks(ax.xaxis)
         ax.set_ylim(-0.25, 1.32)
         ax.set_yticks(np.linspace(0.0, 1.0, 6))
         ax.set_xlabel("unbound plasma AUC per week, steady state (µM·h)")

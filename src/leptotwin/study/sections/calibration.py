@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from leptotwin.catalog import load_catalog, prior_distribution, uncertain_parameters
 from leptotwin.catalog.loader import _default_catalog
 from leptotwin.catalog.posterior import load_posterior_draws
+from leptotwin.study._figures import legible_log_ticks
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 
 DIAGNOSTICS_CSV = "calibration_diagnostics.csv"
@@ -69,6 +70,7 @@ def prior_posterior_figure(draws: pd.DataFrame, *, max_panels: int = 16) -> Figu
         ax.plot(grid, dist.pdf(grid), color="k", lw=1, label="prior")
         if log:
             ax.set_xscale("log")
+            legible_log_ticks(ax.xaxis)
         ax.set_yticks([])
         ax.set_title(f"{name} ({q.unit})", fontsize=7)
         if k == 0:

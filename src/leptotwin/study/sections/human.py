@@ -225,7 +225,39 @@ def human_translation(ctx: Context) -> SectionResult:
             "human_schedule_choice.csv": choice,
             **tables,
         },
+        views={"human_schedule_sweep.csv": sweep_view(sweep)},
     )
+
+
+def _num(x: float) -> str:
+    return f"{x:.3g}" if np.isfinite(x) else "—"
+
+
+def sweep_view(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The schedule sweep as the report prints it: one row per regimen, short columns (the
+    regimen's dosing events, exposure bands and sources stay in ``human_schedule_sweep.csv``)."""
+    rows = []
+    for r in sweep.itertuples(index=False):
+        pfs = (
+            f"{r.median_pfs_days:.0f} ({r.pfs_ci_low_days:.0f}–{r.pfs_ci_high_days:.0f})"
+            if r.pfs_reached
+            else "not reached"
+        )
+        rows.append(
+            {
+                "regimen": r.label,
+                "mg/week": f"{r.weekly_dose_mg:g}",
+                "unbound AUC/week (µM·h)": _num(r.unbound_auc_week_uM_h),
+                "lesion Cavg / potency": _num(r.lesion_cavg_over_potency),
+                "controlled at wk 12 (95 % CI)": (
+                    f"{r.controlled}/{r.n} = {100 * r.fraction_controlled_wk12:.0f} % "
+                    f"({100 * r.ci_low:.0f}–{100 * r.ci_high:.0f} %)"
+                ),
+                "median PFS, d (95 % CI)": pfs,
+                "chosen": "yes" if r.chosen else "",
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _days(x: float) -> str:

@@ -94,7 +94,7 @@ def pharmacokinetics(ctx: Context) -> SectionResult:
         figures.append(
             (
                 f"{species.capitalize()} regimens: median and 90 % band of {n} virtual "
-                f"subjects per regimen; dashed lines are cellular IC50s.",
+                f"subjects per regimen; black dashed and dotted lines: cellular IC50s (legend).",
                 fig,
             )
         )

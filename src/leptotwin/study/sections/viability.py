@@ -13,6 +13,8 @@ when every part holds, FAIL as soon as one measured part fails.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -234,17 +236,43 @@ def _plot_curves(
     ax.legend(fontsize=7, loc="lower left")
 
 
+#: Antibody names as a blot is labelled, by the protein names of the strips.
+ANTIBODIES = {"pEGFR": "p-EGFR", "pALK": "p-ALK", "pERK": "p-ERK", "beta-actin": "β-actin"}
+
+
+def label_blot(ax: Axes, sidecar: dict) -> None:
+    """Name the lanes of a blot scan drawn by ``imshow`` (sample names above the lanes, at the
+    nominal lane centres of the comb; long names on two lines) and its strips (antibody, left
+    of each strip), from the scan's sidecar JSON (:func:`~leptotwin.assays.blot.write_blot`)."""
+    settings = sidecar["settings"]
+    lanes = [str(lane["label"]) for lane in sidecar["lanes"]]
+    centres = [settings["margin"] + (i + 0.5) * settings["lane_pitch"] for i in range(len(lanes))]
+    ax.set_xticks(centres, [textwrap.fill(lane, 20) for lane in lanes], rotation=90, fontsize=7)
+    ax.set_yticks(
+        [(s["row0_px"] + s["row1_px"]) / 2 for s in sidecar["strips"]],
+        [ANTIBODIES.get(s["protein"], s["protein"]) for s in sidecar["strips"]],
+        fontsize=7,
+    )
+    ax.tick_params(axis="both", length=0, top=False, bottom=False, labeltop=True, labelbottom=False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
 def _molecular_figure(ctx: Context, qpcr: pd.DataFrame) -> Figure:
+    import json
+
     from leptotwin.analysis.densitometry import read_image
     from leptotwin.analysis.qpcr import plot_fold_change
 
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    plot_fold_change(qpcr, ax=fig.add_subplot(1, 2, 1))
-    ax = fig.add_subplot(1, 2, 2)
-    img = read_image(ctx.out_dir / "blot" / "western_annotated.png", polarity="light-on-dark")
+    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=(1.5, 1.0))  # each panel laid out alone
+    plot_fold_change(qpcr, ax=left.add_subplot())
+    ax = right.add_subplot()
+    folder = ctx.out_dir / "blot"
+    img = read_image(folder / "western_annotated.png", polarity="light-on-dark")
     ax.imshow(img.signal, cmap="gray_r" if img.inverted else "gray")
-    ax.set_axis_off()
-    ax.set_title("Western blot (virtual scan; densitometry boxes)", fontsize=9)
+    label_blot(ax, json.loads((folder / "western.json").read_text(encoding="utf-8")))
+    ax.set_title("Western blot, 4 h of drug (virtual scan; densitometry boxes)", fontsize=9)
     return fig
 
 
