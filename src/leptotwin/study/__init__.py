@@ -8,6 +8,7 @@ from leptotwin._lazy import lazy_exports
 _EXPORTS = {
     "ClaimResult": "claims",
     "ClaimStatus": "claims",
+    "Readout": "claims",
     "load_claims": "claims",
     "claims_table": "claims",
     "Report": "report",

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -32,10 +33,12 @@ from leptotwin.errors import LeptotwinError
 
 __all__ = [
     "CLAIMS_COLUMNS",
+    "READOUT_DIRECTIONS",
     "STATUS_STYLE",
     "Claim",
     "ClaimResult",
     "ClaimStatus",
+    "Readout",
     "claims_rich_table",
     "claims_table",
     "load_claims",
@@ -89,6 +92,90 @@ class Claim:
     step: str
 
 
+#: How a readout passes its threshold: at or above it, at or below it, or inside a band.
+READOUT_DIRECTIONS = ("above", "below", "between")
+
+
+@dataclass(frozen=True)
+class Readout:
+    """One number a claim is judged on, with its interval and threshold, for the claims overview
+    figure of the report (:func:`leptotwin.study.overview.claims_overview_figure`).
+
+    It describes the check; it does not make it: the section's :class:`ClaimResult` status is the
+    verdict (a claim may have conditions a readout does not show, e.g. an interval excluding 1).
+
+    Parameters
+    ----------
+    name : str
+        What the number is of, short (``"alectinib"``, ``"vehicle"``, ``"vs EGFR-mutant LMC"``).
+    quantity : str
+        What is measured, with its unit (``"IC50 ratio AR / parental (×)"``); readouts of one
+        claim with the same quantity share a panel.
+    value : float
+        The estimate (NaN: not measured, e.g. a median not reached).
+    threshold : float or (float, float)
+        The threshold, or the (low, high) band for ``direction="between"``.
+    direction : {"above", "below", "between"}
+        Where the value must lie: at or above the threshold, at or below it, or inside the band.
+    lower, upper : float, optional
+        The 95 % interval (NaN: none; ``inf`` for an open upper bound).
+    log : bool, optional
+        Draw on a log axis (ratios, folds, concentrations).
+
+    Raises
+    ------
+    LeptotwinError
+        For an unknown direction, or a threshold that does not fit it.
+    """
+
+    name: str
+    quantity: str
+    value: float
+    threshold: float | tuple[float, float]
+    direction: str
+    lower: float = math.nan
+    upper: float = math.nan
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"Readout({self.name!r})"
+        if self.direction not in READOUT_DIRECTIONS:
+            raise LeptotwinError(
+                "unknown readout direction",
+                source=where,
+                field="direction",
+                value=self.direction,
+                expected="one of " + ", ".join(READOUT_DIRECTIONS),
+            )
+        band = isinstance(self.threshold, tuple | list)
+        if band != (self.direction == "between") or (band and len(self.threshold) != 2):
+            raise LeptotwinError(
+                "a band (low, high) goes with direction 'between', one number with the others",
+                source=where,
+                field="threshold",
+                value=self.threshold,
+            )
+        if band:
+            object.__setattr__(self, "threshold", tuple(float(t) for t in self.threshold))
+        else:
+            object.__setattr__(self, "threshold", float(self.threshold))
+        for name in ("value", "lower", "upper"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+
+    @property
+    def meets_threshold(self) -> bool:
+        """The value against the threshold alone (inclusive); False when it is NaN."""
+        v = self.value
+        if math.isnan(v):
+            return False
+        if self.direction == "above":
+            return v >= self.threshold
+        if self.direction == "below":
+            return v <= self.threshold
+        low, high = self.threshold
+        return low <= v <= high
+
+
 @dataclass(frozen=True)
 class ClaimResult:
     """What a reproduce section measured for one claim.
@@ -103,17 +190,25 @@ class ClaimResult:
         The measured figure(s), in words with units, e.g. ``"IC50 = 21 nM (95 % CI 15-30)"``.
     detail : str, optional
         Anything else the reader needs (which sub-check failed, caveats).
+    readouts : sequence of Readout, optional
+        The key numbers with their thresholds, for the report's claims overview figure (a claim
+        without them is shown with its status only). They do not change the status.
+    data : sequence of str, optional
+        The section's table files (CSV names as in ``SectionResult.tables``) behind this claim;
+        the report's claims table links them (none given: every table of the section).
 
     Raises
     ------
     LeptotwinError
-        If ``status`` is not one of the three statuses.
+        If ``status`` is not one of the three statuses, or a readout is not a Readout.
     """
 
     id: str
     status: ClaimStatus
     measured: str
     detail: str = ""
+    readouts: Sequence[Readout] = ()
+    data: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, ClaimStatus):
@@ -128,6 +223,17 @@ class ClaimResult:
                     expected="one of " + ", ".join(s.value for s in ClaimStatus),
                 ) from None
             object.__setattr__(self, "status", status)
+        readouts = tuple(self.readouts)
+        for r in readouts:
+            if not isinstance(r, Readout):
+                raise LeptotwinError(
+                    "readouts must be Readout objects",
+                    source=f"ClaimResult({self.id!r})",
+                    field="readouts",
+                    value=type(r).__name__,
+                )
+        object.__setattr__(self, "readouts", readouts)
+        object.__setattr__(self, "data", tuple(str(d) for d in self.data))
 
     @property
     def passed(self) -> bool:

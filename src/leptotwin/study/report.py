@@ -7,6 +7,12 @@ next to it: a short table is printed with a link to its CSV, a long one (more th
 :data:`DEFAULT_MAX_ROWS` rows) is only linked, with its row count and columns, so raw data does not
 bury the figures. Every table scrolls sideways inside its own box rather than widening the page.
 
+The claims summary at the top links, per claim, the CSV files behind it (the section's tables that
+its :class:`~leptotwin.study.claims.ClaimResult` names in ``data``; all the section's tables when
+it names none). When some claim carries readouts, an overview figure
+(:func:`~leptotwin.study.overview.claims_overview_figure`) comes before the table: one row per
+claim, its key numbers against their thresholds.
+
 Examples
 --------
 >>> import pandas as pd
@@ -39,6 +45,7 @@ from matplotlib.figure import Figure
 from leptotwin._fileio import write_text
 from leptotwin.errors import LeptotwinError
 from leptotwin.study.claims import ClaimResult, ClaimStatus, claims_table, load_claims
+from leptotwin.study.overview import claims_overview_figure
 
 __all__ = ["FigureItem", "Report", "Section", "TableItem", "format_value", "render_text"]
 
@@ -72,6 +79,7 @@ code { background: #f3f3f3; padding: 0 0.2em; }
 .meta td:first-child { font-weight: 600; } .toc li { margin: 0.1em 0; }
 .counts span { margin-right: 1em; }
 .table-file { margin: 0.6em 0; } .table-file .note { margin: 0.1em 0 0 0; }
+td.data { white-space: nowrap; font-size: 0.85em; }
 """.strip()
 
 
@@ -214,9 +222,23 @@ class Report:
         """:func:`claims_table` of :meth:`claim_results` (one row per claim)."""
         return claims_table(self.claim_results())
 
+    def claim_files(self) -> dict[str, list[str]]:
+        """Claim id → the CSV files behind it: the files of its section's tables that the result
+        names in ``data`` (``.csv`` added where missing), or every table file of the section
+        when it names none of them."""
+        out: dict[str, list[str]] = {}
+        for section in self.sections:
+            files = [t.csv for t in section._tables if t.csv]
+            for result in section.claims:
+                named = [d if d.endswith(".csv") else f"{d}.csv" for d in result.data]
+                chosen = [f for f in named if f in files]
+                out[result.id] = chosen or files
+        return out
+
     def render(self) -> str:
         """Return the whole page as one HTML string."""
         summary = self.claims_summary()
+        results = self.claim_results()
         anchors = _unique_anchors([s.title for s in self.sections])
         claim_anchor = {
             r.id: anchor
@@ -239,7 +261,18 @@ class Report:
         if self.subtitle:
             parts.append(f'<p class="subtitle">{esc(self.subtitle)}</p>')
         parts.append(_render_toc(self.sections, anchors))
-        parts.append(_render_summary(summary, claim_anchor))
+        overview = None
+        if any(r.readouts for r in results.values()):
+            overview = FigureItem(
+                "Claims overview: each claim's key readouts from this run (dot: estimate; bar: "
+                "95 % interval; arrow: open upper bound) against its threshold (black tick; "
+                "green: where the readout passes). A dot is green when the estimate meets its "
+                "threshold, red when it does not; the status beside each claim is the section's "
+                "verdict, which can hold more conditions (e.g. an interval excluding 1). Log axes "
+                "for ratios and folds. Claims without readouts are shown with their status only.",
+                claims_overview_figure(summary, results),
+            )
+        parts.append(_render_summary(summary, claim_anchor, self.claim_files(), overview))
         for section, anchor in zip(self.sections, anchors, strict=True):
             parts.append(self._render_section(section, anchor))
         parts.append('<h2 id="run-metadata">Run metadata</h2>')
@@ -407,32 +440,43 @@ def _status_html(status: str) -> str:
     return f'<span class="status {_STATUS_CLASS[st]}">{html.escape(st.value)}</span>'
 
 
-def _render_summary(summary: pd.DataFrame, claim_anchor: Mapping[str, str]) -> str:
+def _render_summary(
+    summary: pd.DataFrame,
+    claim_anchor: Mapping[str, str],
+    claim_files: Mapping[str, Sequence[str]] | None = None,
+    overview: FigureItem | None = None,
+) -> str:
     esc = html.escape
+    claim_files = claim_files or {}
     counts = summary["status"].value_counts()
     count_html = "".join(
         f"<span>{_status_html(s.value)} {int(counts.get(s.value, 0))}</span>" for s in ClaimStatus
     )
-    out = [
-        '<h2 id="claims">Claims</h2>',
-        f'<p class="counts">{count_html}</p>',
+    out = ['<h2 id="claims">Claims</h2>', f'<p class="counts">{count_html}</p>']
+    if overview is not None:
+        out.append(_render_figure(overview, css_class="claims-overview"))
+    out.append(
         '<div class="table-wrap">'
         "<table><thead><tr><th>id</th><th>claim</th><th>status</th><th>measured</th>"
-        "<th>threshold</th><th>figure</th></tr></thead><tbody>",
-    ]
+        "<th>threshold</th><th>figure</th><th>data</th></tr></thead><tbody>"
+    )
     for row in summary.itertuples(index=False):
         cid = esc(row.id)
         if row.id in claim_anchor:
             cid = f'<a href="#{claim_anchor[row.id]}">{cid}</a>'
         measured = row.measured if isinstance(row.measured, str) and row.measured else "—"
+        files = claim_files.get(row.id, ())
+        data = "<br>".join(_csv_link(f) for f in files) if files else "—"
         out.append(
             f"<tr><td>{cid}</td><td>{esc(row.claim)}</td><td>{_status_html(row.status)}</td>"
-            f"<td>{esc(measured)}</td><td>{esc(row.threshold)}</td><td>{esc(row.figure)}</td></tr>"
+            f"<td>{esc(measured)}</td><td>{esc(row.threshold)}</td><td>{esc(row.figure)}</td>"
+            f'<td class="data">{data}</td></tr>'
         )
     out.append("</tbody></table></div>")
     out.append(
         '<p class="note">A claim that no section checked is NOT_IMPLEMENTED, never PASS. '
-        "The same table is in <code>claims.csv</code>.</p>"
+        "The same table is in <code>claims.csv</code>; <em>data</em> links the CSV files next "
+        "to this page that hold the numbers behind each claim.</p>"
     )
     return "\n".join(out)
 
@@ -459,15 +503,16 @@ def _render_section_claims(results: Iterable[ClaimResult]) -> str:
 # -- figures ------------------------------------------------------------------------------------
 
 
-def _render_figure(item: FigureItem) -> str:
+def _render_figure(item: FigureItem, css_class: str = "") -> str:
     buf = io.BytesIO()
     item.figure.savefig(
         buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None}
     )
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     caption = html.escape(item.caption)
+    cls = f' class="{html.escape(css_class, quote=True)}"' if css_class else ""
     return (
-        f'<figure><img alt="{caption}" src="data:image/png;base64,{data}">'
+        f'<figure{cls}><img alt="{caption}" src="data:image/png;base64,{data}">'
         f"<figcaption>{caption}</figcaption></figure>"
     )
 

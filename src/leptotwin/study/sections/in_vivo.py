@@ -19,7 +19,7 @@ from leptotwin.assays.bli import simulate_bli, write_bli
 from leptotwin.assays.harvest import harvest_counts
 from leptotwin.model.cohort import CohortResult, simulate_lmc
 from leptotwin.model.tumor import TumorParameters
-from leptotwin.study.claims import ClaimResult, ClaimStatus
+from leptotwin.study.claims import ClaimResult, ClaimStatus, Readout
 from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 from leptotwin.study.sections import viability as vb
@@ -156,10 +156,41 @@ def in_vivo_relapse(ctx: Context) -> SectionResult:
         f"({int(rel['event'].sum())}/{len(rel)} relapsed); AREG-high in relapsed "
         f"tumours {100 * frac_r:.0f} % (median of {len(counts)})"
     )
+    readouts = [
+        Readout(
+            "mice (median)",
+            "BLI fall from pre-treatment (×)",
+            float(rel["fold_fall"].median()),
+            10.0,
+            "above",
+            log=True,
+        ),
+        Readout(
+            "Kaplan–Meier median",
+            "time to relapse (days of alectinib)",
+            float(med["median_days"]) if bool(med["reached"]) else np.nan,
+            (60.0, 140.0),
+            "between",
+            float(med["lower"]),
+            float(med["upper"]),
+        ),
+        Readout("relapsed tumours", "AREG-high cells (%, median)", 100 * frac_r, 80.0, "above"),
+    ]
+    data = ["relapse_per_mouse.csv", "relapse_bli.csv", "relapse_harvest.csv"]
     if plate is not None:
         parts.append(plate["pass"])
         measured += f"; harvested cells vs parental: {plate['text']}"
-    claims = [ClaimResult("C2", ClaimStatus.PASS if all(parts) else ClaimStatus.FAIL, measured)]
+        readouts += plate["readouts"]
+        data.append("relapse_plate_ic50.csv")
+    claims = [
+        ClaimResult(
+            "C2",
+            ClaimStatus.PASS if all(parts) else ClaimStatus.FAIL,
+            measured,
+            readouts=readouts,
+            data=data,
+        )
+    ]
     if ctx.ensemble:
         return SectionResult("LMC mouse model: alectinib and relapse (C2)", claims=claims)
 
@@ -211,8 +242,24 @@ def cross_resistance_of(ctx: Context, name: str, composition: list[tuple[str, fl
     layout = vb.design_plates(curves, proto["doses_nM"], plate_prefix="H")
     tidy, _ = vb.run_layout(ctx, sub, layout, folder="relapse_plates", mixtures={name: composition})
     _, ic = vb.analyse(tidy, proto)
-    parts, text = vb.cross_resistance(ic, name, dose_max=float(max(proto["doses_nM"])))
-    return {"pass": all(parts), "text": text, "table": ic}
+    dmax = float(max(proto["doses_nM"]))
+    parts, text = vb.cross_resistance(ic, name, dose_max=dmax)
+    readouts = vb.cross_resistance_readouts(
+        ic, name, dose_max=dmax, quantity="harvested cells: IC50 ratio to parental (×)"
+    )
+    return {"pass": all(parts), "text": text, "table": ic, "readouts": readouts}
+
+
+def geometric_mean_ci(values: pd.Series) -> tuple[float, float]:
+    """95 % t interval of the geometric mean of positive values (NaN for fewer than two)."""
+    logs = np.log(np.asarray(values, float))
+    logs = logs[np.isfinite(logs)]
+    if logs.size < 2:
+        return (np.nan, np.nan)
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, logs.size - 1) * logs.std(ddof=1) / np.sqrt(logs.size)
+    return (float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half)))
 
 
 @register_section("in_vivo_combination", order=50)
@@ -252,7 +299,44 @@ def in_vivo_combination(ctx: Context) -> SectionResult:
         + f"; largest Holm-adjusted log-rank p, combination vs monotherapy/vehicle "
         f"{max(pvals):.2g}"
     )
-    claims = [ClaimResult("C7", ClaimStatus.PASS if all(parts) else ClaimStatus.FAIL, measured)]
+    ci = last.groupby("arm", sort=False)["fold_change"].apply(geometric_mean_ci)
+    readouts = [
+        Readout(
+            arm,
+            "BLI fold change at week 4 (geometric mean, 95 % CI; ×)",
+            g[arm],
+            2.0 if arm in combos else 10.0,
+            "below" if arm in combos else "above",
+            ci[arm][0],
+            ci[arm][1],
+            log=True,
+        )
+        for arm in g.index
+    ]
+    readouts.append(
+        Readout(
+            "largest, combination vs other",
+            "Holm-adjusted log-rank p",
+            max(pvals),
+            0.05,
+            "below",
+            log=True,
+        )
+    )
+    claims = [
+        ClaimResult(
+            "C7",
+            ClaimStatus.PASS if all(parts) else ClaimStatus.FAIL,
+            measured,
+            readouts=readouts,
+            data=[
+                "combination_fold_change.csv",
+                "combination_bli.csv",
+                "combination_survival.csv",
+                "combination_logrank.csv",
+            ],
+        )
+    ]
     if ctx.ensemble:
         return SectionResult("LMC mouse model: combination therapy (C7)", claims=claims)
 

@@ -40,7 +40,7 @@ from leptotwin.assays.msi import FORMULAS, compound_ions, simulate_msi, write_im
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.catalog.priors import prior_distribution
 from leptotwin.model.tissue import TissueParams, make_section, tissue_concentrations
-from leptotwin.study.claims import ClaimResult, ClaimStatus
+from leptotwin.study.claims import ClaimResult, ClaimStatus, Readout
 from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 
@@ -177,6 +177,7 @@ def evaluate_c8(table: pd.DataFrame) -> ClaimResult:
     """C8: lesion / adjacent brain > 1.5 with the 95 % CI excluding 1, erlotinib and
     osimertinib (NOT_IMPLEMENTED when one of them was not imaged and the other holds)."""
     parts, texts = [], []
+    readouts = []
     missing = [d for d in CLAIM_DRUGS if d not in set(table["drug"])]
     for drug in CLAIM_DRUGS:
         if drug in missing:
@@ -185,11 +186,29 @@ def evaluate_c8(table: pd.DataFrame) -> ClaimResult:
         ok = bool(r["ratio"] > RATIO_MIN and r["lower"] > 1.0)
         parts.append(ok)
         texts.append(f"{drug} {r['ratio']:.2f} [{r['lower']:.2f}, {r['upper']:.2f}]")
+        readouts.append(
+            Readout(
+                drug,
+                "ion intensity, lesion / adjacent brain (×)",
+                r["ratio"],
+                RATIO_MIN,
+                "above",
+                r["lower"],
+                r["upper"],
+                log=True,
+            )
+        )
     status = ClaimStatus.PASS if all(parts) else ClaimStatus.FAIL
     if missing and all(parts):
         status = ClaimStatus.NOT_IMPLEMENTED
         texts.append("not imaged: " + ", ".join(missing))
-    return ClaimResult("C8", status, "lesion / adjacent brain: " + "; ".join(texts))
+    return ClaimResult(
+        "C8",
+        status,
+        "lesion / adjacent brain: " + "; ".join(texts),
+        readouts=readouts,
+        data=["msi_roi_stats.csv", "msi_tissue_truth.csv"],
+    )
 
 
 def run_experiment(

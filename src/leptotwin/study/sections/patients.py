@@ -27,7 +27,7 @@ from leptotwin.analysis.survival import adjust_pvalues
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model.patients import PatientGroup, simulate_csf_areg, study_groups
-from leptotwin.study.claims import ClaimResult, ClaimStatus
+from leptotwin.study.claims import ClaimResult, ClaimStatus, Readout
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 from leptotwin.study.schedule_sweep import wilson_interval
 from leptotwin.study.sections.elisa_runs import assay_with_reruns
@@ -300,7 +300,70 @@ def evaluate(
     )
     if not all(parts):
         measured += " — FAIL on " + "; ".join(_reasons(population, rate, cf_rates, min_population))
-    return ClaimResult("C9", ClaimStatus.PASS if all(parts) else ClaimStatus.FAIL, measured)
+    return ClaimResult(
+        "C9",
+        ClaimStatus.PASS if all(parts) else ClaimStatus.FAIL,
+        measured,
+        readouts=_readouts(population, studies, counterfactual_studies),
+        data=[
+            "csf_areg_population.csv",
+            "csf_areg_repeated_studies.csv",
+            "csf_areg_counterfactual_studies.csv",
+            "csf_areg_patients.csv",
+        ],
+    )
+
+
+def _fraction_readout(
+    name: str, studies: pd.DataFrame, threshold: float, direction: str
+) -> Readout:
+    """The fraction of repeated studies that reproduce, with its 95 % Wilson interval."""
+    n, k = len(studies), int(studies["reproduced"].sum()) if len(studies) else 0
+    low, high = wilson_interval(np.array([k]), np.array([max(n, 1)]))
+    return Readout(
+        name,
+        "probability; fraction of studies",
+        k / n if n else np.nan,
+        threshold,
+        direction,
+        float(low[0]) if n else np.nan,
+        float(high[0]) if n else np.nan,
+    )
+
+
+def _readouts(
+    population: pd.DataFrame,
+    studies: pd.DataFrame,
+    counterfactual_studies: dict[str, pd.DataFrame],
+) -> list[Readout]:
+    """C9's numbers against their thresholds, for the claims overview figure."""
+    out = [
+        Readout(
+            f"vs {r.group}",
+            "CSF AREG median ratio, ALK / other group (×)",
+            r.median_ratio,
+            MIN_MEDIAN_RATIO,
+            "above",
+            log=True,
+        )
+        for r in population.itertuples()
+    ]
+    out += [
+        Readout(
+            f"P(ALK > {r.group})",
+            "probability; fraction of studies",
+            r.p_alk_higher,
+            MIN_P_HIGHER,
+            "above",
+        )
+        for r in population.itertuples()
+    ]
+    out.append(_fraction_readout("4/30/24 studies reproduced", studies, MIN_REPRODUCED, "above"))
+    out += [
+        _fraction_readout(f"reproduced, {name}", cf, MAX_COUNTERFACTUAL, "below")
+        for name, cf in counterfactual_studies.items()
+    ]
+    return out
 
 
 def _reasons(

@@ -39,7 +39,7 @@ from leptotwin.formats import (
     write_plate_reader,
 )
 from leptotwin.model.pathway import PathwayModel
-from leptotwin.study.claims import ClaimResult, ClaimStatus
+from leptotwin.study.claims import ClaimResult, ClaimStatus, Readout
 from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 from leptotwin.study.sections.combination_matrix import run_matrices
@@ -314,6 +314,42 @@ def _fmt_ratio(r: dict[str, float]) -> str:
     return f"{r['estimate']:.2f}x [{r['lower']:.2f}, {r['upper']:.2f}]"
 
 
+#: Quantities of the claims overview figure (readouts with one quantity share a panel).
+IC50_RATIO = "alectinib IC50 ratio to parental (×)"
+C3_RATIO = "IC50 ratio to parental (×)"
+AR_FOLD = "A925L/AR / parental (×)"
+
+
+def ratio_readout(
+    name: str,
+    quantity: str,
+    r: dict[str, float],
+    threshold: float | tuple[float, float],
+    direction: str,
+) -> Readout:
+    """A :class:`~leptotwin.study.claims.Readout` of a ratio (``ratio`` / ``areg_ratio``), log
+    axis; a censored IC50 ratio is a lower bound with an open upper end."""
+    return Readout(
+        name, quantity, r["estimate"], threshold, direction, r["lower"], r["upper"], log=True
+    )
+
+
+def cross_resistance_readouts(
+    ic: pd.DataFrame, line: str, *, dose_max: float, quantity: str = C3_RATIO
+) -> list[Readout]:
+    """The four IC50 ratios of :func:`cross_resistance` against C3's band of 3 to 30."""
+    return [
+        ratio_readout(
+            drug,
+            quantity,
+            ratio(ic, curve_label(line, drug), curve_label(PARENTAL, drug), dose_max=dose_max),
+            (3.0, 30.0),
+            "between",
+        )
+        for drug in ALK_TKIS
+    ]
+
+
 MEDIUM_GROUPS = {  # conditioned-medium dishes: group -> (cell line, perturbation)
     "A925LPE3": (PARENTAL, ""),
     "A925L/AR": (AR, ""),
@@ -392,16 +428,39 @@ def evaluate_claims(
 
     erl_inh = 100.0 - response_at(tidy, curve_label(PARENTAL, "erlotinib"), fixed["erlotinib"])
     c1 = [5.0 <= ics[par] <= 100.0, erl_inh < 25.0]
+    par_row = ic.set_index("curve").loc[par]
     claims.append(
         ClaimResult(
             "C1",
             _status(c1, False),
             f"alectinib IC50 {ics[par]:.1f} nM; erlotinib 1 µM alone {erl_inh:.1f} % inhibition",
+            readouts=[
+                Readout(
+                    "alectinib, parental",
+                    "IC50 (nM)",
+                    ics[par],
+                    (5.0, 100.0),
+                    "between",
+                    par_row["lower_nM"],
+                    par_row["upper_nM"],
+                    log=True,
+                ),
+                Readout("erlotinib 1 µM alone", "inhibition (%)", erl_inh, 25.0, "below"),
+            ],
+            data=["viability_ic50.csv", "viability_tidy.csv"],
         )
     )
 
     parts, text = cross_resistance(ic, AR, dose_max=dmax)
-    claims.append(ClaimResult("C3", _status(parts, False), text))
+    claims.append(
+        ClaimResult(
+            "C3",
+            _status(parts, False),
+            text,
+            readouts=cross_resistance_readouts(ic, AR, dose_max=dmax),
+            data=["viability_ic50.csv", "viability_tidy.csv"],
+        )
+    )
 
     si = {
         k: ratio(ic, curve_label(AR, "alectinib", k), par, dose_max=dmax)
@@ -409,9 +468,15 @@ def evaluate_claims(
     }
     c4 = [r["estimate"] <= 3.0 for r in si.values()]
     c4_text = "; ".join(f"{k} IC50 {_fmt_ratio(r)} of parental" for k, r in si.items())
+    c4_readouts = [
+        ratio_readout(f"A925L/AR + {k}", IC50_RATIO, r, 3.0, "below") for k, r in si.items()
+    ]
+    c4_data = ["viability_ic50.csv"]
     if medium is not None:
         up = areg_ratio(medium, "A925L/AR", "A925LPE3")
         c4.append(up["estimate"] >= 3.0)
+        c4_readouts.insert(0, ratio_readout("secreted AREG (ELISA)", AR_FOLD, up, 3.0, "above"))
+        c4_data.insert(0, "areg_elisa_samples.csv")
         c4_text = (
             f"secreted AREG (ELISA) AR/parental {up['estimate']:.2f}x "
             f"[{up['lower']:.2f}, {up['upper']:.2f}]; " + c4_text
@@ -424,6 +489,23 @@ def evaluate_claims(
             mir["fold_change"] <= 0.5 and mir["fold_change_upper"] < 1.0,
             areg_m["fold_change"] >= 3.0,
         ]
+        c4_readouts[:0] = [
+            Readout(
+                label,
+                AR_FOLD,
+                row["fold_change"],
+                threshold,
+                direction,
+                row.get("fold_change_lower", np.nan),
+                row.get("fold_change_upper", np.nan),
+                log=True,
+            )
+            for label, row, threshold, direction in (
+                ("miR-449a (qPCR)", mir, 0.5, "below"),
+                ("AREG mRNA (qPCR)", areg_m, 3.0, "above"),
+            )
+        ]
+        c4_data.insert(0, "qpcr_relative_expression.csv")
         c4_text = (
             f"qPCR miR-449a {mir['fold_change']:.2f}x [{mir['fold_change_lower']:.2f}, "
             f"{mir['fold_change_upper']:.2f}], AREG mRNA {areg_m['fold_change']:.2f}x; " + c4_text
@@ -432,7 +514,11 @@ def evaluate_claims(
         pe = blot[(blot["target"] == "pEGFR") & (blot["label"] == AR)]["relative"].iloc[0]
         c4.append(pe >= 3.0)
         c4_text = f"p-EGFR/EGFR (blot) AR/parental {pe:.2f}x; " + c4_text
-    claims.append(ClaimResult("C4", _status(c4, pending), c4_text))
+        c4_readouts.insert(0, Readout("p-EGFR/EGFR (blot)", AR_FOLD, pe, 3.0, "above", log=True))
+        c4_data.insert(0, "western_ratios.csv")
+    claims.append(
+        ClaimResult("C4", _status(c4, pending), c4_text, readouts=c4_readouts, data=c4_data)
+    )
 
     mimic = ratio(ic, curve_label(AR, "alectinib", "miR-449a mimic"), par, dose_max=dmax)
     areg = ratio(
@@ -445,33 +531,77 @@ def evaluate_claims(
     c5_text = (
         f"mimic IC50 {_fmt_ratio(mimic)} of parental; recombinant AREG 50 ng/mL {_fmt_ratio(areg)}"
     )
+    c5_readouts = [
+        ratio_readout("A925L/AR + miR-449a mimic", IC50_RATIO, mimic, 3.0, "below"),
+        ratio_readout("A925LPE3 + AREG 50 ng/mL", IC50_RATIO, areg, 3.0, "above"),
+    ]
+    c5_data = ["viability_ic50.csv"]
     if medium is not None:
         down = areg_ratio(medium, "A925L/AR mimic control", "A925L/AR miR-449a mimic")
         c5.append(down["estimate"] >= 2.0)
         bound = " (mimic below LLOQ: a lower bound)" if down["censored"] else ""
         c5_text = f"mimic lowers secreted AREG {down['estimate']:.1f}x{bound}; " + c5_text
-    claims.append(ClaimResult("C5", _status(c5, medium is None), c5_text))
+        c5_readouts.insert(
+            0,
+            ratio_readout(
+                "mimic control / mimic",
+                "secreted AREG, fall with the mimic (×)",
+                down,
+                2.0,
+                "above",
+            ),
+        )
+        c5_data.insert(0, "areg_elisa_samples.csv")
+    claims.append(
+        ClaimResult("C5", _status(c5, medium is None), c5_text, readouts=c5_readouts, data=c5_data)
+    )
 
     parts, texts = [], []
+    c6_readouts: list[Readout] = []
+    c6_data = ["viability_ic50.csv", "viability_tidy.csv"]
     for drug in EGFR_BLOCKERS:
         combo = curve_label(AR, "alectinib", partner=drug, partner_nM=fixed[drug])
         r = ratio(ic, combo, par, dose_max=dmax)
         alone = 100.0 - response_at(tidy, combo, 0.0)
         parts += [r["estimate"] <= 3.0, alone < 25.0]
         texts.append(f"+{drug}: IC50 {_fmt_ratio(r)} of parental, alone {alone:.1f} % inh.")
+        c6_readouts += [
+            ratio_readout(f"A925L/AR + {drug}", IC50_RATIO, r, 3.0, "below"),
+            Readout(f"{drug} alone", "inhibition alone (%)", alone, 25.0, "below"),
+        ]
     if synergy is not None:
         blocks = synergy.per_block[synergy.per_block["statistic"] == "mean"]
         for drug in EGFR_BLOCKERS:
             rows = blocks[blocks["block_id"] == f"alectinib x {drug}"].set_index("method")
             for method in ("Bliss", "ZIP"):
                 parts.append(rows.loc[method, "score"] > 0 and rows.loc[method, "lower"] > 0)
+                c6_readouts.append(
+                    Readout(
+                        f"{method}, × {drug}",
+                        "synergy score (mean, 95 % CI)",
+                        rows.loc[method, "score"],
+                        0.0,
+                        "above",
+                        rows.loc[method, "lower"],
+                        rows.loc[method, "upper"],
+                    )
+                )
             texts.append(
                 f"x {drug} Bliss {rows.loc['Bliss', 'score']:.1f} "
                 f"[{rows.loc['Bliss', 'lower']:.1f}, {rows.loc['Bliss', 'upper']:.1f}], ZIP "
                 f"{rows.loc['ZIP', 'score']:.1f} [{rows.loc['ZIP', 'lower']:.1f}, "
                 f"{rows.loc['ZIP', 'upper']:.1f}]"
             )
-    claims.append(ClaimResult("C6", _status(parts, synergy is None), "; ".join(texts)))
+        c6_data.append("synergy_per_block.csv")
+    claims.append(
+        ClaimResult(
+            "C6",
+            _status(parts, synergy is None),
+            "; ".join(texts),
+            readouts=c6_readouts,
+            data=c6_data,
+        )
+    )
     return claims
 
 
