@@ -115,6 +115,9 @@ class Context:
         The section runs as one member of a claims ensemble (``reproduce --ensemble``): compute
         the claims through the full chain, skip what only the report needs (prior-range grids,
         sensitivity tables, extra figures). Implies ``quick``.
+    sections : tuple of str
+        The names of the sections this run executes, in order (a section may point the reader
+        to another one only when it is in the report).
     """
 
     rng: np.random.Generator
@@ -124,6 +127,7 @@ class Context:
     name: str = ""
     catalog: Catalog | None = None
     ensemble: bool = False
+    sections: tuple[str, ...] = ()
 
 
 @dataclass
@@ -538,6 +542,7 @@ def _run_sections(
                 quick=quick,
                 name=spec.name,
                 catalog=catalog,
+                sections=tuple(s.name for s in specs),
             )
             start = time.perf_counter()
             try:

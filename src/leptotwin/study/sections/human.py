@@ -17,20 +17,29 @@ draw_catalogs`: posterior where calibrated, prior elsewhere) and an inner loop o
 patients; the lowest controlling dose bracketed with the probability that each dose controls;
 current smokers (erlotinib CL × the catalogue's smoking covariate) beside non-smokers. The
 out-of-sample PK checks (:mod:`leptotwin.study.sections.pk_checks`) close the section.
+
+Discussion (:func:`dose_discussion`): why the twin separates erlotinib from osimertinib — the
+catalogue's wild-type EGFR potency, unbound fraction and CSF Kp,uu of each, with their sources,
+and the resulting unbound lesion exposure over free potency (:func:`egfr_inhibition`) — and which
+of those values, moved across its prior, changes that most; it points to the global sensitivity
+section when the report has it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from leptotwin.analysis.survival import median_survival, plot_km
+from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.model import parse_regimen, simulate_pk
 from leptotwin.model.cohort import Arm
 from leptotwin.model.pathway import PathwayModel
+from leptotwin.model.pk import Metabolite, PKStream, draw_subjects
 from leptotwin.study.reproduce import Context, SectionResult, register_section
 from leptotwin.study.schedule_sweep import (
     NO_TKI,
@@ -139,13 +148,16 @@ def human_translation(ctx: Context) -> SectionResult:
     text = (
         "**Model prediction, not a result of the study.** The twin's human arm uses the same "
         "pathway and tumour model as the mice with human PK, CSF physiology and slower human "
-        f"tumour kinetics; {n} virtual patients per arm with AREG-driven LMC. Osimertinib is "
-        "weak on wild-type EGFR and human AZ5104 exposure is ~10 % of the parent, so the twin "
-        "predicts a dose dependence of osimertinib that erlotinib (potent on wild-type EGFR, "
-        "unbound exposure far above its potency) does not show. Uncertainty here is the "
-        "variability of PK and tumour parameters; the structural assumptions (catalogue block "
-        "`lmc_human`) are larger and untested."
+        f"tumour kinetics; {n} virtual patients per arm with AREG-driven LMC. Uncertainty here "
+        "is the variability of PK and tumour parameters; the structural assumptions (catalogue "
+        "block `lmc_human`) are larger and untested."
     )
+    discussion, _ = dose_discussion(
+        [(d, r) for d, r in regimens if d in EGFR_TKIS],
+        sensitivity="sensitivity" in getattr(ctx, "sections", ()),
+    )
+    if discussion:
+        text += "\n\n" + discussion
     spec = SweepSpec.from_protocol(proto)
     sweep = schedule_sweep(
         spec,
@@ -231,6 +243,218 @@ def human_translation(ctx: Context) -> SectionResult:
 
 def _num(x: float) -> str:
     return f"{x:.3g}" if np.isfinite(x) else "—"
+
+
+# -- why erlotinib and osimertinib differ (issue 16 item 6) -------------------------------------
+
+#: The EGFR TKIs the discussion compares (those of the human arms).
+EGFR_TKIS = ("erlotinib", "osimertinib")
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A catalogue value the discussion cites: its dotted path, the value of this run, unit,
+    short source, whether it is an assumption, its prior range (NaN: none) and whether the
+    calibration estimated it."""
+
+    path: str
+    value: float
+    unit: str
+    source: str
+    assumption: bool
+    low: float = float("nan")
+    high: float = float("nan")
+    calibrated: bool = False
+
+    def text(self) -> str:
+        """``0.05 (Tagrisso label; assumption, range 0.01-0.1)`` as the paragraph prints it."""
+        unit = "" if self.unit == "1" else f" {self.unit}"
+        notes = [self.source]
+        if self.calibrated:
+            notes.append("posterior median of the calibration")
+        if self.assumption:
+            notes.append("an assumption")
+        if np.isfinite(self.low):
+            notes.append(f"prior {self.low:.4g}–{self.high:.4g}{unit}")
+        return f"{self.value:.3g}{unit} ({'; '.join(notes)})"
+
+
+def short_source(source: str) -> str:
+    """The reference of a catalogue source without its parenthesised detail."""
+    head = source.split(" (", 1)[0].strip()
+    return head if len(head) >= 8 else source
+
+
+def cite(catalog: Catalog, path: str) -> Citation:
+    """The :class:`Citation` of the catalogue value at ``path``."""
+    q = catalog.quantity(path)
+    prior = q.prior
+    return Citation(
+        path=path,
+        value=float(q.value),
+        unit=q.unit,
+        source=short_source(q.source),
+        assumption=bool(q.assumption),
+        low=float(prior.low) if prior is not None else float("nan"),
+        high=float(prior.high) if prior is not None else float("nan"),
+        calibrated=catalog.posterior_of(path) is not None,
+    )
+
+
+def wild_type_potency_path(catalog: Catalog, drug: str) -> str:
+    """Path of the potency the pathway model uses on (wild-type) EGFR for ``drug``."""
+    for i, p in enumerate(catalog.drug(drug).potency):
+        if p.model and p.target == "EGFR":
+            return f"{catalog.drug(drug).name}.potency[{i}].ic50"
+    raise KeyError(drug)
+
+
+def egfr_inhibition(
+    drug: str, regimen: str, catalog: Catalog | None = None, *, days: float = 21.0
+) -> float:
+    """What the pathway sees of an EGFR TKI: Σ unbound lesion concentration / free potency over
+    the drug and its active metabolites (EGFR activity is divided by 1 + Σ), averaged over the
+    last day of ``days`` of dosing in the typical patient (no variability)."""
+    cat = catalog or load_catalog()
+    pm = PathwayModel.from_catalog(cat)
+    subj = draw_subjects(cat.pk_parameters(drug, "human"), 1, iiv=False, catalog=cat)
+    regs = parse_regimen(regimen)
+    t = np.arange(24.0 * (days - 1.0), 24.0 * days + 1e-9, 1.0)
+    streams = [(drug, PKStream(subj, regs, horizon_h=float(t[-1]), outputs=("lesion",)))]
+    for met, fraction in cat.metabolites_of(drug, "human"):
+        m = Metabolite(cat.pk_parameters(met, "human"), fraction, catalog=cat)
+        streams.append(
+            (met, PKStream(subj, regs, horizon_h=float(t[-1]), metabolite=m, outputs=("lesion",)))
+        )
+    total = 0.0
+    for name, stream in streams:
+        lesion = np.array([stream.advance(float(tk))[0][0] for tk in t])
+        total += float(lesion.mean()) / pm.egfr_tki_k_nM[name]
+    return total
+
+
+def _cited_paths(catalog: Catalog, drug: str) -> list[str]:
+    """Wild-type potency, fu and CSF Kp,uu of the drug; potency and fraction formed of each
+    active metabolite."""
+    name = catalog.drug(drug).name
+    paths = [
+        wild_type_potency_path(catalog, name),
+        f"{name}.pk.human.fu",
+        f"{name}.pk.human.kp_uu_csf",
+    ]
+    for met, _ in catalog.metabolites_of(name, "human"):
+        paths += [wild_type_potency_path(catalog, met), f"{met}.pk.human.fraction_formed"]
+    return paths
+
+
+def _prior_effects(catalog: Catalog, drug: str, regimen: str) -> list[tuple[str, float]]:
+    """(path, fold change of :func:`egfr_inhibition` between the ends of the value's prior),
+    one value at a time, for every cited value that has a prior; largest first."""
+    out = []
+    for path in _cited_paths(catalog, drug):
+        q = catalog.quantity(path)
+        if q.prior is None:
+            continue
+        ends = [
+            egfr_inhibition(drug, regimen, catalog.with_values({path: v}))
+            for v in (q.prior.low, q.prior.high)
+        ]
+        if min(ends) > 0:
+            out.append((path, max(ends) / min(ends)))
+    return sorted(out, key=lambda x: -x[1])
+
+
+_WHAT = {
+    "potency": "wild-type EGFR IC50",
+    "fu": "unbound fraction in plasma (fu)",
+    "kp_uu_csf": "CSF Kp,uu",
+    "fraction_formed": "fraction of the parent's clearance that forms it",
+}
+
+
+def _what(path: str) -> str:
+    key = "potency" if ".potency[" in path else path.rsplit(".", 1)[-1]
+    return f"{path.split('.', 1)[0]} {_WHAT.get(key, key)}"
+
+
+def dose_discussion(
+    regimens: Iterable[tuple[str, str]],
+    catalog: Catalog | None = None,
+    *,
+    sensitivity: bool = False,
+) -> tuple[str, list[Citation]]:
+    """The report's paragraph on why the twin predicts what it does for erlotinib and osimertinib
+    at these doses, and what would change it. Every number is the run's catalogue value (with its
+    source) or computed from it (:func:`egfr_inhibition`). ``sensitivity``: the report has the
+    global sensitivity section, and the paragraph points to its ranking.
+
+    Returns
+    -------
+    text : str
+    citations : list of Citation
+        The catalogue values the text cites, in order.
+    """
+    cat = catalog or load_catalog()
+    pm = PathwayModel.from_catalog(cat)
+    regimens = list(dict.fromkeys(regimens))
+    if not regimens:
+        return "", []
+    drugs = list(dict.fromkeys(d for d, _ in regimens))
+    citations: list[Citation] = []
+    per_drug = []
+    for drug in drugs:
+        cs = [cite(cat, p) for p in _cited_paths(cat, drug)]
+        citations += cs
+        potency, fu, kp = cs[:3]
+        part = (
+            f"{drug}: wild-type EGFR IC50 {potency.text()}, free in the model "
+            f"{pm.egfr_tki_k_nM[drug]:.3g} nM; fu {fu.text()}; CSF Kp,uu {kp.text()}"
+        )
+        for k in range(3, len(cs), 2):
+            met = cs[k].path.split(".", 1)[0]
+            part += (
+                f"; its metabolite {met}: wild-type EGFR IC50 {cs[k].text()}, formed from a "
+                f"fraction {cs[k + 1].text()} of the parent's clearance"
+            )
+        per_drug.append(part)
+    inhibition = {(d, r): egfr_inhibition(d, r, cat) for d, r in regimens}
+    levels = "; ".join(
+        f"{d} {r}: Σ = {x:.2g}, EGFR activity × {1 / (1 + x):.2f}"
+        for (d, r), x in inhibition.items()
+    )
+    text = (
+        "**Why the twin ranks erlotinib and osimertinib as it does.** AREG-driven cells carry "
+        "wild-type EGFR, so what counts is each drug's potency on wild-type EGFR, how much of "
+        "it is unbound in plasma and how much of the unbound drug crosses into the CSF and the "
+        "lesion (the lesion's Kp,uu follows from the CSF Kp,uu through the blood–tumour "
+        "barrier). Catalogue values of this run: "
+        + "; ".join(per_drug)
+        + ". The free potency is the nominal IC50 times the drug's unbound fraction in the 10 % "
+        "serum of the assay. At steady state in the typical patient, the unbound lesion "
+        "concentration over the free potency, summed over parent and active metabolite (Σ; "
+        "the model divides EGFR activity by 1 + Σ), is: " + levels + "."
+    )
+    changes = []
+    for d in drugs:  # the PK is linear: the fold change is the same at every dose of a drug
+        ranked = _prior_effects(cat, d, next(r for dd, r in regimens if dd == d))[:3]
+        if ranked:
+            changes.append(f"{d}: " + ", ".join(f"{_what(p)} {f:.2g}-fold" for p, f in ranked))
+    text += (
+        "\n\n**What would change the prediction.** A drug with Σ well above 1 keeps EGFR "
+        "blocked across its dose range, one near or below 1 does not, so the dose dependence "
+        "hinges on the values above. Moving one cited value across its prior range, the others "
+        "held, changes Σ at any dose by (largest first): "
+        + ("; ".join(changes) if changes else "none of the cited values has a prior range")
+        + ". A measurement of the values at the top of this ranking would narrow the "
+        "prediction most."
+    )
+    if sensitivity:
+        text += (
+            " The global sensitivity section below ranks every uncertain value by its effect "
+            "on each human PK readout (tornado figures `PK.human.erlotinib` and "
+            "`PK.human.osimertinib`, `sensitivity_morris.csv`)."
+        )
+    return text, citations
 
 
 def sweep_view(sweep: pd.DataFrame) -> pd.DataFrame:
