@@ -27,6 +27,8 @@ from matplotlib.text import Text
 from leptotwin.catalog import using_catalog
 from leptotwin.catalog.posterior import posterior_median_catalog
 from leptotwin.errors import LeptotwinError
+from leptotwin.study.claims import claims_table
+from leptotwin.study.overview import claims_overview_figure
 from leptotwin.study.report import Report, Section
 from leptotwin.study.reproduce import (
     Context,
@@ -44,6 +46,7 @@ TOLERANCE_PX = 1.0
 #: Sections whose figures are checked, and the figures each must have (at least): every
 #: registered section, ~50 s together on one core (the claims ensemble is not a section).
 SECTIONS = {
+    "introduction": 1,  # the model diagram
     "calibration": 0,
     "pharmacokinetics": 2,
     "viability": 6,  # dose-response panels, the qPCR + western blot figure, synergy, ELISA
@@ -180,6 +183,10 @@ def catalog():
     return posterior_median_catalog()
 
 
+#: Section results of this module's runs, by name (the claims overview draws them all).
+_RESULTS: dict[str, SectionResult] = {}
+
+
 def _run(name: str, out: Path, catalog) -> SectionResult:
     (spec,) = [s for s in registered_sections() if s.name == name]
     ctx = Context(
@@ -191,7 +198,8 @@ def _run(name: str, out: Path, catalog) -> SectionResult:
         catalog=catalog,
     )
     with using_catalog(catalog):
-        return spec.func(ctx)
+        _RESULTS[name] = spec.func(ctx)
+    return _RESULTS[name]
 
 
 def _figures(res: SectionResult) -> Iterator[tuple[str, Figure]]:
@@ -208,6 +216,21 @@ def test_no_text_overprints_text_in_the_figures(name, tmp_path, catalog):
     assert not problems, "\n".join(problems)
     if name == "viability":
         _check_blot_labels(figures, tmp_path)
+    for claim in res.claims:  # the overview's numbers and the claims table's links
+        assert claim.readouts, claim.id
+        csv = {t if t.endswith(".csv") else f"{t}.csv" for t in res.tables}
+        assert claim.data and set(claim.data) <= csv, (claim.id, claim.data)
+
+
+def test_the_claims_overview_of_every_section_is_legible(tmp_path, catalog):
+    for name in SECTIONS:
+        if name not in _RESULTS:
+            _run(name, tmp_path / name, catalog)
+    results = {c.id: c for res in _RESULTS.values() for c in res.claims}
+    assert set(results) == {f"C{k}" for k in range(1, 10)}
+    fig = claims_overview_figure(claims_table(results), results)
+    problems = text_collisions(fig)
+    assert not problems, "\n".join(problems)
 
 
 def _check_blot_labels(figures: list[tuple[str, Figure]], out: Path) -> None:
