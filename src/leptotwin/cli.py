@@ -186,6 +186,12 @@ def fit_curves(
             "instead of the lower RSS of both signs (W1.4, LL.5, LL.3, LL.2; LL.4 unaffected).",
         ),
     ] = False,
+    figures: Annotated[
+        str,
+        typer.Option(
+            help="summary (3 figures), all (and one per curve set) or none (tables only)."
+        ),
+    ] = "summary",
 ) -> None:
     """Fit dose-response curves (drc models, batched): fits.csv, qc.csv and figures."""
     from leptotwin.study.fit_curves import run_fit_curves
@@ -200,6 +206,7 @@ def fit_curves(
         scheduler=scheduler,
         n_workers=workers,
         match_drc=match_drc,
+        figures=figures,
     )
     _out.print(f"wrote {len(paths)} files to {out}")
 
@@ -332,6 +339,13 @@ def synergy(
     ] = None,
     workers: _Workers = 2,
     seed: Annotated[int, typer.Option(help="Bootstrap seed (with --scheduler).")] = 0,
+    figures: Annotated[
+        str,
+        typer.Option(
+            help="summary (top blocks' heatmaps, score histograms), all (and one per block and "
+            "method) or none."
+        ),
+    ] = "summary",
 ) -> None:
     """Drug-combination synergy (ZIP, Bliss, HSA, Loewe, MuSyC) per dose and per block."""
     from rich.progress import Progress
@@ -357,6 +371,7 @@ def synergy(
             chunk_blocks=chunk_blocks,
             seed=seed,
             response_unit=response_unit,
+            figures=figures,
         )
     _out.print(f"wrote {len(paths)} files to {out}")
 

@@ -12,6 +12,26 @@ from leptotwin.formats import write_layout, write_plate_reader
 from refdata import DOSE_RESPONSE
 
 SHARED = DOSE_RESPONSE
+SUMMARY_PNGS = ("summary_curves.png", "summary_qc.png", "summary_ic50.png")
+
+
+def _curves_csv(path, n_curves, *, seed=0):
+    """``n_curves`` noisy LL.4 curves (8 doses x 2) with text labels; the first one flat."""
+    rng = np.random.default_rng(seed)
+    doses = np.repeat([0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], 2)
+    labels = [f"line {k:04d} | drug α" for k in range(n_curves)]
+    e = np.exp(rng.uniform(-4, 2, n_curves))
+    mean = 5 + 95 / (1 + (doses[None, :] / e[:, None]) ** 1.5)
+    mean[0] = 50.0
+    frame = pd.DataFrame(
+        {
+            "curve": np.repeat(labels, doses.size),
+            "dose": np.tile(doses, n_curves),
+            "response": (mean + rng.normal(0, 3, mean.shape)).ravel(),
+        }
+    )
+    frame.to_csv(path, index=False)
+    return path, labels
 
 
 def test_reference_data_set(run_cli, tmp_path):
@@ -30,7 +50,7 @@ def test_reference_data_set(run_cli, tmp_path):
         "ok",
     ]
     assert fits["curve"].nunique() == 2
-    assert list((tmp_path / "o").glob("*.png"))
+    assert {p.name for p in (tmp_path / "o").glob("*.png")} == set(SUMMARY_PNGS)
 
 
 def test_plate_and_layout(run_cli, tmp_path):
@@ -229,3 +249,75 @@ def test_match_drc_option_keeps_drcs_sign_of_b(run_cli, tmp_path):
     assert fits[False].loc["b", "rss"] < 0.85 * drc.loc["b", "rss"]
     assert fits[True].loc["b", "estimate"] == pytest.approx(drc.loc["b", "estimate"], rel=1e-3)
     assert fits[True].loc["b", "rss"] == pytest.approx(drc.loc["b", "rss"], rel=1e-6)
+
+
+def test_figures_option_summary_all_none_same_tables(run_cli, tmp_path):
+    """Issue 14: the default drew one figure per set of 8 curves and held them all until the end
+    (5.2 GB at 10^4 curves). Now: three summary figures by default, one per set only with
+    --figures all, none with --figures none; fits.csv and qc.csv are the same bytes in all
+    three."""
+    data, _ = _curves_csv(tmp_path / "in.csv", 30)
+    outs = {}
+    for mode in ("summary", "all", "none"):
+        outs[mode] = tmp_path / mode
+        flag = [] if mode == "summary" else ["--figures", mode]
+        code, _, err = run_cli("fit-curves", str(data), "--out", str(outs[mode]), *flag)
+        assert code == 0, err
+    sets = {f"curves_{k:02d}.png" for k in range(1, 5)}  # 30 curves: sets of 8
+    pngs = {mode: {p.name for p in out.glob("*.png")} for mode, out in outs.items()}
+    assert pngs == {"summary": set(SUMMARY_PNGS), "all": set(SUMMARY_PNGS) | sets, "none": set()}
+    for mode in ("all", "none"):
+        for name in ("fits.csv", "qc.csv"):
+            assert (outs[mode] / name).read_bytes() == (outs["summary"] / name).read_bytes()
+    code, _, err = run_cli(
+        "fit-curves", str(data), "--figures", "every", "--out", str(tmp_path / "x")
+    )
+    assert code == 2 and "--figures: unknown figure set" in err and "summary, all or none" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+
+
+def test_data_sets_are_figure_sets_and_names_cannot_collide(tmp_path):
+    """With a dataset column each data set is a figure set; a data set called like a summary
+    figure or a table gets its own file instead of overwriting it."""
+    from leptotwin.study.fit_curves import run_fit_curves
+
+    path = tmp_path / "in.csv"
+    frame = pd.concat(
+        [pd.read_csv(_curves_csv(tmp_path / f"{k}.csv", 3, seed=k)[0]).assign(dataset=name)
+         for k, name in enumerate(["summary_qc", "qc", "a/b"])]
+    )  # fmt: skip
+    frame.to_csv(path, index=False)
+    paths = run_fit_curves(data=path, out_dir=tmp_path / "o", figures="all")
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert names == sorted(["fits.csv", "qc.csv", *SUMMARY_PNGS, "summary_qc_2.png", "qc_2.png",
+                            "a_b.png"])  # fmt: skip
+    assert len(paths) == len(names) and all(p.is_file() for p in paths.values())
+
+
+def test_two_thousand_text_labels_summary_grid_names_the_first_sets(tmp_path):
+    """2,000 curves with text labels: the tables have every curve, the default writes the three
+    summary figures only, and the summary grid shows the first 12 sets of 8 (in input order),
+    each panel titled with its set and naming its curves."""
+    from leptotwin.analysis.doseresponse import DoseResponseFitter
+    from leptotwin.study.fit_curves import (
+        SUMMARY_SETS,
+        curve_sets,
+        run_fit_curves,
+        summary_curves_figure,
+    )
+
+    data, labels = _curves_csv(tmp_path / "in.csv", 2000, seed=4)
+    paths = run_fit_curves(data=data, out_dir=tmp_path / "o")
+    assert sorted(paths) == ["fits", "qc", "summary_curves", "summary_ic50", "summary_qc"]
+    qc = pd.read_csv(paths["qc"])
+    assert list(qc["curve"]) == labels and qc["ok"].sum() >= 1990
+    frame = pd.read_csv(data)
+    fitter = DoseResponseFitter("LL.4").fit(frame)
+    sets = curve_sets(frame)
+    assert len(sets) == 250 and SUMMARY_SETS == 12
+    fig = summary_curves_figure(fitter, sets)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == [f"curves_{k:02d}" for k in range(1, 13)]
+    shown = [t.get_text() for ax in panels for t in ax.get_legend().get_texts()]
+    assert shown == labels[: 12 * 8]
+    assert "first 12 of 250 curve sets (2000 curves)" in fig.get_suptitle()

@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from leptotwin.errors import LeptotwinError
-from leptotwin.study.synergy_job import run_synergy_job
+from leptotwin.study.synergy_job import (
+    run_synergy_job,
+    score_in_chunks,
+    top_blocks,
+    top_blocks_figure,
+)
 from refdata import SYNERGY
 
 MATHEWS = str(SYNERGY / "mathews_screening_data.csv")
@@ -20,11 +25,94 @@ def test_job_writes_tables_and_figures(tmp_path):
     assert {"block_id", "method", "score", "lower", "upper"} <= set(per_block.columns)
     assert set(per_block["method"]) == {"ZIP", "Bliss"}
     assert len(pd.read_csv(paths["per_dose"])) == 2 * 2 * 36
-    assert (tmp_path / "out" / "1_ZIP.png").stat().st_size > 0
+    for name in ("summary_top_ZIP", "summary_top_Bliss", "summary_scores"):
+        assert (tmp_path / "out" / f"{name}.png").stat().st_size > 0
+    assert not (tmp_path / "out" / "1_ZIP.png").exists()  # per block: --figures all only
     assert messages and "scored 2 of 2" in messages[1]
     with pytest.raises(LeptotwinError, match="refusing to overwrite"):
         run_synergy_job(MATHEWS, ["ZIP"], tmp_path / "out", False, None)
     run_synergy_job(MATHEWS, ["HSA"], tmp_path / "out", True, None)
+
+
+def _blocks(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` 5 x 5 blocks (% inhibition, Bliss-independent plus a block-specific excess, so
+    block k is the more synergistic the larger its excess)."""
+    rng = np.random.default_rng(seed)
+    conc = [0.0, 1.0, 3.0, 10.0, 30.0]
+    excess = rng.permutation(np.linspace(-10, 15, n))
+    rows = []
+    for k in range(n):
+        for r in conc:
+            for c in conc:
+                a, b = r / (r + 5), c / (c + 8)
+                bliss = 100 * (a + b - a * b)
+                rows.append(
+                    {
+                        "block_id": f"combo {k:03d}",
+                        "drug_row": "A",
+                        "drug_col": "B",
+                        "conc_r": r,
+                        "conc_c": c,
+                        "conc_r_unit": "nM",
+                        "conc_c_unit": "nM",
+                        "response": bliss + (excess[k] if r > 0 and c > 0 else 0.0),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_figures_option_summary_all_none_same_tables(run_cli, tmp_path):
+    """Issue 14: the default wrote a heatmap and a surface per block and method (200 figures, 15x
+    the scoring time at 10^4 blocks). Now: summary figures by default, per-block ones only with
+    --figures all, none with --figures none; the tables are the same bytes in all three."""
+    data = tmp_path / "blocks.csv"
+    _blocks(9).to_csv(data, index=False)
+    outs = {}
+    for mode in ("summary", "all", "none"):
+        outs[mode] = tmp_path / mode
+        flag = [] if mode == "summary" else ["--figures", mode]
+        args = ["synergy", str(data), "--method", "ZIP,Bliss", "--out", str(outs[mode]), *flag]
+        code, _, err = run_cli(*args)
+        assert code == 0, err
+    summary = {"summary_top_ZIP.png", "summary_top_Bliss.png", "summary_scores.png"}
+    per_block = {f"combo_{k:03d}_{m}.png" for k in range(9) for m in ("ZIP", "Bliss")}
+    pngs = {mode: {p.name for p in out.glob("*.png")} for mode, out in outs.items()}
+    assert pngs == {"summary": summary, "all": summary | per_block, "none": set()}
+    tables = ["per_dose.csv", "per_block.csv", "qc.csv", "monotherapy.csv"]
+    for mode in ("all", "none"):
+        assert {p.name for p in outs[mode].glob("*.csv")} == set(tables)
+        for name in tables:
+            assert (outs[mode] / name).read_bytes() == (outs["summary"] / name).read_bytes()
+    code, _, err = run_cli(
+        "synergy", str(data), "--figures", "some", "--out", str(tmp_path / "bad")
+    )
+    assert code == 2 and "--figures: unknown figure set" in err and "summary, all or none" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+def test_top_blocks_are_the_most_synergistic_scored_ones(tmp_path):
+    data = _blocks(10, seed=3)
+    bad = data["block_id"] == "combo 004"
+    data = data[~(bad & (data["conc_r"] == 0) & (data["conc_c"] > 0))]  # no monotherapy: left out
+    res = score_in_chunks(data, ["Bliss"])
+    assert dict(zip(res.qc["block_id"], res.qc["status"], strict=True))["combo 004"] != "ok"
+    means = res.per_block.query("method == 'Bliss' and statistic == 'mean'")
+    means = means[means["block_id"] != "combo 004"].sort_values("score", ascending=False)
+    assert top_blocks(res, "Bliss") == list(means["block_id"].head(6))
+    assert top_blocks(res, "Bliss", 20) == list(means["block_id"])
+    fig = top_blocks_figure(res, "Bliss")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert [t.split(":")[0] for t in titles] == [f"Bliss block {b}" for b in means["block_id"][:6]]
+    assert "the 6 most synergistic of 9 blocks" in fig.get_suptitle()
+    data.to_csv(tmp_path / "d.csv", index=False)
+    paths = run_synergy_job(
+        tmp_path / "d.csv", ["Bliss"], tmp_path / "o", figures="all", max_figure_blocks=2
+    )
+    first_two = [b for b in res.qc["block_id"] if b != "combo 004"][:2]
+    assert sorted(p.name for p in (tmp_path / "o").glob("combo*.png")) == sorted(
+        f"{b.replace(' ', '_')}_Bliss.png" for b in first_two
+    )
+    assert paths["summary_top_Bliss"].is_file() and paths["summary_scores"].is_file()
 
 
 def test_job_reports_chunk_progress_and_passes_the_zip_variant(tmp_path):

@@ -355,6 +355,13 @@ class SynergyResult:
         LL.4 fits (``b, c, d, e`` on the inhibition scale) of each block's two drugs.
     musyc : DataFrame
         MuSyC parameters per block (empty unless requested).
+
+    Notes
+    -----
+    :meth:`grid` and the figures find a block's rows through an index of ``per_dose`` (and
+    ``per_block``) by ``block_id`` (compared as text), built on first use and rebuilt when the
+    table is replaced by another frame or changes length; edit a copy rather than the
+    ``block_id`` column in place.
     """
 
     per_dose: pd.DataFrame
@@ -363,13 +370,27 @@ class SynergyResult:
     monotherapy: pd.DataFrame
     musyc: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
+    _row_index: dict[str, tuple[pd.DataFrame, int, dict[str, NDArray[np.intp]]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def block_rows(self, block_id: Any, table: str = "per_dose") -> pd.DataFrame:
+        """The rows of ``table`` (``per_dose`` or ``per_block``) whose ``block_id`` reads as
+        ``str(block_id)``, in table order; empty if there are none. The table is grouped by block
+        once, so looking up every block costs one pass over it, not one per block."""
+        frame = getattr(self, table)
+        cached = self._row_index.get(table)
+        if cached is None or cached[0] is not frame or cached[1] != len(frame):
+            keys = frame["block_id"].astype(str)
+            cached = (frame, len(frame), keys.groupby(keys, sort=False).indices)
+            self._row_index[table] = cached
+        rows = cached[2].get(str(block_id))
+        return frame.iloc[rows] if rows is not None else frame.iloc[:0]
 
     def grid(self, block_id: Any, method: str, column: str = "score") -> pd.DataFrame:
         """One block's per-dose ``column`` as a matrix (rows ``conc_r``, columns ``conc_c``)."""
-        sel = self.per_dose[
-            (self.per_dose["block_id"].astype(str) == str(block_id))
-            & (self.per_dose["method"] == method)
-        ]
+        rows = self.block_rows(block_id)
+        sel = rows[rows["method"] == method]
         if sel.empty:
             raise LeptotwinError(
                 "no scores for this block and method",
@@ -765,15 +786,11 @@ def plot_synergy_heatmap(
             ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7)
     ax.set_xticks(range(vals.shape[1]), [f"{c:.3g}" for c in grid.columns], fontsize=7)
     ax.set_yticks(range(vals.shape[0]), [f"{c:.3g}" for c in grid.index], fontsize=7)
-    sel = result.per_dose[result.per_dose["block_id"].astype(str) == str(block_id)].iloc[0]
+    sel = result.block_rows(block_id).iloc[0]
     ax.set_xlabel(f"{sel['drug_col']} ({sel['conc_c_unit']})")
     ax.set_ylabel(f"{sel['drug_row']} ({sel['conc_r_unit']})")
-    pb = result.per_block
-    mean = pb[
-        (pb["block_id"].astype(str) == str(block_id))
-        & (pb["method"] == method)
-        & (pb["statistic"] == "mean")
-    ]["score"]
+    pb = result.block_rows(block_id, "per_block")
+    mean = pb[(pb["method"] == method) & (pb["statistic"] == "mean")]["score"]
     title = f"{method} block {block_id}"
     if len(mean):
         title += f": mean {float(mean.iloc[0]):.2f}"
@@ -797,7 +814,7 @@ def plot_synergy_surface(
     vals = grid.to_numpy()
     lim = max(float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0, 1e-9)
     ax.plot_surface(xx, yy, vals, cmap="RdBu_r", vmin=-lim, vmax=lim, edgecolor="grey", lw=0.3)
-    sel = result.per_dose[result.per_dose["block_id"].astype(str) == str(block_id)].iloc[0]
+    sel = result.block_rows(block_id).iloc[0]
     ax.set_xlabel(f"log10 {sel['drug_col']} ({sel['conc_c_unit']})", fontsize=8)
     ax.set_ylabel(f"log10 {sel['drug_row']} ({sel['conc_r_unit']})", fontsize=8)
     ax.set_zlabel(f"{method} score", fontsize=8)

@@ -2,26 +2,47 @@
 
 Writes ``fits.csv`` (drc's long format: ``curve, model, param, estimate, se, lower, upper, rss,
 ok``), ``qc.csv`` (one row per curve: convergence, F-test for a flat curve, R², IC50 in range) and
-one PNG per curve set (per ``dataset`` column if present, else groups of at most 8 curves). A flat
-curve (no dose dependence) has status ``flat``, no IC50, and is drawn as the line at its mean.
-Everything is read, checked and fitted before the output folder is touched.
+figures (``figures``, ``--figures``): ``summary`` (default) writes three whatever the number of
+curves, ``summary_curves.png`` (the first :data:`SUMMARY_SETS` curve sets, one panel each),
+``summary_qc.png`` (fit status counts and R²) and ``summary_ic50.png`` (distribution of IC50s);
+``all`` adds one PNG per curve set (per ``dataset`` column if present, else groups of at most 8
+curves); ``none`` writes the tables only. A flat curve (no dose dependence) has status ``flat``, no
+IC50, and is drawn as the line at its mean. Everything is read, checked and fitted before the
+output folder is touched; each figure is written and released as soon as it is drawn.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
-from leptotwin._fileio import need_file, prepare_out_dir, safe_name, write_csv, write_figure
+from leptotwin._fileio import need_file, prepare_out_dir, write_csv
 from leptotwin.analysis.doseresponse import DoseResponseFitter, read_dose_response
 from leptotwin.errors import LeptotwinError
+from leptotwin.study._figure_out import FigureWriter, figure_mode
 from leptotwin.study.distributed import whole_group_chunks
 
-__all__ = ["curve_sets", "fit_tables", "run_fit_curves"]
+__all__ = [
+    "SUMMARY_SETS",
+    "curve_sets",
+    "fit_tables",
+    "ic50_figure",
+    "qc_figure",
+    "run_fit_curves",
+    "set_figures",
+    "summary_curves_figure",
+]
 
 _MODELS = ("LL.2", "LL.3", "LL.4", "LL.5", "W1.4")
+#: Curve sets drawn in ``summary_curves.png`` (the first ones, in order of appearance).
+SUMMARY_SETS = 12
 
 
 def curve_sets(data: pd.DataFrame, *, per_figure: int = 8) -> dict[str, list[str]]:
@@ -34,6 +55,115 @@ def curve_sets(data: pd.DataFrame, *, per_figure: int = 8) -> dict[str, list[str
         f"curves_{i // per_figure + 1:02d}": labels[i : i + per_figure]
         for i in range(0, len(labels), per_figure)
     }
+
+
+def _label_lookup(fitter: DoseResponseFitter) -> dict[str, Any]:
+    """Fitted curve label by its text (the first label that reads so), built once."""
+    lookup: dict[str, Any] = {}
+    for label in fitter.curves_:
+        lookup.setdefault(str(label), label)
+    return lookup
+
+
+def set_figures(
+    fitter: DoseResponseFitter, sets: dict[str, list[str]]
+) -> Iterator[tuple[str, Figure]]:
+    """One figure per curve set, drawn only when the iterator reaches it (write each one before
+    asking for the next: memory then does not grow with the number of sets)."""
+    lookup = _label_lookup(fitter)
+    for name, labels in sets.items():
+        fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+        ax = fig.add_subplot()
+        fitter.plot(ax=ax, curves=[lookup[c] for c in labels])
+        ax.set_title(f"{fitter.model.name} fits: {name}", fontsize=9)
+        yield name, fig
+
+
+def summary_curves_figure(
+    fitter: DoseResponseFitter, sets: dict[str, list[str]], *, n_sets: int = SUMMARY_SETS
+) -> Figure:
+    """The first ``n_sets`` curve sets, one panel each (titled with the set's name), in a grid of
+    at most 4 columns; the title says how many sets there are in all."""
+    lookup = _label_lookup(fitter)
+    shown = list(sets.items())[:n_sets]
+    ncols = max(1, min(4, len(shown)))
+    nrows = max(1, math.ceil(len(shown) / ncols))
+    fig = Figure(figsize=(3.4 * ncols + 0.4, 2.9 * nrows + 0.5), layout="constrained")
+    for k, (name, labels) in enumerate(shown):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        fitter.plot(ax=ax, curves=[lookup[c] for c in labels])
+        ax.set_title(name, fontsize=8)
+        ax.xaxis.set_minor_locator(NullLocator())  # unlabelled; a third of the drawing time
+        ax.tick_params(labelsize=7)
+        ax.xaxis.label.set_fontsize(7)
+        ax.yaxis.label.set_fontsize(7)
+        if ax.get_legend() is not None:
+            ax.legend(fontsize=5, title=None)
+    which = "all" if len(shown) == len(sets) else f"first {len(shown)} of"
+    fig.suptitle(
+        f"{fitter.model.name} fits: {which} {len(sets)} curve sets ({len(fitter.curves_)} curves)",
+        fontsize=10,
+    )
+    return fig
+
+
+def qc_figure(qc: pd.DataFrame) -> Figure:
+    """Fit status counts (bars) and the R² of the fitted curves (histogram) of a QC table."""
+    fig = Figure(figsize=(9, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    counts = qc["status"].astype(str).value_counts()
+    left.barh(counts.index[::-1], counts.to_numpy()[::-1], color="tab:blue")
+    for y, v in enumerate(counts.to_numpy()[::-1]):
+        left.annotate(f" {v}", (v, y), va="center", fontsize=8)
+    left.margins(x=0.15)
+    left.set_xlabel("curves")
+    left.set_title(f"{len(qc)} curves, {int(qc['ok'].sum())} ok", fontsize=9)
+    left.tick_params(labelsize=8)
+    r2 = pd.to_numeric(qc["r2"], errors="coerce").to_numpy(float)
+    r2 = r2[np.isfinite(r2)]
+    if r2.size:
+        r2 = np.clip(r2, 0.0, 1.0)
+        low = min(float(r2.min()), 0.9)
+        right.hist(r2, bins=np.linspace(low, 1.0, 41), color="tab:green")
+    else:
+        right.text(0.5, 0.5, "no curve fitted", ha="center", va="center")
+    right.set_xlabel("R² (below 0 counted at 0)")
+    right.set_ylabel("curves")
+    right.set_title(f"R² of {r2.size} fitted curves", fontsize=9)
+    return fig
+
+
+def ic50_figure(qc: pd.DataFrame) -> Figure:
+    """Histogram of the IC50s of converged curves (log scale) over the tested doses and a decade
+    either side, within and beyond the tested doses stacked; IC50s further out are drawn in the
+    outermost bins."""
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ic50 = pd.to_numeric(qc["ic50"], errors="coerce").to_numpy(float)
+    use = qc["ok"].to_numpy(bool) & np.isfinite(ic50) & (ic50 > 0)
+    inside = use & qc["ic50_in_range"].to_numpy(bool)
+    outside = use & ~inside
+    if use.any():
+        doses = qc.loc[use, ["dose_min", "dose_max"]].to_numpy(float)
+        lo, hi = np.log10(doses[:, 0].min()) - 1.0, np.log10(doses[:, 1].max()) + 1.0
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            lo, hi = np.log10(ic50[use].min()) - 1.0, np.log10(ic50[use].max()) + 1.0
+        shown = np.clip(ic50, 10.0**lo, 10.0**hi)
+        ax.hist(
+            [shown[inside], shown[outside]],
+            bins=np.logspace(lo, hi, 41),
+            stacked=True,
+            color=["tab:blue", "tab:orange"],
+            label=[f"within tested doses ({int(inside.sum())})", f"beyond ({int(outside.sum())})"],
+        )
+        ax.set_xscale("log")
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no IC50 estimated", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("IC50 (dose unit of the input; beyond a decade of the doses: at the edges)")
+    ax.set_ylabel("curves")
+    ax.set_title(f"IC50 of {int(use.sum())} of {len(qc)} curves (converged, not flat)", fontsize=9)
+    return fig
 
 
 def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.DataFrame:
@@ -118,10 +248,14 @@ def run_fit_curves(
     scheduler: object = None,
     n_workers: int = 2,
     match_drc: bool = False,
+    figures: str = "summary",
 ) -> dict[str, Path]:
     """Fit and write the tables and figures (figures only without ``scheduler``); returns the
     written paths by name. ``match_drc``: keep the sign of ``b`` that R drc's self-starter picks
-    (drc 3.2-0's answer) instead of the lower RSS of both signs (W1.4, LL.5, LL.3, LL.2)."""
+    (drc 3.2-0's answer) instead of the lower RSS of both signs (W1.4, LL.5, LL.3, LL.2).
+    ``figures``: ``summary`` (three figures), ``all`` (those and one per curve set) or
+    ``none``."""
+    mode = figure_mode(figures)
     if model not in _MODELS:
         raise LeptotwinError(
             "unknown model", source="--model", value=model, expected="one of " + ", ".join(_MODELS)
@@ -135,21 +269,17 @@ def run_fit_curves(
         return {"fits": write_csv(out / "fits.csv", results), "qc": write_csv(out / "qc.csv", qc)}
     fitter = DoseResponseFitter(model=model, match_drc=match_drc)
     fitter.fit(frame)
-    sets = curve_sets(frame)
-    figures = {}
-    for name, labels in sets.items():
-        fig = Figure(figsize=(6.5, 4.5), layout="constrained")
-        ax = fig.add_subplot()
-        fitter.plot(
-            ax=ax, curves=[fitter.curves_[fitter.curves_.astype(str) == c][0] for c in labels]
-        )
-        ax.set_title(f"{model} fits: {name}", fontsize=9)
-        figures[name] = fig
+    results, qc = fitter.results_, fitter.qc_.reset_index()
     out = prepare_out_dir(out_dir, force=force)
-    paths = {
-        "fits": write_csv(out / "fits.csv", fitter.results_),
-        "qc": write_csv(out / "qc.csv", fitter.qc_.reset_index()),
-    }
-    for name, fig in figures.items():
-        paths[name] = write_figure(out / f"{safe_name(name)}.png", fig)
+    paths = {"fits": write_csv(out / "fits.csv", results), "qc": write_csv(out / "qc.csv", qc)}
+    if mode == "none":
+        return paths
+    sets = curve_sets(frame)
+    writer = FigureWriter(out, paths)
+    writer.write("summary_curves", summary_curves_figure(fitter, sets))
+    writer.write("summary_qc", qc_figure(qc))
+    writer.write("summary_ic50", ic50_figure(qc))
+    if mode == "all":
+        for name, fig in set_figures(fitter, sets):
+            writer.write(name, fig)
     return paths

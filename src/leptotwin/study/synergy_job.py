@@ -2,21 +2,28 @@
 
 Reads SynergyFinder's long format, scores every block (:func:`synergy_scores`), and writes
 ``per_dose.csv``, ``per_block.csv``, ``qc.csv`` (one row per block: ``ok`` or why it was left
-out), ``monotherapy.csv`` and, per block and method, a heatmap and a 3-D surface (PNG).
-Everything is read, checked and scored before the output folder is touched.
+out), ``monotherapy.csv`` and figures (``figures``, ``--figures``): ``summary`` (default) writes,
+whatever the number of blocks, per method the heatmaps of the :data:`TOP_BLOCKS` most synergistic
+blocks (``summary_top_<method>.png``) and ``summary_scores.png`` (the distribution of the blocks'
+mean scores); ``all`` adds a heatmap and a 3-D surface per block and method
+(``<block>_<method>.png``); ``none`` writes the tables only. Everything is read, checked and
+scored before the output folder is touched; each figure is written and released as soon as it is
+drawn.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from leptotwin._fileio import prepare_out_dir, safe_name, write_csv, write_figure
+from leptotwin._fileio import prepare_out_dir, write_csv
 from leptotwin.analysis._synergy_input import RESPONSE_UNITS, check_table, response_multiplier
 from leptotwin.analysis.synergy import (
     METHODS,
@@ -27,9 +34,89 @@ from leptotwin.analysis.synergy import (
     synergy_scores,
 )
 from leptotwin.errors import LeptotwinError
+from leptotwin.study._figure_out import FigureWriter, figure_mode
 from leptotwin.study.distributed import whole_group_chunks
 
-__all__ = ["run_synergy_job"]
+__all__ = [
+    "TOP_BLOCKS",
+    "block_figures",
+    "run_synergy_job",
+    "score_distribution_figure",
+    "top_blocks",
+    "top_blocks_figure",
+]
+
+#: Blocks drawn per method in ``summary_top_<method>.png``.
+TOP_BLOCKS = 6
+
+
+def _block_means(result: SynergyResult, method: str) -> pd.DataFrame:
+    """``per_block`` rows of the mean score of ``method`` of the scored (``ok``) blocks."""
+    pb = result.per_block
+    rows = pb[(pb["method"] == method) & (pb["statistic"] == "mean")]
+    ok = result.qc.loc[result.qc["status"] == "ok", "block_id"].astype(str)
+    return rows[rows["block_id"].astype(str).isin(set(ok))]
+
+
+def top_blocks(result: SynergyResult, method: str, n: int = TOP_BLOCKS) -> list[Any]:
+    """The ``n`` scored blocks with the highest mean ``method`` score, most synergistic first
+    (ties in table order; blocks without a mean score are left out)."""
+    means = _block_means(result, method)
+    means = means[means["score"].notna()]
+    return list(means.sort_values("score", ascending=False, kind="stable")["block_id"].head(n))
+
+
+def top_blocks_figure(result: SynergyResult, method: str, n: int = TOP_BLOCKS) -> Figure:
+    """Heatmaps of the ``n`` most synergistic blocks by ``method`` (see :func:`top_blocks`), in
+    rows of three."""
+    blocks = top_blocks(result, method, n)
+    ncols = max(1, min(3, len(blocks)))
+    nrows = max(1, math.ceil(len(blocks) / ncols))
+    fig = Figure(figsize=(5.2 * ncols, 4.3 * nrows + 0.4), layout="constrained")
+    for k, block in enumerate(blocks):
+        plot_synergy_heatmap(result, block, method, ax=fig.add_subplot(nrows, ncols, k + 1))
+    n_scored = int(_block_means(result, method)["score"].notna().sum())
+    fig.suptitle(
+        f"{method}: the {len(blocks)} most synergistic of {n_scored} blocks (highest mean score)",
+        fontsize=10,
+    )
+    return fig
+
+
+def score_distribution_figure(result: SynergyResult, methods: Sequence[str]) -> Figure:
+    """Histogram of the scored blocks' mean score, one panel per method (0: no interaction)."""
+    ncols = max(1, min(3, len(methods)))
+    nrows = max(1, math.ceil(len(methods) / ncols))
+    fig = Figure(figsize=(4.2 * ncols, 3.3 * nrows), layout="constrained")
+    for k, method in enumerate(methods):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        scores = _block_means(result, method)["score"].to_numpy(float)
+        scores = scores[np.isfinite(scores)]
+        if scores.size:
+            ax.hist(scores, bins=min(40, max(5, scores.size // 5)), color="tab:purple")
+            ax.axvline(0.0, color="black", lw=0.8, ls="--", zorder=3)
+            title = f"{method}: {scores.size} blocks, median {np.median(scores):.2f}"
+        else:
+            ax.text(0.5, 0.5, "no score", ha="center", va="center", transform=ax.transAxes)
+            title = f"{method}: no block scored"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(f"mean {method} score (> 0: synergy)", fontsize=8)
+        ax.set_ylabel("blocks", fontsize=8)
+        ax.tick_params(labelsize=7)
+    return fig
+
+
+def block_figures(
+    result: SynergyResult, blocks: Iterable[Any], methods: Sequence[str]
+) -> Iterator[tuple[str, Figure]]:
+    """Per block and method a heatmap and a 3-D surface, named ``<block>_<method>``; each is drawn
+    only when the iterator reaches it (write it before asking for the next)."""
+    for block in blocks:
+        for m in methods:
+            fig = Figure(figsize=(11, 4.5), layout="constrained")
+            plot_synergy_heatmap(result, block, m, ax=fig.add_subplot(1, 2, 1))
+            plot_synergy_surface(result, block, m, ax=fig.add_subplot(1, 2, 2, projection="3d"))
+            yield f"{block}_{m}", fig
 
 
 def _score_chunk(
@@ -113,8 +200,8 @@ def run_synergy_job(
     scale: str = "inhibition",
     zip_variant: str = "synergyfinder",
     on_chunk: Callable[[int, int], None] | None = None,
-    figures: bool = True,
-    max_figure_blocks: int = 50,
+    figures: str | bool = "summary",
+    max_figure_blocks: int | None = None,
     scheduler: object = None,
     n_workers: int = 2,
     chunk_blocks: int = 2000,
@@ -140,10 +227,14 @@ def run_synergy_job(
         Which ZIP definition (see :func:`leptotwin.analysis.synergy.synergy_scores`).
     on_chunk : callable, optional
         ``on_chunk(done, total)`` as chunks of blocks are scored.
-    figures : bool
-        Write a heatmap and a surface per block and method.
-    max_figure_blocks : int
-        Figures for at most this many blocks (the first ones).
+    figures : {"summary", "all", "none"}
+        ``summary``: per method the heatmaps of the :data:`TOP_BLOCKS` most synergistic blocks,
+        and the distribution of the blocks' mean scores; ``all``: those and a heatmap and a
+        surface per block and method; ``none``: tables only. True reads as ``summary``, False
+        as ``none``.
+    max_figure_blocks : int, optional
+        With ``figures="all"``: per-block figures for at most this many scored blocks (the
+        first ones); None: every scored block.
     response_unit : {None, "percent", "fraction"}
         ``--response-unit``: fractions (0-1) are multiplied by 100; None refuses a table that
         looks like fractions (median |response| at most 1.5, none beyond 10).
@@ -157,6 +248,7 @@ def run_synergy_job(
         problem), or an output folder that holds results.
     """
     say = progress or (lambda _msg: None)
+    mode = figure_mode(figures)
     lookup = {m.lower(): m for m in METHODS}
     chosen = []
     for m in methods:
@@ -199,14 +291,6 @@ def run_synergy_job(
             value=None if first is None else str(first["block_id"]),
         )
     say(f"scored {int(ok.sum())} of {len(ok)} blocks")
-    figs: dict[str, Figure] = {}
-    if figures:
-        for block in result.qc.loc[ok, "block_id"].head(max_figure_blocks):
-            for m in chosen:
-                fig = Figure(figsize=(11, 4.5), layout="constrained")
-                plot_synergy_heatmap(result, block, m, ax=fig.add_subplot(1, 2, 1))
-                plot_synergy_surface(result, block, m, ax=fig.add_subplot(1, 2, 2, projection="3d"))
-                figs[f"{safe_name(str(block))}_{m}"] = fig
     out = prepare_out_dir(out_dir, force=force)
     paths = {
         "per_dose": write_csv(out / "per_dose.csv", result.per_dose),
@@ -216,7 +300,19 @@ def run_synergy_job(
     }
     if "MuSyC" in chosen:
         paths["musyc"] = write_csv(out / "musyc.csv", result.musyc)
-    for name, fig in figs.items():
-        paths[name] = write_figure(out / f"{name}.png", fig, dpi=100)
+    if mode != "none":
+        writer = FigureWriter(out, paths, dpi=100)
+        for m in chosen:
+            writer.write(f"summary_top_{m}", top_blocks_figure(result, m))
+        writer.write("summary_scores", score_distribution_figure(result, chosen))
+        say(f"wrote the summary figures to {out}")
+    if mode == "all":
+        blocks = result.qc.loc[ok, "block_id"]
+        if max_figure_blocks is not None:
+            blocks = blocks.head(max_figure_blocks)
+        for done, (name, fig) in enumerate(block_figures(result, blocks, chosen), start=1):
+            writer.write(name, fig)
+            if done % 20 == 0:
+                say(f"figures: {done} of {len(blocks) * len(chosen)}")
     say(f"wrote {len(paths)} files to {out}")
     return paths
