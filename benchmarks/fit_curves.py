@@ -13,14 +13,26 @@ which the loop does not produce, is printed on its own line.
 The compiled kernels are loaded (or, on a fresh checkout, compiled and cached) once per process
 by a warm-up fit of a few curves, timed and printed separately; the timings are for warm calls.
 
-Run: ``PYTHONPATH=src python benchmarks/fit_curves.py [n_curves ...] [--sample 300]``
+The command line is timed too, as a user runs it (issue 14): ``leptotwin fit-curves`` in its own
+process on the same curves written as a CSV, with its default outputs (fits.csv, qc.csv and the
+summary figures), next to the API's end-to-end time; printed with the ratio CLI / API, its peak
+memory and the number of files written, and once more with ``--figures none`` (what start-up
+and the CSVs cost without figures); up to ``--cli-max-curves`` curves (0 skips it).
+
+Run: ``PYTHONPATH=src python benchmarks/fit_curves.py [n_curves ...] [--sample 300]
+[--cli-max-curves 100000]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -77,6 +89,23 @@ def loop_fit(df: pd.DataFrame, curves: np.ndarray, *, jac: bool) -> tuple[float,
     return (time.perf_counter() - start) / curves.size, rss
 
 
+def time_cli(args: list[str], folder: Path) -> tuple[float, float, int]:
+    """Wall seconds, peak memory (GB) and files written of ``leptotwin ARGS --out DIR`` run in
+    its own process (start-up, reading and checking the input, the work, every output)."""
+    out = Path(tempfile.mkdtemp(dir=folder)) / "out"
+    cmd = [sys.executable, "-c", "from leptotwin.cli import main; main()", *args, "--out", str(out)]
+    with open(folder / "stderr.txt", "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL, stderr=err
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("leptotwin failed: " + (folder / "stderr.txt").read_text())
+    return wall, usage.ru_maxrss / 1e6, sum(1 for _ in out.iterdir())
+
+
 def warm_up() -> float:
     """Seconds to load (or compile) the numba kernels: one small fit."""
     start = time.perf_counter()
@@ -84,7 +113,7 @@ def warm_up() -> float:
     return time.perf_counter() - start
 
 
-def run(n_curves: int, sample: int, seed: int = 20240611) -> None:
+def run(n_curves: int, sample: int, cli_max: int, seed: int = 20240611) -> None:
     rng = np.random.default_rng(seed)
     df, _ = simulate(n_curves, rng)
     start = time.perf_counter()
@@ -114,16 +143,32 @@ def run(n_curves: int, sample: int, seed: int = 20240611) -> None:
         f"{tables_s:.2f} s more; end to end {batched_s + tables_s:.2f} s, speed-up "
         f"{loop_total / (batched_s + tables_s):.0f}x over a loop that computes none of them"
     )
+    if n_curves <= cli_max:
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp) / "curves.csv"
+            df.to_csv(data, index=False)
+            wall, peak, n_files = time_cli(["fit-curves", str(data)], Path(tmp))
+            bare, _, _ = time_cli(["fit-curves", str(data), "--figures", "none"], Path(tmp))
+        api = batched_s + tables_s
+        print(
+            f"    CLI `leptotwin fit-curves` (own process, default outputs: {n_files} files): "
+            f"{wall:.2f} s, peak memory {peak:.2f} GB; API end to end {api:.2f} s; "
+            f"CLI / API {wall / api:.1f}x; with --figures none {bare:.2f} s "
+            f"(start-up, CSV in and out: {bare / api:.1f}x)"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n_curves", nargs="*", type=int, default=[100_000, 1_000_000])
     parser.add_argument("--sample", type=int, default=300, help="curves in the scipy loop")
+    parser.add_argument(
+        "--cli-max-curves", type=int, default=100_000, help="time the CLI up to this many curves"
+    )
     args = parser.parse_args()
     print(f"warm-up (load or compile the kernels): {warm_up():.2f} s")
     for n in args.n_curves:
-        run(n, args.sample)
+        run(n, args.sample, args.cli_max_curves)
 
 
 if __name__ == "__main__":

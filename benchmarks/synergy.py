@@ -4,15 +4,25 @@ Simulates ``n`` 8 x 8 blocks (MuSyC surfaces with random potencies and interacti
 with noise sd 3), scores all of them with :func:`leptotwin.analysis.synergy.synergy_scores`
 (ZIP, Bliss, HSA, Loewe; DataFrame in, tables out), and times ``synergy`` 1.0.0's ``ZIP``,
 ``Bliss``, ``HSA`` and ``Loewe`` on a random sample of blocks, scaled to ``n``. Prints timings
-and the speed-up ratios. A warm-up call loads the compiled kernels first.
+and the speed-up ratios. A warm-up call loads the compiled kernels first. Without the
+``synergy`` package (1.0.0) installed the comparison is skipped, with a note.
 
-Run: ``PYTHONPATH=src python benchmarks/synergy.py [n_blocks] [--sample 20]``
+The command line is timed too, as a user runs it (issue 14): ``leptotwin synergy --scale
+viability`` in its own process on the same blocks written as a CSV, with its default outputs
+(tables and the summary figures), next to the API's all-four time; printed with the ratio
+CLI / API, its peak memory and the number of files written, and once more with ``--figures
+none`` (what start-up and the CSVs cost without figures); ``--no-cli`` skips both.
+
+Run: ``PYTHONPATH=src python benchmarks/synergy.py [n_blocks] [--sample 20] [--no-cli]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -82,10 +92,28 @@ def reference_seconds(df: pd.DataFrame, blocks: np.ndarray) -> dict[str, float]:
     return out
 
 
+def time_cli(args: list[str], folder: Path) -> tuple[float, float, int]:
+    """Wall seconds, peak memory (GB) and files written of ``leptotwin ARGS --out DIR`` run in
+    its own process (start-up, reading and checking the input, the work, every output)."""
+    out = Path(tempfile.mkdtemp(dir=folder)) / "out"
+    cmd = [sys.executable, "-c", "from leptotwin.cli import main; main()", *args, "--out", str(out)]
+    with open(folder / "stderr.txt", "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL, stderr=err
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("leptotwin failed: " + (folder / "stderr.txt").read_text())
+    return wall, usage.ru_maxrss / 1e6, sum(1 for _ in out.iterdir())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n_blocks", nargs="?", type=int, default=10_000)
     ap.add_argument("--sample", type=int, default=20)
+    ap.add_argument("--no-cli", action="store_true", help="do not time the command line")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     df = simulate(args.n_blocks, rng)
@@ -102,8 +130,25 @@ def main() -> None:
     all_four = time.perf_counter() - t0
     n_ok = int((res.qc["status"] == "ok").sum())
     print(f"leptotwin: {args.n_blocks} blocks, all four scores in {all_four:.2f} s ({n_ok} ok)")
+    if not args.no_cli:
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp) / "blocks.csv"
+            df.to_csv(data, index=False)
+            args_cli = ["synergy", str(data), "--scale", "viability"]
+            wall, peak, n_files = time_cli(args_cli, Path(tmp))
+            bare, _, _ = time_cli([*args_cli, "--figures", "none"], Path(tmp))
+        print(
+            f"CLI `leptotwin synergy` (own process, default outputs: {n_files} files): "
+            f"{wall:.2f} s, peak memory {peak:.2f} GB; API all four {all_four:.2f} s; "
+            f"CLI / API {wall / all_four:.1f}x; with --figures none {bare:.2f} s "
+            f"(start-up, CSV in and out: {bare / all_four:.1f}x)"
+        )
     sample = rng.choice(args.n_blocks, size=min(args.sample, args.n_blocks), replace=False)
-    ref = reference_seconds(df, sample)
+    try:
+        ref = reference_seconds(df, sample)
+    except ImportError as exc:
+        print(f"no comparison with the synergy package ({exc}): install synergy==1.0.0")
+        return
     for m in ("ZIP", "Bliss", "HSA", "Loewe"):
         scaled = ref[m] * args.n_blocks
         print(

@@ -76,10 +76,10 @@ def top_blocks_figure(result: SynergyResult, method: str, n: int = TOP_BLOCKS) -
     for k, block in enumerate(blocks):
         plot_synergy_heatmap(result, block, method, ax=fig.add_subplot(nrows, ncols, k + 1))
     n_scored = int(_block_means(result, method)["score"].notna().sum())
-    fig.suptitle(
-        f"{method}: the {len(blocks)} most synergistic of {n_scored} blocks (highest mean score)",
-        fontsize=10,
+    title = (
+        f"{method}: the {len(blocks)} most synergistic of {n_scored} blocks (highest mean score)"
     )
+    fig.suptitle(title if blocks else f"{method}: no block has a mean score", fontsize=10)
     return fig
 
 
