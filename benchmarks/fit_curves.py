@@ -26,10 +26,7 @@ Run: ``PYTHONPATH=src python benchmarks/fit_curves.py [n_curves ...] [--sample 3
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
+from _cli import time_cli  # benchmarks/_cli.py (run as a script: its folder is on sys.path)
 from leptotwin.analysis.doseresponse import DoseResponseFitter
 
 DOSES = np.logspace(-3, 1, 9)  # dose unit, e.g. µM
@@ -87,23 +85,6 @@ def loop_fit(df: pd.DataFrame, curves: np.ndarray, *, jac: bool) -> tuple[float,
         except (RuntimeError, ValueError):
             rss[i] = np.inf
     return (time.perf_counter() - start) / curves.size, rss
-
-
-def time_cli(args: list[str], folder: Path) -> tuple[float, float, int]:
-    """Wall seconds, peak memory (GB) and files written of ``leptotwin ARGS --out DIR`` run in
-    its own process (start-up, reading and checking the input, the work, every output)."""
-    out = Path(tempfile.mkdtemp(dir=folder)) / "out"
-    cmd = [sys.executable, "-c", "from leptotwin.cli import main; main()", *args, "--out", str(out)]
-    with open(folder / "stderr.txt", "wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd, env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL, stderr=err
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("leptotwin failed: " + (folder / "stderr.txt").read_text())
-    return wall, usage.ru_maxrss / 1e6, sum(1 for _ in out.iterdir())
 
 
 def warm_up() -> float:

@@ -19,8 +19,6 @@ Run: ``PYTHONPATH=src python benchmarks/synergy.py [n_blocks] [--sample 20] [--n
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _cli import time_cli  # benchmarks/_cli.py (run as a script: its folder is on sys.path)
 from leptotwin.analysis._synergy_musyc import musyc_surface
 from leptotwin.analysis.synergy import synergy_scores
 
@@ -90,23 +89,6 @@ def reference_seconds(df: pd.DataFrame, blocks: np.ndarray) -> dict[str, float]:
                     pass
         out[name] = (time.perf_counter() - start) / blocks.size
     return out
-
-
-def time_cli(args: list[str], folder: Path) -> tuple[float, float, int]:
-    """Wall seconds, peak memory (GB) and files written of ``leptotwin ARGS --out DIR`` run in
-    its own process (start-up, reading and checking the input, the work, every output)."""
-    out = Path(tempfile.mkdtemp(dir=folder)) / "out"
-    cmd = [sys.executable, "-c", "from leptotwin.cli import main; main()", *args, "--out", str(out)]
-    with open(folder / "stderr.txt", "wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd, env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL, stderr=err
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("leptotwin failed: " + (folder / "stderr.txt").read_text())
-    return wall, usage.ru_maxrss / 1e6, sum(1 for _ in out.iterdir())
 
 
 def main() -> None:

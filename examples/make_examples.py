@@ -42,6 +42,7 @@ from leptotwin.formats import (
 )
 from leptotwin.model.pathway import PathwayModel, cell_state
 from leptotwin.model.tissue import make_section, tissue_concentrations
+from leptotwin.study.sections.combination_matrix import synergy_long_table
 
 HERE = Path(__file__).resolve().parent
 PARENTAL, AR = "A925LPE3", "A925L/AR"
@@ -224,20 +225,8 @@ def synergy(out: Path) -> None:
         write_plate_reader(export, wells[["plate", "well", "signal"]], metadata=READER)
         write_layout(lay, layout)
         merged = merge_plate(read_plate_reader(export), read_layout(lay))
-    data = normalise_to_controls(merged, group_by=("plate", "cell_line")).data
-    cells = data[data["role"].isin(["sample", "vehicle"])]
-    table = pd.DataFrame(
-        {
-            "block_id": "alectinib x " + cells["drug_b"].astype(str),
-            "drug_row": "alectinib",
-            "drug_col": cells["drug_b"].astype(str),
-            "conc_r": cells["conc_a_nM"].to_numpy(float),
-            "conc_c": cells["conc_b_nM"].to_numpy(float),
-            "response": (100.0 - cells["response"].to_numpy(float)).round(2),  # % inhibition
-            "conc_r_unit": "nM",
-            "conc_c_unit": "nM",
-        }
-    )
+    table = synergy_long_table(merged)
+    table["response"] = table["response"].round(2)
     table.to_csv(out / "synergy_matrix.csv", index=False)
 
 

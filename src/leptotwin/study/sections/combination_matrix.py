@@ -28,7 +28,7 @@ from leptotwin.model.pathway import PathwayModel
 from leptotwin.study.protocol_schema import load_packaged_protocol
 from leptotwin.study.reproduce import Context
 
-__all__ = ["matrix_doses", "matrix_layout", "run_matrices"]
+__all__ = ["matrix_doses", "matrix_layout", "run_matrices", "synergy_long_table"]
 
 AR = "A925L/AR"
 
@@ -80,6 +80,29 @@ def matrix_layout(replicates: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)[list(LAYOUT_COLUMNS)]
 
 
+def synergy_long_table(merged: pd.DataFrame) -> pd.DataFrame:
+    """SynergyFinder's long table (% inhibition, nM) from a merged plate + layout of alectinib ×
+    partner matrices (one block per partner; rows: alectinib, columns: the partner).
+
+    ``merged`` is :func:`~leptotwin.formats.merge_plate`'s output; wells are normalised to the
+    blanks and vehicles of their plate and cell line first.
+    """
+    data = normalise_to_controls(merged, group_by=("plate", "cell_line")).data
+    cells = data[data["role"].isin(["sample", "vehicle"])]
+    return pd.DataFrame(
+        {
+            "block_id": "alectinib x " + cells["drug_b"].astype(str),
+            "drug_row": "alectinib",
+            "drug_col": cells["drug_b"].astype(str),
+            "conc_r": cells["conc_a_nM"].to_numpy(float),
+            "conc_c": cells["conc_b_nM"].to_numpy(float),
+            "response": 100.0 - cells["response"].to_numpy(float),  # % inhibition
+            "conc_r_unit": "nM",
+            "conc_c_unit": "nM",
+        }
+    )
+
+
 def run_matrices(
     ctx: Context, *, catalog: Catalog | None = None, n_boot: int = 200
 ) -> tuple[pd.DataFrame, SynergyResult]:
@@ -100,20 +123,7 @@ def run_matrices(
     merged = merge_plate(
         read_plate_reader(folder / "plate_reader_export.csv"), read_layout(folder / "layout.csv")
     )
-    data = normalise_to_controls(merged, group_by=("plate", "cell_line")).data
-    cells = data[data["role"].isin(["sample", "vehicle"])]
-    table = pd.DataFrame(
-        {
-            "block_id": "alectinib x " + cells["drug_b"].astype(str),
-            "drug_row": "alectinib",
-            "drug_col": cells["drug_b"].astype(str),
-            "conc_r": cells["conc_a_nM"].to_numpy(float),
-            "conc_c": cells["conc_b_nM"].to_numpy(float),
-            "response": 100.0 - cells["response"].to_numpy(float),  # % inhibition
-            "conc_r_unit": "nM",
-            "conc_c_unit": "nM",
-        }
-    )
+    table = synergy_long_table(merged)
     result = synergy_scores(
         table,
         methods=("ZIP", "Bliss"),
