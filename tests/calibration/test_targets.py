@@ -3,6 +3,7 @@ and the likelihood is what the targets say."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -149,18 +150,7 @@ def test_chain_offset_moves_the_measurement_and_its_sd_widens_the_error():
         assert t.log_likelihood(twin) == pytest.approx(expected, rel=1e-9)
     assert t.z(10.0 * math.exp(0.3)) == 0.0  # the measurement lands on the bound: inside
     assert t.z(10.0) == pytest.approx(-0.3 / 0.25)
-    plain = Target(
-        name="x",
-        readout="C7.week4_fold_vehicle",
-        value=10.0,
-        unit="1",
-        scale="log",
-        sd=0.2,
-        role="used",
-        source="s",
-        kind="interval",
-        low=10.0,
-    )
+    plain = dataclasses.replace(t, chain_offset=0.0, chain_sd=0.0)
     assert plain.log_likelihood(10.0) == pytest.approx(math.log(0.5))
 
 
