@@ -7,6 +7,11 @@ How to add a section (5 lines):
 4. Return ``SectionResult(title, text=, figures=[(caption, Figure)], tables={"x.csv": df},
    claims=[ClaimResult("C1", ClaimStatus.PASS, "IC50 = 21 nM")])``; extra files go in ctx.out_dir.
 
+A section that runs long reports its sub-steps: ``with ctx.task("repeated studies", total=n) as
+step:`` and ``step()`` after each one (or ``ctx.progress(done, total, what)``). On a terminal the
+runner shows them as a second bar under the section bar; everywhere else (tests, ensemble
+workers, ``progress=False``, output that is not a terminal) they cost nothing and show nothing.
+
 Nothing is written into the output folder until every section has succeeded: all files are made in a
 temporary sibling folder and moved into place at the end (``report.html`` last). A section that
 raises leaves the output folder as it was.
@@ -38,7 +43,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +57,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -64,8 +71,10 @@ from leptotwin.study.report import Report, Section
 __all__ = [
     "CLAIMS_CSV",
     "DEFAULT_SEED",
+    "PROGRESS_INTERVAL_S",
     "REPORT_HTML",
     "Context",
+    "ProgressCallback",
     "ReproduceResult",
     "SectionFunc",
     "SectionResult",
@@ -85,6 +94,12 @@ REPORT_HTML = "report.html"
 
 #: Package whose modules hold the sections; imported on demand, absent is fine.
 SECTIONS_PACKAGE = "leptotwin.study.sections"
+
+#: Least seconds between two sub-step reports of a :meth:`Context.task` (its last one always goes).
+PROGRESS_INTERVAL_S = 0.2
+
+#: A section's sub-step report ``(done, total, what)``; ``total`` is ``None`` when not known.
+ProgressCallback = Callable[[int, int | None, str], None]
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _CSV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.csv$")
@@ -118,6 +133,11 @@ class Context:
     sections : tuple of str
         The names of the sections this run executes, in order (a section may point the reader
         to another one only when it is in the report).
+    on_progress : callable, optional
+        Where :meth:`progress` and :meth:`task` report sub-steps: ``on_progress(done, total,
+        what)``. The runner sets it while a progress display is shown; ``None`` (tests, ensemble
+        workers, no display): the reports are dropped. Sections call :meth:`task` or
+        :meth:`progress`, never this.
     """
 
     rng: np.random.Generator
@@ -128,6 +148,87 @@ class Context:
     catalog: Catalog | None = None
     ensemble: bool = False
     sections: tuple[str, ...] = ()
+    on_progress: ProgressCallback | None = field(default=None, repr=False, compare=False)
+
+    def progress(self, done: int, total: int | None = None, what: str = "") -> None:
+        """Report that ``done`` of ``total`` sub-steps of ``what`` are finished.
+
+        Passed on as it comes (no rate limit): call it between steps that take a while, or use
+        :meth:`task` in a loop. Does nothing without a progress display."""
+        if self.on_progress is not None:
+            self.on_progress(int(done), None if total is None else int(total), str(what))
+
+    @contextmanager
+    def task(self, what: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+        """A sub-task of ``total`` steps: ``with ctx.task("studies", total=n) as step:``, then
+        ``step()`` after each step (``step(k)``: k steps; ``step(what="...")`` relabels it).
+
+        Reports 0 at the start, then at most one count per :data:`PROGRESS_INTERVAL_S` (a new
+        label and the last step are reported at once: relabel per phase, not per fast
+        iteration), and the count reached on leaving the block, so the counts a display sees rise
+        to where the work stopped. Without a progress display ``step`` does nothing (it costs a
+        call).
+
+        Examples
+        --------
+        >>> seen = []
+        >>> ctx = Context(rng=np.random.default_rng(0), seed=0, out_dir=Path("."),
+        ...               on_progress=lambda *a: seen.append(a))
+        >>> with ctx.task("studies", total=3) as step:
+        ...     for _ in range(3):
+        ...         step()
+        >>> seen[0], seen[-1]
+        ((0, 3, 'studies'), (3, 3, 'studies'))
+        """
+        if self.on_progress is None:
+            yield _no_step
+            return
+        stepper = _Stepper(self.on_progress, str(what), total)
+        try:
+            yield stepper
+        finally:
+            stepper.flush()
+
+
+def _no_step(n: int = 1, *, what: str | None = None) -> None:
+    """The step of a task with no progress display."""
+
+
+class _Stepper:
+    """The step function of :meth:`Context.task`: counts steps, reports a few times a second."""
+
+    __slots__ = ("_callback", "_next", "_reported", "done", "total", "what")
+
+    def __init__(self, callback: ProgressCallback, what: str, total: int | None) -> None:
+        self._callback = callback
+        self.what = what
+        self.total = None if total is None else int(total)
+        self.done = 0
+        self._reported: tuple[int, str] | None = None
+        self._next = 0.0
+        self._report()
+
+    def __call__(self, n: int = 1, *, what: str | None = None) -> None:
+        self.done += n
+        relabelled = what is not None and str(what) != self.what
+        if relabelled:
+            self.what = str(what)
+        if (
+            relabelled
+            or (self.total is not None and self.done >= self.total)
+            or time.monotonic() >= self._next
+        ):
+            self._report()
+
+    def _report(self) -> None:
+        self._callback(self.done, self.total, self.what)
+        self._reported = (self.done, self.what)
+        self._next = time.monotonic() + PROGRESS_INTERVAL_S
+
+    def flush(self) -> None:
+        """Report the count reached, unless it was the last one reported."""
+        if self._reported != (self.done, self.what):
+            self._report()
 
 
 @dataclass
@@ -532,6 +633,9 @@ def _run_sections(
     )
     with Progress(*columns, console=console, disable=not progress) as bar:
         task = bar.add_task("reproduce", total=len(specs))
+        # sub-steps only where the bar is drawn live: off a terminal rich prints the bars once,
+        # at the end, and a section's sub-bar would be stale there
+        substeps = _SubstepBar(bar) if progress and console.is_terminal else None
         for spec in specs:
             bar.update(task, description=f"section {spec.name}")
             bar.refresh()
@@ -543,6 +647,7 @@ def _run_sections(
                 name=spec.name,
                 catalog=catalog,
                 sections=tuple(s.name for s in specs),
+                on_progress=substeps,
             )
             start = time.perf_counter()
             try:
@@ -551,6 +656,9 @@ def _run_sections(
             except BaseException as exc:
                 exc.add_note(f"in reproduce section {spec.name!r} ({_qualname(spec.func)})")
                 raise
+            finally:
+                if substeps is not None:
+                    substeps.close()
             elapsed[spec.name] = time.perf_counter() - start
             if not isinstance(res, SectionResult):
                 raise LeptotwinError(
@@ -564,6 +672,33 @@ def _run_sections(
             bar.advance(task)
         bar.update(task, description="done")
     return elapsed
+
+
+class _SubstepBar:
+    """A section's sub-steps as a second task of the runner's bar (a :data:`ProgressCallback`).
+
+    The task is made at the first report and removed by :meth:`close` when the section ends; a
+    new sub-task of the section (the count going back, another total) restarts its clock."""
+
+    def __init__(self, bar: Progress) -> None:
+        self._bar = bar
+        self._task: TaskID | None = None
+        self._last: tuple[int, int | None] = (0, None)
+
+    def __call__(self, done: int, total: int | None, what: str) -> None:
+        description = f"  ↳ {what}" if what else "  ↳"
+        if self._task is None:
+            self._task = self._bar.add_task(description, total=total, completed=done)
+        elif done < self._last[0] or total != self._last[1]:
+            self._bar.reset(self._task, total=total, completed=done, description=description)
+        else:
+            self._bar.update(self._task, completed=done, description=description)
+        self._last = (done, total)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._bar.remove_task(self._task)
+        self._task, self._last = None, (0, None)
 
 
 def _ensemble_spec(

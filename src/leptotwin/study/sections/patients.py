@@ -241,20 +241,23 @@ def burden_sensitivity(
     base = catalog or load_catalog()
     rows = []
     grid = burden_grid(base)
-    for sd, origin in zip(grid["lmc_burden_sd_log"].astype(float), grid["from"], strict=True):
-        studies = repeated_studies(ctx, repeats, catalog=base.with_values({BURDEN_SD: sd}))
-        k = int(studies["reproduced"].sum())
-        low, high = wilson_interval(np.array([k]), np.array([repeats]))
-        rows.append(
-            {
-                "lmc_burden_sd_log": sd,
-                "from": origin,
-                "repeats": repeats,
-                "p_reproduced": k / repeats,
-                "lower": float(low[0]),
-                "upper": float(high[0]),
-            }
-        )
+    label = f"C9: {repeats:,} studies at each burden spread"
+    with ctx.task(label, total=len(grid)) as step:
+        for sd, origin in zip(grid["lmc_burden_sd_log"].astype(float), grid["from"], strict=True):
+            studies = repeated_studies(ctx, repeats, catalog=base.with_values({BURDEN_SD: sd}))
+            k = int(studies["reproduced"].sum())
+            low, high = wilson_interval(np.array([k]), np.array([repeats]))
+            rows.append(
+                {
+                    "lmc_burden_sd_log": sd,
+                    "from": origin,
+                    "repeats": repeats,
+                    "p_reproduced": k / repeats,
+                    "lower": float(low[0]),
+                    "upper": float(high[0]),
+                }
+            )
+            step()
     return pd.DataFrame(rows)
 
 
@@ -398,13 +401,19 @@ def patients_csf(ctx: Context) -> SectionResult:
     repeats = 200 if ctx.quick or ctx.ensemble else 1000
     cf_repeats = 200 if ctx.ensemble else 100 if ctx.quick else 300
     n_population = ENSEMBLE_POPULATION if ctx.ensemble else MIN_POPULATION
-    primary_patients = simulate_csf_areg(study_groups(), rng=ctx.rng)
-    primary = measure_csf(ctx, primary_patients, folder="csf_elisa")
-    population = population_effect(ctx, n_population)
-    studies = repeated_studies(ctx, repeats)
-    counterfactual = {
-        name: repeated_studies(ctx, cf_repeats, counterfactual=name) for name in COUNTERFACTUALS
-    }
+    # sub-steps for the progress display: each label names the step under way
+    with ctx.task("C9: primary 4/30/24 study", total=3 + len(COUNTERFACTUALS)) as step:
+        primary_patients = simulate_csf_areg(study_groups(), rng=ctx.rng)
+        primary = measure_csf(ctx, primary_patients, folder="csf_elisa")
+        step(what=f"C9: {n_population:,} virtual patients per group")
+        population = population_effect(ctx, n_population)
+        step(what=f"C9: {repeats:,} repeated 4/30/24 studies")
+        studies = repeated_studies(ctx, repeats)
+        counterfactual: dict[str, pd.DataFrame] = {}
+        for name in COUNTERFACTUALS:
+            step(what=f"C9: {cf_repeats:,} studies, counterfactual {name}")
+            counterfactual[name] = repeated_studies(ctx, cf_repeats, counterfactual=name)
+        step()
     claim = evaluate(population, studies, counterfactual, min_population=n_population)
     if ctx.ensemble:
         return SectionResult("AREG in the CSF of patients (C9)", claims=[claim])
