@@ -149,3 +149,18 @@ def test_patients_section_gives_the_same_results_with_and_without_progress(tmp_p
     for t in tasks:
         counts = [c[0] for c in t]
         assert counts == sorted(counts)
+
+
+def test_human_section_reports_its_phases_in_order(tmp_path, monkeypatch):
+    """The human-translation section's phases (cohort, exposure, sweep, credible intervals)
+    rise to their total, one label per phase."""
+    from leptotwin.study.sections.human import human_translation
+
+    monkeypatch.setattr(reproduce, "PROGRESS_INTERVAL_S", 0.0)
+    seen: list[tuple[int, int | None, str]] = []
+    with using_catalog(posterior_median_catalog()):
+        human_translation(_ctx(tmp_path, lambda *a: seen.append(a), quick=True, name="human"))
+    assert [c[0] for c in seen] == [0, 1, 2, 3, 4]
+    assert all(c[1] == 4 for c in seen)
+    labels = [c[2] for c in seen]
+    assert labels[0].startswith("human:") and "sweep" in labels[2] and "parameter" in labels[3]

@@ -106,6 +106,15 @@ def human_translation(ctx: Context) -> SectionResult:
     n = proto["quick_patients_per_arm"] if ctx.quick else proto["patients_per_arm"]
     fold = proto["progression_fold"]
     arms = [Arm(name, regs) for name, regs in proto["arms"].items()]
+    uncertain = not getattr(ctx, "ensemble", False)  # an ensemble member needs no intervals
+    with ctx.task(f"human: {n} virtual patients per arm", total=3 + uncertain) as step:
+        return _human_translation(ctx, proto, n, fold, arms, uncertain, step)
+
+
+def _human_translation(  # type: ignore[no-untyped-def]
+    ctx: Context, proto: dict, n: int, fold: float, arms: list, uncertain: bool, step
+) -> SectionResult:
+    """The section's work; ``step`` reports its phases to the progress display."""
     cohort = simulate_patients(
         arms,
         n_per_arm=n,
@@ -119,6 +128,7 @@ def human_translation(ctx: Context) -> SectionResult:
     control = control_at(cohort.observations)
     # every (drug, regimen) of the arms, in arm order
     regimens = dict.fromkeys((d, r) for a in arms for d, r in a.regimens.items())
+    step(what="human: exposure at the lesion per regimen")
     exposure = exposure_table(ctx.rng, regimens)
     fig = Figure(figsize=(11, 4), layout="constrained")
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
@@ -159,6 +169,7 @@ def human_translation(ctx: Context) -> SectionResult:
     if discussion:
         text += "\n\n" + discussion
     spec = SweepSpec.from_protocol(proto)
+    step(what="human: dose and schedule sweep")
     sweep = schedule_sweep(
         spec,
         n_per_arm=spec.quick_patients_per_regimen if ctx.quick else spec.patients_per_regimen,
@@ -173,7 +184,8 @@ def human_translation(ctx: Context) -> SectionResult:
     text += "\n\n" + sweep_text(sweep, choice, spec.control_margin, spec.min_control)
     tables: dict[str, pd.DataFrame] = {}
     figures: list[tuple[str, Figure]] = []
-    if not getattr(ctx, "ensemble", False):  # an ensemble member needs no credible intervals
+    if uncertain:
+        step(what="human: the sweep over parameter sets (credible intervals)")
         usp = UncertaintySpec.from_protocol(proto)
         n_draws = usp.quick_draws if ctx.quick else usp.draws
         n_pat = usp.quick_patients_per_draw if ctx.quick else usp.patients_per_draw
@@ -210,6 +222,7 @@ def human_translation(ctx: Context) -> SectionResult:
     checks = pk_out_of_sample()
     text += "\n\n" + pk_checks_text(checks)
     tables["pk_out_of_sample.csv"] = checks
+    step()
     return SectionResult(
         title="Human translation (model predictions)",
         text=text,
