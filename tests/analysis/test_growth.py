@@ -277,3 +277,17 @@ def test_read_bli_header_without_rows(tmp_path):
     path.write_text("mouse,arm,day,total_flux_p_s\n", encoding="utf-8")
     with pytest.raises(LeptotwinError, match="empty.csv: no data rows"):
         read_bli(path)
+
+
+def test_geometric_mean_ci_is_the_t_interval_of_the_log_mean():
+    from scipy import stats
+
+    from leptotwin.analysis.growth import geometric_mean_ci
+
+    x = np.array([2.0, 8.0, 4.0, 16.0])
+    logs = np.log(x)
+    half = stats.t.ppf(0.975, 3) * logs.std(ddof=1) / 2.0
+    lo, hi = geometric_mean_ci(x)
+    assert lo == pytest.approx(np.exp(logs.mean() - half))
+    assert hi == pytest.approx(np.exp(logs.mean() + half))
+    assert all(np.isnan(geometric_mean_ci([3.0, 0.0])))  # one positive value: no interval

@@ -32,6 +32,7 @@ from leptotwin.formats.mouse_table import check_mouse_day_table
 __all__ = [
     "compare_growth",
     "end_of_study_fold_change",
+    "geometric_mean_ci",
     "growth_curves",
     "plot_growth",
     "read_bli",
@@ -303,6 +304,19 @@ def _geo_ci(
         t = stats.t.ppf(1 - alpha / 2, np.where(n >= 2, n - 1, np.nan))
         half = t * np.asarray(sd, float) / np.sqrt(n)
     return 10.0**mean, 10.0 ** (mean - half), 10.0 ** (mean + half)
+
+
+def geometric_mean_ci(values: Any, *, alpha: float = 0.05) -> tuple[float, float]:
+    """(1 - alpha) t interval of the geometric mean of positive values, as in
+    :func:`summarize_growth` (non-positive and non-finite values dropped; NaN for fewer than
+    two)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log10(np.asarray(values, float))
+    logs = logs[np.isfinite(logs)]
+    if logs.size < 2:
+        return (math.nan, math.nan)
+    _, lo, hi = _geo_ci(logs.mean(), np.std(logs, ddof=1), logs.size, check_alpha(alpha, "alpha"))
+    return (float(lo), float(hi))
 
 
 def summarize_growth(

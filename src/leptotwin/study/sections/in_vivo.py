@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from leptotwin.analysis.growth import growth_curves, plot_growth, read_bli, summarize_growth
+from leptotwin.analysis.growth import (
+    geometric_mean_ci,
+    growth_curves,
+    plot_growth,
+    read_bli,
+    summarize_growth,
+)
 from leptotwin.analysis.survival import median_survival, pairwise_logrank, plot_km
 from leptotwin.assays.bli import simulate_bli, write_bli
 from leptotwin.assays.harvest import harvest_counts
@@ -248,18 +254,6 @@ def cross_resistance_of(ctx: Context, name: str, composition: list[tuple[str, fl
         ic, name, dose_max=dmax, quantity="harvested cells: IC50 ratio to parental (×)"
     )
     return {"pass": all(parts), "text": text, "table": ic, "readouts": readouts}
-
-
-def geometric_mean_ci(values: pd.Series) -> tuple[float, float]:
-    """95 % t interval of the geometric mean of positive values (NaN for fewer than two)."""
-    logs = np.log(np.asarray(values, float))
-    logs = logs[np.isfinite(logs)]
-    if logs.size < 2:
-        return (np.nan, np.nan)
-    from scipy import stats
-
-    half = stats.t.ppf(0.975, logs.size - 1) * logs.std(ddof=1) / np.sqrt(logs.size)
-    return (float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half)))
 
 
 @register_section("in_vivo_combination", order=50)
