@@ -368,6 +368,18 @@ def test_warm_start_begins_at_the_given_draws_and_skips_the_optimiser():
     d = warm.diagnostics.set_index("parameter")
     assert d.loc["pathway.egfr_weight", "posterior_median"] == pytest.approx(6.0, rel=0.05)
     with pytest.raises(LeptotwinError, match="lack a calibrated value"):
-        _quick(start_draws=first.draws.drop(columns=PARAMS[0]))
+        _quick(start_draws=first.draws.drop(columns=PARAMS))
+    # a value the earlier run did not calibrate starts at its catalogue value, spread by
+    # 0.3 prior SD in normal space; the others start at the given rows
+    part = _quick(start_draws=first.draws.drop(columns=PARAMS[0]), n_steps=40, burn=10)
+    assert part.sample.settings["warm_start_filled"] == [PARAMS[0]]
+    z0 = part.sample.run.z_start
+    np.testing.assert_allclose(
+        part.sample.transform.to_theta(z0)[:, 1:], first.draws[PARAMS[1:]].to_numpy()[rows]
+    )
+    cat_z = part.sample.transform.to_z(
+        np.array([[load_catalog().quantity(p).value for p in PARAMS]])
+    )[0, 0]
+    assert np.std(z0[:, 0]) > 0.05 and abs(np.mean(z0[:, 0]) - cat_z) < 0.4
     with pytest.raises(LeptotwinError, match="fewer start draws"):
         _quick(start_draws=first.draws.head(3))

@@ -151,7 +151,7 @@ def test_start_from_an_earlier_posterior_is_recorded_and_a_bad_file_refused(tmp_
         _run(tmp_path / "c", start_from=tmp_path / "missing.csv")
     assert exc.value.source == "--start-from"
     bad = tmp_path / "bad.csv"
-    bad.write_text("pathway.egfr_weight\n6.0\n")
+    bad.write_text("not.a.calibrated.value\n6.0\n")
     with pytest.raises(LeptotwinError, match="lack a calibrated value"):
         _run(tmp_path / "d", start_from=bad)
     assert not (tmp_path / "c").exists()
