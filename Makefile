@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv reproduce test fuzz lint format bench clean
+.PHONY: venv reproduce test fuzz lint format bench clean browser
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts examples
 	$(BIN)/ruff format --check src tests benchmarks scripts examples
 
-test: lint
+# tests/study/test_report_browser.py opens the report in headless Chromium: as root with apt-get
+# (CI on Debian) install it when missing; elsewhere that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+	  echo "chromium not installed: the report's browser test will skip"
+
+test: lint browser
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q
 
 # Nightly-size property tests (not run by CI): every reader and grammar, 10,000 cases each.
