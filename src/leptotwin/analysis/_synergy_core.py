@@ -9,17 +9,20 @@ positive is synergy. Monotherapy cells get score 0, as in SynergyFinder.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from leptotwin.analysis._drfit import fit_batch, make_batch
+from leptotwin.analysis._kernels import _jit
 from leptotwin.analysis._llmodels import get_model
 
 Array = NDArray[np.float64]
 
 __all__ = [
+    "ZIP_VARIANTS",
     "MonoFits",
     "bliss",
     "fit_monotherapies",
@@ -29,6 +32,7 @@ __all__ = [
     "loewe_expected",
     "most_synergistic_area",
     "zip_delta",
+    "zip_delta_synergyfinder",
 ]
 
 
@@ -229,8 +233,10 @@ def _refit_slices(
     """
     start = start[:, None]
     if free_top:
-        p, ok = _fit_ll4(dose, resp - start, {"d": 0.0})
+        shifted = resp - start
+        p, ok = _fit_ll4(dose, shifted, {"d": 0.0})
         ok &= p[:, 0] > 0  # the dose-0 level must be the fixed asymptote (Hill slope > 0)
+        ok &= ~_ran_away(dose, shifted, p, top)
         full = p.copy()
         full[:, 1] += start[:, 0]
         full[:, 2] = start[:, 0]
@@ -247,6 +253,32 @@ def _refit_slices(
     return fitted, ok, full
 
 
+#: A free-top slice fit has run away when its top lies this many times the slice's span (or
+#: ``top``) from its start, or its EC50 this many decades outside the tested doses.
+_RUNAWAY_TOP, _RUNAWAY_DECADES = 10.0, 6.0
+
+
+def _ran_away(dose: Array, shifted: Array, p: Array, top: float) -> NDArray[np.bool_]:
+    """Free-top slice fits (``d = 0`` on ``shifted = resp - start``) whose optimum lies at
+    infinity: a top or EC50 far outside the data, a non-finite fit, or one worse than the flat
+    line at the start (the model's own limit ``e -> inf``, so a converged fit is never worse).
+    Such a fit's parameters are arbitrary and its values can cancel to 0 (issue 15)."""
+    pos = np.where(dose > 0, dose, np.nan)
+    with np.errstate(all="ignore"):
+        lo, hi = np.nanmin(pos, axis=1), np.nanmax(pos, axis=1)
+        span = np.maximum(np.nanmax(np.abs(shifted), axis=1), top)
+        far = ~(np.abs(p[:, 1]) <= _RUNAWAY_TOP * span)
+        far |= ~(p[:, 3] >= lo * 10**-_RUNAWAY_DECADES) | ~(p[:, 3] <= hi * 10**_RUNAWAY_DECADES)
+        fitted = ll4(dose, *(p[:, k : k + 1] for k in range(4)))
+        rss = np.sum((shifted - fitted) ** 2, axis=1)
+        flat = np.sum(shifted**2, axis=1)
+    return far | ~np.isfinite(rss) | (rss > flat * (1 + 1e-9) + 1e-12 * top**2)
+
+
+#: ZIP definitions: ``"yadav"`` (default), ``"synergyfinder"`` (3.7.x), ``"synergy"`` (package).
+ZIP_VARIANTS = ("yadav", "synergyfinder", "synergy")
+
+
 def zip_delta(
     conc_r: Array,
     conc_c: Array,
@@ -254,22 +286,32 @@ def zip_delta(
     mono: MonoFits,
     *,
     top: float = 100.0,
-    variant: str = "synergyfinder",
-) -> tuple[Array, Array]:
-    """ZIP delta scores: ``(score, expected)`` with ``expected`` the Bliss surface of fits.
+    variant: str = "yadav",
+) -> tuple[Array, Array, NDArray[np.bool_]]:
+    """ZIP delta scores: ``(score, expected, flagged)``.
 
-    ``variant="synergyfinder"`` (SynergyFinder ``ZIP``): for each positive concentration of one
-    drug, an LL.4 curve of the other drug is fitted to the combination cells only (positive
-    doses), its dose-0 asymptote fixed to the first drug's *fitted* monotherapy response and its
-    top fixed to ``top`` (100 %); the two fitted surfaces are averaged and the Bliss product of
-    the fitted monotherapies is subtracted. A slice whose fit fails keeps its observed values
-    (as SynergyFinder does); a slice with a single positive dose uses the observation.
+    ``expected`` is the Bliss surface of the monotherapy fits; ``flagged`` (n,) marks blocks
+    where a slice fit failed or ran away (such a slice is never averaged in: its cells take the
+    other direction's fit alone, or the observed response if that failed too).
+
+    ``variant="yadav"`` (default; Yadav et al. 2015, SynergyFinder 2.x as documented): for
+    each positive concentration of one drug, an LL.4 curve of the other drug is fitted to the
+    combination cells only (positive doses), its dose-0 asymptote fixed to the first drug's
+    *fitted* monotherapy response and its top fixed to ``top`` (100 %); every fit at its global
+    least-squares optimum; the two fitted surfaces are averaged and the Bliss product of the
+    fitted monotherapies is subtracted. A slice whose fit fails keeps its observed values (as
+    SynergyFinder 2.x does); a slice with a single positive dose uses the observation.
+
+    ``variant="synergyfinder"`` (SynergyFinder 3.7.x ``ZIP()``): see
+    :func:`zip_delta_synergyfinder`; ``mono`` is not used.
 
     ``variant="synergy"`` (the ``synergy`` package's ``ZIP``): the slice fits include the
     zero-dose cell, their top is a free parameter, and the Bliss surface uses monotherapy
     curves evaluated with the mean of the two fitted dose-0 asymptotes (in the package the
     slices start at each drug's own asymptote, which is reproduced here).
     """
+    if variant == "synergyfinder":
+        return zip_delta_synergyfinder(conc_r, conc_c, inhib, top=top)
     n, nr, nc = inhib.shape
     free_top = variant == "synergy"
     first = 0 if free_top else 1
@@ -295,23 +337,97 @@ def zip_delta(
     surf_a = _slice_fits(dose_a, resp_a, start_a, top, free_top)
     surf_b = _slice_fits(dose_b, resp_b, start_b, top, free_top)
     if free_top:  # evaluate the slices from the averaged-E0 monotherapy values
-        surf_a = _restart(surf_a, start_a, fc[:, 1:].reshape(-1), dose_a)
-        surf_b = _restart(surf_b, start_b, fr[:, 1:].reshape(-1), dose_b)
-        surf_a = surf_a[:, 1:]
-        surf_b = surf_b[:, 1:]
+        ok_a, ok_b = surf_a[2], surf_b[2]
+        fit_a = _restart(surf_a, fc[:, 1:].reshape(-1), dose_a)[:, 1:]
+        fit_b = _restart(surf_b, fr[:, 1:].reshape(-1), dose_b)[:, 1:]
     else:
-        surf_a = surf_a[0]
-        surf_b = surf_b[0]
-    a = surf_a.reshape(n, nc - 1, nr - 1).transpose(0, 2, 1)
-    b = surf_b.reshape(n, nr - 1, nc - 1)
-    fitted = 0.5 * (a + b)
+        (fit_a, _, ok_a), (fit_b, _, ok_b) = surf_a, surf_b
+    a = fit_a.reshape(n, nc - 1, nr - 1).transpose(0, 2, 1)
+    b = fit_b.reshape(n, nr - 1, nc - 1)
+    fitted, flagged = _average_slices(
+        a,
+        b,
+        ok_a.reshape(n, nc - 1)[:, None, :],
+        ok_b.reshape(n, nr - 1)[:, :, None],
+        inhib[:, 1:, 1:],
+    )
     expected = np.empty_like(inhib)
     frr = fr[:, :, None]
     fcc = fc[:, None, :]
     expected[:] = frr + fcc - frr * fcc / top
     score = np.zeros_like(inhib)
     score[:, 1:, 1:] = fitted - expected[:, 1:, 1:]
-    return score, expected
+    return score, expected, flagged
+
+
+def _average_slices(
+    a: Array, b: Array, ok_a: NDArray[np.bool_], ok_b: NDArray[np.bool_], observed: Array
+) -> tuple[Array, NDArray[np.bool_]]:
+    """Mean of the two directions' fits (n, r, c) over the directions whose slice fit is
+    usable; the observed combination response where neither is. Also whether any slice of a
+    block was left out."""
+    ok_a = np.broadcast_to(ok_a, a.shape)
+    ok_b = np.broadcast_to(ok_b, b.shape)
+    total = np.where(ok_a, a, 0.0) + np.where(ok_b, b, 0.0)
+    count = ok_a.astype(np.int64) + ok_b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fitted = np.where(count > 0, total / np.maximum(count, 1), observed)
+    flagged = ~(ok_a & ok_b).reshape(a.shape[0], -1).all(axis=1)
+    return fitted, flagged
+
+
+def zip_delta_synergyfinder(
+    conc_r: Array, conc_c: Array, inhib: Array, *, top: float = 100.0
+) -> tuple[Array, Array, NDArray[np.bool_]]:
+    """SynergyFinder 3.7.x ``ZIP()`` (Bioconductor release of 2023): ``(score, expected,
+    flagged)``.
+
+    Each single drug is fitted on its own (LL.4, all four parameters free, the zero-dose cell
+    at the model's dose-0 limit); expected = Bliss product of those fits' predictions. For
+    each positive concentration of one drug, the other drug's whole series, zero-dose cell
+    included, is fitted with the lower limit ``c`` fixed to that cell's *observed* response and
+    the top free. The two directions' predictions are averaged; monotherapy cells get score 0
+    and expected = observed. Every fit follows R drc's own path (self-starter, scaling, BFGS,
+    L.4 on log dose where drm fails), because the published means are where that path stops
+    (some Mathews slices end at drc's 500-iteration limit, not at an optimum). A fit that fails
+    on both paths (SynergyFinder stops with an error) is left out and the block flagged; a
+    failed monotherapy fit makes the block's scores NaN.
+    """
+    n, nr, nc = inhib.shape
+    free = np.full(n, np.nan)
+    fr, _, path_r = _synergyfinder_fits(
+        np.ascontiguousarray(conc_r), np.ascontiguousarray(inhib[:, :, 0]), free
+    )
+    fc, _, path_c = _synergyfinder_fits(
+        np.ascontiguousarray(conc_c), np.ascontiguousarray(inhib[:, 0, :]), free
+    )
+    # (a) row drug varies at conc_c[j] (j >= 1), its lower limit the observed cell (0, j)
+    fit_a, _, path_a = _synergyfinder_fits(
+        np.repeat(conc_r, nc - 1, axis=0),
+        np.ascontiguousarray(inhib[:, :, 1:].transpose(0, 2, 1).reshape(-1, nr)),
+        np.ascontiguousarray(inhib[:, 0, 1:].reshape(-1)),
+    )
+    # (b) column drug varies at conc_r[i] (i >= 1), its lower limit the observed cell (i, 0)
+    fit_b, _, path_b = _synergyfinder_fits(
+        np.repeat(conc_c, nr - 1, axis=0),
+        np.ascontiguousarray(inhib[:, 1:, :].reshape(-1, nc)),
+        np.ascontiguousarray(inhib[:, 1:, 0].reshape(-1)),
+    )
+    a = fit_a.reshape(n, nc - 1, nr).transpose(0, 2, 1)[:, 1:, :]
+    b = fit_b.reshape(n, nr - 1, nc)[:, :, 1:]
+    ok_a = (path_a != _SF_FAILED).reshape(n, nc - 1)[:, None, :]
+    ok_b = (path_b != _SF_FAILED).reshape(n, nr - 1)[:, :, None]
+    fitted, flagged = _average_slices(a, b, ok_a, ok_b, inhib[:, 1:, 1:])
+    frr = fr[:, :, None]
+    fcc = fc[:, None, :]
+    expected = frr + fcc - frr * fcc / top
+    expected[:, 0, :] = inhib[:, 0, :]
+    expected[:, :, 0] = inhib[:, :, 0]
+    score = np.zeros_like(inhib)
+    score[:, 1:, 1:] = fitted - expected[:, 1:, 1:]
+    mono_failed = (path_r == _SF_FAILED) | (path_c == _SF_FAILED)
+    score[mono_failed] = np.nan
+    return score, expected, flagged | mono_failed
 
 
 def _at_zero(p: Array) -> Array:
@@ -329,23 +445,410 @@ def _with_start(p: Array, e0: Array) -> tuple[Array, ...]:
 
 def _slice_fits(
     dose: Array, resp: Array, start: Array, top: float, free_top: bool
-) -> tuple[Array, Array]:
+) -> tuple[Array, Array, NDArray[np.bool_]]:
+    """Fitted values (k, m), parameters (k, 4) and whether each slice fit is usable."""
     k, m = resp.shape
     if m == 1 and not free_top:  # SynergyFinder: one combination dose, no fit
-        return resp - 1e-10, np.full((k, 4), np.nan)
+        return resp - 1e-10, np.full((k, 4), np.nan), np.ones(k, bool)
     fitted, ok, full = _refit_slices(dose, resp, start, top, free_top)
-    fitted = np.where(ok[:, None], fitted, resp)
-    return fitted, full
+    if free_top:
+        return fitted, full, ok
+    # SynergyFinder 2.x keeps the observed values of a slice whose fit fails
+    return np.where(ok[:, None], fitted, resp), full, np.ones(k, bool)
 
 
-def _restart(res: tuple[Array, Array], start: Array, new_start: Array, dose: Array) -> Array:
+def _restart(res: tuple[Array, Array, NDArray[np.bool_]], new_start: Array, dose: Array) -> Array:
     """Re-evaluate free-top slice fits with the dose-0 level moved to ``new_start``."""
-    fitted, full = res
+    fitted, full, ok = res
     q = full.copy()
     q[:, 2] = new_start  # free-top slices: d is the dose-0 asymptote, c the top
-    ok = np.isfinite(full).all(axis=1)
     moved = ll4(dose, *(q[:, j : j + 1] for j in range(4)))
     return np.where(ok[:, None], moved, fitted)
+
+
+# --------------------------------------------------------------------------- drc's own path
+# SynergyFinder 3.x fits with R drc's drm(): a self-starter, scaling of dose and response,
+# optim(method = "BFGS") with a central-difference gradient and parscale, then a Hessian. The
+# ragged Mathews slices have several local minima, and the published ZIP means are where that
+# path stops, not the global optimum; so the "synergyfinder" ZIP variant follows the path.
+_DRC_NDEPS, _DRC_RELTOL, _DRC_MAXIT = 1e-3, 1e-7, 500
+#: Outcome of one SynergyFinder dose-response fit.
+_SF_LL4, _SF_L4, _SF_FAILED = 0, 1, 2
+
+
+@_jit()
+def _drc_curve(x: np.ndarray, p: np.ndarray, log_model: bool) -> np.ndarray:  # pragma: no cover
+    """drc ``LL.4`` (``log_model=False``: ``c + (d - c) / (1 + exp(b log(x / e)))``) or ``L.4``
+    (``x`` already a log dose: ``c + (d - c) / (1 + exp(b (x - e)))``) as R evaluates them:
+    NaN where a logarithm is undefined, an overflowing exponential is Inf."""
+    b, c, d, e = p[0], p[1], p[2], p[3]
+    out = np.empty(x.size)
+    for i in range(x.size):
+        if log_model:
+            z = b * (x[i] - e)
+        else:
+            q = x[i] / e if e != 0.0 else (np.inf if x[i] > 0.0 else np.nan)
+            if not q >= 0.0:
+                out[i] = np.nan
+                continue
+            z = b * (math.log(q) if q > 0.0 else -np.inf)
+        if z != z:
+            out[i] = np.nan
+        else:
+            out[i] = c + (d - c) / (1.0 + (math.exp(z) if z < 709.0 else np.inf))
+    return out
+
+
+@_jit()
+def _drc_rss(
+    par: np.ndarray, x: np.ndarray, y: np.ndarray, fixed: np.ndarray, log_model: bool
+) -> float:  # pragma: no cover
+    """Residual sum of squares at the free parameters ``par`` (``fixed``: NaN = free), summed
+    with compensation (R sums in extended precision)."""
+    full = fixed.copy()
+    k = 0
+    for j in range(4):
+        if fixed[j] != fixed[j]:
+            full[j] = par[k]
+            k += 1
+    f = _drc_curve(x, full, log_model)
+    s = 0.0
+    comp = 0.0
+    for i in range(x.size):
+        r = (y[i] - f[i]) * (y[i] - f[i])
+        t = s + r
+        if abs(s) >= abs(r):
+            comp += (s - t) + r
+        else:
+            comp += (r - t) + s
+        s = t
+    return s + comp
+
+
+@_jit()
+def _drc_grad(
+    b: np.ndarray,
+    ps: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    fixed: np.ndarray,
+    log_model: bool,
+) -> tuple[np.ndarray, bool]:  # pragma: no cover
+    """optim's central-difference gradient in parscale units; False if a value is not finite."""
+    n = b.size
+    g = np.empty(n)
+    xx = b * ps
+    for i in range(n):
+        xx[i] = (b[i] + _DRC_NDEPS) * ps[i]
+        v1 = _drc_rss(xx, x, y, fixed, log_model)
+        xx[i] = (b[i] - _DRC_NDEPS) * ps[i]
+        v2 = _drc_rss(xx, x, y, fixed, log_model)
+        xx[i] = b[i] * ps[i]
+        g[i] = (v1 - v2) / (2.0 * _DRC_NDEPS)
+        if not np.isfinite(g[i]):
+            return g, False
+    return g, True
+
+
+@_jit()
+def _drc_bfgs(
+    start: np.ndarray,
+    ps: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    fixed: np.ndarray,
+    log_model: bool,
+) -> tuple[np.ndarray, bool]:  # pragma: no cover
+    """R's ``vmmin`` (optim BFGS) from ``start`` with parameter scales ``ps``, then optim's
+    Hessian step. Returns the parameters and False where R would stop with an error (a
+    non-finite start value or gradient): drm then reports that the fit failed."""
+    n = start.size
+    b = start / ps
+    f = _drc_rss(b * ps, x, y, fixed, log_model)
+    if not np.isfinite(f):
+        return b * ps, False
+    fmin = f
+    g, good = _drc_grad(b, ps, x, y, fixed, log_model)
+    if not good:
+        return b * ps, False
+    it = 1
+    gradcount = 1
+    ilast = gradcount
+    hb = np.zeros((n, n))
+    xs = np.zeros(n)
+    cs = np.zeros(n)
+    t = np.zeros(n)
+    while True:
+        if ilast == gradcount:
+            hb[:] = 0.0
+            for i in range(n):
+                hb[i, i] = 1.0
+        xs[:] = b
+        cs[:] = g
+        gradproj = 0.0
+        for i in range(n):
+            s = 0.0
+            for j in range(i + 1):
+                s -= hb[i, j] * g[j]
+            for j in range(i + 1, n):
+                s -= hb[j, i] * g[j]
+            t[i] = s
+            gradproj += s * g[i]
+        if gradproj < 0.0:
+            step = 1.0
+            accepted = False
+            while True:
+                count = 0
+                for i in range(n):
+                    b[i] = xs[i] + step * t[i]
+                    if 10.0 + xs[i] == 10.0 + b[i]:
+                        count += 1
+                if count < n:
+                    f = _drc_rss(b * ps, x, y, fixed, log_model)
+                    accepted = np.isfinite(f) and f <= fmin + gradproj * step * 1e-4
+                    if not accepted:
+                        step *= 0.2
+                if count == n or accepted:
+                    break
+            if not abs(f - fmin) > _DRC_RELTOL * (abs(fmin) + _DRC_RELTOL):
+                count = n
+                fmin = f
+            if count < n:
+                fmin = f
+                g, good = _drc_grad(b, ps, x, y, fixed, log_model)
+                if not good:
+                    return b * ps, False
+                gradcount += 1
+                it += 1
+                d1 = 0.0
+                for i in range(n):
+                    t[i] = step * t[i]
+                    cs[i] = g[i] - cs[i]
+                    d1 += t[i] * cs[i]
+                if d1 > 0.0:
+                    d2 = 0.0
+                    for i in range(n):
+                        s = 0.0
+                        for j in range(i + 1):
+                            s += hb[i, j] * cs[j]
+                        for j in range(i + 1, n):
+                            s += hb[j, i] * cs[j]
+                        xs[i] = s
+                        d2 += s * cs[i]
+                    d2 = 1.0 + d2 / d1
+                    for i in range(n):
+                        for j in range(i + 1):
+                            hb[i, j] += (d2 * t[i] * t[j] - xs[i] * t[j] - t[i] * xs[j]) / d1
+                else:
+                    ilast = gradcount
+            elif ilast < gradcount:
+                count = 0
+                ilast = gradcount
+        else:
+            count = 0
+            if ilast == gradcount:
+                count = n
+            else:
+                ilast = gradcount
+        if it >= _DRC_MAXIT:
+            break
+        if gradcount - ilast > 2 * n:
+            ilast = gradcount
+        if count == n and ilast == gradcount:
+            break
+    par = b * ps
+    # optim(hessian = TRUE): gradients at par +- ndeps / parscale must be finite
+    for i in range(n):
+        for sgn in (1.0, -1.0):
+            q = b.copy()
+            q[i] += sgn * _DRC_NDEPS / ps[i]
+            _, good = _drc_grad(q, ps, x, y, fixed, log_model)
+            if not good:
+                return par, False
+    return par, True
+
+
+@_jit()
+def _r_norm2(v: np.ndarray) -> float:  # pragma: no cover
+    """Euclidean norm accumulated as the reference BLAS ``dnrm2`` does (running scale)."""
+    scale = 0.0
+    ssq = 1.0
+    for x in v:
+        if x != 0.0:
+            a = abs(x)
+            if scale < a:
+                ssq = 1.0 + ssq * (scale / a) ** 2
+                scale = a
+            else:
+                ssq += (a / scale) ** 2
+    return scale * math.sqrt(ssq)
+
+
+@_jit()
+def _r_line(u: np.ndarray, v: np.ndarray) -> tuple[float, float]:  # pragma: no cover
+    """Intercept and slope of ``lm(v ~ u)`` by R's Householder QR (LINPACK ``dqrdc2`` and
+    ``dqrsl``, two columns, no pivoting needed). The BFGS paths that SynergyFinder's published
+    means come from end after 500 iterations in flat valleys, where the last bit of a start
+    value decides where they stop; so the start follows R's arithmetic, not a textbook one."""
+    n = u.size
+    x = np.empty((2, n))
+    x[0] = 1.0
+    x[1] = u
+    qraux = np.array([_r_norm2(x[0]), _r_norm2(x[1])])
+    for col in range(2):
+        if col == n - 1:
+            break
+        nrm = _r_norm2(x[col, col:])
+        if nrm == 0.0:
+            continue
+        if x[col, col] != 0.0:
+            nrm = abs(nrm) if x[col, col] > 0.0 else -abs(nrm)
+        inv = 1.0 / nrm
+        for i in range(col, n):
+            x[col, i] *= inv
+        x[col, col] += 1.0
+        if col == 0:
+            dot = 0.0
+            for i in range(n):
+                dot += x[0, i] * x[1, i]
+            t = -dot / x[0, 0]
+            for i in range(n):
+                x[1, i] += t * x[0, i]
+            if qraux[1] != 0.0:
+                tt = max(1.0 - (abs(x[1, 0]) / qraux[1]) ** 2, 0.0)
+                if abs(tt) < 1e-6:
+                    qraux[1] = _r_norm2(x[1, 1:])
+                else:
+                    qraux[1] *= math.sqrt(tt)
+        qraux[col] = x[col, col]
+        x[col, col] = -nrm
+    qty = v.copy()
+    for j in range(min(2, n - 1)):
+        if qraux[j] != 0.0:
+            keep = x[j, j]
+            x[j, j] = qraux[j]
+            dot = 0.0
+            for i in range(j, n):
+                dot += x[j, i] * qty[i]
+            t = -dot / x[j, j]
+            for i in range(j, n):
+                qty[i] += t * x[j, i]
+            x[j, j] = keep
+    slope = qty[1] / x[1, 1]
+    icpt = (qty[0] + -slope * x[1, 0]) / x[0, 0]
+    return icpt, slope
+
+
+@_jit()
+def _drc_drm(
+    dose: np.ndarray, resp: np.ndarray, emin: float, log_model: bool
+) -> tuple[np.ndarray, bool]:  # pragma: no cover
+    """``drm(resp ~ dose, fct = LL.4(fixed = c(NA, emin, NA, NA)))`` (``emin`` NaN: free) or
+    ``L.4`` on a log dose: drc's scaling, self-starter and BFGS path. Returns ``b, c, d, e``
+    (``e`` on the dose scale given) and whether drm returned a model."""
+    m = dose.size
+    ds = 1.0
+    rs = 1.0
+    if not log_model:  # LL.4 scales dose and response by powers of ten of their medians
+        md = np.median(dose)
+        if md > 0.0:
+            ds = 10.0 ** math.floor(math.log10(md))
+        mr = np.median(resp)
+        if mr > 0.0:
+            rs = 10.0 ** math.floor(math.log10(mr))
+        if not ds >= 1e-15:
+            ds = 1.0
+        if not rs >= 1e-15:
+            rs = 1.0
+    x = dose / ds
+    y = resp / rs
+    # self-starter: c, d just outside the response range, then b, e from a straight line of
+    # log((d - y) / (y - c)) against log dose (positive doses) or the log dose itself
+    lo, hi = y.min(), y.max()
+    c0 = lo - 0.001 * (hi - lo)
+    d0 = hi + 0.001 * (hi - lo)
+    k = 0
+    for i in range(m):
+        if log_model or (x[i] > 0.0 and np.isfinite(x[i])):
+            k += 1
+    if k < 2:
+        return np.full(4, np.nan), False
+    u = np.empty(k)
+    v = np.empty(k)
+    k = 0
+    for i in range(m):
+        if log_model or (x[i] > 0.0 and np.isfinite(x[i])):
+            u[k] = x[i] if log_model else math.log(x[i])
+            v[k] = math.log((d0 - y[i]) / (y[i] - c0))
+            k += 1
+    icpt, slope = _r_line(u, v)
+    e0 = -icpt / slope if log_model else math.exp(-icpt / slope)
+    fixed = np.array([np.nan, emin / rs, np.nan, np.nan])
+    guess = np.array([slope, c0, d0, e0])
+    n_free = 0
+    for j in range(4):
+        if fixed[j] != fixed[j]:
+            n_free += 1
+    start = np.empty(n_free)
+    k = 0
+    for j in range(4):
+        if fixed[j] != fixed[j]:
+            start[k] = guess[j]
+            k += 1
+    if not np.isfinite(start).all():
+        return np.full(4, np.nan), False
+    start = np.where(start == 0.0, start.mean(), start)
+    ps = np.abs(start)
+    ps = np.where(ps < 1e-4, 1.0, ps)
+    par, good = _drc_bfgs(start, ps, x, y, fixed, log_model)
+    full = fixed.copy()
+    k = 0
+    for j in range(4):
+        if fixed[j] != fixed[j]:
+            full[j] = par[k]
+            k += 1
+    full[1] *= rs
+    full[2] *= rs
+    if not log_model:
+        full[3] *= ds
+    return full, good
+
+
+@_jit()
+def _synergyfinder_fits(
+    dose: np.ndarray, resp: np.ndarray, emin: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """SynergyFinder 3.x ``FitDoseResponse(data, Emin = emin, Emax = NA)`` of each row of
+    ``dose, resp`` (k, m) and its ``predict()`` at the tested doses.
+
+    LL.4 on the doses as given (dose 0 at the model's limit); where drm fails, L.4 on
+    ``log(dose)`` with dose 0 at 1e-10. A constant series gets 1e-10 added to its last
+    response first. Returns fitted values (k, m), LL.4 parameters ``b, c, d, e`` (k, 4) and
+    the path taken (``_SF_LL4``, ``_SF_L4`` or ``_SF_FAILED``) per row.
+    """
+    k, m = resp.shape
+    fitted = np.full((k, m), np.nan)
+    params = np.full((k, 4), np.nan)
+    path = np.full(k, _SF_FAILED, np.int64)
+    for r in range(k):
+        x = dose[r].copy()
+        y = resp[r].copy()
+        if m > 1 and y.max() == y.min():
+            y[m - 1] += 1e-10
+        p, good = _drc_drm(x, y, emin[r], False)
+        if good:
+            fitted[r] = _drc_curve(x, p, False)
+            params[r] = p
+            path[r] = _SF_LL4
+            continue
+        lx = np.log(np.where(x == 0.0, 1e-10, x))
+        p, good = _drc_drm(lx, y, emin[r], True)
+        if good:
+            fitted[r] = _drc_curve(lx, p, True)
+            params[r] = p
+            params[r, 3] = math.exp(p[3])
+            path[r] = _SF_L4
+    return fitted, params, path
 
 
 # --------------------------------------------------------------------------- summaries

@@ -20,9 +20,10 @@ Methods (per dose: observed − expected; monotherapy cells are 0):
     LL.4 monotherapy fits; no root → the larger single-drug response at ``x_r + x_c``;
     capped at ``top`` (SynergyFinder).
 ``ZIP``
-    SynergyFinder's delta score (Yadav et al. 2015): row- and column-wise LL.4 re-fits of the
+    the delta score (Yadav et al. 2015): row- and column-wise LL.4 re-fits of the
     combination cells, averaged, minus the Bliss surface of the fitted monotherapies.
-    ``zip_variant="synergy"`` follows the ``synergy`` package's definition instead.
+    ``zip_variant="synergyfinder"`` follows SynergyFinder 3.7.x, ``"synergy"`` the
+    ``synergy`` package (differences: docs/model.md (ZIP variants)).
 ``MuSyC``
     parametric surface (``gamma = 1``) separating potency (``alpha12``, ``alpha21``) from
     efficacy (``beta``) synergy; per dose, the fitted surface minus MuSyC's additive surface
@@ -62,6 +63,7 @@ from scipy import stats
 
 from leptotwin._checks import check_alpha
 from leptotwin.analysis._synergy_core import (
+    ZIP_VARIANTS,
     MonoFits,
     bliss,
     fit_monotherapies,
@@ -109,6 +111,10 @@ class BlockStatus(enum.Enum):
     NO_MONOTHERAPY = "no monotherapy wells: conc_r = 0 and conc_c = 0 must both be tested"
     TOO_FEW_DOSES = "fewer than 3 positive concentrations of a drug; LL.4 needs at least 4 doses"
     FIT_FAILED = "a monotherapy LL.4 fit failed; scores that need it are NaN"
+    ZIP_SLICE_FAILED = (
+        "a ZIP slice fit failed or ran away (top or EC50 at infinity); it is left out: those "
+        "cells take the other direction's fit alone, or the observed response if both failed"
+    )
 
 
 # --------------------------------------------------------------------------- input
@@ -229,6 +235,7 @@ class _Scores:
     musyc: MusycFit | None = None
     musyc_r2: Array | None = None
     mono: MonoFits | None = None
+    zip_flagged: NDArray[np.bool_] | None = None
 
 
 def _score_stack(
@@ -249,18 +256,19 @@ def _score_stack(
     mono = None
     ok = np.ones(n, bool)
     if {"Loewe", "ZIP", "MuSyC"} & set(methods):
-        zero = 1e-10 if zip_variant == "synergyfinder" else 0.0  # SynergyFinder's dose for 0
+        zero = 0.0 if zip_variant == "synergy" else 1e-10  # SynergyFinder 2.x's dose for 0
         mono = fit_monotherapies(conc_r, conc_c, inhib, zero_dose=zero)
         ok = mono.row_ok & mono.col_ok
     if "Loewe" in methods and mono is not None:
         s, e = loewe(conc_r, conc_c, inhib, mono, top)
         s[~ok] = np.nan
         score["Loewe"], expected["Loewe"] = s, e
+    flagged = None
     if "ZIP" in methods and mono is not None:
-        s, e = zip_delta(conc_r, conc_c, inhib, mono, top=top, variant=zip_variant)
+        s, e, flagged = zip_delta(conc_r, conc_c, inhib, mono, top=top, variant=zip_variant)
         s[~ok] = np.nan
         score["ZIP"], expected["ZIP"] = s, e
-    out = _Scores(score, expected, ok, mono=mono)
+    out = _Scores(score, expected, ok, mono=mono, zip_flagged=flagged)
     if "MuSyC" in methods and mono is not None:
         _score_musyc(conc_r, conc_c, inhib, mono, top, out)
     return out
@@ -408,7 +416,7 @@ def synergy_scores(
     *,
     scale: str = "inhibition",
     top: float = 100.0,
-    zip_variant: str = "synergyfinder",
+    zip_variant: str = "yadav",
     n_boot: int | None = None,
     alpha: float = 0.05,
     rng: np.random.Generator | None = None,
@@ -433,17 +441,19 @@ def synergy_scores(
         What ``response`` measures; viability is converted to ``top - response``.
     top : float
         Full effect in the response unit (100 for %, 1 for fractions).
-    zip_variant : {"synergyfinder", "synergy"}
-        SynergyFinder's ZIP as its source defines it (default), with every LL.4 fit at its
-        global least-squares optimum (grid + multistart; tested against brute force). Its
-        3.7.3 tutorial means on the Mathews data (19.57 / -2.98) are NOT reproduced: 11.88 /
-        4.51 here, and 11.80 / 11.64 when drc's own optimiser path (self-starter, scaling,
-        BFGS, L.4 fallback) is emulated exactly, so 3.x must differ from the documented
-        algorithm in a way its available documentation does not show. ``"synergy"``: the
-        ``synergy`` package's definition (free slice top, zero-dose cells included, Bliss
-        surface from monotherapy curves with the mean dose-0 level); equal to that package
-        to 1e-6 (tested) except where its bound on the slice top (Emax in [0, 1.5] as a
-        viability fraction) is active.
+    zip_variant : {"yadav", "synergyfinder", "synergy"}
+        The ZIP definition (each difference in one table: docs/model.md (ZIP variants)). ``"yadav"``
+        (default): the delta score as Yadav et al. 2015 and SynergyFinder 2.x define it (slices
+        over the combination cells, fixed at the fitted monotherapy and at ``top``), every
+        LL.4 fit at its global least-squares optimum (grid + multistart; tested against brute
+        force). ``"synergyfinder"``: SynergyFinder 3.7.x's ``ZIP()``, with R drc's own fitting
+        path emulated (its published Mathews tutorial means 19.57 / -2.98 are reproduced to
+        0.01; tested). ``"synergy"``: the ``synergy`` package's definition (free slice top,
+        zero-dose cells included, Bliss surface from monotherapy curves with the mean dose-0
+        level); equal to that package to 1e-6 (tested) except where its bound on the slice top
+        (Emax in [0, 1.5] as a viability fraction) is active. A slice fit that fails or runs
+        away (top or EC50 at infinity) is left out and the block's ``qc`` status is
+        ``zip_slice_failed``.
     n_boot : int or None
         Bootstrap resamples of the replicates; None: 200 if any block has replicates, else 0.
     alpha : float
@@ -495,6 +505,7 @@ def synergy_scores(
     has_reps = any(int(g.n_rep.max()) > 1 for g in groups)
     n_boot = (200 if has_reps else 0) if n_boot is None else int(n_boot)
     dose_parts, block_parts, mono_parts, musyc_parts = [], [], [], []
+    zip_flagged: set[Any] = set()
     stack = max(1, _MAX_STACK // max(n_boot, 1))
     for grp in groups:
         for lo in range(0, len(grp.blocks), stack):
@@ -502,9 +513,10 @@ def synergy_scores(
             part = _Group(
                 grp.blocks[sl], grp.conc_r[sl], grp.conc_c[sl], grp.reps[sl], grp.n_rep[sl]
             )
-            d, b, mo, mu = _score_group(
+            d, b, mo, mu, flagged = _score_group(
                 part, qc, methods, top, zip_variant, n_boot, alpha, rng, area
             )
+            zip_flagged |= flagged
             dose_parts.append(d)
             block_parts.append(b)
             mono_parts.append(mo)
@@ -515,6 +527,8 @@ def synergy_scores(
     if fit_failed:
         hit = qc["block_id"].isin(fit_failed) & (qc["status"] == BlockStatus.OK)
         qc.loc[hit, "status"] = BlockStatus.FIT_FAILED
+    hit = qc["block_id"].isin(zip_flagged) & (qc["status"] == BlockStatus.OK)
+    qc.loc[hit, "status"] = BlockStatus.ZIP_SLICE_FAILED
     qc["message"] = [s.value for s in qc["status"]]
     qc["status"] = [s.name.lower() for s in qc["status"]]
     return SynergyResult(
@@ -556,8 +570,8 @@ def _check_options(
             )  # fmt: skip
     checks = [
         ("scale", scale, scale in ("inhibition", "viability"), "'inhibition' or 'viability'"),
-        ("zip_variant", zip_variant, zip_variant in ("synergyfinder", "synergy"),
-         "'synergyfinder' or 'synergy'"),
+        ("zip_variant", zip_variant, zip_variant in ZIP_VARIANTS,
+         ", ".join(repr(v) for v in ZIP_VARIANTS)),
         ("top", top, isinstance(top, int | float) and np.isfinite(top) and top > 0,
          "a finite number > 0 (100 for %)"),
         ("area", area, isinstance(area, int | np.integer) and area >= 1, "an integer >= 1"),
@@ -636,7 +650,7 @@ def _score_group(
     alpha: float,
     rng: np.random.Generator,
     area: int,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, set[Any]]:
     n, nr, nc, n_r = grp.reps.shape
     inhib = grp.mean
     sc = _score_stack(grp.conc_r, grp.conc_c, inhib, methods, top, zip_variant)
@@ -757,7 +771,8 @@ def _score_group(
         musyc.insert(0, "block_id", grp.blocks.to_numpy())
         musyc["r2"] = sc.musyc_r2
         musyc["ok"] = sc.musyc.ok
-    return per_dose, per_block, mono, musyc
+    flagged = set() if sc.zip_flagged is None else set(grp.blocks[sc.zip_flagged])
+    return per_dose, per_block, mono, musyc, flagged
 
 
 # --------------------------------------------------------------------------- figures
