@@ -16,11 +16,11 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -29,6 +29,7 @@ from leptotwin.errors import LeptotwinError
 __all__ = [
     "atomic_write",
     "check_writable",
+    "is_parquet",
     "need_file",
     "os_error_message",
     "output_transaction",
@@ -37,6 +38,8 @@ __all__ = [
     "write_bytes",
     "write_csv",
     "write_figure",
+    "write_table",
+    "write_table_chunks",
     "write_text",
 ]
 
@@ -255,3 +258,79 @@ def write_csv(path: str | os.PathLike[str], frame: pd.DataFrame) -> Path:
 def write_figure(path: str | os.PathLike[str], figure: _Figure, *, dpi: float = 110) -> Path:
     """Save a matplotlib figure as PNG atomically."""
     return atomic_write(path, lambda p: figure.savefig(p, format="png", dpi=dpi))
+
+
+def is_parquet(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a Parquet file (``.parquet`` or ``.pq``, any case)."""
+    return Path(path).suffix.lower() in (".parquet", ".pq")
+
+
+def write_table(path: str | os.PathLike[str], frame: pd.DataFrame) -> Path:
+    """Write a DataFrame atomically: Parquet if ``path`` ends in ``.parquet`` (or ``.pq``), else
+    CSV (no index, as :func:`write_csv`)."""
+    return write_table_chunks(path, [frame])
+
+
+def write_table_chunks(path: str | os.PathLike[str], chunks: Iterable[pd.DataFrame]) -> Path:
+    """Write consecutive row blocks of one table atomically, each one released once written
+    (a long table is never held whole: ``chunks`` may be a generator).
+
+    CSV (no index): the header once, then each block appended; the bytes are those of
+    ``pd.concat(chunks).to_csv(path, index=False)``. Parquet (``path`` ending in ``.parquet``
+    or ``.pq``): one row group per block, the first block's schema for all.
+
+    Raises
+    ------
+    LeptotwinError
+        If ``chunks`` holds no block or the blocks' columns differ (nothing is written).
+    """
+    parquet = is_parquet(path)
+
+    def write(tmp: Path) -> None:
+        columns: list[str] | None = None
+        if parquet:
+            parquet_writer = None
+            try:
+                for chunk in chunks:
+                    columns = _same_columns(columns, chunk, path)
+                    parquet_writer = _parquet_block(tmp, parquet_writer, chunk)
+            finally:
+                if parquet_writer is not None:
+                    parquet_writer.close()
+        else:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                for chunk in chunks:
+                    first = columns is None
+                    columns = _same_columns(columns, chunk, path)
+                    chunk.to_csv(fh, index=False, header=first)
+        if columns is None:
+            raise LeptotwinError("no table to write", value=str(path))
+
+    return atomic_write(path, write)
+
+
+def _same_columns(columns: list[str] | None, chunk: pd.DataFrame, path: object) -> list[str]:
+    """The first block's column names; a later block with other names is an error."""
+    names = [str(c) for c in chunk.columns]
+    if columns is not None and names != columns:
+        raise LeptotwinError(
+            "table blocks with different columns",
+            value=f"{path}: {', '.join(names)}",
+            expected=", ".join(columns),
+        )
+    return names
+
+
+def _parquet_block(tmp: Path, writer: Any, chunk: pd.DataFrame) -> Any:
+    """Append ``chunk`` as a row group (the writer, a ``pyarrow.parquet.ParquetWriter``, is
+    opened on ``tmp`` with the first block's schema)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(chunk, preserve_index=False)
+    if writer is None:
+        writer = pq.ParquetWriter(tmp, table.schema)
+    elif not table.schema.equals(writer.schema, check_metadata=False):
+        table = table.cast(writer.schema)
+    writer.write_table(table)
+    return writer

@@ -7,8 +7,17 @@ curves, ``summary_curves.png`` (the first :data:`SUMMARY_SETS` curve sets, one p
 ``summary_qc.png`` (fit status counts and R²) and ``summary_ic50.png`` (distribution of IC50s);
 ``all`` adds one PNG per curve set (per ``dataset`` column if present, else groups of at most 8
 curves); ``none`` writes the tables only. A flat curve (no dose dependence) has status ``flat``, no
-IC50, and is drawn as the line at its mean. Everything is read, checked and fitted before the
-output folder is touched; each figure is written and released as soon as it is drawn.
+IC50, and is drawn as the line at its mean. The input is read and checked before the output
+folder is touched; each figure is written and released as soon as it is drawn.
+
+Memory (issue 14): a tidy CSV is read through pyarrow (:mod:`leptotwin.analysis._drinput`); the
+curves are fitted in chunks of :data:`CHUNK_CURVES` whole curves (the same numbers, bit for bit,
+as one batch: curves are fitted independently) and each chunk's rows of drc's long table are
+appended to ``fits.csv`` (a temporary file renamed into place at the end) as soon as they are
+made, so neither the fit's work arrays nor the long table are ever held for all curves; the
+summary grid refits its few curve sets on their own. ``--figures all`` keeps one fitter of every
+curve (it draws them all). A ``.parquet`` input is read as Parquet and, unless ``tables`` says
+otherwise, the tables are then written as ``fits.parquet`` and ``qc.parquet``.
 """
 
 from __future__ import annotations
@@ -22,14 +31,23 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
+from numpy.typing import NDArray
 
-from leptotwin._fileio import need_file, prepare_out_dir, write_csv
-from leptotwin.analysis.doseresponse import DoseResponseFitter, read_dose_response
+from leptotwin._fileio import (
+    is_parquet,
+    need_file,
+    prepare_out_dir,
+    write_table,
+    write_table_chunks,
+)
+from leptotwin.analysis._drinput import check_frame, read_tidy
+from leptotwin.analysis.doseresponse import DoseResponseFitter
 from leptotwin.errors import LeptotwinError
 from leptotwin.study._figure_out import FigureWriter, figure_mode
 from leptotwin.study.distributed import whole_group_chunks
 
 __all__ = [
+    "CHUNK_CURVES",
     "SUMMARY_SETS",
     "curve_sets",
     "fit_tables",
@@ -43,6 +61,9 @@ __all__ = [
 _MODELS = ("LL.2", "LL.3", "LL.4", "LL.5", "W1.4")
 #: Curve sets drawn in ``summary_curves.png`` (the first ones, in order of appearance).
 SUMMARY_SETS = 12
+#: Curves fitted (and their rows of ``fits.csv`` written) at a time by ``fit-curves``.
+CHUNK_CURVES = 50_000
+_TABLE_FORMATS = ("csv", "parquet")
 
 
 def curve_sets(data: pd.DataFrame, *, per_figure: int = 8) -> dict[str, list[str]]:
@@ -80,10 +101,15 @@ def set_figures(
 
 
 def summary_curves_figure(
-    fitter: DoseResponseFitter, sets: dict[str, list[str]], *, n_sets: int = SUMMARY_SETS
+    fitter: DoseResponseFitter,
+    sets: dict[str, list[str]],
+    *,
+    n_sets: int = SUMMARY_SETS,
+    n_curves: int | None = None,
 ) -> Figure:
     """The first ``n_sets`` curve sets, one panel each (titled with the set's name), in a grid of
-    at most 4 columns; the title says how many sets there are in all."""
+    at most 4 columns; the title says how many sets there are in all and how many curves
+    (``n_curves``, else the fitter's: ``fitter`` needs only the curves of the sets drawn)."""
     lookup = _label_lookup(fitter)
     shown = list(sets.items())[:n_sets]
     ncols = max(1, min(4, len(shown)))
@@ -101,7 +127,8 @@ def summary_curves_figure(
             ax.legend(fontsize=5, title=None)
     which = "all" if len(shown) == len(sets) else f"first {len(shown)} of"
     fig.suptitle(
-        f"{fitter.model.name} fits: {which} {len(sets)} curve sets ({len(fitter.curves_)} curves)",
+        f"{fitter.model.name} fits: {which} {len(sets)} curve sets "
+        f"({len(fitter.curves_) if n_curves is None else n_curves} curves)",
         fontsize=10,
     )
     return fig
@@ -173,9 +200,9 @@ def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.Data
         )
     if data is not None:
         need_file(data, "data")
-        frame = read_dose_response(data)  # every cell checked; one-line errors naming the line
+        frame = read_tidy(data)  # every cell checked; one-line errors naming the line
         if "dataset" in frame.columns:
-            frame["curve"] = frame["dataset"].astype(str) + ":" + frame["curve"].astype(str)
+            frame["curve"] = _joined_labels(frame["dataset"], frame["curve"])
         return frame
     if plate is None or layout is None:
         raise LeptotwinError(
@@ -192,7 +219,59 @@ def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.Data
     )
 
     merged = merge_plate(read_plate_reader(plate), read_layout(layout))
-    return to_dose_response(normalise_to_controls(merged).data)
+    frame = to_dose_response(normalise_to_controls(merged).data)
+    check_frame(frame, str(plate))  # checked whole before the output folder is touched
+    return frame
+
+
+def _joined_labels(dataset: pd.Series, curve: pd.Series) -> NDArray[np.object_]:
+    """``"dataset:curve"`` per row, one string object per distinct pair (not one per row)."""
+    d_codes, d_uniq = pd.factorize(dataset, sort=False)
+    c_codes, c_uniq = pd.factorize(curve, sort=False)
+    pair_codes, pairs = pd.factorize(d_codes * np.int64(len(c_uniq)) + c_codes, sort=False)
+    names = np.array(
+        [f"{d_uniq[p // len(c_uniq)]}:{c_uniq[p % len(c_uniq)]}" for p in pairs], dtype=object
+    )
+    return names[pair_codes]
+
+
+def _curve_codes(frame: pd.DataFrame) -> tuple[NDArray[np.intp], int]:
+    """Each row's curve number (in order of first appearance) and the number of curves."""
+    codes, uniques = pd.factorize(frame["curve"], sort=False)
+    return codes, len(uniques)
+
+
+def _chunks(
+    frame: pd.DataFrame, codes: NDArray[np.intp], n_curves: int, size: int
+) -> Iterator[pd.DataFrame]:
+    """``frame`` in pieces of at most ``size`` whole curves (by ``codes``), one at a time: row
+    slices when the curves come in runs (the usual layout), else the rows of each piece."""
+    runs = codes.size == 0 or bool((np.diff(codes) >= 0).all())
+    for lo in range(0, n_curves, size):
+        if runs:
+            start, stop = np.searchsorted(codes, [lo, lo + size])
+            yield frame.iloc[start:stop]
+        else:
+            yield frame[(codes >= lo) & (codes < lo + size)]
+
+
+def _fit_stream(
+    frame: pd.DataFrame,
+    codes: NDArray[np.intp],
+    n_curves: int,
+    qc_parts: list[pd.DataFrame],
+    *,
+    model: str,
+    match_drc: bool,
+    chunk_curves: int,
+) -> Iterator[pd.DataFrame]:
+    """drc's long table chunk by chunk (``qc_parts`` gets each chunk's QC rows)."""
+    for piece in _chunks(frame, codes, n_curves, chunk_curves):
+        fitter = DoseResponseFitter(model=model, match_drc=match_drc).fit(piece)
+        qc_parts.append(fitter.qc_.reset_index())
+        results = fitter.results_
+        del fitter, piece
+        yield results
 
 
 def _fit_chunk(
@@ -237,6 +316,17 @@ def fit_tables(
     return results, qc
 
 
+def _table_suffix(tables: str | None, data: Path | None) -> str:
+    """``.parquet`` or ``.csv`` for the tables: ``tables`` if given, else as the input file."""
+    if tables is None:
+        return ".parquet" if data is not None and is_parquet(data) else ".csv"
+    if tables not in _TABLE_FORMATS:
+        raise LeptotwinError(
+            "unknown table format", source="tables", value=tables, expected="csv or parquet"
+        )
+    return f".{tables}"
+
+
 def run_fit_curves(
     *,
     data: Path | None = None,
@@ -249,37 +339,85 @@ def run_fit_curves(
     n_workers: int = 2,
     match_drc: bool = False,
     figures: str = "summary",
+    tables: str | None = None,
+    chunk_curves: int = CHUNK_CURVES,
 ) -> dict[str, Path]:
     """Fit and write the tables and figures (figures only without ``scheduler``); returns the
     written paths by name. ``match_drc``: keep the sign of ``b`` that R drc's self-starter picks
     (drc 3.2-0's answer) instead of the lower RSS of both signs (W1.4, LL.5, LL.3, LL.2).
     ``figures``: ``summary`` (three figures), ``all`` (those and one per curve set) or
-    ``none``."""
+    ``none``. ``data`` ending in ``.parquet`` (or ``.pq``) is read as Parquet. ``tables``:
+    ``csv`` or ``parquet`` (``fits.parquet``, ``qc.parquet``); by default Parquet for a Parquet
+    input, else CSV. ``chunk_curves``: curves fitted and written at a time (the numbers do not
+    depend on it)."""
     mode = figure_mode(figures)
     if model not in _MODELS:
         raise LeptotwinError(
             "unknown model", source="--model", value=model, expected="one of " + ", ".join(_MODELS)
         )
+    suffix = _table_suffix(tables, data)
+    if chunk_curves < 1:
+        raise LeptotwinError("chunk size must be >= 1", source="chunk_curves", value=chunk_curves)
     frame = _load(data, plate, layout)
     if scheduler is not None:
         results, qc = fit_tables(
             frame, model=model, scheduler=scheduler, n_workers=n_workers, match_drc=match_drc
         )
+        del frame
         out = prepare_out_dir(out_dir, force=force)
-        return {"fits": write_csv(out / "fits.csv", results), "qc": write_csv(out / "qc.csv", qc)}
-    fitter = DoseResponseFitter(model=model, match_drc=match_drc)
-    fitter.fit(frame)
-    results, qc = fitter.results_, fitter.qc_.reset_index()
-    out = prepare_out_dir(out_dir, force=force)
-    paths = {"fits": write_csv(out / "fits.csv", results), "qc": write_csv(out / "qc.csv", qc)}
-    if mode == "none":
-        return paths
-    sets = curve_sets(frame)
-    writer = FigureWriter(out, paths)
-    writer.write("summary_curves", summary_curves_figure(fitter, sets))
-    writer.write("summary_qc", qc_figure(qc))
-    writer.write("summary_ic50", ic50_figure(qc))
-    if mode == "all":
+        return {
+            "fits": write_table(out / f"fits{suffix}", results),
+            "qc": write_table(out / f"qc{suffix}", qc),
+        }
+    if mode == "all":  # every set is drawn: one fitter of every curve
+        fitter = DoseResponseFitter(model=model, match_drc=match_drc)
+        fitter.fit(frame)
+        qc = fitter.qc_.reset_index()
+        out = prepare_out_dir(out_dir, force=force)
+        paths = {
+            "fits": write_table(out / f"fits{suffix}", fitter.results_),
+            "qc": write_table(out / f"qc{suffix}", qc),
+        }
+        sets = curve_sets(frame)
+        writer = FigureWriter(out, paths)
+        writer.write("summary_curves", summary_curves_figure(fitter, sets))
+        writer.write("summary_qc", qc_figure(qc))
+        writer.write("summary_ic50", ic50_figure(qc))
         for name, fig in set_figures(fitter, sets):
             writer.write(name, fig)
+        return paths
+    codes, n_curves = _curve_codes(frame)
+    summary = None
+    if mode == "summary":  # the grid's curve sets, fitted on their own (the same numbers)
+        sets = curve_sets(frame)
+        drawn = {c for labels in list(sets.values())[:SUMMARY_SETS] for c in labels}
+        uniques = pd.unique(frame["curve"])
+        wanted = np.flatnonzero(np.fromiter((str(c) in drawn for c in uniques), bool, n_curves))
+        grid = DoseResponseFitter(model=model, match_drc=match_drc)
+        grid.fit(frame[np.isin(codes, wanted)])
+        del uniques
+        summary = (grid, sets)
+    out = prepare_out_dir(out_dir, force=force)
+    qc_parts: list[pd.DataFrame] = []
+    stream = _fit_stream(
+        frame,
+        codes,
+        n_curves,
+        qc_parts,
+        model=model,
+        match_drc=match_drc,
+        chunk_curves=chunk_curves,
+    )
+    paths = {"fits": write_table_chunks(out / f"fits{suffix}", stream)}
+    del frame, codes, stream
+    qc = pd.concat(qc_parts, ignore_index=True) if len(qc_parts) > 1 else qc_parts[0]
+    qc_parts.clear()
+    paths["qc"] = write_table(out / f"qc{suffix}", qc)
+    if summary is None:
+        return paths
+    grid, sets = summary
+    writer = FigureWriter(out, paths)
+    writer.write("summary_curves", summary_curves_figure(grid, sets, n_curves=n_curves))
+    writer.write("summary_qc", qc_figure(qc))
+    writer.write("summary_ic50", ic50_figure(qc))
     return paths
