@@ -16,8 +16,10 @@ by a warm-up fit of a few curves, timed and printed separately; the timings are 
 The command line is timed too, as a user runs it (issue 14): ``leptotwin fit-curves`` in its own
 process on the same curves written as a CSV, with its default outputs (fits.csv, qc.csv and the
 summary figures), next to the API's end-to-end time; printed with the ratio CLI / API, its peak
-memory and the number of files written, and once more with ``--figures none`` (what start-up
-and the CSVs cost without figures); up to ``--cli-max-curves`` curves (0 skips it).
+memory (the process's maximum resident set size) and the number of files written, once more
+with ``--figures none`` (what start-up and the CSVs cost without figures) and once with the
+curves as Parquet (``curves.parquet`` in, ``fits.parquet`` and ``qc.parquet`` out), each with
+its peak memory; up to ``--cli-max-curves`` curves (0 skips it).
 
 Run: ``PYTHONPATH=src python benchmarks/fit_curves.py [n_curves ...] [--sample 300]
 [--cli-max-curves 100000]``
@@ -128,14 +130,21 @@ def run(n_curves: int, sample: int, cli_max: int, seed: int = 20240611) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "curves.csv"
             df.to_csv(data, index=False)
+            parquet = Path(tmp) / "curves.parquet"
+            df.to_parquet(parquet, index=False)
+            del df, fitter  # the CLI runs in its own process: free this one's copies first
             wall, peak, n_files = time_cli(["fit-curves", str(data)], Path(tmp))
-            bare, _, _ = time_cli(["fit-curves", str(data), "--figures", "none"], Path(tmp))
+            bare, bare_peak, _ = time_cli(["fit-curves", str(data), "--figures", "none"], Path(tmp))
+            pq_wall, pq_peak, _ = time_cli(
+                ["fit-curves", str(parquet), "--figures", "none"], Path(tmp)
+            )
         api = batched_s + tables_s
         print(
             f"    CLI `leptotwin fit-curves` (own process, default outputs: {n_files} files): "
             f"{wall:.2f} s, peak memory {peak:.2f} GB; API end to end {api:.2f} s; "
-            f"CLI / API {wall / api:.1f}x; with --figures none {bare:.2f} s "
-            f"(start-up, CSV in and out: {bare / api:.1f}x)"
+            f"CLI / API {wall / api:.1f}x; with --figures none {bare:.2f} s, peak memory "
+            f"{bare_peak:.2f} GB (start-up, CSV in and out: {bare / api:.1f}x); Parquet in and "
+            f"out, --figures none: {pq_wall:.2f} s, peak memory {pq_peak:.2f} GB"
         )
 
 
