@@ -231,7 +231,7 @@ def _block(draw) -> tuple[pd.DataFrame, tuple[str, ...], str | None]:
 
 @given(
     case=_block(),
-    variant=st.sampled_from(["synergyfinder", "synergy"]),
+    variant=st.sampled_from(["yadav", "synergyfinder", "synergy"]),
     n_boot=st.sampled_from([0, 3]),
 )
 def test_small_blocks_score_with_every_method(case, variant, n_boot):

@@ -263,10 +263,11 @@ def _ran_away(dose: Array, shifted: Array, p: Array, top: float) -> NDArray[np.b
     infinity: a top or EC50 far outside the data, a non-finite fit, or one worse than the flat
     line at the start (the model's own limit ``e -> inf``, so a converged fit is never worse).
     Such a fit's parameters are arbitrary and its values can cancel to 0 (issue 15)."""
-    pos = np.where(dose > 0, dose, np.nan)
     with np.errstate(all="ignore"):
-        lo, hi = np.nanmin(pos, axis=1), np.nanmax(pos, axis=1)
-        span = np.maximum(np.nanmax(np.abs(shifted), axis=1), top)
+        lo = np.min(np.where(dose > 0, dose, np.inf), axis=1)
+        hi = np.max(np.where(dose > 0, dose, -np.inf), axis=1)
+        span = np.max(np.where(np.isfinite(shifted), np.abs(shifted), 0.0), axis=1)
+        span = np.maximum(span, top)
         far = ~(np.abs(p[:, 1]) <= _RUNAWAY_TOP * span)
         far |= ~(p[:, 3] >= lo * 10**-_RUNAWAY_DECADES) | ~(p[:, 3] <= hi * 10**_RUNAWAY_DECADES)
         fitted = ll4(dose, *(p[:, k : k + 1] for k in range(4)))
@@ -287,12 +288,12 @@ def zip_delta(
     *,
     top: float = 100.0,
     variant: str = "yadav",
-) -> tuple[Array, Array, NDArray[np.bool_]]:
-    """ZIP delta scores: ``(score, expected, flagged)``.
+) -> tuple[Array, Array, NDArray[np.int64]]:
+    """ZIP delta scores: ``(score, expected, left_out)``.
 
-    ``expected`` is the Bliss surface of the monotherapy fits; ``flagged`` (n,) marks blocks
-    where a slice fit failed or ran away (such a slice is never averaged in: its cells take the
-    other direction's fit alone, or the observed response if that failed too).
+    ``expected`` is the Bliss surface of the monotherapy fits; ``left_out`` (n,) counts the
+    fits of each block that failed or ran away (such a slice is never averaged in: its cells
+    take the other direction's fit alone, or the observed response if that failed too).
 
     ``variant="yadav"`` (default; Yadav et al. 2015, SynergyFinder 2.x as documented): for
     each positive concentration of one drug, an LL.4 curve of the other drug is fitted to the
@@ -362,25 +363,27 @@ def zip_delta(
 
 def _average_slices(
     a: Array, b: Array, ok_a: NDArray[np.bool_], ok_b: NDArray[np.bool_], observed: Array
-) -> tuple[Array, NDArray[np.bool_]]:
+) -> tuple[Array, NDArray[np.int64]]:
     """Mean of the two directions' fits (n, r, c) over the directions whose slice fit is
-    usable; the observed combination response where neither is. Also whether any slice of a
-    block was left out."""
+    usable; the observed combination response where neither is. Also how many slices of each
+    block were left out."""
+    left_out = (~ok_a).reshape(a.shape[0], -1).sum(axis=1) + (~ok_b).reshape(a.shape[0], -1).sum(
+        axis=1
+    )
     ok_a = np.broadcast_to(ok_a, a.shape)
     ok_b = np.broadcast_to(ok_b, b.shape)
     total = np.where(ok_a, a, 0.0) + np.where(ok_b, b, 0.0)
     count = ok_a.astype(np.int64) + ok_b
     with np.errstate(invalid="ignore", divide="ignore"):
         fitted = np.where(count > 0, total / np.maximum(count, 1), observed)
-    flagged = ~(ok_a & ok_b).reshape(a.shape[0], -1).all(axis=1)
-    return fitted, flagged
+    return fitted, left_out
 
 
 def zip_delta_synergyfinder(
     conc_r: Array, conc_c: Array, inhib: Array, *, top: float = 100.0
-) -> tuple[Array, Array, NDArray[np.bool_]]:
+) -> tuple[Array, Array, NDArray[np.int64]]:
     """SynergyFinder 3.7.x ``ZIP()`` (Bioconductor release of 2023): ``(score, expected,
-    flagged)``.
+    left_out)`` as in :func:`zip_delta`.
 
     Each single drug is fitted on its own (LL.4, all four parameters free, the zero-dose cell
     at the model's dose-0 limit); expected = Bliss product of those fits' predictions. For
@@ -427,7 +430,7 @@ def zip_delta_synergyfinder(
     score[:, 1:, 1:] = fitted - expected[:, 1:, 1:]
     mono_failed = (path_r == _SF_FAILED) | (path_c == _SF_FAILED)
     score[mono_failed] = np.nan
-    return score, expected, flagged | mono_failed
+    return score, expected, flagged + (path_r == _SF_FAILED) + (path_c == _SF_FAILED)
 
 
 def _at_zero(p: Array) -> Array:
@@ -445,7 +448,7 @@ def _with_start(p: Array, e0: Array) -> tuple[Array, ...]:
 
 def _slice_fits(
     dose: Array, resp: Array, start: Array, top: float, free_top: bool
-) -> tuple[Array, Array, NDArray[np.bool_]]:
+) -> tuple[Array, Array, NDArray[np.int64]]:
     """Fitted values (k, m), parameters (k, 4) and whether each slice fit is usable."""
     k, m = resp.shape
     if m == 1 and not free_top:  # SynergyFinder: one combination dose, no fit

@@ -111,10 +111,6 @@ class BlockStatus(enum.Enum):
     NO_MONOTHERAPY = "no monotherapy wells: conc_r = 0 and conc_c = 0 must both be tested"
     TOO_FEW_DOSES = "fewer than 3 positive concentrations of a drug; LL.4 needs at least 4 doses"
     FIT_FAILED = "a monotherapy LL.4 fit failed; scores that need it are NaN"
-    ZIP_SLICE_FAILED = (
-        "a ZIP slice fit failed or ran away (top or EC50 at infinity); it is left out: those "
-        "cells take the other direction's fit alone, or the observed response if both failed"
-    )
 
 
 # --------------------------------------------------------------------------- input
@@ -235,7 +231,7 @@ class _Scores:
     musyc: MusycFit | None = None
     musyc_r2: Array | None = None
     mono: MonoFits | None = None
-    zip_flagged: NDArray[np.bool_] | None = None
+    zip_left_out: NDArray[np.int64] | None = None
 
 
 def _score_stack(
@@ -268,7 +264,7 @@ def _score_stack(
         s, e, flagged = zip_delta(conc_r, conc_c, inhib, mono, top=top, variant=zip_variant)
         s[~ok] = np.nan
         score["ZIP"], expected["ZIP"] = s, e
-    out = _Scores(score, expected, ok, mono=mono, zip_flagged=flagged)
+    out = _Scores(score, expected, ok, mono=mono, zip_left_out=flagged)
     if "MuSyC" in methods and mono is not None:
         _score_musyc(conc_r, conc_c, inhib, mono, top, out)
     return out
@@ -452,8 +448,8 @@ def synergy_scores(
         zero-dose cells included, Bliss surface from monotherapy curves with the mean dose-0
         level); equal to that package to 1e-6 (tested) except where its bound on the slice top
         (Emax in [0, 1.5] as a viability fraction) is active. A slice fit that fails or runs
-        away (top or EC50 at infinity) is left out and the block's ``qc`` status is
-        ``zip_slice_failed``.
+        away (top or EC50 at infinity) is left out; ``qc.zip_fits_left_out`` counts such fits
+        per block and ``qc.note`` says so (the block stays ``ok``: it is scored).
     n_boot : int or None
         Bootstrap resamples of the replicates; None: 200 if any block has replicates, else 0.
     alpha : float
@@ -505,7 +501,7 @@ def synergy_scores(
     has_reps = any(int(g.n_rep.max()) > 1 for g in groups)
     n_boot = (200 if has_reps else 0) if n_boot is None else int(n_boot)
     dose_parts, block_parts, mono_parts, musyc_parts = [], [], [], []
-    zip_flagged: set[Any] = set()
+    zip_left_out: dict[Any, int] = {}
     stack = max(1, _MAX_STACK // max(n_boot, 1))
     for grp in groups:
         for lo in range(0, len(grp.blocks), stack):
@@ -516,7 +512,7 @@ def synergy_scores(
             d, b, mo, mu, flagged = _score_group(
                 part, qc, methods, top, zip_variant, n_boot, alpha, rng, area
             )
-            zip_flagged |= flagged
+            zip_left_out.update(flagged)
             dose_parts.append(d)
             block_parts.append(b)
             mono_parts.append(mo)
@@ -527,8 +523,10 @@ def synergy_scores(
     if fit_failed:
         hit = qc["block_id"].isin(fit_failed) & (qc["status"] == BlockStatus.OK)
         qc.loc[hit, "status"] = BlockStatus.FIT_FAILED
-    hit = qc["block_id"].isin(zip_flagged) & (qc["status"] == BlockStatus.OK)
-    qc.loc[hit, "status"] = BlockStatus.ZIP_SLICE_FAILED
+    left = qc["block_id"].map(zip_left_out).fillna(0).astype(np.int64)
+    qc["zip_fits_left_out"] = left
+    msg = left.map(lambda k: f"ZIP: {k} fit(s) failed or ran away, left out" if k else "")
+    qc["note"] = [("; ".join(x for x in (a, b) if x)) for a, b in zip(qc["note"], msg, strict=True)]
     qc["message"] = [s.value for s in qc["status"]]
     qc["status"] = [s.name.lower() for s in qc["status"]]
     return SynergyResult(
@@ -650,7 +648,7 @@ def _score_group(
     alpha: float,
     rng: np.random.Generator,
     area: int,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, set[Any]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[Any, int]]:
     n, nr, nc, n_r = grp.reps.shape
     inhib = grp.mean
     sc = _score_stack(grp.conc_r, grp.conc_c, inhib, methods, top, zip_variant)
@@ -771,8 +769,12 @@ def _score_group(
         musyc.insert(0, "block_id", grp.blocks.to_numpy())
         musyc["r2"] = sc.musyc_r2
         musyc["ok"] = sc.musyc.ok
-    flagged = set() if sc.zip_flagged is None else set(grp.blocks[sc.zip_flagged])
-    return per_dose, per_block, mono, musyc, flagged
+    left = (
+        {}
+        if sc.zip_left_out is None
+        else dict(zip(grp.blocks, sc.zip_left_out.tolist(), strict=True))
+    )
+    return per_dose, per_block, mono, musyc, left
 
 
 # --------------------------------------------------------------------------- figures
