@@ -1,7 +1,12 @@
 """Emulate SynergyFinder's ZIP (CalculateZIP / FitDoseResponse) on
 mathews_screening_data with an emulation of R drc's drm() fitting path.
 
-Research tool (issue 7): result 11.80 / 11.64 against the published 19.57 / -2.98.
+Research tool (issue 7): result 11.80 / 11.64 against the published 19.57 / -2.98. It follows
+SynergyFinder 2.x's documented slices (positive doses, top fixed at 100). SynergyFinder 3.7.x
+fits each slice over the whole series with c fixed to the observed zero-dose cell and the top
+free; that definition, on this drc path (LL.4 on raw doses, warnings not caught, L.4 only where
+drm fails), gives 19.571 / -2.980 here (numpy's QR in the self-starter) and is implemented in
+leptotwin.analysis._synergy_core.zip_delta_synergyfinder (issue 15).
 
 Usage: python scripts/synergyfinder_zip_drc_path.py [--variant NAME]
 """
