@@ -329,8 +329,13 @@ def synergy(
         ),
     ] = None,
     zip_variant: Annotated[
-        str, typer.Option(help="ZIP definition: synergyfinder or synergy (the Python package).")
-    ] = "synergyfinder",
+        str,
+        typer.Option(
+            help="ZIP definition: yadav (Yadav 2015 / SynergyFinder 2.x, best fits), "
+            "synergyfinder (SynergyFinder 3.7.x as published, drc's fits) or synergy "
+            "(the Python package)."
+        ),
+    ] = "yadav",
     chunk_blocks: Annotated[int, typer.Option(help="Blocks scored per chunk.")] = 2000,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/synergy"),
     force: _Force = False,

@@ -140,7 +140,7 @@ def score_in_chunks(
     methods: list[str],
     *,
     scale: str = "inhibition",
-    zip_variant: str = "synergyfinder",
+    zip_variant: str = "yadav",
     chunk_blocks: int = 2000,
     seed: int = 0,
     scheduler: object = None,
@@ -198,7 +198,7 @@ def run_synergy_job(
     progress: Callable[[str], None] | None = None,
     *,
     scale: str = "inhibition",
-    zip_variant: str = "synergyfinder",
+    zip_variant: str = "yadav",
     on_chunk: Callable[[int, int], None] | None = None,
     figures: str | bool = "summary",
     max_figure_blocks: int | None = None,
@@ -223,7 +223,7 @@ def run_synergy_job(
     progress : callable, optional
         Called with a short message after each stage.
     scale : {"inhibition", "viability"}
-    zip_variant : {"synergyfinder", "synergy"}
+    zip_variant : {"yadav", "synergyfinder", "synergy"}
         Which ZIP definition (see :func:`leptotwin.analysis.synergy.synergy_scores`).
     on_chunk : callable, optional
         ``on_chunk(done, total)`` as chunks of blocks are scored.
