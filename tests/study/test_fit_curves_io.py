@@ -80,7 +80,7 @@ def test_fast_and_pandas_paths_read_the_same_table(tmp_path: Path, text: str) ->
     fast = read_dose_response(path)
     slow = _drinput._read_arrow
     try:
-        _drinput._read_arrow = lambda _path: None  # type: ignore[assignment]
+        _drinput._read_arrow = lambda _path, **_: None  # type: ignore[assignment]
         pandas_only = read_dose_response(path)
     finally:
         _drinput._read_arrow = slow
@@ -96,6 +96,9 @@ def test_a_plain_file_takes_the_pyarrow_path(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(fast, read_dose_response(path), check_exact=True)
     labels = fast["curve"].to_numpy()
     assert labels[0] is labels[1]  # one string object per distinct label, not one per row
+    codes = _drinput.read_tidy(path, categorical=True)["curve"]
+    assert codes.cat.categories.tolist() == list(pd.unique(labels))  # order of first appearance
+    assert codes.astype(object).tolist() == labels.tolist()
 
 
 @pytest.mark.parametrize(

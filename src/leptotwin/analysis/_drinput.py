@@ -179,20 +179,28 @@ def _line_finder(text: str, sep: str, header_line: int) -> _Where:
     return line_of
 
 
-def read_tidy(path: str | Path) -> pd.DataFrame:
+def read_tidy(path: str | Path, *, categorical: bool = False) -> pd.DataFrame:
     """:func:`read_tidy_parquet` for a ``.parquet`` (or ``.pq``) file, else
-    :func:`read_tidy_csv`."""
+    :func:`read_tidy_csv`; with ``categorical`` the label columns are Categoricals (a code per
+    row, one string per distinct label: what ``fit-curves`` keeps for millions of rows)."""
     if Path(path).suffix.lower() in _PARQUET:
-        return read_tidy_parquet(path)
-    return read_tidy_csv(path)
+        frame = read_tidy_parquet(path)
+    else:
+        frame = read_tidy_csv(path, categorical=categorical)
+    if categorical:
+        for col in _LABELS:
+            if col in frame.columns and not isinstance(frame[col].dtype, pd.CategoricalDtype):
+                frame[col] = pd.Categorical(frame[col])
+    return frame
 
 
-def read_tidy_csv(path: str | Path) -> pd.DataFrame:
+def read_tidy_csv(path: str | Path, *, categorical: bool = False) -> pd.DataFrame:
     """Read and check a tidy dose-response CSV; see
-    :func:`leptotwin.analysis.doseresponse.read_dose_response`."""
+    :func:`leptotwin.analysis.doseresponse.read_dose_response` (``categorical``: see
+    :func:`read_tidy`)."""
     path = Path(path)
     src = str(path)
-    fast = _read_arrow(path)
+    fast = _read_arrow(path, categorical=categorical)
     if fast is not None:
         return fast
     text = _decode(path)
@@ -216,7 +224,7 @@ def read_tidy_csv(path: str | Path) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- the fast path
-def _read_arrow(path: Path) -> pd.DataFrame | None:
+def _read_arrow(path: Path, *, categorical: bool = False) -> pd.DataFrame | None:
     """The table :func:`read_tidy_csv` would return, read by pyarrow, or None where this path
     cannot vouch for that (then the pandas path reads the file and names any error).
 
@@ -224,7 +232,8 @@ def _read_arrow(path: Path) -> pd.DataFrame | None:
     ``curve, dose, response, dataset``, in which pyarrow parses every number as a finite
     float64 within :data:`MAX_ABS` (doses >= 0, no ``-0``) and every label is non-empty and
     starts with neither a blank (pandas' ``skipinitialspace`` strips those) nor holds a NUL or
-    line break. Labels are kept as text (object dtype), each distinct label one string object.
+    line break. Labels are kept as text (object dtype), each distinct label one string object,
+    or with ``categorical`` as a Categorical whose categories are in order of first appearance.
     """
     try:
         import pyarrow as pa
@@ -261,9 +270,9 @@ def _read_arrow(path: Path) -> pd.DataFrame | None:
         c: pa.dictionary(pa.int32(), pa.string()) if c in _LABELS else pa.float64() for c in names
     }
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+        reader = pacsv.open_csv(  # block by block: the whole-file reader parses ahead,
+            path,  # holding about 2.5 bytes per byte of the file at once
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 20),
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
@@ -273,37 +282,50 @@ def _read_arrow(path: Path) -> pd.DataFrame | None:
                 decimal_point="," if sep == ";" else ".",
             ),
         )
+        pieces: dict[str, list[Any]] = {c: [] for c in names}
+        lookups: dict[str, dict[str, int]] = {c: {} for c in labels}
+        for batch in reader:  # converted batch by batch: the Arrow table is never held whole
+            for c, column in zip(names, batch.columns, strict=True):
+                if c in labels:
+                    piece = _batch_codes(column, lookups[c])
+                else:
+                    piece = column.to_numpy()
+                    if not _fast_numbers_ok(piece, dose=c == "dose"):
+                        return None
+                if piece is None:
+                    return None
+                pieces[c].append(piece)
+            del batch
     except (pa.ArrowException, OSError, ValueError):
         return None
-    if table.num_rows == 0:
+    if not pieces[names[0]]:
         return None
-    columns = {c: table.column(c) for c in names}
-    del table  # each column is released as soon as it is converted
     out: dict[str, Any] = {}
     for c in names:
-        chunked = columns.pop(c)
+        values = np.concatenate(pieces.pop(c))
         if c in labels:
-            values = _arrow_labels(chunked)
-        else:
-            values = chunked.to_numpy()
-            if not _fast_numbers_ok(values, dose=c == "dose"):
-                return None
-        if values is None:
-            return None
-        del chunked
+            text = list(lookups.pop(c))  # in order of first appearance
+            if categorical:
+                values = pd.Categorical.from_codes(values, categories=pd.Index(text, dtype=object))
+            else:
+                values = np.array(text, dtype=object)[values]
         out[c] = values
     return pd.DataFrame(out, copy=False)
 
 
-def _arrow_labels(chunked: Any) -> NDArray[np.object_] | None:
-    """Labels of a dictionary-encoded column as an object array (one string object per distinct
-    label), or None if a label is empty or starts with a blank, or holds a NUL or line break."""
-    cat = chunked.to_pandas().array  # Categorical: one string object per distinct label
-    names = cat.categories.to_numpy(object)
-    for name in names:
-        if not name or name[0] in " \t" or any(ch in name for ch in "\x00\n\r"):
-            return None
-    return np.asarray(cat, dtype=object)
+def _batch_codes(column: Any, lookup: dict[str, int]) -> NDArray[np.int32] | None:
+    """A batch's dictionary-encoded labels as codes into ``lookup`` (label -> code, in order of
+    first appearance; extended), or None if a label is empty or starts with a blank, or holds a
+    NUL or line break."""
+    local = np.empty(len(column.dictionary), np.int32)
+    for k, name in enumerate(column.dictionary.to_pylist()):
+        code = lookup.get(name)
+        if code is None:
+            if not name or name[0] in " \t" or any(ch in name for ch in "\x00\n\r"):
+                return None
+            code = lookup[name] = len(lookup)
+        local[k] = code
+    return local[column.indices.to_numpy()]
 
 
 def _fast_numbers_ok(values: NDArray[np.float64], *, dose: bool) -> bool:

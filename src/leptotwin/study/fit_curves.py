@@ -69,7 +69,7 @@ _TABLE_FORMATS = ("csv", "parquet")
 def curve_sets(data: pd.DataFrame, *, per_figure: int = 8) -> dict[str, list[str]]:
     """Group curve labels for figures: by ``dataset`` if that column exists, else in chunks."""
     if "dataset" in data.columns:
-        groups = data.groupby("dataset", sort=False)["curve"].unique()
+        groups = data.groupby("dataset", sort=False, observed=True)["curve"].unique()
         return {str(k): [str(c) for c in v] for k, v in groups.items()}
     labels = [str(c) for c in pd.unique(data["curve"])]
     return {
@@ -200,7 +200,7 @@ def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.Data
         )
     if data is not None:
         need_file(data, "data")
-        frame = read_tidy(data)  # every cell checked; one-line errors naming the line
+        frame = read_tidy(data, categorical=True)  # every cell checked; one-line errors
         if "dataset" in frame.columns:
             frame["curve"] = _joined_labels(frame["dataset"], frame["curve"])
         return frame
@@ -224,15 +224,15 @@ def _load(data: Path | None, plate: Path | None, layout: Path | None) -> pd.Data
     return frame
 
 
-def _joined_labels(dataset: pd.Series, curve: pd.Series) -> NDArray[np.object_]:
-    """``"dataset:curve"`` per row, one string object per distinct pair (not one per row)."""
+def _joined_labels(dataset: pd.Series, curve: pd.Series) -> pd.Categorical:
+    """``"dataset:curve"`` per row, one string per distinct pair (not one per row)."""
     d_codes, d_uniq = pd.factorize(dataset, sort=False)
     c_codes, c_uniq = pd.factorize(curve, sort=False)
     pair_codes, pairs = pd.factorize(d_codes * np.int64(len(c_uniq)) + c_codes, sort=False)
-    names = np.array(
+    names = pd.Index(
         [f"{d_uniq[p // len(c_uniq)]}:{c_uniq[p % len(c_uniq)]}" for p in pairs], dtype=object
     )
-    return names[pair_codes]
+    return pd.Categorical.from_codes(pair_codes, categories=names)
 
 
 def _curve_codes(frame: pd.DataFrame) -> tuple[NDArray[np.intp], int]:
