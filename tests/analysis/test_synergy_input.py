@@ -232,6 +232,10 @@ def test_unknown_table_names_the_columns_it_needs(tmp_path):
         # SynergyFinder 3 (drug1, conc1, conc_unit1 ...)
         ["block_id", "drug1", "drug2", "conc1", "conc2", "response", "conc_unit1", "conc_unit2"],
         ["block_id", "drug1", "drug2", "conc1", "conc2", "Inhibition", "conc_unit", None],
+        # issue 15 item 6: SynergyFinder's ReshapeData needs only conc_unit1 (it fills a missing
+        # conc_unit2 from it); refused before with "missing column conc_c_unit"
+        ["block_id", "drug1", "drug2", "conc1", "conc2", "response", "conc_unit1", None],
+        ["block_id", "drug_row", "drug_col", "conc_r", "conc_c", "response", "conc_r_unit", None],
     ],
 )  # fmt: skip
 def test_synergyfinder_column_variants_read_alike(tmp_path, mathews, names):

@@ -4,7 +4,9 @@ Column names: SynergyFinder's own variants are accepted the way its ``.AdjustCol
 (SynergyFinder 3, ``R/Reshape_data.R``) reads them: CamelCase becomes snake_case (``BlockID``,
 ``BlockId`` -> ``block_id``, ``DrugRow`` -> ``drug_row``), ``PairIndex`` is ``block_id``,
 ``drug1/drug2/conc1/conc2`` are the row and column drug, ``conc_unit1/conc_unit2`` their units,
-one ``conc_unit`` serves both, and ``Inhibition`` is ``response``.
+one ``conc_unit`` serves both (so does ``conc_unit1`` or ``conc_r_unit`` alone: SynergyFinder's
+``ReshapeData`` fills a missing ``conc_unit2`` from ``conc_unit1``), and ``Inhibition`` is
+``response``.
 
 Every check that a user can act on raises a :class:`LeptotwinError` naming the file (or
 ``synergy_scores``), the line (or row label), the column and the value: text in numbers,
@@ -74,7 +76,8 @@ _ALIASES = {
 EXPECTED_COLUMNS = (
     "SynergyFinder's long format, one row per well: block_id (or PairIndex, BlockID), "
     "drug_row (drug1), drug_col (drug2), conc_r (conc1), conc_c (conc2), response, "
-    "conc_r_unit (conc_unit1) and conc_c_unit (conc_unit2), or one conc_unit for both"
+    "conc_r_unit (conc_unit1) and conc_c_unit (conc_unit2), or one conc_unit (or conc_unit1) "
+    "for both"
 )
 _NUMBER = "a number (decimal point), or empty / NA for a missing well"
 
@@ -184,6 +187,8 @@ def normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
     if unit is not None:
         found.setdefault("conc_r_unit", unit)
         found.setdefault("conc_c_unit", unit)
+    if "conc_r_unit" in found:  # SynergyFinder's ReshapeData: conc_unit1 serves a drug without one
+        found.setdefault("conc_c_unit", found["conc_r_unit"])
     missing = [c for c in REQUIRED if c not in found]
     if missing:
         have = ", ".join(str(c) for c in list(df.columns)[:10])
