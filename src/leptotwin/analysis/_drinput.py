@@ -282,27 +282,33 @@ def _read_arrow(path: Path, *, categorical: bool = False) -> pd.DataFrame | None
                 decimal_point="," if sep == ";" else ".",
             ),
         )
-        pieces: dict[str, list[Any]] = {c: [] for c in names}
+        rows = _count_lines(path)  # at least the data rows: filled in place, never concatenated
+        arrays = {c: np.empty(rows, np.int32 if c in labels else np.float64) for c in names}
         lookups: dict[str, dict[str, int]] = {c: {} for c in labels}
+        n = 0
         for batch in reader:  # converted batch by batch: the Arrow table is never held whole
+            size = batch.num_rows
+            if n + size > rows:
+                return None
             for c, column in zip(names, batch.columns, strict=True):
                 if c in labels:
                     piece = _batch_codes(column, lookups[c])
+                    if piece is None:
+                        return None
                 else:
                     piece = column.to_numpy()
                     if not _fast_numbers_ok(piece, dose=c == "dose"):
                         return None
-                if piece is None:
-                    return None
-                pieces[c].append(piece)
+                arrays[c][n : n + size] = piece
+            n += size
             del batch
     except (pa.ArrowException, OSError, ValueError):
         return None
-    if not pieces[names[0]]:
+    if n == 0:
         return None
     out: dict[str, Any] = {}
     for c in names:
-        values = np.concatenate(pieces.pop(c))
+        values = arrays.pop(c)[:n]
         if c in labels:
             text = list(lookups.pop(c))  # in order of first appearance
             if categorical:
@@ -311,6 +317,15 @@ def _read_arrow(path: Path, *, categorical: bool = False) -> pd.DataFrame | None
                 values = np.array(text, dtype=object)[values]
         out[c] = values
     return pd.DataFrame(out, copy=False)
+
+
+def _count_lines(path: Path) -> int:
+    """Line breaks in the file, plus one (read in blocks)."""
+    count = 1
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 24):
+            count += block.count(b"\n") + block.count(b"\r")
+    return count
 
 
 def _batch_codes(column: Any, lookup: dict[str, int]) -> NDArray[np.int32] | None:
