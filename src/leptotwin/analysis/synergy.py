@@ -81,6 +81,11 @@ from leptotwin.analysis._synergy_input import (
 )
 from leptotwin.analysis._synergy_musyc import NAMES as MUSYC_NAMES
 from leptotwin.analysis._synergy_musyc import MusycFit, fit_musyc, musyc_surface
+from leptotwin.analysis._synergy_sensitivity import (
+    block_sensitivity,
+    concat_sensitivity,
+    empty_tables,
+)
 from leptotwin.errors import LeptotwinError
 
 __all__ = [
@@ -359,6 +364,15 @@ class SynergyResult:
         LL.4 fits (``b, c, d, e`` on the inhibition scale) of each block's two drugs.
     musyc : DataFrame
         MuSyC parameters per block (empty unless requested).
+    sensitivity : DataFrame
+        SynergyFinder's sensitivity scores, one row per block (empty unless requested):
+        ``IC50_1, IC50_2`` (concentration units), ``RI_1, RI_2, CSS1, CSS2, CSS`` and the S
+        scores ``S, S_mean, S_max`` (% inhibition), ``fallback_fits``; definitions in
+        docs/model.md (Sensitivity scores).
+    sensitivity_stats : DataFrame
+        For blocks with replicates, one row per block and score: ``value``, our bootstrap
+        (``lower, upper, p_value``) and SynergyFinder's iterations (``sf_mean, sf_sd, sf_sem,
+        sf_lower, sf_upper, sf_p_value, sf_iterations``).
 
     Notes
     -----
@@ -374,6 +388,8 @@ class SynergyResult:
     monotherapy: pd.DataFrame
     musyc: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
+    sensitivity: pd.DataFrame = field(default_factory=lambda: empty_tables()[0])
+    sensitivity_stats: pd.DataFrame = field(default_factory=lambda: empty_tables()[1])
     _row_index: dict[str, tuple[pd.DataFrame, int, dict[str, NDArray[np.intp]]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -420,6 +436,7 @@ def synergy_scores(
     strict: bool = False,
     response_unit: str | None = None,
     source: str = _SRC,
+    sensitivity: bool = False,
 ) -> SynergyResult:
     """Score every block of a SynergyFinder long table.
 
@@ -467,6 +484,11 @@ def synergy_scores(
         ``"percent"`` if it really is %).
     source : str
         Named in errors (the file the table came from).
+    sensitivity : bool
+        Also compute SynergyFinder's sensitivity scores (``sensitivity`` and, for replicated
+        blocks, ``sensitivity_stats``: our bootstrap next to SynergyFinder's 10 iterations and
+        p-values). Fits at the global optimum; with ``zip_variant="synergyfinder"`` R drc's
+        path as SynergyFinder 3.7.x runs it.
 
     Returns
     -------
@@ -501,6 +523,7 @@ def synergy_scores(
     has_reps = any(int(g.n_rep.max()) > 1 for g in groups)
     n_boot = (200 if has_reps else 0) if n_boot is None else int(n_boot)
     dose_parts, block_parts, mono_parts, musyc_parts = [], [], [], []
+    sens_parts: list[tuple[pd.DataFrame, pd.DataFrame]] = []
     zip_left_out: dict[Any, int] = {}
     stack = max(1, _MAX_STACK // max(n_boot, 1))
     for grp in groups:
@@ -517,6 +540,15 @@ def synergy_scores(
             block_parts.append(b)
             mono_parts.append(mo)
             musyc_parts.append(mu)
+            if sensitivity:
+                sens_parts.append(
+                    block_sensitivity(
+                        part.blocks, qc.set_index("block_id").loc[part.blocks],
+                        part.conc_r, part.conc_c, part.reps, part.n_rep, top=top,
+                        engine="synergyfinder" if zip_variant == "synergyfinder" else "global",
+                        n_boot=n_boot, alpha=alpha, rng=rng,
+                    )
+                )  # fmt: skip
     fit_failed = set()
     for mo in mono_parts:
         fit_failed |= set(mo.loc[~mo["ok"], "block_id"])
@@ -535,6 +567,7 @@ def synergy_scores(
         qc=qc,
         monotherapy=_concat(mono_parts, _MONO_COLUMNS),
         musyc=_concat(musyc_parts, ["block_id", *MUSYC_NAMES, "r2", "ok"]),
+        **concat_sensitivity(sens_parts),
         settings={
             "methods": methods,
             "scale": scale,

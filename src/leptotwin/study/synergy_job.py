@@ -2,7 +2,9 @@
 
 Reads SynergyFinder's long format, scores every block (:func:`synergy_scores`), and writes
 ``per_dose.csv``, ``per_block.csv``, ``qc.csv`` (one row per block: ``ok`` or why it was left
-out), ``monotherapy.csv`` and figures (``figures``, ``--figures``): ``summary`` (default) writes,
+out), ``monotherapy.csv``, ``sensitivity.csv`` (SynergyFinder's RI, CSS and S per block;
+``sensitivity_stats.csv`` too where blocks have replicates) and figures
+(``figures``, ``--figures``): ``summary`` (default) writes,
 whatever the number of blocks, per method the heatmaps of the :data:`TOP_BLOCKS` most synergistic
 blocks (``summary_top_<method>.png``) and ``summary_scores.png`` (the distribution of the blocks'
 mean scores); ``all`` adds a heatmap and a 3-D surface per block and method
@@ -132,7 +134,8 @@ def _score_chunk(
 ) -> SynergyResult:
     rng = np.random.default_rng([seed, index])  # the chunk's own bootstrap stream
     return synergy_scores(data, methods=methods, scale=scale, rng=rng, zip_variant=zip_variant,
-                          response_unit=response_unit, source=source)  # fmt: skip
+                          response_unit=response_unit, source=source,
+                          sensitivity=True)  # fmt: skip
 
 
 def score_in_chunks(
@@ -184,7 +187,15 @@ def score_in_chunks(
     return SynergyResult(
         **{
             name: pd.concat([getattr(p, name) for p in parts], ignore_index=True)
-            for name in ("per_dose", "per_block", "qc", "monotherapy", "musyc")
+            for name in (
+                "per_dose",
+                "per_block",
+                "qc",
+                "monotherapy",
+                "musyc",
+                "sensitivity",
+                "sensitivity_stats",
+            )
         },
         settings=parts[0].settings if parts else {},
     )
@@ -297,7 +308,12 @@ def run_synergy_job(
         "per_block": write_csv(out / "per_block.csv", result.per_block),
         "qc": write_csv(out / "qc.csv", result.qc),
         "monotherapy": write_csv(out / "monotherapy.csv", result.monotherapy),
+        "sensitivity": write_csv(out / "sensitivity.csv", result.sensitivity),
     }
+    if len(result.sensitivity_stats):
+        paths["sensitivity_stats"] = write_csv(
+            out / "sensitivity_stats.csv", result.sensitivity_stats
+        )
     if "MuSyC" in chosen:
         paths["musyc"] = write_csv(out / "musyc.csv", result.musyc)
     if mode != "none":
