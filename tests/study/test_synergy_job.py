@@ -78,7 +78,7 @@ def test_figures_option_summary_all_none_same_tables(run_cli, tmp_path):
     per_block = {f"combo_{k:03d}_{m}.png" for k in range(9) for m in ("ZIP", "Bliss")}
     pngs = {mode: {p.name for p in out.glob("*.png")} for mode, out in outs.items()}
     assert pngs == {"summary": summary, "all": summary | per_block, "none": set()}
-    tables = ["per_dose.csv", "per_block.csv", "qc.csv", "monotherapy.csv"]
+    tables = ["per_dose.csv", "per_block.csv", "qc.csv", "monotherapy.csv", "sensitivity.csv"]
     for mode in ("all", "none"):
         assert {p.name for p in outs[mode].glob("*.csv")} == set(tables)
         for name in tables:
