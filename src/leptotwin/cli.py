@@ -320,7 +320,13 @@ def synergy(
     method: Annotated[str, typer.Option(help="Comma-separated: ZIP,Bliss,HSA,Loewe,MuSyC.")] = (
         "ZIP,Bliss,HSA,Loewe"
     ),
-    scale: Annotated[str, typer.Option(help="inhibition or viability.")] = "inhibition",
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            help="inhibition or viability. Without it, responses are % inhibition, but a table "
+            "whose untreated cells read near full effect (viability?) is refused."
+        ),
+    ] = None,
     response_unit: Annotated[
         str | None,
         typer.Option(
@@ -377,6 +383,7 @@ def synergy(
             seed=seed,
             response_unit=response_unit,
             figures=figures,
+            warn=lambda line: _err.print(line, markup=False),
         )
     _out.print(f"wrote {len(paths)} files to {out}")
 

@@ -463,8 +463,8 @@ def test_argument_errors():
         synergy_scores(df, methods=["CI"])
     with pytest.raises(LeptotwinError, match="unknown scale"):
         synergy_scores(df, scale="percent")
-    with pytest.raises(LeptotwinError, match="missing column"):
-        synergy_scores(df.drop(columns="conc_c_unit"))
+    with pytest.raises(LeptotwinError, match="missing column"):  # conc_c_unit alone: issue 15
+        synergy_scores(df.drop(columns="conc_r_unit"))
     with pytest.raises(LeptotwinError, match="unknown ZIP variant"):
         synergy_scores(df, zip_variant="drc")
     with pytest.raises(LeptotwinError, match="alpha must lie in"):
@@ -556,3 +556,22 @@ def test_a_flat_block_with_replicates_has_nan_intervals_and_no_warning():
     assert np.isnan(zip_mean[["score", "lower", "upper", "p_value"]].to_numpy(float)).all()
     bliss = res.per_block.query("method == 'Bliss' and statistic == 'mean'").iloc[0]
     assert bliss["score"] == 0.0 and np.isnan(bliss["p_value"])
+
+
+def test_three_positive_doses_bliss_scored_fits_not_and_the_messages_say_so():
+    """Issue 15 item 6: a block with 3 positive doses per drug got ``fit_failed`` while the
+    too-few-doses message said 3 were enough ("LL.4 needs at least 4 doses"; 0 and 3 positive
+    are 4 points for 4 parameters, and the fitter needs more points than parameters)."""
+    conc = np.array([0.0, 0.1, 1.0, 10.0])
+    d1, d2 = (a.ravel() for a in np.meshgrid(conc, conc, indexing="ij"))
+    ir, ic = 100 * d1 / (d1 + 0.5), 100 * d2 / (d2 + 2.0)
+    res = synergy_scores(_frame(d1, d2, ir + ic - ir * ic / 100 + 5.0 * (d1 * d2 > 0)),
+                         methods=["Bliss", "Loewe"])  # fmt: skip
+    qc = res.qc.iloc[0]
+    assert qc["status"] == "fit_failed" and "4 positive concentrations" in qc["message"]
+    assert "3 positive concentrations, an LL.4 fit needs 4" in qc["note"]
+    means = res.per_block.query("statistic == 'mean'").set_index("method")["score"]
+    assert means["Bliss"] == pytest.approx(5.0) and np.isnan(means["Loewe"])
+    two = _frame(d1, d2, ir)[lambda f: f["conc_r"] != 10.0]  # 2 positive doses of drug A
+    qc2 = synergy_scores(two, methods=["Bliss"]).qc.iloc[0]
+    assert qc2["status"] == "too_few_doses" and "fewer than 3 positive" in qc2["message"]

@@ -166,7 +166,7 @@ def test_bad_numbers_name_their_line(tmp_path, mathews, column, value, message):
 def test_nan_cells_flag_their_block_and_na_spellings_are_missing(tmp_path, mathews):
     bad = mathews.astype({"response": object})
     bad.loc[0, "response"] = "NA"
-    res = synergy_scores(read_synergy(_write(tmp_path, bad)), methods=["Bliss"])
+    res = synergy_scores(read_synergy(_write(tmp_path, bad)), methods=["Bliss"], scale="viability")
     assert list(res.qc["status"]) == ["missing_value", "ok"]
 
 
@@ -298,3 +298,33 @@ def test_control_characters_are_a_binary_file(tmp_path, data):
     path.write_bytes(data)
     with pytest.raises(LeptotwinError, match="binary file"):
         read_synergy(path)
+
+
+# ----------------------------------------------------------------------- issue 15, item 5
+def test_viability_read_as_inhibition_is_flagged_and_needs_an_explicit_scale(mathews):
+    """Issue 15 item 5: Mathews' data are % viability (untreated cells 123 and 115); read
+    without a scale they scored Bliss -64.7 instead of +10.9 and every block was ``ok``."""
+    implicit = synergy_scores(mathews, methods=["Bliss"])
+    qc = implicit.qc.set_index(implicit.qc["block_id"].astype(str))
+    assert list(qc["status"]) == ["scale_unconfirmed", "scale_unconfirmed"]
+    assert qc["scale_suspect"].all() and implicit.settings["scale_given"] is False
+    np.testing.assert_allclose(qc["untreated_response"], [122.956184, 115.03824])
+    assert (
+        "untreated cell reads 123 as inhibition, near full effect: viability?"
+        in qc.loc["1", "note"]
+    )
+    assert "near full effect" in qc.loc["1", "message"]
+    given = synergy_scores(mathews, methods=["Bliss"], scale="inhibition").qc
+    assert list(given["status"]) == ["ok", "ok"] and given["scale_suspect"].all()
+    assert given["note"].str.contains("scale='inhibition' as given").all()
+    right = synergy_scores(mathews, methods=["Bliss"], scale="viability")
+    assert list(right.qc["status"]) == ["ok", "ok"] and not right.qc["scale_suspect"].any()
+    means = right.per_block.query("statistic == 'mean'")["score"]
+    assert means.iloc[0] == pytest.approx(10.86, abs=0.01)
+    # the reverse: % inhibition given as viability (untreated cell near 0 viability)
+    inhib = mathews.assign(response=100 - mathews["response"])
+    rev = synergy_scores(inhib, methods=["Bliss"], scale="viability").qc
+    assert rev["scale_suspect"].all() and rev["note"].str.contains("inhibition?").all()
+    assert not synergy_scores(inhib, methods=["Bliss"]).qc["scale_suspect"].any()
+    with pytest.raises(LeptotwinError, match="block_id: the untreated cell reads near full"):
+        synergy_scores(mathews, methods=["Bliss"], strict=True)

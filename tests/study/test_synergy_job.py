@@ -20,7 +20,9 @@ MATHEWS = str(SYNERGY / "mathews_screening_data.csv")
 
 def test_job_writes_tables_and_figures(tmp_path):
     messages: list[str] = []
-    paths = run_synergy_job(MATHEWS, ["zip", "Bliss"], tmp_path / "out", False, messages.append)
+    paths = run_synergy_job(
+        MATHEWS, ["zip", "Bliss"], tmp_path / "out", False, messages.append, scale="viability"
+    )
     per_block = pd.read_csv(paths["per_block"])
     assert {"block_id", "method", "score", "lower", "upper"} <= set(per_block.columns)
     assert set(per_block["method"]) == {"ZIP", "Bliss"}
@@ -30,8 +32,8 @@ def test_job_writes_tables_and_figures(tmp_path):
     assert not (tmp_path / "out" / "1_ZIP.png").exists()  # per block: --figures all only
     assert messages and "scored 2 of 2" in messages[1]
     with pytest.raises(LeptotwinError, match="refusing to overwrite"):
-        run_synergy_job(MATHEWS, ["ZIP"], tmp_path / "out", False, None)
-    run_synergy_job(MATHEWS, ["HSA"], tmp_path / "out", True, None)
+        run_synergy_job(MATHEWS, ["ZIP"], tmp_path / "out", False, None, scale="viability")
+    run_synergy_job(MATHEWS, ["HSA"], tmp_path / "out", True, None, scale="viability")
 
 
 def _blocks(n: int, seed: int = 0) -> pd.DataFrame:
@@ -117,7 +119,7 @@ def test_top_blocks_are_the_most_synergistic_scored_ones(tmp_path):
 
 def test_job_reports_chunk_progress_and_passes_the_zip_variant(tmp_path):
     ticks: list[tuple[int, int]] = []
-    common = {"figures": False, "chunk_blocks": 1}
+    common = {"figures": False, "chunk_blocks": 1, "scale": "viability"}
     tick = lambda d, t: ticks.append((d, t))  # noqa: E731
     a = run_synergy_job(MATHEWS, ["ZIP"], tmp_path / "a", on_chunk=tick, **common)
     assert ticks == [(0, 2), (1, 2), (2, 2)]
@@ -143,7 +145,9 @@ def test_job_bad_input_is_one_line(tmp_path):
     df.assign(conc_c_unit=["uM" if i == 3 else u for i, u in enumerate(df.conc_c_unit)]).to_csv(
         mixed, index=False
     )  # one well's 0.7812 read as µM: 781.2 nM, off the grid of its block
-    paths = run_synergy_job(mixed, ["Bliss"], tmp_path / "m", False, None, figures=False)
+    paths = run_synergy_job(
+        mixed, ["Bliss"], tmp_path / "m", False, None, figures=False, scale="viability"
+    )
     qc = pd.read_csv(paths["qc"], keep_default_na=False)
     assert list(qc["status"]) == ["not_grid", "ok"]
     assert list(qc["note"]) == ["conc_c converted to nM: 1 wells from µM", ""]
@@ -236,3 +240,31 @@ def test_chunked_scores_on_dask_are_bit_identical():
         whole.per_dose.sort_values(key)["score"].to_numpy(),
         here.per_dose.sort_values(key)["score"].to_numpy(),
     )
+
+
+def test_job_and_cli_refuse_a_suspect_scale_unless_it_is_given(run_cli, tmp_path):
+    """Issue 15 item 5: Mathews' viability data run without --scale scored Bliss -64.7 (for
+    +10.9), exit 0, no warning. Now the run is refused in one line naming --scale and nothing is
+    written; with an explicit --scale it runs, warns in one stderr line and flags qc.csv."""
+    with pytest.raises(LeptotwinError, match=r"--scale: 2 of 2 blocks have an untreated cell") as e:
+        run_synergy_job(MATHEWS, ["Bliss"], tmp_path / "a", figures=False)
+    assert "expected --scale viability" in str(e.value) and not (tmp_path / "a").exists()
+    said: list[str] = []
+    paths = run_synergy_job(
+        MATHEWS, ["Bliss"], tmp_path / "b", figures=False, scale="inhibition", warn=said.append
+    )
+    assert len(said) == 1 and said[0].startswith("leptotwin: warning: ")
+    assert "block 1: 123 as inhibition" in said[0]
+    qc = pd.read_csv(paths["qc"])
+    assert list(qc["status"]) == ["ok", "ok"] and qc["scale_suspect"].all()
+    assert qc["note"].str.contains("near full effect: viability?").all()
+    said.clear()
+    run_synergy_job(MATHEWS, ["Bliss"], tmp_path / "c", figures=False, scale="viability",
+                    warn=said.append)  # fmt: skip
+    assert said == []
+    args = ["synergy", MATHEWS, "--method", "Bliss", "--figures", "none"]
+    code, _, err = run_cli(*args, "--out", str(tmp_path / "d"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--scale viability" in err
+    assert not (tmp_path / "d").exists()
+    code, _, err = run_cli(*args, "--scale", "inhibition", "--out", str(tmp_path / "e"))
+    assert code == 0 and len(err.strip().splitlines()) == 1 and "warning" in err

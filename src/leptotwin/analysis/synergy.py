@@ -5,9 +5,13 @@ conc_c, response, conc_r_unit, conc_c_unit`` (SynergyFinder's older ``drug1, dru
 conc2, conc_unit`` is accepted too). Each block must be a full grid of concentrations that
 includes 0 for both drugs (the monotherapies); repeated wells are replicates.
 
-Scale: ``scale="inhibition"`` (default, SynergyFinder's) reads ``response`` as % inhibition;
+Scale: ``scale="inhibition"`` (the default) reads ``response`` as % inhibition;
 ``scale="viability"`` as % viability and converts ``inhibition = top - viability``. Every score
 is reported on the inhibition scale in the response unit (points of %): **positive = synergy**.
+A block whose untreated cell (both concentrations 0) reads at least half the full effect as
+inhibition is flagged (``qc.scale_suspect`` and a note): viability read as inhibition, or the
+reverse, turns every score around (Mathews' viability data as inhibition: Bliss −64.7 instead
+of +10.9). Without an explicit ``scale`` such a block's status is ``scale_unconfirmed``.
 
 Methods (per dose: observed − expected; monotherapy cells are 0):
 
@@ -114,8 +118,15 @@ class BlockStatus(enum.Enum):
     MISSING_VALUE = "missing (NaN) concentration or response; remove or impute the wells"
     NOT_GRID = "the concentrations do not form a full grid (every conc_r with every conc_c)"
     NO_MONOTHERAPY = "no monotherapy wells: conc_r = 0 and conc_c = 0 must both be tested"
-    TOO_FEW_DOSES = "fewer than 3 positive concentrations of a drug; LL.4 needs at least 4 doses"
-    FIT_FAILED = "a monotherapy LL.4 fit failed; scores that need it are NaN"
+    TOO_FEW_DOSES = "fewer than 3 positive concentrations of a drug (Bliss and HSA need 3)"
+    FIT_FAILED = (
+        "a monotherapy LL.4 fit failed or had too few doses (4 positive concentrations and 0 "
+        "are needed); scores that need it (Loewe, ZIP, MuSyC) are NaN"
+    )
+    SCALE_UNCONFIRMED = (
+        "the untreated cell reads near full effect on the default inhibition scale (viability "
+        "data?); say scale='viability', or scale='inhibition' to confirm; scored as inhibition"
+    )
 
 
 # --------------------------------------------------------------------------- input
@@ -426,7 +437,7 @@ def synergy_scores(
     df: pd.DataFrame,
     methods: Sequence[str] = ("ZIP", "Bliss", "HSA", "Loewe"),
     *,
-    scale: str = "inhibition",
+    scale: str | None = None,
     top: float = 100.0,
     zip_variant: str = "yadav",
     n_boot: int | None = None,
@@ -450,8 +461,12 @@ def synergy_scores(
         same kind (nM and µM), its wells are converted to the unit most of them use and
         ``qc.note`` says so.
     methods : sequence of {"ZIP", "Bliss", "HSA", "Loewe", "MuSyC"}
-    scale : {"inhibition", "viability"}
-        What ``response`` measures; viability is converted to ``top - response``.
+    scale : {None, "inhibition", "viability"}
+        What ``response`` measures; viability is converted to ``top - response``. None (default)
+        reads inhibition, but a block whose untreated cell reads at least ``top / 2`` as
+        inhibition (near full effect: viability data?) gets the status ``scale_unconfirmed``
+        (scored as inhibition); given explicitly, such a block stays ``ok``. Either way
+        ``qc.scale_suspect`` is True and ``qc.note`` says so.
     top : float
         Full effect in the response unit (100 for %, 1 for fractions).
     zip_variant : {"yadav", "synergyfinder", "synergy"}
@@ -499,8 +514,10 @@ def synergy_scores(
     LeptotwinError
         Missing columns, bad rows (see :func:`read_synergy`), unknown method, scale, variant or
         response unit, fractions read as %; with ``strict=True`` also any block whose status is
-        not OK.
+        not OK (``scale_unconfirmed`` included).
     """
+    scale_given = scale is not None
+    scale = "inhibition" if scale is None else scale
     methods = _check_options(methods, scale, zip_variant, top, area, n_boot, source)
     alpha = check_alpha(alpha, source)
     df = check_table(df, source)
@@ -513,6 +530,7 @@ def synergy_scores(
     if scale == "viability":
         df = df.assign(response=top - df["response"])
     qc, groups = _validate(df, notes)
+    _check_scale(df, qc, scale, scale_given, top)
     bad = qc[qc["status"] != BlockStatus.OK]
     if strict and len(bad):
         row = bad.iloc[0]
@@ -555,6 +573,11 @@ def synergy_scores(
     if fit_failed:
         hit = qc["block_id"].isin(fit_failed) & (qc["status"] == BlockStatus.OK)
         qc.loc[hit, "status"] = BlockStatus.FIT_FAILED
+        few = qc["block_id"].isin(fit_failed) & (qc[["n_conc_r", "n_conc_c"]].min(axis=1) < 5)
+        qc.loc[few, "note"] = [
+            "; ".join(x for x in (note, _few_doses(row)) if x)
+            for note, (_, row) in zip(qc.loc[few, "note"], qc[few].iterrows(), strict=True)
+        ]
     left = qc["block_id"].map(zip_left_out).fillna(0).astype(np.int64)
     qc["zip_fits_left_out"] = left
     msg = left.map(lambda k: f"ZIP: {k} fit(s) failed or ran away, left out" if k else "")
@@ -571,6 +594,7 @@ def synergy_scores(
         settings={
             "methods": methods,
             "scale": scale,
+            "scale_given": scale_given,
             "top": top,
             "zip_variant": zip_variant,
             "response_unit": response_unit,
@@ -579,6 +603,38 @@ def synergy_scores(
             "area": area,
         },
     )
+
+
+def _few_doses(row: pd.Series) -> str:
+    """The qc note of a block whose LL.4 fits had 3 positive concentrations (4 parameters on 4
+    points: no fit, no Loewe, ZIP or MuSyC; Bliss and HSA are scored)."""
+    drugs = [row[f"drug_{a}"] for a, n in (("row", "n_conc_r"), ("col", "n_conc_c")) if row[n] < 5]
+    return (
+        f"{' and '.join(map(str, drugs))}: 3 positive concentrations, an LL.4 fit needs 4; "
+        "Loewe, ZIP and MuSyC not scored"
+    )
+
+
+def _check_scale(df: pd.DataFrame, qc: pd.DataFrame, scale: str, given: bool, top: float) -> None:
+    """``qc.untreated_response`` (mean of the untreated wells, both concentrations 0, on the
+    input's scale; NaN without one) and ``qc.scale_suspect`` (and a note) for blocks where it
+    reads at least ``top / 2`` as inhibition; without an explicit scale their status becomes
+    ``SCALE_UNCONFIRMED`` (issue 15 item 5). ``df`` holds inhibition already."""
+    untreated = df.loc[(df["conc_r"] == 0) & (df["conc_c"] == 0)]
+    level = qc["block_id"].map(untreated.groupby("block_id", sort=False)["response"].mean())
+    suspect = (level >= 0.5 * top).to_numpy()
+    qc["untreated_response"] = level if scale == "inhibition" else top - level
+    qc["scale_suspect"] = suspect
+    other = "viability" if scale == "inhibition" else "inhibition"
+    for i in np.flatnonzero(suspect):
+        shown = qc["untreated_response"].iloc[i]
+        tail = f"(scale='{scale}' as given)" if given else f"say scale='{other}' or '{scale}'"
+        note = f"untreated cell reads {shown:.4g} as {scale}, near full effect: {other}? {tail}"
+        qc.iloc[i, qc.columns.get_loc("note")] = "; ".join(
+            x for x in (qc["note"].iloc[i], note) if x
+        )
+        if not given and qc["status"].iloc[i] == BlockStatus.OK:
+            qc.iloc[i, qc.columns.get_loc("status")] = BlockStatus.SCALE_UNCONFIRMED
 
 
 def _check_options(

@@ -126,7 +126,7 @@ def _score_chunk(
     index: int,
     *,
     methods: list[str],
-    scale: str,
+    scale: str | None,
     seed: int,
     zip_variant: str,
     response_unit: str,
@@ -142,7 +142,7 @@ def score_in_chunks(
     data: pd.DataFrame,
     methods: list[str],
     *,
-    scale: str = "inhibition",
+    scale: str | None = None,
     zip_variant: str = "yadav",
     chunk_blocks: int = 2000,
     seed: int = 0,
@@ -201,6 +201,31 @@ def score_in_chunks(
     )
 
 
+def _check_scale(
+    qc: pd.DataFrame, scale: str | None, source: str, warn: Callable[[str], None]
+) -> None:
+    """Refuse a run without an explicit scale whose untreated cells read near full effect as
+    inhibition (issue 15 item 5: Mathews' viability data as inhibition, Bliss -64.7 for +10.9);
+    with one, tell ``warn`` in one line. The blocks' notes say the same in ``qc.csv``."""
+    suspect = qc[qc["scale_suspect"].astype(bool)] if "scale_suspect" in qc else qc.iloc[:0]
+    if suspect.empty:
+        return
+    first = suspect.iloc[0]
+    what = (
+        f"{len(suspect)} of {len(qc)} blocks have an untreated cell near full effect (block "
+        f"{first['block_id']}: {first['untreated_response']:.4g} as {scale or 'inhibition'})"
+    )
+    if scale is None:
+        raise LeptotwinError(
+            f"{what}: viability data read as % inhibition?",
+            source=source,
+            field="--scale",
+            expected="--scale viability, or --scale inhibition if the responses are % inhibition",
+        )
+    other = "inhibition" if scale == "viability" else "viability"
+    warn(f"leptotwin: warning: {source}: {what}; scored as {scale} as given (--scale {other}?)")
+
+
 def run_synergy_job(
     path: str | os.PathLike[str],
     methods: Sequence[str] = ("ZIP", "Bliss", "HSA", "Loewe"),
@@ -208,7 +233,7 @@ def run_synergy_job(
     force: bool = False,
     progress: Callable[[str], None] | None = None,
     *,
-    scale: str = "inhibition",
+    scale: str | None = None,
     zip_variant: str = "yadav",
     on_chunk: Callable[[int, int], None] | None = None,
     figures: str | bool = "summary",
@@ -218,6 +243,7 @@ def run_synergy_job(
     chunk_blocks: int = 2000,
     seed: int = 0,
     response_unit: str | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
     """Score the blocks of ``path`` and write tables and figures; returns the paths by name.
 
@@ -233,7 +259,11 @@ def run_synergy_job(
         Overwrite an output folder that already holds results.
     progress : callable, optional
         Called with a short message after each stage.
-    scale : {"inhibition", "viability"}
+    scale : {None, "inhibition", "viability"}
+        None reads % inhibition, but refuses a table in which a block's untreated cell reads
+        near full effect (at least 50 % inhibition: viability data?): say which. Given
+        explicitly, such blocks are scored, flagged in ``qc.csv`` (``scale_suspect``, note) and
+        ``warn`` is told.
     zip_variant : {"yadav", "synergyfinder", "synergy"}
         Which ZIP definition (see :func:`leptotwin.analysis.synergy.synergy_scores`).
     on_chunk : callable, optional
@@ -249,13 +279,17 @@ def run_synergy_job(
     response_unit : {None, "percent", "fraction"}
         ``--response-unit``: fractions (0-1) are multiplied by 100; None refuses a table that
         looks like fractions (median |response| at most 1.5, none beyond 10).
+    warn : callable, optional
+        Called with one line (``leptotwin: warning: ...``) when blocks were flagged
+        ``scale_suspect`` under an explicit ``scale``.
 
     Raises
     ------
     LeptotwinError
         A missing, empty, binary or unreadable file, a missing column, a bad row (named by its
         line: text in numbers, negative or absurd values, unknown units ...), fractions read as
-        %, an unknown method, no block that can be scored (the message names the first block's
+        %, no ``scale`` given while an untreated cell reads near full effect as inhibition, an
+        unknown method, no block that can be scored (the message names the first block's
         problem), or an output folder that holds results.
     """
     say = progress or (lambda _msg: None)
@@ -292,6 +326,7 @@ def run_synergy_job(
         response_unit=response_unit,
         source=str(path),
     )
+    _check_scale(result.qc, scale, str(path), warn or (lambda _line: None))
     ok = result.qc["status"] == "ok"
     if not ok.any():
         first = result.qc.iloc[0] if len(result.qc) else None
