@@ -236,8 +236,21 @@ def _joined_labels(dataset: pd.Series, curve: pd.Series) -> pd.Categorical:
 
 
 def _curve_codes(frame: pd.DataFrame) -> tuple[NDArray[np.intp], int]:
-    """Each row's curve number (in order of first appearance) and the number of curves."""
-    codes, uniques = pd.factorize(frame["curve"], sort=False)
+    """Each row's curve number (in order of first appearance) and the number of curves.
+
+    A Categorical's own codes when they already are that (the reader's, curves in runs: no
+    second code array for millions of rows)."""
+    curve = frame["curve"]
+    if isinstance(curve.dtype, pd.CategoricalDtype) and len(curve):
+        codes = curve.cat.codes.to_numpy()
+        n = len(curve.cat.categories)
+        steps_ok = all(
+            bool(((step >= 0) & (step <= 1)).all())
+            for step in (np.diff(codes[lo : lo + 1_000_001]) for lo in range(0, codes.size, 10**6))
+        )
+        if codes[0] == 0 and codes[-1] == n - 1 and steps_ok:
+            return codes, n
+    codes, uniques = pd.factorize(curve, sort=False)
     return codes, len(uniques)
 
 
