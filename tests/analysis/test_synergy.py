@@ -575,3 +575,28 @@ def test_three_positive_doses_bliss_scored_fits_not_and_the_messages_say_so():
     two = _frame(d1, d2, ir)[lambda f: f["conc_r"] != 10.0]  # 2 positive doses of drug A
     qc2 = synergy_scores(two, methods=["Bliss"]).qc.iloc[0]
     assert qc2["status"] == "too_few_doses" and "fewer than 3 positive" in qc2["message"]
+
+
+def test_near_step_monotherapies_give_the_same_loewe_from_viability_and_inhibition():
+    """Issue 15 item 6: single drugs with |b| ~ 10-25 (a flat valley of the LL.4 RSS) moved
+    Loewe by up to 0.39 points between the same data given as inhibition and as viability:
+    ``100 - (100 - x)`` differs from ``x`` by an ulp, and the fits stopped apart in the valley.
+    The responses are now put on one grid (1e-9 points) before fitting."""
+    rng = np.random.default_rng(5)
+    conc = np.r_[0, 0.03, 0.1, 0.3, 1, 3, 10]
+    d1, d2 = (a.ravel() for a in np.meshgrid(conc, conc, indexing="ij"))
+    frames = []
+    for k in range(20):
+        b1, b2 = rng.uniform(10, 25, 2)
+        e1, e2 = 10 ** rng.uniform(-1.3, 0.8, 2)
+        with np.errstate(divide="ignore", over="ignore"):
+            i1, i2 = 100 / (1 + (e1 / d1) ** b1), 100 / (1 + (e2 / d2) ** b2)
+        y = i1 + i2 - i1 * i2 / 100 + rng.normal(0, 2, d1.size) * (k % 2)
+        frames.append(_frame(d1, d2, y, block=f"b{k}"))
+    inh = pd.concat(frames, ignore_index=True)
+    via = inh.assign(response=100 - inh["response"])
+    methods = ["Loewe", "ZIP", "Bliss", "HSA"]
+    a = synergy_scores(inh, methods=methods, scale="inhibition").per_dose
+    b = synergy_scores(via, methods=methods, scale="viability").per_dose
+    np.testing.assert_allclose(a["score"], b["score"], atol=1e-9, equal_nan=True)
+    assert np.isfinite(a.query("method == 'Loewe'")["score"]).mean() > 0.5  # scored blocks
