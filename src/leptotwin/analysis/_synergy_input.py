@@ -203,6 +203,116 @@ def normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
     return pd.concat([out, df[extra]], axis=1) if extra else out
 
 
+# --------------------------------------------------------------------------- n drugs
+_ND_ALIASES = {
+    "pair_index": "block_id",
+    "inhibition": "response",
+    "drug_row": "drug1",
+    "drug_col": "drug2",
+    "conc_r": "conc1",
+    "conc_row": "conc1",
+    "conc_c": "conc2",
+    "conc_col": "conc2",
+    "conc_unit": "conc_unit1",
+    "conc_r_unit": "conc_unit1",
+    "conc_row_unit": "conc_unit1",
+    "conc_c_unit": "conc_unit2",
+    "conc_col_unit": "conc_unit2",
+}
+
+
+def count_drugs(df: pd.DataFrame) -> int:
+    """How many drugs a table names: the largest ``k`` of a ``drugk``/``conck``/``conc_unitk``
+    column (SynergyFinder's spelling after :func:`_snake`), at least 2."""
+    ks = [2]
+    for col in df.columns:
+        hit = re.fullmatch(r"(?:drug|conc|conc_unit)(\d+)", _snake(col))
+        if hit:
+            ks.append(int(hit.group(1)))
+    return max(ks)
+
+
+def check_table_nd(
+    df: pd.DataFrame, ndrug: int, source: str, first_line: int | None = None
+) -> pd.DataFrame:
+    """Check SynergyFinder+'s long format of ``ndrug`` >= 3 drugs (``block_id, drug1..drugN,
+    conc1..concN, response, conc_unit1..conc_unitN``; one ``conc_unit`` or ``conc_unit1``
+    serves every drug without its own, as in ``ReshapeData``): returns ``block_id, drug1..N,
+    conc1..N, response, conc_unit1..N`` (numbers as float) and any other columns.
+
+    Raises
+    ------
+    LeptotwinError
+        A missing or repeated column, and every bad cell :func:`check_table` refuses.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise LeptotwinError(
+            "expected a DataFrame", source=source, value=type(df).__name__, expected="pandas"
+        )
+    drugs = [f"drug{k}" for k in range(1, ndrug + 1)]
+    concs = [f"conc{k}" for k in range(1, ndrug + 1)]
+    units = [f"conc_unit{k}" for k in range(1, ndrug + 1)]
+    expected = (
+        f"SynergyFinder+'s long format for {ndrug} drugs: block_id, {', '.join(drugs)}, "
+        f"{', '.join(concs)}, response and conc_unit1..conc_unit{ndrug} (or one conc_unit)"
+    )
+    found: dict[str, object] = {}
+    for col in df.columns:
+        key = _snake(col)
+        key = _ND_ALIASES.get(key, key)
+        if key not in ("block_id", "response", *drugs, *concs, *units):
+            continue
+        if key in found:
+            raise LeptotwinError(
+                f"two columns both give {key}",
+                source=source,
+                field=f"{found[key]}, {col}",
+                expected="one of them",
+            )
+        found[key] = col
+    if "conc_unit1" in found:
+        for u in units[1:]:
+            found.setdefault(u, found["conc_unit1"])
+    required = ["block_id", *drugs, *concs, "response", *units]
+    missing = [c for c in required if c not in found]
+    if missing:
+        have = ", ".join(str(c) for c in list(df.columns)[:12])
+        raise LeptotwinError(
+            f"missing column {missing[0]} (the table has: {have})",
+            source=source,
+            field=missing[0],
+            expected=expected,
+        )
+    if len(df) == 0:
+        raise LeptotwinError("no data rows", source=source, expected=expected)
+    base = pd.DataFrame({c: df[found[c]] for c in required}, index=df.index)
+    where = locator(first_line)
+    out = base.copy()
+    for col in ["block_id", *drugs]:
+        what = "block_id" if col == "block_id" else "drug name"
+        miss = base[col].map(_is_missing).to_numpy(bool)
+        _fail(base, miss, f"missing {what}", source=source, where=where, col=col,
+              expected=f"a {what} in every row")  # fmt: skip
+        if base[col].dtype == object:
+            out[col] = base[col].map(lambda v: v.strip() if isinstance(v, str) else v)
+    for col in [*concs, "response"]:
+        out[col] = _numbers(base, col, source, where)
+    for col in concs:
+        _fail(base, out[col].to_numpy() < 0, "negative concentration", source=source,
+              where=where, col=col, values=base[col], expected="a concentration >= 0")  # fmt: skip
+    resp = out["response"].to_numpy()
+    _fail(base, np.abs(resp) > RESPONSE_LIMIT, "response out of range", source=source,
+          where=where, col="response", values=base["response"],
+          expected=f"% inhibition or % viability normalised to controls, |response| <= "
+          f"{RESPONSE_LIMIT:g}")  # fmt: skip
+    for conc_col, unit_col in zip(concs, units, strict=True):
+        spec = _unit_specs(base, unit_col, source, where)
+        out[unit_col] = base[unit_col].map(lambda v: str(v).strip())
+        _check_magnitude(base, out[conc_col].to_numpy(), spec, conc_col, source, where)
+    extra = [c for c in df.columns if c not in found.values() and str(c) not in required]
+    return pd.concat([out, df[extra]], axis=1) if extra else out
+
+
 # --------------------------------------------------------------------------- rows
 def locator(first_line: int | None) -> Locator:
     """Names a row: ``line N`` of a file (row label + ``first_line``) or ``row LABEL``."""
@@ -343,7 +453,10 @@ def _check_magnitude(
 
 # --------------------------------------------------------------------------- units per block
 def unify_units(
-    df: pd.DataFrame, source: str, first_line: int | None = None
+    df: pd.DataFrame,
+    source: str,
+    first_line: int | None = None,
+    pairs: tuple[tuple[str, str], ...] = (("conc_r", "conc_r_unit"), ("conc_c", "conc_c_unit")),
 ) -> tuple[pd.DataFrame, dict[Hashable, str]]:
     """One unit per drug and block: rows in another unit of the same kind are converted (pint
     factors) to the unit most rows of that drug in that block use; returns the table and a
@@ -357,8 +470,7 @@ def unify_units(
     where = locator(first_line)
     out = df.copy()
     notes: dict[Hashable, list[str]] = {}
-    for axis in ("r", "c"):
-        conc_col, unit_col = f"conc_{axis}", f"conc_{axis}_unit"
+    for conc_col, unit_col in pairs:
         spelled = out[unit_col].astype(str)
         n_spell = spelled.groupby(out["block_id"], sort=False).nunique()
         mixed = n_spell.index[(n_spell > 1).to_numpy()]
@@ -371,7 +483,7 @@ def unify_units(
             rows = rows_of[block]
             conc, (unit, note) = _convert_block(
                 out[conc_col].iloc[rows], names.iloc[rows], specs, spelled.iloc[rows], source,
-                where, unit_col,
+                where, unit_col, conc_col,
             )  # fmt: skip
             out.iloc[rows, out.columns.get_loc(conc_col)] = conc
             out.iloc[rows, out.columns.get_loc(unit_col)] = unit
@@ -388,6 +500,7 @@ def _convert_block(
     source: str,
     where: Locator,
     unit_col: str,
+    col: str,
 ) -> tuple[np.ndarray, tuple[str, str]]:
     """One drug of one block into its most used unit: new values and (unit, note)."""
     counts = names.value_counts(sort=False)
@@ -412,7 +525,6 @@ def _convert_block(
             )
         values[rows] = _snap(values[rows] * factor, values[keep])
         parts.append(f"{int(rows.sum())} wells from {name}")
-    col = "conc_r" if unit_col == "conc_r_unit" else "conc_c"
     note = f"{col} converted to {target.name}: " + ", ".join(parts) if parts else ""
     return values, (target.name, note)
 

@@ -79,12 +79,22 @@ from leptotwin.analysis._synergy_core import (
 )
 from leptotwin.analysis._synergy_input import (
     check_table,
+    check_table_nd,
+    count_drugs,
     read_table,
     response_multiplier,
     unify_units,
 )
 from leptotwin.analysis._synergy_musyc import NAMES as MUSYC_NAMES
 from leptotwin.analysis._synergy_musyc import MusycFit, fit_musyc, musyc_surface
+from leptotwin.analysis._synergy_nd import (
+    bliss_nd,
+    combination_mask,
+    fit_single_drugs,
+    hsa_nd,
+    loewe_nd,
+    zip_nd,
+)
 from leptotwin.analysis._synergy_sensitivity import (
     block_sensitivity,
     concat_sensitivity,
@@ -138,7 +148,9 @@ def read_synergy(path: str | os.PathLike[str]) -> pd.DataFrame:
     response, conc_r_unit, conc_c_unit`` first (``block_id`` and drug names as text,
     concentrations and responses as float, NaN where missing), then any other columns. Units
     are checked (pint) but not converted: :func:`synergy_scores` brings each drug of a block to
-    one unit and says so in ``qc``.
+    one unit and says so in ``qc``. A table of ``N`` >= 3 drugs (SynergyFinder+'s
+    ``drug1..drugN, conc1..concN, conc_unit1..conc_unitN`` or one ``conc_unit``) keeps those
+    names: ``block_id, drug1..N, conc1..N, response, conc_unit1..N``.
 
     Raises
     ------
@@ -150,6 +162,12 @@ def read_synergy(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     path = Path(path)
     raw, first_line = read_table(path)
+    ndrug = count_drugs(raw)
+    if ndrug >= 3:
+        checked = check_table_nd(raw, ndrug, str(path), first_line)
+        pairs = tuple((f"conc{k}", f"conc_unit{k}") for k in range(1, ndrug + 1))
+        unify_units(checked, str(path), first_line, pairs)
+        return checked.reset_index(drop=True)
     checked = check_table(raw, str(path), first_line)
     unify_units(checked, str(path), first_line)  # refuses unconvertible mixtures early
     return checked.reset_index(drop=True)
@@ -521,6 +539,13 @@ def synergy_scores(
     scale = "inhibition" if scale is None else scale
     methods = _check_options(methods, scale, zip_variant, top, area, n_boot, source)
     alpha = check_alpha(alpha, source)
+    ndrug = count_drugs(df) if isinstance(df, pd.DataFrame) else 2
+    if ndrug >= 3:
+        return _synergy_scores_nd(
+            df, ndrug, methods, scale=scale, scale_given=scale_given, top=top,
+            zip_variant=zip_variant, alpha=alpha, strict=strict, response_unit=response_unit,
+            source=source, sensitivity=sensitivity, n_boot=n_boot,
+        )  # fmt: skip
     df = check_table(df, source)
     df, notes = unify_units(df, source)
     response_unit, factor = response_multiplier(
@@ -933,3 +958,275 @@ def plot_synergy_surface(
     ax.set_zlabel(f"{method} score", fontsize=8)
     ax.set_title(f"{method} surface, block {block_id}", fontsize=9)
     return ax
+
+
+# --------------------------------------------------------------------------- three or more drugs
+def _synergy_scores_nd(
+    df: pd.DataFrame,
+    ndrug: int,
+    methods: tuple[str, ...],
+    *,
+    scale: str,
+    scale_given: bool,
+    top: float,
+    zip_variant: str,
+    alpha: float,
+    strict: bool,
+    response_unit: str | None,
+    source: str,
+    sensitivity: bool,
+    n_boot: int | None,
+) -> SynergyResult:
+    """:func:`synergy_scores` of a table of ``ndrug`` >= 3 drugs (SynergyFinder+'s n-drug
+    definitions, :mod:`leptotwin.analysis._synergy_nd`). Replicates are averaged; intervals,
+    p-values, most synergistic areas, MuSyC and sensitivity scores are two-drug only."""
+    refuse = [
+        ("methods", "MuSyC", "MuSyC" in methods, "ZIP, Bliss, HSA or Loewe"),
+        ("zip_variant", zip_variant, zip_variant == "synergy" and "ZIP" in methods,
+         "'yadav' or 'synergyfinder' (the synergy package scores two drugs)"),
+        ("n_boot", n_boot, bool(n_boot), "None or 0 (replicates are averaged)"),
+    ]  # fmt: skip
+    for name, value, bad, expected in refuse:
+        if bad:
+            raise LeptotwinError(
+                f"not defined for {ndrug}-drug combinations", source=source, field=name,
+                value=value, expected=expected,
+            )  # fmt: skip
+    drugs = [f"drug{k}" for k in range(1, ndrug + 1)]
+    concs = [f"conc{k}" for k in range(1, ndrug + 1)]
+    units = [f"conc_unit{k}" for k in range(1, ndrug + 1)]
+    df = check_table_nd(df, ndrug, source)
+    df, notes = unify_units(df, source, pairs=tuple(zip(concs, units, strict=True)))
+    response_unit, factor = response_multiplier(
+        df["response"].to_numpy(), response_unit, top, source
+    )
+    if factor != 1.0:
+        df = df.assign(response=df["response"] * factor)
+    if scale == "viability":
+        df = df.assign(response=top - df["response"])
+    df = df.assign(
+        response=np.round(df["response"].to_numpy(float), _DECIMALS - int(np.log10(top)))
+    )
+    codes, labels = pd.factorize(df["block_id"], sort=False)
+    g = df.assign(_b=codes).groupby("_b", sort=True)
+    nun = g[drugs].nunique(dropna=False)
+    nan_any = df[[*concs, "response"]].isna().any(axis=1).groupby(codes).any()
+    counts = g[concs].nunique()
+    cells = df.assign(_b=codes).drop_duplicates(["_b", *concs]).groupby("_b").size()
+    zero = (g[concs].min() == 0).all(axis=1)
+    first = g[[*drugs, *units]].first()
+    status = pd.Series(BlockStatus.OK, index=counts.index, dtype=object)
+
+    def flag(mask: pd.Series, st: BlockStatus) -> None:
+        hit = mask.reindex(status.index, fill_value=False) & (status == BlockStatus.OK)
+        status[hit] = st
+
+    flag((nun > 1).any(axis=1), BlockStatus.SEVERAL_DRUGS)
+    flag(nan_any, BlockStatus.MISSING_VALUE)
+    flag(cells != counts.prod(axis=1), BlockStatus.NOT_GRID)
+    flag(~zero, BlockStatus.NO_MONOTHERAPY)
+    flag((counts < 4).any(axis=1), BlockStatus.TOO_FEW_DOSES)
+    untreated = (df[concs] == 0).all(axis=1).to_numpy()
+    level = pd.Series(df["response"].to_numpy()[untreated]).groupby(codes[untreated]).mean()
+    level = level.reindex(status.index)
+    suspect = (level >= 0.5 * top).to_numpy()
+    note = [
+        "; ".join(
+            x
+            for x in (
+                (notes or {}).get(b, ""),
+                f"untreated cell near full effect as {scale}" if sus else "",
+                "sensitivity scores are defined for two drugs: not computed" if sensitivity else "",
+            )
+            if x
+        )
+        for b, sus in zip(labels[status.index], suspect, strict=True)
+    ]
+    if not scale_given:
+        status[suspect & (status == BlockStatus.OK).to_numpy()] = BlockStatus.SCALE_UNCONFIRMED
+    qc = pd.DataFrame(
+        {
+            "block_id": labels[status.index],
+            **{c: first[c].to_numpy() for c in [*drugs, *units]},
+            **{f"n_{c}": counts[c].to_numpy() for c in concs},
+            "n_rep_max": g.size().to_numpy() // np.maximum(cells.to_numpy(), 1),
+            "status": status.to_numpy(),
+            "note": note,
+            "untreated_response": (level if scale == "inhibition" else top - level).to_numpy(),
+            "scale_suspect": suspect,
+        }
+    )
+    bad = qc[qc["status"] != BlockStatus.OK]
+    if strict and len(bad):
+        row = bad.iloc[0]
+        raise LeptotwinError(
+            row["status"].value, source=source, field="block_id", value=str(row["block_id"])
+        )
+    good = status.index[(status == BlockStatus.OK).to_numpy()]
+    sub = df.assign(_b=codes)
+    sub = sub[sub["_b"].isin(good)]
+    for k, c in enumerate(concs):
+        sub[f"_i{k}"] = sub.groupby("_b")[c].rank(method="dense").astype(np.int64) - 1
+    dose_parts, block_parts, mono_parts = [], [], []
+    zip_left: dict[Any, int] = {}
+    failed: set[Any] = set()
+    shapes = counts.loc[good]
+    for key, blocks in shapes.groupby(concs).groups.items():
+        dims = tuple(int(v) for v in np.atleast_1d(key))
+        blocks = np.asarray(blocks)
+        part = sub[sub["_b"].isin(blocks)]
+        pos = pd.Series(np.arange(len(blocks)), index=pd.Index(blocks))
+        b = pos[part["_b"]].to_numpy()
+        idx = tuple(part[f"_i{k}"].to_numpy() for k in range(ndrug))
+        total = np.zeros((len(blocks), *dims))
+        nrep = np.zeros((len(blocks), *dims))
+        np.add.at(total, (b, *idx), part["response"].to_numpy())
+        np.add.at(nrep, (b, *idx), 1.0)
+        inhib = total / nrep
+        conc = []
+        for k, c in enumerate(concs):
+            arr = np.zeros((len(blocks), dims[k]))
+            arr[b, idx[k]] = part[c].to_numpy()
+            conc.append(arr)
+        ids = labels[blocks]
+        d, bl, mo, left, bad_fit = _score_nd_group(
+            ids, conc, inhib, methods, top, zip_variant, drugs, units,
+            qc.set_index("block_id").loc[ids],
+        )  # fmt: skip
+        dose_parts.append(d)
+        block_parts.append(bl)
+        mono_parts.append(mo)
+        zip_left.update(left)
+        failed |= bad_fit
+    hit = qc["block_id"].isin(failed) & (qc["status"] == BlockStatus.OK)
+    qc.loc[hit, "status"] = BlockStatus.FIT_FAILED
+    left = qc["block_id"].map(zip_left).fillna(0).astype(np.int64)
+    qc["zip_fits_left_out"] = left
+    msg = left.map(lambda k: f"ZIP: {k} fit(s) failed, left out" if k else "")
+    qc["note"] = [("; ".join(x for x in (a, b) if x)) for a, b in zip(qc["note"], msg, strict=True)]
+    qc["message"] = [s.value for s in qc["status"]]
+    qc["status"] = [s.name.lower() for s in qc["status"]]
+    dose_cols = ["block_id", *drugs, *concs, *units, "method", "response", "expected", "score",
+                 "lower", "upper", "p_value"]  # fmt: skip
+    return SynergyResult(
+        per_dose=_concat(dose_parts, dose_cols),
+        per_block=_concat(block_parts, _BLOCK_COLUMNS[:7]),
+        qc=qc,
+        monotherapy=_concat(mono_parts, _MONO_COLUMNS),
+        musyc=_concat([], ["block_id", *MUSYC_NAMES, "r2", "ok"]),
+        settings={
+            "methods": methods,
+            "scale": scale,
+            "scale_given": scale_given,
+            "top": top,
+            "zip_variant": zip_variant,
+            "response_unit": response_unit,
+            "n_boot": 0,
+            "alpha": alpha,
+            "n_drugs": ndrug,
+        },
+    )
+
+
+def _score_nd_group(
+    ids: NDArray[Any],
+    conc: list[Array],
+    inhib: Array,
+    methods: Sequence[str],
+    top: float,
+    zip_variant: str,
+    drugs: list[str],
+    units: list[str],
+    meta: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[Any, int], set[Any]]:
+    """Scores of n-drug blocks of one shape: per-dose, per-block and single-drug fit tables,
+    ZIP fits left out per block and the blocks whose single-drug fits failed."""
+    n, ndrug = inhib.shape[0], inhib.ndim - 1
+    score: dict[str, Array] = {}
+    expected: dict[str, Array] = {}
+    if "Bliss" in methods:
+        score["Bliss"], expected["Bliss"] = bliss_nd(inhib, top)
+    if "HSA" in methods:
+        score["HSA"], expected["HSA"] = hsa_nd(inhib)
+    params = np.full((n, ndrug, 4), np.nan)
+    ok = np.ones((n, ndrug), bool)
+    failed: set[Any] = set()
+    left: dict[Any, int] = {}
+    if {"Loewe", "ZIP"} & set(methods):
+        params, ok = fit_single_drugs(conc, inhib)
+        bad = ~ok.all(axis=1)
+        failed |= set(ids[bad])
+        if "Loewe" in methods:
+            s, e = loewe_nd(conc, inhib, params, top)
+            s[bad] = np.nan
+            score["Loewe"], expected["Loewe"] = s, e
+        if "ZIP" in methods:
+            s, e, lo, mono_ok = zip_nd(conc, inhib, params, top=top, variant=zip_variant)
+            s[bad] = np.nan
+            failed |= set(ids[~mono_ok])
+            score["ZIP"], expected["ZIP"] = s, e
+            left = dict(zip(ids, lo.tolist(), strict=True))
+    cells = int(np.prod(inhib.shape[1:]))
+    grids = np.meshgrid(*[np.arange(m) for m in inhib.shape[1:]], indexing="ij")
+    base: dict[str, Any] = {"block_id": np.repeat(ids, cells)}
+    for d in drugs:
+        base[d] = np.repeat(meta[d].to_numpy(), cells)
+    for k in range(ndrug):
+        base[f"conc{k + 1}"] = conc[k][:, grids[k].reshape(-1)].reshape(-1)
+    for u in units:
+        base[u] = np.repeat(meta[u].to_numpy(), cells)
+    nan = np.full(n * cells, np.nan)
+    per_dose = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    **base,
+                    "method": m,
+                    "response": inhib.reshape(-1),
+                    "expected": expected[m].reshape(-1),
+                    "score": score[m].reshape(-1),
+                    "lower": nan,
+                    "upper": nan,
+                    "p_value": nan,
+                }
+            )
+            for m in methods
+        ],
+        ignore_index=True,
+    )
+    combo = combination_mask(inhib.shape).reshape(-1)
+    per_block = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "block_id": ids,
+                    "method": m,
+                    "statistic": "mean",
+                    "score": score[m].reshape(n, -1)[:, combo].mean(axis=1),
+                    "lower": np.nan,
+                    "upper": np.nan,
+                    "p_value": np.nan,
+                }
+            )
+            for m in methods
+        ],
+        ignore_index=True,
+    )
+    mono = pd.DataFrame(columns=_MONO_COLUMNS)
+    if {"Loewe", "ZIP"} & set(methods):
+        mono = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "block_id": ids,
+                        "drug": meta[d].to_numpy(),
+                        "axis": str(k + 1),
+                        **{p: params[:, k, j] for j, p in enumerate("bcde")},
+                        "ok": ok[:, k],
+                    }
+                )
+                for k, d in enumerate(drugs)
+            ],
+            ignore_index=True,
+        )
+    return per_dose, per_block, mono, left, failed
