@@ -8,9 +8,11 @@ out), ``monotherapy.csv``, ``sensitivity.csv`` (SynergyFinder's RI, CSS and S pe
 whatever the number of blocks, per method the heatmaps of the :data:`TOP_BLOCKS` most synergistic
 blocks (``summary_top_<method>.png``) and ``summary_scores.png`` (the distribution of the blocks'
 mean scores); ``all`` adds a heatmap and a 3-D surface per block and method
-(``<block>_<method>.png``); ``none`` writes the tables only. Everything is read, checked and
-scored before the output folder is touched; each figure is written and released as soon as it is
-drawn.
+(``<block>_<method>.png``); ``none`` writes the tables only. Blocks of three or more drugs
+(SynergyFinder+'s ``drug1..drugN`` layout) get ``summary_top.png`` (bars of the most synergistic
+blocks' mean scores) and ``summary_scores.png``, no heatmaps and no ``sensitivity.csv``.
+Everything is read, checked and scored before the output folder is touched; each figure is
+written and released as soon as it is drawn.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from leptotwin._fileio import prepare_out_dir, write_csv
-from leptotwin.analysis._synergy_input import RESPONSE_UNITS, check_table, response_multiplier
+from leptotwin.analysis._synergy_input import (
+    RESPONSE_UNITS,
+    check_table,
+    check_table_nd,
+    count_drugs,
+    response_multiplier,
+)
 from leptotwin.analysis.synergy import (
     METHODS,
     SynergyResult,
@@ -108,6 +116,23 @@ def score_distribution_figure(result: SynergyResult, methods: Sequence[str]) -> 
     return fig
 
 
+def top_blocks_bars_figure(result: SynergyResult, methods: Sequence[str]) -> Figure:
+    """Blocks of three or more drugs (no heatmap): per method, the mean scores of the
+    :data:`TOP_BLOCKS` most synergistic blocks as bars."""
+    fig = Figure(figsize=(4.2 * max(1, len(methods)), 3.3), layout="constrained")
+    for k, method in enumerate(methods):
+        ax = fig.add_subplot(1, max(1, len(methods)), k + 1)
+        means = _block_means(result, method).set_index("block_id")["score"]
+        blocks = top_blocks(result, method)
+        ax.barh([str(b) for b in blocks][::-1], means.loc[blocks].to_numpy(float)[::-1],
+                color="tab:purple")  # fmt: skip
+        ax.axvline(0.0, color="black", lw=0.8)
+        ax.set_title(f"{method}: most synergistic blocks", fontsize=9)
+        ax.set_xlabel(f"mean {method} score (all drugs present)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    return fig
+
+
 def block_figures(
     result: SynergyResult, blocks: Iterable[Any], methods: Sequence[str]
 ) -> Iterator[tuple[str, Figure]]:
@@ -135,7 +160,7 @@ def _score_chunk(
     rng = np.random.default_rng([seed, index])  # the chunk's own bootstrap stream
     return synergy_scores(data, methods=methods, scale=scale, rng=rng, zip_variant=zip_variant,
                           response_unit=response_unit, source=source,
-                          sensitivity=True)  # fmt: skip
+                          sensitivity=count_drugs(data) < 3)  # fmt: skip
 
 
 def score_in_chunks(
@@ -161,7 +186,8 @@ def score_in_chunks(
     the whole table (fractions read as % are refused here, never in one chunk only).
     """
     tick = on_chunk or (lambda _done, _total: None)
-    data = check_table(data, source)
+    ndrug = count_drugs(data)
+    data = check_table(data, source) if ndrug < 3 else check_table_nd(data, ndrug, source)
     unit, _ = response_multiplier(data["response"].to_numpy(), response_unit, 100.0, source)
     chunks, _ = whole_group_chunks(data, "block_id", chunk_blocks, option="--chunk-blocks")
     kw = {"methods": methods, "scale": scale, "seed": seed, "zip_variant": zip_variant,
@@ -338,13 +364,15 @@ def run_synergy_job(
         )
     say(f"scored {int(ok.sum())} of {len(ok)} blocks")
     out = prepare_out_dir(out_dir, force=force)
+    many = int(result.settings.get("n_drugs", 2)) >= 3
     paths = {
         "per_dose": write_csv(out / "per_dose.csv", result.per_dose),
         "per_block": write_csv(out / "per_block.csv", result.per_block),
         "qc": write_csv(out / "qc.csv", result.qc),
         "monotherapy": write_csv(out / "monotherapy.csv", result.monotherapy),
-        "sensitivity": write_csv(out / "sensitivity.csv", result.sensitivity),
     }
+    if not many:
+        paths["sensitivity"] = write_csv(out / "sensitivity.csv", result.sensitivity)
     if len(result.sensitivity_stats):
         paths["sensitivity_stats"] = write_csv(
             out / "sensitivity_stats.csv", result.sensitivity_stats
@@ -353,11 +381,13 @@ def run_synergy_job(
         paths["musyc"] = write_csv(out / "musyc.csv", result.musyc)
     if mode != "none":
         writer = FigureWriter(out, paths, dpi=100)
-        for m in chosen:
+        if many:  # three or more drugs: a per-block summary, no heatmaps
+            writer.write("summary_top", top_blocks_bars_figure(result, chosen))
+        for m in [] if many else chosen:
             writer.write(f"summary_top_{m}", top_blocks_figure(result, m))
         writer.write("summary_scores", score_distribution_figure(result, chosen))
         say(f"wrote the summary figures to {out}")
-    if mode == "all":
+    if mode == "all" and not many:
         blocks = result.qc.loc[ok, "block_id"]
         if max_figure_blocks is not None:
             blocks = blocks.head(max_figure_blocks)
