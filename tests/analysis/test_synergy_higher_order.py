@@ -123,7 +123,7 @@ def test_loewe_equals_a_brute_force_root_search():
         hi = min(max(p[1], p[2]) for p in par)
         ys = np.linspace(lo, hi, 20_001)[1:-1]
         with np.errstate(all="ignore"):
-            vals = np.array([g(v) for v in ys])
+            vals = g(ys)
         change = np.flatnonzero(np.sign(vals[:-1]) != np.sign(vals[1:]))
         if change.size:
             ref = optimize.brentq(g, ys[change[0]], ys[change[0] + 1], xtol=1e-13)
@@ -136,18 +136,18 @@ def test_loewe_equals_a_brute_force_root_search():
 
 
 def _brute_slice(dose, resp, start, top=100.0):
-    """LL.4 with c = start, d = top by least squares from a 25 x 25 grid of (b, log e) starts
-    and Nelder-Mead refinement of the best ten."""
+    """LL.4 with c = start, d = top by least squares from a 17 x 17 grid of (b, log e) starts
+    and Nelder-Mead refinement of the best four."""
 
     def rss(th):
         return np.sum((resp - _ll4(dose, th[0], start, top, np.exp(th[1]))) ** 2)
 
     lo, hi = np.log(dose.min()) - 3, np.log(dose.max()) + 3
-    starts = [(b, le) for b in np.linspace(-8, 8, 25) for le in np.linspace(lo, hi, 25)]
+    starts = [(b, le) for b in np.linspace(-8, 8, 17) for le in np.linspace(lo, hi, 17)]
     starts.sort(key=rss)
     best = min((optimize.minimize(rss, s, method="Nelder-Mead",
-                                  options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20_000})
-                for s in starts[:10]), key=lambda r: r.fun)  # fmt: skip
+                                  options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 4000})
+                for s in starts[:4]), key=lambda r: r.fun)  # fmt: skip
     return _ll4(dose, best.x[0], start, top, np.exp(best.x[1]))
 
 
@@ -227,3 +227,19 @@ def test_what_is_defined_for_two_drugs_only_is_refused_in_one_line():
         assert "\n" not in str(err.value)
     with pytest.raises(LeptotwinError, match="missing column conc2"):
         synergy_scores(df.drop(columns="conc2"), scale="inhibition")
+
+
+def test_the_synergy_job_scores_three_drug_files_and_draws_a_summary(tmp_path):
+    """``leptotwin synergy`` on a three-drug file: tables with conc1..3, a per-block summary
+    figure instead of heatmaps, no sensitivity.csv (defined for two drugs)."""
+    from leptotwin.study.synergy_job import run_synergy_job
+
+    df = pd.concat([_three_drug_table(seed=s).assign(block_id=s) for s in range(2)])
+    path = tmp_path / "three.csv"
+    df.to_csv(path, index=False)
+    paths = run_synergy_job(path, methods=["Bliss", "HSA"], out_dir=tmp_path / "out",
+                            scale="inhibition")  # fmt: skip
+    assert {"per_dose", "per_block", "qc", "summary_top", "summary_scores"} <= set(paths)
+    assert "sensitivity" not in paths
+    assert pd.read_csv(paths["qc"])["status"].tolist() == ["ok", "ok"]
+    assert {"conc1", "conc2", "conc3"} <= set(pd.read_csv(paths["per_dose"]).columns)
