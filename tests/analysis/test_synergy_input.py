@@ -259,12 +259,15 @@ def test_a_repeated_column_name_in_a_frame_is_refused(mathews):
         synergy_scores(twice)
 
 
-def test_two_columns_for_one_meaning_and_a_third_drug_are_refused(tmp_path, mathews):
+def test_two_columns_for_one_meaning_refused_and_a_third_drug_never_dropped(tmp_path, mathews):
     with pytest.raises(LeptotwinError, match="two columns both give drug_row"):
         read_synergy(_write(tmp_path, mathews.assign(drug1="x")))
-    third = mathews.assign(drug3="x", conc3=0.0)
-    with pytest.raises(LeptotwinError, match="three or more drugs are not supported"):
-        read_synergy(_write(tmp_path, third))
+    # a third drug column is read as a third drug (never scored as two drugs with its doses
+    # taken as replicates); given only at 0 it has too few doses and nothing is scored
+    third = read_synergy(_write(tmp_path, mathews.assign(drug3="x", conc3=0.0)))
+    assert {"drug3", "conc3", "conc_unit3"} <= set(third.columns)
+    res = synergy_scores(third, methods=["Bliss"], scale="viability")
+    assert set(res.qc["status"]) == {"too_few_doses"} and res.per_block.empty
 
 
 # ----------------------------------------------------------------------- text formats
