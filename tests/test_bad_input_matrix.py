@@ -133,7 +133,7 @@ def _synergy(folder: Path) -> tuple[list[str], Path]:
     path = folder / "matrix.csv"
     frame = pd.read_csv(SYNERGY / "mathews_screening_data.csv")
     frame[frame["block_id"] == 1].to_csv(path, index=False)
-    return ["synergy", str(path), "--method", "Bliss,HSA"], path
+    return ["synergy", str(path), "--scale", "viability", "--method", "Bliss,HSA"], path
 
 
 def _msi(folder: Path) -> tuple[list[str], Path]:
