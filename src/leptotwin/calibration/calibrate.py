@@ -1058,6 +1058,9 @@ def _provenance(
             + (
                 "from an importance sample around the MAP (Powell, diagonal Laplace)"
                 if settings.get("map_start")
+                else "at draws of an earlier posterior (warm start; values it did not fit at "
+                "their catalogue values, spread 0.3 prior SD)"
+                if settings.get("warm_start")
                 else "at prior draws"
             )
         ),
