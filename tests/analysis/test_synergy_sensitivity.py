@@ -3,11 +3,13 @@
 Definitions re-implemented from SynergyFinder 3.7.4 (bioc/synergyfinder eb9ac5c,
 R/calculate_sensitivity_score.R) and DrugComb's S scores (shuyuzheng/TidyComb 5843be3,
 R/calculate_pipeline.R). No published SynergyFinder RI/CSS/S numbers exist for the reference data
-sets (/work/shared/reference-data/README.md gives ZIP means only; the 3.7.x vignette shows code,
-not outputs), so these tests check the definitions against hand computations.
+sets (the published results for these files are ZIP means only; the 3.7.x vignette shows code, not
+outputs), so these tests check the definitions against hand computations.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,7 @@ from leptotwin.analysis._synergy_sensitivity import (
 )
 from leptotwin.analysis.synergy import read_synergy, synergy_scores
 
-REF = "tests/data/synergy"
+REF = Path(__file__).resolve().parents[1] / "data" / "synergy"
 
 
 def ll4(x, b, c, d, e):
