@@ -103,6 +103,18 @@ def _header(text: str, src: str) -> tuple[list[str], str, int]:
             field=f"line {k + 1}",
             expected="curve,dose,response",
         ) from None
+    _check_header(
+        names,
+        src,
+        shown=line,
+        expected="a header line with the columns curve, dose, response (comma-separated)",
+    )
+    return names, sep, k + 1
+
+
+def _check_header(names: list[str], src: str, *, shown: str, expected: str) -> None:
+    """Refuse a repeated column name or a missing required column (``shown``: what the error
+    quotes of the header)."""
     dupes = sorted({h for h in names if names.count(h) > 1})
     if dupes:
         raise LeptotwinError(
@@ -111,13 +123,8 @@ def _header(text: str, src: str) -> tuple[list[str], str, int]:
     for col in REQUIRED:
         if col not in names:
             raise LeptotwinError(
-                "missing column",
-                source=src,
-                field=col,
-                value=line[:_SHOWN],
-                expected="a header line with the columns curve, dose, response (comma-separated)",
+                "missing column", source=src, field=col, value=shown[:_SHOWN], expected=expected
             )
-    return names, sep, k + 1
 
 
 def _parse(text: str, names: list[str], sep: str, src: str) -> pd.DataFrame:
@@ -395,20 +402,7 @@ def read_tidy_parquet(path: str | Path) -> pd.DataFrame:
             expected="a Parquet file with the columns curve, dose, response",
         ) from None
     names = list(schema.names)
-    dupes = sorted({h for h in names if names.count(h) > 1})
-    if dupes:
-        raise LeptotwinError(
-            "duplicated column header", source=src, field=dupes[0], expected="unique names"
-        )
-    for col in REQUIRED:
-        if col not in names:
-            raise LeptotwinError(
-                "missing column",
-                source=src,
-                field=col,
-                value=", ".join(names)[:_SHOWN],
-                expected="the columns curve, dose, response",
-            )
+    _check_header(names, src, shown=", ".join(names), expected="the columns curve, dose, response")
     for col in ("dose", "response"):
         kind = schema.field(col).type
         if not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):

@@ -503,17 +503,25 @@ def _drc_curve(x: np.ndarray, p: np.ndarray, log_model: bool) -> np.ndarray:  # 
 
 
 @_jit()
-def _drc_rss(
-    par: np.ndarray, x: np.ndarray, y: np.ndarray, fixed: np.ndarray, log_model: bool
-) -> float:  # pragma: no cover
-    """Residual sum of squares at the free parameters ``par`` (``fixed``: NaN = free), summed
-    with compensation (R sums in extended precision)."""
+def _drc_full(par: np.ndarray, fixed: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """The four LL.4 parameters: ``fixed`` with its NaN (free) entries filled from ``par`` in
+    order."""
     full = fixed.copy()
     k = 0
     for j in range(4):
         if fixed[j] != fixed[j]:
             full[j] = par[k]
             k += 1
+    return full
+
+
+@_jit()
+def _drc_rss(
+    par: np.ndarray, x: np.ndarray, y: np.ndarray, fixed: np.ndarray, log_model: bool
+) -> float:  # pragma: no cover
+    """Residual sum of squares at the free parameters ``par`` (``fixed``: NaN = free), summed
+    with compensation (R sums in extended precision)."""
+    full = _drc_full(par, fixed)
     f = _drc_curve(x, full, log_model)
     s = 0.0
     comp = 0.0
@@ -804,12 +812,7 @@ def _drc_drm(
     ps = np.abs(start)
     ps = np.where(ps < 1e-4, 1.0, ps)
     par, good = _drc_bfgs(start, ps, x, y, fixed, log_model)
-    full = fixed.copy()
-    k = 0
-    for j in range(4):
-        if fixed[j] != fixed[j]:
-            full[j] = par[k]
-            k += 1
+    full = _drc_full(par, fixed)
     full[1] *= rs
     full[2] *= rs
     if not log_model:

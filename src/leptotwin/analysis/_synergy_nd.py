@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from leptotwin.analysis._synergy_core import (
     _SF_FAILED,
     _fit_ll4,
+    _inverse_ll4,
     _slice_fits,
     _synergyfinder_fits,
     ll4,
@@ -147,14 +148,6 @@ def fit_single_drugs(
 
 
 # --------------------------------------------------------------------------- Loewe
-def _inverse(y: Array, p: Array) -> Array:
-    b, c, d, e = (p[..., j] for j in range(4))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = (d - y) / (y - c)
-        x = e * np.power(ratio, 1.0 / b)
-    return np.where(ratio > 0, x, np.nan)
-
-
 def loewe_expected_nd(
     x: Array, p: Array, *, top: float | None = 100.0, n_iter: int = 200
 ) -> tuple[Array, NDArray[np.bool_]]:
@@ -180,7 +173,7 @@ def loewe_expected_nd(
 
     def g(y: Array) -> Array:
         with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(x > 0, x / _inverse(y[..., None], p), 0.0)
+            terms = np.where(x > 0, x / _inverse_ll4(y[..., None], p), 0.0)
         return terms.sum(axis=-1) - 1.0
 
     width = hi - lo

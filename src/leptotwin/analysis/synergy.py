@@ -548,19 +548,7 @@ def synergy_scores(
         )  # fmt: skip
     df = check_table(df, source)
     df, notes = unify_units(df, source)
-    response_unit, factor = response_multiplier(
-        df["response"].to_numpy(), response_unit, top, source
-    )
-    if factor != 1.0:
-        df = df.assign(response=df["response"] * factor)
-    if scale == "viability":
-        df = df.assign(response=top - df["response"])
-    # one grid for both scales: ``top - (top - x)`` differs from ``x`` by an ulp, and near-step
-    # LL.4 fits (|b| ~ 20: a flat RSS valley) stopped apart on such inputs, moving Loewe by up
-    # to 0.39 points between viability and inhibition inputs of the same data (issue 15 item 6)
-    df = df.assign(
-        response=np.round(df["response"].to_numpy(float), _DECIMALS - int(np.log10(top)))
-    )
+    df, response_unit = _as_inhibition(df, response_unit, top, scale, source)
     qc, groups = _validate(df, notes)
     _check_scale(df, qc, scale, scale_given, top)
     bad = qc[qc["status"] != BlockStatus.OK]
@@ -645,6 +633,26 @@ def _few_doses(row: pd.Series) -> str:
         f"{' and '.join(map(str, drugs))}: 3 positive concentrations, an LL.4 fit needs 4; "
         "Loewe, ZIP and MuSyC not scored"
     )
+
+
+def _as_inhibition(
+    df: pd.DataFrame, response_unit: str | None, top: float, scale: str | None, source: str
+) -> tuple[pd.DataFrame, str]:
+    """Responses in percent (or the given top) of inhibition, on one grid for both scales.
+
+    ``top - (top - x)`` differs from ``x`` by an ulp, and near-step LL.4 fits (|b| ~ 20: a flat
+    RSS valley) stopped apart on such inputs, moving Loewe by up to 0.39 points between viability
+    and inhibition inputs of the same data (issue 15 item 6); rounding to ``_DECIMALS``
+    significant places of ``top`` puts both on the same numbers."""
+    response_unit, factor = response_multiplier(
+        df["response"].to_numpy(), response_unit, top, source
+    )
+    if factor != 1.0:
+        df = df.assign(response=df["response"] * factor)
+    if scale == "viability":
+        df = df.assign(response=top - df["response"])
+    rounded = np.round(df["response"].to_numpy(float), _DECIMALS - int(np.log10(top)))
+    return df.assign(response=rounded), response_unit
 
 
 def _check_scale(df: pd.DataFrame, qc: pd.DataFrame, scale: str, given: bool, top: float) -> None:
@@ -997,16 +1005,7 @@ def _synergy_scores_nd(
     units = [f"conc_unit{k}" for k in range(1, ndrug + 1)]
     df = check_table_nd(df, ndrug, source)
     df, notes = unify_units(df, source, pairs=tuple(zip(concs, units, strict=True)))
-    response_unit, factor = response_multiplier(
-        df["response"].to_numpy(), response_unit, top, source
-    )
-    if factor != 1.0:
-        df = df.assign(response=df["response"] * factor)
-    if scale == "viability":
-        df = df.assign(response=top - df["response"])
-    df = df.assign(
-        response=np.round(df["response"].to_numpy(float), _DECIMALS - int(np.log10(top)))
-    )
+    df, response_unit = _as_inhibition(df, response_unit, top, scale, source)
     codes, labels = pd.factorize(df["block_id"], sort=False)
     g = df.assign(_b=codes).groupby("_b", sort=True)
     nun = g[drugs].nunique(dropna=False)
