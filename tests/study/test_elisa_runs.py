@@ -46,3 +46,35 @@ def test_high_samples_are_reassayed_and_low_ones_censored(tmp_path):
     assert bool(out.loc["s4", "censored_below_lloq"])
     assert out.loc["s4", "areg_pg_mL"] == pytest.approx(out.loc["s4", "lloq_pg_mL"])
     assert fitter.samples_["dilution"].eq(1.0).all()  # the first plate's curve
+
+
+def test_a_plate_whose_standards_fail_qc_is_repeated(tmp_path, monkeypatch):
+    """Standards swapped on the plateau (as in two of 200 ensemble draws) → the plate is repeated
+    with fresh wells; both plates' files stay written; a plate failing every time raises."""
+    from leptotwin.errors import LeptotwinError
+    from leptotwin.study.sections import elisa_runs
+
+    real = elisa_runs.simulate_elisa
+    calls = {"n": 0, "fail": 1}
+
+    def flaky(samples, *, rng):
+        wells = real(samples, rng=rng)
+        calls["n"] += 1
+        if calls["n"] <= calls["fail"]:  # the top standard reads like the blank
+            std = wells["role"].eq("standard")
+            top = std & wells["nominal_pg_mL"].eq(wells.loc[std, "nominal_pg_mL"].max())
+            wells.loc[top, "signal"] = wells.loc[std, "signal"].min()
+        return wells
+
+    monkeypatch.setattr(elisa_runs, "simulate_elisa", flaky)
+    samples = pd.DataFrame({"sample_id": ["a", "b"], "group": ["g", "g"], "true_pg_mL": [300, 900]})
+    out, fitter = assay_with_reruns(
+        _ctx(tmp_path, 3), samples, dilution=1.0, folder="elisa", stem="csf"
+    )
+    assert fitter.plate_repeats == 1
+    assert (tmp_path / "elisa" / "csf_export.csv").is_file()
+    assert (tmp_path / "elisa" / "csf_repeat1_export.csv").is_file()
+    assert np.isfinite(out["areg_pg_mL"]).all()
+    calls.update(n=0, fail=99)
+    with pytest.raises(LeptotwinError, match="not monotone"):
+        assay_with_reruns(_ctx(tmp_path / "b", 3), samples, dilution=1.0)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from leptotwin.analysis.standard_curve import StandardCurveFitter, read_elisa
 from leptotwin.assays.elisa import simulate_elisa, write_elisa
+from leptotwin.errors import LeptotwinError
 from leptotwin.study.reproduce import Context
 
 __all__ = ["ABOVE_RANGE", "BELOW_RANGE", "assay_with_reruns"]
@@ -23,9 +24,28 @@ ABOVE_RANGE = ("above_uloq", "above_top", "overflow")
 BELOW_RANGE = ("below_lloq", "below_bottom")
 RERUN_FACTOR = 10.0
 MAX_RERUNS = 3
+#: How often a plate whose standard curve fails QC is repeated before the run gives up.
+MAX_PLATE_REPEATS = 2
 
 
 def _one_plate(
+    ctx: Context, samples: pd.DataFrame, dilution: float, folder: str | None, stem: str
+) -> tuple[pd.DataFrame, StandardCurveFitter]:
+    """One plate, repeated with fresh wells while its standard curve fails QC."""
+    for repeat in range(MAX_PLATE_REPEATS + 1):
+        name = stem if repeat == 0 else f"{stem}_repeat{repeat}"
+        try:
+            table, fitter = _assay_plate(ctx, samples, dilution, folder, name)
+        except LeptotwinError:
+            if repeat == MAX_PLATE_REPEATS:
+                raise
+            continue
+        fitter.plate_repeats = repeat
+        return table, fitter
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _assay_plate(
     ctx: Context, samples: pd.DataFrame, dilution: float, folder: str | None, stem: str
 ) -> tuple[pd.DataFrame, StandardCurveFitter]:
     wells = simulate_elisa(
