@@ -8,49 +8,61 @@ weekly burden, at 1e5 and 1e6 mice.
 * **leptotwin**: :func:`leptotwin.study.simulate_job.simulate_chunks` (per-subject random streams,
   chunks of consecutive mice, default 1 h step with exact PK; stochastic switching), one process.
 * **libRoadRunner 2.10**: the exported SBML of each sampled mouse (its own PK, engraftment and
-  growth scale; one event per dose; CVODE at rtol 1e-6), timed per mouse on ``--sample`` mice per
-  arm (model loading excluded: the JIT compile is paid once per model) and scaled to the cohort.
-  The target is a speed-up of at least 30×.
+  growth scale; one event per dose; CVODE at rtol 1e-6, atol 1e-12, printed), timed per mouse on
+  ``--sample`` mice per arm (17: 102 mice; fewer if ``--budget-s`` runs out, never fewer than 2
+  per arm; model loading excluded: the JIT compile is paid once per model) and scaled to the
+  cohort. The target is a speed-up of at least 30×.
 * **Dask**: the same run on a ``LocalCluster`` of ``--workers`` single-threaded worker processes
   (started and warmed up before timing); speed-up = one-process time / Dask time, efficiency =
   speed-up / workers. The Dask result is checked to be bit-identical to the one-process result.
 
-Run: ``make bench`` or ``.venv/bin/python benchmarks/scale.py [--subjects 1e5 1e6] [--sample K]``.
+Prints the machine (cores, CPU model, load) first.
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/scale.py [--subjects 1e5 1e6] [--sample K]
+[--budget-s S]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import numpy as np
 import pandas as pd
 
+from _cli import machine  # benchmarks/_cli.py (run as a script: its folder is on sys.path)
 from leptotwin.interop.sbml import export_sbml
 from leptotwin.study.simulate_job import load_experiment, simulate_chunks
 
 DAYS = 56.0
 OBSERVE = [7.0, 14.0, 21.0, 28.0, 35.0, 42.0, 49.0, 56.0]
 SEED = 2020
+RR_RTOL, RR_ATOL = 1e-6, 1e-12  # libRoadRunner's CVODE tolerances
 
 
-def roadrunner_per_mouse(exp, sample: int) -> tuple[float, dict[str, float]]:  # type: ignore[no-untyped-def]
-    """Mean seconds per mouse over the arms (each arm weighted equally, as in the cohort)."""
+def roadrunner_per_mouse(exp, sample: int, budget_s: float) -> tuple[float, dict[str, float], int]:  # type: ignore[no-untyped-def]
+    """Mean seconds per mouse over the arms (each arm weighted equally, as in the cohort) and the
+    number of mice timed (``sample`` per arm, fewer once ``budget_s`` wall seconds are spent)."""
     import roadrunner
 
     per_arm = {}
+    n_timed = 0
     for arm in exp.arms:
-        times = []
+        times: list[float] = []
+        start = time.perf_counter()
         for j in range(sample):
+            if j >= 2 and time.perf_counter() - start > budget_s / len(exp.arms):
+                break
             model = export_sbml(arm, subject=j, seed=SEED, days=DAYS, inoculum=exp.inoculum)
             rr = roadrunner.RoadRunner(model.sbml)
-            rr.integrator.relative_tolerance = 1e-6
+            rr.integrator.relative_tolerance = RR_RTOL
+            rr.integrator.absolute_tolerance = RR_ATOL
             t0 = time.perf_counter()
             rr.simulate(0.0, DAYS * 24.0, len(OBSERVE) + 1, selections=["time", "N_total"])
             times.append(time.perf_counter() - t0)
         per_arm[arm.name] = float(np.mean(times))
-    return float(np.mean(list(per_arm.values()))), per_arm
+        n_timed += len(times)
+    return float(np.mean(list(per_arm.values()))), per_arm, n_timed
 
 
 def run_leptotwin(exp, n_total: int, chunk: int, scheduler=None):  # type: ignore[no-untyped-def]
@@ -72,17 +84,25 @@ def run_leptotwin(exp, n_total: int, chunk: int, scheduler=None):  # type: ignor
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subjects", type=float, nargs="+", default=[1e5, 1e6])
-    ap.add_argument("--sample", type=int, default=10, help="roadrunner mice per arm")
+    ap.add_argument("--sample", type=int, default=17, help="roadrunner mice per arm")
+    ap.add_argument("--budget-s", type=float, default=90.0, help="roadrunner wall seconds")
     ap.add_argument("--chunk-size", type=int, default=5_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-dask", action="store_true")
     args = ap.parse_args()
     exp = load_experiment("lmc_mouse", "combination")
-    print(f"CPU cores: {os.cpu_count()}; C7 arms: {', '.join(a.name for a in exp.arms)}")
+    print(machine())
+    print(f"C7 arms: {', '.join(a.name for a in exp.arms)}")
     print(f"8 weeks, weekly burden; chunk {args.chunk_size} mice\n")
 
-    rr_s, per_arm = roadrunner_per_mouse(exp, args.sample)
-    print(f"libRoadRunner on the SBML export: {rr_s * 1e3:.2f} ms per mouse (mean of arms; ")
+    rr_s, per_arm, n_rr = roadrunner_per_mouse(exp, args.sample, args.budget_s)
+    import roadrunner
+
+    print(
+        f"libRoadRunner {roadrunner.__version__} on the SBML export (CVODE, rtol {RR_RTOL:g}, "
+        f"atol {RR_ATOL:g}; {n_rr} mice timed, model loading excluded): {rr_s * 1e3:.2f} ms "
+        "per mouse (mean of arms; "
+    )
     print("  " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in per_arm.items()) + ")\n")
 
     client = cluster = None
