@@ -4,6 +4,7 @@ cutting of a table into chunks of whole groups."""
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["CONNECT_TIMEOUT_S", "dask_client", "whole_group_chunks"]
+__all__ = ["CONNECT_TIMEOUT_S", "auto_chunk_size", "dask_client", "whole_group_chunks"]
 
 CONNECT_TIMEOUT_S = 20.0  # how long to wait for a remote scheduler
 
@@ -69,3 +70,26 @@ def whole_group_chunks(
     codes, uniques = pd.factorize(frame[column].astype(str), sort=False)
     chunks = [frame[(codes >= lo) & (codes < lo + size)] for lo in range(0, len(uniques), size)]
     return chunks, len(uniques)
+
+
+def auto_chunk_size(
+    n_items: int, n_workers: int, *, smallest: int, largest: int, per_worker: int = 4
+) -> int:
+    """Items per task for ``n_items`` on ``n_workers`` workers: about ``per_worker`` tasks per
+    worker (a slow or lost worker then holds back a small share), but never fewer than
+    ``smallest`` items per task (each task's scheduling and transfer cost is then small beside its
+    work) nor more than ``largest`` (a task's memory stays bounded); at least 1.
+
+    Raises
+    ------
+    LeptotwinError
+        If ``n_workers`` < 1 or ``smallest`` > ``largest``.
+    """
+    if n_workers < 1:
+        raise LeptotwinError("need at least one worker", source="--workers", value=n_workers)
+    if not 1 <= smallest <= largest:
+        raise LeptotwinError(
+            "chunk bounds must satisfy 1 <= smallest <= largest", value=f"{smallest}, {largest}"
+        )
+    wanted = math.ceil(max(n_items, 1) / (per_worker * n_workers))
+    return max(smallest, min(largest, wanted))

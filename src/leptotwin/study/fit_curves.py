@@ -18,10 +18,21 @@ made, so neither the fit's work arrays nor the long table are ever held for all 
 summary grid refits its few curve sets on their own. ``--figures all`` keeps one fitter of every
 curve (it draws them all). A ``.parquet`` input is read as Parquet and, unless ``tables`` says
 otherwise, the tables are then written as ``fits.parquet`` and ``qc.parquet``.
+
+Scheduler (issue 14 item 5): the batched kernel already runs on every core of this machine, so a
+Dask cluster on the same machine can only add its start-up and the transfer of the curves (a
+LocalCluster of 2 workers measured 2.3x slower than this process for 200 curves on a 2-core
+machine). ``scheduler="local"`` therefore fits here, with the same outputs (figures included) and
+the same numbers; a scheduler address sends chunks of whole curves to the cluster's workers, in
+:func:`auto_task_curves` curves per task unless ``chunk_curves`` is given, and fits here work
+of one task or less (:data:`MIN_TASK_CURVES` curves). A cluster helps only when its workers
+together fit curves much faster than this machine; reading the input and writing the tables stay
+here either way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,11 +55,13 @@ from leptotwin.analysis._drinput import check_frame, read_tidy
 from leptotwin.analysis.doseresponse import DoseResponseFitter
 from leptotwin.errors import LeptotwinError
 from leptotwin.study._figure_out import FigureWriter, figure_mode
-from leptotwin.study.distributed import whole_group_chunks
+from leptotwin.study.distributed import auto_chunk_size
 
 __all__ = [
     "CHUNK_CURVES",
+    "MIN_TASK_CURVES",
     "SUMMARY_SETS",
+    "auto_task_curves",
     "curve_sets",
     "fit_tables",
     "ic50_figure",
@@ -63,6 +76,9 @@ _MODELS = ("LL.2", "LL.3", "LL.4", "LL.5", "W1.4")
 SUMMARY_SETS = 12
 #: Curves fitted (and their rows of ``fits.csv`` written) at a time by ``fit-curves``.
 CHUNK_CURVES = 50_000
+#: Fewest curves per Dask task when the chunk size is chosen automatically (≈ 0.1 s of fitting
+#: on one core: the task's scheduling and transfer are then small beside its work).
+MIN_TASK_CURVES = 5_000
 _TABLE_FORMATS = ("csv", "parquet")
 
 
@@ -268,6 +284,36 @@ def _chunks(
             yield frame[(codes >= lo) & (codes < lo + size)]
 
 
+def auto_task_curves(n_curves: int, n_threads: int) -> int:
+    """Curves per Dask task for ``n_curves`` on ``n_threads`` worker threads: about 4 tasks per
+    thread, at least :data:`MIN_TASK_CURVES` and at most :data:`CHUNK_CURVES` curves each."""
+    return auto_chunk_size(
+        n_curves, n_threads, smallest=MIN_TASK_CURVES, largest=CHUNK_CURVES, per_worker=4
+    )
+
+
+@contextlib.contextmanager
+def _fit_place(
+    scheduler: object, n_workers: int, n_curves: int, chunk_curves: int | None
+) -> Iterator[tuple[Any, int]]:
+    """Where the chunks are fitted (a Dask client, or None: here) and how many curves each.
+
+    Here for no scheduler, for ``"local"`` (this machine: the kernel already uses every core)
+    and, with an automatic chunk size, for work of one task or less; else on the cluster."""
+    if scheduler is None or scheduler == "local":
+        yield None, CHUNK_CURVES if chunk_curves is None else chunk_curves
+        return
+    if chunk_curves is None and n_curves <= MIN_TASK_CURVES:
+        yield None, CHUNK_CURVES
+        return
+    from leptotwin.study.distributed import dask_client
+
+    with dask_client(scheduler, n_workers) as client:
+        threads = sum(client.nthreads().values()) or n_workers
+        size = auto_task_curves(n_curves, threads) if chunk_curves is None else chunk_curves
+        yield client, size
+
+
 def _fit_stream(
     frame: pd.DataFrame,
     codes: NDArray[np.intp],
@@ -277,13 +323,23 @@ def _fit_stream(
     model: str,
     match_drc: bool,
     chunk_curves: int,
+    client: Any = None,
 ) -> Iterator[pd.DataFrame]:
-    """drc's long table chunk by chunk (``qc_parts`` gets each chunk's QC rows)."""
-    for piece in _chunks(frame, codes, n_curves, chunk_curves):
-        fitter = DoseResponseFitter(model=model, match_drc=match_drc).fit(piece)
-        qc_parts.append(fitter.qc_.reset_index())
-        results = fitter.results_
-        del fitter, piece
+    """drc's long table chunk by chunk, in curve order (``qc_parts`` gets each chunk's QC rows),
+    fitted here or, given a Dask ``client``, on its workers (each result released once taken)."""
+    pieces = _chunks(frame, codes, n_curves, chunk_curves)
+    if client is None:
+        for piece in pieces:
+            results, qc = _fit_chunk(piece, model, match_drc)
+            del piece
+            qc_parts.append(qc)
+            yield results
+        return
+    futures = [client.submit(_fit_chunk, p, model, match_drc, pure=False) for p in pieces]
+    for k in range(len(futures)):
+        results, qc = futures[k].result()
+        futures[k].release()
+        qc_parts.append(qc)
         yield results
 
 
@@ -300,28 +356,44 @@ def fit_tables(
     model: str = "LL.4",
     scheduler: object = None,
     n_workers: int = 2,
-    chunk_curves: int = 50_000,
+    chunk_curves: int | None = None,
     match_drc: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """drc's long table and the QC table of every curve, here or on a Dask cluster
     (``match_drc``: see :class:`~leptotwin.analysis.doseresponse.DoseResponseFitter`).
 
+    ``scheduler``: None or ``"local"`` fit here (the kernel already uses every core of this
+    machine), an address or a ``distributed.Client`` on the cluster. ``chunk_curves``: curves per
+    chunk; None chooses it (:data:`CHUNK_CURVES` here, :func:`auto_task_curves` on a cluster,
+    whose work of :data:`MIN_TASK_CURVES` curves or less is fitted here).
+
     Curves are fitted independently (the batched solver never mixes curves), so cutting the
     table into chunks of whole curves and fitting them on different workers gives the same
     numbers, bit for bit, as one fit here (tested): which starts a curve gets is decided from
     that curve alone.
-    """
-    chunks, n_curves = whole_group_chunks(frame, "curve", chunk_curves, option="--chunk-curves")
-    if scheduler is None:
-        parts = [_fit_chunk(c, model, match_drc) for c in chunks]
-    else:
-        from leptotwin.study.distributed import dask_client
 
-        with dask_client(scheduler, n_workers) as client:
-            futures = [client.submit(_fit_chunk, c, model, match_drc, pure=False) for c in chunks]
-            parts = client.gather(futures)
-    results = pd.concat([p[0] for p in parts], ignore_index=True)
-    qc = pd.concat([p[1] for p in parts], ignore_index=True)
+    Raises
+    ------
+    LeptotwinError
+        If ``chunk_curves`` < 1, or the fitted curves lack or repeat a curve.
+    """
+    if chunk_curves is not None and chunk_curves < 1:
+        raise LeptotwinError("chunk size must be >= 1", source="--chunk-curves", value=chunk_curves)
+    codes, n_curves = _curve_codes(frame)
+    qc_parts: list[pd.DataFrame] = []
+    with _fit_place(scheduler, n_workers, n_curves, chunk_curves) as (client, size):
+        stream = _fit_stream(
+            frame,
+            codes,
+            n_curves,
+            qc_parts,
+            model=model,
+            match_drc=match_drc,
+            chunk_curves=size,
+            client=client,
+        )
+        results = pd.concat(list(stream), ignore_index=True)
+    qc = pd.concat(qc_parts, ignore_index=True)
     if qc["curve"].astype(str).duplicated().any() or len(qc) != n_curves:
         raise LeptotwinError(
             "the fitted curves lack or repeat a curve", value=f"{len(qc)} of {n_curves}"
@@ -353,35 +425,36 @@ def run_fit_curves(
     match_drc: bool = False,
     figures: str = "summary",
     tables: str | None = None,
-    chunk_curves: int = CHUNK_CURVES,
+    chunk_curves: int | None = None,
 ) -> dict[str, Path]:
-    """Fit and write the tables and figures (figures only without ``scheduler``); returns the
-    written paths by name. ``match_drc``: keep the sign of ``b`` that R drc's self-starter picks
-    (drc 3.2-0's answer) instead of the lower RSS of both signs (W1.4, LL.5, LL.3, LL.2).
+    """Fit and write the tables and figures; returns the written paths by name. ``scheduler``:
+    None or ``"local"`` fit in this process (the kernel already uses every core of this machine:
+    a cluster on it would only add start-up and transfers), an address fits chunks of whole
+    curves on that Dask cluster (not with ``figures="all"``, which draws every curve from one fit
+    here), see :func:`fit_tables`. ``match_drc``: keep the sign of ``b`` that R drc's
+    self-starter picks (drc 3.2-0's answer) instead of the lower RSS of both signs (W1.4, LL.5,
+    LL.3, LL.2).
     ``figures``: ``summary`` (three figures), ``all`` (those and one per curve set) or
     ``none``. ``data`` ending in ``.parquet`` (or ``.pq``) is read as Parquet. ``tables``:
     ``csv`` or ``parquet`` (``fits.parquet``, ``qc.parquet``); by default Parquet for a Parquet
     input, else CSV. ``chunk_curves``: curves fitted and written at a time (the numbers do not
-    depend on it)."""
+    depend on it); None chooses it (:func:`fit_tables`)."""
     mode = figure_mode(figures)
     if model not in _MODELS:
         raise LeptotwinError(
             "unknown model", source="--model", value=model, expected="one of " + ", ".join(_MODELS)
         )
     suffix = _table_suffix(tables, data)
-    if chunk_curves < 1:
+    if chunk_curves is not None and chunk_curves < 1:
         raise LeptotwinError("chunk size must be >= 1", source="chunk_curves", value=chunk_curves)
-    frame = _load(data, plate, layout)
-    if scheduler is not None:
-        results, qc = fit_tables(
-            frame, model=model, scheduler=scheduler, n_workers=n_workers, match_drc=match_drc
+    if mode == "all" and scheduler not in (None, "local"):
+        raise LeptotwinError(
+            "--figures all draws every curve from one fit in this process",
+            source="--scheduler",
+            value=str(scheduler),
+            expected="--figures summary or none with a scheduler address",
         )
-        del frame
-        out = prepare_out_dir(out_dir, force=force)
-        return {
-            "fits": write_table(out / f"fits{suffix}", results),
-            "qc": write_table(out / f"qc{suffix}", qc),
-        }
+    frame = _load(data, plate, layout)
     if mode == "all":  # every set is drawn: one fitter of every curve
         fitter = DoseResponseFitter(model=model, match_drc=match_drc)
         fitter.fit(frame)
@@ -410,19 +483,21 @@ def run_fit_curves(
         grid.fit(frame[np.isin(codes, wanted)])
         del uniques
         summary = (grid, sets)
-    out = prepare_out_dir(out_dir, force=force)
     qc_parts: list[pd.DataFrame] = []
-    stream = _fit_stream(
-        frame,
-        codes,
-        n_curves,
-        qc_parts,
-        model=model,
-        match_drc=match_drc,
-        chunk_curves=chunk_curves,
-    )
-    paths = {"fits": write_table_chunks(out / f"fits{suffix}", stream)}
-    del frame, codes, stream
+    with _fit_place(scheduler, n_workers, n_curves, chunk_curves) as (client, size):
+        out = prepare_out_dir(out_dir, force=force)
+        stream = _fit_stream(
+            frame,
+            codes,
+            n_curves,
+            qc_parts,
+            model=model,
+            match_drc=match_drc,
+            chunk_curves=size,
+            client=client,
+        )
+        paths = {"fits": write_table_chunks(out / f"fits{suffix}", stream)}
+        del frame, codes, stream
     qc = pd.concat(qc_parts, ignore_index=True) if len(qc_parts) > 1 else qc_parts[0]
     qc_parts.clear()
     paths["qc"] = write_table(out / f"qc{suffix}", qc)
