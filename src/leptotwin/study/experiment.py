@@ -1,0 +1,529 @@
+"""A lab's own in-vivo experiment, described for calibration and PEtab export (``experiment.yaml``).
+
+An experiment file says what was done (arms, regimens, which mice), where the data are and how
+they map to the twin's observables, how noisy each observable is, and which catalogue values the
+data should inform. Schema (every key other than those marked optional is required)::
+
+    name: own-lab-demo                 # text; names the PEtab problem
+    model: lmc_mouse                   # the in-vivo LMC twin of the mouse (the only model so far)
+    inoculum: A925L/AR                 # A925L/AR or A925LPE3, as in protocols
+    days: 28                           # follow-up, days after inoculation (dose events up to here)
+    arms:                              # arm name -> regimens (drug -> text in the regimen
+      vehicle:                         #   grammar, timed from treatment start) and its mice
+        regimens: {}
+        subjects: [m01, m02, m03]
+      osimertinib:
+        regimens: {osimertinib: "25 mg/kg QD"}
+        subjects: [m04, m05, m06]
+    data:                              # paths relative to this file
+      bli: bli.csv                     # optional; tidy BLI table: mouse, arm, day, total_flux_p_s
+      pk: pk.csv                       # optional; PK table: subject, time_h, drug, matrix,
+                                       #   concentration, unit, lloq
+    observables:                       # id -> unit, noise model and its SD
+      total_flux: {unit: p/s, noise: lognormal, sigma: 0.3}
+      plasma:osimertinib: {unit: nM, noise: lognormal, sigma: 0.2}
+      csf:osimertinib: {unit: ng/mL, noise: normal, sigma: 0.05}
+    estimate:                          # optional; catalogue paths (``leptotwin catalog``)
+      - pathway.birth_max
+      - osimertinib.pk.mouse.CL
+
+Observables: ``total_flux`` (BLI total flux over the ROI, p/s: live cells × the median flux per
+cell seen by the camera + the median background, ``bli`` block of the assay catalogue) and
+``plasma:<drug>`` / ``csf:<drug>`` (total plasma and CSF concentration of a drug or active
+metabolite, ``nM`` or ``ng/mL``). Noise: ``lognormal`` (``sigma`` is the SD of ln y) or
+``normal`` (``sigma`` in the observable's unit).
+
+Data. The BLI table is the tidy format the virtual imager writes and :mod:`leptotwin.analysis.
+growth` reads (``day``: days after inoculation). The PK table has one row per sample:
+``subject`` (a mouse of an arm), ``time_h`` (hours after treatment start, the time origin of the
+regimens), ``drug``, ``matrix`` (``plasma`` or ``csf``), ``concentration``, ``unit`` (as the
+observable's) and ``lloq`` (same unit; empty when not reported). A sample below its LLOQ is
+below the quantification limit and is left out of the likelihood (Beal's method M1; PEtab v1 has
+no censoring); the loader counts them.
+
+Bad input raises one :class:`~leptotwin.errors.LeptotwinError` naming the file, the row or line
+and the field: an unknown key, model, inoculum, observable or noise model; a regimen the parser
+cannot read; a data row whose observable is not declared, whose unit differs from the declared
+one, whose concentration or LLOQ is negative, whose subject is in no arm, or whose subject's arm
+gives no dose of the drug (a subject without dose records); a BLI mouse in another arm than the
+YAML says.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from leptotwin.catalog import Catalog, load_catalog
+from leptotwin.errors import LeptotwinError
+from leptotwin.formats.mouse_table import check_mouse_day_table
+from leptotwin.model.cohort import Arm
+from leptotwin.model.regimen import Regimen, parse_regimen
+from leptotwin.study.protocol_schema import MAX_FOLLOW_UP_DAYS, _error, _lines
+
+__all__ = [
+    "BLI_OBSERVABLE",
+    "PK_COLUMNS",
+    "Experiment",
+    "Observable",
+    "load_experiment_file",
+]
+
+BLI_OBSERVABLE = "total_flux"
+PK_COLUMNS = ("subject", "time_h", "drug", "matrix", "concentration", "unit", "lloq")
+_PK_UNITS = ("nM", "ng/mL")
+_MATRICES = ("plasma", "csf")
+
+
+class _ObservableSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unit: str
+    noise: Literal["lognormal", "normal"]
+    sigma: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class _ArmSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    regimens: dict[str, str] = Field(default_factory=dict)
+    subjects: list[str] = Field(min_length=1)
+
+
+class _DataSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bli: str | None = None
+    pk: str | None = None
+
+
+class _ExperimentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    model: Literal["lmc_mouse"]
+    inoculum: Literal["A925LPE3", "A925L/AR"]
+    days: Annotated[float, Field(gt=0, le=MAX_FOLLOW_UP_DAYS, allow_inf_nan=False)]
+    arms: dict[str, _ArmSpec] = Field(min_length=1)
+    data: _DataSpec
+    observables: dict[str, _ObservableSpec] = Field(min_length=1)
+    estimate: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Observable:
+    """One observable: ``kind`` is ``bli``, ``plasma`` or ``csf``; ``drug`` is None for BLI."""
+
+    id: str
+    kind: str
+    drug: str | None
+    unit: str
+    noise: str
+    sigma: float
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A loaded, checked experiment (see the module docstring for the file it comes from).
+
+    Attributes
+    ----------
+    name, model, inoculum : str
+    days : float
+        Follow-up (days after inoculation).
+    species : str
+        ``mouse`` for ``lmc_mouse``.
+    arms : tuple of Arm
+        Regimens parsed, timed from treatment start.
+    subjects : dict[str, str]
+        Mouse → arm name.
+    observables : dict[str, Observable]
+    measurements : DataFrame
+        One row per datum kept: ``subject, arm, observable, time_h`` (hours after inoculation),
+        ``value`` (in the observable's unit), ``source`` (``file:row``).
+    n_below_lloq : int
+        PK samples left out as below their LLOQ.
+    estimate : tuple of str
+        Catalogue paths to estimate.
+    path : Path
+    """
+
+    name: str
+    model: str
+    inoculum: str
+    days: float
+    species: str
+    arms: tuple[Arm, ...]
+    subjects: dict[str, str]
+    observables: dict[str, Observable]
+    measurements: pd.DataFrame = field(repr=False)
+    n_below_lloq: int
+    estimate: tuple[str, ...]
+    path: Path
+
+    def arm(self, name: str) -> Arm:
+        return next(a for a in self.arms if a.name == name)
+
+
+def load_experiment_file(
+    path: str | os.PathLike[str], *, catalog: Catalog | None = None
+) -> Experiment:
+    """Read and check ``experiment.yaml`` and its data files.
+
+    Parameters
+    ----------
+    path : path-like
+    catalog : Catalog, optional
+        Where drugs and estimated paths are looked up (default: the packaged catalogue).
+
+    Returns
+    -------
+    Experiment
+
+    Raises
+    ------
+    LeptotwinError
+        A missing or unreadable file; a key given twice; an unknown, mistyped or out-of-range
+        field; an unknown drug, observable or catalogue path; an unreadable regimen; a mouse in two
+        arms; bad data rows (see the module docstring), each naming the file, row and field.
+    """
+    p = Path(path)
+    source = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LeptotwinError(
+            "cannot read the experiment file", source=source, value=str(exc)
+        ) from None
+    lines, duplicate = _lines(text)
+    if duplicate is not None:
+        key_path, line = duplicate
+        raise LeptotwinError(
+            "key given twice in the same mapping (the first would be ignored)",
+            source=source,
+            field=f"line {line}, " + ".".join(key_path),
+        )
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise LeptotwinError(
+            "not valid YAML", source=source, value=str(exc).splitlines()[0]
+        ) from None
+    if not isinstance(data, dict):
+        raise LeptotwinError(
+            "an experiment file is a mapping",
+            source=source,
+            expected="name, model, inoculum, days, arms, data, observables (see docs)",
+        )
+    try:
+        spec = _ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(str(x) for x in err["loc"])
+        extra = err["type"] == "extra_forbidden"
+        raise _error(
+            source,
+            lines,
+            loc,
+            "unknown field" if extra else err["msg"].removeprefix("Value error, "),
+            value=None if extra else err.get("input"),
+        ) from None
+    cat = catalog or load_catalog()
+    species = "mouse"
+    arms, subjects = _arms(spec, cat, species, source, lines)
+    observables = _observables(spec, cat, species, source, lines)
+    for i, q in enumerate(spec.estimate):
+        try:
+            quantity = cat.quantity(q)
+        except LeptotwinError as exc:
+            raise _error(
+                source, lines, ("estimate", str(i)), "unknown catalogue path", q, exc.expected
+            ) from None
+        if quantity.prior is None:
+            raise _error(
+                source,
+                lines,
+                ("estimate", str(i)),
+                "a fixed catalogue value has no prior to estimate from",
+                q,
+                "a value with a prior (leptotwin catalog lists them)",
+            )
+    frames: list[pd.DataFrame] = []
+    n_blq = 0
+    t0_h = cat.in_vivo_value("lmc_mouse", "treatment_start") * 24.0
+    if spec.data.bli is not None:
+        frames.append(_bli_rows(p.parent / spec.data.bli, spec.data.bli, observables, subjects))
+    if spec.data.pk is not None:
+        pk, n_blq = _pk_rows(
+            p.parent / spec.data.pk, spec.data.pk, observables, subjects, arms, cat, species, t0_h
+        )
+        frames.append(pk)
+    if not frames or sum(len(f) for f in frames) == 0:
+        raise _error(source, lines, ("data",), "no data to fit", expected="a bli or pk table")
+    measurements = pd.concat(frames, ignore_index=True)
+    return Experiment(
+        name=spec.name,
+        model=spec.model,
+        inoculum=spec.inoculum,
+        days=float(spec.days),
+        species=species,
+        arms=arms,
+        subjects=subjects,
+        observables=observables,
+        measurements=measurements,
+        n_below_lloq=n_blq,
+        estimate=tuple(spec.estimate),
+        path=p,
+    )
+
+
+def _arms(
+    spec: _ExperimentSpec, cat: Catalog, species: str, source: str, lines: dict
+) -> tuple[tuple[Arm, ...], dict[str, str]]:
+    arms, subjects = [], {}
+    for name, body in spec.arms.items():
+        regs: dict[str, tuple[Regimen, ...]] = {}
+        for drug, text in body.regimens.items():
+            where = ("arms", name, "regimens", drug)
+            try:
+                params = cat.pk_parameters(drug, species)
+                parsed = parse_regimen(text)
+                routes = ("iv", *params.routes)
+                bad = [r.route for r in parsed if r.route not in routes]
+                if bad:
+                    raise LeptotwinError(
+                        f"{drug} has no {bad[0]} route in mice",
+                        value=text,
+                        expected="one of " + ", ".join(routes),
+                    )
+            except LeptotwinError as exc:
+                value = exc.value if exc.value is not None else text
+                raise _error(source, lines, where, exc.message, value, exc.expected) from None
+            regs[drug] = parsed
+        for i, mouse in enumerate(body.subjects):
+            if mouse in subjects:
+                raise _error(
+                    source,
+                    lines,
+                    ("arms", name, "subjects", str(i)),
+                    "mouse is in two arms",
+                    mouse,
+                    f"one arm per mouse (also in {subjects[mouse]!r})",
+                )
+            subjects[mouse] = name
+        arms.append(Arm(name, regs))
+    return tuple(arms), subjects
+
+
+def _observables(
+    spec: _ExperimentSpec, cat: Catalog, species: str, source: str, lines: dict
+) -> dict[str, Observable]:
+    out = {}
+    for oid, body in spec.observables.items():
+        where = ("observables", oid)
+        if oid == BLI_OBSERVABLE:
+            if body.unit != "p/s":
+                raise _error(
+                    source, lines, (*where, "unit"), "unit mismatch", body.unit, "p/s (photons/s)"
+                )
+            out[oid] = Observable(oid, "bli", None, "p/s", body.noise, body.sigma)
+            continue
+        kind, _, drug = oid.partition(":")
+        if kind not in _MATRICES or not drug:
+            raise _error(
+                source,
+                lines,
+                where,
+                "unknown observable",
+                oid,
+                f"{BLI_OBSERVABLE}, plasma:<drug> or csf:<drug>",
+            )
+        try:
+            cat.pk_parameters(drug, species)
+        except LeptotwinError as exc:
+            raise _error(source, lines, where, exc.message, drug, exc.expected) from None
+        if body.unit not in _PK_UNITS:
+            raise _error(
+                source, lines, (*where, "unit"), "unit mismatch", body.unit, " or ".join(_PK_UNITS)
+            )
+        out[oid] = Observable(oid, kind, drug, body.unit, body.noise, body.sigma)
+    return out
+
+
+def _read_table(path: Path, name: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise LeptotwinError("cannot read the data file", source=name, value=str(exc)) from None
+
+
+def _row(df: pd.DataFrame, i: int) -> str:
+    return f"row {int(i) + 2}"  # 1-based, after the header line
+
+
+def _bli_rows(
+    path: Path, name: str, observables: dict[str, Observable], subjects: dict[str, str]
+) -> pd.DataFrame:
+    if BLI_OBSERVABLE not in observables:
+        raise LeptotwinError(
+            "unknown observable: the BLI table has no observable in the experiment file",
+            source=name,
+            field="total_flux_p_s",
+            expected=f"observables: {{{BLI_OBSERVABLE}: ...}}",
+        )
+    raw = _read_table(path, name)
+    table = check_mouse_day_table(
+        raw, "total_flux_p_s", source=name, what="BLI table", allow_empty=False
+    )
+    for i, (mouse, arm, flux) in enumerate(
+        zip(table["mouse"], table["arm"], table["total_flux_p_s"], strict=True)
+    ):
+        if mouse not in subjects:
+            raise LeptotwinError(
+                "mouse is in no arm of the experiment file",
+                source=name,
+                field=f"{_row(table, i)}, mouse",
+                value=mouse,
+            )
+        if arm != subjects[mouse]:
+            raise LeptotwinError(
+                "mouse's arm differs from the experiment file",
+                source=name,
+                field=f"{_row(table, i)}, arm",
+                value=arm,
+                expected=repr(subjects[mouse]),
+            )
+        if flux <= 0 and observables[BLI_OBSERVABLE].noise == "lognormal":
+            raise LeptotwinError(
+                "a log-normal observable must be > 0",
+                source=name,
+                field=f"{_row(table, i)}, total_flux_p_s",
+                value=float(flux),
+            )
+    return pd.DataFrame(
+        {
+            "subject": table["mouse"].to_numpy(object),
+            "arm": table["arm"].to_numpy(object),
+            "observable": BLI_OBSERVABLE,
+            "time_h": table["day"].to_numpy(float) * 24.0,
+            "value": table["total_flux_p_s"].to_numpy(float),
+            "source": [f"{name}:{_row(table, i)}" for i in range(len(table))],
+        }
+    )
+
+
+def _number(text: str, name: str, where: str, *, blank_ok: bool = False) -> float:
+    s = text.strip()
+    if s == "" and blank_ok:
+        return math.nan
+    try:
+        x = float(s)
+    except ValueError:
+        raise LeptotwinError(
+            "not a number", source=name, field=where, value=text, expected="a real number"
+        ) from None
+    if not math.isfinite(x):
+        raise LeptotwinError(
+            "not a finite number", source=name, field=where, value=text, expected="a real number"
+        )
+    return x
+
+
+def _pk_rows(
+    path: Path,
+    name: str,
+    observables: dict[str, Observable],
+    subjects: dict[str, str],
+    arms: tuple[Arm, ...],
+    cat: Catalog,
+    species: str,
+    t0_h: float,
+) -> tuple[pd.DataFrame, int]:
+    raw = _read_table(path, name)
+    missing = [c for c in PK_COLUMNS if c not in raw.columns]
+    if missing:
+        raise LeptotwinError(
+            "PK table lacks columns",
+            source=name,
+            field=", ".join(missing),
+            expected="columns " + ", ".join(PK_COLUMNS),
+        )
+    dosed = {
+        a.name: {d for drug in a.regimens for d in (drug, *_metabolites(cat, drug, species))}
+        for a in arms
+    }
+    rows, n_blq = [], 0
+    for i, r in enumerate(raw[list(PK_COLUMNS)].itertuples(index=False)):
+        where = _row(raw, i)
+        subject, drug, matrix, unit = (
+            str(x).strip() for x in (r.subject, r.drug, r.matrix, r.unit)
+        )
+        if subject not in subjects:
+            raise LeptotwinError(
+                "subject is in no arm of the experiment file",
+                source=name,
+                field=f"{where}, subject",
+                value=subject,
+            )
+        arm = subjects[subject]
+        oid = f"{matrix}:{drug}"
+        if oid not in observables:
+            raise LeptotwinError(
+                "unknown observable",
+                source=name,
+                field=f"{where}, matrix/drug",
+                value=oid,
+                expected="one declared under observables: "
+                + ", ".join(o for o in observables if o != BLI_OBSERVABLE),
+            )
+        obs = observables[oid]
+        if unit != obs.unit:
+            raise LeptotwinError(
+                "unit mismatch",
+                source=name,
+                field=f"{where}, unit",
+                value=unit,
+                expected=f"{obs.unit}, as declared for {oid}",
+            )
+        if drug not in dosed[arm]:
+            raise LeptotwinError(
+                "subject has no dose records for this drug",
+                source=name,
+                field=f"{where}, drug",
+                value=drug,
+                expected=f"a drug that arm {arm!r} gives: "
+                + (", ".join(sorted(dosed[arm])) or "none"),
+            )
+        t = _number(r.time_h, name, f"{where}, time_h")
+        conc = _number(r.concentration, name, f"{where}, concentration")
+        lloq = _number(r.lloq, name, f"{where}, lloq", blank_ok=True)
+        for what, x in (("concentration", conc), ("lloq", lloq)):
+            if x < 0:
+                raise LeptotwinError(
+                    f"negative {what}", source=name, field=f"{where}, {what}", value=x
+                )
+        if t < -t0_h:
+            raise LeptotwinError(
+                "sample before inoculation",
+                source=name,
+                field=f"{where}, time_h",
+                value=t,
+                expected=f"hours after treatment start, >= {-t0_h:g}",
+            )
+        if (not math.isnan(lloq) and conc < lloq) or (obs.noise == "lognormal" and conc <= 0):
+            n_blq += 1
+            continue
+        rows.append((subject, arm, oid, t + t0_h, conc, f"{name}:{where}"))
+    frame = pd.DataFrame(
+        rows, columns=["subject", "arm", "observable", "time_h", "value", "source"]
+    )
+    frame["time_h"] = frame["time_h"].astype(float)
+    frame["value"] = frame["value"].astype(float)
+    return frame, n_blq
+
+
+def _metabolites(cat: Catalog, drug: str, species: str) -> list[str]:
+    return [m for m, _ in cat.metabolites_of(drug, species)]
