@@ -525,6 +525,22 @@ def export_sbml(
     _out.print(f"wrote {path}")
 
 
+@app.command("export-petab")
+def export_petab(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML (arms, data, observables).")],
+    out: Annotated[Path, typer.Option(help="Output folder for the PEtab problem.")],
+    force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
+) -> None:
+    """Write a lab's experiment as a PEtab v1 problem (SBML model, four tables, problem.yaml)."""
+    from leptotwin.study.petab_job import run_export_petab
+
+    exp, files = run_export_petab(experiment, out=out, force=force)
+    _out.print(
+        f"wrote {len(files)} files to {out}: {len(exp.measurements)} measurements "
+        f"({exp.n_below_lloq} PK samples below LLOQ left out), {len(exp.estimate)} estimated"
+    )
+
+
 @app.command()
 def catalog(
     check: Annotated[bool, typer.Option(help="List values without a primary source.")] = False,
