@@ -1,150 +1,177 @@
-"""Benchmark: virtual LMC mice, batched cohort engine vs a per-subject ODE-solver loop.
+"""Benchmark: virtual LMC mice, the batched cohort engine against libRoadRunner at matched accuracy.
 
-100,000 mice (six arms of C7: vehicle, alectinib, erlotinib, osimertinib and the two
-combinations; daily oral doses) followed for 8 weeks after inoculation, burden recorded weekly.
-leptotwin runs the whole cohort at a 2 h step (Simpson's rule on exact PK: log burden within
-0.4 % of a 1/32 h reference). The comparator is what a user would otherwise write: the same
-equations as one ODE system per mouse (gut, central and lesion compartments of each drug and of
-AZ5104, two clones, CSF AREG) integrated with scipy ``solve_ivp`` (LSODA, rtol 1e-6) between
-doses; it is timed on a sample of mice and scaled. A libRoadRunner comparison on the SBML export
-lives in ``benchmarks/scale.py``.
+The cohort is C7 (six arms of A925L/AR mice: vehicle, alectinib, erlotinib, osimertinib and the
+two combinations; daily oral doses from day 7) followed for 8 weeks with weekly burden, every
+mouse its own draw (PK, engraftment, growth scale) from its own random stream, deterministic
+growth (``stochastic=False``, what the SBML export encodes).
 
-Run: ``make bench`` or ``.venv/bin/python benchmarks/cohort.py [--mice N] [--sample K]``.
+* **Reference and comparator**: libRoadRunner 2.10 on the SBML export of each sampled mouse
+  (:func:`leptotwin.interop.sbml.export_sbml`, the same mouse as subject j of its arm; one event
+  per dose; CVODE at rtol 1e-6, atol 1e-12), ``--ref-mice`` mice per arm; its time per mouse
+  (model loading excluded: the JIT compile is paid once per model) is scaled to the cohort. Its
+  own error is printed too: the same mice at rtol 1e-10 against rtol 1e-6.
+* **leptotwin**: :func:`leptotwin.model.streams.simulate_lmc_subjects` at each cohort step
+  (``--steps``: 2, 1, 0.5, 0.25 and 1/16 h; exact PK, Simpson's rule for growth) for ``--mice``
+  mice, one process, timed; the sampled mice are simulated at the same step and compared.
+
+Prints, for each step, the largest relative error of the tumour burden against libRoadRunner
+(``|N / N_rr - 1|`` at the weekly observations while the mouse is alive and the reference burden
+is at least one cell; worst arm named) and the speed ratio libRoadRunner / leptotwin, then the
+coarsest step within 0.5 % and the ratio there. The machine is printed first: take the ratios,
+not the seconds. The model's default step is not chosen here (its calibration depends on it).
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/cohort.py [--mice N] [--ref-mice K]
+[--steps 2 1 0.5 0.25 0.0625]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import resource
 import time
 
 import numpy as np
-from scipy.integrate import solve_ivp
+import pandas as pd
 
-from leptotwin.catalog import load_catalog
-from leptotwin.model.barrier import lesion_kp_uu
-from leptotwin.model.cohort import Arm, simulate_lmc
-from leptotwin.model.pathway import PathwayModel, cell_state
-from leptotwin.model.regimen import parse_regimen
-from leptotwin.model.tumor import TumorParameters
+from _cli import machine  # benchmarks/_cli.py (run as a script: its folder is on sys.path)
+from leptotwin.interop.sbml import export_sbml
+from leptotwin.model.streams import simulate_lmc_subjects
+from leptotwin.study.simulate_job import load_experiment
 
-REG = {"alectinib": "20 mg/kg QD", "erlotinib": "50 mg/kg QD", "osimertinib": "25 mg/kg QD"}
-ARMS = [
-    Arm("vehicle", {}),
-    Arm("alectinib", {"alectinib": REG["alectinib"]}),
-    Arm("erlotinib", {"erlotinib": REG["erlotinib"]}),
-    Arm("osimertinib", {"osimertinib": REG["osimertinib"]}),
-    Arm("alectinib + erlotinib", {d: REG[d] for d in ("alectinib", "erlotinib")}),
-    Arm("alectinib + osimertinib", {d: REG[d] for d in ("alectinib", "osimertinib")}),
-]
 DAYS = 56
+OBSERVE = list(range(0, DAYS + 1, 7))
+SEED = 2020
+RR_RTOL, RR_ATOL = 1e-6, 1e-12  # libRoadRunner's CVODE tolerances (the comparator)
+GOAL = 0.005  # burden within 0.5 % of the reference (issue 14)
 
 
-def ode_mouse(arm: Arm, cat, pm, tp) -> float:  # type: ignore[no-untyped-def]
-    """One typical AR-inoculated mouse of ``arm`` by solve_ivp; returns final total cells."""
-    drugs = list(arm.regimens)
-    species = "mouse"
-    par = {d: cat.pk_parameters(d, species) for d in drugs}
-    # lesion Kp,uu through the blood-tumour barrier, as the closed form uses it
-    kp_les = {d: lesion_kp_uu(d, species, cat) for d in drugs}
-    kp_les |= {
-        m: lesion_kp_uu(m, species, cat) for d in drugs for m, _ in cat.metabolites_of(d, species)
-    }
-    mets = {
-        d: [(m, f, cat.pk_parameters(m, species)) for m, f in cat.metabolites_of(d, species)]
-        for d in drugs
-    }
-    states = {"P": cell_state("A925LPE3"), "R": cell_state("A925L/AR")}
-    sec = {k: pm.secretion_nM_per_h(s, tp.csf_volume_mL) for k, s in states.items()}
-    layout, k = {}, 0
-    for d in drugs:
-        layout[d] = k
-        k += 3 + 2 * len(
-            mets[d]
-        )  # gut, central amount, lesion conc; per metabolite: amount, lesion
-    i_cells = k
+def roadrunner_reference(exp, k: int) -> tuple[pd.DataFrame, float, float]:  # type: ignore[no-untyped-def]
+    """Burden of the first ``k`` mice of every arm by libRoadRunner at rtol 1e-6 (rows: arm,
+    index in the arm, day), its seconds per mouse (mean of the arms, loading excluded) and its
+    largest relative difference from the same mice at rtol 1e-10."""
+    import roadrunner
 
-    def rhs(_t, y):  # type: ignore[no-untyped-def]
-        dy = np.zeros_like(y)
-        free = {}
-        for d in drugs:
-            p, j = par[d], layout[d]
-            ka, _f = p.routes["oral"]
-            k10 = p.CL_L_h / p.V1_L
-            cp = y[j + 1] / p.V1_L
-            dy[j] = -ka * y[j]
-            dy[j + 1] = ka * y[j] - k10 * y[j + 1]
-            dy[j + 2] = p.k_lesion_per_h * (kp_les[d] * p.fu * cp - y[j + 2])
-            free[d] = y[j + 2] * 1e6 / p.mw_g_mol
-            for q, (m, frac, mp) in enumerate(mets[d]):
-                jm = j + 3 + 2 * q
-                cm = y[jm] / mp.V1_L
-                dy[jm] = frac * p.CL_L_h * cp - mp.CL_L_h / mp.V1_L * y[jm]
-                dy[jm + 1] = mp.k_lesion_per_h * (kp_les[m] * mp.fu * cm - y[jm + 1])
-                free[m] = y[jm + 1] * 1e6 / mp.mw_g_mol
-        n_p, n_r, lig = y[i_cells], y[i_cells + 1], y[i_cells + 2]
-        room = max(0.0, 1.0 - (n_p + n_r) / tp.carrying_capacity)
-        for c, st in enumerate(states.values()):
-            sig = pm.signals(st, free, areg_bulk_nM=lig)
-            g = (float(sig.birth_per_h) * room - float(sig.death_per_h)) * tp.in_vivo_rate_scale
-            dy[i_cells + c] = g * y[i_cells + c]
-        dy[i_cells + 2] = sec["P"] * n_p + sec["R"] * n_r - tp.csf_turnover_per_h * lig
-        return dy
+    rows, per_arm, own_err = [], [], 0.0
+    for arm in exp.arms:
+        times = []
+        for j in range(k):
+            model = export_sbml(arm, subject=j, seed=SEED, days=DAYS, inoculum=exp.inoculum)
+            rr = roadrunner.RoadRunner(model.sbml)
+            runs = {}
+            for rtol, atol in ((1e-10, 1e-14), (RR_RTOL, RR_ATOL)):  # the timed run last
+                rr.resetAll()
+                rr.integrator.relative_tolerance = rtol
+                rr.integrator.absolute_tolerance = atol
+                rr.integrator.maximum_num_steps = 100_000
+                t0 = time.perf_counter()
+                out = rr.simulate(0.0, DAYS * 24.0, len(OBSERVE), selections=["time", "N_total"])
+                elapsed = time.perf_counter() - t0
+                runs[rtol] = np.asarray(out)[:, 1]
+            times.append(elapsed)
+            fine, used = runs[1e-10], runs[RR_RTOL]
+            ok = fine >= 1.0
+            own_err = max(own_err, float(np.max(np.abs(used[ok] / fine[ok] - 1.0), initial=0.0)))
+            rows += [(arm.name, j, d, n) for d, n in zip(OBSERVE, used, strict=True)]
+        per_arm.append(float(np.mean(times)))
+    ref = pd.DataFrame(rows, columns=["arm", "index", "day", "rr_cells"])
+    return ref, float(np.mean(per_arm)), own_err
 
-    y = np.zeros(i_cells + 3)
-    y[i_cells + 1] = tp.inoculum_cells
-    t0 = tp.treatment_start_d * 24.0
-    doses = np.arange(t0, DAYS * 24.0, 24.0) if drugs else np.array([])
-    edges = [0.0, *doses.tolist(), DAYS * 24.0]
-    dose_mg = {
-        d: parse_regimen(arm.regimens[d])[0].dose_mg(
-            body_weight_kg=par[d].body_weight_kg, body_surface_m2=par[d].body_surface_m2
-        )
-        for d in drugs
-    }
-    for a, b in itertools.pairwise(edges):
-        if a in doses:
-            for d in drugs:
-                y[layout[d]] += par[d].routes["oral"][1] * dose_mg[d]
-        if b > a:
-            y = solve_ivp(rhs, (a, b), y, method="LSODA", rtol=1e-6, atol=1e-12).y[:, -1]
-    return float(y[i_cells] + y[i_cells + 1])
+
+def leptotwin_error(exp, ref: pd.DataFrame, k: int, dt_h: float) -> tuple[float, str]:  # type: ignore[no-untyped-def]
+    """Largest |N / N_rr - 1| over the sampled mice at step ``dt_h``, and the arm where it is."""
+    res = simulate_lmc_subjects(
+        exp.arms,
+        n_per_arm=k,
+        seed=SEED,
+        days=DAYS,
+        observe_days=OBSERVE,
+        inoculum=exp.inoculum,
+        stochastic=False,
+        dt_h=dt_h,
+    )
+    obs = res.observations.copy()
+    obs["index"] = obs["subject"] % k
+    both = obs.merge(ref, on=["arm", "index", "day"], validate="one_to_one")
+    use = both["alive"].to_numpy(bool) & (both["rr_cells"].to_numpy() >= 1.0)
+    err = np.abs(both["total_cells"].to_numpy()[use] / both["rr_cells"].to_numpy()[use] - 1.0)
+    worst = int(np.argmax(err))
+    return float(err[worst]), str(both["arm"].to_numpy()[use][worst])
+
+
+def leptotwin_seconds(exp, n_per_arm: int, dt_h: float) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    simulate_lmc_subjects(
+        exp.arms,
+        n_per_arm=n_per_arm,
+        seed=SEED,
+        days=DAYS,
+        observe_days=OBSERVE,
+        inoculum=exp.inoculum,
+        stochastic=False,
+        dt_h=dt_h,
+    )
+    return time.perf_counter() - start
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mice", type=int, default=100_002)
-    ap.add_argument("--sample", type=int, default=2)
-    ap.add_argument("--dt", type=float, default=2.0)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mice", type=int, default=12_000, help="cohort size timed (all arms)")
+    ap.add_argument("--ref-mice", type=int, default=5, help="libRoadRunner mice per arm")
+    ap.add_argument("--steps", type=float, nargs="+", default=[2.0, 1.0, 0.5, 0.25, 0.0625])
     args = ap.parse_args()
-    n_per_arm = args.mice // len(ARMS)
-    t0 = time.perf_counter()
-    res = simulate_lmc(
-        ARMS,
-        n_per_arm=n_per_arm,
-        days=DAYS,
-        observe_days=range(7, DAYS + 1, 7),
-        rng=np.random.default_rng(0),
-        inoculum="A925L/AR",
-        dt_h=args.dt,
-    )
-    fast = time.perf_counter() - t0
-    cat, pm = load_catalog(), PathwayModel.from_catalog()
-    tp = TumorParameters.from_catalog()
-    t0 = time.perf_counter()
-    for _ in range(args.sample):
-        for arm in ARMS:
-            ode_mouse(arm, cat, pm, tp)
-    per_mouse = (time.perf_counter() - t0) / (args.sample * len(ARMS))
-    loop = per_mouse * n_per_arm * len(ARMS)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    import roadrunner
+
+    exp = load_experiment("lmc_mouse", "combination")
+    n_per_arm = max(1, args.mice // len(exp.arms))
+    print(machine())
     print(
-        f"{n_per_arm * len(ARMS)} mice x {DAYS} d, six arms: leptotwin {fast:.1f} s "
-        f"(step {args.dt} h) | solve_ivp loop {per_mouse * 1e3:.0f} ms/mouse -> {loop:.0f} s "
-        f"(scaled) | ratio {loop / fast:.0f}x | peak RSS {peak:.2f} GB | "
-        f"{len(res.observations)} observation rows"
+        f"C7, {len(exp.arms)} arms x {n_per_arm:,d} mice, {DAYS} d, weekly burden, deterministic "
+        f"growth; reference libRoadRunner {roadrunner.__version__} (CVODE, rtol {RR_RTOL:g}, "
+        f"atol {RR_ATOL:g}) on {args.ref_mice} mice per arm"
     )
+    simulate_lmc_subjects(  # warm-up: imports, catalogue, compiled kernels
+        exp.arms[:1], n_per_arm=2, seed=SEED, days=8, observe_days=[7], stochastic=False
+    )
+    ref, rr_s, own_err = roadrunner_reference(exp, args.ref_mice)
+    rr_total = rr_s * n_per_arm * len(exp.arms)
+    print(
+        f"libRoadRunner: {rr_s * 1e3:.1f} ms per mouse (mean of arms) -> {rr_total:.0f} s for "
+        f"the cohort (scaled); its own error (rtol 1e-6 vs 1e-10) up to {100 * own_err:.3f} %\n"
+    )
+    rows = []
+    for dt in args.steps:
+        err, arm = leptotwin_error(exp, ref, args.ref_mice, dt)
+        seconds = leptotwin_seconds(exp, n_per_arm, dt)
+        rows.append(
+            {
+                "step_h": f"{dt:g}" if dt >= 0.25 else f"1/{round(1 / dt)}",
+                "max_rel_burden_error_%": round(100 * err, 3),
+                "worst_arm": arm,
+                "leptotwin_s": round(seconds, 2),
+                "ratio_vs_roadrunner": round(rr_total / seconds, 1),
+                "within_0.5%": "yes" if err <= GOAL else "no",
+            }
+        )
+        print(
+            f"step {rows[-1]['step_h']:>5s} h: burden within {100 * err:.3f} % of libRoadRunner "
+            f"(worst: {arm}); leptotwin {seconds:.2f} s, {rr_total / seconds:.1f}x",
+            flush=True,
+        )
+    table = pd.DataFrame(rows)
+    print("\nSummary")
+    print(table.to_string(index=False))
+    ok = table[table["within_0.5%"] == "yes"]
+    if len(ok):
+        best = ok.iloc[0]
+        print(
+            f"coarsest step within 0.5 % of libRoadRunner: {best['step_h']} h, "
+            f"{best['ratio_vs_roadrunner']}x libRoadRunner (goal >= 30x: "
+            f"{'MET' if best['ratio_vs_roadrunner'] >= 30 else 'MISSED'})"
+        )
+    else:
+        print("no step tried is within 0.5 % of libRoadRunner")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"peak memory (max RSS) {peak:.2f} GB")
 
 
 if __name__ == "__main__":
