@@ -175,7 +175,13 @@ def fit_curves(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/fit-curves"),
     force: _Force = False,
     scheduler: Annotated[
-        str | None, typer.Option(help="Fit on Dask: 'local' or a scheduler address (no figures).")
+        str | None,
+        typer.Option(
+            help="A Dask scheduler address (tcp://HOST:8786): chunks of curves, sized "
+            "automatically, are fitted on its workers; it helps only when they together fit much "
+            "faster than this machine (reading and writing stay here). 'local' fits in this "
+            "process, as without the option: the kernel already uses every core."
+        ),
     ] = None,
     workers: _Workers = 2,
     match_drc: Annotated[
