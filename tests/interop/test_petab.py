@@ -13,7 +13,12 @@ import pandas as pd
 import pytest
 
 from leptotwin.errors import LeptotwinError
-from leptotwin.interop.petab import build_petab, engine_nll, engine_simulation
+from leptotwin.interop.petab import (
+    build_petab,
+    engine_nll,
+    engine_simulation,
+    simulation_nll,
+)
 from leptotwin.study.experiment import load_experiment_file
 
 roadrunner = pytest.importorskip("roadrunner")
@@ -131,11 +136,12 @@ def test_engine_nll_equals_roadrunner_on_the_petab_problem(tiny, values):
     libRoadRunner 2.10 on the exported problem: NLL within 1e-6 relative (seen: ~1e-8), every
     simulated observable within 1e-6 relative."""
     exp, _, files = tiny
-    ours = engine_nll(exp, values, dt_h=0.5)
+    mine = engine_simulation(exp, values, dt_h=0.5)
     theirs, sim = roadrunner_nll(files["problem"], values)
-    assert ours == pytest.approx(theirs, rel=1e-6)
-    mine = engine_simulation(exp, values, dt_h=0.5)["simulation"].to_numpy()
-    np.testing.assert_allclose(mine, sim["simulation"].to_numpy(float), rtol=1e-6)
+    assert simulation_nll(exp, mine) == pytest.approx(theirs, rel=1e-6)
+    np.testing.assert_allclose(
+        mine["simulation"].to_numpy(), sim["simulation"].to_numpy(float), rtol=1e-6
+    )
 
 
 def test_estimated_values_move_the_likelihood(tiny):
@@ -163,6 +169,12 @@ def test_write_never_overwrites(tiny, tmp_path):
     with pytest.raises(LeptotwinError, match="refusing to overwrite"):
         problem.write(tmp_path / "out")
     problem.write(tmp_path / "out", force=True)
+
+
+def test_engine_nll_refuses_a_step_off_the_bli_grid(tiny):
+    exp, _, _ = tiny
+    with pytest.raises(LeptotwinError, match="grid"):
+        engine_nll(exp, dt_h=10.0)  # 168 h is no multiple of 5 h
 
 
 def test_a_value_outside_the_model_is_refused(tmp_path):

@@ -99,9 +99,10 @@ def _pk_with(line: str) -> str:
         ),
         (_pk_with("x9,2,osimertinib,plasma,3.0,nM,"), r"pk\.csv: row 5, subject: .*in no arm"),
         (_pk_with("o1,two,osimertinib,plasma,3.0,nM,"), r"pk\.csv: row 5, time_h: not a number"),
+        (_pk_with("o1,0,osimertinib,plasma,3.0,nM,"), r"row 5, time_h: .*after the first dose"),
         ("subject,time_h\n", r"pk\.csv: drug, matrix, concentration, unit, lloq: PK table lacks"),
     ],
-    ids=["observable", "unit", "negative", "no-doses", "no-arm", "time", "columns"],
+    ids=["observable", "unit", "negative", "no-doses", "no-arm", "time", "predose", "columns"],
 )
 def test_bad_pk_rows_name_file_row_and_field(tmp_path, pk, match):
     with pytest.raises(LeptotwinError, match=match):

@@ -65,7 +65,14 @@ from leptotwin.model.tumor import TumorParameters
 if TYPE_CHECKING:  # the experiment loader lives in study/, which may import interop/
     from leptotwin.study.experiment import Experiment
 
-__all__ = ["PetabProblem", "build_petab", "engine_nll", "engine_simulation", "theta_id"]
+__all__ = [
+    "PetabProblem",
+    "build_petab",
+    "engine_nll",
+    "engine_simulation",
+    "simulation_nll",
+    "theta_id",
+]
 
 _NO_DOSE_AFTER_H = 1.0e7  # an unused dose slot fires after any follow-up (> 1000 years)
 _STEP = 1.1  # relative perturbation used to find what an estimated value sets in the model
@@ -273,7 +280,13 @@ def _estimated(
     out = {}
     for path in exp.estimate:
         value = cat.quantity(path).value
-        _, moved = _model_values(exp, cat.with_values({path: value * _STEP}))
+        step = _STEP
+        try:
+            moved_cat = cat.with_values({path: value * step})
+        except LeptotwinError:  # at the upper edge of a bounded prior: step down instead
+            step = 1.0 / _STEP
+            moved_cat = cat.with_values({path: value * step})
+        _, moved = _model_values(exp, moved_cat)
         changed = {k: v for k, v in moved.items() if not _same(v, base.get(k, math.nan))}
         if not changed:
             raise LeptotwinError(
@@ -282,7 +295,7 @@ def _estimated(
                 field=path,
                 expected="a value of the LMC twin (PK, pathway, tumour)",
             )
-        bad = [k for k, v in changed.items() if ":" in k or not _same(v, base[k] * _STEP)]
+        bad = [k for k, v in changed.items() if ":" in k or not _same(v, base[k] * step)]
         if bad:
             raise LeptotwinError(
                 "this catalogue value enters the model non-proportionally (or sets the dosing); "
@@ -504,6 +517,15 @@ def engine_simulation(
     tp = _typical_tumor(cat, exp.species)
     bli = meas["observable"] == "total_flux"
     if bli.any():
+        grid = meas.loc[bli, "time_h"].to_numpy(float) / (dt_h / 2)
+        if not np.allclose(grid, np.round(grid), rtol=0, atol=1e-9):
+            raise LeptotwinError(
+                "BLI times must lie on the growth step's grid",
+                source="engine_simulation",
+                field="dt_h",
+                value=dt_h,
+                expected="a step whose half divides every BLI time (h after inoculation)",
+            )
         days = sorted(set(meas.loc[bli, "time_h"] / 24.0))
         tp_engine = replace(tp, endpoint_cells=math.inf)
         logs = []
@@ -587,7 +609,12 @@ def engine_nll(
 ) -> float:
     """PEtab's negative log-likelihood of the experiment's data under leptotwin's engine at
     the catalogue values ``values`` (see :func:`engine_simulation`; no prior terms)."""
-    sim = engine_simulation(exp, values, catalog=catalog, dt_h=dt_h)
+    return simulation_nll(exp, engine_simulation(exp, values, catalog=catalog, dt_h=dt_h))
+
+
+def simulation_nll(exp: Experiment, sim: pd.DataFrame) -> float:
+    """PEtab's negative log-likelihood of ``sim`` (:func:`engine_simulation`'s table: the
+    columns ``observable``, ``value`` and ``simulation``) under the experiment's noise model."""
     y, h = sim["value"].to_numpy(float), sim["simulation"].to_numpy(float)
     total = 0.0
     for oid, o in exp.observables.items():

@@ -513,6 +513,14 @@ def _pk_rows(
                 value=t,
                 expected=f"hours after treatment start, >= {-t0_h:g}",
             )
+        if t <= 0 and obs.noise == "lognormal":
+            raise LeptotwinError(
+                "a log-normal PK observable needs samples after the first dose",
+                source=name,
+                field=f"{where}, time_h",
+                value=t,
+                expected="hours after treatment start, > 0 (the model's concentration is 0 before)",
+            )
         if (not math.isnan(lloq) and conc < lloq) or (obs.noise == "lognormal" and conc <= 0):
             n_blq += 1
             continue
