@@ -44,7 +44,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,14 +66,18 @@ if TYPE_CHECKING:  # the experiment loader lives in study/, which may import int
     from leptotwin.study.experiment import Experiment
 
 __all__ = [
+    "NOTE_KEY",
     "PetabProblem",
     "build_petab",
     "engine_nll",
     "engine_simulation",
+    "read_petab_problem",
     "simulation_nll",
     "theta_id",
 ]
 
+NOTE_KEY = "leptotwin"
+"""The key of ``problem.yaml`` under which export-petab writes the experiment's design."""
 _NO_DOSE_AFTER_H = 1.0e7  # an unused dose slot fires after any follow-up (> 1000 years)
 _STEP = 1.1  # relative perturbation used to find what an estimated value sets in the model
 
@@ -106,6 +110,7 @@ class PetabProblem:
     measurements: pd.DataFrame
     observables: pd.DataFrame
     parameters: pd.DataFrame
+    design: dict = field(default_factory=dict, repr=False)
 
     def write(self, out_dir: str | os.PathLike[str], *, force: bool = False) -> dict[str, Path]:
         """Write ``model.xml``, the four TSV tables and ``problem.yaml`` into ``out_dir``
@@ -130,8 +135,15 @@ class PetabProblem:
                 }
             ],
         }
+        if self.design:  # how `leptotwin calibrate --petab` knows the model is one of ours
+            problem[NOTE_KEY] = {
+                "note": "written by leptotwin export-petab; the experiment's design (arms, "
+                "regimens, observables, estimated catalogue values) for calibrate --petab",
+                "model_id": _model_id(self.sbml),
+                "experiment": self.design,
+            }
         files["problem"] = write_text(
-            out / "problem.yaml", yaml.safe_dump(problem, sort_keys=False)
+            out / "problem.yaml", yaml.safe_dump(problem, sort_keys=False, allow_unicode=True)
         )
         return files
 
@@ -476,6 +488,7 @@ def build_petab(exp: Experiment, *, catalog: Catalog | None = None) -> PetabProb
         measurements=measurements,
         observables=pd.DataFrame(obs_rows),
         parameters=parameters,
+        design=dict(exp.design),
     )
 
 
@@ -627,3 +640,226 @@ def simulation_nll(exp: Experiment, sim: pd.DataFrame) -> float:
             r = (y[k] - h[k]) / s
             total += float(np.sum(0.5 * np.log(2 * np.pi * s**2) + 0.5 * r**2))
     return total
+
+
+# --- reading a problem back --------------------------------------------------------------------
+
+
+def _model_id(sbml: str) -> str:
+    m = re.search(r"<model\b[^>]*\bid=\"([^\"]+)\"", sbml)
+    return m.group(1) if m else ""
+
+
+def _read_tsv(path: Path, name: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise LeptotwinError("cannot read the PEtab table", source=name, value=str(exc)) from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise LeptotwinError("PEtab table lacks columns", source=name, field=", ".join(missing))
+    return frame
+
+
+def _tsv_number(text: str, name: str, where: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if not math.isfinite(x):
+        raise LeptotwinError(
+            "not a finite number", source=name, field=where, value=text, expected="a real number"
+        )
+    return x
+
+
+def read_petab_problem(
+    problem_yaml: str | os.PathLike[str], *, catalog: Catalog | None = None
+) -> Experiment:
+    """Read back a PEtab v1 problem that :meth:`PetabProblem.write` (``leptotwin export-petab``)
+    wrote, as an :class:`~leptotwin.study.experiment.Experiment` whose data are the rows of
+    ``measurements.tsv``, noise SDs those of ``parameters.tsv`` and estimated values its rows
+    with ``estimate = 1``.
+
+    The model is recognised as one of leptotwin's by the note export-petab writes into
+    ``problem.yaml`` (key ``leptotwin``: the experiment's design and the SBML model id); the
+    condition table must hold the dose slots that design gives (the model's doses).
+
+    Raises
+    ------
+    LeptotwinError
+        A problem without the note or whose SBML model is not the one the note names (a foreign
+        model), and bad tables: an unknown observable or condition, a non-number, a
+        non-positive value of a log-normal observable, a condition whose doses differ from the
+        design, an estimated parameter that is not a catalogue value; each naming the file, row
+        and field.
+    """
+    from leptotwin.study.experiment import experiment_from_design
+
+    path = Path(problem_yaml)
+    source = str(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LeptotwinError(
+            "cannot read the PEtab problem", source=source, value=str(exc)
+        ) from None
+    except yaml.YAMLError as exc:
+        raise LeptotwinError(
+            "not valid YAML", source=source, value=str(exc).splitlines()[0]
+        ) from None
+    note = doc.get(NOTE_KEY) if isinstance(doc, dict) else None
+    if not isinstance(note, dict) or not isinstance(note.get("experiment"), dict):
+        raise LeptotwinError(
+            "not a model of leptotwin: this PEtab problem has no leptotwin note",
+            source=source,
+            field=NOTE_KEY,
+            expected="a problem written by `leptotwin export-petab` (calibrate --petab reads "
+            "those only)",
+        )
+    try:
+        files = doc["problems"][0]
+        names = {
+            k: str(files[f"{k}_files"][0])
+            for k in ("sbml", "condition", "measurement", "observable")
+        }
+        names["parameter"] = str(doc["parameter_file"])
+    except (KeyError, IndexError, TypeError):
+        raise LeptotwinError(
+            "not a PEtab v1 problem file",
+            source=source,
+            field="problems",
+            expected="parameter_file and problems[0] with sbml, condition, measurement and "
+            "observable files",
+        ) from None
+    here = path.parent
+    try:
+        sbml = (here / names["sbml"]).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LeptotwinError(
+            "cannot read the SBML model", source=names["sbml"], value=str(exc)
+        ) from None
+    model_id = _model_id(sbml)
+    if not model_id.startswith("leptotwin_") or model_id != note.get("model_id"):
+        raise LeptotwinError(
+            "not a model of leptotwin (the SBML model is not the one export-petab wrote)",
+            source=names["sbml"],
+            field="model id",
+            value=model_id,
+            expected=repr(note.get("model_id")),
+        )
+    cat = catalog or load_catalog()
+    design = dict(note["experiment"])
+    par_t = _read_tsv(
+        here / names["parameter"],
+        names["parameter"],
+        ("parameterId", "parameterName", "nominalValue", "estimate"),
+    )
+    cond_t = _read_tsv(here / names["condition"], names["condition"], ("conditionId",))
+    meas_t = _read_tsv(
+        here / names["measurement"],
+        names["measurement"],
+        ("observableId", "simulationConditionId", "measurement", "time", "replicateId"),
+    )
+    # the noise SDs and the estimated values come from the parameter table
+    observables = dict(design.get("observables") or {})
+    oid_of = {observable_id(o): o for o in observables}
+    obs_t = _read_tsv(here / names["observable"], names["observable"], ("observableId",))
+    for i, oid in enumerate(obs_t["observableId"]):
+        if oid not in oid_of:
+            raise LeptotwinError(
+                "an observable the model's design does not have",
+                source=names["observable"],
+                field=f"row {i + 2}, observableId",
+                value=oid,
+                expected="one of " + ", ".join(oid_of),
+            )
+    pname = names["parameter"]
+    estimate = []
+    for i, r in par_t.iterrows():
+        where = f"row {int(i) + 2}"
+        pid = str(r["parameterId"])
+        if pid.startswith("sigma_") and pid[6:] in oid_of:
+            o = oid_of[pid[6:]]
+            sigma = _tsv_number(r["nominalValue"], pname, f"{where}, nominalValue")
+            if sigma <= 0:
+                raise LeptotwinError(
+                    "a noise SD must be > 0", source=pname, field=f"{where}, nominalValue",
+                    value=sigma,
+                )  # fmt: skip
+            observables[o] = {**observables[o], "sigma": sigma}
+        elif str(r["estimate"]).strip() == "1":
+            path_ = str(r["parameterName"])
+            if theta_id(path_) != pid:
+                raise LeptotwinError(
+                    "an estimated parameter that is not a catalogue value of leptotwin",
+                    source=pname,
+                    field=f"{where}, parameterId",
+                    value=pid,
+                    expected="theta_<catalogue path> with the path as parameterName",
+                )
+            estimate.append(path_)
+    design["observables"] = observables
+    design["estimate"] = estimate
+    # the design checked on its own, then the measurements against it
+    probe = experiment_from_design(
+        design, pd.DataFrame(), source=f"{source}: {NOTE_KEY}.experiment", path=path, catalog=cat
+    )
+    arm_of = {_sid(a.name): a.name for a in probe.arms}
+    _, conditions = _dose_slots(probe, cat)
+    cname = names["condition"]
+    seen = set()
+    for i, r in cond_t.iterrows():
+        cid = str(r["conditionId"])
+        where = f"row {int(i) + 2}"
+        if cid not in conditions:
+            raise LeptotwinError(
+                "unknown condition", source=cname, field=f"{where}, conditionId", value=cid,
+                expected="one per arm of the design: " + ", ".join(conditions),
+            )  # fmt: skip
+        seen.add(cid)
+        for col, want in conditions[cid].items():
+            got = _tsv_number(r.get(col, "nan"), cname, f"{where}, {col}")
+            if not _same(got, want):
+                raise LeptotwinError(
+                    "dose differs from the regimens the model was written for",
+                    source=cname,
+                    field=f"{where}, {col}",
+                    value=got,
+                    expected=f"{want!r} (edit the experiment file and export again)",
+                )
+    mname = names["measurement"]
+    rows = []
+    for i, r in meas_t.iterrows():
+        where = f"row {int(i) + 2}"
+        oid = oid_of.get(str(r["observableId"]))
+        if oid is None:
+            raise LeptotwinError(
+                "unknown observable", source=mname, field=f"{where}, observableId",
+                value=str(r["observableId"]), expected="one of " + ", ".join(oid_of),
+            )  # fmt: skip
+        arm = arm_of.get(str(r["simulationConditionId"]))
+        if arm is None:
+            raise LeptotwinError(
+                "unknown condition", source=mname, field=f"{where}, simulationConditionId",
+                value=str(r["simulationConditionId"]), expected="one of " + ", ".join(arm_of),
+            )  # fmt: skip
+        value = _tsv_number(r["measurement"], mname, f"{where}, measurement")
+        t = _tsv_number(r["time"], mname, f"{where}, time")
+        if value <= 0 and probe.observables[oid].noise == "lognormal":
+            raise LeptotwinError(
+                "a log-normal observable must be > 0", source=mname,
+                field=f"{where}, measurement", value=value,
+            )  # fmt: skip
+        if t < 0:
+            raise LeptotwinError(
+                "negative time", source=mname, field=f"{where}, time", value=t,
+                expected="hours after inoculation, >= 0",
+            )  # fmt: skip
+        rows.append((str(r["replicateId"]), arm, oid, t, value, f"{mname}:{where}"))
+    meas = pd.DataFrame(rows, columns=["subject", "arm", "observable", "time_h", "value", "source"])
+    meas["time_h"] = meas["time_h"].astype(float)
+    meas["value"] = meas["value"].astype(float)
+    if meas.empty:
+        raise LeptotwinError("no data to fit", source=mname, expected="measurement rows")
+    return replace(probe, measurements=meas)

@@ -73,6 +73,7 @@ __all__ = [
     "PK_COLUMNS",
     "Experiment",
     "Observable",
+    "experiment_from_design",
     "load_experiment_file",
 ]
 
@@ -149,6 +150,9 @@ class Experiment:
     estimate : tuple of str
         Catalogue paths to estimate.
     path : Path
+    design : dict
+        The experiment file's mapping without ``data`` (what ``export-petab`` writes into
+        ``problem.yaml`` so that ``calibrate --petab`` can read the problem back).
     """
 
     name: str
@@ -163,6 +167,7 @@ class Experiment:
     n_below_lloq: int
     estimate: tuple[str, ...]
     path: Path
+    design: dict = field(default_factory=dict, repr=False)
 
     def arm(self, name: str) -> Arm:
         return next(a for a in self.arms if a.name == name)
@@ -212,6 +217,81 @@ def load_experiment_file(
         raise LeptotwinError(
             "not valid YAML", source=source, value=str(exc).splitlines()[0]
         ) from None
+    spec, arms, subjects, observables, cat = _design(data, source, lines, catalog)
+    species = "mouse"
+    frames: list[pd.DataFrame] = []
+    n_blq = 0
+    t0_h = cat.in_vivo_value("lmc_mouse", "treatment_start") * 24.0
+    if spec.data.bli is not None:
+        frames.append(_bli_rows(p.parent / spec.data.bli, spec.data.bli, observables, subjects))
+    if spec.data.pk is not None:
+        pk, n_blq = _pk_rows(
+            p.parent / spec.data.pk, spec.data.pk, observables, subjects, arms, cat, species, t0_h
+        )
+        frames.append(pk)
+    if not frames or sum(len(f) for f in frames) == 0:
+        raise _error(source, lines, ("data",), "no data to fit", expected="a bli or pk table")
+    measurements = pd.concat(frames, ignore_index=True)
+    return Experiment(
+        name=spec.name,
+        model=spec.model,
+        inoculum=spec.inoculum,
+        days=float(spec.days),
+        species=species,
+        arms=arms,
+        subjects=subjects,
+        observables=observables,
+        measurements=measurements,
+        n_below_lloq=n_blq,
+        estimate=tuple(spec.estimate),
+        path=p,
+        design={k: v for k, v in data.items() if k != "data"},
+    )
+
+
+def experiment_from_design(
+    design: dict,
+    measurements: pd.DataFrame,
+    *,
+    source: str,
+    path: str | os.PathLike[str],
+    n_below_lloq: int = 0,
+    catalog: Catalog | None = None,
+) -> Experiment:
+    """An experiment from its design (the mapping of an experiment file without ``data``) and a
+    measurement table already checked by the caller (columns as :attr:`Experiment.measurements`).
+
+    Used to read back a PEtab problem that ``leptotwin export-petab`` wrote (the design travels
+    in its ``problem.yaml``, the data in ``measurements.tsv``).
+
+    Raises
+    ------
+    LeptotwinError
+        A design that an experiment file could not hold (as :func:`load_experiment_file`).
+    """
+    data = {**design, "data": {}} if isinstance(design, dict) else design
+    spec, arms, subjects, observables, _ = _design(data, source, {}, catalog)
+    return Experiment(
+        name=spec.name,
+        model=spec.model,
+        inoculum=spec.inoculum,
+        days=float(spec.days),
+        species="mouse",
+        arms=arms,
+        subjects=subjects,
+        observables=observables,
+        measurements=measurements,
+        n_below_lloq=int(n_below_lloq),
+        estimate=tuple(spec.estimate),
+        path=Path(path),
+        design={k: v for k, v in design.items() if k != "data"},
+    )
+
+
+def _design(
+    data: object, source: str, lines: dict, catalog: Catalog | None
+) -> tuple[_ExperimentSpec, tuple[Arm, ...], dict[str, str], dict[str, Observable], Catalog]:
+    """The checked design of an experiment mapping (everything but its data tables)."""
     if not isinstance(data, dict):
         raise LeptotwinError(
             "an experiment file is a mapping",
@@ -251,33 +331,7 @@ def load_experiment_file(
                 q,
                 "a value with a prior (leptotwin catalog lists them)",
             )
-    frames: list[pd.DataFrame] = []
-    n_blq = 0
-    t0_h = cat.in_vivo_value("lmc_mouse", "treatment_start") * 24.0
-    if spec.data.bli is not None:
-        frames.append(_bli_rows(p.parent / spec.data.bli, spec.data.bli, observables, subjects))
-    if spec.data.pk is not None:
-        pk, n_blq = _pk_rows(
-            p.parent / spec.data.pk, spec.data.pk, observables, subjects, arms, cat, species, t0_h
-        )
-        frames.append(pk)
-    if not frames or sum(len(f) for f in frames) == 0:
-        raise _error(source, lines, ("data",), "no data to fit", expected="a bli or pk table")
-    measurements = pd.concat(frames, ignore_index=True)
-    return Experiment(
-        name=spec.name,
-        model=spec.model,
-        inoculum=spec.inoculum,
-        days=float(spec.days),
-        species=species,
-        arms=arms,
-        subjects=subjects,
-        observables=observables,
-        measurements=measurements,
-        n_below_lloq=n_blq,
-        estimate=tuple(spec.estimate),
-        path=p,
-    )
+    return spec, arms, subjects, observables, cat
 
 
 def _arms(

@@ -278,7 +278,8 @@ def _run_chunk(spec: dict[str, Any]) -> tuple[int, int, CohortResult]:
         seed=spec["seed"],
         start=spec["start"],
         stop=spec["stop"],
-        catalog=load_catalog(),  # cached: loaded once per worker process
+        # cached: loaded once per worker process; an overlay's values on top
+        catalog=load_catalog().with_values(spec["values"]) if spec["values"] else load_catalog(),
         **spec["options"],
     )
     return spec["start"], spec["stop"], res
@@ -292,6 +293,7 @@ def _specs(
     seed: int,
     chunk_size: int,
     options: dict[str, Any],
+    values: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     n_total = len(arms) * n_per_arm
     return [
@@ -304,6 +306,7 @@ def _specs(
             start=a,
             stop=b,
             options=options,
+            values=dict(values or {}),
         )
         for a, b in chunk_bounds(n_total, chunk_size)
     ]
@@ -320,6 +323,7 @@ def simulate_chunks(
     scheduler: Any = None,
     n_workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    catalog_values: dict[str, float] | None = None,
     **options: Any,
 ) -> CohortResult:
     """Simulate a cohort in chunks of subjects, in this process or on a Dask cluster.
@@ -336,6 +340,8 @@ def simulate_chunks(
         running scheduler; a Client is used as is (and left open).
     progress : callable, optional
         Called with (chunks done, chunks in all) as chunks come back.
+    catalog_values : dict, optional
+        Catalogue path → value set on the packaged catalogue (a calibrated overlay).
     **options
         ``inoculum``, ``species``, ``dt_h``, ``stochastic`` (see ``simulate_lmc``).
 
@@ -351,7 +357,7 @@ def simulate_chunks(
     """
     if chunk_size < 1:
         raise LeptotwinError("chunk size must be >= 1", field="chunk_size", value=chunk_size)
-    specs = _specs(arms, n_per_arm, days, observe_days, seed, chunk_size, options)
+    specs = _specs(arms, n_per_arm, days, observe_days, seed, chunk_size, options, catalog_values)
     say = progress or (lambda _done, _total: None)
     results: dict[int, CohortResult] = {}
     if scheduler is None:
@@ -504,6 +510,7 @@ def run_simulate_job(
     chunk_size: int = 2000,
     dt_h: float = 1.0,
     stochastic: bool = True,
+    catalog_overlay: str | os.PathLike[str] | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
     chosen: Callable[[str, list[str]], None] | None = None,
@@ -527,6 +534,9 @@ def run_simulate_job(
         Where the chunks run (see :func:`simulate_chunks`); the result does not depend on it.
     n_workers, chunk_size, dt_h, stochastic
         Cluster size for ``"local"``, subjects per task, growth step (h), Poisson switching.
+    catalog_overlay : path-like, optional
+        ``overlay.yaml`` of ``leptotwin calibrate``: its posterior medians replace the
+        catalogue's values (:func:`leptotwin.study.calibrate_experiment.load_overlay`).
     force : bool
         Overwrite an output folder that already holds results.
     progress : callable, optional
@@ -555,6 +565,11 @@ def run_simulate_job(
             expected=f"at least the protocol's first observation day ({min(exp.observe_days):g})",
         )
     _check_size(exp, n, obs_days, out_dir)
+    overlay: dict[str, float] = {}
+    if catalog_overlay is not None:
+        from leptotwin.study.calibrate_experiment import load_overlay
+
+        overlay = load_overlay(catalog_overlay).values
     if experiment is None and chosen is not None:
         chosen(exp.name, names)
     for drug, regimen in dict.fromkeys(i for a in exp.arms for i in a.regimens.items()):
@@ -575,6 +590,7 @@ def run_simulate_job(
         inoculum=exp.inoculum,
         dt_h=dt_h,
         stochastic=stochastic,
+        catalog_values=overlay,
     )
     wall = time.perf_counter() - t0
     meta = {
@@ -589,6 +605,9 @@ def run_simulate_job(
         "chunk_size": chunk_size,
         "scheduler": scheduler if isinstance(scheduler, str | None) else type(scheduler).__name__,
         "random_streams": "per subject: SplitMix64(seed, arm name, index in arm, draw)",
+        "catalog_overlay": (
+            {"file": str(catalog_overlay), "values": overlay} if catalog_overlay else None
+        ),
         "wall_s": round(wall, 3),
     }
     staging = Path(tempfile.mkdtemp(prefix=".simulate-", dir=out))

@@ -1,0 +1,709 @@
+"""``leptotwin calibrate``: the catalogue values an experiment file names, estimated from its data.
+
+The statistical model
+---------------------
+The likelihood is the one :func:`leptotwin.interop.petab.engine_nll` computes and the PEtab
+export's test checks against libRoadRunner: the typical mouse of each arm simulated by the
+cohort engine (deterministic) and the closed-form PK, the data around it with the noise model
+the experiment file declares (log-normal or normal, ``sigma`` fixed). The prior of each
+estimated value is its catalogue prior (:func:`leptotwin.catalog.priors.prior_distribution`);
+the other values stay at the catalogue's. The posterior is sampled by the project's sampler
+(:func:`leptotwin.calibration.calibrate.sample_posterior`: emcee in the priors' normal space,
+diagnostics of :mod:`leptotwin.calibration.diagnostics`). The walkers start from an importance
+sample around the best of a few maximum a posteriori searches (Powell,
+:func:`~leptotwin.calibration.sampler.find_map`): one from the prior medians and the others
+from prior draws (a *multistart*, so one poor local optimum does not set the start).
+
+Growth step. The engine's burden is Richardson-extrapolated from the steps ``dt_h`` and
+``dt_h / 2`` (:func:`~leptotwin.interop.petab.engine_simulation`); the calibration uses the
+coarsest of 4, 2, 1, 0.5 and 0.25 h whose half divides every BLI time. On ``examples/own-lab``
+its NLL is within 1.2e-3 (absolute) of the one at 0.25 h, far below what moves a posterior
+(a change of 1 in the NLL), at 1/12 of the cost.
+
+Identifiability. A value is named *not identifiable* when its posterior is about as wide as its
+prior: its posterior SD on the prior's normal scale (where the prior's SD is 1) is at least 0.8
+(the data narrowed it by less than a fifth; the margin covers the Monte Carlo error of a short
+chain, about 10 % for a prior-only value at the default settings); or when its posterior
+correlation (Pearson, on the normal scale) with another estimated value exceeds 0.95 in
+magnitude (the data inform a combination only).
+
+Outputs (:func:`write_experiment_calibration`): ``overlay.yaml`` (the calibrated catalogue
+overlay: each value's posterior median with its 95 % interval, prior and the data files as its
+source; ``leptotwin simulate --catalog-overlay`` reads it), ``posterior_draws.csv``,
+``diagnostics.csv`` (R-hat, bulk and tail ESS, emcee's tau, shrinkage, identifiability),
+``correlations.csv``, ``identifiability.md``, ``fits.csv`` (every datum with the posterior
+median and 95 % interval of the model at it) and ``fits.png`` (the fits over the data).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from leptotwin.calibration.calibrate import PosteriorSample, parameter_specs, sample_posterior
+from leptotwin.calibration.sampler import (
+    LogPosteriorZ,
+    ZTransform,
+    find_map,
+    importance_start,
+    laplace_scales,
+)
+from leptotwin.catalog import Catalog, load_catalog
+from leptotwin.errors import LeptotwinError
+from leptotwin.interop.petab import engine_simulation, simulation_nll
+from leptotwin.study.experiment import Experiment
+
+__all__ = [
+    "OVERLAY_FORMAT",
+    "ExperimentCalibration",
+    "ExperimentLogLikelihood",
+    "calibrate_experiment",
+    "growth_step",
+    "identifiability",
+    "load_overlay",
+    "run_calibrate_experiment",
+    "virtual_data",
+    "write_experiment_calibration",
+]
+
+OVERLAY_FORMAT = "leptotwin catalogue overlay 1"
+"""The ``format`` line of ``overlay.yaml``."""
+
+AS_WIDE_AS_PRIOR = 0.8
+"""Posterior SD on the prior's normal scale (prior: 1) from which a value counts as not informed
+by the data."""
+MAX_CORRELATION = 0.95
+"""|Posterior correlation| above which two values count as not separately identifiable."""
+_STEPS_H = (4.0, 2.0, 1.0, 0.5, 0.25)
+_FIT_DRAWS = 40  # posterior draws simulated for the fits' bands
+
+
+def growth_step(exp: Experiment) -> float:
+    """The coarsest growth step (h) of 4, 2, 1, 0.5, 0.25 whose half divides every BLI time.
+
+    Raises
+    ------
+    LeptotwinError
+        A BLI time off the 0.125 h grid (the message names the first such row).
+    """
+    m = exp.measurements
+    t = m.loc[m["observable"] == "total_flux", "time_h"].to_numpy(float)
+    for h in _STEPS_H:
+        g = t / (h / 2)
+        if np.allclose(g, np.round(g), rtol=0, atol=1e-9):
+            return h
+    bad = int(np.flatnonzero(~np.isclose(t * 8, np.round(t * 8)))[0])
+    row = m.loc[m["observable"] == "total_flux", "source"].iloc[bad]
+    raise LeptotwinError(
+        "a BLI time off the 7.5-minute grid the engine can reach",
+        source=str(row),
+        field="day",
+        value=float(t[bad] / 24.0),
+        expected="days in multiples of 1/192",
+    )
+
+
+class ExperimentLogLikelihood:
+    """``theta -> log likelihood`` of the experiment's data (minus
+    :func:`~leptotwin.interop.petab.engine_nll`) with the estimated values at ``theta``.
+
+    Parameters
+    ----------
+    exp : Experiment
+    names : sequence of str
+        Catalogue paths, in the order of ``theta``.
+    catalog : Catalog, optional
+    dt_h : float, optional
+        Growth step (default :func:`growth_step`).
+    """
+
+    def __init__(
+        self,
+        exp: Experiment,
+        names: Sequence[str],
+        *,
+        catalog: Catalog | None = None,
+        dt_h: float | None = None,
+    ) -> None:
+        self.exp = exp
+        self.names = list(names)
+        self.catalog = catalog or load_catalog()
+        self.dt_h = growth_step(exp) if dt_h is None else float(dt_h)
+
+    def simulate(self, theta: np.ndarray, exp: Experiment | None = None) -> pd.DataFrame:
+        """The measurements (of ``exp``, default the experiment's) with the model's value."""
+        values = dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
+        return engine_simulation(exp or self.exp, values, catalog=self.catalog, dt_h=self.dt_h)
+
+    def __call__(self, theta: np.ndarray) -> float:
+        return -simulation_nll(self.exp, self.simulate(theta))
+
+
+def virtual_data(
+    exp: Experiment,
+    truth: Mapping[str, float],
+    *,
+    rng: np.random.Generator,
+    catalog: Catalog | None = None,
+    dt_h: float | None = None,
+) -> Experiment:
+    """The experiment with its data replaced by virtual data from the calibration's own model:
+    the engine's value at the catalogue values ``truth`` (the rest at the catalogue's), with
+    the experiment's noise model (log-normal or normal, ``sigma``) drawn by ``rng``. The
+    round-trip check of :func:`calibrate_experiment` (its intervals should cover ``truth``)."""
+    sim = engine_simulation(
+        exp, dict(truth), catalog=catalog, dt_h=growth_step(exp) if dt_h is None else dt_h
+    )
+    h = sim["simulation"].to_numpy(float)
+    y = np.empty_like(h)
+    for oid, o in exp.observables.items():
+        k = (sim["observable"] == oid).to_numpy()
+        e = rng.standard_normal(int(k.sum()))
+        y[k] = h[k] * np.exp(o.sigma * e) if o.noise == "lognormal" else h[k] + o.sigma * e
+    meas = exp.measurements.copy()
+    meas["value"] = y
+    meas["source"] = [f"virtual:{s}" for s in exp.measurements["source"]]
+    return replace(exp, measurements=meas)
+
+
+@dataclass
+class ExperimentCalibration:
+    """What :func:`calibrate_experiment` returns.
+
+    Attributes
+    ----------
+    experiment : Experiment
+    sample : PosteriorSample
+        Draws, diagnostics and the raw chains of the project's sampler.
+    summary : DataFrame
+        One row per estimated value: ``parameter, unit, prior_*, posterior_median,
+        posterior_low, posterior_high, shrinkage, r_hat, ess_bulk, ess_tail, identifiable,
+        reason``.
+    correlations : DataFrame
+        Posterior correlations (normal scale), parameters × parameters.
+    fits : DataFrame
+        Every datum with ``model_median, model_low, model_high`` (posterior of the model's value
+        at it).
+    curves : DataFrame
+        The same on a dense time grid per arm and observable, for the figure.
+    map_theta : ndarray
+        The best maximum a posteriori point found.
+    provenance : dict
+    """
+
+    experiment: Experiment
+    sample: PosteriorSample
+    summary: pd.DataFrame
+    correlations: pd.DataFrame
+    fits: pd.DataFrame
+    curves: pd.DataFrame
+    map_theta: np.ndarray
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def not_identifiable(self) -> list[str]:
+        return list(self.summary.loc[~self.summary["identifiable"], "parameter"])
+
+    def lines(self) -> list[str]:
+        """A short text summary (one line per value)."""
+        out = []
+        for r in self.summary.itertuples():
+            flag = "" if r.identifiable else f"  NOT IDENTIFIABLE ({r.reason})"
+            out.append(
+                f"{r.parameter}: {r.posterior_median:.4g} [{r.posterior_low:.4g}, "
+                f"{r.posterior_high:.4g}] {r.unit} (prior {r.prior_median:.4g} "
+                f"[{r.prior_low:.4g}, {r.prior_high:.4g}]; R-hat {r.r_hat:.3f}, "
+                f"ESS {r.ess_bulk:.0f}){flag}"
+            )
+        return out
+
+
+def _data_files(exp: Experiment) -> list[str]:
+    return sorted({str(s).split(":", 1)[0] for s in exp.measurements["source"]})
+
+
+def identifiability(
+    sample: PosteriorSample,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(diagnostics with ``identifiable`` and ``reason`` columns, correlation matrix).
+
+    See the module docstring for the two criteria.
+    """
+    diag = sample.diagnostics.copy()
+    z, _ = sample.run.kept()
+    flat = z.reshape(-1, z.shape[-1])
+    names = sample.names
+    if len(names) > 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.corrcoef(flat, rowvar=False)
+    else:
+        corr = np.ones((1, 1))
+    corr_df = pd.DataFrame(corr, index=names, columns=names)
+    sd = flat.std(axis=0)
+    diag["sd_ratio"] = sd
+    reasons = []
+    for i in range(len(names)):
+        why = []
+        if sd[i] >= AS_WIDE_AS_PRIOR:
+            why.append(f"posterior about as wide as its prior (SD ratio {sd[i]:.2f})")
+        for j, other in enumerate(names):
+            if j != i and abs(corr[i, j]) > MAX_CORRELATION:
+                why.append(f"correlation {corr[i, j]:+.2f} with {other}")
+        reasons.append("; ".join(why))
+    diag["identifiable"] = [not r for r in reasons]
+    diag["reason"] = reasons
+    return diag, corr_df
+
+
+def _multistart_map(
+    post: LogPosteriorZ, ndim: int, n_starts: int, seed: int
+) -> tuple[np.ndarray, list[float], int]:
+    rng = np.random.default_rng([seed, 17])
+    starts = [np.zeros(ndim)] + [rng.standard_normal(ndim) for _ in range(n_starts - 1)]
+    best, best_lp, values, n = None, -math.inf, [], 0
+    for z0 in starts:
+        z, lp, k = find_map(post, ndim, z0=z0, max_evaluations=80 * ndim)
+        n += k
+        values.append(lp)
+        if lp > best_lp:
+            best, best_lp = z, lp
+    return (np.zeros(ndim) if best is None else best), values, n
+
+
+def _plot_grid(exp: Experiment) -> Experiment:
+    """The experiment with its measurements replaced by a dense grid (per arm and observable,
+    from 0 or the first datum to the last), for the fit curves."""
+    m = exp.measurements
+    rows = []
+    step = growth_step(exp) / 2
+    for (arm, oid), g in m.groupby(["arm", "observable"], sort=False):
+        t = g["time_h"].to_numpy(float)
+        if oid == "total_flux":
+            grid = np.arange(np.floor(t.min() / 24) * 24, t.max() + 1e-9, max(step, 6.0))
+            grid = np.round(grid / step) * step
+        else:
+            t0 = exp.measurements.loc[m["observable"] != "total_flux", "time_h"].min()
+            grid = np.linspace(max(t.min() - 12.0, min(t0, t.min()) - 1.0), t.max() + 12.0, 120)
+            grid = grid[grid > 0]
+        rows.append(pd.DataFrame({"arm": arm, "observable": oid, "time_h": np.unique(grid)}))
+    grid = pd.concat(rows, ignore_index=True)
+    grid["subject"] = "grid"
+    grid["value"] = 1.0
+    grid["source"] = "grid"
+    return replace(exp, measurements=grid[list(m.columns)])
+
+
+def _bands(
+    loglik: ExperimentLogLikelihood, thetas: np.ndarray, exp: Experiment
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    sims = np.array([loglik.simulate(t, exp)["simulation"].to_numpy(float) for t in thetas])
+    lo, med, hi = np.nanquantile(sims, [0.025, 0.5, 0.975], axis=0)
+    return lo, med, hi
+
+
+def calibrate_experiment(
+    exp: Experiment,
+    *,
+    draws: int = 1000,
+    seed: int = 0,
+    n_walkers: int | None = None,
+    n_steps: int | None = None,
+    burn: int | None = None,
+    n_starts: int = 3,
+    catalog: Catalog | None = None,
+    dt_h: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ExperimentCalibration:
+    """Sample the posterior of the experiment's estimated values (see the module docstring).
+
+    Parameters
+    ----------
+    exp : Experiment
+        With ``estimate`` naming at least one catalogue value.
+    draws : int
+        Posterior draws kept (evenly spaced over the post-burn-in chain).
+    seed : int
+    n_walkers, n_steps, burn : int, optional
+        emcee settings; defaults ``max(8, 4 d)`` walkers (d values), ``burn = 100`` and
+        ``n_steps = burn + max(150, ceil(draws / walkers))``.
+    n_starts : int
+        Maximum a posteriori searches (the first from the prior medians).
+    catalog : Catalog, optional
+    dt_h : float, optional
+        Growth step (default :func:`growth_step`).
+    progress : callable, optional
+        Called with a short line per stage.
+
+    Raises
+    ------
+    LeptotwinError
+        Nothing to estimate; a value without a prior; sampler settings that cannot run.
+    """
+    say = progress or (lambda _line: None)
+    cat = catalog or load_catalog()
+    if not exp.estimate:
+        raise LeptotwinError(
+            "nothing to estimate",
+            source=str(exp.path),
+            field="estimate",
+            expected="catalogue paths the data inform (e.g. pathway.birth_max)",
+        )
+    for name, v in (("draws", draws), ("seed", seed), ("n_starts", n_starts)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < (name != "seed"):
+            raise LeptotwinError("not a positive integer", source=f"--{name}", value=v)
+    specs = parameter_specs(cat, exp.estimate)
+    ndim = len(specs)
+    walkers = n_walkers or max(8, 4 * ndim + (4 * ndim) % 2)
+    burn_ = 100 if burn is None else burn
+    steps = n_steps or burn_ + max(150, math.ceil(draws / walkers))
+    keep = min(draws, walkers * (steps - burn_))
+    loglik = ExperimentLogLikelihood(exp, [s.name for s in specs], catalog=cat, dt_h=dt_h)
+    transform = ZTransform(specs)
+    post = LogPosteriorZ(transform, loglik)
+    say(f"maximum a posteriori: {n_starts} starts")
+    z_map, map_values, n_map = _multistart_map(post, ndim, n_starts, seed)
+    scales, n_lap = laplace_scales(post, z_map)
+    z_start, info = importance_start(post, z_map, scales, walkers, seed=seed)
+    say(f"sampling: {walkers} walkers x {steps} steps (burn-in {burn_})")
+    sample = sample_posterior(
+        specs,
+        loglik,
+        n_walkers=walkers,
+        n_steps=steps,
+        burn=burn_,
+        seed=seed,
+        n_draws=keep,
+        theta_start=transform.to_theta(z_start),
+        init_scale=None,
+    )
+    sample.settings.update(
+        start="importance sample around the best of a MAP multistart",
+        map_starts=n_starts,
+        map_log_posteriors=[round(v, 4) for v in map_values],
+        map_evaluations=n_map + n_lap + int(info["n_candidates"]),
+        start_weight_ess=round(float(info["weight_ess"]), 2),
+        dt_h=loglik.dt_h,
+    )
+    summary, corr = identifiability(sample)
+    summary.insert(1, "unit", [cat.quantity(s.name).unit for s in specs])
+    say("fits over the data")
+    theta_all = sample.draws[sample.names].to_numpy(float)
+    pick = np.linspace(0, len(theta_all) - 1, min(_FIT_DRAWS, len(theta_all))).round()
+    thetas = theta_all[pick.astype(int)]
+    lo, med, hi = _bands(loglik, thetas, exp)
+    fits = exp.measurements.copy()
+    fits["model_median"], fits["model_low"], fits["model_high"] = med, lo, hi
+    grid_exp = _plot_grid(exp)
+    glo, gmed, ghi = _bands(loglik, thetas, grid_exp)
+    curves = grid_exp.measurements[["arm", "observable", "time_h"]].copy()
+    curves["model_median"], curves["model_low"], curves["model_high"] = gmed, glo, ghi
+    map_theta = transform.to_theta(z_map[None, :])[0]
+    provenance = {
+        "experiment": str(exp.path),
+        "name": exp.name,
+        "data_files": _data_files(exp),
+        "n_measurements": len(exp.measurements),
+        "n_below_lloq": exp.n_below_lloq,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "likelihood": "leptotwin.interop.petab.engine_nll (typical mouse per arm, the "
+        "experiment's noise model) + catalogue priors",
+        "sampler": {k: v for k, v in sample.settings.items() if k != "init_scale"},
+    }
+    return ExperimentCalibration(
+        experiment=exp,
+        sample=sample,
+        summary=summary,
+        correlations=corr,
+        fits=fits,
+        curves=curves,
+        map_theta=map_theta,
+        provenance=provenance,
+    )
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def overlay_yaml(result: ExperimentCalibration, *, catalog: Catalog | None = None) -> str:
+    """The text of ``overlay.yaml`` (see :func:`load_overlay` for the format)."""
+    cat = catalog or load_catalog()
+    files = ", ".join(result.provenance["data_files"])
+    values = {}
+    for r in result.summary.itertuples():
+        q = cat.quantity(r.parameter)
+        values[r.parameter] = {
+            "value": float(r.posterior_median),
+            "unit": q.unit,
+            "low": float(r.posterior_low),
+            "high": float(r.posterior_high),
+            "catalog_value": float(q.value),
+            "prior": f"{q.prior.dist} {q.prior.low:g}-{q.prior.high:g}" if q.prior else None,
+            "identifiable": bool(r.identifiable),
+            "source": f"leptotwin calibrate of {result.experiment.name} "
+            f"({result.experiment.path.name}) on {files}: posterior median and 95 % interval",
+        }
+    doc = {
+        "format": OVERLAY_FORMAT,
+        "draws": "posterior_draws.csv",
+        "values": values,
+        "provenance": result.provenance,
+    }
+    header = (
+        "# Calibrated catalogue overlay (leptotwin calibrate): each value is the posterior\n"
+        "# median of the catalogue value, with its 95 % credible interval and the data it came\n"
+        "# from. Use: leptotwin simulate protocol.yaml --catalog-overlay overlay.yaml\n"
+    )
+    return header + yaml.safe_dump(_plain(doc), sort_keys=False, allow_unicode=True, width=100)
+
+
+def identifiability_report(result: ExperimentCalibration) -> str:
+    """``identifiability.md``: shrinkage, correlations and the values not identifiable."""
+    s = result.summary
+    lines = [
+        f"# Identifiability: {result.experiment.name}",
+        "",
+        "SD ratio = posterior SD / prior SD on the prior's normal scale; shrinkage = 1 -",
+        "(posterior 95 % width / prior 95 % width) on that scale. A value is not identifiable",
+        f"when its SD ratio is {AS_WIDE_AS_PRIOR} or more (the data narrowed it by less than a",
+        f"fifth) or its |posterior correlation| with another value exceeds {MAX_CORRELATION}.",
+        "",
+        "| value | posterior median (95 %) | prior median (95 %) | SD ratio | shrinkage "
+        "| identifiable |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in s.itertuples():
+        lines.append(
+            f"| {r.parameter} | {r.posterior_median:.4g} ({r.posterior_low:.4g}-"
+            f"{r.posterior_high:.4g}) {r.unit} | {r.prior_median:.4g} ({r.prior_low:.4g}-"
+            f"{r.prior_high:.4g}) | {r.sd_ratio:.2f} | {r.shrinkage:.2f} | "
+            f"{'yes' if r.identifiable else 'NO: ' + r.reason} |"
+        )
+    lines += ["", "Posterior correlations (normal scale):", ""]
+    c = result.correlations
+    lines.append("| | " + " | ".join(c.columns) + " |")
+    lines.append("|---" * (len(c.columns) + 1) + "|")
+    for name, row in c.iterrows():
+        lines.append(f"| {name} | " + " | ".join(f"{v:+.2f}" for v in row) + " |")
+    bad = result.not_identifiable
+    lines += [
+        "",
+        "Not identifiable from these data: " + (", ".join(bad) if bad else "none") + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def fits_figure(result: ExperimentCalibration) -> Any:
+    """The fits over the data: one panel per observable, one colour per arm (data points by
+    mouse, posterior median and 95 % band of the typical mouse)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    obs = list(dict.fromkeys(result.fits["observable"]))
+    fig, axes = plt.subplots(1, len(obs), figsize=(4.6 * len(obs), 3.8), squeeze=False)
+    arms = list(dict.fromkeys(result.experiment.measurements["arm"]))
+    colours = {a: f"C{i}" for i, a in enumerate(arms)}
+    for ax, oid in zip(axes[0], obs, strict=True):
+        o = result.experiment.observables[oid]
+        for arm in arms:
+            c = result.curves[(result.curves["observable"] == oid) & (result.curves["arm"] == arm)]
+            d = result.fits[(result.fits["observable"] == oid) & (result.fits["arm"] == arm)]
+            if d.empty:
+                continue
+            scale = 24.0 if oid == "total_flux" else 1.0
+            ax.fill_between(
+                c["time_h"] / scale, c["model_low"], c["model_high"], color=colours[arm], alpha=0.2
+            )
+            ax.plot(c["time_h"] / scale, c["model_median"], color=colours[arm], label=arm)
+            ax.plot(d["time_h"] / scale, d["value"], "o", ms=4, color=colours[arm], alpha=0.8)
+        if o.noise == "lognormal":
+            ax.set_yscale("log")
+        ax.set_xlabel("day after inoculation" if oid == "total_flux" else "h after inoculation")
+        ax.set_ylabel(f"{oid} ({o.unit})")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{result.experiment.name}: posterior median and 95 % band over the data")
+    fig.tight_layout()
+    return fig
+
+
+def write_experiment_calibration(
+    result: ExperimentCalibration, out_dir: str | os.PathLike[str], *, force: bool = False
+) -> dict[str, Path]:
+    """Write the calibration's files into ``out_dir`` (see the module docstring), each file
+    atomically; an existing non-empty folder only with ``force``.
+
+    Returns
+    -------
+    dict
+        Name → written path.
+    """
+    import matplotlib.pyplot as plt
+
+    from leptotwin._fileio import prepare_out_dir, write_csv, write_figure, write_text
+
+    out = prepare_out_dir(out_dir, force=force)
+    paths = {
+        "posterior_draws": write_csv(out / "posterior_draws.csv", result.sample.draws),
+        "diagnostics": write_csv(out / "diagnostics.csv", result.summary),
+        "correlations": write_csv(
+            out / "correlations.csv", result.correlations.rename_axis("parameter").reset_index()
+        ),
+        "fits": write_csv(out / "fits.csv", result.fits),
+        "identifiability": write_text(out / "identifiability.md", identifiability_report(result)),
+    }
+    fig = fits_figure(result)
+    try:
+        paths["figure"] = write_figure(out / "fits.png", fig)
+    finally:
+        plt.close(fig)
+    # last: the overlay names the draws file, which is there by now
+    paths["overlay"] = write_text(out / "overlay.yaml", overlay_yaml(result))
+    return paths
+
+
+# --- reading an overlay ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A calibrated catalogue overlay: ``values`` (path → posterior median) and, when its draws
+    file is there, ``draws`` (one row per posterior draw, one column per path)."""
+
+    path: Path
+    values: dict[str, float]
+    draws: pd.DataFrame | None
+
+
+def load_overlay(path: str | os.PathLike[str], *, catalog: Catalog | None = None) -> Overlay:
+    """Read ``overlay.yaml`` (written by :func:`write_experiment_calibration`) and check it
+    against the catalogue.
+
+    Format: ``format: leptotwin catalogue overlay 1``, ``values: {path: {value, unit, low, high,
+    source, ...}}``, optional ``draws: <csv beside the file>`` and ``provenance``.
+
+    Raises
+    ------
+    LeptotwinError
+        An unreadable file, another format, an unknown catalogue path, a unit that differs from
+        the catalogue's, a value outside its prior's range; naming the file and the field.
+    """
+    p = Path(path)
+    src = str(p)
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LeptotwinError("cannot read the overlay", source=src, value=str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise LeptotwinError("not valid YAML", source=src, value=str(exc).splitlines()[0]) from None
+    if not isinstance(doc, dict) or doc.get("format") != OVERLAY_FORMAT:
+        raise LeptotwinError(
+            "not a catalogue overlay",
+            source=src,
+            field="format",
+            value=doc.get("format") if isinstance(doc, dict) else None,
+            expected=repr(OVERLAY_FORMAT) + " (an overlay.yaml of leptotwin calibrate)",
+        )
+    body = doc.get("values")
+    if not isinstance(body, dict) or not body:
+        raise LeptotwinError("no values", source=src, field="values", expected="path: {value}")
+    cat = catalog or load_catalog()
+    values: dict[str, float] = {}
+    for name, entry in body.items():
+        where = f"values.{name}"
+        try:
+            q = cat.quantity(str(name))
+        except LeptotwinError:
+            raise LeptotwinError(
+                "not a catalogue value", source=src, field=where,
+                expected="a path as `leptotwin catalog --csv` lists it",
+            ) from None  # fmt: skip
+        if not isinstance(entry, dict) or not isinstance(entry.get("value"), int | float):
+            raise LeptotwinError(
+                "no number", source=src, field=f"{where}.value", value=entry,
+                expected="value: <number in the catalogue unit>",
+            )  # fmt: skip
+        if entry.get("unit") is not None and entry["unit"] != q.unit:
+            raise LeptotwinError(
+                "unit differs from the catalogue", source=src, field=f"{where}.unit",
+                value=entry["unit"], expected=repr(q.unit),
+            )  # fmt: skip
+        values[str(name)] = float(entry["value"])
+    try:
+        cat.with_values(values)
+    except LeptotwinError as exc:
+        raise LeptotwinError(exc.message, source=src, field="values", value=exc.value) from None
+    draws = None
+    if isinstance(doc.get("draws"), str) and (p.parent / doc["draws"]).is_file():
+        table = pd.read_csv(p.parent / doc["draws"])
+        missing = [v for v in values if v not in table.columns]
+        if missing:
+            raise LeptotwinError(
+                "the draws file lacks a value of the overlay",
+                source=str(p.parent / doc["draws"]),
+                field=missing[0],
+            )
+        draws = table[list(values)]
+    return Overlay(path=p, values=values, draws=draws)
+
+
+# --- the job -----------------------------------------------------------------------------------
+
+
+def run_calibrate_experiment(
+    experiment: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str],
+    petab: bool = False,
+    draws: int = 1000,
+    seed: int = 0,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+    **options: Any,
+) -> tuple[ExperimentCalibration, dict[str, Path]]:
+    """Load an experiment file (or, with ``petab``, a PEtab problem export-petab wrote),
+    calibrate it and write the results into ``out``.
+
+    ``out`` is checked before any work (an existing non-empty folder only with ``force``).
+
+    Raises
+    ------
+    LeptotwinError
+        Bad input (file, row and field named), a foreign PEtab model, ``out`` taken.
+    """
+    from leptotwin._fileio import check_writable, prepare_out_dir
+
+    if petab:
+        from leptotwin.interop.petab import read_petab_problem
+
+        exp = read_petab_problem(experiment)
+    else:
+        from leptotwin.study.experiment import load_experiment_file
+
+        exp = load_experiment_file(experiment)
+    check_writable(out)
+    prepare_out_dir(out, force=force)  # refuse a taken --out before the long part
+    result = calibrate_experiment(exp, draws=draws, seed=seed, progress=progress, **options)
+    return result, write_experiment_calibration(result, out, force=True)
