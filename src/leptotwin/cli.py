@@ -462,6 +462,13 @@ def simulate(
     ] = None,
     workers: _Workers = 2,
     chunk_size: Annotated[int, typer.Option(help="Subjects per task.")] = 2000,
+    catalog_overlay: Annotated[
+        Path | None,
+        typer.Option(
+            help="overlay.yaml of leptotwin calibrate: its posterior medians replace "
+            "the catalogue's values."
+        ),
+    ] = None,
     force: _Force = False,
 ) -> None:
     """Simulate a user's cohort protocol (optionally on a Dask cluster): tables of burden,
@@ -497,6 +504,7 @@ def simulate(
             scheduler=scheduler,
             n_workers=workers,
             chunk_size=chunk_size,
+            catalog_overlay=catalog_overlay,
             force=force,
             progress=lambda msg: bar.update(task, description=msg),
             chosen=chosen,
@@ -545,6 +553,60 @@ def export_petab(
         f"wrote {len(files)} files to {out}: {len(exp.measurements)} measurements "
         f"({exp.n_below_lloq} PK samples below LLOQ left out), {len(exp.estimate)} estimated"
     )
+
+
+@app.command()
+def calibrate(
+    experiment: Annotated[
+        Path | None,
+        typer.Argument(help="Experiment YAML (arms, data, observables, estimate)."),
+    ] = None,
+    petab: Annotated[
+        Path | None,
+        typer.Option(help="Calibrate a PEtab problem that export-petab wrote (problem.yaml)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/calibrate-own"),
+    draws: Annotated[int, typer.Option(help="Posterior draws kept.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the optimiser starts and the sampler.")] = 0,
+    walkers: Annotated[
+        int | None, typer.Option(help="emcee walkers (default max(8, 4 x values)).")
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Steps per walker (default burn-in + max(150, draws/walkers))."),
+    ] = None,
+    burn: Annotated[int | None, typer.Option(help="Burn-in steps (default 100).")] = None,
+    force: _Force = False,
+) -> None:
+    """Estimate the catalogue values an experiment file names from its data (emcee posterior):
+    overlay.yaml for simulate --catalog-overlay, draws, diagnostics, fits, identifiability.
+
+    The likelihood is export-petab's (the typical mouse of each arm, the file's noise model);
+    the priors are the catalogue's. See docs/petab.md."""
+    from leptotwin.study.calibrate_experiment import run_calibrate_experiment
+
+    if (experiment is None) == (petab is None):
+        raise LeptotwinError(
+            "give an experiment file or --petab problem.yaml (one of them)",
+            source="calibrate",
+            expected="leptotwin calibrate experiment.yaml, or leptotwin calibrate --petab "
+            "problem.yaml",
+        )
+    result, files = run_calibrate_experiment(
+        petab if petab is not None else experiment,  # type: ignore[arg-type]
+        out=out,
+        petab=petab is not None,
+        draws=draws,
+        seed=seed,
+        force=force,
+        n_walkers=walkers,
+        n_steps=steps,
+        burn=burn,
+        progress=lambda line: _err.print(f"leptotwin: {line}", markup=False),
+    )
+    for line in result.lines():
+        _out.print(line, markup=False, soft_wrap=True)
+    _out.print(f"wrote {len(files)} files to {out}", markup=False)
 
 
 @app.command()
