@@ -660,6 +660,43 @@ def catalog(
     _out.print(f"{len(table)} of {n_all} values shown")
 
 
+@app.command()
+def explore(
+    host: Annotated[
+        str, typer.Option(help="Address to bind (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8050,
+) -> None:
+    """The regimen explorer: the twin in your browser (a local web app; docs/explore.md).
+
+    Species, protocol (shipped or your YAML), regimens side by side (up to 4), counterfactuals,
+    cohort size and follow-up; exposure against potency, burden, survival and week-12 control
+    with bands; downloads of the tables, a protocol for `simulate` and the SBML of one subject.
+    Binds 127.0.0.1 unless --host says otherwise; Ctrl-C stops it."""
+    from leptotwin.explore import serve
+
+    if not 0 <= port <= 65535:
+        raise LeptotwinError("port must be 0 to 65535", source="--port", value=port)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        _err.print(
+            f"leptotwin: warning: serving on {host}: anyone who can reach this address can run "
+            "simulations here (there is no login)",
+            markup=False,
+        )
+
+    def ready(bound: int) -> None:
+        _out.print(f"leptotwin explore: open http://{host}:{bound}/ (Ctrl-C stops it)")
+
+    try:
+        serve(host, port, ready=ready)
+    except OSError as exc:
+        raise LeptotwinError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            source="--port",
+            expected="a free port (or --port 0 for any free one)",
+        ) from None
+
+
 def _g3(x: float) -> str:
     """A number to three significant digits, without an exponent below 1e6 (1720, not 1.72e+03)."""
     return f"{float(f'{x:.3g}'):g}"
