@@ -1,0 +1,505 @@
+"""One view of the explorer, computed: cohorts, exposure, burden, survival, week-12 control.
+
+Mice are simulated exactly as ``leptotwin simulate`` simulates them (per-subject random streams,
+:func:`leptotwin.model.streams.simulate_lmc_subjects`, 1 h growth step): subject j of an arm
+called A is the same mouse in the explorer and in ``simulate --seed S`` of the protocol
+:func:`protocol_yaml` writes, so the tables are identical. Patients are the human section's
+(:func:`leptotwin.study.schedule_sweep.simulate_patients`: catalogue block ``lmc_human``, 6 h
+step, AREG-driven LMC), with the same per-subject streams. Each arm is simulated and cached on
+its own, so changing one regimen of four re-simulates one arm.
+
+Uncertainty bands: ``between-subject`` — quantiles over virtual subjects of one parameter set
+(the packaged catalogue; Wilson 95 % CI for control, Greenwood log-log for Kaplan-Meier).
+``posterior`` — the arm's subjects are split over :data:`POSTERIOR_DRAWS` parameter sets
+(:func:`leptotwin.catalog.posterior.draw_catalogs`: posterior where calibrated, prior elsewhere),
+subject j keeping its own stream; control gets the 2.5-97.5 % interval over parameter sets of
+the fraction controlled, the bands are over all subjects (posterior x between-subject).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from leptotwin.analysis.survival import kaplan_meier, median_survival
+from leptotwin.catalog import Catalog, load_catalog, using_catalog
+from leptotwin.explore._spec import ArmSpec, ViewSpec, treatment_start_d
+from leptotwin.model.cohort import Arm, CohortResult
+from leptotwin.model.pathway import PathwayModel
+from leptotwin.model.pk import simulate_pk
+from leptotwin.model.regimen import parse_regimen
+from leptotwin.model.streams import concat_cohorts, simulate_lmc_subjects
+from leptotwin.model.tumor import TumorParameters, default_clones
+from leptotwin.study.schedule_sweep import progression, wilson_interval
+
+__all__ = [
+    "CONTROL_WEEKS",
+    "POSTERIOR_DRAWS",
+    "compute_view",
+    "protocol_yaml",
+    "sbml_text",
+    "view_tables",
+]
+
+#: Control is judged this many weeks after the first dose (or at the last observation before).
+CONTROL_WEEKS = 12
+#: Parameter sets of the ``posterior`` bands.
+POSTERIOR_DRAWS = 10
+#: Progression of patients: burden above this multiple of its value at the start of treatment
+#: (the human protocol's ``progression_fold``).
+PROGRESSION_FOLD = 2.0
+#: Exposure curves: hours after the first dose shown (at most), and subjects simulated (at most).
+EXPOSURE_H = 21 * 24.0
+EXPOSURE_SUBJECTS = 500
+_QUANTILES = (5, 25, 50, 75, 95)
+_COMPARTMENTS = (
+    ("plasma (unbound)", "unbound_nM"),
+    ("CSF", "csf_nM"),
+    ("lesion (unbound)", "lesion_nM"),
+)
+
+
+def _clones(catalog: Catalog, mir449a_restored: bool, no_areg: bool) -> tuple | None:
+    """The tumour clones of ``catalog`` with the counterfactuals applied (None: the model's own):
+    miR-449a of every clone at the parental level; no AREG secreted by any clone."""
+    if not (mir449a_restored or no_areg):
+        return None
+    parental = catalog.cell_line("A925LPE3").mir449a.value
+    out = []
+    for clone in default_clones(catalog):
+        state = clone.state
+        if mir449a_restored:
+            state = state.with_levels(mir449a=parental)
+        if no_areg:
+            state = state.with_levels(areg_scale=0.0)
+        out.append(type(clone)(clone.name, state))
+    return tuple(out)
+
+
+def _options(species: str, inoculum: str, catalog: Catalog) -> dict[str, Any]:
+    if species == "human":
+        tumor = TumorParameters.from_catalog(catalog, block="lmc_human", species="human")
+        return {"inoculum": "A925L/AR", "species": "human", "dt_h": 6.0, "tumor": tumor}
+    return {"inoculum": inoculum, "species": "mouse", "dt_h": 1.0, "stochastic": True}
+
+
+@functools.lru_cache(maxsize=64)
+def _arm_cohort(
+    species: str,
+    inoculum: str,
+    arm: ArmSpec,
+    n: int,
+    days: float,
+    observe_days: tuple[float, ...],
+    seed: int,
+    mir449a_restored: bool,
+    no_areg: bool,
+    uncertainty: str,
+) -> tuple[CohortResult, np.ndarray]:
+    """One arm (subjects 0..n-1 of its streams) and the parameter set of each subject (0 for
+    between-subject bands)."""
+    a = Arm(arm.name, dict(arm.regimens))
+    if uncertainty != "posterior":
+        cat = _point_catalog(uncertainty)
+        clones = _clones(cat, mir449a_restored, no_areg)
+        extra = {} if clones is None else {"clones": clones}
+        with using_catalog(cat):
+            res = simulate_lmc_subjects(
+                [a],
+                n_per_arm=n,
+                days=days,
+                observe_days=observe_days,
+                seed=seed,
+                catalog=cat,
+                **_options(species, inoculum, cat),
+                **extra,
+            )
+        return res, np.zeros(n, dtype=int)
+    from leptotwin.catalog.posterior import draw_catalogs
+
+    k = min(POSTERIOR_DRAWS, n)
+    cats = draw_catalogs(k, rng=np.random.default_rng(seed))
+    bounds = np.linspace(0, n, k + 1).astype(int)
+    parts, which = [], np.zeros(n, dtype=int)
+    for i, cat in enumerate(cats):
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        if hi <= lo:
+            continue
+        clones = _clones(cat, mir449a_restored, no_areg)
+        kw = {} if clones is None else {"clones": clones}
+        with using_catalog(cat):
+            part = simulate_lmc_subjects(
+                [a],
+                n_per_arm=n,
+                days=days,
+                observe_days=observe_days,
+                seed=seed,
+                start=lo,
+                stop=hi,
+                catalog=cat,
+                **_options(species, inoculum, cat),
+                **kw,
+            )
+        parts.append(part)
+        which[lo:hi] = i
+    return concat_cohorts(parts), which
+
+
+def _point_catalog(uncertainty: str) -> Catalog:
+    """``between-subject``: the packaged catalogue (as ``leptotwin simulate``);
+    ``posterior-median``: the calibrated posterior median (as ``leptotwin reproduce``)."""
+    if uncertainty == "posterior-median":
+        return _posterior_median()
+    return load_catalog()
+
+
+@functools.cache
+def _posterior_median() -> Catalog:
+    from leptotwin.catalog.posterior import posterior_median_catalog
+
+    return posterior_median_catalog()
+
+
+def _shift(res: CohortResult, offset: int) -> CohortResult:
+    def f(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.copy()
+        frame["subject"] = frame["subject"] + offset
+        return frame
+
+    return CohortResult(f(res.observations), f(res.survival), f(res.subjects), res.clones)
+
+
+def view_cohort(spec: ViewSpec) -> tuple[CohortResult, np.ndarray]:
+    """The whole cohort of a view, numbered arm-major as ``leptotwin simulate`` numbers it, and
+    each subject's parameter set."""
+    parts, which = [], []
+    for i, arm in enumerate(spec.arms):
+        res, w = _arm_cohort(
+            spec.species,
+            spec.inoculum,
+            arm,
+            spec.n_per_arm,
+            spec.days,
+            spec.observe_days,
+            spec.seed,
+            spec.mir449a_restored,
+            spec.no_areg,
+            spec.uncertainty,
+        )
+        parts.append(_shift(res, i * spec.n_per_arm))
+        which.append(w)
+    return concat_cohorts(parts), np.concatenate(which)
+
+
+# ---------------------------------------------------------------------------------------------
+# summaries
+
+
+def _control(spec: ViewSpec, obs: pd.DataFrame, which: np.ndarray) -> pd.DataFrame:
+    """Per arm: alive with burden at or below its value at the first dose, on the control day."""
+    start = treatment_start_d(spec.species)
+    want = start + 7.0 * CONTROL_WEEKS
+    day = max(d for d in spec.observe_days if d <= want + 1e-9)
+    base = obs[obs["day"] == start].set_index("subject")["total_cells"]
+    at = obs[obs["day"] == day]
+    ok = (at["alive"] & (at["total_cells"] / at["subject"].map(base) <= 1.0)).astype(int)
+    rows = []
+    for arm in (a.name for a in spec.arms):
+        m = (at["arm"] == arm).to_numpy()
+        k, n = int(ok[m].sum()), int(m.sum())
+        lo, hi = (float(x) for x in wilson_interval(k, n))
+        row = {
+            "arm": arm,
+            "day": day,
+            "weeks_of_treatment": (day - start) / 7.0,
+            "n": n,
+            "controlled": k,
+            "fraction_controlled": k / n,
+            "ci_low": lo,
+            "ci_high": hi,
+            "interval": "Wilson 95 % CI over subjects",
+        }
+        if spec.uncertainty == "posterior":
+            sets = which[at.loc[m, "subject"].to_numpy()]
+            fr = pd.Series(ok[m].to_numpy()).groupby(sets).mean().to_numpy()
+            row["ci_low"], row["ci_high"] = (float(x) for x in np.percentile(fr, [2.5, 97.5]))
+            row["interval"] = (
+                f"2.5-97.5 % over {fr.size} parameter sets (posterior x between-subject)"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _burden(obs: pd.DataFrame) -> pd.DataFrame:
+    """Quantiles of total tumour cells over living subjects, per arm and day."""
+    alive = obs[obs["alive"]]
+    q = alive.groupby(["arm", "day"], sort=False)["total_cells"].quantile(
+        [p / 100 for p in _QUANTILES]
+    )
+    out = q.unstack()
+    out.columns = [f"p{p:02d}_cells" for p in _QUANTILES]
+    out["n_alive"] = alive.groupby(["arm", "day"], sort=False).size()
+    return out.reset_index()
+
+
+def _survival_table(spec: ViewSpec, cohort: CohortResult) -> tuple[pd.DataFrame, str]:
+    if spec.species == "human":
+        prog = progression(cohort.observations, PROGRESSION_FOLD)
+        return (
+            prog,
+            f"progression-free (burden > {PROGRESSION_FOLD:g}x its value at treatment start)",
+        )
+    s = cohort.survival
+    table = pd.DataFrame(
+        {
+            "mouse": s["subject"].map(lambda j: f"m{j:05d}"),
+            "arm": s["arm"],
+            "time_days": s["time_days"],
+            "event": s["event"],
+        }
+    )
+    return table, "survival (tumour endpoint)"
+
+
+def _potency(species: str) -> dict[str, float]:
+    pm = PathwayModel.from_catalog(load_catalog())
+    return {**pm.alk_k_nM, **pm.egfr_tki_k_nM}
+
+
+@functools.lru_cache(maxsize=128)
+def _exposure(
+    species: str, drug: str, text: str, n: int, horizon_h: float, seed: int, uncertainty: str
+) -> dict:
+    """Concentration bands of one drug and regimen (from the first dose) over free potency."""
+    t = np.arange(0.0, max(horizon_h, 24.0) + 1e-9, 1.0)
+    rng = np.random.default_rng([seed, int.from_bytes(drug.encode()[:8], "little")])
+    cat = _point_catalog("posterior-median" if uncertainty == "posterior" else uncertainty)
+    res = simulate_pk(drug, species, parse_regimen(text), t_h=t, n_subjects=n, rng=rng, catalog=cat)
+    k = _potency(species)[drug]
+    step = max(1, t.size // 240)
+    keep = np.arange(0, t.size, step)
+    out: dict[str, Any] = {
+        "drug": drug,
+        "regimen": text,
+        "free_potency_nM": k,
+        "t_days": (t[keep] / 24.0).round(4).tolist(),
+        "compartments": {},
+    }
+    last = t >= t[-1] - 24.0
+    rows = []
+    for label, attr in _COMPARTMENTS:
+        arr = getattr(res, attr)
+        q = np.percentile(arr[:, keep], [5, 50, 95], axis=0)
+        out["compartments"][label] = {
+            f"p{p:02d}": (q[i] / k).tolist() for i, p in enumerate((5, 50, 95))
+        }
+        avg = arr[:, last].mean(axis=1)
+        p5, p50, p95 = np.percentile(avg, [5, 50, 95])
+        rows.append(
+            {
+                "compartment": label,
+                "median_nM": p50,
+                "p05_nM": p5,
+                "p95_nM": p95,
+                "median_over_potency": p50 / k,
+            }
+        )
+    out["last_day"] = rows
+    return out
+
+
+def _finite(x: Any) -> Any:
+    """JSON has no inf or NaN: None in their place."""
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+def compute_view(spec: ViewSpec) -> dict[str, Any]:
+    """Everything the page draws, as JSON-ready numbers (see the module docstring)."""
+    cohort, which = view_cohort(spec)
+    control = _control(spec, cohort.observations, which)
+    burden = _burden(cohort.observations)
+    surv, surv_label = _survival_table(spec, cohort)
+    km = kaplan_meier(surv)
+    med = median_survival(surv)
+    start = treatment_start_d(spec.species)
+    horizon = min(EXPOSURE_H, (spec.days - start) * 24.0)
+    n_pk = min(spec.n_per_arm, EXPOSURE_SUBJECTS)
+    arms = []
+    for arm in spec.arms:
+        c = control[control["arm"] == arm.name].iloc[0]
+        b = burden[burden["arm"] == arm.name]
+        k = km[km["arm"] == arm.name]
+        m = med[med["arm"] == arm.name].iloc[0]
+        arms.append(
+            {
+                "name": arm.name,
+                "regimens": dict(arm.regimens),
+                "control": {
+                    key: _finite(c[key].item() if hasattr(c[key], "item") else c[key])
+                    for key in control.columns
+                    if key != "arm"
+                },
+                "burden": {
+                    "day": b["day"].tolist(),
+                    **{col: b[col].tolist() for col in b.columns if col.startswith("p")},
+                    "n_alive": b["n_alive"].tolist(),
+                },
+                "survival": {
+                    "t": k["time_days"].tolist(),
+                    "s": k["survival"].tolist(),
+                    "lo": k["lower"].tolist(),
+                    "hi": k["upper"].tolist(),
+                },
+                "median_days": _finite(float(m["median_days"])),
+                "exposure": [
+                    _exposure(spec.species, d, r, n_pk, horizon, spec.seed, spec.uncertainty)
+                    for d, r in arm.regimens
+                ],
+            }
+        )
+    one = {
+        "between-subject": "the packaged catalogue, as leptotwin simulate",
+        "posterior-median": "the calibrated posterior median, as leptotwin reproduce",
+    }
+    bands = (
+        f"between-subject: quantiles over {spec.n_per_arm} virtual subjects per arm of one "
+        f"parameter set ({one.get(spec.uncertainty)}); parameter uncertainty not included"
+        if spec.uncertainty != "posterior"
+        else f"posterior x between-subject: each arm's {spec.n_per_arm} subjects split over "
+        f"{min(POSTERIOR_DRAWS, spec.n_per_arm)} parameter sets (posterior where calibrated, "
+        "prior elsewhere)"
+    )
+    return {
+        "spec": spec.to_json(),
+        "species": spec.species,
+        "warnings": spec.warnings,
+        "uncertainty": bands,
+        "survival_label": surv_label,
+        "day_label": "days after inoculation" if spec.species == "mouse" else "days of treatment",
+        "treatment_start_day": start,
+        "arms": arms,
+    }
+
+
+def view_tables(spec: ViewSpec) -> dict[str, pd.DataFrame]:
+    """The CSV tables of a view: ``observations``, ``survival``, ``subjects`` (as ``leptotwin
+    simulate`` writes them), ``control``, ``burden``, ``kaplan_meier``, ``exposure``."""
+    cohort, which = view_cohort(spec)
+    surv, _ = _survival_table(spec, cohort)
+    subjects = cohort.subjects
+    if spec.uncertainty == "posterior":
+        subjects = subjects.assign(parameter_set=which[subjects["subject"].to_numpy()])
+    start = treatment_start_d(spec.species)
+    horizon = min(EXPOSURE_H, (spec.days - start) * 24.0)
+    ex = [
+        {"arm": arm.name, "drug": d, "regimen": r, **row, "free_potency_nM": e["free_potency_nM"]}
+        for arm in spec.arms
+        for d, r in arm.regimens
+        for e in [
+            _exposure(
+                spec.species,
+                d,
+                r,
+                min(spec.n_per_arm, EXPOSURE_SUBJECTS),
+                horizon,
+                spec.seed,
+                spec.uncertainty,
+            )
+        ]
+        for row in e["last_day"]
+    ]
+    return {
+        "observations": cohort.observations,
+        "survival": cohort.survival,
+        "subjects": subjects,
+        "control": _control(spec, cohort.observations, which),
+        "burden": _burden(cohort.observations),
+        "kaplan_meier": kaplan_meier(surv),
+        "exposure": pd.DataFrame(ex),
+    }
+
+
+def protocol_problem(spec: ViewSpec) -> str | None:
+    """Why ``leptotwin simulate`` cannot reproduce this view (None when it can)."""
+    if spec.species != "mouse":
+        return "leptotwin simulate runs mice only; the patients' view has no protocol file yet"
+    if spec.counterfactual:
+        return "leptotwin simulate has no counterfactuals; switch them off to get the protocol"
+    if spec.uncertainty != "between-subject":
+        return (
+            "leptotwin simulate uses the packaged parameter values; choose between-subject "
+            "bands (packaged values)"
+        )
+    seen: dict[str, str] = {}
+    for arm in spec.arms:
+        for drug, text in arm.regimens:
+            if seen.setdefault(drug, text) != text:
+                return (
+                    f"the arms give {drug} two regimens ({seen[drug]!r}, {text!r}); a protocol "
+                    "holds one regimen per drug: download each arm's protocol"
+                )
+    return None
+
+
+def protocol_yaml(spec: ViewSpec, arm: int | None = None) -> str:
+    """A protocol for ``leptotwin simulate`` that reproduces the view (or its arm ``arm``).
+
+    Raises
+    ------
+    LeptotwinError
+        When ``simulate`` cannot express the view (see :func:`protocol_problem`).
+    """
+    from leptotwin.errors import LeptotwinError
+
+    arms = spec.arms if arm is None else (spec.arms[arm],)
+    sub = spec if arm is None else ViewSpec(**{**spec.__dict__, "arms": arms})
+    problem = protocol_problem(sub)
+    if problem:
+        raise LeptotwinError(problem, field="protocol")
+    regimens = {d: t for a in arms for d, t in a.regimens}
+    if not regimens:
+        raise LeptotwinError(
+            "no arm has a drug; a protocol needs at least one regimen", field="protocol"
+        )
+    block = {
+        "inoculum": spec.inoculum,
+        "mice_per_arm": spec.n_per_arm,
+        "follow_up_days": spec.days,
+        "observe_days": list(spec.observe_days),
+        "arms": {a.name: [d for d, _ in a.regimens] for a in arms},
+    }
+    head = (
+        "# Written by `leptotwin explore`: reproduces the view's tables with\n"
+        f"#   leptotwin simulate THIS_FILE.yaml --seed {spec.seed}\n"
+    )
+    body = yaml.safe_dump(
+        {"regimens": regimens, "explorer": block}, sort_keys=False, allow_unicode=True
+    )
+    return head + body
+
+
+def sbml_text(spec: ViewSpec, arm: int = 0, subject: int = 0) -> str:
+    """Subject ``subject`` of arm ``arm`` of the view as SBML L3V2 (``leptotwin export-sbml``)."""
+    from leptotwin.interop.sbml import export_sbml
+
+    a = spec.arms[arm]
+    cat = _point_catalog(spec.uncertainty)
+    opts = _options(spec.species, spec.inoculum, cat)
+    clones = _clones(cat, spec.mir449a_restored, spec.no_areg)
+    return export_sbml(
+        Arm(a.name, dict(a.regimens)),
+        subject=subject,
+        seed=spec.seed,
+        days=spec.days,
+        inoculum=opts["inoculum"],
+        species=spec.species,
+        catalog=cat,
+        tumor=opts.get("tumor"),
+        clones=clones,
+    ).sbml

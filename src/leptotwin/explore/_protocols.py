@@ -1,0 +1,91 @@
+"""Protocols as views: the shipped ones and a user's own YAML, read as ``leptotwin simulate``
+reads them (same reader, same schema)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leptotwin.errors import LeptotwinError
+from leptotwin.explore._spec import MAX_ARMS, MAX_SUBJECTS_PER_ARM, SpecError
+from leptotwin.study.simulate_job import _read_protocol, load_experiment
+
+__all__ = ["SHIPPED", "spec_from_protocol"]
+
+#: Shipped views: key → (protocol, experiment, label).
+SHIPPED: dict[str, tuple[str, str | None, str]] = {
+    "lmc_mouse:combination": ("lmc_mouse", "combination", "Mice: A925L/AR combination (C7)"),
+    "lmc_mouse:relapse": ("lmc_mouse", "relapse", "Mice: parental, alectinib relapse"),
+    "human_translation": ("human_translation", None, "Patients: alectinib ± EGFR TKI"),
+}
+
+
+def _human() -> dict[str, Any]:
+    from leptotwin.study.schedule_sweep import load_protocol
+
+    proto = load_protocol()
+    arms = [{"name": k, "regimens": dict(v)} for k, v in proto["arms"].items()][:MAX_ARMS]
+    days = float(proto["follow_up_days"])
+    every = float(proto["observe_every_days"])
+    return {
+        "species": "human",
+        "inoculum": "A925L/AR",
+        "arms": arms,
+        "n_per_arm": int(proto["patients_per_arm"]),
+        "days": days,
+        "observe_days": np.arange(0.0, days + 1e-9, every).tolist(),
+        "seed": 0,
+        "mir449a_restored": False,
+        "no_areg": False,
+        "uncertainty": "posterior-median",
+    }
+
+
+def spec_from_protocol(protocol: str, experiment: str | None = None) -> dict[str, Any]:
+    """A view (as the page sends it) from a shipped key of :data:`SHIPPED` or a protocol file.
+
+    Raises
+    ------
+    SpecError
+        Whatever ``leptotwin simulate`` would refuse in the file, as one message on the field
+        ``protocol`` (the upload folder's path replaced by "uploaded protocol").
+    """
+    if protocol in SHIPPED:
+        name, experiment, _ = SHIPPED[protocol]
+        if name == "human_translation":
+            return _human()
+        protocol = name
+    elif not Path(protocol).is_file():
+        raise SpecError({"protocol": f"no shipped protocol {protocol!r}"})
+    try:
+        if experiment is None:
+            experiment = next(iter(_read_protocol(protocol)[1]))
+        exp = load_experiment(protocol, experiment)
+    except LeptotwinError as exc:
+        raise SpecError(
+            {"protocol": str(exc).replace(str(protocol), "uploaded protocol")}
+        ) from None
+    arms = [{"name": a.name, "regimens": {d: str(r) for d, r in a.regimens.items()}}
+            for a in exp.arms][:MAX_ARMS]  # fmt: skip
+    return {
+        "species": "mouse",
+        "inoculum": exp.inoculum,
+        "arms": arms,
+        "n_per_arm": min(exp.n_per_arm, MAX_SUBJECTS_PER_ARM),
+        "days": exp.days,
+        "observe_days": list(exp.observe_days),
+        "seed": 0,
+        "mir449a_restored": False,
+        "no_areg": False,
+        "uncertainty": "between-subject",
+        "note": (
+            f"experiment {exp.name!r}"
+            + (
+                f"; its first {MAX_ARMS} of {len(exp.arms)} arms"
+                if len(exp.arms) > MAX_ARMS
+                else ""
+            )
+        ),
+    }
