@@ -8,7 +8,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -33,18 +32,34 @@ def machine() -> str:
     )
 
 
+#: Runs a command and prints its wall seconds, peak memory (kB) and exit code. Started from this
+#: small process, the command's peak memory is its own: Linux keeps a process's peak across
+#: ``exec``, so a command started straight from a big benchmark process would report the
+#: benchmark's memory at the fork whenever that is larger.
+_LAUNCHER = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def time_cli(args: list[str], folder: Path) -> tuple[float, float, int]:
     """Wall seconds, peak memory (GB) and files written of ``leptotwin ARGS --out DIR`` run in
     its own process (start-up, reading and checking the input, the work, every output)."""
     out = Path(tempfile.mkdtemp(dir=folder)) / "out"
     cmd = [sys.executable, "-c", "from leptotwin.cli import main; main()", *args, "--out", str(out)]
     with open(folder / "stderr.txt", "wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd, env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL, stderr=err
+        done = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, *cmd],
+            env={**os.environ, "MPLBACKEND": "Agg"},
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            check=False,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    wall, peak_kb, code = done.stdout.split()
+    if done.returncode != 0 or int(code) != 0:
         raise SystemExit("leptotwin failed: " + (folder / "stderr.txt").read_text())
-    return wall, usage.ru_maxrss / 1e6, sum(1 for _ in out.iterdir())
+    return float(wall), int(peak_kb) / 1e6, sum(1 for _ in out.iterdir())

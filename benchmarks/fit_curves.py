@@ -1,34 +1,48 @@
-"""Benchmark: batched LL.4 fits against a per-curve ``scipy.optimize.curve_fit`` loop.
+"""Benchmark: ``leptotwin fit-curves`` as a user runs it, and the batched LL.4 kernel, against two
+per-curve ``scipy.optimize.curve_fit`` loops a user might write (issue 14).
 
-Simulates noisy 4-parameter log-logistic curves (9 doses x 3 replicates each), fits them all
-with :class:`leptotwin.analysis.doseresponse.DoseResponseFitter` (end to end: DataFrame in,
-parameters, drc standard errors, ED10/50/90 intervals and QC out), and times a loop of
-``curve_fit`` (MINPACK Levenberg–Marquardt, analytic Jacobian, drc-like start) over a random
-sample of curves, scaled to the full set. Prints timings, the speed-up, peak memory and the
-share of sampled curves where the batched RSS is <= the loop's (1e-9 relative slack). The
-speed-up compares like with like — estimates and their (drc, observed-Hessian) covariance, which
-is what ``curve_fit`` returns; the cost of the per-curve QC table and drc's long results table,
-which the loop does not produce, is printed on its own line.
+Simulates noisy 4-parameter log-logistic curves (9 doses x 3 replicates each, % viability, noise
+sd 5) and, for each number of curves, times:
 
-The compiled kernels are loaded (or, on a fresh checkout, compiled and cached) once per process
-by a warm-up fit of a few curves, timed and printed separately; the timings are for warm calls.
+* **CLI**: ``leptotwin fit-curves curves.csv`` in its own process (interpreter start, imports,
+  reading and checking the CSV, fitting, writing fits.csv and qc.csv and the default summary
+  figures), with its peak memory (the process's maximum resident set size) and the number of files
+  written; the curve labels in the CSV are text (``plate0001_A01``-style), as in a screen. Also
+  with ``--figures none`` and, unless ``--no-scheduler`` (issue 14 item 5), with ``--scheduler
+  local`` (fitted in that process) and with ``--scheduler ADDRESS`` of a Dask LocalCluster of two
+  single-threaded worker processes on this machine, started and warmed up by this script before
+  timing (chunks chosen automatically), both with ``--figures none``.
+* **Start-up**: ``python -c "import leptotwin.cli, leptotwin.study.fit_curves"`` in its own
+  process (the floor of any CLI run; median of 3).
+* **API**: :class:`leptotwin.analysis.doseresponse.DoseResponseFitter` on the in-memory table with
+  integer labels (the kernel: estimates and drc standard errors; then QC and drc's long table with
+  ED10/50/90 intervals), and on the same CSV read with ``pandas.read_csv`` (text labels), warm.
+* **Comparators**: a loop of ``curve_fit`` over a random sample of ``--sample`` curves, timed and
+  extrapolated per curve to all curves (printed as such), in two forms: with bounds (trf: ``b`` in
+  [-20, 20], ``e`` in [1e-12, inf), numeric Jacobian) and plain Levenberg-Marquardt without bounds
+  (MINPACK, numeric Jacobian); both start from a drc-like guess, maxfev 2000. The loops only
+  estimate parameters and their covariance; they read nothing and write nothing, so the CLI
+  ratios are conservative.
 
-The command line is timed too, as a user runs it (issue 14): ``leptotwin fit-curves`` in its own
-process on the same curves written as a CSV, with its default outputs (fits.csv, qc.csv and the
-summary figures), next to the API's end-to-end time; printed with the ratio CLI / API, its peak
-memory (the process's maximum resident set size) and the number of files written, once more
-with ``--figures none`` (what start-up and the CSVs cost without figures) and once with the
-curves as Parquet (``curves.parquet`` in, ``fits.parquet`` and ``qc.parquet`` out), each with
-its peak memory; up to ``--cli-max-curves`` curves (0 skips it).
+Prints ratios loop / leptotwin for both loops, the share of sampled curves where leptotwin's RSS
+is <= the better loop's (1e-9 relative slack), and the issue-14 goals met or missed at each size:
+at 10^3 curves never slower than the LM loop with start-up < 1 s; at 5x10^4 >= 8x LM; at 10^5
+>= 50x trf and >= 10x LM; at 10^6 >= 100x trf and >= 20x LM (CLI, whole process, default
+outputs). Prints the machine first: only ratios measured on one machine compare.
 
 Run: ``PYTHONPATH=src python benchmarks/fit_curves.py [n_curves ...] [--sample 300]
-[--cli-max-curves 100000]``
+[--no-scheduler]``; the default sizes (10^3, 10^4, 5x10^4) take a few minutes on a busy 2-core
+machine; add ``100000 1000000`` for the large sizes (10^6: about 1 GB of CSV in a temporary
+folder, minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,11 +51,17 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
-from _cli import time_cli  # benchmarks/_cli.py (run as a script: its folder is on sys.path)
+from _cli import (
+    machine,
+    time_cli,
+)  # benchmarks/_cli.py (run as a script: its folder is on sys.path)
 from leptotwin.analysis.doseresponse import DoseResponseFitter
 
 DOSES = np.logspace(-3, 1, 9)  # dose unit, e.g. µM
 N_REP = 3
+#: issue 14 item 2 goals for the CLI (whole process, default outputs): n_curves -> (trf, LM)
+GOALS = {1_000: (None, 1.0), 50_000: (None, 8.0), 100_000: (50.0, 10.0), 1_000_000: (100.0, 20.0)}
+TRF_BOUNDS = ([-20.0, -np.inf, -np.inf, 1e-12], [20.0, np.inf, np.inf, np.inf])
 
 
 def simulate(n_curves: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
@@ -58,23 +78,46 @@ def simulate(n_curves: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.
     return df, np.stack([b, c, d, e], axis=1)
 
 
+def write_text_csv(df: pd.DataFrame, path: Path) -> None:
+    """``df`` as a CSV whose curve labels are text (plate and well), written through pyarrow."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    k = df["curve"].to_numpy()
+    names = np.array(
+        [
+            f"plate{p:04d}_{r}{w:02d}"
+            for p in range(k.max() // 384 + 1)
+            for r in "ABCDEFGHIJKLMNOP"
+            for w in range(1, 25)
+        ],
+        dtype=object,
+    )
+    table = pa.table(
+        {
+            "curve": pa.DictionaryArray.from_arrays(pa.array(k, pa.int32()), pa.array(names)),
+            "dose": df["dose"].to_numpy(),
+            "response": df["response"].to_numpy(),
+        }
+    )
+    pacsv.write_csv(
+        table.cast(
+            pa.schema([("curve", pa.string()), ("dose", pa.float64()), ("response", pa.float64())])
+        ),
+        path,
+    )
+
+
 def _ll4(x: np.ndarray, b: float, c: float, d: float, e: float) -> np.ndarray:
     return c + (d - c) / (1 + np.exp(b * (np.log(x) - np.log(e))))
 
 
-def _ll4_jac(x: np.ndarray, b: float, c: float, d: float, e: float) -> np.ndarray:
-    u = np.exp(np.clip(b * (np.log(x) - np.log(e)), -700, 700))
-    g = 1 / (1 + u)
-    gu = -g * (1 - g)
-    return np.stack(
-        [(d - c) * gu * (np.log(x) - np.log(e)), 1 - g, g, -(d - c) * gu * b / e], axis=1
-    )
-
-
-def loop_fit(df: pd.DataFrame, curves: np.ndarray, *, jac: bool) -> tuple[float, np.ndarray]:
-    """Seconds per curve and RSS of a curve_fit loop over ``curves`` (numeric or exact jac)."""
+def loop_fit(df: pd.DataFrame, curves: np.ndarray, *, bounded: bool) -> tuple[float, np.ndarray]:
+    """Seconds per curve and RSS of a curve_fit loop over ``curves``: trf with bounds or plain
+    Levenberg-Marquardt (numeric Jacobian either way)."""
     groups = {k: g for k, g in df[df["curve"].isin(curves)].groupby("curve")}
     rss = np.full(curves.size, np.nan)
+    extra = {"bounds": TRF_BOUNDS, "method": "trf"} if bounded else {"method": "lm"}
     start = time.perf_counter()
     for i, k in enumerate(curves):
         x = groups[k]["dose"].to_numpy()
@@ -82,11 +125,22 @@ def loop_fit(df: pd.DataFrame, curves: np.ndarray, *, jac: bool) -> tuple[float,
         p0 = [1.0, y.min(), y.max(), np.exp(np.log(x).mean())]
         try:
             with np.errstate(all="ignore"):
-                popt, _ = curve_fit(_ll4, x, y, p0=p0, jac=_ll4_jac if jac else None, maxfev=2000)
+                popt, _ = curve_fit(_ll4, x, y, p0=p0, maxfev=2000, **extra)
             rss[i] = np.sum((y - _ll4(x, *popt)) ** 2)
         except (RuntimeError, ValueError):
             rss[i] = np.inf
     return (time.perf_counter() - start) / curves.size, rss
+
+
+def startup_s() -> float:
+    """Median seconds (of 3) of a fresh interpreter importing what ``fit-curves`` needs."""
+    code = "import leptotwin.cli, leptotwin.study.fit_curves"
+    runs = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
 
 
 def warm_up() -> float:
@@ -96,69 +150,115 @@ def warm_up() -> float:
     return time.perf_counter() - start
 
 
-def run(n_curves: int, sample: int, cli_max: int, seed: int = 20240611) -> None:
+def _goals(n: int, trf_x: float, lm_x: float, start_s: float) -> str:
+    if n not in GOALS:
+        return "no issue-14 goal at this size"
+    trf_goal, lm_goal = GOALS[n]
+    parts = []
+    if trf_goal is not None:
+        parts.append(f">= {trf_goal:g}x trf: {'MET' if trf_x >= trf_goal else 'MISSED'}")
+    parts.append(f">= {lm_goal:g}x LM: {'MET' if lm_x >= lm_goal else 'MISSED'}")
+    if n == 1_000:
+        parts.append(f"start-up < 1 s: {'MET' if start_s < 1.0 else 'MISSED'} ({start_s:.2f} s)")
+    return "goals (CLI, default outputs): " + "; ".join(parts)
+
+
+def run(
+    n_curves: int, sample: int, address: str | None, start_s: float, seed: int = 20240611
+) -> None:
     rng = np.random.default_rng(seed)
     df, _ = simulate(n_curves, rng)
     start = time.perf_counter()
     fitter = DoseResponseFitter("LL.4").fit(df)
-    batched_s = time.perf_counter() - start  # what curve_fit gives: estimates + covariance
-    fitter.params_, fitter.se_  # noqa: B018 (already built; listed for clarity)
+    kernel_s = time.perf_counter() - start  # estimates + covariance: what curve_fit gives
     start = time.perf_counter()
     fitter.qc_, fitter.results_  # noqa: B018 (QC and drc's long table with ED intervals)
     tables_s = time.perf_counter() - start
     chosen = rng.choice(n_curves, size=min(sample, n_curves), replace=False)
-    per_curve_s, loop_rss = loop_fit(df, chosen, jac=False)
-    per_curve_jac_s, loop_jac_rss = loop_fit(df, chosen, jac=True)
+    trf_s, trf_rss = loop_fit(df, chosen, bounded=True)
+    lm_s, lm_rss = loop_fit(df, chosen, bounded=False)
     ours = fitter.rss_.to_numpy()[chosen]
-    ok = ours <= np.minimum(loop_rss, loop_jac_rss) * (1 + 1e-9) + 1e-12
-    loop_total = per_curve_s * n_curves
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    print(
-        f"n={n_curves:,d}: batched {batched_s:.2f} s ({1e6 * batched_s / n_curves:.1f} us/curve); "
-        f"curve_fit loop {per_curve_s * 1e3:.3f} ms/curve -> {loop_total:.0f} s scaled, "
-        f"speed-up {loop_total / batched_s:.0f}x; with exact jac {per_curve_jac_s * 1e3:.3f} "
-        f"ms/curve, speed-up {per_curve_jac_s * n_curves / batched_s:.0f}x; "
-        f"RSS <= both loops on {100 * ok.mean():.2f}% of {ok.size} sampled curves; "
-        f"converged {100 * fitter.qc_['ok'].mean():.3f}%; peak memory (max RSS) {peak_gb:.2f} GB"
-    )
-    print(
-        f"    + QC and drc long table (ED10/50/90 with delta intervals, F-test, AUC): "
-        f"{tables_s:.2f} s more; end to end {batched_s + tables_s:.2f} s, speed-up "
-        f"{loop_total / (batched_s + tables_s):.0f}x over a loop that computes none of them"
-    )
-    if n_curves <= cli_max:
-        with tempfile.TemporaryDirectory() as tmp:
-            data = Path(tmp) / "curves.csv"
-            df.to_csv(data, index=False)
-            parquet = Path(tmp) / "curves.parquet"
-            df.to_parquet(parquet, index=False)
-            del df, fitter  # the CLI runs in its own process: free this one's copies first
-            wall, peak, n_files = time_cli(["fit-curves", str(data)], Path(tmp))
-            bare, bare_peak, _ = time_cli(["fit-curves", str(data), "--figures", "none"], Path(tmp))
-            pq_wall, pq_peak, _ = time_cli(
-                ["fit-curves", str(parquet), "--figures", "none"], Path(tmp)
+    ok = ours <= np.minimum(trf_rss, lm_rss) * (1 + 1e-9) + 1e-12
+    converged = fitter.qc_["ok"].mean()
+    trf_total, lm_total = trf_s * n_curves, lm_s * n_curves
+    del fitter
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "curves.csv"
+        write_text_csv(df, data)
+        del df
+        start = time.perf_counter()
+        read = pd.read_csv(data)
+        fitter = DoseResponseFitter("LL.4").fit(read)
+        fitter.qc_, fitter.results_  # noqa: B018
+        csv_api_s = time.perf_counter() - start
+        del read, fitter
+        api_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        wall, peak, n_files = time_cli(["fit-curves", str(data)], Path(tmp))
+        bare, bare_peak, _ = time_cli(["fit-curves", str(data), "--figures", "none"], Path(tmp))
+        if address is not None:
+            local, local_peak, _ = time_cli(
+                ["fit-curves", str(data), "--figures", "none", "--scheduler", "local"], Path(tmp)
             )
-        api = batched_s + tables_s
+            dask, dask_peak, _ = time_cli(
+                ["fit-curves", str(data), "--figures", "none", "--scheduler", address], Path(tmp)
+            )
+    print(
+        f"n={n_curves:,d} curves (27 points each)\n"
+        f"  comparators, timed on {chosen.size} random curves and extrapolated per curve: "
+        f"curve_fit trf with bounds {trf_s * 1e3:.2f} ms/curve -> {trf_total:.1f} s; plain LM "
+        f"{lm_s * 1e3:.2f} ms/curve -> {lm_total:.1f} s; leptotwin's RSS <= the better loop's "
+        f"on {100 * ok.mean():.1f}% of them; leptotwin converged on {100 * converged:.2f}%\n"
+        f"  API, in-memory integer labels: fit {kernel_s:.2f} s "
+        f"({1e6 * kernel_s / n_curves:.1f} us/curve; {trf_total / kernel_s:.0f}x trf, "
+        f"{lm_total / kernel_s:.0f}x LM), + QC and drc long table {tables_s:.2f} s\n"
+        f"  API from the CSV with text labels (pandas.read_csv, fit, tables): {csv_api_s:.2f} s "
+        f"({trf_total / csv_api_s:.0f}x trf, {lm_total / csv_api_s:.1f}x LM); this script's "
+        f"peak memory so far {api_peak:.2f} GB\n"
+        f"  CLI `leptotwin fit-curves curves.csv` (own process, default outputs, {n_files} "
+        f"files): {wall:.2f} s, peak memory {peak:.2f} GB -> {trf_total / wall:.1f}x trf, "
+        f"{lm_total / wall:.2f}x LM\n"
+        f"    --figures none: {bare:.2f} s, peak {bare_peak:.2f} GB -> {trf_total / bare:.1f}x "
+        f"trf, {lm_total / bare:.2f}x LM"
+    )
+    if address is not None:
         print(
-            f"    CLI `leptotwin fit-curves` (own process, default outputs: {n_files} files): "
-            f"{wall:.2f} s, peak memory {peak:.2f} GB; API end to end {api:.2f} s; "
-            f"CLI / API {wall / api:.1f}x; with --figures none {bare:.2f} s, peak memory "
-            f"{bare_peak:.2f} GB (start-up, CSV in and out: {bare / api:.1f}x); Parquet in and "
-            f"out, --figures none: {pq_wall:.2f} s, peak memory {pq_peak:.2f} GB"
+            f"    --figures none --scheduler local: {local:.2f} s, peak {local_peak:.2f} GB "
+            f"({local / bare:.2f}x the time without it); --scheduler ADDRESS (2 warm local "
+            f"workers, automatic chunks): {dask:.2f} s, peak {dask_peak:.2f} GB in the client "
+            f"({dask / bare:.2f}x)"
         )
+    print("  " + _goals(n_curves, trf_total / wall, lm_total / wall, start_s), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("n_curves", nargs="*", type=int, default=[100_000, 1_000_000])
-    parser.add_argument("--sample", type=int, default=300, help="curves in the scipy loop")
+    parser.add_argument("n_curves", nargs="*", type=int, default=[1_000, 10_000, 50_000])
+    parser.add_argument("--sample", type=int, default=300, help="curves in each scipy loop")
     parser.add_argument(
-        "--cli-max-curves", type=int, default=100_000, help="time the CLI up to this many curves"
+        "--no-scheduler", action="store_true", help="skip the --scheduler local CLI run"
     )
     args = parser.parse_args()
-    print(f"warm-up (load or compile the kernels): {warm_up():.2f} s")
-    for n in args.n_curves:
-        run(n, args.sample, args.cli_max_curves)
+    print(machine())
+    start_s = startup_s()
+    print(
+        f"interpreter start + imports of fit-curves (fresh process, median of 3): {start_s:.2f} s"
+    )
+    print(f"warm-up (load or compile the kernels): {warm_up():.2f} s", flush=True)
+    if args.no_scheduler:
+        for n in args.n_curves:
+            run(n, args.sample, None, start_s)
+        return
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(warm_up)  # imports and kernels loaded on each worker before timing
+        for n in args.n_curves:
+            run(n, args.sample, cluster.scheduler_address, start_s)
 
 
 if __name__ == "__main__":
