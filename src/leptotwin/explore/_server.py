@@ -265,7 +265,6 @@ def make_app(*, workers: int = 2) -> tornado.web.Application:
         sessions=sessions,
         compress_response=True,
         xsrf_cookies=False,
-        max_body_size=MAX_BODY_BYTES,
     )
 
 
@@ -284,7 +283,8 @@ def serve(
 
     async def main() -> None:
         app = make_app()
-        server = tornado.httpserver.HTTPServer(app, max_body_size=MAX_BODY_BYTES)
+        # bodies up to 4x the limit are read and refused with a message; larger ones are cut off
+        server = tornado.httpserver.HTTPServer(app, max_body_size=4 * MAX_BODY_BYTES)
         sockets = tornado.netutil.bind_sockets(port, address=host)
         server.add_sockets(sockets)
         if ready is not None:
