@@ -84,7 +84,6 @@ by the data."""
 MAX_CORRELATION = 0.95
 """|Posterior correlation| above which two values count as not separately identifiable."""
 _STEPS_H = (4.0, 2.0, 1.0, 0.5, 0.25)
-_FIT_DRAWS = 40  # posterior draws simulated for the fits' bands
 
 
 def growth_step(exp: Experiment) -> float:
@@ -285,15 +284,14 @@ def _plot_grid(exp: Experiment) -> Experiment:
     m = exp.measurements
     rows = []
     step = growth_step(exp) / 2
+    first_dose_h = load_catalog().in_vivo_value("lmc_mouse", "treatment_start") * 24.0
     for (arm, oid), g in m.groupby(["arm", "observable"], sort=False):
         t = g["time_h"].to_numpy(float)
         if oid == "total_flux":
             grid = np.arange(np.floor(t.min() / 24) * 24, t.max() + 1e-9, max(step, 6.0))
             grid = np.round(grid / step) * step
-        else:
-            t0 = exp.measurements.loc[m["observable"] != "total_flux", "time_h"].min()
-            grid = np.linspace(max(t.min() - 12.0, min(t0, t.min()) - 1.0), t.max() + 12.0, 120)
-            grid = grid[grid > 0]
+        else:  # from the first dose (the model's concentration is 0 before it)
+            grid = np.linspace(max(t.min() - 12.0, first_dose_h + 0.05), t.max() + 12.0, 160)
         rows.append(pd.DataFrame({"arm": arm, "observable": oid, "time_h": np.unique(grid)}))
     grid = pd.concat(rows, ignore_index=True)
     grid["subject"] = "grid"
@@ -321,6 +319,7 @@ def calibrate_experiment(
     n_starts: int = 3,
     catalog: Catalog | None = None,
     dt_h: float | None = None,
+    fit_draws: int = 40,
     progress: Callable[[str], None] | None = None,
 ) -> ExperimentCalibration:
     """Sample the posterior of the experiment's estimated values (see the module docstring).
@@ -340,6 +339,8 @@ def calibrate_experiment(
     catalog : Catalog, optional
     dt_h : float, optional
         Growth step (default :func:`growth_step`).
+    fit_draws : int
+        Posterior draws simulated for the fits' bands.
     progress : callable, optional
         Called with a short line per stage.
 
@@ -397,7 +398,7 @@ def calibrate_experiment(
     summary.insert(1, "unit", [cat.quantity(s.name).unit for s in specs])
     say("fits over the data")
     theta_all = sample.draws[sample.names].to_numpy(float)
-    pick = np.linspace(0, len(theta_all) - 1, min(_FIT_DRAWS, len(theta_all))).round()
+    pick = np.linspace(0, len(theta_all) - 1, min(fit_draws, len(theta_all))).round()
     thetas = theta_all[pick.astype(int)]
     lo, med, hi = _bands(loglik, thetas, exp)
     fits = exp.measurements.copy()
@@ -541,6 +542,9 @@ def fits_figure(result: ExperimentCalibration) -> Any:
             ax.plot(d["time_h"] / scale, d["value"], "o", ms=4, color=colours[arm], alpha=0.8)
         if o.noise == "lognormal":
             ax.set_yscale("log")
+            d = result.fits[result.fits["observable"] == oid]
+            low = np.nanmin(np.r_[d["value"], d["model_low"]])
+            ax.set_ylim(bottom=0.5 * low)
         ax.set_xlabel("day after inoculation" if oid == "total_flux" else "h after inoculation")
         ax.set_ylabel(f"{oid} ({o.unit})")
         ax.legend(fontsize=8)
