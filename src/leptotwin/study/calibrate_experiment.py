@@ -340,7 +340,7 @@ def calibrate_experiment(
     dt_h : float, optional
         Growth step (default :func:`growth_step`).
     fit_draws : int
-        Posterior draws simulated for the fits' bands.
+        Posterior draws simulated for the fits' bands (0: no fits, NaN bands).
     progress : callable, optional
         Called with a short line per stage.
 
@@ -398,15 +398,17 @@ def calibrate_experiment(
     summary.insert(1, "unit", [cat.quantity(s.name).unit for s in specs])
     say("fits over the data")
     theta_all = sample.draws[sample.names].to_numpy(float)
-    pick = np.linspace(0, len(theta_all) - 1, min(fit_draws, len(theta_all))).round()
-    thetas = theta_all[pick.astype(int)]
-    lo, med, hi = _bands(loglik, thetas, exp)
     fits = exp.measurements.copy()
-    fits["model_median"], fits["model_low"], fits["model_high"] = med, lo, hi
     grid_exp = _plot_grid(exp)
-    glo, gmed, ghi = _bands(loglik, thetas, grid_exp)
     curves = grid_exp.measurements[["arm", "observable", "time_h"]].copy()
-    curves["model_median"], curves["model_low"], curves["model_high"] = gmed, glo, ghi
+    if fit_draws > 0:
+        pick = np.linspace(0, len(theta_all) - 1, min(fit_draws, len(theta_all))).round()
+        thetas = theta_all[pick.astype(int)]
+        bands = _bands(loglik, thetas, exp), _bands(loglik, thetas, grid_exp)
+    else:  # no fits asked for (a benchmark's replicates)
+        bands = tuple((np.full(len(f), np.nan),) * 3 for f in (fits, curves))  # type: ignore[assignment]
+    for frame, (lo, med, hi) in zip((fits, curves), bands, strict=True):
+        frame["model_median"], frame["model_low"], frame["model_high"] = med, lo, hi
     map_theta = transform.to_theta(z_map[None, :])[0]
     provenance = {
         "experiment": str(exp.path),
