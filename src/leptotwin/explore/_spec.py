@@ -141,6 +141,7 @@ def _int(raw: Any, lo: int, hi: int) -> int:
         raw = raw.strip()
         if not raw.lstrip("-").isdigit():
             raise ValueError(f"expected a whole number (got {raw!r})")
+        raw = int(raw)
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
     if not isinstance(raw, int):

@@ -147,6 +147,7 @@ async function update() {
   if (mine !== seq) return;
   clearMessages();
   status.className = "";
+  status.dataset.seq = String(mine);
   if (!r.ok) {
     status.dataset.state = "error";
     status.textContent = (r.data && r.data.error) || `error ${r.status}`;
@@ -158,7 +159,6 @@ async function update() {
   showMessages(r.data.warnings, true);
   const ms = performance.now() - t0;
   status.dataset.state = "done";
-  status.dataset.seq = String(mine);
   status.dataset.ms = ms.toFixed(1);
   status.textContent = `updated in ${ms.toFixed(0)} ms`;
 }
