@@ -238,9 +238,10 @@ function chart(svg, series, opt) {
   let y0 = opt.ymin !== undefined ? opt.ymin : Math.min(...ys);
   let y1 = opt.ymax !== undefined ? opt.ymax : Math.max(...ys);
   if (opt.hline !== undefined) { y0 = Math.min(y0, f(opt.hline)); y1 = Math.max(y1, f(opt.hline)); }
+  if (opt.logY) y0 = Math.max(y0, y1 - 6);  // at most 6 decades: the first hour's traces
   if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
   const X = (v) => m.l + (W - m.l - m.r) * (v - x0) / ((x1 - x0) || 1);
-  const Y = (v) => H - m.b - (H - m.t - m.b) * (v - y0) / (y1 - y0);
+  const Y = (v) => H - m.b - (H - m.t - m.b) * (Math.max(v, y0) - y0) / (y1 - y0);
   for (const t of ticks(y0, y1, opt.logY)) {
     if (t < y0 - 1e-9 || t > y1 + 1e-9) continue;
     el("svg:line", {x1: m.l, x2: W - m.r, y1: Y(t), y2: Y(t), stroke: "#e4e4e4"}, svg);
@@ -284,7 +285,8 @@ function chart(svg, series, opt) {
     const attrs = {d: path(s.x, s.y, s.step), fill: "none", stroke: s.color, "stroke-width": 1.6};
     if (s.dash) attrs["stroke-dasharray"] = s.dash;
     el("svg:path", attrs, svg);
-    el("svg:text", {x: W - m.r - 4, y: m.t + 10 + 11 * k, "text-anchor": "end", fill: s.color}, svg, s.label);
+    el("svg:text", {x: W - m.r - 4, y: m.t + 10 + 11 * k, "text-anchor": "end", fill: s.color,
+                    class: "legend"}, svg, s.label);
   });
 }
 
@@ -302,8 +304,9 @@ function bars(svg, items) {
     const x = m.l + i * w + w * 0.2;
     el("svg:rect", {x, y: Y(it.y), width: w * 0.6, height: Math.max(Y(0) - Y(it.y), 0.5), fill: it.color, opacity: 0.7}, svg);
     el("svg:line", {x1: x + w * 0.3, x2: x + w * 0.3, y1: Y(it.lo), y2: Y(it.hi), stroke: "#000"}, svg);
-    el("svg:text", {x: x + w * 0.3, y: H - m.b + 13, "text-anchor": "middle"}, svg,
-       it.label.length > 22 ? it.label.slice(0, 21) + "…" : it.label);
+    const room = Math.max(4, Math.floor(w / 6));
+    el("svg:text", {x: x + w * 0.3, y: H - m.b + 13, "text-anchor": "middle", fill: it.color}, svg,
+       it.label.length > room ? it.label.slice(0, room - 1) + "…" : it.label);
   });
 }
 
