@@ -144,7 +144,10 @@ class ExperimentLogLikelihood:
         return engine_simulation(exp or self.exp, values, catalog=self.catalog, dt_h=self.dt_h)
 
     def __call__(self, theta: np.ndarray) -> float:
-        return -simulation_nll(self.exp, self.simulate(theta))
+        # a model value of 0 under log-normal noise (far in a prior's tail): -inf, no warning
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            value = -simulation_nll(self.exp, self.simulate(theta))
+        return value if math.isfinite(value) else -math.inf
 
 
 def virtual_data(
