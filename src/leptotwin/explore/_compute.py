@@ -18,6 +18,7 @@ the fraction controlled, the bands are over all subjects (posterior x between-su
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -54,7 +55,7 @@ POSTERIOR_DRAWS = 10
 PROGRESSION_FOLD = 2.0
 #: Exposure curves: hours after the first dose shown (at most), and subjects simulated (at most).
 EXPOSURE_H = 21 * 24.0
-EXPOSURE_SUBJECTS = 500
+EXPOSURE_SUBJECTS = 200
 _QUANTILES = (5, 25, 50, 75, 95)
 _COMPARTMENTS = (
     ("plasma (unbound)", "unbound_nM"),
@@ -319,50 +320,61 @@ def _finite(x: Any) -> Any:
     return x
 
 
+@functools.lru_cache(maxsize=64)
+def _arm_view(one: ViewSpec) -> dict[str, Any]:
+    """The numbers of a one-arm view (cached: a changed regimen recomputes its arm only)."""
+    cohort, which = view_cohort(one)
+    control = _control(one, cohort.observations, which)
+    b = _burden(cohort.observations)
+    surv, _ = _survival_table(one, cohort)
+    k = kaplan_meier(surv)
+    m = median_survival(surv).iloc[0]
+    c = control.iloc[0]
+    return {
+        "control": {
+            key: _finite(c[key].item() if hasattr(c[key], "item") else c[key])
+            for key in control.columns
+            if key != "arm"
+        },
+        "burden": {
+            "day": b["day"].tolist(),
+            **{col: b[col].tolist() for col in b.columns if col.startswith("p")},
+            "n_alive": b["n_alive"].tolist(),
+        },
+        "survival": {
+            "t": k["time_days"].tolist(),
+            "s": k["survival"].tolist(),
+            "lo": k["lower"].tolist(),
+            "hi": k["upper"].tolist(),
+        },
+        "median_days": _finite(float(m["median_days"])),
+    }
+
+
 def compute_view(spec: ViewSpec) -> dict[str, Any]:
     """Everything the page draws, as JSON-ready numbers (see the module docstring)."""
-    cohort, which = view_cohort(spec)
-    control = _control(spec, cohort.observations, which)
-    burden = _burden(cohort.observations)
-    surv, surv_label = _survival_table(spec, cohort)
-    km = kaplan_meier(surv)
-    med = median_survival(surv)
     start = treatment_start_d(spec.species)
     horizon = min(EXPOSURE_H, (spec.days - start) * 24.0)
     n_pk = min(spec.n_per_arm, EXPOSURE_SUBJECTS)
     arms = []
     for arm in spec.arms:
-        c = control[control["arm"] == arm.name].iloc[0]
-        b = burden[burden["arm"] == arm.name]
-        k = km[km["arm"] == arm.name]
-        m = med[med["arm"] == arm.name].iloc[0]
+        numbers = _arm_view(dataclasses.replace(spec, arms=(arm,), warnings={}))
         arms.append(
             {
                 "name": arm.name,
                 "regimens": dict(arm.regimens),
-                "control": {
-                    key: _finite(c[key].item() if hasattr(c[key], "item") else c[key])
-                    for key in control.columns
-                    if key != "arm"
-                },
-                "burden": {
-                    "day": b["day"].tolist(),
-                    **{col: b[col].tolist() for col in b.columns if col.startswith("p")},
-                    "n_alive": b["n_alive"].tolist(),
-                },
-                "survival": {
-                    "t": k["time_days"].tolist(),
-                    "s": k["survival"].tolist(),
-                    "lo": k["lower"].tolist(),
-                    "hi": k["upper"].tolist(),
-                },
-                "median_days": _finite(float(m["median_days"])),
+                **numbers,
                 "exposure": [
                     _exposure(spec.species, d, r, n_pk, horizon, spec.seed, spec.uncertainty)
                     for d, r in arm.regimens
                 ],
             }
         )
+    surv_label = (
+        f"progression-free (burden > {PROGRESSION_FOLD:g}x its value at treatment start)"
+        if spec.species == "human"
+        else "survival (tumour endpoint)"
+    )
     one = {
         "between-subject": "the packaged catalogue, as leptotwin simulate",
         "posterior-median": "the calibrated posterior median, as leptotwin reproduce",
