@@ -24,7 +24,7 @@ import pytest
 from leptotwin.explore import compute_view, parse_spec, serve
 from leptotwin.study.schedule_sweep import wilson_interval
 
-#: A small mouse view: two regimens, 6 mice each, 6 weeks of treatment.
+#: A small mouse view: two regimens, 5 mice each, 4 weeks of treatment.
 MOUSE = {
     "species": "mouse",
     "inoculum": "A925L/AR",
@@ -35,8 +35,8 @@ MOUSE = {
             "regimens": {"alectinib": "20 mg/kg QD", "osimertinib": "25 mg/kg QD"},
         },
     ],
-    "n_per_arm": 6,
-    "days": 49,
+    "n_per_arm": 5,
+    "days": 35,
     "seed": 7,
 }
 
@@ -121,7 +121,7 @@ def test_view_tables_equal_leptotwin_simulate(server, tmp_path, run_cli):
         assert status == 200 and ctype.startswith("text/csv")
         assert body == (out / f"{name}.csv").read_bytes(), name
     obs = pd.read_csv(out / "observations.csv")
-    start, day = 7.0, 49.0  # treatment start of the mouse model; last observation <= week 12
+    start, day = 7.0, 35.0  # treatment start of the mouse model; last observation <= week 12
     base = obs[obs["day"] == start].set_index("subject")["total_cells"]
     at = obs[obs["day"] == day]
     ok = at["alive"] & (at["total_cells"] / at["subject"].map(base) <= 1.0)
@@ -225,7 +225,7 @@ def test_twenty_concurrent_sessions_no_cross_talk(server):
                       "regimens": {"alectinib": "600 mg BID",
                                    "osimertinib": f"{20 * (i + 1)} mg QD"}}],
             "n_per_arm": 10 + i,
-            "days": 84,
+            "days": 28,
             "seed": i,
             "uncertainty": "posterior-median",
         }  # fmt: skip
