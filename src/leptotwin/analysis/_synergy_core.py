@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from leptotwin.analysis._drfit import fit_batch, make_batch
 from leptotwin.analysis._kernels import _jit
 from leptotwin.analysis._llmodels import get_model
+from leptotwin.analysis._synergy_zipfit import fit_bounded_hill
 
 Array = NDArray[np.float64]
 
@@ -233,13 +234,15 @@ def _refit_slices(
     """
     start = start[:, None]
     if free_top:
-        shifted = resp - start
-        p, ok = _fit_ll4(dose, shifted, {"d": 0.0})
-        ok &= p[:, 0] > 0  # the dose-0 level must be the fixed asymptote (Hill slope > 0)
-        ok &= ~_ran_away(dose, shifted, p, top)
-        full = p.copy()
-        full[:, 1] += start[:, 0]
-        full[:, 2] = start[:, 0]
+        # the synergy package's _Hill_3P: slope > 0 (dose 0 at the start), top in
+        # [top - 1.5 top, top] (its Emax_bounds (0, 1.5) on viability), at the global optimum
+        s0 = start[:, 0]
+        with np.errstate(invalid="ignore"):
+            q, _, _ = fit_bounded_hill(dose, resp - start, -0.5 * top - s0, top - s0)
+        # an optimum at a limit (a step between two doses, h -> inf; or a flat line) has
+        # well-defined values with the top bounded: kept, as the package keeps it
+        ok = np.isfinite(q).all(axis=1)
+        full = np.column_stack([q[:, 1], s0 + q[:, 0], s0, q[:, 2]])
     else:
         span = top - start
         good = np.abs(span[:, 0]) > 1e-12
@@ -251,29 +254,6 @@ def _refit_slices(
         full[:, 2] = top
     fitted = ll4(dose, *(full[:, k : k + 1] for k in range(4)))
     return fitted, ok, full
-
-
-#: A free-top slice fit has run away when its top lies this many times the slice's span (or
-#: ``top``) from its start, or its EC50 this many decades outside the tested doses.
-_RUNAWAY_TOP, _RUNAWAY_DECADES = 10.0, 6.0
-
-
-def _ran_away(dose: Array, shifted: Array, p: Array, top: float) -> NDArray[np.bool_]:
-    """Free-top slice fits (``d = 0`` on ``shifted = resp - start``) whose optimum lies at
-    infinity: a top or EC50 far outside the data, a non-finite fit, or one worse than the flat
-    line at the start (the model's own limit ``e -> inf``, so a converged fit is never worse).
-    Such a fit's parameters are arbitrary and its values can cancel to 0 (issue 15)."""
-    with np.errstate(all="ignore"):
-        lo = np.min(np.where(dose > 0, dose, np.inf), axis=1)
-        hi = np.max(np.where(dose > 0, dose, -np.inf), axis=1)
-        span = np.max(np.where(np.isfinite(shifted), np.abs(shifted), 0.0), axis=1)
-        span = np.maximum(span, top)
-        far = ~(np.abs(p[:, 1]) <= _RUNAWAY_TOP * span)
-        far |= ~(p[:, 3] >= lo * 10**-_RUNAWAY_DECADES) | ~(p[:, 3] <= hi * 10**_RUNAWAY_DECADES)
-        fitted = ll4(dose, *(p[:, k : k + 1] for k in range(4)))
-        rss = np.sum((shifted - fitted) ** 2, axis=1)
-        flat = np.sum(shifted**2, axis=1)
-    return far | ~np.isfinite(rss) | (rss > flat * (1 + 1e-9) + 1e-12 * top**2)
 
 
 #: ZIP definitions: ``"yadav"`` (default), ``"synergyfinder"`` (3.7.x), ``"synergy"`` (package).
@@ -307,9 +287,11 @@ def zip_delta(
     :func:`zip_delta_synergyfinder`; ``mono`` is not used.
 
     ``variant="synergy"`` (the ``synergy`` package's ``ZIP``): the slice fits include the
-    zero-dose cell, their top is a free parameter, and the Bliss surface uses monotherapy
-    curves evaluated with the mean of the two fitted dose-0 asymptotes (in the package the
-    slices start at each drug's own asymptote, which is reproduced here).
+    zero-dose cell, start at the single drug's own fitted curve, have a Hill slope > 0 and a
+    top free within the package's bound (``Emax`` in [0, 1.5] of viability: ``[-top / 2,
+    top]`` here), each at its global optimum (:func:`_synergy_zipfit.fit_bounded_hill`); the
+    Bliss surface and the slices' dose-0 level use monotherapy curves evaluated with the
+    mean of the two fitted dose-0 asymptotes, as in the package.
     """
     if variant == "synergyfinder":
         return zip_delta_synergyfinder(conc_r, conc_c, inhib, top=top)

@@ -495,12 +495,15 @@ def synergy_scores(
         LL.4 fit at its global least-squares optimum (grid + multistart; tested against brute
         force). ``"synergyfinder"``: SynergyFinder 3.7.x's ``ZIP()``, with R drc's own fitting
         path emulated (its published Mathews tutorial means 19.57 / -2.98 are reproduced to
-        0.01; tested). ``"synergy"``: the ``synergy`` package's definition (free slice top,
-        zero-dose cells included, Bliss surface from monotherapy curves with the mean dose-0
-        level); equal to that package to 1e-6 (tested) except where its bound on the slice top
-        (Emax in [0, 1.5] as a viability fraction) is active. A slice fit that fails or runs
-        away (top or EC50 at infinity) is left out; ``qc.zip_fits_left_out`` counts such fits
-        per block and ``qc.note`` says so (the block stays ``ok``: it is scored).
+        0.01; tested). ``"synergy"``: the ``synergy`` package's definition (slices include the
+        zero-dose cell and start at the single drug's fitted curve, Hill slope > 0, top free
+        within its bound Emax in [0, 1.5] as a viability fraction, i.e. ``[-top / 2, top]``
+        inhibition; Bliss surface from monotherapy curves with the mean dose-0 level), every
+        slice at its global least-squares optimum; equal to that package (tested) wherever
+        its single local ``curve_fit`` reaches that optimum; where it stops short (on
+        simulated blocks most differences) ours has the lower RSS. A slice fit that fails is
+        left out; ``qc.zip_fits_left_out`` counts such fits per block and ``qc.note`` says so
+        (the block stays ``ok``: it is scored).
     n_boot : int or None
         Bootstrap resamples of the replicates; None: 200 if any block has replicates, else 0.
     alpha : float
@@ -643,7 +646,10 @@ def _as_inhibition(
     ``top - (top - x)`` differs from ``x`` by an ulp, and near-step LL.4 fits (|b| ~ 20: a flat
     RSS valley) stopped apart on such inputs, moving Loewe by up to 0.39 points between viability
     and inhibition inputs of the same data (issue 15 item 6); rounding to ``_DECIMALS``
-    significant places of ``top`` puts both on the same numbers."""
+    significant places of ``top`` puts both on the same numbers. Inhibition is first taken
+    through viability and back (``top - (top - x)``), so that an input given as viability
+    ``v = top - x`` lands on exactly the same floats before the rounding, even for a value
+    within an ulp of a rounding boundary."""
     response_unit, factor = response_multiplier(
         df["response"].to_numpy(), response_unit, top, source
     )
@@ -651,6 +657,8 @@ def _as_inhibition(
         df = df.assign(response=df["response"] * factor)
     if scale == "viability":
         df = df.assign(response=top - df["response"])
+    else:
+        df = df.assign(response=top - (top - df["response"]))
     rounded = np.round(df["response"].to_numpy(float), _DECIMALS - int(np.log10(top)))
     return df.assign(response=rounded), response_unit
 
