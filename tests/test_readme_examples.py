@@ -32,8 +32,9 @@ EXPECTED = {
     "simulate": ("survival.csv", "subjects.csv"),
     "pk": ("pk.csv", "pk.png"),
 }
-#: commands without an example: they read no input file and run for minutes
-NO_EXAMPLE = {"reproduce", "calibrate-study"}
+#: commands without an example: they read no input file and run for minutes, or (explore) serve
+#: until stopped (tests/test_explore_server.py and test_explore_browser.py run it)
+NO_EXAMPLE = {"reproduce", "calibrate-study", "explore"}
 
 
 def example_lines(text: str) -> list[str]:
