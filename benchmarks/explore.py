@@ -7,9 +7,10 @@ then changes the osimertinib dose of one regimen ``--repeats`` times (a new dose
 cache answers). Each change is timed from the keystroke (``fill``) to the re-rendered numbers
 (the status line's request number moving on), in the browser; the page's own measure (request
 sent → table and charts drawn) and the server's computation alone (:func:`leptotwin.explore.
-compute_view` of one changed regimen, warm) are printed beside it.
+compute_view` of one changed regimen, warm; wall and CPU time, the latter less sensitive to other
+jobs on a shared machine) are printed beside it.
 
-Goal (issue 18): 300 ms on 2 cores for 1,000 virtual patients x 12 weeks. The page waits 120 ms
+Goal (issue 18): 300 ms on 2 cores for 1,000 virtual patients x 12 weeks. The page waits 60 ms
 after the last keystroke before it asks (debounce), which is part of what is measured. Report the
 machine's load with the numbers: on a shared machine they move with it.
 
@@ -73,13 +74,14 @@ def main() -> None:
             page_ms.append(float(page.get_attribute("#status", "data-ms")))
         browser.close()
     # the server's share: one changed regimen, the other three cached
-    server_ms = []
+    server_ms, server_cpu_ms = [], []
     for k in range(args.repeats):
         spec["arms"][1]["regimens"]["osimertinib"] = f"{181 + k} mg QD"
         s = parse_spec(spec)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         compute_view(s)
         server_ms.append(1e3 * (time.perf_counter() - t0))
+        server_cpu_ms.append(1e3 * (time.process_time() - c0))
     stop.set()
     load = os.getloadavg()
     print(f"explorer, changed dose, {args.patients} virtual patients per arm x 12 weeks, "
@@ -90,11 +92,12 @@ def main() -> None:
     print(f"  first view at {args.patients} per arm (4 regimens simulated): {first:.0f} ms")
     for name, xs in (("keystroke -> rendered (browser)", browser_ms),
                      ("request -> rendered (page)", page_ms),
-                     ("compute_view (server, warm)", server_ms)):  # fmt: skip
+                     ("compute_view (server, warm)", server_ms),
+                     ("compute_view CPU time (server)", server_cpu_ms)):  # fmt: skip
         print(f"  {name:34s} median {statistics.median(xs):6.0f} ms, "
               f"min {min(xs):6.0f}, max {max(xs):6.0f}")  # fmt: skip
     goal = statistics.median(browser_ms) <= 300
-    print(f"  goal 300 ms (keystroke -> rendered, incl. the page's 120 ms debounce): "
+    print(f"  goal 300 ms (keystroke -> rendered, incl. the page's 60 ms debounce): "
           f"{'met' if goal else 'missed'}")  # fmt: skip
 
 

@@ -122,7 +122,7 @@ function showMessages(fields, warn) {
 
 function schedule() {
   clearTimeout(timer);
-  timer = setTimeout(update, 120);
+  timer = setTimeout(update, 60);  // ms after the last keystroke
 }
 
 async function update() {
