@@ -153,7 +153,20 @@ def test_cli_writes_overlay_that_simulate_uses(tmp_path, run_cli):
     )  # fmt: skip
     assert code == 0, err
     run = json.loads((sim / "run.json").read_text())
-    assert run["catalog_overlay"]["values"][CL] == pytest.approx(doc["values"][CL]["value"])
+    assert run["catalog_overlay"]["values"][0][CL] == pytest.approx(doc["values"][CL]["value"])
+    # ... and with the posterior's uncertainty: one cohort per draw, the same mice
+    code, _, err = run_cli(
+        "simulate", "lmc_mouse", "--out", str(tmp_path / "sim2"), "--n-per-arm", "2",
+        "--days", "14", "--catalog-overlay", str(out / "overlay.yaml"), "--overlay-draws", "2",
+        "--experiment", "relapse",
+    )  # fmt: skip
+    assert code == 0, err
+    subjects = pd.read_csv(tmp_path / "sim2" / "subjects.csv")
+    assert list(subjects.columns[:2]) == ["draw", "subject"]
+    first, second = (g.drop(columns="draw") for _, g in subjects.groupby("draw"))
+    pd.testing.assert_frame_equal(first.reset_index(drop=True), second.reset_index(drop=True))
+    values = json.loads((tmp_path / "sim2" / "run.json").read_text())["catalog_overlay"]
+    assert values["values"][0][CL] != values["values"][1][CL]  # two different draws
 
 
 @pytest.fixture(scope="module")

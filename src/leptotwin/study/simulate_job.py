@@ -497,6 +497,53 @@ def _check_size(
                expected="fewer mice per arm, or an --out on a larger disk")  # fmt: skip
 
 
+def _overlay_values(overlay: str | os.PathLike[str] | None, n_draws: int) -> list[dict[str, float]]:
+    """The catalogue values of each run: ``[{}]`` without an overlay, ``[medians]`` with one,
+    ``n_draws`` evenly spaced posterior draws with ``n_draws > 0``."""
+    _count(n_draws, "--overlay-draws", "posterior draws", minimum=0)
+    if overlay is None:
+        if n_draws:
+            raise LeptotwinError(
+                "posterior draws need a calibrated overlay",
+                source="--overlay-draws",
+                value=n_draws,
+                expected="--catalog-overlay DIR/overlay.yaml as well",
+            )
+        return [{}]
+    from leptotwin.study.calibrate_experiment import load_overlay
+
+    ov = load_overlay(overlay)
+    if n_draws == 0:
+        return [ov.values]
+    if ov.draws is None or len(ov.draws) < n_draws:
+        raise LeptotwinError(
+            "the overlay has fewer posterior draws than asked for",
+            source="--overlay-draws",
+            value=n_draws,
+            expected=f"at most {0 if ov.draws is None else len(ov.draws)} (its draws file)",
+        )
+    rows = np.linspace(0, len(ov.draws) - 1, n_draws).round().astype(int)
+    return [{k: float(v) for k, v in ov.draws.iloc[r].items()} for r in rows]
+
+
+def _stack_draws(cohorts: list[CohortResult]) -> CohortResult:
+    """One cohort per posterior draw, stacked with a leading ``draw`` column."""
+    import pandas as pd
+
+    def stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        return pd.concat(
+            [f.assign(draw=k)[["draw", *f.columns]] for k, f in enumerate(frames)],
+            ignore_index=True,
+        )
+
+    return CohortResult(
+        observations=stack([c.observations for c in cohorts]),
+        survival=stack([c.survival for c in cohorts]),
+        subjects=stack([c.subjects for c in cohorts]),
+        clones=cohorts[0].clones,
+    )
+
+
 def run_simulate_job(
     protocol: str | os.PathLike[str],
     out_dir: str | os.PathLike[str] = "simulate",
@@ -511,6 +558,7 @@ def run_simulate_job(
     dt_h: float = 1.0,
     stochastic: bool = True,
     catalog_overlay: str | os.PathLike[str] | None = None,
+    overlay_draws: int = 0,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
     chosen: Callable[[str, list[str]], None] | None = None,
@@ -537,6 +585,11 @@ def run_simulate_job(
     catalog_overlay : path-like, optional
         ``overlay.yaml`` of ``leptotwin calibrate``: its posterior medians replace the
         catalogue's values (:func:`leptotwin.study.calibrate_experiment.load_overlay`).
+    overlay_draws : int
+        With ``catalog_overlay``: simulate the cohort once for each of this many posterior
+        draws (evenly spaced rows of the overlay's draws file; the same mice, the same seed) and
+        stack the tables with a leading ``draw`` column: the parameters' uncertainty in the
+        prediction. 0 (default): the posterior medians, no ``draw`` column.
     force : bool
         Overwrite an output folder that already holds results.
     progress : callable, optional
@@ -565,11 +618,9 @@ def run_simulate_job(
             expected=f"at least the protocol's first observation day ({min(exp.observe_days):g})",
         )
     _check_size(exp, n, obs_days, out_dir)
-    overlay: dict[str, float] = {}
-    if catalog_overlay is not None:
-        from leptotwin.study.calibrate_experiment import load_overlay
-
-        overlay = load_overlay(catalog_overlay).values
+    value_sets = _overlay_values(catalog_overlay, overlay_draws)
+    if len(value_sets) > 1:
+        _check_size(exp, n * len(value_sets), obs_days, out_dir)
     if experiment is None and chosen is not None:
         chosen(exp.name, names)
     for drug, regimen in dict.fromkeys(i for a in exp.arms for i in a.regimens.items()):
@@ -577,21 +628,25 @@ def run_simulate_job(
     out = prepare_out_dir(out_dir, force=force)
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
-    cohort = simulate_chunks(
-        exp.arms,
-        n_per_arm=n,
-        days=d,
-        observe_days=obs_days,
-        seed=seed,
-        chunk_size=chunk_size,
-        scheduler=scheduler,
-        n_workers=n_workers,
-        progress=lambda done, total: say(f"chunks {done}/{total}"),
-        inoculum=exp.inoculum,
-        dt_h=dt_h,
-        stochastic=stochastic,
-        catalog_values=overlay,
-    )
+    cohorts = [
+        simulate_chunks(
+            exp.arms,
+            n_per_arm=n,
+            days=d,
+            observe_days=obs_days,
+            seed=seed,
+            chunk_size=chunk_size,
+            scheduler=scheduler,
+            n_workers=n_workers,
+            progress=lambda done, total: say(f"chunks {done}/{total}"),
+            inoculum=exp.inoculum,
+            dt_h=dt_h,
+            stochastic=stochastic,
+            catalog_values=values,
+        )
+        for values in value_sets
+    ]
+    cohort = cohorts[0] if overlay_draws <= 0 else _stack_draws(cohorts)
     wall = time.perf_counter() - t0
     meta = {
         "protocol": exp.source,
@@ -606,7 +661,9 @@ def run_simulate_job(
         "scheduler": scheduler if isinstance(scheduler, str | None) else type(scheduler).__name__,
         "random_streams": "per subject: SplitMix64(seed, arm name, index in arm, draw)",
         "catalog_overlay": (
-            {"file": str(catalog_overlay), "values": overlay} if catalog_overlay else None
+            {"file": str(catalog_overlay), "values": value_sets}
+            if catalog_overlay is not None
+            else None
         ),
         "wall_s": round(wall, 3),
     }
