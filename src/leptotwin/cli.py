@@ -469,6 +469,13 @@ def simulate(
             "the catalogue's values."
         ),
     ] = None,
+    overlay_draws: Annotated[
+        int,
+        typer.Option(
+            help="With --catalog-overlay: one cohort per each of K posterior draws (same mice), "
+            "stacked with a 'draw' column: the parameters' uncertainty in the prediction."
+        ),
+    ] = 0,
     force: _Force = False,
 ) -> None:
     """Simulate a user's cohort protocol (optionally on a Dask cluster): tables of burden,
@@ -505,6 +512,7 @@ def simulate(
             n_workers=workers,
             chunk_size=chunk_size,
             catalog_overlay=catalog_overlay,
+            overlay_draws=overlay_draws,
             force=force,
             progress=lambda msg: bar.update(task, description=msg),
             chosen=chosen,
