@@ -206,6 +206,10 @@ def test_uploaded_protocol_read_as_simulate_reads_it(server):
     evil = "regimens: !!python/object/apply:os.system ['echo hacked']\n"
     status, reply = c.json("/api/protocol", {"text": evil})
     assert status == 422 and "not valid YAML" in reply["fields"]["protocol"]
+    status, reply = c.json("/api/protocol", {"shipped": "../../../../etc/passwd"})
+    assert status == 422 and "no shipped protocol" in reply["fields"]["protocol"]
+    status, reply = c.json("/api/protocol", {"text": good, "experiment": "../x"})
+    assert status == 422 and "no such experiment" in reply["fields"]["protocol"]
     status, reply = c.json("/api/protocol", {"text": "a: 1\n" * 60_000})
     assert status == 422 and "larger than" in reply["fields"]["protocol"]
 

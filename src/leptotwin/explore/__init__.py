@@ -8,7 +8,7 @@ downloads. See ``docs/explore.md``.
 """
 
 from leptotwin.explore._compute import compute_view, protocol_yaml, sbml_text, view_tables
-from leptotwin.explore._protocols import SHIPPED, spec_from_protocol
+from leptotwin.explore._protocols import SHIPPED, spec_from_file, spec_from_protocol
 from leptotwin.explore._server import make_app, serve
 from leptotwin.explore._spec import ArmSpec, SpecError, ViewSpec, parse_spec
 
@@ -23,6 +23,7 @@ __all__ = [
     "protocol_yaml",
     "sbml_text",
     "serve",
+    "spec_from_file",
     "spec_from_protocol",
     "view_tables",
 ]

@@ -12,7 +12,7 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.explore._spec import MAX_ARMS, MAX_SUBJECTS_PER_ARM, SpecError
 from leptotwin.study.simulate_job import _read_protocol, load_experiment
 
-__all__ = ["SHIPPED", "spec_from_protocol"]
+__all__ = ["SHIPPED", "spec_from_file", "spec_from_protocol"]
 
 #: Shipped views: key → (protocol, experiment, label).
 SHIPPED: dict[str, tuple[str, str | None, str]] = {
@@ -45,30 +45,43 @@ def _human() -> dict[str, Any]:
     }
 
 
-def spec_from_protocol(protocol: str, experiment: str | None = None) -> dict[str, Any]:
-    """A view (as the page sends it) from a shipped key of :data:`SHIPPED` or a protocol file.
+def spec_from_protocol(name: str) -> dict[str, Any]:
+    """A view (as the page sends it) from a shipped protocol, a key of :data:`SHIPPED`.
+
+    Raises
+    ------
+    SpecError
+        For a name that is not a key of :data:`SHIPPED` (no file is read for it).
+    """
+    if name not in SHIPPED:
+        raise SpecError({"protocol": f"no shipped protocol {name!r}"})
+    protocol, experiment, _ = SHIPPED[name]
+    if protocol == "human_translation":
+        return _human()
+    return _view(protocol, experiment, protocol)
+
+
+def spec_from_file(path: str | Path, experiment: str | None = None) -> dict[str, Any]:
+    """A view from a protocol file (the server passes only its own upload files here).
 
     Raises
     ------
     SpecError
         Whatever ``leptotwin simulate`` would refuse in the file, as one message on the field
-        ``protocol`` (the upload folder's path replaced by "uploaded protocol").
+        ``protocol``, the file's path replaced by "uploaded protocol".
     """
-    if protocol in SHIPPED:
-        name, experiment, _ = SHIPPED[protocol]
-        if name == "human_translation":
-            return _human()
-        protocol = name
-    elif not Path(protocol).is_file():
-        raise SpecError({"protocol": f"no shipped protocol {protocol!r}"})
+    if not Path(path).is_file():
+        raise SpecError({"protocol": "no such protocol file"})
+    return _view(str(path), experiment, "uploaded protocol")
+
+
+def _view(protocol: str, experiment: str | None, shown: str) -> dict[str, Any]:
     try:
         if experiment is None:
             experiment = next(iter(_read_protocol(protocol)[1]))
         exp = load_experiment(protocol, experiment)
     except LeptotwinError as exc:
-        raise SpecError(
-            {"protocol": str(exc).replace(str(protocol), "uploaded protocol")}
-        ) from None
+        raise SpecError({"protocol": str(exc).replace(protocol, shown)}) from None
     arms = [{"name": a.name, "regimens": {d: str(r) for d, r in a.regimens.items()}}
             for a in exp.arms][:MAX_ARMS]  # fmt: skip
     return {

@@ -49,7 +49,7 @@ from leptotwin.explore._compute import (
     sbml_text,
     view_tables,
 )
-from leptotwin.explore._protocols import SHIPPED, spec_from_protocol
+from leptotwin.explore._protocols import SHIPPED, spec_from_file, spec_from_protocol
 from leptotwin.explore._spec import (
     DRUGS,
     MAX_ARMS,
@@ -182,7 +182,7 @@ class _Protocol(_Base):
             if not isinstance(raw, dict):
                 raise SpecError({"protocol": "expected {shipped} or {text, filename}"})
             if raw.get("shipped"):
-                spec = await self.run(spec_from_protocol, str(raw["shipped"]), None)
+                spec = await self.run(spec_from_protocol, str(raw["shipped"]))
             else:
                 text = raw.get("text")
                 if not isinstance(text, str) or not text.strip():
@@ -195,7 +195,10 @@ class _Protocol(_Base):
                 # used as a path
                 path = self.sessions.folder(self.session()) / "protocol.yaml"
                 path.write_text(text, encoding="utf-8")
-                spec = await self.run(spec_from_protocol, str(path), raw.get("experiment"))
+                experiment = raw.get("experiment")
+                if experiment is not None and not isinstance(experiment, str):
+                    raise SpecError({"protocol": "experiment is a block name"})
+                spec = await self.run(spec_from_file, path, experiment)
             self.reply(200, {"spec": spec})
 
         await self.guarded(work)

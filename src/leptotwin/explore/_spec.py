@@ -7,7 +7,7 @@ mapping and raises :class:`SpecError`, which carries one message per offending f
 page names its inputs, e.g. ``arms.1.regimens.osimertinib``), so the page can show each message
 beside its field.
 
-Protocols: :func:`spec_from_protocol` turns a protocol YAML (shipped or uploaded) into a view,
+Protocols: :func:`spec_from_protocol` (shipped) and :func:`spec_from_file` (uploaded) make views,
 through the same reader and schema as ``leptotwin simulate`` (:func:`leptotwin.study.
 simulate_job.load_experiment`: ``yaml.safe_load``, :mod:`leptotwin.study.protocol_schema`).
 """

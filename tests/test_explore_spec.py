@@ -1,0 +1,107 @@
+"""The explorer's views without a server: checks, counterfactuals, bands, downloads, the command
+(issue 18)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from leptotwin.errors import LeptotwinError
+from leptotwin.explore import (
+    SpecError,
+    compute_view,
+    parse_spec,
+    protocol_yaml,
+    spec_from_protocol,
+    view_tables,
+)
+
+#: Small patients' view: alectinib with osimertinib, 40 patients, 4 weeks.
+PATIENTS = {
+    "species": "human",
+    "arms": [{"name": "a+o", "regimens": {"alectinib": "600 mg BID", "osimertinib": "80 mg QD"}}],
+    "n_per_arm": 40,
+    "days": 28,
+    "seed": 3,
+    "uncertainty": "posterior-median",
+}
+
+
+def test_parse_spec_collects_every_bad_field():
+    with pytest.raises(SpecError, match="whole number") as info:
+        parse_spec({**PATIENTS, "n_per_arm": 2.5, "seed": -1, "days": 0,
+                    "arms": [{"name": "", "regimens": {"alectinib": "600 mg BIDX"}}]})  # fmt: skip
+    assert set(info.value.fields) == {"n_per_arm", "seed", "days", "arms.0.name",
+                                      "arms.0.regimens.alectinib"}  # fmt: skip
+    with pytest.raises(SpecError, match="JSON object"):
+        parse_spec([1, 2])
+    with pytest.raises(SpecError, match="two arms are called"):
+        parse_spec({**PATIENTS, "arms": PATIENTS["arms"] * 2})
+
+
+def test_route_the_drug_lacks_is_refused():
+    with pytest.raises(SpecError, match="no ip route in humans"):
+        parse_spec({**PATIENTS, "arms": [{"name": "x", "regimens": {"alectinib": "600 mg ip QD"}}]})
+
+
+def test_counterfactual_restoring_mir449a_controls_more():
+    """miR-449a restored to the parental level silences AREG: control can only improve."""
+    base = compute_view(parse_spec(PATIENTS))["arms"][0]["control"]
+    restored = compute_view(parse_spec({**PATIENTS, "mir449a_restored": True}))
+    assert restored["arms"][0]["control"]["controlled"] >= base["controlled"]
+    no_areg = compute_view(parse_spec({**PATIENTS, "no_areg": True}))
+    assert no_areg["arms"][0]["control"]["controlled"] >= base["controlled"]
+
+
+def test_posterior_bands_say_so_and_keep_parameter_sets():
+    spec = parse_spec({**PATIENTS, "n_per_arm": 20, "uncertainty": "posterior"})
+    view = compute_view(spec)
+    assert view["uncertainty"].startswith("posterior x between-subject")
+    assert "parameter sets" in view["arms"][0]["control"]["interval"]
+    subjects = view_tables(spec)["subjects"]
+    assert sorted(subjects["parameter_set"].unique()) == list(range(10))
+
+
+def test_protocol_refused_where_simulate_cannot_express_the_view():
+    with pytest.raises(LeptotwinError, match="runs mice only"):
+        protocol_yaml(parse_spec(PATIENTS))
+    mice = {"species": "mouse", "n_per_arm": 3, "days": 35, "arms": [
+        {"name": "a", "regimens": {"osimertinib": "25 mg/kg QD"}},
+        {"name": "b", "regimens": {"osimertinib": "5 mg/kg QD"}}]}  # fmt: skip
+    with pytest.raises(LeptotwinError, match="two regimens"):
+        protocol_yaml(parse_spec(mice))
+    one = protocol_yaml(parse_spec(mice), arm=1)  # each arm on its own: its own protocol
+    assert "osimertinib: 5 mg/kg QD" in one and "--seed 0" in one
+    with pytest.raises(LeptotwinError, match="counterfactuals"):
+        protocol_yaml(parse_spec({**mice, "mir449a_restored": True}), arm=0)
+
+
+def test_shipped_and_unknown_protocols():
+    spec = spec_from_protocol("lmc_mouse:combination")
+    assert spec["species"] == "mouse" and len(spec["arms"]) == 4
+    assert "first 4 of 6 arms" in spec["note"]
+    with pytest.raises(SpecError, match="no shipped protocol"):
+        spec_from_protocol("../../etc/passwd")
+
+
+def test_cli_refuses_a_bad_port(run_cli):
+    code, _, err = run_cli("explore", "--port", "70000")
+    assert code == 2 and "port must be 0 to 65535" in err
+
+
+def test_cli_port_in_use_is_one_line():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "leptotwin.cli", "explore", "--port", str(port)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr.startswith("leptotwin: error: --port: cannot listen on 127.0.0.1:")
+    assert run.stderr.count("\n") == 1
+    assert "Traceback" not in run.stderr
