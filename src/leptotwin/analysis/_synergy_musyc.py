@@ -243,5 +243,8 @@ def _fit_lm(d1: Array, d2: Array, y: Array, start: Array, *, max_iter: int, tol:
         done = (better & (gain < tol)) | (lam[rows] > 1e12) | (old < 1e-28)
         active[rows[done]] = False
     params = _natural(theta)
-    ok = np.isfinite(params).all(axis=1) & (lam <= 1e12)
+    # a fit whose damping ran up (no step lowers its RSS any more) has stopped at a minimum
+    # to machine precision; it was once flagged as failed, which let the wrong optimum of
+    # another start win wherever the right start reached the noise floor (rounded inputs)
+    ok = np.isfinite(params).all(axis=1) & np.isfinite(rss)
     return MusycFit(params, rss, ok)
