@@ -27,6 +27,18 @@ against ``u = log10 dose``; every fit at its global least-squares optimum):
     drug 1. ``CSS2`` the same with the roles swapped. ``CSS`` is their mean.
 ``S`` (DrugComb ``S_sum``), ``S_mean``, ``S_max``
     ``CSS - (RI_1 + RI_2)``, ``CSS - mean(RI_1, RI_2)``, ``CSS - max(RI_1, RI_2)``.
+
+Sources of S, as checked: Malyutina et al. 2019 (PLoS Comput Biol 15(5): e1006752, "Drug
+combination sensitivity scoring facilitates the discovery of synergistic and efficacious drug
+combinations in cancer") introduce S in words, as the deviation of the CSS from a reference
+that predicts the expected inhibition from the monotherapy dose-response curves (its Fig. 1
+legend; the authors' repository ``amalyutina/CSS`` README: "a synergy score based on the
+difference between the drug combination and the single drug dose-response curves"); the same
+group's pipeline computes it as ``S <- css - sum(col.dss, row.dss)`` (TidyComb
+``R/calculate_pipeline.R``, ``CalculateMat``, where ``dss`` is the RI of ``CalculateSens``),
+which is ``S`` here; DrugComb reports that value with its mean and max variants. The paper's
+own methods equation could not be read here, so a different reference in it (an area
+between curves, say) is not excluded; the code is what DrugComb publishes.
 """
 
 from __future__ import annotations
