@@ -182,7 +182,7 @@ def test_a_default_range_says_so_in_the_yaml():
 @pytest.mark.parametrize(
     ("path", "dist", "low", "high", "words"),
     [
-        ("pathway.egfr_weight", "lognormal", 4.07, 9.15, "3-10x shift"),
+        ("pathway.egfr_weight", "lognormal", 4.07, 9.15, "3-30x shift"),
         ("A925L/AR.mir449a", "lognormal", 0.1, 0.4, "direction only"),
         ("AZ5104.pk.mouse.fraction_formed", "logitnormal", 0.25, 0.75, "Brown 2017"),
         ("patients.parameters.lmc_tumour_cells_sd", "lognormal", 0.5, 2.0, "Nayak"),
