@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.interop.petab import build_petab, engine_nll, read_petab_problem
 from leptotwin.study.calibrate_experiment import (
     calibrate_experiment,
+    growth_step,
     identifiability,
     load_overlay,
     virtual_data,
@@ -274,3 +276,32 @@ def test_cli_needs_one_input_and_something_to_estimate(tmp_path, run_cli):
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "experiment.yaml: estimate: nothing to estimate" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_bad_data_row_is_one_line_exit_2(tmp_path, run_cli):
+    path = write(tmp_path)
+    pk = (tmp_path / "pk.csv").read_text().splitlines()
+    pk[3] = pk[3].replace(",nM,", ",ng/mL,")  # row 4 of the file: a unit the YAML does not declare
+    (tmp_path / "pk.csv").write_text("\n".join(pk) + "\n")
+    code, _, err = run_cli("calibrate", str(path), "--out", str(tmp_path / "o"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "pk.csv: row 4, unit: unit mismatch" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_growth_step_is_the_coarsest_on_the_bli_grid(tmp_path):
+    exp = load_experiment_file(write(tmp_path))
+
+    def with_bli(days: list[float]):
+        rows = pd.DataFrame(
+            {"subject": "m1", "arm": "osimertinib", "observable": "total_flux",
+             "time_h": [24.0 * d for d in days], "value": 1e7, "source": "bli.csv:row 2"}
+        )  # fmt: skip
+        return replace(exp, measurements=pd.concat([exp.measurements, rows], ignore_index=True))
+
+    assert growth_step(exp) == 4.0  # no BLI data: the coarsest
+    assert growth_step(with_bli([7, 14, 21])) == 4.0
+    assert growth_step(with_bli([7, 10.5])) == 4.0  # 252 h: a multiple of 2 h
+    assert growth_step(with_bli([7.0625])) == 1.0  # 169.5 h: a multiple of 0.5 h only
+    with pytest.raises(LeptotwinError, match=r"bli.csv:row 2: day: a BLI time off"):
+        growth_step(with_bli([7.001]))
