@@ -249,3 +249,30 @@ def test_twenty_concurrent_sessions_no_cross_talk(server):
         assert np.allclose(
             reply["arms"][0]["burden"]["p50_cells"], alone["arms"][0]["burden"]["p50_cells"]
         )
+
+
+def test_long_view_shows_progress_and_can_be_cancelled(server):
+    """A view computed arm by arm reports its progress to its own session and stops at the next
+    arm when cancelled (409); another session sees no job of its own."""
+    c, other = Client(server), Client(server)
+    c.request("/")  # the session cookie
+    slow = {**MOUSE, "uncertainty": "posterior", "n_per_arm": 10, "seed": 11, "days": 14, "arms": [
+        {"name": f"alectinib {d} mg/kg", "regimens": {"alectinib": f"{d} mg/kg QD"}}
+        for d in (5, 10, 15, 20)]}  # fmt: skip
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(r=c.json("/api/view", slow)))
+    thread.start()
+    seen = None
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 30 and seen is None:
+        status, prog = c.json("/api/progress")
+        if prog["running"]:
+            seen = prog
+        time.sleep(0.02)
+    assert seen is not None and seen["total"] == 4 and 0 <= seen["done"] < 4
+    assert other.json("/api/progress")[1] == {"running": False}
+    assert c.json("/api/cancel", {})[1] == {"cancelled": True}
+    thread.join(60)
+    status, reply = box["r"]
+    assert status == 409 and reply["error"] == "cancelled"
+    assert c.json("/api/progress")[1] == {"running": False}

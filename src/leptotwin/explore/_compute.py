@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from leptotwin.study.schedule_sweep import progression, wilson_interval
 __all__ = [
     "CONTROL_WEEKS",
     "POSTERIOR_DRAWS",
+    "ViewCancelled",
     "compute_view",
     "protocol_yaml",
     "sbml_text",
@@ -351,13 +353,35 @@ def _arm_view(one: ViewSpec) -> dict[str, Any]:
     }
 
 
-def compute_view(spec: ViewSpec) -> dict[str, Any]:
-    """Everything the page draws, as JSON-ready numbers (see the module docstring)."""
+class ViewCancelled(Exception):
+    """Raised by :func:`compute_view` when its ``cancelled`` callback says so."""
+
+
+def compute_view(
+    spec: ViewSpec,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Everything the page draws, as JSON-ready numbers (see the module docstring).
+
+    ``progress(done, total)`` is called as arms are done; ``cancelled()`` is asked before each
+    arm.
+
+    Raises
+    ------
+    ViewCancelled
+        When ``cancelled()`` returns True (between arms: an arm being simulated finishes).
+    """
     start = treatment_start_d(spec.species)
     horizon = min(EXPOSURE_H, (spec.days - start) * 24.0)
     n_pk = min(spec.n_per_arm, EXPOSURE_SUBJECTS)
     arms = []
-    for arm in spec.arms:
+    for i, arm in enumerate(spec.arms):
+        if cancelled is not None and cancelled():
+            raise ViewCancelled
+        if progress is not None:
+            progress(i, len(spec.arms))
         numbers = _arm_view(dataclasses.replace(spec, arms=(arm,), warnings={}))
         arms.append(
             {

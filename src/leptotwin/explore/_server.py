@@ -13,6 +13,8 @@ Routes
 ``GET /api/options``              species, drugs, shipped protocols, limits
 ``POST /api/view``                a view (JSON, :func:`~leptotwin.explore.parse_spec`) → numbers
 ``POST /api/protocol``            a protocol YAML (shipped name or uploaded text) → a view
+``GET /api/progress``             this session's view being computed: arms done of all
+``POST /api/cancel``              cancel it (it stops before its next arm; the reply is a 409)
 ``POST /api/download/<kind>``     ``table/<name>.csv``, ``protocol.yaml``, ``subject.sbml``
 
 Safety: binds 127.0.0.1 unless told otherwise; request bodies are capped
@@ -21,15 +23,18 @@ inside a private upload folder, under a fixed name, and read with the same reade
 ``leptotwin simulate`` (``yaml.safe_load`` and :mod:`leptotwin.study.protocol_schema`); any bad
 input is a 4xx JSON reply ``{"error", "fields"}`` that the page shows beside the field, never a
 traceback (unexpected errors are logged here and answered with a one-line 500). State per session
-(a random cookie): its uploaded protocols; views are pure functions of their spec, so sessions
-share nothing else.
+(a random cookie): its uploaded protocol and its view being computed (a newer view of the same
+session cancels the older one); views are pure functions of their spec, so sessions share
+nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import math
 import secrets
 import shutil
 import tempfile
@@ -43,6 +48,7 @@ import tornado.web
 
 from leptotwin.errors import LeptotwinError
 from leptotwin.explore._compute import (
+    ViewCancelled,
     compute_view,
     protocol_problem,
     protocol_yaml,
@@ -94,9 +100,12 @@ class _Sessions:
 
 
 class _Base(tornado.web.RequestHandler):
-    def initialize(self, sessions: _Sessions, pool: ThreadPoolExecutor) -> None:
+    def initialize(
+        self, sessions: _Sessions, pool: ThreadPoolExecutor, jobs: dict[str, dict]
+    ) -> None:
         self.sessions = sessions
         self.pool = pool
+        self.jobs = jobs  # session → its view being computed: progress and a cancel flag
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -170,9 +179,56 @@ class _View(_Base):
     async def post(self) -> None:
         async def work() -> None:
             spec = parse_spec(self.body_json())
-            self.reply(200, await self.run(compute_view, spec))
+            sid = self.session()
+            job = {"done": 0, "total": len(spec.arms), "cancelled": False}
+            previous = self.jobs.get(sid)
+            if previous is not None:
+                previous["cancelled"] = True  # a newer view of this session replaces it
+            self.jobs[sid] = job
+
+            def progress(done: int, total: int) -> None:
+                job["done"], job["total"] = done, total
+
+            try:
+                view = await self.run(
+                    functools.partial(
+                        compute_view, spec, progress=progress, cancelled=lambda: job["cancelled"]
+                    )
+                )
+            except ViewCancelled:
+                self.reply(409, {"error": "cancelled", "fields": {}})
+                return
+            finally:
+                if self.jobs.get(sid) is job:
+                    del self.jobs[sid]
+            self.reply(200, _clean(view))
 
         await self.guarded(work)
+
+
+class _Progress(_Base):
+    def get(self) -> None:
+        job = self.jobs.get(self.session())
+        self.reply(200, {"running": job is not None, **(job or {})})
+
+
+class _Cancel(_Base):
+    def post(self) -> None:
+        job = self.jobs.get(self.session())
+        if job is not None:
+            job["cancelled"] = True
+        self.reply(200, {"cancelled": job is not None})
+
+
+def _clean(obj: Any) -> Any:
+    """NaN and infinities (which JSON lacks) as null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
 
 
 class _Protocol(_Base):
@@ -210,7 +266,7 @@ class _Download(_Base):
             body = self.body_json()
             spec = parse_spec(body.get("spec") if isinstance(body, dict) else None)
             arm = body.get("arm")
-            if arm is not None and not (isinstance(arm, int) and 0 <= arm < len(spec.arms)):
+            if arm is not None and not (type(arm) is int and 0 <= arm < len(spec.arms)):
                 raise SpecError({"download": f"no arm {arm!r} in the view"})
             if kind.startswith("table/") and kind.removeprefix("table/") in _TABLES:
                 name = kind.removeprefix("table/")
@@ -223,7 +279,7 @@ class _Download(_Base):
                 ctype, fname = "application/yaml", "explorer_protocol.yaml"
             elif kind == "subject.sbml":
                 subject = body.get("subject", 0)
-                if not (isinstance(subject, int) and 0 <= subject < spec.n_per_arm):
+                if not (type(subject) is int and 0 <= subject < spec.n_per_arm):
                     raise SpecError({"download.sbml": "subject index outside the arm"})
                 data = await self.run(sbml_text, spec, arm or 0, subject)
                 ctype, fname = "application/xml", f"subject{subject}.xml"
@@ -255,13 +311,15 @@ def make_app(*, workers: int = 2) -> tornado.web.Application:
     """The explorer as a tornado application (``app.settings["sessions"].close()`` removes its
     upload folder)."""
     sessions = _Sessions()
-    args = {"sessions": sessions, "pool": ThreadPoolExecutor(max_workers=workers)}
+    args = {"sessions": sessions, "pool": ThreadPoolExecutor(max_workers=workers), "jobs": {}}
     return tornado.web.Application(
         [
             (r"/", _Page, args),
             (r"/static/([a-z.]+)", _Static, args),
             (r"/api/options", _Options, args),
             (r"/api/view", _View, args),
+            (r"/api/progress", _Progress, args),
+            (r"/api/cancel", _Cancel, args),
             (r"/api/protocol", _Protocol, args),
             (r"/api/download/([a-z_./]+)", _Download, args),
         ],

@@ -135,6 +135,7 @@ async function update() {
   status.dataset.state = "busy";
   status.textContent = "";
   const t0 = performance.now();
+  const poll = setTimeout(() => watch(mine), 500);  // a long run shows its progress
   let r;
   try {
     r = await api("/api/view", readSpec(), ctl.signal);
@@ -143,8 +144,16 @@ async function update() {
     status.className = ""; status.dataset.state = "error";
     status.textContent = "the server did not answer: " + e.message;
     return;
+  } finally {
+    clearTimeout(poll);
+    if (mine === seq) { $("#progress").hidden = true; $("#cancel").hidden = true; }
   }
   if (mine !== seq) return;
+  if (r.status === 409) {
+    status.className = ""; status.dataset.state = "cancelled"; status.dataset.seq = String(mine);
+    status.textContent = "cancelled";
+    return;
+  }
   clearMessages();
   status.className = "";
   status.dataset.seq = String(mine);
@@ -161,6 +170,24 @@ async function update() {
   status.dataset.state = "done";
   status.dataset.ms = ms.toFixed(1);
   status.textContent = `updated in ${ms.toFixed(0)} ms`;
+}
+
+async function watch(mine) {
+  // progress of this session's view on the server, until the view is back
+  const bar = $("#progress");
+  $("#cancel").hidden = false;
+  bar.hidden = false;
+  while (mine === seq && $("#status").dataset.state === "busy") {
+    const r = await api("/api/progress");
+    if (!r.ok || !r.data.running) break;
+    bar.max = r.data.total; bar.value = r.data.done;
+    $("#status").textContent = `regimen ${r.data.done + 1} of ${r.data.total}`;
+    await new Promise((ok) => setTimeout(ok, 250));
+  }
+}
+
+async function cancel() {
+  await api("/api/cancel", {});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,6 +386,7 @@ async function start() {
     schedule();
   });
   $("#add-arm").addEventListener("click", () => { addArm({}); schedule(); });
+  $("#cancel").addEventListener("click", cancel);
   document.querySelectorAll("[data-download]").forEach((b) =>
     b.addEventListener("click", () => download(b.dataset.download)));
   await loadProtocol({shipped: sel.value});
