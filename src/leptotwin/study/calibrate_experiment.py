@@ -532,6 +532,7 @@ def fits_figure(result: ExperimentCalibration) -> Any:
     fig, axes = plt.subplots(1, len(obs), figsize=(4.6 * len(obs), 3.8), squeeze=False)
     arms = list(dict.fromkeys(result.experiment.measurements["arm"]))
     colours = {a: f"C{i}" for i, a in enumerate(arms)}
+    t0_h = load_catalog().in_vivo_value("lmc_mouse", "treatment_start") * 24.0
     for ax, oid in zip(axes[0], obs, strict=True):
         o = result.experiment.observables[oid]
         for arm in arms:
@@ -539,18 +540,18 @@ def fits_figure(result: ExperimentCalibration) -> Any:
             d = result.fits[(result.fits["observable"] == oid) & (result.fits["arm"] == arm)]
             if d.empty:
                 continue
-            scale = 24.0 if oid == "total_flux" else 1.0
-            ax.fill_between(
-                c["time_h"] / scale, c["model_low"], c["model_high"], color=colours[arm], alpha=0.2
-            )
-            ax.plot(c["time_h"] / scale, c["model_median"], color=colours[arm], label=arm)
-            ax.plot(d["time_h"] / scale, d["value"], "o", ms=4, color=colours[arm], alpha=0.8)
+            # BLI in days after inoculation, PK in hours after treatment start (as in the files)
+            scale, shift = (24.0, 0.0) if oid == "total_flux" else (1.0, t0_h)
+            tc, td = (c["time_h"] - shift) / scale, (d["time_h"] - shift) / scale
+            ax.fill_between(tc, c["model_low"], c["model_high"], color=colours[arm], alpha=0.2)
+            ax.plot(tc, c["model_median"], color=colours[arm], label=arm)
+            ax.plot(td, d["value"], "o", ms=4, color=colours[arm], alpha=0.8)
         if o.noise == "lognormal":
             ax.set_yscale("log")
             d = result.fits[result.fits["observable"] == oid]
             low = np.nanmin(np.r_[d["value"], d["model_low"]])
             ax.set_ylim(bottom=0.5 * low)
-        ax.set_xlabel("day after inoculation" if oid == "total_flux" else "h after inoculation")
+        ax.set_xlabel("day after inoculation" if oid == "total_flux" else "h after treatment start")
         ax.set_ylabel(f"{oid} ({o.unit})")
         ax.legend(fontsize=8)
     fig.suptitle(f"{result.experiment.name}: posterior median and 95 % band over the data")
