@@ -44,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import tornado.iostream
 import tornado.web
 
 from leptotwin.errors import LeptotwinError
@@ -143,6 +144,8 @@ class _Base(tornado.web.RequestHandler):
     async def guarded(self, work: Any) -> None:
         try:
             await work()
+        except tornado.iostream.StreamClosedError:
+            return  # the page went away (a newer view, a closed tab): nobody to answer
         except SpecError as exc:
             self.reply(422, {"error": exc.message, "fields": exc.fields})
         except LeptotwinError as exc:
@@ -185,6 +188,7 @@ class _View(_Base):
             if previous is not None:
                 previous["cancelled"] = True  # a newer view of this session replaces it
             self.jobs[sid] = job
+            self._job = job
 
             def progress(done: int, total: int) -> None:
                 job["done"], job["total"] = done, total
@@ -204,6 +208,12 @@ class _View(_Base):
             self.reply(200, _clean(view))
 
         await self.guarded(work)
+
+    def on_connection_close(self) -> None:
+        """The page dropped the request (it asked for a newer view): stop before the next arm."""
+        job = getattr(self, "_job", None)
+        if job is not None:
+            job["cancelled"] = True
 
 
 class _Progress(_Base):
