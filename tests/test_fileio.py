@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from leptotwin._fileio import prepare_out_dir
+from leptotwin._fileio import prepare_out_dir, write_table, write_table_chunks
 from leptotwin.errors import LeptotwinError
 
 
@@ -17,3 +19,111 @@ def test_refusal_under_make_says_how_to_pass_force(tmp_path, monkeypatch):
     monkeypatch.setenv("MAKELEVEL", "1")
     with pytest.raises(LeptotwinError, match=r"make \.\.\. ARGS=--force"):
         prepare_out_dir(tmp_path, force=False)
+
+
+# --- CSV tables through pyarrow (issue 14 item 3): the bytes pandas' to_csv writes -----------
+
+_TEXT = ["plain", "a,b", 'say "hi"', "two\nlines", "éα∂ 漢字", " lead", "x'y", None, "tab\tt"]
+
+
+def _awkward_frame(n: int, *, seed: int) -> pd.DataFrame:
+    """Every column kind fits-curves writes, with the values that format differently: signed
+    zeros, infinities, NaN, integral floats, both notation changes of repr, random bit patterns
+    (subnormals, extremes), text that needs quotes, unicode and missing text."""
+    rng = np.random.default_rng(seed)
+    special = [
+        0.0,
+        -0.0,
+        np.inf,
+        -np.inf,
+        np.nan,
+        1.0,
+        -100.0,
+        1e-4,
+        9.99e-5,
+        1e-5,
+        1.5e-7,
+        1e15,
+        9999999999999998.0,
+        1e16,
+        1.2345678901234568e17,
+        5e-324,
+        2.2250738585072014e-308,
+        1.7976931348623157e308,
+        0.1,
+        46.177803951984004,
+    ]
+    scaled = rng.normal(size=n) * 10.0 ** rng.integers(-30, 30, n)
+    scaled[: len(special)] = special
+    finite = rng.integers(0, 0x7FEFFFFFFFFFFFFF, n, dtype=np.int64).view(np.float64)
+    return pd.DataFrame(
+        {
+            "x": scaled,
+            "bits": np.where(rng.random(n) < 0.5, finite, -finite),
+            "fit": rng.normal(50.0, 30.0, n),  # values as fits.csv holds them
+            "n": rng.integers(-(10**15), 10**15, n),
+            "ok": rng.random(n) < 0.5,
+            "label": rng.choice(np.array(_TEXT, dtype=object), n),
+            "model": pd.Categorical(rng.choice(["LL.4", "d,1", 'q"', "é"], n)),
+        }
+    )
+
+
+def _read_back(path) -> pd.DataFrame:
+    return pd.read_csv(path, float_precision="round_trip", keep_default_na=False, na_values=[""])
+
+
+def test_csv_tables_are_pandas_bytes_and_read_back_exactly(tmp_path):
+    """write_table and write_table_chunks (pyarrow) write what ``to_csv(index=False)`` writes,
+    and the file reads back to the same values: every float bit for bit (-0.0 and inf too)."""
+    frame = _awkward_frame(5_000, seed=1)
+    whole = write_table(tmp_path / "whole.csv", frame)
+    assert whole.read_bytes() == frame.to_csv(index=False).encode("utf-8")
+    blocks = (frame.iloc[lo : lo + 777] for lo in range(0, len(frame), 777))
+    chunked = write_table_chunks(tmp_path / "chunked.csv", blocks)
+    assert chunked.read_bytes() == whole.read_bytes()
+    back = _read_back(whole)
+    assert list(back.columns) == list(frame.columns)
+    for name in ("x", "bits", "fit"):
+        assert back[name].dtype == np.float64
+        got, want = back[name].to_numpy(), frame[name].to_numpy()
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        assert np.array_equal(
+            got[~np.isnan(got)].view(np.int64), want[~np.isnan(want)].view(np.int64)
+        )
+    assert back["n"].dtype == np.int64 and back["n"].tolist() == frame["n"].tolist()
+    assert back["ok"].dtype == np.bool_ and back["ok"].tolist() == frame["ok"].tolist()
+    want_text = [None if v is None else v for v in frame["label"]]
+    assert [None if isinstance(v, float) else v for v in back["label"]] == want_text
+    assert back["model"].tolist() == frame["model"].astype(str).tolist()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"only": ["", "a", None]}),  # one column: csv quotes a lone empty field
+        pd.DataFrame({"a": ["x\ry", "z"], "b": [1.0, 2.0]}),  # "\r": quoting differs by Python
+        pd.DataFrame({"a": pd.array([1, None], dtype="Int64"), "b": [0.5, -0.0]}),
+        pd.DataFrame({"a": [1, "two"], "b": [True, False]}),  # not all text
+        pd.DataFrame({"a": pd.to_datetime(["2020-01-01", None]), "b": [1, 2]}),
+        pd.DataFrame({1: [1.0], "b": [2.0]}),  # a name that is not text
+        pd.DataFrame({"a": np.array([0.1, 1.5], np.float32), "b": [1, 2]}),
+        pd.DataFrame({"a": pd.Series([], dtype=float), "b": pd.Series([], dtype=object)}),
+    ],
+)
+def test_other_columns_are_written_by_pandas(tmp_path, frame):
+    path = write_table(tmp_path / "t.csv", frame)
+    assert path.read_bytes() == frame.to_csv(index=False).encode("utf-8")
+
+
+def test_a_failed_table_leaves_nothing(tmp_path):
+    """Blocks whose columns differ: no file, no temporary file; an earlier file is kept."""
+    good = pd.DataFrame({"a": [1.0], "b": ["x"]})
+    kept = write_table(tmp_path / "t.csv", good)
+    before = kept.read_bytes()
+    with pytest.raises(LeptotwinError, match="different columns"):
+        write_table_chunks(tmp_path / "t.csv", iter([good, good.rename(columns={"b": "c"})]))
+    with pytest.raises(LeptotwinError, match="no table"):
+        write_table_chunks(tmp_path / "new.csv", iter([]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+    assert kept.read_bytes() == before
