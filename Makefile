@@ -6,12 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv reproduce test fuzz lint format bench clean browser
 
+# The last step compiles the numba kernels `reproduce` uses into numba's disk cache (about 30 s of
+# one core, once per install), so that the first `make reproduce` does not (leptotwin/_warmup.py).
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check
+	MPLBACKEND=Agg $(BIN)/python -m leptotwin._warmup
 	touch $(STAMP)
 
 venv: $(STAMP)
