@@ -215,6 +215,13 @@ class ExperimentCalibration:
     def not_identifiable(self) -> list[str]:
         return list(self.summary.loc[~self.summary["identifiable"], "parameter"])
 
+    def not_converged(self, *, r_hat_max: float = 1.05, ess_min: float = 100.0) -> list[str]:
+        """Values whose R-hat exceeds ``r_hat_max`` or whose bulk ESS is below ``ess_min``
+        (the thresholds of :meth:`leptotwin.calibration.calibrate.CalibrationResult.converged`)."""
+        s = self.summary
+        bad = ~((s["r_hat"] <= r_hat_max) & (s["ess_bulk"] >= ess_min))
+        return list(s.loc[bad, "parameter"])
+
     def lines(self) -> list[str]:
         """A short text summary (one line per value)."""
         out = []
@@ -225,6 +232,12 @@ class ExperimentCalibration:
                 f"{r.posterior_high:.4g}] {r.unit} (prior {r.prior_median:.4g} "
                 f"[{r.prior_low:.4g}, {r.prior_high:.4g}]; R-hat {r.r_hat:.3f}, "
                 f"ESS {r.ess_bulk:.0f}){flag}"
+            )
+        slow = self.not_converged()
+        if slow:
+            out.append(
+                f"not converged (R-hat > 1.05 or bulk ESS < 100): {', '.join(slow)}; "
+                "rerun with more --steps"
             )
         return out
 
@@ -336,7 +349,8 @@ def calibrate_experiment(
     seed : int
     n_walkers, n_steps, burn : int, optional
         emcee settings; defaults ``max(8, 4 d)`` walkers (d values), ``burn = 100`` and
-        ``n_steps = burn + max(150, ceil(draws / walkers))``.
+        ``n_steps = burn + max(300, ceil(draws / walkers))`` (about 50 autocorrelation times
+        kept on examples/own-lab, emcee's advice).
     n_starts : int
         Maximum a posteriori searches (the first from the prior medians).
     catalog : Catalog, optional
@@ -368,7 +382,7 @@ def calibrate_experiment(
     ndim = len(specs)
     walkers = n_walkers or max(8, 4 * ndim + (4 * ndim) % 2)
     burn_ = 100 if burn is None else burn
-    steps = n_steps or burn_ + max(150, math.ceil(draws / walkers))
+    steps = n_steps or burn_ + max(300, math.ceil(draws / walkers))
     keep = min(draws, walkers * (steps - burn_))
     loglik = ExperimentLogLikelihood(exp, [s.name for s in specs], catalog=cat, dt_h=dt_h)
     transform = ZTransform(specs)
