@@ -581,7 +581,7 @@ def calibrate(
     ] = None,
     steps: Annotated[
         int | None,
-        typer.Option(help="Steps per walker (default burn-in + max(150, draws/walkers))."),
+        typer.Option(help="Steps per walker (default burn-in + max(300, draws/walkers))."),
     ] = None,
     burn: Annotated[int | None, typer.Option(help="Burn-in steps (default 100).")] = None,
     force: _Force = False,
