@@ -196,11 +196,12 @@ def test_petab_problem_reads_back_as_the_same_experiment(problem):
 
 def test_cli_calibrate_petab(tmp_path, run_cli, problem):
     out = tmp_path / "cal"
-    code, _, err = run_cli(
+    code, stdout, err = run_cli(
         "calibrate", "--petab", str(problem[0] / "problem.yaml"), "--out", str(out),
         "--draws", "50", "--walkers", "8", "--steps", "20", "--burn", "10",
     )  # fmt: skip
     assert code == 0, err
+    assert "not converged" in stdout and "rerun with more --steps" in stdout  # 10 kept steps
     assert (
         "measurements.tsv"
         in yaml.safe_load((out / "overlay.yaml").read_text())["values"][CL]["source"]
