@@ -28,14 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
+from scipy import special
 
 from leptotwin._checks import check_alpha
 from leptotwin.analysis._drfit import BatchFit, delta_method, fit_batch, make_batch
 from leptotwin.analysis._drinput import check_frame, read_tidy_csv
 from leptotwin.analysis._llmodels import DoseResponseModel, get_model
 from leptotwin.analysis._lmsolver import STATUS_BY_CODE, FitStatus
-from leptotwin.analysis.ratios import log_ratio_ci
 from leptotwin.errors import LeptotwinError
 
 __all__ = [
@@ -52,6 +51,29 @@ Array = NDArray[np.float64]
 _STATUS_OBJECTS = np.array(STATUS_BY_CODE, dtype=object)
 _STATUS_NAMES = np.array([s.name.lower() for s in STATUS_BY_CODE], dtype=object)
 _SRC = "DoseResponseFitter.fit"
+
+
+# The F and t quantiles the fitter needs, as scipy.stats computes them (f.isf, t.ppf, f.sf for
+# the arguments used here) from the scipy.special functions it calls: importing scipy.stats
+# costs about 0.6 s of every ``leptotwin fit-curves`` run (issue 14).
+def _f_isf(q: float, dfn: float, dfd: Array) -> Array:
+    """``scipy.stats.f.isf(q, dfn, dfd)`` for 0 < q < 1 and degrees of freedom > 0."""
+    return special.fdtri(dfn, dfd, 1.0 - q)
+
+
+def _t_ppf(q: float, df: Array) -> Array:
+    """``scipy.stats.t.ppf(q, df)`` for 0 < q < 1 (NaN where df is NaN or <= 0)."""
+    df = np.asarray(df, dtype=float)
+    return np.where(df > 0, special.stdtrit(np.where(df > 0, df, 1.0), q), np.nan)
+
+
+def _f_sf(x: Array, dfn: float, dfd: Array) -> Array:
+    """``scipy.stats.f.sf(x, dfn, dfd)`` for degrees of freedom > 0: 1 at x <= 0, 0 at x = inf,
+    NaN at NaN."""
+    x = np.asarray(x, dtype=float)
+    inside = (x > 0) & (x < np.inf)
+    sf = special.fdtrc(dfn, dfd, np.where(inside, x, 1.0))
+    return np.where(inside, sf, np.where(x <= 0, 1.0, np.where(np.isnan(x), np.nan, 0.0)))
 
 
 # --------------------------------------------------------------------------- input
@@ -360,7 +382,7 @@ class DoseResponseFitter:
         else:
             dof = b.n_obs - p
             uniq, inverse = np.unique(np.maximum(dof, 1), return_inverse=True)  # few values
-            crit = stats.f.isf(self.alpha, p - 1, uniq)[inverse]
+            crit = _f_isf(self.alpha, p - 1, uniq)[inverse]
             with np.errstate(divide="ignore", invalid="ignore"):
                 f_stat = ((b.tss - fit.rss) / (p - 1)) / (fit.rss / dof)
             flat = fitted & ~(f_stat > crit)
@@ -444,7 +466,7 @@ class DoseResponseFitter:
         dof = self.df_resid_.to_numpy().astype(float)
         uniq, inverse = np.unique(dof, return_inverse=True)  # few distinct values
         with np.errstate(invalid="ignore"):
-            return stats.t.ppf(1 - self.alpha / 2, np.where(uniq > 0, uniq, np.nan))[inverse]
+            return _t_ppf(1 - self.alpha / 2, np.where(uniq > 0, uniq, np.nan))[inverse]
 
     # ------------------------------------------------------------------ effective doses
     def ed(
@@ -585,7 +607,7 @@ class DoseResponseFitter:
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = 1.0 - sig.rss / b.tss
             f_stat = ((b.tss - sig.rss) / (p - 1)) / (sig.rss / dof)
-            f_p = np.where(dof > 0, stats.f.sf(f_stat, p - 1, np.maximum(dof, 1)), np.nan)
+            f_p = np.where(dof > 0, _f_sf(f_stat, p - 1, np.maximum(dof, 1)), np.nan)
         with np.errstate(over="ignore", invalid="ignore"):
             log_ed50 = self.model.log_ed(fit.params, 50.0)
             ed50 = np.exp(log_ed50)
@@ -768,6 +790,8 @@ def fold_resistance(
     eds = fitter.ed([p]).set_index("curve")
     ed_r, ed_s = eds.loc[resistant], eds.loc[sensitive]
     dof = fitter.df_resid_[resistant] + fitter.df_resid_[sensitive]
+    from leptotwin.analysis.ratios import log_ratio_ci  # scipy.stats: only here
+
     r = log_ratio_ci(
         ed_r["estimate"], ed_r["se"], ed_s["estimate"], ed_s["se"], df=dof, alpha=fitter.alpha
     )

@@ -37,12 +37,10 @@ import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
 from numpy.typing import NDArray
 
 from leptotwin._fileio import (
@@ -57,6 +55,9 @@ from leptotwin.analysis.doseresponse import DoseResponseFitter
 from leptotwin.errors import LeptotwinError
 from leptotwin.study._figure_out import FigureWriter, figure_mode
 from leptotwin.study.distributed import auto_chunk_size
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (0.5 s of start-up)
+    from matplotlib.figure import Figure
 
 __all__ = [
     "CHUNK_CURVES",
@@ -108,6 +109,8 @@ def set_figures(
 ) -> Iterator[tuple[str, Figure]]:
     """One figure per curve set, drawn only when the iterator reaches it (write each one before
     asking for the next: memory then does not grow with the number of sets)."""
+    from matplotlib.figure import Figure
+
     lookup = _label_lookup(fitter)
     for name, labels in sets.items():
         fig = Figure(figsize=(6.5, 4.5), layout="constrained")
@@ -127,6 +130,9 @@ def summary_curves_figure(
     """The first ``n_sets`` curve sets, one panel each (titled with the set's name), in a grid of
     at most 4 columns; the title says how many sets there are in all and how many curves
     (``n_curves``, else the fitter's: ``fitter`` needs only the curves of the sets drawn)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
+
     lookup = _label_lookup(fitter)
     shown = list(sets.items())[:n_sets]
     ncols = max(1, min(4, len(shown)))
@@ -153,6 +159,8 @@ def summary_curves_figure(
 
 def qc_figure(qc: pd.DataFrame) -> Figure:
     """Fit status counts (bars) and the R² of the fitted curves (histogram) of a QC table."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(9, 3.8), layout="constrained")
     left, right = fig.subplots(1, 2)
     counts = qc["status"].astype(str).value_counts()
@@ -181,6 +189,8 @@ def ic50_figure(qc: pd.DataFrame) -> Figure:
     """Histogram of the IC50s of converged curves (log scale) over the tested doses and a decade
     either side, within and beyond the tested doses stacked; IC50s further out are drawn in the
     outermost bins."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.add_subplot()
     ic50 = pd.to_numeric(qc["ic50"], errors="coerce").to_numpy(float)
