@@ -61,9 +61,11 @@ __all__ = [
     "CLAIM_SECTIONS",
     "GOAL_P_PASS",
     "EnsembleResult",
+    "PendingEnsemble",
     "ensemble_figure",
     "jeffreys_interval",
     "run_claims_ensemble",
+    "start_claims_ensemble",
 ]
 
 CLAIMS_ENSEMBLE_CSV = "claims_ensemble.csv"
@@ -214,6 +216,26 @@ def run_claims_ensemble(
     -------
     EnsembleResult
     """
+    return start_claims_ensemble(
+        n, seed=seed, source=source, catalog=catalog, sections=sections, jobs=jobs
+    ).result(on_draw)
+
+
+def start_claims_ensemble(
+    n: int,
+    *,
+    seed: int,
+    source: Source = "posterior",
+    catalog: Catalog | None = None,
+    sections: Iterable[str] = CLAIM_SECTIONS,
+    jobs: int | None = None,
+) -> PendingEnsemble:
+    """:func:`run_claims_ensemble` started in worker processes, to be collected later.
+
+    With ``jobs`` ≥ 2 the draws start at once in the background, so the caller can do other work
+    meanwhile (``reproduce`` runs its sections); :meth:`PendingEnsemble.result` waits for them.
+    With one job nothing starts before ``result`` (the draws run in this process). The draws and
+    their results are the same either way."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise LeptotwinError(
             "ensemble size must be a positive integer",
@@ -228,44 +250,92 @@ def run_claims_ensemble(
         (i, {k: float(v) for k, v in row.items()}, _draw_seed(seed, i), names)
         for i, row in enumerate(params.to_dict(orient="records"))
     ]
-    jobs = _jobs(jobs, len(tasks))
-    start = time.perf_counter()
-    rows: list[dict] = []
-    if jobs == 1:
-        for k, task in enumerate(tasks, start=1):
-            rows.extend(_evaluate_draw(*task))
-            if on_draw is not None:
-                on_draw(k)
-    else:
-        # small batches keep both workers busy to the end and the progress bar moving
-        batches = [tasks[i : i + 2] for i in range(0, len(tasks), 2)]
-        ctx = mp.get_context(_START_METHOD)
-        done = 0
-        try:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                for batch_rows in pool.map(_worker, batches):
+    return PendingEnsemble(int(n), tasks, params, source, int(seed), _jobs(jobs, len(tasks)))
+
+
+class PendingEnsemble:
+    """A claims ensemble under way (:func:`start_claims_ensemble`); :meth:`result` collects it."""
+
+    def __init__(
+        self,
+        n: int,
+        tasks: list[tuple[int, dict[str, float], int, tuple[str, ...]]],
+        params: pd.DataFrame,
+        source: str,
+        seed: int,
+        jobs: int,
+    ) -> None:
+        self.n, self.tasks, self.params = n, tasks, params
+        self.source, self.seed, self.jobs = source, seed, jobs
+        self.names = tasks[0][3] if tasks else ()
+        self._start = time.perf_counter()
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: list = []
+        if jobs > 1:
+            # small batches keep both workers busy to the end and the progress bar moving
+            batches = [tasks[i : i + 2] for i in range(0, len(tasks), 2)]
+            self._pool = ProcessPoolExecutor(
+                max_workers=jobs, mp_context=mp.get_context(_START_METHOD)
+            )
+            self._futures = [self._pool.submit(_worker, batch) for batch in batches]
+
+    @property
+    def background(self) -> bool:
+        """Whether the draws run in worker processes (already started)."""
+        return self._pool is not None
+
+    def result(self, on_draw: Callable[[int], None] | None = None) -> EnsembleResult:
+        """Wait for every draw; ``on_draw`` gets the number of draws finished so far."""
+        rows: list[dict] = []
+        if self._pool is None:
+            for k, task in enumerate(self.tasks, start=1):
+                rows.extend(_evaluate_draw(*task))
+                if on_draw is not None:
+                    on_draw(k)
+        else:
+            done = 0
+            try:
+                for future in self._futures:
+                    batch_rows = future.result()
                     rows.extend(batch_rows)
                     done += len({r["draw"] for r in batch_rows}) or 2
                     if on_draw is not None:
-                        on_draw(min(done, len(tasks)))
-        except BrokenProcessPool as exc:  # a worker killed (out of memory, a signal): say so
-            raise LeptotwinError(
-                "a worker process of the claims ensemble died",
-                source="--jobs",
-                value=jobs,
-                expected=f"fewer workers or more memory (draws finished: {done} of {len(tasks)})",
-            ) from exc
-    elapsed = time.perf_counter() - start
-    draws = pd.DataFrame(rows, columns=["draw", "id", "status", "measured", "trace"])
-    return EnsembleResult(
-        summary=_summarise(draws, int(n)),
-        draws=draws.drop(columns="trace"),
-        parameters=params,
-        source=source,
-        seed=int(seed),
-        elapsed_s=elapsed,
-        jobs=jobs,
-    )
+                        on_draw(min(done, len(self.tasks)))
+            except BrokenProcessPool as exc:  # a worker killed (out of memory, a signal): say so
+                raise LeptotwinError(
+                    "a worker process of the claims ensemble died",
+                    source="--jobs",
+                    value=self.jobs,
+                    expected=f"fewer workers or more memory (draws finished: {done} of "
+                    f"{len(self.tasks)})",
+                ) from exc
+            finally:
+                self.cancel()
+        elapsed = time.perf_counter() - self._start
+        draws = pd.DataFrame(rows, columns=["draw", "id", "status", "measured", "trace"])
+        return EnsembleResult(
+            summary=_summarise(draws, self.n),
+            draws=draws.drop(columns="trace"),
+            parameters=self.params,
+            source=self.source,
+            seed=self.seed,
+            elapsed_s=elapsed,
+            jobs=self.jobs,
+        )
+
+    def cancel(self) -> None:
+        """Stop the workers (draws not collected are lost); nothing if none run."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        pending = any(not f.done() for f in self._futures)
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=not pending, cancel_futures=True)
+        if pending:  # a draw takes seconds: end the workers rather than wait for them
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.join(timeout=10)
 
 
 def _jobs(jobs: int | None, n: int) -> int:

@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -67,6 +68,9 @@ from leptotwin.catalog import Catalog, using_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.study.claims import ClaimResult, ClaimStatus, claims_rich_table, load_claims
 from leptotwin.study.report import Report, Section
+
+if TYPE_CHECKING:
+    from leptotwin.study.ensemble import PendingEnsemble
 
 __all__ = [
     "CLAIMS_CSV",
@@ -535,11 +539,18 @@ def run_reproduce(
 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     results: list[SectionResult] = []
+    early = _start_ensemble(ensemble, seed, specs, jobs)
     try:
         elapsed = _run_sections(specs, results, seed, staging, quick, progress, console, catalog)
         if ensemble:
             claim_sections = [s.name for s, r in zip(specs, results, strict=True) if r.claims]
-            specs = [*specs, _ensemble_spec(ensemble, claim_sections, progress, console, jobs)]
+            if early is not None and list(early.names) != claim_sections:
+                early.cancel()  # started for other sections than those that reported claims
+                early = None
+            specs = [
+                *specs,
+                _ensemble_spec(ensemble, claim_sections, progress, console, jobs, early),
+            ]
             elapsed.update(
                 _run_sections(specs[-1:], results, seed, staging, quick, False, console, catalog)
             )
@@ -589,6 +600,8 @@ def run_reproduce(
 
         files = _move_into_place(staging, out)
     finally:
+        if early is not None:
+            early.cancel()  # a section failed before the ensemble was collected
         _close_figures(fig for res in results for fig in res.figures)
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -701,15 +714,39 @@ class _SubstepBar:
         self._task, self._last = None, (0, None)
 
 
+def _start_ensemble(
+    n: int, seed: int, specs: list[SectionSpec], jobs: int | None
+) -> PendingEnsemble | None:
+    """The claims ensemble started in worker processes before the sections run, so that its
+    draws use the cores the (mostly single-threaded) sections leave idle; ``None`` where it
+    cannot start early (no ensemble, one job, a section not in the registry). It is started for
+    the registered claim sections among ``specs``; should other sections report claims, the run
+    cancels it and runs the ensemble afterwards, as before."""
+    from leptotwin.study.ensemble import CLAIM_SECTIONS, _jobs, start_claims_ensemble
+
+    if not n or _jobs(jobs, n) < 2:
+        return None
+    if any(_REGISTRY.get(s.name) is not s for s in specs):
+        return None
+    names = [s.name for s in specs if s.name in CLAIM_SECTIONS]
+    return start_claims_ensemble(n, seed=seed, sections=names, jobs=jobs) if names else None
+
+
 def _ensemble_spec(
-    n: int, claim_sections: list[str], progress: bool, console: Console, jobs: int | None
+    n: int,
+    claim_sections: list[str],
+    progress: bool,
+    console: Console,
+    jobs: int | None,
+    pending: PendingEnsemble | None = None,
 ) -> SectionSpec:
-    """The ensemble as a last section: P(PASS) per claim over ``n`` parameter draws."""
+    """The ensemble as a last section: P(PASS) per claim over ``n`` parameter draws (collected
+    from ``pending`` where it was started before the sections)."""
     from leptotwin.study.ensemble import (
         CLAIMS_ENSEMBLE_CSV,
         GOAL_P_PASS,
         ensemble_figure,
-        run_claims_ensemble,
+        start_claims_ensemble,
     )
 
     def ensemble_section(ctx: Context) -> SectionResult:
@@ -721,13 +758,11 @@ def _ensemble_spec(
         )
         with Progress(*columns, console=console, disable=not progress) as bar:
             task = bar.add_task("ensemble", total=n)
-            res = run_claims_ensemble(
-                n,
-                seed=ctx.seed,
-                sections=claim_sections,
-                jobs=jobs,
-                on_draw=lambda k: bar.update(task, completed=k),
+            started = pending or start_claims_ensemble(
+                n, seed=ctx.seed, sections=claim_sections, jobs=jobs
             )
+            res = started.result(on_draw=lambda k: bar.update(task, completed=k))
+        alongside = pending is not None
         summary = res.summary
         below = summary.loc[summary["p_pass"] < GOAL_P_PASS, "id"].tolist()
         fitted = res.parameters.attrs.get("fitted", [])
@@ -746,7 +781,11 @@ def _ensemble_spec(
             f"know. P(PASS) with its 95 % Jeffreys interval; goal ≥ {GOAL_P_PASS:g}. Sections "
             f"run in ensemble mode (quick cohorts, report-only grids skipped): "
             f"{', '.join(claim_sections)}; {res.jobs} worker processes, "
-            f"{res.elapsed_s:.0f} s. "
+            + (
+                f"started with the other sections and done {res.elapsed_s:.0f} s later. "
+                if alongside
+                else f"{res.elapsed_s:.0f} s. "
+            )
             + (f"Below the goal: {', '.join(below)}." if below else "Every claim meets the goal.")
         )
         return SectionResult(
