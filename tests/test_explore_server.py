@@ -24,7 +24,7 @@ import pytest
 from leptotwin.explore import compute_view, parse_spec, serve
 from leptotwin.study.schedule_sweep import wilson_interval
 
-#: A small mouse view: two regimens, 5 mice each, 4 weeks of treatment.
+#: A small mouse view: two regimens, 5 mice each, 2 weeks of treatment.
 MOUSE = {
     "species": "mouse",
     "inoculum": "A925L/AR",
@@ -36,7 +36,7 @@ MOUSE = {
         },
     ],
     "n_per_arm": 5,
-    "days": 35,
+    "days": 21,
     "seed": 7,
 }
 
@@ -121,7 +121,7 @@ def test_view_tables_equal_leptotwin_simulate(server, tmp_path, run_cli):
         assert status == 200 and ctype.startswith("text/csv")
         assert body == (out / f"{name}.csv").read_bytes(), name
     obs = pd.read_csv(out / "observations.csv")
-    start, day = 7.0, 35.0  # treatment start of the mouse model; last observation <= week 12
+    start, day = 7.0, 21.0  # treatment start of the mouse model; last observation <= week 12
     base = obs[obs["day"] == start].set_index("subject")["total_cells"]
     at = obs[obs["day"] == day]
     ok = at["alive"] & (at["total_cells"] / at["subject"].map(base) <= 1.0)
@@ -229,7 +229,7 @@ def test_twenty_concurrent_sessions_no_cross_talk(server):
                       "regimens": {"alectinib": "600 mg BID",
                                    "osimertinib": f"{20 * (i + 1)} mg QD"}}],
             "n_per_arm": 10 + i,
-            "days": 28,
+            "days": 14,
             "seed": i,
             "uncertainty": "posterior-median",
         }  # fmt: skip
@@ -256,9 +256,10 @@ def test_long_view_shows_progress_and_can_be_cancelled(server):
     arm when cancelled (409); another session sees no job of its own."""
     c, other = Client(server), Client(server)
     c.request("/")  # the session cookie
-    slow = {**MOUSE, "uncertainty": "posterior", "n_per_arm": 10, "seed": 11, "days": 14, "arms": [
-        {"name": f"alectinib {d} mg/kg", "regimens": {"alectinib": f"{d} mg/kg QD"}}
-        for d in (5, 10, 15, 20)]}  # fmt: skip
+    arms = [{"name": f"alectinib {d} mg", "regimens": {"alectinib": f"{d} mg BID"}}
+            for d in (300, 450, 600, 750)]  # fmt: skip
+    slow = {"species": "human", "uncertainty": "posterior", "n_per_arm": 10, "seed": 11,
+            "days": 14, "arms": arms}  # fmt: skip
     box: dict = {}
     thread = threading.Thread(target=lambda: box.update(r=c.json("/api/view", slow)))
     thread.start()

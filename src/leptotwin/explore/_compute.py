@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from leptotwin.analysis.survival import kaplan_meier, median_survival
+from leptotwin.analysis.survival import kaplan_meier
 from leptotwin.catalog import Catalog, load_catalog, using_catalog
 from leptotwin.explore._spec import ArmSpec, ViewSpec, treatment_start_d
 from leptotwin.model.cohort import Arm, CohortResult
@@ -322,6 +323,42 @@ def _finite(x: Any) -> Any:
     return x
 
 
+def kaplan_meier_arrays(
+    time_days: Any, event: Any, alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Kaplan-Meier estimate with lifelines' exponential Greenwood (log-log) interval, in numpy.
+
+    The same numbers as :func:`leptotwin.analysis.survival.kaplan_meier` (lifelines) and its
+    median (first time with S <= 0.5; inf if never), about 100x faster on a small arm (lifelines
+    builds several DataFrames per fit): the page redraws on every changed dose. Tested against
+    lifelines.
+
+    Returns
+    -------
+    time_days, survival, lower, upper : ndarray of shape (m,)
+        At time 0 and every distinct time.
+    median_days : float
+    """
+    from scipy.stats import norm
+
+    t = np.asarray(time_days, dtype=float)
+    e = np.asarray(event).astype(bool)
+    times = np.unique(np.concatenate([[0.0], t]))
+    n = (t.size - np.searchsorted(np.sort(t), times, side="left")).astype(float)
+    d = np.bincount(np.searchsorted(times, t[e]), minlength=times.size).astype(float)
+    z = norm.ppf(1.0 - alpha / 2.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.exp(np.cumsum(np.log(n - d) - np.log(n)))  # as lifelines sums it
+        v = np.log(s)
+        spread = z * np.sqrt(np.cumsum(d / (n * (n - d)))) / v
+        a = np.exp(-np.exp(np.log(-v) + spread))
+        b = np.exp(-np.exp(np.log(-v) - spread))
+    lo = np.where(s == 0, 0.0, np.where(np.isnan(a) | np.isnan(b), 1.0, np.minimum(a, b)))
+    hi = np.where(s == 0, 0.0, np.where(np.isnan(a) | np.isnan(b), 1.0, np.maximum(a, b)))
+    below = np.flatnonzero(s <= 0.5)
+    return times, s, lo, hi, float(times[below[0]]) if below.size else math.inf
+
+
 @functools.lru_cache(maxsize=64)
 def _arm_view(one: ViewSpec) -> dict[str, Any]:
     """The numbers of a one-arm view (cached: a changed regimen recomputes its arm only)."""
@@ -329,8 +366,7 @@ def _arm_view(one: ViewSpec) -> dict[str, Any]:
     control = _control(one, cohort.observations, which)
     b = _burden(cohort.observations)
     surv, _ = _survival_table(one, cohort)
-    k = kaplan_meier(surv)
-    m = median_survival(surv).iloc[0]
+    times, s, lo, hi, median = kaplan_meier_arrays(surv["time_days"], surv["event"])
     c = control.iloc[0]
     return {
         "control": {
@@ -343,13 +379,8 @@ def _arm_view(one: ViewSpec) -> dict[str, Any]:
             **{col: b[col].tolist() for col in b.columns if col.startswith("p")},
             "n_alive": b["n_alive"].tolist(),
         },
-        "survival": {
-            "t": k["time_days"].tolist(),
-            "s": k["survival"].tolist(),
-            "lo": k["lower"].tolist(),
-            "hi": k["upper"].tolist(),
-        },
-        "median_days": _finite(float(m["median_days"])),
+        "survival": {"t": times.tolist(), "s": s.tolist(), "lo": lo.tolist(), "hi": hi.tolist()},
+        "median_days": _finite(float(median)),
     }
 
 

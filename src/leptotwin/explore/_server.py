@@ -37,6 +37,7 @@ import logging
 import math
 import secrets
 import shutil
+import socket
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -356,10 +357,10 @@ def serve(
         app = make_app()
         # bodies up to 4x the limit are read and refused with a message; larger ones are cut off
         server = tornado.httpserver.HTTPServer(app, max_body_size=4 * MAX_BODY_BYTES)
-        sockets = tornado.netutil.bind_sockets(port, address=host)
-        server.add_sockets(sockets)
+        sock = _bind(host, port)
+        server.add_sockets([sock])
         if ready is not None:
-            ready(sockets[0].getsockname()[1])
+            ready(sock.getsockname()[1])
         try:
             while stop is None or not stop.is_set():
                 await asyncio.sleep(0.1)
@@ -367,6 +368,21 @@ def serve(
             server.stop()
             app.settings["sessions"].close()
 
-    import tornado.netutil
-
     asyncio.run(main())
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on the first address of ``host`` (closed again if binding fails)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
