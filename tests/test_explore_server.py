@@ -24,7 +24,7 @@ import pytest
 from leptotwin.explore import compute_view, parse_spec, serve
 from leptotwin.study.schedule_sweep import wilson_interval
 
-#: A small mouse view: two regimens, 5 mice each, 2 weeks of treatment.
+#: A small mouse view: two regimens, 5 mice each, 1 week of treatment.
 MOUSE = {
     "species": "mouse",
     "inoculum": "A925L/AR",
@@ -36,7 +36,7 @@ MOUSE = {
         },
     ],
     "n_per_arm": 5,
-    "days": 21,
+    "days": 14,
     "seed": 7,
 }
 
@@ -121,7 +121,7 @@ def test_view_tables_equal_leptotwin_simulate(server, tmp_path, run_cli):
         assert status == 200 and ctype.startswith("text/csv")
         assert body == (out / f"{name}.csv").read_bytes(), name
     obs = pd.read_csv(out / "observations.csv")
-    start, day = 7.0, 21.0  # treatment start of the mouse model; last observation <= week 12
+    start, day = 7.0, 14.0  # treatment start of the mouse model; last observation <= week 12
     base = obs[obs["day"] == start].set_index("subject")["total_cells"]
     at = obs[obs["day"] == day]
     ok = at["alive"] & (at["total_cells"] / at["subject"].map(base) <= 1.0)
