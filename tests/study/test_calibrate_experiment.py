@@ -243,6 +243,8 @@ def test_swapped_sbml_model_is_refused(tmp_path, problem):
         ("measurements", "time", 1, "soon", r"measurements.tsv: row 3, time: not a finite"),
         ("conditions", "mg_osimertinib_oral_0", 0, "9", r"conditions.tsv: row 2, mg_osimer"),
         ("parameters", "nominalValue", 2, "0", r"parameters.tsv: row 4, nominalValue: .*> 0"),
+        ("observables", "observableTransformation", 0, "lin", r"observables.tsv: row 2, obs"),
+        ("observables", "noiseDistribution", 0, "laplace", r"observables.tsv: row 2, noiseD"),
     ],
 )
 def test_bad_petab_tables_name_file_row_field(tmp_path, problem, table, column, row, value, match):

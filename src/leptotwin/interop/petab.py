@@ -764,15 +764,41 @@ def read_petab_problem(
     # the noise SDs and the estimated values come from the parameter table
     observables = dict(design.get("observables") or {})
     oid_of = {observable_id(o): o for o in observables}
-    obs_t = _read_tsv(here / names["observable"], names["observable"], ("observableId",))
-    for i, oid in enumerate(obs_t["observableId"]):
+    oname = names["observable"]
+    obs_t = _read_tsv(here / oname, oname, ("observableId",))
+    for i, r in obs_t.iterrows():
+        oid, where = str(r["observableId"]), f"row {int(i) + 2}"
         if oid not in oid_of:
             raise LeptotwinError(
                 "an observable the model's design does not have",
-                source=names["observable"],
-                field=f"row {i + 2}, observableId",
+                source=oname,
+                field=f"{where}, observableId",
                 value=oid,
                 expected="one of " + ", ".join(oid_of),
+            )
+        noise = (
+            observables[oid_of[oid]].get("noise")
+            if isinstance(observables[oid_of[oid]], dict)
+            else None
+        )
+        want = {"lognormal": "log", "normal": "lin"}.get(str(noise))
+        got = str(r.get("observableTransformation", "lin") or "lin")
+        if want is not None and got != want:
+            raise LeptotwinError(
+                "noise model differs from the one the problem was written with",
+                source=oname,
+                field=f"{where}, observableTransformation",
+                value=got,
+                expected=f"{want!r} ({noise} in the design; edit the experiment file and export "
+                "again)",
+            )
+        if str(r.get("noiseDistribution", "normal") or "normal") != "normal":
+            raise LeptotwinError(
+                "only normal noise (on the transformed scale) is read back",
+                source=oname,
+                field=f"{where}, noiseDistribution",
+                value=str(r["noiseDistribution"]),
+                expected="'normal'",
             )
     pname = names["parameter"]
     estimate = []
