@@ -33,7 +33,7 @@ from leptotwin.catalog import Catalog, load_catalog, using_catalog
 from leptotwin.explore._spec import ArmSpec, ViewSpec, treatment_start_d
 from leptotwin.model.cohort import Arm, CohortResult
 from leptotwin.model.pathway import PathwayModel
-from leptotwin.model.pk import simulate_pk
+from leptotwin.model.pk import Metabolite, PKStream, simulate_pk
 from leptotwin.model.regimen import parse_regimen
 from leptotwin.model.streams import concat_cohorts, simulate_lmc_subjects
 from leptotwin.model.tumor import TumorParameters, default_clones
@@ -277,43 +277,51 @@ def _potency(species: str) -> dict[str, float]:
 @functools.lru_cache(maxsize=128)
 def _exposure(
     species: str, drug: str, text: str, n: int, horizon_h: float, seed: int, uncertainty: str
-) -> dict:
-    """Concentration bands of one drug and regimen (from the first dose) over free potency."""
+) -> tuple[dict, ...]:
+    """Concentration bands of one drug and regimen (from the first dose) over free potency: the
+    drug, then each active metabolite it forms (AZ5104 from osimertinib), in the same subjects."""
     t = np.arange(0.0, max(horizon_h, 24.0) + 1e-9, 1.0)
     rng = np.random.default_rng([seed, int.from_bytes(drug.encode()[:8], "little")])
     cat = _point_catalog("posterior-median" if uncertainty == "posterior" else uncertainty)
-    res = simulate_pk(drug, species, parse_regimen(text), t_h=t, n_subjects=n, rng=rng, catalog=cat)
-    k = _potency(species)[drug]
+    regs = parse_regimen(text)
+    res = simulate_pk(drug, species, regs, t_h=t, n_subjects=n, rng=rng, catalog=cat)
+    potency = _potency(species)
+    entries = [(drug, None, {"plasma (unbound)": res.unbound_nM, "CSF": res.csf_nM,
+                             "lesion (unbound)": res.lesion_nM})]  # fmt: skip
+    for met, fraction in cat.metabolites_of(drug, species):
+        if met not in potency:
+            continue
+        m = Metabolite(cat.pk_parameters(met, species), fraction, catalog=cat)
+        stream = PKStream(res.subjects, regs, horizon_h=float(t[-1]), metabolite=m)
+        conc = np.stack([np.stack(stream.advance(x)) for x in t], axis=-1)  # (3, n, T)
+        entries.append((met, drug, {"plasma (unbound)": conc[0] * np.asarray(stream.fu),
+                                    "CSF": conc[1], "lesion (unbound)": conc[2]}))  # fmt: skip
     step = max(1, t.size // 240)
     keep = np.arange(0, t.size, step)
-    out: dict[str, Any] = {
-        "drug": drug,
-        "regimen": text,
-        "free_potency_nM": k,
-        "t_days": (t[keep] / 24.0).round(4).tolist(),
-        "compartments": {},
-    }
     last = t >= t[-1] - 24.0
-    rows = []
-    for label, attr in _COMPARTMENTS:
-        arr = getattr(res, attr)
-        q = np.percentile(arr[:, keep], [5, 50, 95], axis=0)
-        out["compartments"][label] = {
-            f"p{p:02d}": (q[i] / k).tolist() for i, p in enumerate((5, 50, 95))
+    out = []
+    for name, parent, arrays in entries:
+        k = potency[name]
+        one: dict[str, Any] = {
+            "drug": name if parent is None else f"{name} (from {parent})",
+            "regimen": text,
+            "free_potency_nM": k,
+            "t_days": (t[keep] / 24.0).round(4).tolist(),
+            "compartments": {},
         }
-        avg = arr[:, last].mean(axis=1)
-        p5, p50, p95 = np.percentile(avg, [5, 50, 95])
-        rows.append(
-            {
-                "compartment": label,
-                "median_nM": p50,
-                "p05_nM": p5,
-                "p95_nM": p95,
-                "median_over_potency": p50 / k,
+        rows = []
+        for label, arr in arrays.items():
+            q = np.percentile(arr[:, keep], [5, 50, 95], axis=0)
+            one["compartments"][label] = {
+                f"p{p:02d}": (q[i] / k).tolist() for i, p in enumerate((5, 50, 95))
             }
-        )
-    out["last_day"] = rows
-    return out
+            avg = arr[:, last].mean(axis=1)
+            p5, p50, p95 = np.percentile(avg, [5, 50, 95])
+            rows.append({"compartment": label, "median_nM": p50, "p05_nM": p5, "p95_nM": p95,
+                         "median_over_potency": p50 / k})  # fmt: skip
+        one["last_day"] = rows
+        out.append(one)
+    return tuple(out)
 
 
 def _finite(x: Any) -> Any:
@@ -420,8 +428,11 @@ def compute_view(
                 "regimens": dict(arm.regimens),
                 **numbers,
                 "exposure": [
-                    _exposure(spec.species, d, r, n_pk, horizon, spec.seed, spec.uncertainty)
+                    entry
                     for d, r in arm.regimens
+                    for entry in _exposure(
+                        spec.species, d, r, n_pk, horizon, spec.seed, spec.uncertainty
+                    )
                 ],
             }
         )
@@ -464,23 +475,15 @@ def view_tables(spec: ViewSpec) -> dict[str, pd.DataFrame]:
         subjects = subjects.assign(parameter_set=which[subjects["subject"].to_numpy()])
     start = treatment_start_d(spec.species)
     horizon = min(EXPOSURE_H, (spec.days - start) * 24.0)
+    n_pk = min(spec.n_per_arm, EXPOSURE_SUBJECTS)
     ex = [
-        {"arm": arm.name, "drug": d, "regimen": r, **row, "free_potency_nM": e["free_potency_nM"]}
+        {"arm": arm.name, "drug": e["drug"], "regimen": r, **row,
+         "free_potency_nM": e["free_potency_nM"]}
         for arm in spec.arms
         for d, r in arm.regimens
-        for e in [
-            _exposure(
-                spec.species,
-                d,
-                r,
-                min(spec.n_per_arm, EXPOSURE_SUBJECTS),
-                horizon,
-                spec.seed,
-                spec.uncertainty,
-            )
-        ]
+        for e in _exposure(spec.species, d, r, n_pk, horizon, spec.seed, spec.uncertainty)
         for row in e["last_day"]
-    ]
+    ]  # fmt: skip
     return {
         "observations": cohort.observations,
         "survival": cohort.survival,
