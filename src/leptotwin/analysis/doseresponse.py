@@ -731,10 +731,11 @@ class DoseResponseFitter:
         """Data and fitted curves on a log dose axis; dose 0 is drawn one decade below the
         smallest positive dose (as drc does); a flat curve is the horizontal line at its mean.
         Returns the matplotlib Axes."""
-        import matplotlib.pyplot as plt
-
         self._check_fitted()
-        ax = ax if ax is not None else plt.gca()
+        if ax is None:
+            import matplotlib.pyplot as plt  # pyplot only to find the current axes
+
+            ax = plt.gca()
         b = self._batch
         chosen = list(self.curves_) if curves is None else list(curves)
         lo = np.nanmin(b.t_lo) - np.log(10.0)
