@@ -64,12 +64,16 @@ def page(server):
         )
         pg = browser.new_page(viewport={"width": 1280, "height": 1400})
         errors: list[str] = []
+        outside: list[str] = []  # the page must load nothing from elsewhere (offline)
         pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("request", lambda r: None if r.url.startswith((server, "data:", "blob:"))
+              else outside.append(r.url))  # fmt: skip
         pg.goto(server + "/")
         pg.wait_for_selector("#status[data-state=done]", state="attached", timeout=TIMEOUT_MS)
         yield pg
         browser.close()
         assert not errors, errors
+        assert not outside, outside
 
 
 def _set(page, selector: str, value: str) -> str:
