@@ -45,6 +45,50 @@ def test_warmup_compiles_into_the_given_cache_dir_and_a_later_run_loads_it(tmp_p
     assert Path(later["dir"]).is_relative_to(cache)
 
 
+# A package folder the user cannot write (a system-wide install) is simulated by making numba's
+# in-tree locator fail as it does there (root can write anywhere, so chmod would not do).
+_READ_ONLY = """
+import numba.core.caching as c
+def refuse(self):
+    raise PermissionError("read-only")
+c.InTreeCacheLocator.ensure_cache_path = refuse
+if {no_user_cache}:
+    c.UserWideCacheLocator.ensure_cache_path = refuse
+from leptotwin._warmup import main
+main(["--kernel", "pack_curves"])
+"""
+
+
+def test_read_only_package_dir_falls_back_to_the_user_cache(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_ONLY.format(no_user_cache=False)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert str(tmp_path / "xdg" / "numba") in done.stdout
+    assert len(list((tmp_path / "xdg").rglob("_kernels.pack_curves-*.nbc"))) == 1
+
+
+def test_no_writable_cache_dir_compiles_without_a_cache(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_ONLY.format(no_user_cache=True)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert "no cache (compiled in every run)" in done.stdout
+    assert not list(tmp_path.rglob("*.nbc"))
+
+
 def test_warmup_refuses_an_unknown_kernel() -> None:
     import pytest
 
