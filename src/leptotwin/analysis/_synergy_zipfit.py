@@ -33,7 +33,7 @@ _BOX_DECADES = 40.0
 _MAX_ITER = 200
 _N_BANDS = 4
 #: Starts whose RSS is this many times their slice's best after this many iterations stop.
-_PRUNE_RATIO, _PRUNE_AFTER = 1.05, 8
+_PRUNE_RATIO, _PRUNE_AFTER = 1.5, 15
 
 
 def _curve(logx: Array, log_h: Array, log_c: Array) -> Array:
