@@ -539,8 +539,9 @@ def run_reproduce(
 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     results: list[SectionResult] = []
-    early = _start_ensemble(ensemble, seed, specs, jobs)
+    early: PendingEnsemble | None = None
     try:
+        early = _start_ensemble(ensemble, seed, specs, jobs)
         elapsed = _run_sections(specs, results, seed, staging, quick, progress, console, catalog)
         if ensemble:
             claim_sections = [s.name for s, r in zip(specs, results, strict=True) if r.claims]
