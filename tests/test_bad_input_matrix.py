@@ -175,6 +175,24 @@ def _calibrate(folder: Path) -> tuple[list[str], None]:
     return ["calibrate-study", "--quick"], None
 
 
+def _own_lab(folder: Path, experiment: str) -> Path:
+    """The own-lab example (experiment file + its data) copied into ``folder``."""
+    src = Path(__file__).resolve().parents[1] / "examples" / "own-lab"
+    for name in (experiment, "pk.csv", "bli.csv"):
+        shutil.copy(src / name, folder / name)
+    return folder / experiment
+
+
+def _export_petab(folder: Path) -> tuple[list[str], Path]:
+    path = _own_lab(folder, "pk_only.yaml")
+    return ["export-petab", str(path)], path
+
+
+def _calibrate_experiment(folder: Path) -> tuple[list[str], Path]:
+    path = _own_lab(folder, "pk_only.yaml")
+    return ["calibrate", str(path), "--walkers", "4", "--steps", "3", "--burn", "1"], path
+
+
 def _catalog(folder: Path) -> tuple[list[str], None]:
     return ["catalog", "--drug", "alectinib"], None
 
@@ -335,6 +353,30 @@ COMMANDS = {
             },
         ),
         Command(
+            "export-petab",
+            _export_petab,
+            {
+                "nan": _cell("concentration", "nan", name="pk.csv"),
+                "negative": _cell("concentration", "-5", name="pk.csv"),
+                "text_in_numbers": _cell("time_h", "one", name="pk.csv"),
+                "unknown_unit": _cell("unit", "furlong", name="pk.csv"),
+                "absurd": _yaml("days: 21", "days: 1e308"),
+            },
+            lambda path: path.write_text("foo: [1, 2]\nbar: baz\n", encoding="utf-8"),
+        ),
+        Command(
+            "calibrate",
+            _calibrate_experiment,
+            {
+                "nan": _cell("concentration", "nan", name="pk.csv"),
+                "negative": _opt("--walkers", "-4"),
+                "text_in_numbers": _opt("--steps", "three"),
+                "unknown_unit": _cell("unit", "furlong", name="pk.csv"),
+                "absurd": _cell("concentration", "1e308", name="pk.csv"),
+            },
+            lambda path: path.write_text("foo: [1, 2]\nbar: baz\n", encoding="utf-8"),
+        ),
+        Command(
             "catalog",
             _catalog,
             {"text_in_numbers": _opt("--drug", "12345"), "absurd": _opt("--drug", "x" * 5000)},
@@ -371,6 +413,8 @@ NOT_APPLICABLE = {
     ("msi", "unknown_unit"): "--ppm is the only unit and is fixed by the option name",
     ("elisa", "unknown_unit"): "concentrations are pg/mL by column name (nominal_pg_mL)",
     ("export-sbml", "nan"): "--subject and --seed are integers (text is tested)",
+    ("calibrate", "interrupted"): "the shared output transaction, tested on pk and reproduce",
+    ("export-petab", "interrupted"): "the shared output transaction, tested on pk and reproduce",
 }
 
 

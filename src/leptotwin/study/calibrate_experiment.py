@@ -380,9 +380,31 @@ def calibrate_experiment(
             raise LeptotwinError("not a positive integer", source=f"--{name}", value=v)
     specs = parameter_specs(cat, exp.estimate)
     ndim = len(specs)
+    for option, v, low in (
+        ("walkers", n_walkers, 2 * ndim),
+        ("steps", n_steps, 2),
+        ("burn", burn, 0),
+    ):
+        if v is not None and (
+            isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low
+        ):
+            raise LeptotwinError(
+                "not an integer in range",
+                source=f"--{option}",
+                value=v,
+                expected=f"an integer >= {low}"
+                + (f" (2 x the {ndim} estimated values)" if option == "walkers" else ""),
+            )
     walkers = n_walkers or max(8, 4 * ndim + (4 * ndim) % 2)
     burn_ = 100 if burn is None else burn
     steps = n_steps or burn_ + max(300, math.ceil(draws / walkers))
+    if steps <= burn_:
+        raise LeptotwinError(
+            "no steps kept after the burn-in",
+            source="--steps",
+            value=steps,
+            expected=f"more than --burn ({burn_})",
+        )
     keep = min(draws, walkers * (steps - burn_))
     loglik = ExperimentLogLikelihood(exp, [s.name for s in specs], catalog=cat, dt_h=dt_h)
     transform = ZTransform(specs)

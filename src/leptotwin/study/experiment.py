@@ -80,6 +80,11 @@ __all__ = [
 BLI_OBSERVABLE = "total_flux"
 PK_COLUMNS = ("subject", "time_h", "drug", "matrix", "concentration", "unit", "lloq")
 _PK_UNITS = ("nM", "ng/mL")
+#: Above these a reading is a typo or a unit slip, not a measurement: 10 mM (no small-molecule
+#: drug reaches it in plasma or CSF; most are insoluble well below) and 10 mg/mL; BLI: 1e13 p/s
+#: (a mouse at its neurological endpoint emits about 1e9-1e11 p/s).
+_MAX_PK = {"nM": 1e7, "ng/mL": 1e7}
+_MAX_FLUX_P_S = 1e13
 _MATRICES = ("plasma", "csf")
 
 
@@ -450,6 +455,14 @@ def _bli_rows(
                 value=arm,
                 expected=repr(subjects[mouse]),
             )
+        if flux > _MAX_FLUX_P_S:
+            raise LeptotwinError(
+                "implausible total flux",
+                source=name,
+                field=f"{_row(table, i)}, total_flux_p_s",
+                value=float(flux),
+                expected=f"at most {_MAX_FLUX_P_S:g} p/s (a mouse at its endpoint: 1e9-1e11)",
+            )
         if flux <= 0 and observables[BLI_OBSERVABLE].noise == "lognormal":
             raise LeptotwinError(
                 "a log-normal observable must be > 0",
@@ -558,6 +571,14 @@ def _pk_rows(
             if x < 0:
                 raise LeptotwinError(
                     f"negative {what}", source=name, field=f"{where}, {what}", value=x
+                )
+            if x > _MAX_PK[unit]:
+                raise LeptotwinError(
+                    f"implausible {what}",
+                    source=name,
+                    field=f"{where}, {what}",
+                    value=x,
+                    expected=f"at most {_MAX_PK[unit]:g} {unit} (a typo or a unit slip?)",
                 )
         if t < -t0_h:
             raise LeptotwinError(
