@@ -71,6 +71,137 @@ def _fit_ll4(dose: Array, resp: Array, fixed: dict[str, float] | None) -> tuple[
     return full, ok
 
 
+#: Window of a monotherapy LL.4 fit (:func:`_fit_mono_ll4`): the EC50 within this many decades
+#: of the tested positive doses, each asymptote within this many observed response ranges of
+#: the observed responses, and the slope within this bound.
+_MONO_E_DECADES, _MONO_PAD_RANGES, _MONO_B_MAX = 3.0, 2.0, 50.0
+_MONO_GRID_B = np.geomspace(0.05, _MONO_B_MAX, 16)
+_MONO_GRID_N_E = 41
+
+
+def _mono_window(dose: Array, resp: Array) -> tuple[Array, Array]:
+    """Box ``(lo, hi)`` of shape (k, 4) on ``b, c, d, log e`` for each curve (see
+    :func:`_fit_mono_ll4`); ``dose`` holds the tested doses, 0 (or a tiny stand-in) for none."""
+    # (no nanmin: an all-NaN row must not warn; it gets an empty box and no refit)
+    fin = np.isfinite(resp)
+    y_lo = np.where(fin, resp, np.inf).min(axis=1)
+    y_hi = np.where(fin, resp, -np.inf).max(axis=1)
+    pos = dose > 1e-9 * np.max(dose, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pad = _MONO_PAD_RANGES * (y_hi - y_lo) + 1e-9 * np.maximum(1.0, np.abs(y_hi))
+        e_lo = np.log(np.where(pos, dose, np.inf).min(axis=1))
+        e_hi = np.log(np.where(pos, dose, 0.0).max(axis=1))
+    dec = _MONO_E_DECADES * np.log(10.0)
+    b = np.full_like(y_lo, _MONO_B_MAX)
+    lo = np.column_stack([-b, y_lo - pad, y_lo - pad, e_lo - dec])
+    hi = np.column_stack([b, y_hi + pad, y_hi + pad, e_hi + dec])
+    return lo, hi
+
+
+def _ll4_log_e(x: Array, q: Array) -> Array:
+    """LL.4 at doses ``x`` (k, m) for parameters ``b, c, d, log e`` (k, 4)."""
+    b, c, d, le = (q[:, j : j + 1] for j in range(4))
+    return ll4(x, b, c, d, np.exp(le))
+
+
+def _box_ls_2(g: Array, y: Array, w: Array, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
+    """Least-squares ``c (1 - g) + d g`` with ``lo <= c, d <= hi``, exactly, over the last axis.
+
+    A convex quadratic in two variables: its box minimum is the free minimum when inside, else
+    on an edge, where the one-variable problem is solved by clipping. Returns ``c, d, rss``."""
+    u = 1.0 - g
+    suu, sgg, sug = (w * u * u).sum(-1), (w * g * g).sum(-1), (w * u * g).sum(-1)
+    suy, sgy = (w * u * y).sum(-1), (w * g * y).sum(-1)
+    det = suu * sgg - sug * sug
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c0 = (sgg * suy - sug * sgy) / det
+        d0 = (suu * sgy - sug * suy) / det
+    cands = [(c0, d0)]
+    for edge in (lo, hi):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cands.append((np.broadcast_to(edge, c0.shape), (sgy - sug * edge) / sgg))
+            cands.append(((suy - sug * edge) / suu, np.broadcast_to(edge, c0.shape)))
+    best_c = best_d = best = None
+    for c, d in cands:
+        c = np.clip(np.nan_to_num(c, nan=0.5 * (lo + hi)), lo, hi)
+        d = np.clip(np.nan_to_num(d, nan=0.5 * (lo + hi)), lo, hi)
+        r = (w * (y - c[..., None] * u - d[..., None] * g) ** 2).sum(-1)
+        if best is None:
+            best_c, best_d, best = c, d, r
+        else:
+            take = r < best
+            best_c, best_d, best = (np.where(take, c, best_c), np.where(take, d, best_d),
+                                    np.where(take, r, best))  # fmt: skip
+    return best_c, best_d, best
+
+
+def _fit_bounded_ll4(dose: Array, resp: Array, lo: Array, hi: Array) -> Array:
+    """LL.4 least squares within the box ``lo, hi`` (k, 4) on ``b, c, d, log e``: a profiled
+    grid over ``(b, log e)`` (``c, d`` solved exactly within their bounds), then a bounded
+    trust-region polish from the best grid point. Returns ``b, c, d, e`` (k, 4)."""
+    from scipy.optimize import least_squares
+
+    w = np.isfinite(resp).astype(float)
+    y = np.where(w > 0, resp, 0.0)
+    out = np.empty((len(y), 4))
+    signed_b = np.concatenate([-_MONO_GRID_B[::-1], _MONO_GRID_B])
+    for i in range(len(y)):
+        le = np.linspace(lo[i, 3], hi[i, 3], _MONO_GRID_N_E)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            lx = np.log(dose[i])
+            z = signed_b[:, None, None] * (lx[None, None, :] - le[None, :, None])
+            g = 0.5 * (1.0 - np.tanh(0.5 * z))  # 1 / (1 + exp(z)), the weight of d
+        if np.any(dose[i] == 0):  # LL.4's limit at dose 0: d for b > 0, c for b < 0
+            g[..., dose[i] == 0] = (signed_b > 0).astype(float)[:, None, None]
+        c, d, rss = _box_ls_2(g, y[i], w[i], lo[i, 1], hi[i, 1])
+        j, k = np.unravel_index(np.argmin(rss), rss.shape)
+        q0 = np.array([signed_b[j], c[j, k], d[j, k], le[k]])
+        keep = w[i] > 0
+
+        def res(q: Array, i: int = i, keep: NDArray[np.bool_] = keep) -> Array:
+            return (_ll4_log_e(dose[i : i + 1, keep], q[None]) - y[i : i + 1, keep]).ravel()
+
+        sol = least_squares(res, q0, bounds=(lo[i], hi[i]), method="trf", x_scale="jac")
+        q = sol.x if 2.0 * sol.cost <= rss[j, k] else q0
+        out[i] = [q[0], q[1], q[2], np.exp(q[3])]
+    return out
+
+
+def _fit_mono_ll4(dose: Array, resp: Array, tested: Array) -> tuple[Array, Array]:
+    """Monotherapy LL.4 fits that never run away; ``tested``: the doses before 0 was replaced.
+
+    A single drug that is nearly inactive (flat, noisy responses) has its free LL.4 least-squares
+    infimum at a limit of the model: a slope ``b`` near 0 with asymptotes in the thousands or
+    millions and ``e`` at 0 or infinity (a straight line in log dose over 30 decades). Such a fit
+    either fails (``e`` infinite) or evaluates to values far from the data. The fit here is LL.4
+    within a box: ``e`` within 10^3 of the tested positive doses, both asymptotes within two
+    observed response ranges of the observed responses, ``|b| <= 50``. Where the free global fit
+    lies inside that box it is also the boxed optimum and is kept unchanged (every well-behaved
+    curve); otherwise (non-convergence, or a parameter outside the box) the curve is refitted
+    within the box (not a series of 4 points or fewer, nor a constant one: those fail as
+    before). Over the tested doses a boxed fit of a flat drug is flat (a step below the
+    lowest dose, or a shallow curve between bounded asymptotes). The same rule runs in the point
+    estimate and in every bootstrap replicate, which both call this function.
+    """
+    full, ok = _fit_ll4(dose, resp, None)
+    lo, hi = _mono_window(tested, resp)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.column_stack([full[:, :3], np.log(full[:, 3])])
+    inside = np.isfinite(q).all(axis=1) & (q[:, 1:] >= lo[:, 1:]).all(axis=1)
+    inside &= (q[:, 1:] <= hi[:, 1:]).all(axis=1)
+    # as before: no fit from 4 points or fewer (4 parameters) nor of a constant series
+    fin = np.isfinite(resp)
+    spread = np.where(fin, resp, -np.inf).max(axis=1) - np.where(fin, resp, np.inf).min(axis=1)
+    fittable = (fin.sum(axis=1) > 4) & (spread > 0)
+    redo = np.flatnonzero(~(ok & inside) & fittable)
+    if redo.size:
+        full = full.copy()
+        full[redo] = _fit_bounded_ll4(dose[redo], resp[redo], lo[redo], hi[redo])
+        ok = ok.copy()
+        ok[redo] = np.isfinite(full[redo]).all(axis=1)
+    return full, ok
+
+
 @dataclass(frozen=True)
 class MonoFits:
     """LL.4 fits of the two monotherapies of each block (% inhibition scale).
@@ -93,21 +224,23 @@ def fit_monotherapies(
 ) -> MonoFits:
     """Fit LL.4 (all four parameters free, drc least squares) to both single-drug series.
 
-    SynergyFinder's ``FitDoseResponse`` with ``Emin = NA, Emax = NA``: the zero-dose cell is
+    SynergyFinder's ``FitDoseResponse`` with ``Emin = NA, Emax = NA``, kept within the window of
+    :func:`_fit_mono_ll4` (a nearly inactive drug's free fit runs away): the zero-dose cell is
     part of the fit, at dose ``zero_dose`` (SynergyFinder: 1e-10 in the concentration unit;
     0 uses the model's limit at dose 0, which leaves ``e`` free below the lowest dose).
     """
     n = inhib.shape[0]
+    tested_r, tested_c = conc_r, conc_c
     conc_r = np.where(conc_r == 0, zero_dose, conc_r)
     conc_c = np.where(conc_c == 0, zero_dose, conc_c)
     ragged = conc_r.shape[1] != conc_c.shape[1]
     if ragged:  # fit the two sets separately when the shapes differ (non-square matrices)
-        pr, okr = _fit_ll4(conc_r, inhib[:, :, 0], None)
-        pc, okc = _fit_ll4(conc_c, inhib[:, 0, :], None)
+        pr, okr = _fit_mono_ll4(conc_r, inhib[:, :, 0], tested_r)
+        pc, okc = _fit_mono_ll4(conc_c, inhib[:, 0, :], tested_c)
     else:
         dose = np.concatenate([conc_r, conc_c], axis=0)
         resp = np.concatenate([inhib[:, :, 0], inhib[:, 0, :]], axis=0)
-        p, ok = _fit_ll4(dose, resp, None)
+        p, ok = _fit_mono_ll4(dose, resp, np.concatenate([tested_r, tested_c], axis=0))
         pr, pc, okr, okc = p[:n], p[n:], ok[:n], ok[n:]
     fr = ll4(conc_r, *(pr[:, k : k + 1] for k in range(4)))
     fc = ll4(conc_c, *(pc[:, k : k + 1] for k in range(4)))

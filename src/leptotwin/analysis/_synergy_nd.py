@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from leptotwin.analysis._synergy_core import (
     _SF_FAILED,
-    _fit_ll4,
+    _fit_mono_ll4,
     _inverse_ll4,
     _slice_fits,
     _synergyfinder_fits,
@@ -128,8 +128,9 @@ def hsa_nd(inhib: Array) -> tuple[Array, Array]:
 def fit_single_drugs(
     conc: list[Array], inhib: Array, *, zero_dose: float = 1e-10
 ) -> tuple[Array, NDArray[np.bool_]]:
-    """LL.4 fits (all four parameters free, global least squares) of every drug's single-drug
-    series, as the two-drug :func:`fit_monotherapies`: parameters ``(n, N, 4)`` as drc's
+    """LL.4 fits (global least squares, within the window of
+    :func:`_synergy_core._fit_mono_ll4`) of every drug's single-drug series, as the two-drug
+    :func:`fit_monotherapies`: parameters ``(n, N, 4)`` as drc's
     ``b, c, d, e`` and ``ok`` (n, N). Series of equal length are fitted in one batch."""
     n, ndrug = inhib.shape[0], inhib.ndim - 1
     params = np.full((n, ndrug, 4), np.nan)
@@ -140,7 +141,8 @@ def fit_single_drugs(
     for ks in by_len.values():
         dose = np.concatenate([np.where(conc[k] == 0, zero_dose, conc[k]) for k in ks])
         resp = np.concatenate([single_drug(inhib, k) for k in ks])
-        p, good = _fit_ll4(dose, resp, None)
+        tested = np.concatenate([conc[k] for k in ks])
+        p, good = _fit_mono_ll4(dose, resp, tested)
         for i, k in enumerate(ks):
             params[:, k] = p[i * n : (i + 1) * n]
             ok[:, k] = good[i * n : (i + 1) * n]
