@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -33,3 +35,24 @@ def run_cli(monkeypatch, capsys) -> Callable[..., tuple[int, str, str]]:
         return exc.value.code, out.out, out.err
 
     return run
+
+
+@pytest.fixture(scope="module")
+def explorer() -> Iterator[str]:
+    """Base URL of a ``leptotwin explore`` server on a free loopback port, stopped after the
+    module (the explorer's server and browser tests share it)."""
+    from leptotwin.explore import serve
+
+    port: list[int] = []
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=serve, kwargs={"port": 0, "ready": port.append, "stop": stop}, daemon=True
+    )
+    thread.start()
+    t0 = time.monotonic()
+    while not port and time.monotonic() - t0 < 30:
+        time.sleep(0.02)
+    assert port, "the explorer did not start"
+    yield f"http://127.0.0.1:{port[0]}"
+    stop.set()
+    thread.join(10)

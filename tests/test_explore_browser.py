@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 import urllib.request
 
 import pytest
-
-from leptotwin.explore import serve
 
 _CHROMIUM = next(
     (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
@@ -38,20 +34,9 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def server():
-    port: list[int] = []
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=serve, kwargs={"port": 0, "ready": port.append, "stop": stop}, daemon=True
-    )
-    thread.start()
-    t0 = time.monotonic()
-    while not port and time.monotonic() - t0 < 30:
-        time.sleep(0.02)
-    assert port, "the explorer did not start"
-    yield f"http://127.0.0.1:{port[0]}"
-    stop.set()
-    thread.join(10)
+def server(explorer):
+    """The shared explorer (tests/conftest.py) under this module's name."""
+    return explorer
 
 
 @pytest.fixture(scope="module")

@@ -42,21 +42,9 @@ MOUSE = {
 
 
 @pytest.fixture(scope="module")
-def server():
-    """Base URL of an explorer on a free loopback port (stopped after the module)."""
-    port: list[int] = []
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=serve, kwargs={"port": 0, "ready": port.append, "stop": stop}, daemon=True
-    )
-    thread.start()
-    t0 = time.monotonic()
-    while not port and time.monotonic() - t0 < 30:
-        time.sleep(0.02)
-    assert port, "the explorer did not start"
-    yield f"http://127.0.0.1:{port[0]}"
-    stop.set()
-    thread.join(10)
+def server(explorer):
+    """The shared explorer (tests/conftest.py) under this module's name."""
+    return explorer
 
 
 class Client:

@@ -49,7 +49,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from leptotwin.calibration.calibrate import PosteriorSample, parameter_specs, sample_posterior
+from leptotwin.calibration.calibrate import (
+    PosteriorSample,
+    _plain,
+    parameter_specs,
+    sample_posterior,
+)
 from leptotwin.calibration.sampler import (
     LogPosteriorZ,
     ZTransform,
@@ -473,18 +478,6 @@ def calibrate_experiment(
 
 
 # --- writing -----------------------------------------------------------------------------------
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def overlay_yaml(result: ExperimentCalibration, *, catalog: Catalog | None = None) -> str:
