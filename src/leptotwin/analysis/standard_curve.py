@@ -63,6 +63,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, stats
 
 from leptotwin._checks import check_alpha
+from leptotwin.analysis._lmsolver import FitStatus, levenberg_marquardt
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats import (
     ELISA_LAYOUT_COLUMNS,
@@ -321,6 +322,54 @@ def _start(x: Array, y: Array) -> Array:
     return best
 
 
+def _starts(x: Array, y: Array, mask: Array) -> Array:
+    """:func:`_start` of every row of padded ``x``, ``y`` (``mask``: the readings), at once."""
+    inf = np.inf
+    xm, ym = np.where(mask, x, inf), np.where(mask, y, inf)
+    lo_x, hi_x = xm.min(axis=1), np.where(mask, x, -inf).max(axis=1)
+    y_min, y_max = ym.min(axis=1), np.where(mask, y, -inf).max(axis=1)
+
+    def mean_where(sel: Array) -> Array:
+        return np.where(sel, y, 0.0).sum(axis=1) / sel.sum(axis=1)
+
+    y_lo = mean_where(mask & (x == lo_x[:, None]))
+    y_hi = mean_where(mask & (x == hi_x[:, None]))
+    rng = np.maximum(y_max - y_min, 1e-12)
+    sgn = np.where(y_hi >= y_lo, 1.0, -1.0)
+    a0 = np.where(sgn > 0, y_min, y_max) - sgn * 0.01 * rng
+    pos = mask & (x > 0)
+    t = np.log(np.where(pos, x, 1.0))
+    n_pos = pos.sum(axis=1)
+    t_min = np.where(pos, t, inf).min(axis=1)
+    t_max = np.where(pos, t, -inf).max(axis=1)
+    t_mean = np.where(pos, t, 0.0).sum(axis=1) / np.maximum(n_pos, 1)
+    best = np.full((x.shape[0], 4), np.nan)
+    best_rss = np.full(x.shape[0], inf)
+    for k in (0.05, 0.25, 1.0, 3.0):
+        d0 = np.where(sgn > 0, y_max, y_min) + sgn * k * rng
+        u = np.log((y - a0[:, None]) / (d0[:, None] - y))
+        ok = pos & np.isfinite(u)
+        n_ok = ok.sum(axis=1)
+        tm = np.where(ok, t, 0.0).sum(axis=1) / np.maximum(n_ok, 1)
+        um = np.where(ok, u, 0.0).sum(axis=1) / np.maximum(n_ok, 1)
+        tc = np.where(ok, t - tm[:, None], 0.0)
+        spread = np.where(ok, t, -inf).max(axis=1) - np.where(ok, t, inf).min(axis=1)
+        line = (n_ok >= 2) & (spread > 0)
+        slope = np.where(line, (tc * np.where(ok, u - um[:, None], 0.0)).sum(axis=1), 1.0)
+        slope = slope / np.where(line, (tc * tc).sum(axis=1), 1.0)
+        icept = np.where(line, um - slope * tm, np.where(n_ok > 0, -tm, 0.0))
+        b0 = np.maximum(np.abs(slope), 0.05)
+        lc0 = np.where(slope != 0, -icept / np.where(slope != 0, slope, 1.0), t_mean)
+        lc0 = np.where(n_pos > 0, np.clip(lc0, t_min - 5.0, t_max + 5.0), 0.0)
+        f = d0[:, None] + (a0 - d0)[:, None] / (1.0 + np.exp(b0[:, None] * (t - lc0[:, None])))
+        f = np.where(pos, f, a0[:, None])
+        rss = np.where(mask, (y - f) ** 2, 0.0).sum(axis=1)
+        better = (rss < best_rss) | (k == 0.05)  # as _start: the first is kept even if NaN
+        best[better] = np.stack([a0, np.log(b0), lc0, d0], axis=1)[better]
+        best_rss = np.where(better, rss, best_rss)
+    return best
+
+
 def _fit_plate(
     curve: LogisticCurve, x: Array, y: Array, power: float, w: Array | None = None
 ) -> _PlateFit:
@@ -405,6 +454,103 @@ def _least_squares_plate(
                          int(sol.nfev))  # fmt: skip
     cov = sigma2 * np.linalg.inv(jtj)
     return _PlateFit(phi, cov, status, rss, df, n, int(sol.nfev))
+
+
+#: Iterations of the batched 4PL fit; a plate not converged by then is refitted on its own.
+_BATCH_MAX_ITER = 200
+
+
+def _fit_plates(
+    curve: LogisticCurve, xs: Sequence[Array], ys: Sequence[Array], power: float
+) -> list[_PlateFit]:
+    """:func:`_fit_plate` of every plate: the 4PL all plates at once, the 5PL plate by plate.
+
+    The 4PL plates are fitted together by the batched Levenberg–Marquardt solver
+    (:func:`leptotwin.analysis._lmsolver.levenberg_marquardt`) on the same weighted residuals
+    from the same start; a plate it does not converge, or whose covariance comes out singular,
+    is fitted again by :func:`_fit_plate` (MINPACK), so every status is decided as before.
+    Both minimise the same function to tight tolerances: parameters agree to about 1e-7
+    relative (``tests/analysis/test_standard_curve_batch.py``)."""
+    if curve.five or len(xs) < 2:
+        return [_fit_plate(curve, x, y, power) for x, y in zip(xs, ys, strict=True)]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        fits = _batch_4pl(curve, xs, ys, power)
+    return [
+        f if f is not None else _fit_plate(curve, x, y, power)
+        for f, x, y in zip(fits, xs, ys, strict=True)
+    ]
+
+
+def _batch_4pl(
+    curve: LogisticCurve, xs: Sequence[Array], ys: Sequence[Array], power: float
+) -> list[_PlateFit | None]:
+    """The batched 4PL fit; ``None`` for a plate to be refitted on its own."""
+    n, p = len(xs), curve.n_params
+    sizes = np.array([x.size for x in xs])
+    m = int(sizes.max())
+    mask = np.arange(m)[None, :] < sizes[:, None]
+    x = np.zeros((n, m))
+    y = np.zeros((n, m))
+    x[mask] = np.concatenate(xs)
+    y[mask] = np.concatenate(ys)
+    floor = np.array([1e-3 * max(float(np.max(np.abs(v))), 1e-12) for v in ys])
+    phi0 = _starts(x, y, mask)
+
+    def parts(phi: Array, x: Array, y: Array, mask: Array, floor: Array) -> tuple[Array, Array]:
+        """Weighted residuals (n, m) and their derivative with respect to ``phi`` (n, m, p)."""
+        f, j, _ = curve.evaluate(np.broadcast_to(phi[:, None, :], (*x.shape, p)), x)
+        if power == 0.0:
+            s, ds = np.ones_like(f), np.zeros_like(f)
+        else:
+            af = np.abs(f)
+            clipped = af < floor[:, None]
+            fw = np.where(clipped, floor[:, None], af)
+            s = fw**-power
+            ds = np.where(clipped, 0.0, -power * fw ** (-power - 1.0) * np.sign(f))
+        r = np.where(mask, (y - f) * s, 0.0)
+        dr = np.where(mask, -s + (y - f) * ds, 0.0)[:, :, None] * j
+        return r, dr
+
+    def fun(phi: Array, x: Array, y: Array, mask: Array, floor: Array) -> tuple[Array, Array]:
+        r, dr = parts(phi, x, y, mask, floor)
+        return r, -dr.transpose(0, 2, 1)
+
+    sol = levenberg_marquardt(
+        fun,
+        phi0,
+        (x, y, mask, floor),
+        max_iter=_BATCH_MAX_ITER,
+        ftol=1e-14,
+        xtol=1e-14,
+        gtol=1e-14,
+    )
+    phi = sol.theta
+    r, dr = parts(phi, x, y, mask, floor)
+    rss = np.einsum("nm,nm->n", r, r)
+    jtj = np.einsum("nmi,nmj->nij", dr, dr)
+    df = sizes - p
+    good = (sol.status == FitStatus.CONVERGED.code) & np.isfinite(rss)
+    good &= np.isfinite(jtj).all(axis=(1, 2)) & np.isfinite(phi).all(axis=1)
+    rank = np.zeros(n, int)
+    rank[good] = np.linalg.matrix_rank(jtj[good])
+    good &= rank == p
+    cov = np.full((n, p, p), np.nan)
+    sigma2 = rss / np.where(df > 0, df, np.nan)
+    cov[good] = sigma2[good, None, None] * np.linalg.inv(jtj[good])
+    return [
+        _PlateFit(
+            phi[i],
+            cov[i],
+            CurveStatus.CONVERGED,
+            float(rss[i]),
+            int(df[i]),
+            int(sizes[i]),
+            int(sol.n_iter[i]),
+        )
+        if good[i]
+        else None
+        for i in range(n)
+    ]
 
 
 # --------------------------------------------------------------------------- input checks
@@ -533,6 +679,40 @@ def _check_plate_standards(
         )
 
 
+def _plates_to_check(
+    plates: Sequence[Any], levels: pd.DataFrame, curve: LogisticCurve, monotone: bool
+) -> list[Any]:
+    """The plates (in order) that :func:`_check_plate_standards` would refuse, found for all
+    plates at once with the same arithmetic; that function then raises for the first."""
+    valid = levels.dropna(subset=["mean_od"])
+    code = pd.Index(plates).get_indexer(valid["plate"])
+    keep = code >= 0
+    code, od = code[keep], valid["mean_od"].to_numpy(float)[keep]
+    n = len(plates)
+    count = np.bincount(code, minlength=n)
+    bad = count < curve.n_params
+    if monotone and od.size:
+        # levels are sorted by plate then concentration: each plate's levels are contiguous
+        start = np.r_[0, np.flatnonzero(np.diff(code)) + 1]
+        last = np.r_[start[1:], od.size] - 1
+        rows = code[start]
+        hi = np.maximum.reduceat(od, start)
+        lo = np.minimum.reduceat(od, start)
+        ptp = hi - lo
+        direction = np.sign(od[last] - od[start])
+        direction[direction == 0] = 1.0
+        group = np.repeat(np.arange(start.size), last - start + 1)[:-1]  # of each step
+        step = np.diff(od)
+        same = code[1:] == code[:-1]
+        reversal = same & (direction[group] * step < -_MONOTONE_TOL * ptp[group])
+        flat = np.zeros(n, bool)
+        flat[rows] = ptp == 0
+        rev = np.zeros(n, bool)
+        np.logical_or.at(rev, code[1:][reversal], True)
+        bad |= flat | rev
+    return [p for p, b in zip(plates, bad, strict=True) if b]
+
+
 # --------------------------------------------------------------------------- the fitter
 class StandardCurveFitter:
     """Fit ELISA standard curves (one per plate) and back-calculate the samples.
@@ -650,6 +830,11 @@ class StandardCurveFitter:
             ``no_curve``.
         """
         source = str(wells.attrs.get("source", f"{_SRC}.fit")) if hasattr(wells, "attrs") else _SRC
+        if isinstance(wells, pd.DataFrame) and wells.attrs:
+            # pandas deep-copies ``attrs`` into the result of every operation (the virtual
+            # ELISA's ``true_curve`` holds one dict per plate); none of the outputs has them
+            wells = wells.copy(deep=False)
+            wells.attrs = {}
         clean = _check_wells(wells, source)
         roles = clean["role"]
         cal_roles = ["standard", "blank"] if self.blank_as_zero else ["standard"]
@@ -677,7 +862,7 @@ class StandardCurveFitter:
         plates = [p for p in plates if p in with_std]
         self.plates_ = pd.Index(plates, name="plate")
         levels = self._level_means(clean[is_cal])
-        for plate in plates:
+        for plate in _plates_to_check(plates, levels, self.model, self.check_monotone):
             _check_plate_standards(
                 plate,
                 levels[levels["plate"] == plate],
@@ -686,13 +871,15 @@ class StandardCurveFitter:
                 self.check_monotone,
             )
         power = _WEIGHT_POWER[self.weights]
-        fits = []
-        for plate in plates:
-            sel = is_cal & (clean["plate"] == plate).to_numpy()
-            y = clean["signal"].to_numpy()[sel]
-            x = clean["nominal_pg_mL"].to_numpy()[sel]
-            ok = np.isfinite(y)
-            fits.append(_fit_plate(self.model, x[ok], y[ok], power))
+        # each plate's finite calibrator readings, in well order
+        code = self.plates_.get_indexer(clean["plate"])
+        signal = clean["signal"].to_numpy(float)
+        use = is_cal & np.isfinite(signal) & (code >= 0)
+        order = np.argsort(code[use], kind="stable")
+        bounds = np.cumsum(np.bincount(code[use], minlength=len(plates)))[:-1]
+        xs = np.split(clean["nominal_pg_mL"].to_numpy(float)[use][order], bounds)
+        ys = np.split(signal[use][order], bounds)
+        fits = _fit_plates(self.model, xs, ys, power)
         self._fits = fits
         self._phi = np.array([f.phi for f in fits])
         self._cov_phi = np.array([f.cov_phi for f in fits])

@@ -173,33 +173,41 @@ def design_elisa(
     levels = [top / step**k for k in range(n_std)] + [0.0]
     per_plate = slots - len(levels)
     n_plates = max(1, -(-len(smp) // per_plate))
-    slot = np.arange(slots)
+    # every plate at once: the standard series, then the plate's share of the samples, each
+    # slot repeated in ``reps`` adjacent wells (no per-plate frames: runs have 1,000 plates)
+    n_lev, n_smp = len(levels), len(smp)
+    first = np.arange(n_plates) * per_plate  # each plate's first sample
+    used = n_lev + np.minimum(per_plate, n_smp - first)  # slots used on each plate
+    plate_of = np.repeat(np.arange(n_plates), used)
+    slot = np.arange(plate_of.size) - np.repeat(np.cumsum(used) - used, used)
+    is_std = slot < n_lev
+    k = np.where(is_std, 0, first[plate_of] + slot - n_lev)  # sample row (where not a standard)
+    lev = np.asarray(levels, float)[np.minimum(slot, n_lev - 1)]
+    sample_text = {c: smp[c].to_numpy(object) for c in ("sample_id", "group")}
+    dil = smp["dilution"].to_numpy(float)
+    true = smp["true_pg_mL"].to_numpy(float)
+    if n_smp == 0:  # one plate of standards only: nothing is taken from the samples
+        sample_text = {c: np.array([""], object) for c in sample_text}
+        dil, true = np.array([np.nan]), np.array([np.nan])
+    names = np.array([f"{plate_prefix}{p + 1:02d}" for p in range(n_plates)], object)
     block, row = np.divmod(slot, fmt.n_rows)
-    frames = []
-    for p in range(n_plates):
-        chunk = smp.iloc[p * per_plate : (p + 1) * per_plate]
-        n_used = len(levels) + len(chunk)
-        is_std = slot[:n_used] < len(levels)
-        nominal = np.r_[levels, np.full(len(chunk), np.nan)]
-        base = pd.DataFrame(
-            {
-                "plate": f"{plate_prefix}{p + 1:02d}",
-                "role": np.where(is_std, np.where(nominal > 0, "standard", "blank"), "sample"),
-                "sample_id": np.r_[[""] * len(levels), chunk["sample_id"]],
-                "group": np.r_[[""] * len(levels), chunk["group"]],
-                "nominal_pg_mL": nominal,
-                "dilution": np.r_[np.full(len(levels), np.nan), chunk["dilution"]],
-                "true_pg_mL": np.r_[levels, chunk["true_pg_mL"]],
-                "_row": row[:n_used],
-                "_block": block[:n_used],
-            }
-        )
-        rep = base.loc[base.index.repeat(reps)].reset_index(drop=True)
-        col = rep["_block"].to_numpy() * reps + np.tile(np.arange(reps), len(base)) + 1
-        letters = np.array(fmt.row_letters, dtype=object)[rep["_row"].to_numpy()]
-        rep["well"] = letters + pd.Series(col).astype(str).str.zfill(2).to_numpy(object)
-        frames.append(rep)
-    out = pd.concat(frames, ignore_index=True)
+    i = np.repeat(np.arange(slot.size), reps)  # base slot of each well
+    col = block[i] * reps + np.tile(np.arange(reps), slot.size) + 1
+    letters = np.array(fmt.row_letters, dtype=object)[row[i]]
+    out = pd.DataFrame(
+        {
+            "plate": names[plate_of][i],
+            "role": np.where(is_std, np.where(lev > 0, "standard", "blank"), "sample")[i].astype(
+                object
+            ),
+            "sample_id": np.where(is_std, "", sample_text["sample_id"][k])[i],
+            "group": np.where(is_std, "", sample_text["group"][k])[i],
+            "nominal_pg_mL": np.where(is_std, lev, np.nan)[i],
+            "dilution": np.where(is_std, np.nan, dil[k])[i],
+            "true_pg_mL": np.where(is_std, lev, true[k])[i],
+            "well": letters + pd.Series(col).astype(str).str.zfill(2).to_numpy(object),
+        }
+    )
     dil = out["dilution"].fillna(1.0)
     out["true_in_well_pg_mL"] = out["true_pg_mL"] / dil
     return out[[c for c in _WELL_COLUMNS if c not in ("signal", "flag")]]
