@@ -104,12 +104,50 @@ def calibrate_study(
             metavar="<csv>",
         ),
     ] = None,
+    replicates: Annotated[
+        int | None,
+        typer.Option(
+            help="Cohorts of mice per draw in the importance stage (default 2; --quick 0; "
+            "0 skips it)."
+        ),
+    ] = None,
+    reweight_only: Annotated[
+        bool,
+        typer.Option(
+            help="Only the importance stage, on a finished calibration (the installed one, "
+            "or --from)."
+        ),
+    ] = False,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="With --reweight-only: a folder calibrate-study wrote.", metavar="<dir>"
+        ),
+    ] = None,
 ) -> None:
     """Rerun the joint calibration (emcee) from scratch: posterior draws, diagnostics, targets.
 
     Fits the uncertain parameters that drive the claims jointly against the targets in
     leptotwin/calibration/targets.yaml (published numbers and the study's findings, each with
     its measurement error); held-out targets are reported as predictions."""
+    if reweight_only:
+        from leptotwin.study.reweight_job import reweight_calibration
+
+        rw = reweight_calibration(
+            out_dir=out,
+            source_dir=source,
+            replicates=2 if replicates is None else replicates,
+            jobs=2 if jobs is None else jobs,
+            seed=seed,
+            install=install,
+            force=force,
+            progress=lambda line: _err.print(line, markup=False),
+        )
+        for line in rw.summary_lines():
+            _out.print(line, markup=False, soft_wrap=True)
+        return
+    if source is not None:
+        raise LeptotwinError("--from belongs to --reweight-only", source="--from")
     from leptotwin.study.calibrate_job import run_calibrate_study
 
     outcome = run_calibrate_study(
@@ -124,6 +162,7 @@ def calibrate_study(
         install=install,
         force=force,
         start_from=start_from,
+        replicates=replicates,
         progress=lambda line: _err.print(line, markup=False),
     )
     for line in outcome.summary_lines():

@@ -11,8 +11,15 @@ import pytest
 import yaml
 from scipy import stats
 
+from leptotwin.calibration.cohort_readouts import COHORT_READOUTS
 from leptotwin.calibration.readouts import READOUTS
-from leptotwin.calibration.targets import Target, load_targets, log_likelihood, target_table
+from leptotwin.calibration.targets import (
+    Target,
+    load_targets,
+    log_likelihood,
+    target_table,
+    targets_from_table,
+)
 from leptotwin.errors import LeptotwinError
 
 
@@ -24,7 +31,16 @@ def targets():
 def test_packaged_targets_validate(targets):
     assert len(targets) >= 40
     assert len({t.name for t in targets}) == len(targets)
-    assert all(t.readout in READOUTS and t.unit == READOUTS[t.readout].unit for t in targets)
+    cohort = [t for t in targets if t.role == "cohort"]
+    assert all(
+        t.readout in READOUTS and t.unit == READOUTS[t.readout].unit
+        for t in targets
+        if t.role != "cohort"
+    )
+    # C7 as the study measured it: every C7 arm's group readout and the survival comparison
+    assert {t.readout for t in cohort} == set(COHORT_READOUTS)
+    used_names = {t.name for t in targets if t.role == "used"}
+    assert sum(t.replaces in used_names for t in cohort) == 6
     held = [t for t in targets if t.role == "held_out"]
     assert len(held) >= 3
     # the held-out numbers the brief names: C8, the structural C3 folds, a human CSF ratio
@@ -76,6 +92,13 @@ GOOD = {
         ({"low": 3}, "low", "belong to kind: interval"),
         ({"colour": "red"}, "colour", "unknown key"),
         ({"source": ""}, "source", "non-empty text"),
+        ({"role": "cohort"}, "readout", "unknown cohort readout"),
+        ({"replaces": "fold"}, "replaces", "belongs to role: cohort"),
+        (
+            {"role": "cohort", "readout": "C7.cohort.logrank_p_max", "replaces": "other"},
+            "replaces",
+            "must name a used target",
+        ),
     ],
 )
 def test_bad_targets_are_refused_with_file_and_field(tmp_path, change, field, message):
@@ -255,6 +278,7 @@ def test_target_table(targets):
     from leptotwin.calibration.readouts import evaluate_readouts
     from leptotwin.catalog import load_catalog
 
+    targets = [t for t in targets if t.role != "cohort"]  # scored on cohorts, not here
     values = evaluate_readouts(load_catalog(), {t.readout for t in targets})
     table = target_table(targets, values)
     assert list(table.columns[:11]) == [
@@ -277,3 +301,46 @@ def test_target_table(targets):
     used = table[table["role"] == "used"]
     assert used["met"].mean() >= 0.9
     assert math.isfinite(log_likelihood(values, targets))
+
+
+def test_a_finished_calibration_s_targets_read_back_score_as_the_sampler_did(tmp_path):
+    """targets_from_table: the effective SD (chain SD where larger) and the chain offset of
+    each target, as calibration_targets.csv holds them, give the sampler's likelihood."""
+    import pandas as pd
+
+    t = Target(
+        "combo",
+        "C7.week4_fold_alectinib_erlotinib",
+        2.0,
+        "1",
+        "log",
+        0.2,
+        "used",
+        "s",
+        kind="interval",
+        high=2.0,
+        chain_offset=0.15,
+        chain_sd=0.3,
+    )
+    row = {
+        "name": t.name,
+        "readout": t.readout,
+        "role": t.role,
+        "kind": t.kind,
+        "value": t.value,
+        "low": math.nan,
+        "high": t.high,
+        "unit": t.unit,
+        "error_scale": t.scale,
+        "error_sd": t.sd_effective,
+        "chain_offset": t.chain_offset,
+        "source": t.source,
+    }
+    path = tmp_path / "calibration_targets.csv"
+    pd.DataFrame([row]).to_csv(path, index=False)
+    (back,) = targets_from_table(path)
+    for x in (0.01, 0.5, 1.5, 2.0, 3.0, 30.0):
+        assert back.log_likelihood(x) == pytest.approx(t.log_likelihood(x), rel=1e-12)
+    pd.DataFrame([{k: v for k, v in row.items() if k != "chain_offset"}]).to_csv(path)
+    with pytest.raises(LeptotwinError, match="missing column"):
+        targets_from_table(path)

@@ -115,3 +115,27 @@ def test_posterior_of_follows_tied_values():
     assert all(cat.posterior_of(t) == summary for t in tied)
     table = cat.table().set_index("path")
     assert (table.loc[list(tied), "posterior_median"] == 1.0).all()
+
+
+def test_importance_weights_steer_the_resampling_and_the_median(tmp_path):
+    """A ``weight`` column (the calibration's importance stage) decides which rows are drawn
+    and moves the posterior median; weights that cannot be probabilities are refused."""
+    cat = load_catalog()
+    path = tmp_path / "posterior_draws.csv"
+    pd.DataFrame(
+        {W_E: [5.0, 6.0, 7.0], "log_weight": [-50.0, 0.0, -50.0], "weight": [0, 1, 0]}
+    ).to_csv(path, index=False)
+    ens = load_posterior_draws(path)
+    assert list(ens.columns) == [W_E]
+    assert ens.attrs["weight"].tolist() == [0.0, 1.0, 0.0]
+    table = draw_parameters(200, rng=np.random.default_rng(4), draws=ens)
+    assert set(table[W_E]) == {6.0}
+    skew = ens.copy()
+    skew.attrs["weight"] = np.array([0.1, 0.1, 0.8])
+    assert posterior_median_values(cat, skew) == {W_E: 7.0}
+    drawn = draw_parameters(4000, rng=np.random.default_rng(5), draws=skew)[W_E]
+    assert (drawn == 7.0).mean() == pytest.approx(0.8, abs=0.03)
+    for bad in ("-1", "nan"):
+        path.write_text(f"{W_E},weight\n5.0,{bad}\n6.0,1\n")
+        with pytest.raises(LeptotwinError, match="weights"):
+            load_posterior_draws(path)

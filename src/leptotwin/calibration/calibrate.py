@@ -655,7 +655,8 @@ def calibrate(
         The catalogue whose priors and other values are used (the packaged one by default).
     targets : sequence of Target, optional
         Default :func:`leptotwin.calibration.targets.load_targets`. Targets with ``role ==
-        "used"`` enter the likelihood; ``"held_out"`` ones are predicted only.
+        "used"`` enter the likelihood; ``"held_out"`` ones are predicted only; ``"cohort"`` ones
+        are left to :func:`leptotwin.calibration.reweight.reweight_draws`.
     parameters : list of paths, or callable ``catalog -> list of paths``, optional
         The values to calibrate (default :data:`DEFAULT_PARAMETERS`).
     n_walkers : int, optional
@@ -701,7 +702,8 @@ def calibrate(
         targets = list(_api("targets", "load_targets")())
     targets = list(targets)
     used = [t for t in targets if _role(t) == "used"]
-    held = [t for t in targets if _role(t) != "used"]
+    # cohort targets are scored after sampling, by reweighting the draws (calibration/reweight.py)
+    held = [t for t in targets if _role(t) == "held_out"]
     if not used:
         raise LeptotwinError(
             "no target is used for the calibration", source="targets", expected="≥ 1 used target"
@@ -837,7 +839,7 @@ def _catalog_point(cat: Any, specs: Sequence[ParameterSpec], name: str) -> np.nd
 
 def _role(target: Any) -> str:
     role = str(getattr(target, "role", "used"))
-    return "used" if role == "used" else "held_out"
+    return role if role in ("used", "cohort") else "held_out"
 
 
 def _error(target: Any) -> tuple[str, float]:

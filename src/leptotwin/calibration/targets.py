@@ -30,9 +30,18 @@ from scipy import special
 
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["KINDS", "ROLES", "SCALES", "Target", "load_targets", "log_likelihood", "target_table"]
+__all__ = [
+    "KINDS",
+    "ROLES",
+    "SCALES",
+    "Target",
+    "load_targets",
+    "log_likelihood",
+    "target_table",
+    "targets_from_table",
+]
 
-ROLES = ("used", "held_out")
+ROLES = ("used", "held_out", "cohort")
 SCALES = ("log", "linear")
 KINDS = ("gaussian", "interval")
 _KEYS = {
@@ -48,6 +57,7 @@ _KEYS = {
     "role",
     "source",
     "note",
+    "replaces",
 }
 _REQUIRED = ("name", "readout", "unit", "error", "role", "source")
 
@@ -82,6 +92,10 @@ class Target:
     chain_sd : float
         The full chain's measurement SD on that scale (0 when not measured); ``ε`` has SD
         ``max(sd, chain_sd)``.
+    replaces : str or None
+        ``cohort`` targets only: the ``used`` target whose typical-mouse readout this cohort
+        readout replaces in the importance stage (``None``: a target the sampler has no
+        counterpart for).
     """
 
     name: str
@@ -98,6 +112,7 @@ class Target:
     high: float | None = None
     chain_offset: float = 0.0
     chain_sd: float = 0.0
+    replaces: str | None = None
 
     @property
     def sd_effective(self) -> float:
@@ -224,6 +239,31 @@ def _one(entry: Any, i: int, source: str, readouts: Mapping[str, Any]) -> Target
     name = _text(entry["name"], source, f"{where}.name")
     where = f"targets[{i}] ({name})"
     readout = _text(entry["readout"], source, f"{where}.readout")
+    role = entry["role"]
+    if role not in ROLES:
+        raise LeptotwinError(
+            "unknown role",
+            source=source,
+            field=f"{where}.role",
+            value=role,
+            expected="used, held_out or cohort",
+        )
+    if role == "cohort":
+        from leptotwin.calibration.cohort_readouts import COHORT_READOUTS
+
+        if readout not in COHORT_READOUTS:
+            raise LeptotwinError(
+                "unknown cohort readout",
+                source=source,
+                field=f"{where}.readout",
+                value=readout,
+                expected="a name in leptotwin.calibration.cohort_readouts.COHORT_READOUTS",
+            )
+        readouts = {readout: _CohortUnit}
+    elif "replaces" in entry:
+        raise LeptotwinError(
+            "replaces belongs to role: cohort", source=source, field=f"{where}.replaces"
+        )
     if readout not in readouts:
         raise LeptotwinError(
             "unknown readout",
@@ -240,15 +280,6 @@ def _one(entry: Any, i: int, source: str, readouts: Mapping[str, Any]) -> Target
             field=f"{where}.unit",
             value=unit,
             expected=readouts[readout].unit,
-        )
-    role = entry["role"]
-    if role not in ROLES:
-        raise LeptotwinError(
-            "unknown role",
-            source=source,
-            field=f"{where}.role",
-            value=role,
-            expected="used or held_out",
         )
     kind = entry.get("kind", "gaussian")
     if kind not in KINDS:
@@ -342,7 +373,14 @@ def _one(entry: Any, i: int, source: str, readouts: Mapping[str, Any]) -> Target
         high=high,
         chain_offset=chain_offset,
         chain_sd=chain_sd,
+        replaces=_text(entry["replaces"], source, f"{where}.replaces")
+        if entry.get("replaces") is not None
+        else None,
     )
+
+
+class _CohortUnit:
+    unit = "1"
 
 
 def load_targets(path: str | Path | None = None) -> list[Target]:
@@ -389,7 +427,68 @@ def load_targets(path: str | Path | None = None) -> list[Target]:
                 "target name used twice", source=source, field=f"targets[{i}].name", value=t.name
             )
         seen.add(t.name)
+    used = {t.name for t in targets if t.role == "used"}
+    for i, t in enumerate(targets):
+        if t.replaces is not None and t.replaces not in used:
+            raise LeptotwinError(
+                "replaces must name a used target",
+                source=source,
+                field=f"targets[{i}] ({t.name}).replaces",
+                value=t.replaces,
+            )
     return targets
+
+
+def targets_from_table(path: str | Path) -> list[Target]:
+    """The targets a finished calibration scored, read back from its
+    ``calibration_targets.csv`` (what the sampler's likelihood was: bounds, the effective
+    measurement SD and the chain offset of each target at the time).
+
+    The effective SD is read into ``sd`` (``chain_sd`` 0), so :meth:`Target.log_likelihood`
+    gives what the sampler computed.
+
+    Raises
+    ------
+    LeptotwinError
+        A missing or unreadable file, or a missing column.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise LeptotwinError("calibration targets table not found", source=str(p))
+    try:
+        table = pd.read_csv(p)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise LeptotwinError(
+            f"not a readable CSV file ({exc.__class__.__name__})", source=str(p)
+        ) from None
+    need = ("name", "readout", "role", "kind", "value", "low", "high", "unit", "error_scale")
+    for col in (*need, "error_sd", "chain_offset"):
+        if col not in table.columns:
+            raise LeptotwinError(
+                "missing column", source=str(p), field=col, expected="calibration_targets.csv"
+            )
+
+    def bound(x: Any) -> float | None:
+        v = float(x)
+        return v if math.isfinite(v) else None
+
+    return [
+        Target(
+            name=str(r.name),
+            readout=str(r.readout),
+            value=float(r.value),
+            unit=str(r.unit),
+            scale=str(r.error_scale),
+            sd=float(r.error_sd),
+            role=str(r.role),
+            source=str(getattr(r, "source", "")),
+            kind=str(r.kind),
+            low=bound(r.low),
+            high=bound(r.high),
+            chain_offset=float(r.chain_offset),
+        )
+        for r in table.itertuples(index=False)
+    ]
 
 
 def log_likelihood(readout_values: Mapping[str, float], targets: Sequence[Target]) -> float:

@@ -8,9 +8,11 @@ median and 95 % interval per fitted parameter, with the calibration's provenance
 parameter path, catalogue units). Everything else here reads those two files.
 
 How a draw is made (:func:`draw_parameters`): one row of the posterior ensemble, resampled with
-replacement, for the fitted parameters (rows are kept whole, so their correlations survive), and
-an independent draw from its prior for every other uncertain parameter (the calibration's
-targets did not inform them, so their posterior is their prior). With no ensemble on disk every
+replacement (with probability ``weight`` where the calibration's importance stage wrote one,
+:mod:`leptotwin.calibration.reweight`; uniformly otherwise), for the fitted parameters (rows are
+kept whole, so their correlations survive), and an independent draw from its prior for every
+other uncertain parameter (the calibration's targets did not inform them, so their posterior is
+their prior). With no ensemble on disk every
 parameter comes from its prior. ``source="prior"`` ignores the ensemble.
 
 The posterior-median catalogue (:func:`posterior_median_catalog`) is the operating point of the
@@ -51,13 +53,25 @@ POSTERIOR_DRAWS_FILE = "posterior_draws.csv"
 """The calibration's ensemble in the catalogue folder (absent until calibrated)."""
 
 #: Columns of a draws file that are not parameters (the sampler's bookkeeping).
-_BOOKKEEPING = ("draw", "walker", "step", "log_posterior", "log_likelihood", "log_prior")
+_BOOKKEEPING = (
+    "draw",
+    "walker",
+    "step",
+    "log_posterior",
+    "log_likelihood",
+    "log_prior",
+    "log_weight",
+    "weight",
+)
 
 Source = Literal["posterior", "prior"]
 
 
 def load_posterior_draws(path: str | Path | None = None) -> pd.DataFrame | None:
     """The posterior ensemble: rows = draws, columns = fitted parameter paths (catalogue units).
+
+    Importance weights (a ``weight`` column) come back normalised in ``attrs["weight"]``
+    (shape ``(n_draws,)``); absent for an unweighted ensemble.
 
     Parameters
     ----------
@@ -88,7 +102,32 @@ def load_posterior_draws(path: str | Path | None = None) -> pd.DataFrame | None:
         raise LeptotwinError(
             "posterior draws must be finite numbers", source=str(path), field=", ".join(params)
         )
-    return values.reset_index(drop=True)
+    values = values.reset_index(drop=True)
+    if "weight" in frame.columns:
+        w = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(dtype=float)
+        if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+            raise LeptotwinError(
+                "posterior weights must be finite, non-negative and not all zero",
+                source=str(path),
+                field="weight",
+            )
+        values.attrs["weight"] = w / w.sum()
+    return values
+
+
+def _weights(draws: pd.DataFrame) -> np.ndarray | None:
+    w = draws.attrs.get("weight")
+    if w is None:
+        return None
+    w = np.asarray(w, dtype=float)
+    if w.shape != (len(draws),):
+        raise LeptotwinError(
+            "posterior weights do not match the draws",
+            source=POSTERIOR_DRAWS_FILE,
+            field="weight",
+            expected=f"{len(draws)} weights",
+        )
+    return w / w.sum()
 
 
 def _checked_draws(catalog: Catalog, draws: pd.DataFrame) -> pd.DataFrame:
@@ -108,7 +147,9 @@ def _checked_draws(catalog: Catalog, draws: pd.DataFrame) -> pd.DataFrame:
             field=", ".join(unknown[:5]),
             expected="paths listed by `leptotwin catalog --uncertain`",
         )
-    return draws.rename(columns=renamed)
+    out = draws.rename(columns=renamed)
+    out.attrs = dict(draws.attrs)
+    return out
 
 
 def draw_parameters(
@@ -158,7 +199,11 @@ def draw_parameters(
         ens = draws if draws is not None else load_posterior_draws()
         if ens is not None:
             ens = _checked_draws(cat, ens)
-            rows = rng.integers(0, len(ens), size=int(n))
+            w = _weights(ens)
+            if w is None:
+                rows = rng.integers(0, len(ens), size=int(n))
+            else:
+                rows = rng.choice(len(ens), size=int(n), p=w)
             for path in ens.columns:
                 out[path] = ens[path].to_numpy(dtype=float)[rows]
                 fitted.append(path)
@@ -184,13 +229,28 @@ def draw_catalogs(
 def posterior_median_values(
     catalog: Catalog | None = None, draws: pd.DataFrame | None = None
 ) -> dict[str, float]:
-    """Posterior median of each fitted parameter (``{}`` when nothing is calibrated)."""
+    """Posterior median of each fitted parameter (``{}`` when nothing is calibrated); weighted
+    by the importance weights where the ensemble has them (the smallest value whose cumulative
+    weight reaches ½, averaged with the next where it is exactly ½)."""
     cat = catalog if catalog is not None else _default_catalog()
     ens = draws if draws is not None else load_posterior_draws()
     if ens is None:
         return {}
     ens = _checked_draws(cat, ens)
-    return {c: float(np.median(ens[c].to_numpy(dtype=float))) for c in ens.columns}
+    w = _weights(ens)
+    if w is None:
+        return {c: float(np.median(ens[c].to_numpy(dtype=float))) for c in ens.columns}
+    return {c: _weighted_median(ens[c].to_numpy(dtype=float), w) for c in ens.columns}
+
+
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(x, kind="stable")
+    xs, cum = x[order], np.cumsum(w[order])
+    half = 0.5 * cum[-1]
+    i = int(np.searchsorted(cum, half * (1 - 1e-12)))
+    if np.isclose(cum[i], half, rtol=1e-12, atol=0.0) and i + 1 < xs.size:
+        return float(0.5 * (xs[i] + xs[i + 1]))
+    return float(xs[i])
 
 
 def posterior_median_catalog(

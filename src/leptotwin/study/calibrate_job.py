@@ -71,6 +71,7 @@ class CalibrateStudyOutcome:
     paths: dict[str, Path]
     out_dir: Path
     installed: bool
+    reweighted: Any = None  # ReweightOutcome of the importance stage, when it ran
 
     def summary_lines(self) -> list[str]:
         """A short report for the terminal: settings, per-parameter posterior and diagnostics,
@@ -110,6 +111,8 @@ class CalibrateStudyOutcome:
                 f"  {row.label} outside its 95 % predictive interval: {row.name} = "
                 f"{_g(row.value)} vs {_g(row.predictive_low)}–{_g(row.predictive_high)}"
             )
+        if self.reweighted is not None:
+            lines.extend(self.reweighted.summary_lines()[:-1])
         lines.append(f"wrote {len(self.paths)} files to {self.out_dir}")
         if self.installed:
             lines.append("installed posterior.yaml and posterior_draws.csv into the catalogue")
@@ -145,6 +148,7 @@ def run_calibrate_study(
     install: bool = False,
     force: bool = False,
     start_from: str | os.PathLike[str] | None = None,
+    replicates: int | None = None,
     parameters: Sequence[str] | None = None,
     targets: Sequence[Any] | None = None,
     readouts_fn: Callable[..., Mapping[str, float]] | None = None,
@@ -173,6 +177,10 @@ def run_calibrate_study(
     start_from : path, optional
         A warm start: an earlier run's ``posterior_draws.csv`` (``walkers`` evenly spaced rows
         start the walkers; no optimiser). Its path and SHA-256 go into the provenance.
+    replicates : int, optional
+        Cohorts per draw in the importance stage that follows sampling
+        (:mod:`leptotwin.study.reweight_job`; default 2, ``--quick`` 0; 0 skips the stage, as
+        do targets without a ``cohort`` one).
     parameters, targets, readouts_fn, log_likelihood_fn :
         Replace the defaults (for tests and for the Python interface).
     progress : callable, optional
@@ -280,5 +288,38 @@ def run_calibrate_study(
         "installed": bool(install),
         "start_from": start_info,
     }
-    paths = write_calibration(result, out, install=install)
-    return CalibrateStudyOutcome(result=result, paths=paths, out_dir=out, installed=install)
+    replicates = _check_int(
+        (0 if quick else 2) if replicates is None else replicates, "--replicates", 0
+    )
+    cohort = [t for t in (targets if targets is not None else _load_targets()) if _is_cohort(t)]
+    stage = replicates > 0 and bool(cohort)
+    paths = write_calibration(result, out, install=install and not stage)
+    reweighted = None
+    if stage:
+        from leptotwin.study.reweight_job import reweight_calibration
+
+        reweighted = reweight_calibration(
+            out_dir=out,
+            source_dir=out,
+            replicates=replicates,
+            jobs=jobs,
+            seed=seed,
+            install=install,
+            targets=list(targets) if targets is not None else None,
+            progress=progress,
+            out_ready=True,
+        )
+        paths.update(reweighted.paths)
+    return CalibrateStudyOutcome(
+        result=result, paths=paths, out_dir=out, installed=install, reweighted=reweighted
+    )
+
+
+def _load_targets() -> list[Any]:
+    from leptotwin.calibration.targets import load_targets
+
+    return load_targets()
+
+
+def _is_cohort(target: Any) -> bool:
+    return str(getattr(target, "role", "")) == "cohort"
