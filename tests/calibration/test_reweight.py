@@ -73,3 +73,31 @@ def test_refusals_name_what_is_wrong(two_draws):
             replicates=1,
             n_per_arm=2,
         )
+
+
+def test_unfitted_values_from_their_priors_are_scored_by_l_but_not_by_l_s(two_draws):
+    """``unfitted="prior"``: every draw carries its own prior draw of the values the sampler
+    held at the catalogue's, and the returned draws hold every uncertain value."""
+    from leptotwin.catalog import load_catalog, uncertain_parameters
+
+    same = two_draws.iloc[[0, 0]].reset_index(drop=True)
+    targets = [t for t in load_targets() if t.role == "used"]
+    r = reweight_draws(
+        same,
+        sampler_targets=targets,
+        targets=[*targets, _logrank_target(high=10.0)],
+        replicates=1,
+        n_per_arm=3,
+        unfitted="prior",
+    )
+    t = r.table
+    assert t["loglik_sampler"].iloc[0] == t["loglik_sampler"].iloc[1]  # same fitted values
+    assert t["loglik_kept"].iloc[0] != t["loglik_kept"].iloc[1]  # their own unfitted values
+    paths = set(uncertain_parameters(load_catalog())["path"])
+    assert paths <= set(r.draws.columns)
+    other = sorted(paths - set(same.columns))[0]
+    assert r.draws[other].iloc[0] != r.draws[other].iloc[1]
+    for c in same.columns:
+        assert (r.draws[c] == same[c]).all()
+    with pytest.raises(LeptotwinError, match="catalogue or prior"):
+        reweight_draws(same, sampler_targets=targets, unfitted="posterior")

@@ -76,11 +76,17 @@ def _score(args: tuple) -> tuple[float, float, float, dict[str, float]]:  # type
     from leptotwin.calibration.readouts import evaluate_readouts
     from leptotwin.calibration.targets import log_likelihood
 
-    catalog, values, sampler_used, kept, cohort, replicates, n_per_arm, seed = args
+    catalog, fitted, values, sampler_used, kept, cohort, replicates, n_per_arm, seed = args
     cat = catalog.with_values(values)
-    names = sorted({t.readout for t in (*sampler_used, *kept)})
-    readouts = evaluate_readouts(cat, names)
-    ll_s = log_likelihood(readouts, sampler_used)
+    if fitted is values:
+        readouts = evaluate_readouts(cat, sorted({t.readout for t in (*sampler_used, *kept)}))
+        ll_s = log_likelihood(readouts, sampler_used)
+    else:  # the sampler held the unfitted values at the catalogue's
+        at_fit = evaluate_readouts(
+            catalog.with_values(fitted), sorted({t.readout for t in sampler_used})
+        )
+        ll_s = log_likelihood(at_fit, sampler_used)
+        readouts = evaluate_readouts(cat, sorted({t.readout for t in kept}))
     ll_k = log_likelihood(readouts, kept)
     reps = cohort_readouts(cat, replicates=replicates, n_per_arm=n_per_arm, seed=seed)
     per = np.zeros(replicates)
@@ -102,6 +108,7 @@ def reweight_draws(
     n_per_arm: int | None = None,
     seed: int = 2020,
     n_jobs: int = 1,
+    unfitted: str = "catalogue",
     progress: Callable[[int, int], None] | None = None,
 ) -> ReweightResult:
     """Importance weights of posterior ``draws`` under the cohort targets (module docstring).
@@ -126,6 +133,13 @@ def reweight_draws(
     seed : int
     n_jobs : int
         Worker processes (spawned; guard a script's entry point).
+    unfitted : {"catalogue", "prior"}
+        The uncertain values the draws do not set. ``catalogue``: held at the catalogue's
+        values, as the sampler held them. ``prior``: each draw gets its own prior draw of them
+        (seed ``[seed, 1]``), scored in ``L`` but not in ``L_s`` — the weights then stand for
+        the joint posterior of every uncertain value, and the returned draws carry every
+        uncertain value (so the claims ensemble takes them all from the draw instead of
+        drawing the unfitted ones from their priors again).
     progress : callable, optional
         ``progress(done, total)``.
 
@@ -156,8 +170,25 @@ def reweight_draws(
     kept = [t for t in targets if t.role == "used" and t.name not in replaced]
     sampler_used = [t for t in sampler_targets if t.role == "used"]
     params = [c for c in draws.columns if c not in _BOOKKEEPING and c not in ("weight",)]
-    rows = draws[params].astype(float).to_dict(orient="records")
-    tasks = [(cat, row, sampler_used, kept, cohort, replicates, n_per_arm, seed) for row in rows]
+    if unfitted not in ("catalogue", "prior"):
+        raise LeptotwinError(
+            "unknown choice", field="unfitted", value=unfitted, expected="catalogue or prior"
+        )
+    fitted_rows = draws[params].astype(float).to_dict(orient="records")
+    rows = fitted_rows
+    if unfitted == "prior":
+        from leptotwin.catalog.posterior import draw_parameters
+
+        full = draw_parameters(
+            len(draws), rng=np.random.default_rng([seed, 1]), catalog=cat, source="prior"
+        )
+        for c in params:
+            full[c] = draws[c].to_numpy(float)
+        rows = full.to_dict(orient="records")
+    tasks = [
+        (cat, f, r, sampler_used, kept, cohort, replicates, n_per_arm, seed)
+        for f, r in zip(fitted_rows, rows, strict=True)
+    ]
     results: list[Any] = []
     if n_jobs > 1:
         from leptotwin.calibration.calibrate import _process_pool
@@ -203,7 +234,8 @@ def reweight_draws(
     )
     means = pd.DataFrame([r[3] for r in results])
     table = pd.concat([table, means], axis=1)
-    out = draws[params].copy().reset_index(drop=True)
+    out = pd.DataFrame(rows) if unfitted == "prior" else draws[params].copy()
+    out = out.reset_index(drop=True)
     out["log_weight"] = log_w
     out["weight"] = w
     settings = {
@@ -212,6 +244,7 @@ def reweight_draws(
         "seed": seed,
         "n_draws": len(rows),
         "seconds": time.perf_counter() - t0,
+        "unfitted": unfitted,
         "replaced": sorted(replaced),
         "cohort_targets": [t.name for t in cohort],
     }
