@@ -48,11 +48,15 @@ def _provenance() -> dict:
     return doc.get("provenance", {}) or {}
 
 
-def prior_posterior_figure(draws: pd.DataFrame, *, max_panels: int = 16) -> Figure:
-    """One panel per fitted parameter: the prior density (line) and the posterior draws
-    (histogram), on a log axis for positive parameters with lognormal/loguniform priors."""
+def prior_posterior_figure(
+    draws: pd.DataFrame, *, max_panels: int = 16, names: list[str] | None = None
+) -> Figure:
+    """One panel per fitted parameter (``names``, default every column): the prior density
+    (line) and the posterior draws (histogram, weighted by the importance weights where the
+    draws have them), on a log axis for positive parameters with lognormal/loguniform priors."""
     base = _default_catalog()
-    names = list(draws.columns)[:max_panels]
+    names = list(draws.columns if names is None else names)[:max_panels]
+    weights = draws.attrs.get("weight")
     cols = 4
     rows = max(1, int(np.ceil(len(names) / cols)))
     fig = Figure(figsize=(12, 2.4 * rows), layout="constrained")
@@ -66,7 +70,15 @@ def prior_posterior_figure(draws: pd.DataFrame, *, max_panels: int = 16) -> Figu
         log = q.prior is not None and q.prior.dist in ("lognormal", "loguniform") and lo > 0
         grid = np.geomspace(lo, hi, 300) if log else np.linspace(lo, hi, 300)
         bins = np.geomspace(lo, hi, 30) if log else np.linspace(lo, hi, 30)
-        ax.hist(post, bins=bins, density=True, color="C0", alpha=0.5, label="posterior")
+        ax.hist(
+            post,
+            bins=bins,
+            weights=weights,
+            density=True,
+            color="C0",
+            alpha=0.5,
+            label="posterior",
+        )
         ax.plot(grid, dist.pdf(grid), color="k", lw=1, label="prior")
         if log:
             ax.set_xscale("log")
@@ -76,6 +88,29 @@ def prior_posterior_figure(draws: pd.DataFrame, *, max_panels: int = 16) -> Figu
         if k == 0:
             ax.legend(fontsize=6)
     return fig
+
+
+def _importance_text(stage: dict, targets: pd.DataFrame | None) -> str:
+    """The importance stage in one paragraph: what it scored and what is left of the draws."""
+    text = (
+        f"Importance stage (`calibration/reweight.py`): the sampler scores C7 on one typical "
+        f"mouse per arm; each of the {stage.get('n_draws', '?')} kept draws was then run as "
+        f"the study ran it — {stage.get('replicates', '?')} cohorts of "
+        f"{stage.get('mice_per_arm', '?')} mice per arm — and reweighted by how well the "
+        f"group readouts and the survival comparison meet the study's findings, against the "
+        f"typical-mouse targets they replace. Effective sample size "
+        f"{stage.get('effective_sample_size', float('nan')):.0f} of "
+        f"{stage.get('n_draws', '?')}."
+    )
+    if targets is not None and "role" in targets:
+        rows = targets[targets["role"] == "cohort"]
+        if len(rows):
+            text += (
+                " Weighted share of draws meeting each cohort target: "
+                + "; ".join(f"{r.name} {r.p_met:.2f}" for r in rows.itertuples())
+                + "."
+            )
+    return text
 
 
 @register_section("calibration", order=5)
@@ -95,7 +130,13 @@ def calibration(ctx: Context) -> SectionResult:
     prov = _provenance()
     diag = _read_csv(DIAGNOSTICS_CSV)
     targets = _read_csv(TARGETS_CSV)
-    fitted = list(draws.columns)
+    # the sampler's values (an importance stage may add every other uncertain value to the
+    # draws, drawn from its prior)
+    fitted = (
+        [p for p in diag["parameter"] if p in draws.columns]
+        if diag is not None and "parameter" in diag
+        else list(draws.columns)
+    )
     at = {p: cat.quantity(p).value for p in fitted}
     sampler = prov.get("sampler", {})
     d = prov.get("diagnostics", {})
@@ -126,12 +167,15 @@ def calibration(ctx: Context) -> SectionResult:
             f"{d.get('tau_max', float('nan')):.0f} steps — {verdict} ({d.get('note', '')})."
         )
     if targets is not None and len(targets):
-        held = targets[targets["role"] != "used"]
+        held = targets[targets["role"] == "held_out"]
         inside = int(held["inside_95"].sum()) if len(held) else 0
         lines.append(
             f"Held-out targets inside their 95 % posterior-predictive interval: {inside} of "
             f"{len(held)} (`{TARGETS_CSV}`)."
         )
+    stage = prov.get("importance_stage")
+    if stage:
+        lines.append(_importance_text(stage, targets))
     lines.append(
         "Every other section runs at the posterior median of the fitted parameters ("
         + ", ".join(f"`{p}` {v:.3g}" for p, v in list(at.items())[:8])
@@ -150,7 +194,7 @@ def calibration(ctx: Context) -> SectionResult:
         figures=[
             (
                 "Prior (line) and posterior draws (histogram) of each calibrated parameter.",
-                prior_posterior_figure(draws),
+                prior_posterior_figure(draws, names=fitted),
             )
         ],
         tables=tables,
