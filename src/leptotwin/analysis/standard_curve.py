@@ -1023,10 +1023,11 @@ class StandardCurveFitter:
         pos = k.reindex(tab["plate"]).to_numpy(int) if n else np.zeros(0, int)
         phi = self._phi[pos] if n else np.zeros((0, self.model.n_params))
         cov = self._cov_phi[pos] if n else np.zeros((0, self.model.n_params, self.model.n_params))
-        fit_df = np.array([self._fits[i].df for i in pos], float)
-        sigma2 = np.array([self._fits[i].rss for i in pos], float) / np.where(
-            fit_df > 0, fit_df, np.nan
-        )
+        plate_df = np.array([f.df for f in self._fits], float)
+        plate_rss = np.array([f.rss for f in self._fits], float)
+        plate_failed = np.array([f.status is CurveStatus.NO_CONVERGENCE for f in self._fits], bool)
+        fit_df = plate_df[pos]
+        sigma2 = plate_rss[pos] / np.where(fit_df > 0, fit_df, np.nan)
         y = tab["mean_od"].to_numpy(float)
         t, side = self.model.inverse_log(phi, y)
         _, jac, dfdt = self.model.evaluate(phi, np.exp(np.nan_to_num(t, nan=0.0)))
@@ -1056,7 +1057,7 @@ class StandardCurveFitter:
         tab["se_log_conc"] = se_log
         tab["lloq_pg_mL"] = lloq * dil
         tab["uloq_pg_mL"] = uloq * dil
-        failed = np.array([self._fits[i].status is CurveStatus.NO_CONVERGENCE for i in pos], bool)
+        failed = plate_failed[pos]
         flag = np.full(n, SampleFlag.OK.value, dtype=object)
         flag[conc_well < lloq] = SampleFlag.BELOW_LLOQ.value
         flag[conc_well > uloq] = SampleFlag.ABOVE_ULOQ.value

@@ -173,6 +173,26 @@ def population_effect(
     return pd.DataFrame(rows)
 
 
+def _values_by_study(measured: pd.DataFrame) -> dict[int, dict[str, np.ndarray]]:
+    """``{study: {group: finite AREG values}}``, studies and groups sorted, each group's values in
+    row order (what ``groupby("study")`` then ``groupby("group")`` give, in one sort). A sample
+    without a result (its plate's standard curve failed) is missing, as in a lab."""
+    if not len(measured):
+        return {}
+    s_code, studies = pd.factorize(measured["study"], sort=True)
+    g_code, groups = pd.factorize(measured["group"], sort=True)
+    order = np.lexsort((g_code, s_code))  # stable: row order within a cell
+    cell = (s_code * len(groups) + g_code)[order]
+    value = measured["areg_pg_mL"].to_numpy(float)[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(cell)) + 1]
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for a, b in zip(starts, np.r_[starts[1:], cell.size], strict=True):
+        s_i, g_i = divmod(int(cell[a]), len(groups))
+        v = value[a:b]
+        out.setdefault(int(studies[s_i]), {})[groups[g_i]] = v[np.isfinite(v)]
+    return out
+
+
 def repeated_studies(
     ctx: Context,
     repeats: int,
@@ -187,12 +207,7 @@ def repeated_studies(
     ratio of medians; ``reproduced`` when both adjusted p < 0.05 and the ALK median is highest."""
     measured = _measured(ctx, repeats, catalog=catalog, counterfactual=counterfactual)
     rows = []
-    for study, g in measured.groupby("study"):
-        # a sample without a result (its plate's standard curve failed) is missing, as in a lab
-        values = {
-            name: v.to_numpy(float)[np.isfinite(v.to_numpy(float))]
-            for name, v in g.groupby("group")["areg_pg_mL"]
-        }
+    for study, values in _values_by_study(measured).items():
         alk = values.pop(ALK)
         others = sorted(values)
         if not all(v.size for v in (alk, *values.values())):
