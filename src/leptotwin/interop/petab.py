@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from leptotwin import _sigint
 from leptotwin._fileio import atomic_write, prepare_out_dir, write_text
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.catalog.priors import prior_distribution
@@ -207,7 +208,7 @@ def _dose_slots(
 def _model_values(exp: Experiment, cat: Catalog) -> tuple[object, dict[str, float]]:
     """The typical-mouse libsbml document (doses stripped) and its parameter values by id
     (constants' values, states' initial values, dose-slot values of every condition)."""
-    import libsbml
+    libsbml = _sigint.libsbml()
 
     tp = _typical_tumor(cat, exp.species)
     union = _union_arm(exp.arms)
@@ -263,7 +264,7 @@ def _param(
 
 
 def _add_dose_events(m: object, slots: dict[tuple[str, str], int]) -> None:
-    import libsbml
+    libsbml = _sigint.libsbml()
 
     for (drug, route), n in sorted(slots.items()):
         d = _sid(drug)
@@ -325,7 +326,7 @@ def _same(a: float, b: float) -> bool:
 
 
 def _make_sbml(exp: Experiment, cat: Catalog) -> tuple[str, dict[str, dict[str, float]]]:
-    import libsbml
+    libsbml = _sigint.libsbml()
 
     doc, base = _model_values(exp, cat)
     m = doc.getModel()  # type: ignore[attr-defined]

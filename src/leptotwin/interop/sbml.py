@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from leptotwin import _sigint
 from leptotwin._fileio import write_text
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
@@ -69,7 +70,7 @@ _UNITS: dict[str, list[tuple[int, int, float]]] = {
 
 
 def _unit_kinds() -> dict[int, int]:
-    import libsbml
+    libsbml = _sigint.libsbml()
 
     return {
         0: libsbml.UNIT_KIND_SECOND,
@@ -121,7 +122,7 @@ class SBMLExport:
 
 class _Builder:
     def __init__(self, model_id: str, name: str) -> None:
-        import libsbml
+        libsbml = _sigint.libsbml()
 
         self.sb = libsbml
         self.doc = libsbml.SBMLDocument(3, 2)
@@ -572,7 +573,7 @@ def check_sbml(text: str, *, units: bool = True) -> list[str]:
     list of str
         One line per error or warning; empty when the document is clean.
     """
-    import libsbml
+    libsbml = _sigint.libsbml()
 
     doc = libsbml.readSBMLFromString(text)
     if not units:

@@ -41,6 +41,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from leptotwin import _sigint
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.model.cohort import Arm
 from leptotwin.model.pathway import CellState
@@ -165,7 +166,7 @@ def _sid(text: str) -> str:
 
 def _names(ast: object) -> set[str]:
     """Every name in a libsbml formula (``time`` and numbers left out)."""
-    import libsbml
+    libsbml = _sigint.libsbml()
 
     out: set[str] = set()
     stack = [ast]
@@ -188,7 +189,7 @@ class _Rules:
 
 
 def _read(sbml: str, outputs: dict[str, str]) -> _Rules:
-    import libsbml
+    libsbml = _sigint.libsbml()
 
     model = libsbml.readSBMLFromString(sbml).getModel()
     kinds: dict[str, str] = {}

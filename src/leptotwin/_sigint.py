@@ -1,0 +1,66 @@
+"""Imports that must not lose a Ctrl-C.
+
+libsbml's ``__init__`` (SWIG-generated, libsbml 5.20) starts with::
+
+    try:
+      _filename = inspect.getframeinfo(inspect.currentframe()).filename
+    except:
+      _filename = __file__
+
+``inspect.getframeinfo`` walks every loaded module (``inspect.getmodule`` resolves each one's
+file with ``os.path.realpath``): a fraction of a second on an idle machine, several seconds on a
+loaded one. A KeyboardInterrupt raised in that walk is swallowed by the bare ``except`` and the
+command runs on to the end as if Ctrl-C had never been pressed (``leptotwin reproduce`` imports
+libsbml in its first section). :func:`libsbml` imports it with SIGINT held off and delivers a
+SIGINT that arrived meanwhile once the import is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+__all__ = ["import_holding_sigint", "libsbml", "sigint_held"]
+
+
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Hold off SIGINT until the block is done, then deliver it to the handler of before.
+
+    Only the main thread can change signal handlers; elsewhere (the explorer's server threads)
+    the block runs as is: Python handles SIGINT in the main thread only anyway."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is None  # set outside Python: cannot be restored
+    ):
+        yield
+        return
+    caught: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *args: caught.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            # the handler of before decides: KeyboardInterrupt by default, nothing if ignored
+            signal.raise_signal(signal.SIGINT)
+
+
+def import_holding_sigint(name: str) -> ModuleType:
+    """``importlib.import_module(name)`` with SIGINT held off while the module first loads."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    with sigint_held():
+        return importlib.import_module(name)
+
+
+def libsbml() -> ModuleType:
+    """The ``libsbml`` module (imported with SIGINT held off; see the module docstring)."""
+    return import_holding_sigint("libsbml")
