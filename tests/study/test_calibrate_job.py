@@ -118,12 +118,27 @@ def test_worker_processes_give_the_same_draws(tmp_path):
     pd.testing.assert_frame_equal(one.result.draws, two.result.draws)
 
 
-def test_quick_run_on_the_real_readouts_and_targets(tmp_path):
-    """End to end on the model: the packaged targets, the default parameters, ``--quick``."""
+def test_quick_run_on_the_real_readouts_and_targets(tmp_path, run_cli, monkeypatch):
+    """End to end on the model: the packaged targets, the default parameters, ``--quick``, run
+    through the command line (the valid run of tests/test_bad_input_matrix.py for
+    calibrate-study, which does not run it again)."""
     from leptotwin.calibration.calibrate import DEFAULT_PARAMETERS
     from leptotwin.calibration.targets import load_targets
+    from leptotwin.study import calibrate_job
 
-    outcome = run_calibrate_study(out_dir=tmp_path / "cal", quick=True, seed=1)
+    outcomes = []
+
+    def recorded(**kw):
+        outcomes.append(run_calibrate_study(**kw))
+        return outcomes[-1]
+
+    monkeypatch.setattr(calibrate_job, "run_calibrate_study", recorded)
+    code, out, err = run_cli(
+        "calibrate-study", "--quick", "--seed", "1", "--out", str(tmp_path / "cal")
+    )
+    assert code == 0, err
+    (outcome,) = outcomes
+    assert outcome.summary_lines()[0] in out  # what the command printed
     cat = load_catalog()
     assert set(read_posterior(outcome.paths["posterior.yaml"], cat)) == set(DEFAULT_PARAMETERS)
     draws = load_posterior_draws(outcome.paths["posterior_draws.csv"])
