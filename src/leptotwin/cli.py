@@ -124,6 +124,13 @@ def calibrate_study(
             "--from", help="With --reweight-only: a folder calibrate-study wrote.", metavar="<dir>"
         ),
     ] = None,
+    unfitted: Annotated[
+        str,
+        typer.Option(
+            help="Importance stage: values the sampler did not fit held at the 'catalogue' "
+            "values, or drawn from their 'prior' per draw (then scored and kept in the draws)."
+        ),
+    ] = "catalogue",
 ) -> None:
     """Rerun the joint calibration (emcee) from scratch: posterior draws, diagnostics, targets.
 
@@ -141,6 +148,7 @@ def calibrate_study(
             seed=seed,
             install=install,
             force=force,
+            unfitted=unfitted,
             progress=lambda line: _err.print(line, markup=False),
         )
         for line in rw.summary_lines():

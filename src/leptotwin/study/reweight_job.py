@@ -131,11 +131,14 @@ def reweight_calibration(
     install: bool = False,
     force: bool = False,
     targets: list[Any] | None = None,
+    unfitted: str = "catalogue",
     progress: Callable[[str], None] | None = None,
     out_ready: bool = False,
 ) -> ReweightOutcome:
     """Run the importance stage on the calibration in ``source_dir`` (the packaged catalogue
     folder by default) and write the reweighted calibration into ``out_dir`` (module docstring).
+    ``unfitted``: see :func:`~leptotwin.calibration.reweight.reweight_draws` (``prior``: the
+    written draws carry every uncertain value).
 
     Raises
     ------
@@ -184,6 +187,7 @@ def reweight_calibration(
         replicates=replicates,
         seed=seed,
         n_jobs=jobs,
+        unfitted=unfitted,
         progress=report,
     )
     weighted = result.draws
@@ -210,6 +214,7 @@ def reweight_calibration(
         "replaced": s["replaced"],
         "cohort_targets": s["cohort_targets"],
         "seconds": round(s["seconds"], 1),
+        "unfitted": s["unfitted"],
     }
     header = (
         "# Posterior summary of the joint calibration (leptotwin calibrate-study), importance-"
