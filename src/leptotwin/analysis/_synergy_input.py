@@ -290,11 +290,12 @@ def check_table_nd(
     out = base.copy()
     for col in ["block_id", *drugs]:
         what = "block_id" if col == "block_id" else "drug name"
-        miss = base[col].map(_is_missing).to_numpy(bool)
+        coded = _str_codes(base[col])
+        miss = _missing(base[col], coded)
         _fail(base, miss, f"missing {what}", source=source, where=where, col=col,
               expected=f"a {what} in every row")  # fmt: skip
         if base[col].dtype == object:
-            out[col] = base[col].map(lambda v: v.strip() if isinstance(v, str) else v)
+            out[col] = _text_cells(base[col], _strip, coded)
     for col in [*concs, "response"]:
         out[col] = _numbers(base, col, source, where)
     for col in concs:
@@ -306,9 +307,8 @@ def check_table_nd(
           expected=f"% inhibition or % viability normalised to controls, |response| <= "
           f"{RESPONSE_LIMIT:g}")  # fmt: skip
     for conc_col, unit_col in zip(concs, units, strict=True):
-        spec = _unit_specs(base, unit_col, source, where)
-        out[unit_col] = base[unit_col].map(lambda v: str(v).strip())
-        _check_magnitude(base, out[conc_col].to_numpy(), spec, conc_col, source, where)
+        factor, molar, out[unit_col] = _unit_specs(base, unit_col, source, where)
+        _check_magnitude(base, out[conc_col].to_numpy(), (factor, molar), conc_col, source, where)
     extra = [c for c in df.columns if c not in found.values() and str(c) not in required]
     return pd.concat([out, df[extra]], axis=1) if extra else out
 
@@ -349,8 +349,8 @@ def _fail(
 def _numbers(df: pd.DataFrame, col: str, source: str, where: Locator) -> np.ndarray:
     raw = df[col]
     num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    text = raw.map(lambda v: isinstance(v, str) and v.strip() != "").to_numpy(bool)
-    missing = raw.map(_is_missing).to_numpy(bool)
+    text = _cellwise(raw, _is_text, missing=False)
+    missing = _missing(raw)
     _fail(df, np.isnan(num) & text & ~missing, "not a number", source=source, where=where,
           col=col, values=raw, expected=_NUMBER)  # fmt: skip
     _fail(df, np.isinf(num), "infinite value", source=source, where=where, col=col, values=raw,
@@ -365,6 +365,77 @@ def _is_missing(value: object) -> bool:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return True
     return isinstance(value, str) and value.strip().lower() in _NA_TEXT
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _unit_text(value: object) -> str:
+    return str(value).strip()
+
+
+# Cell checks without a Python call per row (issue 14 item 4: at 1,000 blocks of 64 wells the
+# per-cell ``Series.map`` calls were most of Bliss's and HSA's time). Each gives exactly what
+# ``raw.map(func)`` gives: numeric columns are answered from their dtype (``map`` hands a float
+# column's cells to ``func`` as Python floats, NaN where missing; an integer or boolean column's
+# as ints / bools), a column whose every cell is a ``str`` through ``func`` of each distinct
+# value once (``pd.factorize``: equal strings, equal results); any other column (mixed types,
+# None, pd.NA, extension dtypes) cell by cell, as before.
+def _str_codes(raw: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(codes, distinct values)`` of an object column whose every cell is a ``str``, else
+    None."""
+    if raw.dtype != object or len(raw) == 0:
+        return None
+    values = raw.to_numpy()
+    if pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return None
+    codes, uniques = pd.factorize(values, sort=False)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+_UNSET: object = object()
+
+
+def _cellwise(
+    raw: pd.Series, func: Callable[[object], bool], *, missing: bool, coded: object = _UNSET
+) -> np.ndarray:
+    """``raw.map(func).to_numpy(bool)`` for a boolean ``func`` that is False for every number
+    except NaN, for which it is ``missing``; ``coded``: ``_str_codes(raw)`` if known."""
+    kind = raw.dtype.kind if isinstance(raw.dtype, np.dtype) else ""
+    if kind == "f":
+        nan = np.isnan(raw.to_numpy())
+        return nan if missing else np.zeros(len(raw), bool)
+    if kind and kind in "iub":
+        return np.zeros(len(raw), bool)
+    coded = _str_codes(raw) if coded is _UNSET else coded
+    if isinstance(coded, tuple):
+        codes, uniques = coded
+        return np.array([func(u) for u in uniques], dtype=bool)[codes]
+    return raw.map(func).to_numpy(bool)
+
+
+def _missing(raw: pd.Series, coded: object = _UNSET) -> np.ndarray:
+    """``raw.map(_is_missing).to_numpy(bool)``."""
+    return _cellwise(raw, _is_missing, missing=True, coded=coded)
+
+
+def _text_cells(
+    raw: pd.Series, func: Callable[[object], object], coded: object = _UNSET
+) -> pd.Series:
+    """``raw.map(func)`` for ``func`` = :func:`_strip` or :func:`_unit_text`: each distinct
+    string once when every cell is a ``str``, else cell by cell."""
+    coded = _str_codes(raw) if coded is _UNSET else coded
+    if not isinstance(coded, tuple):
+        return raw.map(func)
+    codes, uniques = coded
+    done = np.empty(len(uniques), dtype=object)
+    done[:] = [func(u) for u in uniques]
+    return pd.Series(done[codes], index=raw.index, name=raw.name, dtype=object, copy=False)
 
 
 def check_table(df: pd.DataFrame, source: str, first_line: int | None = None) -> pd.DataFrame:
@@ -392,11 +463,12 @@ def check_table(df: pd.DataFrame, source: str, first_line: int | None = None) ->
         ("drug_row", "drug name"),
         ("drug_col", "drug name"),
     ):
-        miss = df[col].map(_is_missing).to_numpy(bool)
+        coded = _str_codes(df[col])
+        miss = _missing(df[col], coded)
         _fail(df, miss, f"missing {what}", source=source, where=where, col=col,
               expected=f"a {what} in every row")  # fmt: skip
         if df[col].dtype == object:
-            out[col] = df[col].map(lambda v: v.strip() if isinstance(v, str) else v)
+            out[col] = _text_cells(df[col], _strip, coded)
     for col in ("conc_r", "conc_c", "response"):
         out[col] = _numbers(df, col, source, where)
     for col in ("conc_r", "conc_c"):
@@ -409,22 +481,28 @@ def check_table(df: pd.DataFrame, source: str, first_line: int | None = None) ->
           expected=f"% inhibition or % viability normalised to controls, |response| <= "
           f"{RESPONSE_LIMIT:g}")  # fmt: skip
     for axis in ("r", "c"):
-        units = _unit_specs(df, f"conc_{axis}_unit", source, where)
-        out[f"conc_{axis}_unit"] = df[f"conc_{axis}_unit"].map(lambda v: str(v).strip())
-        _check_magnitude(df, out[f"conc_{axis}"].to_numpy(), units, f"conc_{axis}", source, where)
+        factor, molar, out[f"conc_{axis}_unit"] = _unit_specs(
+            df, f"conc_{axis}_unit", source, where
+        )
+        _check_magnitude(
+            df, out[f"conc_{axis}"].to_numpy(), (factor, molar), f"conc_{axis}", source, where
+        )
     return out
 
 
 def _unit_specs(
     df: pd.DataFrame, col: str, source: str, where: Locator
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, pd.Series]:
     """Per row: the unit's factor to nM or ng/mL and whether it is molar (each distinct
-    spelling parsed once; the first row with a bad one is named)."""
+    spelling parsed once; the first row with a bad one is named), and the column as stripped
+    text."""
     raw = df[col]
-    miss = raw.map(_is_missing).to_numpy(bool)
+    coded = _str_codes(raw)
+    miss = _missing(raw, coded)
     _fail(df, miss, "missing concentration unit", source=source, where=where, col=col,
           expected="a unit in every row, e.g. nM or µM")  # fmt: skip
-    codes, _ = pd.factorize(raw.map(lambda v: str(v).strip()), sort=False)
+    text = _text_cells(raw, _unit_text, coded)
+    codes, _ = pd.factorize(text, sort=False)
     _, first = np.unique(codes, return_index=True)
     specs = [
         concentration_unit(raw.iloc[i], source=source, field=f"{where(df.index[i])}, column {col}")
@@ -432,7 +510,7 @@ def _unit_specs(
     ]
     factor = np.array([s.factor for s in specs])[codes]
     molar = np.array([s.molar for s in specs], dtype=bool)[codes]
-    return factor, molar
+    return factor, molar, text
 
 
 def _check_magnitude(

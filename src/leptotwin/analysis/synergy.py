@@ -189,11 +189,146 @@ class _Group:
             return np.nansum(self.reps, axis=3) / np.maximum(self.n_rep, 1)
 
 
+_FIRST = ("drug_row", "drug_col", "conc_r_unit", "conc_c_unit")
+
+
 def _validate(
     df: pd.DataFrame, notes: dict[Any, str] | None = None
 ) -> tuple[pd.DataFrame, list[_Group]]:
     """Per-block QC table (``notes`` per block_id: unit conversions) and the valid blocks
-    packed into groups of equal shape."""
+    packed into groups of equal shape.
+
+    Array code over the rows (issue 14 item 4: the pandas groupbys, copies and Series
+    assignments of :func:`_validate_frames` were most of what was left of Bliss's and HSA's
+    time); it gives the same tables, counting distinct values with the same ``pd.factorize``
+    that pandas' ``nunique`` and ``drop_duplicates`` use. A table with a missing block_id, drug
+    name or unit (pd.NA passes :func:`check_table`) goes through :func:`_validate_frames`,
+    whose groupby rules for missing keys and ``first`` values it keeps."""
+    codes, labels = pd.factorize(df["block_id"], sort=False)
+    if (codes < 0).any() or df[list(_FIRST)].isna().to_numpy().any():
+        return _validate_frames(df, notes)
+    n_blocks = len(labels)
+    conc_r = df["conc_r"].to_numpy(float)
+    conc_c = df["conc_c"].to_numpy(float)
+    code_r = pd.factorize(conc_r, sort=False)[0]  # NaN -> -1
+    code_c = pd.factorize(conc_c, sort=False)[0]
+    drug_r = pd.factorize(df["drug_row"], sort=False)[0]
+    drug_c = pd.factorize(df["drug_col"], sort=False)[0]
+    several = (_distinct(codes, n_blocks, drug_r) > 1) | (_distinct(codes, n_blocks, drug_c) > 1)
+    nan_rows = np.isnan(conc_r) | np.isnan(conc_c) | np.isnan(df["response"].to_numpy(float))
+    nan_any = np.bincount(codes[nan_rows], minlength=n_blocks) > 0
+    has_r, has_c = code_r >= 0, code_c >= 0
+    nr = _distinct(codes[has_r], n_blocks, code_r[has_r])
+    nc = _distinct(codes[has_c], n_blocks, code_c[has_c])
+    pairs = _distinct(codes, n_blocks, code_r, code_c)
+    zero = _min_is_zero(codes, n_blocks, conc_r) & _min_is_zero(codes, n_blocks, conc_c)
+    first_row = np.unique(codes, return_index=True)[1]
+    size = np.bincount(codes, minlength=n_blocks)
+    status = np.full(n_blocks, BlockStatus.OK, dtype=object)
+    for mask, st in (
+        (several, BlockStatus.SEVERAL_DRUGS),
+        (nan_any, BlockStatus.MISSING_VALUE),
+        (pairs != nr * nc, BlockStatus.NOT_GRID),
+        (~zero, BlockStatus.NO_MONOTHERAPY),
+        ((nr < 4) | (nc < 4), BlockStatus.TOO_FEW_DOSES),
+    ):
+        status[mask & (status == BlockStatus.OK)] = st
+    block_ids = labels[np.arange(n_blocks)]
+    qc = pd.DataFrame(
+        {
+            "block_id": block_ids,
+            **{c: df[c].to_numpy()[first_row] for c in _FIRST},
+            "n_conc_r": nr,
+            "n_conc_c": nc,
+            "n_rep_max": size // np.maximum(pairs, 1),
+            "status": status,
+            "note": [(notes or {}).get(b, "") for b in block_ids],
+        }
+    )
+    good = np.flatnonzero(status == BlockStatus.OK)
+    groups: list[_Group] = []
+    rows = np.flatnonzero(np.isin(codes, good))
+    if rows.size == 0:
+        return qc, groups
+    b_all, r_all, c_all = codes[rows], conc_r[rows], conc_c[rows]
+    resp = df["response"].to_numpy(float)[rows]
+    i_all = _dense_rank(b_all, r_all)
+    j_all = _dense_rank(b_all, c_all)
+    if np.array_equal(size[good], pairs[good]):  # one well per dose cell: no replicates
+        k_all = np.zeros(rows.size, dtype=np.int64)
+    else:
+        k_all = _cumcount(b_all, i_all, j_all)
+    shape = pd.DataFrame({"nr": nr[good], "nc": nc[good]}, index=pd.Index(good, name="_b"))
+    pos = np.full(n_blocks, -1, dtype=np.int64)
+    for (r, c), blocks in shape.groupby(["nr", "nc"]).groups.items():
+        blocks = np.asarray(blocks)
+        pos[blocks] = np.arange(len(blocks))
+        sel = np.isin(b_all, blocks)
+        b = pos[b_all[sel]]
+        i, j, k = i_all[sel], j_all[sel], k_all[sel]
+        reps = np.full((len(blocks), int(r), int(c), int(k.max()) + 1), np.nan)
+        reps[b, i, j, k] = resp[sel]
+        group_r = np.zeros((len(blocks), int(r)))
+        group_c = np.zeros((len(blocks), int(c)))
+        group_r[b, i] = r_all[sel]
+        group_c[b, j] = c_all[sel]
+        n_rep = np.isfinite(reps).sum(axis=3)
+        groups.append(_Group(pd.Index(labels[blocks]), group_r, group_c, reps, n_rep))
+    return qc, groups
+
+
+def _distinct(codes: NDArray[np.intp], n_blocks: int, *keys: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Number of distinct ``keys`` tuples (factorize codes) per block."""
+    order = np.lexsort((*keys[::-1], codes))
+    cols = [codes[order], *(k[order] for k in keys)]
+    new = np.zeros(order.size, bool)
+    new[:1] = True
+    for col in cols:
+        new[1:] |= col[1:] != col[:-1]
+    return np.bincount(cols[0][new], minlength=n_blocks)
+
+
+def _min_is_zero(codes: NDArray[np.intp], n_blocks: int, conc: Array) -> NDArray[np.bool_]:
+    """Per block: the smallest non-NaN concentration is 0 (pandas' groupby ``min() == 0``)."""
+    some = np.bincount(codes[conc == 0], minlength=n_blocks) > 0
+    below = np.bincount(codes[conc < 0], minlength=n_blocks) > 0
+    return some & ~below
+
+
+def _dense_rank(block: NDArray[np.intp], value: Array) -> NDArray[np.int64]:
+    """0-based dense rank of ``value`` within each block (groupby ``rank("dense") - 1``)."""
+    order = np.lexsort((value, block))
+    b, v = block[order], value[order]
+    start = np.ones(order.size, bool)
+    start[1:] = b[1:] != b[:-1]
+    new = start.copy()
+    new[1:] |= v[1:] != v[:-1]
+    run = np.cumsum(new)
+    rank = run - run[start][np.cumsum(start) - 1]
+    out = np.empty(order.size, dtype=np.int64)
+    out[order] = rank
+    return out
+
+
+def _cumcount(*keys: NDArray[np.intp]) -> NDArray[np.int64]:
+    """Occurrence number of each row's ``keys`` tuple in row order (groupby ``cumcount``)."""
+    order = np.lexsort(keys[::-1])  # stable: rows of one tuple keep their order
+    start = np.zeros(order.size, bool)
+    start[:1] = True
+    for key in keys:
+        k = key[order]
+        start[1:] |= k[1:] != k[:-1]
+    at = np.arange(order.size)
+    count = at - at[start][np.cumsum(start) - 1]
+    out = np.empty(order.size, dtype=np.int64)
+    out[order] = count
+    return out
+
+
+def _validate_frames(
+    df: pd.DataFrame, notes: dict[Any, str] | None = None
+) -> tuple[pd.DataFrame, list[_Group]]:
+    """:func:`_validate` through pandas groupbys (tables with missing keys)."""
     codes, labels = pd.factorize(df["block_id"], sort=False)
     g = df.assign(_b=codes).groupby("_b", sort=True)
     nun = g[["drug_row", "drug_col"]].nunique(dropna=False)

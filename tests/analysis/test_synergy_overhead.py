@@ -1,0 +1,173 @@
+"""Bliss and HSA without per-row Python overhead (issue 14 item 4): the array paths that replaced
+per-cell ``Series.map`` calls in the input checks and the pandas groupbys in the block
+validation give exactly what those gave, and Bliss / HSA equal a per-block reference written
+out cell by cell."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leptotwin.analysis import _synergy_input as inp
+from leptotwin.analysis import synergy as syn
+from leptotwin.analysis._synergy_musyc import musyc_surface
+
+CONC = np.r_[0, np.logspace(-2, 1, 7)]
+
+
+def _simulate(n: int, seed: int = 0, conc: np.ndarray = CONC) -> pd.DataFrame:
+    """``n`` blocks of % viability, as benchmarks/synergy.py simulates them."""
+    rng = np.random.default_rng(seed)
+    d1, d2 = (a.ravel() for a in np.meshgrid(conc, conc, indexing="ij"))
+    p = {
+        "E0": np.ones((n, 1)),
+        "E1": rng.uniform(0.0, 0.5, (n, 1)),
+        "E2": rng.uniform(0.0, 0.5, (n, 1)),
+        "E3": rng.uniform(0.0, 0.3, (n, 1)),
+        "h1": rng.uniform(0.7, 2.5, (n, 1)),
+        "h2": rng.uniform(0.7, 2.5, (n, 1)),
+        "C1": np.exp(rng.uniform(-3, 1.5, (n, 1))),
+        "C2": np.exp(rng.uniform(-3, 1.5, (n, 1))),
+        "alpha12": np.exp(rng.normal(0, 1, (n, 1))),
+        "alpha21": np.exp(rng.normal(0, 1, (n, 1))),
+    }
+    v = 100 * musyc_surface(d1[None], d2[None], **p) + rng.normal(0, 3, (n, d1.size))
+    return pd.DataFrame(
+        {
+            "block_id": np.repeat(np.arange(n), d1.size),
+            "drug_row": "A",
+            "drug_col": "B",
+            "conc_r": np.tile(d1, n),
+            "conc_c": np.tile(d2, n),
+            "response": v.ravel(),
+            "conc_r_unit": "uM",
+            "conc_c_unit": "uM",
+        }
+    )
+
+
+# ----------------------------------------------------------------------- cell checks
+_COLUMNS = {
+    "text": pd.Series([" a", "b ", "NA", " n/a ", "None", "-", "", "x", "a", "NULL"]),
+    "text-one-value": pd.Series(["uM"] * 6),
+    "text-and-missing": pd.Series(["a", None, np.nan, " na", "b"], dtype=object),
+    "mixed-objects": pd.Series(
+        ["a", 1, 1.0, True, np.float32("nan"), pd.NA, b" na", float("nan"), None, pd.NaT],
+        dtype=object,
+    ),
+    "float": pd.Series([1.0, np.nan, -0.0, 2.5]),
+    "float32": pd.Series([1.0, np.nan], dtype=np.float32),
+    "int": pd.Series([1, 2, 3]),
+    "bool": pd.Series([True, False]),
+    "category": pd.Series(["a", " na", None, "a"], dtype="category"),
+    "string-dtype": pd.Series(["a", " na", None], dtype="string"),
+    "nullable-int": pd.Series([1, None], dtype="Int64"),
+    "empty": pd.Series([], dtype=object),
+}
+
+
+@pytest.mark.parametrize("name", list(_COLUMNS))
+def test_cell_checks_equal_the_per_cell_maps(name):
+    col = _COLUMNS[name]
+    np.testing.assert_array_equal(inp._missing(col), col.map(inp._is_missing).to_numpy(bool))
+    np.testing.assert_array_equal(
+        inp._cellwise(col, inp._is_text, missing=False),
+        col.map(lambda v: isinstance(v, str) and v.strip() != "").to_numpy(bool),
+    )
+    if col.dtype == object:  # the only columns check_table strips
+        pd.testing.assert_series_equal(
+            inp._text_cells(col, inp._strip),
+            col.map(lambda v: v.strip() if isinstance(v, str) else v),
+            check_exact=True,
+        )
+    pd.testing.assert_series_equal(
+        inp._text_cells(col, inp._unit_text), col.map(lambda v: str(v).strip()), check_exact=True
+    )
+
+
+# ----------------------------------------------------------------------- block validation
+def _awkward_table() -> pd.DataFrame:
+    """Replicates, every bad-block status, two grid shapes, text block ids, shuffled rows."""
+    rng = np.random.default_rng(1)
+    df = _simulate(40, seed=1)
+    df = pd.concat([df, df.assign(response=df["response"] + rng.normal(0, 2, len(df)))])
+    df = df[~((df["block_id"] == 2) & (df.index % 3 == 0))]  # uneven replicate counts
+    df.loc[df["block_id"] == 3, "response"] = np.nan
+    df = df[~((df["block_id"] == 4) & (df["conc_r"] == CONC[-1]) & (df["conc_c"] > 1))]
+    df = df[~((df["block_id"] == 5) & (df["conc_r"] == 0))]
+    df.loc[df["block_id"] == 6, "drug_row"] = np.where(
+        np.arange((df["block_id"] == 6).sum()) % 2, "A", "Z"
+    )
+    df = df[~((df["block_id"] == 7) & df["conc_r"].isin(CONC[1:6]))]
+    df.loc[(df["block_id"] == 8) & (df["conc_c"] == 0), "conc_c"] = -0.0
+    small = _simulate(5, seed=2, conc=np.r_[0, np.logspace(-1, 1, 4)])
+    df = pd.concat([df, small.assign(block_id=small["block_id"] + 100)], ignore_index=True)
+    df["block_id"] = [f"b{k:03d}" for k in df["block_id"]]
+    return df.sample(frac=1.0, random_state=3).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("table", ["simulated", "awkward"])
+def test_block_validation_equals_the_groupby_version(table):
+    df = _simulate(30) if table == "simulated" else _awkward_table()
+    df = syn.check_table(df, "test")
+    qc, groups = syn._validate(df, {"b001": "a note"})
+    qc_ref, groups_ref = syn._validate_frames(df, {"b001": "a note"})
+    pd.testing.assert_frame_equal(qc, qc_ref, check_exact=True)
+    assert len(groups) == len(groups_ref)
+    if table == "awkward":
+        assert len(groups) == 2 and {s.name for s in qc["status"]} >= {
+            "OK", "MISSING_VALUE", "NOT_GRID", "NO_MONOTHERAPY", "SEVERAL_DRUGS", "TOO_FEW_DOSES"
+        }  # fmt: skip
+        assert max(int(g.n_rep.max()) for g in groups) == 2
+    for g, ref in zip(groups, groups_ref, strict=True):
+        pd.testing.assert_index_equal(g.blocks, ref.blocks, exact=True)
+        for a in ("conc_r", "conc_c", "reps", "n_rep"):
+            x, y = getattr(g, a), getattr(ref, a)
+            assert x.dtype == y.dtype and x.shape == y.shape, a
+            np.testing.assert_array_equal(x, y, strict=True)
+            np.testing.assert_array_equal(np.signbit(x), np.signbit(y))
+
+
+def test_a_missing_block_id_goes_through_the_groupby_version():
+    df = syn.check_table(_simulate(3), "test")
+    df["block_id"] = df["block_id"].astype(object)
+    df.loc[df["block_id"] == 1, "block_id"] = pd.NA  # not a missing value to check_table
+    qc, _ = syn._validate(df)
+    qc_ref, _ = syn._validate_frames(df)
+    pd.testing.assert_frame_equal(qc, qc_ref, check_exact=True)
+
+
+# ----------------------------------------------------------------------- Bliss and HSA
+def _reference(block: pd.DataFrame, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One block, cell by cell: response, expected and score grids (% inhibition)."""
+    grid = block.pivot(index="conc_r", columns="conc_c", values="response")
+    v = grid.to_numpy()
+    inhib = np.round(100.0 - v, 9)
+    expected = np.empty_like(inhib)
+    score = np.zeros_like(inhib)
+    for i in range(inhib.shape[0]):
+        for j in range(inhib.shape[1]):
+            ir, ic = inhib[i, 0], inhib[0, j]
+            expected[i, j] = ir + ic - ir * ic / 100.0 if method == "Bliss" else max(ir, ic)
+            if i and j:
+                score[i, j] = inhib[i, j] - expected[i, j]
+    return inhib, expected, score
+
+
+@pytest.mark.parametrize("method", ["Bliss", "HSA"])
+def test_bliss_and_hsa_equal_a_per_block_reference(method):
+    df = _simulate(12, seed=5).sample(frac=1.0, random_state=0)
+    res = syn.synergy_scores(df, methods=[method], scale="viability")
+    assert (res.qc["status"] == "ok").all()
+    for k, block in df.groupby("block_id"):
+        inhib, expected, score = _reference(block, method)
+        rows = res.per_dose[res.per_dose["block_id"] == k]
+        for col, want in (("response", inhib), ("expected", expected), ("score", score)):
+            got = rows.pivot(index="conc_r", columns="conc_c", values=col).to_numpy()
+            np.testing.assert_array_equal(got, want, err_msg=f"{k} {col}")
+        pb = res.per_block[res.per_block["block_id"] == k].set_index("statistic")
+        combo = score[1:, 1:]
+        np.testing.assert_allclose(pb.loc["mean", "score"], combo.mean(), rtol=1e-13)
+        windows = [combo[i : i + 3, j : j + 3].mean() for i in range(5) for j in range(5)]
+        np.testing.assert_allclose(pb.loc["msa", "score"], max(windows), rtol=1e-13)
