@@ -52,7 +52,7 @@ def test_the_stage_writes_a_complete_reweighted_calibration(source, tmp_path):
     # what the sampler scored is read back from the source's table, cohort rows appended
     targets = pd.read_csv(out.paths["calibration_targets.csv"])
     src_targets = pd.read_csv(source / "calibration_targets.csv")
-    assert len(targets) == len(src_targets) + 7
+    assert len(targets) == (src_targets["role"] != "cohort").sum() + 7
     assert (targets["role"] == "cohort").sum() == 7
     assert targets.loc[targets["role"] == "cohort", "p_met"].between(0, 1).all()
     doc = yaml.safe_load(out.paths["posterior.yaml"].read_text())
@@ -62,7 +62,13 @@ def test_the_stage_writes_a_complete_reweighted_calibration(source, tmp_path):
     raw = pd.read_csv(source / "posterior_draws.csv")
     for path, s in summary.items():
         assert s.median == weighted_quantile(raw[path].to_numpy(float), w, 0.5)
-    assert "effective sample size" in "\n".join(out.summary_lines())
+    text = "\n".join(out.summary_lines())
+    assert "effective sample size" in text and "weighted share of draws meeting it" in text
+    diag = pd.read_csv(out.paths["calibration_diagnostics.csv"]).set_index("parameter")
+    src_diag = pd.read_csv(source / "calibration_diagnostics.csv").set_index("parameter")
+    for path, s in summary.items():
+        assert diag.loc[path, "posterior_median"] == pytest.approx(s.median)
+        assert diag.loc[path, "r_hat"] == src_diag.loc[path, "r_hat"]  # the sampler's
 
 
 def test_weighted_quantile_is_the_inverse_weighted_cdf():

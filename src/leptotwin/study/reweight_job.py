@@ -20,7 +20,8 @@ to today's targets without resampling. Reads from the source folder ``posterior_
     the weighted median and 95 % interval per value, the provenance with an
     ``importance_stage`` entry (settings, effective sample size, cohort targets);
 ``calibration_diagnostics.csv``
-    copied (the sampler's diagnostics).
+    the sampler's diagnostics (R-hat, ESS, tau) with the posterior median, 95 % interval and
+    shrinkage recomputed under the weights.
 
 ``install`` copies the four catalogue files into the packaged catalogue folder.
 """
@@ -40,7 +41,7 @@ import yaml
 
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["ReweightOutcome", "reweight_calibration", "weighted_quantile"]
+__all__ = ["ReweightOutcome", "reweight_calibration", "weighted_diagnostics", "weighted_quantile"]
 
 _FILES = (
     "posterior_draws.csv",
@@ -57,14 +58,20 @@ class ReweightOutcome:
     result: Any  # ReweightResult
     paths: dict[str, Path]
     installed: bool
+    cohort_rows: pd.DataFrame | None = None
 
     def summary_lines(self) -> list[str]:
         r = self.result
         lines = [r.summary()]
         t = r.table
         w = t["weight"].to_numpy(float)
-        for name in r.settings["cohort_targets"]:
-            lines.append(f"  {name}")
+        rows = self.cohort_rows
+        for row in rows.itertuples() if rows is not None else ():
+            lines.append(
+                f"  {row.name}: weighted share of draws meeting it {row.p_met:.2f} "
+                f"(model median {row.model_median:.3g}, 95 % {row.model_low:.3g}–"
+                f"{row.model_high:.3g})"
+            )
         lines.append(
             f"  largest weight {w.max():.3g}; draws with weight > 1/(10 n): "
             f"{int((w > 0.1 / len(w)).sum())} of {len(w)}"
@@ -86,6 +93,28 @@ def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     cum = np.cumsum(w[order]) / w.sum()
     i = min(int(np.searchsorted(cum, q * (1 - 1e-12))), x.size - 1)
     return float(x[order][i])
+
+
+def weighted_diagnostics(diagnostics: pd.DataFrame, draws: pd.DataFrame) -> pd.DataFrame:
+    """The sampler's diagnostics table with ``posterior_median/low/high`` and ``shrinkage``
+    recomputed from ``draws`` under its ``weight`` column (R-hat, ESS and tau stay the
+    sampler's: they describe the chains the draws came from)."""
+    from leptotwin.calibration.calibrate import _shrinkage, parameter_specs
+    from leptotwin.catalog.loader import _default_catalog
+
+    out = diagnostics.copy()
+    w = draws["weight"].to_numpy(float)
+    cat = _default_catalog()
+    for i, path in enumerate(out["parameter"]):
+        if path not in draws.columns:
+            continue
+        x = draws[path].to_numpy(float)
+        lo, mid, hi = (weighted_quantile(x, w, q) for q in (0.025, 0.5, 0.975))
+        out.loc[i, ["posterior_median", "posterior_low", "posterior_high"]] = [mid, lo, hi]
+        if "shrinkage" in out.columns:
+            (spec,) = parameter_specs(cat, [path])
+            out.loc[i, "shrinkage"] = _shrinkage(spec, lo, hi)
+    return out
 
 
 def _cohort_rows(result: Any, targets: list[Any]) -> pd.DataFrame:
@@ -223,8 +252,9 @@ def reweight_calibration(
         "unit.\n"
     )
     yaml_text = header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
-    targets_out = pd.concat([sampler_rows, _cohort_rows(result, cohort)], ignore_index=True)
-    diagnostics = pd.read_csv(src / "calibration_diagnostics.csv")
+    cohort_rows = _cohort_rows(result, cohort)
+    targets_out = pd.concat([sampler_rows, cohort_rows], ignore_index=True)
+    diagnostics = weighted_diagnostics(pd.read_csv(src / "calibration_diagnostics.csv"), weighted)
     frames = {
         "posterior_draws.csv": weighted,
         "calibration_targets.csv": targets_out,
@@ -240,4 +270,4 @@ def reweight_calibration(
             paths["installed_" + name] = write_csv(data / name, f)
         paths["installed_posterior.yaml"] = write_text(data / "posterior.yaml", yaml_text)
         _default_catalog.cache_clear()
-    return ReweightOutcome(result=result, paths=paths, installed=install)
+    return ReweightOutcome(result=result, paths=paths, installed=install, cohort_rows=cohort_rows)
