@@ -101,6 +101,8 @@ def _awkward_table() -> pd.DataFrame:
     )
     df = df[~((df["block_id"] == 7) & df["conc_r"].isin(CONC[1:6]))]
     df.loc[(df["block_id"] == 8) & (df["conc_c"] == 0), "conc_c"] = -0.0
+    signed = (df["block_id"] == 9) & (df["conc_r"] == 0) & (df.index % 2 == 0)
+    df.loc[signed, "conc_r"] = -0.0  # -0.0 and 0.0 in one block: one dose
     small = _simulate(5, seed=2, conc=np.r_[0, np.logspace(-1, 1, 4)])
     df = pd.concat([df, small.assign(block_id=small["block_id"] + 100)], ignore_index=True)
     df["block_id"] = [f"b{k:03d}" for k in df["block_id"]]

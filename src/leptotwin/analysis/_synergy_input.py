@@ -502,7 +502,11 @@ def _unit_specs(
     _fail(df, miss, "missing concentration unit", source=source, where=where, col=col,
           expected="a unit in every row, e.g. nM or µM")  # fmt: skip
     text = _text_cells(raw, _unit_text, coded)
-    codes, _ = pd.factorize(text, sort=False)
+    if isinstance(coded, tuple):  # codes of the stripped text from those of the raw spellings
+        stripped = pd.factorize(text.iloc[np.unique(coded[0], return_index=True)[1]])[0]
+        codes = stripped[coded[0]]
+    else:
+        codes, _ = pd.factorize(text, sort=False)
     _, first = np.unique(codes, return_index=True)
     specs = [
         concentration_unit(raw.iloc[i], source=source, field=f"{where(df.index[i])}, column {col}")
@@ -549,6 +553,8 @@ def unify_units(
     out = df.copy()
     notes: dict[Hashable, list[str]] = {}
     for conc_col, unit_col in pairs:
+        if _one_spelling(out[unit_col]):
+            continue  # no block mixes spellings
         spelled = out[unit_col].astype(str)
         n_spell = spelled.groupby(out["block_id"], sort=False).nunique()
         mixed = n_spell.index[(n_spell > 1).to_numpy()]
@@ -568,6 +574,17 @@ def unify_units(
             if note:
                 notes.setdefault(block, []).append(note)
     return out, {b: "; ".join(v) for b, v in notes.items()}
+
+
+def _one_spelling(units: pd.Series) -> bool:
+    """Every cell is the same ``str`` (``astype(str)`` leaves such a column as it is)."""
+    values = units.to_numpy()
+    return (
+        values.dtype == object
+        and len(values) > 0
+        and pd.api.types.infer_dtype(values, skipna=False) == "string"
+        and bool((values == values[0]).all())
+    )
 
 
 def _convert_block(

@@ -200,29 +200,33 @@ def _validate(
 
     Array code over the rows (issue 14 item 4: the pandas groupbys, copies and Series
     assignments of :func:`_validate_frames` were most of what was left of Bliss's and HSA's
-    time); it gives the same tables, counting distinct values with the same ``pd.factorize``
-    that pandas' ``nunique`` and ``drop_duplicates`` use. A table with a missing block_id, drug
-    name or unit (pd.NA passes :func:`check_table`) goes through :func:`_validate_frames`,
-    whose groupby rules for missing keys and ``first`` values it keeps."""
+    time); it gives the same tables: concentrations are ranked and counted per block by
+    sorting, with the equality pandas' ``rank``, ``nunique`` and ``drop_duplicates`` use
+    (-0.0 == 0.0; NaN left out of the counts, one value for the dose-pair count), and drug
+    names compared through ``pd.factorize``. A table with a missing block_id, drug name or
+    unit (pd.NA passes :func:`check_table`) goes through :func:`_validate_frames`, whose
+    groupby rules for missing keys and ``first`` values it keeps."""
     codes, labels = pd.factorize(df["block_id"], sort=False)
-    if (codes < 0).any() or df[list(_FIRST)].isna().to_numpy().any():
+    drug_r = pd.factorize(df["drug_row"], sort=False)[0]  # missing -> -1 (pd.isna's values)
+    drug_c = pd.factorize(df["drug_col"], sort=False)[0]
+    keys = (codes, drug_r, drug_c)
+    if any((k < 0).any() for k in keys) or df[list(_FIRST[2:])].isna().to_numpy().any():
         return _validate_frames(df, notes)
     n_blocks = len(labels)
     conc_r = df["conc_r"].to_numpy(float)
     conc_c = df["conc_c"].to_numpy(float)
-    code_r = pd.factorize(conc_r, sort=False)[0]  # NaN -> -1
-    code_c = pd.factorize(conc_c, sort=False)[0]
-    drug_r = pd.factorize(df["drug_row"], sort=False)[0]
-    drug_c = pd.factorize(df["drug_col"], sort=False)[0]
-    several = (_distinct(codes, n_blocks, drug_r) > 1) | (_distinct(codes, n_blocks, drug_c) > 1)
+    # per row: dense rank of the concentration in its block (NaN -> -1); per block: how many
+    # distinct ones (NaN left out, as nunique does; -0.0 == 0.0 as in factorize)
+    rank_r, nr = _dense_rank(codes, n_blocks, conc_r)
+    rank_c, nc = _dense_rank(codes, n_blocks, conc_c)
+    first_row = np.unique(codes, return_index=True)[1]
+    # more than one drug name in a block: one that differs from the block's first
+    other = (drug_r != drug_r[first_row][codes]) | (drug_c != drug_c[first_row][codes])
+    several = np.bincount(codes[other], minlength=n_blocks) > 0
     nan_rows = np.isnan(conc_r) | np.isnan(conc_c) | np.isnan(df["response"].to_numpy(float))
     nan_any = np.bincount(codes[nan_rows], minlength=n_blocks) > 0
-    has_r, has_c = code_r >= 0, code_c >= 0
-    nr = _distinct(codes[has_r], n_blocks, code_r[has_r])
-    nc = _distinct(codes[has_c], n_blocks, code_c[has_c])
-    pairs = _distinct(codes, n_blocks, code_r, code_c)
+    pairs = _distinct(codes, n_blocks, rank_r, rank_c)  # NaN as one value (drop_duplicates)
     zero = _min_is_zero(codes, n_blocks, conc_r) & _min_is_zero(codes, n_blocks, conc_c)
-    first_row = np.unique(codes, return_index=True)[1]
     size = np.bincount(codes, minlength=n_blocks)
     status = np.full(n_blocks, BlockStatus.OK, dtype=object)
     for mask, st in (
@@ -252,8 +256,7 @@ def _validate(
         return qc, groups
     b_all, r_all, c_all = codes[rows], conc_r[rows], conc_c[rows]
     resp = df["response"].to_numpy(float)[rows]
-    i_all = _dense_rank(b_all, r_all)
-    j_all = _dense_rank(b_all, c_all)
+    i_all, j_all = rank_r[rows], rank_c[rows]
     if np.array_equal(size[good], pairs[good]):  # one well per dose cell: no replicates
         k_all = np.zeros(rows.size, dtype=np.int64)
     else:
@@ -278,7 +281,7 @@ def _validate(
 
 
 def _distinct(codes: NDArray[np.intp], n_blocks: int, *keys: NDArray[np.intp]) -> NDArray[np.intp]:
-    """Number of distinct ``keys`` tuples (factorize codes) per block."""
+    """Number of distinct ``keys`` tuples (integer codes) per block."""
     order = np.lexsort((*keys[::-1], codes))
     cols = [codes[order], *(k[order] for k in keys)]
     new = np.zeros(order.size, bool)
@@ -295,19 +298,26 @@ def _min_is_zero(codes: NDArray[np.intp], n_blocks: int, conc: Array) -> NDArray
     return some & ~below
 
 
-def _dense_rank(block: NDArray[np.intp], value: Array) -> NDArray[np.int64]:
-    """0-based dense rank of ``value`` within each block (groupby ``rank("dense") - 1``)."""
-    order = np.lexsort((value, block))
+def _dense_rank(
+    block: NDArray[np.intp], n_blocks: int, value: Array
+) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
+    """0-based dense rank of each row's ``value`` within its block (groupby ``rank("dense") -
+    1``; NaN: -1) and the number of distinct non-NaN values per block (groupby ``nunique``)."""
+    order = np.lexsort((value, block))  # NaN last in its block
     b, v = block[order], value[order]
     start = np.ones(order.size, bool)
     start[1:] = b[1:] != b[:-1]
     new = start.copy()
     new[1:] |= v[1:] != v[:-1]
+    nan = np.isnan(v)
+    new &= ~nan
     run = np.cumsum(new)
-    rank = run - run[start][np.cumsum(start) - 1]
+    before = run[start] - new[start]  # distinct values of the blocks before
+    rank = run - before[np.cumsum(start) - 1] - 1
+    rank[nan] = -1
     out = np.empty(order.size, dtype=np.int64)
     out[order] = rank
-    return out
+    return out, np.bincount(b[new], minlength=n_blocks)
 
 
 def _cumcount(*keys: NDArray[np.intp]) -> NDArray[np.int64]:
@@ -894,6 +904,8 @@ def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    if len(parts) == 1 and parts[0].index.equals(pd.RangeIndex(len(parts[0]))):
+        return parts[0]  # what concat would copy (tables built here, not the caller's)
     return pd.concat(parts, ignore_index=True)
 
 
@@ -984,7 +996,7 @@ def _score_group(
                 }
             )
         )
-    per_dose = pd.concat(rows, ignore_index=True)
+    per_dose = rows[0] if len(rows) == 1 else pd.concat(rows, ignore_index=True)
     # ---------------- per block
     brows = []
     for (m, stat), est in summ.items():
