@@ -211,11 +211,11 @@ def main() -> None:
         label = "ZIP (synergy variant)" if m == "ZIP" else m
         print(
             f"{label:21s} leptotwin {ours[m]:8.2f} s   synergy (scaled from {sample.size}) "
-            f"{scaled:9.1f} s   ratio {scaled / ours[m]:8.1f}x"
+            f"{scaled:9.2f} s   ratio {scaled / ours[m]:8.1f}x"
         )
     total = sum(ref.values()) * args.n_blocks
     mine = sum(ours.values())
-    print(f"all four (like with like) leptotwin {mine:8.2f} s   synergy {total:9.1f} s   "
+    print(f"all four (like with like) leptotwin {mine:8.2f} s   synergy {total:9.2f} s   "
           f"ratio {total / mine:8.1f}x")  # fmt: skip
     print(zip_agreement(df, zip_synergy, zip_ref))
 
