@@ -10,6 +10,7 @@ import pytest
 
 from leptotwin.calibration.reweight import reweight_draws
 from leptotwin.calibration.targets import Target, load_targets
+from leptotwin.catalog.loader import _data_dir
 from leptotwin.catalog.posterior import load_posterior_draws
 from leptotwin.errors import LeptotwinError
 
@@ -25,7 +26,9 @@ def _logrank_target(**change) -> Target:
 def two_draws():
     draws = load_posterior_draws()
     assert draws is not None
-    rows = draws.iloc[[0, 0]].reset_index(drop=True)
+    # the sampler's values (an installed importance stage may carry every uncertain value)
+    sampled = pd.read_csv(_data_dir() / "calibration_diagnostics.csv")["parameter"]
+    rows = draws[list(sampled)].iloc[[0, 0]].reset_index(drop=True)
     rows[ENDPOINT] = [5e7, 1e13]  # the second: no mouse ever reaches the endpoint
     return rows
 

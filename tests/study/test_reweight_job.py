@@ -59,6 +59,9 @@ def test_the_stage_writes_a_complete_reweighted_calibration(source, tmp_path):
     stage = doc["provenance"]["importance_stage"]
     assert stage["n_draws"] == 3 and 1 <= stage["effective_sample_size"] <= 3
     summary = read_posterior(out.paths["posterior.yaml"], load_catalog())
+    # only the sampler's values are reweighted, whatever an earlier stage added to the draws
+    sampled = pd.read_csv(source / "calibration_diagnostics.csv")["parameter"]
+    assert set(out.result.draws.columns) - {"log_weight", "weight", "log_posterior"} == set(sampled)
     raw = pd.read_csv(source / "posterior_draws.csv")
     for path, s in summary.items():
         assert s.median == weighted_quantile(raw[path].to_numpy(float), w, 0.5)

@@ -771,9 +771,16 @@ def _ensemble_spec(
             f"Every claim evaluated through the full chain (virtual instruments → files → "
             f"analysis) on {n} parameter draws, each with its own instrument noise: "
             + (
-                f"{len(fitted)} calibrated parameters resampled jointly from the posterior "
-                "ensemble (`posterior_draws.csv`), every other uncertain parameter drawn from "
-                "its prior"
+                (
+                    f"all {len(fitted)} uncertain parameters resampled jointly from the "
+                    "importance-weighted posterior ensemble (`posterior_draws.csv`: the "
+                    "calibrated ones from the sampler, the others from their priors, weighted "
+                    "together)"
+                    if len(fitted) == res.parameters.shape[1]
+                    else f"{len(fitted)} calibrated parameters resampled jointly from the "
+                    "posterior ensemble (`posterior_draws.csv`), every other uncertain "
+                    "parameter drawn from its prior"
+                )
                 if fitted
                 else "every uncertain parameter drawn from its prior (no calibration installed)"
             )

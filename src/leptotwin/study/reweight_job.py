@@ -196,6 +196,11 @@ def reweight_calibration(
             )
     out = Path(out_dir) if out_ready else prepare_out_dir(out_dir, force=force)
     draws = pd.read_csv(src / "posterior_draws.csv")
+    # the sampler's values only: an earlier importance stage may have added every other
+    # uncertain value (drawn from its prior) to the draws
+    sampled = pd.read_csv(src / "calibration_diagnostics.csv")["parameter"].tolist()
+    keep = [c for c in draws.columns if c in sampled or c == "log_posterior"]
+    draws = draws[keep]
     table = pd.read_csv(src / "calibration_targets.csv")
     sampler_rows = table[table["role"] != "cohort"]
     sampler_targets = targets_from_table(src / "calibration_targets.csv")
