@@ -170,3 +170,29 @@ def test_full_run_two_stage_on_a_small_real_model(tmp_path):
     assert len(selected) > 0 and not selected["parameter"].str.contains("half_life").any()
     assert [c.split(":", 1)[0] for c, _ in res.figures] == ["C3", "C4", "PK.human.alectinib"]
     assert "Stage 2" in res.text and "single values" in res.text
+
+
+def test_the_screen_reports_its_progress_as_parameter_sets_evaluated(tmp_path, monkeypatch):
+    """Issue 16 item 2: the second bar counts the screen's parameter sets, one per model
+    evaluation, and rises to the number evaluated (the catalogue itself is read after)."""
+    from leptotwin.study import reproduce
+    from leptotwin.study.sections.sensitivity import run_screen
+
+    monkeypatch.setattr(reproduce, "PROGRESS_INTERVAL_S", 0.0)
+    source = _small_source()
+    calls = []
+    counted = ReadoutSource(lambda cat: calls.append(1) or source.fn(cat), source.infos)
+    seen: list[tuple] = []
+    ctx = Context(
+        rng=np.random.default_rng(3),
+        seed=3,
+        out_dir=tmp_path,
+        quick=True,
+        name="sensitivity",
+        on_progress=lambda *a: seen.append(a),
+    )
+    run_screen(ctx, source=counted)
+    counts = [c[0] for c in seen]
+    assert counts[0] == 0 and counts == sorted(counts)
+    assert counts[-1] == len(calls) - 1 > 10  # every evaluation but the catalogue's own
+    assert all("Morris screen" in c[2] for c in seen)

@@ -159,6 +159,23 @@ def prediction_groups(infos: Sequence[ReadoutInfo]) -> dict[str, list[str]]:
     return out
 
 
+def _screen(
+    ctx: Context, common: dict, families: dict[str, list[str]], source: ReadoutSource
+) -> MorrisResult | TwoStageResult:
+    if ctx.quick:
+        return morris_screen(**common, groups=QUICK_GROUPS, trajectories=QUICK_TRAJECTORIES)
+    return two_stage_screen(
+        **common,
+        families=families,
+        subset_fn=source.subset,
+        trajectories=FULL_TRAJECTORIES,
+        stage2_trajectories=STAGE2_TRAJECTORIES,
+        top_groups=TOP_GROUPS,
+        threshold=GROUP_THRESHOLD,
+        max_parameters={f: STAGE2_CAPS.get(f, MAX_STAGE2_PARAMETERS) for f in families},
+    )
+
+
 def run_screen(
     ctx: Context,
     *,
@@ -172,8 +189,14 @@ def run_screen(
     infos = list(source.infos)
     names = [r.name for r in infos]
 
+    def idle(*_: object, **__: object) -> None:
+        return None
+
+    count: list[Callable[..., None]] = [idle]  # the progress step while screening
+
     def fn(c: Catalog) -> Mapping[str, float]:
         out = source.fn(c)
+        count[0]()
         return {n: out.get(n, math.nan) for n in names}
 
     logged = [r.name for r in infos if log_scale(r)]
@@ -191,19 +214,12 @@ def run_screen(
     for r in infos:
         families.setdefault(family(r), []).append(r.name)
     result: MorrisResult | TwoStageResult
-    if ctx.quick:
-        result = morris_screen(**common, groups=QUICK_GROUPS, trajectories=QUICK_TRAJECTORIES)
-    else:
-        result = two_stage_screen(
-            **common,
-            families=families,
-            subset_fn=source.subset,
-            trajectories=FULL_TRAJECTORIES,
-            stage2_trajectories=STAGE2_TRAJECTORIES,
-            top_groups=TOP_GROUPS,
-            threshold=GROUP_THRESHOLD,
-            max_parameters={f: STAGE2_CAPS.get(f, MAX_STAGE2_PARAMETERS) for f in families},
-        )
+    # the screen's length is known only once stage 1 has chosen stage 2's parameters: count
+    # the parameter sets evaluated (the runner's second bar)
+    with ctx.task("Morris screen: parameter sets evaluated") as step:
+        count[0] = step
+        result = _screen(ctx, common, families, source)
+    count[0] = idle
     at_catalogue = fn(cat)
     first = result.stage1 if isinstance(result, TwoStageResult) else result
     table = pd.DataFrame(
