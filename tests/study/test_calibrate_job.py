@@ -172,3 +172,30 @@ def test_start_from_an_earlier_posterior_is_recorded_and_a_bad_file_refused(tmp_
     with pytest.raises(LeptotwinError, match="lack a calibrated value"):
         _run(tmp_path / "d", start_from=bad)
     assert not (tmp_path / "c").exists()
+
+
+def test_a_cohort_target_sends_the_sampled_draws_through_the_importance_stage(
+    tmp_path, monkeypatch
+):
+    """After sampling, the run's own folder is the stage's source (its calibration_targets.csv
+    is what the sampler scored), the output folder is reused, and --install waits for the
+    weights; without a cohort target, or with --replicates 0, there is no stage."""
+    from leptotwin.study import reweight_job
+
+    calls = []
+
+    def fake_stage(**kw):
+        calls.append(kw)
+        return SimpleNamespace(paths={}, summary_lines=lambda: ["stage", "files"])
+
+    monkeypatch.setattr(reweight_job, "reweight_calibration", fake_stage)
+    cohort = _target("surv", "C7.cohort.logrank_p_max", 0.05, 0.3, role="cohort")
+    out = _run(tmp_path / "a", targets=[*TARGETS, cohort], replicates=3)
+    (kw,) = calls
+    assert kw["source_dir"] == kw["out_dir"] == tmp_path / "a" and kw["out_ready"]
+    assert kw["replicates"] == 3 and kw["install"] is False
+    assert (tmp_path / "a" / "calibration_targets.csv").is_file()  # written before the stage
+    assert out.reweighted is not None and "stage" in out.summary_lines()
+    _run(tmp_path / "b", targets=[*TARGETS, cohort])  # --quick: 0 replicates by default
+    _run(tmp_path / "c", targets=TARGETS, replicates=2)  # no cohort target
+    assert len(calls) == 1
