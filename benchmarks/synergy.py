@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from _cli import machine, time_cli  # benchmarks/_cli.py (its folder is on sys.path)
-from leptotwin.analysis._synergy_musyc import musyc_surface
+from leptotwin.analysis._synergy_musyc import simulate_blocks
 from leptotwin.analysis.synergy import synergy_scores
 
 CONC = np.r_[0, np.logspace(-2, 1, 7)]
@@ -42,32 +42,7 @@ CONC = np.r_[0, np.logspace(-2, 1, 7)]
 
 def simulate(n: int, rng: np.random.Generator) -> pd.DataFrame:
     """Long SynergyFinder table of ``n`` 8 x 8 blocks (% viability)."""
-    d1, d2 = (a.ravel() for a in np.meshgrid(CONC, CONC, indexing="ij"))
-    p = {
-        "E0": np.ones((n, 1)),
-        "E1": rng.uniform(0.0, 0.5, (n, 1)),
-        "E2": rng.uniform(0.0, 0.5, (n, 1)),
-        "E3": rng.uniform(0.0, 0.3, (n, 1)),
-        "h1": rng.uniform(0.7, 2.5, (n, 1)),
-        "h2": rng.uniform(0.7, 2.5, (n, 1)),
-        "C1": np.exp(rng.uniform(-3, 1.5, (n, 1))),
-        "C2": np.exp(rng.uniform(-3, 1.5, (n, 1))),
-        "alpha12": np.exp(rng.normal(0, 1, (n, 1))),
-        "alpha21": np.exp(rng.normal(0, 1, (n, 1))),
-    }
-    v = 100 * musyc_surface(d1[None], d2[None], **p) + rng.normal(0, 3, (n, d1.size))
-    return pd.DataFrame(
-        {
-            "block_id": np.repeat(np.arange(n), d1.size),
-            "drug_row": "A",
-            "drug_col": "B",
-            "conc_r": np.tile(d1, n),
-            "conc_c": np.tile(d2, n),
-            "response": v.ravel(),
-            "conc_r_unit": "uM",
-            "conc_c_unit": "uM",
-        }
-    )
+    return simulate_blocks(n, rng=rng, conc=CONC)
 
 
 def reference_seconds(

@@ -11,40 +11,14 @@ import pytest
 
 from leptotwin.analysis import _synergy_input as inp
 from leptotwin.analysis import synergy as syn
-from leptotwin.analysis._synergy_musyc import musyc_surface
+from leptotwin.analysis._synergy_musyc import simulate_blocks
 
 CONC = np.r_[0, np.logspace(-2, 1, 7)]
 
 
 def _simulate(n: int, seed: int = 0, conc: np.ndarray = CONC) -> pd.DataFrame:
     """``n`` blocks of % viability, as benchmarks/synergy.py simulates them."""
-    rng = np.random.default_rng(seed)
-    d1, d2 = (a.ravel() for a in np.meshgrid(conc, conc, indexing="ij"))
-    p = {
-        "E0": np.ones((n, 1)),
-        "E1": rng.uniform(0.0, 0.5, (n, 1)),
-        "E2": rng.uniform(0.0, 0.5, (n, 1)),
-        "E3": rng.uniform(0.0, 0.3, (n, 1)),
-        "h1": rng.uniform(0.7, 2.5, (n, 1)),
-        "h2": rng.uniform(0.7, 2.5, (n, 1)),
-        "C1": np.exp(rng.uniform(-3, 1.5, (n, 1))),
-        "C2": np.exp(rng.uniform(-3, 1.5, (n, 1))),
-        "alpha12": np.exp(rng.normal(0, 1, (n, 1))),
-        "alpha21": np.exp(rng.normal(0, 1, (n, 1))),
-    }
-    v = 100 * musyc_surface(d1[None], d2[None], **p) + rng.normal(0, 3, (n, d1.size))
-    return pd.DataFrame(
-        {
-            "block_id": np.repeat(np.arange(n), d1.size),
-            "drug_row": "A",
-            "drug_col": "B",
-            "conc_r": np.tile(d1, n),
-            "conc_c": np.tile(d2, n),
-            "response": v.ravel(),
-            "conc_r_unit": "uM",
-            "conc_c_unit": "uM",
-        }
-    )
+    return simulate_blocks(n, rng=np.random.default_rng(seed), conc=conc)
 
 
 # ----------------------------------------------------------------------- cell checks

@@ -11,9 +11,9 @@ import yaml
 
 from leptotwin.catalog import load_catalog
 from leptotwin.catalog.loader import _data_dir, read_posterior
-from leptotwin.catalog.posterior import load_posterior_draws
+from leptotwin.catalog.posterior import load_posterior_draws, weighted_quantile
 from leptotwin.errors import LeptotwinError
-from leptotwin.study.reweight_job import reweight_calibration, weighted_quantile
+from leptotwin.study.reweight_job import reweight_calibration
 
 FILES = (
     "posterior_draws.csv",

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 Array = NDArray[np.float64]
 
-__all__ = ["MusycFit", "fit_musyc", "musyc_starts", "musyc_surface"]
+__all__ = ["MusycFit", "fit_musyc", "musyc_starts", "musyc_surface", "simulate_blocks"]
 
 NAMES = ("E0", "E1", "E2", "E3", "h1", "h2", "C1", "C2", "alpha12", "alpha21")
 _LOG = (4, 5, 6, 7, 8, 9)  # fitted on the log scale
@@ -248,3 +252,39 @@ def _fit_lm(d1: Array, d2: Array, y: Array, start: Array, *, max_iter: int, tol:
     # another start win wherever the right start reached the noise floor (rounded inputs)
     ok = np.isfinite(params).all(axis=1) & np.isfinite(rss)
     return MusycFit(params, rss, ok)
+
+
+def simulate_blocks(n: int, *, rng: np.random.Generator, conc: Array) -> pd.DataFrame:
+    """``n`` two-drug blocks of % viability on the grid ``conc x conc`` (µM), for benchmarks and
+    tests: random MuSyC surfaces (E1, E2 in [0, 0.5], E3 in [0, 0.3], Hill slopes 0.7–2.5, EC50s
+    e^-3–e^1.5 µM, log-normal alphas) plus N(0, 3) noise, as a long SynergyFinder table
+    (``block_id, drug_row, drug_col, conc_r, conc_c, response, conc_r_unit, conc_c_unit``;
+    ``n x len(conc)²`` rows)."""
+    import pandas as pd
+
+    d1, d2 = (a.ravel() for a in np.meshgrid(conc, conc, indexing="ij"))
+    p = {
+        "E0": np.ones((n, 1)),
+        "E1": rng.uniform(0.0, 0.5, (n, 1)),
+        "E2": rng.uniform(0.0, 0.5, (n, 1)),
+        "E3": rng.uniform(0.0, 0.3, (n, 1)),
+        "h1": rng.uniform(0.7, 2.5, (n, 1)),
+        "h2": rng.uniform(0.7, 2.5, (n, 1)),
+        "C1": np.exp(rng.uniform(-3, 1.5, (n, 1))),
+        "C2": np.exp(rng.uniform(-3, 1.5, (n, 1))),
+        "alpha12": np.exp(rng.normal(0, 1, (n, 1))),
+        "alpha21": np.exp(rng.normal(0, 1, (n, 1))),
+    }
+    v = 100 * musyc_surface(d1[None], d2[None], **p) + rng.normal(0, 3, (n, d1.size))
+    return pd.DataFrame(
+        {
+            "block_id": np.repeat(np.arange(n), d1.size),
+            "drug_row": "A",
+            "drug_col": "B",
+            "conc_r": np.tile(d1, n),
+            "conc_c": np.tile(d2, n),
+            "response": v.ravel(),
+            "conc_r_unit": "uM",
+            "conc_c_unit": "uM",
+        }
+    )

@@ -31,7 +31,7 @@ import pandas as pd
 from leptotwin.calibration.readouts import C7_ARMS
 from leptotwin.catalog import Catalog
 
-__all__ = ["COHORT_READOUTS", "cohort_readouts"]
+__all__ = ["COHORT_READOUTS", "cohort_readouts", "mice_per_arm"]
 
 
 def _key(arm: str) -> str:
@@ -52,7 +52,7 @@ COHORT_READOUTS: dict[str, str] = {
 
 def _one_cohort(cat: Catalog, exp, n_per_arm: int, rng: np.random.Generator) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from leptotwin.analysis.survival import pairwise_logrank
-    from leptotwin.assays.bli import BLISettings
+    from leptotwin.calibration.readouts import _flux, _protocol
     from leptotwin.model.cohort import simulate_lmc
     from leptotwin.model.tumor import TumorParameters
 
@@ -66,20 +66,14 @@ def _one_cohort(cat: Catalog, exp, n_per_arm: int, rng: np.random.Generator) -> 
         catalog=cat,
     )
     start = TumorParameters.from_catalog(cat, species="mouse").treatment_start_d
-    weeks = 4
-    s = BLISettings.from_catalog(cat)
+    end = start + 7.0 * float(_protocol("lmc_mouse")["combination"]["imaging_weeks"])
     obs = cohort.observations
-    seen = obs[
-        obs["alive"] & (obs["day"] >= start - 1e-9) & (obs["day"] <= start + 7 * weeks + 1e-9)
-    ]
-    seen = seen.sort_values(["subject", "day"])
-    flux = seen["total_cells"].to_numpy(float) * s.photons_per_cell * s.attenuation
-    flux = flux + s.background_p_s
-    seen = seen.assign(flux=flux)
+    window = (obs["day"] >= start - 1e-9) & (obs["day"] <= end + 1e-9)
+    seen = obs[obs["alive"] & window].sort_values(["subject", "day"])
+    seen = seen.assign(flux=_flux(cat, seen["total_cells"].to_numpy(float)))
     by = seen.groupby("subject", sort=False)
-    first, last = by["flux"].first(), by["flux"].last()
+    log_fold = np.log(by["flux"].last() / by["flux"].first())
     arm = by["arm"].first()
-    log_fold = np.log(last / first)
     out: dict[str, float] = {}
     for a in C7_ARMS:
         vals = log_fold[arm == a]
@@ -105,6 +99,19 @@ def _one_cohort(cat: Catalog, exp, n_per_arm: int, rng: np.random.Generator) -> 
     return out
 
 
+def _experiment():  # type: ignore[no-untyped-def]
+    from leptotwin.study.simulate_job import load_experiment
+
+    return load_experiment("lmc_mouse", "combination")
+
+
+def mice_per_arm() -> int:
+    """The cohort size the readouts use by default: the protocol's quick cohort (as the claims
+    ensemble runs C7), else its full one."""
+    exp = _experiment()
+    return int(exp.quick_n_per_arm or exp.n_per_arm)
+
+
 def cohort_readouts(
     catalog: Catalog, *, replicates: int = 2, n_per_arm: int | None = None, seed: int = 2020
 ) -> dict[str, np.ndarray]:
@@ -127,10 +134,9 @@ def cohort_readouts(
         simulated or read.
     """
     from leptotwin.errors import LeptotwinError
-    from leptotwin.study.simulate_job import load_experiment
 
-    exp = load_experiment("lmc_mouse", "combination")
-    n = int(n_per_arm or exp.quick_n_per_arm or exp.n_per_arm)
+    exp = _experiment()
+    n = int(n_per_arm or mice_per_arm())
     out = {name: np.full(int(replicates), math.nan) for name in COHORT_READOUTS}
     for r in range(int(replicates)):
         try:

@@ -77,11 +77,12 @@ def _score(args: tuple) -> tuple[float, float, float, dict[str, float]]:  # type
     from leptotwin.calibration.targets import log_likelihood
 
     catalog, fitted, values, sampler_used, kept, cohort, replicates, n_per_arm, seed = args
-    cat = catalog.with_values(values)
-    if fitted is values:
+    if values is None:  # only the sampler's values: one catalogue for both likelihoods
+        cat = catalog.with_values(fitted)
         readouts = evaluate_readouts(cat, sorted({t.readout for t in (*sampler_used, *kept)}))
         ll_s = log_likelihood(readouts, sampler_used)
     else:  # the sampler held the unfitted values at the catalogue's
+        cat = catalog.with_values(values)
         at_fit = evaluate_readouts(
             catalog.with_values(fitted), sorted({t.readout for t in sampler_used})
         )
@@ -149,7 +150,7 @@ def reweight_draws(
         No cohort target, a draw column the catalogue does not know (from
         :meth:`~leptotwin.catalog.loader.Catalog.with_values`), or no draw with a finite weight.
     """
-    from leptotwin.calibration.cohort_readouts import cohort_readouts  # noqa: F401 (fail early)
+    from leptotwin.calibration.cohort_readouts import mice_per_arm
     from leptotwin.calibration.targets import load_targets
     from leptotwin.catalog.loader import load_catalog
     from leptotwin.catalog.posterior import _BOOKKEEPING
@@ -169,13 +170,14 @@ def reweight_draws(
     replaced = {t.replaces for t in cohort if t.replaces}
     kept = [t for t in targets if t.role == "used" and t.name not in replaced]
     sampler_used = [t for t in sampler_targets if t.role == "used"]
-    params = [c for c in draws.columns if c not in _BOOKKEEPING and c not in ("weight",)]
+    params = [c for c in draws.columns if c not in _BOOKKEEPING]
     if unfitted not in ("catalogue", "prior"):
         raise LeptotwinError(
             "unknown choice", field="unfitted", value=unfitted, expected="catalogue or prior"
         )
+    n_per_arm = int(n_per_arm or mice_per_arm())
     fitted_rows = draws[params].astype(float).to_dict(orient="records")
-    rows = fitted_rows
+    rows: list[Any] = [None] * len(fitted_rows)
     if unfitted == "prior":
         from leptotwin.catalog.posterior import draw_parameters
 
@@ -224,7 +226,7 @@ def reweight_draws(
     ess = float(1.0 / np.sum(w**2))
     table = pd.DataFrame(
         {
-            "draw": np.arange(len(rows)),
+            "draw": np.arange(len(fitted_rows)),
             "loglik_sampler": ll_s,
             "loglik_kept": ll_k,
             "loglik_cohort": ll_c,
@@ -240,9 +242,9 @@ def reweight_draws(
     out["weight"] = w
     settings = {
         "replicates": replicates,
-        "n_per_arm": n_per_arm or 8,
+        "n_per_arm": n_per_arm,
         "seed": seed,
-        "n_draws": len(rows),
+        "n_draws": len(fitted_rows),
         "seconds": time.perf_counter() - t0,
         "unfitted": unfitted,
         "replaced": sorted(replaced),

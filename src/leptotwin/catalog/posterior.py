@@ -47,6 +47,7 @@ __all__ = [
     "load_posterior_draws",
     "posterior_median_catalog",
     "posterior_median_values",
+    "weighted_quantile",
 ]
 
 POSTERIOR_DRAWS_FILE = "posterior_draws.csv"
@@ -230,8 +231,8 @@ def posterior_median_values(
     catalog: Catalog | None = None, draws: pd.DataFrame | None = None
 ) -> dict[str, float]:
     """Posterior median of each fitted parameter (``{}`` when nothing is calibrated); weighted
-    by the importance weights where the ensemble has them (the smallest value whose cumulative
-    weight reaches ½, averaged with the next where it is exactly ½)."""
+    by the importance weights where the ensemble has them (:func:`weighted_quantile`, as
+    ``posterior.yaml`` holds it)."""
     cat = catalog if catalog is not None else _default_catalog()
     ens = draws if draws is not None else load_posterior_draws()
     if ens is None:
@@ -240,17 +241,22 @@ def posterior_median_values(
     w = _weights(ens)
     if w is None:
         return {c: float(np.median(ens[c].to_numpy(dtype=float))) for c in ens.columns}
-    return {c: _weighted_median(ens[c].to_numpy(dtype=float), w) for c in ens.columns}
+    return {c: weighted_quantile(ens[c].to_numpy(dtype=float), w, 0.5) for c in ens.columns}
 
 
-def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of ``x`` under weights ``w``: the smallest value whose cumulative
+    weight reaches ``q`` (the inverse of the weighted empirical CDF); NaN values and their
+    weights are dropped, NaN when nothing is left."""
+    x, w = np.asarray(x, float), np.asarray(w, float)
+    ok = ~np.isnan(x)
+    x, w = x[ok], w[ok]
+    if x.size == 0 or w.sum() <= 0:
+        return float("nan")
     order = np.argsort(x, kind="stable")
-    xs, cum = x[order], np.cumsum(w[order])
-    half = 0.5 * cum[-1]
-    i = int(np.searchsorted(cum, half * (1 - 1e-12)))
-    if np.isclose(cum[i], half, rtol=1e-12, atol=0.0) and i + 1 < xs.size:
-        return float(0.5 * (xs[i] + xs[i + 1]))
-    return float(xs[i])
+    cum = np.cumsum(w[order]) / w.sum()
+    i = min(int(np.searchsorted(cum, q * (1 - 1e-12))), x.size - 1)
+    return float(x[order][i])
 
 
 def posterior_median_catalog(

@@ -39,9 +39,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from leptotwin.catalog.posterior import weighted_quantile
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["ReweightOutcome", "reweight_calibration", "weighted_diagnostics", "weighted_quantile"]
+__all__ = ["ReweightOutcome", "reweight_calibration", "weighted_diagnostics"]
 
 _FILES = (
     "posterior_draws.csv",
@@ -80,19 +81,6 @@ class ReweightOutcome:
         if self.installed:
             lines.append("installed the reweighted posterior into the catalogue")
         return lines
-
-
-def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
-    """The ``q`` quantile of ``x`` under weights ``w`` (inverse of the weighted empirical CDF;
-    NaN values and their weights are dropped)."""
-    ok = np.isfinite(x) | np.isinf(x)
-    x, w = np.asarray(x, float)[ok], np.asarray(w, float)[ok]
-    if x.size == 0 or w.sum() <= 0:
-        return math.nan
-    order = np.argsort(x, kind="stable")
-    cum = np.cumsum(w[order]) / w.sum()
-    i = min(int(np.searchsorted(cum, q * (1 - 1e-12))), x.size - 1)
-    return float(x[order][i])
 
 
 def weighted_diagnostics(diagnostics: pd.DataFrame, draws: pd.DataFrame) -> pd.DataFrame:
