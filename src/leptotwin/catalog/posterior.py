@@ -92,7 +92,12 @@ def load_posterior_draws(path: str | Path | None = None) -> pd.DataFrame | None:
     path = Path(path)
     if not path.is_file():
         raise LeptotwinError("posterior draws file not found", source=str(path))
-    frame = pd.read_csv(path)
+    from leptotwin._sigint import sigint_held
+
+    # pandas' C reader turns a Ctrl-C during its read() into a ParserError (a traceback instead
+    # of an interrupted run): hold SIGINT for the read (~0.2 s) and deliver it after
+    with sigint_held():
+        frame = pd.read_csv(path)
     params = [c for c in frame.columns if c not in _BOOKKEEPING]
     if not params or frame.empty:
         raise LeptotwinError(
