@@ -127,10 +127,11 @@ def calibrate_study(
     unfitted: Annotated[
         str,
         typer.Option(
-            help="Importance stage: values the sampler did not fit held at the 'catalogue' "
-            "values, or drawn from their 'prior' per draw (then scored and kept in the draws)."
+            help="Importance stage: values the sampler did not fit drawn from their 'prior' "
+            "per draw (scored and kept in the draws; the default), or held at the 'catalogue' "
+            "values."
         ),
-    ] = "catalogue",
+    ] = "prior",
 ) -> None:
     """Rerun the joint calibration (emcee) from scratch: posterior draws, diagnostics, targets.
 
@@ -171,6 +172,7 @@ def calibrate_study(
         force=force,
         start_from=start_from,
         replicates=replicates,
+        unfitted=unfitted,
         progress=lambda line: _err.print(line, markup=False),
     )
     for line in outcome.summary_lines():

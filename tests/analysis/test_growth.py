@@ -16,6 +16,7 @@ from leptotwin.analysis.growth import (
     growth_curves,
     plot_growth,
     read_bli,
+    relapse_times,
     summarize_growth,
 )
 from leptotwin.errors import LeptotwinError
@@ -291,3 +292,20 @@ def test_geometric_mean_ci_is_the_t_interval_of_the_log_mean():
     assert lo == pytest.approx(np.exp(logs.mean() - half))
     assert hi == pytest.approx(np.exp(logs.mean() + half))
     assert all(np.isnan(geometric_mean_ci([3.0, 0.0])))  # one positive value: no interval
+
+
+def test_relapse_rule_on_a_hand_made_series():
+    """Flux 1e6 at start, nadir 1e4 on day 21, back above 1e6 on day 35 (not 28): relapse 28 d
+    after the start on day 7; a mouse that never comes back is censored at its last image."""
+    flux = pd.DataFrame(
+        {
+            "mouse": ["a"] * 6 + ["b"] * 6,
+            "arm": "alectinib",
+            "day": [7, 14, 21, 28, 35, 42] * 2,
+            "total_flux_p_s": [1e6, 1e5, 1e4, 5e5, 2e6, 9e6, 1e6, 1e5, 1e4, 1e4, 1e4, 1e4],
+        }
+    )
+    rel = relapse_times(flux, 7).set_index("mouse")
+    assert rel.loc["a", "time_days"] == 28 and rel.loc["a", "event"] == 1
+    assert rel.loc["b", "time_days"] == 35 and rel.loc["b", "event"] == 0
+    assert rel.loc["a", "fold_fall"] == 100

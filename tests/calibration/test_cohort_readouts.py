@@ -1,4 +1,4 @@
-"""C7 read off cohorts of virtual mice (calibration/cohort_readouts.py)."""
+"""C2 and C7 read off cohorts of virtual mice (calibration/cohort_readouts.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from leptotwin.calibration.cohort_readouts import COHORT_READOUTS, cohort_readou
 from leptotwin.catalog.posterior import posterior_median_catalog
 
 ENDPOINT = "lmc_mouse.parameters.endpoint_cells"
+SWITCH = "lmc_mouse.parameters.switch_rate"
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +42,27 @@ def test_mice_that_never_reach_the_endpoint_leave_the_log_rank_unmet(median_cata
     r = cohort_readouts(cat, replicates=1, n_per_arm=3)
     assert r["C7.cohort.logrank_p_max"][0] == 1.0
     assert np.isfinite(r["C7.cohort.week4_fold_vehicle"][0])
+
+
+def test_c2_cohort_reads_relapse_as_the_section(median_catalog):
+    """At the posterior median the relapse experiment shows the study's picture (a deep fall,
+    relapse, AREG-high relapsed tumours); relapse is read off weekly images, so its median is a
+    whole number of weeks after the start of alectinib."""
+    from leptotwin.model.tumor import TumorParameters
+
+    a = cohort_readouts(median_catalog, replicates=2, n_per_arm=6, seed=3)
+    assert (a["C2.cohort.nadir_fold"] > 10).all()
+    assert (a["C2.cohort.relapse_areg_high_fraction"] > 0.8).all()
+    days = a["C2.cohort.relapse_day"]
+    assert np.isfinite(days).all() and (days > 14).all()
+    start = TumorParameters.from_catalog(median_catalog, species="mouse").treatment_start_d
+    weeks = (days + start) / 7.0  # images are taken every 7 days from inoculation
+    assert np.allclose(weeks, np.round(weeks), atol=1e-6)
+
+
+def test_c2_relapse_comes_later_the_rarer_the_switch(median_catalog):
+    """Mechanism, not bookkeeping: the relapse is grown from cells that switched to the
+    AREG-high state, so 30x rarer switching (same mice) delays it."""
+    often = cohort_readouts(median_catalog.with_values({SWITCH: 3e-5}), replicates=1, seed=5)
+    rare = cohort_readouts(median_catalog.with_values({SWITCH: 1e-6}), replicates=1, seed=5)
+    assert rare["C2.cohort.relapse_day"][0] > often["C2.cohort.relapse_day"][0]

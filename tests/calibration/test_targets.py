@@ -11,7 +11,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from leptotwin.calibration.cohort_readouts import COHORT_READOUTS
+from leptotwin.calibration.cohort_readouts import COHORT_READOUTS, COHORT_UNITS
 from leptotwin.calibration.readouts import READOUTS
 from leptotwin.calibration.targets import (
     Target,
@@ -37,10 +37,12 @@ def test_packaged_targets_validate(targets):
         for t in targets
         if t.role != "cohort"
     )
-    # C7 as the study measured it: every C7 arm's group readout and the survival comparison
+    # C2 and C7 as the study measured them: every C7 arm's group readout, the survival
+    # comparison, and C2's three readouts of a group of mice
     assert {t.readout for t in cohort} == set(COHORT_READOUTS)
+    assert all(t.unit == COHORT_UNITS[t.readout] for t in cohort)
     used_names = {t.name for t in targets if t.role == "used"}
-    assert sum(t.replaces in used_names for t in cohort) == 6
+    assert sum(t.replaces in used_names for t in cohort) == 9
     held = [t for t in targets if t.role == "held_out"]
     assert len(held) >= 3
     # the held-out numbers the brief names: C8, the structural C3 folds, a human CSF ratio

@@ -104,6 +104,7 @@ def test_full_settings_and_draws(tmp_path):
         ({"seed": -1}, "--seed"),
         ({"jobs": 0}, "--jobs"),
         ({"walkers": 8.5}, "--walkers"),
+        ({"unfitted": "posterior"}, "--unfitted"),
     ],
 )
 def test_bad_options_are_refused_before_anything_is_written(tmp_path, kw, option):
@@ -194,6 +195,7 @@ def test_a_cohort_target_sends_the_sampled_draws_through_the_importance_stage(
     (kw,) = calls
     assert kw["source_dir"] == kw["out_dir"] == tmp_path / "a" and kw["out_ready"]
     assert kw["replicates"] == 3 and kw["install"] is False
+    assert kw["unfitted"] == "prior"  # the posterior covers every uncertain value by default
     assert (tmp_path / "a" / "calibration_targets.csv").is_file()  # written before the stage
     assert out.reweighted is not None and "stage" in out.summary_lines()
     _run(tmp_path / "b", targets=[*TARGETS, cohort])  # --quick: 0 replicates by default

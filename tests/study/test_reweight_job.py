@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from leptotwin.calibration.targets import load_targets
 from leptotwin.catalog import load_catalog
 from leptotwin.catalog.loader import _data_dir, read_posterior
 from leptotwin.catalog.posterior import load_posterior_draws, weighted_quantile
@@ -36,7 +37,9 @@ def source(tmp_path_factory):
 
 def test_the_stage_writes_a_complete_reweighted_calibration(source, tmp_path):
     before = (_data_dir() / "posterior_draws.csv").read_bytes()
-    out = reweight_calibration(out_dir=tmp_path / "rw", source_dir=source, replicates=1, jobs=1)
+    out = reweight_calibration(
+        out_dir=tmp_path / "rw", source_dir=source, replicates=1, jobs=1, unfitted="catalogue"
+    )
     assert (_data_dir() / "posterior_draws.csv").read_bytes() == before  # nothing installed
     r = out.result
     assert set(FILES) | {"importance_weights.csv"} <= set(out.paths)
@@ -52,8 +55,9 @@ def test_the_stage_writes_a_complete_reweighted_calibration(source, tmp_path):
     # what the sampler scored is read back from the source's table, cohort rows appended
     targets = pd.read_csv(out.paths["calibration_targets.csv"])
     src_targets = pd.read_csv(source / "calibration_targets.csv")
-    assert len(targets) == (src_targets["role"] != "cohort").sum() + 7
-    assert (targets["role"] == "cohort").sum() == 7
+    n_cohort = sum(t.role == "cohort" for t in load_targets())
+    assert len(targets) == (src_targets["role"] != "cohort").sum() + n_cohort
+    assert (targets["role"] == "cohort").sum() == n_cohort
     assert targets.loc[targets["role"] == "cohort", "p_met"].between(0, 1).all()
     doc = yaml.safe_load(out.paths["posterior.yaml"].read_text())
     stage = doc["provenance"]["importance_stage"]

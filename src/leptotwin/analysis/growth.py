@@ -36,6 +36,7 @@ __all__ = [
     "growth_curves",
     "plot_growth",
     "read_bli",
+    "relapse_times",
     "summarize_growth",
 ]
 
@@ -409,6 +410,59 @@ def end_of_study_fold_change(
         "max_fold_change",
     ]
     return pd.DataFrame(rows, columns=cols).astype({"n": int, "n_missing": int})
+
+
+def relapse_times(flux: pd.DataFrame, start_day: float) -> pd.DataFrame:
+    """Time to relapse under a treatment started on ``start_day``, per mouse.
+
+    Parameters
+    ----------
+    flux : DataFrame
+        Tidy BLI table (``mouse, arm, day, total_flux_p_s``; days and ``start_day`` in days
+        after inoculation).
+    start_day : float
+        Treatment start; its pre-treatment image is the one taken within half a day of it (an
+        export rounds days), else the last one before it.
+
+    Returns
+    -------
+    DataFrame
+        One row per mouse, in the order the mice first appear in time: ``mouse, arm,
+        pre_flux_p_s, nadir_flux_p_s, fold_fall`` (pre-treatment over nadir flux),
+        ``time_days`` (days after ``start_day`` of the first image after the nadir whose flux
+        exceeds the pre-treatment flux, else of the last image) and ``event`` (1 relapsed,
+        0 censored) — the input of :func:`leptotwin.analysis.survival.median_survival`. Mice
+        without an image on or after ``start_day`` are left out.
+    """
+    f = flux.sort_values("day")
+    mice = f["mouse"].unique()  # output order: as the mice first appear in time
+    # the pre-treatment image: the imaging day at the start as the export writes it (days are
+    # rounded there, and a drawn start day need not be a whole day), else the last one before
+    days = np.sort(f["day"].unique())
+    near = days[np.abs(days - start_day) <= 0.5]
+    before = days[days <= start_day]
+    pre_day = float(near[0]) if near.size else float(before.max()) if before.size else start_day
+    pre = f[f["day"] == pre_day].groupby("mouse")["total_flux_p_s"].first()
+    after = f[(f["day"] > pre_day) & f["mouse"].isin(pre.index)]
+    by_mouse = after.groupby("mouse")
+    nadir_row = after.loc[by_mouse["total_flux_p_s"].idxmin()].set_index("mouse")
+    back = after[
+        (after["day"] > after["mouse"].map(nadir_row["day"]))
+        & (after["total_flux_p_s"] > after["mouse"].map(pre))
+    ]
+    first_back = back.groupby("mouse")["day"].min()
+    out = pd.DataFrame(
+        {
+            "arm": by_mouse["arm"].first(),
+            "pre_flux_p_s": pre.astype(float),
+            "nadir_flux_p_s": nadir_row["total_flux_p_s"].astype(float),
+        }
+    ).dropna(subset=["arm"])
+    out["fold_fall"] = out["pre_flux_p_s"] / out["nadir_flux_p_s"]
+    out["time_days"] = first_back.reindex(out.index).fillna(by_mouse["day"].max()) - start_day
+    out["event"] = out.index.isin(first_back.index).astype(int)
+    out = out.reindex([m for m in mice if m in out.index])
+    return out.rename_axis("mouse").reset_index()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -624,6 +624,24 @@ def _num(x: Any) -> float:
     return float(f"{float(x):.6g}")
 
 
+def _start_rows(start_draws: pd.DataFrame, n_walkers: int) -> np.ndarray:
+    """Rows of the start draws for the walkers, shape ``(n_walkers,)``: evenly spaced, or, where
+    a ``weight`` column holds importance weights, the draws at evenly spaced points of the
+    cumulative weight (systematic resampling without a random offset: deterministic)."""
+    if "weight" not in start_draws.columns:
+        return np.linspace(0, len(start_draws) - 1, n_walkers).round().astype(int)
+    w = pd.to_numeric(start_draws["weight"], errors="coerce").to_numpy(dtype=float)
+    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise LeptotwinError(
+            "start draws' weights must be finite, non-negative and not all zero",
+            source="start_draws",
+            field="weight",
+        )
+    cum = np.cumsum(w / w.sum())
+    points = (np.arange(n_walkers) + 0.5) / n_walkers
+    return np.minimum(np.searchsorted(cum, points), len(w) - 1)
+
+
 def calibrate(
     *,
     catalog: Any = None,
@@ -680,7 +698,9 @@ def calibrate(
     start_draws : DataFrame, optional
         A warm start: draws of an earlier posterior (one column per calibrated path, e.g. a
         ``posterior_draws.csv``); ``n_walkers`` rows, evenly spaced, become the walkers' start
-        points instead of the optimiser's. The burn-in still applies.
+        points instead of the optimiser's (evenly spaced in cumulative weight where the draws
+        carry importance weights, a ``weight`` column: the start then follows the reweighted
+        posterior, not the sampler's). The burn-in still applies.
     readouts_fn, log_likelihood_fn : callable, optional
         Replace :func:`~leptotwin.calibration.readouts.evaluate_readouts` (``catalog, names ->
         {name: value}``) and :func:`~leptotwin.calibration.targets.log_likelihood`
@@ -741,7 +761,7 @@ def calibrate(
                 value=len(start_draws),
                 expected=f"at least {n_walkers} rows",
             )
-        rows = np.linspace(0, len(start_draws) - 1, n_walkers).round().astype(int)
+        rows = _start_rows(start_draws, n_walkers)
         given = start_draws.reindex(columns=names).iloc[rows]
         theta_start = _fill_start(cat, specs, given, missing, seed=seed)
         if not np.isfinite(theta_start).all():

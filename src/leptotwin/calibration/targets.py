@@ -249,7 +249,7 @@ def _one(entry: Any, i: int, source: str, readouts: Mapping[str, Any]) -> Target
             expected="used, held_out or cohort",
         )
     if role == "cohort":
-        from leptotwin.calibration.cohort_readouts import COHORT_READOUTS
+        from leptotwin.calibration.cohort_readouts import COHORT_READOUTS, COHORT_UNITS
 
         if readout not in COHORT_READOUTS:
             raise LeptotwinError(
@@ -259,7 +259,7 @@ def _one(entry: Any, i: int, source: str, readouts: Mapping[str, Any]) -> Target
                 value=readout,
                 expected="a name in leptotwin.calibration.cohort_readouts.COHORT_READOUTS",
             )
-        readouts = {readout: _CohortUnit}
+        readouts = {readout: _CohortUnit(COHORT_UNITS[readout])}
     elif "replaces" in entry:
         raise LeptotwinError(
             "replaces belongs to role: cohort", source=source, field=f"{where}.replaces"
@@ -379,8 +379,9 @@ def _one(entry: Any, i: int, source: str, readouts: Mapping[str, Any]) -> Target
     )
 
 
+@dataclass(frozen=True)
 class _CohortUnit:
-    unit = "1"
+    unit: str
 
 
 def load_targets(path: str | Path | None = None) -> list[Target]:

@@ -149,6 +149,7 @@ def run_calibrate_study(
     force: bool = False,
     start_from: str | os.PathLike[str] | None = None,
     replicates: int | None = None,
+    unfitted: str = "prior",
     parameters: Sequence[str] | None = None,
     targets: Sequence[Any] | None = None,
     readouts_fn: Callable[..., Mapping[str, float]] | None = None,
@@ -181,6 +182,10 @@ def run_calibrate_study(
         Cohorts per draw in the importance stage that follows sampling
         (:mod:`leptotwin.study.reweight_job`; default 2, ``--quick`` 0; 0 skips the stage, as
         do targets without a ``cohort`` one).
+    unfitted : {"prior", "catalogue"}
+        The importance stage's treatment of the uncertain values the sampler does not fit
+        (:func:`~leptotwin.calibration.reweight.reweight_draws`): ``prior`` (default) gives each
+        draw its own prior draw of them, so the posterior covers every uncertain value.
     parameters, targets, readouts_fn, log_likelihood_fn :
         Replace the defaults (for tests and for the Python interface).
     progress : callable, optional
@@ -200,6 +205,10 @@ def run_calibrate_study(
 
     base = {**DEFAULTS, **(QUICK if quick else {})}
     seed = _check_int(seed, "--seed", 0)
+    if unfitted not in ("prior", "catalogue"):  # refused before hours of sampling
+        raise LeptotwinError(
+            "unknown choice", source="--unfitted", value=unfitted, expected="prior or catalogue"
+        )
     jobs = _check_int((1 if quick else 2) if jobs is None else jobs, "--jobs", 1)
     params = list(parameters) if parameters is not None else list(DEFAULT_PARAMETERS)
     ndim = len(params)
@@ -306,6 +315,7 @@ def run_calibrate_study(
             seed=seed,
             install=install,
             targets=list(targets) if targets is not None else None,
+            unfitted=unfitted,
             progress=progress,
             out_ready=True,
         )

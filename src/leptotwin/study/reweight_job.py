@@ -148,7 +148,7 @@ def reweight_calibration(
     install: bool = False,
     force: bool = False,
     targets: list[Any] | None = None,
-    unfitted: str = "catalogue",
+    unfitted: str = "prior",
     progress: Callable[[str], None] | None = None,
     out_ready: bool = False,
 ) -> ReweightOutcome:

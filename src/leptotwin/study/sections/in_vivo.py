@@ -18,6 +18,7 @@ from leptotwin.analysis.growth import (
     growth_curves,
     plot_growth,
     read_bli,
+    relapse_times,
     summarize_growth,
 )
 from leptotwin.analysis.survival import median_survival, pairwise_logrank, plot_km
@@ -68,41 +69,6 @@ def _survival_table(cohort: CohortResult, t0_days: float) -> pd.DataFrame:
             "event": s["event"],
         }
     )
-
-
-def relapse_times(flux: pd.DataFrame, start_day: float) -> pd.DataFrame:
-    """Per mouse: pre-treatment flux, nadir, fold fall, and the day (after treatment start) the
-    flux first returns above its pre-treatment value after the nadir (event) or the last image
-    (censored). Mice without an image on ``start_day`` or after it are left out."""
-    f = flux.sort_values("day")
-    mice = f["mouse"].unique()  # output order: as the mice first appear in time
-    # the pre-treatment image: the imaging day at the start as the export writes it (days are
-    # rounded there, and a drawn start day need not be a whole day), else the last one before
-    days = np.sort(f["day"].unique())
-    near = days[np.abs(days - start_day) <= 0.5]
-    before = days[days <= start_day]
-    pre_day = float(near[0]) if near.size else float(before.max()) if before.size else start_day
-    pre = f[f["day"] == pre_day].groupby("mouse")["total_flux_p_s"].first()
-    after = f[(f["day"] > pre_day) & f["mouse"].isin(pre.index)]
-    by_mouse = after.groupby("mouse")
-    nadir_row = after.loc[by_mouse["total_flux_p_s"].idxmin()].set_index("mouse")
-    back = after[
-        (after["day"] > after["mouse"].map(nadir_row["day"]))
-        & (after["total_flux_p_s"] > after["mouse"].map(pre))
-    ]
-    first_back = back.groupby("mouse")["day"].min()
-    out = pd.DataFrame(
-        {
-            "arm": by_mouse["arm"].first(),
-            "pre_flux_p_s": pre.astype(float),
-            "nadir_flux_p_s": nadir_row["total_flux_p_s"].astype(float),
-        }
-    ).dropna(subset=["arm"])
-    out["fold_fall"] = out["pre_flux_p_s"] / out["nadir_flux_p_s"]
-    out["time_days"] = first_back.reindex(out.index).fillna(by_mouse["day"].max()) - start_day
-    out["event"] = out.index.isin(first_back.index).astype(int)
-    out = out.reindex([m for m in mice if m in out.index])
-    return out.rename_axis("mouse").reset_index()
 
 
 def _simulate(ctx: Context, experiment: str) -> tuple[Experiment, CohortResult, int]:
