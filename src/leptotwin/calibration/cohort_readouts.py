@@ -77,22 +77,28 @@ COHORT_UNITS: dict[str, str] = {
 """Cohort readout name → unit (``d`` for days, ``1`` for ratios, fractions and p-values)."""
 
 
-def _one_cohort(cat: Catalog, exp, n_per_arm: int, rng: np.random.Generator) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from leptotwin.analysis.survival import pairwise_logrank
-    from leptotwin.calibration.readouts import _flux, _protocol
+def _simulate(cat: Catalog, exp, n: int, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    """The protocol experiment ``exp`` in ``n`` mice per arm, and the treatment start (day)."""
     from leptotwin.model.cohort import simulate_lmc
     from leptotwin.model.tumor import TumorParameters
 
     cohort = simulate_lmc(
         list(exp.arms),
-        n_per_arm=n_per_arm,
+        n_per_arm=n,
         days=exp.days,
         observe_days=exp.observe_days,
         rng=rng,
         inoculum=exp.inoculum,
         catalog=cat,
     )
-    start = TumorParameters.from_catalog(cat, species="mouse").treatment_start_d
+    return cohort, TumorParameters.from_catalog(cat, species="mouse").treatment_start_d
+
+
+def _one_cohort(cat: Catalog, exp, n_per_arm: int, rng: np.random.Generator) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from leptotwin.analysis.survival import pairwise_logrank
+    from leptotwin.calibration.readouts import _flux, _protocol
+
+    cohort, start = _simulate(cat, exp, n_per_arm, rng)
     end = start + 7.0 * float(_protocol("lmc_mouse")["combination"]["imaging_weeks"])
     obs = cohort.observations
     window = (obs["day"] >= start - 1e-9) & (obs["day"] <= end + 1e-9)
@@ -130,19 +136,8 @@ def _relapse_cohort(cat: Catalog, exp, n: int, rng: np.random.Generator) -> dict
     from leptotwin.analysis.growth import relapse_times
     from leptotwin.analysis.survival import median_survival
     from leptotwin.calibration.readouts import _flux
-    from leptotwin.model.cohort import simulate_lmc
-    from leptotwin.model.tumor import TumorParameters
 
-    cohort = simulate_lmc(
-        list(exp.arms),
-        n_per_arm=n,
-        days=exp.days,
-        observe_days=exp.observe_days,
-        rng=rng,
-        inoculum=exp.inoculum,
-        catalog=cat,
-    )
-    start = TumorParameters.from_catalog(cat, species="mouse").treatment_start_d
+    cohort, start = _simulate(cat, exp, n, rng)
     obs = cohort.observations
     alive = obs[obs["alive"]]
     flux = pd.DataFrame(
