@@ -49,8 +49,8 @@ def test_high_samples_are_reassayed_and_low_ones_censored(tmp_path):
 
 
 def test_a_plate_whose_standards_fail_qc_is_repeated(tmp_path, monkeypatch):
-    """Standards swapped on the plateau (as in two of 200 ensemble draws) → the plate is repeated
-    with fresh wells; both plates' files stay written; a plate failing every time raises."""
+    """A top standard that failed (reads like the blank) → the plate is repeated with fresh
+    wells; both plates' files stay written; a plate failing every time raises."""
     from leptotwin.errors import LeptotwinError
     from leptotwin.study.sections import elisa_runs
 
@@ -78,3 +78,32 @@ def test_a_plate_whose_standards_fail_qc_is_repeated(tmp_path, monkeypatch):
     calls.update(n=0, fail=99)
     with pytest.raises(LeptotwinError, match="not monotone"):
         assay_with_reruns(_ctx(tmp_path / "b", 3), samples, dilution=1.0)
+
+
+def test_top_standards_swapped_on_a_plateau_are_read_without_the_top_one(tmp_path, monkeypatch):
+    """The top standard reading between the two below it (a saturated plateau, as in one of 200
+    ensemble draws, where the plate failed three times running) is masked on that plate and the
+    plate is read on the curve below it, not repeated; its ULOQ drops below the top standard."""
+    from leptotwin.study.sections import elisa_runs
+
+    real = elisa_runs.simulate_elisa
+    seen = {}
+
+    def plateau(samples, *, rng):
+        wells = real(samples, rng=rng)
+        std = wells["role"].eq("standard")
+        levels = np.sort(wells.loc[std, "nominal_pg_mL"].unique())
+        od = {c: wells.loc[std & wells["nominal_pg_mL"].eq(c), "signal"].mean() for c in levels}
+        top = std & wells["nominal_pg_mL"].eq(levels[-1])
+        wells.loc[top, "signal"] = 0.5 * (od[levels[-2]] + od[levels[-3]])
+        seen["top"] = levels[-1]
+        return wells
+
+    monkeypatch.setattr(elisa_runs, "simulate_elisa", plateau)
+    samples = pd.DataFrame({"sample_id": ["a", "b"], "group": ["g", "g"], "true_pg_mL": [300, 900]})
+    out, fitter = assay_with_reruns(_ctx(tmp_path, 3), samples, dilution=1.0)
+    assert fitter.plate_repeats == 0
+    fitted_top = fitter.standards_["nominal_pg_mL"].max()
+    assert fitted_top < seen["top"]  # the masked level is not part of the curve
+    assert (fitter.curves_["uloq_pg_mL"] <= fitted_top).all()
+    assert out.set_index("sample_id").loc["a", "areg_pg_mL"] == pytest.approx(300, rel=0.3)

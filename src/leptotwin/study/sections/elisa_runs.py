@@ -4,7 +4,10 @@ Both AREG ELISAs of the study (conditioned medium, viability section; patients' 
 section) go through :func:`assay_with_reruns`: the samples are assayed at a starting dilution
 (virtual DuoSet plate → plate export and layout → 4PL standard curve); samples read above the
 top of the curve are re-assayed at 10 × the dilution, up to three times; a sample still above the
-range is reported at the ULOQ and one below the range at the LLOQ, each flagged as censored.
+range is reported at the ULOQ and one below the range at the LLOQ, each flagged as censored. A
+plate whose standards are not monotone is read once more without its top standard (a saturated
+plateau on which the two top standards swapped, as an analyst would mask it); a plate that still
+fails QC is repeated with fresh wells, up to twice.
 """
 
 from __future__ import annotations
@@ -56,7 +59,15 @@ def _assay_plate(
         export, layout = out / f"{stem}_export.csv", out / f"{stem}_layout.csv"
         write_elisa(wells, export, layout)
         wells = read_elisa(export, layout)
-    fitter = StandardCurveFitter(model="4PL").fit(wells)
+    try:
+        fitter = StandardCurveFitter(model="4PL").fit(wells)
+    except LeptotwinError as exc:
+        # the two top standards swapped on a saturated plateau: the analyst masks that plate's
+        # top standard and reads it on the curve below (samples above are re-assayed diluted,
+        # as any above-range sample); any other refusal repeats the plate
+        if "not monotone" not in str(exc):
+            raise
+        fitter = StandardCurveFitter(model="4PL").fit(_mask_swapped_top(wells))
     return fitter.samples_, fitter
 
 
@@ -103,3 +114,19 @@ def assay_with_reruns(
     result["censored_below_lloq"] = below
     result["censored_above_uloq"] = above
     return result, first
+
+
+def _mask_swapped_top(wells: pd.DataFrame) -> pd.DataFrame:
+    """``wells`` without the top standard of each plate whose top standard's mean OD lies
+    between those of the two standards below it (swapped with its neighbour on a saturated
+    plateau); other plates, and a top standard that failed outright (below both), unchanged."""
+    std = wells[wells["role"] == "standard"]
+    means = std.groupby(["plate", "nominal_pg_mL"])["signal"].mean().sort_index()
+    top_three = means.groupby(level="plate").tail(3)
+    swapped = top_three.groupby(level="plate").apply(
+        lambda m: len(m) == 3 and m.iloc[0] < m.iloc[2] < m.iloc[1]
+    )
+    plates = swapped.index[swapped.to_numpy(bool)]
+    top = std.groupby("plate")["nominal_pg_mL"].transform("max")
+    drop = std.index[std["plate"].isin(plates) & (std["nominal_pg_mL"] == top)]
+    return wells.drop(index=drop)
