@@ -107,19 +107,27 @@ def test_ofv_gradient_by_implicit_differentiation_matches_finite_differences():
     big = {"CL": 0.25, "V": 0.25, "ka": 0.49}  # large ω: some subjects near flip-flop
     df = _simulate(rng, 60, [0.5, 1, 2, 4, 8, 12, 24, 36], omega=big, sigma=0.1)
     d = pop._prepare(df, 100.0, 12.0, 3, "proportional", 1.0)
-    model = pop._Model(d, "proportional", np.arange(3), False, 1.0)
-    p = np.log([9.0, 55.0, 1.2, 0.2, 0.3, 0.4, 0.12])
-    lt, om, s = model.unpack(p)
-    eta, _, _, ok = model.inner(lt, om, s, np.zeros((60, 3)))
-    assert ok
-    val, grad, _ = model.ofv_grad(p, eta)
-    h = 1e-4
-    fd = [
-        (model.ofv(p + h * e, eta)[0] - model.ofv(p - h * e, eta)[0]) / (2 * h)
-        for e in np.eye(p.size)
+    cases = [  # (η on, full Ω, internal parameters)
+        (np.arange(3), False, [9.0, 55.0, 1.2, 0.2, 0.3, 0.4, 0.12]),
+        (np.array([0, 1]), False, [9.0, 55.0, 1.2, 0.2, 0.3, 0.12]),  # ka without η
+        (np.arange(3), True, [9.0, 55.0, 1.2, 0.5, 0.1, 0.6, 0.05, -0.1, 0.7, 0.12]),
     ]
-    np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-3)
-    assert val == pytest.approx(model.ofv(p, eta)[0])
+    for idx, full, values in cases:
+        model = pop._Model(d, "proportional", idx, full, 1.0)
+        p = np.log(np.abs(values)) if not full else np.array(values)
+        if full:  # log-Cholesky entries: only the diagonal ones are logs
+            p[[0, 1, 2, -1]] = np.log(p[[0, 1, 2, -1]])
+        lt, om, s = model.unpack(p)
+        eta, _, _, ok = model.inner(lt, om, s, np.zeros((60, idx.size)))
+        assert ok
+        val, grad, _ = model.ofv_grad(p, eta)
+        h = 1e-4
+        fd = [
+            (model.ofv(p + h * e, eta)[0] - model.ofv(p - h * e, eta)[0]) / (2 * h)
+            for e in np.eye(p.size)
+        ]
+        np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-3)
+        assert val == pytest.approx(model.ofv(p, eta)[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,8 +238,15 @@ def test_blq_samples_are_dropped_and_counted_and_dose_records_equal_the_schedule
     )
     b = fit_population_pk(df, doses=records, covariance=False)
     assert b.ofv == pytest.approx(a.ofv, abs=1e-3)
-    # ng/mL data give the same fit
+    # a user's start near the truth ends at the same optimum as the automatic start
+    start = {**THETA, "omega": OMEGA, "sigma": SIGMA}
+    assert fit_population_pk(df, init=start, covariance=False, **DOSING).ofv == pytest.approx(
+        a.ofv, abs=1e-3
+    )
+    # ng/mL data give the same fit; an empty lloq (as read from a CSV) is "not reported"
     scaled = df.assign(concentration=df["concentration"] * 1e3, lloq=df["lloq"] * 1e3)
+    scaled["lloq"] = scaled["lloq"].astype(object)
+    scaled.loc[scaled["concentration"] >= 50.0, "lloq"] = ""
     c = fit_population_pk(scaled, concentration_unit="ng/mL", covariance=False, **DOSING)
     assert c.theta["estimate"].to_numpy() == pytest.approx(a.theta["estimate"].to_numpy(), 1e-4)
 

@@ -14,14 +14,21 @@ the estimates are the apparent CL/F and V/F, as usual for oral data. Residual er
 
 Estimation. FOCE-I, the method of NONMEM's ``METHOD=1 INTERACTION``: the marginal likelihood of
 each subject is the Laplace approximation around its empirical Bayes estimate η̂_i, with the
-first-order (Gauss–Newton / expected-information) Hessian of the subject's conditional
-objective. The reported ``ofv`` is −2 log L without the constant n ln 2π, as NONMEM's (for
-proportional error it is the likelihood of ln y). The inner problem (η̂ of every subject) is one
-batched Levenberg–Marquardt iteration over all subjects at once; the outer problem minimises the
-OFV over ln θ, ln ω² (or the log-Cholesky factor of Ω) and ln σ with BFGS on central-difference
-gradients, each evaluation warm-started from the best η̂ so far. Standard errors come from the
-inverse of a finite-difference Hessian of the OFV at the optimum (NONMEM's ``MATRIX=R``
-covariance step); the 95 % Wald intervals are taken on the log scale, so they stay positive.
+first-order (Gauss–Newton / expected-information) Hessian of the subject's conditional objective,
+Σ G'R⁻¹G + ½ Σ (∂R/∂η)(∂R/∂η)'/R² + Ω⁻¹ with G = ∂f/∂η. The middle term is the interaction: the
+residual variance of combined error moves with η; with proportional error on ln y it does not,
+and FOCE-I is FOCE. The reported ``ofv`` is −2 log L without the constant n ln 2π, as NONMEM's
+(for proportional error, the likelihood of ln y).
+
+The inner problem (η̂ of every subject) is one batched Levenberg–Marquardt iteration over all
+subjects at once (Gauss–Newton steps, then exact-Hessian steps for the few subjects that crawl),
+warm-started from the best η̂ so far. The outer problem minimises the OFV over ln θ, ln ω² (or
+the log-Cholesky factor of Ω) and ln σ with BFGS. Its gradient is total: partial derivatives at
+fixed η̂ plus dη̂/dp by the implicit function theorem, all from central differences of the
+closed-form pieces at fixed η (no inner solve per component). Standard errors come from the
+inverse of the finite-difference Hessian of the OFV at the optimum (NONMEM's ``MATRIX=R``
+covariance step); the 95 % Wald intervals of θ, ω² and σ are taken on the log scale, so they stay
+positive (covariances of a full Ω: ±1.96 se).
 
 Data. The PK table of the project (``subject, time_h, concentration``, optional ``lloq``; other
 columns are ignored, so pass one drug and one matrix). A sample below its LLOQ is dropped (Beal's
@@ -134,14 +141,14 @@ def oral_1cmt_concentration(
     ndarray of shape (n_subjects, n_times)
     """
     CL, V, ka = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (CL, V, ka))
-    n = max(CL.size, V.size, ka.size)
-    t = np.broadcast_to(np.atleast_2d(np.asarray(t_h, dtype=float)), (n, np.shape(t_h)[-1]))
+    t = np.atleast_2d(np.asarray(t_h, dtype=float))
     dt = np.atleast_2d(np.asarray(dose_time_h, dtype=float))
-    dt = np.broadcast_to(dt, (n, dt.shape[-1]))
+    n = max(CL.size, V.size, ka.size, t.shape[0], dt.shape[0])
+    t = np.broadcast_to(t, (n, t.shape[1]))
+    dt = np.broadcast_to(dt, (n, dt.shape[1]))
     dm = np.broadcast_to(np.asarray(dose_mg, dtype=float), dt.shape)
     log_par = np.log(np.stack(np.broadcast_arrays(CL, V, ka), axis=1))
-    if log_par.shape[0] != n:
-        log_par = np.broadcast_to(log_par, (n, 3))
+    log_par = np.broadcast_to(log_par, (n, 3))
     C, _ = _conc_and_jac(t, dt, dm, log_par, F, jac=False)
     return C
 
@@ -169,8 +176,13 @@ def _err(message: str, field: str, value: Any = None, expected: str | None = Non
 
 
 def _numeric(df: pd.DataFrame, col: str, source: str) -> np.ndarray:
-    x = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-    bad = np.isnan(x) & df[col].notna().to_numpy() if col == "lloq" else ~np.isfinite(x)
+    raw = df[col]
+    x = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    if col == "lloq":  # empty (not reported) is allowed: NaN, None or ""
+        given = (raw.notna() & (raw.astype(str).str.strip() != "")).to_numpy()
+        bad = given & ~np.isfinite(x)
+    else:
+        bad = ~np.isfinite(x)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise _err("not a finite number", col, df[col].iloc[i], "a number", source)
