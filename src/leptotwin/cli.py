@@ -639,7 +639,9 @@ def calibrate(
     overlay.yaml for simulate --catalog-overlay, draws, diagnostics, fits, identifiability.
 
     The likelihood is export-petab's (the typical mouse of each arm, the file's noise model);
-    the priors are the catalogue's. See docs/petab.md."""
+    the priors are the catalogue's. See docs/petab.md. A population: block in the file adds
+    population PK fits (FOCE-I, between-mouse variability) of its drugs and matrices:
+    population_<drug>_<matrix>.csv, its _eta.csv and population.md (examples/own-lab/README.md)."""
     from leptotwin.study.calibrate_experiment import run_calibrate_experiment
 
     if (experiment is None) == (petab is None):

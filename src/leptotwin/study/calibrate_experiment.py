@@ -33,6 +33,18 @@ source; ``leptotwin simulate --catalog-overlay`` reads it), ``posterior_draws.cs
 ``diagnostics.csv`` (R-hat, bulk and tail ESS, emcee's tau, shrinkage, identifiability),
 ``correlations.csv``, ``identifiability.md``, ``fits.csv`` (every datum with the posterior
 median and 95 % interval of the model at it) and ``fits.png`` (the fits over the data).
+
+Population fits. The typical-mouse likelihood treats mice as identical. When the experiment
+file has a ``population`` block, each of its entries is also fitted as a nonlinear mixed-effects
+model (:func:`fit_experiment_population`: FOCE-I, one compartment with first-order absorption,
+between-subject variability, :func:`leptotwin.calibration.population.fit_population_pk`) on the
+PK rows of its drug and matrix and the dose records of :func:`leptotwin.study.experiment.
+population_doses`; before the sampler runs, so a fit that cannot start stops the command early.
+Each writes ``population_<drug>_<matrix>.csv`` (θ, ω², σ with standard error, 95 % interval,
+RSE and ω shrinkage; OFV and convergence on every row), ``population_<drug>_<matrix>_eta.csv``
+(per mouse: empirical Bayes η̂ and individual parameters) and a section of ``population.md``.
+They are apparent parameters of that model (CL/F, V/F), not catalogue values: ``overlay.yaml``
+does not carry them.
 """
 
 from __future__ import annotations
@@ -40,10 +52,11 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -65,16 +78,24 @@ from leptotwin.calibration.sampler import (
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.interop.petab import engine_simulation, simulation_nll
-from leptotwin.study.experiment import Experiment
+from leptotwin.study.experiment import Experiment, PopulationEntry
+
+if TYPE_CHECKING:
+    from leptotwin.calibration.population import PopulationFit
 
 __all__ = [
     "OVERLAY_FORMAT",
     "ExperimentCalibration",
     "ExperimentLogLikelihood",
+    "PopulationResult",
     "calibrate_experiment",
+    "fit_experiment_population",
     "growth_step",
     "identifiability",
     "load_overlay",
+    "population_eta",
+    "population_report",
+    "population_table",
     "run_calibrate_experiment",
     "virtual_data",
     "write_experiment_calibration",
@@ -182,6 +203,287 @@ def virtual_data(
     return replace(exp, measurements=meas)
 
 
+# --- population fits (nonlinear mixed effects) -------------------------------------------------
+
+#: What the population model's typical values are, for the written table and the report.
+_MEANING = {
+    "CL": "CL/F, apparent clearance",
+    "V": "V/F, apparent volume",
+    "ka": "ka, absorption rate constant",
+}
+
+
+@dataclass
+class PopulationResult:
+    """One population fit of :func:`fit_experiment_population`.
+
+    Attributes
+    ----------
+    entry : PopulationEntry
+        The ``population`` entry of the experiment file.
+    fit : PopulationFit
+        :func:`leptotwin.calibration.population.fit_population_pk`'s result (concentrations
+        converted to mg/L: θ in L/h, L, 1/h; an additive σ in mg/L).
+    data, doses : DataFrame
+        The samples (``subject, time_h, concentration, source``; the observable's unit) and the
+        dose records (``subject, time_h, dose_mg``) it was fitted to.
+    unit : str
+        The PK table's unit (nM or ng/mL).
+    mw_g_mol : float
+        The catalogue's molar mass of the drug (nM to mg/L).
+    body_weight_kg : float
+        The catalogue's mouse body weight the mg/kg doses were multiplied by.
+    n_below_lloq : int
+        Samples of this drug and matrix left out as below their LLOQ.
+    warnings : list of str
+        What the estimator warned about (no convergence, a failed covariance step).
+    """
+
+    entry: PopulationEntry
+    fit: PopulationFit
+    data: pd.DataFrame
+    doses: pd.DataFrame
+    unit: str
+    mw_g_mol: float
+    body_weight_kg: float
+    n_below_lloq: int
+    warnings: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """One line: the typical values with their 95 % intervals, OFV, convergence."""
+        th = self.fit.theta.set_index("parameter")
+        parts = [
+            f"{name} {th.loc[p, 'estimate']:.4g} [{th.loc[p, 'lower']:.4g}, "
+            f"{th.loc[p, 'upper']:.4g}] {th.loc[p, 'unit']}"
+            for p, name in (("CL", "CL/F"), ("V", "V/F"), ("ka", "ka"))
+        ]
+        flag = "" if self.fit.converged else "  NOT CONVERGED"
+        if self.fit.converged and not self.fit.covariance_ok:
+            flag = "  COVARIANCE STEP FAILED (no intervals)"
+        return (
+            f"population {self.entry.drug} {self.entry.matrix} (FOCE-I, {self.fit.n_subjects} "
+            f"mice, {self.fit.n_observations} samples): {', '.join(parts)}; "
+            f"OFV {self.fit.ofv:.2f}{flag}"
+        )
+
+
+def fit_experiment_population(
+    exp: Experiment,
+    *,
+    catalog: Catalog | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[PopulationResult]:
+    """Fit every ``population`` entry of the experiment (see the module docstring).
+
+    Concentrations go to the estimator in the PK table's unit with the catalogue's molar mass
+    of the drug (nM) and are fitted in mg/L; doses are those of
+    :func:`leptotwin.study.experiment.population_doses` (mg/kg times the catalogue's mouse body
+    weight); the bioavailability is fixed at 1, so CL and V are the apparent CL/F and V/F.
+
+    Raises
+    ------
+    LeptotwinError
+        The data of an entry that the estimator cannot use (see
+        :func:`leptotwin.study.experiment.population_data`).
+    """
+    from leptotwin.calibration.population import fit_population_pk
+    from leptotwin.errors import ConvergenceWarning
+    from leptotwin.study.experiment import population_data
+
+    say = progress or (lambda _line: None)
+    cat = catalog or load_catalog()
+    out = []
+    for entry in exp.population:
+        data, doses = population_data(exp, entry, catalog=cat)
+        params = cat.pk_parameters(entry.drug, exp.species)
+        unit = exp.observables[entry.observable].unit
+        say(
+            f"population fit of {entry.drug} in {entry.matrix}: "
+            f"{data['subject'].nunique()} mice, {len(data)} samples"
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            fit = fit_population_pk(
+                data[["subject", "time_h", "concentration"]],
+                doses=doses,
+                omega=entry.omega,
+                iiv=entry.random_effects,
+                error=entry.error,
+                concentration_unit=unit,
+                mw_g_mol=params.mw_g_mol,
+            )
+        notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+        for w in caught:  # anything else is not ours to swallow
+            if not issubclass(w.category, ConvergenceWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        out.append(
+            PopulationResult(
+                entry=entry,
+                fit=fit,
+                data=data,
+                doses=doses,
+                unit=unit,
+                mw_g_mol=params.mw_g_mol,
+                body_weight_kg=params.body_weight_kg,
+                n_below_lloq=int(exp.below_lloq.get(entry.observable, 0)),
+                warnings=notes,
+            )
+        )
+    return out
+
+
+def population_table(res: PopulationResult) -> pd.DataFrame:
+    """``population_<drug>_<matrix>.csv``: one row per θ (``kind`` theta), ω² or Ω covariance
+    (omega) and residual parameter (sigma) with ``estimate, se, lower, upper`` (95 % Wald
+    interval, log scale), ``unit``, ``rse_pct``, ``shrinkage`` (ω² only) and ``meaning``; the
+    fit's ``ofv``, ``converged``, ``covariance_ok``, ``n_subjects``, ``n_observations``,
+    ``n_below_lloq``, ``error``, ``omega_structure`` and ``data_unit`` repeated on every row."""
+    f = res.fit
+    cols = ["parameter", "estimate", "se", "lower", "upper", "unit", "rse_pct"]
+    theta = f.theta[cols].assign(kind="theta", shrinkage=np.nan)
+    theta["meaning"] = [_MEANING[p] for p in theta["parameter"]]
+    omega = f.omega.assign(kind="omega")
+    omega["meaning"] = [
+        "between-subject variance of ln " + p.removeprefix("omega2_")
+        if p.startswith("omega2_")
+        else "between-subject covariance of ln " + " and ln ".join(p.split("_")[1:])
+        for p in omega["parameter"]
+    ]
+    sigma = f.sigma[cols].assign(kind="sigma", shrinkage=np.nan)
+    sigma["meaning"] = [
+        {
+            "sigma": "residual SD of ln concentration (proportional error)",
+            "sigma_prop": "proportional residual SD",
+            "sigma_add": "additive residual SD",
+        }[p]
+        for p in sigma["parameter"]
+    ]
+    table = pd.concat([theta, omega, sigma], ignore_index=True)
+    table = table[["kind", *cols, "shrinkage", "meaning"]]
+    for name, value in (
+        ("ofv", float(f.ofv)),
+        ("converged", bool(f.converged)),
+        ("covariance_ok", bool(f.covariance_ok)),
+        ("n_subjects", int(f.n_subjects)),
+        ("n_observations", int(f.n_observations)),
+        ("n_below_lloq", int(res.n_below_lloq)),
+        ("error", res.entry.error),
+        ("omega_structure", res.entry.omega),
+        ("data_unit", res.unit),
+    ):
+        table[name] = value
+    return table
+
+
+def population_eta(res: PopulationResult) -> pd.DataFrame:
+    """``population_<drug>_<matrix>_eta.csv``: per mouse the empirical Bayes estimates
+    ``eta_<P>`` and the individual ``CL_F_L_h``, ``V_F_L``, ``ka_per_h``."""
+    return res.fit.eta.rename(columns={"CL": "CL_F_L_h", "V": "V_F_L", "ka": "ka_per_h"})
+
+
+def _span(low: int, high: int) -> str:
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def population_report(
+    results: Sequence[PopulationResult], name: str, *, catalog: Catalog | None = None
+) -> str:
+    """``population.md``: what was estimated, from which data and doses, in which units."""
+    cat = catalog or load_catalog()
+    lines = [
+        f"# Population PK: {name}",
+        "",
+        "Nonlinear mixed-effects fits (FOCE-I, as NONMEM's METHOD=1 INTERACTION;",
+        "`leptotwin.calibration.population.fit_population_pk`) of a one-compartment model with",
+        "first-order absorption, one per drug and matrix of the `population` block. Each mouse",
+        "has CL_i = CL·exp(η_CL), V_i = V·exp(η_V), ka_i = ka·exp(η_ka), η ~ N(0, Ω). The",
+        "bioavailability F is fixed at 1, so the typical values are the *apparent* CL/F (L/h)",
+        "and V/F (L) of a mouse, with ka in 1/h; concentrations are fitted in mg/L. ω² is the",
+        "variance of η (log scale; CV ≈ √(exp(ω²) − 1)); shrinkage = 1 − SD(η̂)/ω. Intervals:",
+        "95 % Wald from the covariance step (R matrix), on the log scale. These are not",
+        "catalogue values: overlay.yaml does not carry them.",
+        "",
+    ]
+    for res in results:
+        f, e, bw = res.fit, res.entry, res.body_weight_kg
+        files = sorted({str(s).split(":", 1)[0] for s in res.data["source"]})
+        doses = res.doses
+        per_mouse = doses.groupby("subject").size()
+        amounts = ", ".join(f"{x:.4g}" for x in sorted(set(doses["dose_mg"].round(12))))
+        lines += [
+            f"## {e.drug} in {e.matrix} (`{e.stem}.csv`, `{e.stem}_eta.csv`)",
+            "",
+            f"- Data: {', '.join(files)}; {f.n_subjects} mice, {f.n_observations} samples "
+            f"({res.n_below_lloq} below the LLOQ left out), in {res.unit}"
+            + (
+                f", converted to mg/L with the catalogue's molar mass {res.mw_g_mol:g} g/mol."
+                if res.unit == "nM"
+                else " (= µg/L)."
+            ),
+            f"- Doses: each mouse's arm regimen of {e.drug}, oral, up to the end of follow-up: "
+            f"{_span(per_mouse.min(), per_mouse.max())} administrations of {amounts} mg "
+            f"(mg/kg × the catalogue's mouse body weight, mouse.body_weight = "
+            f"{res.body_weight_kg * 1000:g} g).",
+            f"- Model: random effects on {', '.join(e.random_effects)}, Ω {e.omega}, "
+            f"{e.error} residual error. OFV {f.ofv:.3f}; converged: "
+            f"{'yes' if f.converged else 'NO'}; covariance step: "
+            f"{'yes' if f.covariance_ok else 'failed (no intervals)'}.",
+        ]
+        lines += [f"- Warning: {w}" for w in res.warnings]
+        if e.matrix != "plasma":
+            lines.append(
+                f"- The {e.matrix} profile is fitted as if it were a plasma compartment: its CL/F "
+                "and V/F describe that profile, not the drug's disposition."
+            )
+        lines += [
+            "",
+            f"| parameter | estimate (95 % CI) | RSE % | per kg (at {bw * 1000:g} g) "
+            "| catalogue typical mouse (÷ F) |",
+            "|---|---|---|---|---|",
+        ]
+        params = cat.pk_parameters(e.drug, "mouse")
+        ka_cat, F_cat = params.routes.get("oral", (math.nan, math.nan))
+        catalogue = {
+            "CL": params.CL_L_h / F_cat,
+            "V": params.V1_L / F_cat if params.model == "1cmt" else math.nan,
+            "ka": ka_cat,
+        }
+        for r in f.theta.itertuples(index=False):
+            per_kg = f"{r.estimate / bw:.4g} {r.unit}/kg" if r.parameter != "ka" else ""
+            ref = catalogue[r.parameter]
+            ref_text = ""
+            if e.matrix == "plasma" and math.isfinite(ref):
+                ref_text = f"{ref:.4g} {r.unit}"
+                if r.parameter != "ka":
+                    ref_text += f" ({ref / bw:.4g} {r.unit}/kg)"
+            lines.append(
+                f"| {_MEANING[r.parameter]} | {r.estimate:.4g} ({r.lower:.4g}-{r.upper:.4g}) "
+                f"{r.unit} | {r.rse_pct:.1f} | {per_kg} | {ref_text} |"
+            )
+        lines += [
+            "",
+            "| variability | estimate (95 % CI) | CV % | shrinkage |",
+            "|---|---|---|---|",
+        ]
+        for r in f.omega.itertuples(index=False):
+            if str(r.parameter).startswith("omega2_"):
+                cv = 100.0 * math.sqrt(math.expm1(r.estimate))
+                lines.append(
+                    f"| {r.parameter} | {r.estimate:.4g} ({r.lower:.4g}-{r.upper:.4g}) | "
+                    f"{cv:.0f} | {r.shrinkage:.2f} |"
+                )
+            else:
+                lines.append(
+                    f"| {r.parameter} | {r.estimate:.4g} ({r.lower:.4g} to {r.upper:.4g}) | | |"
+                )
+        for r in f.sigma.itertuples(index=False):
+            lines.append(
+                f"| {r.parameter} ({r.unit}) | {r.estimate:.4g} ({r.lower:.4g}-{r.upper:.4g}) | | |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 @dataclass
 class ExperimentCalibration:
     """What :func:`calibrate_experiment` returns.
@@ -205,6 +507,8 @@ class ExperimentCalibration:
     map_theta : ndarray
         The best maximum a posteriori point found.
     provenance : dict
+    population : list of PopulationResult
+        The population fits of the file's ``population`` block (empty without one).
     """
 
     experiment: Experiment
@@ -215,6 +519,7 @@ class ExperimentCalibration:
     curves: pd.DataFrame
     map_theta: np.ndarray
     provenance: dict[str, Any] = field(default_factory=dict)
+    population: list[PopulationResult] = field(default_factory=list)
 
     @property
     def not_identifiable(self) -> list[str]:
@@ -244,6 +549,7 @@ class ExperimentCalibration:
                 f"not converged (R-hat > 1.05 or bulk ESS < 100): {', '.join(slow)}; "
                 "rerun with more --steps"
             )
+        out.extend(p.line() for p in self.population)
         return out
 
 
@@ -411,6 +717,8 @@ def calibrate_experiment(
             expected=f"more than --burn ({burn_})",
         )
     keep = min(draws, walkers * (steps - burn_))
+    # the population fits first: quick, and a fit that cannot start stops the command early
+    population = fit_experiment_population(exp, catalog=cat, progress=say)
     loglik = ExperimentLogLikelihood(exp, [s.name for s in specs], catalog=cat, dt_h=dt_h)
     transform = ZTransform(specs)
     post = LogPosteriorZ(transform, loglik)
@@ -474,6 +782,7 @@ def calibrate_experiment(
         curves=curves,
         map_theta=map_theta,
         provenance=provenance,
+        population=population,
     )
 
 
@@ -613,6 +922,22 @@ def write_experiment_calibration(
         "fits": write_csv(out / "fits.csv", result.fits),
         "identifiability": write_text(out / "identifiability.md", identifiability_report(result)),
     }
+    for res in result.population:
+        stem = res.entry.stem
+        if stem in paths:  # two entries whose names differ only in characters safe_name replaces
+            raise LeptotwinError(
+                "two population fits would write the same file",
+                source=str(result.experiment.path),
+                field=f"population.{res.entry.index}",
+                value=f"{stem}.csv",
+                expected="one entry per drug and matrix",
+            )
+        paths[stem] = write_csv(out / f"{stem}.csv", population_table(res))
+        paths[f"{stem}_eta"] = write_csv(out / f"{stem}_eta.csv", population_eta(res))
+    if result.population:
+        paths["population"] = write_text(
+            out / "population.md", population_report(result.population, result.experiment.name)
+        )
     fig = fits_figure(result)
     try:
         paths["figure"] = write_figure(out / "fits.png", fig)

@@ -26,6 +26,12 @@ data should inform. Schema (every key other than those marked optional is requir
     estimate:                          # optional; catalogue paths (``leptotwin catalog``)
       - pathway.birth_max
       - osimertinib.pk.mouse.CL
+    population:                        # optional; nonlinear mixed-effects PK (FOCE-I), one fit
+      - drug: osimertinib              #   per drug and matrix (leptotwin calibrate)
+        matrix: plasma                 # plasma or csf
+        random_effects: [CL, V, ka]    # optional (default all three)
+        omega: diagonal                # optional: diagonal (default) or full
+        error: proportional            # optional: proportional (default) or combined
 
 Observables: ``total_flux`` (BLI total flux over the ROI, p/s: live cells × the median flux per
 cell seen by the camera + the median background, ``bli`` block of the assay catalogue) and
@@ -41,12 +47,24 @@ observable's) and ``lloq`` (same unit; empty when not reported). A sample below 
 below the quantification limit and is left out of the likelihood (Beal's method M1; PEtab v1 has
 no censoring); the loader counts them.
 
+Population. Each ``population`` entry asks ``leptotwin calibrate`` for a population fit
+(:func:`leptotwin.calibration.population.fit_population_pk`: one compartment, first-order
+absorption, between-subject variability on the ``random_effects``) of the PK table's rows of one
+drug in one matrix, one subject per mouse. Its dose records (:func:`population_doses`) are the
+administrations of the mouse's arm regimen of that drug up to the follow-up, in mg: a dose in
+mg/kg times the catalogue's mouse body weight (``mouse.body_weight``, 25 g, the weight with which
+the twin's PK model converts mg/kg, :meth:`leptotwin.catalog.Catalog.pk_parameters`), one in
+mg/m2 times the catalogue's mouse body surface. The drug must be given orally by every arm with
+its data (the model has no iv input; a metabolite has no doses of its own), and at least two
+mice need data (:func:`population_data`).
+
 Bad input raises one :class:`~leptotwin.errors.LeptotwinError` naming the file, the row or line
 and the field: an unknown key, model, inoculum, observable or noise model; a regimen the parser
 cannot read; a data row whose observable is not declared, whose unit differs from the declared
 one, whose concentration or LLOQ is negative, whose subject is in no arm, or whose subject's arm
 gives no dose of the drug (a subject without dose records); a BLI mouse in another arm than the
-YAML says.
+YAML says; a population entry whose drug and matrix have no rows in the PK table, whose matrix
+or random effect is unknown, whose drug no arm gives orally, or which repeats another entry.
 """
 
 from __future__ import annotations
@@ -57,6 +75,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -65,16 +84,20 @@ from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats.mouse_table import check_mouse_day_table
 from leptotwin.model.cohort import Arm
-from leptotwin.model.regimen import Regimen, parse_regimen
+from leptotwin.model.regimen import Regimen, doses_by_route, parse_regimen
 from leptotwin.study.protocol_schema import MAX_FOLLOW_UP_DAYS, _error, _lines
 
 __all__ = [
     "BLI_OBSERVABLE",
     "PK_COLUMNS",
+    "POPULATION_PARAMETERS",
     "Experiment",
     "Observable",
+    "PopulationEntry",
     "experiment_from_design",
     "load_experiment_file",
+    "population_data",
+    "population_doses",
 ]
 
 BLI_OBSERVABLE = "total_flux"
@@ -86,6 +109,9 @@ _PK_UNITS = ("nM", "ng/mL")
 _MAX_PK = {"nM": 1e7, "ng/mL": 1e7}
 _MAX_FLUX_P_S = 1e13
 _MATRICES = ("plasma", "csf")
+#: The parameters of the population PK model that can carry a random effect (those of
+#: :data:`leptotwin.calibration.population.PARAMETERS`, not imported: it loads scipy).
+POPULATION_PARAMETERS = ("CL", "V", "ka")
 
 
 class _ObservableSpec(BaseModel):
@@ -107,6 +133,17 @@ class _DataSpec(BaseModel):
     pk: str | None = None
 
 
+class _PopulationSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    drug: str = Field(min_length=1)
+    matrix: str
+    random_effects: list[str] = Field(
+        default_factory=lambda: list(POPULATION_PARAMETERS), min_length=1
+    )
+    omega: Literal["diagonal", "full"] = "diagonal"
+    error: Literal["proportional", "combined"] = "proportional"
+
+
 class _ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
@@ -117,6 +154,32 @@ class _ExperimentSpec(BaseModel):
     data: _DataSpec
     observables: dict[str, _ObservableSpec] = Field(min_length=1)
     estimate: list[str] = Field(default_factory=list)
+    population: list[_PopulationSpec] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PopulationEntry:
+    """One population fit asked for: ``drug`` in ``matrix`` (``plasma`` or ``csf``), random
+    effects on ``random_effects`` (some of CL, V, ka), ``omega`` (``diagonal`` or ``full``) and
+    ``error`` (``proportional`` or ``combined``); ``index`` is its place in the file's list."""
+
+    index: int
+    drug: str
+    matrix: str
+    random_effects: tuple[str, ...]
+    omega: str
+    error: str
+
+    @property
+    def observable(self) -> str:
+        return f"{self.matrix}:{self.drug}"
+
+    @property
+    def stem(self) -> str:
+        """``population_<drug>_<matrix>``, the stem of the fit's output files."""
+        from leptotwin._fileio import safe_name
+
+        return safe_name(f"population_{self.drug}_{self.matrix}")
 
 
 @dataclass(frozen=True)
@@ -158,6 +221,11 @@ class Experiment:
     design : dict
         The experiment file's mapping without ``data`` (what ``export-petab`` writes into
         ``problem.yaml`` so that ``calibrate --petab`` can read the problem back).
+    population : tuple of PopulationEntry
+        Population fits asked for (``population`` block; empty without one).
+    below_lloq : dict[str, int]
+        PK samples left out as below their LLOQ, per observable (empty when not known, as for
+        a PEtab problem read back).
     """
 
     name: str
@@ -173,6 +241,8 @@ class Experiment:
     estimate: tuple[str, ...]
     path: Path
     design: dict = field(default_factory=dict, repr=False)
+    population: tuple[PopulationEntry, ...] = ()
+    below_lloq: dict[str, int] = field(default_factory=dict)
 
     def arm(self, name: str) -> Arm:
         return next(a for a in self.arms if a.name == name)
@@ -225,7 +295,7 @@ def load_experiment_file(
     spec, arms, subjects, observables, cat = _design(data, source, lines, catalog)
     species = "mouse"
     frames: list[pd.DataFrame] = []
-    n_blq = 0
+    n_blq: dict[str, int] = {}
     t0_h = cat.in_vivo_value("lmc_mouse", "treatment_start") * 24.0
     if spec.data.bli is not None:
         frames.append(_bli_rows(p.parent / spec.data.bli, spec.data.bli, observables, subjects))
@@ -237,7 +307,7 @@ def load_experiment_file(
     if not frames or sum(len(f) for f in frames) == 0:
         raise _error(source, lines, ("data",), "no data to fit", expected="a bli or pk table")
     measurements = pd.concat(frames, ignore_index=True)
-    return Experiment(
+    exp = Experiment(
         name=spec.name,
         model=spec.model,
         inoculum=spec.inoculum,
@@ -247,11 +317,16 @@ def load_experiment_file(
         subjects=subjects,
         observables=observables,
         measurements=measurements,
-        n_below_lloq=n_blq,
+        n_below_lloq=sum(n_blq.values()),
         estimate=tuple(spec.estimate),
         path=p,
         design={k: v for k, v in data.items() if k != "data"},
+        population=_population(spec, arms, observables, source, lines),
+        below_lloq=n_blq,
     )
+    for entry in exp.population:  # the data of each fit, checked now rather than after sampling
+        population_data(exp, entry, catalog=cat, lines=lines)
+    return exp
 
 
 def experiment_from_design(
@@ -290,6 +365,7 @@ def experiment_from_design(
         estimate=tuple(spec.estimate),
         path=Path(path),
         design={k: v for k, v in design.items() if k != "data"},
+        population=_population(spec, arms, observables, source, {}),
     )
 
 
@@ -508,7 +584,7 @@ def _pk_rows(
     cat: Catalog,
     species: str,
     t0_h: float,
-) -> tuple[pd.DataFrame, int]:
+) -> tuple[pd.DataFrame, dict[str, int]]:
     raw = _read_table(path, name)
     missing = [c for c in PK_COLUMNS if c not in raw.columns]
     if missing:
@@ -522,7 +598,8 @@ def _pk_rows(
         a.name: {d for drug in a.regimens for d in (drug, *_metabolites(cat, drug, species))}
         for a in arms
     }
-    rows, n_blq = [], 0
+    rows: list[tuple] = []
+    n_blq: dict[str, int] = {}
     for i, r in enumerate(raw[list(PK_COLUMNS)].itertuples(index=False)):
         where = _row(raw, i)
         subject, drug, matrix, unit = (
@@ -597,7 +674,7 @@ def _pk_rows(
                 expected="hours after treatment start, > 0 (the model's concentration is 0 before)",
             )
         if (not math.isnan(lloq) and conc < lloq) or (obs.noise == "lognormal" and conc <= 0):
-            n_blq += 1
+            n_blq[oid] = n_blq.get(oid, 0) + 1
             continue
         rows.append((subject, arm, oid, t + t0_h, conc, f"{name}:{where}"))
     frame = pd.DataFrame(
@@ -610,3 +687,253 @@ def _pk_rows(
 
 def _metabolites(cat: Catalog, drug: str, species: str) -> list[str]:
     return [m for m, _ in cat.metabolites_of(drug, species)]
+
+
+# --- population fits ---------------------------------------------------------------------------
+
+
+def _population(
+    spec: _ExperimentSpec,
+    arms: tuple[Arm, ...],
+    observables: dict[str, Observable],
+    source: str,
+    lines: dict,
+) -> tuple[PopulationEntry, ...]:
+    """The checked ``population`` entries (what the design alone can say: the data are checked
+    by :func:`population_data`)."""
+    out: list[PopulationEntry] = []
+    for i, body in enumerate(spec.population):
+        where = ("population", str(i))
+        if body.matrix not in _MATRICES:
+            raise _error(
+                source,
+                lines,
+                (*where, "matrix"),
+                "unknown matrix",
+                body.matrix,
+                " or ".join(_MATRICES),
+            )
+        for j, name in enumerate(body.random_effects):
+            if name not in POPULATION_PARAMETERS:
+                raise _error(
+                    source,
+                    lines,
+                    (*where, "random_effects", str(j)),
+                    "unknown random effect",
+                    name,
+                    "some of " + ", ".join(POPULATION_PARAMETERS) + " (the one-compartment oral "
+                    "model's clearance, volume and absorption rate constant)",
+                )
+            if name in body.random_effects[:j]:
+                raise _error(
+                    source,
+                    lines,
+                    (*where, "random_effects", str(j)),
+                    "random effect given twice",
+                    name,
+                    "each of " + ", ".join(POPULATION_PARAMETERS) + " at most once",
+                )
+        entry = PopulationEntry(
+            i, body.drug, body.matrix, tuple(body.random_effects), body.omega, body.error
+        )
+        if entry.observable not in observables:
+            declared = [o for o in observables if o.startswith(f"{body.matrix}:")]
+            raise _error(
+                source,
+                lines,
+                (*where, "drug"),
+                f"no {body.matrix} PK observable of this drug",
+                body.drug,
+                "a drug of the PK table, declared under observables: "
+                + (", ".join(d.partition(":")[2] for d in declared) or f"no {body.matrix}:<drug>"),
+            )
+        if not any(body.drug in a.regimens for a in arms):
+            raise _error(
+                source,
+                lines,
+                (*where, "drug"),
+                "no arm gives this drug (a metabolite has no dose records of its own)",
+                body.drug,
+                "a drug of the arms' regimens: "
+                + (", ".join(sorted({d for a in arms for d in a.regimens})) or "none"),
+            )
+        twin = next((e for e in out if e.observable == entry.observable), None)
+        if twin is not None:
+            raise _error(
+                source,
+                lines,
+                where,
+                "a second population fit of the same drug and matrix",
+                entry.observable,
+                f"one entry per drug and matrix (also population[{twin.index}])",
+            )
+        out.append(entry)
+    return tuple(out)
+
+
+def _treatment_start_h(cat: Catalog) -> float:
+    return cat.in_vivo_value("lmc_mouse", "treatment_start") * 24.0
+
+
+def population_doses(
+    exp: Experiment,
+    drug: str,
+    subjects: list[str] | None = None,
+    *,
+    catalog: Catalog | None = None,
+    lines: dict | None = None,
+) -> pd.DataFrame:
+    """Oral dose records of ``drug`` for the mice ``subjects`` (default: every mouse of an arm
+    that gives it), from their arm's regimen.
+
+    Every administration from treatment start up to the end of follow-up (``days``), in hours
+    after treatment start (the clock of the regimens and of the PK table). Amounts in mg: a dose
+    in mg/kg times the catalogue's mouse body weight (``mouse.body_weight``: 25 g, a typical
+    adult nude/SCID mouse; the weight with which the twin's PK model converts mg/kg,
+    :meth:`leptotwin.catalog.Catalog.pk_parameters` and
+    :func:`leptotwin.model.regimen.doses_by_route`), a dose in mg/m2 times its mouse body surface
+    (``mouse.body_surface_area``). Every mouse gets the typical weight: the file has no weights.
+
+    Returns
+    -------
+    DataFrame
+        ``subject, time_h, dose_mg``, one row per administration, by mouse then time.
+
+    Raises
+    ------
+    LeptotwinError
+        A mouse whose arm gives no dose of ``drug``, gives it by another route than oral (the
+        population model has no iv input) or gives no dose before the end of follow-up; naming
+        the experiment file and the arm's regimen.
+    """
+    cat = catalog or load_catalog()
+    source, lines = str(exp.path), lines or {}
+    p = cat.pk_parameters(drug, exp.species)
+    horizon_h = exp.days * 24.0 - _treatment_start_h(cat)
+    if subjects is None:
+        subjects = [s for s, a in exp.subjects.items() if drug in exp.arm(a).regimens]
+    rows: list[pd.DataFrame] = []
+    for s in subjects:
+        arm = exp.arm(exp.subjects[s])
+        where = ("arms", arm.name, "regimens", drug)
+        regs = arm.regimens.get(drug)
+        if not regs:
+            raise _error(
+                source,
+                lines,
+                ("arms", arm.name, "regimens"),
+                f"mouse {s!r} has no dose records: its arm gives no {drug}",
+                s,
+                f"a mouse of an arm that gives {drug}",
+            )
+        regs = parse_regimen(regs) if isinstance(regs, str) else tuple(regs)
+        by_route = doses_by_route(
+            regs, horizon_h, body_weight_kg=p.body_weight_kg, body_surface_m2=p.body_surface_m2
+        )
+        other = sorted(set(by_route) - {"oral"})
+        if other:
+            raise _error(
+                source,
+                lines,
+                where,
+                f"the population PK model takes oral doses only (arm {arm.name!r} gives "
+                f"{drug} {other[0]})",
+                regs[0].text or None,
+                "po (oral) regimens for a population fit",
+            )
+        t, mg = by_route.get("oral", (np.zeros(0), np.zeros(0)))
+        if t.size == 0:
+            raise _error(
+                source,
+                lines,
+                where,
+                "no dose before the end of follow-up",
+                regs[0].text or None,
+                f"a first dose before day {exp.days:g}",
+            )
+        rows.append(pd.DataFrame({"subject": s, "time_h": t, "dose_mg": mg}))
+    if not rows:
+        return pd.DataFrame({"subject": [], "time_h": [], "dose_mg": []})
+    return pd.concat(rows, ignore_index=True)
+
+
+def population_data(
+    exp: Experiment,
+    entry: PopulationEntry,
+    *,
+    catalog: Catalog | None = None,
+    lines: dict | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The samples and dose records of one population fit.
+
+    Returns
+    -------
+    data : DataFrame
+        ``subject, time_h, concentration, source``: the PK rows of the entry's drug and matrix
+        that the loader kept (those below their LLOQ are left out), ``time_h`` in hours after
+        treatment start, ``concentration`` in the observable's unit.
+    doses : DataFrame
+        :func:`population_doses` of the mice with data.
+
+    Raises
+    ------
+    LeptotwinError
+        No rows of the drug and matrix, data of fewer than two mice, a quantified sample at or
+        before the mouse's first dose, a concentration of 0 with proportional error; naming the
+        experiment file and the entry, or the PK table and its row.
+    """
+    cat = catalog or load_catalog()
+    source, lines = str(exp.path), lines or {}
+    where = ("population", str(entry.index))
+    m = exp.measurements
+    rows = m[m["observable"] == entry.observable] if len(m) else m
+    if rows.empty:
+        kinds = sorted({o for o in m.get("observable", []) if o != BLI_OBSERVABLE})
+        raise _error(
+            source,
+            lines,
+            (*where, "drug"),
+            f"no {entry.matrix} rows of this drug in the PK table (above the LLOQ)",
+            entry.drug,
+            "a matrix:drug of the PK table: " + (", ".join(kinds) or "none (no PK data)"),
+        )
+    subjects = list(dict.fromkeys(rows["subject"]))
+    if len(subjects) < 2:
+        raise _error(
+            source,
+            lines,
+            where,
+            "a population fit needs PK data of at least two mice",
+            f"{entry.observable}: {len(subjects)} mouse",
+            "samples of several mice (between-subject variability is estimated across mice)",
+        )
+    doses = population_doses(exp, entry.drug, subjects, catalog=cat, lines=lines)
+    data = pd.DataFrame(
+        {
+            "subject": rows["subject"].to_numpy(object),
+            "time_h": rows["time_h"].to_numpy(float) - _treatment_start_h(cat),
+            "concentration": rows["value"].to_numpy(float),
+            "source": rows["source"].to_numpy(object),
+        }
+    )
+    first = doses.groupby("subject")["time_h"].min()
+    for r in data.itertuples(index=False):
+        file, _, row = str(r.source).partition(":")
+        if r.time_h <= first[r.subject] + 1e-9:
+            raise LeptotwinError(
+                f"a quantified sample at or before the mouse's first dose of {entry.drug}",
+                source=file,
+                field=f"{row}, time_h",
+                value=round(float(r.time_h), 9),
+                expected=f"hours after treatment start, > {first[r.subject]:g} (the population "
+                "model's concentration is 0 until then), or below the row's lloq",
+            )
+        if entry.error == "proportional" and r.concentration <= 0:
+            raise LeptotwinError(
+                "a zero concentration has no logarithm (population error: proportional)",
+                source=file,
+                field=f"{row}, concentration",
+                value=float(r.concentration),
+                expected="> 0, below the row's lloq (then left out), or error: combined",
+            )
+    return data, doses
