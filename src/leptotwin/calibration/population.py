@@ -9,16 +9,18 @@ concentration after doses D_d (mg) at times t_d (h) is
 
 in mg/L with CL in L/h, V in L and ka in 1/h. With the bioavailability F fixed at its default 1
 the estimates are the apparent CL/F and V/F, as usual for oral data. Residual error:
-``"proportional"`` (additive on ln C: ln y = ln C + ε, ε ~ N(0, σ²); σ is dimensionless) or
-``"combined"`` (y = C + ε with Var ε = a² + b² C²; b dimensionless, a in mg/L).
+``"proportional"`` (additive on ln C: ln y = ln C + ε, ε ~ N(0, σ²); σ is dimensionless),
+``"combined"`` (y = C + ε with Var ε = a² + b² C²; b dimensionless, a in mg/L) or
+``"proportional_linear"`` (y = C + ε with Var ε = b² C², NONMEM's ``Y = F*(1 + EPS(1))``: the
+combined model without a; b dimensionless).
 
 Estimation. FOCE-I, the method of NONMEM's ``METHOD=1 INTERACTION``: the marginal likelihood of
 each subject is the Laplace approximation around its empirical Bayes estimate η̂_i, with the
 first-order (Gauss–Newton / expected-information) Hessian of the subject's conditional objective,
 Σ G'R⁻¹G + ½ Σ (∂R/∂η)(∂R/∂η)'/R² + Ω⁻¹ with G = ∂f/∂η. The middle term is the interaction: the
-residual variance of combined error moves with η; with proportional error on ln y it does not,
-and FOCE-I is FOCE. The reported ``ofv`` is −2 log L without the constant n ln 2π, as NONMEM's
-(for proportional error, the likelihood of ln y).
+residual variance of combined and proportional_linear error moves with η; with proportional error
+on ln y it does not, and FOCE-I is FOCE. The reported ``ofv`` is −2 log L without the constant
+n ln 2π, as NONMEM's (for proportional error, the likelihood of ln y).
 
 The inner problem (η̂ of every subject) is one batched Levenberg–Marquardt iteration over all
 subjects at once (Gauss–Newton steps, then exact-Hessian steps for the few subjects that crawl),
@@ -64,7 +66,7 @@ __all__ = [
 
 PARAMETERS = ("CL", "V", "ka")
 _UNITS = {"CL": "L/h", "V": "L", "ka": "1/h"}
-_ERRORS = ("proportional", "combined")
+_ERRORS = ("proportional", "combined", "proportional_linear")
 _CONC_UNITS = {"mg/L": 1.0, "ug/mL": 1.0, "ng/mL": 1e-3, "ug/L": 1e-3}
 _REL_GAP = 1e-6  # ka within this relative distance of k is nudged away (removable singularity)
 _Z95 = 1.959963984540054
@@ -161,7 +163,7 @@ def oral_1cmt_concentration(
 class _Data:
     subjects: np.ndarray  # (n,) original labels
     t: np.ndarray  # (n, T) padded
-    y: np.ndarray  # (n, T) ln y (proportional) or y (combined); padded
+    y: np.ndarray  # (n, T) ln y (proportional) or y (the other error models); padded
     mask: np.ndarray  # (n, T) bool
     dose_t: np.ndarray  # (n, D)
     dose_mg: np.ndarray  # (n, D)
@@ -330,7 +332,7 @@ class _Model:
 
     @property
     def n_sigma(self) -> int:
-        return 1 if self.error == "proportional" else 2
+        return 2 if self.error == "combined" else 1
 
     def unpack(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """ln θ (3,), Ω (q, q), residual parameters (σ,) or (b, a)."""
@@ -369,6 +371,8 @@ class _Model:
         """R (n, T) and dR/df."""
         if self.error == "proportional":
             return np.full_like(f, s[0] ** 2), np.zeros_like(f)
+        if self.error == "proportional_linear":
+            return s[0] ** 2 * f * f, 2.0 * s[0] ** 2 * f
         b, a = s
         return a * a + b * b * f * f, 2.0 * b * b * f
 
@@ -522,8 +526,9 @@ class PopulationFit:
         (``cov_CL_V`` ...; their se by the delta method, interval ±1.96 se).
     omega_matrix : ndarray of shape (q, q)
     sigma : DataFrame
-        Residual parameters: ``sigma`` (SD of ln y, proportional) or ``sigma_prop`` and
-        ``sigma_add`` (mg/L) for combined error, same columns as ``theta``.
+        Residual parameters: ``sigma`` (SD of ln y, proportional), ``sigma_prop`` and
+        ``sigma_add`` (mg/L) for combined error, ``sigma_prop`` alone (proportional_linear),
+        same columns as ``theta``.
     eta : DataFrame
         One row per subject: ``subject``, ``eta_<P>`` (empirical Bayes estimates) and the
         individual parameters ``CL``, ``V``, ``ka``.
@@ -696,14 +701,17 @@ def fit_population_pk(
     n_doses : int, optional
     init : dict, optional
         Starting values: ``CL`` (L/h), ``V`` (L), ``ka`` (1/h); ``omega`` (dict name → ω², or a
-        (q, q) matrix); ``sigma`` (proportional: SD of ln y; combined: ``(prop, add_mg_L)``).
+        (q, q) matrix); ``sigma`` (proportional: SD of ln y; combined: ``(prop, add_mg_L)``;
+        proportional_linear: the fraction).
         Missing typical values come from a grid search of a pooled fit (which assumes ka > k);
-        ω² starts at 0.1 and σ at half the pooled residual SD.
+        ω² starts at 0.1 and σ at half the pooled residual SD (proportional; 0.2 for the
+        proportional part of the others).
     omega : {"diagonal", "full"}
         Structure of Ω (full: log-Cholesky parameterisation).
     iiv : tuple of str
         Which of CL, V, ka carry a random effect.
-    error : {"proportional", "combined"}
+    error : {"proportional", "combined", "proportional_linear"}
+        Residual error model (see the module docstring).
     bioavailability : float
         F, fixed (default 1: the estimates are CL/F and V/F).
     concentration_unit : {"mg/L", "ug/mL", "ng/mL", "ug/L", "nM"}
@@ -768,6 +776,8 @@ def fit_population_pk(
         r = (d.y - f)[d.mask]
         if error == "proportional":
             sig = np.array([max(0.5 * float(np.sqrt(np.mean(r**2))), 0.02)])
+        elif error == "proportional_linear":
+            sig = np.array([0.2])
         else:
             sig = np.array([0.2, max(0.05 * float(np.median(np.abs(d.y[d.mask]))), 1e-12)])
     else:
@@ -833,6 +843,8 @@ def fit_population_pk(
     j0 = 3 + model.n_omega
     if error == "proportional":
         sig_rows = [_log_row("sigma", p_hat[j0], se[j0], "SD of ln y")]
+    elif error == "proportional_linear":
+        sig_rows = [_log_row("sigma_prop", p_hat[j0], se[j0], "fraction")]
     else:
         sig_rows = [
             _log_row("sigma_prop", p_hat[j0], se[j0], "fraction"),
@@ -1003,9 +1015,12 @@ def simulate_population_pk(
         ω² per parameter (missing: no variability) or the full covariance of (η_CL, η_V, η_ka).
     sigma : float or (prop, add_mg_L)
         Proportional: SD of ln y. Combined: proportional SD and additive SD (mg/L).
+        Proportional_linear: the fraction.
     rng : numpy.random.Generator
         Drawn in a fixed order: η (n_subjects × 3), then residuals.
-    error : {"proportional", "combined"}
+    error : {"proportional", "combined", "proportional_linear"}
+        Residual error; on the linear scale (combined, proportional_linear) a negative draw is
+        set to 0.
     bioavailability : float
     lloq : float, optional
         Adds an ``lloq`` column (mg/L); samples below it keep their simulated value.
@@ -1043,6 +1058,8 @@ def simulate_population_pk(
     eps = rng.standard_normal(C.shape)
     if error == "proportional":
         y = C * np.exp(float(np.atleast_1d(sigma)[0]) * eps)
+    elif error == "proportional_linear":
+        y = np.maximum(C * (1.0 + float(np.atleast_1d(sigma)[0]) * eps), 0.0)
     else:
         b, a = sigma  # type: ignore[misc]
         y = np.maximum(C + np.sqrt(a * a + b * b * C * C) * eps, 0.0)
