@@ -31,7 +31,8 @@ data should inform. Schema (every key other than those marked optional is requir
         matrix: plasma                 # plasma or csf
         random_effects: [CL, V, ka]    # optional (default all three)
         omega: diagonal                # optional: diagonal (default) or full
-        error: proportional            # optional: proportional (default) or combined
+        error: proportional            # optional: proportional (default, on ln C),
+                                       #   proportional_linear (NONMEM's) or combined
 
 Observables: ``total_flux`` (BLI total flux over the ROI, p/s: live cells × the median flux per
 cell seen by the camera + the median background, ``bli`` block of the assay catalogue) and
@@ -141,7 +142,7 @@ class _PopulationSpec(BaseModel):
         default_factory=lambda: list(POPULATION_PARAMETERS), min_length=1
     )
     omega: Literal["diagonal", "full"] = "diagonal"
-    error: Literal["proportional", "combined"] = "proportional"
+    error: Literal["proportional", "proportional_linear", "combined"] = "proportional"
 
 
 class _ExperimentSpec(BaseModel):
@@ -161,7 +162,8 @@ class _ExperimentSpec(BaseModel):
 class PopulationEntry:
     """One population fit asked for: ``drug`` in ``matrix`` (``plasma`` or ``csf``), random
     effects on ``random_effects`` (some of CL, V, ka), ``omega`` (``diagonal`` or ``full``) and
-    ``error`` (``proportional`` or ``combined``); ``index`` is its place in the file's list."""
+    ``error`` (``proportional``, ``proportional_linear`` or ``combined``); ``index`` is its place
+    in the file's list."""
 
     index: int
     drug: str
