@@ -145,3 +145,22 @@ def test_atomic_write_refuses_a_folder_in_the_way(tmp_path):
     (tmp_path / "x.csv").mkdir()
     with pytest.raises(_fileio.LeptotwinError, match="folder is in the way"):
         _fileio.write_text(tmp_path / "x.csv", "x")
+
+
+def test_process_entry_ignores_sigint_once_it_ends_on_an_interrupt(monkeypatch):
+    """`run` (the command's entry point) leaves SIGINT ignored after an interrupt exit, so a
+    second Ctrl-C during interpreter shutdown cannot turn status 130 into death by signal; any
+    other exit leaves the handler alone."""
+    from leptotwin import cli
+
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        for code, ignored in ((0, False), (2, False), (130, True)):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            monkeypatch.setattr(cli, "main", lambda code=code: sys.exit(code))
+            with pytest.raises(SystemExit) as exc:
+                cli.run()
+            assert exc.value.code == code
+            assert (signal.getsignal(signal.SIGINT) == signal.SIG_IGN) is ignored
+    finally:
+        signal.signal(signal.SIGINT, before)
