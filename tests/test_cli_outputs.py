@@ -164,3 +164,25 @@ def test_process_entry_ignores_sigint_once_it_ends_on_an_interrupt(monkeypatch):
             assert (signal.getsignal(signal.SIGINT) == signal.SIG_IGN) is ignored
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_ctrl_c_that_a_library_swallowed_is_still_honoured(run_cli, tmp_path, monkeypatch):
+    """Python prints and drops an exception raised in a weakref callback or __del__ (a Ctrl-C
+    landing while matplotlib's transforms were collected let a run finish with status 0). The
+    command remembers the SIGINT and, before keeping its outputs, exits 130 and removes them."""
+    real = pk_job.write_figure
+
+    def swallowing(*args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:  # what a bare except, a weakref callback or __del__ does
+            pass
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pk_job, "write_figure", swallowing)
+    out = tmp_path / "pk"
+    code, _, err = run_cli(*PK_ARGS, "--out", str(out))
+    assert code == 130
+    assert _one_error_line(err) == "leptotwin: interrupted; no partial results were kept"
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

@@ -72,3 +72,31 @@ def test_sigint_held_follows_the_previous_handler():
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["ignored", "True", "done"]
+
+
+def test_a_sigint_swallowed_in_a_finaliser_is_remembered(monkeypatch):
+    """The interrupt that a __del__ or weakref callback drops ("Exception ignored in ...") is
+    still known to the command (interrupt_requested) and raised at its next check."""
+    import signal
+
+    from leptotwin._sigint import (
+        interrupt_requested,
+        interrupts_remembered,
+        raise_if_interrupted,
+    )
+
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+
+    class Node:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)
+
+    with interrupts_remembered():
+        assert not interrupt_requested()
+        Node()  # collected at once; its KeyboardInterrupt goes to sys.unraisablehook
+        assert dropped == [KeyboardInterrupt]
+        assert interrupt_requested()
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_interrupted()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

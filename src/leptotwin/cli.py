@@ -772,13 +772,16 @@ def main() -> None:
     (:func:`leptotwin._fileio.output_transaction`).
     """
     from leptotwin._fileio import os_error_message, output_transaction
+    from leptotwin._sigint import interrupt_requested, interrupts_remembered
 
     try:
-        with output_transaction():
+        with interrupts_remembered(), output_transaction():
             status = app(standalone_mode=False)
             # Typer turns Ctrl-C into Exit(130) and, without standalone mode, *returns* the
             # code of any Exit: an interrupt must still undo the outputs and reach the shell.
-            if status == _INTERRUPTED:
+            # A Ctrl-C that some library swallowed on its way (leptotwin._sigint) is honoured
+            # here, before the outputs are kept.
+            if status == _INTERRUPTED or interrupt_requested():
                 raise KeyboardInterrupt
     except LeptotwinError as exc:
         _fail(str(exc))

@@ -64,6 +64,7 @@ from rich.progress import (
 )
 
 from leptotwin._fileio import prepare_out_dir, write_csv
+from leptotwin._sigint import raise_if_interrupted
 from leptotwin.catalog import Catalog, using_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.study.claims import ClaimResult, ClaimStatus, claims_rich_table, load_claims
@@ -651,6 +652,7 @@ def _run_sections(
         # at the end, and a section's sub-bar would be stale there
         substeps = _SubstepBar(bar) if progress and console.is_terminal else None
         for spec in specs:
+            raise_if_interrupted()  # a Ctrl-C swallowed in the last section (leptotwin._sigint)
             bar.update(task, description=f"section {spec.name}")
             bar.refresh()
             ctx = Context(

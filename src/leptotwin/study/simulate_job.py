@@ -21,16 +21,13 @@ Outputs (``out_dir``): ``observations.csv`` (subject × observation day), ``surv
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import shutil
-import signal
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +36,7 @@ import numpy as np
 import yaml
 
 from leptotwin._fileio import prepare_out_dir, write_csv, write_text
+from leptotwin._sigint import sigint_held
 from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model.cohort import Arm, CohortResult
@@ -399,22 +397,6 @@ def simulate_chunks(
 # the job
 
 
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold off Ctrl-C (main thread only) until the block is done, then deliver it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[Any] = []
-    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
-
-
 # Peak memory of a run (bytes): per row of observations.csv (subject × observation day: the
 # chunks' frames, their concatenation and its sorted copy; measured 164 B with tracemalloc) and per
 # subject (survival and subject tables, the chunk's state over the steps).
@@ -674,7 +656,7 @@ def run_simulate_job(
         write_csv(staging / "subjects.csv", cohort.subjects)
         write_text(staging / "run.json", json.dumps(meta, indent=2) + "\n")
         paths = {}
-        with _sigint_deferred():
+        with sigint_held():
             for name in ("observations", "survival", "subjects", "run"):
                 fname = f"{name}.json" if name == "run" else f"{name}.csv"
                 os.replace(staging / fname, out / fname)
