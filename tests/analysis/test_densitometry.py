@@ -327,3 +327,27 @@ def test_a_band_switched_off_is_below_detection_not_a_huge_ratio(seed):
     rel2 = normalise_bands(table, "pEGFR", "EGFR", reference_lane=2).set_index("lane")
     assert rel2.loc[3, "bound"] == "upper" and rel2.loc[3, "relative"] < 0.3
     assert rel2.loc[4, "bound"] == "" and rel2.loc[4, "relative"] == pytest.approx(1, rel=0.2)
+
+
+def test_known_lane_centres_quantify_a_blot_with_an_empty_lane():
+    """A lane with nothing loaded cannot be found on the image (detection stops at 3 of 4);
+    given the comb's centres, every lane is measured and the others' ratio is the one loaded."""
+    rows = []
+    for lane, pe in enumerate((0.2, 0.2, 0.8, 0.8), start=1):
+        amount = 0.0 if lane == 2 else 1.0
+        rows += [(lane, "pEGFR", pe * amount), (lane, "EGFR", amount)]
+        rows += [(lane, "beta-actin", 1.5 * amount)]
+    bands = pd.DataFrame(rows, columns=["lane", "protein", "amount"])
+    blot = simulate_blot(_lanes(4), bands, rng=np.random.default_rng(5))
+    with pytest.raises(LeptotwinError, match="found only"):
+        quantify_blot(blot.image, 4, _strips(blot))
+    s = blot.settings
+    centres = [s.margin + (i + 0.5) * s.lane_pitch for i in range(4)]
+    table = quantify_blot(blot.image, 4, _strips(blot), lane_centers=centres)
+    assert sorted(table["lane"].unique()) == [1, 2, 3, 4]
+    found = table.set_index(["target", "lane"])
+    assert found.loc[("EGFR", 2), "volume_au"] < 0.1 * found.loc[("EGFR", 1), "volume_au"]
+    rel = normalise_bands(table, "pEGFR", "EGFR", reference_lane=1).set_index("lane")
+    assert rel.loc[3, "relative"] == pytest.approx(4.0, rel=0.2)
+    with pytest.raises(LeptotwinError, match="one centre per lane"):
+        quantify_blot(blot.image, 4, _strips(blot), lane_centers=centres[:3])

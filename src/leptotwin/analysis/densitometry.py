@@ -45,6 +45,7 @@ import io
 import itertools
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -455,6 +456,26 @@ def _extent(profile: np.ndarray, peak: int, level: float) -> tuple[int, int]:
     return lo, hi
 
 
+def _lanes_at(
+    lane_centers: Sequence[float], lane_width: float | None, n_cols: int, src: str
+) -> pd.DataFrame:
+    """The lane table for known lane centres (px); width ``lane_width`` or 0.8 x the median
+    spacing of the centres."""
+    centers = np.asarray(lane_centers, float)
+    if centers.size == 0 or np.any(centers < 0) or np.any(centers > n_cols - 1):
+        raise LeptotwinError(
+            "lane centres outside the image", source=src, field="lane_centers",
+            value=list(centers), expected=f"values in 0..{n_cols - 1}",
+        )  # fmt: skip
+    if lane_width is not None:
+        width = lane_width
+    elif len(centers) > 1:
+        width = 0.8 * float(np.median(np.diff(np.sort(centers))))
+    else:
+        width = 0.8 * n_cols
+    return _lane_table(centers, width, n_cols, src)
+
+
 def quantify_bands(
     image: str | os.PathLike[str] | np.ndarray | BlotImage,
     n_lanes: int | None = None,
@@ -532,19 +553,7 @@ def quantify_bands(
         found_on = subtract_background(img.signal, method="tophat", radius=radius)[0]
     if lanes is None:
         if lane_centers is not None:
-            centers = np.asarray(lane_centers, float)
-            if centers.size == 0 or np.any(centers < 0) or np.any(centers > n_cols - 1):
-                raise LeptotwinError(
-                    "lane centres outside the image", source=src, field="lane_centers",
-                    value=list(centers), expected=f"values in 0..{n_cols - 1}",
-                )  # fmt: skip
-            if lane_width is not None:
-                width = lane_width
-            elif len(centers) > 1:
-                width = 0.8 * float(np.median(np.diff(np.sort(centers))))
-            else:
-                width = 0.8 * n_cols
-            lanes = _lane_table(centers, width, n_cols, src)
+            lanes = _lanes_at(lane_centers, lane_width, n_cols, src)
         else:
             if n_lanes is None:
                 raise LeptotwinError(
@@ -633,6 +642,7 @@ def quantify_blot(
     radius: float = 20.0,
     lane_method: str = "auto",
     lane_width: float | None = None,
+    lane_centers: Sequence[float] | None = None,
     **band_options: object,
 ) -> pd.DataFrame:
     """Quantify several antibody strips of one membrane with the same lanes.
@@ -645,6 +655,9 @@ def quantify_blot(
         Target name (``"pEGFR"``, ``"EGFR"``, ``"beta-actin"``) to its inclusive row window.
     labels : list of str, optional
         One label per lane (e.g. ``["A925L", "A925L/AR"]``), added as column ``label``.
+    lane_centers : sequence of float, optional
+        Known lane centres, px, left to right (one per lane): no lane detection (for a lane too
+        faint to find, where the analyst places the lanes by the comb).
     band_options
         Passed on to :func:`quantify_bands` (``edge_fraction``, ``min_prominence``, ``pad``).
 
@@ -666,7 +679,15 @@ def quantify_blot(
     mask = np.zeros(img.shape[0], bool)
     for a, b in windows.values():
         mask[a : b + 1] = True
-    lanes = detect_lanes(corrected[mask], n_lanes, method=lane_method, lane_width=lane_width)
+    if lane_centers is not None:  # known lanes (e.g. the comb's positions): nothing to detect
+        if len(lane_centers) != n_lanes:
+            raise LeptotwinError(
+                "one centre per lane", source=src, field="lane_centers",
+                value=len(lane_centers), expected=f"{n_lanes} centres",
+            )  # fmt: skip
+        lanes = _lanes_at(lane_centers, lane_width, img.shape[1], src)
+    else:
+        lanes = detect_lanes(corrected[mask], n_lanes, method=lane_method, lane_width=lane_width)
     if labels is not None and len(labels) != n_lanes:
         raise LeptotwinError(
             "one label per lane", source=src, field="labels", value=len(labels),
