@@ -918,24 +918,26 @@ def population_data(
             "source": rows["source"].to_numpy(object),
         }
     )
-    first = doses.groupby("subject")["time_h"].min()
-    for r in data.itertuples(index=False):
+    first = data["subject"].map(doses.groupby("subject")["time_h"].min()).to_numpy(float)
+    early = data["time_h"].to_numpy(float) <= first + 1e-9
+    log_of_zero = entry.error == "proportional" and (data["concentration"] <= 0).to_numpy()
+    for bad in np.flatnonzero(early | log_of_zero)[:1]:  # the first offending row, in file order
+        r = data.iloc[bad]
         file, _, row = str(r.source).partition(":")
-        if r.time_h <= first[r.subject] + 1e-9:
+        if early[bad]:
             raise LeptotwinError(
                 f"a quantified sample at or before the mouse's first dose of {entry.drug}",
                 source=file,
                 field=f"{row}, time_h",
                 value=round(float(r.time_h), 9),
-                expected=f"hours after treatment start, > {first[r.subject]:g} (the population "
+                expected=f"hours after treatment start, > {first[bad]:g} (the population "
                 "model's concentration is 0 until then), or below the row's lloq",
             )
-        if entry.error == "proportional" and r.concentration <= 0:
-            raise LeptotwinError(
-                "a zero concentration has no logarithm (population error: proportional)",
-                source=file,
-                field=f"{row}, concentration",
-                value=float(r.concentration),
-                expected="> 0, below the row's lloq (then left out), or error: combined",
-            )
+        raise LeptotwinError(
+            "a zero concentration has no logarithm (population error: proportional)",
+            source=file,
+            field=f"{row}, concentration",
+            value=float(r.concentration),
+            expected="> 0, below the row's lloq (then left out), or error: combined",
+        )
     return data, doses
