@@ -10,6 +10,7 @@ from leptotwin.catalog import load_catalog, prior_distribution, uncertain_parame
 from leptotwin.catalog.posterior import (
     draw_catalogs,
     draw_parameters,
+    effective_draws,
     load_posterior_draws,
     posterior_median_catalog,
     posterior_median_values,
@@ -139,3 +140,29 @@ def test_importance_weights_steer_the_resampling_and_the_median(tmp_path):
         path.write_text(f"{W_E},weight\n5.0,{bad}\n6.0,1\n")
         with pytest.raises(LeptotwinError, match="weights"):
             load_posterior_draws(path)
+
+
+def test_effective_draws_count_repeated_rows_once():
+    assert effective_draws(None, 200) == 200.0  # priors only: every draw its own
+    assert effective_draws(np.arange(50), 50) == 50.0
+    assert effective_draws(np.zeros(40, dtype=int), 40) == 1.0
+    assert effective_draws(np.array([0, 0, 1, 1]), 4) == 2.0
+    ens = pd.DataFrame({W_E: [5.0, 6.0, 7.0]})
+    ens.attrs["weight"] = np.array([0.1, 0.1, 0.8])
+    table = draw_parameters(300, rng=np.random.default_rng(3), draws=ens)
+    rows = table.attrs["rows"]
+    assert np.array_equal(ens[W_E].to_numpy()[rows], table[W_E].to_numpy())
+    assert 1.0 < effective_draws(rows, 300) < 2.0  # three rows, one holding 80 % of the weight
+    assert "rows" not in draw_parameters(5, rng=np.random.default_rng(3), source="prior").attrs
+
+
+def test_effective_draws_of_weighted_resampling_match_kish():
+    """Resampling n draws by weights of effective size ESS leaves about n ESS / (n + ESS - 1)."""
+    rng = np.random.default_rng(11)
+    theta = rng.normal(0.5, 2.0, size=1000)  # a proposal wider than the target N(0, 1)
+    w = np.exp(-0.5 * theta**2 + 0.5 * ((theta - 0.5) / 2.0) ** 2)
+    w /= w.sum()
+    ess = 1.0 / np.sum(w**2)
+    n = 200
+    got = np.mean([effective_draws(rng.choice(1000, size=n, p=w), n) for _ in range(300)])
+    assert got == pytest.approx(n * ess / (n + ess - 1), rel=0.03)

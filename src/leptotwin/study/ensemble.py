@@ -10,7 +10,10 @@ noise of a real experiment. For each draw the claim-bearing sections run exactly
 P(PASS) is reported with a Jeffreys interval (the equal-tailed 95 % interval of the
 Beta(k + ½, n − k + ½) posterior; lower bound 0 when k = 0 and upper bound 1 when k = n, as Brown,
 Cai & DasGupta 2001, Stat Sci 16:101, recommend): it keeps its nominal coverage for small n and for
-p near 0 or 1, where the Wald interval fails.
+p near 0 or 1, where the Wald interval fails. Its n is the **effective** number of draws
+(``n_eff``, :func:`leptotwin.catalog.posterior.effective_draws`), not N: draws resampled from a
+weighted posterior repeat rows, and 200 draws from 1,000 weighted draws of ESS 235 carry the
+information of about 108 independent ones; k is P(PASS) × n_eff. With priors only, n_eff = N.
 
 Draws run in worker processes (``jobs``), started by a fork server where the platform has one (each
 worker loads the compiled kernels from numba's on-disk cache). Not plain fork: ``reproduce`` runs
@@ -49,7 +52,7 @@ from scipy import stats
 
 from leptotwin.catalog import Catalog, using_catalog
 from leptotwin.catalog.loader import _default_catalog
-from leptotwin.catalog.posterior import Source, draw_parameters
+from leptotwin.catalog.posterior import Source, draw_parameters, effective_draws
 from leptotwin.errors import LeptotwinError
 from leptotwin.study.claims import ClaimStatus, load_claims
 
@@ -83,8 +86,9 @@ class EnsembleResult:
     Attributes
     ----------
     summary : DataFrame
-        One row per claim: ``id, p_pass, lower, upper, n_draws, n_pass, n_error`` (the
-        ``claims_ensemble.csv`` table; ``lower``/``upper`` the 95 % Jeffreys interval).
+        One row per claim: ``id, p_pass, lower, upper, n_draws, n_eff, n_pass, n_error`` (the
+        ``claims_ensemble.csv`` table; ``lower``/``upper`` the 95 % Jeffreys interval on the
+        effective number of draws ``n_eff``).
     draws : DataFrame
         One row per draw and claim: ``draw, id, status, measured``.
     parameters : DataFrame
@@ -108,8 +112,9 @@ class EnsembleResult:
     jobs: int
 
 
-def jeffreys_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Equal-tailed Jeffreys interval for a binomial proportion (k successes of n)."""
+def jeffreys_interval(k: float, n: float, level: float = 0.95) -> tuple[float, float]:
+    """Equal-tailed Jeffreys interval for a binomial proportion (k successes of n; both may be
+    effective, non-integer counts)."""
     if n <= 0:
         return (float("nan"), float("nan"))
     a = (1 - level) / 2
@@ -314,7 +319,9 @@ class PendingEnsemble:
         elapsed = time.perf_counter() - self._start
         draws = pd.DataFrame(rows, columns=["draw", "id", "status", "measured", "trace"])
         return EnsembleResult(
-            summary=_summarise(draws, self.n),
+            summary=_summarise(
+                draws, self.n, effective_draws(self.params.attrs.get("rows"), self.n)
+            ),
             draws=draws.drop(columns="trace"),
             parameters=self.params,
             source=self.source,
@@ -351,9 +358,12 @@ def _jobs(jobs: int | None, n: int) -> int:
     return max(1, min(jobs, n))
 
 
-def _summarise(draws: pd.DataFrame, n: int) -> pd.DataFrame:
-    """``id, p_pass, lower, upper, n_draws, n_pass, n_error`` per claim. A draw in which the
-    claim's section raised never reported the claim: it counts as not passing (``n_error``)."""
+def _summarise(draws: pd.DataFrame, n: int, n_eff: float | None = None) -> pd.DataFrame:
+    """``id, p_pass, lower, upper, n_draws, n_eff, n_pass, n_error`` per claim (``n_eff``: the
+    effective number of draws, ``n`` when not given; the interval is taken on it). A draw in
+    which the claim's section raised never reported the claim: it counts as not passing
+    (``n_error``)."""
+    n_eff = float(n) if n_eff is None else float(n_eff)
     ok = draws[draws["status"] != ERROR]
     errored = draws[draws["status"] == ERROR]
     reported = set(ok["id"])
@@ -365,7 +375,7 @@ def _summarise(draws: pd.DataFrame, n: int) -> pd.DataFrame:
             continue  # not one of the sections run
         mine = ok[ok["id"] == claim.id]
         n_pass = int((mine["status"] == ClaimStatus.PASS.value).sum())
-        lo, hi = jeffreys_interval(n_pass, n)
+        lo, hi = jeffreys_interval(n_pass / n * n_eff, n_eff)
         rows.append(
             {
                 "id": claim.id,
@@ -373,12 +383,14 @@ def _summarise(draws: pd.DataFrame, n: int) -> pd.DataFrame:
                 "lower": lo,
                 "upper": hi,
                 "n_draws": n,
+                "n_eff": round(n_eff, 1),
                 "n_pass": n_pass,
                 "n_error": int(n - mine["draw"].nunique()),
             }
         )
     return pd.DataFrame(
-        rows, columns=["id", "p_pass", "lower", "upper", "n_draws", "n_pass", "n_error"]
+        rows,
+        columns=["id", "p_pass", "lower", "upper", "n_draws", "n_eff", "n_pass", "n_error"],
     )
 
 
@@ -399,5 +411,9 @@ def ensemble_figure(summary: pd.DataFrame, *, goal: float = GOAL_P_PASS) -> Figu
     ax.set_yticks(y, summary["id"])
     ax.set_xlim(0, 1.02)
     n = int(summary["n_draws"].max()) if len(summary) else 0
-    ax.set_xlabel(f"P(PASS) over {n} parameter draws (95 % Jeffreys interval); goal {goal:g}")
+    n_eff = float(summary["n_eff"].min()) if "n_eff" in summary and len(summary) else n
+    ax.set_xlabel(
+        f"P(PASS) over {n} parameter draws (95 % Jeffreys interval on {n_eff:.0f} effective "
+        f"draws); goal {goal:g}"
+    )
     return fig

@@ -768,6 +768,7 @@ def _ensemble_spec(
         alongside = pending is not None
         summary = res.summary
         below = summary.loc[summary["p_pass"] < GOAL_P_PASS, "id"].tolist()
+        n_eff = float(summary["n_eff"].min()) if len(summary) else float(n)
         fitted = res.parameters.attrs.get("fitted", [])
         text = (
             f"Every claim evaluated through the full chain (virtual instruments → files → "
@@ -788,7 +789,10 @@ def _ensemble_spec(
             )
             + f" ({res.parameters.shape[1]} parameters in all). The claims table above is the "
             "posterior-median run; this is how often each claim holds over what we do not "
-            f"know. P(PASS) with its 95 % Jeffreys interval; goal ≥ {GOAL_P_PASS:g}. Sections "
+            f"know. P(PASS) with its 95 % Jeffreys interval on the effective number of draws "
+            f"({n_eff:.0f} of {n}: draws resampled from a weighted posterior repeat its rows, "
+            "and repeats count once); "
+            f"goal ≥ {GOAL_P_PASS:g}. Sections "
             f"run in ensemble mode (quick cohorts, report-only grids skipped): "
             f"{', '.join(claim_sections)}; {res.jobs} worker processes, "
             + (
