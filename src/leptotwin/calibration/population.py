@@ -33,11 +33,27 @@ covariance step); the 95 % Wald intervals of θ, ω² and σ are taken on the lo
 positive (covariances of a full Ω: ±1.96 se).
 
 Data. The PK table of the project (``subject, time_h, concentration``, optional ``lloq``; other
-columns are ignored, so pass one drug and one matrix). A sample below its LLOQ is dropped (Beal's
-M1, as :mod:`leptotwin.study.experiment` does) and counted in ``PopulationFit.n_blq``.
+columns are ignored, so pass one drug and one matrix). A sample below its LLOQ is counted in
+``PopulationFit.n_blq`` and, by default (``blq="m1"``), dropped (Beal's M1, as
+:mod:`leptotwin.study.experiment` does).
 
-Left out: BLQ handling by likelihood (M3), covariates, SAEM/Bayesian estimation, two
-compartments, iv and zero-order input, inter-occasion variability, sandwich covariance.
+Censored samples (``blq="m3"``, Beal's M3). A sample below its LLOQ after the subject's first
+dose enters the subject's conditional likelihood as P(y < LLOQ | η) = Φ(z), z = (LLOQ − f)/√R
+on the scale of the error model: z = (ln LLOQ − ln C)/σ for proportional error, (LLOQ − C)/√R
+with R = a² + b²C² (combined) or b²C² (proportional_linear). It adds −2 ln Φ(z) to the
+conditional objective O_i, so the inner problem's η̂ maximises the full conditional likelihood,
+censored terms included. NONMEM runs M3 only with ``LAPLACIAN``; here the marginal likelihood is
+the same Laplace approximation around η̂ as above, with the Hessian of each censored term
+λ(λ + z)·(dz/dη)(dz/dη)', λ = φ(z)/Φ(z): the exact second derivative of −ln Φ in z chained
+with dz/dη = (dz/df)·G. Like FOCE-I's treatment of the quantified samples it leaves out the
+curvature of f in η, so it is not NONMEM's ``LAPLACIAN`` (full second derivatives of every
+term); it is positive semi-definite, so H_i stays positive definite. The OFV of a fit with
+censored samples is −2 log L without n_obs ln 2π for the quantified samples; the censored ones
+are probabilities and carry no constant. A BLQ sample at or before the first dose (predicted
+concentration 0) is left out of the likelihood. Without BLQ samples M3 is M1, bit for bit.
+
+Left out: covariates, SAEM/Bayesian estimation, two compartments, iv and zero-order input,
+inter-occasion variability, sandwich covariance, BLQ as censored also above zero (Beal's M4).
 """
 
 from __future__ import annotations
@@ -50,7 +66,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, special
 
 from leptotwin.errors import ConvergenceWarning, LeptotwinError
 
@@ -67,6 +83,8 @@ __all__ = [
 PARAMETERS = ("CL", "V", "ka")
 _UNITS = {"CL": "L/h", "V": "L", "ka": "1/h"}
 _ERRORS = ("proportional", "combined", "proportional_linear")
+_BLQ = ("m1", "m3")
+_HALF_LN_2PI = 0.5 * math.log(2.0 * math.pi)
 _CONC_UNITS = {"mg/L": 1.0, "ug/mL": 1.0, "ng/mL": 1e-3, "ug/L": 1e-3}
 _REL_GAP = 1e-6  # ka within this relative distance of k is nudged away (removable singularity)
 _Z95 = 1.959963984540054
@@ -169,6 +187,9 @@ class _Data:
     dose_mg: np.ndarray  # (n, D)
     n_obs: int
     n_blq: int
+    # M3 only: (n, T) bool, the columns that are censored samples (y holds the LLOQ, on the
+    # scale of the data); None under M1, where BLQ samples are not in the arrays at all
+    cens: np.ndarray | None = None
 
 
 def _err(message: str, field: str, value: Any = None, expected: str | None = None, source=None):
@@ -198,6 +219,7 @@ def _prepare(
     n_doses: int | None,
     error: str,
     scale: float,
+    blq_method: str = "m1",
 ) -> _Data:
     if not isinstance(data, pd.DataFrame):
         raise _err("data must be a table", "data", type(data).__name__, "a pandas DataFrame")
@@ -221,6 +243,7 @@ def _prepare(
             raise _err("negative LLOQ", "lloq", float(lloq[lloq < 0][0]), ">= 0", "data")
         blq = np.isfinite(lloq) & (c < lloq)
     else:
+        lloq = np.full(c.size, np.nan)
         blq = np.zeros(c.size, dtype=bool)
     if error == "proportional" and ((c <= 0) & ~blq).any():
         raise _err(
@@ -235,7 +258,7 @@ def _prepare(
     obs = pd.DataFrame({"subject": df["subject"][keep], "t": t[keep], "c": c[keep] * scale})
     seen = set(pd.unique(obs["subject"]))
     empty = [s for s in all_subjects if s not in seen]
-    if empty:
+    if empty and blq_method == "m1":  # under M3 a subject may have censored samples only
         raise _err(
             "subject has no observation above the LLOQ",
             "subject",
@@ -267,6 +290,9 @@ def _prepare(
         grid = _dose_grid(float(np.max(t)), dose_interval_h, n_doses)
         per = {s: (grid, np.full(grid.size, float(doses))) for s in all_subjects}
 
+    if blq_method == "m3":
+        cen = pd.DataFrame({"subject": df["subject"][blq], "t": t[blq], "l": lloq[blq] * scale})
+        return _assemble_m3(obs, cen, per, all_subjects, error, int(blq.sum()))
     groups = obs.groupby("subject", sort=False).indices
     n = len(all_subjects)
     T = max(len(v) for v in groups.values())
@@ -297,6 +323,67 @@ def _prepare(
     return _Data(all_subjects, tt, yy, mask, dt, dm, int(mask.sum()), int(blq.sum()))
 
 
+def _assemble_m3(
+    obs: pd.DataFrame,
+    cen: pd.DataFrame,
+    per: dict,
+    all_subjects: np.ndarray,
+    error: str,
+    n_blq: int,
+) -> _Data:
+    """The padded arrays of Beal's M3: per subject its quantified samples, then its censored
+    samples after the first dose (``y`` = the LLOQ, as ln LLOQ under proportional error), then
+    padding. A BLQ sample at or before the first dose has a predicted concentration of 0 and is
+    left out (under proportional and proportional_linear error its probability is exactly 1)."""
+    ogroups = obs.groupby("subject", sort=False).indices
+    cgroups = cen.groupby("subject", sort=False).indices
+    none = np.array([], dtype=int)
+    ot, oc = obs["t"].to_numpy(), obs["c"].to_numpy()
+    ct, cl = cen["t"].to_numpy(), cen["l"].to_numpy()
+    rows = []
+    for s in all_subjects:
+        st, sm = per[s]
+        first = st.min()
+        io, ic = ogroups.get(s, none), cgroups.get(s, none)
+        ic = ic[ct[ic] > first]
+        if io.size + ic.size == 0:
+            raise _err(
+                "subject has no sample after its first dose",
+                "subject",
+                s,
+                "a quantified or censored sample after the first dose",
+                "data",
+            )
+        if (ot[io] <= first).any():
+            raise _err(
+                "a quantified sample at or before the subject's first dose",
+                "time_h",
+                float(ot[io][ot[io] <= first][0]),
+                f"> {first:g} h for subject {s!r} (or below the lloq)",
+                "data",
+            )
+        rows.append((io, ic, st, sm))
+    if not any(io.size for io, _, _, _ in rows):
+        raise _err("no sample above the LLOQ", "concentration", None, "at least one", "data")
+    n = len(all_subjects)
+    T = max(io.size + ic.size for io, ic, _, _ in rows)
+    D = max(st.size for _, _, st, _ in rows)
+    tt, yy = np.zeros((n, T)), np.zeros((n, T))
+    mask, cens = np.zeros((n, T), dtype=bool), np.zeros((n, T), dtype=bool)
+    dt, dm = np.zeros((n, D)), np.zeros((n, D))
+    log = error == "proportional"
+    for i, (io, ic, st, sm) in enumerate(rows):
+        mo, mc = io.size, ic.size
+        tt[i, :mo], tt[i, mo : mo + mc] = ot[io], ct[ic]
+        tt[i, mo + mc :] = tt[i, : mo + mc].max()
+        yy[i, :mo] = np.log(oc[io]) if log else oc[io]
+        yy[i, mo : mo + mc] = np.log(cl[ic]) if log else cl[ic]
+        mask[i, :mo] = True
+        cens[i, mo : mo + mc] = True
+        dt[i, : st.size], dm[i, : st.size] = st, sm
+    return _Data(all_subjects, tt, yy, mask, dt, dm, int(mask.sum()), n_blq, cens)
+
+
 def _dose_grid(t_max: float, interval: float | None, n_doses: int | None) -> np.ndarray:
     if interval is None:
         return np.zeros(1)
@@ -312,6 +399,30 @@ def _dose_grid(t_max: float, interval: float | None, n_doses: int | None) -> np.
 
 # ---------------------------------------------------------------------------------------------
 # the model's likelihood pieces
+
+
+def _censored(
+    cens: np.ndarray, lloq: np.ndarray, f: np.ndarray, R: np.ndarray, dR: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Beal's M3 terms of the conditional objective of each subject, per censored sample.
+
+    With z = (LLOQ − f)/√R the sample contributes −2 ln Φ(z) to O_i (n,). Returned with it: the
+    coefficient c (n, T) of its gradient, ½ ∂(−2 ln Φ)/∂η = c·G, and the weight w (n, T) of its
+    Hessian, ½ ∂²(−2 ln Φ)/∂η² ≈ w·G G': the exact second derivative of −ln Φ in z,
+    λ(λ + z) with λ = φ(z)/Φ(z) (between 0 and 1, so the term is positive semi-definite),
+    chained with the first derivative dz/df = −1/√R − ½ z R'/R (the first-order treatment of f
+    and R that FOCE-I gives the quantified samples)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        sd = np.sqrt(R)
+        z = np.where(cens, (lloq - f) / sd, np.inf)
+        log_cdf = special.log_ndtr(z)
+        obj = -2.0 * np.where(cens, log_cdf, 0.0).sum(axis=1)
+        lam = np.exp(-0.5 * z * z - _HALF_LN_2PI - log_cdf)  # φ/Φ, stable far into the left tail
+        live = cens & (lam > 0.0)
+        dz = -1.0 / sd - 0.5 * z * dR / R
+        coef = np.where(live, -lam * dz, 0.0)
+        w = np.where(live, lam * (lam + z) * dz * dz, 0.0)
+    return obj, coef, w
 
 
 @dataclass
@@ -387,8 +498,13 @@ class _Model:
         obj = np.where(m, r * r / R + np.log(R), 0.0).sum(axis=1)
         obj += np.einsum("ni,ij,nj->n", eta, omega_inv, eta)
         coef = np.where(m, -r / R + 0.5 * dR * (1.0 / R - r * r / (R * R)), 0.0)
-        grad = np.einsum("nt,ntq->nq", coef, G) + eta @ omega_inv
         w = np.where(m, 1.0 / R + 0.5 * (dR / R) ** 2, 0.0)
+        if d.cens is not None and d.cens.any():  # Beal's M3: the censored samples
+            c_obj, c_coef, c_w = _censored(d.cens, d.y, f, R, dR)
+            obj = obj + c_obj
+            coef = coef + c_coef
+            w = w + c_w
+        grad = np.einsum("nt,ntq->nq", coef, G) + eta @ omega_inv
         H = np.einsum("nt,ntq,ntr->nqr", w, G, G) + omega_inv
         return obj, grad, H
 
@@ -539,12 +655,17 @@ class PopulationFit:
     covariance_ok : bool
         The OFV Hessian at the optimum was positive definite (else ``se`` are NaN).
     n_subjects, n_observations, n_blq : int
-        Subjects; samples used; samples dropped below their LLOQ.
+        Subjects; quantified samples used; samples below their LLOQ (dropped under M1; under
+        M3 those after the subject's first dose enter the likelihood as censored, ``n_censored``).
     n_evaluations : int
         OFV evaluations (each one a batched inner problem).
     elapsed_s : float
     cov : ndarray
         Covariance of the internal parameters (ln θ, Ω parameters, ln σ).
+    blq : {"m1", "m3"}
+        How samples below the LLOQ were handled: dropped (Beal's M1) or censored (M3).
+    n_censored : int
+        Samples in the likelihood as censored, P(y < LLOQ | η) (M3; 0 under M1).
     """
 
     theta: pd.DataFrame
@@ -562,6 +683,8 @@ class PopulationFit:
     elapsed_s: float
     error: str
     cov: np.ndarray = field(repr=False)
+    blq: str = "m1"
+    n_censored: int = 0
 
     def estimates(self) -> dict[str, float]:
         """Flat name → estimate of θ, ω² and σ."""
@@ -572,10 +695,14 @@ class PopulationFit:
 
     def summary(self) -> str:
         """A NONMEM-style text table of the estimates."""
+        if self.blq == "m3":
+            blq = f"{self.n_blq} below LLOQ, {self.n_censored} of them censored (Beal M3, Laplace)"
+        else:
+            blq = f"{self.n_blq} below LLOQ dropped"
         lines = [
             f"FOCE-I, one compartment, first-order absorption; {self.error} residual error",
             f"{self.n_subjects} subjects, {self.n_observations} observations"
-            f" ({self.n_blq} below LLOQ dropped); OFV {self.ofv:.3f};"
+            f" ({blq}); OFV {self.ofv:.3f};"
             f" converged {self.converged}; covariance step {self.covariance_ok}",
         ]
         for title, frame in (("typical values", self.theta), ("omega", self.omega)):
@@ -615,6 +742,11 @@ class PooledFit:
 def _check_error(error: str) -> None:
     if error not in _ERRORS:
         raise _err("unknown residual error model", "error", error, " or ".join(_ERRORS))
+
+
+def _check_blq(blq: Any) -> None:
+    if not (isinstance(blq, str) and blq in _BLQ):
+        raise _err("unknown BLQ method", "blq", blq, " or ".join(_BLQ))
 
 
 def _scale(unit: str, mw_g_mol: float | None) -> float:
@@ -684,6 +816,7 @@ def fit_population_pk(
     mw_g_mol: float | None = None,
     covariance: bool = True,
     max_iter: int = 300,
+    blq: str = "m1",
 ) -> PopulationFit:
     """Fit the one-compartment oral population PK model by FOCE-I.
 
@@ -691,8 +824,9 @@ def fit_population_pk(
     ----------
     data : DataFrame
         One row per sample: ``subject``, ``time_h`` (h, on the dose clock), ``concentration``
-        (in ``concentration_unit``), optional ``lloq`` (same unit; a sample below it is dropped
-        and counted, Beal M1). Every subject needs one quantified sample after its first dose.
+        (in ``concentration_unit``), optional ``lloq`` (same unit; a sample below it is counted
+        and dropped, Beal M1, or censored, M3: see ``blq``). Every subject needs one quantified
+        sample after its first dose (under M3, a quantified or censored one).
     doses : DataFrame or float
         Dose records ``subject, time_h, dose_mg`` (every subject of ``data`` needs one), or one
         amount in mg given to everyone at 0, ``dose_interval_h``, 2·``dose_interval_h`` … up to
@@ -720,6 +854,12 @@ def fit_population_pk(
         Run the covariance step (standard errors and intervals; NaN without it).
     max_iter : int
         Outer (BFGS) iterations.
+    blq : {"m1", "m3"}
+        Samples below their LLOQ: ``"m1"`` drops them (Beal's M1, the default); ``"m3"`` keeps
+        each one after the subject's first dose as censored, P(y < LLOQ | η) = Φ((LLOQ − f)/√R)
+        on the scale of the error model (ln LLOQ under proportional error), with the Laplace
+        approximation of the marginal likelihood (see the module docstring). Under M3 a subject
+        may have censored samples only.
 
     Returns
     -------
@@ -730,10 +870,11 @@ def fit_population_pk(
     LeptotwinError
         Missing column, negative or non-numeric concentration, time or LLOQ, a zero
         concentration with proportional error, a subject without a quantified sample or without
-        doses, a sample before the first dose, unknown options.
+        doses, a sample before the first dose, unknown options (``blq`` not m1 or m3).
     """
     start_clock = time.perf_counter()
     _check_error(error)
+    _check_blq(blq)
     if omega not in ("diagonal", "full"):
         raise _err("unknown omega structure", "omega", omega, "diagonal or full")
     bad = [p for p in iiv if p not in PARAMETERS]
@@ -743,7 +884,9 @@ def fit_population_pk(
         raise _err("bioavailability out of range", "bioavailability", bioavailability, "(0, 1]")
     iiv_idx = np.array(sorted(PARAMETERS.index(p) for p in iiv))
     names = [PARAMETERS[i] for i in iiv_idx]
-    d = _prepare(data, doses, dose_interval_h, n_doses, error, _scale(concentration_unit, mw_g_mol))
+    d = _prepare(
+        data, doses, dose_interval_h, n_doses, error, _scale(concentration_unit, mw_g_mol), blq
+    )
     model = _Model(d, error, iiv_idx, omega == "full", float(bioavailability))
     init = dict(init or {})
     unknown = set(init) - {*PARAMETERS, "omega", "sigma"}
@@ -873,6 +1016,8 @@ def fit_population_pk(
         elapsed_s=time.perf_counter() - start_clock,
         error=error,
         cov=cov,
+        blq=blq,
+        n_censored=0 if d.cens is None else int(d.cens.sum()),
     )
 
 
