@@ -16,7 +16,9 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.study.ensemble import (
     CLAIMS_ENSEMBLE_CSV,
     ERROR,
+    UNSHOWN,
     _summarise,
+    failure_breakdown,
     jeffreys_interval,
     run_claims_ensemble,
 )
@@ -77,6 +79,26 @@ def test_intervals_on_effective_draws_keep_their_coverage_over_a_weighted_poster
     assert covered["naive"] / reps <= 0.92
 
 
+def test_failure_breakdown_counts_the_readouts_that_missed():
+    draws = pd.DataFrame(
+        [
+            {"draw": 0, "id": "C2", "status": "FAIL", "missed": "a: fold | b: day"},
+            {"draw": 1, "id": "C2", "status": "FAIL", "missed": "a: fold"},
+            {"draw": 2, "id": "C2", "status": "FAIL", "missed": ""},  # a CI reaching 1
+            {"draw": 3, "id": "C2", "status": "PASS", "missed": ""},
+            {"draw": 0, "id": "C8", "status": "PASS", "missed": ""},
+            {"draw": 4, "id": "section:msi", "status": ERROR, "missed": ""},
+        ]
+    ).assign(measured="")
+    table = failure_breakdown(draws)
+    c2 = table[table["id"] == "C2"].set_index("part")
+    assert list(c2.index) == ["a: fold", "b: day", UNSHOWN, "section error"]
+    assert c2["n_fail"].tolist() == [2, 1, 1, 1]
+    assert c2.loc["a: fold", "share"] == pytest.approx(2 / 4)  # 3 failing draws + 1 lost
+    assert table[table["id"] == "C8"]["part"].tolist() == ["section error"]
+    assert failure_breakdown(draws[draws["status"] == "PASS"]).empty
+
+
 def test_ensemble_is_reproducible_and_the_same_with_two_workers():
     one = run_claims_ensemble(3, seed=7, sections=("msi",), jobs=1, source="prior")
     two = run_claims_ensemble(3, seed=7, sections=("msi",), jobs=2, source="prior")
@@ -106,6 +128,9 @@ def test_reproduce_writes_claims_ensemble_next_to_claims(tmp_path):
     html = (res.out_dir / "report.html").read_text()
     assert "Claims as probabilities" in html
     assert (res.out_dir / "claims.csv").is_file()
+    failures = pd.read_csv(res.out_dir / "claims_ensemble_failures.csv")
+    assert list(failures.columns) == ["id", "part", "n_fail", "share"]
+    assert "missed" in pd.read_csv(res.out_dir / "claims_ensemble_draws.csv").columns
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True])

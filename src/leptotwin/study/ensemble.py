@@ -54,7 +54,7 @@ from leptotwin.catalog import Catalog, using_catalog
 from leptotwin.catalog.loader import _default_catalog
 from leptotwin.catalog.posterior import Source, draw_parameters, effective_draws
 from leptotwin.errors import LeptotwinError
-from leptotwin.study.claims import ClaimStatus, load_claims
+from leptotwin.study.claims import ClaimStatus, Readout, load_claims
 
 #: How worker processes start: a fork server (a clean process, no OpenMP state) where available.
 _START_METHOD = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
@@ -66,6 +66,7 @@ __all__ = [
     "EnsembleResult",
     "PendingEnsemble",
     "ensemble_figure",
+    "failure_breakdown",
     "jeffreys_interval",
     "run_claims_ensemble",
     "start_claims_ensemble",
@@ -90,7 +91,9 @@ class EnsembleResult:
         ``claims_ensemble.csv`` table; ``lower``/``upper`` the 95 % Jeffreys interval on the
         effective number of draws ``n_eff``).
     draws : DataFrame
-        One row per draw and claim: ``draw, id, status, measured``.
+        One row per draw and claim: ``draw, id, status, measured, missed`` (``missed``: the
+        claim's readouts that missed their thresholds, `` | ``-separated;
+        :func:`failure_breakdown` counts them).
     parameters : DataFrame
         The parameter values of each draw (rows = draws, columns = parameter paths);
         ``attrs["fitted"]`` lists those taken from the posterior.
@@ -161,6 +164,7 @@ def _evaluate_draw(
                         "id": f"section:{spec.name}",
                         "status": ERROR,
                         "measured": msg,
+                        "missed": "",
                         "trace": traceback.format_exc(limit=3),
                     }
                 )
@@ -172,6 +176,9 @@ def _evaluate_draw(
                         "id": claim.id,
                         "status": claim.status.value,
                         "measured": claim.measured,
+                        "missed": _SEP.join(
+                            _part(r) for r in claim.readouts if not r.meets_threshold
+                        ),
                         "trace": "",
                     }
                 )
@@ -179,6 +186,49 @@ def _evaluate_draw(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
+
+
+_SEP = " | "
+#: What a failing draw is put down to when every readout met its threshold: a condition the
+#: readouts do not show (an interval reaching 1 or 0, a second criterion of the same readout).
+UNSHOWN = "interval or other condition"
+
+
+def _part(readout: Readout) -> str:
+    return f"{readout.name}: {readout.quantity}"
+
+
+def failure_breakdown(draws: pd.DataFrame) -> pd.DataFrame:
+    """Why claims failed across an ensemble: ``id, part, n_fail, share`` — for each claim, how
+    many failing draws had each readout miss its threshold (a draw may miss several; ``share``
+    of the claim's failing draws), :data:`UNSHOWN` for failing draws whose readouts all met
+    their thresholds, and ``section error`` for draws whose section raised. Sorted by claim,
+    then most frequent first."""
+    columns = ["id", "part", "n_fail", "share"]
+    ok = draws[(draws["status"] != ERROR) & (draws["status"] != ClaimStatus.PASS.value)]
+    counts: dict[tuple[str, str], int] = {}
+    totals: dict[str, int] = {}
+    missed_col = ok["missed"] if "missed" in ok else pd.Series("", index=ok.index)
+    for claim_id, missed in zip(ok["id"], missed_col.fillna(""), strict=True):
+        totals[claim_id] = totals.get(claim_id, 0) + 1
+        parts = [p for p in str(missed).split(_SEP) if p] or [UNSHOWN]
+        for part in parts:
+            counts[(claim_id, part)] = counts.get((claim_id, part), 0) + 1
+    errored = draws[draws["status"] == ERROR]
+    if len(errored):
+        lost = int(errored["draw"].nunique())
+        for claim_id in sorted(set(draws.loc[draws["status"] != ERROR, "id"])):
+            totals[claim_id] = totals.get(claim_id, 0) + lost
+            counts[(claim_id, "section error")] = lost
+    rows = [
+        {"id": c, "part": p, "n_fail": k, "share": k / totals[c]} for (c, p), k in counts.items()
+    ]
+    out = pd.DataFrame(rows, columns=columns)
+    if out.empty:
+        return out
+    return out.sort_values(["id", "n_fail"], ascending=[True, False], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def _worker(batch: list[tuple[int, dict[str, float], int, tuple[str, ...]]]) -> list[dict]:
@@ -317,7 +367,7 @@ class PendingEnsemble:
             finally:
                 self.cancel()
         elapsed = time.perf_counter() - self._start
-        draws = pd.DataFrame(rows, columns=["draw", "id", "status", "measured", "trace"])
+        draws = pd.DataFrame(rows, columns=["draw", "id", "status", "measured", "missed", "trace"])
         return EnsembleResult(
             summary=_summarise(
                 draws, self.n, effective_draws(self.params.attrs.get("rows"), self.n)

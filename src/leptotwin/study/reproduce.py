@@ -749,6 +749,7 @@ def _ensemble_spec(
         CLAIMS_ENSEMBLE_CSV,
         GOAL_P_PASS,
         ensemble_figure,
+        failure_breakdown,
         start_claims_ensemble,
     )
 
@@ -769,6 +770,7 @@ def _ensemble_spec(
         summary = res.summary
         below = summary.loc[summary["p_pass"] < GOAL_P_PASS, "id"].tolist()
         n_eff = float(summary["n_eff"].min()) if len(summary) else float(n)
+        failures = failure_breakdown(res.draws)
         fitted = res.parameters.attrs.get("fitted", [])
         text = (
             f"Every claim evaluated through the full chain (virtual instruments → files → "
@@ -800,7 +802,13 @@ def _ensemble_spec(
                 if alongside
                 else f"{res.elapsed_s:.0f} s. "
             )
-            + (f"Below the goal: {', '.join(below)}." if below else "Every claim meets the goal.")
+            + (
+                "Below the goal: " + "; ".join(_why_below(c, failures) for c in below) + "."
+                if below
+                else "Every claim meets the goal."
+            )
+            + " `claims_ensemble_failures.csv` counts, for each claim, which readout missed its "
+            "threshold in its failing draws."
         )
         return SectionResult(
             title=f"Claims as probabilities ({n} parameter draws)",
@@ -810,12 +818,25 @@ def _ensemble_spec(
             ],
             tables={
                 CLAIMS_ENSEMBLE_CSV: summary,
+                "claims_ensemble_failures.csv": failures,
                 "claims_ensemble_draws.csv": res.draws,
                 "claims_ensemble_parameters.csv": res.parameters.reset_index(names="draw"),
             },
         )
 
     return SectionSpec("ensemble", 10_000, ensemble_section)
+
+
+def _why_below(claim_id: str, failures: pd.DataFrame) -> str:
+    """``C2 (of 56 failing draws: 52 harvested cells …, 9 …)``: the claim's two most frequent
+    failing parts."""
+    mine = failures[failures["id"] == claim_id]
+    if mine.empty:
+        return claim_id
+    total = round(float(mine["n_fail"].iloc[0] / mine["share"].iloc[0]))
+    top = mine.head(2)
+    parts = ", ".join(f"{int(k)} {p}" for p, k in zip(top["part"], top["n_fail"], strict=True))
+    return f"{claim_id} (of {total} failing draws: {parts})"
 
 
 def _check_result(res: SectionResult, name: str) -> None:
