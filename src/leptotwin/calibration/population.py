@@ -788,14 +788,19 @@ def _start_theta(d: _Data, F: float, log_scale: bool) -> np.ndarray:
     return best[1]
 
 
+def _exp(x: float) -> float:
+    """e^x, inf past the float range (an ω² run to 0 has a log-scale se in the hundreds)."""
+    return math.exp(x) if x < 709.0 else math.inf
+
+
 def _log_row(name: str, log_est: float, log_se: float, unit: str) -> dict:
     est = math.exp(log_est)
     return {
         "parameter": name,
         "estimate": est,
         "se": est * log_se,
-        "lower": math.exp(log_est - _Z95 * log_se),
-        "upper": math.exp(log_est + _Z95 * log_se),
+        "lower": _exp(log_est - _Z95 * log_se),
+        "upper": _exp(log_est + _Z95 * log_se),
         "unit": unit,
         "rse_pct": 100.0 * log_se,
     }
