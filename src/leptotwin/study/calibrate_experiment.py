@@ -234,7 +234,8 @@ class PopulationResult:
     body_weight_kg : float
         The catalogue's mouse body weight the mg/kg doses were multiplied by.
     n_below_lloq : int
-        Samples of this drug and matrix left out as below their LLOQ.
+        Samples of this drug and matrix below their LLOQ: left out (``blq: m1``), or censored
+        in the likelihood where the LLOQ was reported (``blq: m3``, ``fit.n_censored`` of them).
     warnings : list of str
         What the estimator warned about (no convergence, a failed covariance step).
     """
@@ -303,14 +304,16 @@ def fit_experiment_population(
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
+            cols = ["subject", "time_h", "concentration"]
             fit = fit_population_pk(
-                data[["subject", "time_h", "concentration"]],
+                data[[*cols, "lloq"]] if entry.blq == "m3" else data[cols],
                 doses=doses,
                 omega=entry.omega,
                 iiv=entry.random_effects,
                 error=entry.error,
                 concentration_unit=unit,
                 mw_g_mol=params.mw_g_mol,
+                blq=entry.blq,
             )
         notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
         for w in caught:  # anything else is not ours to swallow
@@ -337,7 +340,8 @@ def population_table(res: PopulationResult) -> pd.DataFrame:
     (omega) and residual parameter (sigma) with ``estimate, se, lower, upper`` (95 % Wald
     interval, log scale), ``unit``, ``rse_pct``, ``shrinkage`` (ω² only) and ``meaning``; the
     fit's ``ofv``, ``converged``, ``covariance_ok``, ``n_subjects``, ``n_observations``,
-    ``n_below_lloq``, ``error``, ``omega_structure`` and ``data_unit`` repeated on every row."""
+    ``n_below_lloq``, ``blq`` (m1: left out; m3: censored), ``n_censored``, ``error``,
+    ``omega_structure`` and ``data_unit`` repeated on every row."""
     f = res.fit
     cols = ["parameter", "estimate", "se", "lower", "upper", "unit", "rse_pct"]
     theta = f.theta[cols].assign(kind="theta", shrinkage=np.nan)
@@ -367,6 +371,8 @@ def population_table(res: PopulationResult) -> pd.DataFrame:
         ("n_subjects", int(f.n_subjects)),
         ("n_observations", int(f.n_observations)),
         ("n_below_lloq", int(res.n_below_lloq)),
+        ("blq", res.entry.blq),
+        ("n_censored", int(f.n_censored)),
         ("error", res.entry.error),
         ("omega_structure", res.entry.omega),
         ("data_unit", res.unit),
@@ -414,7 +420,12 @@ def population_report(
             f"## {e.drug} in {e.matrix} (`{e.stem}.csv`, `{e.stem}_eta.csv`)",
             "",
             f"- Data: {', '.join(files)}; {f.n_subjects} mice, {f.n_observations} samples "
-            f"({res.n_below_lloq} below the LLOQ left out), in {res.unit}"
+            + (
+                f"({res.n_below_lloq} below the LLOQ left out), in {res.unit}"
+                if e.blq == "m1"
+                else f"and {f.n_censored} censored below their LLOQ (Beal M3, Laplace; "
+                f"{res.n_below_lloq} below the LLOQ in all), in {res.unit}"
+            )
             + (
                 f", converted to mg/L with the catalogue's molar mass {res.mw_g_mol:g} g/mol."
                 if res.unit == "nM"

@@ -33,6 +33,8 @@ data should inform. Schema (every key other than those marked optional is requir
         omega: diagonal                # optional: diagonal (default) or full
         error: proportional            # optional: proportional (default, on ln C),
                                        #   proportional_linear (NONMEM's) or combined
+        blq: m1                        # optional: m1 (default, samples below the LLOQ left
+                                       #   out) or m3 (censored in the likelihood)
 
 Observables: ``total_flux`` (BLI total flux over the ROI, p/s: live cells × the median flux per
 cell seen by the camera + the median background, ``bli`` block of the assay catalogue) and
@@ -57,7 +59,10 @@ mg/kg times the catalogue's mouse body weight (``mouse.body_weight``, 25 g, the 
 the twin's PK model converts mg/kg, :meth:`leptotwin.catalog.Catalog.pk_parameters`), one in
 mg/m2 times the catalogue's mouse body surface. The drug must be given orally by every arm with
 its data (the model has no iv input; a metabolite has no doses of its own), and at least two
-mice need data (:func:`population_data`).
+mice need data (:func:`population_data`). With ``blq: m3`` the entry's samples below a reported
+LLOQ enter its fit as censored (Beal's M3: P(y < LLOQ) in the likelihood, see
+:mod:`leptotwin.calibration.population`) instead of being left out; a mouse may then have
+censored samples only. A sample with a concentration of 0 and no LLOQ stays left out.
 
 Bad input raises one :class:`~leptotwin.errors.LeptotwinError` naming the file, the row or line
 and the field: an unknown key, model, inoculum, observable or noise model; a regimen the parser
@@ -143,6 +148,7 @@ class _PopulationSpec(BaseModel):
     )
     omega: Literal["diagonal", "full"] = "diagonal"
     error: Literal["proportional", "proportional_linear", "combined"] = "proportional"
+    blq: Literal["m1", "m3"] = "m1"
 
 
 class _ExperimentSpec(BaseModel):
@@ -161,9 +167,10 @@ class _ExperimentSpec(BaseModel):
 @dataclass(frozen=True)
 class PopulationEntry:
     """One population fit asked for: ``drug`` in ``matrix`` (``plasma`` or ``csf``), random
-    effects on ``random_effects`` (some of CL, V, ka), ``omega`` (``diagonal`` or ``full``) and
-    ``error`` (``proportional``, ``proportional_linear`` or ``combined``); ``index`` is its place
-    in the file's list."""
+    effects on ``random_effects`` (some of CL, V, ka), ``omega`` (``diagonal`` or ``full``),
+    ``error`` (``proportional``, ``proportional_linear`` or ``combined``) and ``blq`` (``m1``:
+    samples below the LLOQ left out; ``m3``: censored); ``index`` is its place in the file's
+    list."""
 
     index: int
     drug: str
@@ -171,6 +178,7 @@ class PopulationEntry:
     random_effects: tuple[str, ...]
     omega: str
     error: str
+    blq: str = "m1"
 
     @property
     def observable(self) -> str:
@@ -228,6 +236,11 @@ class Experiment:
     below_lloq : dict[str, int]
         PK samples left out as below their LLOQ, per observable (empty when not known, as for
         a PEtab problem read back).
+    censored : DataFrame or None
+        The PK samples below a reported LLOQ, for population fits with ``blq: m3``:
+        ``subject, arm, observable, time_h`` (hours after inoculation), ``value`` (the reported
+        concentration), ``lloq`` (the observable's unit), ``source``. None when not known (a
+        PEtab problem read back: its fits then have no censored samples).
     """
 
     name: str
@@ -245,6 +258,7 @@ class Experiment:
     design: dict = field(default_factory=dict, repr=False)
     population: tuple[PopulationEntry, ...] = ()
     below_lloq: dict[str, int] = field(default_factory=dict)
+    censored: pd.DataFrame | None = field(default=None, repr=False)
 
     def arm(self, name: str) -> Arm:
         return next(a for a in self.arms if a.name == name)
@@ -298,11 +312,12 @@ def load_experiment_file(
     species = "mouse"
     frames: list[pd.DataFrame] = []
     n_blq: dict[str, int] = {}
+    censored = _censored_frame([])
     t0_h = cat.in_vivo_value("lmc_mouse", "treatment_start") * 24.0
     if spec.data.bli is not None:
         frames.append(_bli_rows(p.parent / spec.data.bli, spec.data.bli, observables, subjects))
     if spec.data.pk is not None:
-        pk, n_blq = _pk_rows(
+        pk, n_blq, censored = _pk_rows(
             p.parent / spec.data.pk, spec.data.pk, observables, subjects, arms, cat, species, t0_h
         )
         frames.append(pk)
@@ -325,6 +340,7 @@ def load_experiment_file(
         design={k: v for k, v in data.items() if k != "data"},
         population=_population(spec, arms, observables, source, lines),
         below_lloq=n_blq,
+        censored=censored,
     )
     for entry in exp.population:  # the data of each fit, checked now rather than after sampling
         population_data(exp, entry, catalog=cat, lines=lines)
@@ -586,7 +602,7 @@ def _pk_rows(
     cat: Catalog,
     species: str,
     t0_h: float,
-) -> tuple[pd.DataFrame, dict[str, int]]:
+) -> tuple[pd.DataFrame, dict[str, int], pd.DataFrame]:
     raw = _read_table(path, name)
     missing = [c for c in PK_COLUMNS if c not in raw.columns]
     if missing:
@@ -601,6 +617,7 @@ def _pk_rows(
         for a in arms
     }
     rows: list[tuple] = []
+    censored: list[tuple] = []
     n_blq: dict[str, int] = {}
     for i, r in enumerate(raw[list(PK_COLUMNS)].itertuples(index=False)):
         where = _row(raw, i)
@@ -677,6 +694,8 @@ def _pk_rows(
             )
         if (not math.isnan(lloq) and conc < lloq) or (obs.noise == "lognormal" and conc <= 0):
             n_blq[oid] = n_blq.get(oid, 0) + 1
+            if not math.isnan(lloq) and conc < lloq:  # censored under a population blq: m3
+                censored.append((subject, arm, oid, t + t0_h, conc, lloq, f"{name}:{where}"))
             continue
         rows.append((subject, arm, oid, t + t0_h, conc, f"{name}:{where}"))
     frame = pd.DataFrame(
@@ -684,7 +703,16 @@ def _pk_rows(
     )
     frame["time_h"] = frame["time_h"].astype(float)
     frame["value"] = frame["value"].astype(float)
-    return frame, n_blq
+    return frame, n_blq, _censored_frame(censored)
+
+
+def _censored_frame(rows: list[tuple]) -> pd.DataFrame:
+    """:attr:`Experiment.censored` from its rows."""
+    cols = ["subject", "arm", "observable", "time_h", "value", "lloq", "source"]
+    frame = pd.DataFrame(rows, columns=cols)
+    for c in ("time_h", "value", "lloq"):
+        frame[c] = frame[c].astype(float)
+    return frame
 
 
 def _metabolites(cat: Catalog, drug: str, species: str) -> list[str]:
@@ -736,7 +764,13 @@ def _population(
                     "each of " + ", ".join(POPULATION_PARAMETERS) + " at most once",
                 )
         entry = PopulationEntry(
-            i, body.drug, body.matrix, tuple(body.random_effects), body.omega, body.error
+            i,
+            body.drug,
+            body.matrix,
+            tuple(body.random_effects),
+            body.omega,
+            body.error,
+            body.blq,
         )
         if entry.observable not in observables:
             declared = [o for o in observables if o.startswith(f"{body.matrix}:")]
@@ -873,9 +907,12 @@ def population_data(
     data : DataFrame
         ``subject, time_h, concentration, source``: the PK rows of the entry's drug and matrix
         that the loader kept (those below their LLOQ are left out), ``time_h`` in hours after
-        treatment start, ``concentration`` in the observable's unit.
+        treatment start, ``concentration`` in the observable's unit. With ``blq: m3`` also
+        ``lloq``: empty for those rows, and after them the rows below a reported LLOQ (their
+        reported concentration and LLOQ), for the fit to censor.
     doses : DataFrame
-        :func:`population_doses` of the mice with data.
+        :func:`population_doses` of the mice with data (under M3 also those with censored
+        samples only).
 
     Raises
     ------
@@ -899,7 +936,12 @@ def population_data(
             entry.drug,
             "a matrix:drug of the PK table: " + (", ".join(kinds) or "none (no PK data)"),
         )
+    cen = None
+    if entry.blq == "m3" and exp.censored is not None and len(exp.censored):
+        cen = exp.censored[exp.censored["observable"] == entry.observable]
     subjects = list(dict.fromkeys(rows["subject"]))
+    if cen is not None:
+        subjects = list(dict.fromkeys([*subjects, *cen["subject"]]))
     if len(subjects) < 2:
         raise _error(
             source,
@@ -940,4 +982,17 @@ def population_data(
             value=float(r.concentration),
             expected="> 0, below the row's lloq (then left out), or error: combined",
         )
+    if entry.blq == "m3":
+        data["lloq"] = np.nan
+        if cen is not None and len(cen):
+            below = pd.DataFrame(
+                {
+                    "subject": cen["subject"].to_numpy(object),
+                    "time_h": cen["time_h"].to_numpy(float) - _treatment_start_h(cat),
+                    "concentration": cen["value"].to_numpy(float),
+                    "source": cen["source"].to_numpy(object),
+                    "lloq": cen["lloq"].to_numpy(float),
+                }
+            )
+            data = pd.concat([data, below], ignore_index=True)
     return data, doses
