@@ -673,6 +673,13 @@ def catalog(
     check: Annotated[bool, typer.Option(help="List values without a primary source.")] = False,
     drug: Annotated[str | None, typer.Option(help="Show one drug only.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    bypass: Annotated[
+        Path | None,
+        typer.Option(
+            help="A bypass.yaml of second bypass receptors (MET/HGF, ...; docs/model.md §2): "
+            "checked against the catalogue and its values listed (without --drug).",
+        ),
+    ] = None,
 ) -> None:
     """List the parameter catalogue (values, units, sources; prior and posterior side by side).
 
@@ -685,7 +692,11 @@ def catalog(
     from leptotwin.catalog import load_catalog
 
     cat = load_catalog()
+    if bypass is not None:
+        cat = cat.with_bypass(bypass)
     table = cat.table() if drug is None else cat.drug_table(drug)
+    if bypass is not None and drug is None:
+        table = table[table["path"].str.startswith("bypass.")]
     if check:
         table = table[~table["primary_source"] | table["verify"]]
     if as_csv:

@@ -166,7 +166,18 @@ def _states(cell_lines: pd.Series, perturbations: pd.Series, catalog: Catalog) -
         field: keys.map(lambda k, f=field: getattr(cache[k], f)).to_numpy(dtype=float)
         for field in ("mir449a", "egfr_total", "alk_fusion", "areg_scale")
     }
-    return CellState(name="rows", **levels)
+    bypass = None  # second bypass receptors (catalogue bypass.yaml): levels per row too
+    first = next(iter(cache.values()), None)
+    if first is not None and first.bypass is not None:
+        bypass = tuple(
+            (
+                receptor,
+                keys.map(lambda k, i=i: cache[k].bypass[i][1]).to_numpy(dtype=float),
+                keys.map(lambda k, i=i: cache[k].bypass[i][2]).to_numpy(dtype=float),
+            )
+            for i, (receptor, _, _) in enumerate(first.bypass)
+        )
+    return CellState(name="rows", **levels, bypass=bypass)
 
 
 def _concentrations(layout: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -10,6 +10,10 @@ Values shared through a YAML anchor (``*iiv_sm``: one assumption used by several
 recorded as *tied* (:attr:`Catalog.tied`): they are one uncertain parameter, and
 :meth:`Catalog.with_values` changes all of them together.
 
+Second bypass receptors (MET/HGF, HER3/NRG1, ...) are optional: ``bypass.yaml`` in the folder
+(:data:`BYPASS_FILE`) or :meth:`Catalog.with_bypass`; checked against the drugs and cell lines,
+their values are table paths ``bypass.<receptor>.<...>`` (docs/model.md §2).
+
 The posterior summary of the calibration, when there is one, is read from ``posterior.yaml`` in
 the catalogue folder (:data:`POSTERIOR_FILE`; written by ``leptotwin calibrate-study``)::
 
@@ -37,6 +41,7 @@ from pydantic import BaseModel, ValidationError
 
 from leptotwin.catalog.schema import (
     AssayKit,
+    BypassReceptor,
     CellLine,
     Drug,
     DrugSpeciesPK,
@@ -50,7 +55,9 @@ from leptotwin.catalog.units import CANONICAL, convert
 from leptotwin.errors import LeptotwinError
 
 __all__ = [
+    "BYPASS_FILE",
     "POSTERIOR_FILE",
+    "BypassNumbers",
     "Catalog",
     "PKParameters",
     "active_catalog",
@@ -61,6 +68,10 @@ __all__ = [
 
 POSTERIOR_FILE = "posterior.yaml"
 """The calibration's posterior summary, in the catalogue folder (absent until calibrated)."""
+
+BYPASS_FILE = "bypass.yaml"
+"""Optional second bypass receptors (MET/HGF, HER3/NRG1, ...) in the catalogue folder; the packaged
+catalogue has none. Format: :class:`~leptotwin.catalog.schema.BypassReceptor` per receptor name."""
 
 _PK_KINDS = {
     "CL": "clearance",
@@ -157,6 +168,37 @@ class PKParameters:
         return log(2) / beta
 
 
+@dataclass(frozen=True)
+class BypassNumbers:
+    """One bypass receptor as plain numbers in the model's units (:meth:`Catalog.bypass_numbers`).
+
+    Attributes
+    ----------
+    name, ligand : str
+    ligand_kd_nM, ligand_kda : float
+    efficacy, weight : float
+    ligand_medium_nM : float
+        Ligand in the culture medium (in vitro).
+    cell_lines : dict[str, tuple[float, float]]
+        Cell line → (relative receptor level, autocrine ligand at the receptor in nM).
+    inhibitor_k_nM : dict[str, float]
+        Drug → inhibition constant, nominal concentration in 10 % serum medium (nM).
+    compound_fu_plasma : dict[str, float]
+        Plasma unbound fraction of the inhibitors that are not catalogue drugs.
+    """
+
+    name: str
+    ligand: str
+    ligand_kd_nM: float
+    ligand_kda: float
+    efficacy: float
+    weight: float
+    ligand_medium_nM: float
+    cell_lines: dict[str, tuple[float, float]]
+    inhibitor_k_nM: dict[str, float]
+    compound_fu_plasma: dict[str, float]
+
+
 @dataclass
 class Catalog:
     """The loaded catalogue: drugs and species by name, plus the files they came from."""
@@ -173,6 +215,80 @@ class Catalog:
     """Path → every path of the same YAML-anchored value (itself included), for shared values."""
     posterior: dict[str, PosteriorSummary] = field(default_factory=dict)
     """Path → posterior summary (``posterior.yaml``); empty before any calibration."""
+    bypass: dict[str, BypassReceptor] = field(default_factory=dict)
+    """Receptor name → second bypass receptor (``bypass.yaml``, :meth:`with_bypass`); empty in
+    the packaged catalogue. Table paths: ``bypass.MET.weight``."""
+
+    def with_bypass(self, source: str | Path | dict[str, Any]) -> Catalog:
+        """A copy of the catalogue with the bypass receptors of ``source`` (a ``bypass.yaml``
+        file or the same mapping) added to, or replacing, those it declares.
+
+        Example: ``load_catalog().with_bypass("examples/bypass-met/bypass.yaml")``.
+
+        Raises
+        ------
+        LeptotwinError
+            Naming the file and the field: unknown keys, a missing unit or source, a unit the
+            field does not accept, a negative or zero value where it cannot be, an unknown cell
+            line, an inhibitor that is neither a catalogue drug nor a compound with its
+            ``molecular_weight`` and ``fu_plasma``, or an assumption without a prior.
+        """
+        if isinstance(source, dict):
+            path, data = Path("<bypass block>"), source
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise LeptotwinError("bypass file not found", source=str(path))
+            data = _read_yaml(path)
+        receptors = _load_bypass(path, data, self)
+        cat = replace(
+            self,
+            bypass={**self.bypass, **receptors},
+            files={**self.files, "bypass": path},
+            tied={**self.tied, **(_tied_paths({"bypass": path}) if path.is_file() else {})},
+        )
+        _check_priors(cat)
+        return cat
+
+    def bypass_numbers(self, name: str) -> BypassNumbers:
+        """One bypass receptor (:attr:`bypass`) as plain numbers in the model's units."""
+        if name not in self.bypass:
+            raise LeptotwinError(
+                "unknown bypass receptor",
+                field="bypass",
+                value=name,
+                expected="one of " + (", ".join(sorted(self.bypass)) or "(none declared)"),
+            )
+        r = self.bypass[name]
+        kda = convert(r.ligand_molar_mass.value, r.ligand_molar_mass.unit, "molar_mass") / 1e3
+        lines = {
+            line: (
+                c.receptor.value,
+                0.0 if c.ligand_autocrine is None else ic50_to_nM(c.ligand_autocrine, kda * 1e3),
+            )
+            for line, c in r.cell_lines.items()
+        }
+        k_nM, fu = {}, {}
+        for drug, inh in r.inhibitors.items():
+            if inh.molecular_weight is None:  # a catalogue drug (checked by the loader)
+                mw = _mw_g_mol(self.drug(drug))
+            else:
+                mw = convert(inh.molecular_weight.value, inh.molecular_weight.unit, "molar_mass")
+            k_nM[drug] = ic50_to_nM(inh.k, mw)
+            if inh.fu_plasma is not None:
+                fu[drug] = convert(inh.fu_plasma.value, inh.fu_plasma.unit, "fraction")
+        return BypassNumbers(
+            name=name,
+            ligand=r.ligand,
+            ligand_kd_nM=convert(r.ligand_kd.value, r.ligand_kd.unit, "molar_conc"),
+            ligand_kda=kda,
+            efficacy=r.efficacy.value,
+            weight=r.weight.value,
+            ligand_medium_nM=ic50_to_nM(r.ligand_medium, kda * 1e3),
+            cell_lines=lines,
+            inhibitor_k_nM=k_nM,
+            compound_fu_plasma=fu,
+        )
 
     def in_vivo_value(self, block: str, name: str) -> float:
         """One in-vivo model parameter (``in_vivo.yaml``), in the unit the catalogue states."""
@@ -416,6 +532,8 @@ class Catalog:
         ]
         if self.pathway is not None:
             groups.append(("pathway", {"pathway": self.pathway}))
+        if self.bypass:
+            groups.append(("bypass", {f"bypass.{k}": v for k, v in self.bypass.items()}))
         return groups
 
     def _locate(self, path: str) -> tuple[str, str, list[str | int]]:
@@ -491,7 +609,8 @@ class Catalog:
             group, name, keys = self._locate(path)
             groups[group][name] = _replace_value(groups[group][name], keys, x)
         pathway = groups.pop("pathway", {}).get("pathway", self.pathway)
-        return replace(self, pathway=pathway, **groups)  # type: ignore[arg-type]
+        bypass = {k.removeprefix("bypass."): v for k, v in groups.pop("bypass", {}).items()}
+        return replace(self, pathway=pathway, bypass=bypass, **groups)  # type: ignore[arg-type]
 
 
 _PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
@@ -641,12 +760,13 @@ def _data_dir() -> Path:
 
 def load_catalog(data_dir: str | Path | None = None) -> Catalog:
     """Parse and check the catalogue files (``drugs``, ``species``, ``cell_lines``, ``pathway``,
-    ``assays``, ``in_vivo``, each ``.yaml``).
+    ``assays``, ``in_vivo``, each ``.yaml``; optionally ``bypass.yaml``, :data:`BYPASS_FILE`).
 
     Parameters
     ----------
     data_dir : path, optional
-        A folder holding the six files; the packaged catalogue by default.
+        A folder holding the six files (and any ``bypass.yaml``); the packaged catalogue by
+        default.
 
     Raises
     ------
@@ -707,6 +827,8 @@ def _load(folder: Path) -> Catalog:
     for f in files.values():
         if not f.is_file():
             raise LeptotwinError("catalogue file not found", source=str(f))
+    if (folder / BYPASS_FILE).is_file():  # optional: second bypass receptors
+        files["bypass"] = folder / BYPASS_FILE
     species: dict[str, Species] = {}
     for name, body in _read_yaml(files["species"]).items():
         species[name] = _build(Species, files["species"], name, body, name=name)
@@ -741,6 +863,8 @@ def _load(folder: Path) -> Catalog:
         files=files,
         tied=_tied_paths(files),
     )
+    if "bypass" in files:
+        cat.bypass = _load_bypass(files["bypass"], _read_yaml(files["bypass"]), cat)
     _check_priors(cat)
     posterior = folder / POSTERIOR_FILE
     if posterior.is_file():
@@ -756,6 +880,7 @@ _GROUP_FILE = {
     "pathway": "pathway",
     "assays": "assays",
     "in_vivo": "in_vivo",
+    "bypass": "bypass",
 }
 
 
@@ -792,6 +917,8 @@ def _tied_paths(files: dict[str, Path]) -> dict[str, tuple[str, ...]]:
             tops = [(n, b) for part in parts for n, b in part.items()]
         elif key == "pathway":
             tops = [("pathway", data)]
+        elif key == "bypass":
+            tops = [(f"bypass.{n}", b) for n, b in data.items() if not str(n).startswith("_")]
         else:
             tops = [(n, b) for n, b in data.items() if not str(n).startswith("_")]
         for name, body in tops:
@@ -900,3 +1027,105 @@ def _load_pathway(path: Path) -> PathwayParameters:
     for name, unit in PATHWAY_UNITS.items():
         _check_unit(path, name, getattr(params, name), (unit,), repr(unit))
     return params
+
+
+_CONC_UNITS = _units("molar_conc") + tuple(_MASS_CONC_PER_L)
+_BUILT_IN_RECEPTORS = {"ALK", "EGFR"}
+
+
+def _load_bypass(path: Path, data: dict[str, Any], cat: Catalog) -> dict[str, BypassReceptor]:
+    """Parse and check bypass receptors (``bypass.yaml``) against the rest of ``cat``."""
+    out: dict[str, BypassReceptor] = {}
+    fu_seen: dict[str, tuple[float, str]] = {}
+    for name, body in data.items():
+        if str(name).startswith("_"):  # shared blocks referenced by YAML anchors
+            continue
+        name = str(name)
+        if name.upper() in _BUILT_IN_RECEPTORS:
+            raise LeptotwinError(
+                "ALK and EGFR are built into the pathway; a bypass receptor is a second one",
+                source=str(path),
+                field=name,
+            )
+        r = _build(BypassReceptor, path, name, body, name=name)
+        _bypass_quantity(path, f"{name}.ligand_kd", r.ligand_kd, _units("molar_conc"), ">0")
+        _bypass_quantity(
+            path, f"{name}.ligand_molar_mass", r.ligand_molar_mass, _units("molar_mass"), ">0"
+        )
+        _bypass_quantity(path, f"{name}.efficacy", r.efficacy, ("1",), ">=0")
+        _bypass_quantity(path, f"{name}.weight", r.weight, ("1",), ">=0")
+        _bypass_quantity(path, f"{name}.ligand_medium", r.ligand_medium, _CONC_UNITS, ">=0")
+        for line, c in r.cell_lines.items():
+            where = f"{name}.cell_lines.{line}"
+            if line not in cat.cell_lines:
+                raise LeptotwinError(
+                    "unknown cell line",
+                    source=str(path),
+                    field=where,
+                    expected="one of " + ", ".join(sorted(cat.cell_lines)),
+                )
+            _bypass_quantity(path, f"{where}.receptor", c.receptor, ("1",), ">=0")
+            _bypass_quantity(
+                path, f"{where}.ligand_autocrine", c.ligand_autocrine, _CONC_UNITS, ">=0"
+            )
+        for drug, inh in r.inhibitors.items():
+            where = f"{name}.inhibitors.{drug}"
+            own = (inh.molecular_weight, inh.fu_plasma)
+            if drug in cat.drugs and any(q is not None for q in own):
+                raise LeptotwinError(
+                    "a catalogue drug takes its molecular weight and plasma binding from "
+                    "drugs.yaml; give only k",
+                    source=str(path),
+                    field=where,
+                )
+            if drug not in cat.drugs and any(q is None for q in own):
+                raise LeptotwinError(
+                    "unknown drug",
+                    source=str(path),
+                    field=where,
+                    value=drug,
+                    expected="a catalogue drug ("
+                    + ", ".join(sorted(cat.drugs))
+                    + ") or a compound with molecular_weight and fu_plasma",
+                )
+            _bypass_quantity(path, f"{where}.k", inh.k, _CONC_UNITS, ">0")
+            _bypass_quantity(
+                path, f"{where}.molecular_weight", inh.molecular_weight, _units("molar_mass"), ">0"
+            )
+            _bypass_quantity(path, f"{where}.fu_plasma", inh.fu_plasma, _units("fraction"), "fu")
+            if inh.fu_plasma is not None:
+                fu = convert(inh.fu_plasma.value, inh.fu_plasma.unit, "fraction")
+                if drug in fu_seen and fu_seen[drug][0] != fu:
+                    raise LeptotwinError(
+                        "the same compound with two plasma unbound fractions",
+                        source=str(path),
+                        field=f"{where}.fu_plasma",
+                        value=inh.fu_plasma.value,
+                        expected=f"as in {fu_seen[drug][1]}",
+                    )
+                fu_seen[drug] = (fu, where)
+        out[name] = r
+    return out
+
+
+def _bypass_quantity(
+    path: Path, field: str, q: Quantity | None, units: tuple[str, ...], sign: str
+) -> None:
+    """Unit and sign of one bypass value; a LeptotwinError naming ``field`` otherwise."""
+    if q is None:
+        return
+    _check_unit(path, field, q, units)
+    x = q.value
+    ok = {
+        ">0": math.isfinite(x) and x > 0,
+        ">=0": math.isfinite(x) and x >= 0,
+        "fu": math.isfinite(x) and 0 < x and (x <= 1 if q.unit == "1" else x <= 100),
+    }[sign]
+    if not ok:
+        raise LeptotwinError(
+            "value out of range",
+            source=str(path),
+            field=f"{field}.value",
+            value=x,
+            expected={">0": "a positive number", ">=0": "a number >= 0", "fu": "in (0, 1]"}[sign],
+        )

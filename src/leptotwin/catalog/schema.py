@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "PRIOR_DISTRIBUTIONS",
     "AssayKit",
+    "BypassCellLine",
+    "BypassInhibitor",
+    "BypassReceptor",
     "CellLine",
     "Drug",
     "DrugSpeciesPK",
@@ -256,6 +259,52 @@ class PathwayParameters(_Strict):
     birth_half_signal: Quantity
     death_half_signal: Quantity
     signal_hill: Quantity
+
+
+class BypassCellLine(_Strict):
+    """How much of a bypass receptor one cell line carries, and the ligand it makes itself."""
+
+    receptor: Quantity
+    """Receptor level, relative to the level the receptor's ``efficacy`` and ``weight`` refer to
+    (unit ``"1"``; 0 = no receptor)."""
+    ligand_autocrine: Quantity | None = None
+    """Ligand at the receptor from the cells' own secretion (molar or mass concentration); none
+    when absent."""
+
+
+class BypassInhibitor(_Strict):
+    """A drug's inhibition constant on a bypass receptor's kinase (nominal concentration in 10 %
+    serum medium, as the catalogue's cellular potencies are).
+
+    For a compound that is not in ``drugs.yaml`` (an in-vitro tool or a drug the twin has no PK
+    for), ``molecular_weight`` and ``fu_plasma`` (human plasma unbound fraction, for the binding
+    in serum medium) are given here; for a catalogue drug they come from ``drugs.yaml`` and must
+    not be repeated."""
+
+    k: Quantity
+    drug_class: str = ""
+    molecular_weight: Quantity | None = None
+    fu_plasma: Quantity | None = None
+
+
+class BypassReceptor(_Strict):
+    """A second receptor that can carry the survival signal past ALK (``bypass.yaml``).
+
+    x = R · ε · θ / (1 + Σ C_k / K_k), θ = L / (L + K_d), L = L_medium + L_autocrine, and the
+    survival signal gains w · x (docs/model.md §2, "Other bypass receptors").
+    """
+
+    name: str
+    ligand: str = Field(min_length=1)
+    description: str = ""
+    ligand_kd: Quantity
+    ligand_molar_mass: Quantity
+    efficacy: Quantity
+    weight: Quantity
+    ligand_medium: Quantity
+    """Ligand added to (or present in) the culture medium; in vitro only."""
+    cell_lines: dict[str, BypassCellLine] = Field(default_factory=dict)
+    inhibitors: dict[str, BypassInhibitor] = Field(default_factory=dict)
 
 
 class AssayKit(_Strict):

@@ -376,10 +376,12 @@ def export_sbml(
     ------
     LeptotwinError
         Unknown drug, inoculum or clone set without P and R; a negative subject; a drug the
-        pathway has no potency for; a document that fails libsbml's consistency checks.
+        pathway has no potency for; a pathway with a bypass receptor (in vitro only); a document
+        that fails libsbml's consistency checks.
     """
     cat = catalog or load_catalog()
     pm = model or PathwayModel.from_catalog(cat)
+    pm.refuse_bypass("the SBML export of the in-vivo twin")
     tp = tumor or TumorParameters.from_catalog(cat, species=species)
     cl = clones or default_clones(cat)
     if not (math.isfinite(days) and days > 0):

@@ -8,18 +8,28 @@ for the drug and ligand concentrations it sees (docs/model.md §2):
 * ligand at EGFR    L = L_bulk + κ σ                                        (pericellular autocrine)
 * occupancy         θ = L / (L + Kd (1 + Σ_j C_ab,j / K_ab,j))              (antibodies compete)
 * EGFR activity     e = E_tot · ε_AREG · θ / (1 + Σ_k C_k / K_EGFR,k)       (EGFR TKIs)
-* survival signal   s = a + w_E · e
+* survival signal   s = a + w_E · e  (+ Σ_X w_X · x_X for declared bypass receptors, below)
 * birth            b = b_max s^n / (s^n + s_b^n)
 * death            d = d_min + (d_max − d_min) s_d^n / (s^n + s_d^n)
 
 All functions broadcast over arrays (wells, subjects, concentrations); parameters come from the
 catalogue and are shared by every cell line and claim.
+
+Other bypass receptors (MET/HGF, HER3/NRG1, ...) are optional: a catalogue that declares one
+(``bypass.yaml``, :meth:`Catalog.with_bypass`) adds, per receptor X with ligand L_X,
+
+* occupancy         θ_X = L_X / (L_X + Kd_X),  L_X = L_X,medium + L_X,autocrine(cell line)
+* activity          x_X = R_X · ε_X · θ_X / (1 + Σ_k C_k / K_X,k)          (kinase inhibitors)
+
+and w_X · x_X to the survival signal. Without one (the packaged catalogue) nothing above changes,
+to the bit. The bypass is in vitro only: the medium ligand has no in-vivo counterpart, and the
+in-vivo tumour model refuses a pathway with a bypass (:meth:`PathwayModel.refuse_bypass`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -27,7 +37,7 @@ from numpy.typing import ArrayLike
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["CellState", "PathwayModel", "Signals", "cell_state"]
+__all__ = ["BypassReceptorModel", "CellState", "PathwayModel", "Signals", "cell_state"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,10 @@ class CellState:
         Relative EML4-ALK activity without drug (parental 1).
     areg_scale : float
         Multiplier on AREG secretion (siAREG < 1).
+    bypass : tuple of (receptor, level, autocrine ligand nM), or None
+        The cell line's second bypass receptors (catalogue ``bypass.yaml``): relative receptor
+        level and the ligand its own secretion puts at the receptor. ``None`` for a state built
+        without the catalogue's bypass block; a pathway with a bypass refuses such a state.
     """
 
     name: str
@@ -53,6 +67,7 @@ class CellState:
     egfr_total: float
     alk_fusion: float
     areg_scale: float = 1.0
+    bypass: tuple[tuple[str, float, float], ...] | None = None
 
     def with_levels(self, name: str | None = None, **levels: float) -> CellState:
         """A copy with some levels replaced (counterfactuals: ``with_levels(mir449a=1.0)``)."""
@@ -85,12 +100,19 @@ def cell_state(
             assert pert.set is not None
             levels[pert.parameter] = pert.set.value
         names.append(p_name)
+    bypass = None
+    if cat.bypass:  # a line the block does not list carries none of the receptor
+        bypass = tuple(
+            (r, *cat.bypass_numbers(r).cell_lines.get(line.name, (0.0, 0.0)))
+            for r in sorted(cat.bypass)
+        )
     return CellState(
         name=" + ".join(names),
         mir449a=levels["mir449a"],
         egfr_total=levels["egfr_total"],
         alk_fusion=levels["alk_fusion"],
         areg_scale=levels["areg_secretion"],
+        bypass=bypass,
     )
 
 
@@ -104,6 +126,7 @@ class Signals:
     signal : survival signal a + w_E e
     birth_per_h, death_per_h : division and death rates (1/h)
     areg_secretion : pg per 1e6 cells per h
+    bypass : receptor → its activity x_X (relative; empty without a declared bypass)
     """
 
     alk: np.ndarray
@@ -114,10 +137,29 @@ class Signals:
     birth_per_h: np.ndarray
     death_per_h: np.ndarray
     areg_secretion: float
+    bypass: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def net_growth_per_h(self) -> np.ndarray:
         return self.birth_per_h - self.death_per_h
+
+
+@dataclass(frozen=True)
+class BypassReceptorModel:
+    """A second bypass receptor as plain numbers (see the module docstring).
+
+    ligand_medium_nM is the ligand in the culture medium; inhibitor_k_nM holds **free**
+    inhibition constants (nominal K × the drug's unbound fraction in medium), as
+    :class:`PathwayModel`'s own potencies.
+    """
+
+    name: str
+    ligand: str
+    ligand_kd_nM: float
+    efficacy: float
+    weight: float
+    ligand_medium_nM: float
+    inhibitor_k_nM: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -142,6 +184,7 @@ class PathwayModel:
     egfr_tki_k_nM: dict[str, float]
     antibody_k_nM: dict[str, float]
     medium_fu: dict[str, float]
+    bypass: tuple[BypassReceptorModel, ...] = ()
 
     @classmethod
     def from_catalog(cls, catalog: Catalog | None = None, **overrides: float) -> PathwayModel:
@@ -165,6 +208,24 @@ class PathwayModel:
                     ab[name] = k_free
                 elif target == "EGFR":
                     tki[name] = k_free
+        bypass = []
+        for r_name in sorted(cat.bypass):
+            num = cat.bypass_numbers(r_name)
+            for drug, fu_p in num.compound_fu_plasma.items():  # inhibitors not in drugs.yaml
+                fu_med[drug] = 1.0 / (1.0 + (1.0 / fu_p - 1.0) * serum)
+            bypass.append(
+                _checked_bypass(
+                    BypassReceptorModel(
+                        name=r_name,
+                        ligand=num.ligand,
+                        ligand_kd_nM=num.ligand_kd_nM,
+                        efficacy=num.efficacy,
+                        weight=num.weight,
+                        ligand_medium_nM=num.ligand_medium_nM,
+                        inhibitor_k_nM={d: k * fu_med[d] for d, k in num.inhibitor_k_nM.items()},
+                    )
+                )
+            )
         model = cls(
             areg_kd_nM=v("areg_kd"),
             areg_efficacy=v("areg_efficacy"),
@@ -184,12 +245,28 @@ class PathwayModel:
             egfr_tki_k_nM=tki,
             antibody_k_nM=ab,
             medium_fu=fu_med,
+            bypass=tuple(bypass),
         )
         return replace(model, **overrides) if overrides else model
 
     @property
     def drugs(self) -> set[str]:
-        return set(self.alk_k_nM) | set(self.egfr_tki_k_nM) | set(self.antibody_k_nM)
+        out = set(self.alk_k_nM) | set(self.egfr_tki_k_nM) | set(self.antibody_k_nM)
+        for r in self.bypass:
+            out |= set(r.inhibitor_k_nM)
+        return out
+
+    def refuse_bypass(self, where: str) -> None:
+        """Raise a LeptotwinError when a bypass receptor is declared: for model parts that do
+        not carry one (the in-vivo tumour, its SBML export), so that it is never ignored."""
+        if self.bypass:
+            raise LeptotwinError(
+                f"{where} has no bypass receptors: the catalogue's bypass block (docs/model.md "
+                "§2, 'Other bypass receptors') is in vitro only",
+                field="bypass",
+                value=", ".join(r.name for r in self.bypass),
+                expected="a catalogue without a bypass block (bypass.yaml)",
+            )
 
     def free_in_medium(self, conc_nM: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
         """Nominal concentrations in culture medium → free (unbound) concentrations (nM)."""
@@ -228,15 +305,22 @@ class PathwayModel:
         conc_nM: Mapping[str, ArrayLike] | None = None,
         *,
         areg_bulk_nM: ArrayLike = 0.0,
+        bypass_ligand_nM: Mapping[str, ArrayLike] | None = None,
     ) -> Signals:
         """Steady-state signalling for **free** drug concentrations ``conc_nM`` (drug → nM,
         broadcastable arrays; unbound plasma/CSF/lesion in vivo, :meth:`free_in_medium` in vitro)
         and bulk AREG in the medium or CSF (nM).
 
+        ``bypass_ligand_nM`` (receptor → nM) replaces a declared bypass receptor's medium ligand
+        (``ligand_medium`` in the catalogue), e.g. for an HGF dose axis; ignored receptors keep
+        the catalogue's.
+
         Raises
         ------
         LeptotwinError
-            For a drug the pathway model has no potency for, or a negative concentration.
+            For a drug the pathway model has no potency for, a negative concentration, a bypass
+            ligand for a receptor that is not declared or a negative one, or (with a bypass
+            declared) a cell state built without the catalogue's bypass block.
         """
         conc = dict(conc_nM or {})
         alk_sum, tki_sum, ab_sum = 0.0, 0.0, 0.0
@@ -250,7 +334,7 @@ class PathwayModel:
                 tki_sum = tki_sum + c / self.egfr_tki_k_nM[drug]
             elif drug in self.antibody_k_nM:
                 ab_sum = ab_sum + c / self.antibody_k_nM[drug]
-            else:
+            elif not any(drug in r.inhibitor_k_nM for r in self.bypass):
                 raise LeptotwinError(
                     "no pathway potency for this drug",
                     field="drug",
@@ -263,6 +347,11 @@ class PathwayModel:
         occupancy = ligand / (ligand + self.areg_kd_nM * (1.0 + np.asarray(ab_sum)))
         egfr = state.egfr_total * self.areg_efficacy * occupancy / (1.0 + np.asarray(tki_sum))
         signal = alk + self.egfr_weight * egfr
+        bypass: dict[str, np.ndarray] = {}
+        if self.bypass or bypass_ligand_nM:  # nothing of this runs without a declared bypass
+            bypass = self._bypass_activity(state, conc, bypass_ligand_nM or {})
+            for r in self.bypass:
+                signal = signal + r.weight * bypass[r.name]
         birth, death = self.rates(signal)
         shape = np.broadcast_shapes(np.shape(alk), np.shape(egfr))
         return Signals(
@@ -274,7 +363,53 @@ class PathwayModel:
             birth_per_h=birth,
             death_per_h=death,
             areg_secretion=sigma,
+            bypass=bypass,
         )
+
+    def _bypass_activity(
+        self,
+        state: CellState,
+        conc: Mapping[str, ArrayLike],
+        ligand_nM: Mapping[str, ArrayLike],
+    ) -> dict[str, np.ndarray]:
+        """Activity x_X of each declared bypass receptor (module docstring)."""
+        known = {r.name: r for r in self.bypass}
+        for name, lig in ligand_nM.items():
+            if name not in known:
+                raise LeptotwinError(
+                    "no such bypass receptor in the pathway",
+                    field="bypass_ligand_nM",
+                    value=name,
+                    expected="one of " + (", ".join(sorted(known)) or "(none declared)"),
+                )
+            if np.any(np.asarray(lig, dtype=float) < 0):
+                raise LeptotwinError("ligand concentration must be >= 0", field=name)
+        if state.bypass is None:
+            raise LeptotwinError(
+                "this cell state carries no bypass receptor levels (built without the "
+                "catalogue's bypass block); build it with cell_state(..., catalog=...)",
+                field="state.bypass",
+                value=state.name,
+                expected="receptors " + ", ".join(sorted(known)),
+            )
+        levels = {r: (level, autocrine) for r, level, autocrine in state.bypass}
+        out = {}
+        for r in self.bypass:
+            level, autocrine = levels.get(r.name, (0.0, 0.0))
+            medium = ligand_nM.get(r.name, r.ligand_medium_nM)
+            lig = np.asarray(medium, dtype=float) + np.asarray(autocrine, dtype=float)
+            occupancy = lig / (lig + r.ligand_kd_nM)
+            inhibition = 0.0
+            for drug, c in conc.items():
+                if drug in r.inhibitor_k_nM:
+                    inhibition = inhibition + np.asarray(c, dtype=float) / r.inhibitor_k_nM[drug]
+            out[r.name] = (
+                np.asarray(level, dtype=float)
+                * r.efficacy
+                * occupancy
+                / (1.0 + np.asarray(inhibition))
+            )
+        return out
 
     def rates(self, signal: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Birth and death rates (1/h) for a survival signal."""
@@ -284,3 +419,21 @@ class PathwayModel:
         birth = self.birth_max * s_n / (s_n + kb)
         death = self.death_min + (self.death_max - self.death_min) * kd / (s_n + kd)
         return birth, death
+
+
+def _checked_bypass(r: BypassReceptorModel) -> BypassReceptorModel:
+    """The numbers of a bypass receptor as the model needs them (a catalogue value moved by
+    ``with_values`` is not re-validated by the loader)."""
+    checks = {
+        "ligand_kd": (r.ligand_kd_nM, r.ligand_kd_nM > 0),
+        "efficacy": (r.efficacy, r.efficacy >= 0),
+        "weight": (r.weight, r.weight >= 0),
+        "ligand_medium": (r.ligand_medium_nM, r.ligand_medium_nM >= 0),
+        **{f"inhibitors.{d}.k": (k, k > 0) for d, k in r.inhibitor_k_nM.items()},
+    }
+    for name, (x, ok) in checks.items():
+        if not (np.isfinite(x) and ok):
+            raise LeptotwinError(
+                "bypass value out of range", field=f"bypass.{r.name}.{name}", value=x
+            )
+    return r

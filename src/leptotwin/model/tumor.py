@@ -93,7 +93,14 @@ def clone_rates(
     free_nM: Mapping[str, np.ndarray],
     csf_areg_nM: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Birth and death rates (1/h, before the in-vivo scale), arrays of shape (n_clones, n)."""
+    """Birth and death rates (1/h, before the in-vivo scale), arrays of shape (n_clones, n).
+
+    Raises
+    ------
+    LeptotwinError
+        When the pathway declares a bypass receptor (in vitro only, docs/model.md §2).
+    """
+    model.refuse_bypass("the in-vivo tumour model")
     births, deaths = [], []
     for clone in clones:
         sig = model.signals(clone.state, free_nM, areg_bulk_nM=csf_areg_nM)
