@@ -427,8 +427,19 @@ def build_petab(exp: Experiment, *, catalog: Catalog | None = None) -> PetabProb
     ------
     LeptotwinError
         An estimated catalogue value that does not enter the model, enters it
-        non-proportionally, or has a logit-normal prior (no PEtab v1 form).
+        non-proportionally, or has a logit-normal prior (no PEtab v1 form); in-vitro
+        ``viability`` data or observable (the problem's one SBML model is the in-vivo twin:
+        a culture model per cell line and well is another model, which PEtab v1 cannot hold
+        beside it; refused rather than left out).
     """
+    if "viability" in exp.observables or (exp.viability is not None and len(exp.viability)):
+        raise LeptotwinError(
+            "the PEtab export has no in-vitro model: it cannot carry the viability data "
+            "(leave data.viability and observables.viability out to export the in-vivo part; "
+            "leptotwin calibrate fits them)",
+            source=str(exp.path),
+            field="data.viability",
+        )
     cat = catalog or load_catalog()
     sbml, conditions = _make_sbml(exp, cat)
     cond = pd.DataFrame(

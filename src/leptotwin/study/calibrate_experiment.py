@@ -14,6 +14,17 @@ sample around the best of a few maximum a posteriori searches (Powell,
 :func:`~leptotwin.calibration.sampler.find_map`): one from the prior medians and the others
 from prior draws (a *multistart*, so one poor local optimum does not set the start).
 
+In-vitro data. The ``viability`` rows of the experiment (its viability table) add their own
+negative log-likelihood to the in-vivo one (normal noise, ``sigma`` in %: ``0.5 ln(2π σ²) +
+0.5 ((y − h)/σ)²`` per well, as PEtab's). Their model value ``h`` is the twin's noise-free 72 h
+culture (:func:`viability_simulation`): :func:`leptotwin.model.culture.grow_culture` (the model
+of the virtual plate reader and of the calibration readouts' IC50s) with the pathway model and
+cell state of the catalogue at the estimated values, the catalogue's seeding and medium volume,
+as 100 × live cells of the well / live cells of the vehicle well (no agent) of the same cell
+line and perturbation. Pathway (``pathway.*``) and cell-line values (``<line>.mir449a``, ...)
+may then be estimated; the in-vivo tumour shares them, so in-vitro and in-vivo data inform them
+together.
+
 Growth step. The engine's burden is Richardson-extrapolated from the steps ``dt_h`` and
 ``dt_h / 2`` (:func:`~leptotwin.interop.petab.engine_simulation`); the calibration uses the
 coarsest of 4, 2, 1, 0.5 and 0.25 h whose half divides every BLI time. On ``examples/own-lab``
@@ -32,7 +43,9 @@ overlay: each value's posterior median with its 95 % interval, prior and the dat
 source; ``leptotwin simulate --catalog-overlay`` reads it), ``posterior_draws.csv``,
 ``diagnostics.csv`` (R-hat, bulk and tail ESS, emcee's tau, shrinkage, identifiability),
 ``correlations.csv``, ``identifiability.md``, ``fits.csv`` (every datum with the posterior
-median and 95 % interval of the model at it) and ``fits.png`` (the fits over the data).
+median and 95 % interval of the model at it; viability rows with their ``cell_line, drug,
+dose_nM, partner, partner_nM`` and ``time_h`` 72) and ``fits.png`` (the fits over the data; a
+viability panel of % of vehicle against dose).
 
 Population fits. The typical-mouse likelihood treats mice as identical. When the experiment
 file has a ``population`` block, each of its entries is also fitted as a nonlinear mixed-effects
@@ -78,7 +91,7 @@ from leptotwin.calibration.sampler import (
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.interop.petab import engine_simulation, simulation_nll
-from leptotwin.study.experiment import Experiment, PopulationEntry
+from leptotwin.study.experiment import VIABILITY_HOURS, Experiment, PopulationEntry
 
 if TYPE_CHECKING:
     from leptotwin.calibration.population import PopulationFit
@@ -97,6 +110,8 @@ __all__ = [
     "population_report",
     "population_table",
     "run_calibrate_experiment",
+    "viability_nll",
+    "viability_simulation",
     "virtual_data",
     "write_experiment_calibration",
 ]
@@ -137,9 +152,82 @@ def growth_step(exp: Experiment) -> float:
     )
 
 
+def viability_simulation(
+    exp: Experiment,
+    values: Mapping[str, float] | None = None,
+    *,
+    catalog: Catalog | None = None,
+    table: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The experiment's viability rows (or ``table``, same columns) with the twin's noise-free
+    72 h viability (column ``simulation``, % of vehicle) at the catalogue values ``values``
+    (path → value; the rest at the catalogue's).
+
+    Each distinct well (cell line, perturbation, agents and doses) is grown once by
+    :func:`leptotwin.model.culture.grow_culture` (RK4 at the calibration readouts' step,
+    :data:`leptotwin.calibration.readouts.CULTURE_DT_H`) from the catalogue's seeding
+    (``culture.seeding_cells``) in its medium volume, beside the vehicle well of its cell line
+    and perturbation; ``AREG`` is recombinant amphiregulin added at the start (nM).
+    """
+    from leptotwin.calibration.readouts import CULTURE_DT_H
+    from leptotwin.model.culture import grow_culture
+    from leptotwin.model.pathway import PathwayModel, cell_state
+
+    cat = (catalog or load_catalog()).with_values(dict(values or {}))
+    v = (exp.viability if table is None else table).copy()
+    sim = np.full(len(v), np.nan)
+    if len(v):
+        pm = PathwayModel.from_catalog(cat)
+        cells0 = cat.assay_value("culture", "seeding_cells")
+        volume_mL = cat.assay_value("culture", "medium_volume") * 1e-3
+        wells = list(zip(v["drug"], v["dose_nM"], v["partner"], v["partner_nM"], strict=True))
+        groups = v.groupby(["cell_line", "perturbation"], sort=False).indices
+        for (line, pert), rows in groups.items():
+            perts = [x.strip() for x in str(pert).split("+") if x.strip()]
+            state = cell_state(str(line), perts, catalog=cat)
+            keys = list(dict.fromkeys(wells[i] for i in rows))
+            agents = sorted({a for k in keys for a in (k[0], k[2]) if a})
+            conc = {a: np.zeros(len(keys) + 1) for a in agents}  # well 0: the vehicle
+            for j, (drug, dose, partner, partner_nM) in enumerate(keys, start=1):
+                conc[drug][j] += float(dose)
+                if partner:
+                    conc[partner][j] += float(partner_nM)
+            areg0 = conc.pop("AREG", 0.0)
+            live = grow_culture(
+                pm,
+                state,
+                conc,
+                cells0=np.full(len(keys) + 1, cells0),
+                areg0_nM=areg0,
+                volume_mL=volume_mL,
+                hours=VIABILITY_HOURS,
+                dt_h=CULTURE_DT_H,
+            ).live_cells
+            pct = dict(zip(keys, 100.0 * live[1:] / live[0], strict=True))
+            sim[rows] = [pct[wells[i]] for i in rows]
+    v["simulation"] = sim
+    return v
+
+
+def viability_nll(exp: Experiment, sim: pd.DataFrame) -> float:
+    """The negative log-likelihood of the viability rows ``sim`` (:func:`viability_simulation`'s
+    table: ``value`` and ``simulation`` in %) under the ``viability`` observable's normal noise:
+    ``sum 0.5 ln(2π σ²) + 0.5 ((y − h)/σ)²`` (0 without rows)."""
+    if len(sim) == 0:
+        return 0.0
+    s = exp.observables["viability"].sigma
+    r = (sim["value"].to_numpy(float) - sim["simulation"].to_numpy(float)) / s
+    return float(np.sum(0.5 * np.log(2 * np.pi * s**2) + 0.5 * r**2))
+
+
+def _has_viability(exp: Experiment) -> bool:
+    return exp.viability is not None and len(exp.viability) > 0
+
+
 class ExperimentLogLikelihood:
     """``theta -> log likelihood`` of the experiment's data (minus
-    :func:`~leptotwin.interop.petab.engine_nll`) with the estimated values at ``theta``.
+    :func:`~leptotwin.interop.petab.engine_nll` of the in-vivo data, minus :func:`viability_nll`
+    of the in-vitro data) with the estimated values at ``theta``.
 
     Parameters
     ----------
@@ -169,10 +257,21 @@ class ExperimentLogLikelihood:
         values = dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
         return engine_simulation(exp or self.exp, values, catalog=self.catalog, dt_h=self.dt_h)
 
+    def simulate_viability(
+        self, theta: np.ndarray, table: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """The viability rows (``table``, default the experiment's) with the model's value."""
+        values = dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
+        return viability_simulation(self.exp, values, catalog=self.catalog, table=table)
+
     def __call__(self, theta: np.ndarray) -> float:
         # a model value of 0 under log-normal noise (far in a prior's tail): -inf, no warning
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            value = -simulation_nll(self.exp, self.simulate(theta))
+            value = 0.0
+            if len(self.exp.measurements):
+                value -= simulation_nll(self.exp, self.simulate(theta))
+            if _has_viability(self.exp):
+                value -= viability_nll(self.exp, self.simulate_viability(theta))
         return value if math.isfinite(value) else -math.inf
 
 
@@ -186,7 +285,8 @@ def virtual_data(
 ) -> Experiment:
     """The experiment with its data replaced by virtual data from the calibration's own model:
     the engine's value at the catalogue values ``truth`` (the rest at the catalogue's), with
-    the experiment's noise model (log-normal or normal, ``sigma``) drawn by ``rng``. The
+    the experiment's noise model (log-normal or normal, ``sigma``) drawn by ``rng``; viability
+    rows: :func:`viability_simulation` plus normal noise (drawn after the in-vivo rows'). The
     round-trip check of :func:`calibrate_experiment` (its intervals should cover ``truth``)."""
     sim = engine_simulation(
         exp, dict(truth), catalog=catalog, dt_h=growth_step(exp) if dt_h is None else dt_h
@@ -200,7 +300,14 @@ def virtual_data(
     meas = exp.measurements.copy()
     meas["value"] = y
     meas["source"] = [f"virtual:{s}" for s in exp.measurements["source"]]
-    return replace(exp, measurements=meas)
+    viability = exp.viability
+    if _has_viability(exp):
+        vs = viability_simulation(exp, dict(truth), catalog=catalog)
+        sigma = exp.observables["viability"].sigma
+        viability = vs.drop(columns="simulation")
+        viability["value"] = vs["simulation"].to_numpy(float) + sigma * rng.standard_normal(len(vs))
+        viability["source"] = [f"virtual:{s}" for s in vs["source"]]
+    return replace(exp, measurements=meas, viability=viability)
 
 
 # --- population fits (nonlinear mixed effects) -------------------------------------------------
@@ -520,6 +627,10 @@ class ExperimentCalibration:
     provenance : dict
     population : list of PopulationResult
         The population fits of the file's ``population`` block (empty without one).
+    viability_curves : DataFrame or None
+        The model's viability (``model_median, model_low, model_high``) on a dense dose grid
+        per curve (``curve, cell_line, perturbation, drug, dose_nM, partner, partner_nM``), for
+        the figure; None without viability data.
     """
 
     experiment: Experiment
@@ -531,6 +642,7 @@ class ExperimentCalibration:
     map_theta: np.ndarray
     provenance: dict[str, Any] = field(default_factory=dict)
     population: list[PopulationResult] = field(default_factory=list)
+    viability_curves: pd.DataFrame | None = None
 
     @property
     def not_identifiable(self) -> list[str]:
@@ -565,7 +677,10 @@ class ExperimentCalibration:
 
 
 def _data_files(exp: Experiment) -> list[str]:
-    return sorted({str(s).split(":", 1)[0] for s in exp.measurements["source"]})
+    sources = list(exp.measurements["source"])
+    if exp.viability is not None:
+        sources += list(exp.viability["source"])
+    return sorted({str(s).split(":", 1)[0] for s in sources})
 
 
 def identifiability(
@@ -620,6 +735,8 @@ def _plot_grid(exp: Experiment) -> Experiment:
     """The experiment with its measurements replaced by a dense grid (per arm and observable,
     from 0 or the first datum to the last), for the fit curves."""
     m = exp.measurements
+    if m.empty:  # an in-vitro-only experiment
+        return exp
     rows = []
     step = growth_step(exp) / 2
     first_dose_h = load_catalog().in_vivo_value("lmc_mouse", "treatment_start") * 24.0
@@ -641,9 +758,45 @@ def _plot_grid(exp: Experiment) -> Experiment:
 def _bands(
     loglik: ExperimentLogLikelihood, thetas: np.ndarray, exp: Experiment
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if exp.measurements.empty:
+        return (np.zeros(0),) * 3  # type: ignore[return-value]
     sims = np.array([loglik.simulate(t, exp)["simulation"].to_numpy(float) for t in thetas])
     lo, med, hi = np.nanquantile(sims, [0.025, 0.5, 0.975], axis=0)
     return lo, med, hi
+
+
+def _viability_bands(
+    loglik: ExperimentLogLikelihood, thetas: np.ndarray, table: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if len(thetas) == 0:
+        return (np.full(len(table), np.nan),) * 3  # type: ignore[return-value]
+    sims = np.array(
+        [loglik.simulate_viability(t, table)["simulation"].to_numpy(float) for t in thetas]
+    )
+    lo, med, hi = np.nanquantile(sims, [0.025, 0.5, 0.975], axis=0)
+    return lo, med, hi
+
+
+_CURVE_KEYS = ["curve", "cell_line", "perturbation", "drug", "partner", "partner_nM"]
+
+
+def _viability_grid(table: pd.DataFrame) -> pd.DataFrame:
+    """Per curve, 41 doses log-spaced from a third of its lowest positive dose to 3 × its
+    highest (one decade around 1 nM for a curve of dose-0 rows only)."""
+    rows = []
+    for key, g in table.groupby(_CURVE_KEYS, sort=False):
+        x = g["dose_nM"].to_numpy(float)
+        x = x[x > 0]
+        lo, hi = (x.min() / 3, x.max() * 3) if x.size else (0.1, 10.0)
+        frame = pd.DataFrame({"dose_nM": np.logspace(np.log10(lo), np.log10(hi), 41)})
+        for k, v in zip(_CURVE_KEYS, key, strict=True):
+            frame[k] = v
+        rows.append(frame)
+    grid = pd.concat(rows, ignore_index=True)
+    for c in ("observable", "plate", "replicate", "source"):
+        grid[c] = "grid" if c != "observable" else "viability"
+    grid["value"] = np.nan
+    return grid[list(table.columns)]
 
 
 def calibrate_experiment(
@@ -764,6 +917,7 @@ def calibrate_experiment(
     fits = exp.measurements.copy()
     grid_exp = _plot_grid(exp)
     curves = grid_exp.measurements[["arm", "observable", "time_h"]].copy()
+    thetas = theta_all[:0]
     if fit_draws > 0:
         pick = np.linspace(0, len(theta_all) - 1, min(fit_draws, len(theta_all))).round()
         thetas = theta_all[pick.astype(int)]
@@ -772,16 +926,29 @@ def calibrate_experiment(
         bands = tuple((np.full(len(f), np.nan),) * 3 for f in (fits, curves))  # type: ignore[assignment]
     for frame, (lo, med, hi) in zip((fits, curves), bands, strict=True):
         frame["model_median"], frame["model_low"], frame["model_high"] = med, lo, hi
+    viability_curves = None
+    if _has_viability(exp):
+        assert exp.viability is not None
+        vfits = exp.viability.copy()
+        viability_curves = _viability_grid(vfits)
+        for frame in (vfits, viability_curves):
+            lo, med, hi = _viability_bands(loglik, thetas, frame)
+            frame["model_median"], frame["model_low"], frame["model_high"] = med, lo, hi
+        vfits.insert(1, "time_h", VIABILITY_HOURS)
+        fits = pd.concat([fits, vfits], ignore_index=True) if len(fits) else vfits
     map_theta = transform.to_theta(z_map[None, :])[0]
     provenance = {
         "experiment": str(exp.path),
         "name": exp.name,
         "data_files": _data_files(exp),
         "n_measurements": len(exp.measurements),
+        "n_viability": 0 if exp.viability is None else len(exp.viability),
         "n_below_lloq": exp.n_below_lloq,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "likelihood": "leptotwin.interop.petab.engine_nll (typical mouse per arm, the "
-        "experiment's noise model) + catalogue priors",
+        "experiment's noise model)"
+        + (" + viability_nll (noise-free 72 h culture)" if _has_viability(exp) else "")
+        + " + catalogue priors",
         "sampler": {k: v for k, v in sample.settings.items() if k != "init_scale"},
     }
     return ExperimentCalibration(
@@ -794,6 +961,7 @@ def calibrate_experiment(
         map_theta=map_theta,
         provenance=provenance,
         population=population,
+        viability_curves=viability_curves,
     )
 
 
@@ -870,23 +1038,27 @@ def identifiability_report(result: ExperimentCalibration) -> str:
 
 
 def fits_figure(result: ExperimentCalibration) -> Any:
-    """The fits over the data: one panel per observable, one colour per arm (data points by
-    mouse, posterior median and 95 % band of the typical mouse)."""
+    """The fits over the data: one panel per in-vivo observable, one colour per arm (data points
+    by mouse, posterior median and 95 % band of the typical mouse); with viability data a panel
+    of % of vehicle against dose, one colour per curve (dose 0 drawn left of the lowest dose)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    obs = list(dict.fromkeys(result.fits["observable"]))
-    fig, axes = plt.subplots(1, len(obs), figsize=(4.6 * len(obs), 3.8), squeeze=False)
+    vivo = result.fits[result.fits["observable"] != "viability"]
+    obs = list(dict.fromkeys(vivo["observable"]))
+    vitro = result.viability_curves is not None
+    n = len(obs) + vitro
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n + 1.6 * vitro, 3.8), squeeze=False)
     arms = list(dict.fromkeys(result.experiment.measurements["arm"]))
     colours = {a: f"C{i}" for i, a in enumerate(arms)}
     t0_h = load_catalog().in_vivo_value("lmc_mouse", "treatment_start") * 24.0
-    for ax, oid in zip(axes[0], obs, strict=True):
+    for ax, oid in zip(axes[0], obs, strict=False):
         o = result.experiment.observables[oid]
         for arm in arms:
             c = result.curves[(result.curves["observable"] == oid) & (result.curves["arm"] == arm)]
-            d = result.fits[(result.fits["observable"] == oid) & (result.fits["arm"] == arm)]
+            d = vivo[(vivo["observable"] == oid) & (vivo["arm"] == arm)]
             if d.empty:
                 continue
             # BLI in days after inoculation, PK in hours after treatment start (as in the files)
@@ -897,15 +1069,36 @@ def fits_figure(result: ExperimentCalibration) -> Any:
             ax.plot(td, d["value"], "o", ms=4, color=colours[arm], alpha=0.8)
         if o.noise == "lognormal":
             ax.set_yscale("log")
-            d = result.fits[result.fits["observable"] == oid]
+            d = vivo[vivo["observable"] == oid]
             low = np.nanmin(np.r_[d["value"], d["model_low"]])
             ax.set_ylim(bottom=0.5 * low)
         ax.set_xlabel("day after inoculation" if oid == "total_flux" else "h after treatment start")
         ax.set_ylabel(f"{oid} ({o.unit})")
         ax.legend(fontsize=8)
+    if vitro:
+        _viability_panel(axes[0][-1], result)
     fig.suptitle(f"{result.experiment.name}: posterior median and 95 % band over the data")
     fig.tight_layout()
     return fig
+
+
+def _viability_panel(ax: Any, result: ExperimentCalibration) -> None:
+    curves = result.viability_curves
+    assert curves is not None
+    d = result.fits[result.fits["observable"] == "viability"]
+    positive = np.r_[d["dose_nM"][d["dose_nM"] > 0], curves["dose_nM"]]
+    x0 = float(np.min(positive)) / 10  # where dose 0 is drawn
+    for i, (label, c) in enumerate(curves.groupby("curve", sort=False)):
+        colour = f"C{i % 10}"
+        ax.fill_between(c["dose_nM"], c["model_low"], c["model_high"], color=colour, alpha=0.2)
+        ax.plot(c["dose_nM"], c["model_median"], color=colour, label=str(label))
+        g = d[d["curve"] == label]
+        ax.plot(np.where(g["dose_nM"] > 0, g["dose_nM"], x0), g["value"], "o", ms=3, color=colour)
+    ax.set_xscale("log")
+    ax.axvline(x0 * 3, color="0.8", lw=0.8)
+    ax.set_xlabel(f"dose (nM; dose 0 at {x0:.2g})")
+    ax.set_ylabel(f"viability after {VIABILITY_HOURS:g} h (% of vehicle)")
+    ax.legend(fontsize=6)
 
 
 def write_experiment_calibration(

@@ -1,14 +1,15 @@
-"""A lab's own in-vivo experiment, described for calibration and PEtab export (``experiment.yaml``).
+"""A lab's own experiment, described for calibration and PEtab export (``experiment.yaml``).
 
 An experiment file says what was done (arms, regimens, which mice), where the data are and how
 they map to the twin's observables, how noisy each observable is, and which catalogue values the
 data should inform. Schema (every key other than those marked optional is required)::
 
     name: own-lab-demo                 # text; names the PEtab problem
-    model: lmc_mouse                   # the in-vivo LMC twin of the mouse (the only model so far)
-    inoculum: A925L/AR                 # A925L/AR or A925LPE3, as in protocols
-    days: 28                           # follow-up, days after inoculation (dose events up to here)
-    arms:                              # arm name -> regimens (drug -> text in the regimen
+    model: lmc_mouse                   # the LMC twin of the mouse (the only model so far)
+    inoculum: A925L/AR                 # A925L/AR or A925LPE3, as in protocols (*)
+    days: 28                           # follow-up, days after inoculation (dose events up to
+                                       #   here) (*)
+    arms:                              # arm name -> regimens (drug -> text in the regimen (*)
       vehicle:                         #   grammar, timed from treatment start) and its mice
         regimens: {}
         subjects: [m01, m02, m03]
@@ -19,13 +20,19 @@ data should inform. Schema (every key other than those marked optional is requir
       bli: bli.csv                     # optional; tidy BLI table: mouse, arm, day, total_flux_p_s
       pk: pk.csv                       # optional; PK table: subject, time_h, drug, matrix,
                                        #   concentration, unit, lloq
+      viability: viability.csv        # optional; in-vitro dose-response table: cell_line,
+                                       #   drug, dose (nM), response (% of vehicle); optional
+                                       #   perturbation, partner_drug, partner_conc_nM, plate,
+                                       #   well, replicate, curve
     observables:                       # id -> unit, noise model and its SD
       total_flux: {unit: p/s, noise: lognormal, sigma: 0.3}
       plasma:osimertinib: {unit: nM, noise: lognormal, sigma: 0.2}
       csf:osimertinib: {unit: ng/mL, noise: normal, sigma: 0.05}
+      viability: {unit: "%", noise: normal, sigma: 8}
     estimate:                          # optional; catalogue paths (``leptotwin catalog``)
       - pathway.birth_max
       - osimertinib.pk.mouse.CL
+      - pathway.egfr_weight            #   pathway and cell-line values too (A925L/AR.mir449a)
     population:                        # optional; nonlinear mixed-effects PK (FOCE-I), one fit
       - drug: osimertinib              #   per drug and matrix (leptotwin calibrate)
         matrix: plasma                 # plasma or csf
@@ -36,11 +43,17 @@ data should inform. Schema (every key other than those marked optional is requir
         blq: m1                        # optional: m1 (default, samples below the LLOQ left
                                        #   out) or m3 (censored in the likelihood)
 
+(*) ``inoculum``, ``days`` and ``arms`` describe the mice: required with an in-vivo
+observable (``total_flux``, ``plasma:<drug>``, ``csf:<drug>``) or a ``population`` block, and
+may be left out of an in-vitro-only experiment (``viability`` data alone).
+
 Observables: ``total_flux`` (BLI total flux over the ROI, p/s: live cells × the median flux per
-cell seen by the camera + the median background, ``bli`` block of the assay catalogue) and
+cell seen by the camera + the median background, ``bli`` block of the assay catalogue),
 ``plasma:<drug>`` / ``csf:<drug>`` (total plasma and CSF concentration of a drug or active
-metabolite, ``nM`` or ``ng/mL``). Noise: ``lognormal`` (``sigma`` is the SD of ln y) or
-``normal`` (``sigma`` in the observable's unit).
+metabolite, ``nM`` or ``ng/mL``) and ``viability`` (in-vitro viability after a 72 h exposure, %
+of the vehicle wells of the same cell line and perturbation; unit ``%``, noise ``normal``).
+Noise: ``lognormal`` (``sigma`` is the SD of ln y) or ``normal`` (``sigma`` in the observable's
+unit).
 
 Data. The BLI table is the tidy format the virtual imager writes and :mod:`leptotwin.analysis.
 growth` reads (``day``: days after inoculation). The PK table has one row per sample:
@@ -49,6 +62,17 @@ regimens), ``drug``, ``matrix`` (``plasma`` or ``csf``), ``concentration``, ``un
 observable's) and ``lloq`` (same unit; empty when not reported). A sample below its LLOQ is
 below the quantification limit and is left out of the likelihood (Beal's method M1; PEtab v1 has
 no censoring); the loader counts them.
+
+In-vitro data. The viability table is the tidy dose-response table the toolkit writes
+(:func:`leptotwin.formats.plate_layout.to_dose_response`, after ``normalise_to_controls``): one
+row per well with ``cell_line`` (a catalogue line: ``leptotwin catalog``), ``drug`` (a drug
+with a pathway potency, or ``AREG``: recombinant amphiregulin), ``dose`` (nM, >= 0; a column
+``dose_nM`` is read the same) and ``response`` (% of vehicle); optional ``perturbation`` (a
+catalogue perturbation, e.g. ``siAREG``; several joined by ``+``), ``partner_drug`` and
+``partner_conc_nM`` (a second agent at a fixed dose in every well of the curve, the vehicle
+wells excepted), ``plate``, ``well``, ``replicate`` and ``curve`` (kept, not used). Its model
+value is the twin's noise-free 72 h culture (:func:`leptotwin.study.calibrate_experiment.
+viability_simulation`). Exposure 72 h (:data:`VIABILITY_HOURS`).
 
 Population. Each ``population`` entry asks ``leptotwin calibrate`` for a population fit
 (:func:`leptotwin.calibration.population.fit_population_pk`: one compartment, first-order
@@ -69,8 +93,11 @@ and the field: an unknown key, model, inoculum, observable or noise model; a reg
 cannot read; a data row whose observable is not declared, whose unit differs from the declared
 one, whose concentration or LLOQ is negative, whose subject is in no arm, or whose subject's arm
 gives no dose of the drug (a subject without dose records); a BLI mouse in another arm than the
-YAML says; a population entry whose drug and matrix have no rows in the PK table, whose matrix
-or random effect is unknown, whose drug no arm gives orally, or which repeats another entry.
+YAML says; a viability table without one of its columns, with an unknown cell line, drug or
+perturbation, a negative dose, a response that is no number or above 1000 % (a raw signal?);
+in-vivo observables without ``inoculum``, ``days`` or ``arms``; a population entry whose drug
+and matrix have no rows in the PK table, whose matrix or random effect is unknown, whose drug no
+arm gives orally, or which repeats another entry.
 """
 
 from __future__ import annotations
@@ -97,6 +124,9 @@ __all__ = [
     "BLI_OBSERVABLE",
     "PK_COLUMNS",
     "POPULATION_PARAMETERS",
+    "VIABILITY_COLUMNS",
+    "VIABILITY_HOURS",
+    "VIABILITY_OBSERVABLE",
     "Experiment",
     "Observable",
     "PopulationEntry",
@@ -115,6 +145,28 @@ _PK_UNITS = ("nM", "ng/mL")
 _MAX_PK = {"nM": 1e7, "ng/mL": 1e7}
 _MAX_FLUX_P_S = 1e13
 _MATRICES = ("plasma", "csf")
+VIABILITY_OBSERVABLE = "viability"
+#: The columns of :attr:`Experiment.viability` (one row per well of the viability table).
+VIABILITY_COLUMNS = (
+    "observable",
+    "curve",
+    "cell_line",
+    "perturbation",
+    "drug",
+    "dose_nM",
+    "partner",
+    "partner_nM",
+    "plate",
+    "replicate",
+    "value",
+    "source",
+)
+#: Exposure of the in-vitro viability assay (h), as the study's viability protocol.
+VIABILITY_HOURS = 72.0
+#: A response above this (% of vehicle) is a raw reader signal, not a normalised one.
+_MAX_RESPONSE_PCT = 1000.0
+#: Recombinant amphiregulin as an agent of a well (nM), as in the virtual plate layouts.
+_LIGAND = "AREG"
 #: The parameters of the population PK model that can carry a random effect (those of
 #: :data:`leptotwin.calibration.population.PARAMETERS`, not imported: it loads scipy).
 POPULATION_PARAMETERS = ("CL", "V", "ka")
@@ -137,6 +189,7 @@ class _DataSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bli: str | None = None
     pk: str | None = None
+    viability: str | None = None
 
 
 class _PopulationSpec(BaseModel):
@@ -155,9 +208,9 @@ class _ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
     model: Literal["lmc_mouse"]
-    inoculum: Literal["A925LPE3", "A925L/AR"]
-    days: Annotated[float, Field(gt=0, le=MAX_FOLLOW_UP_DAYS, allow_inf_nan=False)]
-    arms: dict[str, _ArmSpec] = Field(min_length=1)
+    inoculum: Literal["A925LPE3", "A925L/AR"] | None = None
+    days: Annotated[float, Field(gt=0, le=MAX_FOLLOW_UP_DAYS, allow_inf_nan=False)] | None = None
+    arms: dict[str, _ArmSpec] = Field(default_factory=dict, min_length=1)
     data: _DataSpec
     observables: dict[str, _ObservableSpec] = Field(min_length=1)
     estimate: list[str] = Field(default_factory=list)
@@ -194,7 +247,8 @@ class PopulationEntry:
 
 @dataclass(frozen=True)
 class Observable:
-    """One observable: ``kind`` is ``bli``, ``plasma`` or ``csf``; ``drug`` is None for BLI."""
+    """One observable: ``kind`` is ``bli``, ``plasma``, ``csf`` or ``viability``; ``drug`` is
+    None for BLI and viability."""
 
     id: str
     kind: str
@@ -210,9 +264,11 @@ class Experiment:
 
     Attributes
     ----------
-    name, model, inoculum : str
-    days : float
-        Follow-up (days after inoculation).
+    name, model : str
+    inoculum : str or None
+        None for an in-vitro-only experiment.
+    days : float or None
+        Follow-up (days after inoculation); None for an in-vitro-only experiment.
     species : str
         ``mouse`` for ``lmc_mouse``.
     arms : tuple of Arm
@@ -241,12 +297,16 @@ class Experiment:
         ``subject, arm, observable, time_h`` (hours after inoculation), ``value`` (the reported
         concentration), ``lloq`` (the observable's unit), ``source``. None when not known (a
         PEtab problem read back: its fits then have no censored samples).
+    viability : DataFrame or None
+        The in-vitro viability table, one row per well (columns :data:`VIABILITY_COLUMNS`:
+        ``dose_nM`` and ``partner_nM`` in nM, ``value`` the response in % of vehicle,
+        ``source`` ``file:row``); None without one.
     """
 
     name: str
     model: str
-    inoculum: str
-    days: float
+    inoculum: str | None
+    days: float | None
     species: str
     arms: tuple[Arm, ...]
     subjects: dict[str, str]
@@ -259,6 +319,7 @@ class Experiment:
     population: tuple[PopulationEntry, ...] = ()
     below_lloq: dict[str, int] = field(default_factory=dict)
     censored: pd.DataFrame | None = field(default=None, repr=False)
+    viability: pd.DataFrame | None = field(default=None, repr=False)
 
     def arm(self, name: str) -> Arm:
         return next(a for a in self.arms if a.name == name)
@@ -321,14 +382,24 @@ def load_experiment_file(
             p.parent / spec.data.pk, spec.data.pk, observables, subjects, arms, cat, species, t0_h
         )
         frames.append(pk)
-    if not frames or sum(len(f) for f in frames) == 0:
-        raise _error(source, lines, ("data",), "no data to fit", expected="a bli or pk table")
-    measurements = pd.concat(frames, ignore_index=True)
+    viability = None
+    if spec.data.viability is not None:
+        viability = _viability_rows(
+            p.parent / spec.data.viability, spec.data.viability, observables, cat
+        )
+    n_vitro = 0 if viability is None else len(viability)
+    if sum(len(f) for f in frames) + n_vitro == 0:
+        raise _error(
+            source, lines, ("data",), "no data to fit", expected="a bli, pk or viability table"
+        )
+    measurements = (
+        pd.concat(frames, ignore_index=True) if frames else _censored_frame([]).drop(columns="lloq")
+    )
     exp = Experiment(
         name=spec.name,
         model=spec.model,
         inoculum=spec.inoculum,
-        days=float(spec.days),
+        days=None if spec.days is None else float(spec.days),
         species=species,
         arms=arms,
         subjects=subjects,
@@ -341,6 +412,7 @@ def load_experiment_file(
         population=_population(spec, arms, observables, source, lines),
         below_lloq=n_blq,
         censored=censored,
+        viability=viability,
     )
     for entry in exp.population:  # the data of each fit, checked now rather than after sampling
         population_data(exp, entry, catalog=cat, lines=lines)
@@ -373,7 +445,7 @@ def experiment_from_design(
         name=spec.name,
         model=spec.model,
         inoculum=spec.inoculum,
-        days=float(spec.days),
+        days=None if spec.days is None else float(spec.days),
         species="mouse",
         arms=arms,
         subjects=subjects,
@@ -412,8 +484,21 @@ def _design(
         ) from None
     cat = catalog or load_catalog()
     species = "mouse"
-    arms, subjects = _arms(spec, cat, species, source, lines)
     observables = _observables(spec, cat, species, source, lines)
+    in_vivo = [o for o in spec.observables if o != VIABILITY_OBSERVABLE]
+    if in_vivo or spec.population or spec.data.bli or spec.data.pk:
+        why = f"observable {in_vivo[0]}" if in_vivo else "bli or pk data, or a population block"
+        for key in ("inoculum", "days", "arms"):
+            if not getattr(spec, key):
+                raise _error(
+                    source,
+                    lines,
+                    (key,),
+                    f"missing field: the mice of an in-vivo experiment ({why})",
+                    expected="inoculum, days and arms (only an in-vitro-only experiment, "
+                    "viability data alone, leaves them out)",
+                )
+    arms, subjects = _arms(spec, cat, species, source, lines)
     for i, q in enumerate(spec.estimate):
         try:
             quantity = cat.quantity(q)
@@ -484,6 +569,22 @@ def _observables(
                 )
             out[oid] = Observable(oid, "bli", None, "p/s", body.noise, body.sigma)
             continue
+        if oid == VIABILITY_OBSERVABLE:
+            if body.unit != "%":
+                raise _error(
+                    source, lines, (*where, "unit"), "unit mismatch", body.unit, "% (of vehicle)"
+                )
+            if body.noise != "normal":
+                raise _error(
+                    source,
+                    lines,
+                    (*where, "noise"),
+                    "viability takes normal noise (a response near 0 % has no logarithm)",
+                    body.noise,
+                    "normal, sigma in %",
+                )
+            out[oid] = Observable(oid, "viability", None, "%", body.noise, body.sigma)
+            continue
         kind, _, drug = oid.partition(":")
         if kind not in _MATRICES or not drug:
             raise _error(
@@ -492,7 +593,7 @@ def _observables(
                 where,
                 "unknown observable",
                 oid,
-                f"{BLI_OBSERVABLE}, plasma:<drug> or csf:<drug>",
+                f"{BLI_OBSERVABLE}, plasma:<drug>, csf:<drug> or {VIABILITY_OBSERVABLE}",
             )
         try:
             cat.pk_parameters(drug, species)
@@ -574,6 +675,131 @@ def _bli_rows(
             "source": [f"{name}:{_row(table, i)}" for i in range(len(table))],
         }
     )
+
+
+def _viability_rows(
+    path: Path, name: str, observables: dict[str, Observable], cat: Catalog
+) -> pd.DataFrame:
+    """:attr:`Experiment.viability` from the viability table (see the module docstring)."""
+    from leptotwin.model.pathway import PathwayModel
+
+    if VIABILITY_OBSERVABLE not in observables:
+        raise LeptotwinError(
+            "unknown observable: the viability table has no observable in the experiment file",
+            source=name,
+            field="response",
+            expected=f'observables: {{{VIABILITY_OBSERVABLE}: {{unit: "%", noise: normal, '
+            "sigma: ...}}",
+        )
+    raw = _read_table(path, name)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    if "dose" not in raw.columns and "dose_nM" in raw.columns:
+        raw = raw.rename(columns={"dose_nM": "dose"})
+    for col in ("cell_line", "drug", "dose", "response"):
+        if col not in raw.columns:
+            raise LeptotwinError(
+                "missing column",
+                source=name,
+                field=col,
+                expected="columns cell_line, drug, dose (nM), response (% of vehicle); "
+                "optional perturbation, partner_drug, partner_conc_nM, plate, replicate",
+            )
+    if raw.empty:
+        raise LeptotwinError("no rows", source=name, expected="one row per well")
+    drugs = sorted(PathwayModel.from_catalog(cat).drugs)
+    agents = (*drugs, _LIGAND)
+
+    def text(col: str) -> list[str]:
+        return [str(x).strip() for x in raw[col]] if col in raw.columns else [""] * len(raw)
+
+    rows = []
+    for i, (line, pert, drug, dose, resp, partner, pconc, plate, rep) in enumerate(
+        zip(
+            text("cell_line"),
+            text("perturbation"),
+            text("drug"),
+            text("dose"),
+            text("response"),
+            text("partner_drug"),
+            text("partner_conc_nM"),
+            text("plate"),
+            text("replicate"),
+            strict=True,
+        )
+    ):
+        where = f"row {i + 2}"
+        if line not in cat.cell_lines:
+            raise LeptotwinError(
+                "unknown cell line",
+                source=name,
+                field=f"{where}, cell_line",
+                value=line,
+                expected="one of " + ", ".join(sorted(cat.cell_lines)),
+            )
+        for p_name in (x.strip() for x in pert.split("+") if x.strip()):
+            if p_name not in cat.perturbations:
+                raise LeptotwinError(
+                    "unknown perturbation",
+                    source=name,
+                    field=f"{where}, perturbation",
+                    value=p_name,
+                    expected="one of " + ", ".join(sorted(cat.perturbations)),
+                )
+        for col, agent in (("drug", drug), ("partner_drug", partner)):
+            if (agent or col == "drug") and agent not in agents:
+                raise LeptotwinError(
+                    "unknown drug",
+                    source=name,
+                    field=f"{where}, {col}",
+                    value=agent,
+                    expected="a drug with a pathway potency (" + ", ".join(drugs) + ") or "
+                    f"{_LIGAND} (recombinant amphiregulin)",
+                )
+        x = _number(dose, name, f"{where}, dose")
+        y = _number(resp, name, f"{where}, response")
+        if x < 0:
+            raise LeptotwinError(
+                "negative dose", source=name, field=f"{where}, dose", value=x, expected="nM, >= 0"
+            )
+        if abs(y) > _MAX_RESPONSE_PCT:
+            raise LeptotwinError(
+                "implausible response",
+                source=name,
+                field=f"{where}, response",
+                value=y,
+                expected=f"% of vehicle, within ±{_MAX_RESPONSE_PCT:g} (a raw reader signal? "
+                "normalise it to the vehicle wells first)",
+            )
+        xp = 0.0
+        if partner:
+            xp = _number(pconc, name, f"{where}, partner_conc_nM")
+            if xp < 0:
+                raise LeptotwinError(
+                    "negative dose",
+                    source=name,
+                    field=f"{where}, partner_conc_nM",
+                    value=xp,
+                    expected="nM, >= 0",
+                )
+        elif pconc not in ("", "0", "0.0", "nan", "NaN"):
+            raise LeptotwinError(
+                "a partner dose without a partner drug",
+                source=name,
+                field=f"{where}, partner_drug",
+                value=pconc,
+                expected="the partner's name in partner_drug, or an empty partner_conc_nM",
+            )
+        extra = [pert] if pert else []
+        extra += [f"+ {partner} {xp:g} nM"] if partner else []
+        label = " | ".join([line, drug, *extra])
+        rows.append(
+            (VIABILITY_OBSERVABLE, label, line, pert, drug, x, partner, xp, plate, rep, y,
+             f"{name}:{where}")
+        )  # fmt: skip
+    frame = pd.DataFrame(rows, columns=list(VIABILITY_COLUMNS))
+    for c in ("dose_nM", "partner_nM", "value"):
+        frame[c] = frame[c].astype(float)
+    return frame
 
 
 def _number(text: str, name: str, where: str, *, blank_ok: bool = False) -> float:
