@@ -151,9 +151,8 @@ def test_model_value_is_half_at_the_readouts_ic50(tmp_path):
     assert sim.iloc[2] / sim.iloc[3] == pytest.approx(0.5, abs=5e-4)
 
 
-def test_in_vitro_nll_adds_to_the_in_vivo_one(tmp_path):
-    """An experiment with PK and viability data: the log likelihood is minus the sum of the
-    engine's in-vivo NLL and the viability NLL."""
+def _both(tmp_path: Path) -> Path:
+    """An experiment with PK (two mice) and viability data (six wells)."""
     pk = "\n".join(
         f"{m},{t},osimertinib,plasma,{c},nM,"
         for m, c in (("m1", 300.0), ("m2", 250.0))
@@ -179,7 +178,13 @@ observables:
   viability: {{unit: "%", noise: normal, sigma: {SIGMA}}}
 estimate: [{EGFR_W}, osimertinib.pk.mouse.CL]
 """
-    exp = load_experiment_file(write(tmp_path, yaml=yaml, rows=_rows()[:6]))
+    return write(tmp_path, yaml=yaml, rows=_rows()[:6])
+
+
+def test_in_vitro_nll_adds_to_the_in_vivo_one(tmp_path):
+    """An experiment with PK and viability data: the log likelihood is minus the sum of the
+    engine's in-vivo NLL and the viability NLL."""
+    exp = load_experiment_file(_both(tmp_path))
     theta = np.array([5.5, 3.0])
     values = {EGFR_W: 5.5, "osimertinib.pk.mouse.CL": 3.0}
     loglik = ExperimentLogLikelihood(exp, [EGFR_W, "osimertinib.pk.mouse.CL"])
@@ -187,6 +192,18 @@ estimate: [{EGFR_W}, osimertinib.pk.mouse.CL]
     vitro = viability_nll(exp, viability_simulation(exp, values))
     assert vivo > 0 and vitro > 0
     assert loglik(theta) == pytest.approx(-(vivo + vitro), rel=1e-12)
+
+
+def test_example_file_matches_its_truth():
+    """examples/own-lab/viability.yaml: its wells (virtual plate reader) scatter around the
+    model at the stated truth with about the declared sigma."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "own-lab" / "viability.yaml"
+    exp = load_experiment_file(example)
+    sim = viability_simulation(exp, {EGFR_W: 4.8, MIR: 0.3})
+    r = sim["value"] - sim["simulation"]
+    assert len(sim) == 120
+    assert 4.0 < r.std() < 8.0
+    assert abs(r.mean()) < 3.0
 
 
 # --- round trip ------------------------------------------------------------------------------
@@ -228,6 +245,17 @@ def test_fits_include_the_viability_data(tmp_path):
     np.testing.assert_allclose(vehicle["model_median"], 100.0)
     assert paths["figure"].stat().st_size > 10_000
     assert "n_viability: 64" in (tmp_path / "out" / "overlay.yaml").read_text()
+
+
+def test_pk_and_viability_together(tmp_path):
+    """In-vivo and in-vitro data in one calibration: both in fits.csv and the figure."""
+    exp = load_experiment_file(_both(tmp_path))
+    res = calibrate_experiment(exp, seed=0, **{**FAST, "n_steps": 30, "burn": 10})
+    paths = write_experiment_calibration(res, tmp_path / "out")
+    fits = pd.read_csv(paths["fits"])
+    assert fits["observable"].value_counts().to_dict() == {"viability": 6, "plasma:osimertinib": 4}
+    assert fits["model_median"].notna().all()
+    assert paths["figure"].stat().st_size > 10_000
 
 
 # --- bad input -------------------------------------------------------------------------------
