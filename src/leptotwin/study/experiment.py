@@ -20,7 +20,7 @@ data should inform. Schema (every key other than those marked optional is requir
       bli: bli.csv                     # optional; tidy BLI table: mouse, arm, day, total_flux_p_s
       pk: pk.csv                       # optional; PK table: subject, time_h, drug, matrix,
                                        #   concentration, unit, lloq
-      viability: viability.csv        # optional; in-vitro dose-response table: cell_line,
+      viability: viability.csv         # optional; in-vitro dose-response table: cell_line,
                                        #   drug, dose (nM), response (% of vehicle); optional
                                        #   perturbation, partner_drug, partner_conc_nM, plate,
                                        #   well, replicate, curve
