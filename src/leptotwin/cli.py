@@ -638,10 +638,12 @@ def calibrate(
     """Estimate the catalogue values an experiment file names from its data (emcee posterior):
     overlay.yaml for simulate --catalog-overlay, draws, diagnostics, fits, identifiability.
 
-    The likelihood is export-petab's (the typical mouse of each arm, the file's noise model);
-    the priors are the catalogue's. See docs/petab.md. A population: block in the file adds
-    population PK fits (FOCE-I, between-mouse variability) of its drugs and matrices:
-    population_<drug>_<matrix>.csv, its _eta.csv and population.md (examples/own-lab/README.md)."""
+    The in-vivo likelihood is export-petab's (the typical mouse of each arm, the file's noise
+    model); in-vitro viability data (data: viability:) add the twin's noise-free 72 h culture
+    against each well; the priors are the catalogue's. See docs/petab.md. A population: block in
+    the file adds population PK fits (FOCE-I, between-mouse variability; blq: m3 for samples
+    below the LLOQ) of its drugs and matrices: population_<drug>_<matrix>.csv, its _eta.csv and
+    population.md (examples/own-lab/README.md)."""
     from leptotwin.study.calibrate_experiment import run_calibrate_experiment
 
     if (experiment is None) == (petab is None):
