@@ -12,18 +12,31 @@ how many blocks agree to 1e-6 (where they differ, the package's slice fit stoppe
 optimum; see tests/analysis/test_synergy.py). A warm-up call loads the compiled kernels
 first. Without the ``synergy`` package (1.0.0) installed the comparison is skipped, with a note.
 
+Bliss alone and HSA alone (issue 14 item 4) are timed at 10^2, 10^3 and 10^4 blocks
+(``--sizes``) against the package's loop over every block (its ``fit`` on each block's arrays,
+the grouping into blocks not timed), ours and the package's interleaved, ``--repeats`` times
+(default 5): medians and the ratio package / ours. Ours is the whole call (long table in:
+input checks, unit check, packing, scores, tables out); the share of the input checks
+(``check_table`` and ``unify_units``, timed interleaved too) is printed beside it.
+
 The command line is timed too, as a user runs it (issue 14): ``leptotwin synergy --scale
 viability`` in its own process on the same blocks written as a CSV, with its default outputs
-(tables and the summary figures), next to the API's all-four time; printed with the ratio
+(tables, sensitivity scores and the summary figures: heatmaps of the top blocks per method and
+the distribution of the block means), interleaved ``--cli-repeats`` times (default 3) with the
+API doing the same work (the default methods and ``sensitivity=True``, as the command does) and
+with the API's default call (all four scores, no sensitivity scores); printed with the ratios
 CLI / API, its peak memory and the number of files written, and once more with ``--figures
-none`` (what start-up and the CSVs cost without figures); ``--no-cli`` skips both.
+none``; ``--no-cli`` skips these. ``--bliss-hsa-only`` runs the Bliss/HSA sizes and the command
+line only.
 
-Run: ``PYTHONPATH=src python benchmarks/synergy.py [n_blocks] [--sample 200] [--no-cli]``
+Run: ``PYTHONPATH=src python benchmarks/synergy.py [n_blocks] [--sample 200] [--no-cli]
+[--sizes 100,1000,10000] [--repeats 5] [--cli-repeats 3] [--bliss-hsa-only]``
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 import time
@@ -34,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from _cli import machine, time_cli  # benchmarks/_cli.py (its folder is on sys.path)
+from leptotwin.analysis._synergy_input import check_table, unify_units
 from leptotwin.analysis._synergy_musyc import simulate_blocks
 from leptotwin.analysis.synergy import synergy_scores
 
@@ -50,11 +64,7 @@ def reference_seconds(
 ) -> tuple[dict[str, float], dict[object, np.ndarray]]:
     """Seconds per block of the synergy package's models on ``blocks``, and its ZIP scores
     (fractions, in the order of each block's rows) with the fitted ZIP model."""
-    # this file is called synergy.py: keep its folder from shadowing the package
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    sys.modules.pop("synergy", None)
-    from synergy.combination import HSA, ZIP, Bliss, Loewe
+    HSA, ZIP, Bliss, Loewe = _package("HSA", "ZIP", "Bliss", "Loewe")
 
     out, zip_scores = {}, {}
     groups = {k: g for k, g in df[df["block_id"].isin(blocks)].groupby("block_id")}
@@ -130,15 +140,125 @@ def zip_agreement(df: pd.DataFrame, ours: pd.DataFrame, theirs: dict) -> str:
     )
 
 
+def _package(*names: str) -> list[type]:
+    """Classes of ``synergy.combination`` (ImportError without the package)."""
+    # this file is called synergy.py: keep its folder from shadowing the package
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    if "synergy" in sys.modules and not hasattr(sys.modules["synergy"], "combination"):
+        sys.modules.pop("synergy", None)
+    import synergy.combination as comb
+
+    return [getattr(comb, name) for name in names]
+
+
+def _seconds(fn: object) -> float:
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def bliss_hsa_sizes(sizes: list[int], repeats: int, rng: np.random.Generator) -> None:
+    """Bliss alone and HSA alone: ours (the whole call) against the package's loop over every
+    block, interleaved, ``repeats`` times per size; medians, ratio package / ours, and the
+    share of our time spent in the input checks (``check_table`` + ``unify_units``)."""
+    try:
+        classes = dict(zip(("Bliss", "HSA"), _package("Bliss", "HSA"), strict=True))
+    except ImportError as exc:
+        print(f"Bliss/HSA sizes skipped ({exc}): install synergy==1.0.0")
+        return
+    print(
+        f"Bliss alone and HSA alone, medians of {repeats} interleaved repeats (ours: long "
+        "table in, tables out; package: its fit per block on the block's arrays)"
+    )
+    for n in sizes:
+        df = simulate(n, rng)
+        blocks = [
+            (g["conc_r"].to_numpy(), g["conc_c"].to_numpy(), g["response"].to_numpy() / 100)
+            for _, g in df.groupby("block_id", sort=False)
+        ]
+
+        def package(cls: type, blocks: list = blocks) -> None:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                for d1, d2, e in blocks:
+                    cls().fit(d1, d2, e)
+
+        def checks(df: pd.DataFrame = df) -> None:
+            unify_units(check_table(df, "bench"), "bench")
+
+        synergy_scores(df.head(64 * 4), methods=["Bliss"], scale="viability")  # warm
+        times: dict[str, list[float]] = {}
+        for _ in range(repeats):
+            for m, cls in classes.items():
+                ours = functools.partial(synergy_scores, df, methods=[m], scale="viability")
+                times.setdefault(f"ours {m}", []).append(_seconds(ours))
+                times.setdefault(f"package {m}", []).append(_seconds(lambda cls=cls: package(cls)))
+            times.setdefault("checks", []).append(_seconds(checks))
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        for m in classes:
+            ours, theirs = med[f"ours {m}"], med[f"package {m}"]
+            checked = med["checks"]
+            print(
+                f"  {m:5s} {n:>6d} blocks: ours {ours * 1e3:8.1f} ms "
+                f"({ours / n * 1e6:6.1f} us/block)  package {theirs * 1e3:8.1f} ms "
+                f"({theirs / n * 1e6:6.1f} us/block)  package / ours {theirs / ours:5.2f}x;  "
+                f"input checks {checked * 1e3:6.1f} ms ({checked / ours:.0%} of ours)"
+            )
+
+
+def cli_against_api(df: pd.DataFrame, repeats: int) -> None:
+    """``leptotwin synergy`` in its own process (default outputs, then ``--figures none``)
+    against the API doing the same work (default methods, sensitivity scores) and the API's
+    default call, interleaved; medians."""
+    times: dict[str, list[float]] = {}
+    peak, n_files = 0.0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "blocks.csv"
+        df.to_csv(data, index=False)
+        args_cli = ["synergy", str(data), "--scale", "viability"]
+        for _ in range(repeats):
+            wall, peak, n_files = time_cli(args_cli, Path(tmp))
+            times.setdefault("cli", []).append(wall)
+            times.setdefault("api same work", []).append(_seconds(
+                lambda: synergy_scores(df, scale="viability", sensitivity=True)))  # fmt: skip
+            times.setdefault("api", []).append(
+                _seconds(lambda: synergy_scores(df, scale="viability"))
+            )
+        bare, _, _ = time_cli([*args_cli, "--figures", "none"], Path(tmp))
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    n = df["block_id"].nunique()
+    print(
+        f"CLI `leptotwin synergy` at {n} blocks (own process, default outputs: {n_files} files; "
+        f"medians of {repeats} interleaved): {med['cli']:.2f} s, peak memory {peak:.2f} GB; API "
+        f"with the same work (all four, sensitivity scores) {med['api same work']:.2f} s: "
+        f"CLI / API {med['cli'] / med['api same work']:.2f}x; API default call (all four) "
+        f"{med['api']:.2f} s: CLI / API {med['cli'] / med['api']:.2f}x; once with --figures "
+        f"none {bare:.2f} s ({bare / med['api same work']:.2f}x the API with the same work)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n_blocks", nargs="?", type=int, default=10_000)
     ap.add_argument("--sample", type=int, default=200)
     ap.add_argument("--no-cli", action="store_true", help="do not time the command line")
+    ap.add_argument("--sizes", default="100,1000,10000", help="block counts for Bliss/HSA")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats, Bliss/HSA")
+    ap.add_argument("--cli-repeats", type=int, default=3, help="interleaved repeats, CLI/API")
+    ap.add_argument("--bliss-hsa-only", action="store_true",
+                    help="only Bliss/HSA at --sizes and the command line")  # fmt: skip
     args = ap.parse_args()
     print(machine())
     rng = np.random.default_rng(0)
     df = simulate(args.n_blocks, rng)
+    other = np.random.default_rng(1)  # leaves ``rng`` to the blocks sampled below
+    synergy_scores(simulate(20, other), scale="viability")  # warm-up (kernel load/compile)
+    bliss_hsa_sizes([int(x) for x in args.sizes.split(",") if x], args.repeats, other)
+    if not args.no_cli:
+        cli_against_api(df, args.cli_repeats)
+    if args.bliss_hsa_only:
+        return
     t0 = time.perf_counter()
     synergy_scores(simulate(20, rng), scale="viability", zip_variant="synergy")
     print(f"warm-up (kernel load/compile): {time.perf_counter() - t0:.2f} s")
@@ -162,19 +282,6 @@ def main() -> None:
           f"{all_four:.2f} s ({n_ok} ok)")  # fmt: skip
     print("leptotwin ZIP without a package counterpart: "
           + ", ".join(f"{v} {t:.2f} s" for v, t in other_zip.items()))  # fmt: skip
-    if not args.no_cli:
-        with tempfile.TemporaryDirectory() as tmp:
-            data = Path(tmp) / "blocks.csv"
-            df.to_csv(data, index=False)
-            args_cli = ["synergy", str(data), "--scale", "viability"]
-            wall, peak, n_files = time_cli(args_cli, Path(tmp))
-            bare, _, _ = time_cli([*args_cli, "--figures", "none"], Path(tmp))
-        print(
-            f"CLI `leptotwin synergy` (own process, default outputs: {n_files} files): "
-            f"{wall:.2f} s, peak memory {peak:.2f} GB; API all four {all_four:.2f} s; "
-            f"CLI / API {wall / all_four:.1f}x; with --figures none {bare:.2f} s "
-            f"(start-up, CSV in and out: {bare / all_four:.1f}x)"
-        )
     sample = rng.choice(args.n_blocks, size=min(args.sample, args.n_blocks), replace=False)
     try:
         ref, zip_ref = reference_seconds(df, sample)

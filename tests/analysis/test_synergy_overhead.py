@@ -83,10 +83,26 @@ def _awkward_table() -> pd.DataFrame:
     return df.sample(frac=1.0, random_state=3).reset_index(drop=True)
 
 
-@pytest.mark.parametrize("table", ["simulated", "awkward"])
-def test_block_validation_equals_the_groupby_version(table):
-    df = _simulate(30) if table == "simulated" else _awkward_table()
-    df = syn.check_table(df, "test")
+def _own_doses() -> pd.DataFrame:
+    """Every block its own dose series (few rows per distinct concentration)."""
+    df = _simulate(30, seed=4)
+    factor = 1.0 + df["block_id"].to_numpy() / 7.0
+    return df.assign(conc_r=df["conc_r"] * factor, conc_c=df["conc_c"] / factor)
+
+
+@pytest.mark.parametrize("path", ["presence table", "sort"])
+@pytest.mark.parametrize("table", ["simulated", "awkward", "own doses"])
+def test_block_validation_equals_the_groupby_version(table, path, monkeypatch):
+    """Both ways of ranking and counting doses (a table of the distinct values each block holds,
+    or a sort where that table would be large) give the groupby version's tables."""
+    if path == "sort":
+        monkeypatch.setattr(syn, "_dense", lambda cells, rows: False)
+    tables = {
+        "simulated": lambda: _simulate(30),
+        "awkward": _awkward_table,
+        "own doses": _own_doses,
+    }
+    df = syn.check_table(tables[table](), "test")
     qc, groups = syn._validate(df, {"b001": "a note"})
     qc_ref, groups_ref = syn._validate_frames(df, {"b001": "a note"})
     pd.testing.assert_frame_equal(qc, qc_ref, check_exact=True)
@@ -98,6 +114,8 @@ def test_block_validation_equals_the_groupby_version(table):
         assert max(int(g.n_rep.max()) for g in groups) == 2
     for g, ref in zip(groups, groups_ref, strict=True):
         pd.testing.assert_index_equal(g.blocks, ref.blocks, exact=True)
+        np.testing.assert_array_equal(g.qc_rows, ref.qc_rows, strict=True)
+        pd.testing.assert_index_equal(pd.Index(qc["block_id"].to_numpy()[g.qc_rows]), g.blocks)
         for a in ("conc_r", "conc_c", "reps", "n_rep"):
             x, y = getattr(g, a), getattr(ref, a)
             assert x.dtype == y.dtype and x.shape == y.shape, a
@@ -147,3 +165,71 @@ def test_bliss_and_hsa_equal_a_per_block_reference(method):
         np.testing.assert_allclose(pb.loc["mean", "score"], combo.mean(), rtol=1e-13)
         windows = [combo[i : i + 3, j : j + 3].mean() for i in range(5) for j in range(5)]
         np.testing.assert_allclose(pb.loc["msa", "score"], max(windows), rtol=1e-13)
+
+
+# ----------------------------------------------------------------------- one method at a time
+@pytest.mark.parametrize("method", ["Bliss", "HSA"])
+def test_bliss_or_hsa_alone_equals_its_rows_of_an_all_methods_call(method):
+    """Asked alone (no monotherapy fits, its own per-dose table), Bliss or HSA gives exactly its
+    rows of a call with every method: scores, bootstrap intervals (replicates) and the most
+    synergistic area, on blocks of two shapes with bad blocks among them."""
+    df = _awkward_table()
+    kw = {"scale": "viability", "n_boot": 20, "rng": None}
+    alone = syn.synergy_scores(df, methods=[method], **kw)
+    every = syn.synergy_scores(df, methods=list(syn.METHODS), **kw)
+    for table in ("per_dose", "per_block"):
+        got = getattr(alone, table)
+        want = getattr(every, table)
+        want = want[want["method"] == method].reset_index(drop=True)
+        assert len(got) and set(got["method"]) == {method}
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert alone.monotherapy.empty and alone.musyc.empty
+    ok = alone.qc["status"] == "ok"
+    assert ok.sum() > 30 and np.isfinite(alone.per_dose["lower"]).any()
+
+
+@pytest.mark.parametrize("n", [7, 5000])
+def test_qc_finish_equals_the_per_block_version(n):
+    """``zip_fits_left_out``, notes, messages and status names, written for the blocks that
+    need them (and once per status), equal what the former per-block comprehensions gave."""
+    rng = np.random.default_rng(n)
+    kinds = list(syn.BlockStatus)
+    qc = pd.DataFrame(
+        {
+            "block_id": [f"b{k}" for k in range(n)],
+            "status": [kinds[k] for k in rng.integers(0, len(kinds), n)],
+            "note": np.where(rng.random(n) < 0.3, "converted nM to uM", ""),
+        }
+    )
+    qc["note"] = qc["note"].astype(object)
+    left_out = {f"b{k}": int(rng.integers(1, 4)) for k in rng.choice(n, size=n // 3 + 1)}
+    ref = qc.copy()
+    left = ref["block_id"].map(left_out).fillna(0).astype(np.int64)
+    ref["zip_fits_left_out"] = left
+    msg = left.map(lambda k: f"ZIP: {k} fit(s) failed or ran away, left out" if k else "")
+    pairs = zip(ref["note"], msg, strict=True)
+    ref["note"] = [("; ".join(x for x in (a, b) if x)) for a, b in pairs]
+    ref["message"] = [s.value for s in ref["status"]]
+    ref["status"] = [s.name.lower() for s in ref["status"]]
+    syn._finish_qc(qc, left_out, "ZIP: {} fit(s) failed or ran away, left out")
+    pd.testing.assert_frame_equal(qc, ref, check_exact=True)
+    none = ref.iloc[:0].drop(columns=["zip_fits_left_out", "message"])
+    none["status"] = pd.Series([], dtype=object)
+    syn._finish_qc(none, {}, "{}")
+    assert list(none.columns)[-2:] == ["zip_fits_left_out", "message"] and len(none) == 0
+
+
+def test_object_codes_equal_pandas_factorize():
+    """Codes of an object column through the objects' addresses equal ``pd.factorize``'s:
+    equal strings held by different objects, numbers equal across types, missing values of
+    every kind (-1), other objects."""
+    rng = np.random.default_rng(0)
+    pool = ["a", "b", None, np.nan, pd.NA, pd.NaT, 1, 1.0, True, np.float32("nan"), ("t",), b"x"]
+    values = np.empty(20_000, dtype=object)
+    for i, k in enumerate(rng.integers(0, len(pool), values.size)):
+        v = pool[k]
+        values[i] = "".join(list(v)) if isinstance(v, str) and i % 2 else v  # new str objects
+    col = pd.Series(values)
+    np.testing.assert_array_equal(syn._codes(col), pd.factorize(col, sort=False)[0], strict=True)
+    col = pd.Series(values[:100])  # short: pandas directly
+    np.testing.assert_array_equal(syn._codes(col), pd.factorize(col, sort=False)[0], strict=True)

@@ -53,7 +53,9 @@ Example
 
 from __future__ import annotations
 
+import ctypes
 import enum
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -175,55 +177,76 @@ def read_synergy(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 @dataclass
 class _Group:
-    """Blocks of one shape: conc (n, nr), (n, nc); replicates (n, nr, nc, R) with NaN pad."""
+    """Blocks of one shape: conc (n, nr), (n, nc); replicates (n, nr, nc, R) with NaN pad;
+    ``qc_rows``: each block's row in the qc table (None: found by block_id)."""
 
     blocks: pd.Index
     conc_r: Array
     conc_c: Array
     reps: Array
     n_rep: NDArray[np.int64]
+    qc_rows: NDArray[np.intp] | None = None
 
     @property
     def mean(self) -> Array:
+        if self.reps.shape[3] == 1 and bool(self.n_rep.all()):  # one well per cell: itself
+            return self.reps[..., 0].copy()
         with np.errstate(invalid="ignore"):
             return np.nansum(self.reps, axis=3) / np.maximum(self.n_rep, 1)
 
+    def part(self, sl: slice) -> _Group:
+        rows = None if self.qc_rows is None else self.qc_rows[sl]
+        return _Group(
+            self.blocks[sl], self.conc_r[sl], self.conc_c[sl], self.reps[sl], self.n_rep[sl], rows
+        )
+
 
 _FIRST = ("drug_row", "drug_col", "conc_r_unit", "conc_c_unit")
+#: Presence tables (blocks x distinct values) of at most this many cells, or 4 per row of the
+#: table, replace a sort in :func:`_dense_rank` and :func:`_distinct`.
+_DENSE_CELLS = 1 << 22
+
+
+def _dense(cells: int, rows: int) -> bool:
+    """Whether a presence table of ``cells`` cells replaces a sort of ``rows`` rows."""
+    return cells <= max(_DENSE_CELLS, 4 * rows)
 
 
 def _validate(
-    df: pd.DataFrame, notes: dict[Any, str] | None = None
+    df: pd.DataFrame, notes: dict[Any, str] | None = None, response: Array | None = None
 ) -> tuple[pd.DataFrame, list[_Group]]:
     """Per-block QC table (``notes`` per block_id: unit conversions) and the valid blocks
-    packed into groups of equal shape.
+    packed into groups of equal shape; ``response``: each row's response (None: ``df``'s).
 
     Array code over the rows (issue 14 item 4: the pandas groupbys, copies and Series
     assignments of :func:`_validate_frames` were most of what was left of Bliss's and HSA's
-    time); it gives the same tables: concentrations are ranked and counted per block by
-    sorting, with the equality pandas' ``rank``, ``nunique`` and ``drop_duplicates`` use
+    time); it gives the same tables: concentrations are ranked and counted per block (through
+    a table of which distinct values each block holds, or by sorting where that table would be
+    large), with the equality pandas' ``rank``, ``nunique`` and ``drop_duplicates`` use
     (-0.0 == 0.0; NaN left out of the counts, one value for the dose-pair count), and drug
-    names compared through ``pd.factorize``. A table with a missing block_id, drug name or
-    unit (pd.NA passes :func:`check_table`) goes through :func:`_validate_frames`, whose
-    groupby rules for missing keys and ``first`` values it keeps."""
+    names compared through ``pd.factorize``'s codes (:func:`_codes`). A table with a missing
+    block_id, drug name or unit (pd.NA passes :func:`check_table`) goes through
+    :func:`_validate_frames`, whose groupby rules for missing keys and ``first`` values it
+    keeps."""
     codes, labels = pd.factorize(df["block_id"], sort=False)
-    drug_r = pd.factorize(df["drug_row"], sort=False)[0]  # missing -> -1 (pd.isna's values)
-    drug_c = pd.factorize(df["drug_col"], sort=False)[0]
-    keys = (codes, drug_r, drug_c)
-    if any((k < 0).any() for k in keys) or df[list(_FIRST[2:])].isna().to_numpy().any():
-        return _validate_frames(df, notes)
+    drug_r = _codes(df["drug_row"])  # missing -> -1 (pd.isna's values)
+    drug_c = _codes(df["drug_col"])
+    keys = (codes, drug_r, drug_c, *(_codes(df[c]) for c in _FIRST[2:]))
+    if any((k < 0).any() for k in keys):
+        return _validate_frames(df if response is None else df.assign(response=response), notes)
     n_blocks = len(labels)
     conc_r = df["conc_r"].to_numpy(float)
     conc_c = df["conc_c"].to_numpy(float)
+    resp_all = df["response"].to_numpy(float) if response is None else response
     # per row: dense rank of the concentration in its block (NaN -> -1); per block: how many
     # distinct ones (NaN left out, as nunique does; -0.0 == 0.0 as in factorize)
     rank_r, nr = _dense_rank(codes, n_blocks, conc_r)
     rank_c, nc = _dense_rank(codes, n_blocks, conc_c)
-    first_row = np.unique(codes, return_index=True)[1]
+    first_row = _first_rows(codes)
     # more than one drug name in a block: one that differs from the block's first
     other = (drug_r != drug_r[first_row][codes]) | (drug_c != drug_c[first_row][codes])
     several = np.bincount(codes[other], minlength=n_blocks) > 0
-    nan_rows = np.isnan(conc_r) | np.isnan(conc_c) | np.isnan(df["response"].to_numpy(float))
+    nan_rows = np.isnan(conc_r) | np.isnan(conc_c) | np.isnan(resp_all)
     nan_any = np.bincount(codes[nan_rows], minlength=n_blocks) > 0
     pairs = _distinct(codes, n_blocks, rank_r, rank_c)  # NaN as one value (drop_duplicates)
     zero = _min_is_zero(codes, n_blocks, conc_r) & _min_is_zero(codes, n_blocks, conc_c)
@@ -246,42 +269,90 @@ def _validate(
             "n_conc_c": nc,
             "n_rep_max": size // np.maximum(pairs, 1),
             "status": status,
-            "note": [(notes or {}).get(b, "") for b in block_ids],
+            "note": [notes.get(b, "") for b in block_ids] if notes else "",
         }
     )
-    good = np.flatnonzero(status == BlockStatus.OK)
+    is_good = status == BlockStatus.OK
+    good = np.flatnonzero(is_good)
     groups: list[_Group] = []
-    rows = np.flatnonzero(np.isin(codes, good))
-    if rows.size == 0:
+    if good.size == 0:
         return qc, groups
+    every = good.size == n_blocks
+    rows = slice(None) if every else np.flatnonzero(is_good[codes])
     b_all, r_all, c_all = codes[rows], conc_r[rows], conc_c[rows]
-    resp = df["response"].to_numpy(float)[rows]
+    resp = resp_all[rows]
     i_all, j_all = rank_r[rows], rank_c[rows]
     if np.array_equal(size[good], pairs[good]):  # one well per dose cell: no replicates
-        k_all = np.zeros(rows.size, dtype=np.int64)
+        k_all = np.zeros(b_all.size, dtype=np.int64)
     else:
         k_all = _cumcount(b_all, i_all, j_all)
-    shape = pd.DataFrame({"nr": nr[good], "nc": nc[good]}, index=pd.Index(good, name="_b"))
+    # shapes (nr, nc) in sorted order, blocks of each in table order (groupby's groups)
+    shape_key = nr[good] * (int(nc[good].max()) + 1) + nc[good]
+    shapes = np.unique(shape_key)
     pos = np.full(n_blocks, -1, dtype=np.int64)
-    for (r, c), blocks in shape.groupby(["nr", "nc"]).groups.items():
-        blocks = np.asarray(blocks)
+    for key in shapes:
+        blocks = good if shapes.size == 1 else good[shape_key == key]
+        r, c = int(nr[blocks[0]]), int(nc[blocks[0]])
         pos[blocks] = np.arange(len(blocks))
-        sel = np.isin(b_all, blocks)
-        b = pos[b_all[sel]]
-        i, j, k = i_all[sel], j_all[sel], k_all[sel]
-        reps = np.full((len(blocks), int(r), int(c), int(k.max()) + 1), np.nan)
-        reps[b, i, j, k] = resp[sel]
-        group_r = np.zeros((len(blocks), int(r)))
-        group_c = np.zeros((len(blocks), int(c)))
-        group_r[b, i] = r_all[sel]
-        group_c[b, j] = c_all[sel]
+        if shapes.size == 1:
+            b, i, j, k, vals = pos[b_all], i_all, j_all, k_all, resp
+            cr, cc = r_all, c_all
+        else:
+            in_group = np.zeros(n_blocks, bool)
+            in_group[blocks] = True
+            sel = in_group[b_all]
+            b, i, j, k, vals = pos[b_all[sel]], i_all[sel], j_all[sel], k_all[sel], resp[sel]
+            cr, cc = r_all[sel], c_all[sel]
+        reps = np.full((len(blocks), r, c, int(k.max()) + 1), np.nan)
+        reps[b, i, j, k] = vals
+        group_r = np.zeros((len(blocks), r))
+        group_c = np.zeros((len(blocks), c))
+        group_r[b, i] = cr
+        group_c[b, j] = cc
         n_rep = np.isfinite(reps).sum(axis=3)
-        groups.append(_Group(pd.Index(labels[blocks]), group_r, group_c, reps, n_rep))
+        groups.append(_Group(pd.Index(labels[blocks]), group_r, group_c, reps, n_rep, blocks))
     return qc, groups
 
 
+def _codes(column: pd.Series) -> NDArray[np.intp]:
+    """``pd.factorize(column, sort=False)[0]`` (missing values -1).
+
+    An object column is factorized by its objects' addresses first, then the few distinct
+    objects by value: the same codes (equal values under one code, numbered in order of first
+    appearance, missing -1), without hashing and comparing a string per row (``check_table``
+    leaves one object per distinct name or unit; at 10^4 blocks the per-row way cost 20-30 ms
+    a column)."""
+    values = column.to_numpy()
+    if values.dtype != object or values.size < 4096:
+        return pd.factorize(values, sort=False)[0]
+    values = np.ascontiguousarray(values)
+    # the addresses of the objects (read, never dereferenced; ``values`` holds the objects)
+    address = np.ctypeslib.as_array(
+        (ctypes.c_ssize_t * values.size).from_address(values.ctypes.data)
+    ).copy()
+    by_object = pd.factorize(address, sort=False)[0]
+    by_value = pd.factorize(values[_first_rows(by_object)], sort=False)[0]
+    return by_value[by_object]
+
+
+def _first_rows(codes: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Row of each block's first appearance (``codes`` from ``pd.factorize(sort=False)``: a new
+    block is numbered one above the highest so far)."""
+    new = np.empty(codes.size, bool)
+    new[:1] = True
+    top = np.maximum.accumulate(codes)
+    new[1:] = top[1:] > top[:-1]
+    return np.flatnonzero(new)
+
+
 def _distinct(codes: NDArray[np.intp], n_blocks: int, *keys: NDArray[np.intp]) -> NDArray[np.intp]:
-    """Number of distinct ``keys`` tuples (integer codes) per block."""
+    """Number of distinct ``keys`` tuples (integer codes >= -1) per block."""
+    if len(keys) == 2 and codes.size:
+        span = [int(k.max()) + 2 for k in keys]  # -1 .. max
+        if _dense(n_blocks * span[0] * span[1], codes.size):
+            seen = np.zeros((n_blocks, span[0] * span[1]), bool)
+            seen[codes, (keys[0] + 1) * span[1] + keys[1] + 1] = True
+            return seen.sum(axis=1)
     order = np.lexsort((*keys[::-1], codes))
     cols = [codes[order], *(k[order] for k in keys)]
     new = np.zeros(order.size, bool)
@@ -302,7 +373,19 @@ def _dense_rank(
     block: NDArray[np.intp], n_blocks: int, value: Array
 ) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
     """0-based dense rank of each row's ``value`` within its block (groupby ``rank("dense") -
-    1``; NaN: -1) and the number of distinct non-NaN values per block (groupby ``nunique``)."""
+    1``; NaN: -1) and the number of distinct non-NaN values per block (groupby ``nunique``).
+
+    Few distinct values in the table (a dose series shared by the blocks): from a table of
+    which of them each block holds (its running count is the rank); else by sorting."""
+    uniq_code, uniq = pd.factorize(value, sort=True)  # NaN -> -1, -0.0 == 0.0
+    n_uniq = len(uniq)
+    if 0 < n_uniq and _dense(n_blocks * n_uniq, value.size):
+        found = uniq_code >= 0
+        held = np.zeros((n_blocks, n_uniq), bool)
+        held[block[found], uniq_code[found]] = True
+        below = np.cumsum(held, axis=1)
+        rank = np.where(found, below[block, uniq_code] - 1, -1).astype(np.int64)
+        return rank, below[:, -1].astype(np.intp)
     order = np.lexsort((value, block))  # NaN last in its block
     b, v = block[order], value[order]
     start = np.ones(order.size, bool)
@@ -398,7 +481,8 @@ def _validate_frames(
         conc_r[b, i] = part["conc_r"].to_numpy()
         conc_c[b, j] = part["conc_c"].to_numpy()
         n_rep = np.isfinite(reps).sum(axis=3)
-        groups.append(_Group(pd.Index(labels[np.asarray(blocks)]), conc_r, conc_c, reps, n_rep))
+        blocks = np.asarray(blocks)
+        groups.append(_Group(pd.Index(labels[blocks]), conc_r, conc_c, reps, n_rep, blocks))
     return qc, groups
 
 
@@ -502,14 +586,19 @@ def _score_musyc(
     out.musyc = fit
 
 
-def _summaries(sc: _Scores, area: int) -> dict[tuple[str, str], Array]:
-    """Per-block statistics (n,) keyed by (method, statistic)."""
+def _summaries(
+    sc: _Scores, area: int, windows: dict[str, NDArray[np.int64]] | None = None
+) -> dict[tuple[str, str], Array]:
+    """Per-block statistics (n,) keyed by (method, statistic); ``windows`` (if given) gets each
+    method's most synergistic area (first row and column index, (n, 2))."""
     res: dict[tuple[str, str], Array] = {}
     for m, s in sc.score.items():
         n = s.shape[0]
         with np.errstate(invalid="ignore"):
             res[(m, "mean")] = np.mean(s[:, 1:, 1:].reshape(n, -1), axis=1)
-        res[(m, "msa")] = most_synergistic_area(s, area)[0]
+        res[(m, "msa")], at = most_synergistic_area(s, area)
+        if windows is not None:
+            windows[m] = at
     if sc.musyc is not None:
         p = sc.musyc.params
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -696,9 +785,9 @@ def synergy_scores(
         )  # fmt: skip
     df = check_table(df, source)
     df, notes = unify_units(df, source)
-    df, response_unit = _as_inhibition(df, response_unit, top, scale, source)
-    qc, groups = _validate(df, notes)
-    _check_scale(df, qc, scale, scale_given, top)
+    response, response_unit = _inhibition(df, response_unit, top, scale, source)
+    qc, groups = _validate(df, notes, response)
+    _check_scale(df, qc, scale, scale_given, top, response)
     bad = qc[qc["status"] != BlockStatus.OK]
     if strict and len(bad):
         row = bad.iloc[0]
@@ -714,10 +803,7 @@ def synergy_scores(
     stack = max(1, _MAX_STACK // max(n_boot, 1))
     for grp in groups:
         for lo in range(0, len(grp.blocks), stack):
-            sl = slice(lo, lo + stack)
-            part = _Group(
-                grp.blocks[sl], grp.conc_r[sl], grp.conc_c[sl], grp.reps[sl], grp.n_rep[sl]
-            )
+            part = grp.part(slice(lo, lo + stack))
             d, b, mo, mu, flagged = _score_group(
                 part, qc, methods, top, zip_variant, n_boot, alpha, rng, area
             )
@@ -729,7 +815,7 @@ def synergy_scores(
             if sensitivity:
                 sens_parts.append(
                     block_sensitivity(
-                        part.blocks, qc.set_index("block_id").loc[part.blocks],
+                        part.blocks, _meta(qc, part),
                         part.conc_r, part.conc_c, part.reps, part.n_rep, top=top,
                         engine="synergyfinder" if zip_variant == "synergyfinder" else "global",
                         n_boot=n_boot, alpha=alpha, rng=rng,
@@ -737,7 +823,8 @@ def synergy_scores(
                 )  # fmt: skip
     fit_failed = set()
     for mo in mono_parts:
-        fit_failed |= set(mo.loc[~mo["ok"], "block_id"])
+        if len(mo):
+            fit_failed |= set(mo.loc[~mo["ok"], "block_id"])
     if fit_failed:
         hit = qc["block_id"].isin(fit_failed) & (qc["status"] == BlockStatus.OK)
         qc.loc[hit, "status"] = BlockStatus.FIT_FAILED
@@ -746,19 +833,14 @@ def synergy_scores(
             "; ".join(x for x in (note, _few_doses(row)) if x)
             for note, (_, row) in zip(qc.loc[few, "note"], qc[few].iterrows(), strict=True)
         ]
-    left = qc["block_id"].map(zip_left_out).fillna(0).astype(np.int64)
-    qc["zip_fits_left_out"] = left
-    msg = left.map(lambda k: f"ZIP: {k} fit(s) failed or ran away, left out" if k else "")
-    qc["note"] = [("; ".join(x for x in (a, b) if x)) for a, b in zip(qc["note"], msg, strict=True)]
-    qc["message"] = [s.value for s in qc["status"]]
-    qc["status"] = [s.name.lower() for s in qc["status"]]
+    _finish_qc(qc, zip_left_out, "ZIP: {} fit(s) failed or ran away, left out")
     return SynergyResult(
         per_dose=_concat(dose_parts, _DOSE_COLUMNS),
         per_block=_concat(block_parts, _BLOCK_COLUMNS),
         qc=qc,
         monotherapy=_concat(mono_parts, _MONO_COLUMNS),
         musyc=_concat(musyc_parts, ["block_id", *MUSYC_NAMES, "r2", "ok"]),
-        **concat_sensitivity(sens_parts),
+        **(concat_sensitivity(sens_parts) if sens_parts else _empty_sensitivity()),
         settings={
             "methods": methods,
             "scale": scale,
@@ -786,6 +868,14 @@ def _few_doses(row: pd.Series) -> str:
 def _as_inhibition(
     df: pd.DataFrame, response_unit: str | None, top: float, scale: str | None, source: str
 ) -> tuple[pd.DataFrame, str]:
+    """The table with :func:`_inhibition`'s responses (one copy of the table)."""
+    response, response_unit = _inhibition(df, response_unit, top, scale, source)
+    return df.assign(response=response), response_unit
+
+
+def _inhibition(
+    df: pd.DataFrame, response_unit: str | None, top: float, scale: str | None, source: str
+) -> tuple[Array, str]:
     """Responses in percent (or the given top) of inhibition, on one grid for both scales.
 
     ``top - (top - x)`` differs from ``x`` by an ulp, and near-step LL.4 fits (|b| ~ 20: a flat
@@ -794,27 +884,37 @@ def _as_inhibition(
     significant places of ``top`` puts both on the same numbers. Inhibition is first taken
     through viability and back (``top - (top - x)``), so that an input given as viability
     ``v = top - x`` lands on exactly the same floats before the rounding, even for a value
-    within an ulp of a rounding boundary."""
-    response_unit, factor = response_multiplier(
-        df["response"].to_numpy(), response_unit, top, source
-    )
+    within an ulp of a rounding boundary. Array code on the response column: the table is not
+    copied (issue 14 item 4: three copies of a 640,000-row table were 10 % of Bliss's time)."""
+    response = df["response"].to_numpy(float)
+    response_unit, factor = response_multiplier(response, response_unit, top, source)
     if factor != 1.0:
-        df = df.assign(response=df["response"] * factor)
-    if scale == "viability":
-        df = df.assign(response=top - df["response"])
-    else:
-        df = df.assign(response=top - (top - df["response"]))
-    rounded = np.round(df["response"].to_numpy(float), _DECIMALS - int(np.log10(top)))
-    return df.assign(response=rounded), response_unit
+        response = response * factor
+    response = top - response if scale == "viability" else top - (top - response)
+    return np.round(response, _DECIMALS - int(np.log10(top))), response_unit
 
 
-def _check_scale(df: pd.DataFrame, qc: pd.DataFrame, scale: str, given: bool, top: float) -> None:
+def _check_scale(
+    df: pd.DataFrame,
+    qc: pd.DataFrame,
+    scale: str,
+    given: bool,
+    top: float,
+    response: Array | None = None,
+) -> None:
     """``qc.untreated_response`` (mean of the untreated wells, both concentrations 0, on the
     input's scale; NaN without one) and ``qc.scale_suspect`` (and a note) for blocks where it
     reads at least ``top / 2`` as inhibition; without an explicit scale their status becomes
-    ``SCALE_UNCONFIRMED`` (issue 15 item 5). ``df`` holds inhibition already."""
-    untreated = df.loc[(df["conc_r"] == 0) & (df["conc_c"] == 0)]
-    level = qc["block_id"].map(untreated.groupby("block_id", sort=False)["response"].mean())
+    ``SCALE_UNCONFIRMED`` (issue 15 item 5). ``response``: inhibition of each row of ``df``
+    (None: ``df.response`` holds inhibition already)."""
+    response = df["response"].to_numpy(float) if response is None else response
+    untreated = ((df["conc_r"] == 0) & (df["conc_c"] == 0)).to_numpy()
+    means = (
+        pd.Series(response[untreated])
+        .groupby(df["block_id"].to_numpy()[untreated], sort=False)
+        .mean()
+    )
+    level = qc["block_id"].map(means)
     suspect = (level >= 0.5 * top).to_numpy()
     qc["untreated_response"] = level if scale == "inhibition" else top - level
     qc["scale_suspect"] = suspect
@@ -900,10 +1000,50 @@ _BLOCK_COLUMNS = [
 _MONO_COLUMNS = ["block_id", "drug", "axis", "b", "c", "d", "e", "ok"]
 
 
+#: What :func:`_score_group` gives for a table it does not fill (left out by :func:`_concat`).
+_NO_ROWS = pd.DataFrame()
+
+
+@functools.cache
+def _empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+
+
+@functools.cache
+def _empty_sensitivity_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return empty_tables()
+
+
+def _empty_sensitivity() -> dict[str, pd.DataFrame]:
+    """``concat_sensitivity([])``: copies of tables built once (a few ms a call)."""
+    sens, stats = _empty_sensitivity_tables()
+    return {"sensitivity": sens.copy(), "sensitivity_stats": stats.copy()}
+
+
+def _finish_qc(qc: pd.DataFrame, zip_left_out: dict[Any, int], template: str) -> None:
+    """``zip_fits_left_out`` and its note (``template`` of the count), ``message`` and
+    ``status`` as text: Python only for the blocks with a note to add and once per status."""
+    left = np.zeros(len(qc), dtype=np.int64)
+    if zip_left_out:
+        left = qc["block_id"].map(zip_left_out).fillna(0).astype(np.int64).to_numpy()
+    qc["zip_fits_left_out"] = left
+    if left.any():
+        note = qc["note"].to_numpy(dtype=object).copy()
+        for i in np.flatnonzero(left):
+            msg = template.format(left[i])
+            note[i] = f"{note[i]}; {msg}" if note[i] else msg
+        qc["note"] = note
+    status = qc["status"]
+    codes = _codes(status)
+    kinds = status.to_numpy()[_first_rows(codes)] if len(status) else status.to_numpy()
+    qc["message"] = np.array([k.value for k in kinds], dtype=object)[codes]
+    qc["status"] = np.array([k.name.lower() for k in kinds], dtype=object)[codes]
+
+
 def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+        return _empty_frame(tuple(columns)).copy()
     if len(parts) == 1 and parts[0].index.equals(pd.RangeIndex(len(parts[0]))):
         return parts[0]  # what concat would copy (tables built here, not the caller's)
     return pd.concat(parts, ignore_index=True)
@@ -922,6 +1062,76 @@ def _interval(est: Array, boot: Array, q: tuple[float, float]) -> tuple[Array, A
     return lo, up, np.where((n_finite > 1) & (sd > 0), p, np.nan)
 
 
+def _meta(qc: pd.DataFrame, grp: _Group) -> pd.DataFrame:
+    """The qc rows of ``grp``'s blocks, indexed by block_id."""
+    if grp.qc_rows is None:
+        return qc.set_index("block_id").loc[grp.blocks]
+    return qc.iloc[grp.qc_rows].set_index("block_id")
+
+
+def _dose_table(
+    grp: _Group,
+    meta: pd.DataFrame,
+    methods: Sequence[str],
+    inhib: Array,
+    sc: _Scores,
+    bounds: dict[str, tuple[Array, Array, Array]],
+) -> pd.DataFrame:
+    """``per_dose`` of one group: the rows of each method in turn (block by block, row-major
+    cells), the columns of :data:`_DOSE_COLUMNS`; ``bounds``: lower, upper, p_value per method
+    (NaN where absent). The same frame as ``pd.concat`` of one ``pd.DataFrame(dict)`` per
+    method, built without their copies (issue 14 item 4: at 10^4 blocks they were a third of
+    Bliss's time): the object columns are written once into one 2-D array (each block's value
+    over its cells), the other columns inserted."""
+    n, nr, nc = inhib.shape
+    n_m, cells = len(methods), nr * nc
+    ii, jj = np.meshgrid(np.arange(nr), np.arange(nc), indexing="ij")
+    nan = np.full(inhib.shape, np.nan)
+
+    def each(name: str, k: int) -> Array:
+        return bounds[name][k] if name in bounds else nan
+
+    # (methods, blocks, cells)-shaped sources, broadcast on assignment
+    spec: dict[str, Any] = {
+        "block_id": grp.blocks.to_numpy()[None, :, None],
+        "drug_row": meta["drug_row"].to_numpy()[None, :, None],
+        "drug_col": meta["drug_col"].to_numpy()[None, :, None],
+        "conc_r": grp.conc_r[:, ii].reshape(1, n, cells),
+        "conc_c": grp.conc_c[:, jj].reshape(1, n, cells),
+        "conc_r_unit": meta["conc_r_unit"].to_numpy()[None, :, None],
+        "conc_c_unit": meta["conc_c_unit"].to_numpy()[None, :, None],
+        "method": np.array(list(methods), dtype=object)[:, None, None],
+        "response": inhib.reshape(1, n, cells),
+        "expected": [sc.expected[m] for m in methods],
+        "score": [sc.score[m] for m in methods],
+        "lower": [each(m, 0) for m in methods],
+        "upper": [each(m, 1) for m in methods],
+        "p_value": [each(m, 2) for m in methods],
+    }
+    n_rows = n_m * n * cells
+    shape = (n_m, n, cells)
+    obj = [c for c, v in spec.items() if isinstance(v, np.ndarray) and v.dtype == object]
+    if obj:
+        block = np.empty((len(obj), n_rows), dtype=object)
+        for k, c in enumerate(obj):
+            block[k].reshape(shape)[...] = spec[c]
+        out = pd.DataFrame(block.T, columns=obj, copy=False)
+    else:
+        out = pd.DataFrame(index=pd.RangeIndex(n_rows))
+    for at, (c, v) in enumerate(spec.items()):
+        if c in obj:
+            continue
+        if isinstance(v, list):
+            col = np.empty(shape, dtype=np.result_type(*v))
+            for k, part in enumerate(v):
+                col[k] = part.reshape(n, cells)
+        else:
+            col = np.empty(shape, dtype=v.dtype)
+            col[...] = v
+        out.insert(at, c, col.reshape(-1))
+    return out
+
+
 def _score_group(
     grp: _Group,
     qc: pd.DataFrame,
@@ -936,7 +1146,8 @@ def _score_group(
     n, nr, nc, n_r = grp.reps.shape
     inhib = grp.mean
     sc = _score_stack(grp.conc_r, grp.conc_c, inhib, methods, top, zip_variant)
-    summ = _summaries(sc, area)
+    windows: dict[str, NDArray[np.int64]] = {}
+    summ = _summaries(sc, area, windows)
     boot_scores: dict[str, Array] = {}
     boot_summ: dict[tuple[str, str], Array] = {}
     if n_boot > 0 and n_r > 1:
@@ -961,42 +1172,17 @@ def _score_group(
         boot_scores = {m: s.reshape(n_boot, n, nr, nc) for m, s in bsc.score.items()}
         boot_summ = {key: v.reshape(n_boot, n) for key, v in _summaries(bsc, area).items()}
     q = (100 * alpha / 2, 100 * (1 - alpha / 2))
-    meta = qc.set_index("block_id").loc[grp.blocks]
+    meta = _meta(qc, grp)
     # ---------------- per dose
-    rows = []
-    ii, jj = np.meshgrid(np.arange(nr), np.arange(nc), indexing="ij")
-    base = {
-        "block_id": np.repeat(grp.blocks.to_numpy(), nr * nc),
-        "drug_row": np.repeat(meta["drug_row"].to_numpy(), nr * nc),
-        "drug_col": np.repeat(meta["drug_col"].to_numpy(), nr * nc),
-        "conc_r": grp.conc_r[:, ii].reshape(-1),
-        "conc_c": grp.conc_c[:, jj].reshape(-1),
-        "conc_r_unit": np.repeat(meta["conc_r_unit"].to_numpy(), nr * nc),
-        "conc_c_unit": np.repeat(meta["conc_c_unit"].to_numpy(), nr * nc),
-    }
+    bounds = {}
     for m in methods:
-        s = sc.score[m]
-        lo = up = pv = np.full_like(s, np.nan)
         if m in boot_scores:
-            lo, up, pv = _interval(s, boot_scores[m], q)
+            lo, up, pv = _interval(sc.score[m], boot_scores[m], q)
             for a in (lo, up, pv):
                 a[:, 0, :] = np.nan
                 a[:, :, 0] = np.nan
-        rows.append(
-            pd.DataFrame(
-                {
-                    **base,
-                    "method": m,
-                    "response": inhib.reshape(-1),
-                    "expected": sc.expected[m].reshape(-1),
-                    "score": s.reshape(-1),
-                    "lower": lo.reshape(-1),
-                    "upper": up.reshape(-1),
-                    "p_value": pv.reshape(-1),
-                }
-            )
-        )
-    per_dose = rows[0] if len(rows) == 1 else pd.concat(rows, ignore_index=True)
+            bounds[m] = (lo, up, pv)
+    per_dose = _dose_table(grp, meta, methods, inhib, sc, bounds)
     # ---------------- per block
     brows = []
     for (m, stat), est in summ.items():
@@ -1015,7 +1201,7 @@ def _score_group(
             }
         )
         if stat == "msa":
-            _, at = most_synergistic_area(sc.score[m], area)
+            at = windows[m]
             # window extent: area x area, or all combination cells when the grid is smaller
             small = nr - 1 < area or nc - 1 < area
             w = (nr - 2, nc - 2) if small else (area - 1, area - 1)
@@ -1027,7 +1213,7 @@ def _score_group(
         brows.append(frame)
     per_block = pd.concat(brows, ignore_index=True).reindex(columns=_BLOCK_COLUMNS)
     # ---------------- fits
-    mono = pd.DataFrame(columns=_MONO_COLUMNS)
+    mono = _NO_ROWS
     if sc.mono is not None:
         mono = pd.concat(
             [
@@ -1047,7 +1233,7 @@ def _score_group(
             ],
             ignore_index=True,
         )
-    musyc = pd.DataFrame()
+    musyc = _NO_ROWS
     if sc.musyc is not None:
         musyc = pd.DataFrame(sc.musyc.params, columns=list(MUSYC_NAMES))
         musyc.insert(0, "block_id", grp.blocks.to_numpy())
@@ -1084,7 +1270,7 @@ def plot_synergy_heatmap(
     im = ax.imshow(vals, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     for (i, j), v in np.ndenumerate(vals):
         if np.isfinite(v):
-            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7)
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7, in_layout=False)
     ax.set_xticks(range(vals.shape[1]), [f"{c:.3g}" for c in grid.columns], fontsize=7)
     ax.set_yticks(range(vals.shape[0]), [f"{c:.3g}" for c in grid.index], fontsize=7)
     sel = result.block_rows(block_id).iloc[0]
@@ -1254,12 +1440,7 @@ def _synergy_scores_nd(
         failed |= bad_fit
     hit = qc["block_id"].isin(failed) & (qc["status"] == BlockStatus.OK)
     qc.loc[hit, "status"] = BlockStatus.FIT_FAILED
-    left = qc["block_id"].map(zip_left).fillna(0).astype(np.int64)
-    qc["zip_fits_left_out"] = left
-    msg = left.map(lambda k: f"ZIP: {k} fit(s) failed, left out" if k else "")
-    qc["note"] = [("; ".join(x for x in (a, b) if x)) for a, b in zip(qc["note"], msg, strict=True)]
-    qc["message"] = [s.value for s in qc["status"]]
-    qc["status"] = [s.name.lower() for s in qc["status"]]
+    _finish_qc(qc, zip_left, "ZIP: {} fit(s) failed, left out")
     dose_cols = ["block_id", *drugs, *concs, *units, "method", "response", "expected", "score",
                  "lower", "upper", "p_value"]  # fmt: skip
     return SynergyResult(

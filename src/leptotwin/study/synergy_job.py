@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from leptotwin._fileio import prepare_out_dir, write_csv
+from leptotwin._fileio import prepare_out_dir, write_table
 from leptotwin.analysis._synergy_input import (
     RESPONSE_UNITS,
     check_table,
@@ -366,19 +366,19 @@ def run_synergy_job(
     out = prepare_out_dir(out_dir, force=force)
     many = int(result.settings.get("n_drugs", 2)) >= 3
     paths = {
-        "per_dose": write_csv(out / "per_dose.csv", result.per_dose),
-        "per_block": write_csv(out / "per_block.csv", result.per_block),
-        "qc": write_csv(out / "qc.csv", result.qc),
-        "monotherapy": write_csv(out / "monotherapy.csv", result.monotherapy),
+        "per_dose": write_table(out / "per_dose.csv", result.per_dose),
+        "per_block": write_table(out / "per_block.csv", result.per_block),
+        "qc": write_table(out / "qc.csv", result.qc),
+        "monotherapy": write_table(out / "monotherapy.csv", result.monotherapy),
     }
     if not many:
-        paths["sensitivity"] = write_csv(out / "sensitivity.csv", result.sensitivity)
+        paths["sensitivity"] = write_table(out / "sensitivity.csv", result.sensitivity)
     if len(result.sensitivity_stats):
-        paths["sensitivity_stats"] = write_csv(
+        paths["sensitivity_stats"] = write_table(
             out / "sensitivity_stats.csv", result.sensitivity_stats
         )
     if "MuSyC" in chosen:
-        paths["musyc"] = write_csv(out / "musyc.csv", result.musyc)
+        paths["musyc"] = write_table(out / "musyc.csv", result.musyc)
     if mode != "none":
         writer = FigureWriter(out, paths, dpi=100)
         if many:  # three or more drugs: a per-block summary, no heatmaps
