@@ -7,7 +7,9 @@ sigma in %) calibrate pathway and cell-line values: the model value is the twin'
 negative log-likelihood adds to the in-vivo one. Round trip: virtual viability data drawn from
 the twin at a known ``pathway.egfr_weight`` (or ``A925L/AR.mir449a``) with 8 % noise, then a
 short calibration whose 95 % interval must cover the truth and be narrower than the prior's.
-The PEtab export refuses these data (its one SBML model is the in-vivo twin).
+The PEtab export refuses these data (its one SBML model is the in-vivo twin). These tests
+declare ``plate_sigma: 0`` (independent wells); the normalisation error shared by a plate's
+wells is tested in ``test_experiment_viability_plate.py``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ model: lmc_mouse
 data:
   viability: viability.csv
 observables:
-  viability: {{unit: "%", noise: normal, sigma: {SIGMA}}}
+  viability: {{unit: "%", noise: normal, sigma: {SIGMA}, plate_sigma: 0}}
 estimate: [{EGFR_W}]
 """
 DOSES = (0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000)

@@ -16,7 +16,9 @@ from prior draws (a *multistart*, so one poor local optimum does not set the sta
 
 In-vitro data. The ``viability`` rows of the experiment (its viability table) add their own
 negative log-likelihood to the in-vivo one (normal noise, ``sigma`` in %: ``0.5 ln(2π σ²) +
-0.5 ((y − h)/σ)²`` per well, as PEtab's). Their model value ``h`` is the twin's noise-free 72 h
+0.5 ((y − h)/σ)²`` per well, as PEtab's, plus the normalisation error the wells of a plate
+share: their vehicle mean's, relative SD ``plate_sigma``, in closed form per plate,
+:func:`viability_nll`). Their model value ``h`` is the twin's noise-free 72 h
 culture (:func:`viability_simulation`): :func:`leptotwin.model.culture.grow_culture` (the model
 of the virtual plate reader and of the calibration readouts' IC50s) with the pathway model and
 cell state of the catalogue at the estimated values, the catalogue's seeding and medium volume,
@@ -91,7 +93,13 @@ from leptotwin.calibration.sampler import (
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.interop.petab import engine_simulation, simulation_nll
-from leptotwin.study.experiment import VIABILITY_HOURS, Experiment, PopulationEntry
+from leptotwin.study.experiment import (
+    VIABILITY_HOURS,
+    Experiment,
+    PopulationEntry,
+    viability_groups,
+    viability_plate_sigma,
+)
 
 if TYPE_CHECKING:
     from leptotwin.calibration.population import PopulationFit
@@ -111,6 +119,7 @@ __all__ = [
     "population_table",
     "run_calibrate_experiment",
     "viability_nll",
+    "viability_plate_terms",
     "viability_simulation",
     "virtual_data",
     "write_experiment_calibration",
@@ -209,15 +218,49 @@ def viability_simulation(
     return v
 
 
-def viability_nll(exp: Experiment, sim: pd.DataFrame) -> float:
+def viability_plate_terms(exp: Experiment, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The normalisation groups of the viability rows ``table`` (group per row, -1 for a vehicle
+    well: :func:`leptotwin.study.experiment.viability_groups`) and tau per group (relative SD of
+    the group's vehicle mean: :func:`leptotwin.study.experiment.viability_plate_sigma`)."""
+    codes, _, _ = viability_groups(table)
+    tau = viability_plate_sigma(table, exp.observables["viability"], source=str(exp.path))
+    return codes, tau
+
+
+def viability_nll(
+    exp: Experiment,
+    sim: pd.DataFrame,
+    *,
+    plate: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
     """The negative log-likelihood of the viability rows ``sim`` (:func:`viability_simulation`'s
-    table: ``value`` and ``simulation`` in %) under the ``viability`` observable's normal noise:
-    ``sum 0.5 ln(2π σ²) + 0.5 ((y − h)/σ)²`` (0 without rows)."""
+    table: ``value`` and ``simulation`` in %) under the ``viability`` observable's normal noise
+    and the normalisation error shared by a group's wells (0 without rows).
+
+    The wells of a group ``g`` (``plate``: :func:`viability_plate_terms` of ``sim``, computed
+    when not given) are ``y = m (1 + delta_g) + eps``, ``delta_g ~ N(0, tau_g²)``, ``eps ~ N(0,
+    σ² I)``: Gaussian with covariance ``σ² I + tau_g² m m'``. By the matrix determinant lemma and
+    Sherman–Morrison its NLL is the independent wells' ``sum 0.5 ln(2π σ²) + 0.5 ((y − m)/σ)²``
+    plus, per group, ``0.5 ln(1 + tau² m'm / σ²) − 0.5 tau² (m'r)² / (σ² (σ² + tau² m'm))``
+    (``r = y − m``): O(n), no matrices. Vehicle wells stay independent. With every tau 0 the
+    extra terms are exactly 0 (the independent wells' NLL, bit for bit)."""
     if len(sim) == 0:
         return 0.0
     s = exp.observables["viability"].sigma
     r = (sim["value"].to_numpy(float) - sim["simulation"].to_numpy(float)) / s
-    return float(np.sum(0.5 * np.log(2 * np.pi * s**2) + 0.5 * r**2))
+    nll = float(np.sum(0.5 * np.log(2 * np.pi * s**2) + 0.5 * r**2))
+    codes, tau = viability_plate_terms(exp, sim) if plate is None else plate
+    if not np.any(tau > 0):
+        return nll
+    k = codes >= 0
+    m = sim["simulation"].to_numpy(float)[k]
+    res = (sim["value"].to_numpy(float) - sim["simulation"].to_numpy(float))[k]
+    mm = np.bincount(codes[k], weights=m * m, minlength=len(tau))
+    mr = np.bincount(codes[k], weights=m * res, minlength=len(tau))
+    t2 = tau**2
+    s2 = s**2
+    extra = 0.5 * np.log1p(t2 * mm / s2) - 0.5 * t2 * mr**2 / (s2 * (s2 + t2 * mm))
+    return nll + float(np.sum(extra))
 
 
 def _has_viability(exp: Experiment) -> bool:
@@ -251,6 +294,11 @@ class ExperimentLogLikelihood:
         self.names = list(names)
         self.catalog = catalog or load_catalog()
         self.dt_h = growth_step(exp) if dt_h is None else float(dt_h)
+        self._plate = (
+            viability_plate_terms(exp, exp.viability)
+            if exp.viability is not None and len(exp.viability)
+            else None
+        )
 
     def simulate(self, theta: np.ndarray, exp: Experiment | None = None) -> pd.DataFrame:
         """The measurements (of ``exp``, default the experiment's) with the model's value."""
@@ -271,7 +319,8 @@ class ExperimentLogLikelihood:
             if len(self.exp.measurements):
                 value -= simulation_nll(self.exp, self.simulate(theta))
             if _has_viability(self.exp):
-                value -= viability_nll(self.exp, self.simulate_viability(theta))
+                sim = self.simulate_viability(theta)
+                value -= viability_nll(self.exp, sim, plate=self._plate)
         return value if math.isfinite(value) else -math.inf
 
 
@@ -286,7 +335,9 @@ def virtual_data(
     """The experiment with its data replaced by virtual data from the calibration's own model:
     the engine's value at the catalogue values ``truth`` (the rest at the catalogue's), with
     the experiment's noise model (log-normal or normal, ``sigma``) drawn by ``rng``; viability
-    rows: :func:`viability_simulation` plus normal noise (drawn after the in-vivo rows'). The
+    rows: :func:`viability_simulation` ``m`` plus normal noise ``σ ε`` (drawn after the in-vivo
+    rows') plus, where tau > 0, each group's normalisation error ``m δ_g``, ``δ_g ~ N(0, tau_g²)``
+    (drawn last, per group; not for vehicle wells: :func:`viability_nll`'s model). The
     round-trip check of :func:`calibrate_experiment` (its intervals should cover ``truth``)."""
     sim = engine_simulation(
         exp, dict(truth), catalog=catalog, dt_h=growth_step(exp) if dt_h is None else dt_h
@@ -305,7 +356,14 @@ def virtual_data(
         vs = viability_simulation(exp, dict(truth), catalog=catalog)
         sigma = exp.observables["viability"].sigma
         viability = vs.drop(columns="simulation")
-        viability["value"] = vs["simulation"].to_numpy(float) + sigma * rng.standard_normal(len(vs))
+        m = vs["simulation"].to_numpy(float)
+        y_v = m + sigma * rng.standard_normal(len(vs))
+        codes, tau = viability_plate_terms(exp, vs)
+        if np.any(tau > 0):
+            delta = tau * rng.standard_normal(len(tau))
+            k = codes >= 0
+            y_v[k] += m[k] * delta[codes[k]]
+        viability["value"] = y_v
         viability["source"] = [f"virtual:{s}" for s in vs["source"]]
     return replace(exp, measurements=meas, viability=viability)
 
@@ -947,7 +1005,11 @@ def calibrate_experiment(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "likelihood": "leptotwin.interop.petab.engine_nll (typical mouse per arm, the "
         "experiment's noise model)"
-        + (" + viability_nll (noise-free 72 h culture)" if _has_viability(exp) else "")
+        + (
+            " + viability_nll (noise-free 72 h culture, plate normalisation error)"
+            if _has_viability(exp)
+            else ""
+        )
         + " + catalogue priors",
         "sampler": {k: v for k, v in sample.settings.items() if k != "init_scale"},
     }

@@ -28,7 +28,7 @@ data should inform. Schema (every key other than those marked optional is requir
       total_flux: {unit: p/s, noise: lognormal, sigma: 0.3}
       plasma:osimertinib: {unit: nM, noise: lognormal, sigma: 0.2}
       csf:osimertinib: {unit: ng/mL, noise: normal, sigma: 0.05}
-      viability: {unit: "%", noise: normal, sigma: 8}
+      viability: {unit: "%", noise: normal, sigma: 8, plate_sigma: 0.02}  # plate_sigma optional
     estimate:                          # optional; catalogue paths (``leptotwin catalog``)
       - pathway.birth_max
       - osimertinib.pk.mouse.CL
@@ -74,6 +74,18 @@ wells excepted), ``plate``, ``well``, ``replicate`` and ``curve`` (kept, not use
 value is the twin's noise-free 72 h culture (:func:`leptotwin.study.calibrate_experiment.
 viability_simulation`). Exposure 72 h (:data:`VIABILITY_HOURS`).
 
+Normalisation error. The wells normalised by the same vehicle mean share its error: a response
+is ``y_i = m_i (1 + delta_g) + eps_i`` with ``eps_i ~ N(0, sigma^2)`` per well and ``delta_g ~
+N(0, tau^2)`` shared by the wells of group ``g`` (:func:`viability_groups`: the wells of one
+plate, cell line and perturbation, as the toolkit normalises a plate; a well without a plate,
+its curve). The vehicle wells themselves (every agent at dose 0) are the reference: their model
+value is 100 % whatever the parameters and their normalised mean is 100 by construction, so they
+say nothing of ``delta_g`` and stay independent wells. ``tau``: the viability observable's
+optional ``plate_sigma`` (relative SD, 0.02 = 2 %; 0: independent wells, the likelihood
+without the term); without it ``sigma / (100 sqrt(n))``, the relative SD of the mean of the
+group's ``n`` vehicle wells when each has SD ``sigma`` % at 100 % (:func:`viability_plate_sigma`;
+a group whose vehicle wells are not in the table then needs ``plate_sigma``).
+
 Population. Each ``population`` entry asks ``leptotwin calibrate`` for a population fit
 (:func:`leptotwin.calibration.population.fit_population_pk`: one compartment, first-order
 absorption, between-subject variability on the ``random_effects``) of the PK table's rows of one
@@ -95,6 +107,8 @@ one, whose concentration or LLOQ is negative, whose subject is in no arm, or who
 gives no dose of the drug (a subject without dose records); a BLI mouse in another arm than the
 YAML says; a viability table without one of its columns, with an unknown cell line, drug or
 perturbation, a negative dose, a response that is no number or above 1000 % (a raw signal?);
+a ``plate_sigma`` on another observable than ``viability``, or none while a group of wells
+has no vehicle wells in the table;
 in-vivo observables without ``inoculum``, ``days`` or ``arms``; a population entry whose drug
 and matrix have no rows in the PK table, whose matrix or random effect is unknown, whose drug no
 arm gives orally, or which repeats another entry.
@@ -134,6 +148,8 @@ __all__ = [
     "load_experiment_file",
     "population_data",
     "population_doses",
+    "viability_groups",
+    "viability_plate_sigma",
 ]
 
 BLI_OBSERVABLE = "total_flux"
@@ -177,6 +193,7 @@ class _ObservableSpec(BaseModel):
     unit: str
     noise: Literal["lognormal", "normal"]
     sigma: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    plate_sigma: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
 
 
 class _ArmSpec(BaseModel):
@@ -248,7 +265,8 @@ class PopulationEntry:
 @dataclass(frozen=True)
 class Observable:
     """One observable: ``kind`` is ``bli``, ``plasma``, ``csf`` or ``viability``; ``drug`` is
-    None for BLI and viability."""
+    None for BLI and viability; ``plate_sigma`` only for viability (see the module docstring,
+    "Normalisation error")."""
 
     id: str
     kind: str
@@ -256,6 +274,9 @@ class Observable:
     unit: str
     noise: str
     sigma: float
+    #: viability only: relative SD of the vehicle mean that normalises a group of wells (None:
+    #: the default of :func:`viability_plate_sigma`).
+    plate_sigma: float | None = None
 
 
 @dataclass(frozen=True)
@@ -387,6 +408,7 @@ def load_experiment_file(
         viability = _viability_rows(
             p.parent / spec.data.viability, spec.data.viability, observables, cat
         )
+        viability_plate_sigma(viability, observables[VIABILITY_OBSERVABLE], source=source)
     n_vitro = 0 if viability is None else len(viability)
     if sum(len(f) for f in frames) + n_vitro == 0:
         raise _error(
@@ -562,6 +584,18 @@ def _observables(
     out = {}
     for oid, body in spec.observables.items():
         where = ("observables", oid)
+        if body.plate_sigma is not None and oid != VIABILITY_OBSERVABLE:
+            # a well-formed BLI or PK observable: the name is checked first below
+            kind = oid.partition(":")[0]
+            if oid == BLI_OBSERVABLE or (kind in _MATRICES and oid.partition(":")[2]):
+                raise _error(
+                    source,
+                    lines,
+                    (*where, "plate_sigma"),
+                    "plate_sigma is the normalisation error of in-vitro wells",
+                    body.plate_sigma,
+                    f"plate_sigma on the {VIABILITY_OBSERVABLE} observable only",
+                )
         if oid == BLI_OBSERVABLE:
             if body.unit != "p/s":
                 raise _error(
@@ -583,7 +617,9 @@ def _observables(
                     body.noise,
                     "normal, sigma in %",
                 )
-            out[oid] = Observable(oid, "viability", None, "%", body.noise, body.sigma)
+            out[oid] = Observable(
+                oid, "viability", None, "%", body.noise, body.sigma, body.plate_sigma
+            )
             continue
         kind, _, drug = oid.partition(":")
         if kind not in _MATRICES or not drug:
@@ -800,6 +836,84 @@ def _viability_rows(
     for c in ("dose_nM", "partner_nM", "value"):
         frame[c] = frame[c].astype(float)
     return frame
+
+
+def viability_groups(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The normalisation groups of a viability table (:attr:`Experiment.viability`'s columns).
+
+    A group is the wells that share one vehicle mean (module docstring, "Normalisation
+    error"): with a ``plate``, the wells of that plate, cell line and perturbation (the groups of
+    :func:`leptotwin.formats.plate_layout.normalise_to_controls` as the toolkit's plate reading
+    uses them); a well without a plate, its curve (``curve``: cell line, drug, perturbation,
+    partner). Vehicle wells (every agent at dose 0) are the reference of their group, not a
+    member of it.
+
+    Returns
+    -------
+    codes : ndarray of int
+        Per row: its group (0, 1, ...), or -1 for a vehicle well.
+    n_vehicle : ndarray of int
+        Per group: the vehicle wells of its cell line and perturbation on its plate (a group
+        without a plate: those without a plate).
+    labels : list of str
+        Per group: ``plate P01, A925L/AR`` or ``curve A925L/AR | alectinib``.
+    """
+    plate = [str(x).strip() for x in table["plate"]]
+    plate = ["" if x in ("nan", "None") else x for x in plate]
+    line = [str(x) for x in table["cell_line"]]
+    pert = [str(x).strip() for x in table["perturbation"]]
+    vehicle = (table["dose_nM"].to_numpy(float) == 0) & (table["partner_nM"].to_numpy(float) == 0)
+    unit = list(zip(plate, line, pert, strict=True))
+    keys = [
+        f"plate {p}, {ln}" + (f" {pe}" if pe else "") if p else f"curve {c}"
+        for p, ln, pe, c in zip(plate, line, pert, table["curve"], strict=True)
+    ]
+    labels: list[str] = []
+    index: dict[str, int] = {}
+    unit_of: list[tuple[str, str, str]] = []
+    codes = np.full(len(table), -1, dtype=int)
+    for i, k in enumerate(keys):
+        if vehicle[i]:
+            continue
+        if k not in index:
+            index[k] = len(labels)
+            labels.append(k)
+            unit_of.append(unit[i])
+        codes[i] = index[k]
+    counts: dict[tuple[str, str, str], int] = {}
+    for u, v in zip(unit, vehicle, strict=True):
+        counts[u] = counts.get(u, 0) + int(v)
+    n_vehicle = np.array([counts.get(u, 0) for u in unit_of], dtype=int)
+    return codes, n_vehicle, labels
+
+
+def viability_plate_sigma(
+    table: pd.DataFrame, observable: Observable, *, source: str | None = None
+) -> np.ndarray:
+    """Per group of :func:`viability_groups`: tau, the relative SD of its vehicle mean.
+
+    The observable's ``plate_sigma`` when given (every group), else ``sigma / (100 sqrt(n))``
+    with ``n`` the group's vehicle wells: their mean, of wells with SD ``sigma`` % at 100 %.
+
+    Raises
+    ------
+    LeptotwinError
+        Without ``plate_sigma``, a group whose vehicle wells are not in the table.
+    """
+    _, n_vehicle, labels = viability_groups(table)
+    if observable.plate_sigma is not None:
+        return np.full(len(labels), float(observable.plate_sigma))
+    if np.any(n_vehicle == 0):
+        g = int(np.flatnonzero(n_vehicle == 0)[0])
+        raise LeptotwinError(
+            "no vehicle wells to size the normalisation error of a group of wells",
+            source=source,
+            field=f"observables.{VIABILITY_OBSERVABLE}.plate_sigma",
+            value=labels[g],
+            expected="plate_sigma (relative SD of the vehicle mean, e.g. 0.02; 0 for "
+            "independent wells), or the group's vehicle wells (dose 0, no partner) in the table",
+        )
+    return observable.sigma / (100.0 * np.sqrt(n_vehicle.astype(float)))
 
 
 def _number(text: str, name: str, where: str, *, blank_ok: bool = False) -> float:
