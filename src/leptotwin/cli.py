@@ -530,6 +530,10 @@ def simulate(
     """Simulate a user's cohort protocol (optionally on a Dask cluster): tables of burden,
     survival and subjects.
 
+    A block may declare `species: human` (virtual patients, 6 h step), `counterfactuals`
+    (mir449a_restored, no_areg) and `parameters` (posterior-median; posterior with
+    parameter_sets): the protocols `leptotwin explore` downloads reproduce its views.
+
     Without --experiment the protocol's only or first block is run and one stderr line says
     which. The progress bar is drawn on a terminal only (off a terminal rich ends it with a
     blank line); doses far outside the studied range get one warning line on stderr."""

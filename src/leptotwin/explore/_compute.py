@@ -1,19 +1,21 @@
 """One view of the explorer, computed: cohorts, exposure, burden, survival, week-12 control.
 
-Mice are simulated exactly as ``leptotwin simulate`` simulates them (per-subject random streams,
-:func:`leptotwin.model.streams.simulate_lmc_subjects`, 1 h growth step): subject j of an arm
-called A is the same mouse in the explorer and in ``simulate --seed S`` of the protocol
-:func:`protocol_yaml` writes, so the tables are identical. Patients are the human section's
-(:func:`leptotwin.study.schedule_sweep.simulate_patients`: catalogue block ``lmc_human``, 6 h
-step, AREG-driven LMC), with the same per-subject streams. Each arm is simulated and cached on
-its own, so changing one regimen of four re-simulates one arm.
+Cohorts are simulated exactly as ``leptotwin simulate`` simulates them (per-subject random
+streams, :func:`leptotwin.model.streams.simulate_lmc_subjects`; the engine options, counterfactual
+clones and parameter sets of :mod:`leptotwin.model._scenario`, which ``simulate`` uses too):
+subject j of an arm called A is the same subject in the explorer and in ``simulate --seed S`` of
+the protocol :func:`protocol_yaml` writes, so the tables are identical, for mice and patients,
+with or without counterfactuals, for every band. Mice: 1 h growth step. Patients are the human
+section's (:func:`leptotwin.study.schedule_sweep.simulate_patients`: catalogue block
+``lmc_human``, 6 h step, AREG-driven LMC). Each arm is simulated and cached on its own, so
+changing one regimen of four re-simulates one arm.
 
 Uncertainty bands: ``between-subject`` — quantiles over virtual subjects of one parameter set
 (the packaged catalogue; Wilson 95 % CI for control, Greenwood log-log for Kaplan-Meier).
 ``posterior`` — the arm's subjects are split over :data:`POSTERIOR_DRAWS` parameter sets
-(:func:`leptotwin.catalog.posterior.draw_catalogs`: posterior where calibrated, prior elsewhere),
-subject j keeping its own stream; control gets the 2.5-97.5 % interval over parameter sets of
-the fraction controlled, the bands are over all subjects (posterior x between-subject).
+(:func:`leptotwin.model._scenario.posterior_values`: posterior where calibrated, prior
+elsewhere), subject j keeping its own stream; control gets the 2.5-97.5 % interval over parameter
+sets of the fraction controlled, the bands are over all subjects (posterior x between-subject).
 """
 
 from __future__ import annotations
@@ -31,12 +33,19 @@ import yaml
 from leptotwin.analysis.survival import kaplan_meier
 from leptotwin.catalog import Catalog, load_catalog, using_catalog
 from leptotwin.explore._spec import ArmSpec, ViewSpec, treatment_start_d
+from leptotwin.model._scenario import (
+    COUNTERFACTUALS,
+    DEFAULT_PARAMETER_SETS,
+    HUMAN_INOCULUM,
+    engine_options,
+    parameter_set_bounds,
+    posterior_values,
+)
 from leptotwin.model.cohort import Arm, CohortResult
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.model.pk import Metabolite, PKStream, simulate_pk
 from leptotwin.model.regimen import parse_regimen
 from leptotwin.model.streams import concat_cohorts, simulate_lmc_subjects
-from leptotwin.model.tumor import TumorParameters, default_clones
 from leptotwin.study.schedule_sweep import progression, wilson_interval
 
 __all__ = [
@@ -52,7 +61,7 @@ __all__ = [
 #: Control is judged this many weeks after the first dose (or at the last observation before).
 CONTROL_WEEKS = 12
 #: Parameter sets of the ``posterior`` bands.
-POSTERIOR_DRAWS = 10
+POSTERIOR_DRAWS = DEFAULT_PARAMETER_SETS
 #: Progression of patients: burden above this multiple of its value at the start of treatment
 #: (the human protocol's ``progression_fold``).
 PROGRESSION_FOLD = 2.0
@@ -67,28 +76,23 @@ _COMPARTMENTS = (
 )
 
 
-def _clones(catalog: Catalog, mir449a_restored: bool, no_areg: bool) -> tuple | None:
-    """The tumour clones of ``catalog`` with the counterfactuals applied (None: the model's own):
-    miR-449a of every clone at the parental level; no AREG secreted by any clone."""
-    if not (mir449a_restored or no_areg):
-        return None
-    parental = catalog.cell_line("A925LPE3").mir449a.value
-    out = []
-    for clone in default_clones(catalog):
-        state = clone.state
-        if mir449a_restored:
-            state = state.with_levels(mir449a=parental)
-        if no_areg:
-            state = state.with_levels(areg_scale=0.0)
-        out.append(type(clone)(clone.name, state))
-    return tuple(out)
+def _counterfactuals(mir449a_restored: bool, no_areg: bool) -> tuple[str, ...]:
+    """The view's counterfactuals as a protocol names them."""
+    return tuple(
+        c for c, on in zip(COUNTERFACTUALS, (mir449a_restored, no_areg), strict=True) if on
+    )
 
 
-def _options(species: str, inoculum: str, catalog: Catalog) -> dict[str, Any]:
+def _options(
+    species: str, inoculum: str, catalog: Catalog, mir449a_restored: bool, no_areg: bool
+) -> dict[str, Any]:
+    """The engine options of ``leptotwin simulate`` for the view (shared code: the species'
+    engine and step, the patients' inoculum, the counterfactual clones)."""
     if species == "human":
-        tumor = TumorParameters.from_catalog(catalog, block="lmc_human", species="human")
-        return {"inoculum": "A925L/AR", "species": "human", "dt_h": 6.0, "tumor": tumor}
-    return {"inoculum": inoculum, "species": "mouse", "dt_h": 1.0, "stochastic": True}
+        inoculum = HUMAN_INOCULUM
+    return engine_options(
+        species, inoculum, catalog, counterfactuals=_counterfactuals(mir449a_restored, no_areg)
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -109,8 +113,6 @@ def _arm_cohort(
     a = Arm(arm.name, dict(arm.regimens))
     if uncertainty != "posterior":
         cat = _point_catalog(uncertainty)
-        clones = _clones(cat, mir449a_restored, no_areg)
-        extra = {} if clones is None else {"clones": clones}
         with using_catalog(cat):
             res = simulate_lmc_subjects(
                 [a],
@@ -119,22 +121,18 @@ def _arm_cohort(
                 observe_days=observe_days,
                 seed=seed,
                 catalog=cat,
-                **_options(species, inoculum, cat),
-                **extra,
+                **_options(species, inoculum, cat, mir449a_restored, no_areg),
             )
         return res, np.zeros(n, dtype=int)
-    from leptotwin.catalog.posterior import draw_catalogs
-
+    # as `leptotwin simulate` with `parameters: posterior` (leptotwin.model._scenario)
     k = min(POSTERIOR_DRAWS, n)
-    cats = draw_catalogs(k, rng=np.random.default_rng(seed))
-    bounds = np.linspace(0, n, k + 1).astype(int)
+    bounds = parameter_set_bounds(n, k)
     parts, which = [], np.zeros(n, dtype=int)
-    for i, cat in enumerate(cats):
+    for i, values in enumerate(posterior_values(k, seed)):
         lo, hi = int(bounds[i]), int(bounds[i + 1])
         if hi <= lo:
             continue
-        clones = _clones(cat, mir449a_restored, no_areg)
-        kw = {} if clones is None else {"clones": clones}
+        cat = load_catalog().with_values(values)
         with using_catalog(cat):
             part = simulate_lmc_subjects(
                 [a],
@@ -145,8 +143,7 @@ def _arm_cohort(
                 start=lo,
                 stop=hi,
                 catalog=cat,
-                **_options(species, inoculum, cat),
-                **kw,
+                **_options(species, inoculum, cat, mir449a_restored, no_areg),
             )
         parts.append(part)
         which[lo:hi] = i
@@ -496,16 +493,10 @@ def view_tables(spec: ViewSpec) -> dict[str, pd.DataFrame]:
 
 
 def protocol_problem(spec: ViewSpec) -> str | None:
-    """Why ``leptotwin simulate`` cannot reproduce this view (None when it can)."""
-    if spec.species != "mouse":
-        return "leptotwin simulate runs mice only; the patients' view has no protocol file yet"
-    if spec.counterfactual:
-        return "leptotwin simulate has no counterfactuals; switch them off to get the protocol"
-    if spec.uncertainty != "between-subject":
-        return (
-            "leptotwin simulate uses the packaged parameter values; choose between-subject "
-            "bands (packaged values)"
-        )
+    """Why ``leptotwin simulate`` cannot reproduce this view (None when it can).
+
+    Every species, counterfactual and band has its protocol keys (:func:`protocol_yaml`); what
+    a protocol cannot hold is two regimens of one drug (``regimens`` maps a drug to one text)."""
     seen: dict[str, str] = {}
     for arm in spec.arms:
         for drug, text in arm.regimens:
@@ -537,13 +528,21 @@ def protocol_yaml(spec: ViewSpec, arm: int | None = None) -> str:
         raise LeptotwinError(
             "no arm has a drug; a protocol needs at least one regimen", field="protocol"
         )
-    block = {
-        "inoculum": spec.inoculum,
-        "mice_per_arm": spec.n_per_arm,
-        "follow_up_days": spec.days,
-        "observe_days": list(spec.observe_days),
-        "arms": {a.name: [d for d, _ in a.regimens] for a in arms},
-    }
+    human = spec.species == "human"
+    block: dict[str, Any] = {"species": "human"} if human else {}
+    block["inoculum"] = HUMAN_INOCULUM if human else spec.inoculum
+    block["patients_per_arm" if human else "mice_per_arm"] = spec.n_per_arm
+    block["follow_up_days"] = spec.days
+    block["observe_days"] = list(spec.observe_days)
+    counterfactuals = _counterfactuals(spec.mir449a_restored, spec.no_areg)
+    if counterfactuals:
+        block["counterfactuals"] = list(counterfactuals)
+    if spec.uncertainty == "posterior-median":
+        block["parameters"] = "posterior-median"
+    elif spec.uncertainty == "posterior":
+        block["parameters"] = "posterior"
+        block["parameter_sets"] = POSTERIOR_DRAWS
+    block["arms"] = {a.name: [d for d, _ in a.regimens] for a in arms}
     head = (
         "# Written by `leptotwin explore`: reproduces the view's tables with\n"
         f"#   leptotwin simulate THIS_FILE.yaml --seed {spec.seed}\n"
@@ -560,8 +559,7 @@ def sbml_text(spec: ViewSpec, arm: int = 0, subject: int = 0) -> str:
 
     a = spec.arms[arm]
     cat = _point_catalog(spec.uncertainty)
-    opts = _options(spec.species, spec.inoculum, cat)
-    clones = _clones(cat, spec.mir449a_restored, spec.no_areg)
+    opts = _options(spec.species, spec.inoculum, cat, spec.mir449a_restored, spec.no_areg)
     return export_sbml(
         Arm(a.name, dict(a.regimens)),
         subject=subject,
@@ -571,5 +569,5 @@ def sbml_text(spec: ViewSpec, arm: int = 0, subject: int = 0) -> str:
         species=spec.species,
         catalog=cat,
         tumor=opts.get("tumor"),
-        clones=clones,
+        clones=opts.get("clones"),
     ).sbml

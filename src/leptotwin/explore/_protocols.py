@@ -1,5 +1,6 @@
 """Protocols as views: the shipped ones and a user's own YAML, read as ``leptotwin simulate``
-reads them (same reader, same schema)."""
+reads them (same reader, same schema), with the keys the explorer's downloads write (``species``,
+``counterfactuals``, ``parameters``), so a downloaded protocol uploaded again is the same view."""
 
 from __future__ import annotations
 
@@ -9,10 +10,18 @@ from typing import Any
 import numpy as np
 
 from leptotwin.errors import LeptotwinError
+from leptotwin.explore._compute import POSTERIOR_DRAWS
 from leptotwin.explore._spec import MAX_ARMS, MAX_SUBJECTS_PER_ARM, SpecError
 from leptotwin.study.simulate_job import _read_protocol, load_experiment
 
 __all__ = ["SHIPPED", "spec_from_file", "spec_from_protocol"]
+
+#: A protocol's ``parameters`` → the view's band.
+_UNCERTAINTY = {
+    "packaged": "between-subject",
+    "posterior-median": "posterior-median",
+    "posterior": "posterior",
+}
 
 #: Shipped views: key → (protocol, experiment, label).
 SHIPPED: dict[str, tuple[str, str | None, str]] = {
@@ -84,17 +93,20 @@ def _view(protocol: str, experiment: str | None, shown: str) -> dict[str, Any]:
         raise SpecError({"protocol": str(exc).replace(protocol, shown)}) from None
     arms = [{"name": a.name, "regimens": {d: str(r) for d, r in a.regimens.items()}}
             for a in exp.arms][:MAX_ARMS]  # fmt: skip
+    note = ""
+    if exp.parameters == "posterior" and exp.parameter_sets != POSTERIOR_DRAWS:
+        note = f"; {POSTERIOR_DRAWS} parameter sets (the protocol asks {exp.parameter_sets})"
     return {
-        "species": "mouse",
+        "species": exp.species,
         "inoculum": exp.inoculum,
         "arms": arms,
         "n_per_arm": min(exp.n_per_arm, MAX_SUBJECTS_PER_ARM),
         "days": exp.days,
         "observe_days": list(exp.observe_days),
         "seed": 0,
-        "mir449a_restored": False,
-        "no_areg": False,
-        "uncertainty": "between-subject",
+        "mir449a_restored": "mir449a_restored" in exp.counterfactuals,
+        "no_areg": "no_areg" in exp.counterfactuals,
+        "uncertainty": _UNCERTAINTY[exp.parameters],
         "note": (
             f"experiment {exp.name!r}"
             + (
@@ -102,5 +114,6 @@ def _view(protocol: str, experiment: str | None, shown: str) -> dict[str, Any]:
                 if len(exp.arms) > MAX_ARMS
                 else ""
             )
+            + note
         ),
     }

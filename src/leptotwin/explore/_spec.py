@@ -21,6 +21,7 @@ from typing import Any
 
 from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
+from leptotwin.model._scenario import SPECIES, STEP_H, treatment_start_d
 from leptotwin.model.regimen import parse_regimen
 from leptotwin.study.protocol_schema import MAX_FOLLOW_UP_DAYS
 
@@ -47,13 +48,10 @@ DRUGS = ("alectinib", "crizotinib", "ceritinib", "lorlatinib", "osimertinib", "e
 #: ``studied_doses``) is refused, not simulated: the PK model is linear in dose and was never
 #: checked there. Between 3-fold (the command line's warning) and this, the page warns.
 REFUSE_FOLD = 30.0
-SPECIES = ("mouse", "human")
 INOCULA = ("A925L/AR", "A925LPE3")
 #: Bands: over subjects of the packaged values (as ``simulate``), over subjects of the posterior
 #: median (as ``reproduce``), or over parameter sets x subjects.
 UNCERTAINTY = ("between-subject", "posterior-median", "posterior")
-#: Growth step (h): the mouse default of ``simulate``; the human protocol's ``step_h``.
-STEP_H = {"mouse": 1.0, "human": 6.0}
 _PLURAL = {"mouse": "mice", "human": "humans"}
 
 
@@ -113,15 +111,6 @@ class ViewSpec:
             "no_areg": self.no_areg,
             "uncertainty": self.uncertainty,
         }
-
-
-def treatment_start_d(species: str) -> float:
-    """Day of the first dose (after inoculation; 0 for patients)."""
-    if species == "human":
-        return 0.0
-    from leptotwin.model.tumor import TumorParameters
-
-    return TumorParameters.from_catalog(load_catalog()).treatment_start_d
 
 
 def default_observe_days(species: str, days: float) -> tuple[float, ...]:

@@ -4,6 +4,13 @@ A protocol has ``regimens`` (drug → regimen text, checked by the regimen parse
 blocks (any other top-level key whose value has an ``inoculum``). Unknown keys, wrong types and
 unreadable regimens are errors that name the file, the field and the line, e.g.
 ``my.yaml: line 6, combination.mice_per_arm: Input should be a valid integer (got 'ten')``.
+
+Optional keys of a block (the explorer writes them; absent, a block is what it always was: mice
+on the packaged catalogue): ``species`` (``mouse``, or ``human``: virtual patients with
+A925L/AR-like LMC, ``patients_per_arm``, days of treatment, 6 h step, regimens checked with human
+PK), ``counterfactuals`` (a list of ``mir449a_restored``, ``no_areg``), ``parameters``
+(``packaged``; ``posterior-median``: the calibrated posterior median; ``posterior``: each arm's
+subjects split over ``parameter_sets`` draws, posterior where calibrated, prior elsewhere).
 """
 
 from __future__ import annotations
@@ -71,6 +78,11 @@ class ExperimentBlock(BaseModel):
     observe_days: list[_Day] | None = None
     harvest_cells: _Count | None = None
     arms: dict[str, list[str]] | None = None
+    species: Literal["mouse", "human"] | None = None
+    patients_per_arm: _Count | None = None
+    counterfactuals: list[Literal["mir449a_restored", "no_areg"]] | None = None
+    parameters: Literal["packaged", "posterior-median", "posterior"] | None = None
+    parameter_sets: _Count | None = None
 
 
 def packaged_protocol_text(name: str) -> str | None:
@@ -158,9 +170,34 @@ _EXPECTED = {
 }
 
 
-def _check_regimens(regimens: Any, source: str, lines: dict) -> None:
-    """A non-empty mapping of catalogue drugs (with mouse PK) to readable regimens whose
-    routes the drug has in mice."""
+_PLURAL = {"mouse": "mice", "human": "humans"}
+
+
+def _species_of_drugs(data: dict, regimens: dict) -> dict[Any, tuple[str, ...]]:
+    """The species each drug of ``regimens`` is given to: those of the blocks whose arms name it
+    (a block without arms gives every drug; a block without ``species``, mice), mice for a drug
+    no block names. The blocks are checked afterwards; a malformed one counts as mice here."""
+    used: dict[Any, dict[str, None]] = {d: {} for d in regimens}
+    for key, body in data.items():
+        if key == "regimens" or not isinstance(body, dict):
+            continue
+        species = body.get("species")
+        species = species if species in _PLURAL else "mouse"
+        arms = body.get("arms")
+        drugs: list = list(regimens)
+        if isinstance(arms, dict) and all(isinstance(v, list) for v in arms.values()):
+            drugs = [d for v in arms.values() for d in v if isinstance(d, str | int | float)]
+        for d in drugs:
+            if d in used:
+                used[d][species] = None
+    return {d: tuple(s) or ("mouse",) for d, s in used.items()}
+
+
+def _check_regimens(
+    regimens: Any, source: str, lines: dict, species: dict[Any, tuple[str, ...]] | None = None
+) -> None:
+    """A non-empty mapping of catalogue drugs (with PK in each species given it: mice unless
+    ``species`` says otherwise) to readable regimens whose routes the drug has there."""
     if not isinstance(regimens, dict) or not regimens:
         raise _error(
             source,
@@ -175,15 +212,16 @@ def _check_regimens(regimens: Any, source: str, lines: dict) -> None:
         try:
             if not isinstance(drug, str):
                 raise LeptotwinError("a drug name is text", value=drug)
-            params = cat.pk_parameters(drug, "mouse")
-            routes = ("iv", *params.routes)
-            for reg in parse_regimen(str(text_reg)):
-                if reg.route not in routes:
-                    raise LeptotwinError(
-                        f"{params.drug} has no {reg.route} route in mice",
-                        value=text_reg,
-                        expected="one of " + ", ".join(routes),
-                    )
+            for sp in (species or {}).get(drug, ("mouse",)):
+                params = cat.pk_parameters(drug, sp)
+                routes = ("iv", *params.routes)
+                for reg in parse_regimen(str(text_reg)):
+                    if reg.route not in routes:
+                        raise LeptotwinError(
+                            f"{params.drug} has no {reg.route} route in {_PLURAL[sp]}",
+                            value=text_reg,
+                            expected="one of " + ", ".join(routes),
+                        )
         except LeptotwinError as exc:
             value = exc.value if exc.value is not None else text_reg
             raise _error(source, lines, where, exc.message, value, exc.expected) from None
@@ -205,8 +243,49 @@ def _check_block(key: str, body: Any, regimens: dict, source: str, lines: dict) 
             value=None if extra else err.get("input"),
             expected=None if extra else _EXPECTED.get(str(err["loc"][0])),
         ) from None
-    if block.mice is None and block.mice_per_arm is None:
+    if block.species == "human":
+        mice = [
+            f
+            for f in ("mice", "mice_per_arm", "quick_mice", "quick_mice_per_arm", "harvest_cells")
+            if getattr(block, f) is not None
+        ]
+        if mice:
+            raise _error(
+                source,
+                lines,
+                (key, mice[0]),
+                "a patients' experiment (species: human) counts patients_per_arm",
+                expected="patients_per_arm",
+            )
+        if block.patients_per_arm is None:
+            raise _error(source, lines, (key,), "a patients' experiment needs patients_per_arm")
+        if block.inoculum != "A925L/AR":
+            raise _error(
+                source,
+                lines,
+                (key, "inoculum"),
+                "patients have AREG-driven (A925L/AR-like) LMC",
+                value=block.inoculum,
+                expected="A925L/AR",
+            )
+    elif block.patients_per_arm is not None:
+        raise _error(
+            source,
+            lines,
+            (key, "patients_per_arm"),
+            "patients_per_arm is for species: human; mice count mice_per_arm",
+        )
+    elif block.mice is None and block.mice_per_arm is None:
         raise _error(source, lines, (key,), "experiment needs mice or mice_per_arm")
+    if block.parameter_sets is not None and block.parameters != "posterior":
+        raise _error(
+            source,
+            lines,
+            (key, "parameter_sets"),
+            "parameter_sets is for parameters: posterior",
+            value=block.parameter_sets,
+            expected="parameters: posterior as well",
+        )
     if block.arms is not None and not block.arms:
         raise _error(source, lines, (key, "arms"), "experiment needs at least one arm")
     if block.observe_days is not None and not block.observe_days:
@@ -255,7 +334,8 @@ def validate_protocol(data: Any, text: str, source: str) -> dict[str, Experiment
             expected="regimens and experiment blocks, as in lmc_mouse.yaml",
         )
     regimens = data.get("regimens")
-    _check_regimens(regimens, source, lines)
+    species = _species_of_drugs(data, regimens) if isinstance(regimens, dict) else None
+    _check_regimens(regimens, source, lines, species)
     blocks: dict[str, ExperimentBlock] = {}
     for key, body in data.items():
         if key == "regimens":

@@ -17,10 +17,19 @@ Robustness:
 Outputs (``out_dir``): ``observations.csv`` (subject × observation day), ``survival.csv``,
 ``subjects.csv`` (one row per subject, as :class:`~leptotwin.model.cohort.CohortResult`) and
 ``run.json`` (seed, chunking, scheduler, versions).
+
+What an experiment block may add (the protocols ``leptotwin explore`` downloads): ``species:
+human`` (virtual patients: the human section's engine, catalogue block ``lmc_human``, A925L/AR-like
+LMC, 6 h step, days of treatment), ``counterfactuals`` (miR-449a restored to the parental level, no
+AREG) and ``parameters`` (``posterior-median``; ``posterior``: each arm's subjects split over
+``parameter_sets`` posterior draws, a ``parameter_set`` column in ``subjects.csv``). They are
+applied through :mod:`leptotwin.model._scenario`, as the explorer applies them, so the explorer's
+view and ``simulate`` of its protocol (same seed) give the same tables.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -37,11 +46,18 @@ import yaml
 
 from leptotwin._fileio import prepare_out_dir, write_csv, write_text
 from leptotwin._sigint import sigint_held
-from leptotwin.catalog import load_catalog
+from leptotwin.catalog import load_catalog, using_catalog
 from leptotwin.errors import LeptotwinError
+from leptotwin.model._scenario import (
+    DEFAULT_PARAMETER_SETS,
+    STEP_H,
+    engine_options,
+    parameter_set_bounds,
+    posterior_values,
+    treatment_start_d,
+)
 from leptotwin.model.cohort import Arm, CohortResult
 from leptotwin.model.streams import chunk_bounds, concat_cohorts, simulate_lmc_subjects
-from leptotwin.model.tumor import TumorParameters
 from leptotwin.study._memory import check_disk, check_memory, format_count
 from leptotwin.study.distributed import dask_client
 from leptotwin.study.pk import warn_dose_range
@@ -79,6 +95,13 @@ class Experiment:
         The protocol file.
     quick_n_per_arm : int or None
         Cohort size of a ``--quick`` report run (``quick_mice_per_arm`` or ``quick_mice``).
+    species : {"mouse", "human"}
+        Patients: days are of treatment, ``n_per_arm`` is ``patients_per_arm``.
+    counterfactuals : tuple of str
+        Of ``mir449a_restored``, ``no_areg``.
+    parameters : {"packaged", "posterior-median", "posterior"}
+    parameter_sets : int
+        Posterior draws the subjects of each arm are split over (``parameters: posterior``).
     """
 
     name: str
@@ -89,6 +112,10 @@ class Experiment:
     inoculum: str
     source: str = field(default="")
     quick_n_per_arm: int | None = None
+    species: str = "mouse"
+    counterfactuals: tuple[str, ...] = ()
+    parameters: str = "packaged"
+    parameter_sets: int = DEFAULT_PARAMETER_SETS
 
     def arm(self, name: str) -> Arm:
         """The arm called ``name``.
@@ -232,7 +259,8 @@ def load_experiment(
     arms = tuple(
         Arm(name, {d: str(regimens[d]) for d in drugs}) for name, drugs in arms_of(block).items()
     )
-    start = TumorParameters.from_catalog(load_catalog()).treatment_start_d
+    species = block.species or "mouse"
+    start = treatment_start_d(species)
     days = block.follow_up_days
     if block.observe_days is not None:
         obs = block.observe_days
@@ -249,6 +277,8 @@ def load_experiment(
             expected=f"a follow-up reaching the first imaging day ({min(obs, default=start):g})",
         )
     n = block.mice_per_arm if block.mice_per_arm is not None else block.mice
+    if species == "human":
+        n = block.patients_per_arm
     quick = block.quick_mice_per_arm if block.quick_mice_per_arm is not None else block.quick_mice
     return Experiment(
         name=experiment,
@@ -259,6 +289,10 @@ def load_experiment(
         inoculum=block.inoculum,
         source=src,
         quick_n_per_arm=int(quick) if quick is not None else None,
+        species=species,
+        counterfactuals=tuple(dict.fromkeys(block.counterfactuals or ())),
+        parameters=block.parameters or "packaged",
+        parameter_sets=block.parameter_sets or DEFAULT_PARAMETER_SETS,
     )
 
 
@@ -267,19 +301,36 @@ def load_experiment(
 
 
 def _run_chunk(spec: dict[str, Any]) -> tuple[int, int, CohortResult]:
-    """One chunk (a pure function of its spec; runs on a worker)."""
-    res = simulate_lmc_subjects(
-        spec["arms"],
-        n_per_arm=spec["n_per_arm"],
-        days=spec["days"],
-        observe_days=spec["observe_days"],
-        seed=spec["seed"],
-        start=spec["start"],
-        stop=spec["stop"],
-        # cached: loaded once per worker process; an overlay's values on top
-        catalog=load_catalog().with_values(spec["values"]) if spec["values"] else load_catalog(),
-        **spec["options"],
-    )
+    """One chunk (a pure function of its spec; runs on a worker).
+
+    With a ``counterfactuals`` option (``run_simulate_job`` always gives one) the engine options
+    are built here from the chunk's catalogue (:func:`leptotwin.model._scenario.engine_options`:
+    the patients' tumour kinetics and the counterfactual clones follow its parameter set), and
+    the model runs with that catalogue active, as the explorer runs it."""
+    # cached: loaded once per worker process; an overlay's values on top
+    cat = load_catalog().with_values(spec["values"]) if spec["values"] else load_catalog()
+    options = dict(spec["options"])
+    if "counterfactuals" in options:
+        options = engine_options(
+            options.get("species", "mouse"),
+            options["inoculum"],
+            cat,
+            dt_h=options.get("dt_h"),
+            stochastic=options.get("stochastic", True),
+            counterfactuals=options["counterfactuals"],
+        )
+    with using_catalog(cat):
+        res = simulate_lmc_subjects(
+            spec["arms"],
+            n_per_arm=spec["n_per_arm"],
+            days=spec["days"],
+            observe_days=spec["observe_days"],
+            seed=spec["seed"],
+            start=spec["start"],
+            stop=spec["stop"],
+            catalog=cat,
+            **options,
+        )
     return spec["start"], spec["stop"], res
 
 
@@ -292,8 +343,21 @@ def _specs(
     chunk_size: int,
     options: dict[str, Any],
     values: dict[str, float] | None = None,
+    parameter_sets: Sequence[dict[str, float]] | None = None,
 ) -> list[dict[str, Any]]:
     n_total = len(arms) * n_per_arm
+    if parameter_sets:
+        # each arm's subjects bounds[i]..bounds[i+1]-1 on set i, in chunks of at most chunk_size
+        bounds = parameter_set_bounds(n_per_arm, len(parameter_sets))
+        pieces = [
+            (a * n_per_arm + lo + x, a * n_per_arm + lo + y, parameter_sets[i])
+            for a in range(len(arms))
+            for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
+            if hi > lo
+            for x, y in chunk_bounds(int(hi - lo), chunk_size)
+        ]
+    else:
+        pieces = [(a, b, values or {}) for a, b in chunk_bounds(n_total, chunk_size)]
     return [
         dict(
             arms=tuple(arms),
@@ -301,12 +365,12 @@ def _specs(
             days=days,
             observe_days=tuple(observe_days),
             seed=seed,
-            start=a,
-            stop=b,
+            start=int(a),
+            stop=int(b),
             options=options,
-            values=dict(values or {}),
+            values=dict(v),
         )
-        for a, b in chunk_bounds(n_total, chunk_size)
+        for a, b, v in pieces
     ]
 
 
@@ -322,6 +386,7 @@ def simulate_chunks(
     n_workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
     catalog_values: dict[str, float] | None = None,
+    parameter_sets: Sequence[dict[str, float]] | None = None,
     **options: Any,
 ) -> CohortResult:
     """Simulate a cohort in chunks of subjects, in this process or on a Dask cluster.
@@ -340,8 +405,14 @@ def simulate_chunks(
         Called with (chunks done, chunks in all) as chunks come back.
     catalog_values : dict, optional
         Catalogue path → value set on the packaged catalogue (a calibrated overlay).
+    parameter_sets : sequence of dict, optional
+        Instead of ``catalog_values``: K parameter sets; subjects ``bounds[i]`` to
+        ``bounds[i + 1] - 1`` of each arm run on set i
+        (:func:`leptotwin.model._scenario.parameter_set_bounds`).
     **options
-        ``inoculum``, ``species``, ``dt_h``, ``stochastic`` (see ``simulate_lmc``).
+        ``inoculum``, ``species``, ``dt_h``, ``stochastic`` (see ``simulate_lmc``); with
+        ``counterfactuals`` (a tuple, may be empty) the engine options of the species are built
+        per chunk (:func:`leptotwin.model._scenario.engine_options`).
 
     Returns
     -------
@@ -355,7 +426,10 @@ def simulate_chunks(
     """
     if chunk_size < 1:
         raise LeptotwinError("chunk size must be >= 1", field="chunk_size", value=chunk_size)
-    specs = _specs(arms, n_per_arm, days, observe_days, seed, chunk_size, options, catalog_values)
+    specs = _specs(
+        arms, n_per_arm, days, observe_days, seed, chunk_size, options, catalog_values,
+        parameter_sets,
+    )  # fmt: skip
     say = progress or (lambda _done, _total: None)
     results: dict[int, CohortResult] = {}
     if scheduler is None:
@@ -526,6 +600,19 @@ def _stack_draws(cohorts: list[CohortResult]) -> CohortResult:
     )
 
 
+def _with_parameter_sets(cohort: CohortResult, n_per_arm: int, k: int) -> CohortResult:
+    """``subjects`` with a last column ``parameter_set``: the set each subject ran on."""
+    bounds = parameter_set_bounds(n_per_arm, k)
+    ids = cohort.subjects["subject"].to_numpy()
+    which = np.searchsorted(bounds, ids % n_per_arm, side="right") - 1
+    return CohortResult(
+        cohort.observations,
+        cohort.survival,
+        cohort.subjects.assign(parameter_set=which),
+        cohort.clones,
+    )
+
+
 def run_simulate_job(
     protocol: str | os.PathLike[str],
     out_dir: str | os.PathLike[str] = "simulate",
@@ -537,7 +624,7 @@ def run_simulate_job(
     scheduler: Any = None,
     n_workers: int = 2,
     chunk_size: int = 2000,
-    dt_h: float = 1.0,
+    dt_h: float | None = None,
     stochastic: bool = True,
     catalog_overlay: str | os.PathLike[str] | None = None,
     overlay_draws: int = 0,
@@ -563,10 +650,12 @@ def run_simulate_job(
     scheduler : None, "local", address or ``distributed.Client``
         Where the chunks run (see :func:`simulate_chunks`); the result does not depend on it.
     n_workers, chunk_size, dt_h, stochastic
-        Cluster size for ``"local"``, subjects per task, growth step (h), Poisson switching.
+        Cluster size for ``"local"``, subjects per task, growth step (h; default: the species',
+        1 h for mice, 6 h for patients), Poisson switching.
     catalog_overlay : path-like, optional
         ``overlay.yaml`` of ``leptotwin calibrate``: its posterior medians replace the
-        catalogue's values (:func:`leptotwin.study.calibrate_experiment.load_overlay`).
+        catalogue's values (:func:`leptotwin.study.calibrate_experiment.load_overlay`). Not with
+        an experiment that sets its own ``parameters``.
     overlay_draws : int
         With ``catalog_overlay``: simulate the cohort once for each of this many posterior
         draws (evenly spaced rows of the overlay's draws file; the same mice, the same seed) and
@@ -590,6 +679,7 @@ def run_simulate_job(
     # without a name: the only or first block (a checked protocol has at least one)
     names = list(_read_protocol(protocol)[1]) if experiment is None else []
     exp = load_experiment(protocol, names[0] if experiment is None else experiment)
+    dt_h = STEP_H[exp.species] if dt_h is None else dt_h
     n, d = _check_options(exp, n_per_arm, days, seed, chunk_size, n_workers, scheduler, dt_h)
     obs_days = [x for x in exp.observe_days if x <= d]
     if not obs_days:
@@ -600,13 +690,27 @@ def run_simulate_job(
             expected=f"at least the protocol's first observation day ({min(exp.observe_days):g})",
         )
     _check_size(exp, n, obs_days, out_dir)
+    if exp.parameters != "packaged" and catalog_overlay is not None:
+        raise LeptotwinError(
+            f"the experiment sets its own parameters ({exp.parameters})",
+            source="--catalog-overlay",
+            value=str(catalog_overlay),
+            expected=f"no overlay, or a protocol without parameters: {exp.parameters}",
+        )
     value_sets = _overlay_values(catalog_overlay, overlay_draws)
     if len(value_sets) > 1:
         _check_size(exp, n * len(value_sets), obs_days, out_dir)
+    sets = None
+    if exp.parameters == "posterior-median":
+        from leptotwin.catalog.posterior import posterior_median_values
+
+        value_sets = [posterior_median_values()]
+    elif exp.parameters == "posterior":
+        sets = posterior_values(min(exp.parameter_sets, n), seed)
     if experiment is None and chosen is not None:
         chosen(exp.name, names)
     for drug, regimen in dict.fromkeys(i for a in exp.arms for i in a.regimens.items()):
-        warn_dose_range(drug, "mouse", str(regimen), stacklevel=2)
+        warn_dose_range(drug, exp.species, str(regimen), stacklevel=2)
     out = prepare_out_dir(out_dir, force=force)
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
@@ -622,13 +726,18 @@ def run_simulate_job(
             n_workers=n_workers,
             progress=lambda done, total: say(f"chunks {done}/{total}"),
             inoculum=exp.inoculum,
+            species=exp.species,
             dt_h=dt_h,
             stochastic=stochastic,
+            counterfactuals=exp.counterfactuals,
             catalog_values=values,
+            parameter_sets=sets,
         )
         for values in value_sets
     ]
     cohort = cohorts[0] if overlay_draws <= 0 else _stack_draws(cohorts)
+    if sets is not None:
+        cohort = _with_parameter_sets(cohort, n, len(sets))
     wall = time.perf_counter() - t0
     meta = {
         "protocol": exp.source,
@@ -649,6 +758,12 @@ def run_simulate_job(
         ),
         "wall_s": round(wall, 3),
     }
+    if exp.species != "mouse" or exp.counterfactuals or exp.parameters != "packaged":
+        meta["species"] = exp.species
+        meta["counterfactuals"] = list(exp.counterfactuals)
+        meta["parameters"] = exp.parameters
+        if sets is not None:
+            meta["parameter_sets"] = sets
     staging = Path(tempfile.mkdtemp(prefix=".simulate-", dir=out))
     try:
         write_csv(staging / "observations.csv", cohort.observations)

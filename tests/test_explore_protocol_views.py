@@ -1,0 +1,191 @@
+"""Each explorer view downloads a protocol that ``leptotwin simulate`` reproduces (issue 18).
+
+The patients' view, each counterfactual and every band (posterior median; posterior x
+between-subject): the downloaded protocol, run by ``simulate`` with the view's seed, writes the
+explorer's observations, survival and subjects tables byte for byte (as the page downloads them:
+``to_csv(index=False)``). A protocol with a bad species, counterfactual or parameters key is
+refused with one line naming the field (exit 2 from the command line). Small cohorts, two weeks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from leptotwin.errors import LeptotwinError
+from leptotwin.explore import parse_spec, protocol_yaml, spec_from_file, view_tables
+from leptotwin.study.simulate_job import load_experiment, run_simulate_job
+
+_ALEC_OSI = {"alectinib": "600 mg BID", "osimertinib": "80 mg QD"}
+#: Two patients' arms, 6 patients each, two weeks of treatment.
+PATIENTS = {
+    "species": "human",
+    "arms": [
+        {"name": "alectinib", "regimens": {"alectinib": "600 mg BID"}},
+        {"name": "alec + osi", "regimens": _ALEC_OSI},
+    ],
+    "n_per_arm": 6,
+    "days": 14,
+    "seed": 3,
+    "uncertainty": "between-subject",
+}
+#: One mouse arm, 4 mice, one week of treatment.
+MICE = {
+    "species": "mouse",
+    "inoculum": "A925L/AR",
+    "arms": [
+        {
+            "name": "alec + osi",
+            "regimens": {"alectinib": "20 mg/kg QD", "osimertinib": "25 mg/kg QD"},
+        }
+    ],
+    "n_per_arm": 4,
+    "days": 14,
+    "seed": 11,
+}
+
+VIEWS = {
+    "patients": PATIENTS,
+    "patients, posterior median": {**PATIENTS, "uncertainty": "posterior-median"},
+    "patients, no AREG": {**PATIENTS, "no_areg": True, "uncertainty": "posterior-median"},
+    "mice, miR-449a restored": {**MICE, "mir449a_restored": True},
+    "mice, no AREG": {**MICE, "no_areg": True},
+    "mice, both counterfactuals": {**MICE, "mir449a_restored": True, "no_areg": True},
+    "parental mice, posterior median": {
+        **MICE,
+        "inoculum": "A925LPE3",
+        "uncertainty": "posterior-median",
+    },
+    # 12 patients per arm over the explorer's 10 parameter sets
+    "patients, posterior x between-subject": {
+        **PATIENTS,
+        "n_per_arm": 12,
+        "uncertainty": "posterior",
+    },
+}
+
+
+def _download(spec, folder: Path) -> Path:
+    path = folder / "view.yaml"
+    path.write_text(protocol_yaml(spec), encoding="utf-8")
+    return path
+
+
+def _same_tables(spec, out: dict[str, Path]) -> None:
+    tables = view_tables(spec)
+    for name in ("observations", "survival", "subjects"):
+        assert tables[name].to_csv(index=False).encode() == out[name].read_bytes(), name
+
+
+@pytest.mark.parametrize("name", list(VIEWS))
+def test_downloaded_protocol_reproduces_the_view(name, tmp_path):
+    spec = parse_spec(VIEWS[name])
+    proto = _download(spec, tmp_path)
+    # small chunks: the parameter sets and the chunks cut the cohort differently
+    out = run_simulate_job(proto, tmp_path / "sim", seed=spec.seed, chunk_size=5)
+    _same_tables(spec, out)
+    # the protocol uploaded again is the same view
+    again = parse_spec({**spec_from_file(proto), "seed": spec.seed})
+    assert again.to_json() == spec.to_json()
+
+
+def test_patients_protocol_through_the_command_line(tmp_path, run_cli):
+    spec = parse_spec({**PATIENTS, "mir449a_restored": True})
+    proto = _download(spec, tmp_path)
+    text = proto.read_text()
+    assert f"--seed {spec.seed}" in text
+    block = yaml.safe_load(text)["explorer"]
+    assert block["species"] == "human" and block["patients_per_arm"] == 6
+    assert block["counterfactuals"] == ["mir449a_restored"] and "parameters" not in block
+    out = tmp_path / "sim"
+    code, _, err = run_cli("simulate", str(proto), "--seed", str(spec.seed), "--out", str(out))
+    assert code == 0, err
+    _same_tables(spec, {n: out / f"{n}.csv" for n in ("observations", "survival", "subjects")})
+
+
+def test_mouse_protocol_without_new_keys():
+    """A mouse view on the packaged values without counterfactuals writes the protocol it always
+    did (no species, counterfactuals or parameters keys)."""
+    block = yaml.safe_load(protocol_yaml(parse_spec(MICE)))["explorer"]
+    assert list(block) == ["inoculum", "mice_per_arm", "follow_up_days", "observe_days", "arms"]
+
+
+def test_posterior_protocol_names_its_parameter_sets(tmp_path):
+    spec = parse_spec({**MICE, "uncertainty": "posterior"})
+    block = yaml.safe_load(protocol_yaml(spec))["explorer"]
+    assert block["parameters"] == "posterior" and block["parameter_sets"] == 10
+    exp = load_experiment(_download(spec, tmp_path))
+    assert (exp.parameters, exp.parameter_sets) == ("posterior", 10)
+
+
+_BAD = [
+    ("counterfactuals: [mir449a_restored, more_egfr]", "explorer.counterfactuals.1"),
+    ("counterfactuals: no_areg", "explorer.counterfactuals"),
+    ("species: rat", "explorer.species"),
+    ("parameters: posterior-mean", "explorer.parameters"),
+    ("parameter_sets: 5", "explorer.parameter_sets"),
+]
+
+
+def _protocol(
+    extra: str,
+    *,
+    species: str = "mouse",
+    inoculum: str = "A925L/AR",
+    count: str = "mice_per_arm: 3",
+    regimen: str = "20 mg/kg QD",
+) -> str:
+    return (
+        f"regimens:\n  alectinib: {regimen}\nexplorer:\n  species: {species}\n"
+        f"  inoculum: {inoculum}\n  {count}\n  follow_up_days: 14\n  {extra}\n"
+        "  arms:\n    a: [alectinib]\n"
+    )
+
+
+@pytest.mark.parametrize(("extra", "field"), _BAD)
+def test_bad_key_is_one_line_naming_the_field(extra, field, tmp_path, run_cli):
+    proto = tmp_path / "bad.yaml"
+    proto.write_text(_protocol(extra), encoding="utf-8")
+    with pytest.raises(LeptotwinError) as info:
+        run_simulate_job(proto, tmp_path / "sim")
+    assert field in str(info.value) and "\n" not in str(info.value)
+    code, _, err = run_cli("simulate", str(proto), "--out", str(tmp_path / "cli"))
+    assert code == 2 and field in err and err.strip().count("\n") == 0, err
+    assert not (tmp_path / "cli").exists() or not any((tmp_path / "cli").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("kw", "field", "message"),
+    [
+        (
+            {"species": "human", "inoculum": "A925LPE3", "count": "patients_per_arm: 3"},
+            "explorer.inoculum",
+            "A925L/AR-like",
+        ),
+        ({"species": "human"}, "explorer.mice_per_arm", "counts patients_per_arm"),
+        ({"count": "patients_per_arm: 3"}, "explorer.patients_per_arm", "species: human"),
+        # a route alectinib has in mice but not in patients: checked with the block's species
+        (
+            {"species": "human", "count": "patients_per_arm: 3", "regimen": "600 mg ip QD"},
+            "regimens.alectinib",
+            "no ip route in humans",
+        ),
+    ],
+)
+def test_patients_block_is_checked(kw, field, message, tmp_path):
+    proto = tmp_path / "bad.yaml"
+    proto.write_text(_protocol("counterfactuals: []", **kw), encoding="utf-8")
+    with pytest.raises(LeptotwinError, match=message) as info:
+        run_simulate_job(proto, tmp_path / "sim")
+    assert field in str(info.value)
+
+
+def test_overlay_refused_where_the_protocol_sets_the_parameters(tmp_path):
+    spec = parse_spec({**MICE, "uncertainty": "posterior-median"})
+    with pytest.raises(LeptotwinError, match="sets its own parameters") as info:
+        run_simulate_job(
+            _download(spec, tmp_path), tmp_path / "sim", catalog_overlay=tmp_path / "x.yaml"
+        )
+    assert "--catalog-overlay" in str(info.value)
