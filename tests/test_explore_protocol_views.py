@@ -83,8 +83,9 @@ def _same_tables(spec, out: dict[str, Path]) -> None:
 def test_downloaded_protocol_reproduces_the_view(name, tmp_path):
     spec = parse_spec(VIEWS[name])
     proto = _download(spec, tmp_path)
-    # small chunks: the parameter sets and the chunks cut the cohort differently
-    out = run_simulate_job(proto, tmp_path / "sim", seed=spec.seed, chunk_size=5)
+    # chunks across arms (5 of 6 patients), and within a parameter set's subjects (1)
+    chunk = 1 if spec.uncertainty == "posterior" else 5
+    out = run_simulate_job(proto, tmp_path / "sim", seed=spec.seed, chunk_size=chunk)
     _same_tables(spec, out)
     # the protocol uploaded again is the same view
     again = parse_spec({**spec_from_file(proto), "seed": spec.seed})
@@ -189,3 +190,23 @@ def test_overlay_refused_where_the_protocol_sets_the_parameters(tmp_path):
             _download(spec, tmp_path), tmp_path / "sim", catalog_overlay=tmp_path / "x.yaml"
         )
     assert "--catalog-overlay" in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:distributed")
+def test_patients_posterior_on_a_cluster_equals_one_process(tmp_path):
+    """The species, counterfactuals and parameter sets travel with the chunks: two in-process
+    Dask workers, chunks of 3, give the one-process tables."""
+    import distributed
+
+    spec = parse_spec({**PATIENTS, "n_per_arm": 12, "uncertainty": "posterior", "no_areg": True})
+    proto = _download(spec, tmp_path)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        out = run_simulate_job(
+            proto, tmp_path / "dist", seed=spec.seed, chunk_size=3, scheduler=client
+        )
+    _same_tables(spec, out)

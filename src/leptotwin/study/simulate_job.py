@@ -542,8 +542,9 @@ def _check_size(
     of ``out_dir``."""
     n_total = len(exp.arms) * n
     rows = n_total * max(len(obs_days), 1)
+    who = "patients" if exp.species == "human" else "mice"
     what = (
-        f"{format_count(n_total)} mice ({len(exp.arms)} arms × {format_count(n)}) × "
+        f"{format_count(n_total)} {who} ({len(exp.arms)} arms × {format_count(n)}) × "
         f"{len(obs_days)} observation days"
     )
     need = rows * _BYTES_PER_OBSERVATION + n_total * _BYTES_PER_SUBJECT
