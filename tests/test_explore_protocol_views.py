@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from leptotwin.errors import LeptotwinError
-from leptotwin.explore import parse_spec, protocol_yaml, spec_from_file, view_tables
+from leptotwin.explore import parse_spec, protocol_yaml, sbml_text, spec_from_file, view_tables
 from leptotwin.study.simulate_job import load_experiment, run_simulate_job
 
 _ALEC_OSI = {"alectinib": "600 mg BID", "osimertinib": "80 mg QD"}
@@ -210,3 +210,20 @@ def test_patients_posterior_on_a_cluster_equals_one_process(tmp_path):
             proto, tmp_path / "dist", seed=spec.seed, chunk_size=3, scheduler=client
         )
     _same_tables(spec, out)
+
+
+@pytest.mark.parametrize("name", ["patients, no AREG", "mice, miR-449a restored"])
+def test_export_sbml_of_a_downloaded_protocol_is_the_views_subject(name, tmp_path):
+    """``leptotwin export-sbml`` honours the protocol's species, counterfactuals and parameters:
+    subject 2 of the last arm is the SBML the explorer's own download gives."""
+    from leptotwin.study.sbml_job import run_export_sbml
+
+    spec = parse_spec(VIEWS[name])
+    proto = _download(spec, tmp_path)
+    arm = len(spec.arms) - 1
+    path = run_export_sbml(
+        proto, arm=spec.arms[arm].name, subject=2, seed=spec.seed, out=tmp_path / "s.xml"
+    )
+    assert path.read_text(encoding="utf-8") == sbml_text(spec, arm=arm, subject=2)
+    plain = parse_spec({**VIEWS[name], "no_areg": False, "mir449a_restored": False})
+    assert sbml_text(plain, arm=arm, subject=2) != path.read_text(encoding="utf-8")

@@ -1,8 +1,11 @@
-"""``leptotwin export-sbml``: one virtual mouse of a protocol's arm as an SBML L3V2 file.
+"""``leptotwin export-sbml``: one virtual subject of a protocol's arm as an SBML L3V2 file.
 
 The subject is the one ``leptotwin simulate`` produces as subject ``subject`` of that arm with the
 same seed (per-subject random streams), written deterministically (expected switching) for
-libRoadRunner, COPASI, AMICI or any SBML tool; see :mod:`leptotwin.interop.sbml`.
+libRoadRunner, COPASI, AMICI or any SBML tool; see :mod:`leptotwin.interop.sbml`. An experiment
+block's ``species``, ``counterfactuals`` and ``parameters`` (the keys the explorer's protocols
+carry) are honoured as ``simulate`` honours them: patients with the ``lmc_human`` tumour block,
+the counterfactual clones, and the posterior median or the subject's own posterior parameter set.
 """
 
 from __future__ import annotations
@@ -10,9 +13,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from leptotwin._fileio import safe_name
+from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.interop.sbml import export_sbml
+from leptotwin.model._scenario import engine_options, parameter_set_bounds, posterior_values
 from leptotwin.study.pk import warn_dose_range
 from leptotwin.study.protocol_schema import MAX_FOLLOW_UP_DAYS
 from leptotwin.study.simulate_job import load_experiment
@@ -79,13 +86,48 @@ def run_export_sbml(
             value=horizon,
             expected=f"at most {MAX_FOLLOW_UP_DAYS:g} days (3 years)",
         )
+    cat = _subject_catalog(exp, subject, seed)
     path = _out_path(out, arm, subject, force)
     for drug, regimen in chosen.regimens.items():
-        warn_dose_range(drug, "mouse", str(regimen), stacklevel=2)
+        warn_dose_range(drug, exp.species, str(regimen), stacklevel=2)
+    opts = engine_options(
+        exp.species, exp.inoculum, cat, counterfactuals=tuple(exp.counterfactuals)
+    )
     result = export_sbml(
-        chosen, subject=subject, seed=seed, days=float(horizon), inoculum=exp.inoculum
+        chosen,
+        subject=subject,
+        seed=seed,
+        days=float(horizon),
+        inoculum=exp.inoculum,
+        species=exp.species,
+        catalog=cat,
+        tumor=opts.get("tumor"),
+        clones=opts.get("clones"),
     )
     return result.write(path)
+
+
+def _subject_catalog(exp, subject: int, seed: int) -> Catalog:
+    """The catalogue the subject is simulated with: packaged values, the posterior median, or
+    (``parameters: posterior``) the posterior set ``simulate`` gives this subject."""
+    cat = load_catalog()
+    if exp.parameters == "posterior-median":
+        from leptotwin.catalog.posterior import posterior_median_values
+
+        return cat.with_values(posterior_median_values())
+    if exp.parameters != "posterior":
+        return cat
+    if subject >= exp.n_per_arm:
+        raise LeptotwinError(
+            "with parameters: posterior a subject has a parameter set only within the arm",
+            source="--subject",
+            value=subject,
+            expected=f"an index below the arm's {exp.n_per_arm} subjects",
+        )
+    sets = posterior_values(min(exp.parameter_sets, exp.n_per_arm), seed)
+    bounds = parameter_set_bounds(exp.n_per_arm, len(sets))
+    k = int(np.searchsorted(bounds, subject, side="right") - 1)
+    return cat.with_values(sets[k])
 
 
 def _check_index(value: object, option: str, what: str, top: int) -> None:
