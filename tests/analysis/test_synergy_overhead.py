@@ -233,3 +233,21 @@ def test_object_codes_equal_pandas_factorize():
     np.testing.assert_array_equal(syn._codes(col), pd.factorize(col, sort=False)[0], strict=True)
     col = pd.Series(values[:100])  # short: pandas directly
     np.testing.assert_array_equal(syn._codes(col), pd.factorize(col, sort=False)[0], strict=True)
+
+
+def test_one_well_per_cell_mean_equals_the_replicate_mean_to_the_sign_of_zero():
+    """Without replicates the cell mean is the well itself, with ``nansum``'s -0.0 -> 0.0 (an
+    inhibition a hair below 0 rounds to -0.0, and ``to_csv`` writes the sign)."""
+    reps = np.array([-0.0, 0.0, 1.5, -2.25, 1e-300]).reshape(1, 1, 5, 1)
+    grp = syn._Group(
+        pd.Index([0]), np.zeros((1, 1)), np.zeros((1, 5)), reps, np.ones((1, 1, 5), int)
+    )
+    with np.errstate(invalid="ignore"):
+        want = np.nansum(reps, axis=3) / np.maximum(grp.n_rep, 1)
+    np.testing.assert_array_equal(grp.mean, want, strict=True)
+    np.testing.assert_array_equal(np.signbit(grp.mean), np.signbit(want))
+    df = _simulate(3, seed=3)
+    df.loc[df.index % 5 == 0, "response"] = 100.0 + 1e-13  # inhibition -1e-13 -> -0.0
+    res = syn.synergy_scores(df, methods=["Bliss"], scale="viability")
+    zero = res.per_dose["response"] == 0
+    assert zero.sum() >= 30 and not np.signbit(res.per_dose.loc[zero, "response"]).any()

@@ -189,8 +189,9 @@ class _Group:
 
     @property
     def mean(self) -> Array:
-        if self.reps.shape[3] == 1 and bool(self.n_rep.all()):  # one well per cell: itself
-            return self.reps[..., 0].copy()
+        if self.reps.shape[3] == 1 and bool(self.n_rep.all()):
+            # one well per cell: the well itself, -0.0 made 0.0 as nansum does (0.0 + x)
+            return self.reps[..., 0] + 0.0
         with np.errstate(invalid="ignore"):
             return np.nansum(self.reps, axis=3) / np.maximum(self.n_rep, 1)
 
