@@ -32,6 +32,7 @@ from leptotwin.formats.mouse_table import check_mouse_day_table
 __all__ = [
     "compare_growth",
     "end_of_study_fold_change",
+    "fit_mixedlm",
     "geometric_mean_ci",
     "growth_curves",
     "plot_growth",
@@ -491,6 +492,57 @@ _COMPARE_COLUMNS = [
 _FAILED = ("optimization failed", "not positive definite", "singular")
 
 
+def fit_mixedlm(
+    data: pd.DataFrame,
+    formula: str,
+    *,
+    re_formula: str | None = "~t",
+    method: str = "lbfgs",
+    reml: bool = True,
+    diagonal: bool = False,
+) -> tuple[Any, bool, list[str]]:
+    """One statsmodels ``mixedlm`` fit of ``formula`` with groups ``data["mouse"]``.
+
+    The fitting step shared by :func:`compare_growth` and the population growth model
+    (:mod:`leptotwin.calibration.population_growth`). ``re_formula`` is the random-effects
+    design (``"~t"``: intercept and slope per mouse; None: intercept only), ``method`` the
+    optimiser, ``reml`` REML (True) or maximum likelihood, ``diagonal`` fixes the covariances
+    of the random effects at 0 (a diagonal covariance matrix). Warnings raised by statsmodels
+    are recorded, not propagated.
+
+    Returns
+    -------
+    (results, usable, notes)
+        ``results`` is None when statsmodels raised (``notes``: the exception's text). Usable:
+        converged, finite positive variances of the fixed effects and none of the warnings
+        that make a fit unusable (a failed optimisation, a Hessian that is not positive
+        definite, a singular covariance); ``notes`` are then the boundary warnings, else those
+        failure warnings (empty when the optimiser merely did not converge).
+    """
+    import statsmodels.formula.api as smf
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = smf.mixedlm(formula, data, groups=data["mouse"], re_formula=re_formula)
+            free = None
+            if diagonal and model.k_re > 1:
+                from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+                free = MixedLMParams.from_components(np.ones(model.k_fe), np.eye(model.k_re))
+            res = model.fit(reml=reml, method=[method], free=free)
+            fe_cov = np.asarray(res.cov_params())[: res.k_fe, : res.k_fe]
+            ok = bool(res.converged) and bool(np.all(np.isfinite(fe_cov)))
+            ok = ok and bool(np.all(np.diag(fe_cov) > 0))
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            return None, False, [str(exc)]
+    texts = [str(w.message) for w in caught]
+    bad = [m for m in texts if any(k in m.lower() for k in _FAILED)]
+    if ok and not bad:
+        return res, True, [m for m in texts if "boundary" in m.lower()]
+    return res, False, bad
+
+
 def _fit_attempts(data: pd.DataFrame, formula: str) -> tuple[Any, str, bool, str]:
     """Fit the mixed model, falling back when it does not converge.
 
@@ -508,24 +560,14 @@ def _fit_attempts(data: pd.DataFrame, formula: str) -> tuple[Any, str, bool, str
     )
     notes: list[str] = []
     for name, re_formula, method in attempts:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                model = smf.mixedlm(formula, data, groups=data["mouse"], re_formula=re_formula)
-                res = model.fit(reml=True, method=[method])
-                fe_cov = np.asarray(res.cov_params())[: res.k_fe, : res.k_fe]
-                ok = bool(res.converged) and bool(np.all(np.isfinite(fe_cov)))
-                ok = ok and bool(np.all(np.diag(fe_cov) > 0))
-            except (np.linalg.LinAlgError, ValueError) as exc:
-                res, ok = None, False
-                notes.append(f"{name} ({method}): {exc}")
-        texts = [str(w.message) for w in caught]
-        bad = [m for m in texts if any(k in m.lower() for k in _FAILED)]
-        if res is not None and ok and not bad:
-            notes += [f"{name}: {m}" for m in texts if "boundary" in m.lower()]
+        res, ok, detail = fit_mixedlm(data, formula, re_formula=re_formula, method=method)
+        if res is None:
+            notes.append(f"{name} ({method}): {detail[0]}")
+            continue
+        if ok:
+            notes += [f"{name}: {m}" for m in detail]
             return res, name, True, "; ".join(dict.fromkeys(notes))
-        if res is not None:
-            notes.append(f"{name} ({method}): " + ("; ".join(bad) or "did not converge"))
+        notes.append(f"{name} ({method}): " + ("; ".join(detail) or "did not converge"))
     # last resort: ordinary least squares, standard errors clustered by mouse where possible
     groups = pd.factorize(data["mouse"])[0]
     with warnings.catch_warnings(record=True):
