@@ -42,6 +42,11 @@ data should inform. Schema (every key other than those marked optional is requir
                                        #   proportional_linear (NONMEM's) or combined
         blq: m1                        # optional: m1 (default, samples below the LLOQ left
                                        #   out) or m3 (censored in the likelihood)
+      - observable: total_flux         #   a population growth fit of the BLI data (at most one)
+        omega: diagonal                # optional: diagonal (default) or full
+        estimation: reml               # optional: reml (default) or ml
+        time_origin: treatment_start   # optional: treatment_start (default) or first_image
+        background_p_s: 2.0e5          # optional: images at or below it left out
 
 (*) ``inoculum``, ``days`` and ``arms`` describe the mice: required with an in-vivo
 observable (``total_flux``, ``plasma:<drug>``, ``csf:<drug>``) or a ``population`` block, and
@@ -100,6 +105,18 @@ LLOQ enter its fit as censored (Beal's M3: P(y < LLOQ) in the likelihood, see
 :mod:`leptotwin.calibration.population`) instead of being left out; a mouse may then have
 censored samples only. A sample with a concentration of 0 and no LLOQ stays left out.
 
+Population growth. A ``population`` entry with ``observable: total_flux`` (instead of ``drug``
+and ``matrix``) asks for the population growth model of the BLI table
+(:func:`leptotwin.calibration.population_growth.fit_population_growth`: ln flux of mouse ``i``
+in arm ``a`` = (β0 + b0_i) + (β1_a + b1_i) t, (b0_i, b1_i) ~ N(0, Ω), residual N(0, σ²); REML
+by default). ``t`` is in days from the catalogue's treatment start (images before it are left
+out: the arms' rates are those under treatment) or, with ``time_origin: first_image``, from the
+table's first imaging day. Images at or below ``background_p_s`` are left out (at the floor the
+log-linear model does not hold; not censored). Every arm with BLI data needs images of at least
+two mice (:func:`population_growth_data`); arms without BLI data are not in the fit. Its keys
+are ``observable, omega, estimation, time_origin, background_p_s``; a PK key there (or a growth
+key in a PK entry) is an error.
+
 Bad input raises one :class:`~leptotwin.errors.LeptotwinError` naming the file, the row or line
 and the field: an unknown key, model, inoculum, observable or noise model; a regimen the parser
 cannot read; a data row whose observable is not declared, whose unit differs from the declared
@@ -111,7 +128,9 @@ a ``plate_sigma`` on another observable than ``viability``, or none while a grou
 has no vehicle wells in the table;
 in-vivo observables without ``inoculum``, ``days`` or ``arms``; a population entry whose drug
 and matrix have no rows in the PK table, whose matrix or random effect is unknown, whose drug no
-arm gives orally, or which repeats another entry.
+arm gives orally, or which repeats another entry; a population entry whose observable is not
+``total_flux``, a second growth entry, or a growth fit with an arm whose BLI data come from
+fewer than two mice.
 """
 
 from __future__ import annotations
@@ -142,12 +161,14 @@ __all__ = [
     "VIABILITY_HOURS",
     "VIABILITY_OBSERVABLE",
     "Experiment",
+    "GrowthPopulationEntry",
     "Observable",
     "PopulationEntry",
     "experiment_from_design",
     "load_experiment_file",
     "population_data",
     "population_doses",
+    "population_growth_data",
     "viability_groups",
     "viability_plate_sigma",
 ]
@@ -211,14 +232,23 @@ class _DataSpec(BaseModel):
 
 class _PopulationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    drug: str = Field(min_length=1)
-    matrix: str
+    observable: str | None = None
+    drug: str | None = Field(default=None, min_length=1)
+    matrix: str | None = None
     random_effects: list[str] = Field(
         default_factory=lambda: list(POPULATION_PARAMETERS), min_length=1
     )
     omega: Literal["diagonal", "full"] = "diagonal"
     error: Literal["proportional", "proportional_linear", "combined"] = "proportional"
     blq: Literal["m1", "m3"] = "m1"
+    estimation: Literal["reml", "ml"] = "reml"
+    time_origin: Literal["treatment_start", "first_image"] = "treatment_start"
+    background_p_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+
+
+#: The keys of a population PK entry and of a population growth entry.
+_PK_KEYS = ("drug", "matrix", "random_effects", "omega", "error", "blq")
+_GROWTH_KEYS = ("observable", "omega", "estimation", "time_origin", "background_p_s")
 
 
 class _ExperimentSpec(BaseModel):
@@ -260,6 +290,27 @@ class PopulationEntry:
         from leptotwin._fileio import safe_name
 
         return safe_name(f"population_{self.drug}_{self.matrix}")
+
+
+@dataclass(frozen=True)
+class GrowthPopulationEntry:
+    """The population growth fit asked for (a ``population`` entry with ``observable:
+    total_flux``): ``omega`` (``diagonal`` or ``full``), ``estimation`` (``reml`` or ``ml``),
+    ``time_origin`` (``treatment_start`` or ``first_image``) and ``background_p_s`` (images
+    at or below it left out; None: every image kept); ``index`` is its place in the file's
+    list."""
+
+    index: int
+    omega: str = "diagonal"
+    estimation: str = "reml"
+    time_origin: str = "treatment_start"
+    background_p_s: float | None = None
+    observable: str = "total_flux"
+
+    @property
+    def stem(self) -> str:
+        """``population_growth``, the stem of the fit's output files."""
+        return "population_growth"
 
 
 @dataclass(frozen=True)
@@ -309,7 +360,10 @@ class Experiment:
         The experiment file's mapping without ``data`` (what ``export-petab`` writes into
         ``problem.yaml`` so that ``calibrate --petab`` can read the problem back).
     population : tuple of PopulationEntry
-        Population fits asked for (``population`` block; empty without one).
+        Population PK fits asked for (``population`` block; empty without one).
+    population_growth : tuple of GrowthPopulationEntry
+        The population growth fit asked for (a ``population`` entry with ``observable:
+        total_flux``; empty without one, at most one).
     below_lloq : dict[str, int]
         PK samples left out as below their LLOQ, per observable (empty when not known, as for
         a PEtab problem read back).
@@ -341,6 +395,7 @@ class Experiment:
     below_lloq: dict[str, int] = field(default_factory=dict)
     censored: pd.DataFrame | None = field(default=None, repr=False)
     viability: pd.DataFrame | None = field(default=None, repr=False)
+    population_growth: tuple[GrowthPopulationEntry, ...] = ()
 
     def arm(self, name: str) -> Arm:
         return next(a for a in self.arms if a.name == name)
@@ -435,9 +490,12 @@ def load_experiment_file(
         below_lloq=n_blq,
         censored=censored,
         viability=viability,
+        population_growth=_population_growth(spec, observables, source, lines),
     )
     for entry in exp.population:  # the data of each fit, checked now rather than after sampling
         population_data(exp, entry, catalog=cat, lines=lines)
+    for growth in exp.population_growth:
+        population_growth_data(exp, growth, catalog=cat, lines=lines)
     return exp
 
 
@@ -478,6 +536,7 @@ def experiment_from_design(
         path=Path(path),
         design={k: v for k, v in design.items() if k != "data"},
         population=_population(spec, arms, observables, source, {}),
+        population_growth=_population_growth(spec, observables, source, {}),
     )
 
 
@@ -1074,6 +1133,28 @@ def _population(
     out: list[PopulationEntry] = []
     for i, body in enumerate(spec.population):
         where = ("population", str(i))
+        if body.observable is not None:  # a growth entry: _population_growth
+            continue
+        for key in sorted(body.model_fields_set - set(_PK_KEYS)):
+            raise _error(
+                source,
+                lines,
+                (*where, key),
+                "not a key of a population PK entry (a growth entry names observable: "
+                f"{BLI_OBSERVABLE})",
+                getattr(body, key),
+                ", ".join(_PK_KEYS),
+            )
+        for key in ("drug", "matrix"):
+            if getattr(body, key) is None:
+                raise _error(
+                    source,
+                    lines,
+                    (*where, key),
+                    "missing field: a population PK entry names drug and matrix",
+                    expected=f"or observable: {BLI_OBSERVABLE} for a population growth fit",
+                )
+        assert body.drug is not None and body.matrix is not None
         if body.matrix not in _MATRICES:
             raise _error(
                 source,
@@ -1145,6 +1226,161 @@ def _population(
             )
         out.append(entry)
     return tuple(out)
+
+
+def _population_growth(
+    spec: _ExperimentSpec,
+    observables: dict[str, Observable],
+    source: str,
+    lines: dict,
+) -> tuple[GrowthPopulationEntry, ...]:
+    """The checked population growth entry (``observable: total_flux``), if any."""
+    out: list[GrowthPopulationEntry] = []
+    for i, body in enumerate(spec.population):
+        where = ("population", str(i))
+        if body.observable is None:
+            continue
+        if body.observable != BLI_OBSERVABLE:
+            raise _error(
+                source,
+                lines,
+                (*where, "observable"),
+                "unknown observable of a population entry",
+                body.observable,
+                f"{BLI_OBSERVABLE} (a population growth fit of the BLI data; a population PK "
+                "entry names drug and matrix instead)",
+            )
+        for key in sorted(body.model_fields_set - set(_GROWTH_KEYS)):
+            raise _error(
+                source,
+                lines,
+                (*where, key),
+                "not a key of a population growth entry",
+                getattr(body, key),
+                ", ".join(_GROWTH_KEYS),
+            )
+        if BLI_OBSERVABLE not in observables:
+            raise _error(
+                source,
+                lines,
+                (*where, "observable"),
+                "the BLI observable is not declared",
+                body.observable,
+                f"observables: {{{BLI_OBSERVABLE}: ...}} and BLI data (data: bli)",
+            )
+        if out:
+            raise _error(
+                source,
+                lines,
+                where,
+                "a second population growth fit",
+                body.observable,
+                f"one entry with observable: {BLI_OBSERVABLE} (also population[{out[0].index}])",
+            )
+        out.append(
+            GrowthPopulationEntry(
+                i, body.omega, body.estimation, body.time_origin, body.background_p_s
+            )
+        )
+    return tuple(out)
+
+
+def population_growth_data(
+    exp: Experiment,
+    entry: GrowthPopulationEntry,
+    *,
+    catalog: Catalog | None = None,
+    lines: dict | None = None,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The BLI images of the population growth fit.
+
+    Time origin: ``treatment_start`` (the catalogue's treatment start, day 7 after inoculation;
+    images before it are left out: the arms' rates are those under treatment) or
+    ``first_image`` (the first imaging day of the table; every image kept). Images with a flux
+    at or below ``background_p_s`` are left out (the log-linear model does not hold at the
+    floor). Arms without BLI data are not in the fit.
+
+    Returns
+    -------
+    data : DataFrame
+        ``subject, arm, day`` (days after inoculation), ``time_d`` (days from the origin),
+        ``total_flux_p_s, source``.
+    left_out : dict
+        ``before_origin`` and ``at_background``: images left out; ``origin_day``: the origin
+        in days after inoculation.
+
+    Raises
+    ------
+    LeptotwinError
+        No BLI data, an arm with BLI data of fewer than two mice, fewer than two imaging times
+        after the left-out images; naming the experiment file and the entry or the arm.
+    """
+    cat = catalog or load_catalog()
+    source, lines = str(exp.path), lines or {}
+    where = ("population", str(entry.index))
+    m = exp.measurements
+    rows = m[m["observable"] == BLI_OBSERVABLE] if len(m) else m
+    if rows.empty:
+        raise _error(
+            source,
+            lines,
+            (*where, "observable"),
+            "a population growth fit without BLI data",
+            entry.observable,
+            "a BLI table (data: bli)",
+        )
+    day = rows["time_h"].to_numpy(float) / 24.0
+    flux = rows["value"].to_numpy(float)
+    if entry.time_origin == "treatment_start":
+        origin = _treatment_start_h(cat) / 24.0
+    else:
+        origin = float(day.min())
+    before = day < origin - 1e-9
+    floor = entry.background_p_s
+    at_floor = ~before & (flux <= floor) if floor is not None else np.zeros(len(day), bool)
+    keep = ~before & ~at_floor
+    data = pd.DataFrame(
+        {
+            "subject": rows["subject"].to_numpy(object)[keep],
+            "arm": rows["arm"].to_numpy(object)[keep],
+            "day": day[keep],
+            "time_d": day[keep] - origin,
+            "total_flux_p_s": flux[keep],
+            "source": rows["source"].to_numpy(object)[keep],
+        }
+    )
+    reasons = [f"before the treatment start, day {origin:g}"] if origin > day.min() else []
+    if floor is not None:
+        reasons.append(f"at or below background_p_s {floor:g}")
+    why = "; ".join(reasons) or "none"
+    for arm in exp.arms:
+        n = data.loc[data["arm"] == arm.name, "subject"].nunique()
+        n_all = rows.loc[rows["arm"] == arm.name, "subject"].nunique()
+        if n_all and n < 2:
+            raise _error(
+                source,
+                lines,
+                ("arms", arm.name, "subjects"),
+                f"a population growth fit (population[{entry.index}]) needs BLI data of at "
+                "least two mice per arm",
+                f"{arm.name}: {n} mouse with images kept (images left out: {why})",
+                "images of two or more mice of each arm with BLI data",
+            )
+    if data["time_d"].nunique() < 2:
+        raise _error(
+            source,
+            lines,
+            where,
+            "a population growth fit needs at least two imaging days",
+            int(data["time_d"].nunique()),
+            f"images on two or more days (images left out: {why})",
+        )
+    left_out = {
+        "before_origin": float(before.sum()),
+        "at_background": float(at_floor.sum()),
+        "origin_day": origin,
+    }
+    return data, left_out
 
 
 def _treatment_start_h(cat: Catalog) -> float:
