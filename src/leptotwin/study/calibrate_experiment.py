@@ -59,7 +59,13 @@ Each writes ``population_<drug>_<matrix>.csv`` (θ, ω², σ with standard error
 RSE and ω shrinkage; OFV and convergence on every row), ``population_<drug>_<matrix>_eta.csv``
 (per mouse: empirical Bayes η̂ and individual parameters) and a section of ``population.md``.
 They are apparent parameters of that model (CL/F, V/F), not catalogue values: ``overlay.yaml``
-does not carry them.
+does not carry them. A ``population`` entry with ``observable: total_flux`` fits the population
+growth model of the BLI table (a linear mixed model of ln flux with a rate per arm and
+between-mouse variability of baseline and rate, REML by default,
+:func:`leptotwin.calibration.population_growth.fit_population_growth`) and writes
+``population_growth.csv`` (typical ln flux at the origin, each arm's rate per day with its
+doubling time, Ω, σ: SE and 95 % intervals), ``population_growth_eta.csv`` (per mouse) and its
+section of ``population.md``.
 """
 
 from __future__ import annotations
@@ -96,6 +102,7 @@ from leptotwin.interop.petab import engine_simulation, simulation_nll
 from leptotwin.study.experiment import (
     VIABILITY_HOURS,
     Experiment,
+    GrowthPopulationEntry,
     PopulationEntry,
     viability_groups,
     viability_plate_sigma,
@@ -103,11 +110,13 @@ from leptotwin.study.experiment import (
 
 if TYPE_CHECKING:
     from leptotwin.calibration.population import PopulationFit
+    from leptotwin.calibration.population_growth import GrowthPopulationFit
 
 __all__ = [
     "OVERLAY_FORMAT",
     "ExperimentCalibration",
     "ExperimentLogLikelihood",
+    "GrowthPopulationResult",
     "PopulationResult",
     "calibrate_experiment",
     "fit_experiment_population",
@@ -433,13 +442,54 @@ class PopulationResult:
         )
 
 
+@dataclass
+class GrowthPopulationResult:
+    """The population growth fit of :func:`fit_experiment_population`.
+
+    Attributes
+    ----------
+    entry : GrowthPopulationEntry
+    fit : GrowthPopulationFit
+        :func:`leptotwin.calibration.population_growth.fit_population_growth`'s result.
+    data : DataFrame
+        The images fitted (:func:`leptotwin.study.experiment.population_growth_data`).
+    left_out : dict
+        ``before_origin``, ``at_background`` (images left out) and ``origin_day``.
+    warnings : list of str
+    """
+
+    entry: GrowthPopulationEntry
+    fit: GrowthPopulationFit
+    data: pd.DataFrame
+    left_out: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """One line: each arm's rate with its 95 % interval and doubling time."""
+        f = self.fit
+        parts = [
+            f"{r.arm} {r.estimate:.4g} [{r.lower:.4g}, {r.upper:.4g}] /day"
+            + (f" (doubling {r.doubling_time_d:.3g} d)" if r.estimate > 0 else "")
+            for r in f.theta.iloc[1:].itertuples(index=False)
+        ]
+        flag = "" if f.converged else "  NOT CONVERGED"
+        if f.converged and not f.covariance_ok:
+            flag = "  NO INTERVALS FOR THE VARIANCES"
+        return (
+            f"population growth ({f.estimation.upper()}, {f.n_subjects} mice, "
+            f"{f.n_observations} images): rate of ln flux {', '.join(parts)}; "
+            f"log-likelihood {f.loglik:.2f}{flag}"
+        )
+
+
 def fit_experiment_population(
     exp: Experiment,
     *,
     catalog: Catalog | None = None,
     progress: Callable[[str], None] | None = None,
-) -> list[PopulationResult]:
-    """Fit every ``population`` entry of the experiment (see the module docstring).
+) -> list[PopulationResult | GrowthPopulationResult]:
+    """Fit every ``population`` entry of the experiment (see the module docstring): the PK
+    entries, then the growth entry.
 
     Concentrations go to the estimator in the PK table's unit with the catalogue's molar mass
     of the drug (nM) and are fitted in mg/L; doses are those of
@@ -458,7 +508,7 @@ def fit_experiment_population(
 
     say = progress or (lambda _line: None)
     cat = catalog or load_catalog()
-    out = []
+    out: list[PopulationResult | GrowthPopulationResult] = []
     for entry in exp.population:
         data, doses = population_data(exp, entry, catalog=cat)
         params = cat.pk_parameters(entry.drug, exp.species)
@@ -497,16 +547,95 @@ def fit_experiment_population(
                 warnings=notes,
             )
         )
+    for growth in exp.population_growth:
+        out.append(_fit_growth(exp, growth, cat, say))
     return out
 
 
-def population_table(res: PopulationResult) -> pd.DataFrame:
+def _fit_growth(
+    exp: Experiment, entry: GrowthPopulationEntry, cat: Catalog, say: Callable[[str], None]
+) -> GrowthPopulationResult:
+    from leptotwin.calibration.population_growth import fit_population_growth
+    from leptotwin.study.experiment import population_growth_data
+
+    data, left_out = population_growth_data(exp, entry, catalog=cat)
+    say(
+        f"population growth fit: {data['subject'].nunique()} mice, {len(data)} images "
+        f"({entry.estimation.upper()})"
+    )
+    fit = fit_population_growth(
+        data[["subject", "arm", "time_d", "total_flux_p_s"]],
+        omega=entry.omega,
+        estimation=entry.estimation,
+    )
+    notes = list(fit.messages)
+    if not fit.converged:
+        notes.insert(0, "the mixed model did not converge")
+    if not fit.covariance_ok:
+        notes.append("the information matrix of the variances is not positive definite")
+    return GrowthPopulationResult(entry, fit, data, left_out, notes)
+
+
+def _growth_table(res: GrowthPopulationResult) -> pd.DataFrame:
+    f = res.fit
+    cols = ["parameter", "arm", "estimate", "se", "lower", "upper", "unit", "rse_pct"]
+    theta = f.theta.assign(kind="theta", shrinkage=np.nan)
+    theta["meaning"] = [
+        "typical ln total flux at the time origin"
+        if p == "intercept"
+        else f"typical growth rate of ln flux in arm {a} (doubling time ln 2 / rate)"
+        for p, a in zip(theta["parameter"], theta["arm"], strict=True)
+    ]
+    omega = f.omega.assign(kind="omega", arm=None)
+    omega["meaning"] = [
+        {
+            "omega2_intercept": "between-mouse variance of ln flux at the origin",
+            "omega2_slope": "between-mouse variance of the growth rate",
+            "omega_intercept_slope": "between-mouse covariance of ln flux at the origin and rate",
+        }[p]
+        for p in omega["parameter"]
+    ]
+    sigma = f.sigma.assign(kind="sigma", arm=None, shrinkage=np.nan)
+    sigma["meaning"] = "residual SD of ln flux (log-normal measurement error)"
+    doubling = ["doubling_time_d", "doubling_lower", "doubling_upper"]
+    table = pd.concat([theta, omega, sigma], ignore_index=True)
+    table = table[["kind", *cols, *doubling, "shrinkage", "meaning"]]
+    for name, value in (
+        ("loglik", float(f.loglik)),
+        ("estimation", f.estimation),
+        ("converged", bool(f.converged)),
+        ("covariance_ok", bool(f.covariance_ok)),
+        ("n_subjects", int(f.n_subjects)),
+        ("n_observations", int(f.n_observations)),
+        ("n_before_origin", int(res.left_out["before_origin"])),
+        ("n_at_background", int(res.left_out["at_background"])),
+        ("time_origin", res.entry.time_origin),
+        ("origin_day", float(res.left_out["origin_day"])),
+        ("background_p_s", res.entry.background_p_s),
+        ("omega_structure", res.entry.omega),
+    ):
+        table[name] = value
+    return table
+
+
+def population_table(res: PopulationResult | GrowthPopulationResult) -> pd.DataFrame:
     """``population_<drug>_<matrix>.csv``: one row per θ (``kind`` theta), ω² or Ω covariance
     (omega) and residual parameter (sigma) with ``estimate, se, lower, upper`` (95 % Wald
     interval, log scale), ``unit``, ``rse_pct``, ``shrinkage`` (ω² only) and ``meaning``; the
     fit's ``ofv``, ``converged``, ``covariance_ok``, ``n_subjects``, ``n_observations``,
     ``n_below_lloq``, ``blq`` (m1: left out; m3: censored), ``n_censored``, ``error``,
-    ``omega_structure`` and ``data_unit`` repeated on every row."""
+    ``omega_structure`` and ``data_unit`` repeated on every row.
+
+    ``population_growth.csv`` (a :class:`GrowthPopulationResult`): the same layout with an
+    ``arm`` column and ``doubling_time_d, doubling_lower, doubling_upper`` (the rates'; days);
+    θ ``intercept`` (ln p/s at the origin) and ``slope_<arm>`` (1/day), ω² ``omega2_intercept``
+    and ``omega2_slope`` (``omega_intercept_slope`` with full Ω), ``sigma`` (SD of ln flux);
+    repeated: ``loglik`` (restricted under REML, time in days), ``estimation``, ``converged``,
+    ``covariance_ok``, ``n_subjects``, ``n_observations``, ``n_before_origin``,
+    ``n_at_background``, ``time_origin``, ``origin_day``, ``background_p_s``,
+    ``omega_structure``."""
+    if isinstance(res, GrowthPopulationResult):
+        return _growth_table(res)
     f = res.fit
     cols = ["parameter", "estimate", "se", "lower", "upper", "unit", "rse_pct"]
     theta = f.theta[cols].assign(kind="theta", shrinkage=np.nan)
@@ -546,9 +675,13 @@ def population_table(res: PopulationResult) -> pd.DataFrame:
     return table
 
 
-def population_eta(res: PopulationResult) -> pd.DataFrame:
+def population_eta(res: PopulationResult | GrowthPopulationResult) -> pd.DataFrame:
     """``population_<drug>_<matrix>_eta.csv``: per mouse the empirical Bayes estimates
-    ``eta_<P>`` and the individual ``CL_F_L_h``, ``V_F_L``, ``ka_per_h``."""
+    ``eta_<P>`` and the individual ``CL_F_L_h``, ``V_F_L``, ``ka_per_h``.
+    ``population_growth_eta.csv``: ``subject, arm, n_images, eta_intercept, eta_slope,
+    intercept`` (ln p/s at the origin) and ``slope`` (1/day)."""
+    if isinstance(res, GrowthPopulationResult):
+        return res.fit.eta.copy()
     return res.fit.eta.rename(columns={"CL": "CL_F_L_h", "V": "V_F_L", "ka": "ka_per_h"})
 
 
@@ -556,10 +689,84 @@ def _span(low: int, high: int) -> str:
     return f"{low}" if low == high else f"{low}-{high}"
 
 
+def _growth_report(res: GrowthPopulationResult) -> list[str]:
+    f, e = res.fit, res.entry
+    files = sorted({str(s).split(":", 1)[0] for s in res.data["source"]})
+    origin = (
+        f"the treatment start (day {res.left_out['origin_day']:g} after inoculation)"
+        if e.time_origin == "treatment_start"
+        else f"the first image (day {res.left_out['origin_day']:g} after inoculation)"
+    )
+    left = [f"{int(res.left_out['before_origin'])} before the origin"]
+    if e.background_p_s is not None:
+        left.append(f"{int(res.left_out['at_background'])} at or below {e.background_p_s:g} p/s")
+    else:
+        left.append("no background given: every image after the origin kept")
+    why = (
+        "REML (variances unbiased by the fixed effects' degrees of freedom with few mice)"
+        if e.estimation == "reml"
+        else "maximum likelihood"
+    )
+    lines = [
+        f"## Population growth (`{e.stem}.csv`, `{e.stem}_eta.csv`)",
+        "",
+        "Linear mixed model of ln total flux (statsmodels `mixedlm`,",
+        "`leptotwin.calibration.population_growth.fit_population_growth`): mouse i of arm a has",
+        "ln flux = (β0 + b0_i) + (β1_a + b1_i)·t + ε, (b0_i, b1_i) ~ N(0, Ω), ε ~ N(0, σ²), t in",
+        f"days from {origin}. β1_a is the arm's typical growth rate (1/day; doubling time",
+        "ln 2 / β1_a), ω² the between-mouse variances of baseline and rate, σ the residual SD of",
+        "ln flux (≈ its CV). Intervals: 95 % Wald; for ω² and σ on the log scale.",
+        "",
+        f"- Data: {', '.join(files)}; {f.n_subjects} mice, {f.n_observations} images "
+        f"(left out: {'; '.join(left)}).",
+        f"- Estimation: {why}; Ω {e.omega}. Log-likelihood {f.loglik:.3f}; converged: "
+        f"{'yes' if f.converged else 'NO'}; variance intervals: "
+        f"{'yes' if f.covariance_ok else 'failed (no intervals)'}.",
+    ]
+    lines += [f"- Warning: {w}" for w in res.warnings]
+    lines += [
+        "",
+        "| parameter | estimate (95 % CI) | RSE % | doubling time, days (95 % CI) |",
+        "|---|---|---|---|",
+    ]
+    for r in f.theta.itertuples(index=False):
+        name = "ln flux at the origin" if r.parameter == "intercept" else f"rate, {r.arm}"
+        dt = ""
+        if r.parameter != "intercept" and r.estimate > 0:
+            dt = f"{r.doubling_time_d:.3g} ({r.doubling_lower:.3g}-{r.doubling_upper:.3g})"
+        lines.append(
+            f"| {name} | {r.estimate:.4g} ({r.lower:.4g} to {r.upper:.4g}) {r.unit} | "
+            f"{r.rse_pct:.1f} | {dt} |"
+        )
+    lines += ["", "| variability | estimate (95 % CI) | shrinkage |", "|---|---|---|"]
+    for r in f.omega.itertuples(index=False):
+        shrink = "" if math.isnan(r.shrinkage) else f"{r.shrinkage:.2f}"
+        lines.append(
+            f"| {r.parameter} ({r.unit}) | {r.estimate:.4g} ({r.lower:.4g} to {r.upper:.4g}) "
+            f"| {shrink} |"
+        )
+    for r in f.sigma.itertuples(index=False):
+        lines.append(
+            f"| {r.parameter} ({r.unit}) | {r.estimate:.4g} ({r.lower:.4g}-{r.upper:.4g}) | |"
+        )
+    lines.append("")
+    return lines
+
+
 def population_report(
-    results: Sequence[PopulationResult], name: str, *, catalog: Catalog | None = None
+    results: Sequence[PopulationResult | GrowthPopulationResult],
+    name: str,
+    *,
+    catalog: Catalog | None = None,
 ) -> str:
     """``population.md``: what was estimated, from which data and doses, in which units."""
+    growth = [r for r in results if isinstance(r, GrowthPopulationResult)]
+    pk = [r for r in results if isinstance(r, PopulationResult)]
+    if not pk:
+        lines = [f"# Population growth: {name}", ""]
+        for res in growth:
+            lines += _growth_report(res)
+        return "\n".join(lines)
     cat = catalog or load_catalog()
     lines = [
         f"# Population PK: {name}",
@@ -575,7 +782,7 @@ def population_report(
         "catalogue values: overlay.yaml does not carry them.",
         "",
     ]
-    for res in results:
+    for res in pk:
         f, e, bw = res.fit, res.entry, res.body_weight_kg
         files = sorted({str(s).split(":", 1)[0] for s in res.data["source"]})
         doses = res.doses
@@ -657,6 +864,8 @@ def population_report(
                 f"| {r.parameter} ({r.unit}) | {r.estimate:.4g} ({r.lower:.4g}-{r.upper:.4g}) | | |"
             )
         lines.append("")
+    for res in growth:
+        lines += _growth_report(res)
     return "\n".join(lines)
 
 
@@ -683,7 +892,7 @@ class ExperimentCalibration:
     map_theta : ndarray
         The best maximum a posteriori point found.
     provenance : dict
-    population : list of PopulationResult
+    population : list of PopulationResult or GrowthPopulationResult
         The population fits of the file's ``population`` block (empty without one).
     viability_curves : DataFrame or None
         The model's viability (``model_median, model_low, model_high``) on a dense dose grid
@@ -699,7 +908,7 @@ class ExperimentCalibration:
     curves: pd.DataFrame
     map_theta: np.ndarray
     provenance: dict[str, Any] = field(default_factory=dict)
-    population: list[PopulationResult] = field(default_factory=list)
+    population: list[PopulationResult | GrowthPopulationResult] = field(default_factory=list)
     viability_curves: pd.DataFrame | None = None
 
     @property
