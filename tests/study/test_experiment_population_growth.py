@@ -251,3 +251,30 @@ def test_cli_round_trip_writes_population_growth(tmp_path, run_cli):
     report = (out / "population.md").read_text()
     assert report.startswith("# Population growth: growth_pop")
     assert "## Population growth (`population_growth.csv`, `population_growth_eta.csv`)" in report
+
+
+def test_example_fits():
+    """examples/own-lab/bli_population.yaml: two arms of three mice, three images each."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "own-lab"
+    (res,) = fit_experiment_population(load_experiment_file(example / "bli_population.yaml"))
+    f = res.fit
+    assert f.converged and f.covariance_ok
+    assert (f.n_subjects, f.n_observations) == (6, 18)
+    rates = f.theta.set_index("parameter")["estimate"]
+    assert rates["slope_vehicle"] == pytest.approx(0.277, abs=1e-3)
+    assert rates["slope_osimertinib"] == pytest.approx(0.228, abs=1e-3)
+
+
+def test_petab_export_carries_the_entry(tmp_path, run_cli):
+    """export-petab writes the design (growth entry included) into problem.yaml; the problem
+    read back fits the same population from measurements.tsv."""
+    from leptotwin.interop.petab import read_petab_problem
+
+    path = write(tmp_path, "    estimation: ml\n")
+    code, _, err = run_cli("export-petab", str(path), "--out", str(tmp_path / "petab"))
+    assert code == 0, err
+    back = read_petab_problem(tmp_path / "petab" / "problem.yaml")
+    assert back.population_growth == (GrowthPopulationEntry(0, estimation="ml"),)
+    direct = population_table(fit_experiment_population(load_experiment_file(path))[0])
+    again = population_table(fit_experiment_population(back)[0])
+    np.testing.assert_allclose(again["estimate"], direct["estimate"], rtol=1e-8)

@@ -203,7 +203,6 @@ def _covariances(omega: np.ndarray, sigma2: float, z: np.ndarray, mask: np.ndarr
     pad = ~mask
     # padded rows: unit variance, uncorrelated, residual 0 (they add nothing)
     v = np.where(pad[:, :, None] | pad[:, None, :], 0.0, v)
-    v[pad] = 0.0
     idx = np.arange(z.shape[1])
     v[:, idx, idx] = np.where(pad, 1.0, v[:, idx, idx])
     return v
@@ -325,11 +324,13 @@ def fit_population_growth(
         }
     )
     formula = "y ~ 1 + C(arm):t"
+    # optimisers in turn until one converges; else the last fit statsmodels returned
     res, ok, notes = None, False, []
     for method in ("lbfgs", "powell", "nm"):
-        res, ok, detail = fit_mixedlm(
+        attempt, ok, detail = fit_mixedlm(
             frame, formula, re_formula="~t", method=method, reml=reml, diagonal=not full
         )
+        res = attempt if attempt is not None else res
         if ok:
             notes += [f"mixedlm ({method}): {m}" for m in detail]
             break
