@@ -278,3 +278,30 @@ def test_petab_export_carries_the_entry(tmp_path, run_cli):
     direct = population_table(fit_experiment_population(load_experiment_file(path))[0])
     again = population_table(fit_experiment_population(back)[0])
     np.testing.assert_allclose(again["estimate"], direct["estimate"], rtol=1e-8)
+
+
+def test_pk_and_growth_entries_side_by_side(tmp_path):
+    """examples/own-lab/experiment.yaml's data with a PK entry and a growth entry: both fits,
+    the PK first; population.md has both sections under one title."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "own-lab"
+    for name in ("bli.csv", "pk.csv"):
+        (tmp_path / name).write_bytes((example / name).read_bytes())
+    text = (example / "experiment.yaml").read_text() + (
+        "population:\n  - drug: osimertinib\n    matrix: plasma\n    random_effects: [CL]\n"
+        "  - observable: total_flux\n"
+    )
+    (tmp_path / "experiment.yaml").write_text(text)
+    exp = load_experiment_file(tmp_path / "experiment.yaml")
+    assert [e.index for e in exp.population] == [0]
+    assert [e.index for e in exp.population_growth] == [1]
+    pk, growth = fit_experiment_population(exp)
+    assert isinstance(growth, GrowthPopulationResult) and growth.fit.n_subjects == 6
+    assert pk.entry.drug == "osimertinib"
+    report = population_report([pk, growth], exp.name)
+    heads = [x for x in report.splitlines() if x.startswith("#")]
+    assert heads == [
+        "# Population PK and growth: own_lab_demo",
+        "## osimertinib in plasma (`population_osimertinib_plasma.csv`, "
+        "`population_osimertinib_plasma_eta.csv`)",
+        "## Population growth (`population_growth.csv`, `population_growth_eta.csv`)",
+    ]

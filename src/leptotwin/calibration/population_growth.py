@@ -16,15 +16,18 @@ measurement error, σ ≈ its CV). As NONMEM's, Monolix's or nlmixr2's ``η`` th
 
 Estimation. statsmodels ``mixedlm`` through :func:`leptotwin.analysis.growth.fit_mixedlm`
 (the fitting step of :func:`leptotwin.analysis.growth.compare_growth`), REML by default: with
-the few mice of a preclinical study the ML variances are biased low by the fixed effects'
-degrees of freedom (one slope per arm: about (n_arms + 1) / n_mice, 17 % for 3 arms of 8 mice),
-REML's are not. ``estimation="ml"`` gives the maximum-likelihood fit (the log-likelihood
-then compares models that differ in their fixed effects). The typical values' intervals are
-Wald intervals from the fixed effects' covariance (X' V⁻¹ X)⁻¹; those of the variances (ω², σ²)
-Wald intervals on the log scale from the observed information of the (restricted)
-log-likelihood profiled over the fixed effects (:func:`marginal_loglik`), a covariance's on the
-Fisher-z scale of its correlation. Time is scaled by the follow-up span for the optimiser (as
-in ``compare_growth``) and every estimate is converted back to days.
+the few mice of a preclinical study ML ignores the degrees of freedom the fixed effects take
+(one rate per arm) and biases the variances low. Over 200 simulated populations of 3 arms × 8
+mice × 5 images, ML's ω² of the rate came out 19 % low and the rates' 95 % intervals covered
+91 %; REML's 5 % low and 93 % (``tests/calibration/test_population_growth.py`` asserts REML's).
+``estimation="ml"`` gives the maximum-likelihood fit (whose log-likelihood compares models
+that differ in their fixed effects; REML's depends on the time unit, days here).
+
+Intervals. The typical values': Wald (normal quantiles) from the fixed effects' covariance
+(X' V⁻¹ X)⁻¹; the variances' (ω², σ²): Wald on the log scale from the observed information of
+the (restricted) log-likelihood profiled over the fixed effects (:func:`marginal_loglik`); a
+covariance's: on the Fisher-z scale of its correlation. Time is scaled by the follow-up span
+for the optimiser (as in ``compare_growth``) and every estimate is converted back to days.
 """
 
 from __future__ import annotations

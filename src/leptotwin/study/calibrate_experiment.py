@@ -769,7 +769,7 @@ def population_report(
         return "\n".join(lines)
     cat = catalog or load_catalog()
     lines = [
-        f"# Population PK: {name}",
+        f"# Population PK{' and growth' if growth else ''}: {name}",
         "",
         "Nonlinear mixed-effects fits (FOCE-I, as NONMEM's METHOD=1 INTERACTION;",
         "`leptotwin.calibration.population.fit_population_pk`) of a one-compartment model with",
