@@ -213,7 +213,7 @@ def test_an_unknown_observable_without_a_bli_table(tmp_path):
         load_experiment_file(tmp_path / "experiment.yaml")
 
 
-FAST = ["--draws", "40", "--walkers", "4", "--steps", "20", "--burn", "5"]
+FAST = ["--draws", "8", "--walkers", "4", "--steps", "10", "--burn", "2"]
 
 
 def test_cli_round_trip_writes_population_growth(tmp_path, run_cli):
