@@ -647,7 +647,8 @@ def calibrate(
     against each well; the priors are the catalogue's. See docs/petab.md. A population: block in
     the file adds population PK fits (FOCE-I, between-mouse variability; blq: m3 for samples
     below the LLOQ) of its drugs and matrices: population_<drug>_<matrix>.csv, its _eta.csv and
-    population.md (examples/own-lab/README.md)."""
+    population.md; an entry with observable: total_flux a population growth fit of the BLI data
+    (log-linear mixed model, REML): population_growth.csv (examples/own-lab/README.md)."""
     from leptotwin.study.calibrate_experiment import run_calibrate_experiment
 
     if (experiment is None) == (petab is None):

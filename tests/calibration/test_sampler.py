@@ -189,6 +189,16 @@ def test_bad_settings_are_refused(kw, match):
         check_settings(**settings)
 
 
+def test_one_parameter_needs_four_walkers_for_the_de_moves():
+    """Two walkers passed the 2 x ndim rule for one parameter, then emcee's DE move found no
+    pair in the other half and raised a bare numpy ValueError mid-run."""
+    with pytest.raises(LeptotwinError, match="at least 4"):
+        check_settings(ndim=1, n_walkers=2, n_steps=4, burn=1)
+    check_settings(ndim=1, n_walkers=4, n_steps=4, burn=1)
+    run = run_ensemble(lambda z: -0.5 * float(z @ z), 1, n_walkers=4, n_steps=6, burn=1, seed=2)
+    assert np.isfinite(run.log_prob).all()
+
+
 def test_transform_and_log_posterior_pickle_for_a_process_pool():
     import pickle
 

@@ -618,12 +618,14 @@ def check_settings(*, ndim: int, n_walkers: int, n_steps: int, burn: int, thin: 
             raise LeptotwinError("not an integer", field=name, value=v, expected="an integer")
     if ndim < 1:
         raise LeptotwinError("nothing to calibrate", field="parameters", expected="≥ 1 parameter")
-    if n_walkers < 2 * ndim:
+    # the differential-evolution moves draw a pair from the other half of the walkers
+    least = max(2 * ndim, 4)
+    if n_walkers < least:
         raise LeptotwinError(
             "too few walkers for the ensemble sampler",
             field="n_walkers",
             value=n_walkers,
-            expected=f"at least 2 x the number of parameters ({2 * ndim})",
+            expected=f"at least 2 x the number of parameters and at least 4 ({least})",
         )
     if n_steps < 1:
         raise LeptotwinError("too few steps", field="n_steps", value=n_steps, expected="≥ 1")
