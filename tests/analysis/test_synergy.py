@@ -184,10 +184,12 @@ def _brute_ll4(x, y, c=None, d=None):
     for b0 in (-3, -1, -0.3, 0.3, 1, 3):
         for le0 in np.linspace(lx.min() - 2, lx.max() + 2, 9):
             p0 = [b0] + ([y.min()] if c is None else []) + ([y.max()] if d is None else []) + [le0]
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"):  # a start may run away (e -> inf): not a candidate
                 r = least_squares(lambda p: _ll4(x, *unpack(p)) - y, p0, method="lm", max_nfev=4000)
-            if np.all(np.isfinite(r.fun)) and (best is None or r.cost < best[0]):
-                best = (r.cost, unpack(r.x))
+                params = unpack(r.x)
+            finite = np.all(np.isfinite(r.fun)) and np.all(np.isfinite(params))
+            if finite and (best is None or r.cost < best[0]):
+                best = (r.cost, params)
     return best[1]
 
 
