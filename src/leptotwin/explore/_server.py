@@ -13,8 +13,10 @@ Routes
 ``GET /api/options``              species, drugs, shipped protocols, limits
 ``POST /api/view``                a view (JSON, :func:`~leptotwin.explore.parse_spec`) → numbers
 ``POST /api/protocol``            a protocol YAML (shipped name or uploaded text) → a view
-``GET /api/progress``             this session's view being computed: arms done of all
-``POST /api/cancel``              cancel it (it stops before its next arm; the reply is a 409)
+``GET /api/progress``             this session's view being computed: arms done of all, and
+                                  subjects simulated of all (``subjects_done``, ``subjects_total``)
+``POST /api/cancel``              cancel it (it stops after its current chunk of subjects,
+                                  :data:`~leptotwin.explore._compute.CHUNK_SUBJECTS`; a 409)
 ``POST /api/download/<kind>``     ``table/<name>.csv``, ``protocol.yaml``, ``subject.sbml``
 
 Safety: binds 127.0.0.1 unless told otherwise; request bodies are capped
@@ -184,7 +186,13 @@ class _View(_Base):
         async def work() -> None:
             spec = parse_spec(self.body_json())
             sid = self.session()
-            job = {"done": 0, "total": len(spec.arms), "cancelled": False}
+            job = {
+                "done": 0,
+                "total": len(spec.arms),
+                "subjects_done": 0,
+                "subjects_total": len(spec.arms) * spec.n_per_arm,
+                "cancelled": False,
+            }
             previous = self.jobs.get(sid)
             if previous is not None:
                 previous["cancelled"] = True  # a newer view of this session replaces it
@@ -192,7 +200,9 @@ class _View(_Base):
             self._job = job
 
             def progress(done: int, total: int) -> None:
-                job["done"], job["total"] = done, total
+                # compute_view counts subjects; the page shows the arm (regimen) being computed
+                job["subjects_done"], job["subjects_total"] = done, total
+                job["done"] = min(done // spec.n_per_arm, len(spec.arms) - 1)
 
             try:
                 view = await self.run(
@@ -211,7 +221,7 @@ class _View(_Base):
         await self.guarded(work)
 
     def on_connection_close(self) -> None:
-        """The page dropped the request (it asked for a newer view): stop before the next arm."""
+        """The page dropped the request (it asked for a newer view): stop after the chunk."""
         job = getattr(self, "_job", None)
         if job is not None:
             job["cancelled"] = True
