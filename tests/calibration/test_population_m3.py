@@ -329,3 +329,12 @@ def test_m3_subject_with_only_pre_dose_blq_samples_is_refused():
     with pytest.raises(LeptotwinError) as exc:
         fit_population_pk(pd.concat([df, extra]), doses=records, blq="m3")
     assert exc.value.field == "subject" and exc.value.value == 9
+
+
+def test_m3_quantified_sample_before_the_first_dose_is_refused():
+    df = _simulate(np.random.default_rng(1), 4, [1.0, 4.0, 24.0])
+    df.loc[df.index[0], "time_h"] = 0.0
+    with pytest.raises(LeptotwinError) as exc:
+        fit_population_pk(df, blq="m3", **DOSING)
+    assert exc.value.field == "time_h" and exc.value.value == 0.0
+    assert "first dose" in exc.value.message

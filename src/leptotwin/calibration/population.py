@@ -311,16 +311,21 @@ def _prepare(
         mask[i, :m] = True
         st, sm = per[s]
         dt[i, : st.size], dm[i, : st.size] = st, sm
-        first = st.min()
-        if (ot[idx] <= first).any():
-            raise _err(
-                "a quantified sample at or before the subject's first dose",
-                "time_h",
-                float(ot[idx][ot[idx] <= first][0]),
-                f"> {first:g} h for subject {s!r} (or below the lloq)",
-                "data",
-            )
+        _check_after_first_dose(ot[idx], st.min(), s)
     return _Data(all_subjects, tt, yy, mask, dt, dm, int(mask.sum()), int(blq.sum()))
+
+
+def _check_after_first_dose(times_h: np.ndarray, first_h: float, subject: object) -> None:
+    """Refuse a quantified sample at or before the subject's first dose (its prediction is 0)."""
+    early = times_h[times_h <= first_h]
+    if early.size:
+        raise _err(
+            "a quantified sample at or before the subject's first dose",
+            "time_h",
+            float(early[0]),
+            f"> {first_h:g} h for subject {subject!r} (or below the lloq)",
+            "data",
+        )
 
 
 def _assemble_m3(
@@ -354,14 +359,7 @@ def _assemble_m3(
                 "a quantified or censored sample after the first dose",
                 "data",
             )
-        if (ot[io] <= first).any():
-            raise _err(
-                "a quantified sample at or before the subject's first dose",
-                "time_h",
-                float(ot[io][ot[io] <= first][0]),
-                f"> {first:g} h for subject {s!r} (or below the lloq)",
-                "data",
-            )
+        _check_after_first_dose(ot[io], first, s)
         rows.append((io, ic, st, sm))
     if not any(io.size for io, _, _, _ in rows):
         raise _err("no sample above the LLOQ", "concentration", None, "at least one", "data")
