@@ -144,6 +144,12 @@ class Signals:
         return self.birth_per_h - self.death_per_h
 
 
+def _fu_medium(fu_plasma: float, serum_fraction: float) -> float:
+    """Unbound fraction in medium with ``serum_fraction`` serum, from the plasma unbound
+    fraction: binding scales with the protein, so (1/fu − 1) shrinks by the serum fraction."""
+    return 1.0 / (1.0 + (1.0 / fu_plasma - 1.0) * serum_fraction)
+
+
 @dataclass(frozen=True)
 class BypassReceptorModel:
     """A second bypass receptor as plain numbers (see the module docstring).
@@ -197,9 +203,7 @@ class PathwayModel:
             # Potencies in the catalogue are nominal concentrations in 10 % serum medium; the model
             # works with free drug, so K_free = K_nominal x fu_medium (see docs/model.md §2).
             fu_p = cat.pk_parameters(name, "human").fu
-            fu_med[name] = (
-                1.0 if drug.kind == "antibody" else 1.0 / (1.0 + (1.0 / fu_p - 1.0) * serum)
-            )
+            fu_med[name] = 1.0 if drug.kind == "antibody" else _fu_medium(fu_p, serum)
             for target, k in cat.model_potency_nM(name).items():
                 k_free = k * fu_med[name]
                 if target == "ALK":
@@ -212,7 +216,7 @@ class PathwayModel:
         for r_name in sorted(cat.bypass):
             num = cat.bypass_numbers(r_name)
             for drug, fu_p in num.compound_fu_plasma.items():  # inhibitors not in drugs.yaml
-                fu_med[drug] = 1.0 / (1.0 + (1.0 / fu_p - 1.0) * serum)
+                fu_med[drug] = _fu_medium(fu_p, serum)
             bypass.append(
                 _checked_bypass(
                     BypassReceptorModel(
