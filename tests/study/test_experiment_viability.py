@@ -294,6 +294,13 @@ def test_bad_rows_name_file_row_and_field(tmp_path, row, match):
         load_experiment_file(write(tmp_path, rows=rows))
 
 
+@pytest.mark.parametrize("zero", ["", "0", "0.00", "0e0", "nan"])
+def test_a_zero_partner_dose_without_a_partner_is_no_partner(tmp_path, zero):
+    rows = [*_rows()[:4], f"A925L/AR,alectinib,10,50,,{zero},P1,1"]
+    exp = load_experiment_file(write(tmp_path, rows=rows))
+    assert not exp.viability["partner"].iloc[-1]  # read as a well without a partner
+
+
 def test_missing_response_column(tmp_path):
     path = write(tmp_path)
     (tmp_path / "viability.csv").write_text("cell_line,drug,dose\nA925L/AR,alectinib,10\n")

@@ -46,7 +46,7 @@ from leptotwin.model.cohort import Arm, CohortResult
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.model.pk import Metabolite, PKStream, simulate_pk
 from leptotwin.model.regimen import parse_regimen
-from leptotwin.model.streams import concat_cohorts, simulate_lmc_subjects
+from leptotwin.model.streams import chunk_bounds, concat_cohorts, simulate_lmc_subjects
 from leptotwin.study.schedule_sweep import progression, wilson_interval
 
 __all__ = [
@@ -119,12 +119,6 @@ class _Watch:
 _WATCH: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar("_WATCH", default=None)
 
 
-def _chunks(lo: int, hi: int) -> list[tuple[int, int]]:
-    """Subjects ``lo..hi-1`` in pieces of at most :data:`CHUNK_SUBJECTS`."""
-    step = max(1, CHUNK_SUBJECTS)
-    return [(a, min(hi, a + step)) for a in range(lo, hi, step)]
-
-
 def _simulate_arm(
     a: Arm,
     pieces: list[tuple[Catalog, int, int]],
@@ -141,7 +135,7 @@ def _simulate_arm(
     for cat, lo, hi in pieces:
         with using_catalog(cat):
             opts = options(cat)
-            for c_lo, c_hi in _chunks(lo, hi):
+            for c_lo, c_hi in ((lo + x, lo + y) for x, y in chunk_bounds(hi - lo, CHUNK_SUBJECTS)):
                 if parts and watch is not None and watch.cancelled is not None:
                     if watch.cancelled():
                         raise ViewCancelled

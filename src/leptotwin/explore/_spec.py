@@ -21,7 +21,7 @@ from typing import Any
 
 from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.model._scenario import SPECIES, STEP_H, treatment_start_d
+from leptotwin.model._scenario import SPECIES, SPECIES_PLURAL, STEP_H, treatment_start_d
 from leptotwin.model.regimen import parse_regimen
 from leptotwin.study.protocol_schema import MAX_FOLLOW_UP_DAYS
 
@@ -52,7 +52,6 @@ INOCULA = ("A925L/AR", "A925LPE3")
 #: Bands: over subjects of the packaged values (as ``simulate``), over subjects of the posterior
 #: median (as ``reproduce``), or over parameter sets x subjects.
 UNCERTAINTY = ("between-subject", "posterior-median", "posterior")
-_PLURAL = {"mouse": "mice", "human": "humans"}
 
 
 class SpecError(LeptotwinError):
@@ -168,7 +167,7 @@ def check_regimen(drug: str, text: str, species: str) -> tuple[str | None, str |
         for reg in regs:
             if reg.route not in routes:
                 return (
-                    f"{drug} has no {reg.route} route in {_PLURAL[species]}; use "
+                    f"{drug} has no {reg.route} route in {SPECIES_PLURAL[species]}; use "
                     + " or ".join(routes),
                     None,
                 )
@@ -181,7 +180,8 @@ def check_regimen(drug: str, text: str, species: str) -> tuple[str | None, str |
                 if dose > REFUSE_FOLD * hi:
                     return (
                         f"{reg.dose:g} {reg.dose_unit} per dose is {dose / hi:,.0f}-fold the "
-                        f"highest dose of {drug} studied in {_PLURAL[species]} ({hi:g} {unit}); "
+                        f"highest dose of {drug} studied in {SPECIES_PLURAL[species]} "
+                        f"({hi:g} {unit}); "
                         f"the explorer refuses more than {REFUSE_FOLD:g}-fold",
                         None,
                     )

@@ -432,7 +432,7 @@ def build_petab(exp: Experiment, *, catalog: Catalog | None = None) -> PetabProb
         a culture model per cell line and well is another model, which PEtab v1 cannot hold
         beside it; refused rather than left out).
     """
-    if "viability" in exp.observables or (exp.viability is not None and len(exp.viability)):
+    if "viability" in exp.observables or exp.has_viability:
         raise LeptotwinError(
             "the PEtab export has no in-vitro model: it cannot carry the viability data "
             "(leave data.viability and observables.viability out to export the in-vivo part; "

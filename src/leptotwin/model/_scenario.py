@@ -20,16 +20,20 @@ __all__ = [
     "DEFAULT_PARAMETER_SETS",
     "HUMAN_INOCULUM",
     "SPECIES",
+    "SPECIES_PLURAL",
     "STEP_H",
     "counterfactual_clones",
     "engine_options",
     "parameter_set_bounds",
+    "parameter_set_of",
     "posterior_values",
     "treatment_start_d",
 ]
 
 #: Species a cohort may be: virtual mice (days after inoculation) or patients (days of treatment).
 SPECIES = ("mouse", "human")
+#: The species' subjects in messages ("no oral route in mice").
+SPECIES_PLURAL = {"mouse": "mice", "human": "humans"}
 #: Growth step (h): the mouse default of ``simulate``; the human protocol's ``step_h`` (human
 #: half-lives are 1-2 days: 6 h gives the fractions controlled of 1 h to one patient in 200).
 STEP_H = {"mouse": 1.0, "human": 6.0}
@@ -131,3 +135,10 @@ def parameter_set_bounds(n_per_arm: int, k: int) -> np.ndarray:
     """Subjects ``bounds[i]`` to ``bounds[i + 1] - 1`` of each arm get parameter set ``i``
     (shape ``(k + 1,)``; a set may get no subject when ``k > n_per_arm``)."""
     return np.linspace(0, n_per_arm, k + 1).astype(int)
+
+
+def parameter_set_of(subjects: np.ndarray | int, n_per_arm: int, k: int) -> np.ndarray:
+    """The parameter set (0..k-1) of each subject index (``subjects % n_per_arm`` within its arm)
+    under :func:`parameter_set_bounds`."""
+    bounds = parameter_set_bounds(n_per_arm, k)
+    return np.searchsorted(bounds, np.asarray(subjects) % n_per_arm, side="right") - 1

@@ -104,6 +104,7 @@ from leptotwin.study.experiment import (
     Experiment,
     GrowthPopulationEntry,
     PopulationEntry,
+    population_growth_data,
     viability_groups,
     viability_plate_sigma,
 )
@@ -187,6 +188,7 @@ def viability_simulation(
     (``culture.seeding_cells``) in its medium volume, beside the vehicle well of its cell line
     and perturbation; ``AREG`` is recombinant amphiregulin added at the start (nM).
     """
+    from leptotwin.assays.viability import LIGAND
     from leptotwin.calibration.readouts import CULTURE_DT_H
     from leptotwin.model.culture import grow_culture
     from leptotwin.model.pathway import PathwayModel, cell_state
@@ -210,7 +212,7 @@ def viability_simulation(
                 conc[drug][j] += float(dose)
                 if partner:
                     conc[partner][j] += float(partner_nM)
-            areg0 = conc.pop("AREG", 0.0)
+            areg0 = conc.pop(LIGAND, 0.0)
             live = grow_culture(
                 pm,
                 state,
@@ -272,10 +274,6 @@ def viability_nll(
     return nll + float(np.sum(extra))
 
 
-def _has_viability(exp: Experiment) -> bool:
-    return exp.viability is not None and len(exp.viability) > 0
-
-
 class ExperimentLogLikelihood:
     """``theta -> log likelihood`` of the experiment's data (minus
     :func:`~leptotwin.interop.petab.engine_nll` of the in-vivo data, minus :func:`viability_nll`
@@ -303,11 +301,7 @@ class ExperimentLogLikelihood:
         self.names = list(names)
         self.catalog = catalog or load_catalog()
         self.dt_h = growth_step(exp) if dt_h is None else float(dt_h)
-        self._plate = (
-            viability_plate_terms(exp, exp.viability)
-            if exp.viability is not None and len(exp.viability)
-            else None
-        )
+        self._plate = viability_plate_terms(exp, exp.viability) if exp.has_viability else None
 
     def simulate(self, theta: np.ndarray, exp: Experiment | None = None) -> pd.DataFrame:
         """The measurements (of ``exp``, default the experiment's) with the model's value."""
@@ -327,7 +321,7 @@ class ExperimentLogLikelihood:
             value = 0.0
             if len(self.exp.measurements):
                 value -= simulation_nll(self.exp, self.simulate(theta))
-            if _has_viability(self.exp):
+            if self.exp.has_viability:
                 sim = self.simulate_viability(theta)
                 value -= viability_nll(self.exp, sim, plate=self._plate)
         return value if math.isfinite(value) else -math.inf
@@ -361,7 +355,7 @@ def virtual_data(
     meas["value"] = y
     meas["source"] = [f"virtual:{s}" for s in exp.measurements["source"]]
     viability = exp.viability
-    if _has_viability(exp):
+    if exp.has_viability:
         vs = viability_simulation(exp, dict(truth), catalog=catalog)
         sigma = exp.observables["viability"].sigma
         viability = vs.drop(columns="simulation")
@@ -556,7 +550,6 @@ def _fit_growth(
     exp: Experiment, entry: GrowthPopulationEntry, cat: Catalog, say: Callable[[str], None]
 ) -> GrowthPopulationResult:
     from leptotwin.calibration.population_growth import fit_population_growth
-    from leptotwin.study.experiment import population_growth_data
 
     data, left_out = population_growth_data(exp, entry, catalog=cat)
     say(
@@ -1194,7 +1187,7 @@ def calibrate_experiment(
     for frame, (lo, med, hi) in zip((fits, curves), bands, strict=True):
         frame["model_median"], frame["model_low"], frame["model_high"] = med, lo, hi
     viability_curves = None
-    if _has_viability(exp):
+    if exp.has_viability:
         assert exp.viability is not None
         vfits = exp.viability.copy()
         viability_curves = _viability_grid(vfits)
@@ -1216,7 +1209,7 @@ def calibrate_experiment(
         "experiment's noise model)"
         + (
             " + viability_nll (noise-free 72 h culture, plate normalisation error)"
-            if _has_viability(exp)
+            if exp.has_viability
             else ""
         )
         + " + catalogue priors",

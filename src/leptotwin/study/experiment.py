@@ -146,12 +146,18 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from leptotwin.assays.viability import LIGAND  # recombinant amphiregulin as a well's agent
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats.mouse_table import check_mouse_day_table
 from leptotwin.model.cohort import Arm
 from leptotwin.model.regimen import Regimen, doses_by_route, parse_regimen
-from leptotwin.study.protocol_schema import MAX_FOLLOW_UP_DAYS, _error, _lines
+from leptotwin.study.protocol_schema import (
+    MAX_FOLLOW_UP_DAYS,
+    _error,
+    _lines,
+    load_packaged_protocol,
+)
 
 __all__ = [
     "BLI_OBSERVABLE",
@@ -198,12 +204,11 @@ VIABILITY_COLUMNS = (
     "value",
     "source",
 )
-#: Exposure of the in-vitro viability assay (h), as the study's viability protocol.
-VIABILITY_HOURS = 72.0
+#: Exposure of the in-vitro viability assay (h): the packaged viability protocol's (as the
+#: calibration readouts read it).
+VIABILITY_HOURS = float(load_packaged_protocol("viability")["hours"])
 #: A response above this (% of vehicle) is a raw reader signal, not a normalised one.
 _MAX_RESPONSE_PCT = 1000.0
-#: Recombinant amphiregulin as an agent of a well (nM), as in the virtual plate layouts.
-_LIGAND = "AREG"
 #: The parameters of the population PK model that can carry a random effect (those of
 #: :data:`leptotwin.calibration.population.PARAMETERS`, not imported: it loads scipy).
 POPULATION_PARAMETERS = ("CL", "V", "ka")
@@ -396,6 +401,11 @@ class Experiment:
     censored: pd.DataFrame | None = field(default=None, repr=False)
     viability: pd.DataFrame | None = field(default=None, repr=False)
     population_growth: tuple[GrowthPopulationEntry, ...] = ()
+
+    @property
+    def has_viability(self) -> bool:
+        """Whether the experiment carries in-vitro viability rows."""
+        return self.viability is not None and len(self.viability) > 0
 
     def arm(self, name: str) -> Arm:
         return next(a for a in self.arms if a.name == name)
@@ -802,7 +812,7 @@ def _viability_rows(
     if raw.empty:
         raise LeptotwinError("no rows", source=name, expected="one row per well")
     drugs = sorted(PathwayModel.from_catalog(cat).drugs)
-    agents = (*drugs, _LIGAND)
+    agents = (*drugs, LIGAND)
 
     def text(col: str) -> list[str]:
         return [str(x).strip() for x in raw[col]] if col in raw.columns else [""] * len(raw)
@@ -848,7 +858,7 @@ def _viability_rows(
                     field=f"{where}, {col}",
                     value=agent,
                     expected="a drug with a pathway potency (" + ", ".join(drugs) + ") or "
-                    f"{_LIGAND} (recombinant amphiregulin)",
+                    f"{LIGAND} (recombinant amphiregulin)",
                 )
         x = _number(dose, name, f"{where}, dose")
         y = _number(resp, name, f"{where}, response")
@@ -876,7 +886,7 @@ def _viability_rows(
                     value=xp,
                     expected="nM, >= 0",
                 )
-        elif pconc not in ("", "0", "0.0", "nan", "NaN"):
+        elif not _blank_or_zero(pconc):
             raise LeptotwinError(
                 "a partner dose without a partner drug",
                 source=name,
@@ -973,6 +983,15 @@ def viability_plate_sigma(
             "independent wells), or the group's vehicle wells (dose 0, no partner) in the table",
         )
     return observable.sigma / (100.0 * np.sqrt(n_vehicle.astype(float)))
+
+
+def _blank_or_zero(text: str) -> bool:
+    """An empty cell, NaN as a writer spells it, or any spelling of 0."""
+    try:
+        x = float(text.strip() or "nan")
+    except ValueError:
+        return False
+    return math.isnan(x) or x == 0.0
 
 
 def _number(text: str, name: str, where: str, *, blank_ok: bool = False) -> float:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
+from leptotwin.model._scenario import HUMAN_INOCULUM, SPECIES_PLURAL
 from leptotwin.model.regimen import parse_regimen
 
 __all__ = [
@@ -170,9 +171,6 @@ _EXPECTED = {
 }
 
 
-_PLURAL = {"mouse": "mice", "human": "humans"}
-
-
 def _species_of_drugs(data: dict, regimens: dict) -> dict[Any, tuple[str, ...]]:
     """The species each drug of ``regimens`` is given to: those of the blocks whose arms name it
     (a block without arms gives every drug; a block without ``species``, mice), mice for a drug
@@ -182,7 +180,7 @@ def _species_of_drugs(data: dict, regimens: dict) -> dict[Any, tuple[str, ...]]:
         if key == "regimens" or not isinstance(body, dict):
             continue
         species = body.get("species")
-        species = species if species in _PLURAL else "mouse"
+        species = species if species in SPECIES_PLURAL else "mouse"
         arms = body.get("arms")
         drugs: list = list(regimens)
         if isinstance(arms, dict) and all(isinstance(v, list) for v in arms.values()):
@@ -218,7 +216,7 @@ def _check_regimens(
                 for reg in parse_regimen(str(text_reg)):
                     if reg.route not in routes:
                         raise LeptotwinError(
-                            f"{params.drug} has no {reg.route} route in {_PLURAL[sp]}",
+                            f"{params.drug} has no {reg.route} route in {SPECIES_PLURAL[sp]}",
                             value=text_reg,
                             expected="one of " + ", ".join(routes),
                         )
@@ -259,14 +257,14 @@ def _check_block(key: str, body: Any, regimens: dict, source: str, lines: dict) 
             )
         if block.patients_per_arm is None:
             raise _error(source, lines, (key,), "a patients' experiment needs patients_per_arm")
-        if block.inoculum != "A925L/AR":
+        if block.inoculum != HUMAN_INOCULUM:
             raise _error(
                 source,
                 lines,
                 (key, "inoculum"),
                 "patients have AREG-driven (A925L/AR-like) LMC",
                 value=block.inoculum,
-                expected="A925L/AR",
+                expected=HUMAN_INOCULUM,
             )
     elif block.patients_per_arm is not None:
         raise _error(

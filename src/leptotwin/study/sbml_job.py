@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from leptotwin._fileio import safe_name
 from leptotwin.catalog import Catalog, load_catalog
+from leptotwin.catalog.posterior import posterior_median_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.interop.sbml import export_sbml
-from leptotwin.model._scenario import engine_options, parameter_set_bounds, posterior_values
+from leptotwin.model._scenario import engine_options, parameter_set_of, posterior_values
 from leptotwin.study.pk import warn_dose_range
 from leptotwin.study.protocol_schema import MAX_FOLLOW_UP_DAYS
 from leptotwin.study.simulate_job import load_experiment
@@ -109,12 +108,11 @@ def run_export_sbml(
 
 def _subject_catalog(exp, subject: int, seed: int) -> Catalog:
     """The catalogue the subject is simulated with: packaged values, the posterior median, or
-    (``parameters: posterior``) the posterior set ``simulate`` gives this subject."""
+    (``parameters: posterior``) the posterior set ``simulate`` gives this subject when the arm has
+    the protocol's own size (a run with ``--n-per-arm`` splits the sets over its own count)."""
     cat = load_catalog()
     if exp.parameters == "posterior-median":
-        from leptotwin.catalog.posterior import posterior_median_values
-
-        return cat.with_values(posterior_median_values())
+        return posterior_median_catalog(cat)
     if exp.parameters != "posterior":
         return cat
     if subject >= exp.n_per_arm:
@@ -125,9 +123,7 @@ def _subject_catalog(exp, subject: int, seed: int) -> Catalog:
             expected=f"an index below the arm's {exp.n_per_arm} subjects",
         )
     sets = posterior_values(min(exp.parameter_sets, exp.n_per_arm), seed)
-    bounds = parameter_set_bounds(exp.n_per_arm, len(sets))
-    k = int(np.searchsorted(bounds, subject, side="right") - 1)
-    return cat.with_values(sets[k])
+    return cat.with_values(sets[int(parameter_set_of(subject, exp.n_per_arm, len(sets)))])
 
 
 def _check_index(value: object, option: str, what: str, top: int) -> None:

@@ -53,6 +53,7 @@ from leptotwin.model._scenario import (
     STEP_H,
     engine_options,
     parameter_set_bounds,
+    parameter_set_of,
     posterior_values,
     treatment_start_d,
 )
@@ -603,9 +604,7 @@ def _stack_draws(cohorts: list[CohortResult]) -> CohortResult:
 
 def _with_parameter_sets(cohort: CohortResult, n_per_arm: int, k: int) -> CohortResult:
     """``subjects`` with a last column ``parameter_set``: the set each subject ran on."""
-    bounds = parameter_set_bounds(n_per_arm, k)
-    ids = cohort.subjects["subject"].to_numpy()
-    which = np.searchsorted(bounds, ids % n_per_arm, side="right") - 1
+    which = parameter_set_of(cohort.subjects["subject"].to_numpy(), n_per_arm, k)
     return CohortResult(
         cohort.observations,
         cohort.survival,
