@@ -2,8 +2,9 @@
 
 :func:`leptotwin.explore.compute_view` simulates each arm in chunks of
 :data:`~leptotwin.explore._compute.CHUNK_SUBJECTS` subjects (per-subject streams: the same
-numbers as one call), asking ``cancelled()`` and reporting ``progress`` between them. Tiny
-cohorts with chunks of 2 subjects; the caches are emptied around each test.
+numbers as one call), reporting ``progress`` between them; ``cancelled()`` is asked at every
+growth step of the engine. Tiny cohorts with chunks of 2 subjects; the caches are emptied around
+each test.
 """
 
 from __future__ import annotations
@@ -130,8 +131,27 @@ def test_cancel_after_first_chunk_caches_nothing(monkeypatch):
     assert compute._arm_cohort.cache_info().currsize == 1
 
 
+def test_cancel_inside_one_engine_call(monkeypatch):
+    """An arm simulated in one call stops inside its time loop (not at its end): the engine is
+    called once, asked far fewer times than it has steps, and nothing is cached."""
+    spec = parse_spec(PATIENTS)
+    calls = _calls(monkeypatch)
+    asked: list[int] = []
+
+    def cancel_after_5() -> bool:
+        asked.append(1)
+        return len(asked) > 5
+
+    with pytest.raises(ViewCancelled):
+        compute_view(spec, cancelled=cancel_after_5)
+    assert calls == [(0, spec.n_per_arm)]
+    assert len(asked) == 6  # once before the arm, then 5 of the engine's 56 steps (14 d, 6 h)
+    assert compute._arm_cohort.cache_info().currsize == 0
+    assert compute._arm_view.cache_info().currsize == 0
+
+
 def test_posterior_cancelled_between_parameter_sets(monkeypatch):
-    """Posterior bands stop between parameter sets, whatever the chunk size."""
+    """Posterior bands stop in their first parameter set, whatever the chunk size."""
     spec = parse_spec({**PATIENTS, "n_per_arm": 12, "uncertainty": "posterior"})
     calls = _calls(monkeypatch)
     with pytest.raises(ViewCancelled):

@@ -7,7 +7,7 @@ import pytest
 
 from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.model.cohort import Arm, simulate_lmc
+from leptotwin.model.cohort import Arm, SimulationCancelled, simulate_lmc
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.model.tumor import Clone, default_clones
 
@@ -133,3 +133,22 @@ def test_clone_list_is_open():
     mutant = Clone("M", p.state.with_levels(name="ALK mutant", alk_fusion=1.0))
     res = _run([Arm("vehicle", {})], clones=(p, r, mutant), n=2)
     assert "cells_M" in res.observations.columns
+
+
+def test_cancel_stops_inside_the_time_loop_and_never_changes_results():
+    """``cancelled`` is asked at every growth step: True after 30 questions stops the run there
+    (SimulationCancelled), and a callback that never cancels leaves every number unchanged."""
+    arms = [Arm("alectinib", {"alectinib": ALEC})]
+    asked = []
+
+    def after_30() -> bool:
+        asked.append(1)
+        return len(asked) > 30
+
+    with pytest.raises(SimulationCancelled, match="stopped at"):
+        _run(arms, dt_h=1.0, cancelled=after_30)
+    assert len(asked) == 31  # 30 steps of 42 x 24 ran, not the whole run
+    plain = _run(arms, dt_h=1.0, seed=2)
+    watched = _run(arms, dt_h=1.0, seed=2, cancelled=lambda: False)
+    for a, b in ((plain.observations, watched.observations), (plain.survival, watched.survival)):
+        assert a.equals(b)

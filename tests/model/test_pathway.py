@@ -102,3 +102,34 @@ class TestMechanismModelLevel:
     def test_removing_areg_removes_resistance(self):
         no_areg = cell_state("A925L/AR").with_levels(areg_scale=0.0)
         assert ic50(no_areg) / ic50(cell_state("A925LPE3")) < 1.0
+
+
+def test_state_rates_equal_signals_to_the_bit():
+    """The in-vivo hot path (several states at once) gives :meth:`signals`' rates exactly, for
+    every drug class, with and without bulk AREG, and checks drugs as :meth:`signals` does."""
+    rng = np.random.default_rng(7)
+    states = [
+        cell_state("A925LPE3", catalog=CAT),
+        cell_state("A925L/AR", catalog=CAT),
+        cell_state("A925L/AR", ["siAREG"], catalog=CAT),
+    ]
+    conc = {
+        "alectinib": rng.uniform(0, 500, 9),
+        "osimertinib": rng.uniform(0, 900, 9),
+        "erlotinib": rng.uniform(0, 2000, 9),
+        "cetuximab": rng.uniform(0, 80, 9),
+    }
+    for bulk in (np.zeros(9), rng.uniform(0, 2, 9)):
+        for drugs in ((), ("alectinib",), tuple(conc)):
+            sub = {d: conc[d] for d in drugs}
+            birth, death = MODEL.state_rates(MODEL.state_columns(states), sub, areg_bulk_nM=bulk)
+            assert birth.shape == death.shape == (3, 9)
+            for k, s in enumerate(states):
+                sig = MODEL.signals(s, sub, areg_bulk_nM=bulk)
+                np.testing.assert_array_equal(birth[k], np.broadcast_to(sig.birth_per_h, 9))
+                np.testing.assert_array_equal(death[k], np.broadcast_to(sig.death_per_h, 9))
+    columns = MODEL.state_columns(states)
+    with pytest.raises(LeptotwinError, match="no pathway potency"):
+        MODEL.state_rates(columns, {"aspirin": np.ones(9)}, areg_bulk_nM=np.zeros(9))
+    with pytest.raises(LeptotwinError, match=">= 0"):
+        MODEL.state_rates(columns, {"alectinib": -np.ones(9)}, areg_bulk_nM=np.zeros(9))

@@ -42,7 +42,7 @@ from leptotwin.model._scenario import (
     parameter_set_bounds,
     posterior_values,
 )
-from leptotwin.model.cohort import Arm, CohortResult
+from leptotwin.model.cohort import Arm, CohortResult, SimulationCancelled
 from leptotwin.model.pathway import PathwayModel
 from leptotwin.model.pk import Metabolite, PKStream, simulate_pk
 from leptotwin.model.regimen import parse_regimen
@@ -61,12 +61,10 @@ __all__ = [
 
 #: Control is judged this many weeks after the first dose (or at the last observation before).
 CONTROL_WEEKS = 12
-#: An arm is simulated in chunks of at most this many subjects, with cancellation asked and progress
-#: reported between them. Each call of the engine has a fixed cost, its time loop, worth about
-#: 3,000 subjects' work (patients, 12 weeks: ~0.1 s + ~0.03 ms per patient; mice, 120 days:
-#: ~0.7 s + ~0.2 ms per mouse): arms of up to 2,500 subjects (the 1,000-patient goal included)
-#: are one call as before; larger ones (at most 5,000) two, ~40 % slower for a cancel point at
-#: half way. Posterior bands are cancelled between parameter sets as well, which costs nothing.
+#: An arm is simulated in chunks of at most this many subjects, with progress reported between
+#: them. Each call of the engine has a fixed cost, its time loop, so chunks are not made smaller
+#: than the 1,000-patient goal needs; cancelling does not wait for a chunk: the engine asks
+#: ``cancelled()`` at every growth step (:func:`~leptotwin.model.cohort.simulate_lmc`).
 CHUNK_SUBJECTS = 2500
 #: Parameter sets of the ``posterior`` bands.
 POSTERIOR_DRAWS = DEFAULT_PARAMETER_SETS
@@ -129,7 +127,8 @@ def _simulate_arm(
     options: Callable[[Catalog], dict[str, Any]],
 ) -> CohortResult:
     """Subjects of one arm, each piece ``(catalogue, lo, hi)`` in chunks (as one call: per-subject
-    streams); between chunks, asks the view's ``cancelled()`` and reports its ``progress``."""
+    streams), reporting the view's ``progress`` between chunks; the engine asks the view's
+    ``cancelled()`` at every growth step."""
     watch = _WATCH.get()
     parts = []
     for cat, lo, hi in pieces:
@@ -139,19 +138,23 @@ def _simulate_arm(
                 if parts and watch is not None and watch.cancelled is not None:
                     if watch.cancelled():
                         raise ViewCancelled
-                parts.append(
-                    simulate_lmc_subjects(
-                        [a],
-                        n_per_arm=n,
-                        days=days,
-                        observe_days=observe_days,
-                        seed=seed,
-                        start=c_lo,
-                        stop=c_hi,
-                        catalog=cat,
-                        **opts,
+                try:
+                    parts.append(
+                        simulate_lmc_subjects(
+                            [a],
+                            n_per_arm=n,
+                            days=days,
+                            observe_days=observe_days,
+                            seed=seed,
+                            start=c_lo,
+                            stop=c_hi,
+                            catalog=cat,
+                            cancelled=watch.cancelled if watch is not None else None,
+                            **opts,
+                        )
                     )
-                )
+                except SimulationCancelled:
+                    raise ViewCancelled from None
                 if watch is not None and watch.progress is not None:
                     watch.progress(watch.done + c_hi, watch.total)
     return concat_cohorts(parts)
@@ -448,14 +451,14 @@ def compute_view(
 
     ``progress(done, total)`` is called with the subjects simulated so far of all the arms'
     subjects: before each arm and after each chunk of :data:`CHUNK_SUBJECTS` subjects (an arm
-    already cached counts as done at once). ``cancelled()`` is asked before each arm and between
-    an arm's chunks (and its posterior parameter sets).
+    already cached counts as done at once). ``cancelled()`` is asked before each arm and at
+    every growth step of the engine.
 
     Raises
     ------
     ViewCancelled
-        When ``cancelled()`` returns True; the chunk being simulated finishes first, and the arm
-        cut short is not cached (computing the view again simulates it whole).
+        When ``cancelled()`` returns True; the simulation stops within one growth step, and the
+        arm cut short is not cached (computing the view again simulates it whole).
     """
     start = treatment_start_d(spec.species)
     horizon = min(EXPOSURE_H, (spec.days - start) * 24.0)

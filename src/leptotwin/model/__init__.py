@@ -26,6 +26,7 @@ _EXPORTS = {
     "default_clones": "tumor",
     "Arm": "cohort",
     "CohortResult": "cohort",
+    "SimulationCancelled": "cohort",
     "simulate_lmc": "cohort",
     "PatientGroup": "patients",
     "simulate_csf_areg": "patients",

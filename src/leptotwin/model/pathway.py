@@ -28,7 +28,7 @@ in-vivo tumour model refuses a pathway with a bypass (:meth:`PathwayModel.refuse
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -37,7 +37,14 @@ from numpy.typing import ArrayLike
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["BypassReceptorModel", "CellState", "PathwayModel", "Signals", "cell_state"]
+__all__ = [
+    "BypassReceptorModel",
+    "CellState",
+    "PathwayModel",
+    "Signals",
+    "StateColumns",
+    "cell_state",
+]
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,16 @@ def cell_state(
         areg_scale=levels["areg_secretion"],
         bypass=bypass,
     )
+
+
+@dataclass(frozen=True)
+class StateColumns:
+    """Constants of ``n`` cell states as ``(n, 1)`` columns (:meth:`PathwayModel.state_columns`):
+    ALK fusion activity, pericellular autocrine AREG κσ (nM) and E_tot · ε_AREG."""
+
+    alk_fusion: np.ndarray
+    autocrine_nM: np.ndarray
+    egfr_drive: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -327,24 +344,7 @@ class PathwayModel:
             declared) a cell state built without the catalogue's bypass block.
         """
         conc = dict(conc_nM or {})
-        alk_sum, tki_sum, ab_sum = 0.0, 0.0, 0.0
-        for drug, c in conc.items():
-            c = np.asarray(c, dtype=float)
-            if np.any(c < 0):
-                raise LeptotwinError("concentration must be >= 0", field=drug)
-            if drug in self.alk_k_nM:
-                alk_sum = alk_sum + c / self.alk_k_nM[drug]
-            elif drug in self.egfr_tki_k_nM:
-                tki_sum = tki_sum + c / self.egfr_tki_k_nM[drug]
-            elif drug in self.antibody_k_nM:
-                ab_sum = ab_sum + c / self.antibody_k_nM[drug]
-            elif not any(drug in r.inhibitor_k_nM for r in self.bypass):
-                raise LeptotwinError(
-                    "no pathway potency for this drug",
-                    field="drug",
-                    value=drug,
-                    expected="one of " + ", ".join(sorted(self.drugs)),
-                )
+        alk_sum, tki_sum, ab_sum = self._inhibitor_sums(conc)
         sigma = self.areg_secretion(state)
         alk = state.alk_fusion / (1.0 + np.asarray(alk_sum))
         ligand = np.asarray(areg_bulk_nM, dtype=float) + self.autocrine_gain * sigma
@@ -368,6 +368,66 @@ class PathwayModel:
             death_per_h=death,
             areg_secretion=sigma,
             bypass=bypass,
+        )
+
+    def _inhibitor_sums(self, conc: Mapping[str, ArrayLike]) -> tuple[ArrayLike, ...]:
+        """Σ C/K over the ALK TKIs, the EGFR TKIs and the anti-EGFR antibodies (0.0 where a
+        class is absent), after checking every drug and concentration."""
+        alk_sum: ArrayLike = 0.0
+        tki_sum: ArrayLike = 0.0
+        ab_sum: ArrayLike = 0.0
+        for drug, c in conc.items():
+            c = np.asarray(c, dtype=float)
+            if np.any(c < 0):
+                raise LeptotwinError("concentration must be >= 0", field=drug)
+            if drug in self.alk_k_nM:
+                alk_sum = alk_sum + c / self.alk_k_nM[drug]
+            elif drug in self.egfr_tki_k_nM:
+                tki_sum = tki_sum + c / self.egfr_tki_k_nM[drug]
+            elif drug in self.antibody_k_nM:
+                ab_sum = ab_sum + c / self.antibody_k_nM[drug]
+            elif not any(drug in r.inhibitor_k_nM for r in self.bypass):
+                raise LeptotwinError(
+                    "no pathway potency for this drug",
+                    field="drug",
+                    value=drug,
+                    expected="one of " + ", ".join(sorted(self.drugs)),
+                )
+        return alk_sum, tki_sum, ab_sum
+
+    def state_rates(
+        self,
+        states: StateColumns,
+        conc_nM: Mapping[str, ArrayLike],
+        *,
+        areg_bulk_nM: ArrayLike,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Birth and death rates (1/h) of several cell states at once, shape
+        ``(n_states, *shape)`` for concentrations and bulk AREG of broadcast shape ``shape``.
+
+        The numbers of :meth:`signals` (same operations in the same order, so equal to the bit),
+        without its other outputs: the hot path of the in-vivo tumour model, which needs only
+        the rates of every clone at every step. No bypass receptors (the in-vivo model refuses
+        them; :meth:`refuse_bypass`).
+        """
+        self.refuse_bypass("state_rates")
+        alk_sum, tki_sum, ab_sum = self._inhibitor_sums(conc_nM)
+        alk = states.alk_fusion / (1.0 + np.asarray(alk_sum))
+        ligand = np.asarray(areg_bulk_nM, dtype=float) + states.autocrine_nM
+        occupancy = ligand / (ligand + self.areg_kd_nM * (1.0 + np.asarray(ab_sum)))
+        egfr = states.egfr_drive * occupancy / (1.0 + np.asarray(tki_sum))
+        return self.rates(alk + self.egfr_weight * egfr)
+
+    def state_columns(self, states: Sequence[CellState]) -> StateColumns:
+        """The per-state constants :meth:`state_rates` needs, as column vectors."""
+
+        def column(values: list[float]) -> np.ndarray:
+            return np.array(values, dtype=float)[:, None]
+
+        return StateColumns(
+            alk_fusion=column([s.alk_fusion for s in states]),
+            autocrine_nM=column([self.autocrine_gain * self.areg_secretion(s) for s in states]),
+            egfr_drive=column([s.egfr_total * self.areg_efficacy for s in states]),
         )
 
     def _bypass_activity(

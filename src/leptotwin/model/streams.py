@@ -236,7 +236,7 @@ def simulate_lmc_subjects(
     catalog : Catalog, optional
     **options
         Passed to :func:`~leptotwin.model.cohort.simulate_lmc` (``inoculum``, ``species``,
-        ``dt_h``, ``stochastic``, ``model``, ``tumor``, ``clones``); not ``rng``.
+        ``dt_h``, ``stochastic``, ``model``, ``tumor``, ``clones``, ``cancelled``); not ``rng``.
 
     Returns
     -------

@@ -101,13 +101,7 @@ def clone_rates(
         When the pathway declares a bypass receptor (in vitro only, docs/model.md §2).
     """
     model.refuse_bypass("the in-vivo tumour model")
-    births, deaths = [], []
-    for clone in clones:
-        sig = model.signals(clone.state, free_nM, areg_bulk_nM=csf_areg_nM)
-        births.append(sig.birth_per_h)
-        deaths.append(sig.death_per_h)
-    n = np.shape(csf_areg_nM)
-    return (
-        np.stack([np.broadcast_to(b, n) for b in births]),
-        np.stack([np.broadcast_to(d, n) for d in deaths]),
-    )
+    columns = model.state_columns([clone.state for clone in clones])
+    birth, death = model.state_rates(columns, free_nM, areg_bulk_nM=csf_areg_nM)
+    shape = (len(clones), *np.shape(csf_areg_nM))
+    return np.broadcast_to(birth, shape).copy(), np.broadcast_to(death, shape).copy()
