@@ -27,6 +27,11 @@ line and perturbation. Pathway (``pathway.*``) and cell-line values (``<line>.mi
 may then be estimated; the in-vivo tumour shares them, so in-vitro and in-vivo data inform them
 together.
 
+ELISA and qPCR rows (``supernatant_areg``, ``relative_expression``) add their log-normal NLL
+(:func:`leptotwin.study.experiment_invitro.invitro_nll`: the twin's conditioned medium and
+cell-state levels, noise-free); fits.csv carries them with their model bands and fits.png a
+panel of them.
+
 Growth step. The engine's burden is Richardson-extrapolated from the steps ``dt_h`` and
 ``dt_h / 2`` (:func:`~leptotwin.interop.petab.engine_simulation`); the calibration uses the
 coarsest of 4, 2, 1, 0.5 and 0.25 h whose half divides every BLI time. On ``examples/own-lab``
@@ -107,6 +112,13 @@ from leptotwin.study.experiment import (
     population_growth_data,
     viability_groups,
     viability_plate_sigma,
+)
+from leptotwin.study.experiment_invitro import (
+    INVITRO_ASSAY_OBSERVABLES,
+    invitro_bands,
+    invitro_nll,
+    invitro_panel,
+    invitro_virtual,
 )
 
 if TYPE_CHECKING:
@@ -324,6 +336,9 @@ class ExperimentLogLikelihood:
             if self.exp.has_viability:
                 sim = self.simulate_viability(theta)
                 value -= viability_nll(self.exp, sim, plate=self._plate)
+            if self.exp.has_invitro_assays:
+                values = dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
+                value -= invitro_nll(self.exp, values, catalog=self.catalog)
         return value if math.isfinite(value) else -math.inf
 
 
@@ -368,7 +383,8 @@ def virtual_data(
             y_v[k] += m[k] * delta[codes[k]]
         viability["value"] = y_v
         viability["source"] = [f"virtual:{s}" for s in vs["source"]]
-    return replace(exp, measurements=meas, viability=viability)
+    assays = invitro_virtual(exp, truth, rng=rng, catalog=catalog)  # drawn last
+    return replace(exp, measurements=meas, viability=viability, **assays)
 
 
 # --- population fits (nonlinear mixed effects) -------------------------------------------------
@@ -938,8 +954,9 @@ class ExperimentCalibration:
 
 def _data_files(exp: Experiment) -> list[str]:
     sources = list(exp.measurements["source"])
-    if exp.viability is not None:
-        sources += list(exp.viability["source"])
+    for table in (exp.viability, exp.elisa, exp.qpcr):
+        if table is not None:
+            sources += list(table["source"])
     return sorted({str(s).split(":", 1)[0] for s in sources})
 
 
@@ -1196,6 +1213,9 @@ def calibrate_experiment(
             frame["model_median"], frame["model_low"], frame["model_high"] = med, lo, hi
         vfits.insert(1, "time_h", VIABILITY_HOURS)
         fits = pd.concat([fits, vfits], ignore_index=True) if len(fits) else vfits
+    assay_fits = invitro_bands(exp, sample.names, thetas, catalog=cat)
+    if assay_fits is not None:
+        fits = pd.concat([fits, assay_fits], ignore_index=True) if len(fits) else assay_fits
     map_theta = transform.to_theta(z_map[None, :])[0]
     provenance = {
         "experiment": str(exp.path),
@@ -1203,6 +1223,8 @@ def calibrate_experiment(
         "data_files": _data_files(exp),
         "n_measurements": len(exp.measurements),
         "n_viability": 0 if exp.viability is None else len(exp.viability),
+        "n_elisa": 0 if exp.elisa is None else len(exp.elisa),
+        "n_qpcr": 0 if exp.qpcr is None else len(exp.qpcr),
         "n_below_lloq": exp.n_below_lloq,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "likelihood": "leptotwin.interop.petab.engine_nll (typical mouse per arm, the "
@@ -1210,6 +1232,11 @@ def calibrate_experiment(
         + (
             " + viability_nll (noise-free 72 h culture, plate normalisation error)"
             if exp.has_viability
+            else ""
+        )
+        + (
+            " + invitro_nll (ELISA and qPCR: conditioned medium, cell-state levels)"
+            if exp.has_invitro_assays
             else ""
         )
         + " + catalogue priors",
@@ -1310,11 +1337,14 @@ def fits_figure(result: ExperimentCalibration) -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    vivo = result.fits[result.fits["observable"] != "viability"]
+    vitro_ids = ("viability", *INVITRO_ASSAY_OBSERVABLES)
+    vivo = result.fits[~result.fits["observable"].isin(vitro_ids)]
     obs = list(dict.fromkeys(vivo["observable"]))
     vitro = result.viability_curves is not None
-    n = len(obs) + vitro
-    fig, axes = plt.subplots(1, n, figsize=(4.6 * n + 1.6 * vitro, 3.8), squeeze=False)
+    assays = result.experiment.has_invitro_assays
+    n = len(obs) + vitro + assays
+    width = 4.6 * n + 1.6 * vitro + 2.4 * assays
+    fig, axes = plt.subplots(1, n, figsize=(width, 3.8), squeeze=False)
     arms = list(dict.fromkeys(result.experiment.measurements["arm"]))
     colours = {a: f"C{i}" for i, a in enumerate(arms)}
     t0_h = load_catalog().in_vivo_value("lmc_mouse", "treatment_start") * 24.0
@@ -1340,7 +1370,9 @@ def fits_figure(result: ExperimentCalibration) -> Any:
         ax.set_ylabel(f"{oid} ({o.unit})")
         ax.legend(fontsize=8)
     if vitro:
-        _viability_panel(axes[0][-1], result)
+        _viability_panel(axes[0][len(obs)], result)
+    if assays:
+        invitro_panel(axes[0][-1], result.fits)
     fig.suptitle(f"{result.experiment.name}: posterior median and 95 % band over the data")
     fig.tight_layout()
     return fig

@@ -24,11 +24,17 @@ data should inform. Schema (every key other than those marked optional is requir
                                        #   drug, dose (nM), response (% of vehicle); optional
                                        #   perturbation, partner_drug, partner_conc_nM, plate,
                                        #   well, replicate, curve
+      elisa: elisa.csv                 # optional; supernatant AREG (pg/mL) per cell line after
+                                       #   a conditioning time (leptotwin elisa's samples.csv)
+      qpcr: qpcr.csv                   # optional; fold changes (2^-ddCt) of miR-449a and AREG
+                                       #   (leptotwin qpcr's samples.csv or summary.csv)
     observables:                       # id -> unit, noise model and its SD
       total_flux: {unit: p/s, noise: lognormal, sigma: 0.3}
       plasma:osimertinib: {unit: nM, noise: lognormal, sigma: 0.2}
       csf:osimertinib: {unit: ng/mL, noise: normal, sigma: 0.05}
       viability: {unit: "%", noise: normal, sigma: 8, plate_sigma: 0.02}  # plate_sigma optional
+      supernatant_areg: {unit: pg/mL, noise: lognormal, sigma: 0.15}
+      relative_expression: {unit: fold, noise: lognormal, sigma: 0.25, calibrator: A925LPE3}
     estimate:                          # optional; catalogue paths (``leptotwin catalog``)
       - pathway.birth_max
       - osimertinib.pk.mouse.CL
@@ -50,13 +56,17 @@ data should inform. Schema (every key other than those marked optional is requir
 
 (*) ``inoculum``, ``days`` and ``arms`` describe the mice: required with an in-vivo
 observable (``total_flux``, ``plasma:<drug>``, ``csf:<drug>``) or a ``population`` block, and
-may be left out of an in-vitro-only experiment (``viability`` data alone).
+may be left out of an in-vitro-only experiment (``viability``, ``elisa`` and ``qpcr`` data).
 
 Observables: ``total_flux`` (BLI total flux over the ROI, p/s: live cells × the median flux per
 cell seen by the camera + the median background, ``bli`` block of the assay catalogue),
 ``plasma:<drug>`` / ``csf:<drug>`` (total plasma and CSF concentration of a drug or active
 metabolite, ``nM`` or ``ng/mL``) and ``viability`` (in-vitro viability after a 72 h exposure, %
-of the vehicle wells of the same cell line and perturbation; unit ``%``, noise ``normal``).
+of the vehicle wells of the same cell line and perturbation; unit ``%``, noise ``normal``),
+``supernatant_areg`` (AREG in conditioned medium, ``pg/mL``) and ``relative_expression`` (qPCR
+fold change of miR-449a or AREG mRNA against the ``calibrator`` cell line, ``fold``), both
+``lognormal``: their tables, model values and checks are in
+:mod:`leptotwin.study.experiment_invitro`.
 Noise: ``lognormal`` (``sigma`` is the SD of ln y) or ``normal`` (``sigma`` in the observable's
 unit).
 
@@ -220,6 +230,7 @@ class _ObservableSpec(BaseModel):
     noise: Literal["lognormal", "normal"]
     sigma: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     plate_sigma: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
+    calibrator: str | None = None  # relative_expression only (experiment_invitro)
 
 
 class _ArmSpec(BaseModel):
@@ -233,6 +244,8 @@ class _DataSpec(BaseModel):
     bli: str | None = None
     pk: str | None = None
     viability: str | None = None
+    elisa: str | None = None
+    qpcr: str | None = None
 
 
 class _PopulationSpec(BaseModel):
@@ -333,6 +346,8 @@ class Observable:
     #: viability only: relative SD of the vehicle mean that normalises a group of wells (None:
     #: the default of :func:`viability_plate_sigma`).
     plate_sigma: float | None = None
+    #: relative_expression only: the cell line the fold changes are relative to.
+    calibrator: str | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +396,11 @@ class Experiment:
         The in-vitro viability table, one row per well (columns :data:`VIABILITY_COLUMNS`:
         ``dose_nM`` and ``partner_nM`` in nM, ``value`` the response in % of vehicle,
         ``source`` ``file:row``); None without one.
+    elisa, qpcr : DataFrame or None
+        The ELISA and qPCR rows kept (:data:`leptotwin.study.experiment_invitro.ELISA_COLUMNS`,
+        ``QPCR_COLUMNS``); None without the table.
+    invitro_left_out : dict[str, int]
+        ELISA and qPCR rows left out per observable (flagged samples, undetermined folds).
     """
 
     name: str
@@ -401,11 +421,19 @@ class Experiment:
     censored: pd.DataFrame | None = field(default=None, repr=False)
     viability: pd.DataFrame | None = field(default=None, repr=False)
     population_growth: tuple[GrowthPopulationEntry, ...] = ()
+    elisa: pd.DataFrame | None = field(default=None, repr=False)
+    qpcr: pd.DataFrame | None = field(default=None, repr=False)
+    invitro_left_out: dict[str, int] = field(default_factory=dict)
 
     @property
     def has_viability(self) -> bool:
         """Whether the experiment carries in-vitro viability rows."""
         return self.viability is not None and len(self.viability) > 0
+
+    @property
+    def has_invitro_assays(self) -> bool:
+        """Whether the experiment carries ELISA or qPCR rows."""
+        return any(t is not None and len(t) > 0 for t in (self.elisa, self.qpcr))
 
     def arm(self, name: str) -> Arm:
         return next(a for a in self.arms if a.name == name)
@@ -474,10 +502,19 @@ def load_experiment_file(
             p.parent / spec.data.viability, spec.data.viability, observables, cat
         )
         viability_plate_sigma(viability, observables[VIABILITY_OBSERVABLE], source=source)
-    n_vitro = 0 if viability is None else len(viability)
+    from leptotwin.study.experiment_invitro import read_invitro_tables
+
+    elisa, qpcr, left_out = read_invitro_tables(
+        p.parent, spec.data.elisa, spec.data.qpcr, observables, cat
+    )
+    n_vitro = sum(len(t) for t in (viability, elisa, qpcr) if t is not None)
     if sum(len(f) for f in frames) + n_vitro == 0:
         raise _error(
-            source, lines, ("data",), "no data to fit", expected="a bli, pk or viability table"
+            source,
+            lines,
+            ("data",),
+            "no data to fit",
+            expected="a bli, pk, viability, elisa or qpcr table",
         )
     measurements = (
         pd.concat(frames, ignore_index=True) if frames else _censored_frame([]).drop(columns="lloq")
@@ -501,6 +538,9 @@ def load_experiment_file(
         censored=censored,
         viability=viability,
         population_growth=_population_growth(spec, observables, source, lines),
+        elisa=elisa,
+        qpcr=qpcr,
+        invitro_left_out=left_out,
     )
     for entry in exp.population:  # the data of each fit, checked now rather than after sampling
         population_data(exp, entry, catalog=cat, lines=lines)
@@ -576,7 +616,10 @@ def _design(
     cat = catalog or load_catalog()
     species = "mouse"
     observables = _observables(spec, cat, species, source, lines)
-    in_vivo = [o for o in spec.observables if o != VIABILITY_OBSERVABLE]
+    from leptotwin.study.experiment_invitro import INVITRO_ASSAY_OBSERVABLES
+
+    vitro = (VIABILITY_OBSERVABLE, *INVITRO_ASSAY_OBSERVABLES)
+    in_vivo = [o for o in spec.observables if o not in vitro]
     if in_vivo or spec.population or spec.data.bli or spec.data.pk:
         why = f"observable {in_vivo[0]}" if in_vivo else "bli or pk data, or a population block"
         for key in ("inoculum", "days", "arms"):
@@ -587,7 +630,7 @@ def _design(
                     (key,),
                     f"missing field: the mice of an in-vivo experiment ({why})",
                     expected="inoculum, days and arms (only an in-vitro-only experiment, "
-                    "viability data alone, leaves them out)",
+                    "viability, elisa or qpcr data alone, leaves them out)",
                 )
     arms, subjects = _arms(spec, cat, species, source, lines)
     for i, q in enumerate(spec.estimate):
@@ -650,9 +693,14 @@ def _arms(
 def _observables(
     spec: _ExperimentSpec, cat: Catalog, species: str, source: str, lines: dict
 ) -> dict[str, Observable]:
+    from leptotwin.study.experiment_invitro import INVITRO_ASSAY_OBSERVABLES, invitro_observable
+
     out = {}
     for oid, body in spec.observables.items():
         where = ("observables", oid)
+        if oid in INVITRO_ASSAY_OBSERVABLES or body.calibrator is not None:
+            out[oid] = invitro_observable(oid, body, cat, source, lines)
+            continue
         if body.plate_sigma is not None and oid != VIABILITY_OBSERVABLE:
             # a well-formed BLI or PK observable: the name is checked first below
             kind = oid.partition(":")[0]
@@ -698,7 +746,8 @@ def _observables(
                 where,
                 "unknown observable",
                 oid,
-                f"{BLI_OBSERVABLE}, plasma:<drug>, csf:<drug> or {VIABILITY_OBSERVABLE}",
+                f"{BLI_OBSERVABLE}, plasma:<drug>, csf:<drug>, {VIABILITY_OBSERVABLE}, "
+                + ", ".join(INVITRO_ASSAY_OBSERVABLES),
             )
         try:
             cat.pk_parameters(drug, species)
