@@ -213,14 +213,19 @@ def test_an_unknown_observable_without_a_bli_table(tmp_path):
         load_experiment_file(tmp_path / "experiment.yaml")
 
 
-FAST = ["--draws", "8", "--walkers", "4", "--steps", "10", "--burn", "2"]
-
-
 def test_cli_round_trip_writes_population_growth(tmp_path, run_cli):
+    """A population-only file (no estimate list): the command fits the population growth
+    model without the typical-mouse posterior and writes its files."""
     path = write(tmp_path, "    omega: full\n")
+    path.write_text(path.read_text().replace("estimate: [pathway.birth_max]\n", ""))
     out = tmp_path / "cal"
-    code, stdout, err = run_cli("calibrate", str(path), "--out", str(out), *FAST)
+    code, stdout, err = run_cli("calibrate", str(path), "--out", str(out))
     assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "population.md",
+        "population_growth.csv",
+        "population_growth_eta.csv",
+    ]
     line = [x for x in stdout.splitlines() if x.startswith("population growth")]
     assert len(line) == 1 and "24 mice, 120 images" in line[0] and "doubling" in line[0]
     table = pd.read_csv(out / "population_growth.csv")

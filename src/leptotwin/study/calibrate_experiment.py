@@ -71,6 +71,13 @@ between-mouse variability of baseline and rate, REML by default,
 ``population_growth.csv`` (typical ln flux at the origin, each arm's rate per day with its
 doubling time, Ω, σ: SE and 95 % intervals), ``population_growth_eta.csv`` (per mouse) and its
 section of ``population.md``.
+
+Population fits only. A file with a ``population`` block and no ``estimate`` list runs the
+population fits alone: no maximum a posteriori search, no sampler. It writes the population
+tables, their ``_eta.csv`` and ``population.md`` (which says so in a closing note), and no
+``overlay.yaml``, ``posterior_draws.csv``, ``diagnostics.csv``, ``correlations.csv``,
+``identifiability.md``, ``fits.csv`` or ``fits.png``; the summary lines end with
+:data:`POPULATION_ONLY_NOTE`. A file with neither block is refused ("nothing to estimate").
 """
 
 from __future__ import annotations
@@ -127,6 +134,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OVERLAY_FORMAT",
+    "POPULATION_ONLY_NOTE",
     "ExperimentCalibration",
     "ExperimentLogLikelihood",
     "GrowthPopulationResult",
@@ -885,8 +893,11 @@ class ExperimentCalibration:
     Attributes
     ----------
     experiment : Experiment
-    sample : PosteriorSample
-        Draws, diagnostics and the raw chains of the project's sampler.
+    sample : PosteriorSample or None
+        Draws, diagnostics and the raw chains of the project's sampler; None for a file with a
+        ``population`` block and no ``estimate`` (:attr:`population_only`: then ``summary``
+        has no rows, ``correlations`` and ``curves`` are empty, ``fits`` is the data without
+        model columns and ``map_theta`` has length 0).
     summary : DataFrame
         One row per estimated value: ``parameter, unit, prior_*, posterior_median,
         posterior_low, posterior_high, shrinkage, r_hat, ess_bulk, ess_tail, identifiable,
@@ -910,7 +921,7 @@ class ExperimentCalibration:
     """
 
     experiment: Experiment
-    sample: PosteriorSample
+    sample: PosteriorSample | None
     summary: pd.DataFrame
     correlations: pd.DataFrame
     fits: pd.DataFrame
@@ -919,6 +930,12 @@ class ExperimentCalibration:
     provenance: dict[str, Any] = field(default_factory=dict)
     population: list[PopulationResult | GrowthPopulationResult] = field(default_factory=list)
     viability_curves: pd.DataFrame | None = None
+
+    @property
+    def population_only(self) -> bool:
+        """True for a file with a ``population`` block and no ``estimate``: the population
+        fits alone, no posterior."""
+        return self.sample is None
 
     @property
     def not_identifiable(self) -> list[str]:
@@ -932,7 +949,10 @@ class ExperimentCalibration:
         return list(s.loc[bad, "parameter"])
 
     def lines(self) -> list[str]:
-        """A short text summary (one line per value)."""
+        """A short text summary (one line per value; a population-only run: one line per
+        population fit and :data:`POPULATION_ONLY_NOTE`)."""
+        if self.population_only:
+            return [*(p.line() for p in self.population), POPULATION_ONLY_NOTE]
         out = []
         for r in self.summary.itertuples():
             flag = "" if r.identifiable else f"  NOT IDENTIFIABLE ({r.reason})"
@@ -1095,7 +1115,10 @@ def calibrate_experiment(
     Parameters
     ----------
     exp : Experiment
-        With ``estimate`` naming at least one catalogue value.
+        With ``estimate`` naming at least one catalogue value, or a ``population`` block: with
+        the block alone (no ``estimate``) only its population fits run (no maximum a
+        posteriori search, no sampler; the result's ``sample`` is None, see
+        :attr:`ExperimentCalibration.population_only`) and the sampler settings are not used.
     draws : int
         Posterior draws kept (evenly spaced over the post-burn-in chain).
     seed : int
@@ -1116,20 +1139,24 @@ def calibrate_experiment(
     Raises
     ------
     LeptotwinError
-        Nothing to estimate; a value without a prior; sampler settings that cannot run.
+        Neither ``estimate`` nor ``population`` in the file; a value without a prior; sampler
+        settings that cannot run.
     """
     say = progress or (lambda _line: None)
     cat = catalog or load_catalog()
-    if not exp.estimate:
+    if not exp.estimate and not (exp.population or exp.population_growth):
         raise LeptotwinError(
             "nothing to estimate",
             source=str(exp.path),
             field="estimate",
-            expected="catalogue paths the data inform (e.g. pathway.birth_max)",
+            expected="catalogue paths the data inform (e.g. pathway.birth_max), or a "
+            "population: block (population fits only)",
         )
     for name, v in (("draws", draws), ("seed", seed), ("n_starts", n_starts)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < (name != "seed"):
             raise LeptotwinError("not a positive integer", source=f"--{name}", value=v)
+    if not exp.estimate:  # a population block alone: its fits, no MAP search, no sampler
+        return _population_only(exp, cat, say)
     specs = parameter_specs(cat, exp.estimate)
     ndim = len(specs)
     for option, v, low in (
@@ -1253,6 +1280,51 @@ def calibrate_experiment(
         provenance=provenance,
         population=population,
         viability_curves=viability_curves,
+    )
+
+
+POPULATION_ONLY_NOTE = (
+    "population fits only (the file has no estimate: list): no maximum a posteriori search "
+    "or sampler ran; no overlay.yaml, posterior draws, diagnostics or fits written"
+)
+"""The line a population-only run adds to its summary and to ``population.md``."""
+
+
+def _population_only(
+    exp: Experiment, cat: Catalog, say: Callable[[str], None]
+) -> ExperimentCalibration:
+    """The :class:`ExperimentCalibration` of a file with a ``population`` block and no
+    ``estimate``: the population fits, no posterior (``sample`` None, empty summary and
+    correlations, the data without model columns in ``fits``, no curves)."""
+    population = fit_experiment_population(exp, catalog=cat, progress=say)
+    provenance = {
+        "experiment": str(exp.path),
+        "name": exp.name,
+        "data_files": _data_files(exp),
+        "n_measurements": len(exp.measurements),
+        "n_viability": 0 if exp.viability is None else len(exp.viability),
+        "n_elisa": 0 if exp.elisa is None else len(exp.elisa),
+        "n_qpcr": 0 if exp.qpcr is None else len(exp.qpcr),
+        "n_below_lloq": exp.n_below_lloq,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "population_only": True,
+    }
+    summary = pd.DataFrame(
+        columns=[
+            "parameter", "unit", "posterior_median", "posterior_low", "posterior_high",
+            "r_hat", "ess_bulk", "identifiable", "reason",
+        ]
+    )  # fmt: skip
+    return ExperimentCalibration(
+        experiment=exp,
+        sample=None,
+        summary=summary,
+        correlations=pd.DataFrame(),
+        fits=exp.measurements.copy(),
+        curves=pd.DataFrame(columns=["arm", "observable", "time_h"]),
+        map_theta=np.empty(0),
+        provenance=provenance,
+        population=population,
     )
 
 
@@ -1401,7 +1473,8 @@ def write_experiment_calibration(
     result: ExperimentCalibration, out_dir: str | os.PathLike[str], *, force: bool = False
 ) -> dict[str, Path]:
     """Write the calibration's files into ``out_dir`` (see the module docstring), each file
-    atomically; an existing non-empty folder only with ``force``.
+    atomically; an existing non-empty folder only with ``force``. A population-only result
+    (:attr:`ExperimentCalibration.population_only`) writes its population files alone.
 
     Returns
     -------
@@ -1413,15 +1486,20 @@ def write_experiment_calibration(
     from leptotwin._fileio import prepare_out_dir, write_csv, write_figure, write_text
 
     out = prepare_out_dir(out_dir, force=force)
-    paths = {
-        "posterior_draws": write_csv(out / "posterior_draws.csv", result.sample.draws),
-        "diagnostics": write_csv(out / "diagnostics.csv", result.summary),
-        "correlations": write_csv(
-            out / "correlations.csv", result.correlations.rename_axis("parameter").reset_index()
-        ),
-        "fits": write_csv(out / "fits.csv", result.fits),
-        "identifiability": write_text(out / "identifiability.md", identifiability_report(result)),
-    }
+    paths: dict[str, Path] = {}
+    if result.sample is not None:
+        paths = {
+            "posterior_draws": write_csv(out / "posterior_draws.csv", result.sample.draws),
+            "diagnostics": write_csv(out / "diagnostics.csv", result.summary),
+            "correlations": write_csv(
+                out / "correlations.csv",
+                result.correlations.rename_axis("parameter").reset_index(),
+            ),
+            "fits": write_csv(out / "fits.csv", result.fits),
+            "identifiability": write_text(
+                out / "identifiability.md", identifiability_report(result)
+            ),
+        }
     for res in result.population:
         stem = res.entry.stem
         if stem in paths:  # two entries whose names differ only in characters safe_name replaces
@@ -1435,9 +1513,12 @@ def write_experiment_calibration(
         paths[stem] = write_csv(out / f"{stem}.csv", population_table(res))
         paths[f"{stem}_eta"] = write_csv(out / f"{stem}_eta.csv", population_eta(res))
     if result.population:
-        paths["population"] = write_text(
-            out / "population.md", population_report(result.population, result.experiment.name)
-        )
+        report = population_report(result.population, result.experiment.name)
+        if result.population_only:
+            report = report.rstrip("\n") + f"\n\nNote: {POPULATION_ONLY_NOTE}.\n"
+        paths["population"] = write_text(out / "population.md", report)
+    if result.population_only:
+        return paths
     fig = fits_figure(result)
     try:
         paths["figure"] = write_figure(out / "fits.png", fig)
