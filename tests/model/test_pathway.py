@@ -133,3 +133,16 @@ def test_state_rates_equal_signals_to_the_bit():
         MODEL.state_rates(columns, {"aspirin": np.ones(9)}, areg_bulk_nM=np.zeros(9))
     with pytest.raises(LeptotwinError, match=">= 0"):
         MODEL.state_rates(columns, {"alectinib": -np.ones(9)}, areg_bulk_nM=np.zeros(9))
+
+
+def test_rates_given_ligand_equal_signals_to_the_bit():
+    """The culture's hot path (drugs' part once, then any bulk AREG) gives :meth:`signals`'
+    rates exactly, for a well-stacked state."""
+    state = cell_state("A925L/AR", catalog=CAT)
+    conc = MODEL.free_in_medium({"alectinib": np.array([0.0, 30.0, 300.0]), "erlotinib": 100.0})
+    rates = MODEL.rates_given_ligand(state, conc)
+    for bulk in (0.0, np.array([0.0, 0.5, 3.0])):
+        birth, death = rates(bulk)
+        sig = MODEL.signals(state, conc, areg_bulk_nM=bulk)
+        np.testing.assert_array_equal(birth, sig.birth_per_h)
+        np.testing.assert_array_equal(death, sig.death_per_h)

@@ -222,22 +222,6 @@ def _stack_states(states: list[Any]) -> Any:
     )
 
 
-def _grow(pm: Any, states: list[Any], conc: dict[str, np.ndarray], areg0: np.ndarray, **kw: Any):
-    from leptotwin.model.culture import grow_culture
-
-    n = len(states)
-    return grow_culture(
-        pm,
-        _stack_states(states),
-        conc,
-        cells0=np.full(n, kw["cells0"]),
-        areg0_nM=areg0,
-        volume_mL=kw["volume_mL"],
-        hours=kw["hours"],
-        dt_h=CULTURE_DT_H,
-    ).live_cells
-
-
 def _wells(specs: list[tuple[Any, dict[str, float], float]]) -> tuple[Any, dict, np.ndarray]:
     """Batched plate: one (cell state, drug → nominal nM, recombinant AREG nM) per well."""
     names = sorted({d for _, drugs, _ in specs for d in drugs})

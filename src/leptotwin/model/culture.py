@@ -66,9 +66,11 @@ def grow_culture(
     secretion = model.secretion_nM_per_h(state, volume_mL)  # nM per cell per h
     k_deg = model.areg_k_deg_per_h
 
+    rates = model.rates_given_ligand(state, free)  # the drugs' part once: constant levels
+
     def deriv(n_: np.ndarray, l_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sig = model.signals(state, free, areg_bulk_nM=l_)
-        growth = sig.birth_per_h * birth_scale - sig.death_per_h
+        birth, death = rates(l_)
+        growth = birth * birth_scale - death
         return growth * n_, secretion * n_ - k_deg * l_
 
     steps = max(1, round(hours / dt_h))

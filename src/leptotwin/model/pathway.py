@@ -28,7 +28,7 @@ in-vivo tumour model refuses a pathway with a bypass (:meth:`PathwayModel.refuse
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -125,12 +125,22 @@ def cell_state(
 
 @dataclass(frozen=True)
 class StateColumns:
-    """Constants of ``n`` cell states as ``(n, 1)`` columns (:meth:`PathwayModel.state_columns`):
-    ALK fusion activity, pericellular autocrine AREG κσ (nM) and E_tot · ε_AREG."""
+    """Constants of ``n`` cell states, arrays of shape ``(n,)`` (:meth:`PathwayModel.
+    state_columns`): ALK fusion activity, pericellular autocrine AREG κσ (nM), E_tot · ε_AREG."""
 
     alk_fusion: np.ndarray
     autocrine_nM: np.ndarray
     egfr_drive: np.ndarray
+
+
+@dataclass(frozen=True)
+class _DrugAction:
+    """The drugs' part of the signalling of a state: ALK activity a, the antibodies' apparent
+    AREG Kd (Kd (1 + Σ C_ab/K_ab)) and the EGFR TKIs' divisor (1 + Σ C/K_EGFR)."""
+
+    alk: np.ndarray
+    kd_apparent: np.ndarray
+    egfr_tki_divisor: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -344,13 +354,12 @@ class PathwayModel:
             declared) a cell state built without the catalogue's bypass block.
         """
         conc = dict(conc_nM or {})
-        alk_sum, tki_sum, ab_sum = self._inhibitor_sums(conc)
+        drugs = self._drug_action(state.alk_fusion, conc)
         sigma = self.areg_secretion(state)
-        alk = state.alk_fusion / (1.0 + np.asarray(alk_sum))
-        ligand = np.asarray(areg_bulk_nM, dtype=float) + self.autocrine_gain * sigma
-        occupancy = ligand / (ligand + self.areg_kd_nM * (1.0 + np.asarray(ab_sum)))
-        egfr = state.egfr_total * self.areg_efficacy * occupancy / (1.0 + np.asarray(tki_sum))
-        signal = alk + self.egfr_weight * egfr
+        alk = drugs.alk
+        ligand, occupancy, egfr, signal = self._signal(
+            drugs, self.autocrine_gain * sigma, state.egfr_total * self.areg_efficacy, areg_bulk_nM
+        )
         bypass: dict[str, np.ndarray] = {}
         if self.bypass or bypass_ligand_nM:  # nothing of this runs without a declared bypass
             bypass = self._bypass_activity(state, conc, bypass_ligand_nM or {})
@@ -369,6 +378,51 @@ class PathwayModel:
             areg_secretion=sigma,
             bypass=bypass,
         )
+
+    def _drug_action(self, alk_fusion: ArrayLike, conc: Mapping[str, ArrayLike]) -> _DrugAction:
+        """What the drugs do, which does not depend on the AREG around the cells."""
+        alk_sum, tki_sum, ab_sum = self._inhibitor_sums(conc)
+        return _DrugAction(
+            alk=alk_fusion / (1.0 + np.asarray(alk_sum)),
+            kd_apparent=self.areg_kd_nM * (1.0 + np.asarray(ab_sum)),
+            egfr_tki_divisor=1.0 + np.asarray(tki_sum),
+        )
+
+    def _signal(
+        self,
+        drugs: _DrugAction,
+        autocrine_nM: ArrayLike,
+        egfr_drive: ArrayLike,
+        areg_bulk_nM: ArrayLike,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Ligand at EGFR, occupancy, EGFR activity and the survival signal (no bypass)."""
+        ligand = np.asarray(areg_bulk_nM, dtype=float) + autocrine_nM
+        occupancy = ligand / (ligand + drugs.kd_apparent)
+        egfr = egfr_drive * occupancy / drugs.egfr_tki_divisor
+        return ligand, occupancy, egfr, drugs.alk + self.egfr_weight * egfr
+
+    def rates_given_ligand(
+        self, state: CellState, conc_nM: Mapping[str, ArrayLike]
+    ) -> Callable[[ArrayLike], tuple[np.ndarray, np.ndarray]]:
+        """``areg_bulk_nM -> (birth, death)`` (1/h) of ``state`` at fixed free drug levels: the
+        rates of :meth:`signals` to the bit, with the drugs' part computed once (a culture's
+        drug levels stay constant while its medium AREG changes at every step)."""
+        conc = dict(conc_nM)
+        if self.bypass:
+
+            def through_signals(areg_bulk_nM: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+                sig = self.signals(state, conc, areg_bulk_nM=areg_bulk_nM)
+                return sig.birth_per_h, sig.death_per_h
+
+            return through_signals
+        drugs = self._drug_action(state.alk_fusion, conc)
+        autocrine = self.autocrine_gain * self.areg_secretion(state)
+        drive = state.egfr_total * self.areg_efficacy
+
+        def rates(areg_bulk_nM: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+            return self.rates(self._signal(drugs, autocrine, drive, areg_bulk_nM)[3])
+
+        return rates
 
     def _inhibitor_sums(self, conc: Mapping[str, ArrayLike]) -> tuple[ArrayLike, ...]:
         """Σ C/K over the ALK TKIs, the EGFR TKIs and the anti-EGFR antibodies (0.0 where a
@@ -411,23 +465,24 @@ class PathwayModel:
         them; :meth:`refuse_bypass`).
         """
         self.refuse_bypass("state_rates")
-        alk_sum, tki_sum, ab_sum = self._inhibitor_sums(conc_nM)
-        alk = states.alk_fusion / (1.0 + np.asarray(alk_sum))
-        ligand = np.asarray(areg_bulk_nM, dtype=float) + states.autocrine_nM
-        occupancy = ligand / (ligand + self.areg_kd_nM * (1.0 + np.asarray(ab_sum)))
-        egfr = states.egfr_drive * occupancy / (1.0 + np.asarray(tki_sum))
-        return self.rates(alk + self.egfr_weight * egfr)
+        ndim = max([np.ndim(areg_bulk_nM), *(np.ndim(c) for c in conc_nM.values())])
+
+        def column(x: np.ndarray) -> np.ndarray:  # states along a new first axis
+            return x.reshape(x.shape[0], *(1,) * ndim)
+
+        drugs = self._drug_action(column(states.alk_fusion), conc_nM)
+        autocrine, drive = column(states.autocrine_nM), column(states.egfr_drive)
+        return self.rates(self._signal(drugs, autocrine, drive, areg_bulk_nM)[3])
 
     def state_columns(self, states: Sequence[CellState]) -> StateColumns:
         """The per-state constants :meth:`state_rates` needs, as column vectors."""
 
-        def column(values: list[float]) -> np.ndarray:
-            return np.array(values, dtype=float)[:, None]
-
         return StateColumns(
-            alk_fusion=column([s.alk_fusion for s in states]),
-            autocrine_nM=column([self.autocrine_gain * self.areg_secretion(s) for s in states]),
-            egfr_drive=column([s.egfr_total * self.areg_efficacy for s in states]),
+            alk_fusion=np.array([s.alk_fusion for s in states], dtype=float),
+            autocrine_nM=np.array(
+                [self.autocrine_gain * self.areg_secretion(s) for s in states], dtype=float
+            ),
+            egfr_drive=np.array([s.egfr_total * self.areg_efficacy for s in states], dtype=float),
         )
 
     def _bypass_activity(
