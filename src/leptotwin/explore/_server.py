@@ -200,7 +200,7 @@ class _View(_Base):
             self._job = job
 
             def progress(done: int, total: int) -> None:
-                # compute_view counts subjects; the page shows the arm (regimen) being computed
+                # compute_view counts subjects; the page shows them and the arm (regimen)
                 job["subjects_done"], job["subjects_total"] = done, total
                 job["done"] = min(done // spec.n_per_arm, len(spec.arms) - 1)
 
@@ -221,7 +221,8 @@ class _View(_Base):
         await self.guarded(work)
 
     def on_connection_close(self) -> None:
-        """The page dropped the request (it asked for a newer view): stop after the chunk."""
+        """The page dropped the request (it asked for a newer view): stop at the next growth
+        step of the model."""
         job = getattr(self, "_job", None)
         if job is not None:
             job["cancelled"] = True

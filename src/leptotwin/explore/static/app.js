@@ -180,8 +180,10 @@ async function watch(mine) {
   while (mine === seq && $("#status").dataset.state === "busy") {
     const r = await api("/api/progress");
     if (!r.ok || !r.data.running) break;
-    bar.max = r.data.total; bar.value = r.data.done;
-    $("#status").textContent = `regimen ${r.data.done + 1} of ${r.data.total}`;
+    bar.max = r.data.subjects_total; bar.value = r.data.subjects_done;
+    $("#status").textContent = `regimen ${r.data.done + 1} of ${r.data.total}: ` +
+      `${r.data.subjects_done.toLocaleString()} of ` +
+      `${r.data.subjects_total.toLocaleString()} virtual subjects simulated`;
     await new Promise((ok) => setTimeout(ok, 250));
   }
 }
