@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -35,6 +38,48 @@ def run_cli(monkeypatch, capsys) -> Callable[..., tuple[int, str, str]]:
         return exc.value.code, out.out, out.err
 
     return run
+
+
+#: Seed of the shared ``reproduce --quick`` run (the command's default, given explicitly).
+REPRODUCE_SEED = 2020
+
+
+@pytest.fixture(scope="session")
+def reproduce_quick(tmp_path_factory) -> SimpleNamespace:
+    """One ``leptotwin reproduce --quick --seed 2020 --out DIR`` through the command line, run
+    once per session and shared: tests/test_cli.py checks what the command wrote and printed,
+    tests/study/test_report_legibility.py draws the figures of the very sections this run put in
+    its report (each section once instead of once per module: ~30 s of one core).
+
+    Attributes: ``code``, ``stdout``, ``stderr`` (the command's exit status and output), ``out``
+    (its folder) and ``sections`` (section name -> the :class:`SectionResult` the runner got)."""
+    from leptotwin.study import reproduce as rp
+
+    out = tmp_path_factory.mktemp("reproduce_quick") / "rep"
+    sections: dict = {}
+    run_sections = rp._run_sections
+
+    def recording(specs, results, *args, **kw):
+        first = len(results)
+        elapsed = run_sections(specs, results, *args, **kw)
+        sections.update((s.name, r) for s, r in zip(specs, results[first:], strict=True))
+        return elapsed
+
+    argv = ["leptotwin", "reproduce", "--quick", "--seed", str(REPRODUCE_SEED), "--out", str(out)]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rp, "_run_sections", recording)
+        mp.setattr(sys, "argv", argv)
+        with redirect_stdout(stdout), redirect_stderr(stderr), pytest.raises(SystemExit) as exc:
+            cli.main()
+            raise SystemExit(0)
+    return SimpleNamespace(
+        code=exc.value.code,
+        stdout=stdout.getvalue(),
+        stderr=stderr.getvalue(),
+        out=out,
+        sections=sections,
+    )
 
 
 @pytest.fixture(scope="module")

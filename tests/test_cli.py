@@ -98,10 +98,11 @@ def test_catalog_lists_and_checks(run_cli):
     assert code == 0 and "values without a primary source" in out
 
 
-def test_reproduce_quick_writes_report_and_claims(run_cli, tmp_path):
-    out = tmp_path / "rep"
-    code, stdout, _ = run_cli("reproduce", "--quick", "--out", str(out), "--seed", "5")
-    assert code == 0
+def test_reproduce_quick_writes_report_and_claims(reproduce_quick, run_cli):
+    """The whole quick study through the command line (the session's one run, which
+    tests/study/test_report_legibility.py also reads), then a second run into its folder."""
+    out, stdout = reproduce_quick.out, reproduce_quick.stdout
+    assert reproduce_quick.code == 0, reproduce_quick.stderr
     claims = pd.read_csv(out / "claims.csv")
     assert list(claims.columns)[:5] == ["id", "claim", "figure", "threshold", "status"]
     assert set(claims["status"]) <= {"PASS", "FAIL", "NOT_IMPLEMENTED"}

@@ -1,10 +1,11 @@
 """Figures and tables a reader can trust (issue 16, item 5).
 
-The figures of the report's sections are drawn (``quick`` sections, the posterior-median
-catalogue, as ``reproduce --quick`` runs them) and checked for text that overprints other text:
-tick labels of each axis against each other, and text/annotation objects of a figure against each
-other. Boxes are the rotated rectangles of the text as drawn (matplotlib's window extent is the
-axis-aligned box around a rotated text, which would flag slanted labels that do not touch).
+The figures of the report's sections are drawn (those of the session's one ``reproduce --quick``
+run through the command line, tests/conftest.py, which tests/test_cli.py also checks) and checked
+for text that overprints other text: tick labels of each axis against each other, and
+text/annotation objects of a figure against each other. Boxes are the rotated rectangles of the
+text as drawn (matplotlib's window extent is the axis-aligned box around a rotated text, which
+would flag slanted labels that do not touch).
 
 The report itself: a long table is linked as its CSV file, a short one printed.
 """
@@ -24,19 +25,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from leptotwin.catalog import using_catalog
-from leptotwin.catalog.posterior import posterior_median_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.study.claims import claims_table
 from leptotwin.study.overview import claims_overview_figure
 from leptotwin.study.report import Report, Section
 from leptotwin.study.reproduce import (
-    Context,
     SectionResult,
     SectionSpec,
     registered_sections,
     run_reproduce,
-    section_rng,
 )
 
 #: Overlap (in pixels at 100 dpi) tolerated between two text boxes in both directions: glyph boxes
@@ -44,7 +41,7 @@ from leptotwin.study.reproduce import (
 TOLERANCE_PX = 1.0
 
 #: Sections whose figures are checked, and the figures each must have (at least): every
-#: registered section, ~50 s together on one core (the claims ensemble is not a section).
+#: registered section (the claims ensemble is not a section).
 SECTIONS = {
     "introduction": 1,  # the model diagram
     "calibration": 0,
@@ -178,28 +175,11 @@ def test_checker_finds_colliding_tick_labels():
 # -- the sections' figures ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def catalog():
-    return posterior_median_catalog()
-
-
-#: Section results of this module's runs, by name (the claims overview draws them all).
-_RESULTS: dict[str, SectionResult] = {}
-
-
-def _run(name: str, out: Path, catalog) -> SectionResult:
-    (spec,) = [s for s in registered_sections() if s.name == name]
-    ctx = Context(
-        rng=section_rng(2020, name),
-        seed=2020,
-        out_dir=out,
-        quick=True,
-        name=name,
-        catalog=catalog,
-    )
-    with using_catalog(catalog):
-        _RESULTS[name] = spec.func(ctx)
-    return _RESULTS[name]
+def _result(reproduce_quick, name: str) -> SectionResult:
+    """The section's result in the session's ``reproduce --quick`` run (tests/conftest.py):
+    quick, the posterior-median catalogue, each section's seeded stream, as the report has it."""
+    assert reproduce_quick.code == 0, reproduce_quick.stderr
+    return reproduce_quick.sections[name]
 
 
 def _figures(res: SectionResult) -> Iterator[tuple[str, Figure]]:
@@ -208,25 +188,23 @@ def _figures(res: SectionResult) -> Iterator[tuple[str, Figure]]:
 
 
 @pytest.mark.parametrize("name", list(SECTIONS))
-def test_no_text_overprints_text_in_the_figures(name, tmp_path, catalog):
-    res = _run(name, tmp_path, catalog)
+def test_no_text_overprints_text_in_the_figures(name, reproduce_quick):
+    res = _result(reproduce_quick, name)
     figures = list(_figures(res))
     assert len(figures) >= SECTIONS[name]
     problems = [f"{caption[:60]!r}: {p}" for caption, fig in figures for p in text_collisions(fig)]
     assert not problems, "\n".join(problems)
     if name == "viability":
-        _check_blot_labels(figures, tmp_path)
+        _check_blot_labels(figures, reproduce_quick.out)
     for claim in res.claims:  # the overview's numbers and the claims table's links
         assert claim.readouts, claim.id
         csv = {t if t.endswith(".csv") else f"{t}.csv" for t in res.tables}
         assert claim.data and set(claim.data) <= csv, (claim.id, claim.data)
 
 
-def test_the_claims_overview_of_every_section_is_legible(tmp_path, catalog):
-    for name in SECTIONS:
-        if name not in _RESULTS:
-            _run(name, tmp_path / name, catalog)
-    results = {c.id: c for res in _RESULTS.values() for c in res.claims}
+def test_the_claims_overview_of_every_section_is_legible(reproduce_quick):
+    runs = [_result(reproduce_quick, name) for name in SECTIONS]
+    results = {c.id: c for res in runs for c in res.claims}
     assert set(results) == {f"C{k}" for k in range(1, 10)}
     fig = claims_overview_figure(claims_table(results), results)
     problems = text_collisions(fig)
