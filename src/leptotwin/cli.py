@@ -644,11 +644,14 @@ def calibrate(
 
     The in-vivo likelihood is export-petab's (the typical mouse of each arm, the file's noise
     model); in-vitro viability data (data: viability:) add the twin's noise-free 72 h culture
-    against each well; the priors are the catalogue's. See docs/petab.md. A population: block in
-    the file adds population PK fits (FOCE-I, between-mouse variability; blq: m3 for samples
-    below the LLOQ) of its drugs and matrices: population_<drug>_<matrix>.csv, its _eta.csv and
-    population.md; an entry with observable: total_flux a population growth fit of the BLI data
-    (log-linear mixed model, REML): population_growth.csv (examples/own-lab/README.md)."""
+    against each well, ELISA data (data: elisa:, observable supernatant_areg, pg/mL) its
+    conditioned medium and qPCR fold changes (data: qpcr:, observable relative_expression,
+    miR-449a and AREG vs a calibrator line) its cell-state levels; the priors are the
+    catalogue's. See docs/petab.md. A population: block in the file adds population PK fits
+    (FOCE-I, between-mouse variability; blq: m3 for samples below the LLOQ) of its drugs and
+    matrices: population_<drug>_<matrix>.csv, its _eta.csv and population.md; an entry with
+    observable: total_flux a population growth fit of the BLI data (log-linear mixed model,
+    REML): population_growth.csv (examples/own-lab/README.md)."""
     from leptotwin.study.calibrate_experiment import run_calibrate_experiment
 
     if (experiment is None) == (petab is None):

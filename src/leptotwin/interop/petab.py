@@ -428,9 +428,9 @@ def build_petab(exp: Experiment, *, catalog: Catalog | None = None) -> PetabProb
     LeptotwinError
         An estimated catalogue value that does not enter the model, enters it
         non-proportionally, or has a logit-normal prior (no PEtab v1 form); in-vitro
-        ``viability`` data or observable (the problem's one SBML model is the in-vivo twin:
-        a culture model per cell line and well is another model, which PEtab v1 cannot hold
-        beside it; refused rather than left out).
+        ``viability``, ``elisa`` or ``qpcr`` data or observable (the problem's one SBML model
+        is the in-vivo twin: a culture model per cell line and well is another model, which
+        PEtab v1 cannot hold beside it; refused rather than left out).
     """
     if "viability" in exp.observables or exp.has_viability:
         raise LeptotwinError(
@@ -440,6 +440,15 @@ def build_petab(exp: Experiment, *, catalog: Catalog | None = None) -> PetabProb
             source=str(exp.path),
             field="data.viability",
         )
+    for key, oid in (("elisa", "supernatant_areg"), ("qpcr", "relative_expression")):
+        if oid in exp.observables or getattr(exp, key, None) is not None:
+            raise LeptotwinError(
+                f"the PEtab export has no in-vitro model: it cannot carry the {key} data "
+                f"(leave data.{key} and observables.{oid} out to export the in-vivo part; "
+                "leptotwin calibrate fits them)",
+                source=str(exp.path),
+                field=f"data.{key}",
+            )
     cat = catalog or load_catalog()
     sbml, conditions = _make_sbml(exp, cat)
     cond = pd.DataFrame(

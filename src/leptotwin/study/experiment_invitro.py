@@ -493,8 +493,10 @@ def _elisa_values(v: pd.DataFrame, cat: Catalog, pm: Any) -> np.ndarray:
     states = {d[:2]: cell_state(str(d[0]), _perts(d[1]), catalog=cat) for d in dishes}
     # one culture per conditioning time and volume, its dishes stacked (a state per dish; a
     # pathway with bypass receptors takes one state per call)
-    split = ["hours", "volume_mL"] + (["cell_line", "perturbation"] if pm.bypass else [])
-    for key, rows in v.groupby(split, sort=False).indices.items():
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(v["hours"], v["volume_mL"], strict=True)):
+        groups.setdefault((*key, *(dishes[i][:2] if pm.bypass else ())), []).append(i)
+    for key, rows in groups.items():
         hours, vol = float(key[0]), float(key[1])
         uniq = list(dict.fromkeys(dishes[i] for i in rows))
         if pm.bypass:
