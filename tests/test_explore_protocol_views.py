@@ -58,6 +58,14 @@ VIEWS = {
         "inoculum": "A925LPE3",
         "uncertainty": "posterior-median",
     },
+    # the question: one drug at two doses beside each other (each arm its own regimens)
+    "patients, osimertinib 80 or 160 mg": {
+        **PATIENTS,
+        "arms": [
+            {"name": "osi 80", "regimens": _ALEC_OSI},
+            {"name": "osi 160", "regimens": {**_ALEC_OSI, "osimertinib": "160 mg QD"}},
+        ],
+    },
     # 12 patients per arm over the explorer's 10 parameter sets
     "patients, posterior x between-subject": {
         **PATIENTS,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import socket
 
 import pytest
+import yaml
 
-from leptotwin.errors import LeptotwinError
 from leptotwin.explore import (
     SpecError,
     compute_view,
@@ -63,17 +63,24 @@ def test_posterior_bands_say_so_and_keep_parameter_sets():
     assert sorted(subjects["parameter_set"].unique()) == list(range(10))
 
 
-def test_protocol_refused_where_simulate_cannot_express_the_view():
-    """Only two regimens of one drug are refused; patients, counterfactuals and posterior bands
-    get their protocol keys (tests/test_explore_protocol_views.py runs them through simulate)."""
+def test_protocol_of_two_regimens_of_one_drug_gives_each_arm_its_own():
+    """Where two arms give one drug two regimens, every arm carries its own regimens (the rest
+    list drugs at the protocol's regimens); patients, counterfactuals and posterior bands get
+    their protocol keys (tests/test_explore_protocol_views.py runs them through simulate)."""
     assert "species: human" in protocol_yaml(parse_spec(PATIENTS))
+    b = {"osimertinib": "5 mg/kg QD", "alectinib": "20 mg/kg QD"}
     mice = {"species": "mouse", "n_per_arm": 3, "days": 35, "arms": [
         {"name": "a", "regimens": {"osimertinib": "25 mg/kg QD"}},
-        {"name": "b", "regimens": {"osimertinib": "5 mg/kg QD"}}]}  # fmt: skip
-    with pytest.raises(LeptotwinError, match="two regimens"):
-        protocol_yaml(parse_spec(mice))
-    one = protocol_yaml(parse_spec(mice), arm=1)  # each arm on its own: its own protocol
+        {"name": "b", "regimens": b}]}  # fmt: skip
+    both = yaml.safe_load(protocol_yaml(parse_spec(mice)))
+    assert both["explorer"]["arms"] == {
+        "a": {"osimertinib": "25 mg/kg QD"},
+        "b": {"osimertinib": "5 mg/kg QD", "alectinib": "20 mg/kg QD"},
+    }
+    assert both["regimens"] == {"osimertinib": "25 mg/kg QD", "alectinib": "20 mg/kg QD"}
+    one = protocol_yaml(parse_spec(mice), arm=1)  # one arm: drugs at the protocol's regimens
     assert "osimertinib: 5 mg/kg QD" in one and "--seed 0" in one
+    assert yaml.safe_load(one)["explorer"]["arms"] == {"b": ["osimertinib", "alectinib"]}
     restored = protocol_yaml(parse_spec({**mice, "mir449a_restored": True}), arm=0)
     assert "counterfactuals:\n  - mir449a_restored" in restored
 

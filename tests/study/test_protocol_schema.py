@@ -106,6 +106,22 @@ def test_shipped_protocol_validates():
             r"line 6, combination.mice_per_arm: key given twice in the same mapping",
         ),
         ("    vehicle: []", '    " ": []', r"line 8, combination.arms. : an arm needs a name"),
+        # an arm with its own regimens: checked as the protocol's are, named by arm and drug
+        (
+            "    alectinib: [alectinib]",
+            '    low: {alectinib: "5 mg/kg QDD"}',
+            r"line 9, combination.arms.low.alectinib: .*token 'QDD'",
+        ),
+        (
+            "    alectinib: [alectinib]",
+            '    low: {aspirin: "5 mg/kg QD"}',
+            r"line 9, combination.arms.low.aspirin: unknown drug",
+        ),
+        (
+            "    alectinib: [alectinib]",
+            "    low: 5",
+            r"line 9, combination.arms.low: an arm is a list of drugs .* or a mapping of drugs",
+        ),
         (
             "  mice_per_arm: 4\n",
             "  mice_per_arm: 4\n  3: x\n",
@@ -147,3 +163,22 @@ def test_nested_aliases_are_checked_in_linear_time():
     with pytest.raises(LeptotwinError, match="protocol needs a mapping of regimens"):
         validate_protocol(yaml.safe_load(text), text, "laughs.yaml")
     assert time.perf_counter() - start < 2.0
+
+
+def test_arms_with_their_own_regimens_give_one_drug_two_doses(tmp_path):
+    """An arm may map drugs to its own regimen texts (two doses of one drug side by side); a
+    list arm keeps the protocol's regimens."""
+    from leptotwin.study.simulate_job import load_experiment
+
+    text = GOOD.replace(
+        "    alectinib: [alectinib]",
+        '    alectinib: [alectinib]\n    low: {alectinib: "5 mg/kg QD"}',
+    )
+    path = tmp_path / "two_doses.yaml"
+    path.write_text(text)
+    exp = load_experiment(path, "combination")
+    assert {a.name: dict(a.regimens) for a in exp.arms} == {
+        "vehicle": {},
+        "alectinib": {"alectinib": "20 mg/kg QD"},
+        "low": {"alectinib": "5 mg/kg QD"},
+    }

@@ -548,38 +548,26 @@ def view_tables(spec: ViewSpec) -> dict[str, pd.DataFrame]:
     }
 
 
-def protocol_problem(spec: ViewSpec) -> str | None:
-    """Why ``leptotwin simulate`` cannot reproduce this view (None when it can).
-
-    Every species, counterfactual and band has its protocol keys (:func:`protocol_yaml`); what
-    a protocol cannot hold is two regimens of one drug (``regimens`` maps a drug to one text)."""
-    seen: dict[str, str] = {}
-    for arm in spec.arms:
-        for drug, text in arm.regimens:
-            if seen.setdefault(drug, text) != text:
-                return (
-                    f"the arms give {drug} two regimens ({seen[drug]!r}, {text!r}); a protocol "
-                    "holds one regimen per drug: download each arm's protocol"
-                )
-    return None
-
-
 def protocol_yaml(spec: ViewSpec, arm: int | None = None) -> str:
     """A protocol for ``leptotwin simulate`` that reproduces the view (or its arm ``arm``).
+
+    Arms list their drugs at the protocol's ``regimens``; where two arms give one drug two
+    regimens, every arm carries its own (drug → regimen text), and ``regimens`` holds each
+    drug's first.
 
     Raises
     ------
     LeptotwinError
-        When ``simulate`` cannot express the view (see :func:`protocol_problem`).
+        When no arm has a drug (a protocol needs at least one regimen).
     """
     from leptotwin.errors import LeptotwinError
 
     arms = spec.arms if arm is None else (spec.arms[arm],)
-    sub = spec if arm is None else ViewSpec(**{**spec.__dict__, "arms": arms})
-    problem = protocol_problem(sub)
-    if problem:
-        raise LeptotwinError(problem, field="protocol")
-    regimens = {d: t for a in arms for d, t in a.regimens}
+    regimens: dict[str, str] = {}
+    own = False  # some drug has two regimens across the arms
+    for a in arms:
+        for d, t in a.regimens:
+            own |= regimens.setdefault(d, t) != t
     if not regimens:
         raise LeptotwinError(
             "no arm has a drug; a protocol needs at least one regimen", field="protocol"
@@ -598,7 +586,7 @@ def protocol_yaml(spec: ViewSpec, arm: int | None = None) -> str:
     elif spec.uncertainty == "posterior":
         block["parameters"] = "posterior"
         block["parameter_sets"] = POSTERIOR_DRAWS
-    block["arms"] = {a.name: [d for d, _ in a.regimens] for a in arms}
+    block["arms"] = {a.name: dict(a.regimens) if own else [d for d, _ in a.regimens] for a in arms}
     head = (
         "# Written by `leptotwin explore`: reproduces the view's tables with\n"
         f"#   leptotwin simulate THIS_FILE.yaml --seed {spec.seed}\n"

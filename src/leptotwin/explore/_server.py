@@ -54,7 +54,6 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.explore._compute import (
     ViewCancelled,
     compute_view,
-    protocol_problem,
     protocol_yaml,
     sbml_text,
     view_tables,
@@ -295,8 +294,6 @@ class _Download(_Base):
                 tables = await self.run(view_tables, spec)
                 data, ctype, fname = tables[name].to_csv(index=False), "text/csv", f"{name}.csv"
             elif kind == "protocol.yaml":
-                if arm is None and protocol_problem(spec):
-                    raise SpecError({"download.protocol": str(protocol_problem(spec))})
                 data = protocol_yaml(spec, arm)
                 ctype, fname = "application/yaml", "explorer_protocol.yaml"
             elif kind == "subject.sbml":

@@ -1,7 +1,9 @@
 """Schema of in-vivo protocol files (``study/protocols/lmc_mouse.yaml`` and users' copies).
 
 A protocol has ``regimens`` (drug → regimen text, checked by the regimen parser) and experiment
-blocks (any other top-level key whose value has an ``inoculum``). Unknown keys, wrong types and
+blocks (any other top-level key whose value has an ``inoculum``). A block's ``arms`` map arm names
+to a list of drugs (given at ``regimens``) or to the arm's own regimens (drug → text, checked the
+same way with the block's species), so two arms may give one drug two regimens. Unknown keys, wrong types and
 unreadable regimens are errors that name the file, the field and the line, e.g.
 ``my.yaml: line 6, combination.mice_per_arm: Input should be a valid integer (got 'ten')``.
 
@@ -19,7 +21,14 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from leptotwin.catalog import load_catalog
 from leptotwin.errors import LeptotwinError
@@ -58,6 +67,24 @@ _Every = Annotated[float, _NotBool, Field(ge=_MIN_IMAGING_DAYS, le=MAX_FOLLOW_UP
 _Weeks = Annotated[int, _NotBool, Field(gt=0, le=int(MAX_FOLLOW_UP_DAYS // 7))]
 
 
+def _arm_drugs(value: Any) -> list[str] | dict[str, str]:
+    """An arm: a list of drugs given at the protocol's ``regimens``, or a mapping of drugs to the
+    arm's own regimen texts (two arms may then give one drug two regimens)."""
+    if isinstance(value, list) and all(isinstance(d, str) for d in value):
+        return value
+    if isinstance(value, dict) and all(
+        isinstance(d, str) and isinstance(t, str) for d, t in value.items()
+    ):
+        return value
+    raise ValueError(
+        "an arm is a list of drugs ([alectinib, erlotinib]: the protocol's regimens) or a "
+        "mapping of drugs to regimen texts ({alectinib: '20 mg/kg QD'})"
+    )
+
+
+_ArmDrugs = Annotated[Any, AfterValidator(_arm_drugs)]
+
+
 class ExperimentBlock(BaseModel):
     """One in-vivo experiment of a protocol.
 
@@ -78,7 +105,7 @@ class ExperimentBlock(BaseModel):
     imaging_weeks: _Weeks | None = None
     observe_days: list[_Day] | None = None
     harvest_cells: _Count | None = None
-    arms: dict[str, list[str]] | None = None
+    arms: dict[str, _ArmDrugs] | None = None
     species: Literal["mouse", "human"] | None = None
     patients_per_arm: _Count | None = None
     counterfactuals: list[Literal["mir449a_restored", "no_areg"]] | None = None
@@ -183,7 +210,8 @@ def _species_of_drugs(data: dict, regimens: dict) -> dict[Any, tuple[str, ...]]:
         species = species if species in SPECIES_PLURAL else "mouse"
         arms = body.get("arms")
         drugs: list = list(regimens)
-        if isinstance(arms, dict) and all(isinstance(v, list) for v in arms.values()):
+        if isinstance(arms, dict) and all(isinstance(v, list | dict) for v in arms.values()):
+            # a drug named by an arm (in a list, or with its own regimen) is given this species
             drugs = [d for v in arms.values() for d in v if isinstance(d, str | int | float)]
         for d in drugs:
             if d in used:
@@ -192,10 +220,15 @@ def _species_of_drugs(data: dict, regimens: dict) -> dict[Any, tuple[str, ...]]:
 
 
 def _check_regimens(
-    regimens: Any, source: str, lines: dict, species: dict[Any, tuple[str, ...]] | None = None
+    regimens: Any,
+    source: str,
+    lines: dict,
+    species: dict[Any, tuple[str, ...]] | None = None,
+    at: tuple[str, ...] = ("regimens",),
 ) -> None:
     """A non-empty mapping of catalogue drugs (with PK in each species given it: mice unless
-    ``species`` says otherwise) to readable regimens whose routes the drug has there."""
+    ``species`` says otherwise) to readable regimens whose routes the drug has there; ``at``:
+    where the mapping is (the protocol's ``regimens``, or an arm's own)."""
     if not isinstance(regimens, dict) or not regimens:
         raise _error(
             source,
@@ -206,7 +239,7 @@ def _check_regimens(
         )
     cat = load_catalog()
     for drug, text_reg in regimens.items():
-        where = ("regimens", str(drug))
+        where = (*at, str(drug))
         try:
             if not isinstance(drug, str):
                 raise LeptotwinError("a drug name is text", value=drug)
@@ -291,6 +324,11 @@ def _check_block(key: str, body: Any, regimens: dict, source: str, lines: dict) 
     for arm, drugs in (block.arms or {}).items():
         if not arm.strip():
             raise _error(source, lines, (key, "arms", arm), "an arm needs a name", value=arm)
+        if isinstance(drugs, dict):  # the arm's own regimens, checked with its species' PK
+            if drugs:
+                given = {d: (block.species or "mouse",) for d in drugs}
+                _check_regimens(drugs, source, lines, given, at=(key, "arms", arm))
+            continue
         for i, drug in enumerate(drugs):
             if drug not in regimens:
                 raise _error(

@@ -202,8 +202,9 @@ def load_experiment(
 
     The file has ``regimens`` (drug → regimen text) and experiment blocks with ``inoculum``,
     ``mice_per_arm`` (or ``mice``), ``follow_up_days``, ``imaging_every_days`` or
-    ``imaging_weeks`` (weekly from treatment start), and ``arms`` (name → list of drugs). A
-    block without ``arms`` has one monotherapy arm per drug of ``regimens``. The file is checked
+    ``imaging_weeks`` (weekly from treatment start), and ``arms`` (name → list of drugs, given
+    at ``regimens``; or name → drug → the arm's own regimen text). A block without ``arms`` has
+    one monotherapy arm per drug of ``regimens``. The file is checked
     by :func:`~leptotwin.study.protocol_schema.validate_protocol` first.
 
     Parameters
@@ -225,8 +226,14 @@ def load_experiment(
     data, blocks, src = _read_protocol(protocol)
     regimens = data["regimens"]  # checked: a mapping that has every arm's drugs
 
-    def arms_of(block: ExperimentBlock) -> dict[str, list[str]]:
+    def arms_of(block: ExperimentBlock) -> dict[str, list[str] | dict[str, str]]:
         return block.arms if block.arms is not None else {str(d): [str(d)] for d in regimens}
+
+    def regimens_of(drugs: list[str] | dict[str, str]) -> dict[str, str]:
+        """An arm's regimens: its own (a mapping) or the protocol's for its drugs (a list)."""
+        if isinstance(drugs, dict):
+            return {d: str(t) for d, t in drugs.items()}
+        return {d: str(regimens[d]) for d in drugs}
 
     if experiment is None:
         candidates = [k for k, b in blocks.items() if arm is None or arm in arms_of(b)]
@@ -257,9 +264,7 @@ def load_experiment(
             expected="one of " + ", ".join(blocks),
         )
     block = blocks[experiment]
-    arms = tuple(
-        Arm(name, {d: str(regimens[d]) for d in drugs}) for name, drugs in arms_of(block).items()
-    )
+    arms = tuple(Arm(name, regimens_of(drugs)) for name, drugs in arms_of(block).items())
     species = block.species or "mouse"
     start = treatment_start_d(species)
     days = block.follow_up_days
