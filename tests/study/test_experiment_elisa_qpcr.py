@@ -265,3 +265,20 @@ def test_example_runs_from_a_copy(tmp_path):
         shutil.copy(EXAMPLE / name, tmp_path / name)
     exp = load_experiment_file(tmp_path / "elisa_qpcr.yaml")
     assert exp.estimate == (MIR, SEC)
+
+
+def test_drug_in_the_medium_and_a_dose_without_a_drug(tmp_path):
+    """A dish held at alectinib 1 µM grows fewer cells, hence less AREG in its supernatant; the
+    model is the same culture with the drug (grow_culture's nominal medium concentration)."""
+    elisa = (
+        "cell_line,hours,conc_pg_mL,drug,dose_nM\nA925LPE3,48,80,,\nA925LPE3,48,60,alectinib,1000\n"
+    )
+    exp = load_experiment_file(write(tmp_path, elisa=elisa))
+    free, dosed = elisa_simulation(exp)["simulation"]
+    assert 0.2 * free < dosed < 0.9 * free
+    bad = "cell_line,hours,conc_pg_mL,dose_nM\nA925LPE3,48,80,10\n"
+    with pytest.raises(LeptotwinError, match=r"row 2, dose_nM.*a dose without a drug"):
+        load_experiment_file(write(tmp_path, elisa=bad))
+    bad = "cell_line,hours,conc_pg_mL,drug,dose_nM\nA925LPE3,48,80,aspirin,10\n"
+    with pytest.raises(LeptotwinError, match=r"row 2, drug.*unknown drug"):
+        load_experiment_file(write(tmp_path, elisa=bad))
