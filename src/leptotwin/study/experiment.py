@@ -23,7 +23,10 @@ data should inform. Schema (every key other than those marked optional is requir
       viability: viability.csv         # optional; in-vitro dose-response table: cell_line,
                                        #   drug, dose (nM), response (% of vehicle); optional
                                        #   perturbation, partner_drug, partner_conc_nM, plate,
-                                       #   well, replicate, curve
+                                       #   well, replicate, curve; or the raw plate-reader
+                                       #   exports and their layout instead (as fit-curves
+                                       #   --plate/--layout): {plates: [p1.csv, p2.csv],
+                                       #   layout: layout.csv} (plate: FILE for one export)
       elisa: elisa.csv                 # optional; supernatant AREG (pg/mL) per cell line after
                                        #   a conditioning time (leptotwin elisa's samples.csv)
       qpcr: qpcr.csv                   # optional; fold changes (2^-ddCt) of miR-449a and AREG
@@ -87,7 +90,12 @@ catalogue perturbation, e.g. ``siAREG``; several joined by ``+``), ``partner_dru
 ``partner_conc_nM`` (a second agent at a fixed dose in every well of the curve, the vehicle
 wells excepted), ``plate``, ``well``, ``replicate`` and ``curve`` (kept, not used). Its model
 value is the twin's noise-free 72 h culture (:func:`leptotwin.study.calibrate_experiment.
-viability_simulation`). Exposure 72 h (:data:`VIABILITY_HOURS`).
+viability_simulation`). Exposure 72 h (:data:`VIABILITY_HOURS`). Instead of the table,
+``viability`` may map ``plates`` (a list; ``plate``: one file) and ``layout`` to the raw
+plate-reader exports and the plate layout ``leptotwin fit-curves --plate/--layout`` reads: the
+toolkit's readers, ``merge_plate``, ``normalise_to_controls`` (groups: plate, cell line,
+perturbation) and ``to_dose_response`` turn them into this table, each vehicle well once
+(:mod:`leptotwin.study.experiment_plates`: what the layout expresses, combinations included).
 
 Normalisation error. The wells normalised by the same vehicle mean share its error: a response
 is ``y_i = m_i (1 + delta_g) + eps_i`` with ``eps_i ~ N(0, sigma^2)`` per well and ``delta_g ~
@@ -134,6 +142,8 @@ one, whose concentration or LLOQ is negative, whose subject is in no arm, or who
 gives no dose of the drug (a subject without dose records); a BLI mouse in another arm than the
 YAML says; a viability table without one of its columns, with an unknown cell line, drug or
 perturbation, a negative dose, a response that is no number or above 1000 % (a raw signal?);
+plate-reader exports and a layout that do not read, do not match (a plate or a layout well
+without readings) or name an unknown cell line, drug or perturbation (naming file, well, field);
 a ``plate_sigma`` on another observable than ``viability``, or none while a group of wells
 has no vehicle wells in the table;
 in-vivo observables without ``inoculum``, ``days`` or ``arms``; a population entry whose drug
@@ -147,9 +157,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -243,7 +254,9 @@ class _DataSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bli: str | None = None
     pk: str | None = None
-    viability: str | None = None
+    # a tidy table's file name, or a mapping naming raw plate-reader exports and their layout
+    # (checked by leptotwin.study.experiment_plates)
+    viability: Any = None
     elisa: str | None = None
     qpcr: str | None = None
 
@@ -498,8 +511,10 @@ def load_experiment_file(
         frames.append(pk)
     viability = None
     if spec.data.viability is not None:
-        viability = _viability_rows(
-            p.parent / spec.data.viability, spec.data.viability, observables, cat
+        from leptotwin.study.experiment_plates import read_viability_data
+
+        viability = read_viability_data(
+            spec.data.viability, p.parent, observables, cat, source=source, lines=lines
         )
         viability_plate_sigma(viability, observables[VIABILITY_OBSERVABLE], source=source)
     from leptotwin.study.experiment_invitro import read_invitro_tables
@@ -835,6 +850,19 @@ def _viability_rows(
     path: Path, name: str, observables: dict[str, Observable], cat: Catalog
 ) -> pd.DataFrame:
     """:attr:`Experiment.viability` from the viability table (see the module docstring)."""
+    return _viability_frame(_read_table(path, name), name, observables, cat)
+
+
+def _viability_frame(
+    raw: pd.DataFrame,
+    name: str,
+    observables: dict[str, Observable],
+    cat: Catalog,
+    where_rows: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """:attr:`Experiment.viability` from a tidy viability table read as text (``raw``, one row
+    per well), checked as the table file is; errors and ``source`` name ``name`` and ``where_rows``
+    (per row, default ``row N`` of the file)."""
     from leptotwin.model.pathway import PathwayModel
 
     if VIABILITY_OBSERVABLE not in observables:
@@ -845,7 +873,6 @@ def _viability_rows(
             expected=f'observables: {{{VIABILITY_OBSERVABLE}: {{unit: "%", noise: normal, '
             "sigma: ...}}",
         )
-    raw = _read_table(path, name)
     raw.columns = [str(c).strip() for c in raw.columns]
     if "dose" not in raw.columns and "dose_nM" in raw.columns:
         raw = raw.rename(columns={"dose_nM": "dose"})
@@ -881,7 +908,7 @@ def _viability_rows(
             strict=True,
         )
     ):
-        where = f"row {i + 2}"
+        where = f"row {i + 2}" if where_rows is None else where_rows[i]
         if line not in cat.cell_lines:
             raise LeptotwinError(
                 "unknown cell line",
