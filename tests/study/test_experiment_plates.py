@@ -228,3 +228,18 @@ def test_bad_viability_mappings(tmp_path: Path, entry: str, field: str, message:
         load_experiment_file(path)
     assert str(e.value.field).endswith(field)
     assert e.value.message == message
+
+
+def test_the_examples_plates_give_its_tidy_table() -> None:
+    """examples/own-lab: viability_plates.yaml (export + layout) holds viability.csv's wells,
+    whose responses are the same normalisation rounded to 0.01 %."""
+    folder = Path(__file__).resolve().parents[2] / "examples" / "own-lab"
+    order = ["plate", "curve", "dose_nM", "value"]
+    a = load_experiment_file(folder / "viability_plates.yaml").viability.sort_values(order)
+    b = load_experiment_file(folder / "viability.yaml").viability.sort_values(order)
+    assert len(a) == len(b) == 120
+    for col in ("plate", "curve", "cell_line", "drug", "partner"):
+        assert list(a[col]) == list(b[col]), col
+    np.testing.assert_array_equal(a["dose_nM"], b["dose_nM"])
+    np.testing.assert_array_equal(a["partner_nM"], b["partner_nM"])
+    np.testing.assert_allclose(a["value"], b["value"], rtol=0, atol=0.005 + 1e-9)
