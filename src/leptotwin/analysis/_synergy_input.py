@@ -19,9 +19,11 @@ errors: their block is left out and flagged in ``qc.csv``, as before.
 
 from __future__ import annotations
 
+import ctypes
 import io
 import re
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -149,8 +151,9 @@ def _snake(name: object) -> str:
     return re.sub(r"[\s.\-]+", "_", text).lower()
 
 
-def normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """``df`` with SynergyFinder's column-name variants renamed to :data:`REQUIRED`.
+def normalise_columns(df: pd.DataFrame, source: str, *, copy: bool = True) -> pd.DataFrame:
+    """``df`` with SynergyFinder's column-name variants renamed to :data:`REQUIRED` (``copy``
+    False: its columns' data shared, for a caller that only reads them).
 
     Raises
     ------
@@ -198,9 +201,9 @@ def normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
             field=missing[0],
             expected=EXPECTED_COLUMNS,
         )
-    out = pd.DataFrame({c: df[found[c]] for c in REQUIRED}, index=df.index)
+    out = pd.DataFrame({c: df[found[c]] for c in REQUIRED}, index=df.index, copy=copy)
     extra = [c for c in df.columns if c not in found.values() and str(c) not in REQUIRED]
-    return pd.concat([out, df[extra]], axis=1) if extra else out
+    return pd.concat([out, df[extra]], axis=1, copy=copy) if extra else out
 
 
 # --------------------------------------------------------------------------- n drugs
@@ -349,10 +352,16 @@ def _fail(
 def _numbers(df: pd.DataFrame, col: str, source: str, where: Locator) -> np.ndarray:
     raw = df[col]
     num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    text = _cellwise(raw, _is_text, missing=False)
-    missing = _missing(raw)
-    _fail(df, np.isnan(num) & text & ~missing, "not a number", source=source, where=where,
-          col=col, values=raw, expected=_NUMBER)  # fmt: skip
+    if raw.dtype == np.float64:  # to_numpy may hand back the caller's array itself
+        num = num.copy()
+    nan = np.isnan(num)
+    if nan.any():  # text that is neither a number nor a missing value: only NaN cells can be
+        at = np.flatnonzero(nan)
+        sub = raw.iloc[at]
+        bad = np.zeros(num.size, bool)
+        bad[at] = _cellwise(sub, _is_text, missing=False) & ~_missing(sub)
+        _fail(df, bad, "not a number", source=source, where=where, col=col, values=raw,
+              expected=_NUMBER)  # fmt: skip
     _fail(df, np.isinf(num), "infinite value", source=source, where=where, col=col, values=raw,
           expected="a finite number")  # fmt: skip
     return num
@@ -383,19 +392,67 @@ def _unit_text(value: object) -> str:
 # per-cell ``Series.map`` calls were most of Bliss's and HSA's time). Each gives exactly what
 # ``raw.map(func)`` gives: numeric columns are answered from their dtype (``map`` hands a float
 # column's cells to ``func`` as Python floats, NaN where missing; an integer or boolean column's
-# as ints / bools), a column whose every cell is a ``str`` through ``func`` of each distinct
-# value once (``pd.factorize``: equal strings, equal results); any other column (mixed types,
-# None, pd.NA, extension dtypes) cell by cell, as before.
-def _str_codes(raw: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(codes, distinct values)`` of an object column whose every cell is a ``str``, else
-    None."""
+# as ints / bools), an object column through ``func`` of each distinct object once (the cells
+# coded by the objects' identity: one object, one result); text is rewritten that way only
+# where every cell is a ``str``, any other column (mixed types, None, pd.NA, extension dtypes)
+# cell by cell, as before.
+def first_rows(codes: np.ndarray) -> np.ndarray:
+    """Row of each code's first appearance (``codes`` from ``pd.factorize(sort=False)``: a new
+    value is numbered one above the highest so far; no missing -1)."""
+    new = np.empty(codes.size, bool)
+    new[:1] = True
+    top = np.maximum.accumulate(codes)
+    new[1:] = top[1:] > top[:-1]
+    return np.flatnonzero(new)
+
+
+def object_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An object array coded by its objects' identity: codes (numbered in order of first
+    appearance), the distinct objects in that order and the row of each one's first appearance.
+
+    The objects' addresses are hashed, not their values (no ``__hash__`` or ``__eq__`` call per
+    row): a CSV reader and ``check_table`` leave one object per distinct name or unit, so a
+    column of 640,000 cells holds a handful of objects."""
+    values = np.ascontiguousarray(values)
+    if values.size == 0:
+        return np.zeros(0, np.intp), values[:0], np.zeros(0, np.intp)
+    # the addresses of the objects (read, never dereferenced; ``values`` holds the objects)
+    address = np.ctypeslib.as_array(
+        (ctypes.c_ssize_t * values.size).from_address(values.ctypes.data)
+    ).copy()
+    if bool((address == address[0]).all()):
+        return np.zeros(values.size, np.intp), values[:1].copy(), np.zeros(1, np.intp)
+    codes = pd.factorize(address, sort=False)[0]
+    first = first_rows(codes)
+    return codes, values[first], first
+
+
+def value_codes(values: np.ndarray) -> np.ndarray:
+    """``pd.factorize(values, sort=False)[0]`` (missing values -1): an object array through
+    :func:`object_codes` first, then its few distinct objects by value."""
+    if values.dtype != object or values.size < 4096:
+        return pd.factorize(values, sort=False)[0]
+    codes, objects, _ = object_codes(values)
+    return pd.factorize(objects, sort=False)[0][codes]
+
+
+_Coded = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _object_cells(raw: pd.Series) -> _Coded | None:
+    """:func:`object_codes` of an object column, else None."""
     if raw.dtype != object or len(raw) == 0:
         return None
-    values = raw.to_numpy()
-    if pd.api.types.infer_dtype(values, skipna=False) != "string":
+    return object_codes(raw.to_numpy())
+
+
+def _str_codes(raw: pd.Series, coded: object = None) -> _Coded | None:
+    """:func:`object_codes` of an object column whose every cell is a ``str``, else None
+    (``coded``: its :func:`_object_cells` if known)."""
+    coded = _object_cells(raw) if coded is None else coded
+    if not isinstance(coded, tuple) or not all(isinstance(u, str) for u in coded[1]):
         return None
-    codes, uniques = pd.factorize(values, sort=False)
-    return codes, np.asarray(uniques, dtype=object)
+    return coded
 
 
 _UNSET: object = object()
@@ -405,17 +462,18 @@ def _cellwise(
     raw: pd.Series, func: Callable[[object], bool], *, missing: bool, coded: object = _UNSET
 ) -> np.ndarray:
     """``raw.map(func).to_numpy(bool)`` for a boolean ``func`` that is False for every number
-    except NaN, for which it is ``missing``; ``coded``: ``_str_codes(raw)`` if known."""
+    except NaN, for which it is ``missing``; ``coded``: ``_object_cells(raw)`` (or
+    ``_str_codes``) if known."""
     kind = raw.dtype.kind if isinstance(raw.dtype, np.dtype) else ""
     if kind == "f":
         nan = np.isnan(raw.to_numpy())
         return nan if missing else np.zeros(len(raw), bool)
     if kind and kind in "iub":
         return np.zeros(len(raw), bool)
-    coded = _str_codes(raw) if coded is _UNSET else coded
+    coded = _object_cells(raw) if coded is _UNSET or coded is None else coded
     if isinstance(coded, tuple):
-        codes, uniques = coded
-        return np.array([func(u) for u in uniques], dtype=bool)[codes]
+        codes, objects, _ = coded
+        return np.array([func(u) for u in objects], dtype=bool)[codes]
     return raw.map(func).to_numpy(bool)
 
 
@@ -424,18 +482,67 @@ def _missing(raw: pd.Series, coded: object = _UNSET) -> np.ndarray:
     return _cellwise(raw, _is_missing, missing=True, coded=coded)
 
 
+def _text_values(
+    raw: pd.Series, func: Callable[[object], object], coded: object = _UNSET
+) -> tuple[pd.Series, np.ndarray | None]:
+    """:func:`_text_cells` and, where every cell is a ``str``, the value codes of the result
+    (``pd.factorize``'s), else None."""
+    coded = _str_codes(raw) if coded is _UNSET else coded
+    if not isinstance(coded, tuple):
+        return raw.map(func), None
+    codes, objects, _ = coded
+    done = np.empty(len(objects), dtype=object)
+    done[:] = [func(u) for u in objects]
+    text = pd.Series(done[codes], index=raw.index, name=raw.name, dtype=object, copy=False)
+    return text, pd.factorize(done, sort=False)[0][codes]
+
+
 def _text_cells(
     raw: pd.Series, func: Callable[[object], object], coded: object = _UNSET
 ) -> pd.Series:
     """``raw.map(func)`` for ``func`` = :func:`_strip` or :func:`_unit_text`: each distinct
     string once when every cell is a ``str``, else cell by cell."""
-    coded = _str_codes(raw) if coded is _UNSET else coded
-    if not isinstance(coded, tuple):
-        return raw.map(func)
-    codes, uniques = coded
-    done = np.empty(len(uniques), dtype=object)
-    done[:] = [func(u) for u in uniques]
-    return pd.Series(done[codes], index=raw.index, name=raw.name, dtype=object, copy=False)
+    return _text_values(raw, func, coded)[0]
+
+
+@dataclass(frozen=True)
+class CheckedTable:
+    """A SynergyFinder table that :func:`check_table` has checked, passed on instead of the
+    DataFrame so that it is not checked again (private: the command line reads and checks a
+    file once, then scores it in chunks).
+
+    ``frame``: :func:`check_table`'s table; ``keys``: ``pd.factorize`` codes (missing -1) of
+    the columns named, ``block_id`` always; ``labels``: the distinct block ids (``factorize``'s
+    uniques); ``notes``: None until :func:`unify_units` has brought each drug of each block to
+    one unit (``frame`` then holds its table), then its notes per block."""
+
+    frame: pd.DataFrame
+    keys: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: pd.Index | None = None
+    notes: dict[Hashable, str] | None = None
+
+    def take(self, rows: np.ndarray) -> CheckedTable:
+        """The table's ``rows`` (positions, ascending, whole blocks), their block codes numbered
+        again in order of first appearance (``pd.factorize`` of the part's block ids)."""
+        keys = {k: v[rows] for k, v in self.keys.items()}
+        keys["block_id"], present = pd.factorize(keys["block_id"], sort=False)
+        labels = None if self.labels is None else self.labels[present]
+        return CheckedTable(self.frame.iloc[rows], keys, labels, self.notes)
+
+    def chunks(self, size: int) -> list[CheckedTable]:
+        """Chunks of at most ``size`` whole blocks, as
+        :func:`leptotwin.study.distributed.whole_group_chunks` cuts the frame (blocks grouped
+        by their ids as text, in order of first appearance)."""
+        labels = self.labels
+        if labels is not None and all(isinstance(b, str) for b in labels):
+            by_text, n = self.keys["block_id"], len(labels)  # ids as text: these groups
+        else:
+            by_text, uniques = pd.factorize(self.frame["block_id"].astype(str), sort=False)
+            n = len(uniques)
+        return [
+            self.take(np.flatnonzero((by_text >= lo) & (by_text < lo + size)))
+            for lo in range(0, n, size)
+        ]
 
 
 def check_table(df: pd.DataFrame, source: str, first_line: int | None = None) -> pd.DataFrame:
@@ -449,72 +556,84 @@ def check_table(df: pd.DataFrame, source: str, first_line: int | None = None) ->
     LeptotwinError
         See the module docstring.
     """
+    return check_table_keys(df, source, first_line).frame
+
+
+def check_table_keys(df: pd.DataFrame, source: str, first_line: int | None = None) -> CheckedTable:
+    """:func:`check_table` with the codes of the block ids, drug names and units it found on
+    the way (a :class:`CheckedTable`, units not yet unified).
+
+    Column by column over the whole table, never block by block: each text column is coded by
+    its objects once (:func:`object_codes`) and every check and rewrite of it runs on its few
+    distinct objects; a number column's cells go through Python only where they did not parse.
+    The first bad row of the first failing check is named, in the order of the checks before
+    (block ids, drug names; concentrations and responses as numbers; negative concentrations;
+    responses out of range; units and their magnitudes, row drug first)."""
     if not isinstance(df, pd.DataFrame):
         raise LeptotwinError(
             "expected a DataFrame", source=source, value=type(df).__name__, expected="pandas"
         )
-    df = normalise_columns(df, source)
+    df = normalise_columns(df, source, copy=False)
     if len(df) == 0:
         raise LeptotwinError("no data rows", source=source, expected=EXPECTED_COLUMNS)
     where = locator(first_line)
-    out = df.copy()
+    out: dict[Hashable, object] = {}
+    keys: dict[str, np.ndarray] = {}
+    labels = None
     for col, what in (
         ("block_id", "block_id"),
         ("drug_row", "drug name"),
         ("drug_col", "drug name"),
     ):
-        coded = _str_codes(df[col])
-        miss = _missing(df[col], coded)
+        raw = df[col]
+        cells = _object_cells(raw)
+        miss = _missing(raw, cells)
         _fail(df, miss, f"missing {what}", source=source, where=where, col=col,
               expected=f"a {what} in every row")  # fmt: skip
-        if df[col].dtype == object:
-            out[col] = _text_cells(df[col], _strip, coded)
-    for col in ("conc_r", "conc_c", "response"):
-        out[col] = _numbers(df, col, source, where)
+        if raw.dtype == object:
+            text, codes = _text_values(raw, _strip, _str_codes(raw, cells))
+            out[col] = _made(text)
+            if codes is not None:
+                keys[col] = codes
+        else:
+            out[col] = _own(raw)
+    number = {col: _numbers(df, col, source, where) for col in ("conc_r", "conc_c", "response")}
     for col in ("conc_r", "conc_c"):
-        num = out[col].to_numpy()
-        _fail(df, num < 0, "negative concentration", source=source, where=where, col=col,
-              values=df[col], expected="a concentration >= 0")  # fmt: skip
-    resp = out["response"].to_numpy()
-    _fail(df, np.abs(resp) > RESPONSE_LIMIT, "response out of range", source=source,
-          where=where, col="response", values=df["response"],
+        _fail(df, number[col] < 0, "negative concentration", source=source, where=where,
+              col=col, values=df[col], expected="a concentration >= 0")  # fmt: skip
+    _fail(df, np.abs(number["response"]) > RESPONSE_LIMIT, "response out of range",
+          source=source, where=where, col="response", values=df["response"],
           expected=f"% inhibition or % viability normalised to controls, |response| <= "
           f"{RESPONSE_LIMIT:g}")  # fmt: skip
+    out.update(number)
     for axis in ("r", "c"):
-        factor, molar, out[f"conc_{axis}_unit"] = _unit_specs(
-            df, f"conc_{axis}_unit", source, where
-        )
-        _check_magnitude(
-            df, out[f"conc_{axis}"].to_numpy(), (factor, molar), f"conc_{axis}", source, where
-        )
-    return out
-
-
-def _unit_specs(
-    df: pd.DataFrame, col: str, source: str, where: Locator
-) -> tuple[np.ndarray, np.ndarray, pd.Series]:
-    """Per row: the unit's factor to nM or ng/mL and whether it is molar (each distinct
-    spelling parsed once; the first row with a bad one is named), and the column as stripped
-    text."""
-    raw = df[col]
-    coded = _str_codes(raw)
-    miss = _missing(raw, coded)
-    _fail(df, miss, "missing concentration unit", source=source, where=where, col=col,
-          expected="a unit in every row, e.g. nM or µM")  # fmt: skip
-    text = _text_cells(raw, _unit_text, coded)
-    if isinstance(coded, tuple):  # codes of the stripped text from those of the raw spellings
-        stripped = pd.factorize(text.iloc[np.unique(coded[0], return_index=True)[1]])[0]
-        codes = stripped[coded[0]]
+        unit = f"conc_{axis}_unit"
+        factor, molar, text, keys[unit] = _unit_codes(df, unit, source, where)
+        out[unit] = _made(text)
+        _check_magnitude(df, number[f"conc_{axis}"], (factor, molar), f"conc_{axis}", source,
+                         where)  # fmt: skip
+    for col in df.columns[len(REQUIRED) :]:
+        out[col] = _own(df[col])
+    frame = pd.DataFrame(out, index=df.index, copy=False)  # nothing shared with the caller's
+    if "block_id" in keys:  # the distinct block ids: the first row of each code
+        labels = pd.Index(frame["block_id"].to_numpy()[first_rows(keys["block_id"])], dtype=object)
     else:
-        codes, _ = pd.factorize(text, sort=False)
-    _, first = np.unique(codes, return_index=True)
-    specs = [
-        concentration_unit(raw.iloc[i], source=source, field=f"{where(df.index[i])}, column {col}")
-        for i in first
-    ]
-    factor = np.array([s.factor for s in specs])[codes]
-    molar = np.array([s.molar for s in specs], dtype=bool)[codes]
-    return factor, molar, text
+        keys["block_id"], labels = pd.factorize(frame["block_id"], sort=False)
+    return CheckedTable(frame, keys, labels)
+
+
+def _made(column: pd.Series) -> object:
+    """The data of a column made here (its dtype kept: ``map`` on a categorical column gives
+    one)."""
+    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+
+
+def _own(column: pd.Series) -> object:
+    """A copy of a column's data that the checked table can hold as its own (an array, never
+    aligned on the index, whose labels may repeat)."""
+    if isinstance(column.dtype, np.dtype):
+        return column.to_numpy(copy=True)
+    return column.array.copy()
 
 
 def _check_magnitude(
@@ -533,22 +652,142 @@ def _check_magnitude(
           expected="below 1 M (molar) or 1 g/mL (mass per volume)")  # fmt: skip
 
 
+def _unit_specs(
+    df: pd.DataFrame, col: str, source: str, where: Locator
+) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Per row: the unit's factor to nM or ng/mL and whether it is molar (each distinct
+    spelling parsed once; the first row with a bad one is named), and the column as stripped
+    text."""
+    return _unit_codes(df, col, source, where)[:3]
+
+
+def _unit_codes(
+    df: pd.DataFrame, col: str, source: str, where: Locator
+) -> tuple[np.ndarray, np.ndarray, pd.Series, np.ndarray]:
+    """:func:`_unit_specs` and the ``pd.factorize`` codes of the stripped text."""
+    raw = df[col]
+    cells = _object_cells(raw)
+    miss = _missing(raw, cells)
+    _fail(df, miss, "missing concentration unit", source=source, where=where, col=col,
+          expected="a unit in every row, e.g. nM or µM")  # fmt: skip
+    coded = _str_codes(raw, cells)
+    text, codes = _text_values(raw, _unit_text, coded)
+    if codes is None:
+        codes, _ = pd.factorize(text, sort=False)
+        first = first_rows(codes)
+    else:  # first row of each stripped spelling: that of its first object
+        obj_first = coded[2]  # type: ignore[index]
+        by_text = codes[obj_first]  # spelling of each object, numbered in order of appearance
+        first = obj_first[first_rows(by_text)]
+    specs = [
+        concentration_unit(raw.iloc[i], source=source, field=f"{where(df.index[i])}, column {col}")
+        for i in first
+    ]
+    factor = np.array([s.factor for s in specs])[codes]
+    molar = np.array([s.molar for s in specs], dtype=bool)[codes]
+    return factor, molar, text, codes
+
+
 # --------------------------------------------------------------------------- units per block
 def unify_units(
     df: pd.DataFrame,
     source: str,
     first_line: int | None = None,
     pairs: tuple[tuple[str, str], ...] = (("conc_r", "conc_r_unit"), ("conc_c", "conc_c_unit")),
+    keys: dict[str, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, dict[Hashable, str]]:
     """One unit per drug and block: rows in another unit of the same kind are converted (pint
     factors) to the unit most rows of that drug in that block use; returns the table and a
-    note per converted block (for ``qc.csv``).
+    note per converted block (for ``qc.csv``). ``keys``: ``pd.factorize`` codes of
+    ``block_id`` and of the unit columns where known (:class:`CheckedTable`).
+
+    Which blocks mix spellings is found over the whole table at once (each row's spelling
+    against its block's first); a block whose spellings are all one unit (``uM`` and ``µM``)
+    takes that unit's name without a loop; only blocks that mix units are converted block by
+    block. The table is returned as it is (not copied) when no block mixes spellings.
 
     Raises
     ------
     LeptotwinError
         A block mixing molar and mass units for one drug (no molecular weight to convert).
     """
+    keys = keys or {}
+    block = keys.get("block_id")
+    if block is None:
+        block = pd.factorize(df["block_id"], sort=False)[0]
+    if (block < 0).any():  # a missing block id (pd.NA): groupby's rules
+        return _unify_units_frames(df, source, first_line, pairs)
+    where = locator(first_line)
+    out = df
+    notes: dict[Hashable, list[str]] = {}
+    n_blocks = int(block.max()) + 1 if block.size else 0
+    start = first_rows(block)
+    rows_of: list[np.ndarray] | None = None
+    for conc_col, unit_col in pairs:
+        spelled = out[unit_col]
+        code = keys.get(unit_col)
+        if code is None:
+            if _one_spelling(spelled):
+                continue
+            spelled = spelled.astype(str)
+            code = value_codes(spelled.to_numpy())
+        if code.size == 0 or int(code.max()) == 0:
+            continue  # one spelling in the whole table
+        mixed_rows = code != code[start][block]
+        if not mixed_rows.any():
+            continue
+        mixed = np.flatnonzero(np.bincount(block[mixed_rows], minlength=n_blocks))
+        distinct, first = np.unique(code, return_index=True)  # codes of a part: any numbers
+        texts = spelled.to_numpy()[first].astype(str)
+        specs = {t: concentration_unit(t) for t in texts}
+        name_of = np.zeros(int(distinct[-1]) + 1, np.intp)
+        name_of[distinct], names_u = pd.factorize(
+            np.array([specs[t].name for t in texts], dtype=object), sort=False
+        )
+        name = name_of[code]
+        # a block whose spellings all name one unit keeps its values and takes that name
+        one_name = np.bincount(block[name != name[start][block]], minlength=n_blocks)[mixed] == 0
+        if out is df:
+            out = df.copy()
+        if one_name.any():
+            in_named = np.zeros(n_blocks, bool)
+            in_named[mixed[one_name]] = True
+            rows = np.flatnonzero(in_named[block])
+            unit_at = out.columns.get_loc(unit_col)
+            out.iloc[rows, unit_at] = np.asarray(names_u, dtype=object)[name[rows]]
+        if one_name.all():
+            continue
+        if rows_of is None:
+            order = np.argsort(block, kind="stable")
+            rows_of = np.split(order, np.cumsum(np.bincount(block, minlength=n_blocks))[:-1])
+        spelled_all = pd.Series(spelled.to_numpy(), index=out.index).astype(str)
+        names_all = pd.Series(np.asarray(names_u, dtype=object)[name], index=out.index)
+        for b in mixed[~one_name]:
+            rows = rows_of[b]
+            conc, (unit, note) = _convert_block(
+                out[conc_col].iloc[rows], names_all.iloc[rows], specs, spelled_all.iloc[rows],
+                source, where, unit_col, conc_col,
+            )  # fmt: skip
+            out.iloc[rows, out.columns.get_loc(conc_col)] = conc
+            out.iloc[rows, out.columns.get_loc(unit_col)] = unit
+            if note:
+                notes.setdefault(_label(out, rows), []).append(note)
+    return out, {b: "; ".join(v) for b, v in notes.items()}
+
+
+def _label(df: pd.DataFrame, rows: np.ndarray) -> Hashable:
+    """The block id of a block's rows as a groupby names it (its first row's, boxed as an
+    Index's element)."""
+    return next(iter(pd.Index(df["block_id"].to_numpy()[rows[:1]])))
+
+
+def _unify_units_frames(
+    df: pd.DataFrame,
+    source: str,
+    first_line: int | None,
+    pairs: tuple[tuple[str, str], ...],
+) -> tuple[pd.DataFrame, dict[Hashable, str]]:
+    """:func:`unify_units` through pandas groupbys (a table with a missing block id)."""
     where = locator(first_line)
     out = df.copy()
     notes: dict[Hashable, list[str]] = {}

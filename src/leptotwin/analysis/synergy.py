@@ -53,7 +53,6 @@ Example
 
 from __future__ import annotations
 
-import ctypes
 import enum
 import functools
 import os
@@ -80,12 +79,16 @@ from leptotwin.analysis._synergy_core import (
     zip_delta,
 )
 from leptotwin.analysis._synergy_input import (
-    check_table,
+    CheckedTable,
+    check_table,  # noqa: F401 (tests reach it as synergy.check_table)
+    check_table_keys,
     check_table_nd,
     count_drugs,
+    first_rows,
     read_table,
     response_multiplier,
     unify_units,
+    value_codes,
 )
 from leptotwin.analysis._synergy_musyc import NAMES as MUSYC_NAMES
 from leptotwin.analysis._synergy_musyc import MusycFit, fit_musyc, musyc_surface
@@ -162,6 +165,27 @@ def read_synergy(path: str | os.PathLike[str]) -> pd.DataFrame:
         (1 g/mL) or more, a response beyond ±1000 %, a missing block_id, drug or unit, a unit
         that is not a concentration, or one drug given in molar and mass units in one block.
     """
+    return _read(path)[1]
+
+
+def read_checked(path: str | os.PathLike[str]) -> pd.DataFrame | CheckedTable:
+    """:func:`read_synergy` for the command line: the checked table (a :class:`CheckedTable`
+    holding its codes, the units of each drug and block unified, the notes for ``qc``) that
+    :func:`synergy_scores` and the chunks of ``leptotwin synergy`` take without checking it
+    again (issue 14 item 4: the table was checked three times on that path); ``frame`` is
+    :func:`read_synergy`'s table. A table of three or more drugs comes back as
+    :func:`read_synergy` returns it.
+
+    Raises
+    ------
+    LeptotwinError
+        See :func:`read_synergy`.
+    """
+    return _read(path)[0]
+
+
+def _read(path: str | os.PathLike[str]) -> tuple[pd.DataFrame | CheckedTable, pd.DataFrame]:
+    """:func:`read_checked`'s table and :func:`read_synergy`'s."""
     path = Path(path)
     raw, first_line = read_table(path)
     ndrug = count_drugs(raw)
@@ -169,10 +193,15 @@ def read_synergy(path: str | os.PathLike[str]) -> pd.DataFrame:
         checked = check_table_nd(raw, ndrug, str(path), first_line)
         pairs = tuple((f"conc{k}", f"conc_unit{k}") for k in range(1, ndrug + 1))
         unify_units(checked, str(path), first_line, pairs)
-        return checked.reset_index(drop=True)
-    checked = check_table(raw, str(path), first_line)
-    unify_units(checked, str(path), first_line)  # refuses unconvertible mixtures early
-    return checked.reset_index(drop=True)
+        checked = checked.reset_index(drop=True)
+        return checked, checked
+    table = check_table_keys(raw, str(path), first_line)
+    # refuses unconvertible mixtures early; the table as checked stays read_synergy's
+    unified, notes = unify_units(table.frame, str(path), first_line, keys=table.keys)
+    rows = pd.RangeIndex(len(unified))
+    for frame in {id(f): f for f in (table.frame, unified)}.values():
+        frame.index = rows  # both are this function's own frames (no copy)
+    return CheckedTable(unified, table.keys, table.labels, notes), table.frame
 
 
 @dataclass
@@ -214,7 +243,11 @@ def _dense(cells: int, rows: int) -> bool:
 
 
 def _validate(
-    df: pd.DataFrame, notes: dict[Any, str] | None = None, response: Array | None = None
+    df: pd.DataFrame,
+    notes: dict[Any, str] | None = None,
+    response: Array | None = None,
+    keys: dict[str, NDArray[np.intp]] | None = None,
+    labels: pd.Index | None = None,
 ) -> tuple[pd.DataFrame, list[_Group]]:
     """Per-block QC table (``notes`` per block_id: unit conversions) and the valid blocks
     packed into groups of equal shape; ``response``: each row's response (None: ``df``'s).
@@ -228,12 +261,18 @@ def _validate(
     names compared through ``pd.factorize``'s codes (:func:`_codes`). A table with a missing
     block_id, drug name or unit (pd.NA passes :func:`check_table`) goes through
     :func:`_validate_frames`, whose groupby rules for missing keys and ``first`` values it
-    keeps."""
-    codes, labels = pd.factorize(df["block_id"], sort=False)
-    drug_r = _codes(df["drug_row"])  # missing -> -1 (pd.isna's values)
-    drug_c = _codes(df["drug_col"])
-    keys = (codes, drug_r, drug_c, *(_codes(df[c]) for c in _FIRST[2:]))
-    if any((k < 0).any() for k in keys):
+    keeps. ``keys`` and ``labels``: the codes (``pd.factorize``'s) of the key columns and the
+    distinct block ids where known (:class:`CheckedTable`), else computed here."""
+    known = keys or {}
+    if "block_id" in known and labels is not None:
+        codes = known["block_id"]
+    else:
+        codes, labels = pd.factorize(df["block_id"], sort=False)
+    drug_r, drug_c, *units = (
+        known[c] if c in known else _codes(df[c])  # missing -> -1 (pd.isna's values)
+        for c in _FIRST
+    )
+    if any((k < 0).any() for k in (codes, drug_r, drug_c, *units)):
         return _validate_frames(df if response is None else df.assign(response=response), notes)
     n_blocks = len(labels)
     conc_r = df["conc_r"].to_numpy(float)
@@ -316,34 +355,14 @@ def _validate(
 
 
 def _codes(column: pd.Series) -> NDArray[np.intp]:
-    """``pd.factorize(column, sort=False)[0]`` (missing values -1).
-
-    An object column is factorized by its objects' addresses first, then the few distinct
-    objects by value: the same codes (equal values under one code, numbered in order of first
-    appearance, missing -1), without hashing and comparing a string per row (``check_table``
-    leaves one object per distinct name or unit; at 10^4 blocks the per-row way cost 20-30 ms
-    a column)."""
-    values = column.to_numpy()
-    if values.dtype != object or values.size < 4096:
-        return pd.factorize(values, sort=False)[0]
-    values = np.ascontiguousarray(values)
-    # the addresses of the objects (read, never dereferenced; ``values`` holds the objects)
-    address = np.ctypeslib.as_array(
-        (ctypes.c_ssize_t * values.size).from_address(values.ctypes.data)
-    ).copy()
-    by_object = pd.factorize(address, sort=False)[0]
-    by_value = pd.factorize(values[_first_rows(by_object)], sort=False)[0]
-    return by_value[by_object]
+    """``pd.factorize(column, sort=False)[0]`` (missing values -1), an object column through
+    its objects' identity first (:func:`value_codes`): the same codes without hashing and
+    comparing a string per row (``check_table`` leaves one object per distinct name or unit;
+    at 10^4 blocks the per-row way cost 20-30 ms a column)."""
+    return value_codes(column.to_numpy())
 
 
-def _first_rows(codes: NDArray[np.intp]) -> NDArray[np.intp]:
-    """Row of each block's first appearance (``codes`` from ``pd.factorize(sort=False)``: a new
-    block is numbered one above the highest so far)."""
-    new = np.empty(codes.size, bool)
-    new[:1] = True
-    top = np.maximum.accumulate(codes)
-    new[1:] = top[1:] > top[:-1]
-    return np.flatnonzero(new)
+_first_rows = first_rows
 
 
 def _distinct(codes: NDArray[np.intp], n_blocks: int, *keys: NDArray[np.intp]) -> NDArray[np.intp]:
@@ -784,10 +803,13 @@ def synergy_scores(
             zip_variant=zip_variant, alpha=alpha, strict=strict, response_unit=response_unit,
             source=source, sensitivity=sensitivity, n_boot=n_boot,
         )  # fmt: skip
-    df = check_table(df, source)
-    df, notes = unify_units(df, source)
+    table = df if isinstance(df, CheckedTable) else check_table_keys(df, source)
+    if table.notes is None:
+        df, notes = unify_units(table.frame, source, keys=table.keys)
+    else:  # checked and unified already (read_checked)
+        df, notes = table.frame, table.notes
     response, response_unit = _inhibition(df, response_unit, top, scale, source)
-    qc, groups = _validate(df, notes, response)
+    qc, groups = _validate(df, notes, response, table.keys, table.labels)
     _check_scale(df, qc, scale, scale_given, top, response)
     bad = qc[qc["status"] != BlockStatus.OK]
     if strict and len(bad):

@@ -30,7 +30,8 @@ from matplotlib.figure import Figure
 from leptotwin._fileio import prepare_out_dir, write_table
 from leptotwin.analysis._synergy_input import (
     RESPONSE_UNITS,
-    check_table,
+    CheckedTable,
+    check_table_keys,
     check_table_nd,
     count_drugs,
     response_multiplier,
@@ -40,7 +41,7 @@ from leptotwin.analysis.synergy import (
     SynergyResult,
     plot_synergy_heatmap,
     plot_synergy_surface,
-    read_synergy,
+    read_checked,
     synergy_scores,
 )
 from leptotwin.errors import LeptotwinError
@@ -147,7 +148,7 @@ def block_figures(
 
 
 def _score_chunk(
-    data: pd.DataFrame,
+    data: pd.DataFrame | CheckedTable,
     index: int,
     *,
     methods: list[str],
@@ -158,13 +159,13 @@ def _score_chunk(
     source: str,
 ) -> SynergyResult:
     rng = np.random.default_rng([seed, index])  # the chunk's own bootstrap stream
+    two = isinstance(data, CheckedTable) or count_drugs(data) < 3
     return synergy_scores(data, methods=methods, scale=scale, rng=rng, zip_variant=zip_variant,
-                          response_unit=response_unit, source=source,
-                          sensitivity=count_drugs(data) < 3)  # fmt: skip
+                          response_unit=response_unit, source=source, sensitivity=two)  # fmt: skip
 
 
 def score_in_chunks(
-    data: pd.DataFrame,
+    data: pd.DataFrame | CheckedTable,
     methods: list[str],
     *,
     scale: str | None = None,
@@ -184,12 +185,29 @@ def score_in_chunks(
     bit-identical to a run here with the same seed and chunk size (tested). ``on_chunk(done,
     total)`` is called as chunks finish (for a progress bar). The response unit is decided on
     the whole table (fractions read as % are refused here, never in one chunk only).
+
+    The table is checked once, here (``data`` from :func:`read_checked`: not again), and each
+    chunk handed on as checked (two drugs: a :class:`CheckedTable` with its codes; the units
+    of each drug and block are unified in the chunk unless ``read_checked`` did it).
     """
     tick = on_chunk or (lambda _done, _total: None)
-    ndrug = count_drugs(data)
-    data = check_table(data, source) if ndrug < 3 else check_table_nd(data, ndrug, source)
-    unit, _ = response_multiplier(data["response"].to_numpy(), response_unit, 100.0, source)
-    chunks, _ = whole_group_chunks(data, "block_id", chunk_blocks, option="--chunk-blocks")
+    if isinstance(data, CheckedTable):
+        frame = data.frame
+    elif count_drugs(data) < 3:
+        data = check_table_keys(data, source)
+        frame = data.frame
+    else:
+        frame = data = check_table_nd(data, count_drugs(data), source)
+    unit, _ = response_multiplier(frame["response"].to_numpy(), response_unit, 100.0, source)
+    chunks: Sequence[pd.DataFrame | CheckedTable]
+    if isinstance(data, CheckedTable):
+        if chunk_blocks < 1:  # as whole_group_chunks says it
+            raise LeptotwinError(
+                "chunk size must be >= 1", source="--chunk-blocks", value=chunk_blocks
+            )
+        chunks = data.chunks(chunk_blocks)  # the groups whole_group_chunks cuts (tested)
+    else:
+        chunks, _ = whole_group_chunks(data, "block_id", chunk_blocks, option="--chunk-blocks")
     kw = {"methods": methods, "scale": scale, "seed": seed, "zip_variant": zip_variant,
           "response_unit": unit, "source": source}  # fmt: skip
     tick(0, len(chunks))
@@ -335,8 +353,8 @@ def run_synergy_job(
             value=response_unit,
             expected=" or ".join(RESPONSE_UNITS),
         )
-    data = read_synergy(path)
-    say(f"read {len(data)} rows")
+    data = read_checked(path)  # checked once: the chunks are not checked again
+    say(f"read {len(data.frame if isinstance(data, CheckedTable) else data)} rows")
     # always in chunks of whole blocks (here or on Dask): the same seed and chunk size give the
     # same numbers, bit for bit, wherever the chunks run
     result = score_in_chunks(

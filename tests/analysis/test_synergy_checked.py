@@ -1,0 +1,171 @@
+"""The synergy input checked once, over the whole table (issue 14 item 4): ``check_table_keys``
+codes the key columns as it checks them, ``unify_units`` finds the blocks that mix spellings
+with array code and converts only those, the codes give :func:`_validate` what it computed
+itself, and the command line checks the file once and hands its chunks on as checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leptotwin.analysis import _synergy_input as inp
+from leptotwin.analysis import synergy as syn
+from leptotwin.analysis._synergy_musyc import simulate_blocks
+from leptotwin.errors import LeptotwinError
+from leptotwin.study import synergy_job as job
+from leptotwin.study.distributed import whole_group_chunks
+
+CONC = np.r_[0, np.logspace(-1, 1, 4)]
+_PAIRS = (("conc_r", "conc_r_unit"), ("conc_c", "conc_c_unit"))
+
+
+def _blocks(n: int, seed: int = 0) -> pd.DataFrame:
+    return simulate_blocks(n, rng=np.random.default_rng(seed), conc=CONC)
+
+
+def _text_ids(df: pd.DataFrame) -> pd.DataFrame:
+    """Block ids and drug names as text with stray spaces (new objects per row)."""
+    return df.assign(
+        block_id=[f" b{k:02d} "[: 5 + k % 2] for k in df["block_id"]],
+        drug_row=[" A"[k % 2 :] + "" for k in range(len(df))],
+    )
+
+
+def _mixed_units(seed: int) -> pd.DataFrame:
+    """Spellings of one unit (uM, µM, μM) and convertible mixtures (nM, pM) among the blocks."""
+    rng = np.random.default_rng(seed)
+    df = _blocks(12, seed)
+    spell = np.array(["uM", "µM", "μM", " uM"], dtype=object)
+    spelled = (df["block_id"] % 3 == 0).to_numpy()
+    df["conc_r_unit"] = np.where(spelled, spell[rng.integers(0, 4, len(df))], "uM").astype(object)
+    nano = (df["block_id"] % 4 == 1).to_numpy() & (rng.random(len(df)) < 0.4)
+    df.loc[nano, "conc_c"] = df.loc[nano, "conc_c"] * 1000
+    df.loc[nano, "conc_c_unit"] = "nM"
+    pico = (df["block_id"] == 10).to_numpy() & (df.index % 3 == 0)
+    df.loc[pico, "conc_r"] = df.loc[pico, "conc_r"] * 1e6
+    df.loc[pico, "conc_r_unit"] = "pM"
+    return df.sample(frac=1.0, random_state=seed)
+
+
+_TABLES = {
+    "simulated": lambda: _blocks(6),
+    "text ids": lambda: _text_ids(_blocks(6)),
+    "mixed units": lambda: _mixed_units(1),
+    "mixed objects": lambda: _blocks(4).assign(
+        block_id=lambda d: np.where(d.index % 2, d["block_id"], d["block_id"].astype(str))
+    ),
+    "repeated labels": lambda: _blocks(4).set_axis([0] * 4 * 25, axis=0),
+}
+
+
+@pytest.mark.parametrize("name", list(_TABLES))
+def test_keys_are_the_factorize_codes_and_nothing_is_shared(name):
+    df = _TABLES[name]()
+    before = df.copy()
+    table = inp.check_table_keys(df, "t")
+    frame = table.frame
+    pd.testing.assert_frame_equal(inp.check_table(df, "t"), frame, check_exact=True)
+    codes, labels = pd.factorize(frame["block_id"], sort=False)
+    np.testing.assert_array_equal(table.keys["block_id"], codes, strict=True)
+    pd.testing.assert_index_equal(table.labels, labels, exact=True)
+    for col in ("drug_row", "drug_col", "conc_r_unit", "conc_c_unit"):
+        if col in table.keys:
+            np.testing.assert_array_equal(table.keys[col], pd.factorize(frame[col])[0])
+    for col in frame.columns:  # the checked table holds its own data
+        assert not np.shares_memory(frame[col].to_numpy(), df[col].to_numpy()), col
+    for col in frame.columns:  # written in place where a column's array is a view
+        values = frame[col].to_numpy()
+        values[:] = -1.0 if values.dtype.kind == "f" else values[::-1]
+    pd.testing.assert_frame_equal(df, before)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_unify_units_equals_the_groupby_version(seed):
+    df = inp.check_table(_mixed_units(seed), "t", 2)
+    for keys in (None, inp.check_table_keys(_mixed_units(seed), "t", 2).keys):
+        got, notes = inp.unify_units(df, "t", 2, keys=keys)
+        want, want_notes = inp._unify_units_frames(df, "t", 2, _PAIRS)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert notes == want_notes and notes
+        assert set(got.loc[got["block_id"] % 3 == 0, "conc_r_unit"]) == {"µM"}  # one name
+    same, none = inp.unify_units(inp.check_table(_blocks(3), "t"), "t")
+    assert none == {} and same["conc_r_unit"].eq("uM").all()
+
+
+def test_a_molar_and_mass_mixture_is_named_as_before():
+    df = _mixed_units(4)
+    for block in (7, 5):  # the first block in table order is named
+        rows = np.flatnonzero((df["block_id"] == block).to_numpy())[[2, 4]]
+        df.iloc[rows, df.columns.get_loc("conc_c_unit")] = "ng/mL"
+    checked = inp.check_table(df, "t", 2)
+    errors = []
+    for unify in (
+        lambda: inp.unify_units(checked, "t", 2),
+        lambda: inp._unify_units_frames(checked, "t", 2, _PAIRS),
+    ):
+        with pytest.raises(LeptotwinError) as e:
+            unify()
+        errors.append((str(e.value), e.value.field, e.value.value))
+    assert (
+        errors[0] == errors[1] and "cannot be converted without a molecular weight" in errors[0][0]
+    )
+
+
+@pytest.mark.parametrize("name", ["simulated", "text ids", "mixed units", "mixed objects"])
+def test_validation_from_the_keys_equals_its_own(name):
+    table = inp.check_table_keys(_TABLES[name](), "t")
+    frame, notes = inp.unify_units(table.frame, "t", keys=table.keys)
+    qc, groups = syn._validate(frame, notes, None, table.keys, table.labels)
+    qc_ref, groups_ref = syn._validate(frame, notes)
+    pd.testing.assert_frame_equal(qc, qc_ref, check_exact=True)
+    for g, ref in zip(groups, groups_ref, strict=True):
+        pd.testing.assert_index_equal(g.blocks, ref.blocks, exact=True)
+        np.testing.assert_array_equal(g.reps, ref.reps, strict=True)
+
+
+@pytest.mark.parametrize("name", ["simulated", "text ids", "mixed objects"])
+@pytest.mark.parametrize("size", [1, 2, 4, 100])
+def test_checked_chunks_are_the_chunks_of_whole_group_chunks(name, size):
+    table = inp.check_table_keys(_TABLES[name](), "t")
+    want, _ = whole_group_chunks(table.frame, "block_id", size, option="--chunk-blocks")
+    got = table.chunks(size)
+    assert len(got) == len(want)
+    for part, ref in zip(got, want, strict=True):
+        pd.testing.assert_frame_equal(part.frame, ref, check_exact=True)
+        codes, labels = pd.factorize(ref["block_id"], sort=False)
+        np.testing.assert_array_equal(part.keys["block_id"], codes, strict=True)
+        pd.testing.assert_index_equal(part.labels, labels, exact=True)
+
+
+def test_the_command_line_checks_the_file_once(tmp_path, monkeypatch):
+    """Read and checked once (``read_checked``), then scored in chunks without a check: the
+    same tables as the chunks of a DataFrame checked in each chunk as before."""
+    path = tmp_path / "blocks.csv"
+    _mixed_units(5).to_csv(path, index=False)
+    calls = []
+
+    def counted(*args, **kw):
+        calls.append(args[1])
+        return inp.check_table_keys(*args, **kw)
+
+    monkeypatch.setattr(syn, "check_table_keys", counted)
+    monkeypatch.setattr(job, "check_table_keys", counted)
+    kw = {"scale": "viability", "chunk_blocks": 5, "source": str(path)}
+    once = job.score_in_chunks(syn.read_checked(path), ["Bliss", "HSA"], **kw)
+    assert calls == [str(path)]
+    table = syn.read_synergy(path)
+    calls.clear()
+    again = job.score_in_chunks(table, ["Bliss", "HSA"], **kw)
+    assert len(calls) == 1  # a DataFrame: checked once in score_in_chunks, not in the chunks
+    plain = [
+        syn.synergy_scores(c, ["Bliss", "HSA"], scale="viability", source=str(path))
+        for c in whole_group_chunks(table, "block_id", 5, option="-")[0]
+    ]
+    for name in ("per_dose", "per_block", "qc"):
+        want = pd.concat([getattr(p, name) for p in plain], ignore_index=True)
+        pd.testing.assert_frame_equal(getattr(once, name), want, check_exact=True)
+        pd.testing.assert_frame_equal(getattr(again, name), want, check_exact=True)
+    assert once.qc["note"].str.contains("converted").any()
+    with pytest.raises(LeptotwinError, match="chunk size must be >= 1"):
+        job.score_in_chunks(syn.read_checked(path), ["Bliss"], **{**kw, "chunk_blocks": 0})
