@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from leptotwin._fileio import write_table
 from leptotwin.analysis import _synergy_input as inp
 from leptotwin.analysis import synergy as syn
 from leptotwin.analysis._synergy_musyc import simulate_blocks
@@ -169,3 +170,30 @@ def test_the_command_line_checks_the_file_once(tmp_path, monkeypatch):
     assert once.qc["note"].str.contains("converted").any()
     with pytest.raises(LeptotwinError, match="chunk size must be >= 1"):
         job.score_in_chunks(syn.read_checked(path), ["Bliss"], **{**kw, "chunk_blocks": 0})
+
+
+def test_repeated_columns_as_categories_write_the_bytes_of_to_csv(tmp_path):
+    """``per_dose``'s repeated columns go to the CSV writer as categories of their text: the
+    same bytes as ``to_csv`` (-0.0 apart from 0.0, exponents, inf, NaN empty, quoted text)."""
+    rng = np.random.default_rng(0)
+    n = 4096
+    doses = [0.0, -0.0, 1e-5, 0.1, 1e16, 2.5e-7, np.inf, np.nan, 100.0, 1 / 3, 123456.789]
+    frame = pd.DataFrame(
+        {
+            "block_id": np.repeat([f"b{k}" for k in range(64)], 64).astype(object),
+            "drug": np.where(rng.random(n) < 0.5, "A, quoted", 'say "x"').astype(object),
+            "conc": rng.choice(doses, n),
+            "score": rng.normal(size=n),
+            "lower": np.nan,
+            "count": rng.integers(0, 3, n),
+        }
+    )
+    frame.loc[::7, "score"] = np.nan
+    coded = job.repeated_as_text(frame)
+    kinds = {c: isinstance(t, pd.CategoricalDtype) for c, t in coded.dtypes.items()}
+    assert kinds == {"block_id": True, "drug": True, "conc": True, "score": False,
+                     "lower": True, "count": False}  # fmt: skip
+    path = write_table(tmp_path / "t.csv", coded)
+    assert path.read_bytes() == frame.to_csv(index=False).encode()
+    missing = frame.assign(drug=frame["drug"].where(frame.index % 5 > 0, None))
+    assert missing["drug"].dtype == object and job.repeated_as_text(missing)["drug"].dtype == object

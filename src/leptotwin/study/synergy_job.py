@@ -34,7 +34,9 @@ from leptotwin.analysis._synergy_input import (
     check_table_keys,
     check_table_nd,
     count_drugs,
+    first_rows,
     response_multiplier,
+    value_codes,
 )
 from leptotwin.analysis.synergy import (
     METHODS,
@@ -145,6 +147,65 @@ def block_figures(
             plot_synergy_heatmap(result, block, m, ax=fig.add_subplot(1, 2, 1))
             plot_synergy_surface(result, block, m, ax=fig.add_subplot(1, 2, 2, projection="3d"))
             yield f"{block}_{m}", fig
+
+
+def repeated_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each column that repeats a few values (block ids, drug names, units,
+    methods and doses of ``per_dose``; NaN bounds without replicates) as a categorical of the
+    text ``to_csv`` writes for them, so that the CSV writer formats each distinct value once
+    and takes the rest (issue 14 item 4: ``per_dose`` is 64 rows per block and method).
+
+    Text columns: each distinct ``str`` (by value) is a category; floats: each distinct bit
+    pattern is one, as ``repr`` writes it (``to_csv``'s digits; -0.0 keeps its sign), NaN the
+    missing value (an empty field). Columns with more than one distinct value in
+    :data:`_REPEATS` rows, missing text or other types are left as they are: the file holds
+    the same bytes (tested against ``to_csv``)."""
+    out = {}
+    for name, column in frame.items():
+        values = column.to_numpy()
+        coded = None
+        if not _repeats(values[:_SAMPLE]):
+            pass  # many distinct values (scores): as they are
+        elif values.dtype == object:
+            codes = value_codes(values)
+            if not (codes < 0).any():
+                texts = values[first_rows(codes)]
+                if all(isinstance(t, str) for t in texts):
+                    coded = codes, texts
+        elif values.dtype == np.float64:
+            number = ~np.isnan(values)
+            codes = np.full(values.size, -1, np.intp)
+            codes[number], bits = pd.factorize(values[number].view(np.int64), sort=False)
+            if len(bits) * _REPEATS <= len(values):
+                texts = np.array([repr(x) for x in bits.view(np.float64).tolist()], object)
+                coded = codes, texts
+        if coded is None or len(coded[1]) * _REPEATS > len(values):
+            out[name] = column
+            continue
+        categories = pd.Index(coded[1], dtype=object)
+        out[name] = pd.Series(
+            pd.Categorical.from_codes(coded[0], categories=categories),
+            index=frame.index,
+            name=name,
+        )
+    return pd.DataFrame(out, index=frame.index, copy=False)
+
+
+#: A column of ``per_dose`` is written through categories when each distinct value repeats this
+#: often on average (so formatting the distinct values once is worth the coding), judged first
+#: on its first ``_SAMPLE`` rows (a column of scores is not coded at all).
+_REPEATS = 8
+_SAMPLE = 1 << 16
+
+
+def _repeats(values: np.ndarray) -> bool:
+    """Whether ``values`` (object or float64, not empty) repeat :data:`_REPEATS` times each on
+    average (NaN not counted)."""
+    if not len(values) or values.dtype not in (np.dtype(object), np.dtype(np.float64)):
+        return False
+    if values.dtype == object:
+        return len(pd.unique(values)) * _REPEATS <= len(values)
+    return len(pd.unique(values[~np.isnan(values)])) * _REPEATS <= len(values)
 
 
 def _score_chunk(
@@ -384,7 +445,7 @@ def run_synergy_job(
     out = prepare_out_dir(out_dir, force=force)
     many = int(result.settings.get("n_drugs", 2)) >= 3
     paths = {
-        "per_dose": write_table(out / "per_dose.csv", result.per_dose),
+        "per_dose": write_table(out / "per_dose.csv", repeated_as_text(result.per_dose)),
         "per_block": write_table(out / "per_block.csv", result.per_block),
         "qc": write_table(out / "qc.csv", result.qc),
         "monotherapy": write_table(out / "monotherapy.csv", result.monotherapy),
