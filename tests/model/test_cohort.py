@@ -152,3 +152,37 @@ def test_cancel_stops_inside_the_time_loop_and_never_changes_results():
     watched = _run(arms, dt_h=1.0, seed=2, cancelled=lambda: False)
     for a, b in ((plain.observations, watched.observations), (plain.survival, watched.survival)):
         assert a.equals(b)
+
+
+def test_refining_the_hours_after_each_dose_cuts_the_step_error():
+    """Deterministic combination arms at a 1 h step against a 1/8 h reference: refining the 4 h
+    after every dose to 15 min brings the burden within 0.5 % (unrefined it is off by more,
+    where Simpson's rule meets the absorption peak), and refining nothing changes nothing."""
+    arms = [
+        Arm("alec+erl", {"alectinib": ALEC, "erlotinib": ERL}),
+        Arm("alec+osi", {"alectinib": ALEC, "osimertinib": OSI}),
+    ]
+    ref = _run(arms, dt_h=1 / 8, stochastic=False).observations["total_cells"].to_numpy()
+
+    def error(**kw) -> float:
+        got = _run(arms, dt_h=1.0, stochastic=False, **kw).observations["total_cells"].to_numpy()
+        ok = np.isfinite(got) & np.isfinite(ref)
+        return float(np.max(np.abs(got[ok] / ref[ok] - 1.0)))
+
+    plain, refined = error(), error(refine_after_dose_h=4.0)
+    assert refined <= 0.005 < plain
+    assert error(refine_after_dose_h=0.0) == plain
+
+
+def test_refined_grid_steps_finely_after_doses_only():
+    from leptotwin.model.cohort import _refined_grid
+
+    grid = _refined_grid(48.0, 1.0, np.array([2.5, 26.0, 60.0]), 2.0, 0.5)
+    steps = np.diff(grid, prepend=0.0)
+    assert grid[-1] == 48.0 and np.all(steps > 0) and steps.max() <= 1.0
+    assert {2.5, 3.0, 3.5, 4.0, 4.5, 26.0, 26.5, 27.0, 27.5, 28.0} <= set(grid.tolist())
+    assert np.all(steps[(grid > 5.0) & (grid <= 26.0)] == 1.0)  # coarse between doses
+    with pytest.raises(LeptotwinError, match="refined step"):
+        _run([Arm("a", {"alectinib": ALEC})], refine_after_dose_h=2.0, refine_dt_h=2.0)
+    with pytest.raises(LeptotwinError, match="refined hours"):
+        _run([Arm("a", {"alectinib": ALEC})], refine_after_dose_h=-1.0)
