@@ -59,7 +59,7 @@ from leptotwin.catalog.priors import prior_distribution
 from leptotwin.errors import LeptotwinError
 from leptotwin.interop.sbml import check_sbml, export_sbml
 from leptotwin.model.cohort import Arm, simulate_lmc
-from leptotwin.model.pk import Metabolite, PKStream, draw_subjects
+from leptotwin.model.pk import Metabolite, PKStream, draw_subjects, log_concentration
 from leptotwin.model.regimen import Regimen, _shifted, doses_by_route
 from leptotwin.model.tumor import TumorParameters
 
@@ -548,6 +548,7 @@ def engine_simulation(
     cat = (catalog or load_catalog()).with_values(dict(values or {}))
     meas = exp.measurements.copy()
     sim = np.full(len(meas), np.nan)
+    log_sim = np.full(len(meas), np.nan)
     tp = _typical_tumor(cat, exp.species)
     bli = meas["observable"] == "total_flux"
     if bli.any():
@@ -586,6 +587,7 @@ def engine_simulation(
             zip(meas["arm"].to_numpy()[idx], meas["time_h"].to_numpy()[idx] / 24.0, strict=True)
         )
         sim[idx] = np.exp(log_cells.loc[keys].to_numpy()) * flux + background
+        log_sim[idx] = np.log(sim[idx])
     t0 = tp.treatment_start_d * 24.0
     for oid, o in exp.observables.items():
         if o.kind == "bli":
@@ -596,17 +598,33 @@ def engine_simulation(
             )
             if rows.size == 0:
                 continue
-            conc = _pk_at(arm, o.drug or "", o.kind, meas["time_h"].to_numpy()[rows], cat, exp, t0)
+            t_rows = meas["time_h"].to_numpy()[rows]
+            conc = _pk_at(arm, o.drug or "", o.kind, t_rows, cat, exp, t0)
+            log_conc = _pk_at(arm, o.drug or "", o.kind, t_rows, cat, exp, t0, log=True)
             if o.unit == "ng/mL":
                 conc = conc * _mw(cat, o.drug or "", exp.species) / 1000.0
+                log_conc = log_conc + math.log(_mw(cat, o.drug or "", exp.species) / 1000.0)
             sim[rows] = conc
+            log_sim[rows] = log_conc
     meas["simulation"] = sim
+    meas["log_simulation"] = log_sim
     return meas
 
 
 def _pk_at(
-    arm: Arm, drug: str, matrix: str, t_h: np.ndarray, cat: Catalog, exp: Experiment, t0: float
+    arm: Arm,
+    drug: str,
+    matrix: str,
+    t_h: np.ndarray,
+    cat: Catalog,
+    exp: Experiment,
+    t0: float,
+    *,
+    log: bool = False,
 ) -> np.ndarray:
+    """The typical mouse's concentration (nM) of ``drug`` in ``matrix`` at ``t_h``; with
+    ``log`` its natural log, finite where the closed form cancels
+    (:func:`~leptotwin.model.pk.log_concentration`)."""
     parent, met = drug, None
     if drug not in arm.regimens:
         parent = next(d for d in arm.regimens if drug in dict(cat.metabolites_of(d, exp.species)))
@@ -614,6 +632,8 @@ def _pk_at(
         met = Metabolite(cat.pk_parameters(drug, exp.species), fraction, catalog=cat)
     subj = draw_subjects(cat.pk_parameters(parent, exp.species), 1, iiv=False, catalog=cat)
     regs = _shifted(tuple(arm.regimens[parent]), t0)  # type: ignore[arg-type]
+    if log:
+        return log_concentration(subj, regs, t_h, output=matrix, metabolite=met)[0]
     order = np.argsort(t_h, kind="stable")
     stream = PKStream(
         subj, regs, horizon_h=float(t_h.max()) + 1.0, metabolite=met, outputs=(matrix,)
@@ -648,14 +668,21 @@ def engine_nll(
 
 def simulation_nll(exp: Experiment, sim: pd.DataFrame) -> float:
     """PEtab's negative log-likelihood of ``sim`` (:func:`engine_simulation`'s table: the
-    columns ``observable``, ``value`` and ``simulation``) under the experiment's noise model."""
+    columns ``observable``, ``value`` and ``simulation``) under the experiment's noise model.
+
+    Log-normal rows take ln h from the column ``log_simulation`` where the table has it
+    (:func:`engine_simulation` writes it: for PK the closed form's ln C computed in log space
+    where the closed form cancels, so a high clearance gives a large finite NLL rather than
+    +inf), else ``ln`` of ``simulation``."""
     y, h = sim["value"].to_numpy(float), sim["simulation"].to_numpy(float)
+    with np.errstate(divide="ignore"):
+        log_h = sim["log_simulation"].to_numpy(float) if "log_simulation" in sim else np.log(h)
     total = 0.0
     for oid, o in exp.observables.items():
         k = (sim["observable"] == oid).to_numpy()
         s = o.sigma
         if o.noise == "lognormal":
-            r = (np.log(y[k]) - np.log(h[k])) / s
+            r = (np.log(y[k]) - log_h[k]) / s
             total += float(np.sum(0.5 * np.log(2 * np.pi * s**2 * y[k] ** 2) + 0.5 * r**2))
         else:
             r = (y[k] - h[k]) / s
