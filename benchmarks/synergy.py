@@ -17,7 +17,8 @@ Bliss alone and HSA alone (issue 14 item 4) are timed at 10^2, 10^3 and 10^4 blo
 the grouping into blocks not timed), ours and the package's interleaved, ``--repeats`` times
 (default 5): medians and the ratio package / ours. Ours is the whole call (long table in:
 input checks, unit check, packing, scores, tables out); the share of the input checks
-(``check_table`` and ``unify_units``, timed interleaved too) is printed beside it.
+(``check_table_keys`` and ``unify_units`` as ``synergy_scores`` runs them, timed interleaved
+too) is printed beside it.
 
 The command line is timed too, as a user runs it (issue 14): ``leptotwin synergy --scale
 viability`` in its own process on the same blocks written as a CSV, with its default outputs
@@ -47,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from _cli import machine, time_cli  # benchmarks/_cli.py (its folder is on sys.path)
-from leptotwin.analysis._synergy_input import check_table, unify_units
+from leptotwin.analysis._synergy_input import check_table_keys, unify_units
 from leptotwin.analysis._synergy_musyc import simulate_blocks
 from leptotwin.analysis.synergy import synergy_scores
 
@@ -161,7 +162,7 @@ def _seconds(fn: object) -> float:
 def bliss_hsa_sizes(sizes: list[int], repeats: int, rng: np.random.Generator) -> None:
     """Bliss alone and HSA alone: ours (the whole call) against the package's loop over every
     block, interleaved, ``repeats`` times per size; medians, ratio package / ours, and the
-    share of our time spent in the input checks (``check_table`` + ``unify_units``)."""
+    share of our time spent in the input checks (``check_table_keys`` + ``unify_units``)."""
     try:
         classes = dict(zip(("Bliss", "HSA"), _package("Bliss", "HSA"), strict=True))
     except ImportError as exc:
@@ -184,8 +185,9 @@ def bliss_hsa_sizes(sizes: list[int], repeats: int, rng: np.random.Generator) ->
                 for d1, d2, e in blocks:
                     cls().fit(d1, d2, e)
 
-        def checks(df: pd.DataFrame = df) -> None:
-            unify_units(check_table(df, "bench"), "bench")
+        def checks(df: pd.DataFrame = df) -> None:  # what synergy_scores runs on a DataFrame
+            table = check_table_keys(df, "bench")
+            unify_units(table.frame, "bench", keys=table.keys)
 
         synergy_scores(df.head(64 * 4), methods=["Bliss"], scale="viability")  # warm
         times: dict[str, list[float]] = {}

@@ -910,7 +910,8 @@ def response_multiplier(
         return "fraction", 100.0
     if response_unit is None and top == 100.0:
         finite = np.abs(response[np.isfinite(response)])
-        if finite.size and np.median(finite) <= FRACTION_MEDIAN and finite.max() <= FRACTION_MAX:
+        # the largest first: a median (a partition of every response) only for small values
+        if finite.size and finite.max() <= FRACTION_MAX and np.median(finite) <= FRACTION_MEDIAN:
             raise LeptotwinError(
                 f"the responses look like fractions (0-1), not %: median |response| "
                 f"{np.median(finite):.3g}, largest {finite.max():.3g}",
