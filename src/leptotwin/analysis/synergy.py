@@ -334,8 +334,9 @@ def _validate(
         blocks = good if shapes.size == 1 else good[shape_key == key]
         r, c = int(nr[blocks[0]]), int(nc[blocks[0]])
         pos[blocks] = np.arange(len(blocks))
-        if shapes.size == 1:
-            b, i, j, k, vals = pos[b_all], i_all, j_all, k_all, resp
+        if shapes.size == 1:  # every block ok: its position is its code
+            b = b_all if every else pos[b_all]
+            i, j, k, vals = i_all, j_all, k_all, resp
             cr, cc = r_all, c_all
         else:
             in_group = np.zeros(n_blocks, bool)
@@ -401,6 +402,14 @@ def _dense_rank(
     n_uniq = len(uniq)
     if 0 < n_uniq and _dense(n_blocks * n_uniq, value.size):
         found = uniq_code >= 0
+        if found.all():  # no NaN: one flat index per row into the table, no masks
+            flat = block * n_uniq + uniq_code
+            seen = np.zeros(n_blocks * n_uniq, bool)
+            seen[flat] = True
+            below = np.cumsum(seen.reshape(n_blocks, n_uniq), axis=1)
+            rank = below.ravel()[flat]
+            rank -= 1
+            return rank.astype(np.int64, copy=False), below[:, -1].astype(np.intp)
         held = np.zeros((n_blocks, n_uniq), bool)
         held[block[found], uniq_code[found]] = True
         below = np.cumsum(held, axis=1)
