@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from leptotwin.study.reproduce import Context
-from leptotwin.study.sections.pharmacokinetics import pharmacokinetics, published_checks
+from leptotwin.study.sections.pharmacokinetics import published_checks
 
 
 def test_published_checks_within_15_percent():
@@ -16,16 +13,11 @@ def test_published_checks_within_15_percent():
     assert {"predicted", "calibrated", "set from source"} == set(checks["role"])
 
 
-def test_section_tables_and_figures(tmp_path):
-    res = pharmacokinetics(
-        Context(
-            rng=np.random.default_rng(1),
-            seed=1,
-            out_dir=tmp_path,
-            quick=True,
-            name="pharmacokinetics",
-        )
-    )
+def test_section_tables_and_figures(reproduce_quick):
+    """The quick section as the session's shared ``reproduce --quick`` run gave it to the report
+    (tests/conftest.py), not a run of its own."""
+    assert reproduce_quick.code == 0, reproduce_quick.stderr
+    res = reproduce_quick.sections["pharmacokinetics"]
     summary = res.tables["pk_exposure_summary.csv"]
     assert set(summary["compartment"]) == {"plasma", "unbound", "csf", "lesion"}
     assert (summary["median_nM"] >= 0).all()
