@@ -49,7 +49,8 @@ def reproduce_quick(tmp_path_factory) -> SimpleNamespace:
     """One ``leptotwin reproduce --quick --seed 2020 --out DIR`` through the command line, run
     once per session and shared: tests/test_cli.py checks what the command wrote and printed,
     tests/study/test_report_legibility.py draws the figures of the very sections this run put in
-    its report (each section once instead of once per module: ~30 s of one core).
+    its report (each section once instead of once per module: ~30 s of one core), and
+    tests/study/test_pharmacokinetics_section.py checks the PK section's tables in it.
 
     Attributes: ``code``, ``stdout``, ``stderr`` (the command's exit status and output), ``out``
     (its folder) and ``sections`` (section name -> the :class:`SectionResult` the runner got)."""
