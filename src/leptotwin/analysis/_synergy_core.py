@@ -309,7 +309,7 @@ def loewe_expected(
     same = up_r == up_c
 
     def g(y: Array) -> Array:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return x_r / _inverse_ll4(y, pr) + x_c / _inverse_ll4(y, pc) - 1.0
 
     width = hi - lo
