@@ -11,9 +11,9 @@ growth (``stochastic=False``, what the SBML export encodes).
   (model loading excluded: the JIT compile is paid once per model) is scaled to the cohort. Its
   own error is printed too: the same mice at rtol 1e-10 against rtol 1e-6.
 * **leptotwin**: :func:`leptotwin.model.streams.simulate_lmc_subjects` at each cohort step
-  (``--steps``: 2, 1, 0.5, 0.25 and 1/16 h; exact PK, Simpson's rule for growth; and the steps
-  of at least 0.5 h with the ``--refine`` hours after every dose at a quarter step, default 4 h:
-  ``simulate_lmc(refine_after_dose_h=...)``) for ``--mice``
+  (``--steps``: 2, 1, 0.5, 0.25 and 1/16 h on the uniform grid; exact PK, Simpson's rule for
+  growth; and the steps of at least 0.5 h with the ``--refine`` hours after every dose at 15 min,
+  default 4 h: the mice's default grid, ``leptotwin.model.cohort.growth_grid``) for ``--mice``
   mice, one process, timed; the sampled mice are simulated at the same step and compared.
 
 Prints, for each step, the largest relative error of the tumour burden against libRoadRunner
@@ -83,7 +83,7 @@ def leptotwin_error(
     exp, ref: pd.DataFrame, k: int, dt_h: float, refine_h: float = 0.0
 ) -> tuple[float, str]:  # type: ignore[no-untyped-def]
     """Largest |N / N_rr - 1| over the sampled mice at step ``dt_h`` (the ``refine_h`` hours
-    after each dose at a quarter of it), and the arm where it is."""
+    after each dose at 15 min; 0: the uniform grid), and the arm where it is."""
     res = simulate_lmc_subjects(
         exp.arms,
         n_per_arm=k,
@@ -130,7 +130,7 @@ def main() -> None:
         type=float,
         nargs="*",
         default=[4.0],
-        help="also each step with these hours after every dose at a quarter of it",
+        help="also each step with these hours after every dose at 15 min (4: the default grid)",
     )
     args = ap.parse_args()
     import roadrunner
@@ -161,7 +161,7 @@ def main() -> None:
         label = f"{dt:g}" if dt >= 0.25 else f"1/{round(1 / dt)}"
         rows.append(
             {
-                "step_h": label + (f" +{refine:g}h/4" if refine else ""),
+                "step_h": label + (f" +{refine:g}h@15min" if refine else ""),
                 "max_rel_burden_error_%": round(100 * err, 3),
                 "worst_arm": arm,
                 "leptotwin_s": round(seconds, 2),

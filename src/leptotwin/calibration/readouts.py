@@ -560,7 +560,8 @@ def _lesion_drugs(
 
 @dataclass
 class _MouseRun:
-    """Hourly step ends of typical virtual mice, one per arm."""
+    """Step ends of typical virtual mice, one per arm (the cohort model's grid: hourly, finer in
+    the hours after each dose)."""
 
     t_h: np.ndarray  # (n_steps + 1,)
     cells: np.ndarray  # (n_clones, n_arms, n_steps + 1)
@@ -587,7 +588,9 @@ def _simulate_mice(
     time: the rates of a window are evaluated together on the state trajectory of the previous
     iterate, until the trajectory no longer changes (a fixed point of the sequential scheme).
     ``stop(run, step)`` may end the run early (after a window)."""
+    from leptotwin.model.cohort import growth_grid
     from leptotwin.model.pathway import PathwayModel
+    from leptotwin.model.regimen import _as_regimens, _shifted
     from leptotwin.model.tumor import TumorParameters, clone_rates, default_clones
 
     pm = PathwayModel.from_catalog(cat)
@@ -596,14 +599,27 @@ def _simulate_mice(
     names = [c.name for c in clones]
     i_p, i_r = names.index("P"), names.index("R")
     n_arms = len(arms)
-    h = MOUSE_DT_H
-    steps = math.ceil(days * 24.0 / h)
-    t_fine = np.minimum(np.arange(2 * steps + 1) * (h / 2.0), days * 24.0)
+    t_end = days * 24.0
     t0 = tp.treatment_start_d * 24.0
+    # the cohort model's grid: hourly, finer after each dose (model.cohort.growth_grid)
+    doses = [
+        r.dose_times_h(t_end)
+        for arm in arms
+        for text in arm.values()
+        for r in _shifted(_as_regimens(text), t0)
+    ]
+    ends = growth_grid(t_end, MOUSE_DT_H, np.concatenate([np.empty(0), *doses]))
+    if ends is None:
+        ends = np.minimum(np.arange(1, math.ceil(t_end / MOUSE_DT_H) + 1) * MOUSE_DT_H, t_end)
+    steps = ends.size
+    starts = np.concatenate([[0.0], ends[:-1]])
+    hs = ends - starts  # (steps,) step lengths, h
+    t_fine = np.empty(2 * steps + 1)  # step starts, midpoints and ends
+    t_fine[0], t_fine[1::2], t_fine[2::2] = 0.0, starts + 0.5 * hs, ends
     conc = _lesion_drugs(cat, arms, t_fine, t0, "mouse")
     sec = np.array([float(pm.secretion_nM_per_h(c.state, tp.csf_volume_mL)) for c in clones])
     k_csf = tp.csf_turnover_per_h
-    q = math.exp(-k_csf * h)
+    qs = np.exp(-k_csf * hs)  # CSF AREG kept over each step
     scale = tp.in_vivo_rate_scale
 
     cells = np.zeros((len(clones), n_arms, steps + 1))
@@ -625,7 +641,7 @@ def _simulate_mice(
 
     room0 = np.clip(1.0 - cells[:, :, 0].sum(0) / tp.carrying_capacity, 0.0, 1.0)
     b_prev, d_prev, g_prev = rates(0, 1, room0[:, None], csf[:, None])
-    win = max(1, round(MOUSE_WINDOW_H / h))
+    win = max(1, round(MOUSE_WINDOW_H / MOUSE_DT_H))
     run = _MouseRun(t_fine[::2], cells, death, t0)
     j = 0
     simpson = lambda x: (x[..., 0:-2:2] + 4.0 * x[..., 1:-1:2] + x[..., 2::2]) / 6.0  # noqa: E731
@@ -634,6 +650,7 @@ def _simulate_mice(
         """Steps j .. j + w - 1 by fixed-point iteration; None if it does not settle."""
         start = cells[:, :, j]
         live = np.isnan(death)
+        h, q = hs[j : j + w], qs[j : j + w]  # (w,): the window's steps
         # first iterate: the state held at the window's start
         room0 = np.clip(1.0 - start.sum(0) / tp.carrying_capacity, 0.0, 1.0)
         room_s, areg_s = np.repeat(room0[:, None], w, 1), np.repeat(csf[:, None], w, 1)
@@ -656,8 +673,8 @@ def _simulate_mice(
             traj[i_r] = e_r * (start[i_r][:, None] + np.cumsum(added / e_r, axis=1))
             # CSF AREG: exact exponential update with the mean source over each step
             src = (sec[:, None, None] * 0.5 * (traj + traj * np.exp(-g_avg * h))).sum(0)
-            powers = q ** np.arange(1, w + 1)
-            csf_traj = powers * (csf[:, None] + np.cumsum(src / powers, axis=1) * (1 - q) / k_csf)
+            powers = np.cumprod(q)
+            csf_traj = powers * (csf[:, None] + np.cumsum(src * (1 - q) / powers, axis=1) / k_csf)
             # arms past the endpoint no longer matter (nothing is read after it)
             if prev is not None and np.allclose(
                 traj[:, live], prev[:, live], rtol=MOUSE_RTOL, atol=1e-3
@@ -690,7 +707,7 @@ def _simulate_mice(
                 m = int(hit[0])
                 lo, hi = np.log(tot[a, m]), np.log(tot[a, m + 1])
                 frac = (np.log(tp.endpoint_cells) - lo) / max(hi - lo, 1e-12)
-                death[a] = run.t_h[j + m] + min(max(frac, 0.0), 1.0) * h
+                death[a] = run.t_h[j + m] + min(max(frac, 0.0), 1.0) * hs[j + m]
         j += w
         if stop is not None and stop(run, j):
             run.t_h, run.cells = run.t_h[: j + 1], cells[:, :, : j + 1]
@@ -731,7 +748,8 @@ def _relapse(cat: Catalog) -> dict[str, float]:
     nadir = int(np.argmin(after))
     pre = tot[i0]
     flux = _flux(cat, np.array([pre, after[nadir]]))
-    out = {"nadir_fold": float(flux[0] / flux[1]), "nadir_day": float(nadir * MOUSE_DT_H / 24)}
+    nadir_day = (run.t_h[i0 + nadir] - run.t_h[i0]) / 24.0
+    out = {"nadir_fold": float(flux[0] / flux[1]), "nadir_day": float(nadir_day)}
     back = np.flatnonzero(after[nadir:] > pre)
     if back.size == 0 or nadir == 0:
         out["relapse_day"] = math.inf if nadir > 0 else 0.0

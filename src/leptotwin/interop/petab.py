@@ -541,9 +541,9 @@ def engine_simulation(
     at the catalogue values ``values`` (path → value; the rest at the catalogue's).
 
     Burden: :func:`~leptotwin.model.cohort.simulate_lmc` for the typical mouse of each arm
-    (deterministic, no endpoint) at steps ``dt_h`` and ``dt_h / 2``, ln burden
-    Richardson-extrapolated (the step is first order); ``dt_h`` must divide the hours of every
-    BLI time. PK: exact (closed form) at the sample times.
+    (deterministic, no endpoint) at steps ``dt_h`` and ``dt_h / 2`` on uniform grids (no
+    refinement after doses), ln burden Richardson-extrapolated (the step is first order);
+    ``dt_h`` must divide the hours of every BLI time. PK: exact (closed form) at the sample times.
     """
     cat = (catalog or load_catalog()).with_values(dict(values or {}))
     meas = exp.measurements.copy()
@@ -574,6 +574,7 @@ def engine_simulation(
                 inoculum=exp.inoculum,
                 species=exp.species,
                 dt_h=h,
+                refine_after_dose_h=0.0,  # uniform grids: Richardson cancels their first order
                 stochastic=False,
                 catalog=cat,
                 tumor=tp_engine,

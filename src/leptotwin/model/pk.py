@@ -404,10 +404,6 @@ class PKStream:
             self._routes.append(_RouteStream(poles, coef[:, rows], dose_t, dose_mg))
         self._out = np.empty((len(rows), self.n))
 
-    def dose_routes(self) -> list[_RouteStream]:
-        """The stream's routes (each with its dose times ``dose_t``, h)."""
-        return list(self._routes)
-
     def advance(self, t_h: float) -> tuple[np.ndarray, ...]:
         """Concentrations at ``t_h`` in the order of ``outputs`` (by default plasma total, CSF,
         unbound lesion), nM, shape (n,) each. Unbound plasma is ``plasma * self.fu``."""

@@ -3,8 +3,8 @@
 A protocol has ``regimens`` (drug → regimen text, checked by the regimen parser) and experiment
 blocks (any other top-level key whose value has an ``inoculum``). A block's ``arms`` map arm names
 to a list of drugs (given at ``regimens``) or to the arm's own regimens (drug → text, checked the
-same way with the block's species), so two arms may give one drug two regimens. Unknown keys, wrong types and
-unreadable regimens are errors that name the file, the field and the line, e.g.
+same way with the block's species), so two arms may give one drug two regimens. Unknown keys,
+wrong types and unreadable regimens are errors that name the file, the field and the line, e.g.
 ``my.yaml: line 6, combination.mice_per_arm: Input should be a valid integer (got 'ten')``.
 
 Optional keys of a block (the explorer writes them; absent, a block is what it always was: mice
