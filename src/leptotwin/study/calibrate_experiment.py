@@ -1245,15 +1245,7 @@ def calibrate_experiment(
         fits = pd.concat([fits, assay_fits], ignore_index=True) if len(fits) else assay_fits
     map_theta = transform.to_theta(z_map[None, :])[0]
     provenance = {
-        "experiment": str(exp.path),
-        "name": exp.name,
-        "data_files": _data_files(exp),
-        "n_measurements": len(exp.measurements),
-        "n_viability": 0 if exp.viability is None else len(exp.viability),
-        "n_elisa": 0 if exp.elisa is None else len(exp.elisa),
-        "n_qpcr": 0 if exp.qpcr is None else len(exp.qpcr),
-        "n_below_lloq": exp.n_below_lloq,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        **_data_provenance(exp),
         "likelihood": "leptotwin.interop.petab.engine_nll (typical mouse per arm, the "
         "experiment's noise model)"
         + (
@@ -1283,6 +1275,21 @@ def calibrate_experiment(
     )
 
 
+def _data_provenance(exp: Experiment) -> dict[str, Any]:
+    """What a run read: the experiment, its data files and their counts, and when."""
+    return {
+        "experiment": str(exp.path),
+        "name": exp.name,
+        "data_files": _data_files(exp),
+        "n_measurements": len(exp.measurements),
+        "n_viability": 0 if exp.viability is None else len(exp.viability),
+        "n_elisa": 0 if exp.elisa is None else len(exp.elisa),
+        "n_qpcr": 0 if exp.qpcr is None else len(exp.qpcr),
+        "n_below_lloq": exp.n_below_lloq,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
 POPULATION_ONLY_NOTE = (
     "population fits only (the file has no estimate: list): no maximum a posteriori search "
     "or sampler ran; no overlay.yaml, posterior draws, diagnostics or fits written"
@@ -1297,18 +1304,7 @@ def _population_only(
     ``estimate``: the population fits, no posterior (``sample`` None, empty summary and
     correlations, the data without model columns in ``fits``, no curves)."""
     population = fit_experiment_population(exp, catalog=cat, progress=say)
-    provenance = {
-        "experiment": str(exp.path),
-        "name": exp.name,
-        "data_files": _data_files(exp),
-        "n_measurements": len(exp.measurements),
-        "n_viability": 0 if exp.viability is None else len(exp.viability),
-        "n_elisa": 0 if exp.elisa is None else len(exp.elisa),
-        "n_qpcr": 0 if exp.qpcr is None else len(exp.qpcr),
-        "n_below_lloq": exp.n_below_lloq,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "population_only": True,
-    }
+    provenance = {**_data_provenance(exp), "population_only": True}
     summary = pd.DataFrame(
         columns=[
             "parameter", "unit", "posterior_median", "posterior_low", "posterior_high",

@@ -853,6 +853,36 @@ def _viability_rows(
     return _viability_frame(_read_table(path, name), name, observables, cat)
 
 
+def _line_and_perturbation(line: str, pert: str, cat: Catalog, name: str, where: str) -> str:
+    """A row's catalogue cell line and perturbations (``+``-joined), checked; returns the
+    perturbation text with the spaces around ``+`` dropped.
+
+    Raises
+    ------
+    LeptotwinError
+        For an unknown cell line or perturbation (naming ``name``, ``where`` and the column).
+    """
+    if line not in cat.cell_lines:
+        raise LeptotwinError(
+            "unknown cell line",
+            source=name,
+            field=f"{where}, cell_line",
+            value=line,
+            expected="one of " + ", ".join(sorted(cat.cell_lines)),
+        )
+    names = [x.strip() for x in pert.split("+") if x.strip()]
+    for p_name in names:
+        if p_name not in cat.perturbations:
+            raise LeptotwinError(
+                "unknown perturbation",
+                source=name,
+                field=f"{where}, perturbation",
+                value=p_name,
+                expected="one of " + ", ".join(sorted(cat.perturbations)),
+            )
+    return "+".join(names)
+
+
 def _viability_frame(
     raw: pd.DataFrame,
     name: str,
@@ -909,23 +939,7 @@ def _viability_frame(
         )
     ):
         where = f"row {i + 2}" if where_rows is None else where_rows[i]
-        if line not in cat.cell_lines:
-            raise LeptotwinError(
-                "unknown cell line",
-                source=name,
-                field=f"{where}, cell_line",
-                value=line,
-                expected="one of " + ", ".join(sorted(cat.cell_lines)),
-            )
-        for p_name in (x.strip() for x in pert.split("+") if x.strip()):
-            if p_name not in cat.perturbations:
-                raise LeptotwinError(
-                    "unknown perturbation",
-                    source=name,
-                    field=f"{where}, perturbation",
-                    value=p_name,
-                    expected="one of " + ", ".join(sorted(cat.perturbations)),
-                )
+        _line_and_perturbation(line, pert, cat, name, where)
         for col, agent in (("drug", drug), ("partner_drug", partner)):
             if (agent or col == "drug") and agent not in agents:
                 raise LeptotwinError(

@@ -72,7 +72,12 @@ import pandas as pd
 
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.study.experiment import Observable, _number, _read_table
+from leptotwin.study.experiment import (
+    Observable,
+    _line_and_perturbation,
+    _number,
+    _read_table,
+)
 from leptotwin.study.protocol_schema import _error
 
 if TYPE_CHECKING:
@@ -259,29 +264,6 @@ def _missing(raw: pd.DataFrame, name: str, need: list[tuple[str, ...]], expected
 
 def _text(raw: pd.DataFrame, col: str) -> list[str]:
     return [str(x).strip() for x in raw[col]] if col in raw.columns else [""] * len(raw)
-
-
-def _line_and_perturbation(line: str, pert: str, cat: Catalog, name: str, where: str) -> str:
-    """The checked perturbation text (``+``-joined names, spaces around ``+`` dropped)."""
-    if line not in cat.cell_lines:
-        raise LeptotwinError(
-            "unknown cell line",
-            source=name,
-            field=f"{where}, cell_line",
-            value=line,
-            expected="one of " + ", ".join(sorted(cat.cell_lines)),
-        )
-    names = [x.strip() for x in pert.split("+") if x.strip()]
-    for p_name in names:
-        if p_name not in cat.perturbations:
-            raise LeptotwinError(
-                "unknown perturbation",
-                source=name,
-                field=f"{where}, perturbation",
-                value=p_name,
-                expected="one of " + ", ".join(sorted(cat.perturbations)),
-            )
-    return "+".join(names)
 
 
 def _positive(text: str, name: str, where: str, what: str, high: float | None = None) -> float:
