@@ -651,7 +651,9 @@ def calibrate(
     (FOCE-I, between-mouse variability; blq: m3 for samples below the LLOQ) of its drugs and
     matrices: population_<drug>_<matrix>.csv, its _eta.csv and population.md; an entry with
     observable: total_flux a population growth fit of the BLI data (log-linear mixed model,
-    REML): population_growth.csv (examples/own-lab/README.md)."""
+    REML): population_growth.csv (examples/own-lab/README.md); a file with a population: block
+    and no estimate: list runs those fits only. data: viability: may also name raw plate-reader
+    exports and their layout ({plates: [...], layout: ...}, as fit-curves reads them)."""
     from leptotwin.study.calibrate_experiment import run_calibrate_experiment
 
     if (experiment is None) == (petab is None):
