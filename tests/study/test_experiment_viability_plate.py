@@ -137,6 +137,53 @@ def test_closed_form_equals_multivariate_normal(tmp_path):
     assert viability_nll(exp, sim) == pytest.approx(expected, rel=1e-12)
 
 
+def test_signal_proportional_noise_equals_multivariate_normal(tmp_path):
+    """With ``sigma_rel`` each well's SD is sqrt(sigma² + (sigma_rel m)²): the NLL is scipy's
+    multivariate normal with covariance diag(s²) + tau² m m' per group (the vehicle well an
+    independent normal with its SD at 100 %), and the default tau sizes the vehicle mean with
+    that SD; sigma_rel on a PK or BLI observable is refused."""
+    rows = [
+        "A925L/AR,alectinib,0,100,,,P1,1",
+        "A925L/AR,alectinib,0,97,,,P1,2",
+        "A925L/AR,alectinib,10,80,,,P1,1",
+        "A925L/AR,alectinib,100,30,erlotinib,1000,P1,1",
+        "A925LPE3,alectinib,3,90,,,,1",
+        "A925LPE3,alectinib,100,20,,,,1",
+    ]
+    sigma, rel = 2.0, 0.08
+    exp = load(tmp_path, sigma, 0.05, rows)
+    o = dataclasses.replace(exp.observables["viability"], sigma_rel=rel)
+    exp = dataclasses.replace(exp, observables={"viability": o})
+    sim = exp.viability.assign(
+        value=[103.0, 95.0, 86.0, 27.0, 97.0, 15.5],
+        simulation=[100.0, 100.0, 82.0, 31.0, 91.0, 17.0],
+    )
+    codes, _, _ = viability_groups(sim)
+    y, m = sim["value"].to_numpy(float), sim["simulation"].to_numpy(float)
+    sd = np.sqrt(sigma**2 + (rel * m) ** 2)
+    expected = -sum(stats.norm(m[i], sd[i]).logpdf(y[i]) for i in np.flatnonzero(codes < 0))
+    for g in range(codes.max() + 1):
+        k = codes == g
+        cov = np.diag(sd[k] ** 2) + 0.05**2 * np.outer(m[k], m[k])
+        expected -= stats.multivariate_normal(m[k], cov).logpdf(y[k])
+    assert viability_nll(exp, sim) == pytest.approx(expected, rel=1e-12)
+    # without plate_sigma: tau of the vehicle mean of wells with SD sqrt(2² + 8²) at 100 %
+    o = dataclasses.replace(o, plate_sigma=None)
+    tau = viability_plate_sigma(sim[sim["plate"] == "P1"], o)
+    assert tau[0] == pytest.approx(math.hypot(2.0, 8.0) / (100 * math.sqrt(2)), rel=1e-12)
+    bad = (
+        (tmp_path / "experiment.yaml")
+        .read_text()
+        .replace(
+            "viability: {",
+            "total_flux: {unit: p/s, noise: lognormal, sigma: 0.3, sigma_rel: 0.1}\n  viability: {",
+        )
+    )
+    (tmp_path / "experiment.yaml").write_text(bad)
+    with pytest.raises(LeptotwinError, match="sigma_rel on the viability observable only"):
+        load_experiment_file(tmp_path / "experiment.yaml")
+
+
 def test_tau_zero_is_the_independent_nll_bit_for_bit(tmp_path):
     """plate_sigma 0: the NLL, the log likelihood and the virtual data are today's exactly."""
     exp = load(tmp_path, 8.0, 0.0)
@@ -228,6 +275,26 @@ def test_virtual_data_draws_the_plate_term(tmp_path):
             deltas.append(d[codes == g][0])
     assert np.std(deltas) == pytest.approx(0.05, rel=0.1)  # 400 draws: SE 3.5 %
     assert abs(np.mean(deltas)) < 3 * 0.05 / math.sqrt(400)
+
+
+def test_virtual_data_noise_grows_with_the_signal(tmp_path):
+    """sigma_rel: the virtual wells' standardised residuals (y - m) / sqrt(sigma² +
+    (sigma_rel m)²) have SD 1 at high and at low viability alike (tau 0)."""
+    exp = load(tmp_path, 1.0, 0.0)
+    o = dataclasses.replace(exp.observables["viability"], sigma_rel=0.15)
+    exp = dataclasses.replace(exp, observables={"viability": o})
+    m = viability_simulation(exp, {EGFR_W: 4.8})["simulation"].to_numpy(float)
+    z = []
+    for seed in range(20):
+        y = virtual_data(exp, {EGFR_W: 4.8}, rng=np.random.default_rng(seed)).viability["value"]
+        z.append((y.to_numpy(float) - m) / np.hypot(1.0, 0.15 * m))
+    z = np.concatenate(z).reshape(20, -1)
+    high, low = z[:, m > 60].ravel(), z[:, m < 20].ravel()
+    assert high.size > 250 and low.size > 150
+    # SE of an SD of n normals ~ 1/sqrt(2n) <= 6 %; a constant SD (sigma_rel ignored) gives
+    # ~0.1 at high viability
+    for part in (high, low):
+        assert np.std(part) == pytest.approx(1.0, abs=0.12)
 
 
 # --- round trip: coverage --------------------------------------------------------------------

@@ -277,7 +277,10 @@ def viability_nll(
     extra terms are exactly 0 (the independent wells' NLL, bit for bit)."""
     if len(sim) == 0:
         return 0.0
-    s = exp.observables["viability"].sigma
+    obs = exp.observables["viability"]
+    if obs.sigma_rel > 0:
+        return _viability_nll_proportional(exp, sim, plate)
+    s = obs.sigma
     r = (sim["value"].to_numpy(float) - sim["simulation"].to_numpy(float)) / s
     nll = float(np.sum(0.5 * np.log(2 * np.pi * s**2) + 0.5 * r**2))
     codes, tau = viability_plate_terms(exp, sim) if plate is None else plate
@@ -292,6 +295,29 @@ def viability_nll(
     s2 = s**2
     extra = 0.5 * np.log1p(t2 * mm / s2) - 0.5 * t2 * mr**2 / (s2 * (s2 + t2 * mm))
     return nll + float(np.sum(extra))
+
+
+def _viability_nll_proportional(
+    exp: Experiment, sim: pd.DataFrame, plate: tuple[np.ndarray, np.ndarray] | None
+) -> float:
+    """:func:`viability_nll` with each well's own SD ``s_i = sqrt(sigma² + (sigma_rel m_i)²)``:
+    a group's covariance ``D + tau² m m'`` (``D = diag(s_i²)``), by the determinant lemma and
+    Sherman–Morrison with ``a = m'D⁻¹m``, ``b = m'D⁻¹r``: the independent wells' NLL plus
+    ``0.5 ln(1 + tau² a) − 0.5 tau² b² / (1 + tau² a)``."""
+    obs = exp.observables["viability"]
+    m_all = sim["simulation"].to_numpy(float)
+    res_all = sim["value"].to_numpy(float) - m_all
+    var = obs.sigma**2 + (obs.sigma_rel * m_all) ** 2
+    nll = float(np.sum(0.5 * np.log(2 * np.pi * var) + 0.5 * res_all**2 / var))
+    codes, tau = viability_plate_terms(exp, sim) if plate is None else plate
+    if not np.any(tau > 0):
+        return nll
+    k = codes >= 0
+    m, res, v = m_all[k], res_all[k], var[k]
+    a = np.bincount(codes[k], weights=m * m / v, minlength=len(tau))
+    b = np.bincount(codes[k], weights=m * res / v, minlength=len(tau))
+    t2 = tau**2
+    return nll + float(np.sum(0.5 * np.log1p(t2 * a) - 0.5 * t2 * b**2 / (1.0 + t2 * a)))
 
 
 class ExperimentLogLikelihood:
@@ -361,7 +387,8 @@ def virtual_data(
     """The experiment with its data replaced by virtual data from the calibration's own model:
     the engine's value at the catalogue values ``truth`` (the rest at the catalogue's), with
     the experiment's noise model (log-normal or normal, ``sigma``) drawn by ``rng``; viability
-    rows: :func:`viability_simulation` ``m`` plus normal noise ``σ ε`` (drawn after the in-vivo
+    rows: :func:`viability_simulation` ``m`` plus normal noise ``s ε`` (``s = σ``, or
+    ``sqrt(σ² + (sigma_rel m)²)``; drawn after the in-vivo
     rows') plus, where tau > 0, each group's normalisation error ``m δ_g``, ``δ_g ~ N(0, tau_g²)``
     (drawn last, per group; not for vehicle wells: :func:`viability_nll`'s model). The
     round-trip check of :func:`calibrate_experiment` (its intervals should cover ``truth``)."""
@@ -380,10 +407,11 @@ def virtual_data(
     viability = exp.viability
     if exp.has_viability:
         vs = viability_simulation(exp, dict(truth), catalog=catalog)
-        sigma = exp.observables["viability"].sigma
+        obs = exp.observables["viability"]
         viability = vs.drop(columns="simulation")
         m = vs["simulation"].to_numpy(float)
-        y_v = m + sigma * rng.standard_normal(len(vs))
+        sd = obs.sigma if obs.sigma_rel == 0 else np.hypot(obs.sigma, obs.sigma_rel * m)
+        y_v = m + sd * rng.standard_normal(len(vs))
         codes, tau = viability_plate_terms(exp, vs)
         if np.any(tau > 0):
             delta = tau * rng.standard_normal(len(tau))

@@ -35,7 +35,8 @@ data should inform. Schema (every key other than those marked optional is requir
       total_flux: {unit: p/s, noise: lognormal, sigma: 0.3}
       plasma:osimertinib: {unit: nM, noise: lognormal, sigma: 0.2}
       csf:osimertinib: {unit: ng/mL, noise: normal, sigma: 0.05}
-      viability: {unit: "%", noise: normal, sigma: 8, plate_sigma: 0.02}  # plate_sigma optional
+      viability: {unit: "%", noise: normal, sigma: 8, plate_sigma: 0.02}  # plate_sigma and
+                                       #   sigma_rel (signal-proportional SD) optional
       supernatant_areg: {unit: pg/mL, noise: lognormal, sigma: 0.15}
       relative_expression: {unit: fold, noise: lognormal, sigma: 0.25, calibrator: A925LPE3}
     estimate:                          # optional; catalogue paths (``leptotwin catalog``)
@@ -107,7 +108,9 @@ say nothing of ``delta_g`` and stay independent wells. ``tau``: the viability ob
 optional ``plate_sigma`` (relative SD, 0.02 = 2 %; 0: independent wells, the likelihood
 without the term); without it ``sigma / (100 sqrt(n))``, the relative SD of the mean of the
 group's ``n`` vehicle wells when each has SD ``sigma`` % at 100 % (:func:`viability_plate_sigma`;
-a group whose vehicle wells are not in the table then needs ``plate_sigma``).
+a group whose vehicle wells are not in the table then needs ``plate_sigma``). A plate reader's
+noise also grows with the signal: the optional ``sigma_rel`` (relative, e.g. 0.05) makes a
+well's SD ``sqrt(sigma² + (sigma_rel m)²)`` at model value ``m`` % (vehicle wells: at 100 %).
 
 Population. Each ``population`` entry asks ``leptotwin calibrate`` for a population fit
 (:func:`leptotwin.calibration.population.fit_population_pk`: one compartment, first-order
@@ -241,6 +244,7 @@ class _ObservableSpec(BaseModel):
     noise: Literal["lognormal", "normal"]
     sigma: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     plate_sigma: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
+    sigma_rel: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
     calibrator: str | None = None  # relative_expression only (experiment_invitro)
 
 
@@ -361,6 +365,9 @@ class Observable:
     plate_sigma: float | None = None
     #: relative_expression only: the cell line the fold changes are relative to.
     calibrator: str | None = None
+    #: viability only: the part of a well's SD that grows with its signal (relative; a well's SD
+    #: is sqrt(sigma² + (sigma_rel · m)²) at model value m %).
+    sigma_rel: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -716,18 +723,22 @@ def _observables(
         if oid in INVITRO_ASSAY_OBSERVABLES or body.calibrator is not None:
             out[oid] = invitro_observable(oid, body, cat, source, lines)
             continue
-        if body.plate_sigma is not None and oid != VIABILITY_OBSERVABLE:
-            # a well-formed BLI or PK observable: the name is checked first below
-            kind = oid.partition(":")[0]
-            if oid == BLI_OBSERVABLE or (kind in _MATRICES and oid.partition(":")[2]):
-                raise _error(
-                    source,
-                    lines,
-                    (*where, "plate_sigma"),
-                    "plate_sigma is the normalisation error of in-vitro wells",
-                    body.plate_sigma,
-                    f"plate_sigma on the {VIABILITY_OBSERVABLE} observable only",
-                )
+        for key, what in (
+            ("plate_sigma", "the normalisation error of in-vitro wells"),
+            ("sigma_rel", "the signal-proportional noise of in-vitro wells"),
+        ):
+            if getattr(body, key) is not None and oid != VIABILITY_OBSERVABLE:
+                # a well-formed BLI or PK observable: the name is checked first below
+                kind = oid.partition(":")[0]
+                if oid == BLI_OBSERVABLE or (kind in _MATRICES and oid.partition(":")[2]):
+                    raise _error(
+                        source,
+                        lines,
+                        (*where, key),
+                        f"{key} is {what}",
+                        getattr(body, key),
+                        f"{key} on the {VIABILITY_OBSERVABLE} observable only",
+                    )
         if oid == BLI_OBSERVABLE:
             if body.unit != "p/s":
                 raise _error(
@@ -750,7 +761,14 @@ def _observables(
                     "normal, sigma in %",
                 )
             out[oid] = Observable(
-                oid, "viability", None, "%", body.noise, body.sigma, body.plate_sigma
+                oid,
+                "viability",
+                None,
+                "%",
+                body.noise,
+                body.sigma,
+                body.plate_sigma,
+                sigma_rel=body.sigma_rel or 0.0,
             )
             continue
         kind, _, drug = oid.partition(":")
@@ -1051,8 +1069,9 @@ def viability_plate_sigma(
 ) -> np.ndarray:
     """Per group of :func:`viability_groups`: tau, the relative SD of its vehicle mean.
 
-    The observable's ``plate_sigma`` when given (every group), else ``sigma / (100 sqrt(n))``
-    with ``n`` the group's vehicle wells: their mean, of wells with SD ``sigma`` % at 100 %.
+    The observable's ``plate_sigma`` when given (every group), else ``s / (100 sqrt(n))``
+    with ``n`` the group's vehicle wells: their mean, of wells with SD ``s`` % at 100 %
+    (``s = sqrt(sigma² + (100 sigma_rel)²)``).
 
     Raises
     ------
@@ -1072,7 +1091,10 @@ def viability_plate_sigma(
             expected="plate_sigma (relative SD of the vehicle mean, e.g. 0.02; 0 for "
             "independent wells), or the group's vehicle wells (dose 0, no partner) in the table",
         )
-    return observable.sigma / (100.0 * np.sqrt(n_vehicle.astype(float)))
+    sd_at_100 = math.hypot(observable.sigma, 100.0 * observable.sigma_rel)
+    if observable.sigma_rel == 0:
+        sd_at_100 = observable.sigma  # the same number, written as it always was
+    return sd_at_100 / (100.0 * np.sqrt(n_vehicle.astype(float)))
 
 
 def _blank_or_zero(text: str) -> bool:
