@@ -197,3 +197,35 @@ def test_repeated_columns_as_categories_write_the_bytes_of_to_csv(tmp_path):
     assert path.read_bytes() == frame.to_csv(index=False).encode()
     missing = frame.assign(drug=frame["drug"].where(frame.index % 5 > 0, None))
     assert missing["drug"].dtype == object and job.repeated_as_text(missing)["drug"].dtype == object
+
+
+def test_one_dose_layout_validates_as_the_general_path(monkeypatch):
+    """Blocks written one after another with the same doses row for row are ranked from the
+    first block: the same qc and groups as the general path, with -0.0 doses, a block with two
+    drug names and one with a missing response among them; other layouts take the general one."""
+    df = _blocks(6)
+    df.loc[(df["block_id"] == 2) & (df["conc_c"] == 0), "conc_c"] = -0.0
+    df.loc[(df["block_id"] == 3) & (df.index % 2 == 0), "drug_row"] = "Z"
+    df.loc[df.index[df["block_id"] == 4][3], "response"] = np.nan
+    table = inp.check_table_keys(df, "t")
+    args = (table.frame, {}, None, table.keys, table.labels)
+    assert syn._one_dose_layout(table.keys["block_id"], 6, 25, *(
+        table.frame[c].to_numpy() for c in ("conc_r", "conc_c")))  # fmt: skip
+    qc, groups = syn._validate(*args)
+    assert {s.name for s in qc["status"]} == {"OK", "SEVERAL_DRUGS", "MISSING_VALUE"}
+    monkeypatch.setattr(syn, "_one_dose_layout", lambda *a: False)
+    qc_ref, groups_ref = syn._validate(*args)
+    pd.testing.assert_frame_equal(qc, qc_ref, check_exact=True)
+    assert len(groups) == len(groups_ref) == 1
+    for a in ("conc_r", "conc_c", "reps", "n_rep", "qc_rows"):
+        x, y = getattr(groups[0], a), getattr(groups_ref[0], a)
+        np.testing.assert_array_equal(x, y, strict=True)
+        np.testing.assert_array_equal(np.signbit(x), np.signbit(y))
+    monkeypatch.undo()
+    codes = table.keys["block_id"]
+    conc_r, conc_c = (table.frame[c].to_numpy() for c in ("conc_r", "conc_c"))
+    assert not syn._one_dose_layout(codes[::-1].copy(), 6, 25, conc_r, conc_c)
+    assert not syn._one_dose_layout(codes, 6, 25, np.where(codes == 5, np.nan, conc_r), conc_c)
+    last = conc_c.copy()
+    last[codes == 5] = last[codes == 5][::-1]  # the last block's rows in another order
+    assert not syn._one_dose_layout(codes, 6, 25, conc_r, last)

@@ -278,19 +278,34 @@ def _validate(
     conc_r = df["conc_r"].to_numpy(float)
     conc_c = df["conc_c"].to_numpy(float)
     resp_all = df["response"].to_numpy(float) if response is None else response
-    # per row: dense rank of the concentration in its block (NaN -> -1); per block: how many
-    # distinct ones (NaN left out, as nunique does; -0.0 == 0.0 as in factorize)
-    rank_r, nr = _dense_rank(codes, n_blocks, conc_r)
-    rank_c, nc = _dense_rank(codes, n_blocks, conc_c)
-    first_row = _first_rows(codes)
+    cells = codes.size // max(n_blocks, 1)
+    if _one_dose_layout(codes, n_blocks, cells, conc_r, conc_c):
+        # every block holds the same doses in the same row order (a screen written block by
+        # block): ranks and counts of the first block, repeated
+        one = np.zeros(cells, np.intp)
+        rank_r0, nr0 = _dense_rank(one, 1, conc_r[:cells])
+        rank_c0, nc0 = _dense_rank(one, 1, conc_c[:cells])
+        rank_r, rank_c = np.tile(rank_r0, n_blocks), np.tile(rank_c0, n_blocks)
+        nr, nc = np.repeat(nr0, n_blocks), np.repeat(nc0, n_blocks)
+        pairs = np.repeat(_distinct(one, 1, rank_r0, rank_c0), n_blocks)
+        zero0 = _min_is_zero(one, 1, conc_r[:cells]) & _min_is_zero(one, 1, conc_c[:cells])
+        zero = np.repeat(zero0, n_blocks)
+        first_row = np.arange(n_blocks) * cells
+        size = np.full(n_blocks, cells)
+    else:
+        # per row: dense rank of the concentration in its block (NaN -> -1); per block: how
+        # many distinct ones (NaN left out, as nunique does; -0.0 == 0.0 as in factorize)
+        rank_r, nr = _dense_rank(codes, n_blocks, conc_r)
+        rank_c, nc = _dense_rank(codes, n_blocks, conc_c)
+        pairs = _distinct(codes, n_blocks, rank_r, rank_c)  # NaN as one value (drop_duplicates)
+        zero = _min_is_zero(codes, n_blocks, conc_r) & _min_is_zero(codes, n_blocks, conc_c)
+        first_row = _first_rows(codes)
+        size = np.bincount(codes, minlength=n_blocks)
     # more than one drug name in a block: one that differs from the block's first
     other = (drug_r != drug_r[first_row][codes]) | (drug_c != drug_c[first_row][codes])
     several = np.bincount(codes[other], minlength=n_blocks) > 0
     nan_rows = np.isnan(conc_r) | np.isnan(conc_c) | np.isnan(resp_all)
     nan_any = np.bincount(codes[nan_rows], minlength=n_blocks) > 0
-    pairs = _distinct(codes, n_blocks, rank_r, rank_c)  # NaN as one value (drop_duplicates)
-    zero = _min_is_zero(codes, n_blocks, conc_r) & _min_is_zero(codes, n_blocks, conc_c)
-    size = np.bincount(codes, minlength=n_blocks)
     status = np.full(n_blocks, BlockStatus.OK, dtype=object)
     for mask, st in (
         (several, BlockStatus.SEVERAL_DRUGS),
@@ -353,6 +368,21 @@ def _validate(
         n_rep = np.isfinite(reps).sum(axis=3)
         groups.append(_Group(pd.Index(labels[blocks]), group_r, group_c, reps, n_rep, blocks))
     return qc, groups
+
+
+def _one_dose_layout(
+    codes: NDArray[np.intp], n_blocks: int, cells: int, conc_r: Array, conc_c: Array
+) -> bool:
+    """Whether the table is ``n_blocks`` runs of ``cells`` rows, block after block, each with
+    the first block's concentrations row for row (``==``: no NaN; -0.0 == 0.0, which ranks
+    alike)."""
+    if n_blocks < 2 or cells * n_blocks != codes.size:
+        return False
+    return bool(
+        (codes.reshape(n_blocks, cells) == np.arange(n_blocks)[:, None]).all()
+        and (conc_r.reshape(n_blocks, cells) == conc_r[:cells]).all()
+        and (conc_c.reshape(n_blocks, cells) == conc_c[:cells]).all()
+    )
 
 
 def _codes(column: pd.Series) -> NDArray[np.intp]:
