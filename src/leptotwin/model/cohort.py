@@ -154,12 +154,11 @@ def _refined_grid(
 ) -> np.ndarray:
     """Step ends (h, increasing, the last ``t_end``): every ``dt_h``, and every ``fine_h`` for
     ``after_h`` hours after each dose time in ``dose_t``."""
-    points = [np.arange(1, int(np.ceil(t_end / dt_h)) + 1) * dt_h]
-    per_dose = np.arange(1, int(np.ceil(after_h / fine_h)) + 1) * fine_h
-    for d in np.unique(dose_t[(dose_t >= 0) & (dose_t < t_end)]):
-        points.append(d + per_dose[per_dose <= after_h + 1e-9])
-        points.append([d])
-    grid = np.unique(np.minimum(np.concatenate(points), t_end))
+    coarse = np.arange(1, int(np.ceil(t_end / dt_h)) + 1) * dt_h
+    offsets = np.arange(int(np.ceil(after_h / fine_h)) + 1) * fine_h  # 0: the dose itself
+    doses = np.unique(dose_t[(dose_t >= 0) & (dose_t < t_end)])
+    fine = (doses[:, None] + offsets[offsets <= after_h + 1e-9]).ravel()
+    grid = np.unique(np.minimum(np.concatenate([coarse, fine]), t_end))
     grid = grid[grid > 0]
     keep = np.diff(grid, prepend=0.0) > 1e-9  # no sliver steps from round-off
     return grid[keep]
