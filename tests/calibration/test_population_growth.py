@@ -47,8 +47,9 @@ def test_recovers_a_simulated_population():
     bias ω²_slope −5.1 % (−4.6 % over 200), rate coverage 0.939 (0.933)). One population's
     relative error has an SD of 1 % (β0), 7-24 % (rates), 33-35 % (ω²), 8 % (σ): the mean of 120
     has an SE of at most 3.2 %, so a 10 % bias is still 3 SE from the truth. Rate coverage over
-    360 intervals has an SE of 1.1 % at 0.95: Wald intervals 25 % too narrow (coverage 0.88)
-    pass the 0.90 floor with probability 18 % (11 % with 600 intervals)."""
+    360 intervals has an SE of 1.1 % at 0.95: Wald intervals 25 % too narrow (coverage
+    2Φ(1.96 x 0.75) − 1 = 0.858) pass the 0.90 floor with probability 1.2 % (binomial; 0.1 %
+    with 600 intervals)."""
     rng = np.random.default_rng(20261207)
     n_rep = 120
     est: dict[str, list[float]] = {}

@@ -263,7 +263,8 @@ def test_m3_recovers_typical_values_that_m1_biases():
 
     20 populations, not 40 (the same seed; the first 20 of the former 40): the SD of one
     population's relative error is 5-7 % (CL, V) and 8-12 % (ka), so the mean of 20 has an SE of
-    1.1-2.0 %. M3 behaving as M1 would put ka +20 % ± 2 % against the 10 % bound (5 SE), and
+    1.1-1.6 % (CL, V) and 1.8-2.7 % (ka). M3 behaving as M1 would put ka near +20 % against the
+    10 % bound (about 3.7 SE at the larger SE), and
     M1's V and ka biases stay 3.3 and 5 SE above their 10 % bounds (measured over 40: V +15.8 %,
     ka +22.2 %, SE 1.0 and 1.8 %)."""
     rng = np.random.default_rng(2027)

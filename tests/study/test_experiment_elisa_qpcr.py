@@ -222,6 +222,7 @@ def test_summary_with_another_calibrator_is_refused(tmp_path):
         ("calibrator: A925LPE3", "calibrator: H3122", r"calibrator.*unknown cell line"),
         ("sigma: 0.1}", "sigma: 0.1, calibrator: A925LPE3}", r"supernatant_areg.calibrator"),
         ("sigma: 0.1}", "sigma: 0.1, plate_sigma: 0.02}", r"supernatant_areg.plate_sigma"),
+        ("sigma: 0.1}", "sigma: 0.1, sigma_rel: 0.05}", r"supernatant_areg.sigma_rel"),
         ("  supernatant_areg: {unit", "  supernatant: {unit", r"unknown observable"),
     ],
 )

@@ -535,14 +535,14 @@ class CheckedTable:
         by their ids as text, in order of first appearance)."""
         labels = self.labels
         if labels is not None and all(isinstance(b, str) for b in labels):
-            by_text, n = self.keys["block_id"], len(labels)  # ids as text: these groups
+            by_text = self.keys["block_id"]  # ids as text: these groups
+        elif labels is not None:  # the few distinct ids as text (missing ids were refused)
+            by_text = pd.factorize(labels.astype(str), sort=False)[0][self.keys["block_id"]]
         else:
-            by_text, uniques = pd.factorize(self.frame["block_id"].astype(str), sort=False)
-            n = len(uniques)
-        return [
-            self.take(np.flatnonzero((by_text >= lo) & (by_text < lo + size)))
-            for lo in range(0, n, size)
-        ]
+            by_text = pd.factorize(self.frame["block_id"].astype(str), sort=False)[0]
+        group = by_text // size
+        order = np.argsort(group, kind="stable")
+        return [self.take(r) for r in np.split(order, np.cumsum(np.bincount(group))[:-1])]
 
 
 def check_table(df: pd.DataFrame, source: str, first_line: int | None = None) -> pd.DataFrame:

@@ -410,7 +410,7 @@ def virtual_data(
         obs = exp.observables["viability"]
         viability = vs.drop(columns="simulation")
         m = vs["simulation"].to_numpy(float)
-        sd = obs.sigma if obs.sigma_rel == 0 else np.hypot(obs.sigma, obs.sigma_rel * m)
+        sd = np.hypot(obs.sigma, obs.sigma_rel * m)  # exactly sigma where sigma_rel is 0
         y_v = m + sd * rng.standard_normal(len(vs))
         codes, tau = viability_plate_terms(exp, vs)
         if np.any(tau > 0):

@@ -1091,9 +1091,7 @@ def viability_plate_sigma(
             expected="plate_sigma (relative SD of the vehicle mean, e.g. 0.02; 0 for "
             "independent wells), or the group's vehicle wells (dose 0, no partner) in the table",
         )
-    sd_at_100 = math.hypot(observable.sigma, 100.0 * observable.sigma_rel)
-    if observable.sigma_rel == 0:
-        sd_at_100 = observable.sigma  # the same number, written as it always was
+    sd_at_100 = math.hypot(observable.sigma, 100.0 * observable.sigma_rel)  # sigma when rel 0
     return sd_at_100 / (100.0 * np.sqrt(n_vehicle.astype(float)))
 
 

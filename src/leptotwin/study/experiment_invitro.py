@@ -159,15 +159,19 @@ def invitro_observable(oid: str, body: Any, cat: Catalog, source: str, lines: di
             body.calibrator,
             f"calibrator on the {QPCR_OBSERVABLE} observable only",
         )
-    if body.plate_sigma is not None:
-        raise _error(
-            source,
-            lines,
-            (*where, "plate_sigma"),
-            "plate_sigma is the normalisation error of viability wells",
-            body.plate_sigma,
-            "plate_sigma on the viability observable only",
-        )
+    for key, what in (
+        ("plate_sigma", "the normalisation error of viability wells"),
+        ("sigma_rel", "the signal-proportional noise of viability wells"),
+    ):
+        if getattr(body, key) is not None:
+            raise _error(
+                source,
+                lines,
+                (*where, key),
+                f"{key} is {what}",
+                getattr(body, key),
+                f"{key} on the viability observable only",
+            )
     if body.unit != _UNITS[oid]:
         raise _error(source, lines, (*where, "unit"), "unit mismatch", body.unit, _UNITS[oid])
     if body.noise != "lognormal":
@@ -597,7 +601,8 @@ def invitro_bands(
         [h for _, h in _simulations(exp, dict(zip(names, map(float, t), strict=True)), catalog)]
         for t in thetas
     ]
-    for k, (table, _) in enumerate(_simulations(exp, {}, catalog)):
+    tables = [t for t in (exp.elisa, exp.qpcr) if t is not None and len(t)]
+    for k, table in enumerate(tables):
         frame = table.copy()
         if len(thetas):
             sims = np.array([hs[k] for hs in per_theta])
