@@ -36,7 +36,9 @@ def figure_mode(figures: str | bool) -> str:
 
 
 class FigureWriter:
-    """Write figures into ``out`` as PNG and record them in ``paths`` (name -> path).
+    """Write figures into ``out`` and record them in ``paths`` (name -> path): a matplotlib
+    figure as ``NAME.png``, a :class:`~leptotwin.study._svgfig.SvgFigure` (anything with a
+    ``to_svg`` method and a ``write(path)``) as ``NAME.svg``.
 
     Each name becomes a file name by :func:`~leptotwin._fileio.safe_name`, made unique against
     the names already in ``paths`` (``_2``, ``_3`` ... appended), so a block or data set whose
@@ -56,7 +58,10 @@ class FigureWriter:
             k += 1
             unique = f"{stem}_{k}"
         try:
-            self.paths[unique] = write_figure(self.out / f"{unique}.png", figure, dpi=self.dpi)
+            if hasattr(figure, "to_svg"):  # written as text, no matplotlib
+                self.paths[unique] = figure.write(self.out / f"{unique}.svg")
+            else:
+                self.paths[unique] = write_figure(self.out / f"{unique}.png", figure, dpi=self.dpi)
         finally:
             figure.clear()
         return self.paths[unique]
