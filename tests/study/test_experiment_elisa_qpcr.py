@@ -31,7 +31,12 @@ from leptotwin.study.calibrate_experiment import (
     write_experiment_calibration,
 )
 from leptotwin.study.experiment import load_experiment_file
-from leptotwin.study.experiment_invitro import elisa_simulation, invitro_nll, qpcr_simulation
+from leptotwin.study.experiment_invitro import (
+    calibrator_sigmas,
+    elisa_simulation,
+    invitro_nll,
+    qpcr_simulation,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own-lab"
 MIR, SEC = "A925L/AR.mir449a", "pathway.areg_secretion_max"
@@ -44,9 +49,14 @@ data:
   qpcr: qpcr.csv
 observables:
   supernatant_areg: {unit: pg/mL, noise: lognormal, sigma: 0.1}
-  relative_expression: {unit: fold, noise: lognormal, sigma: 0.2, calibrator: A925LPE3}
+  relative_expression:
+    {unit: fold, noise: lognormal, sigma: 0.2, calibrator: A925LPE3, calibrator_sigma: 0}
 estimate: [A925L/AR.mir449a, pathway.areg_secretion_max]
 """
+# calibrator_sigma 0: these rows are independent (the AREG fold changes have no calibrator
+# rows here to set the shared error's default from; test_shared_calibrator_error_* cover it)
+# the shared calibrator error at its default (sigma / sqrt(n calibrator rows))
+SHARED_YAML = YAML.replace(", calibrator_sigma: 0}", "}")
 ELISA = """\
 sample_id,cell_line,perturbation,hours,conc_pg_mL,flag
 d1,A925LPE3,,48,80,ok
@@ -77,20 +87,36 @@ def write(tmp_path: Path, *, yaml: str = YAML, elisa: str = ELISA, qpcr: str = Q
 
 def test_loads_the_toolkits_own_tables():
     """The example: leptotwin elisa's samples.csv (+ cell_line, perturbation, hours; the
-    mimic's four samples below the LLOQ left out) and leptotwin qpcr's samples.csv as written
-    (group read as the cell line)."""
+    mimic's four samples below the LLOQ censored at it, blq: m3) and leptotwin qpcr's
+    samples.csv as written (group read as the cell line; one run, the calibrator's three
+    samples per target)."""
     exp = load_experiment_file(EXAMPLE / "elisa_qpcr.yaml")
     assert exp.inoculum is None and exp.measurements.empty
     assert exp.elisa is not None and exp.qpcr is not None
-    assert len(exp.elisa) == 12 and exp.invitro_left_out == {"supernatant_areg": 4}
-    assert set(exp.elisa["perturbation"]) == {"", "siAREG"}
+    assert len(exp.elisa) == 16 and exp.invitro_left_out == {}
+    censored = exp.elisa[exp.elisa["censored"] != ""]
+    assert list(censored["perturbation"]) == ["miR-449a mimic"] * 4
+    assert (censored["censored"] == "below").all()
+    assert (censored["value"] == censored["lloq"]).all()
+    assert set(exp.elisa["perturbation"]) == {"", "siAREG", "miR-449a mimic"}
     assert len(exp.qpcr) == 12 and set(exp.qpcr["target"]) == {"miR-449a", "AREG"}
-    assert exp.observables["relative_expression"].calibrator == "A925LPE3"
-    # the data scatter around the twin at the stated truth with about the declared sigma
-    for sim, n in ((elisa_simulation(exp, TRUTH), 12), (qpcr_simulation(exp, TRUTH), 12)):
+    obs = exp.observables["relative_expression"]
+    assert obs.calibrator == "A925LPE3" and obs.calibrator_sigma is None
+    tau = calibrator_sigmas(exp.qpcr, obs, source="qpcr.csv")
+    ref = (exp.qpcr["cell_line"] == "A925LPE3").to_numpy()
+    assert (tau[ref] == 0).all() and np.allclose(tau[~ref], obs.sigma / math.sqrt(3))
+    # the data scatter around the twin at the stated truth with about the declared sigma (the
+    # censored samples lie above their model value: below the LLOQ is all they say)
+    quantified = exp.elisa[exp.elisa["censored"] == ""]
+    for sim, n in (
+        (elisa_simulation(exp, TRUTH, table=quantified), 12),
+        (qpcr_simulation(exp, TRUTH), 12),
+    ):
         r = np.log(sim["value"] / sim["simulation"])
         sigma = exp.observables[sim["observable"].iloc[0]].sigma
         assert len(r) == n and abs(r.mean()) < 2 * sigma and r.std() < 2 * sigma
+    mimic = elisa_simulation(exp, TRUTH, table=censored)
+    assert (mimic["simulation"] < mimic["lloq"]).all()
 
 
 def test_elisa_model_is_the_virtual_conditioned_medium(tmp_path):
@@ -137,17 +163,24 @@ def test_nll_by_hand_and_in_the_likelihood(tmp_path):
     assert loglik(np.array([0.25, 250.0])) == pytest.approx(-by_hand, rel=1e-12)
 
 
-def test_round_trip_covers_the_truth(tmp_path):
+@pytest.mark.parametrize("shared", [False, True], ids=["independent", "shared_and_m3"])
+def test_round_trip_covers_the_truth(tmp_path, shared):
     """Virtual data from the twin at miR-449a 0.3 and secretion 300 (noise-free model values
     times seeded log-normal noise; triplicate dishes of A925LPE3, A925L/AR and A925L/AR +
     siAREG, triplicate fold changes of both targets in both lines), a short calibration: both
     95 % intervals cover the truth and are narrower than half the priors'; fits.csv carries
     every datum with its model band. Coverage of this design and these settings over seeds
-    0-39: 37/40 for miR-449a (its misses all below the truth: the prior's pull towards its
-    median 0.2) and 38/40 for the secretion; with 400 steps 36/40 and 38/40."""
-    elisa = "sample_id,cell_line,perturbation,hours,conc_pg_mL\n" + "".join(
-        f"{line}{pert}-{i},{line},{pert},48,100\n"
-        for line, pert in (("A925LPE3", ""), ("A925L/AR", ""), ("A925L/AR", "siAREG"))
+    0-39 (independent rows): 37/40 for miR-449a (its misses all below the truth: the prior's
+    pull towards its median 0.2) and 38/40 for the secretion; with 400 steps 36/40 and 38/40.
+    ``shared_and_m3``: the fold changes share the calibrator's error (the default sigma /
+    sqrt(3), drawn by the virtual data too) and three mimic dishes (~18 pg/mL) are censored
+    at an LLOQ of 31.25 pg/mL (blq: m3)."""
+    pairs = [("A925LPE3", ""), ("A925L/AR", ""), ("A925L/AR", "siAREG")]
+    if shared:
+        pairs.append(("A925L/AR", "miR-449a mimic"))
+    elisa = "sample_id,cell_line,perturbation,hours,conc_pg_mL,lloq_pg_mL,uloq_pg_mL\n" + "".join(
+        f"{line}{pert}-{i},{line},{pert},48,100,31.25,2000\n"
+        for line, pert in pairs
         for i in range(3)
     )
     qpcr = "sample,group,target,fold_change\n" + "".join(
@@ -156,8 +189,12 @@ def test_round_trip_covers_the_truth(tmp_path):
         for target in ("miR-449a", "AREG")
         for i in range(3)
     )
-    base = load_experiment_file(write(tmp_path, elisa=elisa, qpcr=qpcr))
+    yaml = YAML
+    if shared:
+        yaml = SHARED_YAML.replace("sigma: 0.1}", "sigma: 0.1, blq: m3}")
+    base = load_experiment_file(write(tmp_path, yaml=yaml, elisa=elisa, qpcr=qpcr))
     exp = virtual_data(base, TRUTH, rng=np.random.default_rng(0))
+    assert (exp.elisa["censored"] != "").sum() == (3 if shared else 0)
     res = calibrate_experiment(
         exp, seed=0, n_walkers=8, n_steps=80, burn=30, n_starts=1, draws=300, fit_draws=8
     )
@@ -169,7 +206,7 @@ def test_round_trip_covers_the_truth(tmp_path):
     paths = write_experiment_calibration(res, tmp_path / "out")
     fits = pd.read_csv(paths["fits"])
     assert fits["observable"].value_counts().to_dict() == {
-        "supernatant_areg": 9,
+        "supernatant_areg": 12 if shared else 9,
         "relative_expression": 12,
     }
     assert fits["model_median"].notna().all()
@@ -178,7 +215,7 @@ def test_round_trip_covers_the_truth(tmp_path):
         "miR-449a",
         "AREG",
     }
-    assert "n_elisa: 9" in (tmp_path / "out" / "overlay.yaml").read_text()
+    assert f"n_elisa: {12 if shared else 9}" in (tmp_path / "out" / "overlay.yaml").read_text()
 
 
 @pytest.mark.parametrize(
@@ -283,3 +320,163 @@ def test_drug_in_the_medium_and_a_dose_without_a_drug(tmp_path):
     bad = "cell_line,hours,conc_pg_mL,drug,dose_nM\nA925LPE3,48,80,aspirin,10\n"
     with pytest.raises(LeptotwinError, match=r"row 2, drug.*unknown drug"):
         load_experiment_file(write(tmp_path, elisa=bad))
+
+
+SHARED_QPCR = """\
+sample,group,target,fold_change,plate
+c1,A925LPE3,miR-449a,1.1,R1
+c2,A925LPE3,miR-449a,0.9,R1
+a1,A925L/AR,miR-449a,0.3,R1
+a2,A925L/AR,miR-449a,0.26,R1
+a3,A925L/AR,miR-449a,0.33,R1
+c3,A925LPE3,AREG,1.05,R1
+b1,A925L/AR,AREG,3.1,R1
+b2,A925L/AR,AREG,2.7,R1
+c4,A925LPE3,miR-449a,1.0,R2
+s1,A925LPE3,miR-449a,2.0,R2
+"""
+
+
+def _shared_by_scipy(exp, values, tau_of):
+    """The qPCR NLL from scipy's multivariate normal on ln y (σ² I + τ² J per run and target
+    for the rows of other lines than the unperturbed calibrator), plus the Jacobian Σ ln y."""
+    from scipy import stats
+
+    q = qpcr_simulation(exp, values)
+    s = exp.observables["relative_expression"].sigma
+    ly, lh = np.log(q["value"].to_numpy()), np.log(q["simulation"].to_numpy())
+    ref = ((q["cell_line"] == "A925LPE3") & (q["perturbation"] == "")).to_numpy()
+    nll = float(np.sum(ly)) - float(np.sum(stats.norm.logpdf(ly[ref], lh[ref], s)))
+    for (run, target), idx in q.groupby(["run", "target"]).indices.items():
+        idx = idx[~ref[idx]]
+        if len(idx):
+            t = tau_of(run, target)
+            cov = s**2 * np.eye(len(idx)) + t**2 * np.ones((len(idx), len(idx)))
+            nll -= stats.multivariate_normal(lh[idx], cov).logpdf(ly[idx])
+    return nll
+
+
+def test_shared_calibrator_error_matches_multivariate_normal(tmp_path):
+    """The fold changes of one run and target share the calibrator mean's error: by default
+    SD sigma / sqrt(n calibrator rows of that run and target) (R1 miR-449a: 2 rows, R1 AREG: 1,
+    R2 miR-449a: 1; the perturbed calibrator line shares it), or the observable's
+    calibrator_sigma; checked against scipy's multivariate normal."""
+    exp = load_experiment_file(write(tmp_path, yaml=SHARED_YAML, qpcr=SHARED_QPCR))
+    values = {MIR: 0.28, SEC: 250.0}
+    n_cal = {("R1", "miR-449a"): 2, ("R1", "AREG"): 1, ("R2", "miR-449a"): 1}
+    expected = _shared_by_scipy(exp, values, lambda r, t: 0.2 / math.sqrt(n_cal[r, t]))
+    elisa_only = load_experiment_file(
+        write(tmp_path, yaml=YAML.replace("  qpcr: qpcr.csv\n", "").replace(
+            "  relative_expression:\n    {unit: fold, noise: lognormal, sigma: 0.2, calibrator: "
+            "A925LPE3, calibrator_sigma: 0}\n", ""))
+    )  # fmt: skip
+    e = invitro_nll(elisa_only, values)
+    exp = load_experiment_file(write(tmp_path, yaml=SHARED_YAML, qpcr=SHARED_QPCR))
+    assert invitro_nll(exp, values) - e == pytest.approx(expected, rel=1e-10)
+    # an explicit calibrator_sigma for every run and target; 0 is the independent likelihood
+    for tau in (0.35, 0.0):
+        yaml = YAML.replace("calibrator_sigma: 0}", f"calibrator_sigma: {tau}}}")
+        exp = load_experiment_file(write(tmp_path, yaml=yaml, qpcr=SHARED_QPCR))
+        expected = _shared_by_scipy(exp, values, lambda r, t, tau=tau: tau)
+        assert invitro_nll(exp, values) - e == pytest.approx(expected, rel=1e-10)
+    # the shared term matters: the joint NLL differs from the independent one
+    shared = invitro_nll(
+        load_experiment_file(write(tmp_path, yaml=SHARED_YAML, qpcr=SHARED_QPCR)), values
+    )
+    assert abs(shared - invitro_nll(exp, values)) > 0.05
+
+
+def test_fold_changes_without_calibrator_rows_need_calibrator_sigma(tmp_path):
+    with pytest.raises(
+        LeptotwinError,
+        match=r"qpcr.csv.*relative_expression.calibrator_sigma.*without their calibrator's rows"
+        r".*target AREG.*A925LPE3 rows",
+    ):
+        load_experiment_file(write(tmp_path, yaml=SHARED_YAML))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        ("sigma: 0.1}", "sigma: 0.1, blq: m3}", None),
+        ("sigma: 0.1}", "sigma: 0.1, calibrator_sigma: 0.1}", r"supernatant_areg.calibrator_sig"
+         r"ma.*calibrator_sigma on the relative_expression observable only"),
+        ("calibrator_sigma: 0}", "calibrator_sigma: 0, blq: m3}", r"relative_expression.blq.*"
+         r"blq on the supernatant_areg observable only"),
+        ("sigma: 0.1}", "sigma: 0.1, blq: m2}", r"supernatant_areg.*blq"),
+        ("calibrator_sigma: 0}", "calibrator_sigma: -1}", r"calibrator_sigma"),
+    ],
+)  # fmt: skip
+def test_blq_and_calibrator_sigma_on_their_observables(tmp_path, old, new, match):
+    assert old in YAML
+    if match is None:
+        assert load_experiment_file(write(tmp_path, yaml=YAML.replace(old, new)))
+        return
+    with pytest.raises(LeptotwinError, match=match):
+        load_experiment_file(write(tmp_path, yaml=YAML.replace(old, new)))
+
+
+CENSORED_ELISA = """\
+sample_id,cell_line,perturbation,hours,conc_pg_mL,flag,lloq_pg_mL,uloq_pg_mL
+d1,A925LPE3,,48,80,ok,31.25,2000
+d3,A925L/AR,,48,240,ok,31.25,2000
+d5,A925L/AR,siAREG,48,40,ok,31.25,2000
+d6,A925L/AR,miR-449a mimic,48,20,below_lloq,31.25,2000
+d7,A925L/AR,miR-449a mimic,48,,below_bottom,31.25,2000
+d8,A925L/AR,,48,,overflow,31.25,200
+d9,A925L/AR,miR-449a mimic,48,12,below_lloq,,
+d10,A925L/AR,,48,,missing,31.25,2000
+"""
+
+
+def test_elisa_samples_outside_the_curve_are_censored_under_m3(tmp_path):
+    """blq: m3 keeps a sample below the LLOQ (or below the curve's bottom) as censored at its
+    LLOQ, -ln Phi((ln L - ln h)/sigma), and one above the ULOQ (or overflowing) at its ULOQ,
+    -ln Phi((ln h - ln U)/sigma) (scipy's norm.logcdf by hand); a flagged sample without its
+    limit, or missing, stays out. blq: m1 (the default) leaves every flagged sample out."""
+    from scipy import stats
+
+    m1 = load_experiment_file(write(tmp_path, elisa=CENSORED_ELISA))
+    assert list(m1.elisa["sample"]) == ["d1", "d3", "d5"]
+    assert m1.invitro_left_out["supernatant_areg"] == 5
+    yaml = YAML.replace("sigma: 0.1}", "sigma: 0.1, blq: m3}")
+    m3 = load_experiment_file(write(tmp_path, yaml=yaml, elisa=CENSORED_ELISA))
+    e = m3.elisa.set_index("sample")
+    assert list(e.index) == ["d1", "d3", "d5", "d6", "d7", "d8"]
+    assert list(e["censored"]) == ["", "", "", "below", "below", "above"]
+    assert list(e["value"]) == [80, 240, 40, 31.25, 31.25, 200]
+    assert m3.invitro_left_out["supernatant_areg"] == 2
+    values = {MIR: 0.28, SEC: 250.0}
+    h = elisa_simulation(m3, values).set_index("sample")["simulation"]
+    s = 0.1
+    by_hand = 0.0
+    for k in ("d1", "d3", "d5"):
+        y = e.loc[k, "value"]
+        by_hand += 0.5 * math.log(2 * math.pi * s**2 * y**2) + 0.5 * (math.log(y / h[k]) / s) ** 2
+    for k in ("d6", "d7"):
+        by_hand -= stats.norm.logcdf((math.log(31.25) - math.log(h[k])) / s)
+    by_hand -= stats.norm.logcdf((math.log(h["d8"]) - math.log(200)) / s)
+    q = invitro_nll(m1, values) - sum(
+        0.5 * math.log(2 * math.pi * s**2 * y**2) + 0.5 * (math.log(y / x) / s) ** 2
+        for y, x in zip(m1.elisa["value"], elisa_simulation(m1, values)["simulation"], strict=True)
+    )  # the qPCR part, the same in both files
+    assert invitro_nll(m3, values) == pytest.approx(by_hand + q, rel=1e-10)
+
+
+def test_virtual_elisa_is_censored_at_the_rows_limits_under_m3(tmp_path):
+    """Virtual data under blq: m3 censor each draw outside its row's LLOQ-ULOQ at that limit
+    (as the loader keeps such a sample); under m1 rows stay quantified."""
+    yaml = YAML.replace("sigma: 0.1}", "sigma: 0.1, blq: m3}")
+    elisa = CENSORED_ELISA.replace("31.25,2000", "100,230").replace("31.25,200", "100,230")
+    exp = load_experiment_file(write(tmp_path, yaml=yaml, elisa=elisa))
+    rng = np.random.default_rng(3)
+    data = virtual_data(exp, TRUTH, rng=rng)
+    v = data.elisa.set_index("sample")
+    truth = elisa_simulation(exp, TRUTH).set_index("sample")["simulation"]
+    assert set(v["censored"]) <= {"", "below", "above"}
+    assert (v.loc[v["censored"] == "below", "value"] == 100).all()
+    assert (v.loc[v["censored"] == "above", "value"] == 230).all()
+    quant = v["censored"] == ""
+    assert ((v.loc[quant, "value"] >= 100) & (v.loc[quant, "value"] <= 230)).all()
+    assert (v["censored"] != "").any()  # the mimic's dishes (~20 pg/mL) fall below 100
+    assert (truth[v["censored"] == "below"] < 230).all()

@@ -246,6 +246,8 @@ class _ObservableSpec(BaseModel):
     plate_sigma: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
     sigma_rel: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
     calibrator: str | None = None  # relative_expression only (experiment_invitro)
+    calibrator_sigma: Annotated[float, Field(ge=0, lt=5, allow_inf_nan=False)] | None = None
+    blq: Literal["m1", "m3"] | None = None  # supernatant_areg only (experiment_invitro)
 
 
 class _ArmSpec(BaseModel):
@@ -368,6 +370,13 @@ class Observable:
     #: viability only: the part of a well's SD that grows with its signal (relative; a well's SD
     #: is sqrt(sigma² + (sigma_rel · m)²) at model value m %).
     sigma_rel: float = 0.0
+    #: relative_expression only: SD of ln of the calibrator's level, shared by the fold changes
+    #: of one run and target (None: the default of
+    #: :func:`leptotwin.study.experiment_invitro.calibrator_sigmas`).
+    calibrator_sigma: float | None = None
+    #: supernatant_areg only: samples outside the standard curve's range left out (``m1``) or
+    #: censored at the LLOQ / ULOQ in the likelihood (``m3``).
+    blq: str = "m1"
 
 
 @dataclass(frozen=True)
@@ -715,11 +724,29 @@ def _arms(
 def _observables(
     spec: _ExperimentSpec, cat: Catalog, species: str, source: str, lines: dict
 ) -> dict[str, Observable]:
-    from leptotwin.study.experiment_invitro import INVITRO_ASSAY_OBSERVABLES, invitro_observable
+    from leptotwin.study.experiment_invitro import (
+        ELISA_OBSERVABLE,
+        INVITRO_ASSAY_OBSERVABLES,
+        QPCR_OBSERVABLE,
+        invitro_observable,
+    )
 
     out = {}
     for oid, body in spec.observables.items():
         where = ("observables", oid)
+        for key, owner, what in (
+            ("blq", ELISA_OBSERVABLE, "how ELISA samples outside the standard curve are used"),
+            ("calibrator_sigma", QPCR_OBSERVABLE, "the shared error of qPCR fold changes"),
+        ):
+            if getattr(body, key) is not None and oid != owner:
+                raise _error(
+                    source,
+                    lines,
+                    (*where, key),
+                    f"{key} is {what}",
+                    getattr(body, key),
+                    f"{key} on the {owner} observable only",
+                )
         if oid in INVITRO_ASSAY_OBSERVABLES or body.calibrator is not None:
             out[oid] = invitro_observable(oid, body, cat, source, lines)
             continue

@@ -7,7 +7,7 @@ rest of the file)::
       elisa: elisa.csv                 # supernatant AREG after a conditioning time
       qpcr: qpcr.csv                   # relative expression (2^-ddCt) vs a calibrator line
     observables:
-      supernatant_areg: {unit: pg/mL, noise: lognormal, sigma: 0.15}
+      supernatant_areg: {unit: pg/mL, noise: lognormal, sigma: 0.15, blq: m3}
       relative_expression: {unit: fold, noise: lognormal, sigma: 0.25, calibrator: A925LPE3}
 
 ELISA table. One row per sample (a dish's conditioned medium); the ``samples.csv`` that
@@ -21,8 +21,12 @@ in the undiluted supernatant, pg/mL, > 0: ``conc_pg_mL`` (``leptotwin elisa``) o
 concentration in the medium over the conditioning), ``seeding_cells`` (cells per dish) and
 ``volume_mL`` (medium per dish; both default to the catalogue's ``conditioned_medium`` block:
 2e5 cells, 2 mL), ``flag`` (``leptotwin elisa``'s: a sample flagged other than ``ok`` or empty,
-e.g. ``below_lloq`` or ``overflow``, is left out of the likelihood and counted, as a PK sample
-below its LLOQ is), ``sample_id``, ``plate``, ``dilution`` (kept, not used). The model value
+e.g. ``below_lloq`` or ``overflow``, is left out of the likelihood and counted, Beal's M1, unless
+the observable says ``blq: m3``: then a sample below the curve (``below_lloq``,
+``below_bottom``) with its ``lloq_pg_mL`` is censored at that LLOQ and one above it
+(``above_uloq``, ``above_top``, ``overflow``) with its ``uloq_pg_mL`` at that ULOQ; the limits
+are in the undiluted supernatant, as ``leptotwin elisa`` writes them), ``lloq_pg_mL``,
+``uloq_pg_mL``, ``sample_id``, ``plate``, ``dilution`` (kept, not used). The model value
 (:func:`elisa_simulation`) is the twin's own conditioned medium: the culture of
 :func:`leptotwin.model.culture.grow_culture` (the model of
 :func:`leptotwin.assays.conditioned_medium.collect_conditioned_medium` and of the calibration
@@ -38,26 +42,33 @@ target (its ``summary.csv``). Columns: ``cell_line`` (or ``group``, as for ELISA
 (``miR-449a`` or ``AREG``, the names of :data:`leptotwin.assays.qpcr.QPCR_TARGETS`; reference
 genes are not observables) and ``fold_change`` (2^-ddCt against the calibrator group, > 0; an
 empty or NaN fold change, an undetermined sample, is left out and counted). Optional
-``perturbation``, ``calibrator`` (summary.csv's: must be the observable's), ``sample``,
-``flag``. The model value (:func:`qpcr_simulation`) is the level the virtual qPCR of the study
-gives the instrument, noise-free (:func:`leptotwin.study.sections.molecular.run_qpcr`): miR-449a
+``perturbation``, ``calibrator`` (summary.csv's: must be the observable's), ``run`` (or
+``plate``: the qPCR run; without it the file is one run), ``sample``, ``flag``. The model
+value (:func:`qpcr_simulation`) is the level the virtual qPCR of the study gives the
+instrument, noise-free (:func:`leptotwin.study.sections.molecular.run_qpcr`): miR-449a
 is the cell state's ``mir449a``, AREG mRNA is in proportion to the state's AREG secretion (the
 miRNA acts on the transcript); each divided by the same level of the calibrator line
 (``calibrator``, unperturbed). Cell-line ``mir449a`` and ``pathway.mir449a_km`` (through
 AREG) are informed; ``areg_secretion_max`` cancels in the ratio.
 
 Noise. Both observables take ``lognormal`` noise (``sigma``: SD of ln y), PEtab's NLL
-``0.5 ln(2π σ² y²) + 0.5 ((ln y − ln h)/σ)²`` per row (:func:`invitro_nll`). The fold changes
-of one qPCR run share the calibrator's mean ΔCt; that shared error is not modelled (each row is
-independent): declare a ``sigma`` that includes it.
+``0.5 ln(2π σ² y²) + 0.5 ((ln y − ln h)/σ)²`` per quantified row (:func:`invitro_nll`;
+censored ELISA samples ``−ln Φ`` of their limit). The fold changes of one qPCR run and target
+are all divided by the calibrator group's mean level, so they share its error: on the log scale
+they are jointly normal, ``σ² I + τ² J``, ``τ`` the observable's ``calibrator_sigma`` (0: rows
+independent) or by default ``σ / sqrt(n)``, ``n`` the calibrator's rows of that run and target
+(:func:`calibrator_sigmas`; a run and target without them then needs ``calibrator_sigma``). The
+calibrator's own rows are the reference and stay independent (as viability's vehicle wells).
 
 Bad input: one :class:`~leptotwin.errors.LeptotwinError` naming the file, row and field: a
 missing column, an unknown cell line, perturbation, drug or target, a non-positive or
 implausible concentration or fold change, a non-positive time, seeding or volume, a negative
 dose, a row whose ``calibrator`` differs from the observable's; in the experiment file a unit
 other than ``pg/mL`` or ``fold``, noise other than ``lognormal``, a ``relative_expression``
-without ``calibrator`` (or with an unknown one), a ``calibrator`` or ``plate_sigma`` on another
-observable, a table without its observable.
+without ``calibrator`` (or with an unknown one), a ``calibrator``, ``calibrator_sigma``,
+``blq`` or ``plate_sigma`` on another observable, fold changes without their calibrator's rows
+and no ``calibrator_sigma``, a non-positive quantification limit, a table without its
+observable.
 """
 
 from __future__ import annotations
@@ -90,12 +101,14 @@ __all__ = [
     "QPCR_COLUMNS",
     "QPCR_MODEL_TARGETS",
     "QPCR_OBSERVABLE",
+    "calibrator_sigmas",
     "elisa_simulation",
     "invitro_bands",
     "invitro_nll",
     "invitro_observable",
     "invitro_panel",
     "invitro_virtual",
+    "lognormal_shared_nll",
     "qpcr_simulation",
     "read_invitro_tables",
 ]
@@ -119,6 +132,9 @@ ELISA_COLUMNS = (
     "seeding_cells",
     "volume_mL",
     "value",
+    "lloq",
+    "uloq",
+    "censored",
     "source",
 )
 #: The columns of :attr:`Experiment.qpcr` (one row per sample or group and target kept).
@@ -129,9 +145,14 @@ QPCR_COLUMNS = (
     "perturbation",
     "target",
     "calibrator",
+    "run",
     "value",
     "source",
 )
+#: ELISA flags of :class:`leptotwin.analysis.standard_curve.SampleFlag` that a ``blq: m3``
+#: observable censors: below the curve's range (at the LLOQ) and above it (at the ULOQ).
+CENSORED_BELOW = ("below_lloq", "below_bottom")
+CENSORED_ABOVE = ("above_uloq", "above_top", "overflow")
 #: Above these a reading is a unit slip: 10 µg/mL of AREG (carcinoma lines secrete ng/mL per
 #: day), a 10^6-fold change (20 cycles).
 _MAX_PG_ML = 1e7
@@ -211,6 +232,8 @@ def invitro_observable(oid: str, body: Any, cat: Catalog, source: str, lines: di
         body.noise,
         body.sigma,
         calibrator=calibrator,
+        calibrator_sigma=body.calibrator_sigma,
+        blq=body.blq or "m1",
     )
 
 
@@ -303,8 +326,9 @@ def _elisa_rows(
     drugs = sorted(PathwayModel.from_catalog(cat).drugs)
     seed0 = cat.assay_value("conditioned_medium", "seeding_cells")
     vol0 = cat.assay_value("conditioned_medium", "medium_volume")
+    m3 = observables[ELISA_OBSERVABLE].blq == "m3"
     rows, n_left = [], 0
-    for i, (sid, line, pert, drug, dose, hours, cells, vol, conc, flag) in enumerate(
+    for i, (sid, line, pert, drug, dose, hours, cells, vol, conc, flag, lo, hi) in enumerate(
         zip(
             _text(raw, "sample_id"),
             _text(raw, "cell_line"),
@@ -316,6 +340,8 @@ def _elisa_rows(
             _text(raw, "volume_mL"),
             _text(raw, conc_col),
             _text(raw, "flag"),
+            _text(raw, "lloq_pg_mL"),
+            _text(raw, "uloq_pg_mL"),
             strict=True,
         )
     ):
@@ -341,17 +367,35 @@ def _elisa_rows(
         h = _positive(hours, name, f"{where}, hours", "conditioning time", _MAX_HOURS)
         n0 = _positive(cells, name, f"{where}, seeding_cells", "seeding") if cells else seed0
         v = _positive(vol, name, f"{where}, volume_mL", "medium volume") if vol else vol0
-        if flag.lower() not in ("", "ok"):
-            n_left += 1  # flagged by the standard-curve analysis (below the LLOQ, overflow, ...)
-            continue
-        y = _positive(conc, name, f"{where}, {conc_col}", "concentration", _MAX_PG_ML)
+        lloq = _limit(lo, name, f"{where}, lloq_pg_mL")
+        uloq = _limit(hi, name, f"{where}, uloq_pg_mL")
+        flag = flag.lower()
+        side = "below" if flag in CENSORED_BELOW else "above" if flag in CENSORED_ABOVE else ""
+        limit = lloq if side == "below" else uloq
+        if flag not in ("", "ok"):
+            if not (m3 and side and math.isfinite(limit)):
+                n_left += 1  # flagged by the standard-curve analysis and not censored here
+                continue
+            y = limit  # censored (blq: m3): below the LLOQ or above the ULOQ
+        else:
+            y = _positive(conc, name, f"{where}, {conc_col}", "concentration", _MAX_PG_ML)
+            side = ""
         rows.append(
-            (ELISA_OBSERVABLE, sid or line, line, pert, drug, x, h, n0, v, y, f"{name}:{where}")
-        )
+            (ELISA_OBSERVABLE, sid or line, line, pert, drug, x, h, n0, v, y, lloq, uloq, side,
+             f"{name}:{where}")
+        )  # fmt: skip
     frame = pd.DataFrame(rows, columns=list(ELISA_COLUMNS))
-    for c in ("dose_nM", "hours", "seeding_cells", "volume_mL", "value"):
+    for c in ("dose_nM", "hours", "seeding_cells", "volume_mL", "value", "lloq", "uloq"):
         frame[c] = frame[c].astype(float)
     return frame, n_left
+
+
+def _limit(text: str, name: str, where: str) -> float:
+    """A quantification limit in pg/mL (NaN when empty or not a number, as ``leptotwin
+    elisa`` writes a plate without a curve), refused when <= 0."""
+    if text.lower() in ("", "nan"):
+        return math.nan
+    return _positive(text, name, where, "quantification limit", _MAX_PG_ML)
 
 
 def _qpcr_rows(
@@ -368,8 +412,9 @@ def _qpcr_rows(
         "summary.csv); optional perturbation, calibrator, sample",
     )
     calibrator = observables[QPCR_OBSERVABLE].calibrator
+    run_col = next((c for c in ("run", "plate") if c in raw.columns), "run")
     rows, n_left = [], 0
-    for i, (sample, line, pert, target, fold, cal) in enumerate(
+    for i, (sample, line, pert, target, fold, cal, run) in enumerate(
         zip(
             _text(raw, "sample"),
             _text(raw, "cell_line"),
@@ -377,6 +422,7 @@ def _qpcr_rows(
             _text(raw, "target"),
             _text(raw, "fold_change"),
             _text(raw, "calibrator"),
+            _text(raw, run_col),
             strict=True,
         )
     ):
@@ -406,11 +452,66 @@ def _qpcr_rows(
         y = _positive(fold, name, f"{where}, fold_change", "fold change", _MAX_FOLD)
         rows.append(
             (QPCR_OBSERVABLE, sample or line, line, pert, QPCR_MODEL_TARGETS[key], calibrator,
-             y, f"{name}:{where}")
+             run, y, f"{name}:{where}")
         )  # fmt: skip
     frame = pd.DataFrame(rows, columns=list(QPCR_COLUMNS))
     frame["value"] = frame["value"].astype(float)
+    calibrator_sigmas(frame, observables[QPCR_OBSERVABLE], source=name)  # checked now
     return frame, n_left
+
+
+def calibrator_sigmas(qpcr: pd.DataFrame, observable: Observable, *, source: str) -> np.ndarray:
+    """SD of ln of the calibrator level shared by each qPCR row (0: the row is independent).
+
+    The fold changes of one run and target are all divided by the calibrator group's mean
+    level, so they share its error. The calibrator's own rows (its cell line, unperturbed) are
+    the reference, independent rows (as the vehicle wells of viability). The rest of a run and
+    target share ``calibrator_sigma`` when the observable gives it, else ``sigma / sqrt(n)``,
+    ``n`` the calibrator rows of that run and target in the table (its samples in
+    ``samples.csv``, or its one row in ``summary.csv``, where ``sigma`` is the SD of a group's
+    mean).
+
+    Returns
+    -------
+    ndarray, shape (len(qpcr),)
+
+    Raises
+    ------
+    LeptotwinError
+        Without ``calibrator_sigma``, a run and target with rows of other lines but none of the
+        calibrator.
+    """
+    out = np.zeros(len(qpcr))
+    if not len(qpcr):
+        return out
+    ref = _calibrator_rows(qpcr)
+    for (run, target), idx in qpcr.groupby(["run", "target"], sort=False).indices.items():
+        others = idx[~ref[idx]]
+        if not len(others):
+            continue
+        if observable.calibrator_sigma is not None:
+            out[others] = observable.calibrator_sigma
+            continue
+        n = int(ref[idx].sum())
+        if n == 0:
+            raise LeptotwinError(
+                "fold changes without their calibrator's rows",
+                source=source,
+                field=f"observables.{QPCR_OBSERVABLE}.calibrator_sigma",
+                value=f"run {run or '(one run)'}, target {target}",
+                expected=f"the {observable.calibrator} rows of that run and target in the table, "
+                "or calibrator_sigma (SD of ln of the calibrator's mean level; 0: independent "
+                "rows)",
+            )
+        out[others] = observable.sigma / math.sqrt(n)
+    return out
+
+
+def _calibrator_rows(qpcr: pd.DataFrame) -> np.ndarray:
+    """Rows of the calibrator line itself, unperturbed (bool, shape (len(qpcr),))."""
+    return (
+        (qpcr["cell_line"] == qpcr["calibrator"]) & (qpcr["perturbation"].fillna("") == "")
+    ).to_numpy(bool)
 
 
 # --- model values ------------------------------------------------------------------------------
@@ -465,51 +566,34 @@ def _model(values: Mapping[str, float] | None, catalog: Catalog | None) -> tuple
 
 
 def _elisa_values(v: pd.DataFrame, cat: Catalog, pm: Any) -> np.ndarray:
+    from leptotwin.assays.viability import _states
     from leptotwin.calibration.readouts import CULTURE_DT_H
     from leptotwin.model.culture import grow_culture
-    from leptotwin.model.pathway import CellState, cell_state
 
     sim = np.full(len(v), np.nan)
     if not len(v):
         return sim
-    dishes = list(
-        zip(v["cell_line"], v["perturbation"], v["seeding_cells"], v["drug"], v["dose_nM"],
-            strict=True)
-    )  # fmt: skip
-    states = {d[:2]: cell_state(str(d[0]), _perts(d[1]), catalog=cat) for d in dishes}
-    # one culture per conditioning time and volume, its dishes stacked (a state per dish; a
-    # pathway with bypass receptors takes one state per call)
-    groups: dict[tuple, list[int]] = {}
-    for i, key in enumerate(zip(v["hours"], v["volume_mL"], strict=True)):
-        groups.setdefault((*key, *(dishes[i][:2] if pm.bypass else ())), []).append(i)
-    for key, rows in groups.items():
-        hours, vol = float(key[0]), float(key[1])
-        uniq = list(dict.fromkeys(dishes[i] for i in rows))
-        if pm.bypass:
-            state = states[uniq[0][:2]]
-        else:
-            state = CellState(
-                name="dishes",
-                **{
-                    f: np.array([getattr(states[d[:2]], f) for d in uniq], dtype=float)
-                    for f in ("mir449a", "egfr_total", "alk_fusion", "areg_scale")
-                },
-            )
+    keys = ["cell_line", "perturbation", "seeding_cells", "drug", "dose_nM"]
+    # one culture per conditioning time and volume, its distinct dishes stacked (a cell state
+    # per dish, bypass receptors included: assays.viability._states)
+    for (hours, vol), rows in v.groupby(["hours", "volume_mL"], sort=False).indices.items():
+        dishes = v.iloc[rows][keys]
+        codes = dishes.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+        uniq = dishes.drop_duplicates().reset_index(drop=True)  # in the order of ``codes``
         conc: dict[str, np.ndarray] = {}
-        for j, d in enumerate(uniq):
-            if d[3]:
-                conc.setdefault(str(d[3]), np.zeros(len(uniq)))[j] = float(d[4])
+        for j, (drug, dose) in enumerate(zip(uniq["drug"], uniq["dose_nM"], strict=True)):
+            if drug:
+                conc.setdefault(str(drug), np.zeros(len(uniq)))[j] = float(dose)
         grown = grow_culture(
             pm,
-            state,
+            _states(uniq["cell_line"], uniq["perturbation"], cat),
             conc,
-            cells0=np.array([float(d[2]) for d in uniq]),
-            volume_mL=vol,
-            hours=hours,
+            cells0=uniq["seeding_cells"].to_numpy(float),
+            volume_mL=float(vol),
+            hours=float(hours),
             dt_h=CULTURE_DT_H,
         )
-        pg = dict(zip(uniq, pm.nM_to_pg_per_mL(grown.medium_areg_nM), strict=True))
-        sim[rows] = [pg[dishes[i]] for i in rows]
+        sim[rows] = np.asarray(pm.nM_to_pg_per_mL(grown.medium_areg_nM), dtype=float)[codes]
     return sim
 
 
@@ -553,16 +637,70 @@ def invitro_nll(
     exp: Experiment, values: Mapping[str, float], *, catalog: Catalog | None = None
 ) -> float:
     """The negative log-likelihood of the ELISA and qPCR rows at the catalogue values
-    ``values`` (0 without rows): log-normal noise, PEtab's ``0.5 ln(2π σ² y²) + 0.5 ((ln y −
-    ln h)/σ)²`` per row, ``σ`` the observable's. ``inf`` where a model value is 0."""
+    ``values`` (0 without rows); ``inf`` where a model value is 0 for a quantified row.
+
+    Log-normal noise, ``σ`` the observable's: a quantified row adds PEtab's ``0.5 ln(2π σ² y²)
+    + 0.5 ((ln y − ln h)/σ)²``; an ELISA sample censored below its LLOQ ``L`` (``blq: m3``)
+    adds ``−ln Φ((ln L − ln h)/σ)``, one above its ULOQ ``U`` ``−ln Φ((ln h − ln U)/σ)``. The
+    qPCR rows of one run and target that share the calibrator's error (:func:`calibrator_sigmas`,
+    ``τ``) are jointly normal on the log scale, covariance ``σ² I + τ² J``, plus ``Σ ln y``.
+    """
+    from scipy.special import log_ndtr
+
     total = 0.0
     for table, h in _simulations(exp, values, catalog):
-        s = exp.observables[str(table["observable"].iloc[0])].sigma
+        obs = exp.observables[str(table["observable"].iloc[0])]
         y = table["value"].to_numpy(float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = (np.log(y) - np.log(h)) / s
-        total += float(np.sum(0.5 * np.log(2 * np.pi * s**2 * y**2) + 0.5 * r**2))
+            r = np.log(y) - np.log(h)
+        if obs.id == QPCR_OBSERVABLE:
+            tau = calibrator_sigmas(table, obs, source=str(exp.path))
+            groups = _shared_groups(table, tau)
+            total += lognormal_shared_nll(y, r, obs.sigma, tau, groups)
+            continue
+        side = table["censored"].to_numpy(object)
+        quant = side == ""
+        total += lognormal_shared_nll(y[quant], r[quant], obs.sigma)
+        with np.errstate(invalid="ignore"):
+            total -= float(np.sum(log_ndtr(r[side == "below"] / obs.sigma)))
+            total -= float(np.sum(log_ndtr(-r[side == "above"] / obs.sigma)))
     return total if math.isfinite(total) else math.inf
+
+
+def _shared_groups(qpcr: pd.DataFrame, tau: np.ndarray) -> np.ndarray:
+    """Group code of each qPCR row sharing a calibrator error (-1: independent)."""
+    codes = qpcr.groupby(["run", "target"], sort=False).ngroup().to_numpy()
+    return np.where(tau > 0, codes, -1)
+
+
+def lognormal_shared_nll(
+    y: np.ndarray,
+    r: np.ndarray,
+    sigma: float,
+    tau: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+) -> float:
+    """Negative log-likelihood of positive data ``y`` (n,) with log residuals ``r = ln y − ln
+    h`` (n,): independent log-normal rows of SD ``sigma`` (PEtab's ``0.5 ln(2π σ² y²) + 0.5
+    (r/σ)²`` each), except that the rows of one ``groups`` code ≥ 0 also share a normal term of
+    SD ``tau`` (n,; equal within a group) on the log scale: covariance ``σ² I + τ² J`` per group,
+    closed form (Sherman–Morrison), plus the Jacobian ``Σ ln y``."""
+    s2 = sigma * sigma
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = float(np.sum(0.5 * np.log(2 * np.pi * s2 * y * y) + 0.5 * r * r / s2))
+    if tau is None or groups is None or not np.any(groups >= 0):
+        return total
+    shared = groups >= 0
+    g = groups[shared]
+    n = np.bincount(g).astype(float)
+    t2 = np.bincount(g, weights=tau[shared] ** 2) / np.where(n > 0, n, 1.0)
+    sum_r = np.bincount(g, weights=r[shared])
+    keep = n > 0
+    n, t2, sum_r = n[keep], t2[keep], sum_r[keep]
+    # log det of σ² I + τ² J over σ^(2n): ln(1 + n τ²/σ²); the quadratic form loses
+    # τ² (Σ r)² / (σ² (σ² + n τ²))
+    total += float(np.sum(0.5 * np.log1p(n * t2 / s2) - 0.5 * t2 * sum_r**2 / (s2 * (s2 + n * t2))))
+    return total
 
 
 def invitro_virtual(
@@ -574,13 +712,30 @@ def invitro_virtual(
 ) -> dict[str, pd.DataFrame]:
     """Virtual ELISA and qPCR rows: the model value at ``truth`` times ``exp(σ ε)`` (``rng``,
     ELISA rows first), sources ``virtual:<file:row>``; the keys of the experiment fields to
-    replace (``elisa``, ``qpcr``; none without rows)."""
+    replace (``elisa``, ``qpcr``; none without rows). qPCR rows that share a calibrator error
+    (:func:`calibrator_sigmas`) also share one ``exp(τ η)`` per run and target (drawn after the
+    rows' own terms); with ``blq: m3`` an ELISA value outside its row's LLOQ–ULOQ is censored
+    there, as the loader keeps such a sample."""
     out = {}
     for table, h in _simulations(exp, truth, catalog):
         oid = str(table["observable"].iloc[0])
-        s = exp.observables[oid].sigma
+        obs = exp.observables[oid]
         frame = table.copy()
-        frame["value"] = h * np.exp(s * rng.standard_normal(len(h)))
+        y = h * np.exp(obs.sigma * rng.standard_normal(len(h)))
+        if oid == QPCR_OBSERVABLE:
+            tau = calibrator_sigmas(table, obs, source=str(exp.path))
+            groups = _shared_groups(table, tau)
+            if np.any(groups >= 0):
+                eta = rng.standard_normal(int(groups.max()) + 1)
+                y = y * np.exp(np.where(groups >= 0, tau * eta[np.maximum(groups, 0)], 0.0))
+        elif obs.blq == "m3":
+            lo, hi = frame["lloq"].to_numpy(float), frame["uloq"].to_numpy(float)
+            below, above = y < lo, y > hi  # NaN limits compare False
+            y = np.where(below, lo, np.where(above, hi, y))
+            frame["censored"] = np.where(below, "below", np.where(above, "above", ""))
+        else:
+            frame["censored"] = ""
+        frame["value"] = y
         frame["source"] = [f"virtual:{x}" for x in table["source"]]
         out["elisa" if oid == ELISA_OBSERVABLE else "qpcr"] = frame
     return out
@@ -618,7 +773,8 @@ def invitro_bands(
 def invitro_panel(ax: Any, fits: pd.DataFrame) -> None:
     """ELISA and qPCR rows of ``fits.csv`` on one log axis: one column per condition (cell line,
     perturbation, drug, target), data as points, the posterior median and 95 % interval as a
-    bar beside them; supernatant AREG (pg/mL) in blue, fold changes in orange (right axis)."""
+    bar beside them; supernatant AREG (pg/mL) in blue, fold changes in orange (right axis);
+    ELISA samples censored at the LLOQ / ULOQ as open triangles at the limit."""
     d = fits[fits["observable"].isin(INVITRO_ASSAY_OBSERVABLES)].copy()
     label = d["cell_line"].astype(str)
     pert = d["perturbation"].fillna("").astype(str)
@@ -639,7 +795,11 @@ def invitro_panel(ax: Any, fits: pd.DataFrame) -> None:
             axis.plot([x + 0.15] * 2, [r.model_low, r.model_high], color=colour, lw=3, alpha=0.4)
             axis.plot(x + 0.15, r.model_median, "_", ms=10, color=colour,
                       label=oid if k == 0 else None)  # fmt: skip
-            axis.plot([x - 0.1] * len(h), h["value"], "o", ms=3, color=colour)
+            side = h["censored"].fillna("") if "censored" in h else pd.Series("", h.index)
+            for mark, rows in (("o", side == ""), ("v", side == "below"), ("^", side == "above")):
+                if rows.any():  # censored samples: open triangles at their limit
+                    axis.plot([x - 0.1] * int(rows.sum()), h.loc[rows, "value"], mark, ms=3,
+                              color=colour, mfc=colour if mark == "o" else "none")  # fmt: skip
         axis.set_yscale("log")
     labels = list(dict.fromkeys(d["label"]))
     ax.set_xticks(range(len(labels)), labels, rotation=40, ha="right", fontsize=6)
