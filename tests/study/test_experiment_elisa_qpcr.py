@@ -480,3 +480,30 @@ def test_virtual_elisa_is_censored_at_the_rows_limits_under_m3(tmp_path):
     assert ((v.loc[quant, "value"] >= 100) & (v.loc[quant, "value"] <= 230)).all()
     assert (v["censored"] != "").any()  # the mimic's dishes (~20 pg/mL) fall below 100
     assert (truth[v["censored"] == "below"] < 230).all()
+
+
+def test_stacked_dishes_equal_one_at_a_time_with_a_bypass_receptor():
+    """Dishes of one conditioning time are grown as one stacked culture (a cell state per dish,
+    assays.viability._states), also with a declared bypass receptor (examples/bypass-met): each
+    dish's medium equals the dish grown alone, exactly."""
+    from leptotwin.model.pathway import PathwayModel
+    from leptotwin.study.experiment_invitro import _elisa_values
+
+    cat = load_catalog().with_bypass(EXAMPLE.parent / "bypass-met" / "bypass.yaml")
+    pm = PathwayModel.from_catalog(cat)
+    assert pm.bypass
+    v = pd.DataFrame(
+        {
+            "cell_line": ["A925LPE3", "A925L/AR", "A925L/AR", "A925LPE3", "A925L/AR"],
+            "perturbation": ["", "", "siAREG", "", ""],
+            "seeding_cells": [2e5, 2e5, 2e5, 2e5, 1e5],
+            "drug": ["", "", "", "crizotinib", ""],
+            "dose_nM": [0.0, 0.0, 0.0, 100.0, 0.0],
+            "hours": [48.0] * 5,
+            "volume_mL": [2.0] * 5,
+        }
+    )
+    whole = _elisa_values(v, cat, pm)
+    alone = [_elisa_values(v.iloc[[i]].reset_index(drop=True), cat, pm)[0] for i in range(5)]
+    np.testing.assert_array_equal(whole, alone)
+    assert len(set(np.round(whole, 6))) == 5  # five different dishes, five different media
