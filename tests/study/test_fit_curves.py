@@ -12,7 +12,7 @@ from leptotwin.formats import write_layout, write_plate_reader
 from refdata import DOSE_RESPONSE
 
 SHARED = DOSE_RESPONSE
-SUMMARY_PNGS = ("summary_curves.png", "summary_qc.png", "summary_ic50.png")
+SUMMARY_SVGS = ("summary_curves.svg", "summary_qc.svg", "summary_ic50.svg")
 
 
 def _curves_csv(path, n_curves, *, seed=0):
@@ -50,7 +50,7 @@ def test_reference_data_set(run_cli, tmp_path):
         "ok",
     ]
     assert fits["curve"].nunique() == 2
-    assert {p.name for p in (tmp_path / "o").glob("*.png")} == set(SUMMARY_PNGS)
+    assert {p.name for p in (tmp_path / "o").glob("summary_*")} == set(SUMMARY_SVGS)
 
 
 def test_plate_and_layout(run_cli, tmp_path):
@@ -264,8 +264,10 @@ def test_figures_option_summary_all_none_same_tables(run_cli, tmp_path):
         code, _, err = run_cli("fit-curves", str(data), "--out", str(outs[mode]), *flag)
         assert code == 0, err
     sets = {f"curves_{k:02d}.png" for k in range(1, 5)}  # 30 curves: sets of 8
-    pngs = {mode: {p.name for p in out.glob("*.png")} for mode, out in outs.items()}
-    assert pngs == {"summary": set(SUMMARY_PNGS), "all": set(SUMMARY_PNGS) | sets, "none": set()}
+    figs = {mode: {p.name for p in out.glob("*.[ps][nv]g")} for mode, out in outs.items()}
+    assert figs == {"summary": set(SUMMARY_SVGS), "all": set(SUMMARY_SVGS) | sets, "none": set()}
+    for name in SUMMARY_SVGS:  # the same summary figures with and without the per-set ones
+        assert (outs["all"] / name).read_bytes() == (outs["summary"] / name).read_bytes()
     for mode in ("all", "none"):
         for name in ("fits.csv", "qc.csv"):
             assert (outs[mode] / name).read_bytes() == (outs["summary"] / name).read_bytes()
@@ -289,15 +291,32 @@ def test_data_sets_are_figure_sets_and_names_cannot_collide(tmp_path):
     frame.to_csv(path, index=False)
     paths = run_fit_curves(data=path, out_dir=tmp_path / "o", figures="all")
     names = sorted(p.name for p in (tmp_path / "o").iterdir())
-    assert names == sorted(["fits.csv", "qc.csv", *SUMMARY_PNGS, "summary_qc_2.png", "qc_2.png",
+    assert names == sorted(["fits.csv", "qc.csv", *SUMMARY_SVGS, "summary_qc_2.png", "qc_2.png",
                             "a_b.png"])  # fmt: skip
     assert len(paths) == len(names) and all(p.is_file() for p in paths.values())
 
 
+def _svg(path):
+    import xml.etree.ElementTree as ET
+
+    return ET.parse(path).getroot()
+
+
+def _of_class(root, name):
+    return [e for e in root.iter() if name in (e.get("class") or "").split()]
+
+
+def _texts(root):
+    return [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
 def test_two_thousand_text_labels_summary_grid_names_the_first_sets(tmp_path):
     """2,000 curves with text labels: the tables have every curve, the default writes the three
-    summary figures only, and the summary grid shows the first 12 sets of 8 (in input order),
-    each panel titled with its set and naming its curves."""
+    summary figures only (SVG, without importing matplotlib), and the summary grid shows the
+    first 12 sets of 8 (in input order), each panel titled with its set, naming its curves and
+    drawing each curve's observations and fitted line within its axis ranges."""
+    import sys
+
     from leptotwin.analysis.doseresponse import DoseResponseFitter
     from leptotwin.study.fit_curves import (
         SUMMARY_SETS,
@@ -307,17 +326,83 @@ def test_two_thousand_text_labels_summary_grid_names_the_first_sets(tmp_path):
     )
 
     data, labels = _curves_csv(tmp_path / "in.csv", 2000, seed=4)
+    had_mpl = "matplotlib" in sys.modules
     paths = run_fit_curves(data=data, out_dir=tmp_path / "o")
+    assert had_mpl or "matplotlib" not in sys.modules
     assert sorted(paths) == ["fits", "qc", "summary_curves", "summary_ic50", "summary_qc"]
     qc = pd.read_csv(paths["qc"])
     assert list(qc["curve"]) == labels and qc["ok"].sum() >= 1990
     frame = pd.read_csv(data)
-    fitter = DoseResponseFitter("LL.4").fit(frame)
     sets = curve_sets(frame)
     assert len(sets) == 250 and SUMMARY_SETS == 12
-    fig = summary_curves_figure(fitter, sets)
-    panels = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in panels] == [f"curves_{k:02d}" for k in range(1, 13)]
-    shown = [t.get_text() for ax in panels for t in ax.get_legend().get_texts()]
+    root = _svg(paths["summary_curves"])
+    panels = _of_class(root, "panel")
+    assert [p.get("data-title") for p in panels] == [f"curves_{k:02d}" for k in range(1, 13)]
+    shown = [t for p in panels for e in _of_class(p, "legend-entry") for t in _texts(e)]
     assert shown == labels[: 12 * 8]
-    assert "first 12 of 250 curve sets (2000 curves)" in fig.get_suptitle()
+    assert "LL.4 fits: first 12 of 250 curve sets (2000 curves)" in _texts(root)
+    for p, set_labels in zip(panels, list(sets.values())[:12], strict=True):
+        rows = frame[frame["curve"].isin(set_labels)]
+        assert len(_of_class(p, "curve")) == len(set_labels)  # one fitted line per curve
+        assert len(_of_class(p, "point")) == len(rows)  # every observation
+        xlo, xhi = map(float, p.get("data-xlim").split())
+        ylo, yhi = map(float, p.get("data-ylim").split())
+        assert p.get("data-xscale") == "log"
+        assert xlo < 0.01 / 10 < 10 < xhi  # dose 0 a decade below the smallest positive dose
+        assert ylo < rows["response"].min() and rows["response"].max() < yhi
+        assert "0" in [t for e in _of_class(p, "xtick") for t in _texts(e)]
+    # the same figure from the whole fit, as the API gives it
+    fitter = DoseResponseFitter("LL.4").fit(frame)
+    again = summary_curves_figure(fitter, frame, sets, n_sets=2)
+    assert [p.get("data-title") for p in _of_class(_svg_text(again), "panel")] == [
+        "curves_01",
+        "curves_02",
+    ]
+
+
+def _svg_text(fig):
+    import xml.etree.ElementTree as ET
+
+    return ET.fromstring(fig.to_svg().encode())
+
+
+def test_qc_and_ic50_figures_count_what_the_qc_table_says(tmp_path):
+    """The QC figure's bars are the status counts and its R² histogram holds every fitted
+    curve; the IC50 histogram holds the converged curves with an IC50, within and beyond the
+    tested doses as qc.csv says, on a log axis a decade beyond the doses."""
+    from leptotwin.study.fit_curves import run_fit_curves
+
+    data, _ = _curves_csv(tmp_path / "in.csv", 300, seed=7)
+    paths = run_fit_curves(data=data, out_dir=tmp_path / "o")
+    qc = pd.read_csv(paths["qc"])
+    root = _svg(paths["summary_qc"])
+    bars = _of_class(root, "hbar")
+    counts = qc["status"].value_counts()
+    got = {b.find("{http://www.w3.org/2000/svg}title").text: b for b in bars}
+    assert set(got) == set(counts.index)
+    widths = {k: float(b.get("width")) for k, b in got.items()}
+    top = counts.idxmax()
+    for status, n in counts.items():  # bar lengths in proportion to the counts
+        assert widths[status] / widths[top] == pytest.approx(n / counts.max(), abs=1e-3)
+    assert f"{len(qc)} curves, {int(qc['ok'].sum())} ok" in _texts(root)
+    r2 = qc["r2"].dropna()
+    assert f"R² of {len(r2)} fitted curves" in _texts(root)
+    (r2_panel,) = [p for p in _of_class(root, "panel") if p.get("data-title").startswith("R²")]
+    assert float(r2_panel.get("data-xlim").split()[1]) == 1.0
+    assert 0 < len(_of_class(r2_panel, "bar")) <= 40
+    root = _svg(paths["summary_ic50"])
+    use = qc["ok"] & qc["ic50"].gt(0)
+    inside = int((use & qc["ic50_in_range"]).sum())
+    legend = [t for e in _of_class(root, "legend-entry") for t in _texts(e)]
+    assert legend == [f"within tested doses ({inside})", f"beyond ({int(use.sum()) - inside})"]
+    (panel,) = _of_class(root, "panel")
+    xlo, xhi = map(float, panel.get("data-xlim").split())
+    assert xlo == pytest.approx(qc["dose_min"].min() / 10) and xhi == pytest.approx(100.0)
+    ylo, yhi = map(float, panel.get("data-ylim").split())
+    edges = np.linspace(np.log10(xlo), np.log10(xhi), 41)
+    log_ic50 = np.log10(np.clip(qc["ic50"], xlo, xhi))
+    n_in = np.histogram(log_ic50[use & qc["ic50_in_range"]], bins=edges)[0]
+    n_out = np.histogram(log_ic50[use & ~qc["ic50_in_range"]], bins=edges)[0]
+    assert len(_of_class(panel, "bar-within")) == np.count_nonzero(n_in) > 5
+    assert len(_of_class(panel, "bar-beyond")) == np.count_nonzero(n_out)
+    assert ylo == 0 and (n_in + n_out).max() < yhi <= 1.2 * (n_in + n_out).max()

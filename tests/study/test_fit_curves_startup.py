@@ -50,6 +50,32 @@ def test_the_command_imports_no_more_than_it_needs(tmp_path):
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["fits.csv", "qc.csv"]
 
 
+def test_the_default_summary_figures_need_no_matplotlib(tmp_path):
+    """The three summary figures are SVG written as text (issue 14 item 2: matplotlib's import
+    and drawing were ~1.7 s of a 1,000-curve run)."""
+    pd.DataFrame(
+        {
+            "curve": np.repeat(["a", "b"], 6),
+            "dose": np.tile([0.0, 0.1, 1.0, 10.0, 100.0, 1000.0], 2),
+            "response": [99, 97, 80, 40, 12, 5, 101, 95, 70, 30, 8, 4],
+        }
+    ).to_csv(tmp_path / "in.csv", index=False)
+    argv = ["leptotwin", "fit-curves", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o")]
+    code = (
+        f"import sys, leptotwin.cli\nsys.argv = {argv!r}\nleptotwin.cli.main()\n"
+        "print('matplotlib' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "False"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "fits.csv",
+        "qc.csv",
+        "summary_curves.svg",
+        "summary_ic50.svg",
+        "summary_qc.svg",
+    ]
+
+
 @pytest.mark.parametrize("alpha", [0.05, 0.01, 0.2])
 def test_quantiles_are_those_of_scipy_stats(alpha):
     """Bit for bit, over the degrees of freedom and statistics a fit meets (flat curves: F = 0,

@@ -3,12 +3,13 @@
 Writes ``fits.csv`` (drc's long format: ``curve, model, param, estimate, se, lower, upper, rss,
 ok``), ``qc.csv`` (one row per curve: convergence, F-test for a flat curve, R², IC50 in range) and
 figures (``figures``, ``--figures``): ``summary`` (default) writes three whatever the number of
-curves, ``summary_curves.png`` (the first :data:`SUMMARY_SETS` curve sets, one panel each),
-``summary_qc.png`` (fit status counts and R²) and ``summary_ic50.png`` (distribution of IC50s);
-``all`` adds one PNG per curve set (per ``dataset`` column if present, else groups of at most 8
-curves); ``none`` writes the tables only. A flat curve (no dose dependence) has status ``flat``, no
-IC50, and is drawn as the line at its mean. The input is read and checked before the output
-folder is touched; each figure is written and released as soon as it is drawn.
+curves, as SVG drawn without matplotlib (:mod:`leptotwin.study._svgfig`, milliseconds):
+``summary_curves.svg`` (the first :data:`SUMMARY_SETS` curve sets, one panel each),
+``summary_qc.svg`` (fit status counts and R²) and ``summary_ic50.svg`` (distribution of IC50s);
+``all`` adds one PNG per curve set (matplotlib; per ``dataset`` column if present, else groups
+of at most 8 curves); ``none`` writes the tables only. A flat curve (no dose dependence) has
+status ``flat``, no IC50, and is drawn as the line at its mean. The input is read and checked
+before the output folder is touched; each figure is written and released as soon as it is drawn.
 
 Memory (issue 14): a tidy CSV is read through pyarrow (:mod:`leptotwin.analysis._drinput`); the
 curves are fitted in chunks of :data:`CHUNK_CURVES` whole curves (the same numbers, bit for bit,
@@ -22,8 +23,9 @@ otherwise, the tables are then written as ``fits.parquet`` and ``qc.parquet``.
 Time (issue 14 item 2): the CSV tables are formatted through pyarrow's vectorised kernels, the
 same bytes as pandas' ``to_csv`` (:func:`leptotwin._fileio.write_table_chunks`; pandas took
 about 20 us a row of ``fits.csv``); the command imports neither scipy.stats nor, unless it draws
-figures, matplotlib; the three summary figures have fixed margins (no constrained layout) and
-cost the same whatever the number of curves.
+the per-set figures of ``--figures all``, matplotlib (its import and drawing of the three summary
+figures as PNG took about 1.7 s of a 2.8 s run of 1,000 curves); the summary figures cost the
+same whatever the number of curves.
 
 Scheduler (issue 14 item 5): the batched kernel already runs on every core of this machine, so a
 Dask cluster on the same machine can only add its start-up and the transfer of the curves (a
@@ -62,8 +64,10 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.study._figure_out import FigureWriter, figure_mode
 from leptotwin.study.distributed import auto_chunk_size
 
-if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (0.5 s of start-up)
+if TYPE_CHECKING:  # matplotlib is imported where a per-set figure is drawn (0.5 s of start-up)
     from matplotlib.figure import Figure
+
+    from leptotwin.study._svgfig import SvgFigure
 
 __all__ = [
     "CHUNK_CURVES",
@@ -80,7 +84,7 @@ __all__ = [
 ]
 
 _MODELS = ("LL.2", "LL.3", "LL.4", "LL.5", "W1.4")
-#: Curve sets drawn in ``summary_curves.png`` (the first ones, in order of appearance).
+#: Curve sets drawn in ``summary_curves.svg`` (the first ones, in order of appearance).
 SUMMARY_SETS = 12
 #: Curves fitted (and their rows of ``fits.csv`` written) at a time by ``fit-curves``.
 CHUNK_CURVES = 50_000
@@ -126,142 +130,214 @@ def set_figures(
         yield name, fig
 
 
+def _summary_fit(
+    frame: pd.DataFrame,
+    codes: NDArray[np.intp],
+    n_curves: int,
+    sets: dict[str, list[str]],
+    *,
+    model: str,
+    match_drc: bool,
+) -> tuple[DoseResponseFitter, pd.DataFrame]:
+    """The curves of the first :data:`SUMMARY_SETS` sets fitted on their own (the same numbers
+    as in the whole fit: curves are fitted independently) and their rows of ``frame``."""
+    drawn = {c for labels in list(sets.values())[:SUMMARY_SETS] for c in labels}
+    uniques = pd.unique(frame["curve"])
+    wanted = np.flatnonzero(np.fromiter((str(c) in drawn for c in uniques), bool, n_curves))
+    rows = frame[np.isin(codes, wanted)]
+    return DoseResponseFitter(model=model, match_drc=match_drc).fit(rows), rows
+
+
 def summary_curves_figure(
     fitter: DoseResponseFitter,
+    data: pd.DataFrame,
     sets: dict[str, list[str]],
     *,
     n_sets: int = SUMMARY_SETS,
     n_curves: int | None = None,
-) -> Figure:
+) -> SvgFigure:
     """The first ``n_sets`` curve sets, one panel each (titled with the set's name), in a grid of
-    at most 4 columns; the title says how many sets there are in all and how many curves
-    (``n_curves``, else the fitter's: ``fitter`` needs only the curves of the sets drawn)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, NullLocator
+    at most 4 columns: each curve's observations (``data``: columns ``curve``, ``dose``,
+    ``response``; rows of other curves are ignored) as points and its fitted curve as a line, on
+    a log dose axis where dose 0 is drawn a decade below the panel's smallest positive dose (as
+    drc does); a flat curve is the line at its mean. A legend names the curves of a set of at
+    most 10. The title says how many sets there are in all and how many curves (``n_curves``,
+    else the fitter's: ``fitter`` needs only the curves of the sets drawn, and is evaluated on
+    200 doses for all its curves). SVG (:mod:`leptotwin.study._svgfig`)."""
+    from leptotwin.study._svgfig import TAB10, SvgFigure
 
-    lookup = _label_lookup(fitter)
     shown = list(sets.items())[:n_sets]
     ncols = max(1, min(4, len(shown)))
     nrows = max(1, math.ceil(len(shown) / ncols))
-    fig = Figure(figsize=(3.4 * ncols + 0.4, 2.9 * nrows + 0.5))
-    _margins(
-        fig, left=0.5, right=0.15, bottom=0.4, top=0.55, wgap=0.5, hgap=0.6, grid=(nrows, ncols)
-    )
-    for k, (name, labels) in enumerate(shown):
-        ax = fig.add_subplot(nrows, ncols, k + 1)
-        fitter.plot(ax=ax, curves=[lookup[c] for c in labels])
-        ax.set_title(name, fontsize=8, y=1.0)  # a given height: no search for a free one
-        ax.xaxis.set_minor_locator(NullLocator())  # unlabelled; a third of the drawing time
-        ax.xaxis.set_major_formatter(FuncFormatter(_dose_label))  # plain text, not mathtext
-        ax.tick_params(labelsize=7)
-        ax.xaxis.label.set_fontsize(7)
-        ax.yaxis.label.set_fontsize(7)
-        if ax.get_legend() is not None:
-            ax.legend(fontsize=5, title=None)
     which = "all" if len(shown) == len(sets) else f"first {len(shown)} of"
-    fig.suptitle(
-        f"{fitter.model.name} fits: {which} {len(sets)} curve sets "
-        f"({len(fitter.curves_) if n_curves is None else n_curves} curves)",
-        fontsize=10,
+    total = len(fitter.curves_) if n_curves is None else n_curves
+    fig = SvgFigure(
+        330 * ncols + 20,
+        270 * nrows + 45,
+        title=f"{fitter.model.name} fits: {which} {len(sets)} curve sets ({total} curves)",
     )
+    boxes = fig.grid(nrows, ncols, left=62, right=14, top=62, bottom=46, wgap=62, hgap=74)
+    index = {str(c): i for i, c in enumerate(fitter.curves_)}
+    key = data["curve"].astype(str) if len(data) else pd.Series([], dtype=str)
+    by_curve = {
+        k: (g[0], g[1])
+        for k, g in _grouped_xy(key.to_numpy(), data["dose"], data["response"]).items()
+    }
+    qc = fitter.qc_
+    dose_min = qc["dose_min"].to_numpy(float)
+    dose_max = qc["dose_max"].to_numpy(float)
+    for (name, labels), box in zip(shown, boxes, strict=False):
+        rows = [index[c] for c in labels if c in index]
+        pos_lo = np.nanmin(dose_min[rows]) if rows else np.nan
+        pos_hi = np.nanmax(dose_max[rows]) if rows else np.nan
+        if not (np.isfinite(pos_lo) and np.isfinite(pos_hi) and pos_lo > 0):
+            pos_lo, pos_hi = 1.0, 10.0
+        lo, hi = pos_lo / 10.0, max(pos_hi, pos_lo)
+        grid = np.exp(np.linspace(np.log(lo), np.log(hi), 200))
+        lines = fitter.predict(grid).to_numpy()[rows] if rows else np.empty((0, 200))
+        by_set = []
+        for c in labels:
+            x, y = by_curve.get(c, (np.empty(0), np.empty(0)))
+            keep = np.isfinite(y)
+            by_set.append((x[keep], y[keep]))
+        pts = [(np.where(x > 0, x, lo), y) for x, y in by_set]
+        ys = np.concatenate([y for _, y in pts] + [lines[np.isfinite(lines)]])
+        ylo, yhi = (float(ys.min()), float(ys.max())) if ys.size else (0.0, 1.0)
+        pad = 0.06 * (yhi - ylo) if yhi > ylo else 1.0
+        panel = fig.panel(
+            box,
+            (lo / 10**0.1, hi * 10**0.1),
+            (ylo - pad, yhi + pad),
+            xlog=True,
+            title=name,
+            xlabel="dose (unit of the input)",
+            ylabel="response",
+            font=10.0,
+            xzero=lo if any(bool((x <= 0).any()) for x, _ in by_set) else None,
+        )
+        entries = []
+        for k, (c, (x, y)) in enumerate(zip(labels, pts, strict=True)):
+            color = TAB10[k % len(TAB10)]
+            panel.markers(x, y, color=color)
+            if c in index:
+                panel.polyline(grid, lines[rows.index(index[c])], color=color, label=c)
+            entries.append((c, color, "line"))
+        if len(labels) <= 10:
+            every_x = np.concatenate([x for x, _ in pts] + [np.tile(grid[::10], len(rows))])
+            every_y = np.concatenate([y for _, y in pts] + [lines[:, ::10].ravel()])
+            panel.legend(entries, font=7.5, avoid=(every_x, every_y))
     return fig
 
 
-def _dose_label(x: float, _pos: object = None) -> str:
-    """A dose tick label as plain text (0.001, 10, 1e+06)."""
-    return f"{x:g}"
+def _grouped_xy(
+    keys: NDArray[Any], dose: pd.Series, response: pd.Series
+) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """Doses and responses of each curve label (text), in row order."""
+    codes, uniques = pd.factorize(keys, sort=False)
+    order = np.argsort(codes, kind="stable")
+    cuts = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    x = dose.to_numpy(float)[order]
+    y = response.to_numpy(float)[order]
+    return {
+        str(u): (x[cuts[i] : cuts[i + 1]], y[cuts[i] : cuts[i + 1]]) for i, u in enumerate(uniques)
+    }
 
 
-def _margins(
-    fig: Figure,
-    *,
-    left: float,
-    right: float,
-    bottom: float,
-    top: float,
-    wgap: float = 0.0,
-    hgap: float = 0.0,
-    grid: tuple[int, int] = (1, 1),
-) -> None:
-    """Fixed margins and gaps between panels, in inches (a summary figure's text is known in
-    advance: matplotlib's constrained layout measured it again, drawing every panel twice, about
-    half the time of saving a figure)."""
-    width, height = fig.get_size_inches()
-    nrows, ncols = grid
-    panel_w = (width - left - right - wgap * (ncols - 1)) / ncols
-    panel_h = (height - bottom - top - hgap * (nrows - 1)) / nrows
-    fig.subplots_adjust(
-        left=left / width,
-        right=1.0 - right / width,
-        bottom=bottom / height,
-        top=1.0 - top / height,
-        wspace=wgap / panel_w,
-        hspace=hgap / panel_h,
-    )
+def qc_figure(qc: pd.DataFrame) -> SvgFigure:
+    """Fit status counts (bars) and the R² of the fitted curves (histogram, 40 bins from
+    min(0.9, smallest R²) to 1) of a QC table. SVG (:mod:`leptotwin.study._svgfig`)."""
+    from leptotwin.study._svgfig import SvgFigure
 
-
-def qc_figure(qc: pd.DataFrame) -> Figure:
-    """Fit status counts (bars) and the R² of the fitted curves (histogram) of a QC table."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3.8))
-    _margins(fig, left=1.0, right=0.15, bottom=0.5, top=0.35, wgap=0.75, grid=(1, 2))
-    left, right = fig.subplots(1, 2)
+    fig = SvgFigure(900, 380)
+    (lbox, rbox) = fig.grid(1, 2, left=150, right=20, top=36, bottom=52, wgap=90)
     counts = qc["status"].astype(str).value_counts()
-    left.barh(counts.index[::-1], counts.to_numpy()[::-1], color="tab:blue")
-    for y, v in enumerate(counts.to_numpy()[::-1]):
-        left.annotate(f" {v}", (v, y), va="center", fontsize=8)
-    left.margins(x=0.15)
-    left.set_xlabel("curves")
-    left.set_title(f"{len(qc)} curves, {int(qc['ok'].sum())} ok", fontsize=9)
-    left.tick_params(labelsize=8)
+    names = [str(s) for s in counts.index]
+    values = counts.to_numpy(float)
+    left = fig.panel(
+        lbox,
+        (0.0, float(values.max()) * 1.18 if values.size else 1.0),
+        (-0.5, max(len(names), 1) - 0.5),
+        title=f"{len(qc)} curves, {int(qc['ok'].sum())} ok",
+        xlabel="curves",
+        font=11.0,
+    )
+    left.hbars(names, values, color="#1f77b4")
     r2 = pd.to_numeric(qc["r2"], errors="coerce").to_numpy(float)
     r2 = r2[np.isfinite(r2)]
     if r2.size:
         r2 = np.clip(r2, 0.0, 1.0)
         low = min(float(r2.min()), 0.9)
-        right.hist(r2, bins=np.linspace(low, 1.0, 41), color="tab:green")
+        edges = np.linspace(low, 1.0, 41)
+        counts_r2, _ = np.histogram(r2, bins=edges)
+        right = fig.panel(
+            rbox,
+            (low, 1.0),
+            (0.0, float(counts_r2.max()) * 1.05 or 1.0),
+            title=f"R² of {r2.size} fitted curves",
+            xlabel="R² (below 0 counted at 0)",
+            ylabel="curves",
+            font=11.0,
+        )
+        right.bars(edges[:-1], edges[1:], counts_r2, color="#2ca02c")
     else:
-        right.text(0.5, 0.5, "no curve fitted", ha="center", va="center")
-    right.set_xlabel("R² (below 0 counted at 0)")
-    right.set_ylabel("curves")
-    right.set_title(f"R² of {r2.size} fitted curves", fontsize=9)
+        right = fig.panel(
+            rbox,
+            (0.0, 1.0),
+            (0.0, 1.0),
+            title="R² of 0 fitted curves",
+            xlabel="R² (below 0 counted at 0)",
+            ylabel="curves",
+            font=11.0,
+        )
+        right.note("no curve fitted")
     return fig
 
 
-def ic50_figure(qc: pd.DataFrame) -> Figure:
-    """Histogram of the IC50s of converged curves (log scale) over the tested doses and a decade
-    either side, within and beyond the tested doses stacked; IC50s further out are drawn in the
-    outermost bins."""
-    from matplotlib.figure import Figure
+def ic50_figure(qc: pd.DataFrame) -> SvgFigure:
+    """Histogram of the IC50s of converged curves (log scale, 40 bins) over the tested doses and
+    a decade either side, within and beyond the tested doses stacked; IC50s further out are
+    drawn in the outermost bins. SVG (:mod:`leptotwin.study._svgfig`)."""
+    from leptotwin.study._svgfig import SvgFigure
 
-    fig = Figure(figsize=(6.5, 4))
-    _margins(fig, left=0.7, right=0.15, bottom=0.5, top=0.35)
-    ax = fig.add_subplot()
+    fig = SvgFigure(660, 400)
+    (box,) = fig.grid(1, 1, left=70, right=20, top=36, bottom=56)
     ic50 = pd.to_numeric(qc["ic50"], errors="coerce").to_numpy(float)
     use = qc["ok"].to_numpy(bool) & np.isfinite(ic50) & (ic50 > 0)
     inside = use & qc["ic50_in_range"].to_numpy(bool)
     outside = use & ~inside
-    if use.any():
-        doses = qc.loc[use, ["dose_min", "dose_max"]].to_numpy(float)
+    title = f"IC50 of {int(use.sum())} of {len(qc)} curves (converged, not flat)"
+    xlabel = "IC50 (dose unit of the input; beyond a decade of the doses: at the edges)"
+    if not use.any():
+        panel = fig.panel(box, (0.1, 10.0), (0.0, 1.0), xlog=True, title=title, xlabel=xlabel,
+                          ylabel="curves", font=11.0)  # fmt: skip
+        panel.note("no IC50 estimated")
+        return fig
+    doses = qc.loc[use, ["dose_min", "dose_max"]].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
         lo, hi = np.log10(doses[:, 0].min()) - 1.0, np.log10(doses[:, 1].max()) + 1.0
-        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-            lo, hi = np.log10(ic50[use].min()) - 1.0, np.log10(ic50[use].max()) + 1.0
-        shown = np.clip(ic50, 10.0**lo, 10.0**hi)
-        ax.hist(
-            [shown[inside], shown[outside]],
-            bins=np.logspace(lo, hi, 41),
-            stacked=True,
-            color=["tab:blue", "tab:orange"],
-            label=[f"within tested doses ({int(inside.sum())})", f"beyond ({int(outside.sum())})"],
-        )
-        ax.set_xscale("log")
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no IC50 estimated", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("IC50 (dose unit of the input; beyond a decade of the doses: at the edges)")
-    ax.set_ylabel("curves")
-    ax.set_title(f"IC50 of {int(use.sum())} of {len(qc)} curves (converged, not flat)", fontsize=9)
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        lo, hi = np.log10(ic50[use].min()) - 1.0, np.log10(ic50[use].max()) + 1.0
+    if hi <= lo:
+        lo, hi = lo - 1.0, hi + 1.0
+    edges = np.logspace(lo, hi, 41)
+    shown = np.log10(np.clip(ic50, 10.0**lo, 10.0**hi))
+    log_edges = np.linspace(lo, hi, 41)
+    n_in, _ = np.histogram(shown[inside], bins=log_edges)
+    n_out, _ = np.histogram(shown[outside], bins=log_edges)
+    top = float((n_in + n_out).max())
+    panel = fig.panel(box, (edges[0], edges[-1]), (0.0, top * 1.15 or 1.0), xlog=True,
+                      title=title, xlabel=xlabel, ylabel="curves", font=11.0)  # fmt: skip
+    panel.bars(edges[:-1], edges[1:], n_in, color="#1f77b4", cls="bar-within")
+    panel.bars(edges[:-1], edges[1:], n_out, bottom=n_in, color="#ff7f0e", cls="bar-beyond")
+    panel.legend(
+        [
+            (f"within tested doses ({int(inside.sum())})", "#1f77b4", "patch"),
+            (f"beyond ({int(outside.sum())})", "#ff7f0e", "patch"),
+        ],
+        font=10.0,
+        avoid=(np.sqrt(edges[:-1] * edges[1:]), n_in + n_out),
+        filled_below=True,
+    )
     return fig
 
 
@@ -521,8 +597,11 @@ def run_fit_curves(
             "qc": write_table(out / f"qc{suffix}", qc),
         }
         sets = curve_sets(frame)
+        codes, n_curves = _curve_codes(frame)
+        grid, rows = _summary_fit(frame, codes, n_curves, sets, model=model, match_drc=match_drc)
         writer = FigureWriter(out, paths)
-        writer.write("summary_curves", summary_curves_figure(fitter, sets))
+        writer.write("summary_curves", summary_curves_figure(grid, rows, sets, n_curves=n_curves))
+        del grid, rows, codes
         writer.write("summary_qc", qc_figure(qc))
         writer.write("summary_ic50", ic50_figure(qc))
         for name, fig in set_figures(fitter, sets):
@@ -532,13 +611,8 @@ def run_fit_curves(
     summary = None
     if mode == "summary":  # the grid's curve sets, fitted on their own (the same numbers)
         sets = curve_sets(frame)
-        drawn = {c for labels in list(sets.values())[:SUMMARY_SETS] for c in labels}
-        uniques = pd.unique(frame["curve"])
-        wanted = np.flatnonzero(np.fromiter((str(c) in drawn for c in uniques), bool, n_curves))
-        grid = DoseResponseFitter(model=model, match_drc=match_drc)
-        grid.fit(frame[np.isin(codes, wanted)])
-        del uniques
-        summary = (grid, sets)
+        grid, rows = _summary_fit(frame, codes, n_curves, sets, model=model, match_drc=match_drc)
+        summary = (grid, rows, sets)
     qc_parts: list[pd.DataFrame] = []
     with _fit_place(scheduler, n_workers, n_curves, chunk_curves) as (client, size):
         out = prepare_out_dir(out_dir, force=force)
@@ -559,9 +633,9 @@ def run_fit_curves(
     paths["qc"] = write_table(out / f"qc{suffix}", qc)
     if summary is None:
         return paths
-    grid, sets = summary
+    grid, rows, sets = summary
     writer = FigureWriter(out, paths)
-    writer.write("summary_curves", summary_curves_figure(grid, sets, n_curves=n_curves))
+    writer.write("summary_curves", summary_curves_figure(grid, rows, sets, n_curves=n_curves))
     writer.write("summary_qc", qc_figure(qc))
     writer.write("summary_ic50", ic50_figure(qc))
     return paths
