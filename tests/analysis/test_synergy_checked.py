@@ -15,7 +15,7 @@ from leptotwin.analysis import synergy as syn
 from leptotwin.analysis._synergy_musyc import simulate_blocks
 from leptotwin.errors import LeptotwinError
 from leptotwin.study import synergy_job as job
-from leptotwin.study.distributed import whole_group_chunks
+from leptotwin.study.distributed import group_chunk_rows, text_group_codes, whole_group_chunks
 
 CONC = np.r_[0, np.logspace(-1, 1, 4)]
 _PAIRS = (("conc_r", "conc_r_unit"), ("conc_c", "conc_c_unit"))
@@ -136,6 +136,39 @@ def test_checked_chunks_are_the_chunks_of_whole_group_chunks(name, size):
         codes, labels = pd.factorize(ref["block_id"], sort=False)
         np.testing.assert_array_equal(part.keys["block_id"], codes, strict=True)
         pd.testing.assert_index_equal(part.labels, labels, exact=True)
+
+
+_COLUMNS = {
+    "ints": pd.Series([3, 1, 3, 2, 1, 7]),
+    "bools": pd.Series([True, False, True]),
+    "floats": pd.Series([0.0, -0.0, np.nan, 1.5, float("nan"), 0.0, 1e300, -np.nan]),
+    "text": pd.Series([" b", "a", " b", "c", "a"], dtype=object),
+    "mixed objects": pd.Series([1, "1", 1.0, True, "True", None, np.nan], dtype=object),
+    "missing text": pd.Series(["a", None, "a", np.nan], dtype=object),
+    "categorical": pd.Series(pd.Categorical(["x", "y", None, "x"])),
+    "nullable ints": pd.Series([1, None, 1, 2], dtype="Int64"),
+    "empty": pd.Series([], dtype=object),
+}
+
+
+@pytest.mark.parametrize("name", list(_COLUMNS))
+def test_text_group_codes_are_the_codes_of_the_text(name):
+    column = _COLUMNS[name]
+    want = pd.factorize(column.astype(str), sort=False)[0]
+    np.testing.assert_array_equal(text_group_codes(column), want, strict=True)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10])
+def test_group_chunk_rows_cut_whole_groups_in_order(size):
+    groups = np.array([0, 1, 0, 2, 3, 1, 4, 4, 2])
+    rows = group_chunk_rows(groups, size)
+    want = [np.flatnonzero(groups // size == k) for k in range(-(-5 // size))]
+    assert len(rows) == len(want)
+    for got, ref in zip(rows, want, strict=True):
+        np.testing.assert_array_equal(got, ref)
+    assert group_chunk_rows(np.zeros(0, np.intp), size) == []
+    with pytest.raises(LeptotwinError, match="chunk size must be >= 1"):
+        group_chunk_rows(groups, 0, option="--chunk-blocks")
 
 
 def test_the_command_line_checks_the_file_once(tmp_path, monkeypatch):

@@ -532,17 +532,16 @@ class CheckedTable:
     def chunks(self, size: int) -> list[CheckedTable]:
         """Chunks of at most ``size`` whole blocks, as
         :func:`leptotwin.study.distributed.whole_group_chunks` cuts the frame (blocks grouped
-        by their ids as text, in order of first appearance)."""
-        labels = self.labels
-        if labels is not None and all(isinstance(b, str) for b in labels):
-            by_text = self.keys["block_id"]  # ids as text: these groups
-        elif labels is not None:  # the few distinct ids as text (missing ids were refused)
-            by_text = pd.factorize(labels.astype(str), sort=False)[0][self.keys["block_id"]]
-        else:
-            by_text = pd.factorize(self.frame["block_id"].astype(str), sort=False)[0]
-        group = by_text // size
-        order = np.argsort(group, kind="stable")
-        return [self.take(r) for r in np.split(order, np.cumsum(np.bincount(group))[:-1])]
+        by their ids as text, in order of first appearance; the same helpers): the distinct
+        ids' text groups taken to every row through the block codes."""
+        from leptotwin.study.distributed import group_chunk_rows, text_group_codes
+
+        if self.labels is None:
+            by_text = text_group_codes(self.frame["block_id"])
+        else:  # the few distinct ids (missing ids were refused), each row through its code
+            labels = pd.Series(np.asarray(self.labels, dtype=object), dtype=object)
+            by_text = text_group_codes(labels)[self.keys["block_id"]]
+        return [self.take(r) for r in group_chunk_rows(by_text, size)]
 
 
 def check_table(df: pd.DataFrame, source: str, first_line: int | None = None) -> pd.DataFrame:
