@@ -331,3 +331,19 @@ def test_viability_read_as_inhibition_is_flagged_and_needs_an_explicit_scale(mat
     assert not synergy_scores(inhib, methods=["Bliss"]).qc["scale_suspect"].any()
     with pytest.raises(LeptotwinError, match="block_id: the untreated cell reads near full"):
         synergy_scores(mathews, methods=["Bliss"], strict=True)
+
+
+def test_the_common_units_are_those_pint_parses():
+    """The spellings checked without pint (``_COMMON_UNITS``) give what
+    ``concentration_unit`` gives, and the concentration limit is the catalogue's."""
+    from leptotwin.analysis import _synergy_input as inp
+    from leptotwin.catalog import units
+
+    for text, (molar, factor) in inp._COMMON_UNITS.items():
+        spec = units.concentration_unit(text)
+        assert (spec.molar, spec.factor) == (molar, factor), text
+        assert inp.unit_spec(f" {text} ", source="t", field="f") == (molar, factor)
+    assert inp.CONCENTRATION_LIMIT == units.CONCENTRATION_LIMIT
+    assert inp.unit_spec("nmol/L", source="t", field="f") == (True, 1.0)  # through pint
+    with pytest.raises(LeptotwinError, match="furlong"):
+        inp.unit_spec("furlong", source="t", field="f")

@@ -25,12 +25,15 @@ import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from leptotwin.catalog.units import CONCENTRATION_LIMIT, ConcUnit, concentration_unit
 from leptotwin.errors import LeptotwinError
+
+if TYPE_CHECKING:
+    from leptotwin.catalog.units import ConcUnit
 
 REQUIRED = (
     "block_id",
@@ -635,6 +638,49 @@ def _own(column: pd.Series) -> object:
     return column.array.copy()
 
 
+CONCENTRATION_LIMIT = 1e9
+""":data:`leptotwin.catalog.units.CONCENTRATION_LIMIT` (1 M in nM, 1 g/mL in ng/mL; tested
+equal), here so that checking a table imports neither the catalogue nor pint."""
+
+#: Spellings most tables use, as :func:`leptotwin.catalog.units.concentration_unit` parses them
+#: (whether molar, factor to nM or ng/mL; tested equal entry by entry): looked up here, so that a
+#: table in these units is checked without importing pint and building its registry (about half
+#: a second of the command line's start, issue 14 item 4). Any other spelling goes to pint.
+_COMMON_UNITS: dict[str, tuple[bool, float]] = {
+    "fM": (True, 1e-6), "pM": (True, 1e-3), "nM": (True, 1.0), "uM": (True, 1e3),
+    "\u00b5M": (True, 1e3), "\u03bcM": (True, 1e3), "mM": (True, 1e6), "M": (True, 1e9),
+    "pg/mL": (False, 1e-3), "ng/mL": (False, 1.0), "ug/mL": (False, 1e3),
+    "\u00b5g/mL": (False, 1e3), "\u03bcg/mL": (False, 1e3), "mg/mL": (False, 1e6),
+    "ng/L": (False, 1e-3), "ug/L": (False, 1.0), "\u00b5g/L": (False, 1.0),
+    "\u03bcg/L": (False, 1.0), "mg/L": (False, 1e3), "g/L": (False, 1e6),
+}  # fmt: skip
+
+
+def unit_spec(text: object, *, source: str, field: str) -> tuple[bool, float]:
+    """Whether the concentration unit ``text`` is molar, and its factor to nM (molar) or ng/mL
+    (mass per volume): :data:`_COMMON_UNITS` for the usual spellings, else
+    :func:`leptotwin.catalog.units.concentration_unit`.
+
+    Raises
+    ------
+    LeptotwinError
+        As ``concentration_unit``: empty, unknown to pint, or not a concentration.
+    """
+    if isinstance(text, str):
+        hit = _COMMON_UNITS.get(text.strip())
+        if hit is not None:
+            return hit
+    spec = concentration_unit(text, source=source, field=field)
+    return spec.molar, spec.factor
+
+
+def concentration_unit(text: object, *, source: str = "unit", field: str = "unit") -> ConcUnit:
+    """:func:`leptotwin.catalog.units.concentration_unit`, imported on first use (pint)."""
+    from leptotwin.catalog.units import concentration_unit as parse
+
+    return parse(text, source=source, field=field)
+
+
 def _check_magnitude(
     df: pd.DataFrame,
     conc: np.ndarray,
@@ -679,11 +725,11 @@ def _unit_codes(
         by_text = codes[obj_first]  # spelling of each object, numbered in order of appearance
         first = obj_first[first_rows(by_text)]
     specs = [
-        concentration_unit(raw.iloc[i], source=source, field=f"{where(df.index[i])}, column {col}")
+        unit_spec(raw.iloc[i], source=source, field=f"{where(df.index[i])}, column {col}")
         for i in first
     ]
-    factor = np.array([s.factor for s in specs])[codes]
-    molar = np.array([s.molar for s in specs], dtype=bool)[codes]
+    factor = np.array([f for _, f in specs])[codes]
+    molar = np.array([m for m, _ in specs], dtype=bool)[codes]
     return factor, molar, text, codes
 
 

@@ -21,11 +21,10 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from leptotwin._fileio import prepare_out_dir, write_table
 from leptotwin.analysis._synergy_input import (
@@ -49,6 +48,9 @@ from leptotwin.analysis.synergy import (
 from leptotwin.errors import LeptotwinError
 from leptotwin.study._figure_out import FigureWriter, figure_mode
 from leptotwin.study.distributed import whole_group_chunks
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "TOP_BLOCKS",
@@ -82,6 +84,8 @@ def top_blocks(result: SynergyResult, method: str, n: int = TOP_BLOCKS) -> list[
 def top_blocks_figure(result: SynergyResult, method: str, n: int = TOP_BLOCKS) -> Figure:
     """Heatmaps of the ``n`` most synergistic blocks by ``method`` (see :func:`top_blocks`), in
     rows of three."""
+    from matplotlib.figure import Figure
+
     blocks = top_blocks(result, method, n)
     ncols = max(1, min(3, len(blocks)))
     nrows = max(1, math.ceil(len(blocks) / ncols))
@@ -98,6 +102,8 @@ def top_blocks_figure(result: SynergyResult, method: str, n: int = TOP_BLOCKS) -
 
 def score_distribution_figure(result: SynergyResult, methods: Sequence[str]) -> Figure:
     """Histogram of the scored blocks' mean score, one panel per method (0: no interaction)."""
+    from matplotlib.figure import Figure
+
     ncols = max(1, min(3, len(methods)))
     nrows = max(1, math.ceil(len(methods) / ncols))
     fig = Figure(figsize=(4.2 * ncols, 3.3 * nrows), layout="constrained")
@@ -122,6 +128,8 @@ def score_distribution_figure(result: SynergyResult, methods: Sequence[str]) -> 
 def top_blocks_bars_figure(result: SynergyResult, methods: Sequence[str]) -> Figure:
     """Blocks of three or more drugs (no heatmap): per method, the mean scores of the
     :data:`TOP_BLOCKS` most synergistic blocks as bars."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(4.2 * max(1, len(methods)), 3.3), layout="constrained")
     for k, method in enumerate(methods):
         ax = fig.add_subplot(1, max(1, len(methods)), k + 1)
@@ -141,6 +149,8 @@ def block_figures(
 ) -> Iterator[tuple[str, Figure]]:
     """Per block and method a heatmap and a 3-D surface, named ``<block>_<method>``; each is drawn
     only when the iterator reaches it (write it before asking for the next)."""
+    from matplotlib.figure import Figure
+
     for block in blocks:
         for m in methods:
             fig = Figure(figsize=(11, 4.5), layout="constrained")
