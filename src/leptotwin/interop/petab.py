@@ -36,6 +36,12 @@ PK (:class:`~leptotwin.model.pk.PKStream`), and sums PEtab's negative log-likeli
 for normal; no prior terms). The engine's growth step is first order in the step length; the
 burden is Richardson-extrapolated from the steps ``dt_h`` and ``dt_h / 2``. The tests compare
 this with the NLL of the written problem simulated by libRoadRunner.
+
+:class:`EngineLikelihood` (:func:`engine_nll_batch`) computes :func:`engine_nll` at many
+parameter sets in one pass of the cohort engine (the sets as its subjects), and
+:func:`engine_multistart` fits the estimated values by multistart maximum likelihood with
+scipy's L-BFGS-B, every start's finite-difference stencil and all starts batched together
+(:func:`~leptotwin.calibration.multistart.lockstep_lbfgsb`).
 """
 
 from __future__ import annotations
@@ -43,34 +49,48 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import yaml
+from numpy.typing import ArrayLike
 
 from leptotwin import _sigint
 from leptotwin._fileio import atomic_write, prepare_out_dir, write_text
-from leptotwin.catalog import Catalog, load_catalog
+from leptotwin.catalog import Catalog, PKParameters, load_catalog
 from leptotwin.catalog.priors import prior_distribution
 from leptotwin.errors import LeptotwinError
 from leptotwin.interop.sbml import check_sbml, export_sbml
+from leptotwin.model.barrier import lesion_kp_uu
 from leptotwin.model.cohort import Arm, simulate_lmc
-from leptotwin.model.pk import Metabolite, PKStream, draw_subjects, log_concentration
+from leptotwin.model.pathway import PathwayModel
+from leptotwin.model.pk import (
+    Metabolite,
+    PKStream,
+    SubjectPK,
+    draw_subjects,
+    log_concentration,
+)
 from leptotwin.model.regimen import Regimen, _shifted, doses_by_route
-from leptotwin.model.tumor import TumorParameters
+from leptotwin.model.tumor import TumorParameters, default_clones
 
 if TYPE_CHECKING:  # the experiment loader lives in study/, which may import interop/
+    from leptotwin.calibration.multistart import LockstepResult
     from leptotwin.study.experiment import Experiment
 
 __all__ = [
     "NOTE_KEY",
+    "EngineLikelihood",
+    "ParameterScale",
     "PetabProblem",
     "build_petab",
+    "engine_multistart",
     "engine_nll",
+    "engine_nll_batch",
     "engine_simulation",
     "read_petab_problem",
     "simulation_nll",
@@ -689,6 +709,502 @@ def simulation_nll(exp: Experiment, sim: pd.DataFrame) -> float:
             r = (y[k] - h[k]) / s
             total += float(np.sum(0.5 * np.log(2 * np.pi * s**2) + 0.5 * r**2))
     return total
+
+
+# --- the engine's likelihood over many parameter sets at once ----------------------------------
+
+#: PathwayModel fields that the cohort engine takes per subject (used elementwise on the
+#: subjects' axis only), each the catalogue's ``pathway_value`` of the same name.
+_PATHWAY_PER_SUBJECT = (
+    "birth_max",
+    "death_min",
+    "death_max",
+    "birth_half_signal",
+    "death_half_signal",
+    "signal_hill",
+    "egfr_weight",
+)
+#: TumorParameters fields that the cohort engine takes per subject.
+_TUMOUR_PER_SUBJECT = (
+    "inoculum_cells",
+    "in_vivo_rate_scale",
+    "carrying_capacity",
+    "switch_rate",
+    "culture_generations",
+    "csf_turnover_per_h",
+)
+#: PKParameters fields that SubjectPK carries per subject.
+_PK_PER_SUBJECT = (
+    "CL_L_h",
+    "V1_L",
+    "Q_L_h",
+    "V2_L",
+    "fu",
+    "kp_uu_csf",
+    "k_csf_per_h",
+    "kp_uu_lesion",
+    "k_lesion_per_h",
+    "routes",
+)
+_PROBE_STEPS = (_STEP, 1.0 / _STEP)
+
+
+def _stack_subjects(subjects: list[SubjectPK], typical: PKParameters, repeat: int) -> SubjectPK:
+    """One SubjectPK of ``repeat × len(subjects)`` subjects (the list tiled ``repeat`` times:
+    subject ``a × len(subjects) + k`` is ``subjects[k]``), with ``typical`` as its typical
+    parameters."""
+    first = subjects[0]
+    out: dict[str, object] = {}
+    for f in fields(first):
+        value = getattr(first, f.name)
+        if isinstance(value, dict):
+            out[f.name] = {
+                k: np.tile(np.concatenate([getattr(s, f.name)[k] for s in subjects]), repeat)
+                for k in value
+            }
+        elif isinstance(value, np.ndarray):
+            out[f.name] = np.tile(np.concatenate([getattr(s, f.name) for s in subjects]), repeat)
+    return replace(first, typical=typical, **out)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _PKRows:
+    """The rows of one PK observable in one arm, and how to simulate them."""
+
+    rows: np.ndarray
+    t_h: np.ndarray
+    parent: str
+    matrix: str
+    metabolite: Metabolite | None
+    regimens: tuple[Regimen, ...]
+    ng_factor: float | None  # MW / 1000 for ng/mL, None for nM
+    lognormal: bool
+
+
+class EngineLikelihood:
+    """:func:`engine_nll` of one experiment at many parameter sets in one pass of the engine.
+
+    The cohort engine steps every subject at once at about the cost of one, so the parameter
+    sets are simulated as the "mice" of one cohort: the typical mouse of every arm once per
+    set, with per-subject values where the engine takes them (the pathway's birth and death
+    constants and survival-signal weight, the tumour's inoculum, rate scale, carrying
+    capacity, switching and CSF turnover, and every drug's PK parameters). Everything that
+    does not depend on the estimated values (measurement indices, noise constants, the PK of a
+    drug no estimated value moves, the model objects) is prepared once here.
+
+    Which model objects an estimated value moves is found here, as :func:`build_petab` does,
+    by moving it 10 % up and down; a value that moves anything the engine cannot take per
+    subject (e.g. a drug's potency, a clone's levels, the treatment start) makes every
+    parameter set go through :func:`engine_nll` one at a time (same numbers, no speed-up).
+    Either way the value for a set is :func:`engine_nll`'s at those values (to round-off of
+    the sum's order; tested to 1e-12).
+
+    Parameters
+    ----------
+    exp : Experiment
+        With in-vivo data (BLI and/or PK), as for :func:`engine_nll`.
+    paths : sequence of str, optional
+        The catalogue paths that ``thetas`` columns give (default ``exp.estimate``).
+    catalog : Catalog, optional
+    dt_h : float
+        The growth step (h), as for :func:`engine_simulation`.
+
+    Raises
+    ------
+    LeptotwinError
+        As :func:`engine_simulation` (a step off the BLI grid); a path that is not a catalogue
+        value.
+    """
+
+    def __init__(
+        self,
+        exp: Experiment,
+        paths: Sequence[str] | None = None,
+        *,
+        catalog: Catalog | None = None,
+        dt_h: float = 0.25,
+    ) -> None:
+        self.exp = exp
+        self.cat = cat = catalog or load_catalog()
+        self.paths = tuple(exp.estimate if paths is None else paths)
+        self.dt_h = dt_h
+        for p in self.paths:
+            cat.quantity(p)  # a named error for a path that is not a catalogue value
+        species = exp.species
+        meas = exp.measurements
+        self._n_rows = len(meas)
+        obs_col = meas["observable"].to_numpy()
+        arm_col = meas["arm"].to_numpy()
+        time_col = meas["time_h"].to_numpy(float)
+        y = meas["value"].to_numpy(float)
+        # the noise model, per observable in the experiment's order (simulation_nll's)
+        self._noise = []
+        for oid, o in exp.observables.items():
+            k = np.flatnonzero(obs_col == oid)
+            s = o.sigma
+            if o.noise == "lognormal":
+                const = 0.5 * np.log(2 * np.pi * s**2 * y[k] ** 2)
+                self._noise.append((k, s, np.log(y[k]), const))
+            else:
+                const = np.full(k.size, 0.5 * np.log(2 * np.pi * s**2))
+                self._noise.append((k, s, y[k], const))
+        # the base objects
+        self._tp = _typical_tumor(cat, species)
+        self._pm = PathwayModel.from_catalog(cat)
+        self._clones = default_clones(cat)
+        self._flux_bg = _bli_scale(cat)
+        drugs = sorted({d for a in exp.arms for d in a.regimens})
+        self._drugs = drugs
+        self._pk_base = {d: cat.pk_parameters(d, species) for d in drugs}
+        # BLI: the engine's grid and where each row's (arm, day) is in its output
+        bli = np.flatnonzero(obs_col == "total_flux")
+        self._bli_rows = bli
+        self._bli_lognormal = any(
+            o.noise == "lognormal" for oid, o in exp.observables.items() if oid == "total_flux"
+        )
+        if bli.size:
+            grid = time_col[bli] / (dt_h / 2)
+            if not np.allclose(grid, np.round(grid), rtol=0, atol=1e-9):
+                raise LeptotwinError(
+                    "BLI times must lie on the growth step's grid",
+                    source="engine_simulation",
+                    field="dt_h",
+                    value=dt_h,
+                    expected="a step whose half divides every BLI time (h after inoculation)",
+                )
+            days = sorted(set(meas.loc[obs_col == "total_flux", "time_h"] / 24.0))
+            self._days = days
+            day_of = {d: i for i, d in enumerate(days)}
+            arm_index = {a.name: i for i, a in enumerate(exp.arms)}
+            self._bli_day = np.array([day_of[t / 24.0] for t in time_col[bli]])
+            self._bli_arm = np.array([arm_index[a] for a in arm_col[bli]])
+        # PK rows, per observable and arm (engine_simulation's order)
+        t0 = self._tp.treatment_start_d * 24.0
+        self._pk: list[_PKRows] = []
+        for oid, o in exp.observables.items():
+            if o.kind == "bli":
+                continue
+            for arm in exp.arms:
+                rows = np.flatnonzero((obs_col == oid) & (arm_col == arm.name))
+                if rows.size == 0:
+                    continue
+                drug = o.drug or ""
+                parent, met = drug, None
+                if drug not in arm.regimens:
+                    parent = next(
+                        d for d in arm.regimens if drug in dict(cat.metabolites_of(d, species))
+                    )
+                    fraction = dict(cat.metabolites_of(parent, species))[drug]
+                    met = Metabolite(cat.pk_parameters(drug, species), fraction, catalog=cat)
+                factor = _mw(cat, drug, species) / 1000.0 if o.unit == "ng/mL" else None
+                self._pk.append(
+                    _PKRows(
+                        rows=rows,
+                        t_h=time_col[rows],
+                        parent=parent,
+                        matrix=o.kind,
+                        metabolite=met,
+                        regimens=_shifted(tuple(arm.regimens[parent]), t0),  # type: ignore[arg-type]
+                        ng_factor=factor,
+                        lognormal=o.noise == "lognormal",
+                    )
+                )
+        self._probe()
+
+    def _observed_drug(self, r: _PKRows) -> str:
+        return r.metabolite.params.drug if r.metabolite is not None else r.parent
+
+    def _objects(self, cat: Catalog) -> dict[str, object]:
+        """What the engine reads from a catalogue, by name (compared when probing)."""
+        species = self.exp.species
+        out: dict[str, object] = {
+            "clones": default_clones(cat),
+            "bli": _bli_scale(cat),
+        }
+        pm = PathwayModel.from_catalog(cat)
+        for f in fields(pm):
+            out[f"pathway.{f.name}"] = getattr(pm, f.name)
+        tp = _typical_tumor(cat, species)
+        for f in fields(tp):
+            out[f"tumour.{f.name}"] = getattr(tp, f.name)
+        for d in self._drugs:
+            p = cat.pk_parameters(d, species)
+            for f in fields(p):
+                out[f"pk.{d}.{f.name}"] = getattr(p, f.name)
+            out[f"pk.{d}.lesion_kp_uu"] = lesion_kp_uu(d, species, cat)
+            for met, fraction in cat.metabolites_of(d, species):
+                out[f"metabolite.{met}"] = (
+                    cat.pk_parameters(met, species),
+                    fraction,
+                    lesion_kp_uu(met, species, cat),
+                )
+        for r in self._pk:
+            out[f"mw.{self._observed_drug(r)}"] = _mw(cat, self._observed_drug(r), species)
+        return out
+
+    def _probe(self) -> None:
+        """Which objects the estimated values move, and whether the engine takes them per
+        subject (else every set goes through engine_nll)."""
+        base = self._objects(self.cat)
+        moved: set[str] = set()
+        for path in self.paths:
+            value = self.cat.quantity(path).value
+            for step in _PROBE_STEPS:
+                try:
+                    probe = self.cat.with_values({path: value * step})
+                except LeptotwinError:  # outside a bounded prior: the other direction only
+                    continue
+                got = self._objects(probe)
+                moved |= {k for k, v in got.items() if not _equal(v, base[k])}
+                for f in _PATHWAY_PER_SUBJECT:  # the per-set shortcut reads what from_catalog reads
+                    if got[f"pathway.{f}"] != probe.pathway_value(f):
+                        moved.add(f"pathway.{f}!")
+        self.moved = frozenset(moved)
+        ok_pathway = {f"pathway.{f}" for f in _PATHWAY_PER_SUBJECT}
+        ok_tumour = {f"tumour.{f}" for f in _TUMOUR_PER_SUBJECT}
+        ok_pk = {f"pk.{d}.{f}" for d in self._drugs for f in (*_PK_PER_SUBJECT, "lesion_kp_uu")}
+        self.batched = moved <= ok_pathway | ok_tumour | ok_pk | {"bli"}
+        self._pathway_fields = sorted(f.partition(".")[2] for f in moved & ok_pathway)
+        self._tumour_moved = bool(moved & ok_tumour)
+        self._pk_moved = sorted(
+            {d for d in self._drugs if any(k.startswith(f"pk.{d}.") for k in moved)}
+        )
+        self._bli_moved = "bli" in moved
+        # theta-independent PK: the typical subject of the base catalogue, simulated once
+        self._pk_fixed: dict[int, np.ndarray] = {}
+        for r in self._pk:
+            if r.parent not in self._pk_moved:
+                subj = draw_subjects(self._pk_base[r.parent], 1, iiv=False, catalog=self.cat)
+                self._pk_fixed[id(r)] = self._pk_values(r, subj)
+
+    def _pk_values(self, r: _PKRows, subj: SubjectPK) -> np.ndarray:
+        """(K, rows): ln C (lognormal rows) or C (normal rows) for the K subjects, in the
+        unit of the observable; engine_simulation's arithmetic."""
+        if r.lognormal:
+            out = log_concentration(
+                subj, r.regimens, r.t_h, output=r.matrix, metabolite=r.metabolite
+            )
+            if r.ng_factor is not None:
+                out = out + math.log(r.ng_factor)
+            return out
+        order = np.argsort(r.t_h, kind="stable")
+        stream = PKStream(
+            subj,
+            r.regimens,
+            horizon_h=float(r.t_h.max()) + 1.0,
+            metabolite=r.metabolite,
+            outputs=(r.matrix,),
+        )
+        out = np.empty((subj.n_subjects, r.t_h.size))
+        for i in order:
+            out[:, i] = stream.advance(float(r.t_h[i]))[0]
+        if r.ng_factor is not None:
+            out = out * r.ng_factor
+        return out
+
+    def __call__(self, thetas: ArrayLike) -> np.ndarray:
+        """The negative log-likelihoods, shape (K,), at ``thetas`` of shape (K, len(paths))
+        (catalogue values, in the catalogue's units, not the PEtab scale)."""
+        th = np.asarray(thetas, dtype=float)
+        if th.ndim != 2 or th.shape[1] != len(self.paths):
+            raise LeptotwinError(
+                "parameter sets must be a (K, number of paths) array",
+                field="thetas",
+                value=str(th.shape),
+                expected=f"(K, {len(self.paths)})",
+            )
+        values = [dict(zip(self.paths, map(float, row), strict=True)) for row in th]
+        if not self.batched or th.shape[0] == 0:
+            return np.array(
+                [engine_nll(self.exp, v, catalog=self.cat, dt_h=self.dt_h) for v in values]
+            )
+        return self._batch(values)
+
+    def _batch(self, values: list[dict[str, float]]) -> np.ndarray:
+        exp, species = self.exp, self.exp.species
+        K, A = len(values), len(exp.arms)
+        cats = [self.cat.with_values(v) for v in values]
+        # per-subject values (subject a * K + k is set k in arm a)
+        pm = self._pm
+        if self._pathway_fields:
+            per = {
+                f: np.tile(np.array([c.pathway_value(f) for c in cats]), A)
+                for f in self._pathway_fields
+            }
+            pm = replace(pm, **per)
+        tp = self._tp
+        if self._tumour_moved:
+            tps = [_typical_tumor(c, species) for c in cats]
+            per = {}
+            for f in _TUMOUR_PER_SUBJECT:
+                col = np.array([getattr(t, f) for t in tps])
+                if np.any(col != getattr(tp, f)):
+                    per[f] = np.tile(col, A)
+            tp = replace(tp, **per)
+        subjects_k: dict[str, list[SubjectPK]] = {}
+        pk_subjects: dict[str, SubjectPK] = {}
+        for d in self._pk_moved:
+            subjects_k[d] = [
+                draw_subjects(c.pk_parameters(d, species), 1, iiv=False, catalog=c) for c in cats
+            ]
+            pk_subjects[d] = _stack_subjects(subjects_k[d], self._pk_base[d], A)
+        if self._bli_moved:
+            fb = np.array([_bli_scale(c) for c in cats])
+            flux, background = fb[:, 0:1], fb[:, 1:2]
+        else:
+            flux, background = self._flux_bg
+        # the simulation, (K, rows)
+        sim = np.full((K, self._n_rows), np.nan)
+        if self._bli_rows.size:
+            days = self._days
+            logs = []
+            for h in (self.dt_h, self.dt_h / 2):
+                res = simulate_lmc(
+                    list(exp.arms),
+                    n_per_arm=K,
+                    days=max(days) if max(days) > 0 else self.dt_h / 24.0,
+                    observe_days=days,
+                    rng=_TypicalRNG(),  # type: ignore[arg-type]
+                    inoculum=exp.inoculum,
+                    species=species,
+                    dt_h=h,
+                    refine_after_dose_h=0.0,
+                    stochastic=False,
+                    catalog=self.cat,
+                    model=pm,
+                    tumor=replace(tp, endpoint_cells=math.inf),
+                    clones=self._clones,
+                    pk_subjects=pk_subjects,
+                )
+                cells = res.observations["total_cells"].to_numpy().reshape(len(days), A, K)
+                logs.append(np.log(cells))
+            log_cells = 2.0 * logs[1] - logs[0]  # (days, A, K)
+            at = log_cells[self._bli_day, self._bli_arm].T  # (K, BLI rows)
+            bli_sim = np.exp(at) * flux + background
+            # what simulation_nll uses: ln h for a log-normal observable, h for a normal one
+            sim[:, self._bli_rows] = np.log(bli_sim) if self._bli_lognormal else bli_sim
+        for r in self._pk:
+            if id(r) in self._pk_fixed:
+                sim[:, r.rows] = self._pk_fixed[id(r)]
+            else:
+                subj = _stack_subjects(subjects_k[r.parent], self._pk_base[r.parent], 1)
+                sim[:, r.rows] = self._pk_values(r, subj)
+        # PEtab's negative log-likelihood (simulation_nll's arithmetic, per set)
+        total = np.zeros(K)
+        for k, s, y, const in self._noise:
+            if k.size == 0:
+                continue
+            r = (y - sim[:, k]) / s  # y: ln y for a log-normal observable; sim: ln h there
+            total += np.sum(const + 0.5 * r**2, axis=1)
+        return total
+
+
+def _equal(a: object, b: object) -> bool:
+    try:
+        same = a == b
+        return bool(np.all(same))
+    except (ValueError, TypeError):
+        return False
+
+
+def engine_nll_batch(
+    exp: Experiment,
+    thetas: ArrayLike,
+    *,
+    paths: Sequence[str] | None = None,
+    catalog: Catalog | None = None,
+    dt_h: float = 0.25,
+) -> np.ndarray:
+    """:func:`engine_nll` at each row of ``thetas`` (shape (K, len(paths)); catalogue values
+    of ``paths``, default ``exp.estimate``), shape (K,), in one pass of the engine
+    (:class:`EngineLikelihood`; build that once to evaluate many batches)."""
+    return EngineLikelihood(exp, paths, catalog=catalog, dt_h=dt_h)(thetas)
+
+
+@dataclass(frozen=True)
+class ParameterScale:
+    """The estimated values as the PEtab export writes them: catalogue paths, their
+    ``parameterScale`` (``log10`` or ``lin``) and bounds on that scale."""
+
+    paths: tuple[str, ...]
+    scales: tuple[str, ...]
+    lb: np.ndarray
+    ub: np.ndarray
+
+    @classmethod
+    def of(cls, exp: Experiment, catalog: Catalog | None = None) -> ParameterScale:
+        """The export's scale and bounds of ``exp.estimate`` (:func:`build_petab`)."""
+        cat = catalog or load_catalog()
+        cols = [_prior_columns(p, cat) for p in exp.estimate]
+        scales = tuple(str(c["scale"]) for c in cols)
+        lb = np.array([float(c["lb"]) for c in cols])  # type: ignore[arg-type]
+        ub = np.array([float(c["ub"]) for c in cols])  # type: ignore[arg-type]
+        log = np.array([s == "log10" for s in scales])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lb = np.where(log, np.log10(lb), lb)
+            ub = np.where(log, np.log10(ub), ub)
+        return cls(tuple(exp.estimate), scales, lb, ub)
+
+    def unscale(self, x: ArrayLike) -> np.ndarray:
+        """Values on the parameter scale (..., n) → catalogue values."""
+        out = np.array(x, dtype=float)
+        for i, s in enumerate(self.scales):
+            if s == "log10":
+                out[..., i] = 10.0 ** out[..., i]
+        return out
+
+
+def engine_multistart(
+    exp: Experiment,
+    starts: ArrayLike | None = None,
+    *,
+    n_starts: int = 20,
+    seed: int = 17,
+    catalog: Catalog | None = None,
+    dt_h: float = 0.25,
+    options: Mapping[str, object] | None = None,
+) -> tuple[LockstepResult, ParameterScale]:
+    """Multistart maximum-likelihood fit of the experiment's estimated values with
+    :func:`engine_nll` (no priors) on the PEtab parameter scale within the PEtab bounds
+    (:class:`ParameterScale`): scipy's L-BFGS-B with 2-point finite differences from every
+    start, the starts in lock-step and every round's likelihoods in one batch of the engine
+    (:func:`~leptotwin.calibration.multistart.lockstep_lbfgsb`,
+    :class:`EngineLikelihood`). Each start's result is the one a single-start
+    ``scipy.optimize.minimize`` of :func:`engine_nll` gives.
+
+    Parameters
+    ----------
+    starts : array of shape (S, n), optional
+        On the parameter scale; default ``n_starts`` drawn uniformly within the bounds by
+        ``numpy.random.default_rng(seed)``.
+    options : mapping, optional
+        L-BFGS-B options (e.g. ``maxfun``; ``eps`` 1e-8 unless given).
+
+    Returns
+    -------
+    (LockstepResult, ParameterScale)
+        Optima ``x`` on the parameter scale (``ParameterScale.unscale`` for catalogue values),
+        ``fun`` the NLL.
+    """
+    from leptotwin.calibration.multistart import lockstep_lbfgsb
+
+    cat = catalog or load_catalog()
+    scale = ParameterScale.of(exp, cat)
+    if starts is None:
+        rng = np.random.default_rng(seed)
+        starts = rng.uniform(scale.lb, scale.ub, size=(n_starts, scale.lb.size))
+    like = EngineLikelihood(exp, scale.paths, catalog=cat, dt_h=dt_h)
+
+    def batch(x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return like(scale.unscale(x))
+
+    opts = dict(options or {})
+    eps = float(opts.pop("eps", 1e-8))  # type: ignore[arg-type]
+    result = lockstep_lbfgsb(
+        batch, starts, list(zip(scale.lb, scale.ub, strict=True)), eps=eps, options=opts
+    )
+    return result, scale
 
 
 # --- reading a problem back --------------------------------------------------------------------

@@ -13,7 +13,7 @@ grow with the number of steps.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ import pandas as pd
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
 from leptotwin.model.pathway import PathwayModel
-from leptotwin.model.pk import Metabolite, PKStream, draw_subjects
+from leptotwin.model.pk import Metabolite, PKStream, SubjectPK, draw_subjects
 from leptotwin.model.regimen import Regimen, _as_regimens, _shifted
 from leptotwin.model.tumor import Clone, TumorParameters, default_clones
 
@@ -164,6 +164,32 @@ def _refined_grid(
     return grid[keep]
 
 
+def _check_pk_subjects(
+    pk_subjects: Mapping[str, SubjectPK] | None, n: int
+) -> Mapping[str, SubjectPK]:
+    for drug, subj in (pk_subjects or {}).items():
+        if subj.typical.drug != drug or subj.n_subjects != n:
+            raise LeptotwinError(
+                "PK subjects must be the drug's, one per subject of the cohort",
+                field=f"pk_subjects.{drug}",
+                value=f"{subj.typical.drug}, {subj.n_subjects} subjects",
+                expected=f"{drug}, {n} subjects",
+            )
+    return pk_subjects or {}
+
+
+def _take_subjects(subj: SubjectPK, idx: np.ndarray) -> SubjectPK:
+    """The subjects ``idx`` of a batch (every per-subject array indexed)."""
+    out = {}
+    for f in fields(subj):
+        value = getattr(subj, f.name)
+        if isinstance(value, dict):
+            out[f.name] = {k: v[idx] for k, v in value.items()}
+        elif isinstance(value, np.ndarray):
+            out[f.name] = value[idx]
+    return replace(subj, **out)
+
+
 def simulate_lmc(
     arms: Sequence[Arm],
     *,
@@ -182,6 +208,7 @@ def simulate_lmc(
     cancelled: Callable[[], bool] | None = None,
     refine_after_dose_h: float | None = None,
     refine_dt_h: float | None = None,
+    pk_subjects: Mapping[str, SubjectPK] | None = None,
 ) -> CohortResult:
     """Simulate LMC in ``len(arms) * n_per_arm`` subjects from inoculation (day 0) to ``days``.
 
@@ -209,6 +236,12 @@ def simulate_lmc(
         Step ``refine_dt_h`` for ``refine_after_dose_h`` hours after every dose (of any drug of
         any arm), ``dt_h`` elsewhere (:func:`growth_grid`; defaults: mice 4 h at 15 min,
         patients none; 0: the uniform grid).
+    pk_subjects : mapping of drug to SubjectPK, optional
+        The PK parameters of every subject (``len(arms) * n_per_arm`` of them, in the cohort's
+        order: arm by arm) for the drugs it names, used instead of drawing them (the drug's
+        active metabolites follow these subjects); the other drugs are drawn as usual. For a
+        batch of parameter sets simulated as subjects (:class:`~leptotwin.interop.petab.
+        EngineLikelihood`). Each subject's numbers are the ones the same parameters give alone.
     cancelled : callable, optional
         Asked before every growth step; when it returns True the run stops at once with
         :class:`SimulationCancelled` (an interactive caller's stop button). Never changes results.
@@ -221,7 +254,8 @@ def simulate_lmc(
     ------
     LeptotwinError
         No arm or subject, ``days`` not in (0, :data:`MAX_DAYS`], a step not in (0, 24] h, an
-        unknown inoculum, drug or species.
+        unknown inoculum, drug or species; ``pk_subjects`` for another drug or number of
+        subjects.
     SimulationCancelled
         When ``cancelled()`` returns True.
     """
@@ -251,9 +285,13 @@ def simulate_lmc(
             key = (drug, repr(regs))
             groups.setdefault(key, []).append(a)
             regs_of[key] = regs
+    given = _check_pk_subjects(pk_subjects, n)
     for (drug, key_r), arm_ids in groups.items():
         idx = np.flatnonzero(np.isin(arm_of, arm_ids))
-        subj = draw_subjects(cat.pk_parameters(drug, species), idx.size, rng=rng, catalog=cat)
+        if drug in given:
+            subj = _take_subjects(given[drug], idx)
+        else:
+            subj = draw_subjects(cat.pk_parameters(drug, species), idx.size, rng=rng, catalog=cat)
         regs = _shifted(regs_of[(drug, key_r)], t0)
         # growth sees the unbound lesion concentration only
         streams.append((drug, idx, PKStream(subj, regs, horizon_h=t_end, outputs=("lesion",))))
