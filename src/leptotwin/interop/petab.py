@@ -1095,7 +1095,9 @@ class EngineLikelihood:
             if k.size == 0:
                 continue
             r = (y - sim[:, k]) / s  # y: ln y for a log-normal observable; sim: ln h there
-            total += np.sum(const + 0.5 * r**2, axis=1)
+            # row by row in C order: numpy's pairwise sum of each row, as np.sum of one set's
+            # rows (sim[:, k] comes out column-major, which sums a row in another order)
+            total += np.sum(np.ascontiguousarray(const + 0.5 * r**2), axis=1)
         return total
 
 
