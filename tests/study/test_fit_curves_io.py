@@ -211,3 +211,45 @@ def test_unknown_table_format(tmp_path: Path) -> None:
     with pytest.raises(LeptotwinError, match=r"tables: unknown table format \(got 'xlsx'\)"):
         run_fit_curves(data=path, out_dir=tmp_path / "o", tables="xlsx")
     assert not (tmp_path / "o").exists()
+
+
+def test_chunks_fitted_ahead_come_in_order_and_errors_at_their_place() -> None:
+    """The next chunk is fitted in a thread while one is written: the chunks still come in
+    order, and an error of the fit is raised in the caller after the chunks before it."""
+    from leptotwin.study.fit_curves import _ahead
+
+    assert list(_ahead(iter(range(5)))) == [0, 1, 2, 3, 4]
+    assert list(_ahead(iter([]))) == []
+
+    def failing():
+        yield "a"
+        yield "b"
+        raise LeptotwinError("bad chunk", source="test")
+
+    got = []
+    with pytest.raises(LeptotwinError, match="bad chunk"):
+        for item in _ahead(failing()):
+            got.append(item)
+    assert got == ["a", "b"]
+
+
+def test_local_chunks_a_quarter_of_the_curves_within_bounds(tmp_path: Path, monkeypatch) -> None:
+    """In-process chunks: a quarter of the curves, 12,500 to 50,000; with several chunks (here
+    lowered bounds) the written tables are the bytes of one fit."""
+    from leptotwin.study import fit_curves as fc
+
+    assert [fc.local_chunk_curves(n) for n in (10, 50_000, 100_000, 10**6)] == [
+        12_500,
+        12_500,
+        25_000,
+        50_000,
+    ]
+    frame = _frame(30, seed=8)
+    path = tmp_path / "in.csv"
+    frame.to_csv(path, index=False)
+    one = run_fit_curves(data=path, out_dir=tmp_path / "one", figures="none")
+    monkeypatch.setattr(fc, "MIN_LOCAL_CHUNK", 4)
+    assert fc.local_chunk_curves(30) == 8
+    four = run_fit_curves(data=path, out_dir=tmp_path / "four")
+    for name in ("fits", "qc"):
+        assert four[name].read_bytes() == one[name].read_bytes()
