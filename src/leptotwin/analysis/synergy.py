@@ -86,6 +86,7 @@ from leptotwin.analysis._synergy_input import (
     count_drugs,
     first_rows,
     read_table,
+    read_table_fast,
     response_multiplier,
     unify_units,
     value_codes,
@@ -187,6 +188,15 @@ def read_checked(path: str | os.PathLike[str]) -> pd.DataFrame | CheckedTable:
 def _read(path: str | os.PathLike[str]) -> tuple[pd.DataFrame | CheckedTable, pd.DataFrame]:
     """:func:`read_checked`'s table and :func:`read_synergy`'s."""
     path = Path(path)
+    fast = read_table_fast(path)
+    if fast is not None:
+        try:
+            table = check_table_keys(fast, str(path), 2)
+            unified, notes = unify_units(table.frame, str(path), 2, keys=table.keys)
+        except LeptotwinError:
+            pass  # the pandas path reads the file again and names the problem as before
+        else:
+            return CheckedTable(unified, table.keys, table.labels, notes), table.frame
     raw, first_line = read_table(path)
     ndrug = count_drugs(raw)
     if ndrug >= 3:
