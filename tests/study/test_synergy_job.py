@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,11 @@ from refdata import SYNERGY
 MATHEWS = str(SYNERGY / "mathews_screening_data.csv")
 
 
+def _cls(root: ET.Element, name: str) -> list[ET.Element]:
+    """Elements of an SVG figure whose class list holds ``name``."""
+    return [e for e in root.iter() if name in (e.get("class") or "").split()]
+
+
 def test_job_writes_tables_and_figures(tmp_path):
     messages: list[str] = []
     paths = run_synergy_job(
@@ -28,7 +35,13 @@ def test_job_writes_tables_and_figures(tmp_path):
     assert set(per_block["method"]) == {"ZIP", "Bliss"}
     assert len(pd.read_csv(paths["per_dose"])) == 2 * 2 * 36
     for name in ("summary_top_ZIP", "summary_top_Bliss", "summary_scores"):
-        assert (tmp_path / "out" / f"{name}.png").stat().st_size > 0
+        svg = tmp_path / "out" / f"{name}.svg"  # written without matplotlib
+        assert paths[name] == svg and ET.parse(svg).getroot().tag.endswith("svg")
+    top = ET.parse(paths["summary_top_ZIP"]).getroot()
+    assert len(_cls(top, "heatmap")) == 2  # both blocks, most synergistic first
+    assert len(_cls(top, "cell")) == 2 * 36  # both blocks' 6 x 6 doses
+    hist = ET.parse(paths["summary_scores"]).getroot()
+    assert len(_cls(hist, "panel")) == 2 and _cls(hist, "bar") and _cls(hist, "vline")
     assert not (tmp_path / "out" / "1_ZIP.png").exists()  # per block: --figures all only
     assert messages and "scored 2 of 2" in messages[1]
     with pytest.raises(LeptotwinError, match="refusing to overwrite"):
@@ -76,10 +89,13 @@ def test_figures_option_summary_all_none_same_tables(run_cli, tmp_path):
         args = ["synergy", str(data), "--method", "ZIP,Bliss", "--out", str(outs[mode]), *flag]
         code, _, err = run_cli(*args)
         assert code == 0, err
-    summary = {"summary_top_ZIP.png", "summary_top_Bliss.png", "summary_scores.png"}
+    summary = {"summary_top_ZIP.svg", "summary_top_Bliss.svg", "summary_scores.svg"}
     per_block = {f"combo_{k:03d}_{m}.png" for k in range(9) for m in ("ZIP", "Bliss")}
-    pngs = {mode: {p.name for p in out.glob("*.png")} for mode, out in outs.items()}
-    assert pngs == {"summary": summary, "all": summary | per_block, "none": set()}
+    figures = {
+        mode: {p.name for p in out.iterdir() if p.suffix in (".png", ".svg")}
+        for mode, out in outs.items()
+    }
+    assert figures == {"summary": summary, "all": summary | per_block, "none": set()}
     tables = ["per_dose.csv", "per_block.csv", "qc.csv", "monotherapy.csv", "sensitivity.csv"]
     for mode in ("all", "none"):
         assert {p.name for p in outs[mode].glob("*.csv")} == set(tables)
@@ -102,10 +118,18 @@ def test_top_blocks_are_the_most_synergistic_scored_ones(tmp_path):
     means = means[means["block_id"] != "combo 004"].sort_values("score", ascending=False)
     assert top_blocks(res, "Bliss") == list(means["block_id"].head(6))
     assert top_blocks(res, "Bliss", 20) == list(means["block_id"])
-    fig = top_blocks_figure(res, "Bliss")
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert [t.split(":")[0] for t in titles] == [f"Bliss block {b}" for b in means["block_id"][:6]]
-    assert "the 6 most synergistic of 9 blocks" in fig.get_suptitle()
+    root = ET.fromstring(top_blocks_figure(res, "Bliss").to_svg().encode())
+    titles = [g.get("data-title") for g in _cls(root, "heatmap")]
+    assert titles == [
+        f"Bliss block {b}: mean {s:.2f}"
+        for b, s in zip(means["block_id"][:6], means["score"][:6], strict=True)
+    ]
+    assert "the 6 most synergistic of 9 blocks" in _cls(root, "suptitle")[0].text
+    first = _cls(root, "heatmap")[0]  # the most synergistic block's scores, cell by cell
+    grid = res.grid(means["block_id"].iloc[0], "Bliss").to_numpy()
+    assert len(_cls(first, "cell")) == grid.size
+    shown = [t.text for t in _cls(first, "cell-value")]  # row by row, concentrations rising
+    assert shown == [f"{v:.1f}" for v in grid.ravel() if np.isfinite(v)]
     data.to_csv(tmp_path / "d.csv", index=False)
     paths = run_synergy_job(
         tmp_path / "d.csv", ["Bliss"], tmp_path / "o", figures="all", max_figure_blocks=2
