@@ -253,3 +253,18 @@ def test_local_chunks_a_quarter_of_the_curves_within_bounds(tmp_path: Path, monk
     four = run_fit_curves(data=path, out_dir=tmp_path / "four")
     for name in ("fits", "qc"):
         assert four[name].read_bytes() == one[name].read_bytes()
+
+
+def test_the_garbage_collector_is_unfrozen_after_a_run(tmp_path: Path) -> None:
+    """A run leaves the objects that existed before it out of the collector's full passes, and
+    gives them back afterwards, also when it fails."""
+    import gc
+
+    frame = _frame(3, seed=9)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    before = gc.get_freeze_count()
+    run_fit_curves(data=tmp_path / "in.csv", out_dir=tmp_path / "o", figures="none")
+    assert gc.get_freeze_count() == before == 0
+    with pytest.raises(LeptotwinError, match="unknown model"):
+        run_fit_curves(data=tmp_path / "in.csv", out_dir=tmp_path / "p", model="LL.9")
+    assert gc.get_freeze_count() == 0
