@@ -268,3 +268,28 @@ def test_the_garbage_collector_is_unfrozen_after_a_run(tmp_path: Path) -> None:
     with pytest.raises(LeptotwinError, match="unknown model"):
         run_fit_curves(data=tmp_path / "in.csv", out_dir=tmp_path / "p", model="LL.9")
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("layout", ["runs", "interleaved", "datasets"])
+def test_summary_sets_are_the_first_sets_of_curve_sets(tmp_path: Path, layout: str) -> None:
+    """The summary grid's sets, found without making every label text, are the first 12 of
+    curve_sets (same names, labels and order), with the number of sets in all and exactly the
+    rows of their curves."""
+    from leptotwin.study import fit_curves as fc
+
+    frame = _frame(150, seed=10)
+    if layout == "interleaved":  # rows of different curves mixed: not in runs
+        frame = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    if layout == "datasets":  # 15 data sets of 10 curves, the first set's rows last
+        frame["dataset"] = [f"set {k // 160:02d}" for k in range(len(frame))]
+        frame = pd.concat([frame.iloc[160:], frame.iloc[:160]], ignore_index=True)
+    path = tmp_path / "in.csv"
+    frame.to_csv(path, index=False)
+    loaded = fc._load(path, None, None)  # as the command reads it (categorical labels)
+    codes, n_curves = fc._curve_codes(loaded)
+    shown, n_sets, rows = fc._summary_sets(loaded, codes, n_curves)
+    every = fc.curve_sets(loaded)
+    assert shown == dict(list(every.items())[:12]) and n_sets == len(every)
+    drawn = {c for labels in shown.values() for c in labels}
+    expected = loaded[loaded["curve"].astype(str).isin(drawn)]
+    pd.testing.assert_frame_equal(rows, expected)

@@ -141,22 +141,23 @@ def set_figures(
         yield name, fig
 
 
-def _summary_fit(
-    frame: pd.DataFrame,
-    codes: NDArray[np.intp],
-    n_curves: int,
-    sets: dict[str, list[str]],
-    *,
-    model: str,
-    match_drc: bool,
-) -> tuple[DoseResponseFitter, pd.DataFrame]:
-    """The curves of the first :data:`SUMMARY_SETS` sets fitted on their own (the same numbers
-    as in the whole fit: curves are fitted independently) and their rows of ``frame``."""
-    drawn = {c for labels in list(sets.values())[:SUMMARY_SETS] for c in labels}
-    uniques = pd.unique(frame["curve"])
-    wanted = np.flatnonzero(np.fromiter((str(c) in drawn for c in uniques), bool, n_curves))
-    rows = frame[np.isin(codes, wanted)]
-    return DoseResponseFitter(model=model, match_drc=match_drc).fit(rows), rows
+def _summary_sets(
+    frame: pd.DataFrame, codes: NDArray[np.intp], n_curves: int
+) -> tuple[dict[str, list[str]], int, pd.DataFrame]:
+    """The first :data:`SUMMARY_SETS` curve sets as :func:`curve_sets` gives them, how many sets
+    there are in all, and the rows of ``frame`` of the curves in those first sets, without
+    making every label text (``codes``: :func:`_curve_codes`, curves numbered in order of first
+    appearance). The sets of 8 curves are the first curves; data sets, the first data sets."""
+    if "dataset" in frame.columns:
+        d_codes, d_uniques = pd.factorize(frame["dataset"], sort=False)  # missing: -1, no set
+        n_sets = len(d_uniques)
+        take = (d_codes >= 0) & (d_codes < SUMMARY_SETS)
+    else:
+        n_sets = math.ceil(n_curves / 8)
+        take = codes < SUMMARY_SETS * 8
+    rows = frame[take]
+    shown = dict(list(curve_sets(rows).items())[:SUMMARY_SETS])
+    return shown, n_sets, rows
 
 
 def summary_curves_figure(
@@ -166,26 +167,29 @@ def summary_curves_figure(
     *,
     n_sets: int = SUMMARY_SETS,
     n_curves: int | None = None,
+    total_sets: int | None = None,
 ) -> SvgFigure:
     """The first ``n_sets`` curve sets, one panel each (titled with the set's name), in a grid of
     at most 4 columns: each curve's observations (``data``: columns ``curve``, ``dose``,
     ``response``; rows of other curves are ignored) as points and its fitted curve as a line, on
     a log dose axis where dose 0 is drawn a decade below the panel's smallest positive dose (as
     drc does); a flat curve is the line at its mean. A legend names the curves of a set of at
-    most 10. The title says how many sets there are in all and how many curves (``n_curves``,
-    else the fitter's: ``fitter`` needs only the curves of the sets drawn, and is evaluated on
-    200 doses for all its curves). SVG (:mod:`leptotwin.study._svgfig`)."""
+    most 10. The title says how many sets there are in all (``total_sets``, else ``len(sets)``:
+    ``sets`` may hold only the sets drawn) and how many curves (``n_curves``, else the fitter's:
+    ``fitter`` needs only the curves of the sets drawn, and is evaluated on 200 doses for all its
+    curves). SVG (:mod:`leptotwin.study._svgfig`)."""
     from leptotwin.study._svgfig import TAB10, SvgFigure
 
     shown = list(sets.items())[:n_sets]
     ncols = max(1, min(4, len(shown)))
     nrows = max(1, math.ceil(len(shown) / ncols))
-    which = "all" if len(shown) == len(sets) else f"first {len(shown)} of"
+    all_sets = len(sets) if total_sets is None else total_sets
+    which = "all" if len(shown) == all_sets else f"first {len(shown)} of"
     total = len(fitter.curves_) if n_curves is None else n_curves
     fig = SvgFigure(
         330 * ncols + 20,
         270 * nrows + 45,
-        title=f"{fitter.model.name} fits: {which} {len(sets)} curve sets ({total} curves)",
+        title=f"{fitter.model.name} fits: {which} {all_sets} curve sets ({total} curves)",
     )
     boxes = fig.grid(nrows, ncols, left=62, right=14, top=62, bottom=46, wgap=62, hgap=74)
     index = {str(c): i for i, c in enumerate(fitter.curves_)}
@@ -676,12 +680,16 @@ def _run(
             "fits": write_table(out / f"fits{suffix}", fitter.results_),
             "qc": write_table(out / f"qc{suffix}", qc),
         }
-        sets = curve_sets(frame)
         codes, n_curves = _curve_codes(frame)
-        grid, rows = _summary_fit(frame, codes, n_curves, sets, model=model, match_drc=match_drc)
+        shown, n_sets, rows = _summary_sets(frame, codes, n_curves)
+        grid = DoseResponseFitter(model=model, match_drc=match_drc).fit(rows)
         writer = FigureWriter(out, paths)
-        writer.write("summary_curves", summary_curves_figure(grid, rows, sets, n_curves=n_curves))
+        writer.write(
+            "summary_curves",
+            summary_curves_figure(grid, rows, shown, n_curves=n_curves, total_sets=n_sets),
+        )
         del grid, rows, codes
+        sets = curve_sets(frame)
         writer.write("summary_qc", qc_figure(qc))
         writer.write("summary_ic50", ic50_figure(qc))
         for name, fig in set_figures(fitter, sets):
@@ -690,9 +698,9 @@ def _run(
     codes, n_curves = _curve_codes(frame)
     summary = None
     if mode == "summary":  # the grid's curve sets, fitted on their own (the same numbers)
-        sets = curve_sets(frame)
-        grid, rows = _summary_fit(frame, codes, n_curves, sets, model=model, match_drc=match_drc)
-        summary = (grid, rows, sets)
+        shown, n_sets, rows = _summary_sets(frame, codes, n_curves)
+        grid = DoseResponseFitter(model=model, match_drc=match_drc).fit(rows)
+        summary = (grid, rows, shown, n_sets)
     qc_parts: list[pd.DataFrame] = []
     with _fit_place(scheduler, n_workers, n_curves, chunk_curves) as (client, size):
         out = prepare_out_dir(out_dir, force=force)
@@ -714,9 +722,12 @@ def _run(
     paths["qc"] = write_table(out / f"qc{suffix}", qc)
     if summary is None:
         return paths
-    grid, rows, sets = summary
+    grid, rows, shown, n_sets = summary
     writer = FigureWriter(out, paths)
-    writer.write("summary_curves", summary_curves_figure(grid, rows, sets, n_curves=n_curves))
+    writer.write(
+        "summary_curves",
+        summary_curves_figure(grid, rows, shown, n_curves=n_curves, total_sets=n_sets),
+    )
     writer.write("summary_qc", qc_figure(qc))
     writer.write("summary_ic50", ic50_figure(qc))
     return paths
