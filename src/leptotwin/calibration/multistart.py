@@ -78,11 +78,17 @@ def _stencil(x: np.ndarray, eps: float, lb: np.ndarray, ub: np.ndarray) -> list[
 
 
 class _Rounds:
-    """The barrier: collects the points of every live start, evaluates them in one call."""
+    """The barrier: collects the points of every live start, evaluates them in one call.
+
+    Each start waits on its own event and the server on one event of its own, so a round
+    wakes every thread once (a shared condition would wake all waiting starts at every
+    arrival)."""
 
     def __init__(self, batch_fun: Callable[[np.ndarray], np.ndarray], n_starts: int) -> None:
         self.batch_fun = batch_fun
-        self.cv = threading.Condition()
+        self.lock = threading.Lock()
+        self.ready = threading.Event()  # set when every live start waits (or none is left)
+        self.done = [threading.Event() for _ in range(n_starts)]
         self.pending: dict[int, list[np.ndarray]] = {}
         self.results: dict[int, np.ndarray] = {}
         self.live = n_starts
@@ -91,37 +97,46 @@ class _Rounds:
         self.points = 0
         self.sizes: list[int] = []
 
+    def _check(self) -> None:  # under the lock
+        if self.error is not None or self.live == 0 or len(self.pending) == self.live:
+            self.ready.set()
+
     def ask(self, k: int, points: list[np.ndarray]) -> np.ndarray:
-        with self.cv:
+        with self.lock:
             if self.error is not None:
                 raise _Stopped
             self.pending[k] = points
-            self.cv.notify_all()
-            while k not in self.results and self.error is None:
-                self.cv.wait()
+            self._check()
+        self.done[k].wait()
+        self.done[k].clear()
+        with self.lock:
             if self.error is not None:
                 raise _Stopped
             return self.results.pop(k)
 
     def leave(self) -> None:
-        with self.cv:
+        with self.lock:
             self.live -= 1
-            self.cv.notify_all()
+            self._check()
 
     def fail(self, exc: BaseException) -> None:
-        with self.cv:
+        with self.lock:
             if self.error is None:
                 self.error = exc
-            self.cv.notify_all()
+            self._check()
+        for event in self.done:
+            event.set()
 
     def serve(self) -> None:
         """Run rounds until every start has left (in the calling thread)."""
         while True:
-            with self.cv:
-                while self.error is None and self.live > 0 and len(self.pending) < self.live:
-                    self.cv.wait()
+            self.ready.wait()
+            self.ready.clear()
+            with self.lock:
                 if self.error is not None or self.live == 0:
                     return
+                if len(self.pending) < self.live:
+                    continue
                 batch, self.pending = self.pending, {}
             starts = sorted(batch)
             x = np.array([p for k in starts for p in batch[k]], dtype=float)
@@ -137,7 +152,7 @@ class _Rounds:
             except BaseException as exc:  # handed to the caller after the threads stop
                 self.fail(exc)
                 return
-            with self.cv:
+            with self.lock:
                 self.rounds += 1
                 self.points += x.shape[0]
                 self.sizes.append(x.shape[0])
@@ -146,7 +161,8 @@ class _Rounds:
                     m = len(batch[k])
                     self.results[k] = values[at : at + m]
                     at += m
-                self.cv.notify_all()
+            for k in starts:
+                self.done[k].set()
 
 
 class _Stopped(Exception):

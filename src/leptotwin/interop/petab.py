@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -947,7 +947,9 @@ class EngineLikelihood:
         subject (else every set goes through engine_nll)."""
         base = self._objects(self.cat)
         moved: set[str] = set()
-        for path in self.paths:
+        moved_by: dict[str, set[int]] = {}  # object → the paths (indices) that move it
+        verbatim: dict[tuple[str, int], bool] = {}  # a pathway field equal to the path's value
+        for j, path in enumerate(self.paths):
             value = self.cat.quantity(path).value
             for step in _PROBE_STEPS:
                 try:
@@ -955,10 +957,15 @@ class EngineLikelihood:
                 except LeptotwinError:  # outside a bounded prior: the other direction only
                     continue
                 got = self._objects(probe)
-                moved |= {k for k, v in got.items() if not _equal(v, base[k])}
-                for f in _PATHWAY_PER_SUBJECT:  # the per-set shortcut reads what from_catalog reads
+                for k, v in got.items():
+                    if not _equal(v, base[k]):
+                        moved.add(k)
+                        moved_by.setdefault(k, set()).add(j)
+                for f in _PATHWAY_PER_SUBJECT:  # the per-set values read what from_catalog reads
                     if got[f"pathway.{f}"] != probe.pathway_value(f):
                         moved.add(f"pathway.{f}!")
+                    same = got[f"pathway.{f}"] == value * step and base[f"pathway.{f}"] == value
+                    verbatim[(f, j)] = verbatim.get((f, j), True) and bool(same)
         self.moved = frozenset(moved)
         ok_pathway = {f"pathway.{f}" for f in _PATHWAY_PER_SUBJECT}
         ok_tumour = {f"tumour.{f}" for f in _TUMOUR_PER_SUBJECT}
@@ -970,6 +977,20 @@ class EngineLikelihood:
             {d for d in self._drugs if any(k.startswith(f"pk.{d}.") for k in moved)}
         )
         self._bli_moved = "bli" in moved
+
+        def deps(prefix: str) -> tuple[int, ...]:
+            return tuple(
+                sorted({j for k, js in moved_by.items() if k.startswith(prefix) for j in js})
+            )
+
+        # a pathway field that is one estimated value itself is taken from the set directly
+        self._pathway_deps = {f: deps(f"pathway.{f}") for f in self._pathway_fields}
+        self._pathway_verbatim = {
+            f: d[0] for f, d in self._pathway_deps.items() if len(d) == 1 and verbatim[(f, d[0])]
+        }
+        self._tumour_deps = deps("tumour.")
+        self._pk_deps = {d: deps(f"pk.{d}.") for d in self._pk_moved}
+        self._bli_deps = deps("bli")
         # theta-independent PK: the typical subject of the base catalogue, simulated once
         self._pk_fixed: dict[int, np.ndarray] = {}
         for r in self._pk:
@@ -1013,28 +1034,53 @@ class EngineLikelihood:
                 value=str(th.shape),
                 expected=f"(K, {len(self.paths)})",
             )
-        values = [dict(zip(self.paths, map(float, row), strict=True)) for row in th]
         if not self.batched or th.shape[0] == 0:
             return np.array(
-                [engine_nll(self.exp, v, catalog=self.cat, dt_h=self.dt_h) for v in values]
+                [
+                    engine_nll(
+                        self.exp,
+                        dict(zip(self.paths, map(float, row), strict=True)),
+                        catalog=self.cat,
+                        dt_h=self.dt_h,
+                    )
+                    for row in th
+                ]
             )
-        return self._batch(values)
+        return self._batch(th)
 
-    def _batch(self, values: list[dict[str, float]]) -> np.ndarray:
+    def _per_set(self, th: np.ndarray, deps: tuple[int, ...], derive: Callable) -> list:
+        """``derive(catalogue)`` for every set, the catalogue carrying only the values of
+        ``deps`` (the paths that move what ``derive`` reads), computed once per distinct
+        values (a finite-difference stencil shares most of them)."""
+        done: dict[tuple[float, ...], object] = {}
+        out = []
+        for row in th:
+            key = tuple(float(row[j]) for j in deps)
+            if key not in done:
+                c = self.cat.with_values({self.paths[j]: key[i] for i, j in enumerate(deps)})
+                done[key] = derive(c)
+            out.append(done[key])
+        return out
+
+    def _batch(self, th: np.ndarray) -> np.ndarray:
         exp, species = self.exp, self.exp.species
-        K, A = len(values), len(exp.arms)
-        cats = [self.cat.with_values(v) for v in values]
+        K, A = th.shape[0], len(exp.arms)
         # per-subject values (subject a * K + k is set k in arm a)
         pm = self._pm
         if self._pathway_fields:
-            per = {
-                f: np.tile(np.array([c.pathway_value(f) for c in cats]), A)
-                for f in self._pathway_fields
-            }
+            per = {}
+            for f in self._pathway_fields:
+                if f in self._pathway_verbatim:
+                    col = th[:, self._pathway_verbatim[f]].astype(float)
+                else:
+                    col = np.array(
+                        self._per_set(th, self._pathway_deps[f], lambda c, f=f: c.pathway_value(f))
+                    )
+                per[f] = np.tile(col, A)
             pm = replace(pm, **per)
         tp = self._tp
         if self._tumour_moved:
-            tps = [_typical_tumor(c, species) for c in cats]
+            tps = self._per_set(th, self._tumour_deps, lambda c: _typical_tumor(c, species))
             per = {}
             for f in _TUMOUR_PER_SUBJECT:
                 col = np.array([getattr(t, f) for t in tps])
@@ -1044,12 +1090,14 @@ class EngineLikelihood:
         subjects_k: dict[str, list[SubjectPK]] = {}
         pk_subjects: dict[str, SubjectPK] = {}
         for d in self._pk_moved:
-            subjects_k[d] = [
-                draw_subjects(c.pk_parameters(d, species), 1, iiv=False, catalog=c) for c in cats
-            ]
+            subjects_k[d] = self._per_set(
+                th,
+                self._pk_deps[d],
+                lambda c, d=d: draw_subjects(c.pk_parameters(d, species), 1, iiv=False, catalog=c),
+            )
             pk_subjects[d] = _stack_subjects(subjects_k[d], self._pk_base[d], A)
         if self._bli_moved:
-            fb = np.array([_bli_scale(c) for c in cats])
+            fb = np.array(self._per_set(th, self._bli_deps, _bli_scale))
             flux, background = fb[:, 0:1], fb[:, 1:2]
         else:
             flux, background = self._flux_bg

@@ -20,7 +20,7 @@ import pandas as pd
 
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.model.pathway import PathwayModel
+from leptotwin.model.pathway import PathwayModel, _DrugAction
 from leptotwin.model.pk import Metabolite, PKStream, SubjectPK, draw_subjects
 from leptotwin.model.regimen import Regimen, _as_regimens, _shifted
 from leptotwin.model.tumor import Clone, TumorParameters, default_clones
@@ -99,6 +99,9 @@ def _check_horizon(days: float, dt_h: float) -> None:
 REFINE_AFTER_DOSE_H = {"mouse": 4.0, "human": 0.0}
 #: The refined step (h), or the growth step where that is finer.
 REFINE_DT_H = 0.25
+#: Steps whose PK and drug action are computed together (bounded memory: arrays of
+#: 2 x this many times x subjects).
+_CHUNK_STEPS = 64
 
 
 def growth_grid(
@@ -318,19 +321,34 @@ def simulate_lmc(
     sec_nM_per_cell_h = np.array([pm.secretion_nM_per_h(c.state, tp.csf_volume_mL) for c in cl])
     k_csf = tp.csf_turnover_per_h
 
-    def free_at(t: float) -> dict[str, np.ndarray]:
-        conc = {d: np.zeros(n) for d in drugs}
-        for drug, idx, stream in streams:
-            (conc_lesion,) = stream.advance(t)
-            conc[drug][idx] += conc_lesion
-        return conc
-
     pm.refuse_bypass("the in-vivo tumour model")
     columns = pm.state_columns([c.state for c in cl])  # clone_rates' numbers, built once
+    n_states = len(cl)
+    autocrine = columns.autocrine_nM.reshape(n_states, 1)
+    drive = columns.egfr_drive.reshape(n_states, 1)
+    alk_fusion = columns.alk_fusion.reshape(n_states, 1, 1)
 
-    def net_rates(conc: dict[str, np.ndarray], total: np.ndarray):  # type: ignore[no-untyped-def]
-        b, d = pm.state_rates(columns, conc, areg_bulk_nM=csf_areg)
-        room = np.clip(1.0 - total / tp.carrying_capacity, 0.0, 1.0)
+    def drug_actions(times: list[float]) -> _DrugAction:
+        """What the drugs do at ``times`` (the PK streams advanced through them in order),
+        arrays of shape (states, times, n) and (times, n): :meth:`PathwayModel.state_rates`'
+        drug part, element by element the same numbers, for many times in one pass."""
+        conc = {d: np.zeros((len(times), n)) for d in drugs}
+        for drug, idx, stream in streams:
+            conc[drug][:, idx] += stream.advance_many(times)[0]
+        act = pm._drug_action(alk_fusion, conc)
+        shape = (len(times), n)
+        return _DrugAction(
+            alk=np.broadcast_to(act.alk, (n_states, *shape)),
+            kd_apparent=np.broadcast_to(act.kd_apparent, shape),
+            egfr_tki_divisor=np.broadcast_to(act.egfr_tki_divisor, shape),
+        )
+
+    def room_at(total: np.ndarray) -> np.ndarray:
+        return np.clip(1.0 - total / tp.carrying_capacity, 0.0, 1.0)
+
+    def net_rates(act: _DrugAction, r: int, room: np.ndarray):  # type: ignore[no-untyped-def]
+        at_r = _DrugAction(act.alk[:, r], act.kd_apparent[r], act.egfr_tki_divisor[r])
+        b, d = pm.rates(pm._signal(at_r, autocrine, drive, csf_areg)[3])
         return b * rate_scale, d * rate_scale, (b * room - d) * rate_scale
 
     obs_days = np.asarray(sorted(observe_days), dtype=float)
@@ -348,38 +366,56 @@ def simulate_lmc(
         refine_dt_h=refine_dt_h,
     )
     steps = int(np.ceil(t_end / dt_h)) if step_ends is None else step_ends.size
+
+    def step_of(i: int, t: float) -> float:
+        return min(dt_h, t_end - t) if step_ends is None else step_ends[i] - t
+
     t = 0.0
-    conc = free_at(0.0)
-    birth, death, g_now = net_rates(conc, cells.sum(0))
+    birth, death, g_now = net_rates(drug_actions([0.0]), 0, room_at(cells.sum(0)))
     next_obs = 0
     while next_obs < obs_days.size and obs_days[next_obs] <= 0:
         obs_cells[next_obs] = cells
         obs_areg[next_obs] = csf_areg
         next_obs += 1
+    chunk_end, act, row = 0, None, 0
     for i in range(steps):
         if cancelled is not None and cancelled():
             raise SimulationCancelled(f"stopped at {t / 24.0:g} of {days:g} days")
-        h = min(dt_h, t_end - t) if step_ends is None else step_ends[i] - t
+        h = step_of(i, t)
         if h <= 0:
             break
+        if i == chunk_end:  # the drugs' action over the next steps, in one pass
+            times, tc = [], t
+            for j in range(i, min(i + _CHUNK_STEPS, steps)):
+                hc = step_of(j, tc)
+                if hc <= 0:
+                    break
+                times += [tc + 0.5 * hc, tc + hc]
+                tc = tc + hc
+            chunk_end, act, row = i + len(times) // 2, drug_actions(times), 0
         t_new = t + h
         total_before = cells.sum(0)
         # Simpson's rule on the rates over the step: drug levels swing within hours in mice,
         # the exact PK is cheap to sample at the midpoint, and the state-dependent parts
         # (room, CSF AREG) change slowly, so they are taken at the start of the step.
-        b_mid, d_mid, g_mid = net_rates(free_at(t + 0.5 * h), total_before)
-        b_new, d_new, g_new = net_rates(free_at(t_new), total_before)
+        room = room_at(total_before)
+        b_mid, d_mid, g_mid = net_rates(act, row, room)
+        b_new, d_new, g_new = net_rates(act, row + 1, room)
+        row += 2
         g_avg = (g_now + 4.0 * g_mid + g_new) / 6.0
         # P -> R switching during the step (stochastic branching, surviving lineages only)
         b_avg_p = (birth[i_p] + 4.0 * b_mid[i_p] + b_new[i_p]) / 6.0
         b_r = (birth[i_r] + 4.0 * b_mid[i_r] + b_new[i_r]) / 6.0
         d_r = (death[i_r] + 4.0 * d_mid[i_r] + d_new[i_r]) / 6.0
         p_surv = np.clip(1.0 - d_r / np.maximum(b_r, 1e-12), 0.0, 1.0)
-        lam = np.nan_to_num(tp.switch_rate * b_avg_p * cells[i_p] * h * p_surv)  # dead: 0
+        lam = tp.switch_rate * b_avg_p * cells[i_p] * h * p_surv
+        if not np.isfinite(lam).all():
+            lam = np.nan_to_num(lam)  # dead: 0
         new_lineages = rng.poisson(lam) if stochastic else lam
         cells = cells * np.exp(g_avg * h)
         cells[i_r] += np.where(p_surv > 0, new_lineages / np.maximum(p_surv, 1e-3), 0.0)
-        cells[:, ~alive] = np.nan
+        if not alive.all():
+            cells[:, ~alive] = np.nan
         # CSF AREG: exact exponential update with the mean source over the step
         source = (sec_nM_per_cell_h[:, None] * 0.5 * (cells + cells * np.exp(-g_avg * h))).sum(0)
         decay = np.exp(-k_csf * h)

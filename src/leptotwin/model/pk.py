@@ -328,9 +328,8 @@ class _RouteStream:
         self._dt: float | None = None
         self._decay: np.ndarray | None = None
 
-    def advance(self, t: float, out: np.ndarray) -> None:
-        """Move to time ``t`` (≥ the previous one) and add the outputs (n_outputs, n) into
-        ``out``."""
+    def _move(self, t: float) -> None:
+        """Move the running sums to time ``t`` (≥ the previous one)."""
         if self.t is not None:
             dt = t - self.t
             if dt < 0:
@@ -344,9 +343,32 @@ class _RouteStream:
             d = self.next_dose
             self.M += self.dose[d] * np.exp(-self.lam * (t - self.dose_t[d]))
             self.next_dose += 1
+
+    def advance(self, t: float, out: np.ndarray) -> None:
+        """Move to time ``t`` (≥ the previous one) and add the outputs (n_outputs, n) into
+        ``out``."""
+        self._move(t)
         if self.next_dose:
             for p in range(self.M.shape[0]):
                 out += self.cf[:, p] * self.M[p]
+
+    def advance_many(self, times: Sequence[float], out: np.ndarray) -> None:
+        """:meth:`advance` through ``times`` in order, adding the outputs at each into ``out``
+        (n_outputs, len(times), n): the same numbers, the sums over poles taken for all the
+        times at once."""
+        held = np.empty((len(times), *self.M.shape))
+        dosed = np.zeros(len(times), dtype=bool)
+        for r, t in enumerate(times):
+            self._move(t)
+            if self.next_dose:
+                held[r] = self.M
+                dosed[r] = True
+        rows = np.flatnonzero(dosed)
+        if rows.size:
+            part = out[:, rows]
+            for p in range(self.M.shape[0]):
+                part += self.cf[:, p][:, None, :] * held[rows, p][None, :, :]
+            out[:, rows] = part
 
 
 def _check_routes(params: PKParameters, regimens: Sequence[Regimen]) -> None:
@@ -413,6 +435,16 @@ class PKStream:
         # sums of exponentials can end a hair below zero long after a dose: clip round-off
         conc = np.maximum(self._out * self.to_nM, 0.0)
         return tuple(conc)
+
+    def advance_many(self, times_h: Sequence[float]) -> np.ndarray:
+        """:meth:`advance` through ``times_h`` (non-decreasing, from the last time advanced
+        to), all at once: concentrations (nM) of shape (len(outputs), len(times_h), n), the
+        numbers :meth:`advance` gives one time at a time, to the bit."""
+        times = [float(t) for t in times_h]
+        out = np.zeros((self._out.shape[0], len(times), self.n))
+        for stream in self._routes:
+            stream.advance_many(times, out)
+        return np.maximum(out * self.to_nM, 0.0)
 
 
 @dataclass(frozen=True)
