@@ -264,3 +264,37 @@ def test_engine_multistart_equals_independent_runs_of_engine_nll(exp, cat):
     # the three reach the benchmark's optimum (docs/petab.md: 483.3196 at 0.0319, 1.166 L/h/kg)
     assert max(r.fun for r in out.results) - min(r.fun for r in out.results) < 1e-6
     np.testing.assert_allclose(scale.unscale(out.best.x), [0.0318774, 1.16581], rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("drug", "species", "regimens", "metabolite"),
+    [
+        ("osimertinib", "mouse", "25 mg/kg QD", None),
+        ("osimertinib", "mouse", "25 mg/kg QD", "AZ5104"),
+        ("lorlatinib", "human", "100 mg QD", None),  # two compartments
+        ("cetuximab", "mouse", "1 mg QW ip", None),
+    ],
+)
+def test_pk_advance_many_equals_advance_to_the_bit(cat, drug, species, regimens, metabolite):
+    """The engine's PK over a chunk of times (PKStream.advance_many) gives exactly the numbers
+    advance gives time by time: before the first dose, at dose times, repeated times, and
+    across chunks; subjects with variability, all three outputs."""
+    from leptotwin.model.pk import Metabolite, PKStream
+    from leptotwin.model.regimen import _as_regimens, _shifted
+
+    p = cat.pk_parameters(drug, species)
+    subj = draw_subjects(p, 7, rng=np.random.default_rng(5), catalog=cat)
+    regs = _shifted(_as_regimens(regimens), 10.0)
+    met = None
+    if metabolite is not None:
+        fraction = dict(cat.metabolites_of(drug, species))[metabolite]
+        met = Metabolite(cat.pk_parameters(metabolite, species), fraction, catalog=cat)
+    times = np.concatenate([[0.0, 3.0, 10.0, 10.0], 10.0 + np.cumsum(np.full(60, 0.75))])
+    times = np.concatenate([times, [times[-1]], times[-1] + np.arange(1, 200) * 2.0])
+    one = PKStream(subj, regs, horizon_h=float(times[-1]) + 1, metabolite=met)
+    want = np.stack([np.stack(one.advance(t)) for t in times], axis=1)  # (outputs, T, n)
+    many = PKStream(subj, regs, horizon_h=float(times[-1]) + 1, metabolite=met)
+    got = np.concatenate([many.advance_many(chunk) for chunk in np.split(times, [3, 4, 70])], 1)
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)
+    assert np.all(want[:, :2] == 0.0) and np.any(want > 0.0)
