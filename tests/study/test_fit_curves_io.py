@@ -293,3 +293,29 @@ def test_summary_sets_are_the_first_sets_of_curve_sets(tmp_path: Path, layout: s
     drawn = {c for labels in shown.values() for c in labels}
     expected = loaded[loaded["curve"].astype(str).isin(drawn)]
     pd.testing.assert_frame_equal(rows, expected)
+
+
+def test_a_fit_failing_midway_leaves_neither_table(tmp_path: Path, monkeypatch) -> None:
+    """qc.csv is written in a thread as the chunks come: when a later chunk fails, neither the
+    QC table nor the long table is left behind (nor their temporary files), and the error is
+    the fit's."""
+    from leptotwin.study import fit_curves as fc
+
+    frame = _frame(30, seed=11)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    monkeypatch.setattr(fc, "MIN_LOCAL_CHUNK", 4)  # 4 chunks of 8 curves
+    real = fc._fit_chunk
+    calls = []
+
+    def third_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise LeptotwinError("chunk 3 failed", source="test")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fc, "_fit_chunk", third_fails)
+    out = tmp_path / "o"
+    with pytest.raises(LeptotwinError, match="chunk 3 failed"):
+        run_fit_curves(data=tmp_path / "in.csv", out_dir=out)
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert not [n for n in left if n.startswith(("qc", "fits", ".qc", ".fits"))], left

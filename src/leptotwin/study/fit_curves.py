@@ -49,7 +49,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
+import queue
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -495,14 +497,42 @@ def _fit_stream(
 
 
 _END = object()
+_FAILED = object()
+
+
+class _StreamedParts(list):  # type: ignore[type-arg]
+    """The QC parts of a run, each also handed, as it is appended, to :meth:`feed`, which a
+    writer in another thread consumes (the QC table is then written while the curves are still
+    being fitted and their long table written)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def append(self, part: pd.DataFrame) -> None:
+        super().append(part)
+        self._queue.put(part)
+
+    def close(self, *, failed: bool) -> None:
+        """No more parts: :meth:`feed` ends, or raises if the run ``failed`` (so that the
+        writer removes its unfinished file)."""
+        self._queue.put(_FAILED if failed else _END)
+
+    def feed(self) -> Iterator[pd.DataFrame]:
+        """The parts in the order appended, until :meth:`close`."""
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if item is _FAILED:
+                raise RuntimeError("the fit stopped: the QC table is not written")
+            yield item
 
 
 def _ahead(items: Iterator[Any]) -> Iterator[Any]:
     """The items of ``items``, each next one computed in a worker thread while the caller works
     on the current one (at most one item ahead: memory stays that of two chunks). An exception
     raised by ``items`` is raised here, at its place in the sequence."""
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(1, thread_name_prefix="leptotwin-fit") as pool:
         future = pool.submit(next, items, _END)
         while True:
@@ -701,8 +731,13 @@ def _run(
         shown, n_sets, rows = _summary_sets(frame, codes, n_curves)
         grid = DoseResponseFitter(model=model, match_drc=match_drc).fit(rows)
         summary = (grid, rows, shown, n_sets)
-    qc_parts: list[pd.DataFrame] = []
-    with _fit_place(scheduler, n_workers, n_curves, chunk_curves) as (client, size):
+    # CSV: each chunk's QC rows are written (a thread) as they come; Parquet: at the end, as
+    # one row group
+    qc_parts = _StreamedParts() if suffix == ".csv" else []
+    with (
+        _fit_place(scheduler, n_workers, n_curves, chunk_curves) as (client, size),
+        ThreadPoolExecutor(1, thread_name_prefix="leptotwin-qc") as pool,
+    ):
         out = prepare_out_dir(out_dir, force=force)
         stream = _fit_stream(
             frame,
@@ -714,12 +749,23 @@ def _run(
             chunk_curves=size,
             client=client,
         )
-        # the next chunk is fitted (a thread) while this one's rows are written
-        paths = {"fits": write_table_chunks(out / f"fits{suffix}", _ahead(stream))}
+        qc_job = None
+        if isinstance(qc_parts, _StreamedParts):
+            qc_job = pool.submit(write_table_chunks, out / f"qc{suffix}", qc_parts.feed())
+        failed = True
+        try:  # the next chunk is fitted (a thread) while this one's rows are written
+            paths = {"fits": write_table_chunks(out / f"fits{suffix}", _ahead(stream))}
+            failed = False
+        finally:
+            if isinstance(qc_parts, _StreamedParts):
+                qc_parts.close(failed=failed)  # a failed run leaves no qc.csv
         del frame, codes, stream
-    qc = pd.concat(qc_parts, ignore_index=True) if len(qc_parts) > 1 else qc_parts[0]
-    qc_parts.clear()
-    paths["qc"] = write_table(out / f"qc{suffix}", qc)
+        qc = pd.concat(qc_parts, ignore_index=True) if len(qc_parts) > 1 else qc_parts[0]
+        qc_parts.clear()
+        if qc_job is None:
+            paths["qc"] = write_table(out / f"qc{suffix}", qc)
+        else:
+            paths["qc"] = qc_job.result()
     if summary is None:
         return paths
     grid, rows, shown, n_sets = summary
