@@ -17,23 +17,33 @@ sd 5) and, for each number of curves, times:
 * **API**: :class:`leptotwin.analysis.doseresponse.DoseResponseFitter` on the in-memory table with
   integer labels (the kernel: estimates and drc standard errors; then QC and drc's long table with
   ED10/50/90 intervals), and on the same CSV read with ``pandas.read_csv`` (text labels), warm.
-* **Comparators**: a loop of ``curve_fit`` over a random sample of ``--sample`` curves, timed and
-  extrapolated per curve to all curves (printed as such), in two forms: with bounds (trf: ``b`` in
-  [-20, 20], ``e`` in [1e-12, inf), numeric Jacobian) and plain Levenberg-Marquardt without bounds
-  (MINPACK, numeric Jacobian); both start from a drc-like guess, maxfev 2000. The loops only
-  estimate parameters and their covariance; they read nothing and write nothing, so the CLI
-  ratios are conservative.
+* **Comparators**, in two forms: with bounds (trf: ``b`` in [-20, 20], ``e`` in [1e-12, inf),
+  numeric Jacobian) and plain Levenberg-Marquardt without bounds (MINPACK, numeric Jacobian);
+  both start from a drc-like guess, maxfev 2000, and estimate parameters and their covariance.
 
-Prints ratios loop / leptotwin for both loops, the share of sampled curves where leptotwin's RSS
-is <= the better loop's (1e-9 relative slack), and the issue-14 goals met or missed at each size:
-at 10^3 curves never slower than the LM loop with start-up < 1 s; at 5x10^4 >= 8x LM; at 10^5
->= 50x trf and >= 10x LM; at 10^6 >= 100x trf and >= 20x LM (CLI, whole process, default
-outputs). Prints the machine first: only ratios measured on one machine compare.
+  - *in this process*: a loop of ``curve_fit`` over a random sample of ``--sample`` curves
+    already in memory, timed and extrapolated per curve to all curves (the issue's comparator;
+    it reads and writes nothing and starts no interpreter, so ratios against it are
+    conservative);
+  - *as a whole-process script* (:data:`LOOP_SCRIPT`, as a user runs it): interpreter start,
+    imports of numpy, scipy and pandas, ``pandas.read_csv`` of the same CSV, a ``groupby`` +
+    ``curve_fit`` loop, ``to_csv`` of one row per curve; it fits every curve up to
+    ``--script-curves`` (1,000) and, beyond, a random sample of that many, its loop then
+    extrapolated per curve (printed as such; reading and writing are always of all curves).
+
+Whole-process runs (CLI default, the scripts, CLI ``--figures none``) and the in-process loops
+are interleaved ``--repeat`` times (3) and reported as medians with their range. Prints ratios
+loop / leptotwin against both forms, labelled, the share of sampled curves where leptotwin's RSS
+is <= the better loop's (1e-9 relative slack), and the issue-14 goals met or missed at each size
+against each form: at 10^3 curves never slower than the LM loop with start-up < 1 s; at 5x10^4
+>= 8x LM; at 10^5 >= 50x trf and >= 10x LM; at 10^6 >= 100x trf and >= 20x LM (CLI, whole
+process, default outputs). Prints the machine first: only ratios measured on one machine
+compare.
 
 Run: ``PYTHONPATH=src python benchmarks/fit_curves.py [n_curves ...] [--sample 300]
-[--no-scheduler]``; the default sizes (10^3, 10^4, 5x10^4) take a few minutes on a busy 2-core
-machine; add ``100000 1000000`` for the large sizes (10^6: about 1 GB of CSV in a temporary
-folder, minutes).
+[--repeat 3] [--script-curves 1000] [--no-scheduler]``; the default sizes (10^3, 10^4, 5x10^4)
+take a few minutes on a busy 2-core machine; add ``100000 1000000`` for the large sizes (10^6:
+about 1 GB of CSV in a temporary folder, several minutes a repeat).
 """
 
 from __future__ import annotations
@@ -51,10 +61,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
-from _cli import (
+from _cli import (  # benchmarks/_cli.py (run as a script: its folder is on sys.path)
     machine,
     time_cli,
-)  # benchmarks/_cli.py (run as a script: its folder is on sys.path)
+)
 from leptotwin.analysis.doseresponse import DoseResponseFitter
 
 DOSES = np.logspace(-3, 1, 9)  # dose unit, e.g. µM
@@ -132,6 +142,89 @@ def loop_fit(df: pd.DataFrame, curves: np.ndarray, *, bounded: bool) -> tuple[fl
     return (time.perf_counter() - start) / curves.size, rss
 
 
+#: The comparator as a user runs it: a script of its own (interpreter start, imports of numpy,
+#: scipy and pandas, ``pandas.read_csv``, a groupby + ``curve_fit`` loop, ``to_csv`` of one row
+#: per curve). Arguments: CSV in, CSV out, ``trf`` or ``lm``, curves to fit (all if >= the number
+#: of curves, else a random sample, the loop then extrapolated by the caller), seed. Prints the
+#: loop's seconds and the number of curves it fitted.
+LOOP_SCRIPT = """
+import sys, time
+import numpy as np
+import pandas as pd
+from scipy.optimize import curve_fit
+
+path, out, method = sys.argv[1:4]
+n_fit, seed = int(sys.argv[4]), int(sys.argv[5])
+
+
+def ll4(x, b, c, d, e):
+    return c + (d - c) / (1 + np.exp(b * (np.log(x) - np.log(e))))
+
+
+df = pd.read_csv(path)
+labels = df["curve"].unique()
+if n_fit < len(labels):
+    chosen = np.random.default_rng(seed).choice(labels, n_fit, replace=False)
+    df = df[df["curve"].isin(chosen)]
+extra = {"bounds": ([-20, -np.inf, -np.inf, 1e-12], [20, np.inf, np.inf, np.inf]),
+         "method": "trf"} if method == "trf" else {"method": "lm"}
+rows = []
+start = time.perf_counter()
+for label, g in df.groupby("curve", sort=False):
+    x, y = g["dose"].to_numpy(), g["response"].to_numpy()
+    p0 = [1.0, y.min(), y.max(), np.exp(np.log(x).mean())]
+    try:
+        with np.errstate(all="ignore"):
+            popt, pcov = curve_fit(ll4, x, y, p0=p0, maxfev=2000, **extra)
+        se = np.sqrt(np.diag(pcov))
+    except (RuntimeError, ValueError):
+        popt = se = np.full(4, np.nan)
+    rows.append((label, *popt, *se, float(np.sum((y - ll4(x, *popt)) ** 2))))
+loop_s = time.perf_counter() - start
+table = pd.DataFrame(rows, columns=["curve", "b", "c", "d", "e", "se_b", "se_c", "se_d", "se_e",
+                                    "rss"])
+if len(table) < len(labels):  # one row per curve, as if all were fitted (the same writing cost)
+    table = table.iloc[np.arange(len(labels)) % len(table)].assign(curve=labels)
+table.to_csv(out, index=False)
+print(loop_s, len(rows))
+"""
+
+
+#: Runs a command, prints its wall seconds, peak memory (kB), exit code and its own output (the
+#: peak is the command's own, as in ``_cli.time_cli``).
+_SCRIPT_LAUNCHER = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+said = proc.stdout.read()
+_, status, usage = os.wait4(proc.pid, 0)
+print(time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status), said)
+"""
+
+
+def time_loop_script(
+    data: Path, folder: Path, method: str, n_curves: int, n_fit: int
+) -> tuple[float, float, float, int]:
+    """The comparator loop as a whole process (:data:`LOOP_SCRIPT`): wall seconds with the loop
+    extrapolated to all curves where only ``n_fit`` were fitted, the loop's own seconds per
+    curve, peak memory (GB) and the curves fitted."""
+    script = folder / "loop_script.py"
+    script.write_text(LOOP_SCRIPT, encoding="utf-8")
+    out = folder / f"loop_{method}.csv"
+    cmd = [sys.executable, str(script), str(data), str(out), method, str(n_fit), "7"]
+    launched = subprocess.run(
+        [sys.executable, "-c", _SCRIPT_LAUNCHER, *cmd], capture_output=True, text=True, check=False
+    )
+    if launched.returncode != 0:
+        raise SystemExit("the loop script failed: " + launched.stderr)
+    wall, peak_kb, code, loop_s, fitted = launched.stdout.split()
+    if int(code) != 0:
+        raise SystemExit("the loop script failed: " + launched.stderr)
+    per_curve = float(loop_s) / int(fitted)
+    whole = float(wall) - float(loop_s) + per_curve * n_curves
+    return whole, per_curve, int(peak_kb) / 1e6, int(fitted)
+
+
 def startup_s() -> float:
     """Median seconds (of 3) of a fresh interpreter importing what ``fit-curves`` needs."""
     code = "import leptotwin.cli, leptotwin.study.fit_curves"
@@ -150,21 +243,30 @@ def warm_up() -> float:
     return time.perf_counter() - start
 
 
-def _goals(n: int, trf_x: float, lm_x: float, start_s: float) -> str:
+def _goals(n: int, trf_total: float, lm_total: float, cli_s: float, start_s: float) -> str:
+    """Met or missed, for the CLI's ``cli_s`` against loops taking ``trf_total``/``lm_total``."""
     if n not in GOALS:
         return "no issue-14 goal at this size"
     trf_goal, lm_goal = GOALS[n]
+    trf_x, lm_x = trf_total / cli_s, lm_total / cli_s
     parts = []
     if trf_goal is not None:
         parts.append(f">= {trf_goal:g}x trf: {'MET' if trf_x >= trf_goal else 'MISSED'}")
     parts.append(f">= {lm_goal:g}x LM: {'MET' if lm_x >= lm_goal else 'MISSED'}")
     if n == 1_000:
         parts.append(f"start-up < 1 s: {'MET' if start_s < 1.0 else 'MISSED'} ({start_s:.2f} s)")
-    return "goals (CLI, default outputs): " + "; ".join(parts)
+    return "; ".join(parts)
 
 
 def run(
-    n_curves: int, sample: int, address: str | None, start_s: float, seed: int = 20240611
+    n_curves: int,
+    sample: int,
+    address: str | None,
+    start_s: float,
+    *,
+    repeat: int = 3,
+    script_curves: int = 1_000,
+    seed: int = 20240611,
 ) -> None:
     rng = np.random.default_rng(seed)
     df, _ = simulate(n_curves, rng)
@@ -175,13 +277,16 @@ def run(
     fitter.qc_, fitter.results_  # noqa: B018 (QC and drc's long table with ED intervals)
     tables_s = time.perf_counter() - start
     chosen = rng.choice(n_curves, size=min(sample, n_curves), replace=False)
-    trf_s, trf_rss = loop_fit(df, chosen, bounded=True)
-    lm_s, lm_rss = loop_fit(df, chosen, bounded=False)
+    sampled = df[df["curve"].isin(chosen)]
+    _, trf_rss = loop_fit(sampled, chosen, bounded=True)
+    _, lm_rss = loop_fit(sampled, chosen, bounded=False)
     ours = fitter.rss_.to_numpy()[chosen]
     ok = ours <= np.minimum(trf_rss, lm_rss) * (1 + 1e-9) + 1e-12
     converged = fitter.qc_["ok"].mean()
-    trf_total, lm_total = trf_s * n_curves, lm_s * n_curves
     del fitter
+    runs: dict[str, list[tuple[float, float]]] = {"cli": [], "none": [], "trf": [], "lm": []}
+    per_curve: dict[str, list[float]] = {"trf": [], "lm": []}
+    in_process: dict[str, list[float]] = {"trf": [], "lm": []}  # s/curve
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "curves.csv"
         write_text_csv(df, data)
@@ -193,8 +298,18 @@ def run(
         csv_api_s = time.perf_counter() - start
         del read, fitter
         api_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-        wall, peak, n_files = time_cli(["fit-curves", str(data)], Path(tmp))
-        bare, bare_peak, _ = time_cli(["fit-curves", str(data), "--figures", "none"], Path(tmp))
+        n_fit = min(script_curves, n_curves)
+        for _ in range(repeat):  # interleaved: ours and the comparators in turn
+            wall, peak, n_files = time_cli(["fit-curves", str(data)], Path(tmp))
+            runs["cli"].append((wall, peak))
+            in_process["trf"].append(loop_fit(sampled, chosen, bounded=True)[0])
+            in_process["lm"].append(loop_fit(sampled, chosen, bounded=False)[0])
+            for method in ("lm", "trf"):
+                whole, each, peak, _ = time_loop_script(data, Path(tmp), method, n_curves, n_fit)
+                runs[method].append((whole, peak))
+                per_curve[method].append(each)
+            bare, bare_peak, _ = time_cli(["fit-curves", str(data), "--figures", "none"], Path(tmp))
+            runs["none"].append((bare, bare_peak))
         if address is not None:
             local, local_peak, _ = time_cli(
                 ["fit-curves", str(data), "--figures", "none", "--scheduler", "local"], Path(tmp)
@@ -202,23 +317,47 @@ def run(
             dask, dask_peak, _ = time_cli(
                 ["fit-curves", str(data), "--figures", "none", "--scheduler", address], Path(tmp)
             )
+    trf_s, lm_s = statistics.median(in_process["trf"]), statistics.median(in_process["lm"])
+    trf_total, lm_total = trf_s * n_curves, lm_s * n_curves
+    med = {k: statistics.median(t for t, _ in v) for k, v in runs.items()}
+    top = {k: max(m for _, m in v) for k, v in runs.items()}
+    spread = {k: f"{min(t for t, _ in v):.2f}-{max(t for t, _ in v):.2f}" for k, v in runs.items()}
+    how = (
+        f"all {n_curves} curves fitted"
+        if n_fit >= n_curves
+        else f"{n_fit} random curves fitted, the loop extrapolated per curve to all {n_curves}"
+    )
+    wall, bare = med["cli"], med["none"]
     print(
-        f"n={n_curves:,d} curves (27 points each)\n"
-        f"  comparators, timed on {chosen.size} random curves and extrapolated per curve: "
-        f"curve_fit trf with bounds {trf_s * 1e3:.2f} ms/curve -> {trf_total:.1f} s; plain LM "
-        f"{lm_s * 1e3:.2f} ms/curve -> {lm_total:.1f} s; leptotwin's RSS <= the better loop's "
-        f"on {100 * ok.mean():.1f}% of them; leptotwin converged on {100 * converged:.2f}%\n"
+        f"n={n_curves:,d} curves (27 points each); whole-process times are medians of {repeat} "
+        f"interleaved runs (range in brackets)\n"
+        f"  comparators in this process (interleaved with the runs below, median), timed on "
+        f"{chosen.size} random curves and extrapolated per curve: curve_fit trf with bounds "
+        f"{trf_s * 1e3:.2f} ms/curve -> {trf_total:.1f} s; "
+        f"plain LM {lm_s * 1e3:.2f} ms/curve -> {lm_total:.1f} s; leptotwin's RSS <= the better "
+        f"loop's on {100 * ok.mean():.1f}% of them; leptotwin converged on "
+        f"{100 * converged:.2f}%\n"
+        f"  comparators as a whole-process script (python start, numpy/scipy/pandas imports, "
+        f"pandas.read_csv, groupby + curve_fit loop, to_csv of one row per curve; {how}): "
+        f"trf {med['trf']:.2f} s [{spread['trf']}] (loop "
+        f"{1e3 * statistics.median(per_curve['trf']):.2f} ms/curve), peak {top['trf']:.2f} GB; "
+        f"LM {med['lm']:.2f} s [{spread['lm']}] (loop "
+        f"{1e3 * statistics.median(per_curve['lm']):.2f} ms/curve), peak {top['lm']:.2f} GB\n"
         f"  API, in-memory integer labels: fit {kernel_s:.2f} s "
         f"({1e6 * kernel_s / n_curves:.1f} us/curve; {trf_total / kernel_s:.0f}x trf, "
-        f"{lm_total / kernel_s:.0f}x LM), + QC and drc long table {tables_s:.2f} s\n"
+        f"{lm_total / kernel_s:.0f}x LM, in-process loops), + QC and drc long table "
+        f"{tables_s:.2f} s\n"
         f"  API from the CSV with text labels (pandas.read_csv, fit, tables): {csv_api_s:.2f} s "
-        f"({trf_total / csv_api_s:.0f}x trf, {lm_total / csv_api_s:.1f}x LM); this script's "
-        f"peak memory so far {api_peak:.2f} GB\n"
+        f"({trf_total / csv_api_s:.0f}x trf, {lm_total / csv_api_s:.1f}x LM, in-process loops); "
+        f"this script's peak memory so far {api_peak:.2f} GB\n"
         f"  CLI `leptotwin fit-curves curves.csv` (own process, default outputs, {n_files} "
-        f"files): {wall:.2f} s, peak memory {peak:.2f} GB -> {trf_total / wall:.1f}x trf, "
-        f"{lm_total / wall:.2f}x LM\n"
-        f"    --figures none: {bare:.2f} s, peak {bare_peak:.2f} GB -> {trf_total / bare:.1f}x "
-        f"trf, {lm_total / bare:.2f}x LM"
+        f"files): {wall:.2f} s [{spread['cli']}], peak memory {top['cli']:.2f} GB\n"
+        f"    vs the in-process loops: {trf_total / wall:.1f}x trf, {lm_total / wall:.2f}x LM; "
+        f"vs the whole-process scripts: {med['trf'] / wall:.1f}x trf, {med['lm'] / wall:.2f}x LM"
+        f"\n"
+        f"    --figures none: {bare:.2f} s [{spread['none']}], peak {top['none']:.2f} GB -> "
+        f"in-process loops {trf_total / bare:.1f}x trf, {lm_total / bare:.2f}x LM; "
+        f"whole-process scripts {med['trf'] / bare:.1f}x trf, {med['lm'] / bare:.2f}x LM"
     )
     if address is not None:
         print(
@@ -227,7 +366,13 @@ def run(
             f"workers, automatic chunks): {dask:.2f} s, peak {dask_peak:.2f} GB in the client "
             f"({dask / bare:.2f}x)"
         )
-    print("  " + _goals(n_curves, trf_total / wall, lm_total / wall, start_s), flush=True)
+    print(
+        "  goals (CLI, default outputs) against the in-process loops (the issue's comparator): "
+        + _goals(n_curves, trf_total, lm_total, wall, start_s)
+        + "\n  goals (CLI, default outputs) against the loops as whole-process scripts: "
+        + _goals(n_curves, med["trf"], med["lm"], wall, start_s),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -237,7 +382,17 @@ def main() -> None:
     parser.add_argument(
         "--no-scheduler", action="store_true", help="skip the --scheduler local CLI run"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="interleaved whole-process runs per size (median)"
+    )
+    parser.add_argument(
+        "--script-curves",
+        type=int,
+        default=1_000,
+        help="curves the whole-process loop scripts fit (the loop extrapolated beyond)",
+    )
     args = parser.parse_args()
+    opts = {"repeat": args.repeat, "script_curves": args.script_curves}
     print(machine())
     start_s = startup_s()
     print(
@@ -246,7 +401,7 @@ def main() -> None:
     print(f"warm-up (load or compile the kernels): {warm_up():.2f} s", flush=True)
     if args.no_scheduler:
         for n in args.n_curves:
-            run(n, args.sample, None, start_s)
+            run(n, args.sample, None, start_s, **opts)
         return
     from distributed import Client, LocalCluster
 
@@ -258,7 +413,7 @@ def main() -> None:
     ):
         client.run(warm_up)  # imports and kernels loaded on each worker before timing
         for n in args.n_curves:
-            run(n, args.sample, cluster.scheduler_address, start_s)
+            run(n, args.sample, cluster.scheduler_address, start_s, **opts)
 
 
 if __name__ == "__main__":
