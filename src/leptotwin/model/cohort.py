@@ -324,8 +324,8 @@ def simulate_lmc(
     pm.refuse_bypass("the in-vivo tumour model")
     columns = pm.state_columns([c.state for c in cl])  # clone_rates' numbers, built once
     n_states = len(cl)
-    autocrine = columns.autocrine_nM.reshape(n_states, 1)
-    drive = columns.egfr_drive.reshape(n_states, 1)
+    autocrine = columns.autocrine_nM.reshape(n_states, 1, 1)
+    drive = columns.egfr_drive.reshape(n_states, 1, 1)
     alk_fusion = columns.alk_fusion.reshape(n_states, 1, 1)
 
     def drug_actions(times: list[float]) -> _DrugAction:
@@ -346,9 +346,13 @@ def simulate_lmc(
     def room_at(total: np.ndarray) -> np.ndarray:
         return np.clip(1.0 - total / tp.carrying_capacity, 0.0, 1.0)
 
-    def net_rates(act: _DrugAction, r: int, room: np.ndarray):  # type: ignore[no-untyped-def]
-        at_r = _DrugAction(act.alk[:, r], act.kd_apparent[r], act.egfr_tki_divisor[r])
-        b, d = pm.rates(pm._signal(at_r, autocrine, drive, csf_areg)[3])
+    def net_rates(act: _DrugAction, r: int, m: int, room: np.ndarray):  # type: ignore[no-untyped-def]
+        """Birth, death and net rates (states, m, n) at the ``m`` times from row ``r`` of
+        ``act``, all with the current CSF AREG and ``room``."""
+        at = _DrugAction(
+            act.alk[:, r : r + m], act.kd_apparent[r : r + m], act.egfr_tki_divisor[r : r + m]
+        )
+        b, d = pm.rates(pm._signal(at, autocrine, drive, csf_areg)[3])
         return b * rate_scale, d * rate_scale, (b * room - d) * rate_scale
 
     obs_days = np.asarray(sorted(observe_days), dtype=float)
@@ -371,7 +375,9 @@ def simulate_lmc(
         return min(dt_h, t_end - t) if step_ends is None else step_ends[i] - t
 
     t = 0.0
-    birth, death, g_now = net_rates(drug_actions([0.0]), 0, room_at(cells.sum(0)))
+    birth, death, g_now = (
+        x[:, 0] for x in net_rates(drug_actions([0.0]), 0, 1, room_at(cells.sum(0)))
+    )
     next_obs = 0
     while next_obs < obs_days.size and obs_days[next_obs] <= 0:
         obs_cells[next_obs] = cells
@@ -398,9 +404,10 @@ def simulate_lmc(
         # Simpson's rule on the rates over the step: drug levels swing within hours in mice,
         # the exact PK is cheap to sample at the midpoint, and the state-dependent parts
         # (room, CSF AREG) change slowly, so they are taken at the start of the step.
-        room = room_at(total_before)
-        b_mid, d_mid, g_mid = net_rates(act, row, room)
-        b_new, d_new, g_new = net_rates(act, row + 1, room)
+        # the midpoint and the end in one pass (rates of shape (states, 2, n))
+        b_two, d_two, g_two = net_rates(act, row, 2, room_at(total_before))
+        b_mid, d_mid, g_mid = b_two[:, 0], d_two[:, 0], g_two[:, 0]
+        b_new, d_new, g_new = b_two[:, 1], d_two[:, 1], g_two[:, 1]
         row += 2
         g_avg = (g_now + 4.0 * g_mid + g_new) / 6.0
         # P -> R switching during the step (stochastic branching, surviving lineages only)
