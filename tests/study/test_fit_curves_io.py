@@ -125,10 +125,12 @@ def test_what_pyarrow_would_take_is_still_refused(
 
 def test_tables_written_in_chunks_are_those_of_one_batch(tmp_path: Path) -> None:
     """Chunks of 7 curves fitted and appended one after another: the same bytes as one fit of
-    every curve written whole; rows in any order, curves in order of first appearance."""
+    every curve written whole; rows in any order, curves in order of first appearance, labels
+    with commas and quotes."""
     frame = _frame(30, seed=2)
     shuffled = frame.sample(frac=1.0, random_state=3).reset_index(drop=True)
-    for k, table in enumerate((frame, shuffled)):
+    quoted = frame.assign(curve=frame["curve"].str.replace(" | ", ', "x" '))  # quoted fields
+    for k, table in enumerate((frame, shuffled, quoted)):
         path = tmp_path / f"in{k}.csv"
         table.to_csv(path, index=False)
         out = tmp_path / f"o{k}"

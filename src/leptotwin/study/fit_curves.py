@@ -500,6 +500,16 @@ _END = object()
 _FAILED = object()
 
 
+def _coded_curves(results: pd.DataFrame) -> pd.DataFrame:
+    """drc's long table with its text ``curve`` column as a Categorical: the CSV writer then
+    formats each label once, not once per row (7 rows a curve for LL.4; the same bytes)."""
+    curve = results["curve"]
+    if curve.dtype != object:
+        return results
+    codes, labels = pd.factorize(curve, sort=False)
+    return results.assign(curve=pd.Categorical.from_codes(codes, labels))
+
+
 class _StreamedParts(list):  # type: ignore[type-arg]
     """The QC parts of a run, each also handed, as it is appended, to :meth:`feed`, which a
     writer in another thread consumes (the QC table is then written while the curves are still
@@ -754,7 +764,8 @@ def _run(
             qc_job = pool.submit(write_table_chunks, out / f"qc{suffix}", qc_parts.feed())
         failed = True
         try:  # the next chunk is fitted (a thread) while this one's rows are written
-            paths = {"fits": write_table_chunks(out / f"fits{suffix}", _ahead(stream))}
+            ready = _ahead(_coded_curves(r) for r in stream)
+            paths = {"fits": write_table_chunks(out / f"fits{suffix}", ready)}
             failed = False
         finally:
             if isinstance(qc_parts, _StreamedParts):
