@@ -298,3 +298,27 @@ def test_pk_advance_many_equals_advance_to_the_bit(cat, drug, species, regimens,
     assert got.shape == want.shape
     assert np.array_equal(got, want)
     assert np.all(want[:, :2] == 0.0) and np.any(want > 0.0)
+
+
+def test_batch_with_several_regimens_and_drugs(exp, cat):
+    """Arms with other doses of the same drug and a second drug (the engine's PK groups take
+    their subjects out of the per-set batch), a tumour value and two clearances: each set's
+    value is engine_nll's."""
+    arms = (
+        Arm("osi_low", {"osimertinib": "5 mg/kg QD"}),
+        *exp.arms,
+        Arm("combo", {"osimertinib": "25 mg/kg QD", "alectinib": "20 mg/kg QD"}),
+    )
+    wider = replace(exp, arms=arms)
+    paths = (BIRTH, CL, "alectinib.pk.mouse.CL", "lmc_mouse.parameters.switch_rate")
+    like = EngineLikelihood(wider, paths, catalog=cat, dt_h=DT_H)
+    assert like.batched
+    base = np.array([cat.quantity(p).value for p in paths])
+    thetas = base * np.array([[1.0, 1.0, 1.0, 1.0], [1.1, 0.5, 2.0, 3.0], [0.9, 3.0, 0.7, 0.2]])
+    want = one_at_a_time(wider, cat, paths, thetas)
+    np.testing.assert_allclose(like(thetas), want, rtol=1e-12, atol=0)
+
+
+def test_engine_multistart_needs_estimated_values(exp, cat):
+    with pytest.raises(LeptotwinError, match="estimates no catalogue value"):
+        engine_multistart(replace(exp, estimate=()), catalog=cat, dt_h=DT_H)

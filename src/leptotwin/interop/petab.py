@@ -1235,10 +1235,23 @@ def engine_multistart(
     (LockstepResult, ParameterScale)
         Optima ``x`` on the parameter scale (``ParameterScale.unscale`` for catalogue values),
         ``fun`` the NLL.
+
+    Raises
+    ------
+    LeptotwinError
+        An experiment without estimated values; starts not of shape (S, n); and as
+        :class:`EngineLikelihood`.
     """
     from leptotwin.calibration.multistart import lockstep_lbfgsb
 
     cat = catalog or load_catalog()
+    if not exp.estimate:
+        raise LeptotwinError(
+            "nothing to fit: the experiment estimates no catalogue value",
+            source=str(exp.path),
+            field="estimate",
+            expected="catalogue paths of in-vivo values (e.g. pathway.birth_max)",
+        )
     scale = ParameterScale.of(exp, cat)
     if starts is None:
         rng = np.random.default_rng(seed)
