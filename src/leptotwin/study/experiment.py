@@ -738,15 +738,8 @@ def _observables(
             ("blq", ELISA_OBSERVABLE, "how ELISA samples outside the standard curve are used"),
             ("calibrator_sigma", QPCR_OBSERVABLE, "the shared error of qPCR fold changes"),
         ):
-            if getattr(body, key) is not None and oid != owner:
-                raise _error(
-                    source,
-                    lines,
-                    (*where, key),
-                    f"{key} is {what}",
-                    getattr(body, key),
-                    f"{key} on the {owner} observable only",
-                )
+            if oid != owner:
+                _refuse_key(body, key, owner, what, where=where, source=source, lines=lines)
         if oid in INVITRO_ASSAY_OBSERVABLES or body.calibrator is not None:
             out[oid] = invitro_observable(oid, body, cat, source, lines)
             continue
@@ -754,18 +747,10 @@ def _observables(
             ("plate_sigma", "the normalisation error of in-vitro wells"),
             ("sigma_rel", "the signal-proportional noise of in-vitro wells"),
         ):
-            if getattr(body, key) is not None and oid != VIABILITY_OBSERVABLE:
-                # a well-formed BLI or PK observable: the name is checked first below
-                kind = oid.partition(":")[0]
-                if oid == BLI_OBSERVABLE or (kind in _MATRICES and oid.partition(":")[2]):
-                    raise _error(
-                        source,
-                        lines,
-                        (*where, key),
-                        f"{key} is {what}",
-                        getattr(body, key),
-                        f"{key} on the {VIABILITY_OBSERVABLE} observable only",
-                    )
+            # a well-formed BLI or PK observable: the name is checked first below
+            kind = oid.partition(":")[0]
+            if oid == BLI_OBSERVABLE or (kind in _MATRICES and oid.partition(":")[2]):
+                _refuse_key(body, key, VIABILITY_OBSERVABLE, what, where, source, lines)
         if oid == BLI_OBSERVABLE:
             if body.unit != "p/s":
                 raise _error(
@@ -819,6 +804,29 @@ def _observables(
             )
         out[oid] = Observable(oid, kind, drug, body.unit, body.noise, body.sigma)
     return out
+
+
+def _refuse_key(
+    body: Any,
+    key: str,
+    owner: str,
+    what: str,
+    where: tuple[str, ...],
+    source: str,
+    lines: dict,
+) -> None:
+    """Raise the one-line error for an observable key that belongs to another observable
+    (``key`` set on ``body``, an observable mapping at ``where``; ``owner`` the observable that
+    takes it, ``what`` what it means)."""
+    if getattr(body, key) is not None:
+        raise _error(
+            source,
+            lines,
+            (*where, key),
+            f"{key} is {what}",
+            getattr(body, key),
+            f"{key} on the {owner} observable only",
+        )
 
 
 def _read_table(path: Path, name: str) -> pd.DataFrame:

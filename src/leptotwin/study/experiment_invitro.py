@@ -88,6 +88,7 @@ from leptotwin.study.experiment import (
     _line_and_perturbation,
     _number,
     _read_table,
+    _refuse_key,
 )
 from leptotwin.study.protocol_schema import _error
 
@@ -184,15 +185,7 @@ def invitro_observable(oid: str, body: Any, cat: Catalog, source: str, lines: di
         ("plate_sigma", "the normalisation error of viability wells"),
         ("sigma_rel", "the signal-proportional noise of viability wells"),
     ):
-        if getattr(body, key) is not None:
-            raise _error(
-                source,
-                lines,
-                (*where, key),
-                f"{key} is {what}",
-                getattr(body, key),
-                f"{key} on the viability observable only",
-            )
+        _refuse_key(body, key, "viability", what, where, source, lines)
     if body.unit != _UNITS[oid]:
         raise _error(source, lines, (*where, "unit"), "unit mismatch", body.unit, _UNITS[oid])
     if body.noise != "lognormal":
