@@ -235,24 +235,28 @@ def test_chunks_fitted_ahead_come_in_order_and_errors_at_their_place() -> None:
     assert got == ["a", "b"]
 
 
-def test_local_chunks_a_quarter_of_the_curves_within_bounds(tmp_path: Path, monkeypatch) -> None:
-    """In-process chunks: a quarter of the curves, 12,500 to 50,000; with several chunks (here
-    lowered bounds) the written tables are the bytes of one fit."""
+def test_local_chunks_written_while_the_next_is_fitted(tmp_path: Path, monkeypatch) -> None:
+    """In-process chunks of LOCAL_CHUNK_CURVES curves (here lowered to 8: 4 chunks), each fitted
+    while the one before is written: the tables are the bytes of one fit."""
     from leptotwin.study import fit_curves as fc
 
-    assert [fc.local_chunk_curves(n) for n in (10, 50_000, 100_000, 10**6)] == [
-        12_500,
-        12_500,
-        25_000,
-        50_000,
-    ]
+    assert fc.LOCAL_CHUNK_CURVES == 12_500
     frame = _frame(30, seed=8)
     path = tmp_path / "in.csv"
     frame.to_csv(path, index=False)
     one = run_fit_curves(data=path, out_dir=tmp_path / "one", figures="none")
-    monkeypatch.setattr(fc, "MIN_LOCAL_CHUNK", 4)
-    assert fc.local_chunk_curves(30) == 8
+    sizes: list[int] = []
+    chunks = fc._chunks
+
+    def recorded(*args):
+        for piece in chunks(*args):
+            sizes.append(piece["curve"].nunique())
+            yield piece
+
+    monkeypatch.setattr(fc, "_chunks", recorded)
+    monkeypatch.setattr(fc, "LOCAL_CHUNK_CURVES", 8)
     four = run_fit_curves(data=path, out_dir=tmp_path / "four")
+    assert sizes == [8, 8, 8, 6]
     for name in ("fits", "qc"):
         assert four[name].read_bytes() == one[name].read_bytes()
 
@@ -305,7 +309,7 @@ def test_a_fit_failing_midway_leaves_neither_table(tmp_path: Path, monkeypatch) 
 
     frame = _frame(30, seed=11)
     frame.to_csv(tmp_path / "in.csv", index=False)
-    monkeypatch.setattr(fc, "MIN_LOCAL_CHUNK", 4)  # 4 chunks of 8 curves
+    monkeypatch.setattr(fc, "LOCAL_CHUNK_CURVES", 8)  # 4 chunks
     real = fc._fit_chunk
     calls = []
 

@@ -12,15 +12,16 @@ status ``flat``, no IC50, and is drawn as the line at its mean. The input is rea
 before the output folder is touched; each figure is written and released as soon as it is drawn.
 
 Memory (issue 14): a tidy CSV is read through pyarrow (:mod:`leptotwin.analysis._drinput`); the
-curves are fitted in chunks of at most :data:`CHUNK_CURVES` whole curves
-(:func:`local_chunk_curves`; the same numbers, bit for bit, as one batch: curves are fitted
-independently) and each chunk's rows of drc's long table are appended to ``fits.csv`` (a
-temporary file renamed into place at the end) as soon as they are made, so neither the fit's work
-arrays nor the long table are ever held for all curves (two chunks at most: the one written and
-the next, fitted meanwhile); the summary grid refits its few curve sets on their own.
-``--figures all`` keeps one fitter of every curve (it draws them all). A ``.parquet`` input is
-read as Parquet and, unless ``tables`` says otherwise, the tables are then written as
-``fits.parquet`` and ``qc.parquet``.
+curves are fitted in chunks of :data:`LOCAL_CHUNK_CURVES` whole curves (the same numbers, bit for
+bit, as one batch: curves are fitted independently) and each chunk's rows of drc's long table and
+of the QC table are appended to ``fits.csv`` and ``qc.csv`` (temporary files renamed into place at
+the end) as soon as they are made, so neither the fit's work arrays nor the long table are ever
+held for all curves (two chunks at most: the one written and the next, fitted meanwhile), and of
+the QC table only the columns the figures read; the summary grid refits its few curve sets on
+their own. ``--figures all`` keeps one fitter of every curve (it draws them all). A ``.parquet``
+input is read as Parquet and, unless ``tables`` says otherwise, the tables are then written as
+``fits.parquet`` and ``qc.parquet`` (the QC table at the end, as one row group). Peak memory at
+10^6 curves (27 million rows, a 1.2 GB CSV), default outputs: 1.33 GB.
 
 Time (issue 14 item 2): the CSV tables are formatted through pyarrow's vectorised kernels, the
 same bytes as pandas' ``to_csv`` (:func:`leptotwin._fileio.write_table_chunks`; pandas took
@@ -79,14 +80,13 @@ if TYPE_CHECKING:  # matplotlib is imported where a per-set figure is drawn (0.5
 
 __all__ = [
     "CHUNK_CURVES",
-    "MIN_LOCAL_CHUNK",
+    "LOCAL_CHUNK_CURVES",
     "MIN_TASK_CURVES",
     "SUMMARY_SETS",
     "auto_task_curves",
     "curve_sets",
     "fit_tables",
     "ic50_figure",
-    "local_chunk_curves",
     "qc_figure",
     "run_fit_curves",
     "set_figures",
@@ -96,11 +96,12 @@ __all__ = [
 _MODELS = ("LL.2", "LL.3", "LL.4", "LL.5", "W1.4")
 #: Curve sets drawn in ``summary_curves.svg`` (the first ones, in order of appearance).
 SUMMARY_SETS = 12
-#: Most curves fitted (and their rows of ``fits.csv`` written) at a time by ``fit-curves``.
+#: Most curves per Dask task when the chunk size is chosen for a cluster.
 CHUNK_CURVES = 50_000
-#: Fewest curves per chunk fitted in this process when the size is chosen (a chunk's fixed cost,
-#: a few ms, stays small beside its work).
-MIN_LOCAL_CHUNK = 12_500
+#: Curves per chunk fitted in this process when the size is chosen. The next chunk is fitted
+#: while the rows of one are written, so two are held: at 10^6 curves 12,500 kept the peak
+#: memory at 1.33 GB (25,000: 1.44 GB, 50,000: 1.48-1.59 GB), at the same speed (2 cores).
+LOCAL_CHUNK_CURVES = 12_500
 #: Fewest curves per Dask task when the chunk size is chosen automatically (≈ 0.1 s of fitting
 #: on one core: the task's scheduling and transfer are then small beside its work).
 MIN_TASK_CURVES = 5_000
@@ -430,13 +431,6 @@ def _chunks(
             yield frame[(codes >= lo) & (codes < lo + size)]
 
 
-def local_chunk_curves(n_curves: int) -> int:
-    """Curves per chunk fitted in this process: a quarter of the curves, at least
-    :data:`MIN_LOCAL_CHUNK` and at most :data:`CHUNK_CURVES` (``fit-curves`` fits the next chunk
-    while it writes one: 5x10^4 curves go as 4 chunks, 10^6 as 20)."""
-    return int(min(CHUNK_CURVES, max(MIN_LOCAL_CHUNK, math.ceil(n_curves / 4))))
-
-
 def auto_task_curves(n_curves: int, n_threads: int) -> int:
     """Curves per Dask task for ``n_curves`` on ``n_threads`` worker threads: about 4 tasks per
     thread, at least :data:`MIN_TASK_CURVES` and at most :data:`CHUNK_CURVES` curves each."""
@@ -454,10 +448,10 @@ def _fit_place(
     Here for no scheduler, for ``"local"`` (this machine: the kernel already uses every core)
     and, with an automatic chunk size, for work of one task or less; else on the cluster."""
     if scheduler is None or scheduler == "local":
-        yield None, local_chunk_curves(n_curves) if chunk_curves is None else chunk_curves
+        yield None, LOCAL_CHUNK_CURVES if chunk_curves is None else chunk_curves
         return
     if chunk_curves is None and n_curves <= MIN_TASK_CURVES:
-        yield None, local_chunk_curves(n_curves)
+        yield None, LOCAL_CHUNK_CURVES
         return
     from leptotwin.study.distributed import dask_client
 
@@ -510,17 +504,22 @@ def _coded_curves(results: pd.DataFrame) -> pd.DataFrame:
     return results.assign(curve=pd.Categorical.from_codes(codes, labels))
 
 
+#: The QC columns the summary figures read (:func:`qc_figure`, :func:`ic50_figure`).
+_FIGURE_QC = ["status", "ok", "r2", "ic50", "ic50_in_range", "dose_min", "dose_max"]
+
+
 class _StreamedParts(list):  # type: ignore[type-arg]
-    """The QC parts of a run, each also handed, as it is appended, to :meth:`feed`, which a
-    writer in another thread consumes (the QC table is then written while the curves are still
-    being fitted and their long table written)."""
+    """The QC parts of a run, each handed, as it is appended, to :meth:`feed`, which a writer in
+    another thread consumes (the QC table is then written while the curves are still being
+    fitted and their long table written); the list keeps only the columns the summary figures
+    read (the curve labels and the rest are released once written: ~0.15 GB at 10^6 curves)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def append(self, part: pd.DataFrame) -> None:
-        super().append(part)
+        super().append(part[_FIGURE_QC])
         self._queue.put(part)
 
     def close(self, *, failed: bool) -> None:
@@ -574,7 +573,7 @@ def fit_tables(
 
     ``scheduler``: None or ``"local"`` fit here (the kernel already uses every core of this
     machine), an address or a ``distributed.Client`` on the cluster. ``chunk_curves``: curves per
-    chunk; None chooses it (:func:`local_chunk_curves` here, :func:`auto_task_curves` on a cluster,
+    chunk; None chooses it (:data:`LOCAL_CHUNK_CURVES` here, :func:`auto_task_curves` on a cluster,
     whose work of :data:`MIN_TASK_CURVES` curves or less is fitted here).
 
     Curves are fitted independently (the batched solver never mixes curves), so cutting the
