@@ -859,7 +859,8 @@ def synergy_scores(
         df, notes = table.frame, table.notes
     response, response_unit = _inhibition(df, response_unit, top, scale, source)
     qc, groups = _validate(df, notes, response, table.keys, table.labels)
-    _check_scale(df, qc, scale, scale_given, top, response)
+    _check_scale(df, qc, scale, scale_given, top, response, table.keys.get("block_id"),
+                 table.labels)  # fmt: skip
     bad = qc[qc["status"] != BlockStatus.OK]
     if strict and len(bad):
         row = bad.iloc[0]
@@ -973,20 +974,18 @@ def _check_scale(
     given: bool,
     top: float,
     response: Array | None = None,
+    codes: NDArray[np.intp] | None = None,
+    labels: pd.Index | None = None,
 ) -> None:
     """``qc.untreated_response`` (mean of the untreated wells, both concentrations 0, on the
     input's scale; NaN without one) and ``qc.scale_suspect`` (and a note) for blocks where it
     reads at least ``top / 2`` as inhibition; without an explicit scale their status becomes
     ``SCALE_UNCONFIRMED`` (issue 15 item 5). ``response``: inhibition of each row of ``df``
-    (None: ``df.response`` holds inhibition already)."""
+    (None: ``df.response`` holds inhibition already); ``codes`` and ``labels``: the rows' block
+    codes and the distinct block ids (:class:`CheckedTable`'s), where known."""
     response = df["response"].to_numpy(float) if response is None else response
-    untreated = ((df["conc_r"] == 0) & (df["conc_c"] == 0)).to_numpy()
-    means = (
-        pd.Series(response[untreated])
-        .groupby(df["block_id"].to_numpy()[untreated], sort=False)
-        .mean()
-    )
-    level = qc["block_id"].map(means)
+    untreated = (df["conc_r"].to_numpy() == 0) & (df["conc_c"].to_numpy() == 0)
+    level = _untreated_level(df, qc, response, untreated, codes, labels)
     suspect = (level >= 0.5 * top).to_numpy()
     qc["untreated_response"] = level if scale == "inhibition" else top - level
     qc["scale_suspect"] = suspect
@@ -1000,6 +999,39 @@ def _check_scale(
         )
         if not given and qc["status"].iloc[i] == BlockStatus.OK:
             qc.iloc[i, qc.columns.get_loc("status")] = BlockStatus.SCALE_UNCONFIRMED
+
+
+def _untreated_level(
+    df: pd.DataFrame,
+    qc: pd.DataFrame,
+    response: Array,
+    untreated: NDArray[np.bool_],
+    codes: NDArray[np.intp] | None,
+    labels: pd.Index | None,
+) -> pd.Series:
+    """Mean response of each qc block's untreated wells (NaN responses left out, NaN without
+    one), as ``groupby(block_id).mean()`` mapped on ``qc.block_id``. With the block codes and
+    ids, and at most one such well per block (a screen's usual layout), the well's response
+    itself, placed by array code (issue 14 item 4: the groupby and map were ~0.4 ms a call);
+    otherwise the groupby (its compensated sum for several wells kept)."""
+    index = qc.index
+    if codes is not None and labels is not None and len(qc) and codes.size == len(df):
+        at = pd.Index(qc["block_id"].to_numpy()).get_indexer(labels)
+        sel = untreated & ~np.isnan(response)
+        rows = codes[sel]
+        pos = at[rows] if not rows.size or int(rows.min()) >= 0 else np.full(1, -1)
+        if pos.size == 0 or (
+            int(pos.min()) >= 0 and int(np.bincount(pos, minlength=len(qc)).max()) <= 1
+        ):
+            level = np.full(len(qc), np.nan)
+            level[pos] = response[sel]
+            return pd.Series(level, index=index, name="block_id")
+    means = (
+        pd.Series(response[untreated])
+        .groupby(df["block_id"].to_numpy()[untreated], sort=False)
+        .mean()
+    )
+    return qc["block_id"].map(means)
 
 
 def _check_options(
@@ -1141,9 +1173,19 @@ def _meta(qc: pd.DataFrame, grp: _Group) -> pd.DataFrame:
     return qc.iloc[grp.qc_rows].set_index("block_id")
 
 
+def _meta_arrays(qc: pd.DataFrame, grp: _Group) -> dict[str, Array]:
+    """The drug names and units of ``grp``'s blocks (in its order) from their ``qc`` rows, as
+    arrays: :func:`_meta`'s columns without its indexed frame."""
+    names = ("drug_row", "drug_col", "conc_r_unit", "conc_c_unit")
+    if grp.qc_rows is None:
+        meta = _meta(qc, grp)
+        return {c: meta[c].to_numpy() for c in names}
+    return {c: qc[c].to_numpy()[grp.qc_rows] for c in names}
+
+
 def _dose_table(
     grp: _Group,
-    meta: pd.DataFrame,
+    meta: dict[str, Array],
     methods: Sequence[str],
     inhib: Array,
     sc: _Scores,
@@ -1153,55 +1195,99 @@ def _dose_table(
     cells), the columns of :data:`_DOSE_COLUMNS`; ``bounds``: lower, upper, p_value per method
     (NaN where absent). The same frame as ``pd.concat`` of one ``pd.DataFrame(dict)`` per
     method, built without their copies (issue 14 item 4: at 10^4 blocks they were a third of
-    Bliss's time): the object columns are written once into one 2-D array (each block's value
-    over its cells), the other columns inserted."""
+    Bliss's time): each column is written once into its own array (each block's value over its
+    cells; with one method, the scores, expected values and responses made in this call taken
+    as they are) and the frame made from them without a copy (inserting the columns one by one
+    copied each: ~10 ms at 10^4 blocks)."""
     n, nr, nc = inhib.shape
     n_m, cells = len(methods), nr * nc
-    ii, jj = np.meshgrid(np.arange(nr), np.arange(nc), indexing="ij")
-    nan = np.full(inhib.shape, np.nan)
-
-    def each(name: str, k: int) -> Array:
-        return bounds[name][k] if name in bounds else nan
-
-    # (methods, blocks, cells)-shaped sources, broadcast on assignment
-    spec: dict[str, Any] = {
-        "block_id": grp.blocks.to_numpy()[None, :, None],
-        "drug_row": meta["drug_row"].to_numpy()[None, :, None],
-        "drug_col": meta["drug_col"].to_numpy()[None, :, None],
-        "conc_r": grp.conc_r[:, ii].reshape(1, n, cells),
-        "conc_c": grp.conc_c[:, jj].reshape(1, n, cells),
-        "conc_r_unit": meta["conc_r_unit"].to_numpy()[None, :, None],
-        "conc_c_unit": meta["conc_c_unit"].to_numpy()[None, :, None],
-        "method": np.array(list(methods), dtype=object)[:, None, None],
-        "response": inhib.reshape(1, n, cells),
-        "expected": [sc.expected[m] for m in methods],
-        "score": [sc.score[m] for m in methods],
-        "lower": [each(m, 0) for m in methods],
-        "upper": [each(m, 1) for m in methods],
-        "p_value": [each(m, 2) for m in methods],
-    }
     n_rows = n_m * n * cells
-    shape = (n_m, n, cells)
-    obj = [c for c, v in spec.items() if isinstance(v, np.ndarray) and v.dtype == object]
-    if obj:
-        block = np.empty((len(obj), n_rows), dtype=object)
-        for k, c in enumerate(obj):
-            block[k].reshape(shape)[...] = spec[c]
-        out = pd.DataFrame(block.T, columns=obj, copy=False)
-    else:
-        out = pd.DataFrame(index=pd.RangeIndex(n_rows))
-    for at, (c, v) in enumerate(spec.items()):
-        if c in obj:
-            continue
-        if isinstance(v, list):
-            col = np.empty(shape, dtype=np.result_type(*v))
-            for k, part in enumerate(v):
-                col[k] = part.reshape(n, cells)
-        else:
-            col = np.empty(shape, dtype=v.dtype)
-            col[...] = v
-        out.insert(at, c, col.reshape(-1))
-    return out
+    ii, jj = np.meshgrid(np.arange(nr), np.arange(nc), indexing="ij")
+
+    def each_block(values: Array) -> Array:  # a block's value over its cells, every method
+        one = np.repeat(values, cells)
+        return np.tile(one, n_m) if n_m > 1 else one
+
+    def each_method(parts: list[Array]) -> Array:  # (n, nr, nc) arrays made in this call
+        if len(parts) == 1:
+            return parts[0].reshape(n_rows)
+        return np.concatenate([p.reshape(-1) for p in parts])
+
+    def bound(k: int) -> Array:  # a column of its own (NaN where no method has intervals)
+        if not any(m in bounds for m in methods):
+            return np.full(n_rows, np.nan)
+        nan = np.full((n, nr, nc), np.nan)
+        return each_method([bounds[m][k] if m in bounds else nan for m in methods])
+
+    # every column written once, in table order; the frame made from them without a copy
+    columns: dict[str, Array] = {
+        "block_id": each_block(grp.blocks.to_numpy()),
+        "drug_row": each_block(meta["drug_row"]),
+        "drug_col": each_block(meta["drug_col"]),
+        "conc_r": each_method([grp.conc_r[:, ii]] * n_m),
+        "conc_c": each_method([grp.conc_c[:, jj]] * n_m),
+        "conc_r_unit": each_block(meta["conc_r_unit"]),
+        "conc_c_unit": each_block(meta["conc_c_unit"]),
+        "method": np.repeat(np.array(list(methods), dtype=object), n * cells),
+        "response": each_method([inhib] * n_m),
+        "expected": each_method([sc.expected[m] for m in methods]),
+        "score": each_method([sc.score[m] for m in methods]),
+        "lower": bound(0),
+        "upper": bound(1),
+        "p_value": bound(2),
+    }
+    return pd.DataFrame(columns, copy=False)
+
+
+def _block_table(
+    grp: _Group,
+    summ: dict[tuple[str, str], Array],
+    boot_summ: dict[tuple[str, str], Array],
+    windows: dict[str, NDArray[np.int64]],
+    q: tuple[float, float],
+    area: int,
+) -> pd.DataFrame:
+    """``per_block`` of one group: the rows of each (method, statistic) of ``summ`` in turn,
+    block by block, the columns of :data:`_BLOCK_COLUMNS` (the area's concentration range on
+    ``msa`` rows, NaN elsewhere). The frame ``pd.concat`` of one frame per (method, statistic)
+    and ``reindex`` gave, built from one array per column (issue 14 item 4: their index and
+    NaN-column handling were a millisecond a call)."""
+    n, nr, nc = grp.conc_r.shape[0], grp.conc_r.shape[1], grp.conc_c.shape[1]
+    keys = list(summ)
+    k = len(keys)
+    score = np.empty((k, n))
+    bounds = np.full((3, k, n), np.nan)
+    area_cols = np.full((4, k, n), np.nan)
+    small = nr - 1 < area or nc - 1 < area  # window: area x area, or all combination cells
+    w = (nr - 2, nc - 2) if small else (area - 1, area - 1)
+    idx = np.arange(n)
+    for at, (m, stat) in enumerate(keys):
+        score[at] = summ[(m, stat)]
+        if (m, stat) in boot_summ:
+            bounds[:, at] = _interval(summ[(m, stat)], boot_summ[(m, stat)], q)
+        if stat == "msa":
+            first = windows[m]
+            area_cols[0, at] = grp.conc_r[idx, first[:, 0]]
+            area_cols[1, at] = grp.conc_r[idx, first[:, 0] + w[0]]
+            area_cols[2, at] = grp.conc_c[idx, first[:, 1]]
+            area_cols[3, at] = grp.conc_c[idx, first[:, 1] + w[1]]
+    blocks = grp.blocks.to_numpy()
+    block_col = np.empty((k, n), dtype=blocks.dtype)
+    block_col[...] = blocks
+    names = np.empty((2, k, n), dtype=object)
+    names[0] = np.array([m for m, _ in keys], dtype=object)[:, None]
+    names[1] = np.array([st for _, st in keys], dtype=object)[:, None]
+    columns = {
+        "block_id": block_col.reshape(-1),
+        "method": names[0].reshape(-1),
+        "statistic": names[1].reshape(-1),
+        "score": score.reshape(-1),
+        "lower": bounds[0].reshape(-1),
+        "upper": bounds[1].reshape(-1),
+        "p_value": bounds[2].reshape(-1),
+        **{c: area_cols[a].reshape(-1) for a, c in enumerate(_BLOCK_COLUMNS[7:11])},
+    }
+    return pd.DataFrame(columns, copy=False)
 
 
 def _score_group(
@@ -1244,7 +1330,7 @@ def _score_group(
         boot_scores = {m: s.reshape(n_boot, n, nr, nc) for m, s in bsc.score.items()}
         boot_summ = {key: v.reshape(n_boot, n) for key, v in _summaries(bsc, area).items()}
     q = (100 * alpha / 2, 100 * (1 - alpha / 2))
-    meta = _meta(qc, grp)
+    meta = _meta_arrays(qc, grp)
     # ---------------- per dose
     bounds = {}
     for m in methods:
@@ -1256,34 +1342,7 @@ def _score_group(
             bounds[m] = (lo, up, pv)
     per_dose = _dose_table(grp, meta, methods, inhib, sc, bounds)
     # ---------------- per block
-    brows = []
-    for (m, stat), est in summ.items():
-        lo = up = pv = np.full(n, np.nan)
-        if (m, stat) in boot_summ:
-            lo, up, pv = _interval(est, boot_summ[(m, stat)], q)
-        frame = pd.DataFrame(
-            {
-                "block_id": grp.blocks.to_numpy(),
-                "method": m,
-                "statistic": stat,
-                "score": est,
-                "lower": lo,
-                "upper": up,
-                "p_value": pv,
-            }
-        )
-        if stat == "msa":
-            at = windows[m]
-            # window extent: area x area, or all combination cells when the grid is smaller
-            small = nr - 1 < area or nc - 1 < area
-            w = (nr - 2, nc - 2) if small else (area - 1, area - 1)
-            idx = np.arange(n)
-            frame["area_conc_r_low"] = grp.conc_r[idx, at[:, 0]]
-            frame["area_conc_r_high"] = grp.conc_r[idx, at[:, 0] + w[0]]
-            frame["area_conc_c_low"] = grp.conc_c[idx, at[:, 1]]
-            frame["area_conc_c_high"] = grp.conc_c[idx, at[:, 1] + w[1]]
-        brows.append(frame)
-    per_block = pd.concat(brows, ignore_index=True).reindex(columns=_BLOCK_COLUMNS)
+    per_block = _block_table(grp, summ, boot_summ, windows, q, area)
     # ---------------- fits
     mono = _NO_ROWS
     if sc.mono is not None:
@@ -1292,7 +1351,7 @@ def _score_group(
                 pd.DataFrame(
                     {
                         "block_id": grp.blocks.to_numpy(),
-                        "drug": meta[name].to_numpy(),
+                        "drug": meta[name],
                         "axis": axis,
                         **{p: par[:, k] for k, p in enumerate("bcde")},
                         "ok": ok,
