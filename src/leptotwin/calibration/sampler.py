@@ -388,6 +388,7 @@ def laplace_scales(
     *,
     step: float = 0.1,
     floor: float = 0.02,
+    vectorize: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Per-parameter posterior SDs at the mode, from the curvature along each axis (a diagonal
     Laplace approximation; central differences of width ``step`` in normal space).
@@ -399,19 +400,29 @@ def laplace_scales(
     conditional ones (correlations are ignored): the initial ball is a little narrower than the
     posterior along correlated directions, which the burn-in absorbs.
 
+    With ``vectorize`` ``log_post`` takes the ``2 d + 1`` points (rows: the mode, then up and
+    down along each axis) in one call and returns one value per row; the same points as one
+    at a time, so the same SDs for a ``log_post`` whose rows do not depend on each other.
+
     Returns
     -------
     (SDs, evaluations used)
     """
     z0 = np.asarray(z_map, dtype=float)
-    f0 = float(log_post(z0))
-    out = np.ones(z0.size)
-    n = 1
+    points = [z0]
     for i in range(z0.size):
         e = np.zeros(z0.size)
         e[i] = step
-        up, down = float(log_post(z0 + e)), float(log_post(z0 - e))
-        n += 2
+        points += [z0 + e, z0 - e]
+    if vectorize:
+        values = [float(v) for v in np.asarray(log_post(np.array(points)), dtype=float)]
+    else:
+        values = [float(log_post(z)) for z in points]
+    f0 = values[0]
+    out = np.ones(z0.size)
+    n = len(points)
+    for i in range(z0.size):
+        up, down = values[1 + 2 * i], values[2 + 2 * i]
         if not (math.isfinite(up) and math.isfinite(down) and math.isfinite(f0)):
             out[i] = step / 4
             continue

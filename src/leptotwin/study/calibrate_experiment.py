@@ -110,7 +110,12 @@ from leptotwin.calibration.sampler import (
 )
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.interop.petab import engine_simulation, simulation_nll
+from leptotwin.interop.petab import (
+    EngineLikelihood,
+    engine_nll,
+    engine_simulation,
+    simulation_nll,
+)
 from leptotwin.study.experiment import (
     VIABILITY_HOURS,
     Experiment,
@@ -320,6 +325,11 @@ def _viability_nll_proportional(
     return nll + float(np.sum(0.5 * np.log1p(t2 * a) - 0.5 * t2 * b**2 / (1.0 + t2 * a)))
 
 
+_NOT_EVALUABLE = (LeptotwinError, ArithmeticError, ValueError)
+"""What :class:`~leptotwin.calibration.sampler.LogPosteriorZ` counts as ``-inf`` (a region the
+model cannot evaluate)."""
+
+
 class ExperimentLogLikelihood:
     """``theta -> log likelihood`` of the experiment's data (minus
     :func:`~leptotwin.interop.petab.engine_nll` of the in-vivo data, minus :func:`viability_nll`
@@ -348,6 +358,7 @@ class ExperimentLogLikelihood:
         self.catalog = catalog or load_catalog()
         self.dt_h = growth_step(exp) if dt_h is None else float(dt_h)
         self._plate = viability_plate_terms(exp, exp.viability) if exp.has_viability else None
+        self._engine: EngineLikelihood | None = None  # built by the first batch
 
     def simulate(self, theta: np.ndarray, exp: Experiment | None = None) -> pd.DataFrame:
         """The measurements (of ``exp``, default the experiment's) with the model's value."""
@@ -367,13 +378,90 @@ class ExperimentLogLikelihood:
             value = 0.0
             if len(self.exp.measurements):
                 value -= simulation_nll(self.exp, self.simulate(theta))
-            if self.exp.has_viability:
-                sim = self.simulate_viability(theta)
-                value -= viability_nll(self.exp, sim, plate=self._plate)
-            if self.exp.has_invitro_assays:
-                values = dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
-                value -= invitro_nll(self.exp, values, catalog=self.catalog)
+            value = self._in_vitro(theta, value)
         return value if math.isfinite(value) else -math.inf
+
+    def _in_vitro(self, theta: np.ndarray, value: float) -> float:
+        """``value`` minus the viability and ELISA/qPCR NLLs at ``theta`` (in that order)."""
+        if self.exp.has_viability:
+            sim = self.simulate_viability(theta)
+            value -= viability_nll(self.exp, sim, plate=self._plate)
+        if self.exp.has_invitro_assays:
+            values = dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
+            value -= invitro_nll(self.exp, values, catalog=self.catalog)
+        return value
+
+    def batch(self, thetas: np.ndarray) -> np.ndarray:
+        """The log likelihood at each row of ``thetas`` (shape (K, len(names)), catalogue
+        values), shape (K,): the in-vivo part of all rows in one pass of the cohort engine
+        (:class:`~leptotwin.interop.petab.EngineLikelihood`), the viability and ELISA/qPCR
+        parts row by row.
+
+        Each value equals ``self(theta)`` of its row to the bit (the engine's batch gives
+        :func:`~leptotwin.interop.petab.engine_nll`'s value per set), and a row whose
+        one-at-a-time evaluation would raise :class:`LeptotwinError`, :class:`ArithmeticError`
+        or :class:`ValueError` (what :class:`~leptotwin.calibration.sampler.LogPosteriorZ`
+        counts as ``-inf``) is ``-inf`` here instead of stopping the batch. For a sampler's or
+        optimiser's ``vectorized`` mode.
+
+        Raises
+        ------
+        LeptotwinError
+            ``thetas`` not of shape (K, len(names)).
+        """
+        th = np.asarray(thetas, dtype=float)
+        if th.ndim != 2 or th.shape[1] != len(self.names):
+            raise LeptotwinError(
+                "parameter sets must be a (K, number of values) array",
+                field="thetas",
+                value=str(th.shape),
+                expected=f"(K, {len(self.names)})",
+            )
+        K = th.shape[0]
+        ok = np.ones(K, dtype=bool)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            value = np.zeros(K)
+            if len(self.exp.measurements) and K:
+                nll = self._engine_batch(th, ok)
+                value[ok] -= nll[ok]
+            for k in np.flatnonzero(ok):
+                try:
+                    value[k] = self._in_vitro(th[k], float(value[k]))
+                except _NOT_EVALUABLE:
+                    ok[k] = False
+        value[~ok] = -math.inf
+        return np.where(np.isfinite(value), value, -math.inf)
+
+    def _engine_batch(self, th: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """engine_nll at each row of ``th`` (one EngineLikelihood pass); rows the catalogue or
+        the engine refuses are marked False in ``ok`` (their value is NaN)."""
+        nll = np.full(th.shape[0], np.nan)
+        for k, row in enumerate(th):  # engine_simulation's first step, row by row (cheap)
+            try:
+                self.catalog.with_values(self._values(row))
+            except _NOT_EVALUABLE:
+                ok[k] = False
+        rows = np.flatnonzero(ok)
+        if rows.size == 0:
+            return nll
+        try:
+            if self._engine is None:
+                self._engine = EngineLikelihood(
+                    self.exp, self.names, catalog=self.catalog, dt_h=self.dt_h
+                )
+            nll[rows] = self._engine(th[rows])
+        except _NOT_EVALUABLE:  # one set the engine cannot take: each on its own
+            for k in rows:
+                try:
+                    nll[k] = engine_nll(
+                        self.exp, self._values(th[k]), catalog=self.catalog, dt_h=self.dt_h
+                    )
+                except _NOT_EVALUABLE:
+                    ok[k] = False
+        return nll
+
+    def _values(self, theta: np.ndarray) -> dict[str, float]:
+        return dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
 
 
 def virtual_data(
@@ -1042,18 +1130,76 @@ def identifiability(
 
 
 def _multistart_map(
-    post: LogPosteriorZ, ndim: int, n_starts: int, seed: int
+    post: LogPosteriorZ,
+    ndim: int,
+    n_starts: int,
+    seed: int,
+    *,
+    batch: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, list[float], int]:
+    """The best of ``n_starts`` Powell searches (:func:`find_map`; the first from the prior
+    medians, the others from prior draws): (z, each start's log posterior, evaluations).
+
+    With ``batch`` (``post`` vectorised: (K, ndim) -> (K,), each row's value ``post``'s) the
+    searches run in lock-step (:func:`_lockstep`): each round asks for the next point of every
+    search that is still running, in one call; every search sees the values it would see on
+    its own, so the result is the same to the bit."""
     rng = np.random.default_rng([seed, 17])
     starts = [np.zeros(ndim)] + [rng.standard_normal(ndim) for _ in range(n_starts - 1)]
+    searches = [
+        (lambda f, z0=z0: find_map(f, ndim, z0=z0, max_evaluations=80 * ndim)) for z0 in starts
+    ]
+    if batch is None or len(searches) == 1:
+        runs = [search(post) for search in searches]
+    else:
+        runs = _lockstep(batch, searches)
     best, best_lp, values, n = None, -math.inf, [], 0
-    for z0 in starts:
-        z, lp, k = find_map(post, ndim, z0=z0, max_evaluations=80 * ndim)
+    for z, lp, k in runs:
         n += k
         values.append(lp)
         if lp > best_lp:
             best, best_lp = z, lp
     return (np.zeros(ndim) if best is None else best), values, n
+
+
+def _lockstep(
+    batch: Callable[[np.ndarray], np.ndarray],
+    tasks: Sequence[Callable[[Callable[[np.ndarray], float]], Any]],
+) -> list[Any]:
+    """Run every ``task(f)`` (a search calling the scalar objective ``f(z)`` one point at a
+    time) in its own thread; the points the running tasks ask for at one time go to ``batch``
+    ((K, ndim) -> (K,)) in one call (the barrier of
+    :mod:`leptotwin.calibration.multistart`). Returns the tasks' results in order; raises the
+    first exception a task or ``batch`` raised, after every task stopped."""
+    import threading
+
+    from leptotwin.calibration.multistart import _Rounds, _Stopped
+
+    rounds = _Rounds(batch, len(tasks))
+    results: list[Any] = [None] * len(tasks)
+
+    def run(k: int) -> None:
+        def f(z: np.ndarray) -> float:
+            return float(rounds.ask(k, [np.array(z, dtype=float)])[0])
+
+        try:
+            results[k] = tasks[k](f)
+        except _Stopped:
+            pass
+        except BaseException as exc:
+            rounds.fail(exc)
+        finally:
+            rounds.leave()
+
+    threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(len(tasks))]
+    for t in threads:
+        t.start()
+    rounds.serve()
+    for t in threads:
+        t.join()
+    if rounds.error is not None:
+        raise rounds.error
+    return results
 
 
 def _plot_grid(exp: Experiment) -> Experiment:
@@ -1137,6 +1283,7 @@ def calibrate_experiment(
     dt_h: float | None = None,
     fit_draws: int = 40,
     progress: Callable[[str], None] | None = None,
+    batch: bool | None = None,
 ) -> ExperimentCalibration:
     """Sample the posterior of the experiment's estimated values (see the module docstring).
 
@@ -1163,6 +1310,13 @@ def calibrate_experiment(
         Posterior draws simulated for the fits' bands (0: no fits, NaN bands).
     progress : callable, optional
         Called with a short line per stage.
+    batch : bool, optional
+        Evaluate many parameter sets in one pass of the cohort engine
+        (:meth:`ExperimentLogLikelihood.batch`): the MAP searches in lock-step, the Laplace
+        stencil, the importance candidates and each half-ensemble of walkers. Default: when
+        the experiment has in-vivo rows (BLI or PK). The result is the same to the bit either
+        way (the batch gives each set's value as one at a time); False evaluates one set at a
+        time (slower).
 
     Raises
     ------
@@ -1218,14 +1372,26 @@ def calibrate_experiment(
     loglik = ExperimentLogLikelihood(exp, [s.name for s in specs], catalog=cat, dt_h=dt_h)
     transform = ZTransform(specs)
     post = LogPosteriorZ(transform, loglik)
+    # with in-vivo rows, many parameter sets cost about one pass of the cohort engine: the
+    # MAP searches in lock-step, the Laplace stencil, the importance candidates and each
+    # half-ensemble of walkers go to the engine in batches (the same values to the bit, so the
+    # same chain as one set at a time: tests/study/test_calibrate_experiment_batched.py)
+    batched = len(exp.measurements) > 0 if batch is None else bool(batch)
+    post_batch = LogPosteriorZ(transform, loglik.batch, vectorized=True) if batched else None
     say(f"maximum a posteriori: {n_starts} starts")
-    z_map, map_values, n_map = _multistart_map(post, ndim, n_starts, seed)
-    scales, n_lap = laplace_scales(post, z_map)
-    z_start, info = importance_start(post, z_map, scales, walkers, seed=seed)
+    z_map, map_values, n_map = _multistart_map(post, ndim, n_starts, seed, batch=post_batch)
+    if post_batch is not None:
+        scales, n_lap = laplace_scales(post_batch, z_map, vectorize=True)
+        z_start, info = importance_start(
+            post_batch, z_map, scales, walkers, seed=seed, vectorize=True
+        )
+    else:
+        scales, n_lap = laplace_scales(post, z_map)
+        z_start, info = importance_start(post, z_map, scales, walkers, seed=seed)
     say(f"sampling: {walkers} walkers x {steps} steps (burn-in {burn_})")
     sample = sample_posterior(
         specs,
-        loglik,
+        loglik.batch if batched else loglik,
         n_walkers=walkers,
         n_steps=steps,
         burn=burn_,
@@ -1233,6 +1399,7 @@ def calibrate_experiment(
         n_draws=keep,
         theta_start=transform.to_theta(z_start),
         init_scale=None,
+        vectorized=batched,
     )
     sample.settings.update(
         start="importance sample around the best of a MAP multistart",
