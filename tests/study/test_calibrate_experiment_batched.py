@@ -74,9 +74,7 @@ def write(tmp_path: Path, *, viability: bool = False) -> Path:
         wells = pd.read_csv(ROOT / "examples" / "own-lab" / "viability.csv")
         wells = wells[(wells["drug"] == "alectinib") & wells["partner_drug"].isna()]
         wells.head(9).to_csv(tmp_path / "viability.csv", index=False)
-        text = text.replace(
-            "  pk: pk.csv\n", "  pk: pk.csv\n  viability: viability.csv\n"
-        ).replace(
+        text = text.replace("  pk: pk.csv\n", "  pk: pk.csv\n  viability: viability.csv\n").replace(
             "observables:\n",
             'observables:\n  viability: {unit: "%", noise: normal, sigma: 5, plate_sigma: 0.045}\n',
         )
