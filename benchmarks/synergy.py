@@ -22,13 +22,13 @@ too) is printed beside it.
 
 The command line is timed too, as a user runs it (issue 14): ``leptotwin synergy --scale
 viability`` in its own process on the same blocks written as a CSV, with its default outputs
-(tables, sensitivity scores and the summary figures: heatmaps of the top blocks per method and
-the distribution of the block means), interleaved ``--cli-repeats`` times (default 3) with the
-API doing the same work (the default methods and ``sensitivity=True``, as the command does) and
-with the API's default call (all four scores, no sensitivity scores); printed with the ratios
-CLI / API, its peak memory and the number of files written, and once more with ``--figures
-none``; ``--no-cli`` skips these. ``--bliss-hsa-only`` runs the Bliss/HSA sizes and the command
-line only.
+(tables, sensitivity scores and the summary figures, written as SVG: heatmaps of the top
+blocks per method and the distribution of the block means), interleaved ``--cli-repeats``
+times (default 3) with the API doing the same work (the default methods and
+``sensitivity=True``, as the command does) and with the API's default call (all four scores, no
+sensitivity scores); printed with the ratios CLI / API, its peak memory and the number of files
+written, and once more with ``--figures none``; ``--no-cli`` skips these. ``--bliss-hsa-only``
+runs the Bliss/HSA sizes and the command line only.
 
 Run: ``PYTHONPATH=src python benchmarks/synergy.py [n_blocks] [--sample 200] [--no-cli]
 [--sizes 100,1000,10000] [--repeats 5] [--cli-repeats 3] [--bliss-hsa-only]``
