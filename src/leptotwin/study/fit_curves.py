@@ -225,7 +225,7 @@ def summary_curves_figure(
             xlog=True,
             title=name,
             xlabel="dose (unit of the input)",
-            ylabel="response",
+            ylabel="response (unit of the input)",
             font=10.0,
             xzero=lo if any(bool((x <= 0).any()) for x, _ in by_set) else None,
         )
