@@ -32,7 +32,9 @@ sd 5) and, for each number of curves, times:
     extrapolated per curve (printed as such; reading and writing are always of all curves).
 
 Whole-process runs (CLI default, the scripts, CLI ``--figures none``) and the in-process loops
-are interleaved ``--repeat`` times (3) and reported as medians with their range. Prints ratios
+are interleaved ``--repeat`` times (3) and reported as medians with their range; the CLI and the
+scripts also with their CPU seconds (user + system, every thread: on a machine shared with other
+jobs, wall time swings with their load, CPU time much less). Prints ratios
 loop / leptotwin against both forms, labelled, the share of sampled curves where leptotwin's RSS
 is <= the better loop's (1e-9 relative slack), and the issue-14 goals met or missed at each size
 against each form: at 10^3 curves never slower than the LM loop with start-up < 1 s; at 5x10^4
@@ -49,6 +51,7 @@ about 1 GB of CSV in a temporary folder, several minutes a repeat).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -169,7 +172,7 @@ if n_fit < len(labels):
 extra = {"bounds": ([-20, -np.inf, -np.inf, 1e-12], [20, np.inf, np.inf, np.inf]),
          "method": "trf"} if method == "trf" else {"method": "lm"}
 rows = []
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 for label, g in df.groupby("curve", sort=False):
     x, y = g["dose"].to_numpy(), g["response"].to_numpy()
     p0 = [1.0, y.min(), y.max(), np.exp(np.log(x).mean())]
@@ -180,49 +183,72 @@ for label, g in df.groupby("curve", sort=False):
     except (RuntimeError, ValueError):
         popt = se = np.full(4, np.nan)
     rows.append((label, *popt, *se, float(np.sum((y - ll4(x, *popt)) ** 2))))
-loop_s = time.perf_counter() - start
+loop_s, loop_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 table = pd.DataFrame(rows, columns=["curve", "b", "c", "d", "e", "se_b", "se_c", "se_d", "se_e",
                                     "rss"])
 if len(table) < len(labels):  # one row per curve, as if all were fitted (the same writing cost)
     table = table.iloc[np.arange(len(labels)) % len(table)].assign(curve=labels)
 table.to_csv(out, index=False)
-print(loop_s, len(rows))
+print(loop_s, loop_cpu, len(rows))
 """
 
 
-#: Runs a command, prints its wall seconds, peak memory (kB), exit code and its own output (the
-#: peak is the command's own, as in ``_cli.time_cli``).
+#: Runs a command, prints its wall seconds, CPU seconds (user + system, all its threads), peak
+#: memory (kB), exit code and its own output (the peak is the command's own, as in
+#: ``_cli.time_cli``).
 _SCRIPT_LAUNCHER = """
 import os, subprocess, sys, time
 start = time.perf_counter()
 proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
 said = proc.stdout.read()
 _, status, usage = os.wait4(proc.pid, 0)
-print(time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status), said)
+cpu = usage.ru_utime + usage.ru_stime
+print(time.perf_counter() - start, cpu, usage.ru_maxrss, os.waitstatus_to_exitcode(status), said)
 """
+
+
+def _measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds, peak memory (GB) and output of ``cmd`` in its own process."""
+    launched = subprocess.run(
+        [sys.executable, "-c", _SCRIPT_LAUNCHER, *cmd],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    if launched.returncode != 0:
+        raise SystemExit(f"{cmd[1:3]} failed: " + launched.stderr)
+    wall, cpu, peak_kb, code, said = [*launched.stdout.split(maxsplit=4), ""][:5]
+    if int(code) != 0:
+        raise SystemExit(f"{cmd[1:3]} failed: " + launched.stderr)
+    return float(wall), float(cpu), int(peak_kb) / 1e6, said
+
+
+def time_cli_cpu(args: list[str], folder: Path) -> tuple[float, float, float, int]:
+    """As :func:`_cli.time_cli` (``leptotwin ARGS --out DIR`` in its own process: wall seconds,
+    peak memory in GB, files written), with its CPU seconds (all threads) second."""
+    out = Path(tempfile.mkdtemp(dir=folder)) / "out"
+    cmd = [sys.executable, "-c", "from leptotwin.cli import main; main()", *args, "--out", str(out)]
+    wall, cpu, peak, _ = _measured(cmd, env={**os.environ, "MPLBACKEND": "Agg"})
+    return wall, cpu, peak, sum(1 for _ in out.iterdir())
 
 
 def time_loop_script(
     data: Path, folder: Path, method: str, n_curves: int, n_fit: int
-) -> tuple[float, float, float, int]:
-    """The comparator loop as a whole process (:data:`LOOP_SCRIPT`): wall seconds with the loop
-    extrapolated to all curves where only ``n_fit`` were fitted, the loop's own seconds per
-    curve, peak memory (GB) and the curves fitted."""
+) -> tuple[float, float, float, float, int]:
+    """The comparator loop as a whole process (:data:`LOOP_SCRIPT`): wall and CPU seconds with
+    the loop extrapolated to all curves where only ``n_fit`` were fitted, the loop's own wall
+    seconds per curve, peak memory (GB) and the curves fitted."""
     script = folder / "loop_script.py"
     script.write_text(LOOP_SCRIPT, encoding="utf-8")
     out = folder / f"loop_{method}.csv"
     cmd = [sys.executable, str(script), str(data), str(out), method, str(n_fit), "7"]
-    launched = subprocess.run(
-        [sys.executable, "-c", _SCRIPT_LAUNCHER, *cmd], capture_output=True, text=True, check=False
-    )
-    if launched.returncode != 0:
-        raise SystemExit("the loop script failed: " + launched.stderr)
-    wall, peak_kb, code, loop_s, fitted = launched.stdout.split()
-    if int(code) != 0:
-        raise SystemExit("the loop script failed: " + launched.stderr)
+    wall, cpu, peak, said = _measured(cmd)
+    loop_s, loop_cpu, fitted = said.split()
     per_curve = float(loop_s) / int(fitted)
-    whole = float(wall) - float(loop_s) + per_curve * n_curves
-    return whole, per_curve, int(peak_kb) / 1e6, int(fitted)
+    whole = wall - float(loop_s) + per_curve * n_curves
+    whole_cpu = cpu - float(loop_cpu) + float(loop_cpu) / int(fitted) * n_curves
+    return whole, whole_cpu, per_curve, peak, int(fitted)
 
 
 def startup_s() -> float:
@@ -285,6 +311,7 @@ def run(
     converged = fitter.qc_["ok"].mean()
     del fitter
     runs: dict[str, list[tuple[float, float]]] = {"cli": [], "none": [], "trf": [], "lm": []}
+    cpu: dict[str, list[float]] = {"cli": [], "none": [], "trf": [], "lm": []}
     per_curve: dict[str, list[float]] = {"trf": [], "lm": []}
     in_process: dict[str, list[float]] = {"trf": [], "lm": []}  # s/curve
     with tempfile.TemporaryDirectory() as tmp:
@@ -300,16 +327,23 @@ def run(
         api_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         n_fit = min(script_curves, n_curves)
         for _ in range(repeat):  # interleaved: ours and the comparators in turn
-            wall, peak, n_files = time_cli(["fit-curves", str(data)], Path(tmp))
+            wall, used, peak, n_files = time_cli_cpu(["fit-curves", str(data)], Path(tmp))
             runs["cli"].append((wall, peak))
+            cpu["cli"].append(used)
             in_process["trf"].append(loop_fit(sampled, chosen, bounded=True)[0])
             in_process["lm"].append(loop_fit(sampled, chosen, bounded=False)[0])
             for method in ("lm", "trf"):
-                whole, each, peak, _ = time_loop_script(data, Path(tmp), method, n_curves, n_fit)
+                whole, used, each, peak, _ = time_loop_script(
+                    data, Path(tmp), method, n_curves, n_fit
+                )
                 runs[method].append((whole, peak))
+                cpu[method].append(used)
                 per_curve[method].append(each)
-            bare, bare_peak, _ = time_cli(["fit-curves", str(data), "--figures", "none"], Path(tmp))
+            bare, used, bare_peak, _ = time_cli_cpu(
+                ["fit-curves", str(data), "--figures", "none"], Path(tmp)
+            )
             runs["none"].append((bare, bare_peak))
+            cpu["none"].append(used)
         if address is not None:
             local, local_peak, _ = time_cli(
                 ["fit-curves", str(data), "--figures", "none", "--scheduler", "local"], Path(tmp)
@@ -320,6 +354,7 @@ def run(
     trf_s, lm_s = statistics.median(in_process["trf"]), statistics.median(in_process["lm"])
     trf_total, lm_total = trf_s * n_curves, lm_s * n_curves
     med = {k: statistics.median(t for t, _ in v) for k, v in runs.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     top = {k: max(m for _, m in v) for k, v in runs.items()}
     spread = {k: f"{min(t for t, _ in v):.2f}-{max(t for t, _ in v):.2f}" for k, v in runs.items()}
     how = (
@@ -355,6 +390,10 @@ def run(
         f"    vs the in-process loops: {trf_total / wall:.1f}x trf, {lm_total / wall:.2f}x LM; "
         f"vs the whole-process scripts: {med['trf'] / wall:.1f}x trf, {med['lm'] / wall:.2f}x LM"
         f"\n"
+        f"    CPU seconds (user + system, every thread; less sensitive to other jobs than wall "
+        f"time): CLI {med_cpu['cli']:.2f}, scripts trf {med_cpu['trf']:.1f} and LM "
+        f"{med_cpu['lm']:.1f} (loops extrapolated) -> {med_cpu['trf'] / med_cpu['cli']:.1f}x trf, "
+        f"{med_cpu['lm'] / med_cpu['cli']:.2f}x LM\n"
         f"    --figures none: {bare:.2f} s [{spread['none']}], peak {top['none']:.2f} GB -> "
         f"in-process loops {trf_total / bare:.1f}x trf, {lm_total / bare:.2f}x LM; "
         f"whole-process scripts {med['trf'] / bare:.1f}x trf, {med['lm'] / bare:.2f}x LM"
