@@ -539,10 +539,33 @@ class SvgFigure:
         box: tuple[float, float, float, float],
         xlim: tuple[float, float],
         ylim: tuple[float, float],
-        **kwargs: object,
+        *,
+        xlog: bool = False,
+        title: str = "",
+        xlabel: str = "",
+        ylabel: str = "",
+        font: float = 10.0,
+        yticks: bool = True,
+        xzero: float | None = None,
     ) -> Panel:
-        """New axes in ``box`` (x, y, w, h px); see :class:`Panel` for the keywords."""
-        p = Panel(self, box, xlim, ylim, **kwargs)  # type: ignore[arg-type]
+        """New axes in ``box`` (x, y, w, h px) showing ``xlim`` x ``ylim`` (data units):
+        ``xlog`` a log10 x axis; ``title``, ``xlabel``, ``ylabel`` (put the unit in the label);
+        ``font`` the labels' size (px; tick labels 0.9 of it); ``yticks`` False leaves the y axis
+        unticked; ``xzero`` the x where zero is drawn on a log axis (ticked ``0``, as drc draws
+        dose 0 a decade below the smallest positive dose)."""
+        p = Panel(
+            self,
+            box,
+            xlim,
+            ylim,
+            xlog=xlog,
+            title=title,
+            xlabel=xlabel,
+            ylabel=ylabel,
+            font=font,
+            yticks=yticks,
+            xzero=xzero,
+        )
         self._items.append(p)
         return p
 
