@@ -38,6 +38,18 @@ coarsest of 4, 2, 1, 0.5 and 0.25 h whose half divides every BLI time. On ``exam
 its NLL is within 1.2e-3 (absolute) of the one at 0.25 h, far below what moves a posterior
 (a change of 1 in the NLL), at 1/12 of the cost.
 
+Speed. With in-vivo rows (BLI or PK) many parameter sets cost about one pass of the cohort
+engine (:class:`~leptotwin.interop.petab.EngineLikelihood`), so the calibration asks for them
+in batches (:meth:`ExperimentLogLikelihood.batch`; ``batch=False`` turns it off): the MAP
+searches run in lock-step (each round the next point of every search, :func:`_lockstep`), the
+Laplace stencil and the importance candidates are one batch each, and emcee evaluates each
+half-ensemble of walkers as one batch (``vectorize``). Every value is the one-at-a-time value
+to the bit, so the MAP, the start points, the chain and every output are the same as without
+batches (tested). The MAP searches stay Powell's: scipy's L-BFGS-B in lock-step
+(:func:`~leptotwin.calibration.multistart.lockstep_lbfgsb`) would be another optimiser, with
+another optimum to the last digits and so another chain, and a finite-difference gradient is
+meaningless across the 1e12 penalty :func:`find_map` puts where the log posterior is ``-inf``.
+
 Identifiability. A value is named *not identifiable* when its posterior is about as wide as its
 prior: its posterior SD on the prior's normal scale (where the prior's SD is 1) is at least 0.8
 (the data narrowed it by less than a fifth; the margin covers the Monte Carlo error of a short
