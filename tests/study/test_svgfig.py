@@ -39,6 +39,23 @@ def test_ticks_are_round_and_within_the_limits():
     assert log_ticks(1e-9, 1e9).tolist() == [1e-9, 1e-6, 1e-3, 1, 1e3, 1e6, 1e9]
     assert log_ticks(0.3, 4.0).tolist() == [0.5, 1, 2]  # under 2 decades: 2 and 5 too
     assert linear_ticks(3.0, 3.0).tolist() == [3.0]
+    # an axis of counts: whole numbers only
+    assert linear_ticks(0, 2.36, integer=True).tolist() == [0, 1, 2]
+    assert linear_ticks(0, 1.05, integer=True).tolist() == [0, 1]
+    assert linear_ticks(0, 12, integer=True).tolist() == [0, 3, 6, 9, 12]
+    assert linear_ticks(0, 1000, integer=True).tolist() == linear_ticks(0, 1000).tolist()
+
+
+def test_count_axes_are_ticked_at_whole_numbers():
+    """A histogram of two curves: its counts axis shows 0 and 1, not 0.25 steps."""
+    fig = SvgFigure(300, 200)
+    p = fig.panel((40, 20, 240, 150), (0, 1), (0, 1.05), ylabel="curves", ycounts=True)
+    p.bars([0.1, 0.5], [0.2, 0.6], [1, 1])
+    assert [float(g.get("data-value")) for g in _cls(_parse(fig), "ytick")] == [0.0, 1.0]
+    # the same panel without ycounts is ticked in quarters
+    fig = SvgFigure(300, 200)
+    fig.panel((40, 20, 240, 150), (0, 1), (0, 1.05), ylabel="curves")
+    assert len(_cls(_parse(fig), "ytick")) > 2
 
 
 def test_lines_markers_bars_read_back_at_their_data_positions():

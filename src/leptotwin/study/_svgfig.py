@@ -89,13 +89,18 @@ def tick_label(value: float) -> str:
     return f"{value:g}" if value != 0 else "0"
 
 
-def linear_ticks(lo: float, hi: float, target: int = 5) -> NDArray[np.float64]:
-    """Round tick values (1, 2, 2.5 or 5 x 10^k apart) within ``[lo, hi]``, about ``target``."""
+def linear_ticks(
+    lo: float, hi: float, target: int = 5, *, integer: bool = False
+) -> NDArray[np.float64]:
+    """Round tick values (1, 2, 2.5 or 5 x 10^k apart) within ``[lo, hi]``, about ``target``;
+    ``integer`` (an axis of counts): whole numbers only, at least 1 apart."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return np.array([lo], float) if math.isfinite(lo) else np.array([], float)
     raw = (hi - lo) / max(target, 1)
     mag = 10.0 ** math.floor(math.log10(raw))
     step = next((m * mag for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * mag >= raw), 10.0 * mag)
+    if integer:
+        step = float(max(1, math.ceil(step)))
     first = math.ceil(lo / step - 1e-9)
     ticks = (first + np.arange(math.floor(hi / step + 1e-9) - first + 1)) * step
     ticks[np.abs(ticks) < step * 1e-9] = 0.0
@@ -141,6 +146,8 @@ class Panel:
         font: float = 10.0,
         yticks: bool = True,
         xzero: float | None = None,
+        xcounts: bool = False,
+        ycounts: bool = False,
     ) -> None:
         x0, x1 = float(xlim[0]), float(xlim[1])
         y0, y1 = float(ylim[0]), float(ylim[1])
@@ -162,6 +169,7 @@ class Panel:
         self.title, self.xlabel, self.ylabel, self.font = title, xlabel, ylabel, font
         self._show_yticks = yticks
         self.xzero = xzero
+        self.xcounts, self.ycounts = xcounts, ycounts
         self._lx = (math.log10(x0), math.log10(x1)) if xlog else (x0, x1)
         self._body: list[str] = []
         self._over: list[str] = []
@@ -428,7 +436,7 @@ class Panel:
             'stroke="#333333" stroke-width="0.8"/>'
         ]
         lo, hi = self.xlim
-        xt = log_ticks(lo, hi) if self.xlog else linear_ticks(lo, hi)
+        xt = log_ticks(lo, hi) if self.xlog else linear_ticks(lo, hi, integer=self.xcounts)
         labels = [tick_label(v) for v in xt.tolist()]
         if self.xzero is not None:  # dose 0 drawn at xzero: its tick says 0, none crowds it
             gap = 0.06 * self.w
@@ -450,7 +458,7 @@ class Panel:
         if self._ylabels is not None:
             yt = [(p, lab) for p, lab in self._ylabels]
         elif self._show_yticks:
-            yv = linear_ticks(*self.ylim)
+            yv = linear_ticks(*self.ylim, integer=self.ycounts)
             yt = [(v, tick_label(v)) for v in yv.tolist()]
         else:
             yt = []
@@ -547,12 +555,15 @@ class SvgFigure:
         font: float = 10.0,
         yticks: bool = True,
         xzero: float | None = None,
+        xcounts: bool = False,
+        ycounts: bool = False,
     ) -> Panel:
         """New axes in ``box`` (x, y, w, h px) showing ``xlim`` x ``ylim`` (data units):
         ``xlog`` a log10 x axis; ``title``, ``xlabel``, ``ylabel`` (put the unit in the label);
         ``font`` the labels' size (px; tick labels 0.9 of it); ``yticks`` False leaves the y axis
         unticked; ``xzero`` the x where zero is drawn on a log axis (ticked ``0``, as drc draws
-        dose 0 a decade below the smallest positive dose)."""
+        dose 0 a decade below the smallest positive dose); ``xcounts`` / ``ycounts``: that
+        linear axis counts things (curves, blocks), ticked at whole numbers only."""
         p = Panel(
             self,
             box,
@@ -565,6 +576,8 @@ class SvgFigure:
             font=font,
             yticks=yticks,
             xzero=xzero,
+            xcounts=xcounts,
+            ycounts=ycounts,
         )
         self._items.append(p)
         return p

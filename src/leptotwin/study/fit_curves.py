@@ -275,6 +275,7 @@ def qc_figure(qc: pd.DataFrame) -> SvgFigure:
         title=f"{len(qc)} curves, {int(qc['ok'].sum())} ok",
         xlabel="curves",
         font=11.0,
+        xcounts=True,
     )
     left.hbars(names, values, color="#1f77b4")
     r2 = pd.to_numeric(qc["r2"], errors="coerce").to_numpy(float)
@@ -292,6 +293,7 @@ def qc_figure(qc: pd.DataFrame) -> SvgFigure:
             xlabel="R² (below 0 counted at 0)",
             ylabel="curves",
             font=11.0,
+            ycounts=True,
         )
         right.bars(edges[:-1], edges[1:], counts_r2, color="#2ca02c")
     else:
@@ -341,7 +343,8 @@ def ic50_figure(qc: pd.DataFrame) -> SvgFigure:
     n_out, _ = np.histogram(shown[outside], bins=log_edges)
     top = float((n_in + n_out).max())
     panel = fig.panel(box, (edges[0], edges[-1]), (0.0, top * 1.15 or 1.0), xlog=True,
-                      title=title, xlabel=xlabel, ylabel="curves", font=11.0)  # fmt: skip
+                      title=title, xlabel=xlabel, ylabel="curves", font=11.0,
+                      ycounts=True)  # fmt: skip
     panel.bars(edges[:-1], edges[1:], n_in, color="#1f77b4", cls="bar-within")
     panel.bars(edges[:-1], edges[1:], n_out, bottom=n_in, color="#ff7f0e", cls="bar-beyond")
     panel.legend(
