@@ -185,6 +185,29 @@ def test_lockstep_map_and_laplace_equal_the_sequential_ones(tmp_path):
     assert np.array_equal(a[0], b[0]) and a[1] == b[1]
 
 
+def test_lockstep_map_hands_back_a_failing_batch():
+    """A batch objective that raises stops every search and the error reaches the caller (no
+    thread left waiting)."""
+
+    def post(z):
+        return float(-0.5 * np.sum(np.asarray(z) ** 2))
+
+    calls = {"n": 0}
+
+    def batch(z):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("the engine broke")
+        return np.array([post(row) for row in np.asarray(z)])
+
+    with pytest.raises(RuntimeError, match="the engine broke"):
+        _multistart_map(post, 2, 3, seed=0, batch=batch)
+    # and without a failure the lock-step searches equal the searches one after another
+    calls["n"] = -(10**9)
+    seq, lock = _multistart_map(post, 2, 3, seed=0), _multistart_map(post, 2, 3, 0, batch=batch)
+    assert np.array_equal(seq[0], lock[0]) and seq[1:] == lock[1:]
+
+
 def test_laplace_scales_vectorized_is_the_same_on_a_gaussian():
     """An outside answer: on a Gaussian log posterior with SDs 0.3, 0.5 (normal space) the
     diagonal Laplace SDs are exact; vectorised and one at a time the same to the bit."""

@@ -345,7 +345,8 @@ model cannot evaluate)."""
 class ExperimentLogLikelihood:
     """``theta -> log likelihood`` of the experiment's data (minus
     :func:`~leptotwin.interop.petab.engine_nll` of the in-vivo data, minus :func:`viability_nll`
-    of the in-vitro data) with the estimated values at ``theta``.
+    of the in-vitro data) with the estimated values at ``theta``; :meth:`batch` gives the same
+    values for many ``theta`` at once (the in-vivo part in one pass of the cohort engine).
 
     Parameters
     ----------
