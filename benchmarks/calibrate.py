@@ -13,7 +13,8 @@ Problems (``--problem``):
     One osimertinib arm of three mice, plasma and CSF 1, 4, 24 and 169 h after the first dose;
     estimated: the mouse clearance and central volume of osimertinib and its CSF partition;
     truth: 0.5x, 1.5x and 1.3x the catalogue values.
-``own-lab`` (~0.15 s per likelihood: hours for 100 replicates)
+``own-lab`` (~19 s per replicate with the batched likelihood on a loaded 2-core machine: about half
+    an hour for 100 replicates)
     The design of ``examples/own-lab`` (two arms, weekly BLI, plasma and CSF PK); truth: its
     ``make_data.py`` values (``pathway.birth_max`` 0.033 /h, mouse CL 1.5 L/h/kg).
 
