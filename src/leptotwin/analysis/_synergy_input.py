@@ -619,8 +619,14 @@ def _text_values(
     codes, objects, _ = coded
     done = np.empty(len(objects), dtype=object)
     done[:] = [func(u) for u in objects]
+    by_value = pd.factorize(done, sort=False)[0]
+    if all(d is o for d, o in zip(done, objects, strict=True)) and bool(
+        (by_value == np.arange(by_value.size)).all()
+    ):  # every cell kept as it is and one object per value: a copy, the object codes
+        return pd.Series(raw.to_numpy().copy(), index=raw.index, name=raw.name, dtype=object,
+                         copy=False), codes  # fmt: skip
     text = pd.Series(done[codes], index=raw.index, name=raw.name, dtype=object, copy=False)
-    return text, pd.factorize(done, sort=False)[0][codes]
+    return text, by_value[codes]
 
 
 def _text_cells(
