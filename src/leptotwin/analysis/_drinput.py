@@ -277,9 +277,12 @@ def _read_arrow(path: Path, *, categorical: bool = False) -> pd.DataFrame | None
         c: pa.dictionary(pa.int32(), pa.string()) if c in _LABELS else pa.float64() for c in names
     }
     try:
+        size = path.stat().st_size
         reader = pacsv.open_csv(  # block by block: the whole-file reader parses ahead,
             path,  # holding about 2.5 bytes per byte of the file at once
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 20),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, block_size=_BLOCK_BYTES
+            ),
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
@@ -289,65 +292,107 @@ def _read_arrow(path: Path, *, categorical: bool = False) -> pd.DataFrame | None
                 decimal_point="," if sep == ";" else ".",
             ),
         )
-        rows = _count_lines(path)  # at least the data rows: filled in place, never concatenated
-        arrays = {c: np.empty(rows, np.int32 if c in labels else np.float64) for c in names}
-        lookups: dict[str, dict[str, int]] = {c: {} for c in labels}
-        n = 0
+        columns = _Columns(names, labels)
         for batch in reader:  # converted batch by batch: the Arrow table is never held whole
-            size = batch.num_rows
-            if n + size > rows:
-                return None
+            rows = batch.num_rows
+            if not columns.n and rows:  # rows in the file, from the first block's density
+                columns.reserve(int(rows * size / min(size, _BLOCK_BYTES) * 1.05) + rows)
             for c, column in zip(names, batch.columns, strict=True):
-                if c in labels:
-                    piece = _batch_codes(column, lookups[c])
-                    if piece is None:
-                        return None
-                else:
-                    piece = column.to_numpy()
-                    if not _fast_numbers_ok(piece, dose=c == "dose"):
-                        return None
-                arrays[c][n : n + size] = piece
-            n += size
+                if c not in labels and not _fast_numbers_ok(column.to_numpy(), dose=c == "dose"):
+                    return None
+            columns.append(batch.columns, rows)
             del batch
+        if columns.n == 0:
+            return None
+        return columns.frame(pa, categorical=categorical)
     except (pa.ArrowException, OSError, ValueError):
         return None
-    if n == 0:
-        return None
-    out: dict[str, Any] = {}
-    for c in names:
-        values = arrays.pop(c)[:n]
-        if c in labels:
-            text = list(lookups.pop(c))  # in order of first appearance
-            if categorical:
-                values = pd.Categorical.from_codes(values, categories=pd.Index(text, dtype=object))
+
+
+#: Bytes of the file the fast path's CSV reader parses at a time (each block one batch).
+_BLOCK_BYTES = 1 << 22
+
+
+class _Columns:
+    """The fast path's columns, filled batch by batch into preallocated arrays (grown by copying
+    where the first block's guess of the row count falls short; never concatenated from pieces).
+
+    Label columns are held as codes into their batch's dictionary until :meth:`frame`, which
+    maps all batch dictionaries onto one list of labels in order of first appearance (one
+    vectorised pass, no Python work per label) and checks the labels.
+    """
+
+    def __init__(self, names: list[str], labels: list[str]) -> None:
+        self.names = names
+        self.labels = labels
+        self.n = 0
+        self.arrays = {c: np.empty(0, np.int32 if c in labels else np.float64) for c in names}
+        self.dictionaries: dict[str, list[Any]] = {c: [] for c in labels}
+        self.starts: list[int] = []  # first row of each batch
+
+    def reserve(self, rows: int) -> None:
+        """Room for at least ``rows`` rows (the filled part copied over)."""
+        for c, old in self.arrays.items():
+            if len(old) < rows:
+                new = np.empty(rows, old.dtype)
+                new[: self.n] = old[: self.n]
+                self.arrays[c] = new
+
+    def append(self, batch_columns: list[Any], rows: int) -> None:
+        """Copy one batch's columns (labels: their dictionary codes) after the filled rows."""
+        if self.n + rows > len(self.arrays[self.names[0]]):
+            self.reserve(max(self.n + rows, int(self.n * 1.25)))
+        self.starts.append(self.n)
+        for c, column in zip(self.names, batch_columns, strict=True):
+            if c in self.dictionaries:
+                self.dictionaries[c].append(column.dictionary)
+                piece = column.indices.to_numpy()
             else:
-                values = np.array(text, dtype=object)[values]
-        out[c] = values
-    return pd.DataFrame(out, copy=False)
+                piece = column.to_numpy()
+            self.arrays[c][self.n : self.n + rows] = piece
+        self.n += rows
+
+    def frame(self, pa: Any, *, categorical: bool) -> pd.DataFrame | None:
+        """The table (labels as text, or Categoricals with ``categorical``), or None where a
+        label is empty, starts with a blank or holds a NUL or line break."""
+        out: dict[str, Any] = {}
+        bounds = [*self.starts, self.n]
+        for c in self.names:
+            values = self.arrays.pop(c)[: self.n]
+            if c in self.dictionaries:
+                text = _merge_codes(values, bounds, self.dictionaries.pop(c), pa)
+                if text is None:
+                    return None
+                if categorical:
+                    values = pd.Categorical.from_codes(
+                        values, categories=pd.Index(text, dtype=object)
+                    )
+                else:
+                    values = text[values]
+            out[c] = values
+        return pd.DataFrame(out, copy=False)
 
 
-def _count_lines(path: Path) -> int:
-    """Line breaks in the file, plus one (read in blocks)."""
-    count = 1
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 24):
-            count += block.count(b"\n") + block.count(b"\r")
-    return count
+def _merge_codes(
+    codes: NDArray[np.int32], bounds: list[int], dictionaries: list[Any], pa: Any
+) -> NDArray[np.object_] | None:
+    """Replace, in place, each batch's codes (rows ``bounds[k]:bounds[k + 1]``) into its
+    dictionary ``dictionaries[k]`` by codes into the labels of all batches in order of first
+    appearance; return those labels (object array of str), or None where a label is empty,
+    starts with a blank or holds a NUL or line break."""
+    import pyarrow.compute as pc
 
-
-def _batch_codes(column: Any, lookup: dict[str, int]) -> NDArray[np.int32] | None:
-    """A batch's dictionary-encoded labels as codes into ``lookup`` (label -> code, in order of
-    first appearance; extended), or None if a label is empty or starts with a blank, or holds a
-    NUL or line break."""
-    local = np.empty(len(column.dictionary), np.int32)
-    for k, name in enumerate(column.dictionary.to_pylist()):
-        code = lookup.get(name)
-        if code is None:
-            if not name or name[0] in " \t" or any(ch in name for ch in "\x00\n\r"):
-                return None
-            code = lookup[name] = len(lookup)
-        local[k] = code
-    return local[column.indices.to_numpy()]
+    every = pa.concat_arrays(dictionaries)
+    if pc.any(pc.match_substring_regex(every, r"^$|^[ \t]|[\x00\n\r]")).as_py():
+        return None
+    merged = pc.dictionary_encode(every)  # first appearance first, as the batches run
+    where = merged.indices.to_numpy()
+    at = 0
+    for k, dictionary in enumerate(dictionaries):
+        lo, hi = bounds[k], bounds[k + 1]
+        codes[lo:hi] = where[at : at + len(dictionary)][codes[lo:hi]]
+        at += len(dictionary)
+    return merged.dictionary.to_numpy(zero_copy_only=False)
 
 
 def _fast_numbers_ok(values: NDArray[np.float64], *, dose: bool) -> bool:
