@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from leptotwin._fileio import prepare_out_dir, write_table, write_table_chunks
@@ -127,3 +129,45 @@ def test_a_failed_table_leaves_nothing(tmp_path):
         write_table_chunks(tmp_path / "new.csv", iter([]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
     assert kept.read_bytes() == before
+
+
+def _boundary_frame(n: int, *, seed: int) -> pd.DataFrame:
+    """Floats where the formatting's shortcuts decide: both sides of pyarrow's notation bounds
+    (1e-6, 1e10) and repr's (1e-4, 1e16), runs of one value (fits.csv's ``rss``; 0.0 next to
+    -0.0, NaN runs), a column of integral floats (most fields need ``.0``), a column of mostly
+    exponents (most need a padded exponent)."""
+    rng = np.random.default_rng(seed)
+    bounds = np.array([1e-6, 1e10, 1e-4, 1e16, 1e-5, 1e9, 1e15, 1.0, 0.0])
+    near = np.concatenate([bounds, np.nextafter(bounds, 0), np.nextafter(bounds, np.inf)])
+    near = np.concatenate([near, -near])
+    x = rng.choice(near, n) * rng.choice([1.0, 1.5, 2.5, 9.75], n)
+    runs = np.repeat(rng.normal(50, 30, n // 7 + 1), 7)[:n]
+    runs[7:14], runs[14:21], runs[21:28] = 0.0, -0.0, np.nan
+    return pd.DataFrame(
+        {
+            "near": x,
+            "runs": runs,
+            "whole": rng.integers(-(10**6), 10**6, n).astype(np.float64),
+            "tiny": rng.normal(size=n) * 10.0 ** rng.integers(-300, -7, n),
+            "label": np.repeat([f"c{k}" for k in range(n // 7 + 1)], 7)[:n].astype(object),
+        }
+    )
+
+
+@pytest.mark.parametrize("arrow_bounds", [True, False])
+def test_float_shortcuts_give_pandas_bytes(tmp_path, monkeypatch, arrow_bounds):
+    """Runs formatted once, pyarrow's notation taken from the magnitude (or, where this pyarrow
+    might differ, looked for in the text), few or many fields relaid by repr: all give the bytes
+    of ``to_csv``."""
+    from leptotwin import _fileio
+
+    assert _fileio._arrow_exponent_bounds(pa, pc)  # the pyarrow pinned in pyproject.toml
+    if not arrow_bounds:
+        monkeypatch.setattr(_fileio, "_arrow_exponent_bounds", lambda _pa, _pc: False)
+    frame = _boundary_frame(3_000, seed=3)
+    path = write_table(tmp_path / "t.csv", frame)
+    assert path.read_bytes() == frame.to_csv(index=False).encode("utf-8")
+    for column in ("near", "runs", "whole", "tiny"):
+        values = frame[column].to_numpy()
+        text = _fileio._float_text(values, pa, pc).to_pylist()
+        assert text == ["" if v != v else repr(v) for v in values.tolist()], column

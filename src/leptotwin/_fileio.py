@@ -13,6 +13,7 @@ are removed again, so a failed or interrupted command leaves the disk as it foun
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 import tempfile
@@ -445,6 +446,36 @@ def _quoted(values: Any, pc: Any) -> Any:
 
 
 def _float_text(values: NDArray[np.float64], pa: Any, pc: Any) -> Any:
+    """Floats as :func:`_float_fields` writes them; a column made of runs of one value (fits.csv's
+    ``rss``, one per parameter row of a curve; qc.csv's dose range) formats each run once."""
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    bits = x.view(np.int64)  # bit for bit: 0.0 and -0.0 differ, each NaN its own run
+    starts = np.empty(x.size, np.bool_)
+    starts[:1] = True
+    np.not_equal(bits[1:], bits[:-1], out=starts[1:])
+    runs = int(np.count_nonzero(starts))
+    if runs * 2 > x.size:
+        return _float_fields(x, pa, pc)
+    run_of = np.cumsum(starts, dtype=np.int64) - 1
+    return pc.take(_float_fields(x[starts], pa, pc), pa.array(run_of))
+
+
+@functools.cache
+def _arrow_exponent_bounds(pa: Any, pc: Any) -> bool:
+    """Whether this pyarrow writes a finite float in exponent notation exactly when its
+    magnitude is below 1e-6 or at least 1e10 (pyarrow 17 to 25 do: the shortest digits' decimal
+    point, so comparing the double with the double nearest the bound is exact); checked once on
+    values at and around the bounds, else :func:`_float_fields` looks for the ``e``."""
+    bounds = np.array([1e-6, 1e10, 1e-7, 1e9, 1.5e-6, 1.5e9, 1.5e10, 0.0, 5e-324, 1.7e308, 1.0])
+    probe = np.concatenate([bounds, np.nextafter(bounds, 0.0), np.nextafter(bounds, np.inf)])
+    probe = np.concatenate([probe, -probe])
+    size = np.abs(probe)
+    rule = (size != 0.0) & ((size < 1e-6) | (size >= 1e10))
+    text = pc.cast(pa.array(probe), pa.string())
+    return bool((pc.match_substring(text, "e").to_numpy(zero_copy_only=False) == rule).all())
+
+
+def _float_fields(values: NDArray[np.float64], pa: Any, pc: Any) -> Any:
     """Floats as ``repr`` writes them (pandas' ``to_csv`` too: numpy's shortest round-trip
     digits in the same layout), NaN as the empty field.
 
@@ -457,22 +488,33 @@ def _float_text(values: NDArray[np.float64], pa: Any, pc: Any) -> Any:
     finite = np.isfinite(x)
     size = np.abs(np.where(finite, x, 1.0))
     fixed = finite & ((size == 0.0) | ((size >= 1e-4) & (size < 1e16)))
-    exponent = pc.match_substring(text, "e").to_numpy(zero_copy_only=False)
-    integral = fixed & ~exponent & ~pc.match_substring(text, ".").to_numpy(zero_copy_only=False)
+    if _arrow_exponent_bounds(pa, pc):  # pyarrow's notation, known from the magnitude
+        exponent = finite & (size != 0.0) & ((size < 1e-6) | (size >= 1e10))
+    else:
+        exponent = pc.match_substring(text, "e").to_numpy(zero_copy_only=False)
+    # written without a decimal point in fixed notation: exactly the integral values
+    integral = fixed & ~exponent & (np.trunc(np.where(finite, x, 0.5)) == x)
+    short = finite & ~fixed & exponent  # 1.5e-7 -> 1.5e-07
+    other = finite & (fixed == exponent)  # pyarrow chose the other notation
+    nan = np.isnan(x)
+    fix = integral | short | other | nan
+    count = int(np.count_nonzero(fix))
+    if count == 0:
+        return text
+    if count * 8 <= x.size:  # few: each by repr, the column rebuilt once
+        fields = ["" if v != v else repr(v) for v in x[fix].tolist()]
+        return pc.replace_with_mask(text, pa.array(fix), pa.array(fields, pa.string()))
     if integral.any():
         text = pc.replace_with_mask(
             text, pa.array(integral), pc.binary_join_element_wise(text.filter(integral), ".0", "")
         )
-    short = finite & ~fixed & exponent
-    if short.any():  # 1.5e-7 -> 1.5e-07
+    if short.any():
         padded = pc.replace_substring_regex(text.filter(short), r"e([+-])(\d)$", r"e\10\2")
         text = pc.replace_with_mask(text, pa.array(short), padded)
-    other = finite & (fixed == exponent)  # pyarrow chose the other notation
     if other.any():
         text = pc.replace_with_mask(
             text, pa.array(other), pa.array([repr(v) for v in x[other].tolist()], pa.string())
         )
-    nan = np.isnan(x)
     if nan.any():
         text = pc.replace_with_mask(text, pa.array(nan), pa.array([""] * int(nan.sum())))
     return text
