@@ -323,3 +323,24 @@ def test_tables_are_the_bytes_pandas_writes(tmp_path, monkeypatch):
         frame = getattr(result, name)
         assert len(frame), name
         assert path.read_bytes() == frame.to_csv(index=False).encode(), name
+
+
+def test_the_synergy_command_starts_without_matplotlib_or_pint():
+    """Start-up (issue 14 item 4): importing the job and checking a table in the usual units
+    loads neither matplotlib (the summary figures are SVG) nor pint (its registry took ~0.5 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from leptotwin.analysis._synergy_musyc import simulate_blocks\n"
+        "from leptotwin.analysis.synergy import synergy_scores\n"
+        "import leptotwin.study.synergy_job\n"
+        "df = simulate_blocks(3, rng=np.random.default_rng(0), conc=np.r_[0, 0.1, 1, 10, 100])\n"
+        "synergy_scores(df, ['Bliss'], scale='viability')\n"
+        "print(sorted(m for m in ('matplotlib', 'pint') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "[]"
