@@ -620,16 +620,60 @@ def engine_simulation(
             if rows.size == 0:
                 continue
             t_rows = meas["time_h"].to_numpy()[rows]
+            mw = _mw(cat, o.drug or "", exp.species) if o.unit == "ng/mL" else None
             conc = _pk_at(arm, o.drug or "", o.kind, t_rows, cat, exp, t0)
             log_conc = _pk_at(arm, o.drug or "", o.kind, t_rows, cat, exp, t0, log=True)
-            if o.unit == "ng/mL":
-                conc = conc * _mw(cat, o.drug or "", exp.species) / 1000.0
-                log_conc = log_conc + math.log(_mw(cat, o.drug or "", exp.species) / 1000.0)
-            sim[rows] = conc
-            log_sim[rows] = log_conc
+            sim[rows] = _in_unit(conc, mw)
+            log_sim[rows] = _in_unit(log_conc, mw, log=True)
     meas["simulation"] = sim
     meas["log_simulation"] = log_sim
     return meas
+
+
+def _pk_source(arm: Arm, drug: str, cat: Catalog, species: str) -> tuple[str, Metabolite | None]:
+    """The drug of ``arm`` whose doses give ``drug`` (itself, or the parent of a metabolite)
+    and the metabolite's model (None for a dosed drug)."""
+    if drug in arm.regimens:
+        return drug, None
+    parent = next(d for d in arm.regimens if drug in dict(cat.metabolites_of(d, species)))
+    fraction = dict(cat.metabolites_of(parent, species))[drug]
+    return parent, Metabolite(cat.pk_parameters(drug, species), fraction, catalog=cat)
+
+
+def _pk_series(
+    subj: SubjectPK,
+    regimens: Sequence[Regimen],
+    t_h: np.ndarray,
+    matrix: str,
+    metabolite: Metabolite | None,
+    *,
+    log: bool = False,
+) -> np.ndarray:
+    """Shape (n_subjects, len(t_h)): every subject's concentration (nM) in ``matrix`` at
+    ``t_h`` (any order; the stream is advanced in time order), or with ``log`` its natural log
+    (:func:`~leptotwin.model.pk.log_concentration`)."""
+    if log:
+        return log_concentration(subj, regimens, t_h, output=matrix, metabolite=metabolite)
+    order = np.argsort(t_h, kind="stable")
+    stream = PKStream(
+        subj, regimens, horizon_h=float(t_h.max()) + 1.0, metabolite=metabolite, outputs=(matrix,)
+    )
+    out = np.empty((subj.n_subjects, t_h.size))
+    for i in order:
+        out[:, i] = stream.advance(float(t_h[i]))[0]
+    return out
+
+
+def _in_unit(values: np.ndarray, mw: float | None, *, log: bool = False) -> np.ndarray:
+    """Concentrations in nM (or their natural logs with ``log``) in the observable's unit:
+    unchanged for nM (``mw`` None), ``C · mw / 1000`` (left to right) or ``ln C + ln(mw /
+    1000)`` for ng/mL with ``mw`` in g/mol. The one conversion of :func:`engine_simulation` and
+    :class:`EngineLikelihood`, so that both round alike."""
+    if mw is None:
+        return values
+    if log:
+        return values + math.log(mw / 1000.0)
+    return values * mw / 1000.0
 
 
 def _pk_at(
@@ -646,23 +690,10 @@ def _pk_at(
     """The typical mouse's concentration (nM) of ``drug`` in ``matrix`` at ``t_h``; with
     ``log`` its natural log, finite where the closed form cancels
     (:func:`~leptotwin.model.pk.log_concentration`)."""
-    parent, met = drug, None
-    if drug not in arm.regimens:
-        parent = next(d for d in arm.regimens if drug in dict(cat.metabolites_of(d, exp.species)))
-        fraction = dict(cat.metabolites_of(parent, exp.species))[drug]
-        met = Metabolite(cat.pk_parameters(drug, exp.species), fraction, catalog=cat)
+    parent, met = _pk_source(arm, drug, cat, exp.species)
     subj = draw_subjects(cat.pk_parameters(parent, exp.species), 1, iiv=False, catalog=cat)
     regs = _shifted(tuple(arm.regimens[parent]), t0)  # type: ignore[arg-type]
-    if log:
-        return log_concentration(subj, regs, t_h, output=matrix, metabolite=met)[0]
-    order = np.argsort(t_h, kind="stable")
-    stream = PKStream(
-        subj, regs, horizon_h=float(t_h.max()) + 1.0, metabolite=met, outputs=(matrix,)
-    )
-    out = np.empty(t_h.size)
-    for i in order:
-        out[i] = stream.advance(float(t_h[i]))[0][0]
-    return out
+    return _pk_series(subj, regs, t_h, matrix, met, log=log)[0]
 
 
 class _TypicalRNG:
@@ -777,7 +808,7 @@ class _PKRows:
     matrix: str
     metabolite: Metabolite | None
     regimens: tuple[Regimen, ...]
-    ng_factor: float | None  # MW / 1000 for ng/mL, None for nM
+    mw: float | None  # the observed drug's molar mass (g/mol) for ng/mL, None for nM
     lognormal: bool
 
 
@@ -890,14 +921,8 @@ class EngineLikelihood:
                 if rows.size == 0:
                     continue
                 drug = o.drug or ""
-                parent, met = drug, None
-                if drug not in arm.regimens:
-                    parent = next(
-                        d for d in arm.regimens if drug in dict(cat.metabolites_of(d, species))
-                    )
-                    fraction = dict(cat.metabolites_of(parent, species))[drug]
-                    met = Metabolite(cat.pk_parameters(drug, species), fraction, catalog=cat)
-                factor = _mw(cat, drug, species) / 1000.0 if o.unit == "ng/mL" else None
+                parent, met = _pk_source(arm, drug, cat, species)
+                mw = _mw(cat, drug, species) if o.unit == "ng/mL" else None
                 self._pk.append(
                     _PKRows(
                         rows=rows,
@@ -906,7 +931,7 @@ class EngineLikelihood:
                         matrix=o.kind,
                         metabolite=met,
                         regimens=_shifted(tuple(arm.regimens[parent]), t0),  # type: ignore[arg-type]
-                        ng_factor=factor,
+                        mw=mw,
                         lognormal=o.noise == "lognormal",
                     )
                 )
@@ -1001,28 +1026,9 @@ class EngineLikelihood:
 
     def _pk_values(self, r: _PKRows, subj: SubjectPK) -> np.ndarray:
         """(K, rows): ln C (lognormal rows) or C (normal rows) for the K subjects, in the
-        unit of the observable; engine_simulation's arithmetic."""
-        if r.lognormal:
-            out = log_concentration(
-                subj, r.regimens, r.t_h, output=r.matrix, metabolite=r.metabolite
-            )
-            if r.ng_factor is not None:
-                out = out + math.log(r.ng_factor)
-            return out
-        order = np.argsort(r.t_h, kind="stable")
-        stream = PKStream(
-            subj,
-            r.regimens,
-            horizon_h=float(r.t_h.max()) + 1.0,
-            metabolite=r.metabolite,
-            outputs=(r.matrix,),
-        )
-        out = np.empty((subj.n_subjects, r.t_h.size))
-        for i in order:
-            out[:, i] = stream.advance(float(r.t_h[i]))[0]
-        if r.ng_factor is not None:
-            out = out * r.ng_factor
-        return out
+        unit of the observable; engine_simulation's arithmetic (the same helpers)."""
+        out = _pk_series(subj, r.regimens, r.t_h, r.matrix, r.metabolite, log=r.lognormal)
+        return _in_unit(out, r.mw, log=r.lognormal)
 
     def __call__(self, thetas: ArrayLike) -> np.ndarray:
         """The negative log-likelihoods, shape (K,), at ``thetas`` of shape (K, len(paths))
