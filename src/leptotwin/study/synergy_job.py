@@ -170,6 +170,7 @@ def score_distribution_figure(result: SynergyResult, methods: Sequence[str]) -> 
             title=f"{method}: {scores.size} blocks, median {np.median(scores):.2f}",
             xlabel=xlabel,
             ylabel="blocks",
+            ycounts=True,  # whole numbers of blocks
         )
         panel.bars(edges[:-1], edges[1:], counts, color=_PURPLE)
         panel.vline(0.0)
