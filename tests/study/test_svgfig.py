@@ -148,6 +148,9 @@ def test_heatmap_panels_cells_labels_and_colour_bars():
     assert by_pos[(0, 2)].get("fill") == "#d9d9d9"  # NaN
     # origin lower: row 0 below row 1
     assert float(by_pos[(0, 0)].get("y")) > float(by_pos[(1, 0)].get("y"))
+    # each cell's value as a plain number (numpy 2 scalars would write "np.float64(...)")
+    got = np.array([[float(by_pos[i, j].get("data-value")) for j in range(3)] for i in range(2)])
+    np.testing.assert_array_equal(got, vals)
     assert [t.text for t in _cls(maps[0], "cell-value")] == ["1.0", "-2.0", "4.0", "0.0", "-8.0"]
     assert len(_cls(root, "colorbar")) == 2
     shared = _parse(heatmap_panels(panels, vmax=20.0, origin="upper"))

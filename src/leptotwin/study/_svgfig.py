@@ -450,7 +450,7 @@ class Panel:
                 'stroke="#e6e6e6" stroke-width="0.6"/>'
             )
             after.append(
-                f'<g class="xtick" data-value="{v!r}"><line x1="{px:.1f}" y1="{y + h:.1f}" '
+                f'<g class="xtick" data-value="{float(v)!r}"><line x1="{px:.1f}" y1="{y + h:.1f}" '
                 f'x2="{px:.1f}" y2="{y + h + 4:.1f}" stroke="#333333" stroke-width="0.8"/>'
                 + _text(px, y + h + 5 + f * 0.9, lab, f * 0.9, anchor="middle")
                 + "</g>"
@@ -842,7 +842,7 @@ def _heatmap_svg(
     cw, ch = pw / max(nc, 1), ph / max(nr, 1)
     colors = diverging_colors(vals, lim)
     out = [
-        f'<g class="panel heatmap" data-title="{_esc(p.title)}" data-vmax="{lim!r}" '
+        f'<g class="panel heatmap" data-title="{_esc(p.title)}" data-vmax="{float(lim)!r}" '
         f'data-shape="{nr} {nc}">'
     ]
     row_y = [y0 + ((nr - 1 - i) if lower else i) * ch for i in range(nr)]
@@ -850,7 +850,7 @@ def _heatmap_svg(
         for j in range(nc):
             v = vals[i, j]
             out.append(
-                f'<rect class="cell" data-row="{i}" data-col="{j}" data-value="{v!r}" '
+                f'<rect class="cell" data-row="{i}" data-col="{j}" data-value="{float(v)!r}" '
                 f'x="{x0 + j * cw:.2f}" y="{row_y[i]:.2f}" width="{cw:.2f}" height="{ch:.2f}" '
                 f'fill="{colors[i, j]}"/>'
             )
@@ -909,7 +909,7 @@ def _colorbar_svg(
     x: float, y: float, w: float, h: float, lim: float, label: str, font: float
 ) -> str:
     out = [
-        f'<g class="colorbar" data-vmin="{-lim!r}" data-vmax="{lim!r}">'
+        f'<g class="colorbar" data-vmin="{-float(lim)!r}" data-vmax="{float(lim)!r}">'
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
         'fill="url(#divgrad)" stroke="#333333" stroke-width="0.6"/>'
     ]
