@@ -345,3 +345,44 @@ def test_ng_per_ml_rows_equal_engine_nll_to_the_bit(exp, cat, noise):
             want = one_at_a_time(ng, cat, paths, th)
         assert np.all(np.isfinite(want))
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_value_at_zero_is_probed(exp, cat):
+    """A catalogue value of 0 (the treatment start in a catalogue that sets it to 0) is probed
+    by an additive move (a factor moves nothing): it moves the tumour's treatment start, which
+    the engine does not take per subject, so every set goes through engine_nll (before, the
+    column was silently ignored and every set got the value at 0)."""
+    start = "lmc_mouse.parameters.treatment_start"
+    cat0 = cat.with_values({start: 0.0})
+    like = EngineLikelihood(exp, (start, BIRTH), catalog=cat0, dt_h=DT_H)
+    assert "tumour.treatment_start_d" in like.moved and not like.batched
+    thetas = np.array([[0.0, 0.03], [2.0, 0.03]])
+    want = one_at_a_time(exp, cat0, like.paths, thetas)
+    assert want[0] != want[1]
+    np.testing.assert_array_equal(like(thetas), want)
+
+
+def test_a_path_that_moves_nothing_goes_set_by_set(exp, cat):
+    """The human model's treatment start (0, and read by no mouse experiment) moves nothing
+    the probe sees: unknown, so every set goes through engine_nll."""
+    path = "lmc_human.parameters.treatment_start"
+    like = EngineLikelihood(exp, (path, BIRTH), catalog=cat, dt_h=DT_H)
+    assert not like.batched
+    thetas = np.array([[0.0, 0.03], [1.0, 0.028]])
+    np.testing.assert_array_equal(like(thetas), one_at_a_time(exp, cat, like.paths, thetas))
+
+
+@pytest.mark.parametrize("birth", [-0.01, 0.0])
+def test_sets_outside_the_prior_are_refused_as_engine_nll_refuses(exp, cat, birth):
+    """birth_max is taken straight from the set in the batch: a value outside its lognormal
+    prior's support raises engine_nll's error instead of giving a number."""
+    like = EngineLikelihood(exp, catalog=cat, dt_h=DT_H)
+    thetas = np.array([[0.03, 1.2], [birth, 1.2]])
+    with pytest.raises(LeptotwinError) as want:
+        engine_nll(exp, dict(zip(like.paths, thetas[1], strict=True)), catalog=cat, dt_h=DT_H)
+    with pytest.raises(LeptotwinError) as got:
+        like(thetas)
+    assert str(got.value) == str(want.value)
+    with pytest.raises(LeptotwinError, match="outside the support"):
+        engine_nll_batch(exp, thetas, catalog=cat, dt_h=DT_H)
+    np.testing.assert_array_equal(like.admissible(thetas), [True, False])

@@ -778,6 +778,8 @@ _PK_PER_SUBJECT = (
     "routes",
 )
 _PROBE_STEPS = (_STEP, 1.0 / _STEP)
+#: The probe's moves of a value that is 0 in the catalogue (added; a factor moves nothing).
+_PROBE_AT_ZERO = (0.1, -0.1)
 
 
 def _stack_subjects(subjects: list[SubjectPK], typical: PKParameters, repeat: int) -> SubjectPK:
@@ -824,9 +826,13 @@ class EngineLikelihood:
     drug no estimated value moves, the model objects) is prepared once here.
 
     Which model objects an estimated value moves is found here, as :func:`build_petab` does,
-    by moving it 10 % up and down; a value that moves anything the engine cannot take per
-    subject (e.g. a drug's potency, a clone's levels, the treatment start) makes every
-    parameter set go through :func:`engine_nll` one at a time (same numbers, no speed-up).
+    by moving it 10 % up and down (by 0.1 up and down where the catalogue's value is 0); a
+    value that moves anything the engine cannot take per subject (e.g. a drug's potency, a
+    clone's levels, the treatment start), or that the probe sees move nothing (it might still
+    matter), makes every parameter set go through :func:`engine_nll` one at a time (same
+    numbers, no speed-up). Every distinct set is first checked by ``Catalog.with_values`` (as
+    :func:`engine_nll` begins), so a value outside its prior's support raises the same error
+    (:meth:`admissible` tells which sets would).
     Either way the value for a set is :func:`engine_nll`'s at those values: the same
     operations element by element, so the same number to the bit (tested; the batch's other
     sets do not change it), and an optimizer's finite differences are the same too.
@@ -845,7 +851,8 @@ class EngineLikelihood:
     ------
     LeptotwinError
         As :func:`engine_simulation` (a step off the BLI grid); a path that is not a catalogue
-        value.
+        value. When called: as :func:`engine_nll` for the first set it refuses (a value
+        outside its prior's support).
     """
 
     def __init__(
@@ -977,9 +984,14 @@ class EngineLikelihood:
         verbatim: dict[tuple[str, int], bool] = {}  # a pathway field equal to the path's value
         for j, path in enumerate(self.paths):
             value = self.cat.quantity(path).value
-            for step in _PROBE_STEPS:
+            moves = (
+                [value + d for d in _PROBE_AT_ZERO]
+                if value == 0
+                else [value * step for step in _PROBE_STEPS]
+            )
+            for moved_value in moves:
                 try:
-                    probe = self.cat.with_values({path: value * step})
+                    probe = self.cat.with_values({path: moved_value})
                 except LeptotwinError:  # outside a bounded prior: the other direction only
                     continue
                 got = self._objects(probe)
@@ -990,13 +1002,16 @@ class EngineLikelihood:
                 for f in _PATHWAY_PER_SUBJECT:  # the per-set values read what from_catalog reads
                     if got[f"pathway.{f}"] != probe.pathway_value(f):
                         moved.add(f"pathway.{f}!")
-                    same = got[f"pathway.{f}"] == value * step and base[f"pathway.{f}"] == value
+                    same = got[f"pathway.{f}"] == moved_value and base[f"pathway.{f}"] == value
                     verbatim[(f, j)] = verbatim.get((f, j), True) and bool(same)
         self.moved = frozenset(moved)
         ok_pathway = {f"pathway.{f}" for f in _PATHWAY_PER_SUBJECT}
         ok_tumour = {f"tumour.{f}" for f in _TUMOUR_PER_SUBJECT}
         ok_pk = {f"pk.{d}.{f}" for d in self._drugs for f in (*_PK_PER_SUBJECT, "lesion_kp_uu")}
-        self.batched = moved <= ok_pathway | ok_tumour | ok_pk | {"bli"}
+        # a path whose probe moved nothing may still matter (e.g. a move the probe's steps
+        # miss): unknown, so every set goes through engine_nll
+        silent = set(range(len(self.paths))) - {j for js in moved_by.values() for j in js}
+        self.batched = not silent and moved <= ok_pathway | ok_tumour | ok_pk | {"bli"}
         self._pathway_fields = sorted(f.partition(".")[2] for f in moved & ok_pathway)
         self._tumour_moved = bool(moved & ok_tumour)
         self._pk_moved = sorted(
@@ -1053,7 +1068,36 @@ class EngineLikelihood:
                     for row in th
                 ]
             )
+        self._check_sets(th)
         return self._batch(th)
+
+    def admissible(self, thetas: ArrayLike) -> np.ndarray:
+        """Shape (K,) bool: whether the catalogue takes each row of ``thetas`` (shape (K,
+        len(paths)), catalogue values), i.e. whether :func:`engine_nll` gets past its first
+        step (``Catalog.with_values``: every value within its prior's support) there."""
+        th = np.asarray(thetas, dtype=float).reshape(-1, len(self.paths))
+        ok = np.ones(th.shape[0], dtype=bool)
+        done: dict[tuple[float, ...], bool] = {}
+        for k, row in enumerate(th):
+            key = tuple(map(float, row))
+            if key not in done:
+                try:
+                    self.cat.with_values(dict(zip(self.paths, key, strict=True)))
+                    done[key] = True
+                except LeptotwinError:
+                    done[key] = False
+            ok[k] = done[key]
+        return ok
+
+    def _check_sets(self, th: np.ndarray) -> None:
+        """Raise what engine_nll raises for the first set the catalogue refuses (a value
+        outside its prior's support): the batch takes some values straight from ``th``."""
+        done: set[tuple[float, ...]] = set()
+        for row in th:
+            key = tuple(map(float, row))
+            if key not in done:
+                self.cat.with_values(dict(zip(self.paths, key, strict=True)))
+                done.add(key)
 
     def _per_set(self, th: np.ndarray, deps: tuple[int, ...], derive: Callable) -> list:
         """``derive(catalogue)`` for every set, the catalogue carrying only the values of
