@@ -344,3 +344,15 @@ def test_the_synergy_command_starts_without_matplotlib_or_pint():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, check=True)  # fmt: skip
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_heatmap_dose_labels_are_plain_numbers():
+    """Doses as a reader writes them: 1000 not 1e+03, 12345 exactly, 0.3333 to four digits;
+    exponents only outside 1e-4 to 1e6."""
+    from leptotwin.study.synergy_job import _ticks
+
+    doses = [0, 10, 1000, 3000, 12345, 0.05, 1 / 3, 2.5, 1.5e-4, 1e-5, 2.5e6]
+    assert _ticks(doses) == [
+        "0", "10", "1000", "3000", "12345", "0.05", "0.3333", "2.5", "0.00015", "1e-05",
+        "2.5e+06",
+    ]  # fmt: skip

@@ -96,7 +96,18 @@ def _top_rows(result: SynergyResult, blocks: Sequence[Any], method: str) -> pd.D
 
 
 def _ticks(values: Iterable[float]) -> list[str]:
-    return [f"{c:.3g}" for c in values]
+    """Dose labels of a heatmap: whole numbers as they are (``1000``, ``12345``), other plain
+    numbers to four significant digits (``0.05``, ``0.3333``) from 1e-4 to 1e6, ``1e-05``-style
+    beyond."""
+    out = []
+    for c in map(float, values):
+        if not (c == 0 or 1e-4 <= abs(c) < 1e6):
+            out.append(f"{c:.3g}")
+        elif c.is_integer():
+            out.append(str(int(c)))
+        else:
+            out.append(np.format_float_positional(c, precision=4, fractional=False, trim="-"))
+    return out
 
 
 def top_blocks_figure(result: SynergyResult, method: str, n: int = TOP_BLOCKS) -> SvgFigure:
