@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -171,3 +173,34 @@ def test_float_shortcuts_give_pandas_bytes(tmp_path, monkeypatch, arrow_bounds):
         values = frame[column].to_numpy()
         text = _fileio._float_text(values, pa, pc).to_pylist()
         assert text == ["" if v != v else repr(v) for v in values.tolist()], column
+
+
+def test_slices_formatted_in_threads_are_written_in_order(tmp_path, monkeypatch):
+    """Blocks cut into many slices, formatted in worker threads while later blocks are taken:
+    the file is the slices in order, the bytes of one ``to_csv``."""
+    from leptotwin import _fileio
+
+    monkeypatch.setattr(_fileio, "_CSV_ROWS", 97)
+    frame = _awkward_frame(4_000, seed=4)
+    cuts = [0, 1, 500, 501, 2_000, 4_000]
+    blocks = (frame.iloc[lo:hi] for lo, hi in itertools.pairwise(cuts))
+    path = write_table_chunks(tmp_path / "t.csv", blocks)
+    assert path.read_bytes() == frame.to_csv(index=False).encode("utf-8")
+
+
+def test_a_block_source_failing_midway_leaves_nothing(tmp_path, monkeypatch):
+    """The block source raises while slices are still being formatted: the error comes
+    through, and neither the table nor its temporary file is left."""
+    from leptotwin import _fileio
+
+    monkeypatch.setattr(_fileio, "_CSV_ROWS", 50)
+    frame = _awkward_frame(1_000, seed=5)
+
+    def blocks():
+        yield frame.iloc[:600]
+        yield frame.iloc[600:900]
+        raise RuntimeError("fit stopped")
+
+    with pytest.raises(RuntimeError, match="fit stopped"):
+        write_table_chunks(tmp_path / "t.csv", blocks())
+    assert list(tmp_path.iterdir()) == []

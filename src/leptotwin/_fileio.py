@@ -17,7 +17,9 @@ import functools
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,7 +282,10 @@ def write_table_chunks(path: str | os.PathLike[str], chunks: Iterable[pd.DataFra
 
     CSV (no index): the header once, then each block appended; the bytes are those of
     ``pd.concat(chunks).to_csv(path, index=False)`` (formatted through pyarrow where the
-    block's columns allow it, see :func:`_write_csv_block`, else by pandas). Parquet (``path``
+    block's columns allow it, see :func:`_write_csv_block`, else by pandas). Slices of
+    :data:`_CSV_ROWS` rows are formatted in :data:`_CSV_THREADS` threads (pyarrow's kernels
+    release the GIL) while the file is written in order and the next block is taken from
+    ``chunks``: at most that many slices are formatted ahead of the file. Parquet (``path``
     ending in ``.parquet`` or ``.pq``): one row group per block, the first block's schema for all.
 
     Raises
@@ -302,11 +307,25 @@ def write_table_chunks(path: str | os.PathLike[str], chunks: Iterable[pd.DataFra
                 if parquet_writer is not None:
                     parquet_writer.close()
         else:
-            with open(tmp, "wb") as fh:
-                for chunk in chunks:
-                    first = columns is None
-                    columns = _same_columns(columns, chunk, path)
-                    _write_csv_block(fh, chunk, header=first)
+            with (
+                open(tmp, "wb") as fh,
+                ThreadPoolExecutor(_CSV_THREADS, thread_name_prefix="leptotwin-csv") as pool,
+            ):
+                pending: deque[Future[list[Any]]] = deque()
+                try:
+                    for chunk in chunks:
+                        first = columns is None
+                        columns = _same_columns(columns, chunk, path)
+                        for lo in range(0, max(len(chunk), 1), _CSV_ROWS):
+                            part = chunk.iloc[lo : lo + _CSV_ROWS]
+                            pending.append(pool.submit(_csv_pieces, part, first and lo == 0))
+                            while len(pending) > _CSV_THREADS:
+                                _write_pieces(fh, pending.popleft().result())
+                    while pending:
+                        _write_pieces(fh, pending.popleft().result())
+                finally:
+                    for job in pending:
+                        job.cancel()
         if columns is None:
             raise LeptotwinError("no table to write", value=str(path))
 
@@ -343,6 +362,8 @@ def _parquet_block(tmp: Path, writer: Any, chunk: pd.DataFrame) -> Any:
 #: Rows formatted at a time by :func:`_write_csv_block` (bounds its memory and keeps the text of
 #: one slice well under pyarrow's 2 GiB per string array).
 _CSV_ROWS = 200_000
+#: Threads formatting CSV slices in :func:`write_table_chunks` (and slices formatted ahead).
+_CSV_THREADS = max(2, min(4, os.cpu_count() or 1))
 
 
 def _write_csv_block(fh: BinaryIO, frame: pd.DataFrame, *, header: bool) -> None:
@@ -359,8 +380,14 @@ def _write_csv_block(fh: BinaryIO, frame: pd.DataFrame, *, header: bool) -> None
     columns (nullable integers, dates, non-text objects or categories, a single column, text with
     a carriage return, names that are not text) are written by pandas itself.
     """
+    _write_pieces(fh, _csv_pieces(frame, header=header))
+
+
+def _csv_pieces(frame: pd.DataFrame, header: bool) -> list[Any]:
+    """The bytes :func:`_write_csv_block` writes for ``frame``, as a list of buffers (memory
+    views of pyarrow's text, or one ``bytes`` where pandas formats the block)."""
     if not header and frame.empty:
-        return
+        return []
     text = None
     if not (frame.columns.duplicated().any() or frame.shape[1] < 2):
         try:
@@ -371,14 +398,20 @@ def _write_csv_block(fh: BinaryIO, frame: pd.DataFrame, *, header: bool) -> None
         else:
             text = _arrow_csv_lines(frame, header, pa, pc)
     if text is None:
-        fh.write(frame.to_csv(index=False, header=header, lineterminator=os.linesep).encode())
-        return
+        return [frame.to_csv(index=False, header=header, lineterminator=os.linesep).encode()]
+    pieces = []
     for lines in text:
         offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
         offsets = offsets[lines.offset : lines.offset + len(lines) + 1]
         data = lines.buffers()[2]
         if data is not None and offsets[-1] > offsets[0]:
-            fh.write(memoryview(data)[offsets[0] : offsets[-1]])
+            pieces.append(memoryview(data)[offsets[0] : offsets[-1]])
+    return pieces
+
+
+def _write_pieces(fh: BinaryIO, pieces: list[Any]) -> None:
+    for piece in pieces:
+        fh.write(piece)
 
 
 def _arrow_csv_lines(frame: pd.DataFrame, header: bool, pa: Any, pc: Any) -> list[Any] | None:
