@@ -386,3 +386,22 @@ def test_sets_outside_the_prior_are_refused_as_engine_nll_refuses(exp, cat, birt
     with pytest.raises(LeptotwinError, match="outside the support"):
         engine_nll_batch(exp, thetas, catalog=cat, dt_h=DT_H)
     np.testing.assert_array_equal(like.admissible(thetas), [True, False])
+
+
+def test_unscale_stays_within_the_prior_at_a_bound(exp, cat):
+    """L-BFGS-B often ends on a bound: 10 ** log10(low) rounds below low for the osimertinib
+    IC50 and erlotinib's human fu, outside the prior's support. unscale clips it into [low,
+    high] (values within are unchanged), so the catalogue takes the sets at the bounds."""
+    paths = ("osimertinib.potency[0].ic50", "erlotinib.pk.human.fu", BIRTH)
+    scale = ParameterScale.of(replace(exp, estimate=paths), cat)
+    raw = 10.0**scale.lb
+    assert raw[0] < scale.low[0] and raw[1] < scale.low[1]
+    with pytest.raises(LeptotwinError, match="outside the support"):
+        cat.with_values({paths[0]: float(raw[0])})
+    at_bounds = scale.unscale(np.vstack([scale.lb, scale.ub]))
+    np.testing.assert_array_equal(at_bounds[0], scale.low)
+    assert np.all((at_bounds[1] <= scale.high) & (at_bounds[1] > 0.999 * scale.high))
+    for row in at_bounds:
+        cat.with_values(dict(zip(paths, map(float, row), strict=True)))
+    inside = (scale.lb + scale.ub) / 2
+    np.testing.assert_array_equal(scale.unscale(inside), 10.0**inside)

@@ -1225,12 +1225,16 @@ def engine_nll_batch(
 @dataclass(frozen=True)
 class ParameterScale:
     """The estimated values as the PEtab export writes them: catalogue paths, their
-    ``parameterScale`` (``log10`` or ``lin``) and bounds on that scale."""
+    ``parameterScale`` (``log10`` or ``lin``) and bounds on that scale; ``low``/``high``, when
+    given, the same bounds as catalogue values (what :meth:`unscale` clips ``log10`` columns
+    into: ``10 ** log10(low)`` may round below ``low``, outside the prior's support)."""
 
     paths: tuple[str, ...]
     scales: tuple[str, ...]
     lb: np.ndarray
     ub: np.ndarray
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
     @classmethod
     def of(cls, exp: Experiment, catalog: Catalog | None = None) -> ParameterScale:
@@ -1241,17 +1245,22 @@ class ParameterScale:
         lb = np.array([float(c["lb"]) for c in cols])  # type: ignore[arg-type]
         ub = np.array([float(c["ub"]) for c in cols])  # type: ignore[arg-type]
         log = np.array([s == "log10" for s in scales])
+        low, high = lb, ub
         with np.errstate(divide="ignore", invalid="ignore"):
-            lb = np.where(log, np.log10(lb), lb)
-            ub = np.where(log, np.log10(ub), ub)
-        return cls(tuple(exp.estimate), scales, lb, ub)
+            lb = np.where(log, np.log10(low), low)
+            ub = np.where(log, np.log10(high), high)
+        return cls(tuple(exp.estimate), scales, lb, ub, low, high)
 
     def unscale(self, x: ArrayLike) -> np.ndarray:
-        """Values on the parameter scale (..., n) → catalogue values."""
+        """Values on the parameter scale (..., n) → catalogue values; ``log10`` columns
+        ``10 ** x`` clipped into [``low``, ``high``] where those are given (a value within
+        them is unchanged)."""
         out = np.array(x, dtype=float)
         for i, s in enumerate(self.scales):
             if s == "log10":
                 out[..., i] = 10.0 ** out[..., i]
+                if self.low is not None and self.high is not None:
+                    out[..., i] = np.clip(out[..., i], self.low[i], self.high[i])
         return out
 
 
@@ -1271,7 +1280,9 @@ def engine_multistart(
     start, the starts in lock-step and every round's likelihoods in one batch of the engine
     (:func:`~leptotwin.calibration.multistart.lockstep_lbfgsb`,
     :class:`EngineLikelihood`). Each start's result is the one a single-start
-    ``scipy.optimize.minimize`` of :func:`engine_nll` gives.
+    ``scipy.optimize.minimize`` of :func:`engine_nll` gives (at ``ParameterScale.unscale``'s
+    values, clipped into the prior's bounds); a set the catalogue refuses anyway is ``+inf``
+    for its start instead of stopping every start.
 
     Parameters
     ----------
@@ -1310,8 +1321,14 @@ def engine_multistart(
     like = EngineLikelihood(exp, scale.paths, catalog=cat, dt_h=dt_h)
 
     def batch(x: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return like(scale.unscale(x))
+        # a set the catalogue refuses is +inf (that start ends there; the others go on)
+        values = scale.unscale(x)
+        ok = like.admissible(values)
+        out = np.full(values.shape[0], np.inf)
+        if ok.any():
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                out[ok] = like(values[ok])
+        return out
 
     opts = dict(options or {})
     eps = float(opts.pop("eps", 1e-8))  # type: ignore[arg-type]
