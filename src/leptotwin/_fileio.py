@@ -432,8 +432,8 @@ def _arrow_csv_lines(frame: pd.DataFrame, header: bool, pa: Any, pc: Any) -> lis
             if column is None:
                 return None
             columns.append(column)
-        line = pc.binary_join_element_wise(*columns, ",")
-        out.append(pc.binary_join_element_wise(line, "", os.linesep))  # line + separator + ""
+        columns[-1] = pc.binary_join_element_wise(columns[-1], "", os.linesep)  # + sep + ""
+        out.append(pc.binary_join_element_wise(*columns, ","))
     return out
 
 
