@@ -329,3 +329,37 @@ def test_stream_computes_only_the_requested_outputs_bit_for_bit():
             np.testing.assert_array_equal(got, full.advance(t)[2])
     with pytest.raises(LeptotwinError, match="unknown PK stream output"):
         PKStream(subj, regs, horizon_h=96.0, outputs=("brain",))
+
+
+@pytest.mark.parametrize(
+    ("drug", "species", "regimens", "metabolite"),
+    [
+        ("osimertinib", "mouse", "25 mg/kg QD", None),
+        ("osimertinib", "mouse", "25 mg/kg QD", "AZ5104"),
+        ("lorlatinib", "human", "100 mg QD", None),  # two compartments
+        ("cetuximab", "mouse", "1 mg QW ip", None),
+    ],
+)
+def test_pk_advance_many_equals_advance_to_the_bit(drug, species, regimens, metabolite):
+    """The engine's PK over a chunk of times (PKStream.advance_many) gives exactly the numbers
+    advance gives time by time: before the first dose, at dose times, repeated times, and
+    across chunks; subjects with variability, all three outputs."""
+    from leptotwin.model.regimen import _as_regimens, _shifted
+
+    cat = load_catalog()
+    p = cat.pk_parameters(drug, species)
+    subj = draw_subjects(p, 7, rng=np.random.default_rng(5), catalog=cat)
+    regs = _shifted(_as_regimens(regimens), 10.0)
+    met = None
+    if metabolite is not None:
+        fraction = dict(cat.metabolites_of(drug, species))[metabolite]
+        met = Metabolite(cat.pk_parameters(metabolite, species), fraction, catalog=cat)
+    times = np.concatenate([[0.0, 3.0, 10.0, 10.0], 10.0 + np.cumsum(np.full(60, 0.75))])
+    times = np.concatenate([times, [times[-1]], times[-1] + np.arange(1, 200) * 2.0])
+    one = PKStream(subj, regs, horizon_h=float(times[-1]) + 1, metabolite=met)
+    want = np.stack([np.stack(one.advance(t)) for t in times], axis=1)  # (outputs, T, n)
+    many = PKStream(subj, regs, horizon_h=float(times[-1]) + 1, metabolite=met)
+    got = np.concatenate([many.advance_many(chunk) for chunk in np.split(times, [3, 4, 70])], 1)
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)
+    assert np.all(want[:, :2] == 0.0) and np.any(want > 0.0)

@@ -13,6 +13,7 @@ estimating ``pathway.birth_max`` (the tumour) and the mouse clearance (the PK).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -200,8 +201,20 @@ def test_lockstep_map_hands_back_a_failing_batch():
             raise RuntimeError("the engine broke")
         return np.array([post(row) for row in np.asarray(z)])
 
+    box: dict[str, BaseException] = {}
+
+    def failing_run():
+        try:
+            _multistart_map(post, 2, 3, seed=0, batch=batch)
+        except BaseException as exc:  # handed back to the test
+            box["error"] = exc
+
+    t = threading.Thread(target=failing_run, daemon=True)
+    t.start()
+    t.join(60.0)  # a deadlock fails here instead of hanging the suite
+    assert not t.is_alive(), "the lock-step searches did not stop within 60 s"
     with pytest.raises(RuntimeError, match="the engine broke"):
-        _multistart_map(post, 2, 3, seed=0, batch=batch)
+        raise box["error"]
     # and without a failure the lock-step searches equal the searches one after another
     calls["n"] = -(10**9)
     seq, lock = _multistart_map(post, 2, 3, seed=0), _multistart_map(post, 2, 3, 0, batch=batch)

@@ -17,6 +17,12 @@ evaluated in a round of its own: slower, never different.
 
 Each start sees exactly the values a one-start ``minimize`` would see, in the same order, so
 its result is the same to the bit as an independent run (tested).
+
+The barrier itself is :func:`run_lockstep` (any searches that ask for objective values one
+request at a time, e.g. calibrate's lock-step Powell searches). The starts' threads call
+scipy's L-BFGS-B concurrently; that scipy's L-BFGS-B is safe to run in several threads at
+once was checked with scipy 1.15-1.17 (the C translation; the Fortran L-BFGS-B of scipy 1.13
+and 1.14 was not checked, and the lock file pins a newer scipy).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.optimize
@@ -31,7 +38,9 @@ from numpy.typing import ArrayLike
 
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["LockstepResult", "lockstep_lbfgsb"]
+__all__ = ["LockstepResult", "lockstep_lbfgsb", "run_lockstep"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,8 +67,9 @@ class LockstepResult:
 
     @property
     def best(self) -> scipy.optimize.OptimizeResult:
-        """The start with the lowest objective value."""
-        return min(self.results, key=lambda r: r.fun)
+        """The start with the lowest objective value (a start whose value is NaN or
+        infinite only when every start's is)."""
+        return min(self.results, key=lambda r: r.fun if np.isfinite(r.fun) else np.inf)
 
 
 def _stencil(x: np.ndarray, eps: float, lb: np.ndarray, ub: np.ndarray) -> list[np.ndarray]:
@@ -165,8 +175,76 @@ class _Rounds:
                 self.done[k].set()
 
 
-class _Stopped(Exception):
-    """Raised in a start's thread when another start or the batch objective failed."""
+class _Stopped(BaseException):
+    """Raised in a start's thread when another start or the batch objective failed (a
+    BaseException, so that a task's ``except Exception`` does not swallow it)."""
+
+
+def run_lockstep(
+    batch_fun: Callable[[np.ndarray], np.ndarray],
+    tasks: Sequence[Callable[[Callable[[list[np.ndarray]], np.ndarray]], T]],
+) -> list[T]:
+    """Run every ``task(ask)`` in its own thread, their objective values in batches.
+
+    A task asks for the objective at some points with ``ask(points)`` (a list of arrays of
+    shape (n,)), which returns their values (shape (len(points),)) once every task still
+    running has asked too: the points of all of them go to ``batch_fun`` in one call (a
+    round), in task order. A task that returns leaves the rounds.
+
+    Parameters
+    ----------
+    batch_fun : callable
+        ``batch_fun(X) -> values``: the objective at each row of ``X`` (shape (K, n)), shape
+        (K,); called in the calling thread.
+    tasks : sequence of callables
+        Each ``task(ask) -> result``; must call ``ask`` from its own thread only.
+
+    Returns
+    -------
+    list
+        The tasks' results, in task order.
+
+    Raises
+    ------
+    LeptotwinError
+        A batch objective that returns another number of values.
+    BaseException
+        The first exception a task or ``batch_fun`` raised (or a KeyboardInterrupt in the
+        calling thread), after every started task stopped.
+    """
+    rounds = _Rounds(batch_fun, len(tasks))
+    results: list[Any] = [None] * len(tasks)
+    finished = [False] * len(tasks)
+
+    def run(k: int) -> None:
+        try:
+            results[k] = tasks[k](lambda points: rounds.ask(k, points))
+            finished[k] = True
+        except _Stopped:
+            pass
+        except BaseException as exc:
+            rounds.fail(exc)
+        finally:
+            rounds.leave()
+
+    started: list[threading.Thread] = []
+    try:
+        for k in range(len(tasks)):
+            t = threading.Thread(target=run, args=(k,), daemon=True)
+            t.start()
+            started.append(t)
+        rounds.serve()
+    except BaseException as exc:  # no thread may be left waiting for a round
+        rounds.fail(exc)
+        raise
+    finally:
+        for t in started:
+            t.join()
+    if rounds.error is not None:
+        raise rounds.error
+    if not all(finished):  # every task returned unless one failed (raised above)
+        raise RuntimeError("a lock-step task stopped without a result or an error")
+    return results
 
 
 def lockstep_lbfgsb(
@@ -204,7 +282,8 @@ def lockstep_lbfgsb(
     ------
     LeptotwinError
         Starts not of shape (S, n) with n bounds; a batch objective that returns another
-        number of values.
+        number of values; a ``workers`` option (scipy >= 1.17 would then call the objective
+        from several threads of one start).
     Exception
         Whatever the batch objective or scipy raised (the first), after every start stopped.
     """
@@ -218,45 +297,55 @@ def lockstep_lbfgsb(
             value=str(x0.shape),
             expected=f"(S, {lb.size})",
         )
+    if options and "workers" in options:
+        raise LeptotwinError(
+            "L-BFGS-B's workers option would call the objective from several threads",
+            field="options",
+            value="workers",
+            expected="options without workers (the starts already share each batch)",
+        )
     opts = {**(options or {}), "eps": eps}
-    rounds = _Rounds(batch_fun, x0.shape[0])
-    results: list[scipy.optimize.OptimizeResult | None] = [None] * x0.shape[0]
 
-    def run(k: int) -> None:
-        cache: dict[bytes, float] = {}
+    def task(k: int) -> Callable[[Callable[[list[np.ndarray]], np.ndarray]], Any]:
+        def search(ask: Callable[[list[np.ndarray]], np.ndarray]) -> Any:
+            cache: dict[bytes, float] = {}
 
-        def f(x: np.ndarray) -> float:
-            x = np.asarray(x, dtype=float)
-            key = x.tobytes()
-            if key not in cache:  # a new point (or a stencil point that was not predicted)
-                points = [x.copy(), *_stencil(x, eps, lb, ub)]
-                values = rounds.ask(k, points)
-                cache.clear()
-                cache.update((p.tobytes(), float(v)) for p, v in zip(points, values, strict=True))
-            return cache[key]
+            def f(x: np.ndarray) -> float:
+                x = np.asarray(x, dtype=float)
+                key = x.tobytes()
+                if key not in cache:  # a new point (or a stencil point that was not predicted)
+                    points = [x.copy(), *_stencil(x, eps, lb, ub)]
+                    values = ask(points)
+                    cache.clear()
+                    cache.update(
+                        (p.tobytes(), float(v)) for p, v in zip(points, values, strict=True)
+                    )
+                return cache[key]
 
-        try:
-            results[k] = scipy.optimize.minimize(
+            return scipy.optimize.minimize(
                 f, x0[k], method="L-BFGS-B", bounds=list(zip(lb, ub, strict=True)), options=opts
             )
-        except _Stopped:
-            pass
-        except BaseException as exc:
-            rounds.fail(exc)
-        finally:
-            rounds.leave()
 
-    threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(x0.shape[0])]
-    for t in threads:
-        t.start()
-    rounds.serve()
-    for t in threads:
-        t.join()
-    if rounds.error is not None:
-        raise rounds.error
+        return search
+
+    counted = _Counted(batch_fun)
+    results = run_lockstep(counted, [task(k) for k in range(x0.shape[0])])
     return LockstepResult(
-        results=[r for r in results if r is not None],
-        rounds=rounds.rounds,
-        points=rounds.points,
-        batch_sizes=rounds.sizes,
+        results=results,
+        rounds=len(counted.sizes),
+        points=sum(counted.sizes),
+        batch_sizes=counted.sizes,
     )
+
+
+class _Counted:
+    """A batch objective that records the size of every batch it is given."""
+
+    def __init__(self, fun: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.fun = fun
+        self.sizes: list[int] = []
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        values = self.fun(x)
+        self.sizes.append(x.shape[0])
+        return values

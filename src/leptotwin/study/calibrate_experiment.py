@@ -113,6 +113,7 @@ from leptotwin.calibration.calibrate import (
     parameter_specs,
     sample_posterior,
 )
+from leptotwin.calibration.multistart import run_lockstep
 from leptotwin.calibration.sampler import (
     LogPosteriorZ,
     ZTransform,
@@ -1180,39 +1181,18 @@ def _lockstep(
     tasks: Sequence[Callable[[Callable[[np.ndarray], float]], Any]],
 ) -> list[Any]:
     """Run every ``task(f)`` (a search calling the scalar objective ``f(z)`` one point at a
-    time) in its own thread; the points the running tasks ask for at one time go to ``batch``
-    ((K, ndim) -> (K,)) in one call (the barrier of
-    :mod:`leptotwin.calibration.multistart`). Returns the tasks' results in order; raises the
-    first exception a task or ``batch`` raised, after every task stopped."""
-    import threading
+    time) in lock-step: the points the running tasks ask for at one time go to ``batch``
+    ((K, ndim) -> (K,)) in one call
+    (:func:`~leptotwin.calibration.multistart.run_lockstep`). Returns the tasks' results in
+    order; raises the first exception a task or ``batch`` raised, after every task stopped."""
 
-    from leptotwin.calibration.multistart import _Rounds, _Stopped
+    def scalar(task: Callable[[Callable[[np.ndarray], float]], Any]) -> Callable[..., Any]:
+        def run(ask: Callable[[list[np.ndarray]], np.ndarray]) -> Any:
+            return task(lambda z: float(ask([np.array(z, dtype=float)])[0]))
 
-    rounds = _Rounds(batch, len(tasks))
-    results: list[Any] = [None] * len(tasks)
+        return run
 
-    def run(k: int) -> None:
-        def f(z: np.ndarray) -> float:
-            return float(rounds.ask(k, [np.array(z, dtype=float)])[0])
-
-        try:
-            results[k] = tasks[k](f)
-        except _Stopped:
-            pass
-        except BaseException as exc:
-            rounds.fail(exc)
-        finally:
-            rounds.leave()
-
-    threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(len(tasks))]
-    for t in threads:
-        t.start()
-    rounds.serve()
-    for t in threads:
-        t.join()
-    if rounds.error is not None:
-        raise rounds.error
-    return results
+    return run_lockstep(batch, [scalar(t) for t in tasks])
 
 
 def _plot_grid(exp: Experiment) -> Experiment:
