@@ -20,9 +20,9 @@ its result is the same to the bit as an independent run (tested).
 
 The barrier itself is :func:`run_lockstep` (any searches that ask for objective values one
 request at a time, e.g. calibrate's lock-step Powell searches). The starts' threads call
-scipy's L-BFGS-B concurrently; that scipy's L-BFGS-B is safe to run in several threads at
-once was checked with scipy 1.15-1.17 (the C translation; the Fortran L-BFGS-B of scipy 1.13
-and 1.14 was not checked, and the lock file pins a newer scipy).
+scipy's L-BFGS-B concurrently. That this is safe (each thread's results equal a one-start
+run's, tested) was checked with scipy 1.17.1 only, the version requirements.lock pins; the
+package allows scipy >= 1.13, whose 1.13 and 1.14 run the older Fortran L-BFGS-B, not checked.
 """
 
 from __future__ import annotations
