@@ -99,9 +99,19 @@ def _check_horizon(days: float, dt_h: float) -> None:
 REFINE_AFTER_DOSE_H = {"mouse": 4.0, "human": 0.0}
 #: The refined step (h), or the growth step where that is finer.
 REFINE_DT_H = 0.25
-#: Steps whose PK and drug action are computed together (bounded memory: arrays of
-#: 2 x this many times x subjects).
+#: Steps whose PK and drug action are computed together, at most: the chunk's arrays are
+#: 2 x steps times x subjects (concentrations, drug action), and PKStream.advance_many holds
+#: 2 x steps times x poles x subjects per PK group. Chunk boundaries do not change results.
 _CHUNK_STEPS = 64
+#: Bound on (chunk steps x subjects): fewer steps per chunk in a large cohort (about 2**19
+#: elements per times x subjects array, i.e. 8 MiB, times the poles for the PK's held moments).
+_CHUNK_ELEMENTS = 2**19
+
+
+def _chunk_steps(n_subjects: int) -> int:
+    """Steps per chunk for ``n_subjects`` subjects: 64 up to 8192 subjects, then fewer (at
+    least 1), so that the chunk's temporaries stay about the same size."""
+    return min(_CHUNK_STEPS, max(1, _CHUNK_ELEMENTS // max(n_subjects, 1)))
 
 
 def growth_grid(
@@ -384,6 +394,7 @@ def simulate_lmc(
         obs_areg[next_obs] = csf_areg
         next_obs += 1
     chunk_end, act, row = 0, None, 0
+    chunk_steps = _chunk_steps(n)
     for i in range(steps):
         if cancelled is not None and cancelled():
             raise SimulationCancelled(f"stopped at {t / 24.0:g} of {days:g} days")
@@ -392,7 +403,7 @@ def simulate_lmc(
             break
         if i == chunk_end:  # the drugs' action over the next steps, in one pass
             times, tc = [], t
-            for j in range(i, min(i + _CHUNK_STEPS, steps)):
+            for j in range(i, min(i + chunk_steps, steps)):
                 hc = step_of(j, tc)
                 if hc <= 0:
                     break
