@@ -285,3 +285,24 @@ def test_in_vitro_only_experiment_is_not_batched(tmp_path):
     thetas = prior_points(exp.estimate, 2, seed=6)
     assert np.array_equal(loglik.batch(thetas), one_at_a_time(loglik, thetas))
     assert loglik._engine is None
+
+
+def test_an_engine_that_cannot_be_built_is_not_probed_again(tmp_path, monkeypatch):
+    """When building the batched engine raises, the batch goes set by set (engine_nll's
+    values) and later batches do not build (probe) it again."""
+    import leptotwin.study.calibrate_experiment as ce
+
+    built = {"n": 0}
+
+    def refusing(*args, **kwargs):
+        built["n"] += 1
+        raise LeptotwinError("no batched engine here")
+
+    exp = load_experiment_file(write(tmp_path))
+    loglik = ExperimentLogLikelihood(exp, exp.estimate)
+    theta = np.array([[loglik.catalog.quantity(p).value for p in exp.estimate]])
+    want = loglik(theta[0])
+    monkeypatch.setattr(ce, "EngineLikelihood", refusing)
+    assert np.array_equal(loglik.batch(theta), [want])
+    assert np.array_equal(loglik.batch(theta), [want])
+    assert built["n"] == 1

@@ -377,8 +377,9 @@ def find_map(
     )
     best = np.asarray(res.x, dtype=float)
     value = log_post(best)
-    if not math.isfinite(value) or value < log_post(start):
-        best, value = start, log_post(start)
+    at_start = log_post(start)  # once (a lock-step caller pays a round per call)
+    if not math.isfinite(value) or value < at_start:
+        best, value = start, at_start
     return best, float(value), n
 
 

@@ -254,7 +254,10 @@ def simulate_lmc(
         order: arm by arm) for the drugs it names, used instead of drawing them (the drug's
         active metabolites follow these subjects); the other drugs are drawn as usual. For a
         batch of parameter sets simulated as subjects (:class:`~leptotwin.interop.petab.
-        EngineLikelihood`). Each subject's numbers are the ones the same parameters give alone.
+        EngineLikelihood`). With a deterministic ``rng`` (random effects at their means, as
+        that batch uses) each subject's numbers are the ones the same parameters give alone;
+        with a Generator, skipping the PK draws shifts the engraftment and rate-scale draws
+        that follow, so the cohort differs from one that drew its PK.
     cancelled : callable, optional
         Asked before every growth step; when it returns True the run stops at once with
         :class:`SimulationCancelled` (an interactive caller's stop button). Never changes results.

@@ -373,17 +373,18 @@ class ExperimentLogLikelihood:
         self.dt_h = growth_step(exp) if dt_h is None else float(dt_h)
         self._plate = viability_plate_terms(exp, exp.viability) if exp.has_viability else None
         self._engine: EngineLikelihood | None = None  # built by the first batch
+        self._engine_refused = False  # building it raised: every batch set by set
 
     def simulate(self, theta: np.ndarray, exp: Experiment | None = None) -> pd.DataFrame:
         """The measurements (of ``exp``, default the experiment's) with the model's value."""
-        values = dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
+        values = self._values(theta)
         return engine_simulation(exp or self.exp, values, catalog=self.catalog, dt_h=self.dt_h)
 
     def simulate_viability(
         self, theta: np.ndarray, table: pd.DataFrame | None = None
     ) -> pd.DataFrame:
         """The viability rows (``table``, default the experiment's) with the model's value."""
-        values = dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
+        values = self._values(theta)
         return viability_simulation(self.exp, values, catalog=self.catalog, table=table)
 
     def __call__(self, theta: np.ndarray) -> float:
@@ -401,7 +402,7 @@ class ExperimentLogLikelihood:
             sim = self.simulate_viability(theta)
             value -= viability_nll(self.exp, sim, plate=self._plate)
         if self.exp.has_invitro_assays:
-            values = dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
+            values = self._values(theta)
             value -= invitro_nll(self.exp, values, catalog=self.catalog)
         return value
 
@@ -458,23 +459,30 @@ class ExperimentLogLikelihood:
         rows = np.flatnonzero(ok)
         if rows.size == 0:
             return nll
-        try:
-            if self._engine is None:
+        if self._engine is None and not self._engine_refused:
+            try:  # once: a failure is remembered, not probed again at every batch
                 self._engine = EngineLikelihood(
                     self.exp, self.names, catalog=self.catalog, dt_h=self.dt_h
                 )
-            nll[rows] = self._engine(th[rows])
-        except _NOT_EVALUABLE:  # one set the engine cannot take: each on its own
-            for k in rows:
-                try:
-                    nll[k] = engine_nll(
-                        self.exp, self._values(th[k]), catalog=self.catalog, dt_h=self.dt_h
-                    )
-                except _NOT_EVALUABLE:
-                    ok[k] = False
+            except _NOT_EVALUABLE:
+                self._engine_refused = True
+        if self._engine is not None:
+            try:
+                nll[rows] = self._engine(th[rows])
+                return nll
+            except _NOT_EVALUABLE:  # one set the engine cannot take: each on its own
+                pass
+        for k in rows:
+            try:
+                nll[k] = engine_nll(
+                    self.exp, self._values(th[k]), catalog=self.catalog, dt_h=self.dt_h
+                )
+            except _NOT_EVALUABLE:
+                ok[k] = False
         return nll
 
     def _values(self, theta: np.ndarray) -> dict[str, float]:
+        """Catalogue path → value of one parameter set (``theta``: len(names) values)."""
         return dict(zip(self.names, (float(v) for v in np.ravel(theta)), strict=True))
 
 
