@@ -572,36 +572,10 @@ def engine_simulation(
     tp = _typical_tumor(cat, exp.species)
     bli = meas["observable"] == "total_flux"
     if bli.any():
-        grid = meas.loc[bli, "time_h"].to_numpy(float) / (dt_h / 2)
-        if not np.allclose(grid, np.round(grid), rtol=0, atol=1e-9):
-            raise LeptotwinError(
-                "BLI times must lie on the growth step's grid",
-                source="engine_simulation",
-                field="dt_h",
-                value=dt_h,
-                expected="a step whose half divides every BLI time (h after inoculation)",
-            )
+        _check_bli_grid(meas.loc[bli, "time_h"].to_numpy(float), dt_h)
         days = sorted(set(meas.loc[bli, "time_h"] / 24.0))
-        tp_engine = replace(tp, endpoint_cells=math.inf)
-        logs = []
-        for h in (dt_h, dt_h / 2):
-            res = simulate_lmc(
-                list(exp.arms),
-                n_per_arm=1,
-                days=max(days) if max(days) > 0 else dt_h / 24.0,
-                observe_days=days,
-                rng=_TypicalRNG(),  # type: ignore[arg-type]
-                inoculum=exp.inoculum,
-                species=exp.species,
-                dt_h=h,
-                refine_after_dose_h=0.0,  # uniform grids: Richardson cancels their first order
-                stochastic=False,
-                catalog=cat,
-                tumor=tp_engine,
-            )
-            obs = res.observations.set_index(["arm", "day"])["total_cells"]
-            logs.append(np.log(obs))
-        log_cells = 2.0 * logs[1] - logs[0]
+        values, where = _richardson_log_cells(exp, days, dt_h, cat, tp, n_per_arm=1)
+        log_cells = pd.Series(values, index=pd.MultiIndex.from_frame(where))
         flux, background = _bli_scale(cat)
         idx = np.flatnonzero(bli.to_numpy())
         keys = list(
@@ -628,6 +602,55 @@ def engine_simulation(
     meas["simulation"] = sim
     meas["log_simulation"] = log_sim
     return meas
+
+
+def _check_bli_grid(t_h: np.ndarray, dt_h: float) -> None:
+    """Refuse a growth step ``dt_h`` (h) whose half does not divide every BLI time ``t_h``."""
+    grid = t_h / (dt_h / 2)
+    if not np.allclose(grid, np.round(grid), rtol=0, atol=1e-9):
+        raise LeptotwinError(
+            "BLI times must lie on the growth step's grid",
+            source="engine_simulation",
+            field="dt_h",
+            value=dt_h,
+            expected="a step whose half divides every BLI time (h after inoculation)",
+        )
+
+
+def _richardson_log_cells(
+    exp: Experiment,
+    days: Sequence[float],
+    dt_h: float,
+    cat: Catalog,
+    tumor: TumorParameters,
+    *,
+    n_per_arm: int,
+    **given: object,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """ln total cells of the typical mice (``n_per_arm`` per arm, deterministic, no endpoint)
+    at ``days``, Richardson-extrapolated from uniform grids of ``dt_h`` and ``dt_h / 2`` h
+    (the step is first order): shape (len(days) · arms · n_per_arm,) in the order of
+    simulate_lmc's observations (day, then arm, then subject), and those rows' ``arm`` and
+    ``day``. ``given``: simulate_lmc's model, clones, pk_subjects."""
+    logs = []
+    for h in (dt_h, dt_h / 2):
+        res = simulate_lmc(
+            list(exp.arms),
+            n_per_arm=n_per_arm,
+            days=max(days) if max(days) > 0 else dt_h / 24.0,
+            observe_days=days,
+            rng=_TypicalRNG(),  # type: ignore[arg-type]
+            inoculum=exp.inoculum,
+            species=exp.species,
+            dt_h=h,
+            refine_after_dose_h=0.0,  # uniform grids: Richardson cancels their first order
+            stochastic=False,
+            catalog=cat,
+            tumor=replace(tumor, endpoint_cells=math.inf),
+            **given,  # type: ignore[arg-type]
+        )
+        logs.append(np.log(res.observations["total_cells"].to_numpy()))
+    return 2.0 * logs[1] - logs[0], res.observations[["arm", "day"]]
 
 
 def _pk_source(arm: Arm, drug: str, cat: Catalog, species: str) -> tuple[str, Metabolite | None]:
@@ -902,15 +925,7 @@ class EngineLikelihood:
             o.noise == "lognormal" for oid, o in exp.observables.items() if oid == "total_flux"
         )
         if bli.size:
-            grid = time_col[bli] / (dt_h / 2)
-            if not np.allclose(grid, np.round(grid), rtol=0, atol=1e-9):
-                raise LeptotwinError(
-                    "BLI times must lie on the growth step's grid",
-                    source="engine_simulation",
-                    field="dt_h",
-                    value=dt_h,
-                    expected="a step whose half divides every BLI time (h after inoculation)",
-                )
+            _check_bli_grid(time_col[bli], dt_h)
             days = sorted(set(meas.loc[obs_col == "total_flux", "time_h"] / 24.0))
             self._days = days
             day_of = {d: i for i, d in enumerate(days)}
@@ -1156,28 +1171,18 @@ class EngineLikelihood:
         sim = np.full((K, self._n_rows), np.nan)
         if self._bli_rows.size:
             days = self._days
-            logs = []
-            for h in (self.dt_h, self.dt_h / 2):
-                res = simulate_lmc(
-                    list(exp.arms),
-                    n_per_arm=K,
-                    days=max(days) if max(days) > 0 else self.dt_h / 24.0,
-                    observe_days=days,
-                    rng=_TypicalRNG(),  # type: ignore[arg-type]
-                    inoculum=exp.inoculum,
-                    species=species,
-                    dt_h=h,
-                    refine_after_dose_h=0.0,
-                    stochastic=False,
-                    catalog=self.cat,
-                    model=pm,
-                    tumor=replace(tp, endpoint_cells=math.inf),
-                    clones=self._clones,
-                    pk_subjects=pk_subjects,
-                )
-                cells = res.observations["total_cells"].to_numpy().reshape(len(days), A, K)
-                logs.append(np.log(cells))
-            log_cells = 2.0 * logs[1] - logs[0]  # (days, A, K)
+            values, _ = _richardson_log_cells(
+                exp,
+                days,
+                self.dt_h,
+                self.cat,
+                tp,
+                n_per_arm=K,
+                model=pm,
+                clones=self._clones,
+                pk_subjects=pk_subjects,
+            )
+            log_cells = values.reshape(len(days), A, K)  # the observations' order
             at = log_cells[self._bli_day, self._bli_arm].T  # (K, BLI rows)
             bli_sim = np.exp(at) * flux + background
             # what simulation_nll uses: ln h for a log-normal observable, h for a normal one
