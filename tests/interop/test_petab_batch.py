@@ -20,7 +20,6 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.interop.petab import (
     EngineLikelihood,
     ParameterScale,
-    _stack_subjects,
     _typical_tumor,
     _TypicalRNG,
     build_petab,
@@ -30,7 +29,7 @@ from leptotwin.interop.petab import (
 )
 from leptotwin.model.cohort import Arm, simulate_lmc
 from leptotwin.model.pathway import PathwayModel
-from leptotwin.model.pk import draw_subjects
+from leptotwin.model.pk import SubjectPK, draw_subjects
 from leptotwin.study.experiment import load_experiment_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,7 +133,7 @@ def test_per_subject_values_equal_the_scalar_path_to_the_bit(cat):
         n_per_arm=len(sets),
         rng=_TypicalRNG(),
         model=replace(pm, birth_max=np.tile([b for b, _ in sets], 2)),
-        pk_subjects={"osimertinib": _stack_subjects(subjects, typical, 2)},
+        pk_subjects={"osimertinib": SubjectPK.concat(subjects, typical=typical, repeat=2)},
         **common,
     ).observations
     for k, (b, cl) in enumerate(sets):

@@ -363,3 +363,29 @@ def test_pk_advance_many_equals_advance_to_the_bit(drug, species, regimens, meta
     assert got.shape == want.shape
     assert np.array_equal(got, want)
     assert np.all(want[:, :2] == 0.0) and np.any(want > 0.0)
+
+
+def test_subjects_take_and_concat():
+    """take indexes every per-subject array (ka and F per route too); concat puts parts one
+    after another and tiles them; take of a concat gives the parts back."""
+    from leptotwin.model.pk import SubjectPK
+
+    cat = load_catalog()
+    p = cat.pk_parameters("osimertinib", "mouse")
+    a = draw_subjects(p, 3, rng=np.random.default_rng(1), catalog=cat)
+    b = draw_subjects(p, 2, rng=np.random.default_rng(2), catalog=cat)
+    both = SubjectPK.concat([a, b], repeat=2)
+    assert both.n_subjects == 10 and both.typical == a.typical
+    assert np.array_equal(both.CL, np.concatenate([a.CL, b.CL, a.CL, b.CL]))
+    back = both.take(np.arange(3, 5))
+    for f in dataclasses.fields(SubjectPK):
+        x, y = getattr(back, f.name), getattr(b, f.name)
+        if isinstance(x, dict):
+            assert x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
+        elif isinstance(x, np.ndarray):
+            assert np.array_equal(x, y)
+    mask = np.zeros(3, dtype=bool)
+    mask[1] = True
+    assert a.take(mask).CL.tolist() == [a.CL[1]]
+    other = cat.pk_parameters("osimertinib", "human")
+    assert SubjectPK.concat([a], typical=other).typical == other

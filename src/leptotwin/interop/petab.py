@@ -61,7 +61,7 @@ from numpy.typing import ArrayLike
 
 from leptotwin import _sigint
 from leptotwin._fileio import atomic_write, prepare_out_dir, write_text
-from leptotwin.catalog import Catalog, PKParameters, load_catalog
+from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.catalog.priors import prior_distribution
 from leptotwin.errors import LeptotwinError
 from leptotwin.interop.sbml import check_sbml, export_sbml
@@ -805,24 +805,6 @@ _PROBE_STEPS = (_STEP, 1.0 / _STEP)
 _PROBE_AT_ZERO = (0.1, -0.1)
 
 
-def _stack_subjects(subjects: list[SubjectPK], typical: PKParameters, repeat: int) -> SubjectPK:
-    """One SubjectPK of ``repeat × len(subjects)`` subjects (the list tiled ``repeat`` times:
-    subject ``a × len(subjects) + k`` is ``subjects[k]``), with ``typical`` as its typical
-    parameters."""
-    first = subjects[0]
-    out: dict[str, object] = {}
-    for f in fields(first):
-        value = getattr(first, f.name)
-        if isinstance(value, dict):
-            out[f.name] = {
-                k: np.tile(np.concatenate([getattr(s, f.name)[k] for s in subjects]), repeat)
-                for k in value
-            }
-        elif isinstance(value, np.ndarray):
-            out[f.name] = np.tile(np.concatenate([getattr(s, f.name) for s in subjects]), repeat)
-    return replace(first, typical=typical, **out)  # type: ignore[arg-type]
-
-
 @dataclass(frozen=True)
 class _PKRows:
     """The rows of one PK observable in one arm, and how to simulate them."""
@@ -1161,7 +1143,7 @@ class EngineLikelihood:
                 self._pk_deps[d],
                 lambda c, d=d: draw_subjects(c.pk_parameters(d, species), 1, iiv=False, catalog=c),
             )
-            pk_subjects[d] = _stack_subjects(subjects_k[d], self._pk_base[d], A)
+            pk_subjects[d] = SubjectPK.concat(subjects_k[d], typical=self._pk_base[d], repeat=A)
         if self._bli_moved:
             fb = np.array(self._per_set(th, self._bli_deps, _bli_scale))
             flux, background = fb[:, 0:1], fb[:, 1:2]
@@ -1191,7 +1173,7 @@ class EngineLikelihood:
             if id(r) in self._pk_fixed:
                 sim[:, r.rows] = self._pk_fixed[id(r)]
             else:
-                subj = _stack_subjects(subjects_k[r.parent], self._pk_base[r.parent], 1)
+                subj = SubjectPK.concat(subjects_k[r.parent], typical=self._pk_base[r.parent])
                 sim[:, r.rows] = self._pk_values(r, subj)
         # PEtab's negative log-likelihood (simulation_nll's arithmetic, per set)
         total = np.zeros(K)

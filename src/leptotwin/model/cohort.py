@@ -13,7 +13,7 @@ grow with the number of steps.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -191,18 +191,6 @@ def _check_pk_subjects(
     return pk_subjects or {}
 
 
-def _take_subjects(subj: SubjectPK, idx: np.ndarray) -> SubjectPK:
-    """The subjects ``idx`` of a batch (every per-subject array indexed)."""
-    out = {}
-    for f in fields(subj):
-        value = getattr(subj, f.name)
-        if isinstance(value, dict):
-            out[f.name] = {k: v[idx] for k, v in value.items()}
-        elif isinstance(value, np.ndarray):
-            out[f.name] = value[idx]
-    return replace(subj, **out)
-
-
 def simulate_lmc(
     arms: Sequence[Arm],
     *,
@@ -305,7 +293,7 @@ def simulate_lmc(
     for (drug, key_r), arm_ids in groups.items():
         idx = np.flatnonzero(np.isin(arm_of, arm_ids))
         if drug in given:
-            subj = _take_subjects(given[drug], idx)
+            subj = given[drug].take(idx)
         else:
             subj = draw_subjects(cat.pk_parameters(drug, species), idx.size, rng=rng, catalog=cat)
         regs = _shifted(regs_of[(drug, key_r)], t0)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -78,6 +78,44 @@ class SubjectPK:
     @property
     def n_subjects(self) -> int:
         return int(self.CL.shape[0])
+
+    def take(self, idx: np.ndarray) -> SubjectPK:
+        """The subjects ``idx`` (integer indices or a boolean mask of shape (n_subjects,)):
+        every per-subject array indexed, the same typical parameters."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                out[f.name] = {k: v[idx] for k, v in value.items()}
+            elif isinstance(value, np.ndarray):
+                out[f.name] = value[idx]
+        return replace(self, **out)  # type: ignore[arg-type]
+
+    @classmethod
+    def concat(
+        cls,
+        parts: Sequence[SubjectPK],
+        *,
+        typical: PKParameters | None = None,
+        repeat: int = 1,
+    ) -> SubjectPK:
+        """The subjects of ``parts`` one after another, the whole sequence ``repeat`` times
+        (subject ``a · N + k``, N the subjects of all parts, is subject ``k`` of the
+        concatenation), with ``typical`` (default the first part's) as typical parameters.
+        The parts must have the same routes."""
+        first = parts[0]
+        out: dict[str, object] = {}
+        for f in fields(first):
+            value = getattr(first, f.name)
+            if isinstance(value, dict):
+                out[f.name] = {
+                    k: np.tile(np.concatenate([getattr(s, f.name)[k] for s in parts]), repeat)
+                    for k in value
+                }
+            elif isinstance(value, np.ndarray):
+                out[f.name] = np.tile(np.concatenate([getattr(s, f.name) for s in parts]), repeat)
+        typical = first.typical if typical is None else typical
+        return replace(first, typical=typical, **out)  # type: ignore[arg-type]
 
     def to_frame(self) -> pd.DataFrame:
         """One row per subject with the drawn parameters (units in column names)."""
