@@ -20,7 +20,7 @@ import pandas as pd
 
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.model.pathway import PathwayModel, _DrugAction
+from leptotwin.model.pathway import DrugAction, PathwayModel
 from leptotwin.model.pk import Metabolite, PKStream, SubjectPK, draw_subjects
 from leptotwin.model.regimen import Regimen, _as_regimens, _shifted
 from leptotwin.model.tumor import Clone, TumorParameters, default_clones
@@ -325,20 +325,17 @@ def simulate_lmc(
     pm.refuse_bypass("the in-vivo tumour model")
     columns = pm.state_columns([c.state for c in cl])  # clone_rates' numbers, built once
     n_states = len(cl)
-    autocrine = columns.autocrine_nM.reshape(n_states, 1, 1)
-    drive = columns.egfr_drive.reshape(n_states, 1, 1)
-    alk_fusion = columns.alk_fusion.reshape(n_states, 1, 1)
 
-    def drug_actions(times: list[float]) -> _DrugAction:
+    def drug_actions(times: list[float]) -> DrugAction:
         """What the drugs do at ``times`` (the PK streams advanced through them in order),
-        arrays of shape (states, times, n) and (times, n): :meth:`PathwayModel.state_rates`'
-        drug part, element by element the same numbers, for many times in one pass."""
+        arrays of shape (states, times, n) and (times, n): :meth:`PathwayModel.drug_action`
+        (:meth:`PathwayModel.state_rates`' drug part) for many times in one pass."""
         conc = {d: np.zeros((len(times), n)) for d in drugs}
         for drug, idx, stream in streams:
             conc[drug][:, idx] += stream.advance_many(times)[0]
-        act = pm._drug_action(alk_fusion, conc)
+        act = pm.drug_action(columns, conc, ndim=2)
         shape = (len(times), n)
-        return _DrugAction(
+        return DrugAction(
             alk=np.broadcast_to(act.alk, (n_states, *shape)),
             kd_apparent=np.broadcast_to(act.kd_apparent, shape),
             egfr_tki_divisor=np.broadcast_to(act.egfr_tki_divisor, shape),
@@ -347,13 +344,13 @@ def simulate_lmc(
     def room_at(total: np.ndarray) -> np.ndarray:
         return np.clip(1.0 - total / tp.carrying_capacity, 0.0, 1.0)
 
-    def net_rates(act: _DrugAction, r: int, m: int, room: np.ndarray):  # type: ignore[no-untyped-def]
+    def net_rates(act: DrugAction, r: int, m: int, room: np.ndarray):  # type: ignore[no-untyped-def]
         """Birth, death and net rates (states, m, n) at the ``m`` times from row ``r`` of
         ``act``, all with the current CSF AREG and ``room``."""
-        at = _DrugAction(
+        at = DrugAction(
             act.alk[:, r : r + m], act.kd_apparent[r : r + m], act.egfr_tki_divisor[r : r + m]
         )
-        b, d = pm.rates(pm._signal(at, autocrine, drive, csf_areg)[3])
+        b, d = pm.rates_given_action(columns, at, areg_bulk_nM=csf_areg)
         return b * rate_scale, d * rate_scale, (b * room - d) * rate_scale
 
     obs_days = np.asarray(sorted(observe_days), dtype=float)

@@ -40,11 +40,18 @@ from leptotwin.errors import LeptotwinError
 __all__ = [
     "BypassReceptorModel",
     "CellState",
+    "DrugAction",
     "PathwayModel",
     "Signals",
     "StateColumns",
     "cell_state",
 ]
+
+
+def _state_column(x: np.ndarray, ndim: int) -> np.ndarray:
+    """``x`` (one value per state) with the states along a new first axis before ``ndim``
+    axes of length 1."""
+    return x.reshape(x.shape[0], *(1,) * ndim)
 
 
 @dataclass(frozen=True)
@@ -134,9 +141,11 @@ class StateColumns:
 
 
 @dataclass(frozen=True)
-class _DrugAction:
-    """The drugs' part of the signalling of a state: ALK activity a, the antibodies' apparent
-    AREG Kd (Kd (1 + Σ C_ab/K_ab)) and the EGFR TKIs' divisor (1 + Σ C/K_EGFR)."""
+class DrugAction:
+    """The drugs' part of the signalling of cell states (:meth:`PathwayModel.drug_action`):
+    ALK activity a (states along the first axis), the antibodies' apparent AREG Kd
+    (Kd (1 + Σ C_ab/K_ab), nM) and the EGFR TKIs' divisor (1 + Σ C/K_EGFR), the last two of
+    the concentrations' shape (or scalars where no drug of the class is given)."""
 
     alk: np.ndarray
     kd_apparent: np.ndarray
@@ -379,10 +388,10 @@ class PathwayModel:
             bypass=bypass,
         )
 
-    def _drug_action(self, alk_fusion: ArrayLike, conc: Mapping[str, ArrayLike]) -> _DrugAction:
+    def _drug_action(self, alk_fusion: ArrayLike, conc: Mapping[str, ArrayLike]) -> DrugAction:
         """What the drugs do, which does not depend on the AREG around the cells."""
         alk_sum, tki_sum, ab_sum = self._inhibitor_sums(conc)
-        return _DrugAction(
+        return DrugAction(
             alk=alk_fusion / (1.0 + np.asarray(alk_sum)),
             kd_apparent=self.areg_kd_nM * (1.0 + np.asarray(ab_sum)),
             egfr_tki_divisor=1.0 + np.asarray(tki_sum),
@@ -390,7 +399,7 @@ class PathwayModel:
 
     def _signal(
         self,
-        drugs: _DrugAction,
+        drugs: DrugAction,
         autocrine_nM: ArrayLike,
         egfr_drive: ArrayLike,
         areg_bulk_nM: ArrayLike,
@@ -449,6 +458,41 @@ class PathwayModel:
                 )
         return alk_sum, tki_sum, ab_sum
 
+    def drug_action(
+        self,
+        states: StateColumns,
+        conc_nM: Mapping[str, ArrayLike],
+        *,
+        ndim: int | None = None,
+    ) -> DrugAction:
+        """What the drugs at ``conc_nM`` (free nM, arrays of broadcast shape ``shape``) do to
+        ``states``: ALK activity of shape ``(n_states, *shape)`` (``(n_states, 1, ...)``
+        where no ALK TKI is given), the apparent Kd and TKI divisor of shape ``shape``
+        (scalars where no drug of the class is given). ``ndim``: the axes after the states'
+        (default the concentrations'; give it when ``conc_nM`` may be empty). The drug part
+        of :meth:`state_rates`, which does not depend on the AREG around the cells (compute it
+        once for many AREG levels; :meth:`rates_given_action`). No bypass receptors."""
+        if ndim is None:
+            ndim = max((np.ndim(c) for c in conc_nM.values()), default=0)
+        return self._drug_action(_state_column(states.alk_fusion, ndim), conc_nM)
+
+    def rates_given_action(
+        self, states: StateColumns, action: DrugAction, *, areg_bulk_nM: ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Birth and death rates (1/h) of ``states`` under the drugs' ``action``
+        (:meth:`drug_action`, or one assembled for many times at once) at bulk AREG
+        ``areg_bulk_nM`` (nM, broadcasting with the action's arrays): shape
+        ``(n_states, *shape)``, :meth:`state_rates`' numbers to the bit. No bypass."""
+        ndim = max(
+            np.ndim(areg_bulk_nM),
+            np.ndim(action.alk) - 1,
+            np.ndim(action.kd_apparent),
+            np.ndim(action.egfr_tki_divisor),
+        )
+        autocrine = _state_column(states.autocrine_nM, ndim)
+        drive = _state_column(states.egfr_drive, ndim)
+        return self.rates(self._signal(action, autocrine, drive, areg_bulk_nM)[3])
+
     def state_rates(
         self,
         states: StateColumns,
@@ -466,13 +510,8 @@ class PathwayModel:
         """
         self.refuse_bypass("state_rates")
         ndim = max([np.ndim(areg_bulk_nM), *(np.ndim(c) for c in conc_nM.values())])
-
-        def column(x: np.ndarray) -> np.ndarray:  # states along a new first axis
-            return x.reshape(x.shape[0], *(1,) * ndim)
-
-        drugs = self._drug_action(column(states.alk_fusion), conc_nM)
-        autocrine, drive = column(states.autocrine_nM), column(states.egfr_drive)
-        return self.rates(self._signal(drugs, autocrine, drive, areg_bulk_nM)[3])
+        drugs = self.drug_action(states, conc_nM, ndim=ndim)
+        return self.rates_given_action(states, drugs, areg_bulk_nM=areg_bulk_nM)
 
     def state_columns(self, states: Sequence[CellState]) -> StateColumns:
         """The per-state constants :meth:`state_rates` needs, as column vectors."""
