@@ -309,3 +309,17 @@ def test_unscale_stays_within_the_prior_at_a_bound(exp, cat):
         cat.with_values(dict(zip(paths, map(float, row), strict=True)))
     inside = (scale.lb + scale.ub) / 2
     np.testing.assert_array_equal(scale.unscale(inside), 10.0**inside)
+
+
+def test_engine_multistart_from_a_bound_where_unscale_rounded_out(exp, cat):
+    """A start on the lower bound of the osimertinib IC50 (10 ** log10(low) < low before the
+    clip): the fit runs (before, the catalogue refused the set and every start was lost) and
+    its first value is engine_nll's at the prior's bound."""
+    paths = ("osimertinib.potency[0].ic50", BIRTH)
+    fit = replace(exp, estimate=paths)
+    scale = ParameterScale.of(fit, cat)
+    starts = np.array([[scale.lb[0], math.log10(0.03)], [scale.lb[0], math.log10(0.025)]])
+    out, _ = engine_multistart(fit, starts, catalog=cat, dt_h=DT_H, options={"maxfun": 3})
+    assert len(out.results) == 2 and all(np.isfinite(r.fun) for r in out.results)
+    at_low = {paths[0]: float(scale.low[0]), BIRTH: 0.03}
+    assert out.results[0].fun <= engine_nll(fit, at_low, catalog=cat, dt_h=DT_H)
