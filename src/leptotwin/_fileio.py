@@ -482,7 +482,7 @@ def _float_text(values: NDArray[np.float64], pa: Any, pc: Any) -> Any:
     """Floats as :func:`_float_fields` writes them; a column made of runs of one value (fits.csv's
     ``rss``, one per parameter row of a curve; qc.csv's dose range) formats each run once."""
     x = np.ascontiguousarray(values, dtype=np.float64)
-    bits = x.view(np.int64)  # bit for bit: 0.0 and -0.0 differ, each NaN its own run
+    bits = x.view(np.int64)  # bit for bit: 0.0 and -0.0 are different runs
     starts = np.empty(x.size, np.bool_)
     starts[:1] = True
     np.not_equal(bits[1:], bits[:-1], out=starts[1:])
@@ -496,9 +496,10 @@ def _float_text(values: NDArray[np.float64], pa: Any, pc: Any) -> Any:
 @functools.cache
 def _arrow_exponent_bounds(pa: Any, pc: Any) -> bool:
     """Whether this pyarrow writes a finite float in exponent notation exactly when its
-    magnitude is below 1e-6 or at least 1e10 (pyarrow 17 to 25 do: the shortest digits' decimal
-    point, so comparing the double with the double nearest the bound is exact); checked once on
-    values at and around the bounds, else :func:`_float_fields` looks for the ``e``."""
+    magnitude is below 1e-6 or at least 1e10 (pyarrow 25 does; the notation follows the
+    shortest digits' decimal point, so comparing the double with the double nearest the bound
+    is exact); checked once on values at and around the bounds, else :func:`_float_fields`
+    looks for the ``e`` in the text."""
     bounds = np.array([1e-6, 1e10, 1e-7, 1e9, 1.5e-6, 1.5e9, 1.5e10, 0.0, 5e-324, 1.7e308, 1.0])
     probe = np.concatenate([bounds, np.nextafter(bounds, 0.0), np.nextafter(bounds, np.inf)])
     probe = np.concatenate([probe, -probe])
