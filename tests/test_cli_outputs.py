@@ -76,7 +76,15 @@ def test_typer_exit_130_is_not_status_0(run_cli, tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="SIGINT to a child process, POSIX")
-def test_ctrl_c_on_a_real_process(tmp_path):
+@pytest.mark.parametrize(
+    ("sig", "status", "word"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["sigint", "sigterm"],
+)
+def test_ctrl_c_on_a_real_process(tmp_path, sig, status, word):
+    """Ctrl-C, and a SIGTERM (a scheduler's or CI's stop; Python's default would end the
+    process at once and leave half-written temporary files), undo the outputs: one line,
+    status 130 / 143, nothing left."""
     out = tmp_path / "sim"
     cmd = [sys.executable, "-m", "leptotwin.cli", "reproduce", "--quick", "--out", str(out)]
     env = {**os.environ, "MPLBACKEND": "Agg"}
@@ -87,14 +95,14 @@ def test_ctrl_c_on_a_real_process(tmp_path):
     assert out.exists(), "reproduce did not start"
     time.sleep(1.0)  # inside a section (the first imports libsbml, whose import once ate Ctrl-C)
     assert proc.poll() is None, "reproduce --quick ended before the interrupt"
-    proc.send_signal(signal.SIGINT)  # once: a second one would hide an interrupt that was lost
+    proc.send_signal(sig)  # once: a second one would hide an interrupt that was lost
     sent = time.monotonic()
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, (
-        f"exit {proc.returncode} {time.monotonic() - sent:.0f} s after SIGINT; stderr: {err!r}"
+    assert proc.returncode == status, (
+        f"exit {proc.returncode} {time.monotonic() - sent:.0f} s after {sig!r}; stderr: {err!r}"
     )
     assert err.decode().strip().splitlines()[-1] == (
-        "leptotwin: interrupted; no partial results were kept"
+        f"leptotwin: {word}; no partial results were kept"
     )
     assert "Traceback" not in err.decode()
     assert not out.exists()

@@ -41,6 +41,7 @@ __all__ = [
     "libsbml",
     "raise_if_interrupted",
     "sigint_held",
+    "termination_requested",
 ]
 
 
@@ -82,33 +83,50 @@ def libsbml() -> ModuleType:
 
 
 _requested = False
+_terminated = False
 
 
 def _remember_and_raise(signum: int, frame: Any) -> None:
-    global _requested
+    global _requested, _terminated
     _requested = True
+    _terminated = _terminated or signum == signal.SIGTERM
     raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def interrupts_remembered() -> Iterator[None]:
     """For the block (one command): SIGINT raises KeyboardInterrupt and is remembered
-    (:func:`interrupt_requested`), even where the KeyboardInterrupt itself gets swallowed. Main
-    thread only; elsewhere, or where SIGINT was set outside Python, the block runs as is."""
-    global _requested
+    (:func:`interrupt_requested`), even where the KeyboardInterrupt itself gets swallowed. A
+    SIGTERM (a job scheduler's or CI's stop, ``kill``) is taken the same way, so the command's
+    outputs are undone as for Ctrl-C (Python's default for SIGTERM ends the process at once,
+    leaving half-written temporary files); :func:`termination_requested` tells them apart.
+    Main thread only; elsewhere, or where SIGINT was set outside Python, the block runs as is."""
+    global _requested, _terminated
     if (
         threading.current_thread() is not threading.main_thread()
         or signal.getsignal(signal.SIGINT) is None
     ):
         yield
         return
-    _requested = False
+    _requested = _terminated = False
     previous = signal.signal(signal.SIGINT, _remember_and_raise)
+    previous_term = signal.getsignal(signal.SIGTERM)
+    take_term = previous_term is signal.SIG_DFL  # a handler someone set stays theirs
+    if take_term:
+        signal.signal(signal.SIGTERM, _remember_and_raise)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        if take_term:
+            signal.signal(signal.SIGTERM, previous_term)
         _requested = False  # outside a command nothing is remembered
+
+
+def termination_requested() -> bool:
+    """Whether the interrupt of the current or last command was a SIGTERM (the command's exit
+    status is then 143 rather than 130)."""
+    return _terminated
 
 
 def interrupt_requested() -> bool:

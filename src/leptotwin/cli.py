@@ -785,13 +785,14 @@ def _g3(x: float) -> str:
 
 
 _INTERRUPTED = 130  # the shell's status for a command ended by SIGINT (128 + 2)
+_TERMINATED = 143  # by SIGTERM (128 + 15)
 
 
 def main() -> None:
     """Entry point: one line on stderr and a non-zero status for anything that goes wrong.
 
-    Our errors (bad input, unwritable output) exit with 2, an interrupt (Ctrl-C) with 130. In
-    both cases every file and folder the command had created is removed again
+    Our errors (bad input, unwritable output) exit with 2, an interrupt (Ctrl-C) with 130, a
+    SIGTERM with 143. In each case every file and folder the command had created is removed again
     (:func:`leptotwin._fileio.output_transaction`).
     """
     from leptotwin._fileio import os_error_message, output_transaction
@@ -834,6 +835,11 @@ def _fail(message: str) -> NoReturn:
 
 
 def _interrupted() -> NoReturn:
+    from leptotwin._sigint import termination_requested
+
+    if termination_requested():  # SIGTERM: the shell's status 128 + 15
+        _err.print("leptotwin: terminated; no partial results were kept", markup=False)
+        sys.exit(_TERMINATED)
     _err.print("leptotwin: interrupted; no partial results were kept", markup=False)
     sys.exit(_INTERRUPTED)
 
@@ -850,7 +856,7 @@ def run() -> None:
     try:
         main()
     except SystemExit as exc:
-        if exc.code == _INTERRUPTED:
+        if exc.code in (_INTERRUPTED, _TERMINATED):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise
 
