@@ -389,8 +389,8 @@ def test_shared_calibrator_error_matches_multivariate_normal(tmp_path):
 def test_fold_changes_without_calibrator_rows_need_calibrator_sigma(tmp_path):
     with pytest.raises(
         LeptotwinError,
-        match=r"qpcr.csv.*relative_expression.calibrator_sigma.*without their calibrator's rows"
-        r".*target AREG.*A925LPE3 rows",
+        match=r"qpcr.csv: run \(one run\), target AREG: fold changes without their calibrator's "
+        r"rows.*A925LPE3 rows.*relative_expression.calibrator_sigma in the experiment file",
     ):
         load_experiment_file(write(tmp_path, yaml=SHARED_YAML))
 
@@ -507,3 +507,21 @@ def test_stacked_dishes_equal_one_at_a_time_with_a_bypass_receptor():
     alone = [_elisa_values(v.iloc[[i]].reset_index(drop=True), cat, pm)[0] for i in range(5)]
     np.testing.assert_array_equal(whole, alone)
     assert len(set(np.round(whole, 6))) == 5  # five different dishes, five different media
+
+
+def test_limit_columns_are_read_only_under_m3(tmp_path):
+    """Under blq: m1 (the default) the LLOQ/ULOQ columns are not used, so any text there loads
+    as before; under m3 NA-like cells are unknown limits (a flagged row without its limit is
+    left out), a non-positive limit is refused, and a ULOQ above 1e7 pg/mL (a high dilution)
+    is a limit, not a unit slip."""
+    d6 = "d6,A925L/AR,miR-449a mimic,48,20,below_lloq,"
+    elisa = CENSORED_ELISA.replace(d6 + "31.25,2000", d6 + "NA,n/a")
+    elisa = elisa.replace("d1,A925LPE3,,48,80,ok,31.25,2000", "d1,A925LPE3,,48,80,ok,-,2e8")
+    m1 = load_experiment_file(write(tmp_path, elisa=elisa.replace(",200\n", ",junk\n")))
+    assert list(m1.elisa["sample"]) == ["d1", "d3", "d5"]
+    yaml = YAML.replace("sigma: 0.1}", "sigma: 0.1, blq: m3}")
+    m3 = load_experiment_file(write(tmp_path, yaml=yaml, elisa=elisa)).elisa.set_index("sample")
+    assert "d6" not in m3.index and m3.loc["d7", "censored"] == "below"
+    assert math.isnan(m3.loc["d1", "lloq"]) and m3.loc["d1", "uloq"] == 2e8
+    with pytest.raises(LeptotwinError, match=r"row 2, lloq_pg_mL.*non-positive"):
+        load_experiment_file(write(tmp_path, yaml=yaml, elisa=elisa.replace(",-,2e8", ",0,2e8")))

@@ -157,6 +157,7 @@ CENSORED_ABOVE = ("above_uloq", "above_top", "overflow")
 #: Above these a reading is a unit slip: 10 µg/mL of AREG (carcinoma lines secrete ng/mL per
 #: day), a 10^6-fold change (20 cycles).
 _MAX_PG_ML = 1e7
+_MAX_LIMIT_PG_ML = 1e10  # a ULOQ at a 1:10^5 dilution of a 10^5 pg/mL curve top
 _MAX_FOLD = 1e6
 _MAX_HOURS = 24.0 * 14
 
@@ -360,10 +361,12 @@ def _elisa_rows(
         h = _positive(hours, name, f"{where}, hours", "conditioning time", _MAX_HOURS)
         n0 = _positive(cells, name, f"{where}, seeding_cells", "seeding") if cells else seed0
         v = _positive(vol, name, f"{where}, volume_mL", "medium volume") if vol else vol0
-        lloq = _limit(lo, name, f"{where}, lloq_pg_mL")
-        uloq = _limit(hi, name, f"{where}, uloq_pg_mL")
         flag = flag.lower()
         side = "below" if flag in CENSORED_BELOW else "above" if flag in CENSORED_ABOVE else ""
+        # the limits are read only where they are used (blq: m3): under m1 a file loads as
+        # it did before they were (any text in those columns)
+        lloq = _limit(lo, name, f"{where}, lloq_pg_mL") if m3 else math.nan
+        uloq = _limit(hi, name, f"{where}, uloq_pg_mL") if m3 else math.nan
         limit = lloq if side == "below" else uloq
         if flag not in ("", "ok"):
             if not (m3 and side and math.isfinite(limit)):
@@ -384,11 +387,12 @@ def _elisa_rows(
 
 
 def _limit(text: str, name: str, where: str) -> float:
-    """A quantification limit in pg/mL (NaN when empty or not a number, as ``leptotwin
-    elisa`` writes a plate without a curve), refused when <= 0."""
-    if text.lower() in ("", "nan"):
+    """A quantification limit in pg/mL in the undiluted supernatant (NaN when empty or
+    ``nan``/``NA``/``n/a``/``-``, as for a plate without a curve), refused when <= 0 or above
+    1e10 pg/mL (the curve's top times any dilution a lab uses)."""
+    if text.lower() in ("", "nan", "na", "n/a", "-"):
         return math.nan
-    return _positive(text, name, where, "quantification limit", _MAX_PG_ML)
+    return _positive(text, name, where, "quantification limit", _MAX_LIMIT_PG_ML)
 
 
 def _qpcr_rows(
@@ -490,11 +494,10 @@ def calibrator_sigmas(qpcr: pd.DataFrame, observable: Observable, *, source: str
             raise LeptotwinError(
                 "fold changes without their calibrator's rows",
                 source=source,
-                field=f"observables.{QPCR_OBSERVABLE}.calibrator_sigma",
-                value=f"run {run or '(one run)'}, target {target}",
+                field=f"run {run or '(one run)'}, target {target}",
                 expected=f"the {observable.calibrator} rows of that run and target in the table, "
-                "or calibrator_sigma (SD of ln of the calibrator's mean level; 0: independent "
-                "rows)",
+                f"or observables.{QPCR_OBSERVABLE}.calibrator_sigma in the experiment file (SD "
+                "of ln of the calibrator's mean level; 0: independent rows)",
             )
         out[others] = observable.sigma / math.sqrt(n)
     return out
