@@ -173,3 +173,22 @@ def test_write_is_atomic_and_clear_empties(tmp_path):
     assert not _cls(_parse(fig), "panel")
     with pytest.raises(LeptotwinError, match="log axis needs positive limits"):
         SvgFigure(10, 10).panel((0, 0, 5, 5), (0, 1), (0, 1), xlog=True)
+
+
+def test_user_text_is_escaped_everywhere_and_control_characters_replaced():
+    """Labels with <, &, quotes and a control character (a block or drug name from a CSV) in
+    titles, tick labels, legends and heatmaps: the SVG still parses and shows the text."""
+    odd = 'a<b&c "q" \x01z'
+    fig = SvgFigure(300, 200, title=odd)
+    p = fig.panel((40, 20, 240, 150), (0, 1), (0, 1), title=odd, xlabel=odd, ylabel=odd)
+    p.polyline([0, 1], [0, 1], label=odd)
+    p.legend([(odd, "#1f77b4", "line")])
+    root = _parse(fig)
+    texts = [t.text for t in root.iter() if t.text and "a<b" in t.text]
+    assert texts and all(t == 'a<b&c "q" \ufffdz' for t in texts)
+    heat = heatmap_panels(
+        [HeatmapPanel(np.zeros((1, 1)), [odd], [odd], title=odd, xlabel=odd, ylabel=odd)],
+        title=odd,
+        colorbar_label=odd,
+    )
+    assert ET.fromstring(heat.to_svg().encode("utf-8")) is not None

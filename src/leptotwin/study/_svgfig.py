@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,10 +69,16 @@ _FONT = "DejaVu Sans, Arial, Helvetica, sans-serif"
 _CHAR_W = 0.58  # mean glyph width / font size: text widths are estimated, not measured
 
 
+#: Characters XML 1.0 does not allow (C0 controls other than tab, newline and return): a label
+#: holding one would make the whole SVG unreadable.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _esc(text: object) -> str:
-    """``text`` safe inside an SVG element or a double-quoted attribute."""
+    """``text`` safe inside an SVG element or a double-quoted attribute (characters XML does
+    not allow become U+FFFD)."""
     return (
-        str(text)
+        _XML_INVALID.sub("\ufffd", str(text))
         .replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
