@@ -356,3 +356,6 @@ def test_heatmap_dose_labels_are_plain_numbers():
         "0", "10", "1000", "3000", "12345", "0.05", "0.3333", "2.5", "0.00015", "1e-05",
         "2.5e+06",
     ]  # fmt: skip
+    # a non-whole dose of 1e4 or more keeps its digits; doses that would share a label do not
+    assert _ticks([0, 123456.7, 99999.95]) == ["0", "123456.7", "99999.95"]
+    assert _ticks([9.999e-05, 1e-4]) == ["9.999e-05", "0.0001"]

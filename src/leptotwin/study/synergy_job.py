@@ -97,16 +97,22 @@ def _top_rows(result: SynergyResult, blocks: Sequence[Any], method: str) -> pd.D
 
 def _ticks(values: Iterable[float]) -> list[str]:
     """Dose labels of a heatmap: whole numbers as they are (``1000``, ``12345``), other plain
-    numbers to four significant digits (``0.05``, ``0.3333``) from 1e-4 to 1e6, ``1e-05``-style
-    beyond."""
+    numbers to four significant digits (``0.05``, ``0.3333``) from 1e-4 to 1e4, ``1e-05``-style
+    beyond; where two distinct doses would share a label (or a non-whole dose of 1e4 or more
+    would be rounded), every label is the dose's shortest exact text."""
+    vals = [float(c) for c in values]
     out = []
-    for c in map(float, values):
+    for c in vals:
         if not (c == 0 or 1e-4 <= abs(c) < 1e6):
             out.append(f"{c:.3g}")
         elif c.is_integer():
             out.append(str(int(c)))
-        else:
+        elif abs(c) < 1e4:
             out.append(np.format_float_positional(c, precision=4, fractional=False, trim="-"))
+        else:
+            out.append(np.format_float_positional(c, trim="-"))
+    if len(set(out)) < len(set(vals)):
+        out = [repr(c) if not c.is_integer() else str(int(c)) for c in vals]
     return out
 
 
