@@ -325,3 +325,22 @@ def test_a_fit_failing_midway_leaves_neither_table(tmp_path: Path, monkeypatch) 
         run_fit_curves(data=tmp_path / "in.csv", out_dir=out)
     left = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert not [n for n in left if n.startswith(("qc", "fits", ".qc", ".fits"))], left
+
+
+def test_a_failed_qc_writer_stops_the_fit_at_the_next_part():
+    """The QC table is written in a thread while the curves are fitted: once that writer has
+    failed (disk full, permissions), the next QC part raises its error at once instead of
+    queueing every remaining part until the fit ends."""
+    from concurrent.futures import Future
+
+    from leptotwin.study.fit_curves import _FIGURE_QC, _StreamedParts
+
+    part = pd.DataFrame({c: [1.0] for c in _FIGURE_QC})
+    parts = _StreamedParts()
+    parts.append(part)  # no writer yet
+    parts.writer = Future()
+    parts.append(part)  # a writer still running
+    parts.writer.set_exception(OSError(28, "No space left on device"))
+    with pytest.raises(OSError, match="No space left"):
+        parts.append(part)
+    assert len(parts) == 2

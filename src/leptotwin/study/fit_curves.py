@@ -52,7 +52,7 @@ import gc
 import math
 import queue
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -520,8 +520,13 @@ class _StreamedParts(list):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        #: the writer's future: a writer that failed (disk full, permissions) stops the fit at
+        #: the next part instead of after every curve, its parts piling up in the queue
+        self.writer: Future[Any] | None = None
 
     def append(self, part: pd.DataFrame) -> None:
+        if self.writer is not None and self.writer.done() and self.writer.exception():
+            raise self.writer.exception()  # type: ignore[misc]
         super().append(part[_FIGURE_QC])
         self._queue.put(part)
 
@@ -764,10 +769,14 @@ def _run(
         qc_job = None
         if isinstance(qc_parts, _StreamedParts):
             qc_job = pool.submit(write_table_chunks, out / f"qc{suffix}", qc_parts.feed())
+            qc_parts.writer = qc_job
         failed = True
-        try:  # the next chunk is fitted (a thread) while this one's rows are written
-            ready = _ahead(_coded_curves(r) for r in stream)
-            paths = {"fits": write_table_chunks(out / f"fits{suffix}", ready)}
+        # the next chunk is fitted (a thread) while this one's rows are written; closing the
+        # generator on the way out joins that thread before the fitting place (a Dask client)
+        # is closed under it, also when the writing fails
+        try:
+            with contextlib.closing(_ahead(_coded_curves(r) for r in stream)) as ready:
+                paths = {"fits": write_table_chunks(out / f"fits{suffix}", ready)}
             failed = False
         finally:
             if isinstance(qc_parts, _StreamedParts):
