@@ -12,10 +12,11 @@ import pytest
 from leptotwin._fileio import write_table
 from leptotwin.analysis import _synergy_input as inp
 from leptotwin.analysis import synergy as syn
+from leptotwin.analysis._groups import group_chunk_rows, text_group_codes
 from leptotwin.analysis._synergy_musyc import simulate_blocks
 from leptotwin.errors import LeptotwinError
 from leptotwin.study import synergy_job as job
-from leptotwin.study.distributed import group_chunk_rows, text_group_codes, whole_group_chunks
+from leptotwin.study.distributed import whole_group_chunks
 
 CONC = np.r_[0, np.logspace(-1, 1, 4)]
 _PAIRS = (("conc_r", "conc_r_unit"), ("conc_c", "conc_c_unit"))

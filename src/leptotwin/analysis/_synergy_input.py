@@ -664,9 +664,10 @@ class CheckedTable:
     def chunks(self, size: int) -> list[CheckedTable]:
         """Chunks of at most ``size`` whole blocks, as
         :func:`leptotwin.study.distributed.whole_group_chunks` cuts the frame (blocks grouped
-        by their ids as text, in order of first appearance; the same helpers): the distinct
+        by their ids as text, in order of first appearance; the helpers of
+        :mod:`leptotwin.analysis._groups`): the distinct
         ids' text groups taken to every row through the block codes."""
-        from leptotwin.study.distributed import group_chunk_rows, text_group_codes
+        from leptotwin.analysis._groups import group_chunk_rows, text_group_codes
 
         if self.labels is None:
             by_text = text_group_codes(self.frame["block_id"])
