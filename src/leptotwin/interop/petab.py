@@ -819,6 +819,26 @@ class _PKRows:
     lognormal: bool
 
 
+def parameter_sets(thetas: ArrayLike, n_values: int) -> np.ndarray:
+    """``thetas`` as a float array of shape (K, ``n_values``): K parameter sets, one value per
+    column.
+
+    Raises
+    ------
+    LeptotwinError
+        Any other shape.
+    """
+    th = np.asarray(thetas, dtype=float)
+    if th.ndim != 2 or th.shape[1] != n_values:
+        raise LeptotwinError(
+            "parameter sets must be a (K, number of values) array",
+            field="thetas",
+            value=str(th.shape),
+            expected=f"(K, {n_values})",
+        )
+    return th
+
+
 class EngineLikelihood:
     """:func:`engine_nll` of one experiment at many parameter sets in one pass of the engine.
 
@@ -1045,14 +1065,7 @@ class EngineLikelihood:
     def __call__(self, thetas: ArrayLike) -> np.ndarray:
         """The negative log-likelihoods, shape (K,), at ``thetas`` of shape (K, len(paths))
         (catalogue values, in the catalogue's units, not the PEtab scale)."""
-        th = np.asarray(thetas, dtype=float)
-        if th.ndim != 2 or th.shape[1] != len(self.paths):
-            raise LeptotwinError(
-                "parameter sets must be a (K, number of paths) array",
-                field="thetas",
-                value=str(th.shape),
-                expected=f"(K, {len(self.paths)})",
-            )
+        th = parameter_sets(thetas, len(self.paths))
         if not self.batched or th.shape[0] == 0:
             return np.array(
                 [

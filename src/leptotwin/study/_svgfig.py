@@ -29,6 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -554,38 +555,17 @@ class SvgFigure:
         box: tuple[float, float, float, float],
         xlim: tuple[float, float],
         ylim: tuple[float, float],
-        *,
-        xlog: bool = False,
-        title: str = "",
-        xlabel: str = "",
-        ylabel: str = "",
-        font: float = 10.0,
-        yticks: bool = True,
-        xzero: float | None = None,
-        xcounts: bool = False,
-        ycounts: bool = False,
+        **options: Any,
     ) -> Panel:
-        """New axes in ``box`` (x, y, w, h px) showing ``xlim`` x ``ylim`` (data units):
-        ``xlog`` a log10 x axis; ``title``, ``xlabel``, ``ylabel`` (put the unit in the label);
-        ``font`` the labels' size (px; tick labels 0.9 of it); ``yticks`` False leaves the y axis
-        unticked; ``xzero`` the x where zero is drawn on a log axis (ticked ``0``, as drc draws
-        dose 0 a decade below the smallest positive dose); ``xcounts`` / ``ycounts``: that
-        linear axis counts things (curves, blocks), ticked at whole numbers only."""
-        p = Panel(
-            self,
-            box,
-            xlim,
-            ylim,
-            xlog=xlog,
-            title=title,
-            xlabel=xlabel,
-            ylabel=ylabel,
-            font=font,
-            yticks=yticks,
-            xzero=xzero,
-            xcounts=xcounts,
-            ycounts=ycounts,
-        )
+        """New axes in ``box`` (x, y, w, h px) showing ``xlim`` x ``ylim`` (data units).
+
+        ``options`` are :class:`Panel`'s keywords: ``xlog`` a log10 x axis; ``title``,
+        ``xlabel``, ``ylabel`` (put the unit in the label); ``font`` the labels' size (px; tick
+        labels 0.9 of it); ``yticks`` False leaves the y axis unticked; ``xzero`` the x where
+        zero is drawn on a log axis (ticked ``0``, as drc draws dose 0 a decade below the
+        smallest positive dose); ``xcounts`` / ``ycounts``: that linear axis counts things
+        (curves, blocks), ticked at whole numbers only."""
+        p = Panel(self, box, xlim, ylim, **options)
         self._items.append(p)
         return p
 

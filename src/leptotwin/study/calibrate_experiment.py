@@ -127,6 +127,7 @@ from leptotwin.interop.petab import (
     EngineLikelihood,
     engine_nll,
     engine_simulation,
+    parameter_sets,
     simulation_nll,
 )
 from leptotwin.study.experiment import (
@@ -424,14 +425,7 @@ class ExperimentLogLikelihood:
         LeptotwinError
             ``thetas`` not of shape (K, len(names)).
         """
-        th = np.asarray(thetas, dtype=float)
-        if th.ndim != 2 or th.shape[1] != len(self.names):
-            raise LeptotwinError(
-                "parameter sets must be a (K, number of values) array",
-                field="thetas",
-                value=str(th.shape),
-                expected=f"(K, {len(self.names)})",
-            )
+        th = parameter_sets(thetas, len(self.names))
         K = th.shape[0]
         ok = np.ones(K, dtype=bool)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
