@@ -323,3 +323,37 @@ def test_engine_multistart_from_a_bound_where_unscale_rounded_out(exp, cat):
     assert len(out.results) == 2 and all(np.isfinite(r.fun) for r in out.results)
     at_low = {paths[0]: float(scale.low[0]), BIRTH: 0.03}
     assert out.results[0].fun <= engine_nll(fit, at_low, catalog=cat, dt_h=DT_H)
+
+
+def test_engine_multistart_a_refused_set_ends_only_its_own_start(exp, cat, monkeypatch):
+    """A set the catalogue refuses (here, by a patched admissibility check: any clearance
+    above every one the other starts ask for) is +inf for the start that asked for it; that
+    start ends without a finite optimum and the other starts reach exactly what they reach
+    alone."""
+    scale = ParameterScale.of(exp, cat)
+    starts = np.random.default_rng(17).uniform(scale.lb, scale.ub, size=(20, 2))[[1, 13]]
+    admissible = EngineLikelihood.admissible
+    asked: list[np.ndarray] = []
+
+    def recording(self, values):
+        asked.append(np.asarray(values)[:, 1].copy())
+        return admissible(self, values)
+
+    monkeypatch.setattr(EngineLikelihood, "admissible", recording)
+    alone, _ = engine_multistart(exp, starts, catalog=cat, dt_h=DT_H, options={"maxfun": 40})
+    highest = float(np.concatenate(asked).max())
+    assert 10.0 ** scale.ub[1] > highest * 1.2  # room above it for the refused start
+
+    def refuse_faster_clearance(self, values):
+        return admissible(self, values) & (np.asarray(values)[:, 1] <= highest)
+
+    monkeypatch.setattr(EngineLikelihood, "admissible", refuse_faster_clearance)
+    refused_start = [starts[0, 0], math.log10(highest * 1.1)]
+    out, _ = engine_multistart(
+        exp, np.vstack([refused_start, starts]), catalog=cat, dt_h=DT_H, options={"maxfun": 40}
+    )
+    assert len(out.results) == 3
+    assert out.results[0].fun == np.inf
+    for got, want in zip(out.results[1:], alone.results, strict=True):
+        assert np.array_equal(got.x, want.x) and got.fun == want.fun
+    assert out.best is not out.results[0]

@@ -322,9 +322,13 @@ def lockstep_lbfgsb(
                     )
                 return cache[key]
 
-            return scipy.optimize.minimize(
-                f, x0[k], method="L-BFGS-B", bounds=list(zip(lb, ub, strict=True)), options=opts
-            )
+            # a refused point is +inf: scipy's finite differences then take inf - inf, which
+            # would warn (or raise, under warnings-as-errors) in this worker thread; the start
+            # ends with fun = inf and the others go on
+            with np.errstate(invalid="ignore", over="ignore"):
+                return scipy.optimize.minimize(
+                    f, x0[k], method="L-BFGS-B", bounds=list(zip(lb, ub, strict=True)), options=opts
+                )
 
         return search
 
