@@ -1,5 +1,10 @@
 """Virtual cohorts: many mice (or patients) with LMC, treated by arm, simulated in one batch.
 
+The tumour grows at one site (:data:`~leptotwin.model.tumor.SITES`): in the leptomeningeal space
+(default, drug at the unbound lesion concentration, AREG in the CSF) or under the skin
+(``site="subcutaneous"``: drug at unbound plasma × Kp,uu, AREG in the tumour interstitium, the
+tumour volume reported; :mod:`leptotwin.model.tumor`).
+
 Subjects are the batch axis. Per subject: PK parameters drawn with inter-individual variability
 (catalogue), an engrafted inoculum (log-normal), an in-vivo growth-rate scale (log-normal) and, for
 parental inocula, the AREG-high cells already present (Poisson). Time advances on a fixed grid:
@@ -23,7 +28,7 @@ from leptotwin.errors import LeptotwinError
 from leptotwin.model.pathway import DrugAction, PathwayModel
 from leptotwin.model.pk import Metabolite, PKStream, SubjectPK, draw_subjects
 from leptotwin.model.regimen import Regimen, _as_regimens, _shifted
-from leptotwin.model.tumor import Clone, TumorParameters, default_clones
+from leptotwin.model.tumor import Clone, TumorParameters, check_site, default_clones
 
 __all__ = [
     "MAX_DAYS",
@@ -54,7 +59,9 @@ class CohortResult:
     """What a cohort simulation keeps.
 
     observations : one row per subject and observation day: ``subject, arm, day, cells_<clone>
-        ..., total_cells, csf_areg_pg_mL, alive`` (cells NaN after the endpoint)
+        ..., total_cells, csf_areg_pg_mL, alive`` (cells NaN after the endpoint); at the
+        subcutaneous site ``interstitial_areg_pg_mL`` instead of ``csf_areg_pg_mL`` and a
+        column ``tumor_volume_mm3`` (total cells / cell density) after ``total_cells``
     survival : one row per subject: ``subject, arm, time_days, event`` (event 1 = endpoint)
     subjects : one row per subject: ``subject, arm, engrafted_cells, rate_scale, founders_R``
     """
@@ -210,6 +217,7 @@ def simulate_lmc(
     refine_after_dose_h: float | None = None,
     refine_dt_h: float | None = None,
     pk_subjects: Mapping[str, SubjectPK] | None = None,
+    site: str = "leptomeningeal",
 ) -> CohortResult:
     """Simulate LMC in ``len(arms) * n_per_arm`` subjects from inoculation (day 0) to ``days``.
 
@@ -246,6 +254,11 @@ def simulate_lmc(
         that batch uses) each subject's numbers are the ones the same parameters give alone;
         with a Generator, skipping the PK draws shifts the engraftment and rate-scale draws
         that follow, so the cohort differs from one that drew its PK.
+    site : {"leptomeningeal", "subcutaneous"}
+        Where the tumour grows (:mod:`leptotwin.model.tumor`); the default tumour parameters
+        are the site's (``TumorParameters.from_catalog(site=...)``) and a given ``tumor`` must
+        be of the same site. Every per-subject value (arrays of the cohort's size in ``tumor``,
+        ``model`` or ``pk_subjects``) works at both sites.
     cancelled : callable, optional
         Asked before every growth step; when it returns True the run stops at once with
         :class:`SimulationCancelled` (an interactive caller's stop button). Never changes results.
@@ -258,14 +271,20 @@ def simulate_lmc(
     ------
     LeptotwinError
         No arm or subject, ``days`` not in (0, :data:`MAX_DAYS`], a step not in (0, 24] h, an
-        unknown inoculum, drug or species; ``pk_subjects`` for another drug or number of
-        subjects.
+        unknown inoculum, drug, species or site, a ``tumor`` of another site; ``pk_subjects``
+        for another drug or number of subjects.
     SimulationCancelled
         When ``cancelled()`` returns True.
     """
     cat = catalog or load_catalog()
     pm = model or PathwayModel.from_catalog(cat)
-    tp = tumor or TumorParameters.from_catalog(cat, species=species)
+    check_site(site)
+    tp = tumor or TumorParameters.from_catalog(cat, species=species, site=site)
+    if tp.site != site:
+        raise LeptotwinError(
+            "tumour parameters of another site", field="tumor.site", value=tp.site, expected=site
+        )
+    subcutaneous = site == "subcutaneous"
     cl = clones or default_clones(cat)
     names = tuple(c.name for c in cl)
     if n_per_arm < 1 or not arms:
@@ -297,11 +316,13 @@ def simulate_lmc(
         else:
             subj = draw_subjects(cat.pk_parameters(drug, species), idx.size, rng=rng, catalog=cat)
         regs = _shifted(regs_of[(drug, key_r)], t0)
-        # growth sees the unbound lesion concentration only
-        streams.append((drug, idx, PKStream(subj, regs, horizon_h=t_end, outputs=("lesion",))))
+        # growth sees the unbound lesion concentration only (subcutaneous: total plasma,
+        # made unbound tumour interstitium below)
+        seen = ("plasma",) if subcutaneous else ("lesion",)
+        streams.append((drug, idx, PKStream(subj, regs, horizon_h=t_end, outputs=seen)))
         for met, fraction in cat.metabolites_of(drug, species):  # active metabolites (AZ5104)
             m = Metabolite(cat.pk_parameters(met, species), fraction, catalog=cat)
-            met_stream = PKStream(subj, regs, horizon_h=t_end, metabolite=m, outputs=("lesion",))
+            met_stream = PKStream(subj, regs, horizon_h=t_end, metabolite=m, outputs=seen)
             streams.append((met, idx, met_stream))
     drugs = sorted({d for d, _, _ in streams})
 
@@ -318,9 +339,18 @@ def simulate_lmc(
     else:
         founders = np.zeros(n)
         cells[i_r] = engrafted
-    csf_areg = np.zeros(n)
-    sec_nM_per_cell_h = np.array([pm.secretion_nM_per_h(c.state, tp.csf_volume_mL) for c in cl])
-    k_csf = tp.csf_turnover_per_h
+    csf_areg = np.zeros(n)  # subcutaneous: the interstitial AREG (nM)
+    if subcutaneous:
+        # nM/h per cell into 1 mL; divided by the pool's volume (mL) at each step
+        sec_nM_per_cell_h = np.array([pm.secretion_nM_per_h(c.state, 1.0) for c in cl])
+        k_csf = tp.areg_clearance_per_h
+        # unbound tumour / total plasma, per subject: fu (the stream's) x Kp,uu,tumour
+        kp_tumour = np.broadcast_to(np.asarray(tp.kp_uu_tumour, dtype=float), (n,))
+        # pool volume (mL) per cell: interstitial fraction / density (cells/mm^3) x 1e-3 mL/mm^3
+        pool_mL_per_cell = tp.interstitial_fraction / tp.cell_density_per_mm3 * 1e-3
+    else:
+        sec_nM_per_cell_h = np.array([pm.secretion_nM_per_h(c.state, tp.csf_volume_mL) for c in cl])
+        k_csf = tp.csf_turnover_per_h
 
     pm.refuse_bypass("the in-vivo tumour model")
     columns = pm.state_columns([c.state for c in cl])  # clone_rates' numbers, built once
@@ -332,7 +362,10 @@ def simulate_lmc(
         (:meth:`PathwayModel.state_rates`' drug part) for many times in one pass."""
         conc = {d: np.zeros((len(times), n)) for d in drugs}
         for drug, idx, stream in streams:
-            conc[drug][:, idx] += stream.advance_many(times)[0]
+            if subcutaneous:  # unbound plasma x Kp,uu,tumour
+                conc[drug][:, idx] += stream.advance_many(times)[0] * (stream.fu * kp_tumour[idx])
+            else:
+                conc[drug][:, idx] += stream.advance_many(times)[0]
         act = pm.drug_action(columns, conc, ndim=2)
         shape = (len(times), n)
         return DrugAction(
@@ -424,6 +457,9 @@ def simulate_lmc(
             cells[:, ~alive] = np.nan
         # CSF AREG: exact exponential update with the mean source over the step
         source = (sec_nM_per_cell_h[:, None] * 0.5 * (cells + cells * np.exp(-g_avg * h))).sum(0)
+        if subcutaneous:  # into the interstitial pool of the mean tumour over the step
+            pool = pool_mL_per_cell * (0.5 * (cells + cells * np.exp(-g_avg * h))).sum(0)
+            source = np.divide(source, pool, out=np.zeros(n), where=pool > 0)
         decay = np.exp(-k_csf * h)
         csf_areg = csf_areg * decay + source / k_csf * (1.0 - decay)
         total = cells.sum(0)
@@ -450,7 +486,11 @@ def simulate_lmc(
         for c, name in enumerate(names):
             frame[f"cells_{name}"] = obs_cells[k, c]
         frame["total_cells"] = obs_cells[k].sum(0)
-        frame["csf_areg_pg_mL"] = pm.nM_to_pg_per_mL(obs_areg[k])
+        if subcutaneous:
+            frame["tumor_volume_mm3"] = frame["total_cells"] / tp.cell_density_per_mm3
+            frame["interstitial_areg_pg_mL"] = pm.nM_to_pg_per_mL(obs_areg[k])
+        else:
+            frame["csf_areg_pg_mL"] = pm.nM_to_pg_per_mL(obs_areg[k])
         frame["alive"] = np.isfinite(obs_cells[k, 0])
         rows.append(pd.DataFrame(frame))
     observations = pd.concat(rows, ignore_index=True)

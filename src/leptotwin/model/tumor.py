@@ -1,4 +1,4 @@
-"""Tumour clones in the leptomeningeal space (docs/model.md §4).
+"""Tumour clones in the leptomeningeal space or under the skin (docs/model.md §4).
 
 Each clone k (parental-like ``P``, AREG-high ``R``; the list is open) grows with birth and death
 rates from the pathway model at the free drug concentration of the tumour lesion and the AREG it
@@ -11,6 +11,18 @@ Switching P → R (loss of miR-449a) is a rare stochastic event: new R lineages 
 μ · b_P · N_P and survive with probability 1 − d_R / b_R (a birth–death branching process); a
 surviving lineage enters the deterministic R population with its expected established size
 1 / (1 − d_R / b_R). Large populations are deterministic.
+
+Sites (:data:`SITES`). ``leptomeningeal`` (default): the equations above, drug at the unbound
+lesion concentration of the PK model (behind the blood–tumour barrier), AREG in the CSF.
+``subcutaneous`` (a flank xenograft measured by calipers, block ``sc_mouse`` of ``in_vivo.yaml``):
+the same clones, pathway and PK, but
+
+* the drug the cells see is the unbound plasma concentration × ``kp_uu_tumour`` (no blood–brain
+  barrier; the unbound-drug hypothesis, Smith, Di & Kerns 2010);
+* AREG accumulates in the tumour interstitium, a pool of volume ``V_pool = f_int · V_tumour``
+  with first-order clearance ``k_int``: ``dL/dt = Σ_k σ_k N_k / V_pool − k_int L``;
+* tumour volume ``V_tumour = N / ρ`` (mm³, ρ the cell density), and the room ``K`` and endpoint
+  are volumes (mm³) × ρ in cells.
 """
 
 from __future__ import annotations
@@ -21,9 +33,32 @@ from dataclasses import dataclass
 import numpy as np
 
 from leptotwin.catalog import Catalog, load_catalog
+from leptotwin.errors import LeptotwinError
 from leptotwin.model.pathway import CellState, PathwayModel, cell_state
 
-__all__ = ["Clone", "TumorParameters", "default_clones"]
+__all__ = ["SITES", "Clone", "TumorParameters", "default_clones"]
+
+#: The tumour sites of the in-vivo model: where the clones grow (see the module docstring).
+SITES = ("leptomeningeal", "subcutaneous")
+
+
+#: The catalogue block (``in_vivo.yaml``) of the subcutaneous site.
+SC_BLOCK = "sc_mouse"
+
+
+def check_site(site: object) -> str:
+    """``site`` if it is one of :data:`SITES`.
+
+    Raises
+    ------
+    LeptotwinError
+        Any other value.
+    """
+    if site not in SITES:
+        raise LeptotwinError(
+            "unknown tumour site", field="site", value=site, expected=" or ".join(SITES)
+        )
+    return str(site)
 
 
 @dataclass(frozen=True)
@@ -58,6 +93,17 @@ class TumorParameters:
     culture_generations: float
     csf_volume_mL: float
     csf_turnover_per_h: float
+    #: ``leptomeningeal`` or ``subcutaneous`` (:data:`SITES`); the fields below are the
+    #: subcutaneous site's (block ``sc_mouse``) and unused at the leptomeningeal one.
+    site: str = "leptomeningeal"
+    #: unbound tumour interstitium / unbound plasma (1).
+    kp_uu_tumour: float = 1.0
+    #: cells per mm³ of tumour (tumour volume = cells / density).
+    cell_density_per_mm3: float = 1.0
+    #: interstitial volume / tumour volume (1): the AREG pool.
+    interstitial_fraction: float = 1.0
+    #: first-order clearance of interstitial AREG (1/h).
+    areg_clearance_per_h: float = 0.0
 
     @classmethod
     def from_catalog(
@@ -66,8 +112,20 @@ class TumorParameters:
         *,
         block: str = "lmc_mouse",
         species: str = "mouse",
+        site: str = "leptomeningeal",
         **overrides: float,
     ) -> TumorParameters:
+        """The parameters of ``block`` (the site's growth, switching, spread and treatment
+        start) and ``species`` (CSF); for ``site="subcutaneous"`` the inoculum, room and
+        endpoint (converted from mm³ to cells by the cell density) and the site's own values
+        come from block ``sc_mouse``.
+
+        Raises
+        ------
+        LeptotwinError
+            An unknown site, block or parameter.
+        """
+        check_site(site)
         cat = catalog or load_catalog()
         v = lambda name: cat.in_vivo_value(block, name)  # noqa: E731
         params = dict(
@@ -83,6 +141,19 @@ class TumorParameters:
             csf_volume_mL=cat.species_value(species, "csf_volume"),
             csf_turnover_per_h=cat.csf_turnover_per_h(species),
         )
+        if site == "subcutaneous":
+            sc = lambda name: cat.in_vivo_value(SC_BLOCK, name)  # noqa: E731
+            density = sc("cell_density")  # cells/mm^3
+            params.update(
+                site=site,
+                inoculum_cells=sc("inoculum_cells"),
+                carrying_capacity=sc("carrying_capacity") * density,  # mm^3 -> cells
+                endpoint_cells=sc("endpoint_volume") * density,
+                kp_uu_tumour=sc("kp_uu_tumour"),
+                cell_density_per_mm3=density,
+                interstitial_fraction=sc("interstitial_fraction"),
+                areg_clearance_per_h=sc("areg_clearance"),
+            )
         params.update(overrides)
         return cls(**params)
 
