@@ -488,6 +488,86 @@ class CatalogLogLikelihood:
         fn = self.log_likelihood_fn or _api("targets", "log_likelihood")
         return float(fn(self.readouts(theta), self.targets))
 
+    def batch(self, thetas: np.ndarray) -> np.ndarray:
+        """The log likelihood of K parameter sets at once: ``(K, len(names))`` -> ``(K,)``.
+
+        The readouts of all K catalogues are evaluated by
+        :func:`~leptotwin.calibration.readouts.evaluate_readouts_many` (the typical mice of
+        C2 and C7 in one batch), or with ``readouts_fn`` one catalogue at a time. Each value
+        is :meth:`__call__`'s for that row, to the bit; a row whose catalogue or likelihood
+        raises a :class:`LeptotwinError`, :class:`ArithmeticError` or :class:`ValueError`
+        (what :class:`~leptotwin.calibration.sampler.LogPosteriorZ` counts as ``-inf`` for
+        one set) is ``-inf``.
+
+        Raises
+        ------
+        LeptotwinError
+            ``thetas`` not of shape (K, len(names)).
+        """
+        from leptotwin.catalog.loader import using_catalog
+
+        th = np.asarray(thetas, dtype=float)
+        if th.ndim != 2 or th.shape[1] != len(self.names):
+            raise LeptotwinError(
+                "parameter sets must be a (K, number of values) array",
+                field="thetas",
+                value=str(th.shape),
+                expected=f"(K, {len(self.names)})",
+            )
+        fail = (LeptotwinError, ArithmeticError, ValueError)
+        out = np.full(th.shape[0], -math.inf)
+        rows, cats = [], []
+        for k, row in enumerate(th):
+            try:
+                cats.append(
+                    self.catalog.with_values(dict(zip(self.names, map(float, row), strict=True)))
+                )
+            except fail:
+                continue
+            rows.append(k)
+        names = list(self.readout_names)
+        values: list[Mapping[str, float] | None]
+        if self.readouts_fn is None:
+            values = list(_api("readouts", "evaluate_readouts_many")(cats, names))
+        else:
+            values = []
+            for cat in cats:
+                try:
+                    with using_catalog(cat):
+                        values.append(dict(self.readouts_fn(cat, names)))
+                except fail:
+                    values.append(None)
+        fn = self.log_likelihood_fn or _api("targets", "log_likelihood")
+        for k, v in zip(rows, values, strict=True):
+            if v is None:
+                continue
+            try:
+                out[k] = float(fn(v, self.targets))
+            except fail:
+                pass
+        return out
+
+
+class _BatchLogLikelihood:
+    """``(K, ndim) -> (K,)``: :meth:`CatalogLogLikelihood.batch`, each batch split into
+    ``n_chunks`` chunks over ``pool`` (one chunk, or no pool: in this process). Picklable."""
+
+    def __init__(self, loglik: CatalogLogLikelihood, pool: Any = None, n_chunks: int = 1) -> None:
+        self.loglik = loglik
+        self.pool = pool
+        self.n_chunks = max(1, int(n_chunks))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"loglik": self.loglik, "pool": None, "n_chunks": 1}
+
+    def __call__(self, thetas: np.ndarray) -> np.ndarray:
+        th = np.asarray(thetas, dtype=float)
+        n = min(self.n_chunks, th.shape[0]) if self.pool is not None else 1
+        if n <= 1:
+            return self.loglik.batch(th)
+        parts = self.pool.map(self.loglik.batch, np.array_split(th, n))
+        return np.concatenate([np.asarray(p, dtype=float) for p in parts])
+
 
 def _api(module: str, name: str) -> Any:
     return getattr(importlib.import_module(f"leptotwin.calibration.{module}"), name)
@@ -664,6 +744,7 @@ def calibrate(
     readouts_fn: Callable[..., Mapping[str, float]] | None = None,
     log_likelihood_fn: Callable[..., float] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    vectorized: bool = True,
 ) -> CalibrationResult:
     """Fit ``parameters`` jointly against the used ``targets``; predict the held-out ones.
 
@@ -707,6 +788,13 @@ def calibrate(
         (``values, targets -> float``), e.g. in tests.
     progress : callable, optional
         ``progress(stage, done, total)``; stages ``map``, ``sample``, ``predict``.
+    vectorized : bool
+        Evaluate all the walkers of a step as one batch
+        (:meth:`CatalogLogLikelihood.batch`: the typical mice of every walker in one pass;
+        emcee's ``vectorize``), split into ``n_jobs`` chunks over the process pool when
+        ``n_jobs > 1``; the draws are those of the walker-by-walker path (the same values).
+        A ``pool`` given without an ``n_jobs`` attribute is used walker by walker, as with
+        ``vectorized=False``.
 
     Raises
     ------
@@ -772,10 +860,17 @@ def calibrate(
     if pool is None and n_jobs > 1:
         own_pool = _process_pool(n_jobs)
         pool = own_pool
+    # the batched likelihood where the pool can take chunks of a batch (or there is none)
+    batched = vectorized and (pool is None or hasattr(pool, "n_jobs"))
+    if batched:
+        n_chunks = int(getattr(pool, "n_jobs", 1)) if pool is not None else 1
+        likelihood: Callable[[np.ndarray], Any] = _BatchLogLikelihood(loglik, pool, n_chunks)
+    else:
+        likelihood = loglik
     try:
         sample = sample_posterior(
             specs,
-            loglik,
+            likelihood,
             n_walkers=n_walkers,
             n_steps=n_steps,
             burn=burn,
@@ -786,7 +881,8 @@ def calibrate(
             map_evaluations=map_evaluations,
             init_scale=init_scale,
             moves=moves,
-            pool=pool,
+            vectorized=batched,
+            pool=None if batched else pool,
             theta_start=theta_start,
             progress=progress,
         )

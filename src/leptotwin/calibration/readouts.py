@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -35,7 +35,7 @@ import numpy as np
 from leptotwin.catalog import Catalog
 from leptotwin.errors import LeptotwinError
 
-__all__ = ["READOUTS", "Readout", "evaluate_readouts"]
+__all__ = ["READOUTS", "Readout", "evaluate_readouts", "evaluate_readouts_many"]
 
 PARENTAL, AR = "A925LPE3", "A925L/AR"
 ALK_TKIS = ("alectinib", "crizotinib", "ceritinib", "lorlatinib")
@@ -100,9 +100,11 @@ class Readout:
 class _Call:
     """Results shared by the readouts of one :func:`evaluate_readouts` call (one catalogue)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, results: dict[Any, Any] | None = None) -> None:
         self.catalog = catalog
-        self.results: dict[Any, Any] = {}
+        # results computed beforehand (evaluate_readouts_many's batches); a failure is kept
+        # as its exception, as get() keeps one
+        self.results: dict[Any, Any] = dict(results or {})
 
     def get(self, key: Any, compute: Callable[[Catalog], Any]) -> Any:
         if key not in self.results:
@@ -573,32 +575,49 @@ class _MouseRun:
         return self.cells.sum(0)
 
 
-def _simulate_mice(
-    cat: Catalog,
-    arms: list[dict[str, str]],
-    *,
-    inoculum: str,
-    days: float,
-    stop: Callable[[_MouseRun, int], bool] | None = None,
-) -> _MouseRun:
-    """Typical mice (no PK variability, median engraftment and growth scale, expected switching)
-    of :func:`leptotwin.model.cohort.simulate_lmc`, with its scheme: rates at the start, middle
-    and end of each step (Simpson), room and CSF AREG from the start of the step, exponential
-    growth, exact exponential CSF update. The step recursion is solved a window of steps at a
-    time: the rates of a window are evaluated together on the state trajectory of the previous
-    iterate, until the trajectory no longer changes (a fixed point of the sequential scheme).
-    ``stop(run, step)`` may end the run early (after a window)."""
+#: PathwayModel fields the in-vivo rates use element by element (one value per catalogue in a
+#: batch of typical mice, broadcast over clones, arms and times).
+_PATHWAY_PER_ROW = (
+    "areg_kd_nM",
+    "egfr_weight",
+    "birth_max",
+    "death_min",
+    "death_max",
+    "birth_half_signal",
+    "death_half_signal",
+    "signal_hill",
+)
+_POTENCIES = ("alk_k_nM", "egfr_tki_k_nM", "antibody_k_nM")
+
+
+@dataclass
+class _MouseSetup:
+    """What one catalogue contributes to a batch of typical mice (``_simulate_mice_many``)."""
+
+    pm: Any  # PathwayModel
+    tp: Any  # TumorParameters
+    columns: Any  # StateColumns of the clones, shape (n_clones,) each
+    sec: np.ndarray  # (n_clones,) AREG one cell adds to the CSF (nM/h)
+    conc: dict[str, np.ndarray]  # drug -> (n_arms, 2 n_steps + 1) unbound lesion nM
+    ends: np.ndarray  # (n_steps,) step ends, h
+    t0: float  # treatment start, h
+
+
+def _mouse_setup(
+    cat: Catalog, arms: list[dict[str, str]], *, inoculum: str, days: float
+) -> tuple[_MouseSetup, list[str]]:
+    """One catalogue's constants of the typical-mouse scheme (see :func:`_simulate_mice_many`)."""
     from leptotwin.model.cohort import growth_grid
     from leptotwin.model.pathway import PathwayModel
     from leptotwin.model.regimen import _as_regimens, _shifted
-    from leptotwin.model.tumor import TumorParameters, clone_rates, default_clones
+    from leptotwin.model.tumor import TumorParameters, default_clones
 
+    if inoculum not in (PARENTAL, AR):
+        raise LeptotwinError("unknown inoculum", field="inoculum", value=inoculum)
     pm = PathwayModel.from_catalog(cat)
+    pm.refuse_bypass("the in-vivo tumour model")
     tp = TumorParameters.from_catalog(cat, species="mouse")
     clones = default_clones(cat)
-    names = [c.name for c in clones]
-    i_p, i_r = names.index("P"), names.index("R")
-    n_arms = len(arms)
     t_end = days * 24.0
     t0 = tp.treatment_start_d * 24.0
     # the cohort model's grid: hourly, finer after each dose (model.cohort.growth_grid)
@@ -613,106 +632,269 @@ def _simulate_mice(
         ends = np.minimum(np.arange(1, math.ceil(t_end / MOUSE_DT_H) + 1) * MOUSE_DT_H, t_end)
     steps = ends.size
     starts = np.concatenate([[0.0], ends[:-1]])
-    hs = ends - starts  # (steps,) step lengths, h
+    hs = ends - starts
     t_fine = np.empty(2 * steps + 1)  # step starts, midpoints and ends
     t_fine[0], t_fine[1::2], t_fine[2::2] = 0.0, starts + 0.5 * hs, ends
     conc = _lesion_drugs(cat, arms, t_fine, t0, "mouse")
     sec = np.array([float(pm.secretion_nM_per_h(c.state, tp.csf_volume_mL)) for c in clones])
-    k_csf = tp.csf_turnover_per_h
-    qs = np.exp(-k_csf * hs)  # CSF AREG kept over each step
-    scale = tp.in_vivo_rate_scale
+    columns = pm.state_columns([c.state for c in clones])
+    setup = _MouseSetup(pm, tp, columns, sec, conc, ends, t0)
+    return setup, [c.name for c in clones]
 
-    cells = np.zeros((len(clones), n_arms, steps + 1))
-    if inoculum == PARENTAL:
-        cells[i_p, :, 0] = tp.inoculum_cells
-        cells[i_r, :, 0] = tp.inoculum_cells * tp.switch_rate * tp.culture_generations
-    elif inoculum == AR:
-        cells[i_r, :, 0] = tp.inoculum_cells
-    else:
-        raise LeptotwinError("unknown inoculum", field="inoculum", value=inoculum)
-    csf = np.zeros(n_arms)
-    death = np.full(n_arms, np.nan)
 
-    def rates(j0: int, n: int, room: np.ndarray, areg: np.ndarray):  # type: ignore[no-untyped-def]
-        """Birth, death, net rate at fine nodes j0 .. j0 + n - 1 (state per node)."""
-        free = {d: c[:, j0 : j0 + n] for d, c in conc.items()}
-        b, d = clone_rates(pm, clones, free, areg)
-        return b * scale, d * scale, (b * room - d) * scale
+def _simulate_mice(
+    cat: Catalog,
+    arms: list[dict[str, str]],
+    *,
+    inoculum: str,
+    days: float,
+    stop: Callable[[_MouseRun, int], bool] | None = None,
+) -> _MouseRun:
+    """:func:`_simulate_mice_many` of one catalogue (raises what its setup raises)."""
+    (run,) = _simulate_mice_many([cat], arms, inoculum=inoculum, days=days, stop=stop)
+    if isinstance(run, Exception):
+        raise run
+    return run
 
-    room0 = np.clip(1.0 - cells[:, :, 0].sum(0) / tp.carrying_capacity, 0.0, 1.0)
-    b_prev, d_prev, g_prev = rates(0, 1, room0[:, None], csf[:, None])
+
+def _simulate_mice_many(
+    cats: list[Catalog],
+    arms: list[dict[str, str]],
+    *,
+    inoculum: str,
+    days: float,
+    stop: Callable[[_MouseRun, int], bool] | None = None,
+) -> list[_MouseRun | Exception]:
+    """Typical mice (no PK variability, median engraftment and growth scale, expected switching)
+    of :func:`leptotwin.model.cohort.simulate_lmc`, one per arm and catalogue, with its scheme:
+    rates at the start, middle and end of each step (Simpson), room and CSF AREG from the start
+    of the step, exponential growth, exact exponential CSF update. The step recursion is solved
+    a window of steps at a time: the rates of a window are evaluated together on the state
+    trajectory of the previous iterate, until the trajectory no longer changes (a fixed point of
+    the sequential scheme). ``stop(run, step)`` may end a catalogue's run early (after a window).
+
+    The catalogues run as rows of one array (per-row pathway, clone, tumour and PK values);
+    every catalogue keeps its own window sizes and iterations (a window is solved for all the
+    catalogues at the same step with the same window size at once), so each run is the one it
+    would be alone, to the bit. Returns one run per catalogue, or the exception (of
+    ``_FAILURES``) that its setup raised.
+    """
+    from leptotwin.catalog.loader import using_catalog
+
+    out: list[_MouseRun | Exception | None] = [None] * len(cats)
+    setups: dict[int, _MouseSetup] = {}
+    names: list[str] = []
+    for k, cat in enumerate(cats):
+        try:
+            with using_catalog(cat):
+                setups[k], names = _mouse_setup(cat, arms, inoculum=inoculum, days=days)
+        except _FAILURES as exc:
+            out[k] = exc
+    # catalogues on the same grid run together
+    groups: dict[tuple[float, bytes], list[int]] = {}
+    for k, s in setups.items():
+        groups.setdefault((s.t0, s.ends.tobytes()), []).append(k)
+    for ks in groups.values():
+        try:
+            runs = _mice_batch([setups[k] for k in ks], names, len(arms), inoculum, stop)
+        except _FAILURES:
+            if len(ks) == 1:
+                raise
+            # find which catalogue fails: each alone (the same numbers for the others)
+            runs = []
+            for k in ks:
+                try:
+                    runs += _mice_batch([setups[k]], names, len(arms), inoculum, stop)
+                except _FAILURES as exc:
+                    runs.append(exc)
+        for k, r in zip(ks, runs, strict=True):
+            out[k] = r
+    return out  # type: ignore[return-value]
+
+
+def _mice_batch(
+    setups: list[_MouseSetup],
+    names: list[str],
+    n_arms: int,
+    inoculum: str,
+    stop: Callable[[_MouseRun, int], bool] | None,
+) -> list[_MouseRun]:
+    """The scheme of :func:`_simulate_mice_many` for K catalogues on one grid: arrays of shape
+    (n_clones, K, n_arms, ...)."""
+    from dataclasses import replace
+
+    n_cat = len(setups)
+    i_p, i_r = names.index("P"), names.index("R")
+    n_clones = len(names)
+    first = setups[0]
+    ends = first.ends
+    steps = ends.size
+    starts = np.concatenate([[0.0], ends[:-1]])
+    hs = ends - starts  # (steps,) step lengths, h
+    t_fine = np.empty(2 * steps + 1)
+    t_fine[0], t_fine[1::2], t_fine[2::2] = 0.0, starts + 0.5 * hs, ends
+    t0 = first.t0
+
+    def col(values: list[float]) -> np.ndarray:
+        return np.array(values, dtype=float)
+
+    tps = [s.tp for s in setups]
+    k_csf = col([tp.csf_turnover_per_h for tp in tps])  # (K,)
+    scale = col([tp.in_vivo_rate_scale for tp in tps])
+    capacity = col([tp.carrying_capacity for tp in tps])
+    switch = col([tp.switch_rate for tp in tps])
+    endpoint = col([tp.endpoint_cells for tp in tps])
+    qs = np.exp(-k_csf[:, None] * hs)  # (K, steps): CSF AREG kept over each step
+    sec = np.stack([s.sec for s in setups], axis=1)  # (C, K)
+    conc = {d: np.stack([s.conc[d] for s in setups]) for d in first.conc}  # (K, A, n)
+    # per-row pathway values (K,) and clone constants (C, K)
+    path = {f: col([getattr(s.pm, f) for s in setups]) for f in _PATHWAY_PER_ROW}
+    pots = {
+        f: {d: col([getattr(s.pm, f)[d] for s in setups]) for d in getattr(first.pm, f)}
+        for f in _POTENCIES
+    }
+    alk = np.stack([s.columns.alk_fusion for s in setups], axis=1)
+    autocrine = np.stack([s.columns.autocrine_nM for s in setups], axis=1)
+    drive = np.stack([s.columns.egfr_drive for s in setups], axis=1)
+
+    cells = np.zeros((n_clones, n_cat, n_arms, steps + 1))
+    for k, tp in enumerate(tps):
+        if inoculum == PARENTAL:
+            cells[i_p, k, :, 0] = tp.inoculum_cells
+            cells[i_r, k, :, 0] = tp.inoculum_cells * tp.switch_rate * tp.culture_generations
+        else:
+            cells[i_r, k, :, 0] = tp.inoculum_cells
+    csf = np.zeros((n_cat, n_arms))
+    death = np.full((n_cat, n_arms), np.nan)
+
+    def rates(ks: np.ndarray, j0: int, n: int, room: np.ndarray, areg: np.ndarray):  # type: ignore[no-untyped-def]
+        """Birth, death, net rate of catalogues ``ks`` at fine nodes j0 .. j0 + n - 1 (state per
+        node): shape (C, len(ks), A, n). The operations of tumor.clone_rates, element by
+        element, with the catalogues' values on their own axis."""
+        r3 = lambda x: x[ks, None, None]  # noqa: E731
+        pm = replace(
+            setups[0].pm,
+            **{f: r3(v) for f, v in path.items()},
+            **{f: {d: r3(v) for d, v in p.items()} for f, p in pots.items()},
+        )
+        free = {d: c[ks, :, j0 : j0 + n] for d, c in conc.items()}
+        c4 = lambda x: x[:, ks, None, None]  # noqa: E731
+        action = pm._drug_action(c4(alk), free)
+        b, d = pm.rates(pm._signal(action, c4(autocrine), c4(drive), areg)[3])
+        shape = (n_clones, ks.size, n_arms, n)
+        b, d = np.broadcast_to(b, shape).copy(), np.broadcast_to(d, shape).copy()
+        s = r3(scale)
+        return b * s, d * s, (b * room - d) * s
+
+    every = np.arange(n_cat)
+    room0 = np.clip(1.0 - cells[:, :, :, 0].sum(0) / capacity[:, None], 0.0, 1.0)
+    b_prev, d_prev, g_prev = rates(every, 0, 1, room0[:, :, None], csf[:, :, None])
     win = max(1, round(MOUSE_WINDOW_H / MOUSE_DT_H))
-    run = _MouseRun(t_fine[::2], cells, death, t0)
-    j = 0
+    runs = [_MouseRun(t_fine[::2], cells[:, k], death[k], t0) for k in range(n_cat)]
     simpson = lambda x: (x[..., 0:-2:2] + 4.0 * x[..., 1:-1:2] + x[..., 2::2]) / 6.0  # noqa: E731
 
-    def window(j: int, w: int):  # type: ignore[no-untyped-def]
-        """Steps j .. j + w - 1 by fixed-point iteration; None if it does not settle."""
-        start = cells[:, :, j]
-        live = np.isnan(death)
-        h, q = hs[j : j + w], qs[j : j + w]  # (w,): the window's steps
+    def window(ks: np.ndarray, j: int, w: int) -> dict[int, tuple]:
+        """Steps j .. j + w - 1 of catalogues ``ks`` by fixed-point iteration: catalogue ->
+        (cells, CSF AREG, birth, death, net rates) of those that settle (each at its own
+        iterate, as alone)."""
+        start = cells[:, :, :, j][:, ks]  # (C, k, A)
+        live = np.isnan(death[ks])  # (k, A)
+        h = hs[j : j + w]  # (w,): the window's steps
         # first iterate: the state held at the window's start
-        room0 = np.clip(1.0 - start.sum(0) / tp.carrying_capacity, 0.0, 1.0)
-        room_s, areg_s = np.repeat(room0[:, None], w, 1), np.repeat(csf[:, None], w, 1)
+        room0 = np.clip(1.0 - start.sum(0) / capacity[ks, None], 0.0, 1.0)
+        at = np.arange(ks.size)  # the catalogues still iterating, as positions in ks
+        room_s = np.repeat(room0[..., None], w, -1)
+        areg_s = np.repeat(csf[ks][..., None], w, -1)
         prev = None
+        settled: dict[int, tuple] = {}
         for _ in range(MOUSE_MAX_ITERATIONS):
-            b, d, g = rates(2 * j + 1, 2 * w, np.repeat(room_s, 2, 1), np.repeat(areg_s, 2, 1))
-            b = np.concatenate([b_prev, b], axis=2)
-            d = np.concatenate([d_prev, d], axis=2)
-            g = np.concatenate([g_prev, g], axis=2)
-            g_avg, b_avg, d_avg = simpson(g), simpson(b), simpson(d)  # (C, A, w)
+            kk = ks[at]
+            q = qs[kk, None, j : j + w]  # (k, 1, w)
+            st = start[:, at]
+            b, d, g = rates(
+                kk, 2 * j + 1, 2 * w, np.repeat(room_s, 2, -1), np.repeat(areg_s, 2, -1)
+            )
+            b = np.concatenate([b_prev[:, kk], b], axis=3)
+            d = np.concatenate([d_prev[:, kk], d], axis=3)
+            g = np.concatenate([g_prev[:, kk], g], axis=3)
+            g_avg, b_avg, d_avg = simpson(g), simpson(b), simpson(d)  # (C, k, A, w)
             p_surv = np.clip(1.0 - d_avg[i_r] / np.maximum(b_avg[i_r], 1e-12), 0.0, 1.0)
             # cells over the window: P grows alone, R grows and receives switched lineages
-            log_growth = np.cumsum(g_avg * h, axis=2)  # (C, A, w): growth to each step end
-            traj = start[:, :, None] * np.exp(log_growth)
-            n_p = np.concatenate([start[i_p][:, None], traj[i_p][:, :-1]], axis=1)  # step starts
-            lam = np.nan_to_num(tp.switch_rate * b_avg[i_p] * n_p * h * p_surv)
+            log_growth = np.cumsum(g_avg * h, axis=-1)  # (C, k, A, w): growth to each step end
+            traj = st[..., None] * np.exp(log_growth)
+            n_p = np.concatenate([st[i_p][..., None], traj[i_p][..., :-1]], axis=-1)
+            lam = np.nan_to_num(switch[kk, None, None] * b_avg[i_p] * n_p * h * p_surv)
             added = np.where(p_surv > 0, lam / np.maximum(p_surv, 1e-3), 0.0)
             # R_{m+1} = R_m e^{gR_m h} + added_m  ->  R_m = E_m (R_0 + sum added_k / E_{k+1})
             e_r = np.exp(log_growth[i_r])
-            traj[i_r] = e_r * (start[i_r][:, None] + np.cumsum(added / e_r, axis=1))
+            traj[i_r] = e_r * (st[i_r][..., None] + np.cumsum(added / e_r, axis=-1))
             # CSF AREG: exact exponential update with the mean source over each step
-            src = (sec[:, None, None] * 0.5 * (traj + traj * np.exp(-g_avg * h))).sum(0)
-            powers = np.cumprod(q)
-            csf_traj = powers * (csf[:, None] + np.cumsum(src * (1 - q) / powers, axis=1) / k_csf)
-            # arms past the endpoint no longer matter (nothing is read after it)
-            if prev is not None and np.allclose(
-                traj[:, live], prev[:, live], rtol=MOUSE_RTOL, atol=1e-3
-            ):
-                return traj, csf_traj, b, d, g
+            src = (sec[:, kk, None, None] * 0.5 * (traj + traj * np.exp(-g_avg * h))).sum(0)
+            powers = np.cumprod(q, axis=-1)
+            csf_traj = powers * (
+                csf[kk][..., None]
+                + np.cumsum(src * (1 - q) / powers, axis=-1) / k_csf[kk, None, None]
+            )
+            if prev is not None:
+                # arms past the endpoint no longer matter (nothing is read after it)
+                close = np.isclose(traj, prev, rtol=MOUSE_RTOL, atol=1e-3)
+                done = (close | ~live[at][None, :, :, None]).all(axis=(0, 2, 3))
+                for i in np.flatnonzero(done):
+                    settled[int(at[i])] = (traj[:, i], csf_traj[i], b[:, i], d[:, i], g[:, i])
+                keep = ~done
+                if not keep.any():
+                    return settled
+                at, traj, csf_traj = at[keep], traj[:, keep], csf_traj[keep]
             prev = traj
-            new_room = np.clip(1.0 - traj.sum(0) / tp.carrying_capacity, 0.0, 1.0)
-            room_s = np.concatenate([room0[:, None], new_room[:, :-1]], axis=1)
-            areg_s = np.concatenate([csf[:, None], csf_traj[:, :-1]], axis=1)
-        return None
+            kk = ks[at]
+            new_room = np.clip(1.0 - traj.sum(0) / capacity[kk, None, None], 0.0, 1.0)
+            room_s = np.concatenate([room0[at][..., None], new_room[..., :-1]], axis=-1)
+            areg_s = np.concatenate([csf[kk][..., None], csf_traj[..., :-1]], axis=-1)
+        return settled
 
-    size = win
-    while j < steps:
-        w = min(size, steps - j)
-        solved = window(j, w)
-        while solved is None:  # strong feedback: shorter windows (one step always settles)
-            w = max(1, w // 4)
-            solved = window(j, w)
-        size = min(win, 2 * w)  # and longer again once it settles
-        traj, csf_traj, b, d, g = solved
-        start = cells[:, :, j]
-        cells[:, :, j + 1 : j + w + 1] = traj
-        csf = csf_traj[:, -1]
-        b_prev, d_prev, g_prev = b[..., -1:], d[..., -1:], g[..., -1:]
+    # every catalogue at its own step j and window size; those at the same (j, size) together
+    pos = np.zeros(n_cat, dtype=int)
+    size = np.full(n_cat, win)
+    running = np.ones(n_cat, dtype=bool)
+    while running.any():
+        k0 = int(np.flatnonzero(running)[np.argmin(pos[running])])
+        j = int(pos[k0])
+        ks = np.flatnonzero(running & (pos == j) & (size == size[k0]))
+        w = min(int(size[k0]), steps - j)
+        solved = window(ks, j, w)
+        failed = np.array([k for i, k in enumerate(ks) if i not in solved], dtype=int)
+        if failed.size:  # strong feedback: shorter windows (one step always settles)
+            size[failed] = max(1, w // 4)
+        if not solved:
+            continue
+        at = np.array(sorted(solved))
+        kk = ks[at]
+        traj = np.stack([solved[i][0] for i in at], axis=1)  # (C, k, A, w)
+        start = cells[:, :, :, j][:, kk]
+        cells[:, kk, :, j + 1 : j + w + 1] = traj
+        csf[kk] = np.stack([solved[i][1][:, -1] for i in at])
+        for arr, m in ((b_prev, 2), (d_prev, 3), (g_prev, 4)):
+            arr[:, kk] = np.stack([solved[i][m][..., -1:] for i in at], axis=1)
+        size[kk] = min(win, 2 * w)  # and longer again once it settles
         # the endpoint: first step end at or above the endpoint burden (log-linear in the step)
-        tot = np.concatenate([start.sum(0)[:, None], traj.sum(0)], axis=1)
-        for a in np.flatnonzero(np.isnan(death)):
-            hit = np.flatnonzero(tot[a, 1:] >= tp.endpoint_cells)
-            if hit.size:
-                m = int(hit[0])
-                lo, hi = np.log(tot[a, m]), np.log(tot[a, m + 1])
-                frac = (np.log(tp.endpoint_cells) - lo) / max(hi - lo, 1e-12)
-                death[a] = run.t_h[j + m] + min(max(frac, 0.0), 1.0) * hs[j + m]
-        j += w
-        if stop is not None and stop(run, j):
-            run.t_h, run.cells = run.t_h[: j + 1], cells[:, :, : j + 1]
-            break
-    return run
+        tot = np.concatenate([start.sum(0)[..., None], traj.sum(0)], axis=-1)  # (k, A, w + 1)
+        for i, k in enumerate(kk):
+            for a in np.flatnonzero(np.isnan(death[k])):
+                hit = np.flatnonzero(tot[i, a, 1:] >= endpoint[k])
+                if hit.size:
+                    m = int(hit[0])
+                    lo, hi = np.log(tot[i, a, m]), np.log(tot[i, a, m + 1])
+                    frac = (np.log(endpoint[k]) - lo) / max(hi - lo, 1e-12)
+                    death[k, a] = runs[k].t_h[j + m] + min(max(frac, 0.0), 1.0) * hs[j + m]
+        pos[kk] = j + w
+        for k in kk:
+            jk = int(pos[k])
+            if jk >= steps:
+                running[k] = False
+            elif stop is not None and stop(runs[k], jk):
+                runs[k].t_h, runs[k].cells = runs[k].t_h[: jk + 1], runs[k].cells[:, :, : jk + 1]
+                running[k] = False
+    return runs
 
 
 def _flux(cat: Catalog, cells: np.ndarray) -> np.ndarray:
@@ -725,23 +907,57 @@ def _flux(cat: Catalog, cells: np.ndarray) -> np.ndarray:
 
 def _relapse(cat: Catalog) -> dict[str, float]:
     """C2 in a typical mouse: parental inoculum, the protocol's alectinib from treatment start."""
+    return _one(_relapse_many([cat]))
+
+
+def _one(results: list[Any]) -> Any:
+    (value,) = results
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
+def _each(cats: list[Catalog], runs: list[Any], fn: Callable[[Catalog, Any], Any]) -> list[Any]:
+    """``fn(catalog, run)`` per catalogue; a failure (of ``_FAILURES``) is returned, not raised."""
+    from leptotwin.catalog.loader import using_catalog
+
+    out: list[Any] = []
+    for cat, run in zip(cats, runs, strict=True):
+        if isinstance(run, Exception):
+            out.append(run)
+            continue
+        try:
+            with using_catalog(cat):
+                out.append(fn(cat, run))
+        except _FAILURES as exc:
+            out.append(exc)
+    return out
+
+
+def _relapsed(run: _MouseRun, j: int) -> bool:
+    """C2's early stop: relapse seen (or no fall two weeks into treatment) by step ``j``."""
+    i0 = int(np.searchsorted(run.t_h, run.t0_h - 1e-9))
+    tot = run.total[0, : j + 1]
+    if j <= i0:
+        return False
+    after = tot[i0:]
+    nadir = int(np.argmin(after))
+    if nadir == 0:  # no fall at all: stop two weeks into treatment
+        return bool(run.t_h[j] > run.t0_h + 14 * 24.0)
+    return bool((after[nadir:] > tot[i0]).any())
+
+
+def _relapse_many(cats: list[Catalog]) -> list[dict[str, float] | Exception]:
+    """:func:`_relapse` of each catalogue, the mice of all of them in one batch."""
     proto = _protocol("lmc_mouse")
     reg = proto["regimens"]
     arm = {d: reg[d] for d in proto["relapse"]["arms"]["alectinib"]}
     days = float(proto["relapse"]["follow_up_days"])
+    runs = _simulate_mice_many(cats, [arm], inoculum=PARENTAL, days=days, stop=_relapsed)
+    return _each(cats, runs, _relapse_readouts)
 
-    def relapsed(run: _MouseRun, j: int) -> bool:
-        i0 = int(np.searchsorted(run.t_h, run.t0_h - 1e-9))
-        tot = run.total[0, : j + 1]
-        if j <= i0:
-            return False
-        after = tot[i0:]
-        nadir = int(np.argmin(after))
-        if nadir == 0:  # no fall at all: stop two weeks into treatment
-            return bool(run.t_h[j] > run.t0_h + 14 * 24.0)
-        return bool((after[nadir:] > tot[i0]).any())
 
-    run = _simulate_mice(cat, [arm], inoculum=PARENTAL, days=days, stop=relapsed)
+def _relapse_readouts(cat: Catalog, run: _MouseRun) -> dict[str, float]:
     i0 = int(np.searchsorted(run.t_h, run.t0_h - 1e-9))
     tot = run.total[0]
     after = tot[i0:]
@@ -767,15 +983,38 @@ def _relapse(cat: Catalog) -> dict[str, float]:
 def _combination(cat: Catalog) -> dict[str, float]:
     """C7 in typical mice: A925L/AR inoculum, six arms, week-k flux over baseline (LOCF after the
     endpoint, as the section)."""
+    return _one(_combination_many([cat]))
+
+
+def _combination_many(cats: list[Catalog]) -> list[dict[str, float] | Exception]:
+    """:func:`_combination` of each catalogue, the mice of all of them in one batch
+    (catalogues with another treatment start run as another batch)."""
+    from leptotwin.model.tumor import TumorParameters
+
     proto = _protocol("lmc_mouse")
     reg = proto["regimens"]
     exp = proto["combination"]
     arms = [{d: reg[d] for d in exp["arms"][name]} for name in C7_ARMS]
     weeks = int(exp["imaging_weeks"])
-    from leptotwin.model.tumor import TumorParameters
+    out: list[Any] = [None] * len(cats)
+    by_days: dict[float, list[int]] = {}
+    for k, cat in enumerate(cats):
+        try:
+            start_d = TumorParameters.from_catalog(cat, species="mouse").treatment_start_d
+        except _FAILURES as exc:
+            out[k] = exc
+            continue
+        by_days.setdefault(start_d + 7.0 * weeks, []).append(k)
+    for days, ks in by_days.items():
+        sub = [cats[k] for k in ks]
+        runs = _simulate_mice_many(sub, arms, inoculum=AR, days=days)
+        values = _each(sub, runs, lambda c, r: _combination_readouts(c, r, weeks))
+        for k, v in zip(ks, values, strict=True):
+            out[k] = v
+    return out
 
-    start_d = TumorParameters.from_catalog(cat, species="mouse").treatment_start_d
-    run = _simulate_mice(cat, arms, inoculum=AR, days=start_d + 7.0 * weeks)
+
+def _combination_readouts(cat: Catalog, run: _MouseRun, weeks: int) -> dict[str, float]:
     image_h = run.t0_h + 24.0 * 7.0 * np.arange(weeks + 1)
     idx = np.clip(np.searchsorted(run.t_h, image_h - 1e-9), 0, run.t_h.size - 1)
     out = {}
@@ -1139,6 +1378,10 @@ def evaluate_readouts(catalog: Catalog, names: Iterable[str] | None = None) -> d
     LeptotwinError
         For a name that is not a readout.
     """
+    return _evaluate(catalog, _checked_names(names), {})
+
+
+def _checked_names(names: Iterable[str] | None) -> list[str]:
     wanted = list(READOUTS) if names is None else list(names)
     unknown = [n for n in wanted if n not in READOUTS]
     if unknown:
@@ -1148,8 +1391,63 @@ def evaluate_readouts(catalog: Catalog, names: Iterable[str] | None = None) -> d
             value=unknown[0],
             expected="one of " + ", ".join(sorted(READOUTS)),
         )
-    token = _CALL.set(_Call(catalog))
+    return wanted
+
+
+def _evaluate(catalog: Catalog, wanted: list[str], results: dict[Any, Any]) -> dict[str, float]:
+    token = _CALL.set(_Call(catalog, results))
     try:
         return {n: READOUTS[n].func(catalog) for n in wanted}
     finally:
         _CALL.reset(token)
+
+
+#: Shared computations that :func:`evaluate_readouts_many` runs for all its catalogues in one
+#: batch: key of the per-call cache -> (readout name prefixes that read it, batch function
+#: ``catalogues -> one result or exception per catalogue``).
+_BATCHED: dict[str, tuple[tuple[str, ...], Callable[[list[Catalog]], list[Any]]]] = {
+    "relapse": (("C2.",), _relapse_many),
+    "combination": (("C7.",), _combination_many),
+}
+
+
+def evaluate_readouts_many(
+    catalogs: Sequence[Catalog], names: Iterable[str] | None = None
+) -> list[dict[str, float]]:
+    """:func:`evaluate_readouts` of several catalogues, the expensive parts in one batch.
+
+    The typical mice of C2 (relapse) and C7 (combination) of every catalogue run as the rows
+    of one array (per-row pathway, clone, tumour and PK values; each catalogue keeps its own
+    window sizes and iterations), the other readouts one catalogue at a time. Each value is
+    the one :func:`evaluate_readouts` gives for that catalogue alone, to the bit (tested).
+
+    Parameters
+    ----------
+    catalogs : sequence of Catalog
+        K parameter sets.
+    names : iterable of str, optional
+        Readouts to evaluate (default: all of :data:`READOUTS`), in the order given.
+
+    Returns
+    -------
+    list of dict of str to float
+        One ``name -> value`` per catalogue (length K), NaN where the model cannot produce a
+        value for that parameter set.
+
+    Raises
+    ------
+    LeptotwinError
+        For a name that is not a readout.
+    """
+    wanted = _checked_names(names)
+    cats = list(catalogs)
+    pre: list[dict[Any, Any]] = [{} for _ in cats]
+    for key, (prefixes, many) in _BATCHED.items():
+        if not any(n.startswith(prefixes) for n in wanted):
+            continue
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = many(cats)
+        for k, v in enumerate(values):
+            pre[k][key] = v
+    return [_evaluate(c, wanted, r) for c, r in zip(cats, pre, strict=True)]

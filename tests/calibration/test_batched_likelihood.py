@@ -1,0 +1,151 @@
+"""The study likelihood over many parameter sets at once (``calibrate-study`` vectorised).
+
+Every parameter set of a batch gets, to the bit, the readouts and the log likelihood it gets
+alone, whatever else is in the batch; and a calibration run on the batched path draws what the
+walker-by-walker path draws.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leptotwin.calibration import calibrate as cal
+from leptotwin.calibration import readouts as R
+from leptotwin.calibration.readouts import READOUTS, evaluate_readouts, evaluate_readouts_many
+from leptotwin.calibration.sampler import ZTransform
+from leptotwin.calibration.targets import load_targets
+from leptotwin.catalog import load_catalog
+from leptotwin.errors import LeptotwinError
+
+MICE = [n for n in READOUTS if n.startswith(("C2.", "C7."))]
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog()
+
+
+def _thetas(cat, n: int, seed: int, spread: float = 1.0) -> tuple[list[str], np.ndarray]:
+    """``n`` parameter sets of the calibrated values drawn from their priors (``spread`` < 1:
+    nearer the prior medians, in the prior's normal space)."""
+    specs = cal.parameter_specs(cat, cal.DEFAULT_PARAMETERS)
+    tr = ZTransform(specs)
+    z = spread * np.random.default_rng(seed).standard_normal((n, tr.ndim))
+    return tr.names, tr.to_theta(z)
+
+
+def _catalogs(cat, n: int, seed: int) -> list:
+    names, th = _thetas(cat, n, seed)
+    return [cat.with_values(dict(zip(names, map(float, t), strict=True))) for t in th]
+
+
+def _assert_same(batch: list[dict], alone: list[dict]) -> None:
+    assert len(batch) == len(alone)
+    for b, a in zip(batch, alone, strict=True):
+        assert list(b) == list(a)
+        np.testing.assert_array_equal(np.array(list(b.values())), np.array(list(a.values())))
+
+
+def test_batched_readouts_equal_one_at_a_time(cat):
+    cats = [cat, *_catalogs(cat, 4, seed=3)]
+    alone = [evaluate_readouts(c) for c in cats]
+    batch = evaluate_readouts_many(cats)
+    _assert_same(batch, alone)
+    # the sets differ (the test can fail), and the batch's order does not matter
+    assert len({a["C7.week4_fold_alectinib_osimertinib"] for a in alone}) == len(cats)
+    assert len({a["C2.nadir_fold"] for a in alone}) >= 4  # two sets do not respond (fold 1)
+    _assert_same(
+        evaluate_readouts_many(cats[::-1], MICE), [{n: a[n] for n in MICE} for a in alone[::-1]]
+    )
+    assert evaluate_readouts_many([]) == []
+    with pytest.raises(LeptotwinError, match="unknown readout"):
+        evaluate_readouts_many(cats, ["C3.nope"])
+
+
+def test_mice_with_shorter_windows_and_another_grid_in_one_batch(cat, monkeypatch):
+    # few fixed-point iterations: windows fail and shrink, for each catalogue at its own steps;
+    # a later treatment start puts one catalogue on another grid (its own batch)
+    monkeypatch.setattr(R, "MOUSE_MAX_ITERATIONS", 3)
+    cats = _catalogs(cat, 3, seed=11)
+    cats.append(cats[0].with_values({"lmc_mouse.parameters.treatment_start": 10.0}))
+    alone = [evaluate_readouts(c, MICE) for c in cats]
+    _assert_same(evaluate_readouts_many(cats, MICE), alone)
+    assert alone[3]["C2.nadir_fold"] != alone[0]["C2.nadir_fold"]
+
+
+def test_a_failing_catalogue_is_nan_and_leaves_the_others(cat, monkeypatch):
+    cats = _catalogs(cat, 3, seed=5)
+    bad = cats[1]
+    real = R._mouse_setup
+
+    def setup(c, *args, **kw):
+        if c is bad:
+            raise LeptotwinError("the model cannot evaluate this")
+        return real(c, *args, **kw)
+
+    monkeypatch.setattr(R, "_mouse_setup", setup)
+    batch = evaluate_readouts_many(cats, MICE)
+    assert all(math.isnan(v) for v in batch[1].values())
+    _assert_same([batch[0], batch[2]], [evaluate_readouts(c, MICE) for c in (cats[0], cats[2])])
+
+
+def test_batched_log_likelihood_equals_the_scalar(cat):
+    used = [t for t in load_targets() if cal._role(t) == "used"]
+    # prior draws miss some targets entirely (-inf); near the medians all four are finite
+    names, th = _thetas(cat, 4, seed=7, spread=0.1)
+    th = np.vstack([th, _thetas(cat, 1, seed=7)[1]])
+    loglik = cal.CatalogLogLikelihood(cat, names, used)
+    scalar = []
+    for t in th:
+        try:
+            scalar.append(loglik(t))
+        except (LeptotwinError, ArithmeticError, ValueError):
+            scalar.append(-math.inf)
+    batch = loglik.batch(th)
+    assert batch.shape == (5,)
+    np.testing.assert_array_equal(batch, np.array(scalar))
+    assert np.isfinite(batch[:4]).all() and len(set(batch[:4])) == 4
+    assert batch[4] == -math.inf
+    # chunks over a pool give the same numbers
+    chunked = cal._BatchLogLikelihood(loglik, _InProcessPool(3), 3)(th)
+    np.testing.assert_array_equal(chunked, batch)
+    with pytest.raises(LeptotwinError, match="parameter sets"):
+        loglik.batch(th[0])
+
+
+class _InProcessPool:
+    """A pool stand-in: ``map`` in this process, with ``n_jobs`` as the calibration's pool."""
+
+    def __init__(self, n_jobs: int) -> None:
+        self.n_jobs = n_jobs
+        self.calls = 0
+
+    def map(self, fn, items):
+        items = list(items)
+        self.calls += len(items)
+        return [fn(x) for x in items]
+
+
+def test_calibrate_draws_the_same_on_the_batched_path(cat):
+    kw = dict(
+        catalog=cat,
+        parameters=["pathway.egfr_weight", "A925L/AR.mir449a"],
+        n_walkers=4,
+        n_steps=3,
+        burn=1,
+        seed=3,
+        map_start=False,
+        n_predictive=2,
+    )
+    scalar = cal.calibrate(vectorized=False, **kw)
+    batched = cal.calibrate(vectorized=True, **kw)
+    pool = _InProcessPool(2)
+    pooled = cal.calibrate(vectorized=True, pool=pool, **kw)
+    assert pool.calls > 0
+    pd.testing.assert_frame_equal(batched.draws, scalar.draws)
+    pd.testing.assert_frame_equal(pooled.draws, scalar.draws)
+    assert np.isfinite(scalar.draws["log_posterior"]).all()
