@@ -22,6 +22,7 @@ test shows the value agrees (``tests/calibration/test_readouts.py``).
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -224,100 +225,238 @@ def _stack_states(states: list[Any]) -> Any:
     )
 
 
-def _wells(specs: list[tuple[Any, dict[str, float], float]]) -> tuple[Any, dict, np.ndarray]:
-    """Batched plate: one (cell state, drug → nominal nM, recombinant AREG nM) per well."""
-    names = sorted({d for _, drugs, _ in specs for d in drugs})
-    conc = {d: np.array([drugs.get(d, 0.0) for _, drugs, _ in specs]) for d in names}
-    return _stack_states([s for s, _, _ in specs]), conc, np.array([a for _, _, a in specs])
+#: PathwayModel fields a culture uses element by element: one value per well (its catalogue's)
+#: when the plates of several catalogues grow as one batch.
+_PM_FLOATS = (
+    "areg_kd_nM",
+    "areg_efficacy",
+    "areg_kda",
+    "areg_secretion_max",
+    "areg_k_deg_per_h",
+    "mir449a_km",
+    "autocrine_gain",
+    "egfr_weight",
+    "birth_max",
+    "death_min",
+    "death_max",
+    "birth_half_signal",
+    "death_half_signal",
+    "signal_hill",
+)
+_PM_DICTS = ("alk_k_nM", "egfr_tki_k_nM", "antibody_k_nM", "medium_fu")
+_LEVELS = ("mir449a", "egfr_total", "alk_fusion", "areg_scale")
 
 
-def _curve_wells(
-    curves: list[_Curve], doses: list[np.ndarray], cat: Catalog
-) -> tuple[list[tuple[Any, dict[str, float], float]], list[slice]]:
-    """Wells of each curve: its own vehicle (fixed partners, no varied drug), then ``doses``."""
-    from leptotwin.model.pathway import cell_state
+@dataclass
+class _Plate:
+    """One catalogue's constants of the noise-free plates (``_invitro_many``)."""
 
-    specs: list[tuple[Any, dict[str, float], float]] = []
-    slices = []
-    for c, d in zip(curves, doses, strict=True):
-        st = cell_state(c.line, c.perturbations, catalog=cat)
-        start = len(specs)
-        for x in np.concatenate([[0.0], d]):
-            drugs = dict(c.fixed)
-            drugs[c.drug] = drugs.get(c.drug, 0.0) + float(x)
-            specs.append((st, drugs, c.areg0_nM))
-        slices.append(slice(start, len(specs)))
-    return specs, slices
+    pm: Any  # PathwayModel
+    levels: np.ndarray  # (n state keys, 4): _LEVELS of each cell state of _plate_layout()
+    cells0: float
+    volume_mL: float
 
 
-def _grow(pm: Any, specs: list[tuple[Any, dict[str, float], float]], **kw: Any) -> np.ndarray:
+@dataclass(frozen=True)
+class _Layout:
+    """The wells of one catalogue's first plate (protocol only, the same for every catalogue)."""
+
+    keys: tuple[tuple[str, tuple[str, ...]], ...]  # cell states: (line, perturbations)
+    drugs: tuple[str, ...]  # every drug of every well (sorted)
+    key: np.ndarray  # (n,) index into keys per well
+    conc: np.ndarray  # (n, n_drugs) nominal nM
+    areg0: np.ndarray  # (n,) recombinant AREG, nM
+    curves: tuple[_Curve, ...]
+    slices: tuple[slice, ...]  # wells of each curve: its vehicle, then the grid
+    grid: np.ndarray  # doses of the first pass, nM
+    first_probe: int  # then per probe: the line's vehicle, the drug alone
+
+
+@cache
+def _plate_layout() -> _Layout:
+    curves = _curves()
+    probes = _probes()
+    keys = tuple(
+        dict.fromkeys([(c.line, c.perturbations) for c in curves] + [(p[1], ()) for p in probes])
+    )
+    drugs = tuple(
+        sorted(
+            {c.drug for c in curves}
+            | {d for c in curves for d, _ in c.fixed}
+            | {p[2] for p in probes}
+        )
+    )
+    lo, hi = np.log10(IC50_RANGE_NM[0]), np.log10(IC50_RANGE_NM[1])
+    grid = np.logspace(lo, hi, round(4 * (hi - lo)) + 1)  # 4 per decade
+    blocks = [_dose_wells(c, grid, keys, drugs) for c in curves]
+    sizes = np.cumsum([0] + [b[0].size for b in blocks])
+    slices = tuple(slice(int(i), int(j)) for i, j in itertools.pairwise(sizes))
+    for _, line, drug, nM in probes:
+        i = keys.index((line, ()))
+        conc = np.zeros((2, len(drugs)))
+        conc[1, drugs.index(drug)] = nM
+        blocks.append((np.full(2, i), conc, np.zeros(2)))
+    key, conc, areg0 = (np.concatenate([b[m] for b in blocks]) for m in range(3))
+    for x in (key, conc, areg0, grid):
+        x.flags.writeable = False
+    return _Layout(keys, drugs, key, conc, areg0, tuple(curves), slices, grid, int(sizes[-1]))
+
+
+def _dose_wells(
+    c: _Curve, doses: np.ndarray, keys: tuple, drugs: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wells of a curve: its own vehicle (fixed partners, no varied drug), then ``doses``:
+    cell-state index, nominal nM per drug (columns ``drugs``) and recombinant AREG (nM)."""
+    x = np.concatenate([[0.0], doses])
+    conc = np.zeros((x.size, len(drugs)))
+    for d, v in c.fixed:
+        conc[:, drugs.index(d)] = v
+    j = drugs.index(c.drug)
+    conc[:, j] = conc[:, j] + x
+    return np.full(x.size, keys.index((c.line, c.perturbations))), conc, np.full(x.size, c.areg0_nM)
+
+
+def _plate_setup(cat: Catalog) -> _Plate:
+    from leptotwin.model.pathway import PathwayModel, cell_state
+
+    layout = _plate_layout()
+    states = [cell_state(line, perts, catalog=cat) for line, perts in layout.keys]
+    return _Plate(
+        pm=PathwayModel.from_catalog(cat),
+        levels=np.array([[getattr(s, f) for f in _LEVELS] for s in states], dtype=float),
+        cells0=cat.assay_value("culture", "seeding_cells"),
+        volume_mL=cat.assay_value("culture", "medium_volume") * 1e-3,
+    )
+
+
+def _grow_many(
+    plates: list[_Plate],
+    rows: np.ndarray,
+    key: np.ndarray,
+    conc: np.ndarray,
+    areg0: np.ndarray,
+    hours: float,
+) -> np.ndarray:
+    """Live cells after ``hours`` of wells of several catalogues' plates grown as one batch:
+    well i is catalogue ``plates[rows[i]]``'s, cell state ``key[i]``, nominal drugs ``conc[i]``
+    (columns ``_plate_layout().drugs``) and recombinant AREG ``areg0[i]`` nM. The pathway's
+    values are per well (the culture model's operations are element by element), so a well's
+    numbers do not depend on the other wells."""
+    from dataclasses import replace
+
     from leptotwin.model.culture import grow_culture
+    from leptotwin.model.pathway import CellState
 
-    state, conc, areg0 = _wells(specs)
+    pms = [p.pm for p in plates]
+    base = pms[0]
+    model = replace(
+        base,
+        **{f: np.array([getattr(pm, f) for pm in pms])[rows] for f in _PM_FLOATS},
+        **{
+            f: {d: np.array([getattr(pm, f)[d] for pm in pms])[rows] for d in getattr(base, f)}
+            for f in _PM_DICTS
+        },
+    )
+    levels = np.stack([p.levels for p in plates])[rows, key]  # (n, 4)
+    state = CellState(name="wells", **{f: levels[:, i] for i, f in enumerate(_LEVELS)})
+    drugs = _plate_layout().drugs
     return grow_culture(
-        pm,
+        model,
         state,
-        conc,
-        cells0=np.full(len(specs), kw["cells0"]),
+        {d: conc[:, j] for j, d in enumerate(drugs)},
+        cells0=np.array([p.cells0 for p in plates])[rows],
         areg0_nM=areg0,
-        volume_mL=kw["volume_mL"],
-        hours=kw["hours"],
+        volume_mL=np.array([p.volume_mL for p in plates])[rows],  # type: ignore[arg-type]
+        hours=hours,
         dt_h=CULTURE_DT_H,
     ).live_cells
 
 
 def _invitro(cat: Catalog) -> dict[str, float]:
-    """IC50s (nM) of every curve, single-well inhibitions, secreted-AREG and molecular ratios."""
-    from leptotwin.model.pathway import PathwayModel, cell_state
+    """IC50s (nM) of every curve and single-well inhibitions (:func:`_invitro_many` of one)."""
+    return _one(_invitro_many([cat]))
 
-    pm = PathwayModel.from_catalog(cat)
-    proto = _protocol("viability")
-    kw = dict(
-        cells0=cat.assay_value("culture", "seeding_cells"),
-        volume_mL=cat.assay_value("culture", "medium_volume") * 1e-3,
-        hours=float(proto["hours"]),
-    )
-    curves = _curves()
-    lo, hi = np.log10(IC50_RANGE_NM[0]), np.log10(IC50_RANGE_NM[1])
-    grid = np.logspace(lo, hi, round(4 * (hi - lo)) + 1)  # 4 per decade
-    specs, slices = _curve_wells(curves, [grid] * len(curves), cat)
-    # single-well probes ride along in the same batch: the line's vehicle, then the drug alone
-    probes = _probes()
-    first_probe = len(specs)
-    for _, line, drug, nM in probes:
-        st = cell_state(line, catalog=cat)
-        specs += [(st, {}, 0.0), (st, {drug: nM}, 0.0)]
-    live = _grow(pm, specs, **kw)
-    out: dict[str, float] = {}
-    for j, (key, *_rest) in enumerate(probes):
-        veh, drug_well = live[first_probe + 2 * j], live[first_probe + 2 * j + 1]
-        out[f"inhibition|{key}"] = float(1.0 - drug_well / veh)
+
+def _invitro_many(cats: list[Catalog]) -> list[dict[str, float] | Exception]:
+    """IC50s (nM) of every curve and single-well inhibitions of each catalogue, the plates of
+    all of them grown as one batch (a catalogue with a bypass block alone)."""
+    from leptotwin.catalog.loader import using_catalog
+
+    out: list[Any] = [None] * len(cats)
+    plates: dict[int, _Plate] = {}
+    for k, cat in enumerate(cats):
+        try:
+            with using_catalog(cat):
+                plates[k] = _plate_setup(cat)
+        except _FAILURES as exc:
+            out[k] = exc
+    together = [k for k, p in plates.items() if not p.pm.bypass]
+    groups = [together] if together else []
+    groups += [[k] for k, p in plates.items() if p.pm.bypass]
+    for ks in groups:
+        try:
+            values: list[Any] = _invitro_plates([plates[k] for k in ks])
+        except _FAILURES:
+            if len(ks) == 1:
+                raise
+            values = []
+            for k in ks:  # find which catalogue fails: each alone
+                try:
+                    values += _invitro_plates([plates[k]])
+                except _FAILURES as exc:
+                    values.append(exc)
+        for k, v in zip(ks, values, strict=True):
+            out[k] = v
+    return out
+
+
+def _invitro_plates(plates: list[_Plate]) -> list[dict[str, float]]:
+    lay = _plate_layout()
+    hours = float(_protocol("viability")["hours"])
+    n_cat, n = len(plates), lay.key.size
+    live = _grow_many(
+        plates,
+        np.repeat(np.arange(n_cat), n),
+        np.tile(lay.key, n_cat),
+        np.tile(lay.conc, (n_cat, 1)),
+        np.tile(lay.areg0, n_cat),
+        hours,
+    ).reshape(n_cat, n)
+    grid = lay.grid
+    outs: list[dict[str, float]] = []
     todo = []
-    for c, s in zip(curves, slices, strict=True):
-        rel = live[s][1:] / live[s][0]
-        if not np.isfinite(rel).all():
-            out[c.key] = math.nan
-        elif rel[-1] >= 0.5:
-            out[c.key] = math.inf
-        elif rel[0] < 0.5:
-            out[c.key] = math.nan  # below the searched range: no IC50 a plate could see
-        else:
-            i = int(np.flatnonzero(rel < 0.5)[0])
-            todo.append((c, grid[i - 1], grid[i], rel[i - 1], rel[i]))
+    for k in range(n_cat):
+        out: dict[str, float] = {}
+        for j, (key, *_rest) in enumerate(_probes()):
+            veh, drug_well = live[k, lay.first_probe + 2 * j], live[k, lay.first_probe + 2 * j + 1]
+            out[f"inhibition|{key}"] = float(1.0 - drug_well / veh)
+        for c, s in zip(lay.curves, lay.slices, strict=True):
+            rel = live[k, s][1:] / live[k, s][0]
+            if not np.isfinite(rel).all():
+                out[c.key] = math.nan
+            elif rel[-1] >= 0.5:
+                out[c.key] = math.inf
+            elif rel[0] < 0.5:
+                out[c.key] = math.nan  # below the searched range: no IC50 a plate could see
+            else:
+                i = int(np.flatnonzero(rel < 0.5)[0])
+                todo.append((k, c, grid[i - 1], grid[i], rel[i - 1], rel[i]))
+        outs.append(out)
     # refine each bracket: 7 interior points, then log-linear interpolation of the crossing
     if todo:
-        sub = [np.logspace(np.log10(a), np.log10(b), 9)[1:-1] for _, a, b, _, _ in todo]
-        specs2, slices2 = _curve_wells([t[0] for t in todo], sub, cat)
-        live2 = _grow(pm, specs2, **kw)
-        for (c, a, b, r_a, r_b), d, s in zip(todo, sub, slices2, strict=True):
+        sub = [np.logspace(np.log10(a), np.log10(b), 9)[1:-1] for _, _, a, b, _, _ in todo]
+        blocks = [_dose_wells(t[1], d, lay.keys, lay.drugs) for t, d in zip(todo, sub, strict=True)]
+        key, conc, areg0 = (np.concatenate([b[m] for b in blocks]) for m in range(3))
+        rows = np.repeat([t[0] for t in todo], [b[0].size for b in blocks])
+        live2 = _grow_many(plates, rows, key, conc, areg0, hours).reshape(len(todo), -1)
+        for (k, c, a, b, r_a, r_b), d, lv in zip(todo, sub, live2, strict=True):
             doses = np.concatenate([[a], d, [b]])
-            rel = np.concatenate([[r_a], live2[s][1:] / live2[s][0], [r_b]])
+            rel = np.concatenate([[r_a], lv[1:] / lv[0], [r_b]])
             j = int(np.flatnonzero(rel < 0.5)[0])
             x0, x1 = np.log(doses[j - 1]), np.log(doses[j])
             y0, y1 = np.log(rel[j - 1]), np.log(rel[j])
-            out[c.key] = float(np.exp(x0 + (np.log(0.5) - y0) * (x1 - x0) / (y1 - y0)))
-
-    return out
+            outs[k][c.key] = float(np.exp(x0 + (np.log(0.5) - y0) * (x1 - x0) / (y1 - y0)))
+    return outs
 
 
 def _molecular(cat: Catalog) -> dict[str, float]:
@@ -357,10 +496,17 @@ def _molecular(cat: Catalog) -> dict[str, float]:
     return out
 
 
+def _reads(key: str, fn: Callable[[Catalog], float]) -> Callable[[Catalog], float]:
+    """Mark ``fn`` as reading the shared computation ``key`` (evaluate_readouts_many batches
+    the keys of :data:`_BATCHED` that the readouts asked for read)."""
+    fn.shared = key  # type: ignore[attr-defined]
+    return fn
+
+
 def _iv(key: str) -> Callable[[Catalog], float]:
     if key.split("|")[0] in ("medium", "qpcr", "blot"):
-        return lambda cat: _shared(cat, "molecular", _molecular)[key]
-    return lambda cat: _shared(cat, "invitro", _invitro)[key]
+        return _reads("molecular", lambda cat: _shared(cat, "molecular", _molecular)[key])
+    return _reads("invitro", lambda cat: _shared(cat, "invitro", _invitro)[key])
 
 
 def _iv_ratio(num: str, den: str) -> Callable[[Catalog], float]:
@@ -371,7 +517,7 @@ def _iv_ratio(num: str, den: str) -> Callable[[Catalog], float]:
             return math.nan
         return a / b
 
-    return f
+    return _reads("invitro", f)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1111,11 +1257,17 @@ def _c9(what: str, other: str):  # type: ignore[no-untyped-def]
 # registry
 
 
+#: Readout name -> the shared computation it reads (where it reads one; filled by _build).
+_SHARED_BY: dict[str, str] = {}
+
+
 def _build() -> dict[str, Readout]:
     r: list[Readout] = []
 
     def add(name: str, unit: str, description: str, claims: tuple[str, ...], fn) -> None:  # type: ignore[no-untyped-def]
         r.append(Readout(name, unit, description, claims, _guarded(name, fn)))
+        if getattr(fn, "shared", None) is not None:
+            _SHARED_BY[name] = fn.shared
 
     par_ic50 = f"{PARENTAL}|alectinib"
     inf_note = "inf when a curve stays above 50 % up to 1 mM"
@@ -1221,7 +1373,7 @@ def _build() -> dict[str, Readout]:
             ("C6",),
             _iv(f"inhibition|{AR}|{partner}"),
         )
-    relapse = lambda key: lambda cat: _shared(cat, "relapse", _relapse)[key]  # noqa: E731
+    relapse = lambda key: _reads("relapse", lambda cat: _shared(cat, "relapse", _relapse)[key])  # noqa: E731
     add(
         "C2.nadir_fold",
         "1",
@@ -1246,7 +1398,9 @@ def _build() -> dict[str, Readout]:
         ("C2",),
         relapse("relapse_fraction_R"),
     )
-    combo = lambda arm: lambda cat: _shared(cat, "combination", _combination)[arm]  # noqa: E731
+    combo = lambda arm: _reads(  # noqa: E731
+        "combination", lambda cat: _shared(cat, "combination", _combination)[arm]
+    )
     for arm in C7_ARMS:
         key = arm.replace(" + ", "_").replace(" ", "_")
         add(
@@ -1403,11 +1557,11 @@ def _evaluate(catalog: Catalog, wanted: list[str], results: dict[Any, Any]) -> d
 
 
 #: Shared computations that :func:`evaluate_readouts_many` runs for all its catalogues in one
-#: batch: key of the per-call cache -> (readout name prefixes that read it, batch function
-#: ``catalogues -> one result or exception per catalogue``).
-_BATCHED: dict[str, tuple[tuple[str, ...], Callable[[list[Catalog]], list[Any]]]] = {
-    "relapse": (("C2.",), _relapse_many),
-    "combination": (("C7.",), _combination_many),
+#: batch: key of the per-call cache -> ``catalogues -> one result (or exception) each``.
+_BATCHED: dict[str, Callable[[list[Catalog]], list[Any]]] = {
+    "invitro": _invitro_many,
+    "relapse": _relapse_many,
+    "combination": _combination_many,
 }
 
 
@@ -1442,8 +1596,9 @@ def evaluate_readouts_many(
     wanted = _checked_names(names)
     cats = list(catalogs)
     pre: list[dict[Any, Any]] = [{} for _ in cats]
-    for key, (prefixes, many) in _BATCHED.items():
-        if not any(n.startswith(prefixes) for n in wanted):
+    asked = {_SHARED_BY.get(n) for n in wanted}
+    for key, many in _BATCHED.items():
+        if key not in asked:
             continue
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
