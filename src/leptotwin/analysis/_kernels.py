@@ -38,14 +38,59 @@ _CHUNK = 64  # curves per parallel task (scratch arrays are allocated once per t
 _FAST = {"reassoc", "contract"}
 
 
+class _LoadOnlyCache:
+    """A dispatcher's numba cache that loads a cached kernel without refreshing numba's target
+    context first (issue 14: start-up).
+
+    numba's :meth:`FunctionCache.load_overload` refreshes the whole CPU target context before it
+    reads a cache entry: it imports numba's ~40 lowering modules and, through ``numba.np.linalg``,
+    scipy.linalg, and installs their registries (0.15-0.2 s, more than loading and running the
+    kernels of 1,000 curves). A cache entry is machine code plus what rebuilds it; loading it
+    needs numba's runtime (NRT) symbols, which this cache registers, and the entry's own
+    ``reload_init`` (the threading layer of a parallel kernel), which numba runs as before; the
+    lowering registries are needed only to compile. A miss (no entry, or a stale one) returns
+    None and numba compiles as usual (its compiler refreshes the context itself); everything but
+    :meth:`load_overload` is the wrapped cache's. The machine code run is the cached one either
+    way: the same numbers, bit for bit (tested).
+    """
+
+    def __init__(self, cache: Any) -> None:
+        self._wrapped = cache
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        """The cached overload of ``sig``, or None (then numba compiles it)."""
+        from numba.core.runtime import rtsys
+
+        rtsys.initialize(target_context)
+        with self._wrapped._guard_against_spurious_io_errors():
+            return self._wrapped._load_overload(sig, target_context)
+        return None  # the guard swallowed an error: a miss
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+
+def _load_only(disp: Any) -> Any:
+    """``disp`` with :class:`_LoadOnlyCache` around its cache, where numba's cache is the one
+    this was written against (numba 0.60-0.68: ``_load_overload`` and its error guard); else
+    ``disp`` unchanged."""
+    cache = getattr(disp, "_cache", None)
+    needed = ("_load_overload", "_guard_against_spurious_io_errors", "load_overload")
+    if cache is not None and all(hasattr(cache, n) for n in needed):
+        disp._cache = _LoadOnlyCache(cache)
+    return disp
+
+
 def _jit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``numba.njit`` with an on-disk cache, or without one where no cache dir is writable."""
+    """``numba.njit`` with an on-disk cache (loaded through :class:`_LoadOnlyCache`), or without
+    one where no cache dir is writable."""
 
     def deco(fn: Callable[..., Any]) -> Any:
         try:
-            return nb.njit(cache=True, nogil=True, error_model="numpy", **options)(fn)
+            disp = nb.njit(cache=True, nogil=True, error_model="numpy", **options)(fn)
         except RuntimeError:  # "cannot cache function ...: no locator available"
             return nb.njit(cache=False, nogil=True, error_model="numpy", **options)(fn)
+        return _load_only(disp)
 
     return deco
 

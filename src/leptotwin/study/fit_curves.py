@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from leptotwin._exitgc import freeze_at_exit
 from leptotwin._fileio import (
     is_parquet,
     need_file,
@@ -655,7 +656,11 @@ def run_fit_curves(
     ``none``. ``data`` ending in ``.parquet`` (or ``.pq``) is read as Parquet. ``tables``:
     ``csv`` or ``parquet`` (``fits.parquet``, ``qc.parquet``); by default Parquet for a Parquet
     input, else CSV. ``chunk_curves``: curves fitted and written at a time (the numbers do not
-    depend on it); None chooses it (:func:`fit_tables`)."""
+    depend on it); None chooses it (:func:`fit_tables`).
+
+    The process's exit then skips the garbage collector's passes over the objects alive
+    (:func:`leptotwin._exitgc.freeze_at_exit`: about 0.3 s of a 1.2 s command of 1,000 curves)."""
+    freeze_at_exit()
     with _frozen_gc():
         return _run(
             data=data,
