@@ -176,10 +176,31 @@ def _write_tsv(path: Path, frame: pd.DataFrame) -> Path:
 # --- the model ---------------------------------------------------------------------------------
 
 
-def _typical_tumor(cat: Catalog, species: str) -> TumorParameters:
+def _typical_tumor(cat: Catalog, species: str, site: str = "leptomeningeal") -> TumorParameters:
     return replace(
-        TumorParameters.from_catalog(cat, species=species), engraftment_sd=0.0, rate_scale_sd=0.0
+        TumorParameters.from_catalog(cat, species=species, site=site),
+        engraftment_sd=0.0,
+        rate_scale_sd=0.0,
     )
+
+
+#: The observables of the tumour's burden (BLI flux, caliper volume): the engine's ln cells
+#: times a scale plus an offset (:func:`_burden_scale`).
+_BURDEN_OBSERVABLES = ("total_flux", "tumor_volume")
+
+
+def _site(exp: Experiment) -> str:
+    return getattr(exp, "site", "leptomeningeal")
+
+
+def _burden_scale(cat: Catalog, species: str, site: str) -> tuple[float, float]:
+    """(scale, offset) of the site's burden observable from live cells: BLI's flux per cell
+    and background (p/s) at the leptomeningeal site; 1 / cell density (mm³ per cell) and 0 for
+    the caliper volume of the subcutaneous site."""
+    if site == "subcutaneous":
+        density = TumorParameters.from_catalog(cat, species=species, site=site)
+        return 1.0 / float(density.cell_density_per_mm3), 0.0
+    return _bli_scale(cat)
 
 
 def _union_arm(arms: tuple[Arm, ...]) -> Arm:
@@ -452,6 +473,13 @@ def build_petab(exp: Experiment, *, catalog: Catalog | None = None) -> PetabProb
         is the in-vivo twin: a culture model per cell line and well is another model, which
         PEtab v1 cannot hold beside it; refused rather than left out).
     """
+    if _site(exp) != "leptomeningeal":
+        raise LeptotwinError(
+            f"the PEtab export's SBML model is the leptomeningeal twin: it has no {_site(exp)} "
+            "tumour (leptotwin calibrate fits the caliper data with the engine)",
+            source=str(exp.path),
+            field="site",
+        )
     if "viability" in exp.observables or exp.has_viability:
         raise LeptotwinError(
             "the PEtab export has no in-vitro model: it cannot carry the viability data "
@@ -563,20 +591,22 @@ def engine_simulation(
     Burden: :func:`~leptotwin.model.cohort.simulate_lmc` for the typical mouse of each arm
     (deterministic, no endpoint) at steps ``dt_h`` and ``dt_h / 2`` on uniform grids (no
     refinement after doses), ln burden Richardson-extrapolated (the step is first order);
-    ``dt_h`` must divide the hours of every BLI time. PK: exact (closed form) at the sample times.
+    ``dt_h`` must divide the hours of every BLI (or caliper) time. At the experiment's ``site``:
+    ``total_flux`` = cells × flux per cell + background (leptomeningeal), ``tumor_volume`` =
+    cells / cell density (mm³, subcutaneous). PK: exact (closed form) at the sample times.
     """
     cat = (catalog or load_catalog()).with_values(dict(values or {}))
     meas = exp.measurements.copy()
     sim = np.full(len(meas), np.nan)
     log_sim = np.full(len(meas), np.nan)
-    tp = _typical_tumor(cat, exp.species)
-    bli = meas["observable"] == "total_flux"
+    tp = _typical_tumor(cat, exp.species, _site(exp))
+    bli = meas["observable"].isin(_BURDEN_OBSERVABLES)
     if bli.any():
         _check_bli_grid(meas.loc[bli, "time_h"].to_numpy(float), dt_h)
         days = sorted(set(meas.loc[bli, "time_h"] / 24.0))
         values, where = _richardson_log_cells(exp, days, dt_h, cat, tp, n_per_arm=1)
         log_cells = pd.Series(values, index=pd.MultiIndex.from_frame(where))
-        flux, background = _bli_scale(cat)
+        flux, background = _burden_scale(cat, exp.species, _site(exp))
         idx = np.flatnonzero(bli.to_numpy())
         keys = list(
             zip(meas["arm"].to_numpy()[idx], meas["time_h"].to_numpy()[idx] / 24.0, strict=True)
@@ -585,7 +615,7 @@ def engine_simulation(
         log_sim[idx] = np.log(sim[idx])
     t0 = tp.treatment_start_d * 24.0
     for oid, o in exp.observables.items():
-        if o.kind == "bli":
+        if oid in _BURDEN_OBSERVABLES:
             continue
         for arm in exp.arms:
             rows = np.flatnonzero(
@@ -645,6 +675,7 @@ def _richardson_log_cells(
             dt_h=h,
             refine_after_dose_h=0.0,  # uniform grids: Richardson cancels their first order
             stochastic=False,
+            site=_site(exp),
             catalog=cat,
             tumor=replace(tumor, endpoint_cells=math.inf),
             **given,  # type: ignore[arg-type]
@@ -786,6 +817,12 @@ _TUMOUR_PER_SUBJECT = (
     "switch_rate",
     "culture_generations",
     "csf_turnover_per_h",
+    # the subcutaneous site's (the endpoint: the engine's likelihood simulates without one)
+    "kp_uu_tumour",
+    "cell_density_per_mm3",
+    "interstitial_fraction",
+    "areg_clearance_per_h",
+    "endpoint_cells",
 )
 #: PKParameters fields that SubjectPK carries per subject.
 _PK_PER_SUBJECT = (
@@ -913,22 +950,26 @@ class EngineLikelihood:
                 const = np.full(k.size, 0.5 * np.log(2 * np.pi * s**2))
                 self._noise.append((k, s, y[k], const))
         # the base objects
-        self._tp = _typical_tumor(cat, species)
+        self._site = site = _site(exp)
+        self._tp = _typical_tumor(cat, species, site)
         self._pm = PathwayModel.from_catalog(cat)
         self._clones = default_clones(cat)
-        self._flux_bg = _bli_scale(cat)
+        self._flux_bg = _burden_scale(cat, species, site)
         drugs = sorted({d for a in exp.arms for d in a.regimens})
         self._drugs = drugs
         self._pk_base = {d: cat.pk_parameters(d, species) for d in drugs}
         # BLI: the engine's grid and where each row's (arm, day) is in its output
-        bli = np.flatnonzero(obs_col == "total_flux")
+        burden = np.isin(obs_col, _BURDEN_OBSERVABLES)
+        bli = np.flatnonzero(burden)
         self._bli_rows = bli
         self._bli_lognormal = any(
-            o.noise == "lognormal" for oid, o in exp.observables.items() if oid == "total_flux"
+            o.noise == "lognormal"
+            for oid, o in exp.observables.items()
+            if oid in _BURDEN_OBSERVABLES
         )
         if bli.size:
             _check_bli_grid(time_col[bli], dt_h)
-            days = sorted(set(meas.loc[obs_col == "total_flux", "time_h"] / 24.0))
+            days = sorted(set(meas.loc[burden, "time_h"] / 24.0))
             self._days = days
             day_of = {d: i for i, d in enumerate(days)}
             arm_index = {a.name: i for i, a in enumerate(exp.arms)}
@@ -938,7 +979,7 @@ class EngineLikelihood:
         t0 = self._tp.treatment_start_d * 24.0
         self._pk: list[_PKRows] = []
         for oid, o in exp.observables.items():
-            if o.kind == "bli":
+            if oid in _BURDEN_OBSERVABLES:
                 continue
             for arm in exp.arms:
                 rows = np.flatnonzero((obs_col == oid) & (arm_col == arm.name))
@@ -969,12 +1010,12 @@ class EngineLikelihood:
         species = self.exp.species
         out: dict[str, object] = {
             "clones": default_clones(cat),
-            "bli": _bli_scale(cat),
+            "bli": _burden_scale(cat, species, self._site),
         }
         pm = PathwayModel.from_catalog(cat)
         for f in fields(pm):
             out[f"pathway.{f.name}"] = getattr(pm, f.name)
-        tp = _typical_tumor(cat, species)
+        tp = _typical_tumor(cat, species, self._site)
         for f in fields(tp):
             out[f"tumour.{f.name}"] = getattr(tp, f.name)
         for d in self._drugs:
@@ -1141,7 +1182,9 @@ class EngineLikelihood:
             pm = replace(pm, **per)
         tp = self._tp
         if self._tumour_moved:
-            tps = self._per_set(th, self._tumour_deps, lambda c: _typical_tumor(c, species))
+            tps = self._per_set(
+                th, self._tumour_deps, lambda c: _typical_tumor(c, species, self._site)
+            )
             per = {}
             for f in _TUMOUR_PER_SUBJECT:
                 col = np.array([getattr(t, f) for t in tps])
@@ -1158,7 +1201,9 @@ class EngineLikelihood:
             )
             pk_subjects[d] = SubjectPK.concat(subjects_k[d], typical=self._pk_base[d], repeat=A)
         if self._bli_moved:
-            fb = np.array(self._per_set(th, self._bli_deps, _bli_scale))
+            fb = np.array(
+                self._per_set(th, self._bli_deps, lambda c: _burden_scale(c, species, self._site))
+            )
             flux, background = fb[:, 0:1], fb[:, 1:2]
         else:
             flux, background = self._flux_bg

@@ -14,6 +14,12 @@ sample around the best of a few maximum a posteriori searches (Powell,
 :func:`~leptotwin.calibration.sampler.find_map`): one from the prior medians and the others
 from prior draws (a *multistart*, so one poor local optimum does not set the start).
 
+Subcutaneous tumours. With ``site: subcutaneous`` the engine simulates the flank tumour
+(:mod:`leptotwin.model.tumor`) and its ``tumor_volume`` rows (caliper volumes, mm³) take the
+place of BLI: the typical mouse's cells / the cell density, Richardson-extrapolated and batched
+as the BLI burden is; ``sc_mouse.parameters.*`` values (Kp,uu,tumour, cell density, AREG
+clearance, ...) can be estimated and are batched per parameter set.
+
 In-vitro data. The ``viability`` rows of the experiment (its viability table) add their own
 negative log-likelihood to the in-vivo one (normal noise, ``sigma`` in %: ``0.5 ln(2π σ²) +
 0.5 ((y − h)/σ)²`` per well, as PEtab's, plus the normalisation error the wells of a plate
@@ -34,9 +40,9 @@ panel of them.
 
 Growth step. The engine's burden is Richardson-extrapolated from the steps ``dt_h`` and
 ``dt_h / 2`` (:func:`~leptotwin.interop.petab.engine_simulation`); the calibration uses the
-coarsest of 4, 2, 1, 0.5 and 0.25 h whose half divides every BLI time. On ``examples/own-lab``
-its NLL is within 1.2e-3 (absolute) of the one at 0.25 h, far below what moves a posterior
-(a change of 1 in the NLL), at 1/12 of the cost.
+coarsest of 4, 2, 1, 0.5 and 0.25 h whose half divides every BLI (or caliper) time. On
+``examples/own-lab`` its NLL is within 1.2e-3 (absolute) of the one at 0.25 h, far below what
+moves a posterior (a change of 1 in the NLL), at 1/12 of the cost.
 
 Speed. With in-vivo rows (BLI or PK) many parameter sets cost about one pass of the cohort
 engine (:class:`~leptotwin.interop.petab.EngineLikelihood`), so the calibration asks for them
@@ -185,8 +191,14 @@ MAX_CORRELATION = 0.95
 _STEPS_H = (4.0, 2.0, 1.0, 0.5, 0.25)
 
 
+#: The tumour-burden observables (BLI at the leptomeningeal site, caliper volume at the
+#: subcutaneous one), in days after inoculation.
+_BURDEN = ("total_flux", "tumor_volume")
+
+
 def growth_step(exp: Experiment) -> float:
-    """The coarsest growth step (h) of 4, 2, 1, 0.5, 0.25 whose half divides every BLI time.
+    """The coarsest growth step (h) of 4, 2, 1, 0.5, 0.25 whose half divides every BLI (or
+    caliper) time.
 
     Raises
     ------
@@ -194,15 +206,17 @@ def growth_step(exp: Experiment) -> float:
         A BLI time off the 0.125 h grid (the message names the first such row).
     """
     m = exp.measurements
-    t = m.loc[m["observable"] == "total_flux", "time_h"].to_numpy(float)
+    burden = m["observable"].isin(_BURDEN)
+    t = m.loc[burden, "time_h"].to_numpy(float)
     for h in _STEPS_H:
         g = t / (h / 2)
         if np.allclose(g, np.round(g), rtol=0, atol=1e-9):
             return h
     bad = int(np.flatnonzero(~np.isclose(t * 8, np.round(t * 8)))[0])
-    row = m.loc[m["observable"] == "total_flux", "source"].iloc[bad]
+    row = m.loc[burden, "source"].iloc[bad]
+    what = "BLI" if m.loc[burden, "observable"].iloc[bad] == "total_flux" else "caliper"
     raise LeptotwinError(
-        "a BLI time off the 7.5-minute grid the engine can reach",
+        f"a {what} time off the 7.5-minute grid the engine can reach",
         source=str(row),
         field="day",
         value=float(t[bad] / 24.0),
@@ -1100,6 +1114,10 @@ class ExperimentCalibration:
                 f"not converged (R-hat > 1.05 or bulk ESS < 100): {', '.join(slow)}; "
                 "rerun with more --steps"
             )
+        notes = getattr(self.experiment, "caliper_notes", ())
+        if notes:  # the caliper reader's: a width above the length, kept as measured
+            more = f" (and {len(notes) - 1} more)" if len(notes) > 1 else ""
+            out.append(f"note: {notes[0]}{more}")
         out.extend(p.line() for p in self.population)
         return out
 
@@ -1208,7 +1226,7 @@ def _plot_grid(exp: Experiment) -> Experiment:
     first_dose_h = load_catalog().in_vivo_value("lmc_mouse", "treatment_start") * 24.0
     for (arm, oid), g in m.groupby(["arm", "observable"], sort=False):
         t = g["time_h"].to_numpy(float)
-        if oid == "total_flux":
+        if oid in _BURDEN:
             grid = np.arange(np.floor(t.min() / 24) * 24, t.max() + 1e-9, max(step, 6.0))
             grid = np.round(grid / step) * step
         else:  # from the first dose (the model's concentration is 0 before it)
@@ -1614,7 +1632,7 @@ def fits_figure(result: ExperimentCalibration) -> Any:
             if d.empty:
                 continue
             # BLI in days after inoculation, PK in hours after treatment start (as in the files)
-            scale, shift = (24.0, 0.0) if oid == "total_flux" else (1.0, t0_h)
+            scale, shift = (24.0, 0.0) if oid in _BURDEN else (1.0, t0_h)
             tc, td = (c["time_h"] - shift) / scale, (d["time_h"] - shift) / scale
             ax.fill_between(tc, c["model_low"], c["model_high"], color=colours[arm], alpha=0.2)
             ax.plot(tc, c["model_median"], color=colours[arm], label=arm)
@@ -1624,7 +1642,7 @@ def fits_figure(result: ExperimentCalibration) -> Any:
             d = vivo[vivo["observable"] == oid]
             low = np.nanmin(np.r_[d["value"], d["model_low"]])
             ax.set_ylim(bottom=0.5 * low)
-        ax.set_xlabel("day after inoculation" if oid == "total_flux" else "h after treatment start")
+        ax.set_xlabel("day after inoculation" if oid in _BURDEN else "h after treatment start")
         ax.set_ylabel(f"{oid} ({o.unit})")
         ax.legend(fontsize=8)
     if vitro:

@@ -6,6 +6,8 @@ data should inform. Schema (every key other than those marked optional is requir
 
     name: own-lab-demo                 # text; names the PEtab problem
     model: lmc_mouse                   # the LMC twin of the mouse (the only model so far)
+    site: leptomeningeal               # optional: leptomeningeal (default) or subcutaneous
+                                       #   (a flank xenograft measured by calipers)
     inoculum: A925L/AR                 # A925L/AR or A925LPE3, as in protocols (*)
     days: 28                           # follow-up, days after inoculation (dose events up to
                                        #   here) (*)
@@ -18,6 +20,9 @@ data should inform. Schema (every key other than those marked optional is requir
         subjects: [m04, m05, m06]
     data:                              # paths relative to this file
       bli: bli.csv                     # optional; tidy BLI table: mouse, arm, day, total_flux_p_s
+      caliper: caliper.csv             # optional (site: subcutaneous); tidy caliper table:
+                                       #   mouse, day, optional arm, length_mm + width_mm or
+                                       #   volume_mm3 (leptotwin.formats.caliper)
       pk: pk.csv                       # optional; PK table: subject, time_h, drug, matrix,
                                        #   concentration, unit, lloq
       viability: viability.csv         # optional; in-vitro dose-response table: cell_line,
@@ -33,6 +38,7 @@ data should inform. Schema (every key other than those marked optional is requir
                                        #   (leptotwin qpcr's samples.csv or summary.csv)
     observables:                       # id -> unit, noise model and its SD
       total_flux: {unit: p/s, noise: lognormal, sigma: 0.3}
+      tumor_volume: {unit: mm^3, noise: lognormal, sigma: 0.2}   # site: subcutaneous
       plasma:osimertinib: {unit: nM, noise: lognormal, sigma: 0.2}
       csf:osimertinib: {unit: ng/mL, noise: normal, sigma: 0.05}
       viability: {unit: "%", noise: normal, sigma: 8, plate_sigma: 0.02}  # plate_sigma and
@@ -63,7 +69,10 @@ observable (``total_flux``, ``plasma:<drug>``, ``csf:<drug>``) or a ``population
 may be left out of an in-vitro-only experiment (``viability``, ``elisa`` and ``qpcr`` data).
 
 Observables: ``total_flux`` (BLI total flux over the ROI, p/s: live cells × the median flux per
-cell seen by the camera + the median background, ``bli`` block of the assay catalogue),
+cell seen by the camera + the median background, ``bli`` block of the assay catalogue;
+leptomeningeal site only), ``tumor_volume`` (caliper volume of a subcutaneous tumour, ``mm^3``:
+live cells / the catalogue's cell density ``sc_mouse.parameters.cell_density``; subcutaneous
+site only),
 ``plasma:<drug>`` / ``csf:<drug>`` (total plasma and CSF concentration of a drug or active
 metabolite, ``nM`` or ``ng/mL``) and ``viability`` (in-vitro viability after a 72 h exposure, %
 of the vehicle wells of the same cell line and perturbation; unit ``%``, noise ``normal``),
@@ -74,13 +83,23 @@ fold change of miR-449a or AREG mRNA against the ``calibrator`` cell line, ``fol
 Noise: ``lognormal`` (``sigma`` is the SD of ln y) or ``normal`` (``sigma`` in the observable's
 unit).
 
+Site. ``site: subcutaneous`` simulates the tumour under the skin
+(:mod:`leptotwin.model.tumor`: drug at unbound plasma × Kp,uu, AREG in the tumour interstitium;
+block ``sc_mouse`` of ``in_vivo.yaml``); its in-vivo observable is ``tumor_volume`` from a
+``caliper`` table, and ``total_flux`` (or BLI data) is refused, as ``tumor_volume`` (or caliper
+data) is at the leptomeningeal site. PK observables and the treatment start are the same at both.
+
 Data. The BLI table is the tidy format the virtual imager writes and :mod:`leptotwin.analysis.
-growth` reads (``day``: days after inoculation). The PK table has one row per sample:
-``subject`` (a mouse of an arm), ``time_h`` (hours after treatment start, the time origin of the
-regimens), ``drug``, ``matrix`` (``plasma`` or ``csf``), ``concentration``, ``unit`` (as the
-observable's) and ``lloq`` (same unit; empty when not reported). A sample below its LLOQ is
-below the quantification limit and is left out of the likelihood (Beal's method M1; PEtab v1 has
-no censoring); the loader counts them.
+growth` reads (``day``: days after inoculation). The caliper table
+(:func:`leptotwin.formats.caliper.read_caliper_table`) has one row per mouse and day (``day``:
+days after inoculation) with ``length_mm`` and ``width_mm`` (volume ``L × W² / 2``) or
+``volume_mm3``; an ``arm`` column, when present, must agree with the experiment file; rows whose
+width exceeds their length are kept and listed in :attr:`Experiment.caliper_notes`. The PK
+table has one row per sample: ``subject`` (a mouse of an arm), ``time_h`` (hours after
+treatment start, the time origin of the regimens), ``drug``, ``matrix`` (``plasma`` or
+``csf``), ``concentration``, ``unit`` (as the observable's) and ``lloq`` (same unit; empty when
+not reported). A sample below its LLOQ is below the quantification limit and is left out of the
+likelihood (Beal's method M1; PEtab v1 has no censoring); the loader counts them.
 
 In-vitro data. The viability table is the tidy dose-response table the toolkit writes
 (:func:`leptotwin.formats.plate_layout.to_dose_response`, after ``normalise_to_controls``): one
@@ -147,6 +166,10 @@ YAML says; a viability table without one of its columns, with an unknown cell li
 perturbation, a negative dose, a response that is no number or above 1000 % (a raw signal?);
 plate-reader exports and a layout that do not read, do not match (a plate or a layout well
 without readings) or name an unknown cell line, drug or perturbation (naming file, well, field);
+a caliper row whose mouse is in no arm or another arm, or whose length, width or volume is
+missing, negative or (log-normal noise) zero (:mod:`leptotwin.formats.caliper`); the tumour
+observable or data of the other site (``total_flux`` or BLI data with ``site: subcutaneous``,
+``tumor_volume`` or caliper data at the leptomeningeal site);
 a ``plate_sigma`` on another observable than ``viability``, or none while a group of wells
 has no vehicle wells in the table;
 in-vivo observables without ``inoculum``, ``days`` or ``arms``; a population entry whose drug
@@ -173,9 +196,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from leptotwin.assays.viability import LIGAND  # recombinant amphiregulin as a well's agent
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
+from leptotwin.formats.caliper import read_caliper_table
 from leptotwin.formats.mouse_table import check_mouse_day_table
 from leptotwin.model.cohort import Arm
 from leptotwin.model.regimen import Regimen, doses_by_route, parse_regimen
+from leptotwin.model.tumor import SITES
 from leptotwin.study.protocol_schema import (
     MAX_FOLLOW_UP_DAYS,
     _error,
@@ -185,8 +210,10 @@ from leptotwin.study.protocol_schema import (
 
 __all__ = [
     "BLI_OBSERVABLE",
+    "CALIPER_OBSERVABLE",
     "PK_COLUMNS",
     "POPULATION_PARAMETERS",
+    "SITES",
     "VIABILITY_COLUMNS",
     "VIABILITY_HOURS",
     "VIABILITY_OBSERVABLE",
@@ -204,6 +231,11 @@ __all__ = [
 ]
 
 BLI_OBSERVABLE = "total_flux"
+#: The caliper observable of a subcutaneous tumour (mm³).
+CALIPER_OBSERVABLE = "tumor_volume"
+_VOLUME_UNITS = ("mm^3", "mm3")
+#: The tumour observable of each site.
+_SITE_OBSERVABLE = {"leptomeningeal": BLI_OBSERVABLE, "subcutaneous": CALIPER_OBSERVABLE}
 PK_COLUMNS = ("subject", "time_h", "drug", "matrix", "concentration", "unit", "lloq")
 _PK_UNITS = ("nM", "ng/mL")
 #: Above these a reading is a typo or a unit slip, not a measurement: 10 mM (no small-molecule
@@ -259,6 +291,7 @@ class _ArmSpec(BaseModel):
 class _DataSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bli: str | None = None
+    caliper: str | None = None
     pk: str | None = None
     # a tidy table's file name, or a mapping naming raw plate-reader exports and their layout
     # (checked by leptotwin.study.experiment_plates)
@@ -292,6 +325,7 @@ class _ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
     model: Literal["lmc_mouse"]
+    site: Literal["leptomeningeal", "subcutaneous"] = "leptomeningeal"
     inoculum: Literal["A925LPE3", "A925L/AR"] | None = None
     days: Annotated[float, Field(gt=0, le=MAX_FOLLOW_UP_DAYS, allow_inf_nan=False)] | None = None
     arms: dict[str, _ArmSpec] = Field(default_factory=dict, min_length=1)
@@ -430,6 +464,10 @@ class Experiment:
         ``QPCR_COLUMNS``); None without the table.
     invitro_left_out : dict[str, int]
         ELISA and qPCR rows left out per observable (flagged samples, undetermined folds).
+    site : str
+        ``leptomeningeal`` (default) or ``subcutaneous``.
+    caliper_notes : tuple of str
+        The caliper reader's notes (a width above the length), one line each.
     """
 
     name: str
@@ -453,6 +491,10 @@ class Experiment:
     elisa: pd.DataFrame | None = field(default=None, repr=False)
     qpcr: pd.DataFrame | None = field(default=None, repr=False)
     invitro_left_out: dict[str, int] = field(default_factory=dict)
+    #: ``leptomeningeal`` or ``subcutaneous``: where the twin's tumour grows.
+    site: str = "leptomeningeal"
+    #: Notes of the caliper reader (rows whose width exceeds their length), one line each.
+    caliper_notes: tuple[str, ...] = ()
 
     @property
     def has_viability(self) -> bool:
@@ -520,6 +562,12 @@ def load_experiment_file(
     t0_h = cat.in_vivo_value("lmc_mouse", "treatment_start") * 24.0
     if spec.data.bli is not None:
         frames.append(_bli_rows(p.parent / spec.data.bli, spec.data.bli, observables, subjects))
+    caliper_notes: list[str] = []
+    if spec.data.caliper is not None:
+        caliper, caliper_notes = _caliper_rows(
+            p.parent / spec.data.caliper, spec.data.caliper, observables, subjects
+        )
+        frames.append(caliper)
     if spec.data.pk is not None:
         pk, n_blq, censored = _pk_rows(
             p.parent / spec.data.pk, spec.data.pk, observables, subjects, arms, cat, species, t0_h
@@ -545,7 +593,7 @@ def load_experiment_file(
             lines,
             ("data",),
             "no data to fit",
-            expected="a bli, pk, viability, elisa or qpcr table",
+            expected="a bli, caliper, pk, viability, elisa or qpcr table",
         )
     measurements = (
         pd.concat(frames, ignore_index=True) if frames else _censored_frame([]).drop(columns="lloq")
@@ -572,6 +620,8 @@ def load_experiment_file(
         elisa=elisa,
         qpcr=qpcr,
         invitro_left_out=left_out,
+        site=spec.site,
+        caliper_notes=tuple(caliper_notes),
     )
     for entry in exp.population:  # the data of each fit, checked now rather than after sampling
         population_data(exp, entry, catalog=cat, lines=lines)
@@ -618,6 +668,7 @@ def experiment_from_design(
         design={k: v for k, v in design.items() if k != "data"},
         population=_population(spec, arms, observables, source, {}),
         population_growth=_population_growth(spec, observables, source, {}),
+        site=spec.site,
     )
 
 
@@ -651,8 +702,13 @@ def _design(
 
     vitro = (VIABILITY_OBSERVABLE, *INVITRO_ASSAY_OBSERVABLES)
     in_vivo = [o for o in spec.observables if o not in vitro]
-    if in_vivo or spec.population or spec.data.bli or spec.data.pk:
-        why = f"observable {in_vivo[0]}" if in_vivo else "bli or pk data, or a population block"
+    _check_site(spec, source, lines)
+    if in_vivo or spec.population or spec.data.bli or spec.data.caliper or spec.data.pk:
+        why = (
+            f"observable {in_vivo[0]}"
+            if in_vivo
+            else "bli, caliper or pk data, or a population block"
+        )
         for key in ("inoculum", "days", "arms"):
             if not getattr(spec, key):
                 raise _error(
@@ -681,6 +737,34 @@ def _design(
                 "a value with a prior (leptotwin catalog lists them)",
             )
     return spec, arms, subjects, observables, cat
+
+
+def _check_site(spec: _ExperimentSpec, source: str, lines: dict) -> None:
+    """Refuse the tumour observable (or its data) of the other site, one line each."""
+    site = spec.site
+    own = _SITE_OBSERVABLE[site]
+    for other_site, oid in _SITE_OBSERVABLE.items():
+        if other_site == site:
+            continue
+        data_key = "bli" if oid == BLI_OBSERVABLE else "caliper"
+        if oid in spec.observables:
+            raise _error(
+                source,
+                lines,
+                ("observables", oid),
+                f"{oid} is the {other_site} tumour's observable, not the {site} one's",
+                oid,
+                f"{own} with site: {site}, or site: {other_site}",
+            )
+        if getattr(spec.data, data_key) is not None:
+            raise _error(
+                source,
+                lines,
+                ("data", data_key),
+                f"{data_key} data measure the {other_site} tumour, not the {site} one",
+                getattr(spec.data, data_key),
+                f"site: {other_site}, or data of the {site} tumour",
+            )
 
 
 def _arms(
@@ -749,7 +833,9 @@ def _observables(
         ):
             # a well-formed BLI or PK observable: the name is checked first below
             kind = oid.partition(":")[0]
-            if oid == BLI_OBSERVABLE or (kind in _MATRICES and oid.partition(":")[2]):
+            if oid in (BLI_OBSERVABLE, CALIPER_OBSERVABLE) or (
+                kind in _MATRICES and oid.partition(":")[2]
+            ):
                 _refuse_key(body, key, VIABILITY_OBSERVABLE, what, where, source, lines)
         if oid == BLI_OBSERVABLE:
             if body.unit != "p/s":
@@ -757,6 +843,11 @@ def _observables(
                     source, lines, (*where, "unit"), "unit mismatch", body.unit, "p/s (photons/s)"
                 )
             out[oid] = Observable(oid, "bli", None, "p/s", body.noise, body.sigma)
+            continue
+        if oid == CALIPER_OBSERVABLE:
+            if body.unit not in _VOLUME_UNITS:
+                raise _error(source, lines, (*where, "unit"), "unit mismatch", body.unit, "mm^3")
+            out[oid] = Observable(oid, "caliper", None, "mm^3", body.noise, body.sigma)
             continue
         if oid == VIABILITY_OBSERVABLE:
             if body.unit != "%":
@@ -791,8 +882,8 @@ def _observables(
                 where,
                 "unknown observable",
                 oid,
-                f"{BLI_OBSERVABLE}, plasma:<drug>, csf:<drug>, {VIABILITY_OBSERVABLE}, "
-                + ", ".join(INVITRO_ASSAY_OBSERVABLES),
+                f"{BLI_OBSERVABLE}, {CALIPER_OBSERVABLE}, plasma:<drug>, csf:<drug>, "
+                f"{VIABILITY_OBSERVABLE}, " + ", ".join(INVITRO_ASSAY_OBSERVABLES),
             )
         try:
             cat.pk_parameters(drug, species)
@@ -897,6 +988,63 @@ def _bli_rows(
             "source": [f"{name}:{_row(table, i)}" for i in range(len(table))],
         }
     )
+
+
+def _caliper_rows(
+    path: Path, name: str, observables: dict[str, Observable], subjects: dict[str, str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """The caliper table's rows as measurements (``tumor_volume``, mm³) and the reader's
+    notes."""
+    if CALIPER_OBSERVABLE not in observables:
+        raise LeptotwinError(
+            "unknown observable: the caliper table has no observable in the experiment file",
+            source=name,
+            field="volume_mm3",
+            expected=f"observables: {{{CALIPER_OBSERVABLE}: {{unit: mm^3, ...}}}}",
+        )
+    read = read_caliper_table(path, name=name)
+    table = read.table
+    lognormal = observables[CALIPER_OBSERVABLE].noise == "lognormal"
+    arms = []
+    for i, (mouse, arm, volume) in enumerate(
+        zip(table["mouse"], table["arm"], table["volume_mm3"], strict=True)
+    ):
+        if mouse not in subjects:
+            raise LeptotwinError(
+                "mouse is in no arm of the experiment file",
+                source=name,
+                field=f"{_row(table, i)}, mouse",
+                value=mouse,
+            )
+        if arm and arm != subjects[mouse]:
+            raise LeptotwinError(
+                "mouse's arm differs from the experiment file",
+                source=name,
+                field=f"{_row(table, i)}, arm",
+                value=arm,
+                expected=repr(subjects[mouse]),
+            )
+        if volume <= 0 and lognormal:
+            raise LeptotwinError(
+                "a log-normal observable must be > 0 (leave non-palpable tumours out, or "
+                "use noise: normal)",
+                source=name,
+                field=f"{_row(table, i)}, "
+                + ("volume_mm3" if "length_mm" not in table else "length_mm, width_mm"),
+                value=float(volume),
+            )
+        arms.append(subjects[mouse])
+    frame = pd.DataFrame(
+        {
+            "subject": table["mouse"].to_numpy(object),
+            "arm": np.array(arms, dtype=object),
+            "observable": CALIPER_OBSERVABLE,
+            "time_h": table["day"].to_numpy(float) * 24.0,
+            "value": table["volume_mm3"].to_numpy(float),
+            "source": [f"{name}:{_row(table, i)}" for i in range(len(table))],
+        }
+    )
+    return frame, list(read.notes)
 
 
 def _viability_rows(
