@@ -692,16 +692,24 @@ def _lesion_drugs(
     from leptotwin.model.regimen import _as_regimens, _shifted
 
     conc: dict[str, np.ndarray] = {}
+    done: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}  # a drug's regimen in many arms
     for a, arm in enumerate(arms):
         for drug, text in arm.items():
-            regs = _shifted(_as_regimens(text), t0_h)
             name = cat.drug(drug).name
-            parts = [(name, None)] + [
-                (met, _metabolite(cat, met, frac, species))
-                for met, frac in cat.metabolites_of(name, species)
-            ]
-            for label, met in parts:
-                c = _concentrations(cat, name, species, regs, t_h, "lesion", metabolite=met)
+            if (name, repr(text)) not in done:
+                regs = _shifted(_as_regimens(text), t0_h)
+                parts = [(name, None)] + [
+                    (met, _metabolite(cat, met, frac, species))
+                    for met, frac in cat.metabolites_of(name, species)
+                ]
+                done[name, repr(text)] = [
+                    (
+                        label,
+                        _concentrations(cat, name, species, regs, t_h, "lesion", metabolite=met),
+                    )
+                    for label, met in parts
+                ]
+            for label, c in done[name, repr(text)]:
                 conc.setdefault(label, np.zeros((len(arms), t_h.size)))[a] += c
     return conc
 
