@@ -13,6 +13,10 @@ quantification (C9).
 Work is shared within one call of :func:`evaluate_readouts` (the in-vitro batch, each PK profile
 and each virtual-mouse run are computed once and feed every readout that needs them) and never
 kept across calls, so two catalogues never see each other's results.
+:func:`evaluate_readouts_many` evaluates K catalogues (a sampler's walkers) with the expensive
+parts in one pass: the in-vitro plates and the typical mice of C2 and C7 of all K catalogues run
+as the rows (wells, mice) of one array with per-row parameter values, by the same code that
+evaluates one catalogue (its K = 1 case), so a catalogue's values do not depend on the batch.
 
 A readout that the model cannot produce for a parameter set is NaN (never an exception); readouts
 that are infinite by nature say so in their description (an IC50 beyond 1 mM, a relapse that does
@@ -1578,10 +1582,13 @@ def evaluate_readouts_many(
 ) -> list[dict[str, float]]:
     """:func:`evaluate_readouts` of several catalogues, the expensive parts in one batch.
 
-    The typical mice of C2 (relapse) and C7 (combination) of every catalogue run as the rows
-    of one array (per-row pathway, clone, tumour and PK values; each catalogue keeps its own
-    window sizes and iterations), the other readouts one catalogue at a time. Each value is
-    the one :func:`evaluate_readouts` gives for that catalogue alone, to the bit (tested).
+    The in-vitro plates (C1, C3-C6 IC50s and single wells: every well carries its catalogue's
+    pathway values and cell-state levels) and the typical mice of C2 (relapse) and C7
+    (combination) of every catalogue run as the rows of one array (per-row pathway, clone,
+    tumour and PK values; each catalogue keeps its own window sizes and fixed-point
+    iterations); the other readouts (conditioned medium, qPCR and blot levels, PK, C8, C9),
+    and the per-catalogue set-up (lesion PK of the mice), one catalogue at a time. Each value
+    is the one :func:`evaluate_readouts` gives for that catalogue alone, to the bit (tested).
 
     Parameters
     ----------
