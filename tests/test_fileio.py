@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from leptotwin._fileio import prepare_out_dir, write_table, write_table_chunks
+from leptotwin._fileio import prepare_out_dir, streamed_table, write_table, write_table_chunks
 from leptotwin.errors import LeptotwinError
 
 
@@ -203,4 +203,49 @@ def test_a_block_source_failing_midway_leaves_nothing(tmp_path, monkeypatch):
 
     with pytest.raises(RuntimeError, match="fit stopped"):
         write_table_chunks(tmp_path / "t.csv", blocks())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_streamed_table_is_the_whole_table_bytes(tmp_path):
+    """Blocks handed to streamed_table's writer thread (each transformed there) give the bytes
+    of the transformed whole table, written once the block ends."""
+    frame = _awkward_frame(3_000, seed=7)
+    seen = []
+
+    def negate(block):
+        seen.append(len(block))
+        return block.assign(x=-block["x"])
+
+    with streamed_table(tmp_path / "t.csv", negate) as feed:
+        for lo in range(0, len(frame), 1_000):
+            feed.put(frame.iloc[lo : lo + 1_000])
+        with pytest.raises(RuntimeError, match="still being written"):
+            feed.written()  # not before the block has ended
+    assert seen == [1_000, 1_000, 1_000]
+    assert feed.written() == tmp_path / "t.csv"
+    want = frame.assign(x=-frame["x"]).to_csv(index=False).encode("utf-8")
+    assert (tmp_path / "t.csv").read_bytes() == want
+
+
+def test_a_streamed_table_whose_block_fails_leaves_nothing(tmp_path):
+    frame = _awkward_frame(500, seed=8)
+    with (
+        pytest.raises(ValueError, match="scoring failed"),
+        streamed_table(tmp_path / "t.csv") as feed,
+    ):
+        feed.put(frame)
+        raise ValueError("scoring failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_streamed_table_reports_its_writer_error(tmp_path):
+    """A writer that failed (here: blocks with other columns) stops the caller at its next put,
+    or at the end."""
+    frame = _awkward_frame(200, seed=9)
+    with pytest.raises(LeptotwinError, match="different columns"):
+        with streamed_table(tmp_path / "t.csv") as feed:
+            feed.put(frame)
+            feed.put(frame.rename(columns={"x": "y"}))
+            feed.writer.exception()  # wait for the writer to fail
+            feed.put(frame)
     assert list(tmp_path.iterdir()) == []

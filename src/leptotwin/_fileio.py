@@ -15,12 +15,13 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import queue
 import shutil
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -40,6 +41,7 @@ __all__ = [
     "output_transaction",
     "prepare_out_dir",
     "safe_name",
+    "streamed_table",
     "write_bytes",
     "write_csv",
     "write_figure",
@@ -330,6 +332,72 @@ def write_table_chunks(path: str | os.PathLike[str], chunks: Iterable[pd.DataFra
             raise LeptotwinError("no table to write", value=str(path))
 
     return atomic_write(path, write)
+
+
+_DONE = object()
+_ABANDONED = object()
+
+
+class TableFeed:
+    """The blocks of one table handed to :func:`streamed_table`'s writer thread (:meth:`put`)."""
+
+    def __init__(self, transform: Callable[[pd.DataFrame], pd.DataFrame] | None) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._transform = transform
+        self.writer: Future[Path] | None = None
+
+    def put(self, block: pd.DataFrame) -> None:
+        """Hand the next block of rows to the writer (raises the writer's error, if it failed:
+        a full disk stops the caller at its next block instead of at the end)."""
+        if self.writer is not None and self.writer.done() and self.writer.exception():
+            raise self.writer.exception()  # type: ignore[misc]
+        self._queue.put(block)
+
+    def written(self) -> Path:
+        """The file written, once :func:`streamed_table`'s block has ended without an error."""
+        if self.writer is None or not self.writer.done():
+            raise RuntimeError("the table is still being written")
+        return self.writer.result()
+
+    def _blocks(self) -> Iterator[pd.DataFrame]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if item is _ABANDONED:
+                raise RuntimeError("the table was abandoned: not written")
+            yield item if self._transform is None else self._transform(item)
+
+
+@contextmanager
+def streamed_table(
+    path: str | os.PathLike[str],
+    transform: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> Iterator[TableFeed]:
+    """Write one table, as :func:`write_table_chunks` does (the same bytes), from the blocks the
+    block hands to ``feed.put`` while it goes on working: a writer thread transforms each block
+    (``transform``, e.g. coding repeated values), formats and appends it. When the block ends the
+    writer is waited for and ``feed.written()`` is the file; if the block raises, the writer stops,
+    its temporary file is removed and nothing is written. The blocks are taken in the order put
+    and each is released once written.
+
+    Raises
+    ------
+    LeptotwinError
+        As :func:`write_table_chunks` (no block, blocks with different columns).
+    """
+    feed = TableFeed(transform)
+    with ThreadPoolExecutor(1, thread_name_prefix="leptotwin-table") as pool:
+        feed.writer = pool.submit(write_table_chunks, path, feed._blocks())
+        try:
+            yield feed
+        except BaseException:
+            feed._queue.put(_ABANDONED)
+            with suppress(Exception):  # the block's error is the one to report
+                feed.writer.result()
+            raise
+        feed._queue.put(_DONE)
+        feed.writer.result()
 
 
 def _same_columns(columns: list[str] | None, chunk: pd.DataFrame, path: object) -> list[str]:

@@ -359,3 +359,31 @@ def test_heatmap_dose_labels_are_plain_numbers():
     # a non-whole dose of 1e4 or more keeps its digits; doses that would share a label do not
     assert _ticks([0, 123456.7, 99999.95]) == ["0", "123456.7", "99999.95"]
     assert _ticks([9.999e-05, 1e-4]) == ["9.999e-05", "0.0001"]
+
+
+def test_per_dose_written_chunk_by_chunk_while_scoring_is_the_whole_table(tmp_path, monkeypatch):
+    """per_dose.csv is written by a thread from each chunk's rows as the next chunk is scored
+    (issue 14: the CLI's overhead over the API); with several chunks its bytes are those of
+    ``to_csv`` of the whole scored table, each chunk handed over as it was scored."""
+    from leptotwin.study import synergy_job
+
+    df = _blocks(5)
+    df = pd.concat([df, df.assign(response=df["response"] + 1.5)], ignore_index=True)
+    data = tmp_path / "blocks.csv"
+    df.to_csv(data, index=False)
+    scored, handed = [], []
+
+    def recorded(*args, **kw):
+        given = kw["on_part"]
+        kw["on_part"] = lambda part: (handed.append(len(part.per_dose)), given(part))
+        scored.append(score_in_chunks(*args, **kw))
+        return scored[-1]
+
+    monkeypatch.setattr(synergy_job, "score_in_chunks", recorded)
+    common = {"scale": "inhibition", "figures": "none"}
+    paths = run_synergy_job(data, ["ZIP", "Bliss"], tmp_path / "a", chunk_blocks=2, **common)
+    (result,) = scored
+    assert len(handed) == 3 and sum(handed) == len(result.per_dose)
+    assert paths["per_dose"].read_bytes() == result.per_dose.to_csv(index=False).encode()
+    assert {"lower", "upper", "p_value"} <= set(result.per_dose.columns)  # replicates: intervals
+    assert result.per_dose["p_value"].notna().any()

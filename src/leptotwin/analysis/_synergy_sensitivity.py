@@ -46,9 +46,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats as sps
 
-from leptotwin.analysis._synergy_core import _SF_FAILED, _fit_ll4, _synergyfinder_fits, ll4
+from leptotwin.analysis._synergy_core import (
+    _SF_FAILED,
+    _fit_ll4,
+    _norm_sf,
+    _synergyfinder_fits,
+    ll4,
+)
 
 __all__ = [
     "PERCENT_SCORES",
@@ -423,7 +428,7 @@ def _boot_interval(est: Array, boot: Array, q: tuple[float, float]) -> tuple[Arr
     with np.errstate(invalid="ignore", divide="ignore"):
         lo, up = np.nanpercentile(np.where(finite > 0, boot, 0.0), q, axis=0)
         sd = np.nanstd(np.where(finite > 1, boot, 0.0), axis=0, ddof=1)
-        p = 2 * sps.norm.sf(np.abs(est) / sd)
+        p = 2 * _norm_sf(np.abs(est) / sd)
     ok = finite > 1
     return np.where(ok, lo, np.nan), np.where(ok, up, np.nan), np.where(ok & (sd > 0), p, np.nan)
 

@@ -64,12 +64,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
 
 from leptotwin._checks import check_alpha
 from leptotwin.analysis._synergy_core import (
     ZIP_VARIANTS,
     MonoFits,
+    _norm_sf,
     bliss,
     fit_monotherapies,
     hsa,
@@ -1161,7 +1161,7 @@ def _interval(est: Array, boot: Array, q: tuple[float, float]) -> tuple[Array, A
     with np.errstate(divide="ignore", invalid="ignore"):
         lo, up = np.nanpercentile(np.where(n_finite > 0, boot, 0.0), q, axis=0)
         sd = np.nanstd(np.where(n_finite > 1, boot, 0.0), axis=0, ddof=1)
-        p = 2 * stats.norm.sf(np.abs(est) / sd)
+        p = 2 * _norm_sf(np.abs(est) / sd)
     lo, up = (np.where(n_finite > 0, a, np.nan) for a in (lo, up))
     return lo, up, np.where((n_finite > 1) & (sd > 0), p, np.nan)
 

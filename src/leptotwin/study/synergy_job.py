@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from leptotwin._fileio import prepare_out_dir, write_table
+from leptotwin._exitgc import freeze_at_exit
+from leptotwin._fileio import (
+    output_transaction,
+    prepare_out_dir,
+    streamed_table,
+    write_table,
+)
 from leptotwin.analysis._synergy_input import (
     RESPONSE_UNITS,
     CheckedTable,
@@ -330,13 +336,17 @@ def score_in_chunks(
     on_chunk: Callable[[int, int], None] | None = None,
     response_unit: str | None = None,
     source: str = "synergy_scores",
+    on_part: Callable[[SynergyResult], None] | None = None,
 ) -> SynergyResult:
     """Score blocks in chunks of whole blocks, here or on a Dask cluster.
 
     Scores other than bootstrap intervals do not depend on the chunking. Each chunk draws its
     bootstrap from its own stream (seed, chunk number), so a run on a Dask cluster is
     bit-identical to a run here with the same seed and chunk size (tested). ``on_chunk(done,
-    total)`` is called as chunks finish (for a progress bar). The response unit is decided on
+    total)`` is called as chunks finish (for a progress bar); ``on_part(result)`` with each
+    chunk's result, in chunk order, as it is scored here (or, on a cluster, once all are
+    gathered): the command writes ``per_dose.csv`` from them while the next chunk is scored. The
+    response unit is decided on
     the whole table (fractions read as % are refused here, never in one chunk only).
 
     The table is checked once, here (``data`` from :func:`read_checked`: not again), and each
@@ -368,6 +378,8 @@ def score_in_chunks(
         parts = []
         for i, c in enumerate(chunks):
             parts.append(_score_chunk(c, i, **kw))
+            if on_part is not None:
+                on_part(parts[-1])
             tick(i + 1, len(chunks))
     else:
         from distributed import as_completed
@@ -381,6 +393,8 @@ def score_in_chunks(
             for done, _ in enumerate(as_completed(futures), start=1):
                 tick(done, len(chunks))
             parts = client.gather(futures)
+        for part in parts if on_part is not None else []:
+            on_part(part)
     return SynergyResult(
         **{
             name: pd.concat([getattr(p, name) for p in parts], ignore_index=True)
@@ -489,6 +503,7 @@ def run_synergy_job(
         unknown method, no block that can be scored (the message names the first block's
         problem), or an output folder that holds results.
     """
+    freeze_at_exit()  # the process's exit skips the GC passes over what is alive then
     say = progress or (lambda _msg: None)
     mode = figure_mode(figures)
     lookup = {m.lower(): m for m in METHODS}
@@ -508,36 +523,46 @@ def run_synergy_job(
         )
     data = read_checked(path)  # checked once: the chunks are not checked again
     say(f"read {len(data.frame if isinstance(data, CheckedTable) else data)} rows")
-    # always in chunks of whole blocks (here or on Dask): the same seed and chunk size give the
-    # same numbers, bit for bit, wherever the chunks run
-    result = score_in_chunks(
-        data,
-        chosen,
-        scale=scale,
-        zip_variant=zip_variant,
-        chunk_blocks=chunk_blocks,
-        seed=seed,
-        scheduler=scheduler,
-        n_workers=n_workers,
-        on_chunk=on_chunk,
-        response_unit=response_unit,
-        source=str(path),
-    )
-    _check_scale(result.qc, scale, str(path), warn or (lambda _line: None))
-    ok = result.qc["status"] == "ok"
-    if not ok.any():
-        first = result.qc.iloc[0] if len(result.qc) else None
-        raise LeptotwinError(
-            "no block can be scored" + (f": {first['message']}" if first is not None else ""),
+    # per_dose.csv (64 rows a block and method: ~2.5 s of formatting at 10^4 blocks, issue 14)
+    # is written by a thread, chunk by chunk, while the next chunk is scored; a run that fails
+    # (no block scored, a refused scale) removes it and the folder it made (the transaction)
+    with (
+        output_transaction(),
+        streamed_table(
+            Path(prepare_out_dir(out_dir, force=force)) / "per_dose.csv", repeated_as_text
+        ) as per_dose,
+    ):
+        # always in chunks of whole blocks (here or on Dask): the same seed and chunk size give
+        # the same numbers, bit for bit, wherever the chunks run
+        result = score_in_chunks(
+            data,
+            chosen,
+            scale=scale,
+            zip_variant=zip_variant,
+            chunk_blocks=chunk_blocks,
+            seed=seed,
+            scheduler=scheduler,
+            n_workers=n_workers,
+            on_chunk=on_chunk,
+            response_unit=response_unit,
             source=str(path),
-            field="block_id",
-            value=None if first is None else str(first["block_id"]),
+            on_part=lambda part: per_dose.put(part.per_dose),
         )
-    say(f"scored {int(ok.sum())} of {len(ok)} blocks")
-    out = prepare_out_dir(out_dir, force=force)
+        _check_scale(result.qc, scale, str(path), warn or (lambda _line: None))
+        ok = result.qc["status"] == "ok"
+        if not ok.any():
+            first = result.qc.iloc[0] if len(result.qc) else None
+            raise LeptotwinError(
+                "no block can be scored" + (f": {first['message']}" if first is not None else ""),
+                source=str(path),
+                field="block_id",
+                value=None if first is None else str(first["block_id"]),
+            )
+        say(f"scored {int(ok.sum())} of {len(ok)} blocks")
+    out = Path(out_dir)
     many = int(result.settings.get("n_drugs", 2)) >= 3
     paths = {
-        "per_dose": write_table(out / "per_dose.csv", repeated_as_text(result.per_dose)),
+        "per_dose": per_dose.written(),
         "per_block": write_table(out / "per_block.csv", result.per_block),
         "qc": write_table(out / "qc.csv", result.qc),
         "monotherapy": write_table(out / "monotherapy.csv", result.monotherapy),
