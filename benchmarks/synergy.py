@@ -26,8 +26,9 @@ viability`` in its own process on the same blocks written as a CSV, with its def
 blocks per method and the distribution of the block means), interleaved ``--cli-repeats``
 times (default 3) with the API doing the same work (the default methods and
 ``sensitivity=True``, as the command does) and with the API's default call (all four scores, no
-sensitivity scores); printed with the ratios CLI / API, its peak memory and the number of files
-written, and once more with ``--figures none``; ``--no-cli`` skips these. ``--bliss-hsa-only``
+sensitivity scores); printed with the ratios CLI / API of wall and of CPU seconds (user +
+system, every thread), its peak memory and the number of files written, and once more with
+``--figures none``; ``--no-cli`` skips these. ``--bliss-hsa-only``
 runs the Bliss/HSA sizes and the command line only.
 
 Run: ``PYTHONPATH=src python benchmarks/synergy.py [n_blocks] [--sample 200] [--no-cli]
@@ -38,6 +39,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -209,34 +212,82 @@ def bliss_hsa_sizes(sizes: list[int], repeats: int, rng: np.random.Generator) ->
             )
 
 
+#: Runs a command; prints its wall seconds, CPU seconds (user + system, all its threads), peak
+#: memory (kB) and exit code (started from this small process, the peak is the command's own).
+_CPU_LAUNCHER = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
+      os.waitstatus_to_exitcode(status))
+"""
+
+
+def time_cli_cpu(args: list[str], folder: Path) -> tuple[float, float, float, int]:
+    """As :func:`_cli.time_cli` (``leptotwin ARGS --out DIR`` in its own process): wall seconds,
+    CPU seconds (every thread), peak memory (GB) and the number of files written."""
+    out = Path(tempfile.mkdtemp(dir=folder)) / "out"
+    cmd = [sys.executable, "-c", "from leptotwin.cli import main; main()", *args, "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-c", _CPU_LAUNCHER, *cmd],
+        env={**os.environ, "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or done.stdout.split()[-1:] != ["0"]:
+        raise SystemExit("leptotwin failed: " + done.stderr)
+    wall, cpu, peak_kb, _ = done.stdout.split()
+    return float(wall), float(cpu), int(peak_kb) / 1e6, sum(1 for _ in out.iterdir())
+
+
+def _timed(fn: object) -> tuple[float, float]:
+    """Wall and CPU seconds (this process, every thread) of ``fn()``."""
+    start, cpu = time.perf_counter(), time.process_time()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
 def cli_against_api(df: pd.DataFrame, repeats: int) -> None:
     """``leptotwin synergy`` in its own process (default outputs, then ``--figures none``)
     against the API doing the same work (default methods, sensitivity scores) and the API's
-    default call, interleaved; medians."""
+    default call, interleaved; medians of wall and of CPU seconds (user + system, every thread:
+    on a machine shared with other jobs CPU time swings much less than wall time)."""
     times: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
     peak, n_files = 0.0, 0
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "blocks.csv"
         df.to_csv(data, index=False)
         args_cli = ["synergy", str(data), "--scale", "viability"]
         for _ in range(repeats):
-            wall, peak, n_files = time_cli(args_cli, Path(tmp))
+            wall, cpu, peak, n_files = time_cli_cpu(args_cli, Path(tmp))
             times.setdefault("cli", []).append(wall)
-            times.setdefault("api same work", []).append(_seconds(
-                lambda: synergy_scores(df, scale="viability", sensitivity=True)))  # fmt: skip
-            times.setdefault("api", []).append(
-                _seconds(lambda: synergy_scores(df, scale="viability"))
-            )
+            cpus.setdefault("cli", []).append(cpu)
+            wall, cpu = _timed(lambda: synergy_scores(df, scale="viability", sensitivity=True))
+            times.setdefault("api same work", []).append(wall)
+            cpus.setdefault("api same work", []).append(cpu)
+            wall, cpu = _timed(lambda: synergy_scores(df, scale="viability"))
+            times.setdefault("api", []).append(wall)
+            cpus.setdefault("api", []).append(cpu)
         bare, _, _ = time_cli([*args_cli, "--figures", "none"], Path(tmp))
     med = {k: float(np.median(v)) for k, v in times.items()}
+    cpu_med = {k: float(np.median(v)) for k, v in cpus.items()}
     n = df["block_id"].nunique()
+    spread = f"{min(times['cli']):.2f}-{max(times['cli']):.2f}"
     print(
         f"CLI `leptotwin synergy` at {n} blocks (own process, default outputs: {n_files} files; "
-        f"medians of {repeats} interleaved): {med['cli']:.2f} s, peak memory {peak:.2f} GB; API "
-        f"with the same work (all four, sensitivity scores) {med['api same work']:.2f} s: "
-        f"CLI / API {med['cli'] / med['api same work']:.2f}x; API default call (all four) "
-        f"{med['api']:.2f} s: CLI / API {med['cli'] / med['api']:.2f}x; once with --figures "
-        f"none {bare:.2f} s ({bare / med['api same work']:.2f}x the API with the same work)"
+        f"medians of {repeats} interleaved): {med['cli']:.2f} s [{spread}], peak memory "
+        f"{peak:.2f} GB; API with the same work (all four, sensitivity scores) "
+        f"{med['api same work']:.2f} s: CLI / API {med['cli'] / med['api same work']:.2f}x; API "
+        f"default call (all four) {med['api']:.2f} s: CLI / API {med['cli'] / med['api']:.2f}x; "
+        f"once with --figures none {bare:.2f} s ({bare / med['api same work']:.2f}x the API "
+        f"with the same work)\n"
+        f"  CPU seconds (user + system, every thread): CLI {cpu_med['cli']:.2f}, API with the "
+        f"same work {cpu_med['api same work']:.2f} -> CLI / API "
+        f"{cpu_med['cli'] / cpu_med['api same work']:.2f}x; API default call "
+        f"{cpu_med['api']:.2f} -> {cpu_med['cli'] / cpu_med['api']:.2f}x"
     )
 
 

@@ -34,3 +34,19 @@ def test_the_command_does_not_import_scipy_stats() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_control_byte_check_is_the_regex() -> None:
+    """``_has_control`` (bytes.translate, 6x faster on a large table) says what ``_CONTROL``'s
+    search says: every byte alone, and random texts with and without one."""
+    from leptotwin.analysis import _synergy_input as si
+
+    for b in range(256):
+        one = bytes([b])
+        assert si._has_control(b"a,b\n1," + one + b"\n") == bool(si._CONTROL.search(one)), b
+    rng = np.random.default_rng(5)
+    text = bytes(rng.choice(list(b"0123456789.,;\t\r\n abcXYZ\xc3\xa9"), 10_000).tolist())
+    assert not si._has_control(text) and not si._CONTROL.search(text)
+    for b in (0, 8, 0x1B, 0x1F):
+        spoiled = text[:5_000] + bytes([b]) + text[5_000:]
+        assert si._has_control(spoiled) and si._CONTROL.search(spoiled)

@@ -90,6 +90,14 @@ Locator = Callable[[Hashable], str]
 _CONTROL = re.compile(
     rb"[\x00-\x08\x0e-\x19\x1b-\x1f]"
 )  # in no text table (tab, CR, LF, FF, ^Z are)
+#: Every byte :data:`_CONTROL` does not match (:func:`_has_control` deletes them).
+_NOT_CONTROL = bytes(b for b in range(256) if not _CONTROL.match(bytes([b])))
+
+
+def _has_control(data: bytes) -> bool:
+    """Whether ``data`` holds a byte :data:`_CONTROL` matches: ``bytes.translate`` deleting every
+    other byte (16 ms on a 34 MB table of 10^4 blocks; the regex's search took 0.10 s)."""
+    return bool(data.translate(None, _NOT_CONTROL))
 
 
 # --------------------------------------------------------------------------- files
@@ -111,7 +119,7 @@ def read_table(path: Path) -> tuple[pd.DataFrame, int]:
     if not path.is_file():
         raise LeptotwinError("not a file", source=source, expected="a CSV file")
     data = path.read_bytes()
-    if _CONTROL.search(data):
+    if _has_control(data):
         raise LeptotwinError("binary file, not a CSV table", source=source, expected="a CSV file")
     text = _decode(data, source)
     lines = [line if line.strip() else "" for line in re.split(r"\r\n|\r|\n", text)]
@@ -178,13 +186,13 @@ def read_table_fast(path: Path) -> pd.DataFrame | None:
         return None
     sep = max((",", ";", "\t"), key=header.count)
     b_sep = sep.encode()
+    # the two-byte searches (~30 ms each at 34 MB) only where a one-byte one (~2 ms) finds the
+    # byte they start with or end with
     if (
-        _CONTROL.search(data)
+        _has_control(data)
         or b'"' in data
-        or data.count(b"\r") != data.count(b"\r\n")
-        or b_sep + b" " in data
-        or b"\n " in data
-        or data.startswith(b" ")
+        or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n"))
+        or (b" " in data and (b_sep + b" " in data or b"\n " in data or data.startswith(b" ")))
         or (sep != "\t" and b"\t" in data)
     ):
         return None

@@ -19,6 +19,7 @@ written and released as soon as it is drawn.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -99,6 +100,16 @@ def _top_rows(result: SynergyResult, blocks: Sequence[Any], method: str) -> pd.D
         return pd_.iloc[:0]
     rows = pd_[pd_["block_id"].isin(list(blocks)).to_numpy()]
     return rows[(rows["method"] == method).to_numpy()]
+
+
+def _drawn_rows(result: SynergyResult, methods: Sequence[str]) -> SynergyResult:
+    """``result`` with ``per_dose`` cut to the rows of the blocks that the summary heatmaps of
+    ``methods`` draw (:func:`top_blocks` of each): one pass over ``per_dose`` for every method
+    instead of one per figure (0.1-0.2 s each at 10^4 blocks); the figures are the same."""
+    blocks = {b for m in methods for b in top_blocks(result, m)}
+    per_dose = result.per_dose
+    keep = per_dose["block_id"].isin(list(blocks)).to_numpy()
+    return dataclasses.replace(result, per_dose=per_dose[keep])
 
 
 def _ticks(values: Iterable[float]) -> list[str]:
@@ -579,8 +590,9 @@ def run_synergy_job(
         writer = FigureWriter(out, paths, dpi=100)
         if many:  # three or more drugs: a per-block summary, no heatmaps
             writer.write("summary_top", top_blocks_bars_figure(result, chosen))
+        drawn = result if many else _drawn_rows(result, chosen)
         for m in [] if many else chosen:
-            writer.write(f"summary_top_{m}", top_blocks_figure(result, m))
+            writer.write(f"summary_top_{m}", top_blocks_figure(drawn, m))
         writer.write("summary_scores", score_distribution_figure(result, chosen))
         say(f"wrote the summary figures to {out}")
     if mode == "all" and not many:
