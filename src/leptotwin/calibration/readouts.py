@@ -929,20 +929,29 @@ def _mice_batch(
         """Birth, death, net rate of catalogues ``ks`` at fine nodes j0 .. j0 + n - 1 (state per
         node): shape (C, len(ks), A, n). The operations of tumor.clone_rates, element by
         element, with the catalogues' values on their own axis."""
-        r3 = lambda x: x[ks, None, None]  # noqa: E731
-        pm = replace(
-            setups[0].pm,
-            **{f: r3(v) for f, v in path.items()},
-            **{f: {d: r3(v) for d, v in p.items()} for f, p in pots.items()},
-        )
+        pm, alk_k, autocrine_k, drive_k, s = subset(ks)
         free = {d: c[ks, :, j0 : j0 + n] for d, c in conc.items()}
-        c4 = lambda x: x[:, ks, None, None]  # noqa: E731
-        action = pm._drug_action(c4(alk), free)
-        b, d = pm.rates(pm._signal(action, c4(autocrine), c4(drive), areg)[3])
+        action = pm._drug_action(alk_k, free)
+        b, d = pm.rates(pm._signal(action, autocrine_k, drive_k, areg)[3])
         shape = (n_clones, ks.size, n_arms, n)
         b, d = np.broadcast_to(b, shape).copy(), np.broadcast_to(d, shape).copy()
-        s = r3(scale)
         return b * s, d * s, (b * room - d) * s
+
+    subsets: dict[bytes, tuple] = {}
+
+    def subset(ks: np.ndarray) -> tuple:
+        """The pathway, clone constants and rate scale of catalogues ``ks``, shaped for rates()
+        (kept: a group of catalogues steps through many windows)."""
+        if ks.tobytes() not in subsets:
+            r3 = lambda x: x[ks, None, None]  # noqa: E731
+            pm = replace(
+                setups[0].pm,
+                **{f: r3(v) for f, v in path.items()},
+                **{f: {d: r3(v) for d, v in p.items()} for f, p in pots.items()},
+            )
+            c4 = lambda x: x[:, ks, None, None]  # noqa: E731
+            subsets[ks.tobytes()] = (pm, c4(alk), c4(autocrine), c4(drive), r3(scale))
+        return subsets[ks.tobytes()]
 
     every = np.arange(n_cat)
     room0 = np.clip(1.0 - cells[:, :, :, 0].sum(0) / capacity[:, None], 0.0, 1.0)
@@ -955,59 +964,73 @@ def _mice_batch(
         """Steps j .. j + w - 1 of catalogues ``ks`` by fixed-point iteration: catalogue ->
         (cells, CSF AREG, birth, death, net rates) of those that settle (each at its own
         iterate, as alone)."""
-        start = cells[:, :, :, j][:, ks]  # (C, k, A)
-        live = np.isnan(death[ks])  # (k, A)
         h = hs[j : j + w]  # (w,): the window's steps
-        # first iterate: the state held at the window's start
-        room0 = np.clip(1.0 - start.sum(0) / capacity[ks, None], 0.0, 1.0)
         at = np.arange(ks.size)  # the catalogues still iterating, as positions in ks
+        # the active catalogues' values (taken again only when some settle)
+        st = cells[:, :, :, j][:, ks]  # (C, k, A)
+        live = np.isnan(death[ks])  # (k, A)
+        cap, csf0 = capacity[ks, None, None], csf[ks]
+        q = qs[ks, None, j : j + w]  # (k, 1, w)
+        sw, sec_k, kc = switch[ks, None, None], sec[:, ks, None, None], k_csf[ks, None, None]
+        b0, d0, g0 = b_prev[:, ks], d_prev[:, ks], g_prev[:, ks]
+        # first iterate: the state held at the window's start
+        room0 = np.clip(1.0 - st.sum(0) / cap[..., 0], 0.0, 1.0)
         room_s = np.repeat(room0[..., None], w, -1)
-        areg_s = np.repeat(csf[ks][..., None], w, -1)
+        areg_s = np.repeat(csf0[..., None], w, -1)
+        powers = np.cumprod(q, axis=-1)
         prev = None
         settled: dict[int, tuple] = {}
         for _ in range(MOUSE_MAX_ITERATIONS):
-            kk = ks[at]
-            q = qs[kk, None, j : j + w]  # (k, 1, w)
-            st = start[:, at]
             b, d, g = rates(
-                kk, 2 * j + 1, 2 * w, np.repeat(room_s, 2, -1), np.repeat(areg_s, 2, -1)
+                ks[at], 2 * j + 1, 2 * w, np.repeat(room_s, 2, -1), np.repeat(areg_s, 2, -1)
             )
-            b = np.concatenate([b_prev[:, kk], b], axis=3)
-            d = np.concatenate([d_prev[:, kk], d], axis=3)
-            g = np.concatenate([g_prev[:, kk], g], axis=3)
+            b = np.concatenate([b0, b], axis=3)
+            d = np.concatenate([d0, d], axis=3)
+            g = np.concatenate([g0, g], axis=3)
             g_avg, b_avg, d_avg = simpson(g), simpson(b), simpson(d)  # (C, k, A, w)
             p_surv = np.clip(1.0 - d_avg[i_r] / np.maximum(b_avg[i_r], 1e-12), 0.0, 1.0)
             # cells over the window: P grows alone, R grows and receives switched lineages
             log_growth = np.cumsum(g_avg * h, axis=-1)  # (C, k, A, w): growth to each step end
             traj = st[..., None] * np.exp(log_growth)
             n_p = np.concatenate([st[i_p][..., None], traj[i_p][..., :-1]], axis=-1)
-            lam = np.nan_to_num(switch[kk, None, None] * b_avg[i_p] * n_p * h * p_surv)
+            lam = np.nan_to_num(sw * b_avg[i_p] * n_p * h * p_surv)
             added = np.where(p_surv > 0, lam / np.maximum(p_surv, 1e-3), 0.0)
             # R_{m+1} = R_m e^{gR_m h} + added_m  ->  R_m = E_m (R_0 + sum added_k / E_{k+1})
             e_r = np.exp(log_growth[i_r])
             traj[i_r] = e_r * (st[i_r][..., None] + np.cumsum(added / e_r, axis=-1))
             # CSF AREG: exact exponential update with the mean source over each step
-            src = (sec[:, kk, None, None] * 0.5 * (traj + traj * np.exp(-g_avg * h))).sum(0)
-            powers = np.cumprod(q, axis=-1)
-            csf_traj = powers * (
-                csf[kk][..., None]
-                + np.cumsum(src * (1 - q) / powers, axis=-1) / k_csf[kk, None, None]
-            )
+            src = (sec_k * 0.5 * (traj + traj * np.exp(-g_avg * h))).sum(0)
+            csf_traj = powers * (csf0[..., None] + np.cumsum(src * (1 - q) / powers, axis=-1) / kc)
             if prev is not None:
                 # arms past the endpoint no longer matter (nothing is read after it)
                 close = np.isclose(traj, prev, rtol=MOUSE_RTOL, atol=1e-3)
-                done = (close | ~live[at][None, :, :, None]).all(axis=(0, 2, 3))
-                for i in np.flatnonzero(done):
-                    settled[int(at[i])] = (traj[:, i], csf_traj[i], b[:, i], d[:, i], g[:, i])
-                keep = ~done
-                if not keep.any():
-                    return settled
-                at, traj, csf_traj = at[keep], traj[:, keep], csf_traj[keep]
+                done = (close | ~live[None, :, :, None]).all(axis=(0, 2, 3))
+                if done.any():
+                    for i in np.flatnonzero(done):
+                        settled[int(at[i])] = (traj[:, i], csf_traj[i], b[:, i], d[:, i], g[:, i])
+                    keep = ~done
+                    if not keep.any():
+                        return settled
+                    at, traj, csf_traj = at[keep], traj[:, keep], csf_traj[keep]
+                    st, live, cap, csf0, room0 = (
+                        st[:, keep],
+                        live[keep],
+                        cap[keep],
+                        csf0[keep],
+                        room0[keep],
+                    )
+                    q, powers, sw, sec_k, kc = (
+                        q[keep],
+                        powers[keep],
+                        sw[keep],
+                        sec_k[:, keep],
+                        kc[keep],
+                    )
+                    b0, d0, g0 = b0[:, keep], d0[:, keep], g0[:, keep]
             prev = traj
-            kk = ks[at]
-            new_room = np.clip(1.0 - traj.sum(0) / capacity[kk, None, None], 0.0, 1.0)
-            room_s = np.concatenate([room0[at][..., None], new_room[..., :-1]], axis=-1)
-            areg_s = np.concatenate([csf[kk][..., None], csf_traj[..., :-1]], axis=-1)
+            new_room = np.clip(1.0 - traj.sum(0) / cap, 0.0, 1.0)
+            room_s = np.concatenate([room0[..., None], new_room[..., :-1]], axis=-1)
+            areg_s = np.concatenate([csf0[..., None], csf_traj[..., :-1]], axis=-1)
         return settled
 
     # every catalogue at its own step j and window size; those at the same (j, size) together
