@@ -637,6 +637,14 @@ def calibrate(
         typer.Option(help="Steps per walker (default burn-in + max(300, draws/walkers))."),
     ] = None,
     burn: Annotated[int | None, typer.Option(help="Burn-in steps (default 100).")] = None,
+    multistart: Annotated[
+        int,
+        typer.Option(
+            help="Also run this many maximum-likelihood starts (L-BFGS-B, no priors, as "
+            "pyPESTO): multistart.csv and a waterfall figure.",
+            min=0,
+        ),
+    ] = 0,
     force: _Force = False,
 ) -> None:
     """Estimate the catalogue values an experiment file names from its data (emcee posterior):
@@ -673,6 +681,7 @@ def calibrate(
         n_walkers=walkers,
         n_steps=steps,
         burn=burn,
+        multistart=multistart,
         progress=lambda line: _err.print(f"leptotwin: {line}", markup=False),
     )
     for line in result.lines():

@@ -1830,12 +1830,17 @@ def run_calibrate_experiment(
     seed: int = 0,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    multistart: int = 0,
     **options: Any,
 ) -> tuple[ExperimentCalibration, dict[str, Path]]:
     """Load an experiment file (or, with ``petab``, a PEtab problem export-petab wrote),
     calibrate it and write the results into ``out``.
 
     ``out`` is checked before any work (an existing non-empty folder only with ``force``).
+    ``multistart`` > 0 first runs that many maximum-likelihood starts
+    (:func:`leptotwin.study.multistart_fit.fit_multistart`, seeded by ``seed``) and writes
+    ``multistart.csv`` and ``multistart_waterfall.svg`` beside the calibration (its summary
+    line goes to ``progress``).
 
     Raises
     ------
@@ -1854,5 +1859,19 @@ def run_calibrate_experiment(
         exp = load_experiment_file(experiment)
     check_writable(out)
     prepare_out_dir(out, force=force)  # refuse a taken --out before the long part
+    fit = None
+    if multistart:
+        from leptotwin.study.multistart_fit import fit_multistart
+
+        if progress is not None:
+            progress(f"multistart: {multistart} maximum-likelihood starts (L-BFGS-B, no priors)")
+        fit = fit_multistart(exp, n_starts=multistart, seed=seed)
+        if progress is not None:
+            progress(fit.line())
     result = calibrate_experiment(exp, draws=draws, seed=seed, progress=progress, **options)
-    return result, write_experiment_calibration(result, out, force=True)
+    files = write_experiment_calibration(result, out, force=True)
+    if fit is not None:
+        from leptotwin.study.multistart_fit import write_multistart
+
+        files.update(write_multistart(fit, out))
+    return result, files
