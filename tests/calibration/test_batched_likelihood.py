@@ -93,7 +93,7 @@ def test_a_failing_catalogue_is_nan_and_leaves_the_others(cat, monkeypatch):
     _assert_same([batch[0], batch[2]], [evaluate_readouts(c, MICE) for c in (cats[0], cats[2])])
 
 
-def test_batched_log_likelihood_equals_the_scalar(cat):
+def test_batched_log_likelihood_equals_the_scalar(cat, monkeypatch):
     used = [t for t in load_targets() if cal._role(t) == "used"]
     # prior draws miss some targets entirely (-inf); near the medians all four are finite
     names, th = _thetas(cat, 4, seed=7, spread=0.1)
@@ -110,9 +110,11 @@ def test_batched_log_likelihood_equals_the_scalar(cat):
     np.testing.assert_array_equal(batch, np.array(scalar))
     assert np.isfinite(batch[:4]).all() and len(set(batch[:4])) == 4
     assert batch[4] == -math.inf
-    # chunks over a pool give the same numbers
+    # chunks over a pool, and passes of fewer catalogues, give the same numbers
     chunked = cal._BatchLogLikelihood(loglik, _InProcessPool(3), 3)(th)
     np.testing.assert_array_equal(chunked, batch)
+    monkeypatch.setattr(cal, "BATCH_ROWS", 2)
+    np.testing.assert_array_equal(loglik.batch(th), batch)
     with pytest.raises(LeptotwinError, match="parameter sets"):
         loglik.batch(th[0])
 

@@ -456,6 +456,11 @@ def parameter_specs(catalog: Any, parameters: Iterable[str]) -> list[ParameterSp
     return specs
 
 
+#: Catalogues per pass of :meth:`CatalogLogLikelihood.batch` (a pass holds every mouse's path and
+#: lesion concentrations: about 2 MB per catalogue, measured; the values do not depend on it).
+BATCH_ROWS = 64
+
+
 class CatalogLogLikelihood:
     """``theta -> log likelihood`` of the used targets on ``catalog.with_values(theta)``
     (picklable, for a process pool). The readouts are evaluated with the drawn catalogue active
@@ -491,9 +496,10 @@ class CatalogLogLikelihood:
     def batch(self, thetas: np.ndarray) -> np.ndarray:
         """The log likelihood of K parameter sets at once: ``(K, len(names))`` -> ``(K,)``.
 
-        The readouts of all K catalogues are evaluated by
-        :func:`~leptotwin.calibration.readouts.evaluate_readouts_many` (the typical mice of
-        C2 and C7 in one batch), or with ``readouts_fn`` one catalogue at a time. Each value
+        The readouts of the K catalogues are evaluated by
+        :func:`~leptotwin.calibration.readouts.evaluate_readouts_many` (the in-vitro plates
+        and the typical mice of C2 and C7 in one batch), :data:`BATCH_ROWS` catalogues per
+        pass, or with ``readouts_fn`` one catalogue at a time. Each value
         is :meth:`__call__`'s for that row, to the bit; a row whose catalogue or likelihood
         raises a :class:`LeptotwinError`, :class:`ArithmeticError` or :class:`ValueError`
         (what :class:`~leptotwin.calibration.sampler.LogPosteriorZ` counts as ``-inf`` for
@@ -528,7 +534,10 @@ class CatalogLogLikelihood:
         names = list(self.readout_names)
         values: list[Mapping[str, float] | None]
         if self.readouts_fn is None:
-            values = list(_api("readouts", "evaluate_readouts_many")(cats, names))
+            many = _api("readouts", "evaluate_readouts_many")
+            values = []
+            for i in range(0, len(cats), BATCH_ROWS):  # memory: a pass holds its mice's paths
+                values += many(cats[i : i + BATCH_ROWS], names)
         else:
             values = []
             for cat in cats:
