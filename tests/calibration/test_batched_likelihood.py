@@ -93,6 +93,37 @@ def test_a_failing_catalogue_is_nan_and_leaves_the_others(cat, monkeypatch):
     _assert_same([batch[0], batch[2]], [evaluate_readouts(c, MICE) for c in (cats[0], cats[2])])
 
 
+def test_a_catalogue_failing_inside_a_batch_is_nan_and_leaves_the_others(cat, monkeypatch):
+    # the failure comes from the batch itself (the mice's scheme, the plates): the batch is
+    # redone one catalogue at a time; a failing catalogue alone on its grid is NaN too
+    names = [*MICE, "C3.alectinib_fold", "C1.alectinib_ic50"]
+    cats = _catalogs(cat, 3, seed=5)
+    alone = [evaluate_readouts(c, names) for c in cats]
+    marker = 0.5 * cats[1].pathway_value("birth_max")
+    bad = cats[1].with_values({"pathway.birth_max": marker})
+    other_grid = bad.with_values({"lmc_mouse.parameters.treatment_start": 10.0})
+    real_mice, real_plates = R._mice_batch, R._invitro_plates
+
+    def mice(setups, *args):
+        if any(s.pm.birth_max == marker for s in setups):
+            raise LeptotwinError("the model cannot evaluate this")
+        return real_mice(setups, *args)
+
+    def plates(ps):
+        if any(p.pm.birth_max == marker for p in ps):
+            raise ArithmeticError("the model cannot evaluate this")
+        return real_plates(ps)
+
+    monkeypatch.setattr(R, "_mice_batch", mice)
+    monkeypatch.setattr(R, "_invitro_plates", plates)
+    batch = evaluate_readouts_many([cats[0], bad, cats[2], other_grid], names)
+    for failed in (batch[1], batch[3]):
+        assert all(math.isnan(v) for v in failed.values())
+    _assert_same([batch[0], batch[2]], [alone[0], alone[2]])
+    # one catalogue: the same NaNs as the batch gives it
+    assert all(math.isnan(v) for v in evaluate_readouts(bad, names).values())
+
+
 def test_batched_log_likelihood_equals_the_scalar(cat, monkeypatch):
     used = [t for t in load_targets() if cal._role(t) == "used"]
     # prior draws miss some targets entirely (-inf); near the medians all four are finite

@@ -398,11 +398,12 @@ def _invitro_many(cats: list[Catalog]) -> list[dict[str, float] | Exception]:
     groups = [together] if together else []
     groups += [[k] for k, p in plates.items() if p.pm.bypass]
     for ks in groups:
+        values: list[Any]
         try:
-            values: list[Any] = _invitro_plates([plates[k] for k in ks])
-        except _FAILURES:
-            if len(ks) == 1:
-                raise
+            values = _invitro_plates([plates[k] for k in ks])
+        except _FAILURES as exc:
+            values = [exc]
+        if len(ks) > 1 and isinstance(values[0], Exception):
             values = []
             for k in ks:  # find which catalogue fails: each alone
                 try:
@@ -853,11 +854,12 @@ def _simulate_mice_many(
     for k, s in setups.items():
         groups.setdefault((s.t0, s.ends.tobytes()), []).append(k)
     for ks in groups.values():
+        runs: list[Any]
         try:
             runs = _mice_batch([setups[k] for k in ks], names, len(arms), inoculum, stop)
-        except _FAILURES:
-            if len(ks) == 1:
-                raise
+        except _FAILURES as exc:
+            runs = [exc]
+        if len(ks) > 1 and isinstance(runs[0], Exception):
             # find which catalogue fails: each alone (the same numbers for the others)
             runs = []
             for k in ks:
