@@ -249,3 +249,33 @@ def test_a_streamed_table_reports_its_writer_error(tmp_path):
             feed.writer.exception()  # wait for the writer to fail
             feed.put(frame)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_adjacent_categorical_columns_are_joined_once_per_combination(tmp_path, monkeypatch):
+    """Runs of categorical columns whose value combinations are few are formatted once per
+    combination (_CategoryRun); with missing values, quoted text and a run broken where the
+    combinations become many (a per-row category), the bytes are pandas'."""
+    from leptotwin import _fileio
+
+    calls = []
+    real = _fileio._CategoryRun.text
+    monkeypatch.setattr(_fileio._CategoryRun, "text", lambda self, pc: (
+        calls.append(len(self.members)), real(self, pc))[1])  # fmt: skip
+    rng = np.random.default_rng(11)
+    n = 4_000
+    block = rng.integers(0, 50, n)
+    frame = pd.DataFrame(
+        {
+            "block": pd.Categorical([f"b{k}" for k in block]),
+            "drug": pd.Categorical(np.where(block % 3 == 0, "A, first", 'B "x"')),
+            "unit": pd.Categorical(np.where(rng.random(n) < 0.1, None, "uM")),
+            "row": pd.Categorical([f"r{k}" for k in range(n)]),  # every row its own: a new run
+            "method": pd.Categorical(rng.choice(["ZIP", "Bliss"], n)),
+            "score": rng.normal(0.0, 5.0, n),
+            "lower": pd.Categorical([None] * n, categories=[]),
+            "upper": pd.Categorical([None] * n, categories=[]),
+        }
+    )
+    path = write_table(tmp_path / "t.csv", frame)
+    assert path.read_bytes() == frame.to_csv(index=False).encode("utf-8")
+    assert calls == [3, 1, 1, 2]  # block+drug+unit, row, method (with row: per row), the NaNs

@@ -495,14 +495,80 @@ def _arrow_csv_lines(frame: pd.DataFrame, header: bool, pa: Any, pc: Any) -> lis
     for lo in range(0, len(frame), _CSV_ROWS):
         part = frame.iloc[lo : lo + _CSV_ROWS]
         columns = []
+        group: _CategoryRun | None = None
         for name in range(part.shape[1]):
-            column = _column_text(part.iloc[:, name], pa, pc)
-            if column is None:
+            column = part.iloc[:, name]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                coded = _category_fields(column, pa, pc)
+                if coded is None:
+                    return None
+                if group is None or not group.extend(*coded):
+                    if group is not None:
+                        columns.append(group.text(pc))
+                    group = _CategoryRun(*coded)
+                continue
+            if group is not None:
+                columns.append(group.text(pc))
+                group = None
+            text = _column_text(column, pa, pc)
+            if text is None:
                 return None
-            columns.append(column)
+            columns.append(text)
+        if group is not None:
+            columns.append(group.text(pc))
         columns[-1] = pc.binary_join_element_wise(columns[-1], "", os.linesep)  # + sep + ""
         out.append(pc.binary_join_element_wise(*columns, ","))
     return out
+
+
+def _category_fields(column: pd.Series, pa: Any, pc: Any) -> tuple[Any, NDArray[np.intp]] | None:
+    """A categorical column's fields: the text of each category and, last, the empty field of a
+    missing value (a pyarrow string array), and each row's index into it; None unless every
+    category is text (as :func:`_string_text`)."""
+    dtype = column.dtype
+    categories = _string_text(pd.Series(dtype.categories, dtype=object), pa, pc)
+    if categories is None:
+        return None
+    codes = column.cat.codes.to_numpy()
+    codes = np.where(codes < 0, len(dtype.categories), codes)  # missing: the empty field
+    return pa.concat_arrays([categories, pa.array([""], pa.string())]), codes
+
+
+class _CategoryRun:
+    """Adjacent categorical columns written as one: each distinct combination of their fields
+    (in a row) is joined once and taken for every row that holds it, while the combinations stay
+    few (at most one in :data:`_RUN_REPEATS` rows: ``per_dose.csv``'s block id and drug names, or
+    its units and method). The same text as joining each column's fields in every row, in
+    fewer pyarrow passes over the rows."""
+
+    def __init__(self, fields: Any, codes: NDArray[np.intp]) -> None:
+        self.members = [(fields, codes)]
+        self.codes, uniques = pd.factorize(codes, sort=False)
+        self.n = len(uniques)
+
+    def extend(self, fields: Any, codes: NDArray[np.intp]) -> bool:
+        """Take in the next column if the combinations stay few (else False, unchanged)."""
+        joint, uniques = pd.factorize(self.codes * np.int64(len(fields)) + codes, sort=False)
+        if len(uniques) * _RUN_REPEATS > len(codes):
+            return False
+        self.members.append((fields, codes))
+        self.codes, self.n = joint, len(uniques)
+        return True
+
+    def text(self, pc: Any) -> Any:
+        """The run's fields of every row, joined by commas (a pyarrow string array)."""
+        if len(self.members) == 1:
+            fields, codes = self.members[0]
+            return pc.take(fields, codes)
+        first = np.empty(self.n, np.int64)  # the first row of each combination
+        first[self.codes[::-1]] = np.arange(self.codes.size - 1, -1, -1)
+        parts = [pc.take(fields, codes[first]) for fields, codes in self.members]
+        return pc.take(pc.binary_join_element_wise(*parts, ","), self.codes)
+
+
+#: :class:`_CategoryRun` joins adjacent categorical columns while each combination of their
+#: values appears in this many rows on average.
+_RUN_REPEATS = 8
 
 
 def _column_text(column: pd.Series, pa: Any, pc: Any) -> Any:
