@@ -927,16 +927,21 @@ def _mice_batch(
     csf = np.zeros((n_cat, n_arms))
     death = np.full((n_cat, n_arms), np.nan)
 
-    def rates(ks: np.ndarray, j0: int, n: int, room: np.ndarray, areg: np.ndarray):  # type: ignore[no-untyped-def]
-        """Birth, death, net rate of catalogues ``ks`` at fine nodes j0 .. j0 + n - 1 (state per
-        node): shape (C, len(ks), A, n). The operations of tumor.clone_rates, element by
-        element, with the catalogues' values on their own axis."""
-        pm, alk_k, autocrine_k, drive_k, s = subset(ks)
-        free = {d: c[ks, :, j0 : j0 + n] for d, c in conc.items()}
-        action = pm._drug_action(alk_k, free)
+    def drugs(ks: np.ndarray, j0: int, n: int) -> Any:
+        """What the drugs do to catalogues ``ks`` at fine nodes j0 .. j0 + n - 1 (it does not
+        depend on the state: once per window)."""
+        pm, alk_k = subset(ks)[:2]
+        return pm._drug_action(alk_k, {d: c[ks, :, j0 : j0 + n] for d, c in conc.items()})
+
+    def rates(ks: np.ndarray, action: Any, n: int, room: np.ndarray, areg: np.ndarray):  # type: ignore[no-untyped-def]
+        """Birth, death, net rate of catalogues ``ks`` under the drugs' ``action`` at ``n`` fine
+        nodes (state per node): shape (C, len(ks), A, n). The operations of
+        tumor.clone_rates, element by element, with the catalogues' values on their own axis."""
+        pm, _, autocrine_k, drive_k, s = subset(ks)
         b, d = pm.rates(pm._signal(action, autocrine_k, drive_k, areg)[3])
         shape = (n_clones, ks.size, n_arms, n)
-        b, d = np.broadcast_to(b, shape).copy(), np.broadcast_to(d, shape).copy()
+        if b.shape != shape or d.shape != shape:  # rates that only broadcast to the shape
+            b, d = np.broadcast_to(b, shape).copy(), np.broadcast_to(d, shape).copy()
         return b * s, d * s, (b * room - d) * s
 
     subsets: dict[bytes, tuple] = {}
@@ -957,7 +962,7 @@ def _mice_batch(
 
     every = np.arange(n_cat)
     room0 = np.clip(1.0 - cells[:, :, :, 0].sum(0) / capacity[:, None], 0.0, 1.0)
-    b_prev, d_prev, g_prev = rates(every, 0, 1, room0[:, :, None], csf[:, :, None])
+    b_prev, d_prev, g_prev = rates(every, drugs(every, 0, 1), 1, room0[:, :, None], csf[:, :, None])
     win = max(1, round(MOUSE_WINDOW_H / MOUSE_DT_H))
     runs = [_MouseRun(t_fine[::2], cells[:, k], death[k], t0) for k in range(n_cat)]
     simpson = lambda x: (x[..., 0:-2:2] + 4.0 * x[..., 1:-1:2] + x[..., 2::2]) / 6.0  # noqa: E731
@@ -981,10 +986,13 @@ def _mice_batch(
         areg_s = np.repeat(csf0[..., None], w, -1)
         powers = np.cumprod(q, axis=-1)
         prev = None
+        action = None
         settled: dict[int, tuple] = {}
         for _ in range(MOUSE_MAX_ITERATIONS):
+            if action is None:  # first iterate, or some catalogues settled
+                action = drugs(ks[at], 2 * j + 1, 2 * w)
             b, d, g = rates(
-                ks[at], 2 * j + 1, 2 * w, np.repeat(room_s, 2, -1), np.repeat(areg_s, 2, -1)
+                ks[at], action, 2 * w, np.repeat(room_s, 2, -1), np.repeat(areg_s, 2, -1)
             )
             b = np.concatenate([b0, b], axis=3)
             d = np.concatenate([d0, d], axis=3)
@@ -1029,6 +1037,7 @@ def _mice_batch(
                         kc[keep],
                     )
                     b0, d0, g0 = b0[:, keep], d0[:, keep], g0[:, keep]
+                    action = None
             prev = traj
             new_room = np.clip(1.0 - traj.sum(0) / cap, 0.0, 1.0)
             room_s = np.concatenate([room0[..., None], new_room[..., :-1]], axis=-1)
