@@ -570,22 +570,23 @@ def run_synergy_job(
                 value=None if first is None else str(first["block_id"]),
             )
         say(f"scored {int(ok.sum())} of {len(ok)} blocks")
-    out = Path(out_dir)
-    many = int(result.settings.get("n_drugs", 2)) >= 3
-    paths = {
-        "per_dose": per_dose.written(),
-        "per_block": write_table(out / "per_block.csv", result.per_block),
-        "qc": write_table(out / "qc.csv", result.qc),
-        "monotherapy": write_table(out / "monotherapy.csv", result.monotherapy),
-    }
-    if not many:
-        paths["sensitivity"] = write_table(out / "sensitivity.csv", result.sensitivity)
-    if len(result.sensitivity_stats):
-        paths["sensitivity_stats"] = write_table(
-            out / "sensitivity_stats.csv", result.sensitivity_stats
-        )
-    if "MuSyC" in chosen:
-        paths["musyc"] = write_table(out / "musyc.csv", result.musyc)
+        # the other tables while the writer formats per_dose's last chunk
+        out = Path(out_dir)
+        many = int(result.settings.get("n_drugs", 2)) >= 3
+        tables = {
+            "per_block": write_table(out / "per_block.csv", result.per_block),
+            "qc": write_table(out / "qc.csv", result.qc),
+            "monotherapy": write_table(out / "monotherapy.csv", result.monotherapy),
+        }
+        if not many:
+            tables["sensitivity"] = write_table(out / "sensitivity.csv", result.sensitivity)
+        if len(result.sensitivity_stats):
+            tables["sensitivity_stats"] = write_table(
+                out / "sensitivity_stats.csv", result.sensitivity_stats
+            )
+        if "MuSyC" in chosen:
+            tables["musyc"] = write_table(out / "musyc.csv", result.musyc)
+    paths = {"per_dose": per_dose.written(), **tables}
     if mode != "none":
         writer = FigureWriter(out, paths, dpi=100)
         if many:  # three or more drugs: a per-block summary, no heatmaps
