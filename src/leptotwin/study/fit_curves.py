@@ -31,7 +31,12 @@ figures as PNG took about 1.7 s of a 2.8 s run of 1,000 curves); the summary fig
 same whatever the number of curves. The next chunk of curves is fitted in a worker thread while
 the rows of the current one are formatted and written (the kernel releases the GIL, and building
 a chunk's tables and formatting its CSV text are largely numpy and pyarrow work): at 10^5 curves
-on 2 cores this took 2.5-2.7 s instead of 3.1-3.7 s, the same bytes.
+on 2 cores this took 2.5-2.7 s instead of 3.1-3.7 s, the same bytes. Start-up at 10^3 curves
+(where it is most of the run): the cached numba kernels are loaded without numba's
+target-context refresh (:class:`leptotwin.analysis._kernels._LoadOnlyCache`: no lowering
+modules, no scipy.linalg; 0.15-0.2 s), and the process's exit skips the garbage collector's
+passes over the objects alive then (:mod:`leptotwin._exitgc`: ~0.3 s); whole process 1.73 s ->
+1.20 s at load ~2, the same bytes.
 
 Scheduler (issue 14 item 5): the batched kernel already runs on every core of this machine, so a
 Dask cluster on the same machine can only add its start-up and the transfer of the curves (a
