@@ -93,17 +93,14 @@ def test_no_readout_raises_on_50_prior_draws():
     assert (nan_share[[c for c in table if c.startswith(("PK.", "C8.", "C9."))]] == 0).all()
     no_relapse = ~np.isfinite(table["C2.relapse_day"]) | (table["C2.relapse_day"] == 0)
     assert table.loc[~no_relapse, "C2.relapse_areg_high_fraction"].notna().all()
-    # and they move with the parameters (nothing is stuck at the catalogue's value): every
-    # finite value differs, and most draws give one (the C3 fold is +inf where the AR curve
-    # stays above 50 % at the top dose: 16 of these draws since the sc_mouse priors joined the
-    # catalogue and moved the stream, 29 finite)
+    # and they move with the parameters (nothing is stuck at the catalogue's value)
     for name in (
         "C3.alectinib_fold",
         "C7.week4_fold_alectinib_osimertinib",
         "C9.p_alk_higher_egfr",
     ):
         finite = table[name][np.isfinite(table[name])]
-        assert finite.size >= 25 and finite.nunique() == finite.size, name
+        assert finite.nunique() > 30, name
 
 
 # ------------------------------------------------------------------ in vitro

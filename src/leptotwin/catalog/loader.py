@@ -69,6 +69,13 @@ __all__ = [
 POSTERIOR_FILE = "posterior.yaml"
 """The calibration's posterior summary, in the catalogue folder (absent until calibrated)."""
 
+#: ``in_vivo.yaml`` blocks that only another tumour site reads (``sc_mouse``: the subcutaneous
+#: site of a lab's caliper data, ``leptotwin.model.tumor``), never the study's leptomeningeal
+#: model. They are listed after every other value (:meth:`Catalog.quantities`), so prior draws
+#: seeded as before give the study's values as before, and the study's sensitivity analysis
+#: leaves them out (they cannot move a claim).
+OTHER_SITE_BLOCKS: tuple[str, ...] = ("sc_mouse",)
+
 BYPASS_FILE = "bypass.yaml"
 """Optional second bypass receptors (MET/HGF, HER3/NRG1, ...) in the catalogue folder; the packaged
 catalogue has none. Format: :class:`~leptotwin.catalog.schema.BypassReceptor` per receptor name."""
@@ -514,12 +521,15 @@ class Catalog:
         return table[keep].reset_index(drop=True)
 
     def quantities(self) -> list[tuple[str, str, Quantity]]:
-        """Every Quantity in the catalogue as (file, dotted path, quantity)."""
+        """Every Quantity in the catalogue as (file, dotted path, quantity); the blocks of
+        :data:`OTHER_SITE_BLOCKS` last."""
         rows: list[tuple[str, str, Quantity]] = []
+        last: list[tuple[str, str, Quantity]] = []
         for group, items in self._groups():
             for name, obj in items.items():
-                _walk(obj.model_dump(), f"{name}", group, rows)
-        return rows
+                other_site = group == "in_vivo" and name in OTHER_SITE_BLOCKS
+                _walk(obj.model_dump(), f"{name}", group, last if other_site else rows)
+        return rows + last
 
     def _groups(self) -> list[tuple[str, dict[str, BaseModel]]]:
         groups: list[tuple[str, dict[str, Any]]] = [

@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -36,7 +37,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from leptotwin.catalog.loader import Catalog, _default_catalog
+from leptotwin.catalog.loader import OTHER_SITE_BLOCKS, Catalog, _default_catalog
 from leptotwin.catalog.priors import prior_distribution, uncertain_parameters
 from leptotwin.errors import LeptotwinError
 
@@ -200,10 +201,17 @@ def draw_parameters(
         )
     cat = catalog if catalog is not None else _default_catalog()
     table = uncertain_parameters(cat)
+    # values only another tumour site reads are drawn last, after the posterior rows: seeded
+    # draws of the study's values stay what they were before those blocks joined
+    other_site = table["path"].str.split(".").str[0].isin(OTHER_SITE_BLOCKS).to_numpy()
     out: dict[str, np.ndarray] = {}
-    for path in table["path"]:
-        dist = prior_distribution(cat.quantity(path))
-        out[path] = np.asarray(dist.rvs(size=int(n), random_state=rng), dtype=float)
+
+    def draw_priors(paths: Iterable[str]) -> None:
+        for path in paths:
+            dist = prior_distribution(cat.quantity(path))
+            out[path] = np.asarray(dist.rvs(size=int(n), random_state=rng), dtype=float)
+
+    draw_priors(table["path"][~other_site])
     fitted: list[str] = []
     if source == "posterior":
         ens = draws if draws is not None else load_posterior_draws()
@@ -217,7 +225,8 @@ def draw_parameters(
             for path in ens.columns:
                 out[path] = ens[path].to_numpy(dtype=float)[rows]
                 fitted.append(path)
-    frame = pd.DataFrame(out)
+    draw_priors(table["path"][other_site])
+    frame = pd.DataFrame({p: out[p] for p in table["path"] if p in out} | out)
     frame.attrs["fitted"] = fitted
     if fitted:
         frame.attrs["rows"] = np.asarray(rows, dtype=int)
