@@ -127,6 +127,23 @@ def test_interstitial_areg_is_secretion_per_pool_volume_over_clearance():
     np.testing.assert_allclose(half["interstitial_areg_pg_mL"], float(want) / 2, rtol=1e-3)
 
 
+def test_subcutaneous_values_must_be_set():
+    """The class defaults are placeholders: a subcutaneous tumour needs its own density,
+    interstitial fraction and AREG clearance (finite, > 0), per subject too."""
+    lmc = TumorParameters.from_catalog()
+    with pytest.raises(LeptotwinError, match="areg_clearance_per_h") as err:
+        replace(lmc, site="subcutaneous")
+    assert err.value.field == "areg_clearance_per_h" and "> 0" in str(err.value)
+    sc = TumorParameters.from_catalog(site="subcutaneous")
+    for field in ("cell_density_per_mm3", "interstitial_fraction", "areg_clearance_per_h"):
+        for bad in (0.0, -1.0, np.nan, np.inf, np.array([1.0, 0.0])):
+            with pytest.raises(LeptotwinError, match=field) as err:
+                replace(sc, **{field: bad})
+            assert err.value.field == field
+    # the leptomeningeal site does not read them
+    assert replace(lmc, areg_clearance_per_h=0.0).site == "leptomeningeal"
+
+
 def test_per_subject_values_equal_single_runs_at_both_sites():
     """Tumour values per subject (the batch of EngineLikelihood) give each subject the numbers
     of its own run."""

@@ -45,6 +45,14 @@ SITES = ("leptomeningeal", "subcutaneous")
 #: The catalogue block (``in_vivo.yaml``) of the subcutaneous site.
 SC_BLOCK = "sc_mouse"
 
+#: The subcutaneous site's fields that must be finite and > 0 there (their units): the
+#: class defaults are placeholders for the leptomeningeal site, which does not read them.
+SC_POSITIVE = {
+    "cell_density_per_mm3": "cells/mm³",
+    "interstitial_fraction": "1",
+    "areg_clearance_per_h": "1/h",
+}
+
 
 def check_site(site: object) -> str:
     """``site`` if it is one of :data:`SITES`.
@@ -94,7 +102,9 @@ class TumorParameters:
     csf_volume_mL: float
     csf_turnover_per_h: float
     #: ``leptomeningeal`` or ``subcutaneous`` (:data:`SITES`); the fields below are the
-    #: subcutaneous site's (block ``sc_mouse``) and unused at the leptomeningeal one.
+    #: subcutaneous site's (block ``sc_mouse``) and unused at the leptomeningeal one. Their
+    #: defaults are placeholders: at the subcutaneous site the density, fraction and clearance
+    #: must be finite and > 0 (:data:`SC_POSITIVE`, checked on construction).
     site: str = "leptomeningeal"
     #: unbound tumour interstitium / unbound plasma (1).
     kp_uu_tumour: float = 1.0
@@ -156,6 +166,29 @@ class TumorParameters:
             )
         params.update(overrides)
         return cls(**params)
+
+    def __post_init__(self) -> None:
+        """At the subcutaneous site the site's own values must be finite and > 0 (the
+        defaults are placeholders that only the leptomeningeal site, which ignores them, may
+        keep); a field may be a per-subject array, every element is checked.
+
+        Raises
+        ------
+        LeptotwinError
+            A subcutaneous cell density, interstitial fraction or AREG clearance that is not
+            finite and > 0.
+        """
+        if self.site != "subcutaneous":
+            return
+        for name, unit in SC_POSITIVE.items():
+            value = np.asarray(getattr(self, name), dtype=float)
+            if not (np.all(np.isfinite(value)) and np.all(value > 0)):
+                raise LeptotwinError(
+                    'the subcutaneous site needs its own value (from_catalog(site="subcutaneous"))',
+                    field=name,
+                    value=getattr(self, name),
+                    expected=f"finite and > 0 ({unit})",
+                )
 
 
 def clone_rates(
