@@ -105,18 +105,39 @@ def test_the_drug_is_unbound_plasma_times_kp_uu():
     )  # after day 7
 
 
-def test_interstitial_areg_is_secretion_per_pool_volume_over_clearance():
-    """A925L/AR only: at steady state L = s ρ 1e3 / (f k) whatever the tumour's size."""
+def test_interstitial_areg_is_secretion_per_pool_volume_over_clearance_and_dilution():
+    """A925L/AR only: at (quasi-)steady state L = s ρ 1e3 / (f (k + g)) whatever the tumour's
+    size, g = d ln V / dt the tumour's growth rate (the pool grows with it and dilutes AREG)."""
     cat = load_catalog()
     tp = TumorParameters.from_catalog(cat, site="subcutaneous")
     pm = PathwayModel.from_catalog(cat)
     r_state = default_clones(cat)[1].state
     s1 = pm.secretion_nM_per_h(r_state, 1.0)  # nM/h per cell in 1 mL
     pool_per_cell = tp.interstitial_fraction / tp.cell_density_per_mm3 * 1e-3  # mL
-    want = pm.nM_to_pg_per_mL(s1 / pool_per_cell / tp.areg_clearance_per_h)
-    obs = _run([VEHICLE], observe=(10, 20), site="subcutaneous", inoculum="A925L/AR")
-    np.testing.assert_allclose(obs["interstitial_areg_pg_mL"], float(want), rtol=1e-3)
+    d = 2.0 / 24.0  # days either side: the growth rate by central difference
+    days = (10.0, 20.0)
+    observe = [day + e for day in days for e in (-d, 0.0, d)]
+    # at the catalogue's clearance (1 /h) dilution is under 1 %, at the prior's low end
+    # (0.1 /h) it is several %: leaving it out fails the second case by far
+    for k, rtol in ((tp.areg_clearance_per_h, 1e-4), (0.1, 3e-3)):
+        obs = _run(
+            [VEHICLE],
+            observe=observe,
+            site="subcutaneous",
+            inoculum="A925L/AR",
+            tumor=replace(tp, areg_clearance_per_h=k),
+        )
+        n = obs["total_cells"].to_numpy().reshape(len(days), 3)
+        g = np.log(n[:, 2] / n[:, 0]) / (2 * d * 24.0)  # 1/h
+        assert np.all(g > 0.002)  # the vehicle's tumour grows
+        want = pm.nM_to_pg_per_mL(s1 / pool_per_cell / (k + g))
+        got = obs["interstitial_areg_pg_mL"].to_numpy().reshape(len(days), 3)[:, 1]
+        np.testing.assert_allclose(got, want, rtol=rtol, err_msg=f"clearance {k} /h")
+        undiluted = pm.nM_to_pg_per_mL(s1 / pool_per_cell / k)
+        assert np.all(got < undiluted)
+    assert got[0] / undiluted < 0.95  # k = 0.1 /h: day 10's dilution is > 5 %
     # the pool's volume: twice the interstitial fraction, half the concentration
+    want = _run([VEHICLE], observe=(20,), site="subcutaneous", inoculum="A925L/AR")
     half = _run(
         [VEHICLE],
         observe=(20,),
@@ -124,7 +145,9 @@ def test_interstitial_areg_is_secretion_per_pool_volume_over_clearance():
         inoculum="A925L/AR",
         tumor=replace(tp, interstitial_fraction=2 * tp.interstitial_fraction),
     )
-    np.testing.assert_allclose(half["interstitial_areg_pg_mL"], float(want) / 2, rtol=1e-3)
+    np.testing.assert_allclose(
+        half["interstitial_areg_pg_mL"], want["interstitial_areg_pg_mL"] / 2, rtol=1e-3
+    )
 
 
 def test_subcutaneous_values_must_be_set():

@@ -457,12 +457,21 @@ def simulate_lmc(
             cells[:, ~alive] = np.nan
         # CSF AREG: exact exponential update with the mean source over the step
         source = (sec_nM_per_cell_h[:, None] * 0.5 * (cells + cells * np.exp(-g_avg * h))).sum(0)
+        total = cells.sum(0)
         if subcutaneous:  # into the interstitial pool of the mean tumour over the step
             pool = pool_mL_per_cell * (0.5 * (cells + cells * np.exp(-g_avg * h))).sum(0)
             source = np.divide(source, pool, out=np.zeros(n), where=pool > 0)
-        decay = np.exp(-k_csf * h)
-        csf_areg = csf_areg * decay + source / k_csf * (1.0 - decay)
-        total = cells.sum(0)
+            # the pool grows (shrinks) with the tumour: dilution -L dV/dt / V, V ∝ N, at the
+            # mean growth rate of the tumour over the step; exact for exponential growth
+            ratio = np.divide(total, total_before, out=np.ones(n), where=total_before > 0)
+            dilution = np.log(ratio, out=np.zeros(n), where=np.isfinite(ratio) & (ratio > 0)) / h
+            loss_h = (k_csf + dilution) * h
+            small = np.abs(loss_h) < 1e-8  # (1 - e^-x) / x -> 1
+            gain = np.where(small, 1.0, -np.expm1(-loss_h) / np.where(small, 1.0, loss_h))
+            csf_areg = csf_areg * np.exp(-loss_h) + source * h * gain
+        else:
+            decay = np.exp(-k_csf * h)
+            csf_areg = csf_areg * decay + source / k_csf * (1.0 - decay)
         crossed = alive & (total >= tp.endpoint_cells)
         if crossed.any():
             frac = (np.log(tp.endpoint_cells) - np.log(total_before[crossed])) / np.maximum(

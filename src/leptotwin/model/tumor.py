@@ -20,7 +20,11 @@ the same clones, pathway and PK, but
 * the drug the cells see is the unbound plasma concentration × ``kp_uu_tumour`` (no blood–brain
   barrier; the unbound-drug hypothesis, Smith, Di & Kerns 2010);
 * AREG accumulates in the tumour interstitium, a pool of volume ``V_pool = f_int · V_tumour``
-  with first-order clearance ``k_int``: ``dL/dt = Σ_k σ_k N_k / V_pool − k_int L``;
+  with first-order clearance ``k_int``, diluted as the pool grows with the tumour:
+  ``dL/dt = Σ_k σ_k N_k / V_pool − (k_int + g) L``, ``g = d ln V_tumour / dt`` (taken as the
+  tumour's mean growth rate over each step; it concentrates AREG when the tumour shrinks). Near
+  steady state ``L = σ ρ / (f_int (k_int + g))``: with growth ~0.01–0.02 /h the term is 1–2 % at
+  the catalogue's 1 /h and 10–20 % at the prior's low end 0.1 /h;
 * tumour volume ``V_tumour = N / ρ`` (mm³, ρ the cell density), and the room ``K`` and endpoint
   are volumes (mm³) × ρ in cells.
 """
