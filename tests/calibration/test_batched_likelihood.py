@@ -8,6 +8,8 @@ walker-by-walker path draws.
 from __future__ import annotations
 
 import math
+import signal
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -182,3 +184,44 @@ def test_calibrate_draws_the_same_on_the_batched_path(cat):
     pd.testing.assert_frame_equal(batched.draws, scalar.draws)
     pd.testing.assert_frame_equal(pooled.draws, scalar.draws)
     assert np.isfinite(scalar.draws["log_posterior"]).all()
+
+
+@contextmanager
+def _deadline(seconds: int):
+    """Fail (rather than hang) when the block runs past ``seconds`` (SIGALRM, main thread)."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"did not return within {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_catalogue_whose_mice_turn_nan_ends_alone(cat, monkeypatch):
+    # a non-finite trajectory never settles (NaN is close to nothing): the window used to
+    # shrink to one step and be retried forever, losing the healthy catalogue too
+    names = [n for n in READOUTS if n.startswith("C2.")]
+    good = cat
+    bad = cat.with_values({"pathway.egfr_weight": 5.5})
+    alone = evaluate_readouts(good, names)
+    real = R._mouse_setup
+
+    def setup(c, *args, **kw):
+        s, clones = real(c, *args, **kw)
+        if c is bad:
+            s.sec = s.sec * np.nan  # stands for any source of a NaN in one catalogue
+        return s, clones
+
+    monkeypatch.setattr(R, "_mouse_setup", setup)
+    with _deadline(60):
+        batch = evaluate_readouts_many([good, bad], names)
+        scalar = evaluate_readouts(bad, names)
+    _assert_same([batch[0]], [alone])
+    assert any(math.isfinite(v) for v in alone.values())  # the comparison can fail
+    assert all(math.isnan(v) for v in batch[1].values())
+    assert all(math.isnan(v) for v in scalar.values())

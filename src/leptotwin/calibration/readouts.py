@@ -858,10 +858,13 @@ def _simulate_mice_many(
         try:
             runs = _mice_batch([setups[k] for k in ks], names, len(arms), inoculum, stop)
         except _FAILURES as exc:
-            runs = [exc]
-        if len(ks) > 1 and isinstance(runs[0], Exception):
-            # find which catalogue fails: each alone (the same numbers for the others)
-            runs = []
+            if len(ks) > 1:
+                runs = []
+            else:
+                runs = [exc]
+        if not runs:
+            # the batch raised: find which catalogue fails, each alone (the same numbers for
+            # the others; a catalogue that does not settle is already ended alone, no raise)
             for k in ks:
                 try:
                     runs += _mice_batch([setups[k]], names, len(arms), inoculum, stop)
@@ -878,12 +881,14 @@ def _mice_batch(
     n_arms: int,
     inoculum: str,
     stop: Callable[[_MouseRun, int], bool] | None,
-) -> list[_MouseRun]:
+) -> list[_MouseRun | Exception]:
     """The scheme of :func:`_simulate_mice_many` for K catalogues on one grid: arrays of shape
-    (n_clones, K, n_arms, ...)."""
+    (n_clones, K, n_arms, ...). Returns one run per catalogue, or an :class:`ArithmeticError`
+    for a catalogue whose one-step window does not settle (e.g. a NaN trajectory)."""
     from dataclasses import replace
 
     n_cat = len(setups)
+    errors: dict[int, Exception] = {}  # catalogues whose scheme fails: ended alone
     i_p, i_r = names.index("P"), names.index("R")
     n_clones = len(names)
     first = setups[0]
@@ -1055,7 +1060,16 @@ def _mice_batch(
         w = min(int(size[k0]), steps - j)
         solved = window(ks, j, w)
         failed = np.array([k for i, k in enumerate(ks) if i not in solved], dtype=int)
-        if failed.size:  # strong feedback: shorter windows (one step always settles)
+        if failed.size and w == 1:
+            # one step that does not settle (a retry would do the same again): a non-finite
+            # trajectory on a live arm (NaN is close to nothing), or no fixed point within
+            # MOUSE_MAX_ITERATIONS; that catalogue ends here, the others go on
+            for k in failed:
+                errors[int(k)] = ArithmeticError(
+                    f"the typical mice's step {j} does not settle (non-finite or no fixed point)"
+                )
+                running[k] = False
+        elif failed.size:  # strong feedback: shorter windows (one step settles when finite)
             size[failed] = max(1, w // 4)
         if not solved:
             continue
@@ -1086,7 +1100,7 @@ def _mice_batch(
             elif stop is not None and stop(runs[k], jk):
                 runs[k].t_h, runs[k].cells = runs[k].t_h[: jk + 1], runs[k].cells[:, :, : jk + 1]
                 running[k] = False
-    return runs
+    return [errors.get(k, run) for k, run in enumerate(runs)]
 
 
 def _flux(cat: Catalog, cells: np.ndarray) -> np.ndarray:
