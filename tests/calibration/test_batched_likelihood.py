@@ -52,10 +52,32 @@ def _assert_same(batch: list[dict], alone: list[dict]) -> None:
         np.testing.assert_array_equal(np.array(list(b.values())), np.array(list(a.values())))
 
 
-def test_batched_readouts_equal_one_at_a_time(cat):
+def _spy(monkeypatch) -> dict[str, list[int]]:
+    """Record the number of catalogues of every ``_mice_batch`` and ``_invitro_plates`` call
+    (the batch itself ran: a batch that raised would be redone one catalogue at a time)."""
+    sizes: dict[str, list[int]] = {"mice": [], "plates": []}
+    real_mice, real_plates = R._mice_batch, R._invitro_plates
+
+    def mice(setups, *args):
+        sizes["mice"].append(len(setups))
+        return real_mice(setups, *args)
+
+    def plates(ps):
+        sizes["plates"].append(len(ps))
+        return real_plates(ps)
+
+    monkeypatch.setattr(R, "_mice_batch", mice)
+    monkeypatch.setattr(R, "_invitro_plates", plates)
+    return sizes
+
+
+def test_batched_readouts_equal_one_at_a_time(cat, monkeypatch):
     cats = [cat, *_catalogs(cat, 4, seed=3)]
     alone = [evaluate_readouts(c) for c in cats]
+    sizes = _spy(monkeypatch)
     batch = evaluate_readouts_many(cats)
+    # one batch of all five: the plates, the C2 mice, the C7 mice (no one-at-a-time fallback)
+    assert sizes == {"mice": [5, 5], "plates": [5]}
     _assert_same(batch, alone)
     # the sets differ (the test can fail), and the batch's order does not matter
     assert len({a["C7.week4_fold_alectinib_osimertinib"] for a in alone}) == len(cats)
@@ -75,7 +97,9 @@ def test_mice_with_shorter_windows_and_another_grid_in_one_batch(cat, monkeypatc
     cats = _catalogs(cat, 3, seed=11)
     cats.append(cats[0].with_values({"lmc_mouse.parameters.treatment_start": 10.0}))
     alone = [evaluate_readouts(c, MICE) for c in cats]
+    sizes = _spy(monkeypatch)
     _assert_same(evaluate_readouts_many(cats, MICE), alone)
+    assert sorted(sizes["mice"]) == [1, 1, 3, 3]  # C2 and C7: three on one grid, one on another
     assert alone[3]["C2.nadir_fold"] != alone[0]["C2.nadir_fold"]
 
 
@@ -124,6 +148,23 @@ def test_a_catalogue_failing_inside_a_batch_is_nan_and_leaves_the_others(cat, mo
     _assert_same([batch[0], batch[2]], [alone[0], alone[2]])
     # one catalogue: the same NaNs as the batch gives it
     assert all(math.isnan(v) for v in evaluate_readouts(bad, names).values())
+
+
+@pytest.mark.parametrize("error", [IndexError, KeyError, TypeError])
+def test_a_programming_error_in_a_batch_surfaces(cat, monkeypatch, error):
+    # only a refusal (LeptotwinError) or a numerical failure (ArithmeticError) of a batch of
+    # several catalogues is redone one at a time; anything else is a bug, not a NaN
+    cats = _catalogs(cat, 2, seed=5)
+
+    def broken(*args):
+        raise error("a bug in the batch")
+
+    monkeypatch.setattr(R, "_mice_batch", broken)
+    with pytest.raises(error, match="a bug in the batch"):
+        evaluate_readouts_many(cats, MICE)
+    monkeypatch.setattr(R, "_invitro_plates", broken)
+    with pytest.raises(error, match="a bug in the batch"):
+        evaluate_readouts_many(cats, ["C1.alectinib_ic50"])
 
 
 def test_batched_log_likelihood_equals_the_scalar(cat, monkeypatch):

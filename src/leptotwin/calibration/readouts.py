@@ -70,6 +70,12 @@ MOUSE_MAX_ITERATIONS = 10
 C9_GRID = 64
 
 _FAILURES = (LeptotwinError, ArithmeticError, ValueError, IndexError, KeyError, ZeroDivisionError)
+#: What a batch of several catalogues (plates, typical mice) may raise for one of them, so that
+#: the batch is redone one catalogue at a time (each alone: ``_FAILURES``, as
+#: :func:`evaluate_readouts`): the model refusing a parameter set, or a numerical failure.
+#: Anything else from a batch of several (an IndexError, a KeyError: a programming error)
+#: surfaces instead of silently running every catalogue alone.
+_BATCH_FAILURES = (LeptotwinError, ArithmeticError)
 
 
 @dataclass(frozen=True)
@@ -399,12 +405,12 @@ def _invitro_many(cats: list[Catalog]) -> list[dict[str, float] | Exception]:
     groups += [[k] for k, p in plates.items() if p.pm.bypass]
     for ks in groups:
         values: list[Any]
+        caught = _FAILURES if len(ks) == 1 else _BATCH_FAILURES
         try:
             values = _invitro_plates([plates[k] for k in ks])
-        except _FAILURES as exc:
-            values = [exc]
-        if len(ks) > 1 and isinstance(values[0], Exception):
-            values = []
+        except caught as exc:
+            values = [] if len(ks) > 1 else [exc]
+        if not values:
             for k in ks:  # find which catalogue fails: each alone
                 try:
                     values += _invitro_plates([plates[k]])
@@ -855,13 +861,11 @@ def _simulate_mice_many(
         groups.setdefault((s.t0, s.ends.tobytes()), []).append(k)
     for ks in groups.values():
         runs: list[Any]
+        caught = _FAILURES if len(ks) == 1 else _BATCH_FAILURES
         try:
             runs = _mice_batch([setups[k] for k in ks], names, len(arms), inoculum, stop)
-        except _FAILURES as exc:
-            if len(ks) > 1:
-                runs = []
-            else:
-                runs = [exc]
+        except caught as exc:
+            runs = [] if len(ks) > 1 else [exc]
         if not runs:
             # the batch raised: find which catalogue fails, each alone (the same numbers for
             # the others; a catalogue that does not settle is already ended alone, no raise)
