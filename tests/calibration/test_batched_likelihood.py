@@ -150,6 +150,23 @@ def test_a_catalogue_failing_inside_a_batch_is_nan_and_leaves_the_others(cat, mo
     assert all(math.isnan(v) for v in evaluate_readouts(bad, names).values())
 
 
+def test_every_pathway_number_is_one_value_per_row_of_a_batch(cat):
+    # the plates and the mice of a batch take every float and per-drug dict field of
+    # PathwayModel per catalogue; a field left out would be catalogue 0's for the whole batch
+    from dataclasses import fields
+
+    from leptotwin.model.pathway import PathwayModel
+
+    floats, dicts = R._pathway_fields()
+    every = {f.name for f in fields(PathwayModel)}
+    assert set(R._NOT_PER_ROW) == {"bypass"}  # the documented exception
+    assert set(floats) | set(dicts) | set(R._NOT_PER_ROW) == every
+    assert len(floats) + len(dicts) + len(R._NOT_PER_ROW) == len(every)
+    pm = PathwayModel.from_catalog(cat)
+    assert all(isinstance(getattr(pm, f), float) for f in floats)
+    assert all(isinstance(getattr(pm, f), dict) for f in dicts)
+
+
 @pytest.mark.parametrize("error", [IndexError, KeyError, TypeError])
 def test_a_programming_error_in_a_batch_surfaces(cat, monkeypatch, error):
     # only a refusal (LeptotwinError) or a numerical failure (ArithmeticError) of a batch of

@@ -235,25 +235,42 @@ def _stack_states(states: list[Any]) -> Any:
     )
 
 
-#: PathwayModel fields a culture uses element by element: one value per well (its catalogue's)
-#: when the plates of several catalogues grow as one batch.
-_PM_FLOATS = (
-    "areg_kd_nM",
-    "areg_efficacy",
-    "areg_kda",
-    "areg_secretion_max",
-    "areg_k_deg_per_h",
-    "mir449a_km",
-    "autocrine_gain",
-    "egfr_weight",
-    "birth_max",
-    "death_min",
-    "death_max",
-    "birth_half_signal",
-    "death_half_signal",
-    "signal_hill",
-)
-_PM_DICTS = ("alk_k_nM", "egfr_tki_k_nM", "antibody_k_nM", "medium_fu")
+#: PathwayModel fields that are neither a number nor a per-drug dict, so not one value per row
+#: of a batch: ``bypass`` (extra receptors; a catalogue with one grows its plates alone, and
+#: the in-vivo model refuses it).
+_NOT_PER_ROW = ("bypass",)
+
+
+@cache
+def _pathway_fields() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The :class:`~leptotwin.model.pathway.PathwayModel` fields that carry one value per row
+    (per well, per catalogue) when several catalogues run as one batch: ``(floats, dicts)``,
+    the dicts per drug. Derived from the dataclass, every float and dict field, so that a new
+    field cannot be taken from the first catalogue for the whole batch (the culture and the
+    in-vivo rates use them element by element; a field they do not read costs one array).
+
+    Raises
+    ------
+    TypeError
+        A field of another type not in ``_NOT_PER_ROW`` (a programming error: decide how a
+        batch carries it).
+    """
+    from dataclasses import fields
+
+    from leptotwin.model.pathway import PathwayModel
+
+    floats, dicts = [], []
+    for f in fields(PathwayModel):
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        if kind == "float":
+            floats.append(f.name)
+        elif kind.startswith("dict"):
+            dicts.append(f.name)
+        elif f.name not in _NOT_PER_ROW:
+            raise TypeError(f"PathwayModel.{f.name} ({kind}): not batched per row")
+    return tuple(floats), tuple(dicts)
+
+
 _LEVELS = ("mir449a", "egfr_total", "alk_fusion", "areg_scale")
 
 
@@ -359,12 +376,13 @@ def _grow_many(
 
     pms = [p.pm for p in plates]
     base = pms[0]
+    floats, dicts = _pathway_fields()
     model = replace(
         base,
-        **{f: np.array([getattr(pm, f) for pm in pms])[rows] for f in _PM_FLOATS},
+        **{f: np.array([getattr(pm, f) for pm in pms])[rows] for f in floats},
         **{
             f: {d: np.array([getattr(pm, f)[d] for pm in pms])[rows] for d in getattr(base, f)}
-            for f in _PM_DICTS
+            for f in dicts
         },
     )
     levels = np.stack([p.levels for p in plates])[rows, key]  # (n, 4)
@@ -740,21 +758,6 @@ class _MouseRun:
         return self.cells.sum(0)
 
 
-#: PathwayModel fields the in-vivo rates use element by element (one value per catalogue in a
-#: batch of typical mice, broadcast over clones, arms and times).
-_PATHWAY_PER_ROW = (
-    "areg_kd_nM",
-    "egfr_weight",
-    "birth_max",
-    "death_min",
-    "death_max",
-    "birth_half_signal",
-    "death_half_signal",
-    "signal_hill",
-)
-_POTENCIES = ("alk_k_nM", "egfr_tki_k_nM", "antibody_k_nM")
-
-
 @dataclass
 class _MouseSetup:
     """What one catalogue contributes to a batch of typical mice (``_simulate_mice_many``)."""
@@ -917,10 +920,11 @@ def _mice_batch(
     sec = np.stack([s.sec for s in setups], axis=1)  # (C, K)
     conc = {d: np.stack([s.conc[d] for s in setups]) for d in first.conc}  # (K, A, n)
     # per-row pathway values (K,) and clone constants (C, K)
-    path = {f: col([getattr(s.pm, f) for s in setups]) for f in _PATHWAY_PER_ROW}
+    floats, dicts = _pathway_fields()
+    path = {f: col([getattr(s.pm, f) for s in setups]) for f in floats}
     pots = {
         f: {d: col([getattr(s.pm, f)[d] for s in setups]) for d in getattr(first.pm, f)}
-        for f in _POTENCIES
+        for f in dicts
     }
     alk = np.stack([s.columns.alk_fusion for s in setups], axis=1)
     autocrine = np.stack([s.columns.autocrine_nM for s in setups], axis=1)
