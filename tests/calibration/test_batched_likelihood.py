@@ -223,6 +223,33 @@ class _InProcessPool:
         return [fn(x) for x in items]
 
 
+class _ParallelLike:
+    """A ``joblib.Parallel`` stand-in: ``n_jobs`` but no ``map``."""
+
+    n_jobs = 2
+
+
+class _MapOnly:
+    """A ``multiprocessing.Pool`` stand-in: ``map`` but no ``n_jobs``."""
+
+    def map(self, fn, items):
+        return [fn(x) for x in items]
+
+
+def test_only_a_pool_with_map_and_n_jobs_takes_chunks_of_a_batch():
+    assert cal._takes_chunks(_InProcessPool(3))
+    assert cal._takes_chunks(_InProcessPool(np.int64(2)))
+    assert not cal._takes_chunks(_ParallelLike())  # hasattr(pool, "n_jobs") said yes
+    assert not cal._takes_chunks(_MapOnly())
+    assert not cal._takes_chunks(_InProcessPool(0))
+    assert not cal._takes_chunks(_InProcessPool(2.0))
+    pool = cal._process_pool(1)
+    try:
+        assert cal._takes_chunks(pool)
+    finally:
+        pool.shutdown()
+
+
 def test_calibrate_draws_the_same_on_the_batched_path(cat):
     kw = dict(
         catalog=cat,

@@ -802,8 +802,8 @@ def calibrate(
         (:meth:`CatalogLogLikelihood.batch`: the typical mice of every walker in one pass;
         emcee's ``vectorize``), split into ``n_jobs`` chunks over the process pool when
         ``n_jobs > 1``; the draws are those of the walker-by-walker path (the same values).
-        A ``pool`` given without an ``n_jobs`` attribute is used walker by walker, as with
-        ``vectorized=False``.
+        A ``pool`` without both a ``map`` method and an integer ``n_jobs`` (e.g. a
+        ``multiprocessing.Pool``) is used walker by walker, as with ``vectorized=False``.
 
     Raises
     ------
@@ -870,9 +870,9 @@ def calibrate(
         own_pool = _process_pool(n_jobs)
         pool = own_pool
     # the batched likelihood where the pool can take chunks of a batch (or there is none)
-    batched = vectorized and (pool is None or hasattr(pool, "n_jobs"))
+    batched = vectorized and (pool is None or _takes_chunks(pool))
     if batched:
-        n_chunks = int(getattr(pool, "n_jobs", 1)) if pool is not None else 1
+        n_chunks = int(pool.n_jobs) if pool is not None else 1
         likelihood: Callable[[np.ndarray], Any] = _BatchLogLikelihood(loglik, pool, n_chunks)
     else:
         likelihood = loglik
@@ -1100,6 +1100,21 @@ class _ReadoutsAt:
         except (LeptotwinError, ArithmeticError, ValueError):
             return {n: math.nan for n in self.names}
         return {n: float(values.get(n, math.nan)) for n in self.names}
+
+
+def _takes_chunks(pool: Any) -> bool:
+    """Whether ``pool`` can take a batch in chunks (:class:`_BatchLogLikelihood`): the
+    protocol of :class:`_ProcessPool`, a callable ``map(fn, items) -> list`` (in order) and an
+    integer ``n_jobs >= 1`` (the number of chunks). A ``joblib.Parallel`` (``n_jobs``, no
+    ``map``) or a ``multiprocessing.Pool`` (``map``, no ``n_jobs``) does not: such a pool is
+    used walker by walker."""
+    n_jobs = getattr(pool, "n_jobs", None)
+    return (
+        callable(getattr(pool, "map", None))
+        and isinstance(n_jobs, int | np.integer)
+        and not isinstance(n_jobs, bool)
+        and n_jobs >= 1
+    )
 
 
 class _ProcessPool:
