@@ -9,6 +9,14 @@ typical mice of C2 and C7 of all K sets as the rows of one array). Checks that b
 numbers to the bit, and prints ms per evaluation of each (best of ``--repeat``) and of the mice
 alone (C2 and C7 readouts).
 
+Both paths run the same (new) code: one at a time is the batched scheme with K = 1
+(:func:`~leptotwin.calibration.readouts.evaluate_readouts` goes through the same
+``_mice_batch`` and ``_invitro_plates``), so "same to the bit" says that a parameter set's values
+do not depend on the rest of its batch, not that they equal the code before the batch (the
+walker-by-walker scheme it replaced is not run here). The timing "one at a time" is likewise the
+K = 1 batch, not the older code. (``cal._role`` is private: there is no public name for a
+target's role.)
+
 Run: ``nice -n 19 .venv/bin/python benchmarks/calibrate_study_batch.py [--k 56] [--repeat 2]``.
 """
 
@@ -74,7 +82,8 @@ def main() -> None:
     print(f"K = {a.k} parameter sets ({finite} with a finite log likelihood), best of {a.repeat}")
     print(
         f"log likelihood: one at a time {t_one * ms:.1f} ms/evaluation, batched "
-        f"{t_batch * ms:.1f} ms/evaluation ({t_one / t_batch:.2f}x); same to the bit: {same}"
+        f"{t_batch * ms:.1f} ms/evaluation ({t_one / t_batch:.2f}x); batch = K x (K = 1) "
+        f"to the bit: {same}"
     )
     print(
         f"C2 + C7 mice alone: one at a time {t_mice_one * ms:.1f} ms/set, batched "
