@@ -26,7 +26,7 @@ import pandas as pd
 
 from leptotwin._checks import plain
 from leptotwin.errors import LeptotwinError
-from leptotwin.formats.mouse_table import MAX_ABS_DAY, _real_numbers
+from leptotwin.formats.mouse_table import MAX_ABS_DAY, real_numbers
 
 __all__ = [
     "CALIPER_LENGTH_COLUMNS",
@@ -36,6 +36,7 @@ __all__ = [
     "caliper_volume_mm3",
     "check_caliper_table",
     "read_caliper_table",
+    "row_label",
 ]
 
 CALIPER_LENGTH_COLUMNS = ("length_mm", "width_mm")
@@ -72,15 +73,17 @@ class CaliperTable:
     notes: list[str] = field(default_factory=list)
 
 
-def _row(i: int) -> str:
-    return f"row {int(i) + 2}"  # 1-based, after the header line
+def row_label(i: int) -> str:
+    """How errors name the ``i``-th (0-based) data row of a CSV table: ``"row <n>"``, 1-based
+    with the header line as row 1."""
+    return f"row {int(i) + 2}"
 
 
 def _number_column(
     df: pd.DataFrame, col: str, source: str, *, limit: float, negative_ok: bool = False
 ) -> np.ndarray:
     """``df[col]`` as floats: every row a finite number in [0, limit] (or [-limit, limit])."""
-    values, not_real = _real_numbers(df[col])
+    values, not_real = real_numbers(df[col])
     with np.errstate(invalid="ignore"):
         checks = (
             (not_real | np.isnan(values), "missing or non-numeric value", "a number in every row"),
@@ -102,7 +105,7 @@ def _number_column(
                 raise LeptotwinError(
                     message,
                     source=source,
-                    field=f"{_row(i)}, {col}",
+                    field=f"{row_label(i)}, {col}",
                     value=plain(df[col].iloc[i]),
                     expected=expected,
                 )
@@ -171,7 +174,9 @@ def check_caliper_table(df: pd.DataFrame, *, source: str) -> CaliperTable:
         empty = labels.isna().to_numpy() | (text == "").to_numpy()
         if col == "mouse" and empty.any():
             i = int(np.flatnonzero(empty)[0])
-            raise LeptotwinError("missing mouse label", source=source, field=f"{_row(i)}, mouse")
+            raise LeptotwinError(
+                "missing mouse label", source=source, field=f"{row_label(i)}, mouse"
+            )
         out[col] = np.where(empty, "", text.to_numpy(object)).astype(object)
     out["day"] = _number_column(df, "day", source, limit=MAX_ABS_DAY, negative_ok=True)
     notes: list[str] = []
@@ -185,7 +190,7 @@ def check_caliper_table(df: pd.DataFrame, *, source: str) -> CaliperTable:
         out["width_mm"] = width
         for i in np.flatnonzero(width > length):
             notes.append(
-                f"{source}: {_row(i)}: width_mm {width[i]:g} > length_mm {length[i]:g} "
+                f"{source}: {row_label(i)}: width_mm {width[i]:g} > length_mm {length[i]:g} "
                 "(kept as measured: V = length x width^2 / 2)"
             )
     out["row"] = np.arange(len(out)) + 2
@@ -195,7 +200,7 @@ def check_caliper_table(df: pd.DataFrame, *, source: str) -> CaliperTable:
         raise LeptotwinError(
             "a mouse measured twice on one day",
             source=source,
-            field=f"{_row(i)}, mouse, day",
+            field=f"{row_label(i)}, mouse, day",
             value=f"{out['mouse'].iloc[i]} day {out['day'].iloc[i]:g}",
             expected="one row per mouse and day",
         )
@@ -207,7 +212,7 @@ def check_caliper_table(df: pd.DataFrame, *, source: str) -> CaliperTable:
             raise LeptotwinError(
                 "mouse appears in more than one arm",
                 source=source,
-                field=f"{_row(i)}, arm",
+                field=f"{row_label(i)}, arm",
                 value=out["arm"].iloc[i],
                 expected=f"{first.iloc[i]!r}, its arm in its first row",
             )

@@ -12,7 +12,7 @@ from leptotwin._checks import plain
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats._text import parse_numbers
 
-__all__ = ["MAX_ABS_DAY", "MAX_ABS_VALUE", "check_mouse_day_table"]
+__all__ = ["MAX_ABS_DAY", "MAX_ABS_VALUE", "check_mouse_day_table", "real_numbers"]
 
 MAX_ABS_DAY = 36_525.0
 """Days lie within a century (36,525 days) either side of day 0; no animal study lasts longer."""
@@ -21,7 +21,7 @@ MAX_ABS_VALUE = 1e100
 comes nowhere near, and statistics square them (squares of 1e154 and more overflow)."""
 
 
-def _real_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def real_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(values as float, shape (n,); not_real, shape (n,)): real numbers or decimal text only.
 
     Booleans, complex numbers, dates, durations and other objects are not real numbers here,
@@ -53,7 +53,7 @@ def _real_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _checked_column(df: pd.DataFrame, col: str, limit: float, source: str) -> np.ndarray:
     """Column ``col`` as finite floats of magnitude <= ``limit`` (else a LeptotwinError)."""
-    values, not_real = _real_numbers(df[col])
+    values, not_real = real_numbers(df[col])
     with np.errstate(invalid="ignore"):
         for bad, message in (
             (not_real | ~np.isfinite(values), "non-numeric or missing value"),

@@ -184,11 +184,6 @@ def _typical_tumor(cat: Catalog, species: str, site: str = "leptomeningeal") -> 
     )
 
 
-#: The observables of the tumour's burden (BLI flux, caliper volume): the engine's ln cells
-#: times a scale plus an offset (:func:`_burden_scale`).
-_BURDEN_OBSERVABLES = ("total_flux", "tumor_volume")
-
-
 def _site(exp: Experiment) -> str:
     return getattr(exp, "site", "leptomeningeal")
 
@@ -596,11 +591,13 @@ def engine_simulation(
     cells / cell density (mm³, subcutaneous). PK: exact (closed form) at the sample times.
     """
     cat = (catalog or load_catalog()).with_values(dict(values or {}))
+    from leptotwin.study.experiment import BURDEN_OBSERVABLES  # study/ may import interop/
+
     meas = exp.measurements.copy()
     sim = np.full(len(meas), np.nan)
     log_sim = np.full(len(meas), np.nan)
     tp = _typical_tumor(cat, exp.species, _site(exp))
-    bli = meas["observable"].isin(_BURDEN_OBSERVABLES)
+    bli = meas["observable"].isin(BURDEN_OBSERVABLES)
     if bli.any():
         _check_bli_grid(meas.loc[bli, "time_h"].to_numpy(float), dt_h)
         days = sorted(set(meas.loc[bli, "time_h"] / 24.0))
@@ -615,7 +612,7 @@ def engine_simulation(
         log_sim[idx] = np.log(sim[idx])
     t0 = tp.treatment_start_d * 24.0
     for oid, o in exp.observables.items():
-        if oid in _BURDEN_OBSERVABLES:
+        if oid in BURDEN_OBSERVABLES:
             continue
         for arm in exp.arms:
             rows = np.flatnonzero(
@@ -925,6 +922,8 @@ class EngineLikelihood:
         catalog: Catalog | None = None,
         dt_h: float = 0.25,
     ) -> None:
+        from leptotwin.study.experiment import BURDEN_OBSERVABLES  # study/ may import interop/
+
         self.exp = exp
         self.cat = cat = catalog or load_catalog()
         self.paths = tuple(exp.estimate if paths is None else paths)
@@ -959,13 +958,13 @@ class EngineLikelihood:
         self._drugs = drugs
         self._pk_base = {d: cat.pk_parameters(d, species) for d in drugs}
         # BLI: the engine's grid and where each row's (arm, day) is in its output
-        burden = np.isin(obs_col, _BURDEN_OBSERVABLES)
+        burden = np.isin(obs_col, BURDEN_OBSERVABLES)
         bli = np.flatnonzero(burden)
         self._bli_rows = bli
         self._bli_lognormal = any(
             o.noise == "lognormal"
             for oid, o in exp.observables.items()
-            if oid in _BURDEN_OBSERVABLES
+            if oid in BURDEN_OBSERVABLES
         )
         if bli.size:
             _check_bli_grid(time_col[bli], dt_h)
@@ -979,7 +978,7 @@ class EngineLikelihood:
         t0 = self._tp.treatment_start_d * 24.0
         self._pk: list[_PKRows] = []
         for oid, o in exp.observables.items():
-            if oid in _BURDEN_OBSERVABLES:
+            if oid in BURDEN_OBSERVABLES:
                 continue
             for arm in exp.arms:
                 rows = np.flatnonzero((obs_col == oid) & (arm_col == arm.name))

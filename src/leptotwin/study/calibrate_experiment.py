@@ -137,6 +137,7 @@ from leptotwin.interop.petab import (
     simulation_nll,
 )
 from leptotwin.study.experiment import (
+    BURDEN_OBSERVABLES,
     VIABILITY_HOURS,
     Experiment,
     GrowthPopulationEntry,
@@ -191,11 +192,6 @@ MAX_CORRELATION = 0.95
 _STEPS_H = (4.0, 2.0, 1.0, 0.5, 0.25)
 
 
-#: The tumour-burden observables (BLI at the leptomeningeal site, caliper volume at the
-#: subcutaneous one), in days after inoculation.
-_BURDEN = ("total_flux", "tumor_volume")
-
-
 def growth_step(exp: Experiment) -> float:
     """The coarsest growth step (h) of 4, 2, 1, 0.5, 0.25 whose half divides every BLI (or
     caliper) time.
@@ -206,7 +202,7 @@ def growth_step(exp: Experiment) -> float:
         A BLI time off the 0.125 h grid (the message names the first such row).
     """
     m = exp.measurements
-    burden = m["observable"].isin(_BURDEN)
+    burden = m["observable"].isin(BURDEN_OBSERVABLES)
     t = m.loc[burden, "time_h"].to_numpy(float)
     for h in _STEPS_H:
         g = t / (h / 2)
@@ -1226,7 +1222,7 @@ def _plot_grid(exp: Experiment) -> Experiment:
     first_dose_h = load_catalog().in_vivo_value("lmc_mouse", "treatment_start") * 24.0
     for (arm, oid), g in m.groupby(["arm", "observable"], sort=False):
         t = g["time_h"].to_numpy(float)
-        if oid in _BURDEN:
+        if oid in BURDEN_OBSERVABLES:
             grid = np.arange(np.floor(t.min() / 24) * 24, t.max() + 1e-9, max(step, 6.0))
             grid = np.round(grid / step) * step
         else:  # from the first dose (the model's concentration is 0 before it)
@@ -1632,7 +1628,7 @@ def fits_figure(result: ExperimentCalibration) -> Any:
             if d.empty:
                 continue
             # BLI in days after inoculation, PK in hours after treatment start (as in the files)
-            scale, shift = (24.0, 0.0) if oid in _BURDEN else (1.0, t0_h)
+            scale, shift = (24.0, 0.0) if oid in BURDEN_OBSERVABLES else (1.0, t0_h)
             tc, td = (c["time_h"] - shift) / scale, (d["time_h"] - shift) / scale
             ax.fill_between(tc, c["model_low"], c["model_high"], color=colours[arm], alpha=0.2)
             ax.plot(tc, c["model_median"], color=colours[arm], label=arm)
@@ -1642,7 +1638,9 @@ def fits_figure(result: ExperimentCalibration) -> Any:
             d = vivo[vivo["observable"] == oid]
             low = np.nanmin(np.r_[d["value"], d["model_low"]])
             ax.set_ylim(bottom=0.5 * low)
-        ax.set_xlabel("day after inoculation" if oid in _BURDEN else "h after treatment start")
+        ax.set_xlabel(
+            "day after inoculation" if oid in BURDEN_OBSERVABLES else "h after treatment start"
+        )
         ax.set_ylabel(f"{oid} ({o.unit})")
         ax.legend(fontsize=8)
     if vitro:

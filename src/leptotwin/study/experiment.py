@@ -196,7 +196,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from leptotwin.assays.viability import LIGAND  # recombinant amphiregulin as a well's agent
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.formats.caliper import read_caliper_table
+from leptotwin.formats.caliper import read_caliper_table, row_label
 from leptotwin.formats.mouse_table import check_mouse_day_table
 from leptotwin.model.cohort import Arm
 from leptotwin.model.regimen import Regimen, doses_by_route, parse_regimen
@@ -210,6 +210,7 @@ from leptotwin.study.protocol_schema import (
 
 __all__ = [
     "BLI_OBSERVABLE",
+    "BURDEN_OBSERVABLES",
     "CALIPER_OBSERVABLE",
     "PK_COLUMNS",
     "POPULATION_PARAMETERS",
@@ -233,6 +234,10 @@ __all__ = [
 BLI_OBSERVABLE = "total_flux"
 #: The caliper observable of a subcutaneous tumour (mm³).
 CALIPER_OBSERVABLE = "tumor_volume"
+#: The tumour-burden observables (BLI at the leptomeningeal site, caliper volume at the
+#: subcutaneous one), timed in days after inoculation: the engine's cells times a scale (plus
+#: an offset), not a PK observable.
+BURDEN_OBSERVABLES = (BLI_OBSERVABLE, CALIPER_OBSERVABLE)
 _VOLUME_UNITS = ("mm^3", "mm3")
 #: The tumour observable of each site.
 _SITE_OBSERVABLE = {"leptomeningeal": BLI_OBSERVABLE, "subcutaneous": CALIPER_OBSERVABLE}
@@ -927,8 +932,32 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
         raise LeptotwinError("cannot read the data file", source=name, value=str(exc)) from None
 
 
-def _row(df: pd.DataFrame, i: int) -> str:
-    return f"row {int(i) + 2}"  # 1-based, after the header line
+def _check_mouse_arm(
+    name: str, i: int, mouse: str, arm: str, subjects: dict[str, str], *, arm_optional: bool
+) -> None:
+    """Row ``i`` of a per-mouse table (BLI, caliper) names a mouse of the experiment file's
+    arms, in its arm (an empty arm passes when ``arm_optional``).
+
+    Raises
+    ------
+    LeptotwinError
+        A mouse in no arm, or in another arm than the experiment file's (file, row, field).
+    """
+    if mouse not in subjects:
+        raise LeptotwinError(
+            "mouse is in no arm of the experiment file",
+            source=name,
+            field=f"{row_label(i)}, mouse",
+            value=mouse,
+        )
+    if (arm or not arm_optional) and arm != subjects[mouse]:
+        raise LeptotwinError(
+            "mouse's arm differs from the experiment file",
+            source=name,
+            field=f"{row_label(i)}, arm",
+            value=arm,
+            expected=repr(subjects[mouse]),
+        )
 
 
 def _bli_rows(
@@ -948,26 +977,12 @@ def _bli_rows(
     for i, (mouse, arm, flux) in enumerate(
         zip(table["mouse"], table["arm"], table["total_flux_p_s"], strict=True)
     ):
-        if mouse not in subjects:
-            raise LeptotwinError(
-                "mouse is in no arm of the experiment file",
-                source=name,
-                field=f"{_row(table, i)}, mouse",
-                value=mouse,
-            )
-        if arm != subjects[mouse]:
-            raise LeptotwinError(
-                "mouse's arm differs from the experiment file",
-                source=name,
-                field=f"{_row(table, i)}, arm",
-                value=arm,
-                expected=repr(subjects[mouse]),
-            )
+        _check_mouse_arm(name, i, mouse, arm, subjects, arm_optional=False)
         if flux > _MAX_FLUX_P_S:
             raise LeptotwinError(
                 "implausible total flux",
                 source=name,
-                field=f"{_row(table, i)}, total_flux_p_s",
+                field=f"{row_label(i)}, total_flux_p_s",
                 value=float(flux),
                 expected=f"at most {_MAX_FLUX_P_S:g} p/s (a mouse at its endpoint: 1e9-1e11)",
             )
@@ -975,7 +990,7 @@ def _bli_rows(
             raise LeptotwinError(
                 "a log-normal observable must be > 0",
                 source=name,
-                field=f"{_row(table, i)}, total_flux_p_s",
+                field=f"{row_label(i)}, total_flux_p_s",
                 value=float(flux),
             )
     return pd.DataFrame(
@@ -985,7 +1000,7 @@ def _bli_rows(
             "observable": BLI_OBSERVABLE,
             "time_h": table["day"].to_numpy(float) * 24.0,
             "value": table["total_flux_p_s"].to_numpy(float),
-            "source": [f"{name}:{_row(table, i)}" for i in range(len(table))],
+            "source": [f"{name}:{row_label(i)}" for i in range(len(table))],
         }
     )
 
@@ -1009,27 +1024,13 @@ def _caliper_rows(
     for i, (mouse, arm, volume) in enumerate(
         zip(table["mouse"], table["arm"], table["volume_mm3"], strict=True)
     ):
-        if mouse not in subjects:
-            raise LeptotwinError(
-                "mouse is in no arm of the experiment file",
-                source=name,
-                field=f"{_row(table, i)}, mouse",
-                value=mouse,
-            )
-        if arm and arm != subjects[mouse]:
-            raise LeptotwinError(
-                "mouse's arm differs from the experiment file",
-                source=name,
-                field=f"{_row(table, i)}, arm",
-                value=arm,
-                expected=repr(subjects[mouse]),
-            )
+        _check_mouse_arm(name, i, mouse, arm, subjects, arm_optional=True)
         if volume <= 0 and lognormal:
             raise LeptotwinError(
                 "a log-normal observable must be > 0 (leave non-palpable tumours out, or "
                 "use noise: normal)",
                 source=name,
-                field=f"{_row(table, i)}, "
+                field=f"{row_label(i)}, "
                 + ("volume_mm3" if "length_mm" not in table else "length_mm, width_mm"),
                 value=float(volume),
             )
@@ -1041,7 +1042,7 @@ def _caliper_rows(
             "observable": CALIPER_OBSERVABLE,
             "time_h": table["day"].to_numpy(float) * 24.0,
             "value": table["volume_mm3"].to_numpy(float),
-            "source": [f"{name}:{_row(table, i)}" for i in range(len(table))],
+            "source": [f"{name}:{row_label(i)}" for i in range(len(table))],
         }
     )
     return frame, list(read.notes)
@@ -1331,7 +1332,7 @@ def _pk_rows(
     censored: list[tuple] = []
     n_blq: dict[str, int] = {}
     for i, r in enumerate(raw[list(PK_COLUMNS)].itertuples(index=False)):
-        where = _row(raw, i)
+        where = row_label(i)
         subject, drug, matrix, unit = (
             str(x).strip() for x in (r.subject, r.drug, r.matrix, r.unit)
         )
