@@ -136,9 +136,44 @@ def test_data_errors_name_file_row_and_field(tmp_path, caliper, message, field):
 
 
 def test_caliper_data_need_their_observable(tmp_path):
+    """The fix is in the experiment file's observables: the error names the YAML and its
+    ``data.caliper`` line, not the CSV."""
     obs = "plasma:alectinib: {unit: nM, noise: lognormal, sigma: 0.2}"
-    with pytest.raises(LeptotwinError, match="caliper table has no observable"):
-        load_experiment_file(write(tmp_path, observable=obs))
+    path = write(tmp_path, observable=obs)
+    with pytest.raises(LeptotwinError, match="caliper table has no observable") as err:
+        load_experiment_file(path)
+    assert err.value.source == str(path)
+    assert err.value.field.endswith("data.caliper") and err.value.field.startswith("line ")
+    assert err.value.value == "caliper.csv" and "tumor_volume" in err.value.expected
+
+
+PK_OBS = """tumor_volume: {unit: mm^3, noise: lognormal, sigma: 0.2}
+  plasma:alectinib: {unit: nM, noise: lognormal, sigma: 0.2}
+  csf:alectinib: {unit: nM, noise: lognormal, sigma: 0.2}"""
+
+
+def _with_pk(tmp_path: Path, pk: str, population: str = "") -> Path:
+    (tmp_path / "pk.csv").write_text(
+        "subject,time_h,drug,matrix,concentration,unit,lloq\n" + pk, encoding="utf-8"
+    )
+    path = write(tmp_path, data="{caliper: caliper.csv, pk: pk.csv}", observable=PK_OBS)
+    path.write_text(path.read_text() + population)
+    return path
+
+
+def test_pk_errors_offer_no_burden_observable(tmp_path):
+    """The PK observables a PK row or a population entry could name: matrix:drug only, never
+    the tumour's volume (nor BLI flux)."""
+    path = _with_pk(tmp_path, "a1,2,alectinib,brain,100,nM,1\n")
+    with pytest.raises(LeptotwinError, match="unknown observable") as err:
+        load_experiment_file(path)
+    assert "plasma:alectinib" in err.value.expected and "csf:alectinib" in err.value.expected
+    assert "tumor_volume" not in err.value.expected and "total_flux" not in err.value.expected
+    pk = "a1,2,alectinib,plasma,100,nM,1\na2,4,alectinib,plasma,90,nM,1\n"
+    population = "population:\n  - drug: alectinib\n    matrix: csf\n"
+    with pytest.raises(LeptotwinError, match="no csf rows of this drug") as err:
+        load_experiment_file(_with_pk(tmp_path, pk, population))
+    assert err.value.expected == "a matrix:drug of the PK table: plasma:alectinib"
 
 
 def test_petab_export_refuses_the_subcutaneous_site(tmp_path):

@@ -569,6 +569,15 @@ def load_experiment_file(
         frames.append(_bli_rows(p.parent / spec.data.bli, spec.data.bli, observables, subjects))
     caliper_notes: list[str] = []
     if spec.data.caliper is not None:
+        if CALIPER_OBSERVABLE not in observables:  # the fix is in the YAML, not the table
+            raise _error(
+                source,
+                lines,
+                ("data", "caliper"),
+                "unknown observable: the caliper table has no observable in the experiment file",
+                spec.data.caliper,
+                f"observables: {{{CALIPER_OBSERVABLE}: {{unit: mm^3, ...}}}}",
+            )
         caliper, caliper_notes = _caliper_rows(
             p.parent / spec.data.caliper, spec.data.caliper, observables, subjects
         )
@@ -1010,13 +1019,6 @@ def _caliper_rows(
 ) -> tuple[pd.DataFrame, list[str]]:
     """The caliper table's rows as measurements (``tumor_volume``, mm³) and the reader's
     notes."""
-    if CALIPER_OBSERVABLE not in observables:
-        raise LeptotwinError(
-            "unknown observable: the caliper table has no observable in the experiment file",
-            source=name,
-            field="volume_mm3",
-            expected=f"observables: {{{CALIPER_OBSERVABLE}: {{unit: mm^3, ...}}}}",
-        )
     read = read_caliper_table(path, name=name)
     table = read.table
     lognormal = observables[CALIPER_OBSERVABLE].noise == "lognormal"
@@ -1352,7 +1354,7 @@ def _pk_rows(
                 field=f"{where}, matrix/drug",
                 value=oid,
                 expected="one declared under observables: "
-                + ", ".join(o for o in observables if o != BLI_OBSERVABLE),
+                + ", ".join(o for o in observables if o not in BURDEN_OBSERVABLES),
             )
         obs = observables[oid]
         if unit != obs.unit:
@@ -1816,7 +1818,7 @@ def population_data(
     m = exp.measurements
     rows = m[m["observable"] == entry.observable] if len(m) else m
     if rows.empty:
-        kinds = sorted({o for o in m.get("observable", []) if o != BLI_OBSERVABLE})
+        kinds = sorted({o for o in m.get("observable", []) if o not in BURDEN_OBSERVABLES})
         raise _error(
             source,
             lines,
