@@ -9,6 +9,7 @@ import pytest
 
 from leptotwin.errors import LeptotwinError
 from leptotwin.formats.caliper import (
+    MAX_VOLUME_MM3,
     caliper_volume_mm3,
     check_caliper_table,
     read_caliper_table,
@@ -108,3 +109,16 @@ def test_numbers_as_numbers():
     )
     res = check_caliper_table(df, source="frame")
     np.testing.assert_array_equal(res.table["volume_mm3"], [320.0, 48.0])
+
+
+def test_a_volume_above_a_mouse_is_a_unit_slip(tmp_path):
+    """At most about a 30 g mouse's body (3e4 mm³): a flank tumour of 2 cm³ passes, 50 cm³ (or
+    a volume in µm³) is refused, naming file, row and field."""
+    assert 2e4 <= MAX_VOLUME_MM3 <= 5e4
+    ok = read_caliper_table(_write(tmp_path, "mouse,day,volume_mm3\nm1,7,2000\n"))
+    assert ok.table["volume_mm3"].iloc[0] == 2000
+    p = _write(tmp_path, "mouse,day,volume_mm3\nm1,7,2000\nm1,14,50000\n", name="cal.csv")
+    with pytest.raises(LeptotwinError, match="out of range") as err:
+        read_caliper_table(p)
+    assert err.value.source == str(p) and err.value.field == "row 3, volume_mm3"
+    assert err.value.value == "50000" and "30000" in err.value.expected

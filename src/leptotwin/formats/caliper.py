@@ -32,6 +32,7 @@ __all__ = [
     "CALIPER_LENGTH_COLUMNS",
     "CALIPER_VOLUME_COLUMN",
     "MAX_DIAMETER_MM",
+    "MAX_VOLUME_MM3",
     "CaliperTable",
     "caliper_volume_mm3",
     "check_caliper_table",
@@ -44,8 +45,10 @@ CALIPER_VOLUME_COLUMN = "volume_mm3"
 #: Above this a diameter is a unit slip (cm or µm for mm), not a flank tumour of a mouse: a mouse
 #: is about 100 mm long, and humane endpoints stop studies at 15-20 mm diameters.
 MAX_DIAMETER_MM = 100.0
-#: The volume of a 100 mm cube: above it a volume is a unit slip (µL = mm³; cm³ would be smaller).
-MAX_VOLUME_MM3 = MAX_DIAMETER_MM**3
+#: About a mouse's whole body (a 30 g mouse at ~1 g/mL is 3e4 mm³): no flank tumour is larger
+#: (humane endpoints stop studies near 1,500-2,000 mm³, ~10 % of body weight), so a volume above
+#: it is a unit slip (µL = mm³ is fine; cm³ would be smaller, µm³ far larger) or a typo.
+MAX_VOLUME_MM3 = 3.0e4
 
 
 def caliper_volume_mm3(length_mm: np.ndarray, width_mm: np.ndarray) -> np.ndarray:
