@@ -184,10 +184,6 @@ def _typical_tumor(cat: Catalog, species: str, site: str = "leptomeningeal") -> 
     )
 
 
-def _site(exp: Experiment) -> str:
-    return getattr(exp, "site", "leptomeningeal")
-
-
 def _burden_scale(cat: Catalog, species: str, site: str) -> tuple[float, float]:
     """(scale, offset) of the site's burden observable from live cells: BLI's flux per cell
     and background (p/s) at the leptomeningeal site; 1 / cell density (mm³ per cell) and 0 for
@@ -468,9 +464,9 @@ def build_petab(exp: Experiment, *, catalog: Catalog | None = None) -> PetabProb
         is the in-vivo twin: a culture model per cell line and well is another model, which
         PEtab v1 cannot hold beside it; refused rather than left out).
     """
-    if _site(exp) != "leptomeningeal":
+    if exp.site != "leptomeningeal":
         raise LeptotwinError(
-            f"the PEtab export's SBML model is the leptomeningeal twin: it has no {_site(exp)} "
+            f"the PEtab export's SBML model is the leptomeningeal twin: it has no {exp.site} "
             "tumour (leptotwin calibrate fits the caliper data with the engine)",
             source=str(exp.path),
             field="site",
@@ -596,14 +592,14 @@ def engine_simulation(
     meas = exp.measurements.copy()
     sim = np.full(len(meas), np.nan)
     log_sim = np.full(len(meas), np.nan)
-    tp = _typical_tumor(cat, exp.species, _site(exp))
+    tp = _typical_tumor(cat, exp.species, exp.site)
     bli = meas["observable"].isin(BURDEN_OBSERVABLES)
     if bli.any():
         _check_bli_grid(meas.loc[bli, "time_h"].to_numpy(float), dt_h)
         days = sorted(set(meas.loc[bli, "time_h"] / 24.0))
         values, where = _richardson_log_cells(exp, days, dt_h, cat, tp, n_per_arm=1)
         log_cells = pd.Series(values, index=pd.MultiIndex.from_frame(where))
-        flux, background = _burden_scale(cat, exp.species, _site(exp))
+        flux, background = _burden_scale(cat, exp.species, exp.site)
         idx = np.flatnonzero(bli.to_numpy())
         keys = list(
             zip(meas["arm"].to_numpy()[idx], meas["time_h"].to_numpy()[idx] / 24.0, strict=True)
@@ -672,7 +668,7 @@ def _richardson_log_cells(
             dt_h=h,
             refine_after_dose_h=0.0,  # uniform grids: Richardson cancels their first order
             stochastic=False,
-            site=_site(exp),
+            site=exp.site,
             catalog=cat,
             tumor=replace(tumor, endpoint_cells=math.inf),
             **given,  # type: ignore[arg-type]
@@ -949,7 +945,7 @@ class EngineLikelihood:
                 const = np.full(k.size, 0.5 * np.log(2 * np.pi * s**2))
                 self._noise.append((k, s, y[k], const))
         # the base objects
-        self._site = site = _site(exp)
+        self._site = site = exp.site
         self._tp = _typical_tumor(cat, species, site)
         self._pm = PathwayModel.from_catalog(cat)
         self._clones = default_clones(cat)

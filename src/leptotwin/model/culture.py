@@ -36,7 +36,7 @@ def grow_culture(
     *,
     cells0: ArrayLike,
     areg0_nM: ArrayLike = 0.0,
-    volume_mL: float,
+    volume_mL: ArrayLike,
     hours: float,
     dt_h: float = 0.25,
     birth_scale: ArrayLike = 1.0,
@@ -55,8 +55,8 @@ def grow_culture(
         Cells seeded.
     areg0_nM : array or scalar
         Recombinant AREG added at the start (nM).
-    volume_mL : float
-        Medium volume per well.
+    volume_mL : array of shape (n_wells,) or scalar
+        Medium volume per well (mL).
     birth_scale : array or scalar
         Multiplier on the division rate (edge effect).
     """
