@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from leptotwin import _fileio
@@ -194,3 +195,51 @@ def test_a_ctrl_c_that_a_library_swallowed_is_still_honoured(run_cli, tmp_path, 
     assert _one_error_line(err) == "leptotwin: interrupted; no partial results were kept"
     assert not out.exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_nested_transaction_that_ends_well_is_undone_by_the_outer_failure(tmp_path):
+    """A job that keeps its own transaction (synergy's table writer) hands what it wrote to the
+    command's: a failure after it (e.g. while figures are drawn) still removes everything."""
+    with pytest.raises(RuntimeError), _fileio.output_transaction():
+        with _fileio.output_transaction():
+            out = _fileio.prepare_out_dir(tmp_path / "out", force=False)
+            _fileio.write_text(out / "table.csv", "x")
+        with _fileio.output_transaction():  # an empty one between (equal logs: by identity)
+            pass
+        _fileio.write_text(out / "figure.svg", "y")
+        raise RuntimeError("boom")
+    assert not (tmp_path / "out").exists()
+    assert _fileio._LOGS == []
+
+
+def test_synergy_interrupted_while_drawing_figures_leaves_no_folder(run_cli, tmp_path, monkeypatch):
+    """A Ctrl-C while the summary figures are written (after the tables) removes the tables
+    and the folder too (5106d16 had left them: its own transaction had forgotten them)."""
+    from leptotwin.study import _figure_out
+
+    conc = (0.0, 1.0, 3.0, 10.0, 30.0)
+    rows = [
+        {
+            "block_id": "combo 1",
+            "drug_row": "A",
+            "drug_col": "B",
+            "conc_r": r,
+            "conc_c": c,
+            "conc_r_unit": "nM",
+            "conc_c_unit": "nM",
+            "response": 100 * (r / (r + 5) + c / (c + 8) - r * c / ((r + 5) * (c + 8))),
+        }
+        for r in conc
+        for c in conc
+    ]
+    data = tmp_path / "blocks.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_figure_out.FigureWriter, "write", interrupted)
+    out = tmp_path / "syn"
+    code, _, err = run_cli("synergy", str(data), "--method", "Bliss", "--out", str(out))
+    assert code == 130, err
+    assert not out.exists()

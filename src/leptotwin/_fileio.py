@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(eq=False)  # identity: _LOGS.remove must take this log, not an equal one
 class _OutputLog:
     """Paths created since the transaction began (folders: the top-most one created)."""
 
@@ -73,20 +73,32 @@ def output_transaction() -> Iterator[None]:
     """Remove every folder and file created inside the block if the block raises.
 
     Used by the command line around each command, so an error or an interrupt (Ctrl-C) leaves
-    no empty output folder and no partial set of result files. Nested transactions are undone by
-    the outermost one that fails.
+    no empty output folder and no partial set of result files. A nested transaction that ends
+    well hands what it created to the one around it, so a later failure of the outer block
+    undoes those paths too.
     """
     log = _OutputLog()
     _LOGS.append(log)
     try:
         yield
     except SystemExit:
+        _LOGS.remove(log)
+        _hand_over(log)
         raise  # a deliberate exit status (e.g. ``reproduce --strict``): the results stand
     except BaseException:
+        _LOGS.remove(log)
         log.undo()
         raise
-    finally:
+    else:
         _LOGS.remove(log)
+        _hand_over(log)
+
+
+def _hand_over(log: _OutputLog) -> None:
+    """Add what a finished nested transaction created to the enclosing one (if any)."""
+    if _LOGS:
+        _LOGS[-1].folders.extend(log.folders)
+        _LOGS[-1].files.extend(log.files)
 
 
 def _record_new(path: Path, *, folder: bool) -> None:
