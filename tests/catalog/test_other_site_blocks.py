@@ -55,3 +55,26 @@ def test_the_sensitivity_analysis_leaves_other_site_blocks_out(cats):
     assert list(_parameter_table(cat, ["sc_mouse.parameters.cell_density"])["path"]) == [
         "sc_mouse.parameters.cell_density"
     ]
+
+
+def test_an_ensemble_that_fitted_an_other_site_value_keeps_it(cats):
+    """A posterior ensemble holding an sc_mouse column (a lab's caliper calibration): its
+    values are the ensemble's, not prior draws, and the study's columns are as without it."""
+    cat, _ = cats
+    ens = pd.DataFrame(
+        {
+            "pathway.egfr_weight": [5.0, 6.0, 7.0],
+            "sc_mouse.parameters.cell_density": [1.5e5, 2.5e5, 3.5e5],
+        }
+    )
+    got = draw_parameters(30, rng=np.random.default_rng(3), catalog=cat, draws=ens)
+    assert "sc_mouse.parameters.cell_density" in got.attrs["fitted"]
+    rows = got.attrs["rows"]
+    np.testing.assert_array_equal(
+        got["sc_mouse.parameters.cell_density"], ens["sc_mouse.parameters.cell_density"][rows]
+    )
+    alone = draw_parameters(
+        30, rng=np.random.default_rng(3), catalog=cat, draws=ens[["pathway.egfr_weight"]]
+    )
+    study = [c for c in alone.columns if not c.startswith("sc_mouse.")]
+    pd.testing.assert_frame_equal(got[study], alone[study])

@@ -65,7 +65,7 @@ from SALib.analyze import sobol as _sobol_analyze
 from SALib.sample import morris as _morris_sample
 from SALib.sample import sobol as _sobol_sample
 
-from leptotwin.catalog.loader import OTHER_SITE_BLOCKS, Catalog, using_catalog
+from leptotwin.catalog.loader import Catalog, reads_other_site, using_catalog
 from leptotwin.catalog.priors import prior_distribution, uncertain_parameters
 from leptotwin.errors import LeptotwinError
 
@@ -169,8 +169,7 @@ def _shared_across_blocks(path: str, tied_paths: str) -> bool:
 def _parameter_table(catalog: Catalog, parameters: Iterable[str] | None) -> pd.DataFrame:
     table = uncertain_parameters(catalog)
     if parameters is None:  # the study's values: not those only another tumour site reads
-        other_site = table["path"].str.split(".").str[0].isin(OTHER_SITE_BLOCKS)
-        return table[~other_site].reset_index(drop=True)
+        return table[~reads_other_site(table["path"])].reset_index(drop=True)
     wanted = list(parameters)
     if len(set(wanted)) != len(wanted):
         raise LeptotwinError("a parameter is listed twice", field="parameters", value=wanted)

@@ -35,6 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -75,6 +76,13 @@ POSTERIOR_FILE = "posterior.yaml"
 #: seeded as before give the study's values as before, and the study's sensitivity analysis
 #: leaves them out (they cannot move a claim).
 OTHER_SITE_BLOCKS: tuple[str, ...] = ("sc_mouse",)
+
+
+def reads_other_site(paths: pd.Series) -> np.ndarray:
+    """Whether each catalogue path (``sc_mouse.parameters.cell_density``) is in a block of
+    :data:`OTHER_SITE_BLOCKS`; shape ``(len(paths),)`` booleans."""
+    return paths.astype(str).str.split(".").str[0].isin(OTHER_SITE_BLOCKS).to_numpy()
+
 
 BYPASS_FILE = "bypass.yaml"
 """Optional second bypass receptors (MET/HGF, HER3/NRG1, ...) in the catalogue folder; the packaged

@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from leptotwin.catalog.loader import OTHER_SITE_BLOCKS, Catalog, _default_catalog
+from leptotwin.catalog.loader import Catalog, _default_catalog, reads_other_site
 from leptotwin.catalog.priors import prior_distribution, uncertain_parameters
 from leptotwin.errors import LeptotwinError
 
@@ -203,13 +203,14 @@ def draw_parameters(
     table = uncertain_parameters(cat)
     # values only another tumour site reads are drawn last, after the posterior rows: seeded
     # draws of the study's values stay what they were before those blocks joined
-    other_site = table["path"].str.split(".").str[0].isin(OTHER_SITE_BLOCKS).to_numpy()
+    other_site = reads_other_site(table["path"])
     out: dict[str, np.ndarray] = {}
 
     def draw_priors(paths: Iterable[str]) -> None:
         for path in paths:
             dist = prior_distribution(cat.quantity(path))
-            out[path] = np.asarray(dist.rvs(size=int(n), random_state=rng), dtype=float)
+            drawn = np.asarray(dist.rvs(size=int(n), random_state=rng), dtype=float)
+            out.setdefault(path, drawn)  # a value the posterior gave stays (drawn all the same)
 
     draw_priors(table["path"][~other_site])
     fitted: list[str] = []
