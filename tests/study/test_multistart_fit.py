@@ -98,7 +98,7 @@ def test_waterfall_and_files(cat, tmp_path):
     scale = ParameterScale.of(exp, cat)
     starts = np.random.default_rng(17).uniform(scale.lb, scale.ub, size=(20, 2))[[1, 13, 4]]
     fit = fit_multistart(exp, starts=starts, catalog=cat, dt_h=DT_H, options={"maxfun": 8})
-    files = write_multistart(fit, tmp_path)
+    files = write_multistart(fit, out_dir=tmp_path)
     back = pd.read_csv(files["multistart"])
     assert list(back["rank"]) == [1, 2, 3] and set(fit.paths) <= set(back.columns)
     root = ET.parse(files["multistart_waterfall"]).getroot()
@@ -111,6 +111,8 @@ def test_waterfall_and_files(cat, tmp_path):
     t.loc[2, "at_best"] = False
     svg = waterfall_figure(replace(fit, table=t)).to_svg()
     assert svg.count("<circle") == 2 and "1 start(s) without a finite likelihood" in svg
+    t.loc[:, ["nll", "delta_nll"]] = math.inf  # no start finite: no best values
+    assert all(math.isnan(v) for v in replace(fit, table=t).best.values())
 
 
 def test_cli_multistart_writes_the_waterfall(tmp_path, run_cli):
@@ -123,3 +125,10 @@ def test_cli_multistart_writes_the_waterfall(tmp_path, run_cli):
     assert "multistart: best NLL" in err and "of 3 starts" in err
     assert (out / "multistart.csv").is_file() and (out / "multistart_waterfall.svg").is_file()
     assert (out / "overlay.yaml").is_file()  # the posterior is written as without it
+    # --force without --multistart: the earlier starts are not left beside the new posterior
+    code, _, err = run_cli(
+        "calibrate", str(OWN_LAB), "--out", str(out), "--force",
+        "--draws", "40", "--walkers", "8", "--steps", "12", "--burn", "4",
+    )  # fmt: skip
+    assert code == 0, err
+    assert not (out / "multistart.csv").exists() and (out / "overlay.yaml").is_file()

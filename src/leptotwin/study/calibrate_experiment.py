@@ -1863,13 +1863,22 @@ def run_calibrate_experiment(
 
         if progress is not None:
             progress(f"multistart: {multistart} maximum-likelihood starts (L-BFGS-B, no priors)")
-        fit = fit_multistart(exp, n_starts=multistart, seed=seed)
+        fit = fit_multistart(
+            exp,
+            n_starts=multistart,
+            seed=seed,
+            catalog=options.get("catalog"),
+            dt_h=options.get("dt_h"),
+        )
         if progress is not None:
             progress(fit.line())
     result = calibrate_experiment(exp, draws=draws, seed=seed, progress=progress, **options)
     files = write_experiment_calibration(result, out, force=True)
-    if fit is not None:
-        from leptotwin.study.multistart_fit import write_multistart
+    from leptotwin.study.multistart_fit import MULTISTART_FILES, write_multistart
 
-        files.update(write_multistart(fit, out))
+    if fit is not None:
+        files.update(write_multistart(fit, out_dir=out))
+    else:  # --force over an earlier run with --multistart: its starts are not this run's
+        for name in MULTISTART_FILES:
+            Path(out, name).unlink(missing_ok=True)
     return result, files

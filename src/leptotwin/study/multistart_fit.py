@@ -38,6 +38,9 @@ from leptotwin.study.experiment import Experiment
 # waterfall marks the same 0.1; far below the 1.92 of a 95 % likelihood-ratio interval).
 AT_BEST_NLL = 0.1
 
+#: The files :func:`write_multistart` writes.
+MULTISTART_FILES = ("multistart.csv", "multistart_waterfall.svg")
+
 
 @dataclass(frozen=True)
 class MultistartFit:
@@ -52,6 +55,8 @@ class MultistartFit:
     def best(self) -> dict[str, float]:
         """Catalogue path -> value of the best start (NaN if no start ended finite)."""
         row = self.table.iloc[0]
+        if not math.isfinite(float(row["nll"])):
+            return dict.fromkeys(self.paths, math.nan)
         return {p: float(row[p]) for p in self.paths}
 
     @property
@@ -124,8 +129,9 @@ def fit_multistart(
         if n_starts < 1:
             raise LeptotwinError(
                 "a multistart fit needs at least one start",
+                source=str(exp.path),
                 field="--multistart",
-                value=n_starts,
+                value=str(n_starts),
                 expected="an integer >= 1",
             )
         starts = np.random.default_rng(seed).uniform(scale.lb, scale.ub, size=(n_starts, n))
@@ -210,13 +216,14 @@ def waterfall_figure(fit: MultistartFit, *, title: str = "") -> object:
     return fig
 
 
-def write_multistart(fit: MultistartFit, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``multistart.csv`` and ``multistart_waterfall.svg`` into ``out_dir`` (an existing
-    folder), each atomically."""
+def write_multistart(fit: MultistartFit, *, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write :data:`MULTISTART_FILES` (``multistart.csv``, ``multistart_waterfall.svg``) into
+    ``out_dir`` (an existing folder), each atomically."""
     from leptotwin._fileio import write_csv
 
     out = Path(out_dir)
+    table, figure = MULTISTART_FILES
     return {
-        "multistart": write_csv(out / "multistart.csv", fit.table),
-        "multistart_waterfall": waterfall_figure(fit).write(out / "multistart_waterfall.svg"),
+        "multistart": write_csv(out / table, fit.table),
+        "multistart_waterfall": waterfall_figure(fit).write(out / figure),
     }
