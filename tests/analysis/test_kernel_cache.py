@@ -85,3 +85,21 @@ def test_an_unknown_cache_is_left_alone() -> None:
 
     disp = Disp()
     assert _kernels._load_only(disp)._cache is Disp._cache
+
+
+def test_a_numba_release_it_was_not_checked_against_loads_as_numba_does() -> None:
+    from leptotwin.analysis import _kernels
+
+    class Cache:  # numba's FunctionCache interface
+        def _load_overload(self): ...
+        def _guard_against_spurious_io_errors(self): ...
+        def load_overload(self): ...
+
+    class Disp:
+        _cache = Cache()
+
+    assert isinstance(_kernels._load_only(Disp())._cache, _kernels._LoadOnlyCache)
+    for later in ((0, 69), (1, 0)):
+        disp = Disp()
+        disp._cache = Cache()
+        assert isinstance(_kernels._load_only(disp, numba_version=later)._cache, Cache)

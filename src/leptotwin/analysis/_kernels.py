@@ -70,13 +70,20 @@ class _LoadOnlyCache:
         return getattr(self._wrapped, name)
 
 
-def _load_only(disp: Any) -> Any:
-    """``disp`` with :class:`_LoadOnlyCache` around its cache, where numba's cache is the one
-    this was written against (numba 0.60-0.68: ``_load_overload`` and its error guard); else
-    ``disp`` unchanged."""
+#: numba releases whose cache loading :class:`_LoadOnlyCache` was checked against (a later one
+#: may need state of the target-context refresh when it loads: it gets numba's own loading).
+_LOAD_ONLY_NUMBA = ((0, 60), (0, 68))
+
+
+def _load_only(disp: Any, *, numba_version: tuple[int, int] | None = None) -> Any:
+    """``disp`` with :class:`_LoadOnlyCache` around its cache, where numba is a release this
+    was checked against (:data:`_LOAD_ONLY_NUMBA`) and its cache has ``_load_overload`` and its
+    error guard; else ``disp`` unchanged (numba loads as it always does)."""
+    version = numba_version or tuple(nb.version_info.short)
+    low, high = _LOAD_ONLY_NUMBA
     cache = getattr(disp, "_cache", None)
     needed = ("_load_overload", "_guard_against_spurious_io_errors", "load_overload")
-    if cache is not None and all(hasattr(cache, n) for n in needed):
+    if low <= version <= high and cache is not None and all(hasattr(cache, n) for n in needed):
         disp._cache = _LoadOnlyCache(cache)
     return disp
 

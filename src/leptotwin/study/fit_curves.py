@@ -34,9 +34,9 @@ a chunk's tables and formatting its CSV text are largely numpy and pyarrow work)
 on 2 cores this took 2.5-2.7 s instead of 3.1-3.7 s, the same bytes. Start-up at 10^3 curves
 (where it is most of the run): the cached numba kernels are loaded without numba's
 target-context refresh (:class:`leptotwin.analysis._kernels._LoadOnlyCache`: no lowering
-modules, no scipy.linalg; 0.15-0.2 s), and the process's exit skips the garbage collector's
-passes over the objects alive then (:mod:`leptotwin._exitgc`: ~0.3 s); whole process 1.73 s ->
-1.20 s at load ~2, the same bytes.
+modules, no scipy.linalg; 0.15-0.2 s), and the ``leptotwin`` process's exit skips the garbage
+collector's passes over the objects alive then (:func:`leptotwin.cli.run`: ~0.3 s); whole
+process 1.73 s -> 1.20 s at load ~2, the same bytes.
 
 Scheduler (issue 14 item 5): the batched kernel already runs on every core of this machine, so a
 Dask cluster on the same machine can only add its start-up and the transfer of the curves (a
@@ -65,7 +65,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from leptotwin._exitgc import freeze_at_exit
 from leptotwin._fileio import (
     is_parquet,
     need_file,
@@ -661,11 +660,7 @@ def run_fit_curves(
     ``none``. ``data`` ending in ``.parquet`` (or ``.pq``) is read as Parquet. ``tables``:
     ``csv`` or ``parquet`` (``fits.parquet``, ``qc.parquet``); by default Parquet for a Parquet
     input, else CSV. ``chunk_curves``: curves fitted and written at a time (the numbers do not
-    depend on it); None chooses it (:func:`fit_tables`).
-
-    The process's exit then skips the garbage collector's passes over the objects alive
-    (:func:`leptotwin._exitgc.freeze_at_exit`: about 0.3 s of a 1.2 s command of 1,000 curves)."""
-    freeze_at_exit()
+    depend on it); None chooses it (:func:`fit_tables`)."""
     with _frozen_gc():
         return _run(
             data=data,

@@ -21,8 +21,8 @@ block and method, 224 MB at 10^4 blocks, ~2.5 s of formatting) is written by a t
 chunk while the next chunk of blocks is scored (:func:`leptotwin._fileio.streamed_table`), the
 other tables while it formats the last one; a run that then fails (no block can be scored, a
 refused scale) removes what it wrote and the folder it made, as before nothing is kept. The
-command imports no scipy.stats (0.4-0.5 s), and the process's exit skips the garbage
-collector's passes over the objects alive then (:mod:`leptotwin._exitgc`). Same bytes.
+command imports no scipy.stats (0.4-0.5 s), and the ``leptotwin`` process's exit skips the
+garbage collector's passes over the objects alive then (:func:`leptotwin.cli.run`). Same bytes.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from leptotwin._exitgc import freeze_at_exit
 from leptotwin._fileio import (
     output_transaction,
     prepare_out_dir,
@@ -522,7 +521,6 @@ def run_synergy_job(
         unknown method, no block that can be scored (the message names the first block's
         problem), or an output folder that holds results.
     """
-    freeze_at_exit()  # the process's exit skips the GC passes over what is alive then
     say = progress or (lambda _msg: None)
     mode = figure_mode(figures)
     lookup = {m.lower(): m for m in METHODS}
