@@ -1344,31 +1344,90 @@ def engine_multistart(
         An experiment without estimated values; starts not of shape (S, n); and as
         :class:`EngineLikelihood`.
     """
+    cat = catalog or load_catalog()
+
+    def objective(scale: ParameterScale) -> Callable[[np.ndarray], np.ndarray]:
+        like = EngineLikelihood(exp, scale.paths, catalog=cat, dt_h=dt_h)
+
+        def nll(values: np.ndarray) -> np.ndarray:
+            # a set the catalogue refuses is +inf (that start ends there; the others go on)
+            ok = like.admissible(values)
+            out = np.full(values.shape[0], np.inf)
+            if ok.any():
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    out[ok] = like(values[ok])
+            return out
+
+        return nll
+
+    return scaled_multistart(
+        exp, objective, starts, n_starts=n_starts, seed=seed, catalog=cat, options=options
+    )
+
+
+def scaled_multistart(
+    exp: Experiment,
+    objective: Callable[[ParameterScale], Callable[[np.ndarray], np.ndarray]],
+    starts: ArrayLike | None = None,
+    *,
+    n_starts: int = 20,
+    seed: int = 17,
+    catalog: Catalog | None = None,
+    options: Mapping[str, object] | None = None,
+) -> tuple[LockstepResult, ParameterScale]:
+    """Multistart L-BFGS-B (2-point finite differences, starts in lock-step, each round one
+    batch: :func:`~leptotwin.calibration.multistart.lockstep_lbfgsb`) of an NLL of the
+    experiment's estimated values on the PEtab parameter scale within the PEtab bounds
+    (:class:`ParameterScale`). Shared by :func:`engine_multistart` and
+    :func:`leptotwin.study.multistart_fit.fit_multistart`.
+
+    Parameters
+    ----------
+    exp : Experiment
+        With ``estimate`` naming at least one catalogue value.
+    objective : callable
+        ``objective(scale)`` gives the batch NLL: catalogue values of shape (K, n) (what
+        ``scale.unscale`` gives) -> NLLs of shape (K,), ``+inf`` for a set it refuses.
+    starts : array of shape (S, n), optional
+        On the parameter scale; default ``n_starts`` drawn uniformly within the bounds by
+        ``numpy.random.default_rng(seed)``.
+    options : mapping, optional
+        L-BFGS-B options (e.g. ``maxfun``; ``eps`` 1e-8 unless given).
+
+    Returns
+    -------
+    (LockstepResult, ParameterScale)
+
+    Raises
+    ------
+    LeptotwinError
+        An experiment without estimated values; ``n_starts`` < 1; starts not of shape (S, n).
+    """
     from leptotwin.calibration.multistart import lockstep_lbfgsb
 
-    cat = catalog or load_catalog()
     if not exp.estimate:
         raise LeptotwinError(
             "nothing to fit: the experiment estimates no catalogue value",
             source=str(exp.path),
             field="estimate",
-            expected="catalogue paths of in-vivo values (e.g. pathway.birth_max)",
+            expected="catalogue paths to estimate (e.g. pathway.birth_max)",
         )
-    scale = ParameterScale.of(exp, cat)
+    scale = ParameterScale.of(exp, catalog or load_catalog())
     if starts is None:
+        if isinstance(n_starts, bool) or not isinstance(n_starts, int) or n_starts < 1:
+            raise LeptotwinError(
+                "a multistart fit needs at least one start",
+                source=str(exp.path),
+                field="n_starts",
+                value=str(n_starts),
+                expected="an integer >= 1",
+            )
         rng = np.random.default_rng(seed)
         starts = rng.uniform(scale.lb, scale.ub, size=(n_starts, scale.lb.size))
-    like = EngineLikelihood(exp, scale.paths, catalog=cat, dt_h=dt_h)
+    nll = objective(scale)
 
     def batch(x: np.ndarray) -> np.ndarray:
-        # a set the catalogue refuses is +inf (that start ends there; the others go on)
-        values = scale.unscale(x)
-        ok = like.admissible(values)
-        out = np.full(values.shape[0], np.inf)
-        if ok.any():
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                out[ok] = like(values[ok])
-        return out
+        return nll(scale.unscale(x))
 
     opts = dict(options or {})
     eps = float(opts.pop("eps", 1e-8))  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +30,7 @@ import numpy as np
 import pandas as pd
 
 from leptotwin.catalog import Catalog, load_catalog
-from leptotwin.errors import LeptotwinError
-from leptotwin.interop.petab import ParameterScale
+from leptotwin.interop.petab import ParameterScale, scaled_multistart
 from leptotwin.study.experiment import Experiment
 
 # Starts whose NLL is within this of the best count as having reached it (pyPESTO's
@@ -112,49 +111,19 @@ def fit_multistart(
     LeptotwinError
         No estimated value; ``n_starts`` < 1; starts of another shape.
     """
-    from leptotwin.calibration.multistart import lockstep_lbfgsb
     from leptotwin.study.calibrate_experiment import ExperimentLogLikelihood
 
     cat = catalog or load_catalog()
-    if not exp.estimate:
-        raise LeptotwinError(
-            "nothing to fit: the experiment estimates no catalogue value",
-            source=str(exp.path),
-            field="estimate",
-            expected="catalogue paths (e.g. pathway.birth_max) for --multistart",
-        )
-    scale = ParameterScale.of(exp, cat)
-    n = scale.lb.size
-    if starts is None:
-        if n_starts < 1:
-            raise LeptotwinError(
-                "a multistart fit needs at least one start",
-                source=str(exp.path),
-                field="--multistart",
-                value=str(n_starts),
-                expected="an integer >= 1",
-            )
-        starts = np.random.default_rng(seed).uniform(scale.lb, scale.ub, size=(n_starts, n))
-    x0 = np.asarray(starts, dtype=float)
-    if x0.ndim != 2 or x0.shape[1] != n or x0.shape[0] < 1:
-        raise LeptotwinError(
-            "starts must be a (number of starts, number of estimated values) array",
-            field="starts",
-            value=str(x0.shape),
-            expected=f"(S, {n})",
-        )
-    like = ExperimentLogLikelihood(exp, scale.paths, catalog=cat, dt_h=dt_h)
 
-    def nll(x: np.ndarray) -> np.ndarray:
+    def objective(scale: ParameterScale) -> Callable[[np.ndarray], np.ndarray]:
+        like = ExperimentLogLikelihood(exp, scale.paths, catalog=cat, dt_h=dt_h)
         # ExperimentLogLikelihood.batch: -inf where a set cannot be evaluated -> +inf here
-        return -like.batch(scale.unscale(x))
+        return lambda values: -like.batch(values)
 
-    opts = dict(options or {})
-    eps = float(opts.pop("eps", 1e-8))  # type: ignore[arg-type]
-    result = lockstep_lbfgsb(
-        nll, x0, list(zip(scale.lb, scale.ub, strict=True)), eps=eps, options=opts
+    result, scale = scaled_multistart(
+        exp, objective, starts, n_starts=n_starts, seed=seed, catalog=cat, options=options
     )
-    return MultistartFit(_table(result.results, scale), scale.paths, x0.shape[0])
+    return MultistartFit(_table(result.results, scale), scale.paths, len(result.results))
 
 
 def _table(results: list, scale: ParameterScale) -> pd.DataFrame:
