@@ -13,7 +13,7 @@ import numpy as np
 
 from leptotwin.catalog import Catalog, load_catalog
 from leptotwin.errors import LeptotwinError
-from leptotwin.model.tumor import TumorParameters, default_clones
+from leptotwin.model.tumor import TumorParameters, check_site, default_clones
 
 __all__ = [
     "COUNTERFACTUALS",
@@ -70,15 +70,19 @@ def engine_options(
     dt_h: float | None = None,
     stochastic: bool = True,
     counterfactuals: tuple[str, ...] | list[str] = (),
+    site: str = "leptomeningeal",
 ) -> dict[str, Any]:
     """Keyword options of :func:`~leptotwin.model.streams.simulate_lmc_subjects` for a species:
     mice from ``inoculum`` (1 h step); patients from A925L/AR-like LMC with the tumour kinetics
-    of the catalogue block ``lmc_human`` (6 h step); ``clones`` where a counterfactual is on.
+    of the catalogue block ``lmc_human`` (6 h step); ``clones`` where a counterfactual is on;
+    ``site`` (:data:`~leptotwin.model.tumor.SITES`) passed on for mice at the subcutaneous site
+    (absent at the default leptomeningeal one, so those options are what they always were).
 
     Raises
     ------
     LeptotwinError
-        An unknown species or counterfactual, or patients from another inoculum.
+        An unknown species, site or counterfactual, patients from another inoculum or at the
+        subcutaneous site.
     """
     if species not in SPECIES:
         raise LeptotwinError(
@@ -92,7 +96,15 @@ def engine_options(
             value=unknown[0],
             expected=" or ".join(COUNTERFACTUALS),
         )
+    check_site(site)
     step = STEP_H[species] if dt_h is None else dt_h
+    if species == "human" and site != "leptomeningeal":
+        raise LeptotwinError(
+            "patients have leptomeningeal disease; the subcutaneous site is a mouse xenograft",
+            field="site",
+            value=site,
+            expected="leptomeningeal, or species: mouse",
+        )
     if species == "human":
         if inoculum != HUMAN_INOCULUM:
             raise LeptotwinError(
@@ -106,6 +118,8 @@ def engine_options(
                                "stochastic": stochastic, "tumor": tumor}  # fmt: skip
     else:
         out = {"inoculum": inoculum, "species": "mouse", "dt_h": step, "stochastic": stochastic}
+        if site != "leptomeningeal":
+            out["site"] = site
     clones = counterfactual_clones(
         catalog, "mir449a_restored" in counterfactuals, "no_areg" in counterfactuals
     )

@@ -12,7 +12,9 @@ on the packaged catalogue): ``species`` (``mouse``, or ``human``: virtual patien
 A925L/AR-like LMC, ``patients_per_arm``, days of treatment, 6 h step, regimens checked with human
 PK), ``counterfactuals`` (a list of ``mir449a_restored``, ``no_areg``), ``parameters``
 (``packaged``; ``posterior-median``: the calibrated posterior median; ``posterior``: each arm's
-subjects split over ``parameter_sets`` draws, posterior where calibrated, prior elsewhere).
+subjects split over ``parameter_sets`` draws, posterior where calibrated, prior elsewhere),
+``site`` (``leptomeningeal``, the default; ``subcutaneous``: a flank xenograft, catalogue block
+``sc_mouse``, tumour volume in mm^3 and interstitial AREG; mice only).
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ class ExperimentBlock(BaseModel):
     counterfactuals: list[Literal["mir449a_restored", "no_areg"]] | None = None
     parameters: Literal["packaged", "posterior-median", "posterior"] | None = None
     parameter_sets: _Count | None = None
+    site: Literal["leptomeningeal", "subcutaneous"] | None = None
 
 
 def packaged_protocol_text(name: str) -> str | None:
@@ -274,6 +277,16 @@ def _check_block(key: str, body: Any, regimens: dict, source: str, lines: dict) 
             value=None if extra else err.get("input"),
             expected=None if extra else _EXPECTED.get(str(err["loc"][0])),
         ) from None
+    if block.species == "human" and block.site == "subcutaneous":
+        raise _error(
+            source,
+            lines,
+            (key, "site"),
+            "the subcutaneous site is a mouse xenograft (catalogue block sc_mouse); patients "
+            "have leptomeningeal disease",
+            value=block.site,
+            expected="leptomeningeal, or species: mouse",
+        )
     if block.species == "human":
         mice = [
             f
@@ -351,8 +364,9 @@ def validate_protocol(data: Any, text: str, source: str) -> dict[str, Experiment
         Naming the file, the line and the field: a key given twice in one mapping, a missing or
         empty ``regimens`` mapping, a drug the catalogue has no mouse PK for, a regimen the
         parser cannot read or with a route the drug lacks, an unknown top-level key, an unknown,
-        mistyped or out-of-range field of an experiment, an empty ``arms`` or ``observe_days``,
-        an arm drug without a regimen.
+        mistyped or out-of-range field of an experiment (an unknown ``site``), an empty ``arms``
+        or ``observe_days``, an arm drug without a regimen, ``site: subcutaneous`` with
+        ``species: human``.
     """
     lines, duplicate = _lines(text)
     if duplicate is not None:

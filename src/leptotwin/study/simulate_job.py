@@ -25,6 +25,14 @@ AREG) and ``parameters`` (``posterior-median``; ``posterior``: each arm's subjec
 ``parameter_sets`` posterior draws, a ``parameter_set`` column in ``subjects.csv``). They are
 applied through :mod:`leptotwin.model._scenario`, as the explorer applies them, so the explorer's
 view and ``simulate`` of its protocol (same seed) give the same tables.
+
+``site: subcutaneous`` (mice only): the cohort grows as flank xenografts (catalogue block
+``sc_mouse``; :func:`~leptotwin.model.cohort.simulate_lmc` with ``site="subcutaneous"``), and
+``observations.csv`` has the site's readouts, ``tumor_volume_mm3`` (caliper volume) and
+``interstitial_areg_pg_mL`` (AREG in the tumour interstitium), in place of ``csf_areg_pg_mL``;
+``run.json`` names the site and its readouts. An overlay of a caliper calibration (``sc_mouse``
+values, ``--overlay-draws``) applies as any other. Without ``site`` (leptomeningeal) the tables
+are what they always were.
 """
 
 from __future__ import annotations
@@ -103,6 +111,8 @@ class Experiment:
     parameters : {"packaged", "posterior-median", "posterior"}
     parameter_sets : int
         Posterior draws the subjects of each arm are split over (``parameters: posterior``).
+    site : {"leptomeningeal", "subcutaneous"}
+        Where the tumours grow (:data:`~leptotwin.model.tumor.SITES`); subcutaneous: mice only.
     """
 
     name: str
@@ -117,6 +127,7 @@ class Experiment:
     counterfactuals: tuple[str, ...] = ()
     parameters: str = "packaged"
     parameter_sets: int = DEFAULT_PARAMETER_SETS
+    site: str = "leptomeningeal"
 
     def arm(self, name: str) -> Arm:
         """The arm called ``name``.
@@ -299,6 +310,7 @@ def load_experiment(
         counterfactuals=tuple(dict.fromkeys(block.counterfactuals or ())),
         parameters=block.parameters or "packaged",
         parameter_sets=block.parameter_sets or DEFAULT_PARAMETER_SETS,
+        site=block.site or "leptomeningeal",
     )
 
 
@@ -324,6 +336,7 @@ def _run_chunk(spec: dict[str, Any]) -> tuple[int, int, CohortResult]:
             dt_h=options.get("dt_h"),
             stochastic=options.get("stochastic", True),
             counterfactuals=options["counterfactuals"],
+            site=options.get("site", "leptomeningeal"),
         )
     with using_catalog(cat):
         res = simulate_lmc_subjects(
@@ -416,7 +429,7 @@ def simulate_chunks(
         ``bounds[i + 1] - 1`` of each arm run on set i
         (:func:`leptotwin.model._scenario.parameter_set_bounds`).
     **options
-        ``inoculum``, ``species``, ``dt_h``, ``stochastic`` (see ``simulate_lmc``); with
+        ``inoculum``, ``species``, ``dt_h``, ``stochastic``, ``site`` (see ``simulate_lmc``); with
         ``counterfactuals`` (a tuple, may be empty) the engine options of the species are built
         per chunk (:func:`leptotwin.model._scenario.engine_options`).
 
@@ -486,6 +499,17 @@ _BYTES_PER_SUBJECT = 1024
 # (measured 33 + 61 bytes).
 _CSV_BYTES_PER_OBSERVATION = 96
 _CSV_BYTES_PER_SUBJECT = 128
+
+
+# What observations.csv holds at a site other than the default (run.json says it).
+_SITE_READOUTS = {
+    "subcutaneous": {
+        "tumor_volume_mm3": "flank tumour volume (mm^3): total cells / sc_mouse.cell_density, "
+        "as calipers measure it (L x W^2 / 2)",
+        "interstitial_areg_pg_mL": "AREG in the tumour interstitium (pg/mL); no CSF",
+        "total_cells": "tumour cells in the flank tumour",
+    }
+}
 
 
 def _count(value: Any, option: str, what: str, *, minimum: int) -> int:
@@ -716,6 +740,8 @@ def run_simulate_job(
         chosen(exp.name, names)
     for drug, regimen in dict.fromkeys(i for a in exp.arms for i in a.regimens.items()):
         warn_dose_range(drug, exp.species, str(regimen), stacklevel=2)
+    # only at a site other than the default, so leptomeningeal chunk specs are as they were
+    site_option = {"site": exp.site} if exp.site != "leptomeningeal" else {}
     out = prepare_out_dir(out_dir, force=force)
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
@@ -737,6 +763,7 @@ def run_simulate_job(
             counterfactuals=exp.counterfactuals,
             catalog_values=values,
             parameter_sets=sets,
+            **site_option,
         )
         for values in value_sets
     ]
@@ -769,6 +796,9 @@ def run_simulate_job(
         meta["parameters"] = exp.parameters
         if sets is not None:
             meta["parameter_sets"] = sets
+    if exp.site != "leptomeningeal":
+        meta["site"] = exp.site
+        meta["readouts"] = _SITE_READOUTS[exp.site]
     staging = Path(tempfile.mkdtemp(prefix=".simulate-", dir=out))
     try:
         write_csv(staging / "observations.csv", cohort.observations)
