@@ -532,7 +532,9 @@ def simulate(
 
     A block may declare `species: human` (virtual patients, 6 h step), `counterfactuals`
     (mir449a_restored, no_areg) and `parameters` (posterior-median; posterior with
-    parameter_sets): the protocols `leptotwin explore` downloads reproduce its views.
+    parameter_sets): the protocols `leptotwin explore` downloads reproduce its views. `site:
+    subcutaneous` (mice) grows flank xenografts instead of LMC: caliper volumes
+    (tumor_volume_mm3), e.g. with the overlay of a caliper calibration.
 
     Without --experiment the protocol's only or first block is run and one stderr line says
     which. The progress bar is drawn on a terminal only (off a terminal rich ends it with a

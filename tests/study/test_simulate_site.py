@@ -176,3 +176,20 @@ def test_leptomeningeal_tables_unchanged(tmp_path):
     assert "csf_areg_pg_mL" in obs and "tumor_volume_mm3" not in obs
     run = json.loads(plain["run"].read_text())
     assert "site" not in run and "readouts" not in run
+
+
+def test_sbml_export_and_the_explorer_refuse_the_subcutaneous_site(tmp_path, run_cli):
+    """Both show the leptomeningeal twin only: a flank protocol is refused in one line (they
+    would have exported / drawn an LMC cohort)."""
+    from leptotwin.explore import spec_from_file
+    from leptotwin.explore._spec import SpecError
+
+    path = _protocol(tmp_path)
+    code, _, err = run_cli(
+        "export-sbml", str(path), "--arm", "vehicle", "--out", str(tmp_path / "x")
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "flank.site" in err and "leptomeningeal" in err and not (tmp_path / "x").exists()
+    with pytest.raises(SpecError) as caught:
+        spec_from_file(path)
+    assert "flank.site" in str(caught.value) and "leptotwin simulate" in str(caught.value)

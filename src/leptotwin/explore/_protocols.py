@@ -91,6 +91,13 @@ def _view(protocol: str, experiment: str | None, shown: str) -> dict[str, Any]:
         exp = load_experiment(protocol, experiment)
     except LeptotwinError as exc:
         raise SpecError({"protocol": str(exc).replace(protocol, shown)}) from None
+    if exp.site != "leptomeningeal":  # the explorer draws LMC burden and CSF AREG only
+        raise SpecError(
+            {
+                "protocol": f"{shown}: {exp.name}.site: the explorer shows leptomeningeal "
+                f"cohorts; run a {exp.site} protocol with leptotwin simulate"
+            }
+        )
     arms = [{"name": a.name, "regimens": {d: str(r) for d, r in a.regimens.items()}}
             for a in exp.arms][:MAX_ARMS]  # fmt: skip
     note = ""

@@ -70,6 +70,15 @@ def run_export_sbml(
         For a regimen far outside the doses studied in mice (see :mod:`leptotwin.study.pk`).
     """
     exp = load_experiment(protocol, experiment, arm=arm)
+    if exp.site != "leptomeningeal":
+        raise LeptotwinError(
+            "the SBML export is the leptomeningeal twin; this experiment is a "
+            f"{exp.site} xenograft",
+            source=str(protocol),
+            field=f"{exp.name}.site",
+            value=exp.site,
+            expected="an experiment at the leptomeningeal site (the default)",
+        )
     chosen = exp.arm(arm)
     _check_index(subject, "--subject", "subject index within the arm", 2**63)
     _check_index(seed, "--seed", "seed", 2**64)
