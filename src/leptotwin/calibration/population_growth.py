@@ -1,5 +1,7 @@
 """Population growth model for bioluminescence (BLI) data: a linear mixed-effects model of
-ln total flux with between-mouse variability (issue 17 item 2).
+ln total flux with between-mouse variability (issue 17 item 2). The same model fits caliper
+volumes of subcutaneous tumours (ln volume, mm³: ``value_column="volume_mm3"``,
+``value_unit="mm^3"``); read "volume" for "flux" below.
 
 Model. Mouse ``i`` of arm ``a``, image ``j`` at time ``t_ij`` (days from the time origin:
 treatment start, or the first image)::
@@ -47,7 +49,9 @@ __all__ = [
     "marginal_loglik",
 ]
 
-_COLUMNS = ("subject", "arm", "time_d", "total_flux_p_s")
+_COLUMNS = ("subject", "arm", "time_d")
+#: The measured value's column and unit by default (BLI total flux, p/s).
+_VALUE_COLUMN, _VALUE_UNIT = "total_flux_p_s", "p/s"
 _LN2 = math.log(2.0)
 
 
@@ -101,15 +105,18 @@ class GrowthPopulationFit:
     messages: list[str] = field(default_factory=list)
 
 
-def _check(data: pd.DataFrame, omega: str, estimation: str, alpha: float) -> pd.DataFrame:
+def _check(
+    data: pd.DataFrame, omega: str, estimation: str, alpha: float, value_column: str
+) -> pd.DataFrame:
     source = "fit_population_growth"
-    missing = [c for c in _COLUMNS if c not in getattr(data, "columns", ())]
+    columns = (*_COLUMNS, value_column)
+    missing = [c for c in columns if c not in getattr(data, "columns", ())]
     if missing:
         raise LeptotwinError(
             "the growth data lack columns",
             source=source,
             field=", ".join(missing),
-            expected="columns " + ", ".join(_COLUMNS),
+            expected="columns " + ", ".join(columns),
         )
     if omega not in ("diagonal", "full"):
         raise LeptotwinError(
@@ -130,17 +137,17 @@ def _check(data: pd.DataFrame, omega: str, estimation: str, alpha: float) -> pd.
             "subject": data["subject"].astype(str).to_numpy(),
             "arm": data["arm"].astype(str).to_numpy(),
             "time_d": pd.to_numeric(data["time_d"], errors="coerce").to_numpy(float),
-            "flux": pd.to_numeric(data["total_flux_p_s"], errors="coerce").to_numpy(float),
+            "value": pd.to_numeric(data[value_column], errors="coerce").to_numpy(float),
         }
     )
-    bad = ~(np.isfinite(d["time_d"]) & np.isfinite(d["flux"]) & (d["flux"] > 0))
+    bad = ~(np.isfinite(d["time_d"]) & np.isfinite(d["value"]) & (d["value"] > 0))
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise LeptotwinError(
-            "a time or flux that is not a finite number (flux > 0 for its logarithm)",
+            f"a time or {value_column} that is not a finite number (> 0 for its logarithm)",
             source=source,
             field=f"row {i}",
-            value=(float(d["time_d"].iloc[i]), float(d["flux"].iloc[i])),
+            value=(float(d["time_d"].iloc[i]), float(d["value"].iloc[i])),
         )
     arms_of = d.groupby("subject", sort=False)["arm"].nunique()
     if (arms_of > 1).any():
@@ -192,7 +199,7 @@ def _padded(
     xx = np.zeros((m, n, x.shape[1]))
     z = np.zeros((m, n, 2))
     mask = np.zeros((m, n), bool)
-    y[code, slot] = np.log(d["flux"].to_numpy(float))
+    y[code, slot] = np.log(d["value"].to_numpy(float))
     xx[code, slot] = x
     z[code, slot, 0] = 1.0
     z[code, slot, 1] = d["time_d"].to_numpy(float)
@@ -282,20 +289,26 @@ def fit_population_growth(
     omega: str = "diagonal",
     estimation: str = "reml",
     alpha: float = 0.05,
+    value_column: str = _VALUE_COLUMN,
+    value_unit: str = _VALUE_UNIT,
 ) -> GrowthPopulationFit:
-    """Fit the population growth model (see the module docstring) to BLI data.
+    """Fit the population growth model (see the module docstring) to BLI data (or caliper
+    volumes).
 
     Parameters
     ----------
     data : DataFrame
         One row per image: ``subject`` (mouse), ``arm``, ``time_d`` (days from the time
-        origin), ``total_flux_p_s`` (> 0). Points at the background are the caller's to leave
+        origin) and ``value_column`` (> 0). Points at the background are the caller's to leave
         out.
     omega : {"diagonal", "full"}
         Between-mouse covariance of intercept and growth rate.
     estimation : {"reml", "ml"}
     alpha : float
         The intervals are (1 - alpha) Wald intervals.
+    value_column, value_unit : str
+        The measured value's column and unit: ``total_flux_p_s`` and ``p/s`` (BLI, default) or
+        ``volume_mm3`` and ``mm^3`` (caliper). The unit labels the tables: ``ln(<unit>)``.
 
     Returns
     -------
@@ -305,13 +318,14 @@ def fit_population_growth(
     Raises
     ------
     LeptotwinError
-        Missing columns, a non-finite time or a flux <= 0, a mouse in two arms, an arm with
+        Missing columns, a non-finite time or a value <= 0, a mouse in two arms, an arm with
         fewer than two mice, fewer than two imaging times, an unknown ``omega`` or
         ``estimation``.
     """
     from leptotwin.analysis.growth import fit_mixedlm
 
-    d = _check(data, omega, estimation, alpha)
+    d = _check(data, omega, estimation, alpha, value_column)
+    ln_unit = f"ln({value_unit})"
     arms = list(pd.unique(d["arm"]))
     subjects = list(pd.unique(d["subject"]))
     full, reml = omega == "full", estimation == "reml"
@@ -319,7 +333,7 @@ def fit_population_growth(
     span = float(d["time_d"].max() - t0)
     frame = pd.DataFrame(
         {
-            "y": np.log(d["flux"].to_numpy(float)),
+            "y": np.log(d["value"].to_numpy(float)),
             # scaled time (conditioning, as compare_growth); the origin is kept (β0 at t = 0)
             "t": d["time_d"].to_numpy(float) / span,
             "arm": pd.Categorical(d["arm"], categories=arms),
@@ -366,7 +380,7 @@ def fit_population_growth(
             "se": se_beta,
             "lower": beta - q * se_beta,
             "upper": beta + q * se_beta,
-            "unit": ["ln(p/s)", *["1/day"] * len(arms)],
+            "unit": [ln_unit, *["1/day"] * len(arms)],
         }
     )
     theta["rse_pct"] = 100.0 * theta["se"] / theta["estimate"].abs()
@@ -410,7 +424,7 @@ def fit_population_growth(
     eta = eta * unit_scale[None, :]
     rows = []
     for k, (pname, unit) in enumerate(
-        (("omega2_intercept", "ln(p/s)^2"), ("omega2_slope", "1/day^2"))
+        (("omega2_intercept", f"{ln_unit}^2"), ("omega2_slope", "1/day^2"))
     ):
         se, lo_, hi_ = log_wald(float(om[k, k]), float(se_u[k]))
         shrink = (
@@ -432,7 +446,7 @@ def fit_population_growth(
                 se,
                 math.tanh(zc - q * zs) * root,
                 math.tanh(zc + q * zs) * root,
-                "ln(p/s)/day",
+                f"{ln_unit}/day",
                 math.nan,
             )
         )
@@ -449,7 +463,7 @@ def fit_population_growth(
             "se": [s * s_se / 2],
             "lower": [s * math.exp(-q * s_se / 2)],
             "upper": [s * math.exp(q * s_se / 2)],
-            "unit": ["ln(p/s)"],
+            "unit": [ln_unit],
         }
     )
     sigma_t["rse_pct"] = 100.0 * sigma_t["se"] / sigma_t["estimate"]

@@ -88,7 +88,9 @@ between-mouse variability of baseline and rate, REML by default,
 :func:`leptotwin.calibration.population_growth.fit_population_growth`) and writes
 ``population_growth.csv`` (typical ln flux at the origin, each arm's rate per day with its
 doubling time, Ω, σ: SE and 95 % intervals), ``population_growth_eta.csv`` (per mouse) and its
-section of ``population.md``.
+section of ``population.md``. At ``site: subcutaneous`` the entry's ``observable: tumor_volume``
+fits ln caliper volume the same way (one code path: the value column and the labels differ;
+units ln(mm^3), "log volume").
 
 Population fits only. A file with a ``population`` block and no ``estimate`` list runs the
 population fits alone: no maximum a posteriori search, no sampler. It writes the population
@@ -602,6 +604,23 @@ class PopulationResult:
         )
 
 
+@dataclass(frozen=True)
+class _GrowthLabels:
+    """How a population growth fit's tables and report name its measured value."""
+
+    unit: str  # the value's unit (its log's unit is ln(<unit>))
+    long: str  # the value's logarithm, in full
+    short: str  # the same, short
+    points: str  # what one measurement is
+
+
+#: The labels of each tumour observable's population growth fit (BLI flux, caliper volume).
+_GROWTH_LABELS = {
+    "total_flux": _GrowthLabels("p/s", "ln total flux", "ln flux", "images"),
+    "tumor_volume": _GrowthLabels("mm^3", "log tumour volume (ln mm^3)", "log volume", "volumes"),
+}
+
+
 @dataclass
 class GrowthPopulationResult:
     """The population growth fit of :func:`fit_experiment_population`.
@@ -624,9 +643,13 @@ class GrowthPopulationResult:
     left_out: dict[str, float]
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def labels(self) -> _GrowthLabels:
+        return _GROWTH_LABELS[self.entry.observable]
+
     def line(self) -> str:
         """One line: each arm's rate with its 95 % interval and doubling time."""
-        f = self.fit
+        f, lab = self.fit, self.labels
         parts = [
             f"{r.arm} {r.estimate:.4g} [{r.lower:.4g}, {r.upper:.4g}] /day"
             + (f" (doubling {r.doubling_time_d:.3g} d)" if r.estimate > 0 else "")
@@ -637,7 +660,7 @@ class GrowthPopulationResult:
             flag = "  NO INTERVALS FOR THE VARIANCES"
         return (
             f"population growth ({f.estimation.upper()}, {f.n_subjects} mice, "
-            f"{f.n_observations} images): rate of ln flux {', '.join(parts)}; "
+            f"{f.n_observations} {lab.points}): rate of {lab.short} {', '.join(parts)}; "
             f"log-likelihood {f.loglik:.2f}{flag}"
         )
 
@@ -716,16 +739,21 @@ def _fit_growth(
     exp: Experiment, entry: GrowthPopulationEntry, cat: Catalog, say: Callable[[str], None]
 ) -> GrowthPopulationResult:
     from leptotwin.calibration.population_growth import fit_population_growth
+    from leptotwin.study.experiment import GROWTH_VALUE_COLUMN
 
     data, left_out = population_growth_data(exp, entry, catalog=cat)
+    labels = _GROWTH_LABELS[entry.observable]
+    value = GROWTH_VALUE_COLUMN[entry.observable]
     say(
-        f"population growth fit: {data['subject'].nunique()} mice, {len(data)} images "
+        f"population growth fit: {data['subject'].nunique()} mice, {len(data)} {labels.points} "
         f"({entry.estimation.upper()})"
     )
     fit = fit_population_growth(
-        data[["subject", "arm", "time_d", "total_flux_p_s"]],
+        data[["subject", "arm", "time_d", value]],
         omega=entry.omega,
         estimation=entry.estimation,
+        value_column=value,
+        value_unit=labels.unit,
     )
     notes = list(fit.messages)
     if not fit.converged:
@@ -736,26 +764,27 @@ def _fit_growth(
 
 
 def _growth_table(res: GrowthPopulationResult) -> pd.DataFrame:
-    f = res.fit
+    f, lab = res.fit, res.labels
     cols = ["parameter", "arm", "estimate", "se", "lower", "upper", "unit", "rse_pct"]
     theta = f.theta.assign(kind="theta", shrinkage=np.nan)
     theta["meaning"] = [
-        "typical ln total flux at the time origin"
+        f"typical {lab.long} at the time origin"
         if p == "intercept"
-        else f"typical growth rate of ln flux in arm {a} (doubling time ln 2 / rate)"
+        else f"typical growth rate of {lab.short} in arm {a} (doubling time ln 2 / rate)"
         for p, a in zip(theta["parameter"], theta["arm"], strict=True)
     ]
     omega = f.omega.assign(kind="omega", arm=None)
     omega["meaning"] = [
         {
-            "omega2_intercept": "between-mouse variance of ln flux at the origin",
+            "omega2_intercept": f"between-mouse variance of {lab.short} at the origin",
             "omega2_slope": "between-mouse variance of the growth rate",
-            "omega_intercept_slope": "between-mouse covariance of ln flux at the origin and rate",
+            "omega_intercept_slope": f"between-mouse covariance of {lab.short} at the origin "
+            "and rate",
         }[p]
         for p in omega["parameter"]
     ]
     sigma = f.sigma.assign(kind="sigma", arm=None, shrinkage=np.nan)
-    sigma["meaning"] = "residual SD of ln flux (log-normal measurement error)"
+    sigma["meaning"] = f"residual SD of {lab.short} (log-normal measurement error)"
     doubling = ["doubling_time_d", "doubling_lower", "doubling_upper"]
     table = pd.concat([theta, omega, sigma], ignore_index=True)
     table = table[["kind", *cols, *doubling, "shrinkage", "meaning"]]
@@ -787,8 +816,9 @@ def population_table(res: PopulationResult | GrowthPopulationResult) -> pd.DataF
 
     ``population_growth.csv`` (a :class:`GrowthPopulationResult`): the same layout with an
     ``arm`` column and ``doubling_time_d, doubling_lower, doubling_upper`` (the rates'; days);
-    θ ``intercept`` (ln p/s at the origin) and ``slope_<arm>`` (1/day), ω² ``omega2_intercept``
-    and ``omega2_slope`` (``omega_intercept_slope`` with full Ω), ``sigma`` (SD of ln flux);
+    θ ``intercept`` (ln p/s at the origin; ln mm^3 for caliper volumes) and ``slope_<arm>``
+    (1/day), ω² ``omega2_intercept`` and ``omega2_slope`` (``omega_intercept_slope`` with full
+    Ω), ``sigma`` (SD of ln flux or volume);
     repeated: ``loglik`` (restricted under REML, time in days), ``estimation``, ``converged``,
     ``covariance_ok``, ``n_subjects``, ``n_observations``, ``n_before_origin``,
     ``n_at_background``, ``time_origin``, ``origin_day``, ``background_p_s``,
@@ -849,18 +879,21 @@ def _span(low: int, high: int) -> str:
 
 
 def _growth_report(res: GrowthPopulationResult) -> list[str]:
-    f, e = res.fit, res.entry
+    f, e, lab = res.fit, res.entry, res.labels
     files = sorted({str(s).split(":", 1)[0] for s in res.data["source"]})
     origin = (
         f"the treatment start (day {res.left_out['origin_day']:g} after inoculation)"
         if e.time_origin == "treatment_start"
-        else f"the first image (day {res.left_out['origin_day']:g} after inoculation)"
+        else f"the first {lab.points.removesuffix('s')} (day {res.left_out['origin_day']:g} "
+        "after inoculation)"
     )
     left = [f"{int(res.left_out['before_origin'])} before the origin"]
     if e.background_p_s is not None:
         left.append(f"{int(res.left_out['at_background'])} at or below {e.background_p_s:g} p/s")
-    else:
+    elif e.observable == "total_flux":
         left.append("no background given: every image after the origin kept")
+    else:
+        left.append("caliper volumes have no background: every volume after the origin kept")
     why = (
         "REML (variances unbiased by the fixed effects' degrees of freedom with few mice)"
         if e.estimation == "reml"
@@ -869,14 +902,15 @@ def _growth_report(res: GrowthPopulationResult) -> list[str]:
     lines = [
         f"## Population growth (`{e.stem}.csv`, `{e.stem}_eta.csv`)",
         "",
-        "Linear mixed model of ln total flux (statsmodels `mixedlm`,",
+        f"Linear mixed model of {lab.long} (statsmodels `mixedlm`,",
         "`leptotwin.calibration.population_growth.fit_population_growth`): mouse i of arm a has",
-        "ln flux = (β0 + b0_i) + (β1_a + b1_i)·t + ε, (b0_i, b1_i) ~ N(0, Ω), ε ~ N(0, σ²), t in",
+        f"{lab.short} = (β0 + b0_i) + (β1_a + b1_i)·t + ε, (b0_i, b1_i) ~ N(0, Ω), ε ~ N(0, σ²), "
+        "t in",
         f"days from {origin}. β1_a is the arm's typical growth rate (1/day; doubling time",
         "ln 2 / β1_a), ω² the between-mouse variances of baseline and rate, σ the residual SD of",
-        "ln flux (≈ its CV). Intervals: 95 % Wald; for ω² and σ on the log scale.",
+        f"{lab.short} (≈ its CV). Intervals: 95 % Wald; for ω² and σ on the log scale.",
         "",
-        f"- Data: {', '.join(files)}; {f.n_subjects} mice, {f.n_observations} images "
+        f"- Data: {', '.join(files)}; {f.n_subjects} mice, {f.n_observations} {lab.points} "
         f"(left out: {'; '.join(left)}).",
         f"- Estimation: {why}; Ω {e.omega}. Log-likelihood {f.loglik:.3f}; converged: "
         f"{'yes' if f.converged else 'NO'}; variance intervals: "
@@ -889,7 +923,7 @@ def _growth_report(res: GrowthPopulationResult) -> list[str]:
         "|---|---|---|---|",
     ]
     for r in f.theta.itertuples(index=False):
-        name = "ln flux at the origin" if r.parameter == "intercept" else f"rate, {r.arm}"
+        name = f"{lab.short} at the origin" if r.parameter == "intercept" else f"rate, {r.arm}"
         dt = ""
         if r.parameter != "intercept" and r.estimate > 0:
             dt = f"{r.doubling_time_d:.3g} ({r.doubling_lower:.3g}-{r.doubling_upper:.3g})"

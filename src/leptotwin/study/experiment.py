@@ -155,7 +155,9 @@ table's first imaging day. Images at or below ``background_p_s`` are left out (a
 log-linear model does not hold; not censored). Every arm with BLI data needs images of at least
 two mice (:func:`population_growth_data`); arms without BLI data are not in the fit. Its keys
 are ``observable, omega, estimation, time_origin, background_p_s``; a PK key there (or a growth
-key in a PK entry) is an error.
+key in a PK entry) is an error. At ``site: subcutaneous`` the entry names ``observable:
+tumor_volume`` and fits ln caliper volume (mm³) of the caliper table the same way; it takes no
+``background_p_s`` (a BLI floor), and a volume <= 0 is an error (no logarithm).
 
 Bad input raises one :class:`~leptotwin.errors.LeptotwinError` naming the file, the row or line
 and the field: an unknown key, model, inoculum, observable or noise model; a regimen the parser
@@ -175,8 +177,9 @@ has no vehicle wells in the table;
 in-vivo observables without ``inoculum``, ``days`` or ``arms``; a population entry whose drug
 and matrix have no rows in the PK table, whose matrix or random effect is unknown, whose drug no
 arm gives orally, or which repeats another entry; a population entry whose observable is not
-``total_flux``, a second growth entry, or a growth fit with an arm whose BLI data come from
-fewer than two mice.
+``total_flux`` or ``tumor_volume``, or not the site's tumour observable, a second growth entry,
+``background_p_s`` with ``tumor_volume``, or a growth fit with an arm whose BLI (caliper) data
+come from fewer than two mice.
 """
 
 from __future__ import annotations
@@ -212,6 +215,7 @@ __all__ = [
     "BLI_OBSERVABLE",
     "BURDEN_OBSERVABLES",
     "CALIPER_OBSERVABLE",
+    "GROWTH_VALUE_COLUMN",
     "PK_COLUMNS",
     "POPULATION_PARAMETERS",
     "SITES",
@@ -241,6 +245,10 @@ BURDEN_OBSERVABLES = (BLI_OBSERVABLE, CALIPER_OBSERVABLE)
 _VOLUME_UNITS = ("mm^3", "mm3")
 #: The tumour observable of each site.
 _SITE_OBSERVABLE = {"leptomeningeal": BLI_OBSERVABLE, "subcutaneous": CALIPER_OBSERVABLE}
+#: The data a population growth fit of each tumour observable reads.
+_GROWTH_DATA = {BLI_OBSERVABLE: "BLI", CALIPER_OBSERVABLE: "caliper"}
+#: The value column of :func:`population_growth_data` for each tumour observable.
+GROWTH_VALUE_COLUMN = {BLI_OBSERVABLE: "total_flux_p_s", CALIPER_OBSERVABLE: "volume_mm3"}
 PK_COLUMNS = ("subject", "time_h", "drug", "matrix", "concentration", "unit", "lloq")
 _PK_UNITS = ("nM", "ng/mL")
 #: Above these a reading is a typo or a unit slip, not a measurement: 10 mM (no small-molecule
@@ -371,7 +379,8 @@ class PopulationEntry:
 @dataclass(frozen=True)
 class GrowthPopulationEntry:
     """The population growth fit asked for (a ``population`` entry with ``observable:
-    total_flux``): ``omega`` (``diagonal`` or ``full``), ``estimation`` (``reml`` or ``ml``),
+    total_flux``, or ``tumor_volume`` at the subcutaneous site): ``omega`` (``diagonal`` or
+    ``full``), ``estimation`` (``reml`` or ``ml``),
     ``time_origin`` (``treatment_start`` or ``first_image``) and ``background_p_s`` (images
     at or below it left out; None: every image kept); ``index`` is its place in the file's
     list."""
@@ -1549,21 +1558,34 @@ def _population_growth(
     source: str,
     lines: dict,
 ) -> tuple[GrowthPopulationEntry, ...]:
-    """The checked population growth entry (``observable: total_flux``), if any."""
+    """The checked population growth entry (``observable: total_flux``, or ``tumor_volume`` at
+    the subcutaneous site), if any."""
     out: list[GrowthPopulationEntry] = []
     for i, body in enumerate(spec.population):
         where = ("population", str(i))
         if body.observable is None:
             continue
-        if body.observable != BLI_OBSERVABLE:
+        own = _SITE_OBSERVABLE[spec.site]
+        what = _GROWTH_DATA[own]
+        if body.observable not in BURDEN_OBSERVABLES:
             raise _error(
                 source,
                 lines,
                 (*where, "observable"),
                 "unknown observable of a population entry",
                 body.observable,
-                f"{BLI_OBSERVABLE} (a population growth fit of the BLI data; a population PK "
+                f"{own} (a population growth fit of the {what} data; a population PK "
                 "entry names drug and matrix instead)",
+            )
+        if body.observable != own:
+            raise _error(
+                source,
+                lines,
+                (*where, "observable"),
+                f"a population growth fit of {body.observable} at site: {spec.site} (it is "
+                "the other site's tumour observable)",
+                body.observable,
+                f"observable: {own} at site: {spec.site}",
             )
         for key in sorted(body.model_fields_set - set(_GROWTH_KEYS)):
             raise _error(
@@ -1574,14 +1596,23 @@ def _population_growth(
                 getattr(body, key),
                 ", ".join(_GROWTH_KEYS),
             )
-        if BLI_OBSERVABLE not in observables:
+        if own == CALIPER_OBSERVABLE and body.background_p_s is not None:
+            raise _error(
+                source,
+                lines,
+                (*where, "background_p_s"),
+                "background_p_s is a BLI floor (p/s), not one of caliper volumes",
+                body.background_p_s,
+                "no background_p_s with observable: tumor_volume",
+            )
+        if own not in observables:
             raise _error(
                 source,
                 lines,
                 (*where, "observable"),
-                "the BLI observable is not declared",
+                f"the {what} observable is not declared",
                 body.observable,
-                f"observables: {{{BLI_OBSERVABLE}: ...}} and BLI data (data: bli)",
+                f"observables: {{{own}: ...}} and {what} data (data: {what.lower()})",
             )
         if out:
             raise _error(
@@ -1590,11 +1621,11 @@ def _population_growth(
                 where,
                 "a second population growth fit",
                 body.observable,
-                f"one entry with observable: {BLI_OBSERVABLE} (also population[{out[0].index}])",
+                f"one entry with observable: {own} (also population[{out[0].index}])",
             )
         out.append(
             GrowthPopulationEntry(
-                i, body.omega, body.estimation, body.time_origin, body.background_p_s
+                i, body.omega, body.estimation, body.time_origin, body.background_p_s, own
             )
         )
     return tuple(out)
@@ -1607,7 +1638,8 @@ def population_growth_data(
     catalog: Catalog | None = None,
     lines: dict | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The BLI images of the population growth fit.
+    """The BLI images (or caliper volumes, ``observable: tumor_volume``) of the population
+    growth fit.
 
     Time origin: ``treatment_start`` (the catalogue's treatment start, day 7 after inoculation;
     images before it are left out: the arms' rates are those under treatment) or
@@ -1619,7 +1651,7 @@ def population_growth_data(
     -------
     data : DataFrame
         ``subject, arm, day`` (days after inoculation), ``time_d`` (days from the origin),
-        ``total_flux_p_s, source``.
+        ``total_flux_p_s`` (or ``volume_mm3``: :data:`GROWTH_VALUE_COLUMN`), ``source``.
     left_out : dict
         ``before_origin`` and ``at_background``: images left out; ``origin_day``: the origin
         in days after inoculation.
@@ -1627,25 +1659,37 @@ def population_growth_data(
     Raises
     ------
     LeptotwinError
-        No BLI data, an arm with BLI data of fewer than two mice, fewer than two imaging times
-        after the left-out images; naming the experiment file and the entry or the arm.
+        No BLI (caliper) data, an arm with such data of fewer than two mice, fewer than two
+        imaging times after the left-out images; naming the experiment file and the entry or
+        the arm; a caliper volume <= 0, naming the caliper file and row.
     """
     cat = catalog or load_catalog()
     source, lines = str(exp.path), lines or {}
     where = ("population", str(entry.index))
     m = exp.measurements
-    rows = m[m["observable"] == BLI_OBSERVABLE] if len(m) else m
+    what = _GROWTH_DATA[entry.observable]
+    rows = m[m["observable"] == entry.observable] if len(m) else m
     if rows.empty:
         raise _error(
             source,
             lines,
             (*where, "observable"),
-            "a population growth fit without BLI data",
+            f"a population growth fit without {what} data",
             entry.observable,
-            "a BLI table (data: bli)",
+            f"a {what} table (data: {what.lower()})",
         )
     day = rows["time_h"].to_numpy(float) / 24.0
     flux = rows["value"].to_numpy(float)
+    if entry.observable == CALIPER_OBSERVABLE and (flux <= 0).any():
+        i = int(np.flatnonzero(flux <= 0)[0])
+        name, row = str(rows["source"].iloc[i]).split(":", 1)
+        raise LeptotwinError(
+            "a population growth fit of ln volume needs volumes > 0 (leave non-palpable "
+            f"tumours out; population[{entry.index}])",
+            source=name,
+            field=f"{row}, volume_mm3",
+            value=float(flux[i]),
+        )
     if entry.time_origin == "treatment_start":
         origin = _treatment_start_h(cat) / 24.0
     else:
@@ -1660,7 +1704,7 @@ def population_growth_data(
             "arm": rows["arm"].to_numpy(object)[keep],
             "day": day[keep],
             "time_d": day[keep] - origin,
-            "total_flux_p_s": flux[keep],
+            GROWTH_VALUE_COLUMN[entry.observable]: flux[keep],
             "source": rows["source"].to_numpy(object)[keep],
         }
     )
@@ -1676,10 +1720,10 @@ def population_growth_data(
                 source,
                 lines,
                 ("arms", arm.name, "subjects"),
-                f"a population growth fit (population[{entry.index}]) needs BLI data of at "
+                f"a population growth fit (population[{entry.index}]) needs {what} data of at "
                 "least two mice per arm",
                 f"{arm.name}: {n} mouse with images kept (images left out: {why})",
-                "images of two or more mice of each arm with BLI data",
+                f"images of two or more mice of each arm with {what} data",
             )
     if data["time_d"].nunique() < 2:
         raise _error(
