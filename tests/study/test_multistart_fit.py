@@ -28,6 +28,7 @@ from leptotwin.study.multistart_fit import (
 ROOT = Path(__file__).resolve().parents[2]
 OWN_LAB = ROOT / "examples" / "own-lab" / "experiment.yaml"
 VIABILITY = ROOT / "examples" / "own-lab" / "viability.yaml"
+PK_ONLY = ROOT / "examples" / "own-lab" / "pk_only.yaml"
 DT_H = 4.0  # calibrate's growth step for the own-lab experiment
 
 
@@ -118,7 +119,7 @@ def test_waterfall_and_files(cat, tmp_path):
 def test_cli_multistart_writes_the_waterfall(tmp_path, run_cli):
     out = tmp_path / "cal"
     code, _, err = run_cli(
-        "calibrate", str(OWN_LAB), "--out", str(out), "--multistart", "3",
+        "calibrate", str(PK_ONLY), "--out", str(out), "--multistart", "3",
         "--draws", "40", "--walkers", "8", "--steps", "12", "--burn", "4",
     )  # fmt: skip
     assert code == 0, err
@@ -127,7 +128,7 @@ def test_cli_multistart_writes_the_waterfall(tmp_path, run_cli):
     assert (out / "overlay.yaml").is_file()  # the posterior is written as without it
     # --force without --multistart: the earlier starts are not left beside the new posterior
     code, _, err = run_cli(
-        "calibrate", str(OWN_LAB), "--out", str(out), "--force",
+        "calibrate", str(PK_ONLY), "--out", str(out), "--force",
         "--draws", "40", "--walkers", "8", "--steps", "12", "--burn", "4",
     )  # fmt: skip
     assert code == 0, err
