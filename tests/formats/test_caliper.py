@@ -122,3 +122,10 @@ def test_a_volume_above_a_mouse_is_a_unit_slip(tmp_path):
         read_caliper_table(p)
     assert err.value.source == str(p) and err.value.field == "row 3, volume_mm3"
     assert err.value.value == "50000" and "30000" in err.value.expected
+
+
+def test_many_rows_with_width_above_length_give_one_note(tmp_path):
+    rows = "".join(f"m{k},7,4,6\n" for k in range(50))
+    res = read_caliper_table(_write(tmp_path, "mouse,day,length_mm,width_mm\n" + rows))
+    assert len(res.notes) == 1
+    assert "row 2 and 49 more rows" in res.notes[0]

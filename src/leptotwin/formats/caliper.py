@@ -191,10 +191,13 @@ def check_caliper_table(df: pd.DataFrame, *, source: str) -> CaliperTable:
         out["volume_mm3"] = caliper_volume_mm3(length, width)
         out["length_mm"] = length
         out["width_mm"] = width
-        for i in np.flatnonzero(width > length):
+        wider = np.flatnonzero(width > length)
+        if wider.size:  # one note, however many rows (a swapped column would flag them all)
+            i = int(wider[0])
+            more = f" and {wider.size - 1} more rows" if wider.size > 1 else ""
             notes.append(
-                f"{source}: {row_label(i)}: width_mm {width[i]:g} > length_mm {length[i]:g} "
-                "(kept as measured: V = length x width^2 / 2)"
+                f"{source}: {row_label(i)}{more}: width_mm {width[i]:g} > length_mm "
+                f"{length[i]:g} (kept as measured: V = length x width^2 / 2)"
             )
     out["row"] = np.arange(len(out)) + 2
     dup = out.duplicated(["mouse", "day"], keep="first")
